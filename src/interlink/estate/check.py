@@ -1,0 +1,91 @@
+"""`interlink check`: load the estate, resolve its references and contracts, apply the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from interlink.estate.contract_files import load_contract
+from interlink.estate.findings import Finding
+from interlink.estate.hints import did_you_mean
+from interlink.estate.kinds import Api, Event
+from interlink.estate.links import links_of
+from interlink.estate.loader import load_estate
+from interlink.estate.model import Estate, Loaded
+from interlink.estate.rules import RULES
+
+
+@dataclass
+class CheckResult:
+    estate: Estate
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_estate(root: Path) -> CheckResult:
+    """Everything `interlink check` reports, sorted by file and line."""
+    estate, findings = load_estate(root)
+    findings.extend(reference_findings(estate))
+    findings.extend(load_contracts(estate))
+    for rule in RULES:
+        findings.extend(rule.check(estate))
+    findings.sort(key=lambda f: (str(f.location.file) if f.location else "", f.location.line
+                                 if f.location else 0, f.location.col if f.location else 0))
+    return CheckResult(estate, findings)
+
+
+def reference_findings(estate: Estate) -> list[Finding]:
+    out: list[Finding] = []
+    for item in estate:
+        for link in links_of(item.obj):
+            if link.target_key in estate.objects:
+                continue
+            hint = did_you_mean(link.target, estate.names(link.target_kind))
+            if hint is None and not estate.names(link.target_kind):
+                hint = f"the estate has no {link.target_kind} yet"
+            out.append(Finding("error", "REF_UNKNOWN",
+                               f"{item.key} refers to {link.target_key}, which does not exist",
+                               item.location(link.path), hint=hint, subject=item.key))
+    return out
+
+
+def load_contracts(estate: Estate) -> list[Finding]:
+    """Load each contract file once (several objects may share one) into ``estate.contracts``."""
+    out: list[Finding] = []
+    for item in estate:
+        obj = item.obj
+        if isinstance(obj, Api):
+            out.extend(_contract(estate, item, obj.spec.contract, ("spec", "contract"), "openapi"))
+        elif isinstance(obj, Event):
+            for i, version in enumerate(obj.spec.schemas):
+                out.extend(_contract(estate, item, version.file, ("spec", "schemas", i, "file"),
+                                     "jsonschema"))
+    return out
+
+
+def _contract(estate: Estate, item: Loaded, relative: str, at: tuple[str | int, ...],
+              kind: str) -> list[Finding]:
+    path = item.resolve_file(relative)
+    if path in estate.contracts:
+        return []
+    contract, problems = load_contract(path, kind)
+    if contract is not None:
+        estate.contracts[path] = contract
+    located = []
+    for problem in problems:
+        if problem.location is None:  # the file itself is missing: point at the reference
+            problem = Finding(problem.severity, problem.code, problem.message,
+                              item.location(at), hint=problem.hint, subject=item.key)
+        located.append(problem)
+    return located

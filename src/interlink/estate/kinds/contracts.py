@@ -1,0 +1,81 @@
+"""Api and Event: the contracts systems expose and publish."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from interlink.estate.durations import Duration
+from interlink.estate.kinds.base import (
+    Classification,
+    EstateObject,
+    Lifecycle,
+    Model,
+    Name,
+    RelativePath,
+    Versioned,
+)
+
+
+class ApiSpec(Versioned):
+    system: Name = Field(description="the System that exposes this API")
+    contract: RelativePath = Field(description="OpenAPI 3.0/3.1 file, relative to this file")
+    version: int = Field(default=1, ge=1, description="the major version")
+
+
+class Api(EstateObject):
+    KIND = "Api"
+    kind: Literal["Api"]
+    spec: ApiSpec
+
+
+class CompatibilityMode(StrEnum):
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+    FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
+    NONE = "NONE"
+
+
+class SchemaVersion(Model):
+    version: int = Field(ge=1)
+    file: RelativePath = Field(description="JSON Schema 2020-12 file, relative to this file")
+    lifecycle: Lifecycle = Lifecycle.ACTIVE
+
+
+class EventClassification(Model):
+    level: Classification = Classification.INTERNAL
+    pii: list[str] = Field(
+        default_factory=list,
+        description="dotted paths of personal-data fields in the payload (e.g. address.street)",
+    )
+
+
+class EventSpec(Versioned):
+    system: Name = Field(description="the System that publishes this event")
+    schemas: list[SchemaVersion] = Field(min_length=1)
+    compatibility: CompatibilityMode = CompatibilityMode.BACKWARD
+    ordering_key: str | None = Field(
+        default=None, description="dotted path of the payload field events are ordered by"
+    )
+    classification: EventClassification = Field(default_factory=EventClassification)
+    dedup_window: Duration | None = Field(
+        default=None, description="repeated source+id inside this window is accepted once"
+    )
+
+    @model_validator(mode="after")
+    def _versions(self) -> EventSpec:
+        numbers = [s.version for s in self.schemas]
+        if numbers != sorted(set(numbers)):
+            raise ValueError("schema versions must be listed once each, in increasing order")
+        return self
+
+
+class Event(EstateObject):
+    KIND = "Event"
+    kind: Literal["Event"]
+    spec: EventSpec

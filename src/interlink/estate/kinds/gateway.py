@@ -1,0 +1,190 @@
+"""Route, Plan and Consumer: what the gateway exposes, to whom, and how much."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from interlink.estate.durations import Duration
+from interlink.estate.kinds.base import EstateObject, HttpUrl, Model, Name, SecretRef
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class Match(Model):
+    path: str = Field(
+        pattern=r"^/[^\s?#]*$",
+        description="a prefix (/customers) or a template (/customers/{id}); longest wins",
+    )
+    host: str | None = Field(default=None, pattern=r"^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$")
+    methods: list[Method] | None = None
+
+
+class Rewrite(Model):
+    path: str = Field(pattern=r"^/[^\s?#]*$", description="replaces the matched path prefix")
+
+
+class Upstream(Model):
+    system: Name
+    path: str = Field(default="", pattern=r"^(/[^\s?#]*)?$", description="prefix on the system")
+    weight: int = Field(default=100, ge=0, le=1000)
+    shadow: bool = Field(default=False, description="receives a copy; its answer is only compared")
+
+
+class ApiKeyAuth(Model):
+    type: Literal["apiKey"]
+    header: str = "X-Api-Key"
+    query: str | None = None
+
+
+class JwtAuth(Model):
+    type: Literal["jwt"]
+    issuer: str
+    audiences: list[str] = Field(default_factory=list)
+    algorithms: list[Literal["HS256", "RS256", "ES256"]] = Field(default_factory=lambda: ["RS256"])
+    jwks_url: HttpUrl | None = None
+    secret: SecretRef | None = Field(default=None, description="HS256 shared secret reference")
+    leeway: Duration = 30.0
+    consumer_claim: str = Field(default="sub", description="claim naming the Consumer")
+
+    @model_validator(mode="after")
+    def _keys(self) -> JwtAuth:
+        if "HS256" in self.algorithms and self.secret is None:
+            raise ValueError("HS256 needs 'secret' (a ${secret:…} reference)")
+        if {"RS256", "ES256"} & set(self.algorithms) and self.jwks_url is None:
+            raise ValueError("RS256/ES256 need 'jwksUrl'")
+        return self
+
+
+AuthMethod = Annotated[ApiKeyAuth | JwtAuth, Field(discriminator="type")]
+
+
+class Auth(Model):
+    methods: list[AuthMethod] = Field(min_length=1, description="any one of them admits a caller")
+    scopes: list[str] = Field(default_factory=list, description="all are required")
+
+
+class RequestValidation(StrEnum):
+    OFF = "off"
+    ENFORCE = "enforce"
+
+
+class ResponseValidation(StrEnum):
+    OFF = "off"
+    RECORD = "record"
+
+
+class Validation(Model):
+    request: RequestValidation = RequestValidation.ENFORCE
+    response: ResponseValidation = ResponseValidation.OFF
+
+
+class Timeouts(Model):
+    connect: Duration = 2.0
+    read: Duration = 30.0
+
+
+class Retries(Model):
+    attempts: int = Field(default=2, ge=0, le=10)
+    backoff: Duration = 0.1
+
+
+class CircuitBreaker(Model):
+    consecutive_failures: int = Field(default=5, ge=1)
+    error_rate: float = Field(default=0.5, gt=0, le=1)
+    window: Duration = 30.0
+    half_open_after: Duration = 10.0
+
+
+class Resilience(Model):
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    retries: Retries = Field(default_factory=Retries)
+    circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
+    max_concurrent: int | None = Field(default=None, ge=1, description="bulkhead size")
+
+
+class Compare(Model):
+    ignore: list[str] = Field(default_factory=list, description="JSON pointers left out")
+
+
+class Publish(Model):
+    event: Name = Field(description="the validated request body is published as this event")
+
+
+class RouteSpec(Model):
+    api: Name | None = Field(default=None, description="the Api whose contract this route serves")
+    match: Match
+    rewrite: Rewrite | None = None
+    upstreams: list[Upstream] = Field(default_factory=list)
+    sticky: bool = Field(default=True, description="one consumer always hits the same upstream")
+    compare: Compare = Field(default_factory=Compare)
+    auth: Auth | None = None
+    group: str | None = Field(default=None, description="rate-limit group; default: route name")
+    validation: Validation = Field(default_factory=Validation)
+    resilience: Resilience = Field(default_factory=Resilience)
+    publish: Publish | None = None
+
+    @model_validator(mode="after")
+    def _targets(self) -> RouteSpec:
+        primary = [u for u in self.upstreams if not u.shadow]
+        if self.publish is None and not primary:
+            raise ValueError("a route needs at least one non-shadow upstream, or 'publish'")
+        if self.publish is not None and self.upstreams:
+            raise ValueError("a route either publishes an event or proxies to upstreams, not both")
+        if primary and sum(u.weight for u in primary) == 0:
+            raise ValueError("upstream weights add up to 0: no request could be routed")
+        if sum(1 for u in self.upstreams if u.shadow) > 1:
+            raise ValueError("at most one shadow upstream")
+        return self
+
+
+class Route(EstateObject):
+    KIND = "Route"
+    kind: Literal["Route"]
+    spec: RouteSpec
+
+
+class RateLimit(Model):
+    requests: int = Field(gt=0)
+    per: Duration = Field(gt=0)
+    burst: int | None = Field(default=None, ge=1)
+
+
+class Quotas(Model):
+    daily: int | None = Field(default=None, gt=0)
+    monthly: int | None = Field(default=None, gt=0)
+
+
+class PlanSpec(Model):
+    algorithm: Literal["gcra", "sliding-window"] = "gcra"
+    limits: list[RateLimit] = Field(default_factory=list)
+    quotas: Quotas = Field(default_factory=Quotas)
+
+
+class Plan(EstateObject):
+    KIND = "Plan"
+    kind: Literal["Plan"]
+    spec: PlanSpec = Field(default_factory=PlanSpec)
+
+
+class ConsumerType(StrEnum):
+    PARTNER = "partner"
+    APP = "app"
+    INTERNAL = "internal"
+
+
+class ConsumerSpec(Model):
+    type: ConsumerType = ConsumerType.PARTNER
+    plan: Name
+    scopes: list[str] = Field(default_factory=list)
+    system: Name | None = Field(default=None, description="the internal System, if it is one")
+    contact: str | None = None
+
+
+class Consumer(EstateObject):
+    KIND = "Consumer"
+    kind: Literal["Consumer"]
+    spec: ConsumerSpec

@@ -1,0 +1,150 @@
+"""Platform, Team and System: who runs what, and where the platform itself listens."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from interlink.estate.durations import Duration
+from interlink.estate.references import has_reference
+from interlink.estate.kinds.base import Classification, EstateObject, HttpUrl, Model, SecretRef
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+class StoreSettings(Model):
+    url: str | None = Field(
+        default=None,
+        description="sqlite:///path or postgresql://…; default: .interlink/interlink.db "
+        "beside the estate. Credentials only as ${secret:…}/${env:…} references.",
+    )
+
+
+class EventSettings(Model):
+    backend: Literal["embedded", "nats"] = "embedded"
+    url: str | None = Field(default=None, description="nats://host:port for the nats backend")
+    stream_prefix: str = Field(default="interlink", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    max_payload_bytes: int = Field(default=1_048_576, gt=0, le=64 * 1_048_576)
+    dedup_window: Duration = 600.0
+
+
+class GatewaySettings(Model):
+    listen: str = "0.0.0.0:8080"  # noqa: S104 - the data plane is meant to be reachable
+    workers: int = Field(default=1, ge=1, le=64)
+    max_body_bytes: int = Field(default=10 * 1_048_576, gt=0)
+    max_header_bytes: int = Field(default=32_768, ge=1024)
+    rate_limit_store: str | None = Field(
+        default=None, description="redis://host:port to share rate limits between workers"
+    )
+
+    _check_listen = field_validator("listen")(_listen)
+
+
+class AdminSettings(Model):
+    listen: str = "127.0.0.1:8081"
+
+    _check_listen = field_validator("listen")(_listen)
+
+
+class TelemetrySettings(Model):
+    metrics: bool = True
+    otlp_endpoint: HttpUrl | None = None
+    service_name: str = "interlink"
+
+
+class PlatformSpec(Model):
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+
+class Platform(EstateObject):
+    """Where the platform keeps its state, which event backend it uses, where it listens."""
+
+    KIND = "Platform"
+    kind: Literal["Platform"]
+    spec: PlatformSpec = Field(default_factory=PlatformSpec)
+
+
+class Member(Model):
+    name: str
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    role: str | None = None
+
+
+class ChannelType(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+    CHAT = "chat"
+
+
+class Channel(Model):
+    """Where a team is told: an email address, a webhook, or a chat webhook (Slack/Teams)."""
+
+    type: ChannelType
+    to: str = Field(description="email address or URL (URLs may be ${secret:…} references)")
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Channel:
+        if self.type is ChannelType.EMAIL:
+            if not re.match(r"^[^@\s]+@[^@\s]+$", self.to):
+                raise ValueError(f"an email channel needs an address, got {self.to!r}")
+        elif not has_reference(self.to):
+            parts = urlsplit(self.to)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"a {self.type.value} channel needs an http(s) URL or reference")
+        return self
+
+
+class TeamSpec(Model):
+    members: list[Member] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
+
+
+class Team(EstateObject):
+    KIND = "Team"
+    kind: Literal["Team"]
+    spec: TeamSpec = Field(default_factory=TeamSpec)
+
+
+class Criticality(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class SystemLifecycle(StrEnum):
+    EXPERIMENTAL = "experimental"
+    PRODUCTION = "production"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
+class SystemSpec(Model):
+    domain: str
+    base_url: HttpUrl | None = None
+    criticality: Criticality = Criticality.MEDIUM
+    data_classification: Classification = Classification.INTERNAL
+    lifecycle: SystemLifecycle = SystemLifecycle.PRODUCTION
+    credentials: SecretRef | None = Field(
+        default=None, description="credential the platform uses when calling this system"
+    )
+
+
+class System(EstateObject):
+    KIND = "System"
+    kind: Literal["System"]
+    spec: SystemSpec

@@ -1,0 +1,117 @@
+"""Every reference one estate object makes to another.
+
+One list serves two purposes: `check` reports a reference whose target does not exist, and the
+graph draws each reference that carries an edge type as an edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from interlink.estate.kinds import (
+    Api,
+    Consumer,
+    DataProduct,
+    EstateObject,
+    Event,
+    Flow,
+    Monitor,
+    Route,
+    Subscription,
+)
+from interlink.estate.kinds.flow import CallStep, ChoiceStep, EnrichStep, PublishStep, Step
+from interlink.estate.yamlsource import PathKey
+
+EDGE_TYPES = (
+    "owns", "exposes", "routes-to", "publishes", "subscribes", "calls", "reads", "writes",
+    "uses", "watches", "notifies", "succeeded-by",
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    """``source`` refers to ``target_kind/target`` at ``path``.
+
+    ``edge`` is the graph edge the reference stands for; when ``reverse`` is set, the edge
+    points from the target to the source (a Team *owns* the System that names it as owner).
+    """
+
+    path: PathKey
+    target_kind: str
+    target: str
+    edge: str
+    reverse: bool = False
+
+    @property
+    def target_key(self) -> str:
+        return f"{self.target_kind}/{self.target}"
+
+
+def links_of(obj: EstateObject) -> Iterator[Link]:
+    if obj.metadata.owner:
+        yield Link(("metadata", "owner"), "Team", obj.metadata.owner, "owns", reverse=True)
+    if isinstance(obj, Api):
+        yield Link(("spec", "system"), "System", obj.spec.system, "exposes", reverse=True)
+        if obj.spec.successor:
+            yield Link(("spec", "successor"), "Api", obj.spec.successor, "succeeded-by")
+    elif isinstance(obj, Event):
+        yield Link(("spec", "system"), "System", obj.spec.system, "publishes", reverse=True)
+        if obj.spec.successor:
+            yield Link(("spec", "successor"), "Event", obj.spec.successor, "succeeded-by")
+    elif isinstance(obj, Route):
+        yield from _route_links(obj)
+    elif isinstance(obj, Consumer):
+        yield Link(("spec", "plan"), "Plan", obj.spec.plan, "uses")
+        if obj.spec.system:
+            yield Link(("spec", "system"), "System", obj.spec.system, "uses", reverse=True)
+    elif isinstance(obj, Subscription):
+        yield Link(("spec", "event"), "Event", obj.spec.event, "subscribes")
+        target = obj.spec.target
+        if target.system:
+            yield Link(("spec", "target", "system"), "System", target.system, "calls")
+        if target.flow:
+            yield Link(("spec", "target", "flow"), "Flow", target.flow, "calls")
+    elif isinstance(obj, Flow):
+        if obj.spec.trigger.event:
+            yield Link(("spec", "trigger", "event"), "Event", obj.spec.trigger.event, "subscribes")
+        yield from _step_links(obj.spec.steps, ("spec", "steps"))
+    elif isinstance(obj, DataProduct):
+        yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
+    elif isinstance(obj, Monitor):
+        target = obj.spec.target
+        yield Link(("spec", "target"), target.kind, target.name, "watches")
+        for i, team in enumerate(obj.spec.notify):
+            yield Link(("spec", "notify", i), "Team", team, "notifies")
+
+
+def _route_links(route: Route) -> Iterator[Link]:
+    if route.spec.api:
+        yield Link(("spec", "api"), "Api", route.spec.api, "routes-to")
+    for i, upstream in enumerate(route.spec.upstreams):
+        yield Link(("spec", "upstreams", i, "system"), "System", upstream.system, "routes-to")
+    if route.spec.publish:
+        yield Link(("spec", "publish", "event"), "Event", route.spec.publish.event, "publishes")
+
+
+def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:
+    for i, step in enumerate(steps):
+        here = (*at, i)
+        if isinstance(step, CallStep):
+            edge = "reads" if step.method in ("GET", "HEAD") else "writes"
+            yield Link((*here, "system"), "System", step.system, edge)
+            if step.compensate:
+                yield Link((*here, "compensate", "system"), "System", step.compensate.system,
+                           "writes")
+        elif isinstance(step, EnrichStep):
+            if step.source.api:
+                yield Link((*here, "from", "api"), "Api", step.source.api, "reads")
+            if step.source.data_product:
+                yield Link((*here, "from", "dataProduct"), "DataProduct",
+                           step.source.data_product, "reads")
+        elif isinstance(step, PublishStep):
+            yield Link((*here, "event"), "Event", step.event, "publishes")
+        elif isinstance(step, ChoiceStep):
+            for b, branch in enumerate(step.branches):
+                yield from _step_links(branch.steps, (*here, "branches", b, "steps"))
+            yield from _step_links(step.otherwise, (*here, "otherwise"))

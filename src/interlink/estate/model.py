@@ -1,0 +1,89 @@
+"""The loaded estate: typed objects, where each came from, and the contract files they name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from interlink.estate.findings import Location
+from interlink.estate.kinds import EstateObject, Platform
+from interlink.estate.yamlsource import Document, PathKey
+
+T = TypeVar("T", bound=EstateObject)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """An estate object and the YAML document it was read from."""
+
+    obj: EstateObject
+    doc: Document
+
+    @property
+    def key(self) -> str:
+        return self.obj.key
+
+    def location(self, path: PathKey = (), *, key: bool = False) -> Location:
+        return self.doc.location(path, key=key)
+
+    def resolve_file(self, relative: str) -> Path:
+        """A file named by this object, relative to the file the object is written in."""
+        return (self.doc.file.parent / relative).resolve()
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A contract file (OpenAPI document or JSON Schema) an Api or Event names."""
+
+    path: Path
+    kind: str  # "openapi" | "jsonschema"
+    doc: Document
+
+    @property
+    def data(self) -> Any:
+        return self.doc.data
+
+
+@dataclass
+class Estate:
+    root: Path
+    objects: dict[str, Loaded] = field(default_factory=dict)
+    contracts: dict[Path, Contract] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Loaded]:
+        return iter(self.objects.values())
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    def get(self, kind: str, name: str) -> Loaded | None:
+        return self.objects.get(f"{kind}/{name}")
+
+    def of(self, cls: type[T]) -> list[T]:
+        return [item.obj for item in self.objects.values() if isinstance(item.obj, cls)]
+
+    def loaded_of(self, kind: str) -> list[Loaded]:
+        return [item for item in self.objects.values() if item.obj.KIND == kind]
+
+    def names(self, kind: str) -> list[str]:
+        return [item.obj.name for item in self.objects.values() if item.obj.KIND == kind]
+
+    @property
+    def platform(self) -> Platform:
+        found = self.of(Platform)
+        return found[0] if found else Platform(apiVersion="interlink/v1", kind="Platform",
+                                               metadata={"name": "default"})  # type: ignore[arg-type]
+
+    def owner_of(self, obj: EstateObject) -> str | None:
+        """The owning Team: the object's own, else (for Api and Event) its System's."""
+        if obj.metadata.owner:
+            return obj.metadata.owner
+        system = getattr(obj.spec, "system", None)
+        if isinstance(system, str):
+            found = self.get("System", system)
+            if found is not None:
+                return found.obj.metadata.owner
+        return None

@@ -1,0 +1,75 @@
+"""Secret and environment references: `${env:NAME}` and `${secret:NAME}`.
+
+The estate never holds a secret. A value that must be secret is written as a reference and
+resolved only at run time, at the point of use; everything that displays the estate (logs,
+exports, the admin API) shows the reference, never the resolved value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from interlink.errors import ConfigError
+
+REFERENCE = re.compile(r"\$\{(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)\}")
+WHOLE_REFERENCE = re.compile(r"^\$\{(env|secret):([A-Za-z_][A-Za-z0-9_.-]*)\}$")
+
+
+def is_reference(value: str) -> bool:
+    """True when the whole value is a single `${env:…}` or `${secret:…}` reference."""
+    return WHOLE_REFERENCE.match(value) is not None
+
+
+def has_reference(value: str) -> bool:
+    return REFERENCE.search(value) is not None
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where `${secret:NAME}` values come from at run time.
+
+    A secret NAME is read from the environment variable ``INTERLINK_SECRET_<NAME>`` (upper-cased,
+    non-alphanumerics as ``_``) or from the file ``<directory>/<NAME>``; the directory defaults
+    to ``INTERLINK_SECRETS_DIR``.
+    """
+
+    directory: Path | None = None
+    environ: Mapping[str, str] | None = None
+
+    def _env(self) -> Mapping[str, str]:
+        return os.environ if self.environ is None else self.environ
+
+    def secret(self, name: str) -> str:
+        env = self._env()
+        key = "INTERLINK_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        if key in env:
+            return env[key]
+        directory = self.directory or (
+            Path(env["INTERLINK_SECRETS_DIR"]) if env.get("INTERLINK_SECRETS_DIR") else None
+        )
+        if directory is not None:
+            path = directory / name
+            if path.is_file():
+                return path.read_text(encoding="utf-8").rstrip("\n")
+        raise ConfigError(f"secret '{name}' is not set (set {key} or a file in the secrets dir)")
+
+    def env(self, name: str) -> str:
+        env = self._env()
+        if name not in env:
+            raise ConfigError(f"environment variable {name} is not set")
+        return env[name]
+
+
+def resolve(value: str, source: SecretSource | None = None) -> str:
+    """Replace every reference in ``value`` by its run-time value."""
+    src = source or SecretSource()
+
+    def sub(match: re.Match[str]) -> str:
+        kind, name = match.group(1), match.group(2)
+        return src.env(name) if kind == "env" else src.secret(name)
+
+    return REFERENCE.sub(sub, value)

@@ -1,0 +1,233 @@
+"""Governance rules `interlink check` applies once the estate has loaded.
+
+Each rule is a function from the estate to findings, registered with a stable code prefix and
+a one-line description (listed by `interlink check --list-rules`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from interlink.estate.durations import format_duration
+from interlink.estate.findings import Finding
+from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
+from interlink.estate.kinds.base import Classification, Lifecycle
+from interlink.estate.model import Estate, Loaded
+
+RuleFn = Callable[[Estate], Iterator[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    description: str
+    check: RuleFn
+
+
+RULES: list[Rule] = []
+
+
+def rule(code: str, description: str) -> Callable[[RuleFn], RuleFn]:
+    def register(fn: RuleFn) -> RuleFn:
+        RULES.append(Rule(code, description, fn))
+        return fn
+
+    return register
+
+
+def _finding(item: Loaded, path: tuple[Any, ...], code: str, message: str, *,
+             severity: str = "error", hint: str | None = None) -> Finding:
+    return Finding(severity, code, message, item.location(path), hint=hint,  # type: ignore[arg-type]
+                   subject=item.key)
+
+
+@rule("OWNER_MISSING", "every System, Api and Event has an owner Team (its own or its System's)")
+def owners(estate: Estate) -> Iterator[Finding]:
+    for item in estate:
+        if isinstance(item.obj, System | Api | Event) and estate.owner_of(item.obj) is None:
+            yield _finding(item, ("metadata",), "OWNER_MISSING", f"{item.key} has no owner Team",
+                           hint="set metadata.owner")
+
+
+@rule("DEPRECATION_INCOMPLETE", "a deprecated Api or Event names its sunset date and successor")
+def deprecations(estate: Estate) -> Iterator[Finding]:
+    for item in estate:
+        obj = item.obj
+        if not isinstance(obj, Api | Event) or obj.spec.lifecycle != Lifecycle.DEPRECATED:
+            continue
+        missing = [f for f in ("sunset", "successor") if getattr(obj.spec, f) is None]
+        if missing:
+            yield _finding(item, ("spec", "lifecycle"), "DEPRECATION_INCOMPLETE",
+                           f"{item.key} is deprecated but has no {' and no '.join(missing)}",
+                           hint="consumers need to know when it goes and what replaces it")
+
+
+def _schema_properties(node: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Dotted property paths of an object schema, depth first (arrays count as their items)."""
+    if not isinstance(node, dict):
+        return
+    props = node.get("properties")
+    if isinstance(props, dict):
+        for name, sub in props.items():
+            path = f"{prefix}{name}"
+            if isinstance(sub, dict):
+                yield path, sub
+                target = sub.get("items") if sub.get("type") == "array" else sub
+                yield from _schema_properties(target, path + ".")
+
+
+def _latest_schema(estate: Estate, item: Loaded) -> Any:
+    assert isinstance(item.obj, Event)
+    latest = item.obj.spec.schemas[-1]
+    contract = estate.contracts.get(item.resolve_file(latest.file))
+    return contract.data if contract is not None else None
+
+
+@rule("PII", "fields marked x-pii in an event schema are declared in the Event's classification")
+def pii(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Event"):
+        event = item.obj
+        assert isinstance(event, Event)
+        schema = _latest_schema(estate, item)
+        if schema is None:
+            continue
+        fields = dict(_schema_properties(schema))
+        declared = event.spec.classification.pii
+        marked = [p for p, sub in fields.items() if sub.get("x-pii") is True]
+        for path in marked:
+            if path not in declared:
+                yield _finding(item, ("spec", "classification"), "PII_UNDECLARED",
+                               f"{item.key}: field '{path}' is marked x-pii in the schema but not "
+                               "listed in classification.pii")
+        for i, path in enumerate(declared):
+            if path not in fields:
+                yield _finding(item, ("spec", "classification", "pii", i), "PII_UNKNOWN_FIELD",
+                               f"{item.key}: PII field '{path}' is not in the latest schema")
+        low = (Classification.PUBLIC, Classification.INTERNAL)
+        if declared and event.spec.classification.level in low:
+            yield _finding(item, ("spec", "classification", "level"), "PII_CLASSIFICATION",
+                           f"{item.key} carries personal data but is classified "
+                           f"'{event.spec.classification.level.value}'",
+                           hint="use confidential or restricted")
+        key = event.spec.ordering_key
+        if key and key not in fields:
+            yield _finding(item, ("spec", "orderingKey"), "ORDERING_KEY_UNKNOWN",
+                           f"{item.key}: ordering key '{key}' is not a field of the latest schema")
+
+
+@rule("SUBSCRIPTION_TARGET", "a Subscription's webhook target is a live System with a base URL")
+def subscription_targets(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Subscription"):
+        sub = item.obj
+        assert isinstance(sub, Subscription)
+        if sub.spec.target.system is None:
+            continue
+        target = estate.get("System", sub.spec.target.system)
+        if target is None:
+            continue  # reported as a dangling reference
+        system = target.obj
+        assert isinstance(system, System)
+        if system.spec.base_url is None:
+            yield _finding(item, ("spec", "target", "system"), "SUBSCRIPTION_TARGET_NO_URL",
+                           f"{item.key} delivers to System/{system.name}, which has no baseUrl")
+        if system.spec.lifecycle.value == "retired":
+            yield _finding(item, ("spec", "target", "system"), "SUBSCRIPTION_TARGET_RETIRED",
+                           f"{item.key} delivers to System/{system.name}, which is retired")
+
+
+@rule("UPSTREAM_NO_URL", "every System a Route sends traffic to has a base URL")
+def upstream_urls(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Route"):
+        route = item.obj
+        assert isinstance(route, Route)
+        for i, upstream in enumerate(route.spec.upstreams):
+            target = estate.get("System", upstream.system)
+            if target is not None and isinstance(target.obj, System) and not target.obj.spec.base_url:
+                yield _finding(item, ("spec", "upstreams", i, "system"), "UPSTREAM_NO_URL",
+                               f"{item.key} routes to System/{upstream.system}, which has no baseUrl")
+
+
+@rule("ROUTE_CONFLICT", "no two Routes match the same host, path and methods")
+def route_conflicts(estate: Estate) -> Iterator[Finding]:
+    seen: dict[tuple[str, str, str], Loaded] = {}
+    for item in estate.loaded_of("Route"):
+        route = item.obj
+        assert isinstance(route, Route)
+        match = route.spec.match
+        methods = ",".join(sorted(match.methods)) if match.methods else "*"
+        template = _normalise_template(match.path)
+        key = (match.host or "*", template, methods)
+        first = seen.get(key)
+        if first is not None:
+            yield _finding(item, ("spec", "match"), "ROUTE_CONFLICT",
+                           f"{item.key} matches exactly what {first.key} matches",
+                           hint=f"{first.key} is at {first.location().render(estate.root)}")
+        else:
+            seen[key] = item
+
+
+def _normalise_template(path: str) -> str:
+    import re
+
+    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
+
+
+@rule("PLAN_LIMITS", "Plan limits are consistent: no limit that another makes unreachable")
+def plan_limits(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Plan"):
+        plan = item.obj
+        assert isinstance(plan, Plan)
+        limits = sorted(enumerate(plan.spec.limits), key=lambda x: x[1].per)
+        windows: dict[float, int] = {}
+        for i, limit in limits:
+            if limit.per in windows:
+                yield _finding(item, ("spec", "limits", i), "PLAN_LIMIT_DUPLICATE",
+                               f"{item.key} has two limits per {format_duration(limit.per)}")
+            windows[limit.per] = i
+            if limit.burst is not None and limit.burst > limit.requests:
+                yield _finding(item, ("spec", "limits", i, "burst"), "PLAN_BURST",
+                               f"{item.key}: burst {limit.burst} exceeds the limit itself "
+                               f"({limit.requests} per {format_duration(limit.per)})")
+        for (i, short), (j, long) in zip(limits, limits[1:], strict=False):
+            if long.requests < short.requests:
+                yield _finding(item, ("spec", "limits", i), "PLAN_LIMIT_SHADOWED",
+                               f"{item.key}: {short.requests} per {format_duration(short.per)} can "
+                               f"never be reached under {long.requests} per "
+                               f"{format_duration(long.per)}", severity="warning")
+        quotas = plan.spec.quotas
+        if quotas.daily and quotas.monthly and quotas.monthly < quotas.daily:
+            yield _finding(item, ("spec", "quotas", "monthly"), "PLAN_QUOTA",
+                           f"{item.key}: monthly quota {quotas.monthly} is below the daily "
+                           f"quota {quotas.daily}")
+        if quotas.daily and limits:
+            per_day = min(l.requests * 86400 / l.per for _, l in limits)
+            if per_day < quotas.daily:
+                yield _finding(item, ("spec", "quotas", "daily"), "PLAN_QUOTA_UNREACHABLE",
+                               f"{item.key}: the rate limits allow at most {int(per_day)} "
+                               f"requests a day, below the daily quota {quotas.daily}",
+                               severity="warning")
+
+
+@rule("PLATFORM_SINGLE", "an estate has at most one Platform")
+def single_platform(estate: Estate) -> Iterator[Finding]:
+    platforms = [i for i in estate if isinstance(i.obj, Platform)]
+    for extra in platforms[1:]:
+        yield _finding(extra, ("metadata", "name"), "PLATFORM_SINGLE",
+                       f"a second Platform ({extra.key}); an estate has one",
+                       hint=f"the first is {platforms[0].key}")
+
+
+@rule("MONITOR_AUDIENCE", "every Monitor tells somebody: its notify list or the target's owner")
+def monitor_audience(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Monitor"):
+        spec = item.obj.spec
+        if spec.notify:
+            continue
+        target = estate.get(spec.target.kind, spec.target.name)
+        owner = item.obj.metadata.owner or (estate.owner_of(target.obj) if target else None)
+        if owner is None:
+            yield _finding(item, ("spec",), "MONITOR_AUDIENCE",
+                           f"{item.key} tells nobody: it has no notify list and no owner",
+                           severity="warning")

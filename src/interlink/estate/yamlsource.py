@@ -1,0 +1,169 @@
+"""YAML (and JSON) documents that remember where every key and value came from.
+
+PyYAML's C composer builds the node tree; we convert nodes ourselves so that each key and value
+keeps its line and column, duplicate keys are reported instead of silently overwritten, and the
+amount of work is bounded (alias bombs, absurd nesting).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from interlink.estate.findings import Finding, Location
+
+PathKey = tuple[str | int, ...]
+MAX_NODES = 2_000_000
+MAX_DEPTH = 200
+
+try:  # the C loader is much faster; fall back when PyYAML was built without libyaml
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+
+@dataclass
+class Document:
+    """One YAML document: its data plus the position of every key and value in it."""
+
+    file: Path
+    index: int
+    data: Any
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def location(self, path: PathKey = (), *, key: bool = False) -> Location:
+        """The closest known position for ``path`` (its key when ``key`` is set)."""
+        table = self.keys if key else self.values
+        probe = path
+        while True:
+            pos = table.get(probe) or self.values.get(probe)
+            if pos is not None:
+                return Location(self.file, pos[0], pos[1])
+            if not probe:
+                return Location(self.file, 1, 1)
+            probe = probe[:-1]
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.nodes = 0
+
+
+class YamlProblem(Exception):
+    def __init__(self, message: str, line: int, col: int) -> None:
+        super().__init__(message)
+        self.message, self.line, self.col = message, line, col
+
+
+def read_documents(file: Path, *, json_values: bool = False) -> tuple[list[Document], list[Finding]]:
+    """Parse every document of ``file``. Problems come back as findings, never as exceptions.
+
+    ``json_values`` turns YAML-only scalar types (dates, timestamps) into strings, as contract
+    files are JSON data whatever syntax they are written in.
+    """
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        return [], [_finding(file, 1, 1, "YAML_UNREADABLE", f"cannot read file: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [_finding(file, 1, 1, "YAML_ENCODING", f"not UTF-8 text ({exc.reason})")]
+    return parse_documents(text, file, json_values=json_values)
+
+
+def parse_documents(
+    text: str, file: Path, *, json_values: bool = False
+) -> tuple[list[Document], list[Finding]]:
+    docs: list[Document] = []
+    loader = _Loader(text)
+    budget = _Budget()
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            doc = Document(file=file, index=len(docs), data=None)
+            doc.data = _convert(node, (), doc, loader, budget, json_values, 0)
+            docs.append(doc)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return docs, [_finding(file, line, col, "YAML_SYNTAX", f"invalid YAML: {problem}")]
+    except YamlProblem as exc:
+        return docs, [_finding(file, exc.line, exc.col, "YAML_STRUCTURE", exc.message)]
+    except yaml.YAMLError as exc:
+        return docs, [_finding(file, 1, 1, "YAML_SYNTAX", f"invalid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    return docs, []
+
+
+def _finding(file: Path, line: int, col: int, code: str, message: str) -> Finding:
+    return Finding("error", code, message, Location(file, line, col))
+
+
+def _convert(
+    node: yaml.Node,
+    path: PathKey,
+    doc: Document,
+    loader: yaml.SafeLoader,
+    budget: _Budget,
+    json_values: bool,
+    depth: int,
+) -> Any:
+    budget.nodes += 1
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if budget.nodes > MAX_NODES:
+        raise YamlProblem("document too large (too many values or aliases)", line, col)
+    if depth > MAX_DEPTH:
+        raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", line, col)
+    doc.values.setdefault(path, (line, col))
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in _merged_pairs(node, loader):
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlProblem("mapping keys must be plain values", line, col)
+            key = str(loader.construct_object(key_node))  # type: ignore[no-untyped-call]
+            kpos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in out:
+                raise YamlProblem(f"duplicate key '{key}'", *kpos)
+            child = (*path, key)
+            doc.keys[child] = kpos
+            out[key] = _convert(value_node, child, doc, loader, budget, json_values, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _convert(item, (*path, i), doc, loader, budget, json_values, depth + 1)
+            for i, item in enumerate(node.value)
+        ]
+    value = loader.construct_object(node)  # type: ignore[no-untyped-call]
+    if json_values and isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if json_values and isinstance(value, bytes):
+        raise YamlProblem("binary values are not allowed here", line, col)
+    return value
+
+
+def _merged_pairs(node: yaml.MappingNode, loader: yaml.SafeLoader) -> list[tuple[Any, Any]]:
+    """Key/value node pairs with YAML merge keys (`<<: *base`) expanded, explicit keys winning."""
+    pairs: list[tuple[Any, Any]] = []
+    merged: list[tuple[Any, Any]] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for src in sources:
+                if not isinstance(src, yaml.MappingNode):
+                    mark = src.start_mark
+                    raise YamlProblem("'<<' merges only mappings", mark.line + 1, mark.column + 1)
+                merged.extend(_merged_pairs(src, loader))
+        else:
+            pairs.append((key_node, value_node))
+    explicit = {k.value for k, _ in pairs if isinstance(k, yaml.ScalarNode)}
+    return [p for p in merged if p[0].value not in explicit] + pairs
