@@ -73,3 +73,20 @@ def resolve(value: str, source: SecretSource | None = None) -> str:
         return src.env(name) if kind == "env" else src.secret(name)
 
     return REFERENCE.sub(sub, value)
+
+
+_SENSITIVE_KEY = re.compile(r"(secret|token|password|credential|apikey|api_key|private)", re.I)
+REDACTED = "***"
+
+
+def redact(data: object, key: str = "") -> object:
+    """A copy of ``data`` safe to show: references stay, anything else under a sensitive key
+    (secret, token, password, credentials…) is masked. The models already refuse literal
+    secrets; this keeps a future field from leaking one by mistake."""
+    if isinstance(data, dict):
+        return {k: redact(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v, key) for v in data]
+    if isinstance(data, str) and _SENSITIVE_KEY.search(key) and not is_reference(data):
+        return REDACTED
+    return data

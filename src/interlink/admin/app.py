@@ -1,0 +1,165 @@
+"""The admin API: estate, revisions, graph and tokens, on a port bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from interlink import __version__
+from interlink.admin import problems
+from interlink.admin.auth import require
+from interlink.admin.problems import problem
+from interlink.errors import StoreError
+from interlink.estate.references import redact
+from interlink.runtime.runtime import Runtime
+from interlink.store import Revision, Role, TokenInfo
+
+Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
+Operator = Annotated[TokenInfo, Depends(require("operator"))]
+Admin = Annotated[TokenInfo, Depends(require("admin"))]
+
+
+class RevisionOut(BaseModel):
+    id: int
+    hash: str
+    applied_at: str
+    applied_by: str
+    source: str
+    summary: dict[str, Any]
+
+
+class TokenOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+    created_at: str
+    last_used_at: str | None
+    revoked: bool
+
+
+class TokenRequest(BaseModel):
+    role: Role = "viewer"
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+def _revision(rev: Revision) -> RevisionOut:
+    return RevisionOut(id=rev.id, hash=rev.hash, applied_at=rev.applied_at.isoformat(),
+                       applied_by=rev.applied_by, source=rev.source, summary=rev.summary)
+
+
+def _token(info: TokenInfo) -> dict[str, Any]:
+    return {"id": info.id, "name": info.name, "role": info.role,
+            "created_at": info.created_at.isoformat(),
+            "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
+            "revoked": info.revoked}
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="Interlink admin API", version=__version__, docs_url=None,
+                  redoc_url=None, description="Operate an Interlink estate. Every /api call "
+                  "needs 'Authorization: Bearer <token>'.")
+    app.state.runtime = runtime
+    problems.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    async def readyz() -> dict[str, Any] | JSONResponse:
+        """Readiness: an estate revision is loaded and the store answers."""
+        try:
+            await run_in_threadpool(runtime.store.ping)
+        except StoreError as exc:
+            return problem(503, f"store unavailable: {exc.message}", slug="not-ready",
+                           headers={"Retry-After": "5"})
+        rev = runtime.snapshot.revision
+        return {"status": "ready", "revision": rev.id if rev else None}
+
+    @app.get("/api/v1/estate", tags=["estate"])
+    async def estate(_: Viewer, kind: str | None = None) -> dict[str, Any]:
+        """The current revision and its objects (references shown, never resolved)."""
+        snap = runtime.snapshot
+        objects = []
+        for item in snap.estate:
+            if kind and item.obj.KIND != kind:
+                continue
+            data = redact(item.obj.model_dump(mode="json", by_alias=True, exclude_none=True))
+            loc = item.location()
+            assert isinstance(data, dict)
+            data["source"] = {"file": str(loc.file.relative_to(snap.estate.root)),
+                              "line": loc.line}
+            objects.append(data)
+        return {
+            "revision": _revision(snap.revision).model_dump() if snap.revision else None,
+            "objects": objects,
+            "warnings": [f.to_json(snap.estate.root) for f in snap.findings],
+        }
+
+    @app.get("/api/v1/estate/revisions", tags=["estate"])
+    async def revisions(_: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                        before: int | None = None) -> list[RevisionOut]:
+        """Revisions, newest first; page with ?before=<id>."""
+        found = await run_in_threadpool(runtime.store.list_revisions, limit, before)
+        return [_revision(r) for r in found]
+
+    @app.get("/api/v1/estate/revisions/{revision_id}", tags=["estate"])
+    async def revision(_: Viewer, revision_id: int) -> RevisionOut:
+        return _revision(await run_in_threadpool(runtime.store.get_revision, revision_id))
+
+    @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
+    async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
+        """Read the estate directory again; a revision with errors is rejected, not applied."""
+        result = await runtime.reload("api", applied_by=f"token:{who.name}")
+        if not result.ok:
+            root = runtime.settings.estate_dir.resolve()
+            return problem(422, "the estate has errors; the running revision is unchanged",
+                           slug="invalid-estate",
+                           errors=[f.to_json(root) for f in result.findings
+                                   if f.severity == "error"])
+        assert result.revision is not None
+        return {"changed": result.changed, "revision": _revision(result.revision).model_dump()}
+
+    @app.get("/api/v1/graph", tags=["estate"], response_model=None)
+    async def graph(_: Viewer, format: Literal["json", "mermaid", "dot"] = "json"
+                    ) -> dict[str, object] | Response:
+        """The estate graph: nodes and typed edges."""
+        g = runtime.snapshot.graph
+        if format == "mermaid":
+            return PlainTextResponse(g.to_mermaid())
+        if format == "dot":
+            return PlainTextResponse(g.to_dot(), media_type="text/vnd.graphviz")
+        return g.to_json()
+
+    @app.get("/api/v1/tokens", tags=["tokens"])
+    async def tokens(_: Admin) -> list[TokenOut]:
+        found = await run_in_threadpool(runtime.store.list_tokens)
+        return [TokenOut(**_token(t)) for t in found]
+
+    @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
+    async def create_token(_: Admin, body: TokenRequest) -> TokenCreated:
+        plaintext, info = await run_in_threadpool(runtime.store.create_token, body.role,
+                                                  body.name)
+        return TokenCreated(token=plaintext, **_token(info))
+
+    @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
+    async def revoke_token(_: Admin, token_id: str) -> Response:
+        await run_in_threadpool(runtime.store.revoke_token, token_id)
+        return Response(status_code=204)
+
+    @app.middleware("http")
+    async def no_store(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

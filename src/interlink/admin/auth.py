@@ -1,0 +1,30 @@
+"""Bearer-token authentication for the admin API, with viewer < operator < admin roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from interlink.errors import AuthError, Forbidden
+from interlink.store import Role, TokenInfo, role_allows
+
+
+def require(role: Role) -> Callable[[Request], object]:
+    """A dependency admitting callers whose token has at least ``role``."""
+
+    async def dependency(request: Request) -> TokenInfo:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("this endpoint needs 'Authorization: Bearer <token>'")
+        store = request.app.state.runtime.store
+        info: TokenInfo | None = await run_in_threadpool(store.verify_token, token.strip())
+        if info is None:
+            raise AuthError("the token is unknown or revoked")
+        if not role_allows(info.role, role):
+            raise Forbidden(f"this needs the {role} role; the token has {info.role}")
+        return info
+
+    return dependency

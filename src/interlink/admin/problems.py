@@ -1,0 +1,61 @@
+"""RFC 9457 problem details for every error the admin API returns."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from interlink.errors import AuthError, InterlinkError
+
+PROBLEM_TYPE = "https://interlink.dev/problems/"
+
+
+def problem(status: int, detail: str, *, title: str | None = None, slug: str | None = None,
+            instance: str | None = None, headers: dict[str, str] | None = None,
+            **extra: Any) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + (slug or phrase.lower().replace(" ", "-")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers,
+                        media_type="application/problem+json")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem(exc.status_code, detail, instance=request.url.path,
+                       headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"pointer": "/" + "/".join(str(p) for p in e.get("loc", ())), "detail": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return problem(422, "the request is invalid", slug="invalid-request",
+                       instance=request.url.path, errors=errors)
+
+    @app.exception_handler(InterlinkError)
+    async def interlink_error(request: Request, exc: InterlinkError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if type(exc) is AuthError else None
+        if exc.retry_after is not None:
+            headers = {**(headers or {}), "Retry-After": str(int(exc.retry_after))}
+        return problem(exc.status, exc.message, title=exc.title, instance=request.url.path,
+                       headers=headers)

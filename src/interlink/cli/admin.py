@@ -1,0 +1,86 @@
+"""`interlink admin token create|list|revoke`: admin API credentials, stored hashed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from interlink.errors import ConfigError
+from interlink.estate.loader import load_estate
+from interlink.estate.references import resolve
+from interlink.store import Store, default_store_url, open_store
+
+
+def _store(estate_dir: Path, store_url: str | None) -> Store:
+    if not store_url:
+        estate, _ = load_estate(estate_dir)
+        declared = estate.platform.spec.store.url
+        store_url = resolve(declared) if declared else default_store_url(estate.root)
+    store = open_store(store_url)
+    store.migrate()
+    return store
+
+
+_estate = click.option("--estate", "estate_dir", type=click.Path(path_type=Path), default=".",
+                       show_default=True, help="The estate whose store holds the tokens.")
+_store_url = click.option("--store-url", envvar="INTERLINK_STORE_URL",
+                          help="Use this store instead of the estate's.")
+
+
+@click.group("admin")
+def admin_group() -> None:
+    """Administer the platform."""
+
+
+@admin_group.group("token")
+def token_group() -> None:
+    """Admin API tokens."""
+
+
+@token_group.command("create")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default="viewer",
+              show_default=True)
+@click.option("--name", required=True, help="Who or what the token is for.")
+@_estate
+@_store_url
+def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) -> None:
+    """Issue a token; it is printed once and only its hash is kept."""
+    store = _store(estate_dir, store_url)
+    try:
+        token, info = store.create_token(role, name)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    click.echo(token)
+    click.echo(f"token {info.id} ({info.role}) for {info.name}: shown once, store it now", err=True)
+
+
+@token_group.command("list")
+@_estate
+@_store_url
+def token_list(estate_dir: Path, store_url: str | None) -> None:
+    store = _store(estate_dir, store_url)
+    try:
+        tokens = store.list_tokens()
+    finally:
+        store.close()
+    for t in tokens:
+        state = "revoked" if t.revoked else "active"
+        used = t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never"
+        click.echo(f"{t.id}  {t.role:<8} {state:<7} used {used:<25} {t.name}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@_estate
+@_store_url
+def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None:
+    store = _store(estate_dir, store_url)
+    try:
+        store.revoke_token(token_id)
+    finally:
+        store.close()
+    click.echo(f"revoked {token_id}")
+
+
+__all__ = ["ConfigError", "admin_group"]

@@ -1,0 +1,96 @@
+"""`interlink schema`, `interlink graph` and `interlink init`: the estate as files and views."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+from pydantic import Field, TypeAdapter
+
+from interlink.errors import EstateLoadError, InterlinkError
+from interlink.estate.check import check_estate
+from interlink.estate.graph import build_graph
+from interlink.estate.kinds import KINDS
+
+EXAMPLES = ("retail",)
+
+
+def estate_json_schema() -> dict[str, Any]:
+    """One JSON Schema for any estate document, so editors can complete and validate it."""
+    union = Annotated[tuple(KINDS.values()), Field(discriminator="kind")]  # type: ignore[valid-type]
+    adapter: TypeAdapter[Any] = TypeAdapter(union)
+    schema = adapter.json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://interlink.dev/schemas/estate-v1.json",
+        "title": "Interlink estate object (interlink/v1)",
+        **schema,
+    }
+
+
+@click.command("schema")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
+def schema_command(output: Path | None) -> None:
+    """Print the JSON Schema of estate files (for editor completion and validation)."""
+    text = json.dumps(estate_json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
+@click.command("graph")
+@click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]), default="mermaid",
+              show_default=True)
+def graph_command(directory: Path, fmt: str) -> None:
+    """Print the estate graph: systems, APIs, events and every connection between them."""
+    result = check_estate(directory)
+    if not result.ok:
+        raise EstateLoadError(result.findings)
+    graph = build_graph(result.estate)
+    if fmt == "json":
+        click.echo(json.dumps(graph.to_json(), indent=2))
+    elif fmt == "dot":
+        click.echo(graph.to_dot(), nl=False)
+    else:
+        click.echo(graph.to_mermaid(), nl=False)
+
+
+def write_example(name: str, target: Path, *, force: bool = False) -> list[Path]:
+    """Copy a shipped example estate into ``target``; refuses to overwrite unless forced."""
+    if name not in EXAMPLES:
+        raise InterlinkError(f"unknown example '{name}' (available: {', '.join(EXAMPLES)})")
+    if target.exists() and not target.is_dir():
+        raise InterlinkError(f"{target} exists and is not a directory")
+    if target.is_dir() and any(target.iterdir()) and not force:
+        raise InterlinkError(f"{target} is not empty (use --force to write into it anyway)")
+    source = resources.files("interlink.examples") / name
+    with resources.as_file(source) as folder:
+        written: list[Path] = []
+        for file in sorted(Path(folder).rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".py":
+                dest = target / file.relative_to(folder)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, dest)
+                written.append(dest)
+    return written
+
+
+@click.command("init")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--example", type=click.Choice(EXAMPLES), default="retail", show_default=True)
+@click.option("--force", is_flag=True, help="Write into a non-empty directory.")
+def init_command(directory: Path, example: str, force: bool) -> None:
+    """Write an example estate to DIRECTORY to start from."""
+    try:
+        written = write_example(example, directory, force=force)
+    except OSError as exc:
+        raise InterlinkError(f"cannot write {directory}: {exc.strerror}") from exc
+    click.echo(f"wrote the {example} example estate ({len(written)} files) to {directory}")
+    click.echo(f"next: interlink check {directory}")

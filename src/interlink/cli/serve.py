@@ -1,0 +1,145 @@
+"""`interlink serve` and `interlink demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from interlink.cli.estate import write_example
+from interlink.errors import EstateLoadError
+from interlink.runtime.runtime import Runtime
+from interlink.runtime.serve import bind, bound_address, serve
+from interlink.runtime.settings import ServeSettings
+
+DEMO_TOKEN_NAME = "demo"
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+
+
+def _print_findings(exc: EstateLoadError, root: Path) -> None:
+    for finding in exc.findings:
+        if finding.severity == "error":
+            click.echo(finding.render(root.resolve()), err=True)
+
+
+def _start(settings: ServeSettings) -> tuple[Runtime, object]:
+    try:
+        runtime = Runtime.open(settings)
+    except EstateLoadError as exc:
+        _print_findings(exc, settings.estate_dir)
+        errors = sum(1 for f in exc.findings if f.severity == "error")
+        raise click.ClickException(f"the estate has {errors} error(s); not starting") from exc
+    try:
+        listen = settings.admin_listen or runtime.snapshot.estate.platform.spec.admin.listen
+        sock = bind(listen)
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime, sock
+
+
+def _run(runtime: Runtime, sock: object, on_ready: object) -> None:
+    import socket
+
+    assert isinstance(sock, socket.socket)
+    try:
+        asyncio.run(serve(runtime, sock, on_ready))  # type: ignore[arg-type]
+    finally:
+        runtime.close()
+        sock.close()
+
+
+def _serve_options(fn: object) -> object:
+    options = [
+        click.option("--store-url", envvar="INTERLINK_STORE_URL",
+                     help="sqlite:///path or postgresql://… (default: the Platform's, else "
+                     ".interlink/interlink.db beside the estate)"),
+        click.option("--admin-listen", envvar="INTERLINK_ADMIN_LISTEN",
+                     help="HOST:PORT of the admin API (default: the Platform's, 127.0.0.1:8081)"),
+        click.option("--watch/--no-watch", envvar="INTERLINK_WATCH", default=False,
+                     help="Reload when estate files change."),
+        click.option("--applied-by", envvar="INTERLINK_APPLIED_BY",
+                     help="Who applies revisions, as recorded (default: user@host)."),
+        click.option("--log-level", envvar="INTERLINK_LOG_LEVEL", default="info",
+                     type=click.Choice(["debug", "info", "warning", "error"])),
+    ]
+    for option in reversed(options):
+        fn = option(fn)  # type: ignore[operator]
+    return fn
+
+
+@click.command("serve")
+@click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
+@_serve_options  # type: ignore[arg-type]
+def serve_command(directory: Path, store_url: str | None, admin_listen: str | None, watch: bool,
+                  applied_by: str | None, log_level: str) -> None:
+    """Check the estate in DIRECTORY and run it. Reloads on SIGHUP (and file changes with
+    --watch); stops cleanly on SIGTERM or Ctrl-C."""
+    _configure_logging(log_level)
+    settings = ServeSettings(directory, store_url, admin_listen, watch, applied_by, log_level)
+    runtime, sock = _start(settings)
+    token = None
+    if not runtime.store.has_admin_token():
+        token, _ = runtime.store.create_token("admin", "initial")
+    address = bound_address(sock)  # type: ignore[arg-type]
+
+    def ready() -> None:
+        rev = runtime.snapshot.revision
+        click.echo(f"interlink: serving {len(runtime.snapshot.estate)} objects, "
+                   f"revision {rev.id if rev else '-'}")
+        click.echo(f"interlink: admin API on http://{address}")
+        if token is not None:
+            click.echo(f"interlink: admin token (shown once, store it now): {token}")
+        sys.stdout.flush()
+
+    _run(runtime, sock, ready)
+
+
+@click.command("demo")
+@click.option("--dir", "directory", type=click.Path(path_type=Path),
+              default=Path(".interlink/demo"), show_default=True,
+              help="Where the example estate is written (kept between runs).")
+@_serve_options  # type: ignore[arg-type]
+def demo_command(directory: Path, store_url: str | None, admin_listen: str | None, watch: bool,
+                 applied_by: str | None, log_level: str) -> None:
+    """Run the retail example estate on the embedded default, printing what to try."""
+    _configure_logging(log_level)
+    if not (directory / "platform.yaml").exists():
+        write_example("retail", directory, force=True)
+        click.echo(f"interlink: wrote the retail example estate to {directory}")
+    settings = ServeSettings(directory, store_url, admin_listen, watch, applied_by, log_level)
+    runtime, sock = _start(settings)
+    # A fresh demo token each run, so the printed commands always work; the old one is revoked.
+    for old in runtime.store.list_tokens():
+        if old.name == DEMO_TOKEN_NAME and not old.revoked:
+            runtime.store.revoke_token(old.id)
+    token, _ = runtime.store.create_token("admin", DEMO_TOKEN_NAME)
+    base = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
+
+    def ready() -> None:
+        snap = runtime.snapshot
+        click.echo("")
+        click.echo(f"Interlink demo: {len(snap.estate)} objects from {directory} "
+                   f"(revision {snap.revision.id if snap.revision else '-'})")
+        click.echo(f"  admin API     {base}   (OpenAPI: {base}/openapi.json)")
+        click.echo(f"  admin token   {token}")
+        click.echo("")
+        click.echo("Try:")
+        auth = f'-H "Authorization: Bearer {token}"'
+        click.echo(f"  curl {base}/readyz")
+        click.echo(f"  curl {auth} {base}/api/v1/estate")
+        click.echo(f"  curl {auth} {base}/api/v1/estate/revisions")
+        click.echo(f"  curl {auth} '{base}/api/v1/graph?format=mermaid'")
+        click.echo(f"  edit {directory}/*.yaml, then: kill -HUP {os.getpid()}")
+        click.echo("Ctrl-C stops.")
+        sys.stdout.flush()
+
+    _run(runtime, sock, ready)

@@ -1,0 +1,27 @@
+"""Settings of `interlink serve`: each field is one CLI flag and one INTERLINK_* variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from interlink.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    estate_dir: Path
+    store_url: str | None = None  # --store-url / INTERLINK_STORE_URL; default from the estate
+    admin_listen: str | None = None  # --admin-listen / INTERLINK_ADMIN_LISTEN; default Platform
+    watch: bool = False  # --watch / INTERLINK_WATCH: reload when estate files change
+    applied_by: str | None = None  # --applied-by / INTERLINK_APPLIED_BY: recorded per revision
+    log_level: str = "info"  # --log-level / INTERLINK_LOG_LEVEL
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """("127.0.0.1", 8081) for "127.0.0.1:8081"; "[::1]:8081" for IPv6."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen address must be HOST:PORT, got {value!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)

@@ -1,0 +1,80 @@
+"""An immutable, compiled view of one estate revision: what every component serves from.
+
+Compiling happens off the request path; the runtime then swaps the reference in one step, so a
+request sees either the old snapshot or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interlink.errors import EstateLoadError
+from interlink.estate.check import CheckResult, check_estate
+from interlink.estate.findings import Finding
+from interlink.estate.graph import Graph, build_graph
+from interlink.estate.model import Estate
+from interlink.store import Revision
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    estate: Estate
+    graph: Graph
+    findings: tuple[Finding, ...]  # warnings only: a snapshot never has errors
+    content_hash: str
+    object_hashes: dict[str, str]
+    revision: Revision | None = None
+
+    def with_revision(self, revision: Revision) -> Snapshot:
+        return Snapshot(self.estate, self.graph, self.findings, self.content_hash,
+                        self.object_hashes, revision)
+
+
+def compile_snapshot(estate_dir: Path) -> Snapshot:
+    """Load and check the estate; raise EstateLoadError (with every finding) on errors."""
+    result = check_estate(estate_dir)
+    if not result.ok:
+        raise EstateLoadError(result.findings)
+    return _snapshot(result)
+
+
+def _snapshot(result: CheckResult) -> Snapshot:
+    estate = result.estate
+    object_hashes = {item.key: _hash_json(item.obj.model_dump(mode="json", by_alias=True))
+                     for item in estate}
+    return Snapshot(estate, build_graph(estate), tuple(result.findings),
+                    content_hash(estate), object_hashes)
+
+
+def content_hash(estate: Estate) -> str:
+    """SHA-256 over every estate and contract file (path relative to the root, then bytes)."""
+    digest = hashlib.sha256()
+    files = sorted({*estate.files, *estate.contracts})
+    for file in files:
+        try:
+            rel = file.relative_to(estate.root)
+        except ValueError:
+            rel = file
+        digest.update(str(rel).encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _hash_json(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def change_summary(before: dict[str, str] | None, after: dict[str, str]) -> dict[str, Any]:
+    """Which objects a revision added, removed and changed, against the one before it."""
+    before = before or {}
+    return {
+        "objects": len(after),
+        "added": sorted(k for k in after if k not in before),
+        "removed": sorted(k for k in before if k not in after),
+        "changed": sorted(k for k in after if k in before and before[k] != after[k]),
+    }

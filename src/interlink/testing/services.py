@@ -1,0 +1,53 @@
+"""Gate tests on real services: skip when one is down locally, fail when CI demands it.
+
+Set ``INTERLINK_REQUIRE_SERVICES=1`` (as CI does) to turn a missing service into a failure, so
+a broken service container cannot pass as a green run full of skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final
+
+REQUIRE_ENV: Final = "INTERLINK_REQUIRE_SERVICES"
+POSTGRES_URL_ENV: Final = "INTERLINK_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL: Final = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def require_service(name: str, reachable: Callable[[], bool | str]) -> None:
+    """Skip (or fail, under ``INTERLINK_REQUIRE_SERVICES=1``) unless ``reachable()`` is True.
+
+    ``reachable`` returns True when the service answers; False or a string saying why not
+    otherwise. An exception it raises counts as unreachable, with the exception as the reason.
+    """
+    import pytest
+
+    try:
+        result = reachable()
+    except Exception as exc:
+        result = f"{type(exc).__name__}: {exc}"
+    if result is True:
+        return
+    reason = result if isinstance(result, str) and result else "no answer"
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(
+            f"{name} is required ({REQUIRE_ENV}=1) but unreachable: {reason}", pytrace=False
+        )
+    pytest.skip(f"{name} unreachable ({reason}); set {REQUIRE_ENV}=1 to fail instead")
+
+
+def postgres_url() -> str:
+    """The PostgreSQL server tests use: ``INTERLINK_TEST_POSTGRES_URL`` or a local default."""
+    return os.environ.get(POSTGRES_URL_ENV) or DEFAULT_POSTGRES_URL
+
+
+def postgres_reachable(url: str, timeout: int = 3) -> bool | str:
+    """True if ``url`` accepts a connection, else libpq's reason on one line."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=timeout):
+            return True
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
