@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,8 +23,8 @@ class Served:
         headers = {"Authorization": f"Bearer {token or self.token}"}
         return httpx.get(self.base + path, headers=headers, timeout=10, **kw)  # type: ignore[arg-type]
 
-    def revisions(self) -> list[dict[str, object]]:
-        body: list[dict[str, object]] = self.get("/api/v1/estate/revisions").json()
+    def revisions(self) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = self.get("/api/v1/estate/revisions").json()
         return body
 
 
@@ -74,8 +75,9 @@ def test_estate_lists_objects_with_references_unresolved(served: Served) -> None
     keys = {f"{o['kind']}/{o['metadata']['name']}" for o in body["objects"]}
     assert len(keys) == 31
     assert "Route/customers" in keys
-    route = next(o for o in body["objects"] if o["metadata"]["name"] == "customers"
-                 and o["kind"] == "Route")
+    route = next(
+        o for o in body["objects"] if o["metadata"]["name"] == "customers" and o["kind"] == "Route"
+    )
     jwt = route["spec"]["auth"]["methods"][1]
     assert jwt["secret"] == "${secret:mobile-jwt-key}"
     assert route["source"] == {"file": "gateway/routes.yaml", "line": 3}
@@ -86,7 +88,8 @@ def test_estate_lists_objects_with_references_unresolved(served: Served) -> None
 def test_graph_in_three_formats(served: Served) -> None:
     graph = served.get("/api/v1/graph").json()
     assert {"source": "System/crm", "target": "Api/customers-v1", "type": "exposes"} in graph[
-        "edges"]
+        "edges"
+    ]
     assert served.get("/api/v1/graph", params={"format": "mermaid"}).text.startswith("flowchart")
     assert served.get("/api/v1/graph", params={"format": "dot"}).text.startswith("digraph")
     bad = served.get("/api/v1/graph", params={"format": "png"})
@@ -101,8 +104,11 @@ def test_openapi_document_describes_the_api(served: Served) -> None:
 
 
 def test_tokens_roles_and_revocation(served: Served) -> None:
-    created = httpx.post(served.base + "/api/v1/tokens", json={"role": "viewer", "name": "ci"},
-                         headers={"Authorization": f"Bearer {served.token}"})
+    created = httpx.post(
+        served.base + "/api/v1/tokens",
+        json={"role": "viewer", "name": "ci"},
+        headers={"Authorization": f"Bearer {served.token}"},
+    )
     assert created.status_code == 201
     viewer = created.json()["token"]
     assert served.get("/api/v1/estate", token=viewer).status_code == 200
@@ -113,23 +119,38 @@ def test_tokens_roles_and_revocation(served: Served) -> None:
     assert all("token" not in t for t in listed)
     assert {t["name"] for t in listed} == {"initial", "ci"}
     token_id = created.json()["id"]
-    revoked = httpx.delete(f"{served.base}/api/v1/tokens/{token_id}",
-                           headers={"Authorization": f"Bearer {served.token}"})
+    revoked = httpx.delete(
+        f"{served.base}/api/v1/tokens/{token_id}",
+        headers={"Authorization": f"Bearer {served.token}"},
+    )
     assert revoked.status_code == 204
     assert served.get("/api/v1/estate", token=viewer).status_code == 401
-    missing = httpx.delete(f"{served.base}/api/v1/tokens/zzzzzzzz",
-                           headers={"Authorization": f"Bearer {served.token}"})
+    missing = httpx.delete(
+        f"{served.base}/api/v1/tokens/zzzzzzzz", headers={"Authorization": f"Bearer {served.token}"}
+    )
     assert missing.status_code == 404
 
 
 def test_cli_token_create_uses_the_same_store(served: Served, retail_dir: Path) -> None:
-    result = run_interlink(["admin", "token", "create", "--role", "operator", "--name", "ops",
-                            "--estate", str(retail_dir)])
+    result = run_interlink(
+        [
+            "admin",
+            "token",
+            "create",
+            "--role",
+            "operator",
+            "--name",
+            "ops",
+            "--estate",
+            str(retail_dir),
+        ]
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     assert served.get("/api/v1/estate", token=token).status_code == 200
     listing = run_interlink(["admin", "token", "list", "--estate", str(retail_dir)])
-    assert "operator" in listing.stdout and token not in listing.stdout
+    assert "operator" in listing.stdout
+    assert token not in listing.stdout
 
 
 def test_sighup_applies_a_valid_change_and_records_it(served: Served, retail_dir: Path) -> None:
@@ -139,8 +160,12 @@ def test_sighup_applies_a_valid_change_and_records_it(served: Served, retail_dir
     wait_until(lambda: len(served.revisions()) == 2)
     newest = served.revisions()[0]
     assert newest["source"] == "sighup"
-    assert newest["summary"] == {"objects": 31, "added": [], "removed": [],
-                                 "changed": ["Team/platform"]}
+    assert newest["summary"] == {
+        "objects": 31,
+        "added": [],
+        "removed": [],
+        "changed": ["Team/platform"],
+    }
     assert httpx.get(served.base + "/readyz").json()["revision"] == newest["id"]
 
 
@@ -149,14 +174,16 @@ def test_invalid_change_is_rejected_and_old_revision_keeps_running(
 ) -> None:
     (retail_dir / "broken.yaml").write_text(
         "apiVersion: interlink/v1\nkind: System\nmetadata: {name: x, owner: nobody}\n"
-        "spec: {domain: d}\n")
+        "spec: {domain: d}\n"
+    )
     served.proc.signal(signal.SIGHUP)
     served.proc.wait_for(r"reload \(sighup\) rejected")
     served.proc.wait_for(r"broken.yaml:3:\d+: error: System/x refers to Team/nobody")
     assert len(served.revisions()) == 1
     assert len(served.get("/api/v1/estate").json()["objects"]) == 31
-    reload = httpx.post(served.base + "/api/v1/estate/reload",
-                        headers={"Authorization": f"Bearer {served.token}"})
+    reload = httpx.post(
+        served.base + "/api/v1/estate/reload", headers={"Authorization": f"Bearer {served.token}"}
+    )
     assert reload.status_code == 422
     assert reload.json()["errors"][0]["file"] == "broken.yaml"
 
@@ -164,8 +191,9 @@ def test_invalid_change_is_rejected_and_old_revision_keeps_running(
 def test_reload_endpoint_needs_operator_and_applies(served: Served, retail_dir: Path) -> None:
     plans = retail_dir / "gateway" / "plans.yaml"
     plans.write_text(plans.read_text().replace("requests: 500", "requests: 400"))
-    response = httpx.post(served.base + "/api/v1/estate/reload",
-                          headers={"Authorization": f"Bearer {served.token}"})
+    response = httpx.post(
+        served.base + "/api/v1/estate/reload", headers={"Authorization": f"Bearer {served.token}"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["changed"] is True
@@ -178,7 +206,8 @@ def test_watch_reloads_on_file_change(retail_dir: Path) -> None:
     try:
         time.sleep(0.5)  # let the watcher start
         (retail_dir / "extra-team.yaml").write_text(
-            "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: support}\n")
+            "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: support}\n"
+        )
         wait_until(lambda: len(s.revisions()) == 2)
         assert s.revisions()[0]["summary"]["added"] == ["Team/support"]
         assert s.revisions()[0]["source"] == "watch"
@@ -194,14 +223,17 @@ def test_sigterm_stops_cleanly_and_restart_keeps_revisions(retail_dir: Path) -> 
     with again:
         again.wait_for("admin API on")
         assert "admin token" not in again.output  # only the first start prints one
-        response = httpx.get(f"http://127.0.0.1:{port}/api/v1/estate/revisions",
-                             headers={"Authorization": f"Bearer {s.token}"})
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/estate/revisions",
+            headers={"Authorization": f"Bearer {s.token}"},
+        )
         assert [r["id"] for r in response.json()] == [1]
 
 
 def test_refuses_to_start_on_estate_errors(retail_dir: Path) -> None:
     (retail_dir / "apis.yaml").write_text(
-        (retail_dir / "apis.yaml").read_text().replace("system: crm", "system: crn"))
+        (retail_dir / "apis.yaml").read_text().replace("system: crm", "system: crn")
+    )
     result = run_interlink(["serve", str(retail_dir), "--admin-listen", "127.0.0.1:0"])
     assert result.returncode == 2
     assert "apis.yaml:9:11: error: Api/customers-v1 refers to System/crn" in result.stderr
@@ -222,8 +254,16 @@ def test_port_in_use_is_one_clear_line(retail_dir: Path) -> None:
 
 
 def test_unreachable_postgres_is_one_clear_line(retail_dir: Path) -> None:
-    result = run_interlink(["serve", str(retail_dir), "--admin-listen", "127.0.0.1:0",
-                            "--store-url", "postgresql://u:hunter2@127.0.0.1:1/db"])
+    result = run_interlink(
+        [
+            "serve",
+            str(retail_dir),
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--store-url",
+            "postgresql://u:hunter2@127.0.0.1:1/db",
+        ]
+    )
     assert result.returncode == 2
     assert "cannot reach PostgreSQL at 127.0.0.1:1" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout

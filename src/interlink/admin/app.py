@@ -51,21 +51,36 @@ class TokenCreated(TokenOut):
 
 
 def _revision(rev: Revision) -> RevisionOut:
-    return RevisionOut(id=rev.id, hash=rev.hash, applied_at=rev.applied_at.isoformat(),
-                       applied_by=rev.applied_by, source=rev.source, summary=rev.summary)
+    return RevisionOut(
+        id=rev.id,
+        hash=rev.hash,
+        applied_at=rev.applied_at.isoformat(),
+        applied_by=rev.applied_by,
+        source=rev.source,
+        summary=rev.summary,
+    )
 
 
 def _token(info: TokenInfo) -> dict[str, Any]:
-    return {"id": info.id, "name": info.name, "role": info.role,
-            "created_at": info.created_at.isoformat(),
-            "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
-            "revoked": info.revoked}
+    return {
+        "id": info.id,
+        "name": info.name,
+        "role": info.role,
+        "created_at": info.created_at.isoformat(),
+        "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
+        "revoked": info.revoked,
+    }
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Interlink admin API", version=__version__, docs_url=None,
-                  redoc_url=None, description="Operate an Interlink estate. Every /api call "
-                  "needs 'Authorization: Bearer <token>'.")
+    app = FastAPI(
+        title="Interlink admin API",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        description="Operate an Interlink estate. Every /api call "
+        "needs 'Authorization: Bearer <token>'.",
+    )
     app.state.runtime = runtime
     problems.install(app)
 
@@ -80,8 +95,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         try:
             await run_in_threadpool(runtime.store.ping)
         except StoreError as exc:
-            return problem(503, f"store unavailable: {exc.message}", slug="not-ready",
-                           headers={"Retry-After": "5"})
+            return problem(
+                503,
+                f"store unavailable: {exc.message}",
+                slug="not-ready",
+                headers={"Retry-After": "5"},
+            )
         rev = runtime.snapshot.revision
         return {"status": "ready", "revision": rev.id if rev else None}
 
@@ -91,13 +110,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         snap = runtime.snapshot
         objects = []
         for item in snap.estate:
-            if kind and item.obj.KIND != kind:
+            if kind and kind != item.obj.KIND:
                 continue
             data = redact(item.obj.model_dump(mode="json", by_alias=True, exclude_none=True))
             loc = item.location()
             assert isinstance(data, dict)
-            data["source"] = {"file": str(loc.file.relative_to(snap.estate.root)),
-                              "line": loc.line}
+            data["source"] = {"file": str(loc.file.relative_to(snap.estate.root)), "line": loc.line}
             objects.append(data)
         return {
             "revision": _revision(snap.revision).model_dump() if snap.revision else None,
@@ -106,8 +124,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         }
 
     @app.get("/api/v1/estate/revisions", tags=["estate"])
-    async def revisions(_: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                        before: int | None = None) -> list[RevisionOut]:
+    async def revisions(
+        _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50, before: int | None = None
+    ) -> list[RevisionOut]:
         """Revisions, newest first; page with ?before=<id>."""
         found = await run_in_threadpool(runtime.store.list_revisions, limit, before)
         return [_revision(r) for r in found]
@@ -122,16 +141,19 @@ def create_app(runtime: Runtime) -> FastAPI:
         result = await runtime.reload("api", applied_by=f"token:{who.name}")
         if not result.ok:
             root = runtime.settings.estate_dir.resolve()
-            return problem(422, "the estate has errors; the running revision is unchanged",
-                           slug="invalid-estate",
-                           errors=[f.to_json(root) for f in result.findings
-                                   if f.severity == "error"])
+            return problem(
+                422,
+                "the estate has errors; the running revision is unchanged",
+                slug="invalid-estate",
+                errors=[f.to_json(root) for f in result.findings if f.severity == "error"],
+            )
         assert result.revision is not None
         return {"changed": result.changed, "revision": _revision(result.revision).model_dump()}
 
     @app.get("/api/v1/graph", tags=["estate"], response_model=None)
-    async def graph(_: Viewer, format: Literal["json", "mermaid", "dot"] = "json"
-                    ) -> dict[str, object] | Response:
+    async def graph(
+        _: Viewer, format: Literal["json", "mermaid", "dot"] = "json"
+    ) -> dict[str, object] | Response:
         """The estate graph: nodes and typed edges."""
         g = runtime.snapshot.graph
         if format == "mermaid":
@@ -147,8 +169,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
     async def create_token(_: Admin, body: TokenRequest) -> TokenCreated:
-        plaintext, info = await run_in_threadpool(runtime.store.create_token, body.role,
-                                                  body.name)
+        plaintext, info = await run_in_threadpool(runtime.store.create_token, body.role, body.name)
         return TokenCreated(token=plaintext, **_token(info))
 
     @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)

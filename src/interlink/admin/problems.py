@@ -15,9 +15,16 @@ from interlink.errors import AuthError, InterlinkError
 PROBLEM_TYPE = "https://interlink.dev/problems/"
 
 
-def problem(status: int, detail: str, *, title: str | None = None, slug: str | None = None,
-            instance: str | None = None, headers: dict[str, str] | None = None,
-            **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    slug: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + (slug or phrase.lower().replace(" ", "-")),
@@ -28,8 +35,9 @@ def problem(status: int, detail: str, *, title: str | None = None, slug: str | N
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, headers=headers,
-                        media_type="application/problem+json")
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -40,8 +48,9 @@ def install(app: FastAPI) -> None:
             detail = f"no such endpoint: {request.method} {request.url.path}"
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem(exc.status_code, detail, instance=request.url.path,
-                       headers=dict(exc.headers or {}))
+        return problem(
+            exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers or {})
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -49,13 +58,19 @@ def install(app: FastAPI) -> None:
             {"pointer": "/" + "/".join(str(p) for p in e.get("loc", ())), "detail": e.get("msg")}
             for e in exc.errors()
         ]
-        return problem(422, "the request is invalid", slug="invalid-request",
-                       instance=request.url.path, errors=errors)
+        return problem(
+            422,
+            "the request is invalid",
+            slug="invalid-request",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(InterlinkError)
     async def interlink_error(request: Request, exc: InterlinkError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if type(exc) is AuthError else None
         if exc.retry_after is not None:
             headers = {**(headers or {}), "Retry-After": str(int(exc.retry_after))}
-        return problem(exc.status, exc.message, title=exc.title, instance=request.url.path,
-                       headers=headers)
+        return problem(
+            exc.status, exc.message, title=exc.title, instance=request.url.path, headers=headers
+        )

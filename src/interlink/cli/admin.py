@@ -22,10 +22,17 @@ def _store(estate_dir: Path, store_url: str | None) -> Store:
     return store
 
 
-_estate = click.option("--estate", "estate_dir", type=click.Path(path_type=Path), default=".",
-                       show_default=True, help="The estate whose store holds the tokens.")
-_store_url = click.option("--store-url", envvar="INTERLINK_STORE_URL",
-                          help="Use this store instead of the estate's.")
+_estate = click.option(
+    "--estate",
+    "estate_dir",
+    type=click.Path(path_type=Path),
+    default=".",
+    show_default=True,
+    help="The estate whose store holds the tokens.",
+)
+_store_url = click.option(
+    "--store-url", envvar="INTERLINK_STORE_URL", help="Use this store instead of the estate's."
+)
 
 
 @click.group("admin")
@@ -39,8 +46,12 @@ def token_group() -> None:
 
 
 @token_group.command("create")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default="viewer",
-              show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    default="viewer",
+    show_default=True,
+)
 @click.option("--name", required=True, help="Who or what the token is for.")
 @_estate
 @_store_url

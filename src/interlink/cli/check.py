@@ -14,8 +14,14 @@ from interlink.estate.rules import RULES
 
 @click.command("check")
 @click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="json suits CI and editors")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json suits CI and editors",
+)
 @click.option("--list-rules", is_flag=True, help="List the governance rules and exit.")
 @click.pass_context
 def check_command(ctx: click.Context, directory: Path, fmt: str, list_rules: bool) -> None:
@@ -50,16 +56,19 @@ def result_json(result: CheckResult) -> dict[str, object]:
 def render_text(result: CheckResult) -> str:
     root = result.estate.root
     lines: list[str] = []
-    for file, group in groupby(result.findings,
-                               key=lambda f: f.location.file if f.location else None):
+    for file, group in groupby(
+        result.findings, key=lambda f: f.location.file if f.location else None
+    ):
         lines.append(_relative(file, root) if file else "(estate)")
         lines.extend("  " + finding.render(root) for finding in group)
         lines.append("")
     estate = result.estate
     counts = f"{len(estate)} objects in {len(estate.files)} files"
     if result.findings:
-        lines.append(f"{counts}: {_plural(len(result.errors), 'error')}, "
-                     f"{_plural(len(result.warnings), 'warning')}")
+        lines.append(
+            f"{counts}: {_plural(len(result.errors), 'error')}, "
+            f"{_plural(len(result.warnings), 'warning')}"
+        )
     else:
         lines.append(f"{counts}: no problems")
     return "\n".join(lines) + "\n"

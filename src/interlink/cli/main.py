@@ -15,6 +15,7 @@ import click
 from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.check import check_command
+
 # DIFF from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.serve import demo_command, serve_command
@@ -27,8 +28,15 @@ def cli() -> None:
     """Interlink: your integration estate as code, and the platform that runs it."""
 
 
-for command in (check_command, schema_command, graph_command, init_command,
-                serve_command, demo_command, admin_group):
+for command in (
+    check_command,
+    schema_command,
+    graph_command,
+    init_command,
+    serve_command,
+    demo_command,
+    admin_group,
+):
     cli.add_command(command)
 
 
@@ -49,8 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("INTERLINK_DEBUG") == "1":
             traceback.print_exc()
-        click.echo(f"interlink: internal error: {type(exc).__name__}: {exc} "
-                   "(INTERLINK_DEBUG=1 shows the traceback)", err=True)
+        click.echo(
+            f"interlink: internal error: {type(exc).__name__}: {exc} "
+            "(INTERLINK_DEBUG=1 shows the traceback)",
+            err=True,
+        )
         code = 2
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -16,12 +18,15 @@ from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import bind, bound_address, serve
 from interlink.runtime.settings import ServeSettings
 
-DEMO_TOKEN_NAME = "demo"
+DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a token label, not a token
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+    )
 
 
 def _print_findings(exc: EstateLoadError, root: Path) -> None:
@@ -57,30 +62,56 @@ def _run(runtime: Runtime, sock: object, on_ready: object) -> None:
         sock.close()
 
 
-def _serve_options(fn: object) -> object:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _serve_options(fn: F) -> F:
     options = [
-        click.option("--store-url", envvar="INTERLINK_STORE_URL",
-                     help="sqlite:///path or postgresql://… (default: the Platform's, else "
-                     ".interlink/interlink.db beside the estate)"),
-        click.option("--admin-listen", envvar="INTERLINK_ADMIN_LISTEN",
-                     help="HOST:PORT of the admin API (default: the Platform's, 127.0.0.1:8081)"),
-        click.option("--watch/--no-watch", envvar="INTERLINK_WATCH", default=False,
-                     help="Reload when estate files change."),
-        click.option("--applied-by", envvar="INTERLINK_APPLIED_BY",
-                     help="Who applies revisions, as recorded (default: user@host)."),
-        click.option("--log-level", envvar="INTERLINK_LOG_LEVEL", default="info",
-                     type=click.Choice(["debug", "info", "warning", "error"])),
+        click.option(
+            "--store-url",
+            envvar="INTERLINK_STORE_URL",
+            help="sqlite:///path or postgresql://… (default: the Platform's, else "
+            ".interlink/interlink.db beside the estate)",
+        ),
+        click.option(
+            "--admin-listen",
+            envvar="INTERLINK_ADMIN_LISTEN",
+            help="HOST:PORT of the admin API (default: the Platform's, 127.0.0.1:8081)",
+        ),
+        click.option(
+            "--watch/--no-watch",
+            envvar="INTERLINK_WATCH",
+            default=False,
+            help="Reload when estate files change.",
+        ),
+        click.option(
+            "--applied-by",
+            envvar="INTERLINK_APPLIED_BY",
+            help="Who applies revisions, as recorded (default: user@host).",
+        ),
+        click.option(
+            "--log-level",
+            envvar="INTERLINK_LOG_LEVEL",
+            default="info",
+            type=click.Choice(["debug", "info", "warning", "error"]),
+        ),
     ]
     for option in reversed(options):
-        fn = option(fn)  # type: ignore[operator]
+        fn = option(fn)
     return fn
 
 
 @click.command("serve")
 @click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
-@_serve_options  # type: ignore[arg-type]
-def serve_command(directory: Path, store_url: str | None, admin_listen: str | None, watch: bool,
-                  applied_by: str | None, log_level: str) -> None:
+@_serve_options
+def serve_command(
+    directory: Path,
+    store_url: str | None,
+    admin_listen: str | None,
+    watch: bool,
+    applied_by: str | None,
+    log_level: str,
+) -> None:
     """Check the estate in DIRECTORY and run it. Reloads on SIGHUP (and file changes with
     --watch); stops cleanly on SIGTERM or Ctrl-C."""
     _configure_logging(log_level)
@@ -93,8 +124,10 @@ def serve_command(directory: Path, store_url: str | None, admin_listen: str | No
 
     def ready() -> None:
         rev = runtime.snapshot.revision
-        click.echo(f"interlink: serving {len(runtime.snapshot.estate)} objects, "
-                   f"revision {rev.id if rev else '-'}")
+        click.echo(
+            f"interlink: serving {len(runtime.snapshot.estate)} objects, "
+            f"revision {rev.id if rev else '-'}"
+        )
         click.echo(f"interlink: admin API on http://{address}")
         if token is not None:
             click.echo(f"interlink: admin token (shown once, store it now): {token}")
@@ -104,12 +137,23 @@ def serve_command(directory: Path, store_url: str | None, admin_listen: str | No
 
 
 @click.command("demo")
-@click.option("--dir", "directory", type=click.Path(path_type=Path),
-              default=Path(".interlink/demo"), show_default=True,
-              help="Where the example estate is written (kept between runs).")
-@_serve_options  # type: ignore[arg-type]
-def demo_command(directory: Path, store_url: str | None, admin_listen: str | None, watch: bool,
-                 applied_by: str | None, log_level: str) -> None:
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path(".interlink/demo"),
+    show_default=True,
+    help="Where the example estate is written (kept between runs).",
+)
+@_serve_options
+def demo_command(
+    directory: Path,
+    store_url: str | None,
+    admin_listen: str | None,
+    watch: bool,
+    applied_by: str | None,
+    log_level: str,
+) -> None:
     """Run the retail example estate on the embedded default, printing what to try."""
     _configure_logging(log_level)
     if not (directory / "platform.yaml").exists():
@@ -127,8 +171,10 @@ def demo_command(directory: Path, store_url: str | None, admin_listen: str | Non
     def ready() -> None:
         snap = runtime.snapshot
         click.echo("")
-        click.echo(f"Interlink demo: {len(snap.estate)} objects from {directory} "
-                   f"(revision {snap.revision.id if snap.revision else '-'})")
+        click.echo(
+            f"Interlink demo: {len(snap.estate)} objects from {directory} "
+            f"(revision {snap.revision.id if snap.revision else '-'})"
+        )
         click.echo(f"  admin API     {base}   (OpenAPI: {base}/openapi.json)")
         click.echo(f"  admin token   {token}")
         click.echo("")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from interlink.estate.contract_files import load_contract
@@ -40,8 +40,13 @@ def check_estate(root: Path) -> CheckResult:
     findings.extend(load_contracts(estate))
     for rule in RULES:
         findings.extend(rule.check(estate))
-    findings.sort(key=lambda f: (str(f.location.file) if f.location else "", f.location.line
-                                 if f.location else 0, f.location.col if f.location else 0))
+    findings.sort(
+        key=lambda f: (
+            str(f.location.file) if f.location else "",
+            f.location.line if f.location else 0,
+            f.location.col if f.location else 0,
+        )
+    )
     return CheckResult(estate, findings)
 
 
@@ -54,9 +59,16 @@ def reference_findings(estate: Estate) -> list[Finding]:
             hint = did_you_mean(link.target, estate.names(link.target_kind))
             if hint is None and not estate.names(link.target_kind):
                 hint = f"the estate has no {link.target_kind} yet"
-            out.append(Finding("error", "REF_UNKNOWN",
-                               f"{item.key} refers to {link.target_key}, which does not exist",
-                               item.location(link.path), hint=hint, subject=item.key))
+            out.append(
+                Finding(
+                    "error",
+                    "REF_UNKNOWN",
+                    f"{item.key} refers to {link.target_key}, which does not exist",
+                    item.location(link.path),
+                    hint=hint,
+                    subject=item.key,
+                )
+            )
     return out
 
 
@@ -69,13 +81,17 @@ def load_contracts(estate: Estate) -> list[Finding]:
             out.extend(_contract(estate, item, obj.spec.contract, ("spec", "contract"), "openapi"))
         elif isinstance(obj, Event):
             for i, version in enumerate(obj.spec.schemas):
-                out.extend(_contract(estate, item, version.file, ("spec", "schemas", i, "file"),
-                                     "jsonschema"))
+                out.extend(
+                    _contract(
+                        estate, item, version.file, ("spec", "schemas", i, "file"), "jsonschema"
+                    )
+                )
     return out
 
 
-def _contract(estate: Estate, item: Loaded, relative: str, at: tuple[str | int, ...],
-              kind: str) -> list[Finding]:
+def _contract(
+    estate: Estate, item: Loaded, relative: str, at: tuple[str | int, ...], kind: str
+) -> list[Finding]:
     path = item.resolve_file(relative)
     if path in estate.contracts:
         return []
@@ -85,7 +101,7 @@ def _contract(estate: Estate, item: Loaded, relative: str, at: tuple[str | int, 
     located = []
     for problem in problems:
         if problem.location is None:  # the file itself is missing: point at the reference
-            problem = Finding(problem.severity, problem.code, problem.message,
-                              item.location(at), hint=problem.hint, subject=item.key)
-        located.append(problem)
+            located.append(replace(problem, location=item.location(at), subject=item.key))
+        else:
+            located.append(problem)
     return located

@@ -44,7 +44,9 @@ def load_contract(path: Path, expected: str) -> tuple[Contract | None, list[Find
         return None, problems
     if len(docs) != 1:
         doc = docs[1] if docs else Document(path, 0, None)
-        return None, [_at(doc, (), "CONTRACT_INVALID", "a contract file holds exactly one document")]
+        return None, [
+            _at(doc, (), "CONTRACT_INVALID", "a contract file holds exactly one document")
+        ]
     doc = docs[0]
     contract = Contract(path=path, kind=expected, doc=doc)
     if expected == "openapi":
@@ -70,13 +72,20 @@ def _openapi_findings(doc: Document) -> Iterator[Finding]:
         line = "v3.1"
     else:
         where: PathKey = ("openapi",) if "openapi" in data else ()
-        yield _at(doc, where, "OPENAPI_VERSION", f"unsupported OpenAPI version {version or '(none)'}",
-                  hint="Interlink reads OpenAPI 3.0.x and 3.1.x")
+        yield _at(
+            doc,
+            where,
+            "OPENAPI_VERSION",
+            f"unsupported OpenAPI version {version or '(none)'}",
+            hint="Interlink reads OpenAPI 3.0.x and 3.1.x",
+        )
         return
     errors = list(_openapi_validator(line).iter_errors(data))
     for error in _most_specific(errors)[:20]:
-        path = tuple(str(p) if not isinstance(p, int) or _is_mapping_at(data, error.instance_path, p)
-                     else p for p in error.instance_path)
+        path = tuple(
+            str(p) if not isinstance(p, int) or _is_mapping_at(data, error.instance_path, p) else p
+            for p in error.instance_path
+        )
         yield _at(doc, path, "OPENAPI_INVALID", f"not valid OpenAPI {version}: {error.message}")
     yield from _ref_findings(doc)
     yield from _path_parameter_findings(doc)
@@ -117,8 +126,13 @@ def _schema_findings(doc: Document) -> Iterator[Finding]:
     if isinstance(schema, dict):
         declared = schema.get("$schema")
         if declared is not None and str(declared).rstrip("#") != DRAFT_2020_12:
-            yield _at(doc, ("$schema",), "SCHEMA_DRAFT", f"unsupported $schema {declared}",
-                      hint=f"event schemas are JSON Schema 2020-12: {DRAFT_2020_12}")
+            yield _at(
+                doc,
+                ("$schema",),
+                "SCHEMA_DRAFT",
+                f"unsupported $schema {declared}",
+                hint=f"event schemas are JSON Schema 2020-12: {DRAFT_2020_12}",
+            )
             return
     try:
         jsonschema_rs.meta.validate(schema)
@@ -213,20 +227,33 @@ def _path_parameter_findings(doc: Document) -> Iterator[Finding]:
                 continue
             declared = shared | _path_params(doc.data, op.get("parameters"))
             for name in sorted(wanted - declared):
-                yield _at(doc, ("paths", template, method), "OPENAPI_PATH_PARAM",
-                          f"{method.upper()} {template}: path parameter '{name}' is not declared")
+                yield _at(
+                    doc,
+                    ("paths", template, method),
+                    "OPENAPI_PATH_PARAM",
+                    f"{method.upper()} {template}: path parameter '{name}' is not declared",
+                )
             for name in sorted(declared - wanted):
-                yield _at(doc, ("paths", template, method), "OPENAPI_PATH_PARAM",
-                          f"{method.upper()} {template}: declares path parameter '{name}' "
-                          "that is not in the path")
+                yield _at(
+                    doc,
+                    ("paths", template, method),
+                    "OPENAPI_PATH_PARAM",
+                    f"{method.upper()} {template}: declares path parameter '{name}' "
+                    "that is not in the path",
+                )
 
 
 def _path_params(root: Any, params: Any) -> set[str]:
     out: set[str] = set()
-    for param in params or []:
+    for declared in params or []:
+        param = declared
         if isinstance(param, dict) and isinstance(param.get("$ref"), str):
             ref = param["$ref"]
             param = _pointer(root, ref[1:]) if ref.startswith("#/") else None
-        if isinstance(param, dict) and param.get("in") == "path" and isinstance(param.get("name"), str):
+        if (
+            isinstance(param, dict)
+            and param.get("in") == "path"
+            and isinstance(param.get("name"), str)
+        ):
             out.add(param["name"])
     return out

@@ -80,8 +80,10 @@ class Graph:
             label = json.dumps(f"{node.kind}\n{node.name}")
             lines.append(f"  {json.dumps(node.key)} [label={label}];")
         for edge in self.edges:
-            lines.append(f"  {json.dumps(edge.source)} -> {json.dumps(edge.target)} "
-                         f"[label={json.dumps(edge.type)}];")
+            lines.append(
+                f"  {json.dumps(edge.source)} -> {json.dumps(edge.target)} "
+                f"[label={json.dumps(edge.type)}];"
+            )
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -95,8 +97,9 @@ def build_graph(estate: Estate) -> Graph:
     graph = Graph()
     for item in estate:
         obj = item.obj
-        graph.nodes[obj.key] = Node(obj.key, obj.KIND, obj.name, estate.owner_of(obj),
-                                    obj.metadata.title)
+        graph.nodes[obj.key] = Node(
+            obj.key, obj.KIND, obj.name, estate.owner_of(obj), obj.metadata.title
+        )
     edges: set[Edge] = set()
     for item in estate:
         for link in links_of(item.obj):

@@ -103,7 +103,9 @@ def describe(
         hint = did_you_mean(tag, tags)
         message = f"unknown type '{tag}'; expected one of {', '.join(tags)}"
     elif kind == "string_pattern_mismatch" and field == "name":
-        message = "names are lower-case letters, digits, '.' and '-', starting with a letter or digit"
+        message = (
+            "names are lower-case letters, digits, '.' and '-', starting with a letter or digit"
+        )
     where = dotted(path)
     return (f"{where}: {message}" if where else message), hint
 

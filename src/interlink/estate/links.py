@@ -24,8 +24,18 @@ from interlink.estate.kinds.flow import CallStep, ChoiceStep, EnrichStep, Publis
 from interlink.estate.yamlsource import PathKey
 
 EDGE_TYPES = (
-    "owns", "exposes", "routes-to", "publishes", "subscribes", "calls", "reads", "writes",
-    "uses", "watches", "notifies", "succeeded-by",
+    "owns",
+    "exposes",
+    "routes-to",
+    "publishes",
+    "subscribes",
+    "calls",
+    "reads",
+    "writes",
+    "uses",
+    "watches",
+    "notifies",
+    "succeeded-by",
 )
 
 
@@ -79,8 +89,8 @@ def links_of(obj: EstateObject) -> Iterator[Link]:
     elif isinstance(obj, DataProduct):
         yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
     elif isinstance(obj, Monitor):
-        target = obj.spec.target
-        yield Link(("spec", "target"), target.kind, target.name, "watches")
+        watched = obj.spec.target
+        yield Link(("spec", "target"), watched.kind, watched.name, "watches")
         for i, team in enumerate(obj.spec.notify):
             yield Link(("spec", "notify", i), "Team", team, "notifies")
 
@@ -101,14 +111,16 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:
             edge = "reads" if step.method in ("GET", "HEAD") else "writes"
             yield Link((*here, "system"), "System", step.system, edge)
             if step.compensate:
-                yield Link((*here, "compensate", "system"), "System", step.compensate.system,
-                           "writes")
+                yield Link(
+                    (*here, "compensate", "system"), "System", step.compensate.system, "writes"
+                )
         elif isinstance(step, EnrichStep):
             if step.source.api:
                 yield Link((*here, "from", "api"), "Api", step.source.api, "reads")
             if step.source.data_product:
-                yield Link((*here, "from", "dataProduct"), "DataProduct",
-                           step.source.data_product, "reads")
+                yield Link(
+                    (*here, "from", "dataProduct"), "DataProduct", step.source.data_product, "reads"
+                )
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")
         elif isinstance(step, ChoiceStep):

@@ -35,8 +35,9 @@ def estate_files(root: Path) -> tuple[list[Path], list[Finding]]:
     def on_error(exc: OSError) -> None:
         where = Path(exc.filename) if exc.filename else root
         problems.append(
-            Finding("error", "DIR_UNREADABLE", f"cannot read directory: {exc.strerror}",
-                    Location(where))
+            Finding(
+                "error", "DIR_UNREADABLE", f"cannot read directory: {exc.strerror}", Location(where)
+            )
         )
 
     for folder, dirs, names in os.walk(root, onerror=on_error):
@@ -92,18 +93,28 @@ def object_from(doc: Document) -> tuple[Loaded | None, list[Finding]]:
         if kind not in KINDS:
             return None, []
         where = doc.location(("kind",))
-        return None, [Finding("error", "APIVERSION_MISSING", f"missing 'apiVersion: {API_VERSION}'",
-                              where)]
+        return None, [
+            Finding("error", "APIVERSION_MISSING", f"missing 'apiVersion: {API_VERSION}'", where)
+        ]
     if api_version != API_VERSION:
         where = doc.location(("apiVersion",))
         msg = f"apiVersion '{api_version}' is not supported"
-        return None, [Finding("error", "APIVERSION_UNSUPPORTED", msg, where, hint=f"use {API_VERSION}")]
+        return None, [
+            Finding("error", "APIVERSION_UNSUPPORTED", msg, where, hint=f"use {API_VERSION}")
+        ]
     if kind is None:
         return None, [Finding("error", "KIND_MISSING", "missing 'kind'", doc.location())]
     if not isinstance(kind, str) or kind not in KINDS:
         hint = did_you_mean(str(kind), KINDS) or "kinds: " + ", ".join(KINDS)
-        return None, [Finding("error", "KIND_UNKNOWN", f"unknown kind '{kind}'",
-                              doc.location(("kind",)), hint=hint)]
+        return None, [
+            Finding(
+                "error",
+                "KIND_UNKNOWN",
+                f"unknown kind '{kind}'",
+                doc.location(("kind",)),
+                hint=hint,
+            )
+        ]
     model = KINDS[kind]
     try:
         obj = model.model_validate(data)
@@ -126,11 +137,16 @@ def _validation_findings(
             continue
         seen.add((path, message))
         on_key = error["type"] == "extra_forbidden"
-        code = "FIELD_UNKNOWN" if on_key else (
-            "FIELD_MISSING" if error["type"] == "missing" else "FIELD_INVALID"
+        code = (
+            "FIELD_UNKNOWN"
+            if on_key
+            else ("FIELD_MISSING" if error["type"] == "missing" else "FIELD_INVALID")
         )
-        out.append(Finding("error", code, message, doc.location(path, key=on_key), hint=hint,
-                           subject=subject))
+        out.append(
+            Finding(
+                "error", code, message, doc.location(path, key=on_key), hint=hint, subject=subject
+            )
+        )
     return out
 
 
@@ -139,11 +155,9 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> PathKey:
     path: list[int | str] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and isinstance(part, str) and part in current:
+        in_map = isinstance(current, dict) and isinstance(part, str) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_map or in_list:
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
-            current = current[part]
-        else:
-            continue
-        path.append(part)
+            path.append(part)
     return tuple(path)

@@ -66,16 +66,22 @@ class Estate:
         return [item.obj for item in self.objects.values() if isinstance(item.obj, cls)]
 
     def loaded_of(self, kind: str) -> list[Loaded]:
-        return [item for item in self.objects.values() if item.obj.KIND == kind]
+        return [item for item in self.objects.values() if kind == item.obj.KIND]
 
     def names(self, kind: str) -> list[str]:
-        return [item.obj.name for item in self.objects.values() if item.obj.KIND == kind]
+        return [item.obj.name for item in self.objects.values() if kind == item.obj.KIND]
 
     @property
     def platform(self) -> Platform:
         found = self.of(Platform)
-        return found[0] if found else Platform(apiVersion="interlink/v1", kind="Platform",
-                                               metadata={"name": "default"})  # type: ignore[arg-type]
+        if found:
+            return found[0]
+        default = {
+            "apiVersion": "interlink/v1",
+            "kind": "Platform",
+            "metadata": {"name": "default"},
+        }
+        return Platform.model_validate(default)
 
     def owner_of(self, obj: EstateObject) -> str | None:
         """The owning Team: the object's own, else (for Api and Event) its System's."""

@@ -6,12 +6,13 @@ a one-line description (listed by `interlink check --list-rules`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from interlink.estate.durations import format_duration
-from interlink.estate.findings import Finding
+from interlink.estate.findings import Finding, Severity
 from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
 from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.model import Estate, Loaded
@@ -37,18 +38,36 @@ def rule(code: str, description: str) -> Callable[[RuleFn], RuleFn]:
     return register
 
 
-def _finding(item: Loaded, path: tuple[Any, ...], code: str, message: str, *,
-             severity: str = "error", hint: str | None = None) -> Finding:
-    return Finding(severity, code, message, item.location(path), hint=hint,  # type: ignore[arg-type]
-                   subject=item.key)
+def _finding(
+    item: Loaded,
+    path: tuple[Any, ...],
+    code: str,
+    message: str,
+    *,
+    severity: Severity = "error",
+    hint: str | None = None,
+) -> Finding:
+    return Finding(
+        severity,
+        code,
+        message,
+        item.location(path),
+        hint=hint,
+        subject=item.key,
+    )
 
 
 @rule("OWNER_MISSING", "every System, Api and Event has an owner Team (its own or its System's)")
 def owners(estate: Estate) -> Iterator[Finding]:
     for item in estate:
         if isinstance(item.obj, System | Api | Event) and estate.owner_of(item.obj) is None:
-            yield _finding(item, ("metadata",), "OWNER_MISSING", f"{item.key} has no owner Team",
-                           hint="set metadata.owner")
+            yield _finding(
+                item,
+                ("metadata",),
+                "OWNER_MISSING",
+                f"{item.key} has no owner Team",
+                hint="set metadata.owner",
+            )
 
 
 @rule("DEPRECATION_INCOMPLETE", "a deprecated Api or Event names its sunset date and successor")
@@ -59,9 +78,13 @@ def deprecations(estate: Estate) -> Iterator[Finding]:
             continue
         missing = [f for f in ("sunset", "successor") if getattr(obj.spec, f) is None]
         if missing:
-            yield _finding(item, ("spec", "lifecycle"), "DEPRECATION_INCOMPLETE",
-                           f"{item.key} is deprecated but has no {' and no '.join(missing)}",
-                           hint="consumers need to know when it goes and what replaces it")
+            yield _finding(
+                item,
+                ("spec", "lifecycle"),
+                "DEPRECATION_INCOMPLETE",
+                f"{item.key} is deprecated but has no {' and no '.join(missing)}",
+                hint="consumers need to know when it goes and what replaces it",
+            )
 
 
 def _schema_properties(node: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -98,23 +121,39 @@ def pii(estate: Estate) -> Iterator[Finding]:
         marked = [p for p, sub in fields.items() if sub.get("x-pii") is True]
         for path in marked:
             if path not in declared:
-                yield _finding(item, ("spec", "classification"), "PII_UNDECLARED",
-                               f"{item.key}: field '{path}' is marked x-pii in the schema but not "
-                               "listed in classification.pii")
+                yield _finding(
+                    item,
+                    ("spec", "classification"),
+                    "PII_UNDECLARED",
+                    f"{item.key}: field '{path}' is marked x-pii in the schema but not "
+                    "listed in classification.pii",
+                )
         for i, path in enumerate(declared):
             if path not in fields:
-                yield _finding(item, ("spec", "classification", "pii", i), "PII_UNKNOWN_FIELD",
-                               f"{item.key}: PII field '{path}' is not in the latest schema")
+                yield _finding(
+                    item,
+                    ("spec", "classification", "pii", i),
+                    "PII_UNKNOWN_FIELD",
+                    f"{item.key}: PII field '{path}' is not in the latest schema",
+                )
         low = (Classification.PUBLIC, Classification.INTERNAL)
         if declared and event.spec.classification.level in low:
-            yield _finding(item, ("spec", "classification", "level"), "PII_CLASSIFICATION",
-                           f"{item.key} carries personal data but is classified "
-                           f"'{event.spec.classification.level.value}'",
-                           hint="use confidential or restricted")
+            yield _finding(
+                item,
+                ("spec", "classification", "level"),
+                "PII_CLASSIFICATION",
+                f"{item.key} carries personal data but is classified "
+                f"'{event.spec.classification.level.value}'",
+                hint="use confidential or restricted",
+            )
         key = event.spec.ordering_key
         if key and key not in fields:
-            yield _finding(item, ("spec", "orderingKey"), "ORDERING_KEY_UNKNOWN",
-                           f"{item.key}: ordering key '{key}' is not a field of the latest schema")
+            yield _finding(
+                item,
+                ("spec", "orderingKey"),
+                "ORDERING_KEY_UNKNOWN",
+                f"{item.key}: ordering key '{key}' is not a field of the latest schema",
+            )
 
 
 @rule("SUBSCRIPTION_TARGET", "a Subscription's webhook target is a live System with a base URL")
@@ -130,11 +169,19 @@ def subscription_targets(estate: Estate) -> Iterator[Finding]:
         system = target.obj
         assert isinstance(system, System)
         if system.spec.base_url is None:
-            yield _finding(item, ("spec", "target", "system"), "SUBSCRIPTION_TARGET_NO_URL",
-                           f"{item.key} delivers to System/{system.name}, which has no baseUrl")
+            yield _finding(
+                item,
+                ("spec", "target", "system"),
+                "SUBSCRIPTION_TARGET_NO_URL",
+                f"{item.key} delivers to System/{system.name}, which has no baseUrl",
+            )
         if system.spec.lifecycle.value == "retired":
-            yield _finding(item, ("spec", "target", "system"), "SUBSCRIPTION_TARGET_RETIRED",
-                           f"{item.key} delivers to System/{system.name}, which is retired")
+            yield _finding(
+                item,
+                ("spec", "target", "system"),
+                "SUBSCRIPTION_TARGET_RETIRED",
+                f"{item.key} delivers to System/{system.name}, which is retired",
+            )
 
 
 @rule("UPSTREAM_NO_URL", "every System a Route sends traffic to has a base URL")
@@ -144,9 +191,17 @@ def upstream_urls(estate: Estate) -> Iterator[Finding]:
         assert isinstance(route, Route)
         for i, upstream in enumerate(route.spec.upstreams):
             target = estate.get("System", upstream.system)
-            if target is not None and isinstance(target.obj, System) and not target.obj.spec.base_url:
-                yield _finding(item, ("spec", "upstreams", i, "system"), "UPSTREAM_NO_URL",
-                               f"{item.key} routes to System/{upstream.system}, which has no baseUrl")
+            if (
+                target is not None
+                and isinstance(target.obj, System)
+                and not target.obj.spec.base_url
+            ):
+                yield _finding(
+                    item,
+                    ("spec", "upstreams", i, "system"),
+                    "UPSTREAM_NO_URL",
+                    f"{item.key} routes to System/{upstream.system}, which has no baseUrl",
+                )
 
 
 @rule("ROUTE_CONFLICT", "no two Routes match the same host, path and methods")
@@ -161,9 +216,13 @@ def route_conflicts(estate: Estate) -> Iterator[Finding]:
         key = (match.host or "*", template, methods)
         first = seen.get(key)
         if first is not None:
-            yield _finding(item, ("spec", "match"), "ROUTE_CONFLICT",
-                           f"{item.key} matches exactly what {first.key} matches",
-                           hint=f"{first.key} is at {first.location().render(estate.root)}")
+            yield _finding(
+                item,
+                ("spec", "match"),
+                "ROUTE_CONFLICT",
+                f"{item.key} matches exactly what {first.key} matches",
+                hint=f"{first.key} is at {first.location().render(estate.root)}",
+            )
         else:
             seen[key] = item
 
@@ -183,40 +242,65 @@ def plan_limits(estate: Estate) -> Iterator[Finding]:
         windows: dict[float, int] = {}
         for i, limit in limits:
             if limit.per in windows:
-                yield _finding(item, ("spec", "limits", i), "PLAN_LIMIT_DUPLICATE",
-                               f"{item.key} has two limits per {format_duration(limit.per)}")
+                yield _finding(
+                    item,
+                    ("spec", "limits", i),
+                    "PLAN_LIMIT_DUPLICATE",
+                    f"{item.key} has two limits per {format_duration(limit.per)}",
+                )
             windows[limit.per] = i
             if limit.burst is not None and limit.burst > limit.requests:
-                yield _finding(item, ("spec", "limits", i, "burst"), "PLAN_BURST",
-                               f"{item.key}: burst {limit.burst} exceeds the limit itself "
-                               f"({limit.requests} per {format_duration(limit.per)})")
-        for (i, short), (j, long) in zip(limits, limits[1:], strict=False):
+                yield _finding(
+                    item,
+                    ("spec", "limits", i, "burst"),
+                    "PLAN_BURST",
+                    f"{item.key}: burst {limit.burst} exceeds the limit itself "
+                    f"({limit.requests} per {format_duration(limit.per)})",
+                )
+        for (i, short), (_j, long) in itertools.pairwise(limits):
             if long.requests < short.requests:
-                yield _finding(item, ("spec", "limits", i), "PLAN_LIMIT_SHADOWED",
-                               f"{item.key}: {short.requests} per {format_duration(short.per)} can "
-                               f"never be reached under {long.requests} per "
-                               f"{format_duration(long.per)}", severity="warning")
+                yield _finding(
+                    item,
+                    ("spec", "limits", i),
+                    "PLAN_LIMIT_SHADOWED",
+                    f"{item.key}: {short.requests} per {format_duration(short.per)} can "
+                    f"never be reached under {long.requests} per "
+                    f"{format_duration(long.per)}",
+                    severity="warning",
+                )
         quotas = plan.spec.quotas
         if quotas.daily and quotas.monthly and quotas.monthly < quotas.daily:
-            yield _finding(item, ("spec", "quotas", "monthly"), "PLAN_QUOTA",
-                           f"{item.key}: monthly quota {quotas.monthly} is below the daily "
-                           f"quota {quotas.daily}")
+            yield _finding(
+                item,
+                ("spec", "quotas", "monthly"),
+                "PLAN_QUOTA",
+                f"{item.key}: monthly quota {quotas.monthly} is below the daily "
+                f"quota {quotas.daily}",
+            )
         if quotas.daily and limits:
-            per_day = min(l.requests * 86400 / l.per for _, l in limits)
+            per_day = min(lim.requests * 86400 / lim.per for _, lim in limits)
             if per_day < quotas.daily:
-                yield _finding(item, ("spec", "quotas", "daily"), "PLAN_QUOTA_UNREACHABLE",
-                               f"{item.key}: the rate limits allow at most {int(per_day)} "
-                               f"requests a day, below the daily quota {quotas.daily}",
-                               severity="warning")
+                yield _finding(
+                    item,
+                    ("spec", "quotas", "daily"),
+                    "PLAN_QUOTA_UNREACHABLE",
+                    f"{item.key}: the rate limits allow at most {int(per_day)} "
+                    f"requests a day, below the daily quota {quotas.daily}",
+                    severity="warning",
+                )
 
 
 @rule("PLATFORM_SINGLE", "an estate has at most one Platform")
 def single_platform(estate: Estate) -> Iterator[Finding]:
     platforms = [i for i in estate if isinstance(i.obj, Platform)]
     for extra in platforms[1:]:
-        yield _finding(extra, ("metadata", "name"), "PLATFORM_SINGLE",
-                       f"a second Platform ({extra.key}); an estate has one",
-                       hint=f"the first is {platforms[0].key}")
+        yield _finding(
+            extra,
+            ("metadata", "name"),
+            "PLATFORM_SINGLE",
+            f"a second Platform ({extra.key}); an estate has one",
+            hint=f"the first is {platforms[0].key}",
+        )
 
 
 @rule("MONITOR_AUDIENCE", "every Monitor tells somebody: its notify list or the target's owner")
@@ -228,6 +312,10 @@ def monitor_audience(estate: Estate) -> Iterator[Finding]:
         target = estate.get(spec.target.kind, spec.target.name)
         owner = item.obj.metadata.owner or (estate.owner_of(target.obj) if target else None)
         if owner is None:
-            yield _finding(item, ("spec",), "MONITOR_AUDIENCE",
-                           f"{item.key} tells nobody: it has no notify list and no owner",
-                           severity="warning")
+            yield _finding(
+                item,
+                ("spec",),
+                "MONITOR_AUDIENCE",
+                f"{item.key} tells nobody: it has no notify list and no owner",
+                severity="warning",
+            )

@@ -60,7 +60,9 @@ class YamlProblem(Exception):
         self.message, self.line, self.col = message, line, col
 
 
-def read_documents(file: Path, *, json_values: bool = False) -> tuple[list[Document], list[Finding]]:
+def read_documents(
+    file: Path, *, json_values: bool = False
+) -> tuple[list[Document], list[Finding]]:
     """Parse every document of ``file``. Problems come back as findings, never as exceptions.
 
     ``json_values`` turns YAML-only scalar types (dates, timestamps) into strings, as contract
@@ -130,7 +132,7 @@ def _convert(
         for key_node, value_node in _merged_pairs(node, loader):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlProblem("mapping keys must be plain values", line, col)
-            key = str(loader.construct_object(key_node))  # type: ignore[no-untyped-call]
+            key = str(loader.construct_object(key_node))
             kpos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
                 raise YamlProblem(f"duplicate key '{key}'", *kpos)
@@ -143,7 +145,7 @@ def _convert(
             _convert(item, (*path, i), doc, loader, budget, json_values, depth + 1)
             for i, item in enumerate(node.value)
         ]
-    value = loader.construct_object(node)  # type: ignore[no-untyped-call]
+    value = loader.construct_object(node)
     if json_values and isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if json_values and isinstance(value, bytes):
@@ -157,7 +159,9 @@ def _merged_pairs(node: yaml.MappingNode, loader: yaml.SafeLoader) -> list[tuple
     merged: list[tuple[Any, Any]] = []
     for key_node, value_node in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
-            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
             for src in sources:
                 if not isinstance(src, yaml.MappingNode):
                     mark = src.start_mark

@@ -79,8 +79,12 @@ class Runtime:
                 fresh = await asyncio.to_thread(compile_snapshot, self.settings.estate_dir)
             except EstateLoadError as exc:
                 errors = [f for f in exc.findings if f.severity == "error"]
-                log.error("reload (%s) rejected: %d error(s); revision %s keeps running",
-                          source, len(errors), self._revision_id())
+                log.error(
+                    "reload (%s) rejected: %d error(s); revision %s keeps running",
+                    source,
+                    len(errors),
+                    self._revision_id(),
+                )
                 for finding in errors:
                     log.error("  %s", finding.render(self.settings.estate_dir.resolve()))
                 return ReloadResult(ok=False, findings=exc.findings)
@@ -90,9 +94,14 @@ class Runtime:
             revision = await asyncio.to_thread(record_revision, self.store, fresh, source, who)
             self._snapshot = fresh.with_revision(revision)
             summary = revision.summary
-            log.info("revision %d applied (%s): %d added, %d changed, %d removed", revision.id,
-                     source, len(summary["added"]), len(summary["changed"]),
-                     len(summary["removed"]))
+            log.info(
+                "revision %d applied (%s): %d added, %d changed, %d removed",
+                revision.id,
+                source,
+                len(summary["added"]),
+                len(summary["changed"]),
+                len(summary["removed"]),
+            )
             return ReloadResult(ok=True, revision=revision, changed=True)
 
     def _revision_id(self) -> str:
@@ -103,12 +112,18 @@ class Runtime:
         self.store.close()
 
 
-def record_revision(store: Store, snapshot: Snapshot, source: str,
-                    applied_by: str | None) -> Revision:
+def record_revision(
+    store: Store, snapshot: Snapshot, source: str, applied_by: str | None
+) -> Revision:
     """Record the snapshot as a revision, unless it is the one recorded last."""
     latest = store.latest_revision()
     if latest is not None and latest.hash == snapshot.content_hash:
         return latest
     summary = change_summary(latest.object_hashes if latest else None, snapshot.object_hashes)
-    return store.record_revision(snapshot.content_hash, applied_by or default_operator(), source,
-                                 summary, snapshot.object_hashes)
+    return store.record_revision(
+        snapshot.content_hash,
+        applied_by or default_operator(),
+        source,
+        summary,
+        snapshot.object_hashes,
+    )

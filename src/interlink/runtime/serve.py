@@ -51,11 +51,17 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(runtime: Runtime, admin_sock: socket.socket,
-                on_ready: Callable[[], None] | None = None) -> None:
+async def serve(
+    runtime: Runtime, admin_sock: socket.socket, on_ready: Callable[[], None] | None = None
+) -> None:
     """Run until SIGTERM/SIGINT; reload on SIGHUP and, with --watch, on file changes."""
-    config = uvicorn.Config(create_app(runtime), log_config=None, access_log=False,
-                            lifespan="off", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        create_app(runtime),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
     server = _Server(config)
     loop = asyncio.get_running_loop()
 
@@ -103,6 +109,8 @@ async def _watch(runtime: Runtime, reload: Callable[[str], None]) -> None:
 
     root = runtime.settings.estate_dir.resolve()
     async for changes in awatch(root, debounce=300, recursive=True):
-        relevant = [p for _, p in changes if "/.interlink/" not in p and "/." not in p[len(str(root)):]]
+        relevant = [
+            p for _, p in changes if "/.interlink/" not in p and "/." not in p[len(str(root)) :]
+        ]
         if relevant:
             reload("watch")

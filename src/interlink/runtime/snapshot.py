@@ -30,8 +30,9 @@ class Snapshot:
     revision: Revision | None = None
 
     def with_revision(self, revision: Revision) -> Snapshot:
-        return Snapshot(self.estate, self.graph, self.findings, self.content_hash,
-                        self.object_hashes, revision)
+        return Snapshot(
+            self.estate, self.graph, self.findings, self.content_hash, self.object_hashes, revision
+        )
 
 
 def compile_snapshot(estate_dir: Path) -> Snapshot:
@@ -44,10 +45,12 @@ def compile_snapshot(estate_dir: Path) -> Snapshot:
 
 def _snapshot(result: CheckResult) -> Snapshot:
     estate = result.estate
-    object_hashes = {item.key: _hash_json(item.obj.model_dump(mode="json", by_alias=True))
-                     for item in estate}
-    return Snapshot(estate, build_graph(estate), tuple(result.findings),
-                    content_hash(estate), object_hashes)
+    object_hashes = {
+        item.key: _hash_json(item.obj.model_dump(mode="json", by_alias=True)) for item in estate
+    }
+    return Snapshot(
+        estate, build_graph(estate), tuple(result.findings), content_hash(estate), object_hashes
+    )
 
 
 def content_hash(estate: Estate) -> str:

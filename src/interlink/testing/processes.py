@@ -33,8 +33,9 @@ def interlink_command() -> list[str]:
 class InterlinkProcess:
     """`interlink ARGS…` in the background; output is collected as it arrives."""
 
-    def __init__(self, args: Sequence[str], *, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.args = list(args)
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
@@ -44,13 +45,20 @@ class InterlinkProcess:
 
     def start(self) -> InterlinkProcess:
         self.proc = subprocess.Popen(
-            [*interlink_command(), *self.args], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=self.env, cwd=self.cwd, bufsize=1)
+            [*interlink_command(), *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            bufsize=1,
+        )
         threading.Thread(target=self._pump, daemon=True).start()
         return self
 
     def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         for line in self.proc.stdout:
             with self._lock:
                 self.lines.append(line.rstrip("\n"))
@@ -73,8 +81,9 @@ class InterlinkProcess:
                 match = regex.search(self.output)
                 if match:
                     return match
-                raise AssertionError(f"process exited ({self.proc.returncode}) before "
-                                     f"{pattern!r}:\n{self.output}")
+                raise AssertionError(
+                    f"process exited ({self.proc.returncode}) before {pattern!r}:\n{self.output}"
+                )
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.output}")
 
@@ -98,12 +107,28 @@ class InterlinkProcess:
     def __enter__(self) -> InterlinkProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
-def run_interlink(args: Sequence[str], *, env: dict[str, str] | None = None,
-                  cwd: Path | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*interlink_command(), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout, check=False)
+def run_interlink(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*interlink_command(), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )

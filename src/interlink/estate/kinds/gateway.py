@@ -34,6 +34,9 @@ class Upstream(Model):
     shadow: bool = Field(default=False, description="receives a copy; its answer is only compared")
 
 
+Algorithm = Literal["HS256", "RS256", "ES256"]
+
+
 class ApiKeyAuth(Model):
     type: Literal["apiKey"]
     header: str = "X-Api-Key"
@@ -44,7 +47,7 @@ class JwtAuth(Model):
     type: Literal["jwt"]
     issuer: str
     audiences: list[str] = Field(default_factory=list)
-    algorithms: list[Literal["HS256", "RS256", "ES256"]] = Field(default_factory=lambda: ["RS256"])
+    algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["RS256"]))
     jwks_url: HttpUrl | None = None
     secret: SecretRef | None = Field(default=None, description="HS256 shared secret reference")
     leeway: Duration = 30.0

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
-from interlink.estate.references import has_reference
 from interlink.estate.kinds.base import Classification, EstateObject, HttpUrl, Model, SecretRef
+from interlink.estate.references import has_reference
 
 
 def _listen(value: str) -> str:
@@ -38,7 +38,7 @@ class EventSettings(Model):
 
 
 class GatewaySettings(Model):
-    listen: str = "0.0.0.0:8080"  # noqa: S104 - the data plane is meant to be reachable
+    listen: str = "0.0.0.0:8080"
     workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=10 * 1_048_576, gt=0)
     max_header_bytes: int = Field(default=32_768, ge=1024)
