@@ -195,3 +195,11 @@ def test_no_secret_value_reaches_the_output(retail_dir: Path) -> None:
     assert "s3cr3t-value-123" not in proc.output
     assert proc.output.count(token) == 1  # printed once at first start, never logged
     assert os.environ.get("INTERLINK_SECRET_MOBILE_JWT_KEY") is None
+
+
+def test_estate_reference_in_docs_is_current() -> None:
+    """docs/estate.md is generated; regenerate with `interlink schema --format markdown -o …`."""
+    docs = Path(__file__).parents[2] / "docs" / "estate.md"
+    result = run_interlink(["schema", "--format", "markdown"])
+    assert result.returncode == 0
+    assert docs.read_text() == result.stdout

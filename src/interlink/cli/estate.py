@@ -15,6 +15,7 @@ from interlink.errors import EstateLoadError, InterlinkError
 from interlink.estate.check import check_estate
 from interlink.estate.graph import build_graph
 from interlink.estate.kinds import KINDS
+from interlink.estate.reference import reference_markdown
 
 EXAMPLES = ("retail",)
 
@@ -36,9 +37,14 @@ def estate_json_schema() -> dict[str, Any]:
 
 @click.command("schema")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
-def schema_command(output: Path | None) -> None:
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json",
+              show_default=True, help="markdown: the field reference of every kind")
+def schema_command(output: Path | None, fmt: str) -> None:
     """Print the JSON Schema of estate files (for editor completion and validation)."""
-    text = json.dumps(estate_json_schema(), indent=2) + "\n"
+    if fmt == "markdown":
+        text = reference_markdown()
+    else:
+        text = json.dumps(estate_json_schema(), indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:

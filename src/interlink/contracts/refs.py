@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from interlink.contracts import _pointer
-from interlink.contracts._document import Bound, Document, unbind
+from interlink.contracts._document import Document, unbind
 from interlink.contracts._keywords import canonical, rebind
 from interlink.contracts.loader import load_document
 from interlink.errors import ContractError
@@ -160,15 +160,9 @@ def _overlay(
     merged: dict[str, Any] = {} if target is True else rebind(target, doc, doc)
     for siblings, where in reversed(layers):
         merged.update(rebind(siblings, where, doc))
-        key = f"{key}&{canonical(_plain(siblings))}"
+        # Same target with other siblings is another schema: give it its own key.
+        key = f"{key}&{canonical(siblings)}"
     return merged, key
-
-
-def _plain(value: Any) -> Any:
-    # Siblings come straight from a parsed document, so they hold no Bound wrappers; guard anyway.
-    if isinstance(value, Bound):
-        return "<bound>"
-    return value
 
 
 def _anchors(doc: Document) -> dict[str, tuple[Any, str]]:

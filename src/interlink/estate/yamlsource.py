@@ -8,6 +8,7 @@ amount of work is bounded (alias bombs, absurd nesting).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,11 @@ from interlink.estate.findings import Finding, Location
 PathKey = tuple[str | int, ...]
 MAX_NODES = 2_000_000
 MAX_DEPTH = 200
+# libyaml's composer recurses in C and overflows the stack past ~20,000 nested collections:
+# text with this many openers is scanned for its depth before it is composed.
+SCAN_NESTING_OVER = 5_000
+# JSON numbers with an exponent ("1e5"), which YAML 1.1 reads as strings.
+_JSON_EXPONENT = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][-+]?[0-9]+$")
 
 try:  # the C loader is much faster; fall back when PyYAML was built without libyaml
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -52,6 +58,8 @@ class Document:
 class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
+        self.json_numbers = False  # plain scalars follow JSON's number grammar (.json files)
+        self.merges: dict[int, list[tuple[Any, Any]]] = {}
 
 
 class YamlProblem(Exception):
@@ -85,7 +93,9 @@ def parse_documents(
     docs: list[Document] = []
     loader = _Loader(text)
     budget = _Budget()
+    budget.json_numbers = json_values and file.suffix.lower() == ".json"
     try:
+        _check_depth(text)
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -93,6 +103,12 @@ def parse_documents(
             doc = Document(file=file, index=len(docs), data=None)
             doc.data = _convert(node, (), doc, loader, budget, json_values, 0)
             docs.append(doc)
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids; position is in bytes
+        before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore")
+        line, col = before.count("\n") + 1, len(before) - before.rfind("\n")
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        message = f"invalid YAML: unacceptable character {what}: {exc.reason}"
+        return docs, [_finding(file, line, col, "YAML_SYNTAX", message)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -109,6 +125,38 @@ def parse_documents(
 
 def _finding(file: Path, line: int, col: int, code: str, message: str) -> Finding:
     return Finding("error", code, message, Location(file, line, col))
+
+
+def _check_depth(text: str) -> None:
+    """Refuse collections nested deeper than MAX_DEPTH before libyaml's composer sees them."""
+    if sum(text.count(c) for c in "[{-?") < SCAN_NESTING_OVER:
+        return
+    parser = _Loader(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", line, col)
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
+    finally:
+        parser.dispose()
+
+
+def _construct(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    """A scalar's value; one its tag cannot take (`!!int abc`) is a YamlProblem."""
+    try:
+        return loader.construct_object(node)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+        mark = node.start_mark
+        message = f"invalid {tag} value {node.value!r}"
+        raise YamlProblem(message, mark.line + 1, mark.column + 1) from exc
 
 
 def _convert(
@@ -129,10 +177,10 @@ def _convert(
     doc.values.setdefault(path, (line, col))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
-        for key_node, value_node in _merged_pairs(node, loader):
+        for key_node, value_node in _merged_pairs(node, loader, budget):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlProblem("mapping keys must be plain values", line, col)
-            key = str(loader.construct_object(key_node))
+            key = str(_construct(key_node, loader))
             kpos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
                 raise YamlProblem(f"duplicate key '{key}'", *kpos)
@@ -145,7 +193,10 @@ def _convert(
             _convert(item, (*path, i), doc, loader, budget, json_values, depth + 1)
             for i, item in enumerate(node.value)
         ]
-    value = loader.construct_object(node)
+    value = _construct(node, loader)
+    plain = isinstance(node, yaml.ScalarNode) and not node.style
+    if budget.json_numbers and plain and isinstance(value, str) and _JSON_EXPONENT.match(value):
+        return float(value)
     if json_values and isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if json_values and isinstance(value, bytes):
@@ -153,8 +204,21 @@ def _convert(
     return value
 
 
-def _merged_pairs(node: yaml.MappingNode, loader: yaml.SafeLoader) -> list[tuple[Any, Any]]:
-    """Key/value node pairs with YAML merge keys (`<<: *base`) expanded, explicit keys winning."""
+def _merged_pairs(
+    node: yaml.MappingNode,
+    loader: yaml.SafeLoader,
+    budget: _Budget,
+    active: frozenset[int] = frozenset(),
+) -> list[tuple[Any, Any]]:
+    """Key/value node pairs with YAML merge keys (`<<: *base`) expanded: explicit keys win over
+    merged ones, and an earlier merged mapping over a later one. Each mapping is expanded once
+    (aliases would make merges exponential), and a mapping that merges itself is refused."""
+    if id(node) in budget.merges:
+        return budget.merges[id(node)]
+    if id(node) in active:
+        mark = node.start_mark
+        raise YamlProblem("a mapping merges itself ('<<')", mark.line + 1, mark.column + 1)
+    active = active | {id(node)}
     pairs: list[tuple[Any, Any]] = []
     merged: list[tuple[Any, Any]] = []
     for key_node, value_node in node.value:
@@ -166,8 +230,16 @@ def _merged_pairs(node: yaml.MappingNode, loader: yaml.SafeLoader) -> list[tuple
                 if not isinstance(src, yaml.MappingNode):
                     mark = src.start_mark
                     raise YamlProblem("'<<' merges only mappings", mark.line + 1, mark.column + 1)
-                merged.extend(_merged_pairs(src, loader))
+                merged.extend(_merged_pairs(src, loader, budget, active))
         else:
             pairs.append((key_node, value_node))
-    explicit = {k.value for k, _ in pairs if isinstance(k, yaml.ScalarNode)}
-    return [p for p in merged if p[0].value not in explicit] + pairs
+    taken = {k.value for k, _ in pairs if isinstance(k, yaml.ScalarNode)}
+    out: list[tuple[Any, Any]] = []
+    for pair in merged:
+        if isinstance(pair[0], yaml.ScalarNode):
+            if pair[0].value in taken:
+                continue
+            taken.add(pair[0].value)
+        out.append(pair)
+    budget.merges[id(node)] = out + pairs
+    return budget.merges[id(node)]

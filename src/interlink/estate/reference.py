@@ -1,0 +1,114 @@
+"""The estate reference in Markdown, generated from the models so it cannot drift from them."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, WithJsonSchema
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from interlink.estate.durations import format_duration
+from interlink.estate.kinds import KINDS
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return "duration" if _is_duration(args[1:]) else _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type_name(a) for a in args if a is not type(None)]
+        return " \\| ".join(dict.fromkeys(parts))
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"map of {_type_name(args[1])}"
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return " \\| ".join(f"`{m.value}`" for m in annotation)
+        if issubclass(annotation, BaseModel):
+            return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+                "date": "date", "datetime": "date-time"}.get(annotation.__name__,
+                                                             annotation.__name__)
+    return str(annotation)
+
+
+def _is_duration(metadata: typing.Iterable[Any]) -> bool:
+    return any(isinstance(m, WithJsonSchema) and "duration" in str(m.json_schema) for m in metadata)
+
+
+def _field_type(info: FieldInfo) -> str:
+    return "duration" if _is_duration(info.metadata) else _type_name(info.annotation)
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "**required**"
+    if info.default_factory is not None:
+        value = info.default_factory()  # type: ignore[call-arg]
+    else:
+        value = info.default
+    if value is None or value is PydanticUndefined or value in ([], {}):
+        return ""
+    if isinstance(value, BaseModel):
+        return ""
+    if isinstance(value, enum.Enum):
+        return f"`{value.value}`"
+    if isinstance(value, float) and _is_duration(info.metadata):
+        return f"`{format_duration(value)}`"
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):
+        return "`" + ", ".join(format_duration(v) for v in value) + "`"
+    return f"`{value}`"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in typing.get_args(annotation) for m in _models_in(a)]
+
+
+def _table(model: type[BaseModel]) -> list[str]:
+    rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        if name in ("kind", "api_version", "metadata") and model.__name__ in KINDS:
+            continue
+        alias = info.alias or name
+        doc = (info.description or "").replace("|", "\\|")
+        rows.append(f"| `{alias}` | {_field_type(info)} | {_default(info)} | {doc} |")
+    return rows
+
+
+def reference_markdown() -> str:
+    """One section per kind, then one per nested object, each a table of its fields."""
+    out = ["# Estate reference", "",
+           "Generated from the models by `interlink schema --format markdown`; every object "
+           "has `apiVersion: interlink/v1`, `kind`, `metadata` and `spec`.", ""]
+    seen: set[type[BaseModel]] = set()
+    queue: list[type[BaseModel]] = []
+    metadata = KINDS["System"].model_fields["metadata"].annotation
+    assert isinstance(metadata, type)
+    for cls in [metadata, *KINDS.values()]:
+        out += [f"## {cls.__name__}", ""]
+        if cls.__doc__ and cls.__name__ in KINDS:
+            out += [cls.__doc__.strip().splitlines()[0], ""]
+        spec = cls.model_fields.get("spec")
+        model = spec.annotation if spec is not None and cls.__name__ in KINDS else cls
+        assert isinstance(model, type)
+        out += _table(model) + [""]
+        seen.add(model)
+        queue.extend(m for f in model.model_fields.values() for m in _models_in(f.annotation))
+    while queue:
+        model = queue.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        out += [f"### {model.__name__}", "", *_table(model), ""]
+        queue.extend(m for f in model.model_fields.values() for m in _models_in(f.annotation))
+    return "\n".join(out)
