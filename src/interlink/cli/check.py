@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from interlink.estate.check import CheckResult, check_estate
+from interlink.contracts.gate import gate_findings
+from interlink.estate.check import CheckResult, check_estate, sort_key
+from interlink.estate.gitref import estate_at
 from interlink.estate.rules import RULES
 
 
@@ -17,14 +19,29 @@ from interlink.estate.rules import RULES
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="json suits CI and editors",
+    help="json suits CI and editors, markdown a pull-request comment",
+)
+@click.option(
+    "--against",
+    metavar="GIT_REF",
+    help="Also fail changes that break a published contract since GIT_REF.",
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["strict", "lenient"]),
+    default="strict",
+    show_default=True,
+    help="JSON Schema compatibility policy for --against",
 )
 @click.option("--list-rules", is_flag=True, help="List the governance rules and exit.")
 @click.pass_context
-def check_command(ctx: click.Context, directory: Path, fmt: str, list_rules: bool) -> None:
+def check_command(
+    ctx: click.Context, directory: Path, fmt: str, against: str | None, policy: str,
+    list_rules: bool,
+) -> None:
     """Check an estate: schema, references, contracts and governance rules.
 
     Exits 0 when there are no errors (warnings allowed), 1 when there are, 2 when it cannot run.
@@ -34,8 +51,15 @@ def check_command(ctx: click.Context, directory: Path, fmt: str, list_rules: boo
             click.echo(f"{rule.code:<24} {rule.description}")
         return
     result = check_estate(directory)
+    if against:
+        with estate_at(against, directory) as old_dir:
+            old = check_estate(old_dir)
+        result.findings.extend(gate_findings(old.estate, result.estate, policy=policy))
+        result.findings.sort(key=sort_key)
     if fmt == "json":
         click.echo(json.dumps(result_json(result), indent=2))
+    elif fmt == "markdown":
+        click.echo(render_markdown(result, against), nl=False)
     else:
         click.echo(render_text(result), nl=False)
     ctx.exit(0 if result.ok else 1)
@@ -60,7 +84,9 @@ def render_text(result: CheckResult) -> str:
         result.findings, key=lambda f: f.location.file if f.location else None
     ):
         lines.append(_relative(file, root) if file else "(estate)")
-        lines.extend("  " + finding.render(root) for finding in group)
+        for finding in group:
+            lines.append("  " + finding.render(root))
+            lines.extend("      " + detail for detail in finding.details)
         lines.append("")
     estate = result.estate
     counts = f"{len(estate)} objects in {len(estate.files)} files"
@@ -72,6 +98,25 @@ def render_text(result: CheckResult) -> str:
     else:
         lines.append(f"{counts}: no problems")
     return "\n".join(lines) + "\n"
+
+
+def render_markdown(result: CheckResult, against: str | None) -> str:
+    root = result.estate.root
+    mark = "✅" if result.ok else "❌"
+    scope = f" against `{against}`" if against else ""
+    lines = [f"### {mark} interlink check{scope}", "",
+             f"{len(result.estate)} objects: {_plural(len(result.errors), 'error')}, "
+             f"{_plural(len(result.warnings), 'warning')}", ""]
+    if result.findings:
+        lines += ["| | where | problem |", "|---|---|---|"]
+        for f in result.findings:
+            icon = "❌" if f.severity == "error" else "⚠️"
+            where = f.location.render(root) if f.location else ""
+            text = f.message + (f" ({f.hint})" if f.hint else "")
+            text += "".join(f"<br>• `{d}`" for d in f.details)
+            lines.append(f"| {icon} | `{where}` | {text.replace('|', chr(92) + '|')} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _relative(file: Path, root: Path) -> str:

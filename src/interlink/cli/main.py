@@ -16,7 +16,7 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.check import check_command
 
-# DIFF from interlink.cli.diff import diff_command
+from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.serve import demo_command, serve_command
 from interlink.errors import InterlinkError

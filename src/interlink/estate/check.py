@@ -40,14 +40,16 @@ def check_estate(root: Path) -> CheckResult:
     findings.extend(load_contracts(estate))
     for rule in RULES:
         findings.extend(rule.check(estate))
-    findings.sort(
-        key=lambda f: (
-            str(f.location.file) if f.location else "",
-            f.location.line if f.location else 0,
-            f.location.col if f.location else 0,
-        )
-    )
+    # A contract written in YAML is read twice (as an estate file and as a contract): its
+    # syntax problems are reported once.
+    findings = list(dict.fromkeys(findings))
+    findings.sort(key=sort_key)
     return CheckResult(estate, findings)
+
+
+def sort_key(finding: Finding) -> tuple[str, int, int]:
+    loc = finding.location
+    return (str(loc.file), loc.line, loc.col) if loc else ("", 0, 0)
 
 
 def reference_findings(estate: Estate) -> list[Finding]:
