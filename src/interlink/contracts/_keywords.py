@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
 
 from interlink.contracts import _pointer
 from interlink.contracts._document import Bound, Document
@@ -96,7 +96,6 @@ ANNOTATIONS = frozenset(
 )
 
 _STRINGS = frozenset({"pattern", "format", "$ref"})
-_BOOLEANS = frozenset({"uniqueItems", "nullable", "readOnly", "writeOnly", "deprecated"})
 
 
 def is_schema_value(value: Any) -> bool:
@@ -109,6 +108,8 @@ def accepts_anything(node: Any) -> bool:
         return True
     if not isinstance(node, dict):
         return False
+    if ANNOTATIONS.issuperset(node):
+        return True  # the usual answer, found without a Python-level loop
     return all(key in ANNOTATIONS or key.startswith("x-") for key in node)
 
 
@@ -116,15 +117,21 @@ def rejects_everything(node: Any) -> bool:
     """``false`` or ``{"not": {}}``."""
     if node is False:
         return True
-    return isinstance(node, dict) and accepts_anything(node.get("not", False))
+    return isinstance(node, dict) and "not" in node and accepts_anything(node["not"])
 
 
 def canonical(value: Any) -> str:
     """A stable text form of a JSON value where ``1`` and ``1.0`` are the same."""
     try:
-        return json.dumps(_numbers(value), sort_keys=True, separators=(",", ":"))
+        return json.dumps(_numbers(value), sort_keys=True, separators=(",", ":"), default=_unwrap)
     except (RecursionError, ValueError, TypeError):
         raise ContractError("a value in the schema is nested too deeply or is not JSON") from None
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, Bound):
+        return _numbers(value.value)
+    raise TypeError(type(value).__name__)
 
 
 def _numbers(value: Any) -> Any:
@@ -137,66 +144,139 @@ def _numbers(value: Any) -> Any:
     return value
 
 
-def check_node(node: Any, pointer: str, doc: Document) -> None:
-    """Refuse a schema node whose keywords have the wrong shape, naming where it is."""
+def same_schema(old: Any, new: Any) -> bool:
+    """Whether two subschemas are certainly the same schema wherever they sit.
+
+    True only for equal values without ``$ref`` (whose meaning depends on the document).
+    Python's ``==`` equates ``True`` with ``1``, so equal values must also print the same.
+    """
+    try:
+        if old != new:
+            return False
+        text = json.dumps(old, sort_keys=True)
+        return text == json.dumps(new, sort_keys=True) and '"$ref"' not in text
+    except (TypeError, ValueError, RecursionError):
+        return False  # Bound wrappers or very deep values: compare them the long way
+
+
+def check_node(node: Any, pointer: str, doc: Document, checked: set[int] | None = None) -> None:
+    """Refuse a schema node whose keywords have the wrong shape, naming where it is.
+
+    ``checked`` holds ids of nodes already found well-formed (their documents keep them alive).
+    """
+    if checked is not None and id(node) in checked:
+        return
+    problem = node_problem(node)
+    if problem is not None:
+        suffix, text = problem
+        _fail(f"{pointer}/{suffix}" if suffix else pointer, doc, text)
+    if checked is not None and isinstance(node, dict):
+        checked.add(id(node))
+
+
+def node_problem(node: Any) -> tuple[str, str] | None:
+    """The first malformed keyword of a node as (pointer suffix, explanation), if any."""
     if not isinstance(node, dict):
         if isinstance(node, bool):
-            return
-        _fail(pointer, doc, f"a schema must be an object or a boolean, got {_show(node)}")
+            return None
+        return "", f"a schema must be an object or a boolean, got {_show(node)}"
     for key, value in node.items():
-        if key.startswith("x-") or (key in ANNOTATIONS and key not in SCHEMA_MAP_KEYWORDS):
+        check = _CHECKS.get(key)
+        if check is None:
             continue
-        problem = _keyword_problem(key, value)
+        problem = check(value)
         if problem is not None:
-            _fail(_pointer.join(pointer, key), doc, f"'{key}' {problem}, got {_show(value)}")
-
-
-def _keyword_problem(key: str, value: Any) -> str | None:
-    if key == "type":
-        return _type_problem(value)
-    if key in SCHEMA_KEYWORDS:
-        return None if is_schema_value(value) else "must be a schema (object or boolean)"
-    if key in SCHEMA_MAP_KEYWORDS:
-        ok = isinstance(value, dict) and all(is_schema_value(v) for v in value.values())
-        return None if ok else "must map names to schemas"
-    if key in SCHEMA_LIST_KEYWORDS:
-        ok = isinstance(value, list) and bool(value) and all(is_schema_value(v) for v in value)
-        return None if ok else "must be a non-empty list of schemas"
-    if key == "items":
-        ok = is_schema_value(value) or (
-            isinstance(value, list) and all(is_schema_value(v) for v in value)
-        )
-        return None if ok else "must be a schema or a list of schemas"
-    if key in _COUNTS:
-        return None if _is_count(value) else "must be a non-negative integer"
-    if key in ("maximum", "minimum"):
-        return None if _is_number(value) else "must be a number"
-    if key in ("exclusiveMaximum", "exclusiveMinimum"):
-        ok = isinstance(value, bool) or _is_number(value)
-        return None if ok else "must be a number (or a boolean in OpenAPI 3.0)"
-    if key == "multipleOf":
-        return None if _is_number(value) and value > 0 else "must be a number above zero"
-    if key in ("enum", "examples"):
-        return None if isinstance(value, list) else "must be a list"
-    if key == "required":
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        return None if ok else "must be a list of property names"
-    if key == "dependentRequired":
-        return None if _is_name_lists(value) else "must map names to lists of property names"
-    if key == "dependencies":
-        ok = isinstance(value, dict) and all(
-            is_schema_value(v) or (isinstance(v, list) and all(isinstance(n, str) for n in v))
-            for v in value.values()
-        )
-        return None if ok else "must map names to schemas or lists of property names"
-    if key in _STRINGS:
-        return None if isinstance(value, str) else "must be a string"
-    if key in _BOOLEANS:
-        return None if isinstance(value, bool) else "must be a boolean"
+            return _member_problem(key, value) or (
+                _pointer.escape(key),
+                f"'{key}' {problem}, got {_show(value)}",
+            )
     return None
 
 
+def _member_problem(key: str, value: Any) -> tuple[str, str] | None:
+    """Point at the one member of a schema map or list that is not a schema."""
+    members: list[tuple[str | int, Any]] = []
+    if key in SCHEMA_MAP_KEYWORDS and isinstance(value, dict):
+        members = list(value.items())
+    elif (key in SCHEMA_LIST_KEYWORDS or key == "items") and isinstance(value, list) and value:
+        members = list(enumerate(value))
+    for name, member in members:
+        if not is_schema_value(member):
+            where = f"{_pointer.escape(key)}/{_pointer.escape(str(name))}"
+            return where, f"a schema must be an object or a boolean, got {_show(member)}"
+    return None
+
+
+def _schema(value: Any) -> str | None:
+    return None if is_schema_value(value) else "must be a schema (object or boolean)"
+
+
+def _schema_map(value: Any) -> str | None:
+    ok = isinstance(value, dict) and all(is_schema_value(v) for v in value.values())
+    return None if ok else "must map names to schemas"
+
+
+def _schema_list(value: Any) -> str | None:
+    ok = isinstance(value, list) and bool(value) and all(is_schema_value(v) for v in value)
+    return None if ok else "must be a non-empty list of schemas"
+
+
+def _items(value: Any) -> str | None:
+    ok = is_schema_value(value) or (
+        isinstance(value, list) and all(is_schema_value(v) for v in value)
+    )
+    return None if ok else "must be a schema or a list of schemas"
+
+
+def _count(value: Any) -> str | None:
+    return None if _is_count(value) else "must be a non-negative integer"
+
+
+def _numeric(value: Any) -> str | None:
+    return None if _is_number(value) else "must be a number"
+
+
+def _exclusive(value: Any) -> str | None:
+    ok = isinstance(value, bool) or _is_number(value)
+    return None if ok else "must be a number (or a boolean in OpenAPI 3.0)"
+
+
+def _multiple(value: Any) -> str | None:
+    return None if _is_number(value) and value > 0 else "must be a number above zero"
+
+
+def _list(value: Any) -> str | None:
+    return None if isinstance(value, list) else "must be a list"
+
+
+def _required(value: Any) -> str | None:
+    ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return None if ok else "must be a list of property names"
+
+
+def _dependent_required(value: Any) -> str | None:
+    return None if _is_name_lists(value) else "must map names to lists of property names"
+
+
+def _dependencies(value: Any) -> str | None:
+    ok = isinstance(value, dict) and all(
+        is_schema_value(v) or (isinstance(v, list) and all(isinstance(n, str) for n in v))
+        for v in value.values()
+    )
+    return None if ok else "must map names to schemas or lists of property names"
+
+
+def _string(value: Any) -> str | None:
+    return None if isinstance(value, str) else "must be a string"
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be a boolean"
+
+
 def _type_problem(value: Any) -> str | None:
+    if isinstance(value, str) and value in TYPE_NAMES:
+        return None  # the common case, decided without building lists
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         return "must be a type name or a list of type names"
@@ -232,8 +312,29 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _fail(pointer: str, doc: Document, problem: str) -> None:
+def _fail(pointer: str, doc: Document, problem: str) -> NoReturn:
     raise ContractError(f"invalid schema at {pointer} in {doc.label}: {problem}")
+
+
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "type": _type_problem,
+    **dict.fromkeys(SCHEMA_KEYWORDS, _schema),
+    **dict.fromkeys(SCHEMA_MAP_KEYWORDS, _schema_map),
+    **dict.fromkeys(SCHEMA_LIST_KEYWORDS, _schema_list),
+    "items": _items,
+    **dict.fromkeys(_COUNTS, _count),
+    "maximum": _numeric,
+    "minimum": _numeric,
+    "exclusiveMaximum": _exclusive,
+    "exclusiveMinimum": _exclusive,
+    "multipleOf": _multiple,
+    "enum": _list,
+    "required": _required,
+    "dependentRequired": _dependent_required,
+    "dependencies": _dependencies,
+    **dict.fromkeys(_STRINGS, _string),
+    "uniqueItems": _boolean,
+}
 
 
 def rebind(node: Mapping[str, Any], source: Document, target: Document) -> dict[str, Any]:
@@ -262,32 +363,50 @@ def rebind(node: Mapping[str, Any], source: Document, target: Document) -> dict[
     return out
 
 
-def walk_schema(root: Any, pointer: str, doc: Document, limit: int) -> None:
-    """Check every node of a schema tree up front (iteratively, so depth cannot overflow)."""
-    stack: list[tuple[Any, str]] = [(root, pointer)]
-    seen: set[int] = set()
+# A path as a linked list (parent, token): extending one is O(1) whatever the depth.
+_Path = tuple[Any, str | int] | None
+
+
+def _spell(path: _Path, suffix: str) -> str:
+    tokens: list[str | int] = []
+    while path is not None:
+        path, token = path
+        tokens.append(token)
+    where = _pointer.join("#", *reversed(tokens))
+    return f"{where}/{suffix}" if suffix else where
+
+
+def walk_schema(root: Any, doc: Document, limit: int, checked: set[int]) -> None:
+    """Check every node of a schema tree up front (iteratively, so depth cannot overflow).
+
+    Pointers are only spelled out for an error, which keeps the walk cheap.
+    """
+    stack: list[tuple[Any, _Path]] = [(root, None)]
     count = 0
     while stack:
-        node, where = stack.pop()
-        if isinstance(node, Bound) or id(node) in seen:
+        node, path = stack.pop()
+        if isinstance(node, Bound) or id(node) in checked:
             continue
-        check_node(node, where, doc)
+        problem = node_problem(node)
+        if problem is not None:
+            _fail(_spell(path, problem[0]), doc, problem[1])
         if not isinstance(node, dict):
             continue
-        seen.add(id(node))
+        checked.add(id(node))
         count += 1
         if count > limit:
             raise ContractError("schema too large or deeply nested to compare")
         for key, value in node.items():
             if key in SCHEMA_KEYWORDS or (key == "items" and not isinstance(value, list)):
-                stack.append((value, _pointer.join(where, key)))
+                stack.append((value, (path, key)))
             elif key in SCHEMA_MAP_KEYWORDS:
-                stack.extend((sub, _pointer.join(where, key, name)) for name, sub in value.items())
+                here = (path, key)
+                stack.extend((sub, (here, name)) for name, sub in value.items())
             elif key in SCHEMA_LIST_KEYWORDS or key == "items":
-                stack.extend((sub, _pointer.join(where, key, i)) for i, sub in enumerate(value))
+                here = (path, key)
+                stack.extend((sub, (here, i)) for i, sub in enumerate(value))
             elif key == "dependencies":
+                here = (path, key)
                 stack.extend(
-                    (sub, _pointer.join(where, key, name))
-                    for name, sub in value.items()
-                    if not isinstance(sub, list)
+                    (sub, (here, name)) for name, sub in value.items() if not isinstance(sub, list)
                 )

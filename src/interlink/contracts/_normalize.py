@@ -42,6 +42,7 @@ _TRIGGERS = frozenset(
         "oneOf",
     }
 )
+_SPELLINGS = ("items", "exclusiveMaximum", "exclusiveMinimum")
 #: How deeply ``allOf``/union members may nest inside each other while being merged.
 MAX_MERGE_DEPTH = 32
 
@@ -55,23 +56,44 @@ class Normalizer:
         # id -> (node, view): the node is kept alive so its id cannot be reused.
         self._views: dict[int, tuple[Any, View]] = {}
         self._active: set[str] = set()
+        self._building: set[int] = set()
 
-    def view(self, node: Any, doc: Document, pointer: str, depth: int = 0) -> View:
+    def view(
+        self, node: dict[str, Any] | bool, doc: Document, pointer: str, depth: int = 0
+    ) -> View:
         """The canonical form of an already dereferenced ``node``."""
         if isinstance(node, bool):
             return node
         cached = self._views.get(id(node))
         if cached is not None:
             return cached[1]
-        check_node(node, pointer, doc)
-        result = self._build(node, doc, pointer, depth) if self._needs_work(node) else node
+        check_node(node, pointer, doc, self._resolver.checked)
+        if not self._needs_work(node):
+            # Cached too: holding the node keeps its id, which `checked` relies on, unique.
+            self._views[id(node)] = (node, node)
+            return node
+        if id(node) in self._building:
+            return node  # a member that contains its own schema: read it as written
+        self._building.add(id(node))
+        try:
+            result = self._build(node, doc, pointer, depth)
+        finally:
+            self._building.discard(id(node))
         self._views[id(node)] = (node, result)
+        if isinstance(result, dict):
+            # A view read again is itself: comparing it must not build (and name) a new one.
+            self._views[id(result)] = (result, result)
         return result
 
     def _needs_work(self, node: dict[str, Any]) -> bool:
         if self._merge_all_of and "allOf" in node:
             return True
-        return not _TRIGGERS.isdisjoint(node)
+        if _TRIGGERS.isdisjoint(node):
+            return False
+        # `items` and the exclusive bounds only need work in their older spellings
+        return any(
+            key in node for key in ("nullable", "additionalItems", "dependencies", "anyOf", "oneOf")
+        ) or any(isinstance(node.get(key), list | bool) for key in _SPELLINGS)
 
     def _build(self, node: dict[str, Any], doc: Document, pointer: str, depth: int) -> View:
         if depth > MAX_MERGE_DEPTH:
@@ -110,7 +132,9 @@ class Normalizer:
             if not (isinstance(seen, dict) and set(seen) == {"type"}):
                 return node
             types = seen["type"]
-            names.extend(t for t in ([types] if isinstance(types, str) else types) if t not in names)
+            names.extend(
+                t for t in ([types] if isinstance(types, str) else types) if t not in names
+            )
         # A union of bare types is a type list; compare it as one.
         out = {k: v for k, v in node.items() if k != keyword}
         out["type"] = names
@@ -188,7 +212,7 @@ def _intersect_types(first: Any, second: Any) -> list[str]:
     b = {second} if isinstance(second, str) else set(second)
     out = a & b
     # integer is a number: {number} ∩ {integer} = {integer}
-    if "number" in a and "integer" in b or "integer" in a and "number" in b:
+    if ("number" in a and "integer" in b) or ("integer" in a and "number" in b):
         out.add("integer")
     return sorted(out)
 

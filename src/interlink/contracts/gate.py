@@ -21,8 +21,9 @@ from interlink.estate.kinds import Api, Event
 from interlink.estate.model import Estate, Loaded
 
 
-def gate_findings(old: Estate, new: Estate, *, policy: Policy | str = Policy.STRICT
-                  ) -> list[Finding]:
+def gate_findings(
+    old: Estate, new: Estate, *, policy: Policy | str = Policy.STRICT
+) -> list[Finding]:
     return [*_api_findings(old, new), *_event_findings(old, new, policy)]
 
 
@@ -52,18 +53,26 @@ def _api_findings(old: Estate, new: Estate) -> Iterator[Finding]:
         try:
             report = diff_openapi(was[0], now[0], old_path=was[1], new_path=now[1])
         except ContractError as exc:
-            yield Finding("error", "API_DIFF_FAILED", f"{item.key}: cannot compare: {exc.message}",
-                          item.location(("spec", "contract")), subject=item.key)
+            yield Finding(
+                "error",
+                "API_DIFF_FAILED",
+                f"{item.key}: cannot compare: {exc.message}",
+                item.location(("spec", "contract")),
+                subject=item.key,
+            )
             continue
         breaking = [d for d in report.differences if d.breaking]
         if breaking:
             yield Finding(
-                "error", "API_BREAKING_CHANGE",
+                "error",
+                "API_BREAKING_CHANGE",
                 f"{item.key}: {len(breaking)} breaking change(s) inside major version "
                 f"{api.spec.version}",
                 item.location(("spec", "contract")),
                 hint=f"publish them as a new Api with version: {api.spec.version + 1}",
-                subject=item.key, details=_details(breaking))
+                subject=item.key,
+                details=_details(breaking),
+            )
 
 
 def _event_findings(old: Estate, new: Estate, policy: Policy | str) -> Iterator[Finding]:
@@ -84,31 +93,49 @@ def _event_findings(old: Estate, new: Estate, policy: Policy | str) -> Iterator[
                 was = _contract_data(old, before, published[version.version].file)
                 if was is not None and was[0] != now[0]:
                     yield Finding(
-                        "error", "SCHEMA_VERSION_MODIFIED",
+                        "error",
+                        "SCHEMA_VERSION_MODIFIED",
                         f"{item.key}: schema version {version.version} was changed after "
-                        "publication", item.location(at),
+                        "publication",
+                        item.location(at),
                         hint="published versions are immutable: add a new version instead",
-                        subject=item.key)
+                        subject=item.key,
+                    )
             elif history:
                 yield from _new_version(item, event, version.version, now, history, at, policy)
             history.append(now[0])
 
 
-def _new_version(item: Loaded, event: Event, number: int, now: tuple[Any, Path],
-                 history: list[Any], at: tuple[str | int, ...], policy: Policy | str
-                 ) -> Iterator[Finding]:
+def _new_version(
+    item: Loaded,
+    event: Event,
+    number: int,
+    now: tuple[Any, Path],
+    history: list[Any],
+    at: tuple[str | int, ...],
+    policy: Policy | str,
+) -> Iterator[Finding]:
     mode = event.spec.compatibility.value
     try:
         report = check_against_history(now[0], history, mode, policy, base_path=now[1])
     except ContractError as exc:
-        yield Finding("error", "SCHEMA_DIFF_FAILED", f"{item.key}: cannot compare: {exc.message}",
-                      item.location(at), subject=item.key)
+        yield Finding(
+            "error",
+            "SCHEMA_DIFF_FAILED",
+            f"{item.key}: cannot compare: {exc.message}",
+            item.location(at),
+            subject=item.key,
+        )
         return
     breaking = [d for d in report.differences if d.breaking]
     if breaking:
         yield Finding(
-            "error", "SCHEMA_INCOMPATIBLE",
+            "error",
+            "SCHEMA_INCOMPATIBLE",
             f"{item.key}: schema version {number} is not {mode}-compatible "
-            f"({len(breaking)} difference(s))", item.location(at),
+            f"({len(breaking)} difference(s))",
+            item.location(at),
             hint="make the change compatible, or publish a new Event type",
-            subject=item.key, details=_details(breaking))
+            subject=item.key,
+            details=_details(breaking),
+        )

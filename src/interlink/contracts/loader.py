@@ -2,7 +2,8 @@
 
 YAML is read with the safe loader and then folded back to the JSON data model: mapping keys
 become strings (``200:`` is the status ``"200"``), dates become ISO strings, and aliases keep
-sharing one object so an alias bomb costs no memory (the comparison bounds the work instead).
+sharing one object. A document that would expand past a bounded number of values (an alias
+bomb) or that contains itself is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from interlink.contracts._document import check_expansion
 from interlink.errors import ContractError
 
 #: Contract files larger than this are refused rather than parsed.
@@ -73,7 +75,7 @@ def _read_text(file: Path) -> str:
 
 def _parse_yaml(text: str, file: Path) -> Any:
     try:
-        documents = list(yaml.load_all(text, Loader=_SafeLoader))  # noqa: S506 - safe loader
+        documents = list(yaml.load_all(text, Loader=_SafeLoader))  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -83,7 +85,9 @@ def _parse_yaml(text: str, file: Path) -> Any:
         raise ContractError(f"{file}: file is empty")
     if len(documents) > 1:
         raise ContractError(f"{file}: holds {len(documents)} YAML documents, expected one")
-    return _to_json(documents[0], {})
+    value = _to_json(documents[0], {})
+    check_expansion(value, str(file))  # alias bombs and self-containing aliases stop here
+    return value
 
 
 def _to_json(value: Any, seen: dict[int, Any]) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from interlink.errors import ContractError
+
 
 class Direction(StrEnum):
     """Who reads whose data in one comparison of an old and a new schema."""
@@ -12,6 +14,13 @@ class Direction(StrEnum):
     BACKWARD = "backward"
     #: Readers still using the old schema read data written with the new one.
     FORWARD = "forward"
+
+    @classmethod
+    def parse(cls, value: Direction | str) -> Direction:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ContractError(f"unknown direction '{value}' (use backward or forward)") from None
 
 
 class Policy(StrEnum):
@@ -27,8 +36,6 @@ class Policy(StrEnum):
 
     @classmethod
     def parse(cls, value: Policy | str) -> Policy:
-        from interlink.errors import ContractError
-
         try:
             return cls(str(value).lower())
         except ValueError:

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from interlink.contracts import _pointer
-from interlink.contracts._document import Document, unbind
+from interlink.contracts._document import Document, check_expansion, unbind
 from interlink.contracts._keywords import canonical, rebind
 from interlink.contracts.loader import load_document
 from interlink.errors import ContractError
@@ -43,6 +43,8 @@ class Resolver:
     def __init__(self) -> None:
         self._files: dict[Path, Document] = {}
         self._roots = 0
+        #: ids of schema nodes already checked for well-formed keywords (documents stay alive)
+        self.checked: set[int] = set()
 
     def add_root(self, value: Any, *, path: Path | None = None, label: str = "schema") -> Document:
         """Register an in-memory document.
@@ -50,6 +52,7 @@ class Resolver:
         ``path`` is the file it was read from, or a directory relative references start from.
         """
         self._roots += 1
+        check_expansion(value, label if path is None else str(path))
         if path is None:
             return Document(f"<{label}#{self._roots}>", value, None, label)
         resolved = path.resolve()

@@ -8,6 +8,7 @@ amount of work is bounded (alias bombs, absurd nesting).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,24 @@ SCAN_NESTING_OVER = 5_000
 # JSON numbers with an exponent ("1e5"), which YAML 1.1 reads as strings.
 _JSON_EXPONENT = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][-+]?[0-9]+$")
 
-try:  # the C loader is much faster; fall back when PyYAML was built without libyaml
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+# libyaml's base loader composes nodes without calling back into Python to resolve each scalar's
+# type; we resolve plain scalars ourselves with the same YAML 1.1 rules as PyYAML's safe loader,
+# which makes loading about twice as fast.
+_PLAIN = "interlink:plain"  # a plain scalar with no tag: its type is resolved on conversion
+_BaseLoader: type[yaml.BaseLoader] = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _PLAIN
+        return str(super().resolve(kind, value, implicit))
+
+
+_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+_SAFE = yaml.SafeLoader("")  # only its constructors are used, one scalar at a time
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -41,9 +56,16 @@ class Document:
     data: Any
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    # JSON read by the fast path keeps its text; positions are worked out on first use.
+    pending_text: str | None = field(default=None, repr=False)
 
     def location(self, path: PathKey = (), *, key: bool = False) -> Location:
         """The closest known position for ``path`` (its key when ``key`` is set)."""
+        if self.pending_text is not None:
+            text, self.pending_text = self.pending_text, None
+            docs, _ = parse_documents(text, self.file, json_values=True)
+            if docs:
+                self.values, self.keys = docs[0].values, docs[0].keys
         table = self.keys if key else self.values
         probe = path
         while True:
@@ -59,7 +81,7 @@ class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
         self.json_numbers = False  # plain scalars follow JSON's number grammar (.json files)
-        self.merges: dict[int, list[tuple[Any, Any]]] = {}
+        self.merges: dict[yaml.Node, list[tuple[Any, Any]]] = {}  # merged mappings
 
 
 class YamlProblem(Exception):
@@ -84,7 +106,46 @@ def read_documents(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return [], [_finding(file, 1, 1, "YAML_ENCODING", f"not UTF-8 text ({exc.reason})")]
+    if json_values and file.suffix.lower() == ".json":
+        fast = _json_document(text, file)
+        if fast is not None:
+            return [fast], []
     return parse_documents(text, file, json_values=json_values)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _DuplicateKey
+    return out
+
+
+def _json_document(text: str, file: Path) -> Document | None:
+    """Valid JSON through the C JSON parser, about twenty times faster than composing YAML.
+
+    Anything unusual (a syntax error, a duplicate key, absurd nesting) returns None, and the
+    YAML path reports it with its position."""
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (ValueError, _DuplicateKey, RecursionError):
+        return None
+    if _too_deep(data, 0):
+        return None
+    return Document(file=file, index=0, data=data, pending_text=text)
+
+
+def _too_deep(node: Any, depth: int) -> bool:
+    if depth > MAX_DEPTH:
+        return True
+    if isinstance(node, dict):
+        return any(_too_deep(v, depth + 1) for v in node.values())
+    if isinstance(node, list):
+        return any(_too_deep(v, depth + 1) for v in node)
+    return False
 
 
 def parse_documents(
@@ -138,7 +199,7 @@ def _check_depth(text: str) -> None:
             event = parser.get_event()  # type: ignore[no-untyped-call]
             if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 depth += 1
-                if depth > MAX_DEPTH:
+                if depth > MAX_DEPTH + 1:  # as _convert counts: the root is depth 0
                     mark = event.start_mark
                     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
                     raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", line, col)
@@ -148,14 +209,41 @@ def _check_depth(text: str) -> None:
         parser.dispose()
 
 
-def _construct(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+def _implicit_tag(value: str) -> str:
+    """The tag PyYAML's safe resolver gives a plain scalar (int, bool, null, …, else str)."""
+    candidates = _IMPLICIT.get(value[:1] if value else "", [])
+    for tag, regexp in [*candidates, *_IMPLICIT.get(None, [])]:
+        if regexp.match(value):
+            return str(tag)
+    return _STR
+
+
+def _is_merge(key: yaml.Node) -> bool:
+    if key.tag == _MERGE:
+        return True
+    return key.tag == _PLAIN and key.value == "<<"
+
+
+def _construct(node: yaml.Node, loader: yaml.BaseLoader) -> Any:
     """A scalar's value; one its tag cannot take (`!!int abc`) is a YamlProblem."""
+    tag = node.tag
+    if tag == _PLAIN:
+        tag = _implicit_tag(node.value)
+        if tag == _STR:
+            return node.value
+    constructor = _SAFE.yaml_constructors.get(tag)
+    if constructor is None:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"could not determine a constructor for the tag {tag!r}", node.start_mark
+        )
     try:
-        return loader.construct_object(node)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-        tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+        return constructor(_SAFE, node)
+    except yaml.YAMLError:
+        raise
+    except Exception as exc:  # PyYAML's scalar constructors fail in many ways (`!!int ''`)
+        shown = str(tag).replace("tag:yaml.org,2002:", "!!")
         mark = node.start_mark
-        message = f"invalid {tag} value {node.value!r}"
+        message = f"invalid {shown} value {node.value!r}"
         raise YamlProblem(message, mark.line + 1, mark.column + 1) from exc
 
 
@@ -163,7 +251,7 @@ def _convert(
     node: yaml.Node,
     path: PathKey,
     doc: Document,
-    loader: yaml.SafeLoader,
+    loader: yaml.BaseLoader,
     budget: _Budget,
     json_values: bool,
     depth: int,
@@ -206,33 +294,35 @@ def _convert(
 
 def _merged_pairs(
     node: yaml.MappingNode,
-    loader: yaml.SafeLoader,
+    loader: yaml.BaseLoader,
     budget: _Budget,
-    active: frozenset[int] = frozenset(),
+    active: frozenset[yaml.Node] = frozenset(),
 ) -> list[tuple[Any, Any]]:
     """Key/value node pairs with YAML merge keys (`<<: *base`) expanded: explicit keys win over
-    merged ones, and an earlier merged mapping over a later one. Each mapping is expanded once
-    (aliases would make merges exponential), and a mapping that merges itself is refused."""
-    if id(node) in budget.merges:
-        return budget.merges[id(node)]
-    if id(node) in active:
-        mark = node.start_mark
-        raise YamlProblem("a mapping merges itself ('<<')", mark.line + 1, mark.column + 1)
-    active = active | {id(node)}
+    merged ones, and an earlier merged mapping over a later one. A merged mapping is expanded
+    once (aliases would make merges exponential); one that merges itself is refused."""
     pairs: list[tuple[Any, Any]] = []
     merged: list[tuple[Any, Any]] = []
     for key_node, value_node in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
+        if _is_merge(key_node):
             sources = (
                 value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
             )
             for src in sources:
+                mark = src.start_mark
                 if not isinstance(src, yaml.MappingNode):
-                    mark = src.start_mark
                     raise YamlProblem("'<<' merges only mappings", mark.line + 1, mark.column + 1)
-                merged.extend(_merged_pairs(src, loader, budget, active))
+                if src is node or src in active:
+                    raise YamlProblem(
+                        "a mapping merges itself ('<<')", mark.line + 1, mark.column + 1
+                    )
+                if src not in budget.merges:  # keyed by the node itself, which keeps it alive
+                    budget.merges[src] = _merged_pairs(src, loader, budget, active | {node})
+                merged.extend(budget.merges[src])
         else:
             pairs.append((key_node, value_node))
+    if not merged:
+        return pairs
     taken = {k.value for k, _ in pairs if isinstance(k, yaml.ScalarNode)}
     out: list[tuple[Any, Any]] = []
     for pair in merged:
@@ -241,5 +331,4 @@ def _merged_pairs(
                 continue
             taken.add(pair[0].value)
         out.append(pair)
-    budget.merges[id(node)] = out + pairs
-    return budget.merges[id(node)]
+    return out + pairs
