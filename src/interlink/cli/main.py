@@ -15,7 +15,6 @@ import click
 from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.check import check_command
-
 from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.serve import demo_command, serve_command
@@ -30,6 +29,7 @@ def cli() -> None:
 
 for command in (
     check_command,
+    diff_command,
     schema_command,
     graph_command,
     init_command,

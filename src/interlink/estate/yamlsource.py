@@ -196,7 +196,7 @@ def _check_depth(text: str) -> None:
     depth = 0
     try:
         while parser.check_event():
-            event = parser.get_event()  # type: ignore[no-untyped-call]
+            event = parser.get_event()
             if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH + 1:  # as _convert counts: the root is depth 0
