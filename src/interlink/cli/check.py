@@ -39,7 +39,11 @@ from interlink.estate.rules import RULES
 @click.option("--list-rules", is_flag=True, help="List the governance rules and exit.")
 @click.pass_context
 def check_command(
-    ctx: click.Context, directory: Path, fmt: str, against: str | None, policy: str,
+    ctx: click.Context,
+    directory: Path,
+    fmt: str,
+    against: str | None,
+    policy: str,
     list_rules: bool,
 ) -> None:
     """Check an estate: schema, references, contracts and governance rules.
@@ -104,9 +108,13 @@ def render_markdown(result: CheckResult, against: str | None) -> str:
     root = result.estate.root
     mark = "✅" if result.ok else "❌"
     scope = f" against `{against}`" if against else ""
-    lines = [f"### {mark} interlink check{scope}", "",
-             f"{len(result.estate)} objects: {_plural(len(result.errors), 'error')}, "
-             f"{_plural(len(result.warnings), 'warning')}", ""]
+    lines = [
+        f"### {mark} interlink check{scope}",
+        "",
+        f"{len(result.estate)} objects: {_plural(len(result.errors), 'error')}, "
+        f"{_plural(len(result.warnings), 'warning')}",
+        "",
+    ]
     if result.findings:
         lines += ["| | where | problem |", "|---|---|---|"]
         for f in result.findings:

@@ -37,8 +37,14 @@ def estate_json_schema() -> dict[str, Any]:
 
 @click.command("schema")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
-@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json",
-              show_default=True, help="markdown: the field reference of every kind")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "markdown"]),
+    default="json",
+    show_default=True,
+    help="markdown: the field reference of every kind",
+)
 def schema_command(output: Path | None, fmt: str) -> None:
     """Print the JSON Schema of estate files (for editor completion and validation)."""
     if fmt == "markdown":

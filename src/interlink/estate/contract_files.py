@@ -37,7 +37,7 @@ def _openapi_validator(line: str) -> Any:
 
 def load_contract(path: Path, expected: str) -> tuple[Contract | None, list[Finding]]:
     """Read and validate one contract file; ``expected`` is "openapi" or "jsonschema"."""
-    if not path.is_file():
+    if not _is_file(path):
         return None, [Finding("error", "CONTRACT_MISSING", f"contract file not found: {path}")]
     docs, problems = read_documents(path, json_values=True)
     if problems:
@@ -163,7 +163,7 @@ def _pattern_findings(doc: Document, node: Any, path: PathKey) -> Iterator[Findi
 def _compile(doc: Document, path: PathKey, pattern: str) -> Iterator[Finding]:
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError) as exc:  # OverflowError: a{99999999999}
         yield _at(doc, path, "SCHEMA_PATTERN", f"invalid regular expression {pattern!r}: {exc}")
 
 
@@ -174,12 +174,19 @@ def _ref_findings(doc: Document) -> Iterator[Finding]:
         if target.startswith(("http://", "https://", "urn:")):
             continue  # absolute identifiers are resolved by whoever publishes them
         if target:
-            other = (doc.file.parent / unquote(target)).resolve()
-            if not other.is_file():
+            if not _is_file(doc.file.parent / unquote(target)):
                 yield _at(doc, path, "REF_UNRESOLVED", f"$ref '{ref}': file {target} not found")
             continue
         if fragment and fragment.startswith("/") and _pointer(doc.data, fragment) is _MISSING:
             yield _at(doc, path, "REF_UNRESOLVED", f"$ref '{ref}' points at nothing in this file")
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` names a file; a name too long or holding a NUL byte names none."""
+    try:
+        return path.resolve().is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _refs(node: Any, path: PathKey) -> Iterator[tuple[PathKey, str]]:
@@ -245,7 +252,7 @@ def _path_parameter_findings(doc: Document) -> Iterator[Finding]:
 
 def _path_params(root: Any, params: Any) -> set[str]:
     out: set[str] = set()
-    for declared in params or []:
+    for declared in params if isinstance(params, list) else []:
         param = declared
         if isinstance(param, dict) and isinstance(param.get("$ref"), str):
             ref = param["$ref"]

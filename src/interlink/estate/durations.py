@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -19,12 +20,17 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        match = _PATTERN.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"expected a duration like '5s', '10m' or '2h', got {value!r}")
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int with more digits than a float holds
+            seconds = math.inf
+    elif isinstance(value, str) and (match := _PATTERN.match(value)):
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration like '5s', '10m' or '2h', got {value!r}")
+    if not math.isfinite(seconds):  # .inf, .nan, or more digits than a float holds
+        raise ValueError(f"a duration must be a finite number of seconds, got {value!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

@@ -15,8 +15,9 @@ from interlink.errors import EstateError
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False,
-                              timeout=60)
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, check=False, timeout=60
+        )
     except FileNotFoundError as exc:
         raise EstateError("git is not installed; --against needs it") from exc
 

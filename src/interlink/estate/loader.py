@@ -90,7 +90,7 @@ def object_from(doc: Document) -> tuple[Loaded | None, list[Finding]]:
     if api_version is not None and not str(api_version).startswith("interlink/"):
         return None, []  # e.g. a Backstage descriptor kept in the same repository
     if api_version is None:
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             return None, []
         where = doc.location(("kind",))
         return None, [

@@ -34,9 +34,14 @@ def _type_name(annotation: Any) -> str:
             return " \\| ".join(f"`{m.value}`" for m in annotation)
         if issubclass(annotation, BaseModel):
             return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
-        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
-                "date": "date", "datetime": "date-time"}.get(annotation.__name__,
-                                                             annotation.__name__)
+        return {
+            "str": "string",
+            "int": "integer",
+            "float": "number",
+            "bool": "boolean",
+            "date": "date",
+            "datetime": "date-time",
+        }.get(annotation.__name__, annotation.__name__)
     return str(annotation)
 
 
@@ -51,10 +56,8 @@ def _field_type(info: FieldInfo) -> str:
 def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "**required**"
-    if info.default_factory is not None:
-        value = info.default_factory()  # type: ignore[call-arg]
-    else:
-        value = info.default
+    factory = info.default_factory
+    value = factory() if factory is not None else info.default  # type: ignore[call-arg]
     if value is None or value is PydanticUndefined or value in ([], {}):
         return ""
     if isinstance(value, BaseModel):
@@ -87,9 +90,13 @@ def _table(model: type[BaseModel]) -> list[str]:
 
 def reference_markdown() -> str:
     """One section per kind, then one per nested object, each a table of its fields."""
-    out = ["# Estate reference", "",
-           "Generated from the models by `interlink schema --format markdown`; every object "
-           "has `apiVersion: interlink/v1`, `kind`, `metadata` and `spec`.", ""]
+    out = [
+        "# Estate reference",
+        "",
+        "Generated from the models by `interlink schema --format markdown`; every object "
+        "has `apiVersion: interlink/v1`, `kind`, `metadata` and `spec`.",
+        "",
+    ]
     seen: set[type[BaseModel]] = set()
     queue: list[type[BaseModel]] = []
     metadata = KINDS["System"].model_fields["metadata"].annotation
@@ -101,7 +108,8 @@ def reference_markdown() -> str:
         spec = cls.model_fields.get("spec")
         model = spec.annotation if spec is not None and cls.__name__ in KINDS else cls
         assert isinstance(model, type)
-        out += _table(model) + [""]
+        assert issubclass(model, BaseModel)
+        out += [*_table(model), ""]
         seen.add(model)
         queue.extend(m for f in model.model_fields.values() for m in _models_in(f.annotation))
     while queue:

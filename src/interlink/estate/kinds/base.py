@@ -63,7 +63,7 @@ HttpUrl = Annotated[str, AfterValidator(_url), Field(description="http(s) URL or
 
 
 def _relative_path(value: str) -> str:
-    if not value or value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value):
+    if not value or value.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", value) or "\0" in value:
         raise ValueError("expected a path relative to the file that names it")
     return value
 

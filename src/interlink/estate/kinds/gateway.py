@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import EstateObject, HttpUrl, Model, Name, SecretRef
@@ -83,6 +83,11 @@ class ResponseValidation(StrEnum):
 class Validation(Model):
     request: RequestValidation = RequestValidation.ENFORCE
     response: ResponseValidation = ResponseValidation.OFF
+
+    @field_validator("request", "response", mode="before")
+    @classmethod
+    def _bare_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class Timeouts(Model):
