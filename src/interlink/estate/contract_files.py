@@ -10,16 +10,17 @@ resolves, and every `pattern` compiles.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import jsonschema_rs
 
+from interlink.errors import ContractError
 from interlink.estate.findings import Finding
 from interlink.estate.model import Contract
 from interlink.estate.yamlsource import Document, PathKey, read_documents
@@ -30,9 +31,13 @@ DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 @functools.cache
 def _openapi_validator(line: str) -> Any:
-    schema_dir = resources.files("openapi_spec_validator") / "resources" / "schemas" / line
-    schema = json.loads((schema_dir / "schema.json").read_text(encoding="utf-8"))
-    return jsonschema_rs.validator_for(schema)
+    # Find the package's files without importing it: its import alone costs ~0.15 s.
+    spec = importlib.util.find_spec("openapi_spec_validator")
+    if spec is None or not spec.submodule_search_locations:
+        raise ContractError("the openapi-spec-validator package is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    schema_file = folder / "resources" / "schemas" / line / "schema.json"
+    return jsonschema_rs.validator_for(json.loads(schema_file.read_text(encoding="utf-8")))
 
 
 def load_contract(path: Path, expected: str) -> tuple[Contract | None, list[Finding]]:

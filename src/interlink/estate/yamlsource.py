@@ -8,6 +8,7 @@ amount of work is bounded (alias bombs, absurd nesting).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -56,16 +57,17 @@ class Document:
     data: Any
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    # JSON read by the fast path keeps its text; positions are worked out on first use.
+    # Positions are only needed to report a finding, so they are worked out on first use from
+    # the text the document was read from.
     pending_text: str | None = field(default=None, repr=False)
 
     def location(self, path: PathKey = (), *, key: bool = False) -> Location:
         """The closest known position for ``path`` (its key when ``key`` is set)."""
         if self.pending_text is not None:
             text, self.pending_text = self.pending_text, None
-            docs, _ = parse_documents(text, self.file, json_values=True)
-            if docs:
-                self.values, self.keys = docs[0].values, docs[0].keys
+            docs, _ = parse_documents(text, self.file, json_values=True, positions=True)
+            if self.index < len(docs):
+                self.values, self.keys = docs[self.index].values, docs[self.index].keys
         table = self.keys if key else self.values
         probe = path
         while True:
@@ -149,8 +151,10 @@ def _too_deep(node: Any, depth: int) -> bool:
 
 
 def parse_documents(
-    text: str, file: Path, *, json_values: bool = False
+    text: str, file: Path, *, json_values: bool = False, positions: bool = False
 ) -> tuple[list[Document], list[Finding]]:
+    """Every document in ``text``; with ``positions`` each records where its keys and values
+    are at once, otherwise on the first call of ``location``."""
     docs: list[Document] = []
     loader = _Loader(text)
     budget = _Budget()
@@ -161,8 +165,12 @@ def parse_documents(
             node = loader.get_node()
             if node is None:
                 continue
-            doc = Document(file=file, index=len(docs), data=None)
-            doc.data = _convert(node, (), doc, loader, budget, json_values, 0)
+            doc = Document(
+                file=file, index=len(docs), data=None, pending_text=None if positions else text
+            )
+            doc.data = _convert(
+                node, () if positions else None, doc, loader, budget, json_values, 0
+            )
             docs.append(doc)
     except yaml.reader.ReaderError as exc:  # a character YAML forbids; position is in bytes
         before = text.encode("utf-8")[: exc.position].decode("utf-8", errors="ignore")
@@ -209,6 +217,7 @@ def _check_depth(text: str) -> None:
         parser.dispose()
 
 
+@functools.lru_cache(maxsize=8192)  # estates repeat the same scalars (string, object, true…)
 def _implicit_tag(value: str) -> str:
     """The tag PyYAML's safe resolver gives a plain scalar (int, bool, null, …, else str)."""
     candidates = _IMPLICIT.get(value[:1] if value else "", [])
@@ -249,7 +258,7 @@ def _construct(node: yaml.Node, loader: yaml.BaseLoader) -> Any:
 
 def _convert(
     node: yaml.Node,
-    path: PathKey,
+    path: PathKey | None,  # None: positions are not being recorded
     doc: Document,
     loader: yaml.BaseLoader,
     budget: _Budget,
@@ -257,28 +266,50 @@ def _convert(
     depth: int,
 ) -> Any:
     budget.nodes += 1
-    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    mark = node.start_mark
+    line, col = mark.line + 1, mark.column + 1
     if budget.nodes > MAX_NODES:
         raise YamlProblem("document too large (too many values or aliases)", line, col)
     if depth > MAX_DEPTH:
         raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", line, col)
-    doc.values.setdefault(path, (line, col))
+    if path is not None:
+        doc.values[path] = (line, col)
+    if node.tag == _PLAIN:  # the common case, kept short: a plain scalar
+        text = node.value
+        tag = _implicit_tag(text)
+        if tag == _STR:
+            if budget.json_numbers and _JSON_EXPONENT.match(text):
+                return float(text)
+            return text
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in _merged_pairs(node, loader, budget):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlProblem("mapping keys must be plain values", line, col)
-            key = str(_construct(key_node, loader))
-            kpos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            text = key_node.value
+            plain_text = key_node.tag == _PLAIN and _implicit_tag(text) == _STR
+            key = text if plain_text else str(_construct(key_node, loader))
+            key_mark = key_node.start_mark
+            kpos = (key_mark.line + 1, key_mark.column + 1)
             if key in out:
                 raise YamlProblem(f"duplicate key '{key}'", *kpos)
-            child = (*path, key)
-            doc.keys[child] = kpos
+            child = None
+            if path is not None:
+                child = (*path, key)
+                doc.keys[child] = kpos
             out[key] = _convert(value_node, child, doc, loader, budget, json_values, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _convert(item, (*path, i), doc, loader, budget, json_values, depth + 1)
+            _convert(
+                item,
+                None if path is None else (*path, i),
+                doc,
+                loader,
+                budget,
+                json_values,
+                depth + 1,
+            )
             for i, item in enumerate(node.value)
         ]
     value = _construct(node, loader)
