@@ -97,7 +97,7 @@ def _contract(
     path = item.resolve_file(relative)
     if path in estate.contracts:
         return []
-    contract, problems = load_contract(path, kind)
+    contract, problems = load_contract(path, kind, estate.other_documents.get(path))
     if contract is not None:
         estate.contracts[path] = contract
     located = []

@@ -40,13 +40,20 @@ def _openapi_validator(line: str) -> Any:
     return jsonschema_rs.validator_for(json.loads(schema_file.read_text(encoding="utf-8")))
 
 
-def load_contract(path: Path, expected: str) -> tuple[Contract | None, list[Finding]]:
-    """Read and validate one contract file; ``expected`` is "openapi" or "jsonschema"."""
-    if not _is_file(path):
+def load_contract(
+    path: Path, expected: str, parsed: list[Document] | None = None
+) -> tuple[Contract | None, list[Finding]]:
+    """Read and validate one contract file; ``expected`` is "openapi" or "jsonschema".
+
+    ``parsed`` holds the file's documents when the estate walk has read them already."""
+    if parsed is not None:
+        docs = parsed
+    elif not _is_file(path):
         return None, [Finding("error", "CONTRACT_MISSING", f"contract file not found: {path}")]
-    docs, problems = read_documents(path, json_values=True)
-    if problems:
-        return None, problems
+    else:
+        docs, problems = read_documents(path, json_values=True)
+        if problems:
+            return None, problems
     if len(docs) != 1:
         doc = docs[1] if docs else Document(path, 0, None)
         return None, [

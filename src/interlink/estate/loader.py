@@ -55,8 +55,9 @@ def load_estate(root: Path) -> tuple[Estate, list[Finding]]:
     files, findings = estate_files(root)
     estate = Estate(root=root if root.is_dir() else root.parent, files=files)
     for file in files:
-        docs, problems = read_documents(file, json_values=True)
-        findings.extend(problems)
+        docs, unreadable = read_documents(file, json_values=True)
+        findings.extend(unreadable)
+        before = len(estate.objects)
         for doc in docs:
             loaded, problems = object_from(doc)
             findings.extend(problems)
@@ -76,6 +77,8 @@ def load_estate(root: Path) -> tuple[Estate, list[Finding]]:
                 )
                 continue
             estate.objects[loaded.key] = loaded
+        if not unreadable and len(estate.objects) == before:
+            estate.other_documents[file] = docs
     return estate, findings
 
 

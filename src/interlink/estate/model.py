@@ -52,6 +52,9 @@ class Estate:
     objects: dict[str, Loaded] = field(default_factory=dict)
     contracts: dict[Path, Contract] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    # Documents of estate files that held no Interlink object: OpenAPI documents written in YAML
+    # among them are reused as contracts instead of being read a second time.
+    other_documents: dict[Path, list[Document]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Loaded]:
         return iter(self.objects.values())
