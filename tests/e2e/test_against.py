@@ -1,0 +1,113 @@
+"""`interlink check --against GIT_REF` on a real git repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from interlink.cli.estate import write_example
+from interlink.testing.processes import run_interlink
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository whose first commit holds the retail estate under estate/."""
+    git(tmp_path, "init", "-q")
+    write_example("retail", tmp_path / "estate")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "retail")
+    return tmp_path
+
+
+def add_schema_version(estate: Path, version: int, change: dict[str, object]) -> None:
+    v1 = estate / "contracts" / "customer.address-updated.v1.schema.json"
+    schema = json.loads(v1.read_text())
+    schema.update(change)
+    name = f"customer.address-updated.v{version}.schema.json"
+    (estate / "contracts" / name).write_text(json.dumps(schema, indent=2))
+    event = estate / "events" / "customer-address-updated.yaml"
+    line = f"    - {{version: {version}, file: ../contracts/{name}}}\n"
+    text = event.read_text().replace("  compatibility:", line + "  compatibility:")
+    event.write_text(text)
+
+
+def test_unchanged_estate_passes(repo: Path) -> None:
+    result = run_interlink(["check", str(repo / "estate"), "--against", "HEAD"])
+    assert result.returncode == 0, result.stdout
+
+
+def test_breaking_api_change_inside_a_major_version_fails(repo: Path) -> None:
+    contract = repo / "estate" / "contracts" / "customers-v1.openapi.yaml"
+    contract.write_text(
+        contract.read_text().replace("                  next: {type: string, nullable: true}\n", "")
+    )
+    result = run_interlink(["check", str(repo / "estate"), "--against", "HEAD"])
+    assert result.returncode == 1
+    assert (
+        "apis.yaml:10:13: error: Api/customers-v1: 1 breaking change(s) inside major "
+        "version 1 (publish them as a new Api with version: 2)"
+    ) in result.stdout
+    assert "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL" in result.stdout
+
+
+def test_a_new_major_version_may_break(repo: Path) -> None:
+    estate = repo / "estate"
+    contract = estate / "contracts" / "customers-v1.openapi.yaml"
+    contract.write_text(
+        contract.read_text().replace("                  next: {type: string, nullable: true}\n", "")
+    )
+    apis = estate / "apis.yaml"
+    apis.write_text(apis.read_text().replace("version: 1", "version: 2"))
+    assert run_interlink(["check", str(estate), "--against", "HEAD"]).returncode == 0
+
+
+def test_schema_versions_follow_the_compatibility_mode(repo: Path) -> None:
+    estate = repo / "estate"
+    add_schema_version(estate, 2, {"title": "v2", "required": ["customerId", "address"]})
+    ok = run_interlink(["check", str(estate), "--against", "HEAD"])
+    assert ok.returncode == 0, ok.stdout  # dropping a required field reads old data fine
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "v2")
+    add_schema_version(
+        estate, 3, {"title": "v3", "required": ["customerId", "address", "changedAt", "changedBy"]}
+    )
+    result = run_interlink(["check", str(estate), "--against", "HEAD", "--format", "json"])
+    assert result.returncode == 1
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["code"] == "SCHEMA_INCOMPATIBLE"
+    assert any("REQUIRED_ATTRIBUTE_ADDED" in d for d in finding["details"])
+
+
+def test_a_published_schema_version_is_immutable(repo: Path) -> None:
+    v1 = repo / "estate" / "contracts" / "customer.address-updated.v1.schema.json"
+    v1.write_text(v1.read_text().replace('"maxLength": 100', '"maxLength": 80'))
+    result = run_interlink(
+        ["check", str(repo / "estate"), "--against", "HEAD", "--format", "markdown"]
+    )
+    assert result.returncode == 1
+    assert result.stdout.startswith("### ❌ interlink check against `HEAD`")
+    assert "schema version 1 was changed after publication" in result.stdout
+
+
+def test_bad_ref_and_no_repository_are_one_line(
+    repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bad = run_interlink(["check", str(repo / "estate"), "--against", "no-such-ref"])
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "interlink: error: unknown git ref 'no-such-ref'"
+    outside = tmp_path_factory.mktemp("plain")
+    write_example("retail", outside / "estate")
+    result = run_interlink(["check", str(outside / "estate"), "--against", "HEAD"])
+    assert result.returncode == 2
+    assert "is not inside a git repository" in result.stderr
