@@ -14,10 +14,11 @@ from interlink.contracts.difference import Difference, Severity
 from interlink.contracts.files import detect_kind, diff_files
 from interlink.contracts.jsonschema_compat import compare
 from interlink.contracts.loader import load_contract
-from interlink.contracts.modes import CompatibilityMode, check_against_history, check_schemas
+from interlink.contracts.modes import check_against_history, check_schemas
 from interlink.contracts.openapi_diff import diff_openapi
-from interlink.contracts.policy import Direction, Policy
+from interlink.contracts.policy import Policy
 from interlink.contracts.report import CompatReport
+from interlink.estate.kinds.contracts import CompatibilityMode, Direction
 
 __all__ = [
     "CompatReport",

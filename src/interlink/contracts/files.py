@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from interlink.contracts.loader import load_contract
-from interlink.contracts.modes import CompatibilityMode, check_schemas
+from interlink.contracts.modes import check_schemas
 from interlink.contracts.openapi_diff import diff_openapi
 from interlink.contracts.policy import Policy
 from interlink.contracts.report import CompatReport
 from interlink.errors import ContractError
+from interlink.estate.kinds.contracts import CompatibilityMode
 
 Kind = Literal["openapi", "jsonschema"]
 

@@ -117,7 +117,9 @@ def _new_version(
 ) -> Iterator[Finding]:
     mode = event.spec.compatibility.value
     try:
-        report = check_against_history(now[0], history, mode, policy, base_path=now[1])
+        report = check_against_history(
+            now[0], history, event.spec.compatibility, policy, base_path=now[1]
+        )
     except ContractError as exc:
         yield Finding(
             "error",

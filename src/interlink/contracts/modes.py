@@ -3,61 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from interlink.contracts._findings import Finding
 from interlink.contracts.difference import Difference
 from interlink.contracts.jsonschema_compat import CONSEQUENCES, SchemaComparer, check_roots
-from interlink.contracts.policy import Direction, Policy
+from interlink.contracts.policy import Policy
 from interlink.contracts.refs import Resolver
 from interlink.contracts.report import CompatReport
-from interlink.errors import ContractError
-
-
-class CompatibilityMode(StrEnum):
-    """Which earlier versions a new schema must stay compatible with, and which way.
-
-    BACKWARD: readers using the new schema can read data written with the latest version.
-    FORWARD: readers using the latest version can read data written with the new schema.
-    FULL: both. The ``_TRANSITIVE`` variants check every earlier version, not only the latest.
-    NONE: no check.
-    """
-
-    BACKWARD = "BACKWARD"
-    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
-    FORWARD = "FORWARD"
-    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
-    FULL = "FULL"
-    FULL_TRANSITIVE = "FULL_TRANSITIVE"
-    NONE = "NONE"
-
-    @classmethod
-    def parse(cls, value: CompatibilityMode | str) -> CompatibilityMode:
-        try:
-            return cls(str(value).upper())
-        except ValueError:
-            known = ", ".join(m.value for m in cls)
-            raise ContractError(
-                f"unknown compatibility mode '{value}' (use one of {known})"
-            ) from None
-
-    @property
-    def transitive(self) -> bool:
-        return self.value.endswith("_TRANSITIVE")
-
-    @property
-    def directions(self) -> tuple[Direction, ...]:
-        base = self.value.removesuffix("_TRANSITIVE")
-        if base == "BACKWARD":
-            return (Direction.BACKWARD,)
-        if base == "FORWARD":
-            return (Direction.FORWARD,)
-        if base == "FULL":
-            return (Direction.BACKWARD, Direction.FORWARD)
-        return ()
-
+from interlink.estate.kinds.contracts import CompatibilityMode, Direction
 
 _BOTH = "readers of either version cannot read data written with the other"
 

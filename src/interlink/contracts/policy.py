@@ -5,22 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from interlink.errors import ContractError
+from interlink.estate.kinds.contracts import Direction
 
-
-class Direction(StrEnum):
-    """Who reads whose data in one comparison of an old and a new schema."""
-
-    #: Readers using the new schema read data written with the old one.
-    BACKWARD = "backward"
-    #: Readers still using the old schema read data written with the new one.
-    FORWARD = "forward"
-
-    @classmethod
-    def parse(cls, value: Direction | str) -> Direction:
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise ContractError(f"unknown direction '{value}' (use backward or forward)") from None
+__all__ = ["Direction", "Policy"]
 
 
 class Policy(StrEnum):

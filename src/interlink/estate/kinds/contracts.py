@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from interlink.errors import ContractError
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import (
     Classification,
@@ -31,7 +32,31 @@ class Api(EstateObject):
     spec: ApiSpec
 
 
+class Direction(StrEnum):
+    """Who reads whose data in one comparison of an old and a new schema."""
+
+    #: Readers using the new schema read data written with the old one.
+    BACKWARD = "backward"
+    #: Readers still using the old schema read data written with the new one.
+    FORWARD = "forward"
+
+    @classmethod
+    def parse(cls, value: Direction | str) -> Direction:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ContractError(f"unknown direction '{value}' (use backward or forward)") from None
+
+
 class CompatibilityMode(StrEnum):
+    """Which earlier versions a new schema must stay compatible with, and which way.
+
+    BACKWARD: readers using the new schema can read data written with the latest version.
+    FORWARD: readers using the latest version can read data written with the new schema.
+    FULL: both. The ``_TRANSITIVE`` variants check every earlier version, not only the latest.
+    NONE: no check.
+    """
+
     BACKWARD = "BACKWARD"
     BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
     FORWARD = "FORWARD"
@@ -39,6 +64,31 @@ class CompatibilityMode(StrEnum):
     FULL = "FULL"
     FULL_TRANSITIVE = "FULL_TRANSITIVE"
     NONE = "NONE"
+
+    @classmethod
+    def parse(cls, value: CompatibilityMode | str) -> CompatibilityMode:
+        try:
+            return cls(str(value).upper())
+        except ValueError:
+            known = ", ".join(m.value for m in cls)
+            raise ContractError(
+                f"unknown compatibility mode '{value}' (use one of {known})"
+            ) from None
+
+    @property
+    def transitive(self) -> bool:
+        return self.value.endswith("_TRANSITIVE")
+
+    @property
+    def directions(self) -> tuple[Direction, ...]:
+        base = self.value.removesuffix("_TRANSITIVE")
+        if base == "BACKWARD":
+            return (Direction.BACKWARD,)
+        if base == "FORWARD":
+            return (Direction.FORWARD,)
+        if base == "FULL":
+            return (Direction.BACKWARD, Direction.FORWARD)
+        return ()
 
 
 class SchemaVersion(Model):
