@@ -10,6 +10,8 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
     ├── StoreError                   persistence failed
     │   ├── StoreUnavailable         the database does not answer (retryable)
     │   └── MigrationError           a migration could not be applied
+    ├── BusError                     the event log refused or failed an operation
+    │   └── BusUnavailable           the log does not answer (retryable, with retry_after)
     ├── AuthError                    a credential is missing, unknown or lacks the role
     ├── NotFound                     a named thing does not exist
     ├── ConfigError                  bad settings: a listen address, a URL, a flag
@@ -74,6 +76,19 @@ class StoreUnavailable(StoreError):
 
 class MigrationError(StoreError):
     pass
+
+
+class BusError(InterlinkError):
+    status = 500
+    title = "Event bus error"
+
+
+class BusUnavailable(BusError):
+    """The log cannot take or give events now; nothing was accepted, so callers retry."""
+
+    status = 503
+    title = "Event bus unavailable"
+    retryable = True
 
 
 class AuthError(InterlinkError):

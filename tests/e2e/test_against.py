@@ -31,8 +31,8 @@ def repo(tmp_path: Path) -> Path:
 
 
 def add_schema_version(estate: Path, version: int, change: dict[str, object]) -> None:
-    v1 = estate / "contracts" / "customer.address-updated.v1.schema.json"
-    schema = json.loads(v1.read_text())
+    latest = estate / "contracts" / "customer.address-updated.v2.schema.json"
+    schema = json.loads(latest.read_text())
     schema.update(change)
     name = f"customer.address-updated.v{version}.schema.json"
     (estate / "contracts" / name).write_text(json.dumps(schema, indent=2))
@@ -74,13 +74,13 @@ def test_a_new_major_version_may_break(repo: Path) -> None:
 
 def test_schema_versions_follow_the_compatibility_mode(repo: Path) -> None:
     estate = repo / "estate"
-    add_schema_version(estate, 2, {"title": "v2", "required": ["customerId", "address"]})
+    add_schema_version(estate, 3, {"title": "v3", "required": ["customerId", "address"]})
     ok = run_interlink(["check", str(estate), "--against", "HEAD"])
     assert ok.returncode == 0, ok.stdout  # dropping a required field reads old data fine
     git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "v2")
+    git(repo, "commit", "-qm", "v3")
     add_schema_version(
-        estate, 3, {"title": "v3", "required": ["customerId", "address", "changedAt", "changedBy"]}
+        estate, 4, {"title": "v4", "required": ["customerId", "address", "changedAt", "changedBy"]}
     )
     result = run_interlink(["check", str(estate), "--against", "HEAD", "--format", "json"])
     assert result.returncode == 1

@@ -21,7 +21,7 @@ def test_init_writes_an_estate_that_checks_clean(tmp_path: Path) -> None:
     assert "wrote the retail example estate" in result.stdout
     check = run_interlink(["check", str(target)])
     assert check.returncode == 0, check.stdout
-    assert check.stdout.strip() == "31 objects in 15 files: no problems"
+    assert check.stdout.strip() == "33 objects in 16 files: no problems"
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
@@ -35,7 +35,7 @@ def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
 
 def test_check_reports_findings_grouped_by_file_and_exits_1(retail_dir: Path) -> None:
     apis = retail_dir / "apis.yaml"
-    apis.write_text(apis.read_text().replace("owner: sales", "owner: sale"))
+    apis.write_text(apis.read_text().replace("owner: sales", "owner: sale", 1))
     (retail_dir / "zz.yaml").write_text("apiVersion: interlink/v1\nkind: Sytem\n")
     result = run_interlink(["check", str(retail_dir)])
     assert result.returncode == 1
@@ -47,7 +47,7 @@ def test_check_reports_findings_grouped_by_file_and_exits_1(retail_dir: Path) ->
     )
     assert "zz.yaml" in lines
     assert "  zz.yaml:2:7: error: unknown kind 'Sytem' (did you mean 'System'?)" in lines
-    assert lines[-1] == "31 objects in 16 files: 2 errors, 0 warnings"
+    assert lines[-1] == "33 objects in 17 files: 2 errors, 0 warnings"
 
 
 def test_check_json_output_for_ci(retail_dir: Path) -> None:
@@ -124,7 +124,7 @@ def test_schema_validates_the_example_estate(tmp_path: Path) -> None:
                 count += 1
                 data = json.loads(json.dumps(doc, default=str))
                 assert validator.is_valid(data), file
-    assert count == 31
+    assert count == 33
     assert not validator.is_valid(
         {
             "apiVersion": "interlink/v1",
@@ -155,7 +155,7 @@ def test_demo_serves_the_example_and_prints_working_commands(tmp_path: Path) -> 
             f"http://127.0.0.1:{port}/api/v1/estate", headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200
-        assert len(response.json()["objects"]) == 31
+        assert len(response.json()["objects"]) == 33
         assert f"curl http://127.0.0.1:{port}/readyz" in demo.output
         demo.signal(signal.SIGINT)
         assert demo.proc is not None

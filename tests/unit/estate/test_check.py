@@ -32,8 +32,8 @@ def test_the_retail_example_checks_clean() -> None:
     result = check_estate(RETAIL)
     assert [f.render(result.estate.root) for f in result.findings] == []
     assert result.ok
-    assert len(result.estate) == 31
-    assert len(result.estate.files) == 15
+    assert len(result.estate) == 33
+    assert len(result.estate.files) == 16
     assert len(result.estate.contracts) == 2
 
 
