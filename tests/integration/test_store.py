@@ -26,6 +26,7 @@ from interlink.store import (
     redact_url,
     role_allows,
 )
+from interlink.store.keyring import KeyRing
 from interlink.store.migrations import load_migrations, split_sqlite_script
 from interlink.store.postgres import parse_postgres_url
 
@@ -98,13 +99,18 @@ def raw_query(url: str, query: str, params: Sequence[Any] = ()) -> list[tuple[An
 # --- migrations ------------------------------------------------------------------------------
 
 
+ALL_VERSIONS = [m.version for m in load_migrations("sqlite")]
+
+
 def test_migrate_is_idempotent(store_url: str, open_stores: StoreFactory) -> None:
     first = open_stores()
-    assert first.migrate() == ["0001"]
+    assert first.migrate() == ALL_VERSIONS
+    assert ALL_VERSIONS[0] == "0001"
     assert first.migrate() == []
     assert open_stores().migrate() == []
-    rows = raw_query(store_url, "SELECT version, name FROM interlink_migrations")
-    assert rows == [("0001", "init")]
+    rows = raw_query(store_url, "SELECT version, name FROM interlink_migrations ORDER BY version")
+    assert rows[0] == ("0001", "init")
+    assert [version for version, _ in rows] == ALL_VERSIONS
 
 
 def test_concurrent_migrate_applies_each_file_once(
@@ -119,8 +125,9 @@ def test_concurrent_migrate_applies_each_file_once(
 
     with ThreadPoolExecutor(len(stores)) as pool:
         results = list(pool.map(migrate, stores))
-    assert sorted(v for applied in results for v in applied) == ["0001"]
-    assert raw_query(store_url, "SELECT count(*) FROM interlink_migrations") == [(1,)]
+    assert sorted(v for applied in results for v in applied) == ALL_VERSIONS
+    count = len(ALL_VERSIONS)
+    assert raw_query(store_url, "SELECT count(*) FROM interlink_migrations") == [(count,)]
     for store in stores:
         assert store.latest_revision() is None
 
@@ -137,7 +144,7 @@ def test_failing_migration_names_the_file_and_rolls_back(
     assert raw_query(store_url, "SELECT version FROM interlink_migrations") == []
 
     raw_query(store_url, "DROP TABLE admin_tokens")
-    assert store.migrate() == ["0001"]
+    assert store.migrate() == ALL_VERSIONS
 
 
 def test_migration_files_exist_for_both_backends() -> None:
@@ -375,6 +382,62 @@ def test_plaintext_is_never_kept(store: Store, store_url: str) -> None:
             assert secret.encode() not in file.read_bytes(), file.name
 
 
+# --- consumer keys ---------------------------------------------------------------------------
+
+
+def test_consumer_key_create_list_verify(store: Store, clock: FakeClock) -> None:
+    plaintext, info = store.create_consumer_key("acme-logistics", "ci", None)
+    assert plaintext.startswith(f"ik_{info.id}_")
+    assert info.consumer == "acme-logistics"
+    assert info.created_at == clock.now
+    clock.advance(1)
+    other, _ = store.create_consumer_key("mobile-app", "app", clock.now + timedelta(days=1))
+    listed = store.list_consumer_keys()
+    assert [k.consumer for k in listed] == ["acme-logistics", "mobile-app"]
+    assert listed[1].expires_at == clock.now + timedelta(days=1)
+    assert [k.id for k in store.list_consumer_keys("mobile-app")] == [listed[1].id]
+    ring = KeyRing(store, clock=clock)
+    assert ring.refresh() == 2
+    verified = ring.verify(plaintext)
+    assert verified is not None
+    assert verified.consumer == "acme-logistics"
+    assert ring.verify(other) is not None
+
+
+def test_consumer_key_wrong_expired_revoked(store: Store, clock: FakeClock) -> None:
+    plaintext, info = store.create_consumer_key(
+        "acme-logistics", "ci", clock.now + timedelta(hours=1)
+    )
+    ring = KeyRing(store, clock=clock)
+    ring.refresh()
+    assert ring.verify(plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B")) is None
+    assert ring.verify("ik_short") is None
+    assert ring.verify(plaintext.replace("ik_", "il_", 1)) is None  # an admin-token shape
+    clock.advance(3600)
+    assert ring.verify(plaintext) is None  # expired
+    clock.advance(-60)
+    assert ring.verify(plaintext) is not None
+    store.revoke_consumer_key(info.id)
+    assert ring.verify(plaintext) is not None  # until the next refresh
+    ring.refresh()
+    assert ring.verify(plaintext) is None
+    (revoked,) = store.list_consumer_keys()
+    assert revoked.revoked
+    with pytest.raises(NotFound, match="key 'nope' not found"):
+        store.revoke_consumer_key("nope")
+
+
+def test_consumer_key_plaintext_is_never_kept(store: Store, store_url: str) -> None:
+    plaintext, info = store.create_consumer_key("acme-logistics", "ci", None)
+    secret = plaintext.split("_", 2)[2]
+    assert secret not in repr(info)
+    assert secret not in repr(store.list_consumer_keys())
+    rows = raw_query(store_url, "SELECT * FROM consumer_keys")
+    assert all(secret not in str(value) for value in rows[0])
+    ((stored,),) = raw_query(store_url, "SELECT key_hash FROM consumer_keys")
+    assert stored == hashlib.sha256(plaintext.encode()).hexdigest()
+
+
 # --- lifecycle -------------------------------------------------------------------------------
 
 
@@ -494,6 +557,6 @@ def test_sqlite_on_a_directory_is_unavailable(tmp_path: Path) -> None:
 
 def test_sqlite_in_memory() -> None:
     with open_store("sqlite:///:memory:") as store:
-        assert store.migrate() == ["0001"]
+        assert store.migrate() == ALL_VERSIONS
         store.record_revision("h", "alice", "file", {}, {})
         assert store.latest_revision() is not None

@@ -12,7 +12,8 @@ from interlink.estate.references import resolve
 from interlink.store import Store, default_store_url, open_store
 
 
-def _store(estate_dir: Path, store_url: str | None) -> Store:
+def open_estate_store(estate_dir: Path, store_url: str | None) -> Store:
+    """The store of the estate at ``estate_dir`` (or ``store_url``), migrated."""
     if not store_url:
         estate, _ = load_estate(estate_dir)
         declared = estate.platform.spec.store.url
@@ -22,15 +23,15 @@ def _store(estate_dir: Path, store_url: str | None) -> Store:
     return store
 
 
-_estate = click.option(
+estate_option = click.option(
     "--estate",
     "estate_dir",
     type=click.Path(path_type=Path),
     default=".",
     show_default=True,
-    help="The estate whose store holds the tokens.",
+    help="The estate whose store to use.",
 )
-_store_url = click.option(
+store_url_option = click.option(
     "--store-url", envvar="INTERLINK_STORE_URL", help="Use this store instead of the estate's."
 )
 
@@ -53,11 +54,11 @@ def token_group() -> None:
     show_default=True,
 )
 @click.option("--name", required=True, help="Who or what the token is for.")
-@_estate
-@_store_url
+@estate_option
+@store_url_option
 def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) -> None:
     """Issue a token; it is printed once and only its hash is kept."""
-    store = _store(estate_dir, store_url)
+    store = open_estate_store(estate_dir, store_url)
     try:
         token, info = store.create_token(role, name)  # type: ignore[arg-type]
     finally:
@@ -67,10 +68,10 @@ def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) 
 
 
 @token_group.command("list")
-@_estate
-@_store_url
+@estate_option
+@store_url_option
 def token_list(estate_dir: Path, store_url: str | None) -> None:
-    store = _store(estate_dir, store_url)
+    store = open_estate_store(estate_dir, store_url)
     try:
         tokens = store.list_tokens()
     finally:
@@ -83,10 +84,10 @@ def token_list(estate_dir: Path, store_url: str | None) -> None:
 
 @token_group.command("revoke")
 @click.argument("token_id")
-@_estate
-@_store_url
+@estate_option
+@store_url_option
 def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None:
-    store = _store(estate_dir, store_url)
+    store = open_estate_store(estate_dir, store_url)
     try:
         store.revoke_token(token_id)
     finally:
@@ -94,4 +95,4 @@ def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None
     click.echo(f"revoked {token_id}")
 
 
-__all__ = ["ConfigError", "admin_group"]
+__all__ = ["ConfigError", "admin_group", "estate_option", "open_estate_store", "store_url_option"]

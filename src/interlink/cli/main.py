@@ -15,6 +15,7 @@ import click
 from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.check import check_command
+from interlink.cli.consumers import consumers_group
 from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.serve import demo_command, serve_command
@@ -36,6 +37,7 @@ for command in (
     serve_command,
     demo_command,
     admin_group,
+    consumers_group,
 ):
     cli.add_command(command)
 

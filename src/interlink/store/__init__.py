@@ -1,8 +1,8 @@
 """Persistence: one interface, SQLite (embedded default) and PostgreSQL, with migrations.
 
 >>> store = open_store("sqlite:///:memory:")
->>> store.migrate()
-['0001']
+>>> store.migrate()[0]
+'0001'
 >>> store.close()
 """
 
@@ -15,6 +15,7 @@ from interlink.store.base import (
     ROLE_RANK,
     ROLES,
     Clock,
+    ConsumerKey,
     Revision,
     Role,
     Store,
@@ -29,6 +30,7 @@ __all__ = [
     "ROLES",
     "ROLE_RANK",
     "Clock",
+    "ConsumerKey",
     "Revision",
     "Role",
     "Store",

@@ -10,7 +10,7 @@ import secrets
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -73,6 +73,22 @@ class TokenInfo:
     revoked: bool
 
 
+@dataclass(frozen=True)
+class ConsumerKey:
+    """A Consumer's API key as stored: its id, owner, lifetime and SHA-256 digest, never itself."""
+
+    id: str
+    consumer: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+    digest: str = field(repr=False)
+
+    def usable(self, now: datetime) -> bool:
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)
+
+
 # Admin tokens look like ``il_<id>_<secret>``. The id has no "_" so the token splits
 # unambiguously (the url-safe secret may contain "_"); it is shown in listings and is not secret.
 TOKEN_PREFIX: Final = "il_"  # noqa: S105 - a format marker, not a credential
@@ -80,9 +96,16 @@ TOKEN_ID_LENGTH: Final = 8
 TOKEN_SECRET_BYTES: Final = 32
 TOKEN_TOUCH_INTERVAL: Final = timedelta(minutes=1)
 _TOKEN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
-_TOKEN_RE: Final = re.compile(
-    rf"{TOKEN_PREFIX}(?P<id>[a-z0-9]{{{TOKEN_ID_LENGTH}}})_[A-Za-z0-9_-]{{43,128}}"
-)
+# Consumer API keys (the gateway's credentials for partners and apps) share the format with
+# another prefix, so a key pasted where an admin token is expected is told apart at a glance.
+KEY_PREFIX: Final = "ik_"
+
+
+def _token_re(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"{prefix}(?P<id>[a-z0-9]{{{TOKEN_ID_LENGTH}}})_[A-Za-z0-9_-]{{43,128}}")
+
+
+_TOKEN_RES: Final = {TOKEN_PREFIX: _token_re(TOKEN_PREFIX), KEY_PREFIX: _token_re(KEY_PREFIX)}
 
 
 @dataclass(frozen=True)
@@ -95,9 +118,9 @@ class NewToken:
         return f"NewToken(id={self.id!r})"
 
 
-def new_token() -> NewToken:
+def new_token(prefix: str = TOKEN_PREFIX) -> NewToken:
     token_id = "".join(secrets.choice(_TOKEN_ID_ALPHABET) for _ in range(TOKEN_ID_LENGTH))
-    plaintext = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(TOKEN_SECRET_BYTES)}"
+    plaintext = f"{prefix}{token_id}_{secrets.token_urlsafe(TOKEN_SECRET_BYTES)}"
     return NewToken(token_id, plaintext, token_digest(plaintext))
 
 
@@ -108,9 +131,10 @@ def token_digest(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def token_id_of(plaintext: str) -> str | None:
+def token_id_of(plaintext: str, prefix: str = TOKEN_PREFIX) -> str | None:
     """The id part of a well-formed token, or None when it cannot be one of ours."""
-    match = _TOKEN_RE.fullmatch(plaintext) if isinstance(plaintext, str) else None
+    pattern = _TOKEN_RES[prefix]
+    match = pattern.fullmatch(plaintext) if isinstance(plaintext, str) else None
     return match.group("id") if match else None
 
 
@@ -230,6 +254,20 @@ class Store(ABC):
     @abstractmethod
     def has_admin_token(self) -> bool:
         """Whether any non-revoked admin token exists."""
+
+    @abstractmethod
+    def create_consumer_key(
+        self, consumer: str, name: str, expires_at: datetime | None = None
+    ) -> tuple[str, ConsumerKey]:
+        """Create an API key for a Consumer; the plaintext is returned here and never again."""
+
+    @abstractmethod
+    def list_consumer_keys(self, consumer: str | None = None) -> list[ConsumerKey]:
+        """Keys (revoked and expired ones included), oldest first, of one consumer or all."""
+
+    @abstractmethod
+    def revoke_consumer_key(self, id: str) -> None:
+        """Revoke a key by id; raises ``NotFound``. Revoking twice keeps the first time."""
 
     def __enter__(self) -> Self:
         return self

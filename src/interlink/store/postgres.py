@@ -30,8 +30,10 @@ from interlink.errors import (
     StoreUnavailable,
 )
 from interlink.store.base import (
+    KEY_PREFIX,
     TOKEN_TOUCH_INTERVAL,
     Clock,
+    ConsumerKey,
     Revision,
     Role,
     Store,
@@ -295,6 +297,46 @@ class PostgresStore(Store):
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"token {id!r} not found")
+
+    def create_consumer_key(
+        self, consumer: str, name: str, expires_at: datetime | None = None
+    ) -> tuple[str, ConsumerKey]:
+        name = check_token_name(name)
+        created_at = self._clock().astimezone(UTC)
+        with self._connection() as conn:
+            for _ in range(_ID_ATTEMPTS):
+                key = new_token(KEY_PREFIX)
+                inserted = conn.execute(
+                    "INSERT INTO consumer_keys "
+                    "(id, consumer, name, key_hash, created_at, expires_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                    (key.id, consumer, name, key.digest, created_at, expires_at),
+                ).fetchone()
+                if inserted is not None:
+                    info = ConsumerKey(
+                        key.id, consumer, name, created_at, expires_at, False, key.digest
+                    )
+                    return key.plaintext, info
+        raise StoreError("could not allocate a unique key id")
+
+    def list_consumer_keys(self, consumer: str | None = None) -> list[ConsumerKey]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, consumer, name, created_at, expires_at, revoked_at, key_hash "
+                "FROM consumer_keys WHERE %s::text IS NULL OR consumer = %s "
+                "ORDER BY created_at, id",
+                (consumer, consumer),
+            ).fetchall()
+        return [ConsumerKey(r[0], r[1], r[2], r[3], r[4], r[5] is not None, r[6]) for r in rows]
+
+    def revoke_consumer_key(self, id: str) -> None:
+        with self._connection() as conn:
+            cursor = conn.execute(
+                "UPDATE consumer_keys SET revoked_at = COALESCE(revoked_at, %s) WHERE id = %s",
+                (self._clock(), id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"key {id!r} not found")
 
     def has_admin_token(self) -> bool:
         with self._connection() as conn:

@@ -25,8 +25,10 @@ from interlink.errors import (
     StoreUnavailable,
 )
 from interlink.store.base import (
+    KEY_PREFIX,
     TOKEN_TOUCH_INTERVAL,
     Clock,
+    ConsumerKey,
     Revision,
     Role,
     Store,
@@ -244,6 +246,59 @@ class SQLiteStore(Store):
             ).fetchone()
         return bool(row[0])
 
+    def create_consumer_key(
+        self, consumer: str, name: str, expires_at: datetime | None = None
+    ) -> tuple[str, ConsumerKey]:
+        name = check_token_name(name)
+        created_at = self._clock().astimezone(UTC)
+        for attempt in range(_ID_ATTEMPTS):
+            key = new_token(KEY_PREFIX)
+            try:
+                with self._transaction() as conn:
+                    conn.execute(
+                        "INSERT INTO consumer_keys "
+                        "(id, consumer, name, key_hash, created_at, expires_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            key.id,
+                            consumer,
+                            name,
+                            key.digest,
+                            _ts(created_at),
+                            None if expires_at is None else _ts(expires_at),
+                        ),
+                    )
+            except StoreError as exc:
+                if isinstance(exc.__cause__, sqlite3.IntegrityError) and attempt + 1 < _ID_ATTEMPTS:
+                    continue
+                raise
+            info = ConsumerKey(key.id, consumer, name, created_at, expires_at, False, key.digest)
+            return key.plaintext, info
+        raise StoreError("could not allocate a unique key id")  # pragma: no cover
+
+    def list_consumer_keys(self, consumer: str | None = None) -> list[ConsumerKey]:
+        query = (
+            "SELECT id, consumer, name, created_at, expires_at, revoked_at, key_hash "
+            "FROM consumer_keys"
+        )
+        with self._locked() as conn:
+            if consumer is None:
+                rows = conn.execute(f"{query} ORDER BY created_at, id").fetchall()
+            else:
+                rows = conn.execute(
+                    f"{query} WHERE consumer = ? ORDER BY created_at, id", (consumer,)
+                ).fetchall()
+        return [_consumer_key(row) for row in rows]
+
+    def revoke_consumer_key(self, id: str) -> None:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE consumer_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                (_ts(self._clock()), id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"key {id!r} not found")
+
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -325,6 +380,18 @@ def _revision(row: tuple[Any, ...]) -> Revision:
         source=row[4],
         summary=json.loads(row[5]),
         object_hashes=json.loads(row[6]),
+    )
+
+
+def _consumer_key(row: tuple[Any, ...]) -> ConsumerKey:
+    return ConsumerKey(
+        id=row[0],
+        consumer=row[1],
+        name=row[2],
+        created_at=datetime.fromisoformat(row[3]),
+        expires_at=_parse_ts(row[4]),
+        revoked=row[5] is not None,
+        digest=row[6],
     )
 
 
