@@ -11,8 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from interlink.errors import AuthError, InterlinkError
-
-PROBLEM_TYPE = "https://interlink.dev/problems/"
+from interlink.problems import problem_document
 
 
 def problem(
@@ -25,16 +24,7 @@ def problem(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    phrase = HTTPStatus(status).phrase
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + (slug or phrase.lower().replace(" ", "-")),
-        "title": title or phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
+    body = problem_document(status, detail, title=title, slug=slug, instance=instance, **extra)
     return JSONResponse(
         body, status_code=status, headers=headers, media_type="application/problem+json"
     )

@@ -1,0 +1,125 @@
+"""`interlink export asyncapi|backstage|openapi`: the estate in formats other software reads.
+
+Only a clean estate is exported: with errors, they are printed as `interlink check` prints them
+(on stderr, so nothing half-made lands where the export was going) and the exit code is 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from interlink.cli.check import render_text
+from interlink.contracts.asyncapi import asyncapi_document
+from interlink.contracts.backstage import backstage_entities
+from interlink.contracts.export_format import FORMATS, render, to_yaml_all
+from interlink.contracts.openapi_export import route_openapi
+from interlink.errors import InterlinkError
+from interlink.estate.check import check_estate
+from interlink.estate.model import Estate
+from interlink.runtime.snapshot import content_hash
+
+_directory = click.argument(
+    "directory", type=click.Path(path_type=Path), default=".", required=False
+)
+_output = click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Write to FILE instead of stdout.",
+)
+_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Default: json for an --output ending in .json, else yaml.",
+)
+
+
+def _checked(ctx: click.Context, directory: Path) -> Estate:
+    result = check_estate(directory)
+    if not result.ok:
+        click.echo(render_text(result), nl=False, err=True)
+        ctx.exit(1)
+    return result.estate
+
+
+def _chosen_format(fmt: str | None, output: Path | None) -> str:
+    if fmt:
+        return fmt
+    return "json" if output is not None and output.suffix.lower() == ".json" else "yaml"
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InterlinkError(f"cannot write {output}: {exc.strerror}") from exc
+    click.echo(f"wrote {output}")
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export the estate as AsyncAPI, a Backstage catalog or a Route's OpenAPI."""
+
+
+@export_group.command("asyncapi")
+@_directory
+@_output
+@_format
+@click.pass_context
+def asyncapi_command(
+    ctx: click.Context, directory: Path, output: Path | None, fmt: str | None
+) -> None:
+    """One AsyncAPI 3.0.0 document of every event, publisher and subscription."""
+    estate = _checked(ctx, directory)
+    doc = asyncapi_document(estate, version=content_hash(estate)[:12])
+    _write(render(doc, _chosen_format(fmt, output)), output)
+
+
+@export_group.command("backstage")
+@_directory
+@_output
+@click.option(
+    "--inline",
+    is_flag=True,
+    help="Put contract text into the catalog instead of $text references to the files.",
+)
+@click.pass_context
+def backstage_command(
+    ctx: click.Context, directory: Path, output: Path | None, inline: bool
+) -> None:
+    """A Backstage catalog (catalog-info.yaml): teams, systems, APIs, events, data products.
+
+    $text references are relative to the folder of --output, or to the current directory when
+    the catalog is printed.
+    """
+    estate = _checked(ctx, directory)
+    base = None if inline else (output.parent if output is not None else Path.cwd())
+    _write(to_yaml_all(backstage_entities(estate, definitions=base)), output)
+
+
+@export_group.command("openapi")
+@click.argument("route")
+@_directory
+@_output
+@_format
+@click.option("--server", metavar="URL", help="The gateway's public URL (default: its listen).")
+@click.pass_context
+def openapi_command(
+    ctx: click.Context,
+    route: str,
+    directory: Path,
+    output: Path | None,
+    fmt: str | None,
+    server: str | None,
+) -> None:
+    """The OpenAPI document of ROUTE as callers of the gateway see it."""
+    estate = _checked(ctx, directory)
+    doc = route_openapi(estate, route, server=server)
+    _write(render(doc, _chosen_format(fmt, output)), output)

@@ -1,0 +1,175 @@
+"""Event ingestion over HTTP: `POST /events/{type}` and `POST /events`, whatever the server.
+
+The gateway's HTTP server hands a request here with its body read (bounded by the server's
+limit) and writes back the :class:`Reply`. Every event of a request is parsed, authorised and
+validated before any of it is appended, so a request is accepted whole or not at all; 202 is
+sent only once the bus says the events are durable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from interlink.errors import (
+    InterlinkError,
+    InvalidEventData,
+    MalformedEvent,
+    PayloadTooLarge,
+    UnknownEventType,
+    Violation,
+)
+from interlink.events.bus import Bus, Envelope
+from interlink.events.cloudevents import CloudEvent, parse_http
+from interlink.events.publish_auth import PublishAuth
+from interlink.events.validation import EventRegistry
+from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from interlink.problems import problem_bytes
+
+log = logging.getLogger("interlink.events.ingress")
+
+PREFIX: Final = "/events"
+_JSON: Final = "application/json"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def _reply(status: int, document: Any, content_type: str = _JSON, **headers: str) -> Reply:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    pairs = (
+        ("content-type", content_type),
+        *((k.replace("_", "-"), v) for k, v in headers.items()),
+    )
+    return Reply(status, tuple(pairs), body)
+
+
+def _problem(exc: InterlinkError, instance: str, **extra: Any) -> Reply:
+    headers: dict[str, str] = {}
+    if exc.status == 401:
+        headers["www_authenticate"] = 'Bearer realm="interlink", ApiKey header="x-api-key"'
+    if exc.retry_after is not None:
+        headers["retry_after"] = str(max(1, round(exc.retry_after)))
+    body = problem_bytes(exc.status, exc.message, title=exc.title, instance=instance, **extra)
+    return _reply(exc.status, body, PROBLEM_CONTENT_TYPE, **headers)
+
+
+class EventIngress:
+    """Turns an HTTP request into appended events, or into one precise problem document."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        registry: Callable[[], EventRegistry],
+        auth: PublishAuth,
+        *,
+        max_batch: int = 1000,
+    ) -> None:
+        self._bus = bus
+        self._registry = registry
+        self._auth = auth
+        self._max_batch = max_batch
+
+    @staticmethod
+    def handles(path: str) -> bool:
+        return path == PREFIX or path.startswith(PREFIX + "/")
+
+    async def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes, request_id: str = ""
+    ) -> Reply:
+        """``headers`` have lower-case names. ``request_id`` becomes the problems' instance."""
+        instance = request_id or path
+        if method != "POST":
+            detail = f"{method} is not allowed on {path}; events are POSTed"
+            body = problem_bytes(405, detail, instance=instance)
+            return _reply(405, body, PROBLEM_CONTENT_TYPE, allow="POST")
+        try:
+            return await self._ingest(path, headers, body)
+        except (MalformedEvent, InvalidEventData) as exc:
+            violations = [{"pointer": v.pointer, "message": v.message} for v in exc.violations]
+            return _problem(exc, instance, violations=violations)
+        except InterlinkError as exc:
+            return _problem(exc, instance)
+
+    async def _ingest(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        path_type = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
+        if path_type is not None and (not path_type or "/" in path_type):
+            raise UnknownEventType(f"no such endpoint: POST {path}; use /events/<type>")
+        events = parse_http(headers, body, max_events=self._max_batch)
+        batch = path_type is None and _is_batch(headers)
+        if path_type is not None:
+            for i, event in enumerate(events):
+                if event.type != path_type:
+                    at = f"/{i}/type" if len(events) > 1 else "/type"
+                    raise MalformedEvent(
+                        [
+                            Violation(
+                                at, f"type {event.type!r} differs from the path's {path_type!r}"
+                            )
+                        ]
+                    )
+        principal = await self._auth.authenticate(headers)
+        registry = self._registry()
+        if not batch:  # an unknown type is a 404 before it is a missing scope
+            registry.event_type(events[0].type)
+        self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
+        envelopes = self._check(registry, events, batch)
+        appended = await self._bus.publish(envelopes)
+        results = [
+            {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}
+            for e, a in zip(envelopes, appended, strict=True)
+        ]
+        duplicates = sum(1 for a in appended if a.duplicate)
+        log.debug("accepted %d event(s) from %s", len(results), principal.name)
+        document: dict[str, Any] = {
+            "accepted": len(results) - duplicates,
+            "duplicates": duplicates,
+            "events": results,
+        }
+        if not batch:
+            document.update(results[0])
+        return _reply(202, document)
+
+    @staticmethod
+    def _check(
+        registry: EventRegistry, events: Sequence[CloudEvent], batch: bool
+    ) -> list[Envelope]:
+        """Validate every event; report every bad one at once, pointers prefixed by its index."""
+        envelopes: list[Envelope] = []
+        violations: list[Violation] = []
+        unknown: UnknownEventType | None = None
+        too_large: PayloadTooLarge | None = None
+        for i, event in enumerate(events):
+            prefix = f"/{i}" if batch else ""
+            try:
+                envelopes.append(registry.check(event))
+            except InvalidEventData as exc:
+                violations.extend(Violation(prefix + v.pointer, v.message) for v in exc.violations)
+            except UnknownEventType as exc:
+                unknown = unknown or exc
+                violations.append(Violation(f"{prefix}/type", exc.message))
+            except PayloadTooLarge as exc:
+                too_large = too_large or exc
+                violations.append(Violation(prefix or "/", exc.message))
+        if not violations:
+            return envelopes
+        if too_large is not None and not batch:
+            raise too_large
+        if unknown is not None and not batch:
+            raise unknown
+        raise InvalidEventData(violations)
+
+
+def _is_batch(headers: Mapping[str, str]) -> bool:
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media == "application/cloudevents-batch+json"
+
+
+__all__ = ["EventIngress", "Reply"]
