@@ -18,6 +18,7 @@ from interlink.cli.check import check_command
 from interlink.cli.consumers import consumers_group
 from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
+from interlink.cli.export import export_group
 from interlink.cli.serve import demo_command, serve_command
 from interlink.errors import InterlinkError
 
@@ -33,6 +34,7 @@ for command in (
     diff_command,
     schema_command,
     graph_command,
+    export_group,
     init_command,
     serve_command,
     demo_command,
