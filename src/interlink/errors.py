@@ -11,16 +11,26 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
     │   ├── StoreUnavailable         the database does not answer (retryable)
     │   └── MigrationError           a migration could not be applied
     ├── BusError                     the event log refused or failed an operation
-    │   └── BusUnavailable           the log does not answer (retryable, with retry_after)
+    │   ├── BusUnavailable           the log does not answer (retryable, with retry_after)
+    │   ├── UnknownEventType         no Event in the estate has this type
+    │   ├── UnknownConsumer          no subscription's consumer has this name
+    │   └── PayloadTooLarge          an event is larger than the platform accepts
+    ├── MalformedEvent               a CloudEvent breaks the spec; carries its violations
+    ├── InvalidEventData             event data fails its schema; carries its violations
     ├── AuthError                    a credential is missing, unknown or lacks the role
+    │   └── SignatureError           a webhook signature is missing, stale or does not match
     ├── NotFound                     a named thing does not exist
     ├── ConfigError                  bad settings: a listen address, a URL, a flag
+    ├── UpstreamError                a system behind the gateway failed to answer (502)
+    │   ├── UpstreamTimeout          it did not connect or answer in time (504, retryable)
+    │   └── UpstreamUnavailable      no connection to it could be had now (503, retryable)
     └── ServeError                   the runtime could not start (port in use, …)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -91,6 +101,62 @@ class BusUnavailable(BusError):
     retryable = True
 
 
+class UnknownConsumer(BusError):
+    """The bus has no consumer by this name: no subscription declares it (any more)."""
+
+    status = 404
+    title = "Unknown consumer"
+
+
+class UnknownEventType(BusError):
+    status = 404
+    title = "Unknown event type"
+
+
+class PayloadTooLarge(BusError):
+    status = 413
+    title = "Payload too large"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: a JSON pointer (RFC 6901) into the rejected document, and why."""
+
+    pointer: str
+    message: str
+
+
+def _summary(violations: Sequence[Violation]) -> str:
+    if not violations:
+        return "no details"
+    first = violations[0]
+    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+    where = f"{first.pointer}: " if first.pointer else ""
+    return f"{where}{first.message}{more}"
+
+
+class MalformedEvent(InterlinkError):
+    """A CloudEvent (or batch) breaks the CloudEvents spec; ``violations`` says where."""
+
+    status = 400
+    title = "Malformed CloudEvent"
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        super().__init__(_summary(self.violations))
+
+
+class InvalidEventData(InterlinkError):
+    """An event's data does not match its schema; ``violations`` point into the event."""
+
+    status = 422
+    title = "Invalid event data"
+
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        super().__init__(_summary(self.violations))
+
+
 class AuthError(InterlinkError):
     status = 401
     title = "Unauthorized"
@@ -101,6 +167,13 @@ class Forbidden(AuthError):
     title = "Forbidden"
 
 
+class SignatureError(AuthError):
+    """A signed webhook failed verification: a header is missing, the time is off, or no
+    signature matches."""
+
+    title = "Invalid webhook signature"
+
+
 class NotFound(InterlinkError):
     status = 404
     title = "Not found"
@@ -109,6 +182,32 @@ class NotFound(InterlinkError):
 class ConfigError(InterlinkError):
     status = 400
     title = "Bad configuration"
+
+
+class UpstreamError(InterlinkError):
+    """An upstream HTTP server failed. ``request_sent`` tells whether it may have acted on the
+    request, which decides whether a retry is safe."""
+
+    status = 502
+    title = "Bad gateway"
+
+    def __init__(
+        self, message: str, *, request_sent: bool = True, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.request_sent = request_sent
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    title = "Gateway timeout"
+    retryable = True
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    title = "Service unavailable"
+    retryable = True
 
 
 class ServeError(InterlinkError):
