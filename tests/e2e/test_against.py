@@ -11,6 +11,9 @@ import pytest
 from interlink.cli.estate import write_example
 from interlink.testing.processes import run_interlink
 
+# Checked as of a day before the example's sunset (2027-06-30), so the calendar changes nothing.
+ON = ("--date", "2026-11-22")
+
 
 def git(repo: Path, *args: str) -> None:
     subprocess.run(
@@ -43,7 +46,7 @@ def add_schema_version(estate: Path, version: int, change: dict[str, object]) ->
 
 
 def test_unchanged_estate_passes(repo: Path) -> None:
-    result = run_interlink(["check", str(repo / "estate"), "--against", "HEAD"])
+    result = run_interlink(["check", str(repo / "estate"), "--against", "HEAD", *ON])
     assert result.returncode == 0, result.stdout
 
 
@@ -52,7 +55,7 @@ def test_breaking_api_change_inside_a_major_version_fails(repo: Path) -> None:
     contract.write_text(
         contract.read_text().replace("                  next: {type: string, nullable: true}\n", "")
     )
-    result = run_interlink(["check", str(repo / "estate"), "--against", "HEAD"])
+    result = run_interlink(["check", str(repo / "estate"), "--against", "HEAD", *ON])
     assert result.returncode == 1
     assert (
         "apis.yaml:10:13: error: Api/customers-v1: 1 breaking change(s) inside major "
@@ -69,22 +72,23 @@ def test_a_new_major_version_may_break(repo: Path) -> None:
     )
     apis = estate / "apis.yaml"
     apis.write_text(apis.read_text().replace("version: 1", "version: 2"))
-    assert run_interlink(["check", str(estate), "--against", "HEAD"]).returncode == 0
+    assert run_interlink(["check", str(estate), "--against", "HEAD", *ON]).returncode == 0
 
 
 def test_schema_versions_follow_the_compatibility_mode(repo: Path) -> None:
     estate = repo / "estate"
     add_schema_version(estate, 3, {"title": "v3", "required": ["customerId", "address"]})
-    ok = run_interlink(["check", str(estate), "--against", "HEAD"])
+    ok = run_interlink(["check", str(estate), "--against", "HEAD", *ON])
     assert ok.returncode == 0, ok.stdout  # dropping a required field reads old data fine
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "v3")
     add_schema_version(
         estate, 4, {"title": "v4", "required": ["customerId", "address", "changedAt", "changedBy"]}
     )
-    result = run_interlink(["check", str(estate), "--against", "HEAD", "--format", "json"])
+    result = run_interlink(["check", str(estate), "--against", "HEAD", "--format", "json", *ON])
     assert result.returncode == 1
-    (finding,) = json.loads(result.stdout)["findings"]
+    findings = json.loads(result.stdout)["findings"]
+    (finding,) = [f for f in findings if f["severity"] == "error"]
     assert finding["code"] == "SCHEMA_INCOMPATIBLE"
     assert any("REQUIRED_ATTRIBUTE_ADDED" in d for d in finding["details"])
 
@@ -93,7 +97,7 @@ def test_a_published_schema_version_is_immutable(repo: Path) -> None:
     v1 = repo / "estate" / "contracts" / "customer.address-updated.v1.schema.json"
     v1.write_text(v1.read_text().replace('"maxLength": 100', '"maxLength": 80'))
     result = run_interlink(
-        ["check", str(repo / "estate"), "--against", "HEAD", "--format", "markdown"]
+        ["check", str(repo / "estate"), "--against", "HEAD", "--format", "markdown", *ON]
     )
     assert result.returncode == 1
     assert result.stdout.startswith("### ❌ interlink check against `HEAD`")
@@ -108,6 +112,6 @@ def test_bad_ref_and_no_repository_are_one_line(
     assert bad.stderr.strip() == "interlink: error: unknown git ref 'no-such-ref'"
     outside = tmp_path_factory.mktemp("plain")
     write_example("retail", outside / "estate")
-    result = run_interlink(["check", str(outside / "estate"), "--against", "HEAD"])
+    result = run_interlink(["check", str(outside / "estate"), "--against", "HEAD", *ON])
     assert result.returncode == 2
     assert "is not inside a git repository" in result.stderr

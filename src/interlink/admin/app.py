@@ -1,4 +1,4 @@
-"""The admin API: estate, revisions, graph and tokens, on a port bound to 127.0.0.1."""
+"""The admin API: estate, revisions, graph, tokens and the schema registry, on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.auth import require
 from interlink.admin.problems import problem
+from interlink.admin.registry import router as registry_router
 from interlink.errors import StoreError
 from interlink.estate.references import redact
 from interlink.runtime.runtime import Runtime
@@ -83,6 +84,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
+    app.include_router(registry_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from itertools import groupby
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import click
 from interlink.contracts.gate import gate_findings
 from interlink.estate.check import CheckResult, check_estate, sort_key
 from interlink.estate.gitref import estate_at
+from interlink.estate.lifecycle import Binding
 from interlink.estate.rules import RULES
 
 
@@ -36,6 +38,19 @@ from interlink.estate.rules import RULES
     show_default=True,
     help="JSON Schema compatibility policy for --against",
 )
+@click.option(
+    "--lifecycle",
+    "show_lifecycle",
+    is_flag=True,
+    help="After the findings, list every binding to a deprecated or retired version.",
+)
+@click.option(
+    "--date",
+    "on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Judge sunset dates as of this day instead of today.",
+)
 @click.option("--list-rules", is_flag=True, help="List the governance rules and exit.")
 @click.pass_context
 def check_command(
@@ -44,6 +59,8 @@ def check_command(
     fmt: str,
     against: str | None,
     policy: str,
+    show_lifecycle: bool,
+    on: datetime | None,
     list_rules: bool,
 ) -> None:
     """Check an estate: schema, references, contracts and governance rules.
@@ -54,18 +71,19 @@ def check_command(
         for rule in RULES:
             click.echo(f"{rule.code:<24} {rule.description}")
         return
-    result = check_estate(directory)
+    today = on.date() if on else date.today()
+    result = check_estate(directory, today=today)
     if against:
         with estate_at(against, directory) as old_dir:
-            old = check_estate(old_dir)
+            old = check_estate(old_dir, today=today)
         result.findings.extend(gate_findings(old.estate, result.estate, policy=policy))
         result.findings.sort(key=sort_key)
     if fmt == "json":
         click.echo(json.dumps(result_json(result), indent=2))
     elif fmt == "markdown":
-        click.echo(render_markdown(result, against), nl=False)
+        click.echo(render_markdown(result, against, lifecycle=show_lifecycle), nl=False)
     else:
-        click.echo(render_text(result), nl=False)
+        click.echo(render_text(result, lifecycle=show_lifecycle), nl=False)
     ctx.exit(0 if result.ok else 1)
 
 
@@ -78,10 +96,11 @@ def result_json(result: CheckResult) -> dict[str, object]:
         "errors": len(result.errors),
         "warnings": len(result.warnings),
         "findings": [f.to_json(root) for f in result.findings],
+        "lifecycle": [b.to_json(root) for b in result.lifecycle],
     }
 
 
-def render_text(result: CheckResult) -> str:
+def render_text(result: CheckResult, *, lifecycle: bool = False) -> str:
     root = result.estate.root
     lines: list[str] = []
     for file, group in groupby(
@@ -101,10 +120,44 @@ def render_text(result: CheckResult) -> str:
         )
     else:
         lines.append(f"{counts}: no problems")
+    if lifecycle:
+        lines += ["", *lifecycle_table(result.lifecycle)]
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(result: CheckResult, against: str | None) -> str:
+LIFECYCLE_COLUMNS = ("who", "bound to", "via", "state", "sunset", "days left", "successor")
+
+
+def _lifecycle_row(binding: Binding) -> tuple[str, ...]:
+    return (
+        binding.who,
+        binding.what,
+        binding.via or "-",
+        binding.state.value,
+        binding.sunset.isoformat() if binding.sunset else "-",
+        str(binding.days_left) if binding.days_left is not None else "-",
+        binding.successor or "-",
+    )
+
+
+def lifecycle_table(bindings: list[Binding]) -> list[str]:
+    """ "Lifecycle" and an aligned table of the bindings, most urgent first."""
+    if not bindings:
+        return ["Lifecycle: nothing is bound to a deprecated or retired version"]
+    rows = [LIFECYCLE_COLUMNS, *(_lifecycle_row(b) for b in bindings)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(LIFECYCLE_COLUMNS))]
+    days = LIFECYCLE_COLUMNS.index("days left")
+    lines = ["Lifecycle"]
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i == days else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines
+
+
+def render_markdown(result: CheckResult, against: str | None, *, lifecycle: bool = False) -> str:
     root = result.estate.root
     mark = "✅" if result.ok else "❌"
     scope = f" against `{against}`" if against else ""
@@ -123,6 +176,14 @@ def render_markdown(result: CheckResult, against: str | None) -> str:
             text = f.message + (f" ({f.hint})" if f.hint else "")
             text += "".join(f"<br>• `{d}`" for d in f.details)
             lines.append(f"| {icon} | `{where}` | {text.replace('|', chr(92) + '|')} |")
+        lines.append("")
+    if lifecycle:
+        lines += ["#### Lifecycle", ""]
+        if result.lifecycle:
+            lines += ["| " + " | ".join(LIFECYCLE_COLUMNS) + " |", "|---" * 7 + "|"]
+            lines += ["| " + " | ".join(_lifecycle_row(b)) + " |" for b in result.lifecycle]
+        else:
+            lines.append("Nothing is bound to a deprecated or retired version.")
         lines.append("")
     return "\n".join(lines)
 

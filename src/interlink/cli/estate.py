@@ -70,7 +70,7 @@ def schema_command(output: Path | None, fmt: str) -> None:
 def graph_command(directory: Path, fmt: str) -> None:
     """Print the estate graph: systems, APIs, events and every connection between them."""
     result = check_estate(directory)
-    if not result.ok:
+    if not result.runnable:
         raise EstateLoadError(result.findings)
     graph = build_graph(result.estate)
     if fmt == "json":

@@ -40,7 +40,7 @@ _format = click.option(
 
 def _checked(ctx: click.Context, directory: Path) -> Estate:
     result = check_estate(directory)
-    if not result.ok:
+    if not result.runnable:
         click.echo(render_text(result), nl=False, err=True)
         ctx.exit(1)
     return result.estate

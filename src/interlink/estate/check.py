@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from interlink.estate.contract_files import load_contract
 from interlink.estate.findings import Finding
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds import Api, Event
+from interlink.estate.lifecycle import SUNSET_PASSED, Binding, lifecycle_bindings
 from interlink.estate.links import links_of
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate, Loaded
@@ -19,6 +21,8 @@ from interlink.estate.rules import RULES
 class CheckResult:
     estate: Estate
     findings: list[Finding] = field(default_factory=list)
+    #: bindings to deprecated or retired versions (each one is also a finding)
+    lifecycle: list[Binding] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -32,19 +36,27 @@ class CheckResult:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def runnable(self) -> bool:
+        """No errors besides passed sunsets, which fail `check` but never stop the runtime."""
+        return all(f.code == SUNSET_PASSED for f in self.errors)
 
-def check_estate(root: Path) -> CheckResult:
-    """Everything `interlink check` reports, sorted by file and line."""
+
+def check_estate(root: Path, *, today: date | None = None) -> CheckResult:
+    """Everything `interlink check` reports, sorted by file and line.
+
+    ``today`` is the day sunset dates are judged by (the real date unless given)."""
+    day = today or date.today()
     estate, findings = load_estate(root)
     findings.extend(reference_findings(estate))
     findings.extend(load_contracts(estate))
     for rule in RULES:
-        findings.extend(rule.check(estate))
+        findings.extend(rule.check(estate, day))
     # A contract written in YAML is read twice (as an estate file and as a contract): its
     # syntax problems are reported once.
     findings = list(dict.fromkeys(findings))
     findings.sort(key=sort_key)
-    return CheckResult(estate, findings)
+    return CheckResult(estate, findings, lifecycle_bindings(estate, day))
 
 
 def sort_key(finding: Finding) -> tuple[str, int, int]:

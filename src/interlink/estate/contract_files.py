@@ -14,6 +14,7 @@ import importlib.util
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,6 +27,8 @@ from interlink.estate.model import Contract
 from interlink.estate.yamlsource import Document, PathKey, read_documents
 
 MAX_MESSAGE = 200
+#: Most meta-schema violations reported for one document.
+MAX_PROBLEMS = 20
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -93,7 +96,7 @@ def _openapi_findings(doc: Document) -> Iterator[Finding]:
         )
         return
     errors = list(_openapi_validator(line).iter_errors(data))
-    for error in _most_specific(errors)[:20]:
+    for error in _most_specific(errors)[:MAX_PROBLEMS]:
         path = tuple(
             str(p) if not isinstance(p, int) or _is_mapping_at(data, error.instance_path, p) else p
             for p in error.instance_path
@@ -130,67 +133,104 @@ def _most_specific(errors: list[Any]) -> list[Any]:
     return kept
 
 
-def _schema_findings(doc: Document) -> Iterator[Finding]:
-    schema = doc.data
+@dataclass(frozen=True)
+class SchemaProblem:
+    """One reason a value is not a usable JSON Schema 2020-12; ``path`` is where, inside it."""
+
+    path: PathKey
+    code: str
+    message: str
+    hint: str | None = None
+
+
+@functools.cache
+def _schema_validator() -> Any:
+    # The 2020-12 meta-schema ships inside jsonschema-rs: a reference to it needs no network.
+    return jsonschema_rs.validator_for({"$schema": DRAFT_2020_12, "$ref": DRAFT_2020_12})
+
+
+def schema_problems(schema: Any, base_dir: Path | None = None) -> list[SchemaProblem]:
+    """Why ``schema`` is not a valid JSON Schema 2020-12 (empty when it is one).
+
+    Beyond the meta-schema: every regex compiles and every ``$ref`` resolves. A reference to
+    another file resolves against ``base_dir``; without one (a schema that is not a file, such
+    as a candidate sent to the admin API) only references inside the schema are allowed.
+    """
     if not isinstance(schema, dict | bool):
-        yield _at(doc, (), "SCHEMA_INVALID", "a JSON Schema is a mapping (or true/false)")
-        return
+        return [SchemaProblem((), "SCHEMA_INVALID", "a JSON Schema is a mapping (or true/false)")]
     if isinstance(schema, dict):
         declared = schema.get("$schema")
         if declared is not None and str(declared).rstrip("#") != DRAFT_2020_12:
-            yield _at(
-                doc,
-                ("$schema",),
-                "SCHEMA_DRAFT",
-                f"unsupported $schema {declared}",
-                hint=f"event schemas are JSON Schema 2020-12: {DRAFT_2020_12}",
+            return [
+                SchemaProblem(
+                    ("$schema",),
+                    "SCHEMA_DRAFT",
+                    f"unsupported $schema {declared}",
+                    hint=f"event schemas are JSON Schema 2020-12: {DRAFT_2020_12}",
+                )
+            ]
+    errors = list(_schema_validator().iter_errors(schema))
+    if errors:
+        return [
+            SchemaProblem(
+                tuple(e.instance_path), "SCHEMA_INVALID", f"not a valid JSON Schema: {e.message}"
             )
-            return
-    try:
-        jsonschema_rs.meta.validate(schema)
-    except jsonschema_rs.ValidationError as exc:
-        path = tuple(exc.instance_path)
-        yield _at(doc, path, "SCHEMA_INVALID", f"not a valid JSON Schema: {exc.message}")
-        return
-    yield from _pattern_findings(doc, schema, ())
-    yield from _ref_findings(doc)
+            for e in _most_specific(errors)[:MAX_PROBLEMS]
+        ]
+    return [*_pattern_problems(schema, ()), *_ref_problems(schema, base_dir)]
 
 
-def _pattern_findings(doc: Document, node: Any, path: PathKey) -> Iterator[Finding]:
+def _schema_findings(doc: Document) -> Iterator[Finding]:
+    for problem in schema_problems(doc.data, doc.file.parent):
+        yield _at(doc, problem.path, problem.code, problem.message, problem.hint)
+
+
+def _pattern_problems(node: Any, path: PathKey) -> Iterator[SchemaProblem]:
     if isinstance(node, dict):
         for key, value in node.items():
             here = (*path, key)
             if key == "pattern" and isinstance(value, str):
-                yield from _compile(doc, here, value)
+                yield from _compile(here, value)
             elif key == "patternProperties" and isinstance(value, dict):
                 for pattern in value:
-                    yield from _compile(doc, (*here, pattern), pattern)
+                    yield from _compile((*here, pattern), pattern)
             if key not in ("enum", "const", "examples", "default"):
-                yield from _pattern_findings(doc, value, here)
+                yield from _pattern_problems(value, here)
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            yield from _pattern_findings(doc, item, (*path, i))
+            yield from _pattern_problems(item, (*path, i))
 
 
-def _compile(doc: Document, path: PathKey, pattern: str) -> Iterator[Finding]:
+def _compile(path: PathKey, pattern: str) -> Iterator[SchemaProblem]:
     try:
         re.compile(pattern)
     except (re.error, OverflowError) as exc:  # OverflowError: a{99999999999}
-        yield _at(doc, path, "SCHEMA_PATTERN", f"invalid regular expression {pattern!r}: {exc}")
+        message = f"invalid regular expression {pattern!r}: {exc}"
+        yield SchemaProblem(path, "SCHEMA_PATTERN", message)
 
 
 def _ref_findings(doc: Document) -> Iterator[Finding]:
-    """Every `$ref` points at something: a local JSON pointer, or a file beside this one."""
-    for path, ref in _refs(doc.data, ()):
+    for problem in _ref_problems(doc.data, doc.file.parent):
+        yield _at(doc, problem.path, problem.code, problem.message, problem.hint)
+
+
+def _ref_problems(data: Any, base_dir: Path | None) -> Iterator[SchemaProblem]:
+    """Every `$ref` points at something: a local JSON pointer, or a file in ``base_dir``."""
+    for path, ref in _refs(data, ()):
         target, _, fragment = ref.partition("#")
         if target.startswith(("http://", "https://", "urn:")):
             continue  # absolute identifiers are resolved by whoever publishes them
         if target:
-            if not _is_file(doc.file.parent / unquote(target)):
-                yield _at(doc, path, "REF_UNRESOLVED", f"$ref '{ref}': file {target} not found")
+            if base_dir is None:
+                message = f"$ref '{ref}': only references inside this schema are allowed here"
+                yield SchemaProblem(path, "REF_UNRESOLVED", message)
+            elif not _is_file(base_dir / unquote(target)):
+                message = f"$ref '{ref}': file {target} not found"
+                yield SchemaProblem(path, "REF_UNRESOLVED", message)
             continue
-        if fragment and fragment.startswith("/") and _pointer(doc.data, fragment) is _MISSING:
-            yield _at(doc, path, "REF_UNRESOLVED", f"$ref '{ref}' points at nothing in this file")
+        if fragment and fragment.startswith("/") and _pointer(data, fragment) is _MISSING:
+            message = f"$ref '{ref}' points at nothing in this file"
+            yield SchemaProblem(path, "REF_UNRESOLVED", message)
 
 
 def _is_file(path: Path) -> bool:

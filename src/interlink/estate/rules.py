@@ -1,7 +1,8 @@
 """Governance rules `interlink check` applies once the estate has loaded.
 
 Each rule is a function from the estate to findings, registered with a stable code prefix and
-a one-line description (listed by `interlink check --list-rules`).
+a one-line description (listed by `interlink check --list-rules`). A rule that depends on the
+calendar (sunset dates) also takes the day it judges by, so checks stay reproducible.
 """
 
 from __future__ import annotations
@@ -9,22 +10,29 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
+from urllib.parse import unquote
 
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding, Severity
 from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
 from interlink.estate.kinds.base import Classification, Lifecycle
+from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 
 RuleFn = Callable[[Estate], Iterator[Finding]]
+DatedRuleFn = Callable[[Estate, date], Iterator[Finding]]
 
 
 @dataclass(frozen=True)
 class Rule:
     code: str
     description: str
-    check: RuleFn
+    run: DatedRuleFn
+
+    def check(self, estate: Estate, today: date | None = None) -> Iterator[Finding]:
+        return self.run(estate, today or date.today())
 
 
 RULES: list[Rule] = []
@@ -32,6 +40,14 @@ RULES: list[Rule] = []
 
 def rule(code: str, description: str) -> Callable[[RuleFn], RuleFn]:
     def register(fn: RuleFn) -> RuleFn:
+        RULES.append(Rule(code, description, lambda estate, _today: fn(estate)))
+        return fn
+
+    return register
+
+
+def dated_rule(code: str, description: str) -> Callable[[DatedRuleFn], DatedRuleFn]:
+    def register(fn: DatedRuleFn) -> DatedRuleFn:
         RULES.append(Rule(code, description, fn))
         return fn
 
@@ -85,6 +101,16 @@ def deprecations(estate: Estate) -> Iterator[Finding]:
                 f"{item.key} is deprecated but has no {' and no '.join(missing)}",
                 hint="consumers need to know when it goes and what replaces it",
             )
+
+
+@dated_rule(
+    "LIFECYCLE",
+    "nothing is bound to a deprecated Api, Event or schema version past its sunset, or to a "
+    "retired one (before the sunset: a warning)",
+)
+def lifecycle(estate: Estate, today: date) -> Iterator[Finding]:
+    for binding in lifecycle_bindings(estate, today):
+        yield binding.finding()
 
 
 def _schema_properties(node: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -182,6 +208,47 @@ def subscription_targets(estate: Estate) -> Iterator[Finding]:
                 "SUBSCRIPTION_TARGET_RETIRED",
                 f"{item.key} delivers to System/{system.name}, which is retired",
             )
+
+
+@rule(
+    "SUBSCRIPTION_FILTER",
+    "a Subscription's JSONata filter compiles and its target path stays under the base URL",
+)
+def subscription_filters(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Subscription"):
+        sub = item.obj
+        assert isinstance(sub, Subscription)
+        expression = sub.spec.filter.jsonata
+        if expression is not None:
+            problem = _jsonata_problem(expression)
+            if problem is not None:
+                yield _finding(
+                    item,
+                    ("spec", "filter", "jsonata"),
+                    "SUBSCRIPTION_FILTER_INVALID",
+                    f"{item.key}: the JSONata filter does not compile: {problem}",
+                )
+        path = sub.spec.target.path.partition("?")[0]
+        segments = unquote(path).split("/")
+        if any(s in (".", "..") for s in segments) or "\\" in unquote(path):
+            yield _finding(
+                item,
+                ("spec", "target", "path"),
+                "SUBSCRIPTION_TARGET_PATH",
+                f"{item.key}: target path {sub.spec.target.path!r} has '.' or '..' segments; "
+                "a webhook path must stay under the System's base URL",
+            )
+
+
+def _jsonata_problem(expression: str) -> str | None:
+    # Imported here: only estates with filters pay for loading the JSONata parser.
+    import jsonata  # type: ignore[import-untyped]
+
+    try:
+        jsonata.Jsonata(expression)
+    except Exception as exc:  # the parser raises several types for a bad expression
+        return str(exc) or type(exc).__name__
+    return None
 
 
 @rule("UPSTREAM_NO_URL", "every System a Route sends traffic to has a base URL")

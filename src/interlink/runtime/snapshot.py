@@ -24,7 +24,7 @@ from interlink.store import Revision
 class Snapshot:
     estate: Estate
     graph: Graph
-    findings: tuple[Finding, ...]  # warnings only: a snapshot never has errors
+    findings: tuple[Finding, ...]  # warnings, and passed sunsets: nothing else is an error
     content_hash: str
     object_hashes: dict[str, str]
     revision: Revision | None = None
@@ -38,7 +38,7 @@ class Snapshot:
 def compile_snapshot(estate_dir: Path) -> Snapshot:
     """Load and check the estate; raise EstateLoadError (with every finding) on errors."""
     result = check_estate(estate_dir)
-    if not result.ok:
+    if not result.runnable:
         raise EstateLoadError(result.findings)
     return _snapshot(result)
 

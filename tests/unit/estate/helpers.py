@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import interlink.examples
@@ -12,6 +13,9 @@ from interlink.estate.findings import Finding
 from interlink.estate.loader import load_estate
 
 RETAIL = Path(interlink.examples.__file__).parent / "retail"
+#: A day before the example's sunset (customers-v1, 2027-06-30): results that count errors do
+#: not change with the calendar when checked as of this day.
+TODAY = date(2026, 11, 22)
 
 
 def copy_retail(target: Path) -> Path:
@@ -50,10 +54,20 @@ def check(root: Path) -> CheckResult:
     return check_estate(root)
 
 
+def other_findings(result: CheckResult) -> list[Finding]:
+    """The findings besides lifecycle bindings.
+
+    The retail example binds a Route and two Consumers to the deprecated customers-v1, so every
+    copy of it has those warnings; tests of the other checks leave them aside, and
+    test_lifecycle.py covers them.
+    """
+    return [f for f in result.findings if not f.code.startswith("LIFECYCLE_")]
+
+
 def check_messages(root: Path) -> list[str]:
     result = check_estate(root)
-    return rendered(result.findings, result.estate.root)
+    return rendered(other_findings(result), result.estate.root)
 
 
 def codes(result: CheckResult) -> list[str]:
-    return [finding.code for finding in result.findings]
+    return [finding.code for finding in other_findings(result)]

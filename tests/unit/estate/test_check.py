@@ -10,11 +10,26 @@ import pytest
 
 from interlink.estate.check import check_estate
 from interlink.estate.rules import RULES
-from tests.unit.estate.helpers import RETAIL, check_messages, codes, edit, write
+from tests.unit.estate.helpers import (
+    RETAIL,
+    TODAY,
+    check_messages,
+    codes,
+    edit,
+    other_findings,
+    write,
+)
 
 OPENAPI = "contracts/customers-v1.openapi.yaml"
 SCHEMA = "contracts/customer.address-updated.v1.schema.json"
+# the latest schema version of the event, which the PII and ordering-key rules read
+LATEST_SCHEMA = "contracts/customer.address-updated.v2.schema.json"
 EVENT = "events/customer-address-updated.yaml"
+# the end of Api/customers-v1's metadata and the start of its spec, unique in apis.yaml
+V1_OWNER = "moving to the new CRM.\n  owner: sales"
+V1_SYSTEM = "spec:\n  system: crm\n  contract: contracts/customers-v1"
+# how the example deprecates Api/customers-v1
+V1_DEPRECATION = "lifecycle: deprecated\n  sunset: 2027-06-30\n  successor: customers-v2"
 ID_PARAMETER = (
     '      - {name: id, in: path, required: true, schema: {type: string, pattern: "^C[0-9]{6}$"}}\n'
 )
@@ -28,13 +43,19 @@ def messages_with(root: Path, code: str) -> list[str]:
 # --- the example -----------------------------------------------------------------------------
 
 
-def test_the_retail_example_checks_clean() -> None:
-    result = check_estate(RETAIL)
-    assert [f.render(result.estate.root) for f in result.findings] == []
+def test_the_retail_example_has_no_errors() -> None:
+    result = check_estate(RETAIL, today=TODAY)
+    # Only its lifecycle warnings: Route/customers and its consumers still use customers-v1.
+    assert {f.code for f in result.findings} == {"LIFECYCLE_DEPRECATED"}
+    assert sorted(f.subject or "" for f in result.findings) == [
+        "Consumer/acme-logistics",
+        "Consumer/mobile-app",
+        "Route/customers",
+    ]
     assert result.ok
     assert len(result.estate) == 33
     assert len(result.estate.files) == 16
-    assert len(result.estate.contracts) == 2
+    assert len(result.estate.contracts) == 4
 
 
 def test_a_copy_of_the_retail_example_checks_clean(retail: Path) -> None:
@@ -63,16 +84,16 @@ def test_every_rule_has_a_code_and_a_description() -> None:
 DANGLING = [
     pytest.param(
         "apis.yaml",
-        "owner: sales",
-        "owner: sale",
+        V1_OWNER,
+        V1_OWNER.replace("owner: sales", "owner: sale"),
         "apis.yaml:7:10: error: Api/customers-v1 refers to Team/sale, which does not exist "
         "(did you mean 'sales'?)",
         id="owner",
     ),
     pytest.param(
         "apis.yaml",
-        "system: crm",
-        "system: crn",
+        V1_SYSTEM,
+        V1_SYSTEM.replace("system: crm", "system: crn"),
         "apis.yaml:9:11: error: Api/customers-v1 refers to System/crn, which does not exist "
         "(did you mean 'crm'?)",
         id="api-system",
@@ -180,8 +201,8 @@ DANGLING = [
         "flows/address-sync.yaml",
         "      path: /address-changes\n",
         "      path: /address-changes\n"
-        "    - {name: lookup, type: enrich, from: {api: customers-v9, path: /c}, into: c}\n",
-        "flows/address-sync.yaml:32:48: error: Flow/address-sync refers to Api/customers-v9, "
+        "    - {name: lookup, type: enrich, from: {api: customer-v1, path: /c}, into: c}\n",
+        "flows/address-sync.yaml:32:48: error: Flow/address-sync refers to Api/customer-v1, "
         "which does not exist (did you mean 'customers-v1'?)",
         id="flow-enrich-api",
     ),
@@ -215,10 +236,10 @@ DANGLING = [
     ),
     pytest.param(
         "apis.yaml",
-        "lifecycle: active",
-        "lifecycle: deprecated\n  sunset: 2027-01-31\n  successor: customers-v2",
-        "apis.yaml:14:14: error: Api/customers-v1 refers to Api/customers-v2, which does not "
-        "exist (did you mean 'customers-v1'?)",
+        "successor: customers-v2",
+        "successor: customer-v2",
+        "apis.yaml:14:14: error: Api/customers-v1 refers to Api/customer-v2, which does not "
+        "exist (did you mean 'customers-v2'?)",
         id="api-successor",
     ),
     pytest.param(
@@ -226,7 +247,7 @@ DANGLING = [
         "dedupWindow: 10m",
         "dedupWindow: 10m\n  lifecycle: deprecated\n  sunset: 2027-01-31\n"
         "  successor: customer.address-changed",
-        f"{EVENT}:19:14: error: Event/customer.address-updated refers to "
+        f"{EVENT}:21:14: error: Event/customer.address-updated refers to "
         "Event/customer.address-changed, which does not exist "
         "(did you mean 'customer.address-updated'?)",
         id="event-successor",
@@ -292,8 +313,8 @@ def test_a_removed_team_is_reported_wherever_it_is_named(retail: Path) -> None:
 
 
 def test_missing_contract_file_is_located_at_spec_contract(retail: Path) -> None:
-    edit(retail / "apis.yaml", OPENAPI, "contracts/customers-v2.openapi.yaml")
-    missing = retail.resolve() / "contracts" / "customers-v2.openapi.yaml"
+    edit(retail / "apis.yaml", OPENAPI, "contracts/customers-v9.openapi.yaml")
+    missing = retail.resolve() / "contracts" / "customers-v9.openapi.yaml"
     assert check_messages(retail) == [f"apis.yaml:10:13: error: contract file not found: {missing}"]
 
 
@@ -319,7 +340,7 @@ def test_invalid_openapi_deep_inside_a_response(retail: Path) -> None:
     edit(retail / OPENAPI, "description: No such customer.", "summary: No such customer.")
     result = check_estate(retail)
     assert codes(result) == ["OPENAPI_INVALID"]
-    location = result.findings[0].location
+    location = other_findings(result)[0].location
     assert location is not None
     assert (location.file.name, location.line) == ("customers-v1.openapi.yaml", 52)
 
@@ -471,8 +492,9 @@ def test_bad_pattern_property_regex(retail: Path) -> None:
     )
     result = check_estate(retail)
     assert codes(result) == ["SCHEMA_PATTERN"]
-    assert result.findings[0].location is not None
-    assert result.findings[0].location.line == 21
+    location = other_findings(result)[0].location
+    assert location is not None
+    assert location.line == 21
 
 
 def test_unsupported_schema_draft(retail: Path) -> None:
@@ -524,14 +546,15 @@ def test_a_contract_named_twice_is_read_once(retail: Path) -> None:
         """\
         apiVersion: interlink/v1
         kind: Api
-        metadata: {name: customers-v2, owner: sales}
-        spec: {system: crm, contract: contracts/customers-v1.openapi.yaml, version: 2}
+        metadata: {name: customers-v1-copy, owner: sales}
+        spec: {system: crm, contract: contracts/customers-v1.openapi.yaml, version: 1}
         """,
     )
     edit(retail / OPENAPI, "operationId: getCustomer", "operationId: [getCustomer]")
     result = check_estate(retail)
     assert codes(result) == ["OPENAPI_INVALID"]
-    assert len(result.estate.contracts) == 2
+    # the two openapi files and the two event schemas, customers-v1.openapi.yaml only once
+    assert len(result.estate.contracts) == 4
 
 
 # --- governance rules ------------------------------------------------------------------------
@@ -549,13 +572,13 @@ def test_owner_missing_on_a_system(retail: Path) -> None:
 
 
 def test_owner_is_inherited_from_the_system(retail: Path) -> None:
-    edit(retail / "apis.yaml", "  owner: sales\n", "")
+    edit(retail / "apis.yaml", "  owner: sales\n", "", count=2)
     edit(retail / EVENT, "  owner: sales\n", "")
     assert check_messages(retail) == []
 
 
 def test_owner_missing_on_api_and_event_of_an_unowned_system(retail: Path) -> None:
-    edit(retail / "apis.yaml", "  owner: sales\n", "")
+    edit(retail / "apis.yaml", "  owner: sales\n", "", count=2)
     edit(retail / EVENT, "  owner: sales\n", "")
     edit(
         retail / "systems/sales.yaml",
@@ -565,6 +588,7 @@ def test_owner_missing_on_api_and_event_of_an_unowned_system(retail: Path) -> No
     )
     assert messages_with(retail, "OWNER_MISSING") == [
         "apis.yaml:4:3: error: Api/customers-v1 has no owner Team (set metadata.owner)",
+        "apis.yaml:20:3: error: Api/customers-v2 has no owner Team (set metadata.owner)",
         f"{EVENT}:4:3: error: Event/customer.address-updated has no owner Team "
         "(set metadata.owner)",
         "systems/sales.yaml:4:3: error: System/crm has no owner Team (set metadata.owner)",
@@ -578,17 +602,9 @@ def test_owner_is_not_required_of_other_kinds(retail: Path) -> None:
     assert check_messages(retail) == []
 
 
-def add_successor(retail: Path) -> None:
-    write(
-        retail,
-        "apis-v2.yaml",
-        """\
-        apiVersion: interlink/v1
-        kind: Api
-        metadata: {name: customers-v2, owner: sales}
-        spec: {system: crm, contract: contracts/customers-v1.openapi.yaml, version: 2}
-        """,
-    )
+def deprecate_v1(retail: Path, deprecation: str) -> None:
+    """Replace the example's deprecation of Api/customers-v1 (its successor customers-v2 stays)."""
+    edit(retail / "apis.yaml", V1_DEPRECATION, deprecation)
 
 
 @pytest.mark.parametrize(
@@ -600,8 +616,7 @@ def add_successor(retail: Path) -> None:
     ],
 )
 def test_deprecation_incomplete(retail: Path, fields: str, missing: str) -> None:
-    add_successor(retail)
-    edit(retail / "apis.yaml", "lifecycle: active", "lifecycle: deprecated" + fields)
+    deprecate_v1(retail, "lifecycle: deprecated" + fields)
     assert check_messages(retail) == [
         f"apis.yaml:12:14: error: Api/customers-v1 is deprecated but has no {missing} "
         "(consumers need to know when it goes and what replaces it)"
@@ -609,19 +624,14 @@ def test_deprecation_incomplete(retail: Path, fields: str, missing: str) -> None
 
 
 def test_deprecation_complete(retail: Path) -> None:
-    add_successor(retail)
-    edit(
-        retail / "apis.yaml",
-        "lifecycle: active",
-        "lifecycle: deprecated\n  sunset: 2027-01-31\n  successor: customers-v2",
-    )
+    deprecate_v1(retail, "lifecycle: deprecated\n  sunset: 2027-01-31\n  successor: customers-v2")
     assert check_messages(retail) == []
 
 
 def test_deprecated_event_needs_sunset_and_successor(retail: Path) -> None:
     edit(retail / EVENT, "dedupWindow: 10m", "dedupWindow: 10m\n  lifecycle: deprecated")
     assert check_messages(retail) == [
-        f"{EVENT}:17:14: error: Event/customer.address-updated is deprecated but has no sunset "
+        f"{EVENT}:19:14: error: Event/customer.address-updated is deprecated but has no sunset "
         "and no successor (consumers need to know when it goes and what replaces it)"
     ]
 
@@ -629,7 +639,7 @@ def test_deprecated_event_needs_sunset_and_successor(retail: Path) -> None:
 def test_pii_undeclared(retail: Path) -> None:
     edit(retail / EVENT, "pii: [address.street, address.postalCode]", "pii: [address.street]")
     assert check_messages(retail) == [
-        f"{EVENT}:14:5: error: Event/customer.address-updated: field 'address.postalCode' is "
+        f"{EVENT}:16:5: error: Event/customer.address-updated: field 'address.postalCode' is "
         "marked x-pii in the schema but not listed in classification.pii"
     ]
 
@@ -641,7 +651,7 @@ def test_pii_unknown_field(retail: Path) -> None:
         "pii: [address.street, address.postalCode, address.phone]",
     )
     assert check_messages(retail) == [
-        f"{EVENT}:15:47: error: Event/customer.address-updated: PII field 'address.phone' is not "
+        f"{EVENT}:17:47: error: Event/customer.address-updated: PII field 'address.phone' is not "
         "in the latest schema"
     ]
 
@@ -650,30 +660,27 @@ def test_pii_unknown_field(retail: Path) -> None:
 def test_pii_classification_too_low(retail: Path, level: str) -> None:
     edit(retail / EVENT, "level: confidential", f"level: {level}")
     assert check_messages(retail) == [
-        f"{EVENT}:14:12: error: Event/customer.address-updated carries personal data but is "
+        f"{EVENT}:16:12: error: Event/customer.address-updated carries personal data but is "
         f"classified '{level}' (use confidential or restricted)"
     ]
 
 
 def test_no_pii_may_be_internal(retail: Path) -> None:
     edit(retail / SCHEMA, '"x-pii": true', '"x-pii": false', count=2)
+    edit(retail / LATEST_SCHEMA, '"x-pii": true', '"x-pii": false', count=2)
     edit(retail / EVENT, "    pii: [address.street, address.postalCode]\n", "")
     edit(retail / EVENT, "level: confidential", "level: internal")
     assert check_messages(retail) == []
 
 
 def test_pii_follows_the_latest_schema_version(retail: Path) -> None:
-    schema = json.loads((retail / SCHEMA).read_text())
+    older = json.loads((retail / SCHEMA).read_text())
+    assert "postalCode" in older["properties"]["address"]["properties"]  # v1 keeps the field
+    schema = json.loads((retail / LATEST_SCHEMA).read_text())
     del schema["properties"]["address"]["properties"]["postalCode"]
-    (retail / "contracts/customer.address-updated.v2.schema.json").write_text(json.dumps(schema))
-    edit(
-        retail / EVENT,
-        "    - {version: 1, file: ../contracts/customer.address-updated.v1.schema.json}\n",
-        "    - {version: 1, file: ../contracts/customer.address-updated.v1.schema.json}\n"
-        "    - {version: 2, file: ../contracts/customer.address-updated.v2.schema.json}\n",
-    )
+    (retail / LATEST_SCHEMA).write_text(json.dumps(schema))
     assert messages_with(retail, "PII_UNKNOWN_FIELD") == [
-        f"{EVENT}:16:27: error: Event/customer.address-updated: PII field 'address.postalCode' "
+        f"{EVENT}:17:27: error: Event/customer.address-updated: PII field 'address.postalCode' "
         "is not in the latest schema"
     ]
 
@@ -681,7 +688,7 @@ def test_pii_follows_the_latest_schema_version(retail: Path) -> None:
 def test_ordering_key_unknown(retail: Path) -> None:
     edit(retail / EVENT, "orderingKey: customerId", "orderingKey: customerID")
     assert check_messages(retail) == [
-        f"{EVENT}:12:16: error: Event/customer.address-updated: ordering key 'customerID' is not "
+        f"{EVENT}:14:16: error: Event/customer.address-updated: ordering key 'customerID' is not "
         "a field of the latest schema"
     ]
 
@@ -713,7 +720,7 @@ def test_subscription_target_retired(retail: Path) -> None:
 
 def test_subscription_to_a_flow_needs_no_url(retail: Path) -> None:
     edit(retail / "systems/operations.yaml", "  baseUrl: http://127.0.0.1:9105\n", "")
-    result = check_estate(retail)
+    result = check_estate(retail, today=TODAY)
     assert "SUBSCRIPTION_TARGET_NO_URL" not in codes(result)
     assert result.ok
 
@@ -865,8 +872,10 @@ def test_plan_warnings_do_not_fail_the_check(retail: Path) -> None:
         limits="    - {requests: 100, per: 1s}\n    - {requests: 50, per: 1m}", quotas="{}"
     )
     write(retail, "gateway/odd.yaml", text)
-    result = check_estate(retail)
-    assert [f.code for f in result.warnings] == ["PLAN_LIMIT_SHADOWED"]
+    result = check_estate(retail, today=TODAY)
+    assert [f.code for f in other_findings(result) if f.severity == "warning"] == [
+        "PLAN_LIMIT_SHADOWED"
+    ]
     assert result.errors == []
     assert result.ok
 
@@ -886,7 +895,7 @@ def test_platform_single(retail: Path) -> None:
 def test_no_platform_is_fine(retail: Path) -> None:
     (retail / "platform.yaml").unlink()
     result = check_estate(retail)
-    assert result.findings == []
+    assert other_findings(result) == []
     assert result.estate.platform.name == "default"
 
 
@@ -937,10 +946,10 @@ def test_monitor_inherits_the_target_owner(retail: Path) -> None:
 
 def test_findings_are_sorted_by_file_then_line(retail: Path) -> None:
     edit(retail / "monitors.yaml", "notify: [sales, analytics]", "notify: [saless, analytix]")
-    edit(retail / "apis.yaml", "owner: sales", "owner: sale")
+    edit(retail / "apis.yaml", V1_OWNER, V1_OWNER.replace("owner: sales", "owner: sale"))
     write(retail, "zz.yaml", "apiVersion: interlink/v1\nkind: Sytem\n")
-    result = check_estate(retail)
-    assert [f.render(result.estate.root) for f in result.findings] == [
+    result = check_estate(retail, today=TODAY)
+    assert [f.render(result.estate.root) for f in other_findings(result)] == [
         "apis.yaml:7:10: error: Api/customers-v1 refers to Team/sale, which does not exist "
         "(did you mean 'sales'?)",
         "monitors.yaml:25:12: error: Monitor/addresses-fresh refers to Team/saless, which does "
@@ -962,5 +971,5 @@ def test_check_works_from_a_single_file_estate(tmp_path: Path) -> None:
     path.write_text("\n---\n".join(parts))
     result = check_estate(path)
     assert [f.render(result.estate.root) for f in result.findings] == []
-    assert len(result.estate) == 8
-    assert len(result.estate.contracts) == 1
+    assert len(result.estate) == 9
+    assert len(result.estate.contracts) == 2

@@ -586,7 +586,13 @@ def run_check_in_process(root: Path) -> tuple[int, str]:
 
 
 BROKEN: dict[str, list[tuple[str, str, str]]] = {
-    "truncated": [("gateway/routes.yaml", "  upstreams:\n", "  upstreams: [\n")],
+    "truncated": [
+        (
+            "gateway/routes.yaml",
+            "  rewrite: {path: /customers}\n  upstreams:\n",
+            "  rewrite: {path: /customers}\n  upstreams: [\n",
+        )
+    ],
     "bad-tag": [("apis.yaml", "version: 1", "version: !!int one")],
     "recursive-merge": [
         ("teams.yaml", "itself}\nspec:\n  members:", "itself}\nspec: &s\n  <<: *s\n  members:")
@@ -613,7 +619,7 @@ BROKEN: dict[str, list[tuple[str, str, str]]] = {
         ("contracts/customer.address-updated.v1.schema.json", "^C[0-9]{6}$", "a{99999999999}")
     ],
     "dangling-and-invalid": [
-        ("apis.yaml", "owner: sales", "owner: sale"),
+        ("apis.yaml", "new CRM.\n  owner: sales", "new CRM.\n  owner: sale"),
         ("contracts/customers-v1.openapi.yaml", "openapi: 3.0.3", "openapi: 9"),
     ],
 }
