@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.auth import require
+from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
 from interlink.admin.registry import router as registry_router
 from interlink.errors import StoreError
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     problems.install(app)
     app.include_router(registry_router)
+    app.include_router(operations_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -18,6 +18,7 @@ from interlink.cli.check import check_command
 from interlink.cli.consumers import consumers_group
 from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
+from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.serve import demo_command, serve_command
 from interlink.errors import InterlinkError
@@ -40,6 +41,8 @@ for command in (
     demo_command,
     admin_group,
     consumers_group,
+    events_group,
+    dlq_group,
 ):
     cli.add_command(command)
 

@@ -7,13 +7,18 @@ import getpass
 import logging
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from interlink.errors import ConfigError, EstateLoadError
 from interlink.estate.findings import Finding
 from interlink.estate.references import resolve
+from interlink.observe.metrics import Registry
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, change_summary, compile_snapshot
 from interlink.store import Revision, Store, default_store_url, open_store
+
+if TYPE_CHECKING:
+    from interlink.events.mesh import EventMesh
 
 log = logging.getLogger("interlink.runtime")
 
@@ -54,6 +59,9 @@ class Runtime:
         self.store = store
         self._snapshot = snapshot
         self._lock = asyncio.Lock()
+        # One metrics registry for every component of this process, rendered at /metrics.
+        self.metrics = Registry()
+        self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
 
     @property
     def snapshot(self) -> Snapshot:

@@ -1,0 +1,249 @@
+"""Event operations on the admin API: subscriptions, dead letters, replay, the log, metrics.
+
+Reads need the viewer role; anything that sends events again or changes a subscription needs
+operator. A replay runs in the background (it can cover millions of events); its progress is
+polled at ``/api/v1/replays/{id}``, which is what the CLI's progress bar shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field, model_validator
+
+from interlink.admin.auth import require
+from interlink.errors import ConfigError, NotFound
+from interlink.events.delivery.engine import DeliveryEngine
+from interlink.events.delivery.queue import Delivery
+from interlink.events.delivery.replay import ReplayProgress
+from interlink.events.mesh import EventMesh
+from interlink.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from interlink.store import TokenInfo
+
+Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
+Operator = Annotated[TokenInfo, Depends(require("operator"))]
+
+router = APIRouter()
+
+
+def _mesh(request: Request) -> EventMesh:
+    mesh: EventMesh | None = getattr(request.app.state.runtime, "mesh", None)
+    if mesh is None:
+        raise NotFound("the event mesh is not running in this process")
+    return mesh
+
+
+def _engine(request: Request) -> DeliveryEngine:
+    engine = _mesh(request).engine
+    if engine is None:
+        raise NotFound("event delivery is not running in this process")
+    return engine
+
+
+def _body(raw: bytes) -> Any:
+    """The event as JSON when it is, else base64 (bodies are structured CloudEvents)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"base64": base64.b64encode(raw).decode()}
+
+
+def _delivery(row: Delivery, *, full: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row.id,
+        "subscription": row.key.subscription,
+        "seq": row.key.seq,
+        "replay": row.key.replay or None,
+        "event_id": row.event_id,
+        "ordering_key": row.ordering_key,
+        "state": row.state,
+        "attempts": row.attempt,
+        "published_at": row.published_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+    }
+    if full:
+        out["next_at"] = row.next_at.isoformat()
+        out["created_at"] = row.created_at.isoformat()
+        out["last_response"] = row.last_response
+        out["event"] = _body(row.body)
+    return out
+
+
+@router.get("/api/v1/subscriptions", tags=["events"])
+async def subscriptions(request: Request, _: Viewer) -> list[dict[str, Any]]:
+    """Every subscription: its state and its delivery figures."""
+    engine = _engine(request)
+    await engine.refresh_stats()
+    found = []
+    for status in engine.status():
+        item: dict[str, Any] = {
+            "name": status.name,
+            "state": status.state,
+            "target": status.target,
+            "reason": status.reason,
+            "in_flight": status.in_flight,
+        }
+        if status.name in engine.plans and status.state in ("running", "disabled"):
+            metrics = engine.metrics_of(status.name)
+            item["metrics"] = {**metrics.__dict__, "lag": await engine.lag(status.name)}
+        found.append(item)
+    return found
+
+
+@router.post("/api/v1/subscriptions/{name}/enable", tags=["events"])
+async def enable(request: Request, _: Operator, name: str) -> dict[str, Any]:
+    """Deliver again to a subscription its receiver switched off (HTTP 410)."""
+    changed = await _engine(request).enable(name)
+    return {"subscription": name, "enabled": True, "changed": changed}
+
+
+class ReplayRequest(BaseModel):
+    from_seq: int | None = Field(default=None, ge=1, description="first sequence to replay")
+    from_time: datetime | None = Field(default=None, description="replay events stored since")
+    to_seq: int | None = Field(default=None, ge=1)
+    to_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_start(self) -> ReplayRequest:
+        if (self.from_seq is None) == (self.from_time is None):
+            raise ValueError("give exactly one of from_seq and from_time")
+        if self.to_seq is not None and self.to_time is not None:
+            raise ValueError("give at most one of to_seq and to_time")
+        return self
+
+
+_replays: dict[int, ReplayProgress] = {}
+_replay_tasks: set[asyncio.Task[None]] = set()
+
+
+def _progress(progress: ReplayProgress) -> dict[str, Any]:
+    return {**progress.__dict__, "id": progress.replay}
+
+
+@router.post("/api/v1/subscriptions/{name}/replays", tags=["events"], status_code=202)
+async def start_replay(
+    request: Request, _: Operator, name: str, body: ReplayRequest
+) -> dict[str, Any]:
+    """Deliver a subscription's past events again; poll the returned id for progress."""
+    engine = _engine(request)
+    start: int | datetime = body.from_seq if body.from_seq is not None else body.from_time  # type: ignore[assignment]
+    end = body.to_seq if body.to_seq is not None else body.to_time
+    first: asyncio.Future[ReplayProgress] = asyncio.get_running_loop().create_future()
+
+    def progress(p: ReplayProgress) -> None:
+        _replays[p.replay] = p
+        if not first.done():
+            first.set_result(p)
+
+    async def run() -> None:
+        try:
+            result = await engine.replay(name, start, end, progress)
+        except Exception as exc:
+            if not first.done():
+                first.set_exception(exc)
+            return
+        _replays[result.replay] = result
+        if not first.done():
+            first.set_result(result)
+
+    task = asyncio.create_task(run())
+    _replay_tasks.add(task)
+    task.add_done_callback(_replay_tasks.discard)
+    return _progress(await first)
+
+
+@router.get("/api/v1/replays/{replay_id}", tags=["events"])
+async def replay_status(_: Viewer, replay_id: int) -> dict[str, Any]:
+    found = _replays.get(replay_id)
+    if found is None:
+        raise NotFound(f"replay {replay_id} not found in this process")
+    return _progress(found)
+
+
+@router.get("/api/v1/dlq", tags=["events"])
+async def dead_letters(
+    request: Request,
+    _: Viewer,
+    subscription: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Dead-lettered deliveries, a page at a time (pass ``next_cursor`` back as ``cursor``)."""
+    page = await _mesh(request).queue.list_dead(subscription, limit, cursor)
+    return {
+        "items": [_delivery(d, full=False) for d in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/api/v1/dlq/{delivery_id}", tags=["events"])
+async def dead_letter(request: Request, _: Viewer, delivery_id: str) -> dict[str, Any]:
+    """One delivery with its event and the receiver's last answer."""
+    return _delivery(await _mesh(request).queue.get(delivery_id), full=True)
+
+
+class DeadLetterAction(BaseModel):
+    ids: list[str] = Field(default_factory=list, max_length=10_000)
+    subscription: str | None = Field(default=None, description="every dead letter of it")
+
+
+@router.post("/api/v1/dlq/retry", tags=["events"])
+async def retry(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
+    """Send dead letters again from their first attempt: listed ids, or a whole subscription."""
+    engine = _engine(request)
+    if body.subscription is not None and not body.ids:
+        return {"retried": await engine.retry_all(body.subscription)}
+    if not body.ids:
+        raise ConfigError("name the dead letters to retry: ids, or a subscription")
+    return {"retried": await engine.retry(body.ids)}
+
+
+@router.post("/api/v1/dlq/discard", tags=["events"])
+async def discard(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
+    """Delete dead letters for good."""
+    if not body.ids:
+        raise ConfigError("name the dead letters to discard by id")
+    return {"discarded": await _engine(request).discard(body.ids)}
+
+
+@router.get("/api/v1/events/{name}/log", tags=["events"])
+async def event_log(
+    request: Request,
+    _: Viewer,
+    name: str,
+    after: Annotated[int, Query(ge=0)] = 0,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Stored events of one type after a sequence (or since a time), oldest first."""
+    mesh = _mesh(request)
+    mesh.registry.event_type(name)
+    start: int | datetime = since if since is not None else after + 1
+    messages = await mesh.bus.read(name, start, limit)
+    info = await mesh.bus.info(name)
+    return {
+        "type": name,
+        "last_seq": info.last_seq,
+        "events": [
+            {"seq": m.seq, "stored_at": m.stored_at.isoformat(), "event": _body(m.body)}
+            for m in messages
+        ],
+    }
+
+
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+async def metrics(request: Request, _: Viewer) -> PlainTextResponse:
+    """Prometheus metrics of every component in this process."""
+    runtime = request.app.state.runtime
+    mesh: EventMesh | None = getattr(runtime, "mesh", None)
+    if mesh is not None and mesh.engine is not None:
+        await mesh.engine.refresh_stats()
+    return PlainTextResponse(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)

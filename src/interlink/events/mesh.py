@@ -1,0 +1,135 @@
+"""The event mesh of a running platform: the bus, the registry, ingestion and delivery together.
+
+``EventMesh.start`` opens the bus the Platform object names (the embedded SQLite log by default,
+NATS JetStream with ``events.backend: nats``), creates its streams and durable consumers from the
+estate, and starts the delivery engine. ``apply`` takes a new estate revision: the registry is
+rebuilt off the request path and swapped in one assignment, the bus gains the new streams and
+consumers, and delivery restarts on the new subscriptions (queued deliveries stay in the store,
+so nothing is lost across the restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+from interlink.errors import ConfigError
+from interlink.estate.model import Estate
+from interlink.estate.references import SecretSource, resolve
+from interlink.events.backends.embedded import EmbeddedBus, default_events_path
+from interlink.events.bus import Bus
+from interlink.events.delivery.engine import DeliveryEngine
+from interlink.events.delivery.queue import DeliveryQueue, open_queue
+from interlink.events.ingress import EventIngress
+from interlink.events.publish_auth import PublishAuth
+from interlink.events.topology import topology_of
+from interlink.events.validation import EventRegistry
+from interlink.observe.metrics import Registry
+from interlink.store import Store
+from interlink.store.keyring import KeyRing
+
+log = logging.getLogger("interlink.events")
+
+KEY_REFRESH: Final = 2.0  # seconds between reloads of consumer keys from the store
+
+
+def open_bus(estate: Estate) -> Bus:
+    """The bus the estate's Platform object chooses."""
+    settings = estate.platform.spec.events
+    if settings.backend == "embedded":
+        return EmbeddedBus(default_events_path(estate.root))
+    if not settings.url:
+        raise ConfigError("Platform events.backend is nats but events.url is not set")
+    try:
+        url = resolve(settings.url)
+    except ConfigError as exc:
+        raise ConfigError(f"Platform events.url: {exc.message}") from exc
+    from interlink.events.backends.nats import NatsBus
+
+    return NatsBus(url, prefix=settings.stream_prefix)
+
+
+class EventMesh:
+    def __init__(
+        self,
+        estate: Estate,
+        store: Store,
+        store_url: str,
+        *,
+        metrics: Registry | None = None,
+        bus: Bus | None = None,
+        secrets: SecretSource | None = None,
+    ) -> None:
+        self.estate = estate
+        self.store = store
+        self.bus = bus or open_bus(estate)
+        self.queue: DeliveryQueue = open_queue(store_url)
+        self.keyring = KeyRing(store)
+        self.metrics = metrics or Registry()
+        self.secrets = secrets or SecretSource()
+        self._registry = EventRegistry.from_estate(estate)
+        self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
+        self.ingress = EventIngress(self.bus, lambda: self._registry, self.auth)
+        self.engine: DeliveryEngine | None = None
+        self._keys_task: asyncio.Task[None] | None = None
+
+    @property
+    def registry(self) -> EventRegistry:
+        return self._registry
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.keyring.refresh)
+        await self.bus.open()
+        await self.queue.open()
+        topology = topology_of(self.estate)
+        await self.bus.ensure(topology.streams, topology.consumers)
+        self.engine = self._engine(self.estate)
+        await self.engine.start()
+        self._keys_task = asyncio.create_task(self._refresh_keys())
+        log.info(
+            "event mesh started: %d event type(s), %d subscription(s), %s backend",
+            len(topology.streams),
+            len(topology.consumers),
+            self.estate.platform.spec.events.backend,
+        )
+
+    def _engine(self, estate: Estate) -> DeliveryEngine:
+        return DeliveryEngine(
+            self.bus, self.queue, estate, secrets=self.secrets, registry=self.metrics
+        )
+
+    async def apply(self, estate: Estate) -> None:
+        """Take a new estate revision (already checked)."""
+        registry = await asyncio.to_thread(EventRegistry.from_estate, estate)
+        topology = topology_of(estate)
+        await self.bus.ensure(topology.streams, topology.consumers)
+        self._registry = registry
+        self.estate = estate
+        if self.engine is not None:
+            await self.engine.stop()
+        self.engine = self._engine(estate)
+        await self.engine.start()
+
+    async def refresh_keys(self) -> None:
+        """Reload consumer keys now (after a key is created or revoked in this process)."""
+        await asyncio.to_thread(self.keyring.refresh)
+
+    async def _refresh_keys(self) -> None:
+        while True:
+            await asyncio.sleep(KEY_REFRESH)
+            try:
+                await self.refresh_keys()
+            except Exception as exc:  # the store is down: keep the keys we have
+                log.warning("consumer keys not refreshed: %s", exc)
+
+    async def close(self) -> None:
+        if self._keys_task is not None:
+            self._keys_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keys_task
+        if self.engine is not None:
+            await self.engine.stop()
+        await self.bus.close()
+        await self.queue.close()
