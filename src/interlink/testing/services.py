@@ -13,6 +13,8 @@ from typing import Final
 REQUIRE_ENV: Final = "INTERLINK_REQUIRE_SERVICES"
 POSTGRES_URL_ENV: Final = "INTERLINK_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL: Final = "postgresql://postgres@127.0.0.1:5432/test"
+NATS_URL_ENV: Final = "INTERLINK_TEST_NATS_URL"
+DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 
 
 def require_service(name: str, reachable: Callable[[], bool | str]) -> None:
@@ -51,3 +53,35 @@ def postgres_reachable(url: str, timeout: int = 3) -> bool | str:
             return True
     except psycopg.Error as exc:
         return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def nats_url() -> str:
+    """The NATS server tests use: ``INTERLINK_TEST_NATS_URL`` or a local default."""
+    return os.environ.get(NATS_URL_ENV) or DEFAULT_NATS_URL
+
+
+def nats_reachable(url: str, timeout: float = 3) -> bool | str:
+    """True if a NATS server with JetStream greets at ``url``, else why not, on one line.
+
+    Reads only the server's INFO greeting, which comes before any authentication, so no
+    credentials are needed or sent.
+    """
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    address = (parts.hostname or "127.0.0.1", parts.port or 4222)
+    try:
+        with socket.create_connection(address, timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            greeting = sock.makefile("rb").readline(1 << 16)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not greeting.startswith(b"INFO "):
+        return f"no NATS server at {address[0]}:{address[1]}"
+    try:
+        info = json.loads(greeting[5:])
+    except ValueError:
+        return "unreadable INFO greeting"
+    return True if info.get("jetstream") else "the server runs without JetStream (-js)"

@@ -1,0 +1,1 @@
+"""The two implementations of ``Bus``: ``embedded`` (SQLite) and ``nats`` (JetStream)."""
