@@ -1,0 +1,151 @@
+"""What `interlink demo` runs beside the platform, so the event mesh has someone to talk to.
+
+- a CRM simulator publishes ``customer.address-updated`` through the gateway every few seconds,
+  with the crm-publisher Consumer's API key, as the real CRM would;
+- mock logistics and analytics systems listen on their Systems' base URLs, verify every
+  webhook's Standard Webhooks signature and print what they received;
+- logistics answers its first delivery with 503 and ``Retry-After``, so a retry shows;
+- analytics fails the first event until its short retry schedule is exhausted, so it lands in
+  the dead-letter queue; the demo then replays it from the DLQ and analytics accepts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from interlink.client import AsyncPublisher, PublishError
+from interlink.errors import ConfigError
+from interlink.estate.kinds import System
+from interlink.estate.model import Estate
+from interlink.events.mesh import EventMesh
+from interlink.testing.receivers import Received, Receiver, Reply
+
+EVENT = "customer.address-updated"
+STREETS = ("1 Harbour Rd", "22 Mill Lane", "7 Station St", "350 Fifth Ave", "12 Rue Verte")
+CITIES = (("Dublin", "IE"), ("Leeds", "GB"), ("Lyon", "FR"), ("Boston", "US"), ("Porto", "PT"))
+
+
+def _port(estate: Estate, system: str) -> int:
+    item = estate.get("System", system)
+    if item is None or not isinstance(item.obj, System) or not item.obj.spec.base_url:
+        raise ConfigError(f"the demo needs System/{system} with a baseUrl")
+    return urlsplit(str(item.obj.spec.base_url)).port or 80
+
+
+class DemoCompanions:
+    def __init__(
+        self,
+        estate: Estate,
+        mesh: EventMesh,
+        gateway_url: str,
+        publisher_key: str,
+        secrets: dict[str, str],
+        echo: Callable[[str], None],
+        *,
+        interval: float = 4.0,
+    ) -> None:
+        self._estate = estate
+        self._mesh = mesh
+        self._echo = echo
+        self._interval = interval
+        self.logistics = Receiver(secret=secrets["logistics-webhook-secret"])
+        self.analytics = Receiver(secret=secrets["analytics-webhook-secret"])
+        self._publisher = AsyncPublisher(gateway_url, source="crm", key=publisher_key, linger=0)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._seen = {"logistics": 0, "analytics": 0}
+        self._first_event: str | None = None
+        self._replayed = False
+
+    async def start(self) -> None:
+        # The first delivery to logistics is turned away once with a Retry-After; analytics
+        # refuses the first event for good until it is replayed from the dead-letter queue.
+        self.logistics.throttle("2", status=503)
+        self.analytics.script(
+            Reply(500, body=b"analytics loader down"),
+            times=None,
+            when=lambda r: not self._replayed and r.event.get("id") == self._first_event,
+        )
+        await self.logistics.start(_port(self._estate, "logistics"))
+        await self.analytics.start(_port(self._estate, "analytics"))
+        self._tasks = [
+            asyncio.create_task(self._simulate_crm()),
+            asyncio.create_task(self._report()),
+            asyncio.create_task(self._replay_dead_letters()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._publisher.close()
+        await self.logistics.stop()
+        await self.analytics.stop()
+
+    async def _simulate_crm(self) -> None:
+        rng = random.Random(7)
+        n = 0
+        while True:
+            n += 1
+            city, country = rng.choice(CITIES)
+            data = {
+                "customerId": f"C{rng.randint(1, 5):06d}",
+                "address": {
+                    "street": rng.choice(STREETS),
+                    "city": city,
+                    "postalCode": f"{rng.randint(1000, 99999)}",
+                    "country": country,
+                },
+                "changedAt": "2026-11-22T10:00:00Z",
+                "changedBy": "crm-simulator",
+            }
+            event = self._publisher.event(EVENT, data)
+            if self._first_event is None:
+                self._first_event = str(event["id"])
+            try:
+                receipt = await self._publisher.send(event)
+                self._echo(
+                    f"crm        → published {EVENT} #{receipt.seq} for {data['customerId']}"
+                )
+            except PublishError as exc:
+                self._echo(f"crm        → publish failed: {exc}")
+            await asyncio.sleep(self._interval)
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(0.3)
+            for name, receiver in (("logistics", self.logistics), ("analytics", self.analytics)):
+                fresh = receiver.requests[self._seen[name] :]
+                self._seen[name] += len(fresh)
+                for received in fresh:
+                    self._echo(_line(name, received))
+
+    async def _replay_dead_letters(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            page = await self._mesh.queue.list_dead("analytics-address-updates", 10)
+            if not page.items or self._mesh.engine is None:
+                continue
+            ids = [d.id for d in page.items]
+            self._echo(
+                f"dlq        ✗ {', '.join(ids)} dead after {page.items[0].attempt} attempts "
+                f"(last answer {page.items[0].last_status}); analytics is back, replaying"
+            )
+            self._replayed = True
+            await self._mesh.engine.retry(ids)
+
+
+def _line(name: str, received: Received) -> str:
+    try:
+        event = json.loads(received.body)
+        what = f"{event.get('type')} {event.get('data', {}).get('customerId')}"
+    except (ValueError, AttributeError):
+        what = "?"
+    signature = {True: "signature ok", False: "BAD signature", None: "unsigned"}[received.verified]
+    answer = f"answered {received.status}" + (" (duplicate)" if received.duplicate else "")
+    return f"{name:<10} ← {what} ({signature}, webhook-id {received.webhook_id}): {answer}"
