@@ -135,7 +135,7 @@ DANGLING = [
         "events/subscriptions.yaml",
         "owner: finance\nspec:\n  event: customer.address-updated",
         "owner: finance\nspec:\n  event: customer.adress-updated",
-        "events/subscriptions.yaml:35:10: error: Subscription/erp-address-sync refers to "
+        "events/subscriptions.yaml:38:10: error: Subscription/erp-address-sync refers to "
         "Event/customer.adress-updated, which does not exist "
         "(did you mean 'customer.address-updated'?)",
         id="subscription-event",
@@ -152,7 +152,7 @@ DANGLING = [
         "events/subscriptions.yaml",
         "{flow: address-sync}",
         "{flow: adress-sync}",
-        "events/subscriptions.yaml:36:18: error: Subscription/erp-address-sync refers to "
+        "events/subscriptions.yaml:39:18: error: Subscription/erp-address-sync refers to "
         "Flow/adress-sync, which does not exist (did you mean 'address-sync'?)",
         id="subscription-flow",
     ),
