@@ -300,6 +300,78 @@ def _normalise_template(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
 
 
+_TEMPLATE_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+@rule("ROUTE_TEMPLATE", "a Route's path template has whole {name} segments, used by its rewrite")
+def route_templates(estate: Estate) -> Iterator[Finding]:
+    import re
+
+    for item in estate.loaded_of("Route"):
+        route = item.obj
+        assert isinstance(route, Route)
+        names: list[str] = []
+        for segment in route.spec.match.path.split("/"):
+            if re.fullmatch(r"\{" + _TEMPLATE_NAME + r"\}", segment):
+                names.append(segment[1:-1])
+            elif "{" in segment or "}" in segment:
+                yield _finding(
+                    item,
+                    ("spec", "match", "path"),
+                    "ROUTE_TEMPLATE",
+                    f"{item.key}: path segment {segment!r} is neither text nor one whole "
+                    "{name}; the gateway cannot serve it",
+                )
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            yield _finding(
+                item,
+                ("spec", "match", "path"),
+                "ROUTE_TEMPLATE",
+                f"{item.key}: template parameter {{{name}}} appears twice",
+            )
+        if route.spec.rewrite is not None:
+            for name in re.findall(r"\{(" + _TEMPLATE_NAME + r")\}", route.spec.rewrite.path):
+                if name not in names:
+                    yield _finding(
+                        item,
+                        ("spec", "rewrite", "path"),
+                        "ROUTE_TEMPLATE",
+                        f"{item.key}: rewrite.path uses {{{name}}}, which match.path does not "
+                        "capture",
+                    )
+
+
+@rule("ROUTE_OVERLAP", "Routes on one host and path that list shared methods: one always wins")
+def route_overlaps(estate: Estate) -> Iterator[Finding]:
+    groups: dict[tuple[str, str], list[tuple[Loaded, frozenset[str]]]] = {}
+    for item in estate.loaded_of("Route"):
+        route = item.obj
+        assert isinstance(route, Route)
+        match = route.spec.match
+        if not match.methods:
+            continue  # a route without methods is the fallback by design
+        methods = set(match.methods) | ({"HEAD"} if "GET" in match.methods else set())
+        key = (match.host or "*", _normalise_template(match.path))
+        groups.setdefault(key, []).append((item, frozenset(methods)))
+    for (_, path), members in groups.items():
+        for (a, ma), (b, mb) in itertools.combinations(members, 2):
+            shared = ma & mb
+            if not shared or ma == mb:  # identical sets are ROUTE_CONFLICT's
+                continue
+            # The gateway prefers fewer methods, then the first name (docs/architecture.md).
+            (winner, _), (loser, _) = sorted(
+                [(a, ma), (b, mb)], key=lambda m: (len(m[1]), m[0].obj.name)
+            )
+            yield _finding(
+                loser,
+                ("spec", "match", "methods"),
+                "ROUTE_OVERLAP",
+                f"{loser.key} and {winner.key} both match {', '.join(sorted(shared))} on "
+                f"{path}; {winner.key} serves those",
+                severity="warning",
+            )
+
+
 @rule("PLAN_LIMITS", "Plan limits are consistent: no limit that another makes unreachable")
 def plan_limits(estate: Estate) -> Iterator[Finding]:
     for item in estate.loaded_of("Plan"):

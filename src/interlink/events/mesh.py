@@ -4,8 +4,8 @@
 NATS JetStream with ``events.backend: nats``), creates its streams and durable consumers from the
 estate, and starts the delivery engine. ``apply`` takes a new estate revision: the registry is
 rebuilt off the request path and swapped in one assignment, the bus gains the new streams and
-consumers, and delivery restarts on the new subscriptions (queued deliveries stay in the store,
-so nothing is lost across the restart).
+consumers, and delivery takes the new subscriptions (queued deliveries stay in the store,
+so nothing is lost; unchanged subscriptions run on undisturbed).
 """
 
 from __future__ import annotations
@@ -108,9 +108,7 @@ class EventMesh:
         self._registry = registry
         self.estate = estate
         if self.engine is not None:
-            await self.engine.stop()
-        self.engine = self._engine(estate)
-        await self.engine.start()
+            await self.engine.reload(estate)
 
     async def refresh_keys(self) -> None:
         """Reload consumer keys now (after a key is created or revoked in this process)."""

@@ -1,0 +1,445 @@
+"""One subscription's delivery: an ingest loop, a dispatch loop and a completion writer.
+
+- **ingest** pulls the subscription's events from the bus, filters them, enqueues the ones
+  that match and acks the whole batch. It pauses while the queue holds ``high_water`` rows, so
+  a dead receiver leaves its backlog in the bus rather than copying it.
+- **dispatch** takes due jobs from the queue and sends each in its own task, never more than
+  ``maxInFlight`` at once. It sleeps until the next job is due, or until something changes
+  (events enqueued, a send finished, a dead letter retried).
+- **completion** writes finished attempts back in batches. A job stays "busy" (excluded from
+  ``due``) until its outcome is written, so it is never sent twice by this process.
+
+Every subscription has its own tasks and its own HTTP connections, so a receiver that hangs
+holds up only its own subscription, and then only up to its ``maxInFlight``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from interlink.errors import InterlinkError
+from interlink.events.bus import Bus, Message
+from interlink.events.delivery.attempt import Attempt, Sender
+from interlink.events.delivery.clock import Clock
+from interlink.events.delivery.metrics import DeliveryMetrics
+from interlink.events.delivery.plan import DeliveryPlan
+from interlink.events.delivery.queue import (
+    RESPONSE_LIMIT,
+    DeliveryQueue,
+    Disabled,
+    Job,
+    JobKey,
+    Outcome,
+)
+from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
+
+log = logging.getLogger("interlink.events.delivery")
+
+_IDLE: Final = 3600.0  # sleep when nothing is due and polling is off
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tuning the delivery engine; the defaults suit one process on a small machine."""
+
+    ingest_batch: int = 500  # events per bus pull
+    pull_timeout: float = 1.0  # seconds a pull waits for the first event
+    dispatch_batch: int = 500  # jobs per queue read
+    # Seconds between queue reads when idle: rows another process changed (a dead letter
+    # retried from the CLI) are seen within this. 0 turns polling off.
+    poll_interval: float = 5.0
+    high_water: int = 10_000  # queued rows per subscription before ingest pauses
+    stop_grace: float = 5.0  # seconds open attempts get to finish on stop
+    stats_interval: float = 5.0  # seconds between depth and lag refreshes
+    secret_refresh: float = 60.0  # seconds between reads of a signing secret
+    response_limit: int = RESPONSE_LIMIT  # bytes of a failed response kept
+    retry_after_max: float = MAX_RETRY_AFTER  # longest Retry-After honoured
+    error_pause: float = 1.0  # real seconds to wait after the bus or the store failed
+
+
+GoneCallback = Callable[["SubscriptionWorker", Attempt], Awaitable[None]]
+
+
+class SubscriptionWorker:
+    def __init__(
+        self,
+        plan: DeliveryPlan,
+        bus: Bus,
+        queue: DeliveryQueue,
+        sender: Sender,
+        *,
+        clock: Clock,
+        metrics: DeliveryMetrics,
+        settings: EngineSettings,
+        rng: random.Random,
+        on_gone: GoneCallback,
+        disabled: Disabled | None = None,
+    ) -> None:
+        self.plan = plan
+        self.bus = bus
+        self.queue = queue
+        self.sender = sender
+        self.clock = clock
+        self.metrics = metrics
+        self.settings = settings
+        self.rng = rng
+        self._on_gone = on_gone
+        self.disabled = disabled
+        self.depth = 0  # pending rows, kept up to date here and resynced by the stats loop
+        self._sending: dict[JobKey, Job] = {}
+        self._completing: set[JobKey] = set()
+        self._done: list[tuple[Job, Attempt, Outcome, float]] = []
+        self._paused_until: datetime | None = None
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._flush_needed = asyncio.Event()
+        self._stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self._failing: set[str] = set()  # loops whose last round failed, to log once a streak
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._sending)
+
+    @property
+    def busy(self) -> int:
+        """Jobs sent and not yet written back."""
+        return len(self._sending) + len(self._completing)
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.depth = await self.queue.depth(self.name)
+        self._room.set()
+        self._loops = [
+            self._spawn_loop(self._ingest, "ingest"),
+            self._spawn_loop(self._dispatch, "dispatch"),
+            self._spawn_loop(self._stats, "stats"),
+        ]
+        self._flusher = self._spawn_loop(self._flush, "completion")
+
+    def _spawn_loop(
+        self, loop: Callable[[], Coroutine[Any, Any, None]], role: str
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(self._guarded(loop, role), name=f"delivery {role} {self.name}")
+
+    async def _guarded(self, loop: Callable[[], Coroutine[Any, Any, None]], role: str) -> None:
+        """Run a loop until it returns; a bug that escapes it is logged and the loop restarted,
+        so one bad moment cannot silently stop a subscription."""
+        while True:
+            try:
+                await loop()
+            except Exception:
+                log.exception("subscription %s: %s loop failed; restarting it", self.name, role)
+                await asyncio.sleep(self.settings.error_pause)
+                continue
+            return
+
+    async def stop(self) -> None:
+        """Stop taking work, give open attempts ``stop_grace`` to finish, write what finished.
+
+        An attempt cut off here is not written: its row stays pending with the same attempt
+        count and is sent again after a restart (at least once, never lost).
+        """
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=self.settings.stop_grace)
+            for task in self._sends:
+                task.cancel()
+            await asyncio.gather(*self._sends, return_exceptions=True)
+        self._stopping = True
+        self._flush_needed.set()
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.sender.aclose()
+
+    def wake(self) -> None:
+        """Look at the queue now: rows were added or made due."""
+        self._wake.set()
+
+    def set_disabled(self, disabled: Disabled | None) -> None:
+        self.disabled = disabled
+        self._wake.set()
+
+    # --- ingest ----------------------------------------------------------------------------
+
+    async def _ingest(self) -> None:
+        plan, settings = self.plan, self.settings
+        # A batch pulled and not yet acked: when the queue fails, the same batch is tried
+        # again, since the bus hands it out anew only after its ack wait.
+        messages: list[Message] = []
+        chosen: list[Message] = []
+        added = 0
+        while True:
+            if not messages:
+                if self.depth >= settings.high_water:
+                    self._room.clear()
+                    await self._room.wait()
+                    continue
+                try:
+                    messages = await self.bus.pull(
+                        plan.name, settings.ingest_batch, settings.pull_timeout
+                    )
+                except InterlinkError as exc:
+                    await self._failed("ingest", exc)
+                    continue
+                if not messages:
+                    continue
+                if plan.filter.matches_all:
+                    chosen = messages
+                else:
+                    chosen = [m for m in messages if plan.filter.matches_body(m.body)]
+            try:
+                if chosen:
+                    added += await self.queue.enqueue(plan.name, chosen, self.clock.now())
+                # Acked only once enqueued: a crash in between hands the events out again
+                # and enqueueing them twice adds nothing.
+                await self.bus.ack(plan.name, [m.seq for m in messages])
+            except InterlinkError as exc:
+                await self._failed("ingest", exc)
+                continue
+            self._recovered("ingest")
+            if skipped := len(messages) - len(chosen):
+                self.metrics.filtered.inc(plan.name, amount=skipped)
+            if added:
+                self.depth += added
+                self._wake.set()
+            messages, chosen, added = [], [], 0
+
+    # --- dispatch --------------------------------------------------------------------------
+
+    def _busy_keys(self) -> list[JobKey]:
+        return [*self._sending, *self._completing]
+
+    async def _dispatch(self) -> None:
+        plan, settings = self.plan, self.settings
+        while True:
+            self._wake.clear()
+            if self.disabled is not None:
+                await self._wake.wait()
+                continue
+            now = self.clock.now()
+            if self._paused_until is not None:
+                if now < self._paused_until:
+                    await self._sleep((self._paused_until - now).total_seconds())
+                    continue
+                self._paused_until = None
+            free = plan.max_in_flight - len(self._sending)
+            if free <= 0:
+                await self._wake.wait()
+                continue
+            want = min(free, settings.dispatch_batch)
+            try:
+                busy = self._busy_keys()
+                jobs = await self.queue.due(plan.name, now, want, busy, ordered=plan.ordered)
+                for job in jobs:
+                    self._send_soon(job)
+                if len(jobs) == want:
+                    continue
+                following = await self.queue.next_due(
+                    plan.name, self._busy_keys(), ordered=plan.ordered
+                )
+            except InterlinkError as exc:
+                await self._failed("dispatch", exc)
+                continue
+            self._recovered("dispatch")
+            delay = settings.poll_interval if settings.poll_interval > 0 else _IDLE
+            if following is not None:
+                delay = min(delay, (following - self.clock.now()).total_seconds())
+            if delay > 0:
+                await self._sleep(delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep on the engine's clock, cut short by ``wake``."""
+        if self._wake.is_set():
+            return
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    def _send_soon(self, job: Job) -> None:
+        self._sending[job.key] = job
+        task = asyncio.create_task(self._send(job))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            attempt = await self.sender.send(job)
+        except Exception as exc:  # senders return failures; this is a bug, not an outcome
+            log.exception("subscription %s: sending %s failed", self.name, job.key)
+            attempt = Attempt(False, error=f"{type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:
+            self._sending.pop(job.key, None)
+            raise
+        elapsed = loop.time() - started
+        now = self.clock.now()
+        outcome = self._outcome(job, attempt, now)
+        del self._sending[job.key]
+        self._completing.add(job.key)
+        self._done.append((job, attempt, outcome, elapsed))
+        self._flush_needed.set()
+        if attempt.retry_after is not None:
+            # The receiver is throttling: hold the whole subscription, not just this job.
+            until = now + timedelta(seconds=attempt.retry_after)
+            if self._paused_until is None or until > self._paused_until:
+                self._paused_until = until
+        if attempt.gone and self.disabled is None:
+            await self._on_gone(self, attempt)
+        self._wake.set()
+
+    def _outcome(self, job: Job, attempt: Attempt, now: datetime) -> Outcome:
+        plan = self.plan
+        made = job.attempt + 1
+        fields: dict[str, Any] = {
+            "status": attempt.status,
+            "error": attempt.error,
+            "response": attempt.response,
+        }
+        if attempt.ok:
+            return Outcome(job.key, "delivered", made, status=attempt.status)
+        if attempt.gone:
+            # Not the job's fault: it waits, uncounted, until the subscription is enabled.
+            return Outcome(job.key, "retry", job.attempt, now, **fields)
+        if made > len(plan.schedule):
+            return Outcome(job.key, "dead" if plan.dead_letter else "dropped", made, **fields)
+        delay = attempt.retry_after
+        if delay is None:
+            delay = retry_delay(made, plan.schedule, plan.jitter, self.rng) or 0.0
+        return Outcome(job.key, "retry", made, now + timedelta(seconds=delay), **fields)
+
+    # --- completion ------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        while True:
+            if not self._stopping:
+                await self._flush_needed.wait()
+            self._flush_needed.clear()
+            batch, self._done = self._done, []
+            if not batch:
+                if self._stopping:
+                    return
+                continue
+            try:
+                await self.queue.complete([item[2] for item in batch], self.clock.now())
+            except Exception as exc:  # keep the batch whatever failed: its jobs stay busy
+                self._done = batch + self._done
+                await self._failed("completion", exc)
+                if self._stopping and self._failing:
+                    log.error(
+                        "subscription %s: %d outcomes not written; they are sent again",
+                        self.name,
+                        len(self._done),
+                    )
+                    return
+                self._flush_needed.set()
+                continue
+            self._recovered("completion")
+            self._account(batch)
+            self._wake.set()
+
+    def _account(self, batch: list[tuple[Job, Attempt, Outcome, float]]) -> None:
+        name, metrics = self.name, self.metrics
+        now = self.clock.now()
+        finished = 0
+        for job, attempt, outcome, elapsed in batch:
+            self._completing.discard(job.key)
+            metrics.attempt_duration.observe(elapsed, name)
+            result = outcome.result
+            if result == "delivered":
+                metrics.delivered.inc(name)
+                latency = (now - job.published_at).total_seconds()
+                metrics.latency.observe(max(latency, 0.0), name)
+                finished += 1
+                continue
+            metrics.failed.inc(name)
+            if result == "retry":
+                if not attempt.gone:
+                    metrics.retries.inc(name)
+                continue
+            finished += 1
+            if result == "dead":
+                metrics.dead.inc(name)
+                log.warning(
+                    "subscription %s: event %s dead-lettered after %d attempts (last: %s)",
+                    name,
+                    job.event_id,
+                    outcome.attempt,
+                    attempt.error,
+                )
+            else:
+                metrics.dropped.inc(name)
+                log.warning(
+                    "subscription %s: event %s dropped after %d attempts (last: %s); "
+                    "deadLetter is off",
+                    name,
+                    job.event_id,
+                    outcome.attempt,
+                    attempt.error,
+                )
+        if finished:
+            self.depth = max(self.depth - finished, 0)
+            if self.depth < self.settings.high_water:
+                self._room.set()
+
+    # --- stats -----------------------------------------------------------------------------
+
+    async def _stats(self) -> None:
+        while True:
+            with contextlib.suppress(InterlinkError):
+                await self.refresh_stats()
+            await self.clock.sleep(self.settings.stats_interval)
+
+    async def refresh_stats(self) -> None:
+        """Read depth, dead letters and bus lag into the gauges."""
+        name, metrics = self.name, self.metrics
+        depth = await self.queue.depth(name)
+        dead = await self.queue.dlq_depth(name)
+        unread = await self.bus.pending(name)
+        self.depth = depth
+        if depth < self.settings.high_water:
+            self._room.set()
+        metrics.queue_depth.set(depth, name)
+        metrics.dlq_depth.set(dead, name)
+        metrics.lag.set(unread + depth, name)
+
+    # --- failures of the bus or the store ----------------------------------------------------
+
+    async def _failed(self, loop_name: str, exc: Exception) -> None:
+        if loop_name not in self._failing:
+            self._failing.add(loop_name)
+            log.error(
+                "subscription %s: %s failed: %s; retrying every %gs",
+                self.name,
+                loop_name,
+                exc.message if isinstance(exc, InterlinkError) else repr(exc),
+                self.settings.error_pause,
+            )
+        pause = exc.retry_after if isinstance(exc, InterlinkError) else None
+        await asyncio.sleep(pause or self.settings.error_pause)
+
+    def _recovered(self, loop_name: str) -> None:
+        if loop_name in self._failing:
+            self._failing.discard(loop_name)
+            log.info("subscription %s: %s works again", self.name, loop_name)

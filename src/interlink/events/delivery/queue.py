@@ -1,0 +1,279 @@
+"""The durable delivery queue: one row per (subscription, event) still to deliver or dead.
+
+The bus hands each subscription its events once; the queue remembers every one until it is
+delivered, dead-lettered or dropped, with its attempt count, next attempt time and the last
+response. It lives in the platform store's database (SQLite or PostgreSQL, same URL), in the
+``deliveries``, ``subscription_state`` and ``delivery_replays`` tables of migration 0002.
+
+A row is keyed by (subscription, seq, replay): ``seq`` is the event's position in its type's
+log and ``replay`` is 0 for live delivery or the id of the replay that copied it, so enqueueing
+the same event twice (after a crash between enqueue and ack) adds nothing, and a replay never
+collides with the live row. Every method is batched, because a delivery costs one insert and
+one delete and the queue must keep up with thousands of them a second.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Final, Literal, Self
+from urllib.parse import urlsplit
+
+from interlink.errors import ConfigError, NotFound
+from interlink.events.bus import Message
+from interlink.store.base import redact_url
+
+RESPONSE_LIMIT: Final = 4096
+"""Characters of a receiver's response body kept with a failed delivery."""
+
+State = Literal["pending", "dead"]
+Result = Literal["delivered", "retry", "dead", "dropped"]
+
+
+@dataclass(frozen=True, order=True)
+class JobKey:
+    """Which row: ``str(key)`` is the id the admin API and the CLI show (``sub:seq[:replay]``)."""
+
+    subscription: str
+    seq: int
+    replay: int = 0
+
+    @property
+    def columns(self) -> tuple[str, int, int]:
+        return (self.subscription, self.seq, self.replay)
+
+    def __str__(self) -> str:
+        base = f"{self.subscription}:{self.seq}"
+        return base if self.replay == 0 else f"{base}:{self.replay}"
+
+    @classmethod
+    def parse(cls, id: str) -> JobKey:
+        # Subscription names never contain ":", so the split is unambiguous.
+        parts = id.split(":")
+        try:
+            if len(parts) == 2:
+                return cls(parts[0], int(parts[1]))
+            if len(parts) == 3:
+                return cls(parts[0], int(parts[1]), int(parts[2]))
+        except ValueError:
+            pass
+        raise NotFound(f"delivery {id!r} not found: ids look like SUBSCRIPTION:SEQ[:REPLAY]")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A pending delivery handed to the dispatcher."""
+
+    key: JobKey
+    event_id: str
+    ordering_key: str | None
+    body: bytes
+    attempt: int  # attempts made so far
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one attempt; ``complete`` applies a batch of them.
+
+    ``delivered`` and ``dropped`` delete the row; ``retry`` keeps it pending with ``attempt``
+    and ``next_at``; ``dead`` moves it to the dead-letter queue. The last status, error and
+    (truncated) response are kept on the row for people to read.
+    """
+
+    key: JobKey
+    result: Result
+    attempt: int = 0
+    next_at: datetime | None = None
+    status: int | None = None
+    error: str | None = None
+    response: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row as the dead-letter views show it."""
+
+    key: JobKey
+    event_id: str
+    ordering_key: str | None
+    body: bytes
+    state: State
+    attempt: int
+    next_at: datetime
+    published_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    last_status: int | None
+    last_error: str | None
+    last_response: str | None
+
+    @property
+    def id(self) -> str:
+        return str(self.key)
+
+    @property
+    def replayed(self) -> bool:
+        return self.key.replay != 0
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Delivery]
+    next_cursor: str | None  # pass back as ``cursor`` for the next page; None at the end
+
+
+@dataclass(frozen=True)
+class Disabled:
+    """A subscription switched off (a receiver answered 410, or an operator did it)."""
+
+    subscription: str
+    at: datetime
+    reason: str
+
+
+def truncate(text: str | None, limit: int = RESPONSE_LIMIT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + "…"
+
+
+class DeliveryQueue(ABC):
+    """The queue; used from one asyncio loop. Times are UTC-aware datetimes the caller gives,
+    so the engine's clock (real or fake) decides what "due" means."""
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The database URL, password redacted."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect; the tables must exist (``Store.migrate`` on the same URL creates them)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Disconnect; idempotent."""
+
+    @abstractmethod
+    async def enqueue(
+        self, subscription: str, messages: Sequence[Message], now: datetime, replay: int = 0
+    ) -> int:
+        """Add one pending row per message, due at ``now``; rows that exist are left alone.
+        Return how many were new."""
+
+    @abstractmethod
+    async def due(
+        self,
+        subscription: str,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[JobKey] = (),
+        *,
+        ordered: bool = False,
+    ) -> list[Job]:
+        """Up to ``limit`` pending jobs due at ``now``, earliest first, except ``exclude``
+        (the ones in flight). When ``ordered``, only the lowest pending (seq, replay) of each
+        ordering key is eligible: a failing event holds its key's later events, not others."""
+
+    @abstractmethod
+    async def next_due(
+        self, subscription: str, exclude: Sequence[JobKey] = (), *, ordered: bool = False
+    ) -> datetime | None:
+        """When the earliest job ``due`` could return becomes due; None when there is none."""
+
+    @abstractmethod
+    async def complete(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+        """Apply a batch of outcomes in one transaction."""
+
+    @abstractmethod
+    async def list_dead(
+        self, subscription: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page:
+        """Dead-lettered rows in id order, one page at a time."""
+
+    @abstractmethod
+    async def get(self, id: str | JobKey) -> Delivery:
+        """One row, pending or dead; raises ``NotFound``."""
+
+    @abstractmethod
+    async def retry(self, ids: Sequence[str | JobKey], now: datetime) -> int:
+        """Make dead rows pending again, due now, with the attempt count reset."""
+
+    @abstractmethod
+    async def retry_all(self, subscription: str, now: datetime) -> int:
+        """``retry`` for every dead row of a subscription."""
+
+    @abstractmethod
+    async def discard(self, ids: Sequence[str | JobKey]) -> int:
+        """Delete dead rows for good; pending rows are left alone."""
+
+    @abstractmethod
+    async def depth(self, subscription: str) -> int:
+        """Pending rows (the part of the lag the bus no longer counts)."""
+
+    @abstractmethod
+    async def dlq_depth(self, subscription: str) -> int:
+        """Dead rows."""
+
+    @abstractmethod
+    async def disable(self, subscription: str, reason: str, now: datetime) -> None:
+        """Record the subscription as disabled; survives restarts."""
+
+    @abstractmethod
+    async def enable(self, subscription: str) -> bool:
+        """Clear the disabled mark; False when it was not disabled."""
+
+    @abstractmethod
+    async def disabled(self) -> dict[str, Disabled]:
+        """Every disabled subscription."""
+
+    @abstractmethod
+    async def start_replay(
+        self,
+        subscription: str,
+        start: int | datetime,
+        end: int | datetime | None,
+        now: datetime,
+    ) -> int:
+        """Record a replay and return its id (> 0), used as ``replay`` for its rows."""
+
+    @abstractmethod
+    async def finish_replay(self, replay: int, enqueued: int, now: datetime) -> None:
+        """Record how many rows a replay added."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def keys_of(ids: Sequence[str | JobKey]) -> list[JobKey]:
+    return [JobKey.parse(i) if isinstance(i, str) else i for i in ids]
+
+
+def open_queue(url: str) -> DeliveryQueue:
+    """The queue in the store database at ``url`` (call ``await queue.open()`` next)."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme == "sqlite":
+        from interlink.events.delivery.queue_sqlite import SQLiteDeliveryQueue
+
+        return SQLiteDeliveryQueue(url)
+    if scheme in ("postgresql", "postgres"):
+        from interlink.events.delivery.queue_postgres import PostgresDeliveryQueue
+
+        return PostgresDeliveryQueue(url)
+    raise ConfigError(f"unsupported store URL {redact_url(url)!r} for the delivery queue")

@@ -1,0 +1,341 @@
+"""Webhook delivery: the URL, the signed POST, and what the receiver's answer means.
+
+The URL is the target System's base URL and the subscription's path, checked when the
+subscription is compiled so a path can never leave the base URL (no ``..``, no other scheme or
+host). The body is the stored structured CloudEvent, sent as it is with
+``content-type: application/cloudevents+json`` and Standard Webhooks headers: ``webhook-id``
+is the event id, the same on every retry, so a receiver deduplicates on it.
+
+Signing secrets come from the subscription's ``secret`` reference. The resolved value may hold
+several secrets separated by spaces (``whsec_old whsec_new``): every delivery is then signed
+with each, which is how a secret is rotated without a moment where the receiver refuses
+deliveries. The value is read again every minute, so rotating it needs no restart.
+
+The HTTP client sits behind :class:`WebhookClient`: the default, :class:`PooledClient`, is the
+platform's own keep-alive client (``interlink.http``); :class:`HttpxClient` is the general one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from interlink.errors import ConfigError, UpstreamError, UpstreamTimeout
+from interlink.estate.references import SecretSource, resolve
+from interlink.events.cloudevents import STRUCTURED_MEDIA_TYPE
+from interlink.events.delivery.attempt import Attempt
+from interlink.events.delivery.clock import Clock
+from interlink.events.delivery.queue import RESPONSE_LIMIT, Job
+from interlink.events.delivery.schedule import MAX_RETRY_AFTER, parse_retry_after
+from interlink.events.signing import (
+    ID_HEADER,
+    TIMESTAMP_HEADER,
+    parse_secret,
+    signature_headers,
+)
+from interlink.http.client import HttpClient
+from interlink.http.origin import Origin
+
+log = logging.getLogger("interlink.events.delivery")
+
+_WEBHOOK_ID: Final = re.compile(r"[\x21-\x7e]{1,256}\Z")
+
+
+# --- the URL -----------------------------------------------------------------------------------
+
+
+def webhook_url(base_url: str, path: str) -> str:
+    """``base_url`` joined with ``path``; ``ValueError`` when the result could leave the base.
+
+    The path is appended to the base URL's path (``https://h/api`` + ``/hooks`` is
+    ``https://h/api/hooks``). Dot segments, also percent-encoded, backslashes, empty segments
+    and control characters are refused rather than normalised: a receiver or proxy that
+    normalises differently must not be able to route a delivery elsewhere.
+    """
+    base = urlsplit(base_url)
+    if base.scheme not in ("http", "https") or not base.hostname:
+        raise ValueError("the base URL must be an absolute http(s) URL")
+    if base.username is not None or base.password is not None:
+        raise ValueError("the base URL must not carry credentials")
+    if base.query or base.fragment:
+        raise ValueError("the base URL must not have a query or a fragment")
+    if not path.startswith("/"):
+        raise ValueError("the path must start with /")
+    raw_path, _, query = path.partition("?")
+    decoded = unquote(raw_path)
+    if any(ord(c) < 0x21 or c == "\x7f" for c in path):
+        raise ValueError("the path must not hold spaces or control characters")
+    if "\\" in decoded or "#" in path:
+        raise ValueError("the path must not hold a backslash or a fragment")
+    segments = decoded.split("/")[1:]
+    if any(s in (".", "..") for s in segments):
+        raise ValueError("the path must not hold '.' or '..' segments")
+    if any(s == "" for s in segments[:-1]):
+        raise ValueError("the path must not hold empty segments ('//')")
+    prefix = base.path.rstrip("/")
+    joined = f"{base.scheme}://{base.netloc}{prefix}{raw_path}" + (f"?{query}" if query else "")
+    check = urlsplit(joined)
+    if (check.scheme, check.netloc) != (base.scheme, base.netloc) or not check.path.startswith(
+        prefix
+    ):
+        raise ValueError("the path leaves the base URL")
+    return joined
+
+
+def webhook_id(event_id: str) -> str:
+    """The ``webhook-id`` for an event: its id, or, when the id cannot travel in a header
+    (spaces, non-ASCII, too long), a stable digest of it."""
+    if _WEBHOOK_ID.match(event_id):
+        return event_id
+    return "evt_" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+# --- signing keys ------------------------------------------------------------------------------
+
+
+class SigningKeys:
+    """The key bytes behind a secret reference, read again every ``refresh`` seconds."""
+
+    def __init__(
+        self, subscription: str, reference: str, source: SecretSource, refresh: float = 60.0
+    ) -> None:
+        self.subscription = subscription
+        self.reference = reference
+        self.source = source
+        self.refresh = refresh
+        self._keys = self._load()  # raises ConfigError: a subscription without keys is not run
+        self._loaded = time.monotonic()
+        self._warned = False
+
+    def _load(self) -> list[bytes]:
+        value = resolve(self.reference, self.source)
+        parts = value.split()
+        if not parts:
+            raise ConfigError(f"the signing secret {self.reference} is empty")
+        return [parse_secret(part) for part in parts]
+
+    def keys(self) -> list[bytes]:
+        if time.monotonic() - self._loaded >= self.refresh:
+            self._loaded = time.monotonic()
+            try:
+                self._keys = self._load()
+                self._warned = False
+            except ConfigError as exc:
+                if not self._warned:
+                    self._warned = True
+                    # The message names the reference, never a value.
+                    log.warning(
+                        "subscription %s: cannot read its signing secret again (%s); "
+                        "signing with the previous one",
+                        self.subscription,
+                        exc.message,
+                    )
+        return self._keys
+
+
+# --- the HTTP client ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    headers: Mapping[str, str]  # lower-case names; a repeated header keeps its last value
+    body: bytes  # the first ``body_limit`` bytes
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    max_connections: int
+    body_limit: int = RESPONSE_LIMIT + 1  # bytes of a response body kept
+
+
+class WebhookClient(Protocol):
+    """Sends one POST within ``timeout`` seconds: raises ``TimeoutError`` when it runs out,
+    ``ConnectionError``/``OSError`` when the exchange fails, else returns the response."""
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> WebhookResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+ClientFactory = Callable[[ClientLimits], WebhookClient]
+
+
+class PooledClient:
+    """``WebhookClient`` on the platform's own HTTP/1.1 client (``interlink.http``), the one the
+    gateway proxies with: keep-alive pools, llhttp parsing, a fraction of a general client's CPU
+    cost per request. Only the first ``body_limit`` bytes of an answer are read; a longer body
+    costs its connection rather than the time to read it."""
+
+    def __init__(self, limits: ClientLimits) -> None:
+        self.body_limit = limits.body_limit
+        self._client = HttpClient(max_connections=limits.max_connections)
+        self._targets: dict[str, tuple[Origin, bytes]] = {}
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> WebhookResponse:
+        target = self._targets.get(url)
+        if target is None:
+            try:
+                origin, path = Origin.parse(url)
+            except ConfigError as exc:
+                raise ConnectionError(exc.message) from None
+            target = self._targets[url] = (origin, (path or "/").encode("latin-1"))
+        encoded = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._client.send(
+                    target[0],
+                    b"POST",
+                    target[1],
+                    encoded,
+                    body,
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                )
+                async with response:
+                    kept = bytearray()
+                    async for chunk in response.body:
+                        kept += chunk[: self.body_limit - len(kept)]
+                        if len(kept) >= self.body_limit:
+                            break
+        except UpstreamTimeout as exc:
+            raise TimeoutError(exc.message) from exc
+        except UpstreamError as exc:
+            raise ConnectionError(exc.message) from exc
+        names = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers}
+        return WebhookResponse(response.status, names, bytes(kept))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def default_client(limits: ClientLimits) -> WebhookClient:
+    return PooledClient(limits)
+
+
+class HttpxClient:
+    """``WebhookClient`` on httpx: general and slower (see ``bench/events_delivery.py``)."""
+
+    def __init__(self, limits: ClientLimits) -> None:
+        self.body_limit = limits.body_limit
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_connections,
+            ),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> WebhookResponse:
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                self._client.stream(
+                    "POST", url, content=body, headers=dict(headers), timeout=timeout
+                ) as response,
+            ):
+                kept = bytearray()
+                async for chunk in response.aiter_raw():
+                    kept += chunk[: self.body_limit - len(kept)]
+                    if len(kept) >= self.body_limit:
+                        break
+                return WebhookResponse(
+                    response.status_code,
+                    {k.lower(): v for k, v in response.headers.items()},
+                    bytes(kept),
+                )
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(str(exc) or "timed out") from exc
+        except httpx.HTTPError as exc:
+            raise ConnectionError(str(exc) or type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+# --- the sender --------------------------------------------------------------------------------
+
+
+class WebhookSender:
+    """Signs and POSTs a job, and reads the answer into an :class:`Attempt`."""
+
+    def __init__(
+        self,
+        url: str,
+        client: WebhookClient,
+        clock: Clock,
+        *,
+        keys: SigningKeys | None,
+        timeout: float,
+        response_limit: int = RESPONSE_LIMIT,
+        retry_after_max: float = MAX_RETRY_AFTER,
+    ) -> None:
+        self.url = url
+        self.client = client
+        self.clock = clock
+        self.keys = keys
+        self.timeout = timeout
+        self.response_limit = response_limit
+        self.retry_after_max = retry_after_max
+
+    async def send(self, job: Job) -> Attempt:
+        now = self.clock.now()
+        timestamp = int(now.timestamp())
+        msg_id = webhook_id(job.event_id)
+        headers = {"content-type": STRUCTURED_MEDIA_TYPE}
+        if self.keys is not None:
+            headers.update(
+                signature_headers(self.keys.keys(), msg_id, job.body, timestamp=timestamp)
+            )
+        else:
+            headers[ID_HEADER] = msg_id
+            headers[TIMESTAMP_HEADER] = str(timestamp)
+        try:
+            response = await self.client.post(self.url, job.body, headers, self.timeout)
+        except TimeoutError:
+            return Attempt(False, error=f"no answer within {self.timeout:g}s")
+        except (ConnectionError, OSError) as exc:
+            return Attempt(False, error=_one_line(exc))
+        except Exception as exc:  # a client bug must cost a retry, not the dispatcher
+            log.exception("webhook client failed unexpectedly")
+            return Attempt(False, error=_one_line(exc))
+        return self.judge(response)
+
+    def judge(self, response: WebhookResponse) -> Attempt:
+        status = response.status
+        if 200 <= status < 300:
+            return Attempt(True, status)
+        # One byte past the limit is read, so the queue can mark the text as cut.
+        text = response.body[: self.response_limit + 1].decode("utf-8", "replace")
+        if status == 410:
+            return Attempt(False, status, "HTTP 410 Gone", text, gone=True)
+        retry_after = None
+        if status in (429, 503):
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), self.clock.now(), self.retry_after_max
+            )
+        return Attempt(False, status, f"HTTP {status}", text, retry_after)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,198 @@
+"""The delivery queue on both store backends: every ``store_url`` test runs on SQLite and
+PostgreSQL (a schema of its own per test)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from interlink.errors import ConfigError, NotFound, StoreError
+from interlink.events.bus import Message
+from interlink.events.delivery.queue import DeliveryQueue, Job, JobKey, Outcome, open_queue
+from interlink.store import open_store
+
+T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
+SUB = "billing-hooks"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def queue(store_url: str) -> AsyncIterator[DeliveryQueue]:
+    with open_store(store_url) as store:
+        store.migrate()
+    async with open_queue(store_url) as opened:
+        yield opened
+
+
+def msg(seq: int, key: str | None = None, body: bytes | None = None) -> Message:
+    return Message(
+        type="order.created",
+        seq=seq,
+        id=f"e{seq}",
+        source="shop",
+        key=key,
+        body=body or b'{"id": "e%d"}' % seq,
+        stored_at=T0 - timedelta(seconds=60 - seq),
+    )
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def seqs(jobs: Sequence[Job]) -> list[int]:
+    return [job.key.seq for job in jobs]
+
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_enqueue_is_idempotent_and_due_in_order(queue: DeliveryQueue) -> None:
+    assert await queue.enqueue(SUB, [msg(1), msg(2), msg(3)], T0) == 3
+    assert await queue.enqueue(SUB, [msg(2), msg(3), msg(4)], T0) == 1
+    assert await queue.enqueue("other", [msg(1)], T0) == 1
+    jobs = await queue.due(SUB, T0, 10)
+    assert seqs(jobs) == [1, 2, 3, 4]
+    first = jobs[0]
+    assert (first.event_id, first.body, first.attempt) == ("e1", b'{"id": "e1"}', 0)
+    assert first.published_at == T0 - timedelta(seconds=59)
+    assert seqs(await queue.due(SUB, T0, 2)) == [1, 2]
+    assert seqs(await queue.due(SUB, T0, 2, [JobKey(SUB, 1), JobKey(SUB, 3)])) == [2, 4]
+    assert await queue.depth(SUB) == 4
+    assert await queue.depth("other") == 1
+
+
+async def test_outcomes_delete_reschedule_and_dead_letter(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(1), msg(2), msg(3), msg(4)], T0)
+    await queue.complete(
+        [
+            Outcome(JobKey(SUB, 1), "delivered", 1, status=204),
+            Outcome(JobKey(SUB, 2), "retry", 1, at(5), 500, "HTTP 500", "oops"),
+            Outcome(JobKey(SUB, 3), "dead", 8, status=400, error="HTTP 400", response="x" * 9000),
+            Outcome(JobKey(SUB, 4), "dropped", 8, status=500),
+        ],
+        at(1),
+    )
+    assert seqs(await queue.due(SUB, at(4), 10)) == []
+    assert await queue.next_due(SUB) == at(5)
+    [job] = await queue.due(SUB, at(5), 10)
+    assert (job.key.seq, job.attempt) == (2, 1)
+    retried = await queue.get(f"{SUB}:2")
+    assert (retried.state, retried.last_status, retried.last_response) == ("pending", 500, "oops")
+    dead = await queue.get(JobKey(SUB, 3))
+    assert (dead.state, dead.attempt, dead.last_status, dead.last_error) == (
+        "dead",
+        8,
+        400,
+        "HTTP 400",
+    )
+    assert dead.last_response == "x" * 4096 + "…"  # 4 KiB and a mark
+    assert dead.updated_at == at(1)
+    with pytest.raises(NotFound):
+        await queue.get(JobKey(SUB, 1))
+    with pytest.raises(NotFound):
+        await queue.get(JobKey(SUB, 4))
+    assert (await queue.depth(SUB), await queue.dlq_depth(SUB)) == (1, 1)
+
+
+async def test_ordered_due_takes_only_the_head_of_each_key(queue: DeliveryQueue) -> None:
+    await queue.enqueue(
+        SUB, [msg(1, "a"), msg(2, "b"), msg(3, "a"), msg(4, None), msg(5, "b"), msg(6, None)], T0
+    )
+    assert seqs(await queue.due(SUB, T0, 10, ordered=True)) == [1, 2, 4, 6]
+    assert seqs(await queue.due(SUB, T0, 10)) == [1, 2, 3, 4, 5, 6]
+    # "a"'s head in flight holds "a"; "b" moves on once its head is done.
+    await queue.complete([Outcome(JobKey(SUB, 2), "delivered", 1)], T0)
+    busy = [JobKey(SUB, 1)]
+    assert seqs(await queue.due(SUB, T0, 10, busy, ordered=True)) == [4, 5, 6]
+    # "a"'s head failing holds "a" until it is due again.
+    await queue.complete([Outcome(JobKey(SUB, 1), "retry", 1, at(30))], T0)
+    assert seqs(await queue.due(SUB, at(10), 10, ordered=True)) == [4, 5, 6]
+    assert await queue.next_due(SUB, [JobKey(SUB, s) for s in (4, 5, 6)], ordered=True) == at(30)
+    assert seqs(await queue.due(SUB, at(30), 10, ordered=True)) == [4, 5, 6, 1]
+    # A dead head no longer holds its key.
+    await queue.complete([Outcome(JobKey(SUB, 1), "dead", 2)], at(30))
+    assert seqs(await queue.due(SUB, at(30), 10, ordered=True)) == [3, 4, 5, 6]
+
+
+async def test_replays_are_copies_beside_the_live_rows(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(1, "a"), msg(2, "a")], T0)
+    replay = await queue.start_replay(SUB, 1, None, T0)
+    assert replay > 0
+    assert await queue.enqueue(SUB, [msg(1, "a")], T0, replay=replay) == 1
+    assert await queue.enqueue(SUB, [msg(1, "a")], T0, replay=replay) == 0
+    await queue.finish_replay(replay, 1, T0)
+    jobs = await queue.due(SUB, T0, 10)
+    assert [(j.key.seq, j.key.replay) for j in jobs] == [(1, 0), (1, replay), (2, 0)]
+    assert str(jobs[1].key) == f"{SUB}:1:{replay}"
+    ordered = await queue.due(SUB, T0, 10, ordered=True)
+    assert [(j.key.seq, j.key.replay) for j in ordered] == [(1, 0)]
+    assert (await queue.get(f"{SUB}:1:{replay}")).replayed
+    assert await queue.start_replay(SUB, T0, at(60), T0) > replay
+
+
+async def test_dead_letters_list_retry_and_discard(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(n) for n in range(1, 6)], T0)
+    await queue.enqueue("alpha", [msg(9)], T0)
+    dead = [Outcome(JobKey(SUB, n), "dead", 3, status=500) for n in range(1, 5)]
+    await queue.complete([*dead, Outcome(JobKey("alpha", 9), "dead", 1)], T0)
+    first = await queue.list_dead(SUB, limit=3)
+    assert [d.id for d in first.items] == [f"{SUB}:1", f"{SUB}:2", f"{SUB}:3"]
+    assert first.next_cursor == f"{SUB}:3"
+    second = await queue.list_dead(SUB, limit=3, cursor=first.next_cursor)
+    assert [d.id for d in second.items] == [f"{SUB}:4"]
+    assert second.next_cursor is None
+    everything = await queue.list_dead(limit=10)
+    assert everything.items[0].id == "alpha:9"
+    assert len(everything.items) == 5
+
+    assert await queue.retry([f"{SUB}:1", JobKey(SUB, 5)], at(10)) == 1  # 5 is not dead
+    row = await queue.get(f"{SUB}:1")
+    assert (row.state, row.attempt, row.next_at) == ("pending", 0, at(10))
+    assert await queue.discard([f"{SUB}:2", f"{SUB}:5"]) == 1  # pending rows stay
+    assert await queue.retry_all(SUB, at(20)) == 2
+    assert await queue.dlq_depth(SUB) == 0
+    assert await queue.depth(SUB) == 4
+    assert await queue.dlq_depth("alpha") == 1
+
+
+async def test_disabled_state_survives_a_new_connection(
+    queue: DeliveryQueue, store_url: str
+) -> None:
+    assert await queue.disabled() == {}
+    await queue.disable(SUB, "receiver answered 410 Gone", T0)
+    await queue.disable(SUB, "a later reason", at(5))  # the first stays
+    async with open_queue(store_url) as again:
+        state = (await again.disabled())[SUB]
+    assert (state.at, state.reason) == (T0, "receiver answered 410 Gone")
+    assert await queue.enable(SUB)
+    assert not await queue.enable(SUB)
+    assert await queue.disabled() == {}
+
+
+async def test_big_batches_go_through(queue: DeliveryQueue) -> None:
+    batch = [msg(n, f"k{n % 7}") for n in range(1, 2001)]
+    assert await queue.enqueue(SUB, batch, T0) == 2000
+    jobs = await queue.due(SUB, T0, 2000)
+    await queue.complete([Outcome(j.key, "delivered", 1) for j in jobs], T0)
+    assert await queue.depth(SUB) == 0
+
+
+async def test_unmigrated_database_says_so(store_url: str) -> None:
+    queue = open_queue(store_url)
+    with pytest.raises(StoreError, match="migrate"):
+        await queue.open()
+    await queue.close()
+
+
+def test_memory_and_unknown_urls_are_refused() -> None:
+    with pytest.raises(ConfigError, match="database file"):
+        open_queue("sqlite:///:memory:")
+    with pytest.raises(ConfigError, match="unsupported"):
+        open_queue("mysql://db/x")
