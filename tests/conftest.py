@@ -52,6 +52,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 # --- estates and processes -------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _gateway_on_a_free_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`interlink serve` also opens the gateway (8080 in the example estate): tests that start
+    it take any free port instead, so they never collide with each other or the machine."""
+    monkeypatch.setenv("INTERLINK_GATEWAY_LISTEN", "127.0.0.1:0")
+
+
 @pytest.fixture
 def retail_dir(tmp_path: Path) -> Path:
     """A fresh copy of the retail example estate."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -14,6 +13,7 @@ import click
 
 from interlink.cli.estate import write_example
 from interlink.errors import EstateLoadError
+from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import bind, bound_address, serve
 from interlink.runtime.settings import ServeSettings
@@ -35,7 +35,7 @@ def _print_findings(exc: EstateLoadError, root: Path) -> None:
             click.echo(finding.render(root.resolve()), err=True)
 
 
-def _start(settings: ServeSettings) -> tuple[Runtime, object]:
+def _start(settings: ServeSettings) -> tuple[Runtime, object, GatewayHost]:
     try:
         runtime = Runtime.open(settings)
     except EstateLoadError as exc:
@@ -48,18 +48,32 @@ def _start(settings: ServeSettings) -> tuple[Runtime, object]:
     except BaseException:
         runtime.close()
         raise
-    return runtime, sock
+    try:
+        gateway_sock, workers = bind_gateway(runtime)
+    except BaseException:
+        runtime.close()
+        sock.close()
+        raise
+    return runtime, sock, GatewayHost(runtime, gateway_sock, workers)
 
 
-def _run(runtime: Runtime, sock: object, on_ready: object) -> None:
+def _run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost) -> None:
     import socket
+
+    import uvloop  # the gateway's event loop; it comes with uvicorn[standard]
 
     assert isinstance(sock, socket.socket)
     try:
-        asyncio.run(serve(runtime, sock, on_ready))  # type: ignore[arg-type]
+        uvloop.run(serve(runtime, sock, on_ready, gateway))  # type: ignore[arg-type]
     finally:
         runtime.close()
         sock.close()
+        gateway.sock.close()
+
+
+def _gateway_line(gateway: GatewayHost) -> str:
+    workers = f" ({gateway.workers} workers)" if gateway.workers > 1 else ""
+    return f"interlink: gateway on http://{gateway.address}{workers}"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,6 +104,33 @@ def _serve_options(fn: F) -> F:
             help="Who applies revisions, as recorded (default: user@host).",
         ),
         click.option(
+            "--gateway-listen",
+            envvar="INTERLINK_GATEWAY_LISTEN",
+            help="HOST:PORT of the gateway (default: the Platform's, 0.0.0.0:8080)",
+        ),
+        click.option(
+            "--workers",
+            envvar="INTERLINK_WORKERS",
+            type=click.IntRange(1, 64),
+            help="Gateway processes sharing the port (default: the Platform's, 1).",
+        ),
+        click.option(
+            "--gateway-header-timeout",
+            envvar="INTERLINK_GATEWAY_HEADER_TIMEOUT",
+            type=click.FloatRange(0.1, 3600),
+            default=10.0,
+            show_default=True,
+            help="Seconds a client gets to send a request's head; then it is closed.",
+        ),
+        click.option(
+            "--gateway-idle-timeout",
+            envvar="INTERLINK_GATEWAY_IDLE_TIMEOUT",
+            type=click.FloatRange(0.1, 3600),
+            default=30.0,
+            show_default=True,
+            help="Seconds an idle keep-alive connection to the gateway stays open.",
+        ),
+        click.option(
             "--log-level",
             envvar="INTERLINK_LOG_LEVEL",
             default="info",
@@ -111,12 +152,27 @@ def serve_command(
     watch: bool,
     applied_by: str | None,
     log_level: str,
+    gateway_listen: str | None,
+    workers: int | None,
+    gateway_header_timeout: float,
+    gateway_idle_timeout: float,
 ) -> None:
     """Check the estate in DIRECTORY and run it. Reloads on SIGHUP (and file changes with
     --watch); stops cleanly on SIGTERM or Ctrl-C."""
     _configure_logging(log_level)
-    settings = ServeSettings(directory, store_url, admin_listen, watch, applied_by, log_level)
-    runtime, sock = _start(settings)
+    settings = ServeSettings(
+        directory,
+        store_url,
+        admin_listen,
+        watch,
+        applied_by,
+        log_level,
+        gateway_listen,
+        workers,
+        gateway_header_timeout,
+        gateway_idle_timeout,
+    )
+    runtime, sock, gateway = _start(settings)
     token = None
     if not runtime.store.has_admin_token():
         token, _ = runtime.store.create_token("admin", "initial")
@@ -129,11 +185,12 @@ def serve_command(
             f"revision {rev.id if rev else '-'}"
         )
         click.echo(f"interlink: admin API on http://{address}")
+        click.echo(_gateway_line(gateway))
         if token is not None:
             click.echo(f"interlink: admin token (shown once, store it now): {token}")
         sys.stdout.flush()
 
-    _run(runtime, sock, ready)
+    _run(runtime, sock, ready, gateway)
 
 
 @click.command("demo")
@@ -153,14 +210,29 @@ def demo_command(
     watch: bool,
     applied_by: str | None,
     log_level: str,
+    gateway_listen: str | None,
+    workers: int | None,
+    gateway_header_timeout: float,
+    gateway_idle_timeout: float,
 ) -> None:
     """Run the retail example estate on the embedded default, printing what to try."""
     _configure_logging(log_level)
     if not (directory / "platform.yaml").exists():
         write_example("retail", directory, force=True)
         click.echo(f"interlink: wrote the retail example estate to {directory}")
-    settings = ServeSettings(directory, store_url, admin_listen, watch, applied_by, log_level)
-    runtime, sock = _start(settings)
+    settings = ServeSettings(
+        directory,
+        store_url,
+        admin_listen,
+        watch,
+        applied_by,
+        log_level,
+        gateway_listen,
+        workers,
+        gateway_header_timeout,
+        gateway_idle_timeout,
+    )
+    runtime, sock, gateway = _start(settings)
     # A fresh demo token each run, so the printed commands always work; the old one is revoked.
     for old in runtime.store.list_tokens():
         if old.name == DEMO_TOKEN_NAME and not old.revoked:
@@ -177,6 +249,7 @@ def demo_command(
         )
         click.echo(f"  admin API     {base}   (OpenAPI: {base}/openapi.json)")
         click.echo(f"  admin token   {token}")
+        click.echo(f"  gateway       http://{gateway.address}")
         click.echo("")
         click.echo("Try:")
         auth = f'-H "Authorization: Bearer {token}"'
@@ -188,4 +261,4 @@ def demo_command(
         click.echo("Ctrl-C stops.")
         sys.stdout.flush()
 
-    _run(runtime, sock, ready)
+    _run(runtime, sock, ready, gateway)

@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -62,10 +63,16 @@ class Runtime:
         # One metrics registry for every component of this process, rendered at /metrics.
         self.metrics = Registry()
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
+        self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
+
+    def on_reload(self, listener: Callable[[Snapshot], Awaitable[None]]) -> None:
+        """Await ``listener(snapshot)`` after each new snapshot is swapped in, in order. A
+        component compiles its own view there (off the event loop) and swaps it in turn."""
+        self._reload_listeners.append(listener)
 
     @classmethod
     def open(cls, settings: ServeSettings) -> Runtime:
@@ -101,6 +108,11 @@ class Runtime:
             who = applied_by or self.settings.applied_by
             revision = await asyncio.to_thread(record_revision, self.store, fresh, source, who)
             self._snapshot = fresh.with_revision(revision)
+            for listener in self._reload_listeners:
+                try:
+                    await listener(self._snapshot)
+                except Exception:
+                    log.exception("a component failed to take revision %d", revision.id)
             summary = revision.summary
             log.info(
                 "revision %d applied (%s): %d added, %d changed, %d removed",

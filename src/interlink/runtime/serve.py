@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
+import gc
 import logging
 import signal
 import socket
@@ -13,33 +13,19 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from interlink.admin.app import create_app
-from interlink.errors import ServeError
+from interlink.gateway import sockets
+from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.runtime import Runtime
-from interlink.runtime.settings import parse_listen
 
 log = logging.getLogger("interlink.serve")
 
 
 def bind(listen: str) -> socket.socket:
     """Bind the listening socket ourselves, so a busy port is one clear error, not a crash."""
-    host, port = parse_listen(listen)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        raise ServeError(f"cannot listen on {listen}: {reason}") from exc
-    sock.listen(512)
-    sock.setblocking(False)
-    return sock
+    return sockets.bind(listen, backlog=512)
 
 
-def bound_address(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+bound_address = sockets.bound_address
 
 
 class _Server(uvicorn.Server):
@@ -52,9 +38,16 @@ class _Server(uvicorn.Server):
 
 
 async def serve(
-    runtime: Runtime, admin_sock: socket.socket, on_ready: Callable[[], None] | None = None
+    runtime: Runtime,
+    admin_sock: socket.socket,
+    on_ready: Callable[[], None] | None = None,
+    gateway: GatewayHost | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT; reload on SIGHUP and, with --watch, on file changes."""
+    """Run until SIGTERM/SIGINT; reload on SIGHUP and, with --watch, on file changes.
+
+    The gateway starts before the admin API answers and stops alongside it: no new
+    connections, open requests finish, idle keep-alive connections close.
+    """
     config = uvicorn.Config(
         create_app(runtime),
         log_config=None,
@@ -70,6 +63,8 @@ async def serve(
             server.force_exit = True
         log.info("%s received: shutting down", sig.name)
         server.should_exit = True
+        if gateway is not None:
+            gateway.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
@@ -82,10 +77,18 @@ async def serve(
 
     loop.add_signal_handler(signal.SIGHUP, reload, "sighup")
     watcher = loop.create_task(_watch(runtime, reload)) if runtime.settings.watch else None
-    ready = loop.create_task(_announce(server, on_ready))
+    ready: asyncio.Task[None] | None = None
     try:
+        if gateway is not None:
+            await gateway.start()
+        # What exists now (estate, snapshot, apps) lives as long as the process: keep it out of
+        # the cyclic collector's full passes, which would otherwise stall requests.
+        gc.freeze()
+        ready = loop.create_task(_announce(server, on_ready))
         await server.serve(sockets=[admin_sock])
     finally:
+        if gateway is not None:
+            await gateway.stop()
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         for task in (watcher, ready, *tasks):

@@ -16,6 +16,12 @@ class ServeSettings:
     watch: bool = False  # --watch / INTERLINK_WATCH: reload when estate files change
     applied_by: str | None = None  # --applied-by / INTERLINK_APPLIED_BY: recorded per revision
     log_level: str = "info"  # --log-level / INTERLINK_LOG_LEVEL
+    gateway_listen: str | None = None  # --gateway-listen / INTERLINK_GATEWAY_LISTEN; or Platform
+    workers: int | None = None  # --workers / INTERLINK_WORKERS: gateway processes; default Platform
+    # --gateway-header-timeout / INTERLINK_GATEWAY_HEADER_TIMEOUT: seconds for a request's head
+    gateway_header_timeout: float = 10.0
+    # --gateway-idle-timeout / INTERLINK_GATEWAY_IDLE_TIMEOUT: seconds a keep-alive may idle
+    gateway_idle_timeout: float = 30.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -1,0 +1,251 @@
+"""Gateway throughput against nginx, both proxying the same fast upstream, measured by wrk.
+
+    .venv/bin/python bench/gateway.py [--duration 10] [--connections 64] [--threads 2]
+
+Starts the fixed-answer upstream (``interlink.testing.upstreams --fixed``), nginx as a reverse
+proxy with one worker and upstream keep-alive, and ``interlink serve`` with one gateway worker
+and a route without policies. Each is driven by ``wrk --latency`` in turn (after a warm-up);
+the table gives requests per second, p50 and p99 latency, and the ratio to nginx. nginx and wrk
+are installed with apt-get when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port} after {timeout}s")
+
+
+def ensure_tools() -> None:
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
+    if not missing:
+        return
+    print(f"installing {' '.join(missing)} with apt-get", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "install", "-y", *missing], check=True)
+
+
+def start(stack: ExitStack, args: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(args, **kwargs)  # type: ignore[call-overload]
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    stack.callback(stop)
+    return proc  # type: ignore[no-any-return]
+
+
+def nginx_config(root: Path, port: int, upstream: int) -> Path:
+    user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
+    temp = root / "nginx"
+    temp.mkdir()
+    conf = temp / "nginx.conf"
+    conf.write_text(
+        f"""{user}worker_processes 1;
+daemon off;
+pid {temp}/nginx.pid;
+error_log {temp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {temp}/body;
+  proxy_temp_path {temp}/proxy;
+  fastcgi_temp_path {temp}/fastcgi;
+  uwsgi_temp_path {temp}/uwsgi;
+  scgi_temp_path {temp}/scgi;
+  upstream fast {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://fast;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+"""
+    )
+    return conf
+
+
+def estate(root: Path, upstream: int) -> Path:
+    directory = root / "estate"
+    directory.mkdir()
+    docs = [
+        {"apiVersion": "interlink/v1", "kind": "Platform", "metadata": {"name": "bench"}},
+        {"apiVersion": "interlink/v1", "kind": "Team", "metadata": {"name": "bench"}},
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "System",
+            "metadata": {"name": "fast", "owner": "bench"},
+            "spec": {"domain": "bench", "baseUrl": f"http://127.0.0.1:{upstream}"},
+        },
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "Route",
+            "metadata": {"name": "all", "owner": "bench"},
+            "spec": {"match": {"path": "/"}, "upstreams": [{"system": "fast"}]},
+        },
+    ]
+    (directory / "estate.yaml").write_text("\n---\n".join(json.dumps(d) for d in docs))
+    return directory
+
+
+def milliseconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise SystemExit(f"cannot read wrk's latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
+
+
+def wrk(name: str, url: str, args: argparse.Namespace) -> Result:
+    base = ["wrk", f"-t{args.threads}", f"-c{args.connections}"]
+    subprocess.run([*base, "-d2s", url], check=True, capture_output=True)  # warm-up
+    out = subprocess.run(
+        [*base, f"-d{args.duration}s", "--latency", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    # Anchored: "Req/Sec … 75.50%" must not pass for the 50th percentile.
+    p50 = re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        print(f"  {name}: socket errors: {socket_errors.group(1)}", flush=True)
+    return Result(
+        name, rps, milliseconds(p50), milliseconds(p99), int(errors.group(1) if errors else 0)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--path", default="/customers/42", help="the request path")
+    args = parser.parse_args()
+    ensure_tools()
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="interlink-bench-") as tmp:
+        root = Path(tmp)
+        upstream, proxy, gateway = free_port(), free_port(), free_port()
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        start(
+            stack,
+            [
+                sys.executable,
+                "-m",
+                "interlink.testing.upstreams",
+                "--fixed",
+                "--port",
+                str(upstream),
+            ],
+            **quiet,
+        )
+        wait_port(upstream)
+        conf = nginx_config(root, proxy, upstream)
+        start(
+            stack,
+            [
+                "nginx",
+                "-p",
+                str(conf.parent),
+                "-c",
+                str(conf),
+                "-e",
+                str(conf.parent / "error.log"),
+            ],
+            **quiet,
+        )
+        wait_port(proxy)
+        start(
+            stack,
+            [
+                str(VENV_BIN / "interlink"),
+                "serve",
+                str(estate(root, upstream)),
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--gateway-listen",
+                f"127.0.0.1:{gateway}",
+                "--workers",
+                "1",
+                "--log-level",
+                "warning",
+            ],
+            **quiet,
+        )
+        wait_port(gateway)
+        print(
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
+            f"{os.cpu_count()} CPUs",
+            flush=True,
+        )
+        results = [
+            wrk("upstream (direct)", f"http://127.0.0.1:{upstream}{args.path}", args),
+            wrk("nginx (1 worker)", f"http://127.0.0.1:{proxy}{args.path}", args),
+            wrk("gateway (1 worker, no policies)", f"http://127.0.0.1:{gateway}{args.path}", args),
+        ]
+    nginx = results[1].rps
+    print(
+        f"\n{'target':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs nginx':>9} {'non-2xx':>8}"
+    )
+    for r in results:
+        print(
+            f"{r.name:34} {r.rps:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+            f"{r.rps / nginx:8.2f}x {r.errors:8d}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The per-route policy chain: compiled callables run, in order, before a request is proxied.
+
+Each policy gets the request and its route and either returns None (carry on) or a
+:class:`Reply` that answers the request in its place (401, 429, 422, …). Policies are built
+once per snapshot by the factories in :data:`FACTORIES`, in chain order; a factory returns
+None when its route does not need it.
+
+A factory raises :class:`Unsupported` when the route asks for something the gateway cannot
+enforce yet. Such a route is not mounted at all: serving it without the protection it
+declares would be worse than not serving it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from interlink.estate.kinds.gateway import RequestValidation, Route
+from interlink.estate.model import Estate
+from interlink.http.headers import Headers
+
+if TYPE_CHECKING:
+    from interlink.gateway.config import CompiledRoute
+    from interlink.gateway.request import Request
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A response a policy gives instead of the upstream's."""
+
+    status: int
+    detail: str
+    headers: Headers = field(default_factory=list)
+    title: str | None = None
+
+
+Policy = Callable[["Request", "CompiledRoute"], Awaitable[Reply | None]]
+PolicyFactory = Callable[[Route, Estate], Policy | None]
+
+
+class Unsupported(Exception):
+    """The route declares something this gateway does not enforce yet."""
+
+
+def _auth(route: Route, estate: Estate) -> Policy | None:
+    auth = route.spec.auth
+    if auth is None:
+        return None
+    kinds = ", ".join(sorted({method.type for method in auth.methods}))
+    raise Unsupported(f"authentication ({kinds}) is not enforced yet")
+
+
+def _request_validation(route: Route, estate: Estate) -> Policy | None:
+    spec = route.spec
+    if spec.api is None or spec.validation.request is RequestValidation.OFF:
+        return None
+    raise Unsupported(
+        "request validation against its Api is not enforced yet "
+        "(validation.request: off serves it without)"
+    )
+
+
+# In chain order: who you are, then whether you may, then whether the request is valid.
+FACTORIES: list[PolicyFactory] = [_auth, _request_validation]
+
+
+def compile_policies(route: Route, estate: Estate) -> tuple[Policy, ...]:
+    """The route's chain; raises Unsupported when it cannot be served yet."""
+    chain = []
+    for factory in FACTORIES:
+        policy = factory(route, estate)
+        if policy is not None:
+            chain.append(policy)
+    return tuple(chain)

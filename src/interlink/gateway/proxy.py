@@ -1,0 +1,124 @@
+"""The gateway's request handler: route, run the route's policies, proxy to the upstream."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from interlink.errors import UpstreamError
+from interlink.gateway.balancing import choose_upstream
+from interlink.gateway.config import GatewayConfig
+from interlink.gateway.forwarding import client_headers, upstream_headers
+from interlink.gateway.request import Request
+from interlink.gateway.rewrite import upstream_path
+from interlink.gateway.routing import MethodNotAllowed
+from interlink.http.client import HttpClient
+from interlink.http.connection import Response
+from interlink.http.streams import BodyError, BodyStream
+
+if TYPE_CHECKING:
+    from interlink.gateway.protocol import HttpProtocol
+
+log = logging.getLogger("interlink.gateway")
+
+
+async def handle(
+    request: Request, conn: HttpProtocol, config: GatewayConfig, client: HttpClient
+) -> None:
+    if request.reject is not None:
+        status, detail = request.reject
+        conn.send_problem(request, status, detail)
+        return
+    found = config.router.match(request.host, request.path, request.method)
+    if found is None:
+        conn.send_problem(request, 404, f"no route matches {request.method} {request.path}")
+        return
+    if isinstance(found, MethodNotAllowed):
+        conn.send_problem(
+            request,
+            405,
+            f"{request.method} is not allowed on {request.path}",
+            headers=[(b"allow", ", ".join(found.allow).encode("ascii"))],
+        )
+        return
+    route = found.value
+    for policy in route.policies:
+        reply = await policy(request, route)
+        if reply is not None:
+            conn.send_problem(
+                request, reply.status, reply.detail, title=reply.title, headers=reply.headers
+            )
+            return
+    upstream = choose_upstream(route, request)
+    path = upstream_path(request.path, found.prefix, route.rewrite, found.params, upstream.base)
+    target = path.encode("latin-1")
+    if request.query:
+        target += b"?" + request.query
+    body = request.body
+    payload: bytes | BodyStream | None = None
+    if body is not None:
+        payload = body.take() if body.complete else body
+    try:
+        response = await client.send(
+            upstream.origin,
+            request.method_bytes,
+            target,
+            upstream_headers(request),
+            payload,
+            request.content_length if payload is body else None,
+            route.connect_timeout,
+            route.read_timeout,
+        )
+    except BodyError as exc:
+        conn.send_problem(request, exc.status, exc.message, title=exc.title)
+        return
+    except UpstreamError as exc:
+        log.warning(
+            "%s %s → %s: %s (request %s)",
+            request.method,
+            request.path,
+            upstream.system,
+            exc.message,
+            request.request_id,
+        )
+        headers = []
+        if exc.retry_after is not None:
+            headers.append((b"retry-after", b"%d" % max(1, round(exc.retry_after))))
+        conn.send_problem(
+            request,
+            exc.status,
+            f"{upstream.system}: {exc.message}",
+            headers=headers,
+            system=upstream.system,
+        )
+        return
+    await relay(request, conn, response, upstream.system)
+
+
+async def relay(request: Request, conn: HttpProtocol, response: Response, system: str) -> None:
+    """Stream the upstream's response to the client, at the pace the client reads it."""
+    headers, length = client_headers(response.headers, request)
+    body = response.body
+    try:
+        if body.complete:  # the usual small answer: one write
+            head_length = length if request.method_bytes == b"HEAD" else None
+            conn.respond(request, response.status, headers, body.take(), length=head_length)
+            return
+        conn.start(request, response.status, headers, length)
+        async for chunk in body:
+            conn.write(chunk)
+            if conn.write_paused:
+                await conn.drain()
+        conn.end()
+    except UpstreamError as exc:
+        # The head is out; the only way left to tell the client is to cut the connection.
+        log.warning(
+            "%s %s ← %s failed mid-response: %s (request %s)",
+            request.method,
+            request.path,
+            system,
+            exc.message,
+            request.request_id,
+        )
+    finally:
+        response.close()

@@ -1,0 +1,61 @@
+"""One request as the gateway's HTTP server parsed it."""
+
+from __future__ import annotations
+
+from interlink.gateway.forwarding import request_id
+from interlink.http.headers import Headers
+from interlink.http.streams import BodyStream
+
+
+class Request:
+    """Headers have lower-case names, in the order received. ``body`` is None without one.
+
+    ``special`` holds the headers the gateway itself reads (Host, framing, Connection, request
+    id, trace context, forwarding), each once, repeated values joined with ", ".
+    """
+
+    __slots__ = (
+        "body",
+        "client",
+        "content_length",
+        "headers",
+        "host",
+        "keep_alive",
+        "method",
+        "method_bytes",
+        "path",
+        "query",
+        "reject",
+        "request_id",
+        "special",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method_bytes: bytes,
+        path: str,
+        query: bytes,
+        version: str,
+        headers: Headers,
+        keep_alive: bool,
+        client: str,
+        special: dict[bytes, bytes],
+    ) -> None:
+        self.method_bytes = method_bytes
+        self.method = method_bytes.decode("ascii")
+        self.path = path  # canonical (see paths.py); "" when it could not be made so
+        self.query = query  # without the "?"; b"" when there is none
+        self.version = version
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self.client = client  # the peer's IP address
+        self.special = special
+        self.request_id = request_id(special.get(b"x-request-id"))
+        self.host: str | None = None  # lower-case Host, with its port if given
+        self.body: BodyStream | None = None
+        self.content_length: int | None = None
+        self.reject: tuple[int, str] | None = None  # answered with this, never routed
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path} {self.request_id}>"

@@ -1,0 +1,83 @@
+"""The gateway's front door: one listening socket, its connections, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable
+
+from interlink.gateway.config import GatewayConfig
+from interlink.gateway.protocol import HttpProtocol
+from interlink.gateway.proxy import handle
+from interlink.gateway.request import Request
+from interlink.http.client import HttpClient
+
+
+class GatewayServer:
+    """Serves from ``config``; :meth:`update` swaps it, whole, for the requests that follow."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def __init__(self, config: GatewayConfig, *, client: HttpClient | None = None) -> None:
+        self.config = config
+        self.connections: set[HttpProtocol] = set()
+        self.stopping = False
+        self.clock = time.time
+        self._client = client
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self, sock: socket.socket) -> None:
+        self.loop = asyncio.get_running_loop()
+        if self._client is None:
+            self._client = HttpClient()
+        self._server = await self.loop.create_server(lambda: HttpProtocol(self), sock=sock)
+        self._sweep()
+
+    @property
+    def client(self) -> HttpClient:
+        assert self._client is not None, "start() first"
+        return self._client
+
+    def handle(self, request: Request, conn: HttpProtocol) -> Awaitable[None]:
+        return handle(request, conn, self.config, self.client)
+
+    def update(self, config: GatewayConfig) -> None:
+        self.config = config
+
+    async def stop(self) -> None:
+        """Stop accepting, close idle connections, let open requests finish, then close."""
+        if self.stopping:
+            await self._stopped.wait()
+            return
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        deadline = self.loop.time() + self.config.limits.shutdown_timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for conn in list(self.connections):
+            conn.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._client is not None:
+            await self._client.aclose()
+        self._stopped.set()
+
+    def _sweep(self) -> None:
+        """Enforce every connection's deadline: one timer for all instead of one per request."""
+        now = self.loop.time()
+        for conn in list(self.connections):
+            conn.check(now)
+        limits = self.config.limits
+        shortest = min(
+            limits.header_timeout,
+            limits.keep_alive_timeout,
+            limits.body_timeout,
+            limits.send_timeout,
+        )
+        self._sweeper = self.loop.call_later(min(1.0, max(0.05, shortest / 4)), self._sweep)

@@ -1,0 +1,103 @@
+"""The gateway as `interlink serve` runs it: on this event loop, or as supervised workers.
+
+With one worker the gateway shares the process (and the snapshot) with the rest of the
+runtime; each reload compiles its config in a worker thread and swaps it in. With several,
+each worker process loads the estate itself and reloads on the SIGHUP forwarded to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+from interlink.gateway.config import GatewayConfig, compile_gateway
+from interlink.gateway.limits import Limits
+from interlink.gateway.server import GatewayServer
+from interlink.gateway.sockets import BACKLOG, bind, bound_address
+from interlink.gateway.worker import WorkerOptions
+from interlink.gateway.workers import Supervisor
+from interlink.runtime.runtime import Runtime
+from interlink.runtime.settings import ServeSettings
+from interlink.runtime.snapshot import Snapshot
+
+log = logging.getLogger("interlink.gateway")
+
+
+def gateway_limits(settings: ServeSettings) -> Limits:
+    """The limits that come from serve settings; the estate's Platform adds the byte limits."""
+    return Limits(
+        header_timeout=settings.gateway_header_timeout,
+        keep_alive_timeout=settings.gateway_idle_timeout,
+    )
+
+
+def bind_gateway(runtime: Runtime) -> tuple[socket.socket, int]:
+    """The gateway's socket, and the number of workers that will serve it.
+
+    One worker listens on it directly. Several each bind the port with SO_REUSEPORT; then this
+    socket is only bound, never listening, and holds the port for them.
+    """
+    settings = runtime.settings
+    platform = runtime.snapshot.estate.platform.spec.gateway
+    listen = settings.gateway_listen or platform.listen
+    workers = settings.workers or platform.workers
+    if workers > 1:
+        return bind(listen, reuse_port=True, backlog=None), workers
+    return bind(listen, backlog=BACKLOG), 1
+
+
+class GatewayHost:
+    def __init__(self, runtime: Runtime, sock: socket.socket, workers: int) -> None:
+        self.runtime = runtime
+        self.sock = sock
+        self.workers = workers
+        self.address = bound_address(sock)
+        self.limits = gateway_limits(runtime.settings)
+        self.server: GatewayServer | None = None
+        self.supervisor: Supervisor | None = None
+        self._unserved: str | None = None
+        self._stop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
+        if self.workers == 1:
+            self.server = GatewayServer(config)
+            await self.server.start(self.sock)
+        else:
+            options = WorkerOptions(
+                str(self.runtime.settings.estate_dir.resolve()),
+                self.address,
+                self.limits,
+                self.runtime.settings.log_level,
+            )
+            self.supervisor = Supervisor(options, self.workers)
+            await self.supervisor.start()
+        self.runtime.on_reload(self.reload)
+
+    async def reload(self, snapshot: Snapshot) -> None:
+        config = await asyncio.to_thread(self._compile, snapshot)
+        if self.server is not None:
+            self.server.update(config)
+        if self.supervisor is not None:
+            self.supervisor.reload()
+
+    def stop(self) -> asyncio.Task[None]:
+        """Begin a graceful stop (once); await the task to know when it is done."""
+        if self._stop is None:
+            self._stop = asyncio.get_running_loop().create_task(self._stopping())
+        return self._stop
+
+    async def _stopping(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+
+    def _compile(self, snapshot: Snapshot) -> GatewayConfig:
+        config = compile_gateway(snapshot.estate, self.limits)
+        line = config.unserved_line()
+        if line is not None and line != self._unserved:
+            log.info("%s", line)
+        self._unserved = line
+        return config
