@@ -29,14 +29,16 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from interlink.client import AsyncPublisher, PublishError
 
 logger = logging.getLogger("interlink.outbox")
+T = TypeVar("T")
 
 DEFAULT_TABLE: Final = "interlink_outbox"
 _TABLE_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -155,6 +157,12 @@ class OutboxRelay:
         self._poll = poll_interval
         self._keep_sent = keep_sent
         self.published = 0
+        # Every database call runs on this one thread: sqlite3 connections (and psycopg ones,
+        # outside a pipeline) belong to the thread that uses them.
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="interlink-outbox")
+
+    async def _in_db(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn)
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -163,19 +171,18 @@ class OutboxRelay:
 
     async def run_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were marked sent."""
-        conn = self._connection()
+        conn = await self._in_db(self._connection)
         dialect = _dialect(conn)
         lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgres" else ""
         # Rows that failed for good carry last_error and attempts > 0 with sent_at NULL; they
         # are left for an operator, so select only those never rejected.
-        rows = await asyncio.to_thread(
-            _fetch,
-            conn,
+        query = (
             f"SELECT id, event FROM {self._table} WHERE sent_at IS NULL AND last_error IS NULL "
-            f"ORDER BY id LIMIT {int(self._batch)}{lock}",
+            f"ORDER BY id LIMIT {int(self._batch)}{lock}"
         )
+        rows = await self._in_db(lambda: _fetch(conn, query))
         if not rows:
-            _end(conn)
+            await self._in_db(lambda: _end(conn))
             return 0
         events = [json.loads(event) for _, event in rows]
         results = await asyncio.gather(
@@ -191,7 +198,7 @@ class OutboxRelay:
                 logger.warning("outbox row %s not published yet: %s", row_id, result)
             else:
                 sent.append(row_id)
-        await asyncio.to_thread(self._mark, conn, dialect, sent, failed)
+        await self._in_db(lambda: self._mark(conn, dialect, sent, failed))
         self.published += len(sent)
         return len(sent)
 
@@ -220,16 +227,20 @@ class OutboxRelay:
             )
         conn.commit()
 
-    def failed(self) -> list[tuple[int, str]]:
+    async def failed(self) -> list[tuple[int, str]]:
         """Rows the platform rejected for good, with the reason, oldest first."""
-        conn = self._connection()
-        rows = _fetch(
-            conn,
-            f"SELECT id, last_error FROM {self._table} WHERE last_error IS NOT NULL "
-            "AND sent_at IS NULL ORDER BY id",
-        )
-        _end(conn)
-        return [(int(r[0]), str(r[1])) for r in rows]
+
+        def read() -> list[tuple[Any, ...]]:
+            conn = self._connection()
+            rows = _fetch(
+                conn,
+                f"SELECT id, last_error FROM {self._table} WHERE last_error IS NOT NULL "
+                "AND sent_at IS NULL ORDER BY id",
+            )
+            _end(conn)
+            return rows
+
+        return [(int(r[0]), str(r[1])) for r in await self._in_db(read)]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set, polling when the outbox is empty."""
@@ -243,12 +254,16 @@ class OutboxRelay:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self._poll)
 
-    def close(self) -> None:
-        if self._conn is not None:
-            close = getattr(self._conn, "close", None)
-            if close is not None:
-                close()
-            self._conn = None
+    async def close(self) -> None:
+        def close() -> None:
+            if self._conn is not None:
+                closer = getattr(self._conn, "close", None)
+                if closer is not None:
+                    closer()
+                self._conn = None
+
+        await self._in_db(close)
+        self._db.shutdown(wait=False)
 
 
 def _fetch(conn: Connection, query: str) -> list[tuple[Any, ...]]:

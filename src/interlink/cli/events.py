@@ -32,19 +32,16 @@ _token = click.option(
 
 
 def _problem_message(response: httpx.Response) -> str:
+    """The problem's title and detail (the detail already names the first violation)."""
     try:
         body = response.json()
     except ValueError:
         return f"HTTP {response.status_code}: {response.text[:200]}"
     if not isinstance(body, dict):
         return f"HTTP {response.status_code}"
-    detail = str(body.get("detail") or body.get("title") or f"HTTP {response.status_code}")
-    violations = body.get("violations") or []
-    if violations:
-        first = violations[0]
-        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-        detail = f"{detail}: {first.get('pointer') or '/'}: {first.get('message')}{more}"
-    return detail
+    detail = str(body.get("detail") or f"HTTP {response.status_code}")
+    title = body.get("title")
+    return f"{title}: {detail}" if title and title != detail else detail
 
 
 class _Api:

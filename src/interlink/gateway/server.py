@@ -7,7 +7,9 @@ import socket
 import time
 from collections.abc import Awaitable
 
+from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig
+from interlink.gateway.events_endpoint import serve_events
 from interlink.gateway.protocol import HttpProtocol
 from interlink.gateway.proxy import handle
 from interlink.gateway.request import Request
@@ -19,8 +21,15 @@ class GatewayServer:
 
     loop: asyncio.AbstractEventLoop
 
-    def __init__(self, config: GatewayConfig, *, client: HttpClient | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        client: HttpClient | None = None,
+        events: EventIngress | None = None,
+    ) -> None:
         self.config = config
+        self.events = events  # `/events` is the event mesh's ingress when it runs here
         self.connections: set[HttpProtocol] = set()
         self.stopping = False
         self.clock = time.time
@@ -42,6 +51,12 @@ class GatewayServer:
         return self._client
 
     def handle(self, request: Request, conn: HttpProtocol) -> Awaitable[None]:
+        if (
+            self.events is not None
+            and request.reject is None
+            and EventIngress.handles(request.path)
+        ):
+            return serve_events(request, conn, self.events)
         return handle(request, conn, self.config, self.client)
 
     def update(self, config: GatewayConfig) -> None:

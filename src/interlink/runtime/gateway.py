@@ -11,6 +11,7 @@ import asyncio
 import logging
 import socket
 
+from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig, compile_gateway
 from interlink.gateway.limits import Limits
 from interlink.gateway.server import GatewayServer
@@ -57,12 +58,13 @@ class GatewayHost:
         self.server: GatewayServer | None = None
         self.supervisor: Supervisor | None = None
         self._unserved: str | None = None
+        self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
         self._stop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
         if self.workers == 1:
-            self.server = GatewayServer(config)
+            self.server = GatewayServer(config, events=self.events)
             await self.server.start(self.sock)
         else:
             options = WorkerOptions(
@@ -71,6 +73,12 @@ class GatewayHost:
                 self.limits,
                 self.runtime.settings.log_level,
             )
+            if self.events is not None:
+                log.warning(
+                    "event ingestion (/events) is served with one gateway worker; with %d, "
+                    "publish to a single-worker node",
+                    self.workers,
+                )
             self.supervisor = Supervisor(options, self.workers)
             await self.supervisor.start()
         self.runtime.on_reload(self.reload)

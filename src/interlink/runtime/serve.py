@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from interlink.admin.app import create_app
+from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.runtime.gateway import GatewayHost
-from interlink.runtime.runtime import Runtime
+from interlink.runtime.runtime import Runtime, store_url_for
+from interlink.runtime.snapshot import Snapshot
 
 log = logging.getLogger("interlink.serve")
 
@@ -78,8 +80,11 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, reload, "sighup")
     watcher = loop.create_task(_watch(runtime, reload)) if runtime.settings.watch else None
     ready: asyncio.Task[None] | None = None
+    mesh: EventMesh | None = None
     try:
+        mesh = await start_mesh(runtime)
         if gateway is not None:
+            gateway.events = mesh.ingress
             await gateway.start()
         # What exists now (estate, snapshot, apps) lives as long as the process: keep it out of
         # the cyclic collector's full passes, which would otherwise stall requests.
@@ -89,6 +94,9 @@ async def serve(
     finally:
         if gateway is not None:
             await gateway.stop()
+        if mesh is not None:
+            await mesh.close()
+            runtime.mesh = None
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         for task in (watcher, ready, *tasks):
@@ -97,6 +105,21 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         log.info("stopped")
+
+
+async def start_mesh(runtime: Runtime) -> EventMesh:
+    """The event mesh on the running estate, following its reloads."""
+    snapshot = runtime.snapshot
+    store_url = store_url_for(runtime.settings, snapshot)
+    mesh = EventMesh(snapshot.estate, runtime.store, store_url, metrics=runtime.metrics)
+    await mesh.start()
+    runtime.mesh = mesh
+
+    async def follow(fresh: Snapshot) -> None:
+        await mesh.apply(fresh.estate)
+
+    runtime.on_reload(follow)
+    return mesh
 
 
 async def _announce(server: uvicorn.Server, on_ready: Callable[[], None] | None) -> None:

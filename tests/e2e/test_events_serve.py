@@ -1,0 +1,247 @@
+"""The event mesh through `interlink serve`: publish over HTTP, signed webhooks, outbox, CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from interlink.client import Publisher, PublishError
+from interlink.errors import SignatureError
+from interlink.events.signing import generate_secret, verify
+from interlink.outbox import Outbox, OutboxRelay
+from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
+
+TYPE = "customer.address-updated"
+
+
+def address(n: int) -> dict[str, object]:
+    return {
+        "customerId": f"C{n:06d}",
+        "address": {"street": f"{n} Main St", "city": "Cork", "postalCode": "T12", "country": "IE"},
+        "changedAt": "2026-11-22T10:00:00Z",
+    }
+
+
+@dataclass
+class Hooks:
+    """A webhook receiver in a thread: verifies signatures, keeps events by webhook-id."""
+
+    secret: str
+    events: dict[str, dict[str, object]] = field(default_factory=dict)
+    bad: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def serve(self) -> ThreadingHTTPServer:
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    verify(hooks.secret, headers, body)
+                except SignatureError:
+                    with hooks.lock:
+                        hooks.bad += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                with hooks.lock:
+                    hooks.events[headers["webhook-id"]] = json.loads(body)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+@dataclass
+class Platform:
+    proc: InterlinkProcess
+    gateway: str
+    admin: str
+    token: str
+    key: str
+    logistics: Hooks
+    analytics: Hooks
+
+
+def wait_until(predicate: object, timeout: float = 20.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def platform(retail_dir: Path, tmp_path: Path) -> Iterator[Platform]:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    logistics = Hooks(generate_secret())
+    analytics = Hooks(generate_secret())
+    (secrets / "logistics-webhook-secret").write_text(logistics.secret)
+    (secrets / "analytics-webhook-secret").write_text(analytics.secret)
+    servers = [logistics.serve(), analytics.serve()]
+    systems = retail_dir / "systems" / "operations.yaml"
+    text = systems.read_text()
+    for old, server in zip(("9103", "9104"), servers, strict=True):
+        text = text.replace(f"http://127.0.0.1:{old}", f"http://127.0.0.1:{server.server_port}")
+    systems.write_text(text)
+    created = run_interlink(["consumers", "key", "create", "crm-publisher"], cwd=retail_dir)
+    assert created.returncode == 0, created.stderr
+    admin = f"127.0.0.1:{free_port()}"
+    proc = InterlinkProcess(
+        ["serve", str(retail_dir), "--admin-listen", admin],
+        env={"INTERLINK_SECRETS_DIR": str(secrets)},
+    ).start()
+    try:
+        gateway = proc.wait_for(r"gateway on http://(\S+)").group(1)
+        token = proc.wait_for(r"admin token \(shown once, store it now\): (\S+)").group(1)
+        yield Platform(
+            proc,
+            f"http://{gateway}",
+            f"http://{admin}",
+            token,
+            created.stdout.strip(),
+            logistics,
+            analytics,
+        )
+    finally:
+        proc.stop()
+        for server in servers:
+            server.shutdown()
+
+
+def test_published_events_reach_every_subscriber_signed(platform: Platform) -> None:
+    with Publisher(platform.gateway, source="crm", key=platform.key) as events:
+        receipts = events.publish_many([events.event(TYPE, address(n)) for n in range(50)])
+        assert sorted(r.seq for r in receipts) == list(range(1, 51))
+        again = events.publish(TYPE, address(0), id=receipts[0].id)
+        assert again.duplicate
+        assert again.seq == receipts[0].seq
+        with pytest.raises(PublishError) as refused:
+            events.publish(TYPE, {**address(1), "customerId": "nope"})
+        assert refused.value.status == 422
+    ids = {r.id for r in receipts}
+    wait_until(
+        lambda: set(platform.logistics.events) == ids and set(platform.analytics.events) == ids
+    )
+    assert platform.logistics.bad == platform.analytics.bad == 0
+    event = platform.logistics.events[receipts[7].id]
+    assert event["type"] == TYPE
+    assert event["data"] == address(7)
+
+    auth = {"authorization": f"Bearer {platform.token}"}
+    subscriptions = httpx.get(f"{platform.admin}/api/v1/subscriptions", headers=auth).json()
+    figures = {s["name"]: s.get("metrics", {}) for s in subscriptions}
+    assert figures["logistics-address-updates"]["delivered"] == 50
+    assert figures["analytics-address-updates"]["lag"] == 0
+    metrics = httpx.get(f"{platform.admin}/metrics", headers=auth).text
+    assert 'subscription="logistics-address-updates"' in metrics
+
+
+def test_the_outbox_publishes_what_was_committed(platform: Platform, tmp_path: Path) -> None:
+    db = tmp_path / "crm.db"
+    outbox = Outbox(source="crm")
+    conn = sqlite3.connect(db)
+    outbox.install(conn)
+    conn.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, street TEXT)")
+    committed = []
+    for n in range(20):
+        with conn:
+            conn.execute("INSERT INTO customers VALUES (?, ?)", (f"C{n:06d}", f"{n} Main St"))
+            committed.append(outbox.add(conn, TYPE, address(n)))
+    try:
+        with conn:
+            conn.execute("INSERT INTO customers VALUES ('C999999', 'x')")
+            rolled_back = outbox.add(conn, TYPE, address(999999))
+            raise RuntimeError("the business change fails")
+    except RuntimeError:
+        pass
+    conn.close()
+
+    import asyncio
+
+    from interlink.client import AsyncPublisher
+
+    async def relay_all() -> int:
+        async with AsyncPublisher(platform.gateway, source="crm", key=platform.key) as publisher:
+            relay = OutboxRelay(lambda: sqlite3.connect(db), publisher)
+            total = 0
+            while count := await relay.run_once():
+                total += count
+            await relay.close()
+            return total
+
+    assert asyncio.run(relay_all()) == 20
+    wait_until(lambda: set(committed) <= set(platform.logistics.events))
+    assert rolled_back not in platform.logistics.events
+    remaining = sqlite3.connect(db).execute("SELECT count(*) FROM interlink_outbox").fetchone()
+    assert remaining == (0,)
+
+
+def test_cli_publish_and_tail(platform: Platform) -> None:
+    published = run_interlink(
+        [
+            "events",
+            "publish",
+            TYPE,
+            "--key",
+            platform.key,
+            "--gateway",
+            platform.gateway,
+            "--id",
+            "cli-1",
+            "--source",
+            "crm",
+            "--data",
+            json.dumps(address(5)),
+        ]
+    )
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == f"cli-1 accepted as {TYPE} #1"
+    bad = run_interlink(
+        [
+            "events",
+            "publish",
+            TYPE,
+            "--key",
+            platform.key,
+            "--gateway",
+            platform.gateway,
+            "--data",
+            json.dumps({**address(5), "customerId": 1}),
+        ]
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("interlink: error: Invalid event data: /data/customerId: ")
+    tail = run_interlink(
+        [
+            "events",
+            "tail",
+            TYPE,
+            "--from",
+            "0",
+            "--admin",
+            platform.admin,
+            "--token",
+            platform.token,
+        ]
+    )
+    assert tail.returncode == 0, tail.stderr
+    (line,) = tail.stdout.splitlines()
+    assert json.loads(line)["id"] == "cli-1"
