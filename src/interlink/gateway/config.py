@@ -17,6 +17,7 @@ from interlink.gateway.limits import Limits
 from interlink.gateway.policy import Policy, Unsupported, compile_policies
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router, with_implied
+from interlink.gateway.services import GatewayServices
 from interlink.http.origin import Origin
 
 
@@ -66,8 +67,11 @@ class GatewayConfig:
         return f"{count} route{'s' if count > 1 else ''} not served yet: {listed}"
 
 
-def compile_gateway(estate: Estate, base: Limits | None = None) -> GatewayConfig:
+def compile_gateway(
+    estate: Estate, base: Limits | None = None, services: GatewayServices | None = None
+) -> GatewayConfig:
     """Compile every Route of ``estate``; ``base`` carries the limits not set in the estate."""
+    services = services or GatewayServices()
     settings = estate.platform.spec.gateway
     limits = replace(
         base or Limits(),
@@ -78,14 +82,16 @@ def compile_gateway(estate: Estate, base: Limits | None = None) -> GatewayConfig
     unserved: list[Unserved] = []
     for route in sorted(estate.of(Route), key=lambda r: r.name):
         try:
-            compiled.append(compile_route(route, estate))
+            compiled.append(compile_route(route, estate, services))
         except Unsupported as exc:
             unserved.append(Unserved(route.name, str(exc)))
     keys = [RouteKey(r.name, r.path, r.host, r.methods, r) for r in compiled]
     return GatewayConfig(Router(keys), tuple(compiled), tuple(unserved), limits)
 
 
-def compile_route(route: Route, estate: Estate) -> CompiledRoute:
+def compile_route(
+    route: Route, estate: Estate, services: GatewayServices | None = None
+) -> CompiledRoute:
     """Raises Unsupported, with the reason, when the route cannot be served (yet)."""
     spec = route.spec
     if spec.publish is not None:
@@ -96,7 +102,7 @@ def compile_route(route: Route, estate: Estate) -> CompiledRoute:
     except ValueError as exc:
         raise Unsupported(str(exc)) from exc
     upstreams = tuple(_target(u.system, u.path, u.weight, u.shadow, estate) for u in spec.upstreams)
-    policies = compile_policies(route, estate)
+    policies = compile_policies(route, estate, services or GatewayServices())
     timeouts = spec.resilience.timeouts
     return CompiledRoute(
         name=route.name,

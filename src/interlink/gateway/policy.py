@@ -1,9 +1,11 @@
 """The per-route policy chain: compiled callables run, in order, before a request is proxied.
 
 Each policy gets the request and its route and either returns None (carry on) or a
-:class:`Reply` that answers the request in its place (401, 429, 422, …). Policies are built
-once per snapshot by the factories in :data:`FACTORIES`, in chain order; a factory returns
-None when its route does not need it.
+:class:`Reply` that answers the request in its place (401, 429, 422, …). A policy that only
+adds headers to the response (RateLimit, Deprecation) appends them to
+``request.response_headers``; the proxy sends them with whatever answer the client gets.
+Policies are built once per snapshot by the factories in :data:`FACTORIES`, in chain order;
+a factory returns None when its route does not need it.
 
 A factory raises :class:`Unsupported` when the route asks for something the gateway cannot
 enforce yet. Such a route is not mounted at all: serving it without the protection it
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from interlink.estate.kinds.gateway import RequestValidation, Route
 from interlink.estate.model import Estate
+from interlink.gateway.services import GatewayServices
 from interlink.http.headers import Headers
 
 if TYPE_CHECKING:
@@ -36,14 +39,14 @@ class Reply:
 
 
 Policy = Callable[["Request", "CompiledRoute"], Awaitable[Reply | None]]
-PolicyFactory = Callable[[Route, Estate], Policy | None]
+PolicyFactory = Callable[[Route, Estate, GatewayServices], Policy | None]
 
 
 class Unsupported(Exception):
     """The route declares something this gateway does not enforce yet."""
 
 
-def _auth(route: Route, estate: Estate) -> Policy | None:
+def _auth(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     auth = route.spec.auth
     if auth is None:
         return None
@@ -51,7 +54,7 @@ def _auth(route: Route, estate: Estate) -> Policy | None:
     raise Unsupported(f"authentication ({kinds}) is not enforced yet")
 
 
-def _request_validation(route: Route, estate: Estate) -> Policy | None:
+def _request_validation(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     spec = route.spec
     if spec.api is None or spec.validation.request is RequestValidation.OFF:
         return None
@@ -65,11 +68,11 @@ def _request_validation(route: Route, estate: Estate) -> Policy | None:
 FACTORIES: list[PolicyFactory] = [_auth, _request_validation]
 
 
-def compile_policies(route: Route, estate: Estate) -> tuple[Policy, ...]:
+def compile_policies(route: Route, estate: Estate, services: GatewayServices) -> tuple[Policy, ...]:
     """The route's chain; raises Unsupported when it cannot be served yet."""
     chain = []
     for factory in FACTORIES:
-        policy = factory(route, estate)
+        policy = factory(route, estate, services)
         if policy is not None:
             chain.append(policy)
     return tuple(chain)

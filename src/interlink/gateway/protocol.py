@@ -479,6 +479,8 @@ class HttpProtocol(asyncio.Protocol):
     def _head(self, req: Request, status: int, headers: Headers, length: int | None) -> bytes:
         self._started = True
         head = STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status
+        if req.response_headers:
+            headers = headers + req.response_headers
         if headers:
             head += b"\r\n".join(map(b": ".join, headers)) + b"\r\n"
         head_only = self._head_only = req.method_bytes == b"HEAD"

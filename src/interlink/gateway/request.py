@@ -27,6 +27,7 @@ class Request:
         "query",
         "reject",
         "request_id",
+        "response_headers",
         "special",
         "version",
     )
@@ -56,6 +57,8 @@ class Request:
         self.body: BodyStream | None = None
         self.content_length: int | None = None
         self.reject: tuple[int, str] | None = None  # answered with this, never routed
+        # Headers policies add to whatever answer the client gets (RateLimit, Deprecation, …).
+        self.response_headers: Headers = []
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path} {self.request_id}>"

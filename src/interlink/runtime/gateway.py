@@ -15,6 +15,7 @@ from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig, compile_gateway
 from interlink.gateway.limits import Limits
 from interlink.gateway.server import GatewayServer
+from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
 from interlink.gateway.worker import WorkerOptions
 from interlink.gateway.workers import Supervisor
@@ -59,9 +60,14 @@ class GatewayHost:
         self.supervisor: Supervisor | None = None
         self._unserved: str | None = None
         self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
+        self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
         self._stop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        mesh = self.runtime.mesh
+        if mesh is not None:
+            self.services.keyring = mesh.keyring
+            self.services.events = mesh.ingress
         config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
         if self.workers == 1:
             self.server = GatewayServer(config, events=self.events)
@@ -103,7 +109,7 @@ class GatewayHost:
             await self.supervisor.stop()
 
     def _compile(self, snapshot: Snapshot) -> GatewayConfig:
-        config = compile_gateway(snapshot.estate, self.limits)
+        config = compile_gateway(snapshot.estate, self.limits, self.services)
         line = config.unserved_line()
         if line is not None and line != self._unserved:
             log.info("%s", line)

@@ -1,0 +1,33 @@
+"""What the gateway's policies use beyond the estate: the process's shared services.
+
+Policies are compiled from Route objects off the request path; those that need run-time state
+(consumer keys, counters shared in Redis, the event bus, metrics, the store) find it here. One
+``GatewayServices`` lives as long as the gateway process and is passed to every compile, so a
+reload keeps the state (rate-limit counters, circuit breakers, key ring) that must survive it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from interlink.observe.metrics import Registry
+
+if TYPE_CHECKING:
+    from interlink.events.ingress import EventIngress
+    from interlink.store import Store
+    from interlink.store.keyring import KeyRing
+
+
+@dataclass
+class GatewayServices:
+    keyring: KeyRing | None = None  # consumer API keys, refreshed from the store
+    store: Store | None = None
+    events: EventIngress | None = None  # REST → event routes publish through it
+    metrics: Registry = field(default_factory=Registry)
+    clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)
+    # State kept across reloads by the policies that own it, under a key of their choosing
+    # (e.g. ("breaker", route, system)); a policy compiled again finds its state here.
+    state: dict[Any, Any] = field(default_factory=dict)
