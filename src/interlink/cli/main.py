@@ -16,11 +16,12 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.check import check_command
 from interlink.cli.consumers import consumers_group
+from interlink.cli.demo import demo_command
 from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
-from interlink.cli.serve import demo_command, serve_command
+from interlink.cli.serve import serve_command
 from interlink.errors import InterlinkError
 
 

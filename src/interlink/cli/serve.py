@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,17 +10,14 @@ from typing import Any, TypeVar
 
 import click
 
-from interlink.cli.estate import write_example
 from interlink.errors import EstateLoadError
 from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import bind, bound_address, serve
 from interlink.runtime.settings import ServeSettings
 
-DEMO_TOKEN_NAME = "demo"  # noqa: S105 - a token label, not a token
 
-
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
@@ -35,7 +31,7 @@ def _print_findings(exc: EstateLoadError, root: Path) -> None:
             click.echo(finding.render(root.resolve()), err=True)
 
 
-def _start(settings: ServeSettings) -> tuple[Runtime, object, GatewayHost]:
+def start(settings: ServeSettings) -> tuple[Runtime, object, GatewayHost]:
     try:
         runtime = Runtime.open(settings)
     except EstateLoadError as exc:
@@ -57,7 +53,7 @@ def _start(settings: ServeSettings) -> tuple[Runtime, object, GatewayHost]:
     return runtime, sock, GatewayHost(runtime, gateway_sock, workers)
 
 
-def _run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost) -> None:
+def run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost) -> None:
     import socket
 
     import uvloop  # the gateway's event loop; it comes with uvicorn[standard]
@@ -71,7 +67,7 @@ def _run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost)
         gateway.sock.close()
 
 
-def _gateway_line(gateway: GatewayHost) -> str:
+def gateway_line(gateway: GatewayHost) -> str:
     workers = f" ({gateway.workers} workers)" if gateway.workers > 1 else ""
     return f"interlink: gateway on http://{gateway.address}{workers}"
 
@@ -79,7 +75,7 @@ def _gateway_line(gateway: GatewayHost) -> str:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _serve_options(fn: F) -> F:
+def serve_options(fn: F) -> F:
     options = [
         click.option(
             "--store-url",
@@ -144,7 +140,7 @@ def _serve_options(fn: F) -> F:
 
 @click.command("serve")
 @click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
-@_serve_options
+@serve_options
 def serve_command(
     directory: Path,
     store_url: str | None,
@@ -159,7 +155,7 @@ def serve_command(
 ) -> None:
     """Check the estate in DIRECTORY and run it. Reloads on SIGHUP (and file changes with
     --watch); stops cleanly on SIGTERM or Ctrl-C."""
-    _configure_logging(log_level)
+    configure_logging(log_level)
     settings = ServeSettings(
         directory,
         store_url,
@@ -172,7 +168,7 @@ def serve_command(
         gateway_header_timeout,
         gateway_idle_timeout,
     )
-    runtime, sock, gateway = _start(settings)
+    runtime, sock, gateway = start(settings)
     token = None
     if not runtime.store.has_admin_token():
         token, _ = runtime.store.create_token("admin", "initial")
@@ -185,80 +181,9 @@ def serve_command(
             f"revision {rev.id if rev else '-'}"
         )
         click.echo(f"interlink: admin API on http://{address}")
-        click.echo(_gateway_line(gateway))
+        click.echo(gateway_line(gateway))
         if token is not None:
             click.echo(f"interlink: admin token (shown once, store it now): {token}")
         sys.stdout.flush()
 
-    _run(runtime, sock, ready, gateway)
-
-
-@click.command("demo")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(path_type=Path),
-    default=Path(".interlink/demo"),
-    show_default=True,
-    help="Where the example estate is written (kept between runs).",
-)
-@_serve_options
-def demo_command(
-    directory: Path,
-    store_url: str | None,
-    admin_listen: str | None,
-    watch: bool,
-    applied_by: str | None,
-    log_level: str,
-    gateway_listen: str | None,
-    workers: int | None,
-    gateway_header_timeout: float,
-    gateway_idle_timeout: float,
-) -> None:
-    """Run the retail example estate on the embedded default, printing what to try."""
-    _configure_logging(log_level)
-    if not (directory / "platform.yaml").exists():
-        write_example("retail", directory, force=True)
-        click.echo(f"interlink: wrote the retail example estate to {directory}")
-    settings = ServeSettings(
-        directory,
-        store_url,
-        admin_listen,
-        watch,
-        applied_by,
-        log_level,
-        gateway_listen,
-        workers,
-        gateway_header_timeout,
-        gateway_idle_timeout,
-    )
-    runtime, sock, gateway = _start(settings)
-    # A fresh demo token each run, so the printed commands always work; the old one is revoked.
-    for old in runtime.store.list_tokens():
-        if old.name == DEMO_TOKEN_NAME and not old.revoked:
-            runtime.store.revoke_token(old.id)
-    token, _ = runtime.store.create_token("admin", DEMO_TOKEN_NAME)
-    base = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
-
-    def ready() -> None:
-        snap = runtime.snapshot
-        click.echo("")
-        click.echo(
-            f"Interlink demo: {len(snap.estate)} objects from {directory} "
-            f"(revision {snap.revision.id if snap.revision else '-'})"
-        )
-        click.echo(f"  admin API     {base}   (OpenAPI: {base}/openapi.json)")
-        click.echo(f"  admin token   {token}")
-        click.echo(f"  gateway       http://{gateway.address}")
-        click.echo("")
-        click.echo("Try:")
-        auth = f'-H "Authorization: Bearer {token}"'
-        click.echo(f"  curl {base}/readyz")
-        click.echo(f"  curl {auth} {base}/api/v1/estate")
-        click.echo(f"  curl {auth} {base}/api/v1/estate/revisions")
-        click.echo(f"  curl {auth} '{base}/api/v1/graph?format=mermaid'")
-        click.echo(f"  edit {directory}/*.yaml, then: kill -HUP {os.getpid()}")
-        click.echo("Ctrl-C stops.")
-        sys.stdout.flush()
-
-    _run(runtime, sock, ready, gateway)
+    run(runtime, sock, ready, gateway)

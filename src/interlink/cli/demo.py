@@ -1,0 +1,180 @@
+"""`interlink demo`: the retail example estate, running, with someone to talk to.
+
+It writes the example (once) to ``--dir``, gives it secrets of its own (webhook signing secrets,
+the mobile app's JWT key) in a hidden folder beside it, serves it on the embedded default, and
+starts the companions: a CRM simulator publishing address updates and mock logistics and
+analytics systems receiving them (see ``interlink.examples.companions``). It prints a fresh
+admin token and a fresh API key each run, and commands to try.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from interlink.cli.estate import write_example
+from interlink.cli.serve import configure_logging, run, serve_options, start
+from interlink.events.signing import generate_secret
+from interlink.examples.companions import DemoCompanions
+from interlink.runtime.serve import bound_address
+from interlink.runtime.settings import ServeSettings
+
+DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
+PUBLISHER = "crm-publisher"
+def _random() -> str:
+    return secrets.token_urlsafe(32)
+
+
+SECRETS: dict[str, Callable[[], str]] = {
+    "logistics-webhook-secret": generate_secret,
+    "analytics-webhook-secret": generate_secret,
+    "mobile-jwt-key": _random,
+    "crm-legacy-token": _random,
+}
+
+
+def demo_secrets(directory: Path) -> dict[str, str]:
+    """The demo's secrets, made once and kept (so receivers and runs agree)."""
+    folder = directory / ".secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    values = {}
+    for name, make in SECRETS.items():
+        path = folder / name
+        if not path.exists():
+            path.write_text(make())
+            path.chmod(0o600)
+        values[name] = path.read_text().strip()
+    return values
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(path_type=Path),
+    default=Path(".interlink/demo"),
+    show_default=True,
+    help="Where the example estate is written (kept between runs).",
+)
+@click.option(
+    "--companions/--no-companions",
+    default=True,
+    show_default=True,
+    help="Run the CRM simulator and the mock logistics and analytics systems.",
+)
+@serve_options
+def demo_command(
+    directory: Path,
+    companions: bool,
+    store_url: str | None,
+    admin_listen: str | None,
+    watch: bool,
+    applied_by: str | None,
+    log_level: str,
+    gateway_listen: str | None,
+    workers: int | None,
+    gateway_header_timeout: float,
+    gateway_idle_timeout: float,
+) -> None:
+    """Run the retail example estate on the embedded default, printing what to try."""
+    configure_logging(log_level)
+    if not (directory / "platform.yaml").exists():
+        write_example("retail", directory, force=True)
+        click.echo(f"interlink: wrote the retail example estate to {directory}")
+    values = demo_secrets(directory)
+    os.environ.setdefault("INTERLINK_SECRETS_DIR", str((directory / ".secrets").resolve()))
+    settings = ServeSettings(
+        directory,
+        store_url,
+        admin_listen,
+        watch,
+        applied_by,
+        log_level,
+        gateway_listen,
+        workers,
+        gateway_header_timeout,
+        gateway_idle_timeout,
+    )
+    runtime, sock, gateway = start(settings)
+    # A fresh token and key each run, so the printed commands work; the old ones are revoked.
+    store = runtime.store
+    for old in store.list_tokens():
+        if old.name == DEMO_NAME and not old.revoked:
+            store.revoke_token(old.id)
+    token, _ = store.create_token("admin", DEMO_NAME)
+    for old_key in store.list_consumer_keys(PUBLISHER):
+        if old_key.name == DEMO_NAME and not old_key.revoked:
+            store.revoke_consumer_key(old_key.id)
+    key, _ = store.create_consumer_key(PUBLISHER, DEMO_NAME)
+    admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
+    host, _, port = gateway.address.rpartition(":")
+    gw = f"http://{'127.0.0.1' if host in ('0.0.0.0', '[::]') else host}:{port}"  # noqa: S104
+
+    def echo(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    def ready() -> None:
+        snap = runtime.snapshot
+        d = directory
+        rev = snap.revision.id if snap.revision else "-"
+        auth = f'-H "Authorization: Bearer {token}"'
+        lines = [
+            "",
+            f"Interlink demo: {len(snap.estate)} objects from {d} (revision {rev})",
+            f"  admin API     {admin}   (OpenAPI: {admin}/openapi.json)",
+            f"  admin token   {token}",
+            f"  gateway       {gw}",
+            f"  CRM API key   {key}   (Consumer crm-publisher)",
+            "",
+            "Try:",
+            f"  curl {admin}/readyz",
+            f"  curl {auth} {admin}/api/v1/estate",
+            f"  curl {auth} '{admin}/api/v1/graph?format=mermaid'",
+            "Events:",
+            f"  curl -X POST {gw}/events/customer.address-updated -H 'x-api-key: {key}' "
+            "-H 'content-type: application/json' -H 'ce-specversion: 1.0' -H 'ce-id: demo-1' "
+            "-H 'ce-source: crm' -H 'ce-type: customer.address-updated' "
+            """-d '{"customerId": "C000001", "address": {"street": "1 Quay St", """
+            """"city": "Galway", "country": "IE"}, "changedAt": "2026-11-22T10:00:00Z"}'""",
+            f"  curl {auth} {admin}/api/v1/subscriptions",
+            f"  interlink events tail customer.address-updated --admin {admin} --token {token}",
+            f"  interlink dlq list --admin {admin} --token {token}",
+            "Contracts:",
+            f"  interlink diff {d}/contracts/customer.address-updated.v1.schema.json "
+            f"{d}/contracts/customer.address-updated.v2.schema.json   # compatible",
+            f"  interlink diff {d}/contracts/customers-v1.openapi.yaml "
+            f"{d}/contracts/customers-v2.openapi.yaml   # breaking: why v2 is a new Api",
+            f"  interlink check {d} --lifecycle   # who still uses the deprecated v1",
+            f"  interlink export asyncapi {d}",
+            f"  edit {d}/*.yaml, then: kill -HUP {os.getpid()}",
+            "Ctrl-C stops.",
+            "",
+        ]
+        echo("\n".join(lines))
+        if companions and runtime.mesh is not None:
+            helpers = DemoCompanions(snap.estate, runtime.mesh, gw, key, values, echo)
+            _tasks.add(asyncio.get_running_loop().create_task(_run_companions(helpers, echo)))
+
+    run(runtime, sock, ready, gateway)
+
+
+_tasks: set[asyncio.Task[None]] = set()  # held so the companions are not collected
+
+
+async def _run_companions(helpers: DemoCompanions, echo: Callable[[str], None]) -> None:
+    try:
+        await helpers.start()
+    except OSError as exc:
+        echo(f"demo: the mock systems could not start ({exc}); the platform runs on without them")
+        return
+    try:
+        await asyncio.Event().wait()  # until the loop stops
+    finally:
+        await helpers.stop()
