@@ -682,12 +682,17 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         cold, result = timed_check(root)
-        if result.findings or len(result.estate) != sum(generated.counts.values()):
+        # Warnings are expected: like a real estate, some routes still use deprecated Apis.
+        unexpected = [f for f in result.findings if f.code != "LIFECYCLE_DEPRECATED"]
+        if unexpected or len(result.estate) != sum(generated.counts.values()):
             print(f"the generated estate does not check clean: {len(result.estate)} objects,")
-            for finding in result.findings[:20]:
+            for finding in unexpected[:20]:
                 print("  " + finding.render(result.estate.root))
             return 1
-        print(f"generated estate checks clean: {len(result.estate.contracts)} contract files")
+        print(
+            f"generated estate checks clean: {len(result.estate.contracts)} contract files, "
+            f"{len(result.findings)} lifecycle warnings"
+        )
         del result
 
         runs = [timed_check(root)[0] for _ in range(args.runs)]

@@ -123,16 +123,20 @@ def lifecycle_bindings(estate: Estate, today: date) -> list[Binding]:
             target = estate.get(link.target_kind, link.target)
             if target is None:
                 continue  # a dangling reference, reported as such
-            at = item.location(link.path)
             spec = target.obj.spec
             assert isinstance(spec, Versioned)
+            # Positions are worked out from the file text on demand: only for real bindings.
             if spec.lifecycle in _GOING:
-                binding = _binding(item.key, target, spec, at, today)
+                binding = _binding(item.key, target, spec, item.location(link.path), today)
                 found.append(binding)
                 if isinstance(item.obj, Route):
                     found.extend(_through_route(estate, item.obj, binding))
-            elif link.edge == _SUBSCRIBES and isinstance(target.obj, Event):
-                found.extend(_schema_versions(item.key, target.obj, at))
+            elif (
+                link.edge == _SUBSCRIBES
+                and isinstance(target.obj, Event)
+                and any(v.lifecycle == Lifecycle.DEPRECATED for v in target.obj.spec.schemas)
+            ):
+                found.extend(_schema_versions(item.key, target.obj, item.location(link.path)))
     found.sort(key=_urgency)
     return found
 
