@@ -87,9 +87,22 @@ class InterlinkProcess:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.output}")
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    def kill(self, timeout: float = 15.0) -> int:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs. Returns the exit
+        code (minus the signal number)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait(timeout)
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then wait; SIGKILL if it does not stop in time. Returns the exit code."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from interlink.errors import ConfigError, NotFound, StoreError
 from interlink.events.bus import Message
 from interlink.events.delivery.queue import DeliveryQueue, Job, JobKey, Outcome, open_queue
+from interlink.events.delivery.queue_sqlite import SQLiteDeliveryQueue
 from interlink.store import open_store
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
@@ -196,3 +198,25 @@ def test_memory_and_unknown_urls_are_refused() -> None:
         open_queue("sqlite:///:memory:")
     with pytest.raises(ConfigError, match="unsupported"):
         open_queue("mysql://db/x")
+
+
+async def test_sqlite_enqueue_is_synced_before_the_bus_is_acked(tmp_path: Path) -> None:
+    """The bus forgets events once they are acked after ``enqueue``: on SQLite that commit is
+    synced (``synchronous = FULL``) even though the queue's other writes are not."""
+    url = f"sqlite:///{tmp_path / 'interlink.db'}"
+    with open_store(url) as store:
+        store.migrate()
+    async with open_queue(url) as opened:
+        assert isinstance(opened, SQLiteDeliveryQueue)
+        conn = opened._db()
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        assert await opened.enqueue(SUB, [msg(1), msg(2)], T0) == 2
+        await opened.complete([Outcome(JobKey(SUB, 1), "delivered", 1, status=204)], at(1))
+        conn.set_trace_callback(None)
+    commits = [i for i, s in enumerate(statements) if s == "COMMIT"]
+    assert len(commits) == 2
+    enqueued, completed = statements[: commits[0] + 1], statements[commits[0] + 1 :]
+    assert enqueued[0] == "PRAGMA synchronous = FULL"
+    assert statements[commits[0] + 1] == "PRAGMA synchronous = NORMAL"
+    assert "PRAGMA synchronous = FULL" not in completed

@@ -190,7 +190,19 @@ class SQLiteDeliveryQueue(DeliveryQueue):
             )
             return conn.total_changes - before
 
-        return await self._run(self._write, insert)
+        def insert_synced() -> int:
+            # The caller acks these events on the bus right after this returns, and the bus
+            # (fsynced itself) then forgets them: with NORMAL a power loss could take this
+            # commit and lose the events for good. So this one commit is synced to disk; losing
+            # any other write of the queue only means a delivery is sent again.
+            conn = self._db()
+            conn.execute("PRAGMA synchronous = FULL")
+            try:
+                return self._write(insert)
+            finally:
+                conn.execute("PRAGMA synchronous = NORMAL")
+
+        return await self._run(insert_synced)
 
     async def due(
         self,
