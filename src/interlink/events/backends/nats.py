@@ -258,9 +258,11 @@ class NatsBus(Bus):
         nc = self._connection()
         if config.max_msg_size is not None and config.max_msg_size > nc.max_payload:
             logger.warning(
-                "events of type %s may be up to %d bytes, but the NATS server takes at most %d",
+                "events of type %s may be up to %d bytes (%d with headers), but the NATS server "
+                "takes at most %d: raise its max_payload or lower events.maxPayloadBytes",
                 spec.type,
                 spec.max_payload_bytes,
+                config.max_msg_size,
                 nc.max_payload,
             )
         return self._describe_stream(spec.type, info)
