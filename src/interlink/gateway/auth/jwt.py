@@ -1,0 +1,88 @@
+"""JWT bearer tokens: signature, claims, and the Consumer the token names.
+
+The token's ``consumerClaim`` (``sub`` unless the route says otherwise, ``azp`` or
+``client_id`` are common choices) must name a Consumer in the estate. The scopes the caller
+holds are the token's own (``scope`` and ``scp``): the issuer decides them.
+
+A token that passed is remembered, by its text, until it expires (at most ``CACHE_SIZE``
+tokens), so a client presenting the same token again costs one dictionary lookup plus the
+time checks, not a signature and two JSON documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from interlink.estate.kinds.gateway import JwtAuth
+from interlink.gateway.auth.credentials import Credentials
+from interlink.gateway.auth.identity import Identity, identity
+from interlink.gateway.auth.jws import ClaimRules, InvalidToken, check_claims, parse, scopes_of
+from interlink.gateway.auth.jws import verify_hs256 as _verify_hs256
+from interlink.gateway.request import Request
+from interlink.store.base import KEY_PREFIX
+
+METHOD = "jwt"
+CACHE_SIZE: Final = 4096
+
+
+class JwtMethod:
+    def __init__(
+        self,
+        spec: JwtAuth,
+        consumers: Mapping[str, object],
+        clock: Callable[[], float],
+        hs256_key: bytes | None,
+    ) -> None:
+        self.algorithms = frozenset(spec.algorithms)
+        self.rules = ClaimRules(spec.issuer, frozenset(spec.audiences), float(spec.leeway))
+        self.claim = spec.consumer_claim
+        self.consumers = consumers
+        self.clock = clock
+        self.hs256_key = hs256_key
+        self.challenge = b'Bearer realm="interlink"'
+        # token → (identity, exp, nbf): tokens that passed, until they expire
+        self._cache: dict[str, tuple[Identity, float, float | None]] = {}
+
+    async def authenticate(self, request: Request, creds: Credentials) -> Identity | str | None:
+        token = creds.bearer
+        if token is None or token.startswith(KEY_PREFIX):
+            return None
+        now = self.clock()
+        leeway = self.rules.leeway
+        cached = self._cache.get(token)
+        if cached is not None:
+            found, exp, nbf = cached
+            if now > exp + leeway:
+                del self._cache[token]
+                return "token expired"
+            if nbf is None or now >= nbf - leeway:
+                return found
+        try:
+            return self._verify(token, now)
+        except InvalidToken as exc:
+            return str(exc)
+
+    def _verify(self, token: str, now: float) -> Identity | str:
+        jws = parse(token)
+        alg = jws.alg
+        if alg not in self.algorithms:
+            raise InvalidToken(f"token algorithm {alg} is not accepted here")
+        if alg == "HS256" and self.hs256_key is not None:
+            _verify_hs256(jws, self.hs256_key)
+        else:  # compile_policies refuses routes listing algorithms it cannot verify
+            raise InvalidToken(f"token algorithm {alg} cannot be verified")
+        claims = jws.claims
+        exp = check_claims(claims, self.rules, now)
+        name = claims.get(self.claim)
+        if not isinstance(name, str) or name not in self.consumers:
+            return f"the token's {self.claim} names no Consumer"
+        subject = claims.get("sub")
+        found = identity(
+            name, scopes_of(claims), METHOD, subject if isinstance(subject, str) else None
+        )
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        nbf = claims.get("nbf")
+        self._cache[token] = (found, exp, float(nbf) if isinstance(nbf, int | float) else None)
+        return found

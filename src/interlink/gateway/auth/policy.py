@@ -1,0 +1,122 @@
+"""The authentication policy: the first of a route's methods that admits the caller wins.
+
+- No method admits the request: 401, with one ``WWW-Authenticate`` challenge per accepted
+  scheme, and as detail the reason the first presented credential was refused.
+- A method admits it but the caller lacks one of the route's ``scopes``: 403.
+- Otherwise the request goes on with ``request.identity`` set, and every header that can carry
+  a credential for the route (its API key header and ``Authorization``) is not forwarded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from interlink.errors import ConfigError
+from interlink.estate.kinds import Consumer
+from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, Route
+from interlink.estate.model import Estate
+from interlink.estate.references import resolve
+from interlink.gateway.auth import apikey, jwt
+from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
+from interlink.gateway.auth.identity import Identity, identity
+from interlink.gateway.policy import Reply, Unsupported
+from interlink.gateway.request import Request
+from interlink.gateway.services import GatewayServices
+from interlink.http.headers import Headers
+
+if TYPE_CHECKING:
+    from interlink.gateway.config import CompiledRoute
+
+WWW_AUTHENTICATE = b"www-authenticate"
+VERIFIABLE = frozenset({"HS256"})  # algorithms this gateway can check signatures of
+
+
+class Method(Protocol):
+    challenge: bytes
+
+    async def authenticate(self, request: Request, creds: Credentials) -> Identity | str | None: ...
+
+
+def authentication(
+    route: Route, estate: Estate, services: GatewayServices
+) -> Callable[[Request, CompiledRoute], Awaitable[Reply | None]] | None:
+    """The policy factory: None for a route without ``auth``."""
+    auth = route.spec.auth
+    if auth is None:
+        return None
+    consumers = {c.name: c for c in estate.of(Consumer)}
+    methods: list[Method] = []
+    names = {AUTHORIZATION}
+    for spec in auth.methods:
+        if isinstance(spec, ApiKeyAuth):
+            methods.append(_api_key(spec, consumers, services))
+            names.add(spec.header.lower().encode("latin-1"))
+        elif isinstance(spec, JwtAuth):
+            methods.append(_jwt(spec, consumers, services))
+    return _policy(methods, frozenset(auth.scopes), frozenset(names))
+
+
+def _api_key(
+    spec: ApiKeyAuth, consumers: dict[str, Consumer], services: GatewayServices
+) -> apikey.ApiKeyMethod:
+    if services.keyring is None:
+        raise Unsupported("API keys need the store's key ring, which this gateway has not")
+    identities = {
+        name: identity(name, c.spec.scopes, apikey.METHOD) for name, c in consumers.items()
+    }
+    return apikey.ApiKeyMethod(spec, services.keyring, identities)
+
+
+def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayServices) -> jwt.JwtMethod:
+    unverifiable = sorted(set(spec.algorithms) - VERIFIABLE)
+    if unverifiable:
+        raise Unsupported(
+            f"JWT {'/'.join(unverifiable)} signatures need the 'cryptography' package, "
+            "which is not installed"
+        )
+    key: bytes | None = None
+    if spec.secret is not None:
+        try:
+            key = resolve(spec.secret).encode("utf-8")
+        except ConfigError as exc:
+            raise Unsupported(f"JWT secret: {exc.message}") from exc
+        if not key:
+            raise Unsupported("JWT secret is empty")
+    return jwt.JwtMethod(spec, consumers, services.clock, key)
+
+
+def _policy(
+    methods: list[Method], required: frozenset[str], names: frozenset[bytes]
+) -> Callable[[Request, CompiledRoute], Awaitable[Reply | None]]:
+    challenges: Headers = []
+    for method in methods:
+        if (WWW_AUTHENTICATE, method.challenge) not in challenges:
+            challenges.append((WWW_AUTHENTICATE, method.challenge))
+    described = " or ".join(
+        "an API key" if isinstance(m, apikey.ApiKeyMethod) else "a bearer token" for m in methods
+    )
+    missing_detail = f"this route needs {described}"
+
+    async def authenticate(request: Request, route: CompiledRoute) -> Reply | None:
+        creds = read(request, names)
+        if creds.repeated is not None:
+            name = creds.repeated.decode("latin-1")
+            return Reply(401, f"the {name} header is repeated", challenges)
+        refused: str | None = None
+        for method in methods:
+            outcome = await method.authenticate(request, creds)
+            if outcome is None:
+                continue
+            if isinstance(outcome, str):
+                refused = refused or outcome
+                continue
+            lacking = outcome.missing(required)
+            if lacking:
+                return Reply(403, f"{outcome.consumer} lacks scope {', '.join(lacking)}")
+            request.identity = outcome
+            request.drop_upstream = names
+            return None
+        return Reply(401, refused or missing_detail, challenges)
+
+    return authenticate
