@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import datetime
-from typing import Annotated, Any
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interlink.admin.auth import require
 from interlink.errors import ConfigError, NotFound
 from interlink.events.delivery.engine import DeliveryEngine
-from interlink.events.delivery.queue import Delivery
+from interlink.events.delivery.notify_channels import ChannelNotifier
+from interlink.events.delivery.queue import Delivery, JobKey
 from interlink.events.delivery.replay import ReplayProgress
 from interlink.events.mesh import EventMesh
 from interlink.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -30,6 +32,7 @@ Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 Operator = Annotated[TokenInfo, Depends(require("operator"))]
 
 router = APIRouter()
+log = logging.getLogger("interlink.admin")
 
 
 def _mesh(request: Request) -> EventMesh:
@@ -105,11 +108,22 @@ async def enable(request: Request, _: Operator, name: str) -> dict[str, Any]:
     return {"subscription": name, "enabled": True, "changed": changed}
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """Times without an offset are UTC, like every time the platform stores."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     from_seq: int | None = Field(default=None, ge=1, description="first sequence to replay")
     from_time: datetime | None = Field(default=None, description="replay events stored since")
     to_seq: int | None = Field(default=None, ge=1)
     to_time: datetime | None = None
+
+    _times_in_utc = field_validator("from_time", "to_time")(_utc)
 
     @model_validator(mode="after")
     def _one_start(self) -> ReplayRequest:
@@ -120,12 +134,24 @@ class ReplayRequest(BaseModel):
         return self
 
 
+_KEEP_REPLAYS: Final = 1000
 _replays: dict[int, ReplayProgress] = {}
+_replay_errors: dict[int, str] = {}
 _replay_tasks: set[asyncio.Task[None]] = set()
 
 
 def _progress(progress: ReplayProgress) -> dict[str, Any]:
-    return {**progress.__dict__, "id": progress.replay}
+    error = _replay_errors.get(progress.replay)
+    done = progress.done or error is not None
+    return {**progress.__dict__, "id": progress.replay, "done": done, "error": error}
+
+
+def _keep(progress: ReplayProgress) -> None:
+    _replays[progress.replay] = progress
+    while len(_replays) > _KEEP_REPLAYS:  # forget the oldest finished replays
+        oldest = next(iter(_replays))
+        _replays.pop(oldest)
+        _replay_errors.pop(oldest, None)
 
 
 @router.post("/api/v1/subscriptions/{name}/replays", tags=["events"], status_code=202)
@@ -139,7 +165,7 @@ async def start_replay(
     first: asyncio.Future[ReplayProgress] = asyncio.get_running_loop().create_future()
 
     def progress(p: ReplayProgress) -> None:
-        _replays[p.replay] = p
+        _keep(p)
         if not first.done():
             first.set_result(p)
 
@@ -149,8 +175,14 @@ async def start_replay(
         except Exception as exc:
             if not first.done():
                 first.set_exception(exc)
+                return
+            # Under way already: the poller learns it stopped, and why.
+            replay_id = first.result().replay
+            message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            _replay_errors[replay_id] = message
+            log.error("replay %d of %s stopped: %s", replay_id, name, message)
             return
-        _replays[result.replay] = result
+        _keep(result)
         if not first.done():
             first.set_result(result)
 
@@ -177,6 +209,11 @@ async def dead_letters(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Dead-lettered deliveries, a page at a time (pass ``next_cursor`` back as ``cursor``)."""
+    if cursor is not None:
+        try:
+            JobKey.parse(cursor)
+        except NotFound:
+            raise ConfigError(f"cursor {cursor!r} is not one this API returned") from None
     page = await _mesh(request).queue.list_dead(subscription, limit, cursor)
     return {
         "items": [_delivery(d, full=False) for d in page.items],
@@ -191,6 +228,8 @@ async def dead_letter(request: Request, _: Viewer, delivery_id: str) -> dict[str
 
 
 class DeadLetterAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     ids: list[str] = Field(default_factory=list, max_length=10_000)
     subscription: str | None = Field(default=None, description="every dead letter of it")
 
@@ -199,19 +238,35 @@ class DeadLetterAction(BaseModel):
 async def retry(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
     """Send dead letters again from their first attempt: listed ids, or a whole subscription."""
     engine = _engine(request)
-    if body.subscription is not None and not body.ids:
+    if body.subscription is not None and body.ids:
+        raise ConfigError("give either ids or a subscription, not both")
+    if body.subscription is not None:
+        if body.subscription not in engine.plans:
+            raise NotFound(f"subscription {body.subscription!r} is not delivered by this engine")
         return {"retried": await engine.retry_all(body.subscription)}
     if not body.ids:
         raise ConfigError("name the dead letters to retry: ids, or a subscription")
+    await _all_dead(request, body.ids)
     return {"retried": await engine.retry(body.ids)}
+
+
+async def _all_dead(request: Request, ids: list[str]) -> None:
+    """``NotFound`` naming the first id that is not a dead letter, before anything changes."""
+    queue = _mesh(request).queue
+    for id in dict.fromkeys(ids):
+        row = await queue.get(id)
+        if row.state != "dead":
+            raise NotFound(f"delivery {id} is not in the dead-letter queue (it is {row.state})")
 
 
 @router.post("/api/v1/dlq/discard", tags=["events"])
 async def discard(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
     """Delete dead letters for good."""
-    if not body.ids:
+    if not body.ids or body.subscription is not None:
         raise ConfigError("name the dead letters to discard by id")
-    return {"discarded": await _engine(request).discard(body.ids)}
+    engine = _engine(request)
+    await _all_dead(request, body.ids)
+    return {"discarded": await engine.discard(body.ids)}
 
 
 @router.get("/api/v1/events/{name}/log", tags=["events"])
@@ -226,6 +281,7 @@ async def event_log(
     """Stored events of one type after a sequence (or since a time), oldest first."""
     mesh = _mesh(request)
     mesh.registry.event_type(name)
+    since = _utc(since)
     start: int | datetime = since if since is not None else after + 1
     messages = await mesh.bus.read(name, start, limit)
     info = await mesh.bus.info(name)
@@ -237,6 +293,33 @@ async def event_log(
             for m in messages
         ],
     }
+
+
+@router.get("/api/v1/notices", tags=["events"])
+async def notices(
+    request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict[str, Any]:
+    """Recent notices to owning Teams (a subscription disabled by 410…), newest first,
+    with how each of the Team's channels was told."""
+    mesh = _mesh(request)
+    notifier = mesh.engine.notifier if mesh.engine is not None else None
+    items: list[dict[str, Any]] = []
+    if isinstance(notifier, ChannelNotifier):
+        items = [r.as_dict() for r in reversed(notifier.records())]
+    elif mesh.engine is not None:
+        for n in reversed(mesh.engine.notices()):
+            items.append(
+                {
+                    "kind": n.kind,
+                    "subject": n.subject,
+                    "team": n.team,
+                    "summary": n.summary,
+                    "at": n.at.isoformat(),
+                    "details": dict(n.details),
+                    "channels": [],
+                }
+            )
+    return {"items": items[:limit]}
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)

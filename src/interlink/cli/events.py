@@ -206,6 +206,10 @@ def replay(subscription: str, start: str, end: str | None, admin_url: str, token
                 break
             time.sleep(0.2)
             status = api.call("GET", f"/api/v1/replays/{status['id']}")
+    if status.get("error"):
+        raise InterlinkError(
+            f"replay {status['id']} stopped after {status['read']} event(s): {status['error']}"
+        )
     click.echo(f"replay {status['id']}: {status['read']} read, {status['enqueued']} queued")
 
 

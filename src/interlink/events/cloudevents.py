@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -61,7 +62,8 @@ Extension = str | int | bool
 
 _CORE: Final = ("specversion", "id", "source", "type", "datacontenttype", "dataschema")
 _OPTIONAL: Final = ("subject", "time")
-_ATTRIBUTES: Final = frozenset(_CORE + _OPTIONAL)
+_NAMES: Final = _CORE + _OPTIONAL
+_ATTRIBUTES: Final = frozenset(_NAMES)
 _REQUIRED: Final = frozenset(("specversion", "id", "source", "type"))
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
@@ -172,6 +174,11 @@ def is_json(content_type: str | None) -> bool:
     """Whether a ``datacontenttype`` declares JSON data (absent counts as JSON)."""
     if content_type is None:
         return True
+    return _is_json_media(content_type)
+
+
+@functools.lru_cache(maxsize=256)  # a handful of content types cover nearly every event
+def _is_json_media(content_type: str) -> bool:
     subtype = content_type.partition(";")[0].strip().lower().partition("/")[2]
     return subtype == "json" or subtype.endswith("+json")
 
@@ -350,14 +357,22 @@ def _event(
         max(map(len, strings)) > MAX_ATTRIBUTE_LENGTH or not _plain("".join(strings))
     )
     values: dict[str, str | None] = {}
-    for name in _CORE + _OPTIONAL:
-        values[name] = _attribute(name, attrs.get(name), at, out, suspect)
+    for name in _NAMES:
+        value = attrs.get(name)
+        # The common cases inline; anything else (and every failure) takes the full path.
+        if value is None and name not in _REQUIRED:
+            values[name] = None
+        elif type(value) is str and not suspect and _CHECKS[name](value) is None:
+            values[name] = value
+        else:
+            values[name] = _attribute(name, value, at, out, suspect)
     extensions: dict[str, Extension] = {}
-    for name, value in attrs.items():
-        if name not in _ATTRIBUTES:
-            ext = _extension(name, value, at, out, suspect)
-            if ext is not None:
-                extensions[name] = ext
+    if not attrs.keys() <= _ATTRIBUTES:
+        for name, value in attrs.items():
+            if name not in _ATTRIBUTES:
+                ext = _extension(name, value, at, out, suspect)
+                if ext is not None:
+                    extensions[name] = ext
     if len(out) > before:
         return None
     return CloudEvent(
@@ -548,13 +563,17 @@ def _json_data(raw: bytes, here: str, out: list[Violation]) -> Any:
 
 def _too_deep(value: Any, limit: int) -> bool:
     """Whether objects and arrays nest more than ``limit`` levels (iteratively: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node
+    level: list[Any] = [value] if isinstance(value, dict | list) else []
+    depth = 1
+    while level:  # one level of nesting at a time
         if depth > limit:
             return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below += [c for c in children if isinstance(c, dict | list)]
+        level = below
+        depth += 1
     return False
 
 

@@ -21,6 +21,7 @@ from interlink.estate.references import SecretSource, resolve
 from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
 from interlink.events.delivery.engine import DeliveryEngine
+from interlink.events.delivery.notify_channels import ChannelNotifier
 from interlink.events.delivery.queue import DeliveryQueue, open_queue
 from interlink.events.ingress import EventIngress
 from interlink.events.publish_auth import PublishAuth
@@ -72,6 +73,7 @@ class EventMesh:
         self._registry = EventRegistry.from_estate(estate)
         self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
         self.ingress = EventIngress(self.bus, lambda: self._registry, self.auth)
+        self.notifier = ChannelNotifier(self.secrets)  # tells owning Teams on their channels
         self.engine: DeliveryEngine | None = None
         self._keys_task: asyncio.Task[None] | None = None
 
@@ -97,7 +99,12 @@ class EventMesh:
 
     def _engine(self, estate: Estate) -> DeliveryEngine:
         return DeliveryEngine(
-            self.bus, self.queue, estate, secrets=self.secrets, registry=self.metrics
+            self.bus,
+            self.queue,
+            estate,
+            secrets=self.secrets,
+            registry=self.metrics,
+            notifier=self.notifier,
         )
 
     async def apply(self, estate: Estate) -> None:
@@ -129,5 +136,6 @@ class EventMesh:
                 await self._keys_task
         if self.engine is not None:
             await self.engine.stop()
+        await self.notifier.aclose()
         await self.bus.close()
         await self.queue.close()
