@@ -107,6 +107,7 @@ class AsyncPublisher:
         self._linger = linger
         self._deadline = deadline
         self._slots = asyncio.Semaphore(max_pending)
+        self._max_pending = max_pending
         self._concurrency = concurrency
         self._batcher = _Batcher()
         self._senders: list[asyncio.Task[None]] = []
@@ -172,7 +173,25 @@ class AsyncPublisher:
             self._slots.release()
 
     async def publish_many(self, events: Sequence[Mapping[str, Any]]) -> list[Receipt]:
-        return list(await asyncio.gather(*(self.send(event) for event in events)))
+        """Publish many events; returns their receipts in order once all are durable.
+
+        The events are queued directly (no task per event), ``max_pending`` at a time.
+        """
+        if self._closed:
+            raise PublishError("the publisher is closed")
+        loop = asyncio.get_running_loop()
+        receipts: list[Receipt] = []
+        for start in range(0, len(events), self._max_pending):
+            chunk = events[start : start + self._max_pending]
+            futures: list[asyncio.Future[Receipt]] = []
+            for event in chunk:
+                future: asyncio.Future[Receipt] = loop.create_future()
+                self._batcher.queue.append(_Pending(dict(event), future))
+                futures.append(future)
+            self._batcher.wakeup.set()
+            self._start_senders()
+            receipts.extend(await asyncio.gather(*futures))
+        return receipts
 
     async def close(self) -> None:
         """Send what is queued, then release connections."""
