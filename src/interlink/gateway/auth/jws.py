@@ -1,11 +1,14 @@
-"""Compact JWS (RFC 7515) parsing, HS256 signatures and the JWT claims checks (RFC 7519).
+"""Compact JWS (RFC 7515) parsing, HS256, RS256 and ES256 signatures and the JWT claims checks
+(RFC 7519).
 
 Only what a gateway needs to verify bearer tokens, with nothing left to chance:
 
 - a token is exactly three base64url parts without padding, at most ``MAX_TOKEN`` characters;
 - the header's ``alg`` must be one the route lists; ``none`` is never one, and a token is only
   ever checked with a key of its algorithm's family (an HS256 token with the shared secret, never
-  with a public key), so algorithm confusion cannot arise;
+  with a public key; an RS256 token with an RSA key, an ES256 token with a P-256 key), so
+  algorithm confusion cannot arise;
+- an ES256 signature is the raw ``r || s`` of RFC 7518 (64 bytes), never DER;
 - a header with ``crit`` is refused: no extension is understood;
 - ``exp`` is required, ``nbf`` honoured, both with the route's leeway; ``iss`` must equal the
   route's issuer; when the route lists audiences, ``aud`` must name one of them.
@@ -21,6 +24,10 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 MAX_TOKEN: Final = 8192
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -94,6 +101,35 @@ def hs256(key: bytes, signing_input: bytes) -> bytes:
 def verify_hs256(jws: Jws, key: bytes) -> None:
     if jws.alg != "HS256" or not hmac.compare_digest(hs256(key, jws.signing_input), jws.signature):
         raise InvalidToken("bad token signature")
+
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+ES256_SIGNATURE: Final = 64  # r and s, 32 bytes each
+
+
+def verify_public(jws: Jws, alg: str, key: PublicKey) -> None:
+    """Check an RS256 or ES256 signature; ``alg`` is the one algorithm ``key`` is for."""
+    if jws.alg != alg:
+        raise InvalidToken(f"token algorithm {jws.alg} does not match its key ({alg})")
+    signature = jws.signature
+    try:
+        if alg == "RS256" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, jws.signing_input, padding.PKCS1v15(), hashes.SHA256())
+        elif (
+            alg == "ES256"
+            and isinstance(key, ec.EllipticCurvePublicKey)
+            and isinstance(key.curve, ec.SECP256R1)
+        ):
+            if len(signature) != ES256_SIGNATURE:
+                raise InvalidToken("bad token signature")
+            r = int.from_bytes(signature[:32], "big")
+            s = int.from_bytes(signature[32:], "big")
+            der = utils.encode_dss_signature(r, s)
+            key.verify(der, jws.signing_input, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise InvalidToken(f"token algorithm {alg} does not match its key")
+    except InvalidSignature as exc:
+        raise InvalidToken("bad token signature") from exc
 
 
 @dataclass(frozen=True, slots=True)

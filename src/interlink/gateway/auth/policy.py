@@ -115,6 +115,7 @@ def _policy(
             if lacking:
                 return Reply(403, f"{outcome.consumer} lacks scope {', '.join(lacking)}")
             request.identity = outcome
+            request.consumer = outcome.consumer  # what plans and REST-to-event routes read
             request.drop_upstream = names
             return None
         return Reply(401, refused or missing_detail, challenges)

@@ -1,0 +1,122 @@
+"""Plans: rate limits and quotas per consumer and route group, as a gateway policy.
+
+A request's consumer is the one authentication earlier in the chain admitted
+(``request.identity.consumer``; else ``request.consumer``); its Consumer's Plan applies.
+Counters are kept per (plan, route group, consumer), the group being the Route's
+``spec.group`` or else its name. A request without a consumer (a route
+without auth), or whose consumer the estate does not declare, gets the Plan named
+``anonymous`` keyed by the client's address, when the estate declares one, and is not
+limited otherwise.
+
+Counters live in this process (:mod:`.local`) unless the Platform sets
+``gateway.rateLimitStore`` to a Redis URL; then they are shared (:mod:`.shared`), one EVALSHA
+per request, with the local counters as the fallback while Redis is away.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from interlink.errors import ConfigError
+from interlink.estate.kinds.gateway import Consumer, Plan, Route
+from interlink.estate.model import Estate
+from interlink.estate.references import resolve
+from interlink.gateway.plans.limiter import PlanLimiter
+from interlink.gateway.plans.local import LocalLimiter, table_for
+from interlink.gateway.plans.model import CompiledPlan, compile_plan
+from interlink.gateway.plans.shared import HEALTH_NAME, PlanOptions, SharedCounters
+from interlink.gateway.policy import Policy, Reply, Unsupported
+from interlink.gateway.services import GatewayServices
+
+if TYPE_CHECKING:
+    from interlink.gateway.config import CompiledRoute
+    from interlink.gateway.request import Request
+
+ANONYMOUS: Final = "anonymous"
+OPTIONS_KEY: Final = ("plans", "options")  # a PlanOptions in services.state overrides defaults
+SHARED_KEY: Final = ("plans", "shared")
+DEGRADED_KEY: Final = "degraded"  # services.state[...]: component → why it runs degraded
+
+__all__ = [
+    "ANONYMOUS",
+    "DEGRADED_KEY",
+    "HEALTH_NAME",
+    "OPTIONS_KEY",
+    "CompiledPlan",
+    "PlanLimiter",
+    "PlanOptions",
+    "SharedCounters",
+    "compile_plan",
+    "plan_policy",
+    "shared_counters",
+]
+
+
+def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
+    """The plans policy of ``route``; None when no plan of the estate limits anything."""
+    plans = {plan.name: compile_plan(plan) for plan in estate.of(Plan)}
+    if all(plan.empty for plan in plans.values()):
+        return None
+    group = route.spec.group or route.name
+    options = services.state.get(OPTIONS_KEY)
+    if not isinstance(options, PlanOptions):
+        options = PlanOptions()
+    shared = shared_counters(estate, services, options)
+    denied = services.metrics.counter(
+        "interlink_gateway_ratelimit_denied_total",
+        "Requests answered 429 by a plan's rate limit or quota.",
+        ("plan", "group", "policy"),
+    )
+    limiters: dict[str, PlanLimiter | None] = {}
+    for name, plan in plans.items():
+        if plan.empty:
+            limiters[name] = None
+            continue
+        table = table_for(services.state, plan, group, options.max_entries)
+        local = LocalLimiter(plan, table)
+        limiters[name] = PlanLimiter(plan, group, local, shared, services.clock, denied)
+    by_consumer = {
+        consumer.name: limiters[consumer.spec.plan]
+        for consumer in estate.of(Consumer)
+        if consumer.spec.plan in limiters
+    }
+    anonymous = limiters.get(ANONYMOUS)
+    if anonymous is None and not any(by_consumer.values()):
+        return None
+
+    async def enforce_plan(request: Request, route: CompiledRoute) -> Reply | None:
+        identity = request.identity
+        consumer = identity.consumer if identity is not None else request.consumer
+        if consumer is not None and consumer in by_consumer:
+            limiter = by_consumer[consumer]
+            key = consumer
+        else:
+            limiter = anonymous
+            key = request.client
+        if limiter is None:
+            return None
+        return await limiter.check(request, key)
+
+    return enforce_plan
+
+
+def shared_counters(
+    estate: Estate, services: GatewayServices, options: PlanOptions | None = None
+) -> SharedCounters | None:
+    """The Redis counters the Platform asks for, kept in ``services.state`` across reloads."""
+    declared = estate.platform.spec.gateway.rate_limit_store
+    if not declared:
+        return None
+    try:
+        url = resolve(declared)
+    except ConfigError as exc:
+        raise Unsupported(f"gateway.rateLimitStore: {exc.message}") from exc
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise Unsupported("gateway.rateLimitStore must be a redis://, rediss:// or unix:// URL")
+    found = services.state.get(SHARED_KEY)
+    if isinstance(found, SharedCounters) and found.url == url:
+        return found
+    health = services.state.setdefault(DEGRADED_KEY, {})
+    shared = SharedCounters(url, metrics=services.metrics, health=health, options=options)
+    services.state[SHARED_KEY] = shared
+    return shared
