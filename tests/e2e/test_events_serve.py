@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
-from interlink.client import Publisher, PublishError
+from interlink.client import AsyncPublisher, Publisher, PublishError
 from interlink.errors import SignatureError
 from interlink.events.signing import generate_secret, verify
 from interlink.outbox import Outbox, OutboxRelay
@@ -154,33 +158,47 @@ def test_published_events_reach_every_subscriber_signed(platform: Platform) -> N
     assert 'subscription="logistics-address-updates"' in metrics
 
 
-def test_the_outbox_publishes_what_was_committed(platform: Platform, tmp_path: Path) -> None:
-    db = tmp_path / "crm.db"
+Connect = Callable[[], Any]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def service_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Connect]:
+    """A service's own database on each engine: a SQLite file, or a fresh Postgres schema."""
+    if request.param == "sqlite":
+        db = tmp_path / "crm.db"
+        yield lambda: sqlite3.connect(db)
+        return
+    server: str = request.getfixturevalue("postgres_server_url")
+    schema = f"il_outbox_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    yield lambda: psycopg.connect(server, options=f"-c search_path={schema}")
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_the_outbox_publishes_what_was_committed(platform: Platform, service_db: Connect) -> None:
     outbox = Outbox(source="crm")
-    conn = sqlite3.connect(db)
+    conn = service_db()
+    mark = "?" if isinstance(conn, sqlite3.Connection) else "%s"
     outbox.install(conn)
     conn.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, street TEXT)")
+    conn.commit()
     committed = []
     for n in range(20):
-        with conn:
-            conn.execute("INSERT INTO customers VALUES (?, ?)", (f"C{n:06d}", f"{n} Main St"))
-            committed.append(outbox.add(conn, TYPE, address(n)))
-    try:
-        with conn:
-            conn.execute("INSERT INTO customers VALUES ('C999999', 'x')")
-            rolled_back = outbox.add(conn, TYPE, address(999999))
-            raise RuntimeError("the business change fails")
-    except RuntimeError:
-        pass
+        conn.execute(
+            f"INSERT INTO customers VALUES ({mark}, {mark})", (f"C{n:06d}", f"{n} Main St")
+        )
+        committed.append(outbox.add(conn, TYPE, address(n)))
+        conn.commit()
+    conn.execute("INSERT INTO customers VALUES ('C999999', 'x')")
+    rolled_back = outbox.add(conn, TYPE, address(999999))
+    conn.rollback()  # the business change fails: its event goes with it
     conn.close()
-
-    import asyncio
-
-    from interlink.client import AsyncPublisher
 
     async def relay_all() -> int:
         async with AsyncPublisher(platform.gateway, source="crm", key=platform.key) as publisher:
-            relay = OutboxRelay(lambda: sqlite3.connect(db), publisher)
+            relay = OutboxRelay(service_db, publisher)
             total = 0
             while count := await relay.run_once():
                 total += count
@@ -190,8 +208,9 @@ def test_the_outbox_publishes_what_was_committed(platform: Platform, tmp_path: P
     assert asyncio.run(relay_all()) == 20
     wait_until(lambda: set(committed) <= set(platform.logistics.events))
     assert rolled_back not in platform.logistics.events
-    remaining = sqlite3.connect(db).execute("SELECT count(*) FROM interlink_outbox").fetchone()
-    assert remaining == (0,)
+    check = service_db()
+    assert check.execute("SELECT count(*) FROM interlink_outbox").fetchone() == (0,)
+    check.close()
 
 
 def test_cli_publish_and_tail(platform: Platform) -> None:
