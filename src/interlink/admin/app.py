@@ -95,7 +95,7 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], response_model=None)
     async def readyz() -> dict[str, Any] | JSONResponse:
-        """Readiness: an estate revision is loaded and the store answers."""
+        """Readiness: an estate revision is loaded and the store answers; lists what is degraded."""
         try:
             await run_in_threadpool(runtime.store.ping)
         except StoreError as exc:
@@ -106,7 +106,10 @@ def create_app(runtime: Runtime) -> FastAPI:
                 headers={"Retry-After": "5"},
             )
         rev = runtime.snapshot.revision
-        return {"status": "ready", "revision": rev.id if rev else None}
+        ready: dict[str, Any] = {"status": "ready", "revision": rev.id if rev else None}
+        if runtime.degraded:  # still serving, with less: e.g. rate limits counted per worker
+            ready["degraded"] = dict(runtime.degraded)
+        return ready
 
     @app.get("/api/v1/estate", tags=["estate"])
     async def estate(_: Viewer, kind: str | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from interlink.errors import (
     Violation,
 )
 from interlink.events.bus import Bus, Envelope
-from interlink.events.cloudevents import CloudEvent, parse_http
+from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.validation import EventRegistry
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
@@ -98,6 +98,60 @@ class EventIngress:
         except InterlinkError as exc:
             return _problem(exc, instance)
 
+    async def publish_data(
+        self,
+        event_type: str,
+        data: bytes,
+        *,
+        id: str,
+        source: str,
+        time: str | None = None,
+        request_id: str = "",
+        data_pointer: str = "/data",
+    ) -> Reply:
+        """Publish JSON ``data`` (the bytes as received) as the data of one ``event_type`` event.
+
+        For callers that authorised the publisher themselves (a gateway route with
+        ``publish:``): the event is built here (no ``dataschema``, so the latest active schema
+        version applies), validated and appended like any other, and the reply is the same
+        202 document or problem. Violations inside the data point under ``data_pointer``
+        instead of ``/data``.
+        """
+        instance = request_id or id
+        try:
+            violations: list[Violation] = []
+            value = _json_data(data, "/data", violations)
+            if violations:
+                raise MalformedEvent(violations)
+            event = CloudEvent(
+                id=id,
+                source=source,
+                type=event_type,
+                data=value,
+                datacontenttype=_JSON,
+                time=time,
+            )
+            registry = self._registry()
+            envelope = registry.check(event)
+            (appended,) = await self._bus.publish([envelope])
+        except (MalformedEvent, InvalidEventData) as exc:
+            found = [
+                {"pointer": _moved(v.pointer, data_pointer), "message": v.message}
+                for v in exc.violations
+            ]
+            return _problem(exc, instance, violations=found)
+        except InterlinkError as exc:
+            return _problem(exc, instance)
+        document = {
+            "accepted": 0 if appended.duplicate else 1,
+            "duplicates": 1 if appended.duplicate else 0,
+            "id": envelope.id,
+            "type": envelope.type,
+            "seq": appended.seq,
+            "duplicate": appended.duplicate,
+        }
+        return _reply(202, document)
+
     async def _ingest(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         path_type = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
         if path_type is not None and (not path_type or "/" in path_type):
@@ -165,6 +219,13 @@ class EventIngress:
         if unknown is not None and not batch:
             raise unknown
         raise InvalidEventData(violations)
+
+
+def _moved(at: str, prefix: str) -> str:
+    """``at`` with a leading ``/data`` segment replaced by ``prefix``."""
+    if at == "/data" or at.startswith("/data/"):
+        return prefix + at[len("/data") :]
+    return at
 
 
 def _is_batch(headers: Mapping[str, str]) -> bool:

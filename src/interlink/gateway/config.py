@@ -7,6 +7,7 @@ Routes the gateway cannot serve yet are left out and listed in ``unserved``, wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from interlink.errors import ConfigError
@@ -15,6 +16,8 @@ from interlink.estate.model import Estate
 from interlink.estate.references import resolve
 from interlink.gateway.limits import Limits
 from interlink.gateway.policy import Policy, Unsupported, compile_policies
+from interlink.gateway.publish_route import Handler, compile_publish
+from interlink.gateway.resilience import UpstreamGuard, compile_resilience
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router, with_implied
 from interlink.gateway.services import GatewayServices
@@ -43,6 +46,10 @@ class CompiledRoute:
     connect_timeout: float
     read_timeout: float
     policies: tuple[Policy, ...]
+    # Retries, breaker and bulkhead per upstream System (resilience.py); None: plain sends.
+    resilience: Mapping[str, UpstreamGuard] | None = None
+    # Answers in place of an upstream once the policies passed (a REST-to-event route).
+    handler: Handler | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +101,17 @@ def compile_route(
 ) -> CompiledRoute:
     """Raises Unsupported, with the reason, when the route cannot be served (yet)."""
     spec = route.spec
-    if spec.publish is not None:
-        raise Unsupported(f"publishes event {spec.publish.event}; REST to event is not built yet")
     try:
         path = PathPattern.parse(spec.match.path)
         rewrite = Rewrite.parse(spec.rewrite.path, path) if spec.rewrite else None
     except ValueError as exc:
         raise Unsupported(str(exc)) from exc
     upstreams = tuple(_target(u.system, u.path, u.weight, u.shadow, estate) for u in spec.upstreams)
-    policies = compile_policies(route, estate, services or GatewayServices())
+    services = services or GatewayServices()
+    handler = compile_publish(route, estate, services) if spec.publish is not None else None
+    policies = compile_policies(route, estate, services)
+    primary = tuple(u for u in upstreams if not u.shadow)
+    resilience = compile_resilience(route, (u.system for u in primary), services)
     timeouts = spec.resilience.timeouts
     return CompiledRoute(
         name=route.name,
@@ -112,10 +121,12 @@ def compile_route(
         methods=with_implied(spec.match.methods),
         rewrite=rewrite,
         upstreams=upstreams,
-        primary=tuple(u for u in upstreams if not u.shadow),
+        primary=primary,
         connect_timeout=timeouts.connect,
         read_timeout=timeouts.read,
         policies=policies,
+        resilience=resilience or None,
+        handler=handler,
     )
 
 

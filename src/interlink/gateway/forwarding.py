@@ -33,6 +33,10 @@ _TO_UPSTREAM_DROP = HOP_BY_HOP | {
     b"x-request-id",
     b"traceparent",
     b"tracestate",
+    # The identity headers are the gateway's to set (auth/identity.py): never the client's.
+    b"x-consumer",
+    b"x-consumer-scopes",
+    b"x-auth-method",
 }
 _TO_CLIENT_DROP = HOP_BY_HOP | {b"content-length"}
 
@@ -94,6 +98,8 @@ def _forwarding(
 def upstream_headers(request: Request, proto: bytes = b"http") -> Headers:
     special = request.special
     drop = _TO_UPSTREAM_DROP
+    if request.drop_upstream is not None:
+        drop = _dropping(request.drop_upstream)
     connection = special.get(b"connection")
     if connection is not None:
         drop = drop | connection_tokens([connection])
@@ -115,7 +121,16 @@ def upstream_headers(request: Request, proto: bytes = b"http") -> Headers:
     else:
         out.append((b"traceparent", new_traceparent()))
     out.append((b"via", VIA))
+    identity = request.identity
+    if identity is not None:
+        out += identity.headers
     return out
+
+
+@lru_cache(maxsize=256)
+def _dropping(extra: frozenset[bytes]) -> frozenset[bytes]:
+    """What is not forwarded when a policy withholds ``extra`` too (one set per route)."""
+    return _TO_UPSTREAM_DROP | extra
 
 
 def client_headers(headers: Headers, request: Request) -> tuple[Headers, int | None]:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from interlink.estate.kinds.gateway import RequestValidation, Route
+from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate
 from interlink.gateway.services import GatewayServices
 from interlink.http.headers import Headers
@@ -36,6 +36,7 @@ class Reply:
     detail: str
     headers: Headers = field(default_factory=list)
     title: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # more problem members (violations)
 
 
 Policy = Callable[["Request", "CompiledRoute"], Awaitable[Reply | None]]
@@ -46,26 +47,34 @@ class Unsupported(Exception):
     """The route declares something this gateway does not enforce yet."""
 
 
+def _lifecycle(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
+    from interlink.gateway.lifecycle import lifecycle_policy  # it builds on Reply
+
+    return lifecycle_policy(route, estate, services)
+
+
 def _auth(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
-    auth = route.spec.auth
-    if auth is None:
-        return None
-    kinds = ", ".join(sorted({method.type for method in auth.methods}))
-    raise Unsupported(f"authentication ({kinds}) is not enforced yet")
+    from interlink.gateway.auth import authentication  # it builds on Reply and Unsupported
+
+    return authentication(route, estate, services)
+
+
+def _plans(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
+    from interlink.gateway.plans import plan_policy  # it builds on Reply and Unsupported
+
+    return plan_policy(route, estate, services)
 
 
 def _request_validation(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
-    spec = route.spec
-    if spec.api is None or spec.validation.request is RequestValidation.OFF:
-        return None
-    raise Unsupported(
-        "request validation against its Api is not enforced yet "
-        "(validation.request: off serves it without)"
-    )
+    from interlink.gateway.validation import request_validation  # it builds on Reply
+
+    return request_validation(route, estate, services)
 
 
-# In chain order: who you are, then whether you may, then whether the request is valid.
-FACTORIES: list[PolicyFactory] = [_auth, _request_validation]
+# In chain order: whether the route still answers (410 past its Api's sunset, whoever asks;
+# Deprecation and Sunset headers on every answer), who you are, then whether you may, then
+# whether the request is valid.
+FACTORIES: list[PolicyFactory] = [_lifecycle, _auth, _plans, _request_validation]
 
 
 def compile_policies(route: Route, estate: Estate, services: GatewayServices) -> tuple[Policy, ...]:

@@ -10,6 +10,7 @@ from interlink.gateway.balancing import choose_upstream
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.forwarding import client_headers, upstream_headers
 from interlink.gateway.request import Request
+from interlink.gateway.resilience import Rejected, finished, resilient_send
 from interlink.gateway.rewrite import upstream_path
 from interlink.gateway.routing import MethodNotAllowed
 from interlink.http.client import HttpClient
@@ -46,9 +47,17 @@ async def handle(
         reply = await policy(request, route)
         if reply is not None:
             conn.send_problem(
-                request, reply.status, reply.detail, title=reply.title, headers=reply.headers
+                request,
+                reply.status,
+                reply.detail,
+                title=reply.title,
+                headers=reply.headers,
+                **reply.extra,
             )
             return
+    if route.handler is not None:  # a REST-to-event route: no upstream
+        await route.handler(request, conn, route)
+        return
     upstream = choose_upstream(route, request)
     path = upstream_path(request.path, found.prefix, route.rewrite, found.params, upstream.base)
     target = path.encode("latin-1")
@@ -59,28 +68,29 @@ async def handle(
     if body is not None:
         payload = body.take() if body.complete else body
     try:
-        response = await client.send(
-            upstream.origin,
-            request.method_bytes,
+        response = await resilient_send(
+            client,
+            route,
+            upstream,
+            request,
             target,
             upstream_headers(request),
             payload,
             request.content_length if payload is body else None,
-            route.connect_timeout,
-            route.read_timeout,
         )
     except BodyError as exc:
         conn.send_problem(request, exc.status, exc.message, title=exc.title)
         return
     except UpstreamError as exc:
-        log.warning(
-            "%s %s → %s: %s (request %s)",
-            request.method,
-            request.path,
-            upstream.system,
-            exc.message,
-            request.request_id,
-        )
+        if not isinstance(exc, Rejected):  # refusals are counted in metrics, not logged
+            log.warning(
+                "%s %s → %s: %s (request %s)",
+                request.method,
+                request.path,
+                upstream.system,
+                exc.message,
+                request.request_id,
+            )
         headers = []
         if exc.retry_after is not None:
             headers.append((b"retry-after", b"%d" % max(1, round(exc.retry_after))))
@@ -92,7 +102,10 @@ async def handle(
             system=upstream.system,
         )
         return
-    await relay(request, conn, response, upstream.system)
+    try:
+        await relay(request, conn, response, upstream.system)
+    finally:
+        finished(route, upstream)  # frees the bulkhead slot resilient_send took
 
 
 async def relay(request: Request, conn: HttpProtocol, response: Response, system: str) -> None:
@@ -102,7 +115,11 @@ async def relay(request: Request, conn: HttpProtocol, response: Response, system
     try:
         if body.complete:  # the usual small answer: one write
             head_length = length if request.method_bytes == b"HEAD" else None
-            conn.respond(request, response.status, headers, body.take(), length=head_length)
+            data = body.take()
+            conn.respond(request, response.status, headers, data, length=head_length)
+            if request.observers is not None:  # after the answer is out, off its path
+                for observe in request.observers:
+                    conn.loop.call_soon(observe, response.status, response.headers, data)
             return
         conn.start(request, response.status, headers, length)
         async for chunk in body:

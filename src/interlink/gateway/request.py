@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from interlink.gateway.forwarding import request_id
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyStream
+
+if TYPE_CHECKING:
+    from interlink.gateway.auth.identity import Identity
 
 
 class Request:
@@ -17,12 +23,16 @@ class Request:
     __slots__ = (
         "body",
         "client",
+        "consumer",
         "content_length",
+        "drop_upstream",
         "headers",
         "host",
+        "identity",
         "keep_alive",
         "method",
         "method_bytes",
+        "observers",
         "path",
         "query",
         "reject",
@@ -57,8 +67,17 @@ class Request:
         self.body: BodyStream | None = None
         self.content_length: int | None = None
         self.reject: tuple[int, str] | None = None  # answered with this, never routed
+        # The Consumer this request comes from, once authentication has named it.
+        self.consumer: str | None = None
         # Headers policies add to whatever answer the client gets (RateLimit, Deprecation, …).
         self.response_headers: Headers = []
+        # Called with (status, headers, body) of a complete upstream answer once it is sent
+        # (response validation); never for streamed answers.
+        self.observers: list[Callable[[int, Headers, bytes], None]] | None = None
+        # Set by the authentication policy: who called, and the credential headers (API key,
+        # Authorization) not to forward; the upstream gets the identity headers instead.
+        self.identity: Identity | None = None
+        self.drop_upstream: frozenset[bytes] | None = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path} {self.request_id}>"

@@ -22,7 +22,12 @@ from interlink.estate.check import check_estate
 from interlink.gateway.config import GatewayConfig, compile_gateway
 from interlink.gateway.limits import Limits
 from interlink.gateway.server import GatewayServer
+from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import bind
+from interlink.store import open_store
+from interlink.store.keyring import KeyRing
+
+KEY_REFRESH = 2.0  # seconds between reloads of consumer keys from the store, as the mesh does
 
 log = logging.getLogger("interlink.gateway")
 
@@ -33,6 +38,7 @@ class WorkerOptions:
     listen: str  # HOST:PORT, the port already resolved by the supervisor
     limits: Limits
     log_level: str = "info"
+    store_url: str | None = None  # the runtime's store: consumer API keys are read from it
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -40,20 +46,44 @@ class WorkerOptions:
     @classmethod
     def from_json(cls, text: str) -> WorkerOptions:
         data = json.loads(text)
-        return cls(data["estate_dir"], data["listen"], Limits(**data["limits"]), data["log_level"])
+        limits = Limits(**data["limits"])
+        return cls(
+            data["estate_dir"], data["listen"], limits, data["log_level"], data.get("store_url")
+        )
 
 
-def load_config(options: WorkerOptions) -> GatewayConfig:
+def load_config(options: WorkerOptions, services: GatewayServices | None = None) -> GatewayConfig:
     result = check_estate(Path(options.estate_dir))
     if not result.ok:
         errors = [f for f in result.findings if f.severity == "error"]
         raise InterlinkError(f"the estate has {len(errors)} error(s)")
-    return compile_gateway(result.estate, options.limits)
+    return compile_gateway(result.estate, options.limits, services)
+
+
+def open_services(options: WorkerOptions) -> GatewayServices:
+    """This worker's own services: a key ring over its own connection to the store."""
+    if options.store_url is None:
+        return GatewayServices()
+    store = open_store(options.store_url)
+    keyring = KeyRing(store)
+    keyring.refresh()
+    return GatewayServices(keyring=keyring, store=store)
+
+
+async def _refresh_keys(keyring: KeyRing) -> None:
+    """Revocations and new keys reach this worker within KEY_REFRESH seconds."""
+    while True:
+        await asyncio.sleep(KEY_REFRESH)
+        try:
+            await asyncio.to_thread(keyring.refresh)
+        except Exception as exc:  # the store is down: keep the keys we have
+            log.warning("consumer keys not refreshed: %s", exc)
 
 
 async def run(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
-    config = await asyncio.to_thread(load_config, options)
+    services = await asyncio.to_thread(open_services, options)
+    config = await asyncio.to_thread(load_config, options, services)
     server = GatewayServer(config)
     await server.start(bind(options.listen, reuse_port=True))
     done = asyncio.Event()
@@ -61,7 +91,7 @@ async def run(options: WorkerOptions) -> None:
 
     async def reload() -> None:
         try:
-            server.update(await asyncio.to_thread(load_config, options))
+            server.update(await asyncio.to_thread(load_config, options, services))
         except InterlinkError as exc:
             log.debug("worker keeps its revision: %s", exc.message)
 
@@ -74,11 +104,17 @@ async def run(options: WorkerOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
     watcher = loop.create_task(_until_stdin_closes(done))
+    keyring = services.keyring  # (an empty KeyRing is falsy: compare with None)
+    keys = loop.create_task(_refresh_keys(keyring)) if keyring is not None else None
     gc.freeze()  # the startup objects live as long as the process: spare the collector them
     print("ready", flush=True)
     await done.wait()
     watcher.cancel()
+    if keys is not None:
+        keys.cancel()
     await server.stop()
+    if services.store is not None:
+        services.store.close()
 
 
 async def _until_stdin_closes(done: asyncio.Event) -> None:

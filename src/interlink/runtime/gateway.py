@@ -19,7 +19,7 @@ from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
 from interlink.gateway.worker import WorkerOptions
 from interlink.gateway.workers import Supervisor
-from interlink.runtime.runtime import Runtime
+from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot
 
@@ -61,6 +61,7 @@ class GatewayHost:
         self._unserved: str | None = None
         self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
         self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
+        self.services.state["degraded"] = runtime.degraded  # e.g. the rate-limit store
         self._stop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -78,6 +79,7 @@ class GatewayHost:
                 self.address,
                 self.limits,
                 self.runtime.settings.log_level,
+                store_url_for(self.runtime.settings, self.runtime.snapshot),
             )
             if self.events is not None:
                 log.warning(

@@ -62,6 +62,9 @@ class Runtime:
         self._lock = asyncio.Lock()
         # One metrics registry for every component of this process, rendered at /metrics.
         self.metrics = Registry()
+        # Components serving in a reduced mode (name → why, in plain words); /readyz lists them
+        # and the process stays ready.
+        self.degraded: dict[str, str] = {}
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
 

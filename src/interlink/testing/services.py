@@ -15,6 +15,8 @@ POSTGRES_URL_ENV: Final = "INTERLINK_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL: Final = "postgresql://postgres@127.0.0.1:5432/test"
 NATS_URL_ENV: Final = "INTERLINK_TEST_NATS_URL"
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
+REDIS_URL_ENV: Final = "INTERLINK_TEST_REDIS_URL"
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 
 
 def require_service(name: str, reachable: Callable[[], bool | str]) -> None:
@@ -85,3 +87,21 @@ def nats_reachable(url: str, timeout: float = 3) -> bool | str:
     except ValueError:
         return "unreadable INFO greeting"
     return True if info.get("jetstream") else "the server runs without JetStream (-js)"
+
+
+def redis_url() -> str:
+    """The Redis server tests use: ``INTERLINK_TEST_REDIS_URL`` or a local default."""
+    return os.environ.get(REDIS_URL_ENV) or DEFAULT_REDIS_URL
+
+
+def redis_reachable(url: str, timeout: float = 3) -> bool | str:
+    """True if the Redis server at ``url`` answers PING, else why not, on one line."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return True if client.ping() else "no PONG"
+    except redis.RedisError as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    finally:
+        client.close()

@@ -16,6 +16,9 @@ By default it answers every request with JSON describing what it received::
 - ``x-echo-connection: close``: answer with ``Connection: close`` and close.
 - ``x-echo-unframed: 1``: answer without Content-Length; the end of the body is the close.
 
+``fail_next(count, status)`` makes the next ``count`` requests, whatever they say, answer
+``status`` (or, with ``status=0``, close the connection unanswered); then it echoes again.
+
 With ``fixed_body`` it skips all that and answers every request with that body (benchmarks).
 ``UpstreamThread`` runs one on its own event loop in a background thread, for synchronous tests;
 ``python -m interlink.testing.upstreams --port 9101 [--fixed]`` runs one in its own process.
@@ -172,6 +175,13 @@ class _Protocol(asyncio.Protocol):
         delay = float(req.header(b"x-echo-delay") or 0)
         if delay:
             await asyncio.sleep(delay)
+        if server.failures:
+            failure = server.failures.popleft()
+            if failure == 0:
+                transport.abort()
+            else:
+                transport.write(b"HTTP/1.1 %d X\r\ncontent-length: 0\r\n\r\n" % failure)
+            return
         close = req.header(b"x-echo-close")
         if close == "now":
             transport.abort()
@@ -226,6 +236,7 @@ class EchoUpstream:
         self.connections = 0
         self.served = 0
         self.open: set[_Protocol] = set()
+        self.failures: deque[int] = deque()  # statuses the next requests get (0: close)
         self.fixed_response = (
             None
             if fixed_body is None
@@ -255,6 +266,10 @@ class EchoUpstream:
                     proto.transport.abort()
             await self._server.wait_closed()
             self._server = None
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        """The next ``count`` requests get ``status``; 0 closes the connection instead."""
+        self.failures.extend([status] * count)
 
     def drop_connections(self) -> None:
         """Close every open connection now, as a restarting server would."""
@@ -311,6 +326,10 @@ class UpstreamThread:
         if failure:
             raise failure[0]
         return self
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        """See :meth:`EchoUpstream.fail_next`; takes effect before this returns."""
+        self.upstream.fail_next(count, status)
 
     def call(self, fn: Any) -> None:
         """Run ``fn()`` on the upstream's loop."""
