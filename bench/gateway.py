@@ -133,9 +133,64 @@ def estate(root: Path, upstream: int) -> Path:
             "metadata": {"name": "all", "owner": "bench"},
             "spec": {"match": {"path": "/"}, "upstreams": [{"system": "fast"}]},
         },
+        # (b): API key, a rate limit that is never reached, request validation.
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "Api",
+            "metadata": {"name": "customers", "owner": "bench"},
+            "spec": {"system": "fast", "contract": "customers.openapi.json", "version": 1},
+        },
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "Plan",
+            "metadata": {"name": "bench", "owner": "bench"},
+            "spec": {"limits": [{"requests": 1_000_000_000, "per": "1s"}]},
+        },
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "Consumer",
+            "metadata": {"name": "bench", "owner": "bench"},
+            "spec": {"plan": "bench", "scopes": ["customers:read"]},
+        },
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "Route",
+            "metadata": {"name": "policied", "owner": "bench"},
+            "spec": {
+                "api": "customers",
+                "match": {"path": "/p/customers"},
+                "rewrite": {"path": "/customers"},
+                "upstreams": [{"system": "fast"}],
+                "auth": {"methods": [{"type": "apiKey"}], "scopes": ["customers:read"]},
+                "validation": {"request": "enforce", "response": "off"},
+            },
+        },
     ]
     (directory / "estate.yaml").write_text("\n---\n".join(json.dumps(d) for d in docs))
+    (directory / "customers.openapi.json").write_text(json.dumps(CONTRACT))
     return directory
+
+
+CONTRACT = {
+    "openapi": "3.0.3",
+    "info": {"title": "Customers", "version": "1.0.0"},
+    "paths": {
+        "/customers/{id}": {
+            "get": {
+                "operationId": "getCustomer",
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    }
+                ],
+                "responses": {"200": {"description": "One customer."}},
+            }
+        }
+    },
+}
 
 
 def milliseconds(text: str) -> float:
@@ -146,8 +201,10 @@ def milliseconds(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(name: str, url: str, args: argparse.Namespace) -> Result:
+def wrk(name: str, url: str, args: argparse.Namespace, *headers: str) -> Result:
     base = ["wrk", f"-t{args.threads}", f"-c{args.connections}"]
+    for header in headers:
+        base += ["-H", header]
     subprocess.run([*base, "-d2s", url], check=True, capture_output=True)  # warm-up
     out = subprocess.run(
         [*base, f"-d{args.duration}s", "--latency", url],
@@ -208,12 +265,20 @@ def main() -> None:
             **quiet,
         )
         wait_port(proxy)
+        directory = estate(root, upstream)
+        key = subprocess.run(
+            [str(VENV_BIN / "interlink"), "consumers", "key", "create", "bench"],
+            cwd=directory,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         start(
             stack,
             [
                 str(VENV_BIN / "interlink"),
                 "serve",
-                str(estate(root, upstream)),
+                str(directory),
                 "--admin-listen",
                 "127.0.0.1:0",
                 "--gateway-listen",
@@ -235,6 +300,12 @@ def main() -> None:
             wrk("upstream (direct)", f"http://127.0.0.1:{upstream}{args.path}", args),
             wrk("nginx (1 worker)", f"http://127.0.0.1:{proxy}{args.path}", args),
             wrk("gateway (1 worker, no policies)", f"http://127.0.0.1:{gateway}{args.path}", args),
+            wrk(
+                "gateway (key + limit + validation)",
+                f"http://127.0.0.1:{gateway}/p{args.path}",
+                args,
+                f"x-api-key: {key}",
+            ),
         ]
     nginx = results[1].rps
     print(
