@@ -18,7 +18,20 @@ from interlink.store.keyring import KeyRing
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread
 from tests.integration.gateway.test_serve_gateway import serve
-from tests.unit.gateway.auth_helpers import SECRET, auth_estate, claims, hs256_token
+from tests.unit.gateway.auth_helpers import (
+    SECRET,
+    JwksServer,
+    auth_estate,
+    b64json,
+    claims,
+    ec_key,
+    hs256_token,
+    jwks,
+    jwt_method,
+    rsa_key,
+    signed_token,
+)
+from tests.unit.gateway.helpers import route
 
 IDENTITY = ("x-consumer", "x-consumer-scopes", "x-auth-method")
 
@@ -145,6 +158,49 @@ def test_routes_without_auth_never_forward_identity_headers(secured: Secured) ->
     got = echoed(secured.get("/open", x_consumer="admin", x_auth_method="jwt", x_api_key="k"))
     assert not set(IDENTITY) & set(got)
     assert got["x-api-key"] == "k"  # not a credential of this route
+
+
+def test_an_es256_route_checks_tokens_with_the_issuers_jwks(
+    tmp_path: Path, upstream: UpstreamThread
+) -> None:
+    with JwksServer(jwks((ec_key(), "e1"), (rsa_key(), "r1"))) as issuer:
+        method = jwt_method(algorithms=["ES256"], secret=None, jwksUrl=issuer.url)
+        routes = [route("es", "/es", "crm", auth={"methods": [method]})]
+        result = check_estate(auth_estate(tmp_path / "estate", upstream.url, routes))
+        assert result.ok
+        config = compile_gateway(result.estate, FAST, GatewayServices())
+        assert config.unserved == ()
+        assert issuer.requests == 0  # fetched on the first request that needs the keys
+        gateway = GatewayThread(config).start()
+        try:
+            with httpx.Client(base_url=gateway.url) as client:
+
+                def get(token: str) -> httpx.Response:
+                    return client.get("/es/1", headers={"authorization": f"Bearer {token}"})
+
+                fresh = claims(exp=time.time() + 300, iat=None)
+                token = signed_token(fresh, ec_key(), "e1")
+                got = echoed(get(token))
+                assert got["x-consumer"] == "mobile-app"
+                assert got["x-auth-method"] == "jwt"
+                assert "authorization" not in got
+                assert echoed(get(token))["x-consumer"] == "mobile-app"
+                head, _, sig = token.split(".")
+                forged = get(f"{head}.{b64json({**fresh, 'scope': 'admin'})}.{sig}")
+                assert forged.status_code == 401
+                assert forged.json()["detail"] == "bad token signature"
+                assert forged.headers["www-authenticate"] == 'Bearer realm="interlink"'
+                rs = get(signed_token(fresh, rsa_key(), "r1"))
+                assert rs.json()["detail"] == "token algorithm RS256 is not accepted here"
+                hs = get(hs256_token(fresh, header={"alg": "HS256", "kid": "e1"}))
+                assert hs.json()["detail"] == "token algorithm HS256 is not accepted here"
+                stranger = get(signed_token(fresh, ec_key("ec-x"), "x1"))
+                assert stranger.status_code == 401
+                assert stranger.json()["detail"] == "token key x1 is not one of the issuer's keys"
+            # Once: x1 came within MIN_INTERVAL of the first fetch, so it fetched nothing.
+            assert issuer.requests == 1
+        finally:
+            gateway.stop()
 
 
 @pytest.mark.slow

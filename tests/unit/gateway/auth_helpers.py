@@ -1,10 +1,17 @@
-"""Tokens and estates for the authentication tests."""
+"""Tokens, keys, JWKS servers and estates for the authentication tests."""
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from interlink.gateway.auth.jws import b64url_encode, hs256
 from tests.unit.gateway.helpers import route, write_estate
@@ -26,6 +33,134 @@ def hs256_token(
     body = b64json(claims)
     signature = hs256(key.encode(), f"{head}.{body}".encode())
     return f"{head}.{body}.{b64url_encode(signature)}"
+
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@functools.cache
+def rsa_key(name: str = "rsa-1", bits: int = 2048) -> rsa.RSAPrivateKey:
+    """An RSA key, made once per test run for each name."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+@functools.cache
+def ec_key(name: str = "ec-1", curve: str = "P-256") -> ec.EllipticCurvePrivateKey:
+    """An EC key (P-256 unless told), made once per test run for each name."""
+    kind = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}[curve]
+    return ec.generate_private_key(kind)
+
+
+def _b64int(value: int, size: int | None = None) -> str:
+    return b64url_encode(value.to_bytes(size or (value.bit_length() + 7) // 8, "big"))
+
+
+def jwk(key: PrivateKey, kid: str | None, **extra: Any) -> dict[str, Any]:
+    """The public JWK of ``key``."""
+    doc: dict[str, Any]
+    if isinstance(key, rsa.RSAPrivateKey):
+        rsa_numbers = key.public_key().public_numbers()
+        doc = {"kty": "RSA", "n": _b64int(rsa_numbers.n), "e": _b64int(rsa_numbers.e)}
+    else:
+        ec_numbers = key.public_key().public_numbers()
+        size = (key.curve.key_size + 7) // 8
+        crv = {"secp256r1": "P-256", "secp384r1": "P-384"}[key.curve.name]
+        doc = {
+            "kty": "EC",
+            "crv": crv,
+            "x": _b64int(ec_numbers.x, size),
+            "y": _b64int(ec_numbers.y, size),
+        }
+    if kid is not None:
+        doc["kid"] = kid
+    doc.update(extra)
+    return doc
+
+
+def jwks(*keys: tuple[PrivateKey, str | None]) -> dict[str, Any]:
+    """A JWKS document of the public halves of ``(key, kid)`` pairs."""
+    return {"keys": [jwk(key, kid) for key, kid in keys]}
+
+
+def signed_token(
+    claims: dict[str, Any],
+    key: PrivateKey,
+    kid: str | None = None,
+    alg: str | None = None,
+    header: dict[str, Any] | None = None,
+) -> str:
+    """A compact JWS signed with ``key``: RS256 for RSA, ES256 (raw r || s) for EC, unless
+    ``alg`` (or ``header``) says otherwise in the header."""
+    if header is None:
+        header = {"alg": alg or ("RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256")}
+        header["typ"] = "JWT"
+        if kid is not None:
+            header["kid"] = kid
+    head, body = b64json(header), b64json(claims)
+    data = f"{head}.{body}".encode()
+    if isinstance(key, rsa.RSAPrivateKey):
+        signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        r, s = utils.decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        size = (key.curve.key_size + 7) // 8
+        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return f"{head}.{body}.{b64url_encode(signature)}"
+
+
+class JwksServer:
+    """A JWKS endpoint on a loopback port, in a thread: serves ``doc`` (JSON) or ``raw``,
+    counts the requests it gets; ``stop()`` takes it down (connections are then refused)."""
+
+    def __init__(self, doc: dict[str, Any] | None = None) -> None:
+        self.raw: bytes = json.dumps(doc or {"keys": []}).encode()
+        self.status = 200
+        self.headers: dict[str, str] = {}
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                body = server.raw
+                self.send_response(server.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                for name, value in server.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/.well-known/jwks.json"
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        self._running = True
+
+    def serve(self, doc: dict[str, Any]) -> None:
+        self.raw = json.dumps(doc).encode()
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self._http.shutdown()
+            self._http.server_close()
+            self._thread.join(5)
+
+    def __enter__(self) -> JwksServer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def claims(**over: Any) -> dict[str, Any]:

@@ -268,10 +268,8 @@ def test_routes_the_gateway_cannot_protect_are_not_served(
     config = compile_gateway(estate, services=GatewayServices(keyring=KeyRing(store)))
     reasons = {u.route: u.reason for u in config.unserved}
     assert reasons["hs"].startswith("JWT secret: ")
-    assert reasons["rs"] == (
-        "JWT ES256/RS256 signatures need the 'cryptography' package, which is not installed"
-    )
-    assert config.routes == ()
+    assert "rs" not in reasons  # its keys are fetched on the first request that needs them
+    assert [r.name for r in config.routes] == ["rs"]
 
 
 def test_the_retail_customers_route_is_protected_when_its_secret_resolves(

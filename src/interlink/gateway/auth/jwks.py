@@ -223,8 +223,6 @@ class JwksCache:
             keys = self.keys
             if keys is None:
                 return "the issuer's signing keys are not available"
-        elif now >= self._refresh_at and not self._running() and self._may_fetch(now):
-            self._start(now)  # in the background: this request goes on with the keys held
         found = keys.find(kid)
         if found is not None:
             return found
@@ -236,7 +234,20 @@ class JwksCache:
             found = keys.find(kid) if keys is not None else None
             if found is not None:
                 return found
-        return f"token key {kid} is not one of the issuer's keys"
+        shown = kid if len(kid) <= 64 else f"{kid[:64]}…"  # it is the caller's text
+        return f"token key {shown} is not one of the issuer's keys"
+
+    def tick(self) -> None:
+        """Start a background refresh when one is due, on every request (remembered tokens
+        too, so a withdrawn key is noticed): it never waits, requests go on with the keys held."""
+        now = self.clock()
+        if (
+            now >= self._refresh_at
+            and self.keys is not None
+            and not self._running()
+            and self._may_fetch(now)
+        ):
+            self._start(now)
 
     def _running(self) -> bool:
         """A fetch is under way on this event loop (a request may join it)."""

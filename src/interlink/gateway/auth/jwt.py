@@ -4,9 +4,12 @@ The token's ``consumerClaim`` (``sub`` unless the route says otherwise, ``azp`` 
 ``client_id`` are common choices) must name a Consumer in the estate. The scopes the caller
 holds are the token's own (``scope`` and ``scp``): the issuer decides them.
 
-A token that passed is remembered, by its text, until it expires (at most ``CACHE_SIZE``
-tokens), so a client presenting the same token again costs one dictionary lookup plus the
-time checks, not a signature and two JSON documents.
+HS256 tokens are checked with the route's shared secret; RS256 and ES256 tokens with the key
+their ``kid`` names in the route's JWKS (:mod:`interlink.gateway.auth.jwks`), whose type must
+be the algorithm's. A token that passed is remembered, by its text, until it expires (at most
+``CACHE_SIZE`` tokens), so a client presenting the same token again costs one dictionary lookup
+plus the time checks, not a signature and two JSON documents. When the JWKS changes, the
+remembered tokens are forgotten: a key the issuer withdrew admits nothing more.
 """
 
 from __future__ import annotations
@@ -17,8 +20,16 @@ from typing import Final
 from interlink.estate.kinds.gateway import JwtAuth
 from interlink.gateway.auth.credentials import Credentials
 from interlink.gateway.auth.identity import Identity, identity
-from interlink.gateway.auth.jws import ClaimRules, InvalidToken, check_claims, parse, scopes_of
-from interlink.gateway.auth.jws import verify_hs256 as _verify_hs256
+from interlink.gateway.auth.jwks import JwksCache
+from interlink.gateway.auth.jws import (
+    ClaimRules,
+    InvalidToken,
+    check_claims,
+    parse,
+    scopes_of,
+    verify_hs256,
+    verify_public,
+)
 from interlink.gateway.request import Request
 from interlink.store.base import KEY_PREFIX
 
@@ -33,6 +44,7 @@ class JwtMethod:
         consumers: Mapping[str, object],
         clock: Callable[[], float],
         hs256_key: bytes | None,
+        jwks: JwksCache | None = None,
     ) -> None:
         self.algorithms = frozenset(spec.algorithms)
         self.rules = ClaimRules(spec.issuer, frozenset(spec.audiences), float(spec.leeway))
@@ -40,6 +52,8 @@ class JwtMethod:
         self.consumers = consumers
         self.clock = clock
         self.hs256_key = hs256_key
+        self.jwks = jwks  # the keys of RS256 and ES256 tokens
+        self._generation = jwks.generation if jwks is not None else 0
         self.challenge = b'Bearer realm="interlink"'
         # token → (identity, exp, nbf): tokens that passed, until they expire
         self._cache: dict[str, tuple[Identity, float, float | None]] = {}
@@ -50,6 +64,12 @@ class JwtMethod:
             return None
         now = self.clock()
         leeway = self.rules.leeway
+        jwks = self.jwks
+        if jwks is not None:
+            jwks.tick()
+            if jwks.generation != self._generation:
+                self._cache.clear()  # the issuer's keys changed: check every token again
+                self._generation = jwks.generation
         cached = self._cache.get(token)
         if cached is not None:
             found, exp, nbf = cached
@@ -59,21 +79,26 @@ class JwtMethod:
             if nbf is None or now >= nbf - leeway:
                 return found
         try:
-            return self._verify(token, now)
+            return await self._verify(token, now)
         except InvalidToken as exc:
             return str(exc)
 
-    def _verify(self, token: str, now: float) -> Identity | str:
+    async def _verify(self, token: str, now: float) -> Identity | str:
         jws = parse(token)
         alg = jws.alg
         if alg not in self.algorithms:
             raise InvalidToken(f"token algorithm {alg} is not accepted here")
+        claims = jws.claims
+        exp = check_claims(claims, self.rules, now)  # before any key work: cheap, and no fetch
         if alg == "HS256" and self.hs256_key is not None:
-            _verify_hs256(jws, self.hs256_key)
+            verify_hs256(jws, self.hs256_key)
+        elif alg in ("RS256", "ES256") and self.jwks is not None:
+            key = await self.jwks.key_for(jws.kid)
+            if isinstance(key, str):
+                raise InvalidToken(key)
+            verify_public(jws, key.alg, key.key)
         else:  # compile_policies refuses routes listing algorithms it cannot verify
             raise InvalidToken(f"token algorithm {alg} cannot be verified")
-        claims = jws.claims
-        exp = check_claims(claims, self.rules, now)
         name = claims.get(self.claim)
         if not isinstance(name, str) or name not in self.consumers:
             return f"the token's {self.claim} names no Consumer"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds import Consumer
@@ -20,6 +21,7 @@ from interlink.estate.references import resolve
 from interlink.gateway.auth import apikey, jwt
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identity
+from interlink.gateway.auth.jwks import JwksCache, jwks_cache
 from interlink.gateway.policy import Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from interlink.gateway.config import CompiledRoute
 
 WWW_AUTHENTICATE = b"www-authenticate"
-VERIFIABLE = frozenset({"HS256"})  # algorithms this gateway can check signatures of
+VERIFIABLE = frozenset({"HS256", "RS256", "ES256"})  # algorithms it can check signatures of
 
 
 class Method(Protocol):
@@ -71,10 +73,7 @@ def _api_key(
 def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayServices) -> jwt.JwtMethod:
     unverifiable = sorted(set(spec.algorithms) - VERIFIABLE)
     if unverifiable:
-        raise Unsupported(
-            f"JWT {'/'.join(unverifiable)} signatures need the 'cryptography' package, "
-            "which is not installed"
-        )
+        raise Unsupported(f"JWT {'/'.join(unverifiable)} signatures are not supported")
     key: bytes | None = None
     if spec.secret is not None:
         try:
@@ -83,7 +82,18 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
             raise Unsupported(f"JWT secret: {exc.message}") from exc
         if not key:
             raise Unsupported("JWT secret is empty")
-    return jwt.JwtMethod(spec, consumers, services.clock, key)
+    jwks: JwksCache | None = None
+    if spec.jwks_url is not None and {"RS256", "ES256"} & set(spec.algorithms):
+        try:
+            url = resolve(spec.jwks_url)
+        except ConfigError as exc:
+            raise Unsupported(f"JWT jwksUrl: {exc.message}") from exc
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise Unsupported("JWT jwksUrl is not an http(s) URL")
+        # Kept in services.state: shared by the routes naming the URL, and across reloads.
+        jwks = jwks_cache(services.state, url, spec.jwks_url)
+    return jwt.JwtMethod(spec, consumers, services.clock, key, jwks)
 
 
 def _policy(
