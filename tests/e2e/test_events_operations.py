@@ -11,7 +11,6 @@ import json
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,9 +22,9 @@ import httpx
 import pytest
 
 from interlink.client import Publisher
-from interlink.errors import SignatureError
-from interlink.events.signing import generate_secret, verify
+from interlink.events.signing import generate_secret
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
+from tests.e2e.webhooks import Receiver, serve_in_thread
 
 TYPE = "customer.address-updated"
 ANALYTICS = "analytics-address-updates"
@@ -40,58 +39,6 @@ def address(n: int) -> dict[str, object]:
         "address": {"street": f"{n} Main St", "city": "Cork", "postalCode": "T12", "country": "IE"},
         "changedAt": "2026-11-22T10:00:00Z",
     }
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver that verifies signatures and answers ``status`` (settable)."""
-
-    secret: str
-    status: int = 204
-    seen: Counter[str] = field(default_factory=Counter)  # deliveries by webhook-id
-    events: dict[str, dict[str, Any]] = field(default_factory=dict)
-    refused: int = 0
-    bad: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def serve(self) -> ThreadingHTTPServer:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    verify(receiver.secret, headers, body)
-                except SignatureError:
-                    with receiver.lock:
-                        receiver.bad += 1
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                with receiver.lock:
-                    status = receiver.status
-                    if status < 300:
-                        receiver.seen[headers["webhook-id"]] += 1
-                        receiver.events[headers["webhook-id"]] = json.loads(body)
-                    else:
-                        receiver.refused += 1
-                answer = b"" if status < 300 else b"warehouse down for maintenance"
-                self.send_response(status)
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return _serve(Handler)
 
 
 @dataclass
@@ -117,7 +64,7 @@ class TeamHooks:
             def log_message(self, *args: object) -> None:
                 pass
 
-        return _serve(Handler)
+        return serve_in_thread(Handler)
 
     def at(self, path: str) -> list[dict[str, Any]]:
         with self.lock:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ import psycopg
 import pytest
 
 from interlink.client import AsyncPublisher, Publisher, PublishError
-from interlink.errors import SignatureError
-from interlink.events.signing import generate_secret, verify
+from interlink.events.signing import generate_secret
 from interlink.outbox import Outbox, OutboxRelay
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
+from tests.e2e.webhooks import Receiver
 
 TYPE = "customer.address-updated"
 
@@ -36,51 +34,14 @@ def address(n: int) -> dict[str, object]:
 
 
 @dataclass
-class Hooks:
-    """A webhook receiver in a thread: verifies signatures, keeps events by webhook-id."""
-
-    secret: str
-    events: dict[str, dict[str, object]] = field(default_factory=dict)
-    bad: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def serve(self) -> ThreadingHTTPServer:
-        hooks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                try:
-                    verify(hooks.secret, headers, body)
-                except SignatureError:
-                    with hooks.lock:
-                        hooks.bad += 1
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                with hooks.lock:
-                    hooks.events[headers["webhook-id"]] = json.loads(body)
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
-
-
-@dataclass
 class Platform:
     proc: InterlinkProcess
     gateway: str
     admin: str
     token: str
     key: str
-    logistics: Hooks
-    analytics: Hooks
+    logistics: Receiver
+    analytics: Receiver
 
 
 def wait_until(predicate: object, timeout: float = 20.0) -> None:
@@ -95,8 +56,8 @@ def wait_until(predicate: object, timeout: float = 20.0) -> None:
 def platform(retail_dir: Path, tmp_path: Path) -> Iterator[Platform]:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    logistics = Hooks(generate_secret())
-    analytics = Hooks(generate_secret())
+    logistics = Receiver(generate_secret())
+    analytics = Receiver(generate_secret())
     (secrets / "logistics-webhook-secret").write_text(logistics.secret)
     (secrets / "analytics-webhook-secret").write_text(analytics.secret)
     servers = [logistics.serve(), analytics.serve()]

@@ -15,6 +15,7 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,6 +28,8 @@ from interlink.runtime.settings import ServeSettings
 
 DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
 PUBLISHER = "crm-publisher"
+
+
 def _random() -> str:
     return secrets.token_urlsafe(32)
 
@@ -69,38 +72,15 @@ def demo_secrets(directory: Path) -> dict[str, str]:
     help="Run the CRM simulator and the mock logistics and analytics systems.",
 )
 @serve_options
-def demo_command(
-    directory: Path,
-    companions: bool,
-    store_url: str | None,
-    admin_listen: str | None,
-    watch: bool,
-    applied_by: str | None,
-    log_level: str,
-    gateway_listen: str | None,
-    workers: int | None,
-    gateway_header_timeout: float,
-    gateway_idle_timeout: float,
-) -> None:
+def demo_command(directory: Path, companions: bool, **options: Any) -> None:
     """Run the retail example estate on the embedded default, printing what to try."""
-    configure_logging(log_level)
+    settings = ServeSettings(directory, **options)  # the flags are the settings' fields
+    configure_logging(settings.log_level)
     if not (directory / "platform.yaml").exists():
         write_example("retail", directory, force=True)
         click.echo(f"interlink: wrote the retail example estate to {directory}")
     values = demo_secrets(directory)
     os.environ.setdefault("INTERLINK_SECRETS_DIR", str((directory / ".secrets").resolve()))
-    settings = ServeSettings(
-        directory,
-        store_url,
-        admin_listen,
-        watch,
-        applied_by,
-        log_level,
-        gateway_listen,
-        workers,
-        gateway_header_timeout,
-        gateway_idle_timeout,
-    )
     runtime, sock, gateway = start(settings)
     # A fresh token and key each run, so the printed commands work; the old ones are revoked.
     store = runtime.store

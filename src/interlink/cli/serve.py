@@ -141,33 +141,11 @@ def serve_options(fn: F) -> F:
 @click.command("serve")
 @click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
 @serve_options
-def serve_command(
-    directory: Path,
-    store_url: str | None,
-    admin_listen: str | None,
-    watch: bool,
-    applied_by: str | None,
-    log_level: str,
-    gateway_listen: str | None,
-    workers: int | None,
-    gateway_header_timeout: float,
-    gateway_idle_timeout: float,
-) -> None:
+def serve_command(directory: Path, **options: Any) -> None:
     """Check the estate in DIRECTORY and run it. Reloads on SIGHUP (and file changes with
     --watch); stops cleanly on SIGTERM or Ctrl-C."""
-    configure_logging(log_level)
-    settings = ServeSettings(
-        directory,
-        store_url,
-        admin_listen,
-        watch,
-        applied_by,
-        log_level,
-        gateway_listen,
-        workers,
-        gateway_header_timeout,
-        gateway_idle_timeout,
-    )
+    settings = ServeSettings(directory, **options)  # the flags are the settings' fields
+    configure_logging(settings.log_level)
     runtime, sock, gateway = start(settings)
     token = None
     if not runtime.store.has_admin_token():

@@ -5,22 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from interlink.observe.metrics import Registry
+from interlink.observe.metrics import DEFAULT_BUCKETS, Registry
 
 LATENCY_BUCKETS: Final = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
+    *(bound for bound in DEFAULT_BUCKETS if bound >= 0.005),
     300.0,
     1800.0,
     3600.0,
