@@ -10,9 +10,14 @@ admin token and a fresh API key each run, and commands to try.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,7 @@ from interlink.runtime.settings import ServeSettings
 
 DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
 PUBLISHER = "crm-publisher"
+PARTNER = "acme-logistics"
 
 
 def _random() -> str:
@@ -40,6 +46,27 @@ SECRETS: dict[str, Callable[[], str]] = {
     "mobile-jwt-key": _random,
     "crm-legacy-token": _random,
 }
+
+
+def demo_jwt(secret: str, hours: int = 24) -> str:
+    """A token the mobile app's identity provider could have issued (HS256, per the Route)."""
+
+    def part(value: dict[str, object]) -> str:
+        raw = json.dumps(value, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {
+        "iss": "https://login.example.com",
+        "aud": "retail-api",
+        "sub": "mobile-app",
+        "scope": "customers:read",
+        "iat": now,
+        "exp": now + hours * 3600,
+    }
+    signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}"
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
 def demo_secrets(directory: Path) -> dict[str, str]:
@@ -92,6 +119,11 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
         if old_key.name == DEMO_NAME and not old_key.revoked:
             store.revoke_consumer_key(old_key.id)
     key, _ = store.create_consumer_key(PUBLISHER, DEMO_NAME)
+    for old_key in store.list_consumer_keys(PARTNER):
+        if old_key.name == DEMO_NAME and not old_key.revoked:
+            store.revoke_consumer_key(old_key.id)
+    partner_key, _ = store.create_consumer_key(PARTNER, DEMO_NAME)
+    mobile_jwt = demo_jwt(values["mobile-jwt-key"])
     admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
     host, _, port = gateway.address.rpartition(":")
     gw = f"http://{'127.0.0.1' if host in ('0.0.0.0', '[::]') else host}:{port}"  # noqa: S104
@@ -112,11 +144,18 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
             f"  admin token   {token}",
             f"  gateway       {gw}",
             f"  CRM API key   {key}   (Consumer crm-publisher)",
+            f"  partner key   {partner_key}   (Consumer acme-logistics)",
             "",
             "Try:",
             f"  curl {admin}/readyz",
             f"  curl {auth} {admin}/api/v1/estate",
             f"  curl {auth} '{admin}/api/v1/graph?format=mermaid'",
+            "Gateway (the customers API; v1 is split 90/10 between the legacy and the new CRM):",
+            f"  curl -i {gw}/api/customers/C000001 -H 'x-api-key: {partner_key}'",
+            f"  curl -i {gw}/api/customers/C000001 -H 'Authorization: Bearer {mobile_jwt}'",
+            f"  curl -i {gw}/api/v2/customers/C000001 -H 'x-api-key: {partner_key}'",
+            f"  curl -i {gw}/api/customers/nope -H 'x-api-key: {partner_key}'   # 400",
+            f"  curl -i {gw}/api/customers/C000001   # 401",
             "Events:",
             f"  curl -X POST {gw}/events/customer.address-updated -H 'x-api-key: {key}' "
             "-H 'content-type: application/json' -H 'ce-specversion: 1.0' -H 'ce-id: demo-1' "

@@ -6,7 +6,9 @@
   webhook's Standard Webhooks signature and print what they received;
 - logistics answers its first delivery with 503 and ``Retry-After``, so a retry shows;
 - analytics fails the first event until its short retry schedule is exhausted, so it lands in
-  the dead-letter queue; the demo then replays it from the DLQ and analytics accepts it.
+  the dead-letter queue; the demo then replays it from the DLQ and analytics accepts it;
+- the legacy and the new CRM answer the customers API behind the gateway (v1 on both, v2 on the
+  new one), so the 90/10 split can be tried with curl.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class DemoCompanions:
         self._interval = interval
         self.logistics = Receiver(secret=secrets["logistics-webhook-secret"])
         self.analytics = Receiver(secret=secrets["analytics-webhook-secret"])
+        self.legacy_crm = mock_crm("crm-legacy")
+        self.crm = mock_crm("crm")
         self._publisher = AsyncPublisher(gateway_url, source="crm", key=publisher_key, linger=0)
         self._tasks: list[asyncio.Task[None]] = []
         self._seen = {"logistics": 0, "analytics": 0}
@@ -72,6 +76,8 @@ class DemoCompanions:
         )
         await self.logistics.start(_port(self._estate, "logistics"))
         await self.analytics.start(_port(self._estate, "analytics"))
+        await self.legacy_crm.start(_port(self._estate, "crm-legacy"))
+        await self.crm.start(_port(self._estate, "crm"))
         self._tasks = [
             asyncio.create_task(self._simulate_crm()),
             asyncio.create_task(self._report()),
@@ -84,8 +90,8 @@ class DemoCompanions:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._publisher.close()
-        await self.logistics.stop()
-        await self.analytics.stop()
+        for receiver in (self.logistics, self.analytics, self.legacy_crm, self.crm):
+            await receiver.stop()
 
     async def _simulate_crm(self) -> None:
         rng = random.Random(7)
@@ -138,6 +144,46 @@ class DemoCompanions:
             )
             self._replayed = True
             await self._mesh.engine.retry(ids)
+
+
+def _customer(system: str, v2: bool) -> dict[str, object]:
+    name = {"givenName": "Ada", "familyName": "Lovelace"} if v2 else {"name": "Ada Lovelace"}
+    return {
+        **name,
+        "id": "C000001",
+        "email": "ada@example.com",
+        "createdAt": "2021-03-04T10:00:00Z",
+        "tier": "gold",
+        "address": {"street": "1 Quay St", "city": "Galway", "postalCode": "H91", "country": "IE"},
+        "servedBy": system,  # an extra field: shows which CRM answered
+    }
+
+
+def mock_crm(system: str) -> Receiver:
+    """A CRM answering the customers contract (v1 under /customers, v2 under /v2/customers)."""
+    crm = Receiver(keep=False)
+    json_type = {"content-type": "application/json"}
+
+    def reply(v2: bool, many: bool, status: int = 200) -> Reply:
+        one = _customer(system, v2)
+        body = {"items": [one], "next": None} if many else one
+        return Reply(status, json_type, json.dumps(body).encode())
+
+    def route(prefix: str, v2: bool) -> None:
+        crm.script(
+            Reply(204),
+            times=None,
+            when=lambda r: r.path.startswith(prefix) and r.path.endswith("/address"),
+        )
+        crm.script(
+            reply(v2, False, 201), times=None, when=lambda r: r.path == prefix and bool(r.body)
+        )
+        crm.script(reply(v2, True), times=None, when=lambda r: r.path == prefix)
+        crm.script(reply(v2, False), times=None, when=lambda r: r.path.startswith(prefix + "/"))
+
+    route("/v2/customers", v2=True)
+    route("/customers", v2=False)
+    return crm
 
 
 def _line(name: str, received: Received) -> str:
