@@ -6,6 +6,7 @@ import re
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from interlink.testing.processes import InterlinkProcess, free_port
@@ -39,3 +40,31 @@ def test_the_demo_shows_retries_and_a_dead_letter_replayed(tmp_path: Path) -> No
         demo.signal(signal.SIGINT)
         assert demo.proc is not None
         assert demo.proc.wait(15) == 0
+
+
+def test_the_demo_puts_the_customers_api_behind_the_gateway(tmp_path: Path) -> None:
+    demo = InterlinkProcess(
+        ["demo", "--dir", str(tmp_path / "demo"), "--admin-listen", f"127.0.0.1:{free_port()}"],
+        cwd=tmp_path,
+    )
+    with demo:
+        gateway = demo.wait_for(r"gateway +(http://\S+)").group(1)
+        partner = demo.wait_for(r"partner key +(ik_\S+)").group(1)
+        jwt = demo.wait_for(r"Authorization: Bearer (ey[\w-]+\.[\w-]+\.[\w-]+)").group(1)
+        demo.wait_for("Ctrl-C stops.")
+        demo.wait_for(r"crm +→ published")  # the companions are up
+        url = f"{gateway}/api/customers/C000001"
+        by_key = httpx.get(url, headers={"x-api-key": partner})
+        assert by_key.status_code == 200, by_key.text
+        assert by_key.json()["servedBy"] in ("crm-legacy", "crm")
+        assert by_key.headers["sunset"] == "Wed, 30 Jun 2027 00:00:00 GMT"
+        assert 'rel="successor-version"' in by_key.headers["link"]
+        assert "ratelimit" in by_key.headers
+        by_jwt = httpx.get(url, headers={"authorization": f"Bearer {jwt}"})
+        assert by_jwt.status_code == 200, by_jwt.text
+        v2 = httpx.get(f"{gateway}/api/v2/customers/C000001", headers={"x-api-key": partner})
+        assert v2.json()["givenName"] == "Ada"
+        assert httpx.get(url).status_code == 401
+        invalid = httpx.get(f"{gateway}/api/customers/nope", headers={"x-api-key": partner})
+        assert invalid.status_code == 400
+        assert invalid.json()["violations"][0]["pointer"] == "/path/id"
