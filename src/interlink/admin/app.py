@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.auth import require
+from interlink.admin.connections import router as connections_router
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
 from interlink.admin.registry import router as registry_router
+from interlink.admin.routes import router as routes_router
 from interlink.errors import StoreError
 from interlink.estate.references import redact
 from interlink.runtime.runtime import Runtime
@@ -87,6 +89,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     problems.install(app)
     app.include_router(registry_router)
     app.include_router(operations_router)
+    app.include_router(connections_router)
+    app.include_router(routes_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

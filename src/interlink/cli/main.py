@@ -21,6 +21,7 @@ from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
+from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.errors import InterlinkError
 
@@ -42,6 +43,7 @@ for command in (
     demo_command,
     admin_group,
     consumers_group,
+    routes_group,
     events_group,
     dlq_group,
 ):

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from interlink.errors import EstateLoadError
+from interlink.gateway.access_log import configure_access_log
 from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import bind, bound_address, serve
@@ -127,6 +128,13 @@ def serve_options(fn: F) -> F:
             help="Seconds an idle keep-alive connection to the gateway stays open.",
         ),
         click.option(
+            "--access-log/--no-access-log",
+            envvar="INTERLINK_ACCESS_LOG",
+            default=True,
+            show_default=True,
+            help="Log each gateway request as one JSON line (logger interlink.gateway.access).",
+        ),
+        click.option(
             "--log-level",
             envvar="INTERLINK_LOG_LEVEL",
             default="info",
@@ -146,6 +154,7 @@ def serve_command(directory: Path, **options: Any) -> None:
     --watch); stops cleanly on SIGTERM or Ctrl-C."""
     settings = ServeSettings(directory, **options)  # the flags are the settings' fields
     configure_logging(settings.log_level)
+    configure_access_log(settings.access_log)
     runtime, sock, gateway = start(settings)
     token = None
     if not runtime.store.has_admin_token():

@@ -21,6 +21,7 @@ from interlink.gateway.resilience import UpstreamGuard, compile_resilience
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router, with_implied
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.shadow import Shadow, compile_shadow
 from interlink.http.origin import Origin
 
 
@@ -50,6 +51,8 @@ class CompiledRoute:
     resilience: Mapping[str, UpstreamGuard] | None = None
     # Answers in place of an upstream once the policies passed (a REST-to-event route).
     handler: Handler | None = None
+    # The shadow upstream that gets a copy of each request, its answer compared (shadow.py).
+    shadow: Shadow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ def compile_route(
     primary = tuple(u for u in upstreams if not u.shadow)
     resilience = compile_resilience(route, (u.system for u in primary), services)
     timeouts = spec.resilience.timeouts
+    shadow = compile_shadow(route, upstreams, services)
     return CompiledRoute(
         name=route.name,
         route=route,
@@ -127,6 +131,7 @@ def compile_route(
         policies=policies,
         resilience=resilience or None,
         handler=handler,
+        shadow=shadow,
     )
 
 

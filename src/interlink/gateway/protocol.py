@@ -275,6 +275,7 @@ class HttpProtocol(asyncio.Protocol):
             self.client,
             special,
         )
+        req.started = self._head_started
         # absolute-form: the target names the host (RFC 9112 §3.2.2)
         host = target_host or special.get(b"host")
         if host is not None:
@@ -355,15 +356,21 @@ class HttpProtocol(asyncio.Protocol):
             try:
                 await self.server.handle(req, self)
             except ClientGone:
+                self._observe(req)
                 return
+            except asyncio.CancelledError:
+                self._observe(req)
+                raise
             except Exception:
                 log.exception(
                     "error serving %s %s (request %s)", req.method, req.path, req.request_id
                 )
                 if self._started or self.closed:
                     self.abort()
+                    self._observe(req)
                     return
                 self.send_problem(req, 500, "the gateway failed to serve this request")
+            self._observe(req)
             if self.closed:
                 return
             following = self._finish(req)
@@ -374,6 +381,11 @@ class HttpProtocol(asyncio.Protocol):
                 self._waiter = waiter
                 following = await waiter
             req = following
+
+    def _observe(self, req: Request) -> None:
+        observer = self.server.observer
+        if observer is not None:
+            observer.finished(req, self.loop.time())
 
     def _finish(self, req: Request) -> Request | None:
         """Done with ``req``: the next request if one is waiting, else None."""
@@ -478,6 +490,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _head(self, req: Request, status: int, headers: Headers, length: int | None) -> bytes:
         self._started = True
+        req.status = status
         head = STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status
         if req.response_headers:
             headers = headers + req.response_headers
@@ -520,7 +533,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.closed or transport is None:
             raise ClientGone
         head = self._head(req, status, headers, len(body) if length is None else length)
-        transport.write(head + body if body and not self._head_only else head)
+        if body and not self._head_only:
+            req.bytes_out += len(body)
+            transport.write(head + body)
+        else:
+            transport.write(head)
         self._finished = True
 
     def start(self, req: Request, status: int, headers: Headers, length: int | None) -> None:
@@ -536,6 +553,9 @@ class HttpProtocol(asyncio.Protocol):
             raise ClientGone
         if not chunk or self._head_only:
             return
+        current = self._current
+        if current is not None:
+            current.bytes_out += len(chunk)
         if self._chunked:
             transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
         else:

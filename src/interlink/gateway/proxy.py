@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from interlink.errors import UpstreamError
 from interlink.gateway.balancing import choose_upstream
-from interlink.gateway.config import GatewayConfig
+from interlink.gateway.config import CompiledRoute, GatewayConfig, UpstreamTarget
 from interlink.gateway.forwarding import client_headers, upstream_headers
 from interlink.gateway.request import Request
 from interlink.gateway.resilience import Rejected, finished, resilient_send
 from interlink.gateway.rewrite import upstream_path
-from interlink.gateway.routing import MethodNotAllowed
+from interlink.gateway.routing import Matched, MethodNotAllowed
 from interlink.http.client import HttpClient
 from interlink.http.connection import Response
 from interlink.http.streams import BodyError, BodyStream
@@ -43,6 +43,7 @@ async def handle(
         )
         return
     route = found.value
+    request.route = route.name
     for policy in route.policies:
         reply = await policy(request, route)
         if reply is not None:
@@ -59,6 +60,7 @@ async def handle(
         await route.handler(request, conn, route)
         return
     upstream = choose_upstream(route, request)
+    request.system = upstream.system
     path = upstream_path(request.path, found.prefix, route.rewrite, found.params, upstream.base)
     target = path.encode("latin-1")
     if request.query:
@@ -67,6 +69,10 @@ async def handle(
     payload: bytes | BodyStream | None = None
     if body is not None:
         payload = body.take() if body.complete else body
+    if route.shadow is not None and not isinstance(payload, BodyStream):
+        shadow_target = _shadow_target(found, route.shadow.target, request)
+        route.shadow.follow(request, client, shadow_target, payload)
+    sent_at = conn.loop.time()
     try:
         response = await resilient_send(
             client,
@@ -83,6 +89,8 @@ async def handle(
         return
     except UpstreamError as exc:
         if not isinstance(exc, Rejected):  # refusals are counted in metrics, not logged
+            request.upstream_status = 0  # called, no usable answer
+            request.upstream_seconds = conn.loop.time() - sent_at
             log.warning(
                 "%s %s → %s: %s (request %s)",
                 request.method,
@@ -102,6 +110,8 @@ async def handle(
             system=upstream.system,
         )
         return
+    request.upstream_status = response.status
+    request.upstream_seconds = conn.loop.time() - sent_at
     try:
         await relay(request, conn, response, upstream.system)
     finally:
@@ -139,3 +149,12 @@ async def relay(request: Request, conn: HttpProtocol, response: Response, system
         )
     finally:
         response.close()
+
+
+def _shadow_target(
+    found: Matched[CompiledRoute], shadow: UpstreamTarget, request: Request
+) -> bytes:
+    """The request target of ``request`` on the route's shadow upstream."""
+    path = upstream_path(request.path, found.prefix, found.value.rewrite, found.params, shadow.base)
+    target = path.encode("latin-1")
+    return target + b"?" + request.query if request.query else target

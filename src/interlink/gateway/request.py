@@ -22,6 +22,7 @@ class Request:
 
     __slots__ = (
         "body",
+        "bytes_out",
         "client",
         "consumer",
         "content_length",
@@ -38,7 +39,13 @@ class Request:
         "reject",
         "request_id",
         "response_headers",
+        "route",
         "special",
+        "started",
+        "status",
+        "system",
+        "upstream_seconds",
+        "upstream_status",
         "version",
     )
 
@@ -78,6 +85,16 @@ class Request:
         # Authorization) not to forward; the upstream gets the identity headers instead.
         self.identity: Identity | None = None
         self.drop_upstream: frozenset[bytes] | None = None
+        # What observability reads once the request is done (gateway/observe.py): when its head
+        # began arriving (loop time), the status and body bytes sent, the route that served it,
+        # the upstream System it went to, that System's status (0: no answer) and its latency.
+        self.started = 0.0
+        self.status = 0
+        self.bytes_out = 0
+        self.route: str | None = None
+        self.system: str | None = None
+        self.upstream_status: int | None = None
+        self.upstream_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path} {self.request_id}>"

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig
@@ -14,6 +15,9 @@ from interlink.gateway.protocol import HttpProtocol
 from interlink.gateway.proxy import handle
 from interlink.gateway.request import Request
 from interlink.http.client import HttpClient
+
+if TYPE_CHECKING:
+    from interlink.gateway.observe import GatewayObserver
 
 
 class GatewayServer:
@@ -27,9 +31,12 @@ class GatewayServer:
         *,
         client: HttpClient | None = None,
         events: EventIngress | None = None,
+        observer: GatewayObserver | None = None,
     ) -> None:
         self.config = config
         self.events = events  # `/events` is the event mesh's ingress when it runs here
+        # Told of every finished request: access log, metrics, observed connections.
+        self.observer = observer
         self.connections: set[HttpProtocol] = set()
         self.stopping = False
         self.clock = time.time
@@ -43,6 +50,8 @@ class GatewayServer:
         if self._client is None:
             self._client = HttpClient()
         self._server = await self.loop.create_server(lambda: HttpProtocol(self), sock=sock)
+        if self.observer is not None:
+            self.observer.start()
         self._sweep()
 
     @property
@@ -81,6 +90,8 @@ class GatewayServer:
             self._sweeper.cancel()
         if self._client is not None:
             await self._client.aclose()
+        if self.observer is not None:
+            await self.observer.stop()
         self._stopped.set()
 
     def _sweep(self) -> None:

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
+from interlink.gateway.access_log import configure_access_log
 from interlink.gateway.config import GatewayConfig, compile_gateway
 from interlink.gateway.limits import Limits
+from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import bind
@@ -39,6 +41,7 @@ class WorkerOptions:
     limits: Limits
     log_level: str = "info"
     store_url: str | None = None  # the runtime's store: consumer API keys are read from it
+    access_log: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -48,7 +51,12 @@ class WorkerOptions:
         data = json.loads(text)
         limits = Limits(**data["limits"])
         return cls(
-            data["estate_dir"], data["listen"], limits, data["log_level"], data.get("store_url")
+            data["estate_dir"],
+            data["listen"],
+            limits,
+            data["log_level"],
+            data.get("store_url"),
+            data.get("access_log", True),
         )
 
 
@@ -84,7 +92,8 @@ async def run(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
     services = await asyncio.to_thread(open_services, options)
     config = await asyncio.to_thread(load_config, options, services)
-    server = GatewayServer(config)
+    observer = GatewayObserver(services, access_log=options.access_log)
+    server = GatewayServer(config, observer=observer)
     await server.start(bind(options.listen, reuse_port=True))
     done = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
@@ -134,6 +143,7 @@ def main() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
     )
+    configure_access_log(options.access_log)
     import uvloop
 
     try:

@@ -14,6 +14,7 @@ import socket
 from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig, compile_gateway
 from interlink.gateway.limits import Limits
+from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
@@ -71,7 +72,8 @@ class GatewayHost:
             self.services.events = mesh.ingress
         config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
         if self.workers == 1:
-            self.server = GatewayServer(config, events=self.events)
+            observer = GatewayObserver(self.services, access_log=self.runtime.settings.access_log)
+            self.server = GatewayServer(config, events=self.events, observer=observer)
             await self.server.start(self.sock)
         else:
             options = WorkerOptions(
@@ -80,6 +82,7 @@ class GatewayHost:
                 self.limits,
                 self.runtime.settings.log_level,
                 store_url_for(self.runtime.settings, self.runtime.snapshot),
+                self.runtime.settings.access_log,
             )
             if self.events is not None:
                 log.warning(

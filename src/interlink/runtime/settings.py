@@ -22,6 +22,7 @@ class ServeSettings:
     gateway_header_timeout: float = 10.0
     # --gateway-idle-timeout / INTERLINK_GATEWAY_IDLE_TIMEOUT: seconds a keep-alive may idle
     gateway_idle_timeout: float = 30.0
+    access_log: bool = True  # --access-log / INTERLINK_ACCESS_LOG: one JSON line per request
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -101,6 +101,41 @@ _TOKEN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
 KEY_PREFIX: Final = "ik_"
 
 
+@dataclass(frozen=True)
+class ObservedConnection:
+    """Requests a consumer sent through a route to an upstream System within one UTC hour.
+
+    ``consumer`` is "" for requests no authentication named a consumer for.
+    """
+
+    hour: datetime  # the start of the hour, UTC
+    consumer: str
+    route: str
+    system: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    """A route's shadow comparisons since a time: counts and the fields differing most often."""
+
+    route: str
+    since: datetime
+    compared: int
+    matched: int
+    fields: list[tuple[str, int]]  # (field, mismatches), most frequent first
+
+    @property
+    def match_rate(self) -> float | None:
+        """Matched out of compared, 0 to 1; None when nothing was compared."""
+        return self.matched / self.compared if self.compared else None
+
+
+def hour_start(value: datetime) -> datetime:
+    """The UTC hour ``value`` falls in."""
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def _token_re(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"{prefix}(?P<id>[a-z0-9]{{{TOKEN_ID_LENGTH}}})_[A-Za-z0-9_-]{{43,128}}")
 
@@ -268,6 +303,31 @@ class Store(ABC):
     @abstractmethod
     def revoke_consumer_key(self, id: str) -> None:
         """Revoke a key by id; raises ``NotFound``. Revoking twice keeps the first time."""
+
+    @abstractmethod
+    def record_connections(self, rows: list[ObservedConnection]) -> None:
+        """Add each row's count to the one stored for its (hour, consumer, route, system)."""
+
+    @abstractmethod
+    def observed_connections(self, since: datetime | None = None) -> list[ObservedConnection]:
+        """Stored counts for the hours starting at or after ``since``'s hour (all without it),
+        ordered by hour, consumer, route and system."""
+
+    @abstractmethod
+    def record_comparisons(
+        self,
+        route: str,
+        period_start: datetime,
+        compared: int,
+        matched: int,
+        field_counts: Mapping[str, int],
+    ) -> None:
+        """Add these counts of shadow comparisons to those stored for (route, period_start)."""
+
+    @abstractmethod
+    def comparison_summary(self, route: str, since: datetime, top: int = 10) -> ComparisonSummary:
+        """The route's comparisons in periods starting at or after ``since``, with the ``top``
+        most frequent differing fields (ties by name)."""
 
     def __enter__(self) -> Self:
         return self

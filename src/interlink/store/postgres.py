@@ -33,7 +33,9 @@ from interlink.store.base import (
     KEY_PREFIX,
     TOKEN_TOUCH_INTERVAL,
     Clock,
+    ComparisonSummary,
     ConsumerKey,
+    ObservedConnection,
     Revision,
     Role,
     Store,
@@ -43,6 +45,7 @@ from interlink.store.base import (
     check_token_name,
     digest_matches,
     dump_json,
+    hour_start,
     new_token,
     redact_url,
     token_id_of,
@@ -345,6 +348,72 @@ class PostgresStore(Store):
                 "WHERE role = 'admin' AND revoked_at IS NULL)"
             ).fetchone()
         return bool(row and row[0])
+
+    def record_connections(self, rows: list[ObservedConnection]) -> None:
+        if not rows:
+            return
+        with self._connection() as conn, conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO observed_connections (hour, consumer, route, system, count) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (hour, consumer, route, system) "
+                "DO UPDATE SET count = observed_connections.count + excluded.count",
+                [(hour_start(r.hour), r.consumer, r.route, r.system, r.count) for r in rows],
+            )
+
+    def observed_connections(self, since: datetime | None = None) -> list[ObservedConnection]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT hour, consumer, route, system, count FROM observed_connections "
+                "WHERE %s::timestamptz IS NULL OR hour >= %s "
+                "ORDER BY hour, consumer, route, system",
+                (None if since is None else hour_start(since),) * 2,
+            ).fetchall()
+        return [ObservedConnection(r[0].astimezone(UTC), r[1], r[2], r[3], r[4]) for r in rows]
+
+    def record_comparisons(
+        self,
+        route: str,
+        period_start: datetime,
+        compared: int,
+        matched: int,
+        field_counts: Mapping[str, int],
+    ) -> None:
+        start = period_start.astimezone(UTC)
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO shadow_comparisons (route, period_start, compared, matched) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (route, period_start) DO UPDATE SET "
+                "compared = shadow_comparisons.compared + excluded.compared, "
+                "matched = shadow_comparisons.matched + excluded.matched",
+                (route, start, compared, matched),
+            )
+            for name, count in field_counts.items():
+                conn.execute(
+                    "INSERT INTO shadow_comparison_fields (route, period_start, field, mismatches) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (route, period_start, field) DO UPDATE "
+                    "SET mismatches = shadow_comparison_fields.mismatches + excluded.mismatches",
+                    (route, start, name, count),
+                )
+
+    def comparison_summary(self, route: str, since: datetime, top: int = 10) -> ComparisonSummary:
+        check_page(top)
+        start = since
+        with self._connection() as conn:
+            totals = conn.execute(
+                "SELECT COALESCE(SUM(compared), 0), COALESCE(SUM(matched), 0) "
+                "FROM shadow_comparisons WHERE route = %s AND period_start >= %s",
+                (route, start),
+            ).fetchone()
+            fields = conn.execute(
+                "SELECT field, SUM(mismatches) AS n FROM shadow_comparison_fields "
+                "WHERE route = %s AND period_start >= %s GROUP BY field ORDER BY n DESC, field "
+                "LIMIT %s",
+                (route, start, top),
+            ).fetchall()
+        compared, matched = (int(totals[0]), int(totals[1])) if totals else (0, 0)
+        return ComparisonSummary(
+            route, since, compared, matched, [(str(f), int(n)) for f, n in fields]
+        )
 
     def _probe(self) -> None:
         try:

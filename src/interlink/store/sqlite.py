@@ -28,7 +28,9 @@ from interlink.store.base import (
     KEY_PREFIX,
     TOKEN_TOUCH_INTERVAL,
     Clock,
+    ComparisonSummary,
     ConsumerKey,
+    ObservedConnection,
     Revision,
     Role,
     Store,
@@ -38,6 +40,7 @@ from interlink.store.base import (
     check_token_name,
     digest_matches,
     dump_json,
+    hour_start,
     new_token,
     redact_url,
     token_id_of,
@@ -298,6 +301,76 @@ class SQLiteStore(Store):
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"key {id!r} not found")
+
+    def record_connections(self, rows: list[ObservedConnection]) -> None:
+        if not rows:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO observed_connections (hour, consumer, route, system, count) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, consumer, route, system) "
+                "DO UPDATE SET count = count + excluded.count",
+                [(_ts(hour_start(r.hour)), r.consumer, r.route, r.system, r.count) for r in rows],
+            )
+
+    def observed_connections(self, since: datetime | None = None) -> list[ObservedConnection]:
+        query = "SELECT hour, consumer, route, system, count FROM observed_connections"
+        order = " ORDER BY hour, consumer, route, system"
+        with self._locked() as conn:
+            if since is None:
+                rows = conn.execute(query + order).fetchall()
+            else:
+                rows = conn.execute(
+                    query + " WHERE hour >= ?" + order, (_ts(hour_start(since)),)
+                ).fetchall()
+        return [
+            ObservedConnection(datetime.fromisoformat(r[0]), r[1], r[2], r[3], r[4]) for r in rows
+        ]
+
+    def record_comparisons(
+        self,
+        route: str,
+        period_start: datetime,
+        compared: int,
+        matched: int,
+        field_counts: Mapping[str, int],
+    ) -> None:
+        start = _ts(period_start)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO shadow_comparisons (route, period_start, compared, matched) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (route, period_start) DO UPDATE SET "
+                "compared = shadow_comparisons.compared + excluded.compared, "
+                "matched = shadow_comparisons.matched + excluded.matched",
+                (route, start, compared, matched),
+            )
+            for name, count in field_counts.items():
+                conn.execute(
+                    "INSERT INTO shadow_comparison_fields (route, period_start, field, mismatches) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (route, period_start, field) DO UPDATE "
+                    "SET mismatches = shadow_comparison_fields.mismatches + excluded.mismatches",
+                    (route, start, name, count),
+                )
+
+    def comparison_summary(self, route: str, since: datetime, top: int = 10) -> ComparisonSummary:
+        check_page(top)
+        start = _ts(since)
+        with self._locked() as conn:
+            totals = conn.execute(
+                "SELECT COALESCE(SUM(compared), 0), COALESCE(SUM(matched), 0) "
+                "FROM shadow_comparisons WHERE route = ? AND period_start >= ?",
+                (route, start),
+            ).fetchone()
+            fields = conn.execute(
+                "SELECT field, SUM(mismatches) AS n FROM shadow_comparison_fields "
+                "WHERE route = ? AND period_start >= ? GROUP BY field ORDER BY n DESC, field "
+                "LIMIT ?",
+                (route, start, top),
+            ).fetchall()
+        compared, matched = (int(totals[0]), int(totals[1])) if totals else (0, 0)
+        return ComparisonSummary(
+            route, since, compared, matched, [(str(f), int(n)) for f, n in fields]
+        )
 
     @contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,35 @@
+"""Gateway routes on the admin API: how a route's shadow upstream compares with its primary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from interlink.admin.auth import require
+from interlink.cli.routes import since_time, summary_json
+from interlink.errors import NotFound
+from interlink.store import TokenInfo
+
+Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
+
+router = APIRouter()
+
+
+@router.get("/api/v1/routes/{name}/comparison", tags=["gateway"])
+async def comparison(
+    _: Viewer,
+    request: Request,
+    name: str,
+    since: Annotated[str, Query(description="how far back: 1h, 24h, 7d")] = "24h",
+    top: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> dict[str, Any]:
+    """The route's shadow comparisons: counts, match rate and the most frequent differing
+    fields (JSON pointers, array indexes as ``*``)."""
+    runtime = request.app.state.runtime
+    start = since_time(since)
+    summary = await run_in_threadpool(runtime.store.comparison_summary, name, start, top)
+    if summary.compared == 0 and name not in runtime.snapshot.estate.names("Route"):
+        raise NotFound(f"no Route {name!r} in the estate")
+    return summary_json(summary)

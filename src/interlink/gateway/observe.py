@@ -1,0 +1,210 @@
+"""What the gateway records about each finished request: access log, metrics, connections.
+
+:class:`GatewayObserver` is told of every request once its answer is out (or abandoned). It
+
+- writes the access line (access_log.py) when that log is on;
+- counts it in the process's metrics registry (``GatewayServices.metrics``)::
+
+    interlink_gateway_requests_total{route,method,status_class}
+    interlink_gateway_request_duration_seconds{route}
+    interlink_gateway_upstream_requests_total{route,system,status_class}
+    interlink_gateway_upstream_duration_seconds{system}
+    interlink_gateway_consumer_requests_total{consumer,route}
+
+  Requests no route matched count under route ``_unmatched``; ``status_class`` is ``2xx`` …
+  ``5xx`` (``error`` for an upstream that gave no answer). Route, System and consumer names
+  come from the estate and methods from a fixed set, and the registry folds series beyond its
+  bound into ``_other``, so no request can grow the series without limit;
+- counts who called what through which upstream per hour (:class:`ConnectionCounts`), flushed
+  to the store every :data:`FLUSH_INTERVAL` seconds and when the gateway stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from interlink.gateway.access_log import access_line
+from interlink.gateway.access_log import log as access_log
+from interlink.gateway.services import GatewayServices
+from interlink.store.base import ObservedConnection
+
+if TYPE_CHECKING:
+    from interlink.gateway.request import Request
+
+log = logging.getLogger("interlink.gateway")
+
+UNMATCHED: Final = "_unmatched"
+#: Seconds between two flushes of the observed connections to the store.
+FLUSH_INTERVAL: Final = 30.0
+#: Most (hour, consumer, route, system) entries held between flushes; more are not counted.
+MAX_CONNECTIONS: Final = 10_000
+#: Histogram buckets (seconds) of request and upstream durations.
+DURATION_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_CLASSES: Final = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+ConnectionKey = tuple[int, str, str, str]  # (hour as epoch seconds, consumer, route, system)
+
+
+def status_class(status: int) -> str:
+    index = status // 100
+    return _CLASSES[index] if 0 < index < len(_CLASSES) else "error"
+
+
+class ConnectionCounts:
+    """Requests per hour per (consumer, route, upstream System), held until drained."""
+
+    def __init__(self, limit: int = MAX_CONNECTIONS) -> None:
+        self.limit = limit
+        self.counts: dict[ConnectionKey, int] = {}
+        self.dropped = 0
+
+    def add(self, now: float, consumer: str, route: str, system: str, count: int = 1) -> None:
+        key = (int(now) // 3600 * 3600, consumer, route, system)
+        counts = self.counts
+        if key in counts:
+            counts[key] += count
+        elif len(counts) < self.limit:
+            counts[key] = count
+        else:
+            self.dropped += count
+
+    def drain(self) -> list[ObservedConnection]:
+        counts, self.counts = self.counts, {}
+        return [
+            ObservedConnection(datetime.fromtimestamp(hour, UTC), consumer, route, system, n)
+            for (hour, consumer, route, system), n in counts.items()
+        ]
+
+    def restore(self, rows: list[ObservedConnection]) -> None:
+        """Put back rows a failed flush could not write."""
+        for row in rows:
+            self.add(row.hour.timestamp(), row.consumer, row.route, row.system, row.count)
+
+
+class GatewayObserver:
+    """See the module doc. One per gateway process, for as long as its server runs."""
+
+    def __init__(
+        self,
+        services: GatewayServices,
+        *,
+        access_log: bool = True,
+        flush_interval: float = FLUSH_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.services = services
+        self.access_log = access_log
+        self.flush_interval = flush_interval
+        self.clock = clock
+        self.connections = ConnectionCounts()
+        metrics = services.metrics
+        self.requests = metrics.counter(
+            "interlink_gateway_requests_total",
+            "Requests answered by the gateway, by route, method and status class.",
+            ("route", "method", "status_class"),
+        )
+        self.duration = metrics.histogram(
+            "interlink_gateway_request_duration_seconds",
+            "Time from a request's head arriving to its answer being written, by route.",
+            ("route",),
+            DURATION_BUCKETS,
+        )
+        self.upstream_requests = metrics.counter(
+            "interlink_gateway_upstream_requests_total",
+            "Requests sent to upstream Systems, by route, System and the upstream's status "
+            "class (error: no answer).",
+            ("route", "system", "status_class"),
+        )
+        self.upstream_duration = metrics.histogram(
+            "interlink_gateway_upstream_duration_seconds",
+            "Time until an upstream System's response head (retries included), by System.",
+            ("system",),
+            DURATION_BUCKETS,
+        )
+        self.consumer_requests = metrics.counter(
+            "interlink_gateway_consumer_requests_total",
+            "Requests by authenticated consumer and route.",
+            ("consumer", "route"),
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
+
+    # --- per request -------------------------------------------------------------------------
+
+    def finished(self, request: Request, now: float) -> None:
+        """``request`` is done; ``now`` is the loop time, to compare with ``request.started``."""
+        started = request.started
+        duration = now - started if started else 0.0
+        route = request.route or UNMATCHED
+        method = request.method if request.method in _METHODS else "OTHER"
+        status = request.status or 499  # nothing was sent: the client went away first
+        self.requests.inc(route, method, _CLASSES[status // 100] if status < 600 else "5xx")
+        self.duration.observe(duration, route)
+        consumer = request.consumer
+        system = request.system
+        upstream_status = request.upstream_status
+        wall = 0.0
+        if system is not None and upstream_status is not None:
+            self.upstream_requests.inc(route, system, status_class(upstream_status))
+            self.upstream_duration.observe(request.upstream_seconds, system)
+            wall = self.clock()
+            self.connections.add(wall, consumer or "", route, system)
+        if consumer is not None and request.route is not None:
+            self.consumer_requests.inc(consumer, route)
+        if self.access_log and access_log.isEnabledFor(logging.INFO):
+            line = access_line(request, wall or self.clock(), duration, consumer)
+            access_log.info(line)
+
+    # --- flushing connections ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None and self.services.store is not None:
+            self._task = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def stop(self) -> None:
+        """Stop the periodic flush and write what is left."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write the counted connections to the store; the rows written (kept on failure)."""
+        store = self.services.store
+        if store is None:
+            return 0
+        async with self._flushing:
+            rows = self.connections.drain()
+            if not rows:
+                return 0
+            try:
+                await asyncio.to_thread(store.record_connections, rows)
+            except Exception as exc:
+                self.connections.restore(rows)
+                log.warning("observed connections not saved (kept for the next try): %s", exc)
+                return 0
+            if self.connections.dropped:
+                log.warning(
+                    "%d request(s) not counted in observed connections: over %d entries",
+                    self.connections.dropped,
+                    self.connections.limit,
+                )
+                self.connections.dropped = 0
+            return len(rows)

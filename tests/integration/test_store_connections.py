@@ -1,0 +1,52 @@
+"""Observed connections in the store, on SQLite and PostgreSQL (``store_url``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from interlink.store import ObservedConnection, Store, open_store
+
+HOUR = datetime(2025, 3, 14, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with open_store(store_url) as store:
+        store.migrate()
+        yield store
+
+
+def row(hour: datetime, consumer: str, count: int, route: str = "orders") -> ObservedConnection:
+    return ObservedConnection(hour, consumer, route, "erp", count)
+
+
+def test_counts_add_up_per_hour_consumer_route_and_system(store: Store) -> None:
+    store.record_connections([row(HOUR, "shop", 3), row(HOUR, "", 1)])
+    store.record_connections(
+        [
+            row(HOUR + timedelta(minutes=42), "shop", 4),  # the same hour
+            row(HOUR + timedelta(hours=1), "shop", 2),
+            row(HOUR, "shop", 5, route="customers"),
+        ]
+    )
+    store.record_connections([])
+    got = store.observed_connections()
+    assert [(r.hour, r.consumer, r.route, r.system, r.count) for r in got] == [
+        (HOUR, "", "orders", "erp", 1),
+        (HOUR, "shop", "customers", "erp", 5),
+        (HOUR, "shop", "orders", "erp", 7),
+        (HOUR + timedelta(hours=1), "shop", "orders", "erp", 2),
+    ]
+    assert all(r.hour.utcoffset() == timedelta(0) for r in got)
+
+
+def test_since_selects_from_its_hour_on(store: Store) -> None:
+    store.record_connections([row(HOUR - timedelta(hours=h), "shop", h + 1) for h in range(4)])
+    since = HOUR - timedelta(hours=1, minutes=-30)  # inside the hour before HOUR
+    assert [r.count for r in store.observed_connections(since)] == [2, 1]
+    local = since.astimezone(timezone(timedelta(hours=5)))
+    assert [r.count for r in store.observed_connections(local)] == [2, 1]
+    assert store.observed_connections(HOUR + timedelta(hours=1)) == []
