@@ -8,8 +8,9 @@ are compared byte for byte. Headers are not compared.
 A difference is reported where it is, as a JSON pointer (RFC 6901): ``/items/0/name``. A key
 present on one side only, an array element beyond the other's length, and a value of another
 type are differences at that place (``(root)`` when the documents differ as a whole). A
-different status is reported as ``(status)`` (the
-bodies are then not compared) and a different non-JSON body as ``(body)``.
+different status is reported as ``(status)`` (the bodies are then not compared) and a
+different non-JSON body as ``(body)``. Aggregated, a difference counts for its field: the
+pointer with array indexes as ``*`` (``/items/*/name``).
 
 ``compare.ignore`` lists JSON pointers left out of the comparison, along with everything
 under them. A segment ``*`` stands for any one key or array index: ``/items/*/updatedAt``.

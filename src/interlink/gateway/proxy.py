@@ -69,9 +69,13 @@ async def handle(
     payload: bytes | BodyStream | None = None
     if body is not None:
         payload = body.take() if body.complete else body
-    if route.shadow is not None and not isinstance(payload, BodyStream):
+    if route.shadow is not None:  # a copy goes to the shadow upstream (shadow.py)
         shadow_target = _shadow_target(found, route.shadow.target, request)
-        route.shadow.follow(request, client, shadow_target, payload)
+        try:
+            payload = await route.shadow.follow(request, client, shadow_target, payload)
+        except BodyError as exc:
+            conn.send_problem(request, exc.status, exc.message, title=exc.title)
+            return
     sent_at = conn.loop.time()
     try:
         response = await resilient_send(

@@ -1,13 +1,15 @@
 """Shadow upstreams: a copy of each request, sent in the background, its answer only compared.
 
 A route's upstream with ``shadow: true`` receives a copy of a request once the primary's answer
-has been sent to the client, and only when both are held whole: the request's body arrived
-complete and is at most :data:`MAX_SHADOW_BYTES` (a streamed body is never copied), and the
+has been sent to the client, and only when both are held whole: the request's body is complete
+(a body still arriving is read whole first when its Content-Length is at most
+:data:`~interlink.gateway.resilience.REPLAY_BUFFER`, as for retries; a larger or chunked one is
+streamed to the primary and never copied) and at most :data:`MAX_SHADOW_BYTES`, and the
 primary's answer was complete (not streamed) and at most :data:`MAX_SHADOW_BYTES`. The shadow's
 answer never reaches the client and never delays it: it is read (up to the same size) on its
 own time, bounded by :data:`SHADOW_DEADLINE` and the route's timeouts, with at most
 :data:`MAX_IN_FLIGHT` copies in flight per route. A copy that cannot be sent then, fails or
-times out is only counted.
+times out is only counted, in ``interlink_gateway_shadow_skipped_total{route,reason}``.
 
 Each pair of answers is compared (:mod:`interlink.gateway.compare`) and the outcome added to
 :class:`ComparisonLog`: per route and minute, the count of comparisons, of matches and of
@@ -33,9 +35,11 @@ from interlink.estate.kinds.gateway import Route
 from interlink.gateway.compare import Ignore, Outcome, compare_responses
 from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.policy import Unsupported
+from interlink.gateway.resilience import REPLAY_BUFFER
 from interlink.gateway.services import GatewayServices
 from interlink.http.client import HttpClient
 from interlink.http.headers import Headers
+from interlink.http.streams import BodyStream
 from interlink.observe.metrics import Counter
 
 if TYPE_CHECKING:
@@ -184,6 +188,13 @@ def comparison_log(services: GatewayServices) -> ComparisonLog:
     return found
 
 
+def flush_comparisons(services: GatewayServices) -> None:
+    """Write the comparisons not yet stored (blocking): when the gateway stops."""
+    found = services.state.get(("shadow", "log"))
+    if isinstance(found, ComparisonLog):
+        found.flush()
+
+
 class Shadow:
     """A route's shadow upstream, compiled with the route."""
 
@@ -219,15 +230,35 @@ class Shadow:
             found = services.state[("shadow", route, "in-flight")] = InFlight()
         self.in_flight = found
 
-    def follow(
-        self, request: Request, client: HttpClient, target: bytes, body: bytes | None
-    ) -> None:
-        """Arrange for ``request`` to be copied once the primary's answer is sent.
+    async def follow(
+        self,
+        request: Request,
+        client: HttpClient,
+        target: bytes,
+        body: bytes | BodyStream | None,
+    ) -> bytes | BodyStream | None:
+        """Arrange for ``request`` to be copied once the primary's answer is sent; return the
+        body to send the primary.
 
-        ``target`` is the request target on the shadow, ``body`` the whole request body."""
+        ``target`` is the request target on the shadow. A body still arriving is read whole
+        first when its Content-Length is at most :data:`REPLAY_BUFFER` (as for retries); a
+        larger or chunked one streams to the primary alone. Raises BodyError when the
+        client's body fails."""
+        if isinstance(body, BodyStream):
+            length = request.content_length
+            if length is None or length > REPLAY_BUFFER:
+                self.skipped.inc(self.route, "request-body")
+                return body
+            body = await body.read()
         if body is not None and len(body) > MAX_SHADOW_BYTES:
             self.skipped.inc(self.route, "request-body")
-            return
+            return body
+        self._watch(request, client, target, body)
+        return body
+
+    def _watch(
+        self, request: Request, client: HttpClient, target: bytes, body: bytes | None
+    ) -> None:
         method = request.method_bytes
         headers = upstream_headers(request)
 

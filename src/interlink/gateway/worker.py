@@ -25,6 +25,7 @@ from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.shadow import flush_comparisons
 from interlink.gateway.sockets import bind
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing
@@ -122,6 +123,7 @@ async def run(options: WorkerOptions) -> None:
     if keys is not None:
         keys.cancel()
     await server.stop()
+    await asyncio.to_thread(flush_comparisons, services)
     if services.store is not None:
         services.store.close()
 

@@ -17,6 +17,7 @@ from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.shadow import flush_comparisons
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
 from interlink.gateway.worker import WorkerOptions
 from interlink.gateway.workers import Supervisor
@@ -110,6 +111,7 @@ class GatewayHost:
     async def _stopping(self) -> None:
         if self.server is not None:
             await self.server.stop()
+            await asyncio.to_thread(flush_comparisons, self.services)
         if self.supervisor is not None:
             await self.supervisor.stop()
 
