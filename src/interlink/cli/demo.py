@@ -156,6 +156,7 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
             f"  curl -i {gw}/api/v2/customers/C000001 -H 'x-api-key: {partner_key}'",
             f"  curl -i {gw}/api/customers/nope -H 'x-api-key: {partner_key}'   # 400",
             f"  curl -i {gw}/api/customers/C000001   # 401",
+            f"  interlink routes compare customers --estate {d}   # the shadow's differences",
             "Events:",
             f"  curl -X POST {gw}/events/customer.address-updated -H 'x-api-key: {key}' "
             "-H 'content-type: application/json' -H 'ce-specversion: 1.0' -H 'ce-id: demo-1' "
