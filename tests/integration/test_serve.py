@@ -80,7 +80,7 @@ def test_estate_lists_objects_with_references_unresolved(served: Served) -> None
     )
     jwt = route["spec"]["auth"]["methods"][1]
     assert jwt["secret"] == "${secret:mobile-jwt-key}"
-    assert route["source"] == {"file": "gateway/routes.yaml", "line": 3}
+    assert route["source"] == {"file": "gateway/routes.yaml", "line": 5}
     only = served.get("/api/v1/estate", params={"kind": "Team"}).json()["objects"]
     assert {o["kind"] for o in only} == {"Team"}
 

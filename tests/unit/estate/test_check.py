@@ -110,7 +110,7 @@ DANGLING = [
         "gateway/routes.yaml",
         "api: customers-v1",
         "api: customer-v1",
-        "gateway/routes.yaml:9:8: error: Route/customers refers to Api/customer-v1, which does "
+        "gateway/routes.yaml:11:8: error: Route/customers refers to Api/customer-v1, which does "
         "not exist (did you mean 'customers-v1'?)",
         id="route-api",
     ),
@@ -118,7 +118,7 @@ DANGLING = [
         "gateway/routes.yaml",
         "{system: crm-legacy, weight: 90}",
         "{system: crm-legasy, weight: 90}",
-        "gateway/routes.yaml:13:16: error: Route/customers refers to System/crm-legasy, which "
+        "gateway/routes.yaml:15:16: error: Route/customers refers to System/crm-legasy, which "
         "does not exist (did you mean 'crm-legacy'?)",
         id="route-upstream",
     ),
@@ -126,7 +126,7 @@ DANGLING = [
         "gateway/routes.yaml",
         "publish: {event: customer.address-updated}",
         "publish: {event: customer.address-updatd}",
-        "gateway/routes.yaml:40:20: error: Route/address-changes refers to "
+        "gateway/routes.yaml:45:20: error: Route/address-changes refers to "
         "Event/customer.address-updatd, which does not exist "
         "(did you mean 'customer.address-updated'?)",
         id="route-publish-event",
@@ -728,7 +728,7 @@ def test_subscription_to_a_flow_needs_no_url(retail: Path) -> None:
 def test_upstream_without_base_url(retail: Path) -> None:
     edit(retail / "systems/sales.yaml", "  baseUrl: http://127.0.0.1:9102\n", "")
     assert check_messages(retail) == [
-        "gateway/routes.yaml:13:16: error: Route/customers routes to System/crm-legacy, which has "
+        "gateway/routes.yaml:15:16: error: Route/customers routes to System/crm-legacy, which has "
         "no baseUrl"
     ]
 
@@ -763,7 +763,7 @@ def test_route_conflict(retail: Path, match: str) -> None:
     write(retail, "gateway/zz-more.yaml", ROUTE.format(name="customers-copy", match=match))
     assert check_messages(retail) == [
         "gateway/zz-more.yaml:5:10: error: Route/customers-copy matches exactly what "
-        "Route/customers matches (Route/customers is at gateway/routes.yaml:3:1)"
+        "Route/customers matches (Route/customers is at gateway/routes.yaml:5:1)"
     ]
 
 

@@ -53,7 +53,7 @@ def test_the_example_binds_a_route_and_its_consumers_to_customers_v1() -> None:
         "gateway/consumers.yaml:22:12: warning: Consumer/mobile-app is bound to "
         "Api/customers-v1 through Route/customers, deprecated: sunset 2027-06-30 "
         "(220 days left); move to Api/customers-v2",
-        "gateway/routes.yaml:9:8: warning: Route/customers is bound to Api/customers-v1, "
+        "gateway/routes.yaml:11:8: warning: Route/customers is bound to Api/customers-v1, "
         "deprecated: sunset 2027-06-30 (220 days left); move to Api/customers-v2",
     ]
     assert result.ok
@@ -80,7 +80,7 @@ def test_the_sunset_date_turns_warnings_into_errors(
 def test_a_retired_api_is_an_error_whatever_the_date(retail: Path) -> None:
     edit(retail / APIS, V1_LIFECYCLE, "  lifecycle: retired\n  successor: customers-v2\n")
     assert lifecycle_messages(retail, date(2020, 1, 1))[-1] == (
-        "gateway/routes.yaml:9:8: error: Route/customers is bound to Api/customers-v1, retired; "
+        "gateway/routes.yaml:11:8: error: Route/customers is bound to Api/customers-v1, retired; "
         "move to Api/customers-v2"
     )
     assert not check_estate(retail, today=date(2020, 1, 1)).ok
@@ -219,7 +219,7 @@ def test_json_lists_the_bindings() -> None:
         "severity": "warning",
         "code": "LIFECYCLE_DEPRECATED",
         "file": "gateway/routes.yaml",
-        "line": 9,
+        "line": 11,
         "col": 8,
     }
     assert len(body["lifecycle"]) == 3
