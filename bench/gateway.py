@@ -287,6 +287,7 @@ def main() -> None:
                 "1",
                 "--log-level",
                 "warning",
+                "--no-access-log",  # as nginx runs here (access_log off)
             ],
             **quiet,
         )
