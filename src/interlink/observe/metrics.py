@@ -9,6 +9,7 @@ attribute arithmetic on the event loop thread; rendering copies what it reads.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,7 +64,7 @@ def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str
 
 
 @dataclass
-class _Metric:
+class _Metric(ABC):
     name: str
     help: str
     label_names: tuple[str, ...]
@@ -82,8 +83,9 @@ class _Metric:
             return key
         return tuple(OVERFLOW for _ in self.label_names)
 
+    @abstractmethod
     def samples(self) -> Iterable[str]:
-        raise NotImplementedError
+        """The metric's lines in the text format, without HELP and TYPE."""
 
 
 @dataclass
