@@ -9,9 +9,9 @@ attribute arithmetic on the event loop thread; rendering copies what it reads.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
