@@ -14,6 +14,14 @@ PROBLEM_TYPE: Final = "https://interlink.dev/problems/"
 CONTENT_TYPE: Final = "application/problem+json"
 
 
+def phrase(status: int) -> str:
+    """The status's reason phrase; "Error" for a code HTTP does not name."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def problem_document(
     status: int,
     detail: str,
@@ -23,10 +31,10 @@ def problem_document(
     instance: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    phrase = HTTPStatus(status).phrase
+    text = phrase(status)
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + (slug or phrase.lower().replace(" ", "-")),
-        "title": title or phrase,
+        "type": PROBLEM_TYPE + (slug or text.lower().replace(" ", "-").replace("'", "")),
+        "title": title or text,
         "status": status,
         "detail": detail,
     }
