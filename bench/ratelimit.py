@@ -29,6 +29,7 @@ from interlink.estate.kinds.gateway import Plan
 from interlink.gateway.plans import PlanOptions, SharedCounters, compile_plan
 from interlink.gateway.plans.limiter import PlanLimiter
 from interlink.gateway.plans.local import LocalLimiter, LocalTable
+from interlink.gateway.policy import settle
 from interlink.gateway.request import Request
 from interlink.observe.metrics import Registry
 from interlink.testing.services import redis_reachable, redis_url
@@ -88,7 +89,7 @@ async def bench_policy_local(seconds: float) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
         for i in range(1000):
-            await lim.check(request(), CONSUMERS[i])
+            lim.check(request(), CONSUMERS[i])  # local counters decide at once
         done += 1000
     return done / (time.perf_counter() - started)
 
@@ -106,7 +107,7 @@ async def bench_policy_redis(url: str, seconds: float, in_flight: int = 64) -> f
         nonlocal done
         i = n
         while time.perf_counter() - started < seconds:
-            await lim.check(request(), CONSUMERS[i % 1000])
+            await settle(lim.check(request(), CONSUMERS[i % 1000]))
             i += in_flight
             done += 1
 

@@ -140,7 +140,7 @@ def lifecycle_policy(route: Route, estate: Estate, services: GatewayServices) ->
     if state is Lifecycle.RETIRED:
         gone = Reply(410, f"Api {api.name} is retired{use}", extra=members)
 
-        async def retired(request: Request, compiled: CompiledRoute) -> Reply | None:
+        def retired(request: Request, compiled: CompiledRoute) -> Reply | None:
             request.response_headers.extend(gone_headers)
             return gone
 
@@ -153,7 +153,7 @@ def lifecycle_policy(route: Route, estate: Estate, services: GatewayServices) ->
     )
     clock = services.clock
 
-    async def deprecated(request: Request, compiled: CompiledRoute) -> Reply | None:
+    def deprecated(request: Request, compiled: CompiledRoute) -> Reply | None:
         if sunset is not None and clock() >= sunset:
             request.response_headers.extend(gone_headers)
             return after

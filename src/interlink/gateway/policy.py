@@ -1,8 +1,11 @@
 """The per-route policy chain: compiled callables run, in order, before a request is proxied.
 
 Each policy gets the request and its route and either returns None (carry on) or a
-:class:`Reply` that answers the request in its place (401, 429, 422, …). A policy that only
-adds headers to the response (RateLimit, Deprecation) appends them to
+:class:`Reply` that answers the request in its place (401, 429, 422, …). A policy that can
+decide at once returns that outcome directly; only one that must wait (a JWKS fetch, a shared
+rate-limit counter, a request body) returns an awaitable of it. Most requests are decided
+without waiting, and a coroutine per policy per request would cost more than the policy itself.
+A policy that only adds headers to the response (RateLimit, Deprecation) appends them to
 ``request.response_headers``; the proxy sends them with whatever answer the client gets.
 Policies are built once per snapshot by the factories in :data:`FACTORIES`, in chain order;
 a factory returns None when its route does not need it.
@@ -39,7 +42,8 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)  # more problem members (violations)
 
 
-Policy = Callable[["Request", "CompiledRoute"], Awaitable[Reply | None]]
+Outcome = Reply | None | Awaitable[Reply | None]
+Policy = Callable[["Request", "CompiledRoute"], Outcome]
 PolicyFactory = Callable[[Route, Estate, GatewayServices], Policy | None]
 
 
@@ -75,6 +79,26 @@ def _request_validation(route: Route, estate: Estate, services: GatewayServices)
 # Deprecation and Sunset headers on every answer), who you are, then whether you may, then
 # whether the request is valid.
 FACTORIES: list[PolicyFactory] = [_lifecycle, _auth, _plans, _request_validation]
+
+
+async def settle(outcome: Outcome) -> Reply | None:
+    """The policy's verdict, awaited if it had to wait."""
+    if outcome is None or isinstance(outcome, Reply):
+        return outcome
+    return await outcome
+
+
+async def run_policies(request: Request, route: CompiledRoute) -> Reply | None:
+    """The first Reply of the route's chain, or None when every policy let the request on."""
+    for policy in route.policies:
+        reply = policy(request, route)
+        if reply is not None:
+            if not isinstance(reply, Reply):
+                reply = await reply
+                if reply is None:
+                    continue
+            return reply
+    return None
 
 
 def compile_policies(route: Route, estate: Estate, services: GatewayServices) -> tuple[Policy, ...]:

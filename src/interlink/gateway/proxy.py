@@ -9,6 +9,7 @@ from interlink.errors import UpstreamError
 from interlink.gateway.balancing import choose_upstream
 from interlink.gateway.config import CompiledRoute, GatewayConfig, UpstreamTarget
 from interlink.gateway.forwarding import client_headers, upstream_headers
+from interlink.gateway.policy import Reply
 from interlink.gateway.request import Request
 from interlink.gateway.resilience import Rejected, finished, resilient_send
 from interlink.gateway.rewrite import upstream_path
@@ -45,8 +46,12 @@ async def handle(
     route = found.value
     request.route = route.name
     for policy in route.policies:
-        reply = await policy(request, route)
+        reply = policy(request, route)
         if reply is not None:
+            if not isinstance(reply, Reply):  # the policy had to wait (policy.py)
+                reply = await reply
+                if reply is None:
+                    continue
             conn.send_problem(
                 request,
                 reply.status,

@@ -28,6 +28,7 @@ from interlink.gateway.plans import (
 )
 from interlink.gateway.plans.limiter import PlanLimiter
 from interlink.gateway.plans.local import LocalLimiter, LocalTable
+from interlink.gateway.policy import settle
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.observe.metrics import Registry
@@ -81,7 +82,7 @@ def request(client: str = "10.0.0.1") -> Request:
 
 
 async def allowed(lim: PlanLimiter, key: str = "acme", count: int = 1) -> list[bool]:
-    return [await lim.check(request(), key) is None for _ in range(count)]
+    return [await settle(lim.check(request(), key)) is None for _ in range(count)]
 
 
 def test_two_workers_share_the_counters(url: str, prefix: str) -> None:
@@ -98,7 +99,7 @@ def test_two_workers_share_the_counters(url: str, prefix: str) -> None:
             clock.advance(20)  # GCRA: one request back every 20 s
             assert await allowed(b, count=2) == [True, False]
             req = request()
-            reply = await a.check(req, "acme")
+            reply = await settle(a.check(req, "acme"))
             assert reply is not None
             assert reply.status == 429
             assert dict(req.response_headers)[b"ratelimit"] == b'"3-per-1m";r=0;t=60'
@@ -127,8 +128,8 @@ def test_sliding_window_and_quota_in_redis_match_local(url: str, prefix: str) ->
             for t, n in [(0, 5), (12.5, 2), (15, 2), (17.5, 2), (40, 3)]:
                 clock.now = local_clock.now = T0 + t
                 for _ in range(n):
-                    in_redis = [await lim.check(request(), "acme") is None]
-                    in_process = [await local.check(request(), "acme") is None]
+                    in_redis = [await settle(lim.check(request(), "acme")) is None]
+                    in_process = [await settle(local.check(request(), "acme")) is None]
                     assert in_redis == in_process, (t, n)
             assert not store.degraded
         finally:
@@ -145,7 +146,7 @@ def test_atomic_under_concurrency(url: str, prefix: str) -> None:
         spec: dict[str, Any] = {"limits": [{"requests": 50, "per": "1h"}], "quotas": {"daily": 80}}
         lims = [limiter(s, clock, **spec) for s in stores]
         try:
-            calls = [lims[i % 4].check(request(), "acme") for i in range(400)]
+            calls = [settle(lims[i % 4].check(request(), "acme")) for i in range(400)]
             replies = await asyncio.gather(*calls)
             assert sum(r is None for r in replies) == 50
             assert all(not s.degraded for s in stores)

@@ -28,7 +28,7 @@ from interlink.gateway.auth.jwks import (
     parse_jwks,
 )
 from interlink.gateway.auth.jws import InvalidToken, b64url_encode, parse, verify_public
-from interlink.gateway.policy import Reply
+from interlink.gateway.policy import Reply, settle
 from interlink.gateway.request import Request
 from interlink.gateway.routing import MethodNotAllowed
 from interlink.gateway.services import GatewayServices
@@ -210,7 +210,7 @@ class JwksGate:
         assert found is not None
         assert not isinstance(found, MethodNotAllowed)
         for policy in found.value.policies:
-            reply = await policy(request, found.value)
+            reply = await settle(policy(request, found.value))
             if reply is not None:
                 return reply
         assert request.identity is not None

@@ -13,7 +13,7 @@ from interlink.estate.kinds import Route
 from interlink.gateway import GatewayConfig, compile_gateway
 from interlink.gateway.auth import authentication
 from interlink.gateway.forwarding import upstream_headers
-from interlink.gateway.policy import Reply
+from interlink.gateway.policy import Reply, settle
 from interlink.gateway.request import Request
 from interlink.gateway.routing import MethodNotAllowed
 from interlink.gateway.services import GatewayServices
@@ -62,7 +62,7 @@ class Gate:
 
         async def chain() -> Reply | None:
             for policy in compiled.policies:
-                reply = await policy(request, compiled)
+                reply = await settle(policy(request, compiled))
                 if reply is not None:
                     return reply
             return None

@@ -19,7 +19,7 @@ from interlink.gateway.lifecycle import (
     parse_instant,
     successor_url,
 )
-from interlink.gateway.policy import Reply
+from interlink.gateway.policy import Reply, settle
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from tests.unit.gateway.helpers import route, write_estate
@@ -101,7 +101,7 @@ def run(route: CompiledRoute) -> tuple[Reply | None, Request]:
 
     async def chain() -> Reply | None:
         for policy in route.policies:
-            reply = await policy(request, route)
+            reply = await settle(policy(request, route))
             if reply is not None:
                 return reply
         return None

@@ -12,7 +12,7 @@ import pytest
 from interlink.estate.check import check_estate
 from interlink.gateway import GatewayConfig, compile_gateway
 from interlink.gateway.auth.identity import identity
-from interlink.gateway.policy import Reply
+from interlink.gateway.policy import Reply, settle
 from interlink.gateway.request import Request
 from interlink.gateway.routing import Matched
 from interlink.gateway.services import GatewayServices
@@ -77,7 +77,7 @@ def call(config: GatewayConfig, req: Request) -> Reply | None:
 
     async def chain() -> Reply | None:
         for policy in compiled.policies:
-            reply = await policy(req, compiled)
+            reply = await settle(policy(req, compiled))
             if reply is not None:
                 return reply
         return None

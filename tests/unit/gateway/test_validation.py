@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from interlink.gateway import compile_gateway
-from interlink.gateway.policy import Reply
+from interlink.gateway.policy import Reply, settle
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.validation import request_validation
 from interlink.gateway.validation.documents import _to_2020
@@ -318,7 +318,7 @@ def _check(root: Path, req: Any, name: str = "orders") -> Reply | None:
     estate = load(root)
     policy = request_validation(the_route(estate, name), estate, GatewayServices())
     assert policy is not None
-    return asyncio.run(policy(req, None))  # type: ignore[arg-type]
+    return asyncio.run(settle(policy(req, None)))  # type: ignore[arg-type]
 
 
 def _violations(reply: Reply | None) -> list[tuple[str, str]]:

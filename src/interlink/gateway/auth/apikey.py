@@ -30,7 +30,7 @@ class ApiKeyMethod:
         self.identities = identities  # Consumer name → its Identity, built once per estate
         self.challenge = f'ApiKey realm="interlink", header="{spec.header}"'.encode("latin-1")
 
-    async def authenticate(self, request: Request, creds: Credentials) -> Identity | str | None:
+    def authenticate(self, request: Request, creds: Credentials) -> Identity | str | None:
         """The caller's Identity; a reason when a key was presented and refused; None when
         the request carries no key."""
         key = creds.header(self.header)

@@ -14,7 +14,7 @@ remembered tokens are forgotten: a key the issuer withdrew admits nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from interlink.estate.kinds.gateway import JwtAuth
@@ -58,7 +58,11 @@ class JwtMethod:
         # token → (identity, exp, nbf): tokens that passed, until they expire
         self._cache: dict[str, tuple[Identity, float, float | None]] = {}
 
-    async def authenticate(self, request: Request, creds: Credentials) -> Identity | str | None:
+    def authenticate(
+        self, request: Request, creds: Credentials
+    ) -> Identity | str | Awaitable[Identity | str] | None:
+        """A token seen before is decided at once; a new one is verified, which may wait for
+        the issuer's keys."""
         token = creds.bearer
         if token is None or token.startswith(KEY_PREFIX):
             return None
@@ -78,6 +82,9 @@ class JwtMethod:
                 return "token expired"
             if nbf is None or now >= nbf - leeway:
                 return found
+        return self._checked(token, now)
+
+    async def _checked(self, token: str, now: float) -> Identity | str:
         try:
             return await self._verify(token, now)
         except InvalidToken as exc:

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ from interlink.gateway.auth import apikey, jwt
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identity
 from interlink.gateway.auth.jwks import JwksCache, jwks_cache
-from interlink.gateway.policy import Reply, Unsupported
+from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.http.headers import Headers
@@ -34,15 +34,18 @@ WWW_AUTHENTICATE = b"www-authenticate"
 VERIFIABLE = frozenset({"HS256", "RS256", "ES256"})  # algorithms it can check signatures of
 
 
+Verdict = Identity | str | None  # admitted; refused, with the reason; no credential of its kind
+
+
 class Method(Protocol):
     challenge: bytes
 
-    async def authenticate(self, request: Request, creds: Credentials) -> Identity | str | None: ...
+    def authenticate(
+        self, request: Request, creds: Credentials
+    ) -> Verdict | Awaitable[Identity | str]: ...
 
 
-def authentication(
-    route: Route, estate: Estate, services: GatewayServices
-) -> Callable[[Request, CompiledRoute], Awaitable[Reply | None]] | None:
+def authentication(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     """The policy factory: None for a route without ``auth``."""
     auth = route.spec.auth
     if auth is None:
@@ -96,9 +99,7 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
     return jwt.JwtMethod(spec, consumers, services.clock, key, jwks)
 
 
-def _policy(
-    methods: list[Method], required: frozenset[str], names: frozenset[bytes]
-) -> Callable[[Request, CompiledRoute], Awaitable[Reply | None]]:
+def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:
     challenges: Headers = []
     for method in methods:
         if (WWW_AUTHENTICATE, method.challenge) not in challenges:
@@ -108,26 +109,53 @@ def _policy(
     )
     missing_detail = f"this route needs {described}"
 
-    async def authenticate(request: Request, route: CompiledRoute) -> Reply | None:
+    def admit(request: Request, outcome: Identity) -> Reply | None:
+        if required and not required <= outcome.scopes:
+            return Reply(
+                403, f"{outcome.consumer} lacks scope {', '.join(outcome.missing(required))}"
+            )
+        request.identity = outcome
+        request.consumer = outcome.consumer  # what plans and REST-to-event routes read
+        request.drop_upstream = names
+        return None
+
+    def authenticate(request: Request, route: CompiledRoute) -> Outcome:
         creds = read(request, names)
         if creds.repeated is not None:
             name = creds.repeated.decode("latin-1")
             return Reply(401, f"the {name} header is repeated", challenges)
         refused: str | None = None
-        for method in methods:
-            outcome = await method.authenticate(request, creds)
+        for index, method in enumerate(methods):
+            outcome = method.authenticate(request, creds)
             if outcome is None:
                 continue
+            if isinstance(outcome, Identity):
+                return admit(request, outcome)
             if isinstance(outcome, str):
                 refused = refused or outcome
                 continue
-            lacking = outcome.missing(required)
-            if lacking:
-                return Reply(403, f"{outcome.consumer} lacks scope {', '.join(lacking)}")
-            request.identity = outcome
-            request.consumer = outcome.consumer  # what plans and REST-to-event routes read
-            request.drop_upstream = names
-            return None
+            return waiting(request, creds, outcome, methods[index + 1 :], refused)
         return Reply(401, refused or missing_detail, challenges)
+
+    async def waiting(
+        request: Request,
+        creds: Credentials,
+        pending: Awaitable[Identity | str],
+        rest: list[Method],
+        refused: str | None,
+    ) -> Reply | None:
+        """:func:`authenticate` from a method that must wait on, through the ``rest``."""
+        outcome: Verdict = await pending
+        remaining = iter(rest)
+        while True:
+            if isinstance(outcome, Identity):
+                return admit(request, outcome)
+            if isinstance(outcome, str):
+                refused = refused or outcome
+            method = next(remaining, None)
+            if method is None:
+                return Reply(401, refused or missing_detail, challenges)
+            found = method.authenticate(request, creds)
+            outcome = found if found is None or isinstance(found, Identity | str) else await found
 
     return authenticate

@@ -25,7 +25,7 @@ from interlink.gateway.plans.limiter import PlanLimiter
 from interlink.gateway.plans.local import LocalLimiter, table_for
 from interlink.gateway.plans.model import CompiledPlan, compile_plan
 from interlink.gateway.plans.shared import HEALTH_NAME, PlanOptions, SharedCounters
-from interlink.gateway.policy import Policy, Reply, Unsupported
+from interlink.gateway.policy import Outcome, Policy, Unsupported
 from interlink.gateway.services import GatewayServices
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
     if anonymous is None and not any(by_consumer.values()):
         return None
 
-    async def enforce_plan(request: Request, route: CompiledRoute) -> Reply | None:
+    def enforce_plan(request: Request, route: CompiledRoute) -> Outcome:
         identity = request.identity
         consumer = identity.consumer if identity is not None else request.consumer
         if consumer is not None and consumer in by_consumer:
@@ -95,7 +95,7 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
             key = request.client
         if limiter is None:
             return None
-        return await limiter.check(request, key)
+        return limiter.check(request, key)
 
     return enforce_plan
 

@@ -16,7 +16,7 @@ quota is the end of its UTC day or month.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from interlink.gateway.plans.local import Decision, LocalLimiter
@@ -50,17 +50,24 @@ class PlanLimiter:
         self._key = f"{shared.prefix if shared else ''}{plan.name}:{group}:"
         self._args = script_args(plan)
 
-    async def check(self, request: Request, key: str) -> Reply | None:
-        """None when the request may go on (headers added); the 429 Reply otherwise."""
+    def check(self, request: Request, key: str) -> Reply | Awaitable[Reply | None] | None:
+        """None when the request may go on (headers added); the 429 Reply otherwise. Decided
+        at once on local counters; an awaitable when the shared counters must be asked."""
         now = self.clock()
         shared = self.shared
         if shared is None:
-            decision = self.local.hit(key, now)
-        elif shared.degraded:
+            return self._decide(request, self.local.hit(key, now))
+        if shared.degraded:
             shared.local_decisions.inc()
-            decision = self.local.hit(key, now)
-        else:
-            decision = await self._hit_shared(shared, key, now)
+            return self._decide(request, self.local.hit(key, now))
+        return self._check_shared(shared, request, key, now)
+
+    async def _check_shared(
+        self, shared: SharedCounters, request: Request, key: str, now: float
+    ) -> Reply | None:
+        return self._decide(request, await self._hit_shared(shared, key, now))
+
+    def _decide(self, request: Request, decision: Decision) -> Reply | None:
         allowed, index, left, reset, retry = decision
         plan = self.plan
         request.response_headers += (

@@ -26,7 +26,7 @@ from interlink.estate.kinds.gateway import RequestValidation, ResponseValidation
 from interlink.estate.model import Estate
 from interlink.events.cloudevents import pointer
 from interlink.events.validation import _describe
-from interlink.gateway.policy import Policy, Reply, Unsupported
+from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.validation.drift import Observer, recorder
 from interlink.gateway.validation.operations import (
@@ -73,7 +73,7 @@ def request_validation(route: Route, estate: Estate, services: GatewayServices) 
     matcher = contract.matcher
     api = contract.api
 
-    async def validate(request: Request, compiled: CompiledRoute) -> Reply | None:
+    def validate(request: Request, compiled: CompiledRoute) -> Outcome:
         found = matcher.match(request.path)
         if found is None:
             if not enforce:
@@ -113,7 +113,7 @@ def request_validation(route: Route, estate: Estate, services: GatewayServices) 
                 return reply
         if op.body is None and request.body is None:
             return None
-        return await check_body(request, op, api)
+        return check_body(request, op, api)  # reads the body: it may wait
 
     return validate
 
