@@ -94,6 +94,12 @@ class CircuitBreaker:
             self._set(BreakerState.CLOSED)
             return
         self.consecutive_failures = 0
+        buckets = self._buckets
+        if buckets:  # most successes land in the current bucket: count them there
+            bucket = buckets[-1]
+            if self.clock() < bucket[0] + self.settings.window / BUCKETS:
+                bucket[1] += 1
+                return
         self._count(failed=False)
 
     def failure(self) -> None:

@@ -66,8 +66,8 @@ def valid_traceparent(value: bytes) -> bool:
 
 
 def new_traceparent() -> bytes:
-    ids = (_bits(192) | 1).to_bytes(24, "big").hex()  # | 1: never the invalid all-zero id
-    return f"00-{ids[:32]}-{ids[32:]}-01".encode()
+    # `or 1`: never the all-zero ids the spec makes invalid
+    return b"00-%032x-%016x-01" % (_bits(128) or 1, _bits(64) or 1)
 
 
 def _quoted(value: bytes) -> bytes:

@@ -9,6 +9,7 @@ attribute arithmetic on the event loop thread; rendering copies what it reads.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -96,10 +97,15 @@ class Counter(_Metric):
     _values: dict[LabelValues, float] = field(default_factory=dict)
 
     def inc(self, *labels: str, amount: float = 1.0) -> None:
+        values = self._values
+        current = values.get(labels)
+        if current is not None and amount >= 0:  # a known series: the request path's case
+            values[labels] = current + amount
+            return
         if amount < 0:
             raise ValueError("a counter only goes up")
-        key = self._key(labels, self._values)
-        self._values[key] = self._values.get(key, 0.0) + amount
+        key = self._key(labels, values)
+        values[key] = values.get(key, 0.0) + amount
 
     def value(self, *labels: str) -> float:
         return self._values.get(tuple(labels), 0.0)
@@ -158,14 +164,14 @@ class Histogram(_Metric):
     _series: dict[LabelValues, _Series] = field(default_factory=dict)
 
     def observe(self, value: float, *labels: str) -> None:
-        key = self._key(labels, self._series)
-        series = self._series.get(key)
+        series = self._series.get(labels)
         if series is None:
-            series = self._series[key] = _Series([0] * len(self.buckets))
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                series.counts[i] += 1
-                break
+            key = self._key(labels, self._series)
+            series = self._series.get(key)
+            if series is None:
+                # One count per bucket, and a last one for values above every bound.
+                series = self._series[key] = _Series([0] * (len(self.buckets) + 1))
+        series.counts[bisect_left(self.buckets, value)] += 1  # the first bound >= value
         series.total += value
         series.count += 1
 
@@ -180,7 +186,7 @@ class Histogram(_Metric):
             return None
         rank = q * series.count
         seen = 0
-        for bound, count in zip(self.buckets, series.counts, strict=True):
+        for bound, count in zip(self.buckets, series.counts[:-1], strict=True):
             seen += count
             if seen >= rank:
                 return bound
@@ -189,7 +195,7 @@ class Histogram(_Metric):
     def samples(self) -> Iterable[str]:
         for key, series in sorted(dict(self._series).items()):
             cumulative = 0
-            for bound, count in zip(self.buckets, series.counts, strict=True):
+            for bound, count in zip(self.buckets, series.counts[:-1], strict=True):
                 cumulative += count
                 le = f'le="{_number(bound)}"'
                 yield f"{self.name}_bucket{_labels(self.label_names, key, le)} {cumulative}"

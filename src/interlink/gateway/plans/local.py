@@ -75,13 +75,14 @@ def fresh_entry(plan: CompiledPlan) -> list[float]:
 class LocalLimiter:
     """Decides for one plan in one route group from a :class:`LocalTable`."""
 
-    __slots__ = ("_fresh", "_gcra", "_limits", "daily", "monthly", "plan", "table")
+    __slots__ = ("_fresh", "_gcra", "_limits", "_quotas", "daily", "monthly", "plan", "table")
 
     def __init__(self, plan: CompiledPlan, table: LocalTable) -> None:
         self.plan = plan
         self.table = table
         self.daily = plan.daily
         self.monthly = plan.monthly
+        self._quotas = bool(plan.daily or plan.monthly)
         self._gcra = plan.algorithm == "gcra"
         if self._gcra:
             self._limits = tuple((lim.interval, lim.tolerance) for lim in plan.limits)
@@ -113,9 +114,11 @@ class LocalLimiter:
             if ahead > tolerance + EPSILON:  # the one compare that decides
                 return (False, index, 0, tat - now, ahead - tolerance)
             slot += 1
-        denied = self._check_quotas(entry, clock)
-        if denied is not None:
-            return denied
+        quotas = self._quotas
+        if quotas:
+            denied = self._check_quotas(entry, clock)
+            if denied is not None:
+                return denied
         best, best_left, best_reset = -1, 1 << 62, 0.0
         slot = QUOTA_SLOTS
         for index, (interval, tolerance) in enumerate(self._limits):
@@ -126,7 +129,9 @@ class LocalLimiter:
             if left < best_left:
                 best, best_left, best_reset = index, left, tat - now
             slot += 1
-        return self._count_quotas(entry, clock, best, best_left, best_reset)
+        if quotas:
+            return self._count_quotas(entry, clock, best, best_left, best_reset)
+        return (True, best, best_left, best_reset, 0.0)
 
     def _hit_window(self, entry: list[float], clock: float) -> Decision:
         now = clock - EPOCH
