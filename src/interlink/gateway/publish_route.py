@@ -14,8 +14,9 @@ The answer is the ingress's: 202 with ``id``, ``type``, ``seq`` and ``duplicate`
 event is durable; 422 with ``violations`` pointing into the request body (``/body/address/city``)
 when it breaks the schema; 400 when the body is not JSON; 415 when its Content-Type is not.
 
-The route is served only where the event mesh runs in the gateway's process; elsewhere (gateway
-worker processes) it is left out with the reason.
+The route is served where the gateway reaches the event mesh: in its own process, or, in a
+gateway worker process, through the link to the main process's ingress (``event_link.py``).
+Compiled without either, it is left out with the reason.
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ def compile_publish(route: Route, estate: Estate, services: GatewayServices) -> 
     ingress = services.events
     if ingress is None:
         raise Unsupported(
-            f"publishes event {event_type}, but no event mesh runs in this gateway process "
-            "(REST-to-event routes are served by a single-worker gateway)"
+            f"publishes event {event_type}, but this gateway process reaches no event mesh"
         )
     fallback_source = f"/routes/{route.name}"
     clock = services.clock

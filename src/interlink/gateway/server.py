@@ -17,6 +17,7 @@ from interlink.gateway.request import Request
 from interlink.http.client import HttpClient
 
 if TYPE_CHECKING:
+    from interlink.gateway.event_link import EventLink
     from interlink.gateway.observe import GatewayObserver
 
 
@@ -30,11 +31,12 @@ class GatewayServer:
         config: GatewayConfig,
         *,
         client: HttpClient | None = None,
-        events: EventIngress | None = None,
+        events: EventIngress | EventLink | None = None,
         observer: GatewayObserver | None = None,
     ) -> None:
         self.config = config
-        self.events = events  # `/events` is the event mesh's ingress when it runs here
+        # `/events` is the event mesh's ingress when it runs here, or a worker's link to it.
+        self.events = events
         # Told of every finished request: access log, metrics, observed connections.
         self.observer = observer
         self.connections: set[HttpProtocol] = set()
@@ -60,12 +62,11 @@ class GatewayServer:
         return self._client
 
     def handle(self, request: Request, conn: HttpProtocol) -> Awaitable[None]:
-        if (
-            self.events is not None
-            and request.reject is None
-            and EventIngress.handles(request.path)
-        ):
-            return serve_events(request, conn, self.events)
+        events = self.events
+        if events is not None and request.reject is None and EventIngress.handles(request.path):
+            if isinstance(events, EventIngress):
+                return serve_events(request, conn, events)
+            return events.forward(request, conn)
         return handle(request, conn, self.config, self.client)
 
     def update(self, config: GatewayConfig) -> None:

@@ -17,6 +17,7 @@ from interlink.observe.metrics import Registry
 
 if TYPE_CHECKING:
     from interlink.events.ingress import EventIngress
+    from interlink.gateway.event_link import EventLink
     from interlink.store import Store
     from interlink.store.keyring import KeyRing
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 class GatewayServices:
     keyring: KeyRing | None = None  # consumer API keys, refreshed from the store
     store: Store | None = None
-    events: EventIngress | None = None  # REST → event routes publish through it
+    # REST → event routes publish through it: the mesh's ingress, or a worker's link to it.
+    events: EventIngress | EventLink | None = None
     metrics: Registry = field(default_factory=Registry)
     clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)
     # State kept across reloads by the policies that own it, under a key of their choosing

@@ -21,6 +21,7 @@ from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.gateway.access_log import configure_access_log
 from interlink.gateway.config import GatewayConfig, compile_gateway
+from interlink.gateway.event_link import EventLink
 from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
@@ -43,6 +44,8 @@ class WorkerOptions:
     log_level: str = "info"
     store_url: str | None = None  # the runtime's store: consumer API keys are read from it
     access_log: bool = True
+    # The main process's event ingress (a Unix socket): /events and REST-to-event go there.
+    ingress_socket: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -58,6 +61,7 @@ class WorkerOptions:
             data["log_level"],
             data.get("store_url"),
             data.get("access_log", True),
+            data.get("ingress_socket"),
         )
 
 
@@ -92,9 +96,11 @@ async def _refresh_keys(keyring: KeyRing) -> None:
 async def run(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
     services = await asyncio.to_thread(open_services, options)
+    link = EventLink(options.ingress_socket) if options.ingress_socket is not None else None
+    services.events = link
     config = await asyncio.to_thread(load_config, options, services)
     observer = GatewayObserver(services, access_log=options.access_log)
-    server = GatewayServer(config, observer=observer)
+    server = GatewayServer(config, events=link, observer=observer)
     await server.start(bind(options.listen, reuse_port=True))
     done = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
@@ -123,6 +129,8 @@ async def run(options: WorkerOptions) -> None:
     if keys is not None:
         keys.cancel()
     await server.stop()
+    if link is not None:
+        await link.aclose()
     await asyncio.to_thread(flush_comparisons, services)
     if services.store is not None:
         services.store.close()
