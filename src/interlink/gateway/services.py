@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from interlink.observe.metrics import Registry
 
 if TYPE_CHECKING:
+    from interlink.estate.model import Estate
     from interlink.events.ingress import EventIngress
     from interlink.gateway.event_link import EventLink
     from interlink.store import Store
@@ -33,3 +34,21 @@ class GatewayServices:
     # State kept across reloads by the policies that own it, under a key of their choosing
     # (e.g. ("breaker", route, system)); a policy compiled again finds its state here.
     state: dict[Any, Any] = field(default_factory=dict)
+
+    def per_estate(self, estate: Estate, name: str, build: Callable[[], T]) -> T:
+        """``build()``, computed once per estate and shared by every route compiled from it.
+
+        What depends only on the estate (each Consumer's identity, plan) must not be built
+        again for each of a thousand routes: with ten thousand Consumers that would hold ten
+        million objects. The latest estate's value is kept; a reload builds it anew.
+        """
+        key = ("per-estate", name)
+        found = self.state.get(key)
+        if found is not None and found[0] is estate:
+            return found[1]  # type: ignore[no-any-return]
+        value = build()
+        self.state[key] = (estate, value)
+        return value
+
+
+T = TypeVar("T")

@@ -50,12 +50,14 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
     auth = route.spec.auth
     if auth is None:
         return None
-    consumers = {c.name: c for c in estate.of(Consumer)}
+    consumers = services.per_estate(
+        estate, "consumers", lambda: {c.name: c for c in estate.of(Consumer)}
+    )
     methods: list[Method] = []
     names = {AUTHORIZATION}
     for spec in auth.methods:
         if isinstance(spec, ApiKeyAuth):
-            methods.append(_api_key(spec, consumers, services))
+            methods.append(_api_key(spec, estate, consumers, services))
             names.add(spec.header.lower().encode("latin-1"))
         elif isinstance(spec, JwtAuth):
             methods.append(_jwt(spec, consumers, services))
@@ -63,13 +65,17 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
 
 
 def _api_key(
-    spec: ApiKeyAuth, consumers: dict[str, Consumer], services: GatewayServices
+    spec: ApiKeyAuth, estate: Estate, consumers: dict[str, Consumer], services: GatewayServices
 ) -> apikey.ApiKeyMethod:
     if services.keyring is None:
         raise Unsupported("API keys need the store's key ring, which this gateway has not")
-    identities = {
-        name: identity(name, c.spec.scopes, apikey.METHOD) for name, c in consumers.items()
-    }
+    identities = services.per_estate(
+        estate,
+        "api-key identities",
+        lambda: {
+            name: identity(name, c.spec.scopes, apikey.METHOD) for name, c in consumers.items()
+        },
+    )
     return apikey.ApiKeyMethod(spec, services.keyring, identities)
 
 

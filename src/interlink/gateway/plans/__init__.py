@@ -54,7 +54,9 @@ __all__ = [
 
 def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     """The plans policy of ``route``; None when no plan of the estate limits anything."""
-    plans = {plan.name: compile_plan(plan) for plan in estate.of(Plan)}
+    plans = services.per_estate(
+        estate, "plans", lambda: {plan.name: compile_plan(plan) for plan in estate.of(Plan)}
+    )
     if all(plan.empty for plan in plans.values()):
         return None
     group = route.spec.group or route.name
@@ -75,27 +77,27 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
         table = table_for(services.state, plan, group, options.max_entries)
         local = LocalLimiter(plan, table)
         limiters[name] = PlanLimiter(plan, group, local, shared, services.clock, denied)
-    by_consumer = {
-        consumer.name: limiters[consumer.spec.plan]
-        for consumer in estate.of(Consumer)
-        if consumer.spec.plan in limiters
-    }
+    # Consumer → plan name, once per estate: a map per route would hold routes times consumers.
+    plan_of = services.per_estate(
+        estate, "consumer plans", lambda: {c.name: c.spec.plan for c in estate.of(Consumer)}
+    )
     anonymous = limiters.get(ANONYMOUS)
-    if anonymous is None and not any(by_consumer.values()):
+    if anonymous is None and not any(
+        limiters.get(plan) is not None for plan in set(plan_of.values()) if plan is not None
+    ):
         return None
 
     def enforce_plan(request: Request, route: CompiledRoute) -> Outcome:
         identity = request.identity
         consumer = identity.consumer if identity is not None else request.consumer
-        if consumer is not None and consumer in by_consumer:
-            limiter = by_consumer[consumer]
-            key = consumer
-        else:
-            limiter = anonymous
-            key = request.client
-        if limiter is None:
+        if consumer is not None:
+            name = plan_of.get(consumer)
+            if name is not None and name in limiters:
+                limiter = limiters[name]
+                return None if limiter is None else limiter.check(request, consumer)
+        if anonymous is None:
             return None
-        return limiter.check(request, key)
+        return anonymous.check(request, request.client)
 
     return enforce_plan
 
