@@ -324,9 +324,10 @@ async def notices(
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
 async def metrics(request: Request, _: Viewer) -> PlainTextResponse:
-    """Prometheus metrics of every component in this process."""
+    """Prometheus metrics of every component in this process, and of the gateway workers."""
     runtime = request.app.state.runtime
     mesh: EventMesh | None = getattr(runtime, "mesh", None)
     if mesh is not None and mesh.engine is not None:
         await mesh.engine.refresh_stats()
-    return PlainTextResponse(runtime.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+    text = await runtime.metrics.exposition()
+    return PlainTextResponse(text, media_type=METRICS_CONTENT_TYPE)

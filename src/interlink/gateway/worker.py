@@ -28,6 +28,7 @@ from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow import flush_comparisons
 from interlink.gateway.sockets import bind
+from interlink.gateway.worker_metrics import MetricsEndpoint
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing
 
@@ -46,6 +47,8 @@ class WorkerOptions:
     access_log: bool = True
     # The main process's event ingress (a Unix socket): /events and REST-to-event go there.
     ingress_socket: str | None = None
+    # Where this worker answers the supervisor's metrics scrapes (a Unix socket), if anywhere.
+    metrics_socket: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -62,6 +65,7 @@ class WorkerOptions:
             data.get("store_url"),
             data.get("access_log", True),
             data.get("ingress_socket"),
+            data.get("metrics_socket"),
         )
 
 
@@ -102,6 +106,10 @@ async def run(options: WorkerOptions) -> None:
     observer = GatewayObserver(services, access_log=options.access_log)
     server = GatewayServer(config, events=link, observer=observer)
     await server.start(bind(options.listen, reuse_port=True))
+    endpoint = None
+    if options.metrics_socket is not None:
+        endpoint = MetricsEndpoint(services.metrics, options.metrics_socket)
+        await endpoint.start()
     done = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
 
@@ -129,6 +137,8 @@ async def run(options: WorkerOptions) -> None:
     if keys is not None:
         keys.cancel()
     await server.stop()
+    if endpoint is not None:
+        await endpoint.stop()
     if link is not None:
         await link.aclose()
     await asyncio.to_thread(flush_comparisons, services)

@@ -4,7 +4,8 @@ Each worker binds its own listening socket to the same port and the kernel sprea
 connections across them. The supervisor holds a bound, non-listening socket on the port the
 whole time: it fixes the port (also when asked for port 0) and keeps any other program from
 taking it between restarts, without receiving connections itself. It forwards reloads as
-SIGHUP, restarts a worker that dies, and stops them all gracefully.
+SIGHUP, restarts a worker that dies, and stops them all gracefully. Their metrics are pulled
+from each over a private Unix socket when the admin API is scraped (``worker_metrics.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import contextlib
 import logging
 import signal
 import sys
+from dataclasses import replace
 
 from interlink.errors import ServeError
 from interlink.gateway.worker import WorkerOptions
+from interlink.gateway.worker_metrics import WorkerMetrics
 
 log = logging.getLogger("interlink.gateway")
 
@@ -31,6 +34,7 @@ class Supervisor:
         self._procs: list[asyncio.subprocess.Process | None] = [None] * count
         self._watchers: list[asyncio.Task[None]] = []
         self._stopping = False
+        self.metrics = WorkerMetrics(count)  # their metrics, pulled over private Unix sockets
 
     @property
     def pids(self) -> list[int]:
@@ -39,6 +43,7 @@ class Supervisor:
     async def start(self) -> None:
         """Start every worker and wait until each serves; ServeError if one cannot."""
         try:
+            self.metrics.open()
             await asyncio.gather(*(self._spawn(i) for i in range(self.count)))
         except BaseException:
             await self.stop()
@@ -68,13 +73,14 @@ class Supervisor:
                 await proc.wait()
             if proc.stdin is not None:
                 proc.stdin.close()
+        self.metrics.close()
 
     async def _spawn(self, index: int) -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "interlink.gateway.worker",
-            self.options.to_json(),
+            replace(self.options, metrics_socket=self.metrics.path(index)).to_json(),
             stdin=asyncio.subprocess.PIPE,  # closed by our death: the worker then stops
             stdout=asyncio.subprocess.PIPE,
             # Out of the terminal's process group: Ctrl-C reaches the supervisor alone, which
@@ -82,6 +88,7 @@ class Supervisor:
             start_new_session=True,
         )
         self._procs[index] = proc
+        self.metrics.started(index, proc.pid)
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)

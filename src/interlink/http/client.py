@@ -38,6 +38,7 @@ class HttpClient:
         read_timeout: float = 30.0,
         idle_timeout: float = 4.0,
         ssl_context: ssl.SSLContext | None = None,
+        unix_socket: str | None = None,
     ) -> None:
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
@@ -45,6 +46,8 @@ class HttpClient:
         # Below the 5 s keep-alive of common servers (uvicorn, Node), so we close first.
         self.idle_timeout = idle_timeout
         self._ssl = ssl_context
+        # Every connection goes to this Unix socket instead (the origin names Host only).
+        self.unix_socket = unix_socket
         self._pools: dict[str, Pool] = {}
 
     def pool(self, origin: Origin) -> Pool:
@@ -58,6 +61,7 @@ class HttpClient:
                 max_connections=self.max_connections,
                 idle_timeout=self.idle_timeout,
                 ssl_context=ctx,
+                unix_socket=self.unix_socket,
             )
         return pool
 

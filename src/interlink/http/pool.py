@@ -24,12 +24,14 @@ class Pool:
         max_connections: int,
         idle_timeout: float,
         ssl_context: ssl.SSLContext | None = None,
+        unix_socket: str | None = None,
     ) -> None:
         self.origin = origin
         self.loop = asyncio.get_running_loop()
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self._ssl = ssl_context
+        self._unix = unix_socket  # connect here rather than to the origin's host and port
         self._idle: deque[Connection] = deque()  # right end: most recently used, still warm
         self._size = 0  # open or opening
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
@@ -157,13 +159,18 @@ class Pool:
         origin = self.origin
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await self.loop.create_connection(
-                    lambda: Connection(self),
-                    origin.host,
-                    origin.port,
-                    ssl=self._ssl if origin.tls else None,
-                    server_hostname=origin.host if origin.tls else None,
-                )
+                if self._unix is not None:
+                    _, conn = await self.loop.create_unix_connection(
+                        lambda: Connection(self), self._unix
+                    )
+                else:
+                    _, conn = await self.loop.create_connection(
+                        lambda: Connection(self),
+                        origin.host,
+                        origin.port,
+                        ssl=self._ssl if origin.tls else None,
+                        server_hostname=origin.host if origin.tls else None,
+                    )
         except TimeoutError:
             raise UpstreamTimeout(
                 f"{origin} did not accept a connection within {seconds(timeout)}",

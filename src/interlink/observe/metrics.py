@@ -8,12 +8,13 @@ attribute arithmetic on the event loop thread; rendering copies what it reads.
 
 from __future__ import annotations
 
+import logging
 import math
-from bisect import bisect_left
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
@@ -215,6 +216,7 @@ class Registry:
         self.max_series = max_series
         self._metrics: dict[str, _Metric] = {}
         self._lock = threading.Lock()
+        self._collectors: list[Collector] = []
 
     def counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:
         return self._get(Counter, name, help, labels)
@@ -263,5 +265,149 @@ class Registry:
             lines.extend(metric.samples())
         return "\n".join(lines) + "\n"
 
+    def families(self) -> list[Family]:
+        """A copy of every metric's series, sorted by name (to send elsewhere or merge)."""
+        with self._lock:
+            metrics = sorted(self._metrics.values(), key=lambda m: m.name)
+        return [family_of(metric) for metric in metrics]
+
+    def add_collector(self, collector: Collector) -> None:
+        """Add the families ``collector`` returns (another process's, say) to ``exposition``."""
+        self._collectors.append(collector)
+
+    def remove_collector(self, collector: Collector) -> None:
+        if collector in self._collectors:
+            self._collectors.remove(collector)
+
+    async def exposition(self) -> str:
+        """What ``/metrics`` serves: this registry's metrics and its collectors', merged by name
+        as :func:`combine` does. A collector that fails is logged and left out."""
+        merged = {family.name: family for family in self.families()}
+        for collector in list(self._collectors):
+            try:
+                collected = await collector()
+            except Exception:
+                _log.exception("a metrics collector failed; its metrics are left out")
+                continue
+            for family in collected:
+                own = merged.get(family.name)
+                merged[family.name] = family if own is None else combine(own, family)
+        return render_families(merged.values())
+
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+# --- families: the series of one metric at a moment, to move between processes and merge -------
+
+_log = logging.getLogger("interlink.observe")
+
+
+@dataclass(frozen=True)
+class HistogramValue:
+    """One histogram series: a count per bucket (not cumulative; the last one above every
+    bound), the sum and the count of the observations."""
+
+    counts: tuple[int, ...]
+    total: float
+    count: int
+
+    def __add__(self, other: HistogramValue) -> HistogramValue:
+        counts = tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
+        return HistogramValue(counts, self.total + other.total, self.count + other.count)
+
+
+SeriesValue = float | HistogramValue
+
+
+@dataclass
+class Family:
+    """One metric's series at a moment: a counter's or gauge's values, a histogram's buckets."""
+
+    name: str
+    help: str
+    kind: str  # counter, gauge or histogram
+    label_names: tuple[str, ...]
+    series: dict[LabelValues, SeriesValue] = field(default_factory=dict)
+    buckets: tuple[float, ...] = ()  # a histogram's upper bounds, without +Inf
+
+    def empty(self) -> Family:
+        """The same metric without series."""
+        return Family(self.name, self.help, self.kind, self.label_names, {}, self.buckets)
+
+    def compatible(self, other: Family) -> bool:
+        """Whether ``other``'s series can be added to this one's: same kind, labels and buckets."""
+        return (self.kind, self.label_names, self.buckets) == (
+            other.kind,
+            other.label_names,
+            other.buckets,
+        )
+
+    def add(self, key: LabelValues, value: SeriesValue) -> None:
+        """Add ``value`` to the series ``key`` (counters and histograms)."""
+        current = self.series.get(key)
+        if current is None:
+            self.series[key] = value
+        elif isinstance(current, HistogramValue):
+            if isinstance(value, HistogramValue):
+                self.series[key] = current + value
+        elif not isinstance(value, HistogramValue):
+            self.series[key] = current + value
+
+    def samples(self) -> Iterator[str]:
+        """The lines in the text format, without HELP and TYPE (as the metrics render them)."""
+        names = self.label_names
+        for key, value in sorted(self.series.items()):
+            if not isinstance(value, HistogramValue):
+                yield f"{self.name}{_labels(names, key)} {_number(value)}"
+                continue
+            cumulative = 0
+            for bound, count in zip(self.buckets, value.counts[:-1], strict=True):
+                cumulative += count
+                le = f'le="{_number(bound)}"'
+                yield f"{self.name}_bucket{_labels(names, key, le)} {cumulative}"
+            inf = 'le="+Inf"'
+            yield f"{self.name}_bucket{_labels(names, key, inf)} {value.count}"
+            yield f"{self.name}_sum{_labels(names, key)} {_number(value.total)}"
+            yield f"{self.name}_count{_labels(names, key)} {value.count}"
+
+
+Collector = Callable[[], Awaitable[Iterable[Family]]]
+
+
+def family_of(metric: _Metric) -> Family:
+    """A copy of ``metric``'s series, read on the thread that updates it."""
+    family = Family(metric.name, metric.help, metric.kind, metric.label_names)
+    if isinstance(metric, Histogram):
+        family.buckets = metric.buckets
+        for key, series in list(metric._series.items()):
+            family.series[key] = HistogramValue(tuple(series.counts), series.total, series.count)
+    elif isinstance(metric, Gauge):
+        family.series.update(metric._values)
+        if metric._function is not None:
+            family.series.update(metric._function())
+    elif isinstance(metric, Counter):
+        family.series.update(metric._values)
+    return family
+
+
+def combine(own: Family, other: Family) -> Family:
+    """Two families of one name as one. Counters and histograms of the same labels and buckets
+    add up series by series; otherwise (a gauge, or another shape) ``other`` takes the place of
+    ``own``, since adding up gauges, say a breaker's state, would mean nothing."""
+    if own.kind == "gauge" or not own.compatible(other):
+        return other
+    merged = Family(own.name, own.help, own.kind, own.label_names, dict(own.series), own.buckets)
+    for key, value in other.series.items():
+        merged.add(key, value)
+    return merged
+
+
+def render_families(families: Iterable[Family]) -> str:
+    """Families in the Prometheus text format, sorted by name, as ``Registry.render`` does."""
+    lines: list[str] = []
+    for family in sorted(families, key=lambda f: f.name):
+        lines.append(f"# HELP {family.name} {family.help.replace(chr(10), ' ')}")
+        lines.append(f"# TYPE {family.name} {family.kind}")
+        lines.extend(family.samples())
+    return "\n".join(lines) + "\n"

@@ -2,7 +2,9 @@
 
 With one worker the gateway shares the process (and the snapshot) with the rest of the
 runtime; each reload compiles its config in a worker thread and swaps it in. With several,
-each worker process loads the estate itself and reloads on the SIGHUP forwarded to it.
+each worker process loads the estate itself and reloads on the SIGHUP forwarded to it, and
+hands ``/events`` and REST-to-event requests to this process's event ingress, served to them on
+a private Unix socket (``gateway/ingress_socket.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import socket
 
 from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig, compile_gateway
+from interlink.gateway.ingress_socket import IngressSocket
 from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
@@ -62,6 +65,7 @@ class GatewayHost:
         self.supervisor: Supervisor | None = None
         self._unserved: str | None = None
         self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
+        self.ingress: IngressSocket | None = None  # that ingress for the workers (N > 1)
         self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
         self.services.state["degraded"] = runtime.degraded  # e.g. the rate-limit store
         self._stop: asyncio.Task[None] | None = None
@@ -77,6 +81,9 @@ class GatewayHost:
             self.server = GatewayServer(config, events=self.events, observer=observer)
             await self.server.start(self.sock)
         else:
+            if self.events is not None:  # before the workers, which forward /events to it
+                self.ingress = IngressSocket(self.events, config.limits)
+                await self.ingress.start()
             options = WorkerOptions(
                 str(self.runtime.settings.estate_dir.resolve()),
                 self.address,
@@ -84,21 +91,19 @@ class GatewayHost:
                 self.runtime.settings.log_level,
                 store_url_for(self.runtime.settings, self.runtime.snapshot),
                 self.runtime.settings.access_log,
+                ingress_socket=self.ingress.path if self.ingress is not None else None,
             )
-            if self.events is not None:
-                log.warning(
-                    "event ingestion (/events) is served with one gateway worker; with %d, "
-                    "publish to a single-worker node",
-                    self.workers,
-                )
             self.supervisor = Supervisor(options, self.workers)
             await self.supervisor.start()
+            self.runtime.metrics.add_collector(self.supervisor.metrics.collect)
         self.runtime.on_reload(self.reload)
 
     async def reload(self, snapshot: Snapshot) -> None:
         config = await asyncio.to_thread(self._compile, snapshot)
         if self.server is not None:
             self.server.update(config)
+        if self.ingress is not None:
+            self.ingress.update(config.limits)
         if self.supervisor is not None:
             self.supervisor.reload()
 
@@ -113,7 +118,10 @@ class GatewayHost:
             await self.server.stop()
             await asyncio.to_thread(flush_comparisons, self.services)
         if self.supervisor is not None:
+            self.runtime.metrics.remove_collector(self.supervisor.metrics.collect)
             await self.supervisor.stop()
+        if self.ingress is not None:  # after the workers, whose last requests may need it
+            await self.ingress.stop()
 
     def _compile(self, snapshot: Snapshot) -> GatewayConfig:
         config = compile_gateway(snapshot.estate, self.limits, self.services)
