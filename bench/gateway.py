@@ -1,17 +1,23 @@
 """Gateway throughput against nginx, both proxying the same fast upstream, measured by wrk.
 
-    .venv/bin/python bench/gateway.py [--duration 10] [--connections 64] [--threads 2]
+    .venv/bin/python bench/gateway.py [--duration 10] [--connections 64] [--rounds 3] [--no-pin]
 
 Starts the fixed-answer upstream (``interlink.testing.upstreams --fixed``), nginx as a reverse
-proxy with one worker and upstream keep-alive, and ``interlink serve`` with one gateway worker
-and a route without policies. Each is driven by ``wrk --latency`` in turn (after a warm-up);
-the table gives requests per second, p50 and p99 latency, and the ratio to nginx. nginx and wrk
-are installed with apt-get when missing.
+proxy with one worker and upstream keep-alive, and ``interlink serve`` with one gateway worker,
+a route without policies and one with an API key, a rate limit that is never reached and
+request validation. Each is driven by ``wrk --latency`` in turn (after a warm-up). The table
+gives requests per second, p50 and p99 latency and the ratio to nginx, each the median over
+the rounds: every round runs all four, so a machine whose speed drifts moves them alike. It
+also gives the CPU time (user + system) each proxy spent per request, which does not depend on
+what else the machine was doing. With two CPUs or more, the proxy under test runs alone on the
+last CPU and wrk and the upstream on the others (``--no-pin`` lets the kernel place them).
+nginx and wrk are installed with apt-get when missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -37,6 +43,28 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float | None = None  # CPU time (user + system) the proxy spent per request
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time of ``pids`` and all their threads, in seconds."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in found.read_text().split()] if found.exists() else []
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep ``pid`` (all its threads) on ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 def free_port() -> int:
@@ -201,17 +229,35 @@ def milliseconds(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk(name: str, url: str, args: argparse.Namespace, *headers: str) -> Result:
+def wrk(
+    name: str,
+    url: str,
+    args: argparse.Namespace,
+    *headers: str,
+    proxy: list[int] | None = None,
+    cpus: set[int] | None = None,
+) -> Result:
+    """One wrk run; with ``proxy`` (pids), the CPU those processes spent per request. wrk
+    runs on ``cpus`` when given."""
     base = ["wrk", f"-t{args.threads}", f"-c{args.connections}"]
     for header in headers:
         base += ["-H", header]
-    subprocess.run([*base, "-d2s", url], check=True, capture_output=True)  # warm-up
+
+    def on_cpus() -> None:
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
+
+    subprocess.run([*base, "-d2s", url], check=True, capture_output=True, preexec_fn=on_cpus)
+    before = cpu_seconds(proxy) if proxy else 0.0
     out = subprocess.run(
         [*base, f"-d{args.duration}s", "--latency", url],
         check=True,
         capture_output=True,
         text=True,
+        preexec_fn=on_cpus,
     ).stdout
+    spent = cpu_seconds(proxy) - before if proxy else 0.0
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     # Anchored: "Req/Sec … 75.50%" must not pass for the 50th percentile.
     p50 = re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
@@ -221,8 +267,19 @@ def wrk(name: str, url: str, args: argparse.Namespace, *headers: str) -> Result:
     if socket_errors:
         print(f"  {name}: socket errors: {socket_errors.group(1)}", flush=True)
     return Result(
-        name, rps, milliseconds(p50), milliseconds(p99), int(errors.group(1) if errors else 0)
+        name,
+        rps,
+        milliseconds(p50),
+        milliseconds(p99),
+        int(errors.group(1) if errors else 0),
+        spent / done * 1e6 if proxy and done else None,
     )
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main() -> None:
@@ -230,14 +287,22 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all four runs")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the kernel place every process (default: the proxy on its own CPU)",
+    )
     parser.add_argument("--path", default="/customers/42", help="the request path")
     args = parser.parse_args()
     ensure_tools()
+    rounds: list[list[Result]] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="interlink-bench-") as tmp:
         root = Path(tmp)
         upstream, proxy, gateway = free_port(), free_port(), free_port()
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        start(
+        upstream_proc = start(
             stack,
             [
                 sys.executable,
@@ -251,7 +316,7 @@ def main() -> None:
         )
         wait_port(upstream)
         conf = nginx_config(root, proxy, upstream)
-        start(
+        nginx = start(
             stack,
             [
                 "nginx",
@@ -273,7 +338,7 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout.strip()
-        start(
+        serve = start(
             stack,
             [
                 str(VENV_BIN / "interlink"),
@@ -292,30 +357,76 @@ def main() -> None:
             **quiet,
         )
         wait_port(gateway)
+        time.sleep(0.5)  # nginx's worker is forked after its port opens
+        nginx_workers = children(nginx.pid)
+        cpus = sorted(os.sched_getaffinity(0))
+        load: set[int] | None = None
+        if args.pin and len(cpus) >= 2:
+            # The proxy under test (nginx's worker, or the gateway) alone on the last CPU, wrk
+            # and the upstream on the others: neither proxy competes with the load for a core,
+            # and runs do not differ by where the scheduler happened to put things.
+            load = set(cpus[:-1])
+            pin(upstream_proc.pid, load)
+            for pid in [nginx.pid, *nginx_workers, serve.pid]:
+                pin(pid, {cpus[-1]})
         print(
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, "
-            f"{os.cpu_count()} CPUs",
+            f"{len(cpus)} CPUs, {args.rounds} round(s), "
+            + (f"proxy on CPU {cpus[-1]}, wrk and upstream on the rest" if load else "unpinned"),
             flush=True,
         )
-        results = [
-            wrk("upstream (direct)", f"http://127.0.0.1:{upstream}{args.path}", args),
-            wrk("nginx (1 worker)", f"http://127.0.0.1:{proxy}{args.path}", args),
-            wrk("gateway (1 worker, no policies)", f"http://127.0.0.1:{gateway}{args.path}", args),
-            wrk(
-                "gateway (key + limit + validation)",
-                f"http://127.0.0.1:{gateway}/p{args.path}",
-                args,
-                f"x-api-key: {key}",
-            ),
-        ]
-    nginx = results[1].rps
+        # Rounds, each running the four back to back: a machine whose speed drifts (other
+        # load, frequency) moves every figure of a round alike, so the ratios are taken within
+        # each round and the median of each is reported.
+        for number in range(1, args.rounds + 1):
+            gateway_url = f"http://127.0.0.1:{gateway}{args.path}"
+            rounds.append(
+                [
+                    wrk(
+                        "upstream (direct)",
+                        f"http://127.0.0.1:{upstream}{args.path}",
+                        args,
+                        cpus=load,
+                    ),
+                    wrk(
+                        "nginx (1 worker)",
+                        f"http://127.0.0.1:{proxy}{args.path}",
+                        args,
+                        proxy=nginx_workers,
+                        cpus=load,
+                    ),
+                    wrk(
+                        "gateway (1 worker, no policies)",
+                        gateway_url,
+                        args,
+                        proxy=[serve.pid],
+                        cpus=load,
+                    ),
+                    wrk(
+                        "gateway (key + limit + validation)",
+                        f"http://127.0.0.1:{gateway}/p{args.path}",
+                        args,
+                        f"x-api-key: {key}",
+                        proxy=[serve.pid],
+                        cpus=load,
+                    ),
+                ]
+            )
+            ratios = " ".join(f"{r.rps / rounds[-1][1].rps:.2f}x" for r in rounds[-1][2:])
+            print(f"  round {number}: gateway vs nginx {ratios}", flush=True)
     print(
-        f"\n{'target':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs nginx':>9} {'non-2xx':>8}"
+        f"\n{'target (median of rounds)':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs nginx':>9} {'CPU us/req':>11} {'non-2xx':>8}"
     )
-    for r in results:
+    for index, first in enumerate(rounds[0]):
+        runs = [r[index] for r in rounds]
+        ratio = median([r[index].rps / r[1].rps for r in rounds])
+        spent = [r.cpu_us for r in runs if r.cpu_us is not None]
+        cpu = f"{median(spent):11.1f}" if spent else f"{'-':>11}"
         print(
-            f"{r.name:34} {r.rps:10.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.rps / nginx:8.2f}x {r.errors:8d}"
+            f"{first.name:34} {median([r.rps for r in runs]):10.0f} "
+            f"{median([r.p50_ms for r in runs]):8.2f} {median([r.p99_ms for r in runs]):8.2f} "
+            f"{ratio:8.2f}x {cpu} {sum(r.errors for r in runs):8d}"
         )
 
 
