@@ -17,12 +17,9 @@ request is logged under is the last hop of its ``X-Forwarded-For``, which the wo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Final
@@ -33,6 +30,7 @@ from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.event_link import META_PREFIX, PUBLISH_PATH
 from interlink.gateway.limits import Limits
+from interlink.gateway.private_dir import make_private_dir, remove_private_dir
 from interlink.gateway.protocol import HttpProtocol
 from interlink.gateway.request import Request
 from interlink.gateway.routing import Router
@@ -118,7 +116,7 @@ class IngressSocket:
     async def start(self) -> str:
         """Listen; returns the socket's path."""
         try:
-            self.directory = tempfile.mkdtemp(prefix="interlink-")  # 0700, this user's alone
+            self.directory = make_private_dir("ingress")  # 0700, this user's alone
         except OSError as exc:
             reason = f"cannot make a private directory for the event ingress: {exc}"
             raise ServeError(reason) from exc
@@ -151,9 +149,7 @@ class IngressSocket:
 
     def _remove(self) -> None:
         directory, self.directory = self.directory, None
-        if directory is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(directory)
+        remove_private_dir(directory)
 
 
 def _no_routes(limits: Limits) -> GatewayConfig:

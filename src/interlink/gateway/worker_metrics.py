@@ -20,12 +20,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import socket
-import tempfile
 from typing import Final
 
 from interlink.errors import ServeError
+from interlink.gateway.private_dir import make_private_dir, remove_private_dir
 from interlink.observe.merge import ProcessMerge, ProcessSnapshot, decode, encode
 from interlink.observe.metrics import Family, Registry
 
@@ -104,7 +103,7 @@ class WorkerMetrics:
         if self.directory is not None:
             return
         try:
-            self.directory = tempfile.mkdtemp(prefix="interlink-metrics-")  # 0700
+            self.directory = make_private_dir("metrics")  # 0700
         except OSError as exc:
             raise ServeError(f"cannot make a private directory for worker metrics: {exc}") from exc
 
@@ -173,9 +172,7 @@ class WorkerMetrics:
     def close(self) -> None:
         """Remove the directory and whatever sockets are left in it."""
         directory, self.directory = self.directory, None
-        if directory is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(directory)
+        remove_private_dir(directory)
 
 
 __all__ = ["MetricsEndpoint", "WorkerMetrics"]
