@@ -110,6 +110,37 @@ def start(stack: ExitStack, args: list[str], **kwargs: object) -> subprocess.Pop
     return proc  # type: ignore[no-any-return]
 
 
+def create_key(directory: Path, consumer: str = "bench") -> str:
+    """A new API key for ``consumer`` of the estate in ``directory``, as the CLI prints it."""
+    return subprocess.run(
+        [str(VENV_BIN / "interlink"), "consumers", "key", "create", consumer],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def serve_args(directory: Path, gateway: int, *extra: str) -> list[str]:
+    """``interlink serve`` with one gateway worker on ``gateway`` and no access log (nginx runs
+    here with ``access_log off``), the admin API on any free loopback port."""
+    return [
+        str(VENV_BIN / "interlink"),
+        "serve",
+        str(directory),
+        *extra,
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--gateway-listen",
+        f"127.0.0.1:{gateway}",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 def nginx_config(root: Path, port: int, upstream: int) -> Path:
     user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
     temp = root / "nginx"
@@ -331,29 +362,10 @@ def main() -> None:
         )
         wait_port(proxy)
         directory = estate(root, upstream)
-        key = subprocess.run(
-            [str(VENV_BIN / "interlink"), "consumers", "key", "create", "bench"],
-            cwd=directory,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = create_key(directory)
         serve = start(
             stack,
-            [
-                str(VENV_BIN / "interlink"),
-                "serve",
-                str(directory),
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--gateway-listen",
-                f"127.0.0.1:{gateway}",
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--no-access-log",  # as nginx runs here (access_log off)
-            ],
+            serve_args(directory, gateway),
             **quiet,
         )
         wait_port(gateway)

@@ -93,7 +93,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from gateway import VENV_BIN, estate, free_port, nginx_config, start, wait_port
+from gateway import create_key, estate, free_port, nginx_config, serve_args, start, wait_port
 
 TARGET_MS = 1.0
 NOISY = 0.015  # a share of the CPUs used by others past which a round is disturbed
@@ -654,29 +654,10 @@ def main() -> None:
         )
         wait_port(upstream)
         directory = estate(root, upstream)
-        key = subprocess.run(
-            [str(VENV_BIN / "interlink"), "consumers", "key", "create", "bench"],
-            cwd=directory,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        key = create_key(directory)
         serve_proc = start(
             stack,
-            [
-                str(VENV_BIN / "interlink"),
-                "serve",
-                str(directory),
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--gateway-listen",
-                f"127.0.0.1:{gateway}",
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            serve_args(directory, gateway),
             preexec_fn=pinned(gateway_cpus),
             **quiet,
         )

@@ -52,7 +52,8 @@ from typing import IO, Any
 
 import yaml
 
-from gateway import VENV_BIN, estate, free_port, start, wait_port
+from check_estate import envelope
+from gateway import VENV_BIN, estate, free_port, serve_args, start, wait_port
 from interlink.store import default_store_url, open_store
 
 DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -63,17 +64,6 @@ APIS = 10
 SCOPES = 50
 PLANS = ("free", "bronze", "silver", "gold", "platinum")
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def envelope(kind: str, name: str, spec: dict[str, Any] | None, **metadata: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "apiVersion": "interlink/v1",
-        "kind": kind,
-        "metadata": {"name": name, **metadata},
-    }
-    if spec is not None:
-        doc["spec"] = spec
-    return doc
 
 
 def write_yaml(path: Path, docs: list[dict[str, Any]]) -> None:
@@ -448,22 +438,7 @@ def serve(
     began = time.perf_counter()
     proc = start(
         stack,
-        [
-            str(VENV_BIN / "interlink"),
-            "serve",
-            str(directory),
-            "--store-url",
-            store_url,
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--gateway-listen",
-            f"127.0.0.1:{gateway}",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        serve_args(directory, gateway, "--store-url", store_url),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
