@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean native
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: $(STAMP)
+# The gateway's request path compiled with mypyc (src/interlink/_native.py); a no-op when the
+# build matches the sources, and until it runs again an edited module runs as plain Python.
+native: $(STAMP)
+	$(BIN)/python -m interlink._build_native
+
+demo: $(STAMP) native
 	$(BIN)/interlink demo
 
 lint: $(STAMP)
@@ -26,11 +31,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test: lint typecheck
+test: lint typecheck native
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_estate.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis src/interlink/_native.json
+	find src -name '*.so' -delete

@@ -90,7 +90,8 @@ def _absolute_target(url: bytes) -> tuple[str, bytes, bytes | None]:
     that is not origin-form, which gets "")."""
     if url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
         try:
-            parsed = parse_url(url)
+            # Any: the stubs promise bytes and int where llhttp gives None for a missing part.
+            parsed: Any = parse_url(url)
         except HttpParserInvalidURLError:
             return "", b"", None
         host = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
@@ -205,8 +206,8 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 log.error("error parsing a request from %s", self.client, exc_info=cause)
                 self._refuse(400, "the request could not be parsed")
-        except HttpParserError as exc:
-            self._refuse(400, f"malformed request: {exc}")
+        except HttpParserError as malformed:
+            self._refuse(400, f"malformed request: {malformed}")
         else:
             limits = self.limits
             if self._in_head and self._raw_head > limits.max_header_bytes + limits.max_request_line:

@@ -78,8 +78,8 @@ async def handle(
         shadow_target = _shadow_target(found, route.shadow.target, request)
         try:
             payload = await route.shadow.follow(request, client, shadow_target, payload)
-        except BodyError as exc:
-            conn.send_problem(request, exc.status, exc.message, title=exc.title)
+        except BodyError as failed:
+            conn.send_problem(request, failed.status, failed.message, title=failed.title)
             return
     sent_at = conn.loop.time()
     try:
@@ -93,8 +93,8 @@ async def handle(
             payload,
             request.content_length if payload is body else None,
         )
-    except BodyError as exc:
-        conn.send_problem(request, exc.status, exc.message, title=exc.title)
+    except BodyError as failed:
+        conn.send_problem(request, failed.status, failed.message, title=failed.title)
         return
     except UpstreamError as exc:
         if not isinstance(exc, Rejected):  # refusals are counted in metrics, not logged

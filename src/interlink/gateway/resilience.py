@@ -29,16 +29,16 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from interlink.errors import UpstreamError, UpstreamUnavailable
 from interlink.estate.kinds.gateway import Route
 from interlink.gateway.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from interlink.gateway.bulkhead import Bulkhead
 from interlink.gateway.services import GatewayServices
-from interlink.http.client import HttpClient
 from interlink.http.connection import Body, Response
 from interlink.http.headers import Headers
+from interlink.http.origin import Origin
 from interlink.http.streams import BodyStream
 from interlink.observe.metrics import Counter, Gauge
 
@@ -61,6 +61,22 @@ BULKHEAD_RETRY_AFTER: Final = 1.0
 STATE_GAUGE: Final = "interlink_gateway_circuit_state"
 REJECTIONS: Final = "interlink_gateway_upstream_rejections_total"
 RETRIES: Final = "interlink_gateway_upstream_retries_total"
+
+
+class Sender(Protocol):
+    """What sends to an upstream: :class:`interlink.http.client.HttpClient`, or a test's script."""
+
+    def send(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: Body,
+        content_length: int | None,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> Awaitable[Response]: ...
 
 
 class Rejected(UpstreamUnavailable):
@@ -125,7 +141,7 @@ class UpstreamGuard:
 
     async def send(
         self,
-        client: HttpClient,
+        client: Sender,
         upstream: UpstreamTarget,
         method: bytes,
         target: bytes,
@@ -260,7 +276,7 @@ def _reporter(gauge: Gauge, labels: tuple[str, str]) -> Callable[[BreakerState],
 
 
 def resilient_send(
-    client: HttpClient,
+    client: Sender,
     route: CompiledRoute,
     upstream: UpstreamTarget,
     request: Request,

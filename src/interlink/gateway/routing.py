@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -79,15 +79,28 @@ class HostPattern:
         return self.text[1:]  # "*.example.com" → ".example.com"
 
 
-@dataclass(frozen=True, slots=True)
 class RouteKey(Generic[T]):
-    """What the router needs of a route; ``value`` is what a match hands back."""
+    """What the router needs of a route; ``value`` is what a match hands back. (A plain class:
+    mypyc compiles no generic dataclass.)"""
 
-    name: str
-    path: PathPattern
-    host: HostPattern | None
-    methods: frozenset[str] | None
-    value: T
+    __slots__ = ("host", "methods", "name", "path", "value")
+
+    def __init__(
+        self,
+        name: str,
+        path: PathPattern,
+        host: HostPattern | None,
+        methods: frozenset[str] | None,
+        value: T,
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.host = host
+        self.methods = methods
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"RouteKey({self.name!r}, {self.path!r}, {self.host!r}, {self.methods!r})"
 
 
 class Matched(Generic[T]):
@@ -106,11 +119,13 @@ class MethodNotAllowed:
     allow: tuple[str, ...]
 
 
-@dataclass(slots=True)
 class _Node(Generic[T]):
-    literal: dict[str, _Node[T]] = field(default_factory=dict)
-    param: _Node[T] | None = None
-    keys: list[RouteKey[T]] = field(default_factory=list)
+    __slots__ = ("keys", "literal", "param")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node[T]] = {}
+        self.param: _Node[T] | None = None
+        self.keys: list[RouteKey[T]] = []
 
     def insert(self, key: RouteKey[T]) -> None:
         node = self

@@ -31,7 +31,7 @@ class Pool:
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self._ssl = ssl_context
-        self._unix = unix_socket  # connect here rather than to the origin's host and port
+        self._unix_socket = unix_socket  # connect here rather than to the origin's host and port
         self._idle: deque[Connection] = deque()  # right end: most recently used, still warm
         self._size = 0  # open or opening
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
@@ -159,9 +159,9 @@ class Pool:
         origin = self.origin
         try:
             async with asyncio.timeout(timeout):
-                if self._unix is not None:
+                if self._unix_socket is not None:
                     _, conn = await self.loop.create_unix_connection(
-                        lambda: Connection(self), self._unix
+                        lambda: Connection(self), self._unix_socket
                     )
                 else:
                     _, conn = await self.loop.create_connection(
@@ -176,9 +176,9 @@ class Pool:
                 f"{origin} did not accept a connection within {seconds(timeout)}",
                 request_sent=False,
             ) from None
-        except socket.gaierror as exc:
+        except socket.gaierror as unresolved:
             raise UpstreamError(
-                f"cannot resolve {origin.host}: {exc.strerror}", request_sent=False
+                f"cannot resolve {origin.host}: {unresolved.strerror}", request_sent=False
             ) from None
         except (OSError, ssl.SSLError) as exc:
             reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)

@@ -182,9 +182,9 @@ async def check_body(request: Request, op: Operation, api: str) -> Reply | None:
             return _invalid([Violation("/body", "a request body is required")], api, op)
         return None
     content_type = None
-    for name, value in request.headers:
+    for name, header in request.headers:
         if name == b"content-type":
-            content_type = value
+            content_type = header
             break
     media = media_type(content_type)
     accepted, validator = spec.select(media)
@@ -198,8 +198,8 @@ async def check_body(request: Request, op: Operation, api: str) -> Reply | None:
         return None  # a body the contract does not describe as JSON streams through unread
     try:
         data = body.take() if body.complete else await body.read()
-    except BodyError as exc:
-        return Reply(exc.status, exc.message, title=exc.title)
+    except BodyError as failed:
+        return Reply(failed.status, failed.message, title=failed.title)
     request.body = BodyStream.of(data)  # what goes upstream: the very bytes received
     if not data:
         if spec.required:
