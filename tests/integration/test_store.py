@@ -427,6 +427,50 @@ def test_consumer_key_wrong_expired_revoked(store: Store, clock: FakeClock) -> N
         store.revoke_consumer_key("nope")
 
 
+def test_consumer_keys_version_moves_with_every_change(store: Store, store_url: str) -> None:
+    start = store.consumer_keys_version()
+    _, info = store.create_consumer_key("acme-logistics", "ci", None)
+    created = store.consumer_keys_version()
+    assert created != start
+    store.list_consumer_keys()
+    assert store.consumer_keys_version() == created  # reading changes nothing
+    store.revoke_consumer_key(info.id)
+    revoked = store.consumer_keys_version()
+    assert revoked not in (start, created)
+    # A change made outside the store (by hand, or by another version of Interlink) counts too.
+    raw_query(store_url, "DELETE FROM consumer_keys WHERE id = %s", (info.id,))
+    assert store.consumer_keys_version() not in (start, created, revoked)
+
+
+def test_key_ring_reloads_only_when_the_keys_changed(
+    store: Store, open_stores: StoreFactory, clock: FakeClock
+) -> None:
+    first, first_info = store.create_consumer_key("acme-logistics", "ci", None)
+    ring = KeyRing(store, clock=clock)
+    assert ring.refresh() == 1
+    loaded = ring.loaded_at
+    clock.advance(2)
+    assert ring.refresh() == 1
+    assert ring.loaded_at == loaded  # nothing changed: the keys were not read again
+    # Another process (the CLI, another node) adds a key and revokes one: the next refresh
+    # of this ring sees both.
+    other = open_stores()
+    second, _ = other.create_consumer_key("mobile-app", "app", None)
+    assert ring.verify(second) is None
+    assert ring.refresh() == 2
+    assert ring.loaded_at == clock.now
+    verified = ring.verify(second)
+    assert verified is not None
+    assert verified.consumer == "mobile-app"
+    other.revoke_consumer_key(first_info.id)
+    assert ring.verify(first) is not None  # until the next refresh
+    clock.advance(2)
+    assert ring.refresh() == 2
+    assert ring.verify(first) is None
+    assert ring.verify(second) is not None
+    assert len(ring) == 2
+
+
 def test_consumer_key_plaintext_is_never_kept(store: Store, store_url: str) -> None:
     plaintext, info = store.create_consumer_key("acme-logistics", "ci", None)
     secret = plaintext.split("_", 2)[2]

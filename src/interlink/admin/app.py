@@ -166,7 +166,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         _: Viewer, format: Literal["json", "mermaid", "dot"] = "json"
     ) -> dict[str, object] | Response:
         """The estate graph: nodes and typed edges."""
-        g = runtime.snapshot.graph
+        snapshot = runtime.snapshot
+        g = await run_in_threadpool(lambda: snapshot.graph)  # built on first use
         if format == "mermaid":
             return PlainTextResponse(g.to_mermaid())
         if format == "dot":

@@ -77,6 +77,9 @@ def load_estate(root: Path) -> tuple[Estate, list[Finding]]:
                 )
                 continue
             estate.objects[loaded.key] = loaded
+            # The typed object is what everything reads from now on; the document keeps what
+            # locating a finding needs (file, index, text), not a second copy of the data.
+            doc.data = None
         if not unreadable and len(estate.objects) == before:
             estate.other_documents[file] = docs
     return estate, findings

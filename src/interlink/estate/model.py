@@ -16,7 +16,8 @@ T = TypeVar("T", bound=EstateObject)
 
 @dataclass(frozen=True)
 class Loaded:
-    """An estate object and the YAML document it was read from."""
+    """An estate object and the YAML document it was read from (which no longer holds the
+    data: the object does)."""
 
     obj: EstateObject
     doc: Document

@@ -48,7 +48,7 @@ _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-@dataclass
+@dataclass(slots=True)  # an estate may hold tens of thousands of them
 class Document:
     """One YAML document: its data plus the position of every key and value in it."""
 

@@ -16,7 +16,11 @@
   come from the estate and methods from a fixed set, and the registry folds series beyond its
   bound into ``_other``, so no request can grow the series without limit;
 - counts who called what through which upstream per hour (:class:`ConnectionCounts`), flushed
-  to the store every :data:`FLUSH_INTERVAL` seconds and when the gateway stops.
+  to the store every :data:`FLUSH_INTERVAL` seconds and when the gateway stops. The table holds
+  at most :data:`MAX_CONNECTIONS` entries: when it fills up between two flushes it is written
+  out at once (one write at a time, and one more full table may wait for it), so memory stays
+  bounded and nothing is lost. Requests are left uncounted (and a warning says how many) only
+  when the store cannot take them: while it fails, or when it falls behind by more than that.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.gateway.access_log import access_line
 from interlink.gateway.access_log import log as access_log
 from interlink.gateway.services import GatewayServices
-from interlink.store.base import ObservedConnection
+from interlink.store.base import ObservedConnection, Store
 
 if TYPE_CHECKING:
     from interlink.gateway.request import Request
@@ -42,7 +46,7 @@ log = logging.getLogger("interlink.gateway")
 UNMATCHED: Final = "_unmatched"
 #: Seconds between two flushes of the observed connections to the store.
 FLUSH_INTERVAL: Final = 30.0
-#: Most (hour, consumer, route, system) entries held between flushes; more are not counted.
+#: Most (hour, consumer, route, system) entries held at once; a full table is flushed at once.
 MAX_CONNECTIONS: Final = 10_000
 #: Histogram buckets (seconds) of request and upstream durations.
 DURATION_BUCKETS: Final = (
@@ -68,27 +72,44 @@ class ConnectionCounts:
         self.counts: dict[ConnectionKey, int] = {}
         self.dropped = 0
 
-    def add(self, now: float, consumer: str, route: str, system: str, count: int = 1) -> None:
+    def add(self, now: float, consumer: str, route: str, system: str, count: int = 1) -> bool:
+        """Count ``count`` requests; True when the table is full (they may not have been
+        counted: see ``dropped``), so it should be written out now."""
         key = (int(now) // 3600 * 3600, consumer, route, system)
         counts = self.counts
         if key in counts:
             counts[key] += count
-        elif len(counts) < self.limit:
+            return False
+        if len(counts) < self.limit:
             counts[key] = count
-        else:
-            self.dropped += count
+            return len(counts) >= self.limit
+        self.dropped += count
+        return True
+
+    def take(self) -> dict[ConnectionKey, int]:
+        """The counts so far, leaving the table empty."""
+        counts, self.counts = self.counts, {}
+        return counts
 
     def drain(self) -> list[ObservedConnection]:
-        counts, self.counts = self.counts, {}
-        return [
-            ObservedConnection(datetime.fromtimestamp(hour, UTC), consumer, route, system, n)
-            for (hour, consumer, route, system), n in counts.items()
-        ]
+        return connection_rows(self.take())
 
-    def restore(self, rows: list[ObservedConnection]) -> None:
-        """Put back rows a failed flush could not write."""
-        for row in rows:
-            self.add(row.hour.timestamp(), row.consumer, row.route, row.system, row.count)
+    def restore(self, counts: dict[ConnectionKey, int]) -> None:
+        """Put back counts a failed flush could not write (as far as there is room)."""
+        for (hour, consumer, route, system), n in counts.items():
+            self.add(hour, consumer, route, system, n)
+
+
+def connection_rows(counts: dict[ConnectionKey, int]) -> list[ObservedConnection]:
+    return [
+        ObservedConnection(datetime.fromtimestamp(hour, UTC), consumer, route, system, n)
+        for (hour, consumer, route, system), n in counts.items()
+    ]
+
+
+def record_connections(store: Store, counts: dict[ConnectionKey, int]) -> None:
+    """Write ``counts`` to ``store`` (blocking: it runs in a worker thread)."""
+    store.record_connections(connection_rows(counts))
 
 
 class GatewayObserver:
@@ -101,12 +122,13 @@ class GatewayObserver:
         access_log: bool = True,
         flush_interval: float = FLUSH_INTERVAL,
         clock: Callable[[], float] = time.time,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.services = services
         self.access_log = access_log
         self.flush_interval = flush_interval
         self.clock = clock
-        self.connections = ConnectionCounts()
+        self.connections = ConnectionCounts(max_connections)
         metrics = services.metrics
         self.requests = metrics.counter(
             "interlink_gateway_requests_total",
@@ -137,7 +159,14 @@ class GatewayObserver:
             ("consumer", "route"),
         )
         self._task: asyncio.Task[None] | None = None
-        self._flushing = asyncio.Lock()
+        self._flushing = asyncio.Lock()  # one write to the store at a time
+        # Writing out full tables, started on the request path; at most one at a time, and at
+        # most one more full table waiting for it.
+        self._early: asyncio.Task[int] | None = None
+        self._waiting: dict[ConnectionKey, int] | None = None
+        # The last write failed: a full table then waits for the next periodic flush, rather
+        # than trying a failing store again on every request.
+        self._failing = False
 
     # --- per request -------------------------------------------------------------------------
 
@@ -158,7 +187,8 @@ class GatewayObserver:
             self.upstream_requests.inc(route, system, status_class(upstream_status))
             self.upstream_duration.observe(request.upstream_seconds, system)
             wall = self.clock()
-            self.connections.add(wall, consumer or "", route, system)
+            if self.connections.add(wall, consumer or "", route, system):
+                self._flush_full()
         if consumer is not None and request.route is not None:
             self.consumer_requests.inc(consumer, route)
         if self.access_log and access_log.isEnabledFor(logging.INFO):
@@ -185,26 +215,60 @@ class GatewayObserver:
             await asyncio.sleep(self.flush_interval)
             await self.flush()
 
+    def _flush_full(self) -> None:
+        """The table is full: take it now, so the next requests find room, and have it written
+        out in the background. One more full table may wait for a write still going on; past
+        that, or while the store fails, the store cannot take them and requests go uncounted."""
+        if self._failing or self.services.store is None:
+            return
+        if self._early is None:
+            counts = self.connections.take()
+            self._early = asyncio.get_running_loop().create_task(self._write_full(counts))
+        elif self._waiting is None:
+            self._waiting = self.connections.take()
+
+    async def _write_full(self, counts: dict[ConnectionKey, int]) -> int:
+        """Write ``counts``, then each full table that came to wait meanwhile."""
+        written = 0
+        batch: dict[ConnectionKey, int] | None = counts
+        try:
+            while batch is not None:
+                async with self._flushing:
+                    written += await self._write_locked(batch)
+                batch, self._waiting = self._waiting, None
+        finally:
+            self._early = None
+        return written
+
     async def flush(self) -> int:
-        """Write the counted connections to the store; the rows written (kept on failure)."""
-        store = self.services.store
-        if store is None:
+        """Write the counted connections to the store, after any full table being written out;
+        the rows this call wrote (kept on failure)."""
+        if self.services.store is None:
             return 0
+        early = self._early
+        if early is not None:
+            await asyncio.wait([early])
         async with self._flushing:
-            rows = self.connections.drain()
-            if not rows:
-                return 0
+            return await self._write_locked(self.connections.take())
+
+    async def _write_locked(self, counts: dict[ConnectionKey, int]) -> int:
+        store = self.services.store
+        written = 0
+        if counts and store is not None:
             try:
-                await asyncio.to_thread(store.record_connections, rows)
+                await asyncio.to_thread(record_connections, store, counts)
             except Exception as exc:
-                self.connections.restore(rows)
+                self._failing = True
+                self.connections.restore(counts)
                 log.warning("observed connections not saved (kept for the next try): %s", exc)
-                return 0
-            if self.connections.dropped:
-                log.warning(
-                    "%d request(s) not counted in observed connections: over %d entries",
-                    self.connections.dropped,
-                    self.connections.limit,
-                )
-                self.connections.dropped = 0
-            return len(rows)
+            else:
+                self._failing = False
+                written = len(counts)
+        if self.connections.dropped:
+            log.warning(
+                "%d request(s) not counted in observed connections: over %d entries",
+                self.connections.dropped,
+                self.connections.limit,
+            )
+            self.connections.dropped = 0
+        return written

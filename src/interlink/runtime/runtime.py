@@ -7,7 +7,7 @@ import getpass
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from interlink.errors import ConfigError, EstateLoadError
@@ -141,12 +141,21 @@ def record_revision(
     """Record the snapshot as a revision, unless it is the one recorded last."""
     latest = store.latest_revision()
     if latest is not None and latest.hash == snapshot.content_hash:
-        return latest
+        return _sharing_hashes(latest, snapshot)
     summary = change_summary(latest.object_hashes if latest else None, snapshot.object_hashes)
-    return store.record_revision(
+    recorded = store.record_revision(
         snapshot.content_hash,
         applied_by or default_operator(),
         source,
         summary,
         snapshot.object_hashes,
     )
+    return _sharing_hashes(recorded, snapshot)
+
+
+def _sharing_hashes(revision: Revision, snapshot: Snapshot) -> Revision:
+    """``revision`` holding the snapshot's map of object hashes instead of the equal copy read
+    back from the store, which for a large estate is megabytes held twice."""
+    if revision.object_hashes == snapshot.object_hashes:
+        return replace(revision, object_hashes=snapshot.object_hashes)
+    return revision

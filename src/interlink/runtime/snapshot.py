@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,19 @@ from interlink.store import Revision
 @dataclass(frozen=True)
 class Snapshot:
     estate: Estate
-    graph: Graph
     findings: tuple[Finding, ...]  # warnings, and passed sunsets: nothing else is an error
     content_hash: str
     object_hashes: dict[str, str]
     revision: Revision | None = None
 
+    @cached_property
+    def graph(self) -> Graph:
+        """The estate's graph, built on first use: only the admin API shows it, and for a large
+        estate it takes megabytes that a gateway never needs."""
+        return build_graph(self.estate)
+
     def with_revision(self, revision: Revision) -> Snapshot:
-        return Snapshot(
-            self.estate, self.graph, self.findings, self.content_hash, self.object_hashes, revision
-        )
+        return Snapshot(self.estate, self.findings, self.content_hash, self.object_hashes, revision)
 
 
 def compile_snapshot(estate_dir: Path) -> Snapshot:
@@ -45,12 +49,11 @@ def compile_snapshot(estate_dir: Path) -> Snapshot:
 
 def _snapshot(result: CheckResult) -> Snapshot:
     estate = result.estate
-    object_hashes = {
-        item.key: _hash_json(item.obj.model_dump(mode="json", by_alias=True)) for item in estate
+    object_hashes = {  # keyed by the estate's own key strings, not copies of them
+        key: _hash_json(item.obj.model_dump(mode="json", by_alias=True))
+        for key, item in estate.objects.items()
     }
-    return Snapshot(
-        estate, build_graph(estate), tuple(result.findings), content_hash(estate), object_hashes
-    )
+    return Snapshot(estate, tuple(result.findings), content_hash(estate), object_hashes)
 
 
 def content_hash(estate: Estate) -> str:

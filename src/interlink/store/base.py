@@ -305,6 +305,11 @@ class Store(ABC):
         """Revoke a key by id; raises ``NotFound``. Revoking twice keeps the first time."""
 
     @abstractmethod
+    def consumer_keys_version(self) -> int:
+        """A number that moves whenever a consumer key is added, changed or removed, by any
+        process: one row to read, so a key ring reloads the keys only when it moved."""
+
+    @abstractmethod
     def record_connections(self, rows: list[ObservedConnection]) -> None:
         """Add each row's count to the one stored for its (hour, consumer, route, system)."""
 

@@ -3,6 +3,10 @@
 Verifying a key must not cost a database round trip per request, so the gateway and the event
 ingress check keys against this index. Revocations made elsewhere (the CLI, another node)
 arrive with the next refresh; the process that revokes a key refreshes at once.
+
+A refresh first reads the store's key version (one row, moved by every change to the keys,
+whoever makes it) and reloads the keys only when it differs from the one they were loaded at,
+so checking often costs next to nothing however many keys there are.
 """
 
 from __future__ import annotations
@@ -19,21 +23,29 @@ class KeyRing:
     def __init__(self, store: Store, *, clock: Callable[[], datetime] | None = None) -> None:
         self._store = store
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._keys: dict[str, ConsumerKey] = {}
+        self._count = 0  # keys loaded, revoked ones included
         # Unrevoked keys by their SHA-256 digest: a request costs one hash and one lookup.
         # Looking a secret up by its digest leaks nothing a timing attack could use: the
         # attacker does not control the digest of what they send.
         self._by_digest: dict[bytes, ConsumerKey] = {}
+        self._version: int | None = None  # the store's key version the keys were loaded at
         self._lock = threading.Lock()
         self.loaded_at: datetime | None = None
 
     def refresh(self) -> int:
-        """Reload every key from the store (blocking: call it off the event loop)."""
-        keys = {key.id: key for key in self._store.list_consumer_keys()}
-        by_digest = {bytes.fromhex(k.digest): k for k in keys.values() if not k.revoked}
+        """Reload the keys when they changed in the store since they were loaded (blocking:
+        call it off the event loop); the number of keys held, revoked ones included."""
+        # Read before the keys: a change made while they load moves the version past the one
+        # recorded here, so the next refresh loads it.
+        version = self._store.consumer_keys_version()
+        if version == self._version:
+            return self._count
+        keys = self._store.list_consumer_keys()
+        by_digest = {bytes.fromhex(k.digest): k for k in keys if not k.revoked}
         with self._lock:
-            self._keys = keys
+            self._count = len(keys)
             self._by_digest = by_digest
+            self._version = version
             self.loaded_at = self._clock()
         return len(keys)
 
@@ -49,4 +61,4 @@ class KeyRing:
         return None
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._count

@@ -341,6 +341,11 @@ class PostgresStore(Store):
             if cursor.rowcount == 0:
                 raise NotFound(f"key {id!r} not found")
 
+    def consumer_keys_version(self) -> int:
+        with self._connection() as conn:
+            row = conn.execute("SELECT version FROM consumer_keys_version").fetchone()
+        return int(row[0]) if row is not None else 0
+
     def has_admin_token(self) -> bool:
         with self._connection() as conn:
             row = conn.execute(

@@ -302,6 +302,11 @@ class SQLiteStore(Store):
             if cursor.rowcount == 0:
                 raise NotFound(f"key {id!r} not found")
 
+    def consumer_keys_version(self) -> int:
+        with self._locked() as conn:
+            row = conn.execute("SELECT version FROM consumer_keys_version WHERE id = 1").fetchone()
+        return int(row[0]) if row is not None else 0
+
     def record_connections(self, rows: list[ObservedConnection]) -> None:
         if not rows:
             return

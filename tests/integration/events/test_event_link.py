@@ -4,12 +4,13 @@ server forwarding to it, on one event loop, with the real embedded bus."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -21,10 +22,10 @@ from interlink.events.publish_auth import PublishAuth
 from interlink.events.topology import topology_of
 from interlink.events.validation import EventRegistry
 from interlink.gateway import GatewayServer, Limits, compile_gateway
+from interlink.gateway.access_log import log as access_log
 from interlink.gateway.event_link import EventLink
 from interlink.gateway.ingress_socket import IngressSocket
 from interlink.gateway.observe import GatewayObserver
-from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import bind
 from interlink.store import open_store
@@ -46,17 +47,16 @@ spec:
 """
 
 
-class Seen:
-    """Stands in for the ingress server's observer: the client each request was taken from."""
+class Seen(logging.Handler):
+    """The client each request was taken from, as the ingress server's access log tells it (a
+    real observer: the compiled request path takes no stand-in)."""
 
     def __init__(self) -> None:
+        super().__init__(logging.INFO)
         self.clients: list[str] = []
 
-    def finished(self, request: Request, now: float) -> None:
-        self.clients.append(request.client)
-
-    async def stop(self) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        self.clients.append(json.loads(record.getMessage())["client"])
 
 
 @dataclass
@@ -108,10 +108,15 @@ async def linked(retail_dir: Path, tmp_path: Path) -> AsyncIterator[Linked]:
     port = sock.getsockname()[1]
     await gateway.start(sock)
     linked = Linked(ingress, bus, socket, link, gateway, f"http://127.0.0.1:{port}", key)
-    socket.server.observer = cast(GatewayObserver, linked.seen)
+    socket.server.observer = GatewayObserver(GatewayServices(), access_log=True)
+    level = access_log.level
+    access_log.setLevel(logging.INFO)
+    access_log.addHandler(linked.seen)
     try:
         yield linked
     finally:
+        access_log.removeHandler(linked.seen)
+        access_log.setLevel(level)
         await gateway.stop()
         await link.aclose()
         await socket.stop()

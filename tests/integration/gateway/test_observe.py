@@ -18,6 +18,7 @@ from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
 from interlink.gateway.access_log import ACCESS_LOGGER
 from interlink.gateway.observe import GatewayObserver
+from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.observe.metrics import OVERFLOW, Registry
 from interlink.store import ObservedConnection, Store, open_store
@@ -29,6 +30,11 @@ from tests.unit.gateway.auth_helpers import SECRET, auth_estate
 from tests.unit.gateway.helpers import route, write_estate
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 @pytest.fixture
@@ -206,6 +212,84 @@ def test_observed_connections_are_flushed_to_the_store(observed: Observed) -> No
     }
     assert all(r.hour.minute == 0 and r.hour.tzinfo is not None for r in rows)
     observed.gateway.stop = lambda: None  # type: ignore[method-assign]
+
+
+def finished_request(consumer: str, route: str = "keys") -> Request:
+    """A request the gateway answered: through ``route`` to System crm, for ``consumer``."""
+    request = Request(b"GET", "/keys", b"", "1.1", [], True, "127.0.0.1", {})
+    request.route, request.system, request.upstream_status = route, "crm", 200
+    request.consumer, request.status = consumer, 200
+    return request
+
+
+async def stored_connections(store: Store, rows: int) -> dict[str, int]:
+    """The stored counts by consumer, once ``rows`` rows are stored (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = await asyncio.to_thread(store.observed_connections)
+        if len(found) >= rows or time.monotonic() > deadline:
+            return {row.consumer: row.count for row in found}
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_a_full_table_of_connections_is_written_out_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    limit = 100
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.migrate()
+        services = GatewayServices(store=store)
+        observer = GatewayObserver(
+            services, access_log=False, flush_interval=3600, max_connections=limit
+        )
+        observer.start()
+        sent: dict[str, int] = {}
+        # The table fills, then again before the first write could start (that one waits for
+        # it), then half again.
+        for i in range(2 * limit + limit // 2):
+            consumer = f"c{i:04d}"
+            for _ in range(1 + i % 3):
+                observer.finished(finished_request(consumer), 0.0)
+                sent[consumer] = sent.get(consumer, 0) + 1
+        # Both full tables went to the store without waiting for the periodic flush…
+        early = await stored_connections(store, 2 * limit)
+        assert set(early) == {f"c{i:04d}" for i in range(2 * limit)}
+        # …and the requests after them were counted in the emptied table.
+        held = {consumer for _, consumer, _, _ in observer.connections.counts}
+        assert held >= {f"c{i:04d}" for i in range(2 * limit, len(sent))}
+        await observer.stop()
+        assert await stored_connections(store, len(sent)) == sent
+    assert observer.connections.dropped == 0
+    assert "not counted" not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_connections_are_dropped_only_when_the_store_cannot_take_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    limit = 20
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    observer = GatewayObserver(
+        GatewayServices(store=store),
+        access_log=False,
+        flush_interval=3600,
+        clock=lambda: 7300.0,  # in the hour starting at 7200
+        max_connections=limit,
+    )
+    store.close()  # every write now fails
+    for i in range(limit):
+        observer.finished(finished_request(f"c{i:04d}"), 0.0)
+    assert await observer.flush() == 0  # the full table could not be written: it is kept
+    assert len(observer.connections.counts) == limit
+    assert "not counted" not in caplog.text
+    for i in range(limit, limit + 5):  # no room left, and the store takes nothing
+        observer.finished(finished_request(f"c{i:04d}"), 0.0)
+    observer.finished(finished_request("c0000"), 0.0)  # already held: still counted
+    assert await observer.flush() == 0
+    assert "5 request(s) not counted in observed connections" in caplog.text
+    assert observer.connections.counts[(7200, "c0000", "keys", "crm")] == 2
 
 
 def test_label_cardinality_stays_bounded(tmp_path: Path, upstream: UpstreamThread) -> None:

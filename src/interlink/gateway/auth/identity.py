@@ -43,3 +43,25 @@ def identity(
         (METHOD_HEADER, method.encode("ascii")),
     ]
     return Identity(consumer, held, method, subject, headers)
+
+
+def identities(scopes_of: Iterable[tuple[str, Iterable[str]]], method: str) -> dict[str, Identity]:
+    """The Identity of each (consumer, scopes), by consumer, as :func:`identity` makes them,
+    except that consumers holding the same scopes share the set and its header, and all share
+    the method's header: for ten thousand Consumers that is megabytes less."""
+    method_header = (METHOD_HEADER, method.encode("ascii"))
+    shared: dict[frozenset[str], tuple[frozenset[str], tuple[bytes, bytes]]] = {}
+    out: dict[str, Identity] = {}
+    for consumer, scopes in scopes_of:
+        held = frozenset(scopes)
+        found = shared.get(held)
+        if found is None:
+            found = shared[held] = (held, (SCOPES_HEADER, " ".join(sorted(held)).encode("utf-8")))
+        held, scopes_header = found
+        headers: Headers = [
+            (CONSUMER_HEADER, consumer.encode("utf-8")),
+            scopes_header,
+            method_header,
+        ]
+        out[consumer] = Identity(consumer, held, method, None, headers)
+    return out

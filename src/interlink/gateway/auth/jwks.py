@@ -29,12 +29,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from interlink.gateway.auth.jws import InvalidToken, PublicKey, b64url_decode
+from interlink.gateway.auth.jws import InvalidToken, b64url_decode
+
+if TYPE_CHECKING:
+    from interlink.gateway.auth.jws import PublicKey
 
 log = logging.getLogger("interlink.gateway")
 
@@ -93,6 +95,8 @@ def _integer(jwk: dict[str, Any], name: str) -> int:
 
 
 def _key(jwk: dict[str, Any]) -> Jwk:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # see jws.verify_public
+
     kid = jwk.get("kid")
     if kid is not None and not isinstance(kid, str):
         raise ValueError("kid is not a string")

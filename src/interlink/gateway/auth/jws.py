@@ -23,11 +23,12 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
 MAX_TOKEN: Final = 8192
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -103,12 +104,17 @@ def verify_hs256(jws: Jws, key: bytes) -> None:
         raise InvalidToken("bad token signature")
 
 
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 ES256_SIGNATURE: Final = 64  # r and s, 32 bytes each
 
 
 def verify_public(jws: Jws, alg: str, key: PublicKey) -> None:
     """Check an RS256 or ES256 signature; ``alg`` is the one algorithm ``key`` is for."""
+    # Imported on first use: only routes that take tokens signed with public keys load
+    # cryptography (and its OpenSSL), which costs every other gateway memory for nothing.
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
     if jws.alg != alg:
         raise InvalidToken(f"token algorithm {jws.alg} does not match its key ({alg})")
     signature = jws.signature

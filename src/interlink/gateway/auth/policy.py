@@ -20,7 +20,7 @@ from interlink.estate.model import Estate
 from interlink.estate.references import resolve
 from interlink.gateway.auth import apikey, jwt
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
-from interlink.gateway.auth.identity import Identity, identity
+from interlink.gateway.auth.identity import Identity, identities
 from interlink.gateway.auth.jwks import JwksCache, jwks_cache
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
@@ -69,14 +69,12 @@ def _api_key(
 ) -> apikey.ApiKeyMethod:
     if services.keyring is None:
         raise Unsupported("API keys need the store's key ring, which this gateway has not")
-    identities = services.per_estate(
+    by_name = services.per_estate(
         estate,
         "api-key identities",
-        lambda: {
-            name: identity(name, c.spec.scopes, apikey.METHOD) for name, c in consumers.items()
-        },
+        lambda: identities(((name, c.spec.scopes) for name, c in consumers.items()), apikey.METHOD),
     )
-    return apikey.ApiKeyMethod(spec, services.keyring, identities)
+    return apikey.ApiKeyMethod(spec, services.keyring, by_name)
 
 
 def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayServices) -> jwt.JwtMethod:

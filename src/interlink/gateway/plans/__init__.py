@@ -69,14 +69,21 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
         "Requests answered 429 by a plan's rate limit or quota.",
         ("plan", "group", "policy"),
     )
-    limiters: dict[str, PlanLimiter | None] = {}
-    for name, plan in plans.items():
-        if plan.empty:
-            limiters[name] = None
-            continue
-        table = table_for(services.state, plan, group, options.max_entries)
-        local = LocalLimiter(plan, table)
-        limiters[name] = PlanLimiter(plan, group, local, shared, services.clock, denied)
+    # The routes of one group share its counters, so they share the limiters too: built once
+    # per group and estate rather than once per route.
+    by_group: dict[object, dict[str, PlanLimiter | None]] = services.per_estate(
+        estate, "plan limiters", dict
+    )
+    limiters = by_group.get((group, options, shared))
+    if limiters is None:
+        limiters = by_group[(group, options, shared)] = {}
+        for name, plan in plans.items():
+            if plan.empty:
+                limiters[name] = None
+                continue
+            table = table_for(services.state, plan, group, options.max_entries)
+            local = LocalLimiter(plan, table)
+            limiters[name] = PlanLimiter(plan, group, local, shared, services.clock, denied)
     # Consumer → plan name, once per estate: a map per route would hold routes times consumers.
     plan_of = services.per_estate(
         estate, "consumer plans", lambda: {c.name: c.spec.plan for c in estate.of(Consumer)}

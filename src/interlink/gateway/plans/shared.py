@@ -16,16 +16,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
 
 from interlink.gateway.plans.script import SCRIPT, SHA
 from interlink.observe.metrics import Registry
+
+if TYPE_CHECKING:
+    from redis.asyncio import BlockingConnectionPool
 
 log = logging.getLogger("interlink.gateway")
 
@@ -75,6 +73,15 @@ class SharedCounters:
         health: dict[str, str],
         options: PlanOptions | None = None,
     ) -> None:
+        # Imported here rather than with the module: only a gateway whose Platform shares its
+        # counters in Redis loads the client.
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import NoScriptError, RedisError
+
+        self._no_script = NoScriptError
+        self._failures = (RedisError, OSError, TimeoutError)
         options = options or PlanOptions()
         address, prefix = split_url(url)
         self.url = url
@@ -115,11 +122,11 @@ class SharedCounters:
             async with asyncio.timeout(self.timeout):
                 try:
                     result: list[int] = await self.client.evalsha(SHA, 1, key, *args)
-                except NoScriptError:  # a restarted or flushed server: load it, once
+                except self._no_script:  # a restarted or flushed server: load it, once
                     await self.client.script_load(SCRIPT)
                     result = await self.client.evalsha(SHA, 1, key, *args)
             return result
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._failures as exc:
             self._degrade(exc)
             return None
 
@@ -152,7 +159,7 @@ class SharedCounters:
                     await self.client.ping()
                 async with asyncio.timeout(self.timeout):
                     await self.client.script_load(SCRIPT)
-            except (RedisError, OSError, TimeoutError):
+            except self._failures:
                 continue
             self.degraded = False
             self.health.pop(HEALTH_NAME, None)
