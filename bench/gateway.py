@@ -110,6 +110,11 @@ def start(stack: ExitStack, args: list[str], **kwargs: object) -> subprocess.Pop
     return proc  # type: ignore[no-any-return]
 
 
+def upstream_args(port: int) -> list[str]:
+    """The fixed-answer upstream every target proxies to, on ``port``."""
+    return [sys.executable, "-m", "interlink.testing.upstreams", "--fixed", "--port", str(port)]
+
+
 def create_key(directory: Path, consumer: str = "bench") -> str:
     """A new API key for ``consumer`` of the estate in ``directory``, as the CLI prints it."""
     return subprocess.run(
@@ -335,14 +340,7 @@ def main() -> None:
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         upstream_proc = start(
             stack,
-            [
-                sys.executable,
-                "-m",
-                "interlink.testing.upstreams",
-                "--fixed",
-                "--port",
-                str(upstream),
-            ],
+            upstream_args(upstream),
             **quiet,
         )
         wait_port(upstream)

@@ -93,7 +93,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from gateway import create_key, estate, free_port, nginx_config, serve_args, start, wait_port
+from gateway import (
+    create_key,
+    estate,
+    free_port,
+    nginx_config,
+    serve_args,
+    start,
+    upstream_args,
+    wait_port,
+)
 
 TARGET_MS = 1.0
 NOISY = 0.015  # a share of the CPUs used by others past which a round is disturbed
@@ -641,14 +650,7 @@ def main() -> None:
         quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         upstream_proc = start(
             stack,
-            [
-                sys.executable,
-                "-m",
-                "interlink.testing.upstreams",
-                "--fixed",
-                "--port",
-                str(upstream),
-            ],
+            upstream_args(upstream),
             preexec_fn=pinned(other_cpus),
             **quiet,
         )

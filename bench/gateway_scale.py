@@ -41,7 +41,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -53,7 +52,7 @@ from typing import IO, Any
 import yaml
 
 from check_estate import envelope
-from gateway import VENV_BIN, estate, free_port, serve_args, start, wait_port
+from gateway import VENV_BIN, estate, free_port, serve_args, start, upstream_args, wait_port
 from interlink.store import default_store_url, open_store
 
 DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -523,14 +522,7 @@ def main() -> None:
         upstream = free_port()
         start(
             stack,
-            [
-                sys.executable,
-                "-m",
-                "interlink.testing.upstreams",
-                "--fixed",
-                "--port",
-                str(upstream),
-            ],
+            upstream_args(upstream),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
