@@ -115,6 +115,11 @@ def upstream_args(port: int) -> list[str]:
     return [sys.executable, "-m", "interlink.testing.upstreams", "--fixed", "--port", str(port)]
 
 
+def nginx_args(conf: Path) -> list[str]:
+    """nginx in the foreground of ``conf`` (see :func:`nginx_config`), its log beside it."""
+    return ["nginx", "-p", str(conf.parent), "-c", str(conf), "-e", str(conf.parent / "error.log")]
+
+
 def create_key(directory: Path, consumer: str = "bench") -> str:
     """A new API key for ``consumer`` of the estate in ``directory``, as the CLI prints it."""
     return subprocess.run(
@@ -347,15 +352,7 @@ def main() -> None:
         conf = nginx_config(root, proxy, upstream)
         nginx = start(
             stack,
-            [
-                "nginx",
-                "-p",
-                str(conf.parent),
-                "-c",
-                str(conf),
-                "-e",
-                str(conf.parent / "error.log"),
-            ],
+            nginx_args(conf),
             **quiet,
         )
         wait_port(proxy)

@@ -97,6 +97,7 @@ from gateway import (
     create_key,
     estate,
     free_port,
+    nginx_args,
     nginx_config,
     serve_args,
     start,
@@ -672,15 +673,7 @@ def main() -> None:
             conf = nginx_config(root, proxy, upstream)
             nginx = start(
                 stack,
-                [
-                    "nginx",
-                    "-p",
-                    str(conf.parent),
-                    "-c",
-                    str(conf),
-                    "-e",
-                    str(conf.parent / "e.log"),
-                ],
+                nginx_args(conf),
                 preexec_fn=pinned(gateway_cpus),
                 **quiet,
             )
