@@ -99,13 +99,14 @@ def stale(record: dict[str, str]) -> list[str]:
     return out
 
 
-def status() -> tuple[bool, str]:
-    """(whether the compiled modules are in use, a line saying so and why)."""
+def status(record: dict[str, str] | None = None) -> tuple[bool, str]:
+    """(whether the compiled modules would be used, a line saying so and why), against the
+    build's ``record`` (read from the manifest when not given)."""
     if not any(extensions(m) for m in MODULES):
         return False, "pure Python (no compiled modules; `make` builds them)"
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return False, f"pure Python ({PURE_ENV} is set)"
-    changed = stale(recorded())
+    changed = stale(recorded() if record is None else record)
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         return False, f"pure Python ({changed[0]}{more} changed since the build; `make` rebuilds)"
@@ -126,10 +127,21 @@ class _FromSource(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, source(fullname))
 
 
+_decided: tuple[bool, str] | None = None
+
+
 def guard() -> None:
     """Use the compiled modules only when they were built from the sources as they are."""
-    compiled, _ = status()
-    if not compiled:
-        modules = frozenset(MODULES) | frozenset(recorded())
+    global _decided
+    record = recorded()
+    _decided = status(record)
+    if not _decided[0]:
+        modules = frozenset(MODULES) | frozenset(record)
         if any(extensions(m) for m in modules):
             sys.meta_path.insert(0, _FromSource(modules))
+
+
+def in_use() -> str:
+    """What this process runs, as :func:`guard` decided when ``interlink`` was imported (the
+    sources may have changed since)."""
+    return (_decided or status())[1]

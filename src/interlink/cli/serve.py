@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from interlink._native import status as native_status
+from interlink._native import in_use as native_in_use
 from interlink.errors import EstateLoadError
 from interlink.gateway.access_log import configure_access_log
 from interlink.runtime.gateway import GatewayHost, bind_gateway
@@ -170,7 +170,7 @@ def serve_command(directory: Path, **options: Any) -> None:
         )
         click.echo(f"interlink: admin API on http://{address}")
         click.echo(gateway_line(gateway))
-        click.echo(f"interlink: gateway request path {native_status()[1]}")
+        click.echo(f"interlink: gateway request path {native_in_use()}")
         if token is not None:
             click.echo(f"interlink: admin token (shown once, store it now): {token}")
         sys.stdout.flush()
