@@ -116,7 +116,7 @@ def compare_combinators(
         _compare_conditional(c, o, n, ptr, out)
 
 
-def _match(
+def _match(  # noqa: C901 - pairs oneOf/anyOf members, one case per rule
     c: SchemaComparer,
     kw: str,
     olds: list[Member],

@@ -42,7 +42,7 @@ class Finding:
 _COMBINED = {"anyOf", "oneOf", "allOf"}
 
 
-def subject(root: str, pointer: str, prefix: str = "") -> str:
+def subject(root: str, pointer: str, prefix: str = "") -> str:  # noqa: C901 - one branch per keyword a pointer passes
     """Name what ``pointer`` points at, relative to the schema at ``root``.
 
     ``#/properties/address/properties/zip`` under ``#`` reads "property 'address.zip'";

@@ -160,7 +160,7 @@ class Normalizer:
         return merge(base, rebind(seen, member_doc, doc))
 
 
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one branch per keyword allOf merges
     """The conjunction of two schemas of one document, as one schema (approximately).
 
     Exact where API descriptions use ``allOf``: properties and required lists add up, types and

@@ -124,7 +124,7 @@ class _Catalog:
     def _ref(self, kind: str, key: str) -> str:
         return self.names.ref(kind, key)
 
-    def _relations(self) -> None:
+    def _relations(self) -> None:  # noqa: C901 - one loop per relation
         estate = self.estate
         service = {s.name: self._ref("Component", s.key) for s in estate.of(System)}
         flows = {f.name: self._ref("Component", f.key) for f in estate.of(Flow)}

@@ -58,7 +58,7 @@ class Link:
         return f"{self.target_kind}/{self.target}"
 
 
-def links_of(obj: EstateObject) -> Iterator[Link]:
+def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch per kind
     if obj.metadata.owner:
         yield Link(("metadata", "owner"), "Team", obj.metadata.owner, "owns", reverse=True)
     if isinstance(obj, Api):

@@ -256,7 +256,7 @@ def _construct(node: yaml.Node, loader: yaml.BaseLoader) -> Any:
         raise YamlProblem(message, mark.line + 1, mark.column + 1) from exc
 
 
-def _convert(
+def _convert(  # noqa: C901 - one branch per node type, kept whole for speed
     node: yaml.Node,
     path: PathKey | None,  # None: positions are not being recorded
     doc: Document,

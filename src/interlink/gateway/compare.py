@@ -99,7 +99,7 @@ def _same_scalar(left: Any, right: Any) -> bool:
     return type(left) is type(right) and bool(left == right)
 
 
-def _diff(left: Any, right: Any, path: Path, ignore: Ignore, found: list[Path], limit: int) -> None:
+def _diff(left: Any, right: Any, path: Path, ignore: Ignore, found: list[Path], limit: int) -> None:  # noqa: C901 - one branch per pair of JSON types
     if len(found) >= limit or (ignore.patterns and ignore.covers(path)):
         return
     if isinstance(left, dict) and isinstance(right, dict):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("interlink.gateway")
 
 
-async def handle(
+async def handle(  # noqa: C901 - the request path, kept in one compiled function
     request: Request, conn: HttpProtocol, config: GatewayConfig, client: HttpClient
 ) -> None:
     if request.reject is not None:

@@ -139,7 +139,7 @@ class UpstreamGuard:
     retried: Counter
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    async def send(
+    async def send(  # noqa: C901 - retry, breaker and bulkhead around one call
         self,
         client: Sender,
         upstream: UpstreamTarget,

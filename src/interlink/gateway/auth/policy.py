@@ -103,7 +103,7 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
     return jwt.JwtMethod(spec, consumers, services.clock, key, jwks)
 
 
-def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:
+def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:  # noqa: C901 - one answer per authentication outcome
     challenges: Headers = []
     for method in methods:
         if (WWW_AUTHENTICATE, method.challenge) not in challenges:

@@ -55,7 +55,7 @@ MAX_VIOLATIONS: Final = 100
 TITLE: Final = "Request does not match the contract"
 
 
-def request_validation(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
+def request_validation(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:  # noqa: C901 - the policy is a closure over the contract
     """The policy factory: None when the route names no Api or validates nothing."""
     spec = route.spec
     enforce = spec.validation.request is RequestValidation.ENFORCE
@@ -118,7 +118,7 @@ def request_validation(route: Route, estate: Estate, services: GatewayServices) 
     return validate
 
 
-def check_parameters(
+def check_parameters(  # noqa: C901 - path, query and header parameters in turn
     request: Request, op: Operation, raw: dict[str, str], api: str
 ) -> Reply | None:
     """Check the path, query and header parameters: None when they match the contract."""
@@ -169,7 +169,7 @@ def check_parameters(
     return _invalid(violations, api, op) if violations else None
 
 
-async def check_body(request: Request, op: Operation, api: str) -> Reply | None:
+async def check_body(request: Request, op: Operation, api: str) -> Reply | None:  # noqa: C901 - one answer per body case
     """Check the body; a JSON body is read whole and put back for the upstream."""
     body = request.body
     spec = op.body
