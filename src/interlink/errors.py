@@ -5,7 +5,7 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
 
     InterlinkError                   root; ``retryable`` and ``retry_after`` drive the runtime
     ├── EstateError                  the estate could not be loaded or is invalid
-    │   └── EstateLoadError          carries the findings (file:line:col: message) that stopped it
+    │   └── EstateLoadError          the findings that stopped it (in estate.findings, beside them)
     ├── ContractError                an OpenAPI document or JSON Schema is unusable
     ├── StoreError                   persistence failed
     │   ├── StoreUnavailable         the database does not answer (retryable)
@@ -31,10 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from interlink.estate.findings import Finding
 
 
 class InterlinkError(Exception):
@@ -57,17 +53,6 @@ class InterlinkError(Exception):
 class EstateError(InterlinkError):
     status = 422
     title = "Invalid estate"
-
-
-class EstateLoadError(EstateError):
-    """The estate has errors; ``findings`` holds every one of them, located."""
-
-    def __init__(self, findings: Sequence[Finding]) -> None:
-        self.findings = list(findings)
-        errors = [f for f in self.findings if f.severity == "error"]
-        first = errors[0].render() if errors else "estate has errors"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(first + more)
 
 
 class ContractError(InterlinkError):

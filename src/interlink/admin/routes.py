@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
-from interlink.cli.routes import since_time, summary_json
 from interlink.errors import NotFound
+from interlink.observe.comparisons import since_time, summary_json
 from interlink.store import TokenInfo
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]

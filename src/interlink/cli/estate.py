@@ -11,8 +11,9 @@ from typing import Annotated, Any, Union
 import click
 from pydantic import Field, TypeAdapter
 
-from interlink.errors import EstateLoadError, InterlinkError
+from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
+from interlink.estate.findings import EstateLoadError
 from interlink.estate.graph import build_graph
 from interlink.estate.kinds import KINDS
 from interlink.estate.reference import reference_markdown

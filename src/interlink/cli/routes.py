@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import click
 
 from interlink.cli.admin import estate_option, open_estate_store, store_url_option
-from interlink.errors import ConfigError, InterlinkError, NotFound
-from interlink.estate.durations import parse_duration
+from interlink.errors import InterlinkError, NotFound
 from interlink.estate.hints import did_you_mean
 from interlink.estate.loader import load_estate
+from interlink.observe.comparisons import since_time, summary_json
 from interlink.store import ComparisonSummary
 
 
 @click.group("routes")
 def routes_group() -> None:
     """Routes of the gateway."""
-
-
-def since_time(value: str, now: datetime | None = None) -> datetime:
-    """The moment ``value`` (a duration such as 24h or 7d) before ``now``."""
-    try:
-        seconds = parse_duration(value)
-    except ValueError:
-        raise ConfigError(f"--since {value!r}: give a duration such as 1h, 24h or 7d") from None
-    try:
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)
-
-
-def summary_json(summary: ComparisonSummary) -> dict[str, Any]:
-    """The summary as the CLI's JSON output and the admin API give it."""
-    rate = summary.match_rate
-    return {
-        "route": summary.route,
-        "since": summary.since.isoformat(timespec="seconds"),
-        "compared": summary.compared,
-        "matched": summary.matched,
-        "mismatched": summary.compared - summary.matched,
-        "matchRate": None if rate is None else round(rate, 6),
-        "fields": [{"field": name, "mismatches": count} for name, count in summary.fields],
-    }
 
 
 def summary_text(summary: ComparisonSummary) -> list[str]:

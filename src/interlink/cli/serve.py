@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from interlink._native import in_use as native_in_use
-from interlink.errors import EstateLoadError
+from interlink.admin.app import create_app
+from interlink.estate.findings import EstateLoadError
 from interlink.gateway.access_log import configure_access_log
 from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime
@@ -62,7 +63,7 @@ def run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost) 
 
     assert isinstance(sock, socket.socket)
     try:
-        uvloop.run(serve(runtime, sock, on_ready, gateway))  # type: ignore[arg-type]
+        uvloop.run(serve(runtime, create_app(runtime), sock, on_ready, gateway))  # type: ignore[arg-type]
     finally:
         runtime.close()
         sock.close()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from interlink.errors import EstateError
 
 Severity = Literal["error", "warning"]
 
@@ -60,3 +63,14 @@ class Finding:
             "subject": self.subject,
             "details": list(self.details),
         }
+
+
+class EstateLoadError(EstateError):
+    """The estate has errors; ``findings`` holds every one of them, located."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        errors = [f for f in self.findings if f.severity == "error"]
+        first = errors[0].render() if errors else "estate has errors"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(first + more)

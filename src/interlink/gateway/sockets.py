@@ -6,7 +6,7 @@ import errno
 import socket
 
 from interlink.errors import ServeError
-from interlink.runtime.settings import parse_listen
+from interlink.http.listen import parse_listen
 
 BACKLOG = 2048
 

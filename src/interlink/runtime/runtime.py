@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from interlink.errors import ConfigError, EstateLoadError
-from interlink.estate.findings import Finding
+from interlink.errors import ConfigError
+from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.references import resolve
 from interlink.observe.metrics import Registry
 from interlink.runtime.settings import ServeSettings

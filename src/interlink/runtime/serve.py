@@ -11,8 +11,8 @@ import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from interlink.admin.app import create_app
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.runtime.gateway import GatewayHost
@@ -41,17 +41,19 @@ class _Server(uvicorn.Server):
 
 async def serve(
     runtime: Runtime,
+    admin_app: ASGIApp,
     admin_sock: socket.socket,
     on_ready: Callable[[], None] | None = None,
     gateway: GatewayHost | None = None,
 ) -> None:
     """Run until SIGTERM/SIGINT; reload on SIGHUP and, with --watch, on file changes.
 
-    The gateway starts before the admin API answers and stops alongside it: no new
+    ``admin_app`` is the admin API, built by the caller (the CLI, a layer above) and served on
+    ``admin_sock``. The gateway starts before the admin API answers and stops alongside it: no new
     connections, open requests finish, idle keep-alive connections close.
     """
     config = uvicorn.Config(
-        create_app(runtime),
+        admin_app,
         log_config=None,
         access_log=False,
         lifespan="off",

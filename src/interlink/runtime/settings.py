@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from interlink.errors import ConfigError
-
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -23,12 +21,3 @@ class ServeSettings:
     # --gateway-idle-timeout / INTERLINK_GATEWAY_IDLE_TIMEOUT: seconds a keep-alive may idle
     gateway_idle_timeout: float = 30.0
     access_log: bool = True  # --access-log / INTERLINK_ACCESS_LOG: one JSON line per request
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    """("127.0.0.1", 8081) for "127.0.0.1:8081"; "[::1]:8081" for IPv6."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"listen address must be HOST:PORT, got {value!r}")
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)

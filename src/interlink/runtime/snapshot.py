@@ -13,9 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from interlink.errors import EstateLoadError
 from interlink.estate.check import CheckResult, check_estate
-from interlink.estate.findings import Finding
+from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.graph import Graph, build_graph
 from interlink.estate.model import Estate
 from interlink.store import Revision

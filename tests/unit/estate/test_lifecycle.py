@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from interlink.cli.check import check_command
 from interlink.cli.estate import graph_command
-from interlink.errors import EstateLoadError
 from interlink.estate.check import check_estate
+from interlink.estate.findings import EstateLoadError
 from interlink.estate.kinds.base import Lifecycle
 from interlink.estate.rules import RULES
 from interlink.runtime.snapshot import compile_snapshot
