@@ -6,7 +6,7 @@
 
 (a) Ingress on the embedded backend, through a real ``interlink serve`` (a fresh estate in a
     temporary directory, one Event with a JSON Schema, a Consumer key):
-    - ``--events`` events published with ``interlink.client.AsyncPublisher`` (batching), each
+    - ``--events`` events published with ``interlink.sdk.AsyncPublisher`` (batching), each
       counted once the 202 says it is durable; target 20,000 events/s;
     - ``--http-events`` binary-mode requests, one event each, from ``--connections`` keep-alive
       connections; reference: the same requests to a trivial asyncio server that answers 202
@@ -44,8 +44,8 @@ import yaml
 
 import events_bus
 import events_delivery
-from interlink.client import AsyncPublisher
 from interlink.events.signing import generate_secret
+from interlink.sdk import AsyncPublisher
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
 from interlink.testing.receivers import Receiver
 

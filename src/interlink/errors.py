@@ -24,13 +24,15 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
     ├── UpstreamError                a system behind the gateway failed to answer (502)
     │   ├── UpstreamTimeout          it did not connect or answer in time (504, retryable)
     │   └── UpstreamUnavailable      no connection to it could be had now (503, retryable)
-    └── ServeError                   the runtime could not start (port in use, …)
+    ├── ServeError                   the runtime could not start (port in use, …)
+    └── PublishError                 the SDK's event was refused or not accepted in time
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class InterlinkError(Exception):
@@ -197,3 +199,19 @@ class UpstreamUnavailable(UpstreamError):
 
 class ServeError(InterlinkError):
     title = "Cannot serve"
+
+
+class PublishError(InterlinkError):
+    """The platform refused an event the SDK published, or it could not be delivered before the
+    deadline.
+
+    ``status`` is the HTTP status (0 when the platform never answered); ``problem`` the RFC 9457
+    document it returned, if any.
+    """
+
+    title = "Event not published"
+
+    def __init__(self, message: str, *, status: int = 0, problem: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.problem = dict(problem or {})

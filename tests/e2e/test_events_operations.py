@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from interlink.client import Publisher
 from interlink.events.signing import generate_secret
+from interlink.sdk import Publisher
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
 from tests.e2e.webhooks import Receiver, serve_in_thread
 

@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from interlink.client import AsyncPublisher, Publisher, PublishError, Receipt
 from interlink.events.signing import generate_secret
+from interlink.sdk import AsyncPublisher, Publisher, PublishError, Receipt
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
 from interlink.testing.receivers import Received, Receiver, Reply
 from interlink.testing.services import nats_reachable, require_service

@@ -16,9 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from interlink.client import AsyncPublisher, Publisher, PublishError
 from interlink.events.signing import generate_secret
-from interlink.outbox import Outbox, OutboxRelay
+from interlink.sdk import AsyncPublisher, Outbox, OutboxRelay, Publisher, PublishError
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
 from tests.e2e.webhooks import Receiver
 

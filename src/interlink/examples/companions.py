@@ -20,11 +20,11 @@ import random
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from interlink.client import AsyncPublisher, PublishError
 from interlink.errors import ConfigError
 from interlink.estate.kinds import System
 from interlink.estate.model import Estate
 from interlink.events.mesh import EventMesh
+from interlink.sdk import AsyncPublisher, PublishError
 from interlink.testing.receivers import Received, Receiver, Reply
 
 EVENT = "customer.address-updated"

@@ -26,22 +26,11 @@ from typing import Any, Final, Self, TypeVar
 
 import httpx
 
+from interlink.errors import PublishError
+
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
 _RETRYABLE: Final = frozenset({429, 502, 503, 504})
 T = TypeVar("T")
-
-
-class PublishError(Exception):
-    """The platform refused an event, or it could not be delivered before the deadline.
-
-    ``status`` is the HTTP status (0 when the platform never answered); ``problem`` the RFC 9457
-    document it returned, if any.
-    """
-
-    def __init__(self, message: str, *, status: int = 0, problem: Mapping[str, Any] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.problem = dict(problem or {})
 
 
 @dataclass(frozen=True)

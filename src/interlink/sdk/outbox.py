@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, TypeVar
 
-from interlink.client import AsyncPublisher, PublishError
+from interlink.errors import PublishError
+from interlink.sdk.client import AsyncPublisher
 
 logger = logging.getLogger("interlink.outbox")
 T = TypeVar("T")
