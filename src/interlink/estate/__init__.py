@@ -1,1 +1,1 @@
-"""estate layer."""
+"""The estate as code: its kinds, the YAML loader, references, rules, findings and the graph."""

@@ -1,0 +1,1 @@
+"""The example estate (`retail/`) and the systems `interlink demo` runs beside it."""

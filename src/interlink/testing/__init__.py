@@ -1,1 +1,1 @@
-"""testing layer."""
+"""Helpers shipped for tests: service checks, real processes, receivers, upstreams and a clock."""
