@@ -31,8 +31,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+# The coverage floor is a point or two under the total when it was set. The request path runs
+# compiled here (native), as C that coverage cannot trace, so its modules count as missed: the
+# same suite in plain Python covers 87%, with the build about 73%.
 test: lint typecheck native
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=interlink --cov-report= --cov-fail-under=71
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_estate.py
