@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Final, Literal
 
 from interlink.errors import MigrationError
@@ -57,12 +59,15 @@ class Migration:
         return f"Migration({self.filename!r})"
 
 
-def load_migrations(dialect: Dialect) -> list[Migration]:
+def load_migrations(
+    dialect: Dialect, sources: Sequence[str] = SOURCES, root: Traversable | None = None
+) -> list[Migration]:
     """The migrations for ``dialect`` in version order; a misnamed file, or two files that
-    share a version under different names, is an error."""
-    root = resources.files("interlink")
+    share a version under different names, is an error. ``root`` (the ``interlink`` package
+    unless given) is where the ``sources`` folders are."""
+    root = root if root is not None else resources.files("interlink")
     found: dict[str, Migration] = {}
-    for source in SOURCES:
+    for source in sources:
         folder = root.joinpath(source, dialect)
         for entry in sorted(folder.iterdir(), key=lambda e: e.name):
             if not entry.name.endswith(".sql"):

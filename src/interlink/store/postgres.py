@@ -6,7 +6,7 @@ by the first migration), so several estates or test runs can share one database.
 
 from __future__ import annotations
 
-import logging
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +25,6 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from interlink.errors import ConfigError, MigrationError, StoreError, StoreUnavailable
 from interlink.store.base import Clock, redact_url, utcnow
 from interlink.store.database import Database, Session
-
-logger = logging.getLogger("interlink.store")
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -75,6 +73,7 @@ def parse_postgres_url(url: str) -> PostgresTarget:
     return PostgresTarget(conninfo, schema, where, str(password) if password else None)
 
 
+@functools.lru_cache(maxsize=256)
 def format_placeholders(query: str) -> str:
     """A query written with ``?`` placeholders in psycopg's ``%s`` style (queries hold no
     ``?`` in literals; a literal ``%`` is doubled)."""
