@@ -116,7 +116,7 @@ class SQLiteDatabase(Database):
             try:
                 yield Session(self._conn, self)
             except sqlite3.Error as exc:
-                raise _translate(exc, self.path) from exc
+                raise translate_error(exc, self.path) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -140,7 +140,11 @@ class SQLiteDatabase(Database):
             raise MigrationError(f"migration {path} failed: {exc}") from exc
 
 
-def _translate(exc: sqlite3.Error, path: str) -> StoreError:
+def translate_error(
+    exc: sqlite3.Error, path: str, missing_table: str = "is not migrated"
+) -> StoreError:
+    """``exc`` as a store error naming ``path``; ``missing_table`` says what a missing table
+    means to the caller."""
     text = str(exc)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
@@ -148,5 +152,5 @@ def _translate(exc: sqlite3.Error, path: str) -> StoreError:
     if any(marker in lowered for marker in _UNAVAILABLE):
         return StoreUnavailable(f"SQLite database {path} is unusable: {text}")
     if "no such table" in lowered:
-        return StoreError(f"SQLite database {path} is not migrated: {text}")
+        return StoreError(f"SQLite database {path} {missing_table}: {text}")
     return StoreError(f"SQLite database {path} failed: {text}")

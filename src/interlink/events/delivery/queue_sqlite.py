@@ -14,15 +14,24 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
-from interlink.errors import ConfigError, StoreError, StoreUnavailable
+from interlink.errors import ConfigError, StoreError
 from interlink.events.bus import Message
 from interlink.events.delivery.queue import JobKey, Outcome, keys_of, truncate
 from interlink.events.delivery.queue_sql import Row, SQLDeliveryQueue
-from interlink.store.sqlite import MEMORY, connect_sqlite, immediate, sqlite_path, sqlite_ts
+from interlink.store.sqlite import (
+    MEMORY,
+    connect_sqlite,
+    immediate,
+    sqlite_path,
+    sqlite_ts,
+    translate_error,
+)
 
 T = TypeVar("T")
+
+_NOT_MIGRATED: Final = "has no delivery tables: migrate the store first"
 
 
 class SQLiteDeliveryQueue(SQLDeliveryQueue):
@@ -75,7 +84,7 @@ class SQLiteDeliveryQueue(SQLDeliveryQueue):
                 self._executor, partial(fn, *args)
             )
         except sqlite3.Error as exc:
-            raise _translate(exc, self._path) from exc
+            raise translate_error(exc, self._path, _NOT_MIGRATED) from exc
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -204,17 +213,3 @@ class SQLiteDeliveryQueue(SQLDeliveryQueue):
             "AND state = 'dead'",
             params,
         )
-
-
-def _translate(exc: sqlite3.Error, path: str) -> StoreError:
-    text = str(exc)
-    lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
-        return StoreUnavailable(f"SQLite database {path} is busy: {text}", retry_after=1.0)
-    if "no such table" in lowered:
-        return StoreError(
-            f"SQLite database {path} has no delivery tables: migrate the store first ({text})"
-        )
-    if "unable to open" in lowered or "disk" in lowered or "readonly" in lowered:
-        return StoreUnavailable(f"SQLite database {path} is unusable: {text}")
-    return StoreError(f"SQLite database {path} failed: {text}")
