@@ -42,7 +42,7 @@ from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.bus import Envelope
 from interlink.events.cloudevents import CloudEvent
 from interlink.events.delivery import DeliveryEngine, EngineSettings, HttpxClient
-from interlink.events.delivery.queue import open_queue
+from interlink.events.delivery.queues import open_queue
 from interlink.events.delivery.webhook import ClientFactory, default_client
 from interlink.events.signing import generate_secret
 from interlink.events.topology import topology_of

@@ -14,7 +14,7 @@ estate around it:
   the routes without authentication;
 - ``--consumers`` Consumers, each on a plan and holding 3 of the 50 scopes, and one API key each.
 
-The keys are created with the store API (``Store.create_consumer_key``, as ``interlink consumers
+The keys are created with the store API (``Store.consumer_keys.create``, as ``interlink consumers
 key create`` does, without starting a process per key) in the estate's default SQLite store
 (``.interlink/interlink.db`` under the estate, ``default_store_url``), and that URL is given to
 ``interlink serve --store-url`` as well, so both surely use the same file.
@@ -265,7 +265,7 @@ def create_keys(store_url: str, consumers: list[str]) -> tuple[list[str], float]
     store = open_store(store_url)
     try:
         store.migrate()
-        keys = [store.create_consumer_key(name, "bench")[0] for name in consumers]
+        keys = [store.consumer_keys.create(name, "bench")[0] for name in consumers]
     finally:
         store.close()
     return keys, time.perf_counter() - began

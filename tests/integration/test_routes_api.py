@@ -22,8 +22,8 @@ def test_the_comparison_of_a_route_is_read_from_the_store(retail_dir: Path) -> N
         assert empty.json()["matchRate"] is None
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         with open_store(default_store_url(retail_dir)) as store:
-            store.record_comparisons("customers", now, 40, 30, {"/tier": 8, "(status)": 2})
-            store.record_comparisons("customers", now - timedelta(hours=3), 10, 0, {"/name": 10})
+            store.comparisons.record("customers", now, 40, 30, {"/tier": 8, "(status)": 2})
+            store.comparisons.record("customers", now - timedelta(hours=3), 10, 0, {"/name": 10})
         recent = httpx.get(url, params={"since": "1h"}, headers=auth, timeout=10).json()
         assert recent["compared"] == 40
         assert recent["matched"] == 30

@@ -129,7 +129,7 @@ def test_concurrent_migrate_applies_each_file_once(
     count = len(ALL_VERSIONS)
     assert raw_query(store_url, "SELECT count(*) FROM interlink_migrations") == [(count,)]
     for store in stores:
-        assert store.latest_revision() is None
+        assert store.revisions.latest() is None
 
 
 def test_failing_migration_names_the_file_and_rolls_back(
@@ -171,29 +171,29 @@ def test_sqlite_script_split_respects_literals_and_triggers() -> None:
 
 
 def test_revisions_are_recorded_ordered_and_paged(store: Store, clock: FakeClock) -> None:
-    assert store.latest_revision() is None
-    assert store.list_revisions() == []
+    assert store.revisions.latest() is None
+    assert store.revisions.list() == []
     recorded = []
     for n in range(5):
         clock.advance(1)
-        recorded.append(store.record_revision(f"h{n}", "alice", "file", {"n": n}, {}))
+        recorded.append(store.revisions.record(f"h{n}", "alice", "file", {"n": n}, {}))
     ids = [r.id for r in recorded]
     assert ids == sorted(ids)
     assert len(set(ids)) == 5
 
-    assert store.latest_revision() == recorded[-1]
-    assert store.list_revisions() == recorded[::-1]
-    assert [r.id for r in store.list_revisions(limit=2)] == [ids[4], ids[3]]
-    assert [r.id for r in store.list_revisions(limit=2, before_id=ids[3])] == [ids[2], ids[1]]
-    assert [r.id for r in store.list_revisions(limit=2, before_id=ids[1])] == [ids[0]]
-    assert store.list_revisions(before_id=ids[0]) == []
-    assert store.get_revision(ids[2]) == recorded[2]
+    assert store.revisions.latest() == recorded[-1]
+    assert store.revisions.list() == recorded[::-1]
+    assert [r.id for r in store.revisions.list(limit=2)] == [ids[4], ids[3]]
+    assert [r.id for r in store.revisions.list(limit=2, before_id=ids[3])] == [ids[2], ids[1]]
+    assert [r.id for r in store.revisions.list(limit=2, before_id=ids[1])] == [ids[0]]
+    assert store.revisions.list(before_id=ids[0]) == []
+    assert store.revisions.get(ids[2]) == recorded[2]
     assert recorded[2].applied_at == T0 + timedelta(seconds=3)
 
 
 def test_get_missing_revision_raises_not_found(store: Store) -> None:
     with pytest.raises(NotFound, match="revision 999 not found"):
-        store.get_revision(999)
+        store.revisions.get(999)
 
 
 def test_revision_json_round_trips(store: Store, clock: FakeClock) -> None:
@@ -206,8 +206,8 @@ def test_revision_json_round_trips(store: Store, clock: FakeClock) -> None:
         "count": 3,
     }
     hashes = {"System/crm": "sha256:" + "a" * 64, "Api/crm-v1": "sha256:" + "b" * 64}
-    recorded = store.record_revision("rev-hash", "ci@example.com", "apply", summary, hashes)
-    fetched = store.get_revision(recorded.id)
+    recorded = store.revisions.record("rev-hash", "ci@example.com", "apply", summary, hashes)
+    fetched = store.revisions.get(recorded.id)
     assert fetched == recorded
     assert fetched.summary == summary
     assert fetched.object_hashes == hashes
@@ -222,30 +222,30 @@ def test_revision_json_round_trips(store: Store, clock: FakeClock) -> None:
 
 def test_revision_with_unserializable_summary_is_rejected(store: Store) -> None:
     with pytest.raises(TypeError):
-        store.record_revision("h", "alice", "file", {"when": datetime.now(UTC)}, {})
-    assert store.latest_revision() is None
+        store.revisions.record("h", "alice", "file", {"when": datetime.now(UTC)}, {})
+    assert store.revisions.latest() is None
 
 
 def test_list_revisions_rejects_a_non_positive_limit(store: Store) -> None:
     with pytest.raises(ConfigError, match="limit"):
-        store.list_revisions(limit=0)
+        store.revisions.list(limit=0)
 
 
 def test_concurrent_writers_get_distinct_ids(store: Store) -> None:
     def write(worker: int) -> list[int]:
-        return [store.record_revision(f"{worker}-{n}", "w", "t", {}, {}).id for n in range(10)]
+        return [store.revisions.record(f"{worker}-{n}", "w", "t", {}, {}).id for n in range(10)]
 
     with ThreadPoolExecutor(8) as pool:
         ids = [i for batch in pool.map(write, range(8)) for i in batch]
     assert len(set(ids)) == 80
-    assert len(store.list_revisions(limit=100)) == 80
+    assert len(store.revisions.list(limit=100)) == 80
 
 
 # --- tokens ----------------------------------------------------------------------------------
 
 
 def test_token_create_and_verify(store: Store, clock: FakeClock) -> None:
-    plaintext, info = store.create_token("operator", "deploy bot")
+    plaintext, info = store.tokens.create("operator", "deploy bot")
     prefix, token_id, secret = plaintext.split("_", 2)
     assert (prefix, token_id) == ("il", info.id)
     assert len(token_id) == 8
@@ -259,14 +259,14 @@ def test_token_create_and_verify(store: Store, clock: FakeClock) -> None:
     assert info.created_at == T0
 
     clock.advance(5)
-    verified = store.verify_token(plaintext)
+    verified = store.tokens.verify(plaintext)
     assert verified is not None
     assert (verified.id, verified.role, verified.last_used_at) == (info.id, "operator", clock.now)
-    assert store.list_tokens() == [verified]
+    assert store.tokens.list() == [verified]
 
 
 def test_wrong_unknown_and_malformed_tokens_are_rejected(store: Store) -> None:
-    plaintext, info = store.create_token("admin", "root")
+    plaintext, info = store.tokens.create("admin", "root")
     flipped = plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B")
     unknown_id = f"il_{'z' * 8}_{plaintext.split('_', 2)[2]}"
     candidates = [
@@ -284,19 +284,19 @@ def test_wrong_unknown_and_malformed_tokens_are_rejected(store: Store) -> None:
         f"il_{info.id.upper()}_{plaintext.split('_', 2)[2]}",
     ]
     for candidate in candidates:
-        assert store.verify_token(candidate) is None, candidate
-    assert store.verify_token(plaintext) is not None
+        assert store.tokens.verify(candidate) is None, candidate
+    assert store.tokens.verify(plaintext) is not None
 
 
 def test_revoked_token_is_rejected(store: Store, store_url: str, clock: FakeClock) -> None:
-    plaintext, info = store.create_token("admin", "root")
-    keep, _ = store.create_token("viewer", "dashboard")
-    store.revoke_token(info.id)
+    plaintext, info = store.tokens.create("admin", "root")
+    keep, _ = store.tokens.create("viewer", "dashboard")
+    store.tokens.revoke(info.id)
     clock.advance(60)
-    store.revoke_token(info.id)
-    assert store.verify_token(plaintext) is None
-    assert store.verify_token(keep) is not None
-    revoked = {t.id: t.revoked for t in store.list_tokens()}
+    store.tokens.revoke(info.id)
+    assert store.tokens.verify(plaintext) is None
+    assert store.tokens.verify(keep) is not None
+    revoked = {t.id: t.revoked for t in store.tokens.list()}
     assert revoked[info.id] is True
     assert list(revoked.values()).count(False) == 1
     assert raw_revoked_at(store_url, info.id) == T0
@@ -309,45 +309,45 @@ def raw_revoked_at(url: str, token_id: str) -> datetime:
 
 def test_revoke_unknown_token_raises_not_found(store: Store) -> None:
     with pytest.raises(NotFound, match="nope1234"):
-        store.revoke_token("nope1234")
+        store.tokens.revoke("nope1234")
 
 
 def test_has_admin_token(store: Store) -> None:
-    assert store.has_admin_token() is False
-    store.create_token("operator", "ops")
-    assert store.has_admin_token() is False
-    _, admin = store.create_token("admin", "root")
-    assert store.has_admin_token() is True
-    store.revoke_token(admin.id)
-    assert store.has_admin_token() is False
+    assert store.tokens.has_admin() is False
+    store.tokens.create("operator", "ops")
+    assert store.tokens.has_admin() is False
+    _, admin = store.tokens.create("admin", "root")
+    assert store.tokens.has_admin() is True
+    store.tokens.revoke(admin.id)
+    assert store.tokens.has_admin() is False
 
 
 def test_list_tokens_oldest_first(store: Store, clock: FakeClock) -> None:
     created = []
     for role in ROLES:
         clock.advance(1)
-        created.append(store.create_token(role, f"{role} token")[1])
-    assert store.list_tokens() == created
+        created.append(store.tokens.create(role, f"{role} token")[1])
+    assert store.tokens.list() == created
 
 
 def test_last_used_is_written_at_most_once_a_minute(store: Store, clock: FakeClock) -> None:
-    plaintext, info = store.create_token("viewer", "reader")
+    plaintext, info = store.tokens.create("viewer", "reader")
 
     def stored_last_used() -> datetime | None:
-        (token,) = [t for t in store.list_tokens() if t.id == info.id]
+        (token,) = [t for t in store.tokens.list() if t.id == info.id]
         return token.last_used_at
 
-    first = store.verify_token(plaintext)
+    first = store.tokens.verify(plaintext)
     assert first is not None
     assert first.last_used_at == T0
     assert stored_last_used() == T0
     clock.advance(59)
-    again = store.verify_token(plaintext)
+    again = store.tokens.verify(plaintext)
     assert again is not None
     assert again.last_used_at == T0
     assert stored_last_used() == T0
     clock.advance(1)
-    later = store.verify_token(plaintext)
+    later = store.tokens.verify(plaintext)
     assert later is not None
     assert later.last_used_at == T0 + timedelta(seconds=60)
     assert stored_last_used() == T0 + timedelta(seconds=60)
@@ -356,17 +356,17 @@ def test_last_used_is_written_at_most_once_a_minute(store: Store, clock: FakeClo
 def test_invalid_role_or_name_is_refused(store: Store) -> None:
     bad_role: Any = "root"
     with pytest.raises(ConfigError, match="viewer, operator, admin"):
-        store.create_token(bad_role, "x")
+        store.tokens.create(bad_role, "x")
     with pytest.raises(ConfigError, match="name"):
-        store.create_token("admin", "  ")
-    assert store.list_tokens() == []
+        store.tokens.create("admin", "  ")
+    assert store.tokens.list() == []
 
 
 def test_plaintext_is_never_kept(store: Store, store_url: str) -> None:
-    plaintext, info = store.create_token("admin", "root")
+    plaintext, info = store.tokens.create("admin", "root")
     secret = plaintext.split("_", 2)[2]
-    verified = store.verify_token(plaintext)
-    for shown in (repr(info), str(info), repr(verified), repr(store), repr(store.list_tokens())):
+    verified = store.tokens.verify(plaintext)
+    for shown in (repr(info), str(info), repr(verified), repr(store), repr(store.tokens.list())):
         assert secret not in shown
 
     rows = raw_query(store_url, "SELECT * FROM admin_tokens")
@@ -386,16 +386,16 @@ def test_plaintext_is_never_kept(store: Store, store_url: str) -> None:
 
 
 def test_consumer_key_create_list_verify(store: Store, clock: FakeClock) -> None:
-    plaintext, info = store.create_consumer_key("acme-logistics", "ci", None)
+    plaintext, info = store.consumer_keys.create("acme-logistics", "ci", None)
     assert plaintext.startswith(f"ik_{info.id}_")
     assert info.consumer == "acme-logistics"
     assert info.created_at == clock.now
     clock.advance(1)
-    other, _ = store.create_consumer_key("mobile-app", "app", clock.now + timedelta(days=1))
-    listed = store.list_consumer_keys()
+    other, _ = store.consumer_keys.create("mobile-app", "app", clock.now + timedelta(days=1))
+    listed = store.consumer_keys.list()
     assert [k.consumer for k in listed] == ["acme-logistics", "mobile-app"]
     assert listed[1].expires_at == clock.now + timedelta(days=1)
-    assert [k.id for k in store.list_consumer_keys("mobile-app")] == [listed[1].id]
+    assert [k.id for k in store.consumer_keys.list("mobile-app")] == [listed[1].id]
     ring = KeyRing(store, clock=clock)
     assert ring.refresh() == 2
     verified = ring.verify(plaintext)
@@ -405,7 +405,7 @@ def test_consumer_key_create_list_verify(store: Store, clock: FakeClock) -> None
 
 
 def test_consumer_key_wrong_expired_revoked(store: Store, clock: FakeClock) -> None:
-    plaintext, info = store.create_consumer_key(
+    plaintext, info = store.consumer_keys.create(
         "acme-logistics", "ci", clock.now + timedelta(hours=1)
     )
     ring = KeyRing(store, clock=clock)
@@ -417,35 +417,35 @@ def test_consumer_key_wrong_expired_revoked(store: Store, clock: FakeClock) -> N
     assert ring.verify(plaintext) is None  # expired
     clock.advance(-60)
     assert ring.verify(plaintext) is not None
-    store.revoke_consumer_key(info.id)
+    store.consumer_keys.revoke(info.id)
     assert ring.verify(plaintext) is not None  # until the next refresh
     ring.refresh()
     assert ring.verify(plaintext) is None
-    (revoked,) = store.list_consumer_keys()
+    (revoked,) = store.consumer_keys.list()
     assert revoked.revoked
     with pytest.raises(NotFound, match="key 'nope' not found"):
-        store.revoke_consumer_key("nope")
+        store.consumer_keys.revoke("nope")
 
 
 def test_consumer_keys_version_moves_with_every_change(store: Store, store_url: str) -> None:
-    start = store.consumer_keys_version()
-    _, info = store.create_consumer_key("acme-logistics", "ci", None)
-    created = store.consumer_keys_version()
+    start = store.consumer_keys.version()
+    _, info = store.consumer_keys.create("acme-logistics", "ci", None)
+    created = store.consumer_keys.version()
     assert created != start
-    store.list_consumer_keys()
-    assert store.consumer_keys_version() == created  # reading changes nothing
-    store.revoke_consumer_key(info.id)
-    revoked = store.consumer_keys_version()
+    store.consumer_keys.list()
+    assert store.consumer_keys.version() == created  # reading changes nothing
+    store.consumer_keys.revoke(info.id)
+    revoked = store.consumer_keys.version()
     assert revoked not in (start, created)
     # A change made outside the store (by hand, or by another version of Interlink) counts too.
     raw_query(store_url, "DELETE FROM consumer_keys WHERE id = %s", (info.id,))
-    assert store.consumer_keys_version() not in (start, created, revoked)
+    assert store.consumer_keys.version() not in (start, created, revoked)
 
 
 def test_key_ring_reloads_only_when_the_keys_changed(
     store: Store, open_stores: StoreFactory, clock: FakeClock
 ) -> None:
-    first, first_info = store.create_consumer_key("acme-logistics", "ci", None)
+    first, first_info = store.consumer_keys.create("acme-logistics", "ci", None)
     ring = KeyRing(store, clock=clock)
     assert ring.refresh() == 1
     loaded = ring.loaded_at
@@ -455,14 +455,14 @@ def test_key_ring_reloads_only_when_the_keys_changed(
     # Another process (the CLI, another node) adds a key and revokes one: the next refresh
     # of this ring sees both.
     other = open_stores()
-    second, _ = other.create_consumer_key("mobile-app", "app", None)
+    second, _ = other.consumer_keys.create("mobile-app", "app", None)
     assert ring.verify(second) is None
     assert ring.refresh() == 2
     assert ring.loaded_at == clock.now
     verified = ring.verify(second)
     assert verified is not None
     assert verified.consumer == "mobile-app"
-    other.revoke_consumer_key(first_info.id)
+    other.consumer_keys.revoke(first_info.id)
     assert ring.verify(first) is not None  # until the next refresh
     clock.advance(2)
     assert ring.refresh() == 2
@@ -472,10 +472,10 @@ def test_key_ring_reloads_only_when_the_keys_changed(
 
 
 def test_consumer_key_plaintext_is_never_kept(store: Store, store_url: str) -> None:
-    plaintext, info = store.create_consumer_key("acme-logistics", "ci", None)
+    plaintext, info = store.consumer_keys.create("acme-logistics", "ci", None)
     secret = plaintext.split("_", 2)[2]
     assert secret not in repr(info)
-    assert secret not in repr(store.list_consumer_keys())
+    assert secret not in repr(store.consumer_keys.list())
     rows = raw_query(store_url, "SELECT * FROM consumer_keys")
     assert all(secret not in str(value) for value in rows[0])
     ((stored,),) = raw_query(store_url, "SELECT key_hash FROM consumer_keys")
@@ -488,15 +488,15 @@ def test_consumer_key_plaintext_is_never_kept(store: Store, store_url: str) -> N
 def test_reopened_store_sees_the_data(store_url: str, open_stores: StoreFactory) -> None:
     first = open_stores()
     first.migrate()
-    revision = first.record_revision("h1", "alice", "file", {"added": ["System/a"]}, {"a": "1"})
-    plaintext, _ = first.create_token("admin", "root")
+    revision = first.revisions.record("h1", "alice", "file", {"added": ["System/a"]}, {"a": "1"})
+    plaintext, _ = first.tokens.create("admin", "root")
     first.close()
 
     second = open_stores()
     assert second.migrate() == []
-    assert second.latest_revision() == revision
-    assert second.verify_token(plaintext) is not None
-    assert second.has_admin_token()
+    assert second.revisions.latest() == revision
+    assert second.tokens.verify(plaintext) is not None
+    assert second.tokens.has_admin()
 
 
 def test_ping_and_close(store: Store) -> None:
@@ -602,5 +602,5 @@ def test_sqlite_on_a_directory_is_unavailable(tmp_path: Path) -> None:
 def test_sqlite_in_memory() -> None:
     with open_store("sqlite:///:memory:") as store:
         assert store.migrate() == ALL_VERSIONS
-        store.record_revision("h", "alice", "file", {}, {})
-        assert store.latest_revision() is not None
+        store.revisions.record("h", "alice", "file", {}, {})
+        assert store.revisions.latest() is not None

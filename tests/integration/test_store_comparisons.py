@@ -20,27 +20,27 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def test_counts_add_up_per_route_and_period(store: Store) -> None:
-    store.record_comparisons("customers", PERIOD, 10, 7, {"/tier": 2, "(status)": 1})
-    store.record_comparisons("customers", PERIOD, 5, 4, {"/tier": 1})  # another worker
-    store.record_comparisons("customers", PERIOD + timedelta(minutes=1), 4, 1, {"/name": 3})
-    store.record_comparisons("orders", PERIOD, 100, 0, {"/total": 100})
-    summary = store.comparison_summary("customers", PERIOD)
+    store.comparisons.record("customers", PERIOD, 10, 7, {"/tier": 2, "(status)": 1})
+    store.comparisons.record("customers", PERIOD, 5, 4, {"/tier": 1})  # another worker
+    store.comparisons.record("customers", PERIOD + timedelta(minutes=1), 4, 1, {"/name": 3})
+    store.comparisons.record("orders", PERIOD, 100, 0, {"/total": 100})
+    summary = store.comparisons.summary("customers", PERIOD)
     assert (summary.route, summary.compared, summary.matched) == ("customers", 19, 12)
     assert summary.fields == [("/name", 3), ("/tier", 3), ("(status)", 1)]
     assert summary.match_rate == pytest.approx(12 / 19)
-    assert store.comparison_summary("customers", PERIOD, top=1).fields == [("/name", 3)]
+    assert store.comparisons.summary("customers", PERIOD, top=1).fields == [("/name", 3)]
 
 
 def test_since_leaves_out_earlier_periods(store: Store) -> None:
-    store.record_comparisons("customers", PERIOD, 10, 10, {})
-    store.record_comparisons("customers", PERIOD + timedelta(hours=1), 2, 1, {"/tier": 1})
+    store.comparisons.record("customers", PERIOD, 10, 10, {})
+    store.comparisons.record("customers", PERIOD + timedelta(hours=1), 2, 1, {"/tier": 1})
     other_zone = timezone(timedelta(hours=2))
     since = (PERIOD + timedelta(minutes=30)).astimezone(other_zone)
-    summary = store.comparison_summary("customers", since)
+    summary = store.comparisons.summary("customers", since)
     assert (summary.compared, summary.matched, summary.fields) == (2, 1, [("/tier", 1)])
 
 
 def test_a_route_without_comparisons_has_none(store: Store) -> None:
-    summary = store.comparison_summary("nothing", PERIOD)
+    summary = store.comparisons.summary("nothing", PERIOD)
     assert (summary.compared, summary.matched, summary.fields) == (0, 0, [])
     assert summary.match_rate is None

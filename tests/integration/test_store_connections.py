@@ -24,16 +24,16 @@ def row(hour: datetime, consumer: str, count: int, route: str = "orders") -> Obs
 
 
 def test_counts_add_up_per_hour_consumer_route_and_system(store: Store) -> None:
-    store.record_connections([row(HOUR, "shop", 3), row(HOUR, "", 1)])
-    store.record_connections(
+    store.connections.record([row(HOUR, "shop", 3), row(HOUR, "", 1)])
+    store.connections.record(
         [
             row(HOUR + timedelta(minutes=42), "shop", 4),  # the same hour
             row(HOUR + timedelta(hours=1), "shop", 2),
             row(HOUR, "shop", 5, route="customers"),
         ]
     )
-    store.record_connections([])
-    got = store.observed_connections()
+    store.connections.record([])
+    got = store.connections.list()
     assert [(r.hour, r.consumer, r.route, r.system, r.count) for r in got] == [
         (HOUR, "", "orders", "erp", 1),
         (HOUR, "shop", "customers", "erp", 5),
@@ -44,9 +44,9 @@ def test_counts_add_up_per_hour_consumer_route_and_system(store: Store) -> None:
 
 
 def test_since_selects_from_its_hour_on(store: Store) -> None:
-    store.record_connections([row(HOUR - timedelta(hours=h), "shop", h + 1) for h in range(4)])
+    store.connections.record([row(HOUR - timedelta(hours=h), "shop", h + 1) for h in range(4)])
     since = HOUR - timedelta(hours=1, minutes=-30)  # inside the hour before HOUR
-    assert [r.count for r in store.observed_connections(since)] == [2, 1]
+    assert [r.count for r in store.connections.list(since)] == [2, 1]
     local = since.astimezone(timezone(timedelta(hours=5)))
-    assert [r.count for r in store.observed_connections(local)] == [2, 1]
-    assert store.observed_connections(HOUR + timedelta(hours=1)) == []
+    assert [r.count for r in store.connections.list(local)] == [2, 1]
+    assert store.connections.list(HOUR + timedelta(hours=1)) == []

@@ -139,12 +139,12 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50, before: int | None = None
     ) -> list[RevisionOut]:
         """Revisions, newest first; page with ?before=<id>."""
-        found = await run_in_threadpool(runtime.store.list_revisions, limit, before)
+        found = await run_in_threadpool(runtime.store.revisions.list, limit, before)
         return [_revision(r) for r in found]
 
     @app.get("/api/v1/estate/revisions/{revision_id}", tags=["estate"])
     async def revision(_: Viewer, revision_id: int) -> RevisionOut:
-        return _revision(await run_in_threadpool(runtime.store.get_revision, revision_id))
+        return _revision(await run_in_threadpool(runtime.store.revisions.get, revision_id))
 
     @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
     async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
@@ -176,17 +176,17 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/api/v1/tokens", tags=["tokens"])
     async def tokens(_: Admin) -> list[TokenOut]:
-        found = await run_in_threadpool(runtime.store.list_tokens)
+        found = await run_in_threadpool(runtime.store.tokens.list)
         return [TokenOut(**_token(t)) for t in found]
 
     @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
     async def create_token(_: Admin, body: TokenRequest) -> TokenCreated:
-        plaintext, info = await run_in_threadpool(runtime.store.create_token, body.role, body.name)
+        plaintext, info = await run_in_threadpool(runtime.store.tokens.create, body.role, body.name)
         return TokenCreated(token=plaintext, **_token(info))
 
     @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
     async def revoke_token(_: Admin, token_id: str) -> Response:
-        await run_in_threadpool(runtime.store.revoke_token, token_id)
+        await run_in_threadpool(runtime.store.tokens.revoke, token_id)
         return Response(status_code=204)
 
     @app.middleware("http")

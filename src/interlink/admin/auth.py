@@ -20,7 +20,7 @@ def require(role: Role) -> Callable[[Request], object]:
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthError("this endpoint needs 'Authorization: Bearer <token>'")
         store = request.app.state.runtime.store
-        info: TokenInfo | None = await run_in_threadpool(store.verify_token, token.strip())
+        info: TokenInfo | None = await run_in_threadpool(store.tokens.verify, token.strip())
         if info is None:
             raise AuthError("the token is unknown or revoked")
         if not role_allows(info.role, role):

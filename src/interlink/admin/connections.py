@@ -62,5 +62,5 @@ async def connections(
     elif since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     store = request.app.state.runtime.store
-    rows = await run_in_threadpool(store.observed_connections, since)
+    rows = await run_in_threadpool(store.connections.list, since)
     return ConnectionsOut(since=since, connections=[_out(r) for r in rows])

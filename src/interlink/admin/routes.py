@@ -29,7 +29,7 @@ async def comparison(
     fields (JSON pointers, array indexes as ``*``)."""
     runtime = request.app.state.runtime
     start = since_time(since)
-    summary = await run_in_threadpool(runtime.store.comparison_summary, name, start, top)
+    summary = await run_in_threadpool(runtime.store.comparisons.summary, name, start, top)
     if summary.compared == 0 and name not in runtime.snapshot.estate.names("Route"):
         raise NotFound(f"no Route {name!r} in the estate")
     return summary_json(summary)

@@ -60,7 +60,7 @@ def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) 
     """Issue a token; it is printed once and only its hash is kept."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        token, info = store.create_token(role, name)  # type: ignore[arg-type]
+        token, info = store.tokens.create(role, name)  # type: ignore[arg-type]
     finally:
         store.close()
     click.echo(token)
@@ -73,7 +73,7 @@ def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) 
 def token_list(estate_dir: Path, store_url: str | None) -> None:
     store = open_estate_store(estate_dir, store_url)
     try:
-        tokens = store.list_tokens()
+        tokens = store.tokens.list()
     finally:
         store.close()
     for t in tokens:
@@ -89,7 +89,7 @@ def token_list(estate_dir: Path, store_url: str | None) -> None:
 def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None:
     store = open_estate_store(estate_dir, store_url)
     try:
-        store.revoke_token(token_id)
+        store.tokens.revoke(token_id)
     finally:
         store.close()
     click.echo(f"revoked {token_id}")

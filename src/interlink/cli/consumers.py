@@ -58,7 +58,7 @@ def key_create(
     expires_at = _expiry(expires)
     store = open_estate_store(estate_dir, store_url)
     try:
-        key, info = store.create_consumer_key(consumer, name, expires_at)
+        key, info = store.consumer_keys.create(consumer, name, expires_at)
     finally:
         store.close()
     click.echo(key)
@@ -74,7 +74,7 @@ def key_list(consumer: str | None, estate_dir: Path, store_url: str | None) -> N
     """Keys of one consumer, or of all."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        keys = store.list_consumer_keys(consumer)
+        keys = store.consumer_keys.list(consumer)
     finally:
         store.close()
     now = datetime.now(UTC)
@@ -92,7 +92,7 @@ def key_revoke(key_id: str, estate_dir: Path, store_url: str | None) -> None:
     """Revoke a key; a running server stops accepting it within seconds."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        store.revoke_consumer_key(key_id)
+        store.consumer_keys.revoke(key_id)
     finally:
         store.close()
     click.echo(f"revoked {key_id}")

@@ -111,18 +111,18 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
     runtime, sock, gateway = start(settings)
     # A fresh token and key each run, so the printed commands work; the old ones are revoked.
     store = runtime.store
-    for old in store.list_tokens():
+    for old in store.tokens.list():
         if old.name == DEMO_NAME and not old.revoked:
-            store.revoke_token(old.id)
-    token, _ = store.create_token("admin", DEMO_NAME)
-    for old_key in store.list_consumer_keys(PUBLISHER):
+            store.tokens.revoke(old.id)
+    token, _ = store.tokens.create("admin", DEMO_NAME)
+    for old_key in store.consumer_keys.list(PUBLISHER):
         if old_key.name == DEMO_NAME and not old_key.revoked:
-            store.revoke_consumer_key(old_key.id)
-    key, _ = store.create_consumer_key(PUBLISHER, DEMO_NAME)
-    for old_key in store.list_consumer_keys(PARTNER):
+            store.consumer_keys.revoke(old_key.id)
+    key, _ = store.consumer_keys.create(PUBLISHER, DEMO_NAME)
+    for old_key in store.consumer_keys.list(PARTNER):
         if old_key.name == DEMO_NAME and not old_key.revoked:
-            store.revoke_consumer_key(old_key.id)
-    partner_key, _ = store.create_consumer_key(PARTNER, DEMO_NAME)
+            store.consumer_keys.revoke(old_key.id)
+    partner_key, _ = store.consumer_keys.create(PARTNER, DEMO_NAME)
     mobile_jwt = demo_jwt(values["mobile-jwt-key"])
     admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
     host, _, port = gateway.address.rpartition(":")

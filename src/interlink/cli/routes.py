@@ -56,7 +56,7 @@ def compare_command(
     start = since_time(since)
     store = open_estate_store(estate_dir, store_url)
     try:
-        summary = store.comparison_summary(route, start, top)
+        summary = store.comparisons.summary(route, start, top)
     finally:
         store.close()
     if summary.compared == 0:

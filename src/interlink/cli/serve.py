@@ -159,8 +159,8 @@ def serve_command(directory: Path, **options: Any) -> None:
     configure_access_log(settings.access_log)
     runtime, sock, gateway = start(settings)
     token = None
-    if not runtime.store.has_admin_token():
-        token, _ = runtime.store.create_token("admin", "initial")
+    if not runtime.store.tokens.has_admin():
+        token, _ = runtime.store.tokens.create("admin", "initial")
     address = bound_address(sock)  # type: ignore[arg-type]
 
     def ready() -> None:

@@ -22,7 +22,8 @@ from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
 from interlink.events.delivery.engine import DeliveryEngine
 from interlink.events.delivery.notify_channels import ChannelNotifier
-from interlink.events.delivery.queue import DeliveryQueue, open_queue
+from interlink.events.delivery.queue import DeliveryQueue
+from interlink.events.delivery.queues import open_queue
 from interlink.events.ingress import EventIngress
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.topology import topology_of

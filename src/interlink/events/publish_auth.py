@@ -18,8 +18,8 @@ from typing import Final
 from interlink.errors import AuthError, Forbidden
 from interlink.estate.kinds import Consumer
 from interlink.estate.model import Estate
-from interlink.store import Store, role_allows
-from interlink.store.base import KEY_PREFIX, TOKEN_PREFIX, TokenInfo, token_digest
+from interlink.store import Store, TokenInfo, role_allows
+from interlink.store.base import KEY_PREFIX, TOKEN_PREFIX, token_digest
 from interlink.store.keyring import KeyRing
 
 SCOPE_PREFIX: Final = "events:publish:"
@@ -99,7 +99,7 @@ class PublishAuth:
         cached = self._tokens.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
-        info = await asyncio.to_thread(self._store.verify_token, secret)
+        info = await asyncio.to_thread(self._store.tokens.verify, secret)
         if len(self._tokens) >= _TOKEN_CACHE_SIZE:
             self._tokens.clear()
         self._tokens[digest] = (now + _TOKEN_TTL, info)

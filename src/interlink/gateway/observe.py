@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.gateway.access_log import access_line
 from interlink.gateway.access_log import log as access_log
 from interlink.gateway.services import GatewayServices
-from interlink.store.base import ObservedConnection, Store
+from interlink.store import ObservedConnection, Store
 
 if TYPE_CHECKING:
     from interlink.gateway.request import Request
@@ -109,7 +109,7 @@ def connection_rows(counts: dict[ConnectionKey, int]) -> list[ObservedConnection
 
 def record_connections(store: Store, counts: dict[ConnectionKey, int]) -> None:
     """Write ``counts`` to ``store`` (blocking: it runs in a worker thread)."""
-    store.record_connections(connection_rows(counts))
+    store.connections.record(connection_rows(counts))
 
 
 class GatewayObserver:

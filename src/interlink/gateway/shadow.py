@@ -137,7 +137,7 @@ class ComparisonLog:
         written = 0
         for (route, start), counts in pending.items():
             try:
-                store.record_comparisons(
+                store.comparisons.record(
                     route, start, counts.compared, counts.matched, dict(counts.fields)
                 )
             except InterlinkError as exc:

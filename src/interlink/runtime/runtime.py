@@ -139,11 +139,11 @@ def record_revision(
     store: Store, snapshot: Snapshot, source: str, applied_by: str | None
 ) -> Revision:
     """Record the snapshot as a revision, unless it is the one recorded last."""
-    latest = store.latest_revision()
+    latest = store.revisions.latest()
     if latest is not None and latest.hash == snapshot.content_hash:
         return _sharing_hashes(latest, snapshot)
     summary = change_summary(latest.object_hashes if latest else None, snapshot.object_hashes)
-    recorded = store.record_revision(
+    recorded = store.revisions.record(
         snapshot.content_hash,
         applied_by or default_operator(),
         source,

@@ -1,32 +1,30 @@
-"""Persistence: one interface, SQLite (embedded default) and PostgreSQL, with migrations.
+"""Persistence: one database (SQLite, the embedded default, or PostgreSQL) and a repository per
+concern over it, each with its migrations beside it.
 
 >>> store = open_store("sqlite:///:memory:")
 >>> store.migrate()[0]
 '0001'
+>>> store.revisions.latest() is None
+True
 >>> store.close()
 """
 
 from __future__ import annotations
 
+from types import TracebackType
+from typing import Final, Self
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
-from interlink.store.base import (
-    ROLE_RANK,
-    ROLES,
-    Clock,
-    ComparisonSummary,
-    ConsumerKey,
-    ObservedConnection,
-    Revision,
-    Role,
-    Store,
-    TokenInfo,
-    default_store_url,
-    redact_url,
-    role_allows,
-    utcnow,
-)
+from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
+from interlink.store.base import Clock, default_store_url, redact_url, utcnow
+from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
+from interlink.store.connections import ObservedConnection, ObservedConnections
+from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
+from interlink.store.database import Database
+from interlink.store.postgres import PostgresDatabase
+from interlink.store.revisions import Revision, Revisions
+from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
     "ROLES",
@@ -34,36 +32,82 @@ __all__ = [
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
+    "Database",
     "ObservedConnection",
     "Revision",
     "Role",
     "Store",
     "TokenInfo",
     "default_store_url",
+    "open_database",
     "open_store",
     "redact_url",
     "role_allows",
 ]
 
-SCHEMES = ("sqlite", "postgresql", "postgres")
+SCHEMES: Final = ("sqlite", "postgresql", "postgres")
 
 
-def open_store(url: str, *, clock: Clock = utcnow) -> Store:
-    """Open the store at ``url``, choosing the backend by scheme; call ``migrate()`` next."""
+class Store:
+    """Durable state shared by the runtime, the admin API and the CLI: the database and one
+    repository per concern. Synchronous and safe to call from several threads."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.revisions = Revisions(db)
+        self.tokens = AdminTokens(db)
+        self.consumer_keys = ConsumerKeys(db)
+        self.connections = ObservedConnections(db)
+        self.comparisons = ShadowComparisons(db)
+
+    @property
+    def url(self) -> str:
+        """The store URL, password redacted, fit for logs and messages."""
+        return self.db.url
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; return the versions this call applied (empty if none)."""
+        return self.db.migrate()
+
+    def ping(self) -> None:
+        """Return if the database answers, else raise ``StoreUnavailable``."""
+        self.db.ping()
+
+    def close(self) -> None:
+        """Release connections; safe to call twice."""
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+
+def open_database(url: str, *, clock: Clock = utcnow) -> Database:
+    """The database at ``url``, its dialect chosen by the scheme."""
     scheme = _scheme(url)
     if scheme == "sqlite":
-        from interlink.store.sqlite import SQLiteStore
-
-        return SQLiteStore(url, clock=clock)
+        return SQLiteDatabase(url, clock=clock)
     if scheme in ("postgresql", "postgres"):
-        # Imported on demand so the embedded default never loads libpq.
-        from interlink.store.postgres import PostgresStore
-
-        return PostgresStore(url, clock=clock)
+        return PostgresDatabase(url, clock=clock)
     raise ConfigError(
         f"unsupported store URL {redact_url(url)!r}: the scheme must be one of "
         f"{', '.join(s + ':' for s in SCHEMES)}"
     )
+
+
+def open_store(url: str, *, clock: Clock = utcnow) -> Store:
+    """Open the store at ``url``; call ``migrate()`` next."""
+    return Store(open_database(url, clock=clock))
 
 
 def _scheme(url: str) -> str:

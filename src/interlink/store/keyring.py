@@ -16,7 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from hashlib import sha256
 
-from interlink.store.base import KEY_PREFIX, ConsumerKey, Store
+from interlink.store import Store
+from interlink.store.base import KEY_PREFIX
+from interlink.store.consumer_keys import ConsumerKey
 
 
 class KeyRing:
@@ -37,10 +39,10 @@ class KeyRing:
         call it off the event loop); the number of keys held, revoked ones included."""
         # Read before the keys: a change made while they load moves the version past the one
         # recorded here, so the next refresh loads it.
-        version = self._store.consumer_keys_version()
+        version = self._store.consumer_keys.version()
         if version == self._version:
             return self._count
-        keys = self._store.list_consumer_keys()
+        keys = self._store.consumer_keys.list()
         by_digest = {bytes.fromhex(k.digest): k for k in keys if not k.revoked}
         with self._lock:
             self._count = len(keys)

@@ -32,7 +32,8 @@ from interlink.events.delivery import (
     LogNotifier,
     ReplayProgress,
 )
-from interlink.events.delivery.queue import DeliveryQueue, open_queue
+from interlink.events.delivery.queue import DeliveryQueue
+from interlink.events.delivery.queues import open_queue
 from interlink.events.signing import generate_secret
 from interlink.events.topology import topology_of
 from interlink.observe.metrics import Registry

@@ -11,8 +11,9 @@ import pytest
 
 from interlink.errors import ConfigError, NotFound, StoreError
 from interlink.events.bus import Message
-from interlink.events.delivery.queue import DeliveryQueue, Job, JobKey, Outcome, open_queue
+from interlink.events.delivery.queue import DeliveryQueue, Job, JobKey, Outcome
 from interlink.events.delivery.queue_sqlite import SQLiteDeliveryQueue
+from interlink.events.delivery.queues import open_queue
 from interlink.store import open_store
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)

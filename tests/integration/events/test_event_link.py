@@ -88,7 +88,7 @@ async def linked(retail_dir: Path, tmp_path: Path) -> AsyncIterator[Linked]:
     estate = check_estate(retail_dir).estate
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate()
-    key, _ = store.create_consumer_key("crm-publisher", "test")
+    key, _ = store.consumer_keys.create("crm-publisher", "test")
     keyring = KeyRing(store)
     keyring.refresh()
     bus = EmbeddedBus(tmp_path / "events.db")

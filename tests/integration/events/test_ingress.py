@@ -69,8 +69,8 @@ async def setup(retail_dir: Path, tmp_path: Path) -> AsyncIterator[Setup]:
     estate = check_estate(retail_dir).estate
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     store.migrate()
-    publisher_key, _ = store.create_consumer_key("crm-publisher", "test")
-    partner_key, _ = store.create_consumer_key("acme-logistics", "test")
+    publisher_key, _ = store.consumer_keys.create("crm-publisher", "test")
+    partner_key, _ = store.consumer_keys.create("acme-logistics", "test")
     keyring = KeyRing(store)
     keyring.refresh()
     bus = EmbeddedBus(tmp_path / "events.db")
@@ -178,12 +178,12 @@ async def test_credentials(setup: Setup) -> None:
     partner = await setup.post(f"/events/{TYPE}", {**media, "x-api-key": setup.partner_key}, body)
     assert partner.status == 403
     assert f"events:publish:{TYPE}" in problem(partner)["detail"]
-    viewer, _ = setup.store.create_token("viewer", "v")
+    viewer, _ = setup.store.tokens.create("viewer", "v")
     as_viewer = await setup.post(
         f"/events/{TYPE}", {**media, "authorization": f"Bearer {viewer}"}, body
     )
     assert as_viewer.status == 403
-    operator, _ = setup.store.create_token("operator", "o")
+    operator, _ = setup.store.tokens.create("operator", "o")
     as_operator = await setup.post(
         f"/events/{TYPE}", {**media, "authorization": f"Bearer {operator}"}, body
     )

@@ -79,7 +79,7 @@ async def test_a_published_event_reaches_every_subscriber_signed(
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store: Store = open_store(url)
     store.migrate()
-    key, _ = store.create_consumer_key("crm-publisher", "test")
+    key, _ = store.consumer_keys.create("crm-publisher", "test")
     secrets = SecretSource(directory=receivers.secrets_dir)
     mesh = EventMesh(estate, store, url, secrets=secrets)
     await mesh.start()

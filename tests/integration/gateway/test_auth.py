@@ -58,7 +58,7 @@ class Secured:
         self.client = httpx.Client(base_url=self.gateway.url)
 
     def key(self, consumer: str) -> str:
-        plaintext, _ = self.store.create_consumer_key(consumer, "test")
+        plaintext, _ = self.store.consumer_keys.create(consumer, "test")
         self.keyring.refresh()
         return plaintext
 
@@ -113,7 +113,7 @@ def test_missing_wrong_and_revoked_keys_are_401_problems(secured: Secured) -> No
     assert wrong.status_code == 401
     key = secured.key("mobile-app")
     assert secured.get("/keys", x_api_key=key).status_code == 200
-    secured.store.revoke_consumer_key(secured.store.list_consumer_keys("mobile-app")[0].id)
+    secured.store.consumer_keys.revoke(secured.store.consumer_keys.list("mobile-app")[0].id)
     secured.keyring.refresh()
     revoked = secured.get("/keys", x_api_key=key)
     assert revoked.status_code == 401
@@ -209,7 +209,7 @@ def test_api_keys_work_with_several_workers(tmp_path: Path, upstream: UpstreamTh
     served = serve(root, "--workers", "2")
     try:
         with open_store(default_store_url(root)) as store:
-            key, _ = store.create_consumer_key("mobile-app", "test")
+            key, _ = store.consumer_keys.create("mobile-app", "test")
         statuses: list[Any] = []
         deadline = time.monotonic() + 10
         with httpx.Client(base_url=served.gateway) as client:

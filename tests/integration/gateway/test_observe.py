@@ -60,7 +60,7 @@ class Observed:
         self.client = httpx.Client(base_url=self.gateway.url)
 
     def key(self, consumer: str) -> str:
-        plaintext, _ = self.store.create_consumer_key(consumer, "test")
+        plaintext, _ = self.store.consumer_keys.create(consumer, "test")
         self.keyring.refresh()
         return plaintext
 
@@ -205,7 +205,7 @@ def test_observed_connections_are_flushed_to_the_store(observed: Observed) -> No
     assert observed.client.get("/open").status_code == 200
     wait_for_count(observed, 4)
     observed.gateway.stop()  # stopping flushes what is left
-    rows = observed.store.observed_connections(datetime.now(UTC) - timedelta(hours=1))
+    rows = observed.store.connections.list(datetime.now(UTC) - timedelta(hours=1))
     assert {(r.consumer, r.route, r.system): r.count for r in rows} == {
         ("mobile-app", "keys", "crm"): 2,
         ("", "open", "crm"): 2,
@@ -226,7 +226,7 @@ async def stored_connections(store: Store, rows: int) -> dict[str, int]:
     """The stored counts by consumer, once ``rows`` rows are stored (or after 10 s)."""
     deadline = time.monotonic() + 10
     while True:
-        found = await asyncio.to_thread(store.observed_connections)
+        found = await asyncio.to_thread(store.connections.list)
         if len(found) >= rows or time.monotonic() > deadline:
             return {row.consumer: row.count for row in found}
         await asyncio.sleep(0.01)
@@ -348,7 +348,7 @@ def test_metrics_and_connections_through_interlink_serve(
             assert "s3cret-value" not in served.proc.output
             hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
-                store.record_connections(
+                store.connections.record(
                     [
                         ObservedConnection(hour, "mobile-app", "customers", "crm", 7),
                         ObservedConnection(hour - timedelta(days=3), "old", "customers", "crm", 1),
@@ -373,7 +373,7 @@ def test_metrics_and_connections_through_interlink_serve(
             assert client.get(url, params={"since": "soon"}, headers=headers).status_code == 422
             served.proc.stop()
         with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
-            rows = store.observed_connections(hour)
+            rows = store.connections.list(hour)
         assert [(r.consumer, r.route, r.system, r.count) for r in rows] == [
             ("", "customers", "crm", 3),
             ("mobile-app", "customers", "crm", 7),

@@ -76,7 +76,7 @@ def gate(tmp_path: Path, store: Store) -> Gate:
 
 
 def key_for(gate: Gate, store: Store, consumer: str) -> str:
-    plaintext, _ = store.create_consumer_key(consumer, "test")
+    plaintext, _ = store.consumer_keys.create(consumer, "test")
     gate.keyring.refresh()
     return plaintext
 
@@ -119,8 +119,8 @@ def test_missing_wrong_and_revoked_keys_get_401(gate: Gate, store: Store) -> Non
     reply, _ = gate.run("/keys", [(b"x-api-key", b"nonsense")])
     assert reply is not None
     assert reply.status == 401
-    key_id = store.list_consumer_keys("mobile-app")[0].id
-    store.revoke_consumer_key(key_id)
+    key_id = store.consumer_keys.list("mobile-app")[0].id
+    store.consumer_keys.revoke(key_id)
     assert gate.run("/keys", [(b"x-api-key", key.encode())])[0] is None  # until the refresh
     gate.keyring.refresh()
     reply, _ = gate.run("/keys", [(b"x-api-key", key.encode())])

@@ -58,16 +58,20 @@ def test_outcomes_are_grouped_per_route_and_minute_and_flushed() -> None:
         assert log.pending == {}
         assert log.flush() == 0
         since = datetime.fromtimestamp(T0, UTC)
-        summary = store.comparison_summary("customers", since)
+        summary = store.comparisons.summary("customers", since)
         assert (summary.compared, summary.matched) == (3, 1)
         assert summary.fields == [("/tier", 2), ("/name", 1)]
-        later = store.comparison_summary("customers", since + timedelta(minutes=1))
+        later = store.comparisons.summary("customers", since + timedelta(minutes=1))
         assert (later.compared, later.matched) == (1, 0)
 
 
-class Failing:
-    def record_comparisons(self, *args: object) -> None:
+class FailingComparisons:
+    def record(self, *args: object) -> None:
         raise StoreUnavailable("down")
+
+
+class Failing:
+    comparisons = FailingComparisons()
 
 
 def test_counts_the_store_refuses_are_kept_for_the_next_write() -> None:

@@ -26,8 +26,8 @@ from interlink.events.delivery.queue import (
     JobKey,
     Outcome,
     Page,
-    open_queue,
 )
+from interlink.events.delivery.queues import open_queue
 from interlink.events.delivery.replay import ReplayProgress
 from interlink.events.delivery.schedule import parse_retry_after, retry_delay
 from interlink.events.delivery.webhook import (

@@ -3,7 +3,10 @@
 The bus hands each subscription its events once; the queue remembers every one until it is
 delivered, dead-lettered or dropped, with its attempt count, next attempt time and the last
 response. It lives in the platform store's database (SQLite or PostgreSQL, same URL), in the
-``deliveries``, ``subscription_state`` and ``delivery_replays`` tables of migration 0002.
+``deliveries``, ``subscription_state`` and ``delivery_replays`` tables that ``migrations/``
+beside this module creates (version 0002, applied by ``Store.migrate``). ``queue_sql.py``
+holds the statements both databases share, ``queue_sqlite.py`` and ``queue_postgres.py`` what
+differs, and ``queues.py`` picks one for a store URL.
 
 A row is keyed by (subscription, seq, replay): ``seq`` is the event's position in its type's
 log and ``replay`` is 0 for live delivery or the id of the replay that copied it, so enqueueing
@@ -20,11 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Final, Literal, Self
-from urllib.parse import urlsplit
 
-from interlink.errors import ConfigError, NotFound
+from interlink.errors import NotFound
 from interlink.events.bus import Message
-from interlink.store.base import redact_url
 
 RESPONSE_LIMIT: Final = 4096
 """Characters of a receiver's response body kept with a failed delivery."""
@@ -260,20 +261,3 @@ class DeliveryQueue(ABC):
 
 def keys_of(ids: Sequence[str | JobKey]) -> list[JobKey]:
     return [JobKey.parse(i) if isinstance(i, str) else i for i in ids]
-
-
-def open_queue(url: str) -> DeliveryQueue:
-    """The queue in the store database at ``url`` (call ``await queue.open()`` next)."""
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        scheme = ""
-    if scheme == "sqlite":
-        from interlink.events.delivery.queue_sqlite import SQLiteDeliveryQueue
-
-        return SQLiteDeliveryQueue(url)
-    if scheme in ("postgresql", "postgres"):
-        from interlink.events.delivery.queue_postgres import PostgresDeliveryQueue
-
-        return PostgresDeliveryQueue(url)
-    raise ConfigError(f"unsupported store URL {redact_url(url)!r} for the delivery queue")

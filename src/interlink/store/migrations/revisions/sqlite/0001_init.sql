@@ -1,4 +1,4 @@
--- Estate revisions and admin tokens.
+-- Estate revisions. Version 0001 also creates admin_tokens (admin_tokens/), in one transaction.
 -- Times are ISO 8601 UTC text with microseconds ("2025-01-31T12:00:00.000000+00:00"), so text
 -- order is time order. JSON columns hold compact JSON written by the application.
 
@@ -14,14 +14,3 @@ CREATE TABLE revisions (
 );
 
 CREATE INDEX revisions_hash_idx ON revisions (hash);
-
-CREATE TABLE admin_tokens (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
-    -- Hex SHA-256 of the whole token; the token itself is never stored.
-    token_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    last_used_at TEXT,
-    revoked_at TEXT
-);

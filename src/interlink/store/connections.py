@@ -1,0 +1,60 @@
+"""Observed connections: requests per UTC hour from a consumer through a route to a System."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from interlink.store.database import Database
+
+_SELECT: Final = "SELECT hour, consumer, route, system, count FROM observed_connections"
+_ORDER: Final = " ORDER BY hour, consumer, route, system"
+
+
+@dataclass(frozen=True)
+class ObservedConnection:
+    """Requests a consumer sent through a route to an upstream System within one UTC hour.
+
+    ``consumer`` is "" for requests no authentication named a consumer for.
+    """
+
+    hour: datetime  # the start of the hour, UTC
+    consumer: str
+    route: str
+    system: str
+    count: int
+
+
+def hour_start(value: datetime) -> datetime:
+    """The UTC hour ``value`` falls in."""
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+class ObservedConnections:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, rows: list[ObservedConnection]) -> None:
+        """Add each row's count to the one stored for its (hour, consumer, route, system)."""
+        if not rows:
+            return
+        ts = self._db.ts
+        with self._db.transaction() as session:
+            session.executemany(
+                "INSERT INTO observed_connections (hour, consumer, route, system, count) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, consumer, route, system) "
+                "DO UPDATE SET count = observed_connections.count + excluded.count",
+                [(ts(hour_start(r.hour)), r.consumer, r.route, r.system, r.count) for r in rows],
+            )
+
+    def list(self, since: datetime | None = None) -> list[ObservedConnection]:
+        """Stored counts for the hours starting at or after ``since``'s hour (all without it),
+        ordered by hour, consumer, route and system."""
+        with self._db.session() as session:
+            if since is None:
+                rows = session.fetchall(_SELECT + _ORDER)
+            else:
+                start = self._db.ts(hour_start(since))
+                rows = session.fetchall(_SELECT + " WHERE hour >= ?" + _ORDER, (start,))
+        return [ObservedConnection(self._db.dt(r[0]), r[1], r[2], r[3], r[4]) for r in rows]

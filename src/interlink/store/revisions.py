@@ -1,0 +1,101 @@
+"""Estate revisions: each applied revision, its hash, who applied it and what changed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from interlink.errors import NotFound
+from interlink.store.base import check_page, dump_json
+from interlink.store.database import Database, Row
+
+_SELECT: Final = (
+    "SELECT id, hash, applied_at, applied_by, source, summary, object_hashes FROM revisions"
+)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One applied estate revision.
+
+    ``summary`` is what the caller says changed; ``object_hashes`` maps each object key
+    (``"System/crm"``) to its content hash so the next revision can be diffed after a restart.
+    """
+
+    id: int
+    hash: str
+    applied_at: datetime
+    applied_by: str
+    source: str
+    summary: dict[str, Any]
+    object_hashes: dict[str, str]
+
+
+class Revisions:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(
+        self,
+        hash: str,
+        applied_by: str,
+        source: str,
+        summary: Mapping[str, Any],
+        object_hashes: Mapping[str, str],
+    ) -> Revision:
+        """Record an applied estate revision and return it with its id and time."""
+        summary_json, hashes_json = dump_json(summary), dump_json(object_hashes)
+        applied_at = self._db.now()
+        with self._db.transaction() as session:
+            row = session.fetchone(
+                "INSERT INTO revisions (hash, applied_at, applied_by, source, summary, "
+                "object_hashes) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (hash, self._db.ts(applied_at), applied_by, source, summary_json, hashes_json),
+            )
+        assert row is not None
+        return Revision(
+            int(row[0]),
+            hash,
+            applied_at,
+            applied_by,
+            source,
+            json.loads(summary_json),
+            json.loads(hashes_json),
+        )
+
+    def latest(self) -> Revision | None:
+        """The most recently recorded revision, if any."""
+        revisions = self.list(limit=1)
+        return revisions[0] if revisions else None
+
+    def list(self, limit: int = 50, before_id: int | None = None) -> list[Revision]:
+        """Revisions newest first; pass the last id seen as ``before_id`` for the next page."""
+        check_page(limit)
+        with self._db.session() as session:
+            rows = session.fetchall(
+                _SELECT + " WHERE CAST(? AS BIGINT) IS NULL OR id < ? ORDER BY id DESC LIMIT ?",
+                (before_id, before_id, limit),
+            )
+        return [self._revision(row) for row in rows]
+
+    def get(self, id: int) -> Revision:
+        """The revision with ``id``; raises ``NotFound``."""
+        with self._db.session() as session:
+            row = session.fetchone(_SELECT + " WHERE id = ?", (id,))
+        if row is None:
+            raise NotFound(f"revision {id} not found")
+        return self._revision(row)
+
+    def _revision(self, row: Row) -> Revision:
+        return Revision(
+            id=row[0],
+            hash=row[1],
+            applied_at=self._db.dt(row[2]),
+            applied_by=row[3],
+            source=row[4],
+            summary=self._db.json(row[5]),
+            object_hashes=self._db.json(row[6]),
+        )
