@@ -32,6 +32,7 @@ MODULES: Final = (
     "interlink.gateway.balancing",
     "interlink.gateway.breaker",
     "interlink.gateway.forwarding",
+    "interlink.gateway.ids",
     "interlink.gateway.lifecycle",
     "interlink.gateway.observe",
     "interlink.gateway.paths",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from interlink.gateway.forwarding import request_id
+from interlink.gateway.ids import request_id
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyStream
 
