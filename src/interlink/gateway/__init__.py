@@ -3,11 +3,12 @@
 ``compile_gateway`` turns an estate into an immutable :class:`GatewayConfig` (off the request
 path); :class:`GatewayServer` serves one on a socket and swaps it on reload. The modules, one
 concept each: ``protocol`` (HTTP/1.1 server connection), ``routing`` (which route),
-``rewrite`` (which upstream path), ``forwarding`` (which headers), ``policy`` (the per-route
-chain), ``balancing`` (which upstream), ``proxy`` (the handler), ``workers`` (several processes).
+``rewrite`` (which upstream path), ``forwarding`` (which headers), ``chain`` (the per-route
+policies), ``balancing`` (which upstream), ``proxy`` (the handler), ``workers`` (several processes).
 """
 
-from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved, compile_gateway
+from interlink.gateway.compiler import compile_gateway
+from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
 from interlink.gateway.limits import Limits
 from interlink.gateway.server import GatewayServer
 

@@ -1,8 +1,9 @@
 """Retries, circuit breaking and bulkheads around each call a route makes to an upstream.
 
 A route's ``resilience`` is compiled into one :class:`UpstreamGuard` per upstream System. The
-proxy sends through :func:`resilient_send` and calls :func:`finished` once the response was
-relayed (or given up), which frees the request's bulkhead slot.
+proxy sends through its System's guard (:func:`interlink.gateway.proxy.resilient_send`) and
+calls :meth:`UpstreamGuard.finished` once the response was relayed (or given up), which frees
+the request's bulkhead slot.
 
 Retries (``retries.attempts`` more tries, ``retries.backoff`` the first wait) happen only when
 sending again cannot change the outcome:
@@ -29,22 +30,19 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
 from interlink.errors import UpstreamError, UpstreamUnavailable
 from interlink.estate.kinds.gateway import Route
 from interlink.gateway.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from interlink.gateway.bulkhead import Bulkhead
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.connection import Body, Response
 from interlink.http.headers import Headers
 from interlink.http.origin import Origin
 from interlink.http.streams import BodyStream
 from interlink.observe.metrics import Counter, Gauge
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute, UpstreamTarget
-    from interlink.gateway.request import Request
 
 #: Methods retried (RFC 9110 §9.2.2 idempotent methods, less TRACE, which is never proxied twice).
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
@@ -273,35 +271,3 @@ def _reporter(gauge: Gauge, labels: tuple[str, str]) -> Callable[[BreakerState],
         gauge.set(float(state), *labels)
 
     return report
-
-
-def resilient_send(
-    client: Sender,
-    route: CompiledRoute,
-    upstream: UpstreamTarget,
-    request: Request,
-    target: bytes,
-    headers: Headers,
-    body: Body,
-    content_length: int | None,
-) -> Awaitable[Response]:
-    """Send ``request`` to ``upstream`` under the route's resilience; see the module doc.
-    Once the response is done with, call :func:`finished`. (A plain function handing back
-    the coroutine that sends: one frame less on every request.)"""
-    guard = route.resilience.get(upstream.system) if route.resilience else None
-    if guard is None:
-        return client.send(
-            upstream.origin, request.method_bytes, target, headers, body, content_length,
-            route.connect_timeout, route.read_timeout,
-        )  # fmt: skip
-    return guard.send(
-        client, upstream, request.method_bytes, target, headers, body, content_length,
-        route.connect_timeout, route.read_timeout,
-    )  # fmt: skip
-
-
-def finished(route: CompiledRoute, upstream: UpstreamTarget) -> None:
-    """The response :func:`resilient_send` returned was relayed or given up: free its slot."""
-    guard = route.resilience.get(upstream.system) if route.resilience else None
-    if guard is not None:
-        guard.finished()

@@ -11,16 +11,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from interlink.observe.metrics import Registry
 
 if TYPE_CHECKING:
     from interlink.estate.model import Estate
-    from interlink.events.ingress import EventIngress
-    from interlink.gateway.event_link import EventLink
+    from interlink.events.ingress import Reply
     from interlink.store import Store
     from interlink.store.keyring import KeyRing
+
+
+class EventPublisher(Protocol):
+    """Where REST-to-event routes publish: the mesh's
+    :class:`~interlink.events.ingress.EventIngress`, or a worker's
+    :class:`~interlink.gateway.event_link.EventLink` to it."""
+
+    async def publish_data(
+        self,
+        event_type: str,
+        data: bytes,
+        *,
+        id: str,
+        source: str,
+        time: str | None = None,
+        request_id: str = "",
+        data_pointer: str = "/data",
+    ) -> Reply: ...
 
 
 @dataclass
@@ -28,7 +45,7 @@ class GatewayServices:
     keyring: KeyRing | None = None  # consumer API keys, refreshed from the store
     store: Store | None = None
     # REST → event routes publish through it: the mesh's ingress, or a worker's link to it.
-    events: EventIngress | EventLink | None = None
+    events: EventPublisher | None = None
     metrics: Registry = field(default_factory=Registry)
     clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)
     # State kept across reloads by the policies that own it, under a key of their choosing

@@ -37,13 +37,13 @@ from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.resilience import REPLAY_BUFFER
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyStream
 from interlink.observe.metrics import Counter
 
 if TYPE_CHECKING:
-    from interlink.gateway.config import UpstreamTarget
     from interlink.gateway.request import Request
     from interlink.store import Store
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.gateway.access_log import configure_access_log
-from interlink.gateway.config import GatewayConfig, compile_gateway
+from interlink.gateway.compiler import compile_gateway
+from interlink.gateway.config import GatewayConfig
 from interlink.gateway.event_link import EventLink
 from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver

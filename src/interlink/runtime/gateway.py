@@ -14,7 +14,8 @@ import logging
 import socket
 
 from interlink.events.ingress import EventIngress
-from interlink.gateway.config import GatewayConfig, compile_gateway
+from interlink.gateway.compiler import compile_gateway
+from interlink.gateway.config import GatewayConfig
 from interlink.gateway.ingress_socket import IngressSocket
 from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver

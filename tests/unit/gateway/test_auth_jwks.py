@@ -210,7 +210,7 @@ class JwksGate:
         assert found is not None
         assert not isinstance(found, MethodNotAllowed)
         for policy in found.value.policies:
-            reply = await settle(policy(request, found.value))
+            reply = await settle(policy(request))
             if reply is not None:
                 return reply
         assert request.identity is not None

@@ -13,7 +13,6 @@ from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
 from interlink.gateway.breaker import BreakerState, CircuitBreaker
 from interlink.gateway.bulkhead import Bulkhead
-from interlink.gateway.config import UpstreamTarget
 from interlink.gateway.resilience import (
     MAX_BACKOFF,
     REJECTIONS,
@@ -26,6 +25,7 @@ from interlink.gateway.resilience import (
     retryable_error,
 )
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
 from interlink.http.connection import Response
 from interlink.http.origin import Origin

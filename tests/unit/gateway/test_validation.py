@@ -318,7 +318,7 @@ def _check(root: Path, req: Any, name: str = "orders") -> Reply | None:
     estate = load(root)
     policy = request_validation(the_route(estate, name), estate, GatewayServices())
     assert policy is not None
-    return asyncio.run(settle(policy(req, None)))  # type: ignore[arg-type]
+    return asyncio.run(settle(policy(req)))
 
 
 def _violations(reply: Reply | None) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
@@ -26,9 +26,6 @@ from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.http.headers import Headers
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
 
 WWW_AUTHENTICATE = b"www-authenticate"
 VERIFIABLE = frozenset({"HS256", "RS256", "ES256"})  # algorithms it can check signatures of
@@ -123,7 +120,7 @@ def _policy(methods: list[Method], required: frozenset[str], names: frozenset[by
         request.drop_upstream = names
         return None
 
-    def authenticate(request: Request, route: CompiledRoute) -> Outcome:
+    def authenticate(request: Request) -> Outcome:
         creds = read(request, names)
         if creds.repeated is not None:
             name = creds.repeated.decode("latin-1")
@@ -180,12 +177,12 @@ def _api_key_only(
     verify = method.keyring.verify
     identities = method.identities
 
-    def api_key(request: Request, route: CompiledRoute) -> Outcome:
+    def api_key(request: Request) -> Outcome:
         value: bytes | None = None
         for name, raw in request.headers:
             if name in names:
                 if value is not None or name != header:
-                    return general(request, route)
+                    return general(request)
                 value = raw
         if value is not None:
             found = verify(value.decode("latin-1").strip())
@@ -193,6 +190,6 @@ def _api_key_only(
                 known = identities.get(found.consumer)
                 if known is not None:
                     return admit(request, known)
-        return general(request, route)
+        return general(request)
 
     return api_key

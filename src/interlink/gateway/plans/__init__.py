@@ -15,7 +15,7 @@ per request, with the local counters as the fallback while Redis is away.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds.gateway import Consumer, Plan, Route
@@ -26,11 +26,8 @@ from interlink.gateway.plans.local import LocalLimiter, table_for
 from interlink.gateway.plans.model import CompiledPlan, compile_plan
 from interlink.gateway.plans.shared import HEALTH_NAME, PlanOptions, SharedCounters
 from interlink.gateway.policy import Outcome, Policy, Unsupported
+from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
-    from interlink.gateway.request import Request
 
 ANONYMOUS: Final = "anonymous"
 OPTIONS_KEY: Final = ("plans", "options")  # a PlanOptions in services.state overrides defaults
@@ -94,7 +91,7 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
     ):
         return None
 
-    def enforce_plan(request: Request, route: CompiledRoute) -> Outcome:
+    def enforce_plan(request: Request) -> Outcome:
         identity = request.identity
         consumer = identity.consumer if identity is not None else request.consumer
         if consumer is not None:
