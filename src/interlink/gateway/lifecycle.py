@@ -33,6 +33,7 @@ from interlink.estate.model import Estate
 from interlink.gateway.policy import Policy, Reply
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.http.headers import Headers
 
 DEPRECATED_AT_LABEL: Final = "interlink.dev/deprecated-at"
@@ -164,8 +165,8 @@ def _deprecated_at(api: Api, services: GatewayServices, sunset: float | None) ->
         moment = parse_instant(labelled)
         if moment is not None:
             return moment
-    key = ("deprecated-since", api.name)
+    key: StateKey[float] = StateKey("deprecated-since", api.name)
     first = services.state.get(key)
-    if not isinstance(first, float):
+    if first is None:
         first = services.state[key] = float(math.floor(services.clock()))
     return min(first, sunset) if sunset is not None else first

@@ -37,6 +37,7 @@ from interlink.estate.kinds.gateway import Route
 from interlink.gateway.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from interlink.gateway.bulkhead import Bulkhead
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.connection import Body, Response
 from interlink.http.headers import Headers
@@ -238,21 +239,21 @@ def compile_resilience(
     guards: dict[str, UpstreamGuard] = {}
     for system in dict.fromkeys(systems):
         labels = (route.name, system)
-        breaker = services.state.get(("breaker", *labels))
-        if not isinstance(breaker, CircuitBreaker):
-            breaker = services.state[("breaker", *labels)] = CircuitBreaker(
-                settings, services.clock
-            )
+        breaker_key: StateKey[CircuitBreaker] = StateKey("breaker", *labels)
+        breaker = services.state.get(breaker_key)
+        if breaker is None:
+            breaker = services.state[breaker_key] = CircuitBreaker(settings, services.clock)
             gauge.set(float(BreakerState.CLOSED), *labels)
         breaker.settings = settings
         breaker.clock = services.clock
         breaker.on_change = _reporter(gauge, labels)
         bulkhead: Bulkhead | None = None
         if spec.max_concurrent is not None:
-            found = services.state.get(("bulkhead", *labels))
-            bulkhead = found if isinstance(found, Bulkhead) else Bulkhead(spec.max_concurrent)
+            bulkhead_key: StateKey[Bulkhead] = StateKey("bulkhead", *labels)
+            found = services.state.get(bulkhead_key)
+            bulkhead = found if found is not None else Bulkhead(spec.max_concurrent)
             bulkhead.limit = spec.max_concurrent
-            services.state[("bulkhead", *labels)] = bulkhead
+            services.state[bulkhead_key] = bulkhead
         guards[system] = UpstreamGuard(
             route.name,
             system,

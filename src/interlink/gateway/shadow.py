@@ -37,6 +37,7 @@ from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.resilience import REPLAY_BUFFER
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
 from interlink.http.headers import Headers
@@ -180,18 +181,21 @@ class InFlight:
         self.tasks: set[asyncio.Task[None]] = set()
 
 
+LOG_KEY: Final[StateKey[ComparisonLog]] = StateKey("shadow", "log")
+
+
 def comparison_log(services: GatewayServices) -> ComparisonLog:
     """The process's log, kept in ``services.state`` across reloads."""
-    found = services.state.get(("shadow", "log"))
-    if not isinstance(found, ComparisonLog):
-        found = services.state[("shadow", "log")] = ComparisonLog(services.store, services.clock)
+    found = services.state.get(LOG_KEY)
+    if found is None:
+        found = services.state[LOG_KEY] = ComparisonLog(services.store, services.clock)
     return found
 
 
 def flush_comparisons(services: GatewayServices) -> None:
     """Write the comparisons not yet stored (blocking): when the gateway stops."""
-    found = services.state.get(("shadow", "log"))
-    if isinstance(found, ComparisonLog):
+    found = services.state.get(LOG_KEY)
+    if found is not None:
         found.flush()
 
 
@@ -225,9 +229,10 @@ class Shadow:
             "Requests not compared with a shadow upstream, by reason.",
             ("route", "reason"),
         )
-        found = services.state.get(("shadow", route, "in-flight"))
-        if not isinstance(found, InFlight):
-            found = services.state[("shadow", route, "in-flight")] = InFlight()
+        key: StateKey[InFlight] = StateKey("shadow", route, "in-flight")
+        found = services.state.get(key)
+        if found is None:
+            found = services.state[key] = InFlight()
         self.in_flight = found
 
     async def follow(

@@ -20,7 +20,7 @@ from interlink.gateway.ingress_socket import IngressSocket
 from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
-from interlink.gateway.services import GatewayServices
+from interlink.gateway.services import DEGRADED_KEY, GatewayServices
 from interlink.gateway.shadow import flush_comparisons
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
 from interlink.gateway.worker import WorkerOptions
@@ -68,7 +68,7 @@ class GatewayHost:
         self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
         self.ingress: IngressSocket | None = None  # that ingress for the workers (N > 1)
         self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
-        self.services.state["degraded"] = runtime.degraded  # e.g. the rate-limit store
+        self.services.state[DEGRADED_KEY] = runtime.degraded  # e.g. the rate-limit store
         self._stop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

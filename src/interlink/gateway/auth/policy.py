@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
@@ -25,7 +25,12 @@ from interlink.gateway.auth.jwks import JwksCache, jwks_cache
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.http.headers import Headers
+
+# Built once per estate: every Consumer by name, and the identity its API key gives.
+CONSUMERS_KEY: Final[StateKey[dict[str, Consumer]]] = StateKey("consumers")
+API_KEY_IDENTITIES_KEY: Final[StateKey[dict[str, Identity]]] = StateKey("api-key identities")
 
 WWW_AUTHENTICATE = b"www-authenticate"
 VERIFIABLE = frozenset({"HS256", "RS256", "ES256"})  # algorithms it can check signatures of
@@ -48,7 +53,7 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
     if auth is None:
         return None
     consumers = services.per_estate(
-        estate, "consumers", lambda: {c.name: c for c in estate.of(Consumer)}
+        estate, CONSUMERS_KEY, lambda: {c.name: c for c in estate.of(Consumer)}
     )
     methods: list[Method] = []
     names = {AUTHORIZATION}
@@ -68,7 +73,7 @@ def _api_key(
         raise Unsupported("API keys need the store's key ring, which this gateway has not")
     by_name = services.per_estate(
         estate,
-        "api-key identities",
+        API_KEY_IDENTITIES_KEY,
         lambda: identities(((name, c.spec.scopes) for name, c in consumers.items()), apikey.METHOD),
     )
     return apikey.ApiKeyMethod(spec, services.keyring, by_name)
