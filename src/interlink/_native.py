@@ -30,7 +30,6 @@ from typing import Final
 MODULES: Final = (
     "interlink.gateway.auth.policy",
     "interlink.gateway.balancing",
-    "interlink.gateway.breaker",
     "interlink.gateway.forwarding",
     "interlink.gateway.ids",
     "interlink.gateway.lifecycle",
@@ -42,7 +41,8 @@ MODULES: Final = (
     "interlink.gateway.protocol",
     "interlink.gateway.proxy",
     "interlink.gateway.request",
-    "interlink.gateway.resilience",
+    "interlink.gateway.resilience.breaker",
+    "interlink.gateway.resilience.guard",
     "interlink.gateway.rewrite",
     "interlink.gateway.routing",
     "interlink.gateway.validation.operations",

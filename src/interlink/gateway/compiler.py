@@ -17,7 +17,7 @@ from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
 from interlink.gateway.limits import Limits
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.publish_route import compile_publish
-from interlink.gateway.resilience import compile_resilience
+from interlink.gateway.resilience.guard import compile_resilience
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router, with_implied
 from interlink.gateway.services import GatewayServices

@@ -15,7 +15,7 @@ from interlink.estate.kinds import Route
 from interlink.gateway.limits import Limits
 from interlink.gateway.policy import Policy
 from interlink.gateway.publish_route import Handler
-from interlink.gateway.resilience import UpstreamGuard
+from interlink.gateway.resilience.guard import UpstreamGuard
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, Router
 from interlink.gateway.shadow import Shadow
@@ -35,7 +35,7 @@ class CompiledRoute:
     connect_timeout: float
     read_timeout: float
     policies: tuple[Policy, ...]
-    # Retries, breaker and bulkhead per upstream System (resilience.py); None: plain sends.
+    # Retries, breaker and bulkhead per upstream System (resilience/); None: plain sends.
     resilience: Mapping[str, UpstreamGuard] | None = None
     # Answers in place of an upstream once the policies passed (a REST-to-event route).
     handler: Handler | None = None

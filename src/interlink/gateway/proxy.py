@@ -11,7 +11,7 @@ from interlink.gateway.config import CompiledRoute, GatewayConfig
 from interlink.gateway.forwarding import client_headers, upstream_headers
 from interlink.gateway.policy import Reply
 from interlink.gateway.request import Request
-from interlink.gateway.resilience import Rejected, Sender
+from interlink.gateway.resilience.guard import Rejected, Sender
 from interlink.gateway.responder import Responder
 from interlink.gateway.rewrite import upstream_path
 from interlink.gateway.routing import Matched, MethodNotAllowed
@@ -170,7 +170,7 @@ def resilient_send(
     body: Body,
     content_length: int | None,
 ) -> Awaitable[Response]:
-    """Send ``request`` to ``upstream`` under the route's resilience (resilience.py).
+    """Send ``request`` to ``upstream`` under the route's resilience (resilience/guard.py).
     Once the response is done with, call :func:`finished`. (A plain function handing back
     the coroutine that sends: one frame less on every request.)"""
     guard = route.resilience.get(upstream.system) if route.resilience else None

@@ -3,8 +3,8 @@
 A route's upstream with ``shadow: true`` receives a copy of a request once the primary's answer
 has been sent to the client, and only when both are held whole: the request's body is complete
 (a body still arriving is read whole first when its Content-Length is at most
-:data:`~interlink.gateway.resilience.REPLAY_BUFFER`, as for retries; a larger or chunked one is
-streamed to the primary and never copied) and at most :data:`MAX_SHADOW_BYTES`, and the
+:data:`~interlink.gateway.resilience.guard.REPLAY_BUFFER`, as for retries; a larger or chunked
+one is streamed to the primary and never copied) and at most :data:`MAX_SHADOW_BYTES`, and the
 primary's answer was complete (not streamed) and at most :data:`MAX_SHADOW_BYTES`. The shadow's
 answer never reaches the client and never delays it: it is read (up to the same size) on its
 own time, bounded by :data:`SHADOW_DEADLINE` and the route's timeouts, with at most
@@ -35,7 +35,7 @@ from interlink.estate.kinds.gateway import Route
 from interlink.gateway.compare import Ignore, Outcome, compare_responses
 from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.policy import Unsupported
-from interlink.gateway.resilience import REPLAY_BUFFER
+from interlink.gateway.resilience.guard import REPLAY_BUFFER
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.state import StateKey
 from interlink.gateway.upstream import UpstreamTarget

@@ -19,9 +19,9 @@ sending again cannot change the outcome:
 - nothing of a response was relayed yet: a response that goes to the client is never retried.
 
 Waits grow exponentially with equal jitter (:func:`backoff_delay`). Every try counts for the
-System's :class:`~interlink.gateway.breaker.CircuitBreaker`; while it is open, requests are
-refused with 503 and ``Retry-After`` without reaching the upstream. Breakers and bulkheads live
-in ``GatewayServices.state``, so a reload keeps them (with the new settings).
+System's :class:`~interlink.gateway.resilience.breaker.CircuitBreaker`; while it is open,
+requests are refused with 503 and ``Retry-After`` without reaching the upstream. Breakers and
+bulkheads live in ``GatewayServices.state``, so a reload keeps them (with the new settings).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Final, Protocol
 
 from interlink.errors import UpstreamError, UpstreamUnavailable
 from interlink.estate.kinds.gateway import Route
-from interlink.gateway.breaker import BreakerSettings, BreakerState, CircuitBreaker
-from interlink.gateway.bulkhead import Bulkhead
+from interlink.gateway.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from interlink.gateway.resilience.bulkhead import Bulkhead
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.state import StateKey
 from interlink.gateway.upstream import UpstreamTarget
