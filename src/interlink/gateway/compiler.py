@@ -21,7 +21,7 @@ from interlink.gateway.resilience.guard import compile_resilience
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router, with_implied
 from interlink.gateway.services import GatewayServices
-from interlink.gateway.shadow import compile_shadow
+from interlink.gateway.shadow.mirror import compile_shadow
 from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.origin import Origin
 

@@ -18,7 +18,7 @@ from interlink.gateway.publish_route import Handler
 from interlink.gateway.resilience.guard import UpstreamGuard
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, Router
-from interlink.gateway.shadow import Shadow
+from interlink.gateway.shadow.mirror import Shadow
 from interlink.gateway.upstream import UpstreamTarget
 
 
@@ -39,7 +39,7 @@ class CompiledRoute:
     resilience: Mapping[str, UpstreamGuard] | None = None
     # Answers in place of an upstream once the policies passed (a REST-to-event route).
     handler: Handler | None = None
-    # The shadow upstream that gets a copy of each request, its answer compared (shadow.py).
+    # The shadow upstream that gets a copy of each request, its answer compared (shadow/).
     shadow: Shadow | None = None
 
 

@@ -74,7 +74,7 @@ async def handle(
     payload: bytes | BodyStream | None = None
     if body is not None:
         payload = body.take() if body.complete else body
-    if route.shadow is not None:  # a copy goes to the shadow upstream (shadow.py)
+    if route.shadow is not None:  # a copy goes to the shadow upstream (shadow/)
         shadow_target = _shadow_target(found, route.shadow.target, request)
         try:
             payload = await route.shadow.follow(request, client, shadow_target, payload)

@@ -27,7 +27,7 @@ from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
-from interlink.gateway.shadow import flush_comparisons
+from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import bind
 from interlink.gateway.worker_metrics import MetricsEndpoint
 from interlink.store import open_store

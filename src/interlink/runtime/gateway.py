@@ -21,7 +21,7 @@ from interlink.gateway.limits import Limits
 from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import DEGRADED_KEY, GatewayServices
-from interlink.gateway.shadow import flush_comparisons
+from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
 from interlink.gateway.worker import WorkerOptions
 from interlink.gateway.workers import Supervisor

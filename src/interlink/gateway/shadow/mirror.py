@@ -11,7 +11,7 @@ own time, bounded by :data:`SHADOW_DEADLINE` and the route's timeouts, with at m
 :data:`MAX_IN_FLIGHT` copies in flight per route. A copy that cannot be sent then, fails or
 times out is only counted, in ``interlink_gateway_shadow_skipped_total{route,reason}``.
 
-Each pair of answers is compared (:mod:`interlink.gateway.compare`) and the outcome added to
+Each pair of answers is compared (:mod:`interlink.gateway.shadow.compare`) and the outcome added to
 :class:`ComparisonLog`: per route and minute, the count of comparisons, of matches and of
 mismatches per field. The log is written to the store every :data:`FLUSH_INTERVAL` seconds
 (``interlink routes compare`` and the admin API read it back), and counted in
@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Final
 
 from interlink.errors import InterlinkError, UpstreamError
 from interlink.estate.kinds.gateway import Route
-from interlink.gateway.compare import Ignore, Outcome, compare_responses
 from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.resilience.guard import REPLAY_BUFFER
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.shadow.compare import Ignore, Outcome, compare_responses
 from interlink.gateway.state import StateKey
 from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
