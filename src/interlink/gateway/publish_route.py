@@ -15,7 +15,7 @@ event is durable; 422 with ``violations`` pointing into the request body (``/bod
 when it breaks the schema; 400 when the body is not JSON; 415 when its Content-Type is not.
 
 The route is served where the gateway reaches the event mesh: in its own process, or, in a
-gateway worker process, through the link to the main process's ingress (``event_link.py``).
+gateway worker process, through the link to the main process's ingress (``workers/event_link.py``).
 Compiled without either, it is left out with the reason.
 """
 

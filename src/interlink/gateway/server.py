@@ -17,8 +17,8 @@ from interlink.gateway.request import Request
 from interlink.http.client import HttpClient
 
 if TYPE_CHECKING:
-    from interlink.gateway.event_link import EventLink
     from interlink.gateway.observe import GatewayObserver
+    from interlink.gateway.workers.event_link import EventLink
 
 
 class GatewayServer:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class EventPublisher(Protocol):
     """Where REST-to-event routes publish: the mesh's
     :class:`~interlink.events.ingress.EventIngress`, or a worker's
-    :class:`~interlink.gateway.event_link.EventLink` to it."""
+    :class:`~interlink.gateway.workers.event_link.EventLink` to it."""
 
     async def publish_data(
         self,

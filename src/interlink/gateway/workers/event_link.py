@@ -2,7 +2,7 @@
 
 With ``--workers N`` the event mesh (bus, registry, ingress, delivery queue) runs only in the
 `interlink serve` process, since the embedded log has a single writer. That process serves its
-ingress on a private Unix socket (:mod:`interlink.gateway.ingress_socket`), and each worker
+ingress on a private Unix socket (:mod:`interlink.gateway.workers.ingress_socket`), and each worker
 reaches it through an :class:`EventLink`:
 
 - ``/events…`` requests are forwarded as they came: the credentials, the body (streamed), the
