@@ -32,10 +32,10 @@ from httptools import (
 )
 
 from interlink.gateway.config import GatewayConfig
-from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.paths import normalize_path
 from interlink.gateway.problems import CONTENT_TYPE, problem
 from interlink.gateway.request import Request
+from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyError, BodyStream
 

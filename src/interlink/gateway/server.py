@@ -17,7 +17,7 @@ from interlink.gateway.request import Request
 from interlink.http.client import HttpClient
 
 if TYPE_CHECKING:
-    from interlink.gateway.observe import GatewayObserver
+    from interlink.gateway.telemetry.observer import GatewayObserver
     from interlink.gateway.workers.event_link import EventLink
 
 

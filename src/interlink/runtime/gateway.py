@@ -17,11 +17,11 @@ from interlink.events.ingress import EventIngress
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.limits import Limits
-from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import DEGRADED_KEY, GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
+from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.workers.ingress_socket import IngressSocket
 from interlink.gateway.workers.supervisor import Supervisor
 from interlink.gateway.workers.worker import WorkerOptions

@@ -20,15 +20,15 @@ from pathlib import Path
 
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
-from interlink.gateway.access_log import configure_access_log
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.limits import Limits
-from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import bind
+from interlink.gateway.telemetry.access_log import configure_access_log
+from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.workers.event_link import EventLink
 from interlink.gateway.workers.metrics import MetricsEndpoint
 from interlink.store import open_store
