@@ -9,7 +9,7 @@ policies), ``balancing`` (which upstream), ``proxy`` (the handler), ``workers`` 
 
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
-from interlink.gateway.limits import Limits
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.server import GatewayServer
 
 __all__ = [

@@ -14,7 +14,7 @@ from interlink.estate.model import Estate
 from interlink.estate.references import resolve
 from interlink.gateway.chain import compile_policies
 from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
-from interlink.gateway.limits import Limits
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.publish_route import compile_publish
 from interlink.gateway.resilience.guard import compile_resilience

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from interlink.estate.kinds import Route
-from interlink.gateway.limits import Limits
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.policy import Policy
 from interlink.gateway.publish_route import Handler
 from interlink.gateway.resilience.guard import UpstreamGuard

@@ -16,7 +16,7 @@ import socket
 from interlink.events.ingress import EventIngress
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
-from interlink.gateway.limits import Limits
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import DEGRADED_KEY, GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons

@@ -29,7 +29,7 @@ from urllib.parse import unquote
 from interlink.errors import ServeError
 from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig
-from interlink.gateway.limits import Limits
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.protocol import HttpProtocol
 from interlink.gateway.request import Request
 from interlink.gateway.routing import Router

@@ -22,7 +22,7 @@ from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
-from interlink.gateway.limits import Limits
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
