@@ -28,7 +28,7 @@ from typing import Final
 
 #: Compiled together, as one group: what every proxied request runs through.
 MODULES: Final = (
-    "interlink.gateway.auth.policy",
+    "interlink.gateway.auth.authentication",
     "interlink.gateway.balancing",
     "interlink.gateway.forwarding",
     "interlink.gateway.ids",
@@ -46,7 +46,7 @@ MODULES: Final = (
     "interlink.gateway.routing",
     "interlink.gateway.telemetry.observer",
     "interlink.gateway.validation.operations",
-    "interlink.gateway.validation.policy",
+    "interlink.gateway.validation.requests",
     "interlink.http.client",
     "interlink.http.connection",
     "interlink.http.pool",
