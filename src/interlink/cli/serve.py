@@ -13,7 +13,7 @@ import click
 from interlink._native import in_use as native_in_use
 from interlink.admin.app import create_app
 from interlink.estate.findings import EstateLoadError
-from interlink.gateway.access_log import configure_access_log
+from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import bind, bound_address, serve

@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from hashlib import blake2b
 from itertools import accumulate
 
-from interlink.gateway.config import CompiledRoute, UpstreamTarget
+from interlink.gateway.config import CompiledRoute
 from interlink.gateway.request import Request
+from interlink.gateway.upstream import UpstreamTarget
 
 
 def sticky_key(request: Request) -> str:

@@ -6,17 +6,13 @@ beyond) because an event request is validated and appended as one unit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from interlink.events.ingress import EventIngress
 from interlink.gateway.request import Request
+from interlink.gateway.responder import Responder
 from interlink.http.streams import BodyError
 
-if TYPE_CHECKING:
-    from interlink.gateway.protocol import HttpProtocol
 
-
-async def serve_events(request: Request, conn: HttpProtocol, ingress: EventIngress) -> None:
+async def serve_events(request: Request, conn: Responder, ingress: EventIngress) -> None:
     body = b""
     if request.body is not None:
         if request.body.complete:

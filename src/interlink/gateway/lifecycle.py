@@ -24,19 +24,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from interlink.estate.kinds.base import Lifecycle
 from interlink.estate.kinds.contracts import Api
 from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate
+from interlink.gateway.policy import Policy, Reply
+from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.http.headers import Headers
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
-    from interlink.gateway.policy import Policy, Reply
-    from interlink.gateway.request import Request
 
 DEPRECATED_AT_LABEL: Final = "interlink.dev/deprecated-at"
 
@@ -109,8 +107,6 @@ def _literal_prefix(path: str) -> str:
 
 def lifecycle_policy(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     """The route's lifecycle policy, or None when its Api is neither deprecated nor retired."""
-    from interlink.gateway.policy import Reply
-
     if route.spec.api is None:
         return None
     found = estate.get("Api", route.spec.api)
@@ -140,7 +136,7 @@ def lifecycle_policy(route: Route, estate: Estate, services: GatewayServices) ->
     if state is Lifecycle.RETIRED:
         gone = Reply(410, f"Api {api.name} is retired{use}", extra=members)
 
-        def retired(request: Request, compiled: CompiledRoute) -> Reply | None:
+        def retired(request: Request) -> Reply | None:
             request.response_headers.extend(gone_headers)
             return gone
 
@@ -153,7 +149,7 @@ def lifecycle_policy(route: Route, estate: Estate, services: GatewayServices) ->
     )
     clock = services.clock
 
-    def deprecated(request: Request, compiled: CompiledRoute) -> Reply | None:
+    def deprecated(request: Request) -> Reply | None:
         if sunset is not None and clock() >= sunset:
             request.response_headers.extend(gone_headers)
             return after
@@ -169,8 +165,8 @@ def _deprecated_at(api: Api, services: GatewayServices, sunset: float | None) ->
         moment = parse_instant(labelled)
         if moment is not None:
             return moment
-    key = ("deprecated-since", api.name)
+    key: StateKey[float] = StateKey("deprecated-since", api.name)
     first = services.state.get(key)
-    if not isinstance(first, float):
+    if first is None:
         first = services.state[key] = float(math.floor(services.clock()))
     return min(first, sunset) if sunset is not None else first

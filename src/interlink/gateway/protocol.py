@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from itertools import chain
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from httptools import (
     HttpParserCallbackError,
@@ -30,14 +31,13 @@ from httptools import (
     parse_url,
 )
 
+from interlink.gateway.config import GatewayConfig
 from interlink.gateway.paths import normalize_path
 from interlink.gateway.problems import CONTENT_TYPE, problem
 from interlink.gateway.request import Request
+from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyError, BodyStream
-
-if TYPE_CHECKING:
-    from interlink.gateway.server import GatewayServer
 
 log = logging.getLogger("interlink.gateway")
 
@@ -100,8 +100,22 @@ def _absolute_target(url: bytes) -> tuple[str, bytes, bytes | None]:
     return "", b"", None
 
 
+class Server(Protocol):
+    """What a connection asks of the server that accepted it
+    (:class:`~interlink.gateway.server.GatewayServer`)."""
+
+    loop: asyncio.AbstractEventLoop
+    config: GatewayConfig  # read anew for each request: a reload may change the limits
+    connections: set[HttpProtocol]
+    observer: GatewayObserver | None
+    stopping: bool
+    clock: Callable[[], float]
+
+    def handle(self, request: Request, conn: HttpProtocol) -> Awaitable[None]: ...
+
+
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, server: GatewayServer) -> None:
+    def __init__(self, server: Server) -> None:
         self.server = server
         self.loop = server.loop
         self.limits = server.config.limits

@@ -15,7 +15,7 @@ event is durable; 422 with ``violations`` pointing into the request body (``/bod
 when it breaks the schema; 400 when the body is not JSON; 415 when its Content-Type is not.
 
 The route is served where the gateway reaches the event mesh: in its own process, or, in a
-gateway worker process, through the link to the main process's ingress (``event_link.py``).
+gateway worker process, through the link to the main process's ingress (``workers/event_link.py``).
 Compiled without either, it is left out with the reason.
 """
 
@@ -23,21 +23,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from interlink.estate.kinds.contracts import Event
 from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate
 from interlink.gateway.policy import Unsupported
+from interlink.gateway.request import Request
+from interlink.gateway.responder import Responder
 from interlink.gateway.services import GatewayServices
 from interlink.http.streams import BodyError
 
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
-    from interlink.gateway.protocol import HttpProtocol
-    from interlink.gateway.request import Request
-
-Handler = Callable[["Request", "HttpProtocol", "CompiledRoute"], Awaitable[None]]
+# Answers a request in place of an upstream, once the route's policies let it through.
+Handler = Callable[[Request, Responder], Awaitable[None]]
 
 #: Where schema violations inside the request body point.
 BODY_POINTER: Final = "/body"
@@ -72,7 +70,7 @@ def compile_publish(route: Route, estate: Estate, services: GatewayServices) -> 
     fallback_source = f"/routes/{route.name}"
     clock = services.clock
 
-    async def publish(request: Request, conn: HttpProtocol, compiled: CompiledRoute) -> None:
+    async def publish(request: Request, conn: Responder) -> None:
         content_type = _header(request, b"content-type")
         if not is_json(content_type):
             conn.send_problem(

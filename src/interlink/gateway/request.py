@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from interlink.gateway.forwarding import request_id
+from interlink.gateway.ids import request_id
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyStream
 
@@ -85,7 +85,7 @@ class Request:
         # Authorization) not to forward; the upstream gets the identity headers instead.
         self.identity: Identity | None = None
         self.drop_upstream: frozenset[bytes] | None = None
-        # What observability reads once the request is done (gateway/observe.py): when its head
+        # What observability reads once the request is done (gateway/telemetry/): when its head
         # began arriving (loop time), the status and body bytes sent, the route that served it,
         # the upstream System it went to, that System's status (0: no answer) and its latency.
         self.started = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from interlink.events.ingress import EventIngress
@@ -17,8 +17,8 @@ from interlink.gateway.request import Request
 from interlink.http.client import HttpClient
 
 if TYPE_CHECKING:
-    from interlink.gateway.event_link import EventLink
-    from interlink.gateway.observe import GatewayObserver
+    from interlink.gateway.telemetry.observer import GatewayObserver
+    from interlink.gateway.workers.event_link import EventLink
 
 
 class GatewayServer:
@@ -41,7 +41,7 @@ class GatewayServer:
         self.observer = observer
         self.connections: set[HttpProtocol] = set()
         self.stopping = False
-        self.clock = time.time
+        self.clock: Callable[[], float] = time.time
         self._client = client
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None

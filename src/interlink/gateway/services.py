@@ -11,16 +11,39 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
+from interlink.gateway.state import SharedState, StateKey
 from interlink.observe.metrics import Registry
+
+T = TypeVar("T")
+
+#: Component → why it runs degraded (e.g. the rate-limit store); the admin's ``/readyz`` lists it.
+DEGRADED_KEY: Final[StateKey[dict[str, str]]] = StateKey("degraded")
 
 if TYPE_CHECKING:
     from interlink.estate.model import Estate
-    from interlink.events.ingress import EventIngress
-    from interlink.gateway.event_link import EventLink
+    from interlink.events.ingress import Reply
     from interlink.store import Store
     from interlink.store.keyring import KeyRing
+
+
+class EventPublisher(Protocol):
+    """Where REST-to-event routes publish: the mesh's
+    :class:`~interlink.events.ingress.EventIngress`, or a worker's
+    :class:`~interlink.gateway.workers.event_link.EventLink` to it."""
+
+    async def publish_data(
+        self,
+        event_type: str,
+        data: bytes,
+        *,
+        id: str,
+        source: str,
+        time: str | None = None,
+        request_id: str = "",
+        data_pointer: str = "/data",
+    ) -> Reply: ...
 
 
 @dataclass
@@ -28,27 +51,26 @@ class GatewayServices:
     keyring: KeyRing | None = None  # consumer API keys, refreshed from the store
     store: Store | None = None
     # REST → event routes publish through it: the mesh's ingress, or a worker's link to it.
-    events: EventIngress | EventLink | None = None
+    events: EventPublisher | None = None
     metrics: Registry = field(default_factory=Registry)
     clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)
-    # State kept across reloads by the policies that own it, under a key of their choosing
-    # (e.g. ("breaker", route, system)); a policy compiled again finds its state here.
-    state: dict[Any, Any] = field(default_factory=dict)
+    # State kept across reloads by the policies that own it, under typed keys of their making
+    # (e.g. StateKey[CircuitBreaker]("breaker", route, system)); a policy compiled again finds
+    # its state here.
+    state: SharedState = field(default_factory=SharedState)
 
-    def per_estate(self, estate: Estate, name: str, build: Callable[[], T]) -> T:
+    def per_estate(self, estate: Estate, key: StateKey[T], build: Callable[[], T]) -> T:
         """``build()``, computed once per estate and shared by every route compiled from it.
 
         What depends only on the estate (each Consumer's identity, plan) must not be built
         again for each of a thousand routes: with ten thousand Consumers that would hold ten
-        million objects. The latest estate's value is kept; a reload builds it anew.
+        million objects. The latest estate's value is kept, under ``key`` with the estate it
+        was built from; a reload builds it anew.
         """
-        key = ("per-estate", name)
-        found = self.state.get(key)
+        held: StateKey[tuple[Estate, T]] = StateKey("per-estate", *key.parts)
+        found = self.state.get(held)
         if found is not None and found[0] is estate:
-            return found[1]  # type: ignore[no-any-return]
+            return found[1]
         value = build()
-        self.state[key] = (estate, value)
+        self.state[held] = (estate, value)
         return value
-
-
-T = TypeVar("T")

@@ -4,7 +4,7 @@ With one worker the gateway shares the process (and the snapshot) with the rest 
 runtime; each reload compiles its config in a worker thread and swaps it in. With several,
 each worker process loads the estate itself and reloads on the SIGHUP forwarded to it, and
 hands ``/events`` and REST-to-event requests to this process's event ingress, served to them on
-a private Unix socket (``gateway/ingress_socket.py``).
+a private Unix socket (``gateway/workers/ingress_socket.py``).
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ import logging
 import socket
 
 from interlink.events.ingress import EventIngress
-from interlink.gateway.config import GatewayConfig, compile_gateway
-from interlink.gateway.ingress_socket import IngressSocket
-from interlink.gateway.limits import Limits
-from interlink.gateway.observe import GatewayObserver
+from interlink.gateway.compiler import compile_gateway
+from interlink.gateway.config import GatewayConfig
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.server import GatewayServer
-from interlink.gateway.services import GatewayServices
-from interlink.gateway.shadow import flush_comparisons
+from interlink.gateway.services import DEGRADED_KEY, GatewayServices
+from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
-from interlink.gateway.worker import WorkerOptions
-from interlink.gateway.workers import Supervisor
+from interlink.gateway.telemetry.observer import GatewayObserver
+from interlink.gateway.workers.ingress_socket import IngressSocket
+from interlink.gateway.workers.supervisor import Supervisor
+from interlink.gateway.workers.worker import WorkerOptions
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot
@@ -67,7 +68,7 @@ class GatewayHost:
         self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
         self.ingress: IngressSocket | None = None  # that ingress for the workers (N > 1)
         self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
-        self.services.state["degraded"] = runtime.degraded  # e.g. the rate-limit store
+        self.services.state[DEGRADED_KEY] = runtime.degraded  # e.g. the rate-limit store
         self._stop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

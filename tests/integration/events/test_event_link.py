@@ -22,12 +22,12 @@ from interlink.events.publish_auth import PublishAuth
 from interlink.events.topology import topology_of
 from interlink.events.validation import EventRegistry
 from interlink.gateway import GatewayServer, Limits, compile_gateway
-from interlink.gateway.access_log import log as access_log
-from interlink.gateway.event_link import EventLink
-from interlink.gateway.ingress_socket import IngressSocket
-from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.sockets import bind
+from interlink.gateway.telemetry.access_log import log as access_log
+from interlink.gateway.telemetry.observer import GatewayObserver
+from interlink.gateway.workers.event_link import EventLink
+from interlink.gateway.workers.ingress_socket import IngressSocket
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing
 

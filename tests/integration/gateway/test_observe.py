@@ -16,10 +16,10 @@ import pytest
 
 from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
-from interlink.gateway.access_log import ACCESS_LOGGER
-from interlink.gateway.observe import GatewayObserver
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.telemetry.access_log import ACCESS_LOGGER
+from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.observe.metrics import OVERFLOW, Registry
 from interlink.store import ObservedConnection, Store, open_store
 from interlink.store.keyring import KeyRing

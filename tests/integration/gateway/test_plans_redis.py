@@ -18,7 +18,6 @@ import pytest
 import redis
 
 from interlink.gateway.plans import (
-    DEGRADED_KEY,
     HEALTH_NAME,
     OPTIONS_KEY,
     SHARED_KEY,
@@ -30,7 +29,7 @@ from interlink.gateway.plans.limiter import PlanLimiter
 from interlink.gateway.plans.local import LocalLimiter, LocalTable
 from interlink.gateway.policy import settle
 from interlink.gateway.request import Request
-from interlink.gateway.services import GatewayServices
+from interlink.gateway.services import DEGRADED_KEY, GatewayServices
 from interlink.observe.metrics import Registry
 from interlink.testing.processes import InterlinkProcess, free_port
 from interlink.testing.services import redis_reachable, redis_url, require_service
@@ -312,7 +311,7 @@ def test_end_to_end_through_the_gateway(url: str, prefix: str, tmp_path: Path) -
                 assert list(client.scan_iter(match=prefix + "anonymous:orders:*"))
             finally:
                 client.close()
-            store = services.state[SHARED_KEY]
+            store: SharedCounters | None = services.state[SHARED_KEY]
             assert isinstance(store, SharedCounters)
             assert not store.degraded
             assert services.state[DEGRADED_KEY] == {}

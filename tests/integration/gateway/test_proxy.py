@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from interlink.gateway.forwarding import valid_traceparent
+from interlink.gateway.ids import valid_traceparent
 from tests.integration.gateway.conftest import (
     Setup,
     connect,

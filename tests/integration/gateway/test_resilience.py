@@ -14,8 +14,8 @@ import pytest
 
 from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
-from interlink.gateway.breaker import BreakerState
-from interlink.gateway.resilience import REJECTIONS, STATE_GAUGE
+from interlink.gateway.resilience.breaker import BreakerState
+from interlink.gateway.resilience.guard import REJECTIONS, STATE_GAUGE
 from interlink.gateway.services import GatewayServices
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread

@@ -18,7 +18,7 @@ from interlink.cli.main import cli
 from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
 from interlink.gateway.services import GatewayServices
-from interlink.gateway.shadow import COMPARED, MISMATCHED, SKIPPED, comparison_log
+from interlink.gateway.shadow.mirror import COMPARED, MISMATCHED, SKIPPED, comparison_log
 from interlink.store import open_store
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from interlink.gateway.worker_metrics import RESTARTS, UP, MetricsEndpoint, WorkerMetrics
+from interlink.gateway.workers.metrics import RESTARTS, UP, MetricsEndpoint, WorkerMetrics
 from interlink.observe.metrics import Family, Registry
 
 REQUESTS = "interlink_gateway_requests_total"

@@ -24,6 +24,7 @@ from interlink.gateway.auth.jwks import (
     REFRESH,
     JwksCache,
     JwksError,
+    jwks_key,
     max_age,
     parse_jwks,
 )
@@ -191,7 +192,7 @@ class JwksGate:
         self.server = server
         self.services = GatewayServices(clock=lambda: NOW)
         self.cache = JwksCache(server.url, clock=self.clock)
-        self.services.state[("jwks", server.url)] = self.cache
+        self.services.state[jwks_key(server.url)] = self.cache
         methods = {
             "es": jwt_method(algorithms=["ES256"], secret=None, jwksUrl=server.url),
             "rs": jwt_method(algorithms=["RS256"], secret=None, jwksUrl=server.url),
@@ -210,7 +211,7 @@ class JwksGate:
         assert found is not None
         assert not isinstance(found, MethodNotAllowed)
         for policy in found.value.policies:
-            reply = await settle(policy(request, found.value))
+            reply = await settle(policy(request))
             if reply is not None:
                 return reply
         assert request.identity is not None
@@ -481,6 +482,6 @@ def test_a_jwks_url_reference_is_resolved(
     config = compile_gateway(estate, services=services)
     assert [u.route for u in config.unserved] == ["gone"]
     assert config.unserved[0].reason.startswith("JWT jwksUrl: ")
-    cache = services.state[("jwks", server.url)]
+    cache = services.state[jwks_key(server.url)]
     assert isinstance(cache, JwksCache)
     assert cache.label == "${env:ISSUER_JWKS}"

@@ -62,7 +62,7 @@ class Gate:
 
         async def chain() -> Reply | None:
             for policy in compiled.policies:
-                reply = await settle(policy(request, compiled))
+                reply = await settle(policy(request))
                 if reply is not None:
                     return reply
             return None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from interlink.gateway.breaker import (
+from interlink.gateway.resilience.breaker import (
     MIN_VOLUME,
     BreakerSettings,
     BreakerState,
     CircuitBreaker,
 )
-from interlink.gateway.bulkhead import Bulkhead
+from interlink.gateway.resilience.bulkhead import Bulkhead
 
 
 class Clock:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from interlink.gateway.compare import (
+from interlink.gateway.shadow.compare import (
     BODY,
     MATCH,
     ROOT,

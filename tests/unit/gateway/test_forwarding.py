@@ -6,13 +6,8 @@ import re
 
 import pytest
 
-from interlink.gateway.forwarding import (
-    client_headers,
-    new_traceparent,
-    request_id,
-    upstream_headers,
-    valid_traceparent,
-)
+from interlink.gateway.forwarding import client_headers, upstream_headers
+from interlink.gateway.ids import new_traceparent, request_id, valid_traceparent
 from interlink.gateway.request import Request
 from interlink.http.headers import Headers
 

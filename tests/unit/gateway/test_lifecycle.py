@@ -101,7 +101,7 @@ def run(route: CompiledRoute) -> tuple[Reply | None, Request]:
 
     async def chain() -> Reply | None:
         for policy in route.policies:
-            reply = await settle(policy(request, route))
+            reply = await settle(policy(request))
             if reply is not None:
                 return reply
         return None

@@ -77,7 +77,7 @@ def call(config: GatewayConfig, req: Request) -> Reply | None:
 
     async def chain() -> Reply | None:
         for policy in compiled.policies:
-            reply = await settle(policy(req, compiled))
+            reply = await settle(policy(req))
             if reply is not None:
                 return reply
         return None

@@ -75,9 +75,10 @@ def test_calendar_months_across_a_year() -> None:
 
 def test_quota_counts_survive_a_plan_change() -> None:
     from interlink.gateway.plans.local import LocalLimiter, table_for
+    from interlink.gateway.state import SharedState
     from tests.unit.gateway.plans_helpers import compiled
 
-    state: dict[object, object] = {}
+    state = SharedState()
     before = compiled(limits=[{"requests": 5, "per": "1s"}], quotas={"daily": 3})
     lim = LocalLimiter(before, table_for(state, before, "orders"))
     now = at(2025, 6, 1, 9)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from interlink.gateway.private_dir import make_private_dir, remove_private_dir, sweep_stale
+from interlink.gateway.workers.private_dir import make_private_dir, remove_private_dir, sweep_stale
 
 
 def dead_pid() -> int:

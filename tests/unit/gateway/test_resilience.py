@@ -11,10 +11,9 @@ import pytest
 from interlink.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
-from interlink.gateway.breaker import BreakerState, CircuitBreaker
-from interlink.gateway.bulkhead import Bulkhead
-from interlink.gateway.config import UpstreamTarget
-from interlink.gateway.resilience import (
+from interlink.gateway.resilience.breaker import BreakerState, CircuitBreaker
+from interlink.gateway.resilience.bulkhead import Bulkhead
+from interlink.gateway.resilience.guard import (
     MAX_BACKOFF,
     REJECTIONS,
     REPLAY_BUFFER,
@@ -26,6 +25,7 @@ from interlink.gateway.resilience import (
     retryable_error,
 )
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
 from interlink.http.connection import Response
 from interlink.http.origin import Origin
@@ -104,7 +104,7 @@ def counters() -> GatewayServices:
 def guard(
     services: GatewayServices, retries: int = 2, consecutive: int = 5, limit: int | None = None
 ) -> tuple[UpstreamGuard, Clock, list[float]]:
-    from interlink.gateway.breaker import BreakerSettings
+    from interlink.gateway.resilience.breaker import BreakerSettings
 
     clock = Clock()
     waits: list[float] = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from interlink.errors import StoreUnavailable
-from interlink.gateway.compare import MATCH, STATUS, Outcome
-from interlink.gateway.shadow import MAX_FIELDS, OTHER, ComparisonLog, Period
+from interlink.gateway.shadow.compare import MATCH, STATUS, Outcome
+from interlink.gateway.shadow.mirror import MAX_FIELDS, OTHER, ComparisonLog, Period
 from interlink.store import Store, open_store
 
 T0 = datetime(2025, 3, 14, 9, 0, tzinfo=UTC).timestamp()

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from interlink.gateway.balancing import choose_upstream, pick, stable_hash, sticky_key
-from interlink.gateway.config import CompiledRoute, UpstreamTarget
+from interlink.gateway.config import CompiledRoute
 from interlink.gateway.request import Request
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.origin import Origin
 from tests.unit.gateway.helpers import compile_dir, route, write_estate
 

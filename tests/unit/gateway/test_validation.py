@@ -12,6 +12,7 @@ import pytest
 from interlink.gateway import compile_gateway
 from interlink.gateway.policy import Reply, settle
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import SharedState
 from interlink.gateway.validation import request_validation
 from interlink.gateway.validation.documents import _to_2020
 from interlink.gateway.validation.drift import DriftLog, drift
@@ -250,7 +251,7 @@ def test_contract_paths_are_served_at_the_public_paths(tmp_path: Path) -> None:
         ],
     )
     estate = load(root)
-    served = route_contract(the_route(estate), estate, {})
+    served = route_contract(the_route(estate), estate, SharedState())
     assert sorted(op.label for op in served.operations) == [
         "GET /api/orders",
         "GET /api/orders/latest",
@@ -259,7 +260,7 @@ def test_contract_paths_are_served_at_the_public_paths(tmp_path: Path) -> None:
         "PATCH /api/orders/{id}",
         "POST /api/orders",
     ]
-    plain = route_contract(the_route(estate, "plain"), estate, {})
+    plain = route_contract(the_route(estate, "plain"), estate, SharedState())
     assert sorted(op.label for op in plain.operations) == [
         "GET /v2/orders",
         "GET /v2/orders/latest",
@@ -318,7 +319,7 @@ def _check(root: Path, req: Any, name: str = "orders") -> Reply | None:
     estate = load(root)
     policy = request_validation(the_route(estate, name), estate, GatewayServices())
     assert policy is not None
-    return asyncio.run(settle(policy(req, None)))  # type: ignore[arg-type]
+    return asyncio.run(settle(policy(req)))
 
 
 def _violations(reply: Reply | None) -> list[tuple[str, str]]:
@@ -564,7 +565,9 @@ def test_record_only_never_refuses(tmp_path: Path) -> None:
 
 def test_drift_of_responses(tmp_path: Path) -> None:
     estate = load(write_validation_estate(tmp_path, "http://127.0.0.1:9"))
-    ops = {op.label: op for op in route_contract(the_route(estate), estate, {}).operations}
+    ops = {
+        op.label: op for op in route_contract(the_route(estate), estate, SharedState()).operations
+    }
     post, get = ops["POST /api/orders"], ops["GET /api/orders/{id}"]
     good = _body({**GOOD_ORDER, "id": "O1"})
     assert drift(post, 201, JSON, good) is None

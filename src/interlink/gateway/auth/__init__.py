@@ -5,7 +5,7 @@
 ``x-consumer-scopes`` and ``x-auth-method``.
 """
 
+from interlink.gateway.auth.authentication import authentication
 from interlink.gateway.auth.identity import Identity
-from interlink.gateway.auth.policy import authentication
 
 __all__ = ["Identity", "authentication"]

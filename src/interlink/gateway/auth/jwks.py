@@ -1,7 +1,7 @@
 """JSON Web Key Sets (RFC 7517): the public keys RS256 and ES256 tokens are checked with.
 
 A :class:`JwksCache` holds one URL's keys, parsed once into public-key objects, and lives in
-``services.state`` under ``("jwks", url)``: every route naming the URL shares it, and a reload
+``services.state`` under :func:`jwks_key`: every route naming the URL shares it, and a reload
 keeps it. It is filled on the first request that needs it, then refreshed:
 
 - every ``REFRESH`` seconds, or sooner when the response's ``Cache-Control: max-age`` says so
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from interlink.gateway.auth.jws import InvalidToken, b64url_decode
+from interlink.gateway.state import SharedState, StateKey
 
 if TYPE_CHECKING:
     from interlink.gateway.auth.jws import PublicKey
@@ -312,9 +313,13 @@ class JwksCache:
                 log.warning("JWKS %s: left out %s", self.label, "; ".join(keys.skipped))
 
 
-def jwks_cache(state: dict[Any, Any], url: str, label: str) -> JwksCache:
+def jwks_key(url: str) -> StateKey[JwksCache]:
+    return StateKey("jwks", url)
+
+
+def jwks_cache(state: SharedState, url: str, label: str) -> JwksCache:
     """The cache of ``url`` in ``services.state``, made on first use."""
-    found = state.get(("jwks", url))
-    if not isinstance(found, JwksCache):
-        found = state[("jwks", url)] = JwksCache(url, label)
+    found = state.get(jwks_key(url))
+    if found is None:
+        found = state[jwks_key(url)] = JwksCache(url, label)
     return found

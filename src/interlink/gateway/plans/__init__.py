@@ -15,7 +15,7 @@ per request, with the local counters as the fallback while Redis is away.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds.gateway import Consumer, Plan, Route
@@ -26,20 +26,23 @@ from interlink.gateway.plans.local import LocalLimiter, table_for
 from interlink.gateway.plans.model import CompiledPlan, compile_plan
 from interlink.gateway.plans.shared import HEALTH_NAME, PlanOptions, SharedCounters
 from interlink.gateway.policy import Outcome, Policy, Unsupported
-from interlink.gateway.services import GatewayServices
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
-    from interlink.gateway.request import Request
+from interlink.gateway.request import Request
+from interlink.gateway.services import DEGRADED_KEY, GatewayServices
+from interlink.gateway.state import StateKey
 
 ANONYMOUS: Final = "anonymous"
-OPTIONS_KEY: Final = ("plans", "options")  # a PlanOptions in services.state overrides defaults
-SHARED_KEY: Final = ("plans", "shared")
-DEGRADED_KEY: Final = "degraded"  # services.state[...]: component → why it runs degraded
+# A PlanOptions here overrides the defaults.
+OPTIONS_KEY: Final[StateKey[PlanOptions]] = StateKey("plans", "options")
+SHARED_KEY: Final[StateKey[SharedCounters]] = StateKey("plans", "shared")
+# The estate's Consumers and Plans as the plans policy reads them, built once per estate.
+PLANS_KEY: Final[StateKey[dict[str, CompiledPlan]]] = StateKey("plans")
+LIMITERS_KEY: Final[StateKey[dict[object, dict[str, PlanLimiter | None]]]] = StateKey(
+    "plan limiters"
+)
+PLAN_OF_KEY: Final[StateKey[dict[str, str | None]]] = StateKey("consumer plans")
 
 __all__ = [
     "ANONYMOUS",
-    "DEGRADED_KEY",
     "HEALTH_NAME",
     "OPTIONS_KEY",
     "CompiledPlan",
@@ -55,14 +58,12 @@ __all__ = [
 def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     """The plans policy of ``route``; None when no plan of the estate limits anything."""
     plans = services.per_estate(
-        estate, "plans", lambda: {plan.name: compile_plan(plan) for plan in estate.of(Plan)}
+        estate, PLANS_KEY, lambda: {plan.name: compile_plan(plan) for plan in estate.of(Plan)}
     )
     if all(plan.empty for plan in plans.values()):
         return None
     group = route.spec.group or route.name
-    options = services.state.get(OPTIONS_KEY)
-    if not isinstance(options, PlanOptions):
-        options = PlanOptions()
+    options = services.state.get(OPTIONS_KEY) or PlanOptions()
     shared = shared_counters(estate, services, options)
     denied = services.metrics.counter(
         "interlink_gateway_ratelimit_denied_total",
@@ -71,9 +72,7 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
     )
     # The routes of one group share its counters, so they share the limiters too: built once
     # per group and estate rather than once per route.
-    by_group: dict[object, dict[str, PlanLimiter | None]] = services.per_estate(
-        estate, "plan limiters", dict
-    )
+    by_group = services.per_estate(estate, LIMITERS_KEY, dict)
     limiters = by_group.get((group, options, shared))
     if limiters is None:
         limiters = by_group[(group, options, shared)] = {}
@@ -86,7 +85,7 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
             limiters[name] = PlanLimiter(plan, group, local, shared, services.clock, denied)
     # Consumer → plan name, once per estate: a map per route would hold routes times consumers.
     plan_of = services.per_estate(
-        estate, "consumer plans", lambda: {c.name: c.spec.plan for c in estate.of(Consumer)}
+        estate, PLAN_OF_KEY, lambda: {c.name: c.spec.plan for c in estate.of(Consumer)}
     )
     anonymous = limiters.get(ANONYMOUS)
     if anonymous is None and not any(
@@ -94,7 +93,7 @@ def plan_policy(route: Route, estate: Estate, services: GatewayServices) -> Poli
     ):
         return None
 
-    def enforce_plan(request: Request, route: CompiledRoute) -> Outcome:
+    def enforce_plan(request: Request) -> Outcome:
         identity = request.identity
         consumer = identity.consumer if identity is not None else request.consumer
         if consumer is not None:
@@ -123,9 +122,11 @@ def shared_counters(
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise Unsupported("gateway.rateLimitStore must be a redis://, rediss:// or unix:// URL")
     found = services.state.get(SHARED_KEY)
-    if isinstance(found, SharedCounters) and found.url == url:
+    if found is not None and found.url == url:
         return found
-    health = services.state.setdefault(DEGRADED_KEY, {})
+    health = services.state.get(DEGRADED_KEY)
+    if health is None:
+        health = services.state[DEGRADED_KEY] = {}
     shared = SharedCounters(url, metrics=services.metrics, health=health, options=options)
     services.state[SHARED_KEY] = shared
     return shared

@@ -25,6 +25,7 @@ import itertools
 from typing import Final
 
 from interlink.gateway.plans.model import CALENDAR, DAY, EPOCH, EPSILON, CompiledPlan
+from interlink.gateway.state import SharedState, StateKey
 
 Decision = tuple[bool, int, int, float, float]
 
@@ -46,20 +47,20 @@ class LocalTable:
 
 
 def table_for(
-    state: dict[object, object], plan: CompiledPlan, group: str, max_entries: int = MAX_ENTRIES
+    state: SharedState, plan: CompiledPlan, group: str, max_entries: int = MAX_ENTRIES
 ) -> LocalTable:
     """The plan's table for ``group`` from ``state``, so a reload keeps the counts.
 
     When the plan's limits changed shape (another algorithm or number of limits) the limit
     state starts over, but each consumer's quota counts are carried into the new table.
     """
-    key = ("plans", plan.name, group)
+    key: StateKey[LocalTable] = StateKey("plans", plan.name, group)
     found = state.get(key)
-    if isinstance(found, LocalTable) and found.layout == plan.layout:
+    if found is not None and found.layout == plan.layout:
         found.max_entries = max_entries
         return found
     table = LocalTable(plan.layout, max_entries)
-    if isinstance(found, LocalTable):
+    if found is not None:
         fresh = fresh_entry(plan)
         for name, entry in found.entries.items():
             table.entries[name] = entry[:QUOTA_SLOTS] + fresh[QUOTA_SLOTS:]

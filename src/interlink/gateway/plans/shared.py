@@ -5,8 +5,8 @@ or is slow, :meth:`SharedCounters.hit` returns None, the caller decides on its l
 and the store is *degraded*: requests no longer try Redis, a background task pings it every
 ``retry_interval`` and, once it answers and has the script loaded, sharing resumes. Degraded
 shows in the ``interlink_gateway_ratelimit_store_degraded`` gauge and, under the name
-:data:`HEALTH_NAME`, in the ``degraded`` mapping of ``GatewayServices.state`` that the admin
-API's ``/readyz`` lists.
+:data:`HEALTH_NAME`, in the mapping under ``DEGRADED_KEY`` in ``GatewayServices.state`` that
+the admin API's ``/readyz`` lists.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from interlink.contracts import _pointer
 from interlink.contracts.loader import load_document
 from interlink.errors import ContractError
 from interlink.estate.model import Estate
+from interlink.gateway.state import SharedState, StateKey
 
 #: Most files one contract may pull in through references.
 MAX_FILES: Final = 500
@@ -210,14 +211,19 @@ class ContractDocuments:
         return frozenset(found)
 
 
-def documents_for(estate: Estate, path: Path, state: dict[Any, Any]) -> ContractDocuments:
+# The latest estate, and its compiled contracts by path.
+DOCUMENTS_KEY: Final[StateKey[tuple[weakref.ref[Estate], dict[Path, ContractDocuments]]]] = (
+    StateKey("validation", "documents")
+)
+
+
+def documents_for(estate: Estate, path: Path, state: SharedState) -> ContractDocuments:
     """The compiled contract at ``path``, shared by every route of this estate that serves it."""
-    key = ("validation", "documents")
-    held = state.get(key)
+    held = state.get(DOCUMENTS_KEY)
     if held is None or held[0]() is not estate:
         held = (weakref.ref(estate), {})
-        state[key] = held
-    cache: dict[Path, ContractDocuments] = held[1]
+        state[DOCUMENTS_KEY] = held
+    cache = held[1]
     found = cache.get(path)
     if found is None:
         contract = estate.contracts.get(path)

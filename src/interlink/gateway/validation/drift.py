@@ -21,6 +21,7 @@ from typing import Any, Final
 from interlink.events.cloudevents import pointer
 from interlink.events.validation import _describe
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.gateway.validation.operations import Operation, is_json, media_type
 from interlink.gateway.validation.params import loads
 from interlink.http.headers import Headers
@@ -59,14 +60,17 @@ class DriftLog:
         return True
 
 
+DRIFT_LOG_KEY: Final[StateKey[DriftLog]] = StateKey("validation", "drift-log")
+
+
 def recorder(route: str, api: str, op: Operation, services: GatewayServices) -> Observer:
     """The observer that checks ``op``'s responses on ``route``."""
     counter = services.metrics.counter(
         METRIC, "Upstream responses that do not match the route's contract", ("route", "status")
     )
-    drift_log = services.state.get(("validation", "drift-log"))
-    if not isinstance(drift_log, DriftLog):
-        drift_log = services.state[("validation", "drift-log")] = DriftLog()
+    drift_log = services.state.get(DRIFT_LOG_KEY)
+    if drift_log is None:
+        drift_log = services.state[DRIFT_LOG_KEY] = DriftLog()
 
     def record(status: int, headers: Headers, body: bytes) -> None:
         try:

@@ -27,6 +27,7 @@ from interlink.errors import ContractError
 from interlink.estate.kinds import Api, Route
 from interlink.estate.model import Estate
 from interlink.gateway.routing import with_implied
+from interlink.gateway.state import SharedState
 from interlink.gateway.validation.documents import ContractDocuments, documents_for
 from interlink.gateway.validation.params import Param
 
@@ -196,7 +197,7 @@ class RouteContract:
     operations: tuple[Operation, ...]
 
 
-def route_contract(route: Route, estate: Estate, state: dict[Any, Any]) -> RouteContract:
+def route_contract(route: Route, estate: Estate, state: SharedState) -> RouteContract:
     """The operations ``route`` serves, compiled; ContractError when that is not possible."""
     spec = route.spec
     assert spec.api is not None

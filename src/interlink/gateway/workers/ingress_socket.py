@@ -3,7 +3,8 @@
 With ``--workers N`` the gateway's workers have no event mesh of their own: the bus and the
 delivery queue stay in the `interlink serve` process (the embedded log has a single writer).
 That process serves its :class:`~interlink.events.ingress.EventIngress` here, with the
-gateway's own HTTP server, and each worker forwards to it (:mod:`interlink.gateway.event_link`):
+gateway's own HTTP server, and each worker forwards to it
+(:mod:`interlink.gateway.workers.event_link`):
 
 - ``/events…`` exactly as with one worker: the ingress authenticates, validates, deduplicates
   and answers; the body limits are the Platform's.
@@ -28,14 +29,14 @@ from urllib.parse import unquote
 from interlink.errors import ServeError
 from interlink.events.ingress import EventIngress
 from interlink.gateway.config import GatewayConfig
-from interlink.gateway.event_link import META_PREFIX, PUBLISH_PATH
-from interlink.gateway.limits import Limits
-from interlink.gateway.private_dir import make_private_dir, remove_private_dir
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.protocol import HttpProtocol
 from interlink.gateway.request import Request
 from interlink.gateway.routing import Router
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.sockets import BACKLOG
+from interlink.gateway.workers.event_link import META_PREFIX, PUBLISH_PATH
+from interlink.gateway.workers.private_dir import make_private_dir, remove_private_dir
 from interlink.http.streams import BodyError
 
 log = logging.getLogger("interlink.gateway")

@@ -24,7 +24,7 @@ import socket
 from typing import Final
 
 from interlink.errors import ServeError
-from interlink.gateway.private_dir import make_private_dir, remove_private_dir
+from interlink.gateway.workers.private_dir import make_private_dir, remove_private_dir
 from interlink.observe.merge import ProcessMerge, ProcessSnapshot, decode, encode
 from interlink.observe.metrics import Family, Registry
 

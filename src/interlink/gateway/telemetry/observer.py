@@ -33,9 +33,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-from interlink.gateway.access_log import access_line
-from interlink.gateway.access_log import log as access_log
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.telemetry.access_log import access_line
+from interlink.gateway.telemetry.access_log import log as access_log
 from interlink.store import ObservedConnection, Store
 
 if TYPE_CHECKING:

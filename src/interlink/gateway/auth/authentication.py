@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
@@ -25,10 +25,12 @@ from interlink.gateway.auth.jwks import JwksCache, jwks_cache
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
 from interlink.http.headers import Headers
 
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
+# Built once per estate: every Consumer by name, and the identity its API key gives.
+CONSUMERS_KEY: Final[StateKey[dict[str, Consumer]]] = StateKey("consumers")
+API_KEY_IDENTITIES_KEY: Final[StateKey[dict[str, Identity]]] = StateKey("api-key identities")
 
 WWW_AUTHENTICATE = b"www-authenticate"
 VERIFIABLE = frozenset({"HS256", "RS256", "ES256"})  # algorithms it can check signatures of
@@ -51,7 +53,7 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
     if auth is None:
         return None
     consumers = services.per_estate(
-        estate, "consumers", lambda: {c.name: c for c in estate.of(Consumer)}
+        estate, CONSUMERS_KEY, lambda: {c.name: c for c in estate.of(Consumer)}
     )
     methods: list[Method] = []
     names = {AUTHORIZATION}
@@ -71,7 +73,7 @@ def _api_key(
         raise Unsupported("API keys need the store's key ring, which this gateway has not")
     by_name = services.per_estate(
         estate,
-        "api-key identities",
+        API_KEY_IDENTITIES_KEY,
         lambda: identities(((name, c.spec.scopes) for name, c in consumers.items()), apikey.METHOD),
     )
     return apikey.ApiKeyMethod(spec, services.keyring, by_name)
@@ -123,7 +125,7 @@ def _policy(methods: list[Method], required: frozenset[str], names: frozenset[by
         request.drop_upstream = names
         return None
 
-    def authenticate(request: Request, route: CompiledRoute) -> Outcome:
+    def authenticate(request: Request) -> Outcome:
         creds = read(request, names)
         if creds.repeated is not None:
             name = creds.repeated.decode("latin-1")
@@ -180,12 +182,12 @@ def _api_key_only(
     verify = method.keyring.verify
     identities = method.identities
 
-    def api_key(request: Request, route: CompiledRoute) -> Outcome:
+    def api_key(request: Request) -> Outcome:
         value: bytes | None = None
         for name, raw in request.headers:
             if name in names:
                 if value is not None or name != header:
-                    return general(request, route)
+                    return general(request)
                 value = raw
         if value is not None:
             found = verify(value.decode("latin-1").strip())
@@ -193,6 +195,6 @@ def _api_key_only(
                 known = identities.get(found.consumer)
                 if known is not None:
                     return admit(request, known)
-        return general(request, route)
+        return general(request)
 
     return api_key

@@ -2,7 +2,7 @@
 
 With ``--workers N`` the event mesh (bus, registry, ingress, delivery queue) runs only in the
 `interlink serve` process, since the embedded log has a single writer. That process serves its
-ingress on a private Unix socket (:mod:`interlink.gateway.ingress_socket`), and each worker
+ingress on a private Unix socket (:mod:`interlink.gateway.workers.ingress_socket`), and each worker
 reaches it through an :class:`EventLink`:
 
 - ``/events…`` requests are forwarded as they came: the credentials, the body (streamed), the
@@ -20,23 +20,21 @@ stored; sent again with the same ``source`` and ``id`` it is stored once.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from typing import Final
 from urllib.parse import quote
 
 from interlink.errors import UpstreamError
 from interlink.events.ingress import Reply
 from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.proxy import relay
+from interlink.gateway.request import Request
+from interlink.gateway.responder import Responder
 from interlink.http.client import HttpClient
 from interlink.http.headers import HOP_BY_HOP, Headers
 from interlink.http.origin import Origin
 from interlink.http.streams import BodyError, BodyStream
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from interlink.problems import problem_bytes
-
-if TYPE_CHECKING:
-    from interlink.gateway.protocol import HttpProtocol
-    from interlink.gateway.request import Request
 
 log = logging.getLogger("interlink.gateway")
 
@@ -65,7 +63,7 @@ class EventLink:
             unix_socket=path, connect_timeout=connect_timeout, read_timeout=read_timeout
         )
 
-    async def forward(self, request: Request, conn: HttpProtocol) -> None:
+    async def forward(self, request: Request, conn: Responder) -> None:
         """Serve ``/events…``: the request goes to the ingress, its answer back unchanged."""
         target = request.path.encode("latin-1")
         if request.query:

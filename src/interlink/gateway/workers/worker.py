@@ -1,8 +1,9 @@
-"""One gateway worker process: ``python -m interlink.gateway.worker OPTIONS_JSON``.
+"""One gateway worker process: ``python -m interlink.gateway.workers.worker OPTIONS_JSON``.
 
-Started by :class:`interlink.gateway.workers.Supervisor`. It loads the estate itself, binds the
-gateway port with SO_REUSEPORT beside its siblings, prints ``ready`` on stdout, reloads on
-SIGHUP and stops gracefully on SIGTERM, SIGINT or when its stdin closes (its supervisor died).
+Started by :class:`interlink.gateway.workers.supervisor.Supervisor`. It loads the estate
+itself, binds the gateway port with SO_REUSEPORT beside its siblings, prints ``ready`` on
+stdout, reloads on SIGHUP and stops gracefully on SIGTERM, SIGINT or when its stdin closes
+(its supervisor died).
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from pathlib import Path
 
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
-from interlink.gateway.access_log import configure_access_log
-from interlink.gateway.config import GatewayConfig, compile_gateway
-from interlink.gateway.event_link import EventLink
-from interlink.gateway.limits import Limits
-from interlink.gateway.observe import GatewayObserver
+from interlink.gateway.compiler import compile_gateway
+from interlink.gateway.config import GatewayConfig
+from interlink.gateway.connection_limits import Limits
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
-from interlink.gateway.shadow import flush_comparisons
+from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import bind
-from interlink.gateway.worker_metrics import MetricsEndpoint
+from interlink.gateway.telemetry.access_log import configure_access_log
+from interlink.gateway.telemetry.observer import GatewayObserver
+from interlink.gateway.workers.event_link import EventLink
+from interlink.gateway.workers.metrics import MetricsEndpoint
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing
 

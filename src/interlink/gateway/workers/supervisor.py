@@ -5,7 +5,7 @@ connections across them. The supervisor holds a bound, non-listening socket on t
 whole time: it fixes the port (also when asked for port 0) and keeps any other program from
 taking it between restarts, without receiving connections itself. It forwards reloads as
 SIGHUP, restarts a worker that dies, and stops them all gracefully. Their metrics are pulled
-from each over a private Unix socket when the admin API is scraped (``worker_metrics.py``).
+from each over a private Unix socket when the admin API is scraped (``workers/metrics.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 from dataclasses import replace
 
 from interlink.errors import ServeError
-from interlink.gateway.worker import WorkerOptions
-from interlink.gateway.worker_metrics import WorkerMetrics
+from interlink.gateway.workers.metrics import WorkerMetrics
+from interlink.gateway.workers.worker import WorkerOptions
 
 log = logging.getLogger("interlink.gateway")
 
@@ -79,7 +79,7 @@ class Supervisor:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "interlink.gateway.worker",
+            "interlink.gateway.workers.worker",
             replace(self.options, metrics_socket=self.metrics.path(index)).to_json(),
             stdin=asyncio.subprocess.PIPE,  # closed by our death: the worker then stops
             stdout=asyncio.subprocess.PIPE,

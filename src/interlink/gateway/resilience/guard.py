@@ -1,8 +1,9 @@
 """Retries, circuit breaking and bulkheads around each call a route makes to an upstream.
 
 A route's ``resilience`` is compiled into one :class:`UpstreamGuard` per upstream System. The
-proxy sends through :func:`resilient_send` and calls :func:`finished` once the response was
-relayed (or given up), which frees the request's bulkhead slot.
+proxy sends through its System's guard (:func:`interlink.gateway.proxy.resilient_send`) and
+calls :meth:`UpstreamGuard.finished` once the response was relayed (or given up), which frees
+the request's bulkhead slot.
 
 Retries (``retries.attempts`` more tries, ``retries.backoff`` the first wait) happen only when
 sending again cannot change the outcome:
@@ -18,9 +19,9 @@ sending again cannot change the outcome:
 - nothing of a response was relayed yet: a response that goes to the client is never retried.
 
 Waits grow exponentially with equal jitter (:func:`backoff_delay`). Every try counts for the
-System's :class:`~interlink.gateway.breaker.CircuitBreaker`; while it is open, requests are
-refused with 503 and ``Retry-After`` without reaching the upstream. Breakers and bulkheads live
-in ``GatewayServices.state``, so a reload keeps them (with the new settings).
+System's :class:`~interlink.gateway.resilience.breaker.CircuitBreaker`; while it is open,
+requests are refused with 503 and ``Retry-After`` without reaching the upstream. Breakers and
+bulkheads live in ``GatewayServices.state``, so a reload keeps them (with the new settings).
 """
 
 from __future__ import annotations
@@ -29,22 +30,20 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import Final, Protocol
 
 from interlink.errors import UpstreamError, UpstreamUnavailable
 from interlink.estate.kinds.gateway import Route
-from interlink.gateway.breaker import BreakerSettings, BreakerState, CircuitBreaker
-from interlink.gateway.bulkhead import Bulkhead
+from interlink.gateway.resilience.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from interlink.gateway.resilience.bulkhead import Bulkhead
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.state import StateKey
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.connection import Body, Response
 from interlink.http.headers import Headers
 from interlink.http.origin import Origin
 from interlink.http.streams import BodyStream
 from interlink.observe.metrics import Counter, Gauge
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute, UpstreamTarget
-    from interlink.gateway.request import Request
 
 #: Methods retried (RFC 9110 §9.2.2 idempotent methods, less TRACE, which is never proxied twice).
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
@@ -240,21 +239,21 @@ def compile_resilience(
     guards: dict[str, UpstreamGuard] = {}
     for system in dict.fromkeys(systems):
         labels = (route.name, system)
-        breaker = services.state.get(("breaker", *labels))
-        if not isinstance(breaker, CircuitBreaker):
-            breaker = services.state[("breaker", *labels)] = CircuitBreaker(
-                settings, services.clock
-            )
+        breaker_key: StateKey[CircuitBreaker] = StateKey("breaker", *labels)
+        breaker = services.state.get(breaker_key)
+        if breaker is None:
+            breaker = services.state[breaker_key] = CircuitBreaker(settings, services.clock)
             gauge.set(float(BreakerState.CLOSED), *labels)
         breaker.settings = settings
         breaker.clock = services.clock
         breaker.on_change = _reporter(gauge, labels)
         bulkhead: Bulkhead | None = None
         if spec.max_concurrent is not None:
-            found = services.state.get(("bulkhead", *labels))
-            bulkhead = found if isinstance(found, Bulkhead) else Bulkhead(spec.max_concurrent)
+            bulkhead_key: StateKey[Bulkhead] = StateKey("bulkhead", *labels)
+            found = services.state.get(bulkhead_key)
+            bulkhead = found if found is not None else Bulkhead(spec.max_concurrent)
             bulkhead.limit = spec.max_concurrent
-            services.state[("bulkhead", *labels)] = bulkhead
+            services.state[bulkhead_key] = bulkhead
         guards[system] = UpstreamGuard(
             route.name,
             system,
@@ -273,35 +272,3 @@ def _reporter(gauge: Gauge, labels: tuple[str, str]) -> Callable[[BreakerState],
         gauge.set(float(state), *labels)
 
     return report
-
-
-def resilient_send(
-    client: Sender,
-    route: CompiledRoute,
-    upstream: UpstreamTarget,
-    request: Request,
-    target: bytes,
-    headers: Headers,
-    body: Body,
-    content_length: int | None,
-) -> Awaitable[Response]:
-    """Send ``request`` to ``upstream`` under the route's resilience; see the module doc.
-    Once the response is done with, call :func:`finished`. (A plain function handing back
-    the coroutine that sends: one frame less on every request.)"""
-    guard = route.resilience.get(upstream.system) if route.resilience else None
-    if guard is None:
-        return client.send(
-            upstream.origin, request.method_bytes, target, headers, body, content_length,
-            route.connect_timeout, route.read_timeout,
-        )  # fmt: skip
-    return guard.send(
-        client, upstream, request.method_bytes, target, headers, body, content_length,
-        route.connect_timeout, route.read_timeout,
-    )  # fmt: skip
-
-
-def finished(route: CompiledRoute, upstream: UpstreamTarget) -> None:
-    """The response :func:`resilient_send` returned was relayed or given up: free its slot."""
-    guard = route.resilience.get(upstream.system) if route.resilience else None
-    if guard is not None:
-        guard.finished()

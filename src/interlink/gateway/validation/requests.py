@@ -19,7 +19,7 @@ policy only attaches the response recorder (see :mod:`.drift`).
 from __future__ import annotations
 
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from interlink.errors import ContractError, Violation
 from interlink.estate.kinds.gateway import RequestValidation, ResponseValidation, Route
@@ -27,6 +27,7 @@ from interlink.estate.model import Estate
 from interlink.events.cloudevents import pointer
 from interlink.events.validation import _describe
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
+from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.validation.drift import Observer, recorder
 from interlink.gateway.validation.operations import (
@@ -46,10 +47,6 @@ from interlink.gateway.validation.params import (
     split_query,
 )
 from interlink.http.streams import BodyError, BodyStream
-
-if TYPE_CHECKING:
-    from interlink.gateway.config import CompiledRoute
-    from interlink.gateway.request import Request
 
 MAX_VIOLATIONS: Final = 100
 TITLE: Final = "Request does not match the contract"
@@ -73,7 +70,7 @@ def request_validation(route: Route, estate: Estate, services: GatewayServices) 
     matcher = contract.matcher
     api = contract.api
 
-    def validate(request: Request, compiled: CompiledRoute) -> Outcome:
+    def validate(request: Request) -> Outcome:
         found = matcher.match(request.path)
         if found is None:
             if not enforce:

@@ -3,15 +3,15 @@
 A route's upstream with ``shadow: true`` receives a copy of a request once the primary's answer
 has been sent to the client, and only when both are held whole: the request's body is complete
 (a body still arriving is read whole first when its Content-Length is at most
-:data:`~interlink.gateway.resilience.REPLAY_BUFFER`, as for retries; a larger or chunked one is
-streamed to the primary and never copied) and at most :data:`MAX_SHADOW_BYTES`, and the
+:data:`~interlink.gateway.resilience.guard.REPLAY_BUFFER`, as for retries; a larger or chunked
+one is streamed to the primary and never copied) and at most :data:`MAX_SHADOW_BYTES`, and the
 primary's answer was complete (not streamed) and at most :data:`MAX_SHADOW_BYTES`. The shadow's
 answer never reaches the client and never delays it: it is read (up to the same size) on its
 own time, bounded by :data:`SHADOW_DEADLINE` and the route's timeouts, with at most
 :data:`MAX_IN_FLIGHT` copies in flight per route. A copy that cannot be sent then, fails or
 times out is only counted, in ``interlink_gateway_shadow_skipped_total{route,reason}``.
 
-Each pair of answers is compared (:mod:`interlink.gateway.compare`) and the outcome added to
+Each pair of answers is compared (:mod:`interlink.gateway.shadow.compare`) and the outcome added to
 :class:`ComparisonLog`: per route and minute, the count of comparisons, of matches and of
 mismatches per field. The log is written to the store every :data:`FLUSH_INTERVAL` seconds
 (``interlink routes compare`` and the admin API read it back), and counted in
@@ -32,18 +32,19 @@ from typing import TYPE_CHECKING, Final
 
 from interlink.errors import InterlinkError, UpstreamError
 from interlink.estate.kinds.gateway import Route
-from interlink.gateway.compare import Ignore, Outcome, compare_responses
 from interlink.gateway.forwarding import upstream_headers
 from interlink.gateway.policy import Unsupported
-from interlink.gateway.resilience import REPLAY_BUFFER
+from interlink.gateway.resilience.guard import REPLAY_BUFFER
 from interlink.gateway.services import GatewayServices
+from interlink.gateway.shadow.compare import Ignore, Outcome, compare_responses
+from interlink.gateway.state import StateKey
+from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyStream
 from interlink.observe.metrics import Counter
 
 if TYPE_CHECKING:
-    from interlink.gateway.config import UpstreamTarget
     from interlink.gateway.request import Request
     from interlink.store import Store
 
@@ -180,18 +181,21 @@ class InFlight:
         self.tasks: set[asyncio.Task[None]] = set()
 
 
+LOG_KEY: Final[StateKey[ComparisonLog]] = StateKey("shadow", "log")
+
+
 def comparison_log(services: GatewayServices) -> ComparisonLog:
     """The process's log, kept in ``services.state`` across reloads."""
-    found = services.state.get(("shadow", "log"))
-    if not isinstance(found, ComparisonLog):
-        found = services.state[("shadow", "log")] = ComparisonLog(services.store, services.clock)
+    found = services.state.get(LOG_KEY)
+    if found is None:
+        found = services.state[LOG_KEY] = ComparisonLog(services.store, services.clock)
     return found
 
 
 def flush_comparisons(services: GatewayServices) -> None:
     """Write the comparisons not yet stored (blocking): when the gateway stops."""
-    found = services.state.get(("shadow", "log"))
-    if isinstance(found, ComparisonLog):
+    found = services.state.get(LOG_KEY)
+    if found is not None:
         found.flush()
 
 
@@ -225,9 +229,10 @@ class Shadow:
             "Requests not compared with a shadow upstream, by reason.",
             ("route", "reason"),
         )
-        found = services.state.get(("shadow", route, "in-flight"))
-        if not isinstance(found, InFlight):
-            found = services.state[("shadow", route, "in-flight")] = InFlight()
+        key: StateKey[InFlight] = StateKey("shadow", route, "in-flight")
+        found = services.state.get(key)
+        if found is None:
+            found = services.state[key] = InFlight()
         self.in_flight = found
 
     async def follow(

@@ -1,0 +1,1 @@
+"""Resilience around each upstream call: retries, the circuit breaker and the bulkhead."""

@@ -1,0 +1,1 @@
+"""What the gateway records of each finished request: access log, metrics, connections."""

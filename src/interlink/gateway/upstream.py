@@ -1,0 +1,16 @@
+"""One upstream of a route, as compiled: the System, where it is, and its share of traffic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from interlink.http.origin import Origin
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTarget:
+    system: str
+    origin: Origin
+    base: str  # path under the origin: baseUrl's path, then the upstream's; no trailing slash
+    weight: int
+    shadow: bool

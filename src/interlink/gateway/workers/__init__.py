@@ -1,0 +1,1 @@
+"""Several gateway worker processes on one port: the worker, its supervisor, and what links them."""
