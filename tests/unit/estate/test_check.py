@@ -484,6 +484,29 @@ def test_bad_regex_pattern(retail: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.0"])
+def test_bad_regex_in_an_openapi_parameter(retail: Path, version: str) -> None:
+    edit(retail / OPENAPI, "openapi: 3.0.3", f"openapi: {version}")
+    edit(retail / OPENAPI, "next: {type: string, nullable: true}", "next: {type: string}")
+    edit(retail / OPENAPI, 'pattern: "^C[0-9]{6}$"}}', 'pattern: "^C[0-9{6}$"}}', count=2)
+    assert check_messages(retail) == [
+        f"{OPENAPI}:{line}:78: error: invalid regular expression '^C[0-9{{6}}$': unterminated "
+        "character set at position 2"
+        for line in (42, 55)
+    ]
+
+
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.0"])
+def test_bad_regex_in_openapi_components(retail: Path, version: str) -> None:
+    edit(retail / OPENAPI, "openapi: 3.0.3", f"openapi: {version}")
+    edit(retail / OPENAPI, "next: {type: string, nullable: true}", "next: {type: string}")
+    edit(retail / OPENAPI, 'pattern: "^[A-Z]{2}$"', 'pattern: "^[A-Z]{2}($"')
+    assert check_messages(retail) == [
+        f"{OPENAPI}:77:42: error: invalid regular expression '^[A-Z]{{2}}($': missing ), "
+        "unterminated subpattern at position 9"
+    ]
+
+
 def test_bad_pattern_property_regex(retail: Path) -> None:
     edit(
         retail / SCHEMA,
