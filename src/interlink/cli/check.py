@@ -14,6 +14,7 @@ from interlink.estate.check import CheckResult, check_estate, sort_key
 from interlink.estate.gitref import estate_at
 from interlink.estate.lifecycle import Binding
 from interlink.estate.rules import RULES
+from interlink.runtime.servable import unservable_routes
 
 
 @click.command("check")
@@ -73,6 +74,8 @@ def check_command(
         return
     today = on.date() if on else date.today()
     result = check_estate(directory, today=today)
+    result.findings.extend(unservable_routes(result))
+    result.findings.sort(key=sort_key)
     if against:
         with estate_at(against, directory) as old_dir:
             old = check_estate(old_dir, today=today)

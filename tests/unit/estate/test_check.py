@@ -507,6 +507,17 @@ def test_bad_regex_in_openapi_components(retail: Path, version: str) -> None:
     ]
 
 
+def test_regexes_are_judged_in_the_dialect_that_validates(retail: Path) -> None:
+    # ECMA-262, as jsonschema-rs reads it at run time: \p{L} is fine, Python's \Z is not
+    edit(retail / SCHEMA, '"pattern": "^C[0-9]{6}$"', '"pattern": "^\\\\p{L}+$"')
+    assert check_messages(retail) == []
+    edit(retail / SCHEMA, '"pattern": "^\\\\p{L}+$"', '"pattern": "^C[0-9]{6}\\\\Z"')
+    assert check_messages(retail) == [
+        f"{SCHEMA}:9:49: error: invalid regular expression '^C[0-9]{{6}}\\\\Z': not in the "
+        "ECMA-262 dialect JSON Schema uses"
+    ]
+
+
 def test_bad_pattern_property_regex(retail: Path) -> None:
     edit(
         retail / SCHEMA,
