@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 
 from interlink.admin.app import create_app
+from interlink.estate.not_yet import not_run_line
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.runtime.gateway import GatewayHost
@@ -81,6 +82,12 @@ async def serve(
     watcher = loop.create_task(_watch(runtime, reload)) if runtime.settings.watch else None
     ready: asyncio.Task[None] | None = None
     mesh: EventMesh | None = None
+    announce(runtime.snapshot)
+
+    async def announce_reload(snapshot: Snapshot) -> None:
+        announce(snapshot)
+
+    runtime.on_reload(announce_reload)
     try:
         mesh = await start_mesh(runtime)
         if gateway is not None:
@@ -105,6 +112,19 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         log.info("stopped")
+
+
+def announce(snapshot: Snapshot) -> None:
+    """Log what running this revision leaves aside: each passed sunset (an error for `check`,
+    served anyway so that a date going by never takes the platform down) and the objects that
+    are declared but not run yet."""
+    root = snapshot.estate.root
+    for finding in snapshot.findings:
+        if finding.severity == "error":
+            log.warning("passed sunset, served anyway: %s", finding.render(root))
+    line = not_run_line(snapshot.estate)
+    if line is not None:
+        log.info("%s", line)
 
 
 async def start_mesh(runtime: Runtime) -> EventMesh:

@@ -45,9 +45,11 @@ def messages_with(root: Path, code: str) -> list[str]:
 
 def test_the_retail_example_has_no_errors() -> None:
     result = check_estate(RETAIL, today=TODAY)
-    # Only its lifecycle warnings: Route/customers and its consumers still use customers-v1.
-    assert {f.code for f in result.findings} == {"LIFECYCLE_DEPRECATED"}
-    assert sorted(f.subject or "" for f in result.findings) == [
+    # Only warnings: Route/customers and its consumers still use customers-v1, and its Flow,
+    # DataProduct and Monitors are not run yet (test_not_yet.py).
+    assert {f.code for f in result.findings} == {"LIFECYCLE_DEPRECATED", "NOT_RUN"}
+    lifecycle = [f for f in result.findings if f.code == "LIFECYCLE_DEPRECATED"]
+    assert sorted(f.subject or "" for f in lifecycle) == [
         "Consumer/acme-logistics",
         "Consumer/mobile-app",
         "Route/customers",
