@@ -158,7 +158,8 @@ def _coroutine_methods() -> set[str]:
 COROUTINES = _coroutine_methods()
 
 
-def test_a_command_the_cli_refuses_is_caught() -> None:
+def test_a_command_the_cli_refuses_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLINK_TOKEN", "il_docs_token")
     assert list(_commands("$ interlink check . \\\n  --format json | jq .ok")) == [
         ["check", ".", "--format", "json"]
     ]
