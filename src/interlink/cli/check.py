@@ -100,6 +100,7 @@ def result_json(result: CheckResult) -> dict[str, object]:
         "warnings": len(result.warnings),
         "findings": [f.to_json(root) for f in result.findings],
         "lifecycle": [b.to_json(root) for b in result.lifecycle],
+        "skipped": [_relative(f, root) for f in result.skipped],
     }
 
 
@@ -123,6 +124,12 @@ def render_text(result: CheckResult, *, lifecycle: bool = False) -> str:
         )
     else:
         lines.append(f"{counts}: no problems")
+    if result.skipped:
+        names = ", ".join(_relative(f, root) for f in result.skipped)
+        lines.append(
+            f"skipped {_plural(len(result.skipped), 'YAML file')} without Interlink objects: "
+            f"{names}"
+        )
     if lifecycle:
         lines += ["", *lifecycle_table(result.lifecycle)]
     return "\n".join(lines) + "\n"

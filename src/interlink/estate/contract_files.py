@@ -275,6 +275,17 @@ def _ref_problems(data: Any, base_dir: Path | None) -> Iterator[SchemaProblem]:
             yield SchemaProblem(path, "REF_UNRESOLVED", message)
 
 
+def file_refs(data: Any, base_dir: Path) -> Iterator[Path]:
+    """The files ``data``'s `$ref`s name, relative to ``base_dir`` (URLs left out)."""
+    for _, ref in _refs(data, ()):
+        target = ref.partition("#")[0]
+        if target and not target.startswith(("http://", "https://", "urn:")):
+            try:
+                yield (base_dir / unquote(target)).resolve()
+            except (OSError, ValueError):
+                continue
+
+
 def _is_file(path: Path) -> bool:
     """Whether ``path`` names a file; a name too long or holding a NUL byte names none."""
     try:
