@@ -83,9 +83,13 @@ def not_run_line(estate: Estate) -> str | None:
             counts.append(f"{n} {one if n == 1 else many}")
     if not counts:
         return None
-    kinds = ", ".join(many for _, many in list(NOT_RUN.values())[:-1])
-    last = list(NOT_RUN.values())[-1][1]
-    return f"declared and not run yet: {', '.join(counts)} ({kinds} and {last} do not run yet)"
+    verb = "is" if len(counts) == 1 and counts[0].startswith("1 ") else "are"
+    kinds = _and([many for _, many in NOT_RUN.values()])
+    return f"{_and(counts)} {verb} declared and not run: {kinds} do not run yet"
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _is_set(obj: Any, path: PathKey) -> bool:

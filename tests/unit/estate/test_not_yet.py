@@ -51,8 +51,8 @@ def test_system_credentials_are_not_listed() -> None:
 def test_serve_names_what_it_does_not_run_in_one_line() -> None:
     result = check_estate(RETAIL, today=TODAY)
     assert not_run_line(result.estate) == (
-        "declared and not run yet: 1 flow, 1 data product, 4 monitors "
-        "(flows, data products and monitors do not run yet)"
+        "1 flow, 1 data product and 4 monitors are declared and not run: "
+        "flows, data products and monitors do not run yet"
     )
 
 
@@ -61,3 +61,18 @@ def test_nothing_to_say_without_flows_data_products_or_monitors(tmp_path: Path) 
         "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: t}\n"
     )
     assert not_run_line(check_estate(tmp_path).estate) is None
+
+
+def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
+    (tmp_path / "monitor.yaml").write_text(
+        "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: ops}\n---\n"
+        "apiVersion: interlink/v1\nkind: System\nmetadata: {name: crm, owner: ops}\n"
+        "spec: {domain: sales}\n---\n"
+        "apiVersion: interlink/v1\nkind: Monitor\nmetadata: {name: up, owner: ops}\n"
+        "spec: {type: anomaly, anomaly: {}, target: {kind: System, name: crm}}\n"
+    )
+    result = check_estate(tmp_path)
+    assert result.ok, [f.render() for f in result.errors]
+    assert not_run_line(result.estate) == (
+        "1 monitor is declared and not run: flows, data products and monitors do not run yet"
+    )
