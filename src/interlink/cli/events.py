@@ -36,8 +36,8 @@ MAX_VIOLATIONS = 20
 
 
 def _problem_message(response: httpx.Response) -> str:
-    """The problem's title and detail, or its title and every violation (up to a bound), one
-    a line: the detail names only the first."""
+    """The problem's title and detail; with several violations, its title and each of them
+    (up to a bound), one a line, since the detail names only the first."""
     try:
         body = response.json()
     except ValueError:
@@ -47,8 +47,8 @@ def _problem_message(response: httpx.Response) -> str:
     detail = str(body.get("detail") or f"HTTP {response.status_code}")
     title = body.get("title")
     violations = [v for v in body.get("violations") or () if isinstance(v, dict)]
-    if violations:
-        lines = [f"{title or detail} ({len(violations)} violation{'s' * (len(violations) > 1)}):"]
+    if len(violations) > 1:  # one is the detail already
+        lines = [f"{title or detail} ({len(violations)} violations):"]
         for v in violations[:MAX_VIOLATIONS]:
             pointer = v.get("pointer")
             lines.append(f"  {pointer}: {v.get('message')}" if pointer else f"  {v.get('message')}")

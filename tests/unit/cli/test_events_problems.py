@@ -46,6 +46,13 @@ def test_a_long_list_is_bounded() -> None:
     assert lines[21:] == ["  and 5 more"]
 
 
+def test_one_violation_is_one_line() -> None:
+    response = _problem([{"pointer": "/data/customerId", "message": "must be of type string"}])
+    assert problem_message(response) == (
+        "Event data does not match its schema: /data/customerId: must be of type string"
+    )
+
+
 def test_a_problem_without_violations_is_its_title_and_detail() -> None:
     response = httpx.Response(
         401, json={"title": "Unauthorized", "status": 401, "detail": "unknown key"}
