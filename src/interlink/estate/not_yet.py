@@ -5,6 +5,10 @@ nothing, and Flow, DataProduct and Monitor objects are checked but not run. Sayi
 would let a reader believe they work, so `check` warns wherever one is used (rules
 ``NO_EFFECT`` and ``NOT_RUN``) and `serve` says in one line what it does not run. An entry
 leaves this table when the feature that reads it lands.
+
+Descriptive fields are not listed: a System's ``criticality`` and ``dataClassification``, a
+Consumer's ``type`` and ``contact``, a Team's ``members``. They promise no behaviour; they are
+catalogue data that the admin API and the exports serve to people.
 """
 
 from __future__ import annotations
