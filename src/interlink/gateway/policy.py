@@ -51,11 +51,6 @@ class Unsupported(Exception):
     """The route declares something this gateway does not enforce yet."""
 
 
-class Unavailable(Unsupported):
-    """The route needs a service this gateway process has not (the key ring, the event mesh);
-    ``interlink check``, which runs none, does not hold it against the route."""
-
-
 def _lifecycle(route: Route, estate: Estate, services: GatewayServices) -> Policy | None:
     from interlink.gateway.lifecycle import lifecycle_policy  # it builds on Reply
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.estate.kinds.contracts import Event
 from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate
-from interlink.gateway.policy import Unavailable, Unsupported
+from interlink.gateway.policy import Unsupported
 from interlink.gateway.services import GatewayServices
 from interlink.http.streams import BodyError
 
@@ -66,7 +66,7 @@ def compile_publish(route: Route, estate: Estate, services: GatewayServices) -> 
         raise Unsupported(f"publishes Event/{event_type}, which does not exist")
     ingress = services.events
     if ingress is None:
-        raise Unavailable(
+        raise Unsupported(
             f"publishes event {event_type}, but this gateway process reaches no event mesh"
         )
     fallback_source = f"/routes/{route.name}"

@@ -6,9 +6,10 @@ one the gateway would leave out is an error at the Route. Whatever `check` passe
 serves.
 
 No service of the running platform is needed. What only it has is not held against a route:
-the key ring of Consumer keys and the event mesh (:class:`Unavailable`), and the values of
-`${env:…}` and `${secret:…}` references not set where `check` runs. A reference that is set is
-resolved and judged like any value.
+API keys (checked against the store's key ring) and publishing (into the event mesh) are left
+out of the route compiled here, and so are the values of `${env:…}` and `${secret:…}`
+references that are not set where `check` runs. A reference that is set is resolved and
+judged like any value.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 from interlink.estate.check import CheckResult
 from interlink.estate.findings import Finding
 from interlink.estate.kinds import Route
+from interlink.estate.kinds.gateway import ApiKeyAuth
 from interlink.estate.references import UnresolvedReference
 from interlink.gateway.config import compile_route
-from interlink.gateway.policy import Unavailable, Unsupported
+from interlink.gateway.policy import Unsupported
 from interlink.gateway.services import GatewayServices
 
 CODE = "ROUTE_UNSERVED"
@@ -33,12 +35,9 @@ def unservable_routes(result: CheckResult) -> list[Finding]:
     services = GatewayServices()
     out: list[Finding] = []
     for item in estate.loaded_of("Route"):
-        route = item.obj
-        assert isinstance(route, Route)
+        assert isinstance(item.obj, Route)
         try:
-            compile_route(route, estate, services)
-        except Unavailable:
-            continue
+            compile_route(without_platform_services(item.obj), estate, services)
         except Unsupported as exc:
             if isinstance(exc.__cause__, UnresolvedReference):
                 continue
@@ -52,3 +51,15 @@ def unservable_routes(result: CheckResult) -> list[Finding]:
                 )
             )
     return out
+
+
+def without_platform_services(route: Route) -> Route:
+    """``route`` without what needs the running platform: its API-key methods and its publish
+    target. Everything else it declares is compiled and judged."""
+    spec = route.spec
+    auth = spec.auth
+    if auth is not None:
+        methods = [m for m in auth.methods if not isinstance(m, ApiKeyAuth)]
+        auth = auth.model_copy(update={"methods": methods}) if methods else None
+    plain = spec.model_copy(update={"auth": auth, "publish": None})
+    return route.model_copy(update={"spec": plain})

@@ -80,3 +80,33 @@ def test_check_fails_on_a_route_that_would_not_be_served(tmp_path: Path) -> None
     assert result.exit_code == 1, result.output
     assert "estate.yaml:7:1: error: Route/compared would not be served: " in result.output
     assert result.output.endswith("4 objects in 1 files: 1 error, 0 warnings\n")
+
+
+def test_a_route_with_api_keys_is_judged_on_everything_else(tmp_path: Path) -> None:
+    shadowed = [{"system": "crm"}, {"system": "crm", "shadow": True}]
+    root = write_estate(
+        tmp_path,
+        {"crm": "http://crm"},
+        [
+            route(
+                "keyed",
+                "/k",
+                "crm",
+                upstreams=shadowed,
+                compare={"ignore": ["servedBy"]},
+                auth={"methods": [{"type": "apiKey"}]},
+            )
+        ],
+    )
+    assert _rendered(root) == [
+        "estate.yaml:7:1: error: Route/keyed would not be served: "
+        "compare.ignore: 'servedBy' is not a JSON pointer (/a/b, /a/*/c)"
+    ]
+
+
+def test_the_retail_example_is_served_whole_with_its_secrets_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_MOBILE_JWT_KEY", "k")
+    result = check_estate(RETAIL, today=TODAY)
+    assert unservable_routes(result) == []

@@ -22,7 +22,7 @@ from interlink.gateway.auth import apikey, jwt
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identities
 from interlink.gateway.auth.jwks import JwksCache, jwks_cache
-from interlink.gateway.policy import Outcome, Policy, Reply, Unavailable, Unsupported
+from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.http.headers import Headers
@@ -68,7 +68,7 @@ def _api_key(
     spec: ApiKeyAuth, estate: Estate, consumers: dict[str, Consumer], services: GatewayServices
 ) -> apikey.ApiKeyMethod:
     if services.keyring is None:
-        raise Unavailable("API keys need the store's key ring, which this gateway has not")
+        raise Unsupported("API keys need the store's key ring, which this gateway has not")
     by_name = services.per_estate(
         estate,
         "api-key identities",
