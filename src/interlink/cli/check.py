@@ -14,6 +14,7 @@ from interlink.estate.check import CheckResult, check_estate, sort_key
 from interlink.estate.gitref import estate_at
 from interlink.estate.lifecycle import Binding
 from interlink.estate.rules import RULES
+from interlink.runtime.servable import unservable_routes
 
 
 @click.command("check")
@@ -73,6 +74,8 @@ def check_command(
         return
     today = on.date() if on else date.today()
     result = check_estate(directory, today=today)
+    result.findings.extend(unservable_routes(result))
+    result.findings.sort(key=sort_key)
     if against:
         with estate_at(against, directory) as old_dir:
             old = check_estate(old_dir, today=today)
@@ -97,6 +100,7 @@ def result_json(result: CheckResult) -> dict[str, object]:
         "warnings": len(result.warnings),
         "findings": [f.to_json(root) for f in result.findings],
         "lifecycle": [b.to_json(root) for b in result.lifecycle],
+        "skipped": [_relative(f, root) for f in result.skipped],
     }
 
 
@@ -120,6 +124,12 @@ def render_text(result: CheckResult, *, lifecycle: bool = False) -> str:
         )
     else:
         lines.append(f"{counts}: no problems")
+    if result.skipped:
+        names = ", ".join(_relative(f, root) for f in result.skipped)
+        lines.append(
+            f"skipped {_plural(len(result.skipped), 'YAML file')} without Interlink objects: "
+            f"{names}"
+        )
     if lifecycle:
         lines += ["", *lifecycle_table(result.lifecycle)]
     return "\n".join(lines) + "\n"

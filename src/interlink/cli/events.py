@@ -31,8 +31,13 @@ _token = click.option(
 )
 
 
+#: Most violations of one problem shown; the rest are counted.
+MAX_VIOLATIONS = 20
+
+
 def _problem_message(response: httpx.Response) -> str:
-    """The problem's title and detail (the detail already names the first violation)."""
+    """The problem's title and detail; with several violations, its title and each of them
+    (up to a bound), one a line, since the detail names only the first."""
     try:
         body = response.json()
     except ValueError:
@@ -41,6 +46,15 @@ def _problem_message(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}"
     detail = str(body.get("detail") or f"HTTP {response.status_code}")
     title = body.get("title")
+    violations = [v for v in body.get("violations") or () if isinstance(v, dict)]
+    if len(violations) > 1:  # one is the detail already
+        lines = [f"{title or detail} ({len(violations)} violations):"]
+        for v in violations[:MAX_VIOLATIONS]:
+            pointer = v.get("pointer")
+            lines.append(f"  {pointer}: {v.get('message')}" if pointer else f"  {v.get('message')}")
+        if len(violations) > MAX_VIOLATIONS:
+            lines.append(f"  and {len(violations) - MAX_VIOLATIONS} more")
+        return "\n".join(lines)
     return f"{title}: {detail}" if title and title != detail else detail
 
 

@@ -15,7 +15,7 @@ from interlink.admin.app import create_app
 from interlink.estate.findings import EstateLoadError
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.gateway import GatewayHost, bind_gateway
-from interlink.runtime.runtime import Runtime
+from interlink.runtime.runtime import Runtime, estate_root
 from interlink.runtime.serve import bind, bound_address, serve
 from interlink.runtime.settings import ServeSettings
 
@@ -28,10 +28,11 @@ def configure_logging(level: str) -> None:
     )
 
 
-def _print_findings(exc: EstateLoadError, root: Path) -> None:
+def _print_findings(exc: EstateLoadError, estate_dir: Path) -> None:
+    root = estate_root(estate_dir)
     for finding in exc.findings:
         if finding.severity == "error":
-            click.echo(finding.render(root.resolve()), err=True)
+            click.echo(finding.render(root), err=True)
 
 
 def start(settings: ServeSettings) -> tuple[Runtime, object, GatewayHost]:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from interlink.estate.contract_files import load_contract
+from interlink.estate.contract_files import file_refs, load_contract
 from interlink.estate.findings import Finding
 from interlink.estate.hints import did_you_mean
-from interlink.estate.kinds import Api, Event
+from interlink.estate.kinds import API_VERSION, Api, DataProduct, Event
 from interlink.estate.lifecycle import SUNSET_PASSED, Binding, lifecycle_bindings
 from interlink.estate.links import links_of
 from interlink.estate.loader import load_estate
@@ -23,6 +23,9 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     #: bindings to deprecated or retired versions (each one is also a finding)
     lifecycle: list[Binding] = field(default_factory=list)
+    #: YAML files that hold no Interlink object, that no object uses (a contract, a file a
+    #: contract refers to) and that no finding is about: other tools' files
+    skipped: list[Path] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
@@ -55,8 +58,43 @@ def check_estate(root: Path, *, today: date | None = None) -> CheckResult:
     # A contract written in YAML is read twice (as an estate file and as a contract): its
     # syntax problems are reported once.
     findings = list(dict.fromkeys(findings))
+    if not estate.objects and not any(f.severity == "error" for f in findings):
+        findings.append(EMPTY)
     findings.sort(key=sort_key)
-    return CheckResult(estate, findings, lifecycle_bindings(estate, day))
+    reported = {f.location.file for f in findings if f.location is not None}
+    skipped = [f for f in skipped_files(estate) if f not in reported]
+    return CheckResult(estate, findings, lifecycle_bindings(estate, day), skipped)
+
+
+#: An estate without objects: an empty platform would start, serving nothing, and a mistyped
+#: directory would pass `check` in CI.
+EMPTY = Finding(
+    "error",
+    "ESTATE_EMPTY",
+    f"no Interlink objects here (documents with apiVersion: {API_VERSION})",
+    hint="`interlink init DIR --example retail` writes an example estate",
+)
+
+
+def skipped_files(estate: Estate) -> list[Path]:
+    """The estate's YAML files with no Interlink object in them that no object uses."""
+    used = set(estate.contracts)
+    for item in estate:
+        if isinstance(item.obj, DataProduct) and item.obj.spec.contract.file:
+            used.add(item.resolve_file(item.obj.spec.contract.file))
+    # Files a contract refers to, and the files they refer to in turn.
+    todo = list(used)
+    while todo:
+        path = todo.pop()
+        docs = estate.other_documents.get(path)
+        contract = estate.contracts.get(path)
+        data = [contract.data] if contract else [d.data for d in docs or ()]
+        for node in data:
+            for target in file_refs(node, path.parent):
+                if target not in used:
+                    used.add(target)
+                    todo.append(target)
+    return sorted(f for f in estate.other_documents if f not in used)
 
 
 def sort_key(finding: Finding) -> tuple[str, int, int]:

@@ -13,6 +13,7 @@ from pydantic_core import PydanticUndefined
 
 from interlink.estate.durations import format_duration
 from interlink.estate.kinds import KINDS
+from interlink.estate.not_yet import NO_EFFECT, NOT_RUN
 
 
 def _type_name(annotation: Any) -> str:
@@ -77,13 +78,15 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for a in typing.get_args(annotation) for m in _models_in(a)]
 
 
-def _table(model: type[BaseModel]) -> list[str]:
+def _table(model: type[BaseModel], no_effect: dict[str, str] | None = None) -> list[str]:
     rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
     for name, info in model.model_fields.items():
         if name in ("kind", "api_version", "metadata") and model.__name__ in KINDS:
             continue
         alias = info.alias or name
         doc = (info.description or "").replace("|", "\\|")
+        if no_effect and name in no_effect:
+            doc = f"**No effect yet**: {no_effect[name]}. {doc}".rstrip()
         rows.append(f"| `{alias}` | {_field_type(info)} | {_default(info)} | {doc} |")
     return rows
 
@@ -105,11 +108,19 @@ def reference_markdown() -> str:
         out += [f"## {cls.__name__}", ""]
         if cls.__doc__ and cls.__name__ in KINDS:
             out += [cls.__doc__.strip().splitlines()[0], ""]
+        if cls.__name__ in NOT_RUN:
+            plural = NOT_RUN[cls.__name__][1]
+            out += [f"Checked, not run yet: {plural} do not run, and `check` says so.", ""]
+        no_effect = {
+            str(e.path[1]): e.missing
+            for e in NO_EFFECT
+            if e.kind == cls.__name__ and len(e.path) == 2 and e.path[0] == "spec"
+        }
         spec = cls.model_fields.get("spec")
         model = spec.annotation if spec is not None and cls.__name__ in KINDS else cls
         assert isinstance(model, type)
         assert issubclass(model, BaseModel)
-        out += [*_table(model), ""]
+        out += [*_table(model, no_effect), ""]
         seen.add(model)
         queue.extend(m for f in model.model_fields.values() for m in _models_in(f.annotation))
     while queue:

@@ -28,6 +28,10 @@ def has_reference(value: str) -> bool:
     return REFERENCE.search(value) is not None
 
 
+class UnresolvedReference(ConfigError):
+    """A `${env:…}` or `${secret:…}` reference has no value in this process."""
+
+
 @dataclass(frozen=True)
 class SecretSource:
     """Where `${secret:NAME}` values come from at run time.
@@ -55,12 +59,14 @@ class SecretSource:
             path = directory / name
             if path.is_file():
                 return path.read_text(encoding="utf-8").rstrip("\n")
-        raise ConfigError(f"secret '{name}' is not set (set {key} or a file in the secrets dir)")
+        raise UnresolvedReference(
+            f"secret '{name}' is not set (set {key} or a file in the secrets dir)"
+        )
 
     def env(self, name: str) -> str:
         env = self._env()
         if name not in env:
-            raise ConfigError(f"environment variable {name} is not set")
+            raise UnresolvedReference(f"environment variable {name} is not set")
         return env[name]
 
 

@@ -20,6 +20,7 @@ from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscripti
 from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
+from interlink.estate.not_yet import no_effect_findings, not_run_findings
 
 RuleFn = Callable[[Estate], Iterator[Finding]]
 DatedRuleFn = Callable[[Estate, date], Iterator[Finding]]
@@ -458,3 +459,13 @@ def monitor_audience(estate: Estate) -> Iterator[Finding]:
                 f"{item.key} tells nobody: it has no notify list and no owner",
                 severity="warning",
             )
+
+
+@rule("NO_EFFECT", "a field that is accepted but has no effect yet is a warning where it is set")
+def no_effect(estate: Estate) -> Iterator[Finding]:
+    return no_effect_findings(estate)
+
+
+@rule("NOT_RUN", "each Flow, DataProduct and Monitor is a warning: they are checked, not run yet")
+def not_run(estate: Estate) -> Iterator[Finding]:
+    return not_run_findings(estate)

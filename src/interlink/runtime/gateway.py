@@ -64,7 +64,7 @@ class GatewayHost:
         self.limits = gateway_limits(runtime.settings)
         self.server: GatewayServer | None = None
         self.supervisor: Supervisor | None = None
-        self._unserved: str | None = None
+        self._config: GatewayConfig | None = None  # the config compiled last
         self.events: EventIngress | None = None  # the event mesh's ingress, served at /events
         self.ingress: IngressSocket | None = None  # that ingress for the workers (N > 1)
         self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
@@ -126,8 +126,20 @@ class GatewayHost:
 
     def _compile(self, snapshot: Snapshot) -> GatewayConfig:
         config = compile_gateway(snapshot.estate, self.limits, self.services)
-        line = config.unserved_line()
-        if line is not None and line != self._unserved:
-            log.info("%s", line)
-        self._unserved = line
+        log_unserved(self._config, config)
+        self._config = config
         return config
+
+
+def log_unserved(before: GatewayConfig | None, after: GatewayConfig) -> None:
+    """Warn about the routes ``after`` leaves out: by name, each one ``before`` served (a reload
+    that takes a route down must not pass unnoticed), then the whole list when it changed and
+    holds more than those."""
+    served = {r.name for r in before.routes} if before is not None else set()
+    dropped = [u for u in after.unserved if u.route in served]
+    for unserved in dropped:
+        log.warning("route %s was served and is not any more: %s", unserved.route, unserved.reason)
+    line = after.unserved_line()
+    changed = line != (before.unserved_line() if before is not None else None)
+    if line is not None and changed and len(dropped) < len(after.unserved):
+        log.warning("%s", line)

@@ -8,6 +8,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interlink.errors import ConfigError
@@ -37,6 +38,13 @@ def default_operator() -> str:
         return f"{getpass.getuser()}@{socket.gethostname()}"
     except (KeyError, OSError):
         return "unknown"
+
+
+def estate_root(estate_dir: Path) -> Path:
+    """The folder findings are shown relative to: the estate directory, or the folder of an
+    estate given as one file (relative to the file itself, every finding would read `.:7:10`)."""
+    path = estate_dir.resolve()
+    return path if path.is_dir() else path.parent
 
 
 def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
@@ -104,7 +112,7 @@ class Runtime:
                     self._revision_id(),
                 )
                 for finding in errors:
-                    log.error("  %s", finding.render(self.settings.estate_dir.resolve()))
+                    log.error("  %s", finding.render(estate_root(self.settings.estate_dir)))
                 return ReloadResult(ok=False, findings=exc.findings)
             if fresh.content_hash == self._snapshot.content_hash:
                 return ReloadResult(ok=True, revision=self._snapshot.revision, changed=False)

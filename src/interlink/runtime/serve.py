@@ -9,10 +9,12 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
+from interlink.estate.not_yet import not_run_line
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.runtime.gateway import GatewayHost
@@ -83,6 +85,12 @@ async def serve(
     watcher = loop.create_task(_watch(runtime, reload)) if runtime.settings.watch else None
     ready: asyncio.Task[None] | None = None
     mesh: EventMesh | None = None
+    announce(runtime.snapshot)
+
+    async def announce_reload(snapshot: Snapshot) -> None:
+        announce(snapshot)
+
+    runtime.on_reload(announce_reload)
     try:
         mesh = await start_mesh(runtime)
         if gateway is not None:
@@ -101,12 +109,29 @@ async def serve(
             runtime.mesh = None
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        for task in (watcher, ready, *tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await _cancel(watcher, ready, *tasks)
         log.info("stopped")
+
+
+async def _cancel(*tasks: asyncio.Task[Any] | None) -> None:
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def announce(snapshot: Snapshot) -> None:
+    """Log what running this revision leaves aside: each passed sunset (an error for `check`,
+    served anyway so that a date going by never takes the platform down) and the objects that
+    are declared but not run yet."""
+    root = snapshot.estate.root
+    for finding in snapshot.findings:
+        if finding.severity == "error":
+            log.warning("passed sunset, served anyway: %s", finding.render(root))
+    line = not_run_line(snapshot.estate)
+    if line is not None:
+        log.info("%s", line)
 
 
 async def start_mesh(runtime: Runtime) -> EventMesh:

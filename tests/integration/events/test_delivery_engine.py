@@ -702,7 +702,7 @@ async def test_handlers_are_found_through_entry_points(
     assert "no handler 'nope'" in (states["nope"][1] or "")
 
 
-async def test_flow_targets_are_left_to_the_flows_with_one_line(
+async def test_flow_targets_say_plainly_that_nothing_is_delivered(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "interlink.events.delivery")
@@ -711,8 +711,13 @@ async def test_flow_targets_are_left_to_the_flows_with_one_line(
     engine = await env.start()
     lines = [r.getMessage() for r in caplog.records if "to-flow" in r.getMessage()]
     assert len(lines) == 1
-    assert "Flow/sync" in lines[0]
-    assert [(s.name, s.state) for s in engine.status()] == [("to-flow", "skipped")]
+    assert lines[0] == (
+        "subscription to-flow targets Flow/sync, which is not run: flows do not run yet, so "
+        "its events stay in the bus and are not delivered"
+    )
+    assert [(s.name, s.state, s.reason) for s in engine.status()] == [
+        ("to-flow", "skipped", "flows do not run yet: its events stay in the bus")
+    ]
 
 
 async def test_a_subscription_that_cannot_compile_does_not_stop_the_others(env: Env) -> None:

@@ -134,13 +134,16 @@ class DeliveryEngine:
                 continue  # unchanged and running
             if plan.kind == "flow":
                 log.info(
-                    "subscription %s targets %s: flows start their own runs, so the delivery "
-                    "engine leaves its events in the bus",
+                    "subscription %s targets %s, which is not run: flows do not run yet, so "
+                    "its events stay in the bus and are not delivered",
                     plan.name,
                     plan.target,
                 )
                 self._status[plan.name] = SubscriptionStatus(
-                    plan.name, "skipped", plan.target, "flow targets are run by the flows"
+                    plan.name,
+                    "skipped",
+                    plan.target,
+                    "flows do not run yet: its events stay in the bus",
                 )
                 continue
             try:

@@ -1,0 +1,115 @@
+"""What the estate accepts but the platform does not act on yet, in one place.
+
+The estate model is ahead of the runtime: some fields are validated and documented but read by
+nothing, and Flow, DataProduct and Monitor objects are checked but not run. Saying nothing
+would let a reader believe they work, so `check` warns wherever one is used (rules
+``NO_EFFECT`` and ``NOT_RUN``) and `serve` says in one line what it does not run. An entry
+leaves this table when the feature that reads it lands.
+
+Descriptive fields are not listed: a System's ``criticality`` and ``dataClassification``, a
+Consumer's ``type`` and ``contact``, a Team's ``members``. They promise no behaviour; they are
+catalogue data that the admin API and the exports serve to people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from interlink.estate.findings import Finding
+from interlink.estate.model import Estate
+from interlink.estate.yamlsource import PathKey
+
+
+@dataclass(frozen=True)
+class NoEffect:
+    """A field of ``kind`` at ``path`` that is accepted and has no effect yet."""
+
+    kind: str
+    path: PathKey  # Python field names, as the models spell them
+    field: str  # the field as the YAML spells it
+    missing: str  # what is not implemented, in plain words
+
+
+#: Fields accepted, with no effect yet. Fields of the kinds in NOT_RUN are left out: their
+#: objects are not run at all, and are warned about whole.
+NO_EFFECT: tuple[NoEffect, ...] = (
+    NoEffect(
+        "Platform",
+        ("spec", "telemetry"),
+        "spec.telemetry",
+        "telemetry is not exported over OTLP, and /metrics is served whatever it says",
+    ),
+)
+
+#: Kinds that are checked but not run, with their plural for people.
+NOT_RUN: dict[str, tuple[str, str]] = {
+    "Flow": ("flow", "flows"),
+    "DataProduct": ("data product", "data products"),
+    "Monitor": ("monitor", "monitors"),
+}
+
+
+def no_effect_findings(estate: Estate) -> Iterator[Finding]:
+    """A warning at each field of :data:`NO_EFFECT` an estate file sets."""
+    for entry in NO_EFFECT:
+        for item in estate.loaded_of(entry.kind):
+            if _is_set(item.obj, entry.path):
+                yield Finding(
+                    "warning",
+                    "NO_EFFECT",
+                    f"{entry.field} has no effect yet: {entry.missing}",
+                    item.location(tuple(_alias(item.obj, entry.path)), key=True),
+                    subject=item.key,
+                )
+
+
+def not_run_findings(estate: Estate) -> Iterator[Finding]:
+    """One warning per Flow, DataProduct and Monitor: each is checked, none is run."""
+    for kind, (_, plural) in NOT_RUN.items():
+        for item in estate.loaded_of(kind):
+            yield Finding(
+                "warning",
+                "NOT_RUN",
+                f"{item.key} is checked but not run: {plural} do not run yet",
+                item.location(("kind",), key=True),
+                subject=item.key,
+            )
+
+
+def not_run_line(estate: Estate) -> str | None:
+    """What `serve` says at start and on reload about the objects it does not run."""
+    counts = []
+    for kind, (one, many) in NOT_RUN.items():
+        n = len(estate.loaded_of(kind))
+        if n:
+            counts.append(f"{n} {one if n == 1 else many}")
+    if not counts:
+        return None
+    verb = "is" if len(counts) == 1 and counts[0].startswith("1 ") else "are"
+    kinds = _and([many for _, many in NOT_RUN.values()])
+    return f"{_and(counts)} {verb} declared and not run: {kinds} do not run yet"
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _is_set(obj: Any, path: PathKey) -> bool:
+    """Whether the estate file wrote the field at ``path`` (a default is not written)."""
+    current = obj
+    for part in path:
+        if part not in getattr(current, "model_fields_set", ()):
+            return False
+        current = getattr(current, str(part))
+    return True
+
+
+def _alias(obj: Any, path: PathKey) -> Iterator[str]:
+    """``path`` as the YAML spells it (camelCase aliases), to locate the field."""
+    current = obj
+    for part in path:
+        info = type(current).model_fields[str(part)]
+        yield info.alias or str(part)
+        current = getattr(current, str(part))

@@ -1,0 +1,78 @@
+"""What the estate accepts but nothing runs yet: `check` says so, in warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from interlink.estate.check import check_estate
+from interlink.estate.not_yet import NO_EFFECT, not_run_line
+from tests.unit.estate.helpers import RETAIL, TODAY, edit
+
+
+def _messages(root: Path, code: str) -> list[str]:
+    result = check_estate(root, today=TODAY)
+    return [f.render(result.estate.root) for f in result.findings if f.code == code]
+
+
+def test_flows_data_products_and_monitors_are_each_said_not_to_run() -> None:
+    found = _messages(RETAIL, "NOT_RUN")
+    assert len(found) == 6
+    assert found[0] == (
+        "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is checked "
+        "but not run: data products do not run yet"
+    )
+    assert any(
+        m.startswith("flows/address-sync.yaml:")
+        and "Flow/address-sync is checked but not run: flows do not run yet" in m
+        for m in found
+    )
+    assert sum(": warning: Monitor/" in m for m in found) == 4
+
+
+def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> None:
+    assert _messages(retail, "NO_EFFECT") == []
+    edit(
+        retail / "platform.yaml",
+        "  admin:\n",
+        "  telemetry: {otlpEndpoint: http://127.0.0.1:4318}\n  admin:\n",
+    )
+    assert _messages(retail, "NO_EFFECT") == [
+        "platform.yaml:13:3: warning: spec.telemetry has no effect yet: telemetry is not "
+        "exported over OTLP, and /metrics is served whatever it says"
+    ]
+    result = check_estate(retail, today=TODAY)
+    assert result.ok
+
+
+def test_system_credentials_are_not_listed() -> None:
+    assert all(entry.kind != "System" for entry in NO_EFFECT)
+
+
+def test_serve_names_what_it_does_not_run_in_one_line() -> None:
+    result = check_estate(RETAIL, today=TODAY)
+    assert not_run_line(result.estate) == (
+        "1 flow, 1 data product and 4 monitors are declared and not run: "
+        "flows, data products and monitors do not run yet"
+    )
+
+
+def test_nothing_to_say_without_flows_data_products_or_monitors(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(
+        "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: t}\n"
+    )
+    assert not_run_line(check_estate(tmp_path).estate) is None
+
+
+def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
+    (tmp_path / "monitor.yaml").write_text(
+        "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: ops}\n---\n"
+        "apiVersion: interlink/v1\nkind: System\nmetadata: {name: crm, owner: ops}\n"
+        "spec: {domain: sales}\n---\n"
+        "apiVersion: interlink/v1\nkind: Monitor\nmetadata: {name: up, owner: ops}\n"
+        "spec: {type: anomaly, anomaly: {}, target: {kind: System, name: crm}}\n"
+    )
+    result = check_estate(tmp_path)
+    assert result.ok, [f.render() for f in result.errors]
+    assert not_run_line(result.estate) == (
+        "1 monitor is declared and not run: flows, data products and monitors do not run yet"
+    )
