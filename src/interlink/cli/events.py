@@ -219,7 +219,7 @@ def dlq_group() -> None:
 
 
 @dlq_group.command("list")
-@click.option("--subscription", default=None)
+@click.option("--subscription", default=None, help="Only the dead letters of this subscription.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @_admin
 @_token
@@ -230,6 +230,8 @@ def dlq_list(subscription: str | None, limit: int, admin_url: str, token: str) -
         "/api/v1/dlq",
         params={"limit": limit, **({"subscription": subscription} if subscription else {})},
     )
+    if not page["items"]:
+        click.echo(f"no dead letters{f' of {subscription}' if subscription else ''}")
     for item in page["items"]:
         status = item["last_status"] or "-"
         error = item["last_error"] or ""
