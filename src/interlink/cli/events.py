@@ -231,7 +231,8 @@ def dlq_list(subscription: str | None, limit: int, admin_url: str, token: str) -
         params={"limit": limit, **({"subscription": subscription} if subscription else {})},
     )
     if not page["items"]:
-        click.echo(f"no dead letters{f' of {subscription}' if subscription else ''}")
+        # On stderr like the paging hint: stdout keeps one line per dead letter for scripts.
+        click.echo(f"no dead letters{f' of {subscription}' if subscription else ''}", err=True)
     for item in page["items"]:
         status = item["last_status"] or "-"
         error = item["last_error"] or ""
