@@ -275,9 +275,10 @@ def test_replay_from_a_sequence_and_from_a_time(platform: Platform) -> None:
     assert replayed.returncode == 0, replayed.stderr
     assert f"replaying to {ANALYTICS}" in replayed.stdout
     assert re.search(r"^replay \d+: 5 read, 5 queued$", replayed.stdout, re.M)
-    # Copies carry the event id as webhook-id again: the receiver sees the same ids twice.
+    # Copies carry the same webhook-id again: the receiver sees the same events twice.
     wait_until(lambda: all(platform.analytics.seen[i] == 2 for i in ids))
     assert set(platform.analytics.seen) == set(ids)
+    assert all(len(platform.analytics.webhook_ids[i]) == 1 for i in ids)
     assert all(platform.logistics.seen[i] == 1 for i in ids)  # other subscriptions untouched
 
     time.sleep(0.05)
