@@ -55,6 +55,12 @@ def test_bad_input_is_one_line(retail_dir: Path) -> None:
     assert expiry.stderr.strip() == (
         "interlink: error: --expires 'soon': give a duration (30d, 12h) or an ISO date (2027-01-31)"
     )
+    listed = run_interlink(["consumers", "key", "list", "acme-logistic"], cwd=retail_dir)
+    assert listed.returncode == 2
+    assert listed.stderr.strip() == (
+        "interlink: error: no Consumer 'acme-logistic' in the estate "
+        "(did you mean 'acme-logistics'?)"
+    )
     missing = run_interlink(["consumers", "key", "revoke", "nope"], cwd=retail_dir)
     assert missing.returncode == 2
     assert missing.stderr.strip() == "interlink: error: key 'nope' not found"

@@ -43,6 +43,12 @@ def _expiry(value: str | None) -> datetime | None:
     return moment
 
 
+def _known(consumer: str, names: list[str]) -> None:
+    if consumer not in names:
+        hint = did_you_mean(consumer, names)
+        raise NotFound(f"no Consumer {consumer!r} in the estate" + (f" ({hint})" if hint else ""))
+
+
 @key_group.command("create")
 @click.argument("consumer")
 @click.option("--name", default="default", show_default=True, help="What the key is for.")
@@ -56,10 +62,7 @@ def key_create(
     estate, _ = load_estate(estate_dir)
     if not estate.objects and not store_url:
         raise no_estate(estate_dir)
-    names = estate.names("Consumer")
-    if consumer not in names:
-        hint = did_you_mean(consumer, names)
-        raise NotFound(f"no Consumer {consumer!r} in the estate" + (f" ({hint})" if hint else ""))
+    _known(consumer, estate.names("Consumer"))
     expires_at = _expiry(expires)
     store = open_estate_store(estate_dir, store_url)
     try:
@@ -82,6 +85,10 @@ def key_list(consumer: str | None, estate_dir: Path, store_url: str | None) -> N
         keys = store.list_consumer_keys(consumer)
     finally:
         store.close()
+    if consumer is not None and not keys:  # keys of a Consumer since removed are still listed
+        estate, _ = load_estate(estate_dir)
+        if estate.objects:  # with only --store-url there is no estate to know names from
+            _known(consumer, estate.names("Consumer"))
     now = datetime.now(UTC)
     for k in keys:
         state = "revoked" if k.revoked else "active" if k.usable(now) else "expired"
