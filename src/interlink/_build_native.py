@@ -32,6 +32,15 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def remove_build(record: dict[str, str]) -> None:
+    """Delete the compiled modules, of :data:`MODULES` and of those an earlier list had."""
+    for module in {*MODULES, *record}:
+        for path in extensions(module):
+            path.unlink()
+    for path in PACKAGE_DIR.parent.glob(f"{GROUP}__mypyc*"):
+        path.unlink()
+
+
 def build(force: bool = False, say: Callable[[str], None] = _say) -> str:
     """Compile :data:`MODULES` in place, telling ``say`` each stage; a line saying what was
     done."""
@@ -43,11 +52,7 @@ def build(force: bool = False, say: Callable[[str], None] = _say) -> str:
     from setuptools import Distribution  # type: ignore[import-untyped]
 
     root = PACKAGE_DIR.parent
-    for module in {*MODULES, *record}:  # and those an earlier list had
-        for path in extensions(module):
-            path.unlink()
-    for path in root.glob(f"{GROUP}__mypyc*"):
-        path.unlink()
+    remove_build(record)
     digests = {module: digest(source(module)) for module in MODULES}
     paths = [str(source(m).relative_to(root)) for m in MODULES]
     cwd = os.getcwd()
