@@ -33,7 +33,7 @@ from interlink.cli.estate import write_example
 from interlink.cli.serve import configure_logging, run, serve_options, start
 from interlink.errors import ConfigError
 from interlink.events.signing import generate_secret
-from interlink.examples.companions import FIRST_PORT, DemoCompanions, place
+from interlink.examples.companions import FIRST_PORT, DemoCompanions, place_companions
 from interlink.gateway.access_log import configure_access_log
 from interlink.runtime.serve import bound_address
 from interlink.runtime.settings import ServeSettings
@@ -174,7 +174,7 @@ def demo_command(
         write_example("retail", directory, force=True)
         click.echo(f"interlink: wrote the retail example estate to {directory}")
     if companions:
-        place(directory, companions_port)
+        place_companions(directory, companions_port)
     values = demo_secrets(directory)
     os.environ.setdefault("INTERLINK_SECRETS_DIR", str((directory / ".secrets").resolve()))
     runtime, sock, gateway = start(settings)

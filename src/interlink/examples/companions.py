@@ -42,17 +42,17 @@ SYSTEMS = ("crm-legacy", "crm", "logistics", "analytics")
 FIRST_PORT = 9101
 
 
-def place(directory: Path, first_port: int) -> dict[str, int]:
+def place_companions(directory: Path, first_port: int) -> None:
     """Point the demo estate's stand-in Systems at ``first_port`` and the ports after it, or at
     free ports when it is 0, by editing their ``baseUrl`` lines in the demo's own copy."""
     estate, _ = load_estate(directory)
-    ports: dict[str, int] = {}
     for offset, name in enumerate(SYSTEMS):
         port = first_port + offset if first_port else free_port()
-        ports[name] = port
         item = estate.get("System", name)
         if item is None or not isinstance(item.obj, System) or not item.obj.spec.base_url:
-            raise ConfigError(f"the demo needs System/{name} with a baseUrl")
+            raise ConfigError(
+                f"the demo needs System/{name} with a baseUrl (or run it with --no-companions)"
+            )
         if urlsplit(str(item.obj.spec.base_url)).port == port:
             continue
         at = item.location(("spec", "baseUrl"))
@@ -60,7 +60,6 @@ def place(directory: Path, first_port: int) -> dict[str, int]:
         line = lines[at.line - 1]
         lines[at.line - 1] = re.sub(r"(https?://[^/\s:\"']+):\d+", rf"\g<1>:{port}", line, count=1)
         at.file.write_text("".join(lines), encoding="utf-8")
-    return ports
 
 
 def _port(estate: Estate, system: str) -> int:
