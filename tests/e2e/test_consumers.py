@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
+from interlink.cli.main import cli
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing
 from interlink.testing.processes import run_interlink
@@ -116,3 +119,17 @@ def test_every_command_has_help() -> None:
     options = run_interlink(["dlq", "list", "--help"]).stdout
     line = next(x for x in options.splitlines() if "--subscription" in x)
     assert len(line.split()) > 2, line
+
+
+def test_every_command_and_option_is_described() -> None:
+    def undescribed(command: click.Command, path: str) -> list[str]:
+        found = [] if command.help or command.short_help else [path]
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.help:
+                found.append(f"{path} {param.opts[0]}")
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                found.extend(undescribed(sub, f"{path} {name}"))
+        return found
+
+    assert undescribed(cli, "interlink") == []

@@ -62,6 +62,7 @@ def token_group() -> None:
     type=click.Choice(["viewer", "operator", "admin"]),
     default="viewer",
     show_default=True,
+    help="viewer reads; operator also retries, replays and enables; admin also manages tokens.",
 )
 @click.option("--name", required=True, help="Who or what the token is for.")
 @estate_option

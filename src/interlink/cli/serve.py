@@ -141,6 +141,7 @@ def serve_options(fn: F, *, access_log: bool = True) -> F:
             envvar="INTERLINK_LOG_LEVEL",
             default="info",
             type=click.Choice(["debug", "info", "warning", "error"]),
+            help="Least severe log lines shown (default: info).",
         ),
     ]
     for option in reversed(options):
