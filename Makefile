@@ -6,12 +6,16 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum
 
 .PHONY: demo test lint typecheck unit bench clean native
 
+# A line per stage, so a first run that takes minutes never looks stuck.
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	rm -f $(VENV)/.installed-*
-	touch $@
+	@test -x $(BIN)/python || { echo "==> creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "==> installing pip 25.3 into $(VENV)"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip==25.3
+	@echo "==> installing interlink and its dependencies into $(VENV) (a minute or two)"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "==> installed; '. $(VENV)/bin/activate' puts interlink on your PATH"
 
 # The gateway's request path compiled with mypyc (src/interlink/_native.py); a no-op when the
 # build matches the sources, and until it runs again an edited module runs as plain Python.

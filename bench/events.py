@@ -312,9 +312,9 @@ async def latency(
     if receiver.receiver.counts["bad_signatures"]:
         raise SystemExit("the receiver refused signatures")
     delays = sorted(
-        r.at.timestamp() - sent[r.webhook_id]
+        r.at.timestamp() - sent[r.event_id]
         for r in receiver.receiver.delivered
-        if r.webhook_id is not None
+        if r.event_id is not None
     )
     cuts = statistics.quantiles(delays, n=100)
     return cuts[49], cuts[98], len(delays)

@@ -3,6 +3,7 @@
     python -m interlink._build_native [--force] [--status]
 
 Nothing happens when the last build matches the sources (the Makefile runs this every time).
+A build takes minutes on a small machine, so each stage prints a line as it starts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 
 from interlink._native import (
     GROUP,
@@ -26,20 +28,31 @@ from interlink._native import (
 )
 
 
-def build(force: bool = False) -> str:
-    """Compile :data:`MODULES` in place; a line saying what was done."""
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def remove_build(record: dict[str, str]) -> None:
+    """Delete the compiled modules, of :data:`MODULES` and of those an earlier list had."""
+    for module in {*MODULES, *record}:
+        for path in extensions(module):
+            path.unlink()
+    for path in PACKAGE_DIR.parent.glob(f"{GROUP}__mypyc*"):
+        path.unlink()
+
+
+def build(force: bool = False, say: Callable[[str], None] = _say) -> str:
+    """Compile :data:`MODULES` in place, telling ``say`` each stage; a line saying what was
+    done."""
     record = recorded()
     if not force and not stale(record) and all(extensions(m) for m in MODULES):
         return "compiled modules are up to date"
+    say(f"==> compiling the gateway's request path with mypyc ({len(MODULES)} modules)")
     from mypyc.build import mypycify
     from setuptools import Distribution  # type: ignore[import-untyped]
 
     root = PACKAGE_DIR.parent
-    for module in {*MODULES, *record}:  # and those an earlier list had
-        for path in extensions(module):
-            path.unlink()
-    for path in root.glob(f"{GROUP}__mypyc*"):
-        path.unlink()
+    remove_build(record)
     digests = {module: digest(source(module)) for module in MODULES}
     paths = [str(source(m).relative_to(root)) for m in MODULES]
     cwd = os.getcwd()
@@ -47,6 +60,7 @@ def build(force: bool = False) -> str:
         os.chdir(root)  # module names follow from paths relative to the source root
         os.environ["MYPY_CACHE_DIR"] = os.path.join(temp, "mypy")  # not in the source tree
         try:
+            say("==> mypyc: type-checking and translating to C (the longest stage)")
             ext_modules = mypycify(
                 paths, opt_level="3", target_dir=temp, group_name=GROUP, multi_file=True
             )
@@ -57,6 +71,7 @@ def build(force: bool = False) -> str:
             command.build_lib = temp  # inplace copies from here; nothing is left in src
             command.parallel = os.cpu_count() or 1
             command.ensure_finalized()
+            say(f"==> compiling the C extension ({command.parallel} parallel jobs)")
             command.run()
         finally:
             os.chdir(cwd)

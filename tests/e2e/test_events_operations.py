@@ -246,7 +246,7 @@ def test_dead_letters_are_listed_shown_retried_and_discarded(platform: Platform)
     assert platform.dead() == []
     empty = platform.cli("dlq", "list")
     assert empty.returncode == 0
-    assert empty.stdout == ""
+    assert (empty.stdout, empty.stderr) == ("", "no dead letters\n")
     is_problem(platform.get(f"/api/v1/dlq/{ids[1]}"), 404)
     gone = platform.cli("dlq", "show", ids[1])
     assert gone.returncode != 0
@@ -275,9 +275,10 @@ def test_replay_from_a_sequence_and_from_a_time(platform: Platform) -> None:
     assert replayed.returncode == 0, replayed.stderr
     assert f"replaying to {ANALYTICS}" in replayed.stdout
     assert re.search(r"^replay \d+: 5 read, 5 queued$", replayed.stdout, re.M)
-    # Copies carry the event id as webhook-id again: the receiver sees the same ids twice.
+    # Copies carry the same webhook-id again: the receiver sees the same events twice.
     wait_until(lambda: all(platform.analytics.seen[i] == 2 for i in ids))
     assert set(platform.analytics.seen) == set(ids)
+    assert all(len(platform.analytics.webhook_ids[i]) == 1 for i in ids)
     assert all(platform.logistics.seen[i] == 1 for i in ids)  # other subscriptions untouched
 
     time.sleep(0.05)
@@ -433,3 +434,29 @@ def test_roles_unknown_ids_and_bad_bodies(platform: Platform) -> None:
     retried = platform.post("/api/v1/dlq/retry", json={"subscription": ANALYTICS})
     assert retried.json() == {"retried": 1}
     wait_until(lambda: sum(platform.analytics.seen.values()) == 1)
+
+
+def test_unknown_names_are_404_with_the_nearest_name(platform: Platform) -> None:
+    typo = "analytics-address-update"
+    hint = f"did you mean '{ANALYTICS}'?"
+    for response in (
+        platform.get("/api/v1/dlq", params={"subscription": typo}),
+        platform.post(f"/api/v1/subscriptions/{typo}/enable"),
+        platform.post(f"/api/v1/subscriptions/{typo}/replays", json={"from_seq": 1}),
+        platform.post("/api/v1/dlq/retry", json={"subscription": typo}),
+    ):
+        assert hint in is_problem(response, 404)["detail"]
+    route = is_problem(platform.get("/api/v1/routes/customer/comparison"), 404)
+    assert "did you mean 'customers'?" in route["detail"]
+    event = is_problem(platform.get("/api/v1/events/customer.address-update/log"), 404)
+    assert f"did you mean '{TYPE}'?" in event["detail"]
+    kind = is_problem(platform.get("/api/v1/estate", params={"kind": "Sytem"}), 404)
+    assert "did you mean 'System'?" in kind["detail"]
+
+    listed = platform.cli("dlq", "list", "--subscription", typo)
+    assert listed.returncode == 2
+    (line,) = listed.stderr.splitlines()
+    assert hint in line
+    empty = platform.cli("dlq", "list", "--subscription", ANALYTICS)
+    assert empty.returncode == 0, empty.stderr
+    assert (empty.stdout, empty.stderr) == ("", f"no dead letters of {ANALYTICS}\n")

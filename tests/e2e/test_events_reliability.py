@@ -102,8 +102,8 @@ class Hook:
     secret: str
 
     def delivered(self) -> list[str]:
-        """Webhook-ids answered 2xx, first delivery only, in the order they came."""
-        return self.loop.call(lambda: [str(r.webhook_id) for r in self.receiver.delivered])
+        """Event ids answered 2xx, first delivery (by webhook-id) only, in the order they came."""
+        return self.loop.call(lambda: [str(r.event_id) for r in self.receiver.delivered])
 
     def requests(self) -> list[Received]:
         return self.loop.call(lambda: list(self.receiver.requests))
@@ -129,10 +129,10 @@ def fail_first_try(every: int) -> Callable[[Received], bool]:
     failed: set[str] = set()
 
     def when(request: Received) -> bool:
-        webhook_id = str(request.webhook_id)
-        if webhook_id in failed or int(webhook_id.rsplit("-", 1)[1]) % every:
+        event_id = str(request.event_id)
+        if event_id in failed or int(event_id.rsplit("-", 1)[1]) % every:
             return False
-        failed.add(webhook_id)
+        failed.add(event_id)
         return True
 
     return when
@@ -319,7 +319,7 @@ def test_a_killed_platform_loses_nothing_it_acknowledged(site: Site) -> None:
     for request in site.logistics.requests():
         if 200 <= request.status < 300 and not request.duplicate:
             per_customer.setdefault(request.event["data"]["customerId"], []).append(
-                seq[str(request.webhook_id)]
+                seq[str(request.event_id)]
             )
     assert len(per_customer) == KEYS
     assert all(seqs == sorted(seqs) for seqs in per_customer.values())

@@ -224,3 +224,25 @@ def test_cli_publish_and_tail(platform: Platform) -> None:
     assert tail.returncode == 0, tail.stderr
     (line,) = tail.stdout.splitlines()
     assert json.loads(line)["id"] == "cli-1"
+
+
+def test_publishes_are_logged_and_counted_per_consumer_and_event_type(platform: Platform) -> None:
+    route = f"events/{TYPE}"
+    with Publisher(platform.gateway, source="crm", key=platform.key) as events:
+        events.publish(TYPE, address(1))
+        with pytest.raises(PublishError):
+            events.publish(TYPE, {**address(2), "customerId": "nope"})
+    refused = httpx.post(f"{platform.gateway}/events/no.such.type", content=b"{}")
+    assert refused.status_code == 400  # not a CloudEvent: no type to count it under
+    line = json.loads(platform.proc.wait_for(r'(?m)^\{"time".*"status":202.*$').group(0))
+    assert (line["consumer"], line["route"]) == ("crm-publisher", route)
+    metrics = httpx.get(
+        f"{platform.admin}/metrics", headers={"authorization": f"Bearer {platform.token}"}
+    ).text
+    for series in (
+        f'interlink_gateway_requests_total{{route="{route}",method="POST",status_class="2xx"}} 1',
+        f'interlink_gateway_requests_total{{route="{route}",method="POST",status_class="4xx"}} 1',
+        f'interlink_gateway_consumer_requests_total{{consumer="crm-publisher",route="{route}"}} 2',
+        'interlink_gateway_requests_total{route="_unmatched",method="POST",status_class="4xx"} 1',
+    ):
+        assert series in metrics, series

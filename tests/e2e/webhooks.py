@@ -25,8 +25,9 @@ class Receiver:
 
     secret: str
     status: int = 204
-    seen: Counter[str] = field(default_factory=Counter)  # deliveries by webhook-id
+    seen: Counter[str] = field(default_factory=Counter)  # deliveries by event id
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    webhook_ids: dict[str, set[str]] = field(default_factory=dict)  # by event id
     refused: int = 0
     bad: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,8 +50,12 @@ class Receiver:
                 with receiver.lock:
                     status = receiver.status
                     if status < 300:
-                        receiver.seen[headers["webhook-id"]] += 1
-                        receiver.events[headers["webhook-id"]] = json.loads(body)
+                        event = json.loads(body)
+                        receiver.seen[event["id"]] += 1
+                        receiver.events[event["id"]] = event
+                        receiver.webhook_ids.setdefault(event["id"], set()).add(
+                            headers["webhook-id"]
+                        )
                     else:
                         receiver.refused += 1
                 answer = b"" if status < 300 else b"warehouse down for maintenance"

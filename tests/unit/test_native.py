@@ -82,3 +82,32 @@ def test_an_edited_module_turns_the_whole_build_off(tmp_path: Path) -> None:
     # Not only the edited module: all of them, since compiled ones call each other directly.
     for module in ("interlink.gateway.paths", "interlink.gateway.proxy", "interlink.http.pool"):
         assert file_of(module, **env) == str(copy.joinpath(*module.split(".")).with_suffix(".py"))
+
+
+def test_a_build_says_each_stage_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build takes minutes: a line before each stage, never minutes of silence."""
+    import mypyc.build
+
+    from interlink import _build_native
+
+    said: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def translate(*args: object, **kwargs: object) -> None:
+        said.append("(translating)")
+        raise Stop
+
+    # A stale build, with nothing on disk to clean up, stopped where mypyc would start working.
+    monkeypatch.setattr(_build_native, "stale", lambda record: True)
+    monkeypatch.setattr(_build_native, "remove_build", lambda record: None)
+    monkeypatch.setattr(mypyc.build, "mypycify", translate)
+    monkeypatch.setenv("MYPY_CACHE_DIR", "unused")
+    with pytest.raises(Stop):
+        _build_native.build(say=said.append)
+    assert said == [
+        f"==> compiling the gateway's request path with mypyc ({len(MODULES)} modules)",
+        "==> mypyc: type-checking and translating to C (the longest stage)",
+        "(translating)",
+    ]

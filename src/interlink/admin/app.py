@@ -13,11 +13,13 @@ from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.auth import require
 from interlink.admin.connections import router as connections_router
+from interlink.admin.lookup import known
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
 from interlink.admin.registry import router as registry_router
 from interlink.admin.routes import router as routes_router
 from interlink.errors import StoreError
+from interlink.estate.kinds import KINDS
 from interlink.estate.references import redact
 from interlink.runtime.runtime import Runtime
 from interlink.store import Revision, Role, TokenInfo
@@ -119,6 +121,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def estate(_: Viewer, kind: str | None = None) -> dict[str, Any]:
         """The current revision and its objects (references shown, never resolved)."""
         snap = runtime.snapshot
+        if kind is not None:
+            known("kind", kind, KINDS)
         objects = []
         for item in snap.estate:
             if kind and kind != item.obj.KIND:

@@ -19,6 +19,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interlink.admin.auth import require
+from interlink.admin.lookup import known
 from interlink.errors import ConfigError, NotFound
 from interlink.events.delivery.engine import DeliveryEngine
 from interlink.events.delivery.notify_channels import ChannelNotifier
@@ -47,6 +48,15 @@ def _engine(request: Request) -> DeliveryEngine:
     if engine is None:
         raise NotFound("event delivery is not running in this process")
     return engine
+
+
+def _subscription(request: Request, name: str) -> None:
+    """``NotFound`` with the nearest name unless the estate or the engine knows ``name``."""
+    mesh = _mesh(request)
+    names = set(request.app.state.runtime.snapshot.estate.names("Subscription"))
+    if mesh.engine is not None:
+        names.update(mesh.engine.plans)
+    known("subscription", name, names)
 
 
 def _body(raw: bytes) -> Any:
@@ -104,6 +114,7 @@ async def subscriptions(request: Request, _: Viewer) -> list[dict[str, Any]]:
 @router.post("/api/v1/subscriptions/{name}/enable", tags=["events"])
 async def enable(request: Request, _: Operator, name: str) -> dict[str, Any]:
     """Deliver again to a subscription its receiver switched off (HTTP 410)."""
+    _subscription(request, name)
     changed = await _engine(request).enable(name)
     return {"subscription": name, "enabled": True, "changed": changed}
 
@@ -160,6 +171,7 @@ async def start_replay(
 ) -> dict[str, Any]:
     """Deliver a subscription's past events again; poll the returned id for progress."""
     engine = _engine(request)
+    _subscription(request, name)
     start: int | datetime = body.from_seq if body.from_seq is not None else body.from_time  # type: ignore[assignment]
     end = body.to_seq if body.to_seq is not None else body.to_time
     first: asyncio.Future[ReplayProgress] = asyncio.get_running_loop().create_future()
@@ -214,6 +226,8 @@ async def dead_letters(
             JobKey.parse(cursor)
         except NotFound:
             raise ConfigError(f"cursor {cursor!r} is not one this API returned") from None
+    if subscription is not None:
+        _subscription(request, subscription)
     page = await _mesh(request).queue.list_dead(subscription, limit, cursor)
     return {
         "items": [_delivery(d, full=False) for d in page.items],
@@ -241,6 +255,7 @@ async def retry(request: Request, _: Operator, body: DeadLetterAction) -> dict[s
     if body.subscription is not None and body.ids:
         raise ConfigError("give either ids or a subscription, not both")
     if body.subscription is not None:
+        _subscription(request, body.subscription)
         if body.subscription not in engine.plans:
             raise NotFound(f"subscription {body.subscription!r} is not delivered by this engine")
         return {"retried": await engine.retry_all(body.subscription)}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
-from interlink.errors import NotFound
+from interlink.admin.lookup import known
 from interlink.observe.comparisons import since_time, summary_json
 from interlink.store import TokenInfo
 
@@ -30,6 +30,6 @@ async def comparison(
     runtime = request.app.state.runtime
     start = since_time(since)
     summary = await run_in_threadpool(runtime.store.comparisons.summary, name, start, top)
-    if summary.compared == 0 and name not in runtime.snapshot.estate.names("Route"):
-        raise NotFound(f"no Route {name!r} in the estate")
+    if summary.compared == 0:  # comparisons kept from a Route since removed are still served
+        known("Route", name, runtime.snapshot.estate.names("Route"))
     return summary_json(summary)

@@ -12,10 +12,20 @@ from interlink.estate.references import resolve
 from interlink.store import Store, default_store_url, open_store
 
 
+def no_estate(estate_dir: Path) -> ConfigError:
+    # A store made where no estate is would be one no running platform reads (its tokens 401).
+    return ConfigError(
+        f"{estate_dir} holds no estate: run this in the estate's directory, "
+        "or give --estate DIR or --store-url URL"
+    )
+
+
 def open_estate_store(estate_dir: Path, store_url: str | None) -> Store:
     """The store of the estate at ``estate_dir`` (or ``store_url``), migrated."""
     if not store_url:
         estate, _ = load_estate(estate_dir)
+        if not estate.objects:
+            raise no_estate(estate_dir)
         declared = estate.platform.spec.store.url
         store_url = resolve(declared) if declared else default_store_url(estate.root)
     store = open_store(store_url)
@@ -52,6 +62,7 @@ def token_group() -> None:
     type=click.Choice(["viewer", "operator", "admin"]),
     default="viewer",
     show_default=True,
+    help="viewer reads; operator also retries, replays and enables; admin also manages tokens.",
 )
 @click.option("--name", required=True, help="Who or what the token is for.")
 @estate_option
@@ -71,6 +82,7 @@ def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) 
 @estate_option
 @store_url_option
 def token_list(estate_dir: Path, store_url: str | None) -> None:
+    """Admin tokens: id, role, state, last use and name (never the token itself)."""
     store = open_estate_store(estate_dir, store_url)
     try:
         tokens = store.tokens.list()
@@ -87,6 +99,7 @@ def token_list(estate_dir: Path, store_url: str | None) -> None:
 @estate_option
 @store_url_option
 def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None:
+    """Revoke an admin token by its id; a running server refuses it within seconds."""
     store = open_estate_store(estate_dir, store_url)
     try:
         store.tokens.revoke(token_id)
@@ -95,4 +108,11 @@ def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None
     click.echo(f"revoked {token_id}")
 
 
-__all__ = ["ConfigError", "admin_group", "estate_option", "open_estate_store", "store_url_option"]
+__all__ = [
+    "ConfigError",
+    "admin_group",
+    "estate_option",
+    "no_estate",
+    "open_estate_store",
+    "store_url_option",
+]

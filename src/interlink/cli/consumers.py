@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from interlink.cli.admin import estate_option, open_estate_store, store_url_option
+from interlink.cli.admin import estate_option, no_estate, open_estate_store, store_url_option
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.durations import parse_duration
 from interlink.estate.hints import did_you_mean
@@ -27,17 +27,26 @@ def key_group() -> None:
 def _expiry(value: str | None) -> datetime | None:
     if value is None:
         return None
+    now = datetime.now(UTC)
     try:
-        return datetime.now(UTC) + timedelta(seconds=parse_duration(value))
+        moment = now + timedelta(seconds=parse_duration(value))
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(
-            f"--expires {value!r}: give a duration (30d, 12h) or an ISO date (2027-01-31)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(
+                f"--expires {value!r}: give a duration (30d, 12h) or an ISO date (2027-01-31)"
+            ) from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment <= now:  # a key that never works is a mistake, not a request
+        raise ConfigError(f"--expires {value} is in the past: give a future date or a duration")
+    return moment
+
+
+def _known(consumer: str, names: list[str]) -> None:
+    if consumer not in names:
+        hint = did_you_mean(consumer, names)
+        raise NotFound(f"no Consumer {consumer!r} in the estate" + (f" ({hint})" if hint else ""))
 
 
 @key_group.command("create")
@@ -51,10 +60,9 @@ def key_create(
 ) -> None:
     """Issue an API key; it is printed once and only its hash is kept."""
     estate, _ = load_estate(estate_dir)
-    names = estate.names("Consumer")
-    if consumer not in names:
-        hint = did_you_mean(consumer, names)
-        raise NotFound(f"no Consumer {consumer!r} in the estate" + (f" ({hint})" if hint else ""))
+    if not estate.objects and not store_url:
+        raise no_estate(estate_dir)
+    _known(consumer, estate.names("Consumer"))
     expires_at = _expiry(expires)
     store = open_estate_store(estate_dir, store_url)
     try:
@@ -77,6 +85,10 @@ def key_list(consumer: str | None, estate_dir: Path, store_url: str | None) -> N
         keys = store.consumer_keys.list(consumer)
     finally:
         store.close()
+    if consumer is not None and not keys:  # keys of a Consumer since removed are still listed
+        estate, _ = load_estate(estate_dir)
+        if estate.objects:  # with only --store-url there is no estate to know names from
+            _known(consumer, estate.names("Consumer"))
     now = datetime.now(UTC)
     for k in keys:
         state = "revoked" if k.revoked else "active" if k.usable(now) else "expired"

@@ -4,7 +4,10 @@ It writes the example (once) to ``--dir``, gives it secrets of its own (webhook 
 the mobile app's JWT key) in a hidden folder beside it, serves it on the embedded default, and
 starts the companions: a CRM simulator publishing address updates and mock logistics and
 analytics systems receiving them (see ``interlink.examples.companions``). It prints a fresh
-admin token and a fresh API key each run, and commands to try.
+admin token and a fresh API key each run, and commands to try; the same credentials are kept
+in ``credentials.txt`` (mode 600) in ``--dir`` and printed again by ``--print-credentials``.
+Request logs (the gateway's access log, the simulator's HTTP client) stay off unless
+``--access-log`` is given, so the banner is not scrolled away.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -26,14 +31,18 @@ import click
 
 from interlink.cli.estate import write_example
 from interlink.cli.serve import configure_logging, run, serve_options, start
+from interlink.errors import ConfigError
 from interlink.events.signing import generate_secret
-from interlink.examples.companions import DemoCompanions
+from interlink.examples.companions import FIRST_PORT, DemoCompanions, place_companions
+from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.serve import bound_address
 from interlink.runtime.settings import ServeSettings
+from interlink.store import Store
 
 DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
 PUBLISHER = "crm-publisher"
 PARTNER = "acme-logistics"
+CREDENTIALS = "credentials.txt"  # in the demo's directory, mode 600
 
 
 def _random() -> str:
@@ -83,6 +92,40 @@ def demo_secrets(directory: Path) -> dict[str, str]:
     return values
 
 
+def command_name() -> str:
+    """How to run this very ``interlink`` in the printed commands: the bare name when the shell
+    finds it, else the path it was started by (``.venv/bin/interlink`` after ``make demo``)."""
+    if shutil.which("interlink"):
+        return "interlink"
+    started = sys.argv[0]
+    if os.sep in started and os.path.basename(started) == "interlink":
+        return started
+    beside = os.path.join(os.path.dirname(sys.executable), "interlink")
+    return beside if os.path.exists(beside) else f"{sys.executable} -m interlink.cli.main"
+
+
+def write_credentials(directory: Path, lines: list[str]) -> None:
+    path = directory / CREDENTIALS
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    path.chmod(0o600)  # also when an older file had other modes
+
+
+def show_credentials(directory: Path) -> None:
+    try:
+        text = (directory / CREDENTIALS).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no demo credentials in {directory}: they are written when the demo starts"
+        ) from None
+    click.echo(text, nl=False)
+
+
+def demo_serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return serve_options(fn, access_log=False)
+
+
 @click.command("demo")
 @click.option(
     "--dir",
@@ -98,31 +141,45 @@ def demo_secrets(directory: Path) -> dict[str, str]:
     show_default=True,
     help="Run the CRM simulator and the mock logistics and analytics systems.",
 )
-@serve_options
-def demo_command(directory: Path, companions: bool, **options: Any) -> None:
+@click.option(
+    "--companions-port",
+    type=click.IntRange(0, 65532),
+    default=FIRST_PORT,
+    show_default=True,
+    help="First of the four ports of the mock CRMs, logistics and analytics (their Systems' "
+    "baseUrl in the demo estate follow); 0: free ports.",
+)
+@click.option(
+    "--print-credentials",
+    is_flag=True,
+    help=f"Print the admin token and keys of the last demo run ({CREDENTIALS}) and exit.",
+)
+@demo_serve_options
+def demo_command(
+    directory: Path,
+    companions: bool,
+    companions_port: int,
+    print_credentials: bool,
+    **options: Any,
+) -> None:
     """Run the retail example estate on the embedded default, printing what to try."""
+    if print_credentials:
+        show_credentials(directory)
+        return
     settings = ServeSettings(directory, **options)  # the flags are the settings' fields
     configure_logging(settings.log_level)
+    configure_access_log(settings.access_log)
+    if not settings.access_log:  # the simulator's client would log every publish
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     if not (directory / "platform.yaml").exists():
         write_example("retail", directory, force=True)
         click.echo(f"interlink: wrote the retail example estate to {directory}")
+    if companions:
+        place_companions(directory, companions_port)
     values = demo_secrets(directory)
     os.environ.setdefault("INTERLINK_SECRETS_DIR", str((directory / ".secrets").resolve()))
     runtime, sock, gateway = start(settings)
-    # A fresh token and key each run, so the printed commands work; the old ones are revoked.
-    store = runtime.store
-    for old in store.tokens.list():
-        if old.name == DEMO_NAME and not old.revoked:
-            store.tokens.revoke(old.id)
-    token, _ = store.tokens.create("admin", DEMO_NAME)
-    for old_key in store.consumer_keys.list(PUBLISHER):
-        if old_key.name == DEMO_NAME and not old_key.revoked:
-            store.consumer_keys.revoke(old_key.id)
-    key, _ = store.consumer_keys.create(PUBLISHER, DEMO_NAME)
-    for old_key in store.consumer_keys.list(PARTNER):
-        if old_key.name == DEMO_NAME and not old_key.revoked:
-            store.consumer_keys.revoke(old_key.id)
-    partner_key, _ = store.consumer_keys.create(PARTNER, DEMO_NAME)
+    token, key, partner_key = fresh_credentials(runtime.store)
     mobile_jwt = demo_jwt(values["mobile-jwt-key"])
     admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
     host, _, port = gateway.address.rpartition(":")
@@ -131,6 +188,17 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
     def echo(line: str) -> None:
         click.echo(line)
         sys.stdout.flush()
+
+    credentials = [
+        f"admin API     {admin}",
+        f"admin token   {token}",
+        f"gateway       {gw}",
+        f"CRM API key   {key}",
+        f"partner key   {partner_key}",
+        f"mobile JWT    {mobile_jwt}",
+    ]
+    write_credentials(directory, credentials)
+    cli = command_name()
 
     def ready() -> None:
         snap = runtime.snapshot
@@ -145,6 +213,7 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
             f"  gateway       {gw}",
             f"  CRM API key   {key}   (Consumer crm-publisher)",
             f"  partner key   {partner_key}   (Consumer acme-logistics)",
+            f"  (kept in {d / CREDENTIALS}; {cli} demo --dir {d} --print-credentials)",
             "",
             "Try:",
             f"  curl {admin}/readyz",
@@ -156,7 +225,7 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
             f"  curl -i {gw}/api/v2/customers/C000001 -H 'x-api-key: {partner_key}'",
             f"  curl -i {gw}/api/customers/nope -H 'x-api-key: {partner_key}'   # 400",
             f"  curl -i {gw}/api/customers/C000001   # 401",
-            f"  interlink routes compare customers --estate {d}   # the shadow's differences",
+            f"  {cli} routes compare customers --estate {d}   # the shadow's differences",
             "Events:",
             f"  curl -X POST {gw}/events/customer.address-updated -H 'x-api-key: {key}' "
             "-H 'content-type: application/json' -H 'ce-specversion: 1.0' -H 'ce-id: demo-1' "
@@ -164,15 +233,15 @@ def demo_command(directory: Path, companions: bool, **options: Any) -> None:
             """-d '{"customerId": "C000001", "address": {"street": "1 Quay St", """
             """"city": "Galway", "country": "IE"}, "changedAt": "2026-11-22T10:00:00Z"}'""",
             f"  curl {auth} {admin}/api/v1/subscriptions",
-            f"  interlink events tail customer.address-updated --admin {admin} --token {token}",
-            f"  interlink dlq list --admin {admin} --token {token}",
+            f"  {cli} events tail customer.address-updated --admin {admin} --token {token}",
+            f"  {cli} dlq list --admin {admin} --token {token}",
             "Contracts:",
-            f"  interlink diff {d}/contracts/customer.address-updated.v1.schema.json "
+            f"  {cli} diff {d}/contracts/customer.address-updated.v1.schema.json "
             f"{d}/contracts/customer.address-updated.v2.schema.json   # compatible",
-            f"  interlink diff {d}/contracts/customers-v1.openapi.yaml "
+            f"  {cli} diff {d}/contracts/customers-v1.openapi.yaml "
             f"{d}/contracts/customers-v2.openapi.yaml   # breaking: why v2 is a new Api",
-            f"  interlink check {d} --lifecycle   # who still uses the deprecated v1",
-            f"  interlink export asyncapi {d}",
+            f"  {cli} check {d} --lifecycle   # who still uses the deprecated v1",
+            f"  {cli} export asyncapi {d}",
             f"  edit {d}/*.yaml, then: kill -HUP {os.getpid()}",
             "Ctrl-C stops.",
             "",
@@ -198,3 +267,19 @@ async def _run_companions(helpers: DemoCompanions, echo: Callable[[str], None]) 
         await asyncio.Event().wait()  # until the loop stops
     finally:
         await helpers.stop()
+
+
+def fresh_credentials(store: Store) -> tuple[str, str, str]:
+    """A new admin token and CRM and partner keys, so the printed commands work; the demo's
+    earlier ones are revoked. Returns the token, the CRM key and the partner key."""
+    for old in store.tokens.list():
+        if old.name == DEMO_NAME and not old.revoked:
+            store.tokens.revoke(old.id)
+    token, _ = store.tokens.create("admin", DEMO_NAME)
+    keys = []
+    for consumer in (PUBLISHER, PARTNER):
+        for old_key in store.consumer_keys.list(consumer):
+            if old_key.name == DEMO_NAME and not old_key.revoked:
+                store.consumer_keys.revoke(old_key.id)
+        keys.append(store.consumer_keys.create(consumer, DEMO_NAME)[0])
+    return token, keys[0], keys[1]

@@ -37,6 +37,7 @@ from interlink.errors import InterlinkError
     type=click.Choice(["text", "json", "markdown"], case_sensitive=False),
     default="text",
     show_default=True,
+    help="text for people, json for tools, markdown for a pull request comment.",
 )
 @click.pass_context
 def diff_command(

@@ -67,6 +67,7 @@ def schema_command(output: Path | None, fmt: str) -> None:
     type=click.Choice(["mermaid", "dot", "json"]),
     default="mermaid",
     show_default=True,
+    help="Mermaid or Graphviz text for a diagram, or JSON nodes and edges.",
 )
 def graph_command(directory: Path, fmt: str) -> None:
     """Print the estate graph: systems, APIs, events and every connection between them."""
@@ -104,7 +105,13 @@ def write_example(name: str, target: Path, *, force: bool = False) -> list[Path]
 
 @click.command("init")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--example", type=click.Choice(EXAMPLES), default="retail", show_default=True)
+@click.option(
+    "--example",
+    type=click.Choice(EXAMPLES),
+    default="retail",
+    show_default=True,
+    help="Which shipped example estate to write.",
+)
 @click.option("--force", is_flag=True, help="Write into a non-empty directory.")
 def init_command(directory: Path, example: str, force: bool) -> None:
     """Write an example estate to DIRECTORY to start from."""

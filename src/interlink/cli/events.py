@@ -92,7 +92,9 @@ def events_group() -> None:
 @events_group.command("publish")
 @click.argument("event_type")
 @click.option("--data", "data_text", help="The event data as JSON; default: read from stdin.")
-@click.option("--source", default="interlink-cli", show_default=True)
+@click.option(
+    "--source", default="interlink-cli", show_default=True, help="The event's source (a URI)."
+)
 @click.option("--id", "event_id", help="Event id; default: a random UUID.")
 @click.option(
     "--gateway",
@@ -156,7 +158,13 @@ def publish(
 @click.argument("event_type")
 @click.option("--from", "from_seq", type=int, default=None, help="Start after this sequence.")
 @click.option("-f", "--follow", is_flag=True, help="Keep waiting for new events.")
-@click.option("--interval", type=float, default=1.0, show_default=True)
+@click.option(
+    "--interval",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls with --follow.",
+)
 @_admin
 @_token
 def tail(
@@ -233,8 +241,14 @@ def dlq_group() -> None:
 
 
 @dlq_group.command("list")
-@click.option("--subscription", default=None)
-@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--subscription", default=None, help="Only the dead letters of this subscription.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 500),
+    default=50,
+    show_default=True,
+    help="Most dead letters listed.",
+)
 @_admin
 @_token
 def dlq_list(subscription: str | None, limit: int, admin_url: str, token: str) -> None:
@@ -244,6 +258,9 @@ def dlq_list(subscription: str | None, limit: int, admin_url: str, token: str) -
         "/api/v1/dlq",
         params={"limit": limit, **({"subscription": subscription} if subscription else {})},
     )
+    if not page["items"]:
+        # On stderr like the paging hint: stdout keeps one line per dead letter for scripts.
+        click.echo(f"no dead letters{f' of {subscription}' if subscription else ''}", err=True)
     for item in page["items"]:
         status = item["last_status"] or "-"
         error = item["last_error"] or ""

@@ -43,9 +43,20 @@ def summary_text(summary: ComparisonSummary) -> list[str]:
 @click.option(
     "--since", default="24h", show_default=True, help="How far back: a duration (1h, 24h, 7d)."
 )
-@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--top",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many of the most often differing fields to list.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the admin API's comparison document.",
 )
 @estate_option
 @store_url_option

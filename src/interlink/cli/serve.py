@@ -79,7 +79,8 @@ def gateway_line(gateway: GatewayHost) -> str:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def serve_options(fn: F) -> F:
+def serve_options(fn: F, *, access_log: bool = True) -> F:
+    """The flags of ServeSettings; ``access_log`` is the default of ``--access-log``."""
     options = [
         click.option(
             "--store-url",
@@ -133,7 +134,7 @@ def serve_options(fn: F) -> F:
         click.option(
             "--access-log/--no-access-log",
             envvar="INTERLINK_ACCESS_LOG",
-            default=True,
+            default=access_log,
             show_default=True,
             help="Log each gateway request as one JSON line (logger interlink.gateway.access).",
         ),
@@ -142,6 +143,7 @@ def serve_options(fn: F) -> F:
             envvar="INTERLINK_LOG_LEVEL",
             default="info",
             type=click.Choice(["debug", "info", "warning", "error"]),
+            help="Least severe log lines shown (default: info).",
         ),
     ]
     for option in reversed(options):

@@ -8,6 +8,7 @@ sent only once the bus says the events are durable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,15 @@ class Reply:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    # Who published what, as far as it was learnt (also on a refusal): for logs and metrics.
+    consumer: str | None = None  # the Consumer a key belongs to (None for an admin token)
+    event_type: str | None = None  # the one Event of the estate the request is about
+
+
+@dataclass
+class _Seen:
+    consumer: str | None = None
+    event_type: str | None = None
 
 
 def _reply(status: int, document: Any, content_type: str = _JSON, **headers: str) -> Reply:
@@ -90,13 +100,15 @@ class EventIngress:
             detail = f"{method} is not allowed on {path}; events are POSTed"
             body = problem_bytes(405, detail, instance=instance)
             return _reply(405, body, PROBLEM_CONTENT_TYPE, allow="POST")
+        seen = _Seen()
         try:
-            return await self._ingest(path, headers, body)
+            reply = await self._ingest(path, headers, body, seen)
         except (MalformedEvent, InvalidEventData) as exc:
             violations = [{"pointer": v.pointer, "message": v.message} for v in exc.violations]
-            return _problem(exc, instance, violations=violations)
+            reply = _problem(exc, instance, violations=violations)
         except InterlinkError as exc:
-            return _problem(exc, instance)
+            reply = _problem(exc, instance)
+        return dataclasses.replace(reply, consumer=seen.consumer, event_type=seen.event_type)
 
     async def publish_data(
         self,
@@ -152,7 +164,9 @@ class EventIngress:
         }
         return _reply(202, document)
 
-    async def _ingest(self, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+    async def _ingest(
+        self, path: str, headers: Mapping[str, str], body: bytes, seen: _Seen
+    ) -> Reply:
         path_type = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
         if path_type is not None and (not path_type or "/" in path_type):
             raise UnknownEventType(f"no such endpoint: POST {path}; use /events/<type>")
@@ -170,9 +184,14 @@ class EventIngress:
                         ]
                     )
         principal = await self._auth.authenticate(headers)
+        kind, _, name = principal.name.partition(":")
+        seen.consumer = name if kind == "consumer" else None
         registry = self._registry()
         if not batch:  # an unknown type is a 404 before it is a missing scope
             registry.event_type(events[0].type)
+        types = {e.type for e in events}
+        if len(types) == 1 and events[0].type in registry.types:  # never a name a caller made up
+            seen.event_type = events[0].type
         self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
         envelopes = self._check(registry, events, batch)
         appended = await self._bus.publish(envelopes)

@@ -17,19 +17,49 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds import System
+from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.events.mesh import EventMesh
 from interlink.sdk import AsyncPublisher, PublishError
+from interlink.testing.processes import free_port
 from interlink.testing.receivers import Received, Receiver, Reply
 
 EVENT = "customer.address-updated"
 STREETS = ("1 Harbour Rd", "22 Mill Lane", "7 Station St", "350 Fifth Ave", "12 Rue Verte")
 CITIES = (("Dublin", "IE"), ("Leeds", "GB"), ("Lyon", "FR"), ("Boston", "US"), ("Porto", "PT"))
+
+
+#: The Systems whose stand-ins the demo runs, in the order of their ports (9101, 9102, …).
+SYSTEMS = ("crm-legacy", "crm", "logistics", "analytics")
+#: Where they listen unless the demo is told otherwise.
+FIRST_PORT = 9101
+
+
+def place_companions(directory: Path, first_port: int) -> None:
+    """Point the demo estate's stand-in Systems at ``first_port`` and the ports after it, or at
+    free ports when it is 0, by editing their ``baseUrl`` lines in the demo's own copy."""
+    estate, _ = load_estate(directory)
+    for offset, name in enumerate(SYSTEMS):
+        port = first_port + offset if first_port else free_port()
+        item = estate.get("System", name)
+        if item is None or not isinstance(item.obj, System) or not item.obj.spec.base_url:
+            raise ConfigError(
+                f"the demo needs System/{name} with a baseUrl (or run it with --no-companions)"
+            )
+        if urlsplit(str(item.obj.spec.base_url)).port == port:
+            continue
+        at = item.location(("spec", "baseUrl"))
+        lines = at.file.read_text(encoding="utf-8").splitlines(keepends=True)
+        line = lines[at.line - 1]
+        lines[at.line - 1] = re.sub(r"(https?://[^/\s:\"']+):\d+", rf"\g<1>:{port}", line, count=1)
+        at.file.write_text("".join(lines), encoding="utf-8")
 
 
 def _port(estate: Estate, system: str) -> int:

@@ -32,6 +32,10 @@ async def serve_events(request: Request, conn: Responder, ingress: EventIngress)
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     reply = await ingress.handle(request.method, request.path, headers, body, request.request_id)
+    # Logged and counted per publisher and Event (estate names only, so the series stay bounded).
+    request.consumer = reply.consumer
+    if reply.event_type is not None:
+        request.route = f"events/{reply.event_type}"
     out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
     out.append((b"x-request-id", request.request_id.encode("ascii")))
     conn.respond(request, reply.status, out, reply.body)

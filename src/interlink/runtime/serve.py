@@ -20,6 +20,7 @@ from interlink.gateway import sockets
 from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
+from interlink.runtime.watching import estate_changes
 
 log = logging.getLogger("interlink.serve")
 
@@ -161,9 +162,7 @@ async def _watch(runtime: Runtime, reload: Callable[[str], None]) -> None:
     from watchfiles import awatch
 
     root = runtime.settings.estate_dir.resolve()
-    async for changes in awatch(root, debounce=300, recursive=True):
-        relevant = [
-            p for _, p in changes if "/.interlink/" not in p and "/." not in p[len(str(root)) :]
-        ]
-        if relevant:
-            reload("watch")
+    # Filtered before watchfiles logs or yields, so the store's writes go unremarked.
+    wanted = estate_changes(root, store_url_for(runtime.settings, runtime.snapshot))
+    async for _ in awatch(root, debounce=300, recursive=True, watch_filter=wanted):
+        reload("watch")

@@ -64,6 +64,12 @@ class Received:
     def webhook_id(self) -> str | None:
         return self.headers.get("webhook-id")
 
+    @property
+    def event_id(self) -> str | None:
+        """The CloudEvent's ``id`` (unique only with its ``source``; ``webhook-id`` is both)."""
+        found = self.event.get("id")
+        return found if isinstance(found, str) else None
+
     @cached_property
     def event(self) -> dict[str, Any]:
         value = json.loads(self.body)
@@ -262,7 +268,8 @@ class Receiver:
     # --- what it got -----------------------------------------------------------------------
 
     def delivered_ids(self) -> list[str | None]:
-        return [r.webhook_id for r in self.delivered]
+        """The event ids delivered, in order (duplicates by ``webhook-id`` left out)."""
+        return [r.event_id for r in self.delivered]
 
     def delivered_events(self) -> list[dict[str, Any]]:
         return [r.event for r in self.delivered]

@@ -238,7 +238,7 @@ async def test_delivers_signed_cloudevents(env_any: Env) -> None:
         await rx.wait_delivered(3)
         assert [r.verified for r in rx.requests] == [True, True, True]
         assert sorted(map(str, rx.delivered_ids())) == ["o-0", "o-1", "o-2"]
-        first = next(r for r in rx.delivered if r.webhook_id == "o-0")
+        first = next(r for r in rx.delivered if r.event_id == "o-0")
         assert first.path == "/api/in"
         assert first.headers["content-type"] == STRUCTURED_MEDIA_TYPE
         assert first.headers["webhook-timestamp"] == str(int(T0.timestamp()))
@@ -268,7 +268,8 @@ async def test_retries_follow_the_schedule_exactly(env: Env) -> None:
             await until(lambda: len(rx.requests) == len(expected))
         assert [r.at for r in rx.requests] == expected
         assert [r.status for r in rx.requests] == [500, 500, 500, 204]
-        assert {r.webhook_id for r in rx.requests} == {"o-1"}  # stable across retries
+        assert {r.event_id for r in rx.requests} == {"o-1"}
+        assert len({r.webhook_id for r in rx.requests}) == 1  # stable across retries
         await settled(engine, "orders")
         stats = engine.metrics_of("orders")
         assert (stats.delivered, stats.failed, stats.retries) == (1, 3, 3)
@@ -460,7 +461,7 @@ async def test_replay_from_a_sequence_and_from_a_time(env: Env) -> None:
         assert (result.read, result.enqueued, result.position, result.last) == (4, 4, 5, 5)
         assert seen[-1].done
         await until(lambda: rx.counts["duplicates"] == 4)
-        replayed = [r.webhook_id for r in rx.requests if r.duplicate]
+        replayed = [r.event_id for r in rx.requests if r.duplicate]
         assert sorted(map(str, replayed)) == ["early-1", "early-2", "late-0", "late-1"]
         assert all(r.verified for r in rx.requests)
 
@@ -516,7 +517,7 @@ async def test_filters_by_attribute_and_jsonata(env: Env) -> None:
 
 async def test_one_failing_key_holds_only_its_own_later_events(env: Env) -> None:
     async with receiver(env) as rx:
-        rx.fail(1, when=lambda r: r.webhook_id == "a1")
+        rx.fail(1, when=lambda r: r.event_id == "a1")
         env.write({"hooks": rx.url}, [subscription("orders", {"system": "hooks"}, ordered=True)])
         engine = await env.start()
         await env.publish(
@@ -526,7 +527,7 @@ async def test_one_failing_key_holds_only_its_own_later_events(env: Env) -> None
         await settled(engine, "orders")
         await quiet()
         assert rx.delivered_ids() == ["b1", "b2"]
-        assert [r.webhook_id for r in rx.requests] == ["a1", "b1", "b2"]
+        assert [r.event_id for r in rx.requests] == ["a1", "b1", "b2"]
         env.clock.advance(5)
         await rx.wait_delivered(4)
         assert rx.delivered_ids() == ["b1", "b2", "a1", "a2"]
@@ -583,7 +584,7 @@ async def test_a_receiver_that_never_answers_times_out_and_is_retried(env: Env) 
 async def test_a_restart_resumes_pending_retries_without_loss(env_any: Env) -> None:
     env = env_any
     async with receiver(env) as rx:
-        rx.fail(1, when=lambda r: r.webhook_id == "o-1")
+        rx.fail(1, when=lambda r: r.event_id == "o-1")
         env.write({"hooks": rx.url}, [subscription("orders", {"system": "hooks"})])
         engine = await env.start()
         await env.publish(envelope("o-1"), envelope("o-2"))
@@ -818,6 +819,6 @@ async def test_reload_starts_stops_and_restarts_only_what_changed(env: Env) -> N
         assert sorted(engine.workers) == ["added", "kept", "moved"]
         await env.publish(envelope("o-2"))
         await rx.wait_delivered(6)
-        paths = sorted(r.path for r in rx.delivered if r.webhook_id == "o-2")
+        paths = sorted(r.path for r in rx.delivered if r.event_id == "o-2")
         assert paths == ["/added", "/kept", "/new"]
         assert [s.name for s in engine.status()] == ["added", "kept", "moved"]

@@ -19,6 +19,7 @@ from interlink.events.delivery.webhook import (
     SigningKeys,
     WebhookClient,
     WebhookSender,
+    webhook_id,
 )
 from interlink.events.signing import generate_secret, verify
 from interlink.testing.clock import T0, FakeClock
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 Handler = Callable[[asyncio.StreamWriter, int], Awaitable[bool]]
 SECRET = generate_secret()
-JOB = Job(JobKey("orders", 7), "evt-7", None, b'{"id":"evt-7"}', 0, T0)
+JOB = Job(JobKey("orders", 7), "evt-7", None, b'{"id":"evt-7","source":"shop"}', 0, T0)
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ async def test_the_request_on_the_wire_is_a_signed_structured_cloudevent(
     headers = headers_of(head)
     assert headers["host"] == f"127.0.0.1:{server.port}"
     assert headers["content-type"] == "application/cloudevents+json"
-    assert headers["webhook-id"] == "evt-7"
+    assert headers["webhook-id"] == webhook_id("shop", "evt-7")
     assert headers["webhook-timestamp"] == str(int(T0.timestamp()))
     assert body == JOB.body
     verify(SECRET, headers, body, now=T0.timestamp())

@@ -12,6 +12,7 @@ import pytest
 
 from interlink.estate.check import check_estate
 from interlink.estate.references import SecretSource
+from interlink.events.delivery.webhook import webhook_id
 from interlink.events.mesh import EventMesh
 from interlink.events.signing import generate_secret
 from interlink.store import Store, open_store
@@ -96,7 +97,7 @@ async def test_a_published_event_reaches_every_subscriber_signed(
         for receiver in (logistics, analytics):
             (got,) = receiver.delivered
             assert got.verified is True
-            assert got.webhook_id == "e-1"
+            assert got.webhook_id == webhook_id("crm", "e-1")
             assert got.event["data"] == DATA
             assert got.headers["content-type"] == "application/cloudevents+json"
         assert logistics.delivered[0].path == "/hooks/address-updated"
@@ -108,6 +109,42 @@ async def test_a_published_event_reaches_every_subscriber_signed(
             "erp-address-sync": "skipped",
             "logistics-address-updates": "running",
         }
+    finally:
+        await mesh.close()
+        store.close()
+
+
+async def test_one_id_from_two_sources_is_two_events_to_a_deduplicating_receiver(
+    retail_dir: Path, tmp_path: Path, receivers: Receivers
+) -> None:
+    estate = check_estate(retail_dir).estate
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store: Store = open_store(url)
+    store.migrate()
+    key, _ = store.consumer_keys.create("crm-publisher", "test")
+    mesh = EventMesh(estate, store, url, secrets=SecretSource(directory=receivers.secrets_dir))
+    await mesh.start()
+    try:
+        for source in ("crm", "crm-eu"):
+            event = {
+                "specversion": "1.0",
+                "id": "e-1",
+                "source": source,
+                "type": TYPE,
+                "data": DATA,
+            }
+            reply = await mesh.ingress.handle(
+                "POST",
+                f"/events/{TYPE}",
+                {"x-api-key": key, "content-type": "application/cloudevents+json"},
+                json.dumps(event).encode(),
+            )
+            assert reply.status == 202, reply.body
+        logistics = receivers.logistics  # analytics takes only source crm
+        await wait_for(lambda: len(logistics.requests) == 2)
+        assert [r.event["source"] for r in logistics.requests] == ["crm", "crm-eu"]
+        assert [r.duplicate for r in logistics.requests] == [False, False]
+        assert len(logistics.delivered) == 2
     finally:
         await mesh.close()
         store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import subprocess
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from interlink.errors import BusUnavailable, ConfigError, UnknownConsumer
+from interlink.errors import BusUnavailable, ConfigError, PayloadTooLarge, UnknownConsumer
 from interlink.events.backends.nats import NatsBus
 from interlink.events.backends.nats_names import (
     MAX_TOKEN,
@@ -26,7 +27,7 @@ from interlink.events.backends.nats_names import (
     subject,
     token,
 )
-from interlink.events.bus import ConsumerSpec, Message, StreamSpec
+from interlink.events.bus import ConsumerSpec, Envelope, Message, StreamSpec
 from interlink.testing.processes import free_port
 from interlink.testing.services import nats_reachable, require_service
 
@@ -134,6 +135,33 @@ async def test_other_prefixes_are_left_alone(nats_server_url: str) -> None:
     finally:
         await delete_streams(nats_server_url, prefix)
         await delete_streams(nats_server_url, f"{prefix}-x")
+
+
+@pytest.mark.nats
+@pytest.mark.anyio
+async def test_max_payload_warns_only_when_the_settings_conflict(
+    nats_server_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    nc = await nats.connect(nats_server_url)
+    server_max = nc.max_payload
+    await nc.close()
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    try:
+        async with NatsBus(nats_server_url, prefix=prefix) as bus:
+            # The default body cap equal to the server's: only header room is at stake.
+            with caplog.at_level(logging.WARNING, logger="interlink"):
+                await bus.ensure([StreamSpec(TYPE, 600.0, server_max)], [])
+            assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+            # What the server would refuse is refused first, precisely.
+            body = b'{"data":"' + b"x" * (server_max - 20) + b'"}'
+            with pytest.raises(PayloadTooLarge, match="the stream accepts at most"):
+                await bus.publish([Envelope(TYPE, "big", "/test", None, body)])
+            with caplog.at_level(logging.WARNING, logger="interlink"):
+                await bus.ensure([StreamSpec(TYPE, 600.0, server_max + 1)], [])
+            (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert "raise its max_payload or lower events.maxPayloadBytes" in warning.getMessage()
+    finally:
+        await delete_streams(nats_server_url, prefix)
 
 
 # --- a server that restarts ----------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -161,11 +163,14 @@ def test_webhook_url_refuses_what_could_leave_the_base(base: str, path: str, rea
         webhook_url(base, path)
 
 
-def test_webhook_id_is_the_event_id_or_a_stable_digest() -> None:
-    assert webhook_id("evt-1") == "evt-1"
-    odd = webhook_id("order 42 ü")
-    assert odd.startswith("evt_")
-    assert odd == webhook_id("order 42 ü") != webhook_id("order 43")
+def test_webhook_id_is_a_stable_digest_of_source_and_id() -> None:
+    first = webhook_id("crm", "evt-1")
+    assert re.fullmatch(r"msg_[0-9a-f]{32}", first)
+    expected = hashlib.sha256(b"crm\nevt-1").hexdigest()[:32]
+    assert first == f"msg_{expected}" == webhook_id("crm", "evt-1")
+    # The same id from another source is another event, so another webhook-id.
+    assert webhook_id("erp", "evt-1") != first
+    assert re.fullmatch(r"msg_[0-9a-f]{32}", webhook_id("order 42 ü", "\ud800"))
 
 
 def test_job_keys_round_trip_and_bad_ids_are_not_found() -> None:

@@ -256,25 +256,30 @@ class NatsBus(Bus):
             ):
                 info = await js.update_stream(config)
         nc = self._connection()
-        if config.max_msg_size is not None and config.max_msg_size > nc.max_payload:
+        # Only a body cap above the server's limit is a conflict worth a warning; when they are
+        # equal (both 1 MiB by default) the header room is simply taken from the body, and an
+        # event too large for the server is refused by ``_prepare`` with its size.
+        if spec.max_payload_bytes > nc.max_payload:
             logger.warning(
-                "events of type %s may be up to %d bytes (%d with headers), but the NATS server "
-                "takes at most %d: raise its max_payload or lower events.maxPayloadBytes",
+                "events of type %s may be up to %d bytes, but the NATS server takes at most %d "
+                "with headers: raise its max_payload or lower events.maxPayloadBytes",
                 spec.type,
                 spec.max_payload_bytes,
-                config.max_msg_size,
                 nc.max_payload,
             )
         return self._describe_stream(spec.type, info)
 
     def _describe_stream(self, type_: str, info: api.StreamInfo) -> _Stream:
         config = info.config
+        max_msg_size = config.max_msg_size or 0
+        if self._nc is not None and self._nc.max_payload > 0:  # what the server itself takes
+            max_msg_size = min(max_msg_size, self._nc.max_payload)
         return _Stream(
             type=type_,
             name=stream_name(self.prefix, type_),
             subject=subject(self.prefix, type_),
             max_payload=max((config.max_msg_size or 0) - HEADER_ROOM, 0),
-            max_msg_size=config.max_msg_size or 0,
+            max_msg_size=max_msg_size,
             dedup=config.duplicate_window > NO_DEDUP,
         )
 

@@ -4,7 +4,7 @@ The events are read back from the bus and enqueued as copies marked with a repla
 never collide with the live rows of the same events and the dispatcher treats them like any
 other job (filter, ordering, retries, dead letters). The replay stops at the end given, or at
 the end of the log as it was when the replay started, so it finishes on a busy stream too.
-Copies keep their event id as ``webhook-id``: an idempotent receiver sees the same event.
+Copies keep their event's ``webhook-id``: an idempotent receiver sees the same event.
 """
 
 from __future__ import annotations

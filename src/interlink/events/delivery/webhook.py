@@ -4,7 +4,8 @@ The URL is the target System's base URL and the subscription's path, checked whe
 subscription is compiled so a path can never leave the base URL (no ``..``, no other scheme or
 host). The body is the stored structured CloudEvent, sent as it is with
 ``content-type: application/cloudevents+json`` and Standard Webhooks headers: ``webhook-id``
-is the event id, the same on every retry, so a receiver deduplicates on it.
+is ``msg_`` and a digest of the event's source and id, the same on every retry and replay, so a
+receiver deduplicates on it (an id alone is unique only within its source).
 
 Signing secrets come from the subscription's ``secret`` reference. The resolved value may hold
 several secrets separated by spaces (``whsec_old whsec_new``): every delivery is then signed
@@ -19,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -46,8 +47,6 @@ from interlink.http.client import HttpClient
 from interlink.http.origin import Origin
 
 log = logging.getLogger("interlink.events.delivery")
-
-_WEBHOOK_ID: Final = re.compile(r"[\x21-\x7e]{1,256}\Z")
 
 
 # --- the URL -----------------------------------------------------------------------------------
@@ -91,12 +90,22 @@ def webhook_url(base_url: str, path: str) -> str:
     return joined
 
 
-def webhook_id(event_id: str) -> str:
-    """The ``webhook-id`` for an event: its id, or, when the id cannot travel in a header
-    (spaces, non-ASCII, too long), a stable digest of it."""
-    if _WEBHOOK_ID.match(event_id):
-        return event_id
-    return "evt_" + hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+def webhook_id(source: str, event_id: str) -> str:
+    """The ``webhook-id`` for an event: ``msg_`` and 32 hex digits of sha256 over
+    ``source + "\\n" + id``, the pair that identifies a CloudEvent (and the ingress dedups on).
+    A source is a URI-reference, which holds no newline, so no two pairs join to one text."""
+    text = f"{source}\n{event_id}".encode("utf-8", "surrogatepass")
+    return "msg_" + hashlib.sha256(text).hexdigest()[:32]
+
+
+def source_of(body: bytes) -> str:
+    """The ``source`` of a stored structured CloudEvent ("" if the body has none)."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return ""
+    source = event.get("source") if isinstance(event, dict) else None
+    return source if isinstance(source, str) else ""
 
 
 # --- signing keys ------------------------------------------------------------------------------
@@ -297,7 +306,7 @@ class WebhookSender:
     async def send(self, job: Job) -> Attempt:
         now = self.clock.now()
         timestamp = int(now.timestamp())
-        msg_id = webhook_id(job.event_id)
+        msg_id = webhook_id(source_of(job.body), job.event_id)
         headers = {"content-type": STRUCTURED_MEDIA_TYPE}
         if self.keys is not None:
             headers.update(

@@ -11,7 +11,8 @@
     interlink_gateway_upstream_duration_seconds{system}
     interlink_gateway_consumer_requests_total{consumer,route}
 
-  Requests no route matched count under route ``_unmatched``; ``status_class`` is ``2xx`` …
+  Event publishes count under route ``events/<Event>`` (set by events_endpoint.py); requests
+  no route matched count under route ``_unmatched``; ``status_class`` is ``2xx`` …
   ``5xx`` (``error`` for an upstream that gave no answer). Route, System and consumer names
   come from the estate and methods from a fixed set, and the registry folds series beyond its
   bound into ``_other``, so no request can grow the series without limit;
