@@ -45,6 +45,13 @@ class GatewaySettings(Model):
     rate_limit_store: str | None = Field(
         default=None, description="redis://host:port to share rate limits between workers"
     )
+    rate_limit_store_timeout: Duration = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="longest wait for the rate-limit store's answer; a slower answer is "
+        "decided locally, from the last counts the store returned",
+    )
 
     _check_listen = field_validator("listen")(_listen)
 

@@ -15,6 +15,7 @@ per request, with the local counters as the fallback while Redis is away.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from interlink.errors import ConfigError
@@ -113,7 +114,8 @@ def shared_counters(
     estate: Estate, services: GatewayServices, options: PlanOptions | None = None
 ) -> SharedCounters | None:
     """The Redis counters the Platform asks for, kept in ``services.state`` across reloads."""
-    declared = estate.platform.spec.gateway.rate_limit_store
+    settings = estate.platform.spec.gateway
+    declared = settings.rate_limit_store
     if not declared:
         return None
     try:
@@ -122,8 +124,11 @@ def shared_counters(
         raise Unsupported(f"gateway.rateLimitStore: {exc.message}") from exc
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise Unsupported("gateway.rateLimitStore must be a redis://, rediss:// or unix:// URL")
+    options = options or PlanOptions()
+    if options.timeout is None:
+        options = replace(options, timeout=settings.rate_limit_store_timeout)
     found = services.state.get(SHARED_KEY)
-    if isinstance(found, SharedCounters) and found.url == url:
+    if isinstance(found, SharedCounters) and found.url == url and found.timeout == options.timeout:
         return found
     health = services.state.setdefault(DEGRADED_KEY, {})
     shared = SharedCounters(url, metrics=services.metrics, health=health, options=options)
