@@ -22,6 +22,7 @@ from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router, with_implied
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow import Shadow, compile_shadow
+from interlink.http.credential import Credential, compile_credential
 from interlink.http.origin import Origin
 
 
@@ -32,6 +33,8 @@ class UpstreamTarget:
     base: str  # path under the origin: baseUrl's path, then the upstream's; no trailing slash
     weight: int
     shadow: bool
+    # The System's credentials, resolved: added to every call to it (http/credential.py).
+    credential: Credential | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,4 +151,11 @@ def _target(name: str, path: str, weight: int, shadow: bool, estate: Estate) -> 
         raise Unsupported(f"baseUrl of System/{name}: {exc.message}") from exc
     if "?" in base:
         raise Unsupported(f"baseUrl of System/{name} has a query string")
-    return UpstreamTarget(name, origin, (base.rstrip("/") + path).rstrip("/"), weight, shadow)
+    credential = None
+    if found.obj.spec.credentials is not None:
+        try:
+            credential = compile_credential(found.obj.spec.credentials, name)
+        except ConfigError as exc:
+            raise Unsupported(exc.message) from exc
+    path = (base.rstrip("/") + path).rstrip("/")
+    return UpstreamTarget(name, origin, path, weight, shadow, credential)

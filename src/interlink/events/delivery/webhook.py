@@ -43,6 +43,7 @@ from interlink.events.signing import (
     signature_headers,
 )
 from interlink.http.client import HttpClient
+from interlink.http.credential import Credential
 from interlink.http.origin import Origin
 
 log = logging.getLogger("interlink.events.delivery")
@@ -285,8 +286,12 @@ class WebhookSender:
         timeout: float,
         response_limit: int = RESPONSE_LIMIT,
         retry_after_max: float = MAX_RETRY_AFTER,
+        credential: Credential | None = None,
     ) -> None:
-        self.url = url
+        # The target System's credential: a query parameter joins the URL here, a header
+        # is added to each request.
+        self.url = credential.url(url) if credential is not None else url
+        self.credential_header = credential.header_text() if credential is not None else None
         self.client = client
         self.clock = clock
         self.keys = keys
@@ -306,6 +311,9 @@ class WebhookSender:
         else:
             headers[ID_HEADER] = msg_id
             headers[TIMESTAMP_HEADER] = str(timestamp)
+        if self.credential_header is not None:
+            name, value = self.credential_header
+            headers[name] = value
         try:
             response = await self.client.post(self.url, job.body, headers, self.timeout)
         except TimeoutError:
