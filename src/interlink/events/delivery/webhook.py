@@ -11,6 +11,9 @@ several secrets separated by spaces (``whsec_old whsec_new``): every delivery is
 with each, which is how a secret is rotated without a moment where the receiver refuses
 deliveries. The value is read again every minute, so rotating it needs no restart.
 
+The target System's ``credentials`` (``interlink.http.credential``) ride on every delivery: a
+header added to the signed ones, or a query parameter joined to the URL.
+
 The HTTP client sits behind :class:`WebhookClient`: the default, :class:`PooledClient`, is the
 platform's own keep-alive client (``interlink.http``); :class:`HttpxClient` is the general one.
 """
