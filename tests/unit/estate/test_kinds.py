@@ -549,6 +549,21 @@ def test_system_credentials_refuse_what_cannot_work(shape: str, message: str) ->
     assert message in found
 
 
+def test_breaker_failure_statuses_are_error_statuses() -> None:
+    breaker = "{consecutiveFailures: 10, errorRate: 0.25, window: 1m, halfOpenAfter: 30s"
+    route = validate(FULL["Route"].replace(breaker, breaker + ", failureStatuses: [502, 429]"))
+    assert isinstance(route, Route)
+    assert route.spec.resilience.circuit_breaker.failure_statuses == [502, 429]
+    assert validate(FULL["Route"]).spec.resilience.circuit_breaker.failure_statuses == [
+        500,
+        502,
+        503,
+        504,
+    ]
+    message = invalid(FULL["Route"], (breaker, breaker + ", failureStatuses: [500, 200]"))
+    assert "failure statuses are 4xx or 5xx codes, got 200" in message
+
+
 def test_http_url_refuses_a_password() -> None:
     message = invalid(
         FULL["System"],
