@@ -2,8 +2,11 @@
 
     .venv/bin/python bench/gateway.py [--duration 10] [--connections 64] [--rounds 3] [--no-pin]
 
-Starts the fixed-answer upstream (``interlink.testing.upstreams --fixed``), nginx as a reverse
-proxy with one worker and upstream keep-alive, and ``interlink serve`` with one gateway worker,
+Starts the upstream: a second nginx answering every request itself (``return 200 "ok"``, the
+body and type the Python test upstream gives), so that the reference is never held down by
+the upstream: the script prints the upstream's own rate and warns when it is not at least
+twice the fastest proxy's. Then nginx as a reverse proxy with one worker and upstream
+keep-alive, and ``interlink serve`` with one gateway worker,
 a route without policies and one with an API key, a rate limit that is never reached and
 request validation. Each is driven by ``wrk --latency`` in turn (after a warm-up). The table
 gives requests per second, p50 and p99 latency and the ratio to nginx, each the median over
@@ -111,7 +114,7 @@ def start(stack: ExitStack, args: list[str], **kwargs: object) -> subprocess.Pop
 
 
 def upstream_args(port: int) -> list[str]:
-    """The fixed-answer upstream every target proxies to, on ``port``."""
+    """The Python fixed-answer upstream on ``port`` (the latency and scale benches use it)."""
     return [sys.executable, "-m", "interlink.testing.upstreams", "--fixed", "--port", str(port)]
 
 
@@ -152,12 +155,51 @@ def serve_args(directory: Path, gateway: int, *extra: str) -> list[str]:
 
 
 def nginx_config(root: Path, port: int, upstream: int) -> Path:
+    """nginx as a reverse proxy on ``port`` to ``upstream``: one worker, upstream keep-alive."""
+    server = f"""  upstream fast {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://fast;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+"""
+    return _nginx_conf(root / "nginx", 1, server)
+
+
+#: What every request to the upstream gets: the fixed answer of ``interlink.testing.upstreams
+#: --fixed`` (200, text/plain, "ok"). Route (b) validates requests only, so any body would do;
+#: the same one keeps the proxies' work what it was.
+UPSTREAM_BODY = "ok"
+#: How many times the fastest proxy's rate the upstream must serve directly.
+UPSTREAM_HEADROOM = 2.0
+
+
+def upstream_nginx_config(root: Path, port: int, workers: int) -> Path:
+    """nginx answering every request itself on ``port``: no file, no proxying, so it serves
+    several times what a proxy in front of it can, and the proxies are what is measured."""
+    server = f"""  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      default_type text/plain;
+      return 200 "{UPSTREAM_BODY}";
+    }}
+  }}
+"""
+    return _nginx_conf(root / "nginx-upstream", workers, server)
+
+
+def _nginx_conf(temp: Path, workers: int, server: str) -> Path:
+    """An nginx.conf in ``temp`` (created) for a foreground nginx with ``workers`` workers,
+    no access log, and ``server`` inside its ``http`` block."""
     user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
-    temp = root / "nginx"
     temp.mkdir()
     conf = temp / "nginx.conf"
     conf.write_text(
-        f"""{user}worker_processes 1;
+        f"""{user}worker_processes {workers};
 daemon off;
 pid {temp}/nginx.pid;
 error_log {temp}/error.log warn;
@@ -169,16 +211,7 @@ http {{
   fastcgi_temp_path {temp}/fastcgi;
   uwsgi_temp_path {temp}/uwsgi;
   scgi_temp_path {temp}/scgi;
-  upstream fast {{ server 127.0.0.1:{upstream}; keepalive 128; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://fast;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
-  }}
-}}
+{server}}}
 """
     )
     return conf
@@ -343,11 +376,10 @@ def main() -> None:
         root = Path(tmp)
         upstream, proxy, gateway = free_port(), free_port(), free_port()
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        upstream_proc = start(
-            stack,
-            upstream_args(upstream),
-            **quiet,
-        )
+        cpus = sorted(os.sched_getaffinity(0))
+        # As many upstream workers as CPUs left to wrk and the upstream (one at least).
+        upstream_conf = upstream_nginx_config(root, upstream, max(1, len(cpus) - 1))
+        upstream_proc = start(stack, nginx_args(upstream_conf), **quiet)
         wait_port(upstream)
         conf = nginx_config(root, proxy, upstream)
         nginx = start(
@@ -366,14 +398,14 @@ def main() -> None:
         wait_port(gateway)
         time.sleep(0.5)  # nginx's worker is forked after its port opens
         nginx_workers = children(nginx.pid)
-        cpus = sorted(os.sched_getaffinity(0))
         load: set[int] | None = None
         if args.pin and len(cpus) >= 2:
             # The proxy under test (nginx's worker, or the gateway) alone on the last CPU, wrk
             # and the upstream on the others: neither proxy competes with the load for a core,
             # and runs do not differ by where the scheduler happened to put things.
             load = set(cpus[:-1])
-            pin(upstream_proc.pid, load)
+            for pid in [upstream_proc.pid, *children(upstream_proc.pid)]:
+                pin(pid, load)
             for pid in [nginx.pid, *nginx_workers, serve.pid]:
                 pin(pid, {cpus[-1]})
         print(
@@ -420,7 +452,12 @@ def main() -> None:
                 ]
             )
             ratios = " ".join(f"{r.rps / rounds[-1][1].rps:.2f}x" for r in rounds[-1][2:])
-            print(f"  round {number}: gateway vs nginx {ratios}", flush=True)
+            direct = rounds[-1][0].rps
+            print(
+                f"  round {number}: gateway vs nginx {ratios}; upstream direct {direct:,.0f} "
+                f"req/s, {direct / max(r.rps for r in rounds[-1][1:]):.1f}x the fastest proxy",
+                flush=True,
+            )
     print(
         f"\n{'target (median of rounds)':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'vs nginx':>9} {'CPU us/req':>11} {'non-2xx':>8}"
@@ -434,6 +471,16 @@ def main() -> None:
             f"{first.name:34} {median([r.rps for r in runs]):10.0f} "
             f"{median([r.p50_ms for r in runs]):8.2f} {median([r.p99_ms for r in runs]):8.2f} "
             f"{ratio:8.2f}x {cpu} {sum(r.errors for r in runs):8d}"
+        )
+    # The reference must not be held down by the upstream: it has to serve at least twice
+    # what the fastest proxy does, or the proxies' figures say more about the upstream.
+    direct = median([r[0].rps for r in rounds])
+    fastest = max(median([r[index].rps for r in rounds]) for index in range(1, len(rounds[0])))
+    print(f"\nupstream direct: {direct:,.0f} req/s, {direct / fastest:.1f}x the fastest proxy")
+    if direct < UPSTREAM_HEADROOM * fastest:
+        print(
+            f"WARNING: the upstream serves less than {UPSTREAM_HEADROOM:g}x the fastest proxy: "
+            "the proxies may be held down by it, not measured (a busy machine? --no-pin?)"
         )
 
 

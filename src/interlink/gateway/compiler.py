@@ -23,6 +23,7 @@ from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow.mirror import compile_shadow
 from interlink.gateway.upstream import UpstreamTarget
+from interlink.http.credential import compile_credential
 from interlink.http.origin import Origin
 
 
@@ -97,4 +98,11 @@ def _target(name: str, path: str, weight: int, shadow: bool, estate: Estate) -> 
         raise Unsupported(f"baseUrl of System/{name}: {exc.message}") from exc
     if "?" in base:
         raise Unsupported(f"baseUrl of System/{name} has a query string")
-    return UpstreamTarget(name, origin, (base.rstrip("/") + path).rstrip("/"), weight, shadow)
+    credential = None
+    if found.obj.spec.credentials is not None:
+        try:
+            credential = compile_credential(found.obj.spec.credentials, name)
+        except ConfigError as exc:
+            raise Unsupported(exc.message) from exc
+    path = (base.rstrip("/") + path).rstrip("/")
+    return UpstreamTarget(name, origin, path, weight, shadow, credential)

@@ -81,6 +81,11 @@ async def handle(  # noqa: C901 - the request path, kept in one compiled functio
         except BodyError as failed:
             conn.send_problem(request, failed.status, failed.message, title=failed.title)
             return
+    headers = upstream_headers(request)
+    credential = upstream.credential
+    if credential is not None:  # the System's own, in place of anything the client sent
+        headers = credential.headers(headers)
+        target = credential.target(target)
     sent_at = conn.loop.time()
     try:
         response = await resilient_send(
@@ -89,7 +94,7 @@ async def handle(  # noqa: C901 - the request path, kept in one compiled functio
             upstream,
             request,
             target,
-            upstream_headers(request),
+            headers,
             payload,
             request.content_length if payload is body else None,
         )
@@ -198,4 +203,5 @@ def _shadow_target(
     """The request target of ``request`` on the route's shadow upstream."""
     path = upstream_path(request.path, found.prefix, found.value.rewrite, found.params, shadow.base)
     target = path.encode("latin-1")
-    return target + b"?" + request.query if request.query else target
+    target = target + b"?" + request.query if request.query else target
+    return shadow.credential.target(target) if shadow.credential is not None else target

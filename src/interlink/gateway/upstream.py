@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from interlink.http.credential import Credential
 from interlink.http.origin import Origin
 
 
@@ -14,3 +15,5 @@ class UpstreamTarget:
     base: str  # path under the origin: baseUrl's path, then the upstream's; no trailing slash
     weight: int
     shadow: bool
+    # The System's credentials, resolved: added to every call to it (http/credential.py).
+    credential: Credential | None = None

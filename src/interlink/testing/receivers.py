@@ -59,6 +59,7 @@ class Received:
     verified: bool | None  # None when the receiver holds no secret
     duplicate: bool
     status: int  # what it answered (0 while a hanging request is open)
+    query: str = ""  # the request target's query, without the '?'
 
     @property
     def webhook_id(self) -> str | None:
@@ -93,6 +94,7 @@ class _Request:
     headers: dict[str, str]
     body: bytearray
     judged: tuple[Received, Reply] | None = None
+    query: str = ""
 
 
 class _Protocol(asyncio.Protocol):
@@ -142,7 +144,7 @@ class _Protocol(asyncio.Protocol):
         assert request is not None
         assert self.transport is not None
         self.current = None
-        request.path = self.url.decode("latin-1").partition("?")[0]
+        request.path, _, request.query = self.url.decode("latin-1").partition("?")
         receiver = self.receiver
         if request.path == STATS_PATH:
             body = json.dumps(receiver.counts).encode()
@@ -335,7 +337,14 @@ class Receiver:
         webhook_id = request.headers.get("webhook-id")
         duplicate = webhook_id is not None and (request.path, webhook_id) in self._accepted
         seen = Received(
-            request.path, request.headers, bytes(request.body), self._now(), verified, duplicate, 0
+            request.path,
+            request.headers,
+            bytes(request.body),
+            self._now(),
+            verified,
+            duplicate,
+            0,
+            request.query,
         )
         if verified is False:
             return seen, Reply(401, body=b"bad signature")
@@ -345,7 +354,14 @@ class Receiver:
 
     def _record(self, seen: Received, status: int) -> None:
         final = Received(
-            seen.path, seen.headers, seen.body, seen.at, seen.verified, seen.duplicate, status
+            seen.path,
+            seen.headers,
+            seen.body,
+            seen.at,
+            seen.verified,
+            seen.duplicate,
+            status,
+            seen.query,
         )
         counts = self.counts
         counts["requests"] += 1

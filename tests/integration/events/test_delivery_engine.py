@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import sys
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -78,12 +79,18 @@ def write_estate(
     systems: Mapping[str, str],
     subscriptions: Sequence[Mapping[str, Any]],
     flows: Sequence[str] = (),
+    credentials: Mapping[str, Any] | None = None,
 ) -> Estate:
-    """A small estate: a Team, the publishing System, one Event, receivers and subscriptions."""
+    """A small estate: a Team, the publishing System, one Event, receivers (``credentials``:
+    System name → its ``credentials``) and subscriptions."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "order.schema.json").write_text(
         json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"})
     )
+
+    def credential(system: str) -> dict[str, Any]:
+        found = (credentials or {}).get(system)
+        return {} if found is None else {"credentials": found}
 
     def obj(kind: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         meta = {"name": name, "owner": "ops"}
@@ -97,7 +104,10 @@ def write_estate(
             TYPE,
             {"system": "shop", "schemas": [{"version": 1, "file": "order.schema.json"}]},
         ),
-        *(obj("System", name, {"domain": "ops", "baseUrl": url}) for name, url in systems.items()),
+        *(
+            obj("System", name, {"domain": "ops", "baseUrl": url, **credential(name)})
+            for name, url in systems.items()
+        ),
         *(
             obj(
                 "Flow",
@@ -164,8 +174,9 @@ class Env:
         systems: Mapping[str, str],
         subscriptions: Sequence[Mapping[str, Any]],
         flows: Sequence[str] = (),
+        credentials: Mapping[str, Any] | None = None,
     ) -> Estate:
-        self.estate = write_estate(self.tmp / "estate", systems, subscriptions, flows)
+        self.estate = write_estate(self.tmp / "estate", systems, subscriptions, flows, credentials)
         return self.estate
 
     async def start(self, estate: Estate | None = None, **options: Any) -> DeliveryEngine:
@@ -248,6 +259,41 @@ async def test_delivers_signed_cloudevents(env_any: Env) -> None:
         assert engine.metrics_of("orders").delivered == 3
         assert [(s.name, s.state) for s in engine.status()] == [("orders", "running")]
         assert await engine.lag("orders") == 0
+
+
+async def test_deliveries_carry_the_target_systems_credential(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = "key-" + uuid.uuid4().hex
+    env.secrets = SecretSource(
+        environ={"INTERLINK_SECRET_HOOK_SECRET": SECRET, "INTERLINK_SECRET_HOOKS_KEY": key}
+    )
+    async with receiver(env) as rx:
+        env.write(
+            {"hooks": rx.url + "/api", "keyed": rx.url, "open": rx.url},
+            [
+                subscription("bearer", {"system": "hooks", "path": "/in?x=1"}),
+                subscription("query", {"system": "keyed", "path": "/q?key=old&y=2"}),
+                subscription("none", {"system": "open", "path": "/none"}),
+            ],
+            credentials={
+                "hooks": {"scheme": "bearer", "token": "${secret:hooks-key}"},
+                "keyed": {"scheme": "query", "name": "key", "value": "${secret:hooks-key}"},
+            },
+        )
+        await env.start()
+        await env.publish(envelope("o-1"))
+        await rx.wait_delivered(3)
+        by_path = {r.path: r for r in rx.delivered}
+        assert all(r.verified for r in rx.delivered)
+        assert by_path["/api/in"].headers["authorization"] == f"Bearer {key}"
+        assert by_path["/api/in"].query == "x=1"
+        assert by_path["/q"].query == f"y=2&key={key}"
+        assert "authorization" not in by_path["/q"].headers
+        assert "authorization" not in by_path["/none"].headers
+        assert by_path["/none"].query == ""
+    assert key not in caplog.text
 
 
 async def test_retries_follow_the_schedule_exactly(env: Env) -> None:

@@ -222,7 +222,8 @@ def test_redis_down_serves_locally_reports_degraded_then_resumes(
             private_redis.kill()
             # The first request after the loss: decided locally, within the bound, no error.
             started = time.monotonic()
-            assert await allowed(lim, count=3) == [True, True, False]  # local counts: fresh
+            # Decided locally, going on from the last counts Redis returned: one of two used.
+            assert await allowed(lim, count=3) == [True, False, False]
             assert time.monotonic() - started < 1.0
             assert store.degraded
             assert HEALTH_NAME in health
@@ -275,6 +276,70 @@ def test_hung_redis_counts_as_down(private_redis: PrivateRedis) -> None:
             await store.aclose()
 
     asyncio.run(main())
+
+
+def errors_by_reason(metrics: Registry) -> dict[str, float]:
+    errors = metrics.counter("interlink_gateway_ratelimit_store_errors_total", "", ("reason",))
+    return {reason: errors.value(reason) for reason in ("slow", "unreachable")}
+
+
+def test_a_slow_redis_never_multiplies_the_limit(private_redis: PrivateRedis) -> None:
+    """Redis alive but too slow to answer in time: the worker goes on from the last counts
+    Redis gave it, and says "slow", not "unreachable"."""
+
+    async def main() -> None:
+        health: dict[str, str] = {}
+        metrics = Registry()
+        options = PlanOptions(timeout=0.1, retry_interval=0.05, prefix="t:")
+        store = SharedCounters(private_redis.url, metrics=metrics, health=health, options=options)
+        lim = limiter(store, Clock(), limits=[{"requests": 5, "per": "1m"}])
+        admin = redis.Redis.from_url(private_redis.url)
+        try:
+            assert await allowed(lim, count=3) == [True, True, True]
+            admin.client_pause(5000, all=True)  # alive, answers nothing
+            assert await allowed(lim, count=4) == [True, True, False, False]
+            assert store.degraded
+            assert "slow" in health[HEALTH_NAME]
+            assert "unreachable" not in health[HEALTH_NAME]
+            errors = errors_by_reason(metrics)
+            assert errors["slow"] >= 1
+            assert errors["unreachable"] == 0
+        finally:
+            admin.client_unpause()
+            admin.close()
+            await store.aclose()
+
+    asyncio.run(main())
+
+
+def test_a_dead_redis_is_told_apart_from_a_slow_one() -> None:
+    async def main() -> None:
+        health: dict[str, str] = {}
+        metrics = Registry()
+        options = PlanOptions(timeout=0.5, retry_interval=0.05, prefix="t:")
+        closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+        store = SharedCounters(closed, metrics=metrics, health=health, options=options)
+        lim = limiter(store, Clock(), limits=[{"requests": 2, "per": "1m"}])
+        try:
+            assert await allowed(lim, count=3) == [True, True, False]  # nothing known: fresh
+            assert "unreachable" in health[HEALTH_NAME]
+            assert errors_by_reason(metrics) == {"slow": 0, "unreachable": 1}
+        finally:
+            await store.aclose()
+
+    asyncio.run(main())
+
+
+def test_the_platform_sets_the_stores_timeout(url: str, tmp_path: Path) -> None:
+    plans = {"anonymous": {"limits": [{"requests": 2, "per": "1m"}]}}
+    gateway = {"rateLimitStore": url, "rateLimitStoreTimeout": "750ms"}
+    root = estate(tmp_path / "estate", plans, {}, platform={"gateway": gateway})
+    services = GatewayServices()
+    compile_at(root, services)
+    store = services.state[SHARED_KEY]
+    assert isinstance(store, SharedCounters)
+    assert store.timeout == 0.75
+    asyncio.run(store.aclose())
 
 
 def test_end_to_end_through_the_gateway(url: str, prefix: str, tmp_path: Path) -> None:

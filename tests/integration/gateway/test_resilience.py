@@ -69,6 +69,15 @@ def gateway(
                 },
             ),
             route("narrow", "/narrow", "crm", resilience={"maxConcurrent": 2}),
+            route(
+                "picky",
+                "/picky",
+                "crm",
+                resilience={
+                    "retries": {"attempts": 0},
+                    "circuitBreaker": {"consecutiveFailures": 3, "failureStatuses": [503]},
+                },
+            ),
         ],
     )
     gateway = serve(root, services)
@@ -127,6 +136,30 @@ def test_the_breaker_opens_answers_fast_then_probes_and_closes(
     assert gauge.value("fragile", "crm") == float(BreakerState.CLOSED)
     assert httpx.get(gateway.url + "/fragile").status_code == 200
     assert len(upstream.requests) == 6
+
+
+def test_500s_open_the_breaker_by_default(gateway: GatewayThread, upstream: UpstreamThread) -> None:
+    upstream.fail_next(10, 500)
+    statuses = [httpx.get(gateway.url + "/fragile").status_code for _ in range(10)]
+    assert statuses == [500] * 3 + [503] * 7
+    assert len(upstream.requests) == 3
+
+
+def test_failure_statuses_say_which_answers_count_against_the_upstream(
+    gateway: GatewayThread, upstream: UpstreamThread, clock: Clock
+) -> None:
+    upstream.fail_next(5, 500)
+    assert [httpx.get(gateway.url + "/picky").status_code for _ in range(5)] == [500] * 5
+    upstream.fail_next(3, 503)
+    assert [httpx.get(gateway.url + "/picky").status_code for _ in range(3)] == [503] * 3
+    refused = httpx.get(gateway.url + "/picky")
+    assert refused.status_code == 503
+    assert refused.json()["detail"].startswith("crm: circuit open")
+    assert len(upstream.requests) == 8
+    clock.now += 10
+    upstream.fail_next(20, 0)  # a connection closed without an answer always counts
+    assert httpx.get(gateway.url + "/picky").status_code == 502  # the probe, failed
+    assert httpx.get(gateway.url + "/picky").json()["detail"].startswith("crm: circuit open")
 
 
 def test_a_failed_probe_opens_it_again(

@@ -169,7 +169,11 @@ def test_routes_not_served_yet_are_named_in_one_line(retail_dir: Path) -> None:
     try:
         line = served.proc.wait_for(r"\d+ routes? not served yet: .*").group(0)
         assert "address-changes" not in line  # REST to event is served with the mesh
-        assert "customers (JWT secret: secret 'mobile-jwt-key' is not set" in line
+        # The first thing the route lacks: its legacy upstream's credentials.
+        assert (
+            "customers (credentials of System/crm-legacy: secret 'crm-legacy-token' is not set"
+            in line
+        )
         assert httpx.get(served.gateway + "/api/customers").status_code == 404
     finally:
         assert served.proc.stop() == 0

@@ -460,7 +460,9 @@ def test_full_documents_map_camel_case_onto_fields() -> None:
     assert consumer.spec.type.value == "internal"
     system = validate(FULL["System"])
     assert isinstance(system, System)
-    assert system.spec.credentials == "${secret:crm-legacy-token}"
+    assert system.spec.credentials is not None
+    assert system.spec.credentials.scheme.value == "bearer"  # a bare reference is a token
+    assert system.spec.credentials.token == "${secret:crm-legacy-token}"
     team = validate(FULL["Team"])
     assert isinstance(team, Team)
     assert [c.type.value for c in team.spec.channels] == ["email", "webhook", "chat"]
@@ -501,6 +503,65 @@ def test_secret_ref_accepts_env_and_secret_references_only_whole() -> None:
     assert isinstance(validate(text), System)
     message = invalid(FULL["System"], ("${secret:crm-legacy-token}", "Bearer ${env:CRM_TOKEN}"))
     assert "never the secret itself" in message
+
+
+CREDENTIALS = "credentials: ${secret:crm-legacy-token}"
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "{scheme: bearer, token: '${secret:t}'}",
+        "{scheme: basic, username: interlink, password: '${secret:p}'}",
+        "{scheme: basic, username: '${env:CRM_USER}', password: '${env:CRM_PASSWORD}'}",
+        "{scheme: header, name: X-Api-Key, value: '${secret:k}'}",
+        "{scheme: query, name: api_key, value: '${secret:k}'}",
+    ],
+)
+def test_system_credentials_take_four_schemes(shape: str) -> None:
+    system = validate(FULL["System"].replace(CREDENTIALS, f"credentials: {shape}"))
+    assert isinstance(system, System)
+    assert system.spec.credentials is not None
+    assert system.spec.credentials.scheme.value in shape
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ("{scheme: bearer, token: hunter2}", "never the secret itself"),
+        ("{scheme: basic, username: u, password: hunter2}", "never the secret itself"),
+        ("{scheme: header, name: X-Api-Key, value: hunter2}", "never the secret itself"),
+        ("{scheme: query, name: api_key, value: hunter2}", "never the secret itself"),
+        ("{scheme: bearer}", "scheme bearer needs token"),
+        ("{scheme: basic, password: '${secret:p}'}", "scheme basic needs username"),
+        ("{scheme: header, value: '${secret:k}'}", "scheme header needs name"),
+        ("{scheme: bearer, token: '${secret:t}', name: x}", "scheme bearer takes no name"),
+        ("{scheme: basic, username: 'a:b', password: '${secret:p}'}", "must not hold ':'"),
+        ("{scheme: header, name: 'X Key', value: '${secret:k}'}", "not a header name"),
+        ("{scheme: header, name: Host, value: '${secret:k}'}", "the gateway sets Host itself"),
+        ("{scheme: query, name: 'a&b', value: '${secret:k}'}", "not a query parameter name"),
+        ("{scheme: digest, token: '${secret:t}'}", "bearer"),
+    ],
+)
+def test_system_credentials_refuse_what_cannot_work(shape: str, message: str) -> None:
+    found = invalid(FULL["System"], (CREDENTIALS, f"credentials: {shape}"))
+    assert "spec.credentials" in found
+    assert message in found
+
+
+def test_breaker_failure_statuses_are_error_statuses() -> None:
+    breaker = "{consecutiveFailures: 10, errorRate: 0.25, window: 1m, halfOpenAfter: 30s"
+    route = validate(FULL["Route"].replace(breaker, breaker + ", failureStatuses: [502, 429]"))
+    assert isinstance(route, Route)
+    assert route.spec.resilience.circuit_breaker.failure_statuses == [502, 429]
+    assert validate(FULL["Route"]).spec.resilience.circuit_breaker.failure_statuses == [
+        500,
+        502,
+        503,
+        504,
+    ]
+    message = invalid(FULL["Route"], (breaker, breaker + ", failureStatuses: [500, 200]"))
+    assert "failure statuses are 4xx or 5xx codes, got 200" in message
 
 
 def test_http_url_refuses_a_password() -> None:

@@ -37,8 +37,10 @@ def write_estate(
     systems: dict[str, str | None],
     routes: list[dict[str, Any]],
     platform: dict[str, Any] | None = None,
+    credentials: dict[str, Any] | None = None,
 ) -> Path:
-    """An estate of one team, ``systems`` (name → base URL) and ``routes``."""
+    """An estate of one team, ``systems`` (name → base URL) and ``routes``; ``credentials``
+    (System name → its ``credentials``) for the systems that have one."""
     root.mkdir(parents=True, exist_ok=True)
     docs = [
         _obj("Platform", "test", platform or {}),
@@ -48,6 +50,8 @@ def write_estate(
         spec: dict[str, Any] = {"domain": "test"}
         if url is not None:
             spec["baseUrl"] = url
+        if credentials and name in credentials:
+            spec["credentials"] = credentials[name]
         docs.append(_obj("System", name, spec, owner="team"))
     for item in routes:
         docs.append(_obj("Route", item["name"], item["spec"], owner="team"))

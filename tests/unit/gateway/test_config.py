@@ -87,7 +87,10 @@ def test_routes_that_cannot_be_served_yet_are_left_out_with_the_reason(
     assert config.router.match(None, "/secured", "GET") is None
 
 
-def test_the_retail_example_names_each_route_it_cannot_serve_yet(retail_dir: Path) -> None:
+def test_the_retail_example_names_each_route_it_cannot_serve_yet(
+    retail_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_CRM_LEGACY_TOKEN", "t")  # crm-legacy's credentials
     config = compile_dir(retail_dir)
     reasons = {u.route: u.reason for u in config.unserved}
     assert reasons["address-changes"].startswith("publishes event customer.address-updated")

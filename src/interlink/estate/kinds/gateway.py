@@ -105,6 +105,19 @@ class CircuitBreaker(Model):
     error_rate: float = Field(default=0.5, gt=0, le=1)
     window: Duration = 30.0
     half_open_after: Duration = 10.0
+    failure_statuses: list[int] = Field(
+        default_factory=lambda: [500, 502, 503, 504],
+        description="upstream answers that count as failures; connection errors and "
+        "timeouts always do",
+    )
+
+    @field_validator("failure_statuses")
+    @classmethod
+    def _statuses(cls, value: list[int]) -> list[int]:
+        wrong = [s for s in value if not 400 <= s <= 599]
+        if wrong:
+            raise ValueError(f"failure statuses are 4xx or 5xx codes, got {wrong[0]}")
+        return value
 
 
 class Resilience(Model):

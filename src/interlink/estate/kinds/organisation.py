@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import Classification, EstateObject, HttpUrl, Model, SecretRef
@@ -44,6 +44,13 @@ class GatewaySettings(Model):
     max_header_bytes: int = Field(default=32_768, ge=1024)
     rate_limit_store: str | None = Field(
         default=None, description="redis://host:port to share rate limits between workers"
+    )
+    rate_limit_store_timeout: Duration = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="longest wait for the rate-limit store's answer; a slower answer is "
+        "decided locally, from the last counts the store returned",
     )
 
     _check_listen = field_validator("listen")(_listen)
@@ -133,14 +140,94 @@ class SystemLifecycle(StrEnum):
     RETIRED = "retired"
 
 
+class CredentialScheme(StrEnum):
+    BEARER = "bearer"
+    BASIC = "basic"
+    HEADER = "header"
+    QUERY = "query"
+
+
+# The fields each scheme takes, all of them required.
+_SCHEME_FIELDS: dict[CredentialScheme, tuple[str, ...]] = {
+    CredentialScheme.BEARER: ("token",),
+    CredentialScheme.BASIC: ("username", "password"),
+    CredentialScheme.HEADER: ("name", "value"),
+    CredentialScheme.QUERY: ("name", "value"),
+}
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_QUERY_NAME = re.compile(r"^[A-Za-z0-9._~!$'()*,;:@/-]+$")
+# Headers the platform sets or frames itself: a credential may not stand in for them.
+_OWN_HEADERS = frozenset(
+    {
+        "host", "content-length", "content-type", "transfer-encoding", "connection",
+        "keep-alive", "upgrade", "te", "trailer", "expect", "via", "forwarded",
+        "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-request-id",
+        "traceparent", "tracestate", "x-consumer", "x-consumer-scopes", "x-auth-method",
+        "webhook-id", "webhook-timestamp", "webhook-signature",
+    }
+)  # fmt: skip
+
+
+class SystemCredentials(Model):
+    """The credential the platform presents on every call it makes to a System: the gateway's
+    requests (primary and shadow) and webhook deliveries. Secrets are references."""
+
+    scheme: CredentialScheme = Field(
+        description="bearer: Authorization: Bearer TOKEN; basic: Authorization: Basic; "
+        "header: the header NAME set to VALUE; query: the query parameter NAME set to VALUE"
+    )
+    token: SecretRef | None = Field(default=None, description="bearer: the token")
+    username: str | None = Field(
+        default=None, description="basic: the user name (plain or a reference)"
+    )
+    password: SecretRef | None = Field(default=None, description="basic: the password")
+    name: str | None = Field(default=None, description="header or query: its name")
+    value: SecretRef | None = Field(default=None, description="header or query: the secret")
+
+    @model_validator(mode="after")
+    def _fields(self) -> SystemCredentials:
+        wanted = _SCHEME_FIELDS[self.scheme]
+        for field in ("token", "username", "password", "name", "value"):
+            given = getattr(self, field) is not None
+            if field in wanted and not given:
+                raise ValueError(f"scheme {self.scheme.value} needs {field}")
+            if field not in wanted and given:
+                raise ValueError(
+                    f"scheme {self.scheme.value} takes no {field} (it takes {', '.join(wanted)})"
+                )
+        if self.username is not None and not has_reference(self.username) and ":" in self.username:
+            raise ValueError("a basic username must not hold ':'")
+        name = self.name or ""
+        if self.scheme is CredentialScheme.HEADER:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a header name")
+            if name.lower() in _OWN_HEADERS:
+                raise ValueError(f"the gateway sets {name} itself; name another header")
+        if self.scheme is CredentialScheme.QUERY and not _QUERY_NAME.match(name):
+            raise ValueError(f"{name!r} is not a query parameter name")
+        return self
+
+
+def _bearer_shorthand(value: object) -> object:
+    """A bare reference is short for ``{scheme: bearer, token: REFERENCE}``."""
+    return {"scheme": "bearer", "token": value} if isinstance(value, str) else value
+
+
 class SystemSpec(Model):
     domain: str
     base_url: HttpUrl | None = None
     criticality: Criticality = Criticality.MEDIUM
     data_classification: Classification = Classification.INTERNAL
     lifecycle: SystemLifecycle = SystemLifecycle.PRODUCTION
-    credentials: SecretRef | None = Field(
-        default=None, description="credential the platform uses when calling this system"
+    credentials: Annotated[
+        SystemCredentials | None,
+        BeforeValidator(
+            _bearer_shorthand, json_schema_input_type=SecretRef | SystemCredentials | None
+        ),
+    ] = Field(
+        default=None,
+        description="the credential the platform uses when calling this system; a bare "
+        "${secret:…} reference is a bearer token",
     )
 
 

@@ -198,6 +198,7 @@ class DeliveryEngine:
             timeout=plan.timeout,
             response_limit=self.settings.response_limit,
             retry_after_max=self.settings.retry_after_max,
+            credential=plan.credential,
         )
 
     async def stop(self) -> None:

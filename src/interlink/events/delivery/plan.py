@@ -18,6 +18,7 @@ from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
 from interlink.events.delivery.filtering import EventFilter, FilterError
 from interlink.events.delivery.webhook import webhook_url
+from interlink.http.credential import Credential, compile_credential
 
 TargetKind = Literal["webhook", "handler", "flow"]
 
@@ -41,6 +42,8 @@ class DeliveryPlan:
     owner: str | None  # the Team told when the subscription is disabled
     channels: tuple[Channel, ...]
     fingerprint: str = ""  # equal for plans compiled from the same inputs: reload keeps those
+    # The target System's credentials, resolved: on every delivery (http/credential.py).
+    credential: Credential | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def compile_plan(
     target = spec.target
     url: str | None = None
     system: System | None = None
+    credential: Credential | None = None
     if target.system is not None:
         found = estate.get("System", target.system)
         if found is None or not isinstance(found.obj, System):
@@ -85,6 +89,8 @@ def compile_plan(
             raise ConfigError(
                 f"webhook URL of System/{system.name} with path {target.path!r}: {exc}"
             ) from None
+        if system.spec.credentials is not None:
+            credential = compile_credential(system.spec.credentials, system.name, secrets)
         kind: TargetKind = "webhook"
         label = f"System/{system.name} {target.path}"
     elif target.handler is not None:
@@ -99,6 +105,8 @@ def compile_plan(
     channels = _channels(estate, owner)
     # A digest, so the resolved URL is compared without being kept in the clear twice.
     inputs = [sub.model_dump_json(), url or "", owner or ""]
+    if credential is not None:  # a rotated secret makes a new plan
+        inputs += [repr(credential), credential.value.decode("latin-1")]
     inputs += [c.model_dump_json() for c in channels]
     fingerprint = hashlib.sha256("\x00".join(inputs).encode()).hexdigest()
     return DeliveryPlan(
@@ -119,6 +127,7 @@ def compile_plan(
         owner=owner,
         channels=channels,
         fingerprint=fingerprint,
+        credential=credential,
     )
 
 

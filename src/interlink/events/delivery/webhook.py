@@ -12,6 +12,9 @@ several secrets separated by spaces (``whsec_old whsec_new``): every delivery is
 with each, which is how a secret is rotated without a moment where the receiver refuses
 deliveries. The value is read again every minute, so rotating it needs no restart.
 
+The target System's ``credentials`` (``interlink.http.credential``) ride on every delivery: a
+header added to the signed ones, or a query parameter joined to the URL.
+
 The HTTP client sits behind :class:`WebhookClient`: the default, :class:`PooledClient`, is the
 platform's own keep-alive client (``interlink.http``); :class:`HttpxClient` is the general one.
 """
@@ -44,6 +47,7 @@ from interlink.events.signing import (
     signature_headers,
 )
 from interlink.http.client import HttpClient
+from interlink.http.credential import Credential
 from interlink.http.origin import Origin
 
 log = logging.getLogger("interlink.events.delivery")
@@ -294,8 +298,12 @@ class WebhookSender:
         timeout: float,
         response_limit: int = RESPONSE_LIMIT,
         retry_after_max: float = MAX_RETRY_AFTER,
+        credential: Credential | None = None,
     ) -> None:
-        self.url = url
+        # The target System's credential: a query parameter joins the URL here, a header
+        # is added to each request.
+        self.url = credential.url(url) if credential is not None else url
+        self.credential_header = credential.header_text() if credential is not None else None
         self.client = client
         self.clock = clock
         self.keys = keys
@@ -315,6 +323,9 @@ class WebhookSender:
         else:
             headers[ID_HEADER] = msg_id
             headers[TIMESTAMP_HEADER] = str(timestamp)
+        if self.credential_header is not None:
+            name, value = self.credential_header
+            headers[name] = value
         try:
             response = await self.client.post(self.url, job.body, headers, self.timeout)
         except TimeoutError:

@@ -15,6 +15,7 @@ per request, with the local counters as the fallback while Redis is away.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from interlink.errors import ConfigError
@@ -112,7 +113,8 @@ def shared_counters(
     estate: Estate, services: GatewayServices, options: PlanOptions | None = None
 ) -> SharedCounters | None:
     """The Redis counters the Platform asks for, kept in ``services.state`` across reloads."""
-    declared = estate.platform.spec.gateway.rate_limit_store
+    settings = estate.platform.spec.gateway
+    declared = settings.rate_limit_store
     if not declared:
         return None
     try:
@@ -121,8 +123,11 @@ def shared_counters(
         raise Unsupported(f"gateway.rateLimitStore: {exc.message}") from exc
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise Unsupported("gateway.rateLimitStore must be a redis://, rediss:// or unix:// URL")
+    options = options or PlanOptions()
+    if options.timeout is None:
+        options = replace(options, timeout=settings.rate_limit_store_timeout)
     found = services.state.get(SHARED_KEY)
-    if found is not None and found.url == url:
+    if found is not None and found.url == url and found.timeout == options.timeout:
         return found
     health = services.state.get(DEGRADED_KEY)
     if health is None:

@@ -87,7 +87,8 @@ class PlanLimiter:
         if result is None:
             shared.local_decisions.inc()
             return self.local.hit(key, now)
-        allowed, index, left, reset_ms, retry_ms = result
+        allowed, index, left, reset_ms, retry_ms, entry = result
+        self.local.mirror(key, entry, now)
         return (allowed == 1, index, left, reset_ms / 1000, retry_ms / 1000)
 
     def _deny(self, index: int, retry: float) -> Reply:

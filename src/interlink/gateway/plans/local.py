@@ -102,6 +102,20 @@ class LocalLimiter:
             return self._hit_gcra(entry, now)
         return self._hit_window(entry, now)
 
+    def mirror(self, key: str, fields: list[bytes | None], now: float) -> None:
+        """Take ``key``'s entry as the shared store last returned it (``script.py``), so a
+        request decided here while the store is slow goes on from the shared counts."""
+        entry = self._fresh.copy()
+        if len(fields) != len(entry):
+            return
+        for index, value in enumerate(fields):
+            if value is not None:
+                entry[index] = float(value)
+        entries = self.table.entries
+        if key not in entries and len(entries) >= self.table.sweep_at:
+            self.sweep(now)
+        entries[key] = entry
+
     # --- the two algorithms ------------------------------------------------------------------
 
     def _hit_gcra(self, entry: list[float], clock: float) -> Decision:

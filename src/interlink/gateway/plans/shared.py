@@ -1,10 +1,18 @@
 """Counters shared in Redis between gateway workers: one EVALSHA per request, never a wait.
 
-Every call is bounded (``timeout``, 50 ms by default, connecting included). When Redis fails
-or is slow, :meth:`SharedCounters.hit` returns None, the caller decides on its local counters,
-and the store is *degraded*: requests no longer try Redis, a background task pings it every
-``retry_interval`` and, once it answers and has the script loaded, sharing resumes. Degraded
-shows in the ``interlink_gateway_ratelimit_store_degraded`` gauge and, under the name
+Every call is bounded (``timeout``: the Platform's ``gateway.rateLimitStoreTimeout``, 200 ms
+by default, connecting included). When Redis fails or is slow, :meth:`SharedCounters.hit`
+returns None, the caller decides on its local counters, and the store is *degraded*: requests
+no longer try Redis, a background task pings it every ``retry_interval`` and, once it answers
+and has the script loaded, sharing resumes. The local counters are not fresh: every answer of
+Redis carries the consumer's entry, which the caller keeps (``LocalLimiter.mirror``), so a
+worker that stops hearing from Redis goes on from the shared counts it last saw instead of
+granting the whole limit again.
+
+A *slow* store (alive, no answer within the timeout: a busy machine, a paused or overloaded
+server) and an *unreachable* one (refused, reset, unknown host) are told apart in the log, in
+``/readyz`` and in ``interlink_gateway_ratelimit_store_errors_total{reason}``. Degraded shows in
+the ``interlink_gateway_ratelimit_store_degraded`` gauge and, under the name
 :data:`HEALTH_NAME`, in the mapping under ``DEGRADED_KEY`` in ``GatewayServices.state`` that
 the admin API's ``/readyz`` lists.
 """
@@ -29,11 +37,15 @@ log = logging.getLogger("interlink.gateway")
 
 HEALTH_NAME: Final = "gateway.rateLimitStore"
 DEFAULT_PREFIX: Final = "interlink:rl:"
+#: Seconds a call may take when neither the Platform nor the options say (the estate default).
+DEFAULT_TIMEOUT: Final = 0.2
 
 
 @dataclass(frozen=True, slots=True)
 class PlanOptions:
-    timeout: float = 0.05  # per request, seconds: Redis slower than this is treated as down
+    # Per request, seconds: a slower answer is decided locally. None: the Platform's
+    # gateway.rateLimitStoreTimeout.
+    timeout: float | None = None
     retry_interval: float = 1.0  # between pings while degraded
     max_connections: int = 64
     prefix: str | None = None  # overrides the URL's ?prefix= (tests use a unique one)
@@ -79,24 +91,26 @@ class SharedCounters:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import NoScriptError, RedisError
+        from redis.exceptions import TimeoutError as RedisTimeout
 
         self._no_script = NoScriptError
         self._failures = (RedisError, OSError, TimeoutError)
+        self._slow = (TimeoutError, RedisTimeout)
         options = options or PlanOptions()
         address, prefix = split_url(url)
         self.url = url
         self.where = display(address)
         self.prefix = options.prefix if options.prefix is not None else prefix
-        self.timeout = options.timeout
+        self.timeout = options.timeout if options.timeout is not None else DEFAULT_TIMEOUT
         self.retry_interval = options.retry_interval
         self.degraded = False
         self.health = health
         self._pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
             address,
             max_connections=options.max_connections,
-            timeout=options.timeout,
-            socket_timeout=options.timeout,
-            socket_connect_timeout=options.timeout,
+            timeout=self.timeout,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
             retry=Retry(NoBackoff(), 0),
         )
         self.client = Redis(connection_pool=self._pool, retry=Retry(NoBackoff(), 0))
@@ -104,24 +118,28 @@ class SharedCounters:
         self._closed = False
         self._errors = metrics.counter(
             "interlink_gateway_ratelimit_store_errors_total",
-            "Calls to the shared rate-limit store that failed or timed out.",
+            "Calls to the shared rate-limit store that failed, by reason: slow (no answer in "
+            "time) or unreachable.",
+            ("reason",),
         )
         self._gauge = metrics.gauge(
             "interlink_gateway_ratelimit_store_degraded",
-            "1 while the shared rate-limit store is unreachable and limits are counted locally.",
+            "1 while the shared rate-limit store is slow or unreachable and limits are "
+            "decided locally.",
         )
         self.local_decisions = metrics.counter(
             "interlink_gateway_ratelimit_local_decisions_total",
-            "Requests decided on local counters because the shared store was unreachable.",
+            "Requests decided on local counters because the shared store was slow or unreachable.",
         )
         self._gauge.set(0)
 
-    async def hit(self, key: str, args: tuple[Any, ...]) -> list[int] | None:
-        """The script's answer for ``key``; None when Redis failed (now degraded)."""
+    async def hit(self, key: str, args: tuple[Any, ...]) -> list[Any] | None:
+        """The script's answer for ``key`` (``script.py``); None when Redis failed or was
+        slow (now degraded)."""
         try:
             async with asyncio.timeout(self.timeout):
                 try:
-                    result: list[int] = await self.client.evalsha(SHA, 1, key, *args)
+                    result: list[Any] = await self.client.evalsha(SHA, 1, key, *args)
                 except self._no_script:  # a restarted or flushed server: load it, once
                     await self.client.script_load(SCRIPT)
                     result = await self.client.evalsha(SHA, 1, key, *args)
@@ -131,21 +149,31 @@ class SharedCounters:
             return None
 
     def _degrade(self, exc: BaseException) -> None:
-        self._errors.inc()
+        slow = isinstance(exc, self._slow)
+        self._errors.inc("slow" if slow else "unreachable")
         if self.degraded or self._closed:
             return
         self.degraded = True
-        reason = str(exc) or type(exc).__name__
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.health[HEALTH_NAME] = (
-            f"{self.where} unreachable since {since} ({reason}); "
-            "rate limits are counted per worker until it is back"
-        )
+        if slow:
+            state = f"slow (no answer within {self.timeout * 1000:g} ms)"
+            self.health[HEALTH_NAME] = (
+                f"{self.where} slow since {since}: no answer within {self.timeout * 1000:g} ms; "
+                "rate limits are decided per worker, from the last shared counts, until it "
+                "answers in time"
+            )
+        else:
+            reason = str(exc) or type(exc).__name__
+            state = f"unreachable ({reason})"
+            self.health[HEALTH_NAME] = (
+                f"{self.where} unreachable since {since} ({reason}); "
+                "rate limits are counted per worker until it is back"
+            )
         self._gauge.set(1)
         log.warning(
-            "rate-limit store %s unreachable (%s): counting locally, retrying every %gs",
+            "rate-limit store %s %s: deciding locally, retrying every %gs",
             self.where,
-            reason,
+            state,
             self.retry_interval,
         )
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to probe from

@@ -19,9 +19,11 @@ sending again cannot change the outcome:
 - nothing of a response was relayed yet: a response that goes to the client is never retried.
 
 Waits grow exponentially with equal jitter (:func:`backoff_delay`). Every try counts for the
-System's :class:`~interlink.gateway.resilience.breaker.CircuitBreaker`; while it is open,
-requests are refused with 503 and ``Retry-After`` without reaching the upstream. Breakers and
-bulkheads live in ``GatewayServices.state``, so a reload keeps them (with the new settings).
+System's :class:`~interlink.gateway.resilience.breaker.CircuitBreaker`: an error or timeout
+always as a failure, an answer as one when its status is in the route's ``failureStatuses``
+(default :data:`FAILURE_STATUSES`). While the breaker is open, requests are refused with 503
+and ``Retry-After`` without reaching the upstream. Breakers and bulkheads live in
+``GatewayServices.state``, so a reload keeps them (with the new settings).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ from interlink.observe.metrics import Counter, Gauge
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
 #: Upstream statuses that mean "not now" rather than "no".
 RETRY_STATUSES: Final = frozenset({502, 503, 504})
+#: Upstream statuses counted as failures by default: a live system answering 500 over and
+#: over is as broken to its callers as one that does not answer (Envoy's ``consecutive_5xx``).
+FAILURE_STATUSES: Final = frozenset({500, 502, 503, 504})
 #: Longest wait between two tries, in seconds.
 MAX_BACKOFF: Final = 10.0
 #: A streamed body of at most this many bytes (by its Content-Length) is read whole before the
@@ -137,6 +142,8 @@ class UpstreamGuard:
     rejections: Counter
     retried: Counter
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Upstream answers that count against its breaker (connection errors always do).
+    failure_statuses: frozenset[int] = FAILURE_STATUSES
 
     async def send(  # noqa: C901 - retry, breaker and bulkhead around one call
         self,
@@ -192,11 +199,12 @@ class UpstreamGuard:
                     breaker.release()
                     raise
                 else:
-                    if response.status not in RETRY_STATUSES:
+                    status = response.status
+                    if status in self.failure_statuses:
+                        breaker.failure()
+                    else:
                         breaker.success()
-                        return response
-                    breaker.failure()
-                    if attempt >= retries:
+                    if status not in RETRY_STATUSES or attempt >= retries:
                         return response
                     response.close()
                 attempt += 1
@@ -263,6 +271,7 @@ def compile_resilience(
             bulkhead,
             rejections,
             retried,
+            failure_statuses=frozenset(cb.failure_statuses),
         )
     return guards
 

@@ -266,6 +266,8 @@ class Shadow:
     ) -> None:
         method = request.method_bytes
         headers = upstream_headers(request)
+        if self.target.credential is not None:  # the shadow System's own credential
+            headers = self.target.credential.headers(headers)
 
         def observe(status: int, response_headers: Headers, data: bytes) -> None:
             if len(data) > MAX_SHADOW_BYTES:

@@ -1,0 +1,72 @@
+"""A System's credential compiled from the estate: what it adds, and what it never shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from interlink.errors import ConfigError
+from interlink.estate.kinds.organisation import SystemCredentials
+from interlink.estate.references import SecretSource
+from interlink.http.credential import compile_credential
+
+SECRETS = SecretSource(
+    environ={
+        "INTERLINK_SECRET_KEY": "s3cr=t&x",
+        "INTERLINK_SECRET_BROKEN": "line\r\nX-Evil: 1",
+        "USER": "a:b",
+    }
+)
+
+
+def compiled(**spec: Any) -> Any:
+    return compile_credential(SystemCredentials.model_validate(spec), "crm", SECRETS)
+
+
+def test_a_query_credential_replaces_the_callers_parameter_and_is_encoded() -> None:
+    credential = compiled(scheme="query", name="api_key", value="${secret:key}")
+    assert credential.target(b"/a") == b"/a?api_key=s3cr%3Dt%26x"
+    assert credential.target(b"/a?api_key=1&b=2&api%5Fkey=3&c") == b"/a?b=2&c&api_key=s3cr%3Dt%26x"
+    assert credential.url("https://h/p?x=1") == "https://h/p?x=1&api_key=s3cr%3Dt%26x"
+    assert credential.headers([(b"a", b"1")]) == [(b"a", b"1")]
+
+
+def test_a_header_credential_replaces_the_callers_header_whatever_its_case() -> None:
+    credential = compiled(scheme="header", name="X-Api-Key", value="${secret:key}")
+    headers = [(b"X-API-KEY", b"forged"), (b"accept", b"*/*")]
+    assert credential.headers(headers) == [(b"accept", b"*/*"), (b"x-api-key", b"s3cr=t&x")]
+    assert credential.target(b"/a?b") == b"/a?b"
+    assert credential.header_text() == ("x-api-key", "s3cr=t&x")
+
+
+def test_repr_names_where_never_what() -> None:
+    credential = compiled(scheme="query", name="api_key", value="${secret:key}")
+    assert repr(credential) == "Credential(query parameter 'api_key')"
+    assert "s3cr" not in repr(compiled(scheme="bearer", token="${secret:key}"))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"scheme": "bearer", "token": "${secret:missing}"},
+            "credentials of System/crm: secret 'missing' is not set",
+        ),
+        (
+            {"scheme": "header", "name": "X-Key", "value": "${secret:broken}"},
+            "credentials of System/crm: the value holds a character a header cannot carry",
+        ),
+        (
+            {"scheme": "basic", "username": "${env:USER}", "password": "${secret:key}"},
+            "credentials of System/crm: the username holds ':'",
+        ),
+    ],
+)
+def test_what_cannot_be_sent_is_one_line_without_the_value(
+    spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        compiled(**spec)
+    assert info.value.message.startswith(message)
+    assert "Evil" not in info.value.message
