@@ -30,7 +30,10 @@ class Node:
     gateway: str
 
     def limit_policy(self) -> str | None:
-        return httpx.get(f"{self.gateway}/orders", timeout=5).headers.get("ratelimit-policy")
+        found: str | None = httpx.get(f"{self.gateway}/orders", timeout=5).headers.get(
+            "ratelimit-policy"
+        )
+        return found
 
 
 def start_node(directory: Path, store_url: str) -> Node:
