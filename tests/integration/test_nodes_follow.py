@@ -13,9 +13,10 @@ import pytest
 
 from interlink.estate.kinds import Plan
 from interlink.runtime.bundle import estate_files, pack
-from interlink.runtime.runtime import Runtime, revisions_dir
+from interlink.runtime.runtime import Runtime, revisions_dir, store_url_for
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, compile_snapshot
+from interlink.store import default_store_url
 from tests.integration.cluster import plan_estate
 
 
@@ -65,6 +66,29 @@ def test_a_reload_on_one_node_is_taken_by_the_other(nodes: Nodes) -> None:
     # B ran it from the store's copy, written out under its own state directory.
     assert b.snapshot.estate.root == revisions_dir(b.settings) / a.snapshot.content_hash
     assert b.store.revisions.list()[0].source == "sighup"
+
+
+def test_a_node_running_a_revision_from_the_store_keeps_its_own_embedded_store(
+    tmp_path: Path,
+) -> None:
+    a_dir, b_dir = plan_estate(tmp_path / "a", 100), plan_estate(tmp_path / "b", 100)
+    a = Runtime.open(ServeSettings(a_dir))
+    try:
+        plan_estate(a_dir, 7)
+        asyncio.run(a.reload("sighup"))
+        # B shares A's embedded store, as a second process beside it would.
+        settings = ServeSettings(b_dir, store_url=store_url_for(a.settings, a.snapshot))
+        b = Runtime.open(settings)
+        try:
+            # B's directory holds revision 1: it starts on revision 2, from the store's copy.
+            assert b.snapshot.estate.root == revisions_dir(settings) / a.snapshot.content_hash
+            assert store_url_for(ServeSettings(b_dir), b.snapshot) == default_store_url(
+                b_dir.resolve()
+            )
+        finally:
+            b.close()
+    finally:
+        a.close()
 
 
 def test_a_following_node_is_woken_by_the_record(nodes: Nodes) -> None:

@@ -61,7 +61,8 @@ def estate_root(estate_dir: Path) -> Path:
 
 
 def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
-    """The flag (or INTERLINK_STORE_URL), else the Platform's store URL, else SQLite."""
+    """The flag (or INTERLINK_STORE_URL), else the Platform's store URL, else SQLite beside the
+    estate directory (the node's own, also when it runs a revision taken from the store)."""
     if settings.store_url:
         return settings.store_url
     declared = snapshot.estate.platform.spec.store.url
@@ -70,7 +71,7 @@ def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
             return resolve(declared)
         except ConfigError as exc:
             raise ConfigError(f"Platform store URL: {exc.message}") from exc
-    return default_store_url(snapshot.estate.root)
+    return default_store_url(estate_root(settings.estate_dir))
 
 
 def revisions_dir(settings: ServeSettings) -> Path:
