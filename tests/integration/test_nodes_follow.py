@@ -13,6 +13,7 @@ import pytest
 
 from interlink.estate.kinds import Plan
 from interlink.runtime.bundle import estate_files, pack
+from interlink.runtime.gateway import worker_estate_dir
 from interlink.runtime.runtime import Runtime, revisions_dir, store_url_for
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, compile_snapshot
@@ -66,6 +67,13 @@ def test_a_reload_on_one_node_is_taken_by_the_other(nodes: Nodes) -> None:
     # B ran it from the store's copy, written out under its own state directory.
     assert b.snapshot.estate.root == revisions_dir(b.settings) / a.snapshot.content_hash
     assert b.store.revisions.list()[0].source == "sighup"
+    # Gateway workers (several processes) load the revision through a link moved along.
+    links = nodes.tmp_path / "links"
+    links.mkdir()
+    link = worker_estate_dir(b, links)
+    assert link.resolve() == b.snapshot.estate.root
+    assert limit_of(compile_snapshot(link)) == 7
+    assert worker_estate_dir(a, links).resolve() == a.settings.estate_dir.resolve()
 
 
 def test_a_node_running_a_revision_from_the_store_keeps_its_own_embedded_store(

@@ -285,6 +285,14 @@ class Runtime:
             len(summary["removed"]),
         )
 
+    def running_dir(self) -> Path:
+        """Where the running revision's files are: the estate directory, or the folder a
+        revision taken from the store was written out to."""
+        root = self._snapshot.estate.root
+        if root.parent == revisions_dir(self.settings).resolve():
+            return root
+        return self.settings.estate_dir.resolve()
+
     @property
     def follow_grace(self) -> float:
         """How long a node may run an older revision than the store's before it is not ready:
