@@ -4,11 +4,11 @@ each store backend."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from interlink.admin.app import create_app
 from interlink.runtime import bundle as bundles
@@ -19,12 +19,13 @@ from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import compile_snapshot
 from tests.integration.cluster import plan_estate
 
-# Starlette's test client warns that it will need another HTTP package some day.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 class Api:
     def __init__(self, runtime: Runtime) -> None:
+        with warnings.catch_warnings():  # Starlette's test client warns about its HTTP package
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
         self.runtime = runtime
         self.client = TestClient(create_app(runtime))
         self.admin, _ = runtime.store.tokens.create("admin", "ci")

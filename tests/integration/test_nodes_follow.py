@@ -216,3 +216,13 @@ def test_a_revision_without_content_leaves_the_node_behind(
         "`interlink apply`"
     ]
     assert a.behind_for() is not None
+
+
+def test_a_start_keeps_the_content_of_a_revision_recorded_without_it(nodes: Nodes) -> None:
+    directory = nodes.directory("a", 100)
+    snapshot = compile_snapshot(directory)
+    a = nodes.open(directory)
+    with a.store.db.transaction() as session:  # as a version without bundles left it
+        session.execute("DELETE FROM revision_bundles")
+    nodes.open(directory)
+    assert a.store.revisions.bundle(snapshot.content_hash) == pack(estate_files(snapshot.estate))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import logging
 import re
@@ -240,14 +241,15 @@ class Runtime:
         async with self._lock:
             try:
                 return await self._take(head[0])
-            except InterlinkError as exc:
+            except (InterlinkError, OSError) as exc:
                 if self._failed_revision != head[0]:  # once per revision, not every poll
                     self._failed_revision = head[0]
+                    why = exc.message if isinstance(exc, InterlinkError) else str(exc)
                     log.error(
                         "cannot run the current revision %d; revision %s keeps running: %s",
                         head[0],
                         self._revision_id(),
-                        exc.message,
+                        why,
                     )
                 return False
 
@@ -355,6 +357,9 @@ def record_revision(
     last (``always`` records it anyway: an explicit apply is a revision of its own)."""
     latest = store.revisions.latest()
     if not always and latest is not None and latest.hash == snapshot.content_hash:
+        if store.revisions.bundle(latest.hash) is None:  # recorded by a version without bundles
+            with contextlib.suppress(BundleError):
+                store.revisions.keep_bundle(latest.hash, pack_estate(snapshot.estate))
         return _sharing_hashes(latest, snapshot)
     if bundle is None:
         try:

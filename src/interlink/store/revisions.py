@@ -98,6 +98,16 @@ class Revisions:
             row = session.fetchone(_SELECT + " WHERE hash = ? ORDER BY id DESC LIMIT 1", (hash,))
         return None if row is None else self._revision(row)
 
+    def keep_bundle(self, hash: str, bundle: bytes) -> None:
+        """Keep the content of ``hash`` when the store has none yet (a revision recorded before
+        revisions carried their content)."""
+        with self._db.transaction() as session:
+            session.execute(
+                "INSERT INTO revision_bundles (hash, bundle, size) VALUES (?, ?, ?) "
+                "ON CONFLICT (hash) DO NOTHING",
+                (hash, bundle, len(bundle)),
+            )
+
     def bundle(self, hash: str) -> bytes | None:
         """The stored estate content of ``hash``, if it was recorded with it."""
         with self._db.session() as session:
