@@ -114,6 +114,30 @@ def test_two_nodes_on_one_store_run_one_revision(
 
 
 @pytest.mark.postgres
+def test_a_node_restarted_from_an_older_directory_runs_the_current_revision(
+    tmp_path: Path, pg_url: str, upstream: UpstreamThread
+) -> None:
+    old = plan_estate(tmp_path / "old", 100, upstream.url)
+    a = start_node(old, pg_url)
+    a.proc.stop()
+    new = start_node(plan_estate(tmp_path / "new", 7, upstream.url), pg_url)
+    try:
+        restarted = start_node(old, pg_url)  # a rolling deploy: this copy was not updated
+        try:
+            restarted.proc.wait_for(r"admin API on http://")
+            assert restarted.limit_policy() == policy(7)
+            assert (
+                "the estate directory holds revision 1, older than the current revision 2: "
+                "running revision 2 from the store" in restarted.proc.output
+            )
+            assert "interlink: serving 5 objects, revision 2" in restarted.proc.output
+        finally:
+            restarted.proc.stop()
+    finally:
+        new.proc.stop()
+
+
+@pytest.mark.postgres
 def test_apply_refuses_an_estate_with_errors_before_uploading(
     tmp_path: Path, pg_url: str, upstream: UpstreamThread
 ) -> None:

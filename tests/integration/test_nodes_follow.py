@@ -226,3 +226,18 @@ def test_a_start_keeps_the_content_of_a_revision_recorded_without_it(nodes: Node
         session.execute("DELETE FROM revision_bundles")
     nodes.open(directory)
     assert a.store.revisions.bundle(snapshot.content_hash) == pack(estate_files(snapshot.estate))
+
+
+def test_only_the_running_revision_and_the_one_before_stay_written_out(nodes: Nodes) -> None:
+    a_dir = nodes.directory("a", 100)
+    a = nodes.open(a_dir)
+    b = nodes.open(nodes.directory("b", 100))
+    seen = []
+    for limit in (7, 8, 9):
+        plan_estate(a_dir, limit)
+        asyncio.run(a.reload("sighup"))
+        asyncio.run(b.catch_up())
+        seen.append(b.snapshot.estate.root)
+    kept = sorted(p for p in revisions_dir(b.settings).iterdir())
+    assert kept == sorted(seen[-2:])
+    assert limit_of(b.snapshot) == 9

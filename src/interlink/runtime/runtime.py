@@ -269,6 +269,7 @@ class Runtime:
         return True
 
     async def _swap(self, fresh: Snapshot, source: str) -> None:
+        before = self._snapshot
         self._snapshot = fresh
         revision = fresh.revision
         assert revision is not None
@@ -277,6 +278,8 @@ class Runtime:
                 await listener(self._snapshot)
             except Exception:
                 log.exception("a component failed to take revision %d", revision.id)
+        keep = {fresh.estate.root, before.estate.root}
+        await asyncio.to_thread(prune_revision_dirs, revisions_dir(self.settings), keep)
         summary = revision.summary
         log.info(
             "revision %d applied (%s): %d added, %d changed, %d removed",
@@ -331,6 +334,16 @@ def starting_snapshot(store: Store, local: Snapshot, settings: ServeSettings) ->
             )
             return load_revision(store, latest, revisions_dir(settings))
     return local.with_revision(record_revision(store, local, "start", settings.applied_by))
+
+
+def prune_revision_dirs(directory: Path, keep: set[Path]) -> None:
+    """Delete the revisions written out under ``directory`` but those in ``keep``: the running
+    one, and the one before it, which a request begun before the swap may still read."""
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if _HASH.fullmatch(entry.name) and entry.resolve() not in keep:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def load_revision(store: Store, revision: Revision, directory: Path) -> Snapshot:
