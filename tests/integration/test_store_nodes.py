@@ -41,6 +41,8 @@ def test_content_is_kept_once_per_hash_and_the_head_is_the_newest(store: Store) 
     assert store.revisions.head() == (again, HASH_A)
     assert store.revisions.bundle(HASH_A) == b"bundle-a"
     assert store.revisions.bundle("c" * 64) is None
+    assert store.revisions.has_bundle(HASH_B)
+    assert not store.revisions.has_bundle("c" * 64)
     found = store.revisions.find_hash(HASH_A)
     assert found is not None
     assert found.id == again != first

@@ -35,6 +35,7 @@ log = logging.getLogger("interlink.runtime")
 # notifications; on PostgreSQL a NOTIFY wakes it at once and this is only the fallback.
 POLL_INTERVAL: Final = {"sqlite": 1.0, "postgres": 5.0}
 _HASH: Final = re.compile(r"[0-9a-f]{64}")
+KEEP_WRITTEN_FOR: Final = 600.0  # seconds a written-out revision stays, running or not
 
 
 @dataclass(frozen=True)
@@ -336,14 +337,20 @@ def starting_snapshot(store: Store, local: Snapshot, settings: ServeSettings) ->
     return local.with_revision(record_revision(store, local, "start", settings.applied_by))
 
 
-def prune_revision_dirs(directory: Path, keep: set[Path]) -> None:
-    """Delete the revisions written out under ``directory`` but those in ``keep``: the running
-    one, and the one before it, which a request begun before the swap may still read."""
+def prune_revision_dirs(directory: Path, keep: set[Path], now: float | None = None) -> None:
+    """Delete the revisions written out under ``directory`` but those in ``keep`` (the running
+    one, and the one before it, which a request begun before the swap may still read) and those
+    written in the last ``KEEP_WRITTEN_FOR`` seconds (another node started from the same
+    directory may run one)."""
     if not directory.is_dir():
         return
+    cutoff = (time.time() if now is None else now) - KEEP_WRITTEN_FOR
     for entry in directory.iterdir():
-        if _HASH.fullmatch(entry.name) and entry.resolve() not in keep:
-            shutil.rmtree(entry, ignore_errors=True)
+        if not _HASH.fullmatch(entry.name) or entry.resolve() in keep:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def load_revision(store: Store, revision: Revision, directory: Path) -> Snapshot:
@@ -370,7 +377,7 @@ def record_revision(
     last (``always`` records it anyway: an explicit apply is a revision of its own)."""
     latest = store.revisions.latest()
     if not always and latest is not None and latest.hash == snapshot.content_hash:
-        if store.revisions.bundle(latest.hash) is None:  # recorded by a version without bundles
+        if not store.revisions.has_bundle(latest.hash):  # recorded by a version without them
             with contextlib.suppress(BundleError):
                 store.revisions.keep_bundle(latest.hash, pack_estate(snapshot.estate))
         return _sharing_hashes(latest, snapshot)

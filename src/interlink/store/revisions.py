@@ -98,6 +98,12 @@ class Revisions:
             row = session.fetchone(_SELECT + " WHERE hash = ? ORDER BY id DESC LIMIT 1", (hash,))
         return None if row is None else self._revision(row)
 
+    def has_bundle(self, hash: str) -> bool:
+        """Whether the store holds the content of ``hash``, without reading it."""
+        with self._db.session() as session:
+            row = session.fetchone("SELECT 1 FROM revision_bundles WHERE hash = ?", (hash,))
+        return row is not None
+
     def keep_bundle(self, hash: str, bundle: bytes) -> None:
         """Keep the content of ``hash`` when the store has none yet (a revision recorded before
         revisions carried their content)."""
