@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from interlink.estate.kinds import Plan
@@ -246,3 +247,40 @@ def test_old_revisions_written_out_are_pruned_but_the_running_one_and_the_one_be
     kept = sorted(p for p in revisions_dir(b.settings).iterdir())
     assert kept == sorted(seen[-3:])  # the recent one stays: another node may run it
     assert limit_of(b.snapshot) == 10
+
+
+@pytest.mark.postgres
+def test_a_node_whose_listener_is_cut_off_keeps_following(
+    tmp_path: Path, pg_url: str, postgres_server_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    nodes = Nodes(tmp_path, pg_url)
+    try:
+        a = nodes.open(nodes.directory("a", 100))
+        b = nodes.open(nodes.directory("b", 100))
+        b.poll_interval = 0.2
+
+        async def scenario() -> None:
+            follower = asyncio.create_task(b.follow())
+            await asyncio.sleep(0.5)  # the listener is up
+            with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+                cut = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
+                    (f'LISTEN "interlink_revisions_{pg_url.rsplit("schema=", 1)[1]}"',),
+                ).fetchall()
+            assert cut == [(True,)]
+            nodes.directory("a", 7)
+            await a.reload("api")
+            deadline = time.monotonic() + 30
+            while limit_of(b.snapshot) != 7 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            follower.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await follower
+
+        with caplog.at_level(logging.WARNING, logger="interlink.runtime"):
+            asyncio.run(scenario())
+        assert limit_of(b.snapshot) == 7
+        assert any("following revisions by polling" in r.getMessage() for r in caplog.records)
+    finally:
+        for runtime in nodes.opened:
+            runtime.close()
