@@ -2,7 +2,8 @@
 
 With one worker the gateway shares the process (and the snapshot) with the rest of the
 runtime; each reload compiles its config in a worker thread and swaps it in. With several,
-each worker process loads the estate itself and reloads on the SIGHUP forwarded to it, and
+each worker process loads the running revision itself, through a link that follows it (the
+estate directory, or a revision taken from the store), reloads on the SIGHUP forwarded to it, and
 hands ``/events`` and REST-to-event requests to this process's event ingress, served to them on
 a private Unix socket (``gateway/workers/ingress_socket.py``).
 """
