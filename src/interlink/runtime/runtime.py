@@ -221,7 +221,10 @@ class Runtime:
                 else:
                     await asyncio.sleep(self.poll_interval)
                 last_check = time.monotonic()
-                await self.catch_up()
+                try:
+                    await self.catch_up()
+                except Exception:  # a bug must not end following for the process's lifetime
+                    log.exception("following the current revision failed; trying again")
         finally:
             if listener is not None:
                 listener.close()
