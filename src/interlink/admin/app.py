@@ -14,6 +14,7 @@ from interlink.admin import problems
 from interlink.admin.auth import require
 from interlink.admin.connections import router as connections_router
 from interlink.admin.lookup import known
+from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
 from interlink.admin.registry import router as registry_router
@@ -21,6 +22,7 @@ from interlink.admin.routes import router as routes_router
 from interlink.errors import StoreError
 from interlink.estate.kinds import KINDS
 from interlink.estate.references import redact
+from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, BundleTooLarge
 from interlink.runtime.runtime import Runtime
 from interlink.store import Revision, Role, TokenInfo
 
@@ -78,6 +80,19 @@ def _token(info: TokenInfo) -> dict[str, Any]:
     }
 
 
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes before more of it is read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BundleTooLarge(f"the bundle is {declared} bytes, over the {limit} a revision may be")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BundleTooLarge(f"the bundle is over the {limit} bytes a revision may be")
+    return bytes(body)
+
+
 def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes are closures over the runtime
     app = FastAPI(
         title="Interlink admin API",
@@ -93,6 +108,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(operations_router)
     app.include_router(connections_router)
     app.include_router(routes_router)
+    app.include_router(nodes_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -112,6 +128,15 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
                 headers={"Retry-After": "5"},
             )
         rev = runtime.snapshot.revision
+        behind = runtime.behind_for()
+        if behind is not None and behind > runtime.follow_grace:
+            return problem(
+                503,
+                f"this node runs revision {rev.id if rev else '-'}, older than the store's "
+                f"current one, for {behind:.0f} s",
+                slug="not-ready",
+                headers={"Retry-After": "5"},
+            )
         ready: dict[str, Any] = {"status": "ready", "revision": rev.id if rev else None}
         if runtime.degraded:  # still serving, with less: e.g. rate limits counted per worker
             ready["degraded"] = dict(runtime.degraded)
@@ -154,6 +179,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
         """Read the estate directory again; a revision with errors is rejected, not applied."""
         result = await runtime.reload("api", applied_by=f"token:{who.name}")
+        if result.refused is not None:
+            return problem(409, result.refused, slug="older-revision")
         if not result.ok:
             root = runtime.settings.estate_dir.resolve()
             return problem(
@@ -161,6 +188,34 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
                 "the estate has errors; the running revision is unchanged",
                 slug="invalid-estate",
                 errors=[f.to_json(root) for f in result.findings if f.severity == "error"],
+            )
+        assert result.revision is not None
+        return {"changed": result.changed, "revision": _revision(result.revision).model_dump()}
+
+    @app.post(
+        "/api/v1/estate/revisions",
+        tags=["estate"],
+        status_code=201,
+        response_model=None,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "the estate bundle `interlink apply` builds",
+                "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    )
+    async def apply(who: Admin, request: Request) -> dict[str, Any] | JSONResponse:
+        """Check the estate in the bundle, record it as the current revision of every node and
+        run it. A new revision even when its content was seen before: this is how to roll back."""
+        bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
+        result = await runtime.apply(bundle, applied_by=f"token:{who.name}")
+        if not result.ok:
+            return problem(
+                422,
+                "the estate has errors; the running revision is unchanged",
+                slug="invalid-estate",
+                errors=[f.to_json(result.root) for f in result.findings if f.severity == "error"],
             )
         assert result.revision is not None
         return {"changed": result.changed, "revision": _revision(result.revision).model_dump()}

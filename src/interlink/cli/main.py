@@ -14,6 +14,7 @@ import click
 
 from interlink import __version__
 from interlink.cli.admin import admin_group
+from interlink.cli.apply import apply_command
 from interlink.cli.check import check_command
 from interlink.cli.consumers import consumers_group
 from interlink.cli.demo import demo_command
@@ -40,6 +41,7 @@ for command in (
     export_group,
     init_command,
     serve_command,
+    apply_command,
     demo_command,
     admin_group,
     consumers_group,

@@ -2,7 +2,8 @@
 
 With one worker the gateway shares the process (and the snapshot) with the rest of the
 runtime; each reload compiles its config in a worker thread and swaps it in. With several,
-each worker process loads the estate itself and reloads on the SIGHUP forwarded to it, and
+each worker process loads the running revision itself, through a link that follows it (the
+estate directory, or a revision taken from the store), reloads on the SIGHUP forwarded to it, and
 hands ``/events`` and REST-to-event requests to this process's event ingress, served to them on
 a private Unix socket (``gateway/workers/ingress_socket.py``).
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 from interlink.events.ingress import EventIngress
 from interlink.gateway.compiler import compile_gateway
@@ -70,6 +74,7 @@ class GatewayHost:
         self.services = GatewayServices(store=runtime.store, metrics=runtime.metrics)
         self.services.state[DEGRADED_KEY] = runtime.degraded  # e.g. the rate-limit store
         self._stop: asyncio.Task[None] | None = None
+        self._links: Path | None = None  # the link the workers load the estate through (N > 1)
 
     async def start(self) -> None:
         mesh = self.runtime.mesh
@@ -82,11 +87,12 @@ class GatewayHost:
             self.server = GatewayServer(config, events=self.events, observer=observer)
             await self.server.start(self.sock)
         else:
+            self._links = Path(tempfile.mkdtemp(prefix="interlink-estate-"))
             if self.events is not None:  # before the workers, which forward /events to it
                 self.ingress = IngressSocket(self.events, config.limits)
                 await self.ingress.start()
             options = WorkerOptions(
-                str(self.runtime.settings.estate_dir.resolve()),
+                str(worker_estate_dir(self.runtime, self._links)),
                 self.address,
                 self.limits,
                 self.runtime.settings.log_level,
@@ -105,7 +111,8 @@ class GatewayHost:
             self.server.update(config)
         if self.ingress is not None:
             self.ingress.update(config.limits)
-        if self.supervisor is not None:
+        if self.supervisor is not None and self._links is not None:
+            await asyncio.to_thread(worker_estate_dir, self.runtime, self._links)
             self.supervisor.reload()
 
     def stop(self) -> asyncio.Task[None]:
@@ -123,12 +130,27 @@ class GatewayHost:
             await self.supervisor.stop()
         if self.ingress is not None:  # after the workers, whose last requests may need it
             await self.ingress.stop()
+        if self._links is not None:
+            shutil.rmtree(self._links, ignore_errors=True)
 
     def _compile(self, snapshot: Snapshot) -> GatewayConfig:
         config = compile_gateway(snapshot.estate, self.limits, self.services)
         log_unserved(self._config, config)
         self._config = config
         return config
+
+
+def worker_estate_dir(runtime: Runtime, folder: Path) -> Path:
+    """A link in ``folder`` to the running revision's files, moved to each new revision before
+    the workers are told to reload: a worker loads what it points to, which may be a revision
+    this node took from the store rather than its own estate directory. ``folder`` is outside
+    the estate, so nothing that walks the estate meets a link back into it."""
+    link = folder / "estate"
+    fresh = folder / "estate.next"
+    fresh.unlink(missing_ok=True)
+    fresh.symlink_to(runtime.running_dir())
+    fresh.replace(link)  # atomic: a worker reads the old target or the new one
+    return link
 
 
 def log_unserved(before: GatewayConfig | None, after: GatewayConfig) -> None:

@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import logging
+import re
+import shutil
 import socket
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from interlink.errors import ConfigError
+from interlink.errors import ConfigError, EstateError, InterlinkError
 from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.references import resolve
 from interlink.observe.metrics import Registry
+from interlink.runtime.bundle import BundleError, materialise, pack, pack_estate, unpack
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, change_summary, compile_snapshot
 from interlink.store import Revision, Store, default_store_url, open_store
+from interlink.store.revisions import CHANNEL
 
 if TYPE_CHECKING:
     from interlink.events.mesh import EventMesh
 
 log = logging.getLogger("interlink.runtime")
+
+# How often a node checks the store for a newer revision: every second on SQLite, which has no
+# notifications; on PostgreSQL a NOTIFY wakes it at once and this is only the fallback.
+POLL_INTERVAL: Final = {"sqlite": 1.0, "postgres": 5.0}
+_HASH: Final = re.compile(r"[0-9a-f]{64}")
+KEEP_WRITTEN_FOR: Final = 600.0  # seconds a written-out revision stays, running or not
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,8 @@ class ReloadResult:
     revision: Revision | None = None
     findings: list[Finding] = field(default_factory=list)
     changed: bool = False
+    refused: str | None = None  # why a valid estate was not applied (older than the current)
+    root: Path | None = None  # what the findings' files are relative to, when not the estate dir
 
 
 def default_operator() -> str:
@@ -48,7 +63,8 @@ def estate_root(estate_dir: Path) -> Path:
 
 
 def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
-    """The flag (or INTERLINK_STORE_URL), else the Platform's store URL, else SQLite."""
+    """The flag (or INTERLINK_STORE_URL), else the Platform's store URL, else SQLite beside the
+    estate directory (the node's own, also when it runs a revision taken from the store)."""
     if settings.store_url:
         return settings.store_url
     declared = snapshot.estate.platform.spec.store.url
@@ -57,7 +73,13 @@ def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
             return resolve(declared)
         except ConfigError as exc:
             raise ConfigError(f"Platform store URL: {exc.message}") from exc
-    return default_store_url(snapshot.estate.root)
+    return default_store_url(estate_root(settings.estate_dir))
+
+
+def revisions_dir(settings: ServeSettings) -> Path:
+    """Where a node writes out the revisions it takes from the store: beside the embedded
+    store's default file, under the estate directory's ``.interlink``."""
+    return estate_root(settings.estate_dir) / ".interlink" / "revisions"
 
 
 class Runtime:
@@ -75,6 +97,11 @@ class Runtime:
         self.degraded: dict[str, str] = {}
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
+        self.poll_interval = POLL_INTERVAL[store.db.dialect]
+        # Since when (monotonic) the store has held a newer revision than this node runs.
+        self.behind_since: float | None = None
+        self._failed_revision: int | None = None  # the newer revision that would not compile
+        self.node_id: str | None = None  # this node's row in the store's nodes table, once serving
 
     @property
     def snapshot(self) -> Snapshot:
@@ -92,11 +119,11 @@ class Runtime:
         store = open_store(store_url_for(settings, snapshot))
         try:
             store.migrate()
-            revision = record_revision(store, snapshot, "start", settings.applied_by)
+            snapshot = starting_snapshot(store, snapshot, settings)
         except BaseException:
             store.close()
             raise
-        return cls(settings, store, snapshot.with_revision(revision))
+        return cls(settings, store, snapshot)
 
     async def reload(self, source: str, applied_by: str | None = None) -> ReloadResult:
         """Compile the estate again off the event loop; swap it in only when it is valid."""
@@ -116,24 +143,175 @@ class Runtime:
                 return ReloadResult(ok=False, findings=exc.findings)
             if fresh.content_hash == self._snapshot.content_hash:
                 return ReloadResult(ok=True, revision=self._snapshot.revision, changed=False)
-            who = applied_by or self.settings.applied_by
-            revision = await asyncio.to_thread(record_revision, self.store, fresh, source, who)
-            self._snapshot = fresh.with_revision(revision)
-            for listener in self._reload_listeners:
-                try:
-                    await listener(self._snapshot)
-                except Exception:
-                    log.exception("a component failed to take revision %d", revision.id)
-            summary = revision.summary
-            log.info(
-                "revision %d applied (%s): %d added, %d changed, %d removed",
-                revision.id,
-                source,
-                len(summary["added"]),
-                len(summary["changed"]),
-                len(summary["removed"]),
+            store = self.store.revisions
+            head, seen = await asyncio.to_thread(
+                lambda: (store.head(), store.find_hash(fresh.content_hash))
             )
+            if seen is not None and head is not None and head[1] != fresh.content_hash:
+                refused = (
+                    f"the estate directory holds the content of revision {seen.id}, older than "
+                    f"the current revision {head[0]}; not applied (to roll back, use "
+                    "`interlink apply`)"
+                )
+                log.error("reload (%s) refused: %s", source, refused)
+                return ReloadResult(ok=False, refused=refused)
+            if seen is not None:  # the current revision, which this node had not taken yet
+                revision = seen
+            else:
+                who = applied_by or self.settings.applied_by
+                revision = await asyncio.to_thread(record_revision, self.store, fresh, source, who)
+            await self._swap(fresh.with_revision(revision), source)
             return ReloadResult(ok=True, revision=revision, changed=True)
+
+    async def apply(self, bundle: bytes, applied_by: str) -> ReloadResult:
+        """Check and run the estate in ``bundle`` and record it as a new current revision,
+        even when its content was recorded before: this is how a revision is rolled back.
+        Raises ``BundleError`` for a bundle that cannot be read."""
+        files = unpack(bundle)
+        async with self._lock:
+            scratch = await asyncio.to_thread(self._scratch)
+            try:
+                fresh = await asyncio.to_thread(self._compile_files, files, scratch)
+            except EstateLoadError as exc:
+                log.error("apply rejected: the estate has errors")
+                return ReloadResult(ok=False, findings=exc.findings, root=scratch / "estate")
+            finally:
+                await asyncio.to_thread(shutil.rmtree, scratch, True)
+            revision = await asyncio.to_thread(
+                record_revision, self.store, fresh, "apply", applied_by, pack(files), True
+            )
+            await self._swap(fresh.with_revision(revision), "apply")
+            return ReloadResult(ok=True, revision=revision, changed=True)
+
+    def _scratch(self) -> Path:
+        target = revisions_dir(self.settings)
+        target.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".apply-", dir=target))
+
+    def _compile_files(self, files: dict[str, bytes], scratch: Path) -> Snapshot:
+        """Compile ``files`` where their revision will live: checked first in ``scratch``,
+        since the name of a revision's folder is its content hash, known only once compiled."""
+        checked = compile_snapshot(materialise(files, scratch / "estate"))
+        directory = revisions_dir(self.settings) / checked.content_hash
+        return compile_snapshot(materialise(files, directory))
+
+    async def follow(self) -> None:
+        """Run the store's current revision, whoever recorded it, until cancelled: woken by the
+        store's notifications where it has them, else every ``poll_interval`` seconds."""
+        listener = None
+        last_check = 0.0
+        try:
+            while True:
+                if listener is None and self.store.db.dialect == "postgres":
+                    try:
+                        listener = await asyncio.to_thread(self.store.db.listener, CHANNEL)
+                    except InterlinkError as exc:
+                        log.warning("following revisions by polling: %s", exc.message)
+                if listener is not None:
+                    try:
+                        # Short waits, so a stop never waits long for this thread.
+                        woken = await asyncio.to_thread(listener.wait, 1.0)
+                    except InterlinkError as exc:
+                        log.warning("following revisions by polling: %s", exc.message)
+                        listener.close()
+                        listener = None
+                        woken = False
+                    if not woken and time.monotonic() - last_check < self.poll_interval:
+                        continue
+                else:
+                    await asyncio.sleep(self.poll_interval)
+                last_check = time.monotonic()
+                try:
+                    await self.catch_up()
+                except Exception:  # a bug must not end following for the process's lifetime
+                    log.exception("following the current revision failed; trying again")
+        finally:
+            if listener is not None:
+                listener.close()
+
+    async def catch_up(self) -> bool:
+        """Take the store's current revision if this node runs an older one; whether it did."""
+        try:
+            head = await asyncio.to_thread(self.store.revisions.head)
+        except InterlinkError as exc:
+            log.warning("cannot read the current revision: %s", exc.message)
+            return False
+        running = self._snapshot.revision
+        if head is None or (running is not None and head[0] <= running.id):
+            self.behind_since = None
+            return False
+        if self.behind_since is None:
+            self.behind_since = time.monotonic()
+        async with self._lock:
+            try:
+                return await self._take(head[0])
+            except (InterlinkError, OSError) as exc:
+                if self._failed_revision != head[0]:  # once per revision, not every poll
+                    self._failed_revision = head[0]
+                    why = exc.message if isinstance(exc, InterlinkError) else str(exc)
+                    log.error(
+                        "cannot run the current revision %d; revision %s keeps running: %s",
+                        head[0],
+                        self._revision_id(),
+                        why,
+                    )
+                return False
+
+    async def _take(self, revision_id: int) -> bool:
+        running = self._snapshot.revision
+        if running is not None and revision_id <= running.id:  # taken while waiting for the lock
+            return False
+        revision = await asyncio.to_thread(self.store.revisions.get, revision_id)
+        if revision.hash == self._snapshot.content_hash:
+            self._snapshot = self._snapshot.with_revision(revision)
+            log.info("revision %d is the content this node runs", revision.id)
+        else:
+            directory = revisions_dir(self.settings)
+            fresh = await asyncio.to_thread(load_revision, self.store, revision, directory)
+            await self._swap(fresh, "store")
+        self.behind_since = None
+        return True
+
+    async def _swap(self, fresh: Snapshot, source: str) -> None:
+        before = self._snapshot
+        self._snapshot = fresh
+        revision = fresh.revision
+        assert revision is not None
+        for listener in self._reload_listeners:
+            try:
+                await listener(self._snapshot)
+            except Exception:
+                log.exception("a component failed to take revision %d", revision.id)
+        keep = {fresh.estate.root, before.estate.root}
+        await asyncio.to_thread(prune_revision_dirs, revisions_dir(self.settings), keep)
+        summary = revision.summary
+        log.info(
+            "revision %d applied (%s): %d added, %d changed, %d removed",
+            revision.id,
+            source,
+            len(summary["added"]),
+            len(summary["changed"]),
+            len(summary["removed"]),
+        )
+
+    def running_dir(self) -> Path:
+        """Where the running revision's files are: the estate directory, or the folder a
+        revision taken from the store was written out to."""
+        root = self._snapshot.estate.root
+        if root.parent == revisions_dir(self.settings).resolve():
+            return root
+        return self.settings.estate_dir.resolve()
+
+    @property
+    def follow_grace(self) -> float:
+        """How long a node may run an older revision than the store's before it is not ready:
+        a few polls, and time to compile."""
+        return self.poll_interval * 3 + 5
+
+    def behind_for(self) -> float | None:
+        """Seconds this node has run an older revision than the store's current, if it does."""
+        since = self.behind_since
+        return None if since is None else time.monotonic() - since
 
     def _revision_id(self) -> str:
         rev = self._snapshot.revision
@@ -143,13 +321,77 @@ class Runtime:
         self.store.close()
 
 
-def record_revision(
-    store: Store, snapshot: Snapshot, source: str, applied_by: str | None
-) -> Revision:
-    """Record the snapshot as a revision, unless it is the one recorded last."""
+def starting_snapshot(store: Store, local: Snapshot, settings: ServeSettings) -> Snapshot:
+    """What a starting node runs: the store's current revision when the estate directory holds
+    an older recorded one (a node restarted from an old copy in a rolling deploy must not take
+    the platform back), else the directory's content, recorded when it is new."""
     latest = store.revisions.latest()
-    if latest is not None and latest.hash == snapshot.content_hash:
+    if latest is not None and latest.hash != local.content_hash:
+        seen = store.revisions.find_hash(local.content_hash)
+        if seen is not None:
+            log.info(
+                "the estate directory holds revision %d, older than the current revision %d: "
+                "running revision %d from the store",
+                seen.id,
+                latest.id,
+                latest.id,
+            )
+            return load_revision(store, latest, revisions_dir(settings))
+    return local.with_revision(record_revision(store, local, "start", settings.applied_by))
+
+
+def prune_revision_dirs(directory: Path, keep: set[Path], now: float | None = None) -> None:
+    """Delete the revisions written out under ``directory`` but those in ``keep`` (the running
+    one, and the one before it, which a request begun before the swap may still read) and those
+    written in the last ``KEEP_WRITTEN_FOR`` seconds (another node started from the same
+    directory may run one)."""
+    if not directory.is_dir():
+        return
+    cutoff = (time.time() if now is None else now) - KEEP_WRITTEN_FOR
+    for entry in directory.iterdir():
+        if not _HASH.fullmatch(entry.name) or entry.resolve() in keep:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def load_revision(store: Store, revision: Revision, directory: Path) -> Snapshot:
+    """Write out ``revision``'s stored estate under ``directory`` and compile it (blocking)."""
+    bundle = store.revisions.bundle(revision.hash)
+    if bundle is None or not _HASH.fullmatch(revision.hash):
+        raise EstateError(
+            f"revision {revision.id} was recorded without its estate content; run it from its "
+            "directory, or record it again with `interlink apply`"
+        )
+    path = materialise(unpack(bundle), directory / revision.hash)
+    return _sharing_hashes_snapshot(compile_snapshot(path), revision)
+
+
+def record_revision(
+    store: Store,
+    snapshot: Snapshot,
+    source: str,
+    applied_by: str | None,
+    bundle: bytes | None = None,
+    always: bool = False,
+) -> Revision:
+    """Record the snapshot as a revision with its estate content, unless it is the one recorded
+    last (``always`` records it anyway: an explicit apply is a revision of its own)."""
+    latest = store.revisions.latest()
+    if not always and latest is not None and latest.hash == snapshot.content_hash:
+        if not store.revisions.has_bundle(latest.hash):  # recorded by a version without them
+            with contextlib.suppress(BundleError):
+                store.revisions.keep_bundle(latest.hash, pack_estate(snapshot.estate))
         return _sharing_hashes(latest, snapshot)
+    if bundle is None:
+        try:
+            bundle = pack_estate(snapshot.estate)
+        except BundleError as exc:
+            log.warning(
+                "revision recorded without its content, so other nodes cannot run it: %s",
+                exc.message,
+            )
     summary = change_summary(latest.object_hashes if latest else None, snapshot.object_hashes)
     recorded = store.revisions.record(
         snapshot.content_hash,
@@ -157,8 +399,13 @@ def record_revision(
         source,
         summary,
         snapshot.object_hashes,
+        bundle,
     )
     return _sharing_hashes(recorded, snapshot)
+
+
+def _sharing_hashes_snapshot(snapshot: Snapshot, revision: Revision) -> Snapshot:
+    return snapshot.with_revision(_sharing_hashes(revision, snapshot))
 
 
 def _sharing_hashes(revision: Revision, snapshot: Snapshot) -> Revision:

@@ -18,6 +18,7 @@ from interlink.estate.not_yet import not_run_line
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.runtime.gateway import GatewayHost
+from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
 from interlink.runtime.watching import estate_changes
@@ -92,17 +93,27 @@ async def serve(
         announce(snapshot)
 
     runtime.on_reload(announce_reload)
+    report = NodeReport(
+        runtime, bound_address(admin_sock), gateway.address if gateway is not None else ""
+    )
+    runtime.node_id = report.id
+    follower = heartbeat = None
     try:
         mesh = await start_mesh(runtime)
         if gateway is not None:
             gateway.events = mesh.ingress
             await gateway.start()
+            report.gateway_up = True
+        # Every node runs the store's current revision, whoever recorded it.
+        follower = loop.create_task(runtime.follow())
+        heartbeat = loop.create_task(report.run())
         # What exists now (estate, snapshot, apps) lives as long as the process: keep it out of
         # the cyclic collector's full passes, which would otherwise stall requests.
         gc.freeze()
         ready = loop.create_task(_announce(server, on_ready))
         await server.serve(sockets=[admin_sock])
     finally:
+        await _cancel(follower, heartbeat)
         if gateway is not None:
             await gateway.stop()
         if mesh is not None:

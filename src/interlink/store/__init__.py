@@ -22,6 +22,7 @@ from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import ObservedConnection, ObservedConnections
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
+from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
 from interlink.store.sqlite import SQLiteDatabase
@@ -33,6 +34,7 @@ __all__ = [
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
+    "Node",
     "ObservedConnection",
     "Revision",
     "Role",
@@ -59,6 +61,7 @@ class Store:
         self.consumer_keys = ConsumerKeys(db)
         self.connections = ObservedConnections(db)
         self.comparisons = ShadowComparisons(db)
+        self.nodes = Nodes(db)
 
     @property
     def url(self) -> str:

@@ -75,6 +75,17 @@ class Session:
             self._database.run_script(self._driver, part.path, part.sql)
 
 
+class Listener(Protocol):
+    """Notifications on one channel, over a connection of their own."""
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when a notification arrived. Raises
+        ``StoreUnavailable`` when the connection is lost."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Database(ABC):
     """A store database; synchronous and safe to call from several threads."""
 
@@ -130,6 +141,15 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; safe to call twice."""
+
+    def notify(self, session: Session, channel: str, payload: str) -> None:
+        """Tell listeners on ``channel`` when ``session``'s transaction commits; a no-op where
+        the dialect has no notifications (SQLite: readers poll)."""
+        del session, channel, payload
+
+    def listener(self, channel: str) -> Listener | None:
+        """A connection listening on ``channel``, or None where the dialect has none."""
+        return None
 
     # --- written once ------------------------------------------------------------------------
 

@@ -164,6 +164,16 @@ class PostgresDatabase(Database):
         except psycopg.Error as exc:
             raise MigrationError(f"migration {path} failed: {first_line(exc)}") from exc
 
+    def notify(self, session: Session, channel: str, payload: str) -> None:
+        session.execute("SELECT pg_notify(?, ?)", (self._channel(channel), payload))
+
+    def listener(self, channel: str) -> PostgresListener:
+        return PostgresListener(self.target, self._channel(channel))
+
+    def _channel(self, channel: str) -> str:
+        # Per schema, so stores sharing one database never hear each other.
+        return f"{channel}_{self.target.schema or 'public'}"[:63].lower()
+
     def _probe(self) -> None:
         try:
             with psycopg.connect(self.target.conninfo):
@@ -207,3 +217,29 @@ class PostgresDatabase(Database):
         if self.target.password:
             reason = reason.replace(self.target.password, "***")
         return reason
+
+
+class PostgresListener:
+    """LISTEN on a connection of its own, outside the pool (a pooled connection would be lent
+    to others and its notifications lost)."""
+
+    def __init__(self, target: PostgresTarget, channel: str) -> None:
+        self._target = target
+        try:
+            self._conn: Connection = psycopg.connect(target.conninfo, autocommit=True)
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"cannot listen on PostgreSQL at {target.where}: {first_line(exc)}"
+            ) from None
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            return any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"lost the PostgreSQL listener at {self._target.where}: {first_line(exc)}"
+            ) from None
+
+    def close(self) -> None:
+        self._conn.close()

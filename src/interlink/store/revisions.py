@@ -1,4 +1,8 @@
-"""Estate revisions: each applied revision, its hash, who applied it and what changed."""
+"""Estate revisions: each applied revision, its hash, who applied it and what changed, and the
+estate content of each (a bundle, kept once per content hash).
+
+The latest revision is the current one for every node on the store; recording one notifies
+the others (on PostgreSQL; on SQLite they poll :meth:`Revisions.head`)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Any, Final
 from interlink.errors import NotFound
 from interlink.store.base import check_page, dump_json
 from interlink.store.database import Database, Row
+
+CHANNEL: Final = "interlink_revisions"
 
 _SELECT: Final = (
     "SELECT id, hash, applied_at, applied_by, source, summary, object_hashes FROM revisions"
@@ -45,17 +51,26 @@ class Revisions:
         source: str,
         summary: Mapping[str, Any],
         object_hashes: Mapping[str, str],
+        bundle: bytes | None = None,
     ) -> Revision:
-        """Record an applied estate revision and return it with its id and time."""
+        """Record an applied estate revision, with its content when given, and return it with
+        its id and time. It becomes the current revision of every node on the store."""
         summary_json, hashes_json = dump_json(summary), dump_json(object_hashes)
         applied_at = self._db.now()
         with self._db.transaction() as session:
+            if bundle is not None:
+                session.execute(
+                    "INSERT INTO revision_bundles (hash, bundle, size) VALUES (?, ?, ?) "
+                    "ON CONFLICT (hash) DO NOTHING",
+                    (hash, bundle, len(bundle)),
+                )
             row = session.fetchone(
                 "INSERT INTO revisions (hash, applied_at, applied_by, source, summary, "
                 "object_hashes) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (hash, self._db.ts(applied_at), applied_by, source, summary_json, hashes_json),
             )
-        assert row is not None
+            assert row is not None
+            self._db.notify(session, CHANNEL, str(row[0]))
         return Revision(
             int(row[0]),
             hash,
@@ -70,6 +85,40 @@ class Revisions:
         """The most recently recorded revision, if any."""
         revisions = self.list(limit=1)
         return revisions[0] if revisions else None
+
+    def head(self) -> tuple[int, str] | None:
+        """The current revision's id and hash: a cheap read, for nodes that poll."""
+        with self._db.session() as session:
+            row = session.fetchone("SELECT id, hash FROM revisions ORDER BY id DESC LIMIT 1")
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def find_hash(self, hash: str) -> Revision | None:
+        """The newest revision recorded with content ``hash``, if any."""
+        with self._db.session() as session:
+            row = session.fetchone(_SELECT + " WHERE hash = ? ORDER BY id DESC LIMIT 1", (hash,))
+        return None if row is None else self._revision(row)
+
+    def has_bundle(self, hash: str) -> bool:
+        """Whether the store holds the content of ``hash``, without reading it."""
+        with self._db.session() as session:
+            row = session.fetchone("SELECT 1 FROM revision_bundles WHERE hash = ?", (hash,))
+        return row is not None
+
+    def keep_bundle(self, hash: str, bundle: bytes) -> None:
+        """Keep the content of ``hash`` when the store has none yet (a revision recorded before
+        revisions carried their content)."""
+        with self._db.transaction() as session:
+            session.execute(
+                "INSERT INTO revision_bundles (hash, bundle, size) VALUES (?, ?, ?) "
+                "ON CONFLICT (hash) DO NOTHING",
+                (hash, bundle, len(bundle)),
+            )
+
+    def bundle(self, hash: str) -> bytes | None:
+        """The stored estate content of ``hash``, if it was recorded with it."""
+        with self._db.session() as session:
+            row = session.fetchone("SELECT bundle FROM revision_bundles WHERE hash = ?", (hash,))
+        return None if row is None else bytes(row[0])
 
     def list(self, limit: int = 50, before_id: int | None = None) -> list[Revision]:
         """Revisions newest first; pass the last id seen as ``before_id`` for the next page."""
