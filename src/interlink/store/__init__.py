@@ -22,6 +22,7 @@ from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import ObservedConnection, ObservedConnections
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
+from interlink.store.leases import Lease, Leases
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
 from interlink.store.sqlite import SQLiteDatabase
@@ -33,6 +34,8 @@ __all__ = [
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
+    "Lease",
+    "Leases",
     "ObservedConnection",
     "Revision",
     "Role",
@@ -59,6 +62,7 @@ class Store:
         self.consumer_keys = ConsumerKeys(db)
         self.connections = ObservedConnections(db)
         self.comparisons = ShadowComparisons(db)
+        self.leases = Leases(db)
 
     @property
     def url(self) -> str:
