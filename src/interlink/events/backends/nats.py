@@ -206,7 +206,11 @@ class NatsBus(Bus):
     # --- topology ---------------------------------------------------------------------------------
 
     async def ensure(
-        self, streams: Sequence[StreamSpec], consumers: Sequence[ConsumerSpec]
+        self,
+        streams: Sequence[StreamSpec],
+        consumers: Sequence[ConsumerSpec],
+        *,
+        prune: bool = False,
     ) -> None:
         js = self._jetstream()
         with self._translate("ensuring streams and consumers"):
@@ -219,13 +223,23 @@ class NatsBus(Bus):
             for durable, (stream, c) in wanted.items():
                 current = existing.get(durable)
                 if current is not None and current[0] != stream.name:
+                    if not prune:
+                        logger.warning(
+                            "consumer %s reads another type on this server; left as it is "
+                            "until the node running the current revision reconciles",
+                            durable,
+                        )
+                        self._forget(c.name)
+                        continue
                     await js.delete_consumer(current[0], durable)  # its type changed
                     current = None
                 await self._ensure_consumer(js, stream, durable, c, current)
                 self._consumers[c.name] = _Consumer(c.name, durable, stream)
-            for durable, (stream_name_, _) in existing.items():
-                if durable not in wanted:
-                    await js.delete_consumer(stream_name_, durable)
+            if prune:
+                for durable, (stream_name_, _) in existing.items():
+                    if durable not in wanted:
+                        await js.delete_consumer(stream_name_, durable)
+                        logger.info("removed consumer %s: no subscription names it", durable)
             listed = {c.name for c in consumers}
             for name in [n for n in self._consumers if n not in listed]:
                 self._forget(name)
@@ -309,7 +323,10 @@ class NatsBus(Bus):
             filter_subject=stream.subject,
             **settings,
         )
-        if spec.start_at == "new":
+        if spec.resume_after is not None:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = spec.resume_after + 1
+        elif spec.start_at == "new":
             config.deliver_policy = api.DeliverPolicy.NEW
         elif spec.start_at == "earliest":
             config.deliver_policy = api.DeliverPolicy.ALL

@@ -81,6 +81,7 @@ class SubscriptionWorker:
         rng: random.Random,
         on_gone: GoneCallback,
         disabled: Disabled | None = None,
+        fence: Callable[[], bool] | None = None,
     ) -> None:
         self.plan = plan
         self.bus = bus
@@ -92,6 +93,9 @@ class SubscriptionWorker:
         self.rng = rng
         self._on_gone = on_gone
         self.disabled = disabled
+        # False once this node may no longer deliver the subscription (its lease is lost):
+        # checked before each pull and each batch of sends.
+        self._fence = fence
         self.depth = 0  # pending rows, kept up to date here and resynced by the stats loop
         self._sending: dict[JobKey, Job] = {}
         self._completing: set[JobKey] = set()
@@ -148,8 +152,12 @@ class SubscriptionWorker:
                 continue
             return
 
-    async def stop(self) -> None:
-        """Stop taking work, give open attempts ``stop_grace`` to finish, write what finished.
+    def _fenced(self) -> bool:
+        return self._fence is not None and not self._fence()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, give open attempts ``grace`` (``stop_grace`` unless given) to
+        finish, write what finished.
 
         An attempt cut off here is not written: its row stays pending with the same attempt
         count and is sent again after a restart (at least once, never lost).
@@ -158,7 +166,9 @@ class SubscriptionWorker:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         if self._sends:
-            await asyncio.wait(set(self._sends), timeout=self.settings.stop_grace)
+            wait = self.settings.stop_grace if grace is None else grace
+            if wait > 0:
+                await asyncio.wait(set(self._sends), timeout=wait)
             for task in self._sends:
                 task.cancel()
             await asyncio.gather(*self._sends, return_exceptions=True)
@@ -187,6 +197,9 @@ class SubscriptionWorker:
         added = 0
         while True:
             if not messages:
+                if self._fenced():
+                    await asyncio.sleep(settings.error_pause)
+                    continue
                 if self.depth >= settings.high_water:
                     self._room.clear()
                     await self._room.wait()
@@ -230,6 +243,9 @@ class SubscriptionWorker:
         plan, settings = self.plan, self.settings
         while True:
             self._wake.clear()
+            if self._fenced():  # the lease is lost: the worker is being stopped
+                await asyncio.sleep(settings.error_pause)
+                continue
             if self.disabled is not None:
                 await self._wake.wait()
                 continue
