@@ -153,6 +153,16 @@ class Bus(ABC):
     async def pending(self, consumer: str) -> int:
         """How many stored events the consumer has not acked yet (its lag)."""
 
+    @abstractmethod
+    async def handed_out(self, consumer: str) -> tuple[int, int]:
+        """(the highest sequence handed out, the sequence up to which all are acked). While
+        the first is ahead, events handed out (maybe to a node that died) are not settled."""
+
+    async def extend(self, consumer: str, seqs: Sequence[int]) -> None:
+        """Say pulled events are still being worked on, so they are not handed out again yet
+        (a no-op where nothing is handed out again while this process lives)."""
+        del consumer, seqs
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self

@@ -374,6 +374,11 @@ class EmbeddedBus(Bus):
         state = self._consumer(consumer)
         return self._last_seq(state.type) - state.cursor - len(state.acked)
 
+    async def handed_out(self, consumer: str) -> tuple[int, int]:
+        self._check_open()
+        state = self._consumer(consumer)
+        return state.handed, state.cursor
+
     # --- reading ----------------------------------------------------------------------------------
 
     async def read(self, type: str, start: int | datetime, limit: int) -> list[Message]:

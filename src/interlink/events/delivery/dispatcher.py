@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from interlink.errors import InterlinkError
+from interlink.errors import InterlinkError, UnknownConsumer
 from interlink.events.bus import Bus, Message
 from interlink.events.delivery.attempt import Attempt, Sender
 from interlink.events.delivery.clock import Clock
@@ -65,6 +65,8 @@ class EngineSettings:
 
 
 GoneCallback = Callable[["SubscriptionWorker", Attempt], Awaitable[None]]
+# Makes a subscription's consumer again when the bus says it is missing; raises when it cannot.
+MissingCallback = Callable[[str], Awaitable[None]]
 
 
 class SubscriptionWorker:
@@ -82,6 +84,7 @@ class SubscriptionWorker:
         on_gone: GoneCallback,
         disabled: Disabled | None = None,
         fence: Callable[[], bool] | None = None,
+        on_missing: MissingCallback | None = None,
     ) -> None:
         self.plan = plan
         self.bus = bus
@@ -96,6 +99,11 @@ class SubscriptionWorker:
         # False once this node may no longer deliver the subscription (its lease is lost):
         # checked before each pull and each batch of sends.
         self._fence = fence
+        self._on_missing = on_missing
+        # An ordered subscription taken over from another node first waits until everything
+        # the bus handed out before (maybe to the node that died) is in the queue, so no later
+        # event of a key overtakes an earlier one still held by the bus.
+        self._settle_to: int | None = -1 if fence is not None and plan.ordered else None
         self.depth = 0  # pending rows, kept up to date here and resynced by the stats loop
         self._sending: dict[JobKey, Job] = {}
         self._completing: set[JobKey] = set()
@@ -204,13 +212,7 @@ class SubscriptionWorker:
                     self._room.clear()
                     await self._room.wait()
                     continue
-                try:
-                    messages = await self.bus.pull(
-                        plan.name, settings.ingest_batch, settings.pull_timeout
-                    )
-                except InterlinkError as exc:
-                    await self._failed("ingest", exc)
-                    continue
+                messages = await self._pull()
                 if not messages:
                     continue
                 if plan.filter.matches_all:
@@ -223,7 +225,11 @@ class SubscriptionWorker:
                 # Acked only once enqueued: a crash in between hands the events out again
                 # and enqueueing them twice adds nothing.
                 await self.bus.ack(plan.name, [m.seq for m in messages])
+                last = max(m.seq for m in messages)
+                await self.queue.advance(plan.name, plan.event, last, self.clock.now())
             except InterlinkError as exc:
+                with contextlib.suppress(InterlinkError):  # held for the retry, not handed out
+                    await self.bus.extend(plan.name, [m.seq for m in messages])
                 await self._failed("ingest", exc)
                 continue
             self._recovered("ingest")
@@ -234,6 +240,23 @@ class SubscriptionWorker:
                 self._wake.set()
             messages, chosen, added = [], [], 0
 
+    async def _pull(self) -> list[Message]:
+        """The next batch from the bus; none when it failed (and was waited out)."""
+        plan, settings = self.plan, self.settings
+        try:
+            return await self.bus.pull(plan.name, settings.ingest_batch, settings.pull_timeout)
+        except UnknownConsumer as exc:
+            if self._on_missing is None:
+                await self._failed("ingest", exc)
+                return []
+            try:
+                await self._on_missing(plan.name)
+            except InterlinkError as again:
+                await self._failed("ingest", again)
+        except InterlinkError as exc:
+            await self._failed("ingest", exc)
+        return []
+
     # --- dispatch --------------------------------------------------------------------------
 
     def _busy_keys(self) -> list[JobKey]:
@@ -243,11 +266,7 @@ class SubscriptionWorker:
         plan, settings = self.plan, self.settings
         while True:
             self._wake.clear()
-            if self._fenced():  # the lease is lost: the worker is being stopped
-                await asyncio.sleep(settings.error_pause)
-                continue
-            if self.disabled is not None:
-                await self._wake.wait()
+            if await self._held_back():
                 continue
             now = self.clock.now()
             if self._paused_until is not None:
@@ -279,6 +298,35 @@ class SubscriptionWorker:
                 delay = min(delay, (following - self.clock.now()).total_seconds())
             if delay > 0:
                 await self._sleep(delay)
+
+    async def _held_back(self) -> bool:
+        """Wait, and say so, while this worker may not send: its lease is lost (it is being
+        stopped), the subscription is disabled, or a takeover has not settled yet."""
+        if self._fenced():
+            await asyncio.sleep(self.settings.error_pause)
+            return True
+        if self.disabled is not None:
+            await self._wake.wait()
+            return True
+        if self._settle_to is not None and not await self._settled():
+            await asyncio.sleep(self.settings.error_pause)
+            return True
+        return False
+
+    async def _settled(self) -> bool:
+        """True once the bus has everything it handed out before this worker started acked."""
+        try:
+            handed, acked = await self.bus.handed_out(self.name)
+        except InterlinkError as exc:
+            await self._failed("dispatch", exc)
+            return False
+        if self._settle_to == -1:
+            self._settle_to = handed
+        assert self._settle_to is not None
+        if acked < self._settle_to:
+            return False
+        self._settle_to = None
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the engine's clock, cut short by ``wake``."""

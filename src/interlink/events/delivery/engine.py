@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -89,9 +89,14 @@ class DeliveryEngine:
         rng: random.Random | None = None,
         settings: EngineSettings | None = None,
         keeper: LeaseKeeper | None = None,
+        remake_consumer: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.bus = bus
         self.keeper = keeper
+        self._remake_consumer = remake_consumer
+        # Subscriptions that cannot be delivered now, and why (a consumer missing on the bus);
+        # the process is not ready while there is one.
+        self.broken: dict[str, str] = {}
         self.queue = queue
         self.estate = estate
         self.secrets = secrets or SecretSource()
@@ -198,6 +203,7 @@ class DeliveryEngine:
             on_gone=self._gone,
             disabled=disabled,
             fence=held.valid if held is not None else None,
+            on_missing=self._missing if self._remake_consumer is not None else None,
         )
         if worker.disabled is not None:
             log.warning(
@@ -207,6 +213,16 @@ class DeliveryEngine:
                 worker.disabled.reason,
             )
         return worker
+
+    async def _missing(self, name: str) -> None:
+        """The bus lost the subscription's consumer (deleted by hand, or by a node on another
+        revision): make it again where the queue's position says delivery got to."""
+        assert self._remake_consumer is not None
+        self.broken[name] = "its consumer is missing on the event bus"
+        log.error("subscription %s: its consumer is missing on the bus; making it again", name)
+        await self._remake_consumer(name)
+        self.broken.pop(name, None)
+        log.warning("subscription %s: its consumer was made again", name)
 
     # --- leases: which node delivers -----------------------------------------------------------
 
