@@ -32,6 +32,7 @@ from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
 from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
+from interlink.events.delivery.dispatcher import EngineSettings
 from interlink.events.delivery.engine import DeliveryEngine
 from interlink.events.delivery.notify_channels import ChannelNotifier
 from interlink.events.delivery.queue import DeliveryQueue
@@ -86,6 +87,7 @@ class EventMesh:
         node: str | None = None,
         is_current: Callable[[], bool] | None = None,
         lease_ttl: float = DEFAULT_TTL,
+        settings: EngineSettings | None = None,
     ) -> None:
         """``shared`` (a PostgreSQL store unless given) turns leases on; ``node`` names this
         process as their owner; ``is_current`` says whether the estate this mesh runs is the
@@ -103,6 +105,7 @@ class EventMesh:
             LeaseKeeper(store.leases, self.node, ttl=lease_ttl) if self.shared else None
         )
         self._is_current = is_current
+        self._settings = settings
         self._reconciler: Singleton | None = None
         self._registry = EventRegistry.from_estate(estate)
         self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
@@ -144,6 +147,7 @@ class EventMesh:
             notifier=self.notifier,
             keeper=self.keeper,
             remake_consumer=self.remake_consumer,
+            settings=self._settings,
         )
 
     async def _may_prune(self) -> bool:
@@ -200,10 +204,10 @@ class EventMesh:
             self._keys_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keys_task
-        if self.engine is not None:
-            await self.engine.stop()  # releases the subscriptions' leases
         if self.keeper is not None:
-            await self.keeper.stop()
+            await self.keeper.stop()  # stops the work it holds, then releases every lease
+        if self.engine is not None:
+            await self.engine.stop()
         await self.notifier.aclose()
         await self.bus.close()
         await self.queue.close()

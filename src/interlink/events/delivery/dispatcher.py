@@ -43,6 +43,7 @@ from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
 log = logging.getLogger("interlink.events.delivery")
 
 _IDLE: Final = 3600.0  # sleep when nothing is due and polling is off
+_TAKE_GRACE: Final = 5.0  # seconds a stopping worker gives the batch it is queueing
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class SubscriptionWorker:
         self._loops: list[asyncio.Task[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._taking: asyncio.Future[int] | None = None  # the batch being queued and acked
         self._failing: set[str] = set()  # loops whose last round failed, to log once a streak
 
     @property
@@ -173,6 +175,12 @@ class SubscriptionWorker:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        taking = self._taking
+        if taking is not None and not taking.done():
+            await asyncio.wait({taking}, timeout=max(self.settings.stop_grace, _TAKE_GRACE))
+        if taking is not None:
+            taking.cancel()
+            await asyncio.gather(taking, return_exceptions=True)
         if self._sends:
             wait = self.settings.stop_grace if grace is None else grace
             if wait > 0:
@@ -219,14 +227,11 @@ class SubscriptionWorker:
                     chosen = messages
                 else:
                     chosen = [m for m in messages if plan.filter.matches_body(m.body)]
+            # Shielded: a worker stopped mid-batch still acks what it queued, so the bus does
+            # not hand it out again (to another node, after the ack wait) once delivered.
+            self._taking = asyncio.ensure_future(self._take(messages, chosen))
             try:
-                if chosen:
-                    added += await self.queue.enqueue(plan.name, chosen, self.clock.now())
-                # Acked only once enqueued: a crash in between hands the events out again
-                # and enqueueing them twice adds nothing.
-                await self.bus.ack(plan.name, [m.seq for m in messages])
-                last = max(m.seq for m in messages)
-                await self.queue.advance(plan.name, plan.event, last, self.clock.now())
+                added += await asyncio.shield(self._taking)
             except InterlinkError as exc:
                 with contextlib.suppress(InterlinkError):  # held for the retry, not handed out
                     await self.bus.extend(plan.name, [m.seq for m in messages])
@@ -239,6 +244,19 @@ class SubscriptionWorker:
                 self.depth += added
                 self._wake.set()
             messages, chosen, added = [], [], 0
+
+    async def _take(self, messages: list[Message], chosen: list[Message]) -> int:
+        """Queue the chosen events of a batch, then ack all of it; how many rows were new."""
+        plan = self.plan
+        added = 0
+        if chosen:
+            added = await self.queue.enqueue(plan.name, chosen, self.clock.now())
+        # Acked only once enqueued: a crash in between hands the events out again and
+        # enqueueing them twice adds nothing.
+        await self.bus.ack(plan.name, [m.seq for m in messages])
+        last = max(m.seq for m in messages)
+        await self.queue.advance(plan.name, plan.event, last, self.clock.now())
+        return added
 
     async def _pull(self) -> list[Message]:
         """The next batch from the bus; none when it failed (and was waited out)."""

@@ -232,7 +232,7 @@ class DeliveryEngine:
 
         async def start(held: HeldLease) -> None:
             current = self._claimed.get(plan.name)
-            if current is None or not held.valid():
+            if current is None or not held.valid() or not self._started:
                 return
             disabled = (await self.queue.disabled()).get(plan.name)
             worker = self._worker(current, disabled, held)
@@ -285,6 +285,7 @@ class DeliveryEngine:
     async def stop(self) -> None:
         """Stop every subscription; attempts still open after the grace period are sent again
         after a restart."""
+        self._started = False  # a lease taken from now on starts nothing
         for name in list(self._claimed):
             await self._unclaim(name)
         workers, self.workers = list(self.workers.values()), {}
