@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gateway",),  # imports events: a publish route puts the request on the mesh
     ("flows", "products"),
     ("events",),
+    ("leases",),  # work owned through leases in the store: delivery, reconcile, schedules
     ("observe", "contracts", "sdk"),
     ("http",),  # a System's credentials, from its estate object, ride on every call to it
     ("estate", "store", "problems"),

@@ -117,13 +117,23 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/readyz", tags=["health"], response_model=None)
     async def readyz() -> dict[str, Any] | JSONResponse:
-        """Readiness: an estate revision is loaded and the store answers; lists what is degraded."""
+        """Readiness: an estate revision is loaded, the store answers and no subscription is
+        broken (its consumer missing on the bus); lists what is degraded."""
         try:
             await run_in_threadpool(runtime.store.ping)
         except StoreError as exc:
             return problem(
                 503,
                 f"store unavailable: {exc.message}",
+                slug="not-ready",
+                headers={"Retry-After": "5"},
+            )
+        engine = runtime.mesh.engine if runtime.mesh is not None else None
+        if engine is not None and engine.broken:
+            name, why = sorted(engine.broken.items())[0]
+            return problem(
+                503,
+                f"subscription {name} cannot be delivered: {why}",
                 slug="not-ready",
                 headers={"Retry-After": "5"},
             )

@@ -87,6 +87,9 @@ class ConsumerSpec:
     name: str
     type: str
     start_at: StartAt = "new"
+    # When the consumer has to be created (again), start right after this sequence instead:
+    # the last one the delivery queue took, so a consumer lost on the server resumes there.
+    resume_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,12 +113,19 @@ class Bus(ABC):
 
     @abstractmethod
     async def ensure(
-        self, streams: Sequence[StreamSpec], consumers: Sequence[ConsumerSpec]
+        self,
+        streams: Sequence[StreamSpec],
+        consumers: Sequence[ConsumerSpec],
+        *,
+        prune: bool = False,
     ) -> None:
-        """Create or update streams and consumers to match the estate; idempotent.
+        """Create or update streams and consumers to match the estate; idempotent and additive.
 
         A consumer that already exists keeps its cursor (its ``start_at`` applies only when it
-        is created). Consumers this bus created that are no longer listed are removed.
+        is created). Consumers of this bus that are not listed are removed only with ``prune``,
+        and a listed one found on another type's stream is moved only with ``prune``: several
+        nodes share a bus, and one running an older revision must not undo a newer one's work.
+        Only the node holding the reconcile lease on the current revision prunes.
         """
 
     @abstractmethod
@@ -142,6 +152,16 @@ class Bus(ABC):
     @abstractmethod
     async def pending(self, consumer: str) -> int:
         """How many stored events the consumer has not acked yet (its lag)."""
+
+    @abstractmethod
+    async def handed_out(self, consumer: str) -> tuple[int, int]:
+        """(the highest sequence handed out, the sequence up to which all are acked). While
+        the first is ahead, events handed out (maybe to a node that died) are not settled."""
+
+    async def extend(self, consumer: str, seqs: Sequence[int]) -> None:
+        """Say pulled events are still being worked on, so they are not handed out again yet
+        (a no-op where nothing is handed out again while this process lives)."""
+        del consumer, seqs
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -6,6 +6,13 @@ estate, and starts the delivery engine. ``apply`` takes a new estate revision: t
 rebuilt off the request path and swapped in one assignment, the bus gains the new streams and
 consumers, and delivery takes the new subscriptions (queued deliveries stay in the store,
 so nothing is lost; unchanged subscriptions run on undisturbed).
+
+On a PostgreSQL store several nodes may share the bus and the store, so the mesh keeps leases
+(``interlink.leases``): each subscription is delivered by the node holding its lease, and only
+the node holding the ``reconcile`` lease, on the store's current revision, removes bus
+consumers no subscription names (``prune``). Every node creates what its estate names, and
+makes again a consumer it finds missing, from the position the queue recorded. On SQLite (one
+node by design) there are no leases: everything runs here and ``ensure`` prunes.
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Final
 
-from interlink.errors import ConfigError
+from interlink.errors import ConfigError, UnknownConsumer
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
 from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
+from interlink.events.delivery.dispatcher import EngineSettings
 from interlink.events.delivery.engine import DeliveryEngine
 from interlink.events.delivery.notify_channels import ChannelNotifier
 from interlink.events.delivery.queue import DeliveryQueue
@@ -28,6 +41,7 @@ from interlink.events.ingress import EventIngress
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.topology import topology_of
 from interlink.events.validation import EventRegistry
+from interlink.leases import DEFAULT_TTL, HeldLease, LeaseKeeper, Singleton
 from interlink.observe.metrics import Registry
 from interlink.store import Store
 from interlink.store.keyring import KeyRing
@@ -35,6 +49,12 @@ from interlink.store.keyring import KeyRing
 log = logging.getLogger("interlink.events")
 
 KEY_REFRESH: Final = 2.0  # seconds between reloads of consumer keys from the store
+RECONCILE: Final = "reconcile"  # the lease of the node that may prune bus resources
+
+
+def node_id() -> str:
+    """This process's name as a lease owner: host, pid and a random part, never reused."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def open_bus(estate: Estate) -> Bus:
@@ -63,7 +83,15 @@ class EventMesh:
         metrics: Registry | None = None,
         bus: Bus | None = None,
         secrets: SecretSource | None = None,
+        shared: bool | None = None,
+        node: str | None = None,
+        is_current: Callable[[], bool] | None = None,
+        lease_ttl: float = DEFAULT_TTL,
+        settings: EngineSettings | None = None,
     ) -> None:
+        """``shared`` (a PostgreSQL store unless given) turns leases on; ``node`` names this
+        process as their owner; ``is_current`` says whether the estate this mesh runs is the
+        store's current revision (assumed when not given)."""
         self.estate = estate
         self.store = store
         self.bus = bus or open_bus(estate)
@@ -71,6 +99,14 @@ class EventMesh:
         self.keyring = KeyRing(store)
         self.metrics = metrics or Registry()
         self.secrets = secrets or SecretSource()
+        self.node = node or node_id()
+        self.shared = store.db.dialect == "postgres" if shared is None else shared
+        self.keeper: LeaseKeeper | None = (
+            LeaseKeeper(store.leases, self.node, ttl=lease_ttl) if self.shared else None
+        )
+        self._is_current = is_current
+        self._settings = settings
+        self._reconciler: Singleton | None = None
         self._registry = EventRegistry.from_estate(estate)
         self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
         self.ingress = EventIngress(self.bus, lambda: self._registry, self.auth)
@@ -87,9 +123,12 @@ class EventMesh:
         await self.bus.open()
         await self.queue.open()
         topology = topology_of(self.estate)
-        await self.bus.ensure(topology.streams, topology.consumers)
+        await self.bus.ensure(topology.streams, topology.consumers, prune=await self._may_prune())
         self.engine = self._engine(self.estate)
         await self.engine.start()
+        if self.keeper is not None:
+            self._reconciler = Singleton(self.keeper, RECONCILE, self._reconcile)
+            await self.keeper.start()
         self._keys_task = asyncio.create_task(self._refresh_keys())
         log.info(
             "event mesh started: %d event type(s), %d subscription(s), %s backend",
@@ -106,13 +145,43 @@ class EventMesh:
             secrets=self.secrets,
             registry=self.metrics,
             notifier=self.notifier,
+            keeper=self.keeper,
+            remake_consumer=self.remake_consumer,
+            settings=self._settings,
         )
+
+    async def _may_prune(self) -> bool:
+        """Alone, always; sharing the bus, only holding the reconcile lease on the current
+        revision."""
+        if self.keeper is None:
+            return True
+        if self.keeper.held(RECONCILE) is None:
+            return False
+        return self._is_current is None or await asyncio.to_thread(self._is_current)
+
+    async def _reconcile(self, held: HeldLease) -> None:
+        """Taking the reconcile lease: remove what the current revision no longer names."""
+        if held.valid() and await self._may_prune():
+            topology = topology_of(self.estate)
+            await self.bus.ensure(topology.streams, topology.consumers, prune=True)
+            log.info("bus resources reconciled with this node's revision")
+
+    async def remake_consumer(self, name: str) -> None:
+        """Make a subscription's consumer again, right after the last sequence the queue took
+        (or from its ``startAt`` when it never took one)."""
+        topology = topology_of(self.estate)
+        spec = next((c for c in topology.consumers if c.name == name), None)
+        if spec is None:
+            raise UnknownConsumer(f"subscription {name!r} is not in this node's estate")
+        stream = next(s for s in topology.streams if s.type == spec.type)
+        position = await self.queue.position(name, spec.type)
+        await self.bus.ensure([stream], [replace(spec, resume_after=position)])
 
     async def apply(self, estate: Estate) -> None:
         """Take a new estate revision (already checked)."""
         registry = await asyncio.to_thread(EventRegistry.from_estate, estate)
         topology = topology_of(estate)
-        await self.bus.ensure(topology.streams, topology.consumers)
+        await self.bus.ensure(topology.streams, topology.consumers, prune=await self._may_prune())
         self._registry = registry
         self.estate = estate
         if self.engine is not None:
@@ -135,6 +204,8 @@ class EventMesh:
             self._keys_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keys_task
+        if self.keeper is not None:
+            await self.keeper.stop()  # stops the work it holds, then releases every lease
         if self.engine is not None:
             await self.engine.stop()
         await self.notifier.aclose()

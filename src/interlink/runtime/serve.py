@@ -150,7 +150,19 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     """The event mesh on the running estate, following its reloads."""
     snapshot = runtime.snapshot
     store_url = store_url_for(runtime.settings, snapshot)
-    mesh = EventMesh(snapshot.estate, runtime.store, store_url, metrics=runtime.metrics)
+
+    def is_current() -> bool:
+        """Whether this node runs the store's current revision: only then may it prune."""
+        latest = runtime.store.revisions.latest()
+        return latest is None or latest.hash == runtime.snapshot.content_hash
+
+    mesh = EventMesh(
+        snapshot.estate,
+        runtime.store,
+        store_url,
+        metrics=runtime.metrics,
+        is_current=is_current,
+    )
     await mesh.start()
     runtime.mesh = mesh
 

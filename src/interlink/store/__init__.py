@@ -22,6 +22,7 @@ from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import ObservedConnection, ObservedConnections
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
+from interlink.store.leases import Lease, Leases
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
@@ -34,6 +35,8 @@ __all__ = [
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
+    "Lease",
+    "Leases",
     "Node",
     "ObservedConnection",
     "Revision",
@@ -62,6 +65,7 @@ class Store:
         self.connections = ObservedConnections(db)
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
+        self.leases = Leases(db)
 
     @property
     def url(self) -> str:

@@ -35,6 +35,7 @@ SOURCES: Final = (
     "store/migrations/comparisons",
     "store/migrations/connections",
     "store/migrations/nodes",
+    "store/migrations/leases",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

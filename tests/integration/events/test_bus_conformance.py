@@ -292,7 +292,7 @@ async def test_out_of_order_acks(kit: BusKit) -> None:
     assert set(back) <= {4, 5}
 
 
-async def test_ensure_is_idempotent_keeps_cursors_and_removes_unlisted(kit: BusKit) -> None:
+async def test_ensure_is_idempotent_keeps_cursors_and_prunes_only_when_told(kit: BusKit) -> None:
     bus = await kit.open()
     streams = [stream()]
     a, b = ConsumerSpec("a", TYPE, "earliest"), ConsumerSpec("b", TYPE, "earliest")
@@ -307,7 +307,10 @@ async def test_ensure_is_idempotent_keeps_cursors_and_removes_unlisted(kit: BusK
     assert await bus.pending("a") == 2
     assert await bus.pending("b") == 4
 
+    # Additive unless told to prune: another node may still deliver b.
     await bus.ensure(streams, [a])
+    assert await bus.pending("b") == 4
+    await bus.ensure(streams, [a], prune=True)
     with pytest.raises(UnknownConsumer):
         await bus.pending("b")
     with pytest.raises(UnknownConsumer):
@@ -327,7 +330,10 @@ async def test_a_consumer_moved_to_another_type_starts_over(bus: Bus) -> None:
     await bus.ensure(streams, [ConsumerSpec("c", TYPE, "earliest")])
     await bus.publish([event(TYPE, 1), event(TYPE, 2), event(OTHER, 1)])
     await bus.ack("c", seqs(await collect(bus, "c", 2)))
+    # Moved only when pruning: a node on an older revision must not undo a newer one's move.
     await bus.ensure(streams, [ConsumerSpec("c", OTHER, "earliest")])
+    assert await bus.pending("c") == 0
+    await bus.ensure(streams, [ConsumerSpec("c", OTHER, "earliest")], prune=True)
     assert await bus.pending("c") == 1
     got = await collect(bus, "c", 1)
     assert [(m.type, m.seq) for m in got] == [(OTHER, 1)]
@@ -351,3 +357,13 @@ async def test_close_is_idempotent_and_final(kit: BusKit) -> None:
     await bus.close()
     with pytest.raises(BusUnavailable):
         await bus.publish([event(TYPE, 1)])
+
+
+async def test_a_consumer_made_again_resumes_after_the_given_sequence(bus: Bus) -> None:
+    await bus.ensure([stream()], [])
+    await bus.publish([event(TYPE, n) for n in range(1, 6)])
+    await bus.ensure([stream()], [ConsumerSpec("c", TYPE, "new", resume_after=3)])
+    assert seqs(await collect(bus, "c", 2)) == [4, 5]
+    # An existing consumer keeps its cursor whatever it is told to resume after.
+    await bus.ensure([stream()], [ConsumerSpec("c", TYPE, "new", resume_after=0)])
+    assert await bus.pending("c") == 2

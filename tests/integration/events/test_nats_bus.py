@@ -121,7 +121,7 @@ async def test_other_prefixes_are_left_alone(nats_server_url: str) -> None:
             for bus in (mine, theirs):
                 await bus.ensure([STREAM], [ConsumerSpec("c", TYPE, "earliest")])
                 await bus.publish([event(TYPE, 1)])
-            await mine.ensure([STREAM], [])
+            await mine.ensure([STREAM], [], prune=True)
             with pytest.raises(UnknownConsumer):
                 await mine.pending("c")
             assert await theirs.pending("c") == 1

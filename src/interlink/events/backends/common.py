@@ -12,6 +12,10 @@ from interlink.events.bus import Envelope
 Clock = Callable[[], datetime]
 
 DEFAULT_ACK_WAIT: Final = 60.0
+# On a shared bus a node that dies leaves what it pulled and had not acked in NATS until the ack
+# wait ends; the delivery layer acks within moments of a pull (and extends the wait while its
+# queue is down), so a short wait costs nothing and lets another node take such events soon.
+SHARED_ACK_WAIT: Final = 10.0
 # Redelivery of an event pulled and never acked: after ack_wait, then 2x, 5x and 10x it. The
 # bus only guards against lost hand-outs (a crashed worker); retry schedules for failed
 # deliveries belong to the delivery layer, which acks what it has taken charge of.

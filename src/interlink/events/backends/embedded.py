@@ -181,13 +181,17 @@ class EmbeddedBus(Bus):
     # --- topology ---------------------------------------------------------------------------------
 
     async def ensure(
-        self, streams: Sequence[StreamSpec], consumers: Sequence[ConsumerSpec]
+        self,
+        streams: Sequence[StreamSpec],
+        consumers: Sequence[ConsumerSpec],
+        *,
+        prune: bool = False,
     ) -> None:
         self._check_open()
         now = to_micros(self._clock())
         future: asyncio.Future[tuple[list[StreamRow], list[ConsumerRow]]]
         future = asyncio.get_running_loop().create_future()
-        self._submit(_Call(lambda: self._log.ensure(streams, consumers, now), future))
+        self._submit(_Call(lambda: self._log.ensure(streams, consumers, now, prune), future))
         stream_rows, consumer_rows = await future
         self._load(stream_rows, consumer_rows)
 
@@ -369,6 +373,11 @@ class EmbeddedBus(Bus):
         self._check_open()
         state = self._consumer(consumer)
         return self._last_seq(state.type) - state.cursor - len(state.acked)
+
+    async def handed_out(self, consumer: str) -> tuple[int, int]:
+        self._check_open()
+        state = self._consumer(consumer)
+        return state.handed, state.cursor
 
     # --- reading ----------------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ on subject ``{prefix}.ev.{type}``, with the type's dedup window as ``duplicate_w
 payload cap plus ``HEADER_ROOM`` as ``max_msg_size`` (JetStream counts headers; the body cap is
 checked here). One durable pull consumer per subscription, ``{prefix}_{subscription}``, with
 explicit acks and ``backoff`` = ``common.redelivery_delays(ack_wait)``: an event handed out and
-not acked comes back after ack_wait, then 2x, 5x and 10x it. Only streams and consumers named
-with this bus's prefix are ever changed or deleted, so estates can share a server.
+not acked comes back after ack_wait (10 s by default, short so that what a dead node pulled
+moves on soon; ``extend`` holds it longer), then 2x, 5x and 10x it. Only streams and consumers
+named with this bus's prefix are ever changed or deleted, so estates can share a server, and
+``ensure`` deletes or moves one only with ``prune``.
 
 Each message carries ``Nats-Msg-Id`` (the envelope's dedup id) and the type, id, source and key
 in ``Interlink-*`` headers, so a consumer needs no body parsing. A batch is published pipelined:
@@ -50,7 +52,7 @@ from interlink.errors import (
     UnknownConsumer,
     UnknownEventType,
 )
-from interlink.events.backends.common import DEFAULT_ACK_WAIT, check_batch, redelivery_delays
+from interlink.events.backends.common import SHARED_ACK_WAIT, check_batch, redelivery_delays
 from interlink.events.backends.nats_names import (
     HEADER_ID,
     HEADER_KEY,
@@ -122,7 +124,7 @@ class NatsBus(Bus):
         connect_timeout: float = 2.0,
         timeout: float = 2.0,
         api_timeout: float = 5.0,
-        ack_wait: float = DEFAULT_ACK_WAIT,
+        ack_wait: float = SHARED_ACK_WAIT,
         max_ack_pending: int = 10_000,
         publish_window: int = 20_000,
         replicas: int = 1,
@@ -206,7 +208,11 @@ class NatsBus(Bus):
     # --- topology ---------------------------------------------------------------------------------
 
     async def ensure(
-        self, streams: Sequence[StreamSpec], consumers: Sequence[ConsumerSpec]
+        self,
+        streams: Sequence[StreamSpec],
+        consumers: Sequence[ConsumerSpec],
+        *,
+        prune: bool = False,
     ) -> None:
         js = self._jetstream()
         with self._translate("ensuring streams and consumers"):
@@ -219,16 +225,26 @@ class NatsBus(Bus):
             for durable, (stream, c) in wanted.items():
                 current = existing.get(durable)
                 if current is not None and current[0] != stream.name:
+                    if not prune:
+                        logger.warning(
+                            "consumer %s reads another type on this server; left as it is "
+                            "until the node running the current revision reconciles",
+                            durable,
+                        )
+                        self._forget(c.name)
+                        continue
                     await js.delete_consumer(current[0], durable)  # its type changed
                     current = None
                 await self._ensure_consumer(js, stream, durable, c, current)
                 self._consumers[c.name] = _Consumer(c.name, durable, stream)
-            for durable, (stream_name_, _) in existing.items():
-                if durable not in wanted:
-                    await js.delete_consumer(stream_name_, durable)
-            listed = {c.name for c in consumers}
-            for name in [n for n in self._consumers if n not in listed]:
-                self._forget(name)
+            if prune:
+                for durable, (stream_name_, _) in existing.items():
+                    if durable not in wanted:
+                        await js.delete_consumer(stream_name_, durable)
+                        logger.info("removed consumer %s: no subscription names it", durable)
+                listed = {c.name for c in consumers}
+                for name in [n for n in self._consumers if n not in listed]:
+                    self._forget(name)
 
     async def _ensure_stream(self, js: JetStreamContext, spec: StreamSpec) -> _Stream:
         name = stream_name(self.prefix, spec.type)
@@ -314,7 +330,10 @@ class NatsBus(Bus):
             filter_subject=stream.subject,
             **settings,
         )
-        if spec.start_at == "new":
+        if spec.resume_after is not None:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = spec.resume_after + 1
+        elif spec.start_at == "new":
             config.deliver_policy = api.DeliverPolicy.NEW
         elif spec.start_at == "earliest":
             config.deliver_policy = api.DeliverPolicy.ALL
@@ -518,6 +537,26 @@ class NatsBus(Bus):
                 self._forget(consumer)
                 raise UnknownConsumer(f"no consumer named {consumer!r}") from None
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def handed_out(self, consumer: str) -> tuple[int, int]:
+        js = self._jetstream()
+        target = await self._consumer(consumer)
+        with self._translate(f"asking about {consumer!r}"):
+            try:
+                info = await js.consumer_info(target.stream.name, target.durable)
+            except nats.js.errors.NotFoundError:
+                self._forget(consumer)
+                raise UnknownConsumer(f"no consumer named {consumer!r}") from None
+        delivered = int(info.delivered.stream_seq or 0) if info.delivered else 0
+        floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        return delivered, floor
+
+    async def extend(self, consumer: str, seqs: Sequence[int]) -> None:
+        held = self._held.get(consumer, {})
+        msgs = [held[seq] for seq in dict.fromkeys(seqs) if seq in held]
+        with self._translate(f"extending the ack wait of {consumer!r}"):
+            for msg in msgs:
+                await msg.in_progress()
 
     # --- reading ----------------------------------------------------------------------------------
 

@@ -291,7 +291,11 @@ class SQLiteLog:
         return streams
 
     def ensure(
-        self, streams: Sequence[StreamSpec], consumers: Sequence[ConsumerSpec], now: int
+        self,
+        streams: Sequence[StreamSpec],
+        consumers: Sequence[ConsumerSpec],
+        now: int,
+        prune: bool = False,
     ) -> tuple[list[StreamRow], list[ConsumerRow]]:
         conn = self.writer
         conn.execute("BEGIN IMMEDIATE")
@@ -310,7 +314,7 @@ class SQLiteLog:
                         f"consumer {spec.name!r} reads {spec.type!r}, which has no stream"
                     )
                 current = existing.get(spec.name)
-                if current is not None and current.type == spec.type:
+                if current is not None and (current.type == spec.type or not prune):
                     continue  # an existing cursor is never moved by its start position
                 cursor = self._start_cursor(conn, known[spec.type], spec)
                 conn.execute(
@@ -321,7 +325,7 @@ class SQLiteLog:
             listed = {spec.name for spec in consumers}
             conn.executemany(
                 "DELETE FROM consumers WHERE name = ?",
-                [(name,) for name in existing if name not in listed],
+                [(name,) for name in existing if prune and name not in listed],
             )
             before = {row.type: row.dedup_window for row in self.streams(conn)}
             result = self.streams(conn), self.consumers(conn)
@@ -336,6 +340,8 @@ class SQLiteLog:
         return result
 
     def _start_cursor(self, conn: sqlite3.Connection, stream: StreamRow, spec: ConsumerSpec) -> int:
+        if spec.resume_after is not None:
+            return min(spec.resume_after, stream.last_seq)
         if spec.start_at == "earliest":
             return 0
         if spec.start_at == "new":

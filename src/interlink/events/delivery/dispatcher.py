@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from interlink.errors import InterlinkError
+from interlink.errors import InterlinkError, UnknownConsumer
 from interlink.events.bus import Bus, Message
 from interlink.events.delivery.attempt import Attempt, Sender
 from interlink.events.delivery.clock import Clock
@@ -43,6 +43,7 @@ from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
 log = logging.getLogger("interlink.events.delivery")
 
 _IDLE: Final = 3600.0  # sleep when nothing is due and polling is off
+_TAKE_GRACE: Final = 5.0  # seconds a stopping worker gives the batch it is queueing
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class EngineSettings:
 
 
 GoneCallback = Callable[["SubscriptionWorker", Attempt], Awaitable[None]]
+# Makes a subscription's consumer again when the bus says it is missing; raises when it cannot.
+MissingCallback = Callable[[str], Awaitable[None]]
 
 
 class SubscriptionWorker:
@@ -81,6 +84,8 @@ class SubscriptionWorker:
         rng: random.Random,
         on_gone: GoneCallback,
         disabled: Disabled | None = None,
+        fence: Callable[[], bool] | None = None,
+        on_missing: MissingCallback | None = None,
     ) -> None:
         self.plan = plan
         self.bus = bus
@@ -92,6 +97,14 @@ class SubscriptionWorker:
         self.rng = rng
         self._on_gone = on_gone
         self.disabled = disabled
+        # False once this node may no longer deliver the subscription (its lease is lost):
+        # checked before each pull and each batch of sends.
+        self._fence = fence
+        self._on_missing = on_missing
+        # An ordered subscription taken over from another node first waits until everything
+        # the bus handed out before (maybe to the node that died) is in the queue, so no later
+        # event of a key overtakes an earlier one still held by the bus.
+        self._settle_to: int | None = -1 if fence is not None and plan.ordered else None
         self.depth = 0  # pending rows, kept up to date here and resynced by the stats loop
         self._sending: dict[JobKey, Job] = {}
         self._completing: set[JobKey] = set()
@@ -104,6 +117,7 @@ class SubscriptionWorker:
         self._loops: list[asyncio.Task[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._taking: asyncio.Future[int] | None = None  # the batch being queued and acked
         self._failing: set[str] = set()  # loops whose last round failed, to log once a streak
 
     @property
@@ -148,8 +162,12 @@ class SubscriptionWorker:
                 continue
             return
 
-    async def stop(self) -> None:
-        """Stop taking work, give open attempts ``stop_grace`` to finish, write what finished.
+    def _fenced(self) -> bool:
+        return self._fence is not None and not self._fence()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking work, give open attempts ``grace`` (``stop_grace`` unless given) to
+        finish, write what finished.
 
         An attempt cut off here is not written: its row stays pending with the same attempt
         count and is sent again after a restart (at least once, never lost).
@@ -157,8 +175,16 @@ class SubscriptionWorker:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        taking = self._taking
+        if taking is not None and not taking.done():
+            await asyncio.wait({taking}, timeout=max(self.settings.stop_grace, _TAKE_GRACE))
+        if taking is not None:
+            taking.cancel()
+            await asyncio.gather(taking, return_exceptions=True)
         if self._sends:
-            await asyncio.wait(set(self._sends), timeout=self.settings.stop_grace)
+            wait = self.settings.stop_grace if grace is None else grace
+            if wait > 0:
+                await asyncio.wait(set(self._sends), timeout=wait)
             for task in self._sends:
                 task.cancel()
             await asyncio.gather(*self._sends, return_exceptions=True)
@@ -187,30 +213,28 @@ class SubscriptionWorker:
         added = 0
         while True:
             if not messages:
+                if self._fenced():
+                    await asyncio.sleep(settings.error_pause)
+                    continue
                 if self.depth >= settings.high_water:
                     self._room.clear()
                     await self._room.wait()
                     continue
-                try:
-                    messages = await self.bus.pull(
-                        plan.name, settings.ingest_batch, settings.pull_timeout
-                    )
-                except InterlinkError as exc:
-                    await self._failed("ingest", exc)
-                    continue
+                messages = await self._pull()
                 if not messages:
                     continue
                 if plan.filter.matches_all:
                     chosen = messages
                 else:
                     chosen = [m for m in messages if plan.filter.matches_body(m.body)]
+            # Shielded: a worker stopped mid-batch still acks what it queued, so the bus does
+            # not hand it out again (to another node, after the ack wait) once delivered.
+            self._taking = asyncio.ensure_future(self._take(messages, chosen))
             try:
-                if chosen:
-                    added += await self.queue.enqueue(plan.name, chosen, self.clock.now())
-                # Acked only once enqueued: a crash in between hands the events out again
-                # and enqueueing them twice adds nothing.
-                await self.bus.ack(plan.name, [m.seq for m in messages])
+                added += await asyncio.shield(self._taking)
             except InterlinkError as exc:
+                with contextlib.suppress(InterlinkError):  # held for the retry, not handed out
+                    await self.bus.extend(plan.name, [m.seq for m in messages])
                 await self._failed("ingest", exc)
                 continue
             self._recovered("ingest")
@@ -221,6 +245,36 @@ class SubscriptionWorker:
                 self._wake.set()
             messages, chosen, added = [], [], 0
 
+    async def _take(self, messages: list[Message], chosen: list[Message]) -> int:
+        """Queue the chosen events of a batch, then ack all of it; how many rows were new."""
+        plan = self.plan
+        added = 0
+        if chosen:
+            added = await self.queue.enqueue(plan.name, chosen, self.clock.now())
+        # Acked only once enqueued: a crash in between hands the events out again and
+        # enqueueing them twice adds nothing.
+        await self.bus.ack(plan.name, [m.seq for m in messages])
+        last = max(m.seq for m in messages)
+        await self.queue.advance(plan.name, plan.event, last, self.clock.now())
+        return added
+
+    async def _pull(self) -> list[Message]:
+        """The next batch from the bus; none when it failed (and was waited out)."""
+        plan, settings = self.plan, self.settings
+        try:
+            return await self.bus.pull(plan.name, settings.ingest_batch, settings.pull_timeout)
+        except UnknownConsumer as exc:
+            if self._on_missing is None:
+                await self._failed("ingest", exc)
+                return []
+            try:
+                await self._on_missing(plan.name)
+            except InterlinkError as again:
+                await self._failed("ingest", again)
+        except InterlinkError as exc:
+            await self._failed("ingest", exc)
+        return []
+
     # --- dispatch --------------------------------------------------------------------------
 
     def _busy_keys(self) -> list[JobKey]:
@@ -230,8 +284,7 @@ class SubscriptionWorker:
         plan, settings = self.plan, self.settings
         while True:
             self._wake.clear()
-            if self.disabled is not None:
-                await self._wake.wait()
+            if await self._held_back():
                 continue
             now = self.clock.now()
             if self._paused_until is not None:
@@ -263,6 +316,35 @@ class SubscriptionWorker:
                 delay = min(delay, (following - self.clock.now()).total_seconds())
             if delay > 0:
                 await self._sleep(delay)
+
+    async def _held_back(self) -> bool:
+        """Wait, and say so, while this worker may not send: its lease is lost (it is being
+        stopped), the subscription is disabled, or a takeover has not settled yet."""
+        if self._fenced():
+            await asyncio.sleep(self.settings.error_pause)
+            return True
+        if self.disabled is not None:
+            await self._wake.wait()
+            return True
+        if self._settle_to is not None and not await self._settled():
+            await asyncio.sleep(self.settings.error_pause)
+            return True
+        return False
+
+    async def _settled(self) -> bool:
+        """True once the bus has everything it handed out before this worker started acked."""
+        try:
+            handed, acked = await self.bus.handed_out(self.name)
+        except InterlinkError as exc:
+            await self._failed("dispatch", exc)
+            return False
+        if self._settle_to == -1:
+            self._settle_to = handed
+        assert self._settle_to is not None
+        if acked < self._settle_to:
+            return False
+        self._settle_to = None
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the engine's clock, cut short by ``wake``."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Literal, Self
+from typing import Final, Literal, Self
 
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.model import Estate
@@ -36,11 +36,19 @@ from interlink.events.delivery.webhook import (
     WebhookSender,
     default_client,
 )
+from interlink.leases.keeper import HeldLease, LeaseKeeper
 from interlink.observe.metrics import Registry
 
 log = logging.getLogger("interlink.events.delivery")
 
-State = Literal["running", "disabled", "skipped", "failed", "stopped"]
+State = Literal["running", "disabled", "skipped", "failed", "stopped", "elsewhere"]
+
+LEASE_PREFIX: Final = "subscription:"
+
+
+def lease_name(subscription: str) -> str:
+    """The lease that owns a subscription's deliveries when several nodes share the work."""
+    return LEASE_PREFIX + subscription
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,12 @@ class DeliveryEngine:
 
     ``handlers`` maps handler names to callables ahead of the ``interlink.handlers`` entry
     points (for embedding and tests); ``client_factory`` makes each subscription's HTTP client.
+
+    With a ``keeper`` (several nodes on one store and bus), a subscription is delivered only
+    while this node holds its lease (``subscription:<name>``): the worker starts when the lease
+    is taken, checks it before each pull and each batch it sends, and stops when it is lost
+    (at once) or given up (after the stop grace). Without one, every subscription is delivered
+    here.
     """
 
     def __init__(
@@ -74,8 +88,15 @@ class DeliveryEngine:
         handlers: Mapping[str, Handler] | None = None,
         rng: random.Random | None = None,
         settings: EngineSettings | None = None,
+        keeper: LeaseKeeper | None = None,
+        remake_consumer: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.bus = bus
+        self.keeper = keeper
+        self._remake_consumer = remake_consumer
+        # Subscriptions that cannot be delivered now, and why (a consumer missing on the bus);
+        # the process is not ready while there is one.
+        self.broken: dict[str, str] = {}
         self.queue = queue
         self.estate = estate
         self.secrets = secrets or SecretSource()
@@ -89,6 +110,7 @@ class DeliveryEngine:
         self.plans: dict[str, DeliveryPlan] = {}
         self.workers: dict[str, SubscriptionWorker] = {}
         self._status: dict[str, SubscriptionStatus] = {}
+        self._claimed: dict[str, DeliveryPlan] = {}  # plans waiting for or holding a lease
         self._started = False
 
     # --- life cycle ------------------------------------------------------------------------
@@ -115,6 +137,10 @@ class DeliveryEngine:
     async def _apply(self, estate: Estate) -> None:
         plans, problems = compile_plans(estate, self.secrets)
         wanted = {plan.name: plan for plan in plans}
+        for name, claimed in list(self._claimed.items()):
+            plan = wanted.get(name)
+            if plan is None or plan.fingerprint != claimed.fingerprint:
+                await self._unclaim(name)
         for name, worker in list(self.workers.items()):
             plan = wanted.get(name)
             if plan is None or plan.fingerprint != worker.plan.fingerprint:
@@ -130,8 +156,8 @@ class DeliveryEngine:
         disabled = await self.queue.disabled()
         for plan in plans:
             self.plans[plan.name] = plan
-            if plan.name in self.workers:
-                continue  # unchanged and running
+            if plan.name in self.workers or plan.name in self._claimed:
+                continue  # unchanged and running (or claimed)
             if plan.kind == "flow":
                 log.info(
                     "subscription %s targets %s, which is not run: flows do not run yet, so "
@@ -146,35 +172,91 @@ class DeliveryEngine:
                     "flows do not run yet: its events stay in the bus",
                 )
                 continue
-            try:
-                sender = self._sender(plan)
-            except ConfigError as exc:
-                log.error("subscription %s is not delivered: %s", plan.name, exc.message)
-                self._status[plan.name] = SubscriptionStatus(
-                    plan.name, "failed", plan.target, exc.message
-                )
+            if self.keeper is not None:
+                self._claim(plan)
                 continue
-            worker = SubscriptionWorker(
-                plan,
-                self.bus,
-                self.queue,
-                sender,
-                clock=self.clock,
-                metrics=self.metrics,
-                settings=self.settings,
-                rng=self.rng,
-                on_gone=self._gone,
-                disabled=disabled.get(plan.name),
+            made = self._worker(plan, disabled.get(plan.name))
+            if made is not None:
+                await made.start()
+                self.workers[plan.name] = made
+
+    def _worker(
+        self, plan: DeliveryPlan, disabled: Disabled | None, held: HeldLease | None = None
+    ) -> SubscriptionWorker | None:
+        try:
+            sender = self._sender(plan)
+        except ConfigError as exc:
+            log.error("subscription %s is not delivered: %s", plan.name, exc.message)
+            self._status[plan.name] = SubscriptionStatus(
+                plan.name, "failed", plan.target, exc.message
             )
-            if worker.disabled is not None:
-                log.warning(
-                    "subscription %s stays disabled since %s: %s",
-                    plan.name,
-                    worker.disabled.at.isoformat(),
-                    worker.disabled.reason,
-                )
+            return None
+        worker = SubscriptionWorker(
+            plan,
+            self.bus,
+            self.queue,
+            sender,
+            clock=self.clock,
+            metrics=self.metrics,
+            settings=self.settings,
+            rng=self.rng,
+            on_gone=self._gone,
+            disabled=disabled,
+            fence=held.valid if held is not None else None,
+            on_missing=self._missing if self._remake_consumer is not None else None,
+        )
+        if worker.disabled is not None:
+            log.warning(
+                "subscription %s stays disabled since %s: %s",
+                plan.name,
+                worker.disabled.at.isoformat(),
+                worker.disabled.reason,
+            )
+        return worker
+
+    async def _missing(self, name: str) -> None:
+        """The bus lost the subscription's consumer (deleted by hand, or by a node on another
+        revision): make it again where the queue's position says delivery got to."""
+        assert self._remake_consumer is not None
+        self.broken[name] = "its consumer is missing on the event bus"
+        log.error("subscription %s: its consumer is missing on the bus; making it again", name)
+        await self._remake_consumer(name)
+        self.broken.pop(name, None)
+        log.warning("subscription %s: its consumer was made again", name)
+
+    # --- leases: which node delivers -----------------------------------------------------------
+
+    def _claim(self, plan: DeliveryPlan) -> None:
+        assert self.keeper is not None
+        self._claimed[plan.name] = plan
+
+        async def start(held: HeldLease) -> None:
+            current = self._claimed.get(plan.name)
+            if current is None or not held.valid() or not self._started:
+                return
+            disabled = (await self.queue.disabled()).get(plan.name)
+            worker = self._worker(current, disabled, held)
+            if worker is None or not held.valid():
+                return
             await worker.start()
             self.workers[plan.name] = worker
+            self._status.pop(plan.name, None)
+
+        async def stop(_: str, lost: bool) -> None:
+            worker = self.workers.pop(plan.name, None)
+            if worker is not None:
+                # A lost lease is another node's now: cut open attempts at once.
+                await worker.stop(grace=0.0 if lost else None)
+
+        self.keeper.claim(lease_name(plan.name), start, stop)
+
+    async def _unclaim(self, name: str) -> None:
+        self._claimed.pop(name, None)
+        if self.keeper is not None:
+            await self.keeper.unclaim(lease_name(name))
+        worker = self.workers.pop(name, None)
+        if worker is not None:
+            await worker.stop()
 
     def _sender(self, plan: DeliveryPlan) -> Sender:
         if plan.kind == "handler":
@@ -204,6 +286,9 @@ class DeliveryEngine:
     async def stop(self) -> None:
         """Stop every subscription; attempts still open after the grace period are sent again
         after a restart."""
+        self._started = False  # a lease taken from now on starts nothing
+        for name in list(self._claimed):
+            await self._unclaim(name)
         workers, self.workers = list(self.workers.values()), {}
         for worker in workers:
             await worker.stop()
@@ -328,6 +413,11 @@ class DeliveryEngine:
 
     def status(self) -> list[SubscriptionStatus]:
         found: dict[str, SubscriptionStatus] = dict(self._status)
+        for name, plan in self._claimed.items():
+            if name not in self.workers and name not in found:
+                found[name] = SubscriptionStatus(
+                    name, "elsewhere", plan.target, "delivered by the node holding its lease"
+                )
         for name, worker in self.workers.items():
             disabled = worker.disabled
             found[name] = SubscriptionStatus(

@@ -213,6 +213,15 @@ class DeliveryQueue(ABC):
         """Delete dead rows for good; pending rows are left alone."""
 
     @abstractmethod
+    async def advance(self, subscription: str, type: str, seq: int, now: datetime) -> None:
+        """Record that live delivery took ``type``'s log into the queue up to ``seq``; the
+        recorded position never goes back (a type change starts it again)."""
+
+    @abstractmethod
+    async def position(self, subscription: str, type: str) -> int | None:
+        """The sequence ``advance`` last recorded for ``subscription`` on ``type``."""
+
+    @abstractmethod
     async def depth(self, subscription: str) -> int:
         """Pending rows (the part of the lag the bus no longer counts)."""
 

@@ -171,6 +171,24 @@ class SQLDeliveryQueue(DeliveryQueue):
             (at, at, subscription),
         )
 
+    async def advance(self, subscription: str, type: str, seq: int, now: datetime) -> None:
+        await self._execute(
+            "INSERT INTO delivery_positions (subscription, type, seq, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (subscription) DO UPDATE SET "
+            "seq = CASE WHEN delivery_positions.type = excluded.type "
+            "AND delivery_positions.seq > excluded.seq "
+            "THEN delivery_positions.seq ELSE excluded.seq END, "
+            "type = excluded.type, updated_at = excluded.updated_at",
+            (subscription, type, seq, self._ts(now)),
+        )
+
+    async def position(self, subscription: str, type: str) -> int | None:
+        rows = await self._fetch(
+            "SELECT seq FROM delivery_positions WHERE subscription = ? AND type = ?",
+            (subscription, type),
+        )
+        return int(rows[0][0]) if rows else None
+
     async def depth(self, subscription: str) -> int:
         return await self._count(subscription, "pending")
 
