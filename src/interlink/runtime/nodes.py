@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from datetime import timedelta
 from typing import Final
 
 from interlink.errors import InterlinkError
+from interlink.events.mesh import node_id
 from interlink.runtime.runtime import Runtime
 
 log = logging.getLogger("interlink.nodes")
@@ -21,18 +20,13 @@ LIVE_WITHIN: Final = timedelta(seconds=HEARTBEAT * 4)
 PRUNE_AFTER: Final = timedelta(hours=1)
 
 
-def node_id() -> str:
-    """Unique among the nodes on one store: the host and this process."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
 class NodeReport:
     """What this node says about itself; ``gateway_up`` is told by the process as the gateway
     starts and stops."""
 
     def __init__(self, runtime: Runtime, admin_address: str, gateway_address: str) -> None:
         self.runtime = runtime
-        self.id = node_id()
+        self.id = node_id()  # also its lease owner name, so nodes and leases name it alike
         self.admin_address = admin_address
         self.gateway_address = gateway_address
         self.started_at = runtime.store.db.now()

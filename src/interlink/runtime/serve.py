@@ -161,6 +161,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         runtime.store,
         store_url,
         metrics=runtime.metrics,
+        node=runtime.node_id,
         is_current=is_current,
     )
     await mesh.start()
