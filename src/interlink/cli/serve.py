@@ -139,6 +139,15 @@ def serve_options(fn: F, *, access_log: bool = True) -> F:
             help="Log each gateway request as one JSON line (logger interlink.gateway.access).",
         ),
         click.option(
+            "--lease-ttl",
+            envvar="INTERLINK_LEASE_TTL",
+            type=click.FloatRange(1, 300),
+            default=10.0,
+            show_default=True,
+            help="Seconds a node's leases live, and the NATS ack wait: how soon a dead node's "
+            "work moves on to another. Give every node the same value.",
+        ),
+        click.option(
             "--log-level",
             envvar="INTERLINK_LOG_LEVEL",
             default="info",

@@ -30,6 +30,7 @@ from typing import Final
 from interlink.errors import ConfigError, UnknownConsumer
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
+from interlink.events.backends.common import SHARED_ACK_WAIT
 from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
 from interlink.events.delivery.dispatcher import EngineSettings
@@ -57,8 +58,8 @@ def node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def open_bus(estate: Estate) -> Bus:
-    """The bus the estate's Platform object chooses."""
+def open_bus(estate: Estate, *, ack_wait: float = SHARED_ACK_WAIT) -> Bus:
+    """The bus the estate's Platform object chooses; ``ack_wait`` is NATS's (see ``NatsBus``)."""
     settings = estate.platform.spec.events
     if settings.backend == "embedded":
         return EmbeddedBus(default_events_path(estate.root))
@@ -70,7 +71,7 @@ def open_bus(estate: Estate) -> Bus:
         raise ConfigError(f"Platform events.url: {exc.message}") from exc
     from interlink.events.backends.nats import NatsBus
 
-    return NatsBus(url, prefix=settings.stream_prefix)
+    return NatsBus(url, prefix=settings.stream_prefix, ack_wait=ack_wait)
 
 
 class EventMesh:
@@ -94,7 +95,8 @@ class EventMesh:
         store's current revision (assumed when not given)."""
         self.estate = estate
         self.store = store
-        self.bus = bus or open_bus(estate)
+        # What a dead node pulled and never acked comes back to the others as its leases expire.
+        self.bus = bus or open_bus(estate, ack_wait=lease_ttl)
         self.queue: DeliveryQueue = open_queue(store_url)
         self.keyring = KeyRing(store)
         self.metrics = metrics or Registry()

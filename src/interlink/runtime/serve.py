@@ -163,6 +163,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         metrics=runtime.metrics,
         node=runtime.node_id,
         is_current=is_current,
+        lease_ttl=runtime.settings.lease_ttl,
     )
     await mesh.start()
     runtime.mesh = mesh

@@ -21,3 +21,6 @@ class ServeSettings:
     # --gateway-idle-timeout / INTERLINK_GATEWAY_IDLE_TIMEOUT: seconds a keep-alive may idle
     gateway_idle_timeout: float = 30.0
     access_log: bool = True  # --access-log / INTERLINK_ACCESS_LOG: one JSON line per request
+    # --lease-ttl / INTERLINK_LEASE_TTL: seconds a node's leases live, and the NATS ack wait;
+    # how soon a dead node's work moves on (give every node the same value)
+    lease_ttl: float = 10.0
