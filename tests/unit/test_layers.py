@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("http",),  # a System's credentials, from its estate object, ride on every call to it
     ("estate", "store", "problems"),
     ("interlink",),
-    ("errors", "_native"),  # _native runs before anything else is imported
+    ("errors", "tasks", "_native"),  # _native runs before anything else is imported
 )
 
 # Peer imports that are part of the design, each with its reason.

@@ -18,7 +18,6 @@ node by design) there are no leases: everything runs here and ``ensure`` prunes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -46,6 +45,7 @@ from interlink.leases import DEFAULT_TTL, HeldLease, LeaseKeeper, Singleton
 from interlink.observe.metrics import Registry
 from interlink.store import Store
 from interlink.store.keyring import KeyRing
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.events")
 
@@ -202,10 +202,7 @@ class EventMesh:
                 log.warning("consumer keys not refreshed: %s", exc)
 
     async def close(self) -> None:
-        if self._keys_task is not None:
-            self._keys_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keys_task
+        await cancel_and_wait([self._keys_task])
         if self.keeper is not None:
             await self.keeper.stop()  # stops the work it holds, then releases every lease
         if self.engine is not None:

@@ -34,6 +34,7 @@ from typing import Final
 
 from interlink.errors import InterlinkError
 from interlink.store.leases import Lease, Leases
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.leases")
 
@@ -147,9 +148,7 @@ class LeaseKeeper:
     async def stop(self) -> None:
         """Stop every piece of work (gracefully) and release every lease, the heartbeat too."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])
         for name in list(self._held):
             if name not in self._leaving:
                 self._give_up(name)

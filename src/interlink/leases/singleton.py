@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from interlink.leases.keeper import HeldLease, LeaseKeeper
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.leases")
 
@@ -47,9 +48,7 @@ class Singleton:
 
     async def _stop(self, name: str, lost: bool) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait([task])
 
     async def close(self) -> None:
         """Stop running the job here and release its lease."""

@@ -9,7 +9,6 @@ import logging
 import signal
 import socket
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -22,6 +21,7 @@ from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
 from interlink.runtime.watching import estate_changes
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.serve")
 
@@ -113,7 +113,7 @@ async def serve(
         ready = loop.create_task(_announce(server, on_ready))
         await server.serve(sockets=[admin_sock])
     finally:
-        await _cancel(follower, heartbeat)
+        await cancel_and_wait([follower, heartbeat])
         if gateway is not None:
             await gateway.stop()
         if mesh is not None:
@@ -121,16 +121,8 @@ async def serve(
             runtime.mesh = None
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await _cancel(watcher, ready, *tasks)
+        await cancel_and_wait([watcher, ready, *tasks])
         log.info("stopped")
-
-
-async def _cancel(*tasks: asyncio.Task[Any] | None) -> None:
-    for task in tasks:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def announce(snapshot: Snapshot) -> None:

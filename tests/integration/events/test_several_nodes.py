@@ -163,10 +163,6 @@ def holding(mesh: EventMesh) -> list[str]:
     return [n for n in mesh.keeper.holding() if n.startswith("subscription:")]
 
 
-@pytest.mark.skip(
-    reason="stalls intermittently (about 1 run in 3): a subscription stops delivering while the "
-    "third node joins; kept as the reproduction until the lease hand-over is fixed"
-)
 async def test_three_nodes_deliver_each_event_once_and_each_key_in_order(
     cluster: Cluster,
 ) -> None:

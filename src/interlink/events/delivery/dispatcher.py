@@ -39,6 +39,7 @@ from interlink.events.delivery.queue import (
     Outcome,
 )
 from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.events.delivery")
 
@@ -113,7 +114,8 @@ class SubscriptionWorker:
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._flush_needed = asyncio.Event()
-        self._stopping = False
+        self._stopping = False  # the completion writer's last round
+        self._closing = False  # stop() began: no loop starts another round
         self._loops: list[asyncio.Task[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -153,7 +155,7 @@ class SubscriptionWorker:
     async def _guarded(self, loop: Callable[[], Coroutine[Any, Any, None]], role: str) -> None:
         """Run a loop until it returns; a bug that escapes it is logged and the loop restarted,
         so one bad moment cannot silently stop a subscription."""
-        while True:
+        while not self._closing:
             try:
                 await loop()
             except Exception:
@@ -172,22 +174,17 @@ class SubscriptionWorker:
         An attempt cut off here is not written: its row stays pending with the same attempt
         count and is sent again after a restart (at least once, never lost).
         """
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._closing = True
+        await cancel_and_wait(self._loops)
         taking = self._taking
         if taking is not None and not taking.done():
             await asyncio.wait({taking}, timeout=max(self.settings.stop_grace, _TAKE_GRACE))
-        if taking is not None:
-            taking.cancel()
-            await asyncio.gather(taking, return_exceptions=True)
+        await cancel_and_wait([taking])
         if self._sends:
             wait = self.settings.stop_grace if grace is None else grace
             if wait > 0:
                 await asyncio.wait(set(self._sends), timeout=wait)
-            for task in self._sends:
-                task.cancel()
-            await asyncio.gather(*self._sends, return_exceptions=True)
+            await cancel_and_wait(list(self._sends))
         self._stopping = True
         self._flush_needed.set()
         if self._flusher is not None:
@@ -211,7 +208,7 @@ class SubscriptionWorker:
         messages: list[Message] = []
         chosen: list[Message] = []
         added = 0
-        while True:
+        while not self._closing:
             if not messages:
                 if self._fenced():
                     await asyncio.sleep(settings.error_pause)
@@ -282,7 +279,7 @@ class SubscriptionWorker:
 
     async def _dispatch(self) -> None:
         plan, settings = self.plan, self.settings
-        while True:
+        while not self._closing:
             self._wake.clear()
             if await self._held_back():
                 continue
@@ -488,7 +485,7 @@ class SubscriptionWorker:
     # --- stats -----------------------------------------------------------------------------
 
     async def _stats(self) -> None:
-        while True:
+        while not self._closing:
             with contextlib.suppress(InterlinkError):
                 await self.refresh_stats()
             await self.clock.sleep(self.settings.stats_interval)

@@ -19,7 +19,6 @@ delivery.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from interlink.errors import ConfigError
 from interlink.estate.kinds.organisation import Channel, ChannelType
 from interlink.estate.references import SecretSource, has_reference, resolve
 from interlink.events.delivery.notify import LogNotifier, Notice
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.events.delivery")
 
@@ -165,11 +165,7 @@ class ChannelNotifier(LogNotifier):
     async def aclose(self, grace: float = 2.0) -> None:
         """Give messages under way ``grace`` seconds, cancel the rest, close the client."""
         await self.drain(grace)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._tasks))
         if self._owned is not None:
             await self._owned.aclose()
             self._owned = None
