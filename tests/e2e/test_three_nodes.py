@@ -1,5 +1,5 @@
 """Three real `interlink serve` processes running one platform on one PostgreSQL schema, one NATS
-JetStream stream prefix and one Redis key prefix (tests/e2e/cluster.py).
+JetStream stream prefix and one Redis key prefix (``interlink.testing.cluster``).
 
 - 10,000 events published round-robin through the three gateways reach every subscription once,
   and each key's events arrive in log order on the ordered ones.
@@ -19,23 +19,16 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
-from interlink.sdk import AsyncPublisher, Receipt
-from interlink.testing.services import (
-    nats_reachable,
-    nats_url,
-    redis_reachable,
-    redis_url,
-    require_service,
-)
-from tests.e2e.cluster import (
+from interlink.sdk import Receipt
+from interlink.testing.cluster import (
     Cluster,
+    Feed,
     Node,
     Services,
     Sub,
@@ -44,6 +37,13 @@ from tests.e2e.cluster import (
     policy,
     publish_round_robin,
     wait_until,
+)
+from interlink.testing.services import (
+    nats_reachable,
+    nats_url,
+    redis_reachable,
+    redis_url,
+    require_service,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nats, pytest.mark.redis]
@@ -74,20 +74,6 @@ def cluster(tmp_path: Path, services: Services) -> Iterator[Cluster]:
         made.close()
 
 
-def spread(cluster: Cluster, nodes: list[Node], subs: list[Sub]) -> None:
-    """Wait until every subscription is held and no node holds more than its share."""
-    ids = [cluster.node_id(n) for n in nodes]
-    share = -(-len(subs) // len(nodes))
-
-    def settled() -> bool:
-        owners = cluster.leases()
-        return sorted(owners) == sorted(s.name for s in subs) and all(
-            list(owners.values()).count(i) <= share for i in ids
-        )
-
-    wait_until(settled, 30, f"the {len(subs)} subscriptions spread over {len(nodes)} nodes")
-
-
 def all_delivered(cluster: Cluster, count: int) -> None:
     def done() -> bool:
         return cluster.count(lambda r: r.counts["delivered"]) >= count
@@ -107,7 +93,7 @@ KEYS = 500
 def test_three_nodes_deliver_each_event_once_and_each_key_in_order(cluster: Cluster) -> None:
     estate = cluster.estate("estate", SUBS)
     nodes = cluster.start_all(["a", "b", "c"], estate)
-    spread(cluster, nodes, SUBS)
+    cluster.spread(SUBS)
     events = [event(n, KEYS) for n in range(EVENTS)]
     began = time.monotonic()
     receipts = asyncio.run(publish_round_robin([n.gateway for n in nodes], cluster.token, events))
@@ -137,44 +123,6 @@ def test_three_nodes_deliver_each_event_once_and_each_key_in_order(cluster: Clus
 # --- b. kill -9 of a node while it delivers ----------------------------------------------------
 
 
-class SteadyFeed:
-    """Publishes ``count`` events in batches of a hundred through ``gateways`` in turn, on a
-    thread of its own, so events keep coming before, during and after a kill."""
-
-    def __init__(self, cluster: Cluster, gateways: list[str], count: int, keys: int) -> None:
-        self.cluster = cluster
-        self.gateways = gateways
-        self.events = [event(n, keys) for n in range(count)]
-        self.receipts: dict[str, Receipt] = {}
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-
-    def start(self) -> SteadyFeed:
-        self.thread.start()
-        return self
-
-    async def _run(self) -> None:
-        token = self.cluster.token
-        publishers = [AsyncPublisher(g, source="shop", token=token) for g in self.gateways]
-        try:
-            for n, start in enumerate(range(0, len(self.events), 100)):
-                publisher = publishers[n % len(publishers)]
-                receipts = await publisher.publish_many(self.events[start : start + 100])
-                self.receipts.update((r.id, r) for r in receipts)
-                await asyncio.sleep(0.02)
-        except BaseException as exc:  # reported by join()
-            self.error = exc
-        finally:
-            for publisher in publishers:
-                await publisher.close()
-
-    def join(self, timeout: float) -> dict[str, Receipt]:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the publisher did not finish"
-        assert self.error is None, repr(self.error)
-        return self.receipts
-
-
 FED = 3_000
 
 
@@ -183,47 +131,28 @@ def test_a_killed_nodes_subscriptions_resume_on_another_and_nothing_is_lost(
 ) -> None:
     estate = cluster.estate("estate", SUBS)
     nodes = cluster.start_all(["a", "b", "c"], estate)
-    spread(cluster, nodes, SUBS)
-    owners = cluster.leases()
+    cluster.spread(SUBS)
     ids = {cluster.node_id(n): n for n in nodes}
     # The node delivering an ordered subscription, so order across the takeover is tested.
-    victim_id = owners[ORDERED[0]]
-    victim = ids[victim_id]
-    victims = sorted(sub for sub, owner in owners.items() if owner == victim_id)
+    victim = ids[cluster.leases()[ORDERED[0]]]
     survivors = [n for n in nodes if n is not victim]
     # The victim only delivers; the others take the publishes, which go on across the kill.
-    feed = SteadyFeed(cluster, [n.gateway for n in survivors], FED, KEYS).start()
+    events = [event(n, KEYS) for n in range(FED)]
+    feed = Feed([n.gateway for n in survivors], cluster.token, events, pause=0.1).start()
 
     def delivering() -> bool:
         per_path = cluster.count(lambda r: [q.path for q in r.delivered])
-        return all(per_path.count(f"/{v}") >= FED // 10 for v in victims)
+        return all(per_path.count(f"/{s.name}") >= FED // 10 for s in SUBS)
 
-    wait_until(delivering, 60, f"{victim.name} delivering {victims}")
-    killed_at = datetime.now(UTC)
-    cluster.kill(victim)
-    taken: dict[str, datetime] = {}  # when another node was seen holding each lease
-
-    def moved() -> bool:
-        for sub, owner in cluster.leases().items():
-            if sub in victims and owner != victim_id:
-                taken.setdefault(sub, datetime.now(UTC))
-        return len(taken) == len(victims)
-
-    wait_until(moved, 30, f"{victims} held by another node")
+    wait_until(delivering, 60, "every subscription delivering")
+    takeover = cluster.kill_and_time(victim)
     receipts = feed.join(120)
     assert len(receipts) == FED
     all_delivered(cluster, FED * len(SUBS))
-
-    requests = cluster.count(lambda r: list(r.requests))
-    # The first request after the new owner was seen holding the lease came from it: the
-    # victim is dead and the lease fences everyone else.
-    resumed = {
-        sub: min(r.at for r in requests if r.path == f"/{sub}" and r.at >= taken[sub])
-        for sub in victims
-    }
-    takeover = {sub: (at - killed_at).total_seconds() for sub, at in resumed.items()}
+    victims = sorted(takeover.seconds)
     after = cluster.leases()
-    assert all(after[sub] in ids and ids[after[sub]] is not victim for sub in victims)
+    assert all(ids[after[sub]] is not victim for sub in victims)
+    requests = cluster.count(lambda r: list(r.requests))
     delivered = cluster.delivered()
     duplicates = {
         sub.name: sum(1 for r in requests if r.path == f"/{sub.name}" and r.duplicate)
@@ -231,7 +160,7 @@ def test_a_killed_nodes_subscriptions_resume_on_another_and_nothing_is_lost(
     }
     print(
         f"\nkilled {victim.name} holding {victims}; taken over after "
-        + ", ".join(f"{sub} {s:.2f} s" for sub, s in takeover.items())
+        + ", ".join(f"{sub} {s:.2f} s" for sub, s in takeover.seconds.items())
         + f" (lease TTL {cluster.lease_ttl:g} s); duplicates per subscription {duplicates}"
     )
     for sub in SUBS:

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -312,8 +313,53 @@ class Cluster:
         return node
 
     def kill(self, node: Node) -> None:
+        """SIGKILL: nothing of the node's shutdown runs, its leases stay until they expire."""
         assert node.proc is not None
         node.proc.kill()
+
+    def kill_and_time(self, victim: Node, timeout: float = 60.0) -> Takeover:
+        """Kill ``victim`` and time, for each subscription it held, how long until another node
+        delivered it: the first request the receiver got after another node was seen holding
+        the lease (polled every 50 ms, so a takeover counts up to that much late). Events must
+        keep coming for the subscriptions to have something to deliver."""
+        victim_id = self.node_id(victim)
+        subs = sorted(sub for sub, owner in self.leases().items() if owner == victim_id)
+        killed_at = datetime.now(UTC)
+        self.kill(victim)
+        taken: dict[str, datetime] = {}
+
+        def moved() -> bool:
+            for sub, owner in self.leases().items():
+                if sub in subs and owner != victim_id:
+                    taken.setdefault(sub, datetime.now(UTC))
+            return len(taken) == len(subs)
+
+        wait_until(moved, timeout, f"{subs} held by a node other than {victim.name}")
+        resumed: dict[str, datetime] = {}
+
+        def delivering() -> bool:
+            for request in self.count(lambda r: list(r.requests)):
+                sub = request.path[1:]
+                if sub in subs and sub not in resumed and request.at >= taken[sub]:
+                    resumed[sub] = request.at
+            return len(resumed) == len(subs)
+
+        wait_until(delivering, timeout, f"{subs} delivered by another node")
+        return Takeover(victim.name, {s: (resumed[s] - killed_at).total_seconds() for s in subs})
+
+    def spread(self, subs: Sequence[Sub], timeout: float = 30.0) -> None:
+        """Wait until every subscription is held and no running node holds more than its
+        share (what the lease keeper aims at)."""
+        ids = [self.node_id(n) for n in self.nodes if n.running]
+        share = -(-len(subs) // len(ids))
+
+        def settled() -> bool:
+            owners = list(self.leases().items())
+            held = sorted(sub for sub, _ in owners)
+            per_node = [sum(1 for _, owner in owners if owner == i) for i in ids]
+            return held == sorted(s.name for s in subs) and max(per_node) <= share
+
+        wait_until(settled, timeout, f"{len(subs)} subscriptions spread over {len(ids)} nodes")
 
     def stop(self, node: Node) -> None:
         assert node.proc is not None
@@ -445,7 +491,72 @@ def drop_schema(store_url: str) -> None:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
+@dataclass(frozen=True)
+class Takeover:
+    victim: str
+    seconds: dict[str, float]  # per subscription it held: from the kill to another's delivery
+
+    @property
+    def worst(self) -> float:
+        return max(self.seconds.values(), default=0.0)
+
+
 # --- publishing --------------------------------------------------------------------------------
+
+
+class Feed:
+    """Publishes ``events`` in batches of ``batch`` through ``gateways`` in turn, pausing
+    ``pause`` seconds between batches, on a thread of its own: events keep coming while the
+    caller kills, restarts and waits. ``stop()`` ends it early."""
+
+    def __init__(
+        self,
+        gateways: Sequence[str],
+        token: str,
+        events: Sequence[dict[str, Any]],
+        *,
+        batch: int = 100,
+        pause: float = 0.02,
+    ) -> None:
+        self.gateways = list(gateways)
+        self.token = token
+        self.events = events
+        self.batch = batch
+        self.pause = pause
+        self.receipts: dict[str, Receipt] = {}
+        self.error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def start(self) -> Feed:
+        self._thread.start()
+        return self
+
+    async def _run(self) -> None:
+        publishers = [AsyncPublisher(g, source="shop", token=self.token) for g in self.gateways]
+        try:
+            for n, start in enumerate(range(0, len(self.events), self.batch)):
+                if self._stopping.is_set():
+                    break
+                publisher = publishers[n % len(publishers)]
+                receipts = await publisher.publish_many(self.events[start : start + self.batch])
+                self.receipts.update((r.id, r) for r in receipts)
+                await asyncio.sleep(self.pause)
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+        finally:
+            for publisher in publishers:
+                await publisher.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def join(self, timeout: float) -> dict[str, Receipt]:
+        """Every event's receipt once all are published; fails if publishing failed."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the publisher did not finish"
+        assert self.error is None, repr(self.error)
+        return self.receipts
 
 
 def event(n: int, keys: int) -> dict[str, Any]:
