@@ -304,9 +304,19 @@ class Cluster:
         node.proc = InterlinkProcess(args, env=env).start()
         node.runs.append(node.proc)
 
-    def ready(self, node: Node) -> Node:
+    def ready(self, node: Node, tries: int = 3) -> Node:
+        """Wait until ``node`` serves. A port taken by someone else between choosing it and
+        listening on it is chosen again."""
         assert node.proc is not None
-        node.proc.wait_for(r"interlink: gateway on http://", timeout=60)
+        for tried in range(1, tries + 1):
+            try:
+                node.proc.wait_for(r"interlink: gateway on http://", timeout=60)
+                break
+            except AssertionError:
+                if tried == tries or "address already in use" not in node.proc.output:
+                    raise
+                node.admin_port, node.gateway_port = free_port(), free_port()
+                self.launch(node)
         if not self.token:
             found = node.proc.wait_for(r"admin token \(shown once, store it now\): (\S+)")
             self.token = found.group(1)
