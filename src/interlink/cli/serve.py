@@ -27,6 +27,8 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
     )
+    # One line per HTTP call a data-plane node makes (every few seconds) would drown the rest.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _print_findings(exc: EstateLoadError, estate_dir: Path) -> None:

@@ -110,6 +110,7 @@ class Runtime:
         # A data-plane node: whether it reached its control plane last time it tried.
         self.control_plane_reachable: bool | None = None
         self._taken = asyncio.Condition()  # notified as each revision is swapped in
+        self._stopping = False  # held requests for a newer revision end, so a stop is quick
 
     @property
     def snapshot(self) -> Snapshot:
@@ -212,11 +213,17 @@ class Runtime:
             if head is not None and head[0] > after:
                 return head
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or self._stopping:
                 return None
             async with self._taken:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._taken.wait(), min(left, self.poll_interval))
+
+    async def stop_waiting(self) -> None:
+        """End every wait for a newer revision now and from now on: the process is stopping."""
+        self._stopping = True
+        async with self._taken:
+            self._taken.notify_all()
 
     def _scratch(self) -> Path:
         target = revisions_dir(self.settings)

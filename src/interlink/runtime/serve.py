@@ -67,6 +67,7 @@ async def serve(
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[object]] = set()
 
     def stop(sig: signal.Signals) -> None:
         if server.should_exit:  # a second Ctrl-C: stop waiting for open connections
@@ -75,10 +76,12 @@ async def serve(
         server.should_exit = True
         if gateway is not None:
             gateway.stop()
+        stopping = loop.create_task(runtime.stop_waiting())  # data-plane nodes' held requests
+        tasks.add(stopping)
+        stopping.add_done_callback(tasks.discard)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
-    tasks: set[asyncio.Task[object]] = set()
 
     def reload(source: str) -> None:
         task = loop.create_task(runtime.reload(source))
