@@ -17,6 +17,7 @@ from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, estate_files, pack, unpa
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import compile_snapshot
+from interlink.store import ROLES
 from tests.integration.cluster import plan_estate
 
 
@@ -28,9 +29,8 @@ class Api:
 
         self.runtime = runtime
         self.client = TestClient(create_app(runtime))
-        self.tokens = {
-            role: runtime.store.tokens.create(role, f"{role}-token")[0]  # type: ignore[arg-type]
-            for role in ("viewer", "operator", "admin", "dataplane")
+        self.tokens: dict[str, str] = {
+            role: runtime.store.tokens.create(role, f"{role}-token")[0] for role in ROLES
         }
 
     def call(self, method: str, path: str, role: str, **kwargs: Any) -> Any:
@@ -97,7 +97,8 @@ def test_a_held_request_returns_the_revision_recorded_while_it_waits(
         return await waiting
 
     head = asyncio.run(wait_and_apply())
-    assert head is not None and head[0] == running.id + 1
+    assert head is not None
+    assert head[0] == running.id + 1
     current = api.call(
         "GET", f"/api/v1/estate/revisions/current?after={running.id}&wait=5", "dataplane"
     )
