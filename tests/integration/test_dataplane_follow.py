@@ -86,6 +86,7 @@ def test_a_revision_that_will_not_run_is_reported_and_the_last_good_one_kept(
         assert plane.failed is not None
         assert plane.failed[0] == 2
         assert dp.snapshot is first
+        assert dp.behind_for() is not None
         health = plane.status()["health"]
         assert health["revision"].startswith("cannot run revision 2: ")
         kept = await asyncio.to_thread(load_last_good, state)
@@ -101,6 +102,7 @@ def test_a_revision_that_will_not_run_is_reported_and_the_last_good_one_kept(
         assert dp.snapshot.revision.id == 3
         assert limit_of(dp.snapshot) == 7
         assert plane.failed is None
+        assert dp.behind_for() is None
         assert plane.status()["health"]["revision"] == "ok"
         kept = await asyncio.to_thread(load_last_good, state)
         assert kept is not None

@@ -151,7 +151,10 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
             )
         rev = runtime.snapshot.revision
         behind = runtime.behind_for()
-        if behind is not None and behind > runtime.follow_grace:
+        # A data-plane node behind its control plane still serves its last good revision, and
+        # says why in its report: taken out by a load balancer, every node could be at once.
+        data_plane = runtime.control_plane_reachable is not None
+        if behind is not None and behind > runtime.follow_grace and not data_plane:
             return problem(
                 503,
                 f"this node runs revision {rev.id if rev else '-'}, older than the store's "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -146,6 +147,7 @@ class DataPlane:
             save_last_good, state_dir_of(self.runtime.settings), revision, bundle
         )
         self.failed = None
+        self.runtime.behind_since = None
         return await self.runtime.run_snapshot(fresh, "control plane")
 
     def retry(self) -> None:
@@ -163,6 +165,8 @@ class DataPlane:
                 f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
             )
         self.failed = (revision.id, why)
+        if self.runtime.behind_since is None:
+            self.runtime.behind_since = time.monotonic()
         running = self.runtime.snapshot.revision
         log.error(
             "cannot run the control plane's revision %d; revision %s keeps running: %s",

@@ -172,6 +172,8 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
     def is_current() -> bool:
         """Whether this node runs the store's current revision: only then may it prune."""
+        if runtime.settings.control_plane:  # a data-plane node: its control plane's current
+            return runtime.control_plane_reachable is True and runtime.behind_since is None
         latest = runtime.store.revisions.latest()
         return latest is None or latest.hash == runtime.snapshot.content_hash
 
