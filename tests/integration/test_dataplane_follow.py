@@ -112,6 +112,14 @@ def test_a_revision_that_will_not_run_is_reported_and_the_last_good_one_kept(
         assert await dp.run_snapshot(first, "test") is False
         assert dp.snapshot.revision.id == 3
 
+        # A revision recorded without its content cannot run here either: reported the same way.
+        await asyncio.to_thread(cp.store.revisions.record, "cd" * 32, "test", "test", summary, {})
+        assert await plane.check() is False
+        assert plane.failed is not None
+        assert plane.failed[0] == 4
+        assert "no estate content is stored" in plane.status()["health"]["revision"]
+        assert dp.snapshot.revision.id == 3
+
         # Its report is its row in the control plane's node list.
         await plane.plane.report(plane.node.id, plane.status())
         (row,) = [n for n in cp.store.nodes.list() if n.id == plane.node.id]

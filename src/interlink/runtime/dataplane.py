@@ -68,9 +68,7 @@ async def _first_snapshot(settings: ServeSettings) -> tuple[Snapshot, bool]:
     try:
         snapshot = await asyncio.to_thread(run_bundle, bundle, revision, revisions_dir(settings))
     except (InterlinkError, OSError) as exc:
-        why = _why(exc)
-        log.error("cannot run the control plane's revision %d: %s", revision.id, why)
-        failed = f"cannot run revision {revision.id}: {why}"
+        failed = f"cannot run the control plane's revision {revision.id}: {_why(exc)}"
         return await asyncio.to_thread(_from_disk, settings, failed), True
     await asyncio.to_thread(save_last_good, state, revision, bundle)
     return snapshot, True
@@ -113,11 +111,8 @@ class DataPlane:
         while True:
             try:
                 await self.check(LONG_POLL)
-            except (ControlPlaneUnreachable, AuthError) as exc:
+            except InterlinkError as exc:  # away, or refusing: said once, then tried again
                 self._lost(exc.message)
-                await asyncio.sleep(RETRY_EVERY)
-            except InterlinkError as exc:  # a refusal of another kind: said, then tried again
-                log.error("following the control plane: %s", exc.message)
                 await asyncio.sleep(RETRY_EVERY)
             except Exception:  # a bug must not end following for the process's lifetime
                 log.exception("following the control plane failed; trying again")
@@ -135,7 +130,13 @@ class DataPlane:
         self._reached()
         if revision is None:
             return False
-        bundle = await self.plane.bundle(revision.hash)
+        try:
+            bundle = await self.plane.bundle(revision.hash)
+        except (ControlPlaneUnreachable, AuthError):
+            raise
+        except InterlinkError as exc:  # e.g. recorded without its content: this one cannot run
+            self._cannot_run(revision, exc)
+            return False
         try:
             fresh = await asyncio.to_thread(
                 run_bundle, bundle, revision, revisions_dir(self.runtime.settings)
