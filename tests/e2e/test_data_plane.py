@@ -65,11 +65,16 @@ class DataPlaneNode:
         self.args = ["serve", "--control-plane", control_plane, "--state-dir", str(state_dir)]
         self.env = {"INTERLINK_CONTROL_PLANE_TOKEN": token}
         self.proc: InterlinkProcess | None = None
-        self.gateway = ""
+        self.gateway = self.admin = ""
+
+    def ready(self) -> dict[str, object]:
+        found: dict[str, object] = httpx.get(f"{self.admin}/readyz", timeout=5).json()
+        return found
 
     def start(self) -> InterlinkProcess:
         admin = f"127.0.0.1:{free_port()}"
         self.proc = InterlinkProcess([*self.args, "--admin-listen", admin], env=self.env).start()
+        self.admin = f"http://{admin}"
         self.gateway = "http://" + self.proc.wait_for(r"gateway on http://(\S+)").group(1)
         return self.proc
 
@@ -127,6 +132,7 @@ def test_a_data_plane_node_serves_without_its_control_plane_and_catches_up(
         dp_proc.wait_for(r"control plane at .*; serving revision 1 until it is back")
         for _ in range(5):
             assert status_of(f"{dp.gateway}/orders") == 200
+        assert dp.ready() == {"status": "ready", "revision": 1, "control_plane": "unreachable"}
         time.sleep(4.5)  # two more tries at reaching it, at least
         assert dp_proc.output.count("until it is back") == 1
 
@@ -141,6 +147,17 @@ def test_a_data_plane_node_serves_without_its_control_plane_and_catches_up(
         wait_for(lambda: status_of(f"{dp.gateway}/customers") == 200)
         assert f"the control plane at {cp.url} is reachable again" in dp_proc.output
         assert "revision 2 applied (control plane)" in dp_proc.output
+        assert dp.ready() == {"status": "ready", "revision": 2, "control_plane": "reachable"}
+        # Revisions are applied on the control plane, not on a data-plane node.
+        dp_admin = TOKEN.search(dp_proc.output)
+        assert dp_admin is not None
+        refused = httpx.post(
+            f"{dp.admin}/api/v1/estate/reload",
+            headers={"Authorization": f"Bearer {dp_admin.group(1)}"},
+            timeout=5,
+        )
+        assert refused.status_code == 409
+        assert "this is a data-plane node" in refused.json()["detail"]
         wait_for(lambda: [n["revision"]["id"] for n in listed()] == [2])  # type: ignore[index]
 
         # Both stop; the data-plane node starts again from its last good revision on disk.

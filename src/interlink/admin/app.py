@@ -153,7 +153,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         behind = runtime.behind_for()
         # A data-plane node behind its control plane still serves its last good revision, and
         # says why in its report: taken out by a load balancer, every node could be at once.
-        data_plane = runtime.control_plane_reachable is not None
+        data_plane = bool(runtime.settings.control_plane)
         if behind is not None and behind > runtime.follow_grace and not data_plane:
             return problem(
                 503,
@@ -163,7 +163,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
                 headers={"Retry-After": "5"},
             )
         ready: dict[str, Any] = {"status": "ready", "revision": rev.id if rev else None}
-        if runtime.control_plane_reachable is not None:  # a data-plane node: ready either way
+        if data_plane:  # ready whether it reaches its control plane or not
             ready["control_plane"] = (
                 "reachable" if runtime.control_plane_reachable else "unreachable"
             )

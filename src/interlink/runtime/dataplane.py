@@ -70,8 +70,27 @@ async def _first_snapshot(settings: ServeSettings) -> tuple[Snapshot, bool]:
     except (InterlinkError, OSError) as exc:
         failed = f"cannot run the control plane's revision {revision.id}: {_why(exc)}"
         return await asyncio.to_thread(_from_disk, settings, failed), True
+    await asyncio.to_thread(_note_older, state, revision)
     await asyncio.to_thread(save_last_good, state, revision, bundle)
     return snapshot, True
+
+
+def _note_older(state: Path, revision: Revision) -> None:
+    """Say so when the control plane's current revision is older than the one on disk: its
+    store was replaced or restored. It is the truth all the same, or this node would wait for
+    the numbers to catch up."""
+    try:
+        kept = load_last_good(state)
+    except InterlinkError:
+        return
+    if kept is not None and kept[0].id > revision.id:
+        log.warning(
+            "the control plane's current revision %d is older than the last good revision %d "
+            "on disk (was its store replaced?): running revision %d",
+            revision.id,
+            kept[0].id,
+            revision.id,
+        )
 
 
 def _from_disk(settings: ServeSettings, why: str) -> Snapshot:
