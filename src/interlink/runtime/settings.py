@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -21,3 +21,9 @@ class ServeSettings:
     # --gateway-idle-timeout / INTERLINK_GATEWAY_IDLE_TIMEOUT: seconds a keep-alive may idle
     gateway_idle_timeout: float = 30.0
     access_log: bool = True  # --access-log / INTERLINK_ACCESS_LOG: one JSON line per request
+    # A data-plane node: --control-plane / INTERLINK_CONTROL_PLANE is the admin API it takes its
+    # revisions from, with --token / INTERLINK_CONTROL_PLANE_TOKEN (a dataplane token); its store,
+    # event log and last good revision are under --state-dir / INTERLINK_STATE_DIR.
+    control_plane: str | None = None
+    control_plane_token: str | None = field(default=None, repr=False)
+    state_dir: Path | None = None
