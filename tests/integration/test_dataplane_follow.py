@@ -14,11 +14,13 @@ import uvicorn
 
 from interlink.admin.app import create_app
 from interlink.estate.kinds import Plan
+from interlink.events.backends.embedded import EmbeddedBus
 from interlink.runtime.bundle import estate_files, pack
 from interlink.runtime.dataplane import DataPlane, open_data_plane
 from interlink.runtime.lastgood import load_last_good
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime
+from interlink.runtime.serve import start_mesh
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, compile_snapshot
 from tests.integration.cluster import plan_estate
@@ -164,3 +166,36 @@ def test_a_node_started_without_its_control_plane_runs_the_last_good_revision(
         assert limit_of(dp.snapshot) == 100
     finally:
         dp.close()
+
+
+def test_a_data_plane_node_keeps_its_events_in_its_own_log_when_the_platform_names_nats(
+    tmp_path: Path, store_url: str
+) -> None:
+    nats = {"events": {"backend": "nats", "url": "nats://127.0.0.1:9"}}
+    cp = Runtime.open(
+        ServeSettings(plan_estate(tmp_path / "cp", 100, platform=nats), store_url=store_url)
+    )
+    token, _ = cp.store.tokens.create("dataplane", "edge-1")
+    state = tmp_path / "edge"
+
+    async def scenario() -> None:
+        async with control_plane(cp) as url:
+            settings = ServeSettings(
+                state, control_plane=url, control_plane_token=token, state_dir=state
+            )
+            dp = await asyncio.to_thread(open_data_plane, settings)
+            try:
+                assert dp.snapshot.estate.platform.spec.events.backend == "nats"
+                mesh = await start_mesh(dp)  # NATS at port 9 is never asked
+                try:
+                    assert isinstance(mesh.bus, EmbeddedBus)
+                    assert mesh.bus.path == state / "events.db"
+                finally:
+                    await mesh.close()
+            finally:
+                dp.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        cp.close()

@@ -171,9 +171,17 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
     bus = None
     state_dir = runtime.settings.state_dir
-    if state_dir is not None and snapshot.estate.platform.spec.events.backend == "embedded":
-        # A data-plane node's event log is its own, beside its store: not in a revision's folder.
+    if state_dir is not None:
+        # A data-plane node's event log is its own, beside its store (not in a revision's
+        # folder): it holds no leases, so on the control plane's NATS it would deliver what the
+        # control plane's nodes deliver too.
         bus = EmbeddedBus(state_dir / "events.db")
+        if snapshot.estate.platform.spec.events.backend == "nats":
+            log.info(
+                "data-plane node: events published here go to its own log %s and are delivered "
+                "from here; the Platform's NATS is the control plane's",
+                state_dir / "events.db",
+            )
     mesh = EventMesh(
         snapshot.estate,
         runtime.store,
