@@ -13,6 +13,7 @@ from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.auth import require
 from interlink.admin.connections import router as connections_router
+from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.lookup import known
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
@@ -80,6 +81,15 @@ def _token(info: TokenInfo) -> dict[str, Any]:
     }
 
 
+def _data_plane_refusal(control_plane: str) -> JSONResponse:
+    return problem(
+        409,
+        f"this is a data-plane node: it runs the revisions of the control plane at "
+        f"{control_plane}; apply or reload there",
+        slug="data-plane-node",
+    )
+
+
 async def _read_capped(request: Request, limit: int) -> bytes:
     """The request body, refused past ``limit`` bytes before more of it is read."""
     declared = request.headers.get("content-length", "")
@@ -109,6 +119,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(connections_router)
     app.include_router(routes_router)
     app.include_router(nodes_router)
+    # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
+    app.include_router(dataplane_router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -139,7 +151,10 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
             )
         rev = runtime.snapshot.revision
         behind = runtime.behind_for()
-        if behind is not None and behind > runtime.follow_grace:
+        # A data-plane node behind its control plane still serves its last good revision, and
+        # says why in its report: taken out by a load balancer, every node could be at once.
+        data_plane = bool(runtime.settings.control_plane)
+        if behind is not None and behind > runtime.follow_grace and not data_plane:
             return problem(
                 503,
                 f"this node runs revision {rev.id if rev else '-'}, older than the store's "
@@ -148,6 +163,10 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
                 headers={"Retry-After": "5"},
             )
         ready: dict[str, Any] = {"status": "ready", "revision": rev.id if rev else None}
+        if data_plane:  # ready whether it reaches its control plane or not
+            ready["control_plane"] = (
+                "reachable" if runtime.control_plane_reachable else "unreachable"
+            )
         if runtime.degraded:  # still serving, with less: e.g. rate limits counted per worker
             ready["degraded"] = dict(runtime.degraded)
         return ready
@@ -188,6 +207,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
     async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
         """Read the estate directory again; a revision with errors is rejected, not applied."""
+        if runtime.settings.control_plane:
+            return _data_plane_refusal(runtime.settings.control_plane)
         result = await runtime.reload("api", applied_by=f"token:{who.name}")
         if result.refused is not None:
             return problem(409, result.refused, slug="older-revision")
@@ -218,6 +239,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def apply(who: Admin, request: Request) -> dict[str, Any] | JSONResponse:
         """Check the estate in the bundle, record it as the current revision of every node and
         run it. A new revision even when its content was seen before: this is how to roll back."""
+        if runtime.settings.control_plane:
+            return _data_plane_refusal(runtime.settings.control_plane)
         bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
         result = await runtime.apply(bundle, applied_by=f"token:{who.name}")
         if not result.ok:

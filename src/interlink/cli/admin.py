@@ -9,7 +9,7 @@ import click
 from interlink.errors import ConfigError
 from interlink.estate.loader import load_estate
 from interlink.estate.references import resolve
-from interlink.store import Store, default_store_url, open_store
+from interlink.store import ROLES, Store, default_store_url, open_store
 
 
 def no_estate(estate_dir: Path) -> ConfigError:
@@ -59,10 +59,12 @@ def token_group() -> None:
 @token_group.command("create")
 @click.option(
     "--role",
-    type=click.Choice(["viewer", "operator", "admin"]),
+    type=click.Choice(ROLES),
     default="viewer",
     show_default=True,
-    help="viewer reads; operator also retries, replays and enables; admin also manages tokens.",
+    help="viewer reads; operator also retries, replays and enables; admin also manages tokens "
+    "and applies revisions; dataplane only lets a data-plane node "
+    "(`interlink serve --control-plane`) read the current revision and report its status.",
 )
 @click.option("--name", required=True, help="Who or what the token is for.")
 @estate_option

@@ -14,6 +14,7 @@ from interlink._native import in_use as native_in_use
 from interlink.admin.app import create_app
 from interlink.estate.findings import EstateLoadError
 from interlink.gateway.telemetry.access_log import configure_access_log
+from interlink.runtime.dataplane import open_data_plane
 from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime, estate_root
 from interlink.runtime.serve import bind, bound_address, serve
@@ -26,6 +27,8 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
     )
+    # One line per HTTP call a data-plane node makes (every few seconds) would drown the rest.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _print_findings(exc: EstateLoadError, estate_dir: Path) -> None:
@@ -37,8 +40,10 @@ def _print_findings(exc: EstateLoadError, estate_dir: Path) -> None:
 
 def start(settings: ServeSettings) -> tuple[Runtime, object, GatewayHost]:
     try:
-        runtime = Runtime.open(settings)
+        runtime = open_data_plane(settings) if settings.control_plane else Runtime.open(settings)
     except EstateLoadError as exc:
+        if settings.control_plane:  # a revision on disk: its findings are in the one line
+            raise
         _print_findings(exc, settings.estate_dir)
         errors = sum(1 for f in exc.findings if f.severity == "error")
         raise click.ClickException(f"the estate has {errors} error(s); not starting") from exc
@@ -160,13 +165,74 @@ def serve_options(fn: F, *, access_log: bool = True) -> F:
     return fn
 
 
+def data_plane_options(fn: F) -> F:
+    """The flags of a data-plane node: ``--control-plane`` turns it on."""
+    options = [
+        click.option(
+            "--control-plane",
+            envvar="INTERLINK_CONTROL_PLANE",
+            metavar="URL",
+            help="Run as a data-plane node of the control plane whose admin API is at URL: "
+            "take its revisions instead of an estate directory's.",
+        ),
+        click.option(
+            "--token",
+            "control_plane_token",
+            envvar="INTERLINK_CONTROL_PLANE_TOKEN",
+            help="The data-plane node's token on the control plane, of role dataplane "
+            "(better: INTERLINK_CONTROL_PLANE_TOKEN, kept off the command line).",
+        ),
+        click.option(
+            "--state-dir",
+            envvar="INTERLINK_STATE_DIR",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="A data-plane node's store, event log and last good revision "
+            "(default: .interlink/data-plane).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def serve_settings(directory: Path | None, options: dict[str, Any]) -> ServeSettings:
+    """The settings of `interlink serve`; the flags of a data-plane node are checked here."""
+    if not options.get("control_plane"):
+        stray = [f for f in ("control_plane_token", "state_dir") if options.get(f)]
+        if stray:
+            flag = "--token" if stray[0] == "control_plane_token" else "--state-dir"
+            raise click.UsageError(f"{flag} is for a data-plane node: give --control-plane URL")
+        return ServeSettings(directory or Path("."), **options)
+    if directory is not None:
+        raise click.UsageError(
+            "a data-plane node takes its estate from the control plane: give no DIRECTORY"
+        )
+    if options.get("watch"):
+        raise click.UsageError("--watch watches an estate directory; a data-plane node has none")
+    if not options.get("control_plane_token"):
+        raise click.UsageError(
+            "a data-plane node needs a dataplane token: set INTERLINK_CONTROL_PLANE_TOKEN "
+            "or give --token"
+        )
+    url = str(options["control_plane"])
+    if not url.startswith(("http://", "https://")):
+        raise click.UsageError(f"--control-plane {url!r} is not an http:// or https:// URL")
+    state_dir = (options.pop("state_dir") or Path(".interlink", "data-plane")).resolve()
+    return ServeSettings(state_dir, state_dir=state_dir, **options)
+
+
 @click.command("serve")
-@click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
 @serve_options
-def serve_command(directory: Path, **options: Any) -> None:
-    """Check the estate in DIRECTORY and run it. Reloads on SIGHUP (and file changes with
-    --watch); stops cleanly on SIGTERM or Ctrl-C."""
-    settings = ServeSettings(directory, **options)  # the flags are the settings' fields
+@data_plane_options
+def serve_command(directory: Path | None, **options: Any) -> None:
+    """Check the estate in DIRECTORY (default: here) and run it. Reloads on SIGHUP (and file
+    changes with --watch); stops cleanly on SIGTERM or Ctrl-C.
+
+    With --control-plane URL it runs a data-plane node instead: the gateway and event delivery
+    of the control plane's current revision, kept on disk, served while the control plane is
+    away."""
+    settings = serve_settings(directory, options)  # the flags are the settings' fields
     configure_logging(settings.log_level)
     configure_access_log(settings.access_log)
     runtime, sock, gateway = start(settings)
@@ -181,6 +247,10 @@ def serve_command(directory: Path, **options: Any) -> None:
             f"interlink: serving {len(runtime.snapshot.estate)} objects, "
             f"revision {rev.id if rev else '-'}"
         )
+        if settings.control_plane:
+            click.echo(
+                f"interlink: data-plane node of the control plane at {settings.control_plane}"
+            )
         click.echo(f"interlink: admin API on http://{address}")
         click.echo(gateway_line(gateway))
         click.echo(f"interlink: gateway request path {native_in_use()}")

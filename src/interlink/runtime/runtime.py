@@ -67,6 +67,8 @@ def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
     estate directory (the node's own, also when it runs a revision taken from the store)."""
     if settings.store_url:
         return settings.store_url
+    if settings.state_dir is not None:  # a data-plane node: the Platform's store is not its own
+        return f"sqlite:///{(settings.state_dir / 'interlink.db').as_posix()}"
     declared = snapshot.estate.platform.spec.store.url
     if declared:
         try:
@@ -78,7 +80,10 @@ def store_url_for(settings: ServeSettings, snapshot: Snapshot) -> str:
 
 def revisions_dir(settings: ServeSettings) -> Path:
     """Where a node writes out the revisions it takes from the store: beside the embedded
-    store's default file, under the estate directory's ``.interlink``."""
+    store's default file, under the estate directory's ``.interlink`` (a data-plane node's, under
+    its state directory)."""
+    if settings.state_dir is not None:
+        return settings.state_dir / "revisions"
     return estate_root(settings.estate_dir) / ".interlink" / "revisions"
 
 
@@ -102,6 +107,10 @@ class Runtime:
         self.behind_since: float | None = None
         self._failed_revision: int | None = None  # the newer revision that would not compile
         self.node_id: str | None = None  # this node's row in the store's nodes table, once serving
+        # A data-plane node: whether it reached its control plane last time it tried.
+        self.control_plane_reachable: bool | None = None
+        self._taken = asyncio.Condition()  # notified as each revision is swapped in
+        self._stopping = False  # held requests for a newer revision end, so a stop is quick
 
     @property
     def snapshot(self) -> Snapshot:
@@ -182,6 +191,39 @@ class Runtime:
             )
             await self._swap(fresh.with_revision(revision), "apply")
             return ReloadResult(ok=True, revision=revision, changed=True)
+
+    async def run_snapshot(self, fresh: Snapshot, source: str) -> bool:
+        """Swap in ``fresh`` (compiled from a revision) unless this node runs that revision or a
+        newer one already; whether it did."""
+        async with self._lock:
+            running, revision = self._snapshot.revision, fresh.revision
+            assert revision is not None
+            if running is not None and revision.id <= running.id:
+                return False
+            await self._swap(fresh, source)
+            return True
+
+    async def wait_for_revision(self, after: int, timeout: float) -> tuple[int, str] | None:
+        """The store's current revision (id, hash) once it is newer than ``after``, waiting up
+        to ``timeout`` seconds: woken as this node takes a revision, and reading the store at
+        least every ``poll_interval`` for those no node here has taken yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            head = await asyncio.to_thread(self.store.revisions.head)
+            if head is not None and head[0] > after:
+                return head
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stopping:
+                return None
+            async with self._taken:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._taken.wait(), min(left, self.poll_interval))
+
+    async def stop_waiting(self) -> None:
+        """End every wait for a newer revision now and from now on: the process is stopping."""
+        self._stopping = True
+        async with self._taken:
+            self._taken.notify_all()
 
     def _scratch(self) -> Path:
         target = revisions_dir(self.settings)
@@ -282,6 +324,8 @@ class Runtime:
                 await listener(self._snapshot)
             except Exception:
                 log.exception("a component failed to take revision %d", revision.id)
+        async with self._taken:
+            self._taken.notify_all()
         keep = {fresh.estate.root, before.estate.root}
         await asyncio.to_thread(prune_revision_dirs, revisions_dir(self.settings), keep)
         summary = revision.summary
@@ -359,11 +403,19 @@ def prune_revision_dirs(directory: Path, keep: set[Path], now: float | None = No
 def load_revision(store: Store, revision: Revision, directory: Path) -> Snapshot:
     """Write out ``revision``'s stored estate under ``directory`` and compile it (blocking)."""
     bundle = store.revisions.bundle(revision.hash)
-    if bundle is None or not _HASH.fullmatch(revision.hash):
+    if bundle is None:
         raise EstateError(
             f"revision {revision.id} was recorded without its estate content; run it from its "
             "directory, or record it again with `interlink apply`"
         )
+    return run_bundle(bundle, revision, directory)
+
+
+def run_bundle(bundle: bytes, revision: Revision, directory: Path) -> Snapshot:
+    """Write out ``bundle``, the estate content of ``revision``, under ``directory`` and compile
+    it (blocking). Raises ``EstateLoadError`` or ``BundleError``."""
+    if not _HASH.fullmatch(revision.hash):
+        raise EstateError(f"revision {revision.id} has no content hash to run it by")
     path = materialise(unpack(bundle), directory / revision.hash)
     return _sharing_hashes_snapshot(compile_snapshot(path), revision)
 

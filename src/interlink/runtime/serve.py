@@ -14,8 +14,10 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from interlink.estate.not_yet import not_run_line
+from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
+from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
@@ -65,6 +67,7 @@ async def serve(
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[object]] = set()
 
     def stop(sig: signal.Signals) -> None:
         if server.should_exit:  # a second Ctrl-C: stop waiting for open connections
@@ -73,17 +76,26 @@ async def serve(
         server.should_exit = True
         if gateway is not None:
             gateway.stop()
+        stopping = loop.create_task(runtime.stop_waiting())  # data-plane nodes' held requests
+        tasks.add(stopping)
+        stopping.add_done_callback(tasks.discard)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
-    tasks: set[asyncio.Task[object]] = set()
 
     def reload(source: str) -> None:
         task = loop.create_task(runtime.reload(source))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    loop.add_signal_handler(signal.SIGHUP, reload, "sighup")
+    report = NodeReport(
+        runtime, bound_address(admin_sock), gateway.address if gateway is not None else ""
+    )
+    runtime.node_id = report.id
+    # A data-plane node takes its revisions from its control plane, not from a directory.
+    plane = DataPlane(runtime, report) if runtime.settings.control_plane else None
+    on_sighup = (plane.retry,) if plane is not None else (reload, "sighup")
+    loop.add_signal_handler(signal.SIGHUP, *on_sighup)
     watcher = loop.create_task(_watch(runtime, reload)) if runtime.settings.watch else None
     ready: asyncio.Task[None] | None = None
     mesh: EventMesh | None = None
@@ -93,10 +105,6 @@ async def serve(
         announce(snapshot)
 
     runtime.on_reload(announce_reload)
-    report = NodeReport(
-        runtime, bound_address(admin_sock), gateway.address if gateway is not None else ""
-    )
-    runtime.node_id = report.id
     follower = heartbeat = None
     try:
         mesh = await start_mesh(runtime)
@@ -104,9 +112,7 @@ async def serve(
             gateway.events = mesh.ingress
             await gateway.start()
             report.gateway_up = True
-        # Every node runs the store's current revision, whoever recorded it.
-        follower = loop.create_task(runtime.follow())
-        heartbeat = loop.create_task(report.run())
+        follower, heartbeat = _follow(runtime, report, plane)
         # What exists now (estate, snapshot, apps) lives as long as the process: keep it out of
         # the cyclic collector's full passes, which would otherwise stall requests.
         gc.freeze()
@@ -114,6 +120,8 @@ async def serve(
         await server.serve(sockets=[admin_sock])
     finally:
         await cancel_and_wait([follower, heartbeat])
+        if plane is not None:
+            await plane.close()
         if gateway is not None:
             await gateway.stop()
         if mesh is not None:
@@ -123,6 +131,17 @@ async def serve(
             loop.remove_signal_handler(sig)
         await cancel_and_wait([watcher, ready, *tasks])
         log.info("stopped")
+
+
+def _follow(
+    runtime: Runtime, report: NodeReport, plane: DataPlane | None
+) -> tuple[asyncio.Task[None], asyncio.Task[None]]:
+    """The tasks that keep this node on the current revision and say what it runs."""
+    loop = asyncio.get_running_loop()
+    if plane is not None:
+        return loop.create_task(plane.follow()), loop.create_task(plane.report())
+    # Every node runs the store's current revision, whoever recorded it.
+    return loop.create_task(runtime.follow()), loop.create_task(report.run())
 
 
 def announce(snapshot: Snapshot) -> None:
@@ -145,13 +164,29 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
     def is_current() -> bool:
         """Whether this node runs the store's current revision: only then may it prune."""
+        if runtime.settings.control_plane:  # a data-plane node: its control plane's current
+            return runtime.control_plane_reachable is True and runtime.behind_since is None
         latest = runtime.store.revisions.latest()
         return latest is None or latest.hash == runtime.snapshot.content_hash
 
+    bus = None
+    state_dir = runtime.settings.state_dir
+    if state_dir is not None:
+        # A data-plane node's event log is its own, beside its store (not in a revision's
+        # folder): it holds no leases, so on the control plane's NATS it would deliver what the
+        # control plane's nodes deliver too.
+        bus = EmbeddedBus(state_dir / "events.db")
+        if snapshot.estate.platform.spec.events.backend == "nats":
+            log.info(
+                "data-plane node: events published here go to its own log %s and are delivered "
+                "from here; the Platform's NATS is the control plane's",
+                state_dir / "events.db",
+            )
     mesh = EventMesh(
         snapshot.estate,
         runtime.store,
         store_url,
+        bus=bus,
         metrics=runtime.metrics,
         node=runtime.node_id,
         is_current=is_current,

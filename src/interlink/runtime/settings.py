@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -24,3 +24,9 @@ class ServeSettings:
     # --lease-ttl / INTERLINK_LEASE_TTL: seconds a node's leases live, and the NATS ack wait;
     # how soon a dead node's work moves on (give every node the same value)
     lease_ttl: float = 10.0
+    # A data-plane node: --control-plane / INTERLINK_CONTROL_PLANE is the admin API it takes its
+    # revisions from, with --token / INTERLINK_CONTROL_PLANE_TOKEN (a dataplane token); its store,
+    # event log and last good revision are under --state-dir / INTERLINK_STATE_DIR.
+    control_plane: str | None = None
+    control_plane_token: str | None = field(default=None, repr=False)
+    state_dir: Path | None = None

@@ -19,7 +19,10 @@ from interlink.store.base import (
 )
 from interlink.store.database import Database, Row
 
-Role = Literal["viewer", "operator", "admin"]
+Role = Literal["viewer", "operator", "admin", "dataplane"]
+# viewer < operator < admin; ``dataplane`` stands apart: a data-plane node's token reads the
+# current revision and reports the node's status, and nothing else admits it (nor is it admitted
+# by any other role).
 ROLE_RANK: Final[Mapping[Role, int]] = MappingProxyType({"viewer": 0, "operator": 1, "admin": 2})
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 TOKEN_TOUCH_INTERVAL: Final = timedelta(minutes=1)
@@ -27,6 +30,8 @@ TOKEN_TOUCH_INTERVAL: Final = timedelta(minutes=1)
 
 def role_allows(have: Role, need: Role) -> bool:
     """True when a credential with role ``have`` may do what needs role ``need``."""
+    if have not in ROLE_RANK or need not in ROLE_RANK:  # a role outside the ranking
+        return have == need
     return ROLE_RANK[have] >= ROLE_RANK[need]
 
 

@@ -33,13 +33,15 @@ _DUE: Final = (
     "WHERE subscription = ? AND state = 'pending' AND next_at <= ? "
     "ORDER BY next_at, seq, replay LIMIT ?"
 )
-# Ordered subscriptions: only a row no pending row of the same key comes before.
+# Ordered subscriptions: only the head of its key, the key's first pending row. Asked as
+# "is it the first" (one step into the key index) rather than "is none before it", which the
+# planners answered by scanning the key's rows.
 _DUE_ORDERED: Final = (
     "SELECT seq, replay, event_id, key, body, attempt, published_at FROM deliveries d "
     "WHERE d.subscription = ? AND d.state = 'pending' AND d.next_at <= ? "
-    "AND (d.key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e "
+    "AND (d.key IS NULL OR (d.seq, d.replay) = (SELECT e.seq, e.replay FROM deliveries e "
     "WHERE e.subscription = d.subscription AND e.state = 'pending' AND e.key = d.key "
-    "AND (e.seq, e.replay) < (d.seq, d.replay))) "
+    "ORDER BY e.seq, e.replay LIMIT 1)) "
     "ORDER BY d.next_at, d.seq, d.replay LIMIT ?"
 )
 _NEXT: Final = (
@@ -49,9 +51,9 @@ _NEXT: Final = (
 _NEXT_ORDERED: Final = (
     "SELECT seq, replay, next_at FROM deliveries d "
     "WHERE d.subscription = ? AND d.state = 'pending' "
-    "AND (d.key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e "
+    "AND (d.key IS NULL OR (d.seq, d.replay) = (SELECT e.seq, e.replay FROM deliveries e "
     "WHERE e.subscription = d.subscription AND e.state = 'pending' AND e.key = d.key "
-    "AND (e.seq, e.replay) < (d.seq, d.replay))) "
+    "ORDER BY e.seq, e.replay LIMIT 1)) "
     "ORDER BY d.next_at, d.seq, d.replay LIMIT ?"
 )
 _LIST_DEAD: Final = (
@@ -115,7 +117,7 @@ class SQLDeliveryQueue(DeliveryQueue):
         if limit < 1:
             return []
         # Rows in flight are skipped here rather than in SQL: there are at most maxInFlight
-        # of them, and a head in flight still holds its key through the NOT EXISTS above.
+        # of them, and a head in flight is still its key's first pending row: the key stays held.
         rows = await self._fetch(
             _DUE_ORDERED if ordered else _DUE,
             (subscription, self._ts(now), limit + len(exclude)),
