@@ -241,32 +241,11 @@ class Cluster:
         self.upstream = UpstreamThread().start()
         self.nodes: list[Node] = []
         self.token = ""
-        self._closing = threading.Event()
-        self._analyzer = threading.Thread(target=self._analyze, daemon=True)
-        self._analyzer.start()
 
     def estate(self, name: str, subs: Sequence[Sub], **options: Any) -> Path:
         return write_estate(
             self.tmp / name, self.services, self.receiver.url, self.upstream.url, subs, **options
         )
-
-    def _analyze(self, every: float = 2.0) -> None:
-        """ANALYZE the delivery queue now and then, as autovacuum does on a production server.
-
-        The test server runs without autovacuum, and without statistics PostgreSQL plans the
-        ordered subscriptions' "oldest pending row of each key" query with the wrong index: it
-        then costs a scan of every pending row per row (a third of a second at 3,000 rows), and
-        ordered delivery crawls. A table analyzed once it holds rows is planned with the key
-        index, in about a millisecond.
-        """
-        query = sql.SQL("ANALYZE {}.deliveries").format(sql.Identifier(self.services.schema))
-        server = self.services.store_url.split("?")[0]
-        while not self._closing.wait(every):
-            try:
-                with psycopg.connect(server, autocommit=True) as conn:
-                    conn.execute(query)
-            except psycopg.Error:
-                pass  # no schema yet, or it is being dropped
 
     # --- processes ---------------------------------------------------------------------------
 
@@ -459,8 +438,6 @@ class Cluster:
         return "\n".join(text)
 
     def close(self) -> None:
-        self._closing.set()
-        self._analyzer.join(10)
         for node in self.nodes:
             for run in node.runs:
                 run.kill()
