@@ -413,9 +413,6 @@ class Cluster:
     def count(self, fn: Callable[[Receiver], T]) -> T:
         return self.loop.call(lambda: fn(self.receiver))
 
-    def delivered_ids(self, path: str) -> set[str]:
-        return {str(r.event_id) for r in self.delivered() if r.path == path}
-
     def report(self, lines: int = 30) -> str:
         """Where things stand, for a failure message: deliveries per path, who holds which
         subscription, and the end of each node's log."""
