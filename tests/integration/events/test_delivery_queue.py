@@ -124,6 +124,34 @@ async def test_ordered_due_takes_only_the_head_of_each_key(queue: DeliveryQueue)
     assert seqs(await queue.due(SUB, at(30), 10, ordered=True)) == [3, 4, 5, 6]
 
 
+async def test_take_answers_due_and_next_due_in_one_read(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(1, "a"), msg(2, "b"), msg(3, "a"), msg(4, None), msg(5, "b")], T0)
+    await queue.complete([Outcome(JobKey(SUB, 4), "retry", 1, at(20))], T0)
+    await queue.complete([Outcome(JobKey(SUB, 2), "retry", 1, at(10))], T0)
+    for ordered in (False, True):
+        for now, limit, busy in [
+            (T0, 10, []),
+            (T0, 1, []),
+            (T0, 10, [JobKey(SUB, 1)]),
+            (at(10), 10, [JobKey(SUB, 1), JobKey(SUB, 3)]),
+            (at(30), 2, []),
+            (at(30), 10, [JobKey(SUB, s) for s in (1, 2, 3, 4, 5)]),
+        ]:
+            jobs, following = await queue.take(SUB, now, limit, busy, ordered=ordered)
+            expected = await queue.due(SUB, now, limit, busy, ordered=ordered)
+            assert seqs(jobs) == seqs(expected), (ordered, now, limit, busy)
+            if len(jobs) < limit:
+                taken = [*busy, *(job.key for job in jobs)]
+                assert following == await queue.next_due(SUB, taken, ordered=ordered)
+    # Spelled out: unordered, 1 and 3 are due at T0 and 2 is next, at 10 s.
+    jobs, following = await queue.take(SUB, T0, 10)
+    assert (seqs(jobs), following) == ([1, 3, 5], at(10))
+    # Ordered: 5 waits behind 2 (key b), which is due at 10 s.
+    jobs, following = await queue.take(SUB, T0, 10, ordered=True)
+    assert (seqs(jobs), following) == ([1], at(10))
+    assert await queue.take(SUB, T0, 0) == ([], None)
+
+
 async def test_replays_are_copies_beside_the_live_rows(queue: DeliveryQueue) -> None:
     await queue.enqueue(SUB, [msg(1, "a"), msg(2, "a")], T0)
     replay = await queue.start_replay(SUB, 1, None, T0)

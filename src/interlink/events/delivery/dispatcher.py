@@ -296,14 +296,13 @@ class SubscriptionWorker:
             want = min(free, settings.dispatch_batch)
             try:
                 busy = self._busy_keys()
-                jobs = await self.queue.due(plan.name, now, want, busy, ordered=plan.ordered)
+                jobs, following = await self.queue.take(
+                    plan.name, now, want, busy, ordered=plan.ordered
+                )
                 for job in jobs:
                     self._send_soon(job)
                 if len(jobs) == want:
                     continue
-                following = await self.queue.next_due(
-                    plan.name, self._busy_keys(), ordered=plan.ordered
-                )
             except InterlinkError as exc:
                 await self._failed("dispatch", exc)
                 continue

@@ -186,6 +186,23 @@ class DeliveryQueue(ABC):
     ) -> datetime | None:
         """When the earliest job ``due`` could return becomes due; None when there is none."""
 
+    async def take(
+        self,
+        subscription: str,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[JobKey] = (),
+        *,
+        ordered: bool = False,
+    ) -> tuple[list[Job], datetime | None]:
+        """What ``due`` returns and, when it returns fewer than ``limit``, what ``next_due``
+        would say next: the dispatch loop's one question per round."""
+        jobs = await self.due(subscription, now, limit, exclude, ordered=ordered)
+        if len(jobs) == limit:
+            return jobs, None
+        busy = [*exclude, *(job.key for job in jobs)]
+        return jobs, await self.next_due(subscription, busy, ordered=ordered)
+
     @abstractmethod
     async def complete(self, outcomes: Sequence[Outcome], now: datetime) -> None:
         """Apply a batch of outcomes in one transaction."""

@@ -44,6 +44,20 @@ _DUE_ORDERED: Final = (
     "ORDER BY e.seq, e.replay LIMIT 1)) "
     "ORDER BY d.next_at, d.seq, d.replay LIMIT ?"
 )
+# The pending rows in dispatch order, due or not: ``take`` reads jobs and the next due time
+# in one statement.
+_PENDING: Final = (
+    "SELECT seq, replay, event_id, key, body, attempt, published_at, next_at FROM deliveries "
+    "WHERE subscription = ? AND state = 'pending' ORDER BY next_at, seq, replay LIMIT ?"
+)
+_PENDING_ORDERED: Final = (
+    "SELECT seq, replay, event_id, key, body, attempt, published_at, next_at FROM deliveries d "
+    "WHERE d.subscription = ? AND d.state = 'pending' "
+    "AND (d.key IS NULL OR (d.seq, d.replay) = (SELECT e.seq, e.replay FROM deliveries e "
+    "WHERE e.subscription = d.subscription AND e.state = 'pending' AND e.key = d.key "
+    "ORDER BY e.seq, e.replay LIMIT 1)) "
+    "ORDER BY d.next_at, d.seq, d.replay LIMIT ?"
+)
 _NEXT: Final = (
     "SELECT seq, replay, next_at FROM deliveries "
     "WHERE subscription = ? AND state = 'pending' ORDER BY next_at, seq, replay LIMIT ?"
@@ -132,6 +146,36 @@ class SQLDeliveryQueue(DeliveryQueue):
             if len(jobs) == limit:
                 break
         return jobs
+
+    async def take(
+        self,
+        subscription: str,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[JobKey] = (),
+        *,
+        ordered: bool = False,
+    ) -> tuple[list[Job], datetime | None]:
+        if limit < 1:
+            return [], None
+        # One row past what can be skipped and taken: it is the next due, or there is none.
+        rows = await self._fetch(
+            _PENDING_ORDERED if ordered else _PENDING,
+            (subscription, limit + len(exclude) + 1),
+        )
+        skip = set(exclude)
+        jobs: list[Job] = []
+        for seq, replay, event_id, key, body, attempt, published_at, next_at in rows:
+            job_key = JobKey(subscription, seq, replay)
+            if job_key in skip:
+                continue
+            due_at = self._dt(next_at)
+            if due_at > now:
+                return jobs, due_at
+            jobs.append(Job(job_key, event_id, key, bytes(body), attempt, self._dt(published_at)))
+            if len(jobs) == limit:
+                break
+        return jobs, None
 
     async def next_due(
         self, subscription: str, exclude: Sequence[JobKey] = (), *, ordered: bool = False
