@@ -144,8 +144,11 @@ class PostgresDatabase(Database):
     def ping(self) -> None:
         """Return if PostgreSQL answers, else raise ``StoreUnavailable``, within about a
         second: a readiness check must not hang for the pool's timeout."""
-        with self._connection(UNREACHABLE_WAIT) as conn:
-            conn.execute("SELECT 1")
+        try:
+            with self._connection(UNREACHABLE_WAIT) as conn:
+                conn.execute("SELECT 1")
+        except StoreError as exc:
+            raise StoreUnavailable(exc.message, retry_after=exc.retry_after) from exc
 
     def sql(self, query: str) -> str:
         return format_placeholders(query)
