@@ -1,7 +1,17 @@
-"""PostgreSQL going away under running `interlink serve` nodes, and coming back."""
+"""PostgreSQL going away under running `interlink serve` nodes, and coming back.
+
+Two nodes share a PostgreSQL server of the test's own (stopped with ``pg_ctl stop -m
+immediate``, then started again on the same port and data directory), the test NATS server
+(a stream prefix of the test's own) and a loopback upstream and webhook receiver. While the
+store is away the routes answer from the revision in memory, publishes are accepted (NATS takes
+them), nothing accepted is delivered, ``/readyz`` reports the store as degraded and the admin
+API answers problem+json 503; once it is back, everything accepted is delivered, none lost, and
+each node's log says the outage began and ended once each, with no traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -30,6 +40,7 @@ from interlink.testing.services import (
 )
 from interlink.testing.upstreams import UpstreamThread
 from tests.e2e.test_events_reliability import Loop, hook, wait_until
+from tests.integration.events.conftest import delete_streams
 
 TYPE = "order.placed"
 TOOLS = ("initdb", "pg_ctl")
@@ -97,7 +108,10 @@ class PrivatePostgres:
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    require_service("initdb and pg_ctl", lambda: not missing or f"{missing} not on PATH")
+    require_service(
+        "a private PostgreSQL server",
+        lambda: not missing or f"{', '.join(missing)} not on PATH",
+    )
     server = PrivatePostgres()
     try:
         server.init().start()
@@ -119,6 +133,8 @@ def obj(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def outage_estate(root: Path, upstream: str, receiver: str, nats: str, prefix: str) -> Path:
+    """Route ``/orders`` to ``upstream`` for API keys of Consumer ``till``, which may also
+    publish ``order.placed``; subscription ``hooked`` sends each one to ``receiver``."""
     root.mkdir(parents=True)
     (root / "order.schema.json").write_text(json.dumps({"type": "object"}))
     docs = [
@@ -192,11 +208,12 @@ class Traffic:
     nodes: list[Node]
     key: str
     phase: str = "before"
-    published: list[tuple[str, int, str, str | None]] = field(default_factory=list)
+    published: list[tuple[str, int]] = field(default_factory=list)  # (phase, status)
     proxied: list[tuple[str, int]] = field(default_factory=list)
     acked: dict[str, str] = field(default_factory=dict)  # event id → phase
     stopping: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    failure: httpx.HTTPError | None = None  # a gateway that did not answer at all
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -207,6 +224,7 @@ class Traffic:
         assert self.thread is not None
         self.thread.join(60)
         assert not self.thread.is_alive(), "the traffic did not finish its last batch"
+        assert self.failure is None, f"a gateway did not answer: {self.failure!r}"
 
     def _run(self) -> None:
         headers = {"x-api-key": self.key}
@@ -227,16 +245,10 @@ class Traffic:
                     )
                     proxied = client.get(f"{node.gateway}/orders")
                 except httpx.HTTPError as exc:
-                    raise AssertionError(f"{node.gateway} did not answer: {exc!r}") from exc
+                    self.failure = exc
+                    return
                 self.proxied.append((phase, proxied.status_code))
-                self.published.append(
-                    (
-                        phase,
-                        sent.status_code,
-                        sent.headers.get("content-type", ""),
-                        sent.headers.get("retry-after"),
-                    )
-                )
+                self.published.append((phase, sent.status_code))
                 if sent.status_code == 202:
                     for result in sent.json()["events"]:
                         self.acked[result["id"]] = phase
@@ -339,11 +351,12 @@ def test_a_postgres_outage_pauses_what_needs_the_store_and_nothing_is_lost(
             assert {status for _, status in traffic.proxied} == {200}
             assert {phase for phase, _ in traffic.proxied} == {"before", "outage", "after"}
             # Publishing needs NATS, not the store: accepted throughout.
-            assert {status for _, status, _, _ in traffic.published} == {202}
+            assert {status for _, status in traffic.published} == {202}
         finally:
             for node in nodes:
                 node.proc.stop()
             loop.run(receiver.receiver.stop())
+            asyncio.run(delete_streams(nats, prefix))
 
     for node in nodes:
         output = node.proc.output
