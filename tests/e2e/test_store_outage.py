@@ -288,6 +288,7 @@ def test_a_postgres_outage_pauses_what_needs_the_store_and_nothing_is_lost(
         store.migrate()
         key, _ = store.consumer_keys.create("till", "test")
         token, _ = store.tokens.create("viewer", "test")
+        operator, _ = store.tokens.create("operator", "publisher")
     env = {"INTERLINK_SECRETS_DIR": str(secrets)}
     nodes: list[Node] = []
     with UpstreamThread() as upstream:
@@ -314,6 +315,19 @@ def test_a_postgres_outage_pauses_what_needs_the_store_and_nothing_is_lost(
                         assert answer.headers["content-type"] == "application/problem+json"
                         assert int(answer.headers["retry-after"]) >= 1
                         assert answer.json()["title"] == "Store unavailable"
+                    # An admin token is checked in the store: publishing with one waits for it.
+                    answer = httpx.post(
+                        f"{node.gateway}/events",
+                        json=event(999_999),
+                        headers={
+                            **bearer(operator),
+                            "content-type": "application/cloudevents+json",
+                        },
+                        timeout=15,
+                    )
+                    assert answer.status_code == 503, answer.text
+                    assert answer.headers["content-type"] == "application/problem+json"
+                    assert int(answer.headers["retry-after"]) >= 1
                 wait_until(
                     lambda: len(traffic.acked_in("outage")) >= 100,
                     30,
