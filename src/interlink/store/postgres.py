@@ -136,11 +136,6 @@ class PostgresDatabase(Database):
             name="interlink-store",
         )
 
-    @property
-    def unreachable(self) -> str | None:
-        """Why PostgreSQL cannot be reached, while it cannot; None while it answers."""
-        return self._unreachable
-
     def ping(self) -> None:
         """Return if PostgreSQL answers, else raise ``StoreUnavailable``, within about a
         second: a readiness check must not hang for the pool's timeout."""
@@ -246,8 +241,8 @@ class PostgresDatabase(Database):
     def _reached(self) -> None:
         with self._health:
             was, self._unreachable = self._unreachable, None
-        if was is not None:
             down = time.monotonic() - self._unreachable_since
+        if was is not None:
             logger.info(
                 "store available again: PostgreSQL at %s answers (unreachable for %.0f s)",
                 self.target.where,
