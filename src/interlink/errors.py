@@ -68,6 +68,7 @@ class StoreError(InterlinkError):
 
 
 class StoreUnavailable(StoreError):
+    title = "Store unavailable"
     retryable = True
 
 

@@ -21,7 +21,12 @@ from interlink.errors import StoreError, StoreUnavailable
 from interlink.events.bus import Message
 from interlink.events.delivery.queue import JobKey, Outcome, keys_of, truncate
 from interlink.events.delivery.queue_sql import Row, SQLDeliveryQueue
-from interlink.store.postgres import first_line, format_placeholders, parse_postgres_url
+from interlink.store.postgres import (
+    RECONNECT_TIMEOUT,
+    first_line,
+    format_placeholders,
+    parse_postgres_url,
+)
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -85,6 +90,7 @@ class PostgresDeliveryQueue(SQLDeliveryQueue):
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
             timeout=self._pool_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
             name="interlink-delivery-queue",
         )
         try:
