@@ -266,6 +266,11 @@ class LeaseKeeper:
         log.info("%s took lease %s (token %d)", self.owner, held.name, held.token)
         try:
             await claim.start(held)
+        except InterlinkError as exc:  # the store or the bus away: another round takes it again
+            log.warning(
+                "starting the work of lease %s failed: %s; giving it up", held.name, exc.message
+            )
+            self._give_up(held.name)
         except Exception:
             log.exception("starting the work of lease %s failed; giving it up", held.name)
             self._give_up(held.name)
