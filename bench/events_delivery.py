@@ -2,12 +2,13 @@
 
     .venv/bin/python bench/events_delivery.py [--events 20000] [--mode backlog|live]
         [--client pooled|httpx] [--max-in-flight 64] [--subscriptions 1] [--ordered]
-        [--rate N] [--uvloop]
+        [--rate N] [--uvloop] [--store postgresql://...]
 
 Builds an estate with one Event and ``--subscriptions`` signed webhook subscriptions, starts a
 receiver in a separate process (it verifies every signature and
 deduplicates on ``webhook-id``) and runs the engine in this one, on the embedded SQLite bus and
-the SQLite delivery queue, both on disk with their production settings.
+the SQLite delivery queue, both on disk with their production settings. ``--store`` puts the
+store and its delivery queue in PostgreSQL instead (in a schema of its own, dropped after).
 
 - ``backlog``: the events are published first; the clock starts with the engine, so the figure
   is the rate at which a backlog drains (pull, enqueue, ack, sign, POST, complete).
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -34,7 +36,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
+from psycopg import sql
 
 from interlink.estate.check import check_estate
 from interlink.estate.references import SecretSource
@@ -47,6 +51,7 @@ from interlink.events.delivery.webhook import ClientFactory, default_client
 from interlink.events.signing import generate_secret
 from interlink.events.topology import topology_of
 from interlink.store import open_store
+from interlink.store.postgres import parse_postgres_url
 
 TYPE = "order.created"
 TARGET = 3000.0
@@ -89,6 +94,17 @@ def write_estate(
         }
         docs.append(obj("Subscription", f"bench-{n}", spec))
     (root / "estate.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+def with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def drop_schema(url: str) -> None:
+    target = parse_postgres_url(url)
+    assert target.schema is not None
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(target.schema)))
 
 
 def envelopes(count: int, start: int = 0) -> list[Envelope]:
@@ -141,6 +157,8 @@ async def run(args: argparse.Namespace) -> tuple[float, str]:
             result = check_estate(root / "estate")
             assert result.ok, [f.render() for f in result.findings]
             store_url = f"sqlite:///{root / 'store.db'}"
+            if args.store:
+                store_url = with_schema(args.store, f"bench_{secrets.token_hex(4)}")
             with open_store(store_url) as store:
                 store.migrate()
             bus = EmbeddedBus(root / "events.db")
@@ -182,6 +200,8 @@ async def run(args: argparse.Namespace) -> tuple[float, str]:
                 await engine.stop()
                 await queue.close()
                 await bus.close()
+                if args.store:
+                    drop_schema(store_url)
     finally:
         receiver.terminate()
         receiver.wait()
@@ -203,6 +223,9 @@ def main() -> None:
     )
     parser.add_argument("--uvloop", action="store_true", help="run the engine on uvloop")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--store", default="", help="a PostgreSQL URL for the store (default: SQLite on disk)"
+    )
     args = parser.parse_args()
     if args.uvloop:
         import uvloop
@@ -216,6 +239,7 @@ def main() -> None:
     options = [args.mode, args.client, f"{args.subscriptions} subscription(s)"]
     options.append(f"maxInFlight {args.max_in_flight}")
     options += [name for name in ("ordered", "uvloop") if getattr(args, name)]
+    options.append("PostgreSQL store" if args.store else "SQLite store")
     if args.mode == "live" and args.rate:
         options.append(f"published at {args.rate:,.0f}/s")
     print(
