@@ -66,7 +66,12 @@ class Cluster:
         return write_estate(self.tmp / name, {"hooks": receiver.url}, subscriptions)
 
     async def node(
-        self, estate: Estate, name: str, *, is_current: Callable[[], bool] | None = None
+        self,
+        estate: Estate,
+        name: str,
+        *,
+        is_current: Callable[[], bool] | None = None,
+        ttl: float = TTL,
     ) -> EventMesh:
         store = open_store(self.store_url)
         self.stores.append(store)
@@ -79,7 +84,7 @@ class Cluster:
             shared=True,
             node=name,
             is_current=is_current,
-            lease_ttl=TTL,
+            lease_ttl=ttl,
             settings=SETTINGS,
         )
         await mesh.start()
@@ -271,6 +276,35 @@ async def test_a_batch_handed_out_again_after_a_crash_is_not_delivered_twice(
                 await asyncio.sleep(0.05)
     assert sorted(arrived(rx, "/a")) == list(range(1, 151))
     assert duplicates(rx) == 0
+
+
+async def test_a_node_whose_lease_was_taken_over_writes_nothing_more(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node still counts the lease as held (its next renewal is far off) when another
+    takes it over: its next enqueue is refused in the store, and it stops at once."""
+    async with Receiver(secret=SECRET) as rx:
+        estate = cluster.estate("estate", rx, hooks(["a"]))
+        node = await cluster.node(estate, "first", ttl=120.0)
+        await until(lambda: holding(node) == ["subscription:a"])
+        await publish(node, 1, 10)
+        await rx.wait_for(lambda: len(arrived(rx, "/a")) == 10)
+        async with asyncio.timeout(30):
+            while await node.queue.depth("a"):  # written back as delivered
+                await asyncio.sleep(0.05)
+        with caplog.at_level(logging.WARNING, logger="interlink"):
+            with open_store(cluster.store_url) as store, store.db.transaction() as session:
+                session.execute(
+                    "UPDATE leases SET owner = 'intruder', token = token + 1 WHERE name = ?",
+                    ("subscription:a",),
+                )
+            await publish(node, 11, 10)
+            assert node.engine is not None
+            await until(lambda: node.engine is not None and node.engine.workers == {})
+        assert "a write fenced by it was refused" in caplog.text
+        assert await node.queue.depth("a") == 0
+        assert await node.bus.pending("a") == 10  # left to the lease's holder
+    assert sorted(arrived(rx, "/a")) == list(range(1, 11))
 
 
 async def test_an_older_node_leaves_a_newer_nodes_consumers_alone(cluster: Cluster) -> None:
