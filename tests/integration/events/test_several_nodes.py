@@ -233,9 +233,10 @@ async def test_a_killed_nodes_subscriptions_move_on_and_nothing_is_lost(
             of_key = [n for n in got if n % 10 == key]
             assert of_key == sorted(of_key), f"{name}: key k{key} out of order"
     # Only what was on its way when the node died may arrive twice: per subscription it held,
-    # its open attempts. The batch it had queued and not acked yet comes back from NATS after
-    # the ack wait, but the queue remembers those events (as rows or tombstones).
-    assert duplicates(rx) <= len(victims) * 16
+    # its open attempts and the attempts it had finished without writing them back (on a
+    # loaded machine, up to a batch of them). The batch it had queued and not acked comes back
+    # from NATS after the ack wait, but the queue remembers those events (rows or tombstones).
+    assert duplicates(rx) <= len(victims) * (16 + SETTINGS.dispatch_batch)
 
 
 async def test_a_batch_handed_out_again_after_a_crash_is_not_delivered_twice(
