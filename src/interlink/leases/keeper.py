@@ -273,6 +273,7 @@ class LeaseKeeper:
 
     async def _take(self, held: HeldLease) -> None:
         claim = self._claims.get(held.name)
+        self._refusals.discard(held.name)
         self._held[held.name] = held
         if claim is None:  # unclaimed meanwhile
             self._give_up(held.name)
