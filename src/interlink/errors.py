@@ -76,6 +76,13 @@ class MigrationError(StoreError):
     pass
 
 
+class LeaseLost(StoreError):
+    """A write fenced by a lease was refused: another node holds the lease now."""
+
+    status = 409
+    title = "Lease lost"
+
+
 class BusError(InterlinkError):
     status = 500
     title = "Event bus error"

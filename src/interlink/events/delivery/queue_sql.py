@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from interlink.errors import NotFound
+from interlink.errors import LeaseLost, NotFound
 from interlink.events.delivery.queue import (
     Delivery,
     DeliveryQueue,
     Disabled,
+    Fence,
     Job,
     JobKey,
     Page,
@@ -81,8 +82,17 @@ _LIST_DEAD: Final = (
 _GET: Final = (
     "SELECT subscription, seq, replay, event_id, key, body, state, attempt, next_at, "
     "published_at, created_at, updated_at, last_status, last_error, last_response "
-    "FROM deliveries WHERE subscription = ? AND seq = ? AND replay = ?"
+    "FROM deliveries WHERE subscription = ? AND seq = ? AND replay = ? AND state <> 'done'"
 )
+# Tombstones past their retention, a bounded batch at a time so one sweep holds no long lock.
+_SWEEP: Final = (
+    "DELETE FROM deliveries WHERE (subscription, seq, replay) IN ("
+    "SELECT subscription, seq, replay FROM deliveries "
+    "WHERE subscription = ? AND state = 'done' AND updated_at < ? LIMIT ?)"
+)
+# A fenced write's condition: the lease is still this owner's under this token. The token
+# moves on whenever the lease is taken afresh, so no clock is involved.
+FENCE: Final = "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND token = ?"
 
 
 class SQLDeliveryQueue(DeliveryQueue):
@@ -217,6 +227,11 @@ class SQLDeliveryQueue(DeliveryQueue):
             (at, at, subscription),
         )
 
+    async def sweep(self, subscription: str, before: datetime, limit: int) -> int:
+        if limit < 1:
+            return 0
+        return await self._execute(_SWEEP, (subscription, self._ts(before), limit))
+
     async def advance(self, subscription: str, type: str, seq: int, now: datetime) -> None:
         await self._execute(
             "INSERT INTO delivery_positions (subscription, type, seq, updated_at) "
@@ -300,6 +315,12 @@ class SQLDeliveryQueue(DeliveryQueue):
         await self._execute(
             "UPDATE delivery_replays SET finished_at = ?, enqueued = ? WHERE id = ?",
             (self._ts(now), enqueued, replay),
+        )
+
+    def _lost(self, fence: Fence) -> LeaseLost:
+        return LeaseLost(
+            f"lease {fence.lease} is not held by {fence.owner} under token {fence.token}: "
+            "another node holds it"
         )
 
     def _delivery(self, row: Row) -> Delivery:
