@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import unquote
 
+from interlink.errors import ExpressionError
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding, Severity
 from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
@@ -21,6 +22,7 @@ from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import no_effect_findings, not_run_findings
+from interlink.expressions import compile_expression
 
 RuleFn = Callable[[Estate], Iterator[Finding]]
 DatedRuleFn = Callable[[Estate, date], Iterator[Finding]]
@@ -242,13 +244,10 @@ def subscription_filters(estate: Estate) -> Iterator[Finding]:
 
 
 def _jsonata_problem(expression: str) -> str | None:
-    # Imported here: only estates with filters pay for loading the JSONata parser.
-    import jsonata  # type: ignore[import-untyped]
-
     try:
-        jsonata.Jsonata(expression)
-    except Exception as exc:  # the parser raises several types for a bad expression
-        return str(exc) or type(exc).__name__
+        compile_expression(expression)
+    except ExpressionError as exc:
+        return str(exc)
     return None
 
 
