@@ -121,6 +121,29 @@ def truthy(value: Any) -> bool:
     return False
 
 
+def constructed_keys(source: str) -> frozenset[str] | None:
+    """The keys of the object ``source`` builds, when that can be told without evaluating it.
+
+    It can when the expression is an object constructor (``{"a": …, "b": …}``), alone or last
+    in a block, with literal string keys; otherwise (or when it does not compile) None. Read
+    with jsonata-python's parser, which is always installed, whichever engine evaluates."""
+    import jsonata  # type: ignore[import-untyped]
+
+    try:
+        node = jsonata.Jsonata(source).ast
+    except Exception:  # not compiling is reported elsewhere; here it is "cannot tell"
+        return None
+    while node.type == "block" and node.expressions:
+        node = node.expressions[-1]
+    if node.type != "unary" or node.value != "{" or node.lhs_object is None:
+        return None
+    keys = [key.value for key, _ in node.lhs_object]
+    if not all(k is not None and isinstance(k, str) for k in keys):
+        return None
+    types = {key.type for key, _ in node.lhs_object}
+    return frozenset(keys) if types <= {"string"} else None
+
+
 _CODE = re.compile(r"\b([STDU]\d{4})\b")
 
 
@@ -154,7 +177,7 @@ def _where(source: str, position: int) -> str:
 
 def _jsonata_python(source: str) -> Evaluator:
     # Imported here: a process whose estate has no expression never loads the parser.
-    import jsonata  # type: ignore[import-untyped]
+    import jsonata
     from jsonata.jsonata import Jsonata  # type: ignore[import-untyped]
 
     compiled = jsonata.Jsonata(source)
