@@ -112,10 +112,8 @@ def write_estate(
             obj(
                 "Flow",
                 name,
-                {
-                    "trigger": {"event": TYPE},
-                    "steps": [{"name": "pick", "type": "map", "expression": "data"}],
-                },
+                # No trigger: the subscriptions that target it bring its events.
+                {"steps": [{"name": "pick", "type": "map", "expression": "data"}]},
             )
             for name in flows
         ),
