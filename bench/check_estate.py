@@ -368,6 +368,14 @@ def json_schema(rng: random.Random, title: str) -> tuple[dict[str, Any], list[st
 # --- the estate ------------------------------------------------------------------------------
 
 
+def _trigger(fed: bool, i: int, events: list[str]) -> dict[str, Any]:
+    if fed:
+        return {}
+    if i % 2:
+        return {"trigger": {"event": events[i % len(events)]}}
+    return {"trigger": {"schedule": f"{i % 60} * * * *", "timezone": "Europe/Berlin"}}
+
+
 def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 - writes every kind of the estate in one pass
     rng = random.Random(seed)
     counts = counts_for(total)
@@ -509,6 +517,9 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
     out.yaml("gateway/consumers.yaml", consumers)
 
     flows = [f"flow-{i:03d}" for i in range(counts["Flow"])]
+    # Every fifth Subscription (below) targets a Flow; such a flow needs no trigger of its own,
+    # and one event may reach a flow only one way. The others run on an event or a schedule.
+    fed = {flows[i % len(flows)] for i in range(counts["Subscription"]) if i % 5 == 0}
     flow_docs = []
     for i, name in enumerate(flows):
         callee = systems[(i * 3) % len(systems)]
@@ -536,7 +547,7 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
             envelope(
                 "Flow",
                 name,
-                {"trigger": {"event": events[i % len(events)]}, "steps": steps, "timeout": "5m"},
+                {**_trigger(name in fed, i, events), "steps": steps, "timeout": "5m"},
                 owner=teams[i % len(teams)],
             )
         )

@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/events_delivery.py [--events 20000] [--mode backlog|live]
         [--client pooled|httpx] [--max-in-flight 64] [--subscriptions 1] [--ordered]
-        [--rate N] [--uvloop]
+        [--rate N] [--uvloop] [--store postgresql://...] [--leases]
 
 Builds an estate with one Event and ``--subscriptions`` signed webhook subscriptions, starts a
 receiver in a separate process (it verifies every signature and
 deduplicates on ``webhook-id``) and runs the engine in this one, on the embedded SQLite bus and
-the SQLite delivery queue, both on disk with their production settings.
+the SQLite delivery queue, both on disk with their production settings. ``--store`` puts the
+store and its delivery queue in PostgreSQL instead (in a schema of its own, dropped after).
+``--leases`` runs the engine with a lease keeper, as a node among several does: each
+subscription is delivered under its lease and its queue writes are fenced by the lease's token.
 
 - ``backlog``: the events are published first; the clock starts with the engine, so the figure
   is the rate at which a backlog drains (pull, enqueue, ack, sign, POST, complete).
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -34,7 +38,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import yaml
+from psycopg import sql
 
 from interlink.estate.check import check_estate
 from interlink.estate.references import SecretSource
@@ -46,7 +52,9 @@ from interlink.events.delivery.queues import open_queue
 from interlink.events.delivery.webhook import ClientFactory, default_client
 from interlink.events.signing import generate_secret
 from interlink.events.topology import topology_of
+from interlink.leases import LeaseKeeper
 from interlink.store import open_store
+from interlink.store.postgres import parse_postgres_url
 
 TYPE = "order.created"
 TARGET = 3000.0
@@ -89,6 +97,17 @@ def write_estate(
         }
         docs.append(obj("Subscription", f"bench-{n}", spec))
     (root / "estate.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+def with_schema(url: str, schema: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def drop_schema(url: str) -> None:
+    target = parse_postgres_url(url)
+    assert target.schema is not None
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(target.schema)))
 
 
 def envelopes(count: int, start: int = 0) -> list[Envelope]:
@@ -141,8 +160,13 @@ async def run(args: argparse.Namespace) -> tuple[float, str]:
             result = check_estate(root / "estate")
             assert result.ok, [f.render() for f in result.findings]
             store_url = f"sqlite:///{root / 'store.db'}"
-            with open_store(store_url) as store:
-                store.migrate()
+            if args.store:
+                store_url = with_schema(args.store, f"bench_{secrets.token_hex(4)}")
+            store = open_store(store_url)
+            store.migrate()
+            keeper = LeaseKeeper(store.leases, "bench-node") if args.leases else None
+            if keeper is not None:
+                await keeper.start()
             bus = EmbeddedBus(root / "events.db")
             await bus.open()
             topology = topology_of(result.estate)
@@ -157,6 +181,7 @@ async def run(args: argparse.Namespace) -> tuple[float, str]:
                 secrets=SecretSource(environ={"INTERLINK_SECRET_BENCH_SECRET": secret}),
                 client_factory=factory,
                 settings=EngineSettings(),
+                keeper=keeper,
             )
             total = args.events * args.subscriptions
             try:
@@ -180,8 +205,13 @@ async def run(args: argparse.Namespace) -> tuple[float, str]:
                 latency = f"p50 ≤ {stats.latency_p50}s, p99 ≤ {stats.latency_p99}s"
             finally:
                 await engine.stop()
+                if keeper is not None:
+                    await keeper.stop()
+                store.close()
                 await queue.close()
                 await bus.close()
+                if args.store:
+                    drop_schema(store_url)
     finally:
         receiver.terminate()
         receiver.wait()
@@ -203,6 +233,12 @@ def main() -> None:
     )
     parser.add_argument("--uvloop", action="store_true", help="run the engine on uvloop")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--leases", action="store_true", help="deliver under leases, writes fenced by them"
+    )
+    parser.add_argument(
+        "--store", default="", help="a PostgreSQL URL for the store (default: SQLite on disk)"
+    )
     args = parser.parse_args()
     if args.uvloop:
         import uvloop
@@ -216,6 +252,9 @@ def main() -> None:
     options = [args.mode, args.client, f"{args.subscriptions} subscription(s)"]
     options.append(f"maxInFlight {args.max_in_flight}")
     options += [name for name in ("ordered", "uvloop") if getattr(args, name)]
+    options.append("PostgreSQL store" if args.store else "SQLite store")
+    if args.leases:
+        options.append("under leases")
     if args.mode == "live" and args.rate:
         options.append(f"published at {args.rate:,.0f}/s")
     print(

@@ -7,6 +7,7 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
     ├── EstateError                  the estate could not be loaded or is invalid
     │   └── EstateLoadError          the findings that stopped it (in estate.findings, beside them)
     ├── ContractError                an OpenAPI document or JSON Schema is unusable
+    ├── ExpressionError              a JSONata expression does not compile or failed to evaluate
     ├── StoreError                   persistence failed
     │   ├── StoreUnavailable         the database does not answer (retryable)
     │   └── MigrationError           a migration could not be applied
@@ -62,17 +63,44 @@ class ContractError(InterlinkError):
     title = "Invalid contract"
 
 
+class ExpressionError(InterlinkError):
+    """A JSONata expression that does not compile, or whose evaluation failed or ran away.
+
+    ``code`` is JSONata's error code (``S0202`` a syntax error, ``T…`` a type error, ``D…`` a
+    dynamic one, ``D1012`` the time limit, ``D1011`` the depth limit), when the engine gave one;
+    ``position`` the 1-based character in the expression where it was noticed, when known.
+    """
+
+    status = 422
+    title = "Invalid expression"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, position: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.position = position
+
+
 class StoreError(InterlinkError):
     status = 503
     title = "Store error"
 
 
 class StoreUnavailable(StoreError):
+    title = "Store unavailable"
     retryable = True
 
 
 class MigrationError(StoreError):
     pass
+
+
+class LeaseLost(StoreError):
+    """A write fenced by a lease was refused: another node holds the lease now."""
+
+    status = 409
+    title = "Lease lost"
 
 
 class BusError(InterlinkError):

@@ -50,6 +50,20 @@ async def control_plane(runtime: Runtime) -> AsyncIterator[str]:
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def data_plane(cp: Runtime, token: str, state: Path) -> AsyncIterator[Runtime]:
+    """A data-plane node of ``cp`` (served meanwhile) with its state in ``state``."""
+    async with control_plane(cp) as url:
+        settings = ServeSettings(
+            state, control_plane=url, control_plane_token=token, state_dir=state
+        )
+        dp = await asyncio.to_thread(open_data_plane, settings)
+        try:
+            yield dp
+        finally:
+            dp.close()
+
+
 def test_a_revision_that_will_not_run_is_reported_and_the_last_good_one_kept(
     tmp_path: Path, store_url: str
 ) -> None:
@@ -58,15 +72,8 @@ def test_a_revision_that_will_not_run_is_reported_and_the_last_good_one_kept(
     state = tmp_path / "edge"
 
     async def scenario() -> None:
-        async with control_plane(cp) as url:
-            settings = ServeSettings(
-                state, control_plane=url, control_plane_token=token, state_dir=state
-            )
-            dp = await asyncio.to_thread(open_data_plane, settings)
-            try:
-                await follow(dp)
-            finally:
-                dp.close()
+        async with data_plane(cp, token, state) as dp:
+            await follow(dp)
 
     async def follow(dp: Runtime) -> None:
         assert dp.store.db.dialect == "sqlite"  # its own store, whatever the control plane's
@@ -179,21 +186,14 @@ def test_a_data_plane_node_keeps_its_events_in_its_own_log_when_the_platform_nam
     state = tmp_path / "edge"
 
     async def scenario() -> None:
-        async with control_plane(cp) as url:
-            settings = ServeSettings(
-                state, control_plane=url, control_plane_token=token, state_dir=state
-            )
-            dp = await asyncio.to_thread(open_data_plane, settings)
+        async with data_plane(cp, token, state) as dp:
+            assert dp.snapshot.estate.platform.spec.events.backend == "nats"
+            mesh = await start_mesh(dp)  # NATS at port 9 is never asked
             try:
-                assert dp.snapshot.estate.platform.spec.events.backend == "nats"
-                mesh = await start_mesh(dp)  # NATS at port 9 is never asked
-                try:
-                    assert isinstance(mesh.bus, EmbeddedBus)
-                    assert mesh.bus.path == state / "events.db"
-                finally:
-                    await mesh.close()
+                assert isinstance(mesh.bus, EmbeddedBus)
+                assert mesh.bus.path == state / "events.db"
             finally:
-                dp.close()
+                await mesh.close()
 
     try:
         asyncio.run(scenario())

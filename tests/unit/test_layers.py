@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("observe", "contracts", "sdk"),
     ("http",),  # a System's credentials, from its estate object, ride on every call to it
     ("estate", "store", "problems"),
+    ("expressions",),  # JSONata behind one facade: estate's check, events' filters, flows
     ("interlink",),
     ("errors", "tasks", "_native"),  # _native runs before anything else is imported
 )

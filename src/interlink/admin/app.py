@@ -129,17 +129,16 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/readyz", tags=["health"], response_model=None)
     async def readyz() -> dict[str, Any] | JSONResponse:
-        """Readiness: an estate revision is loaded, the store answers and no subscription is
-        broken (its consumer missing on the bus); lists what is degraded."""
+        """Readiness: an estate revision is loaded, no subscription is broken (its consumer
+        missing on the bus) and the node is not behind the store's current revision; lists what
+        is degraded. A store that does not answer is degraded, not unready: the gateway serves
+        from the revision it holds, and every node shares the store, so a load balancer that
+        took them out would turn a store outage into a gateway outage."""
+        degraded = dict(runtime.degraded)  # e.g. rate limits counted per worker
         try:
             await run_in_threadpool(runtime.store.ping)
         except StoreError as exc:
-            return problem(
-                503,
-                f"store unavailable: {exc.message}",
-                slug="not-ready",
-                headers={"Retry-After": "5"},
-            )
+            degraded["store"] = exc.message
         engine = runtime.mesh.engine if runtime.mesh is not None else None
         if engine is not None and engine.broken:
             name, why = sorted(engine.broken.items())[0]
@@ -167,8 +166,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
             ready["control_plane"] = (
                 "reachable" if runtime.control_plane_reachable else "unreachable"
             )
-        if runtime.degraded:  # still serving, with less: e.g. rate limits counted per worker
-            ready["degraded"] = dict(runtime.degraded)
+        if degraded:  # still serving, with less
+            ready["degraded"] = degraded
         return ready
 
     @app.get("/api/v1/estate", tags=["estate"])

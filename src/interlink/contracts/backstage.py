@@ -157,7 +157,8 @@ class _Catalog:
                         )
         for flow in estate.of(Flow):
             ref = flows[flow.name]
-            self._add(self.consumes, ref, events.get(flow.spec.trigger.event or ""))
+            trigger = flow.spec.trigger
+            self._add(self.consumes, ref, events.get((trigger and trigger.event) or ""))
             for step in iter_steps(flow.spec.steps):
                 if isinstance(step, CallStep):
                     self._add(self.depends, ref, service.get(step.system))

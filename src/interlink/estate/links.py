@@ -83,7 +83,7 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         if target.flow:
             yield Link(("spec", "target", "flow"), "Flow", target.flow, "calls")
     elif isinstance(obj, Flow):
-        if obj.spec.trigger.event:
+        if obj.spec.trigger is not None and obj.spec.trigger.event:
             yield Link(("spec", "trigger", "event"), "Event", obj.spec.trigger.event, "subscribes")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
     elif isinstance(obj, DataProduct):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from interlink.estate.findings import Location
-from interlink.estate.kinds import EstateObject, Platform
+from interlink.estate.findings import Finding, Location, Severity
+from interlink.estate.kinds import EstateObject, Event, Platform
 from interlink.estate.yamlsource import Document, PathKey
 
 T = TypeVar("T", bound=EstateObject)
@@ -28,6 +28,18 @@ class Loaded:
 
     def location(self, path: PathKey = (), *, key: bool = False) -> Location:
         return self.doc.location(path, key=key)
+
+    def finding(
+        self,
+        path: PathKey,
+        code: str,
+        message: str,
+        *,
+        severity: Severity = "error",
+        hint: str | None = None,
+    ) -> Finding:
+        """A finding about this object, located at ``path`` in its document."""
+        return Finding(severity, code, message, self.location(path), hint=hint, subject=self.key)
 
     def resolve_file(self, relative: str) -> Path:
         """A file named by this object, relative to the file the object is written in."""
@@ -86,6 +98,13 @@ class Estate:
             "metadata": {"name": "default"},
         }
         return Platform.model_validate(default)
+
+    def event_schema(self, item: Loaded) -> Any:
+        """The latest schema of the Event ``item`` as loaded; None when it could not be read."""
+        assert isinstance(item.obj, Event)
+        latest = item.obj.spec.schemas[-1]
+        contract = self.contracts.get(item.resolve_file(latest.file))
+        return contract.data if contract is not None else None
 
     def owner_of(self, obj: EstateObject) -> str | None:
         """The owning Team: the object's own, else (for Api and Event) its System's."""

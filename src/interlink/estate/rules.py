@@ -12,15 +12,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from urllib.parse import unquote
 
+from interlink.errors import ExpressionError
+from interlink.estate import flow_rules
 from interlink.estate.durations import format_duration
-from interlink.estate.findings import Finding, Severity
+from interlink.estate.findings import Finding
+from interlink.estate.flow_rules import path_leaves_base
 from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
 from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import no_effect_findings, not_run_findings
+from interlink.expressions import compile_expression
 
 RuleFn = Callable[[Estate], Iterator[Finding]]
 DatedRuleFn = Callable[[Estate, date], Iterator[Finding]]
@@ -55,23 +58,7 @@ def dated_rule(code: str, description: str) -> Callable[[DatedRuleFn], DatedRule
     return register
 
 
-def _finding(
-    item: Loaded,
-    path: tuple[Any, ...],
-    code: str,
-    message: str,
-    *,
-    severity: Severity = "error",
-    hint: str | None = None,
-) -> Finding:
-    return Finding(
-        severity,
-        code,
-        message,
-        item.location(path),
-        hint=hint,
-        subject=item.key,
-    )
+_finding = Loaded.finding
 
 
 @rule("OWNER_MISSING", "every System, Api and Event has an owner Team (its own or its System's)")
@@ -128,19 +115,12 @@ def _schema_properties(node: Any, prefix: str = "") -> Iterator[tuple[str, dict[
                 yield from _schema_properties(target, path + ".")
 
 
-def _latest_schema(estate: Estate, item: Loaded) -> Any:
-    assert isinstance(item.obj, Event)
-    latest = item.obj.spec.schemas[-1]
-    contract = estate.contracts.get(item.resolve_file(latest.file))
-    return contract.data if contract is not None else None
-
-
 @rule("PII", "fields marked x-pii in an event schema are declared in the Event's classification")
 def pii(estate: Estate) -> Iterator[Finding]:
     for item in estate.loaded_of("Event"):
         event = item.obj
         assert isinstance(event, Event)
-        schema = _latest_schema(estate, item)
+        schema = estate.event_schema(item)
         if schema is None:
             continue
         fields = dict(_schema_properties(schema))
@@ -229,9 +209,7 @@ def subscription_filters(estate: Estate) -> Iterator[Finding]:
                     "SUBSCRIPTION_FILTER_INVALID",
                     f"{item.key}: the JSONata filter does not compile: {problem}",
                 )
-        path = sub.spec.target.path.partition("?")[0]
-        segments = unquote(path).split("/")
-        if any(s in (".", "..") for s in segments) or "\\" in unquote(path):
+        if path_leaves_base(sub.spec.target.path):
             yield _finding(
                 item,
                 ("spec", "target", "path"),
@@ -242,13 +220,10 @@ def subscription_filters(estate: Estate) -> Iterator[Finding]:
 
 
 def _jsonata_problem(expression: str) -> str | None:
-    # Imported here: only estates with filters pay for loading the JSONata parser.
-    import jsonata  # type: ignore[import-untyped]
-
     try:
-        jsonata.Jsonata(expression)
-    except Exception as exc:  # the parser raises several types for a bad expression
-        return str(exc) or type(exc).__name__
+        compile_expression(expression)
+    except ExpressionError as exc:
+        return str(exc)
     return None
 
 
@@ -469,3 +444,7 @@ def no_effect(estate: Estate) -> Iterator[Finding]:
 @rule("NOT_RUN", "each Flow, DataProduct and Monitor is a warning: they are checked, not run yet")
 def not_run(estate: Estate) -> Iterator[Finding]:
     return not_run_findings(estate)
+
+
+for _code, _description, _run in flow_rules.FLOW_RULES:
+    rule(_code, _description)(_run)

@@ -44,7 +44,7 @@ from interlink.events.validation import EventRegistry
 from interlink.leases import DEFAULT_TTL, HeldLease, LeaseKeeper, Singleton
 from interlink.observe.metrics import Registry
 from interlink.store import Store
-from interlink.store.keyring import KeyRing
+from interlink.store.keyring import KeyRing, keep_refreshed
 from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.events")
@@ -131,7 +131,7 @@ class EventMesh:
         if self.keeper is not None:
             self._reconciler = Singleton(self.keeper, RECONCILE, self._reconcile)
             await self.keeper.start()
-        self._keys_task = asyncio.create_task(self._refresh_keys())
+        self._keys_task = asyncio.create_task(keep_refreshed(self.keyring, KEY_REFRESH))
         log.info(
             "event mesh started: %d event type(s), %d subscription(s), %s backend",
             len(topology.streams),
@@ -192,14 +192,6 @@ class EventMesh:
     async def refresh_keys(self) -> None:
         """Reload consumer keys now (after a key is created or revoked in this process)."""
         await asyncio.to_thread(self.keyring.refresh)
-
-    async def _refresh_keys(self) -> None:
-        while True:
-            await asyncio.sleep(KEY_REFRESH)
-            try:
-                await self.refresh_keys()
-            except Exception as exc:  # the store is down: keep the keys we have
-                log.warning("consumer keys not refreshed: %s", exc)
 
     async def close(self) -> None:
         await cancel_and_wait([self._keys_task])

@@ -112,6 +112,7 @@ class LeaseKeeper:
         self._wake = asyncio.Event()
         self._failing = False
         self._round_lock = asyncio.Lock()
+        self._refusals: set[str] = set()  # leases a fenced write found taken
 
     # --- what the work asks -----------------------------------------------------------------------
 
@@ -133,6 +134,15 @@ class LeaseKeeper:
         """The lease on ``name`` when this node holds it now."""
         held = self._held.get(name)
         return held if held is not None and held.valid() and name not in self._leaving else None
+
+    def refused(self, name: str) -> None:
+        """The work found ``name`` held by another node (the store refused a write fenced by
+        its token): it stops counting as held now, and a round run at once stops the work."""
+        held = self._held.get(name)
+        if held is not None and held.deadline != -math.inf:
+            held.end()
+            self._refusals.add(name)
+            self._wake.set()
 
     def holding(self) -> list[str]:
         return sorted(name for name in self._held if self.held(name) is not None)
@@ -180,7 +190,11 @@ class LeaseKeeper:
             loop = asyncio.get_running_loop()
             for name, held in list(self._held.items()):
                 if name not in self._leaving and not held.valid():
-                    await self._lose(name, "its renewal is overdue")
+                    refused = name in self._refusals
+                    why = (
+                        "a write fenced by it was refused" if refused else "its renewal is overdue"
+                    )
+                    await self._lose(name, why)
             began = loop.time()
             held_now = {name: held.lease for name, held in self._held.items()}
             claims = list(self._claims.values())
@@ -259,6 +273,7 @@ class LeaseKeeper:
 
     async def _take(self, held: HeldLease) -> None:
         claim = self._claims.get(held.name)
+        self._refusals.discard(held.name)
         self._held[held.name] = held
         if claim is None:  # unclaimed meanwhile
             self._give_up(held.name)
@@ -266,12 +281,18 @@ class LeaseKeeper:
         log.info("%s took lease %s (token %d)", self.owner, held.name, held.token)
         try:
             await claim.start(held)
+        except InterlinkError as exc:  # the store or the bus away: another round takes it again
+            log.warning(
+                "starting the work of lease %s failed: %s; giving it up", held.name, exc.message
+            )
+            self._give_up(held.name)
         except Exception:
             log.exception("starting the work of lease %s failed; giving it up", held.name)
             self._give_up(held.name)
 
     async def _lose(self, name: str, why: str) -> None:
         held = self._held.pop(name, None)
+        self._refusals.discard(name)
         if held is None:
             return
         held.end()

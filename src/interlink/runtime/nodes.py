@@ -59,12 +59,23 @@ class NodeReport:
     async def run(self) -> None:
         """Beat every ``HEARTBEAT`` seconds until cancelled; prune long-silent rows now and then."""
         beats = 0
+        failing = False  # said once a streak, not every beat
         while True:
             try:
                 await asyncio.to_thread(self.beat)
                 if beats % 300 == 0:  # every ten minutes
                     await asyncio.to_thread(self.runtime.store.nodes.prune, PRUNE_AFTER)
             except InterlinkError as exc:
-                log.warning("cannot write this node's heartbeat: %s", exc.message)
+                if not failing:
+                    log.warning(
+                        "cannot write this node's heartbeat: %s; trying every %g s",
+                        exc.message,
+                        HEARTBEAT,
+                    )
+                failing = True
+            else:
+                if failing:
+                    log.info("this node's heartbeat is written again")
+                failing = False
             beats += 1
             await asyncio.sleep(HEARTBEAT)

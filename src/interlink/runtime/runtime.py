@@ -24,6 +24,7 @@ from interlink.runtime.bundle import BundleError, materialise, pack, pack_estate
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, change_summary, compile_snapshot
 from interlink.store import Revision, Store, default_store_url, open_store
+from interlink.store.database import Database, Listener
 from interlink.store.revisions import CHANNEL
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class Runtime:
         # Since when (monotonic) the store has held a newer revision than this node runs.
         self.behind_since: float | None = None
         self._failed_revision: int | None = None  # the newer revision that would not compile
+        self._head_failing = False  # the store's current revision could not be read last time
         self.node_id: str | None = None  # this node's row in the store's nodes table, once serving
         # A data-plane node: whether it reached its control plane last time it tried.
         self.control_plane_reachable: bool | None = None
@@ -240,24 +242,14 @@ class Runtime:
     async def follow(self) -> None:
         """Run the store's current revision, whoever recorded it, until cancelled: woken by the
         store's notifications where it has them, else every ``poll_interval`` seconds."""
-        listener = None
+        notices = None
+        if self.store.db.dialect == "postgres":
+            notices = _Notifications(self.store.db, self.poll_interval)
         last_check = 0.0
         try:
             while True:
-                if listener is None and self.store.db.dialect == "postgres":
-                    try:
-                        listener = await asyncio.to_thread(self.store.db.listener, CHANNEL)
-                    except InterlinkError as exc:
-                        log.warning("following revisions by polling: %s", exc.message)
-                if listener is not None:
-                    try:
-                        # Short waits, so a stop never waits long for this thread.
-                        woken = await asyncio.to_thread(listener.wait, 1.0)
-                    except InterlinkError as exc:
-                        log.warning("following revisions by polling: %s", exc.message)
-                        listener.close()
-                        listener = None
-                        woken = False
+                if notices is not None:
+                    woken = await notices.wait()
                     if not woken and time.monotonic() - last_check < self.poll_interval:
                         continue
                 else:
@@ -268,16 +260,25 @@ class Runtime:
                 except Exception:  # a bug must not end following for the process's lifetime
                     log.exception("following the current revision failed; trying again")
         finally:
-            if listener is not None:
-                listener.close()
+            if notices is not None:
+                notices.close()
 
     async def catch_up(self) -> bool:
         """Take the store's current revision if this node runs an older one; whether it did."""
         try:
             head = await asyncio.to_thread(self.store.revisions.head)
         except InterlinkError as exc:
-            log.warning("cannot read the current revision: %s", exc.message)
+            if not self._head_failing:  # once a streak, not every poll
+                log.warning(
+                    "cannot read the current revision: %s; revision %s keeps running",
+                    exc.message,
+                    self._revision_id(),
+                )
+            self._head_failing = True
             return False
+        if self._head_failing:
+            log.info("the current revision is read again")
+        self._head_failing = False
         running = self._snapshot.revision
         if head is None or (running is not None and head[0] <= running.id):
             self.behind_since = None
@@ -363,6 +364,51 @@ class Runtime:
 
     def close(self) -> None:
         self.store.close()
+
+
+class _Notifications:
+    """Notifications of new revisions, on a listening connection of their own that is made
+    again when lost; losing it and having it back are each said once."""
+
+    def __init__(self, db: Database, fallback: float) -> None:
+        self._db = db
+        self._fallback = fallback  # seconds between tries while no listener can be had
+        self._listener: Listener | None = None
+        self._polling = False
+
+    async def wait(self) -> bool:
+        """True when a revision was recorded within about a second; False otherwise, after
+        ``fallback`` seconds when no listener can be had (the caller polls meanwhile)."""
+        if self._listener is None:
+            try:
+                self._listener = await asyncio.to_thread(self._db.listener, CHANNEL)
+            except InterlinkError as exc:
+                self._lost(exc)
+                await asyncio.sleep(self._fallback)
+                return False
+            if self._polling:
+                log.info("following revisions by notification again")
+            self._polling = False
+        if self._listener is None:  # a dialect without notifications
+            await asyncio.sleep(self._fallback)
+            return False
+        try:
+            # Short waits, so a stop never waits long for this thread.
+            return await asyncio.to_thread(self._listener.wait, 1.0)
+        except InterlinkError as exc:
+            self._lost(exc)
+            self.close()
+            return False
+
+    def _lost(self, exc: InterlinkError) -> None:
+        if not self._polling:
+            log.warning("following revisions by polling: %s", exc.message)
+        self._polling = True
+
+    def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
 
 
 def starting_snapshot(store: Store, local: Snapshot, settings: ServeSettings) -> Snapshot:

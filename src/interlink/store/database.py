@@ -167,7 +167,7 @@ class Database(ABC):
             with self.session() as session:
                 session.fetchone("SELECT 1")
         except StoreError as exc:
-            raise StoreUnavailable(exc.message) from exc
+            raise StoreUnavailable(exc.message, retry_after=exc.retry_after) from exc
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return the versions this call applied (empty if none)."""

@@ -11,14 +11,19 @@ so checking often costs next to nothing however many keys there are.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from hashlib import sha256
 
+from interlink.errors import InterlinkError
 from interlink.store import Store
 from interlink.store.base import KEY_PREFIX
 from interlink.store.consumer_keys import ConsumerKey
+
+log = logging.getLogger("interlink.store")
 
 
 class KeyRing:
@@ -64,3 +69,25 @@ class KeyRing:
 
     def __len__(self) -> int:
         return self._count
+
+
+async def keep_refreshed(keyring: KeyRing, every: float) -> None:
+    """Refresh ``keyring`` every ``every`` seconds until cancelled. While the store does not
+    answer, the keys loaded last stay in force; that is said once, and once when it answers."""
+    failing = False
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(keyring.refresh)
+        except Exception as exc:  # the store is down (or worse): keep the keys we have
+            if not failing:
+                log.warning(
+                    "consumer keys not refreshed: %s; the %d loaded stay in force",
+                    exc.message if isinstance(exc, InterlinkError) else repr(exc),
+                    len(keyring),
+                )
+            failing = True
+        else:
+            if failing:
+                log.info("consumer keys refreshed again")
+            failing = False

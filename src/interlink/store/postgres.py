@@ -7,7 +7,10 @@ by the first migration), so several estates or test runs can share one database.
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +31,20 @@ from interlink.store.database import Database, Session
 
 Connection = psycopg.Connection[TupleRow]
 
+logger = logging.getLogger("interlink.store")
+# psycopg's pool logs a warning, with libpq's hint lines, for every failed connection attempt;
+# the store says once that PostgreSQL is unreachable and once that it is back.
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+
 DEFAULT_CONNECT_TIMEOUT: Final = 5
+# Seconds a pool keeps trying to connect before it gives up until a caller needs a connection
+# again. psycopg's default (minutes, backing off exponentially) would leave a pool asleep for
+# about as long again as PostgreSQL was away.
+RECONNECT_TIMEOUT: Final = 2.0
+# Seconds a caller waits for a connection while PostgreSQL is known to be unreachable, and a
+# readiness check always: long enough for a fresh connection, short enough to answer at once.
+UNREACHABLE_WAIT: Final = 1.0
+RETRY_AFTER: Final = 1.0
 _SCHEMA_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -99,6 +115,9 @@ class PostgresDatabase(Database):
     ) -> None:
         super().__init__(url, clock)
         self.target = parse_postgres_url(url)
+        self._unreachable: str | None = None  # why, while PostgreSQL cannot be reached
+        self._unreachable_since = 0.0
+        self._health = threading.Lock()
         # The pool connects in the background and would only report a timeout; one direct
         # attempt first fails fast with libpq's own reason.
         self._probe()
@@ -112,8 +131,19 @@ class PostgresDatabase(Database):
             # Checked on checkout, so a server restart costs a reconnect, not a failed request.
             check=ConnectionPool.check_connection,
             timeout=pool_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            reconnect_failed=self._reconnect_failed,
             name="interlink-store",
         )
+
+    def ping(self) -> None:
+        """Return if PostgreSQL answers, else raise ``StoreUnavailable``, within about a
+        second: a readiness check must not hang for the pool's timeout."""
+        try:
+            with self._connection(UNREACHABLE_WAIT) as conn:
+                conn.execute("SELECT 1")
+        except StoreError as exc:
+            raise StoreUnavailable(exc.message, retry_after=exc.retry_after) from exc
 
     def sql(self, query: str) -> str:
         return format_placeholders(query)
@@ -188,22 +218,60 @@ class PostgresDatabase(Database):
             conn.execute(
                 sql.SQL("SET search_path TO {}").format(sql.Identifier(self.target.schema))
             )
+        self._reached()  # a new connection: PostgreSQL answers
+
+    def _reconnect_failed(self, pool: object) -> None:
+        """The pool gave up connecting for now: one attempt of our own says why, or finds that
+        PostgreSQL came back meanwhile."""
+        del pool
+        try:
+            self._probe()
+        except StoreUnavailable as exc:
+            with self._health:
+                first = self._unreachable is None
+                self._unreachable = exc.message
+                if first:
+                    self._unreachable_since = time.monotonic()
+            if first:
+                logger.warning(
+                    "store unavailable: %s; what needs it waits and is tried again",
+                    exc.message,
+                )
+
+    def _reached(self) -> None:
+        with self._health:
+            was, self._unreachable = self._unreachable, None
+            down = time.monotonic() - self._unreachable_since
+        if was is not None:
+            logger.info(
+                "store available again: PostgreSQL at %s answers (unreachable for %.0f s)",
+                self.target.where,
+                down,
+            )
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _connection(self, wait: float | None = None) -> Iterator[Connection]:
         where = self.target.where
+        unreachable = self._unreachable
+        if unreachable is not None:  # answer soon, and give the pool one more try meanwhile
+            wait = UNREACHABLE_WAIT if wait is None else min(wait, UNREACHABLE_WAIT)
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(wait) as conn:
                 yield conn
         except PoolClosed:
             raise StoreError(f"store {self.url} is closed") from None
         except PoolTimeout as exc:
+            unreachable = self._unreachable
+            if unreachable is not None:
+                raise StoreUnavailable(unreachable, retry_after=RETRY_AFTER) from None
             raise StoreUnavailable(
                 f"no PostgreSQL connection at {where} became free: {self._reason(exc)}",
-                retry_after=1.0,
+                retry_after=RETRY_AFTER,
             ) from exc
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"lost PostgreSQL at {where}: {self._reason(exc)}") from exc
+            raise StoreUnavailable(
+                f"lost PostgreSQL at {where}: {self._reason(exc)}", retry_after=RETRY_AFTER
+            ) from exc
         except pg_errors.UndefinedTable as exc:
             raise StoreError(f"PostgreSQL at {where} is not migrated: {first_line(exc)}") from exc
         except psycopg.Error as exc:

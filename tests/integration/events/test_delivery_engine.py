@@ -112,10 +112,8 @@ def write_estate(
             obj(
                 "Flow",
                 name,
-                {
-                    "trigger": {"event": TYPE},
-                    "steps": [{"name": "pick", "type": "map", "expression": "data"}],
-                },
+                # No trigger: the subscriptions that target it bring its events.
+                {"steps": [{"name": "pick", "type": "map", "expression": "data"}]},
             )
             for name in flows
         ),
@@ -810,11 +808,11 @@ async def test_store_failures_are_retried_without_losing_or_repeating(
     real_complete, real_enqueue = env.queue.complete, env.queue.enqueue
     failures = {"complete": 2, "enqueue": 1}
 
-    async def complete(outcomes: Any, now: Any) -> None:
+    async def complete(outcomes: Any, now: Any, **kwargs: Any) -> None:
         if failures["complete"]:
             failures["complete"] -= 1
             raise StoreUnavailable("database is locked")
-        await real_complete(outcomes, now)
+        await real_complete(outcomes, now, **kwargs)
 
     async def enqueue(*args: Any, **kwargs: Any) -> int:
         if failures["enqueue"]:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from interlink.errors import ConfigError, NotFound, StoreError
+from interlink.errors import ConfigError, LeaseLost, NotFound, StoreError
 from interlink.events.bus import Message
-from interlink.events.delivery.queue import DeliveryQueue, Job, JobKey, Outcome
+from interlink.events.delivery.queue import DeliveryQueue, Fence, Job, JobKey, Outcome
 from interlink.events.delivery.queue_sqlite import SQLiteDeliveryQueue
 from interlink.events.delivery.queues import open_queue
 from interlink.store import open_store
@@ -71,7 +71,7 @@ async def test_enqueue_is_idempotent_and_due_in_order(queue: DeliveryQueue) -> N
     assert await queue.depth("other") == 1
 
 
-async def test_outcomes_delete_reschedule_and_dead_letter(queue: DeliveryQueue) -> None:
+async def test_outcomes_retire_reschedule_and_dead_letter(queue: DeliveryQueue) -> None:
     await queue.enqueue(SUB, [msg(1), msg(2), msg(3), msg(4)], T0)
     await queue.complete(
         [
@@ -124,6 +124,34 @@ async def test_ordered_due_takes_only_the_head_of_each_key(queue: DeliveryQueue)
     assert seqs(await queue.due(SUB, at(30), 10, ordered=True)) == [3, 4, 5, 6]
 
 
+async def test_take_answers_due_and_next_due_in_one_read(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(1, "a"), msg(2, "b"), msg(3, "a"), msg(4, None), msg(5, "b")], T0)
+    await queue.complete([Outcome(JobKey(SUB, 4), "retry", 1, at(20))], T0)
+    await queue.complete([Outcome(JobKey(SUB, 2), "retry", 1, at(10))], T0)
+    for ordered in (False, True):
+        for now, limit, busy in [
+            (T0, 10, []),
+            (T0, 1, []),
+            (T0, 10, [JobKey(SUB, 1)]),
+            (at(10), 10, [JobKey(SUB, 1), JobKey(SUB, 3)]),
+            (at(30), 2, []),
+            (at(30), 10, [JobKey(SUB, s) for s in (1, 2, 3, 4, 5)]),
+        ]:
+            jobs, following = await queue.take(SUB, now, limit, busy, ordered=ordered)
+            expected = await queue.due(SUB, now, limit, busy, ordered=ordered)
+            assert seqs(jobs) == seqs(expected), (ordered, now, limit, busy)
+            if len(jobs) < limit:
+                taken = [*busy, *(job.key for job in jobs)]
+                assert following == await queue.next_due(SUB, taken, ordered=ordered)
+    # Spelled out: unordered, 1 and 3 are due at T0 and 2 is next, at 10 s.
+    jobs, following = await queue.take(SUB, T0, 10)
+    assert (seqs(jobs), following) == ([1, 3, 5], at(10))
+    # Ordered: 5 waits behind 2 (key b), which is due at 10 s.
+    jobs, following = await queue.take(SUB, T0, 10, ordered=True)
+    assert (seqs(jobs), following) == ([1], at(10))
+    assert await queue.take(SUB, T0, 0) == ([], None)
+
+
 async def test_replays_are_copies_beside_the_live_rows(queue: DeliveryQueue) -> None:
     await queue.enqueue(SUB, [msg(1, "a"), msg(2, "a")], T0)
     replay = await queue.start_replay(SUB, 1, None, T0)
@@ -163,6 +191,95 @@ async def test_dead_letters_list_retry_and_discard(queue: DeliveryQueue) -> None
     assert await queue.dlq_depth(SUB) == 0
     assert await queue.depth(SUB) == 4
     assert await queue.dlq_depth("alpha") == 1
+
+
+async def test_an_event_handed_out_again_after_delivery_is_not_queued_again(
+    queue: DeliveryQueue,
+) -> None:
+    """A node enqueues a batch and dies before acking it; the next node delivers the rows;
+    the bus then hands the batch out again. Nothing of it is sent twice, and events of the
+    batch never taken (or newer ones pulled first) are still queued."""
+    batch = [msg(n, f"k{n % 2}") for n in range(1, 6)]
+    assert await queue.enqueue(SUB, batch, T0) == 5
+    # The next node delivers 1-3 and drops 4; 5 is still pending.
+    jobs = await queue.due(SUB, T0, 4)
+    outcomes = [Outcome(j.key, "delivered", 1, status=204) for j in jobs[:3]]
+    await queue.complete([*outcomes, Outcome(jobs[3].key, "dropped", 3, status=500)], at(1))
+    assert seqs(await queue.due(SUB, at(1), 10)) == [5]
+    # It pulls newer events first, then the bus hands the dead node's batch out again, with
+    # events that node never took (6, 7): a "highest seq seen" would lose those.
+    assert await queue.enqueue(SUB, [msg(8, "k0"), msg(9, "k1")], at(2)) == 2
+    assert await queue.enqueue(SUB, [*batch, msg(6, "k0"), msg(7, "k1")], at(3)) == 2
+    assert seqs(await queue.due(SUB, at(3), 10)) == [5, 8, 9, 6, 7]  # by due time
+    assert seqs(await queue.due(SUB, at(3), 10, ordered=True)) == [5, 6]
+    assert await queue.next_due(SUB, [JobKey(SUB, s) for s in (5, 6, 7, 8, 9)]) is None
+    assert (await queue.depth(SUB), await queue.dlq_depth(SUB)) == (5, 0)
+    assert (await queue.list_dead(SUB)).items == []
+    for seq in (1, 4):
+        with pytest.raises(NotFound):
+            await queue.get(JobKey(SUB, seq))
+    # Tombstones are never dead letters: retrying or discarding them does nothing.
+    assert await queue.retry([JobKey(SUB, 1)], at(4)) == 0
+    assert await queue.retry_all(SUB, at(4)) == 0
+    assert await queue.discard([JobKey(SUB, 1)]) == 0
+    assert await queue.enqueue(SUB, batch[:1], at(5)) == 0
+    # A replay sends them again on purpose.
+    replay = await queue.start_replay(SUB, 1, 3, at(5))
+    assert await queue.enqueue(SUB, batch[:3], at(5), replay=replay) == 3
+    assert await queue.depth(SUB) == 8
+
+
+async def test_sweep_removes_only_tombstones_past_their_retention(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(n) for n in range(1, 7)], T0)
+    await queue.enqueue("other", [msg(1)], T0)
+    await queue.complete([Outcome(JobKey(SUB, n), "delivered", 1) for n in (1, 2, 3)], at(10))
+    await queue.complete([Outcome(JobKey(SUB, 4), "dropped", 1)], at(20))
+    await queue.complete([Outcome(JobKey(SUB, 5), "dead", 1)], at(10))
+    await queue.complete([Outcome(JobKey("other", 1), "delivered", 1)], at(10))
+    assert await queue.sweep(SUB, at(10), 10) == 0  # made at 10: not before it
+    assert await queue.sweep(SUB, at(15), 2) == 2  # a bounded batch
+    assert await queue.sweep(SUB, at(15), 10) == 1
+    assert await queue.sweep(SUB, at(15), 10) == 0
+    # Swept keys are forgotten; the younger tombstone, the pending and the dead row are not.
+    assert await queue.enqueue(SUB, [msg(n) for n in range(1, 7)], at(30)) == 3
+    assert seqs(await queue.due(SUB, at(30), 10)) == [6, 1, 2, 3]
+    assert (await queue.get(JobKey(SUB, 5))).state == "dead"
+    assert await queue.sweep("other", at(15), 10) == 1
+
+
+async def test_fenced_writes_take_effect_only_under_the_current_lease(
+    queue: DeliveryQueue, store_url: str
+) -> None:
+    lease = f"subscription:{SUB}"
+    with open_store(store_url) as store:
+        first = store.leases.acquire(lease, "node-a", 30)
+        assert first is not None
+        mine = Fence(lease, "node-a", first.token)
+        assert await queue.enqueue(SUB, [msg(1), msg(2)], T0, fence=mine) == 2
+        await queue.complete([Outcome(JobKey(SUB, 1), "delivered", 1)], at(1), fence=mine)
+        with pytest.raises(LeaseLost, match="not held by node-b"):
+            await queue.enqueue(SUB, [msg(3)], T0, fence=Fence(lease, "node-b", first.token))
+        # node-b takes the lease over: node-a's token is stale from then on.
+        assert store.leases.release(first)
+        second = store.leases.acquire(lease, "node-b", 30)
+        assert second is not None
+        assert second.token > first.token
+    with pytest.raises(LeaseLost, match=lease):
+        await queue.enqueue(SUB, [msg(3)], at(2), fence=mine)
+    with pytest.raises(LeaseLost):
+        await queue.complete(
+            [Outcome(JobKey(SUB, 2), "delivered", 1), Outcome(JobKey(SUB, 1), "retry", 1)],
+            at(2),
+            fence=mine,
+        )
+    # Nothing of the refused writes happened; unfenced writes (no leases) go on as ever.
+    assert seqs(await queue.due(SUB, at(2), 10)) == [2]
+    with pytest.raises(NotFound):
+        await queue.get(JobKey(SUB, 1))
+    assert await queue.enqueue(SUB, [msg(3)], at(2)) == 1
+    theirs = Fence(lease, "node-b", second.token)
+    await queue.complete([Outcome(JobKey(SUB, 2), "delivered", 1)], at(3), fence=theirs)
+    assert seqs(await queue.due(SUB, at(3), 10)) == [3]
 
 
 async def test_disabled_state_survives_a_new_connection(

@@ -106,6 +106,25 @@ async def test_a_dead_nodes_work_moves_on_and_it_stops_when_it_finds_out(
     assert all(not held.valid() for held in a_held.values())
 
 
+async def test_work_that_finds_its_lease_taken_stops_at_the_next_round(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    work = Work()
+    a = keeper(store, "a", work, NAMES[:2])
+    await settle(a)
+    held = work.running[NAMES[0]]
+    a.refused(NAMES[0])  # a write fenced by its token was refused
+    assert not held.valid()
+    assert a.held(NAMES[0]) is None
+    await settle(a)
+    assert work.stops == [(NAMES[0], True)]
+    assert list(work.running) == [NAMES[1]]
+    assert "a write fenced by it was refused" in caplog.text
+    a.refused(NAMES[0])  # no longer held here: nothing to do
+    await settle(a)
+    assert work.stops == [(NAMES[0], True)]
+
+
 async def test_stop_releases_so_another_node_takes_over_at_once(store: Store) -> None:
     a_work, b_work = Work(), Work()
     a, b = keeper(store, "a", a_work, NAMES), keeper(store, "b", b_work, NAMES)

@@ -708,14 +708,53 @@ def test_flow_trigger_event_or_schedule_validates(trigger: str) -> None:
     assert isinstance(validate(MINIMAL["Flow"].replace("{manual: true}", trigger)), Flow)
 
 
-def test_flow_schedule_must_be_cron() -> None:
-    message = invalid(MINIMAL["Flow"], ("{manual: true}", "{schedule: 'every day'}"))
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("every day", "Wrong number of fields"),
+        ("61 * * * *", "Bad minute"),
+        ("* * * *", "Wrong number of fields"),
+        ("0 25 * * *", "Bad hour"),
+    ],
+)
+def test_flow_schedule_must_be_cron(schedule: str, reason: str) -> None:
+    message = invalid(MINIMAL["Flow"], ("{manual: true}", f"{{schedule: '{schedule}'}}"))
     assert "spec.trigger.schedule" in message
+    assert f"not a cron expression ({reason}): '{schedule}'" in message
 
 
-def test_flow_step_names_are_unique_even_inside_choices() -> None:
-    message = invalid(FULL["Flow"], ("name: export", "name: once"))
-    assert "step name 'once' is used twice" in message
+@pytest.mark.parametrize("schedule", ["0 3 * * MON-FRI", "0 0 L * *", "*/5 * * * *"])
+def test_flow_schedule_takes_what_cronsim_reads(schedule: str) -> None:
+    assert isinstance(
+        validate(MINIMAL["Flow"].replace("{manual: true}", f"{{schedule: '{schedule}'}}")), Flow
+    )
+
+
+def test_flow_schedule_has_an_optional_iana_time_zone() -> None:
+    flow = validate(
+        MINIMAL["Flow"].replace(
+            "{manual: true}", "{schedule: '0 3 * * *', timezone: Europe/Berlin}"
+        )
+    )
+    assert isinstance(flow, Flow)
+    assert flow.spec.trigger is not None
+    assert flow.spec.trigger.timezone == "Europe/Berlin"
+    message = invalid(
+        MINIMAL["Flow"], ("{manual: true}", "{schedule: '0 3 * * *', timezone: Europe/Berln}")
+    )
+    assert "spec.trigger.timezone" in message
+    assert "not an IANA time zone: 'Europe/Berln'" in message
+
+
+def test_a_time_zone_needs_a_schedule() -> None:
+    message = invalid(MINIMAL["Flow"], ("{manual: true}", "{manual: true, timezone: UTC}"))
+    assert "a trigger's timezone applies to its schedule only" in message
+
+
+def test_a_flow_fed_by_subscriptions_needs_no_trigger() -> None:
+    flow = validate(MINIMAL["Flow"].replace("  trigger: {manual: true}\n", ""))
+    assert isinstance(flow, Flow)
+    assert flow.spec.trigger is None
 
 
 def test_flow_step_type_must_be_known() -> None:

@@ -138,12 +138,11 @@ def test_a_deprecated_event_binds_its_publishers_and_subscribers(retail: Path) -
     assert bound == {
         ("Subscription/logistics-address-updates", None),
         ("Subscription/analytics-address-updates", None),
-        ("Subscription/erp-address-sync", None),
-        ("Flow/address-sync", None),  # its trigger
+        ("Subscription/erp-address-sync", None),  # which feeds Flow/address-sync
         ("Route/address-changes", None),  # publishes it
         ("Consumer/crm-publisher", "Route/address-changes"),
     }
-    assert all(b.days_left == 70 and b.version is None for b in result.lifecycle[:6])
+    assert all(b.days_left == 70 and b.version is None for b in result.lifecycle[:5])
 
 
 def test_subscribers_are_bound_to_deprecated_schema_versions(retail: Path) -> None:
@@ -151,7 +150,6 @@ def test_subscribers_are_bound_to_deprecated_schema_versions(retail: Path) -> No
     result = check_estate(retail, today=TODAY)
     versioned = [b for b in result.lifecycle if b.version is not None]
     assert sorted(b.who for b in versioned) == [
-        "Flow/address-sync",
         "Subscription/analytics-address-updates",
         "Subscription/erp-address-sync",
         "Subscription/logistics-address-updates",

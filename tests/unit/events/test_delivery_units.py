@@ -13,7 +13,7 @@ import pytest
 
 from interlink.errors import NotFound
 from interlink.estate.check import check_estate
-from interlink.events.delivery.filtering import EventFilter, FilterError, jsonata_truthy
+from interlink.events.delivery.filtering import EventFilter, FilterError
 from interlink.events.delivery.queue import JobKey, truncate
 from interlink.events.delivery.schedule import parse_retry_after, retry_delay
 from interlink.events.delivery.webhook import webhook_id, webhook_url
@@ -116,14 +116,6 @@ def test_a_filter_reads_the_stored_body() -> None:
     assert event_filter.matches_body(b'{"source": "crm"}')
     assert not event_filter.matches_body(b"[1]")
     assert EventFilter("s", {}, None).matches_all
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(None, False), (0, False), ("", False), ([], False), ([0, ""], False), ([0, 1], True)],
-)
-def test_jsonata_truthiness(value: object, expected: bool) -> None:
-    assert jsonata_truthy(value) is expected
 
 
 # --- webhook URLs and ids ----------------------------------------------------------------------

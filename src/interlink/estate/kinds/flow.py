@@ -2,30 +2,63 @@
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from cronsim import CronSim, CronSimError
+from pydantic import Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import EstateObject, Model, Name
 from interlink.estate.kinds.gateway import Method
 
-CRON_FIELD = r"(\*|\d+|\d+-\d+)(/\d+)?(,(\*|\d+|\d+-\d+)(/\d+)?)*"
-CRON_PATTERN = rf"^{CRON_FIELD}( {CRON_FIELD}){{4}}$"
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 class Trigger(Model):
-    event: Name | None = Field(default=None, description="run for every event of this type")
+    event: Name | None = Field(
+        default=None,
+        description="run for every event of this type: shorthand for a Subscription with the "
+        "defaults that targets the flow; `check` refuses both for one event",
+    )
     schedule: str | None = Field(
-        default=None, pattern=CRON_PATTERN, description="cron: minute hour day month weekday"
+        default=None, description="cron: minute hour day month weekday (as cronsim reads it)"
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone the schedule is read in, such as Europe/Berlin (default UTC)",
     )
     manual: bool = Field(default=False, description="started only through the API or CLI")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CronSim(value, datetime(2000, 1, 1))
+            except CronSimError as exc:
+                raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and value not in _zones():
+            raise ValueError(f"not an IANA time zone: {value!r} (such as Europe/Berlin or UTC)")
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> Trigger:
         chosen = [self.event is not None, self.schedule is not None, self.manual]
         if sum(chosen) != 1:
             raise ValueError("a trigger is exactly one of: event, schedule, manual")
+        if self.timezone is not None and self.schedule is None:
+            raise ValueError("a trigger's timezone applies to its schedule only")
         return self
 
 
@@ -75,10 +108,16 @@ class IdempotencyStep(StepBase):
     window: Duration = 86400.0
 
 
+#: A call's path is under its System's base URL; a whole URL is accepted so that `check` can say
+#: whether it is under that base URL (a warning) or outside it (an error).
+CALL_PATH = r"^(/|https?://)"
+CALL_PATH_DOC = "a path under the System's base URL"
+
+
 class HttpCall(Model):
     system: Name
     method: Method = "POST"
-    path: str = Field(pattern=r"^/")
+    path: str = Field(pattern=CALL_PATH, description=CALL_PATH_DOC)
     body: str | None = Field(default=None, description="JSONata expression for the body")
 
 
@@ -86,8 +125,8 @@ class CallStep(StepBase):
     type: Literal["call"]
     system: Name
     method: Method = "POST"
-    path: str = Field(pattern=r"^/")
-    body: str | None = None
+    path: str = Field(pattern=CALL_PATH, description=CALL_PATH_DOC)
+    body: str | None = Field(default=None, description="JSONata expression for the body")
     compensate: HttpCall | None = Field(
         default=None, description="undoes this step when a later one fails (saga)"
     )
@@ -126,18 +165,13 @@ ChoiceStep.model_rebuild()
 
 
 class FlowSpec(Model):
-    trigger: Trigger
+    trigger: Trigger | None = Field(
+        default=None,
+        description="what starts the flow besides the Subscriptions that target it; a flow "
+        "fed by Subscriptions needs none",
+    )
     steps: list[Step] = Field(min_length=1)
     timeout: Duration = 300.0
-
-    @model_validator(mode="after")
-    def _unique_steps(self) -> FlowSpec:
-        seen: set[str] = set()
-        for step in iter_steps(self.steps):
-            if step.name in seen:
-                raise ValueError(f"step name '{step.name}' is used twice")
-            seen.add(step.name)
-        return self
 
 
 def iter_steps(steps: list[Step]) -> list[Step]:
@@ -153,6 +187,8 @@ def iter_steps(steps: list[Step]) -> list[Step]:
 
 
 class Flow(EstateObject):
+    """Steps run for each event a Subscription delivers to it, on a schedule or by hand."""
+
     KIND = "Flow"
     kind: Literal["Flow"]
     spec: FlowSpec

@@ -12,7 +12,7 @@ from interlink.events.delivery.attempt import Attempt, Sender
 from interlink.events.delivery.clock import Clock, SystemClock
 from interlink.events.delivery.dispatcher import EngineSettings, SubscriptionWorker
 from interlink.events.delivery.engine import DeliveryEngine, SubscriptionStatus
-from interlink.events.delivery.filtering import EventFilter, FilterError, compile_jsonata
+from interlink.events.delivery.filtering import EventFilter, FilterError
 from interlink.events.delivery.handlers import GROUP as HANDLER_GROUP
 from interlink.events.delivery.handlers import Handler, load_handler
 from interlink.events.delivery.metrics import DeliveryMetrics, SubscriptionMetrics
@@ -74,7 +74,6 @@ __all__ = [
     "SystemClock",
     "WebhookClient",
     "WebhookResponse",
-    "compile_jsonata",
     "compile_plans",
     "load_handler",
     "open_queue",

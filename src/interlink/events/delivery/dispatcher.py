@@ -8,6 +8,11 @@
   (events enqueued, a send finished, a dead letter retried).
 - **completion** writes finished attempts back in batches. A job stays "busy" (excluded from
   ``due``) until its outcome is written, so it is never sent twice by this process.
+- **stats** refreshes the gauges and sweeps the subscription's tombstones (delivered rows kept
+  by key for ``done_retention``, so an event the bus hands out again is not sent again).
+
+Under a lease (several nodes), enqueue and completion are fenced in the store: when one is
+refused because another node took the lease, the worker holds still and the keeper stops it.
 
 Every subscription has its own tasks and its own HTTP connections, so a receiver that hangs
 holds up only its own subscription, and then only up to its ``maxInFlight``.
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from interlink.errors import InterlinkError, UnknownConsumer
+from interlink.errors import InterlinkError, LeaseLost, UnknownConsumer
 from interlink.events.bus import Bus, Message
 from interlink.events.delivery.attempt import Attempt, Sender
 from interlink.events.delivery.clock import Clock
@@ -34,17 +39,20 @@ from interlink.events.delivery.queue import (
     RESPONSE_LIMIT,
     DeliveryQueue,
     Disabled,
+    Fence,
     Job,
     JobKey,
     Outcome,
 )
 from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
+from interlink.leases.keeper import HeldLease
 from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.events.delivery")
 
 _IDLE: Final = 3600.0  # sleep when nothing is due and polling is off
 _TAKE_GRACE: Final = 5.0  # seconds a stopping worker gives the batch it is queueing
+_SWEEP_BATCH: Final = 2000  # tombstones removed per statement: short write locks
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,10 @@ class EngineSettings:
     response_limit: int = RESPONSE_LIMIT  # bytes of a failed response kept
     retry_after_max: float = MAX_RETRY_AFTER  # longest Retry-After honoured
     error_pause: float = 1.0  # real seconds to wait after the bus or the store failed
+    # Seconds a delivered row's key is kept (a tombstone) so that the bus handing the event
+    # out again (its node died after enqueueing it, before acking) adds nothing. Comfortably
+    # longer than the bus's ack wait and redelivery backoff plus the lease TTL.
+    done_retention: float = 300.0
 
 
 GoneCallback = Callable[["SubscriptionWorker", Attempt], Awaitable[None]]
@@ -85,7 +97,8 @@ class SubscriptionWorker:
         rng: random.Random,
         on_gone: GoneCallback,
         disabled: Disabled | None = None,
-        fence: Callable[[], bool] | None = None,
+        lease: HeldLease | None = None,
+        on_lease_lost: Callable[[], None] | None = None,
         on_missing: MissingCallback | None = None,
     ) -> None:
         self.plan = plan
@@ -98,14 +111,16 @@ class SubscriptionWorker:
         self.rng = rng
         self._on_gone = on_gone
         self.disabled = disabled
-        # False once this node may no longer deliver the subscription (its lease is lost):
-        # checked before each pull and each batch of sends.
-        self._fence = fence
+        # The lease this node delivers the subscription under: checked before each pull and
+        # each batch of sends, and its token fences enqueue and completion in the store.
+        self._lease = lease
+        self._lease_refused = False  # a fenced write was refused: another node holds it
+        self._on_lease_lost = on_lease_lost
         self._on_missing = on_missing
         # An ordered subscription taken over from another node first waits until everything
         # the bus handed out before (maybe to the node that died) is in the queue, so no later
         # event of a key overtakes an earlier one still held by the bus.
-        self._settle_to: int | None = -1 if fence is not None and plan.ordered else None
+        self._settle_to: int | None = -1 if lease is not None and plan.ordered else None
         self.depth = 0  # pending rows, kept up to date here and resynced by the stats loop
         self._sending: dict[JobKey, Job] = {}
         self._completing: set[JobKey] = set()
@@ -165,7 +180,21 @@ class SubscriptionWorker:
             return
 
     def _fenced(self) -> bool:
-        return self._fence is not None and not self._fence()
+        held = self._lease
+        return held is not None and (self._lease_refused or not held.valid())
+
+    def _fence(self) -> Fence | None:
+        held = self._lease
+        return None if held is None else Fence(held.name, held.lease.owner, held.token)
+
+    def _refused(self, exc: LeaseLost) -> None:
+        """The store refused a fenced write: stop taking work and tell the keeper, once."""
+        if self._lease_refused:
+            return
+        self._lease_refused = True
+        log.warning("subscription %s: %s; it stops here", self.name, exc.message)
+        if self._on_lease_lost is not None:
+            self._on_lease_lost()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking work, give open attempts ``grace`` (``stop_grace`` unless given) to
@@ -229,6 +258,11 @@ class SubscriptionWorker:
             self._taking = asyncio.ensure_future(self._take(messages, chosen))
             try:
                 added += await asyncio.shield(self._taking)
+            except LeaseLost as exc:
+                # Not acked: the bus hands the batch out again, to the lease's new holder.
+                self._refused(exc)
+                messages, chosen, added = [], [], 0
+                continue
             except InterlinkError as exc:
                 with contextlib.suppress(InterlinkError):  # held for the retry, not handed out
                     await self.bus.extend(plan.name, [m.seq for m in messages])
@@ -247,9 +281,11 @@ class SubscriptionWorker:
         plan = self.plan
         added = 0
         if chosen:
-            added = await self.queue.enqueue(plan.name, chosen, self.clock.now())
-        # Acked only once enqueued: a crash in between hands the events out again and
-        # enqueueing them twice adds nothing.
+            added = await self.queue.enqueue(
+                plan.name, chosen, self.clock.now(), fence=self._fence()
+            )
+        # Acked only once enqueued: a crash in between hands the events out again, and
+        # enqueueing them again adds nothing, even once delivered (their tombstones remain).
         await self.bus.ack(plan.name, [m.seq for m in messages])
         last = max(m.seq for m in messages)
         await self.queue.advance(plan.name, plan.event, last, self.clock.now())
@@ -296,14 +332,13 @@ class SubscriptionWorker:
             want = min(free, settings.dispatch_batch)
             try:
                 busy = self._busy_keys()
-                jobs = await self.queue.due(plan.name, now, want, busy, ordered=plan.ordered)
+                jobs, following = await self.queue.take(
+                    plan.name, now, want, busy, ordered=plan.ordered
+                )
                 for job in jobs:
                     self._send_soon(job)
                 if len(jobs) == want:
                     continue
-                following = await self.queue.next_due(
-                    plan.name, self._busy_keys(), ordered=plan.ordered
-                )
             except InterlinkError as exc:
                 await self._failed("dispatch", exc)
                 continue
@@ -421,7 +456,21 @@ class SubscriptionWorker:
                     return
                 continue
             try:
-                await self.queue.complete([item[2] for item in batch], self.clock.now())
+                await self.queue.complete(
+                    [item[2] for item in batch], self.clock.now(), fence=self._fence()
+                )
+            except LeaseLost as exc:
+                # The rows are the new holder's: it sends them again (at least once).
+                self._refused(exc)
+                for job, *_ in batch:
+                    self._completing.discard(job.key)
+                log.warning(
+                    "subscription %s: %d outcomes not written; the node holding it now sends "
+                    "them again",
+                    self.name,
+                    len(batch),
+                )
+                continue
             except Exception as exc:  # keep the batch whatever failed: its jobs stay busy
                 self._done = batch + self._done
                 await self._failed("completion", exc)
@@ -488,7 +537,18 @@ class SubscriptionWorker:
         while not self._closing:
             with contextlib.suppress(InterlinkError):
                 await self.refresh_stats()
+                await self.sweep()
             await self.clock.sleep(self.settings.stats_interval)
+
+    async def sweep(self) -> int:
+        """Remove the tombstones older than ``done_retention``; how many went."""
+        before = self.clock.now() - timedelta(seconds=self.settings.done_retention)
+        swept = 0
+        while True:
+            count = await self.queue.sweep(self.name, before, _SWEEP_BATCH)
+            swept += count
+            if count < _SWEEP_BATCH:
+                return swept
 
     async def refresh_stats(self) -> None:
         """Read depth, dead letters and bus lag into the gauges."""

@@ -70,8 +70,9 @@ class DeliveryEngine:
     With a ``keeper`` (several nodes on one store and bus), a subscription is delivered only
     while this node holds its lease (``subscription:<name>``): the worker starts when the lease
     is taken, checks it before each pull and each batch it sends, and stops when it is lost
-    (at once) or given up (after the stop grace). Without one, every subscription is delivered
-    here.
+    (at once) or given up (after the stop grace); its enqueues and completions are fenced by
+    the lease's token in the store, and one refused stops it like a lost lease. Without one,
+    every subscription is delivered here.
     """
 
     def __init__(
@@ -202,7 +203,8 @@ class DeliveryEngine:
             rng=self.rng,
             on_gone=self._gone,
             disabled=disabled,
-            fence=held.valid if held is not None else None,
+            lease=held,
+            on_lease_lost=self._lease_refused(plan.name) if held is not None else None,
             on_missing=self._missing if self._remake_consumer is not None else None,
         )
         if worker.disabled is not None:
@@ -213,6 +215,13 @@ class DeliveryEngine:
                 worker.disabled.reason,
             )
         return worker
+
+    def _lease_refused(self, name: str) -> Callable[[], None]:
+        def refused() -> None:
+            if self.keeper is not None:
+                self.keeper.refused(lease_name(name))
+
+        return refused
 
     async def _missing(self, name: str) -> None:
         """The bus lost the subscription's consumer (deleted by hand, or by a node on another

@@ -1,9 +1,10 @@
 """Which events a subscription wants: exact CloudEvents attributes and a JSONata predicate.
 
 The predicate sees the whole structured CloudEvent (``type``, ``source``, ``data``…), so
-``data.country = "DE"`` or ``subject = "vip"`` both work. It is compiled once; an evaluation
-error counts as "no match" and is logged once per subscription, so one malformed event neither
-stops delivery nor floods the log.
+``data.country = "DE"`` or ``subject = "vip"`` both work. It is compiled once through
+interlink.expressions, whose guard also stops a runaway predicate. An evaluation error counts
+as "no match" and is logged once per subscription, so one malformed event neither stops
+delivery nor floods the log.
 """
 
 from __future__ import annotations
@@ -13,21 +14,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import jsonata  # type: ignore[import-untyped]
+from interlink.errors import ExpressionError
+from interlink.expressions import compile_expression, truthy
 
 log = logging.getLogger("interlink.events.delivery")
 
 
-class FilterError(ValueError):
+class FilterError(ExpressionError):
     """A JSONata predicate that does not compile."""
-
-
-def compile_jsonata(expression: str) -> Any:
-    """The compiled expression; ``FilterError`` with the parser's message when it is invalid."""
-    try:
-        return jsonata.Jsonata(expression)
-    except Exception as exc:  # the library raises several types for syntax errors
-        raise FilterError(f"invalid JSONata filter: {exc}") from None
 
 
 def _as_text(value: Any) -> str | None:
@@ -40,19 +34,6 @@ def _as_text(value: Any) -> str | None:
     return None
 
 
-def jsonata_truthy(value: Any) -> bool:
-    """JSONata's ``$boolean``: an array is true when any member is, an empty one is false."""
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str | int | float):
-        return bool(value)
-    if isinstance(value, list):
-        return any(jsonata_truthy(v) for v in value)
-    if isinstance(value, dict):
-        return bool(value)
-    return False
-
-
 class EventFilter:
     """A subscription's filter; with neither attributes nor a predicate it matches everything."""
 
@@ -62,7 +43,14 @@ class EventFilter:
         self.subscription = subscription
         self.attributes = dict(attributes)
         self.expression = expression
-        self._compiled = compile_jsonata(expression) if expression else None
+        self._compiled = None
+        if expression:
+            try:
+                self._compiled = compile_expression(expression)
+            except ExpressionError as exc:
+                raise FilterError(
+                    f"invalid JSONata filter: {exc}", code=exc.code, position=exc.position
+                ) from None
         self._warned = False
 
     @property
@@ -90,9 +78,9 @@ class EventFilter:
         if self._compiled is None:
             return True
         try:
-            return jsonata_truthy(self._compiled.evaluate(event))
-        except Exception as exc:  # any evaluation error is "no match", by contract
-            self._warn_once(f"JSONata filter failed: {type(exc).__name__}: {exc}")
+            return truthy(self._compiled.evaluate(event))
+        except ExpressionError as exc:  # any evaluation error is "no match", by contract
+            self._warn_once(f"JSONata filter failed: {exc}")
             return False
 
     def _warn_once(self, reason: str) -> None:

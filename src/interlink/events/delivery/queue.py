@@ -10,9 +10,18 @@ differs, and ``queues.py`` picks one for a store URL.
 
 A row is keyed by (subscription, seq, replay): ``seq`` is the event's position in its type's
 log and ``replay`` is 0 for live delivery or the id of the replay that copied it, so enqueueing
-the same event twice (after a crash between enqueue and ack) adds nothing, and a replay never
-collides with the live row. Every method is batched, because a delivery costs one insert and
-one delete and the queue must keep up with thousands of them a second.
+the same event twice adds nothing, and a replay never collides with the live row. A delivered
+or dropped row is not deleted but becomes a *tombstone* (state ``done``, body dropped) that
+``sweep`` removes after a retention: the bus hands an event out again when the node that
+enqueued it died before acking it, possibly after another node has delivered the row, and the
+tombstone's key makes that enqueue add nothing. Only ``pending`` and ``dead`` rows are ever
+read as deliveries. Every method is batched, because a delivery costs one insert and one update
+and the queue must keep up with thousands of them a second.
+
+With several nodes, a subscription's writes can be *fenced* by its lease: ``enqueue`` and
+``complete`` given a :class:`Fence` take effect only while the ``leases`` table still gives the
+lease to that owner under that token, in the same transaction, and raise ``LeaseLost``
+otherwise, so a node that lost a subscription cannot write over its successor's work.
 """
 
 from __future__ import annotations
@@ -80,9 +89,9 @@ class Job:
 class Outcome:
     """What became of one attempt; ``complete`` applies a batch of them.
 
-    ``delivered`` and ``dropped`` delete the row; ``retry`` keeps it pending with ``attempt``
-    and ``next_at``; ``dead`` moves it to the dead-letter queue. The last status, error and
-    (truncated) response are kept on the row for people to read.
+    ``delivered`` and ``dropped`` make the row a tombstone; ``retry`` keeps it pending with
+    ``attempt`` and ``next_at``; ``dead`` moves it to the dead-letter queue. The last status,
+    error and (truncated) response are kept on the row for people to read.
     """
 
     key: JobKey
@@ -136,6 +145,19 @@ class Disabled:
     reason: str
 
 
+@dataclass(frozen=True)
+class Fence:
+    """The lease a subscription's writes are made under (``leases`` row ``lease``)."""
+
+    lease: str
+    owner: str
+    token: int
+
+    @property
+    def columns(self) -> tuple[str, str, int]:
+        return (self.lease, self.owner, self.token)
+
+
 def truncate(text: str | None, limit: int = RESPONSE_LIMIT) -> str | None:
     if text is None or len(text) <= limit:
         return text
@@ -161,10 +183,17 @@ class DeliveryQueue(ABC):
 
     @abstractmethod
     async def enqueue(
-        self, subscription: str, messages: Sequence[Message], now: datetime, replay: int = 0
+        self,
+        subscription: str,
+        messages: Sequence[Message],
+        now: datetime,
+        replay: int = 0,
+        *,
+        fence: Fence | None = None,
     ) -> int:
-        """Add one pending row per message, due at ``now``; rows that exist are left alone.
-        Return how many were new."""
+        """Add one pending row per message, due at ``now``; rows that exist, tombstones
+        included, are left alone. Return how many were new; raise ``LeaseLost`` (adding
+        nothing) when ``fence`` no longer holds."""
 
     @abstractmethod
     async def due(
@@ -186,9 +215,34 @@ class DeliveryQueue(ABC):
     ) -> datetime | None:
         """When the earliest job ``due`` could return becomes due; None when there is none."""
 
+    async def take(
+        self,
+        subscription: str,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[JobKey] = (),
+        *,
+        ordered: bool = False,
+    ) -> tuple[list[Job], datetime | None]:
+        """What ``due`` returns and, when it returns fewer than ``limit``, what ``next_due``
+        would say next: the dispatch loop's one question per round."""
+        jobs = await self.due(subscription, now, limit, exclude, ordered=ordered)
+        if len(jobs) == limit:
+            return jobs, None
+        busy = [*exclude, *(job.key for job in jobs)]
+        return jobs, await self.next_due(subscription, busy, ordered=ordered)
+
     @abstractmethod
-    async def complete(self, outcomes: Sequence[Outcome], now: datetime) -> None:
-        """Apply a batch of outcomes in one transaction."""
+    async def complete(
+        self, outcomes: Sequence[Outcome], now: datetime, *, fence: Fence | None = None
+    ) -> None:
+        """Apply a batch of outcomes in one transaction; raise ``LeaseLost`` (applying
+        nothing) when ``fence`` no longer holds."""
+
+    @abstractmethod
+    async def sweep(self, subscription: str, before: datetime, limit: int) -> int:
+        """Remove up to ``limit`` of the subscription's tombstones made before ``before``;
+        how many went."""
 
     @abstractmethod
     async def list_dead(
@@ -198,7 +252,7 @@ class DeliveryQueue(ABC):
 
     @abstractmethod
     async def get(self, id: str | JobKey) -> Delivery:
-        """One row, pending or dead; raises ``NotFound``."""
+        """One row, pending or dead; raises ``NotFound`` (for a tombstone too)."""
 
     @abstractmethod
     async def retry(self, ids: Sequence[str | JobKey], now: datetime) -> int:

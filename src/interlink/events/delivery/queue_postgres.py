@@ -19,9 +19,14 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from interlink.errors import StoreError, StoreUnavailable
 from interlink.events.bus import Message
-from interlink.events.delivery.queue import JobKey, Outcome, keys_of, truncate
-from interlink.events.delivery.queue_sql import Row, SQLDeliveryQueue
-from interlink.store.postgres import first_line, format_placeholders, parse_postgres_url
+from interlink.events.delivery.queue import Fence, JobKey, Outcome, keys_of, truncate
+from interlink.events.delivery.queue_sql import FENCE, Row, SQLDeliveryQueue
+from interlink.store.postgres import (
+    RECONNECT_TIMEOUT,
+    first_line,
+    format_placeholders,
+    parse_postgres_url,
+)
 
 Connection = psycopg.AsyncConnection[TupleRow]
 
@@ -33,11 +38,16 @@ _ENQUEUE: Final = (
     "FROM unnest(?::bigint[], ?::text[], ?::text[], ?::bytea[], ?::timestamptz[]) "
     "AS u(seq, event_id, key, body, published_at) ON CONFLICT DO NOTHING"
 )
-_DELETE: Final = (
-    "DELETE FROM deliveries d "
-    "USING unnest(?::text[], ?::bigint[], ?::bigint[]) AS u(subscription, seq, replay) "
+_DONE: Final = (
+    "UPDATE deliveries d SET state = 'done', body = NULL, attempt = u.attempt, updated_at = ?, "
+    "last_status = u.last_status, last_error = NULL, last_response = NULL "
+    "FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::int[], ?::int[]) "
+    "AS u(subscription, seq, replay, attempt, last_status) "
     "WHERE d.subscription = u.subscription AND d.seq = u.seq AND d.replay = u.replay"
 )
+# The lease row is share-locked until the transaction ends: a node taking the lease over
+# (which updates the row) waits for this write, or this write sees the new token and stops.
+_FENCE: Final = FENCE + " FOR SHARE"
 _UPDATE: Final = (
     "UPDATE deliveries d SET state = u.state, attempt = u.attempt, next_at = u.next_at, "
     "updated_at = ?, last_status = u.last_status, last_error = u.last_error, "
@@ -85,6 +95,7 @@ class PostgresDeliveryQueue(SQLDeliveryQueue):
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
             timeout=self._pool_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
             name="interlink-delivery-queue",
         )
         try:
@@ -155,35 +166,62 @@ class PostgresDeliveryQueue(SQLDeliveryQueue):
 
     # --- batches -----------------------------------------------------------------------------
 
+    async def _check(self, conn: Connection, fence: Fence | None) -> None:
+        if fence is None:
+            return
+        cursor = await conn.execute(format_placeholders(_FENCE), fence.columns)
+        if await cursor.fetchone() is None:
+            raise self._lost(fence)
+
     async def enqueue(
-        self, subscription: str, messages: Sequence[Message], now: datetime, replay: int = 0
+        self,
+        subscription: str,
+        messages: Sequence[Message],
+        now: datetime,
+        replay: int = 0,
+        *,
+        fence: Fence | None = None,
     ) -> int:
         if not messages:
             return 0
-        return await self._execute(
-            _ENQUEUE,
-            (
-                subscription,
-                replay,
-                now,
-                now,
-                now,
-                [m.seq for m in messages],
-                [self._text(m.id) for m in messages],
-                [self._text(m.key) for m in messages],
-                [m.body for m in messages],
-                [m.stored_at for m in messages],
-            ),
+        params = (
+            subscription,
+            replay,
+            now,
+            now,
+            now,
+            [m.seq for m in messages],
+            [self._text(m.id) for m in messages],
+            [self._text(m.key) for m in messages],
+            [m.body for m in messages],
+            [m.stored_at for m in messages],
         )
+        if fence is None:
+            return await self._execute(_ENQUEUE, params)
+        async with self._connection() as conn, conn.transaction():
+            await self._check(conn, fence)
+            cursor = await conn.execute(format_placeholders(_ENQUEUE), params)
+            return cursor.rowcount
 
-    async def complete(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+    async def complete(
+        self, outcomes: Sequence[Outcome], now: datetime, *, fence: Fence | None = None
+    ) -> None:
         if not outcomes:
             return
-        gone = [o.key for o in outcomes if o.result in ("delivered", "dropped")]
+        gone = [o for o in outcomes if o.result in ("delivered", "dropped")]
         kept = [o for o in outcomes if o.result not in ("delivered", "dropped")]
         async with self._connection() as conn, conn.transaction():
+            await self._check(conn, fence)
             if gone:
-                await conn.execute(format_placeholders(_DELETE), _key_arrays(gone))
+                await conn.execute(
+                    format_placeholders(_DONE),
+                    (
+                        now,
+                        *_key_arrays([o.key for o in gone]),
+                        [o.attempt for o in gone],
+                        [o.status for o in gone],
+                    ),
+                )
             if kept:
                 await conn.execute(
                     format_placeholders(_UPDATE),

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from interlink.errors import NotFound
+from interlink.errors import LeaseLost, NotFound
 from interlink.events.delivery.queue import (
     Delivery,
     DeliveryQueue,
     Disabled,
+    Fence,
     Job,
     JobKey,
     Page,
@@ -39,6 +40,20 @@ _DUE: Final = (
 _DUE_ORDERED: Final = (
     "SELECT seq, replay, event_id, key, body, attempt, published_at FROM deliveries d "
     "WHERE d.subscription = ? AND d.state = 'pending' AND d.next_at <= ? "
+    "AND (d.key IS NULL OR (d.seq, d.replay) = (SELECT e.seq, e.replay FROM deliveries e "
+    "WHERE e.subscription = d.subscription AND e.state = 'pending' AND e.key = d.key "
+    "ORDER BY e.seq, e.replay LIMIT 1)) "
+    "ORDER BY d.next_at, d.seq, d.replay LIMIT ?"
+)
+# The pending rows in dispatch order, due or not: ``take`` reads jobs and the next due time
+# in one statement.
+_PENDING: Final = (
+    "SELECT seq, replay, event_id, key, body, attempt, published_at, next_at FROM deliveries "
+    "WHERE subscription = ? AND state = 'pending' ORDER BY next_at, seq, replay LIMIT ?"
+)
+_PENDING_ORDERED: Final = (
+    "SELECT seq, replay, event_id, key, body, attempt, published_at, next_at FROM deliveries d "
+    "WHERE d.subscription = ? AND d.state = 'pending' "
     "AND (d.key IS NULL OR (d.seq, d.replay) = (SELECT e.seq, e.replay FROM deliveries e "
     "WHERE e.subscription = d.subscription AND e.state = 'pending' AND e.key = d.key "
     "ORDER BY e.seq, e.replay LIMIT 1)) "
@@ -67,8 +82,17 @@ _LIST_DEAD: Final = (
 _GET: Final = (
     "SELECT subscription, seq, replay, event_id, key, body, state, attempt, next_at, "
     "published_at, created_at, updated_at, last_status, last_error, last_response "
-    "FROM deliveries WHERE subscription = ? AND seq = ? AND replay = ?"
+    "FROM deliveries WHERE subscription = ? AND seq = ? AND replay = ? AND state <> 'done'"
 )
+# Tombstones past their retention, a bounded batch at a time so one sweep holds no long lock.
+_SWEEP: Final = (
+    "DELETE FROM deliveries WHERE (subscription, seq, replay) IN ("
+    "SELECT subscription, seq, replay FROM deliveries "
+    "WHERE subscription = ? AND state = 'done' AND updated_at < ? LIMIT ?)"
+)
+# A fenced write's condition: the lease is still this owner's under this token. The token
+# moves on whenever the lease is taken afresh, so no clock is involved.
+FENCE: Final = "SELECT 1 FROM leases WHERE name = ? AND owner = ? AND token = ?"
 
 
 class SQLDeliveryQueue(DeliveryQueue):
@@ -133,6 +157,36 @@ class SQLDeliveryQueue(DeliveryQueue):
                 break
         return jobs
 
+    async def take(
+        self,
+        subscription: str,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[JobKey] = (),
+        *,
+        ordered: bool = False,
+    ) -> tuple[list[Job], datetime | None]:
+        if limit < 1:
+            return [], None
+        # One row past what can be skipped and taken: it is the next due, or there is none.
+        rows = await self._fetch(
+            _PENDING_ORDERED if ordered else _PENDING,
+            (subscription, limit + len(exclude) + 1),
+        )
+        skip = set(exclude)
+        jobs: list[Job] = []
+        for seq, replay, event_id, key, body, attempt, published_at, next_at in rows:
+            job_key = JobKey(subscription, seq, replay)
+            if job_key in skip:
+                continue
+            due_at = self._dt(next_at)
+            if due_at > now:
+                return jobs, due_at
+            jobs.append(Job(job_key, event_id, key, bytes(body), attempt, self._dt(published_at)))
+            if len(jobs) == limit:
+                break
+        return jobs, None
+
     async def next_due(
         self, subscription: str, exclude: Sequence[JobKey] = (), *, ordered: bool = False
     ) -> datetime | None:
@@ -172,6 +226,11 @@ class SQLDeliveryQueue(DeliveryQueue):
             "updated_at = ? WHERE subscription = ? AND state = 'dead'",
             (at, at, subscription),
         )
+
+    async def sweep(self, subscription: str, before: datetime, limit: int) -> int:
+        if limit < 1:
+            return 0
+        return await self._execute(_SWEEP, (subscription, self._ts(before), limit))
 
     async def advance(self, subscription: str, type: str, seq: int, now: datetime) -> None:
         await self._execute(
@@ -256,6 +315,12 @@ class SQLDeliveryQueue(DeliveryQueue):
         await self._execute(
             "UPDATE delivery_replays SET finished_at = ?, enqueued = ? WHERE id = ?",
             (self._ts(now), enqueued, replay),
+        )
+
+    def _lost(self, fence: Fence) -> LeaseLost:
+        return LeaseLost(
+            f"lease {fence.lease} is not held by {fence.owner} under token {fence.token}: "
+            "another node holds it"
         )
 
     def _delivery(self, row: Row) -> Delivery:

@@ -18,8 +18,8 @@ from typing import Any, Final, TypeVar
 
 from interlink.errors import ConfigError, StoreError
 from interlink.events.bus import Message
-from interlink.events.delivery.queue import JobKey, Outcome, keys_of, truncate
-from interlink.events.delivery.queue_sql import Row, SQLDeliveryQueue
+from interlink.events.delivery.queue import Fence, JobKey, Outcome, keys_of, truncate
+from interlink.events.delivery.queue_sql import FENCE, Row, SQLDeliveryQueue
 from interlink.store.sqlite import (
     MEMORY,
     connect_sqlite,
@@ -123,8 +123,20 @@ class SQLiteDeliveryQueue(SQLDeliveryQueue):
 
     # --- batches -----------------------------------------------------------------------------
 
+    def _check(self, conn: sqlite3.Connection, fence: Fence | None) -> None:
+        """Inside the write transaction: SQLite's single writer keeps the answer true until
+        it commits."""
+        if fence is not None and conn.execute(FENCE, fence.columns).fetchone() is None:
+            raise self._lost(fence)
+
     async def enqueue(
-        self, subscription: str, messages: Sequence[Message], now: datetime, replay: int = 0
+        self,
+        subscription: str,
+        messages: Sequence[Message],
+        now: datetime,
+        replay: int = 0,
+        *,
+        fence: Fence | None = None,
     ) -> int:
         if not messages:
             return 0
@@ -135,6 +147,7 @@ class SQLiteDeliveryQueue(SQLDeliveryQueue):
         ]
 
         def insert(conn: sqlite3.Connection) -> int:
+            self._check(conn, fence)
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO deliveries (subscription, seq, replay, event_id, key, "
@@ -158,16 +171,18 @@ class SQLiteDeliveryQueue(SQLDeliveryQueue):
 
         return await self._run(insert_synced)
 
-    async def complete(self, outcomes: Sequence[Outcome], now: datetime) -> None:
+    async def complete(
+        self, outcomes: Sequence[Outcome], now: datetime, *, fence: Fence | None = None
+    ) -> None:
         if not outcomes:
             return
         at = sqlite_ts(now)
-        gone: list[tuple[str, int, int]] = []
+        gone: list[tuple[Any, ...]] = []
         kept: list[tuple[Any, ...]] = []
         for o in outcomes:
             k = o.key
             if o.result in ("delivered", "dropped"):
-                gone.append(k.columns)
+                gone.append((o.attempt, at, o.status, *k.columns))
             else:
                 state = "dead" if o.result == "dead" else "pending"
                 next_at = sqlite_ts(o.next_at or now)
@@ -177,9 +192,12 @@ class SQLiteDeliveryQueue(SQLDeliveryQueue):
                 )
 
         def apply(conn: sqlite3.Connection) -> None:
+            self._check(conn, fence)
             if gone:
                 conn.executemany(
-                    "DELETE FROM deliveries WHERE subscription = ? AND seq = ? AND replay = ?",
+                    "UPDATE deliveries SET state = 'done', body = NULL, attempt = ?, "
+                    "updated_at = ?, last_status = ?, last_error = NULL, last_response = NULL "
+                    "WHERE subscription = ? AND seq = ? AND replay = ?",
                     gone,
                 )
             if kept:

@@ -113,6 +113,7 @@ class ComparisonLog:
         self._lock = threading.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self._failing = False  # the last write failed: said once a streak, not every write
 
     def record(self, route: str, outcome: Outcome) -> None:
         now = self.clock()
@@ -142,11 +143,20 @@ class ComparisonLog:
                     route, start, counts.compared, counts.matched, dict(counts.fields)
                 )
             except InterlinkError as exc:
-                log.warning("shadow comparisons of route %s not stored: %s", route, exc.message)
+                if not self._failing:
+                    log.warning(
+                        "shadow comparisons of route %s not stored (kept for the next try): %s",
+                        route,
+                        exc.message,
+                    )
+                self._failing = True
                 with self._lock:
                     kept = self.pending.setdefault((route, start), Period())
                     kept.merge(counts)
                 continue
+            if self._failing:
+                log.info("shadow comparisons stored again")
+            self._failing = False
             written += 1
         return written
 

@@ -259,10 +259,13 @@ class GatewayObserver:
             try:
                 await asyncio.to_thread(record_connections, store, counts)
             except Exception as exc:
+                if not self._failing:  # once a streak, not every flush
+                    log.warning("observed connections not saved (kept for the next try): %s", exc)
                 self._failing = True
                 self.connections.restore(counts)
-                log.warning("observed connections not saved (kept for the next try): %s", exc)
             else:
+                if self._failing:
+                    log.info("observed connections saved again")
                 self._failing = False
                 written = len(counts)
         if self.connections.dropped:

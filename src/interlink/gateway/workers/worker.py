@@ -32,7 +32,7 @@ from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.workers.event_link import EventLink
 from interlink.gateway.workers.metrics import MetricsEndpoint
 from interlink.store import open_store
-from interlink.store.keyring import KeyRing
+from interlink.store.keyring import KeyRing, keep_refreshed
 
 KEY_REFRESH = 2.0  # seconds between reloads of consumer keys from the store, as the mesh does
 
@@ -89,16 +89,6 @@ def open_services(options: WorkerOptions) -> GatewayServices:
     return GatewayServices(keyring=keyring, store=store)
 
 
-async def _refresh_keys(keyring: KeyRing) -> None:
-    """Revocations and new keys reach this worker within KEY_REFRESH seconds."""
-    while True:
-        await asyncio.sleep(KEY_REFRESH)
-        try:
-            await asyncio.to_thread(keyring.refresh)
-        except Exception as exc:  # the store is down: keep the keys we have
-            log.warning("consumer keys not refreshed: %s", exc)
-
-
 async def run(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
     services = await asyncio.to_thread(open_services, options)
@@ -131,7 +121,7 @@ async def run(options: WorkerOptions) -> None:
         loop.add_signal_handler(sig, done.set)
     watcher = loop.create_task(_until_stdin_closes(done))
     keyring = services.keyring  # (an empty KeyRing is falsy: compare with None)
-    keys = loop.create_task(_refresh_keys(keyring)) if keyring is not None else None
+    keys = loop.create_task(keep_refreshed(keyring, KEY_REFRESH)) if keyring is not None else None
     gc.freeze()  # the startup objects live as long as the process: spare the collector them
     print("ready", flush=True)
     await done.wait()

@@ -1,0 +1,216 @@
+"""JSONata behind one facade: compile once, evaluate many times, one error type.
+
+Subscription filters, `check` and flows' mappings, filters and conditions all go through
+:func:`compile_expression`. Two engines can stand behind it: ``jsonatapy`` (Rust, the optional
+``fast`` extra) when it is installed, else ``jsonata-python``, which is always there. Both take
+the same expressions and give the same results on all but a few corner cases (the official
+suite's known failures are listed in tests/unit/test_jsonata_suite.py).
+
+Every evaluation is guarded: it stops with ``D1012`` past a time limit and with ``D1011`` past
+a depth of nested evaluation, so a runaway expression (an infinite recursion in a mapping)
+fails one message instead of holding a worker forever. The guard is checked between evaluation
+steps, so one slow built-in call (a huge ``$range``) finishes before it is noticed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from interlink.errors import ExpressionError
+
+Engine = Literal["jsonatapy", "jsonata-python"]
+
+#: Seconds an evaluation may take, and how deeply it may nest (recursion included).
+DEFAULT_TIMEOUT = 1.0
+DEFAULT_MAX_DEPTH = 500
+
+
+def available_engines() -> list[Engine]:
+    """The engines installed here, the preferred (faster) one first."""
+    engines: list[Engine] = []
+    if importlib.util.find_spec("jsonatapy") is not None:
+        engines.append("jsonatapy")
+    engines.append("jsonata-python")
+    return engines
+
+
+#: The engine :func:`compile_expression` uses unless told otherwise.
+DEFAULT_ENGINE: Engine = available_engines()[0]
+
+
+#: An engine's compiled expression: (data, bindings, timeout in ms, max depth) -> result.
+Evaluator = Callable[[Any, Mapping[str, Any], int | None, int | None], Any]
+
+
+class Expression:
+    """A compiled JSONata expression; :meth:`evaluate` is safe to call from any thread."""
+
+    def __init__(
+        self,
+        source: str,
+        compiled: Evaluator,
+        engine: Engine,
+        timeout: float | None,
+        max_depth: int | None,
+    ) -> None:
+        self.source = source
+        self.engine = engine
+        self.timeout = timeout
+        self.max_depth = max_depth
+        self._compiled = compiled
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r}, engine={self.engine!r})"
+
+    def evaluate(self, data: Any, bindings: Mapping[str, Any] | None = None) -> Any:
+        """The result for ``data`` (None when JSONata's is undefined or null).
+
+        ``bindings`` are variables without their ``$`` (``{"now": ...}`` is ``$now``). Any
+        failure, the guard's included, is an :class:`ExpressionError`."""
+        timeout_ms = None if self.timeout is None else max(1, round(self.timeout * 1000))
+        try:
+            return self._compiled(data, bindings or {}, timeout_ms, self.max_depth)
+        except ExpressionError:
+            raise
+        except RecursionError:
+            raise ExpressionError(
+                "JSONata D1011: the expression nests too deeply (a non-terminating recursion?)",
+                code="D1011",
+            ) from None
+        except Exception as exc:  # the engines raise several types; all mean the same here
+            raise _error(exc, self.source) from None
+
+
+def compile_expression(
+    source: str,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_depth: int | None = DEFAULT_MAX_DEPTH,
+    engine: Engine | None = None,
+) -> Expression:
+    """Parse ``source`` once; :class:`ExpressionError` when it does not compile.
+
+    ``timeout`` (seconds) and ``max_depth`` bound each evaluation; None lifts a bound."""
+    chosen = engine or DEFAULT_ENGINE
+    try:
+        compiled = _jsonatapy(source) if chosen == "jsonatapy" else _jsonata_python(source)
+    except ExpressionError:
+        raise
+    except RecursionError:
+        raise ExpressionError(
+            "JSONata: the expression nests too deeply to parse", code="S0101"
+        ) from None
+    except Exception as exc:  # the parsers raise several types for a bad expression
+        raise _error(exc, source) from None
+    return Expression(source, compiled, chosen, timeout, max_depth)
+
+
+def truthy(value: Any) -> bool:
+    """JSONata's ``$boolean``: an array is true when any member is, an empty one is false."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str | int | float):
+        return bool(value)
+    if isinstance(value, list):
+        return any(truthy(v) for v in value)
+    if isinstance(value, dict):
+        return bool(value)
+    return False
+
+
+def constructed_keys(source: str) -> frozenset[str] | None:
+    """The keys of the object ``source`` builds, when that can be told without evaluating it.
+
+    It can when the expression is an object constructor (``{"a": …, "b": …}``), alone or last
+    in a block, with literal string keys; otherwise (or when it does not compile) None. Read
+    with jsonata-python's parser, which is always installed, whichever engine evaluates."""
+    import jsonata  # type: ignore[import-untyped]
+
+    try:
+        node = jsonata.Jsonata(source).ast
+    except Exception:  # not compiling is reported elsewhere; here it is "cannot tell"
+        return None
+    while node.type == "block" and node.expressions:
+        node = node.expressions[-1]
+    if node.type != "unary" or node.value != "{" or node.lhs_object is None:
+        return None
+    keys = [key.value for key, _ in node.lhs_object]
+    if not all(k is not None and isinstance(k, str) for k in keys):
+        return None
+    types = {key.type for key, _ in node.lhs_object}
+    return frozenset(keys) if types <= {"string"} else None
+
+
+_CODE = re.compile(r"\b([STDU]\d{4})\b")
+
+
+def _error(exc: BaseException, source: str) -> ExpressionError:
+    """One readable line: the code, where in the expression, and the engine's message."""
+    code = getattr(exc, "error", None)
+    text = str(exc) or type(exc).__name__
+    if not isinstance(code, str):
+        found = _CODE.search(text)
+        code = found.group(1) if found else None
+    # jsonatapy puts "Parse error: S0207: " before its message; keep only the message.
+    if code:
+        text = text.split(f"{code}: ", 1)[-1]
+    location = getattr(exc, "location", None)
+    position = location if isinstance(location, int) and location > 0 else None
+    where = f" {_where(source, position)}" if position is not None else ""
+    label = f"JSONata {code}" if code else "JSONata"
+    message = " ".join(f"{label}{where}: {text}".split())
+    return ExpressionError(message, code=code, position=position)
+
+
+def _where(source: str, position: int) -> str:
+    """``at position 7``; ``at line 2, column 5`` in an expression of several lines."""
+    before = source[: position - 1] if position <= len(source) + 1 else source
+    if "\n" not in source:
+        return f"at position {position}"
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return f"at line {line}, column {column}"
+
+
+def _jsonata_python(source: str) -> Evaluator:
+    # Imported here: a process whose estate has no expression never loads the parser.
+    import jsonata
+    from jsonata.jsonata import Jsonata  # type: ignore[import-untyped]
+
+    compiled = jsonata.Jsonata(source)
+
+    def evaluate(
+        data: Any, bindings: Mapping[str, Any], timeout_ms: int | None, max_depth: int | None
+    ) -> Any:
+        # The library's own guard starts its clock when the expression is compiled, so a fresh
+        # one rides in each evaluation's bindings frame instead (the library copies a frame's
+        # entries, its guard's hooks included, into the evaluation's scope).
+        frame = Jsonata.Frame(None)
+        if timeout_ms is not None or max_depth is not None:
+            frame.set_runtime_bounds(timeout_ms, max_depth)
+        for name, value in bindings.items():
+            frame.bind(name, value)
+        # $now, $millis and higher-order built-ins read the thread's "current" expression, which
+        # compiling another expression replaces: point it back at this one.
+        Jsonata.CURRENT.jsonata = compiled
+        return compiled.evaluate(data, frame)
+
+    return evaluate
+
+
+def _jsonatapy(source: str) -> Evaluator:
+    import jsonatapy
+
+    compiled = jsonatapy.compile(source)
+
+    def evaluate(
+        data: Any, bindings: Mapping[str, Any], timeout_ms: int | None, max_depth: int | None
+    ) -> Any:
+        return compiled.evaluate(
+            data, dict(bindings), timeout=timeout_ms, max_stack_depth=max_depth
+        )
+
+    return evaluate
