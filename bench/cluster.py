@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--nodes", default="1,2,3", help="node counts to measure, in order")
     parser.add_argument("--rounds", type=int, default=5, help="kills for the takeover (0: none)")
     parser.add_argument(
-        "--lease-ttl", type=float, default=10.0, help="the nodes' --lease-ttl (default 10 s)"
+        "--lease-ttl", type=float, default=5.0, help="the nodes' --lease-ttl (default 5 s)"
     )
     args = parser.parse_args()
     subs = subscriptions(args.subscriptions)

@@ -14,6 +14,7 @@ from interlink._native import in_use as native_in_use
 from interlink.admin.app import create_app
 from interlink.estate.findings import EstateLoadError
 from interlink.gateway.telemetry.access_log import configure_access_log
+from interlink.leases import DEFAULT_TTL
 from interlink.runtime.dataplane import open_data_plane
 from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime, estate_root
@@ -147,7 +148,7 @@ def serve_options(fn: F, *, access_log: bool = True) -> F:
             "--lease-ttl",
             envvar="INTERLINK_LEASE_TTL",
             type=click.FloatRange(1, 300),
-            default=10.0,
+            default=DEFAULT_TTL,
             show_default=True,
             help="Seconds a node's leases live, and the NATS ack wait: how soon a dead node's "
             "work moves on to another. Give every node the same value.",

@@ -39,7 +39,7 @@ from interlink.tasks import cancel_and_wait
 log = logging.getLogger("interlink.leases")
 
 NODE_PREFIX: Final = "node:"
-DEFAULT_TTL: Final = 10.0
+DEFAULT_TTL: Final = 5.0  # seconds: a dead node's work moves on within about this
 
 
 class HeldLease:

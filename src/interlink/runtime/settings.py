@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interlink.leases import DEFAULT_TTL
+
 
 @dataclass(frozen=True)
 class ServeSettings:
@@ -23,7 +25,7 @@ class ServeSettings:
     access_log: bool = True  # --access-log / INTERLINK_ACCESS_LOG: one JSON line per request
     # --lease-ttl / INTERLINK_LEASE_TTL: seconds a node's leases live, and the NATS ack wait;
     # how soon a dead node's work moves on (give every node the same value)
-    lease_ttl: float = 10.0
+    lease_ttl: float = DEFAULT_TTL
     # A data-plane node: --control-plane / INTERLINK_CONTROL_PLANE is the admin API it takes its
     # revisions from, with --token / INTERLINK_CONTROL_PLANE_TOKEN (a dataplane token); its store,
     # event log and last good revision are under --state-dir / INTERLINK_STATE_DIR.
