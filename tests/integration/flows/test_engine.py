@@ -1,0 +1,183 @@
+"""The flow engine against a real store (SQLite and PostgreSQL) and loopback upstreams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.loader import load_estate
+from interlink.flows.calls import system_targets
+from interlink.flows.engine import FlowEngine
+from interlink.flows.retry import RetryPolicy
+from interlink.flows.runs import FlowRuns
+from interlink.store import Store, open_store
+from interlink.testing.upstreams import UpstreamThread
+
+FAST = RetryPolicy(attempts=3, initial=0.01)
+
+
+def write_estate(root: Path, base_url: str, flows: str, store_url: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "estate.yaml").write_text(
+        f"""apiVersion: interlink/v1
+kind: Platform
+metadata: {{name: platform}}
+spec:
+  store: {{url: "{store_url}"}}
+---
+apiVersion: interlink/v1
+kind: Team
+metadata: {{name: ops}}
+spec: {{}}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {{name: crm, owner: ops}}
+spec:
+  domain: sales
+  baseUrl: {base_url}
+  credentials: {{scheme: header, name: x-api-key, value: "${{env:FLOWS_TEST_KEY}}"}}
+{flows}""",
+        encoding="utf-8",
+    )
+    return root
+
+
+SAGA = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: onboard, owner: ops}
+spec:
+  trigger: {manual: true}
+  steps:
+    - {name: shape, type: map, expression: '{"name": name, "tier": "gold"}'}
+    - {name: only-named, type: filter, condition: 'name != ""'}
+    - name: create
+      type: call
+      system: crm
+      path: /customers
+      compensate: {system: crm, method: DELETE, path: /customers/last}
+    - name: notify
+      type: call
+      system: crm
+      path: /notify
+      body: '{"customer": $steps.create.path, "who": name}'
+    - {name: done, type: map, expression: '$merge([$, {"notified": true}])'}
+"""
+
+
+@pytest.fixture
+def upstream() -> Iterator[UpstreamThread]:
+    with UpstreamThread() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWS_TEST_KEY", "k-123")
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with open_store(store_url) as opened:
+        opened.migrate()
+        yield opened
+
+
+def engine_for(root: Path, store: Store, **kwargs: Any) -> FlowEngine:
+    estate, _ = load_estate(root)
+
+    def spec(name: str) -> FlowSpec:
+        item = estate.get("Flow", name)
+        assert item is not None
+        assert isinstance(item.obj, Flow)
+        return item.obj.spec
+
+    return FlowEngine(FlowRuns(store.db), spec, system_targets(estate), retry=FAST, **kwargs)
+
+
+def requests_to(upstream: UpstreamThread, path: str) -> list[dict[str, Any]]:
+    return [r for r in upstream.requests if r["path"] == path]
+
+
+def test_a_run_completes_with_each_step_checkpointed(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA, "sqlite:///unused.db")
+    engine = engine_for(root, store)
+    run = asyncio.run(engine.start_and_run("onboard", {"name": "Ada", "extra": 1}))
+    assert run.status == "completed", run.error
+    assert run.context["message"] == {"name": "Ada", "tier": "gold", "notified": True}
+    (create,) = requests_to(upstream, "/customers")
+    assert json.loads(create["body"]) == {"name": "Ada", "tier": "gold"}
+    assert create["headers"]["idempotency-key"] == f"{run.id}:create"
+    assert create["headers"]["x-api-key"] == "k-123"
+    (notify,) = requests_to(upstream, "/notify")
+    assert json.loads(notify["body"]) == {"customer": "/customers", "who": "Ada"}
+    steps = FlowRuns(store.db).steps(run.id)
+    assert [(s.name, s.status, s.attempts) for s in steps] == [
+        ("shape", "completed", 1),
+        ("only-named", "completed", 1),
+        ("create", "completed", 1),
+        ("notify", "completed", 1),
+        ("done", "completed", 1),
+    ]
+    assert steps[2].output["method"] == "POST"
+
+
+def test_a_false_filter_ends_the_run_filtered(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA, "sqlite:///unused.db")
+    run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": ""}))
+    assert run.status == "filtered"
+    assert upstream.requests == []
+
+
+def test_a_5xx_is_retried_with_the_same_key_and_a_4xx_is_not(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA, "sqlite:///unused.db")
+    upstream.fail_next(1, 503)
+    upstream.fail_next(1, 400)
+    run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada"}))
+    assert run.status == "failed"  # nothing completed that could be undone
+    assert run.error is not None
+    assert "create" in run.error
+    creates = requests_to(upstream, "/customers")
+    assert [c["headers"]["idempotency-key"] for c in creates] == [f"{run.id}:create"] * 2
+    create = FlowRuns(store.db).steps(run.id)[2]
+    assert (create.status, create.attempts) == ("failed", 2)
+
+
+def test_a_step_that_keeps_failing_undoes_the_completed_calls(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    flows = SAGA.replace("system: crm\n      path: /notify", "system: gone\n      path: /notify")
+    flows += """---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: gone, owner: ops}
+spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
+"""
+    root = write_estate(tmp_path / "estate", upstream.url, flows, "sqlite:///unused.db")
+    run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada"}))
+    assert run.status == "compensated", run.error
+    (undo,) = requests_to(upstream, "/customers/last")
+    assert undo["method"] == "DELETE"
+    assert undo["headers"]["idempotency-key"] == f"{run.id}:create:compensate"
+    steps = {(s.phase, s.name): s for s in FlowRuns(store.db).steps(run.id)}
+    assert steps[("forward", "notify")].attempts == 3
+    assert steps[("forward", "notify")].status == "failed"
+    assert steps[("compensate", "create")].status == "completed"
