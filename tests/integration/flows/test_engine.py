@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,20 @@ from interlink.flows.engine import FlowEngine
 from interlink.flows.retry import RetryPolicy
 from interlink.flows.runs import FlowRuns
 from interlink.store import Store, open_store
+from interlink.testing.processes import interlink_command
 from interlink.testing.upstreams import UpstreamThread
 
 FAST = RetryPolicy(attempts=3, initial=0.01)
 
 
-def write_estate(root: Path, base_url: str, flows: str, store_url: str) -> Path:
+def write_estate(root: Path, base_url: str, flows: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "estate.yaml").write_text(
         f"""apiVersion: interlink/v1
 kind: Platform
 metadata: {{name: platform}}
 spec:
-  store: {{url: "{store_url}"}}
+  store: {{url: "${{env:FLOWS_TEST_STORE}}"}}
 ---
 apiVersion: interlink/v1
 kind: Team
@@ -84,8 +84,10 @@ def upstream() -> Iterator[UpstreamThread]:
 
 
 @pytest.fixture(autouse=True)
-def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def _env(monkeypatch: pytest.MonkeyPatch, store_url: str) -> None:
+    # The estate names its store and the System's key by reference; child processes inherit.
     monkeypatch.setenv("FLOWS_TEST_KEY", "k-123")
+    monkeypatch.setenv("FLOWS_TEST_STORE", store_url)
 
 
 @pytest.fixture
@@ -114,7 +116,7 @@ def requests_to(upstream: UpstreamThread, path: str) -> list[dict[str, Any]]:
 def test_a_run_completes_with_each_step_checkpointed(
     tmp_path: Path, store: Store, upstream: UpstreamThread
 ) -> None:
-    root = write_estate(tmp_path / "estate", upstream.url, SAGA, "sqlite:///unused.db")
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     engine = engine_for(root, store)
     run = asyncio.run(engine.start_and_run("onboard", {"name": "Ada", "extra": 1}))
     assert run.status == "completed", run.error
@@ -139,7 +141,7 @@ def test_a_run_completes_with_each_step_checkpointed(
 def test_a_false_filter_ends_the_run_filtered(
     tmp_path: Path, store: Store, upstream: UpstreamThread
 ) -> None:
-    root = write_estate(tmp_path / "estate", upstream.url, SAGA, "sqlite:///unused.db")
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": ""}))
     assert run.status == "filtered"
     assert upstream.requests == []
@@ -148,7 +150,7 @@ def test_a_false_filter_ends_the_run_filtered(
 def test_a_5xx_is_retried_with_the_same_key_and_a_4xx_is_not(
     tmp_path: Path, store: Store, upstream: UpstreamThread
 ) -> None:
-    root = write_estate(tmp_path / "estate", upstream.url, SAGA, "sqlite:///unused.db")
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     upstream.fail_next(1, 503)
     upstream.fail_next(1, 400)
     run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada"}))
@@ -171,7 +173,7 @@ kind: System
 metadata: {name: gone, owner: ops}
 spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
 """
-    root = write_estate(tmp_path / "estate", upstream.url, flows, "sqlite:///unused.db")
+    root = write_estate(tmp_path / "estate", upstream.url, flows)
     run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada"}))
     assert run.status == "compensated", run.error
     (undo,) = requests_to(upstream, "/customers/last")
@@ -181,3 +183,49 @@ spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
     assert steps[("forward", "notify")].attempts == 3
     assert steps[("forward", "notify")].status == "failed"
     assert steps[("compensate", "create")].status == "completed"
+
+
+def wait_for(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_run_killed_mid_call_resumes_from_its_checkpoint(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
+    (tmp_path / "input.json").write_text('{"name": "Ada"}', encoding="utf-8")
+    upstream.hold("/notify")  # the fourth step's call stays in flight
+    child = subprocess.Popen(
+        [*interlink_command(), "flows", "run", "onboard", "--input", str(tmp_path / "input.json")],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        held = lambda: len(requests_to(upstream, "/notify")) == 1  # noqa: E731
+        wait_for(lambda: held() or child.poll() is not None, "the held call")
+        assert child.poll() is None, child.communicate()[1].decode()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    upstream.release("/notify")
+    (pending,) = FlowRuns(store.db).latest("onboard")
+    assert (pending.status, pending.step) == ("running", 3)
+
+    # A new engine, once the dead one's lease has lapsed (the store's clock moved past it).
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=5)
+
+    with open_store(store_url, clock=later) as restarted:
+        (run,) = asyncio.run(engine_for(root, restarted).recover())
+    assert run.id == pending.id
+    assert run.status == "completed", run.error
+    assert run.context["message"] == {"name": "Ada", "tier": "gold", "notified": True}
+    assert len(requests_to(upstream, "/customers")) == 1  # completed before the kill: not again
+    notifies = requests_to(upstream, "/notify")
+    assert [n["headers"]["idempotency-key"] for n in notifies] == [f"{run.id}:notify"] * 2
+    attempts = {s.name: s.attempts for s in FlowRuns(store.db).steps(run.id)}
+    assert attempts == {"shape": 1, "only-named": 1, "create": 1, "notify": 2, "done": 1}
