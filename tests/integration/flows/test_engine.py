@@ -205,8 +205,11 @@ def test_a_run_killed_mid_call_resumes_from_its_checkpoint(
         stderr=subprocess.PIPE,
     )
     try:
-        held = lambda: len(requests_to(upstream, "/notify")) == 1  # noqa: E731
-        wait_for(lambda: held() or child.poll() is not None, "the held call")
+
+        def held_or_gone() -> bool:
+            return len(requests_to(upstream, "/notify")) == 1 or child.poll() is not None
+
+        wait_for(held_or_gone, "the held call")
         assert child.poll() is None, child.communicate()[1].decode()
     finally:
         child.send_signal(signal.SIGKILL)
