@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Final
+from typing import Any
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds.flow import FlowSpec, iter_steps
-
-#: The step kinds the engine runs.
-RUN_KINDS: Final = frozenset({"map", "filter", "call", "publish"})
+from interlink.estate.not_yet import FLOW_STEPS_RUN as RUN_KINDS
 
 
 def pin(spec: FlowSpec) -> tuple[dict[str, Any], str]:
@@ -39,6 +37,6 @@ def check_runnable(flow: str, spec: FlowSpec) -> None:
     missing = unsupported(spec)
     if missing:
         raise ConfigError(
-            f"Flow/{flow} cannot run: steps of kind enrich, split, choice and idempotency do "
-            f"not run yet ({', '.join(missing)})"
+            f"Flow/{flow} cannot run: only {', '.join(sorted(RUN_KINDS))} steps run yet, "
+            f"not {', '.join(missing)}"
         )
