@@ -1,6 +1,7 @@
 """A flow's HTTP call to a System: the URL, the credential, the idempotency key, the answer.
 
-The URL is the System's base URL joined with the step's path, under the same rules as webhook
+The URL is the System's base URL joined with the step's path, its ``{field}`` placeholders
+filled from the message (``/customers/{customer}``), under the same rules as webhook
 deliveries (a path cannot leave the base URL). The System's credentials ride on the call.
 ``Idempotency-Key`` is ``<run id>:<step name>`` (a compensation's ends in ``:compensate``),
 the same on every retry and after a restart, so the System can tell a repeat from a new call.
@@ -11,9 +12,11 @@ once; a 5xx, a 429 or a network failure is retried under the step's policy.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from interlink.errors import ConfigError, UpstreamError
 from interlink.estate.kinds.organisation import System
@@ -26,6 +29,24 @@ from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
+
+
+def expand_path(path: str, message: Any) -> str:
+    """``path`` with each ``{field}`` replaced by that field of the message, percent-encoded
+    (a ``/`` in it too, so a value stays one segment)."""
+
+    def field(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = message.get(name) if isinstance(message, dict) else None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise StepFailed(
+                f"the path {path} needs the message's {name!r}, a string or a number",
+                retryable=False,
+            )
+        return quote(str(value), safe="")
+
+    return _PLACEHOLDER.sub(field, path)
 
 
 @dataclass(frozen=True)

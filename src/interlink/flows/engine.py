@@ -5,7 +5,8 @@ in order over the run's *message* (the input at first):
 
 - ``map``: the message becomes the expression's result;
 - ``filter``: a false condition ends the run as ``filtered``;
-- ``call``: an HTTP call to a System (``calls.py``), its body the ``body`` expression's result
+- ``call``: an HTTP call to a System (``calls.py``; ``{field}`` in its path is that field of
+  the message), its body the ``body`` expression's result
   (the message when there is none); the answer's JSON is the step's output, kept under the
   step's name in ``$steps`` (``$steps.create.id``) while the message stays as it was, so a later
   ``map`` decides what of it joins the message;
@@ -37,7 +38,7 @@ from typing import Any, TypeVar
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
 from interlink.estate.kinds.flow import CallStep, FilterStep, FlowSpec, MapStep, PublishStep, Step
 from interlink.expressions import Expression, compile_expression, truthy
-from interlink.flows.calls import Target, call
+from interlink.flows.calls import Target, call, expand_path
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, dump
@@ -217,7 +218,8 @@ class FlowEngine:
             return truthy(self._evaluate(step.condition, run, context)), context
         if isinstance(step, CallStep):
             body = self._evaluate(step.body, run, context) if step.body else message
-            output = await self._call(step.system, step.method, step.path, body, run, step.name)
+            path = expand_path(step.path, message)
+            output = await self._call(step.system, step.method, path, body, run, step.name)
             steps = {**context["steps"], step.name: output}
             return output, {**context, "steps": steps}
         if isinstance(step, PublishStep):
@@ -239,7 +241,8 @@ class FlowEngine:
         assert undo is not None
         body = self._evaluate(undo.body, run, context) if undo.body else context["message"]
         key = f"{step.name}:compensate"
-        output = await self._call(undo.system, undo.method, undo.path, body, run, key)
+        path = expand_path(undo.path, context["message"])
+        output = await self._call(undo.system, undo.method, path, body, run, key)
         return output, context
 
     async def _call(

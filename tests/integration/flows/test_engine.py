@@ -67,7 +67,7 @@ spec:
       type: call
       system: crm
       path: /customers
-      compensate: {system: crm, method: DELETE, path: /customers/last}
+      compensate: {system: crm, method: DELETE, path: '/customers/{name}'}
     - name: notify
       type: call
       system: crm
@@ -174,9 +174,9 @@ metadata: {name: gone, owner: ops}
 spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
 """
     root = write_estate(tmp_path / "estate", upstream.url, flows)
-    run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada"}))
+    run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada L"}))
     assert run.status == "compensated", run.error
-    (undo,) = requests_to(upstream, "/customers/last")
+    (undo,) = requests_to(upstream, "/customers/Ada%20L")
     assert undo["method"] == "DELETE"
     assert undo["headers"]["idempotency-key"] == f"{run.id}:create:compensate"
     steps = {(s.phase, s.name): s for s in FlowRuns(store.db).steps(run.id)}
