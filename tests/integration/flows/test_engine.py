@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from interlink.errors import BusUnavailable, ConfigError
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
 from interlink.flows.calls import system_targets
@@ -232,3 +233,53 @@ def test_a_run_killed_mid_call_resumes_from_its_checkpoint(
     assert [n["headers"]["idempotency-key"] for n in notifies] == [f"{run.id}:notify"] * 2
     attempts = {s.name: s.attempts for s in FlowRuns(store.db).steps(run.id)}
     assert attempts == {"shape": 1, "only-named": 1, "create": 1, "notify": 2, "done": 1}
+
+
+class Outbox:
+    """A publisher that keeps what it is given; it refuses the first ``refuse`` events with a
+    retryable error, as a bus that is briefly unavailable would."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.events: list[tuple[str, Any, str]] = []
+        self.refuse = refuse
+
+    async def __call__(self, event_type: str, data: Any, event_id: str) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise BusUnavailable("the bus is restarting")
+        self.events.append((event_type, data, event_id))
+
+
+PUBLISH = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: announce, owner: ops}
+spec:
+  steps:
+    - {name: tell, type: publish, event: customer.created, data: '{"id": id, "by": $run.flow}'}
+    - {name: echo, type: publish, event: customer.created}
+"""
+
+
+def test_publish_steps_hand_events_to_the_publisher_with_stable_ids(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, PUBLISH)
+    outbox = Outbox(refuse=1)
+    engine = engine_for(root, store, publisher=outbox)
+    run = asyncio.run(engine.start_and_run("announce", {"id": 7}))
+    assert run.status == "completed", run.error
+    assert outbox.events == [
+        ("customer.created", {"id": 7, "by": "announce"}, f"{run.id}:tell"),
+        ("customer.created", {"id": 7}, f"{run.id}:echo"),
+    ]
+    assert [s.attempts for s in FlowRuns(store.db).steps(run.id)] == [2, 1]
+
+
+def test_a_publishing_flow_needs_a_publisher_and_nothing_is_recorded_without(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, PUBLISH)
+    with pytest.raises(ConfigError, match="publishes events, and this engine has no publisher"):
+        asyncio.run(engine_for(root, store).start("announce", {}))
+    assert FlowRuns(store.db).latest() == []
