@@ -75,9 +75,12 @@ def run_command(name: str, source: str | None, estate_dir: Path) -> None:
         engine = _engine(estate, FlowRuns(store.db))
 
         async def go() -> FlowRun:
-            run_id = await engine.start(name, data)
-            click.echo(run_id)
-            return await engine.run(run_id)
+            try:
+                run_id = await engine.start(name, data)
+                click.echo(run_id)
+                return await engine.run(run_id)
+            finally:
+                await engine.aclose()
 
         run = asyncio.run(go())
     finally:
@@ -93,8 +96,16 @@ def resume_command(estate_dir: Path) -> None:
     """Resume the runs left unfinished by a process that stopped; print how each ended."""
     estate = _estate(estate_dir)
     store = open_estate_store(estate_dir, None)
+    engine = _engine(estate, FlowRuns(store.db))
+
+    async def go() -> list[FlowRun]:
+        try:
+            return await engine.recover()
+        finally:
+            await engine.aclose()
+
     try:
-        runs = asyncio.run(_engine(estate, FlowRuns(store.db)).recover())
+        runs = asyncio.run(go())
     finally:
         store.close()
     for run in runs:

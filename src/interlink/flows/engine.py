@@ -75,6 +75,7 @@ class FlowEngine:
         self._flows = flows  # the flow's spec by name (ConfigError when unknown)
         self._targets = targets
         self._publisher = publisher
+        self._owns_client = client is None
         self._client = client or HttpClient()
         self._retry = retry or RetryPolicy()
         self.lease_ttl = lease_ttl
@@ -124,6 +125,11 @@ class FlowEngine:
         if ids:
             log.info("resuming %d pending flow run(s)", len(ids))
         return list(await asyncio.gather(*(self.run(run_id) for run_id in ids)))
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of a client the engine made itself."""
+        if self._owns_client:
+            await self._client.aclose()
 
     # --- one run -----------------------------------------------------------------------------
 

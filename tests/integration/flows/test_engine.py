@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -75,6 +76,15 @@ spec:
       path: /notify
       body: '{"customer": $steps.create.path, "who": name}'
     - {name: done, type: map, expression: '$merge([$, {"notified": true}])'}
+"""
+
+
+# A System nothing listens for (port 9, discard): every call to it fails to connect.
+GONE = """---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: gone, owner: ops}
+spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
 """
 
 
@@ -168,12 +178,7 @@ def test_a_step_that_keeps_failing_undoes_the_completed_calls(
     tmp_path: Path, store: Store, upstream: UpstreamThread
 ) -> None:
     flows = SAGA.replace("system: crm\n      path: /notify", "system: gone\n      path: /notify")
-    flows += """---
-apiVersion: interlink/v1
-kind: System
-metadata: {name: gone, owner: ops}
-spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
-"""
+    flows += GONE
     root = write_estate(tmp_path / "estate", upstream.url, flows)
     run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": "Ada L"}))
     assert run.status == "compensated", run.error
@@ -283,3 +288,40 @@ def test_a_publishing_flow_needs_a_publisher_and_nothing_is_recorded_without(
     with pytest.raises(ConfigError, match="publishes events, and this engine has no publisher"):
         asyncio.run(engine_for(root, store).start("announce", {}))
     assert FlowRuns(store.db).latest() == []
+
+
+def test_a_run_stopped_while_compensating_resumes_its_compensation(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    flows = SAGA.replace("system: crm\n      path: /notify", "system: gone\n      path: /notify")
+    flows += GONE
+    root = write_estate(tmp_path / "estate", upstream.url, flows)
+    upstream.hold("/customers/Ada")  # the undo call stays in flight
+
+    async def stopped_mid_undo() -> str:
+        engine = engine_for(root, store)
+        run_id = await engine.start("onboard", {"name": "Ada"})
+        task = asyncio.create_task(engine.run(run_id))
+        while not requests_to(upstream, "/customers/Ada"):
+            await asyncio.sleep(0.01)
+        task.cancel()  # the process stops here: nothing more is written
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await engine.aclose()
+        return run_id
+
+    run_id = asyncio.run(stopped_mid_undo())
+    upstream.release("/customers/Ada")
+    assert FlowRuns(store.db).get(run_id).status == "compensating"
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=5)
+
+    with open_store(store_url, clock=later) as restarted:
+        (run,) = asyncio.run(engine_for(root, restarted).recover())
+    assert run.status == "compensated", run.error
+    assert run.error is not None
+    assert run.error.startswith("step notify failed: ")
+    assert len(requests_to(upstream, "/customers")) == 1
+    undos = requests_to(upstream, "/customers/Ada")
+    assert [u["headers"]["idempotency-key"] for u in undos] == [f"{run_id}:create:compensate"] * 2
