@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from interlink.estate.kinds.flow import Flow
+from interlink.estate.loader import load_estate
+from interlink.flows.definition import pin
+from interlink.flows.runs import FlowRuns
+from interlink.store import open_store
 from interlink.testing.processes import run_interlink
 from interlink.testing.upstreams import UpstreamThread
-from tests.integration.flows.test_engine import SAGA, write_estate
+from tests.integration.flows.test_engine import SAGA, requests_to, write_estate
 
 
 @pytest.fixture
@@ -101,3 +106,26 @@ spec:
     assert line.startswith("interlink: ")
     assert message in line
     assert upstream.requests == []
+
+
+def test_resume_finishes_a_run_whose_engine_is_gone(
+    tmp_path: Path, upstream: UpstreamThread, env: dict[str, str], store_url: str
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
+    estate, _ = load_estate(root)
+    flow = estate.get("Flow", "onboard")
+    assert flow is not None
+    assert isinstance(flow.obj, Flow)
+    definition, revision = pin(flow.obj.spec)
+    with open_store(store_url) as store:
+        store.migrate()
+        # Recorded by an engine that died at once: its lease ends as it is taken.
+        run = FlowRuns(store.db).create(
+            "onboard", revision, definition, "manual", {"name": "Ada"}, "gone", 0
+        )
+    resumed = run_interlink(["flows", "resume"], cwd=root, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines() == [f"{run.id}  onboard  completed"]
+    assert len(requests_to(upstream, "/customers")) == 1
+    again = run_interlink(["flows", "resume"], cwd=root, env=env)
+    assert again.stdout == ""
