@@ -6,10 +6,10 @@ in order over the run's *message* (the input at first):
 - ``map``: the message becomes the expression's result;
 - ``filter``: a false condition ends the run as ``filtered``;
 - ``call``: an HTTP call to a System (``calls.py``; ``{field}`` in its path is that field of
-  the message), its body the ``body`` expression's result
-  (the message when there is none); the answer's JSON is the step's output, kept under the
-  step's name in ``$steps`` (``$steps.create.id``) while the message stays as it was, so a later
-  ``map`` decides what of it joins the message;
+  the message), its body the ``body`` expression's result (without one: the message for POST,
+  PUT and PATCH, nothing for the other methods); the answer's JSON is the step's output, kept
+  under the step's name in ``$steps`` (``$steps.create.id``) while the message stays as it was,
+  so a later ``map`` decides what of it joins the message;
 - ``publish``: the ``data`` expression's result (the message when there is none) goes to the
   injected publisher as one event whose id is ``<run id>:<step name>``.
 
@@ -49,6 +49,8 @@ log = logging.getLogger("interlink.flows")
 #: Publishes one event: (event type, data, event id). The mesh's ingress in production.
 Publisher = Callable[[str, Any, str], Awaitable[None]]
 T = TypeVar("T")
+#: Methods whose call sends the message when the step has no ``body``; the others send none.
+_SENDS_MESSAGE = frozenset({"POST", "PUT", "PATCH"})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -208,6 +210,10 @@ class FlowEngine:
                 await asyncio.sleep(self._retry.delay(number))
                 continue
             following = index + 1 if phase == "forward" else run.step
+            if isinstance(step, FilterStep) and output is False:
+                # The pointer stays: a run stopped before it is marked filtered evaluates the
+                # same condition on the same message again instead of going past it.
+                following = index
             await self._db(
                 self.runs.step_completed, run, phase, index, output, after, following, self.owner
             )
@@ -223,7 +229,7 @@ class FlowEngine:
         if isinstance(step, FilterStep):
             return truthy(self._evaluate(step.condition, run, context)), context
         if isinstance(step, CallStep):
-            body = self._evaluate(step.body, run, context) if step.body else message
+            body = self._body(step.body, step.method, run, context)
             path = expand_path(step.path, message)
             output = await self._call(step.system, step.method, path, body, run, step.name)
             steps = {**context["steps"], step.name: output}
@@ -245,7 +251,7 @@ class FlowEngine:
         assert isinstance(step, CallStep)
         undo = step.compensate
         assert undo is not None
-        body = self._evaluate(undo.body, run, context) if undo.body else context["message"]
+        body = self._body(undo.body, undo.method, run, context)
         key = f"{step.name}:compensate"
         path = expand_path(undo.path, context["message"])
         output = await self._call(undo.system, undo.method, path, body, run, key)
@@ -259,6 +265,11 @@ class FlowEngine:
         except ConfigError as exc:
             raise StepFailed(exc.message, retryable=False) from None
         return await call(self._client, target, method, path, body, f"{run.id}:{key}")
+
+    def _body(self, source: str | None, method: str, run: FlowRun, context: dict[str, Any]) -> Any:
+        if source is not None:
+            return self._evaluate(source, run, context)
+        return context["message"] if method in _SENDS_MESSAGE else None
 
     def _evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
         bindings = {"steps": context["steps"], "run": {"id": run.id, "flow": run.flow}}

@@ -156,6 +156,11 @@ def test_a_false_filter_ends_the_run_filtered(
     run = asyncio.run(engine_for(root, store).start_and_run("onboard", {"name": ""}))
     assert run.status == "filtered"
     assert upstream.requests == []
+    # The pointer stays at the filter: resumed before the status was written, a run would
+    # meet the same condition again rather than go past it.
+    assert run.step == 1
+    outputs = [(s.name, s.output) for s in FlowRuns(store.db).steps(run.id)]
+    assert outputs == [("shape", {"name": "", "tier": "gold"}), ("only-named", False)]
 
 
 def test_a_5xx_is_retried_with_the_same_key_and_a_4xx_is_not(
@@ -184,6 +189,7 @@ def test_a_step_that_keeps_failing_undoes_the_completed_calls(
     assert run.status == "compensated", run.error
     (undo,) = requests_to(upstream, "/customers/Ada%20L")
     assert undo["method"] == "DELETE"
+    assert undo["body_bytes"] == 0  # a DELETE without a body expression sends none
     assert undo["headers"]["idempotency-key"] == f"{run.id}:create:compensate"
     steps = {(s.phase, s.name): s for s in FlowRuns(store.db).steps(run.id)}
     assert steps[("forward", "notify")].attempts == 3
