@@ -16,17 +16,30 @@ from typing import Any
 import pytest
 
 from interlink.errors import BusUnavailable, ConfigError
+from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
+from interlink.events.backends.embedded import EmbeddedBus
+from interlink.events.ingress import EventIngress
+from interlink.events.publish_auth import PublishAuth
+from interlink.events.topology import topology_of
+from interlink.events.validation import EventRegistry
 from interlink.flows.calls import system_targets
 from interlink.flows.engine import FlowEngine
+from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import RetryPolicy
 from interlink.flows.runs import FlowRuns
 from interlink.store import Store, open_store
+from interlink.store.keyring import KeyRing
 from interlink.testing.processes import interlink_command
 from interlink.testing.upstreams import UpstreamThread
 
 FAST = RetryPolicy(attempts=3, initial=0.01)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def write_estate(root: Path, base_url: str, flows: str) -> Path:
@@ -331,3 +344,50 @@ def test_a_run_stopped_while_compensating_resumes_its_compensation(
     assert len(requests_to(upstream, "/customers")) == 1
     undos = requests_to(upstream, "/customers/Ada")
     assert [u["headers"]["idempotency-key"] for u in undos] == [f"{run_id}:create:compensate"] * 2
+
+
+@pytest.mark.anyio
+async def test_publish_goes_through_the_ingress_once_per_step(
+    retail_dir: Path, tmp_path: Path, store: Store
+) -> None:
+    estate = check_estate(retail_dir).estate
+    bus = EmbeddedBus(tmp_path / "events.db")
+    await bus.open()
+    try:
+        topology = topology_of(estate)
+        await bus.ensure(topology.streams, topology.consumers)
+        registry = EventRegistry.from_estate(estate)
+        keyring = KeyRing(store)
+        ingress = EventIngress(bus, lambda: registry, PublishAuth(keyring, store, lambda: estate))
+        publish = ingress_publisher(ingress)
+        data = {
+            "customerId": "C000042",
+            "address": {
+                "street": "1 Main St",
+                "city": "Cork",
+                "postalCode": "T12",
+                "country": "IE",
+            },
+            "changedAt": "2026-11-22T10:00:00Z",
+        }
+        spec = FlowSpec.model_validate(
+            {"steps": [{"name": "tell", "type": "publish", "event": "customer.address-updated"}]}
+        )
+        engine = FlowEngine(
+            FlowRuns(store.db), lambda _: spec, system_targets(estate), publisher=publish
+        )
+        run = await engine.start_and_run("announce", data)
+        assert run.status == "completed", run.error
+        await publish("customer.address-updated", data, f"{run.id}:tell")  # a resumed run's repeat
+        consumer = next(c for c in topology.consumers if c.type == "customer.address-updated")
+        (message,) = await bus.pull(consumer.name, 10, 0.5)
+        assert message.id == f"{run.id}:tell"
+        assert json.loads(message.body)["data"] == data
+
+        bad = await engine.start_and_run("announce", {"customerId": 42})
+        assert bad.status == "failed"
+        assert bad.error is not None
+        assert "the bus refused customer.address-updated (422)" in bad.error
+        assert FlowRuns(store.db).steps(bad.id)[0].attempts == 1
+    finally:
+        await bus.close()
