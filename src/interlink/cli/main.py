@@ -22,6 +22,7 @@ from interlink.cli.diff import diff_command
 from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
+from interlink.cli.flows import flows_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.errors import InterlinkError
@@ -48,6 +49,7 @@ for command in (
     routes_group,
     events_group,
     dlq_group,
+    flows_group,
 ):
     cli.add_command(command)
 

@@ -3,7 +3,8 @@
 The estate model is ahead of the runtime: some fields are validated and documented but read by
 nothing, and Flow, DataProduct and Monitor objects are checked but not run. Saying nothing
 would let a reader believe they work, so `check` warns wherever one is used (rules
-``NO_EFFECT`` and ``NOT_RUN``) and `serve` says in one line what it does not run. An entry
+``NO_EFFECT`` and ``NOT_RUN``, the latter also at each Flow step of a kind the flow engine
+does not run) and `serve` says in one line what it does not run. An entry
 leaves this table when the feature that reads it lands.
 
 Descriptive fields are not listed: a System's ``criticality`` and ``dataClassification``, a
@@ -43,11 +44,22 @@ NO_EFFECT: tuple[NoEffect, ...] = (
     ),
 )
 
+#: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
+#: does not start, and `check` warns at the step.
+FLOW_STEPS_RUN: frozenset[str] = frozenset({"map", "filter", "call", "publish"})
+
 #: Kinds that are checked but not run, with their plural for people.
 NOT_RUN: dict[str, tuple[str, str]] = {
     "Flow": ("flow", "flows"),
     "DataProduct": ("data product", "data products"),
     "Monitor": ("monitor", "monitors"),
+}
+
+
+#: What runs of a kind in NOT_RUN all the same, said after its warning.
+NOT_RUN_NOTE: dict[str, str] = {
+    "Flow": "`interlink flows run` runs one by hand; serve, Subscriptions and schedules do not "
+    "start flows yet",
 }
 
 
@@ -66,16 +78,35 @@ def no_effect_findings(estate: Estate) -> Iterator[Finding]:
 
 
 def not_run_findings(estate: Estate) -> Iterator[Finding]:
-    """One warning per Flow, DataProduct and Monitor: each is checked, none is run."""
+    """One warning per Flow, DataProduct and Monitor: each is checked, none is run; and one at
+    each Flow step of a kind the flow engine does not run."""
+    yield from _flow_step_findings(estate)
     for kind, (_, plural) in NOT_RUN.items():
         for item in estate.loaded_of(kind):
+            note = f" ({NOT_RUN_NOTE[kind]})" if kind in NOT_RUN_NOTE else ""
             yield Finding(
                 "warning",
                 "NOT_RUN",
-                f"{item.key} is checked but not run: {plural} do not run yet",
+                f"{item.key} is checked but not run: {plural} do not run yet{note}",
                 item.location(("kind",), key=True),
                 subject=item.key,
             )
+
+
+def _flow_step_findings(estate: Estate) -> Iterator[Finding]:
+    # Top-level steps only: a choice, whose branches hold the nested ones, is itself not run.
+    for item in estate.loaded_of("Flow"):
+        for index, step in enumerate(getattr(item.obj.spec, "steps", [])):
+            if step.type not in FLOW_STEPS_RUN:
+                yield Finding(
+                    "warning",
+                    "NOT_RUN",
+                    f"{item.key}: step {step.name!r} ({step.type}) is not run yet: the flow "
+                    f"engine runs {', '.join(sorted(FLOW_STEPS_RUN))} steps, and a flow with "
+                    "any other does not start",
+                    item.location(("spec", "steps", index, "type")),
+                    subject=item.key,
+                )
 
 
 def not_run_line(estate: Estate) -> str | None:

@@ -13,7 +13,7 @@ from pydantic_core import PydanticUndefined
 
 from interlink.estate.durations import format_duration
 from interlink.estate.kinds import KINDS
-from interlink.estate.not_yet import NO_EFFECT, NOT_RUN
+from interlink.estate.not_yet import NO_EFFECT, NOT_RUN, NOT_RUN_NOTE
 
 
 def _type_name(annotation: Any) -> str:
@@ -110,7 +110,8 @@ def reference_markdown() -> str:
             out += [cls.__doc__.strip().splitlines()[0], ""]
         if cls.__name__ in NOT_RUN:
             plural = NOT_RUN[cls.__name__][1]
-            out += [f"Checked, not run yet: {plural} do not run, and `check` says so.", ""]
+            note = f" ({NOT_RUN_NOTE[cls.__name__]})" if cls.__name__ in NOT_RUN_NOTE else ""
+            out += [f"Checked, not run yet: {plural} do not run, and `check` says so{note}.", ""]
         no_effect = {
             str(e.path[1]): e.missing
             for e in NO_EFFECT

@@ -441,7 +441,11 @@ def no_effect(estate: Estate) -> Iterator[Finding]:
     return no_effect_findings(estate)
 
 
-@rule("NOT_RUN", "each Flow, DataProduct and Monitor is a warning: they are checked, not run yet")
+@rule(
+    "NOT_RUN",
+    "each Flow, DataProduct and Monitor is a warning: they are checked, not run yet; so is each "
+    "Flow step of a kind the flow engine does not run",
+)
 def not_run(estate: Estate) -> Iterator[Finding]:
     return not_run_findings(estate)
 

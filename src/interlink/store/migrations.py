@@ -36,6 +36,7 @@ SOURCES: Final = (
     "store/migrations/connections",
     "store/migrations/nodes",
     "store/migrations/leases",
+    "flows/migrations",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

@@ -135,9 +135,11 @@ def run_interlink(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 60.0,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*interlink_command(), *args],
+        input=input,
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},

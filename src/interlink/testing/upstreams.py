@@ -16,6 +16,7 @@ By default it answers every request with JSON describing what it received::
 - ``x-echo-connection: close``: answer with ``Connection: close`` and close.
 - ``x-echo-unframed: 1``: answer without Content-Length; the end of the body is the close.
 
+``hold(path)`` keeps requests to ``path`` unanswered (recorded) until ``release(path)``.
 ``fail_next(count, status)`` makes the next ``count`` requests, whatever they say, answer
 ``status`` (or, with ``status=0``, close the connection unanswered); then it echoes again.
 
@@ -172,6 +173,9 @@ class _Protocol(asyncio.Protocol):
         description = req.describe()
         server.requests.append(description)
         server.served += 1
+        held = server.held.get(description["path"])
+        if held is not None:
+            await held.wait()
         delay = float(req.header(b"x-echo-delay") or 0)
         if delay:
             await asyncio.sleep(delay)
@@ -237,6 +241,7 @@ class EchoUpstream:
         self.served = 0
         self.open: set[_Protocol] = set()
         self.failures: deque[int] = deque()  # statuses the next requests get (0: close)
+        self.held: dict[str, asyncio.Event] = {}  # paths whose requests wait for release()
         self.fixed_response = (
             None
             if fixed_body is None
@@ -270,6 +275,16 @@ class EchoUpstream:
     def fail_next(self, count: int, status: int = 503) -> None:
         """The next ``count`` requests get ``status``; 0 closes the connection instead."""
         self.failures.extend([status] * count)
+
+    def hold(self, path: str) -> None:
+        """Requests to ``path`` are recorded, then wait unanswered until :meth:`release`."""
+        self.held[path] = asyncio.Event()
+
+    def release(self, path: str) -> None:
+        """Answer the held requests to ``path`` and stop holding it."""
+        event = self.held.pop(path, None)
+        if event is not None:
+            event.set()
 
     def drop_connections(self) -> None:
         """Close every open connection now, as a restarting server would."""
@@ -330,6 +345,14 @@ class UpstreamThread:
     def fail_next(self, count: int, status: int = 503) -> None:
         """See :meth:`EchoUpstream.fail_next`; takes effect before this returns."""
         self.upstream.fail_next(count, status)
+
+    def hold(self, path: str) -> None:
+        """See :meth:`EchoUpstream.hold`; takes effect before this returns."""
+        self.upstream.hold(path)
+
+    def release(self, path: str) -> None:
+        """See :meth:`EchoUpstream.release`."""
+        self.call(lambda: self.upstream.release(path))
 
     def call(self, fn: Any) -> None:
         """Run ``fn()`` on the upstream's loop."""

@@ -15,7 +15,7 @@ def _messages(root: Path, code: str) -> list[str]:
 
 
 def test_flows_data_products_and_monitors_are_each_said_not_to_run() -> None:
-    found = _messages(RETAIL, "NOT_RUN")
+    found = [m for m in _messages(RETAIL, "NOT_RUN") if ": step " not in m]
     assert len(found) == 6
     assert found[0] == (
         "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is checked "
@@ -27,6 +27,20 @@ def test_flows_data_products_and_monitors_are_each_said_not_to_run() -> None:
         for m in found
     )
     assert sum(": warning: Monitor/" in m for m in found) == 4
+
+
+def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(retail: Path) -> None:
+    step = "Flow/address-sync: step 'once' (idempotency) is not run yet"
+    (found,) = [m for m in _messages(retail, "NOT_RUN") if step in m]
+    assert found == (
+        f"flows/address-sync.yaml:11:26: warning: {step}: the flow engine runs call, filter, "
+        "map, publish steps, and a flow with any other does not start"
+    )
+    once = (
+        "    - {name: once, type: idempotency, key: \"customerId & '/' & changedAt\", window: 7d}"
+    )
+    edit(retail / "flows" / "address-sync.yaml", once + "\n", "")
+    assert not [m for m in _messages(retail, "NOT_RUN") if "step" in m]
 
 
 def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> None:

@@ -1,0 +1,167 @@
+"""`interlink flows run|resume|runs|show`: flows run by hand against the estate's store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from interlink.cli.admin import estate_option, no_estate, open_estate_store
+from interlink.errors import ConfigError, NotFound
+from interlink.estate.hints import did_you_mean
+from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.loader import load_estate
+from interlink.estate.model import Estate
+from interlink.flows.calls import system_targets
+from interlink.flows.engine import FlowEngine
+from interlink.flows.runs import FlowRun, FlowRuns
+
+
+@click.group("flows")
+def flows_group() -> None:
+    """Flows of the estate: run one by hand, list runs, show one."""
+
+
+def _estate(estate_dir: Path) -> Estate:
+    estate, _ = load_estate(estate_dir)
+    if not estate.objects:
+        raise no_estate(estate_dir)
+    return estate
+
+
+def _flows(estate: Estate) -> Any:
+    def spec(name: str) -> FlowSpec:
+        item = estate.get("Flow", name)
+        if item is None or not isinstance(item.obj, Flow):
+            hint = did_you_mean(name, estate.names("Flow"))
+            raise NotFound(f"no Flow {name!r} in the estate" + (f" ({hint})" if hint else ""))
+        return item.obj.spec
+
+    return spec
+
+
+def _input(source: str | None) -> Any:
+    if source is None:
+        return {}
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the input {source}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"the input {source} is not JSON: {exc}") from None
+
+
+def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
+    return FlowEngine(runs, _flows(estate), system_targets(estate))
+
+
+@flows_group.command("run")
+@click.argument("name")
+@click.option("--input", "source", help="JSON input: a file, or - for stdin (default {}).")
+@estate_option
+def run_command(name: str, source: str | None, estate_dir: Path) -> None:
+    """Run flow NAME once, now; print the run id and how it ended."""
+    estate = _estate(estate_dir)
+    _flows(estate)(name)
+    data = _input(source)
+    store = open_estate_store(estate_dir, None)
+    try:
+        engine = _engine(estate, FlowRuns(store.db))
+
+        async def go() -> FlowRun:
+            try:
+                run_id = await engine.start(name, data)
+                click.echo(run_id)
+                return await engine.run(run_id)
+            finally:
+                await engine.aclose()
+
+        run = asyncio.run(go())
+    finally:
+        store.close()
+    click.echo(f"{run.status}" + (f": {run.error}" if run.error else ""))
+    if run.status not in ("completed", "filtered"):
+        sys.exit(1)
+
+
+@flows_group.command("resume")
+@estate_option
+def resume_command(estate_dir: Path) -> None:
+    """Resume the runs left unfinished by a process that stopped; print how each ended."""
+    estate = _estate(estate_dir)
+    store = open_estate_store(estate_dir, None)
+    engine = _engine(estate, FlowRuns(store.db))
+
+    async def go() -> list[FlowRun]:
+        try:
+            return await engine.recover()
+        finally:
+            await engine.aclose()
+
+    try:
+        runs = asyncio.run(go())
+    finally:
+        store.close()
+    for run in runs:
+        click.echo(f"{run.id}  {run.flow}  {run.status}")
+
+
+@flows_group.command("runs")
+@click.argument("name", required=False)
+@click.option("--limit", default=50, show_default=True, help="At most this many, latest first.")
+@estate_option
+def runs_command(name: str | None, limit: int, estate_dir: Path) -> None:
+    """List the latest runs, of flow NAME or of all."""
+    store = open_estate_store(estate_dir, None)
+    try:
+        runs = FlowRuns(store.db).latest(name, limit)
+    finally:
+        store.close()
+    for run in runs:
+        started = run.started_at.isoformat(timespec="seconds")
+        click.echo(f"{run.id}  {run.flow}  {run.status}  {started}")
+
+
+@flows_group.command("show")
+@click.argument("run_id")
+@estate_option
+def show_command(run_id: str, estate_dir: Path) -> None:
+    """Show run RUN_ID: its state and each step as JSON."""
+    store = open_estate_store(estate_dir, None)
+    try:
+        repo = FlowRuns(store.db)
+        run = repo.get(run_id)
+        steps = repo.steps(run_id)
+    finally:
+        store.close()
+    document = {
+        "id": run.id,
+        "flow": run.flow,
+        "revision": run.revision,
+        "trigger": run.trigger,
+        "status": run.status,
+        "error": run.error,
+        "input": run.input,
+        "message": run.context.get("message"),
+        "startedAt": run.started_at.isoformat(),
+        "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
+        "steps": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "phase": s.phase,
+                "status": s.status,
+                "attempts": s.attempts,
+                "output": s.output,
+                "error": s.error,
+            }
+            for s in steps
+        ],
+    }
+    click.echo(json.dumps(document, indent=2))

@@ -1,0 +1,274 @@
+"""Flow runs and their step checkpoints in the store (``flow_runs``, ``flow_steps``).
+
+A run is recorded before anything of it executes. Each step gets a row when it starts; when it
+completes, its output, the run's context and the run's step pointer move in one transaction,
+so after a crash the pointer names the step that was in flight, and every step before it is
+never run again. The engine holding a run keeps a lease on it (``owner``, ``lease_until``);
+recovery takes over the runs whose lease lapsed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+from interlink.errors import LeaseLost, NotFound
+from interlink.store.database import Database, Row
+
+Status = Literal[
+    "running", "completed", "compensating", "compensated", "failed", "cancelled", "filtered"
+]
+Phase = Literal["forward", "compensate"]
+PENDING: Final = ("running", "compensating")
+#: A step output larger than this (as JSON) is not checkpointed: the step fails instead.
+OUTPUT_LIMIT: Final = 256 * 1024
+
+# Queries are whole literals, as in the other repositories.
+_INSERT_RUN: Final = (
+    "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
+    "context, error, owner, lease_until, started_at, updated_at, finished_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL)"
+)
+_SELECT_RUN: Final = (
+    "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
+    "owner, lease_until, started_at, updated_at, finished_at FROM flow_runs "
+)
+_SELECT_RUN_BY_ID: Final = _SELECT_RUN + "WHERE id = ?"
+_SELECT_RUNS: Final = _SELECT_RUN + "ORDER BY started_at DESC, id LIMIT ?"
+_SELECT_RUNS_OF: Final = _SELECT_RUN + "WHERE flow = ? ORDER BY started_at DESC, id LIMIT ?"
+_SELECT_STEPS: Final = (
+    "SELECT run_id, phase, step_index, name, kind, attempts, status, output, error, "
+    "started_at, finished_at FROM flow_steps WHERE run_id = ? "
+    "ORDER BY CASE phase WHEN 'forward' THEN 0 ELSE 1 END, step_index"
+)
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    id: str
+    flow: str
+    revision: str  # sha256 of the pinned definition
+    definition: dict[str, Any]  # the flow's spec as it was when the run started
+    trigger: str
+    input: Any
+    status: Status
+    step: int  # the index of the next step to run
+    context: dict[str, Any]  # {"message": ..., "steps": {name: output}}
+    error: str | None
+    owner: str | None
+    lease_until: datetime | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    run_id: str
+    phase: Phase
+    index: int
+    name: str
+    kind: str
+    attempts: int
+    status: Literal["running", "completed", "failed"]
+    output: Any
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+class FlowRuns:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(
+        self,
+        flow: str,
+        revision: str,
+        definition: dict[str, Any],
+        trigger: str,
+        input: Any,
+        owner: str,
+        ttl: float,
+    ) -> FlowRun:
+        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs."""
+        now = self._db.now()
+        ts = self._db.ts
+        run_id = str(uuid.uuid4())
+        context = {"message": input, "steps": {}}
+        with self._db.transaction() as session:
+            session.execute(
+                _INSERT_RUN,
+                (
+                    run_id,
+                    flow,
+                    revision,
+                    dump(definition),
+                    trigger,
+                    dump(input),
+                    dump(context),
+                    owner,
+                    ts(now + timedelta(seconds=ttl)),
+                    ts(now),
+                    ts(now),
+                ),
+            )
+        return self.get(run_id)
+
+    def get(self, run_id: str) -> FlowRun:
+        with self._db.session() as session:
+            row = session.fetchone(_SELECT_RUN_BY_ID, (run_id,))
+        if row is None:
+            raise NotFound(f"no flow run {run_id!r}")
+        return self._run(row)
+
+    def latest(self, flow: str | None = None, limit: int = 50) -> list[FlowRun]:
+        """The latest runs first, of one flow or of all."""
+        with self._db.session() as session:
+            if flow is None:
+                rows = session.fetchall(_SELECT_RUNS, (limit,))
+            else:
+                rows = session.fetchall(_SELECT_RUNS_OF, (flow, limit))
+        return [self._run(row) for row in rows]
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        with self._db.session() as session:
+            rows = session.fetchall(_SELECT_STEPS, (run_id,))
+        return [self._step(row) for row in rows]
+
+    def claimable(self) -> list[str]:
+        """Pending runs whose lease lapsed (their engine stopped or died), oldest first."""
+        now = self._db.ts(self._db.now())
+        with self._db.session() as session:
+            rows = session.fetchall(
+                "SELECT id FROM flow_runs WHERE status IN ('running', 'compensating') "
+                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY started_at, id",
+                (now,),
+            )
+        return [str(row[0]) for row in rows]
+
+    def claim(self, run_id: str, owner: str, ttl: float) -> bool:
+        """Take or extend the lease on a pending run; False when another engine holds it."""
+        now = self._db.now()
+        ts = self._db.ts
+        with self._db.transaction() as session:
+            changed = session.execute(
+                "UPDATE flow_runs SET owner = ?, lease_until = ? WHERE id = ? "
+                "AND status IN ('running', 'compensating') "
+                "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)",
+                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now)),
+            )
+        return changed == 1
+
+    def step_started(self, run: FlowRun, phase: Phase, index: int, name: str, kind: str) -> int:
+        """Count an attempt of a step (its row made on the first); the attempt's number."""
+        now = self._db.ts(self._db.now())
+        with self._db.transaction() as session:
+            row = session.fetchone(
+                "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, "
+                "started_at) VALUES (?, ?, ?, ?, ?, 1, 'running', ?) "
+                "ON CONFLICT (run_id, phase, step_index) DO UPDATE SET "
+                "attempts = flow_steps.attempts + 1, status = 'running', error = NULL "
+                "RETURNING attempts",
+                (run.id, phase, index, name, kind, now),
+            )
+            session.execute("UPDATE flow_runs SET updated_at = ? WHERE id = ?", (now, run.id))
+        assert row is not None
+        return int(row[0])
+
+    def step_failed(self, run: FlowRun, phase: Phase, index: int, error: str) -> None:
+        now = self._db.ts(self._db.now())
+        with self._db.transaction() as session:
+            session.execute(
+                "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
+                "WHERE run_id = ? AND phase = ? AND step_index = ?",
+                (error, now, run.id, phase, index),
+            )
+
+    def step_completed(
+        self,
+        run: FlowRun,
+        phase: Phase,
+        index: int,
+        output: Any,
+        context: dict[str, Any],
+        next_step: int,
+        owner: str,
+    ) -> None:
+        """Checkpoint a step: its output, the run's context and pointer, in one transaction;
+        ``LeaseLost`` when another engine took the run over."""
+        now = self._db.ts(self._db.now())
+        with self._db.transaction() as session:
+            changed = session.execute(
+                "UPDATE flow_runs SET context = ?, step = ?, updated_at = ? "
+                "WHERE id = ? AND owner = ?",
+                (dump(context), next_step, now, run.id, owner),
+            )
+            if changed != 1:
+                raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
+            session.execute(
+                "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
+                "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?",
+                (dump(output), now, run.id, phase, index),
+            )
+
+    def set_status(
+        self, run: FlowRun, status: Status, owner: str, error: str | None = None
+    ) -> FlowRun:
+        """Move a held run to ``status``; a final status ends the lease and stamps the end."""
+        now = self._db.ts(self._db.now())
+        final = status not in PENDING
+        with self._db.transaction() as session:
+            changed = session.execute(
+                "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
+                "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
+                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+                "WHERE id = ? AND owner = ?",
+                (status, error, now, now if final else None, final, final, run.id, owner),
+            )
+        if changed != 1:
+            raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
+        return self.get(run.id)
+
+    # --- rows --------------------------------------------------------------------------------
+
+    def _run(self, row: Row) -> FlowRun:
+        return FlowRun(
+            id=str(row[0]),
+            flow=str(row[1]),
+            revision=str(row[2]),
+            definition=dict(json.loads(row[3])),
+            trigger=str(row[4]),
+            input=json.loads(row[5]),
+            status=row[6],
+            step=int(row[7]),
+            context=dict(json.loads(row[8])),
+            error=row[9],
+            owner=row[10],
+            lease_until=self._db.dt_or_none(row[11]),
+            started_at=self._db.dt(row[12]),
+            updated_at=self._db.dt(row[13]),
+            finished_at=self._db.dt_or_none(row[14]),
+        )
+
+    def _step(self, row: Row) -> StepRecord:
+        return StepRecord(
+            run_id=str(row[0]),
+            phase=row[1],
+            index=int(row[2]),
+            name=str(row[3]),
+            kind=str(row[4]),
+            attempts=int(row[5]),
+            status=row[6],
+            output=None if row[7] is None else json.loads(row[7]),
+            error=row[8],
+            started_at=self._db.dt(row[9]),
+            finished_at=self._db.dt_or_none(row[10]),
+        )

@@ -1,0 +1,131 @@
+"""`interlink flows run|runs|show` through the real entry point, on both stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from interlink.estate.kinds.flow import Flow
+from interlink.estate.loader import load_estate
+from interlink.flows.definition import pin
+from interlink.flows.runs import FlowRuns
+from interlink.store import open_store
+from interlink.testing.processes import run_interlink
+from interlink.testing.upstreams import UpstreamThread
+from tests.integration.flows.test_engine import SAGA, requests_to, write_estate
+
+
+@pytest.fixture
+def upstream() -> Iterator[UpstreamThread]:
+    with UpstreamThread() as server:
+        yield server
+
+
+@pytest.fixture
+def env(store_url: str) -> dict[str, str]:
+    return {"FLOWS_TEST_KEY": "k-123", "FLOWS_TEST_STORE": store_url}
+
+
+def test_a_flow_run_by_hand_is_listed_and_shown(
+    tmp_path: Path, upstream: UpstreamThread, env: dict[str, str]
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
+    ran = run_interlink(
+        ["flows", "run", "onboard", "--input", "-"], cwd=root, env=env, input='{"name": "Ada"}'
+    )
+    assert ran.returncode == 0, ran.stderr
+    run_id, status = ran.stdout.splitlines()
+    assert status == "completed"
+
+    listed = run_interlink(["flows", "runs", "onboard"], cwd=root, env=env)
+    (line,) = listed.stdout.splitlines()
+    assert line.startswith(f"{run_id}  onboard  completed  ")
+
+    shown = run_interlink(["flows", "show", run_id, "--estate", str(root)], env=env)
+    document = json.loads(shown.stdout)
+    assert document["status"] == "completed"
+    assert document["message"] == {"name": "Ada", "tier": "gold", "notified": True}
+    assert [s["name"] for s in document["steps"]] == [
+        "shape",
+        "only-named",
+        "create",
+        "notify",
+        "done",
+    ]
+    assert document["steps"][2]["output"]["headers"]["idempotency-key"] == f"{run_id}:create"
+
+
+def test_a_failed_run_exits_1_with_its_error(
+    tmp_path: Path, upstream: UpstreamThread, env: dict[str, str]
+) -> None:
+    root = write_estate(
+        tmp_path / "estate", upstream.url, SAGA.replace("/notify", "/notify/{missing}")
+    )
+    ran = run_interlink(
+        ["flows", "run", "onboard", "--input", "-"], cwd=root, env=env, input='{"name": "Ada"}'
+    )
+    assert ran.returncode == 1
+    _, status = ran.stdout.splitlines()
+    assert status.startswith("compensated: step notify failed: the path /notify/{missing} needs")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["run", "onbaord"], "", "no Flow 'onbaord' in the estate (did you mean 'onboard'?)"),
+        (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
+        (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing.json"),
+        (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
+        (["run", "once"], "", "Flow/once cannot run: only call, filter, map, publish steps run"),
+    ],
+)
+def test_bad_input_is_one_readable_line(
+    tmp_path: Path,
+    upstream: UpstreamThread,
+    env: dict[str, str],
+    args: list[str],
+    stdin: str,
+    message: str,
+) -> None:
+    once = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: once, owner: ops}
+spec:
+  steps:
+    - {name: once, type: idempotency, key: name}
+    - {name: shape, type: map, expression: name}
+"""
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA + once)
+    result = run_interlink(["flows", *args], cwd=root, env=env, input=stdin)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("interlink: ")
+    assert message in line
+    assert upstream.requests == []
+
+
+def test_resume_finishes_a_run_whose_engine_is_gone(
+    tmp_path: Path, upstream: UpstreamThread, env: dict[str, str], store_url: str
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
+    estate, _ = load_estate(root)
+    flow = estate.get("Flow", "onboard")
+    assert flow is not None
+    assert isinstance(flow.obj, Flow)
+    definition, revision = pin(flow.obj.spec)
+    with open_store(store_url) as store:
+        store.migrate()
+        # Recorded by an engine that died at once: its lease ends as it is taken.
+        run = FlowRuns(store.db).create(
+            "onboard", revision, definition, "manual", {"name": "Ada"}, "gone", 0
+        )
+    resumed = run_interlink(["flows", "resume"], cwd=root, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines() == [f"{run.id}  onboard  completed"]
+    assert len(requests_to(upstream, "/customers")) == 1
+    again = run_interlink(["flows", "resume"], cwd=root, env=env)
+    assert again.stdout == ""
