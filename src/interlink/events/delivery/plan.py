@@ -44,6 +44,7 @@ class DeliveryPlan:
     fingerprint: str = ""  # equal for plans compiled from the same inputs: reload keeps those
     # The target System's credentials, resolved: on every delivery (http/credential.py).
     credential: Credential | None = None
+    flow: str | None = None  # the Flow a flow target starts
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def compile_plan(
         channels=channels,
         fingerprint=fingerprint,
         credential=credential,
+        flow=target.flow,
     )
 
 
