@@ -21,6 +21,7 @@ from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, system_targets
+from interlink.flows.control import RunControl
 from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import StepFailed
@@ -119,6 +120,15 @@ class FlowRunner:
     async def record(self, flow: str, run_id: str, trigger: str, input: Any) -> None:
         """The mesh's ``start_flow``: one run per (subscription, event), recorded once."""
         await self.start_run(flow, input, trigger, run_id)
+
+    async def retry(self, run_id: str) -> FlowRun:
+        """Run a failed or compensated run again (``RunControl.retry`` says from where)."""
+        control = RunControl(self.runtime.store.db)
+        run = await asyncio.to_thread(
+            control.retry, run_id, self.engine.owner, self.engine.lease_ttl
+        )
+        self._spawn(run_id)
+        return run
 
     def _spawn(self, run_id: str) -> None:
         if run_id in self._tasks:
