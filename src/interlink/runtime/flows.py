@@ -25,7 +25,7 @@ from interlink.flows.control import RunControl
 from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import StepFailed
-from interlink.flows.runs import FlowRun, FlowRuns
+from interlink.flows.runs import PENDING, FlowRun, FlowRuns
 from interlink.observe.metrics import Registry
 from interlink.runtime.runtime import Runtime
 from interlink.tasks import cancel_and_wait
@@ -119,7 +119,14 @@ class FlowRunner:
 
     async def record(self, flow: str, run_id: str, trigger: str, input: Any) -> None:
         """The mesh's ``start_flow``: one run per (subscription, event), recorded once."""
-        await self.start_run(flow, input, trigger, run_id)
+        try:
+            found = await asyncio.to_thread(self.runs.get, run_id)
+        except NotFound:
+            await self.start_run(flow, input, trigger, run_id)
+            return
+        # An event handed out again: its run exists; run it here only if it is pending.
+        if found.status in PENDING:
+            self._spawn(run_id)
 
     async def retry(self, run_id: str) -> FlowRun:
         """Run a failed or compensated run again (``RunControl.retry`` says from where)."""
@@ -179,3 +186,11 @@ class FlowRunner:
         await cancel_and_wait([self._recovery, *self._tasks.values()])
         self._tasks.clear()
         await self.engine.aclose()
+        control = RunControl(self.runtime.store.db)
+        try:
+            released = await asyncio.to_thread(control.release, self.engine.owner)
+        except Exception as exc:  # the store away: the leases lapse by themselves
+            log.warning("could not give up the leases of flow runs: %s", exc)
+            return
+        if released:
+            log.info("%d flow run(s) in flight left to resume on another node", released)
