@@ -54,6 +54,15 @@ def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> N
     assert result.ok
 
 
+def test_a_flow_trigger_that_starts_nothing_is_a_warning_at_it(retail: Path) -> None:
+    flow = retail / "flows" / "address-sync.yaml"
+    edit(flow, "spec:\n", "spec:\n  trigger: {schedule: '0 3 * * *'}\n")
+    assert _messages(retail, "NO_EFFECT") == [
+        "flows/address-sync.yaml:9:13: warning: spec.trigger.schedule has no effect yet: "
+        "schedules start no runs; the admin API, the CLI and Subscriptions do"
+    ]
+
+
 def test_system_credentials_are_not_listed() -> None:
     assert all(entry.kind != "System" for entry in NO_EFFECT)
 
