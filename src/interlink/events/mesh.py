@@ -34,7 +34,7 @@ from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
 from interlink.events.delivery.dispatcher import EngineSettings
 from interlink.events.delivery.engine import DeliveryEngine
-from interlink.events.delivery.flowsender import StartFlow
+from interlink.events.delivery.flowsender import FlowStarter
 from interlink.events.delivery.notify_channels import ChannelNotifier
 from interlink.events.delivery.queue import DeliveryQueue
 from interlink.events.delivery.queues import open_queue
@@ -90,7 +90,7 @@ class EventMesh:
         is_current: Callable[[], bool] | None = None,
         lease_ttl: float = DEFAULT_TTL,
         settings: EngineSettings | None = None,
-        start_flow: StartFlow | None = None,
+        start_flow: FlowStarter | None = None,
     ) -> None:
         """``start_flow`` records a flow run for a Subscription that targets a Flow (the
         flows layer, above this one, injects it). ``shared`` (a PostgreSQL store unless given)

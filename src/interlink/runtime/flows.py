@@ -1,7 +1,9 @@
 """The flows a serving node runs: one :class:`FlowEngine` on the runtime's store.
 
 Runs start three ways: an event through a Subscription that targets a Flow (the mesh's
-delivery records the run before the event is acked, then the run goes on here), the admin API,
+delivery records the run before the event is acked, then the run goes on here; a flow that
+cannot start, with a step kind the engine does not run, keeps its Subscriptions' events in the
+bus), the admin API,
 and recovery. Every ``recover_every`` seconds the runner looks for pending runs whose lease
 lapsed (their node stopped or died) and runs them from their checkpoint here; the per-run
 claim in the store lets one node at a time hold a run, and the lease a node keeps on the runs
@@ -16,12 +18,13 @@ import asyncio
 import logging
 from typing import Any, Final
 
-from interlink.errors import NotFound
+from interlink.errors import InterlinkError, NotFound
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, system_targets
 from interlink.flows.control import RunControl
+from interlink.flows.definition import check_runnable
 from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import StepFailed
@@ -116,6 +119,15 @@ class FlowRunner:
         self.metrics.started.inc(flow)
         self._spawn(run_id)
         return run_id
+
+    def refusal(self, flow: str) -> str | None:
+        """Why runs of ``flow`` cannot start (the mesh keeps its Subscriptions' events in the
+        bus meanwhile); None when they can."""
+        try:
+            check_runnable(flow, self._spec(flow))
+        except InterlinkError as exc:
+            return exc.message
+        return None
 
     async def record(self, flow: str, run_id: str, trigger: str, input: Any) -> None:
         """The mesh's ``start_flow``: one run per (subscription, event), recorded once."""

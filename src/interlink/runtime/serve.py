@@ -191,7 +191,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         node=runtime.node_id,
         is_current=is_current,
         lease_ttl=runtime.settings.lease_ttl,
-        start_flow=flows.record,
+        start_flow=flows,
     )
     flows.publish_through(mesh.ingress)
     runtime.flows = flows

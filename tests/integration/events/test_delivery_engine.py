@@ -752,14 +752,18 @@ async def test_a_flow_target_records_one_run_per_event_through_start_flow(env: E
     started: list[tuple[str, str, str, Any]] = []
     fails = {"n": 1}
 
-    async def start_flow(flow: str, run_id: str, trigger: str, data: Any) -> None:
-        if fails["n"]:
-            fails["n"] -= 1
-            raise RuntimeError("store away")
-        started.append((flow, run_id, trigger, data))
+    class Starter:
+        def refusal(self, flow: str) -> str | None:
+            return None
+
+        async def record(self, flow: str, run_id: str, trigger: str, data: Any) -> None:
+            if fails["n"]:
+                fails["n"] -= 1
+                raise RuntimeError("store away")
+            started.append((flow, run_id, trigger, data))
 
     env.write({}, [subscription("to-flow", {"flow": "sync"})], flows=["sync"])
-    engine = await env.start(start_flow=start_flow)
+    engine = await env.start(start_flow=Starter())
     assert [(s.name, s.state) for s in engine.status()] == [("to-flow", "running")]
     await env.publish(envelope("o-1", n=1))
     await until(lambda: engine.metrics_of("to-flow").retries == 1)
@@ -773,11 +777,22 @@ async def test_a_flow_target_records_one_run_per_event_through_start_flow(env: E
     assert run_id != event_run_id("other", "o-1")
 
 
-async def test_without_start_flow_a_flow_target_fails_and_says_why(env: Env) -> None:
+async def test_a_flow_target_that_cannot_start_fails_and_says_why(env: Env) -> None:
+    class Refusing:
+        def refusal(self, flow: str) -> str | None:
+            return f"Flow/{flow} cannot run: its step once (idempotency) does not run yet"
+
+        async def record(self, flow: str, run_id: str, trigger: str, data: Any) -> None:
+            raise AssertionError("not called")
+
     env.write({}, [subscription("to-flow", {"flow": "sync"})], flows=["sync"])
     engine = await env.start()
     assert [(s.name, s.state, s.reason) for s in engine.status()] == [
         ("to-flow", "failed", "Flow/sync cannot run here: this process runs no flows")
+    ]
+    refusing = await env.start(start_flow=Refusing())
+    assert [(s.name, s.state, s.reason) for s in refusing.status()] == [
+        ("to-flow", "failed", "Flow/sync cannot run: its step once (idempotency) does not run yet")
     ]
 
 

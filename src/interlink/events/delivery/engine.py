@@ -4,7 +4,8 @@
 for each target and offers what operators need on top: enabling a subscription a receiver
 switched off with 410, the dead-letter queue, replay, metrics and lag. A flow target's sender
 records one run per event through the ``start_flow`` the process that runs flows injects
-(``flowsender.py``); without one, such a subscription fails to start and says why.
+(``flowsender.py``); without one, or while the flow cannot start, such a subscription fails to
+start and says why (its events wait in the bus).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from interlink.events.bus import Bus
 from interlink.events.delivery.attempt import Attempt, Sender
 from interlink.events.delivery.clock import Clock, SystemClock
 from interlink.events.delivery.dispatcher import EngineSettings, SubscriptionWorker
-from interlink.events.delivery.flowsender import FlowSender, StartFlow
+from interlink.events.delivery.flowsender import FlowSender, FlowStarter
 from interlink.events.delivery.handlers import Handler, HandlerSender, load_handler
 from interlink.events.delivery.metrics import DeliveryMetrics, SubscriptionMetrics
 from interlink.events.delivery.notify import LogNotifier, Notice, Notifier
@@ -93,7 +94,7 @@ class DeliveryEngine:
         settings: EngineSettings | None = None,
         keeper: LeaseKeeper | None = None,
         remake_consumer: Callable[[str], Awaitable[None]] | None = None,
-        start_flow: StartFlow | None = None,
+        start_flow: FlowStarter | None = None,
     ) -> None:
         self.bus = bus
         self.start_flow = start_flow
@@ -262,6 +263,9 @@ class DeliveryEngine:
             assert plan.flow is not None
             if self.start_flow is None:
                 raise ConfigError(f"{plan.target} cannot run here: this process runs no flows")
+            refusal = self.start_flow.refusal(plan.flow)
+            if refusal is not None:
+                raise ConfigError(refusal)
             return FlowSender(plan.name, plan.flow, self.start_flow)
         if plan.kind == "handler":
             assert plan.handler is not None

@@ -109,6 +109,9 @@ def compile_plan(
     if credential is not None:  # a rotated secret makes a new plan
         inputs += [repr(credential), credential.value.decode("latin-1")]
     inputs += [c.model_dump_json() for c in channels]
+    if target.flow is not None:  # a flow fixed by a reload may start where it could not
+        flow = estate.get("Flow", target.flow)
+        inputs.append(flow.obj.model_dump_json() if flow is not None else "")
     fingerprint = hashlib.sha256("\x00".join(inputs).encode()).hexdigest()
     return DeliveryPlan(
         name=sub.name,
