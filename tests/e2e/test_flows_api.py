@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from interlink.testing.processes import run_interlink
 from interlink.testing.upstreams import UpstreamThread
 from tests.e2e.test_flows_serve import root, upstream, wait_until  # noqa: F401 - fixtures
 from tests.integration.test_serve import Served, start
@@ -107,8 +109,23 @@ def test_runs_are_started_listed_shown_retried_and_cancelled(
         cursor = call(served, "GET", "/api/v1/flows/runs", params={"cursor": "zz"})
         assert cursor.status_code == 400
         assert call(served, "GET", "/api/v1/flows/runs", params={"status": "x"}).status_code == 422
+        # The CLI against the node: a run started there, listed and shown.
+        node = ["--admin", served.base, "--token", operator]
+        ran = run_interlink(
+            ["flows", "run", "reserve", "--input", "-", *node], input='{"orderId": "O3"}'
+        )
+        assert ran.returncode == 0, ran.stderr
+        cli_id, ended = ran.stdout.splitlines()
+        assert ended == "completed"
+        listed = run_interlink(["flows", "runs", "reserve", "--limit", "1", *node])
+        assert listed.stdout.startswith(f"{cli_id}  reserve  completed  ")
+        shown = run_interlink(["flows", "show", cli_id, *node])
+        assert json.loads(shown.stdout)["message"] == {"reserved": "/reserve/O3"}
+        refused = run_interlink(["flows", "runs", "--admin", served.base, "--token", "nope"])
+        assert refused.returncode != 0
+        assert len(refused.stderr.strip().splitlines()) == 1
         metrics = call(served, "GET", "/metrics").text
-        assert 'interlink_flow_runs_ended_total{flow="reserve",status="completed"} 1' in metrics
+        assert 'interlink_flow_runs_ended_total{flow="reserve",status="completed"} 2' in metrics
         assert 'interlink_flow_runs_ended_total{flow="reserve",status="failed"} 1' in metrics
     finally:
         served.proc.stop()
