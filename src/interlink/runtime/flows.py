@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import Any, Final
 
-from interlink.errors import InterlinkError, NotFound
+from interlink.errors import InterlinkError, NotFound, StoreUnavailable
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.events.ingress import EventIngress
@@ -86,6 +86,7 @@ class FlowRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         self._publisher: Publisher | None = None
+        self._closed = False
 
     def publish_through(self, ingress: EventIngress) -> None:
         """Publish steps go through this ingress (the mesh's) from now on."""
@@ -115,6 +116,8 @@ class FlowRunner:
         self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
     ) -> str:
         """Record a run and run it here in the background; its id once recorded."""
+        if self._closed:  # a delivery failed so: the event is not acked, another node takes it
+            raise StoreUnavailable("this node is stopping: it starts no flow runs")
         run_id = await self.engine.start(flow, input, trigger, run_id)
         self.metrics.started.inc(flow)
         self._spawn(run_id)
@@ -150,7 +153,7 @@ class FlowRunner:
         return run
 
     def _spawn(self, run_id: str) -> None:
-        if run_id in self._tasks:
+        if run_id in self._tasks or self._closed:
             return
         task = asyncio.get_running_loop().create_task(self._run(run_id))
         self._tasks[run_id] = task
@@ -195,6 +198,7 @@ class FlowRunner:
 
     async def close(self) -> None:
         """Stop: runs in flight keep their checkpoint and resume on a node after the lease."""
+        self._closed = True
         await cancel_and_wait([self._recovery, *self._tasks.values()])
         self._tasks.clear()
         await self.engine.aclose()
