@@ -85,9 +85,12 @@ class FlowEngine:
 
     # --- starting and running ----------------------------------------------------------------
 
-    async def start(self, flow: str, input: Any, trigger: str = "manual") -> str:
+    async def start(
+        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+    ) -> str:
         """Record a run of ``flow`` for ``input``, held by this engine; its id. Nothing of it
-        has run yet: :meth:`run` does that."""
+        has run yet: :meth:`run` does that. A ``run_id`` already recorded starts nothing new
+        (a redelivered event)."""
         spec = self._flows(flow)
         check_runnable(flow, spec)
         if self._publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
@@ -98,7 +101,15 @@ class FlowEngine:
             raise ConfigError("a flow's input must be JSON") from None
         definition, revision = pin(spec)
         run = await self._db(
-            self.runs.create, flow, revision, definition, trigger, input, self.owner, self.lease_ttl
+            self.runs.create,
+            flow,
+            revision,
+            definition,
+            trigger,
+            input,
+            self.owner,
+            self.lease_ttl,
+            run_id,
         )
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
         return run.id

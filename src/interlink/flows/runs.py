@@ -30,7 +30,8 @@ OUTPUT_LIMIT: Final = 256 * 1024
 _INSERT_RUN: Final = (
     "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
     "context, error, owner, lease_until, started_at, updated_at, finished_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL)"
+    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL) "
+    "ON CONFLICT (id) DO NOTHING"
 )
 _SELECT_RUN: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
@@ -97,11 +98,15 @@ class FlowRuns:
         input: Any,
         owner: str,
         ttl: float,
+        run_id: str | None = None,
     ) -> FlowRun:
-        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs."""
+        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs.
+        Given a ``run_id`` already recorded, nothing changes and that run is returned: a
+        trigger that derives the id from what started it starts one run however often it
+        is repeated."""
         now = self._db.now()
         ts = self._db.ts
-        run_id = str(uuid.uuid4())
+        run_id = run_id or str(uuid.uuid4())
         context = {"message": input, "steps": {}}
         with self._db.transaction() as session:
             session.execute(
