@@ -139,6 +139,7 @@ class FlowScheduler:
         flows: Callable[[], Mapping[str, FlowSpec]],
         *,
         keeper: LeaseKeeper | None = None,
+        owns_keeper: bool = False,
         grace: float = 60.0,
         interval: float = 1.0,
         execute: bool = True,
@@ -147,6 +148,7 @@ class FlowScheduler:
         self.engine = engine
         self._flows = flows
         self._keeper = keeper
+        self._owns_keeper = owns_keeper  # started and stopped with the scheduler
         self.grace = timedelta(seconds=grace)
         self.interval = interval  # seconds between passes
         self._execute = execute  # run what it starts here (off: only record the runs)
@@ -161,6 +163,8 @@ class FlowScheduler:
         in this process without one."""
         if self._keeper is not None:
             self._singleton = Singleton(self._keeper, LEASE, self._passes, pause=self.interval)
+            if self._owns_keeper:
+                await self._keeper.start()
         else:
             self._loop_task = asyncio.create_task(self._local(), name="flow scheduler")
 
@@ -170,6 +174,8 @@ class FlowScheduler:
         if self._singleton is not None:
             await self._singleton.close()
             self._singleton = None
+            if self._owns_keeper and self._keeper is not None:
+                await self._keeper.stop()
         await cancel_and_wait([self._loop_task, *self._running])
         self._loop_task = None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from interlink.flows.runs import FlowRuns
 from interlink.flows.scheduler import LEASE, FlowScheduler, due_times
 from interlink.flows.schedules import STARTING, FlowSchedules
 from interlink.leases import LeaseKeeper
+from interlink.runtime.flow_schedules import running_flows, start_scheduler
+from interlink.runtime.runtime import Runtime
+from interlink.runtime.settings import ServeSettings
 from interlink.store import Store, open_store
 
 pytestmark = pytest.mark.anyio
@@ -361,3 +365,54 @@ async def until(condition: Any) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the condition never held")
+
+
+SCHEDULED_ESTATE = """apiVersion: interlink/v1
+kind: Platform
+metadata: {name: platform}
+spec:
+  store: {url: "${env:SCHEDULE_TEST_STORE}"}
+---
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: ops}
+spec: {}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: minutely, owner: ops}
+spec:
+  trigger: {schedule: "* * * * *", timezone: Europe/Berlin}
+  steps:
+    - {name: stamp, type: map, expression: '$merge([$, {"ran": true}])'}
+"""
+
+
+async def test_a_serving_node_runs_the_estate_s_schedules(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHEDULE_TEST_STORE", store_url)
+    (tmp_path / "estate.yaml").write_text(SCHEDULED_ESTATE, encoding="utf-8")
+    runtime = Runtime.open(ServeSettings(tmp_path, lease_ttl=2.0))
+    spec = running_flows(runtime)
+    assert list(spec) == ["minutely"]
+    engine = FlowEngine(FlowRuns(runtime.store.db), spec.__getitem__, no_targets)
+    schedules = FlowSchedules(runtime.store.db)
+    scheduler = await start_scheduler(runtime, engine)
+    assert scheduler is not None
+    try:
+        await until(lambda: schedules.get("minutely") is not None)
+        # Pretend the schedule began a minute before the latest due time, which is then due.
+        record = schedules.get("minutely")
+        assert record is not None
+        latest = runtime.store.db.now().replace(second=0, microsecond=0)
+        schedules.advance(record, latest - timedelta(minutes=1), "scheduled", None)
+        runs = FlowRuns(runtime.store.db)
+        await until(lambda: "completed" in [r.status for r in runs.latest("minutely")])
+        run = runs.latest("minutely")[-1]  # the first; a next minute may have begun since
+        assert run.trigger == "schedule"
+        assert datetime.fromisoformat(run.input["scheduledAt"]) == latest
+    finally:
+        await scheduler.close()
+        await engine.aclose()
+        runtime.close()

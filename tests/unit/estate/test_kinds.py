@@ -751,6 +751,23 @@ def test_a_time_zone_needs_a_schedule() -> None:
     assert "a trigger's timezone applies to its schedule only" in message
 
 
+def test_a_schedule_says_what_becomes_of_missed_and_overlapping_due_times() -> None:
+    flow = validate(
+        MINIMAL["Flow"].replace(
+            "{manual: true}", "{schedule: '0 3 * * *', missed: catchUp, disallowConcurrent: true}"
+        )
+    )
+    assert isinstance(flow, Flow)
+    assert flow.spec.trigger is not None
+    assert flow.spec.trigger.missed == "catchUp"
+    assert flow.spec.trigger.disallow_concurrent
+    message = invalid(MINIMAL["Flow"], ("{manual: true}", "{schedule: '0 3 * * *', missed: all}"))
+    assert "spec.trigger.missed" in message
+    for extra in ("missed: skip", "disallowConcurrent: true"):
+        message = invalid(MINIMAL["Flow"], ("{manual: true}", f"{{manual: true, {extra}}}"))
+        assert "missed and disallowConcurrent apply to its schedule only" in message
+
+
 def test_a_flow_fed_by_subscriptions_needs_no_trigger() -> None:
     flow = validate(MINIMAL["Flow"].replace("  trigger: {manual: true}\n", ""))
     assert isinstance(flow, Flow)
