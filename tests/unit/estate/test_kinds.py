@@ -605,6 +605,23 @@ def test_route_may_publish_an_event_instead() -> None:
     assert "either publishes an event or proxies to upstreams, not both" in message
 
 
+def test_route_may_start_a_flow_instead() -> None:
+    route = validate(
+        MINIMAL["Route"].replace("upstreams: [{system: crm}]", "flow: quote\n  flowTimeout: 2s")
+    )
+    assert isinstance(route, Route)
+    assert (route.spec.flow, route.spec.flow_timeout) == ("quote", 2.0)
+    for other in ("upstreams: [{system: crm}]", "publish: {event: x}"):
+        message = invalid(
+            MINIMAL["Route"], ("upstreams: [{system: crm}]", f"{other}\n  flow: quote")
+        )
+        assert "a route starts a flow, publishes an event or proxies: one only" in message
+    message = invalid(
+        MINIMAL["Route"], ("upstreams: [{system: crm}]", "flow: quote\n  flowTimeout: 0s")
+    )
+    assert "spec.flowTimeout" in message
+
+
 def test_route_weights_must_not_add_up_to_zero() -> None:
     message = invalid(
         MINIMAL["Route"],
