@@ -14,8 +14,9 @@ is read whole (bounded by ``gateway.maxBodyBytes``) and becomes the run's input 
 Every answer that names a run carries ``Interlink-Flow-Run: <id>``. A body that is not JSON is
 400, one sent as another media type 415; a flow that cannot start is 503.
 
-The route is served where the gateway has a flow engine: in the `interlink serve` process.
-Gateway worker processes have none, so there it is left out with the reason.
+The route is served where the gateway has a flow engine (``GatewayServices.flows``): each
+gateway worker process has its own (``workers/flows.py``); without one it is left out with the
+reason.
 """
 
 from __future__ import annotations
