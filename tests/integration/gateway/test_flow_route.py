@@ -20,6 +20,7 @@ from interlink.flows.runs import FlowRuns
 from interlink.gateway import compile_gateway
 from interlink.gateway.services import GatewayServices
 from interlink.store import Store, open_store
+from interlink.store.keyring import KeyRing
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread
 
@@ -85,6 +86,14 @@ apiVersion: interlink/v1
 kind: Route
 metadata: {{name: broken, owner: team}}
 spec: {{match: {{path: /broken, methods: [POST]}}, flow: broken}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: private-quotes, owner: team}}
+spec:
+  match: {{path: /private/quotes, methods: [POST]}}
+  flow: quote
+  auth: {{methods: [{{type: apiKey}}]}}
 """
 
 
@@ -106,7 +115,8 @@ def served(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> I
         errors = [f.render() for f in result.findings if f.severity == "error"]
         assert not errors, errors
         engine = flow_engine(result.estate, store)
-        config = compile_gateway(result.estate, FAST, GatewayServices(flows=engine))
+        services = GatewayServices(flows=engine, keyring=KeyRing(store), store=store)
+        config = compile_gateway(result.estate, FAST, services)
         assert not config.unserved, config.unserved_line()
         gateway = GatewayThread(config).start()
         try:
@@ -164,6 +174,11 @@ def test_a_run_longer_than_the_timeout_is_202_with_where_to_follow_it(served: Se
 def test_bad_bodies_start_no_run(served: Served) -> None:
     problem(served.client.post("/quotes", content=b"{nope", headers=JSON), 400)
     problem(served.client.post("/quotes", content=b"qty=1"), 415)
+    assert served.runs.latest("quote") == []
+
+
+def test_the_route_s_policies_come_first(served: Served) -> None:
+    problem(served.client.post("/private/quotes", json={"sku": "a-1", "qty": 4}), 401)
     assert served.runs.latest("quote") == []
 
 
