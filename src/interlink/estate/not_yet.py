@@ -49,12 +49,6 @@ NO_EFFECT: tuple[NoEffect, ...] = (
         "spec.trigger.event",
         "it starts no runs; a Subscription that targets the flow does",
     ),
-    NoEffect(
-        "Flow",
-        ("spec", "trigger", "schedule"),
-        "spec.trigger.schedule",
-        "schedules start no runs; the admin API, the CLI and Subscriptions do",
-    ),
 )
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step

@@ -29,7 +29,9 @@ from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import StepFailed
 from interlink.flows.runs import PENDING, FlowRun, FlowRuns
+from interlink.flows.scheduler import FlowScheduler
 from interlink.observe.metrics import Registry
+from interlink.runtime.flow_schedules import start_scheduler
 from interlink.runtime.runtime import Runtime
 from interlink.tasks import cancel_and_wait
 
@@ -85,6 +87,7 @@ class FlowRunner:
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._recovery: asyncio.Task[None] | None = None
+        self.scheduler: FlowScheduler | None = None  # the schedule trigger, once started
         self._publisher: Publisher | None = None
         self._closed = False
 
@@ -183,13 +186,24 @@ class FlowRunner:
     def start(self) -> None:
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
 
+    async def start_schedules(self) -> None:
+        """Start the schedule trigger (on one node of a cluster at a time)."""
+        self.scheduler = await start_scheduler(self.runtime, self.engine)
+
     async def _recover(self) -> None:
+        failing = False
         while True:
             try:
                 ids = await asyncio.to_thread(self.runs.claimable)
-            except Exception as exc:
-                log.warning("looking for flow runs to resume failed: %s", exc)
+            except Exception as exc:  # the store away: said once, tried again every round
+                if not failing:
+                    log.warning("looking for flow runs to resume failed: %s", exc)
+                failing = True
                 ids = []
+            else:
+                if failing:
+                    log.info("looking for flow runs to resume works again")
+                failing = False
             for run_id in ids:
                 if run_id not in self._tasks:
                     log.info("resuming flow run %s", run_id)
@@ -199,6 +213,9 @@ class FlowRunner:
     async def close(self) -> None:
         """Stop: runs in flight keep their checkpoint and resume on a node after the lease."""
         self._closed = True
+        if self.scheduler is not None:
+            await self.scheduler.close()
+            self.scheduler = None
         await cancel_and_wait([self._recovery, *self._tasks.values()])
         self._tasks.clear()
         await self.engine.aclose()

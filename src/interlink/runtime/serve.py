@@ -198,6 +198,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     await mesh.start()
     runtime.mesh = mesh
     flows.start()  # resumes the runs left pending, then keeps looking
+    await flows.start_schedules()
 
     async def follow(fresh: Snapshot) -> None:
         await mesh.apply(fresh.estate)

@@ -57,9 +57,20 @@ def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> N
 def test_a_flow_trigger_that_starts_nothing_is_a_warning_at_it(retail: Path) -> None:
     flow = retail / "flows" / "address-sync.yaml"
     edit(flow, "spec:\n", "spec:\n  trigger: {schedule: '0 3 * * *'}\n")
+    assert _messages(retail, "NO_EFFECT") == []  # schedules start runs
+    (retail / "flows" / "echo.yaml").write_text(
+        "apiVersion: interlink/v1\n"
+        "kind: Flow\n"
+        "metadata: {name: echo, owner: finance}\n"
+        "spec:\n"
+        "  trigger: {event: customer.address-updated}\n"
+        "  steps:\n"
+        "    - {name: same, type: map, expression: '$'}\n",
+        encoding="utf-8",
+    )
     assert _messages(retail, "NO_EFFECT") == [
-        "flows/address-sync.yaml:9:13: warning: spec.trigger.schedule has no effect yet: "
-        "schedules start no runs; the admin API, the CLI and Subscriptions do"
+        "flows/echo.yaml:5:13: warning: spec.trigger.event has no effect yet: "
+        "it starts no runs; a Subscription that targets the flow does"
     ]
 
 
