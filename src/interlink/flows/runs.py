@@ -46,6 +46,39 @@ _SELECT_STEPS: Final = (
 )
 
 
+_TAKE: Final = (
+    "UPDATE flow_runs SET owner = ?, lease_until = ? WHERE id = ? "
+    "AND status IN ('running', 'compensating') "
+    "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?) "
+    "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
+    "owner, lease_until, started_at, updated_at, finished_at"
+)
+_SET_STATUS: Final = (
+    "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
+    "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
+    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+    "WHERE id = ? AND owner = ? "
+    "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
+    "owner, lease_until, started_at, updated_at, finished_at"
+)
+_UPSERT_STEP: Final = (
+    "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, output, "
+    "error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, phase, step_index) DO UPDATE SET attempts = excluded.attempts, "
+    "status = excluded.status, output = excluded.output, error = excluded.error, "
+    "finished_at = excluded.finished_at"
+)
+
+
+@dataclass(frozen=True)
+class StepMark:
+    """A step's row written only when the step ends (its attempt counted by the engine)."""
+
+    name: str
+    kind: str
+    attempts: int
+
+
 @dataclass(frozen=True)
 class FlowRun:
     id: str
@@ -120,7 +153,24 @@ class FlowRuns:
                     ts(now),
                 ),
             )
-        return self.get(run_id)
+        # Built from what was written rather than read back: one statement per new run.
+        return FlowRun(
+            id=run_id,
+            flow=flow,
+            revision=revision,
+            definition=definition,
+            trigger=trigger,
+            input=input,
+            status="running",
+            step=0,
+            context=context,
+            error=None,
+            owner=owner,
+            lease_until=now + timedelta(seconds=ttl),
+            started_at=now,
+            updated_at=now,
+            finished_at=None,
+        )
 
     def get(self, run_id: str) -> FlowRun:
         with self._db.session() as session:
@@ -167,6 +217,18 @@ class FlowRuns:
             )
         return changed == 1
 
+    def take(self, run_id: str, owner: str, ttl: float) -> FlowRun | None:
+        """:meth:`claim` and read the run in one statement; None when another engine holds
+        it (or it is no longer pending)."""
+        now = self._db.now()
+        ts = self._db.ts
+        with self._db.transaction() as session:
+            row = session.fetchone(
+                _TAKE,
+                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now)),
+            )
+        return None if row is None else self._run(row)
+
     def step_started(self, run: FlowRun, phase: Phase, index: int, name: str, kind: str) -> int:
         """Count an attempt of a step (its row made on the first); the attempt's number."""
         now = self._db.ts(self._db.now())
@@ -183,9 +245,31 @@ class FlowRuns:
         assert row is not None
         return int(row[0])
 
-    def step_failed(self, run: FlowRun, phase: Phase, index: int, error: str) -> None:
+    def step_failed(
+        self, run: FlowRun, phase: Phase, index: int, error: str, step: StepMark | None = None
+    ) -> None:
+        """Mark an attempt failed; ``step`` makes its row when :meth:`step_started` was not
+        called (a step without side effects is recorded only when it ends)."""
         now = self._db.ts(self._db.now())
         with self._db.transaction() as session:
+            if step is not None:
+                session.execute(
+                    _UPSERT_STEP,
+                    (
+                        run.id,
+                        phase,
+                        index,
+                        step.name,
+                        step.kind,
+                        step.attempts,
+                        "failed",
+                        None,
+                        error,
+                        now,
+                        now,
+                    ),
+                )
+                return
             session.execute(
                 "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
                 "WHERE run_id = ? AND phase = ? AND step_index = ?",
@@ -201,9 +285,11 @@ class FlowRuns:
         context: dict[str, Any],
         next_step: int,
         owner: str,
+        step: StepMark | None = None,
     ) -> None:
         """Checkpoint a step: its output, the run's context and pointer, in one transaction;
-        ``LeaseLost`` when another engine took the run over."""
+        ``LeaseLost`` when another engine took the run over. ``step`` makes the step's row
+        when :meth:`step_started` was not called, so such a step costs one transaction."""
         now = self._db.ts(self._db.now())
         with self._db.transaction() as session:
             changed = session.execute(
@@ -213,6 +299,24 @@ class FlowRuns:
             )
             if changed != 1:
                 raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
+            if step is not None:
+                session.execute(
+                    _UPSERT_STEP,
+                    (
+                        run.id,
+                        phase,
+                        index,
+                        step.name,
+                        step.kind,
+                        step.attempts,
+                        "completed",
+                        dump(output),
+                        None,
+                        now,
+                        now,
+                    ),
+                )
+                return
             session.execute(
                 "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
                 "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?",
@@ -226,16 +330,13 @@ class FlowRuns:
         now = self._db.ts(self._db.now())
         final = status not in PENDING
         with self._db.transaction() as session:
-            changed = session.execute(
-                "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
-                "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
-                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
-                "WHERE id = ? AND owner = ?",
+            row = session.fetchone(
+                _SET_STATUS,
                 (status, error, now, now if final else None, final, final, run.id, owner),
             )
-        if changed != 1:
+        if row is None:
             raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
-        return self.get(run.id)
+        return self._run(row)
 
     # --- rows --------------------------------------------------------------------------------
 
