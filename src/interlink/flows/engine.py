@@ -314,5 +314,6 @@ class FlowEngine:
                 return
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        # The store is synchronous; its calls leave the event loop free for the others.
-        return await asyncio.to_thread(fn, *args)
+        # The store is synchronous; its calls run in a worker thread, those of concurrent runs
+        # batched into one transaction (flows/commits.py).
+        return await self.runs.commits.call(fn, *args)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost, NotFound
+from interlink.flows.commits import GroupCommit
 from interlink.store.database import Database, Row
 
 Status = Literal[
@@ -120,6 +121,8 @@ def dump(value: Any) -> str:
 class FlowRuns:
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: Batches the engine's calls of concurrent runs into shared transactions.
+        self.commits = GroupCommit(db)
 
     def create(
         self,
@@ -136,7 +139,7 @@ class FlowRuns:
         ts = self._db.ts
         run_id = str(uuid.uuid4())
         context = {"message": input, "steps": {}}
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             session.execute(
                 _INSERT_RUN,
                 (
@@ -173,7 +176,7 @@ class FlowRuns:
         )
 
     def get(self, run_id: str) -> FlowRun:
-        with self._db.session() as session:
+        with self.commits.session() as session:
             row = session.fetchone(_SELECT_RUN_BY_ID, (run_id,))
         if row is None:
             raise NotFound(f"no flow run {run_id!r}")
@@ -181,7 +184,7 @@ class FlowRuns:
 
     def latest(self, flow: str | None = None, limit: int = 50) -> list[FlowRun]:
         """The latest runs first, of one flow or of all."""
-        with self._db.session() as session:
+        with self.commits.session() as session:
             if flow is None:
                 rows = session.fetchall(_SELECT_RUNS, (limit,))
             else:
@@ -189,14 +192,14 @@ class FlowRuns:
         return [self._run(row) for row in rows]
 
     def steps(self, run_id: str) -> list[StepRecord]:
-        with self._db.session() as session:
+        with self.commits.session() as session:
             rows = session.fetchall(_SELECT_STEPS, (run_id,))
         return [self._step(row) for row in rows]
 
     def claimable(self) -> list[str]:
         """Pending runs whose lease lapsed (their engine stopped or died), oldest first."""
         now = self._db.ts(self._db.now())
-        with self._db.session() as session:
+        with self.commits.session() as session:
             rows = session.fetchall(
                 "SELECT id FROM flow_runs WHERE status IN ('running', 'compensating') "
                 "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY started_at, id",
@@ -208,7 +211,7 @@ class FlowRuns:
         """Take or extend the lease on a pending run; False when another engine holds it."""
         now = self._db.now()
         ts = self._db.ts
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET owner = ?, lease_until = ? WHERE id = ? "
                 "AND status IN ('running', 'compensating') "
@@ -222,7 +225,7 @@ class FlowRuns:
         it (or it is no longer pending)."""
         now = self._db.now()
         ts = self._db.ts
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             row = session.fetchone(
                 _TAKE,
                 (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now)),
@@ -232,7 +235,7 @@ class FlowRuns:
     def step_started(self, run: FlowRun, phase: Phase, index: int, name: str, kind: str) -> int:
         """Count an attempt of a step (its row made on the first); the attempt's number."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             row = session.fetchone(
                 "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, "
                 "started_at) VALUES (?, ?, ?, ?, ?, 1, 'running', ?) "
@@ -251,7 +254,7 @@ class FlowRuns:
         """Mark an attempt failed; ``step`` makes its row when :meth:`step_started` was not
         called (a step without side effects is recorded only when it ends)."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             if step is not None:
                 session.execute(
                     _UPSERT_STEP,
@@ -291,7 +294,7 @@ class FlowRuns:
         ``LeaseLost`` when another engine took the run over. ``step`` makes the step's row
         when :meth:`step_started` was not called, so such a step costs one transaction."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET context = ?, step = ?, updated_at = ? "
                 "WHERE id = ? AND owner = ?",
@@ -329,7 +332,7 @@ class FlowRuns:
         """Move a held run to ``status``; a final status ends the lease and stamps the end."""
         now = self._db.ts(self._db.now())
         final = status not in PENDING
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             row = session.fetchone(
                 _SET_STATUS,
                 (status, error, now, now if final else None, final, final, run.id, owner),
