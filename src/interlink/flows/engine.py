@@ -41,7 +41,7 @@ from interlink.expressions import Expression, compile_expression, truthy
 from interlink.flows.calls import Target, call, expand_path
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.retry import RetryPolicy, StepFailed
-from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, dump
+from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.http.client import HttpClient
 
 log = logging.getLogger("interlink.flows")
@@ -91,6 +91,11 @@ class FlowEngine:
         """Record a run of ``flow`` for ``input``, held by this engine; its id. Nothing of it
         has run yet: :meth:`run` does that. A ``run_id`` already recorded starts nothing new
         (a redelivered event)."""
+        return (await self._record(flow, input, trigger, run_id)).id
+
+    async def _record(
+        self, flow: str, input: Any, trigger: str, run_id: str | None = None
+    ) -> FlowRun:
         spec = self._flows(flow)
         check_runnable(flow, spec)
         if self._publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
@@ -112,25 +117,31 @@ class FlowEngine:
             run_id,
         )
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
-        return run.id
+        return run
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
-        if not await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
+        run = await self._db(self.runs.take, run_id, self.owner, self.lease_ttl)
+        if run is None:
             return await self._db(self.runs.get, run_id)
-        heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        return await self._hold(run)
+
+    async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
+        # The new run is already held by this engine: no claim to make before running it.
+        return await self._hold(await self._record(flow, input, trigger))
+
+    async def _hold(self, run: FlowRun) -> FlowRun:
+        """Execute a run this engine holds, keeping its lease while it does."""
+        heartbeat = asyncio.create_task(self._heartbeat(run.id))
         try:
-            return await self._execute(await self._db(self.runs.get, run_id))
+            return await self._execute(run)
         except LeaseLost as exc:
             log.warning("%s", exc.message)
-            return await self._db(self.runs.get, run_id)
+            return await self._db(self.runs.get, run.id)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-
-    async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
-        return await self.run(await self.start(flow, input, trigger))
 
     async def recover(self) -> list[FlowRun]:
         """Resume every pending run whose lease lapsed, from its checkpoint; their end states."""
@@ -205,8 +216,17 @@ class FlowEngine:
         """Try a step until it succeeds or its policy gives up; its output and the context
         after it, checkpointed before this returns."""
         name = step.name
+        # A step without side effects gets its row when it ends (one transaction, not two):
+        # if the process dies during it, it is simply evaluated again.
+        pure = isinstance(step, MapStep | FilterStep)
+        number = 0
         while True:
-            number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
+            if pure:
+                number += 1
+                mark: StepMark | None = StepMark(name, step.type, number)
+            else:
+                mark = None
+                number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
             try:
                 output, after = await attempt(run, step, context)
                 if len(dump(output)) > OUTPUT_LIMIT:
@@ -215,7 +235,7 @@ class FlowEngine:
                         retryable=False,
                     )
             except StepFailed as exc:
-                await self._db(self.runs.step_failed, run, phase, index, exc.message)
+                await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
                 if not exc.retryable or number >= self._retry.attempts:
                     raise
                 await asyncio.sleep(self._retry.delay(number))
@@ -226,7 +246,15 @@ class FlowEngine:
                 # same condition on the same message again instead of going past it.
                 following = index
             await self._db(
-                self.runs.step_completed, run, phase, index, output, after, following, self.owner
+                self.runs.step_completed,
+                run,
+                phase,
+                index,
+                output,
+                after,
+                following,
+                self.owner,
+                mark,
             )
             return output, after
 
@@ -299,5 +327,6 @@ class FlowEngine:
                 return
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        # The store is synchronous; its calls leave the event loop free for the others.
-        return await asyncio.to_thread(fn, *args)
+        # The store is synchronous; its calls run in a worker thread, those of concurrent runs
+        # batched into one transaction (flows/commits.py).
+        return await self.runs.commits.call(fn, *args)
