@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ import pytest
 
 from interlink.events.signing import generate_secret
 from interlink.sdk import AsyncPublisher, Publisher, PublishError, Receipt
+from interlink.testing.cluster import Loop
 from interlink.testing.processes import InterlinkProcess, free_port, run_interlink
 from interlink.testing.receivers import Received, Receiver, Reply
 from interlink.testing.services import nats_reachable, require_service
@@ -59,31 +60,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 # --- receivers on a loop of their own ------------------------------------------------------------
-
-
-class Loop:
-    """An asyncio loop on a daemon thread; the test thread runs code on it and waits."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """``fn()`` on the loop's thread, so it reads a receiver between two requests."""
-
-        async def call() -> T:
-            return fn()
-
-        return self.run(call())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture
