@@ -1,7 +1,8 @@
 """The flow engine: runs recorded in the store, steps checkpointed, sagas undone, runs recovered.
 
 A run is recorded before any step executes (:meth:`FlowEngine.start` returns its id). Steps run
-in order over the run's *message* (the input at first):
+in order over the run's *message* (the input at first), each kind by its executor in
+``flows/steps/``:
 
 - ``map``: the message becomes the expression's result;
 - ``filter``: a false condition ends the run as ``filtered``;
@@ -32,25 +33,23 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
-from interlink.estate.kinds.flow import CallStep, FilterStep, FlowSpec, MapStep, PublishStep, Step
-from interlink.expressions import Expression, compile_expression, truthy
-from interlink.flows.calls import Target, call, expand_path
+from interlink.estate.kinds.flow import CallStep, FlowSpec, PublishStep, Step
+from interlink.expressions import Expression, compile_expression
+from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, dump
+from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.http.client import HttpClient
 
 log = logging.getLogger("interlink.flows")
 
-#: Publishes one event: (event type, data, event id). The mesh's ingress in production.
-Publisher = Callable[[str, Any, str], Awaitable[None]]
 T = TypeVar("T")
-#: Methods whose call sends the message when the step has no ``body``; the others send none.
-_SENDS_MESSAGE = frozenset({"POST", "PUT", "PATCH"})
+__all__ = ["FlowEngine", "Publisher"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -76,7 +75,7 @@ class FlowEngine:
         self.runs = runs
         self._flows = flows  # the flow's spec by name (ConfigError when unknown)
         self._targets = targets
-        self._publisher = publisher
+        self.publisher = publisher
         self._owns_client = client is None
         self._client = client or HttpClient()
         self._retry = retry or RetryPolicy()
@@ -90,7 +89,7 @@ class FlowEngine:
         has run yet: :meth:`run` does that."""
         spec = self._flows(flow)
         check_runnable(flow, spec)
-        if self._publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
+        if self.publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
             raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
         try:
             dump(input)
@@ -143,8 +142,8 @@ class FlowEngine:
             while index < len(spec.steps):
                 step = spec.steps[index]
                 try:
-                    output, context = await self._with_retries(
-                        run, "forward", index, step, context, self._forward
+                    result = await self._with_retries(
+                        run, "forward", index, step, context, EXECUTORS[step.type]
                     )
                 except StepFailed as exc:
                     error = f"step {step.name} failed: {exc.message}"
@@ -153,9 +152,10 @@ class FlowEngine:
                         self.runs.set_status, run, "compensating", self.owner, error
                     )
                     break
-                if isinstance(step, FilterStep) and output is False:
-                    return await self._db(self.runs.set_status, run, "filtered", self.owner)
-                index += 1
+                if result.stop is not None:
+                    return await self._db(self.runs.set_status, run, result.stop, self.owner)
+                context = result.context
+                index = index + 1 if result.next is None else result.next
             else:
                 return await self._db(self.runs.set_status, run, "completed", self.owner)
         return await self._compensate(run, spec, context)
@@ -176,7 +176,7 @@ class FlowEngine:
             if ("compensate", index) in done:
                 continue
             try:
-                await self._with_retries(run, "compensate", index, step, context, self._undo)
+                await self._with_retries(run, "compensate", index, step, context, undo_call)
             except StepFailed as exc:
                 error = f"{run.error}; compensation of {step.name} failed: {exc.message}"
                 return await self._db(self.runs.set_status, run, "failed", self.owner, error)
@@ -189,16 +189,16 @@ class FlowEngine:
         index: int,
         step: Step,
         context: dict[str, Any],
-        attempt: Callable[[FlowRun, Step, dict[str, Any]], Awaitable[tuple[Any, dict[str, Any]]]],
-    ) -> tuple[Any, dict[str, Any]]:
-        """Try a step until it succeeds or its policy gives up; its output and the context
-        after it, checkpointed before this returns."""
+        executor: Executor,
+    ) -> StepResult:
+        """Try a step until it succeeds or its policy gives up; its result, checkpointed
+        before this returns."""
         name = step.name
         while True:
             number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
             try:
-                output, after = await attempt(run, step, context)
-                if len(dump(output)) > OUTPUT_LIMIT:
+                result = await executor(step, StepContext(run, context, index, self))
+                if len(dump(result.output)) > OUTPUT_LIMIT:
                     raise StepFailed(
                         f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
                         retryable=False,
@@ -209,55 +209,29 @@ class FlowEngine:
                     raise
                 await asyncio.sleep(self._retry.delay(number))
                 continue
-            following = index + 1 if phase == "forward" else run.step
-            if isinstance(step, FilterStep) and output is False:
-                # The pointer stays: a run stopped before it is marked filtered evaluates the
-                # same condition on the same message again instead of going past it.
-                following = index
+            if phase == "forward":
+                # A stopping step keeps the pointer: a run stopped before its status is written
+                # meets the same step again instead of going past it.
+                following = index if result.stop else index + 1
+                if result.next is not None and not result.stop:
+                    following = result.next
+            else:
+                following = run.step
             await self._db(
-                self.runs.step_completed, run, phase, index, output, after, following, self.owner
+                self.runs.step_completed,
+                run,
+                phase,
+                index,
+                result.output,
+                result.context,
+                following,
+                self.owner,
             )
-            return output, after
+            return result
 
-    async def _forward(
-        self, run: FlowRun, step: Step, context: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any]]:
-        message = context["message"]
-        if isinstance(step, MapStep):
-            result = self._evaluate(step.expression, run, context)
-            return result, {**context, "message": result}
-        if isinstance(step, FilterStep):
-            return truthy(self._evaluate(step.condition, run, context)), context
-        if isinstance(step, CallStep):
-            body = self._body(step.body, step.method, run, context)
-            path = expand_path(step.path, message)
-            output = await self._call(step.system, step.method, path, body, run, step.name)
-            steps = {**context["steps"], step.name: output}
-            return output, {**context, "steps": steps}
-        if isinstance(step, PublishStep):
-            data = self._evaluate(step.data, run, context) if step.data else message
-            assert self._publisher is not None  # start() refuses a publishing flow without one
-            try:
-                await self._publisher(step.event, data, f"{run.id}:{step.name}")
-            except Exception as exc:
-                retryable = bool(getattr(exc, "retryable", True))
-                raise StepFailed(f"publish {step.event}: {exc}", retryable=retryable) from None
-            return None, context
-        raise StepFailed(f"steps of kind {step.type} do not run yet", retryable=False)
+    # --- what steps use of the engine --------------------------------------------------------
 
-    async def _undo(
-        self, run: FlowRun, step: Step, context: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any]]:
-        assert isinstance(step, CallStep)
-        undo = step.compensate
-        assert undo is not None
-        body = self._body(undo.body, undo.method, run, context)
-        key = f"{step.name}:compensate"
-        path = expand_path(undo.path, context["message"])
-        output = await self._call(undo.system, undo.method, path, body, run, key)
-        return output, context
-
-    async def _call(
+    async def call(
         self, system: str, method: str, path: str, body: Any, run: FlowRun, key: str
     ) -> Any:
         try:
@@ -266,12 +240,7 @@ class FlowEngine:
             raise StepFailed(exc.message, retryable=False) from None
         return await call(self._client, target, method, path, body, f"{run.id}:{key}")
 
-    def _body(self, source: str | None, method: str, run: FlowRun, context: dict[str, Any]) -> Any:
-        if source is not None:
-            return self._evaluate(source, run, context)
-        return context["message"] if method in _SENDS_MESSAGE else None
-
-    def _evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
+    def evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
         bindings = {"steps": context["steps"], "run": {"id": run.id, "flow": run.flow}}
         try:
             return _expression(source).evaluate(context["message"], bindings)

@@ -1,0 +1,26 @@
+"""The step kinds a flow runs, one module per kind (or family), behind :data:`EXECUTORS`."""
+
+from __future__ import annotations
+
+from interlink.flows.steps.base import Executor, Publisher, Runtime, StepContext, StepResult
+from interlink.flows.steps.call import run_call, undo_call
+from interlink.flows.steps.publish import run_publish
+from interlink.flows.steps.transform import run_filter, run_map
+
+#: The executor of each step kind the engine runs, by the step's ``type``.
+EXECUTORS: dict[str, Executor] = {
+    "map": run_map,
+    "filter": run_filter,
+    "call": run_call,
+    "publish": run_publish,
+}
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "Publisher",
+    "Runtime",
+    "StepContext",
+    "StepResult",
+    "undo_call",
+]

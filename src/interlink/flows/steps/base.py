@@ -1,0 +1,61 @@
+"""What a step kind gets from the engine and gives back: one protocol for every kind."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from interlink.estate.kinds.flow import Step
+from interlink.flows.runs import FlowRun, Status
+
+#: Publishes one event: (event type, data, event id). The mesh's ingress in production.
+Publisher = Callable[[str, Any, str], Awaitable[None]]
+
+
+class Runtime(Protocol):
+    """The engine's services a step may use."""
+
+    publisher: Publisher | None
+
+    def evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
+        """A JSONata expression over the message, ``$steps`` and ``$run``; StepFailed when
+        it does not evaluate."""
+
+    async def call(
+        self, system: str, method: str, path: str, body: Any, run: FlowRun, key: str
+    ) -> Any:
+        """One HTTP call to a System; its JSON answer, or StepFailed."""
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """One attempt of one step: the run, its context so far (``message``, ``steps``), the
+    step's position in the run's layout, and the engine."""
+
+    run: FlowRun
+    context: dict[str, Any]
+    index: int
+    runtime: Runtime
+
+    @property
+    def message(self) -> Any:
+        return self.context["message"]
+
+    def evaluate(self, source: str) -> Any:
+        return self.runtime.evaluate(source, self.run, self.context)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A step's output (checkpointed), the context after it, and where the run goes on:
+    ``next`` overrides the following step, ``stop`` ends the run with that status."""
+
+    output: Any
+    context: dict[str, Any]
+    next: int | None = None
+    stop: Status | None = None
+
+
+class Executor(Protocol):
+    async def __call__(self, step: Step, ctx: StepContext) -> StepResult: ...
