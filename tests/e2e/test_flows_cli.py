@@ -79,7 +79,7 @@ def test_a_failed_run_exits_1_with_its_error(
         (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
         (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing.json"),
         (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
-        (["run", "once"], "", "Flow/once cannot run: only call, filter, map, publish steps run"),
+        (["run", "once"], "", "Flow/once cannot run: only call, choice, filter, map, publish steps run"),
     ],
 )
 def test_bad_input_is_one_readable_line(

@@ -37,10 +37,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
-from interlink.estate.kinds.flow import CallStep, FlowSpec, PublishStep, Step
+from interlink.estate.kinds.flow import CallStep, FlowSpec, PublishStep
 from interlink.expressions import Expression, compile_expression
 from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
+from interlink.flows.layout import Layout
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
@@ -135,15 +136,15 @@ class FlowEngine:
     # --- one run -----------------------------------------------------------------------------
 
     async def _execute(self, run: FlowRun) -> FlowRun:
-        spec = load(run.definition)
+        layout = Layout.of(load(run.definition))
         context = run.context
         if run.status == "running":
             index = run.step
-            while index < len(spec.steps):
-                step = spec.steps[index]
+            while index < layout.end:
+                step = layout.steps[index]
                 try:
                     result = await self._with_retries(
-                        run, "forward", index, step, context, EXECUTORS[step.type]
+                        run, "forward", index, layout, context, EXECUTORS[step.type]
                     )
                 except StepFailed as exc:
                     error = f"step {step.name} failed: {exc.message}"
@@ -155,17 +156,17 @@ class FlowEngine:
                 if result.stop is not None:
                     return await self._db(self.runs.set_status, run, result.stop, self.owner)
                 context = result.context
-                index = index + 1 if result.next is None else result.next
+                index = layout.following[index] if result.next is None else result.next
             else:
                 return await self._db(self.runs.set_status, run, "completed", self.owner)
-        return await self._compensate(run, spec, context)
+        return await self._compensate(run, layout, context)
 
-    async def _compensate(self, run: FlowRun, spec: FlowSpec, context: dict[str, Any]) -> FlowRun:
+    async def _compensate(self, run: FlowRun, layout: Layout, context: dict[str, Any]) -> FlowRun:
         records = await self._db(self.runs.steps, run.id)
         done = {(r.phase, r.index) for r in records if r.status == "completed"}
         stack = [
             (index, step)
-            for index, step in enumerate(spec.steps)
+            for index, step in enumerate(layout.steps)
             if isinstance(step, CallStep)
             and step.compensate is not None
             and ("forward", index) in done
@@ -176,7 +177,7 @@ class FlowEngine:
             if ("compensate", index) in done:
                 continue
             try:
-                await self._with_retries(run, "compensate", index, step, context, undo_call)
+                await self._with_retries(run, "compensate", index, layout, context, undo_call)
             except StepFailed as exc:
                 error = f"{run.error}; compensation of {step.name} failed: {exc.message}"
                 return await self._db(self.runs.set_status, run, "failed", self.owner, error)
@@ -187,17 +188,18 @@ class FlowEngine:
         run: FlowRun,
         phase: Phase,
         index: int,
-        step: Step,
+        layout: Layout,
         context: dict[str, Any],
         executor: Executor,
     ) -> StepResult:
         """Try a step until it succeeds or its policy gives up; its result, checkpointed
         before this returns."""
+        step = layout.steps[index]
         name = step.name
         while True:
             number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
             try:
-                result = await executor(step, StepContext(run, context, index, self))
+                result = await executor(step, StepContext(run, context, index, layout, self))
                 if len(dump(result.output)) > OUTPUT_LIMIT:
                     raise StepFailed(
                         f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
@@ -212,7 +214,7 @@ class FlowEngine:
             if phase == "forward":
                 # A stopping step keeps the pointer: a run stopped before its status is written
                 # meets the same step again instead of going past it.
-                following = index if result.stop else index + 1
+                following = index if result.stop else layout.following[index]
                 if result.next is not None and not result.stop:
                     following = result.next
             else:

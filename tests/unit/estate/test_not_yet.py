@@ -33,7 +33,7 @@ def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(retail: Pa
     step = "Flow/address-sync: step 'once' (idempotency) is not run yet"
     (found,) = [m for m in _messages(retail, "NOT_RUN") if step in m]
     assert found == (
-        f"flows/address-sync.yaml:11:26: warning: {step}: the flow engine runs call, filter, "
+        f"flows/address-sync.yaml:11:26: warning: {step}: the flow engine runs call, choice, filter, "
         "map, publish steps, and a flow with any other does not start"
     )
     once = (

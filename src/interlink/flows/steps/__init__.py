@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from interlink.flows.steps.base import Executor, Publisher, Runtime, StepContext, StepResult
 from interlink.flows.steps.call import run_call, undo_call
+from interlink.flows.steps.choice import run_choice
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.transform import run_filter, run_map
 
@@ -13,6 +14,7 @@ EXECUTORS: dict[str, Executor] = {
     "filter": run_filter,
     "call": run_call,
     "publish": run_publish,
+    "choice": run_choice,
 }
 
 __all__ = [

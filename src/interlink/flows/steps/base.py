@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from interlink.estate.kinds.flow import Step
+from interlink.flows.layout import Layout
 from interlink.flows.runs import FlowRun, Status
 
 #: Publishes one event: (event type, data, event id). The mesh's ingress in production.
@@ -36,6 +37,7 @@ class StepContext:
     run: FlowRun
     context: dict[str, Any]
     index: int
+    layout: Layout
     runtime: Runtime
 
     @property
