@@ -16,7 +16,7 @@ from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
-from interlink.flows.calls import system_targets
+from interlink.flows.calls import api_targets, system_targets
 from interlink.flows.engine import FlowEngine
 from interlink.flows.runs import FlowRun, FlowRuns
 
@@ -58,7 +58,7 @@ def _input(source: str | None) -> Any:
 
 
 def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
-    return FlowEngine(runs, _flows(estate), system_targets(estate))
+    return FlowEngine(runs, _flows(estate), system_targets(estate), apis=api_targets(estate))
 
 
 @flows_group.command("run")

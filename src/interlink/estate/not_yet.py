@@ -46,7 +46,7 @@ NO_EFFECT: tuple[NoEffect, ...] = (
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
 #: does not start, and `check` warns at the step.
-FLOW_STEPS_RUN: frozenset[str] = frozenset({"map", "filter", "call", "publish", "choice"})
+FLOW_STEPS_RUN: frozenset[str] = frozenset({"map", "filter", "call", "publish", "choice", "enrich"})
 
 #: Kinds that are checked but not run, with their plural for people.
 NOT_RUN: dict[str, tuple[str, str]] = {
@@ -104,6 +104,16 @@ def _flow_step_findings(estate: Estate) -> Iterator[Finding]:
                     f"engine runs {', '.join(sorted(FLOW_STEPS_RUN))} steps, and a flow with "
                     "any other does not start",
                     item.location((*path, "type")),
+                    subject=item.key,
+                )
+            elif step.type == "enrich" and step.source.data_product is not None:
+                yield Finding(
+                    "warning",
+                    "NOT_RUN",
+                    f"{item.key}: step {step.name!r} enriches from a DataProduct, which is not "
+                    "run yet: only an enrich from an Api runs, and a flow with this one does "
+                    "not start",
+                    item.location((*path, "from", "dataProduct")),
                     subject=item.key,
                 )
 

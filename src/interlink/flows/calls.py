@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from interlink.errors import ConfigError, UpstreamError
+from interlink.estate.kinds.contracts import Api
 from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
@@ -72,6 +73,20 @@ def system_targets(estate: Estate, secrets: SecretSource | None = None) -> Calla
         if system.spec.credentials is not None:
             credential = compile_credential(system.spec.credentials, name, secrets)
         return Target(resolve(system.spec.base_url, secrets), credential)
+
+    return target
+
+
+def api_targets(estate: Estate, secrets: SecretSource | None = None) -> Callable[[str], Target]:
+    """A lookup of the estate's Apis: where an Api's calls go is its System's base URL, with
+    that System's credentials."""
+    systems = system_targets(estate, secrets)
+
+    def target(name: str) -> Target:
+        item = estate.get("Api", name)
+        if item is None or not isinstance(item.obj, Api):
+            raise ConfigError(f"no Api {name!r} in the estate")
+        return systems(item.obj.spec.system)
 
     return target
 

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
-from interlink.estate.kinds.flow import CallStep, FlowSpec, PublishStep
+from interlink.estate.kinds.flow import CallStep, EnrichStep, FlowSpec, PublishStep, iter_steps
 from interlink.expressions import Expression, compile_expression
 from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
@@ -67,6 +67,7 @@ class FlowEngine:
         flows: Callable[[str], FlowSpec],
         targets: Callable[[str], Target],
         *,
+        apis: Callable[[str], Target] | None = None,
         publisher: Publisher | None = None,
         client: HttpClient | None = None,
         retry: RetryPolicy | None = None,
@@ -76,6 +77,7 @@ class FlowEngine:
         self.runs = runs
         self._flows = flows  # the flow's spec by name (ConfigError when unknown)
         self._targets = targets
+        self._apis = apis  # where an Api's calls go (enrich steps), by the Api's name
         self.publisher = publisher
         self._owns_client = client is None
         self._client = client or HttpClient()
@@ -92,6 +94,8 @@ class FlowEngine:
         check_runnable(flow, spec)
         if self.publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
             raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
+        if self._apis is None and any(isinstance(s, EnrichStep) for s in iter_steps(spec.steps)):
+            raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
         try:
             dump(input)
         except ValueError:
@@ -236,8 +240,26 @@ class FlowEngine:
     async def call(
         self, system: str, method: str, path: str, body: Any, run: FlowRun, key: str
     ) -> Any:
+        return await self._send(self._targets, system, method, path, body, run, key)
+
+    async def call_api(
+        self, api: str, method: str, path: str, body: Any, run: FlowRun, key: str
+    ) -> Any:
+        assert self._apis is not None  # start() refuses a flow that enriches without one
+        return await self._send(self._apis, api, method, path, body, run, key)
+
+    async def _send(
+        self,
+        lookup: Callable[[str], Target],
+        name: str,
+        method: str,
+        path: str,
+        body: Any,
+        run: FlowRun,
+        key: str,
+    ) -> Any:
         try:
-            target = self._targets(system)
+            target = lookup(name)
         except ConfigError as exc:
             raise StepFailed(exc.message, retryable=False) from None
         return await call(self._client, target, method, path, body, f"{run.id}:{key}")

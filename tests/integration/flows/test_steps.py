@@ -8,6 +8,12 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from interlink.errors import ConfigError
+from interlink.estate.loader import load_estate
+from interlink.flows.calls import api_targets
+from interlink.flows.engine import FlowEngine
 from interlink.flows.runs import FlowRun, FlowRuns
 from interlink.store import Store, open_store
 from interlink.testing.upstreams import UpstreamThread
@@ -112,3 +118,95 @@ def test_a_run_stopped_inside_a_branch_resumes_in_that_branch(
     assert run.status == "completed", run.error
     attempts = {s.name: s.attempts for s in FlowRuns(store.db).steps(run.id)}
     assert attempts == {"by-tier": 1, "vip": 2, "mark-vip": 1, "after": 1}
+
+
+ENRICH = """---
+apiVersion: interlink/v1
+kind: Api
+metadata: {name: customers, owner: ops}
+spec: {system: crm, contract: customers.yaml}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: lookup, owner: ops}
+spec:
+  steps:
+    - name: customer
+      type: enrich
+      from: {api: customers, path: '/customers/{id}'}
+      into: customer
+    - {name: pick, type: map, expression: '{"id": id, "seen": customer.path}'}
+"""
+
+
+def api_engine(root: Path, store: Store) -> FlowEngine:
+    estate, _ = load_estate(root)
+    return engine_for(root, store, apis=api_targets(estate))
+
+
+def test_an_enrich_gets_through_the_api_and_puts_the_answer_into_the_message(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, ENRICH)
+    run = asyncio.run(api_engine(root, store).start_and_run("lookup", {"id": "C 1"}))
+    assert run.status == "completed", run.error
+    assert run.context["message"] == {"id": "C 1", "seen": "/customers/C%201"}
+    (get,) = requests_to(upstream, "/customers/C%201")
+    assert get["method"] == "GET"
+    assert get["headers"]["x-api-key"] == "k-123"  # the Api's System's credential
+    enrich = FlowRuns(store.db).steps(run.id)[0]
+    assert enrich.output["path"] == "/customers/C%201"
+
+
+def test_an_enrich_that_gets_a_4xx_or_no_object_fails_with_a_clear_error(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, ENRICH)
+    upstream.fail_next(1, 404)
+
+    async def both() -> list[FlowRun]:
+        engine = api_engine(root, store)
+        return [
+            await engine.start_and_run("lookup", {"id": "C1"}),
+            await engine.start_and_run("lookup", ["not", "an", "object"]),
+        ]
+
+    missing, listed = asyncio.run(both())
+    assert (missing.status, missing.error) == (
+        "failed",
+        "step customer failed: GET /customers/C1 answered 404",
+    )
+    assert listed.status == "failed"
+    assert listed.error == (
+        "step customer failed: enrich puts its result at 'customer' of the message, and the "
+        "message is not an object"
+    )
+
+
+def test_an_enrich_answered_with_no_json_or_too_much_fails_once(
+    tmp_path: Path, store: Store
+) -> None:
+    for body, said in [
+        (b"<html>", "answered 200 with a body that is not JSON"),
+        (b"[" + b"1," * 200_000 + b"1]", "over the 262144 a step output may hold"),
+    ]:
+        with UpstreamThread(fixed_body=body) as odd:
+            root = write_estate(tmp_path / "estate", odd.url, ENRICH)
+            run = asyncio.run(api_engine(root, store).start_and_run("lookup", {"id": "C1"}))
+            assert run.status == "failed"
+            assert run.error is not None
+            assert said in run.error
+            # Not retried: the same answer would come again.
+            assert FlowRuns(store.db).steps(run.id)[0].attempts == 1
+
+
+def test_an_enrich_from_a_data_product_does_not_start(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    flows = ENRICH.replace("{api: customers, path: '/customers/{id}'}", "{dataProduct: people}")
+    root = write_estate(tmp_path / "estate", upstream.url, flows)
+    with pytest.raises(ConfigError, match=r"not customer \(enrich from a dataProduct\)"):
+        asyncio.run(api_engine(root, store).start("lookup", {"id": "C1"}))
+    root = write_estate(tmp_path / "estate", upstream.url, ENRICH)
+    with pytest.raises(ConfigError, match="enriches from Apis, and this engine has no Api"):
+        asyncio.run(engine_for(root, store).start("lookup", {"id": "C1"}))

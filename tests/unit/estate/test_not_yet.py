@@ -33,8 +33,8 @@ def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(retail: Pa
     step = "Flow/address-sync: step 'once' (idempotency) is not run yet"
     (found,) = [m for m in _messages(retail, "NOT_RUN") if step in m]
     assert found == (
-        f"flows/address-sync.yaml:11:26: warning: {step}: the flow engine runs call, choice, filter, "
-        "map, publish steps, and a flow with any other does not start"
+        f"flows/address-sync.yaml:11:26: warning: {step}: the flow engine runs call, choice, "
+        "enrich, filter, map, publish steps, and a flow with any other does not start"
     )
     once = (
         "    - {name: once, type: idempotency, key: \"customerId & '/' & changedAt\", window: 7d}"
@@ -89,4 +89,22 @@ def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
     assert result.ok, [f.render() for f in result.errors]
     assert not_run_line(result.estate) == (
         "1 monitor is declared and not run: flows, data products and monitors do not run yet"
+    )
+
+
+def test_an_enrich_from_a_data_product_is_a_warning_at_its_source(retail: Path) -> None:
+    once = (
+        "    - {name: once, type: idempotency, key: \"customerId & '/' & changedAt\", window: 7d}"
+    )
+    edit(
+        retail / "flows" / "address-sync.yaml",
+        once + "\n",
+        once + "\n    - {name: known, type: enrich, from: {dataProduct: customer-addresses}, "
+        "into: known}\n",
+    )
+    (found,) = [m for m in _messages(retail, "NOT_RUN") if "'known'" in m]
+    assert found == (
+        "flows/address-sync.yaml:12:55: warning: Flow/address-sync: step 'known' enriches from "
+        "a DataProduct, which is not run yet: only an enrich from an Api runs, and a flow with "
+        "this one does not start"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from interlink.flows.steps.base import Executor, Publisher, Runtime, StepContext, StepResult
 from interlink.flows.steps.call import run_call, undo_call
 from interlink.flows.steps.choice import run_choice
+from interlink.flows.steps.enrich import run_enrich
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.transform import run_filter, run_map
 
@@ -15,6 +16,7 @@ EXECUTORS: dict[str, Executor] = {
     "call": run_call,
     "publish": run_publish,
     "choice": run_choice,
+    "enrich": run_enrich,
 }
 
 __all__ = [

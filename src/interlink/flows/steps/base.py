@@ -28,6 +28,11 @@ class Runtime(Protocol):
     ) -> Any:
         """One HTTP call to a System; its JSON answer, or StepFailed."""
 
+    async def call_api(
+        self, api: str, method: str, path: str, body: Any, run: FlowRun, key: str
+    ) -> Any:
+        """One HTTP call to an Api (its System's base URL and credentials)."""
+
 
 @dataclass(frozen=True)
 class StepContext:
