@@ -41,6 +41,7 @@ from interlink.estate.kinds.flow import CallStep, EnrichStep, FlowSpec, PublishS
 from interlink.expressions import Expression, compile_expression
 from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
+from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, dump
@@ -75,6 +76,7 @@ class FlowEngine:
         owner: str | None = None,
     ) -> None:
         self.runs = runs
+        self._keys = FlowKeys(runs.db)
         self._flows = flows  # the flow's spec by name (ConfigError when unknown)
         self._targets = targets
         self._apis = apis  # where an Api's calls go (enrich steps), by the Api's name
@@ -247,6 +249,9 @@ class FlowEngine:
     ) -> Any:
         assert self._apis is not None  # start() refuses a flow that enriches without one
         return await self._send(self._apis, api, method, path, body, run, key)
+
+    async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
+        return await self._db(self._keys.claim, flow, key, run_id, window)
 
     async def _send(
         self,

@@ -19,7 +19,14 @@ from interlink.errors import LeaseLost, NotFound
 from interlink.store.database import Database, Row
 
 Status = Literal[
-    "running", "completed", "compensating", "compensated", "failed", "cancelled", "filtered"
+    "running",
+    "completed",
+    "compensating",
+    "compensated",
+    "failed",
+    "cancelled",
+    "filtered",
+    "duplicate",
 ]
 Phase = Literal["forward", "compensate"]
 PENDING: Final = ("running", "compensating")
@@ -87,6 +94,10 @@ def dump(value: Any) -> str:
 class FlowRuns:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     def create(
         self,

@@ -210,3 +210,87 @@ def test_an_enrich_from_a_data_product_does_not_start(
     root = write_estate(tmp_path / "estate", upstream.url, ENRICH)
     with pytest.raises(ConfigError, match="enriches from Apis, and this engine has no Api"):
         asyncio.run(engine_for(root, store).start("lookup", {"id": "C1"}))
+
+
+ONCE = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: once, owner: ops}
+spec:
+  steps:
+    - {name: once, type: idempotency, key: id, window: 1h}
+    - {name: create, type: call, system: crm, path: /customers}
+"""
+
+
+def test_a_second_run_with_the_same_key_within_the_window_is_a_duplicate(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, ONCE)
+
+    async def runs(engine: FlowEngine, inputs: list[object]) -> list[FlowRun]:
+        try:
+            return [await engine.start_and_run("once", data) for data in inputs]
+        finally:
+            await engine.aclose()
+
+    first, again, other, keyless = asyncio.run(
+        runs(
+            engine_for(root, store),
+            [
+                {"id": "A", "version": 1},
+                {"id": "A", "version": 2},
+                {"id": "B", "version": 1},
+                {"version": 1},
+            ],
+        )
+    )
+    assert first.status == "completed", first.error
+    assert again.status == "duplicate"
+    assert FlowRuns(store.db).steps(again.id)[0].output == {
+        "key": "A",
+        "duplicateOf": first.id,
+    }
+    assert other.status == "completed", other.error
+    assert len(requests_to(upstream, "/customers")) == 2  # the duplicate called nothing
+    assert keyless.status == "failed"
+    assert keyless.error is not None
+    assert "'id' is null, not a string or a number" in keyless.error
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(hours=2)
+
+    with open_store(store_url, clock=later) as after_window:
+        (expired,) = asyncio.run(runs(engine_for(root, after_window), [{"id": "A", "version": 1}]))
+    assert expired.status == "completed", expired.error
+    assert len(requests_to(upstream, "/customers")) == 3
+
+
+def test_a_run_resumed_after_taking_its_key_goes_on(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, ONCE)
+    upstream.hold("/customers")
+
+    async def stopped_after_the_key() -> str:
+        engine = engine_for(root, store)
+        run_id = await engine.start("once", {"id": "B", "version": 1})
+        task = asyncio.create_task(engine.run(run_id))
+        while not requests_to(upstream, "/customers"):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await engine.aclose()
+        return run_id
+
+    run_id = asyncio.run(stopped_after_the_key())
+    upstream.release("/customers")
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=5)
+
+    with open_store(store_url, clock=later) as restarted:
+        (run,) = asyncio.run(engine_for(root, restarted).recover())
+    assert run.id == run_id
+    assert run.status == "completed", run.error

@@ -6,6 +6,7 @@ from interlink.flows.steps.base import Executor, Publisher, Runtime, StepContext
 from interlink.flows.steps.call import run_call, undo_call
 from interlink.flows.steps.choice import run_choice
 from interlink.flows.steps.enrich import run_enrich
+from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.transform import run_filter, run_map
 
@@ -17,6 +18,7 @@ EXECUTORS: dict[str, Executor] = {
     "publish": run_publish,
     "choice": run_choice,
     "enrich": run_enrich,
+    "idempotency": run_idempotency,
 }
 
 __all__ = [

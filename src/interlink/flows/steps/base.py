@@ -33,6 +33,9 @@ class Runtime(Protocol):
     ) -> Any:
         """One HTTP call to an Api (its System's base URL and credentials)."""
 
+    async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
+        """Hold an idempotency key for a run unless another holds it; the holder's run id."""
+
 
 @dataclass(frozen=True)
 class StepContext:
