@@ -31,6 +31,7 @@ from interlink.estate.kinds.flow import (
     PublishStep,
     SplitStep,
     Step,
+    WaitStep,
 )
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import PathKey
@@ -72,6 +73,7 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
         IdempotencyStep: "key",
         PublishStep: "data",
         CallStep: "body",
+        WaitStep: "until",
     }
     name = fields.get(type(step))
     value = getattr(step, name) if name else None

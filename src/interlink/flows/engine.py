@@ -34,6 +34,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
@@ -160,7 +161,9 @@ class FlowEngine:
                     )
                     break
                 if result.stop is not None:
-                    return await self._db(self.runs.set_status, run, result.stop, self.owner)
+                    return await self._db(
+                        self.runs.set_status, run, result.stop, self.owner, None, result.wake_at
+                    )
                 context = result.context
                 index = layout.following[index] if result.next is None else result.next
             else:
@@ -249,6 +252,9 @@ class FlowEngine:
     ) -> Any:
         assert self._apis is not None  # start() refuses a flow that enriches without one
         return await self._send(self._apis, api, method, path, body, run, key)
+
+    def now(self) -> datetime:
+        return self.runs.db.now()
 
     async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
         return await self._db(self._keys.claim, flow, key, run_id, window)

@@ -27,6 +27,7 @@ Status = Literal[
     "cancelled",
     "filtered",
     "duplicate",
+    "waiting",
 ]
 Phase = Literal["forward", "compensate"]
 PENDING: Final = ("running", "compensating")
@@ -41,7 +42,7 @@ _INSERT_RUN: Final = (
 )
 _SELECT_RUN: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at FROM flow_runs "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at FROM flow_runs "
 )
 _SELECT_RUN_BY_ID: Final = _SELECT_RUN + "WHERE id = ?"
 _SELECT_RUNS: Final = _SELECT_RUN + "ORDER BY started_at DESC, id LIMIT ?"
@@ -70,6 +71,7 @@ class FlowRun:
     started_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    wake_at: datetime | None = None  # when a waiting run goes on
 
 
 @dataclass(frozen=True)
@@ -155,26 +157,31 @@ class FlowRuns:
         return [self._step(row) for row in rows]
 
     def claimable(self) -> list[str]:
-        """Pending runs whose lease lapsed (their engine stopped or died), oldest first."""
+        """Pending runs whose lease lapsed (their engine stopped or died), and waiting runs
+        whose time came, oldest first."""
         now = self._db.ts(self._db.now())
         with self._db.session() as session:
             rows = session.fetchall(
-                "SELECT id FROM flow_runs WHERE status IN ('running', 'compensating') "
-                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY started_at, id",
-                (now,),
+                "SELECT id FROM flow_runs WHERE (status IN ('running', 'compensating') "
+                "AND (lease_until IS NULL OR lease_until <= ?)) "
+                "OR (status = 'waiting' AND wake_at <= ?) ORDER BY started_at, id",
+                (now, now),
             )
         return [str(row[0]) for row in rows]
 
     def claim(self, run_id: str, owner: str, ttl: float) -> bool:
-        """Take or extend the lease on a pending run; False when another engine holds it."""
+        """Take or extend the lease on a pending run, or take a waiting run whose time came
+        (it turns running); False when another engine holds it or it is not due."""
         now = self._db.now()
         ts = self._db.ts
         with self._db.transaction() as session:
             changed = session.execute(
-                "UPDATE flow_runs SET owner = ?, lease_until = ? WHERE id = ? "
-                "AND status IN ('running', 'compensating') "
-                "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)",
-                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now)),
+                "UPDATE flow_runs SET owner = ?, lease_until = ?, wake_at = NULL, "
+                "status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END "
+                "WHERE id = ? AND ((status IN ('running', 'compensating') "
+                "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)) "
+                "OR (status = 'waiting' AND wake_at <= ?))",
+                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now), ts(now)),
             )
         return changed == 1
 
@@ -231,18 +238,37 @@ class FlowRuns:
             )
 
     def set_status(
-        self, run: FlowRun, status: Status, owner: str, error: str | None = None
+        self,
+        run: FlowRun,
+        status: Status,
+        owner: str,
+        error: str | None = None,
+        wake_at: datetime | None = None,
     ) -> FlowRun:
-        """Move a held run to ``status``; a final status ends the lease and stamps the end."""
+        """Move a held run to ``status``; a final status ends the lease and stamps the end,
+        ``waiting`` ends the lease until ``wake_at``."""
         now = self._db.ts(self._db.now())
-        final = status not in PENDING
+        waiting = status == "waiting"
+        final = status not in PENDING and not waiting
+        release = final or waiting
+        wake = self._db.ts(wake_at) if wake_at is not None else None
         with self._db.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
                 "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
-                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
                 "WHERE id = ? AND owner = ?",
-                (status, error, now, now if final else None, final, final, run.id, owner),
+                (
+                    status,
+                    error,
+                    now,
+                    now if final else None,
+                    release,
+                    release,
+                    wake,
+                    run.id,
+                    owner,
+                ),
             )
         if changed != 1:
             raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
@@ -267,6 +293,7 @@ class FlowRuns:
             started_at=self._db.dt(row[12]),
             updated_at=self._db.dt(row[13]),
             finished_at=self._db.dt_or_none(row[14]),
+            wake_at=self._db.dt_or_none(row[15]),
         )
 
     def _step(self, row: Row) -> StepRecord:

@@ -294,3 +294,59 @@ def test_a_run_resumed_after_taking_its_key_goes_on(
         (run,) = asyncio.run(engine_for(root, restarted).recover())
     assert run.id == run_id
     assert run.status == "completed", run.error
+
+
+WAIT = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: remind, owner: ops}
+spec:
+  steps:
+    - {name: first, type: call, system: crm, path: /first}
+    - {name: pause, type: wait, for: 1h}
+    - {name: until, type: wait, until: at}
+    - {name: then, type: call, system: crm, path: /then}
+"""
+
+
+def test_a_wait_parks_the_run_and_a_restarted_engine_resumes_it_when_due(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, WAIT)
+    at = "2001-01-01T00:00:00+00:00"  # already past: the second wait does not wait
+    started = datetime.now(UTC)
+    run = asyncio.run(engine_for(root, store).start_and_run("remind", {"at": at}))
+    assert run.status == "waiting", run.error
+    assert run.wake_at is not None
+    assert run.owner is None  # no engine holds a waiting run
+    assert started + timedelta(minutes=59) < run.wake_at < started + timedelta(minutes=61)
+    assert run.step == 1
+    # Not due yet: a recovery now leaves it be.
+    assert asyncio.run(engine_for(root, store).recover()) == []
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(hours=2)
+
+    with open_store(store_url, clock=later) as restarted:
+        (resumed,) = asyncio.run(engine_for(root, restarted).recover())
+    assert resumed.id == run.id
+    assert resumed.status == "completed", resumed.error
+    assert resumed.wake_at is None
+    assert len(requests_to(upstream, "/first")) == 1  # before the wait: not again
+    assert len(requests_to(upstream, "/then")) == 1
+    steps = {s.name: s for s in FlowRuns(store.db).steps(run.id)}
+    assert steps["pause"].output == {"wakeAt": run.wake_at.isoformat()}
+    assert steps["until"].output == {"wakeAt": at}
+
+
+def test_a_wait_until_what_is_not_a_time_fails_the_run(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, WAIT.replace("for: 1h", "for: 0s"))
+    run = asyncio.run(engine_for(root, store).start_and_run("remind", {"at": "tomorrow"}))
+    assert run.status == "failed"
+    assert run.error == (
+        "step until failed: the wait's until 'at' gave 'tomorrow', not an ISO 8601 timestamp "
+        "with a time zone nor epoch milliseconds"
+    )
+    assert requests_to(upstream, "/then") == []

@@ -43,8 +43,8 @@ def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(retail: Pa
     (found,) = [m for m in _messages(retail, "NOT_RUN") if step in m]
     assert found == (
         f"flows/address-sync.yaml:12:26: warning: {step}: the flow engine runs call, choice, "
-        "enrich, filter, idempotency, map, publish steps, and a flow with any other does not "
-        "start"
+        "enrich, filter, idempotency, map, publish, wait steps, and a flow with any other does "
+        "not start"
     )
 
 

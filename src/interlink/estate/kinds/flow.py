@@ -1,4 +1,5 @@
-"""Flow: a trigger, then steps (map, filter, enrich, split, choice, idempotency, saga calls)."""
+"""Flow: a trigger, then steps (map, filter, enrich, split, choice, idempotency, wait, saga
+calls)."""
 
 from __future__ import annotations
 
@@ -138,6 +139,22 @@ class PublishStep(StepBase):
     data: str | None = Field(default=None, description="JSONata; default: the message")
 
 
+class WaitStep(StepBase):
+    type: Literal["wait"]
+    until: str | None = Field(
+        default=None,
+        description="JSONata giving the time to go on at: an ISO 8601 timestamp or epoch "
+        "milliseconds",
+    )
+    duration: Duration | None = Field(default=None, alias="for", description="how long to wait")
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitStep:
+        if (self.until is None) == (self.duration is None):
+            raise ValueError("a wait is exactly one of: until, for")
+        return self
+
+
 class Branch(Model):
     when: str = Field(description="JSONata predicate")
     steps: list[Step] = Field(min_length=1)
@@ -157,7 +174,8 @@ Step = Annotated[
     | IdempotencyStep
     | CallStep
     | PublishStep
-    | ChoiceStep,
+    | ChoiceStep
+    | WaitStep,
     Field(discriminator="type"),
 ]
 Branch.model_rebuild()

@@ -9,6 +9,7 @@ from interlink.flows.steps.enrich import run_enrich
 from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.transform import run_filter, run_map
+from interlink.flows.steps.wait import run_wait
 
 #: The executor of each step kind the engine runs, by the step's ``type``.
 EXECUTORS: dict[str, Executor] = {
@@ -19,6 +20,7 @@ EXECUTORS: dict[str, Executor] = {
     "choice": run_choice,
     "enrich": run_enrich,
     "idempotency": run_idempotency,
+    "wait": run_wait,
 }
 
 __all__ = [

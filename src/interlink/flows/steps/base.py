@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from interlink.estate.kinds.flow import Step
@@ -33,6 +34,9 @@ class Runtime(Protocol):
     ) -> Any:
         """One HTTP call to an Api (its System's base URL and credentials)."""
 
+    def now(self) -> datetime:
+        """The store's clock."""
+
     async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
         """Hold an idempotency key for a run unless another holds it; the holder's run id."""
 
@@ -59,12 +63,14 @@ class StepContext:
 @dataclass(frozen=True)
 class StepResult:
     """A step's output (checkpointed), the context after it, and where the run goes on:
-    ``next`` overrides the following step, ``stop`` ends the run with that status."""
+    ``next`` overrides the following step, ``stop`` ends the run with that status (or parks
+    it ``waiting`` until ``wake_at``)."""
 
     output: Any
     context: dict[str, Any]
     next: int | None = None
     stop: Status | None = None
+    wake_at: datetime | None = None  # with stop="waiting": when the run goes on
 
 
 class Executor(Protocol):

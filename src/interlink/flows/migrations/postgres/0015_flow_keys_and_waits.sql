@@ -8,3 +8,7 @@ CREATE TABLE flow_keys (
     PRIMARY KEY (flow, key)
 );
 CREATE INDEX flow_keys_expiry ON flow_keys (expires_at);
+
+-- A run at a wait step is 'waiting' until wake_at; recovery resumes it once that has passed.
+ALTER TABLE flow_runs ADD COLUMN wake_at TIMESTAMPTZ;
+CREATE INDEX flow_runs_waking ON flow_runs (status, wake_at);
