@@ -116,7 +116,9 @@ async def call(
     except UpstreamError as exc:
         raise StepFailed(f"{method} {path}: {exc.message}", retryable=True) from None
     if not 200 <= status < 300:
-        raise StepFailed(f"{method} {path} answered {status}", retryable=retryable_status(status))
+        raise StepFailed(
+            f"{method} {path} answered {status}", retryable=retryable_status(status), status=status
+        )
     if len(answer) > OUTPUT_LIMIT:
         raise StepFailed(
             f"{method} {path} answered {len(answer)} bytes, over the {OUTPUT_LIMIT} a step "

@@ -208,7 +208,17 @@ class FlowEngine:
         while True:
             number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
             try:
-                result = await executor(step, StepContext(run, context, index, layout, self))
+                attempt = executor(step, StepContext(run, context, index, layout, self))
+                if step.timeout is None:
+                    result = await attempt
+                else:
+                    try:
+                        result = await asyncio.wait_for(attempt, step.timeout)
+                    except TimeoutError:
+                        raise StepFailed(
+                            f"the attempt took longer than its timeout of {step.timeout:g} s",
+                            retryable=True,
+                        ) from None
                 if len(dump(result.output)) > OUTPUT_LIMIT:
                     raise StepFailed(
                         f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
@@ -216,9 +226,10 @@ class FlowEngine:
                     )
             except StepFailed as exc:
                 await self._db(self.runs.step_failed, run, phase, index, exc.message)
-                if not exc.retryable or number >= self._retry.attempts:
+                policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
+                if policy.gives_up(exc, number):
                     raise
-                await asyncio.sleep(self._retry.delay(number))
+                await asyncio.sleep(policy.delay(number))
                 continue
             if phase == "forward":
                 # A stopping step keeps the pointer: a run stopped before its status is written

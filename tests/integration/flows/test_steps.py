@@ -350,3 +350,50 @@ def test_a_wait_until_what_is_not_a_time_fails_the_run(
         "with a time zone nor epoch milliseconds"
     )
     assert requests_to(upstream, "/then") == []
+
+
+RETRIED = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: patient, owner: ops}
+spec:
+  steps:
+    - name: persist
+      type: call
+      system: crm
+      path: /persist
+      retry: {attempts: 5, initial: 10ms, multiplier: 1.5, maxInterval: 20ms, nonRetryable: [501]}
+    - name: slow
+      type: call
+      system: crm
+      path: /slow
+      timeout: 200ms
+      retry: {attempts: 2, initial: 10ms}
+"""
+
+
+def test_a_step_retry_policy_replaces_the_default(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, RETRIED)
+    upstream.fail_next(4, 503)  # the default policy would give up after 3
+    upstream.hold("/slow")
+    try:
+        run = asyncio.run(engine_for(root, store).start_and_run("patient", {}))
+    finally:
+        upstream.release("/slow")
+    assert run.status == "failed"
+    assert run.error == "step slow failed: the attempt took longer than its timeout of 0.2 s"
+    persist, slow = FlowRuns(store.db).steps(run.id)
+    assert (persist.status, persist.attempts) == ("completed", 5)
+    assert (slow.status, slow.attempts) == ("failed", 2)
+
+
+def test_a_non_retryable_status_fails_the_step_at_once(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, RETRIED)
+    upstream.fail_next(1, 501)
+    run = asyncio.run(engine_for(root, store).start_and_run("patient", {}))
+    assert (run.status, run.error) == ("failed", "step persist failed: POST /persist answered 501")
+    assert FlowRuns(store.db).steps(run.id)[0].attempts == 1

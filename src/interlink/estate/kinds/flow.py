@@ -63,8 +63,29 @@ class Trigger(Model):
         return self
 
 
+class StepRetry(Model):
+    """How often a failing step is tried again: finite whatever is set."""
+
+    attempts: int = Field(default=3, ge=1, le=100, description="tries in all, the first included")
+    initial: Duration = Field(default=0.5, description="the wait after the first failure")
+    multiplier: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="each wait is this times the last"
+    )
+    max_interval: Duration = Field(default=30.0, description="no wait is longer")
+    non_retryable: list[int] = Field(
+        default_factory=list,
+        description="HTTP statuses that fail the step at once even if retryable (a 5xx, 429)",
+    )
+
+
 class StepBase(Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    retry: StepRetry | None = Field(
+        default=None, description="this step's retries (default: 3 tries, 0.5 s doubling)"
+    )
+    timeout: Duration | None = Field(
+        default=None, description="one attempt that takes longer fails, and may be retried"
+    )
 
 
 class MapStep(StepBase):
