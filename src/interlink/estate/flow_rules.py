@@ -25,6 +25,7 @@ from interlink.estate.kinds.flow import (
     ChoiceStep,
     EnrichStep,
     FilterStep,
+    FlowSpec,
     HttpCall,
     IdempotencyStep,
     MapStep,
@@ -55,6 +56,12 @@ def placed_steps(steps: list[Step], at: PathKey = ("spec", "steps")) -> Iterator
             for b, branch in enumerate(step.branches):
                 yield from placed_steps(branch.steps, (*at, i, "branches", b, "steps"))
             yield from placed_steps(step.otherwise, (*at, i, "otherwise"))
+
+
+def every_step(spec: FlowSpec) -> Iterator[Placed]:
+    """The flow's steps, then its ``onError`` steps, each with its path."""
+    yield from placed_steps(spec.steps)
+    yield from placed_steps(spec.on_error, ("spec", "onError"))
 
 
 def _flows(estate: Estate) -> Iterator[tuple[Loaded, Flow]]:
@@ -88,7 +95,7 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
 
 def expression_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             for path, source in expressions_of(placed):
                 try:
                     compile_expression(source)
@@ -104,7 +111,7 @@ def expression_findings(estate: Estate) -> Iterator[Finding]:
 def step_name_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
         first: dict[str, Placed] = {}
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             earlier = first.setdefault(placed.step.name, placed)
             if earlier is not placed:
                 line = item.location((*earlier.path, "name")).line
@@ -125,7 +132,7 @@ def path_leaves_base(path: str) -> bool:
 
 def call_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             step = placed.step
             if not isinstance(step, CallStep):
                 continue
@@ -231,7 +238,7 @@ def trigger_findings(estate: Estate) -> Iterator[Finding]:
 
 def publish_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             step = placed.step
             if not isinstance(step, PublishStep):
                 continue

@@ -86,6 +86,7 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         if obj.spec.trigger is not None and obj.spec.trigger.event:
             yield Link(("spec", "trigger", "event"), "Event", obj.spec.trigger.event, "subscribes")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
+        yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
         yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
     elif isinstance(obj, Monitor):

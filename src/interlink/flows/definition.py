@@ -31,7 +31,7 @@ def load(definition: dict[str, Any]) -> FlowSpec:
 def unsupported(spec: FlowSpec) -> list[str]:
     """The steps, as ``name (kind)``, that the engine does not run yet."""
     missing = []
-    for step in iter_steps(spec.steps):
+    for step in iter_steps([*spec.steps, *spec.on_error]):
         if step.type not in RUN_KINDS:
             missing.append(f"{step.name} ({step.type})")
         elif isinstance(step, EnrichStep) and step.source.data_product is not None:

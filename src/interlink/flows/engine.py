@@ -97,7 +97,9 @@ class FlowEngine:
         check_runnable(flow, spec)
         if self.publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
             raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
-        if self._apis is None and any(isinstance(s, EnrichStep) for s in iter_steps(spec.steps)):
+        if self._apis is None and any(
+            isinstance(s, EnrichStep) for s in iter_steps([*spec.steps, *spec.on_error])
+        ):
             raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
         try:
             dump(input)
@@ -156,6 +158,17 @@ class FlowEngine:
                 except StepFailed as exc:
                     error = f"step {step.name} failed: {exc.message}"
                     log.warning("flow run %s: %s", run.id, error)
+                    if layout.catch is not None and not layout.catching(index):
+                        # The onError steps run first, the failure in $error; compensation
+                        # follows them whatever they do.
+                        context = {**context, "error": {"step": step.name, "message": exc.message}}
+                        run = await self._db(
+                            self.runs.divert, run, context, layout.catch, self.owner, error
+                        )
+                        index = layout.catch
+                        continue
+                    if layout.catching(index):
+                        error = f"{run.error}; onError {error}"
                     run = await self._db(
                         self.runs.set_status, run, "compensating", self.owner, error
                     )
@@ -167,7 +180,10 @@ class FlowEngine:
                 context = result.context
                 index = layout.following[index] if result.next is None else result.next
             else:
-                return await self._db(self.runs.set_status, run, "completed", self.owner)
+                if "error" in context:  # the onError steps ran: on to compensation
+                    run = await self._db(self.runs.set_status, run, "compensating", self.owner)
+                else:
+                    return await self._db(self.runs.set_status, run, "completed", self.owner)
         return await self._compensate(run, layout, context)
 
     async def _compensate(self, run: FlowRun, layout: Layout, context: dict[str, Any]) -> FlowRun:
@@ -287,7 +303,11 @@ class FlowEngine:
         return await call(self._client, target, method, path, body, f"{run.id}:{key}")
 
     def evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
-        bindings = {"steps": context["steps"], "run": {"id": run.id, "flow": run.flow}}
+        bindings = {
+            "steps": context["steps"],
+            "run": {"id": run.id, "flow": run.flow},
+            "error": context.get("error"),
+        }
         try:
             return _expression(source).evaluate(context["message"], bindings)
         except ExpressionError as exc:

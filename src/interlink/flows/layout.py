@@ -3,7 +3,8 @@
 Steps are numbered depth first, as :func:`iter_steps` lists them: a ``choice``, then the steps
 of each branch, then its ``otherwise`` steps, then what follows it. Each step knows the one
 that follows it when it completes; the last step of a branch is followed by what follows its
-choice. A flow without a choice is numbered as its list is, so its pointer means what it meant.
+choice. A flow without a choice is numbered as its list is, so its pointer means what it meant. The
+``onError`` steps come last, numbered the same way; both sequences end the run.
 """
 
 from __future__ import annotations
@@ -25,11 +26,22 @@ class Layout:
     def end(self) -> int:
         return len(self.steps)
 
+    #: Where the ``onError`` steps start (``None``: the flow has none); they come after all
+    #: the others, and a run whose pointer is at or past it is handling a failure.
+    catch: int | None = None
+
     @classmethod
     def of(cls, spec: FlowSpec) -> Layout:
         layout = cls()
-        layout._link(layout._place(spec.steps), layout.end)
+        main = layout._place(spec.steps)
+        handler = layout._place(spec.on_error)
+        layout._link(main, layout.end)
+        layout._link(handler, layout.end)
+        layout.catch = handler[0] if handler else None
         return layout
+
+    def catching(self, index: int) -> bool:
+        return self.catch is not None and index >= self.catch
 
     def _place(self, steps: list[Step]) -> list[int]:
         placed: list[int] = []

@@ -237,6 +237,22 @@ class FlowRuns:
                 (dump(output), now, run.id, phase, index),
             )
 
+    def divert(
+        self, run: FlowRun, context: dict[str, Any], next_step: int, owner: str, error: str
+    ) -> FlowRun:
+        """Send a held run on to ``next_step`` with ``context`` after a failed step, the
+        failure kept as its error; ``LeaseLost`` when another engine took it over."""
+        now = self._db.ts(self._db.now())
+        with self._db.transaction() as session:
+            changed = session.execute(
+                "UPDATE flow_runs SET context = ?, step = ?, error = ?, updated_at = ? "
+                "WHERE id = ? AND owner = ?",
+                (dump(context), next_step, error, now, run.id, owner),
+            )
+        if changed != 1:
+            raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
+        return self.get(run.id)
+
     def set_status(
         self,
         run: FlowRun,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -397,3 +398,62 @@ def test_a_non_retryable_status_fails_the_step_at_once(
     run = asyncio.run(engine_for(root, store).start_and_run("patient", {}))
     assert (run.status, run.error) == ("failed", "step persist failed: POST /persist answered 501")
     assert FlowRuns(store.db).steps(run.id)[0].attempts == 1
+
+
+CAUGHT = (
+    """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: careful, owner: ops}
+spec:
+  steps:
+    - name: create
+      type: call
+      system: crm
+      path: /customers
+      compensate: {system: crm, method: DELETE, path: '/customers/{name}'}
+    - {name: notify, type: call, system: gone, path: /notify, retry: {attempts: 1}}
+  onError:
+    - name: alert
+      type: call
+      system: crm
+      path: /alert
+      body: '{"step": $error.step, "who": name}'
+"""
+    + GONE
+)
+
+
+def test_on_error_steps_run_when_a_step_fails_then_the_calls_are_undone(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, CAUGHT)
+    run = asyncio.run(engine_for(root, store).start_and_run("careful", {"name": "Ada"}))
+    assert run.status == "compensated", run.error
+    assert run.error is not None
+    assert run.error.startswith("step notify failed: ")
+    (alert,) = requests_to(upstream, "/alert")
+    assert json.loads(alert["body"]) == {"step": "notify", "who": "Ada"}
+    (undo,) = requests_to(upstream, "/customers/Ada")
+    assert undo["method"] == "DELETE"
+    order = [r["path"] for r in upstream.requests]
+    assert order == ["/customers", "/alert", "/customers/Ada"]  # onError before compensation
+    steps = [(s.phase, s.name, s.status) for s in FlowRuns(store.db).steps(run.id)]
+    assert steps == [
+        ("forward", "create", "completed"),
+        ("forward", "notify", "failed"),
+        ("forward", "alert", "completed"),
+        ("compensate", "create", "completed"),
+    ]
+
+
+def test_a_failing_on_error_step_still_leads_to_compensation(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    flows = CAUGHT.replace("system: crm\n      path: /alert", "system: gone\n      path: /alert")
+    root = write_estate(tmp_path / "estate", upstream.url, flows)
+    run = asyncio.run(engine_for(root, store).start_and_run("careful", {"name": "Ada"}))
+    assert run.status == "compensated"
+    assert run.error is not None
+    assert "; onError step alert failed: " in run.error
+    assert len(requests_to(upstream, "/customers/Ada")) == 1

@@ -210,6 +210,11 @@ class FlowSpec(Model):
         "fed by Subscriptions needs none",
     )
     steps: list[Step] = Field(min_length=1)
+    on_error: list[Step] = Field(
+        default_factory=list,
+        description="steps run when a step fails for good (`$error` says which and why), "
+        "before the completed calls are compensated",
+    )
     timeout: Duration = 300.0
 
 
