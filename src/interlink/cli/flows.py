@@ -86,7 +86,7 @@ def run_command(name: str, source: str | None, estate_dir: Path) -> None:
     finally:
         store.close()
     click.echo(f"{run.status}" + (f": {run.error}" if run.error else ""))
-    if run.status not in ("completed", "filtered", "duplicate"):
+    if run.status not in ("completed", "filtered", "duplicate"):  # waiting exits 1 too
         sys.exit(1)
 
 

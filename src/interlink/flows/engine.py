@@ -2,28 +2,22 @@
 
 A run is recorded before any step executes (:meth:`FlowEngine.start` returns its id). Steps run
 in order over the run's *message* (the input at first), each kind by its executor in
-``flows/steps/``:
+``flows/steps/``, in the order ``layout.py`` numbers them (a choice's branch, then what
+follows the choice). Expressions see the message as their input, ``$steps`` (the outputs so
+far), ``$run`` (``id`` and ``flow``) and, in ``onError`` steps, ``$error``. Each step's output
+and the new context are checkpointed before the next step starts.
 
-- ``map``: the message becomes the expression's result;
-- ``filter``: a false condition ends the run as ``filtered``;
-- ``call``: an HTTP call to a System (``calls.py``; ``{field}`` in its path is that field of
-  the message), its body the ``body`` expression's result (without one: the message for POST,
-  PUT and PATCH, nothing for the other methods); the answer's JSON is the step's output, kept
-  under the step's name in ``$steps`` (``$steps.create.id``) while the message stays as it was,
-  so a later ``map`` decides what of it joins the message;
-- ``publish``: the ``data`` expression's result (the message when there is none) goes to the
-  injected publisher as one event whose id is ``<run id>:<step name>``.
+A failing step is tried again under its policy (the step's ``retry``, else the engine's
+:class:`RetryPolicy`) when the failure is retryable; an attempt over the step's ``timeout``
+is such a failure. When a step finally fails, the flow's ``onError`` steps run, then the
+``compensate`` calls of the completed ``call`` steps in reverse order (each retried the same
+way): the run ends ``compensated``, or ``failed`` when a compensation fails or there was
+nothing to undo. A step may also stop the run: ``filtered``, ``duplicate`` (an idempotency
+key already held), or ``waiting`` until a ``wait`` step's time.
 
-Expressions see the message as their input, ``$steps`` (the outputs so far) and ``$run``
-(``id`` and ``flow``). Each step's output and the new context are checkpointed before the next
-step starts. A failing step is tried again under its :class:`RetryPolicy` when the failure is
-retryable; when it finally fails, the ``compensate`` calls of the completed ``call`` steps run
-in reverse order (each retried the same way): the run ends ``compensated``, or ``failed`` when
-a compensation fails or there was nothing to undo.
-
-:meth:`FlowEngine.recover` resumes every pending run whose lease lapsed from its checkpoint: a
-completed step is never run again, the step in flight is run again with the same
-``Idempotency-Key``.
+:meth:`FlowEngine.recover` resumes every pending run whose lease lapsed, and every waiting
+run whose time came, from its checkpoint: a completed step is never run again, the step in
+flight is run again with the same ``Idempotency-Key``.
 """
 
 from __future__ import annotations
