@@ -274,6 +274,43 @@ class FlowEngine:
         assert self._apis is not None  # start() refuses a flow that enriches without one
         return await self._send(self._apis, api, method, path, body, run, key)
 
+    async def run_children(
+        self, run: FlowRun, index: int, name: str, items: list[Any], parallel: int
+    ) -> list[FlowRun]:
+        spec = load(run.definition)
+        if index >= len(spec.steps) or spec.steps[index].name != name:
+            raise StepFailed(f"split {name} runs at the top level of a flow only", retryable=False)
+        child = FlowSpec.model_validate(
+            {**run.definition, "steps": run.definition["steps"][index + 1 :]}
+            if index + 1 < len(spec.steps)
+            else {**run.definition, "steps": [{"name": "item", "type": "map", "expression": "$"}]}
+        )
+        definition, revision = pin(child)
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(number: int, item: Any) -> FlowRun:
+            child_id = str(uuid.uuid5(uuid.UUID(run.id), f"{name}:{number}"))
+            async with gate:
+                await self._db(
+                    self.runs.create,
+                    run.flow,
+                    revision,
+                    definition,
+                    f"split:{run.id}",
+                    item,
+                    self.owner,
+                    self.lease_ttl,
+                    child_id,
+                )
+                return await self.run(child_id)
+
+        try:
+            for item in items:
+                dump(item)
+        except ValueError:
+            raise StepFailed("a split item is not JSON", retryable=False) from None
+        return list(await asyncio.gather(*(one(n, item) for n, item in enumerate(items))))
+
     def now(self) -> datetime:
         return self.runs.db.now()
 

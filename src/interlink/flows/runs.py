@@ -38,7 +38,8 @@ OUTPUT_LIMIT: Final = 256 * 1024
 _INSERT_RUN: Final = (
     "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
     "context, error, owner, lease_until, started_at, updated_at, finished_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL)"
+    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL) "
+    "ON CONFLICT (id) DO NOTHING"
 )
 _SELECT_RUN: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
@@ -110,11 +111,13 @@ class FlowRuns:
         input: Any,
         owner: str,
         ttl: float,
+        run_id: str | None = None,
     ) -> FlowRun:
-        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs."""
+        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs; with
+        ``run_id``, a run of that id already recorded is left as it is and returned."""
         now = self._db.now()
         ts = self._db.ts
-        run_id = str(uuid.uuid4())
+        run_id = run_id or str(uuid.uuid4())
         context = {"message": input, "steps": {}}
         with self._db.transaction() as session:
             session.execute(
@@ -158,13 +161,14 @@ class FlowRuns:
 
     def claimable(self) -> list[str]:
         """Pending runs whose lease lapsed (their engine stopped or died), and waiting runs
-        whose time came, oldest first."""
+        whose time came, oldest first; not a split's children, which their parent runs."""
         now = self._db.ts(self._db.now())
         with self._db.session() as session:
             rows = session.fetchall(
-                "SELECT id FROM flow_runs WHERE (status IN ('running', 'compensating') "
+                "SELECT id FROM flow_runs WHERE ((status IN ('running', 'compensating') "
                 "AND (lease_until IS NULL OR lease_until <= ?)) "
-                "OR (status = 'waiting' AND wake_at <= ?) ORDER BY started_at, id",
+                "OR (status = 'waiting' AND wake_at <= ?)) AND trigger NOT LIKE 'split:%' "
+                "ORDER BY started_at, id",
                 (now, now),
             )
         return [str(row[0]) for row in rows]

@@ -457,3 +457,90 @@ def test_a_failing_on_error_step_still_leads_to_compensation(
     assert run.error is not None
     assert "; onError step alert failed: " in run.error
     assert len(requests_to(upstream, "/customers/Ada")) == 1
+
+
+SPLIT = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: lines, owner: ops}
+spec:
+  steps:
+    - {name: tag, type: map, expression: '$merge([$, {"order": "o-1"}])'}
+    - {name: each, type: split, items: 'lines.{"sku": sku, "order": $$.order}'}
+    - {name: book, type: call, system: crm, path: '/line/{sku}'}
+    - {name: done, type: map, expression: '$merge([$, {"booked": true}])'}
+"""
+
+
+def test_a_split_runs_the_steps_after_it_once_per_item(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SPLIT)
+    lines = {"lines": [{"sku": "a"}, {"sku": "b"}]}
+    run = asyncio.run(engine_for(root, store).start_and_run("lines", lines))
+    assert run.status == "completed", run.error
+    split = FlowRuns(store.db).steps(run.id)[1]
+    assert [(c["status"], c["message"]) for c in split.output] == [
+        ("completed", {"sku": "a", "order": "o-1", "booked": True}),
+        ("completed", {"sku": "b", "order": "o-1", "booked": True}),
+    ]
+    assert [s.name for s in FlowRuns(store.db).steps(run.id)] == ["tag", "each"]
+    assert len(requests_to(upstream, "/line/a")) == 1
+    child = FlowRuns(store.db).get(split.output[0]["run"])
+    assert child.trigger == f"split:{run.id}"
+
+    bad = asyncio.run(engine_for(root, store).start_and_run("lines", {"lines": "a"}))
+    assert (bad.status, bad.error) == (
+        "failed",
+        'step each failed: split items \'lines.{"sku": sku, "order": $$.order}\' is not an array',
+    )
+
+
+def test_a_split_with_a_failing_child_fails_and_names_it(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SPLIT)
+    run = asyncio.run(engine_for(root, store).start_and_run("lines", {"lines": [{"sku": "a"}, {}]}))
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error.startswith("step each failed: 1 of 2 split runs did not complete; ")
+    assert "the path /line/{sku} needs the message's 'sku'" in run.error
+
+
+def test_a_split_stopped_midway_resumes_only_the_unfinished_children(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SPLIT)
+    upstream.hold("/line/b")
+
+    async def stopped_mid_split() -> str:
+        engine = engine_for(root, store)
+        run_id = await engine.start("lines", {"lines": [{"sku": "a"}, {"sku": "b"}]})
+        task = asyncio.create_task(engine.run(run_id))
+
+        def child_a_done() -> bool:
+            children = FlowRuns(store.db).latest("lines")
+            return any(c.trigger.startswith("split:") and c.status == "completed" for c in children)
+
+        while not (requests_to(upstream, "/line/b") and child_a_done()):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await engine.aclose()
+        return run_id
+
+    run_id = asyncio.run(stopped_mid_split())
+    upstream.release("/line/b")
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=5)
+
+    with open_store(store_url, clock=later) as restarted:
+        recovered = asyncio.run(engine_for(root, restarted).recover())
+    assert [r.id for r in recovered] == [run_id]  # the children run under their parent
+    assert recovered[0].status == "completed", recovered[0].error
+    assert len(requests_to(upstream, "/line/a")) == 1
+    again = requests_to(upstream, "/line/b")
+    assert len(again) == 2
+    assert again[0]["headers"]["idempotency-key"] == again[1]["headers"]["idempotency-key"]

@@ -8,6 +8,7 @@ from interlink.flows.steps.choice import run_choice
 from interlink.flows.steps.enrich import run_enrich
 from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
+from interlink.flows.steps.split import run_split
 from interlink.flows.steps.transform import run_filter, run_map
 from interlink.flows.steps.wait import run_wait
 
@@ -21,6 +22,7 @@ EXECUTORS: dict[str, Executor] = {
     "enrich": run_enrich,
     "idempotency": run_idempotency,
     "wait": run_wait,
+    "split": run_split,
 }
 
 __all__ = [

@@ -34,6 +34,12 @@ class Runtime(Protocol):
     ) -> Any:
         """One HTTP call to an Api (its System's base URL and credentials)."""
 
+    async def run_children(
+        self, run: FlowRun, index: int, name: str, items: list[Any], parallel: int
+    ) -> list[FlowRun]:
+        """Record (once) and run a child run of the steps after ``index`` per item; their
+        end states, in the items' order."""
+
     def now(self) -> datetime:
         """The store's clock."""
 
