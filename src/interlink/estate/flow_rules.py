@@ -26,6 +26,7 @@ from interlink.estate.kinds.flow import (
     EnrichStep,
     FilterStep,
     FlowSpec,
+    FlowStep,
     HttpCall,
     IdempotencyStep,
     MapStep,
@@ -81,6 +82,7 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
         PublishStep: "data",
         CallStep: "body",
         WaitStep: "until",
+        FlowStep: "input",
     }
     name = fields.get(type(step))
     value = getattr(step, name) if name else None

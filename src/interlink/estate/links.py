@@ -20,7 +20,14 @@ from interlink.estate.kinds import (
     Route,
     Subscription,
 )
-from interlink.estate.kinds.flow import CallStep, ChoiceStep, EnrichStep, PublishStep, Step
+from interlink.estate.kinds.flow import (
+    CallStep,
+    ChoiceStep,
+    EnrichStep,
+    FlowStep,
+    PublishStep,
+    Step,
+)
 from interlink.estate.yamlsource import PathKey
 
 EDGE_TYPES = (
@@ -124,6 +131,8 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:
                 )
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")
+        elif isinstance(step, FlowStep):
+            yield Link((*here, "flow"), "Flow", step.flow, "calls")
         elif isinstance(step, ChoiceStep):
             for b, branch in enumerate(step.branches):
                 yield from _step_links(branch.steps, (*here, "branches", b, "steps"))

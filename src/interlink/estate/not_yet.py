@@ -47,7 +47,18 @@ NO_EFFECT: tuple[NoEffect, ...] = (
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
 #: does not start, and `check` warns at the step.
 FLOW_STEPS_RUN: frozenset[str] = frozenset(
-    {"map", "filter", "call", "publish", "choice", "enrich", "idempotency", "wait", "split"}
+    {
+        "map",
+        "filter",
+        "call",
+        "publish",
+        "choice",
+        "enrich",
+        "idempotency",
+        "wait",
+        "split",
+        "flow",
+    }
 )
 
 #: Kinds that are checked but not run, with their plural for people.

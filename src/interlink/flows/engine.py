@@ -46,6 +46,8 @@ from interlink.http.client import HttpClient
 log = logging.getLogger("interlink.flows")
 
 T = TypeVar("T")
+#: How deep flow steps may nest child runs: a loop of flows calling each other stops here.
+MAX_DEPTH = 8
 __all__ = ["FlowEngine", "Publisher"]
 
 
@@ -88,13 +90,7 @@ class FlowEngine:
         """Record a run of ``flow`` for ``input``, held by this engine; its id. Nothing of it
         has run yet: :meth:`run` does that."""
         spec = self._flows(flow)
-        check_runnable(flow, spec)
-        if self.publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
-            raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
-        if self._apis is None and any(
-            isinstance(s, EnrichStep) for s in iter_steps([*spec.steps, *spec.on_error])
-        ):
-            raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
+        self._check(flow, spec)
         try:
             dump(input)
         except ValueError:
@@ -105,6 +101,15 @@ class FlowEngine:
         )
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
         return run.id
+
+    def _check(self, flow: str, spec: FlowSpec) -> None:
+        """ConfigError when this engine cannot run the flow."""
+        check_runnable(flow, spec)
+        steps = iter_steps([*spec.steps, *spec.on_error])
+        if self.publisher is None and any(isinstance(s, PublishStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
+        if self._apis is None and any(isinstance(s, EnrichStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
@@ -310,6 +315,41 @@ class FlowEngine:
         except ValueError:
             raise StepFailed("a split item is not JSON", retryable=False) from None
         return list(await asyncio.gather(*(one(n, item) for n, item in enumerate(items))))
+
+    async def run_child(self, run: FlowRun, name: str, flow: str, input: Any) -> FlowRun:
+        try:
+            spec = self._flows(flow)
+            self._check(flow, spec)
+        except ConfigError as exc:
+            raise StepFailed(exc.message, retryable=False) from None
+        try:
+            dump(input)
+        except ValueError:
+            raise StepFailed(f"the input for Flow/{flow} is not JSON", retryable=False) from None
+        depth, parent = 1, run
+        while parent.trigger.startswith("flow:"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise StepFailed(
+                    f"Flow/{flow} would run {MAX_DEPTH} flows deep: flows that call each other "
+                    "in a loop?",
+                    retryable=False,
+                )
+            parent = await self._db(self.runs.get, parent.trigger.removeprefix("flow:"))
+        definition, revision = pin(spec)
+        child_id = str(uuid.uuid5(uuid.UUID(run.id), f"flow:{name}"))
+        await self._db(
+            self.runs.create,
+            flow,
+            revision,
+            definition,
+            f"flow:{run.id}",
+            input,
+            self.owner,
+            self.lease_ttl,
+            child_id,
+        )
+        return await self.run(child_id)
 
     def now(self) -> datetime:
         return self.runs.db.now()

@@ -161,13 +161,15 @@ class FlowRuns:
 
     def claimable(self) -> list[str]:
         """Pending runs whose lease lapsed (their engine stopped or died), and waiting runs
-        whose time came, oldest first; not a split's children, which their parent runs."""
+        whose time came, oldest first; not the children of a split or a flow step, which
+        their parent runs."""
         now = self._db.ts(self._db.now())
         with self._db.session() as session:
             rows = session.fetchall(
                 "SELECT id FROM flow_runs WHERE ((status IN ('running', 'compensating') "
                 "AND (lease_until IS NULL OR lease_until <= ?)) "
                 "OR (status = 'waiting' AND wake_at <= ?)) AND trigger NOT LIKE 'split:%' "
+                "AND trigger NOT LIKE 'flow:%' "
                 "ORDER BY started_at, id",
                 (now, now),
             )

@@ -544,3 +544,65 @@ def test_a_split_stopped_midway_resumes_only_the_unfinished_children(
     again = requests_to(upstream, "/line/b")
     assert len(again) == 2
     assert again[0]["headers"]["idempotency-key"] == again[1]["headers"]["idempotency-key"]
+
+
+SUBFLOW = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: parent, owner: ops}
+spec:
+  steps:
+    - {name: register, type: flow, flow: child, input: '{"who": name}'}
+    - {name: use, type: map, expression: '{"id": $steps.register.id}'}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: child, owner: ops}
+spec:
+  steps:
+    - {name: create, type: call, system: crm, path: /people}
+    - {name: shape, type: map, expression: '{"id": $steps.create.path & "/" & who}'}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: loop, owner: ops}
+spec:
+  steps:
+    - {name: again, type: flow, flow: loop}
+"""
+
+
+def test_a_flow_step_runs_another_flow_as_a_child_and_keeps_its_result(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SUBFLOW)
+
+    async def both() -> list[FlowRun]:
+        engine = engine_for(root, store)
+        return [
+            await engine.start_and_run("parent", {"name": "Ada"}),
+            await engine.start_and_run("loop", {}),
+        ]
+
+    run, loop = asyncio.run(both())
+    assert run.status == "completed", run.error
+    assert run.context["message"] == {"id": "/people/Ada"}
+    (create,) = requests_to(upstream, "/people")
+    assert json.loads(create["body"]) == {"who": "Ada"}
+    children = [r for r in FlowRuns(store.db).latest("child") if r.trigger == f"flow:{run.id}"]
+    assert [c.status for c in children] == ["completed"]
+    assert loop.status == "failed"
+    assert loop.error is not None
+    assert "would run 8 flows deep" in loop.error
+
+
+def test_a_failing_child_flow_fails_the_step_and_says_why(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SUBFLOW)
+    upstream.fail_next(1, 400)
+    run = asyncio.run(engine_for(root, store).start_and_run("parent", {"name": "Ada"}))
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error.startswith("step register failed: Flow/child run ")
+    assert run.error.endswith("ended failed: step create failed: POST /people answered 400")

@@ -84,6 +84,13 @@ def test_a_wait_is_until_a_compiling_expression_or_for_a_duration(retail: Path) 
     assert "a wait is exactly one of: until, for" in message
 
 
+def test_a_flow_step_names_a_flow_that_exists_and_an_input_that_compiles(retail: Path) -> None:
+    extra_flow(retail, "    - {name: sub, type: flow, flow: no-such-flow, input: '{'}\n")
+    messages = check_messages(retail)
+    assert any("sub': input does not compile" in m for m in messages), messages
+    assert any("no-such-flow" in m and "flows/extra.yaml:7:" in m for m in messages), messages
+
+
 def test_the_example_flow_expressions_compile(retail: Path) -> None:
     assert check_messages(retail) == []
 

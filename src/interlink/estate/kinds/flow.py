@@ -176,6 +176,12 @@ class WaitStep(StepBase):
         return self
 
 
+class FlowStep(StepBase):
+    type: Literal["flow"]
+    flow: Name = Field(description="the Flow to run as a child run; its end message is the output")
+    input: str | None = Field(default=None, description="JSONata; default: the message")
+
+
 class Branch(Model):
     when: str = Field(description="JSONata predicate")
     steps: list[Step] = Field(min_length=1)
@@ -196,7 +202,8 @@ Step = Annotated[
     | CallStep
     | PublishStep
     | ChoiceStep
-    | WaitStep,
+    | WaitStep
+    | FlowStep,
     Field(discriminator="type"),
 ]
 Branch.model_rebuild()

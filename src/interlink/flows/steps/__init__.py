@@ -9,6 +9,7 @@ from interlink.flows.steps.enrich import run_enrich
 from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.split import run_split
+from interlink.flows.steps.subflow import run_flow
 from interlink.flows.steps.transform import run_filter, run_map
 from interlink.flows.steps.wait import run_wait
 
@@ -23,6 +24,7 @@ EXECUTORS: dict[str, Executor] = {
     "idempotency": run_idempotency,
     "wait": run_wait,
     "split": run_split,
+    "flow": run_flow,
 }
 
 __all__ = [

@@ -40,6 +40,9 @@ class Runtime(Protocol):
         """Record (once) and run a child run of the steps after ``index`` per item; their
         end states, in the items' order."""
 
+    async def run_child(self, run: FlowRun, name: str, flow: str, input: Any) -> FlowRun:
+        """Record (once) and run a run of ``flow`` as step ``name``'s child; its end state."""
+
     def now(self) -> datetime:
         """The store's clock."""
 
