@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/flows_runs.py [--runs 500] [--concurrency 16] [--store postgresql://...]
 
-A flow of three ``map`` steps, so the figure is the engine's own cost per run (one insert, a row
-and a checkpoint per step, the final status) with no HTTP in it. The runs go ``--concurrency``
-at a time. SQLite runs on a file in a temporary folder; ``--store`` uses PostgreSQL in a schema
-of its own, dropped after. Printed, never asserted; the DBOS figure it compares with (about
-50-100 three-step workflows a second per process) was measured on this kind of machine.
+A flow of three ``map`` steps, so the figure is the engine's own cost per run (the run's insert,
+a checkpoint per step, the final status; concurrent runs' writes grouped into shared
+transactions) with no HTTP in it. ``bench/flows.py`` is the full comparison. The runs go
+``--concurrency`` at a time. SQLite runs on a file in a temporary folder; ``--store`` uses
+PostgreSQL in a schema of its own, dropped after. Printed, never asserted.
 """
 
 from __future__ import annotations

@@ -314,10 +314,10 @@ def test_replay_from_a_sequence_and_from_a_time(platform: Platform) -> None:
     is_problem(platform.post(replays, content=b"{not json"), 422)
     is_problem(platform.post(replays, json={"from_seq": 3, "to_seq": 2}), 400)
     is_problem(platform.post("/api/v1/subscriptions/nope/replays", json={"from_seq": 1}), 404)
-    flow = is_problem(
-        platform.post("/api/v1/subscriptions/erp-address-sync/replays", json={"from_seq": 1}), 400
-    )
-    assert "flow" in flow["detail"]
+    # A flow subscription replays too (its copies start no second run of an event's flow);
+    # this one's flow cannot start yet, so they wait in its queue.
+    flow = platform.post("/api/v1/subscriptions/erp-address-sync/replays", json={"from_seq": 1})
+    assert flow.status_code == 202, flow.text
 
     unparsed = platform.cli("events", "replay", ANALYTICS, "--from", "yesterday")
     assert unparsed.returncode != 0

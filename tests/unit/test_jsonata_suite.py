@@ -30,8 +30,14 @@ CASE_TIMEOUT = 10
 
 #: Cases that only take long (seconds, not a hang) with an engine; they run under `slow`.
 SLOW: dict[Engine, set[str]] = {
-    # $string() over 200,000 numbers: about 6 s in pure Python.
-    "jsonata-python": {"flattening/large[0]", "flattening/large[1]"},
+    # $string() over 200,000 numbers, and the suite's performance cases: 1.5 to 6 s in pure
+    # Python on an idle machine, several times that on a busy one.
+    "jsonata-python": {
+        "flattening/large[0]",
+        "flattening/large[1]",
+        "performance/case000",
+        "performance/case001",
+    },
     # [1..10000000] ~> $count(): about 5 s.
     "jsonatapy": {"range-operator/case021"},
 }

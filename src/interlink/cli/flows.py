@@ -1,16 +1,20 @@
-"""`interlink flows run|resume|runs|show`: flows run by hand against the estate's store."""
+"""`interlink flows run|resume|runs|show`: flows run by hand against the estate's store, or,
+with ``--admin URL --token T``, on a running node through its admin API."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from interlink.cli.admin import estate_option, no_estate, open_estate_store
+from interlink.cli.events import _Api
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
@@ -57,6 +61,34 @@ def _input(source: str | None) -> Any:
         raise ConfigError(f"the input {source} is not JSON: {exc}") from None
 
 
+_admin = click.option(
+    "--admin",
+    "admin_url",
+    help="Admin API of a running node: work there instead of on the estate's store.",
+)
+_token = click.option(
+    "--token", envvar="INTERLINK_TOKEN", help="Admin token, with --admin (or INTERLINK_TOKEN)."
+)
+#: Seconds between two looks at a run started on a node, until it ends.
+POLL = 0.2
+
+
+def _api(admin_url: str, token: str | None) -> _Api:
+    if not token:
+        raise ConfigError("--admin needs a token: --token or INTERLINK_TOKEN")
+    return _Api(admin_url, token)
+
+
+def _run_remote(api: _Api, name: str, data: Any) -> dict[str, Any]:
+    started = api.call("POST", f"/api/v1/flows/{name}/runs", json=data)
+    click.echo(started["id"])
+    while True:
+        run: dict[str, Any] = api.call("GET", started["href"])
+        if run["status"] not in ("running", "compensating"):
+            return run
+        time.sleep(POLL)
+
+
 def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
     return FlowEngine(runs, _flows(estate), system_targets(estate), apis=api_targets(estate))
 
@@ -65,8 +97,19 @@ def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
 @click.argument("name")
 @click.option("--input", "source", help="JSON input: a file, or - for stdin (default {}).")
 @estate_option
-def run_command(name: str, source: str | None, estate_dir: Path) -> None:
+@_admin
+@_token
+def run_command(
+    name: str, source: str | None, estate_dir: Path, admin_url: str | None, token: str | None
+) -> None:
     """Run flow NAME once, now; print the run id and how it ended."""
+    if admin_url is not None:
+        remote = _run_remote(_api(admin_url, token), name, _input(source))
+        error = remote.get("error")
+        click.echo(f"{remote['status']}" + (f": {error}" if error else ""))
+        if remote["status"] not in ("completed", "filtered", "duplicate"):  # waiting: 1
+            sys.exit(1)
+        return
     estate = _estate(estate_dir)
     _flows(estate)(name)
     data = _input(source)
@@ -116,8 +159,19 @@ def resume_command(estate_dir: Path) -> None:
 @click.argument("name", required=False)
 @click.option("--limit", default=50, show_default=True, help="At most this many, latest first.")
 @estate_option
-def runs_command(name: str | None, limit: int, estate_dir: Path) -> None:
+@_admin
+@_token
+def runs_command(
+    name: str | None, limit: int, estate_dir: Path, admin_url: str | None, token: str | None
+) -> None:
     """List the latest runs, of flow NAME or of all."""
+    if admin_url is not None:
+        params: dict[str, Any] = {"limit": limit, **({"flow": name} if name else {})}
+        page = _api(admin_url, token).call("GET", "/api/v1/flows/runs", params=params)
+        for item in page["items"]:
+            started = datetime.fromisoformat(item["started_at"]).isoformat(timespec="seconds")
+            click.echo(f"{item['id']}  {item['flow']}  {item['status']}  {started}")
+        return
     store = open_estate_store(estate_dir, None)
     try:
         runs = FlowRuns(store.db).latest(name, limit)
@@ -131,8 +185,14 @@ def runs_command(name: str | None, limit: int, estate_dir: Path) -> None:
 @flows_group.command("show")
 @click.argument("run_id")
 @estate_option
-def show_command(run_id: str, estate_dir: Path) -> None:
+@_admin
+@_token
+def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: str | None) -> None:
     """Show run RUN_ID: its state and each step as JSON."""
+    if admin_url is not None:
+        shown = _api(admin_url, token).call("GET", f"/api/v1/flows/runs/{run_id}")
+        click.echo(json.dumps(shown, indent=2))
+        return
     store = open_estate_store(estate_dir, None)
     try:
         repo = FlowRuns(store.db)

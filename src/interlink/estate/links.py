@@ -110,6 +110,8 @@ def _route_links(route: Route) -> Iterator[Link]:
         yield Link(("spec", "upstreams", i, "system"), "System", upstream.system, "routes-to")
     if route.spec.publish:
         yield Link(("spec", "publish", "event"), "Event", route.spec.publish.event, "publishes")
+    if route.spec.flow:
+        yield Link(("spec", "flow"), "Flow", route.spec.flow, "calls")
 
 
 def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:

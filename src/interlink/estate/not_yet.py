@@ -1,10 +1,11 @@
 """What the estate accepts but the platform does not act on yet, in one place.
 
 The estate model is ahead of the runtime: some fields are validated and documented but read by
-nothing, and Flow, DataProduct and Monitor objects are checked but not run. Saying nothing
+nothing, and DataProduct and Monitor objects are checked but not run. Saying nothing
 would let a reader believe they work, so `check` warns wherever one is used (rules
 ``NO_EFFECT`` and ``NOT_RUN``, the latter also at each Flow step of a kind the flow engine
-does not run) and `serve` says in one line what it does not run. An entry
+does not run: serve runs flows, but not one with such a step) and `serve` says in one line
+what it does not run. An entry
 leaves this table when the feature that reads it lands.
 
 Descriptive fields are not listed: a System's ``criticality`` and ``dataClassification``, a
@@ -42,6 +43,12 @@ NO_EFFECT: tuple[NoEffect, ...] = (
         "spec.telemetry",
         "telemetry is not exported over OTLP, and /metrics is served whatever it says",
     ),
+    NoEffect(
+        "Flow",
+        ("spec", "trigger", "event"),
+        "spec.trigger.event",
+        "it starts no runs; a Subscription that targets the flow does",
+    ),
 )
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
@@ -63,17 +70,13 @@ FLOW_STEPS_RUN: frozenset[str] = frozenset(
 
 #: Kinds that are checked but not run, with their plural for people.
 NOT_RUN: dict[str, tuple[str, str]] = {
-    "Flow": ("flow", "flows"),
     "DataProduct": ("data product", "data products"),
     "Monitor": ("monitor", "monitors"),
 }
 
 
 #: What runs of a kind in NOT_RUN all the same, said after its warning.
-NOT_RUN_NOTE: dict[str, str] = {
-    "Flow": "`interlink flows run` runs one by hand; serve, Subscriptions and schedules do not "
-    "start flows yet",
-}
+NOT_RUN_NOTE: dict[str, str] = {}
 
 
 def no_effect_findings(estate: Estate) -> Iterator[Finding]:
@@ -91,7 +94,7 @@ def no_effect_findings(estate: Estate) -> Iterator[Finding]:
 
 
 def not_run_findings(estate: Estate) -> Iterator[Finding]:
-    """One warning per Flow, DataProduct and Monitor: each is checked, none is run; and one at
+    """One warning per DataProduct and Monitor: each is checked, none is run; and one at
     each Flow step of a kind the flow engine does not run."""
     yield from _flow_step_findings(estate)
     for kind, (_, plural) in NOT_RUN.items():

@@ -34,6 +34,7 @@ from interlink.events.backends.embedded import EmbeddedBus, default_events_path
 from interlink.events.bus import Bus
 from interlink.events.delivery.dispatcher import EngineSettings
 from interlink.events.delivery.engine import DeliveryEngine
+from interlink.events.delivery.flowsender import FlowStarter
 from interlink.events.delivery.notify_channels import ChannelNotifier
 from interlink.events.delivery.queue import DeliveryQueue
 from interlink.events.delivery.queues import open_queue
@@ -89,10 +90,13 @@ class EventMesh:
         is_current: Callable[[], bool] | None = None,
         lease_ttl: float = DEFAULT_TTL,
         settings: EngineSettings | None = None,
+        start_flow: FlowStarter | None = None,
     ) -> None:
-        """``shared`` (a PostgreSQL store unless given) turns leases on; ``node`` names this
-        process as their owner; ``is_current`` says whether the estate this mesh runs is the
-        store's current revision (assumed when not given)."""
+        """``start_flow`` records a flow run for a Subscription that targets a Flow (the
+        flows layer, above this one, injects it). ``shared`` (a PostgreSQL store unless given)
+        turns leases on; ``node`` names this process as their owner; ``is_current`` says
+        whether the estate this mesh runs is the store's current revision (assumed when not
+        given)."""
         self.estate = estate
         self.store = store
         # What a dead node pulled and never acked comes back to the others as its leases expire.
@@ -108,6 +112,7 @@ class EventMesh:
         )
         self._is_current = is_current
         self._settings = settings
+        self._start_flow = start_flow
         self._reconciler: Singleton | None = None
         self._registry = EventRegistry.from_estate(estate)
         self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
@@ -150,6 +155,7 @@ class EventMesh:
             keeper=self.keeper,
             remake_consumer=self.remake_consumer,
             settings=self._settings,
+            start_flow=self._start_flow,
         )
 
     async def _may_prune(self) -> bool:

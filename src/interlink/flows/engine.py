@@ -32,14 +32,22 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
-from interlink.estate.kinds.flow import CallStep, EnrichStep, FlowSpec, PublishStep, iter_steps
+from interlink.estate.kinds.flow import (
+    CallStep,
+    EnrichStep,
+    FilterStep,
+    FlowSpec,
+    MapStep,
+    PublishStep,
+    iter_steps,
+)
 from interlink.expressions import Expression, compile_expression
 from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
 from interlink.flows.retry import RetryPolicy, StepFailed
-from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, dump
+from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.http.client import HttpClient
 
@@ -86,9 +94,17 @@ class FlowEngine:
 
     # --- starting and running ----------------------------------------------------------------
 
-    async def start(self, flow: str, input: Any, trigger: str = "manual") -> str:
+    async def start(
+        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+    ) -> str:
         """Record a run of ``flow`` for ``input``, held by this engine; its id. Nothing of it
-        has run yet: :meth:`run` does that."""
+        has run yet: :meth:`run` does that. A ``run_id`` already recorded starts nothing new
+        (a redelivered event)."""
+        return (await self._record(flow, input, trigger, run_id)).id
+
+    async def _record(
+        self, flow: str, input: Any, trigger: str, run_id: str | None = None
+    ) -> FlowRun:
         spec = self._flows(flow)
         self._check(flow, spec)
         try:
@@ -97,10 +113,18 @@ class FlowEngine:
             raise ConfigError("a flow's input must be JSON") from None
         definition, revision = pin(spec)
         run = await self._db(
-            self.runs.create, flow, revision, definition, trigger, input, self.owner, self.lease_ttl
+            self.runs.create,
+            flow,
+            revision,
+            definition,
+            trigger,
+            input,
+            self.owner,
+            self.lease_ttl,
+            run_id,
         )
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
-        return run.id
+        return run
 
     def _check(self, flow: str, spec: FlowSpec) -> None:
         """ConfigError when this engine cannot run the flow."""
@@ -113,21 +137,27 @@ class FlowEngine:
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
-        if not await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
+        run = await self._db(self.runs.take, run_id, self.owner, self.lease_ttl)
+        if run is None:
             return await self._db(self.runs.get, run_id)
-        heartbeat = asyncio.create_task(self._heartbeat(run_id))
+        return await self._hold(run)
+
+    async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
+        # The new run is already held by this engine: no claim to make before running it.
+        return await self._hold(await self._record(flow, input, trigger))
+
+    async def _hold(self, run: FlowRun) -> FlowRun:
+        """Execute a run this engine holds, keeping its lease while it does."""
+        heartbeat = asyncio.create_task(self._heartbeat(run.id))
         try:
-            return await self._execute(await self._db(self.runs.get, run_id))
+            return await self._execute(run)
         except LeaseLost as exc:
             log.warning("%s", exc.message)
-            return await self._db(self.runs.get, run_id)
+            return await self._db(self.runs.get, run.id)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-
-    async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
-        return await self.run(await self.start(flow, input, trigger))
 
     async def recover(self) -> list[FlowRun]:
         """Resume every pending run whose lease lapsed, from its checkpoint; their end states."""
@@ -220,8 +250,17 @@ class FlowEngine:
         before this returns."""
         step = layout.steps[index]
         name = step.name
+        # A step without side effects gets its row when it ends (one transaction, not two):
+        # if the process dies during it, it is simply evaluated again.
+        pure = isinstance(step, MapStep | FilterStep)
+        number = 0
         while True:
-            number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
+            if pure:
+                number += 1
+                mark: StepMark | None = StepMark(name, step.type, number)
+            else:
+                mark = None
+                number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
             try:
                 attempt = executor(step, StepContext(run, context, index, layout, self))
                 if step.timeout is None:
@@ -240,7 +279,7 @@ class FlowEngine:
                         retryable=False,
                     )
             except StepFailed as exc:
-                await self._db(self.runs.step_failed, run, phase, index, exc.message)
+                await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
                 policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
                 if policy.gives_up(exc, number):
                     raise
@@ -263,6 +302,7 @@ class FlowEngine:
                 result.context,
                 following,
                 self.owner,
+                mark,
             )
             return result
 
@@ -394,5 +434,6 @@ class FlowEngine:
                 return
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
-        # The store is synchronous; its calls leave the event loop free for the others.
-        return await asyncio.to_thread(fn, *args)
+        # The store is synchronous; its calls run in a worker thread, those of concurrent runs
+        # batched into one transaction (flows/commits.py).
+        return await self.runs.commits.call(fn, *args)

@@ -1,10 +1,11 @@
 """Flow runs and their step checkpoints in the store (``flow_runs``, ``flow_steps``).
 
-A run is recorded before anything of it executes. Each step gets a row when it starts; when it
-completes, its output, the run's context and the run's step pointer move in one transaction,
-so after a crash the pointer names the step that was in flight, and every step before it is
-never run again. The engine holding a run keeps a lease on it (``owner``, ``lease_until``);
-recovery takes over the runs whose lease lapsed.
+A run is recorded before anything of it executes. A step with side effects (a call, a publish)
+gets a row when it starts, so its attempts are counted before it acts; a ``map`` or ``filter``
+gets its row when it ends. When a step completes, its output, the run's context and the run's
+step pointer move in one transaction, so after a crash the pointer names the step that was in
+flight, and every step before it is never run again. The engine holding a run keeps a lease on
+it (``owner``, ``lease_until``); recovery takes over the runs whose lease lapsed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost, NotFound
+from interlink.flows.commits import GroupCommit
 from interlink.store.database import Database, Row
 
 Status = Literal[
@@ -53,6 +55,41 @@ _SELECT_STEPS: Final = (
     "started_at, finished_at FROM flow_steps WHERE run_id = ? "
     "ORDER BY CASE phase WHEN 'forward' THEN 0 ELSE 1 END, step_index"
 )
+
+
+_TAKE: Final = (
+    "UPDATE flow_runs SET owner = ?, lease_until = ?, wake_at = NULL, "
+    "status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END "
+    "WHERE id = ? AND ((status IN ('running', 'compensating') "
+    "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)) "
+    "OR (status = 'waiting' AND wake_at <= ?)) "
+    "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at"
+)
+_SET_STATUS: Final = (
+    "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
+    "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
+    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
+    "WHERE id = ? AND owner = ? "
+    "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at"
+)
+_UPSERT_STEP: Final = (
+    "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, output, "
+    "error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, phase, step_index) DO UPDATE SET attempts = excluded.attempts, "
+    "status = excluded.status, output = excluded.output, error = excluded.error, "
+    "finished_at = excluded.finished_at"
+)
+
+
+@dataclass(frozen=True)
+class StepMark:
+    """A step's row written only when the step ends (its attempt counted by the engine)."""
+
+    name: str
+    kind: str
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +134,8 @@ def dump(value: Any) -> str:
 class FlowRuns:
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: Batches the engine's calls of concurrent runs into shared transactions.
+        self.commits = GroupCommit(db)
 
     @property
     def db(self) -> Database:
@@ -113,14 +152,16 @@ class FlowRuns:
         ttl: float,
         run_id: str | None = None,
     ) -> FlowRun:
-        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs; with
-        ``run_id``, a run of that id already recorded is left as it is and returned."""
+        """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs.
+        Given a ``run_id`` already recorded, nothing changes and that run is returned: a
+        trigger that derives the id from what started it starts one run however often it
+        is repeated."""
         now = self._db.now()
         ts = self._db.ts
         run_id = run_id or str(uuid.uuid4())
         context = {"message": input, "steps": {}}
-        with self._db.transaction() as session:
-            session.execute(
+        with self.commits.transaction() as session:
+            added = session.execute(
                 _INSERT_RUN,
                 (
                     run_id,
@@ -136,10 +177,29 @@ class FlowRuns:
                     ts(now),
                 ),
             )
-        return self.get(run_id)
+        if not added:  # recorded before (the same event again): that run, as it is now
+            return self.get(run_id)
+        # Built from what was written rather than read back: one statement per new run.
+        return FlowRun(
+            id=run_id,
+            flow=flow,
+            revision=revision,
+            definition=definition,
+            trigger=trigger,
+            input=input,
+            status="running",
+            step=0,
+            context=context,
+            error=None,
+            owner=owner,
+            lease_until=now + timedelta(seconds=ttl),
+            started_at=now,
+            updated_at=now,
+            finished_at=None,
+        )
 
     def get(self, run_id: str) -> FlowRun:
-        with self._db.session() as session:
+        with self.commits.session() as session:
             row = session.fetchone(_SELECT_RUN_BY_ID, (run_id,))
         if row is None:
             raise NotFound(f"no flow run {run_id!r}")
@@ -147,7 +207,7 @@ class FlowRuns:
 
     def latest(self, flow: str | None = None, limit: int = 50) -> list[FlowRun]:
         """The latest runs first, of one flow or of all."""
-        with self._db.session() as session:
+        with self.commits.session() as session:
             if flow is None:
                 rows = session.fetchall(_SELECT_RUNS, (limit,))
             else:
@@ -155,7 +215,7 @@ class FlowRuns:
         return [self._run(row) for row in rows]
 
     def steps(self, run_id: str) -> list[StepRecord]:
-        with self._db.session() as session:
+        with self.commits.session() as session:
             rows = session.fetchall(_SELECT_STEPS, (run_id,))
         return [self._step(row) for row in rows]
 
@@ -164,7 +224,7 @@ class FlowRuns:
         whose time came, oldest first; not the children of a split or a flow step, which
         their parent runs."""
         now = self._db.ts(self._db.now())
-        with self._db.session() as session:
+        with self.commits.session() as session:
             rows = session.fetchall(
                 "SELECT id FROM flow_runs WHERE ((status IN ('running', 'compensating') "
                 "AND (lease_until IS NULL OR lease_until <= ?)) "
@@ -180,7 +240,7 @@ class FlowRuns:
         (it turns running); False when another engine holds it or it is not due."""
         now = self._db.now()
         ts = self._db.ts
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET owner = ?, lease_until = ?, wake_at = NULL, "
                 "status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END "
@@ -191,10 +251,22 @@ class FlowRuns:
             )
         return changed == 1
 
+    def take(self, run_id: str, owner: str, ttl: float) -> FlowRun | None:
+        """:meth:`claim` and read the run in one statement; None when another engine holds
+        it (or it is no longer pending, nor waiting and due)."""
+        now = self._db.now()
+        ts = self._db.ts
+        with self.commits.transaction() as session:
+            row = session.fetchone(
+                _TAKE,
+                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now), ts(now)),
+            )
+        return None if row is None else self._run(row)
+
     def step_started(self, run: FlowRun, phase: Phase, index: int, name: str, kind: str) -> int:
         """Count an attempt of a step (its row made on the first); the attempt's number."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             row = session.fetchone(
                 "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, "
                 "started_at) VALUES (?, ?, ?, ?, ?, 1, 'running', ?) "
@@ -207,9 +279,31 @@ class FlowRuns:
         assert row is not None
         return int(row[0])
 
-    def step_failed(self, run: FlowRun, phase: Phase, index: int, error: str) -> None:
+    def step_failed(
+        self, run: FlowRun, phase: Phase, index: int, error: str, step: StepMark | None = None
+    ) -> None:
+        """Mark an attempt failed; ``step`` makes its row when :meth:`step_started` was not
+        called (a step without side effects is recorded only when it ends)."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
+            if step is not None:
+                session.execute(
+                    _UPSERT_STEP,
+                    (
+                        run.id,
+                        phase,
+                        index,
+                        step.name,
+                        step.kind,
+                        step.attempts,
+                        "failed",
+                        None,
+                        error,
+                        now,
+                        now,
+                    ),
+                )
+                return
             session.execute(
                 "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
                 "WHERE run_id = ? AND phase = ? AND step_index = ?",
@@ -225,11 +319,13 @@ class FlowRuns:
         context: dict[str, Any],
         next_step: int,
         owner: str,
+        step: StepMark | None = None,
     ) -> None:
         """Checkpoint a step: its output, the run's context and pointer, in one transaction;
-        ``LeaseLost`` when another engine took the run over."""
+        ``LeaseLost`` when another engine took the run over. ``step`` makes the step's row
+        when :meth:`step_started` was not called, so such a step costs one transaction."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET context = ?, step = ?, updated_at = ? "
                 "WHERE id = ? AND owner = ?",
@@ -237,6 +333,24 @@ class FlowRuns:
             )
             if changed != 1:
                 raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
+            if step is not None:
+                session.execute(
+                    _UPSERT_STEP,
+                    (
+                        run.id,
+                        phase,
+                        index,
+                        step.name,
+                        step.kind,
+                        step.attempts,
+                        "completed",
+                        dump(output),
+                        None,
+                        now,
+                        now,
+                    ),
+                )
+                return
             session.execute(
                 "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
                 "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?",
@@ -249,7 +363,7 @@ class FlowRuns:
         """Send a held run on to ``next_step`` with ``context`` after a failed step, the
         failure kept as its error; ``LeaseLost`` when another engine took it over."""
         now = self._db.ts(self._db.now())
-        with self._db.transaction() as session:
+        with self.commits.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET context = ?, step = ?, error = ?, updated_at = ? "
                 "WHERE id = ? AND owner = ?",
@@ -274,27 +388,14 @@ class FlowRuns:
         final = status not in PENDING and not waiting
         release = final or waiting
         wake = self._db.ts(wake_at) if wake_at is not None else None
-        with self._db.transaction() as session:
-            changed = session.execute(
-                "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
-                "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
-                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
-                "WHERE id = ? AND owner = ?",
-                (
-                    status,
-                    error,
-                    now,
-                    now if final else None,
-                    release,
-                    release,
-                    wake,
-                    run.id,
-                    owner,
-                ),
+        with self.commits.transaction() as session:
+            row = session.fetchone(
+                _SET_STATUS,
+                (status, error, now, now if final else None, release, release, wake, run.id, owner),
             )
-        if changed != 1:
+        if row is None:
             raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
-        return self.get(run.id)
+        return self._run(row)
 
     # --- rows --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from interlink.estate.references import resolve
 from interlink.gateway.chain import compile_policies
 from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
 from interlink.gateway.connection_limits import Limits
+from interlink.gateway.flow_route import compile_flow
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.publish_route import compile_publish
 from interlink.gateway.resilience.guard import compile_resilience
@@ -62,6 +63,8 @@ def compile_route(
     upstreams = tuple(_target(u.system, u.path, u.weight, u.shadow, estate) for u in spec.upstreams)
     services = services or GatewayServices()
     handler = compile_publish(route, estate, services) if spec.publish is not None else None
+    if spec.flow is not None:
+        handler = compile_flow(route, estate, services)
     policies = compile_policies(route, estate, services)
     primary = tuple(u for u in upstreams if not u.shadow)
     resilience = compile_resilience(route, (u.system for u in primary), services)

@@ -82,7 +82,7 @@ def compile_publish(route: Route, estate: Estate, services: GatewayServices) -> 
             )
             return
         try:
-            body = await _read(request)
+            body = await read_body(request)
         except BodyError as exc:
             conn.send_problem(request, exc.status, exc.message, title=exc.title)
             return
@@ -114,7 +114,8 @@ def _header(request: Request, name: bytes) -> bytes | None:
     return None
 
 
-async def _read(request: Request) -> bytes:
+async def read_body(request: Request) -> bytes:
+    """The request body, read whole (its stream already bounds its size)."""
     body = request.body
     if body is None:
         return b""

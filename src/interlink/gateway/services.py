@@ -24,6 +24,7 @@ DEGRADED_KEY: Final[StateKey[dict[str, str]]] = StateKey("degraded")
 if TYPE_CHECKING:
     from interlink.estate.model import Estate
     from interlink.events.ingress import Reply
+    from interlink.flows.engine import FlowEngine
     from interlink.store import Store
     from interlink.store.keyring import KeyRing
 
@@ -52,6 +53,8 @@ class GatewayServices:
     store: Store | None = None
     # REST → event routes publish through it: the mesh's ingress, or a worker's link to it.
     events: EventPublisher | None = None
+    # Flow routes start runs on it; only the serve process has one (not gateway workers).
+    flows: FlowEngine | None = None
     metrics: Registry = field(default_factory=Registry)
     clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)
     # State kept across reloads by the policies that own it, under typed keys of their making

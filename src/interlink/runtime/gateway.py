@@ -81,6 +81,8 @@ class GatewayHost:
         if mesh is not None:
             self.services.keyring = mesh.keyring
             self.services.events = mesh.ingress
+        if self.runtime.flows is not None:  # Routes that target a Flow start runs on it
+            self.services.flows = self.runtime.flows.engine
         config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
         if self.workers == 1:
             observer = GatewayObserver(self.services, access_log=self.runtime.settings.access_log)

@@ -29,6 +29,7 @@ from interlink.store.revisions import CHANNEL
 
 if TYPE_CHECKING:
     from interlink.events.mesh import EventMesh
+    from interlink.runtime.flows import FlowRunner
 
 log = logging.getLogger("interlink.runtime")
 
@@ -102,6 +103,7 @@ class Runtime:
         # and the process stays ready.
         self.degraded: dict[str, str] = {}
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
+        self.flows: FlowRunner | None = None  # set by the server with the mesh
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

@@ -18,6 +18,7 @@ from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.runtime.dataplane import DataPlane
+from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
@@ -124,9 +125,7 @@ async def serve(
             await plane.close()
         if gateway is not None:
             await gateway.stop()
-        if mesh is not None:
-            await mesh.close()
-            runtime.mesh = None
+        await stop_mesh(runtime)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await cancel_and_wait([watcher, ready, *tasks])
@@ -182,6 +181,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
                 "from here; the Platform's NATS is the control plane's",
                 state_dir / "events.db",
             )
+    flows = FlowRunner(runtime)
     mesh = EventMesh(
         snapshot.estate,
         runtime.store,
@@ -191,15 +191,30 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         node=runtime.node_id,
         is_current=is_current,
         lease_ttl=runtime.settings.lease_ttl,
+        start_flow=flows,
     )
+    flows.publish_through(mesh.ingress)
+    runtime.flows = flows
     await mesh.start()
     runtime.mesh = mesh
+    flows.start()  # resumes the runs left pending, then keeps looking
+    await flows.start_schedules()
 
     async def follow(fresh: Snapshot) -> None:
         await mesh.apply(fresh.estate)
 
     runtime.on_reload(follow)
     return mesh
+
+
+async def stop_mesh(runtime: Runtime) -> None:
+    """Stop the flows first (their runs resume after the lease), then the mesh."""
+    if runtime.flows is not None:
+        await runtime.flows.close()
+        runtime.flows = None
+    if runtime.mesh is not None:
+        await runtime.mesh.close()
+        runtime.mesh = None
 
 
 async def _announce(server: uvicorn.Server, on_ready: Callable[[], None] | None) -> None:

@@ -33,6 +33,7 @@ from interlink.events.delivery import (
     LogNotifier,
     ReplayProgress,
 )
+from interlink.events.delivery.flowsender import event_run_id
 from interlink.events.delivery.queue import DeliveryQueue
 from interlink.events.delivery.queues import open_queue
 from interlink.events.signing import generate_secret
@@ -747,21 +748,51 @@ async def test_handlers_are_found_through_entry_points(
     assert "no handler 'nope'" in (states["nope"][1] or "")
 
 
-async def test_flow_targets_say_plainly_that_nothing_is_delivered(
-    env: Env, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, "interlink.events.delivery")
-    flow = subscription("to-flow", {"flow": "sync"})
-    env.write({}, [flow], flows=["sync"])
+async def test_a_flow_target_records_one_run_per_event_through_start_flow(env: Env) -> None:
+    started: list[tuple[str, str, str, Any]] = []
+    fails = {"n": 1}
+
+    class Starter:
+        def refusal(self, flow: str) -> str | None:
+            return None
+
+        async def record(self, flow: str, run_id: str, trigger: str, data: Any) -> None:
+            if fails["n"]:
+                fails["n"] -= 1
+                raise RuntimeError("store away")
+            started.append((flow, run_id, trigger, data))
+
+    env.write({}, [subscription("to-flow", {"flow": "sync"})], flows=["sync"])
+    engine = await env.start(start_flow=Starter())
+    assert [(s.name, s.state) for s in engine.status()] == [("to-flow", "running")]
+    await env.publish(envelope("o-1", n=1))
+    await until(lambda: engine.metrics_of("to-flow").retries == 1)
+    row = await env.queue.get("to-flow:1")
+    assert row.last_error == "Flow/sync: store away"
+    env.clock.advance(5)
+    await until(lambda: len(started) == 1)
+    ((flow, run_id, trigger, data),) = started
+    assert (flow, trigger, data) == ("sync", "event:to-flow:o-1", {"n": 1})
+    assert run_id == event_run_id("to-flow", "o-1")
+    assert run_id != event_run_id("other", "o-1")
+
+
+async def test_a_flow_target_that_cannot_start_fails_and_says_why(env: Env) -> None:
+    class Refusing:
+        def refusal(self, flow: str) -> str | None:
+            return f"Flow/{flow} cannot run: its step once (idempotency) does not run yet"
+
+        async def record(self, flow: str, run_id: str, trigger: str, data: Any) -> None:
+            raise AssertionError("not called")
+
+    env.write({}, [subscription("to-flow", {"flow": "sync"})], flows=["sync"])
     engine = await env.start()
-    lines = [r.getMessage() for r in caplog.records if "to-flow" in r.getMessage()]
-    assert len(lines) == 1
-    assert lines[0] == (
-        "subscription to-flow targets Flow/sync, which is not run: flows do not run yet, so "
-        "its events stay in the bus and are not delivered"
-    )
     assert [(s.name, s.state, s.reason) for s in engine.status()] == [
-        ("to-flow", "skipped", "flows do not run yet: its events stay in the bus")
+        ("to-flow", "failed", "Flow/sync cannot run here: this process runs no flows")
+    ]
+    refusing = await env.start(start_flow=Refusing())
+    assert [(s.name, s.state, s.reason) for s in refusing.status()] == [
+        ("to-flow", "failed", "Flow/sync cannot run: its step once (idempotency) does not run yet")
     ]
 
 

@@ -605,6 +605,23 @@ def test_route_may_publish_an_event_instead() -> None:
     assert "either publishes an event or proxies to upstreams, not both" in message
 
 
+def test_route_may_start_a_flow_instead() -> None:
+    route = validate(
+        MINIMAL["Route"].replace("upstreams: [{system: crm}]", "flow: quote\n  flowTimeout: 2s")
+    )
+    assert isinstance(route, Route)
+    assert (route.spec.flow, route.spec.flow_timeout) == ("quote", 2.0)
+    for other in ("upstreams: [{system: crm}]", "publish: {event: x}"):
+        message = invalid(
+            MINIMAL["Route"], ("upstreams: [{system: crm}]", f"{other}\n  flow: quote")
+        )
+        assert "a route starts a flow, publishes an event or proxies: one only" in message
+    message = invalid(
+        MINIMAL["Route"], ("upstreams: [{system: crm}]", "flow: quote\n  flowTimeout: 0s")
+    )
+    assert "spec.flowTimeout" in message
+
+
 def test_route_weights_must_not_add_up_to_zero() -> None:
     message = invalid(
         MINIMAL["Route"],
@@ -749,6 +766,23 @@ def test_flow_schedule_has_an_optional_iana_time_zone() -> None:
 def test_a_time_zone_needs_a_schedule() -> None:
     message = invalid(MINIMAL["Flow"], ("{manual: true}", "{manual: true, timezone: UTC}"))
     assert "a trigger's timezone applies to its schedule only" in message
+
+
+def test_a_schedule_says_what_becomes_of_missed_and_overlapping_due_times() -> None:
+    flow = validate(
+        MINIMAL["Flow"].replace(
+            "{manual: true}", "{schedule: '0 3 * * *', missed: catchUp, disallowConcurrent: true}"
+        )
+    )
+    assert isinstance(flow, Flow)
+    assert flow.spec.trigger is not None
+    assert flow.spec.trigger.missed == "catchUp"
+    assert flow.spec.trigger.disallow_concurrent
+    message = invalid(MINIMAL["Flow"], ("{manual: true}", "{schedule: '0 3 * * *', missed: all}"))
+    assert "spec.trigger.missed" in message
+    for extra in ("missed: skip", "disallowConcurrent: true"):
+        message = invalid(MINIMAL["Flow"], ("{manual: true}", f"{{manual: true, {extra}}}"))
+        assert "missed and disallowConcurrent apply to its schedule only" in message
 
 
 def test_a_flow_fed_by_subscriptions_needs_no_trigger() -> None:

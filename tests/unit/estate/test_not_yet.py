@@ -17,18 +17,14 @@ def _messages(root: Path, code: str) -> list[str]:
     return [f.render(result.estate.root) for f in result.findings if f.code == code]
 
 
-def test_flows_data_products_and_monitors_are_each_said_not_to_run() -> None:
+def test_data_products_and_monitors_are_each_said_not_to_run() -> None:
     found = [m for m in _messages(RETAIL, "NOT_RUN") if ": step " not in m]
-    assert len(found) == 6
+    assert len(found) == 5
     assert found[0] == (
         "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is checked "
         "but not run: data products do not run yet"
     )
-    assert any(
-        m.startswith("flows/address-sync.yaml:")
-        and "Flow/address-sync is checked but not run: flows do not run yet" in m
-        for m in found
-    )
+    assert not any("Flow/" in m for m in found)  # flows run: only their steps are warned
     assert sum(": warning: Monitor/" in m for m in found) == 4
 
 
@@ -66,6 +62,26 @@ def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> N
     assert result.ok
 
 
+def test_a_flow_trigger_that_starts_nothing_is_a_warning_at_it(retail: Path) -> None:
+    flow = retail / "flows" / "address-sync.yaml"
+    edit(flow, "spec:\n", "spec:\n  trigger: {schedule: '0 3 * * *'}\n")
+    assert _messages(retail, "NO_EFFECT") == []  # schedules start runs
+    (retail / "flows" / "echo.yaml").write_text(
+        "apiVersion: interlink/v1\n"
+        "kind: Flow\n"
+        "metadata: {name: echo, owner: finance}\n"
+        "spec:\n"
+        "  trigger: {event: customer.address-updated}\n"
+        "  steps:\n"
+        "    - {name: same, type: map, expression: '$'}\n",
+        encoding="utf-8",
+    )
+    assert _messages(retail, "NO_EFFECT") == [
+        "flows/echo.yaml:5:13: warning: spec.trigger.event has no effect yet: "
+        "it starts no runs; a Subscription that targets the flow does"
+    ]
+
+
 def test_system_credentials_are_not_listed() -> None:
     assert all(entry.kind != "System" for entry in NO_EFFECT)
 
@@ -73,12 +89,12 @@ def test_system_credentials_are_not_listed() -> None:
 def test_serve_names_what_it_does_not_run_in_one_line() -> None:
     result = check_estate(RETAIL, today=TODAY)
     assert not_run_line(result.estate) == (
-        "1 flow, 1 data product and 4 monitors are declared and not run: "
-        "flows, data products and monitors do not run yet"
+        "1 data product and 4 monitors are declared and not run: "
+        "data products and monitors do not run yet"
     )
 
 
-def test_nothing_to_say_without_flows_data_products_or_monitors(tmp_path: Path) -> None:
+def test_nothing_to_say_without_data_products_or_monitors(tmp_path: Path) -> None:
     (tmp_path / "team.yaml").write_text(
         "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: t}\n"
     )
@@ -96,7 +112,7 @@ def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
     result = check_estate(tmp_path)
     assert result.ok, [f.render() for f in result.errors]
     assert not_run_line(result.estate) == (
-        "1 monitor is declared and not run: flows, data products and monitors do not run yet"
+        "1 monitor is declared and not run: data products and monitors do not run yet"
     )
 
 

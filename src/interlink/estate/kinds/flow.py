@@ -35,6 +35,16 @@ class Trigger(Model):
         description="IANA time zone the schedule is read in, such as Europe/Berlin (default UTC)",
     )
     manual: bool = Field(default=False, description="started only through the API or CLI")
+    missed: Literal["skip", "catchUp"] | None = Field(
+        default=None,
+        description="due times of the schedule that passed while no node ran it: skip them "
+        "(the default), or catchUp: one run for the whole missed period",
+    )
+    disallow_concurrent: bool = Field(
+        default=False,
+        description="skip a due time of the schedule while the previous scheduled run of the "
+        "flow is still running",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -60,6 +70,8 @@ class Trigger(Model):
             raise ValueError("a trigger is exactly one of: event, schedule, manual")
         if self.timezone is not None and self.schedule is None:
             raise ValueError("a trigger's timezone applies to its schedule only")
+        if (self.missed is not None or self.disallow_concurrent) and self.schedule is None:
+            raise ValueError("a trigger's missed and disallowConcurrent apply to its schedule only")
         return self
 
 

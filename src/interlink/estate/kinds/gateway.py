@@ -147,10 +147,25 @@ class RouteSpec(Model):
     validation: Validation = Field(default_factory=Validation)
     resilience: Resilience = Field(default_factory=Resilience)
     publish: Publish | None = None
+    flow: Name | None = Field(
+        default=None,
+        description="start a run of this Flow with the JSON request body as its input, and "
+        "answer with its result (a process API)",
+    )
+    flow_timeout: Duration = Field(
+        default=5.0,
+        gt=0,
+        description="how long a flow route waits for the run to end before it answers 202 "
+        "with where to follow it",
+    )
 
     @model_validator(mode="after")
     def _targets(self) -> RouteSpec:
         primary = [u for u in self.upstreams if not u.shadow]
+        if self.flow is not None:
+            if self.upstreams or self.publish is not None:
+                raise ValueError("a route starts a flow, publishes an event or proxies: one only")
+            return self
         if self.publish is None and not primary:
             raise ValueError("a route needs at least one non-shadow upstream, or 'publish'")
         if self.publish is not None and self.upstreams:

@@ -1,9 +1,11 @@
 """The delivery engine: every Subscription of the estate, delivered.
 
 ``DeliveryEngine`` compiles the estate's subscriptions, starts a :class:`SubscriptionWorker`
-for each webhook or handler target and offers what operators need on top: enabling a
-subscription a receiver switched off with 410, the dead-letter queue, replay, metrics and lag.
-Flow targets are started by the flows component, not here; their events wait in the bus.
+for each target and offers what operators need on top: enabling a subscription a receiver
+switched off with 410, the dead-letter queue, replay, metrics and lag. A flow target's sender
+records one run per event through the ``start_flow`` the process that runs flows injects
+(``flowsender.py``); without one, or while the flow cannot start, such a subscription fails to
+start and says why (its events wait in the bus).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from interlink.events.bus import Bus
 from interlink.events.delivery.attempt import Attempt, Sender
 from interlink.events.delivery.clock import Clock, SystemClock
 from interlink.events.delivery.dispatcher import EngineSettings, SubscriptionWorker
+from interlink.events.delivery.flowsender import FlowSender, FlowStarter
 from interlink.events.delivery.handlers import Handler, HandlerSender, load_handler
 from interlink.events.delivery.metrics import DeliveryMetrics, SubscriptionMetrics
 from interlink.events.delivery.notify import LogNotifier, Notice, Notifier
@@ -41,7 +44,7 @@ from interlink.observe.metrics import Registry
 
 log = logging.getLogger("interlink.events.delivery")
 
-State = Literal["running", "disabled", "skipped", "failed", "stopped", "elsewhere"]
+State = Literal["running", "disabled", "failed", "stopped", "elsewhere"]
 
 LEASE_PREFIX: Final = "subscription:"
 
@@ -56,7 +59,7 @@ class SubscriptionStatus:
     name: str
     state: State
     target: str
-    reason: str | None = None  # why it is disabled, skipped or failed
+    reason: str | None = None  # why it is disabled or failed
     in_flight: int = 0
     queued: int = 0  # pending rows, as last counted
 
@@ -91,8 +94,10 @@ class DeliveryEngine:
         settings: EngineSettings | None = None,
         keeper: LeaseKeeper | None = None,
         remake_consumer: Callable[[str], Awaitable[None]] | None = None,
+        start_flow: FlowStarter | None = None,
     ) -> None:
         self.bus = bus
+        self.start_flow = start_flow
         self.keeper = keeper
         self._remake_consumer = remake_consumer
         # Subscriptions that cannot be delivered now, and why (a consumer missing on the bus);
@@ -159,20 +164,6 @@ class DeliveryEngine:
             self.plans[plan.name] = plan
             if plan.name in self.workers or plan.name in self._claimed:
                 continue  # unchanged and running (or claimed)
-            if plan.kind == "flow":
-                log.info(
-                    "subscription %s targets %s, which is not run: flows do not run yet, so "
-                    "its events stay in the bus and are not delivered",
-                    plan.name,
-                    plan.target,
-                )
-                self._status[plan.name] = SubscriptionStatus(
-                    plan.name,
-                    "skipped",
-                    plan.target,
-                    "flows do not run yet: its events stay in the bus",
-                )
-                continue
             if self.keeper is not None:
                 self._claim(plan)
                 continue
@@ -268,6 +259,14 @@ class DeliveryEngine:
             await worker.stop()
 
     def _sender(self, plan: DeliveryPlan) -> Sender:
+        if plan.kind == "flow":
+            assert plan.flow is not None
+            if self.start_flow is None:
+                raise ConfigError(f"{plan.target} cannot run here: this process runs no flows")
+            refusal = self.start_flow.refusal(plan.flow)
+            if refusal is not None:
+                raise ConfigError(refusal)
+            return FlowSender(plan.name, plan.flow, self.start_flow)
         if plan.kind == "handler":
             assert plan.handler is not None
             handler = self.handlers.get(plan.handler) or load_handler(plan.handler)
@@ -396,8 +395,6 @@ class DeliveryEngine:
     ) -> ReplayProgress:
         """Deliver a subscription's events from ``start`` (a sequence or a time) again."""
         plan = self._plan(name)
-        if plan.kind == "flow":
-            raise ConfigError(f"subscription {name} targets a flow; replay it with the flows")
         result = await replay(
             self.bus, self.queue, plan, start, end, clock=self.clock, progress=progress
         )

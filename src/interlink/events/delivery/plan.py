@@ -44,6 +44,7 @@ class DeliveryPlan:
     fingerprint: str = ""  # equal for plans compiled from the same inputs: reload keeps those
     # The target System's credentials, resolved: on every delivery (http/credential.py).
     credential: Credential | None = None
+    flow: str | None = None  # the Flow a flow target starts
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ def compile_plan(
     if credential is not None:  # a rotated secret makes a new plan
         inputs += [repr(credential), credential.value.decode("latin-1")]
     inputs += [c.model_dump_json() for c in channels]
+    if target.flow is not None:  # a flow fixed by a reload may start where it could not
+        flow = estate.get("Flow", target.flow)
+        inputs.append(flow.obj.model_dump_json() if flow is not None else "")
     fingerprint = hashlib.sha256("\x00".join(inputs).encode()).hexdigest()
     return DeliveryPlan(
         name=sub.name,
@@ -128,6 +132,7 @@ def compile_plan(
         channels=channels,
         fingerprint=fingerprint,
         credential=credential,
+        flow=target.flow,
     )
 
 

@@ -30,6 +30,7 @@ from interlink.gateway.sockets import bind
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.workers.event_link import EventLink
+from interlink.gateway.workers.flows import WorkerFlows
 from interlink.gateway.workers.metrics import MetricsEndpoint
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing, keep_refreshed
@@ -71,12 +72,19 @@ class WorkerOptions:
         )
 
 
-def load_config(options: WorkerOptions, services: GatewayServices | None = None) -> GatewayConfig:
+def load_config(
+    options: WorkerOptions,
+    services: GatewayServices | None = None,
+    flows: WorkerFlows | None = None,
+) -> GatewayConfig:
     result = check_estate(Path(options.estate_dir))
     if not result.ok:
         errors = [f for f in result.findings if f.severity == "error"]
         raise InterlinkError(f"the estate has {len(errors)} error(s)")
-    return compile_gateway(result.estate, options.limits, services)
+    config = compile_gateway(result.estate, options.limits, services)
+    if flows is not None:  # the runs its flow routes start follow the estate it now serves
+        flows.estate = result.estate
+    return config
 
 
 def open_services(options: WorkerOptions) -> GatewayServices:
@@ -94,7 +102,10 @@ async def run(options: WorkerOptions) -> None:
     services = await asyncio.to_thread(open_services, options)
     link = EventLink(options.ingress_socket) if options.ingress_socket is not None else None
     services.events = link
-    config = await asyncio.to_thread(load_config, options, services)
+    # Flow routes: this worker runs the flows it starts, durably in the store.
+    flows = WorkerFlows(services.store, link) if services.store is not None else None
+    services.flows = flows.engine if flows is not None else None
+    config = await asyncio.to_thread(load_config, options, services, flows)
     observer = GatewayObserver(services, access_log=options.access_log)
     server = GatewayServer(config, events=link, observer=observer)
     await server.start(bind(options.listen, reuse_port=True))
@@ -107,7 +118,7 @@ async def run(options: WorkerOptions) -> None:
 
     async def reload() -> None:
         try:
-            server.update(await asyncio.to_thread(load_config, options, services))
+            server.update(await asyncio.to_thread(load_config, options, services, flows))
         except InterlinkError as exc:
             log.debug("worker keeps its revision: %s", exc.message)
 
@@ -133,6 +144,8 @@ async def run(options: WorkerOptions) -> None:
         await endpoint.stop()
     if link is not None:
         await link.aclose()
+    if flows is not None:
+        await flows.engine.aclose()
     await asyncio.to_thread(flush_comparisons, services)
     if services.store is not None:
         services.store.close()

@@ -1,0 +1,173 @@
+"""Flows on the admin API: start a run, list flows and runs, show one, retry and cancel.
+
+Reads need the viewer role; starting, retrying and cancelling need operator. Runs are read
+from the store, so any node answers for every run; starting and retrying run the flow on the
+node asked (another takes it over if that node dies).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from interlink.admin.auth import require
+from interlink.errors import ConfigError, NotFound
+from interlink.estate.kinds.flow import Flow
+from interlink.flows.control import RunControl
+from interlink.flows.runs import FlowRun, StepRecord
+from interlink.runtime.flows import FlowRunner
+from interlink.store import TokenInfo
+
+Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
+Operator = Annotated[TokenInfo, Depends(require("operator"))]
+StatusName = Literal[
+    "running",
+    "waiting",
+    "completed",
+    "compensating",
+    "compensated",
+    "failed",
+    "cancelled",
+    "filtered",
+    "duplicate",
+]
+#: Largest input a manual start takes (the run keeps it in the store).
+MAX_INPUT = 1 << 20
+
+router = APIRouter()
+
+
+def _runner(request: Request) -> FlowRunner:
+    runner: FlowRunner | None = getattr(request.app.state.runtime, "flows", None)
+    if runner is None:
+        raise NotFound("flows are not running in this process")
+    return runner
+
+
+def _control(request: Request) -> RunControl:
+    return RunControl(request.app.state.runtime.store.db)
+
+
+def _location(run_id: str) -> str:
+    return f"/api/v1/flows/runs/{run_id}"
+
+
+def _run(run: FlowRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "flow": run.flow,
+        "status": run.status,
+        "trigger": run.trigger,
+        "revision": run.revision,
+        "step": run.step,
+        "error": run.error,
+        "owner": run.owner,
+        "started_at": run.started_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "href": _location(run.id),
+    }
+
+
+def _step(step: StepRecord) -> dict[str, Any]:
+    took = None
+    if step.finished_at is not None:
+        took = round((step.finished_at - step.started_at).total_seconds(), 6)
+    return {
+        "name": step.name,
+        "kind": step.kind,
+        "phase": step.phase,
+        "index": step.index,
+        "status": step.status,
+        "attempts": step.attempts,
+        "started_at": step.started_at.isoformat(),
+        "finished_at": step.finished_at.isoformat() if step.finished_at else None,
+        "seconds": took,
+        "error": step.error,
+        "output": step.output,
+    }
+
+
+@router.get("/api/v1/flows", tags=["flows"])
+async def flows(request: Request, _: Viewer) -> list[dict[str, Any]]:
+    """The estate's flows, each with its runs counted by status."""
+    counts = await run_in_threadpool(_control(request).counts)
+    estate = request.app.state.runtime.snapshot.estate
+    out = []
+    for item in sorted(estate.of(Flow), key=lambda f: f.name):
+        trigger = item.spec.trigger
+        out.append(
+            {
+                "name": item.name,
+                "owner": item.metadata.owner,
+                "trigger": trigger.model_dump(exclude_none=True) if trigger else None,
+                "steps": [s.name for s in item.spec.steps],
+                "runs": counts.get(item.name, {}),
+            }
+        )
+    return out
+
+
+@router.post("/api/v1/flows/{name}/runs", tags=["flows"], status_code=202)
+async def start(request: Request, name: str, _: Operator) -> JSONResponse:
+    """Start a run of flow ``name`` with the JSON body as its input (``{}`` without one)."""
+    runner = _runner(request)
+    raw = await request.body()
+    if len(raw) > MAX_INPUT:
+        raise ConfigError(f"the input is over the {MAX_INPUT} bytes a run may start with")
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise ConfigError(f"the body is not JSON: {exc}") from None
+    run_id = await runner.start_run(name, data, "api")
+    return JSONResponse(
+        {"id": run_id, "flow": name, "status": "running", "href": _location(run_id)},
+        status_code=202,
+        headers={"Location": _location(run_id)},
+    )
+
+
+@router.get("/api/v1/flows/runs", tags=["flows"])
+async def runs(
+    request: Request,
+    _: Viewer,
+    flow: str | None = None,
+    status: StatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The latest runs first, a page at a time: pass ``next_cursor`` back as ``cursor``."""
+    page = await run_in_threadpool(_control(request).page, flow, status, limit, cursor)
+    return {"items": [_run(r) for r in page.runs], "next_cursor": page.next_cursor}
+
+
+@router.get("/api/v1/flows/runs/{run_id}", tags=["flows"])
+async def run(request: Request, run_id: str, _: Viewer) -> dict[str, Any]:
+    """One run: its input, message, error and each step's timing, attempts, error, output."""
+    control = _control(request)
+    found = await run_in_threadpool(control.runs.get, run_id)
+    steps = await run_in_threadpool(control.runs.steps, run_id)
+    return {
+        **_run(found),
+        "input": found.input,
+        "message": found.context.get("message"),
+        "steps": [_step(s) for s in steps],
+    }
+
+
+@router.post("/api/v1/flows/runs/{run_id}/retry", tags=["flows"], status_code=202)
+async def retry(request: Request, run_id: str, _: Operator) -> JSONResponse:
+    """Run a failed or compensated run again: from the failed step, or from the start when
+    its completed calls were undone."""
+    found = await _runner(request).retry(run_id)
+    return JSONResponse(_run(found), status_code=202, headers={"Location": _location(run_id)})
+
+
+@router.post("/api/v1/flows/runs/{run_id}/cancel", tags=["flows"])
+async def cancel(request: Request, run_id: str, _: Operator) -> dict[str, Any]:
+    """End a running run ``cancelled``: its node stops at the next step boundary."""
+    return _run(await run_in_threadpool(_control(request).cancel, run_id))

@@ -1,0 +1,234 @@
+"""The flows a serving node runs: one :class:`FlowEngine` on the runtime's store.
+
+Runs start three ways: an event through a Subscription that targets a Flow (the mesh's
+delivery records the run before the event is acked, then the run goes on here; a flow that
+cannot start, with a step kind the engine does not run, keeps its Subscriptions' events in the
+bus), the admin API,
+and recovery. Every ``recover_every`` seconds the runner looks for pending runs whose lease
+lapsed (their node stopped or died) and waiting runs whose time came, and runs them from
+their checkpoint here; the per-run
+claim in the store lets one node at a time hold a run, and the lease a node keeps on the runs
+it works on is short (the process's lease time, 5 s by default), so a dead node's runs move on
+within seconds. New runs use the flow as the current revision declares it; a run keeps the
+definition it started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Final
+
+from interlink.errors import InterlinkError, NotFound, StoreUnavailable
+from interlink.estate.hints import did_you_mean
+from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.events.ingress import EventIngress
+from interlink.flows.calls import Target, api_targets, system_targets
+from interlink.flows.control import RunControl
+from interlink.flows.definition import check_runnable
+from interlink.flows.engine import FlowEngine, Publisher
+from interlink.flows.publish import ingress_publisher
+from interlink.flows.retry import StepFailed
+from interlink.flows.runs import PENDING, FlowRun, FlowRuns
+from interlink.flows.scheduler import FlowScheduler
+from interlink.observe.metrics import Registry
+from interlink.runtime.flow_schedules import start_scheduler
+from interlink.runtime.runtime import Runtime
+from interlink.tasks import cancel_and_wait
+
+log = logging.getLogger("interlink.flows")
+
+#: Seconds between looks for runs whose node is gone.
+RECOVER_EVERY: Final = 1.0
+_ENDS: Final = ("completed", "failed", "compensated", "filtered", "cancelled", "duplicate")
+
+
+class FlowMetrics:
+    def __init__(self, registry: Registry) -> None:
+        self.started = registry.counter(
+            "interlink_flow_runs_started_total", "Flow runs recorded, by flow.", ("flow",)
+        )
+        self.ended = registry.counter(
+            "interlink_flow_runs_ended_total",
+            "Flow runs that ended here, by flow and status "
+            "(completed, failed, compensated, filtered, cancelled, duplicate).",
+            ("flow", "status"),
+        )
+        self.duration = registry.histogram(
+            "interlink_flow_run_duration_seconds",
+            "From a run's start to its end, for the runs that ended here.",
+            ("flow",),
+        )
+        self.in_flight = registry.gauge(
+            "interlink_flow_runs_in_flight", "Flow runs this node is running now."
+        )
+
+
+class FlowRunner:
+    """Starts, runs and recovers the flows of the runtime's current revision."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        recover_every: float = RECOVER_EVERY,
+        lease_ttl: float | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.runs = FlowRuns(runtime.store.db)
+        self.metrics = FlowMetrics(runtime.metrics)
+        self._recover_every = recover_every
+        self.engine = FlowEngine(
+            self.runs,
+            self._spec,
+            self._target,
+            apis=self._api,
+            publisher=self._publish,
+            lease_ttl=lease_ttl if lease_ttl is not None else runtime.settings.lease_ttl,
+            owner=f"flows-{runtime.node_id}" if runtime.node_id else None,
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._recovery: asyncio.Task[None] | None = None
+        self.scheduler: FlowScheduler | None = None  # the schedule trigger, once started
+        self._publisher: Publisher | None = None
+        self._closed = False
+
+    def publish_through(self, ingress: EventIngress) -> None:
+        """Publish steps go through this ingress (the mesh's) from now on."""
+        self._publisher = ingress_publisher(ingress)
+
+    async def _publish(self, event_type: str, data: Any, event_id: str) -> None:
+        if self._publisher is None:
+            raise StepFailed("the event mesh has not started yet", retryable=True)
+        await self._publisher(event_type, data, event_id)
+
+    # --- what the estate says, read at each use: a reload changes new runs only -----------
+
+    def _spec(self, name: str) -> FlowSpec:
+        estate = self.runtime.snapshot.estate
+        item = estate.get("Flow", name)
+        if item is None or not isinstance(item.obj, Flow):
+            hint = did_you_mean(name, estate.names("Flow"))
+            raise NotFound(f"no Flow {name!r} in the estate" + (f" ({hint})" if hint else ""))
+        return item.obj.spec
+
+    def _target(self, system: str) -> Target:
+        return system_targets(self.runtime.snapshot.estate)(system)
+
+    def _api(self, api: str) -> Target:
+        return api_targets(self.runtime.snapshot.estate)(api)
+
+    # --- starting -----------------------------------------------------------------------
+
+    async def start_run(
+        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+    ) -> str:
+        """Record a run and run it here in the background; its id once recorded."""
+        if self._closed:  # a delivery failed so: the event is not acked, another node takes it
+            raise StoreUnavailable("this node is stopping: it starts no flow runs")
+        run_id = await self.engine.start(flow, input, trigger, run_id)
+        self.metrics.started.inc(flow)
+        self._spawn(run_id)
+        return run_id
+
+    def refusal(self, flow: str) -> str | None:
+        """Why runs of ``flow`` cannot start (the mesh keeps its Subscriptions' events in the
+        bus meanwhile); None when they can."""
+        try:
+            check_runnable(flow, self._spec(flow))
+        except InterlinkError as exc:
+            return exc.message
+        return None
+
+    async def record(self, flow: str, run_id: str, trigger: str, input: Any) -> None:
+        """The mesh's ``start_flow``: one run per (subscription, event), recorded once."""
+        try:
+            found = await asyncio.to_thread(self.runs.get, run_id)
+        except NotFound:
+            await self.start_run(flow, input, trigger, run_id)
+            return
+        # An event handed out again: its run exists; run it here only if it is pending.
+        if found.status in PENDING:
+            self._spawn(run_id)
+
+    async def retry(self, run_id: str) -> FlowRun:
+        """Run a failed or compensated run again (``RunControl.retry`` says from where)."""
+        control = RunControl(self.runtime.store.db)
+        run = await asyncio.to_thread(
+            control.retry, run_id, self.engine.owner, self.engine.lease_ttl
+        )
+        self._spawn(run_id)
+        return run
+
+    def _spawn(self, run_id: str) -> None:
+        if run_id in self._tasks or self._closed:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(run_id))
+        self._tasks[run_id] = task
+
+    async def _run(self, run_id: str) -> None:
+        self.metrics.in_flight.set(len(self._tasks))
+        try:
+            run = await self.engine.run(run_id)
+            self._ended(run)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The store away, most likely: the lease lapses and recovery takes the run again.
+            log.exception("flow run %s stopped", run_id)
+        finally:
+            self._tasks.pop(run_id, None)
+            self.metrics.in_flight.set(len(self._tasks))
+
+    def _ended(self, run: FlowRun) -> None:
+        if run.status not in _ENDS or run.finished_at is None or run.owner is not None:
+            return  # still pending: held by another node, or this one lost it
+        self.metrics.ended.inc(run.flow, run.status)
+        self.metrics.duration.observe((run.finished_at - run.started_at).total_seconds(), run.flow)
+
+    # --- recovery and life cycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def start_schedules(self) -> None:
+        """Start the schedule trigger (on one node of a cluster at a time)."""
+        self.scheduler = await start_scheduler(self.runtime, self.engine)
+
+    async def _recover(self) -> None:
+        failing = False
+        while True:
+            try:
+                ids = await asyncio.to_thread(self.runs.claimable)
+            except Exception as exc:  # the store away: said once, tried again every round
+                if not failing:
+                    log.warning("looking for flow runs to resume failed: %s", exc)
+                failing = True
+                ids = []
+            else:
+                if failing:
+                    log.info("looking for flow runs to resume works again")
+                failing = False
+            for run_id in ids:
+                if run_id not in self._tasks:
+                    log.info("resuming flow run %s", run_id)
+                    self._spawn(run_id)
+            await asyncio.sleep(self._recover_every)
+
+    async def close(self) -> None:
+        """Stop: runs in flight keep their checkpoint and resume on a node after the lease."""
+        self._closed = True
+        if self.scheduler is not None:
+            await self.scheduler.close()
+            self.scheduler = None
+        await cancel_and_wait([self._recovery, *self._tasks.values()])
+        self._tasks.clear()
+        await self.engine.aclose()
+        control = RunControl(self.runtime.store.db)
+        try:
+            released = await asyncio.to_thread(control.release, self.engine.owner)
+        except Exception as exc:  # the store away: the leases lapse by themselves
+            log.warning("could not give up the leases of flow runs: %s", exc)
+            return
+        if released:
+            log.info("%d flow run(s) in flight left to resume on another node", released)

@@ -1,0 +1,50 @@
+"""Group commit of flow store calls, on both stores: one batch, results kept apart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from interlink.errors import LeaseLost
+from interlink.flows.runs import FlowRuns
+from interlink.store import Store, open_store
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with open_store(store_url) as opened:
+        opened.migrate()
+        yield opened
+
+
+def test_a_lost_lease_in_a_batch_leaves_the_other_calls_written(store: Store) -> None:
+    runs = FlowRuns(store.db)
+
+    async def scenario() -> tuple[object, ...]:
+        created = await asyncio.gather(
+            *(runs.commits.call(runs.create, "f", "r", {}, "manual", n, "me", 30.0) for n in (1, 2))
+        )
+        first, second = created
+        assert first.id != second.id
+        # Started together, these three land in one batch; the middle one is not ours.
+        return tuple(
+            await asyncio.gather(
+                runs.commits.call(runs.step_completed, first, "forward", 0, 1, {"m": 1}, 1, "me"),
+                runs.commits.call(
+                    runs.step_completed, second, "forward", 0, 2, {"m": 2}, 1, "other"
+                ),
+                runs.commits.call(runs.set_status, first, "completed", "me"),
+                return_exceptions=True,
+            )
+        )
+
+    completed, lost, ended = asyncio.run(scenario())
+    assert completed is None
+    assert isinstance(lost, LeaseLost)
+    assert not isinstance(ended, BaseException)
+    (done,) = [run for run in runs.latest() if run.input == 1]
+    assert (done.status, done.step, done.context) == ("completed", 1, {"m": 1})
+    (held,) = [run for run in runs.latest() if run.input == 2]
+    assert (held.status, held.step) == ("running", 0)
