@@ -22,8 +22,8 @@ def test_init_writes_an_estate_that_checks_clean(tmp_path: Path) -> None:
     check = run_interlink(["check", str(target), "--date", "2027-01-01"])
     assert check.returncode == 0, check.stdout
     # Route/customers and its two consumers still use customers-v1, which is deprecated, and
-    # its DataProduct, four Monitors and one Flow step kind are not run yet.
-    assert check.stdout.splitlines()[-1] == "33 objects in 16 files: 0 errors, 9 warnings"
+    # its DataProduct and four Monitors are not run yet.
+    assert check.stdout.splitlines()[-1] == "33 objects in 16 files: 0 errors, 8 warnings"
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_check_reports_findings_grouped_by_file_and_exits_1(retail_dir: Path) ->
     )
     assert "zz.yaml" in lines
     assert "  zz.yaml:2:7: error: unknown kind 'Sytem' (did you mean 'System'?)" in lines
-    assert lines[-1] == "33 objects in 17 files: 2 errors, 9 warnings"
+    assert lines[-1] == "33 objects in 17 files: 2 errors, 8 warnings"
 
 
 def test_check_json_output_for_ci(retail_dir: Path) -> None:
@@ -61,7 +61,7 @@ def test_check_json_output_for_ci(retail_dir: Path) -> None:
     assert result.returncode == 0  # warnings only
     body = json.loads(result.stdout)
     assert body["ok"] is True
-    assert body["warnings"] == 10  # with the example's 3 lifecycle and 6 not-run warnings
+    assert body["warnings"] == 9  # with the example's 3 lifecycle and 5 not-run warnings
     (finding,) = [
         f
         for f in body["findings"]

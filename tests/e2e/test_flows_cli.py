@@ -79,7 +79,7 @@ def test_a_failed_run_exits_1_with_its_error(
         (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
         (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing.json"),
         (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
-        (["run", "once"], "", "Flow/once cannot run: only call, filter, map, publish steps run"),
+        (["run", "once"], "", "not once (enrich from a dataProduct)"),
     ],
 )
 def test_bad_input_is_one_readable_line(
@@ -96,7 +96,7 @@ kind: Flow
 metadata: {name: once, owner: ops}
 spec:
   steps:
-    - {name: once, type: idempotency, key: name}
+    - {name: once, type: enrich, from: {dataProduct: people}, into: person}
     - {name: shape, type: map, expression: name}
 """
     root = write_estate(tmp_path / "estate", upstream.url, SAGA + once)

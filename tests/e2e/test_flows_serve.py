@@ -1,5 +1,6 @@
 """Flows run by `interlink serve`: an event through a Subscription starts one run, whose call
-reaches the System; a node killed while a call is held resumes the run after its restart."""
+reaches the System; a node killed while a call is held resumes the run after its restart; a
+flow enriches through an Api and its node wakes it after a wait."""
 
 from __future__ import annotations
 
@@ -163,5 +164,68 @@ def test_a_run_held_by_a_killed_node_completes_after_the_restart(
         assert first["path"] == second["path"] == "/reserve/O000002"
         key_of = [r["headers"]["idempotency-key"] for r in (first, second)]
         assert key_of == [f"{run_id}:reserve"] * 2
+    finally:
+        assert proc.stop() == 0, proc.output
+
+
+RESTOCK = """\
+---
+apiVersion: interlink/v1
+kind: Api
+metadata: {name: stock, owner: shop}
+spec: {system: warehouse, contract: stock.yaml}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: restock, owner: shop}
+spec:
+  steps:
+    - {name: level, type: enrich, from: {api: stock, path: "/stock/{orderId}"}, into: level}
+    - {name: pause, type: wait, for: 1s}
+    - {name: order, type: call, system: warehouse, path: "/order/{orderId}"}
+---
+apiVersion: interlink/v1
+kind: Subscription
+metadata: {name: restock-orders, owner: shop}
+spec:
+  event: order.placed
+  target: {flow: restock}
+"""
+
+CONTRACT = """\
+openapi: 3.0.3
+info: {title: stock, version: "1.0"}
+paths:
+  /stock/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the stock level}}
+"""
+
+
+def test_a_served_flow_enriches_through_an_api_and_its_node_wakes_it_after_a_wait(
+    root: Path, upstream: UpstreamThread
+) -> None:
+    with (root / "estate.yaml").open("a") as estate:
+        estate.write(RESTOCK)
+    (root / "stock.yaml").write_text(CONTRACT)
+    secret = key(root)
+    proc, gateway = serve(root)
+    try:
+        with Publisher(gateway, source="storefront", key=secret) as events:
+            events.publish("order.placed", {"orderId": "O000003", "total": 3.5})
+
+        def restock() -> list[list[str]]:
+            listed = run_interlink(["flows", "runs", "restock"], cwd=root)
+            assert listed.returncode == 0, listed.stderr
+            return [line.split("  ") for line in listed.stdout.splitlines()]
+
+        (run,) = wait_until(lambda: [r for r in restock() if r[2] == "completed"])
+        shown = json.loads(run_interlink(["flows", "show", run[0]], cwd=root).stdout)
+        steps = {s["name"]: s for s in shown["steps"]}
+        assert steps["pause"]["status"] == "completed"
+        assert steps["level"]["output"]["path"] == "/stock/O000003"
+        paths = [r["path"] for r in upstream.requests]
+        assert paths.index("/stock/O000003") < paths.index("/order/O000003")
     finally:
         assert proc.stop() == 0, proc.output

@@ -25,7 +25,15 @@ from interlink.store import TokenInfo
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 Operator = Annotated[TokenInfo, Depends(require("operator"))]
 StatusName = Literal[
-    "running", "completed", "compensating", "compensated", "failed", "cancelled", "filtered"
+    "running",
+    "waiting",
+    "completed",
+    "compensating",
+    "compensated",
+    "failed",
+    "cancelled",
+    "filtered",
+    "duplicate",
 ]
 #: Largest input a manual start takes (the run keeps it in the store).
 MAX_INPUT = 1 << 20

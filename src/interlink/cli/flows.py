@@ -20,7 +20,7 @@ from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
-from interlink.flows.calls import system_targets
+from interlink.flows.calls import api_targets, system_targets
 from interlink.flows.engine import FlowEngine
 from interlink.flows.runs import FlowRun, FlowRuns
 
@@ -90,7 +90,7 @@ def _run_remote(api: _Api, name: str, data: Any) -> dict[str, Any]:
 
 
 def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
-    return FlowEngine(runs, _flows(estate), system_targets(estate))
+    return FlowEngine(runs, _flows(estate), system_targets(estate), apis=api_targets(estate))
 
 
 @flows_group.command("run")
@@ -107,7 +107,7 @@ def run_command(
         remote = _run_remote(_api(admin_url, token), name, _input(source))
         error = remote.get("error")
         click.echo(f"{remote['status']}" + (f": {error}" if error else ""))
-        if remote["status"] not in ("completed", "filtered"):
+        if remote["status"] not in ("completed", "filtered", "duplicate"):  # waiting: 1
             sys.exit(1)
         return
     estate = _estate(estate_dir)
@@ -129,7 +129,7 @@ def run_command(
     finally:
         store.close()
     click.echo(f"{run.status}" + (f": {run.error}" if run.error else ""))
-    if run.status not in ("completed", "filtered"):
+    if run.status not in ("completed", "filtered", "duplicate"):  # waiting exits 1 too
         sys.exit(1)
 
 

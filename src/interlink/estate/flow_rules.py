@@ -25,12 +25,15 @@ from interlink.estate.kinds.flow import (
     ChoiceStep,
     EnrichStep,
     FilterStep,
+    FlowSpec,
+    FlowStep,
     HttpCall,
     IdempotencyStep,
     MapStep,
     PublishStep,
     SplitStep,
     Step,
+    WaitStep,
 )
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import PathKey
@@ -56,6 +59,12 @@ def placed_steps(steps: list[Step], at: PathKey = ("spec", "steps")) -> Iterator
             yield from placed_steps(step.otherwise, (*at, i, "otherwise"))
 
 
+def every_step(spec: FlowSpec) -> Iterator[Placed]:
+    """The flow's steps, then its ``onError`` steps, each with its path."""
+    yield from placed_steps(spec.steps)
+    yield from placed_steps(spec.on_error, ("spec", "onError"))
+
+
 def _flows(estate: Estate) -> Iterator[tuple[Loaded, Flow]]:
     for item in estate.loaded_of("Flow"):
         assert isinstance(item.obj, Flow)
@@ -72,6 +81,8 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
         IdempotencyStep: "key",
         PublishStep: "data",
         CallStep: "body",
+        WaitStep: "until",
+        FlowStep: "input",
     }
     name = fields.get(type(step))
     value = getattr(step, name) if name else None
@@ -86,7 +97,7 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
 
 def expression_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             for path, source in expressions_of(placed):
                 try:
                     compile_expression(source)
@@ -102,7 +113,7 @@ def expression_findings(estate: Estate) -> Iterator[Finding]:
 def step_name_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
         first: dict[str, Placed] = {}
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             earlier = first.setdefault(placed.step.name, placed)
             if earlier is not placed:
                 line = item.location((*earlier.path, "name")).line
@@ -123,7 +134,7 @@ def path_leaves_base(path: str) -> bool:
 
 def call_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             step = placed.step
             if not isinstance(step, CallStep):
                 continue
@@ -229,7 +240,7 @@ def trigger_findings(estate: Estate) -> Iterator[Finding]:
 
 def publish_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
-        for placed in placed_steps(flow.spec.steps):
+        for placed in every_step(flow.spec):
             step = placed.step
             if not isinstance(step, PublishStep):
                 continue

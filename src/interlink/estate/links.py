@@ -20,7 +20,14 @@ from interlink.estate.kinds import (
     Route,
     Subscription,
 )
-from interlink.estate.kinds.flow import CallStep, ChoiceStep, EnrichStep, PublishStep, Step
+from interlink.estate.kinds.flow import (
+    CallStep,
+    ChoiceStep,
+    EnrichStep,
+    FlowStep,
+    PublishStep,
+    Step,
+)
 from interlink.estate.yamlsource import PathKey
 
 EDGE_TYPES = (
@@ -86,6 +93,7 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         if obj.spec.trigger is not None and obj.spec.trigger.event:
             yield Link(("spec", "trigger", "event"), "Event", obj.spec.trigger.event, "subscribes")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
+        yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
         yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
     elif isinstance(obj, Monitor):
@@ -125,6 +133,8 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:
                 )
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")
+        elif isinstance(step, FlowStep):
+            yield Link((*here, "flow"), "Flow", step.flow, "calls")
         elif isinstance(step, ChoiceStep):
             for b, branch in enumerate(step.branches):
                 yield from _step_links(branch.steps, (*here, "branches", b, "steps"))

@@ -53,7 +53,20 @@ NO_EFFECT: tuple[NoEffect, ...] = (
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
 #: does not start, and `check` warns at the step.
-FLOW_STEPS_RUN: frozenset[str] = frozenset({"map", "filter", "call", "publish"})
+FLOW_STEPS_RUN: frozenset[str] = frozenset(
+    {
+        "map",
+        "filter",
+        "call",
+        "publish",
+        "choice",
+        "enrich",
+        "idempotency",
+        "wait",
+        "split",
+        "flow",
+    }
+)
 
 #: Kinds that are checked but not run, with their plural for people.
 NOT_RUN: dict[str, tuple[str, str]] = {
@@ -97,9 +110,8 @@ def not_run_findings(estate: Estate) -> Iterator[Finding]:
 
 
 def _flow_step_findings(estate: Estate) -> Iterator[Finding]:
-    # Top-level steps only: a choice, whose branches hold the nested ones, is itself not run.
     for item in estate.loaded_of("Flow"):
-        for index, step in enumerate(getattr(item.obj.spec, "steps", [])):
+        for path, step in _walk(getattr(item.obj.spec, "steps", []), ("spec", "steps")):
             if step.type not in FLOW_STEPS_RUN:
                 yield Finding(
                     "warning",
@@ -107,9 +119,29 @@ def _flow_step_findings(estate: Estate) -> Iterator[Finding]:
                     f"{item.key}: step {step.name!r} ({step.type}) is not run yet: the flow "
                     f"engine runs {', '.join(sorted(FLOW_STEPS_RUN))} steps, and a flow with "
                     "any other does not start",
-                    item.location(("spec", "steps", index, "type")),
+                    item.location((*path, "type")),
                     subject=item.key,
                 )
+            elif step.type == "enrich" and step.source.data_product is not None:
+                yield Finding(
+                    "warning",
+                    "NOT_RUN",
+                    f"{item.key}: step {step.name!r} enriches from a DataProduct, which is not "
+                    "run yet: only an enrich from an Api runs, and a flow with this one does "
+                    "not start",
+                    item.location((*path, "from", "dataProduct")),
+                    subject=item.key,
+                )
+
+
+def _walk(steps: list[Any], path: tuple[str | int, ...]) -> Iterator[tuple[Any, Any]]:
+    """Each step with its location, the steps of a choice's branches too."""
+    for index, step in enumerate(steps):
+        here = (*path, index)
+        yield here, step
+        for number, branch in enumerate(getattr(step, "branches", None) or []):
+            yield from _walk(branch.steps, (*here, "branches", number, "steps"))
+        yield from _walk(getattr(step, "otherwise", None) or [], (*here, "otherwise"))
 
 
 def not_run_line(estate: Estate) -> str | None:

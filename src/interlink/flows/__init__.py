@@ -1,5 +1,9 @@
-"""Flows run durably over the store: runs and step checkpoints (``runs.py``), the engine that
-executes map, filter, call and publish steps with retries and saga compensation and resumes
-pending runs (``engine.py``), a System call (``calls.py``), publishing through the mesh
-(``publish.py``), and what operators do to runs: pages, counts, cancel, retry (``control.py``).
-`interlink serve` runs them (``runtime/flows.py``); `interlink flows run` runs one by hand."""
+"""Flows run durably over the store: runs and step checkpoints (``runs.py``), their store calls
+batched into shared transactions (``commits.py``), the engine that runs a flow's steps (a
+split's as child runs) with retries, onError steps and saga compensation and resumes pending
+and due waiting runs (``engine.py``), the step kinds (``steps/``), the flat step numbering that
+lets one pointer resume inside a branch (``layout.py``), idempotency keys (``keys.py``), a
+System call (``calls.py``), publishing through the mesh (``publish.py``), the schedule trigger
+(``scheduler.py``, ``schedules.py``), and what operators do to runs: pages, counts, cancel,
+retry (``control.py``). `interlink serve` runs them (``runtime/flows.py``); `interlink flows
+run` runs one by hand."""

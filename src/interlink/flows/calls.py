@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from interlink.errors import ConfigError, UpstreamError
+from interlink.estate.kinds.contracts import Api
 from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
@@ -76,6 +77,20 @@ def system_targets(estate: Estate, secrets: SecretSource | None = None) -> Calla
     return target
 
 
+def api_targets(estate: Estate, secrets: SecretSource | None = None) -> Callable[[str], Target]:
+    """A lookup of the estate's Apis: where an Api's calls go is its System's base URL, with
+    that System's credentials."""
+    systems = system_targets(estate, secrets)
+
+    def target(name: str) -> Target:
+        item = estate.get("Api", name)
+        if item is None or not isinstance(item.obj, Api):
+            raise ConfigError(f"no Api {name!r} in the estate")
+        return systems(item.obj.spec.system)
+
+    return target
+
+
 async def call(
     client: HttpClient, target: Target, method: str, path: str, body: Any, key: str
 ) -> Any:
@@ -101,7 +116,9 @@ async def call(
     except UpstreamError as exc:
         raise StepFailed(f"{method} {path}: {exc.message}", retryable=True) from None
     if not 200 <= status < 300:
-        raise StepFailed(f"{method} {path} answered {status}", retryable=retryable_status(status))
+        raise StepFailed(
+            f"{method} {path} answered {status}", retryable=retryable_status(status), status=status
+        )
     if len(answer) > OUTPUT_LIMIT:
         raise StepFailed(
             f"{method} {path} answered {len(answer)} bytes, over the {OUTPUT_LIMIT} a step "

@@ -1,11 +1,13 @@
 """What operators do to flow runs beyond running them: list a page, count, cancel, retry.
 
-Cancelling ends a running run ``cancelled`` in the store and takes its lease away, so the
-engine working on it stops at its next checkpoint (the step in flight finishes; its result is
-not kept) and nothing resumes it. Retrying moves a ``failed`` or ``compensated`` run back to
-``running``: from the step that failed when nothing was undone, else from the first step with
-its input (its completed calls were compensated, so going on after them would build on undone
-work). The retried steps count their attempts afresh.
+Cancelling ends a running (or waiting) run ``cancelled`` in the store and takes its lease
+away, so the engine working on it stops at its next checkpoint (the step in flight finishes;
+its result is not kept) and nothing resumes it. Retrying moves a ``failed`` or
+``compensated`` run back to ``running``: from the step that failed when nothing was undone
+and no ``onError`` step ran, else from the first step with its input (its completed calls
+were compensated, so going on after them would build on undone work). The retried steps
+count their attempts afresh. A ``completed``, ``filtered`` or ``duplicate`` run does not
+retry.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from interlink.store.database import Database
 
 _SELECT: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at FROM flow_runs "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at FROM flow_runs "
 )
 RETRYABLE: Final = ("failed", "compensated")
 
@@ -86,17 +88,21 @@ class RunControl:
         return RunPage(found, _encode(found[-1]) if more and found else None)
 
     def cancel(self, run_id: str) -> FlowRun:
-        """End a running run ``cancelled``; its engine stops at the next checkpoint."""
+        """End a running or waiting run ``cancelled``; its engine stops at the next checkpoint,
+        and a waiting run is not woken."""
         run = self.runs.get(run_id)
         now = self._db.ts(self._db.now())
         with self._db.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET status = 'cancelled', updated_at = ?, finished_at = ?, "
-                "owner = NULL, lease_until = NULL WHERE id = ? AND status = 'running'",
+                "owner = NULL, lease_until = NULL, wake_at = NULL "
+                "WHERE id = ? AND status IN ('running', 'waiting')",
                 (now, now, run_id),
             )
         if changed != 1:
-            raise RunConflict(f"flow run {run_id} is {run.status}: only a running run cancels")
+            raise RunConflict(
+                f"flow run {run_id} is {run.status}: only a running or waiting run cancels"
+            )
         return self.runs.get(run_id)
 
     def release(self, owner: str) -> int:
@@ -120,8 +126,11 @@ class RunControl:
         undone = any(
             s.phase == "compensate" and s.status == "completed" for s in self.runs.steps(run_id)
         )
-        step = 0 if undone else run.step
-        context = {"message": run.input, "steps": {}} if undone else run.context
+        # After onError steps ran, the pointer is past them and the context holds $error:
+        # such a run starts over too (its calls send the same Idempotency-Key again).
+        again = undone or "error" in run.context
+        step = 0 if again else run.step
+        context = {"message": run.input, "steps": {}} if again else run.context
         now = self._db.now()
         ts = self._db.ts
         with self._db.transaction() as session:

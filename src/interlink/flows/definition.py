@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from interlink.errors import ConfigError
-from interlink.estate.kinds.flow import FlowSpec, iter_steps
+from interlink.estate.kinds.flow import EnrichStep, FlowSpec, iter_steps
 from interlink.estate.not_yet import FLOW_STEPS_RUN as RUN_KINDS
 
 
@@ -30,7 +30,13 @@ def load(definition: dict[str, Any]) -> FlowSpec:
 
 def unsupported(spec: FlowSpec) -> list[str]:
     """The steps, as ``name (kind)``, that the engine does not run yet."""
-    return [f"{s.name} ({s.type})" for s in iter_steps(spec.steps) if s.type not in RUN_KINDS]
+    missing = []
+    for step in iter_steps([*spec.steps, *spec.on_error]):
+        if step.type not in RUN_KINDS:
+            missing.append(f"{step.name} ({step.type})")
+        elif isinstance(step, EnrichStep) and step.source.data_product is not None:
+            missing.append(f"{step.name} (enrich from a dataProduct)")
+    return missing
 
 
 def check_runnable(flow: str, spec: FlowSpec) -> None:

@@ -1,28 +1,23 @@
 """The flow engine: runs recorded in the store, steps checkpointed, sagas undone, runs recovered.
 
 A run is recorded before any step executes (:meth:`FlowEngine.start` returns its id). Steps run
-in order over the run's *message* (the input at first):
+in order over the run's *message* (the input at first), each kind by its executor in
+``flows/steps/``, in the order ``layout.py`` numbers them (a choice's branch, then what
+follows the choice). Expressions see the message as their input, ``$steps`` (the outputs so
+far), ``$run`` (``id`` and ``flow``) and, in ``onError`` steps, ``$error``. Each step's output
+and the new context are checkpointed before the next step starts.
 
-- ``map``: the message becomes the expression's result;
-- ``filter``: a false condition ends the run as ``filtered``;
-- ``call``: an HTTP call to a System (``calls.py``; ``{field}`` in its path is that field of
-  the message), its body the ``body`` expression's result (without one: the message for POST,
-  PUT and PATCH, nothing for the other methods); the answer's JSON is the step's output, kept
-  under the step's name in ``$steps`` (``$steps.create.id``) while the message stays as it was,
-  so a later ``map`` decides what of it joins the message;
-- ``publish``: the ``data`` expression's result (the message when there is none) goes to the
-  injected publisher as one event whose id is ``<run id>:<step name>``.
+A failing step is tried again under its policy (the step's ``retry``, else the engine's
+:class:`RetryPolicy`) when the failure is retryable; an attempt over the step's ``timeout``
+is such a failure. When a step finally fails, the flow's ``onError`` steps run, then the
+``compensate`` calls of the completed ``call`` steps in reverse order (each retried the same
+way): the run ends ``compensated``, or ``failed`` when a compensation fails or there was
+nothing to undo. A step may also stop the run: ``filtered``, ``duplicate`` (an idempotency
+key already held), or ``waiting`` until a ``wait`` step's time.
 
-Expressions see the message as their input, ``$steps`` (the outputs so far) and ``$run``
-(``id`` and ``flow``). Each step's output and the new context are checkpointed before the next
-step starts. A failing step is tried again under its :class:`RetryPolicy` when the failure is
-retryable; when it finally fails, the ``compensate`` calls of the completed ``call`` steps run
-in reverse order (each retried the same way): the run ends ``compensated``, or ``failed`` when
-a compensation fails or there was nothing to undo.
-
-:meth:`FlowEngine.recover` resumes every pending run whose lease lapsed from its checkpoint: a
-completed step is never run again, the step in flight is run again with the same
-``Idempotency-Key``.
+:meth:`FlowEngine.recover` resumes every pending run whose lease lapsed, and every waiting
+run whose time came, from its checkpoint: a completed step is never run again, the step in
+flight is run again with the same ``Idempotency-Key``.
 """
 
 from __future__ import annotations
@@ -32,25 +27,36 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
-from interlink.estate.kinds.flow import CallStep, FilterStep, FlowSpec, MapStep, PublishStep, Step
-from interlink.expressions import Expression, compile_expression, truthy
-from interlink.flows.calls import Target, call, expand_path
+from interlink.estate.kinds.flow import (
+    CallStep,
+    EnrichStep,
+    FilterStep,
+    FlowSpec,
+    MapStep,
+    PublishStep,
+    iter_steps,
+)
+from interlink.expressions import Expression, compile_expression
+from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
+from interlink.flows.keys import FlowKeys
+from interlink.flows.layout import Layout
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
+from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.http.client import HttpClient
 
 log = logging.getLogger("interlink.flows")
 
-#: Publishes one event: (event type, data, event id). The mesh's ingress in production.
-Publisher = Callable[[str, Any, str], Awaitable[None]]
 T = TypeVar("T")
-#: Methods whose call sends the message when the step has no ``body``; the others send none.
-_SENDS_MESSAGE = frozenset({"POST", "PUT", "PATCH"})
+#: How deep flow steps may nest child runs: a loop of flows calling each other stops here.
+MAX_DEPTH = 8
+__all__ = ["FlowEngine", "Publisher"]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -67,6 +73,7 @@ class FlowEngine:
         flows: Callable[[str], FlowSpec],
         targets: Callable[[str], Target],
         *,
+        apis: Callable[[str], Target] | None = None,
         publisher: Publisher | None = None,
         client: HttpClient | None = None,
         retry: RetryPolicy | None = None,
@@ -74,9 +81,11 @@ class FlowEngine:
         owner: str | None = None,
     ) -> None:
         self.runs = runs
+        self._keys = FlowKeys(runs.db)
         self._flows = flows  # the flow's spec by name (ConfigError when unknown)
         self._targets = targets
-        self._publisher = publisher
+        self._apis = apis  # where an Api's calls go (enrich steps), by the Api's name
+        self.publisher = publisher
         self._owns_client = client is None
         self._client = client or HttpClient()
         self._retry = retry or RetryPolicy()
@@ -97,9 +106,7 @@ class FlowEngine:
         self, flow: str, input: Any, trigger: str, run_id: str | None = None
     ) -> FlowRun:
         spec = self._flows(flow)
-        check_runnable(flow, spec)
-        if self._publisher is None and any(isinstance(s, PublishStep) for s in spec.steps):
-            raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
+        self._check(flow, spec)
         try:
             dump(input)
         except ValueError:
@@ -118,6 +125,15 @@ class FlowEngine:
         )
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
         return run
+
+    def _check(self, flow: str, spec: FlowSpec) -> None:
+        """ConfigError when this engine cannot run the flow."""
+        check_runnable(flow, spec)
+        steps = iter_steps([*spec.steps, *spec.on_error])
+        if self.publisher is None and any(isinstance(s, PublishStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
+        if self._apis is None and any(isinstance(s, EnrichStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
@@ -158,36 +174,53 @@ class FlowEngine:
     # --- one run -----------------------------------------------------------------------------
 
     async def _execute(self, run: FlowRun) -> FlowRun:
-        spec = load(run.definition)
+        layout = Layout.of(load(run.definition))
         context = run.context
         if run.status == "running":
             index = run.step
-            while index < len(spec.steps):
-                step = spec.steps[index]
+            while index < layout.end:
+                step = layout.steps[index]
                 try:
-                    output, context = await self._with_retries(
-                        run, "forward", index, step, context, self._forward
+                    result = await self._with_retries(
+                        run, "forward", index, layout, context, EXECUTORS[step.type]
                     )
                 except StepFailed as exc:
                     error = f"step {step.name} failed: {exc.message}"
                     log.warning("flow run %s: %s", run.id, error)
+                    if layout.catch is not None and not layout.catching(index):
+                        # The onError steps run first, the failure in $error; compensation
+                        # follows them whatever they do.
+                        context = {**context, "error": {"step": step.name, "message": exc.message}}
+                        run = await self._db(
+                            self.runs.divert, run, context, layout.catch, self.owner, error
+                        )
+                        index = layout.catch
+                        continue
+                    if layout.catching(index):
+                        error = f"{run.error}; onError {error}"
                     run = await self._db(
                         self.runs.set_status, run, "compensating", self.owner, error
                     )
                     break
-                if isinstance(step, FilterStep) and output is False:
-                    return await self._db(self.runs.set_status, run, "filtered", self.owner)
-                index += 1
+                if result.stop is not None:
+                    return await self._db(
+                        self.runs.set_status, run, result.stop, self.owner, None, result.wake_at
+                    )
+                context = result.context
+                index = layout.following[index] if result.next is None else result.next
             else:
-                return await self._db(self.runs.set_status, run, "completed", self.owner)
-        return await self._compensate(run, spec, context)
+                if "error" in context:  # the onError steps ran: on to compensation
+                    run = await self._db(self.runs.set_status, run, "compensating", self.owner)
+                else:
+                    return await self._db(self.runs.set_status, run, "completed", self.owner)
+        return await self._compensate(run, layout, context)
 
-    async def _compensate(self, run: FlowRun, spec: FlowSpec, context: dict[str, Any]) -> FlowRun:
+    async def _compensate(self, run: FlowRun, layout: Layout, context: dict[str, Any]) -> FlowRun:
         records = await self._db(self.runs.steps, run.id)
         done = {(r.phase, r.index) for r in records if r.status == "completed"}
         stack = [
             (index, step)
-            for index, step in enumerate(spec.steps)
+            for index, step in enumerate(layout.steps)
             if isinstance(step, CallStep)
             and step.compensate is not None
             and ("forward", index) in done
@@ -198,7 +231,7 @@ class FlowEngine:
             if ("compensate", index) in done:
                 continue
             try:
-                await self._with_retries(run, "compensate", index, step, context, self._undo)
+                await self._with_retries(run, "compensate", index, layout, context, undo_call)
             except StepFailed as exc:
                 error = f"{run.error}; compensation of {step.name} failed: {exc.message}"
                 return await self._db(self.runs.set_status, run, "failed", self.owner, error)
@@ -209,12 +242,13 @@ class FlowEngine:
         run: FlowRun,
         phase: Phase,
         index: int,
-        step: Step,
+        layout: Layout,
         context: dict[str, Any],
-        attempt: Callable[[FlowRun, Step, dict[str, Any]], Awaitable[tuple[Any, dict[str, Any]]]],
-    ) -> tuple[Any, dict[str, Any]]:
-        """Try a step until it succeeds or its policy gives up; its output and the context
-        after it, checkpointed before this returns."""
+        executor: Executor,
+    ) -> StepResult:
+        """Try a step until it succeeds or its policy gives up; its result, checkpointed
+        before this returns."""
+        step = layout.steps[index]
         name = step.name
         # A step without side effects gets its row when it ends (one transaction, not two):
         # if the process dies during it, it is simply evaluated again.
@@ -228,90 +262,163 @@ class FlowEngine:
                 mark = None
                 number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
             try:
-                output, after = await attempt(run, step, context)
-                if len(dump(output)) > OUTPUT_LIMIT:
+                attempt = executor(step, StepContext(run, context, index, layout, self))
+                if step.timeout is None:
+                    result = await attempt
+                else:
+                    try:
+                        result = await asyncio.wait_for(attempt, step.timeout)
+                    except TimeoutError:
+                        raise StepFailed(
+                            f"the attempt took longer than its timeout of {step.timeout:g} s",
+                            retryable=True,
+                        ) from None
+                if len(dump(result.output)) > OUTPUT_LIMIT:
                     raise StepFailed(
                         f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
                         retryable=False,
                     )
             except StepFailed as exc:
                 await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
-                if not exc.retryable or number >= self._retry.attempts:
+                policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
+                if policy.gives_up(exc, number):
                     raise
-                await asyncio.sleep(self._retry.delay(number))
+                await asyncio.sleep(policy.delay(number))
                 continue
-            following = index + 1 if phase == "forward" else run.step
-            if isinstance(step, FilterStep) and output is False:
-                # The pointer stays: a run stopped before it is marked filtered evaluates the
-                # same condition on the same message again instead of going past it.
-                following = index
+            if phase == "forward":
+                # A stopping step keeps the pointer: a run stopped before its status is written
+                # meets the same step again instead of going past it.
+                following = index if result.stop else layout.following[index]
+                if result.next is not None and not result.stop:
+                    following = result.next
+            else:
+                following = run.step
             await self._db(
                 self.runs.step_completed,
                 run,
                 phase,
                 index,
-                output,
-                after,
+                result.output,
+                result.context,
                 following,
                 self.owner,
                 mark,
             )
-            return output, after
+            return result
 
-    async def _forward(
-        self, run: FlowRun, step: Step, context: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any]]:
-        message = context["message"]
-        if isinstance(step, MapStep):
-            result = self._evaluate(step.expression, run, context)
-            return result, {**context, "message": result}
-        if isinstance(step, FilterStep):
-            return truthy(self._evaluate(step.condition, run, context)), context
-        if isinstance(step, CallStep):
-            body = self._body(step.body, step.method, run, context)
-            path = expand_path(step.path, message)
-            output = await self._call(step.system, step.method, path, body, run, step.name)
-            steps = {**context["steps"], step.name: output}
-            return output, {**context, "steps": steps}
-        if isinstance(step, PublishStep):
-            data = self._evaluate(step.data, run, context) if step.data else message
-            assert self._publisher is not None  # start() refuses a publishing flow without one
-            try:
-                await self._publisher(step.event, data, f"{run.id}:{step.name}")
-            except Exception as exc:
-                retryable = bool(getattr(exc, "retryable", True))
-                raise StepFailed(f"publish {step.event}: {exc}", retryable=retryable) from None
-            return None, context
-        raise StepFailed(f"steps of kind {step.type} do not run yet", retryable=False)
+    # --- what steps use of the engine --------------------------------------------------------
 
-    async def _undo(
-        self, run: FlowRun, step: Step, context: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any]]:
-        assert isinstance(step, CallStep)
-        undo = step.compensate
-        assert undo is not None
-        body = self._body(undo.body, undo.method, run, context)
-        key = f"{step.name}:compensate"
-        path = expand_path(undo.path, context["message"])
-        output = await self._call(undo.system, undo.method, path, body, run, key)
-        return output, context
-
-    async def _call(
+    async def call(
         self, system: str, method: str, path: str, body: Any, run: FlowRun, key: str
     ) -> Any:
+        return await self._send(self._targets, system, method, path, body, run, key)
+
+    async def call_api(
+        self, api: str, method: str, path: str, body: Any, run: FlowRun, key: str
+    ) -> Any:
+        assert self._apis is not None  # start() refuses a flow that enriches without one
+        return await self._send(self._apis, api, method, path, body, run, key)
+
+    async def run_children(
+        self, run: FlowRun, index: int, name: str, items: list[Any], parallel: int
+    ) -> list[FlowRun]:
+        spec = load(run.definition)
+        if index >= len(spec.steps) or spec.steps[index].name != name:
+            raise StepFailed(f"split {name} runs at the top level of a flow only", retryable=False)
+        child = FlowSpec.model_validate(
+            {**run.definition, "steps": run.definition["steps"][index + 1 :]}
+            if index + 1 < len(spec.steps)
+            else {**run.definition, "steps": [{"name": "item", "type": "map", "expression": "$"}]}
+        )
+        definition, revision = pin(child)
+        gate = asyncio.Semaphore(parallel)
+
+        async def one(number: int, item: Any) -> FlowRun:
+            child_id = str(uuid.uuid5(uuid.UUID(run.id), f"{name}:{number}"))
+            async with gate:
+                await self._db(
+                    self.runs.create,
+                    run.flow,
+                    revision,
+                    definition,
+                    f"split:{run.id}",
+                    item,
+                    self.owner,
+                    self.lease_ttl,
+                    child_id,
+                )
+                return await self.run(child_id)
+
         try:
-            target = self._targets(system)
+            for item in items:
+                dump(item)
+        except ValueError:
+            raise StepFailed("a split item is not JSON", retryable=False) from None
+        return list(await asyncio.gather(*(one(n, item) for n, item in enumerate(items))))
+
+    async def run_child(self, run: FlowRun, name: str, flow: str, input: Any) -> FlowRun:
+        try:
+            spec = self._flows(flow)
+            self._check(flow, spec)
+        except ConfigError as exc:
+            raise StepFailed(exc.message, retryable=False) from None
+        try:
+            dump(input)
+        except ValueError:
+            raise StepFailed(f"the input for Flow/{flow} is not JSON", retryable=False) from None
+        depth, parent = 1, run
+        while parent.trigger.startswith("flow:"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise StepFailed(
+                    f"Flow/{flow} would run {MAX_DEPTH} flows deep: flows that call each other "
+                    "in a loop?",
+                    retryable=False,
+                )
+            parent = await self._db(self.runs.get, parent.trigger.removeprefix("flow:"))
+        definition, revision = pin(spec)
+        child_id = str(uuid.uuid5(uuid.UUID(run.id), f"flow:{name}"))
+        await self._db(
+            self.runs.create,
+            flow,
+            revision,
+            definition,
+            f"flow:{run.id}",
+            input,
+            self.owner,
+            self.lease_ttl,
+            child_id,
+        )
+        return await self.run(child_id)
+
+    def now(self) -> datetime:
+        return self.runs.db.now()
+
+    async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
+        return await self._db(self._keys.claim, flow, key, run_id, window)
+
+    async def _send(
+        self,
+        lookup: Callable[[str], Target],
+        name: str,
+        method: str,
+        path: str,
+        body: Any,
+        run: FlowRun,
+        key: str,
+    ) -> Any:
+        try:
+            target = lookup(name)
         except ConfigError as exc:
             raise StepFailed(exc.message, retryable=False) from None
         return await call(self._client, target, method, path, body, f"{run.id}:{key}")
 
-    def _body(self, source: str | None, method: str, run: FlowRun, context: dict[str, Any]) -> Any:
-        if source is not None:
-            return self._evaluate(source, run, context)
-        return context["message"] if method in _SENDS_MESSAGE else None
-
-    def _evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
-        bindings = {"steps": context["steps"], "run": {"id": run.id, "flow": run.flow}}
+    def evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
+        bindings = {
+            "steps": context["steps"],
+            "run": {"id": run.id, "flow": run.flow},
+            "error": context.get("error"),
+        }
         try:
             return _expression(source).evaluate(context["message"], bindings)
         except ExpressionError as exc:

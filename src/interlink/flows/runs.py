@@ -21,7 +21,15 @@ from interlink.flows.commits import GroupCommit
 from interlink.store.database import Database, Row
 
 Status = Literal[
-    "running", "completed", "compensating", "compensated", "failed", "cancelled", "filtered"
+    "running",
+    "completed",
+    "compensating",
+    "compensated",
+    "failed",
+    "cancelled",
+    "filtered",
+    "duplicate",
+    "waiting",
 ]
 Phase = Literal["forward", "compensate"]
 PENDING: Final = ("running", "compensating")
@@ -37,7 +45,7 @@ _INSERT_RUN: Final = (
 )
 _SELECT_RUN: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at FROM flow_runs "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at FROM flow_runs "
 )
 _SELECT_RUN_BY_ID: Final = _SELECT_RUN + "WHERE id = ?"
 _SELECT_RUNS: Final = _SELECT_RUN + "ORDER BY started_at DESC, id LIMIT ?"
@@ -50,19 +58,21 @@ _SELECT_STEPS: Final = (
 
 
 _TAKE: Final = (
-    "UPDATE flow_runs SET owner = ?, lease_until = ? WHERE id = ? "
-    "AND status IN ('running', 'compensating') "
-    "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?) "
+    "UPDATE flow_runs SET owner = ?, lease_until = ?, wake_at = NULL, "
+    "status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END "
+    "WHERE id = ? AND ((status IN ('running', 'compensating') "
+    "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)) "
+    "OR (status = 'waiting' AND wake_at <= ?)) "
     "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at"
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at"
 )
 _SET_STATUS: Final = (
     "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
     "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
-    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END "
+    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
     "WHERE id = ? AND owner = ? "
     "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at"
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at"
 )
 _UPSERT_STEP: Final = (
     "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, output, "
@@ -99,6 +109,7 @@ class FlowRun:
     started_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    wake_at: datetime | None = None  # when a waiting run goes on
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,10 @@ class FlowRuns:
         self._db = db
         #: Batches the engine's calls of concurrent runs into shared transactions.
         self.commits = GroupCommit(db)
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     def create(
         self,
@@ -205,38 +220,46 @@ class FlowRuns:
         return [self._step(row) for row in rows]
 
     def claimable(self) -> list[str]:
-        """Pending runs whose lease lapsed (their engine stopped or died), oldest first."""
+        """Pending runs whose lease lapsed (their engine stopped or died), and waiting runs
+        whose time came, oldest first; not the children of a split or a flow step, which
+        their parent runs."""
         now = self._db.ts(self._db.now())
         with self.commits.session() as session:
             rows = session.fetchall(
-                "SELECT id FROM flow_runs WHERE status IN ('running', 'compensating') "
-                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY started_at, id",
-                (now,),
+                "SELECT id FROM flow_runs WHERE ((status IN ('running', 'compensating') "
+                "AND (lease_until IS NULL OR lease_until <= ?)) "
+                "OR (status = 'waiting' AND wake_at <= ?)) AND trigger NOT LIKE 'split:%' "
+                "AND trigger NOT LIKE 'flow:%' "
+                "ORDER BY started_at, id",
+                (now, now),
             )
         return [str(row[0]) for row in rows]
 
     def claim(self, run_id: str, owner: str, ttl: float) -> bool:
-        """Take or extend the lease on a pending run; False when another engine holds it."""
+        """Take or extend the lease on a pending run, or take a waiting run whose time came
+        (it turns running); False when another engine holds it or it is not due."""
         now = self._db.now()
         ts = self._db.ts
         with self.commits.transaction() as session:
             changed = session.execute(
-                "UPDATE flow_runs SET owner = ?, lease_until = ? WHERE id = ? "
-                "AND status IN ('running', 'compensating') "
-                "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)",
-                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now)),
+                "UPDATE flow_runs SET owner = ?, lease_until = ?, wake_at = NULL, "
+                "status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END "
+                "WHERE id = ? AND ((status IN ('running', 'compensating') "
+                "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)) "
+                "OR (status = 'waiting' AND wake_at <= ?))",
+                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now), ts(now)),
             )
         return changed == 1
 
     def take(self, run_id: str, owner: str, ttl: float) -> FlowRun | None:
         """:meth:`claim` and read the run in one statement; None when another engine holds
-        it (or it is no longer pending)."""
+        it (or it is no longer pending, nor waiting and due)."""
         now = self._db.now()
         ts = self._db.ts
         with self.commits.transaction() as session:
             row = session.fetchone(
                 _TAKE,
-                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now)),
+                (owner, ts(now + timedelta(seconds=ttl)), run_id, owner, ts(now), ts(now)),
             )
         return None if row is None else self._run(row)
 
@@ -334,16 +357,41 @@ class FlowRuns:
                 (dump(output), now, run.id, phase, index),
             )
 
-    def set_status(
-        self, run: FlowRun, status: Status, owner: str, error: str | None = None
+    def divert(
+        self, run: FlowRun, context: dict[str, Any], next_step: int, owner: str, error: str
     ) -> FlowRun:
-        """Move a held run to ``status``; a final status ends the lease and stamps the end."""
+        """Send a held run on to ``next_step`` with ``context`` after a failed step, the
+        failure kept as its error; ``LeaseLost`` when another engine took it over."""
         now = self._db.ts(self._db.now())
-        final = status not in PENDING
+        with self.commits.transaction() as session:
+            changed = session.execute(
+                "UPDATE flow_runs SET context = ?, step = ?, error = ?, updated_at = ? "
+                "WHERE id = ? AND owner = ?",
+                (dump(context), next_step, error, now, run.id, owner),
+            )
+        if changed != 1:
+            raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
+        return self.get(run.id)
+
+    def set_status(
+        self,
+        run: FlowRun,
+        status: Status,
+        owner: str,
+        error: str | None = None,
+        wake_at: datetime | None = None,
+    ) -> FlowRun:
+        """Move a held run to ``status``; a final status ends the lease and stamps the end,
+        ``waiting`` ends the lease until ``wake_at``."""
+        now = self._db.ts(self._db.now())
+        waiting = status == "waiting"
+        final = status not in PENDING and not waiting
+        release = final or waiting
+        wake = self._db.ts(wake_at) if wake_at is not None else None
         with self.commits.transaction() as session:
             row = session.fetchone(
                 _SET_STATUS,
-                (status, error, now, now if final else None, final, final, run.id, owner),
+                (status, error, now, now if final else None, release, release, wake, run.id, owner),
             )
         if row is None:
             raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
@@ -368,6 +416,7 @@ class FlowRuns:
             started_at=self._db.dt(row[12]),
             updated_at=self._db.dt(row[13]),
             finished_at=self._db.dt_or_none(row[14]),
+            wake_at=self._db.dt_or_none(row[15]),
         )
 
     def _step(self, row: Row) -> StepRecord:

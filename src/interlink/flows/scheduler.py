@@ -350,7 +350,7 @@ class FlowScheduler:
 
     async def _pending(self, run_id: str) -> bool:
         with contextlib.suppress(NotFound):
-            return (await self._db(self.engine.runs.get, run_id)).status in PENDING
+            return (await self._db(self.engine.runs.get, run_id)).status in (*PENDING, "waiting")
         return False
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:

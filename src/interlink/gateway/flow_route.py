@@ -6,10 +6,12 @@ is read whole (bounded by ``gateway.maxBodyBytes``) and becomes the run's input 
 
 - ``completed``: 200, the run's final message as JSON;
 - ``filtered``: 422 problem+json, a filter step refused the input;
+- ``duplicate``: 409 problem+json, an idempotency step found the input's key already held;
 - ``failed`` or ``compensated``: 502 problem+json with the run's error (a call it made failed;
   ``compensated`` means the completed calls were undone);
-- still running at the timeout: 202 ``{"run": <id>, "status": <url>}`` with ``Location`` at the
-  admin API's ``/api/v1/flows/runs/<id>``; the run goes on in the background.
+- still running (or waiting at a ``wait`` step) at the timeout: 202 ``{"run": <id>, "status":
+  <url>}`` with ``Location`` at the admin API's ``/api/v1/flows/runs/<id>``; the run goes on in
+  the background.
 
 Every answer that names a run carries ``Interlink-Flow-Run: <id>``. A body that is not JSON is
 400, one sent as another media type 415; a flow that cannot start is 503.
@@ -97,7 +99,7 @@ def compile_flow(route: Route, estate: Estate, services: GatewayServices) -> Han
 def answer(request: Request, conn: Responder, flow: str, run_id: str, run: FlowRun | None) -> None:
     """The answer for a run: its result, how it ended, or where to follow it."""
     headers = [(RUN_HEADER, run_id.encode("ascii"))]
-    if run is None or run.status in ("running", "compensating"):
+    if run is None or run.status in ("running", "compensating", "waiting"):
         status_url = STATUS_PATH.format(id=run_id)
         body = dump({"run": run_id, "status": status_url}).encode()
         headers += [(b"content-type", b"application/json"), (b"location", status_url.encode())]
@@ -108,6 +110,11 @@ def answer(request: Request, conn: Responder, flow: str, run_id: str, run: FlowR
     elif run.status == "filtered":
         detail = f"Flow/{flow} filtered the input out (run {run_id})"
         conn.send_problem(request, 422, detail, title="Input filtered", headers=headers, run=run_id)
+    elif run.status == "duplicate":
+        detail = f"Flow/{flow} handled this input already: run {run_id} found its key held"
+        conn.send_problem(
+            request, 409, detail, title="Duplicate input", headers=headers, run=run_id
+        )
     else:
         detail = f"Flow/{flow} run {run_id} {run.status}: {run.error or 'no reason recorded'}"
         title = "Flow run failed"

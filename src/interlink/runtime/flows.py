@@ -5,7 +5,8 @@ delivery records the run before the event is acked, then the run goes on here; a
 cannot start, with a step kind the engine does not run, keeps its Subscriptions' events in the
 bus), the admin API,
 and recovery. Every ``recover_every`` seconds the runner looks for pending runs whose lease
-lapsed (their node stopped or died) and runs them from their checkpoint here; the per-run
+lapsed (their node stopped or died) and waiting runs whose time came, and runs them from
+their checkpoint here; the per-run
 claim in the store lets one node at a time hold a run, and the lease a node keeps on the runs
 it works on is short (the process's lease time, 5 s by default), so a dead node's runs move on
 within seconds. New runs use the flow as the current revision declares it; a run keeps the
@@ -22,7 +23,7 @@ from interlink.errors import InterlinkError, NotFound, StoreUnavailable
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.events.ingress import EventIngress
-from interlink.flows.calls import Target, system_targets
+from interlink.flows.calls import Target, api_targets, system_targets
 from interlink.flows.control import RunControl
 from interlink.flows.definition import check_runnable
 from interlink.flows.engine import FlowEngine, Publisher
@@ -39,7 +40,7 @@ log = logging.getLogger("interlink.flows")
 
 #: Seconds between looks for runs whose node is gone.
 RECOVER_EVERY: Final = 1.0
-_ENDS: Final = ("completed", "failed", "compensated", "filtered", "cancelled")
+_ENDS: Final = ("completed", "failed", "compensated", "filtered", "cancelled", "duplicate")
 
 
 class FlowMetrics:
@@ -50,7 +51,7 @@ class FlowMetrics:
         self.ended = registry.counter(
             "interlink_flow_runs_ended_total",
             "Flow runs that ended here, by flow and status "
-            "(completed, failed, compensated, filtered, cancelled).",
+            "(completed, failed, compensated, filtered, cancelled, duplicate).",
             ("flow", "status"),
         )
         self.duration = registry.histogram(
@@ -81,6 +82,7 @@ class FlowRunner:
             self.runs,
             self._spec,
             self._target,
+            apis=self._api,
             publisher=self._publish,
             lease_ttl=lease_ttl if lease_ttl is not None else runtime.settings.lease_ttl,
             owner=f"flows-{runtime.node_id}" if runtime.node_id else None,
@@ -112,6 +114,9 @@ class FlowRunner:
 
     def _target(self, system: str) -> Target:
         return system_targets(self.runtime.snapshot.estate)(system)
+
+    def _api(self, api: str) -> Target:
+        return api_targets(self.runtime.snapshot.estate)(api)
 
     # --- starting -----------------------------------------------------------------------
 

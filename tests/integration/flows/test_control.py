@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from interlink.errors import ConfigError
 from interlink.flows.control import RunConflict, RunControl
-from interlink.store import Store
+from interlink.store import Store, open_store
 from interlink.testing.upstreams import UpstreamThread
-from tests.integration.flows.test_engine import (  # noqa: F401 - fixtures
-    GONE,
-    SAGA,
-    _env,
-    engine_for,
-    requests_to,
-    store,
-    upstream,
-    write_estate,
-)
+from tests.integration.flows.test_engine import GONE, SAGA, engine_for, requests_to, write_estate
+from tests.integration.flows.test_steps import WAIT
 
 
 def test_runs_come_a_page_at_a_time_and_are_counted(
     tmp_path: Path,
-    store: Store,  # noqa: F811
-    upstream: UpstreamThread,  # noqa: F811
+    store: Store,
+    upstream: UpstreamThread,
 ) -> None:
     root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     engine = engine_for(root, store)
@@ -55,8 +48,8 @@ def test_runs_come_a_page_at_a_time_and_are_counted(
 
 def test_a_compensated_run_retries_from_its_first_step(
     tmp_path: Path,
-    store: Store,  # noqa: F811
-    upstream: UpstreamThread,  # noqa: F811
+    store: Store,
+    upstream: UpstreamThread,
 ) -> None:
     root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     engine = engine_for(root, store)
@@ -99,8 +92,8 @@ def test_a_compensated_run_retries_from_its_first_step(
 
 def test_a_cancelled_run_stops_at_its_next_checkpoint(
     tmp_path: Path,
-    store: Store,  # noqa: F811
-    upstream: UpstreamThread,  # noqa: F811
+    store: Store,
+    upstream: UpstreamThread,
 ) -> None:
     root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     engine = engine_for(root, store)
@@ -118,3 +111,29 @@ def test_a_cancelled_run_stops_at_its_next_checkpoint(
 
     assert asyncio.run(go()) == "cancelled"
     assert requests_to(upstream, "/notify") == []
+
+
+def test_a_waiting_run_is_counted_paged_and_cancelled_and_then_never_wakes(
+    tmp_path: Path,
+    store: Store,
+    store_url: str,
+    upstream: UpstreamThread,
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, WAIT)
+    run = asyncio.run(engine_for(root, store).start_and_run("remind", {"at": "2001-01-01"}))
+    assert run.status == "waiting", run.error
+    control = RunControl(store.db)
+    assert control.counts() == {"remind": {"waiting": 1}}
+    (paged,) = control.page(status="waiting").runs
+    assert paged.wake_at == run.wake_at
+    with pytest.raises(RunConflict, match="is waiting: only a failed or compensated run retries"):
+        control.retry(run.id, "someone", 30)
+    cancelled = control.cancel(run.id)
+    assert (cancelled.status, cancelled.wake_at) == ("cancelled", None)
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(hours=2)
+
+    with open_store(store_url, clock=later) as restarted:
+        assert asyncio.run(engine_for(root, restarted).recover()) == []
+    assert requests_to(upstream, "/then") == []

@@ -8,7 +8,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,11 +35,6 @@ from interlink.testing.processes import interlink_command
 from interlink.testing.upstreams import UpstreamThread
 
 FAST = RetryPolicy(attempts=3, initial=0.01)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def write_estate(root: Path, base_url: str, flows: str) -> Path:
@@ -99,26 +94,6 @@ kind: System
 metadata: {name: gone, owner: ops}
 spec: {domain: sales, baseUrl: "http://127.0.0.1:9"}
 """
-
-
-@pytest.fixture
-def upstream() -> Iterator[UpstreamThread]:
-    with UpstreamThread() as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, store_url: str) -> None:
-    # The estate names its store and the System's key by reference; child processes inherit.
-    monkeypatch.setenv("FLOWS_TEST_KEY", "k-123")
-    monkeypatch.setenv("FLOWS_TEST_STORE", store_url)
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    with open_store(store_url) as opened:
-        opened.migrate()
-        yield opened
 
 
 def engine_for(root: Path, store: Store, **kwargs: Any) -> FlowEngine:

@@ -290,7 +290,9 @@ async def test_a_flow_that_cannot_run_is_recorded_once_per_due_time(
     broken = FlowSpec.model_validate(
         {
             "trigger": {"schedule": "0 * * * *"},
-            "steps": [{"name": "fan", "type": "split", "items": "items"}],
+            "steps": [
+                {"name": "who", "type": "enrich", "from": {"dataProduct": "people"}, "into": "p"}
+            ],
         }
     )
     setup = Setup(store, nightly=broken)

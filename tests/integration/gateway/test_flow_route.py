@@ -73,6 +73,20 @@ spec:
     - {{name: send, type: call, system: gone, path: /orders}}
 ---
 apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: once, owner: team}}
+spec:
+  trigger: {{manual: true}}
+  steps:
+    - {{name: once, type: idempotency, key: id}}
+    - {{name: later, type: wait, for: 1h}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: once, owner: team}}
+spec: {{match: {{path: /once, methods: [POST]}}, flow: once}}
+---
+apiVersion: interlink/v1
 kind: Route
 metadata: {{name: quotes, owner: team}}
 spec: {{match: {{path: /quotes, methods: [POST]}}, flow: quote}}
@@ -169,6 +183,15 @@ def test_a_run_longer_than_the_timeout_is_202_with_where_to_follow_it(served: Se
     assert response.json() == {"run": run_id, "status": f"/api/v1/flows/runs/{run_id}"}
     assert response.headers["location"] == f"/api/v1/flows/runs/{run_id}"
     assert served.runs.get(run_id).status == "running"
+
+
+def test_a_waiting_run_is_202_and_the_same_input_again_409(served: Served) -> None:
+    response = served.client.post("/once", json={"id": "o-1"})
+    assert response.status_code == 202, response.text
+    assert served.runs.get(response.headers["interlink-flow-run"]).status == "waiting"
+    body = problem(served.client.post("/once", json={"id": "o-1"}), 409)
+    assert body["detail"].startswith("Flow/once handled this input already")
+    assert served.runs.get(body["run"]).status == "duplicate"
 
 
 def test_bad_bodies_start_no_run(served: Served) -> None:

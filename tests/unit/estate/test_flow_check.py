@@ -69,6 +69,28 @@ def test_every_expression_of_a_flow_is_compiled_and_located(retail: Path) -> Non
     ]
 
 
+def test_a_wait_is_until_a_compiling_expression_or_for_a_duration(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: later, type: wait, until: 'due +'}\n"
+        "    - {name: pause, type: wait, for: 10m}\n",
+    )
+    assert check_messages(retail) == [
+        "flows/extra.yaml:7:40: error: Flow/extra: step 'later': until does not compile: "
+        "JSONata S0207 at position 5: Unexpected end of expression",
+    ]
+    extra_flow(retail, "    - {name: both, type: wait, until: due, for: 10m}\n")
+    (message,) = check_messages(retail)
+    assert "a wait is exactly one of: until, for" in message
+
+
+def test_a_flow_step_names_a_flow_that_exists_and_an_input_that_compiles(retail: Path) -> None:
+    extra_flow(retail, "    - {name: sub, type: flow, flow: no-such-flow, input: '{'}\n")
+    messages = check_messages(retail)
+    assert any("sub': input does not compile" in m for m in messages), messages
+    assert any("no-such-flow" in m and "flows/extra.yaml:7:" in m for m in messages), messages
+
+
 def test_the_example_flow_expressions_compile(retail: Path) -> None:
     assert check_messages(retail) == []
 

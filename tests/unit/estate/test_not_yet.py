@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from interlink.estate import not_yet
 from interlink.estate.check import check_estate
 from interlink.estate.not_yet import NO_EFFECT, not_run_line
 from tests.unit.estate.helpers import RETAIL, TODAY, edit
@@ -25,18 +28,23 @@ def test_data_products_and_monitors_are_each_said_not_to_run() -> None:
     assert sum(": warning: Monitor/" in m for m in found) == 4
 
 
-def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(retail: Path) -> None:
-    step = "Flow/address-sync: step 'once' (idempotency) is not run yet"
-    (found,) = [m for m in _messages(retail, "NOT_RUN") if step in m]
-    assert found == (
-        f"flows/address-sync.yaml:11:26: warning: {step}: the flow engine runs call, filter, "
-        "map, publish steps, and a flow with any other does not start"
-    )
+def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(
+    retail: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     once = (
         "    - {name: once, type: idempotency, key: \"customerId & '/' & changedAt\", window: 7d}"
     )
-    edit(retail / "flows" / "address-sync.yaml", once + "\n", "")
-    assert not [m for m in _messages(retail, "NOT_RUN") if "step" in m]
+    edit(
+        retail / "flows" / "address-sync.yaml",
+        once + "\n",
+        once + "\n    - {name: each, type: split, items: address}\n",
+    )
+    assert not [m for m in _messages(retail, "NOT_RUN") if ": step " in m]  # every kind runs
+    # A kind the engine would not run (as split did not, once) is a warning at its type.
+    monkeypatch.setattr(not_yet, "FLOW_STEPS_RUN", not_yet.FLOW_STEPS_RUN - {"split"})
+    step = "Flow/address-sync: step 'each' (split) is not run yet"
+    (found,) = [m for m in _messages(retail, "NOT_RUN") if step in m]
+    assert found.startswith(f"flows/address-sync.yaml:12:26: warning: {step}: the flow engine ")
 
 
 def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> None:
@@ -105,4 +113,22 @@ def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
     assert result.ok, [f.render() for f in result.errors]
     assert not_run_line(result.estate) == (
         "1 monitor is declared and not run: data products and monitors do not run yet"
+    )
+
+
+def test_an_enrich_from_a_data_product_is_a_warning_at_its_source(retail: Path) -> None:
+    once = (
+        "    - {name: once, type: idempotency, key: \"customerId & '/' & changedAt\", window: 7d}"
+    )
+    edit(
+        retail / "flows" / "address-sync.yaml",
+        once + "\n",
+        once + "\n    - {name: known, type: enrich, from: {dataProduct: customer-addresses}, "
+        "into: known}\n",
+    )
+    (found,) = [m for m in _messages(retail, "NOT_RUN") if "'known'" in m]
+    assert found == (
+        "flows/address-sync.yaml:12:55: warning: Flow/address-sync: step 'known' enriches from "
+        "a DataProduct, which is not run yet: only an enrich from an Api runs, and a flow with "
+        "this one does not start"
     )

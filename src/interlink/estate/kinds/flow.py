@@ -1,4 +1,5 @@
-"""Flow: a trigger, then steps (map, filter, enrich, split, choice, idempotency, saga calls)."""
+"""Flow: a trigger, then steps (map, filter, enrich, split, choice, idempotency, wait, saga
+calls)."""
 
 from __future__ import annotations
 
@@ -74,8 +75,29 @@ class Trigger(Model):
         return self
 
 
+class StepRetry(Model):
+    """How often a failing step is tried again: finite whatever is set."""
+
+    attempts: int = Field(default=3, ge=1, le=100, description="tries in all, the first included")
+    initial: Duration = Field(default=0.5, description="the wait after the first failure")
+    multiplier: float = Field(
+        default=2.0, ge=1.0, le=10.0, description="each wait is this times the last"
+    )
+    max_interval: Duration = Field(default=30.0, description="no wait is longer")
+    non_retryable: list[int] = Field(
+        default_factory=list,
+        description="HTTP statuses that fail the step at once even if retryable (a 5xx, 429)",
+    )
+
+
 class StepBase(Model):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    retry: StepRetry | None = Field(
+        default=None, description="this step's retries (default: 3 tries, 0.5 s doubling)"
+    )
+    timeout: Duration | None = Field(
+        default=None, description="one attempt that takes longer fails, and may be retried"
+    )
 
 
 class MapStep(StepBase):
@@ -150,6 +172,28 @@ class PublishStep(StepBase):
     data: str | None = Field(default=None, description="JSONata; default: the message")
 
 
+class WaitStep(StepBase):
+    type: Literal["wait"]
+    until: str | None = Field(
+        default=None,
+        description="JSONata giving the time to go on at: an ISO 8601 timestamp or epoch "
+        "milliseconds",
+    )
+    duration: Duration | None = Field(default=None, alias="for", description="how long to wait")
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitStep:
+        if (self.until is None) == (self.duration is None):
+            raise ValueError("a wait is exactly one of: until, for")
+        return self
+
+
+class FlowStep(StepBase):
+    type: Literal["flow"]
+    flow: Name = Field(description="the Flow to run as a child run; its end message is the output")
+    input: str | None = Field(default=None, description="JSONata; default: the message")
+
+
 class Branch(Model):
     when: str = Field(description="JSONata predicate")
     steps: list[Step] = Field(min_length=1)
@@ -169,7 +213,9 @@ Step = Annotated[
     | IdempotencyStep
     | CallStep
     | PublishStep
-    | ChoiceStep,
+    | ChoiceStep
+    | WaitStep
+    | FlowStep,
     Field(discriminator="type"),
 ]
 Branch.model_rebuild()
@@ -183,6 +229,11 @@ class FlowSpec(Model):
         "fed by Subscriptions needs none",
     )
     steps: list[Step] = Field(min_length=1)
+    on_error: list[Step] = Field(
+        default_factory=list,
+        description="steps run when a step fails for good (`$error` says which and why), "
+        "before the completed calls are compensated",
+    )
     timeout: Duration = 300.0
 
 

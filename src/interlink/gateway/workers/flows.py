@@ -16,7 +16,7 @@ from interlink.errors import ConfigError, NotFound
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.model import Estate
 from interlink.events.ingress import EventIngress
-from interlink.flows.calls import Target, system_targets
+from interlink.flows.calls import Target, api_targets, system_targets
 from interlink.flows.engine import FlowEngine
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.runs import FlowRuns
@@ -31,7 +31,9 @@ class WorkerFlows:
         self.estate: Estate | None = None
         # The link has the ingress's publish_data (EventPublisher); the publisher needs no more.
         publisher = ingress_publisher(cast(EventIngress, events)) if events is not None else None
-        self.engine = FlowEngine(FlowRuns(store.db), self._spec, self._target, publisher=publisher)
+        self.engine = FlowEngine(
+            FlowRuns(store.db), self._spec, self._target, apis=self._api, publisher=publisher
+        )
 
     def _current(self) -> Estate:
         if self.estate is None:
@@ -46,3 +48,6 @@ class WorkerFlows:
 
     def _target(self, system: str) -> Target:
         return system_targets(self._current())(system)
+
+    def _api(self, api: str) -> Target:
+        return api_targets(self._current())(api)
