@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from interlink.store import open_store
+from interlink.testing.cluster import Loop
 from interlink.testing.processes import InterlinkProcess, free_port
 from interlink.testing.services import (
     nats_reachable,
@@ -39,7 +40,7 @@ from interlink.testing.services import (
     require_service,
 )
 from interlink.testing.upstreams import UpstreamThread
-from tests.e2e.test_events_reliability import Loop, hook, wait_until
+from tests.e2e.test_events_reliability import hook, wait_until
 from tests.integration.events.conftest import delete_streams
 
 TYPE = "order.placed"
