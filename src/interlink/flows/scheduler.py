@@ -192,11 +192,18 @@ class FlowScheduler:
             await asyncio.sleep(self.interval)
 
     async def _local(self) -> None:
+        failing = False
         while True:
             try:
                 await self.tick()
+            except InterlinkError as exc:  # the store away: said once a streak
+                if not failing:
+                    log.warning("a pass of the flow scheduler failed: %s; trying again", exc)
+                failing = True
             except Exception:
                 log.exception("a pass of the flow scheduler failed; trying again")
+            else:
+                failing = False
             await asyncio.sleep(self.interval)
 
     async def wait_for_runs(self) -> None:

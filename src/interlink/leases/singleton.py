@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
+from interlink.errors import InterlinkError
 from interlink.leases.keeper import HeldLease, LeaseKeeper
 from interlink.tasks import cancel_and_wait
 
@@ -38,13 +40,21 @@ class Singleton:
         self._task = asyncio.create_task(self._run(held), name=f"singleton {self.name}")
 
     async def _run(self, held: HeldLease) -> None:
+        loop = asyncio.get_running_loop()
+        failed_at = -math.inf
         while held.valid():
             try:
                 await self.job(held)
                 return
+            except InterlinkError as exc:  # the store or the bus away: said once a streak
+                if loop.time() - failed_at > 10 * self.pause:
+                    log.warning(
+                        "%s failed: %s; running it again every %gs", self.name, exc, self.pause
+                    )
+                failed_at = loop.time()
             except Exception:
                 log.exception("%s failed; running it again in %gs", self.name, self.pause)
-                await asyncio.sleep(self.pause)
+            await asyncio.sleep(self.pause)
 
     async def _stop(self, name: str, lost: bool) -> None:
         task, self._task = self._task, None
