@@ -13,6 +13,7 @@ checkpoint is exactly as durable as when it had a transaction of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,10 +86,8 @@ class GroupCommit:
 
     def _apply(self, batch: list[_Call]) -> list[tuple[bool, Any]]:
         if len(batch) > 1:
-            try:
+            with contextlib.suppress(_CallFailed):  # rolled back: every call runs again, alone
                 return self._together(batch)
-            except _CallFailed:
-                pass  # rolled back: every call runs again, alone
         return [self._alone(fn, args) for fn, args, _ in batch]
 
     def _together(self, batch: list[_Call]) -> list[tuple[bool, Any]]:

@@ -622,6 +622,14 @@ def test_route_may_start_a_flow_instead() -> None:
     assert "spec.flowTimeout" in message
 
 
+def test_flow_timeout_belongs_to_a_flow_route() -> None:
+    message = invalid(
+        MINIMAL["Route"],
+        ("upstreams: [{system: crm}]", "upstreams: [{system: crm}]\n  flowTimeout: 2s"),
+    )
+    assert "flowTimeout applies only to a route that starts a flow" in message
+
+
 def test_route_weights_must_not_add_up_to_zero() -> None:
     message = invalid(
         MINIMAL["Route"],

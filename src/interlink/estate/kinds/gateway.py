@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -135,6 +135,9 @@ class Publish(Model):
     event: Name = Field(description="the validated request body is published as this event")
 
 
+FLOW_TIMEOUT: Final = 5.0  # seconds a flow route waits for its run by default
+
+
 class RouteSpec(Model):
     api: Name | None = Field(default=None, description="the Api whose contract this route serves")
     match: Match
@@ -153,7 +156,7 @@ class RouteSpec(Model):
         "answer with its result (a process API)",
     )
     flow_timeout: Duration = Field(
-        default=5.0,
+        default=FLOW_TIMEOUT,
         gt=0,
         description="how long a flow route waits for the run to end before it answers 202 "
         "with where to follow it",
@@ -166,6 +169,8 @@ class RouteSpec(Model):
             if self.upstreams or self.publish is not None:
                 raise ValueError("a route starts a flow, publishes an event or proxies: one only")
             return self
+        if self.flow_timeout != FLOW_TIMEOUT:  # a dumped default may come back: not an error
+            raise ValueError("flowTimeout applies only to a route that starts a flow")
         if self.publish is None and not primary:
             raise ValueError("a route needs at least one non-shadow upstream, or 'publish'")
         if self.publish is not None and self.upstreams:
