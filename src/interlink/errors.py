@@ -18,6 +18,7 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
     │   └── PayloadTooLarge          an event is larger than the platform accepts
     ├── MalformedEvent               a CloudEvent breaks the spec; carries its violations
     ├── InvalidEventData             event data fails its schema; carries its violations
+    ├── InvalidFlowInput             a flow's input fails its inputSchema; carries violations
     ├── AuthError                    a credential is missing, unknown or lacks the role
     │   └── SignatureError           a webhook signature is missing, stale or does not match
     ├── NotFound                     a named thing does not exist
@@ -170,6 +171,17 @@ class InvalidEventData(InterlinkError):
     def __init__(self, violations: Sequence[Violation]) -> None:
         self.violations = list(violations)
         super().__init__(_summary(self.violations))
+
+
+class InvalidFlowInput(InterlinkError):
+    """A flow's input does not match the flow's ``inputSchema``; ``violations`` point into it."""
+
+    status = 422
+    title = "Invalid flow input"
+
+    def __init__(self, flow: str, violations: Sequence[Violation]) -> None:
+        self.violations = list(violations)
+        super().__init__(f"the input of Flow/{flow} fails its inputSchema: {_summary(violations)}")
 
 
 class AuthError(InterlinkError):

@@ -38,6 +38,12 @@ def test_runs_are_started_listed_shown_retried_and_cancelled(
     served = start(root)
     try:
         viewer, operator = token(served, "viewer"), token(served, "operator")
+        refused = call(served, "POST", "/api/v1/flows/reserve/runs", operator, json={"id": 1})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["violations"] == [
+            {"pointer": "", "message": "missing required property 'orderId'"}
+        ]
         # A 400 is not retried: the run fails at its call, with nothing to undo.
         upstream.fail_next(1, 400)
         started = call(

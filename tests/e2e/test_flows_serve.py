@@ -63,6 +63,7 @@ apiVersion: interlink/v1
 kind: Flow
 metadata: {name: reserve, owner: shop}
 spec:
+  inputSchema: {type: object, required: [orderId], properties: {orderId: {type: string}}}
   steps:
     - {name: reserve, type: call, system: warehouse, path: "/reserve/{orderId}"}
     - {name: done, type: map, expression: '{"reserved": $steps.reserve.path}'}

@@ -61,6 +61,15 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if type(exc) is AuthError else None
         if exc.retry_after is not None:
             headers = {**(headers or {}), "Retry-After": str(int(exc.retry_after))}
+        extra: dict[str, Any] = {}
+        violations = getattr(exc, "violations", None)
+        if violations:  # which parts of the document broke which rule
+            extra["violations"] = [{"pointer": v.pointer, "message": v.message} for v in violations]
         return problem(
-            exc.status, exc.message, title=exc.title, instance=request.url.path, headers=headers
+            exc.status,
+            exc.message,
+            title=exc.title,
+            instance=request.url.path,
+            headers=headers,
+            **extra,
         )

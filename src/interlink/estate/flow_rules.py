@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from interlink.errors import ExpressionError
+from interlink.errors import ContractError, ExpressionError
 from interlink.estate.findings import Finding
+from interlink.estate.input_schema import input_validator
 from interlink.estate.kinds import Event, Flow, Subscription, System
 from interlink.estate.kinds.flow import (
     CallStep,
@@ -297,6 +298,18 @@ def _published_keys(placed: Placed) -> tuple[frozenset[str] | None, str]:
     return None, ""  # the event that started the run: its shape is the trigger's
 
 
+def input_schema_findings(estate: Estate) -> Iterator[Finding]:
+    for item, flow in _flows(estate):
+        if flow.spec.input_schema is None:
+            continue
+        try:
+            input_validator(flow.spec.input_schema)
+        except ContractError as exc:
+            yield item.finding(
+                ("spec", "inputSchema"), "FLOW_INPUT_SCHEMA", f"{item.key}: {exc.message}"
+            )
+
+
 def _required(schema: dict[str, Any]) -> list[str]:
     required = schema.get("required")
     return [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
@@ -330,5 +343,10 @@ FLOW_RULES = [
         "where a Flow's published data is an object built with fixed keys, it has the fields the "
         "Event's latest schema requires and no others it forbids",
         publish_findings,
+    ),
+    (
+        "FLOW_INPUT_SCHEMA",
+        "a Flow's inputSchema compiles as a JSON Schema that refers only inside itself",
+        input_schema_findings,
     ),
 ]

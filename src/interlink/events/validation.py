@@ -164,7 +164,10 @@ class EventRegistry:
         if not validator.is_valid(event.data):
             errors = islice(validator.iter_errors(event.data), MAX_VIOLATIONS)
             raise InvalidEventData(
-                [Violation(pointer("data", *e.instance_path), _describe(e)) for e in errors]
+                [
+                    Violation(pointer("data", *e.instance_path), describe_violation(e))
+                    for e in errors
+                ]
             )
         key = _key(event.data, etype.ordering_key) if etype.ordering_key else None
         return Envelope(type=event.type, id=event.id, source=event.source, key=key, body=body)
@@ -337,7 +340,7 @@ def _key(data: Any, path: tuple[str, ...]) -> str | None:
     return json.dumps(node, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-def _describe(error: Any) -> str:
+def describe_violation(error: Any) -> str:
     """A message about one violation that names the rule, never the offending value."""
     kind = error.kind
     name = type(kind).__name__

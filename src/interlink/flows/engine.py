@@ -44,6 +44,7 @@ from interlink.estate.kinds.flow import (
 from interlink.expressions import Expression, compile_expression
 from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
+from interlink.flows.inputs import validate_input
 from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
 from interlink.flows.retry import RetryPolicy, StepFailed
@@ -111,6 +112,7 @@ class FlowEngine:
             dump(input)
         except ValueError:
             raise ConfigError("a flow's input must be JSON") from None
+        validate_input(flow, spec.input_schema, input)
         definition, revision = pin(spec)
         run = await self._db(
             self.runs.create,

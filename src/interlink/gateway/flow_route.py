@@ -27,7 +27,7 @@ import asyncio
 import json
 from typing import Any, Final
 
-from interlink.errors import InterlinkError
+from interlink.errors import InterlinkError, InvalidFlowInput
 from interlink.estate.kinds.flow import Flow
 from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate
@@ -83,6 +83,10 @@ def compile_flow(route: Route, estate: Estate, services: GatewayServices) -> Han
             return
         try:
             run_id = await engine.start(name, data, TRIGGER)
+        except InvalidFlowInput as exc:
+            violations = [{"pointer": v.pointer, "message": v.message} for v in exc.violations]
+            conn.send_problem(request, 422, exc.message, title=exc.title, violations=violations)
+            return
         except InterlinkError as exc:
             conn.send_problem(request, 503, exc.message, title="Flow not started")
             return

@@ -3,6 +3,7 @@ gateway with a flow engine over a real store."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,10 @@ kind: Flow
 metadata: {{name: quote, owner: team}}
 spec:
   trigger: {{manual: true}}
+  inputSchema:
+    type: object
+    required: [sku, qty]
+    properties: {{sku: {{type: string}}, qty: {{type: integer, minimum: 0}}}}
   steps:
     - {{name: only-some, type: filter, condition: 'qty > 0'}}
     - {{name: price, type: map, expression: '{{"sku": sku, "total": qty * 2.5}}'}}
@@ -197,6 +202,11 @@ def test_a_waiting_run_is_202_and_the_same_input_again_409(served: Served) -> No
 def test_bad_bodies_start_no_run(served: Served) -> None:
     problem(served.client.post("/quotes", content=b"{nope", headers=JSON), 400)
     problem(served.client.post("/quotes", content=b"qty=1"), 415)
+    body = problem(served.client.post("/quotes", json={"sku": 7, "qty": -1}), 422)
+    assert body["title"] == "Invalid flow input"
+    assert body["detail"].endswith("(and 1 more)")
+    assert {v["pointer"] for v in body["violations"]} == {"/sku", "/qty"}
+    assert "7" not in json.dumps(body["violations"])  # the rule, never the value
     assert served.runs.latest("quote") == []
 
 

@@ -355,3 +355,43 @@ def test_the_retail_example_checks_clean_with_the_flow_rules() -> None:
 
     result = check_estate(RETAIL, today=TODAY)
     assert not [f for f in result.findings if f.code.startswith("FLOW_")]
+
+
+# --- input schema ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        pytest.param(
+            "{type: objekt}",
+            "flows/extra.yaml:8:16: error: Flow/extra: the inputSchema is not a usable JSON "
+            "Schema: ",
+            id="not-a-schema",
+        ),
+        pytest.param(
+            "{$ref: 'https://example.com/order.json'}",
+            "flows/extra.yaml:8:16: error: Flow/extra: the inputSchema is not a usable JSON "
+            "Schema: ",
+            id="remote",
+        ),
+    ],
+)
+def test_an_input_schema_compiles_and_stays_inside_itself(
+    retail: Path, schema: str, expected: str
+) -> None:
+    extra_flow(
+        retail,
+        f"    - {{name: reshape, type: map, expression: $}}\n  inputSchema: {schema}\n",
+    )
+    [message] = check_messages(retail)
+    assert message.startswith(expected), message
+
+
+def test_a_usable_input_schema_is_fine(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: reshape, type: map, expression: $}\n"
+        "  inputSchema: {type: object, required: [id], properties: {id: {type: string}}}\n",
+    )
+    assert check_messages(retail) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
@@ -235,6 +235,12 @@ class FlowSpec(Model):
         "before the completed calls are compensated",
     )
     timeout: Duration = 300.0
+    input_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema (2020-12) a run's input must satisfy to start: a start "
+        "by hand or over a Route it refuses is refused (422), an event it refuses is a failed "
+        "delivery of its Subscription (retried, then dead-lettered)",
+    )
 
 
 def iter_steps(steps: list[Step]) -> list[Step]:

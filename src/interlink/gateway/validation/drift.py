@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from interlink.events.cloudevents import pointer
-from interlink.events.validation import _describe
+from interlink.events.validation import describe_violation
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.state import StateKey
 from interlink.gateway.validation.operations import Operation, is_json, media_type
@@ -127,7 +127,7 @@ def drift(op: Operation, status: int, headers: Headers, body: bytes) -> tuple[st
     except ValueError:  # the validator's own bound on nesting
         return "/body", "is nested too deeply to check"
     path = list(error.instance_path)
-    message = _describe(error)
+    message = describe_violation(error)
     if type(error.kind).__name__ == "Required":
         path.append(str(error.kind.as_dict().get("property")))
         message = "is required"

@@ -25,7 +25,7 @@ from interlink.errors import ContractError, Violation
 from interlink.estate.kinds.gateway import RequestValidation, ResponseValidation, Route
 from interlink.estate.model import Estate
 from interlink.events.cloudevents import pointer
-from interlink.events.validation import _describe
+from interlink.events.validation import describe_violation
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
@@ -251,7 +251,7 @@ def _errors(validator: Any, instance: Any, location: str, out: list[Violation]) 
             path.append(str(error.kind.as_dict().get("property")))
             message = "is required"
         else:
-            message = _describe(error)
+            message = describe_violation(error)
         out.append(Violation(pointer(location, *path), message))
 
 
