@@ -69,6 +69,14 @@ spec:
     - {name: done, type: map, expression: '{"reserved": $steps.reserve.path}'}
 ---
 apiVersion: interlink/v1
+kind: Flow
+metadata: {name: tally, owner: shop}
+spec:
+  trigger: {event: order.placed}
+  steps:
+    - {name: count, type: map, expression: '{"order": orderId}'}
+---
+apiVersion: interlink/v1
 kind: Subscription
 metadata: {name: reserve-orders, owner: shop}
 spec:
@@ -138,6 +146,12 @@ def test_an_event_starts_one_run_whose_call_reaches_the_system(
         assert shown["message"] == {"reserved": "/reserve/O000001"}
         assert [r["path"] for r in upstream.requests] == ["/reserve/O000001"]
         assert len(runs(root)) == 1
+        # trigger.event is a Subscription of its own: one run of its flow too.
+        listed = run_interlink(["flows", "runs", "tally"], cwd=root)
+        (tally,) = [line.split("  ") for line in listed.stdout.splitlines()]
+        shown = json.loads(run_interlink(["flows", "show", tally[0]], cwd=root).stdout)
+        assert shown["trigger"] == f"event:flow-tally:{first.id}"
+        assert shown["message"] == {"order": "O000001"}
     finally:
         assert proc.stop() == 0, proc.output
 

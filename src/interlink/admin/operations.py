@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from interlink.admin.auth import require
 from interlink.admin.lookup import known
 from interlink.errors import ConfigError, NotFound
+from interlink.estate.subscriptions import subscriptions as estate_subscriptions
 from interlink.events.delivery.engine import DeliveryEngine
 from interlink.events.delivery.notify_channels import ChannelNotifier
 from interlink.events.delivery.queue import Delivery, JobKey
@@ -53,7 +54,7 @@ def _engine(request: Request) -> DeliveryEngine:
 def _subscription(request: Request, name: str) -> None:
     """``NotFound`` with the nearest name unless the estate or the engine knows ``name``."""
     mesh = _mesh(request)
-    names = set(request.app.state.runtime.snapshot.estate.names("Subscription"))
+    names = {s.name for s in estate_subscriptions(request.app.state.runtime.snapshot.estate)}
     if mesh.engine is not None:
         names.update(mesh.engine.plans)
     known("subscription", name, names)

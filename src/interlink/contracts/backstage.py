@@ -37,7 +37,6 @@ from interlink.estate.kinds import (
     Event,
     Flow,
     Route,
-    Subscription,
     System,
     Team,
 )
@@ -45,6 +44,7 @@ from interlink.estate.kinds.base import Lifecycle
 from interlink.estate.kinds.flow import CallStep, EnrichStep, PublishStep, iter_steps
 from interlink.estate.kinds.organisation import ChannelType, SystemLifecycle
 from interlink.estate.model import Estate
+from interlink.estate.subscriptions import subscriptions
 
 T = TypeVar("T", bound=EstateObject)
 
@@ -140,7 +140,7 @@ class _Catalog:
                 for upstream in route.spec.upstreams:
                     if not upstream.shadow:
                         self._add(self.provides, service.get(upstream.system), apis[route.spec.api])
-        for sub in estate.of(Subscription):
+        for sub in subscriptions(estate):
             target = sub.spec.target
             receiver = service.get(target.system or "") or flows.get(target.flow or "")
             self._add(self.consumes, receiver, events.get(sub.spec.event))

@@ -37,6 +37,7 @@ from interlink.estate.kinds.flow import (
     WaitStep,
 )
 from interlink.estate.model import Estate, Loaded
+from interlink.estate.subscriptions import implied_name
 from interlink.estate.yamlsource import PathKey
 from interlink.expressions import compile_expression, constructed_keys
 
@@ -223,6 +224,16 @@ def trigger_findings(estate: Estate) -> Iterator[Finding]:
             )
         if trigger is None or trigger.event is None:
             continue
+        declared = estate.get("Subscription", implied_name(flow.name))
+        if declared is not None:
+            where = declared.location(("metadata", "name")).render(estate.root)
+            yield item.finding(
+                ("spec", "trigger", "event"),
+                "FLOW_TRIGGER_NAME",
+                f"{item.key}: trigger.event runs as Subscription/{implied_name(flow.name)}, "
+                f"and a Subscription of that name is declared ({where})",
+                hint="rename that Subscription, or remove trigger.event",
+            )
         for sub_item in subs:
             sub = sub_item.obj
             assert isinstance(sub, Subscription)

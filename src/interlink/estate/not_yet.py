@@ -49,12 +49,6 @@ NO_EFFECT: tuple[NoEffect, ...] = (
         "spec.timeout",
         "a run's whole time is not limited yet; a step's own timeout is",
     ),
-    NoEffect(
-        "Flow",
-        ("spec", "trigger", "event"),
-        "spec.trigger.event",
-        "it starts no runs; a Subscription that targets the flow does",
-    ),
 )
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from interlink.estate.kinds import Event, Subscription
+from interlink.estate.kinds import Event
 from interlink.estate.model import Estate
+from interlink.estate.subscriptions import subscriptions
 from interlink.events.bus import ConsumerSpec, StreamSpec
 
 
@@ -34,6 +35,6 @@ def topology_of(estate: Estate) -> Topology:
     )
     consumers = tuple(
         ConsumerSpec(name=sub.name, type=sub.spec.event, start_at=sub.spec.start_at)
-        for sub in sorted(estate.of(Subscription), key=lambda s: s.name)
+        for sub in subscriptions(estate)
     )
     return Topology(streams, consumers)

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from interlink.estate.check import check_estate
+from interlink.estate.subscriptions import subscriptions
+from interlink.events.delivery.plan import compile_plans
+from interlink.events.topology import topology_of
 from tests.unit.estate.helpers import TODAY, check_messages, edit, write
 
 FLOW = "flows/address-sync.yaml"
@@ -395,3 +398,48 @@ def test_a_usable_input_schema_is_fine(retail: Path) -> None:
         "  inputSchema: {type: object, required: [id], properties: {id: {type: string}}}\n",
     )
     assert check_messages(retail) == []
+
+
+# --- trigger.event as a subscription -----------------------------------------------------------
+
+
+def test_a_trigger_event_runs_as_an_implied_subscription(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: reshape, type: map, expression: $}\n",
+        trigger="{event: customer.address-updated}",
+    )
+    result = check_estate(retail)
+    assert result.ok, [f.render() for f in result.findings]
+    implied = {s.name: s for s in subscriptions(result.estate)}["flow-extra"]
+    assert (implied.spec.event, implied.spec.target.flow) == ("customer.address-updated", "extra")
+    assert implied.metadata.owner == "finance"
+    assert implied.spec.dead_letter  # the defaults
+    assert not implied.spec.ordered
+    plans, problems = compile_plans(result.estate)
+    assert not problems
+    [plan] = [p for p in plans if p.name == "flow-extra"]
+    assert (plan.kind, plan.flow, plan.event) == ("flow", "extra", "customer.address-updated")
+    consumers = {c.name: c.type for c in topology_of(result.estate).consumers}
+    assert consumers["flow-extra"] == "customer.address-updated"
+
+
+def test_a_subscription_named_like_an_implied_one_is_refused(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: reshape, type: map, expression: $}\n",
+        trigger="{event: customer.address-updated}",
+    )
+    write(
+        retail,
+        "events/clash.yaml",
+        "apiVersion: interlink/v1\n"
+        "kind: Subscription\n"
+        "metadata: {name: flow-extra, owner: finance}\n"
+        "spec: {event: customer.address-updated, target: {system: erp, path: /hook}}\n",
+    )
+    assert check_messages(retail) == [
+        "flows/extra.yaml:5:20: error: Flow/extra: trigger.event runs as "
+        "Subscription/flow-extra, and a Subscription of that name is declared "
+        "(events/clash.yaml:3:18) (rename that Subscription, or remove trigger.event)"
+    ]

@@ -25,7 +25,8 @@ class Trigger(Model):
     event: Name | None = Field(
         default=None,
         description="run for every event of this type: shorthand for a Subscription with the "
-        "defaults that targets the flow; `check` refuses both for one event",
+        "defaults that targets the flow, run as Subscription/flow-<flow name>; `check` refuses "
+        "both for one event",
     )
     schedule: str | None = Field(
         default=None, description="cron: minute hour day month weekday (as cronsim reads it)"

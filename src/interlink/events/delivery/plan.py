@@ -16,6 +16,7 @@ from interlink.estate.kinds import Subscription, System, Team
 from interlink.estate.kinds.organisation import Channel
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
+from interlink.estate.subscriptions import subscriptions
 from interlink.events.delivery.filtering import EventFilter, FilterError
 from interlink.events.delivery.webhook import webhook_url
 from interlink.http.credential import Credential, compile_credential
@@ -59,7 +60,7 @@ def compile_plans(
     """One plan per Subscription that compiles, and one problem per one that does not."""
     plans: list[DeliveryPlan] = []
     problems: list[PlanProblem] = []
-    for sub in sorted(estate.of(Subscription), key=lambda s: s.name):
+    for sub in subscriptions(estate):
         try:
             plans.append(compile_plan(sub, estate, secrets))
         except (ConfigError, ValueError) as exc:
