@@ -185,7 +185,9 @@ class Steps:
                         "write it as <flow>/<step>"
                     )
         if name not in steps:
-            hint = did_you_mean(name, steps)
+            hint = did_you_mean(name.partition(".")[0], steps)
+            if "." in name:
+                hint = (f"{hint}; " if hint else "") + f"a compensation is <step>{COMPENSATE}"
             return None, f"Flow/{flow} has no step {name!r}" + (f" ({hint})" if hint else "")
         return Address(flow, name, compensate), None
 
