@@ -279,7 +279,8 @@ def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
                 where = failure.where.render(base).rsplit(":", 1)[0]  # file:line
                 click.echo(f"{where}: case '{result.name}': {failure.message}")
         failed = sum(not r.passed for r in results)
-        click.echo(f"{len(results)} cases: {len(results) - failed} passed, {failed} failed")
+        cases = f"{len(results)} case" + ("" if len(results) == 1 else "s")
+        click.echo(f"{cases}: {len(results) - failed} passed, {failed} failed")
     ctx.exit(0 if all(r.passed for r in results) else 1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -289,7 +290,7 @@ def test_each_failed_expectation_is_reported_at_its_line(
         case.format(line_of(FAILING, "times: 2")) + "calls of ship: expected 2 calls, got 1",
         case.format(line_of(FAILING, "[{path")) + "calls of reserve: expected 2 calls, got 1",
         case.format(line_of(FAILING, "[reserve]")) + "expected compensations [reserve], got []",
-        "1 cases: 0 passed, 1 failed",
+        "1 case: 0 passed, 1 failed",
     ]
     assert out.splitlines() == expected
 
@@ -428,3 +429,22 @@ def test_the_retail_example_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = interlink(capsys, "flows", "test", str(retail))
     assert code == 0
     assert out.splitlines()[-1] == "3 cases: 3 passed, 0 failed"
+
+
+def test_the_docs_example_runs_against_the_retail_estate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = Path(__file__).resolve().parents[3]
+    docs = (repo / "docs/operations.md").read_text(encoding="utf-8")
+    section = docs[docs.index("### Testing flows") :]
+    snippet = section[
+        section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml"))
+    ]
+    shutil.copytree(repo / "src/interlink/examples/retail", tmp_path / "retail")
+    (tmp_path / "retail/flows/address-sync.test.yaml").write_text(snippet, encoding="utf-8")
+    code, out, _ = interlink(capsys, "flows", "test", str(tmp_path / "retail"))
+    assert code == 0
+    assert out.splitlines() == [
+        "ok    flows/address-sync.test.yaml: billing refusing the address undoes the ERP update",
+        "1 case: 1 passed, 0 failed",
+    ]
