@@ -139,10 +139,9 @@ async def _run_case(estate: Estate, test: FlowTestFile, number: int, scratch: Pa
         store.migrate()
         transport = MockTransport(test.mocks[number], timer)
         events = _Events(estate)
+        reach = Steps(estate, test.flow)
         publishes = any(
-            isinstance(s, PublishStep)
-            for steps in Steps(estate, test.flow).flows.values()
-            for s in steps.values()
+            isinstance(s, PublishStep) for steps in reach.flows.values() for s in steps.values()
         )
         engine = FlowEngine(
             FlowRuns(store.db),
@@ -179,7 +178,7 @@ async def _run_case(estate: Estate, test: FlowTestFile, number: int, scratch: Pa
             )
             return result
         result.failures.extend(
-            _compare(test, number, run, FlowRuns(store.db), transport.sent, events.published)
+            _compare(test, number, reach, run, FlowRuns(store.db), transport, events)
         )
     finally:
         store.close()
@@ -189,12 +188,14 @@ async def _run_case(estate: Estate, test: FlowTestFile, number: int, scratch: Pa
 def _compare(
     test: FlowTestFile,
     number: int,
+    reach: Steps,
     run: FlowRun,
     runs: FlowRuns,
-    sent: list[Sent],
-    published: list[Published],
+    transport: MockTransport,
+    events: _Events,
 ) -> list[Failure]:
     case = test.spec.cases[number]
+    sent = transport.sent
     expect = case.expect
     given = expect.model_fields_set
     at: PathKey = ("cases", number, "expect")
@@ -215,54 +216,39 @@ def _compare(
         got = repr(run.error) if run.error else "no error"
         fail(("error",), f"expected an error containing {expect.error!r}, got {got}")
     if expect.failed_step is not None:
-        found = _failed_step(test.flow, expect.failed_step, run, runs)
+        found = _failed_step(reach, expect.failed_step, run, runs)
         if found is not None:
             fail(("failedStep",), found)
     if expect.publishes is not None:
-        out.extend(_publishes(test, number, published))
+        out.extend(_publishes(test, number, events.published))
     for written, calls in (expect.calls or {}).items():
-        mine = [s for s in sent if _names(s.address, written, test.flow)]
+        address = reach.resolve(written)[0]
+        mine = [s for s in sent if s.address == address]
         out.extend(_calls(test, (*at, "calls", written), written, calls, mine))
     if expect.compensations is not None:
-        found = _compensations(test.flow, expect.compensations, sent)
+        found = _compensations(reach, expect.compensations, sent)
         if found is not None:
             fail(("compensations",), found)
     return out
 
 
-def _failed_step(tested: str, wanted: str, run: FlowRun, runs: FlowRuns) -> str | None:
+def _failed_step(reach: Steps, wanted: str, run: FlowRun, runs: FlowRuns) -> str | None:
     failed = _failed_steps(run, runs)
-    if any(_names(a, wanted, tested) for a in failed):
+    if reach.resolve(wanted)[0] in failed:
         return None
-    got = ", ".join(a.render(tested) for a in failed) or "no step failed"
+    got = ", ".join(a.render(reach.flow) for a in failed) or "no step failed"
     return f"expected step {wanted} to fail, got {got}"
 
 
-def _compensations(tested: str, wanted: list[str], sent: list[Sent]) -> str | None:
-    ran: list[str] = []
+def _compensations(reach: Steps, wanted: list[str], sent: list[Sent]) -> str | None:
+    ran: list[Address] = []
     for s in sent:  # a compensation retried is one compensation
-        name = s.address.render(tested).removesuffix(COMPENSATE)
-        if s.address.compensate and (not ran or ran[-1] != name):
-            ran.append(name)
-    if [_short(n) for n in ran] == [_short(n) for n in wanted]:
+        if s.address.compensate and (not ran or ran[-1] != s.address):
+            ran.append(s.address)
+    if ran == [reach.resolve(name + COMPENSATE)[0] for name in wanted]:
         return None
-    return f"expected compensations {_list(wanted)}, got {_list(ran)}"
-
-
-def _short(name: str) -> str:
-    # "flow/step" and "step" name the same step when the step's name is unique: compare names.
-    return name.rpartition("/")[2]
-
-
-def _names(address: Address, written: str, tested: str) -> bool:
-    """Whether ``written`` (as the test file spells steps) names ``address``."""
-    text = written.removesuffix(COMPENSATE)
-    if (text != written) != address.compensate:
-        return False
-    if "/" in text:
-        flow, _, step = text.partition("/")
-        return (flow, step) == (address.flow, address.step)
-    return text == address.step
+    names = [a.render(reach.flow).removesuffix(COMPENSATE) for a in ran]
+    return f"expected compensations {_list(wanted)}, got {_list(names)}"
 
 
 def _failed_steps(run: FlowRun, runs: FlowRuns) -> list[Address]:
