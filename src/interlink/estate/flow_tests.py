@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, ValidationError, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.findings import Finding, Location
@@ -105,6 +105,10 @@ class Expect(Model):
 class Case(Model):
     name: str = Field(min_length=1)
     input: Any = Field(default_factory=dict)
+    now: AwareDatetime | None = Field(
+        default=None,
+        description="when the run starts, on the virtual clock (default: the real time)",
+    )
     mocks: dict[str, Mock] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
 

@@ -131,7 +131,7 @@ async def _run_case(estate: Estate, test: FlowTestFile, number: int, scratch: Pa
     case = test.spec.cases[number]
     at: PathKey = ("cases", number)
     result = CaseResult(test.path, case.name, test.location((*at, "name")))
-    timer = VirtualTimer(datetime.now(UTC))
+    timer = VirtualTimer(case.now or datetime.now(UTC))
     store = open_store(
         f"sqlite:///{(scratch / f'case-{uuid.uuid4().hex}.db').as_posix()}", clock=timer
     )
@@ -323,10 +323,20 @@ def _calls(
                     f"got {len(sent)}",
                 )
             ]
-        out: list[Failure] = []
-        for index, (wanted, call) in enumerate(zip(expected, sent, strict=True)):
-            out.extend(_call(test, (*at, index), f"{written}[{index}]", wanted, call))
-        return out
+        # In any order: a split's runs call side by side.
+        if _pairing(test, at, expected, sent) is not None:
+            return []
+        for index, wanted in enumerate(expected):
+            if not any(not _call(test, at, written, wanted, call) for call in sent):
+                # None of the calls is this one: say how the call in its place differs.
+                label = f"{written}[{index}] (no call matches it)"
+                return _call(test, (*at, index), label, wanted, sent[index])
+        return [
+            Failure(
+                test.location(at),
+                f"calls of {written}: each call matches one listed, but no one-to-one pairing",
+            )
+        ]
     if expected.times is not None and len(sent) != expected.times:
         return [
             Failure(
@@ -341,6 +351,30 @@ def _calls(
         if failures:
             return failures
     return []
+
+
+def _pairing(
+    test: FlowTestFile, at: PathKey, expected: list[ExpectedCall], sent: list[Sent]
+) -> list[int] | None:
+    """For each expected call, a different sent call it matches; None when there is none."""
+    fits = [
+        [j for j, call in enumerate(sent) if not _call(test, at, "", wanted, call)]
+        for wanted in expected
+    ]
+    taken: list[int] = []
+
+    def place(i: int) -> bool:
+        if i == len(fits):
+            return True
+        for j in fits[i]:
+            if j not in taken:
+                taken.append(j)
+                if place(i + 1):
+                    return True
+                taken.pop()
+        return False
+
+    return taken if place(0) else None
 
 
 def _call(

@@ -68,6 +68,31 @@ spec:
     - {name: cool-off, type: wait, for: 14d}
     - {name: place, type: flow, flow: order}
     - {name: receipt, type: map, expression: '{"receipt": $steps.place.shipment}'}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: resend, owner: ops}
+spec:
+  trigger: {manual: true}
+  steps:
+    - {name: place, type: flow, flow: order}
+    - {name: ship, type: call, system: erp, path: /resend}
+---
+apiVersion: interlink/v1
+kind: Api
+metadata: {name: catalog, owner: ops}
+spec: {system: erp, contract: catalog.yaml}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: batch, owner: ops}
+spec:
+  trigger: {manual: true}
+  steps:
+    - {name: due, type: wait, until: dueAt}
+    - {name: price, type: enrich, from: {api: catalog, path: '/prices/{sku}'}, into: price}
+    - {name: lines, type: split, items: 'lines'}
+    - {name: book, type: call, system: erp, path: /book, body: '{"sku": sku}'}
 """
 
 SCHEMA = {
@@ -181,8 +206,16 @@ cases:
 """
 
 
+CATALOG = """\
+openapi: 3.1.0
+info: {title: catalog, version: "1.0"}
+paths: {}
+"""
+
+
 def write(root: Path, tests: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
+    (root / "catalog.yaml").write_text(CATALOG, encoding="utf-8")
     (root / "estate.yaml").write_text(ESTATE, encoding="utf-8")
     (root / "order.schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
     for name, text in tests.items():
@@ -448,3 +481,62 @@ def test_the_docs_example_runs_against_the_retail_estate(
         "ok    flows/address-sync.test.yaml: billing refusing the address undoes the ERP update",
         "1 case: 1 passed, 0 failed",
     ]
+
+
+MORE = {
+    "resend.test.yaml": """\
+cases:
+  - name: a bare name is the tested flow's step, another flow's is written flow/step
+    input: {id: o-7, amount: 1}
+    mocks:
+      reserve: {}
+      charge: {}
+      order/ship: {body: {tracking: T-7}}
+      ship: {status: 202}
+    expect:
+      status: completed
+      calls:
+        ship: {path: /resend, times: 1}
+        order/ship: {path: /ship/o-7, times: 1}
+""",
+    "batch.test.yaml": """\
+cases:
+  - name: an enrich is mocked like a call, and a split's calls are matched in any order
+    now: "2026-05-01T00:00:00Z"
+    input: {dueAt: "2026-05-03T00:00:00Z", sku: A, lines: [{sku: B}, {sku: C}]}
+    mocks:
+      price: {body: {eur: 3}}
+      book: {status: 201}
+    expect:
+      status: completed
+      calls:
+        price: {method: GET, path: /prices/A}
+        book: [{body: {sku: C}}, {body: {sku: B}}]
+""",
+}
+
+
+def test_steps_are_addressed_across_flows_enrich_is_mocked_and_split_calls_pair_up(
+    tmp_path: Path,
+) -> None:
+    results = run(write(tmp_path, MORE))
+    assert [(r.name[:20], r.status, r.failures) for r in results] == [
+        ("an enrich is mocked ", "completed", []),
+        ("a bare name is the t", "completed", []),
+    ]
+
+
+def test_a_listed_call_no_call_matches_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = MORE["batch.test.yaml"].replace("{sku: B}}]", "{sku: D}}]")
+    assert text != MORE["batch.test.yaml"]
+    root = write(tmp_path, {"batch.test.yaml": text})
+    code, out, _ = interlink(capsys, "flows", "test", str(root))
+    assert code == 1
+    # Which call stands in its place depends on the order the split's runs called in.
+    assert out.splitlines()[1].startswith(
+        f"batch.test.yaml:{line_of(text, 'sku: D')}: case 'an enrich is mocked like a call, and "
+        "a split's calls are matched in any order': book[1] (no call matches it): body.sku: "
+        'expected "D", got "'
+    )
