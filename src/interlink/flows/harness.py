@@ -24,7 +24,7 @@ from typing import Any
 from interlink.errors import InterlinkError
 from interlink.estate.findings import Location
 from interlink.estate.flow_tests import COMPENSATE, Address, ExpectedCall, FlowTestFile, Steps
-from interlink.estate.kinds.flow import Flow, FlowSpec, PublishStep
+from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.model import Estate
 from interlink.estate.yamlsource import PathKey
 from interlink.events.cloudevents import CloudEvent
@@ -140,15 +140,12 @@ async def _run_case(estate: Estate, test: FlowTestFile, number: int, scratch: Pa
         transport = MockTransport(test.mocks[number], timer)
         events = _Events(estate)
         reach = Steps(estate, test.flow)
-        publishes = any(
-            isinstance(s, PublishStep) for steps in reach.flows.values() for s in steps.values()
-        )
         engine = FlowEngine(
             FlowRuns(store.db),
             _spec_lookup(estate),
             transport=transport,
             timer=timer,
-            publisher=events if publishes else None,
+            publisher=events,
             lease_ttl=3600.0,  # one engine holds every run: its lease never needs renewing
             owner="flow-tests",
         )

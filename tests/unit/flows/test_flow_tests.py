@@ -376,17 +376,18 @@ cases:
     ("text", "needle", "message"),
     [
         (
-            "flow: ordr\ncases: [{name: x}]\n",
+            "flow: ordr\ncases: [{name: x, expect: {status: completed}}]\n",
             "ordr",
             "no Flow 'ordr' in the estate (did you mean 'order'?)",
         ),
         (
-            "cases:\n  - name: x\n    mocks:\n      chrage: {}\n",
+            "cases:\n  - name: x\n    expect: {status: failed}\n    mocks:\n      chrage: {}\n",
             "chrage",
             "Flow/order has no step 'chrage' (did you mean 'charge'?)",
         ),
         (
-            "cases:\n  - name: x\n    mocks:\n      ship.compensate: {}\n",
+            "cases:\n  - name: x\n    expect: {status: failed}\n"
+            "    mocks:\n      ship.compensate: {}\n",
             "ship.compensate",
             "step 'ship' has no compensate call",
         ),
@@ -407,6 +408,11 @@ cases:
             "duplicate, got 'done'",
         ),
         (
+            "cases:\n  - name: x\n    expect: {}\n",
+            "{}",
+            "expect checks nothing: give at least its status",
+        ),
+        (
             "cases:\n  - name: x\n    expcet: {}\n",
             "expcet",
             "unknown field 'expcet' in cases[0] (did you mean 'expect'?)",
@@ -419,16 +425,17 @@ def test_a_malformed_test_file_exits_2_naming_file_and_line(
     root = write(tmp_path, {"order.test.yaml": text})
     code, out, err = interlink(capsys, "flows", "test", str(root))
     assert (code, out) == (2, "")
-    first = err.splitlines()[0]
+    (first,) = [line for line in err.splitlines() if message in line]
     assert first.startswith(f"order.test.yaml:{line_of(text, needle)}:")
-    assert message in first
     assert err.splitlines()[-1].endswith("nothing was run")
 
 
 def test_a_test_file_named_after_no_flow_says_how_to_name_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = write(tmp_path, {"orders.test.yaml": "cases: [{name: x}]\n"})
+    root = write(
+        tmp_path, {"orders.test.yaml": "cases: [{name: x, expect: {status: completed}}]\n"}
+    )
     code, _, err = interlink(capsys, "flows", "test", str(root))
     assert code == 2
     assert err.splitlines()[0] == (
