@@ -2,10 +2,11 @@
 
 :class:`LoopTimer` is the event loop's own time. :class:`VirtualTimer` is a clock that moves
 only when something waits on it: a sleep returns at once with the clock moved on by its
-length, and a sleep that would go past an attempt's time limit ends that attempt as timed out,
-with the clock at the limit. `interlink flows test` runs flows on it (the store's clock too),
-so retries, slow answers, timeouts and ``wait`` steps of hours cost nothing and always come
-out the same. It counts the sleeps of concurrent runs (a split's children) one after another.
+length, and a sleep that would go past an attempt's time limit cancels that attempt, as
+``asyncio.wait_for`` would, with the clock at the limit. `interlink flows test` runs flows on
+it (the store's clock too), so retries, slow answers, timeouts and ``wait`` steps of hours
+cost nothing and always come out the same. It counts the sleeps of concurrent runs (a split's
+children) one after another.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+#: Loop turns a cancelled attempt takes, at most, to reach the sleeper that went past its limit.
+_UNWIND = 100
 
 
 class Timer(Protocol):
@@ -41,15 +44,8 @@ class _Limit:
     def __init__(self, deadline: datetime, outer: _Limit | None) -> None:
         self.deadline = deadline
         self.outer = outer
-
-
-class _Expired(BaseException):
-    """Unwinds an attempt past its limit. A BaseException, as cancellation is, so that no
-    ``except Exception`` on the way swallows it."""
-
-    def __init__(self, limit: _Limit) -> None:
-        super().__init__()
-        self.limit = limit
+        self.task: asyncio.Future[Any] | None = None  # the attempt, run as a task of its own
+        self.expired = False
 
 
 _LIMIT: contextvars.ContextVar[_Limit | None] = contextvars.ContextVar(
@@ -82,20 +78,33 @@ class VirtualTimer:
             if nearest is None or limit.deadline < nearest.deadline:
                 nearest = limit
             limit = limit.outer
-        if nearest is not None and wake >= nearest.deadline:
-            self.advance_to(nearest.deadline)
-            raise _Expired(nearest)
-        self._now = wake
-        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
+        if nearest is None or wake < nearest.deadline:
+            self._now = wake
+            await asyncio.sleep(0)  # let other tasks run, as a real sleep would
+            return
+        # Past the limit: the attempt is cancelled, as asyncio.wait_for cancels it, which
+        # reaches this task too (it is the attempt's task, or one the attempt awaits: a
+        # split's runs), and everything else the attempt started.
+        self.advance_to(nearest.deadline)
+        nearest.expired = True
+        assert nearest.task is not None
+        nearest.task.cancel()
+        for _ in range(_UNWIND):
+            await asyncio.sleep(0)
+        raise RuntimeError("an attempt past its time limit was not cancelled")
 
     async def limit(self, seconds: float, attempt: Awaitable[T]) -> T:
         mine = _Limit(self._now + timedelta(seconds=seconds), _LIMIT.get())
         token = _LIMIT.set(mine)
         try:
-            return await attempt
-        except _Expired as exc:
-            if exc.limit is not mine:
-                raise
-            raise TimeoutError from None
+            task: asyncio.Future[T] = asyncio.ensure_future(attempt)  # it runs with ``mine`` set
+            mine.task = task
         finally:
             _LIMIT.reset(token)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if mine.expired and (current is None or not current.cancelling()):
+                raise TimeoutError from None
+            raise

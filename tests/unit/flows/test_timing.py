@@ -63,3 +63,42 @@ def test_nested_limits_time_out_the_one_that_expires_first() -> None:
     asyncio.run(outer())
     assert seen == ["outer"]
     assert timer.now() == T0 + timedelta(seconds=10)
+
+
+def test_an_attempt_past_its_limit_is_cancelled_with_all_it_awaits() -> None:
+    timer = VirtualTimer(T0)
+    seen: list[int] = []
+
+    async def steady() -> None:
+        for n in range(5):
+            await timer.sleep(1)
+            seen.append(n)
+
+    async def stuck() -> None:
+        await timer.sleep(100)
+
+    async def attempt() -> None:
+        await asyncio.gather(steady(), stuck())  # as a split runs its children
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await timer.limit(15, attempt())
+        for _ in range(10):  # nothing of the attempt runs on after it timed out
+            await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert seen == []  # steady was cancelled in its first sleep
+    assert timer.now() == T0 + timedelta(seconds=15)
+
+
+def test_a_limit_cancelled_from_outside_is_a_cancellation_not_a_timeout() -> None:
+    timer = VirtualTimer(T0)
+
+    async def main() -> None:
+        task = asyncio.create_task(timer.limit(15, asyncio.sleep(3600)))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
