@@ -79,6 +79,21 @@ spec:
     - {name: ship, type: call, system: erp, path: /resend}
 ---
 apiVersion: interlink/v1
+kind: Flow
+metadata: {name: guarded, owner: ops}
+spec:
+  trigger: {manual: true}
+  steps:
+    - name: reserve
+      type: call
+      system: erp
+      path: /reserve
+      compensate: {system: erp, path: /release}
+    - {name: ship, type: call, system: erp, path: /ship}
+  onError:
+    - {name: alert, type: call, system: billing, path: /alert, body: '{"why": $error.message}'}
+---
+apiVersion: interlink/v1
 kind: Api
 metadata: {name: catalog, owner: ops}
 spec: {system: erp, contract: catalog.yaml}
@@ -506,6 +521,23 @@ cases:
         ship: {path: /resend, times: 1}
         order/ship: {path: /ship/o-7, times: 1}
 """,
+    "guarded.test.yaml": """\
+cases:
+  - name: the onError steps run before the compensation, and are mocked as any step
+    input: {}
+    mocks:
+      reserve: {}
+      reserve.compensate: {}
+      ship: {status: 500}
+      alert: {}
+    expect:
+      status: compensated
+      failedStep: ship
+      compensations: [reserve]
+      calls:
+        ship: {times: 3}
+        alert: {body: {why: POST /ship answered 500}}
+""",
     "batch.test.yaml": """\
 cases:
   - name: an enrich is mocked like a call, and a split's calls are matched in any order
@@ -529,6 +561,7 @@ def test_steps_are_addressed_across_flows_enrich_is_mocked_and_split_calls_pair_
     results = run(write(tmp_path, MORE))
     assert [(r.name[:20], r.status, r.failures) for r in results] == [
         ("an enrich is mocked ", "completed", []),
+        ("the onError steps ru", "compensated", []),
         ("a bare name is the t", "completed", []),
     ]
 
