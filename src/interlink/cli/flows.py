@@ -1,10 +1,12 @@
 """`interlink flows run|resume|runs|show`: flows run by hand against the estate's store, or,
-with ``--admin URL --token T``, on a running node through its admin API."""
+with ``--admin URL --token T``, on a running node through its admin API; `interlink flows
+test`: the flow test files' cases, on the engine with mocks, no store nor server needed."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from datetime import datetime
@@ -16,18 +18,20 @@ import click
 from interlink.cli.admin import estate_option, no_estate, open_estate_store
 from interlink.cli.events import _Api
 from interlink.errors import ConfigError, NotFound
+from interlink.estate.flow_tests import FlowTestFile, flow_test_files, read_test_file
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.flows.calls import api_targets, system_targets
 from interlink.flows.engine import FlowEngine
+from interlink.flows.harness import CaseResult, run_files
 from interlink.flows.runs import FlowRun, FlowRuns
 
 
 @click.group("flows")
 def flows_group() -> None:
-    """Flows of the estate: run one by hand, list runs, show one."""
+    """Flows of the estate: run one by hand, list runs, show one, run their tests."""
 
 
 def _estate(estate_dir: Path) -> Estate:
@@ -225,3 +229,91 @@ def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: st
         ],
     }
     click.echo(json.dumps(document, indent=2))
+
+
+@flows_group.command("test")
+@click.argument("directory", type=click.Path(path_type=Path), default=".", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document for CI and editors.")
+@click.pass_context
+def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
+    """Run the flow test files (*.test.yaml) under DIRECTORY: each case on the real engine,
+    mocks in place of the Systems, no server needed.
+
+    Exits 0 when every case passes, 1 when one fails, 2 when a test file is malformed.
+    """
+    root = directory.resolve()
+    estate, findings = load_estate(root)
+    base = estate.root
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors and not estate.objects:
+        raise no_estate(directory)
+    tests: list[FlowTestFile] = []
+    for path in flow_test_files(root):
+        test, problems = read_test_file(path, estate)
+        errors.extend(problems)
+        if test is not None:
+            tests.append(test)
+    if errors:
+        for finding in errors:
+            click.echo(finding.render(base), err=True)
+        raise ConfigError(
+            f"{len(errors)} problem(s) in the estate or its flow test files: nothing was run"
+        )
+    if not tests:
+        raise ConfigError(f"no flow test files (*.test.yaml) under {directory}")
+    # The engine logs each failed step: in a test, the cases' results say what matters.
+    engine_log = logging.getLogger("interlink.flows")
+    level = engine_log.level
+    engine_log.setLevel(logging.ERROR)
+    try:
+        results = run_files(estate, tests)
+    finally:
+        engine_log.setLevel(level)
+    if as_json:
+        click.echo(json.dumps(_results_json(results, base), indent=2))
+    else:
+        for result in results:
+            mark = "ok  " if result.passed else "FAIL"
+            click.echo(f"{mark}  {_relative(result.file, base)}: {result.name}")
+            for failure in result.failures:
+                where = failure.where.render(base).rsplit(":", 1)[0]  # file:line
+                click.echo(f"{where}: case '{result.name}': {failure.message}")
+        failed = sum(not r.passed for r in results)
+        cases = f"{len(results)} case" + ("" if len(results) == 1 else "s")
+        click.echo(f"{cases}: {len(results) - failed} passed, {failed} failed")
+    ctx.exit(0 if all(r.passed for r in results) else 1)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _results_json(results: list[CaseResult], root: Path) -> dict[str, Any]:
+    return {
+        "ok": all(r.passed for r in results),
+        "passed": sum(r.passed for r in results),
+        "failed": sum(not r.passed for r in results),
+        "cases": [
+            {
+                "file": _relative(r.file, root),
+                "line": r.where.line,
+                "name": r.name,
+                "passed": r.passed,
+                "status": r.status,
+                "error": r.error,
+                "failures": [
+                    {
+                        "file": _relative(f.where.file, root),
+                        "line": f.where.line,
+                        "col": f.where.col,
+                        "message": f.message,
+                    }
+                    for f in r.failures
+                ],
+            }
+            for r in results
+        ],
+    }

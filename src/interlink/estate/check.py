@@ -8,6 +8,7 @@ from pathlib import Path
 
 from interlink.estate.contract_files import file_refs, load_contract
 from interlink.estate.findings import Finding
+from interlink.estate.flow_tests import flow_test_findings
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds import API_VERSION, Api, DataProduct, Event
 from interlink.estate.lifecycle import SUNSET_PASSED, Binding, lifecycle_bindings
@@ -55,6 +56,7 @@ def check_estate(root: Path, *, today: date | None = None) -> CheckResult:
     findings.extend(load_contracts(estate))
     for rule in RULES:
         findings.extend(rule.check(estate, day))
+    findings.extend(flow_test_findings(estate, root.resolve()))
     # A contract written in YAML is read twice (as an estate file and as a contract): its
     # syntax problems are reported once.
     findings = list(dict.fromkeys(findings))

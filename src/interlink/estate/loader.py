@@ -16,11 +16,22 @@ from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import Document, PathKey, read_documents
 
 ESTATE_SUFFIXES = (".yaml", ".yml")
+#: Flow test files (``estate/flow_tests.py``): beside the flows, not estate objects.
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
 SKIPPED_DIRS = {".git", ".interlink", "node_modules", ".venv", "__pycache__"}
 
 
 def estate_files(root: Path) -> tuple[list[Path], list[Finding]]:
-    """YAML files under ``root`` (or ``root`` itself), sorted, hidden folders left out."""
+    """YAML files under ``root`` (or ``root`` itself), sorted, hidden folders and flow test
+    files left out."""
+    files, problems = yaml_files(root)
+    if root.is_file():
+        return files, problems
+    return [f for f in files if not f.name.endswith(TEST_SUFFIXES)], problems
+
+
+def yaml_files(root: Path) -> tuple[list[Path], list[Finding]]:
+    """Every YAML file under ``root`` (or ``root`` itself), sorted, hidden folders left out."""
     if root.is_file():
         return [root], []
     if not root.exists():
@@ -125,11 +136,11 @@ def object_from(doc: Document) -> tuple[Loaded | None, list[Finding]]:
     try:
         obj = model.model_validate(data)
     except ValidationError as exc:
-        return None, _validation_findings(exc, doc, model, data)
+        return None, validation_findings(exc, doc, model, data)
     return Loaded(obj, doc), []
 
 
-def _validation_findings(
+def validation_findings(
     exc: ValidationError, doc: Document, model: type[Any], data: dict[str, Any]
 ) -> list[Finding]:
     name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None

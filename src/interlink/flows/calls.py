@@ -7,6 +7,11 @@ deliveries (a path cannot leave the base URL). The System's credentials ride on 
 the same on every retry and after a restart, so the System can tell a repeat from a new call.
 A 2xx answer's JSON body is the step's output (None when it is empty); a 4xx fails the step at
 once; a 5xx, a 429 or a network failure is retried under the step's policy.
+
+The engine sends each call through a :class:`CallTransport`: :class:`HttpTransport` in
+production; `interlink flows test` puts a test case's mocks in its place (``flows/mocks.py``).
+Either way the answer is read by :func:`read_answer`, so a mocked 503 is retried exactly as a
+real one.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 from interlink.errors import ConfigError, UpstreamError
@@ -91,10 +96,69 @@ def api_targets(estate: Estate, secrets: SecretSource | None = None) -> Callable
     return target
 
 
-async def call(
+@dataclass(frozen=True)
+class CallRequest:
+    """One call a flow step makes: ``step`` of a run of ``flow`` (its ``compensate`` call when
+    ``compensate``), to the System or through the Api ``target``."""
+
+    flow: str
+    step: str
+    compensate: bool
+    kind: Literal["System", "Api"]
+    target: str
+    method: str
+    path: str  # placeholders filled
+    body: Any  # JSON, None for no body
+    key: str  # the Idempotency-Key
+
+    @property
+    def name(self) -> str:
+        """The step, or ``<step>.compensate`` for its compensation."""
+        return f"{self.step}.compensate" if self.compensate else self.step
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+
+
+class CallTransport(Protocol):
+    """Sends a call and returns its answer: UpstreamError when none came (retried),
+    StepFailed when the call cannot be made at all."""
+
+    async def __call__(self, request: CallRequest) -> Answer: ...
+
+
+class HttpTransport:
+    """Calls over HTTP: to a System's base URL, or an Api's System's, with its credentials."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        systems: Callable[[str], Target],
+        apis: Callable[[str], Target] | None = None,
+    ) -> None:
+        self.client = client
+        self.systems = systems
+        self.apis = apis  # None: no Api lookup, an enrich step cannot run
+
+    async def __call__(self, request: CallRequest) -> Answer:
+        lookup = self.systems if request.kind == "System" else self.apis
+        assert lookup is not None  # the engine refuses an enriching flow without an Api lookup
+        try:
+            target = lookup(request.target)
+        except ConfigError as exc:
+            raise StepFailed(exc.message, retryable=False) from None
+        return await send(
+            self.client, target, request.method, request.path, request.body, request.key
+        )
+
+
+async def send(
     client: HttpClient, target: Target, method: str, path: str, body: Any, key: str
-) -> Any:
-    """Send one call; its JSON answer, or StepFailed saying whether to retry."""
+) -> Answer:
+    """One HTTP exchange; UpstreamError when no answer came."""
     try:
         url = webhook_url(target.base_url, path)
     except ValueError as exc:
@@ -109,27 +173,50 @@ async def call(
         pair = target.credential.header_text()
         if pair is not None:
             headers.append(pair)
-    try:
-        async with await client.request(method, url, headers, payload) as response:
-            answer = await response.read()
-            status = response.status
-    except UpstreamError as exc:
-        raise StepFailed(f"{method} {path}: {exc.message}", retryable=True) from None
+    async with await client.request(method, url, headers, payload) as response:
+        return Answer(response.status, await response.read())
+
+
+def read_answer(method: str, path: str, answer: Answer) -> Any:
+    """An answer's JSON (None when empty), or StepFailed saying whether to retry."""
+    status = answer.status
     if not 200 <= status < 300:
         raise StepFailed(
             f"{method} {path} answered {status}", retryable=retryable_status(status), status=status
         )
-    if len(answer) > OUTPUT_LIMIT:
+    if len(answer.body) > OUTPUT_LIMIT:
         raise StepFailed(
-            f"{method} {path} answered {len(answer)} bytes, over the {OUTPUT_LIMIT} a step "
+            f"{method} {path} answered {len(answer.body)} bytes, over the {OUTPUT_LIMIT} a step "
             "output may hold",
             retryable=False,
         )
-    if not answer.strip():
+    if not answer.body.strip():
         return None
     try:
-        return json.loads(answer)
+        return json.loads(answer.body)
     except ValueError:
         raise StepFailed(
             f"{method} {path} answered {status} with a body that is not JSON", retryable=False
         ) from None
+
+
+async def call_through(transport: CallTransport, request: CallRequest) -> Any:
+    """Send one call through ``transport``; its JSON answer, or StepFailed."""
+    try:
+        answer = await transport(request)
+    except UpstreamError as exc:
+        raise StepFailed(
+            f"{request.method} {request.path}: {exc.message}", retryable=True
+        ) from None
+    return read_answer(request.method, request.path, answer)
+
+
+async def call(
+    client: HttpClient, target: Target, method: str, path: str, body: Any, key: str
+) -> Any:
+    """Send one call over HTTP; its JSON answer, or StepFailed saying whether to retry."""
+    try:
+        answer = await send(client, target, method, path, body, key)
+    except UpstreamError as exc:
+        raise StepFailed(f"{method} {path}: {exc.message}", retryable=True) from None
+    return read_answer(method, path, answer)

@@ -18,6 +18,10 @@ key already held), or ``waiting`` until a ``wait`` step's time.
 :meth:`FlowEngine.recover` resumes every pending run whose lease lapsed, and every waiting
 run whose time came, from its checkpoint: a completed step is never run again, the step in
 flight is run again with the same ``Idempotency-Key``.
+
+Calls leave through a :class:`CallTransport` (HTTP unless another is given) and waits are made
+on a :class:`Timer` (the event loop's unless another is given): `interlink flows test` runs
+the same engine on mocks and a virtual clock.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from interlink.estate.kinds.flow import (
     iter_steps,
 )
 from interlink.expressions import Expression, compile_expression
-from interlink.flows.calls import Target, call
+from interlink.flows.calls import CallRequest, CallTransport, HttpTransport, Target, call_through
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.inputs import validate_input
 from interlink.flows.keys import FlowKeys
@@ -50,6 +54,7 @@ from interlink.flows.layout import Layout
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
+from interlink.flows.timing import LoopTimer, Timer
 from interlink.http.client import HttpClient
 
 log = logging.getLogger("interlink.flows")
@@ -72,11 +77,13 @@ class FlowEngine:
         self,
         runs: FlowRuns,
         flows: Callable[[str], FlowSpec],
-        targets: Callable[[str], Target],
+        targets: Callable[[str], Target] | None = None,
         *,
         apis: Callable[[str], Target] | None = None,
         publisher: Publisher | None = None,
         client: HttpClient | None = None,
+        transport: CallTransport | None = None,
+        timer: Timer | None = None,
         retry: RetryPolicy | None = None,
         lease_ttl: float = 30.0,
         owner: str | None = None,
@@ -84,11 +91,19 @@ class FlowEngine:
         self.runs = runs
         self._keys = FlowKeys(runs.db)
         self._flows = flows  # the flow's spec by name (ConfigError when unknown)
-        self._targets = targets
-        self._apis = apis  # where an Api's calls go (enrich steps), by the Api's name
         self.publisher = publisher
-        self._owns_client = client is None
-        self._client = client or HttpClient()
+        self._client: HttpClient | None = None  # one the engine made, closed by aclose()
+        if transport is None:
+            if targets is None:
+                raise TypeError("a FlowEngine needs the Systems' targets or a transport")
+            if client is None:
+                client = self._client = HttpClient()
+            # ``apis``: where an Api's calls go (enrich steps), by the Api's name.
+            transport = HttpTransport(client, targets, apis)
+        self._transport = transport
+        # Without a lookup of Apis, a flow that enriches is refused before it starts.
+        self._enriches = not isinstance(transport, HttpTransport) or transport.apis is not None
+        self._timer = timer or LoopTimer()
         self._retry = retry or RetryPolicy()
         self.lease_ttl = lease_ttl
         self.owner = owner or f"flows-{uuid.uuid4().hex[:12]}"
@@ -134,7 +149,7 @@ class FlowEngine:
         steps = iter_steps([*spec.steps, *spec.on_error])
         if self.publisher is None and any(isinstance(s, PublishStep) for s in steps):
             raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
-        if self._apis is None and any(isinstance(s, EnrichStep) for s in steps):
+        if not self._enriches and any(isinstance(s, EnrichStep) for s in steps):
             raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
 
     async def run(self, run_id: str) -> FlowRun:
@@ -170,7 +185,7 @@ class FlowEngine:
 
     async def aclose(self) -> None:
         """Close the HTTP connections of a client the engine made itself."""
-        if self._owns_client:
+        if self._client is not None:
             await self._client.aclose()
 
     # --- one run -----------------------------------------------------------------------------
@@ -269,7 +284,7 @@ class FlowEngine:
                     result = await attempt
                 else:
                     try:
-                        result = await asyncio.wait_for(attempt, step.timeout)
+                        result = await self._timer.limit(step.timeout, attempt)
                     except TimeoutError:
                         raise StepFailed(
                             f"the attempt took longer than its timeout of {step.timeout:g} s",
@@ -285,7 +300,7 @@ class FlowEngine:
                 policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
                 if policy.gives_up(exc, number):
                     raise
-                await asyncio.sleep(policy.delay(number))
+                await self._timer.sleep(policy.delay(number))
                 continue
             if phase == "forward":
                 # A stopping step keeps the pointer: a run stopped before its status is written
@@ -311,15 +326,27 @@ class FlowEngine:
     # --- what steps use of the engine --------------------------------------------------------
 
     async def call(
-        self, system: str, method: str, path: str, body: Any, run: FlowRun, key: str
+        self,
+        system: str,
+        method: str,
+        path: str,
+        body: Any,
+        run: FlowRun,
+        step: str,
+        *,
+        compensate: bool = False,
     ) -> Any:
-        return await self._send(self._targets, system, method, path, body, run, key)
+        key = f"{run.id}:{step}" + (":compensate" if compensate else "")
+        request = CallRequest(run.flow, step, compensate, "System", system, method, path, body, key)
+        return await call_through(self._transport, request)
 
     async def call_api(
-        self, api: str, method: str, path: str, body: Any, run: FlowRun, key: str
+        self, api: str, method: str, path: str, body: Any, run: FlowRun, step: str
     ) -> Any:
-        assert self._apis is not None  # start() refuses a flow that enriches without one
-        return await self._send(self._apis, api, method, path, body, run, key)
+        request = CallRequest(
+            run.flow, step, False, "Api", api, method, path, body, f"{run.id}:{step}"
+        )
+        return await call_through(self._transport, request)
 
     async def run_children(
         self, run: FlowRun, index: int, name: str, items: list[Any], parallel: int
@@ -398,22 +425,6 @@ class FlowEngine:
 
     async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
         return await self._db(self._keys.claim, flow, key, run_id, window)
-
-    async def _send(
-        self,
-        lookup: Callable[[str], Target],
-        name: str,
-        method: str,
-        path: str,
-        body: Any,
-        run: FlowRun,
-        key: str,
-    ) -> Any:
-        try:
-            target = lookup(name)
-        except ConfigError as exc:
-            raise StepFailed(exc.message, retryable=False) from None
-        return await call(self._client, target, method, path, body, f"{run.id}:{key}")
 
     def evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
         bindings = {

@@ -25,12 +25,21 @@ class Runtime(Protocol):
         it does not evaluate."""
 
     async def call(
-        self, system: str, method: str, path: str, body: Any, run: FlowRun, key: str
+        self,
+        system: str,
+        method: str,
+        path: str,
+        body: Any,
+        run: FlowRun,
+        step: str,
+        *,
+        compensate: bool = False,
     ) -> Any:
-        """One HTTP call to a System; its JSON answer, or StepFailed."""
+        """One HTTP call to a System by ``step`` (its compensation when ``compensate``); its
+        JSON answer, or StepFailed."""
 
     async def call_api(
-        self, api: str, method: str, path: str, body: Any, run: FlowRun, key: str
+        self, api: str, method: str, path: str, body: Any, run: FlowRun, step: str
     ) -> Any:
         """One HTTP call to an Api (its System's base URL and credentials)."""
 

@@ -34,6 +34,7 @@ async def undo_call(step: Step, ctx: StepContext) -> StepResult:
     assert undo is not None
     body = _body(undo.body, undo.method, ctx)
     path = expand_path(undo.path, ctx.message)
-    key = f"{step.name}:compensate"
-    output = await ctx.runtime.call(undo.system, undo.method, path, body, ctx.run, key)
+    output = await ctx.runtime.call(
+        undo.system, undo.method, path, body, ctx.run, step.name, compensate=True
+    )
     return StepResult(output, ctx.context)
