@@ -4,7 +4,12 @@ Subscription filters, `check` and flows' mappings, filters and conditions all go
 :func:`compile_expression`. Two engines can stand behind it: ``jsonatapy`` (Rust, the optional
 ``fast`` extra) when it is installed, else ``jsonata-python``, which is always there. Both take
 the same expressions and give the same results on all but a few corner cases (the official
-suite's known failures are listed in tests/unit/test_jsonata_suite.py).
+suite's known failures are listed in tests/unit/test_jsonata_suite.py). ``INTERLINK_JSONATA_ENGINE``
+(``jsonatapy`` or ``jsonata-python``) chooses one instead, for a process and its children.
+
+A syntax error reads the same with either engine: jsonatapy does not say where in the expression
+it is, so when jsonata-python's parser finds the same error, its message (with the position) is
+the one given.
 
 Every evaluation is guarded: it stops with ``D1012`` past a time limit and with ``D1011`` past
 a depth of nested evaluation, so a runaway expression (an infinite recursion in a mapping)
@@ -14,7 +19,9 @@ steps, so one slow built-in call (a huge ``$range``) finishes before it is notic
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -28,17 +35,42 @@ DEFAULT_TIMEOUT = 1.0
 DEFAULT_MAX_DEPTH = 500
 
 
+#: Names the engine :func:`compile_expression` uses when the caller names none.
+ENGINE_ENV = "INTERLINK_JSONATA_ENGINE"
+
+
 def available_engines() -> list[Engine]:
     """The engines installed here, the preferred (faster) one first."""
-    engines: list[Engine] = []
+    return list(_installed())
+
+
+@functools.cache
+def _installed() -> tuple[Engine, ...]:
     if importlib.util.find_spec("jsonatapy") is not None:
-        engines.append("jsonatapy")
-    engines.append("jsonata-python")
-    return engines
+        return ("jsonatapy", "jsonata-python")
+    return ("jsonata-python",)
 
 
-#: The engine :func:`compile_expression` uses unless told otherwise.
+#: The preferred engine installed here.
 DEFAULT_ENGINE: Engine = available_engines()[0]
+
+
+def default_engine() -> Engine:
+    """The engine used when none is named: ``INTERLINK_JSONATA_ENGINE``'s, else the preferred.
+
+    Read at each compile, so a test can set it; an engine that is not installed is an error,
+    not a silent fallback, so a run that asks for one engine never tests the other."""
+    wanted = os.environ.get(ENGINE_ENV, "").strip()
+    if not wanted:
+        return DEFAULT_ENGINE
+    for engine in _installed():
+        if engine == wanted:
+            return engine
+    if wanted in ("jsonatapy", "jsonata-python"):
+        reason = "is not installed (pip install 'interlink[fast]')"
+    else:
+        reason = "is not a JSONata engine"
+    raise ExpressionError(f"{ENGINE_ENV}={wanted} {reason}; installed: {', '.join(_installed())}")
 
 
 #: An engine's compiled expression: (data, bindings, timeout in ms, max depth) -> result.
@@ -94,7 +126,7 @@ def compile_expression(
     """Parse ``source`` once; :class:`ExpressionError` when it does not compile.
 
     ``timeout`` (seconds) and ``max_depth`` bound each evaluation; None lifts a bound."""
-    chosen = engine or DEFAULT_ENGINE
+    chosen = engine or default_engine()
     try:
         compiled = _jsonatapy(source) if chosen == "jsonatapy" else _jsonata_python(source)
     except ExpressionError:
@@ -104,8 +136,28 @@ def compile_expression(
             "JSONata: the expression nests too deeply to parse", code="S0101"
         ) from None
     except Exception as exc:  # the parsers raise several types for a bad expression
-        raise _error(exc, source) from None
+        error = _error(exc, source)
+        if chosen == "jsonatapy":
+            error = _located(error, source)
+        raise error from None
     return Expression(source, compiled, chosen, timeout, max_depth)
+
+
+def _located(error: ExpressionError, source: str) -> ExpressionError:
+    """jsonatapy's syntax error, said as jsonata-python says it (with the position, tokens as
+    written) when that parser finds the same error; else jsonatapy's own."""
+    if error.position is not None:
+        return error
+    import jsonata  # type: ignore[import-untyped]
+
+    try:
+        jsonata.Jsonata(source)
+    except RecursionError:
+        return error
+    except Exception as exc:  # the parser raises several types for a bad expression
+        other = _error(exc, source)
+        return other if other.code == error.code else error
+    return error
 
 
 def truthy(value: Any) -> bool:
@@ -127,7 +179,7 @@ def constructed_keys(source: str) -> frozenset[str] | None:
     It can when the expression is an object constructor (``{"a": …, "b": …}``), alone or last
     in a block, with literal string keys; otherwise (or when it does not compile) None. Read
     with jsonata-python's parser, which is always installed, whichever engine evaluates."""
-    import jsonata  # type: ignore[import-untyped]
+    import jsonata
 
     try:
         node = jsonata.Jsonata(source).ast

@@ -9,6 +9,10 @@ import pytest
 from interlink.estate.check import check_estate
 from tests.unit.estate.helpers import TODAY, check_messages, edit, write
 
+# Flows map, filter and choose with JSONata: each engine must behave the same here.
+pytestmark = pytest.mark.usefixtures("jsonata_engine")
+
+
 FLOW = "flows/address-sync.yaml"
 NO_TRIGGER = (
     "  # No trigger: Subscription/erp-address-sync (events/subscriptions.yaml) delivers its "
