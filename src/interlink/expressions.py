@@ -24,6 +24,7 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from interlink.errors import ExpressionError
@@ -173,8 +174,23 @@ def truthy(value: Any) -> bool:
     return False
 
 
-def constructed_keys(source: str) -> frozenset[str] | None:
-    """The keys of the object ``source`` builds, when that can be told without evaluating it.
+@dataclass(frozen=True)
+class Shape:
+    """What can be told, without evaluating, of a value an expression builds.
+
+    ``type`` is its JSON type when the expression fixes it (a literal, an object or array
+    constructor, ``&``, arithmetic, a comparison, a built-in such as ``$string``), else None;
+    ``value`` is the literal itself when ``literal``; ``fields`` an object constructor's, when
+    its keys are literal strings."""
+
+    type: str | None
+    literal: bool = False
+    value: Any = None
+    fields: Mapping[str, Shape] | None = None
+
+
+def constructed_object(source: str) -> Mapping[str, Shape] | None:
+    """The fields of the object ``source`` builds, when that can be told without evaluating it.
 
     It can when the expression is an object constructor (``{"a": …, "b": …}``), alone or last
     in a block, with literal string keys; otherwise (or when it does not compile) None. Read
@@ -185,15 +201,57 @@ def constructed_keys(source: str) -> frozenset[str] | None:
         node = jsonata.Jsonata(source).ast
     except Exception:  # not compiling is reported elsewhere; here it is "cannot tell"
         return None
+    # A block may bind a name such as $string to a function of its own: then a call to it
+    # says nothing of its result.
+    builtins = node.type != "block"
     while node.type == "block" and node.expressions:
         node = node.expressions[-1]
-    if node.type != "unary" or node.value != "{" or node.lhs_object is None:
-        return None
-    keys = [key.value for key, _ in node.lhs_object]
-    if not all(k is not None and isinstance(k, str) for k in keys):
-        return None
-    types = {key.type for key, _ in node.lhs_object}
-    return frozenset(keys) if types <= {"string"} else None
+    return _shape(node, builtins).fields
+
+
+def constructed_keys(source: str) -> frozenset[str] | None:
+    """The keys of the object ``source`` builds, when :func:`constructed_object` can tell."""
+    fields = constructed_object(source)
+    return None if fields is None else frozenset(fields)
+
+
+#: Operators and built-in functions whose result, when there is one, has one JSON type.
+_OPERATOR_TYPES = {
+    "&": "string",
+    **dict.fromkeys(("+", "-", "*", "/", "%"), "number"),
+    **dict.fromkeys(("=", "!=", "<", ">", "<=", ">=", "in", "and", "or"), "boolean"),
+}
+_FUNCTION_TYPES = {
+    **dict.fromkeys(
+        ("string", "uppercase", "lowercase", "trim", "substring", "join", "now", "base64encode"),
+        "string",
+    ),
+    **dict.fromkeys(
+        ("number", "sum", "count", "length", "millis", "round", "floor", "ceil", "abs"), "number"
+    ),
+    **dict.fromkeys(("boolean", "not", "exists"), "boolean"),
+}
+
+
+def _shape(node: Any, builtins: bool) -> Shape:
+    kind, value = node.type, node.value
+    if kind in ("string", "number"):
+        return Shape(kind, literal=True, value=value)
+    if kind == "value" and (value is None or isinstance(value, bool)):
+        return Shape("null" if value is None else "boolean", literal=True, value=value)
+    if kind == "unary" and value == "{":
+        pairs = node.lhs_object or []
+        if not all(key.type == "string" and isinstance(key.value, str) for key, _ in pairs):
+            return Shape("object")
+        return Shape("object", fields={key.value: _shape(v, builtins) for key, v in pairs})
+    if kind == "unary":
+        return Shape({"[": "array", "-": "number"}.get(value))
+    if kind == "binary":
+        return Shape(_OPERATOR_TYPES.get(value))
+    procedure = getattr(node, "procedure", None)
+    if kind == "function" and builtins and procedure is not None and procedure.type == "variable":
+        return Shape(_FUNCTION_TYPES.get(procedure.value))
+    return Shape(None)
 
 
 _CODE = re.compile(r"\b([STDU]\d{4})\b")
