@@ -11,7 +11,21 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from interlink.expressions import ENGINE_ENV, Engine, available_engines
 from interlink.testing.services import postgres_reachable, postgres_url, require_service
+
+# --- JSONata engines -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=available_engines())
+def jsonata_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """Each installed JSONata engine in turn, chosen through the environment, so that what
+    the test starts (child processes too) evaluates with it. A module whose behaviour rests on
+    expressions says ``pytestmark = pytest.mark.usefixtures("jsonata_engine")``."""
+    engine: Engine = request.param
+    monkeypatch.setenv(ENGINE_ENV, engine)
+    return engine
+
 
 # --- databases -------------------------------------------------------------------------------
 

@@ -4,7 +4,12 @@ Subscription filters, `check` and flows' mappings, filters and conditions all go
 :func:`compile_expression`. Two engines can stand behind it: ``jsonatapy`` (Rust, the optional
 ``fast`` extra) when it is installed, else ``jsonata-python``, which is always there. Both take
 the same expressions and give the same results on all but a few corner cases (the official
-suite's known failures are listed in tests/unit/test_jsonata_suite.py).
+suite's known failures are listed in tests/unit/test_jsonata_suite.py). ``INTERLINK_JSONATA_ENGINE``
+(``jsonatapy`` or ``jsonata-python``) chooses one instead, for a process and its children.
+
+A syntax error reads the same with either engine: jsonatapy does not say where in the expression
+it is, so when jsonata-python's parser finds the same error, its message (with the position) is
+the one given.
 
 Every evaluation is guarded: it stops with ``D1012`` past a time limit and with ``D1011`` past
 a depth of nested evaluation, so a runaway expression (an infinite recursion in a mapping)
@@ -14,9 +19,12 @@ steps, so one slow built-in call (a huge ``$range``) finishes before it is notic
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from interlink.errors import ExpressionError
@@ -28,17 +36,42 @@ DEFAULT_TIMEOUT = 1.0
 DEFAULT_MAX_DEPTH = 500
 
 
+#: Names the engine :func:`compile_expression` uses when the caller names none.
+ENGINE_ENV = "INTERLINK_JSONATA_ENGINE"
+
+
 def available_engines() -> list[Engine]:
     """The engines installed here, the preferred (faster) one first."""
-    engines: list[Engine] = []
+    return list(_installed())
+
+
+@functools.cache
+def _installed() -> tuple[Engine, ...]:
     if importlib.util.find_spec("jsonatapy") is not None:
-        engines.append("jsonatapy")
-    engines.append("jsonata-python")
-    return engines
+        return ("jsonatapy", "jsonata-python")
+    return ("jsonata-python",)
 
 
-#: The engine :func:`compile_expression` uses unless told otherwise.
+#: The preferred engine installed here.
 DEFAULT_ENGINE: Engine = available_engines()[0]
+
+
+def default_engine() -> Engine:
+    """The engine used when none is named: ``INTERLINK_JSONATA_ENGINE``'s, else the preferred.
+
+    Read at each compile, so a test can set it; an engine that is not installed is an error,
+    not a silent fallback, so a run that asks for one engine never tests the other."""
+    wanted = os.environ.get(ENGINE_ENV, "").strip()
+    if not wanted:
+        return DEFAULT_ENGINE
+    for engine in _installed():
+        if engine == wanted:
+            return engine
+    if wanted in ("jsonatapy", "jsonata-python"):
+        reason = "is not installed (pip install 'interlink[fast]')"
+    else:
+        reason = "is not a JSONata engine"
+    raise ExpressionError(f"{ENGINE_ENV}={wanted} {reason}; installed: {', '.join(_installed())}")
 
 
 #: An engine's compiled expression: (data, bindings, timeout in ms, max depth) -> result.
@@ -94,7 +127,7 @@ def compile_expression(
     """Parse ``source`` once; :class:`ExpressionError` when it does not compile.
 
     ``timeout`` (seconds) and ``max_depth`` bound each evaluation; None lifts a bound."""
-    chosen = engine or DEFAULT_ENGINE
+    chosen = engine or default_engine()
     try:
         compiled = _jsonatapy(source) if chosen == "jsonatapy" else _jsonata_python(source)
     except ExpressionError:
@@ -104,8 +137,28 @@ def compile_expression(
             "JSONata: the expression nests too deeply to parse", code="S0101"
         ) from None
     except Exception as exc:  # the parsers raise several types for a bad expression
-        raise _error(exc, source) from None
+        error = _error(exc, source)
+        if chosen == "jsonatapy":
+            error = _located(error, source)
+        raise error from None
     return Expression(source, compiled, chosen, timeout, max_depth)
+
+
+def _located(error: ExpressionError, source: str) -> ExpressionError:
+    """jsonatapy's syntax error, said as jsonata-python says it (with the position, tokens as
+    written) when that parser finds the same error; else jsonatapy's own."""
+    if error.position is not None:
+        return error
+    import jsonata  # type: ignore[import-untyped]
+
+    try:
+        jsonata.Jsonata(source)
+    except RecursionError:
+        return error
+    except Exception as exc:  # the parser raises several types for a bad expression
+        other = _error(exc, source)
+        return other if other.code == error.code else error
+    return error
 
 
 def truthy(value: Any) -> bool:
@@ -121,27 +174,84 @@ def truthy(value: Any) -> bool:
     return False
 
 
-def constructed_keys(source: str) -> frozenset[str] | None:
-    """The keys of the object ``source`` builds, when that can be told without evaluating it.
+@dataclass(frozen=True)
+class Shape:
+    """What can be told, without evaluating, of a value an expression builds.
+
+    ``type`` is its JSON type when the expression fixes it (a literal, an object or array
+    constructor, ``&``, arithmetic, a comparison, a built-in such as ``$string``), else None;
+    ``value`` is the literal itself when ``literal``; ``fields`` an object constructor's, when
+    its keys are literal strings."""
+
+    type: str | None
+    literal: bool = False
+    value: Any = None
+    fields: Mapping[str, Shape] | None = None
+
+
+def constructed_object(source: str) -> Mapping[str, Shape] | None:
+    """The fields of the object ``source`` builds, when that can be told without evaluating it.
 
     It can when the expression is an object constructor (``{"a": …, "b": …}``), alone or last
     in a block, with literal string keys; otherwise (or when it does not compile) None. Read
     with jsonata-python's parser, which is always installed, whichever engine evaluates."""
-    import jsonata  # type: ignore[import-untyped]
+    import jsonata
 
     try:
         node = jsonata.Jsonata(source).ast
     except Exception:  # not compiling is reported elsewhere; here it is "cannot tell"
         return None
+    # A block may bind a name such as $string to a function of its own: then a call to it
+    # says nothing of its result.
+    builtins = node.type != "block"
     while node.type == "block" and node.expressions:
         node = node.expressions[-1]
-    if node.type != "unary" or node.value != "{" or node.lhs_object is None:
-        return None
-    keys = [key.value for key, _ in node.lhs_object]
-    if not all(k is not None and isinstance(k, str) for k in keys):
-        return None
-    types = {key.type for key, _ in node.lhs_object}
-    return frozenset(keys) if types <= {"string"} else None
+    return _shape(node, builtins).fields
+
+
+def constructed_keys(source: str) -> frozenset[str] | None:
+    """The keys of the object ``source`` builds, when :func:`constructed_object` can tell."""
+    fields = constructed_object(source)
+    return None if fields is None else frozenset(fields)
+
+
+#: Operators and built-in functions whose result, when there is one, has one JSON type.
+_OPERATOR_TYPES = {
+    "&": "string",
+    **dict.fromkeys(("+", "-", "*", "/", "%"), "number"),
+    **dict.fromkeys(("=", "!=", "<", ">", "<=", ">=", "in", "and", "or"), "boolean"),
+}
+_FUNCTION_TYPES = {
+    **dict.fromkeys(
+        ("string", "uppercase", "lowercase", "trim", "substring", "join", "now", "base64encode"),
+        "string",
+    ),
+    **dict.fromkeys(
+        ("number", "sum", "count", "length", "millis", "round", "floor", "ceil", "abs"), "number"
+    ),
+    **dict.fromkeys(("boolean", "not", "exists"), "boolean"),
+}
+
+
+def _shape(node: Any, builtins: bool) -> Shape:
+    kind, value = node.type, node.value
+    if kind in ("string", "number"):
+        return Shape(kind, literal=True, value=value)
+    if kind == "value" and (value is None or isinstance(value, bool)):
+        return Shape("null" if value is None else "boolean", literal=True, value=value)
+    if kind == "unary" and value == "{":
+        pairs = node.lhs_object or []
+        if not all(key.type == "string" and isinstance(key.value, str) for key, _ in pairs):
+            return Shape("object")
+        return Shape("object", fields={key.value: _shape(v, builtins) for key, v in pairs})
+    if kind == "unary":
+        return Shape({"[": "array", "-": "number"}.get(value))
+    if kind == "binary":
+        return Shape(_OPERATOR_TYPES.get(value))
+    procedure = getattr(node, "procedure", None)
+    if kind == "function" and builtins and procedure is not None and procedure.type == "variable":
+        return Shape(_FUNCTION_TYPES.get(procedure.value))
+    return Shape(None)
 
 
 _CODE = re.compile(r"\b([STDU]\d{4})\b")

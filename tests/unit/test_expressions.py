@@ -9,9 +9,11 @@ import pytest
 from interlink.errors import ExpressionError, InterlinkError
 from interlink.expressions import (
     DEFAULT_ENGINE,
+    ENGINE_ENV,
     Engine,
     available_engines,
     compile_expression,
+    default_engine,
     truthy,
 )
 
@@ -46,14 +48,61 @@ def test_a_syntax_error_is_one_line_with_code_and_position(engine: Engine) -> No
     assert error.code.startswith("S0")
     assert "\n" not in str(error)
     assert str(error).startswith(f"JSONata {error.code}")
-    if engine == "jsonata-python":  # jsonatapy does not say where
+    # jsonatapy does not say where; jsonata-python's parser does, but here reads another error
+    # (S0203, "Expected ]") than jsonatapy's (S0207), so jsonatapy's stands, without a position.
+    if engine == "jsonata-python":
         assert error.position == 26
         assert "at position 26" in str(error)
 
 
-def test_the_position_in_an_expression_of_several_lines_is_a_line_and_column() -> None:
+@pytest.mark.parametrize(
+    "source",
+    ["status = 'paid' and", '{"id": orderId,\n  "total": $sum(lines.price }', "country = 'DE"],
+)
+def test_a_syntax_error_reads_the_same_with_either_engine(source: str) -> None:
+    messages = set()
+    for engine in ENGINES:
+        with pytest.raises(ExpressionError) as caught:
+            compile_expression(source, engine=engine)
+        assert caught.value.position is not None
+        messages.add(str(caught.value))
+    assert len(messages) == 1, messages
+
+
+def test_the_position_in_an_expression_of_several_lines_is_a_line_and_column(
+    engine: Engine,
+) -> None:
     with pytest.raises(ExpressionError, match=r"at line 2, column 8: Expected \}"):
-        compile_expression('{"a": 1,\n  "b": 2', engine="jsonata-python")
+        compile_expression('{"a": 1,\n  "b": 2', engine=engine)
+
+
+@pytest.mark.parametrize("wanted", ENGINES)
+def test_the_environment_chooses_the_engine(
+    monkeypatch: pytest.MonkeyPatch, wanted: Engine
+) -> None:
+    monkeypatch.setenv(ENGINE_ENV, wanted)
+    assert default_engine() == wanted
+    assert compile_expression("1 + 1").engine == wanted
+    monkeypatch.delenv(ENGINE_ENV)
+    assert compile_expression("1 + 1").engine == DEFAULT_ENGINE
+
+
+@pytest.mark.parametrize(
+    ("wanted", "reason"),
+    [("jsonata-js", "is not a JSONata engine"), ("jsonata-pyton", "is not a JSONata engine")],
+)
+def test_an_engine_that_is_not_there_is_refused_not_replaced(
+    monkeypatch: pytest.MonkeyPatch, wanted: str, reason: str
+) -> None:
+    monkeypatch.setenv(ENGINE_ENV, wanted)
+    with pytest.raises(ExpressionError, match=f"^{ENGINE_ENV}={wanted} {reason}; installed: "):
+        compile_expression("1 + 1")
+
+
+def test_the_fast_engine_is_preferred_when_installed() -> None:
+    # The dev install carries it (pyproject's dev extra), so the suite covers both engines.
+    assert ENGINES == ["jsonatapy", "jsonata-python"]
+    assert DEFAULT_ENGINE == "jsonatapy"
 
 
 def test_an_evaluation_error_carries_its_code(engine: Engine) -> None:

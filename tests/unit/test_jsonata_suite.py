@@ -1,8 +1,9 @@
 """The official JSONata test suite (tests/data/jsonata-suite) run against interlink.expressions.
 
-Every case runs against each installed engine: jsonata-python always, jsonatapy when the
-``fast`` extra is installed. A case the engine is known to get wrong is listed below and expected
-to fail, strictly: when an engine release fixes it, the run says so and the entry goes.
+Every case runs against each installed engine: jsonata-python always, jsonatapy with the
+``fast`` or the ``dev`` extra (so `make test` runs both; tests/unit/test_expressions.py fails
+when the dev install lacks one). A case the engine is known to get wrong is listed below and
+expected to fail, strictly: when an engine release fixes it, the run says so and the entry goes.
 
 The suite's harness checks a few things this one does not: the ``token`` of an error, and
 ``undefined`` against ``null`` (both engines give Python None for each). The suite's own guard

@@ -4,6 +4,21 @@ A Flow's references to Systems, Apis, Events and DataProducts are checked with e
 reference (estate/links.py); these rules judge what only a Flow has. Each finding is located
 at the exact field: the expression, the step name, the path.
 
+Steps do not name each other: a choice holds its branches' steps and ``onError`` is a list of
+steps, so the only names a step gives are references (a System, an Api, an Event, a DataProduct,
+a child Flow), checked with all the others and hinted ("did you mean"); a ``next`` or ``goto``
+is an unknown field.
+
+What a published event will hold is judged only where the flow fixes it before running: an
+object constructor with literal keys (the publish step's ``data``, or the last map's message).
+A literal value is validated against its property's schema (``type``, ``pattern``, ``enum``,
+``format``… as the event's validation would); a value whose type the expression fixes (``&``
+is a string, arithmetic a number, a comparison a boolean, ``$string()`` a string, an object or
+array constructor) is compared with the property's ``type``, a number with "integer" passing
+(whether it is whole is not known); an object constructor is judged like the event, field by
+field. Paths, variables and other functions are not judged: their value is known only at run
+time.
+
 How events reach a flow: a Subscription that targets it is the way (it carries the filter,
 ordering, retries and the dead-letter queue); ``trigger.event`` is shorthand for such a
 Subscription with the defaults. One event must start one run per flow, so a flow may not have
@@ -12,10 +27,13 @@ both for the same event: `check` refuses that, and says which to remove.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
+
+import jsonschema_rs
 
 from interlink.errors import ContractError, ExpressionError
 from interlink.estate.findings import Finding
@@ -39,7 +57,7 @@ from interlink.estate.kinds.flow import (
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.subscriptions import implied_name
 from interlink.estate.yamlsource import PathKey
-from interlink.expressions import compile_expression, constructed_keys
+from interlink.expressions import Shape, compile_expression, constructed_object
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,15 @@ def call_findings(estate: Estate) -> Iterator[Finding]:
     for item, flow in _flows(estate):
         for placed in every_step(flow.spec):
             step = placed.step
+            if isinstance(step, EnrichStep) and step.source.api and step.source.path:
+                path = step.source.path
+                if path_leaves_base(path) or path.startswith("//"):
+                    yield item.finding(
+                        (*placed.path, "from", "path"),
+                        "FLOW_CALL_OUTSIDE",
+                        f"{item.key}: path {path!r} has '.' or '..' segments or starts with "
+                        f"'//'; an enrich must stay under Api/{step.source.api}'s base URL",
+                    )
             if not isinstance(step, CallStep):
                 continue
             yield from _call(estate, item, step, placed.path)
@@ -260,9 +287,10 @@ def publish_findings(estate: Estate) -> Iterator[Finding]:
             if event_item is None or not isinstance(event_item.obj, Event):
                 continue  # reported as a dangling reference
             schema = estate.event_schema(event_item)
-            keys, source = _published_keys(placed)
-            if keys is None or not isinstance(schema, dict) or schema.get("type") != "object":
+            fields, source = _published_fields(placed)
+            if fields is None or not isinstance(schema, dict) or schema.get("type") != "object":
                 continue
+            keys = set(fields)
             at = (*placed.path, "data") if step.data is not None else (*placed.path, "event")
             missing = sorted(set(_required(schema)) - keys)
             if missing:
@@ -283,28 +311,100 @@ def publish_findings(estate: Estate) -> Iterator[Finding]:
                         f"{item.key}: step '{step.name}' publishes {step.event} with "
                         f"{_fields(extra)}, which its schema does not allow",
                     )
+            for problem in value_problems(fields, schema, schema, ""):
+                yield item.finding(
+                    at,
+                    "FLOW_PUBLISH_SCHEMA",
+                    f"{item.key}: step '{step.name}' publishes {step.event} with {problem} "
+                    f"(as {source} builds it)",
+                )
 
 
-def _published_keys(placed: Placed) -> tuple[frozenset[str] | None, str]:
-    """The top-level keys of the data a publish step sends, where the flow makes them plain:
+def value_problems(
+    fields: Mapping[str, Shape], schema: dict[str, Any], root: dict[str, Any], prefix: str
+) -> Iterator[str]:
+    """What the schema refuses in fields whose values are fixed before the flow runs: a
+    literal it does not accept, a value of a fixed type it does not allow, and the same
+    inside an object built with fixed keys (a field it requires missing, one it forbids)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return
+    for key, shape in sorted(fields.items()):
+        sub = properties.get(key)
+        if not isinstance(sub, dict):
+            continue
+        name = f"{prefix}{key}"
+        wrong = _literal_refused(shape, sub, root) or _type_refused(shape, sub)
+        if wrong is not None:
+            yield f"'{name}' {wrong}"
+            continue
+        if shape.fields is None:
+            continue
+        missing = sorted(set(_required(sub)) - set(shape.fields))
+        if missing:
+            yield f"'{name}' lacking {_fields(missing)}, which its schema requires"
+        inner = sub.get("properties")
+        if sub.get("additionalProperties") is False and isinstance(inner, dict):
+            extra = sorted(set(shape.fields) - set(inner))
+            if extra:
+                yield f"'{name}' holding {_fields(extra)}, which its schema does not allow"
+        yield from value_problems(shape.fields, sub, root, f"{name}.")
+
+
+def _literal_refused(shape: Shape, sub: dict[str, Any], root: dict[str, Any]) -> str | None:
+    """Why the property's schema refuses a literal value, as the event's validation would;
+    None when it accepts it or cannot be read alone (a reference to another file)."""
+    if not shape.literal:
+        return None
+    # The root's definitions come along, so a "#/$defs/…" reference still resolves.
+    alone = {k: root[k] for k in ("$schema", "$defs", "definitions") if k in root} | sub
+    try:
+        validator = jsonschema_rs.validator_for(alone, validate_formats=True)
+        errors = list(validator.iter_errors(shape.value))
+    except Exception:  # a reference it cannot follow alone: not decidable here
+        return None
+    if not errors:
+        return None
+    return f"= {json.dumps(shape.value)}, which its schema refuses: {errors[0].message}"
+
+
+def _type_refused(shape: Shape, sub: dict[str, Any]) -> str | None:
+    """Why the property's ``type`` refuses a value of the type the expression fixes."""
+    wanted = sub.get("type")
+    allowed = [wanted] if isinstance(wanted, str) else wanted
+    if shape.literal or shape.type is None or not isinstance(allowed, list):
+        return None
+    # A computed number may or may not be whole: "integer" is not decidable.
+    if shape.type in allowed or (shape.type == "number" and "integer" in allowed):
+        return None
+    return f"built as {_a(shape.type)}, where its schema wants {' or '.join(map(_a, allowed))}"
+
+
+def _a(json_type: Any) -> str:
+    json_type = str(json_type)
+    return f"an {json_type}" if json_type[0] in "aeiou" else f"a {json_type}"
+
+
+def _published_fields(placed: Placed) -> tuple[Mapping[str, Shape] | None, str]:
+    """The top-level fields of the data a publish step sends, where the flow makes them plain:
     its own ``data``, else the message as the last map before it built it (a filter or an
-    idempotency step keeps the message; an enrich adds its ``into`` field)."""
+    idempotency step keeps the message; an enrich adds its ``into`` field, of unknown shape)."""
     step = placed.step
     assert isinstance(step, PublishStep)
     if step.data is not None:
-        return constructed_keys(step.data), "its data"
-    added: set[str] = set()
+        return constructed_object(step.data), "its data"
+    added: dict[str, Shape] = {}
     for earlier in reversed(placed.before):
         if isinstance(earlier, FilterStep | IdempotencyStep):
             continue
         if isinstance(earlier, EnrichStep):
-            added.add(earlier.into.split(".")[0])
+            added.setdefault(earlier.into, Shape(None))  # the key as written, dots too
             continue
         if isinstance(earlier, MapStep):
-            keys = constructed_keys(earlier.expression)
-            if keys is None:
+            fields = constructed_object(earlier.expression)
+            if fields is None:
                 return None, ""
-            return keys | added, f"step '{earlier.name}'"
+            return {**fields, **added}, f"step '{earlier.name}'"
         return None, ""  # a call, split or choice makes the message something else
     return None, ""  # the event that started the run: its shape is the trigger's
 
@@ -340,7 +440,8 @@ FLOW_RULES = [
     ),
     (
         "FLOW_CALL",
-        "a Flow's call and its compensate reach a live System with a base URL, and stay under it",
+        "a Flow's call and its compensate reach a live System with a base URL, and stay under "
+        "it, as an enrich's path stays under its Api's",
         call_findings,
     ),
     (
@@ -352,7 +453,8 @@ FLOW_RULES = [
     (
         "FLOW_PUBLISH_SCHEMA",
         "where a Flow's published data is an object built with fixed keys, it has the fields the "
-        "Event's latest schema requires and no others it forbids",
+        "Event's latest schema requires and no others it forbids, and its literal values and "
+        "values of a fixed type (nested objects too) are ones the schema accepts",
         publish_findings,
     ),
     (

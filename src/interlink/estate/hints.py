@@ -56,10 +56,18 @@ def models_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> list[type[Ba
             for name, info in model.model_fields.items():
                 if part in (name, info.alias):
                     following.extend(_models_in(info.annotation))
-        if following:
-            current = following
-        # otherwise ``part`` is a union tag (e.g. 'jwt'); the candidates stay the same
+        # No field of that name: ``part`` is a union tag (e.g. 'jwt'), so the members it names.
+        current = following or [m for m in current if part in _tags(m)] or current
     return current
+
+
+def _tags(model: type[BaseModel]) -> set[str]:
+    """The values a model's Literal fields take: a discriminated union's tag among them."""
+    found: set[str] = set()
+    for info in model.model_fields.values():
+        if typing.get_origin(info.annotation) is typing.Literal:
+            found.update(a for a in typing.get_args(info.annotation) if isinstance(a, str))
+    return found
 
 
 def describe(

@@ -34,6 +34,10 @@ from interlink.store.keyring import KeyRing
 from interlink.testing.processes import interlink_command
 from interlink.testing.upstreams import UpstreamThread
 
+# Flows map, filter and choose with JSONata: each engine must behave the same here.
+pytestmark = pytest.mark.usefixtures("jsonata_engine")
+
+
 FAST = RetryPolicy(attempts=3, initial=0.01)
 
 

@@ -20,6 +20,10 @@ from interlink.store import Store, open_store
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.flows.test_engine import GONE, engine_for, requests_to, write_estate
 
+# Flows map, filter and choose with JSONata: each engine must behave the same here.
+pytestmark = pytest.mark.usefixtures("jsonata_engine")
+
+
 CHOICE = """---
 apiVersion: interlink/v1
 kind: Flow

@@ -12,6 +12,10 @@ from interlink.events.delivery.plan import compile_plans
 from interlink.events.topology import topology_of
 from tests.unit.estate.helpers import TODAY, check_messages, edit, write
 
+# Flows map, filter and choose with JSONata: each engine must behave the same here.
+pytestmark = pytest.mark.usefixtures("jsonata_engine")
+
+
 FLOW = "flows/address-sync.yaml"
 NO_TRIGGER = (
     "  # No trigger: Subscription/erp-address-sync (events/subscriptions.yaml) delivers its "
@@ -120,6 +124,79 @@ def test_a_step_name_used_twice_is_located_at_the_second(retail: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        pytest.param(
+            "{name: a, type: publish, event: customer.adress-updated}",
+            "flows/extra.yaml:7:39: error: Flow/extra refers to Event/customer.adress-updated, "
+            "which does not exist (did you mean 'customer.address-updated'?)",
+            id="event",
+        ),
+        pytest.param(
+            "{name: a, type: enrich, from: {api: customers-v3, path: /x}, into: c}",
+            "flows/extra.yaml:7:43: error: Flow/extra refers to Api/customers-v3, which does not "
+            "exist (did you mean 'customers-v2'?)",
+            id="api",
+        ),
+        pytest.param(
+            "{name: a, type: enrich, from: {dataProduct: customer-adresses}, into: c}",
+            "flows/extra.yaml:7:51: error: Flow/extra refers to DataProduct/customer-adresses, "
+            "which does not exist (did you mean 'customer-addresses'?)",
+            id="data-product",
+        ),
+        pytest.param(
+            "{name: a, type: flow, flow: adress-sync}",
+            "flows/extra.yaml:7:35: error: Flow/extra refers to Flow/adress-sync, which does not "
+            "exist (did you mean 'address-sync'?)",
+            id="child-flow",
+        ),
+        pytest.param(
+            "{name: a, type: call, system: billingg, path: /x}",
+            "flows/extra.yaml:7:37: error: Flow/extra refers to System/billingg, which does not "
+            "exist (did you mean 'billing'?)",
+            id="system",
+        ),
+    ],
+)
+def test_what_a_step_names_exists(retail: Path, step: str, expected: str) -> None:
+    extra_flow(retail, f"    - {step}\n")
+    assert check_messages(retail) == [expected]
+
+
+def test_an_on_error_step_names_what_exists_too(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: a, type: map, expression: $}\n"
+        "  onError:\n"
+        "    - {name: tell, type: publish, event: flow.failed}\n",
+    )
+    (message,) = check_messages(retail)
+    assert message.startswith(
+        "flows/extra.yaml:9:42: error: Flow/extra refers to Event/flow.failed, which does not exist"
+    )
+
+
+def test_steps_do_not_name_each_other_so_a_goto_is_an_unknown_field(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - name: route\n"
+        "      type: choice\n"
+        "      branches:\n"
+        "        - when: 'true'\n"
+        "          next: book\n"
+        "          steps: [{name: x, type: map, expression: $}]\n"
+        "    - {name: book, type: call, system: erp, path: /x, goto: route}\n",
+    )
+    assert check_messages(retail) == [
+        "flows/extra.yaml:11:11: error: unknown field 'next' in spec.steps[0].branches[0] "
+        "(valid fields: steps, when)",
+        # the fields of a call step, the step type the document names
+        "flows/extra.yaml:13:55: error: unknown field 'goto' in spec.steps[1] (valid fields: "
+        "body, compensate, method, name, path, retry, system, timeout, type)",
+    ]
+
+
 # --- calls -------------------------------------------------------------------------------------
 
 
@@ -164,6 +241,19 @@ def test_a_step_name_used_twice_is_located_at_the_second(retail: Path) -> None:
 def test_a_call_stays_under_its_systems_base_url(retail: Path, path: str, expected: str) -> None:
     extra_flow(retail, f"    - {{name: book, type: call, system: erp, path: '{path}'}}\n")
     assert check_messages(retail) == [expected]
+
+
+@pytest.mark.parametrize("path", ["/customers/../admin", "//evil.example.com/x"])
+def test_an_enrich_stays_under_its_apis_base_url(retail: Path, path: str) -> None:
+    extra_flow(
+        retail,
+        f"    - {{name: look, type: enrich, from: {{api: customers-v2, path: '{path}'}}, "
+        "into: c}\n",
+    )
+    assert check_messages(retail) == [
+        f"flows/extra.yaml:7:66: error: Flow/extra: path {path!r} has '.' or '..' segments or "
+        "starts with '//'; an enrich must stay under Api/customers-v2's base URL"
+    ]
 
 
 def test_a_compensate_is_checked_like_its_call(retail: Path) -> None:
@@ -351,6 +441,73 @@ def test_fields_a_closed_schema_forbids(retail: Path) -> None:
         "flows/extra.yaml:10:13: error: Flow/extra: step 'tell' publishes "
         "customer.address-updated with 'colour', which its schema does not allow"
     ]
+
+
+def test_published_values_the_schema_refuses(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - name: tell\n"
+        "      type: publish\n"
+        "      event: customer.address-updated\n"
+        "      data: |\n"
+        '        {"customerId": 5, "changedAt": $millis(), "changedBy": "ops",\n'
+        '         "address": {"street": "Main 1", "country": "Germany"}}\n',
+    )
+    prefix = "flows/extra.yaml:10:13: error: Flow/extra: step 'tell' publishes "
+    suffix = " (as its data builds it)"
+    assert check_messages(retail) == [
+        f"{prefix}customer.address-updated with 'address' lacking 'city', which its schema "
+        f"requires{suffix}",
+        f"{prefix}customer.address-updated with 'address.country' = \"Germany\", which its "
+        f'schema refuses: "Germany" does not match "^[A-Z]{{2}}$"{suffix}',
+        f"{prefix}customer.address-updated with 'changedAt' built as a number, where its "
+        f"schema wants a string{suffix}",
+        f"{prefix}customer.address-updated with 'customerId' = 5, which its schema refuses: 5 "
+        f'is not of type "string"{suffix}',
+    ]
+
+
+def test_a_value_a_map_fixed_is_judged_at_the_publish(retail: Path) -> None:
+    edit(
+        retail / "contracts/customer.address-updated.v2.schema.json",
+        '"changedBy": {\n      "type": "string"\n    }',
+        '"changedBy": {"$ref": "#/$defs/actor"}\n  },\n  "$defs": {\n    "actor": '
+        '{"enum": ["crm", "ops"]}',
+    )
+    extra_flow(
+        retail,
+        "    - name: reshape\n"
+        "      type: map\n"
+        "      expression: >-\n"
+        '        {"customerId": id, "address": a, "changedAt": $now(), "changedBy": "me"}\n'
+        "    - {name: tell, type: publish, event: customer.address-updated}\n",
+    )
+    assert check_messages(retail) == [
+        "flows/extra.yaml:11:42: error: Flow/extra: step 'tell' publishes "
+        'customer.address-updated with \'changedBy\' = "me", which its schema refuses: "me" is '
+        'not one of "crm" or "ops" (as step \'reshape\' builds it)'
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # right literals and types
+        '{"customerId": "C000042", "address": a, "changedAt": $now(), "changedBy": "x" & y}',
+        # a block may rebind a built-in: what $number returns here is a string
+        '($number := function($v) { "C" & $v }; '
+        '{"customerId": $number(id), "address": a, "changedAt": t})',
+        # paths, variables and conditions are known only when the flow runs
+        '{"customerId": id, "address": {"street": s, "city": c, "country": $c}, '
+        '"changedAt": ok ? t : 5}',
+    ],
+)
+def test_values_known_only_at_run_time_are_not_judged(retail: Path, data: str) -> None:
+    extra_flow(
+        retail,
+        f"    - {{name: tell, type: publish, event: customer.address-updated, data: '{data}'}}\n",
+    )
+    assert check_messages(retail) == []
 
 
 def test_the_retail_example_checks_clean_with_the_flow_rules() -> None:
