@@ -45,12 +45,6 @@ NO_EFFECT: tuple[NoEffect, ...] = (
     ),
     NoEffect(
         "Flow",
-        ("spec", "timeout"),
-        "spec.timeout",
-        "a run's whole time is not limited yet; a step's own timeout is",
-    ),
-    NoEffect(
-        "Flow",
         ("spec", "trigger", "event"),
         "spec.trigger.event",
         "it starts no runs; a Subscription that targets the flow does",
