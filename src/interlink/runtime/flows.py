@@ -11,6 +11,11 @@ claim in the store lets one node at a time hold a run, and the lease a node keep
 it works on is short (the process's lease time, 5 s by default), so a dead node's runs move on
 within seconds. New runs use the flow as the current revision declares it; a run keeps the
 definition it started with.
+
+The runner is the engine's observer: it counts runs, steps, their attempts and durations by
+flow and step (names from the estate, so the series are bounded), the runs in flight here by
+flow, and every ``WAITING_EVERY`` seconds (sooner after a run here starts or stops waiting)
+the runs waiting at a ``wait`` step in the whole store, by flow: one grouped count on an index.
 """
 
 from __future__ import annotations
@@ -267,6 +272,8 @@ class FlowRunner:
     async def _run(self, run_id: str) -> None:
         try:
             run = await self.engine.run(run_id)
+            if run.status == "waiting":  # the count is stale: the next round counts again
+                self._counted_at = -WAITING_EVERY
             self._ended(run)
         except asyncio.CancelledError:
             raise
@@ -309,6 +316,7 @@ class FlowRunner:
                 if run_id not in self._tasks:
                     log.info("resuming flow run %s", run_id)
                     self._spawn(run_id)
+                    self._counted_at = -WAITING_EVERY  # maybe a waiting run woken
             if not failing:
                 try:
                     await self._count_waiting()
