@@ -47,8 +47,8 @@ def test_runs_are_listed_retried_in_bulk_cancelled_and_counted_per_step(
             started = call(
                 served, "POST", "/api/v1/flows/reserve/runs", operator, json={"orderId": order}
             ).json()
-            wait_until(lambda run_id=started["id"]: status_of(served, run_id) == "failed")
             failed.append(started["id"])
+            wait_until(lambda: status_of(served, failed[-1]) == "failed")
         upstream.fail_next(1, 503)
         flaky = call(served, "POST", "/api/v1/flows/reserve/runs", operator, json={"orderId": "O4"})
         wait_until(lambda: status_of(served, flaky.json()["id"]) == "completed")
@@ -99,8 +99,7 @@ def test_runs_are_listed_retried_in_bulk_cancelled_and_counted_per_step(
             "retried 3/3",
             "retried 3 run(s) on the node (`flows runs --status failed`: any failed again)",
         ]
-        for run_id in failed:
-            wait_until(lambda run_id=run_id: status_of(served, run_id) == "completed")
+        wait_until(lambda: all(status_of(served, run_id) == "completed" for run_id in failed))
         assert metric(served, ended, step + ',status="completed"') == 4
         nothing = run_interlink(["flows", "retry", "--all-failed", "--yes", *node])
         assert nothing.stdout.strip() == "no failed runs to retry"
