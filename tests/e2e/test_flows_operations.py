@@ -67,6 +67,9 @@ def test_runs_are_listed_retried_in_bulk_cancelled_and_counted_per_step(
         wait_until(lambda: status_of(served, waiting["id"]) == "waiting")
         wait_until(lambda: metric(served, "interlink_flow_runs_waiting", 'flow="later"') == 1)
         assert metric(served, "interlink_flow_runs_waiting", 'flow="reserve"') == 0
+        pause = 'flow="later",step="pause"'
+        assert metric(served, "interlink_flow_steps_started_total", pause) == 1
+        assert metric(served, ended, pause + ',status="completed"') == 0  # not yet: waiting
 
         listed = run_interlink(["flows", "list", *node])
         assert listed.returncode == 0, listed.stderr

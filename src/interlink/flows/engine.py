@@ -279,7 +279,7 @@ class FlowEngine:
             else:
                 mark = None
                 number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
-            self.observer.step_started(run.flow, name, phase, number)
+            self.observer.step_started(run.flow, name, step.type, phase, number)
             began = time.monotonic()
             try:
                 result = await self._attempt(

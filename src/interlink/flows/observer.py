@@ -17,8 +17,10 @@ Outcome = Literal["completed", "waiting", "retrying", "failed"]
 
 
 class FlowObserver:
-    def step_started(self, flow: str, step: str, phase: Phase, attempt: int) -> None:
-        """Attempt number ``attempt`` (1-based) of ``step`` of a run of ``flow`` begins."""
+    def step_started(self, flow: str, step: str, kind: str, phase: Phase, attempt: int) -> None:
+        """Attempt number ``attempt`` (1-based) of ``step`` (of type ``kind``) of a run of
+        ``flow`` begins. A ``wait`` step runs again when its run wakes: a later attempt of it
+        is that, not a retry."""
 
     def step_ended(
         self, flow: str, step: str, phase: Phase, attempt: int, seconds: float, outcome: Outcome

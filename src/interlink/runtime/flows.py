@@ -105,11 +105,12 @@ class FlowMetrics(FlowObserver):
             ("flow", "step"),
         )
 
-    def step_started(self, flow: str, step: str, phase: Phase, attempt: int) -> None:
-        if attempt > 1:
+    def step_started(self, flow: str, step: str, kind: str, phase: Phase, attempt: int) -> None:
+        if attempt == 1:
+            if phase == "forward":
+                self.steps_started.inc(flow, step)
+        elif kind != "wait":  # a wait's later attempt is its run woken, not a retry
             self.step_retries.inc(flow, step)
-        elif phase == "forward":
-            self.steps_started.inc(flow, step)
 
     def step_ended(
         self, flow: str, step: str, phase: Phase, attempt: int, seconds: float, outcome: Outcome
