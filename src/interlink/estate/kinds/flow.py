@@ -236,6 +236,7 @@ class FlowSpec(Model):
     )
     timeout: Duration | None = Field(
         default=None,
+        gt=0,
         description="the longest a run may take from its start, waits included: past it the "
         "step in flight fails with `flow timeout after …` and the completed calls are "
         "compensated; no limit when left out",
