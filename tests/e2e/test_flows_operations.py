@@ -65,6 +65,8 @@ def test_runs_are_listed_retried_in_bulk_cancelled_and_counted_per_step(
 
         waiting = call(served, "POST", "/api/v1/flows/later/runs", operator).json()
         wait_until(lambda: status_of(served, waiting["id"]) == "waiting")
+        shown = call(served, "GET", waiting["href"], viewer).json()
+        assert shown["deadline"] is not None  # the flow's 2 h, from the start
         wait_until(lambda: metric(served, "interlink_flow_runs_waiting", 'flow="later"') == 1)
         assert metric(served, "interlink_flow_runs_waiting", 'flow="reserve"') == 0
         pause = 'flow="later",step="pause"'

@@ -103,6 +103,7 @@ def _run(run: FlowRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "updated_at": run.updated_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "deadline": run.deadline.isoformat() if run.deadline else None,
         "href": _location(run.id),
     }
 

@@ -260,6 +260,7 @@ def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: st
         "message": run.context.get("message"),
         "startedAt": run.started_at.isoformat(),
         "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
+        "deadline": run.deadline.isoformat() if run.deadline else None,
         "steps": [
             {
                 "name": s.name,

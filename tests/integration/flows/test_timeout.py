@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from interlink.flows.control import RunControl
+from interlink.flows.definition import pin
 from interlink.flows.runs import FlowRuns
 from interlink.store import Store, open_store
 from interlink.testing.upstreams import UpstreamThread
@@ -97,3 +98,43 @@ def test_a_run_waiting_past_its_deadline_wakes_at_it_and_fails_at_the_wait(
         again = RunControl(restarted.db).retry(run.id, "someone", 30.0)
         assert again.deadline is not None
         assert again.deadline >= later() + timedelta(minutes=29)
+
+
+CAUGHT = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: caught, owner: ops}
+spec:
+  timeout: 10s
+  steps:
+    - {name: first, type: call, system: crm, path: /first}
+  onError:
+    - {name: note, type: map, expression: '{"why": $error.message}'}
+"""
+
+
+def test_a_run_resumed_past_its_deadline_fails_at_once_and_its_on_error_steps_still_run(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, CAUGHT)
+    engine = engine_for(root, store)
+    spec = engine._flows("caught")
+    definition, revision = pin(spec)
+    # Recorded by an engine that died at once, and found after its deadline.
+    recorded = FlowRuns(store.db).create(
+        "caught",
+        revision,
+        definition,
+        "manual",
+        {},
+        "gone",
+        0,
+        deadline=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    (ended,) = asyncio.run(engine.recover())
+    assert ended.id == recorded.id
+    assert (ended.status, ended.error) == ("failed", "step first failed: flow timeout after 10s")
+    assert requests_to(upstream, "/first") == []  # never sent: the time was up before it
+    assert ended.context["message"] == {"why": "flow timeout after 10s"}
+    steps = {s.name: s.status for s in FlowRuns(store.db).steps(ended.id)}
+    assert steps == {"first": "failed", "note": "completed"}
