@@ -216,9 +216,9 @@ class FlowEngine:
                     )
                     break
                 if result.stop is not None:
-                    wake = result.wake_at
-                    if wake is not None and run.deadline is not None and wake > run.deadline:
-                        wake = run.deadline  # to fail at the wait step then: the flow timed out
+                    wake, deadline = result.wake_at, run.deadline
+                    if wake and deadline and wake > deadline and not layout.catching(index):
+                        wake = deadline  # to fail at the wait step then: the flow timed out
                     return await self._db(
                         self.runs.set_status, run, result.stop, self.owner, None, wake
                     )

@@ -138,3 +138,24 @@ def test_a_run_resumed_past_its_deadline_fails_at_once_and_its_on_error_steps_st
     assert ended.context["message"] == {"why": "flow timeout after 10s"}
     steps = {s.name: s.status for s in FlowRuns(store.db).steps(ended.id)}
     assert steps == {"first": "failed", "note": "completed"}
+
+
+def test_a_wait_among_the_on_error_steps_is_not_cut_by_the_deadline(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    root = write_estate(
+        tmp_path / "estate",
+        upstream.url,
+        CAUGHT + "    - {name: cool-down, type: wait, for: 1h}\n",
+    )
+    engine = engine_for(root, store)
+    definition, revision = pin(engine._flows("caught"))
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    FlowRuns(store.db).create(
+        "caught", revision, definition, "manual", {}, "gone", 0, deadline=past
+    )
+    (ended,) = asyncio.run(engine.recover())
+    assert ended.status == "waiting", ended.error
+    assert ended.wake_at is not None
+    assert ended.wake_at > datetime.now(UTC) + timedelta(minutes=59)  # the hour it asks for
+    assert asyncio.run(engine.recover()) == []  # not due: nothing spins on it
