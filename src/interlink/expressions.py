@@ -23,6 +23,7 @@ import functools
 import importlib.util
 import os
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -311,15 +312,36 @@ def _jsonata_python(source: str) -> Evaluator:
     return evaluate
 
 
-def _jsonatapy(source: str) -> Evaluator:
+#: jsonatapy's compiled expressions belong to the thread that compiled them (using or even
+#: dropping one on another thread is a panic in the Rust core), and an Expression is shared by
+#: the event loop, the store's worker threads and the gateway's threads. So each thread keeps
+#: its own compiled copies, bounded, and evicts them itself.
+_THREAD_COPIES = 1024
+_per_thread = threading.local()
+
+
+def _thread_copy(source: str) -> Any:
     import jsonatapy
 
-    compiled = jsonatapy.compile(source)
+    copies: dict[str, Any] | None = getattr(_per_thread, "copies", None)
+    if copies is None:
+        copies = _per_thread.copies = {}
+    compiled = copies.pop(source, None)
+    if compiled is None:
+        compiled = jsonatapy.compile(source)
+        if len(copies) >= _THREAD_COPIES:
+            del copies[next(iter(copies))]  # the least recently used
+    copies[source] = compiled  # last: the most recently used
+    return compiled
+
+
+def _jsonatapy(source: str) -> Evaluator:
+    _thread_copy(source)  # compiled here first, so a syntax error is raised now
 
     def evaluate(
         data: Any, bindings: Mapping[str, Any], timeout_ms: int | None, max_depth: int | None
     ) -> Any:
-        return compiled.evaluate(
+        return _thread_copy(source).evaluate(
             data, dict(bindings), timeout=timeout_ms, max_stack_depth=max_depth
         )
 

@@ -129,3 +129,80 @@ def test_resume_finishes_a_run_whose_engine_is_gone(
     assert len(requests_to(upstream, "/customers")) == 1
     again = run_interlink(["flows", "resume"], cwd=root, env=env)
     assert again.stdout == ""
+
+
+def test_flows_are_listed_and_failed_runs_retried_and_cancelled_on_the_store(
+    tmp_path: Path, upstream: UpstreamThread, env: dict[str, str]
+) -> None:
+    wait = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: remind, owner: ops}
+spec:
+  trigger: {schedule: "0 9 * * *", timezone: Europe/Berlin}
+  steps:
+    - {name: pause, type: wait, for: 1h}
+"""
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA + wait)
+    upstream.fail_next(2, 400)  # two runs fail at their first call, with nothing to undo
+    failed = []
+    for name in ("Ada", "Bo"):
+        ran = run_interlink(
+            ["flows", "run", "onboard", "--input", "-"],
+            cwd=root,
+            env=env,
+            input=f'{{"name": "{name}"}}',
+        )
+        assert ran.returncode == 1
+        failed.append(ran.stdout.splitlines()[0])
+    listed = run_interlink(["flows", "list"], cwd=root, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split() for line in listed.stdout.splitlines()] == [
+        ["FLOW", "OWNER", "TRIGGERS", "STEPS", "RUNS"],
+        ["onboard", "ops", "manual", "5", "failed", "2"],
+        ["remind", "ops", "schedule", "0", "9", "*", "*", "*", "(Europe/Berlin)", "1", "0"],
+    ]
+    dead = run_interlink(["flows", "runs", "--status", "failed"], cwd=root, env=env)
+    assert sorted(line.split("  ")[0] for line in dead.stdout.splitlines()) == sorted(failed)
+    assert "step create failed: POST /customers answered 400" in dead.stdout
+
+    one = run_interlink(["flows", "retry", failed[0]], cwd=root, env=env)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.strip() == f"{failed[0]}  completed"
+    twice = run_interlink(["flows", "retry", failed[0]], cwd=root, env=env)
+    assert twice.returncode == 2
+    assert "is completed: only a failed or compensated run retries" in twice.stderr
+
+    bulk = run_interlink(
+        ["flows", "retry", "--flow", "onboard", "--since", "1h", "--yes"], cwd=root, env=env
+    )
+    assert bulk.returncode == 0, bulk.stderr
+    assert bulk.stdout.splitlines() == ["retried 1/1", "retried 1 run(s): 1 completed"]
+    assert len(requests_to(upstream, "/notify")) == 2
+
+    waiting = run_interlink(["flows", "run", "remind"], cwd=root, env=env)
+    run_id, status = waiting.stdout.splitlines()
+    assert status == "waiting"
+    cancelled = run_interlink(["flows", "cancel", run_id], cwd=root, env=env)
+    assert cancelled.stdout.strip() == f"{run_id}  cancelled"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["retry"], "give a RUN_ID, or --flow NAME or --all-failed, one of them"),
+        (["retry", "x", "--flow", "onboard"], "give a RUN_ID, or --flow NAME or --all-failed"),
+        (["retry", "x", "--since", "1h"], "--status and --since pick runs with --flow"),
+        (["retry", "--flow", "onboard", "--since", "soon"], "--since 'soon': give a duration"),
+        (["retry", "--all-failed", "--status", "compensated"], "--all-failed retries failed runs"),
+        (["cancel", "nope"], "no flow run 'nope'"),
+    ],
+)
+def test_bad_retries_are_one_readable_line(
+    tmp_path: Path, upstream: UpstreamThread, env: dict[str, str], args: list[str], message: str
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
+    result = run_interlink(["flows", *args], cwd=root, env=env)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert message in line

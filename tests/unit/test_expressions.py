@@ -168,3 +168,24 @@ def test_higher_order_functions_work_after_another_expression_is_compiled(
 )
 def test_truthiness_is_jsonatas_boolean(value: object, expected: bool) -> None:
     assert truthy(value) is expected
+
+
+def test_one_expression_is_evaluated_from_many_threads(engine: Engine) -> None:
+    # jsonatapy's compiled objects belong to one thread: the facade keeps a copy per thread.
+    shared = compile_expression("a * 2", engine=engine)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            results.append(shared.evaluate({"a": n}))
+        except BaseException as exc:  # a panic in a native engine is a BaseException
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(results) == [n * 2 for n in range(8)]  # type: ignore[type-var]

@@ -1,8 +1,16 @@
-"""Flows on the admin API: start a run, list flows and runs, show one, retry and cancel.
+"""Flows on the admin API: start a run, list flows and runs, show one, retry and cancel,
+and retry many at once.
 
 Reads need the viewer role; starting, retrying and cancelling need operator. Runs are read
 from the store, so any node answers for every run; starting and retrying run the flow on the
 node asked (another takes it over if that node dies).
+
+A bulk retry (``POST /api/v1/flows/runs/retry``) retries up to ``limit`` ended runs a filter
+picks and answers with what it did and how many the filter still picks. The answer's
+``ended_before`` is the moment the bulk retry began: the caller sends it back with the next
+call, so a retried run that fails again is not picked a second time, and calling until
+``remaining`` is 0 goes through every matching run once (``interlink flows retry --flow``
+does, showing its progress). ``dry_run`` counts without retrying.
 """
 
 from __future__ import annotations
@@ -12,14 +20,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.kinds.flow import Flow
-from interlink.flows.control import RunControl
+from interlink.flows.catalog import catalog
+from interlink.flows.control import RunControl, RunFilter
 from interlink.flows.runs import FlowRun, StepRecord
-from interlink.runtime.flows import FlowRunner
+from interlink.runtime.flows import RETRY_BATCH, FlowRunner
 from interlink.store import TokenInfo
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
@@ -35,10 +45,34 @@ StatusName = Literal[
     "filtered",
     "duplicate",
 ]
+RetryableStatus = Literal["failed", "compensated"]
 #: Largest input a manual start takes (the run keeps it in the store).
 MAX_INPUT = 1 << 20
 
 router = APIRouter()
+
+
+class BulkRetry(BaseModel):
+    """Which ended runs to retry, and how many in this call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow: str | None = Field(default=None, description="runs of this flow only")
+    status: list[RetryableStatus] = Field(
+        default_factory=lambda: list[RetryableStatus](["failed"]),
+        min_length=1,
+        description="runs that ended so",
+    )
+    ended_since: AwareDatetime | None = Field(
+        default=None, description="runs that ended then or later"
+    )
+    ended_before: AwareDatetime | None = Field(
+        default=None,
+        description="runs that ended then or earlier; the first call's answer gives it (the "
+        "moment the bulk retry began) to send back with the next",
+    )
+    limit: int = Field(default=100, ge=1, le=RETRY_BATCH, description="most runs retried now")
+    dry_run: bool = Field(default=False, description="count the runs picked, retry none")
 
 
 def _runner(request: Request) -> FlowRunner:
@@ -69,6 +103,7 @@ def _run(run: FlowRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "updated_at": run.updated_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "deadline": run.deadline.isoformat() if run.deadline else None,
         "href": _location(run.id),
     }
 
@@ -97,14 +132,18 @@ async def flows(request: Request, _: Viewer) -> list[dict[str, Any]]:
     """The estate's flows, each with its runs counted by status."""
     counts = await run_in_threadpool(_control(request).counts)
     estate = request.app.state.runtime.snapshot.estate
+    entries = {entry.name: entry for entry in catalog(estate)}
     out = []
     for item in sorted(estate.of(Flow), key=lambda f: f.name):
         trigger = item.spec.trigger
+        entry = entries[item.name]
         out.append(
             {
                 "name": item.name,
                 "owner": item.metadata.owner,
                 "trigger": trigger.model_dump(exclude_none=True) if trigger else None,
+                "triggers": entry.triggers,
+                "timeout": entry.timeout,
                 "steps": [s.name for s in item.spec.steps],
                 "runs": counts.get(item.name, {}),
             }
@@ -143,6 +182,31 @@ async def runs(
     """The latest runs first, a page at a time: pass ``next_cursor`` back as ``cursor``."""
     page = await run_in_threadpool(_control(request).page, flow, status, limit, cursor)
     return {"items": [_run(r) for r in page.runs], "next_cursor": page.next_cursor}
+
+
+@router.post("/api/v1/flows/runs/retry", tags=["flows"])
+async def retry_many(request: Request, body: BulkRetry, _: Operator) -> dict[str, Any]:
+    """Retry up to ``limit`` failed (or compensated) runs a filter picks, and run them on this
+    node; call again with the answer's ``ended_before`` until ``remaining`` is 0."""
+    runner = _runner(request)
+    before = body.ended_before or request.app.state.runtime.store.db.now()
+    match = RunFilter(body.flow, tuple(body.status), body.ended_since, before)
+    control = _control(request)
+    if body.dry_run:
+        remaining = await run_in_threadpool(control.count_matching, match)
+        return {
+            "ended_before": before.isoformat(),
+            "retried": [],
+            "skipped": [],
+            "remaining": remaining,
+        }
+    batch = await runner.retry_many(match, body.limit)
+    return {
+        "ended_before": before.isoformat(),
+        "retried": batch.retried,
+        "skipped": batch.skipped,
+        "remaining": batch.remaining,
+    }
 
 
 @router.get("/api/v1/flows/runs/{run_id}", tags=["flows"])

@@ -1,6 +1,12 @@
-"""`interlink flows run|resume|runs|show`: flows run by hand against the estate's store, or,
-with ``--admin URL --token T``, on a running node through its admin API; `interlink flows
-test`: the flow test files' cases, on the engine with mocks, no store nor server needed."""
+"""`interlink flows list|run|resume|runs|show|retry|cancel`: flows run and operated by hand
+against the estate's store, or, with ``--admin URL --token T``, on a running node through its
+admin API; `interlink flows test`: the flow test files' cases, on the engine with mocks, no
+store nor server needed.
+
+``retry --flow NAME`` (or ``--all-failed``) retries many runs a batch at a time: locally they
+run here, a few side by side; on a node each batch is one call of the bulk retry endpoint and
+the runs go on there. Both show a progress bar on a terminal and one line per batch otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +15,25 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from interlink.cli.admin import estate_option, no_estate, open_estate_store
 from interlink.cli.events import _Api
-from interlink.errors import ConfigError, NotFound
+from interlink.errors import ConfigError, InterlinkError, NotFound
+from interlink.estate.durations import parse_duration
 from interlink.estate.flow_tests import FlowTestFile, flow_test_files, read_test_file
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.flows.calls import api_targets, system_targets
+from interlink.flows.catalog import catalog
+from interlink.flows.control import RETRYABLE, RunConflict, RunControl, RunFilter
 from interlink.flows.engine import FlowEngine
 from interlink.flows.harness import CaseResult, run_files
 from interlink.flows.runs import FlowRun, FlowRuns
@@ -31,7 +41,8 @@ from interlink.flows.runs import FlowRun, FlowRuns
 
 @click.group("flows")
 def flows_group() -> None:
-    """Flows of the estate: run one by hand, list runs, show one, run their tests."""
+    """Flows of the estate: list them, run one by hand, list, show, retry and cancel runs,
+    run their tests."""
 
 
 def _estate(estate_dir: Path) -> Estate:
@@ -75,6 +86,20 @@ _token = click.option(
 )
 #: Seconds between two looks at a run started on a node, until it ends.
 POLL = 0.2
+#: Runs one bulk retry call picks; runs a local bulk retry runs side by side.
+BATCH: Final = 100
+PARALLEL: Final = 8
+STATUSES: Final = (
+    "running",
+    "waiting",
+    "completed",
+    "compensating",
+    "compensated",
+    "failed",
+    "cancelled",
+    "filtered",
+    "duplicate",
+)
 
 
 def _api(admin_url: str, token: str | None) -> _Api:
@@ -86,8 +111,12 @@ def _api(admin_url: str, token: str | None) -> _Api:
 def _run_remote(api: _Api, name: str, data: Any) -> dict[str, Any]:
     started = api.call("POST", f"/api/v1/flows/{name}/runs", json=data)
     click.echo(started["id"])
+    return _until_ended(api, started["href"])
+
+
+def _until_ended(api: _Api, href: str) -> dict[str, Any]:
     while True:
-        run: dict[str, Any] = api.call("GET", started["href"])
+        run: dict[str, Any] = api.call("GET", href)
         if run["status"] not in ("running", "compensating"):
             return run
         time.sleep(POLL)
@@ -161,29 +190,50 @@ def resume_command(estate_dir: Path) -> None:
 
 @flows_group.command("runs")
 @click.argument("name", required=False)
-@click.option("--limit", default=50, show_default=True, help="At most this many, latest first.")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    help="Only runs in this status (failed: the runs to look at, and retry).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 500),
+    default=50,
+    show_default=True,
+    help="At most this many, latest first.",
+)
 @estate_option
 @_admin
 @_token
 def runs_command(
-    name: str | None, limit: int, estate_dir: Path, admin_url: str | None, token: str | None
+    name: str | None,
+    status: str | None,
+    limit: int,
+    estate_dir: Path,
+    admin_url: str | None,
+    token: str | None,
 ) -> None:
-    """List the latest runs, of flow NAME or of all."""
+    """List the latest runs, of flow NAME or of all; a failed run's error follows it."""
     if admin_url is not None:
-        params: dict[str, Any] = {"limit": limit, **({"flow": name} if name else {})}
+        params: dict[str, Any] = {"limit": limit, "flow": name, "status": status}
+        params = {key: value for key, value in params.items() if value is not None}
         page = _api(admin_url, token).call("GET", "/api/v1/flows/runs", params=params)
         for item in page["items"]:
-            started = datetime.fromisoformat(item["started_at"]).isoformat(timespec="seconds")
-            click.echo(f"{item['id']}  {item['flow']}  {item['status']}  {started}")
+            started = datetime.fromisoformat(item["started_at"])
+            _run_line(item["id"], item["flow"], item["status"], started, item.get("error"))
         return
     store = open_estate_store(estate_dir, None)
     try:
-        runs = FlowRuns(store.db).latest(name, limit)
+        runs = RunControl(store.db).page(name, status, limit).runs  # type: ignore[arg-type]
     finally:
         store.close()
     for run in runs:
-        started = run.started_at.isoformat(timespec="seconds")
-        click.echo(f"{run.id}  {run.flow}  {run.status}  {started}")
+        _run_line(run.id, run.flow, run.status, run.started_at, run.error)
+
+
+def _run_line(run_id: str, flow: str, status: str, started: datetime, error: str | None) -> None:
+    line = f"{run_id}  {flow}  {status}  {started.isoformat(timespec='seconds')}"
+    click.echo(line + (f"  {error}" if error and status in RETRYABLE else ""))
 
 
 @flows_group.command("show")
@@ -215,6 +265,7 @@ def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: st
         "message": run.context.get("message"),
         "startedAt": run.started_at.isoformat(),
         "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
+        "deadline": run.deadline.isoformat() if run.deadline else None,
         "steps": [
             {
                 "name": s.name,
@@ -317,3 +368,275 @@ def _results_json(results: list[CaseResult], root: Path) -> dict[str, Any]:
             for r in results
         ],
     }
+
+
+@flows_group.command("list")
+@estate_option
+@_admin
+@_token
+def list_command(estate_dir: Path, admin_url: str | None, token: str | None) -> None:
+    """The estate's flows: owner, what starts them, steps, and their runs by status."""
+    if admin_url is not None:
+        rows = [
+            (f["name"], f["owner"] or "", f["triggers"], len(f["steps"]), f["runs"])
+            for f in _api(admin_url, token).call("GET", "/api/v1/flows")
+        ]
+    else:
+        estate = _estate(estate_dir)
+        counts: dict[str, dict[str, int]] | None
+        try:
+            store = open_estate_store(estate_dir, None)
+        except InterlinkError as exc:  # listed all the same, without their runs
+            click.echo(f"runs not counted: {exc.message}", err=True)
+            counts = None
+        else:
+            try:
+                counts = RunControl(store.db).counts()
+            finally:
+                store.close()
+        rows = [
+            (
+                e.name,
+                e.owner,
+                e.triggers,
+                e.steps,
+                None if counts is None else counts.get(e.name, {}),
+            )
+            for e in catalog(estate)
+        ]
+    if not rows:
+        click.echo("no flows in the estate")
+        return
+    table = [("FLOW", "OWNER", "TRIGGERS", "STEPS", "RUNS")]
+    for name, owner, triggers, steps, runs in rows:
+        shown = "-" if runs is None else ", ".join(f"{k} {v}" for k, v in sorted(runs.items()))
+        table.append((name, owner or "-", ", ".join(triggers) or "-", str(steps), shown or "0"))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4]
+        )
+
+
+@flows_group.command("cancel")
+@click.argument("run_id")
+@estate_option
+@_admin
+@_token
+def cancel_command(run_id: str, estate_dir: Path, admin_url: str | None, token: str | None) -> None:
+    """End running or waiting run RUN_ID cancelled: it stops at its next step boundary."""
+    if admin_url is not None:
+        done = _api(admin_url, token).call("POST", f"/api/v1/flows/runs/{run_id}/cancel")
+        click.echo(f"{done['id']}  {done['status']}")
+        return
+    store = open_estate_store(estate_dir, None)
+    try:
+        run = RunControl(store.db).cancel(run_id)
+    finally:
+        store.close()
+    click.echo(f"{run.id}  {run.status}")
+
+
+def _since(value: str | None) -> datetime | None:
+    """``--since``: a duration back from now (``2h``) or an ISO time (UTC when it names none)."""
+    if value is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"--since {value!r}: give a duration back from now (2h, 30m) or an ISO time"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@flows_group.command("retry")
+@click.argument("run_id", required=False)
+@click.option("--flow", help="Retry the runs of this flow that --status picks.")
+@click.option(
+    "--all-failed", is_flag=True, help="Retry the failed runs of every flow (with --since)."
+)
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice(RETRYABLE),
+    multiple=True,
+    help="With --flow: runs that ended so (default failed; repeat for both).",
+)
+@click.option("--since", help="Only runs that ended in this window: 2h, 30m, or an ISO time.")
+@click.option("--yes", is_flag=True, help="Do not ask before retrying many runs.")
+@estate_option
+@_admin
+@_token
+def retry_command(
+    run_id: str | None,
+    flow: str | None,
+    all_failed: bool,
+    statuses: tuple[str, ...],
+    since: str | None,
+    yes: bool,
+    estate_dir: Path,
+    admin_url: str | None,
+    token: str | None,
+) -> None:
+    """Retry failed or compensated run RUN_ID and print how it ended; or, with --flow NAME or
+    --all-failed, every run that matches, a batch at a time, with progress."""
+    bulk = flow is not None or all_failed
+    if (run_id is None) == (not bulk):
+        raise ConfigError("give a RUN_ID, or --flow NAME or --all-failed, one of them")
+    if bulk and flow is not None and all_failed:
+        raise ConfigError("--flow and --all-failed pick runs differently: give one of them")
+    if not bulk and (statuses or since):
+        raise ConfigError("--status and --since pick runs with --flow or --all-failed")
+    if all_failed and statuses and set(statuses) != {"failed"}:
+        raise ConfigError("--all-failed retries failed runs: use --flow NAME --status for others")
+    match = RunFilter(flow, statuses or ("failed",), _since(since), datetime.now(UTC))
+    if admin_url is not None:
+        api = _api(admin_url, token)
+        if run_id is not None:
+            retried = api.call("POST", f"/api/v1/flows/runs/{run_id}/retry")
+            _ended_line(_until_ended(api, retried["href"]))
+            return
+        _retry_remote(api, match, yes)
+        return
+    estate = _estate(estate_dir)
+    store = open_estate_store(estate_dir, None)
+    try:
+        if run_id is not None:
+            run = asyncio.run(_retry_here(estate, store.db, [run_id], lambda _: None, False))[0]
+            assert run is not None  # a conflict is raised for a single run
+            _ended_line({"id": run.id, "status": run.status, "error": run.error})
+            return
+        control = RunControl(store.db)
+        total = control.count_matching(match)
+        if not _confirmed(total, match, yes):
+            return
+        ended: list[FlowRun] = []
+        with _Progress(total) as progress:
+            while batch := control.matching(match, BATCH):
+                done = asyncio.run(_retry_here(estate, store.db, batch, progress.advance))
+                ended += [run for run in done if run is not None]
+                progress.batch_done()
+    finally:
+        store.close()
+    outcomes: dict[str, int] = {}
+    for run in ended:
+        outcomes[run.status] = outcomes.get(run.status, 0) + 1
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+    click.echo(f"retried {len(ended)} run(s)" + (f": {summary}" if summary else ""))
+    if any(run.status in RETRYABLE for run in ended):
+        sys.exit(1)
+
+
+def _ended_line(run: dict[str, Any]) -> None:
+    error = run.get("error")
+    click.echo(f"{run['id']}  {run['status']}" + (f": {error}" if error else ""))
+    if run["status"] not in ("completed", "filtered", "duplicate"):
+        sys.exit(1)
+
+
+def _confirmed(total: int, match: RunFilter, yes: bool) -> bool:
+    what = f"{total} {' or '.join(match.statuses)} run(s)"
+    what += f" of Flow/{match.flow}" if match.flow else " of every flow"
+    if total == 0:
+        click.echo(f"no {' or '.join(match.statuses)} runs to retry")
+        return False
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfigError(f"retrying {what} needs --yes when not asked on a terminal")
+    return click.confirm(f"Retry {what}?", default=False)
+
+
+class _Progress:
+    """A bar on a terminal; one line per batch elsewhere (a log stays readable)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self._tty = sys.stdout.isatty()
+        self._bar: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self._tty:
+            self._bar = click.progressbar(length=self.total, label="retrying").__enter__()
+        return self
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def batch_done(self) -> None:
+        if self._bar is None:
+            click.echo(f"retried {self.done}/{self.total}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+
+async def _retry_here(
+    estate: Estate,
+    db: Any,
+    ids: list[str],
+    advance: Callable[[int], None],
+    skip_conflicts: bool = True,
+) -> list[FlowRun | None]:
+    """Retry runs and run them in this process, a few side by side; how each ended (None: it
+    was retried or cancelled meanwhile, and said so)."""
+    engine = _engine(estate, FlowRuns(db))
+    control = RunControl(db)
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def one(run_id: str) -> FlowRun | None:
+        async with gate:
+            try:
+                await asyncio.to_thread(control.retry, run_id, engine.owner, engine.lease_ttl)
+            except RunConflict as exc:
+                if not skip_conflicts:
+                    raise
+                click.echo(f"{run_id}  skipped: {exc.message}", err=True)
+                advance(1)
+                return None
+            run = await engine.run(run_id)
+            advance(1)
+            return run
+
+    try:
+        return list(await asyncio.gather(*(one(run_id) for run_id in ids)))
+    finally:
+        await engine.aclose()
+
+
+def _retry_remote(api: _Api, match: RunFilter, yes: bool) -> None:
+    body: dict[str, Any] = {"status": list(match.statuses), "limit": BATCH}
+    if match.flow is not None:
+        body["flow"] = match.flow
+    if match.ended_since is not None:
+        body["ended_since"] = match.ended_since.isoformat()
+    counted = api.call("POST", "/api/v1/flows/runs/retry", json={**body, "dry_run": True})
+    body["ended_before"] = counted["ended_before"]  # the node's moment, kept for every batch
+    total = int(counted["remaining"])
+    if not _confirmed(total, match, yes):
+        return
+    retried = 0
+    skipped: list[dict[str, str]] = []
+    with _Progress(total) as progress:
+        while True:
+            batch = api.call("POST", "/api/v1/flows/runs/retry", json=body)
+            retried += len(batch["retried"])
+            skipped += batch["skipped"]
+            progress.advance(len(batch["retried"]) + len(batch["skipped"]))
+            progress.batch_done()
+            if int(batch["remaining"]) == 0 or not (batch["retried"] or batch["skipped"]):
+                break
+    for skip in skipped:
+        click.echo(f"{skip['id']}  skipped: {skip['reason']}")
+    click.echo(
+        f"retried {retried} run(s) on the node (`flows runs --status failed`: any failed again)"
+    )

@@ -36,6 +36,7 @@ from urllib.parse import unquote
 import jsonschema_rs
 
 from interlink.errors import ContractError, ExpressionError
+from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.input_schema import input_validator
 from interlink.estate.kinds import Event, Flow, Subscription, System
@@ -430,6 +431,28 @@ def _fields(names: list[str]) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
+def timeout_findings(estate: Estate) -> Iterator[Finding]:
+    """A fixed wait as long as the flow's whole timeout: every run would time out there."""
+    for item, flow in _flows(estate):
+        timeout = flow.spec.timeout
+        if timeout is None:
+            continue
+        for placed in every_step(flow.spec):
+            step = placed.step
+            if not isinstance(step, WaitStep) or step.duration is None:
+                continue
+            if step.duration >= timeout:
+                yield item.finding(
+                    (*placed.path, "for"),
+                    "FLOW_TIMEOUT",
+                    f"{item.key}: wait {step.name} is for {format_duration(step.duration)}, "
+                    f"and a run may take {format_duration(timeout)} in all (spec.timeout): "
+                    "every run would time out at this wait",
+                    severity="warning",
+                    hint="make spec.timeout longer than the waits, or the wait shorter",
+                )
+
+
 #: The rules above as `check` lists them (estate/rules.py registers them): code, description.
 FLOW_RULES = [
     ("FLOW_EXPRESSION", "every JSONata expression in a Flow compiles", expression_findings),
@@ -449,6 +472,11 @@ FLOW_RULES = [
         "one event starts one run: a Flow's trigger.event and a Subscription targeting it are "
         "not both given for one event; something starts every Flow",
         trigger_findings,
+    ),
+    (
+        "FLOW_TIMEOUT",
+        "no fixed wait of a Flow lasts its whole timeout",
+        timeout_findings,
     ),
     (
         "FLOW_PUBLISH_SCHEMA",

@@ -43,12 +43,6 @@ NO_EFFECT: tuple[NoEffect, ...] = (
         "spec.telemetry",
         "telemetry is not exported over OTLP, and /metrics is served whatever it says",
     ),
-    NoEffect(
-        "Flow",
-        ("spec", "timeout"),
-        "spec.timeout",
-        "a run's whole time is not limited yet; a step's own timeout is",
-    ),
 )
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step

@@ -6,8 +6,12 @@ its result is not kept) and nothing resumes it. Retrying moves a ``failed`` or
 ``compensated`` run back to ``running``: from the step that failed when nothing was undone
 and no ``onError`` step ran, else from the first step with its input (its completed calls
 were compensated, so going on after them would build on undone work). The retried steps
-count their attempts afresh. A ``completed``, ``filtered`` or ``duplicate`` run does not
-retry.
+count their attempts afresh, and the flow's ``timeout`` counts again from the retry. A
+``completed``, ``filtered`` or ``duplicate`` run does not retry.
+
+Retrying many runs picks them with a :class:`RunFilter` a batch at a time. The filter holds the
+moment the bulk retry began (``ended_before``), so a run that fails again meanwhile ends after
+it and is not picked twice: the batches go through every matching run once and stop.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from interlink.errors import ConfigError, InterlinkError
+from interlink.flows.definition import load
 from interlink.flows.runs import FlowRun, FlowRuns, Status, dump
 from interlink.store.database import Database
 
 _SELECT: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at, wake_at FROM flow_runs "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at, deadline FROM flow_runs "
 )
+_COUNT: Final = "SELECT COUNT(*) FROM flow_runs WHERE "
+_IDS: Final = "SELECT id FROM flow_runs WHERE "
 RETRYABLE: Final = ("failed", "compensated")
 
 
@@ -34,6 +41,35 @@ class RunConflict(InterlinkError):
 
     status = 409
     title = "Conflict"
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Ended runs to retry: of a flow (or of all), in given statuses, ended in a window."""
+
+    flow: str | None = None
+    statuses: tuple[str, ...] = ("failed",)
+    ended_since: datetime | None = None
+    ended_before: datetime | None = None
+
+    def where(self, db: Database) -> tuple[str, tuple[object, ...]]:
+        wrong = sorted(set(self.statuses) - set(RETRYABLE))
+        if wrong or not self.statuses:
+            raise ConfigError(
+                f"only {' and '.join(RETRYABLE)} runs retry, not {', '.join(wrong) or 'none'}"
+            )
+        where = [f"status IN ({', '.join('?' for _ in self.statuses)})"]
+        args: list[object] = list(self.statuses)
+        if self.flow is not None:
+            where.append("flow = ?")
+            args.append(self.flow)
+        if self.ended_since is not None:
+            where.append("finished_at >= ?")
+            args.append(db.ts(self.ended_since))
+        if self.ended_before is not None:
+            where.append("finished_at <= ?")
+            args.append(db.ts(self.ended_before))
+        return " AND ".join(where), tuple(args)
 
 
 @dataclass(frozen=True)
@@ -87,6 +123,30 @@ class RunControl:
         more = len(rows) > limit
         return RunPage(found, _encode(found[-1]) if more and found else None)
 
+    def count_matching(self, match: RunFilter) -> int:
+        where, args = match.where(self._db)
+        with self._db.session() as session:
+            row = session.fetchone(_COUNT + where, args)
+        return 0 if row is None else int(row[0])
+
+    def matching(self, match: RunFilter, limit: int) -> list[str]:
+        """The ids of up to ``limit`` runs ``match`` picks, those that ended first first."""
+        where, args = match.where(self._db)
+        with self._db.session() as session:
+            rows = session.fetchall(
+                _IDS + where + " ORDER BY finished_at, id LIMIT ?",
+                (*args, limit),
+            )
+        return [str(row[0]) for row in rows]
+
+    def waiting(self) -> dict[str, int]:
+        """Runs waiting at a ``wait`` step, by flow: the durable timers' backlog."""
+        with self._db.session() as session:
+            rows = session.fetchall(
+                "SELECT flow, COUNT(*) FROM flow_runs WHERE status = 'waiting' GROUP BY flow", ()
+            )
+        return {str(flow): int(count) for flow, count in rows}
+
     def cancel(self, run_id: str) -> FlowRun:
         """End a running or waiting run ``cancelled``; its engine stops at the next checkpoint,
         and a waiting run is not woken."""
@@ -133,10 +193,13 @@ class RunControl:
         context = {"message": run.input, "steps": {}} if again else run.context
         now = self._db.now()
         ts = self._db.ts
+        # A retry has the flow's whole timeout again, counted from now.
+        timeout = load(run.definition).timeout
+        deadline = None if timeout is None else ts(now + timedelta(seconds=timeout))
         with self._db.transaction() as session:
             changed = session.execute(
                 "UPDATE flow_runs SET status = 'running', step = ?, context = ?, error = NULL, "
-                "finished_at = NULL, updated_at = ?, owner = ?, lease_until = ? "
+                "finished_at = NULL, updated_at = ?, owner = ?, lease_until = ?, deadline = ? "
                 "WHERE id = ? AND status = ?",
                 (
                     step,
@@ -144,6 +207,7 @@ class RunControl:
                     ts(now),
                     owner,
                     ts(now + timedelta(seconds=ttl)),
+                    deadline,
                     run_id,
                     run.status,
                 ),

@@ -9,7 +9,11 @@ and the new context are checkpointed before the next step starts.
 
 A failing step is tried again under its policy (the step's ``retry``, else the engine's
 :class:`RetryPolicy`) when the failure is retryable; an attempt over the step's ``timeout``
-is such a failure. When a step finally fails, the flow's ``onError`` steps run, then the
+is such a failure. A flow with a ``timeout`` gives each run a deadline when it starts (and
+when it is retried), kept with the run: the step in flight at the deadline fails for good with
+``flow timeout after …``, a run waiting past it wakes at it to fail so, and the ``onError``
+steps and compensations that follow are not limited by it (their steps' own timeouts are).
+When a step finally fails, the flow's ``onError`` steps run, then the
 ``compensate`` calls of the completed ``call`` steps in reverse order (each retried the same
 way): the run ends ``compensated``, or ``failed`` when a compensation fails or there was
 nothing to undo. A step may also stop the run: ``filtered``, ``duplicate`` (an idempotency
@@ -30,9 +34,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from interlink.errors import ConfigError, ExpressionError, LeaseLost
@@ -51,6 +56,7 @@ from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.inputs import validate_input
 from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
+from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
@@ -87,6 +93,7 @@ class FlowEngine:
         retry: RetryPolicy | None = None,
         lease_ttl: float = 30.0,
         owner: str | None = None,
+        observer: FlowObserver | None = None,
     ) -> None:
         self.runs = runs
         self._keys = FlowKeys(runs.db)
@@ -107,6 +114,9 @@ class FlowEngine:
         self._retry = retry or RetryPolicy()
         self.lease_ttl = lease_ttl
         self.owner = owner or f"flows-{uuid.uuid4().hex[:12]}"
+        self.observer = observer or FlowObserver()
+        #: The runs this engine is executing now, with their flow (the in-flight gauge).
+        self.holding: dict[str, str] = {}
 
     # --- starting and running ----------------------------------------------------------------
 
@@ -139,6 +149,7 @@ class FlowEngine:
             self.owner,
             self.lease_ttl,
             run_id,
+            self._deadline(spec),
         )
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
         return run
@@ -166,12 +177,14 @@ class FlowEngine:
     async def _hold(self, run: FlowRun) -> FlowRun:
         """Execute a run this engine holds, keeping its lease while it does."""
         heartbeat = asyncio.create_task(self._heartbeat(run.id))
+        self.holding[run.id] = run.flow
         try:
             return await self._execute(run)
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)
         finally:
+            self.holding.pop(run.id, None)
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
@@ -220,8 +233,11 @@ class FlowEngine:
                     )
                     break
                 if result.stop is not None:
+                    wake, deadline = result.wake_at, run.deadline
+                    if wake and deadline and wake > deadline and not layout.catching(index):
+                        wake = deadline  # to fail at the wait step then: the flow timed out
                     return await self._db(
-                        self.runs.set_status, run, result.stop, self.owner, None, result.wake_at
+                        self.runs.set_status, run, result.stop, self.owner, None, wake
                     )
                 context = result.context
                 index = layout.following[index] if result.next is None else result.next
@@ -270,6 +286,8 @@ class FlowEngine:
         # A step without side effects gets its row when it ends (one transaction, not two):
         # if the process dies during it, it is simply evaluated again.
         pure = isinstance(step, MapStep | FilterStep)
+        # The flow's deadline bounds its forward steps, not what handles their failure.
+        deadline = run.deadline if phase == "forward" and not layout.catching(index) else None
         number = 0
         while True:
             if pure:
@@ -278,18 +296,15 @@ class FlowEngine:
             else:
                 mark = None
                 number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
+            self.observer.step_started(run.flow, name, step.type, phase, number)
+            began = time.monotonic()
             try:
-                attempt = executor(step, StepContext(run, context, index, layout, self))
-                if step.timeout is None:
-                    result = await attempt
-                else:
-                    try:
-                        result = await self._timer.limit(step.timeout, attempt)
-                    except TimeoutError:
-                        raise StepFailed(
-                            f"the attempt took longer than its timeout of {step.timeout:g} s",
-                            retryable=True,
-                        ) from None
+                result = await self._attempt(
+                    run,
+                    step.timeout,
+                    deadline,
+                    lambda: executor(step, StepContext(run, context, index, layout, self)),
+                )
                 if len(dump(result.output)) > OUTPUT_LIMIT:
                     raise StepFailed(
                         f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
@@ -298,9 +313,17 @@ class FlowEngine:
             except StepFailed as exc:
                 await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
                 policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
-                if policy.gives_up(exc, number):
+                last = policy.gives_up(exc, number)
+                took = time.monotonic() - began
+                self.observer.step_ended(
+                    run.flow, name, phase, number, took, "failed" if last else "retrying"
+                )
+                if last:
                     raise
-                await self._timer.sleep(policy.delay(number))
+                pause = policy.delay(number)
+                if deadline is not None:  # no sleeping past the deadline: the next try fails
+                    pause = max(0.0, min(pause, (deadline - self.now()).total_seconds()))
+                await self._timer.sleep(pause)
                 continue
             if phase == "forward":
                 # A stopping step keeps the pointer: a run stopped before its status is written
@@ -321,7 +344,36 @@ class FlowEngine:
                 self.owner,
                 mark,
             )
+            outcome: Outcome = "waiting" if result.stop == "waiting" else "completed"
+            took = time.monotonic() - began
+            self.observer.step_ended(run.flow, name, phase, number, took, outcome)
             return result
+
+    async def _attempt(
+        self,
+        run: FlowRun,
+        timeout: float | None,
+        deadline: datetime | None,
+        begin: Callable[[], Awaitable[StepResult]],
+    ) -> StepResult:
+        """One attempt, within the step's timeout and the run's deadline, whichever is first."""
+        limit, flow_limit = timeout, False
+        if deadline is not None:
+            left = (deadline - self.now()).total_seconds()
+            if left <= 0:
+                raise StepFailed(_timed_out(run), retryable=False)
+            if limit is None or left < limit:
+                limit, flow_limit = left, True
+        if limit is None:
+            return await begin()
+        try:
+            return await self._timer.limit(limit, begin())
+        except TimeoutError:
+            if flow_limit:
+                raise StepFailed(_timed_out(run), retryable=False) from None
+            raise StepFailed(
+                f"the attempt took longer than its timeout of {limit:g} s", retryable=True
+            ) from None
 
     # --- what steps use of the engine --------------------------------------------------------
 
@@ -375,6 +427,7 @@ class FlowEngine:
                     self.owner,
                     self.lease_ttl,
                     child_id,
+                    run.deadline,  # the items of a split end with the run that split them
                 )
                 return await self.run(child_id)
 
@@ -417,11 +470,18 @@ class FlowEngine:
             self.owner,
             self.lease_ttl,
             child_id,
+            _earliest(self._deadline(spec), run.deadline),
         )
         return await self.run(child_id)
 
     def now(self) -> datetime:
         return self.runs.db.now()
+
+    def _deadline(self, spec: FlowSpec) -> datetime | None:
+        """When a run of ``spec`` starting now must have ended; None without a timeout."""
+        if spec.timeout is None:
+            return None
+        return self.now() + timedelta(seconds=spec.timeout)
 
     async def claim_key(self, flow: str, key: str, run_id: str, window: float) -> str:
         return await self._db(self._keys.claim, flow, key, run_id, window)
@@ -450,3 +510,15 @@ class FlowEngine:
         # The store is synchronous; its calls run in a worker thread, those of concurrent runs
         # batched into one transaction (flows/commits.py).
         return await self.runs.commits.call(fn, *args)
+
+
+def _timed_out(run: FlowRun) -> str:
+    timeout = load(run.definition).timeout
+    if timeout is None:  # a flow step's run, bound by the run that started it
+        return "flow timeout: the calling run's deadline passed"
+    return f"flow timeout after {timeout:g}s"
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    found = [moment for moment in moments if moment is not None]
+    return min(found) if found else None

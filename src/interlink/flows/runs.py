@@ -39,13 +39,13 @@ OUTPUT_LIMIT: Final = 256 * 1024
 # Queries are whole literals, as in the other repositories.
 _INSERT_RUN: Final = (
     "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
-    "context, error, owner, lease_until, started_at, updated_at, finished_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL) "
+    "context, error, owner, lease_until, started_at, updated_at, finished_at, deadline) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?) "
     "ON CONFLICT (id) DO NOTHING"
 )
 _SELECT_RUN: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at, wake_at FROM flow_runs "
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at, deadline FROM flow_runs "
 )
 _SELECT_RUN_BY_ID: Final = _SELECT_RUN + "WHERE id = ?"
 _SELECT_RUNS: Final = _SELECT_RUN + "ORDER BY started_at DESC, id LIMIT ?"
@@ -64,7 +64,7 @@ _TAKE: Final = (
     "AND (owner = ? OR lease_until IS NULL OR lease_until <= ?)) "
     "OR (status = 'waiting' AND wake_at <= ?)) "
     "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at, wake_at"
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at, deadline"
 )
 _SET_STATUS: Final = (
     "UPDATE flow_runs SET status = ?, error = COALESCE(?, error), updated_at = ?, "
@@ -72,7 +72,7 @@ _SET_STATUS: Final = (
     "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
     "WHERE id = ? AND owner = ? "
     "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
-    "owner, lease_until, started_at, updated_at, finished_at, wake_at"
+    "owner, lease_until, started_at, updated_at, finished_at, wake_at, deadline"
 )
 _UPSERT_STEP: Final = (
     "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, output, "
@@ -110,6 +110,7 @@ class FlowRun:
     updated_at: datetime
     finished_at: datetime | None
     wake_at: datetime | None = None  # when a waiting run goes on
+    deadline: datetime | None = None  # when the run must have ended (the flow's timeout)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class FlowRuns:
         owner: str,
         ttl: float,
         run_id: str | None = None,
+        deadline: datetime | None = None,
     ) -> FlowRun:
         """Record a new run, held by ``owner`` for ``ttl`` seconds, before any step runs.
         Given a ``run_id`` already recorded, nothing changes and that run is returned: a
@@ -175,6 +177,7 @@ class FlowRuns:
                     ts(now + timedelta(seconds=ttl)),
                     ts(now),
                     ts(now),
+                    None if deadline is None else ts(deadline),
                 ),
             )
         if not added:  # recorded before (the same event again): that run, as it is now
@@ -196,6 +199,7 @@ class FlowRuns:
             started_at=now,
             updated_at=now,
             finished_at=None,
+            deadline=deadline,
         )
 
     def get(self, run_id: str) -> FlowRun:
@@ -417,6 +421,7 @@ class FlowRuns:
             updated_at=self._db.dt(row[13]),
             finished_at=self._db.dt_or_none(row[14]),
             wake_at=self._db.dt_or_none(row[15]),
+            deadline=self._db.dt_or_none(row[16]),
         )
 
     def _step(self, row: Row) -> StepRecord:

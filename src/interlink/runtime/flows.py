@@ -11,12 +11,18 @@ claim in the store lets one node at a time hold a run, and the lease a node keep
 it works on is short (the process's lease time, 5 s by default), so a dead node's runs move on
 within seconds. New runs use the flow as the current revision declares it; a run keeps the
 definition it started with.
+
+The runner is the engine's observer: it counts runs, steps, their attempts and durations by
+flow and step (names from the estate, so the series are bounded), the runs in flight here by
+flow, and every ``WAITING_EVERY`` seconds (sooner after a run here starts or stops waiting)
+the runs waiting at a ``wait`` step in the whole store, by flow: one grouped count on an index.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from interlink.errors import InterlinkError, NotFound, StoreUnavailable
@@ -24,12 +30,13 @@ from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, api_targets, system_targets
-from interlink.flows.control import RunControl
+from interlink.flows.control import RunConflict, RunControl, RunFilter
 from interlink.flows.definition import check_runnable
 from interlink.flows.engine import FlowEngine, Publisher
+from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import StepFailed
-from interlink.flows.runs import PENDING, FlowRun, FlowRuns
+from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase
 from interlink.flows.scheduler import FlowScheduler
 from interlink.observe.metrics import Registry
 from interlink.runtime.flow_schedules import start_scheduler
@@ -40,10 +47,16 @@ log = logging.getLogger("interlink.flows")
 
 #: Seconds between looks for runs whose node is gone.
 RECOVER_EVERY: Final = 1.0
+#: Seconds between two counts of the waiting runs (one grouped query on an index).
+WAITING_EVERY: Final = 15.0
+#: Most runs one bulk retry call picks (the CLI calls again until none is left).
+RETRY_BATCH: Final = 500
 _ENDS: Final = ("completed", "failed", "compensated", "filtered", "cancelled", "duplicate")
 
 
-class FlowMetrics:
+class FlowMetrics(FlowObserver):
+    """The node's flow metrics; the engine reports each step attempt here."""
+
     def __init__(self, registry: Registry) -> None:
         self.started = registry.counter(
             "interlink_flow_runs_started_total", "Flow runs recorded, by flow.", ("flow",)
@@ -60,8 +73,65 @@ class FlowMetrics:
             ("flow",),
         )
         self.in_flight = registry.gauge(
-            "interlink_flow_runs_in_flight", "Flow runs this node is running now."
+            "interlink_flow_runs_in_flight",
+            "Flow runs this node is running now, by flow.",
+            ("flow",),
         )
+        self.waiting = registry.gauge(
+            "interlink_flow_runs_waiting",
+            "Flow runs waiting at a wait step, by flow: the store's count, every node the same "
+            f"(refreshed every {WAITING_EVERY:g} s).",
+            ("flow",),
+        )
+        self.steps_started = registry.counter(
+            "interlink_flow_steps_started_total",
+            "Flow steps begun (their first attempt), by flow and step.",
+            ("flow", "step"),
+        )
+        self.steps_ended = registry.counter(
+            "interlink_flow_steps_ended_total",
+            "Flow steps that ended, by flow, step and status (completed, failed: for good, "
+            "compensated: its compensation succeeded, compensation_failed).",
+            ("flow", "step", "status"),
+        )
+        self.step_retries = registry.counter(
+            "interlink_flow_step_retries_total",
+            "Attempts of flow steps and compensations beyond the first, by flow and step.",
+            ("flow", "step"),
+        )
+        self.step_duration = registry.histogram(
+            "interlink_flow_step_duration_seconds",
+            "How long each attempt of a flow step took, by flow and step.",
+            ("flow", "step"),
+        )
+
+    def step_started(self, flow: str, step: str, kind: str, phase: Phase, attempt: int) -> None:
+        if attempt == 1:
+            if phase == "forward":
+                self.steps_started.inc(flow, step)
+        elif kind != "wait":  # a wait's later attempt is its run woken, not a retry
+            self.step_retries.inc(flow, step)
+
+    def step_ended(
+        self, flow: str, step: str, phase: Phase, attempt: int, seconds: float, outcome: Outcome
+    ) -> None:
+        if phase == "forward":
+            self.step_duration.observe(seconds, flow, step)
+            if outcome in ("completed", "failed"):
+                self.steps_ended.inc(flow, step, outcome)
+        elif outcome in ("completed", "failed"):
+            status = "compensated" if outcome == "completed" else "compensation_failed"
+            self.steps_ended.inc(flow, step, status)
+
+
+@dataclass
+class RetryBatch:
+    """What one bulk retry call did: the runs retried, those skipped and why, and how many
+    runs the filter still picks."""
+
+    retried: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    remaining: int = 0
 
 
 class FlowRunner:
@@ -86,7 +156,10 @@ class FlowRunner:
             publisher=self._publish,
             lease_ttl=lease_ttl if lease_ttl is not None else runtime.settings.lease_ttl,
             owner=f"flows-{runtime.node_id}" if runtime.node_id else None,
+            observer=self.metrics,
         )
+        self.metrics.in_flight.set_function(self._in_flight)
+        self._counted_at = -WAITING_EVERY  # when the waiting runs were last counted
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         self.scheduler: FlowScheduler | None = None  # the schedule trigger, once started
@@ -160,6 +233,37 @@ class FlowRunner:
         self._spawn(run_id)
         return run
 
+    async def retry_many(self, match: RunFilter, limit: int = RETRY_BATCH) -> RetryBatch:
+        """Retry up to ``limit`` runs ``match`` picks, and run them here."""
+        control = RunControl(self.runtime.store.db)
+        ids = await asyncio.to_thread(control.matching, match, limit)
+        batch = RetryBatch()
+        for run_id in ids:
+            try:
+                await self.retry(run_id)
+            except (RunConflict, NotFound) as exc:  # retried or cancelled meanwhile
+                batch.skipped.append({"id": run_id, "reason": exc.message})
+            else:
+                batch.retried.append(run_id)
+        batch.remaining = await asyncio.to_thread(control.count_matching, match)
+        return batch
+
+    def _in_flight(self) -> list[tuple[tuple[str, ...], float]]:
+        # Every flow of the estate, so a flow with none shows 0 rather than nothing.
+        counts = dict.fromkeys(self.runtime.snapshot.estate.names("Flow"), 0)
+        for flow in self.engine.holding.values():
+            counts[flow] = counts.get(flow, 0) + 1
+        return [((flow,), float(count)) for flow, count in counts.items()]
+
+    async def _count_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._counted_at < WAITING_EVERY:
+            return
+        self._counted_at = loop.time()
+        counts = await asyncio.to_thread(RunControl(self.runtime.store.db).waiting)
+        for flow in {*self.runtime.snapshot.estate.names("Flow"), *counts}:
+            self.metrics.waiting.set(float(counts.get(flow, 0)), flow)
+
     def _spawn(self, run_id: str) -> None:
         if run_id in self._tasks or self._closed:
             return
@@ -167,9 +271,10 @@ class FlowRunner:
         self._tasks[run_id] = task
 
     async def _run(self, run_id: str) -> None:
-        self.metrics.in_flight.set(len(self._tasks))
         try:
             run = await self.engine.run(run_id)
+            if run.status == "waiting":  # the count is stale: the next round counts again
+                self._counted_at = -WAITING_EVERY
             self._ended(run)
         except asyncio.CancelledError:
             raise
@@ -178,7 +283,6 @@ class FlowRunner:
             log.exception("flow run %s stopped", run_id)
         finally:
             self._tasks.pop(run_id, None)
-            self.metrics.in_flight.set(len(self._tasks))
 
     def _ended(self, run: FlowRun) -> None:
         if run.status not in _ENDS or run.finished_at is None or run.owner is not None:
@@ -213,6 +317,12 @@ class FlowRunner:
                 if run_id not in self._tasks:
                     log.info("resuming flow run %s", run_id)
                     self._spawn(run_id)
+                    self._counted_at = -WAITING_EVERY  # maybe a waiting run woken
+            if not failing:
+                try:
+                    await self._count_waiting()
+                except Exception as exc:  # a gauge left as it was; said, not fatal
+                    log.debug("counting the waiting flow runs failed: %s", exc)
             await asyncio.sleep(self._recover_every)
 
     async def close(self) -> None:

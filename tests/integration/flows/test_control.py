@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from interlink.errors import ConfigError
-from interlink.flows.control import RunConflict, RunControl
+from interlink.flows.control import RunConflict, RunControl, RunFilter
 from interlink.store import Store, open_store
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.flows.test_engine import GONE, SAGA, engine_for, requests_to, write_estate
@@ -124,6 +124,7 @@ def test_a_waiting_run_is_counted_paged_and_cancelled_and_then_never_wakes(
     assert run.status == "waiting", run.error
     control = RunControl(store.db)
     assert control.counts() == {"remind": {"waiting": 1}}
+    assert control.waiting() == {"remind": 1}
     (paged,) = control.page(status="waiting").runs
     assert paged.wake_at == run.wake_at
     with pytest.raises(RunConflict, match="is waiting: only a failed or compensated run retries"):
@@ -137,3 +138,43 @@ def test_a_waiting_run_is_counted_paged_and_cancelled_and_then_never_wakes(
     with open_store(store_url, clock=later) as restarted:
         assert asyncio.run(engine_for(root, restarted).recover()) == []
     assert requests_to(upstream, "/then") == []
+
+
+def test_a_filter_picks_ended_runs_to_retry_once_each(
+    tmp_path: Path,
+    store: Store,
+    upstream: UpstreamThread,
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, SAGA)
+    engine = engine_for(root, store)
+    control = RunControl(store.db)
+
+    async def fail(names: list[str]) -> list[str]:
+        upstream.fail_next(len(names), 400)  # each create refused: failed, nothing to undo
+        return [(await engine.start_and_run("onboard", {"name": n})).id for n in names]
+
+    async def go() -> None:
+        earlier = await fail(["a", "b"])
+        middle = datetime.now(UTC)
+        later = await fail(["c"])
+        await engine.start_and_run("onboard", {"name": "d"})  # completed: never picked
+        began = datetime.now(UTC)
+        every = RunFilter("onboard", ("failed",), ended_before=began)
+        assert control.count_matching(every) == 3
+        assert control.matching(every, 2) == earlier  # those that ended first first
+        assert control.matching(RunFilter(ended_since=middle, ended_before=began), 10) == later
+        assert control.count_matching(RunFilter("other")) == 0
+        assert control.count_matching(RunFilter(statuses=("failed", "compensated"))) == 3
+
+        # Retried and failed again after the bulk retry began: not picked a second time.
+        control.retry(earlier[0], engine.owner, 30.0)
+        upstream.fail_next(1, 400)
+        assert (await engine.run(earlier[0])).status == "failed"
+        assert control.matching(every, 10) == [earlier[1], *later]
+        assert control.count_matching(RunFilter("onboard")) == 3  # unbounded: it is again
+        await engine.aclose()
+
+    asyncio.run(go())
+    for statuses in [("completed",), ()]:
+        with pytest.raises(ConfigError, match="only failed and compensated runs retry"):
+            control.count_matching(RunFilter(statuses=statuses))

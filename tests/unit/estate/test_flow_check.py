@@ -600,3 +600,32 @@ def test_a_subscription_named_like_an_implied_one_is_refused(retail: Path) -> No
         "Subscription/flow-extra, and a Subscription of that name is declared "
         "(events/clash.yaml:3:18) (rename that Subscription, or remove trigger.event)"
     ]
+
+
+# --- timeout -----------------------------------------------------------------------------------
+
+
+def test_a_wait_as_long_as_the_flows_timeout_is_a_warning_at_it(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: short, type: wait, for: 10m}\n"
+        "    - {name: long, type: wait, for: 1h}\n"
+        "    - {name: dated, type: wait, until: at}\n",
+        trigger="{manual: true}\n  timeout: 1h",
+    )
+    assert check_messages(retail) == [
+        "flows/extra.yaml:9:37: warning: Flow/extra: wait long is for 1h, and a run may take 1h "
+        "in all (spec.timeout): every run would time out at this wait (make spec.timeout "
+        "longer than the waits, or the wait shorter)"
+    ]
+
+
+def test_a_flows_timeout_is_more_than_nothing(retail: Path) -> None:
+    extra_flow(
+        retail,
+        "    - {name: same, type: map, expression: '$'}\n",
+        trigger="{manual: true}\n  timeout: 0s",
+    )
+    assert check_messages(retail) == [
+        "flows/extra.yaml:6:12: error: spec.timeout: Input should be greater than 0"
+    ]

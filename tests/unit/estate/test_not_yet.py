@@ -78,12 +78,9 @@ def test_flow_triggers_start_runs_and_are_no_warning(retail: Path) -> None:
     assert _messages(retail, "NO_EFFECT") == []
 
 
-def test_a_flows_whole_timeout_is_a_warning_at_it(retail: Path) -> None:
+def test_a_flows_whole_timeout_is_enforced_so_not_warned_about(retail: Path) -> None:
     edit(retail / "flows" / "address-sync.yaml", "spec:\n", "spec:\n  timeout: 10m\n")
-    assert _messages(retail, "NO_EFFECT") == [
-        "flows/address-sync.yaml:9:3: warning: spec.timeout has no effect yet: a run's whole "
-        "time is not limited yet; a step's own timeout is"
-    ]
+    assert _messages(retail, "NO_EFFECT") == []
 
 
 def test_system_credentials_are_not_listed() -> None:

@@ -235,7 +235,13 @@ class FlowSpec(Model):
         description="steps run when a step fails for good (`$error` says which and why), "
         "before the completed calls are compensated",
     )
-    timeout: Duration = 300.0
+    timeout: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="the longest a run may take from its start, waits included: past it the "
+        "step in flight fails with `flow timeout after …` and the completed calls are "
+        "compensated; no limit when left out",
+    )
     input_schema: dict[str, Any] | None = Field(
         default=None,
         description="JSON Schema (2020-12) a run's input must satisfy to start: a start "
