@@ -185,6 +185,16 @@ def by_order(mock_url: str, collection: str, order_id: str) -> list[dict[str, An
     return [v for v in shown[collection].values() if v["order"] == order_id]
 
 
+def received_with(mock_url: str, key: str) -> dict[str, Any]:
+    """The one request a mock system received with this Idempotency-Key."""
+    [found] = [
+        r
+        for r in httpx.get(f"{mock_url}/received").json()["received"]
+        if r["idempotencyKey"] == key
+    ]
+    return found
+
+
 @pytest.mark.slow
 def test_the_demo_order_saga_completes_or_is_compensated_and_addresses_reach_the_erp(
     tmp_path: Path,
@@ -240,6 +250,25 @@ def test_the_demo_order_saga_completes_or_is_compensated_and_addresses_reach_the
         shown = run_interlink(["flows", "show", run_id, "--admin", admin, "--token", token])
         assert shown.returncode == 0, shown.stderr
         assert '"status": "compensated"' in shown.stdout
+
+        # Logistics cannot ship it: the payment is refunded and the stock released, in that order.
+        abroad = order(f"O-{tag}-abroad", 30.0)
+        abroad["shipTo"] = {"street": "1 Main St", "city": "Boston", "country": "US"}
+        answer = httpx.post(f"{gateway}/api/orders", json=abroad, headers=shop, timeout=10)
+        assert answer.status_code == 502, answer.text
+        assert "compensated" in answer.json()["detail"]
+        payments = httpx.get(f"{mocks['billing']}/received").json()["payments"]
+        [(refunded_id, refunded)] = [
+            (k, v) for k, v in payments.items() if v["order"] == abroad["orderId"]
+        ]
+        assert refunded["status"] == "refunded"
+        [released] = by_order(mocks["inventory"], "reservations", abroad["orderId"])
+        assert released["status"] == "released"
+        run_id = answer.headers["interlink-flow-run"]
+        refund = received_with(mocks["billing"], f"{run_id}:charge-payment:compensate")
+        release = received_with(mocks["inventory"], f"{run_id}:reserve-stock:compensate")
+        assert (refund["path"], release["method"]) == (f"/payments/{refunded_id}/refund", "DELETE")
+        assert refund["at"] < release["at"]  # the later step is undone first
 
         # An order.placed event runs the same saga, through Subscription/order-saga-orders.
         by_event = order(f"O-{tag}-event", 20.0)

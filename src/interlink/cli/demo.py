@@ -257,7 +257,8 @@ def demo_command(
             f"  curl -i -X POST {gw}/api/orders -H 'x-api-key: {shop_key}' "
             "-H 'content-type: application/json' "
             """-d '{"orderId": "O-try-1", "customerId": "C000001", "items": [{"sku": "SKU-LAMP", """
-            """"quantity": 1}], "amount": 49.9, "currency": "EUR"}'   # 200: the saga's result""",
+            """"quantity": 1}], "amount": 49.9, "currency": "EUR"}'"""
+            "   # the saga's result; again: 409",
             f"  {cli} flows runs --admin {admin} --token {token}   # completed and compensated",
             f"  {cli} flows show RUN --admin {admin} --token {token}   # each step of one run",
             *mock_lines,

@@ -8,7 +8,8 @@ a :class:`MockSystem`) that keeps what it is told and answers from it:
   :data:`CARD_LIMIT` or for a customer in :data:`BLOCKED` with 402 problem+json) and
   ``POST /payments/{id}/refund``;
 - inventory: ``POST /reservations`` and ``DELETE /reservations/{id}`` (the release);
-- logistics: ``POST /shipments``, beside the signed webhooks it receives.
+- logistics: ``POST /shipments`` (to the countries in :data:`SHIPS_TO`; others are 422), beside
+  the signed webhooks it receives.
 
 A request that carries an ``Idempotency-Key`` already answered gets the same answer again and
 changes nothing (the same key on another request is 422), as a system that a retrying flow calls
@@ -30,6 +31,8 @@ from interlink.testing.receivers import Received, Receiver, Reply
 CARD_LIMIT = 500.0
 #: Customers whose card billing declines whatever the amount.
 BLOCKED = frozenset({"C000005"})
+#: The countries logistics has carriers for.
+SHIPS_TO = frozenset({"DE", "AT", "CH", "FR", "IE", "NL", "BE", "IT", "ES", "PT"})
 RECEIVED_PATH = "/received"
 
 _JSON = {"content-type": "application/json"}
@@ -275,8 +278,12 @@ def mock_logistics(receiver: Receiver) -> MockSystem:
         order = _field(body, "order")
         if not isinstance(order, str):
             return problem(400, "Bad request", "a shipment needs an order")
+        to = _field(body, "shipTo")
+        country = _field(to, "country")
+        if country is not None and country not in SHIPS_TO:
+            return problem(422, "Not shipped", f"{order}: no carrier delivers to {country}")
         number = logistics.next_id("S", "shipments")
-        shipments[number] = {"order": order, "to": _field(body, "shipTo"), "status": "booked"}
+        shipments[number] = {"order": order, "to": to, "status": "booked"}
         return Answer(201, {"id": number, **shipments[number]}, f"{order} booked {number}")
 
     logistics.route("POST", r"/shipments", ship)

@@ -130,8 +130,13 @@ async def test_logistics_books_shipments_unsigned_and_still_checks_its_webhooks(
         shipment = await client.post("/shipments", json={"order": "O-1", "items": []})
         unsigned_hook = await client.post("/hooks/address-updated", json={"id": "e1"})
         unknown = await client.post("/nowhere", json={})
+        abroad = await client.post("/shipments", json={"order": "O-2", "shipTo": {"country": "US"}})
     assert shipment.status_code == 201
     assert shipment.json()["id"] == "S-0001"
     assert unsigned_hook.status_code == 401  # a webhook without a valid signature
     assert unknown.status_code == 204  # not the mock's: the receiver's default answer
-    assert [r["path"] for r in (await received(logistics))["received"]] == ["/shipments"]
+    assert abroad.status_code == 422
+    assert "no carrier delivers to US" in abroad.json()["detail"]
+    shown = await received(logistics)
+    assert [r["path"] for r in shown["received"]] == ["/shipments", "/shipments"]
+    assert list(shown["shipments"]) == ["S-0001"]
