@@ -187,11 +187,8 @@ def by_order(mock_url: str, collection: str, order_id: str) -> list[dict[str, An
 
 def received_with(mock_url: str, key: str) -> dict[str, Any]:
     """The one request a mock system received with this Idempotency-Key."""
-    [found] = [
-        r
-        for r in httpx.get(f"{mock_url}/received").json()["received"]
-        if r["idempotencyKey"] == key
-    ]
+    received: list[dict[str, Any]] = httpx.get(f"{mock_url}/received").json()["received"]
+    [found] = [r for r in received if r["idempotencyKey"] == key]
     return found
 
 
