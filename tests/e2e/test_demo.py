@@ -1,4 +1,5 @@
-"""`interlink demo` with its companions: signed deliveries, a retry, a dead letter replayed."""
+"""`interlink demo` with its companions: signed deliveries, a retry, a dead letter replayed; the
+order saga completing and compensated against the mock systems; address changes in the ERP."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import re
 import signal
 import stat
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +25,12 @@ from interlink.testing.processes import (
 )
 
 #: The ports `interlink demo` gives its mock systems unless told otherwise.
-FIXED_PORTS = {9101, 9102, 9103, 9104}
+FIXED_PORTS = set(range(9101, 9108))
+#: The Systems the demo runs stand-ins for, by the file that declares them.
+MOCKED = {
+    "sales.yaml": ("crm", "crm-legacy"),
+    "operations.yaml": ("logistics", "analytics", "erp", "billing", "inventory"),
+}
 
 
 def demo_args(directory: Path) -> list[str]:
@@ -99,14 +108,19 @@ def test_the_demo_puts_the_customers_api_behind_the_gateway(tmp_path: Path) -> N
         assert "/tier" in compared.stdout, compared.stdout + compared.stderr
 
 
+def system_urls(directory: Path) -> dict[str, str]:
+    """The base URLs of the Systems the demo mocks, as its copy of the estate says."""
+    urls = {}
+    for file, names in MOCKED.items():
+        for doc in yaml.safe_load_all((directory / "systems" / file).read_text()):
+            if doc["metadata"]["name"] in names:
+                urls[doc["metadata"]["name"]] = doc["spec"]["baseUrl"]
+    assert len(urls) == sum(len(names) for names in MOCKED.values())
+    return urls
+
+
 def system_ports(directory: Path) -> set[int]:
-    ports = set()
-    for doc in yaml.safe_load_all((directory / "systems" / "sales.yaml").read_text()):
-        ports.add(int(doc["spec"]["baseUrl"].rsplit(":", 1)[1]))
-    for doc in yaml.safe_load_all((directory / "systems" / "operations.yaml").read_text()):
-        if doc["metadata"]["name"] in ("logistics", "analytics"):
-            ports.add(int(doc["spec"]["baseUrl"].rsplit(":", 1)[1]))
-    return ports
+    return {int(url.rsplit(":", 1)[1]) for url in system_urls(directory).values()}
 
 
 def test_the_demo_banner_stays_readable_and_its_credentials_can_be_printed(
@@ -141,3 +155,180 @@ def test_the_demo_banner_stays_readable_and_its_credentials_can_be_printed(
         f"interlink: error: no demo credentials in {tmp_path / 'none'}: they are written when the "
         "demo starts"
     )
+
+
+def poll(what: Callable[[], Any], deadline: float = 30.0) -> Any:
+    """``what()`` once it is truthy; fails after ``deadline`` seconds with its last value."""
+    end = time.monotonic() + deadline
+    while True:
+        value = what()
+        if value or time.monotonic() > end:
+            assert value, f"still {value!r} after {deadline} s"
+            return value
+        time.sleep(0.2)
+
+
+def order(order_id: str, amount: float, customer: str = "C000001") -> dict[str, Any]:
+    return {
+        "orderId": order_id,
+        "customerId": customer,
+        "items": [{"sku": "SKU-LAMP", "quantity": 2}],
+        "amount": amount,
+        "currency": "EUR",
+        "shipTo": {"street": "1 Market St", "city": "Berlin", "country": "DE"},
+    }
+
+
+def by_order(mock_url: str, collection: str, order_id: str) -> list[dict[str, Any]]:
+    """What a mock system keeps in ``collection`` for one order."""
+    shown = httpx.get(f"{mock_url}/received").json()
+    return [v for v in shown[collection].values() if v["order"] == order_id]
+
+
+def received_with(mock_url: str, key: str) -> dict[str, Any]:
+    """The one request a mock system received with this Idempotency-Key."""
+    received: list[dict[str, Any]] = httpx.get(f"{mock_url}/received").json()["received"]
+    [found] = [r for r in received if r["idempotencyKey"] == key]
+    return found
+
+
+@pytest.mark.slow
+def test_the_demo_order_saga_completes_or_is_compensated_and_addresses_reach_the_erp(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "demo"
+    demo = InterlinkProcess(demo_args(directory), cwd=tmp_path)
+    with demo:
+        admin = demo.wait_for(r"admin API +(http://\S+)").group(1)
+        token = demo.wait_for(r"admin token +(il_\S+)").group(1)
+        gateway = demo.wait_for(r"gateway +(http://\S+)").group(1)
+        crm_key = demo.wait_for(r"CRM API key +(ik_\S+)").group(1)
+        shop_key = demo.wait_for(r"shop key +(ik_\S+)").group(1)
+        demo.wait_for("Ctrl-C stops.")
+        mocks = system_urls(directory)
+        assert f"curl {mocks['inventory']}/received" in demo.output
+        demo.wait_for(r"shop +→ POST /api/orders O-\S+ .*: 200 completed, run \S+")
+        admin_headers = {"authorization": f"Bearer {token}"}
+        shop = {"x-api-key": shop_key}
+        tag = uuid.uuid4().hex[:8]
+
+        # Billing takes the payment: stock held, card charged, shipment booked, 200 with the result.
+        accepted = order(f"O-{tag}-ok", 49.9)
+        answer = httpx.post(f"{gateway}/api/orders", json=accepted, headers=shop, timeout=10)
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        assert result["status"] == "confirmed"
+        run = httpx.get(
+            f"{admin}/api/v1/flows/runs/{answer.headers['interlink-flow-run']}",
+            headers=admin_headers,
+        ).json()
+        assert run["status"] == "completed"
+        [held] = by_order(mocks["inventory"], "reservations", accepted["orderId"])
+        assert held["status"] == "held"
+        [charged] = by_order(mocks["billing"], "payments", accepted["orderId"])
+        assert (charged["status"], charged["amount"]) == ("charged", 49.9)
+        [shipment] = by_order(mocks["logistics"], "shipments", accepted["orderId"])
+        assert shipment["to"]["city"] == "Berlin"
+        assert result["shipment"] in httpx.get(f"{mocks['logistics']}/received").json()["shipments"]
+        again = httpx.post(f"{gateway}/api/orders", json=accepted, headers=shop, timeout=10)
+        assert again.status_code == 409  # the same order is carried out once
+
+        # Billing declines: the run is compensated, the reservation released, nothing shipped.
+        declined = order(f"O-{tag}-big", 900.0)
+        answer = httpx.post(f"{gateway}/api/orders", json=declined, headers=shop, timeout=10)
+        assert answer.status_code == 502, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        run_id = answer.headers["interlink-flow-run"]
+        assert f"run {run_id} compensated" in answer.json()["detail"]
+        [released] = by_order(mocks["inventory"], "reservations", declined["orderId"])
+        assert released["status"] == "released"
+        assert by_order(mocks["billing"], "payments", declined["orderId"]) == []
+        assert by_order(mocks["logistics"], "shipments", declined["orderId"]) == []
+        shown = run_interlink(["flows", "show", run_id, "--admin", admin, "--token", token])
+        assert shown.returncode == 0, shown.stderr
+        assert '"status": "compensated"' in shown.stdout
+
+        # Logistics cannot ship it: the payment is refunded and the stock released, in that order.
+        abroad = order(f"O-{tag}-abroad", 30.0)
+        abroad["shipTo"] = {"street": "1 Main St", "city": "Boston", "country": "US"}
+        answer = httpx.post(f"{gateway}/api/orders", json=abroad, headers=shop, timeout=10)
+        assert answer.status_code == 502, answer.text
+        assert "compensated" in answer.json()["detail"]
+        payments = httpx.get(f"{mocks['billing']}/received").json()["payments"]
+        [(refunded_id, refunded)] = [
+            (k, v) for k, v in payments.items() if v["order"] == abroad["orderId"]
+        ]
+        assert refunded["status"] == "refunded"
+        [released] = by_order(mocks["inventory"], "reservations", abroad["orderId"])
+        assert released["status"] == "released"
+        run_id = answer.headers["interlink-flow-run"]
+        refund = received_with(mocks["billing"], f"{run_id}:charge-payment:compensate")
+        release = received_with(mocks["inventory"], f"{run_id}:reserve-stock:compensate")
+        assert (refund["path"], release["method"]) == (f"/payments/{refunded_id}/refund", "DELETE")
+        assert refund["at"] < release["at"]  # the later step is undone first
+
+        # An order.placed event runs the same saga, through Subscription/order-saga-orders.
+        by_event = order(f"O-{tag}-event", 20.0)
+        published = httpx.post(
+            f"{gateway}/events/order.placed",
+            json=by_event,
+            headers={
+                **shop,
+                "ce-specversion": "1.0",
+                "ce-id": f"order-{tag}",
+                "ce-source": "webshop",
+                "ce-type": "order.placed",
+            },
+        )
+        assert published.status_code < 300, published.text
+        poll(lambda: by_order(mocks["logistics"], "shipments", by_event["orderId"]))
+
+        # An address change reaches the ERP through Flow/address-sync, and billing hears of it.
+        street = f"{tag} Hauptstrasse"
+        change = {
+            "customerId": "C000004",
+            "address": {"street": street, "city": "Munich", "postalCode": "80331", "country": "DE"},
+            "changedAt": "2026-11-22T10:00:00Z",
+        }
+        published = httpx.post(
+            f"{gateway}/events/customer.address-updated",
+            json=change,
+            headers={
+                "x-api-key": crm_key,
+                "ce-specversion": "1.0",
+                "ce-id": f"address-{tag}",
+                "ce-source": "crm",
+                "ce-type": "customer.address-updated",
+            },
+        )
+        assert published.status_code < 300, published.text
+
+        def in_erp() -> list[dict[str, Any]]:
+            received = httpx.get(f"{mocks['erp']}/received").json()["received"]
+            return [r for r in received if r["body"] and r["body"].get("street") == street]
+
+        [put] = poll(in_erp)
+        assert (put["method"], put["path"], put["status"]) == (
+            "PUT",
+            "/customers/C000004/billing-address",
+            200,
+        )
+        assert put["idempotencyKey"].endswith(":update-erp")
+
+        def in_billing() -> list[dict[str, Any]]:
+            changes = httpx.get(f"{mocks['billing']}/received").json()["addressChanges"]
+            return [c for c in changes.values() if c.get("street") == street]
+
+        poll(in_billing)
+
+        # After a few seconds of demo, the simulated shop's runs are listed, both ways they end.
+        def runs() -> str:
+            listed = run_interlink(
+                ["flows", "runs", "order-saga", "--admin", admin, "--token", token]
+            ).stdout
+            return listed if " completed " in listed and " compensated " in listed else ""
+
+        poll(runs)
+        demo.signal(signal.SIGINT)
+        assert demo.proc is not None
+        assert demo.proc.wait(15) == 0

@@ -20,8 +20,8 @@ def test_asyncapi_to_a_json_file(retail_dir: Path, tmp_path: Path) -> None:
     assert asyncapi_errors(doc) == []
     assert doc["info"]["title"] == "retail"
     assert len(doc["info"]["version"]) == 12  # a short content hash of the estate
-    assert list(doc["channels"]) == ["customer.address-updated"]
-    assert len(doc["operations"]) == 4
+    assert list(doc["channels"]) == ["customer.address-updated", "order.confirmed", "order.placed"]
+    assert len(doc["operations"]) == 7  # a send per event, a receive per subscription
 
 
 def test_asyncapi_version_follows_the_estate(retail_dir: Path) -> None:
@@ -42,7 +42,7 @@ def test_backstage_catalog_on_stdout(retail_dir: Path) -> None:
     result = run_interlink(["export", "backstage", "."], cwd=retail_dir)
     assert result.returncode == 0, result.stderr
     entities = list(yaml.safe_load_all(result.stdout))
-    assert len(entities) == 22
+    assert len(entities) == 29
     apis = {e["metadata"]["name"]: e["spec"] for e in entities if e["kind"] == "API"}
     assert apis["customers-v1"]["definition"] == {"$text": "./contracts/customers-v1.openapi.yaml"}
 
@@ -103,7 +103,7 @@ def test_a_broken_estate_is_not_exported(retail_dir: Path) -> None:
         lines = result.stderr.splitlines()
         assert lines[0] == "apis.yaml"
         assert lines[1].startswith("  apis.yaml:7:10: error: Api/customers-v1 refers to Team/sale")
-        assert lines[-1].startswith("33 objects in 16 files: 1 error,")
+        assert lines[-1].startswith("41 objects in 18 files: 1 error,")
         assert "Traceback" not in result.stderr
 
 

@@ -65,7 +65,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 def test_lists_events_with_their_versions(registry: Registry) -> None:
     response = registry.get("/api/v1/events")
     assert response.status_code == 200
-    assert response.json() == [
+    listed = response.json()
+    assert [e["name"] for e in listed] == [EVENT, "order.confirmed", "order.placed"]
+    assert listed[2]["system"] == "webshop"
+    assert listed[2]["versions"] == [{"version": 1, "lifecycle": "active"}]
+    assert listed[:1] == [
         {
             "name": EVENT,
             "system": "crm",
@@ -126,7 +130,10 @@ def test_an_unknown_event_is_a_404_with_a_hint(registry: Registry, path: str) ->
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["type"] == "https://interlink.dev/problems/unknown-event"
-    assert body["hint"] in (f"did you mean '{EVENT}'?", f"known events: {EVENT}")
+    assert body["hint"] in (
+        f"did you mean '{EVENT}'?",
+        f"known events: {EVENT}, order.confirmed, order.placed",
+    )
 
 
 def test_a_compatible_candidate(registry: Registry) -> None:

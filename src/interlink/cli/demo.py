@@ -2,8 +2,9 @@
 
 It writes the example (once) to ``--dir``, gives it secrets of its own (webhook signing secrets,
 the mobile app's JWT key) in a hidden folder beside it, serves it on the embedded default, and
-starts the companions: a CRM simulator publishing address updates and mock logistics and
-analytics systems receiving them (see ``interlink.examples.companions``). It prints a fresh
+starts the companions: a CRM simulator publishing address updates, a web shop simulator placing
+orders, and mock systems receiving webhooks and answering the flows' calls (see
+``interlink.examples.companions``). It prints a fresh
 admin token and a fresh API key each run, and commands to try; the same credentials are kept
 in ``credentials.txt`` (mode 600) in ``--dir`` and printed again by ``--print-credentials``.
 Request logs (the gateway's access log, the simulator's HTTP client) stay off unless
@@ -33,7 +34,14 @@ from interlink.cli.estate import write_example
 from interlink.cli.serve import configure_logging, run, serve_options, start
 from interlink.errors import ConfigError
 from interlink.events.signing import generate_secret
-from interlink.examples.companions import FIRST_PORT, DemoCompanions, place_companions
+from interlink.examples.companions import (
+    FIRST_PORT,
+    SYSTEMS,
+    DemoCompanions,
+    base_url,
+    place_companions,
+)
+from interlink.examples.mocks import RECEIVED_PATH
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.serve import bound_address
 from interlink.runtime.settings import ServeSettings
@@ -42,6 +50,7 @@ from interlink.store import Store
 DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
 PUBLISHER = "crm-publisher"
 PARTNER = "acme-logistics"
+SHOP = "webshop"
 CREDENTIALS = "credentials.txt"  # in the demo's directory, mode 600
 
 
@@ -139,15 +148,15 @@ def demo_serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     "--companions/--no-companions",
     default=True,
     show_default=True,
-    help="Run the CRM simulator and the mock logistics and analytics systems.",
+    help="Run the CRM and web shop simulators and the mock systems.",
 )
 @click.option(
     "--companions-port",
-    type=click.IntRange(0, 65532),
+    type=click.IntRange(0, 65535 - len(SYSTEMS) + 1),
     default=FIRST_PORT,
     show_default=True,
-    help="First of the four ports of the mock CRMs, logistics and analytics (their Systems' "
-    "baseUrl in the demo estate follow); 0: free ports.",
+    help=f"First of the {len(SYSTEMS)} ports of the mock systems ({', '.join(SYSTEMS)}; their "
+    "Systems' baseUrl in the demo estate follow); 0: free ports.",
 )
 @click.option(
     "--print-credentials",
@@ -179,7 +188,7 @@ def demo_command(
     values = demo_secrets(directory)
     os.environ.setdefault("INTERLINK_SECRETS_DIR", str((directory / ".secrets").resolve()))
     runtime, sock, gateway = start(settings)
-    token, key, partner_key = fresh_credentials(runtime.store)
+    token, key, partner_key, shop_key = fresh_credentials(runtime.store)
     mobile_jwt = demo_jwt(values["mobile-jwt-key"])
     admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
     host, _, port = gateway.address.rpartition(":")
@@ -195,6 +204,7 @@ def demo_command(
         f"gateway       {gw}",
         f"CRM API key   {key}",
         f"partner key   {partner_key}",
+        f"shop key      {shop_key}",
         f"mobile JWT    {mobile_jwt}",
     ]
     write_credentials(directory, credentials)
@@ -205,6 +215,13 @@ def demo_command(
         d = directory
         rev = snap.revision.id if snap.revision else "-"
         auth = f'-H "Authorization: Bearer {token}"'
+        mock_lines = []
+        if companions:
+            inventory, erp = (base_url(snap.estate, s) for s in ("inventory", "erp"))
+            mock_lines = [
+                f"  curl {inventory}{RECEIVED_PATH}   # what inventory received: held, released",
+                f"  curl {erp}{RECEIVED_PATH}   # the addresses address-sync brought to the ERP",
+            ]
         lines = [
             "",
             f"Interlink demo: {len(snap.estate)} objects from {d} (revision {rev})",
@@ -213,6 +230,7 @@ def demo_command(
             f"  gateway       {gw}",
             f"  CRM API key   {key}   (Consumer crm-publisher)",
             f"  partner key   {partner_key}   (Consumer acme-logistics)",
+            f"  shop key      {shop_key}   (Consumer webshop)",
             f"  (kept in {d / CREDENTIALS}; {cli} demo --dir {d} --print-credentials)",
             "",
             "Try:",
@@ -235,6 +253,15 @@ def demo_command(
             f"  curl {auth} {admin}/api/v1/subscriptions",
             f"  {cli} events tail customer.address-updated --admin {admin} --token {token}",
             f"  {cli} dlq list --admin {admin} --token {token}",
+            "Flows (the web shop places an order every few seconds; billing declines some):",
+            f"  curl -i -X POST {gw}/api/orders -H 'x-api-key: {shop_key}' "
+            "-H 'content-type: application/json' "
+            """-d '{"orderId": "O-try-1", "customerId": "C000001", "items": [{"sku": "SKU-LAMP", """
+            """"quantity": 1}], "amount": 49.9, "currency": "EUR"}'"""
+            "   # the saga's result; again: 409",
+            f"  {cli} flows runs --admin {admin} --token {token}   # completed and compensated",
+            f"  {cli} flows show RUN --admin {admin} --token {token}   # each step of one run",
+            *mock_lines,
             "Contracts:",
             f"  {cli} diff {d}/contracts/customer.address-updated.v1.schema.json "
             f"{d}/contracts/customer.address-updated.v2.schema.json   # compatible",
@@ -248,7 +275,7 @@ def demo_command(
         ]
         echo("\n".join(lines))
         if companions and runtime.mesh is not None:
-            helpers = DemoCompanions(snap.estate, runtime.mesh, gw, key, values, echo)
+            helpers = DemoCompanions(snap.estate, runtime.mesh, gw, key, shop_key, values, echo)
             _tasks.add(asyncio.get_running_loop().create_task(_run_companions(helpers, echo)))
 
     run(runtime, sock, ready, gateway)
@@ -269,17 +296,17 @@ async def _run_companions(helpers: DemoCompanions, echo: Callable[[str], None]) 
         await helpers.stop()
 
 
-def fresh_credentials(store: Store) -> tuple[str, str, str]:
-    """A new admin token and CRM and partner keys, so the printed commands work; the demo's
-    earlier ones are revoked. Returns the token, the CRM key and the partner key."""
+def fresh_credentials(store: Store) -> tuple[str, str, str, str]:
+    """A new admin token and CRM, partner and shop keys, so the printed commands work; the
+    demo's earlier ones are revoked. Returns the token, the CRM, partner and shop keys."""
     for old in store.tokens.list():
         if old.name == DEMO_NAME and not old.revoked:
             store.tokens.revoke(old.id)
     token, _ = store.tokens.create("admin", DEMO_NAME)
     keys = []
-    for consumer in (PUBLISHER, PARTNER):
+    for consumer in (PUBLISHER, PARTNER, SHOP):
         for old_key in store.consumer_keys.list(consumer):
             if old_key.name == DEMO_NAME and not old_key.revoked:
                 store.consumer_keys.revoke(old_key.id)
         keys.append(store.consumer_keys.create(consumer, DEMO_NAME)[0])
-    return token, keys[0], keys[1]
+    return token, keys[0], keys[1], keys[2]

@@ -8,7 +8,11 @@
 - analytics fails the first event until its short retry schedule is exhausted, so it lands in
   the dead-letter queue; the demo then replays it from the DLQ and analytics accepts it;
 - the legacy and the new CRM answer the customers API behind the gateway (v1 on both, v2 on the
-  new one), so the 90/10 split can be tried with curl.
+  new one), so the 90/10 split can be tried with curl;
+- mock ERP, billing, inventory and logistics systems answer the calls of the example's flows
+  (``interlink.examples.mocks``): the address changes Flow/address-sync brings to the ERP, the
+  reservations, payments and shipments of Flow/order-saga, whose orders a web shop simulator
+  places (``interlink.examples.shop``). Each shows what it received on ``GET /received``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,17 +32,35 @@ from interlink.estate.kinds import System
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.events.mesh import EventMesh
+from interlink.examples.mocks import (
+    MockSystem,
+    mock_billing,
+    mock_erp,
+    mock_inventory,
+    mock_logistics,
+)
+from interlink.examples.shop import ShopSimulator
 from interlink.sdk import AsyncPublisher, PublishError
 from interlink.testing.processes import free_port
 from interlink.testing.receivers import Received, Receiver, Reply
 
 EVENT = "customer.address-updated"
 STREETS = ("1 Harbour Rd", "22 Mill Lane", "7 Station St", "350 Fifth Ave", "12 Rue Verte")
-CITIES = (("Dublin", "IE"), ("Leeds", "GB"), ("Lyon", "FR"), ("Boston", "US"), ("Porto", "PT"))
+# Flow/address-sync brings domestic addresses (DE, AT, CH) to the ERP and filters out the others.
+CITIES = (
+    ("Dublin", "IE"),
+    ("Berlin", "DE"),
+    ("Lyon", "FR"),
+    ("Vienna", "AT"),
+    ("Boston", "US"),
+    ("Zurich", "CH"),
+)
+#: Where the signed webhooks of the logistics System's Subscriptions arrive.
+HOOKS = "/hooks/"
 
 
 #: The Systems whose stand-ins the demo runs, in the order of their ports (9101, 9102, …).
-SYSTEMS = ("crm-legacy", "crm", "logistics", "analytics")
+SYSTEMS = ("crm-legacy", "crm", "logistics", "analytics", "erp", "billing", "inventory")
 #: Where they listen unless the demo is told otherwise.
 FIRST_PORT = 9101
 
@@ -62,11 +85,16 @@ def place_companions(directory: Path, first_port: int) -> None:
         at.file.write_text("".join(lines), encoding="utf-8")
 
 
-def _port(estate: Estate, system: str) -> int:
+def base_url(estate: Estate, system: str) -> str:
+    """Where the stand-in of ``system`` listens: its System's base URL."""
     item = estate.get("System", system)
     if item is None or not isinstance(item.obj, System) or not item.obj.spec.base_url:
         raise ConfigError(f"the demo needs System/{system} with a baseUrl")
-    return urlsplit(str(item.obj.spec.base_url)).port or 80
+    return str(item.obj.spec.base_url).rstrip("/")
+
+
+def _port(estate: Estate, system: str) -> int:
+    return urlsplit(base_url(estate, system)).port or 80
 
 
 class DemoCompanions:
@@ -76,20 +104,34 @@ class DemoCompanions:
         mesh: EventMesh,
         gateway_url: str,
         publisher_key: str,
+        shop_key: str,
         secrets: dict[str, str],
         echo: Callable[[str], None],
         *,
         interval: float = 4.0,
+        order_interval: float = 5.0,
     ) -> None:
         self._estate = estate
         self._mesh = mesh
         self._echo = echo
         self._interval = interval
-        self.logistics = Receiver(secret=secrets["logistics-webhook-secret"])
+        # Logistics takes signed webhooks and, beside them, the order saga's shipments.
+        self.logistics = Receiver(
+            secret=secrets["logistics-webhook-secret"], webhooks=lambda p: p.startswith(HOOKS)
+        )
         self.analytics = Receiver(secret=secrets["analytics-webhook-secret"])
         self.legacy_crm = mock_crm("crm-legacy")
         self.crm = mock_crm("crm")
+        self.systems: dict[str, MockSystem] = {
+            "erp": mock_erp(),
+            "billing": mock_billing(),
+            "inventory": mock_inventory(),
+            "logistics": mock_logistics(self.logistics),
+        }
+        for system in self.systems.values():
+            system.on_request = echo
         self._publisher = AsyncPublisher(gateway_url, source="crm", key=publisher_key, linger=0)
+        self.shop = ShopSimulator(gateway_url, shop_key, echo, interval=order_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self._seen = {"logistics": 0, "analytics": 0}
         self._first_event: str | None = None
@@ -98,7 +140,9 @@ class DemoCompanions:
     async def start(self) -> None:
         # The first delivery to logistics is turned away once with a Retry-After; analytics
         # refuses the first event for good until it is replayed from the dead-letter queue.
-        self.logistics.throttle("2", status=503)
+        self.logistics.script(
+            Reply(503, {"retry-after": "2"}), when=lambda r: r.path.startswith(HOOKS)
+        )
         self.analytics.script(
             Reply(500, body=b"analytics loader down"),
             times=None,
@@ -108,8 +152,11 @@ class DemoCompanions:
         await self.analytics.start(_port(self._estate, "analytics"))
         await self.legacy_crm.start(_port(self._estate, "crm-legacy"))
         await self.crm.start(_port(self._estate, "crm"))
+        for name in ("erp", "billing", "inventory"):
+            await self.systems[name].start(_port(self._estate, name))
         self._tasks = [
             asyncio.create_task(self._simulate_crm()),
+            asyncio.create_task(self.shop.run()),
             asyncio.create_task(self._report()),
             asyncio.create_task(self._replay_dead_letters()),
         ]
@@ -120,8 +167,11 @@ class DemoCompanions:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._publisher.close()
+        await self.shop.close()
         for receiver in (self.logistics, self.analytics, self.legacy_crm, self.crm):
             await receiver.stop()
+        for name in ("erp", "billing", "inventory"):
+            await self.systems[name].stop()
 
     async def _simulate_crm(self) -> None:
         rng = random.Random(7)
@@ -137,7 +187,8 @@ class DemoCompanions:
                     "postalCode": f"{rng.randint(1000, 99999)}",
                     "country": country,
                 },
-                "changedAt": "2026-11-22T10:00:00Z",
+                # Each change is new: address-sync takes a customer's change at a time once.
+                "changedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "changedBy": "crm-simulator",
             }
             event = self._publisher.event(EVENT, data)
@@ -159,7 +210,8 @@ class DemoCompanions:
                 fresh = receiver.requests[self._seen[name] :]
                 self._seen[name] += len(fresh)
                 for received in fresh:
-                    self._echo(_line(name, received))
+                    if received.webhook_id is not None:  # the others are the mock's to tell
+                        self._echo(_line(name, received))
 
     async def _replay_dead_letters(self) -> None:
         while True:

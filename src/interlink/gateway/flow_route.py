@@ -46,8 +46,8 @@ RUN_HEADER: Final = b"interlink-flow-run"
 TRIGGER: Final = "http"
 
 
-def compile_flow(route: Route, estate: Estate, services: GatewayServices) -> Handler:
-    """The handler serving ``route``; raises Unsupported when it cannot be served here."""
+def started_flow(route: Route, estate: Estate) -> Flow:
+    """The Flow ``route`` starts; raises Unsupported when it is missing or cannot run."""
     name = route.spec.flow
     assert name is not None
     found = estate.get("Flow", name)
@@ -56,6 +56,12 @@ def compile_flow(route: Route, estate: Estate, services: GatewayServices) -> Han
     missing = unsupported(found.obj.spec)
     if missing:
         raise Unsupported(f"starts Flow/{name}, whose steps {', '.join(missing)} do not run yet")
+    return found.obj
+
+
+def compile_flow(route: Route, estate: Estate, services: GatewayServices) -> Handler:
+    """The handler serving ``route``; raises Unsupported when it cannot be served here."""
+    name = started_flow(route, estate).name
     engine = services.flows
     if engine is None:
         raise Unsupported(f"starts Flow/{name}, but this gateway process runs no flow engine")

@@ -10,9 +10,12 @@ answered 200 and left out of ``delivered``. Without instructions it answers 204;
     receiver.throttle("120")                  # one 429 with Retry-After: 120
     receiver.hang(when=lambda r: r.path == "/slow")   # never answer those (until release())
     receiver.script(Reply(503, delay=0.05), times=3, when=lambda r: r.event["subject"] == "a")
+    receiver.answer(lambda r: Reply(200, body=r.body), when=lambda r: r.method == "PUT")
 
 Rules are tried in the order given; the first that matches and has uses left answers.
 ``max_concurrency`` is the most requests it held open at once, for ``maxInFlight`` checks.
+``webhooks`` narrows signature checks to the paths it accepts, for a receiver that is also an
+ordinary HTTP system (its other requests carry no signature: ``verified`` is None).
 
 ``python -m interlink.testing.receivers --port 9200 [--secret whsec_…]`` runs one in its own
 process; ``GET /__receiver`` answers with its counts as JSON (for benchmarks).
@@ -60,6 +63,7 @@ class Received:
     duplicate: bool
     status: int  # what it answered (0 while a hanging request is open)
     query: str = ""  # the request target's query, without the '?'
+    method: str = "POST"
 
     @property
     def webhook_id(self) -> str | None:
@@ -79,11 +83,13 @@ class Received:
 
 
 Predicate = Callable[[Received], bool]
+#: Computes the answer to a request (a stateful stand-in system).
+Answerer = Callable[[Received], Reply]
 
 
 @dataclass
 class _Rule:
-    reply: Reply
+    reply: Reply | Answerer
     times: int | None  # None: forever
     when: Predicate | None
 
@@ -95,6 +101,7 @@ class _Request:
     body: bytearray
     judged: tuple[Received, Reply] | None = None
     query: str = ""
+    method: str = "POST"
 
 
 class _Protocol(asyncio.Protocol):
@@ -145,6 +152,7 @@ class _Protocol(asyncio.Protocol):
         assert self.transport is not None
         self.current = None
         request.path, _, request.query = self.url.decode("latin-1").partition("?")
+        request.method = self.parser.get_method().decode("latin-1")
         receiver = self.receiver
         if request.path == STATS_PATH:
             body = json.dumps(receiver.counts).encode()
@@ -185,12 +193,14 @@ class Receiver:
         tolerance: int = 300,
         default: Reply | None = None,
         keep: bool = True,
+        webhooks: Callable[[str], bool] | None = None,
     ) -> None:
         self.secret = secret
         self.clock = clock
         self.tolerance = tolerance
         self.default = default or Reply()
         self.keep = keep  # False: count only (benchmarks)
+        self.webhooks = webhooks  # the paths whose requests are signature-checked (None: all)
         self.requests: list[Received] = []
         self.delivered: list[Received] = []
         self.counts = {"requests": 0, "delivered": 0, "duplicates": 0, "bad_signatures": 0}
@@ -244,6 +254,12 @@ class Receiver:
     def script(self, reply: Reply, *, times: int | None = 1, when: Predicate | None = None) -> None:
         self._rules.append(_Rule(reply, times, when))
 
+    def answer(
+        self, answerer: Answerer, *, times: int | None = None, when: Predicate | None = None
+    ) -> None:
+        """Let ``answerer`` compute the reply to the requests ``when`` matches."""
+        self._rules.append(_Rule(answerer, times, when))
+
     def fail(
         self, times: int | None = 1, *, status: int = 500, body: bytes = b"", **kw: Any
     ) -> None:
@@ -261,7 +277,7 @@ class Receiver:
 
     def release(self) -> None:
         """Let hanging requests answer with the default reply; later ones hang no more."""
-        self._rules = [r for r in self._rules if not r.reply.hang]
+        self._rules = [r for r in self._rules if not (isinstance(r.reply, Reply) and r.reply.hang)]
         self._released.set()
 
     def clear(self) -> None:
@@ -293,7 +309,7 @@ class Receiver:
         return self.clock.now() if self.clock is not None else datetime.now(UTC)
 
     def _check(self, request: _Request) -> bool | None:
-        if self.secret is None:
+        if self.secret is None or (self.webhooks is not None and not self.webhooks(request.path)):
             return None
         now = self.clock.now().timestamp() if self.clock is not None else time.time()
         try:
@@ -312,7 +328,7 @@ class Receiver:
                 continue
             if rule.times is not None:
                 rule.times -= 1
-            return rule.reply
+            return rule.reply if isinstance(rule.reply, Reply) else rule.reply(seen)
         return self.default
 
     async def _hold(self, seen: Received, reply: Reply) -> Reply:
@@ -345,6 +361,7 @@ class Receiver:
             duplicate,
             0,
             request.query,
+            request.method,
         )
         if verified is False:
             return seen, Reply(401, body=b"bad signature")
@@ -362,6 +379,7 @@ class Receiver:
             seen.duplicate,
             status,
             seen.query,
+            seen.method,
         )
         counts = self.counts
         counts["requests"] += 1

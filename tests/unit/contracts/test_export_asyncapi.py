@@ -68,7 +68,7 @@ def test_info_names_the_platform_and_the_version(doc: dict[str, Any]) -> None:
 
 
 def test_one_channel_per_event_type_addressed_by_the_type(doc: dict[str, Any]) -> None:
-    assert list(doc["channels"]) == [EVENT]
+    assert list(doc["channels"]) == [EVENT, "order.confirmed", "order.placed"]
     channel = doc["channels"][EVENT]
     assert channel["address"] == EVENT
     assert list(channel["messages"]) == [f"{EVENT}.v1", f"{EVENT}.v2"]
@@ -80,7 +80,12 @@ def test_one_channel_per_event_type_addressed_by_the_type(doc: dict[str, Any]) -
 
 def test_each_schema_version_is_its_own_message(doc: dict[str, Any]) -> None:
     messages = doc["components"]["messages"]
-    assert len(messages) == 2
+    assert sorted(messages) == [
+        f"{EVENT}.v1",
+        f"{EVENT}.v2",
+        "order.confirmed.v1",
+        "order.placed.v1",
+    ]
     for version in (1, 2):
         message = messages[f"{EVENT}.v{version}"]
         assert message["name"] == EVENT
@@ -110,12 +115,15 @@ def test_the_publisher_sends_and_each_subscription_receives(doc: dict[str, Any])
         "analytics-address-updates",
         "erp-address-sync",
         "logistics-address-updates",
+        "order-saga-orders",
         f"send_{EVENT}",
+        "send_order.confirmed",
+        "send_order.placed",
     ]
     send = operations[f"send_{EVENT}"]
     assert (send["action"], send["x-system"], send["x-owner"]) == ("send", "crm", "sales")
     receivers = {k: v for k, v in operations.items() if v["action"] == "receive"}
-    assert len(receivers) == 3
+    assert len(receivers) == 4
     logistics = receivers["logistics-address-updates"]
     assert logistics["x-target"] == {"system": "logistics", "path": "/hooks/address-updated"}
     assert logistics["x-ordered"] is True

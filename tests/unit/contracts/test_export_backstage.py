@@ -92,9 +92,9 @@ def test_one_entity_per_estate_object_and_a_component_per_system(
     kinds = [e["kind"] for e in entities]
     assert {k: kinds.count(k) for k in dict.fromkeys(kinds)} == {
         "Group": 5,
-        "System": 6,
-        "Component": 7,  # six services and the address-sync flow
-        "API": 3,
+        "System": 8,
+        "Component": 10,  # eight services and the address-sync and order-saga flows
+        "API": 5,  # two Apis and three events
         "Resource": 1,
     }
     refs = by_ref(entities)

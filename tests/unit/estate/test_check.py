@@ -55,9 +55,9 @@ def test_the_retail_example_has_no_errors() -> None:
         "Route/customers",
     ]
     assert result.ok
-    assert len(result.estate) == 33
-    assert len(result.estate.files) == 16
-    assert len(result.estate.contracts) == 4
+    assert len(result.estate) == 41
+    assert len(result.estate.files) == 18
+    assert len(result.estate.contracts) == 6
 
 
 def test_a_copy_of_the_retail_example_checks_clean(retail: Path) -> None:
@@ -595,8 +595,8 @@ def test_a_contract_named_twice_is_read_once(retail: Path) -> None:
     edit(retail / OPENAPI, "operationId: getCustomer", "operationId: [getCustomer]")
     result = check_estate(retail)
     assert codes(result) == ["OPENAPI_INVALID"]
-    # the two openapi files and the two event schemas, customers-v1.openapi.yaml only once
-    assert len(result.estate.contracts) == 4
+    # the two openapi files and the four event schemas, customers-v1.openapi.yaml only once
+    assert len(result.estate.contracts) == 6
 
 
 # --- governance rules ------------------------------------------------------------------------
@@ -744,7 +744,9 @@ def test_subscription_target_without_base_url(retail: Path) -> None:
     edit(retail / "systems/operations.yaml", "  baseUrl: http://127.0.0.1:9103\n", "")
     assert check_messages(retail) == [
         "events/subscriptions.yaml:9:20: error: Subscription/logistics-address-updates delivers "
-        "to System/logistics, which has no baseUrl"
+        "to System/logistics, which has no baseUrl",
+        "flows/order-saga.yaml:39:15: error: Flow/order-saga calls System/logistics, which has no "
+        "baseUrl",
     ]
 
 
@@ -1014,5 +1016,5 @@ def test_check_works_from_a_single_file_estate(tmp_path: Path) -> None:
     path.write_text("\n---\n".join(parts))
     result = check_estate(path)
     assert [f.render(result.estate.root) for f in result.findings] == []
-    assert len(result.estate) == 9
+    assert len(result.estate) == 10
     assert len(result.estate.contracts) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,22 @@ def test_the_retail_example_is_served_whole_with_its_secrets_set(
     monkeypatch.setenv("INTERLINK_SECRET_MOBILE_JWT_KEY", "k")
     result = check_estate(RETAIL, today=TODAY)
     assert unservable_routes(result) == []
+
+
+def test_a_flow_route_is_served_without_the_flow_engine_check_runs_without(
+    tmp_path: Path,
+) -> None:
+    root = write_estate(
+        tmp_path,
+        {"crm": "http://crm"},
+        [route("runs", "/runs", match={"methods": ["POST"]}, upstreams=[], flow="ok")],
+    )
+    flow = {
+        "apiVersion": "interlink/v1",
+        "kind": "Flow",
+        "metadata": {"name": "ok", "owner": "team"},
+        "spec": {"steps": [{"name": "send", "type": "call", "system": "crm", "path": "/x"}]},
+    }
+    estate = root / "estate.yaml"
+    estate.write_text(f"{estate.read_text()}---\n{json.dumps(flow)}\n")
+    assert _rendered(root) == []
