@@ -24,8 +24,8 @@ from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
 from interlink.events.delivery.webhook import webhook_url
+from interlink.flows.payloads import MIB, size
 from interlink.flows.retry import StepFailed, retryable_status
-from interlink.flows.runs import OUTPUT_LIMIT
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
 
@@ -92,9 +92,16 @@ def api_targets(estate: Estate, secrets: SecretSource | None = None) -> Callable
 
 
 async def call(
-    client: HttpClient, target: Target, method: str, path: str, body: Any, key: str
+    client: HttpClient,
+    target: Target,
+    method: str,
+    path: str,
+    body: Any,
+    key: str,
+    limit: int = 16 * MIB,
 ) -> Any:
-    """Send one call; its JSON answer, or StepFailed saying whether to retry."""
+    """Send one call; its JSON answer, or StepFailed saying whether to retry. An answer over
+    ``limit`` bytes (the largest output a step may have) is not read further."""
     try:
         url = webhook_url(target.base_url, path)
     except ValueError as exc:
@@ -111,19 +118,24 @@ async def call(
             headers.append(pair)
     try:
         async with await client.request(method, url, headers, payload) as response:
-            answer = await response.read()
             status = response.status
+            parts: list[bytes] = []
+            length = 0
+            async for chunk in response.body:
+                length += len(chunk)
+                if length > limit:
+                    raise StepFailed(
+                        f"{method} {path} answered more than {size(limit)}, over the "
+                        f"{size(limit)} limit of a step's output",
+                        retryable=False,
+                    )
+                parts.append(chunk)
+            answer = b"".join(parts)
     except UpstreamError as exc:
         raise StepFailed(f"{method} {path}: {exc.message}", retryable=True) from None
     if not 200 <= status < 300:
         raise StepFailed(
             f"{method} {path} answered {status}", retryable=retryable_status(status), status=status
-        )
-    if len(answer) > OUTPUT_LIMIT:
-        raise StepFailed(
-            f"{method} {path} answered {len(answer)} bytes, over the {OUTPUT_LIMIT} a step "
-            "output may hold",
-            retryable=False,
         )
     if not answer.strip():
         return None

@@ -46,8 +46,9 @@ from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
+from interlink.flows.payloads import PayloadTooLarge, has_refs, over
 from interlink.flows.retry import RetryPolicy, StepFailed
-from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
+from interlink.flows.runs import FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.http.client import HttpClient
 
@@ -107,10 +108,7 @@ class FlowEngine:
     ) -> FlowRun:
         spec = self._flows(flow)
         self._check(flow, spec)
-        try:
-            dump(input)
-        except ValueError:
-            raise ConfigError("a flow's input must be JSON") from None
+        self._check_input(input)
         definition, revision = pin(spec)
         run = await self._db(
             self.runs.create,
@@ -126,6 +124,38 @@ class FlowEngine:
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
         return run
 
+    def _check_input(self, input: Any) -> None:
+        """ConfigError when ``input`` is not JSON, PayloadTooLarge when it is too large."""
+        try:
+            length = len(dump(input))
+        except ValueError:
+            raise ConfigError("a flow's input must be JSON") from None
+        maximum = self.runs.payloads.limits.maximum
+        if length > maximum:
+            raise PayloadTooLarge(over("the input", length, maximum))
+
+    async def refuse(self, flow: str, trigger: str, run_id: str | None, reason: str) -> FlowRun:
+        """Record a run of ``flow`` that failed before its first step, for ``reason``, its
+        input left out (too large to keep, say): what an event that cannot start a run
+        leaves behind instead of going round the bus forever. A ``run_id`` recorded before
+        is returned as it is."""
+        definition, revision = pin(self._flows(flow))
+        run = await self._db(
+            self.runs.create,
+            flow,
+            revision,
+            definition,
+            trigger,
+            None,
+            self.owner,
+            self.lease_ttl,
+            run_id,
+        )
+        if run.owner != self.owner or run.status != "running" or run.step != 0:
+            return run
+        log.warning("flow run %s of Flow/%s failed: %s", run.id, flow, reason)
+        return await self._db(self.runs.set_status, run, "failed", self.owner, reason)
+
     def _check(self, flow: str, spec: FlowSpec) -> None:
         """ConfigError when this engine cannot run the flow."""
         check_runnable(flow, spec)
@@ -139,8 +169,8 @@ class FlowEngine:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
         run = await self._db(self.runs.take, run_id, self.owner, self.lease_ttl)
         if run is None:
-            return await self._db(self.runs.get, run_id)
-        return await self._hold(run)
+            return await self._loaded(await self._db(self.runs.get, run_id))
+        return await self._hold(await self._loaded(run))
 
     async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
         # The new run is already held by this engine: no claim to make before running it.
@@ -150,7 +180,7 @@ class FlowEngine:
         """Execute a run this engine holds, keeping its lease while it does."""
         heartbeat = asyncio.create_task(self._heartbeat(run.id))
         try:
-            return await self._execute(run)
+            return await self._loaded(await self._execute(run))
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)
@@ -273,10 +303,11 @@ class FlowEngine:
                             f"the attempt took longer than its timeout of {step.timeout:g} s",
                             retryable=True,
                         ) from None
-                if len(dump(result.output)) > OUTPUT_LIMIT:
+                length = len(dump(result.output))
+                maximum = self.runs.payloads.limits.maximum
+                if length > maximum:
                     raise StepFailed(
-                        f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
-                        retryable=False,
+                        over(f"output of step {name}", length, maximum), retryable=False
                     )
             except StepFailed as exc:
                 await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
@@ -411,7 +442,8 @@ class FlowEngine:
             target = lookup(name)
         except ConfigError as exc:
             raise StepFailed(exc.message, retryable=False) from None
-        return await call(self._client, target, method, path, body, f"{run.id}:{key}")
+        limit = self.runs.payloads.limits.maximum
+        return await call(self._client, target, method, path, body, f"{run.id}:{key}", limit)
 
     def evaluate(self, source: str, run: FlowRun, context: dict[str, Any]) -> Any:
         bindings = {
@@ -432,6 +464,17 @@ class FlowEngine:
             await asyncio.sleep(self.lease_ttl / 3)
             if not await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
                 return
+
+    async def _loaded(self, run: FlowRun) -> FlowRun:
+        """``run`` with what it keeps by reference loaded (a store read only when it has
+        some: a large input or output)."""
+        if not has_refs(run):
+            return run
+        return await asyncio.to_thread(self._resolve, run)
+
+    def _resolve(self, run: FlowRun) -> FlowRun:
+        with self.runs.db.session() as session:
+            return self.runs.payloads.resolve_run(session, run)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         # The store is synchronous; its calls run in a worker thread, those of concurrent runs
