@@ -168,9 +168,7 @@ def test_a_resumed_run_loads_what_it_kept_by_reference(
     assert run.context["message"] == {"message": 4000, "kept": len('{"blob":""}') + 4000}
 
 
-def test_an_output_over_the_limit_fails_its_step_with_both_sizes(
-    root: Path, store: Store
-) -> None:
+def test_an_output_over_the_limit_fails_its_step_with_both_sizes(root: Path, store: Store) -> None:
     run = go(engine_for(root, store), "bulky", {"n": 70_000})
     output = len(dump({"blob": "x" * 70_000, "n": 70_000}))
     said = f"output of step pad is {size(output)}, over the 64 KiB limit"
