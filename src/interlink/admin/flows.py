@@ -119,10 +119,10 @@ async def start(request: Request, name: str, _: Operator) -> JSONResponse:
     maximum = runner.runs.payloads.limits.maximum
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > maximum:
-        raise PayloadTooLarge(over("the input", int(declared), maximum))
+        raise PayloadTooLarge(over("the input", int(declared), maximum), int(declared))
     raw = await request.body()
     if len(raw) > maximum:
-        raise PayloadTooLarge(over("the input", len(raw), maximum))
+        raise PayloadTooLarge(over("the input", len(raw), maximum), len(raw))
     try:
         data = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:

@@ -46,7 +46,7 @@ from interlink.flows.calls import Target, call
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
-from interlink.flows.payloads import PayloadTooLarge, has_refs, over
+from interlink.flows.payloads import PayloadTooLarge, has_refs, omitted, over
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
@@ -132,13 +132,15 @@ class FlowEngine:
             raise ConfigError("a flow's input must be JSON") from None
         maximum = self.runs.payloads.limits.maximum
         if length > maximum:
-            raise PayloadTooLarge(over("the input", length, maximum))
+            raise PayloadTooLarge(over("the input", length, maximum), length)
 
-    async def refuse(self, flow: str, trigger: str, run_id: str | None, reason: str) -> FlowRun:
-        """Record a run of ``flow`` that failed before its first step, for ``reason``, its
-        input left out (too large to keep, say): what an event that cannot start a run
-        leaves behind instead of going round the bus forever. A ``run_id`` recorded before
-        is returned as it is."""
+    async def refuse(
+        self, flow: str, trigger: str, run_id: str | None, refused: PayloadTooLarge
+    ) -> FlowRun:
+        """Record a run of ``flow`` that failed before its first step as its input was too
+        large, keeping only the input's size: what an event that cannot start a run leaves
+        behind instead of going round the bus forever. A ``run_id`` recorded before is
+        returned as it is."""
         definition, revision = pin(self._flows(flow))
         run = await self._db(
             self.runs.create,
@@ -146,15 +148,15 @@ class FlowEngine:
             revision,
             definition,
             trigger,
-            None,
+            omitted(refused.size),
             self.owner,
             self.lease_ttl,
             run_id,
         )
         if run.owner != self.owner or run.status != "running" or run.step != 0:
             return run
-        log.warning("flow run %s of Flow/%s failed: %s", run.id, flow, reason)
-        return await self._db(self.runs.set_status, run, "failed", self.owner, reason)
+        log.warning("flow run %s of Flow/%s failed: %s", run.id, flow, refused.message)
+        return await self._db(self.runs.set_status, run, "failed", self.owner, refused.message)
 
     def _check(self, flow: str, spec: FlowSpec) -> None:
         """ConfigError when this engine cannot run the flow."""

@@ -60,10 +60,14 @@ def limits_of(estate: Estate) -> PayloadLimits:
 
 
 class PayloadTooLarge(InterlinkError):
-    """A run's input over the largest a run may start with."""
+    """A run's input over the largest a run may start with (``size`` bytes as JSON)."""
 
     status = 413
     title = "Payload too large"
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 def dump(value: Any) -> str:
@@ -82,6 +86,15 @@ def size(count: int) -> str:
 def over(what: str, count: int, limit: int) -> str:
     """The error for a payload over the limit, e.g. ``output of step X is 20 MiB, over...``."""
     return f"{what} is {size(count)}, over the {size(limit)} limit"
+
+
+def omitted(count: int) -> dict[str, Any]:
+    """What a run keeps of an input too large to keep: its size, and no digest."""
+    return {REF: None, "bytes": count}
+
+
+def is_omitted(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 2 and REF in value and value[REF] is None
 
 
 def is_ref(value: Any) -> bool:

@@ -154,7 +154,7 @@ class FlowRunner:
             except PayloadTooLarge as exc:
                 # Going round the bus would not make it smaller: the event is acked, and the
                 # run it would have started is recorded failed, with why.
-                run = await self.engine.refuse(flow, trigger, run_id, exc.message)
+                run = await self.engine.refuse(flow, trigger, run_id, exc)
                 self.metrics.started.inc(flow)
                 self._ended(run)
             return

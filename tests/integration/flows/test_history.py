@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from interlink.flows.control import RunConflict, RunControl
 from interlink.flows.engine import FlowEngine
 from interlink.flows.payloads import PayloadTooLarge, is_ref, size
 from interlink.flows.retention import LEASE, RetentionJob, RetentionSettings, RunRetention
@@ -192,20 +193,24 @@ def test_a_refused_input_is_recorded_as_a_failed_run_once(root: Path, store: Sto
     engine = engine_for(root, store)
     run_id = "8d7b4b0c-3f43-4c2b-9a8e-0d6e3f2b4a11"
     reason = "the input is 68.4 KiB, over the 64 KiB limit"
+    refused = PayloadTooLarge(reason, 70_000)
 
     async def twice() -> list[Any]:
         try:
-            return [await engine.refuse("bulky", "event:s:e-1", run_id, reason) for _ in "ab"]
+            return [await engine.refuse("bulky", "event:s:e-1", run_id, refused) for _ in "ab"]
         finally:
             await engine.aclose()
 
     first, again = asyncio.run(twice())
-    assert (first.id, first.status, first.error, first.input) == (run_id, "failed", reason, None)
+    assert (first.id, first.status, first.error) == (run_id, "failed", reason)
+    assert first.input == {"$payload": None, "bytes": 70_000}  # its size, nothing of it kept
     assert (again.status, again.error, again.finished_at) == (
         "failed",
         reason,
         first.finished_at,
     )
+    with pytest.raises(RunConflict, match="never started: its input was over the size limit"):
+        RunControl(store.db).retry(run_id, "someone", 30)
 
 
 # --- retention ---------------------------------------------------------------------------------
