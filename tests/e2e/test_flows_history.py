@@ -71,6 +71,12 @@ def test_large_inputs_by_reference_and_inputs_over_the_limit_refused_or_recorded
         cli = run_interlink(["flows", "show", started.json()["id"], "--payloads", "full", *node])
         assert cli.returncode == 0, cli.stderr
         assert json.loads(cli.stdout)["input"] == data
+        # The same from the store, without the node: a reference by default, whole on request.
+        local = ["flows", "show", started.json()["id"]]
+        by_ref = json.loads(run_interlink(local, cwd=root).stdout)["input"]
+        assert by_ref == {"$payload": ref["$payload"], "bytes": ref["bytes"]}
+        whole = run_interlink([*local, "--payloads", "full"], cwd=root)
+        assert json.loads(whole.stdout)["input"] == data
 
         # Over the limit from an event: the run is recorded failed, with why, and the event
         # does not come round again; the next event runs as usual.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from interlink.flows.control import RunConflict, RunControl
 from interlink.flows.engine import FlowEngine
-from interlink.flows.payloads import PayloadTooLarge, is_ref, size
+from interlink.flows.payloads import PayloadLimits, PayloadTooLarge, is_ref, size
 from interlink.flows.retention import LEASE, RetentionJob, RetentionSettings, RunRetention
 from interlink.flows.runs import FlowRuns, dump
 from interlink.leases import LeaseKeeper
@@ -167,6 +168,26 @@ def test_a_resumed_run_loads_what_it_kept_by_reference(
     assert run.status == "completed", run.error
     # The message and grab's output were loaded back from the store.
     assert run.context["message"] == {"message": 4000, "kept": len('{"blob":""}') + 4000}
+
+
+def test_a_large_context_keeps_its_largest_entries_apart_until_the_rest_is_small(
+    store: Store,
+) -> None:
+    runs = FlowRuns(store.db, lambda: PayloadLimits(inline=1024, maximum=65_536))
+    context = {
+        "message": {"m": "m" * 300},
+        "steps": {"a": {"a": "a" * 600}, "b": {"b": "b" * 400}, "c": {"c": "c" * 100}},
+    }
+    with store.db.transaction() as session:
+        kept = json.loads(runs.payloads.context(session, "r-1", context))
+        # 1,400 bytes in all: the largest entry goes (a), and the rest fits in 1 KiB.
+        assert is_ref(kept["steps"]["a"])
+        assert kept["message"] == context["message"]
+        assert kept["steps"]["b"] == context["steps"]["b"]
+        assert len(dump(kept)) <= 1024
+        small = {"message": {"m": 1}, "steps": {}}
+        assert runs.payloads.context(session, "r-1", small) == dump(small)
+    assert payload_rows(store, "r-1") == 1
 
 
 def test_an_output_over_the_limit_fails_its_step_with_both_sizes(root: Path, store: Store) -> None:
