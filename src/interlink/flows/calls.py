@@ -125,8 +125,8 @@ async def call(
                 length += len(chunk)
                 if length > limit:
                     raise StepFailed(
-                        f"{method} {path} answered more than {size(limit)}, over the "
-                        f"{size(limit)} limit of a step's output",
+                        f"{method} {path} answered more than {size(limit)}, the limit of a "
+                        "step's output",
                         retryable=False,
                     )
                 parts.append(chunk)

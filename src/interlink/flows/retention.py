@@ -20,7 +20,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -99,7 +99,6 @@ class RunRetention:
     db: Database
     settings: Callable[[], RetentionSettings] = RetentionSettings
     batch: int = 500
-    _cutoffs: dict[str, datetime] = field(default_factory=dict, init=False)
 
     def purge(self, go_on: Callable[[], bool] = lambda: True) -> Purged:
         """Purge everything due, batch after batch, while ``go_on()``; what went."""

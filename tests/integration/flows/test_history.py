@@ -174,7 +174,7 @@ def test_a_large_context_keeps_its_largest_entries_apart_until_the_rest_is_small
     store: Store,
 ) -> None:
     runs = FlowRuns(store.db, lambda: PayloadLimits(inline=1024, maximum=65_536))
-    context = {
+    context: dict[str, Any] = {
         "message": {"m": "m" * 300},
         "steps": {"a": {"a": "a" * 600}, "b": {"b": "b" * 400}, "c": {"c": "c" * 100}},
     }

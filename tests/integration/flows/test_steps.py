@@ -189,7 +189,10 @@ def test_an_enrich_answered_with_no_json_or_too_much_fails_once(
 ) -> None:
     for body, said in [
         (b"<html>", "answered 200 with a body that is not JSON"),
-        (b"[" + b"1," * 200_000 + b"1]", "answered more than 256 KiB, over the 256 KiB limit"),
+        (
+            b"[" + b"1," * 200_000 + b"1]",
+            "answered more than 256 KiB, the limit of a step's output",
+        ),
     ]:
         with UpstreamThread(fixed_body=body) as odd:
             limit = "  flows: {maxPayloadBytes: 262144}"

@@ -303,8 +303,7 @@ def test_a_waiting_run_is_202_and_the_same_input_again_409(served: Served) -> No
         ("/timed", "step wait failed: the attempt took longer than its timeout of 0.1 s"),
         (
             "/huge",
-            "step fetch failed: POST /all answered more than 64 KiB, over the 64 KiB limit of a "
-            "step's output",
+            "step fetch failed: POST /all answered more than 64 KiB, the limit of a step's output",
         ),
     ],
 )
