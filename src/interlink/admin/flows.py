@@ -28,6 +28,7 @@ from interlink.errors import ConfigError, NotFound
 from interlink.estate.kinds.flow import Flow
 from interlink.flows.catalog import catalog
 from interlink.flows.control import RunControl, RunFilter
+from interlink.flows.payloads import REF, PayloadTooLarge, is_ref, over
 from interlink.flows.runs import FlowRun, StepRecord
 from interlink.runtime.flows import RETRY_BATCH, FlowRunner
 from interlink.store import TokenInfo
@@ -46,8 +47,6 @@ StatusName = Literal[
     "duplicate",
 ]
 RetryableStatus = Literal["failed", "compensated"]
-#: Largest input a manual start takes (the run keeps it in the store).
-MAX_INPUT = 1 << 20
 
 router = APIRouter()
 
@@ -155,9 +154,15 @@ async def flows(request: Request, _: Viewer) -> list[dict[str, Any]]:
 async def start(request: Request, name: str, _: Operator) -> JSONResponse:
     """Start a run of flow ``name`` with the JSON body as its input (``{}`` without one)."""
     runner = _runner(request)
+    # Checked before the body is read whole when its length is declared; the engine checks
+    # the input as JSON again (a body that is compact JSON may be larger written out).
+    maximum = runner.runs.payloads.limits.maximum
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > maximum:
+        raise PayloadTooLarge(over("the input", int(declared), maximum), int(declared))
     raw = await request.body()
-    if len(raw) > MAX_INPUT:
-        raise ConfigError(f"the input is over the {MAX_INPUT} bytes a run may start with")
+    if len(raw) > maximum:
+        raise PayloadTooLarge(over("the input", len(raw), maximum), len(raw))
     try:
         data = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:
@@ -210,17 +215,42 @@ async def retry_many(request: Request, body: BulkRetry, _: Operator) -> dict[str
 
 
 @router.get("/api/v1/flows/runs/{run_id}", tags=["flows"])
-async def run(request: Request, run_id: str, _: Viewer) -> dict[str, Any]:
-    """One run: its input, message, error and each step's timing, attempts, error, output."""
+async def run(
+    request: Request, run_id: str, _: Viewer, payloads: Literal["ref", "full"] = "ref"
+) -> dict[str, Any]:
+    """One run: its input, message, error and each step's timing, attempts, error, output.
+    A large input or output is stored apart and shown as ``{"$payload": <sha256>, "bytes":
+    <size>}`` (its ``href`` fetches it); ``?payloads=full`` shows them whole instead."""
     control = _control(request)
     found = await run_in_threadpool(control.runs.get, run_id)
     steps = await run_in_threadpool(control.runs.steps, run_id)
+    values = [found.input, found.context.get("message"), *(s.output for s in steps)]
+    if payloads == "full":
+        values = await run_in_threadpool(control.runs.payloads.loaded, run_id, values)
+    else:
+        values = [_linked(run_id, value) for value in values]
     return {
         **_run(found),
-        "input": found.input,
-        "message": found.context.get("message"),
-        "steps": [_step(s) for s in steps],
+        "input": values[0],
+        "message": values[1],
+        "steps": [
+            {**_step(s), "output": output} for s, output in zip(steps, values[2:], strict=True)
+        ],
     }
+
+
+@router.get("/api/v1/flows/runs/{run_id}/payloads/{digest}", tags=["flows"])
+async def payload(request: Request, run_id: str, digest: str, _: Viewer) -> JSONResponse:
+    """One payload a run stored apart (a large input or step output), as the JSON it was."""
+    value = await run_in_threadpool(_control(request).runs.payloads.fetch, run_id, digest)
+    return JSONResponse(value)
+
+
+def _linked(run_id: str, value: Any) -> Any:
+    """A reference to a stored payload with where to fetch it."""
+    if not is_ref(value):
+        return value
+    return {**value, "href": f"{_location(run_id)}/payloads/{value[REF]}"}
 
 
 @router.post("/api/v1/flows/runs/{run_id}/retry", tags=["flows"], status_code=202)

@@ -36,6 +36,7 @@ from interlink.flows.catalog import catalog
 from interlink.flows.control import RETRYABLE, RunConflict, RunControl, RunFilter
 from interlink.flows.engine import FlowEngine
 from interlink.flows.harness import CaseResult, run_files
+from interlink.flows.payloads import limits_of
 from interlink.flows.runs import FlowRun, FlowRuns
 
 
@@ -148,7 +149,7 @@ def run_command(
     data = _input(source)
     store = open_estate_store(estate_dir, None)
     try:
-        engine = _engine(estate, FlowRuns(store.db))
+        engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
         async def go() -> FlowRun:
             try:
@@ -172,7 +173,7 @@ def resume_command(estate_dir: Path) -> None:
     """Resume the runs left unfinished by a process that stopped; print how each ended."""
     estate = _estate(estate_dir)
     store = open_estate_store(estate_dir, None)
-    engine = _engine(estate, FlowRuns(store.db))
+    engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
     async def go() -> list[FlowRun]:
         try:
@@ -238,13 +239,23 @@ def _run_line(run_id: str, flow: str, status: str, started: datetime, error: str
 
 @flows_group.command("show")
 @click.argument("run_id")
+@click.option(
+    "--payloads",
+    type=click.Choice(["ref", "full"]),
+    default="ref",
+    show_default=True,
+    help="Large inputs and outputs as their reference and size, or loaded whole.",
+)
 @estate_option
 @_admin
 @_token
-def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: str | None) -> None:
+def show_command(
+    run_id: str, payloads: str, estate_dir: Path, admin_url: str | None, token: str | None
+) -> None:
     """Show run RUN_ID: its state and each step as JSON."""
     if admin_url is not None:
-        shown = _api(admin_url, token).call("GET", f"/api/v1/flows/runs/{run_id}")
+        params = {"payloads": payloads}
+        shown = _api(admin_url, token).call("GET", f"/api/v1/flows/runs/{run_id}", params=params)
         click.echo(json.dumps(shown, indent=2))
         return
     store = open_estate_store(estate_dir, None)
@@ -252,6 +263,9 @@ def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: st
         repo = FlowRuns(store.db)
         run = repo.get(run_id)
         steps = repo.steps(run_id)
+        values = [run.input, run.context.get("message"), *(s.output for s in steps)]
+        if payloads == "full":
+            values = repo.payloads.loaded(run_id, values)
     finally:
         store.close()
     document = {
@@ -261,8 +275,8 @@ def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: st
         "trigger": run.trigger,
         "status": run.status,
         "error": run.error,
-        "input": run.input,
-        "message": run.context.get("message"),
+        "input": values[0],
+        "message": values[1],
         "startedAt": run.started_at.isoformat(),
         "finishedAt": run.finished_at.isoformat() if run.finished_at else None,
         "deadline": run.deadline.isoformat() if run.deadline else None,
@@ -273,10 +287,10 @@ def show_command(run_id: str, estate_dir: Path, admin_url: str | None, token: st
                 "phase": s.phase,
                 "status": s.status,
                 "attempts": s.attempts,
-                "output": s.output,
+                "output": output,
                 "error": s.error,
             }
-            for s in steps
+            for s, output in zip(steps, values[2:], strict=True)
         ],
     }
     click.echo(json.dumps(document, indent=2))

@@ -29,8 +29,8 @@ from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
 from interlink.events.delivery.webhook import webhook_url
+from interlink.flows.payloads import MIB, size
 from interlink.flows.retry import StepFailed, retryable_status
-from interlink.flows.runs import OUTPUT_LIMIT
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
 
@@ -110,6 +110,7 @@ class CallRequest:
     path: str  # placeholders filled
     body: Any  # JSON, None for no body
     key: str  # the Idempotency-Key
+    limit: int = 16 * MIB  # the largest answer read: the largest output a step may have
 
     @property
     def name(self) -> str:
@@ -151,14 +152,27 @@ class HttpTransport:
         except ConfigError as exc:
             raise StepFailed(exc.message, retryable=False) from None
         return await send(
-            self.client, target, request.method, request.path, request.body, request.key
+            self.client,
+            target,
+            request.method,
+            request.path,
+            request.body,
+            request.key,
+            request.limit,
         )
 
 
 async def send(
-    client: HttpClient, target: Target, method: str, path: str, body: Any, key: str
+    client: HttpClient,
+    target: Target,
+    method: str,
+    path: str,
+    body: Any,
+    key: str,
+    limit: int = 16 * MIB,
 ) -> Answer:
-    """One HTTP exchange; UpstreamError when no answer came."""
+    """One HTTP exchange; UpstreamError when no answer came. An answer over ``limit`` bytes
+    is not read further: StepFailed, not retried."""
     try:
         url = webhook_url(target.base_url, path)
     except ValueError as exc:
@@ -174,20 +188,30 @@ async def send(
         if pair is not None:
             headers.append(pair)
     async with await client.request(method, url, headers, payload) as response:
-        return Answer(response.status, await response.read())
+        parts: list[bytes] = []
+        length = 0
+        async for chunk in response.body:
+            length += len(chunk)
+            if length > limit:
+                raise StepFailed(
+                    f"{method} {path} answered more than {size(limit)}, the limit of a "
+                    "step's output",
+                    retryable=False,
+                )
+            parts.append(chunk)
+        return Answer(response.status, b"".join(parts))
 
 
-def read_answer(method: str, path: str, answer: Answer) -> Any:
+def read_answer(method: str, path: str, answer: Answer, limit: int = 16 * MIB) -> Any:
     """An answer's JSON (None when empty), or StepFailed saying whether to retry."""
     status = answer.status
     if not 200 <= status < 300:
         raise StepFailed(
             f"{method} {path} answered {status}", retryable=retryable_status(status), status=status
         )
-    if len(answer.body) > OUTPUT_LIMIT:
+    if len(answer.body) > limit:
         raise StepFailed(
-            f"{method} {path} answered {len(answer.body)} bytes, over the {OUTPUT_LIMIT} a step "
-            "output may hold",
+            f"{method} {path} answered more than {size(limit)}, the limit of a step's output",
             retryable=False,
         )
     if not answer.body.strip():
@@ -208,15 +232,21 @@ async def call_through(transport: CallTransport, request: CallRequest) -> Any:
         raise StepFailed(
             f"{request.method} {request.path}: {exc.message}", retryable=True
         ) from None
-    return read_answer(request.method, request.path, answer)
+    return read_answer(request.method, request.path, answer, request.limit)
 
 
 async def call(
-    client: HttpClient, target: Target, method: str, path: str, body: Any, key: str
+    client: HttpClient,
+    target: Target,
+    method: str,
+    path: str,
+    body: Any,
+    key: str,
+    limit: int = 16 * MIB,
 ) -> Any:
     """Send one call over HTTP; its JSON answer, or StepFailed saying whether to retry."""
     try:
-        answer = await send(client, target, method, path, body, key)
+        answer = await send(client, target, method, path, body, key, limit)
     except UpstreamError as exc:
         raise StepFailed(f"{method} {path}: {exc.message}", retryable=True) from None
-    return read_answer(method, path, answer)
+    return read_answer(method, path, answer, limit)

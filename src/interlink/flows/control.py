@@ -24,6 +24,7 @@ from typing import Final
 
 from interlink.errors import ConfigError, InterlinkError
 from interlink.flows.definition import load
+from interlink.flows.payloads import is_omitted
 from interlink.flows.runs import FlowRun, FlowRuns, Status, dump
 from interlink.store.database import Database
 
@@ -182,6 +183,11 @@ class RunControl:
         if run.status not in RETRYABLE:
             raise RunConflict(
                 f"flow run {run_id} is {run.status}: only a failed or compensated run retries"
+            )
+        if is_omitted(run.input):
+            raise RunConflict(
+                f"flow run {run_id} never started: its input was over the size limit and was "
+                "not kept"
             )
         undone = any(
             s.phase == "compensate" and s.status == "completed" for s in self.runs.steps(run_id)

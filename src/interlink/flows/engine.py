@@ -57,8 +57,9 @@ from interlink.flows.inputs import validate_input
 from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
 from interlink.flows.observer import FlowObserver, Outcome
+from interlink.flows.payloads import PayloadTooLarge, has_refs, omitted, over
 from interlink.flows.retry import RetryPolicy, StepFailed
-from interlink.flows.runs import OUTPUT_LIMIT, FlowRun, FlowRuns, Phase, StepMark, dump
+from interlink.flows.runs import FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
 from interlink.http.client import HttpClient
@@ -133,10 +134,7 @@ class FlowEngine:
     ) -> FlowRun:
         spec = self._flows(flow)
         self._check(flow, spec)
-        try:
-            dump(input)
-        except ValueError:
-            raise ConfigError("a flow's input must be JSON") from None
+        self._check_input(input)
         validate_input(flow, spec.input_schema, input)
         definition, revision = pin(spec)
         run = await self._db(
@@ -154,6 +152,40 @@ class FlowEngine:
         log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
         return run
 
+    def _check_input(self, input: Any) -> None:
+        """ConfigError when ``input`` is not JSON, PayloadTooLarge when it is too large."""
+        try:
+            length = len(dump(input))
+        except ValueError:
+            raise ConfigError("a flow's input must be JSON") from None
+        maximum = self.runs.payloads.limits.maximum
+        if length > maximum:
+            raise PayloadTooLarge(over("the input", length, maximum), length)
+
+    async def refuse(
+        self, flow: str, trigger: str, run_id: str | None, refused: PayloadTooLarge
+    ) -> FlowRun:
+        """Record a run of ``flow`` that failed before its first step as its input was too
+        large, keeping only the input's size: what an event that cannot start a run leaves
+        behind instead of going round the bus forever. A ``run_id`` recorded before is
+        returned as it is."""
+        definition, revision = pin(self._flows(flow))
+        run = await self._db(
+            self.runs.create,
+            flow,
+            revision,
+            definition,
+            trigger,
+            omitted(refused.size),
+            self.owner,
+            self.lease_ttl,
+            run_id,
+        )
+        if run.owner != self.owner or run.status != "running" or run.step != 0:
+            return run
+        log.warning("flow run %s of Flow/%s failed: %s", run.id, flow, refused.message)
+        return await self._db(self.runs.set_status, run, "failed", self.owner, refused.message)
+
     def _check(self, flow: str, spec: FlowSpec) -> None:
         """ConfigError when this engine cannot run the flow."""
         check_runnable(flow, spec)
@@ -167,8 +199,8 @@ class FlowEngine:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
         run = await self._db(self.runs.take, run_id, self.owner, self.lease_ttl)
         if run is None:
-            return await self._db(self.runs.get, run_id)
-        return await self._hold(run)
+            return await self._loaded(await self._db(self.runs.get, run_id))
+        return await self._hold(await self._loaded(run))
 
     async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
         # The new run is already held by this engine: no claim to make before running it.
@@ -179,7 +211,7 @@ class FlowEngine:
         heartbeat = asyncio.create_task(self._heartbeat(run.id))
         self.holding[run.id] = run.flow
         try:
-            return await self._execute(run)
+            return await self._loaded(await self._execute(run))
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)
@@ -305,10 +337,11 @@ class FlowEngine:
                     deadline,
                     lambda: executor(step, StepContext(run, context, index, layout, self)),
                 )
-                if len(dump(result.output)) > OUTPUT_LIMIT:
+                length = len(dump(result.output))
+                maximum = self.runs.payloads.limits.maximum
+                if length > maximum:
                     raise StepFailed(
-                        f"its output is over the {OUTPUT_LIMIT} bytes a step may keep",
-                        retryable=False,
+                        over(f"output of step {name}", length, maximum), retryable=False
                     )
             except StepFailed as exc:
                 await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
@@ -389,15 +422,17 @@ class FlowEngine:
         compensate: bool = False,
     ) -> Any:
         key = f"{run.id}:{step}" + (":compensate" if compensate else "")
-        request = CallRequest(run.flow, step, compensate, "System", system, method, path, body, key)
+        limit = self.runs.payloads.limits.maximum
+        request = CallRequest(
+            run.flow, step, compensate, "System", system, method, path, body, key, limit
+        )
         return await call_through(self._transport, request)
 
     async def call_api(
         self, api: str, method: str, path: str, body: Any, run: FlowRun, step: str
     ) -> Any:
-        request = CallRequest(
-            run.flow, step, False, "Api", api, method, path, body, f"{run.id}:{step}"
-        )
+        key, limit = f"{run.id}:{step}", self.runs.payloads.limits.maximum
+        request = CallRequest(run.flow, step, False, "Api", api, method, path, body, key, limit)
         return await call_through(self._transport, request)
 
     async def run_children(
@@ -505,6 +540,17 @@ class FlowEngine:
             await asyncio.sleep(self.lease_ttl / 3)
             if not await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
                 return
+
+    async def _loaded(self, run: FlowRun) -> FlowRun:
+        """``run`` with what it keeps by reference loaded (a store read only when it has
+        some: a large input or output)."""
+        if not has_refs(run):
+            return run
+        return await asyncio.to_thread(self._resolve, run)
+
+    def _resolve(self, run: FlowRun) -> FlowRun:
+        with self.runs.db.session() as session:
+            return self.runs.payloads.resolve_run(session, run)
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         # The store is synchronous; its calls run in a worker thread, those of concurrent runs

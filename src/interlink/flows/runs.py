@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
+from interlink.flows.payloads import PayloadLimits, Payloads
 from interlink.store.database import Database, Row
 
 Status = Literal[
@@ -33,8 +35,6 @@ Status = Literal[
 ]
 Phase = Literal["forward", "compensate"]
 PENDING: Final = ("running", "compensating")
-#: A step output larger than this (as JSON) is not checkpointed: the step fails instead.
-OUTPUT_LIMIT: Final = 256 * 1024
 
 # Queries are whole literals, as in the other repositories.
 _INSERT_RUN: Final = (
@@ -133,8 +133,10 @@ def dump(value: Any) -> str:
 
 
 class FlowRuns:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, limits: Callable[[], PayloadLimits] | None = None) -> None:
         self._db = db
+        #: Large inputs, outputs and context entries, stored apart (payloads.py).
+        self.payloads = Payloads(db, limits)
         #: Batches the engine's calls of concurrent runs into shared transactions.
         self.commits = GroupCommit(db)
 
@@ -171,8 +173,8 @@ class FlowRuns:
                     revision,
                     dump(definition),
                     trigger,
-                    dump(input),
-                    dump(context),
+                    self.payloads.value(session, run_id, input),
+                    self.payloads.context(session, run_id, context),
                     owner,
                     ts(now + timedelta(seconds=ttl)),
                     ts(now),
@@ -333,7 +335,7 @@ class FlowRuns:
             changed = session.execute(
                 "UPDATE flow_runs SET context = ?, step = ?, updated_at = ? "
                 "WHERE id = ? AND owner = ?",
-                (dump(context), next_step, now, run.id, owner),
+                (self.payloads.context(session, run.id, context), next_step, now, run.id, owner),
             )
             if changed != 1:
                 raise LeaseLost(f"flow run {run.id} is no longer held by this engine")
@@ -348,7 +350,7 @@ class FlowRuns:
                         step.kind,
                         step.attempts,
                         "completed",
-                        dump(output),
+                        self.payloads.value(session, run.id, output),
                         None,
                         now,
                         now,
@@ -358,7 +360,7 @@ class FlowRuns:
             session.execute(
                 "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
                 "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?",
-                (dump(output), now, run.id, phase, index),
+                (self.payloads.value(session, run.id, output), now, run.id, phase, index),
             )
 
     def divert(
@@ -371,7 +373,14 @@ class FlowRuns:
             changed = session.execute(
                 "UPDATE flow_runs SET context = ?, step = ?, error = ?, updated_at = ? "
                 "WHERE id = ? AND owner = ?",
-                (dump(context), next_step, error, now, run.id, owner),
+                (
+                    self.payloads.context(session, run.id, context),
+                    next_step,
+                    error,
+                    now,
+                    run.id,
+                    owner,
+                ),
             )
         if changed != 1:
             raise LeaseLost(f"flow run {run.id} is no longer held by this engine")

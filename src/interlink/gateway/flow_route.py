@@ -32,6 +32,7 @@ from interlink.estate.kinds.flow import Flow
 from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate
 from interlink.flows.definition import unsupported
+from interlink.flows.payloads import PayloadTooLarge
 from interlink.flows.runs import FlowRun, dump
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.publish_route import Handler, is_json, read_body
@@ -92,6 +93,8 @@ def compile_flow(route: Route, estate: Estate, services: GatewayServices) -> Han
         except InvalidFlowInput as exc:
             violations = [{"pointer": v.pointer, "message": v.message} for v in exc.violations]
             conn.send_problem(request, 422, exc.message, title=exc.title, violations=violations)
+        except PayloadTooLarge as exc:
+            conn.send_problem(request, 413, exc.message, title=exc.title)
             return
         except InterlinkError as exc:
             conn.send_problem(request, 503, exc.message, title="Flow not started")

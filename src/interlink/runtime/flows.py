@@ -34,11 +34,14 @@ from interlink.flows.control import RunConflict, RunControl, RunFilter
 from interlink.flows.definition import check_runnable
 from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.observer import FlowObserver, Outcome
+from interlink.flows.payloads import PayloadTooLarge, limits_of
 from interlink.flows.publish import ingress_publisher
+from interlink.flows.retention import RetentionJob
 from interlink.flows.retry import StepFailed
 from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase
 from interlink.flows.scheduler import FlowScheduler
 from interlink.observe.metrics import Registry
+from interlink.runtime.flow_retention import start_retention
 from interlink.runtime.flow_schedules import start_scheduler
 from interlink.runtime.runtime import Runtime
 from interlink.tasks import cancel_and_wait
@@ -145,7 +148,7 @@ class FlowRunner:
         lease_ttl: float | None = None,
     ) -> None:
         self.runtime = runtime
-        self.runs = FlowRuns(runtime.store.db)
+        self.runs = FlowRuns(runtime.store.db, lambda: limits_of(runtime.snapshot.estate))
         self.metrics = FlowMetrics(runtime.metrics)
         self._recover_every = recover_every
         self.engine = FlowEngine(
@@ -163,6 +166,7 @@ class FlowRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         self.scheduler: FlowScheduler | None = None  # the schedule trigger, once started
+        self.retention: RetentionJob | None = None  # the history's purge, once started
         self._publisher: Publisher | None = None
         self._closed = False
 
@@ -218,7 +222,14 @@ class FlowRunner:
         try:
             found = await asyncio.to_thread(self.runs.get, run_id)
         except NotFound:
-            await self.start_run(flow, input, trigger, run_id)
+            try:
+                await self.start_run(flow, input, trigger, run_id)
+            except PayloadTooLarge as exc:
+                # Going round the bus would not make it smaller: the event is acked, and the
+                # run it would have started is recorded failed, with why.
+                run = await self.engine.refuse(flow, trigger, run_id, exc)
+                self.metrics.started.inc(flow)
+                self._ended(run)
             return
         # An event handed out again: its run exists; run it here only if it is pending.
         if found.status in PENDING:
@@ -299,6 +310,10 @@ class FlowRunner:
         """Start the schedule trigger (on one node of a cluster at a time)."""
         self.scheduler = await start_scheduler(self.runtime, self.engine)
 
+    async def start_retention(self) -> None:
+        """Start purging the run history past its retention (one node of a cluster)."""
+        self.retention = await start_retention(self.runtime)
+
     async def _recover(self) -> None:
         failing = False
         while True:
@@ -331,6 +346,9 @@ class FlowRunner:
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None
+        if self.retention is not None:
+            await self.retention.close()
+            self.retention = None
         await cancel_and_wait([self._recovery, *self._tasks.values()])
         self._tasks.clear()
         await self.engine.aclose()

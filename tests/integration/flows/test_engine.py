@@ -26,6 +26,7 @@ from interlink.events.topology import topology_of
 from interlink.events.validation import EventRegistry
 from interlink.flows.calls import system_targets
 from interlink.flows.engine import FlowEngine
+from interlink.flows.payloads import limits_of
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import RetryPolicy
 from interlink.flows.runs import FlowRuns
@@ -41,7 +42,9 @@ pytestmark = pytest.mark.usefixtures("jsonata_engine")
 FAST = RetryPolicy(attempts=3, initial=0.01)
 
 
-def write_estate(root: Path, base_url: str, flows: str) -> Path:
+def write_estate(root: Path, base_url: str, flows: str, platform: str = "") -> Path:
+    """An estate with a System ``crm`` at ``base_url`` and ``flows``; ``platform`` adds to
+    the Platform's spec (a ``flows:`` line, say)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "estate.yaml").write_text(
         f"""apiVersion: interlink/v1
@@ -49,6 +52,7 @@ kind: Platform
 metadata: {{name: platform}}
 spec:
   store: {{url: "${{env:FLOWS_TEST_STORE}}"}}
+{platform}
 ---
 apiVersion: interlink/v1
 kind: Team
@@ -109,7 +113,8 @@ def engine_for(root: Path, store: Store, **kwargs: Any) -> FlowEngine:
         assert isinstance(item.obj, Flow)
         return item.obj.spec
 
-    return FlowEngine(FlowRuns(store.db), spec, system_targets(estate), retry=FAST, **kwargs)
+    runs = FlowRuns(store.db, lambda: limits_of(estate))
+    return FlowEngine(runs, spec, system_targets(estate), retry=FAST, **kwargs)
 
 
 def requests_to(upstream: UpstreamThread, path: str) -> list[dict[str, Any]]:

@@ -193,10 +193,14 @@ def test_an_enrich_answered_with_no_json_or_too_much_fails_once(
 ) -> None:
     for body, said in [
         (b"<html>", "answered 200 with a body that is not JSON"),
-        (b"[" + b"1," * 200_000 + b"1]", "over the 262144 a step output may hold"),
+        (
+            b"[" + b"1," * 200_000 + b"1]",
+            "answered more than 256 KiB, the limit of a step's output",
+        ),
     ]:
         with UpstreamThread(fixed_body=body) as odd:
-            root = write_estate(tmp_path / "estate", odd.url, ENRICH)
+            limit = "  flows: {maxPayloadBytes: 262144}"
+            root = write_estate(tmp_path / "estate", odd.url, ENRICH, limit)
             run = asyncio.run(api_engine(root, store).start_and_run("lookup", {"id": "C1"}))
             assert run.status == "failed"
             assert run.error is not None

@@ -16,6 +16,7 @@ from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.flows.calls import system_targets
 from interlink.flows.engine import FlowEngine
+from interlink.flows.payloads import is_ref, limits_of
 from interlink.flows.retry import RetryPolicy
 from interlink.flows.runs import FlowRuns
 from interlink.gateway import compile_gateway
@@ -28,7 +29,7 @@ from tests.integration.gateway.conftest import FAST, GatewayThread
 ESTATE = """apiVersion: interlink/v1
 kind: Platform
 metadata: {{name: test}}
-spec: {{}}
+spec: {{flows: {{inlinePayloadBytes: 1024, maxPayloadBytes: 65536}}}}
 ---
 apiVersion: interlink/v1
 kind: Team
@@ -47,6 +48,93 @@ apiVersion: interlink/v1
 kind: System
 metadata: {{name: gone, owner: team}}
 spec: {{domain: sales, baseUrl: "http://127.0.0.1:9"}}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {{name: html-crm, owner: team}}
+spec: {{domain: sales, baseUrl: {html}}}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {{name: failing-crm, owner: team}}
+spec:
+  domain: sales
+  baseUrl: {base}
+  credentials: {{scheme: header, name: x-echo-status, value: "${{env:FLOW_ROUTE_STATUS}}"}}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {{name: huge-crm, owner: team}}
+spec:
+  domain: sales
+  baseUrl: {base}
+  credentials: {{scheme: header, name: x-echo-stream, value: "${{env:FLOW_ROUTE_STREAM}}"}}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: html, owner: team}}
+spec:
+  steps: [{{name: fetch, type: call, system: html-crm, path: /page}}]
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: jsonata, owner: team}}
+spec:
+  steps: [{{name: add, type: map, expression: 'sku + 1'}}]
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: status, owner: team}}
+spec:
+  steps: [{{name: send, type: call, system: failing-crm, path: /orders}}]
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: timed, owner: team}}
+spec:
+  steps: [{{name: wait, type: call, system: slow-crm, path: /wait, timeout: 100ms}}]
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: huge, owner: team}}
+spec:
+  steps: [{{name: fetch, type: call, system: huge-crm, path: /all}}]
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: echo, owner: team}}
+spec:
+  steps: [{{name: same, type: map, expression: '$'}}]
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: echo, owner: team}}
+spec: {{match: {{path: /echo, methods: [POST]}}, flow: echo}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: errors, owner: team}}
+spec: {{match: {{path: /html, methods: [POST]}}, flow: html}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: jsonata, owner: team}}
+spec: {{match: {{path: /jsonata, methods: [POST]}}, flow: jsonata}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: status, owner: team}}
+spec: {{match: {{path: /status, methods: [POST]}}, flow: status}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: timed, owner: team}}
+spec: {{match: {{path: /timed, methods: [POST]}}, flow: timed}}
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {{name: huge, owner: team}}
+spec: {{match: {{path: /huge, methods: [POST]}}, flow: huge}}
 ---
 apiVersion: interlink/v1
 kind: Flow
@@ -125,11 +213,18 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     monkeypatch.setenv("FLOW_ROUTE_DELAY", "0.5")
-    with UpstreamThread() as upstream, open_store(store_url) as store:
+    monkeypatch.setenv("FLOW_ROUTE_STATUS", "500")
+    monkeypatch.setenv("FLOW_ROUTE_STREAM", "200000")
+    with (
+        UpstreamThread() as upstream,
+        UpstreamThread(fixed_body=b"<html>busy</html>") as html,
+        open_store(store_url) as store,
+    ):
         store.migrate()
         root = tmp_path / "estate"
         root.mkdir()
-        (root / "estate.yaml").write_text(ESTATE.format(base=upstream.url), encoding="utf-8")
+        text = ESTATE.format(base=upstream.url, html=html.url)
+        (root / "estate.yaml").write_text(text, encoding="utf-8")
         result = check_estate(root)
         errors = [f.render() for f in result.findings if f.severity == "error"]
         assert not errors, errors
@@ -153,7 +248,8 @@ def flow_engine(estate: Any, store: Store) -> FlowEngine:
         return found.obj.spec
 
     retry = RetryPolicy(attempts=1)
-    return FlowEngine(FlowRuns(store.db), spec, system_targets(estate), retry=retry)
+    runs = FlowRuns(store.db, lambda: limits_of(estate))
+    return FlowEngine(runs, spec, system_targets(estate), retry=retry)
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -197,6 +293,48 @@ def test_a_waiting_run_is_202_and_the_same_input_again_409(served: Served) -> No
     body = problem(served.client.post("/once", json={"id": "o-1"}), 409)
     assert body["detail"].startswith("Flow/once handled this input already")
     assert served.runs.get(body["run"]).status == "duplicate"
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("/html", "step fetch failed: POST /page answered 200 with a body that is not JSON"),
+        (
+            "/jsonata",
+            "step add failed: JSONata T2001: The left side of the + operator must evaluate to a "
+            "number in 'sku + 1'",
+        ),
+        ("/status", "step send failed: POST /orders answered 500"),
+        ("/timed", "step wait failed: the attempt took longer than its timeout of 0.1 s"),
+        (
+            "/huge",
+            "step fetch failed: POST /all answered more than 64 KiB, the limit of a step's output",
+        ),
+    ],
+)
+def test_each_kind_of_step_failure_is_a_502_naming_it_and_recorded_on_the_step(
+    served: Served, path: str, said: str
+) -> None:
+    body = problem(served.client.post(path, json={"sku": "a-1"}), 502)
+    assert body["detail"] == f"Flow/{path[1:]} run {body['run']} failed: {said}"
+    run = served.runs.get(body["run"])
+    assert (run.status, run.error) == ("failed", said)
+    (step,) = served.runs.steps(run.id)
+    assert (step.status, step.error) == ("failed", said.split(" failed: ", 1)[1])
+
+
+def test_a_large_input_runs_by_reference_and_one_over_the_limit_is_413(served: Served) -> None:
+    data = {"sku": "a-1", "note": "n" * 20_000}
+    response = served.client.post("/echo", json=data)
+    assert response.status_code == 200, response.text
+    assert response.json() == data  # the final message, loaded back whole
+    run = served.runs.get(response.headers["interlink-flow-run"])
+    assert is_ref(run.input)
+    assert is_ref(served.runs.steps(run.id)[0].output)
+
+    body = problem(served.client.post("/echo", json={"note": "n" * 70_000}), 413)
+    assert body["detail"] == "the input is 68.4 KiB, over the 64 KiB limit"
+    assert [r.id for r in served.runs.latest("echo")] == [run.id]
 
 
 def test_bad_bodies_start_no_run(served: Served) -> None:

@@ -144,6 +144,11 @@ FULL: dict[str, str] = {
             rateLimitStore: redis://127.0.0.1:6379
           admin: {listen: 127.0.0.1:9000}
           telemetry: {metrics: true, otlpEndpoint: http://127.0.0.1:4318, serviceName: retail}
+          flows:
+            retention: 14d
+            failedRetention: 60d
+            inlinePayloadBytes: 32768
+            maxPayloadBytes: 8388608
     """,
     "Team": """
         apiVersion: interlink/v1
@@ -895,6 +900,15 @@ def test_team_channels_need_an_address_or_url() -> None:
 def test_platform_listen_address_is_host_port(listen: str) -> None:
     message = invalid(FULL["Platform"], ("listen: 127.0.0.1:9000", f"listen: '{listen}'"))
     assert "expected HOST:PORT" in message
+
+
+def test_platform_flow_history_settings_are_bounded_and_ordered() -> None:
+    message = invalid(
+        FULL["Platform"], ("inlinePayloadBytes: 32768", "inlinePayloadBytes: 9999999")
+    )
+    assert "inlinePayloadBytes is larger than maxPayloadBytes" in message
+    message = invalid(FULL["Platform"], ("retention: 14d", "retention: 30s"))
+    assert "spec.flows.retention" in message
 
 
 def test_data_contract_lists_columns_or_names_a_file_and_no_column_twice() -> None:

@@ -68,9 +68,51 @@ class TelemetrySettings(Model):
     service_name: str = "interlink"
 
 
+_MIB = 1_048_576
+
+
+class FlowSettings(Model):
+    """How long flow run history is kept, and how large what a run keeps may be."""
+
+    retention: Duration = Field(
+        default=30 * 86_400.0,
+        ge=60,
+        description="how long a run that ended completed, filtered, duplicate or cancelled is "
+        "kept (its steps and stored payloads with it) before the purge deletes it",
+    )
+    failed_retention: Duration = Field(
+        default=90 * 86_400.0,
+        ge=60,
+        description="how long a failed or compensated run is kept: longer by default, as "
+        "someone may still look into it or retry it",
+    )
+    inline_payload_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        le=16 * _MIB,
+        description="a run's input, a step's output or an entry of its context larger than "
+        "this (as JSON) is stored apart, by reference, and loaded when needed",
+    )
+    max_payload_bytes: int = Field(
+        default=16 * _MIB,
+        ge=1024,
+        le=256 * _MIB,
+        description="the largest input a run starts with and the largest output a step may "
+        "produce; a larger output fails its step, a larger input is refused (413) or, "
+        "from an event, recorded as a failed run",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FlowSettings:
+        if self.inline_payload_bytes > self.max_payload_bytes:
+            raise ValueError("inlinePayloadBytes is larger than maxPayloadBytes")
+        return self
+
+
 class PlatformSpec(Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    flows: FlowSettings = Field(default_factory=FlowSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

@@ -18,6 +18,7 @@ from interlink.estate.model import Estate
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, api_targets, system_targets
 from interlink.flows.engine import FlowEngine
+from interlink.flows.payloads import limits_of
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.runs import FlowRuns
 from interlink.gateway.services import EventPublisher
@@ -32,7 +33,11 @@ class WorkerFlows:
         # The link has the ingress's publish_data (EventPublisher); the publisher needs no more.
         publisher = ingress_publisher(cast(EventIngress, events)) if events is not None else None
         self.engine = FlowEngine(
-            FlowRuns(store.db), self._spec, self._target, apis=self._api, publisher=publisher
+            FlowRuns(store.db, lambda: limits_of(self._current())),
+            self._spec,
+            self._target,
+            apis=self._api,
+            publisher=publisher,
         )
 
     def _current(self) -> Estate:

@@ -1,0 +1,211 @@
+"""Large payloads of flow runs stored apart (``flow_payloads``), by reference.
+
+A run's input, a step's output and the entries of a run's context (its message and each step's
+output) are kept inline as JSON while small. One larger than ``inline`` bytes is stored once per
+run under its SHA-256, and what is kept inline in its place is a reference::
+
+    {"$payload": "<sha256 hex>", "bytes": 1234567}
+
+so the run history lists it by size instead of carrying megabytes in every row, and a context
+that references the same output at every later step writes it only once. The engine loads the
+references back when it resumes a run (:meth:`Payloads.resolve_run`); the admin API and the CLI
+show them as they are unless asked for the whole payload. Payloads go with their run when the
+retention purge deletes it (``retention.py``).
+
+Small payloads take the fast path: one length check of the JSON that is written anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from interlink.errors import InterlinkError, NotFound
+from interlink.estate.model import Estate
+from interlink.store.database import Database, Session
+
+if TYPE_CHECKING:
+    from interlink.flows.runs import FlowRun
+
+KIB: Final = 1024
+MIB: Final = 1024 * KIB
+#: The key that marks a reference to a stored payload.
+REF: Final = "$payload"
+
+#: An entry shorter than this stays inline: its reference would be about as long.
+_WORTH: Final = 256
+_HAS: Final = "SELECT 1 FROM flow_payloads WHERE run_id = ? AND digest = ?"
+_PUT: Final = (
+    "INSERT INTO flow_payloads (run_id, digest, bytes, body, created_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (run_id, digest) DO NOTHING"
+)
+_GET: Final = "SELECT body FROM flow_payloads WHERE run_id = ? AND digest = ?"
+
+
+@dataclass(frozen=True)
+class PayloadLimits:
+    """The Platform's ``flows.inlinePayloadBytes`` and ``flows.maxPayloadBytes``."""
+
+    inline: int = 64 * KIB
+    maximum: int = 16 * MIB
+
+
+def limits_of(estate: Estate) -> PayloadLimits:
+    settings = estate.platform.spec.flows
+    return PayloadLimits(settings.inline_payload_bytes, settings.max_payload_bytes)
+
+
+class PayloadTooLarge(InterlinkError):
+    """A run's input over the largest a run may start with (``size`` bytes as JSON)."""
+
+    status = 413
+    title = "Payload too large"
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def size(count: int) -> str:
+    """A byte count as people read it: ``512 bytes``, ``64 KiB``, ``3.2 MiB``."""
+    if count < KIB:
+        return f"{count} bytes"
+    if count < MIB:
+        return f"{count / KIB:.3g} KiB"
+    return f"{count / MIB:.3g} MiB"
+
+
+def over(what: str, count: int, limit: int) -> str:
+    """The error for a payload over the limit, e.g. ``output of step X is 20 MiB, over...``."""
+    return f"{what} is {size(count)}, over the {size(limit)} limit"
+
+
+def omitted(count: int) -> dict[str, Any]:
+    """What a run keeps of an input too large to keep: its size, and no digest."""
+    return {REF: None, "bytes": count}
+
+
+def is_omitted(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 2 and REF in value and value[REF] is None
+
+
+def is_ref(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) == 2
+        and isinstance(value.get(REF), str)
+        and isinstance(value.get("bytes"), int)
+    )
+
+
+class Payloads:
+    """Writes and reads the payloads of runs, in the caller's session (so a payload commits
+    with the checkpoint that references it)."""
+
+    def __init__(self, db: Database, limits: Callable[[], PayloadLimits] | None = None) -> None:
+        self._db = db
+        self._limits = limits or PayloadLimits
+
+    @property
+    def limits(self) -> PayloadLimits:
+        return self._limits()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def value(self, session: Session, run_id: str, value: Any) -> str:
+        """The JSON to keep inline for ``value``: itself, or a reference when it is large."""
+        text = dump(value)
+        if len(text) <= self.limits.inline:
+            return text
+        return dump(self._put(session, run_id, text))
+
+    def context(self, session: Session, run_id: str, context: dict[str, Any]) -> str:
+        """The JSON to keep inline for a run's context: its largest entries (the message, step
+        outputs) become references until the rest is small."""
+        text = dump(context)
+        inline = self.limits.inline
+        if len(text) <= inline:
+            return text
+        steps = dict(context.get("steps", {}))
+        entries: list[tuple[int, str | None, str]] = [
+            (len(body), None, body) for body in [dump(context.get("message"))]
+        ]
+        entries += [(len(body), name, body) for name, body in _dumped(steps)]
+        message = context.get("message")
+        total = len(text)
+        for length, name, body in sorted(entries, key=lambda e: e[0], reverse=True):
+            if total <= inline or length < _WORTH:
+                break
+            ref = self._put(session, run_id, body)
+            total -= length - len(dump(ref))
+            if name is None:
+                message = ref
+            else:
+                steps[name] = ref
+        return dump({**context, "message": message, "steps": steps})
+
+    def _put(self, session: Session, run_id: str, body: str) -> dict[str, Any]:
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        # Looked up first: a context references the same payload at every later checkpoint,
+        # and a lookup is cheaper than sending megabytes again to be ignored.
+        if session.fetchone(_HAS, (run_id, digest)) is None:
+            now = self._db.ts(self._db.now())
+            session.execute(_PUT, (run_id, digest, len(body), body, now))
+        return {REF: digest, "bytes": len(body)}
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, session: Session, run_id: str, digest: str) -> Any:
+        row = session.fetchone(_GET, (run_id, digest))
+        if row is None:
+            raise NotFound(f"flow run {run_id} has no stored payload {digest}")
+        return json.loads(row[0])
+
+    def load(self, session: Session, run_id: str, value: Any) -> Any:
+        """``value`` with a reference replaced by what it references."""
+        return self.get(session, run_id, value[REF]) if is_ref(value) else value
+
+    def loaded(self, run_id: str, values: list[Any]) -> list[Any]:
+        """``values`` of run ``run_id`` with their references loaded, in a session of its own
+        (``show`` asked for the whole payloads)."""
+        with self._db.session() as session:
+            return [self.load(session, run_id, value) for value in values]
+
+    def fetch(self, run_id: str, digest: str) -> Any:
+        """One stored payload of run ``run_id``; NotFound when it has none by that digest."""
+        with self._db.session() as session:
+            return self.get(session, run_id, digest)
+
+    def resolve_run(self, session: Session, run: FlowRun) -> FlowRun:
+        """``run`` with its input and context loaded whole (as the engine needs them)."""
+        if not has_refs(run):
+            return run
+        context = dict(run.context)
+        context["message"] = self.load(session, run.id, context.get("message"))
+        steps = context.get("steps", {})
+        context["steps"] = {name: self.load(session, run.id, out) for name, out in steps.items()}
+        return dataclasses.replace(
+            run, input=self.load(session, run.id, run.input), context=context
+        )
+
+
+def has_refs(run: FlowRun) -> bool:
+    """Whether any of what the engine reads of ``run`` is stored apart (no store access)."""
+    context = run.context
+    return (
+        is_ref(run.input)
+        or is_ref(context.get("message"))
+        or any(is_ref(out) for out in context.get("steps", {}).values())
+    )
+
+
+def _dumped(steps: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(name, dump(out)) for name, out in steps.items()]
