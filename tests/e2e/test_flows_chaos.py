@@ -53,6 +53,7 @@ pytestmark = [pytest.mark.slow]
 SEED = int(os.environ.get("INTERLINK_CHAOS_SEED", "20261206"))
 ORDERS = 150  # runs of the saga
 LATER = 30  # runs that wait
+NESTED = 20  # runs whose child run makes the calls
 DELAY = 0.1  # seconds the System takes for each answer
 LEASE_TTL = 2.0
 ENDED = ("completed", "compensated", "failed", "cancelled", "filtered", "duplicate")
@@ -86,6 +87,24 @@ spec:
     - {call("confirm")}
     - {{name: pause, type: wait, for: 2s}}
     - {call("notify")}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: nested, owner: shop}}
+spec:
+  steps:
+    - {call("prepare")}
+    - {call("price")}
+    - {call("quote")}
+    - {{name: delegate, type: flow, flow: booking, input: '{{"orderId": orderId & "-b"}}'}}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {{name: booking, owner: shop}}
+spec:
+  steps:
+    - {call("book")}
+    - {call("pay")}
 """
 
 
@@ -114,6 +133,11 @@ KEYS = {
     "refund": "charge:compensate",
     "confirm": "confirm",
     "notify": "notify",
+    "prepare": "prepare",
+    "price": "price",
+    "quote": "quote",
+    "book": "book",
+    "pay": "pay",
 }
 
 
@@ -122,6 +146,10 @@ def expected(flow: str, order: str) -> tuple[str, list[str]]:
     sixth order (only ``reserve`` to undo), ``ship`` for every sixth from the third (both)."""
     if flow == "later":
         return "completed", ["confirm", "notify"]
+    if flow == "nested":  # then its child run makes the calls of ``booking``
+        return "completed", ["prepare", "price", "quote"]
+    if flow == "booking":
+        return "completed", ["book", "pay"]
     n = int(order[1:])
     if n % 6 == 0:
         return "compensated", ["reserve", "charge", "release"]
@@ -137,15 +165,26 @@ def inputs() -> list[tuple[str, dict[str, str]]]:
     ]
     for n in range(LATER):
         starts.insert(n * ORDERS // LATER, ("later", {"orderId": f"W{n:04d}"}))
+    for n in range(NESTED):
+        starts.insert(n * ORDERS // NESTED + 1, ("nested", {"orderId": f"N{n:04d}"}))
     return starts
 
 
 def refuse(upstream: UpstreamThread) -> None:
+    """Set the System up: it says no to some orders, and keeps the first call of each child
+    run unanswered until :func:`release` (so children are in flight when a node dies)."""
+    for n in range(NESTED):
+        upstream.hold(f"/book/N{n:04d}-b")
     for n in range(ORDERS):
         if n % 6 == 0:
             upstream.refuse(f"/charge/O{n:04d}")
         elif n % 6 == 3:
             upstream.refuse(f"/ship/O{n:04d}")
+
+
+def release(upstream: UpstreamThread) -> None:
+    for n in range(NESTED):
+        upstream.release(f"/book/N{n:04d}-b")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: Callable[[], str]) -> None:
@@ -357,6 +396,7 @@ def test_runs_survive_sigkill_and_restarts_of_one_node(
         for _ in range(kills):
             time.sleep(rng.uniform(0.3, 1.8))  # runs are starting, calling and waiting
             proc.kill()
+            release(upstream)
             proc = serve()
         settle(lambda: f"http://{admin}", token, starter)
         shown = details(
@@ -416,6 +456,7 @@ def test_a_dead_nodes_runs_are_taken_over_by_the_other(cluster: Cluster) -> None
         time.sleep(rng.uniform(1.0, 2.0))
         killed_at = len(cluster.upstream.requests)
         cluster.kill(a)
+        release(cluster.upstream)
         settle(lambda: b.admin, cluster.token, starter)
         listed = all_runs(b.admin, cluster.token)
         shown = details(b.admin, cluster.token, [r["id"] for r in listed])
