@@ -2,10 +2,12 @@
 loopback System (:class:`~interlink.testing.upstreams.UpstreamThread`, which records every
 request and answers slowly, so calls are in flight when a node dies).
 
-Two flows run: ``order``, a saga (``reserve`` → ``charge`` → ``ship``, the first two undone by
-``release`` and ``refund``) whose System refuses ``charge`` for some orders and ``ship`` for
-others; and ``later``, ``confirm`` → a 2 s ``wait`` → ``notify``. Every call's body names its
-run, so the System's log says which run asked, whatever ``Idempotency-Key`` it carried.
+Three flows run: ``order``, a saga (``reserve`` → ``charge`` → ``ship``, the first two undone
+by ``release`` and ``refund``) whose System refuses ``charge`` for some orders and ``ship`` for
+others; ``later``, ``confirm`` → a 2 s ``wait`` → ``notify``; and ``nested``, three calls then
+a ``flow`` step whose child run (``booking``) is held in its first call until the first kill.
+Every call's body names its run, so the System's log says which run asked, whatever
+``Idempotency-Key`` it carried.
 
 1. One node on the embedded SQLite store is killed with SIGKILL at seeded random moments while
    runs start and go, and restarted on the same store each time.
