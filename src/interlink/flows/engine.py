@@ -59,7 +59,7 @@ from interlink.flows.layout import Layout
 from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.payloads import PayloadTooLarge, has_refs, omitted, over
 from interlink.flows.retry import RetryPolicy, StepFailed
-from interlink.flows.runs import FlowRun, FlowRuns, Phase, StepMark, dump
+from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase, StepMark, dump
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
 from interlink.http.client import HttpClient
@@ -464,7 +464,7 @@ class FlowEngine:
                     child_id,
                     run.deadline,  # the items of a split end with the run that split them
                 )
-                return await self.run(child_id)
+                return await self._run_child(child_id)
 
         try:
             for item in items:
@@ -507,7 +507,21 @@ class FlowEngine:
             child_id,
             _earliest(self._deadline(spec), run.deadline),
         )
-        return await self.run(child_id)
+        return await self._run_child(child_id)
+
+    async def _run_child(self, child_id: str) -> FlowRun:
+        """Run a child run (of a split or a flow step) until it ends.
+
+        A parent resumed after its engine died may find the child still leased by that engine:
+        each run has a heartbeat of its own, so the child's lease can outlast the parent's.
+        Recovery never takes a child alone (its parent runs it), so giving up here would fail
+        the parent and leave the child pending for ever: wait for its lease to lapse (or for
+        the engine holding it, if alive, to end it) and take it over."""
+        while True:
+            child = await self.run(child_id)
+            if child.status not in PENDING or child.owner == self.owner:
+                return child
+            await self._timer.sleep(self.lease_ttl / 3)
 
     def now(self) -> datetime:
         return self.runs.db.now()

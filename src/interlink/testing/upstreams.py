@@ -19,6 +19,9 @@ By default it answers every request with JSON describing what it received::
 ``hold(path)`` keeps requests to ``path`` unanswered (recorded) until ``release(path)``.
 ``fail_next(count, status)`` makes the next ``count`` requests, whatever they say, answer
 ``status`` (or, with ``status=0``, close the connection unanswered); then it echoes again.
+``refuse(path, status)`` answers every request to ``path`` with ``status`` (a System saying no
+to one order); ``delay`` (seconds) slows every answer, so calls are in flight long enough for
+a test to kill their caller in the middle.
 
 With ``fixed_body`` it skips all that and answers every request with that body (benchmarks).
 ``UpstreamThread`` runs one on its own event loop in a background thread, for synchronous tests;
@@ -176,7 +179,7 @@ class _Protocol(asyncio.Protocol):
         held = server.held.get(description["path"])
         if held is not None:
             await held.wait()
-        delay = float(req.header(b"x-echo-delay") or 0)
+        delay = float(req.header(b"x-echo-delay") or 0) or server.delay
         if delay:
             await asyncio.sleep(delay)
         if server.failures:
@@ -190,7 +193,7 @@ class _Protocol(asyncio.Protocol):
         if close == "now":
             transport.abort()
             return
-        status = int(req.header(b"x-echo-status") or 200)
+        status = int(req.header(b"x-echo-status") or server.refused.get(description["path"], 200))
         closing = req.header(b"x-echo-connection") == "close" or not req.keep_alive
         connection = b"connection: close\r\n" if closing else b""
         stream = req.header(b"x-echo-stream")
@@ -242,6 +245,8 @@ class EchoUpstream:
         self.open: set[_Protocol] = set()
         self.failures: deque[int] = deque()  # statuses the next requests get (0: close)
         self.held: dict[str, asyncio.Event] = {}  # paths whose requests wait for release()
+        self.refused: dict[str, int] = {}  # paths answered with a status of their own
+        self.delay = 0.0  # seconds every answer waits (unless a request asks for its own)
         self.fixed_response = (
             None
             if fixed_body is None
@@ -279,6 +284,10 @@ class EchoUpstream:
     def hold(self, path: str) -> None:
         """Requests to ``path`` are recorded, then wait unanswered until :meth:`release`."""
         self.held[path] = asyncio.Event()
+
+    def refuse(self, path: str, status: int = 409) -> None:
+        """Every request to ``path`` is answered ``status`` from now on."""
+        self.refused[path] = status
 
     def release(self, path: str) -> None:
         """Answer the held requests to ``path`` and stop holding it."""
@@ -349,6 +358,14 @@ class UpstreamThread:
     def hold(self, path: str) -> None:
         """See :meth:`EchoUpstream.hold`; takes effect before this returns."""
         self.upstream.hold(path)
+
+    def refuse(self, path: str, status: int = 409) -> None:
+        """See :meth:`EchoUpstream.refuse`; takes effect before this returns."""
+        self.upstream.refuse(path, status)
+
+    def slow(self, seconds: float) -> None:
+        """Every answer waits ``seconds`` from now on (see :attr:`EchoUpstream.delay`)."""
+        self.upstream.delay = seconds
 
     def release(self, path: str) -> None:
         """See :meth:`EchoUpstream.release`."""

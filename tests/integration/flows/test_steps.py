@@ -614,3 +614,44 @@ def test_a_failing_child_flow_fails_the_step_and_says_why(
     assert run.error is not None
     assert run.error.startswith("step register failed: Flow/child run ")
     assert run.error.endswith("ended failed: step create failed: POST /people answered 400")
+
+
+def test_a_parent_taken_over_waits_for_its_child_still_leased_by_the_dead_engine(
+    tmp_path: Path, store: Store, upstream: UpstreamThread
+) -> None:
+    """An engine dies while a parent's child is in flight; the parent's lease happens to
+    lapse before the child's (each has a heartbeat of its own). Another engine resuming the
+    parent waits for the child's lease, then takes the child over: the child is not left
+    pending for ever (recovery never takes a child alone) nor the parent failed."""
+    root = write_estate(tmp_path / "estate", upstream.url, SUBFLOW)
+    upstream.hold("/people")
+
+    async def died_mid_child() -> str:
+        engine = engine_for(root, store, lease_ttl=0.6, owner="dead")
+        run_id = await engine.start("parent", {"name": "Ada"})
+        task = asyncio.create_task(engine.run(run_id))
+        while not requests_to(upstream, "/people"):
+            await asyncio.sleep(0.01)
+        task.cancel()  # no heartbeat, no checkpoint from now on: as if killed
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await engine.aclose()
+        return run_id
+
+    run_id = asyncio.run(died_mid_child())
+    upstream.release("/people")
+    (child,) = [r for r in FlowRuns(store.db).latest("child") if r.trigger == f"flow:{run_id}"]
+    with store.db.transaction() as session:  # the child's lease outlives the parent's
+        stamp = store.db.ts
+        now = store.db.now()
+        session.execute("UPDATE flow_runs SET lease_until = ? WHERE id = ?", (stamp(now), run_id))
+        session.execute(
+            "UPDATE flow_runs SET lease_until = ? WHERE id = ?",
+            (stamp(now + timedelta(seconds=1)), child.id),
+        )
+
+    recovered = asyncio.run(engine_for(root, store, lease_ttl=0.6, owner="alive").recover())
+    assert [(r.id, r.status) for r in recovered] == [(run_id, "completed")], recovered[0].error
+    assert FlowRuns(store.db).get(child.id).status == "completed"
+    first, again = requests_to(upstream, "/people")
+    assert first["headers"]["idempotency-key"] == again["headers"]["idempotency-key"]
