@@ -9,7 +9,7 @@ CREATE TABLE flow_trigger_checkpoints (
     cursor TEXT,
     token BIGINT NOT NULL,
     holder TEXT NOT NULL,
-    -- Items recorded as runs so far (a re-polled item counts again), for operators.
+    -- Items of the batches checkpointed so far, for operators.
     recorded BIGINT NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );

@@ -9,7 +9,7 @@ CREATE TABLE flow_trigger_checkpoints (
     cursor TEXT,
     token INTEGER NOT NULL,
     holder TEXT NOT NULL,
-    -- Items recorded as runs so far (a re-polled item counts again), for operators.
+    -- Items of the batches checkpointed so far, for operators.
     recorded INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 );
