@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from interlink.errors import ConfigError, LeaseLost, StoreUnavailable
+from interlink.estate.kinds.flow import Flow
 from interlink.flows.engine import FlowEngine
 from interlink.flows.runs import FlowRun, FlowRuns
 from interlink.flows.triggers import (
@@ -30,6 +31,10 @@ from interlink.flows.triggers import (
     item_run_id,
 )
 from interlink.leases import LeaseKeeper
+from interlink.runtime.flows import FlowRunner
+from interlink.runtime.runtime import Runtime
+from interlink.runtime.settings import ServeSettings
+from interlink.runtime.snapshot import Snapshot
 from interlink.store import Store, open_store
 from tests.integration.flows.trigger_sources import Queue, Settings, Table, flows, no_targets
 
@@ -475,3 +480,74 @@ async def test_the_registry_starts_new_keeps_unchanged_restarts_changed_and_stop
     finally:
         await triggers.close()
     assert triggers.running == {}
+
+
+# --- on a serving node -------------------------------------------------------------------------
+
+ESTATE = """apiVersion: interlink/v1
+kind: Platform
+metadata: {name: platform}
+spec:
+  store: {url: "${env:TRIGGER_TEST_STORE}"}
+---
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: ops}
+spec: {}
+"""
+FLOW = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: %s, owner: ops}
+spec:
+  steps:
+    - {name: stamp, type: map, expression: '$merge([$, {"ran": true}])'}
+"""
+
+
+async def test_a_serving_node_runs_the_triggers_each_revision_declares(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIGGER_TEST_STORE", store_url)
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(ESTATE + FLOW % "ingest", encoding="utf-8")
+    runtime = Runtime.open(ServeSettings(tmp_path, lease_ttl=2.0))
+    tables: dict[str, Table] = {}
+
+    def declare(snapshot: Snapshot) -> list[TriggerSource]:
+        """One table per Flow of the revision, as a connector reads its trigger fields."""
+        wanted = []
+        for flow in snapshot.estate.of(Flow):
+            table = tables.setdefault(flow.metadata.name, Table())
+            wanted.append(TriggerSource(flow.metadata.name, "rows", table, interval=0.01))
+        return wanted
+
+    runner = FlowRunner(runtime)
+    runner.start()
+    flow_runs = FlowRuns(runtime.store.db)
+
+    def completed(flow: str) -> list[int]:
+        return sorted(r.input["n"] for r in flow_runs.latest(flow) if r.status == "completed")
+
+    try:
+        tables["ingest"] = Table()
+        tables["ingest"].add(3)
+        await runner.start_triggers(declare)
+        assert runner.triggers is not None
+        await until(lambda: completed("ingest") == [0, 1, 2])  # recorded, then run here
+        before = runner.triggers.running["ingest:rows"]
+        estate.write_text(ESTATE + FLOW % "ingest" + FLOW % "orders", encoding="utf-8")
+        tables["orders"] = Table()
+        tables["orders"].add(2)
+        assert (await runtime.reload("test")).changed
+        assert sorted(runner.triggers.running) == ["ingest:rows", "orders:rows"]
+        assert runner.triggers.running["ingest:rows"] is before  # unchanged: kept running
+        await until(lambda: completed("orders") == [0, 1])
+        estate.write_text(ESTATE + FLOW % "orders", encoding="utf-8")
+        assert (await runtime.reload("test")).changed
+        assert list(runner.triggers.running) == ["orders:rows"]
+        assert tables["ingest"].closed
+    finally:
+        await runner.close()
+        runtime.close()
+    assert tables["orders"].closed
