@@ -27,7 +27,6 @@ from interlink.flows.triggers.backoff import Backoff
 from interlink.flows.triggers.checkpoints import Fence, TriggerCheckpoints
 from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
 from interlink.flows.triggers.sources import (
-    Batch,
     Item,
     PollingSource,
     item_run_id,
@@ -119,7 +118,9 @@ class Poller:
                     )
                     cursor = batch.cursor
             except LeaseLost as exc:
-                log.warning("Flow/%s trigger %s: %s; it stops here", self.flow, self.name, exc)
+                log.warning(
+                    "Flow/%s trigger %s: %s; it stops here", self.flow, self.name, exc.message
+                )
                 self._owned.refused()
                 return
             except Exception as exc:  # the source or the store away: the pass again, later
@@ -127,17 +128,6 @@ class Poller:
                 continue
             self.backoff.succeeded()
             await asyncio.sleep(0 if batch.more else self.interval)
-
-    async def poll_once(self, held: HeldLease | None = None) -> Batch:
-        """One pass from the stored checkpoint, errors raised (tests, a command)."""
-        found = await asyncio.to_thread(self.checkpoints.get, self.id)
-        cursor = found.cursor if found else None
-        batch = await self.source.poll(cursor, self.limit)
-        await self._record(batch.items)
-        save = self.checkpoints.save
-        fence = _fence(held)
-        await asyncio.to_thread(save, self.id, batch.cursor, len(batch.items), fence, self.holder)
-        return batch
 
     async def _record(self, items: Sequence[Item]) -> None:
         """Record a run per item (an item polled before finds its run); raise the first
