@@ -402,9 +402,41 @@ async def test_a_message_is_acked_only_once_its_run_is_recorded(store: Store) ->
         await until(lambda: len(found) == 6)
     finally:
         await consumer.close()
-    assert found == [(f"m{n}", True) for n in range(5)] + [("m2", True)]
+    assert found == [(f"m{n}", True) for n in range(5)] + [("m2", True)]  # in order, one by one
     assert numbers(store) == list(range(5))
     assert runs(store)[0].trigger.startswith("queue:queue:m")
+
+
+async def test_messages_in_flight_together_are_each_acked_after_their_run(store: Store) -> None:
+    flow_runs = FlowRuns(store.db)
+    flows_engine = engine(store)
+    found: list[tuple[str, bool]] = []
+    failures = {f"m{n}": 1 for n in range(0, 40, 7)}  # some fail once: nacked, handed out again
+
+    async def on_ack(key: str) -> None:
+        run_id = item_run_id("ingest:queue", key)
+        found.append((key, await asyncio.to_thread(_exists, flow_runs, run_id)))
+
+    async def start(flow: str, input: Any, trigger: str, run_id: str) -> str:
+        key = trigger.rsplit(":", 1)[1]
+        if failures.get(key):
+            failures[key] -= 1
+            raise StoreUnavailable("the store went away")
+        return await flows_engine.start(flow, input, trigger, run_id)
+
+    queue = Queue(on_ack)
+    for n in range(40):
+        queue.put(f"m{n}", {"n": n})
+    consumer = Consumer("ingest", "queue", queue, start, concurrency=8, retry_initial=0.01)
+    await consumer.start()
+    try:
+        await until(lambda: len(found) == 40)
+    finally:
+        await consumer.close()
+    assert sorted(found) == sorted((f"m{n}", True) for n in range(40))
+    nacked = [key for what, key in queue.log if what == "nacked"]
+    assert sorted(nacked) == sorted(failures)
+    assert numbers(store) == list(range(40))
 
 
 def _exists(runs: FlowRuns, run_id: str) -> bool:

@@ -5,6 +5,10 @@ message's key) and acked only then. A message whose run cannot be recorded (the 
 flow refusing it) is nacked, so the broker hands it out again, and the consumer backs off. A
 message handed out twice (a node died before its ack reached the broker, an ack lost) finds its
 run recorded and starts none. The broker keeps the position: there is no checkpoint.
+
+Up to ``concurrency`` messages are in flight at once (their runs recorded together, in shared
+transactions); 1, the default, records and acks them in the order received, which a broker
+that wants acks in order (MQTT's PUBACKs) needs.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
 from interlink.flows.triggers.poller import Start
 from interlink.flows.triggers.sources import ConsumedSource, Delivery, item_run_id, trigger_id
 from interlink.leases import HeldLease, LeaseKeeper
+from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.flows.triggers")
 
@@ -31,6 +36,7 @@ class Consumer:
         start: Start,
         *,
         keeper: LeaseKeeper | None = None,
+        concurrency: int = 1,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
     ) -> None:
@@ -39,6 +45,8 @@ class Consumer:
         self.id = trigger_id(flow, name)
         self.source = source
         self._start = start
+        self.concurrency = max(1, concurrency)
+        self._pause = 0.0  # a failed message's back-off, waited before the next receive
         self.backoff = Backoff(
             f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
         )
@@ -61,15 +69,34 @@ class Consumer:
         await asyncio.gather(*self._settling, return_exceptions=True)
 
     async def _consume(self, held: HeldLease | None) -> None:
-        while held is None or held.valid():
-            try:
-                delivery = await self.source.receive()
-            except Exception as exc:  # the broker away
-                await asyncio.sleep(self.backoff.failed("receiving", exc))
-                continue
-            pause = await self.handle(delivery, held)
-            if pause:
-                await asyncio.sleep(pause)
+        slots = asyncio.Semaphore(self.concurrency)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while held is None or held.valid():
+                await slots.acquire()
+                if self._pause:
+                    pause, self._pause = self._pause, 0.0
+                    await asyncio.sleep(pause)
+                try:
+                    delivery = await self.source.receive()
+                except Exception as exc:  # the broker away
+                    slots.release()
+                    await asyncio.sleep(self.backoff.failed("receiving", exc))
+                    continue
+                task = asyncio.create_task(self._one(delivery, held, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            # Stopping: a message whose run is not recorded yet is nacked, handed out again.
+            await cancel_and_wait(in_flight)
+
+    async def _one(
+        self, delivery: Delivery, held: HeldLease | None, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            self._pause = max(self._pause, await self.handle(delivery, held))
+        finally:
+            slots.release()
 
     async def handle(self, delivery: Delivery, held: HeldLease | None = None) -> float:
         """Record the message's run, then ack it; nack it when the run cannot be recorded.

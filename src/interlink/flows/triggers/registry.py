@@ -38,6 +38,7 @@ class TriggerSource:
     source: PollingSource | ConsumedSource
     interval: float = DEFAULT_INTERVAL  # seconds between polls (a polling source)
     limit: int = DEFAULT_LIMIT  # items a poll asks for at most
+    concurrency: int = 1  # messages in flight at once (a consumed source); 1 keeps their order
 
     @property
     def id(self) -> str:
@@ -143,6 +144,7 @@ class FlowTriggers:
                 trigger.source,
                 self._start,
                 keeper=self.keeper,
+                concurrency=trigger.concurrency,
                 retry_initial=initial,
                 retry_limit=limit,
             )
