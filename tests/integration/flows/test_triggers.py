@@ -407,6 +407,29 @@ async def test_a_message_is_acked_only_once_its_run_is_recorded(store: Store) ->
     assert runs(store)[0].trigger.startswith("queue:queue:m")
 
 
+async def test_a_consumer_whose_broker_is_away_backs_off_and_goes_on(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = Queue()
+    queue.fail = 3
+    for n in range(3):
+        queue.put(f"m{n}", {"n": n})
+    consumer = Consumer("ingest", "queue", queue, engine(store).start, retry_initial=0.01)
+    with caplog.at_level(logging.INFO, logger="interlink.flows.triggers"):
+        await consumer.start()
+        try:
+            await until(lambda: sum(1 for what, _ in queue.log if what == "acked") == 3)
+        finally:
+            await consumer.close()
+    lines = [r for r in caplog.records if r.name == "interlink.flows.triggers"]
+    assert [r.getMessage() for r in lines if r.levelno == logging.WARNING] == [
+        "Flow/ingest trigger queue: receiving failed: ConnectionError: broker unreachable; "
+        "trying again, backing off up to 60s"
+    ]
+    assert all(r.exc_info is None for r in lines)
+    assert numbers(store) == [0, 1, 2]
+
+
 async def test_messages_in_flight_together_are_each_acked_after_their_run(store: Store) -> None:
     flow_runs = FlowRuns(store.db)
     flows_engine = engine(store)

@@ -92,11 +92,15 @@ class Queue:
         self.messages: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.log: list[tuple[str, str]] = []  # (what, key)
         self._on_ack = acked  # called with the key at each ack, before it counts
+        self.fail = 0  # receives that raise before one answers, as a broker that is away
 
     def put(self, key: str, data: Any) -> None:
         self.messages.put_nowait((key, data))
 
     async def receive(self) -> Delivery:
+        if self.fail > 0:
+            self.fail -= 1
+            raise ConnectionError("broker unreachable")
         key, data = await self.messages.get()
         self.log.append(("received", key))
 

@@ -94,11 +94,11 @@ class Consumer:
         self, delivery: Delivery, held: HeldLease | None, slots: asyncio.Semaphore
     ) -> None:
         try:
-            self._pause = max(self._pause, await self.handle(delivery, held))
+            self._pause = max(self._pause, await self._handle(delivery, held))
         finally:
             slots.release()
 
-    async def handle(self, delivery: Delivery, held: HeldLease | None = None) -> float:
+    async def _handle(self, delivery: Delivery, held: HeldLease | None) -> float:
         """Record the message's run, then ack it; nack it when the run cannot be recorded.
         The seconds to wait before the next message (0 unless something failed)."""
         if held is not None and not held.valid():  # another node may consume it now
