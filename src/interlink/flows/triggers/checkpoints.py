@@ -19,12 +19,22 @@ from interlink.errors import LeaseLost
 from interlink.flows.runs import dump
 from interlink.store.database import Database
 
-# Whole literals, as in the other repositories. One statement on both dialects: the row is
-# written only while the fence holds (SQLite needs the SELECT's WHERE to read the upsert).
+# Whole literals, as in the other repositories. One statement: the row is written only while
+# the fence holds (SQLite needs the SELECT's WHERE to read the upsert; its writers take turns).
 _FENCED: Final = (
     "INSERT INTO flow_trigger_checkpoints (trigger_id, cursor, token, holder, recorded, "
     "updated_at) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM leases "
     "WHERE name = ? AND owner = ? AND token = ?) "
+    "ON CONFLICT (trigger_id) DO UPDATE SET cursor = excluded.cursor, token = excluded.token, "
+    "holder = excluded.holder, recorded = flow_trigger_checkpoints.recorded + excluded.recorded, "
+    "updated_at = excluded.updated_at WHERE flow_trigger_checkpoints.token <= excluded.token"
+)
+# PostgreSQL: the lease row is locked for share until the write commits, so a node taking the
+# lease meanwhile waits for it (and then reads it), or took it first and the write is refused.
+_FENCED_POSTGRES: Final = (
+    "INSERT INTO flow_trigger_checkpoints (trigger_id, cursor, token, holder, recorded, "
+    "updated_at) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM leases "
+    "WHERE name = ? AND owner = ? AND token = ? FOR SHARE) "
     "ON CONFLICT (trigger_id) DO UPDATE SET cursor = excluded.cursor, token = excluded.token, "
     "holder = excluded.holder, recorded = flow_trigger_checkpoints.recorded + excluded.recorded, "
     "updated_at = excluded.updated_at WHERE flow_trigger_checkpoints.token <= excluded.token"
@@ -94,8 +104,9 @@ class TriggerCheckpoints:
             if fence is None:
                 changed = session.execute(_UNFENCED, (trigger_id, text, 0, holder, recorded, now))
             else:
+                fenced = _FENCED_POSTGRES if self._db.dialect == "postgres" else _FENCED
                 changed = session.execute(
-                    _FENCED,
+                    fenced,
                     (trigger_id, text, fence.token, fence.owner, recorded, now, *fence.columns),
                 )
         if changed == 0:
