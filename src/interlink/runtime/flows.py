@@ -40,9 +40,11 @@ from interlink.flows.retention import RetentionJob
 from interlink.flows.retry import StepFailed
 from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase
 from interlink.flows.scheduler import FlowScheduler
+from interlink.flows.triggers import FlowTriggers
 from interlink.observe.metrics import Registry
 from interlink.runtime.flow_retention import start_retention
 from interlink.runtime.flow_schedules import start_scheduler
+from interlink.runtime.flow_triggers import Declare, start_triggers
 from interlink.runtime.runtime import Runtime
 from interlink.tasks import cancel_and_wait
 
@@ -167,6 +169,7 @@ class FlowRunner:
         self._recovery: asyncio.Task[None] | None = None
         self.scheduler: FlowScheduler | None = None  # the schedule trigger, once started
         self.retention: RetentionJob | None = None  # the history's purge, once started
+        self.triggers: FlowTriggers | None = None  # polling and queue triggers, once started
         self._publisher: Publisher | None = None
         self._closed = False
 
@@ -314,6 +317,12 @@ class FlowRunner:
         """Start purging the run history past its retention (one node of a cluster)."""
         self.retention = await start_retention(self.runtime)
 
+    async def start_triggers(self, declare: Declare | None = None) -> None:
+        """Start the polling and queue triggers ``declare`` wants of each revision (each on
+        one node of a cluster at a time); their runs are recorded, then run here. Without
+        ``declare``, code applies its list: ``runner.triggers.apply([...])``."""
+        self.triggers = await start_triggers(self.runtime, self.start_run, declare)
+
     async def _recover(self) -> None:
         failing = False
         while True:
@@ -343,6 +352,9 @@ class FlowRunner:
     async def close(self) -> None:
         """Stop: runs in flight keep their checkpoint and resume on a node after the lease."""
         self._closed = True
+        if self.triggers is not None:
+            await self.triggers.close()
+            self.triggers = None
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None

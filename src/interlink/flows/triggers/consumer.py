@@ -1,0 +1,138 @@
+"""The consumer: one consumed source (a queue) feeding one flow, on one node at a time.
+
+Each message received is recorded as a run (id :func:`item_run_id` of the trigger and the
+message's key) and acked only then. A message whose run cannot be recorded (the store away, the
+flow refusing it) is nacked, so the broker hands it out again, and the consumer backs off. A
+message handed out twice (a node died before its ack reached the broker, an ack lost) finds its
+run recorded and starts none. The broker keeps the position: there is no checkpoint.
+
+Up to ``concurrency`` messages are in flight at once (their runs recorded together, in shared
+transactions); 1, the default, records and acks them in the order received, which a broker
+that wants acks in order (MQTT's PUBACKs) needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from interlink.flows.triggers.backoff import Backoff, describe
+from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
+from interlink.flows.triggers.poller import Start
+from interlink.flows.triggers.sources import ConsumedSource, Delivery, item_run_id, trigger_id
+from interlink.leases import HeldLease, LeaseKeeper
+from interlink.tasks import cancel_and_wait
+
+log = logging.getLogger("interlink.flows.triggers")
+
+
+class Consumer:
+    def __init__(
+        self,
+        flow: str,
+        name: str,
+        source: ConsumedSource,
+        start: Start,
+        *,
+        keeper: LeaseKeeper | None = None,
+        concurrency: int = 1,
+        retry_initial: float = 1.0,
+        retry_limit: float = 60.0,
+    ) -> None:
+        self.flow = flow
+        self.name = name
+        self.id = trigger_id(flow, name)
+        self.source = source
+        self._start = start
+        self.concurrency = max(1, concurrency)
+        self._pause = 0.0  # a failed message's back-off, waited before the next receive
+        self.backoff = Backoff(
+            f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
+        )
+        self._owned = OwnedJob(LEASE_PREFIX + self.id, self._consume, keeper)
+        self._settling: set[asyncio.Task[None]] = set()
+
+    @property
+    def lease(self) -> str:
+        return self._owned.lease
+
+    @property
+    def active(self) -> bool:
+        return self._owned.running
+
+    async def start(self) -> None:
+        await self._owned.start()
+
+    async def close(self) -> None:
+        await self._owned.close()
+        await asyncio.gather(*self._settling, return_exceptions=True)
+
+    async def _consume(self, held: HeldLease | None) -> None:
+        slots = asyncio.Semaphore(self.concurrency)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while held is None or held.valid():
+                await slots.acquire()
+                if self._pause:
+                    pause, self._pause = self._pause, 0.0
+                    await asyncio.sleep(pause)
+                try:
+                    delivery = await self.source.receive()
+                except Exception as exc:  # the broker away
+                    slots.release()
+                    await asyncio.sleep(self.backoff.failed("receiving", exc))
+                    continue
+                task = asyncio.create_task(self._one(delivery, held, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            # Stopping: a message whose run is not recorded yet is nacked, handed out again.
+            await cancel_and_wait(in_flight)
+
+    async def _one(
+        self, delivery: Delivery, held: HeldLease | None, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            self._pause = max(self._pause, await self._handle(delivery, held))
+        finally:
+            slots.release()
+
+    async def _handle(self, delivery: Delivery, held: HeldLease | None) -> float:
+        """Record the message's run, then ack it; nack it when the run cannot be recorded.
+        The seconds to wait before the next message (0 unless something failed)."""
+        if held is not None and not held.valid():  # another node may consume it now
+            await self._settle(delivery.nack, "nacking")
+            return 0.0
+        trigger = f"queue:{self.name}:{delivery.key}"
+        try:
+            await self._start(self.flow, delivery.input, trigger, self._run_id(delivery))
+        except asyncio.CancelledError:
+            # Stopping mid-record: hand the message back without waiting for the broker.
+            self._background(delivery.nack)
+            raise
+        except Exception as exc:
+            await self._settle(delivery.nack, "nacking")
+            return self.backoff.failed("recording a run", exc)
+        try:
+            await delivery.ack()
+        except Exception as exc:  # the run stands; the broker hands the message out again
+            return self.backoff.failed("acking", exc)
+        self.backoff.succeeded()
+        return 0.0
+
+    def _run_id(self, delivery: Delivery) -> str:
+        return item_run_id(self.id, delivery.key)
+
+    async def _settle(self, action: Callable[[], Awaitable[None]], doing: str) -> None:
+        try:
+            await action()
+        except Exception as exc:  # the broker redelivers after its ack wait anyway
+            log.warning(
+                "Flow/%s trigger %s: %s failed: %s", self.flow, self.name, doing, describe(exc)
+            )
+
+    def _background(self, action: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.get_running_loop().create_task(self._settle(action, "nacking"))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)

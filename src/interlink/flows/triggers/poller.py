@@ -1,0 +1,155 @@
+"""The poller: one polling source feeding one flow, on one node at a time.
+
+Each pass polls the source from the stored cursor, records a run per item (id
+:func:`item_run_id` of the trigger and the item's key), and only THEN stores the batch's cursor,
+fenced by the trigger's lease. A process killed between the two polls the same batch again
+after its restart, or on the node that takes the lease over: the items' runs exist already, so
+nothing is recorded twice, and nothing is skipped since the cursor never passed an item whose
+run is not recorded. A node that lost the lease cannot store its cursor (``LeaseLost``): it
+stops, and the keeper lets the lease go.
+
+Passes come every ``interval`` seconds, at once while the source says ``more``. A failure (the
+source, the store, a run the flow refuses) leaves the cursor where it is; the pass is tried
+again after a doubling pause, logged once per streak. An item the flow keeps refusing (its
+input fails the flow's ``inputSchema``) holds the trigger there until the flow or the item is
+fixed: nothing after it is skipped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+from interlink.errors import LeaseLost
+from interlink.flows.triggers.backoff import Backoff
+from interlink.flows.triggers.checkpoints import Fence, TriggerCheckpoints
+from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
+from interlink.flows.triggers.sources import (
+    Item,
+    PollingSource,
+    item_run_id,
+    trigger_id,
+)
+from interlink.leases import HeldLease, LeaseKeeper
+
+log = logging.getLogger("interlink.flows.triggers")
+
+#: Records one run of ``flow``: (flow, input, trigger, run id) → the run's id. The engine's
+#: ``start`` (record only) or the runner's ``start_run`` (record, then run here).
+Start = Callable[[str, Any, str, str], Awaitable[str]]
+
+DEFAULT_INTERVAL: Final = 5.0
+DEFAULT_LIMIT: Final = 100
+
+
+class Poller:
+    def __init__(
+        self,
+        flow: str,
+        name: str,
+        source: PollingSource,
+        start: Start,
+        checkpoints: TriggerCheckpoints,
+        *,
+        keeper: LeaseKeeper | None = None,
+        holder: str = "local",
+        interval: float = DEFAULT_INTERVAL,
+        limit: int = DEFAULT_LIMIT,
+        retry_initial: float = 1.0,
+        retry_limit: float = 60.0,
+    ) -> None:
+        self.flow = flow
+        self.name = name
+        self.id = trigger_id(flow, name)
+        self.source = source
+        self._start = start
+        self.checkpoints = checkpoints
+        self.holder = holder if keeper is None else keeper.owner
+        self.interval = interval
+        self.limit = limit
+        self.backoff = Backoff(
+            f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
+        )
+        self._owned = OwnedJob(LEASE_PREFIX + self.id, self._passes, keeper)
+
+    @property
+    def lease(self) -> str:
+        return self._owned.lease
+
+    @property
+    def active(self) -> bool:
+        """Whether this poller polls now (holds the lease, or needs none)."""
+        return self._owned.running
+
+    async def start(self) -> None:
+        await self._owned.start()
+
+    async def close(self) -> None:
+        await self._owned.close()
+
+    # --- passes ------------------------------------------------------------------------------
+
+    async def _passes(self, held: HeldLease | None) -> None:
+        cursor: Any = None
+        loaded = False
+        while held is None or held.valid():
+            doing = "reading the checkpoint"
+            try:
+                if not loaded:  # the holder alone writes it: read once per taking of the lease
+                    found = await asyncio.to_thread(self.checkpoints.get, self.id)
+                    cursor, loaded = (found.cursor if found else None), True
+                doing = "polling"
+                batch = await self.source.poll(cursor, self.limit)
+                if held is not None and not held.valid():
+                    return
+                doing = "recording runs"
+                await self._record(batch.items)
+                if batch.items or batch.cursor != cursor:
+                    doing = "storing the checkpoint"
+                    await asyncio.to_thread(
+                        self.checkpoints.save,
+                        self.id,
+                        batch.cursor,
+                        len(batch.items),
+                        _fence(held),
+                        self.holder,
+                    )
+                    cursor = batch.cursor
+            except LeaseLost as exc:
+                log.warning(
+                    "Flow/%s trigger %s: %s; it stops here", self.flow, self.name, exc.message
+                )
+                self._owned.refused()
+                return
+            except Exception as exc:  # the source or the store away: the pass again, later
+                await asyncio.sleep(self.backoff.failed(doing, exc))
+                continue
+            self.backoff.succeeded()
+            await asyncio.sleep(0 if batch.more else self.interval)
+
+    async def _record(self, items: Sequence[Item]) -> None:
+        """Record a run per item (an item polled before finds its run); raise the first
+        failure once every item was tried."""
+        unique = list({item.key: item for item in items}.values())
+        outcomes = await asyncio.gather(
+            *(
+                self._start(self.flow, item.input, self._trigger(item), self._run_id(item))
+                for item in unique
+            ),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def _trigger(self, item: Item) -> str:
+        return f"poll:{self.name}:{item.key}"
+
+    def _run_id(self, item: Item) -> str:
+        return item_run_id(self.id, item.key)
+
+
+def _fence(held: HeldLease | None) -> Fence | None:
+    return None if held is None else Fence(held.name, held.lease.owner, held.token)
