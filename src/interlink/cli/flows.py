@@ -24,6 +24,7 @@ from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.flows.calls import api_targets, system_targets
+from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.engine import FlowEngine
 from interlink.flows.harness import CaseResult, run_files
 from interlink.flows.runs import FlowRun, FlowRuns
@@ -94,7 +95,13 @@ def _run_remote(api: _Api, name: str, data: Any) -> dict[str, Any]:
 
 
 def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
-    return FlowEngine(runs, _flows(estate), system_targets(estate), apis=api_targets(estate))
+    return FlowEngine(
+        runs,
+        _flows(estate),
+        system_targets(estate),
+        apis=api_targets(estate),
+        data=ConnectorTransport(system_lookup(estate)),
+    )
 
 
 @flows_group.command("run")

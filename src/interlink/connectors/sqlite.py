@@ -21,6 +21,7 @@ from interlink.connectors.base import (
     ObjectNotFound,
     Row,
     StatementError,
+    Unsupported,
     WriteMode,
 )
 from interlink.connectors.spec import ConnectorSpec
@@ -92,7 +93,9 @@ def _error(exc: sqlite3.Error, system: str, obj: str) -> ConnectorError:
             return ObjectNotFound(text, system=system, object=obj)
         if "locked" in text or "busy" in text:
             return ConnectorError(text, system=system, object=obj, retryable=True)
-        if "unable to open" in text or "readonly" in text or "disk" in text:
+        if "readonly" in text:
+            return Unsupported(text, system=system, object=obj)
+        if "unable to open" in text or "disk" in text:
             return ConnectionFailed(text, system=system, object=obj)
     return StatementError(text, system=system, object=obj)
 
