@@ -98,6 +98,8 @@ spec:
 #: intervention (a restart).
 _RETRYABLE_CLASSES = ("08", "40", "53", "57")
 _AUTH = ("28000", "28P01", "3D000")
+#: What libpq says when the server refused the login (it gives no SQLSTATE at connect time).
+_REFUSED = ("authentication failed", "does not exist", "not permitted to log in", "no pg_hba")
 
 
 def _text(exc: BaseException) -> str:
@@ -205,7 +207,7 @@ class PostgresConnector(Connector):
             except psycopg.Error as exc:
                 state = exc.sqlstate or ""
                 text = _text(exc)
-                refused = state in _AUTH or "authentication" in text or "does not exist" in text
+                refused = state in _AUTH or any(word in text for word in _REFUSED)
                 raise ConnectionFailed(
                     text,
                     system=system,

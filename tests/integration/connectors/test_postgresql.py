@@ -1,0 +1,123 @@
+"""The PostgreSQL connector against the test server, in a schema of its own per test."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from interlink.connectors.base import ConnectionFailed, ConnectorError
+from interlink.connectors.connections import Connections
+from interlink.connectors.postgresql import PostgresConnector
+from interlink.testing.connectors import run_conformance
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def config(postgres_server_url: str) -> Iterator[dict[str, Any]]:
+    """A connection config whose search_path is a fresh schema, dropped afterwards."""
+    parts = urlsplit(postgres_server_url)
+    schema = f"il_conn_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    yield {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "database": parts.path.lstrip("/") or "test",
+        "user": parts.username or "postgres",
+        "schema": schema,
+        "connectTimeout": 5,
+    }
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_conformance(config: dict[str, Any]) -> None:
+    passed = asyncio.run(run_conformance(PostgresConnector(), config))
+    assert passed[-1] == "errors"
+    assert len(passed) == 8
+
+
+def test_types_casts_and_json(config: dict[str, Any]) -> None:
+    async def go() -> list[dict[str, Any]]:
+        conn = await PostgresConnector().open(config, "warehouse")
+        try:
+            await conn.query(
+                "CREATE TABLE docs (id uuid PRIMARY KEY, body jsonb, at timestamptz, n numeric)",
+                {},
+            )
+            await conn.write(
+                "docs",
+                [
+                    {
+                        "id": "7b0c4c7e-8a52-4c43-9d0e-3b1d2f0c9a11",
+                        "body": {"a": [1, 2]},
+                        "at": "2026-01-02T03:04:05Z",
+                        "n": 2.5,
+                    }
+                ],
+            )
+            return await conn.query(
+                "SELECT id, body, at, n, :k::text AS k, body->>'a' AS a FROM docs",
+                {"k": "x"},
+            )
+        finally:
+            await conn.close()
+
+    (row,) = asyncio.run(go())
+    assert row == {
+        "id": "7b0c4c7e-8a52-4c43-9d0e-3b1d2f0c9a11",
+        "body": {"a": [1, 2]},
+        "at": "2026-01-02T03:04:05+00:00",
+        "n": 2.5,
+        "k": "x",
+        "a": "[1, 2]",
+    }
+
+
+def test_refused_credentials_are_a_clear_error_without_the_secret(
+    config: dict[str, Any], postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role = f"il_role_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} NOLOGIN PASSWORD 'right-one'").format(sql.Identifier(role))
+        )
+    try:
+        monkeypatch.setenv("INTERLINK_SECRET_PG_PW", "wrong-one-xyz")
+        connection = {**config, "user": role, "password": "${secret:pg-pw}", "host": "localhost"}
+        connections = Connections()
+        with pytest.raises(ConnectorError) as caught:
+            asyncio.run(connections.get("billing", "postgresql", connection))
+        # The test server trusts local logins, so the role is refused for lacking LOGIN.
+        error = caught.value
+        assert isinstance(error, ConnectionFailed)
+        assert error.message.startswith("System/billing (localhost:")
+        assert f'role "{role}" is not permitted to log in' in error.message
+        assert "wrong-one-xyz" not in error.message
+        assert not error.retryable
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_an_unknown_database_is_refused_not_retried(config: dict[str, Any]) -> None:
+    with pytest.raises(ConnectionFailed) as caught:
+        asyncio.run(PostgresConnector().open({**config, "database": "il_no_such_db"}, "billing"))
+    assert caught.value.message.startswith("System/billing (")
+    assert 'database "il_no_such_db" does not exist' in caught.value.message
+    assert not caught.value.retryable
+
+
+def test_a_closed_port_is_retryable(config: dict[str, Any]) -> None:
+    with pytest.raises(ConnectionFailed) as caught:
+        asyncio.run(PostgresConnector().open({**config, "port": 1}, "billing"))
+    assert caught.value.message.startswith("System/billing (127.0.0.1:1)")
+    assert caught.value.retryable
