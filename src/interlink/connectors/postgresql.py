@@ -143,11 +143,8 @@ class PostgresConnection(Connection):
                         else await cursor.fetchmany(max_rows + 1)
                     )
             except psycopg.Error as exc:
-                raise (
-                    Broken(_error(exc, self.system, obj))
-                    if conn.broken
-                    else _error(exc, self.system, obj)
-                ) from None
+                error = _error(exc, self.system, obj)
+                raise (Broken(error) if conn.broken else error) from None
         if max_rows is not None and len(got) > max_rows:
             raise StatementError(
                 f"the query returned more than maxRows ({max_rows}) rows",

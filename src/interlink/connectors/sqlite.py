@@ -1,13 +1,15 @@
 """``sqlite``: a SQLite database file, through the standard library's driver run in a thread.
 
 One connection per System, its calls serialised (SQLite writes one at a time anyway) and run in
-a worker thread so that the event loop never waits on the disk.
+a worker thread so that the event loop never waits on the disk. Table names are quoted, so they
+match exactly as written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,11 +106,16 @@ class SqliteConnection(Connection):
     def __init__(self, db: sqlite3.Connection, system: str) -> None:
         self._db = db
         self.system = system
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        async with self._lock:
-            return await asyncio.to_thread(fn)
+        # The thread lock, not an asyncio one: a cancelled step leaves its thread running, and
+        # the next operation must wait for it.
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await asyncio.to_thread(locked)
 
     async def query(
         self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from interlink.connectors.base import ConnectorError, WriteMode
 from interlink.connectors.connections import Connections
-from interlink.errors import ConfigError
+from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate
 from interlink.flows.retry import StepFailed
@@ -96,8 +96,8 @@ class ConnectorTransport:
             )
         except ConnectorError as exc:
             raise StepFailed(exc.message, retryable=exc.retryable) from None
-        except ConfigError as exc:
-            raise StepFailed(exc.message, retryable=False) from None
+        except InterlinkError as exc:  # no such System or connector, an unset secret
+            raise StepFailed(exc.message, retryable=exc.retryable) from None
 
     async def retain(self, systems: Iterable[str]) -> None:
         await self.connections.retain(systems)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +17,14 @@ from psycopg import sql
 from interlink.connectors.base import ConnectionFailed, ConnectorError
 from interlink.connectors.connections import Connections
 from interlink.connectors.postgresql import PostgresConnector
+from interlink.connectors.registry import registry
+from interlink.estate.check import check_estate
+from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.flows.calls import system_targets
+from interlink.flows.data import ConnectorTransport, system_lookup
+from interlink.flows.engine import FlowEngine
+from interlink.flows.runs import FlowRun, FlowRuns
+from interlink.store import Store, open_store
 from interlink.testing.connectors import run_conformance
 
 pytestmark = pytest.mark.postgres
@@ -121,3 +131,84 @@ def test_a_closed_port_is_retryable(config: dict[str, Any]) -> None:
         asyncio.run(PostgresConnector().open({**config, "port": 1}, "billing"))
     assert caught.value.message.startswith("System/billing (127.0.0.1:1)")
     assert caught.value.retryable
+
+
+FLOW = """\
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: data}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: billing, owner: data}
+spec:
+  domain: data
+  connector: postgresql
+  connection: CONNECTION
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: invoice, owner: data}
+spec:
+  trigger: {manual: true}
+  steps:
+    - name: save
+      type: write
+      system: billing
+      table: invoices
+      rows: "{'id': id, 'amount': amount}"
+    - name: check
+      type: query
+      system: billing
+      sql: SELECT id, amount FROM invoices WHERE id = :id
+      params: "{'id': id}"
+      one: true
+      retry: {attempts: 3, initial: 10ms}
+"""
+
+
+def test_a_dropped_connection_is_retried_and_a_refused_row_is_not(
+    config: dict[str, Any], postgres_server_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "estate"
+    root.mkdir()
+    (root / "estate.yaml").write_text(FLOW.replace("CONNECTION", json.dumps(config)))
+    result = check_estate(root, connectors=registry())
+    assert result.ok, [f.render(root) for f in result.errors]
+    estate = result.estate
+    transport = ConnectorTransport(system_lookup(estate))
+
+    def spec(name: str) -> FlowSpec:
+        item = estate.get("Flow", name)
+        assert item is not None
+        assert isinstance(item.obj, Flow)
+        return item.obj.spec
+
+    async def go(store: Store) -> tuple[FlowRun, FlowRun]:
+        engine = FlowEngine(FlowRuns(store.db), spec, system_targets(estate), data=transport)
+        try:
+            conn = await transport.connections.get("billing", "postgresql", config)
+            await conn.query("CREATE TABLE invoices (id int PRIMARY KEY, amount numeric)", {})
+            (backend,) = await conn.query("SELECT pg_backend_pid() AS pid", {})
+            # The pooled connection dies under the flow, as in a server restart.
+            with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (backend["pid"],))
+            good = await engine.start_and_run("invoice", {"id": 1, "amount": 9.5})
+            duplicate = await engine.start_and_run("invoice", {"id": 1, "amount": 3})
+            return good, duplicate
+        finally:
+            await engine.aclose()
+
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.migrate()
+        good, duplicate = asyncio.run(go(store))
+        runs = FlowRuns(store.db)
+        assert good.status == "completed", good.error
+        assert good.context["message"] == {"id": 1, "amount": 9.5}
+        attempts = {s.name: s.attempts for s in runs.steps(good.id)}
+        # The write met the dead connection first (transient: tried again), the query did not.
+        assert attempts == {"save": 2, "check": 1}
+        assert duplicate.status == "failed"
+        assert "System/billing (invoices): duplicate key value" in (duplicate.error or "")
+        assert {s.name: s.attempts for s in runs.steps(duplicate.id)} == {"save": 1}
+    assert transport.connections.systems() == []  # closed with the engine
