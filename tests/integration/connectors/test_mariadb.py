@@ -115,3 +115,10 @@ def test_a_closed_port_is_retryable(config: dict[str, Any]) -> None:
         asyncio.run(MariaDbConnector().open({**config, "port": 1}, "shop"))
     assert caught.value.message.startswith("System/shop (127.0.0.1:1)")
     assert caught.value.retryable
+
+
+def test_a_host_that_does_not_resolve_names_system_and_host(config: dict[str, Any]) -> None:
+    bad = {**config, "host": "il-no-such-host.invalid"}
+    with pytest.raises(ConnectionFailed) as caught:
+        asyncio.run(MariaDbConnector().open(bad, "shop"))
+    assert caught.value.message.startswith("System/shop (il-no-such-host.invalid:3306): ")

@@ -212,3 +212,10 @@ def test_a_dropped_connection_is_retried_and_a_refused_row_is_not(
         assert "System/billing (invoices): duplicate key value" in (duplicate.error or "")
         assert {s.name: s.attempts for s in runs.steps(duplicate.id)} == {"save": 1}
     assert transport.connections.systems() == []  # closed with the engine
+
+
+def test_a_host_that_does_not_resolve_names_system_and_host(config: dict[str, Any]) -> None:
+    bad = {**config, "host": "il-no-such-host.invalid"}
+    with pytest.raises(ConnectionFailed) as caught:
+        asyncio.run(PostgresConnector().open(bad, "billing"))
+    assert caught.value.message.startswith("System/billing (il-no-such-host.invalid:5432): ")
