@@ -252,3 +252,40 @@ def test_a_plain_text_secret_is_refused_before_connecting() -> None:
     connections = Connections(Registry([_Leaky()]))
     with pytest.raises(Exception, match=r"connection\.password: is a secret"):
         asyncio.run(connections.get("x", "leaky", {"password": "plain"}))
+
+
+# --- on a serving node ------------------------------------------------------------------------
+
+
+def test_a_node_runs_sql_flows_and_a_reload_closes_a_removed_system(
+    tmp_path: Path, db: Path
+) -> None:
+    from interlink.runtime.flows import FlowRunner
+    from interlink.runtime.runtime import Runtime
+    from interlink.runtime.settings import ServeSettings
+
+    root = tmp_path / "estate"
+    root.mkdir()
+    estate = root / "estate.yaml"
+    estate.write_text(ESTATE.replace("DB", str(db)), encoding="utf-8")
+    runtime = Runtime.open(ServeSettings(root, store_url=f"sqlite:///{tmp_path / 'node.db'}"))
+
+    async def go() -> None:
+        runner = FlowRunner(runtime)
+        try:
+            run = await runner.engine.start_and_run("import-orders", ORDERS)
+            assert run.status == "completed", run.error
+            assert runner.data.connections.systems() == ["shop"]
+            # The flow and the System go: the System's connection is closed at the reload.
+            kept = ESTATE.split("---", maxsplit=1)[0]
+            estate.write_text(kept, encoding="utf-8")
+            result = await runtime.reload("test")
+            assert result.ok, result.findings
+            assert runner.data.connections.systems() == []
+        finally:
+            await runner.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        runtime.store.close()
