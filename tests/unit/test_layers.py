@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runtime",),
     ("gateway",),  # imports events: a publish route puts the request on the mesh
     ("flows", "products"),
+    ("connectors",),  # how flows reach databases (later brokers, files, mail)
     ("events",),
     ("leases",),  # work owned through leases in the store: delivery, reconcile, schedules
     ("observe", "contracts", "sdk"),

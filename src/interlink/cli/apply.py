@@ -10,6 +10,7 @@ import httpx
 
 from interlink.cli.check import render_text
 from interlink.cli.events import _problem_message
+from interlink.connectors.registry import registry
 from interlink.errors import AuthError, ConfigError, InterlinkError
 from interlink.estate.check import check_estate, sort_key
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, pack_estate
@@ -34,7 +35,7 @@ def apply_command(ctx: click.Context, directory: Path, admin_url: str, token: st
     """Check the estate in DIRECTORY, upload it and make it the current revision of every node.
     It is recorded as a new revision even when its content ran before: this is how to roll
     back."""
-    result = check_estate(directory)
+    result = check_estate(directory, connectors=registry())
     result.findings.extend(unservable_routes(result))
     result.findings.sort(key=sort_key)
     if not result.ok:

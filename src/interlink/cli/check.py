@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 
+from interlink.connectors.registry import registry
 from interlink.contracts.gate import gate_findings
 from interlink.estate.check import CheckResult, check_estate, sort_key
+from interlink.estate.connections import CONNECTION_RULES
 from interlink.estate.gitref import estate_at
 from interlink.estate.lifecycle import Binding
 from interlink.estate.rules import RULES
@@ -71,14 +73,16 @@ def check_command(
     if list_rules:
         for rule in RULES:
             click.echo(f"{rule.code:<24} {rule.description}")
+        for code, description in CONNECTION_RULES:
+            click.echo(f"{code:<24} {description}")
         return
     today = on.date() if on else date.today()
-    result = check_estate(directory, today=today)
+    result = check_estate(directory, today=today, connectors=registry())
     result.findings.extend(unservable_routes(result))
     result.findings.sort(key=sort_key)
     if against:
         with estate_at(against, directory) as old_dir:
-            old = check_estate(old_dir, today=today)
+            old = check_estate(old_dir, today=today, connectors=registry())
         result.findings.extend(gate_findings(old.estate, result.estate, policy=policy))
         result.findings.sort(key=sort_key)
     if fmt == "json":

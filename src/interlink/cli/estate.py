@@ -11,6 +11,7 @@ from typing import Annotated, Any, Union
 import click
 from pydantic import Field, TypeAdapter
 
+from interlink.connectors.registry import registry
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.estate.findings import EstateLoadError
@@ -71,7 +72,7 @@ def schema_command(output: Path | None, fmt: str) -> None:
 )
 def graph_command(directory: Path, fmt: str) -> None:
     """Print the estate graph: systems, APIs, events and every connection between them."""
-    result = check_estate(directory)
+    result = check_estate(directory, connectors=registry())
     if not result.runnable:
         raise EstateLoadError(result.findings)
     graph = build_graph(result.estate)

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from interlink.cli.check import render_text
+from interlink.connectors.registry import registry
 from interlink.contracts.asyncapi import asyncapi_document
 from interlink.contracts.backstage import backstage_entities
 from interlink.contracts.export_format import FORMATS, render, to_yaml_all
@@ -39,7 +40,7 @@ _format = click.option(
 
 
 def _checked(ctx: click.Context, directory: Path) -> Estate:
-    result = check_estate(directory)
+    result = check_estate(directory, connectors=registry())
     if not result.runnable:
         click.echo(render_text(result), nl=False, err=True)
         ctx.exit(1)

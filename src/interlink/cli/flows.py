@@ -34,6 +34,7 @@ from interlink.estate.model import Estate
 from interlink.flows.calls import api_targets, system_targets
 from interlink.flows.catalog import catalog
 from interlink.flows.control import RETRYABLE, RunConflict, RunControl, RunFilter
+from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.engine import FlowEngine
 from interlink.flows.harness import CaseResult, run_files
 from interlink.flows.payloads import limits_of
@@ -124,7 +125,13 @@ def _until_ended(api: _Api, href: str) -> dict[str, Any]:
 
 
 def _engine(estate: Estate, runs: FlowRuns) -> FlowEngine:
-    return FlowEngine(runs, _flows(estate), system_targets(estate), apis=api_targets(estate))
+    return FlowEngine(
+        runs,
+        _flows(estate),
+        system_targets(estate),
+        apis=api_targets(estate),
+        data=ConnectorTransport(system_lookup(estate)),
+    )
 
 
 @flows_group.command("run")

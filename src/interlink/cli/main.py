@@ -16,6 +16,7 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.apply import apply_command
 from interlink.cli.check import check_command
+from interlink.cli.connectors import connectors_group
 from interlink.cli.consumers import consumers_group
 from interlink.cli.demo import demo_command
 from interlink.cli.diff import diff_command
@@ -50,6 +51,7 @@ for command in (
     events_group,
     dlq_group,
     flows_group,
+    connectors_group,
 ):
     cli.add_command(command)
 

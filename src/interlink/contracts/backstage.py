@@ -41,7 +41,14 @@ from interlink.estate.kinds import (
     Team,
 )
 from interlink.estate.kinds.base import Lifecycle
-from interlink.estate.kinds.flow import CallStep, EnrichStep, PublishStep, iter_steps
+from interlink.estate.kinds.flow import (
+    CallStep,
+    EnrichStep,
+    PublishStep,
+    QueryStep,
+    WriteStep,
+    iter_steps,
+)
 from interlink.estate.kinds.organisation import ChannelType, SystemLifecycle
 from interlink.estate.model import Estate
 from interlink.estate.subscriptions import subscriptions
@@ -160,9 +167,9 @@ class _Catalog:
             trigger = flow.spec.trigger
             self._add(self.consumes, ref, events.get((trigger and trigger.event) or ""))
             for step in iter_steps(flow.spec.steps):
-                if isinstance(step, CallStep):
+                if isinstance(step, CallStep | QueryStep | WriteStep):
                     self._add(self.depends, ref, service.get(step.system))
-                    if step.compensate:
+                    if isinstance(step, CallStep) and step.compensate:
                         self._add(self.depends, ref, service.get(step.compensate.system))
                 elif isinstance(step, EnrichStep):
                     self._add(self.consumes, ref, apis.get(step.source.api or ""))

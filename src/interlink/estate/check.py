@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+from interlink.estate.connections import ConnectorCatalog, connection_findings
 from interlink.estate.contract_files import file_refs, load_contract
 from interlink.estate.findings import Finding
 from interlink.estate.flow_tests import flow_test_findings
@@ -46,16 +47,22 @@ class CheckResult:
         return all(f.code == SUNSET_PASSED for f in self.errors)
 
 
-def check_estate(root: Path, *, today: date | None = None) -> CheckResult:
+def check_estate(
+    root: Path, *, today: date | None = None, connectors: ConnectorCatalog | None = None
+) -> CheckResult:
     """Everything `interlink check` reports, sorted by file and line.
 
-    ``today`` is the day sunset dates are judged by (the real date unless given)."""
+    ``today`` is the day sunset dates are judged by (the real date unless given).
+    ``connectors`` are the connectors installed (``interlink.connectors.registry()``): without
+    them, Systems' connections and the Systems of SQL steps are not checked."""
     day = today or date.today()
     estate, findings = load_estate(root)
     findings.extend(reference_findings(estate))
     findings.extend(load_contracts(estate))
     for rule in RULES:
         findings.extend(rule.check(estate, day))
+    if connectors is not None:
+        findings.extend(connection_findings(estate, connectors))
     findings.extend(flow_test_findings(estate, root.resolve()))
     # A contract written in YAML is read twice (as an estate file and as a contract): its
     # syntax problems are reported once.

@@ -51,9 +51,11 @@ from interlink.estate.kinds.flow import (
     IdempotencyStep,
     MapStep,
     PublishStep,
+    QueryStep,
     SplitStep,
     Step,
     WaitStep,
+    WriteStep,
 )
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.subscriptions import implied_name
@@ -109,6 +111,10 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
     value = getattr(step, name) if name else None
     if name and value is not None:
         yield (*at, name), value
+    if isinstance(step, QueryStep) and step.params is not None:
+        yield (*at, "params"), step.params
+    if isinstance(step, WriteStep) and step.rows is not None:
+        yield (*at, "rows"), step.rows
     if isinstance(step, CallStep) and step.compensate and step.compensate.body is not None:
         yield (*at, "compensate", "body"), step.compensate.body
     if isinstance(step, ChoiceStep):

@@ -24,7 +24,16 @@ from interlink.estate.durations import Duration
 from interlink.estate.findings import Finding, Location
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.base import Model, Name
-from interlink.estate.kinds.flow import CallStep, EnrichStep, Flow, FlowStep, Step, iter_steps
+from interlink.estate.kinds.flow import (
+    CallStep,
+    EnrichStep,
+    Flow,
+    FlowStep,
+    QueryStep,
+    Step,
+    WriteStep,
+    iter_steps,
+)
 from interlink.estate.loader import TEST_SUFFIXES, validation_findings, yaml_files
 from interlink.estate.model import Estate
 from interlink.estate.yamlsource import Document, PathKey, read_documents
@@ -256,9 +265,10 @@ def _references(test: FlowTestFile, steps: Steps) -> Iterator[Finding]:
         step = steps.step(address)
         if address.compensate and not (isinstance(step, CallStep) and step.compensate):
             why = f"step {address.step!r} has no compensate call"
-        elif calls and not isinstance(step, CallStep | EnrichStep):
+        elif calls and not isinstance(step, CallStep | EnrichStep | QueryStep | WriteStep):
             why = (
-                f"step {address.step!r} is a {step.type} step: only call and enrich steps call out"
+                f"step {address.step!r} is a {step.type} step: only call, enrich, query and "
+                "write steps reach out"
             )
         else:
             return address

@@ -26,7 +26,9 @@ from interlink.estate.kinds.flow import (
     EnrichStep,
     FlowStep,
     PublishStep,
+    QueryStep,
     Step,
+    WriteStep,
 )
 from interlink.estate.yamlsource import PathKey
 
@@ -114,7 +116,7 @@ def _route_links(route: Route) -> Iterator[Link]:
         yield Link(("spec", "flow"), "Flow", route.spec.flow, "calls")
 
 
-def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:
+def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:  # noqa: C901 - per kind
     for i, step in enumerate(steps):
         here = (*at, i)
         if isinstance(step, CallStep):
@@ -131,6 +133,10 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:
                 yield Link(
                     (*here, "from", "dataProduct"), "DataProduct", step.source.data_product, "reads"
                 )
+        elif isinstance(step, QueryStep):
+            yield Link((*here, "system"), "System", step.system, "reads")
+        elif isinstance(step, WriteStep):
+            yield Link((*here, "system"), "System", step.system, "writes")
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")
         elif isinstance(step, FlowStep):

@@ -58,6 +58,8 @@ FLOW_STEPS_RUN: frozenset[str] = frozenset(
         "idempotency",
         "wait",
         "split",
+        "query",
+        "write",
         "flow",
     }
 )

@@ -23,7 +23,8 @@ key already held), or ``waiting`` until a ``wait`` step's time.
 run whose time came, from its checkpoint: a completed step is never run again, the step in
 flight is run again with the same ``Idempotency-Key``.
 
-Calls leave through a :class:`CallTransport` (HTTP unless another is given) and waits are made
+Calls leave through a :class:`CallTransport` (HTTP unless another is given), query and write
+steps' operations through a :class:`DataTransport` (the Systems' connectors), and waits are made
 on a :class:`Timer` (the event loop's unless another is given): `interlink flows test` runs
 the same engine on mocks and a virtual clock.
 """
@@ -48,10 +49,13 @@ from interlink.estate.kinds.flow import (
     FlowSpec,
     MapStep,
     PublishStep,
+    QueryStep,
+    WriteStep,
     iter_steps,
 )
 from interlink.expressions import Expression, compile_expression
 from interlink.flows.calls import CallRequest, CallTransport, HttpTransport, Target, call_through
+from interlink.flows.data import DataRequest, DataTransport
 from interlink.flows.definition import check_runnable, load, pin
 from interlink.flows.inputs import validate_input
 from interlink.flows.keys import FlowKeys
@@ -90,6 +94,7 @@ class FlowEngine:
         publisher: Publisher | None = None,
         client: HttpClient | None = None,
         transport: CallTransport | None = None,
+        data: DataTransport | None = None,
         timer: Timer | None = None,
         retry: RetryPolicy | None = None,
         lease_ttl: float = 30.0,
@@ -111,6 +116,9 @@ class FlowEngine:
         self._transport = transport
         # Without a lookup of Apis, a flow that enriches is refused before it starts.
         self._enriches = not isinstance(transport, HttpTransport) or transport.apis is not None
+        # ``data``: how query and write steps reach their Systems; without it, a flow with
+        # such a step is refused before it starts. Closed with the engine when it can be.
+        self._data = data
         self._timer = timer or LoopTimer()
         self._retry = retry or RetryPolicy()
         self.lease_ttl = lease_ttl
@@ -194,6 +202,8 @@ class FlowEngine:
             raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
         if not self._enriches and any(isinstance(s, EnrichStep) for s in steps):
             raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
+        if self._data is None and any(isinstance(s, QueryStep | WriteStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} has SQL steps, and this engine reaches no connector")
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
@@ -229,9 +239,13 @@ class FlowEngine:
         return list(await asyncio.gather(*(self.run(run_id) for run_id in ids)))
 
     async def aclose(self) -> None:
-        """Close the HTTP connections of a client the engine made itself."""
+        """Close the HTTP connections of a client the engine made itself, and the connectors'
+        connections."""
         if self._client is not None:
             await self._client.aclose()
+        close = getattr(self._data, "aclose", None)
+        if close is not None:
+            await close()
 
     # --- one run -----------------------------------------------------------------------------
 
@@ -434,6 +448,10 @@ class FlowEngine:
         key, limit = f"{run.id}:{step}", self.runs.payloads.limits.maximum
         request = CallRequest(run.flow, step, False, "Api", api, method, path, body, key, limit)
         return await call_through(self._transport, request)
+
+    async def data(self, request: DataRequest) -> Any:
+        assert self._data is not None  # _check refuses a flow with SQL steps without it
+        return await self._data(request)
 
     async def run_children(
         self, run: FlowRun, index: int, name: str, items: list[Any], parallel: int

@@ -144,6 +144,7 @@ async def _run_case(estate: Estate, test: FlowTestFile, number: int, scratch: Pa
             FlowRuns(store.db),
             _spec_lookup(estate),
             transport=transport,
+            data=transport.data,
             timer=timer,
             publisher=events,
             lease_ttl=3600.0,  # one engine holds every run: its lease never needs renewing

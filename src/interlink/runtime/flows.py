@@ -28,9 +28,11 @@ from typing import Any, Final
 from interlink.errors import InterlinkError, NotFound, StoreUnavailable
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.kinds.organisation import System
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, api_targets, system_targets
 from interlink.flows.control import RunConflict, RunControl, RunFilter
+from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.definition import check_runnable
 from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.observer import FlowObserver, Outcome
@@ -46,6 +48,7 @@ from interlink.runtime.flow_retention import start_retention
 from interlink.runtime.flow_schedules import start_scheduler
 from interlink.runtime.flow_triggers import Declare, start_triggers
 from interlink.runtime.runtime import Runtime
+from interlink.runtime.snapshot import Snapshot
 from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.flows")
@@ -153,11 +156,16 @@ class FlowRunner:
         self.runs = FlowRuns(runtime.store.db, lambda: limits_of(runtime.snapshot.estate))
         self.metrics = FlowMetrics(runtime.metrics)
         self._recover_every = recover_every
+        # One connection per System with a connector, for the query and write steps: a System
+        # changed by a reload reconnects on its next use, one removed is closed at the reload.
+        self.data = ConnectorTransport(self._system)
+        runtime.on_reload(self._reloaded)
         self.engine = FlowEngine(
             self.runs,
             self._spec,
             self._target,
             apis=self._api,
+            data=self.data,
             publisher=self._publish,
             lease_ttl=lease_ttl if lease_ttl is not None else runtime.settings.lease_ttl,
             owner=f"flows-{runtime.node_id}" if runtime.node_id else None,
@@ -197,6 +205,12 @@ class FlowRunner:
 
     def _api(self, api: str) -> Target:
         return api_targets(self.runtime.snapshot.estate)(api)
+
+    def _system(self, name: str) -> System:
+        return system_lookup(self.runtime.snapshot.estate)(name)
+
+    async def _reloaded(self, snapshot: Snapshot) -> None:
+        await self.data.retain(snapshot.estate.names("System"))
 
     # --- starting -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from interlink.connectors.registry import registry
 from interlink.estate.check import CheckResult, check_estate
 from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.graph import Graph, build_graph
@@ -40,7 +41,7 @@ class Snapshot:
 
 def compile_snapshot(estate_dir: Path) -> Snapshot:
     """Load and check the estate; raise EstateLoadError (with every finding) on errors."""
-    result = check_estate(estate_dir)
+    result = check_estate(estate_dir, connectors=registry())
     if not result.runnable:
         raise EstateLoadError(result.findings)
     return _snapshot(result)

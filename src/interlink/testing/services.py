@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 REQUIRE_ENV: Final = "INTERLINK_REQUIRE_SERVICES"
 POSTGRES_URL_ENV: Final = "INTERLINK_TEST_POSTGRES_URL"
@@ -17,6 +17,8 @@ NATS_URL_ENV: Final = "INTERLINK_TEST_NATS_URL"
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 REDIS_URL_ENV: Final = "INTERLINK_TEST_REDIS_URL"
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+MARIADB_URL_ENV: Final = "INTERLINK_TEST_MARIADB_URL"
+DEFAULT_MARIADB_URL: Final = "mysql://root@127.0.0.1:3306/test"
 
 
 def require_service(name: str, reachable: Callable[[], bool | str]) -> None:
@@ -105,3 +107,44 @@ def redis_reachable(url: str, timeout: float = 3) -> bool | str:
         return " ".join(str(exc).split()) or type(exc).__name__
     finally:
         client.close()
+
+
+def mariadb_config() -> dict[str, Any]:
+    """The MariaDB server tests use, as a ``mariadb`` connector's connection:
+    ``INTERLINK_TEST_MARIADB_URL`` (``mysql://user[:password]@host:port/database``) or root
+    without a password on the local server."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(os.environ.get(MARIADB_URL_ENV) or DEFAULT_MARIADB_URL)
+    config: dict[str, Any] = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "database": parts.path.lstrip("/") or "test",
+    }
+    if parts.password:
+        config["password"] = unquote(parts.password)
+    return config
+
+
+def mariadb_reachable(config: dict[str, Any], timeout: int = 3) -> bool | str:
+    """True if the MariaDB server logs the user in, else why not, on one line."""
+    import asyncio
+
+    import asyncmy
+
+    async def probe() -> None:
+        conn = await asyncmy.connect(
+            host=config["host"],
+            port=config["port"],
+            user=config["user"],
+            password=config.get("password", ""),
+            connect_timeout=timeout,
+        )
+        conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return True

@@ -189,6 +189,64 @@ class WaitStep(StepBase):
         return self
 
 
+#: A table a write step names: a plain identifier, optionally schema-qualified.
+TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
+
+
+class QueryStep(StepBase):
+    """Runs a SQL statement on a System with a SQL connector; its rows go into the message."""
+
+    type: Literal["query"]
+    system: Name = Field(description="the System (connector postgresql, mariadb, sqlite…)")
+    sql: str = Field(
+        min_length=1,
+        description="the statement, its values as :name parameters bound by the driver, "
+        "never written into the text",
+    )
+    params: str | None = Field(
+        default=None, description="JSONata giving an object of the parameters' values"
+    )
+    into: str | None = Field(
+        default=None,
+        description="the message field that receives the rows; without it they become the message",
+    )
+    one: bool = Field(
+        default=False, description="a single row (an object, or null when none); more fails"
+    )
+    max_rows: int = Field(
+        default=1000, ge=1, le=1_000_000, description="a query returning more rows fails"
+    )
+
+
+class WriteStep(StepBase):
+    """Writes rows into a table of a System with a SQL connector, in batches of one
+    transaction each."""
+
+    type: Literal["write"]
+    system: Name = Field(description="the System (connector postgresql, mariadb, sqlite…)")
+    table: str = Field(pattern=TABLE_PATTERN, description="the table, or schema.table")
+    rows: str | None = Field(
+        default=None,
+        description="JSONata giving the rows (an array of objects, or one object); default: "
+        "the message",
+    )
+    mode: Literal["insert", "upsert", "update"] = Field(
+        default="insert",
+        description="insert; upsert: insert or update the row with the same key; update: the "
+        "row with the same key",
+    )
+    key: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")]] = Field(
+        default_factory=list, description="the key columns of an upsert or update"
+    )
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="rows per transaction")
+
+    @model_validator(mode="after")
+    def _key(self) -> WriteStep:
+        if self.mode != "insert" and not self.key:
+            raise ValueError(f"a {self.mode} write needs key: the columns that find the row")
+        return self
+
+
 class FlowStep(StepBase):
     type: Literal["flow"]
     flow: Name = Field(description="the Flow to run as a child run; its end message is the output")
@@ -216,7 +274,9 @@ Step = Annotated[
     | PublishStep
     | ChoiceStep
     | WaitStep
-    | FlowStep,
+    | FlowStep
+    | QueryStep
+    | WriteStep,
     Field(discriminator="type"),
 ]
 Branch.model_rebuild()

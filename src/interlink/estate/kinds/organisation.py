@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -255,8 +255,23 @@ def _bearer_shorthand(value: object) -> object:
     return {"scheme": "bearer", "token": value} if isinstance(value, str) else value
 
 
+#: The connector a System with a baseUrl uses, whether it names it or not.
+HTTP_CONNECTOR = "http"
+
+
 class SystemSpec(Model):
     domain: str
+    connector: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="how flows reach the System: http (implied by baseUrl), postgresql, "
+        "mariadb, sqlite, or an installed connector (`interlink connectors list`)",
+    )
+    connection: dict[str, Any] | None = Field(
+        default=None,
+        description="the connector's settings, as `interlink connectors show NAME` lists them; "
+        "secret fields only as ${secret:…} references",
+    )
     base_url: HttpUrl | None = None
     criticality: Criticality = Criticality.MEDIUM
     data_classification: Classification = Classification.INTERNAL
@@ -271,6 +286,28 @@ class SystemSpec(Model):
         description="the credential the platform uses when calling this system; a bare "
         "${secret:…} reference is a bearer token",
     )
+
+    @model_validator(mode="after")
+    def _reached(self) -> SystemSpec:
+        http = self.connector in (None, HTTP_CONNECTOR)
+        if self.connection is not None and http:
+            raise ValueError(
+                "connection configures a connector: name it with connector (postgresql, …); "
+                "an http System has baseUrl and credentials instead"
+            )
+        if not http and (self.base_url is not None or self.credentials is not None):
+            raise ValueError(
+                f"a {self.connector} System is reached through its connection, not baseUrl "
+                "or credentials"
+            )
+        return self
+
+    @property
+    def connector_name(self) -> str | None:
+        """The connector the System uses: the one it names, http when it has a baseUrl."""
+        if self.connector is not None:
+            return self.connector
+        return HTTP_CONNECTOR if self.base_url is not None else None
 
 
 class System(EstateObject):

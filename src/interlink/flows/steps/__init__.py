@@ -9,6 +9,7 @@ from interlink.flows.steps.enrich import run_enrich
 from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.split import run_split
+from interlink.flows.steps.sql import run_query, run_write
 from interlink.flows.steps.subflow import run_flow
 from interlink.flows.steps.transform import run_filter, run_map
 from interlink.flows.steps.wait import run_wait
@@ -25,6 +26,8 @@ EXECUTORS: dict[str, Executor] = {
     "wait": run_wait,
     "split": run_split,
     "flow": run_flow,
+    "query": run_query,
+    "write": run_write,
 }
 
 __all__ = [

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from interlink.estate.kinds.flow import Step
+from interlink.flows.data import DataRequest
 from interlink.flows.layout import Layout
 from interlink.flows.runs import FlowRun, Status
 
@@ -42,6 +43,10 @@ class Runtime(Protocol):
         self, api: str, method: str, path: str, body: Any, run: FlowRun, step: str
     ) -> Any:
         """One HTTP call to an Api (its System's base URL and credentials)."""
+
+    async def data(self, request: DataRequest) -> Any:
+        """One query or write on a System through its connector: rows, or the count written;
+        StepFailed saying whether to retry."""
 
     async def run_children(
         self, run: FlowRun, index: int, name: str, items: list[Any], parallel: int

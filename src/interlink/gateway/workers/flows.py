@@ -14,9 +14,11 @@ from typing import cast
 
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, api_targets, system_targets
+from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.engine import FlowEngine
 from interlink.flows.payloads import limits_of
 from interlink.flows.publish import ingress_publisher
@@ -37,6 +39,7 @@ class WorkerFlows:
             self._spec,
             self._target,
             apis=self._api,
+            data=ConnectorTransport(self._system),
             publisher=publisher,
         )
 
@@ -56,3 +59,6 @@ class WorkerFlows:
 
     def _api(self, api: str) -> Target:
         return api_targets(self._current())(api)
+
+    def _system(self, name: str) -> System:
+        return system_lookup(self._current())(name)

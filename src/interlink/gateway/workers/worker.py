@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from interlink.connectors.registry import registry
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.gateway.compiler import compile_gateway
@@ -77,7 +78,7 @@ def load_config(
     services: GatewayServices | None = None,
     flows: WorkerFlows | None = None,
 ) -> GatewayConfig:
-    result = check_estate(Path(options.estate_dir))
+    result = check_estate(Path(options.estate_dir), connectors=registry())
     if not result.ok:
         errors = [f for f in result.findings if f.severity == "error"]
         raise InterlinkError(f"the estate has {len(errors)} error(s)")

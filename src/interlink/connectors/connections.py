@@ -1,0 +1,184 @@
+"""One open connection per System per process, for the flow engine's query and write steps.
+
+A System's connection is opened on first use from its ``connection`` (references resolved, the
+schema's defaults filled in) and kept. When the estate reloads with another connection for the
+System (or another connector), the next use closes the old one and opens the new one;
+:meth:`Connections.retain` closes those of Systems no longer there, and :meth:`aclose` closes
+them all when the process stops.
+
+Errors leave through here with every resolved secret of the System masked, whatever the
+connector put in its message; a connector that raises something other than a
+:class:`ConnectorError` has it wrapped into one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from interlink.connectors.base import Connection, ConnectorError, Row, WriteMode
+from interlink.connectors.registry import Registry, registry
+from interlink.errors import ConfigError, InterlinkError
+from interlink.estate.references import REDACTED, SecretSource, has_reference, resolve
+
+
+def resolve_config(value: Any, secrets: SecretSource | None = None) -> Any:
+    """``value`` with every reference in its strings resolved."""
+    if isinstance(value, str):
+        return resolve(value, secrets) if has_reference(value) else value
+    if isinstance(value, Mapping):
+        return {k: resolve_config(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_config(v, secrets) for v in value]
+    return value
+
+
+def _secrets(raw: Any, resolved: Any) -> set[str]:
+    """The resolved values of the references in ``raw``."""
+    if isinstance(raw, str) and has_reference(raw) and isinstance(resolved, str):
+        return {resolved} if len(resolved) >= 3 else set()
+    if isinstance(raw, Mapping) and isinstance(resolved, Mapping):
+        return set().union(*(_secrets(v, resolved.get(k)) for k, v in raw.items()))
+    return set()
+
+
+class Masked(Connection):
+    """A connection whose errors never carry the System's secrets."""
+
+    def __init__(self, inner: Connection, system: str, secrets: set[str]) -> None:
+        self.inner = inner
+        self.system = system
+        self._secrets = sorted(secrets, key=len, reverse=True)
+
+    def _mask(self, exc: BaseException, obj: str | None) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            detail, retryable, obj = exc.detail, exc.retryable, exc.object
+            kind: type[ConnectorError] = type(exc)
+        else:
+            detail, retryable = f"{type(exc).__name__}: {exc}", False
+            kind = ConnectorError
+        for secret in self._secrets:
+            detail = detail.replace(secret, REDACTED)
+        return kind(detail, system=self.system, object=obj, retryable=retryable)
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
+    ) -> list[Row]:
+        try:
+            return await self.inner.query(sql, params, max_rows=max_rows)
+        except Exception as exc:
+            raise self._mask(exc, None) from None
+
+    async def write(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        mode: WriteMode = "insert",
+        key: Sequence[str] = (),
+        batch_size: int = 500,
+    ) -> int:
+        try:
+            return await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
+        except Exception as exc:
+            raise self._mask(exc, table) from None
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@dataclass
+class _Open:
+    fingerprint: str
+    connection: Connection
+
+
+class Connections:
+    """The process's connections to Systems, one per System."""
+
+    def __init__(
+        self, connectors: Registry | None = None, secrets: SecretSource | None = None
+    ) -> None:
+        self._registry = connectors
+        self._secrets = secrets
+        self._open: dict[str, _Open] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._closed = False
+
+    async def get(
+        self, system: str, connector: str, connection: Mapping[str, Any] | None
+    ) -> Connection:
+        """The open connection to ``system``; opened (or reopened, when its configuration
+        changed) as needed. ConnectorError or ConfigError when it cannot be had."""
+        if self._closed:
+            raise ConfigError("the connections are closed: this process is stopping")
+        fingerprint = json.dumps([connector, connection or {}], sort_keys=True, default=str)
+        lock = self._locks.setdefault(system, asyncio.Lock())
+        async with lock:
+            current = self._open.get(system)
+            if current is not None and current.fingerprint == fingerprint:
+                return current.connection
+            if current is not None:
+                del self._open[system]
+                await _close(current.connection)
+            opened = await self._connect(system, connector, connection or {})
+            self._open[system] = _Open(fingerprint, opened)
+            return opened
+
+    async def _connect(self, system: str, connector: str, raw: Mapping[str, Any]) -> Connection:
+        found = (self._registry or registry()).get(connector)
+        spec = found.spec
+        problems = spec.problems(raw)
+        if problems:
+            path, message = problems[0]
+            where = ".".join(str(p) for p in path)
+            raise ConfigError(
+                f"System/{system}: connection{'.' + where if where else ''}: {message}"
+            )
+        config = spec.defaults(resolve_config(dict(raw), self._secrets))
+        masked = Masked(_NoConnection(system), system, _secrets(raw, config))
+        try:
+            inner = await found.open(config, system)
+        except InterlinkError as exc:
+            if isinstance(exc, ConnectorError):
+                raise masked._mask(exc, exc.object) from None
+            raise
+        except Exception as exc:  # a third-party connector failing in its own way
+            raise masked._mask(exc, None) from None
+        masked.inner = inner
+        return masked
+
+    async def retain(self, systems: Iterable[str]) -> None:
+        """Close the connections of every System not in ``systems`` (after a reload)."""
+        keep = set(systems)
+        for name in [n for n in self._open if n not in keep]:
+            gone = self._open.pop(name)
+            await _close(gone.connection)
+
+    def systems(self) -> list[str]:
+        """The Systems with an open connection."""
+        return sorted(self._open)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        opened, self._open = self._open, {}
+        for item in opened.values():
+            await _close(item.connection)
+
+
+class _NoConnection(Connection):
+    def __init__(self, system: str) -> None:
+        self.system = system
+
+    async def close(self) -> None:
+        return None
+
+
+async def _close(connection: Connection) -> None:
+    try:
+        await connection.close()
+    except Exception:  # closing what may already be broken: nothing to tell anyone
+        return

@@ -1,0 +1,224 @@
+"""``mariadb``: a MariaDB (or MySQL) database, through asyncmy, a small pool per System."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncmy
+from asyncmy import errors as mysql
+
+from interlink.connectors.base import (
+    Connection,
+    ConnectionFailed,
+    Connector,
+    ConnectorError,
+    ConstraintViolation,
+    ObjectNotFound,
+    Row,
+    StatementError,
+    WriteMode,
+)
+from interlink.connectors.pooling import Broken, Pool
+from interlink.connectors.spec import ConnectorSpec
+from interlink.connectors.sqlcaps import SQL_CAPABILITIES
+from interlink.connectors.sqltext import Dialect, batches, bind, json_value, plan_write, summary
+
+DIALECT = Dialect("mariadb", "`", "%s", "on-duplicate-key")
+
+SPEC = ConnectorSpec(
+    name="mariadb",
+    title="MariaDB / MySQL",
+    description="A MariaDB or MySQL database (asyncmy), pooled per System.",
+    interface="sql",
+    config={
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
+            "port": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 65535,
+                "default": 3306,
+                "description": "server port",
+            },
+            "database": {"type": "string", "minLength": 1, "description": "database name"},
+            "user": {"type": "string", "minLength": 1, "description": "user to log in as"},
+            "password": {
+                "type": "string",
+                "writeOnly": True,
+                "description": "the user's password, as a ${secret:NAME} reference",
+            },
+            "poolSize": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 4,
+                "description": "most connections this process holds to the System",
+            },
+            "connectTimeout": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 300,
+                "default": 10,
+                "description": "seconds to wait for a connection",
+            },
+        },
+        "required": ["host", "database", "user"],
+        "additionalProperties": False,
+    },
+    capabilities=SQL_CAPABILITIES,
+    example="""\
+apiVersion: interlink/v1
+kind: System
+metadata: {name: shop-db, owner: sales}
+spec:
+  domain: sales
+  connector: mariadb
+  connection:
+    host: shop-db.internal.example
+    database: shop
+    user: interlink
+    password: ${secret:shop-db-password}
+""",
+)
+
+_NO_TABLE = {1146, 1051}
+_CONSTRAINT = {1048, 1062, 1216, 1217, 1451, 1452, 1557, 1586, 3819, 4025}
+#: Deadlock, lock wait timeout, too many connections, server gone away, connection lost,
+#: cannot connect, server shutting down.
+_RETRYABLE = {1205, 1213, 1040, 2006, 2013, 2003, 1053}
+_LOST = {2006, 2013, 2055}
+_REFUSED = {1044, 1045, 1049, 1698}
+
+
+def _code(exc: BaseException) -> int:
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else 0
+
+
+def _text(exc: BaseException) -> str:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    text = args[1] if len(args) > 1 and isinstance(args[1], str) else str(exc)
+    code = _code(exc)
+    return (f"({code}) " if code else "") + " ".join(text.split())
+
+
+def _error(exc: BaseException, system: str, obj: str) -> ConnectorError:
+    code = _code(exc)
+    text = _text(exc)
+    if code in _NO_TABLE:
+        return ObjectNotFound(text, system=system, object=obj)
+    if code in _CONSTRAINT or isinstance(exc, mysql.IntegrityError):
+        return ConstraintViolation(text, system=system, object=obj)
+    if code in _RETRYABLE:
+        return ConnectorError(text, system=system, object=obj, retryable=True)
+    return StatementError(text, system=system, object=obj)
+
+
+class MariaDbConnection(Connection):
+    def __init__(self, pool: Pool[Any], system: str) -> None:
+        self._pool = pool
+        self.system = system
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
+    ) -> list[Row]:
+        text, values = bind(sql, params, "%s", self.system)
+        obj = summary(sql)
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.cursor() as cursor:
+                    await cursor.execute(text, values)
+                    description = cursor.description
+                    if description is None:
+                        got: Sequence[Any] = []
+                    elif max_rows is None:
+                        got = await cursor.fetchall()
+                    else:
+                        got = await cursor.fetchmany(max_rows + 1)
+                await conn.commit()
+            except mysql.MySQLError as exc:
+                await _rollback(conn)
+                error = _error(exc, self.system, obj)
+                raise (Broken(error) if _code(exc) in _LOST else error) from None
+        if description is None:
+            return []
+        if max_rows is not None and len(got) > max_rows:
+            raise StatementError(
+                f"the query returned more than maxRows ({max_rows}) rows",
+                system=self.system,
+                object=obj,
+            )
+        names = [d[0] for d in description]
+        return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in got]
+
+    async def write(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        mode: WriteMode = "insert",
+        key: Sequence[str] = (),
+        batch_size: int = 500,
+    ) -> int:
+        plan = plan_write(DIALECT, table, rows, mode, key, self.system)
+        count = 0
+        for batch in batches(plan.values, batch_size):
+            async with self._pool.acquire() as conn:
+                try:
+                    await conn.begin()
+                    async with conn.cursor() as cursor:
+                        await cursor.executemany(plan.statement, batch)
+                        count += max(int(cursor.rowcount or 0), 0)
+                    await conn.commit()
+                except mysql.MySQLError as exc:
+                    await _rollback(conn)
+                    error = _error(exc, self.system, table)
+                    raise (Broken(error) if _code(exc) in _LOST else error) from None
+        return count
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def _rollback(conn: Any) -> None:
+    with contextlib.suppress(mysql.MySQLError):  # gone: the pool drops it
+        await conn.rollback()
+
+
+class MariaDbConnector(Connector):
+    spec = SPEC
+
+    async def open(self, config: Mapping[str, Any], system: str) -> Connection:
+        host, port = str(config["host"]), int(config.get("port", 3306))
+
+        async def connect() -> Any:
+            try:
+                return await asyncmy.connect(
+                    host=host,
+                    port=port,
+                    user=config["user"],
+                    password=config.get("password") or "",
+                    database=config["database"],
+                    connect_timeout=int(config.get("connectTimeout", 10)),
+                    autocommit=False,
+                    charset="utf8mb4",
+                )
+            except (mysql.MySQLError, OSError) as exc:
+                raise ConnectionFailed(
+                    _text(exc),
+                    system=system,
+                    object=f"{host}:{port}",
+                    retryable=_code(exc) not in _REFUSED,
+                ) from None
+
+        async def close(conn: Any) -> None:
+            conn.close()
+
+        pool: Pool[Any] = Pool(connect, close, int(config.get("poolSize", 4)))
+        async with pool.acquire():
+            pass
+        return MariaDbConnection(pool, system)

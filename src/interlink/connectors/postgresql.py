@@ -1,0 +1,223 @@
+"""``postgresql``: a PostgreSQL database, through psycopg 3 (async), a small pool per System."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+
+from interlink.connectors.base import (
+    Connection,
+    ConnectionFailed,
+    Connector,
+    ConnectorError,
+    ConstraintViolation,
+    ObjectNotFound,
+    Row,
+    StatementError,
+    WriteMode,
+)
+from interlink.connectors.pooling import Broken, Pool
+from interlink.connectors.spec import ConnectorSpec
+from interlink.connectors.sqlcaps import SQL_CAPABILITIES
+from interlink.connectors.sqltext import Dialect, batches, bind, json_value, plan_write, summary
+
+DIALECT = Dialect("postgresql", '"', "%s", "on-conflict")
+
+SPEC = ConnectorSpec(
+    name="postgresql",
+    title="PostgreSQL",
+    description="A PostgreSQL database (psycopg 3), pooled per System.",
+    interface="sql",
+    config={
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
+            "port": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 65535,
+                "default": 5432,
+                "description": "server port",
+            },
+            "database": {"type": "string", "minLength": 1, "description": "database name"},
+            "user": {"type": "string", "minLength": 1, "description": "role to log in as"},
+            "password": {
+                "type": "string",
+                "writeOnly": True,
+                "description": "the role's password, as a ${secret:NAME} reference",
+            },
+            "sslmode": {
+                "enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+                "default": "prefer",
+                "description": "libpq's sslmode",
+            },
+            "schema": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                "description": "search_path for unqualified table names (default: the server's)",
+            },
+            "poolSize": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 4,
+                "description": "most connections this process holds to the System",
+            },
+            "connectTimeout": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 300,
+                "default": 10,
+                "description": "seconds to wait for a connection",
+            },
+        },
+        "required": ["host", "database", "user"],
+        "additionalProperties": False,
+    },
+    capabilities=SQL_CAPABILITIES,
+    example="""\
+apiVersion: interlink/v1
+kind: System
+metadata: {name: billing-db, owner: finance}
+spec:
+  domain: finance
+  connector: postgresql
+  connection:
+    host: db.internal.example
+    database: billing
+    user: interlink
+    password: ${secret:billing-db-password}
+""",
+)
+
+#: SQLSTATE classes whose failures a retry may get past: connection exceptions, transaction
+#: rollbacks (serialisation failures, deadlocks), insufficient resources, operator
+#: intervention (a restart).
+_RETRYABLE_CLASSES = ("08", "40", "53", "57")
+_AUTH = ("28000", "28P01", "3D000")
+#: What libpq says when the server refused the login (it gives no SQLSTATE at connect time).
+_REFUSED = ("authentication failed", "does not exist", "not permitted to log in", "no pg_hba")
+
+
+def _text(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _error(exc: psycopg.Error, system: str, obj: str) -> ConnectorError:
+    state = exc.sqlstate or ""
+    text = _text(exc)
+    if state == "42P01":
+        return ObjectNotFound(text, system=system, object=obj)
+    if state.startswith("23"):
+        return ConstraintViolation(text, system=system, object=obj)
+    if state.startswith(_RETRYABLE_CLASSES) or (
+        not state and isinstance(exc, psycopg.OperationalError)
+    ):
+        return ConnectorError(text, system=system, object=obj, retryable=True)
+    return StatementError(text, system=system, object=obj)
+
+
+class PostgresConnection(Connection):
+    def __init__(self, pool: Pool[psycopg.AsyncConnection[Any]], system: str) -> None:
+        self._pool = pool
+        self.system = system
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
+    ) -> list[Row]:
+        text, values = bind(sql, params, "%s", self.system)
+        obj = summary(sql)
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction(), conn.cursor() as cursor:
+                    await cursor.execute(text, values)
+                    if cursor.description is None:
+                        return []
+                    names = [d.name for d in cursor.description]
+                    got = (
+                        await cursor.fetchall()
+                        if max_rows is None
+                        else await cursor.fetchmany(max_rows + 1)
+                    )
+            except psycopg.Error as exc:
+                error = _error(exc, self.system, obj)
+                raise (Broken(error) if conn.broken else error) from None
+        if max_rows is not None and len(got) > max_rows:
+            raise StatementError(
+                f"the query returned more than maxRows ({max_rows}) rows",
+                system=self.system,
+                object=obj,
+            )
+        return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in got]
+
+    async def write(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        mode: WriteMode = "insert",
+        key: Sequence[str] = (),
+        batch_size: int = 500,
+    ) -> int:
+        plan = plan_write(DIALECT, table, rows, mode, key, self.system)
+        count = 0
+        for batch in batches(plan.values, batch_size):
+            async with self._pool.acquire() as conn:
+                try:
+                    async with conn.transaction(), conn.cursor() as cursor:
+                        await cursor.executemany(plan.statement, batch)
+                        count += max(cursor.rowcount, 0)
+                except psycopg.Error as exc:
+                    error = _error(exc, self.system, table)
+                    raise (Broken(error) if conn.broken else error) from None
+        return count
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class PostgresConnector(Connector):
+    spec = SPEC
+
+    async def open(self, config: Mapping[str, Any], system: str) -> Connection:
+        options: dict[str, Any] = {
+            "host": config["host"],
+            "port": int(config.get("port", 5432)),
+            "dbname": config["database"],
+            "user": config["user"],
+            "sslmode": config.get("sslmode", "prefer"),
+            "connect_timeout": int(config.get("connectTimeout", 10)),
+            "application_name": "interlink",
+            "autocommit": True,  # each operation opens its own transaction
+        }
+        if config.get("password") is not None:
+            options["password"] = config["password"]
+        if config.get("schema"):
+            options["options"] = f"-c search_path={config['schema']}"
+
+        async def connect() -> psycopg.AsyncConnection[Any]:
+            try:
+                return await psycopg.AsyncConnection.connect(**options)
+            except psycopg.Error as exc:
+                state = exc.sqlstate or ""
+                text = _text(exc)
+                refused = state in _AUTH or any(word in text for word in _REFUSED)
+                raise ConnectionFailed(
+                    text,
+                    system=system,
+                    object=f"{config['host']}:{options['port']}",
+                    retryable=not refused,
+                ) from None
+
+        async def close(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.close()
+
+        pool = Pool(connect, close, int(config.get("poolSize", 4)))
+        # Connect once now: a wrong host or refused credentials are said when the System is
+        # first used, not later at random.
+        async with pool.acquire():
+            pass
+        return PostgresConnection(pool, system)

@@ -1,0 +1,43 @@
+"""The capabilities every SQL connector has, and the options of their flow steps."""
+
+from __future__ import annotations
+
+from interlink.connectors.spec import Capability
+
+SQL_CAPABILITIES = (
+    Capability(
+        "read",
+        "query steps run a parameterised SELECT and put the rows into the message",
+        {
+            "type": "object",
+            "properties": {
+                "sql": {"type": "string", "description": "the statement, :name parameters"},
+                "params": {"type": "string", "description": "JSONata giving the parameters"},
+                "into": {"type": "string", "description": "message field for the rows"},
+                "one": {"type": "boolean", "description": "a single row (or null)"},
+                "maxRows": {"type": "integer", "description": "more rows fail the step"},
+            },
+            "required": ["sql"],
+        },
+    ),
+    Capability(
+        "write",
+        "write steps insert, upsert or update rows by key, in batches of one transaction each",
+        {
+            "type": "object",
+            "properties": {
+                "table": {"type": "string", "description": "the table (schema.table)"},
+                "rows": {"type": "string", "description": "JSONata giving the rows"},
+                "mode": {"enum": ["insert", "upsert", "update"], "description": "how"},
+                "key": {"type": "array", "items": {"type": "string"}, "description": "key"},
+                "batchSize": {"type": "integer", "description": "rows per transaction"},
+            },
+            "required": ["table"],
+        },
+    ),
+    Capability(
+        "lookup",
+        "a query step with one: true looks a row up by key",
+        {"type": "object", "properties": {}},
+    ),
+)
