@@ -745,7 +745,7 @@ def test_subscription_target_without_base_url(retail: Path) -> None:
     assert check_messages(retail) == [
         "events/subscriptions.yaml:9:20: error: Subscription/logistics-address-updates delivers "
         "to System/logistics, which has no baseUrl",
-        "flows/order-saga.yaml:39:15: error: Flow/order-saga calls System/logistics, which has no "
+        "flows/order-saga.yaml:49:15: error: Flow/order-saga calls System/logistics, which has no "
         "baseUrl",
     ]
 

@@ -289,9 +289,9 @@ def test_a_called_system_needs_a_base_url_and_to_be_live(retail: Path) -> None:
         "retired",
         "flows/address-sync.yaml:29:15: error: Flow/address-sync calls System/billing, which has "
         "no baseUrl",
-        "flows/order-saga.yaml:28:15: error: Flow/order-saga calls System/billing, which has no "
+        "flows/order-saga.yaml:38:15: error: Flow/order-saga calls System/billing, which has no "
         "baseUrl",
-        "flows/order-saga.yaml:33:28: error: Flow/order-saga calls System/billing, which has no "
+        "flows/order-saga.yaml:43:28: error: Flow/order-saga calls System/billing, which has no "
         "baseUrl",
     ]
 
