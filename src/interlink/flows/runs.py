@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
-from interlink.store.database import Database, Row
+from interlink.store.database import Database, Row, Session
 
 Status = Literal[
     "running",
@@ -74,6 +74,29 @@ _SET_STATUS: Final = (
     "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
     "owner, lease_until, started_at, updated_at, finished_at, wake_at"
 )
+_ADVANCE: Final = (
+    "UPDATE flow_runs SET context = ?, step = ?, updated_at = ?, status = COALESCE(?, status), "
+    "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
+    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
+    "WHERE id = ? AND owner = ? RETURNING id"
+)
+_INSERT_RUN_AT: Final = (
+    "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
+    "context, error, owner, lease_until, started_at, updated_at, finished_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, NULL) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_COMPLETE_STEP: Final = (
+    "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
+    "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?"
+)
+_START_STEP: Final = (
+    "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, "
+    "started_at) VALUES (?, ?, ?, ?, ?, 1, 'running', ?) "
+    "ON CONFLICT (run_id, phase, step_index) DO UPDATE SET "
+    "attempts = flow_steps.attempts + 1, status = 'running', error = NULL "
+    "RETURNING attempts"
+)
 _UPSERT_STEP: Final = (
     "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, output, "
     "error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -90,6 +113,60 @@ class StepMark:
     name: str
     kind: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class Start:
+    """The next step, one with side effects, whose attempt is counted in the same transaction
+    as the checkpoint before it (its row made on the first)."""
+
+    index: int
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Advance:
+    """A completed step's checkpoint and what follows it, one transaction: the step's output,
+    the run's context and pointer, the next step's attempt (``start``), and the run's new
+    status when the step ends it (``completed``, or a stop such as ``waiting``)."""
+
+    run: FlowRun
+    phase: Phase
+    index: int
+    output: Any
+    context: dict[str, Any]
+    next_step: int
+    owner: str
+    mark: StepMark | None = None  # the step's row is made now: it had no side effects
+    start: Start | None = None
+    status: Status | None = None
+    wake_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """The run after an :class:`Advance`, and the number of the started step's attempt."""
+
+    run: FlowRun
+    attempt: int | None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to record, held by ``owner`` for ``ttl`` seconds; ``first`` checkpoints the steps
+    without side effects it begins with, already evaluated (nothing of them is visible
+    outside until this is committed, so evaluating them first changes nothing after a crash)."""
+
+    flow: str
+    revision: str
+    definition: dict[str, Any]
+    trigger: str
+    input: Any
+    owner: str
+    ttl: float
+    run_id: str | None = None
+    first: Advance | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +204,24 @@ class StepRecord:
     finished_at: datetime | None
 
 
+def _made_row(step: Advance, mark: StepMark, stamp: Any) -> tuple[Any, ...]:
+    """The ``_UPSERT_STEP`` row of a completed step without side effects."""
+    output = dump(step.output)
+    return (
+        step.run.id,
+        step.phase,
+        step.index,
+        mark.name,
+        mark.kind,
+        mark.attempts,
+        "completed",
+        output,
+        None,
+        stamp,
+        stamp,
+    )
+
+
 def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
@@ -156,47 +251,74 @@ class FlowRuns:
         Given a ``run_id`` already recorded, nothing changes and that run is returned: a
         trigger that derives the id from what started it starts one run however often it
         is repeated."""
+        new = NewRun(flow, revision, definition, trigger, input, owner, ttl, run_id)
+        (made,) = self.create_all([new])
+        return made.run
+
+    def create_all(self, runs: list[NewRun]) -> list[Advanced]:
+        """Record new runs (see :meth:`create`) in one transaction, a statement per table
+        for them all; each with its first checkpoint when it has one."""
         now = self._db.now()
         ts = self._db.ts
-        run_id = run_id or str(uuid.uuid4())
-        context = {"message": input, "steps": {}}
-        with self.commits.transaction() as session:
-            added = session.execute(
-                _INSERT_RUN,
+        made: list[FlowRun] = []
+        rows: list[tuple[Any, ...]] = []
+        for new in runs:
+            run_id = new.run_id or str(uuid.uuid4())
+            first = new.first
+            context = {"message": new.input, "steps": {}} if first is None else first.context
+            step = 0 if first is None else first.next_step
+            until = now + timedelta(seconds=new.ttl)
+            rows.append(
                 (
                     run_id,
-                    flow,
-                    revision,
-                    dump(definition),
-                    trigger,
-                    dump(input),
+                    new.flow,
+                    new.revision,
+                    dump(new.definition),
+                    new.trigger,
+                    dump(new.input),
+                    step,
                     dump(context),
-                    owner,
-                    ts(now + timedelta(seconds=ttl)),
+                    new.owner,
+                    ts(until),
                     ts(now),
                     ts(now),
-                ),
+                )
             )
-        if not added:  # recorded before (the same event again): that run, as it is now
-            return self.get(run_id)
-        # Built from what was written rather than read back: one statement per new run.
-        return FlowRun(
-            id=run_id,
-            flow=flow,
-            revision=revision,
-            definition=definition,
-            trigger=trigger,
-            input=input,
-            status="running",
-            step=0,
-            context=context,
-            error=None,
-            owner=owner,
-            lease_until=now + timedelta(seconds=ttl),
-            started_at=now,
-            updated_at=now,
-            finished_at=None,
-        )
+            # Built from what was written rather than read back: one statement per new run.
+            made.append(
+                FlowRun(
+                    id=run_id,
+                    flow=new.flow,
+                    revision=new.revision,
+                    definition=new.definition,
+                    trigger=new.trigger,
+                    input=new.input,
+                    status="running",
+                    step=step,
+                    context=context,
+                    error=None,
+                    owner=new.owner,
+                    lease_until=until,
+                    started_at=now,
+                    updated_at=now,
+                    finished_at=None,
+                )
+            )
+        with self.commits.transaction() as session:
+            added = session.execute_each(_INSERT_RUN_AT, rows)
+            firsts = [
+                replace(new.first, run=run)
+                for new, run, row in zip(runs, made, added, strict=True)
+                if new.first is not None and row is not None
+            ]
+            attempts = self._write_steps(session, firsts, ts(now))
+            out: list[Advanced] = []
+            for run, row in zip(made, added, strict=True):
+                if row is None:  # recorded before (the same event again): that run, as it is
+                    out.append(Advanced(self.get(run.id), None))
+                else:
+                    out.append(Advanced(run, attempts.get(run.id)))
+        return out
 
     def get(self, run_id: str) -> FlowRun:
         with self.commits.session() as session:
@@ -356,6 +478,90 @@ class FlowRuns:
                 "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?",
                 (dump(output), now, run.id, phase, index),
             )
+
+    def advance(self, step: Advance) -> Advanced:
+        """Checkpoint a step and what follows it (:class:`Advance`) in one transaction;
+        ``LeaseLost`` when another engine took the run over."""
+        (outcome,) = self.advance_all([step])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def advance_all(self, steps: list[Advance]) -> list[Advanced | Exception]:
+        """:meth:`advance` for the steps of many runs, in one transaction and a statement per
+        table for them all. A run another engine took over gets ``LeaseLost`` and nothing of
+        its step is written; the others are."""
+        now = self._db.now()
+        stamp = self._db.ts(now)
+        rows: list[tuple[Any, ...]] = []
+        for step in steps:
+            waiting = step.status == "waiting"
+            final = step.status is not None and step.status not in PENDING and not waiting
+            release = final or waiting
+            wake = self._db.ts(step.wake_at) if step.wake_at is not None else None
+            rows.append(
+                (
+                    dump(step.context),
+                    step.next_step,
+                    stamp,
+                    step.status,
+                    stamp if final else None,
+                    release,
+                    release,
+                    wake,
+                    step.run.id,
+                    step.owner,
+                )
+            )
+        with self.commits.transaction() as session:
+            changed = session.execute_each(_ADVANCE, rows)
+            held = [step for step, row in zip(steps, changed, strict=True) if row is not None]
+            attempts = self._write_steps(session, held, stamp)
+        out: list[Advanced | Exception] = []
+        for step, row in zip(steps, changed, strict=True):
+            if row is None:
+                out.append(LeaseLost(f"flow run {step.run.id} is no longer held by this engine"))
+                continue
+            out.append(Advanced(self._advanced(step, now), attempts.get(step.run.id)))
+        return out
+
+    def _write_steps(self, session: Session, steps: list[Advance], stamp: Any) -> dict[str, int]:
+        """The step rows of checkpoints whose run update was written; the attempt number of
+        each started step, by run id."""
+        made = [_made_row(a, a.mark, stamp) for a in steps if a.mark is not None]
+        session.execute_each(_UPSERT_STEP, made)
+        ended = [
+            (dump(a.output), stamp, a.run.id, a.phase, a.index) for a in steps if a.mark is None
+        ]
+        session.execute_each(_COMPLETE_STEP, ended)
+        starting = [a for a in steps if a.start is not None]
+        counted = session.execute_each(
+            _START_STEP,
+            [
+                (a.run.id, a.phase, a.start.index, a.start.name, a.start.kind, stamp)
+                for a in starting
+                if a.start is not None
+            ],
+        )
+        return {a.run.id: int(row[0]) for a, row in zip(starting, counted, strict=True) if row}
+
+    def _advanced(self, step: Advance, now: datetime) -> FlowRun:
+        """The run as an :class:`Advance` left it, built from what was written."""
+        status = step.status
+        if status is None:
+            return replace(step.run, context=step.context, step=step.next_step, updated_at=now)
+        release = status not in PENDING
+        return replace(
+            step.run,
+            status=status,
+            context=step.context,
+            step=step.next_step,
+            updated_at=now,
+            finished_at=now if release and status != "waiting" else step.run.finished_at,
+            owner=None if release else step.run.owner,
+            lease_until=None if release else step.run.lease_until,
+            wake_at=step.wake_at,
+        )
 
     def divert(
         self, run: FlowRun, context: dict[str, Any], next_step: int, owner: str, error: str
