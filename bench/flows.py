@@ -26,10 +26,15 @@ the same concurrency) is printed next to the fastest engine's, and should be at 
 time of a flow of 21 no-op maps (``$``) against a flow of one, divided by the 20 extra steps,
 minus the time the expression itself takes.
 
-*Memory*: a fresh process starts ``--waiting`` runs of a ``map`` then ``publish`` flow whose
-publisher never returns (each run is parked inside its step, holding its lease with its
-heartbeat, as a run waiting on a slow step is); its RSS once they all wait is printed. Flows
-have no timer step yet, so this is runs held in a blocking step, not runs sleeping on a timer.
+*Memory*, each in a fresh process, on SQLite (and PostgreSQL with ``--postgres``):
+
+- *timers*: ``--waiting`` runs of ``map`` -> ``wait`` (1 h) -> ``publish`` are started, 64 at a
+  time; once every start returned (each run ``waiting`` in the store, its lease given up, no
+  task left for it) the RSS is printed with the count of waiting runs and of tasks left. Then
+  100 runs waiting 1 s are resumed by :meth:`FlowEngine.recover` once due, and checked to
+  complete with their event published once.
+- *held*: ``--waiting`` runs of ``map`` -> ``publish`` whose publisher never returns (each run
+  parked inside its step, a task holding its lease with its heartbeat, as a run in a slow call).
 
 Figures are printed, never asserted.
 """
@@ -39,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import secrets
 import subprocess
@@ -268,13 +274,15 @@ async def step_overhead(url: str, runs: int) -> tuple[float, float]:
 
 
 def rss_mb() -> float:
+    """This process's resident memory, MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
-async def waiting_rss(url: str, count: int) -> dict[str, float]:
+async def held_rss(url: str, count: int) -> dict[str, float]:
+    """RSS with ``count`` runs parked inside a publish step that never returns."""
     spec = FlowSpec.model_validate(
         {
             "steps": [
@@ -304,12 +312,75 @@ async def waiting_rss(url: str, count: int) -> dict[str, float]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return {"before": before, "waiting": held}
+    return {"before": before, "rss": held, "tasks": float(count)}
 
 
-def memory(url: str, count: int) -> dict[str, float]:
+def timer_flow(wait: str) -> FlowSpec:
+    return FlowSpec.model_validate(
+        {
+            "steps": [
+                {"name": "shape", "type": "map", "expression": SHAPE},
+                {"name": "pause", "type": "wait", "for": wait},
+                {"name": "tell", "type": "publish", "event": EVENT},
+            ]
+        }
+    )
+
+
+async def timer_rss(url: str, count: int) -> dict[str, float]:
+    """RSS with ``count`` runs durably waiting on a one-hour timer, once every start returned;
+    then a few runs waiting a second are woken by recovery and checked to complete once."""
+    published: dict[str, int] = {}
+
+    async def counting(event_type: str, data: Any, event_id: str) -> None:
+        published[event_id] = published.get(event_id, 0) + 1
+
+    with open_store(url) as store:
+        store.migrate()
+        gc.collect()
+        before = rss_mb()
+        hour = timer_flow("1h")
+        engine = FlowEngine(FlowRuns(store.db), lambda _: hour, no_target, publisher=counting)
+        gate = asyncio.Semaphore(64)
+
+        async def one(n: int) -> str:
+            async with gate:
+                run = await engine.start_and_run("timers", message(n))
+            if run.status != "waiting":
+                raise RuntimeError(f"run {run.id} is {run.status}, not waiting: {run.error}")
+            return run.id
+
+        await asyncio.gather(*(one(n) for n in range(count)))
+        gc.collect()
+        held = rss_mb()
+        tasks = len(asyncio.all_tasks()) - 1  # this one
+        with store.db.session() as session:
+            row = session.fetchone("SELECT count(*) FROM flow_runs WHERE status = 'waiting'")
+        waiting = int(row[0]) if row else 0
+
+        # Waking: short waits, resumed by recovery once due, each published exactly once.
+        second = timer_flow("1s")
+        waker = FlowEngine(FlowRuns(store.db), lambda _: second, no_target, publisher=counting)
+        short = [(await waker.start_and_run("wake", message(n))).id for n in range(100)]
+        await asyncio.sleep(1.2)
+        woken = [run for run in await waker.recover() if run.flow == "wake"]
+        completed = sum(1 for run in woken if run.status == "completed")
+        once = all(published.get(f"{run_id}:tell") == 1 for run_id in short)
+    return {
+        "before": before,
+        "rss": held,
+        "tasks": float(tasks),
+        "waiting": float(waiting),
+        "woken": float(completed),
+        "short": float(len(short)),
+        "once": float(once),
+    }
+
+
+def memory(url: str, count: int, kind: str) -> dict[str, float]:
+    child = ["--memory-child", url, "--memory-kind", kind, "--waiting", str(count)]
     out = subprocess.run(
-        [sys.executable, __file__, "--memory-child", url, "--waiting", str(count)],
+        [sys.executable, __file__, *child],
         check=True,
         capture_output=True,
         text=True,
@@ -451,9 +522,11 @@ def main() -> None:
     parser.add_argument("--waiting", type=int, default=10_000, help="runs held for the RSS figure")
     parser.add_argument("--overhead-runs", type=int, default=200)
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-kind", default="timer", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
-        print(json.dumps(asyncio.run(waiting_rss(args.memory_child, args.waiting))))
+        measure = timer_rss if args.memory_kind == "timer" else held_rss
+        print(json.dumps(asyncio.run(measure(args.memory_child, args.waiting))))
         return
 
     runs, conc = args.runs, args.concurrency
@@ -520,13 +593,27 @@ def main() -> None:
             overhead, work = asyncio.run(step_overhead(url, args.overhead_runs))
         print(f"  {name:10} {overhead:8.0f} µs a step (the no-op expression itself: {work:.0f} µs)")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        held = memory(f"sqlite:///{Path(tmp) / 'waiting.db'}", args.waiting)
-    print(
-        f"\nmemory: {args.waiting:,} runs held inside a blocking step (no timer step yet), "
-        f"SQLite: RSS {held['waiting']:,.0f} MB ({held['before']:,.0f} MB before starting them; "
-        "target < 300 MB)"
-    )
+    print(f"\nmemory (RSS of a fresh process, {args.waiting:,} runs; target < 300 MB)")
+    for name, pg in stores:
+        with contextlib.ExitStack() as stack:
+            if pg is None:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                url = f"sqlite:///{folder / 'waiting.db'}"
+            else:
+                url = stack.enter_context(postgres_schema(pg))
+            timers = memory(url, args.waiting, "timer")
+            held = memory(url, args.waiting, "held")
+        print(
+            f"  {name:10} waiting on a 1 h timer: {timers['rss']:,.0f} MB "
+            f"({timers['before']:,.0f} MB before; {timers['waiting']:,.0f} runs waiting in the "
+            f"store, {timers['tasks']:,.0f} tasks left in the process); "
+            f"{timers['woken']:,.0f} of {timers['short']:,.0f} runs waiting 1 s completed on "
+            f"recovery, each published {'once' if timers['once'] else 'NOT once'}"
+        )
+        print(
+            f"  {name:10} held inside a step that never returns (a task each): "
+            f"{held['rss']:,.0f} MB ({held['before']:,.0f} MB before)"
+        )
     for note in notes:
         print(note)
 
