@@ -169,6 +169,9 @@ class PostgresDatabase(Database):
             yield Session(conn, self)
 
     def execute_each(self, driver: Any, query: str, rows: Sequence[Params]) -> list[Row | None]:
+        if len(rows) == 1:  # a pipeline costs more than it saves for one statement
+            cursor = driver.execute(query, rows[0])
+            return [cursor.fetchone() if cursor.description is not None else None]
         # executemany pipelines the statements: every row's result, one round trip.
         cursor = driver.cursor()
         cursor.executemany(query, rows, returning=True)
