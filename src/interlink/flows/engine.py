@@ -1,11 +1,14 @@
 """The flow engine: runs recorded in the store, steps checkpointed, sagas undone, runs recovered.
 
-A run is recorded before any step executes (:meth:`FlowEngine.start` returns its id). Steps run
+A run is recorded before any step with side effects executes (:meth:`FlowEngine.start`
+returns its id; :meth:`FlowEngine.start_and_run` records a leading ``map`` or ``filter`` with
+the run, already evaluated). Steps run
 in order over the run's *message* (the input at first), each kind by its executor in
 ``flows/steps/``, in the order ``layout.py`` numbers them (a choice's branch, then what
 follows the choice). Expressions see the message as their input, ``$steps`` (the outputs so
 far), ``$run`` (``id`` and ``flow``) and, in ``onError`` steps, ``$error``. Each step's output
-and the new context are checkpointed before the next step starts.
+and the new context are checkpointed before the next step starts, in the same transaction as
+the next step's first attempt, or as the run's end after its last step.
 
 A failing step is tried again under its policy (the step's ``retry``, else the engine's
 :class:`RetryPolicy`) when the failure is retryable; an attempt over the step's ``timeout``
