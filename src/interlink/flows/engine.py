@@ -139,7 +139,7 @@ class FlowEngine:
         if first:
             new = replace(new, run_id=new.run_id or str(uuid.uuid4()))
             new = replace(new, first=self._leading(new))
-        made = await self.runs.commits.each(self.runs.create_all, new)
+        made = await self.runs.commits.each(self.runs.write_all, new)
         log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
         return made
 
@@ -354,8 +354,11 @@ class FlowEngine:
                     raise
                 await asyncio.sleep(policy.delay(number))
                 continue
-            advance = self._advance(run, phase, index, layout, result, mark)
-            return await self.runs.commits.each(self.runs.advance_all, advance)
+            # A step with side effects has its row already: the same upsert completes it,
+            # with the attempts it counted, so a batch writes every step row in one statement.
+            done = mark or StepMark(name, step.type, number)
+            advance = self._advance(run, phase, index, layout, result, done)
+            return await self.runs.commits.each(self.runs.write_all, advance)
 
     def _advance(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -259,67 +260,49 @@ class FlowRuns:
     def create_all(self, runs: list[NewRun]) -> list[Advanced]:
         """Record new runs (see :meth:`create`) in one transaction, a statement per table
         for them all; each with its first checkpoint when it has one."""
-        now = self._db.now()
+        return [made for made in self.write_all(runs) if isinstance(made, Advanced)]
+
+    def _creating(self, new: NewRun, now: datetime) -> tuple[tuple[Any, ...], FlowRun]:
+        """A new run's row, and the run as written."""
         ts = self._db.ts
-        made: list[FlowRun] = []
-        rows: list[tuple[Any, ...]] = []
-        for new in runs:
-            run_id = new.run_id or str(uuid.uuid4())
-            first = new.first
-            context = {"message": new.input, "steps": {}} if first is None else first.context
-            step = 0 if first is None else first.next_step
-            until = now + timedelta(seconds=new.ttl)
-            rows.append(
-                (
-                    run_id,
-                    new.flow,
-                    new.revision,
-                    dump(new.definition),
-                    new.trigger,
-                    dump(new.input),
-                    step,
-                    dump(context),
-                    new.owner,
-                    ts(until),
-                    ts(now),
-                    ts(now),
-                )
-            )
-            # Built from what was written rather than read back: one statement per new run.
-            made.append(
-                FlowRun(
-                    id=run_id,
-                    flow=new.flow,
-                    revision=new.revision,
-                    definition=new.definition,
-                    trigger=new.trigger,
-                    input=new.input,
-                    status="running",
-                    step=step,
-                    context=context,
-                    error=None,
-                    owner=new.owner,
-                    lease_until=until,
-                    started_at=now,
-                    updated_at=now,
-                    finished_at=None,
-                )
-            )
-        with self.commits.transaction() as session:
-            added = session.execute_each(_INSERT_RUN_AT, rows)
-            firsts = [
-                replace(new.first, run=run)
-                for new, run, row in zip(runs, made, added, strict=True)
-                if new.first is not None and row is not None
-            ]
-            attempts = self._write_steps(session, firsts, ts(now))
-            out: list[Advanced] = []
-            for run, row in zip(made, added, strict=True):
-                if row is None:  # recorded before (the same event again): that run, as it is
-                    out.append(Advanced(self.get(run.id), None))
-                else:
-                    out.append(Advanced(run, attempts.get(run.id)))
-        return out
+        run_id = new.run_id or str(uuid.uuid4())
+        first = new.first
+        context = {"message": new.input, "steps": {}} if first is None else first.context
+        step = 0 if first is None else first.next_step
+        until = now + timedelta(seconds=new.ttl)
+        row = (
+            run_id,
+            new.flow,
+            new.revision,
+            dump(new.definition),
+            new.trigger,
+            dump(new.input),
+            step,
+            dump(context),
+            new.owner,
+            ts(until),
+            ts(now),
+            ts(now),
+        )
+        # Built from what was written rather than read back: one statement per new run.
+        run = FlowRun(
+            id=run_id,
+            flow=new.flow,
+            revision=new.revision,
+            definition=new.definition,
+            trigger=new.trigger,
+            input=new.input,
+            status="running",
+            step=step,
+            context=context,
+            error=None,
+            owner=new.owner,
+            lease_until=until,
+            started_at=now,
+            updated_at=now,
+            finished_at=None,
+        )
+        return row, run
 
     def get(self, run_id: str) -> FlowRun:
         with self.commits.session() as session:
@@ -492,39 +475,64 @@ class FlowRuns:
         """:meth:`advance` for the steps of many runs, in one transaction and a statement per
         table for them all. A run another engine took over gets ``LeaseLost`` and nothing of
         its step is written; the others are."""
+        return list(self.write_all(steps))
+
+    def write_all(self, items: Sequence[NewRun | Advance]) -> list[Advanced | Exception]:
+        """New runs and checkpoints of many runs in one transaction, one statement per kind
+        of row for them all (on PostgreSQL each pipelined: one round trip); an outcome per
+        item, in order."""
         now = self._db.now()
         stamp = self._db.ts(now)
-        rows: list[tuple[Any, ...]] = []
-        for step in steps:
-            waiting = step.status == "waiting"
-            final = step.status is not None and step.status not in PENDING and not waiting
-            release = final or waiting
-            wake = self._db.ts(step.wake_at) if step.wake_at is not None else None
-            rows.append(
-                (
-                    dump(step.context),
-                    step.next_step,
-                    stamp,
-                    step.status,
-                    stamp if final else None,
-                    release,
-                    release,
-                    wake,
-                    step.run.id,
-                    step.owner,
-                )
-            )
+        creating = [self._creating(item, now) for item in items if isinstance(item, NewRun)]
+        advances = [item for item in items if isinstance(item, Advance)]
         with self.commits.transaction() as session:
-            changed = session.execute_each(_ADVANCE, rows)
-            held = [step for step, row in zip(steps, changed, strict=True) if row is not None]
-            attempts = self._write_steps(session, held, stamp)
-        out: list[Advanced | Exception] = []
-        for step, row in zip(steps, changed, strict=True):
-            if row is None:
-                out.append(LeaseLost(f"flow run {step.run.id} is no longer held by this engine"))
-                continue
-            out.append(Advanced(self._advanced(step, now), attempts.get(step.run.id)))
+            added = session.execute_each(_INSERT_RUN_AT, [row for row, _ in creating])
+            changed = session.execute_each(_ADVANCE, [self._advancing(a, stamp) for a in advances])
+            news = [item for item in items if isinstance(item, NewRun)]
+            steps = [
+                replace(new.first, run=run)
+                for new, (_, run), row in zip(news, creating, added, strict=True)
+                if new.first is not None and row is not None
+            ]
+            steps += [a for a, row in zip(advances, changed, strict=True) if row is not None]
+            attempts = self._write_steps(session, steps, stamp)
+            made = iter(zip(creating, added, strict=True))
+            moved = iter(zip(advances, changed, strict=True))
+            out: list[Advanced | Exception] = []
+            for item in items:
+                if isinstance(item, NewRun):
+                    (_, run), row = next(made)
+                    if row is None:  # recorded before (the same event again): that run, as is
+                        out.append(Advanced(self.get(run.id), None))
+                    else:
+                        out.append(Advanced(run, attempts.get(run.id)))
+                    continue
+                step, row = next(moved)
+                if row is None:
+                    lost = f"flow run {step.run.id} is no longer held by this engine"
+                    out.append(LeaseLost(lost))
+                else:
+                    out.append(Advanced(self._advanced(step, now), attempts.get(step.run.id)))
         return out
+
+    def _advancing(self, step: Advance, stamp: Any) -> tuple[Any, ...]:
+        """The ``_ADVANCE`` row of a checkpoint."""
+        waiting = step.status == "waiting"
+        final = step.status is not None and step.status not in PENDING and not waiting
+        release = final or waiting
+        wake = self._db.ts(step.wake_at) if step.wake_at is not None else None
+        return (
+            dump(step.context),
+            step.next_step,
+            stamp,
+            step.status,
+            stamp if final else None,
+            release,
+            release,
+            wake,
+            step.run.id,
+            step.owner,
+        )
 
     def _write_steps(self, session: Session, steps: list[Advance], stamp: Any) -> dict[str, int]:
         """The step rows of checkpoints whose run update was written; the attempt number of
