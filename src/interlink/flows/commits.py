@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -23,7 +23,10 @@ from interlink.store.database import Database, Session
 
 T = TypeVar("T")
 _POSTGRES_WRITERS = 3
-_Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+#: (the function, its arguments or the one item of a batched call, the caller's future,
+#: whether the function takes the batch's items as one list).
+_Call = tuple[Callable[..., Any], Any, "asyncio.Future[Any]", bool]
+Item = TypeVar("Item")
 
 
 class GroupCommit:
@@ -40,8 +43,20 @@ class GroupCommit:
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the next batch; its result or its exception once that committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((fn, args, future))
+        result: T = await self._enqueue(fn, args, False)
+        return result
+
+    async def each(self, fn: Callable[[list[Item]], Sequence[T | Exception]], item: Item) -> T:
+        """``item`` given to ``fn`` in the next batch with the items of the other ``each``
+        calls of the same ``fn``, so it writes them all with a statement per table; its
+        outcome for this item (raised when an exception) once the batch committed. ``fn``
+        returns one outcome per item, in order: an item's exception fails that item only."""
+        result: T = await self._enqueue(fn, item, True)
+        return result
+
+    async def _enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((fn, args, future, many))
         # A writer that found the queue empty has ended, even before its done callbacks ran.
         self._writers = {writer for writer in self._writers if not writer.done()}
         if len(self._writers) < self._parallel:
@@ -76,7 +91,7 @@ class GroupCommit:
                 outcomes = await asyncio.to_thread(self._apply, batch)
             except Exception as exc:  # the store failed on its own: every call did
                 outcomes = [(False, exc)] * len(batch)
-            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+            for (_, _, future, _), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():  # its caller was cancelled
                     continue
                 if ok:
@@ -88,29 +103,46 @@ class GroupCommit:
         if len(batch) > 1:
             with contextlib.suppress(_CallFailed):  # rolled back: every call runs again, alone
                 return self._together(batch)
-        return [self._alone(fn, args) for fn, args, _ in batch]
+        return [self._alone(call) for call in batch]
 
     def _together(self, batch: list[_Call]) -> list[tuple[bool, Any]]:
         """All the calls in one transaction; ``_CallFailed`` (all rolled back) if one fails,
-        as a lost lease or a store error must not take the others' writes with it."""
-        outcomes: list[tuple[bool, Any]] = []
+        as a lost lease or a store error must not take the others' writes with it. The
+        items of batched calls go to their function together, after the other calls."""
+        outcomes: list[tuple[bool, Any] | None] = [None] * len(batch)
+        grouped: dict[Callable[..., Any], list[int]] = {}
         with self._db.transaction() as session:
             self._local.session = session
             try:
-                for fn, args, _ in batch:
+                for position, (fn, args, _, many) in enumerate(batch):
+                    if many:
+                        grouped.setdefault(fn, []).append(position)
+                        continue
                     try:
-                        outcomes.append((True, fn(*args)))
+                        outcomes[position] = (True, fn(*args))
                     except Exception as exc:
                         raise _CallFailed from exc
+                for fn, positions in grouped.items():
+                    try:
+                        results = fn([batch[position][1] for position in positions])
+                    except Exception as exc:
+                        raise _CallFailed from exc
+                    for position, result in zip(positions, results, strict=True):
+                        outcomes[position] = _outcome(result)
             finally:
                 self._local.session = None
-        return outcomes
+        return [outcome for outcome in outcomes if outcome is not None]
 
-    def _alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    def _alone(self, call: _Call) -> tuple[bool, Any]:
+        fn, args, _, many = call
         try:
-            return True, fn(*args)
+            return _outcome(fn([args])[0]) if many else (True, fn(*args))
         except Exception as exc:
             return False, exc
+
+
+def _outcome(result: Any) -> tuple[bool, Any]:
+    return (False, result) if isinstance(result, Exception) else (True, result)
 
 
 class _CallFailed(Exception):

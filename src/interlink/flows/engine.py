@@ -1,11 +1,14 @@
 """The flow engine: runs recorded in the store, steps checkpointed, sagas undone, runs recovered.
 
-A run is recorded before any step executes (:meth:`FlowEngine.start` returns its id). Steps run
+A run is recorded before any step with side effects executes (:meth:`FlowEngine.start`
+returns its id; :meth:`FlowEngine.start_and_run` records a leading ``map`` or ``filter`` with
+the run, already evaluated). Steps run
 in order over the run's *message* (the input at first), each kind by its executor in
 ``flows/steps/``, in the order ``layout.py`` numbers them (a choice's branch, then what
 follows the choice). Expressions see the message as their input, ``$steps`` (the outputs so
 far), ``$run`` (``id`` and ``flow``) and, in ``onError`` steps, ``$error``. Each step's output
-and the new context are checkpointed before the next step starts.
+and the new context are checkpointed before the next step starts, in the same transaction as
+the next step's first attempt, or as the run's end after its last step.
 
 A failing step is tried again under its policy (the step's ``retry``, else the engine's
 :class:`RetryPolicy`) when the failure is retryable; an attempt over the step's ``timeout``
@@ -38,6 +41,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -63,7 +67,19 @@ from interlink.flows.layout import Layout
 from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.payloads import PayloadTooLarge, has_refs, omitted, over
 from interlink.flows.retry import RetryPolicy, StepFailed
-from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase, StepMark, dump
+from interlink.flows.runs import (
+    PENDING,
+    Advance,
+    Advanced,
+    FlowRun,
+    FlowRuns,
+    NewRun,
+    Phase,
+    Start,
+    Status,
+    StepMark,
+    dump,
+)
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
 from interlink.http.client import HttpClient
@@ -73,6 +89,8 @@ log = logging.getLogger("interlink.flows")
 T = TypeVar("T")
 #: How deep flow steps may nest child runs: a loop of flows calling each other stops here.
 MAX_DEPTH = 8
+#: Pinned specs and layouts kept before the caches start again (flows an estate holds).
+_CACHED = 256
 __all__ = ["FlowEngine", "Publisher"]
 
 
@@ -126,6 +144,9 @@ class FlowEngine:
         self.observer = observer or FlowObserver()
         #: The runs this engine is executing now, with their flow (the in-flight gauge).
         self.holding: dict[str, str] = {}
+        # Pinned specs (the spec kept so its id is not reused) and layouts, per run not redone.
+        self._pins: dict[int, tuple[FlowSpec, dict[str, Any], str]] = {}
+        self._layouts: dict[str, Layout] = {}
 
     # --- starting and running ----------------------------------------------------------------
 
@@ -135,18 +156,19 @@ class FlowEngine:
         """Record a run of ``flow`` for ``input``, held by this engine; its id. Nothing of it
         has run yet: :meth:`run` does that. A ``run_id`` already recorded starts nothing new
         (a redelivered event)."""
-        return (await self._record(flow, input, trigger, run_id)).id
+        return (await self._record(flow, input, trigger, run_id)).run.id
 
     async def _record(
-        self, flow: str, input: Any, trigger: str, run_id: str | None = None
-    ) -> FlowRun:
+        self, flow: str, input: Any, trigger: str, run_id: str | None = None, *, first: bool = False
+    ) -> Advanced:
+        """Record a run; with ``first``, its leading steps without side effects are evaluated
+        first and checkpointed with the record, one transaction for both."""
         spec = self._flows(flow)
         self._check(flow, spec)
         self._check_input(input)
         validate_input(flow, spec.input_schema, input)
-        definition, revision = pin(spec)
-        run = await self._db(
-            self.runs.create,
+        definition, revision = self._pin(spec)
+        new = NewRun(
             flow,
             revision,
             definition,
@@ -155,10 +177,76 @@ class FlowEngine:
             self.owner,
             self.lease_ttl,
             run_id,
-            self._deadline(spec),
+            deadline=self._deadline(spec),
         )
-        log.info("flow run %s of Flow/%s recorded (%s)", run.id, flow, trigger)
-        return run
+        leading: tuple[str, str, float] | None = None
+        if first:
+            new = replace(new, run_id=new.run_id or str(uuid.uuid4()))
+            began = time.monotonic()
+            first_step = self._leading(new)
+            if first_step is not None:
+                new = replace(new, first=first_step)
+                mark = first_step.mark
+                assert mark is not None
+                leading = (mark.name, mark.kind, began)
+        made = await self.runs.commits.each(self.runs.write_all, new)
+        log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
+        if leading is not None:  # its attempt is reported once its checkpoint is committed
+            name, kind, began = leading
+            self.observer.step_started(flow, name, kind, "forward", 1)
+            took = time.monotonic() - began
+            self.observer.step_ended(flow, name, "forward", 1, took, "completed")
+        return made
+
+    def _leading(self, new: NewRun) -> Advance | None:
+        """The checkpoint of a new run's first step when it has no side effects and simply
+        completes (no failure, no stop, an output within the limit, before the deadline);
+        else None, and the run starts as it would have."""
+        layout = self._layout(new.revision, new.definition)
+        if not layout.steps or not isinstance(layout.steps[0], MapStep | FilterStep):
+            return None
+        now = self.now()
+        if new.deadline is not None and new.deadline <= now:
+            return None  # the usual path fails the step: the flow timed out
+        assert new.run_id is not None
+        run = FlowRun(
+            id=new.run_id,
+            flow=new.flow,
+            revision=new.revision,
+            definition=new.definition,
+            trigger=new.trigger,
+            input=new.input,
+            status="running",
+            step=0,
+            context={"message": new.input, "steps": {}},
+            error=None,
+            owner=new.owner,
+            lease_until=now + timedelta(seconds=new.ttl),
+            started_at=now,
+            updated_at=now,
+            finished_at=None,
+            deadline=new.deadline,
+        )
+        step = layout.steps[0]
+        attempt = EXECUTORS[step.type](step, StepContext(run, run.context, 0, layout, self))
+        try:
+            # A map or a filter awaits nothing: driving it by hand runs it to its end here.
+            attempt.send(None)
+        except StopIteration as done:
+            result: StepResult = done.value
+        except StepFailed:  # the run records it as usual, with its retries and onError
+            return None
+        else:  # pragma: no cover - a step kind without side effects that awaits something
+            attempt.close()
+            return None
+        maximum = self.runs.payloads.limits.maximum
+        if result.stop is not None or len(dump(result.output)) > maximum:
+            return None  # the usual path stops the run, or fails the step
+        advance = self._advance(
+            run, "forward", 0, layout, result, StepMark(step.name, step.type, 1)
+        )
+        # A run that ends with its first step is recorded first: its end goes the usual way.
+        return advance if advance.status is None else None
 
     def _check_input(self, input: Any) -> None:
         """ConfigError when ``input`` is not JSON, PayloadTooLarge when it is too large."""
@@ -214,14 +302,18 @@ class FlowEngine:
 
     async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
         # The new run is already held by this engine: no claim to make before running it.
-        return await self._hold(await self._record(flow, input, trigger))
+        made = await self._record(flow, input, trigger, first=True)
+        if made.run.status != "running":  # its first step ended it
+            return made.run
+        return await self._hold(made.run, made.attempt)
 
-    async def _hold(self, run: FlowRun) -> FlowRun:
-        """Execute a run this engine holds, keeping its lease while it does."""
+    async def _hold(self, run: FlowRun, started: int | None = None) -> FlowRun:
+        """Execute a run this engine holds, keeping its lease while it does; ``started`` is
+        the attempt of its current step already counted."""
         heartbeat = asyncio.create_task(self._heartbeat(run.id))
         self.holding[run.id] = run.flow
         try:
-            return await self._loaded(await self._execute(run))
+            return await self._loaded(await self._execute(run, started))
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)
@@ -249,18 +341,19 @@ class FlowEngine:
 
     # --- one run -----------------------------------------------------------------------------
 
-    async def _execute(self, run: FlowRun) -> FlowRun:
-        layout = Layout.of(load(run.definition))
+    async def _execute(self, run: FlowRun, started: int | None = None) -> FlowRun:
+        layout = self._layout(run.revision, run.definition)
         context = run.context
         if run.status == "running":
             index = run.step
             while index < layout.end:
                 step = layout.steps[index]
                 try:
-                    result = await self._with_retries(
-                        run, "forward", index, layout, context, EXECUTORS[step.type]
+                    done = await self._with_retries(
+                        run, "forward", index, layout, context, EXECUTORS[step.type], started
                     )
                 except StepFailed as exc:
+                    started = None  # the failed step's attempts were its own
                     error = f"step {step.name} failed: {exc.message}"
                     log.warning("flow run %s: %s", run.id, error)
                     if layout.catch is not None and not layout.catching(index):
@@ -278,15 +371,10 @@ class FlowEngine:
                         self.runs.set_status, run, "compensating", self.owner, error
                     )
                     break
-                if result.stop is not None:
-                    wake, deadline = result.wake_at, run.deadline
-                    if wake and deadline and wake > deadline and not layout.catching(index):
-                        wake = deadline  # to fail at the wait step then: the flow timed out
-                    return await self._db(
-                        self.runs.set_status, run, result.stop, self.owner, None, wake
-                    )
-                context = result.context
-                index = layout.following[index] if result.next is None else result.next
+                run, started = done.run, done.attempt
+                if run.status != "running":  # the checkpoint ended the run, or stopped it
+                    return run
+                context, index = run.context, run.step
             else:
                 if "error" in context:  # the onError steps ran: on to compensation
                     run = await self._db(self.runs.set_status, run, "compensating", self.owner)
@@ -324,9 +412,11 @@ class FlowEngine:
         layout: Layout,
         context: dict[str, Any],
         executor: Executor,
-    ) -> StepResult:
-        """Try a step until it succeeds or its policy gives up; its result, checkpointed
-        before this returns."""
+        started: int | None = None,
+    ) -> Advanced:
+        """Try a step until it succeeds or its policy gives up; the run once its result is
+        checkpointed, with what follows it (:meth:`_advance`). ``started``: the number of
+        the attempt already counted by the checkpoint before."""
         step = layout.steps[index]
         name = step.name
         # A step without side effects gets its row when it ends (one transaction, not two):
@@ -339,6 +429,8 @@ class FlowEngine:
             if pure:
                 number += 1
                 mark: StepMark | None = StepMark(name, step.type, number)
+            elif started is not None:
+                mark, number, started = None, started, None
             else:
                 mark = None
                 number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
@@ -372,29 +464,90 @@ class FlowEngine:
                     pause = max(0.0, min(pause, (deadline - self.now()).total_seconds()))
                 await self._timer.sleep(pause)
                 continue
-            if phase == "forward":
-                # A stopping step keeps the pointer: a run stopped before its status is written
-                # meets the same step again instead of going past it.
-                following = index if result.stop else layout.following[index]
-                if result.next is not None and not result.stop:
-                    following = result.next
-            else:
-                following = run.step
-            await self._db(
-                self.runs.step_completed,
+            # A step with side effects has its row already: the same upsert completes it,
+            # with the attempts it counted, so a batch writes every step row in one statement.
+            done = mark or StepMark(name, step.type, number)
+            advance = self._advance(run, phase, index, layout, result, done)
+            advanced: Advanced = await self.runs.commits.each(self.runs.write_all, advance)
+            outcome: Outcome = "waiting" if result.stop == "waiting" else "completed"
+            took = time.monotonic() - began
+            self.observer.step_ended(run.flow, name, phase, number, took, outcome)
+            return advanced
+
+    def _advance(
+        self,
+        run: FlowRun,
+        phase: Phase,
+        index: int,
+        layout: Layout,
+        result: StepResult,
+        mark: StepMark | None,
+    ) -> Advance:
+        """A completed step's checkpoint with what follows it in the same transaction: the
+        next step's attempt when it has side effects, or the run's end when it was the
+        last (or stopped the run)."""
+        if phase == "compensate":
+            return Advance(
+                run, phase, index, result.output, result.context, run.step, self.owner, mark
+            )
+        if result.stop is not None:
+            wake, deadline = result.wake_at, run.deadline
+            if wake and deadline and wake > deadline and not layout.catching(index):
+                wake = deadline  # to fail at the wait step then: the flow timed out
+            # A stopping step keeps the pointer: a run stopped before its status is written
+            # meets the same step again instead of going past it.
+            return Advance(
                 run,
                 phase,
                 index,
                 result.output,
                 result.context,
-                following,
+                index,
                 self.owner,
                 mark,
+                status=result.stop,
+                wake_at=wake,
             )
-            outcome: Outcome = "waiting" if result.stop == "waiting" else "completed"
-            took = time.monotonic() - began
-            self.observer.step_ended(run.flow, name, phase, number, took, outcome)
-            return result
+        following = layout.following[index] if result.next is None else result.next
+        start: Start | None = None
+        status: Status | None = None
+        if following < layout.end:
+            nxt = layout.steps[following]
+            if not isinstance(nxt, MapStep | FilterStep):
+                start = Start(following, nxt.name, nxt.type)
+        elif "error" not in result.context:  # else the onError steps ran: on to compensation
+            status = "completed"
+        return Advance(
+            run,
+            phase,
+            index,
+            result.output,
+            result.context,
+            following,
+            self.owner,
+            mark,
+            start,
+            status,
+        )
+
+    def _pin(self, spec: FlowSpec) -> tuple[dict[str, Any], str]:
+        """:func:`pin`, once per spec object (the estate hands out the same one each run)."""
+        pinned = self._pins.get(id(spec))
+        if pinned is None or pinned[0] is not spec:
+            if len(self._pins) >= _CACHED:
+                self._pins.clear()
+            pinned = (spec, *pin(spec))
+            self._pins[id(spec)] = pinned
+        return pinned[1], pinned[2]
+
+    def _layout(self, revision: str, definition: dict[str, Any]) -> Layout:
+        """A pinned definition's layout, once per revision (its hash)."""
+        layout = self._layouts.get(revision)
+        if layout is None:
+            if len(self._layouts) >= _CACHED:
+                self._layouts.clear()
+            layout = self._layouts[revision] = Layout.of(load(definition))
+        return layout
 
     async def _attempt(
         self,

@@ -1,9 +1,10 @@
 """Flow runs and their step checkpoints in the store (``flow_runs``, ``flow_steps``).
 
-A run is recorded before anything of it executes. A step with side effects (a call, a publish)
-gets a row when it starts, so its attempts are counted before it acts; a ``map`` or ``filter``
-gets its row when it ends. When a step completes, its output, the run's context and the run's
-step pointer move in one transaction, so after a crash the pointer names the step that was in
+A run is recorded before any of its steps with side effects executes. A step with side effects
+(a call, a publish) gets a row when it starts, so its attempts are counted before it acts; a
+``map`` or ``filter`` gets its row when it ends. When a step completes, its output, the run's
+context and the run's step pointer move in one transaction (with the next step's attempt, or
+the run's end: one commit per step), so after a crash the pointer names the step that was in
 flight, and every step before it is never run again. The engine holding a run keeps a lease on
 it (``owner``, ``lease_until``); recovery takes over the runs whose lease lapsed.
 """
@@ -12,15 +13,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
 from interlink.flows.payloads import PayloadLimits, Payloads
-from interlink.store.database import Database, Row
+from interlink.store.database import Database, Row, Session
 
 Status = Literal[
     "running",
@@ -37,12 +38,6 @@ Phase = Literal["forward", "compensate"]
 PENDING: Final = ("running", "compensating")
 
 # Queries are whole literals, as in the other repositories.
-_INSERT_RUN: Final = (
-    "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
-    "context, error, owner, lease_until, started_at, updated_at, finished_at, deadline) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'running', 0, ?, NULL, ?, ?, ?, ?, NULL, ?) "
-    "ON CONFLICT (id) DO NOTHING"
-)
 _SELECT_RUN: Final = (
     "SELECT id, flow, revision, definition, trigger, input, status, step, context, error, "
     "owner, lease_until, started_at, updated_at, finished_at, wake_at, deadline FROM flow_runs "
@@ -74,6 +69,29 @@ _SET_STATUS: Final = (
     "RETURNING id, flow, revision, definition, trigger, input, status, step, context, error, "
     "owner, lease_until, started_at, updated_at, finished_at, wake_at, deadline"
 )
+_ADVANCE: Final = (
+    "UPDATE flow_runs SET context = ?, step = ?, updated_at = ?, status = COALESCE(?, status), "
+    "finished_at = ?, owner = CASE WHEN ? THEN NULL ELSE owner END, "
+    "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, wake_at = ? "
+    "WHERE id = ? AND owner = ? RETURNING id"
+)
+_INSERT_RUN_AT: Final = (
+    "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
+    "context, error, owner, lease_until, started_at, updated_at, finished_at, deadline) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, NULL, ?) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_COMPLETE_STEP: Final = (
+    "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
+    "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?"
+)
+_START_STEP: Final = (
+    "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, "
+    "started_at) VALUES (?, ?, ?, ?, ?, 1, 'running', ?) "
+    "ON CONFLICT (run_id, phase, step_index) DO UPDATE SET "
+    "attempts = flow_steps.attempts + 1, status = 'running', error = NULL "
+    "RETURNING attempts"
+)
 _UPSERT_STEP: Final = (
     "INSERT INTO flow_steps (run_id, phase, step_index, name, kind, attempts, status, output, "
     "error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -90,6 +108,61 @@ class StepMark:
     name: str
     kind: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class Start:
+    """The next step, one with side effects, whose attempt is counted in the same transaction
+    as the checkpoint before it (its row made on the first)."""
+
+    index: int
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Advance:
+    """A completed step's checkpoint and what follows it, one transaction: the step's output,
+    the run's context and pointer, the next step's attempt (``start``), and the run's new
+    status when the step ends it (``completed``, or a stop such as ``waiting``)."""
+
+    run: FlowRun
+    phase: Phase
+    index: int
+    output: Any
+    context: dict[str, Any]
+    next_step: int
+    owner: str
+    mark: StepMark | None = None  # the step's row is made now: it had no side effects
+    start: Start | None = None
+    status: Status | None = None
+    wake_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """The run after an :class:`Advance`, and the number of the started step's attempt."""
+
+    run: FlowRun
+    attempt: int | None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run to record, held by ``owner`` for ``ttl`` seconds; ``first`` checkpoints the steps
+    without side effects it begins with, already evaluated (nothing of them is visible
+    outside until this is committed, so evaluating them first changes nothing after a crash)."""
+
+    flow: str
+    revision: str
+    definition: dict[str, Any]
+    trigger: str
+    input: Any
+    owner: str
+    ttl: float
+    run_id: str | None = None
+    first: Advance | None = None
+    deadline: datetime | None = None  # when the run must have ended (the flow's timeout)
 
 
 @dataclass(frozen=True)
@@ -128,6 +201,23 @@ class StepRecord:
     finished_at: datetime | None
 
 
+def _made_row(step: Advance, mark: StepMark, output: str, stamp: Any) -> tuple[Any, ...]:
+    """The ``_UPSERT_STEP`` row of a completed step without side effects."""
+    return (
+        step.run.id,
+        step.phase,
+        step.index,
+        mark.name,
+        mark.kind,
+        mark.attempts,
+        "completed",
+        output,
+        None,
+        stamp,
+        stamp,
+    )
+
+
 def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
@@ -160,49 +250,63 @@ class FlowRuns:
         Given a ``run_id`` already recorded, nothing changes and that run is returned: a
         trigger that derives the id from what started it starts one run however often it
         is repeated."""
-        now = self._db.now()
+        new = NewRun(
+            flow, revision, definition, trigger, input, owner, ttl, run_id, deadline=deadline
+        )
+        (made,) = self.create_all([new])
+        return made.run
+
+    def create_all(self, runs: list[NewRun]) -> list[Advanced]:
+        """Record new runs (see :meth:`create`) in one transaction, a statement per table
+        for them all; each with its first checkpoint when it has one."""
+        return [made for made in self.write_all(runs) if isinstance(made, Advanced)]
+
+    def _creating(
+        self, session: Session, new: NewRun, now: datetime
+    ) -> tuple[tuple[Any, ...], FlowRun]:
+        """A new run's row (its large input and context entries stored apart), and the run
+        as written."""
         ts = self._db.ts
-        run_id = run_id or str(uuid.uuid4())
-        context = {"message": input, "steps": {}}
-        with self.commits.transaction() as session:
-            added = session.execute(
-                _INSERT_RUN,
-                (
-                    run_id,
-                    flow,
-                    revision,
-                    dump(definition),
-                    trigger,
-                    self.payloads.value(session, run_id, input),
-                    self.payloads.context(session, run_id, context),
-                    owner,
-                    ts(now + timedelta(seconds=ttl)),
-                    ts(now),
-                    ts(now),
-                    None if deadline is None else ts(deadline),
-                ),
-            )
-        if not added:  # recorded before (the same event again): that run, as it is now
-            return self.get(run_id)
+        run_id = new.run_id or str(uuid.uuid4())
+        first = new.first
+        context = {"message": new.input, "steps": {}} if first is None else first.context
+        step = 0 if first is None else first.next_step
+        until = now + timedelta(seconds=new.ttl)
+        row = (
+            run_id,
+            new.flow,
+            new.revision,
+            dump(new.definition),
+            new.trigger,
+            self.payloads.value(session, run_id, new.input),
+            step,
+            self.payloads.context(session, run_id, context),
+            new.owner,
+            ts(until),
+            ts(now),
+            ts(now),
+            None if new.deadline is None else ts(new.deadline),
+        )
         # Built from what was written rather than read back: one statement per new run.
-        return FlowRun(
+        run = FlowRun(
             id=run_id,
-            flow=flow,
-            revision=revision,
-            definition=definition,
-            trigger=trigger,
-            input=input,
+            flow=new.flow,
+            revision=new.revision,
+            definition=new.definition,
+            trigger=new.trigger,
+            input=new.input,
             status="running",
-            step=0,
+            step=step,
             context=context,
             error=None,
-            owner=owner,
-            lease_until=now + timedelta(seconds=ttl),
+            owner=new.owner,
+            lease_until=until,
             started_at=now,
             updated_at=now,
             finished_at=None,
-            deadline=deadline,
+            deadline=new.deadline,
         )
+        return row, run
 
     def get(self, run_id: str) -> FlowRun:
         with self.commits.session() as session:
@@ -362,6 +466,126 @@ class FlowRuns:
                 "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?",
                 (self.payloads.value(session, run.id, output), now, run.id, phase, index),
             )
+
+    def advance(self, step: Advance) -> Advanced:
+        """Checkpoint a step and what follows it (:class:`Advance`) in one transaction;
+        ``LeaseLost`` when another engine took the run over."""
+        (outcome,) = self.advance_all([step])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def advance_all(self, steps: list[Advance]) -> list[Advanced | Exception]:
+        """:meth:`advance` for the steps of many runs, in one transaction and a statement per
+        table for them all. A run another engine took over gets ``LeaseLost`` and nothing of
+        its step is written; the others are."""
+        return list(self.write_all(steps))
+
+    def write_all(self, items: Sequence[NewRun | Advance]) -> list[Advanced | Exception]:
+        """New runs and checkpoints of many runs in one transaction, one statement per kind
+        of row for them all (on PostgreSQL each pipelined: one round trip); an outcome per
+        item, in order."""
+        now = self._db.now()
+        stamp = self._db.ts(now)
+        advances = [item for item in items if isinstance(item, Advance)]
+        with self.commits.transaction() as session:
+            creating = [
+                self._creating(session, item, now) for item in items if isinstance(item, NewRun)
+            ]
+            added = session.execute_each(_INSERT_RUN_AT, [row for row, _ in creating])
+            changed = session.execute_each(
+                _ADVANCE, [self._advancing(session, a, stamp) for a in advances]
+            )
+            news = [item for item in items if isinstance(item, NewRun)]
+            steps = [
+                replace(new.first, run=run)
+                for new, (_, run), row in zip(news, creating, added, strict=True)
+                if new.first is not None and row is not None
+            ]
+            steps += [a for a, row in zip(advances, changed, strict=True) if row is not None]
+            attempts = self._write_steps(session, steps, stamp)
+            made = iter(zip(creating, added, strict=True))
+            moved = iter(zip(advances, changed, strict=True))
+            out: list[Advanced | Exception] = []
+            for item in items:
+                if isinstance(item, NewRun):
+                    (_, run), row = next(made)
+                    if row is None:  # recorded before (the same event again): that run, as is
+                        out.append(Advanced(self.get(run.id), None))
+                    else:
+                        out.append(Advanced(run, attempts.get(run.id)))
+                    continue
+                step, row = next(moved)
+                if row is None:
+                    lost = f"flow run {step.run.id} is no longer held by this engine"
+                    out.append(LeaseLost(lost))
+                else:
+                    out.append(Advanced(self._advanced(step, now), attempts.get(step.run.id)))
+        return out
+
+    def _advancing(self, session: Session, step: Advance, stamp: Any) -> tuple[Any, ...]:
+        """The ``_ADVANCE`` row of a checkpoint."""
+        waiting = step.status == "waiting"
+        final = step.status is not None and step.status not in PENDING and not waiting
+        release = final or waiting
+        wake = self._db.ts(step.wake_at) if step.wake_at is not None else None
+        return (
+            self.payloads.context(session, step.run.id, step.context),
+            step.next_step,
+            stamp,
+            step.status,
+            stamp if final else None,
+            release,
+            release,
+            wake,
+            step.run.id,
+            step.owner,
+        )
+
+    def _write_steps(self, session: Session, steps: list[Advance], stamp: Any) -> dict[str, int]:
+        """The step rows of checkpoints whose run update was written; the attempt number of
+        each started step, by run id."""
+        value = self.payloads.value
+        made = [
+            _made_row(a, a.mark, value(session, a.run.id, a.output), stamp)
+            for a in steps
+            if a.mark is not None
+        ]
+        session.execute_each(_UPSERT_STEP, made)
+        ended = [
+            (value(session, a.run.id, a.output), stamp, a.run.id, a.phase, a.index)
+            for a in steps
+            if a.mark is None
+        ]
+        session.execute_each(_COMPLETE_STEP, ended)
+        starting = [a for a in steps if a.start is not None]
+        counted = session.execute_each(
+            _START_STEP,
+            [
+                (a.run.id, a.phase, a.start.index, a.start.name, a.start.kind, stamp)
+                for a in starting
+                if a.start is not None
+            ],
+        )
+        return {a.run.id: int(row[0]) for a, row in zip(starting, counted, strict=True) if row}
+
+    def _advanced(self, step: Advance, now: datetime) -> FlowRun:
+        """The run as an :class:`Advance` left it, built from what was written."""
+        status = step.status
+        if status is None:
+            return replace(step.run, context=step.context, step=step.next_step, updated_at=now)
+        release = status not in PENDING
+        return replace(
+            step.run,
+            status=status,
+            context=step.context,
+            step=step.next_step,
+            updated_at=now,
+            finished_at=now if release and status != "waiting" else step.run.finished_at,
+            owner=None if release else step.run.owner,
+            lease_until=None if release else step.run.lease_until,
+            wake_at=step.wake_at,
+        )
 
     def divert(
         self, run: FlowRun, context: dict[str, Any], next_step: int, owner: str, error: str

@@ -61,6 +61,14 @@ class Session:
     def executemany(self, query: str, rows: Sequence[Params]) -> None:
         self._driver.cursor().executemany(self._database.sql(query), rows)
 
+    def execute_each(self, query: str, rows: Sequence[Params]) -> list[Row | None]:
+        """Run a statement once per parameter row; the first row each run returns (a
+        ``RETURNING`` clause says which rows it changed). PostgreSQL sends them all in one
+        pipeline, one round trip for the lot; SQLite, in process, runs them one by one."""
+        if not rows:
+            return []
+        return self._database.execute_each(self._driver, self._database.sql(query), rows)
+
     def fetchone(self, query: str, params: Params = ()) -> Row | None:
         row: Row | None = self._driver.execute(self._database.sql(query), params).fetchone()
         return row
@@ -141,6 +149,10 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; safe to call twice."""
+
+    def execute_each(self, driver: Any, query: str, rows: Sequence[Params]) -> list[Row | None]:
+        """:meth:`Session.execute_each` on ``driver``: one statement at a time here."""
+        return [driver.execute(query, params).fetchone() for params in rows]
 
     def notify(self, session: Session, channel: str, payload: str) -> None:
         """Tell listeners on ``channel`` when ``session``'s transaction commits; a no-op where

@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from interlink.errors import ConfigError, MigrationError, StoreError, StoreUnavailable
 from interlink.store.base import Clock, redact_url, utcnow
-from interlink.store.database import Database, Session
+from interlink.store.database import Database, Params, Row, Session
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -167,6 +167,18 @@ class PostgresDatabase(Database):
     def transaction(self) -> Iterator[Session]:
         with self._connection() as conn, conn.transaction():
             yield Session(conn, self)
+
+    def execute_each(self, driver: Any, query: str, rows: Sequence[Params]) -> list[Row | None]:
+        if len(rows) == 1:  # a pipeline costs more than it saves for one statement
+            cursor = driver.execute(query, rows[0])
+            return [cursor.fetchone() if cursor.description is not None else None]
+        # executemany pipelines the statements: every row's result, one round trip.
+        cursor = driver.cursor()
+        cursor.executemany(query, rows, returning=True)
+        return [
+            result.fetchone() if result.description is not None else None
+            for result in cursor.results()
+        ]
 
     def prepare_migrations(self, session: Session) -> None:
         self.lock_migrations(session)

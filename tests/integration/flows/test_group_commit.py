@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from interlink.errors import LeaseLost
-from interlink.flows.runs import FlowRuns
+from interlink.flows.runs import Advance, Advanced, FlowRuns, NewRun, Start, StepMark
 from interlink.store import Store, open_store
 
 
@@ -48,3 +48,63 @@ def test_a_lost_lease_in_a_batch_leaves_the_other_calls_written(store: Store) ->
     assert (done.status, done.step, done.context) == ("completed", 1, {"m": 1})
     (held,) = [run for run in runs.latest() if run.input == 2]
     assert (held.status, held.step) == ("running", 0)
+
+
+def test_checkpoints_written_together_keep_a_lost_lease_to_its_own_run(store: Store) -> None:
+    runs = FlowRuns(store.db)
+
+    async def scenario() -> tuple[object, ...]:
+        made = await asyncio.gather(
+            *(
+                runs.commits.each(runs.write_all, NewRun("f", "r", {}, "manual", n, "me", 30.0))
+                for n in (1, 2)
+            )
+        )
+        first, second = (done.run for done in made)
+        # Started together, both land in one batch; the second run is not ours.
+        return tuple(
+            await asyncio.gather(
+                runs.commits.each(
+                    runs.write_all,
+                    Advance(
+                        first,
+                        "forward",
+                        0,
+                        {"out": 1},
+                        {"m": 1},
+                        1,
+                        "me",
+                        StepMark("a", "map", 1),
+                        Start(1, "b", "call"),
+                    ),
+                ),
+                runs.commits.each(
+                    runs.write_all,
+                    Advance(
+                        second,
+                        "forward",
+                        0,
+                        {"out": 2},
+                        {"m": 2},
+                        1,
+                        "other",
+                        StepMark("a", "map", 1),
+                        Start(1, "b", "call"),
+                    ),
+                ),
+                return_exceptions=True,
+            )
+        )
+
+    moved, lost = asyncio.run(scenario())
+    assert isinstance(lost, LeaseLost)
+    assert isinstance(moved, Advanced)
+    assert moved.attempt == 1  # the next step's first attempt, counted with the checkpoint
+    assert (moved.run.step, moved.run.context) == (1, {"m": 1})
+    (done,) = [run for run in runs.latest() if run.input == 1]
+    assert (done.status, done.step, done.context) == ("running", 1, {"m": 1})
+    rows = [(s.name, s.status, s.attempts, s.output) for s in runs.steps(done.id)]
+    assert rows == [("a", "completed", 1, {"out": 1}), ("b", "running", 1, None)]
+    (held,) = [run for run in runs.latest() if run.input == 2]
+    assert (held.step, held.context) == (0, {"message": 2, "steps": {}})
+    assert runs.steps(held.id) == []  # nothing of the lost run's checkpoint was written

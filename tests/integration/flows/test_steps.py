@@ -348,6 +348,51 @@ def test_a_wait_parks_the_run_and_a_restarted_engine_resumes_it_when_due(
     assert steps["until"].output == {"wakeAt": at}
 
 
+NAP = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: nap, owner: ops}
+spec:
+  steps:
+    - {name: shape, type: map, expression: '{"n": n}'}
+    - {name: pause, type: wait, for: 1h}
+    - {name: then, type: call, system: crm, path: '/then/{n}'}
+"""
+
+
+def test_runs_waiting_on_a_timer_hold_nothing_in_the_process_and_all_wake_once(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    root = write_estate(tmp_path / "estate", upstream.url, NAP)
+
+    async def start_many() -> tuple[list[FlowRun], int]:
+        engine = engine_for(root, store)
+        runs = await asyncio.gather(*(engine.start_and_run("nap", {"n": n}) for n in range(30)))
+        left = len(asyncio.all_tasks()) - 1  # but this one
+        await engine.aclose()
+        return list(runs), left
+
+    runs, left = asyncio.run(start_many())
+    assert left == 0  # a waiting run is parked in the store, not in a task
+    assert {run.status for run in runs} == {"waiting"}
+    assert {run.step for run in runs} == {1}
+    waiting = FlowRuns(store.db)
+    assert {r.status for r in waiting.steps(runs[0].id)} == {"completed"}
+    assert upstream.requests == []
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(hours=2)
+
+    with open_store(store_url, clock=later) as restarted:
+        resumed = asyncio.run(engine_for(root, restarted).recover())
+    assert sorted(run.id for run in resumed) == sorted(run.id for run in runs)
+    assert {run.status for run in resumed} == {"completed"}
+    paths = sorted(r["path"] for r in upstream.requests)
+    assert paths == sorted(f"/then/{n}" for n in range(30))  # each run's call, once
+    steps = [(s.name, s.status, s.attempts) for s in waiting.steps(runs[0].id)]
+    assert steps == [("shape", "completed", 1), ("pause", "completed", 2), ("then", "completed", 1)]
+
+
 def test_a_wait_until_what_is_not_a_time_fails_the_run(
     tmp_path: Path, store: Store, upstream: UpstreamThread
 ) -> None:
