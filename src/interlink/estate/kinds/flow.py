@@ -26,7 +26,6 @@ def _zones() -> frozenset[str]:
 #: A table a step or trigger names: a plain identifier, optionally schema-qualified.
 TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
 COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
-Column = Annotated[str, Field(pattern=COLUMN_PATTERN)]
 
 
 class PollTrigger(Model):
@@ -63,7 +62,7 @@ class PollTrigger(Model):
         description="SQL: the column that grows with each new or changed row (an incrementing "
         "id or a timestamp); HTTP: JSONata on the answer giving the next cursor or page token",
     )
-    key: list[Column] | str | None = Field(
+    key: list[str] | str | None = Field(
         default=None,
         description="SQL: the primary key columns (the tie-breaker between rows of one cursor "
         "value); HTTP: JSONata on an item giving its stable key",
@@ -98,10 +97,15 @@ class PollTrigger(Model):
         if self.sql:
             if self.api is not None:
                 raise ValueError("an api is polled over HTTP: give path, not table or query")
-            if self.cursor is None or not re.match(COLUMN_PATTERN, self.cursor):
+            if self.cursor is None:
                 raise ValueError("a SQL poll trigger needs cursor: a column name")
             if not isinstance(self.key, list) or not self.key:
                 raise ValueError("a SQL poll trigger needs key: the primary key columns")
+            for column in (self.cursor, *self.key):
+                if not re.match(COLUMN_PATTERN, column):
+                    raise ValueError(
+                        f"column {column!r} is not a plain identifier (letters, digits, _)"
+                    )
             if self.items is not None:
                 raise ValueError("items applies to an HTTP poll trigger (path) only")
         else:
