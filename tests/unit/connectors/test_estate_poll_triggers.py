@@ -74,7 +74,7 @@ def test_the_trigger_name_is_stable_and_can_be_given(tmp_path: Path) -> None:
     write(tmp_path, "flow.yaml", named)
     again = check_estate(tmp_path, today=TODAY).estate.get("Flow", "ingest")
     assert again is not None
-    assert again.obj.spec.trigger.poll.trigger_name == "orders-feed"  # type: ignore[attr-defined]
+    assert again.obj.spec.trigger.poll.trigger_name == "orders-feed"
 
 
 def test_a_table_on_an_http_system_is_refused_at_its_line(tmp_path: Path) -> None:
