@@ -12,6 +12,7 @@ checkpoint is ``{"page": <cursor sent>}``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from interlink.errors import ConfigError, ExpressionError, UpstreamError
 from interlink.estate.kinds.organisation import SystemCredentials
 from interlink.estate.references import resolve
 from interlink.expressions import Expression, compile_expression
-from interlink.flows.calls import Target, read_answer, send
+from interlink.flows.calls import Answer, Target, read_answer, send
 from interlink.flows.retry import StepFailed
 from interlink.flows.triggers.sources import JSON, Batch, Item
 from interlink.http.client import HttpClient
@@ -69,7 +70,17 @@ class ApiSource:
         sent = cursor.get("page") if isinstance(cursor, dict) else None
         if cursor is None and self.start != "earliest":
             sent = self.start
-        body = await self._get(sent)
+        answer = await self._get(sent)
+        # A page may be large: its JSON is read and its expressions run off the event loop.
+        return await asyncio.to_thread(self._batch, answer, sent)
+
+    def _batch(self, answer: Answer, sent: Any) -> Batch:
+        try:
+            body = read_answer("GET", self.path, answer, LIMIT)
+        except StepFailed as exc:
+            raise ConnectorError(
+                exc.message, system=self.system, object=f"GET {self.path}", retryable=exc.retryable
+            ) from None
         items = self._evaluate("items", body)
         if items is None:
             items = []
@@ -101,7 +112,7 @@ class ApiSource:
                 object=self.path,
             ) from None
 
-    async def _get(self, sent: Any) -> Any:
+    async def _get(self, sent: Any) -> Answer:
         path = self.path
         if sent is not None:
             value = json.dumps(sent) if isinstance(sent, dict | list) else str(sent)
@@ -113,7 +124,7 @@ class ApiSource:
                 if self.credentials is not None
                 else None
             )
-            answer = await send(
+            return await send(
                 self._client(),
                 Target(resolve(self.base_url), credential),
                 "GET",
@@ -122,7 +133,6 @@ class ApiSource:
                 f"poll:{self.system}:{self.path}",
                 LIMIT,
             )
-            return read_answer("GET", self.path, answer, LIMIT)
         except (StepFailed, UpstreamError) as exc:
             raise ConnectorError(
                 exc.message,
