@@ -26,6 +26,10 @@ SPEC = ConnectorSpec(
         "additionalProperties": False,
     },
     capabilities=(
+        Capability(
+            "trigger",
+            "a Flow's trigger.poll GETs a path page by page and starts a run per new item",
+        ),
         Capability("read", "enrich steps GET through an Api of the System"),
         Capability("write", "call steps send the message (with a saga compensation)"),
         Capability("lookup", "enrich steps put a record looked up by key into the message"),

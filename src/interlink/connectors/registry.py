@@ -75,6 +75,10 @@ class Registry:
         found = self._connectors.get(name)
         return found.spec.interface if found else None
 
+    def capabilities(self, name: str) -> list[str]:
+        found = self._connectors.get(name)
+        return [c.name for c in found.spec.capabilities] if found else []
+
     def problems_of(self, name: str, connection: Mapping[str, Any]) -> list[Problem]:
         return self.get(name).spec.problems(connection)
 

@@ -6,6 +6,22 @@ from interlink.connectors.spec import Capability
 
 SQL_CAPABILITIES = (
     Capability(
+        "trigger",
+        "a Flow's trigger.poll starts a run per new or changed row of a table, read in order "
+        "of a cursor column and the primary key",
+        {
+            "type": "object",
+            "properties": {
+                "table": {"type": "string", "description": "the table (schema.table)"},
+                "query": {"type": "string", "description": "a SELECT polled instead"},
+                "cursor": {"type": "string", "description": "the growing column"},
+                "key": {"type": "array", "items": {"type": "string"}, "description": "the key"},
+                "batch": {"type": "integer", "description": "rows per poll"},
+            },
+            "required": ["cursor", "key"],
+        },
+    ),
+    Capability(
         "read",
         "query steps run a parameterised SELECT and put the rows into the message",
         {

@@ -1,5 +1,6 @@
 """`check` rules for connectors: a System's connector exists and its connection is valid for
-it, and a Flow's query and write steps reach a System with a SQL connector.
+it, a Flow's query and write steps reach a System with a SQL connector, and its
+``trigger.poll`` a System that can be polled (its JSONata compiling).
 
 The connectors live above the estate (``interlink.connectors``); the estate sees them through a
 :class:`ConnectorCatalog`, which the callers of `check` pass in (the connectors' registry).
@@ -10,16 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
+from interlink.errors import ExpressionError
 from interlink.estate.findings import Finding
-from interlink.estate.flow_rules import every_step
+from interlink.estate.flow_rules import every_step, path_leaves_base
 from interlink.estate.hints import did_you_mean
-from interlink.estate.kinds import Flow, System
-from interlink.estate.kinds.flow import QueryStep, WriteStep
-from interlink.estate.model import Estate
+from interlink.estate.kinds import Api, Flow, System
+from interlink.estate.kinds.flow import PollTrigger, QueryStep, WriteStep
+from interlink.estate.model import Estate, Loaded
+from interlink.estate.yamlsource import PathKey
+from interlink.expressions import compile_expression
 
 CONNECTOR_UNKNOWN = "CONNECTOR_UNKNOWN"
 CONNECTION_INVALID = "CONNECTION_INVALID"
 FLOW_SQL_SYSTEM = "FLOW_SQL_SYSTEM"
+FLOW_POLL_SOURCE = "FLOW_POLL_SOURCE"
 
 #: The rules as `check --list-rules` shows them: code, description.
 CONNECTION_RULES = (
@@ -30,6 +35,11 @@ CONNECTION_RULES = (
         "are ${secret:…} references",
     ),
     (FLOW_SQL_SYSTEM, "a Flow's query and write steps name a System with a SQL connector"),
+    (
+        FLOW_POLL_SOURCE,
+        "a Flow's trigger.poll names a System whose connector can trigger (a table or query on "
+        "a SQL connector, a path on a System with a baseUrl), and its JSONata compiles",
+    ),
 )
 
 
@@ -45,6 +55,9 @@ class ConnectorCatalog(Protocol):
         self, name: str, connection: Mapping[str, Any]
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """Where ``connection`` is wrong for the connector, and why."""
+
+    def capabilities(self, name: str) -> list[str]:
+        """What the connector can do for a flow (``trigger``, ``read``…); none if unknown."""
 
 
 def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
@@ -71,6 +84,7 @@ def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[F
                 f"{item.key}: connection{'.' + where if where else ''}: {message}",
             )
     yield from _sql_steps(estate, catalog)
+    yield from _poll_triggers(estate, catalog)
 
 
 def _sql_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
@@ -94,4 +108,84 @@ def _sql_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
                 f"{item.key}: step '{step.name}' ({step.type}) needs a System with a SQL "
                 f"connector; System/{step.system} has {what}",
                 hint="give the System connector: postgresql, mariadb or sqlite, and its connection",
+            )
+
+
+def _poll_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
+    for item in estate.loaded_of("Flow"):
+        assert isinstance(item.obj, Flow)
+        trigger = item.obj.spec.trigger
+        poll = trigger.poll if trigger is not None else None
+        if poll is None:
+            continue
+        at = ("spec", "trigger", "poll")
+        if poll.sql:
+            yield from _sql_poll(estate, catalog, item, poll, at)
+        else:
+            yield from _http_poll(estate, item, poll, at)
+
+
+def _sql_poll(
+    estate: Estate, catalog: ConnectorCatalog, item: Loaded, poll: PollTrigger, at: PathKey
+) -> Iterator[Finding]:
+    assert poll.system is not None
+    found = estate.get("System", poll.system)
+    if found is None or not isinstance(found.obj, System):
+        return  # REF_UNKNOWN says so
+    connector = found.obj.spec.connector_name
+    if connector is not None and catalog.interface(connector) is None:
+        return  # an unknown connector is reported at the System
+    polled = poll.table or "its query"
+    if connector is None or catalog.interface(connector) != "sql":
+        what = f"connector {connector}" if connector else "no connector"
+        yield item.finding(
+            (*at, "system"),
+            FLOW_POLL_SOURCE,
+            f"{item.key}: trigger.poll reads {polled} from System/{poll.system}, which has "
+            f"{what}: a table or query is polled on a System with a SQL connector",
+            hint="give the System connector: postgresql, mariadb or sqlite; or poll a path "
+            "over HTTP",
+        )
+    elif "trigger" not in catalog.capabilities(connector):
+        yield item.finding(
+            (*at, "system"),
+            FLOW_POLL_SOURCE,
+            f"{item.key}: trigger.poll: connector {connector} of System/{poll.system} cannot "
+            "trigger flows (it has no trigger capability)",
+        )
+
+
+def _http_poll(estate: Estate, item: Loaded, poll: PollTrigger, at: PathKey) -> Iterator[Finding]:
+    system = poll.system
+    if poll.api is not None:
+        api = estate.get("Api", poll.api)
+        if api is None or not isinstance(api.obj, Api):
+            return  # REF_UNKNOWN says so
+        system = api.obj.spec.system
+    found = estate.get("System", system or "")
+    if found is not None and isinstance(found.obj, System) and found.obj.spec.base_url is None:
+        yield item.finding(
+            (*at, "api" if poll.api else "system"),
+            FLOW_POLL_SOURCE,
+            f"{item.key}: trigger.poll GETs {poll.path} from System/{system}, which has no baseUrl",
+        )
+    assert poll.path is not None
+    if path_leaves_base(poll.path) or poll.path.startswith("//"):
+        yield item.finding(
+            (*at, "path"),
+            FLOW_POLL_SOURCE,
+            f"{item.key}: trigger.poll path {poll.path!r} has '.' or '..' segments or starts "
+            "with '//'; it must stay under the System's base URL",
+        )
+    for name in ("items", "key", "cursor"):
+        source = getattr(poll, name)
+        if not isinstance(source, str):
+            continue
+        try:
+            compile_expression(source)
+        except ExpressionError as exc:
+            yield item.finding(
+                (*at, name),
+                "FLOW_EXPRESSION",
+                f"{item.key}: trigger.poll: {name} does not compile: {exc}",
             )

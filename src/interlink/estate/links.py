@@ -94,6 +94,11 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
     elif isinstance(obj, Flow):
         if obj.spec.trigger is not None and obj.spec.trigger.event:
             yield Link(("spec", "trigger", "event"), "Event", obj.spec.trigger.event, "subscribes")
+        poll = obj.spec.trigger.poll if obj.spec.trigger is not None else None
+        if poll is not None and poll.system:
+            yield Link(("spec", "trigger", "poll", "system"), "System", poll.system, "reads")
+        if poll is not None and poll.api:
+            yield Link(("spec", "trigger", "poll", "api"), "Api", poll.api, "reads")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
         yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):

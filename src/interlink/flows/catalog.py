@@ -19,7 +19,8 @@ class FlowEntry:
     name: str
     owner: str
     #: What starts its runs: ``subscription/NAME`` (an event), ``schedule CRON``,
-    #: ``route/NAME`` (a request), ``manual`` (the admin API or the CLI only).
+    #: ``route/NAME`` (a request), ``manual`` (the admin API or the CLI only), ``poll NAME``
+    #: (a table or HTTP API polled).
     triggers: list[str]
     steps: int
     timeout: float | None
@@ -54,6 +55,8 @@ def catalog(estate: Estate) -> list[FlowEntry]:
             own.append(f"schedule {trigger.schedule}{zone}")
         if trigger is not None and trigger.manual:
             own.append("manual")
+        if trigger is not None and trigger.poll is not None:
+            own.append(f"poll {trigger.poll.trigger_name}")
         entries.append(
             FlowEntry(
                 flow.name,

@@ -4,8 +4,8 @@ Like the schedule trigger, each trigger runs under a lease of its own with the e
 lease keeper (a keeper of this node's otherwise, on PostgreSQL), so one node of the cluster
 polls or consumes it and another takes over within the lease's time when it stops; on SQLite
 the one process runs them all. A data-plane node runs none: its control plane's nodes do. The
-estate declares no such trigger yet: the wanted ones come from code, as a function of the
-running snapshot (``declare``), applied at start and after every reload.
+wanted ones are a function of the running snapshot (``declare``), applied at start and after
+every reload: `serve` declares each Flow's ``trigger.poll`` (``flows/triggers/declared.py``).
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ from interlink.flows.retention import RetentionJob
 from interlink.flows.retry import StepFailed
 from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase
 from interlink.flows.scheduler import FlowScheduler
-from interlink.flows.triggers import FlowTriggers
+from interlink.flows.triggers import FlowTriggers, TriggerSource
+from interlink.flows.triggers.declared import declared_triggers
 from interlink.observe.metrics import Registry
 from interlink.runtime.flow_retention import start_retention
 from interlink.runtime.flow_schedules import start_scheduler
@@ -330,6 +331,11 @@ class FlowRunner:
     async def start_retention(self) -> None:
         """Start purging the run history past its retention (one node of a cluster)."""
         self.retention = await start_retention(self.runtime)
+
+    def declared_triggers(self, snapshot: Snapshot) -> list[TriggerSource]:
+        """The poll triggers ``snapshot``'s Flows declare, their tables read through this
+        node's connections (the query and write steps' own)."""
+        return declared_triggers(snapshot.estate, self.data.connections)
 
     async def start_triggers(self, declare: Declare | None = None) -> None:
         """Start the polling and queue triggers ``declare`` wants of each revision (each on

@@ -200,7 +200,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     flows.start()  # resumes the runs left pending, then keeps looking
     await flows.start_schedules()
     await flows.start_retention()
-    await flows.start_triggers()
+    await flows.start_triggers(flows.declared_triggers)
 
     async def follow(fresh: Snapshot) -> None:
         await mesh.apply(fresh.estate)

@@ -4,6 +4,8 @@ calls)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 import zoneinfo
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -21,6 +23,116 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+#: A table a step or trigger names: a plain identifier, optionally schema-qualified.
+TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
+COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class PollTrigger(Model):
+    """Polls a table (a System with a SQL connector) or an HTTP API (a System with a baseUrl,
+    or an Api) and starts one run per new item."""
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$",
+        description="the trigger's name, which keys its stored cursor: keep it to keep polling "
+        "from where it was when the rest changes (default: derived from the System and the "
+        "table, query or path)",
+    )
+    system: Name | None = Field(default=None, description="the System polled")
+    api: Name | None = Field(
+        default=None, description="an Api polled over HTTP (its System's baseUrl and credentials)"
+    )
+    table: str | None = Field(
+        default=None, pattern=TABLE_PATTERN, description="SQL: the table polled (schema.table)"
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        description="SQL: a SELECT polled instead of a table, its rows filtered and ordered by "
+        "the cursor and key columns",
+    )
+    path: str | None = Field(
+        default=None,
+        pattern=r"^/",
+        description="HTTP: the path GET under the System's base URL",
+    )
+    cursor: str | None = Field(
+        default=None,
+        description="SQL: the column that grows with each new or changed row (an incrementing "
+        "id or a timestamp); HTTP: JSONata on the answer giving the next cursor or page token",
+    )
+    key: list[str] | str | None = Field(
+        default=None,
+        description="SQL: the primary key columns (the tie-breaker between rows of one cursor "
+        "value); HTTP: JSONata on an item giving its stable key",
+    )
+    items: str | None = Field(
+        default=None, description="HTTP: JSONata on the answer giving the array of items"
+    )
+    param: str = Field(
+        default="cursor",
+        pattern=r"^[A-Za-z0-9_.\-\[\]]{1,64}$",
+        description="HTTP: the query parameter the cursor is sent in",
+    )
+    interval: Duration = Field(default=10.0, gt=0, description="the pause between polls")
+    batch: int = Field(default=500, ge=1, le=10_000, description="SQL: rows read per poll at most")
+    start: str | int | float = Field(
+        default="earliest",
+        description="where polling starts the first time: earliest (every row), now (only rows "
+        "added after), or a cursor value (SQL: rows from it, inclusive; HTTP: the first cursor "
+        "sent)",
+    )
+
+    @property
+    def sql(self) -> bool:
+        return self.path is None
+
+    @model_validator(mode="after")
+    def _shape(self) -> PollTrigger:
+        if (self.system is None) == (self.api is None):
+            raise ValueError("a poll trigger names exactly one of: system, api")
+        if sum(x is not None for x in (self.table, self.query, self.path)) != 1:
+            raise ValueError("a poll trigger polls exactly one of: table, query (SQL), path (HTTP)")
+        if self.sql:
+            if self.api is not None:
+                raise ValueError("an api is polled over HTTP: give path, not table or query")
+            if self.cursor is None:
+                raise ValueError("a SQL poll trigger needs cursor: a column name")
+            if not isinstance(self.key, list) or not self.key:
+                raise ValueError("a SQL poll trigger needs key: the primary key columns")
+            for column in (self.cursor, *self.key):
+                if not re.match(COLUMN_PATTERN, column):
+                    raise ValueError(
+                        f"column {column!r} is not a plain identifier (letters, digits, _)"
+                    )
+            if self.items is not None:
+                raise ValueError("items applies to an HTTP poll trigger (path) only")
+        else:
+            if self.items is None or not isinstance(self.key, str):
+                raise ValueError(
+                    "an HTTP poll trigger needs items and key: JSONata giving the answer's "
+                    "array of items and each item's key"
+                )
+            if self.start == "now":
+                raise ValueError(
+                    "an HTTP poll trigger starts from earliest or a cursor value, not now"
+                )
+        return self
+
+    @property
+    def trigger_name(self) -> str:
+        """The name keying its cursor: given, or derived from what it polls."""
+        if self.name is not None:
+            return self.name
+        where = self.system or self.api
+        if self.table is not None:
+            return f"{where}.{self.table}"
+        text = self.query if self.query is not None else self.path
+        digest = hashlib.sha256(str(text).encode()).hexdigest()[:10]
+        return f"{where}.{'query' if self.query is not None else 'get'}-{digest}"
+
+
 class Trigger(Model):
     event: Name | None = Field(
         default=None,
@@ -36,6 +148,11 @@ class Trigger(Model):
         description="IANA time zone the schedule is read in, such as Europe/Berlin (default UTC)",
     )
     manual: bool = Field(default=False, description="started only through the API or CLI")
+    poll: PollTrigger | None = Field(
+        default=None,
+        description="one run per new row of a table or item of an HTTP API, polled every "
+        "interval on one node of the cluster",
+    )
     missed: Literal["skip", "catchUp"] | None = Field(
         default=None,
         description="due times of the schedule that passed while no node ran it: skip them "
@@ -66,9 +183,14 @@ class Trigger(Model):
 
     @model_validator(mode="after")
     def _one(self) -> Trigger:
-        chosen = [self.event is not None, self.schedule is not None, self.manual]
+        chosen = [
+            self.event is not None,
+            self.schedule is not None,
+            self.manual,
+            self.poll is not None,
+        ]
         if sum(chosen) != 1:
-            raise ValueError("a trigger is exactly one of: event, schedule, manual")
+            raise ValueError("a trigger is exactly one of: event, schedule, manual, poll")
         if self.timezone is not None and self.schedule is None:
             raise ValueError("a trigger's timezone applies to its schedule only")
         if (self.missed is not None or self.disallow_concurrent) and self.schedule is None:
@@ -187,10 +309,6 @@ class WaitStep(StepBase):
         if (self.until is None) == (self.duration is None):
             raise ValueError("a wait is exactly one of: until, for")
         return self
-
-
-#: A table a write step names: a plain identifier, optionally schema-qualified.
-TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"
 
 
 class QueryStep(StepBase):

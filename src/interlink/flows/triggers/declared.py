@@ -1,0 +1,90 @@
+"""The triggers an estate declares: a :class:`TriggerSource` per Flow with ``trigger.poll``.
+
+A table or query polls through the process's SQL connections (one per System); a path polls
+over HTTP with the System's base URL and credentials. A trigger's name is its ``name``, or one
+derived from the System and what it polls, so its stored cursor survives reloads and restarts.
+A poll trigger whose System is gone or cannot be polled is left out with one log line (`check`
+says so with file and line before that).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from interlink.connectors.connections import Connections
+from interlink.estate.kinds import Api, Flow, System
+from interlink.estate.kinds.flow import PollTrigger
+from interlink.estate.model import Estate
+from interlink.flows.triggers.api import ApiSource
+from interlink.flows.triggers.registry import TriggerSource
+from interlink.flows.triggers.table import TableSource
+
+log = logging.getLogger("interlink.flows.triggers")
+
+
+def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerSource]:
+    """The estate's poll triggers, sources built."""
+    out: list[TriggerSource] = []
+    for item in estate.loaded_of("Flow"):
+        flow = item.obj
+        assert isinstance(flow, Flow)
+        poll = flow.spec.trigger.poll if flow.spec.trigger is not None else None
+        if poll is None:
+            continue
+        source = _source(estate, poll, connections)
+        if isinstance(source, str):
+            log.warning("Flow/%s trigger %s is not run: %s", flow.name, poll.trigger_name, source)
+            continue
+        out.append(
+            TriggerSource(
+                flow.name, poll.trigger_name, source, interval=poll.interval, limit=poll.batch
+            )
+        )
+    return out
+
+
+def _source(
+    estate: Estate, poll: PollTrigger, connections: Connections
+) -> TableSource | ApiSource | str:
+    """The source, or why there is none."""
+    name = poll.system
+    if poll.api is not None:
+        api = estate.get("Api", poll.api)
+        if api is None or not isinstance(api.obj, Api):
+            return f"no Api {poll.api!r} in the estate"
+        name = api.obj.spec.system
+    found = estate.get("System", name or "")
+    if found is None or not isinstance(found.obj, System):
+        return f"no System {name!r} in the estate"
+    system = found.obj
+    if poll.sql:
+        connector = system.spec.connector_name
+        if connector is None or system.spec.base_url is not None:
+            return f"System/{system.name} has no SQL connector"
+        return TableSource(
+            system.name,
+            connector,
+            system.spec.connection,
+            poll.cursor or "",
+            tuple(poll.key or ()),
+            table=poll.table,
+            query=poll.query,
+            start=poll.start,
+            connections=connections,
+        )
+    if system.spec.base_url is None:
+        return f"System/{system.name} has no baseUrl"
+    assert poll.path is not None
+    assert poll.items is not None
+    assert isinstance(poll.key, str)
+    return ApiSource(
+        system.name,
+        str(system.spec.base_url),
+        poll.path,
+        poll.items,
+        poll.key,
+        cursor=poll.cursor,
+        param=poll.param,
+        start=poll.start,
+        credentials=system.spec.credentials,
+    )

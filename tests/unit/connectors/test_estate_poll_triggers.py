@@ -1,0 +1,123 @@
+"""`check` on a Flow's trigger.poll: its shape, its System, its columns and its JSONata, each
+said at its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from interlink.connectors.registry import registry
+from interlink.estate.check import check_estate
+from interlink.estate.kinds.flow import Flow
+from tests.unit.estate.helpers import TODAY, write
+
+SYSTEMS = """\
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: data}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: shop, owner: data}
+spec:
+  domain: data
+  connector: sqlite
+  connection: {path: shop.db}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: crm, owner: data}
+spec:
+  domain: data
+  baseUrl: https://crm.example
+"""
+
+
+def _flow(poll: str) -> str:
+    return (
+        "apiVersion: interlink/v1\nkind: Flow\nmetadata: {name: ingest, owner: data}\nspec:\n"
+        f"  trigger:\n    poll:\n{poll}"
+        "  steps:\n    - {name: keep, type: map, expression: '$'}\n"
+    )
+
+
+def _check(root: Path, poll: str) -> list[str]:
+    write(root, "systems.yaml", SYSTEMS)
+    write(root, "flow.yaml", _flow(poll))
+    result = check_estate(root, today=TODAY, connectors=registry())
+    return [f.render(root) for f in result.findings if f.severity == "error"]
+
+
+TABLE = "      system: shop\n      table: orders\n      cursor: updated_at\n      key: [id]\n"
+HTTP = (
+    "      system: crm\n      path: /contacts\n      items: data\n      key: id\n"
+    "      cursor: next\n      param: page\n"
+)
+
+
+def test_a_table_and_an_http_api_pass(tmp_path: Path) -> None:
+    assert _check(tmp_path, TABLE + "      interval: 30s\n      start: now\n") == []
+    assert _check(tmp_path, HTTP) == []
+
+
+def test_the_trigger_name_is_stable_and_can_be_given(tmp_path: Path) -> None:
+    write(tmp_path, "systems.yaml", SYSTEMS)
+    write(tmp_path, "flow.yaml", _flow(TABLE))
+    flow = check_estate(tmp_path, today=TODAY).estate.get("Flow", "ingest")
+    assert flow is not None
+    assert isinstance(flow.obj, Flow)
+    poll = flow.obj.spec.trigger.poll  # type: ignore[union-attr]
+    assert poll is not None
+    assert poll.trigger_name == "shop.orders"
+    assert poll.interval == 10.0
+    assert poll.batch == 500
+    named = _flow(TABLE + "      name: orders-feed\n")
+    write(tmp_path, "flow.yaml", named)
+    again = check_estate(tmp_path, today=TODAY).estate.get("Flow", "ingest")
+    assert again is not None
+    assert again.obj.spec.trigger.poll.trigger_name == "orders-feed"
+
+
+def test_a_table_on_an_http_system_is_refused_at_its_line(tmp_path: Path) -> None:
+    errors = _check(tmp_path, TABLE.replace("system: shop", "system: crm"))
+    assert len(errors) == 1
+    assert errors[0].startswith("flow.yaml:7:")
+    assert "System/crm, which has connector http" in errors[0]
+
+
+def test_an_unknown_system_is_a_dangling_reference(tmp_path: Path) -> None:
+    errors = _check(tmp_path, TABLE.replace("system: shop", "system: shp"))
+    assert len(errors) == 1
+    assert errors[0].startswith("flow.yaml:7:")
+    assert "shp" in errors[0]
+
+
+def test_a_column_must_be_an_identifier(tmp_path: Path) -> None:
+    errors = _check(tmp_path, TABLE.replace("key: [id]", "key: [id; drop table x]"))
+    assert len(errors) == 1
+    assert errors[0].startswith("flow.yaml:7:")  # the poll trigger
+    assert "column 'id; drop table x' is not a plain identifier" in errors[0]
+
+
+def test_sql_and_http_fields_do_not_mix(tmp_path: Path) -> None:
+    errors = _check(tmp_path, TABLE.replace("      cursor: updated_at\n", ""))
+    assert len(errors) == 1
+    assert "needs cursor: a column name" in errors[0]
+    errors = _check(tmp_path, HTTP.replace("      items: data\n", ""))
+    assert len(errors) == 1
+    assert "needs items and key" in errors[0]
+    errors = _check(tmp_path, HTTP + "      start: now\n")
+    assert "not now" in errors[0]
+
+
+def test_http_jsonata_must_compile(tmp_path: Path) -> None:
+    errors = _check(tmp_path, HTTP.replace("items: data", "items: 'data[0'"))
+    assert len(errors) == 1
+    assert errors[0].startswith("flow.yaml:9:")
+    assert "trigger.poll: items does not compile" in errors[0]
+
+
+def test_an_http_poll_needs_a_base_url(tmp_path: Path) -> None:
+    errors = _check(tmp_path, HTTP.replace("system: crm", "system: shop"))
+    assert len(errors) == 1
+    assert errors[0].startswith("flow.yaml:7:")
+    assert "System/shop, which has no baseUrl" in errors[0]

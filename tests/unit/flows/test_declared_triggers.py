@@ -1,0 +1,98 @@
+"""The triggers an estate declares: a source per Flow with trigger.poll, named for good, equal
+across reloads that do not touch it, left out with one line when its System is gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interlink.connectors.connections import Connections
+from interlink.estate.loader import load_estate
+from interlink.estate.model import Estate
+from interlink.flows.catalog import catalog
+from interlink.flows.triggers.api import ApiSource
+from interlink.flows.triggers.declared import declared_triggers
+from interlink.flows.triggers.table import TableSource
+
+ESTATE = """\
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: data}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: shop, owner: data}
+spec:
+  domain: data
+  connector: sqlite
+  connection: {path: shop.db}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: crm, owner: data}
+spec:
+  domain: data
+  baseUrl: https://crm.example
+---
+apiVersion: interlink/v1
+kind: Api
+metadata: {name: contacts, owner: data}
+spec: {system: crm, contract: contacts.openapi.yaml, version: 1}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: orders, owner: data}
+spec:
+  trigger:
+    poll: {system: shop, table: orders, cursor: at, key: [id], interval: 2s, batch: 50}
+  steps: [{name: keep, type: map, expression: '$'}]
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: people, owner: data}
+spec:
+  trigger:
+    poll: {api: contacts, path: /people, items: data, key: id, name: people-feed}
+  steps: [{name: keep, type: map, expression: '$'}]
+"""
+
+
+def _load(root: Path, text: str = ESTATE) -> Estate:
+    root.mkdir(exist_ok=True)
+    (root / "estate.yaml").write_text(text, encoding="utf-8")
+    estate, findings = load_estate(root)
+    assert not [f for f in findings if f.severity == "error"], findings
+    return estate
+
+
+def test_each_poll_trigger_becomes_a_source(tmp_path: Path) -> None:
+    connections = Connections()
+    estate = _load(tmp_path)
+    wanted = {t.id: t for t in declared_triggers(estate, connections)}
+    assert sorted(wanted) == ["orders:shop.orders", "people:people-feed"]
+    table = wanted["orders:shop.orders"]
+    assert isinstance(table.source, TableSource)
+    assert (table.interval, table.limit) == (2.0, 50)
+    assert (table.source.cursor, table.source.key) == ("at", ("id",))
+    api = wanted["people:people-feed"]
+    assert isinstance(api.source, ApiSource)
+    assert api.source.system == "crm"
+    assert api.source.base_url.startswith("https://crm.example")
+    # The same estate read again declares equal triggers: a reload keeps them running.
+    again = declared_triggers(_load(tmp_path), connections)
+    assert {t.id: t for t in again} == wanted
+    flows = {entry.name: entry for entry in catalog(estate)}
+    assert "poll shop.orders" in flows["orders"].triggers
+
+
+def test_a_poll_on_a_gone_system_is_left_out_with_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = ESTATE.replace("connector: sqlite\n  connection: {path: shop.db}", "baseUrl: https://s")
+    estate = _load(tmp_path, text)
+    wanted = declared_triggers(estate, Connections())
+    assert [t.id for t in wanted] == ["people:people-feed"]
+    assert "Flow/orders trigger shop.orders is not run: System/shop has no SQL connector" in (
+        caplog.text
+    )
