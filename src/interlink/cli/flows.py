@@ -47,10 +47,14 @@ def flows_group() -> None:
     run their tests."""
 
 
+# What a flows command that found no estate asks for: the options it takes, none other.
+_GIVE = "--estate DIR, or --admin URL to work on a running node"
+
+
 def _estate(estate_dir: Path) -> Estate:
     estate, _ = load_estate(estate_dir)
     if not estate.objects:
-        raise no_estate(estate_dir)
+        raise no_estate(estate_dir, _GIVE)
     return estate
 
 
@@ -154,7 +158,7 @@ def run_command(
     estate = _estate(estate_dir)
     _flows(estate)(name)
     data = _input(source)
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
@@ -179,7 +183,7 @@ def run_command(
 def resume_command(estate_dir: Path) -> None:
     """Resume the runs left unfinished by a process that stopped; print how each ended."""
     estate = _estate(estate_dir)
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
     async def go() -> list[FlowRun]:
@@ -230,7 +234,7 @@ def runs_command(
             started = datetime.fromisoformat(item["started_at"])
             _run_line(item["id"], item["flow"], item["status"], started, item.get("error"))
         return
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         runs = RunControl(store.db).page(name, status, limit).runs  # type: ignore[arg-type]
     finally:
@@ -265,7 +269,7 @@ def show_command(
         shown = _api(admin_url, token).call("GET", f"/api/v1/flows/runs/{run_id}", params=params)
         click.echo(json.dumps(shown, indent=2))
         return
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         repo = FlowRuns(store.db)
         run = repo.get(run_id)
@@ -318,7 +322,7 @@ def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     base = estate.root
     errors = [f for f in findings if f.severity == "error"]
     if not errors and not estate.objects:
-        raise no_estate(directory)
+        raise no_estate(directory, "it as DIR: interlink flows test DIR")
     tests: list[FlowTestFile] = []
     for path in flow_test_files(root):
         test, problems = read_test_file(path, estate)
@@ -406,7 +410,7 @@ def list_command(estate_dir: Path, admin_url: str | None, token: str | None) -> 
         estate = _estate(estate_dir)
         counts: dict[str, dict[str, int]] | None
         try:
-            store = open_estate_store(estate_dir, None)
+            store = open_estate_store(estate_dir, None, _GIVE)
         except InterlinkError as exc:  # listed all the same, without their runs
             click.echo(f"runs not counted: {exc.message}", err=True)
             counts = None
@@ -450,7 +454,7 @@ def cancel_command(run_id: str, estate_dir: Path, admin_url: str | None, token: 
         done = _api(admin_url, token).call("POST", f"/api/v1/flows/runs/{run_id}/cancel")
         click.echo(f"{done['id']}  {done['status']}")
         return
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         run = RunControl(store.db).cancel(run_id)
     finally:
@@ -525,7 +529,7 @@ def retry_command(
         _retry_remote(api, match, yes)
         return
     estate = _estate(estate_dir)
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         if run_id is not None:
             run = asyncio.run(_retry_here(estate, store.db, [run_id], lambda _: None, False))[0]

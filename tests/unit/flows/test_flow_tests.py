@@ -465,6 +465,31 @@ def test_no_test_files_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "no flow test files (*.test.yaml) under" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "give"),
+    [
+        (["flows", "test"], "give it as DIR: interlink flows test DIR"),
+        (["flows", "runs"], "give --estate DIR, or --admin URL to work on a running node"),
+        (["flows", "list"], "give --estate DIR, or --admin URL to work on a running node"),
+    ],
+)
+def test_no_estate_names_only_options_the_command_takes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    give: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = interlink(capsys, *args)
+    assert code == 2
+    assert (
+        err.strip()
+        == f"interlink: error: . holds no estate: run this in the estate's directory, or {give}"
+    )
+    assert "--store-url" not in err
+
+
 def test_check_reports_test_files_and_leaves_them_out_of_the_estate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
