@@ -112,6 +112,7 @@ def test_runs_are_started_listed_shown_retried_and_cancelled(
         assert call(served, "GET", "/api/v1/flows/runs/nope").status_code == 404
         bad = call(served, "POST", "/api/v1/flows/reserve/runs", operator, content=b"{nope")
         assert bad.status_code == 400
+        assert bad.json()["title"] == "Bad request"  # the body, not the estate, is at fault
         cursor = call(served, "GET", "/api/v1/flows/runs", params={"cursor": "zz"})
         assert cursor.status_code == 400
         assert call(served, "GET", "/api/v1/flows/runs", params={"status": "x"}).status_code == 422
