@@ -70,6 +70,7 @@ def test_a_failed_run_exits_1_with_its_error(
     assert ran.returncode == 1
     _, status = ran.stdout.splitlines()
     assert status.startswith("compensated: step notify failed: the path /notify/{missing} needs")
+    assert "step notify failed" not in ran.stderr  # said once, on stdout, not logged again too
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -49,6 +50,19 @@ def flows_group() -> None:
 
 # What a flows command that found no estate asks for: the options it takes, none other.
 _GIVE = "--estate DIR, or --admin URL to work on a running node"
+
+
+@contextmanager
+def _engine_quiet() -> Iterator[None]:
+    """Keep the engine's warnings (a failed step, a run that failed) off the terminal while a
+    command prints how the run ended itself: one line, not the same error twice."""
+    engine_log = logging.getLogger("interlink.flows")
+    level = engine_log.level
+    engine_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        engine_log.setLevel(level)
 
 
 def _estate(estate_dir: Path) -> Estate:
@@ -170,7 +184,8 @@ def run_command(
             finally:
                 await engine.aclose()
 
-        run = asyncio.run(go())
+        with _engine_quiet():  # the line below says how it ended, error included
+            run = asyncio.run(go())
     finally:
         store.close()
     click.echo(f"{run.status}" + (f": {run.error}" if run.error else ""))
@@ -338,13 +353,8 @@ def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     if not tests:
         raise ConfigError(f"no flow test files (*.test.yaml) under {directory}")
     # The engine logs each failed step: in a test, the cases' results say what matters.
-    engine_log = logging.getLogger("interlink.flows")
-    level = engine_log.level
-    engine_log.setLevel(logging.ERROR)
-    try:
+    with _engine_quiet():
         results = run_files(estate, tests)
-    finally:
-        engine_log.setLevel(level)
     if as_json:
         click.echo(json.dumps(_results_json(results, base), indent=2))
     else:
@@ -532,7 +542,9 @@ def retry_command(
     store = open_estate_store(estate_dir, None, _GIVE)
     try:
         if run_id is not None:
-            run = asyncio.run(_retry_here(estate, store.db, [run_id], lambda _: None, False))[0]
+            with _engine_quiet():  # _ended_line says how it ended, error included
+                retried = _retry_here(estate, store.db, [run_id], lambda _: None, False)
+                run = asyncio.run(retried)[0]
             assert run is not None  # a conflict is raised for a single run
             _ended_line({"id": run.id, "status": run.status, "error": run.error})
             return
