@@ -29,7 +29,7 @@ from interlink.errors import ConfigError, InterlinkError, NotFound
 from interlink.estate.durations import parse_duration
 from interlink.estate.flow_tests import FlowTestFile, flow_test_files, read_test_file
 from interlink.estate.hints import did_you_mean
-from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.kinds.flow import Flow, FlowSpec, PublishStep, iter_steps
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.flows.calls import api_targets, system_targets
@@ -170,7 +170,13 @@ def run_command(
             sys.exit(1)
         return
     estate = _estate(estate_dir)
-    _flows(estate)(name)
+    spec = _flows(estate)(name)
+    if any(isinstance(s, PublishStep) for s in iter_steps([*spec.steps, *spec.on_error])):
+        # The CLI opens no event mesh; a node does, so say where such a flow does run.
+        raise ConfigError(
+            f"Flow/{name} publishes events, which needs a node's event mesh: start it on a "
+            "running node with --admin URL"
+        )
     data = _input(source)
     store = open_estate_store(estate_dir, None, _GIVE)
     try:

@@ -504,6 +504,22 @@ def test_check_reports_test_files_and_leaves_them_out_of_the_estate(
     assert "order.test.yaml" not in out
 
 
+def test_a_flow_that_publishes_is_sent_to_a_node_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    retail = Path(__file__).resolve().parents[3] / "src/interlink/examples/retail"
+    shutil.copytree(retail, tmp_path / "retail")
+    code, out, err = interlink(
+        capsys, "flows", "run", "order-saga", "--estate", str(tmp_path / "retail")
+    )
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        "interlink: error: Flow/order-saga publishes events, which needs a node's event mesh: "
+        "start it on a running node with --admin URL"
+    )
+    assert not (tmp_path / "retail/.interlink").exists()  # refused before any store is made
+
+
 def test_the_retail_example_passes(capsys: pytest.CaptureFixture[str]) -> None:
     retail = Path(__file__).resolve().parents[3] / "src/interlink/examples/retail"
     code, out, _ = interlink(capsys, "flows", "test", str(retail))
