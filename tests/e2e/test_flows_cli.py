@@ -80,6 +80,7 @@ def test_a_failed_run_exits_1_with_its_error(
         (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
         (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing.json"),
         (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
+        (["runs", "onbaord"], "", "no Flow 'onbaord' in the estate, and no runs of it (did you"),
         (["run", "once"], "", "not once (enrich from a dataProduct)"),
     ],
 )

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,7 +250,10 @@ def runs_command(
     if admin_url is not None:
         params: dict[str, Any] = {"limit": limit, "flow": name, "status": status}
         params = {key: value for key, value in params.items() if value is not None}
-        page = _api(admin_url, token).call("GET", "/api/v1/flows/runs", params=params)
+        api = _api(admin_url, token)
+        page = api.call("GET", "/api/v1/flows/runs", params=params)
+        if not page["items"] and name is not None:
+            _no_runs_of(name, [flow["name"] for flow in api.call("GET", "/api/v1/flows")])
         for item in page["items"]:
             started = datetime.fromisoformat(item["started_at"])
             _run_line(item["id"], item["flow"], item["status"], started, item.get("error"))
@@ -260,8 +263,21 @@ def runs_command(
         runs = RunControl(store.db).page(name, status, limit).runs  # type: ignore[arg-type]
     finally:
         store.close()
+    if not runs and name is not None:
+        _no_runs_of(name, _estate(estate_dir).names("Flow"))
     for run in runs:
         _run_line(run.id, run.flow, run.status, run.started_at, run.error)
+
+
+def _no_runs_of(name: str, flows: Iterable[str]) -> None:
+    """A name that is no Flow is a typo to point at, not an empty list: a flow that was
+    removed keeps its runs, so this is only asked when there are none."""
+    known = list(flows)
+    if name not in known:
+        hint = did_you_mean(name, known)
+        raise NotFound(
+            f"no Flow {name!r} in the estate, and no runs of it" + (f" ({hint})" if hint else "")
+        )
 
 
 def _run_line(run_id: str, flow: str, status: str, started: datetime, error: str | None) -> None:
