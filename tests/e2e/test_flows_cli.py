@@ -198,6 +198,7 @@ spec:
         (["retry", "--flow", "onboard", "--since", "soon"], "--since 'soon': give a duration"),
         (["retry", "--all-failed", "--status", "compensated"], "--all-failed retries failed runs"),
         (["cancel", "nope"], "no flow run 'nope'"),
+        (["retry", "--flow", "onbord", "--yes"], "no runs of it (did you mean 'onboard'?)"),
     ],
 )
 def test_bad_retries_are_one_readable_line(

@@ -572,7 +572,7 @@ def retry_command(
             return
         control = RunControl(store.db)
         total = control.count_matching(match)
-        if not _confirmed(total, match, yes):
+        if not _confirmed(total, match, yes, lambda: estate.names("Flow")):
             return
         ended: list[FlowRun] = []
         with _Progress(total) as progress:
@@ -598,10 +598,12 @@ def _ended_line(run: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def _confirmed(total: int, match: RunFilter, yes: bool) -> bool:
+def _confirmed(total: int, match: RunFilter, yes: bool, flows: Callable[[], Iterable[str]]) -> bool:
     what = f"{total} {' or '.join(match.statuses)} run(s)"
     what += f" of Flow/{match.flow}" if match.flow else " of every flow"
     if total == 0:
+        if match.flow is not None:
+            _no_runs_of(match.flow, flows())
         click.echo(f"no {' or '.join(match.statuses)} runs to retry")
         return False
     if yes:
@@ -681,7 +683,11 @@ def _retry_remote(api: _Api, match: RunFilter, yes: bool) -> None:
     counted = api.call("POST", "/api/v1/flows/runs/retry", json={**body, "dry_run": True})
     body["ended_before"] = counted["ended_before"]  # the node's moment, kept for every batch
     total = int(counted["remaining"])
-    if not _confirmed(total, match, yes):
+
+    def names() -> list[str]:
+        return [flow["name"] for flow in api.call("GET", "/api/v1/flows")]
+
+    if not _confirmed(total, match, yes, names):
         return
     retried = 0
     skipped: list[dict[str, str]] = []
