@@ -112,6 +112,7 @@ def test_runs_are_started_listed_shown_retried_and_cancelled(
         assert call(served, "GET", "/api/v1/flows/runs/nope").status_code == 404
         bad = call(served, "POST", "/api/v1/flows/reserve/runs", operator, content=b"{nope")
         assert bad.status_code == 400
+        assert bad.json()["title"] == "Bad request"  # the body, not the estate, is at fault
         cursor = call(served, "GET", "/api/v1/flows/runs", params={"cursor": "zz"})
         assert cursor.status_code == 400
         assert call(served, "GET", "/api/v1/flows/runs", params={"status": "x"}).status_code == 422
@@ -125,6 +126,9 @@ def test_runs_are_started_listed_shown_retried_and_cancelled(
         assert ended == "completed"
         listed = run_interlink(["flows", "runs", "reserve", "--limit", "1", *node])
         assert listed.stdout.startswith(f"{cli_id}  reserve  completed  ")
+        typo = run_interlink(["flows", "runs", "reserv", *node])
+        assert typo.returncode == 2
+        assert "no runs of it (did you mean 'reserve'?)" in typo.stderr
         shown = run_interlink(["flows", "show", cli_id, *node])
         assert json.loads(shown.stdout)["message"] == {"reserved": "/reserve/O3"}
         refused = run_interlink(["flows", "runs", "--admin", served.base, "--token", "nope"])

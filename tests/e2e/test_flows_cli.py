@@ -70,6 +70,7 @@ def test_a_failed_run_exits_1_with_its_error(
     assert ran.returncode == 1
     _, status = ran.stdout.splitlines()
     assert status.startswith("compensated: step notify failed: the path /notify/{missing} needs")
+    assert "step notify failed" not in ran.stderr  # said once, on stdout, not logged again too
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,7 @@ def test_a_failed_run_exits_1_with_its_error(
         (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
         (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing.json"),
         (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
+        (["runs", "onbaord"], "", "no Flow 'onbaord' in the estate, and no runs of it (did you"),
         (["run", "once"], "", "not once (enrich from a dataProduct)"),
     ],
 )
@@ -196,6 +198,7 @@ spec:
         (["retry", "--flow", "onboard", "--since", "soon"], "--since 'soon': give a duration"),
         (["retry", "--all-failed", "--status", "compensated"], "--all-failed retries failed runs"),
         (["cancel", "nope"], "no flow run 'nope'"),
+        (["retry", "--flow", "onbord", "--yes"], "no runs of it (did you mean 'onboard'?)"),
     ],
 )
 def test_bad_retries_are_one_readable_line(

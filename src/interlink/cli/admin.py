@@ -12,20 +12,22 @@ from interlink.estate.references import resolve
 from interlink.store import ROLES, Store, default_store_url, open_store
 
 
-def no_estate(estate_dir: Path) -> ConfigError:
+def no_estate(estate_dir: Path, give: str = "--estate DIR or --store-url URL") -> ConfigError:
     # A store made where no estate is would be one no running platform reads (its tokens 401).
+    # ``give`` names the options of the command at hand: never one it does not take.
     return ConfigError(
-        f"{estate_dir} holds no estate: run this in the estate's directory, "
-        "or give --estate DIR or --store-url URL"
+        f"{estate_dir} holds no estate: run this in the estate's directory, or give {give}"
     )
 
 
-def open_estate_store(estate_dir: Path, store_url: str | None) -> Store:
+def open_estate_store(
+    estate_dir: Path, store_url: str | None, give: str = "--estate DIR or --store-url URL"
+) -> Store:
     """The store of the estate at ``estate_dir`` (or ``store_url``), migrated."""
     if not store_url:
         estate, _ = load_estate(estate_dir)
         if not estate.objects:
-            raise no_estate(estate_dir)
+            raise no_estate(estate_dir, give)
         declared = estate.platform.spec.store.url
         store_url = resolve(declared) if declared else default_store_url(estate.root)
     store = open_store(store_url)

@@ -15,7 +15,8 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -28,7 +29,7 @@ from interlink.errors import ConfigError, InterlinkError, NotFound
 from interlink.estate.durations import parse_duration
 from interlink.estate.flow_tests import FlowTestFile, flow_test_files, read_test_file
 from interlink.estate.hints import did_you_mean
-from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.kinds.flow import Flow, FlowSpec, PublishStep, iter_steps
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.flows.calls import api_targets, system_targets
@@ -47,10 +48,27 @@ def flows_group() -> None:
     run their tests."""
 
 
+# What a flows command that found no estate asks for: the options it takes, none other.
+_GIVE = "--estate DIR, or --admin URL to work on a running node"
+
+
+@contextmanager
+def _engine_quiet() -> Iterator[None]:
+    """Keep the engine's warnings (a failed step, a run that failed) off the terminal while a
+    command prints how the run ended itself: one line, not the same error twice."""
+    engine_log = logging.getLogger("interlink.flows")
+    level = engine_log.level
+    engine_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        engine_log.setLevel(level)
+
+
 def _estate(estate_dir: Path) -> Estate:
     estate, _ = load_estate(estate_dir)
     if not estate.objects:
-        raise no_estate(estate_dir)
+        raise no_estate(estate_dir, _GIVE)
     return estate
 
 
@@ -152,9 +170,15 @@ def run_command(
             sys.exit(1)
         return
     estate = _estate(estate_dir)
-    _flows(estate)(name)
+    spec = _flows(estate)(name)
+    if any(isinstance(s, PublishStep) for s in iter_steps([*spec.steps, *spec.on_error])):
+        # The CLI opens no event mesh; a node does, so say where such a flow does run.
+        raise ConfigError(
+            f"Flow/{name} publishes events, which needs a node's event mesh: start it on a "
+            "running node with --admin URL"
+        )
     data = _input(source)
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
@@ -166,7 +190,8 @@ def run_command(
             finally:
                 await engine.aclose()
 
-        run = asyncio.run(go())
+        with _engine_quiet():  # the line below says how it ended, error included
+            run = asyncio.run(go())
     finally:
         store.close()
     click.echo(f"{run.status}" + (f": {run.error}" if run.error else ""))
@@ -179,7 +204,7 @@ def run_command(
 def resume_command(estate_dir: Path) -> None:
     """Resume the runs left unfinished by a process that stopped; print how each ended."""
     estate = _estate(estate_dir)
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
     async def go() -> list[FlowRun]:
@@ -225,18 +250,34 @@ def runs_command(
     if admin_url is not None:
         params: dict[str, Any] = {"limit": limit, "flow": name, "status": status}
         params = {key: value for key, value in params.items() if value is not None}
-        page = _api(admin_url, token).call("GET", "/api/v1/flows/runs", params=params)
+        api = _api(admin_url, token)
+        page = api.call("GET", "/api/v1/flows/runs", params=params)
+        if not page["items"] and name is not None:
+            _no_runs_of(name, [flow["name"] for flow in api.call("GET", "/api/v1/flows")])
         for item in page["items"]:
             started = datetime.fromisoformat(item["started_at"])
             _run_line(item["id"], item["flow"], item["status"], started, item.get("error"))
         return
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         runs = RunControl(store.db).page(name, status, limit).runs  # type: ignore[arg-type]
     finally:
         store.close()
+    if not runs and name is not None:
+        _no_runs_of(name, _estate(estate_dir).names("Flow"))
     for run in runs:
         _run_line(run.id, run.flow, run.status, run.started_at, run.error)
+
+
+def _no_runs_of(name: str, flows: Iterable[str]) -> None:
+    """A name that is no Flow is a typo to point at, not an empty list: a flow that was
+    removed keeps its runs, so this is only asked when there are none."""
+    known = list(flows)
+    if name not in known:
+        hint = did_you_mean(name, known)
+        raise NotFound(
+            f"no Flow {name!r} in the estate, and no runs of it" + (f" ({hint})" if hint else "")
+        )
 
 
 def _run_line(run_id: str, flow: str, status: str, started: datetime, error: str | None) -> None:
@@ -265,7 +306,7 @@ def show_command(
         shown = _api(admin_url, token).call("GET", f"/api/v1/flows/runs/{run_id}", params=params)
         click.echo(json.dumps(shown, indent=2))
         return
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         repo = FlowRuns(store.db)
         run = repo.get(run_id)
@@ -318,7 +359,7 @@ def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     base = estate.root
     errors = [f for f in findings if f.severity == "error"]
     if not errors and not estate.objects:
-        raise no_estate(directory)
+        raise no_estate(directory, "it as DIR: interlink flows test DIR")
     tests: list[FlowTestFile] = []
     for path in flow_test_files(root):
         test, problems = read_test_file(path, estate)
@@ -334,13 +375,8 @@ def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     if not tests:
         raise ConfigError(f"no flow test files (*.test.yaml) under {directory}")
     # The engine logs each failed step: in a test, the cases' results say what matters.
-    engine_log = logging.getLogger("interlink.flows")
-    level = engine_log.level
-    engine_log.setLevel(logging.ERROR)
-    try:
+    with _engine_quiet():
         results = run_files(estate, tests)
-    finally:
-        engine_log.setLevel(level)
     if as_json:
         click.echo(json.dumps(_results_json(results, base), indent=2))
     else:
@@ -406,7 +442,7 @@ def list_command(estate_dir: Path, admin_url: str | None, token: str | None) -> 
         estate = _estate(estate_dir)
         counts: dict[str, dict[str, int]] | None
         try:
-            store = open_estate_store(estate_dir, None)
+            store = open_estate_store(estate_dir, None, _GIVE)
         except InterlinkError as exc:  # listed all the same, without their runs
             click.echo(f"runs not counted: {exc.message}", err=True)
             counts = None
@@ -450,7 +486,7 @@ def cancel_command(run_id: str, estate_dir: Path, admin_url: str | None, token: 
         done = _api(admin_url, token).call("POST", f"/api/v1/flows/runs/{run_id}/cancel")
         click.echo(f"{done['id']}  {done['status']}")
         return
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         run = RunControl(store.db).cancel(run_id)
     finally:
@@ -525,16 +561,18 @@ def retry_command(
         _retry_remote(api, match, yes)
         return
     estate = _estate(estate_dir)
-    store = open_estate_store(estate_dir, None)
+    store = open_estate_store(estate_dir, None, _GIVE)
     try:
         if run_id is not None:
-            run = asyncio.run(_retry_here(estate, store.db, [run_id], lambda _: None, False))[0]
+            with _engine_quiet():  # _ended_line says how it ended, error included
+                retried = _retry_here(estate, store.db, [run_id], lambda _: None, False)
+                run = asyncio.run(retried)[0]
             assert run is not None  # a conflict is raised for a single run
             _ended_line({"id": run.id, "status": run.status, "error": run.error})
             return
         control = RunControl(store.db)
         total = control.count_matching(match)
-        if not _confirmed(total, match, yes):
+        if not _confirmed(total, match, yes, lambda: estate.names("Flow")):
             return
         ended: list[FlowRun] = []
         with _Progress(total) as progress:
@@ -560,10 +598,12 @@ def _ended_line(run: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def _confirmed(total: int, match: RunFilter, yes: bool) -> bool:
+def _confirmed(total: int, match: RunFilter, yes: bool, flows: Callable[[], Iterable[str]]) -> bool:
     what = f"{total} {' or '.join(match.statuses)} run(s)"
     what += f" of Flow/{match.flow}" if match.flow else " of every flow"
     if total == 0:
+        if match.flow is not None:
+            _no_runs_of(match.flow, flows())
         click.echo(f"no {' or '.join(match.statuses)} runs to retry")
         return False
     if yes:
@@ -643,7 +683,11 @@ def _retry_remote(api: _Api, match: RunFilter, yes: bool) -> None:
     counted = api.call("POST", "/api/v1/flows/runs/retry", json={**body, "dry_run": True})
     body["ended_before"] = counted["ended_before"]  # the node's moment, kept for every batch
     total = int(counted["remaining"])
-    if not _confirmed(total, match, yes):
+
+    def names() -> list[str]:
+        return [flow["name"] for flow in api.call("GET", "/api/v1/flows")]
+
+    if not _confirmed(total, match, yes, names):
         return
     retried = 0
     skipped: list[dict[str, str]] = []

@@ -465,6 +465,31 @@ def test_no_test_files_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "no flow test files (*.test.yaml) under" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "give"),
+    [
+        (["flows", "test"], "give it as DIR: interlink flows test DIR"),
+        (["flows", "runs"], "give --estate DIR, or --admin URL to work on a running node"),
+        (["flows", "list"], "give --estate DIR, or --admin URL to work on a running node"),
+    ],
+)
+def test_no_estate_names_only_options_the_command_takes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    give: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = interlink(capsys, *args)
+    assert code == 2
+    assert (
+        err.strip()
+        == f"interlink: error: . holds no estate: run this in the estate's directory, or {give}"
+    )
+    assert "--store-url" not in err
+
+
 def test_check_reports_test_files_and_leaves_them_out_of_the_estate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -477,6 +502,22 @@ def test_check_reports_test_files_and_leaves_them_out_of_the_estate(
     assert code == 1
     assert "bad.test.yaml:2:8: error: cases: List should have at least 1 item" in out
     assert "order.test.yaml" not in out
+
+
+def test_a_flow_that_publishes_is_sent_to_a_node_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    retail = Path(__file__).resolve().parents[3] / "src/interlink/examples/retail"
+    shutil.copytree(retail, tmp_path / "retail")
+    code, out, err = interlink(
+        capsys, "flows", "run", "order-saga", "--estate", str(tmp_path / "retail")
+    )
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        "interlink: error: Flow/order-saga publishes events, which needs a node's event mesh: "
+        "start it on a running node with --admin URL"
+    )
+    assert not (tmp_path / "retail/.interlink").exists()  # refused before any store is made
 
 
 def test_the_retail_example_passes(capsys: pytest.CaptureFixture[str]) -> None:
