@@ -23,6 +23,7 @@ the admin API can turn any of them into one readable line or an RFC 9457 problem
     │   └── SignatureError           a webhook signature is missing, stale or does not match
     ├── NotFound                     a named thing does not exist
     ├── ConfigError                  bad settings: a listen address, a URL, a flag
+    ├── BadRequest                   a request body the endpoint cannot read (400)
     ├── UpstreamError                a system behind the gateway failed to answer (502)
     │   ├── UpstreamTimeout          it did not connect or answer in time (504, retryable)
     │   └── UpstreamUnavailable      no connection to it could be had now (503, retryable)
@@ -209,6 +210,13 @@ class NotFound(InterlinkError):
 class ConfigError(InterlinkError):
     status = 400
     title = "Bad configuration"
+
+
+class BadRequest(InterlinkError):
+    """A request's body is not what the endpoint reads (not JSON, for one)."""
+
+    status = 400
+    title = "Bad request"
 
 
 class UpstreamError(InterlinkError):

@@ -24,13 +24,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
-from interlink.errors import NotFound
+from interlink.errors import BadRequest, NotFound
 from interlink.estate.kinds.flow import Flow
 from interlink.flows.catalog import catalog
 from interlink.flows.control import RunControl, RunFilter
 from interlink.flows.payloads import REF, PayloadTooLarge, is_ref, over
 from interlink.flows.runs import FlowRun, StepRecord
-from interlink.http.streams import BodyError
 from interlink.runtime.flows import RETRY_BATCH, FlowRunner
 from interlink.store import TokenInfo
 
@@ -167,7 +166,7 @@ async def start(request: Request, name: str, _: Operator) -> JSONResponse:
     try:
         data = json.loads(raw) if raw.strip() else {}
     except ValueError as exc:
-        raise BodyError(f"the body is not JSON: {exc}") from None
+        raise BadRequest(f"the body is not JSON: {exc}") from None
     run_id = await runner.start_run(name, data, "api")
     return JSONResponse(
         {"id": run_id, "flow": name, "status": "running", "href": _location(run_id)},
