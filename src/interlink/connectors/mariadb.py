@@ -22,7 +22,7 @@ from interlink.connectors.base import (
 )
 from interlink.connectors.pooling import Broken, Pool
 from interlink.connectors.spec import ConnectorSpec
-from interlink.connectors.sqlcaps import SQL_CAPABILITIES
+from interlink.connectors.sqlcaps import SQL_CAPABILITIES, server_config
 from interlink.connectors.sqltext import Dialect, batches, bind, json_value, plan_write, summary
 
 DIALECT = Dialect("mariadb", "`", "%s", "on-duplicate-key")
@@ -32,43 +32,7 @@ SPEC = ConnectorSpec(
     title="MariaDB / MySQL",
     description="A MariaDB or MySQL database (asyncmy), pooled per System.",
     interface="sql",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 3306,
-                "description": "server port",
-            },
-            "database": {"type": "string", "minLength": 1, "description": "database name"},
-            "user": {"type": "string", "minLength": 1, "description": "user to log in as"},
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the user's password, as a ${secret:NAME} reference",
-            },
-            "poolSize": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 100,
-                "default": 4,
-                "description": "most connections this process holds to the System",
-            },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for a connection",
-            },
-        },
-        "required": ["host", "database", "user"],
-        "additionalProperties": False,
-    },
+    config=server_config(3306, "user"),
     capabilities=SQL_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

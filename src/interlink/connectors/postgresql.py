@@ -20,7 +20,7 @@ from interlink.connectors.base import (
 )
 from interlink.connectors.pooling import Broken, Pool
 from interlink.connectors.spec import ConnectorSpec
-from interlink.connectors.sqlcaps import SQL_CAPABILITIES
+from interlink.connectors.sqlcaps import SQL_CAPABILITIES, server_config
 from interlink.connectors.sqltext import Dialect, batches, bind, json_value, plan_write, summary
 
 DIALECT = Dialect("postgresql", '"', "%s", "on-conflict")
@@ -30,25 +30,10 @@ SPEC = ConnectorSpec(
     title="PostgreSQL",
     description="A PostgreSQL database (psycopg 3), pooled per System.",
     interface="sql",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 5432,
-                "description": "server port",
-            },
-            "database": {"type": "string", "minLength": 1, "description": "database name"},
-            "user": {"type": "string", "minLength": 1, "description": "role to log in as"},
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the role's password, as a ${secret:NAME} reference",
-            },
+    config=server_config(
+        5432,
+        "role",
+        {
             "sslmode": {
                 "enum": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
                 "default": "prefer",
@@ -59,24 +44,8 @@ SPEC = ConnectorSpec(
                 "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                 "description": "search_path for unqualified table names (default: the server's)",
             },
-            "poolSize": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 100,
-                "default": 4,
-                "description": "most connections this process holds to the System",
-            },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for a connection",
-            },
         },
-        "required": ["host", "database", "user"],
-        "additionalProperties": False,
-    },
+    ),
     capabilities=SQL_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

@@ -3,11 +3,15 @@ said at its line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
 
 from interlink.connectors.registry import registry
 from interlink.estate.check import check_estate
-from interlink.estate.kinds.flow import Flow
+from interlink.estate.kinds.flow import Flow, PollTrigger
 from tests.unit.estate.helpers import TODAY, write
 
 SYSTEMS = """\
@@ -121,3 +125,23 @@ def test_an_http_poll_needs_a_base_url(tmp_path: Path) -> None:
     assert len(errors) == 1
     assert errors[0].startswith("flow.yaml:7:")
     assert "System/shop, which has no baseUrl" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("poll", "message"),
+    [
+        (
+            {"system": "crm", "path": "/x", "items": "items", "key": "id", "batch": 50},
+            "batch applies to a SQL poll trigger (table, query) only",
+        ),
+        (
+            {"system": "db", "table": "t", "cursor": "c", "key": ["id"], "param": "after"},
+            "param applies to an HTTP poll trigger (path) only",
+        ),
+    ],
+)
+def test_a_poll_field_with_no_effect_for_its_kind_is_refused(
+    poll: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        PollTrigger.model_validate(poll)

@@ -95,30 +95,38 @@ class PollTrigger(Model):
         if sum(x is not None for x in (self.table, self.query, self.path)) != 1:
             raise ValueError("a poll trigger polls exactly one of: table, query (SQL), path (HTTP)")
         if self.sql:
-            if self.api is not None:
-                raise ValueError("an api is polled over HTTP: give path, not table or query")
-            if self.cursor is None:
-                raise ValueError("a SQL poll trigger needs cursor: a column name")
-            if not isinstance(self.key, list) or not self.key:
-                raise ValueError("a SQL poll trigger needs key: the primary key columns")
-            for column in (self.cursor, *self.key):
-                if not re.match(COLUMN_PATTERN, column):
-                    raise ValueError(
-                        f"column {column!r} is not a plain identifier (letters, digits, _)"
-                    )
-            if self.items is not None:
-                raise ValueError("items applies to an HTTP poll trigger (path) only")
+            self._sql_shape()
         else:
-            if self.items is None or not isinstance(self.key, str):
-                raise ValueError(
-                    "an HTTP poll trigger needs items and key: JSONata giving the answer's "
-                    "array of items and each item's key"
-                )
-            if self.start == "now":
-                raise ValueError(
-                    "an HTTP poll trigger starts from earliest or a cursor value, not now"
-                )
+            self._http_shape()
         return self
+
+    def _sql_shape(self) -> None:
+        if self.api is not None:
+            raise ValueError("an api is polled over HTTP: give path, not table or query")
+        if self.cursor is None:
+            raise ValueError("a SQL poll trigger needs cursor: a column name")
+        if not isinstance(self.key, list) or not self.key:
+            raise ValueError("a SQL poll trigger needs key: the primary key columns")
+        for column in (self.cursor, *self.key):
+            if not re.match(COLUMN_PATTERN, column):
+                raise ValueError(
+                    f"column {column!r} is not a plain identifier (letters, digits, _)"
+                )
+        if self.items is not None:
+            raise ValueError("items applies to an HTTP poll trigger (path) only")
+        if "param" in self.model_fields_set:
+            raise ValueError("param applies to an HTTP poll trigger (path) only")
+
+    def _http_shape(self) -> None:
+        if "batch" in self.model_fields_set:  # a page is what the API answers
+            raise ValueError("batch applies to a SQL poll trigger (table, query) only")
+        if self.items is None or not isinstance(self.key, str):
+            raise ValueError(
+                "an HTTP poll trigger needs items and key: JSONata giving the answer's "
+                "array of items and each item's key"
+            )
+        if self.start == "now":
+            raise ValueError("an HTTP poll trigger starts from earliest or a cursor value, not now")
 
     @property
     def trigger_name(self) -> str:
