@@ -29,23 +29,13 @@ from interlink.estate.kinds.flow import Flow
 from interlink.flows.catalog import catalog
 from interlink.flows.control import RunControl, RunFilter
 from interlink.flows.payloads import REF, PayloadTooLarge, is_ref, over
-from interlink.flows.runs import FlowRun, StepRecord
+from interlink.flows.runs import FlowRun, Status, StepRecord
 from interlink.runtime.flows import RETRY_BATCH, FlowRunner
 from interlink.store import TokenInfo
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 Operator = Annotated[TokenInfo, Depends(require("operator"))]
-StatusName = Literal[
-    "running",
-    "waiting",
-    "completed",
-    "compensating",
-    "compensated",
-    "failed",
-    "cancelled",
-    "filtered",
-    "duplicate",
-]
+StatusName = Status
 RetryableStatus = Literal["failed", "compensated"]
 
 router = APIRouter()

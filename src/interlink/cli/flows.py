@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 import click
 
@@ -39,7 +39,7 @@ from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.engine import FlowEngine
 from interlink.flows.harness import CaseResult, run_files
 from interlink.flows.payloads import limits_of
-from interlink.flows.runs import FlowRun, FlowRuns
+from interlink.flows.runs import FlowRun, FlowRuns, Status
 
 
 @click.group("flows")
@@ -109,17 +109,7 @@ POLL = 0.2
 #: Runs one bulk retry call picks; runs a local bulk retry runs side by side.
 BATCH: Final = 100
 PARALLEL: Final = 8
-STATUSES: Final = (
-    "running",
-    "waiting",
-    "completed",
-    "compensating",
-    "compensated",
-    "failed",
-    "cancelled",
-    "filtered",
-    "duplicate",
-)
+STATUSES: Final = get_args(Status)
 
 
 def _api(admin_url: str, token: str | None) -> _Api:

@@ -25,6 +25,7 @@ from interlink.store.database import Database, Row, Session
 
 Status = Literal[
     "running",
+    "waiting",
     "completed",
     "compensating",
     "compensated",
@@ -32,7 +33,6 @@ Status = Literal[
     "cancelled",
     "filtered",
     "duplicate",
-    "waiting",
 ]
 Phase = Literal["forward", "compensate"]
 PENDING: Final = ("running", "compensating")
