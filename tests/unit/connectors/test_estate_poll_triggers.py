@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from interlink.connectors.registry import registry
 from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, PollTrigger
+from interlink.flows.definition import load, pin
 from tests.unit.estate.helpers import TODAY, write
 
 SYSTEMS = """\
@@ -73,7 +74,8 @@ def test_the_trigger_name_is_stable_and_can_be_given(tmp_path: Path) -> None:
     assert poll is not None
     assert poll.trigger_name == "shop.orders"
     assert poll.interval == 10.0
-    assert poll.batch == 500
+    assert poll.rows_per_poll == 500
+    assert load(pin(flow.obj.spec)[0]) == flow.obj.spec  # a pinned run loads it again
     named = _flow(TABLE + "      name: orders-feed\n")
     write(tmp_path, "flow.yaml", named)
     again = check_estate(tmp_path, today=TODAY).estate.get("Flow", "ingest")

@@ -70,13 +70,15 @@ class PollTrigger(Model):
     items: str | None = Field(
         default=None, description="HTTP: JSONata on the answer giving the array of items"
     )
-    param: str = Field(
-        default="cursor",
+    param: str | None = Field(
+        default=None,
         pattern=r"^[A-Za-z0-9_.\-\[\]]{1,64}$",
-        description="HTTP: the query parameter the cursor is sent in",
+        description="HTTP: the query parameter the cursor is sent in (default cursor)",
     )
     interval: Duration = Field(default=10.0, gt=0, description="the pause between polls")
-    batch: int = Field(default=500, ge=1, le=10_000, description="SQL: rows read per poll at most")
+    batch: int | None = Field(
+        default=None, ge=1, le=10_000, description="SQL: rows read per poll at most (default 500)"
+    )
     start: str | int | float = Field(
         default="earliest",
         description="where polling starts the first time: earliest (every row), now (only rows "
@@ -87,6 +89,16 @@ class PollTrigger(Model):
     @property
     def sql(self) -> bool:
         return self.path is None
+
+    # Unset stays None rather than a default, so a pinned definition (dumped without Nones)
+    # loads again: the shape checks below refuse these on the wrong kind of source.
+    @property
+    def rows_per_poll(self) -> int:
+        return 500 if self.batch is None else self.batch
+
+    @property
+    def cursor_param(self) -> str:
+        return self.param or "cursor"
 
     @model_validator(mode="after")
     def _shape(self) -> PollTrigger:
@@ -114,11 +126,11 @@ class PollTrigger(Model):
                 )
         if self.items is not None:
             raise ValueError("items applies to an HTTP poll trigger (path) only")
-        if "param" in self.model_fields_set:
+        if self.param is not None:
             raise ValueError("param applies to an HTTP poll trigger (path) only")
 
     def _http_shape(self) -> None:
-        if "batch" in self.model_fields_set:  # a page is what the API answers
+        if self.batch is not None:  # a page is what the API answers
             raise ValueError("batch applies to a SQL poll trigger (table, query) only")
         if self.items is None or not isinstance(self.key, str):
             raise ValueError(

@@ -37,7 +37,11 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
             continue
         out.append(
             TriggerSource(
-                flow.name, poll.trigger_name, source, interval=poll.interval, limit=poll.batch
+                flow.name,
+                poll.trigger_name,
+                source,
+                interval=poll.interval,
+                limit=poll.rows_per_poll,
             )
         )
     return out
@@ -84,7 +88,7 @@ def _source(
         poll.items,
         poll.key,
         cursor=poll.cursor,
-        param=poll.param,
+        param=poll.cursor_param,
         start=poll.start,
         credentials=system.spec.credentials,
     )
