@@ -26,6 +26,13 @@ and registering it in the package's metadata::
     [project.entry-points."interlink.connectors"]
     sheets = "interlink_sheets:Sheets"
 
+A message connection (a broker, mail, chat) answers :meth:`Connection.send` (one
+:class:`OutgoingMessage`) and, when it can start flows, :meth:`Connection.subscribe` (an
+:class:`Inbox` of :class:`Received` messages, each acked only once its run is recorded). A file
+connection (a directory, SFTP, a bucket) answers :meth:`Connection.list_files`,
+:meth:`Connection.read_file`, :meth:`Connection.write_file`, :meth:`Connection.move_file` and
+:meth:`Connection.delete_file`, with paths relative to the System's root and ``/`` between parts.
+
 ``interlink.testing.connectors.run_conformance`` runs the interface's checks against it.
 """
 
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from interlink.connectors.spec import ConnectorSpec
@@ -98,6 +106,65 @@ class Unsupported(ConnectorError):
     title = "Not supported by the connector"
 
 
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What a ``send`` step hands a message connection.
+
+    ``to`` is where it goes, as the connector names it: a routing key or queue (AMQP), a topic
+    (MQTT), a subject (NATS), a stream (Redis), addresses separated by commas (mail), a channel
+    (chat). ``body`` is a JSON value: a string is sent as UTF-8 text, anything else as JSON.
+    ``key`` is stable across retries of the same step of the same run, so a connector that can
+    deduplicate (a message id) sends it once."""
+
+    to: str
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    subject: str | None = None  # mail's subject; others ignore it
+    key: str | None = None
+
+
+class Received(ABC):
+    """One message an :class:`Inbox` handed out, not yet acknowledged.
+
+    ``key`` names the message for good (a message id, a stream entry id): the flow run it starts
+    is keyed by it, so a message handed out twice starts one run."""
+
+    key: str
+    body: bytes
+    headers: Mapping[str, str]
+    source: str  # the queue, topic, subject or stream it came from
+
+    @abstractmethod
+    async def ack(self) -> None:
+        """The message is done with: the broker forgets it."""
+
+    @abstractmethod
+    async def nack(self) -> None:
+        """The message was not taken: the broker hands it out again (now or after a delay)."""
+
+
+class Inbox(ABC):
+    """Messages arriving from one queue, topic, subject or stream of a System."""
+
+    @abstractmethod
+    async def receive(self) -> Received:
+        """The next message, waiting for one; ConnectorError when the broker is away."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop receiving; messages not acked are handed out again by the broker."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file a file connection lists: its path under the System's root, size and version."""
+
+    path: str
+    size: int
+    modified: float  # seconds since the epoch
+    etag: str | None = None  # what the store says changes with the content, when it says
+
+
 class Connection(ABC):
     """An open connection (a pool of them, as the driver allows) to one System."""
 
@@ -124,6 +191,38 @@ class Connection(ABC):
         the same ``key``). Each batch of ``batch_size`` rows is one transaction. The number of
         rows the System reports affected."""
         raise Unsupported("this connector writes no rows", system=self.system)
+
+    async def send(self, message: OutgoingMessage) -> None:
+        """Send one message; return once the System has taken it (a publisher confirm, a PUBACK,
+        the SMTP server's 250). ConnectorError when it was not."""
+        raise Unsupported("this connector sends no messages", system=self.system)
+
+    async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
+        """An inbox of the messages arriving on ``source`` (a queue, topic, subject, stream),
+        with the trigger's ``options`` (a consumer group, a prefetch)."""
+        raise Unsupported("this connector receives no messages", system=self.system)
+
+    async def list_files(self, prefix: str = "") -> list[FileInfo]:
+        """The files whose path starts with ``prefix``, sorted by path (subdirectories'
+        files included; directories themselves are not listed)."""
+        raise Unsupported("this connector holds no files", system=self.system)
+
+    async def read_file(self, path: str) -> bytes:
+        """The file's content; ObjectNotFound when there is none."""
+        raise Unsupported("this connector holds no files", system=self.system)
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Write the whole file, replacing one of that path; a reader never sees it half
+        written (a temporary name then a rename, where the store has no atomic put)."""
+        raise Unsupported("this connector holds no files", system=self.system)
+
+    async def move_file(self, path: str, to: str) -> None:
+        """Rename ``path`` to ``to`` (replacing it); ObjectNotFound when ``path`` is gone."""
+        raise Unsupported("this connector holds no files", system=self.system)
+
+    async def delete_file(self, path: str) -> None:
+        """Delete the file; no error when it is already gone."""
+        raise Unsupported("this connector holds no files", system=self.system)
 
     @abstractmethod
     async def close(self) -> None:

@@ -24,8 +24,10 @@ CapabilityName = Literal["trigger", "read", "write", "lookup"]
 CAPABILITIES: tuple[CapabilityName, ...] = ("trigger", "read", "write", "lookup")
 
 #: How a flow talks to a System of this connector: ``sql`` through query and write steps,
-#: ``http`` through call and enrich steps. Later families (files, brokers, mail) add their own.
-Interface = Literal["sql", "http"]
+#: ``http`` through call and enrich steps, ``messages`` (brokers, mail, chat) through send steps
+#: and consume triggers, ``files`` (a directory, SFTP, a bucket) through file steps and watch
+#: triggers.
+Interface = Literal["sql", "http", "messages", "files"]
 
 #: A pointer into a System's connection, as the estate spells it, and what is wrong there.
 Problem = tuple[tuple[str | int, ...], str]
