@@ -11,6 +11,7 @@ from typing import Annotated, Any, Union
 import click
 from pydantic import Field, TypeAdapter
 
+from interlink.cli.templates import parse_params, write_template
 from interlink.connectors.registry import registry
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
@@ -114,8 +115,48 @@ def write_example(name: str, target: Path, *, force: bool = False) -> list[Path]
     help="Which shipped example estate to write.",
 )
 @click.option("--force", is_flag=True, help="Write into a non-empty directory.")
-def init_command(directory: Path, example: str, force: bool) -> None:
-    """Write an example estate to DIRECTORY to start from."""
+@click.option(
+    "--template",
+    "template_name",
+    metavar="NAME",
+    help="Write one flow from a template (see `interlink flows templates`) into the estate "
+    "DIRECTORY instead of an example estate.",
+)
+@click.option("--name", "flow", metavar="FLOW", help="With --template: the flow's name.")
+@click.option("--owner", metavar="TEAM", help="With --template: the Team owning the flow.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="With --template: a parameter, its value read as YAML (key=[id]); repeatable.",
+)
+def init_command(
+    directory: Path,
+    example: str,
+    force: bool,
+    template_name: str | None,
+    flow: str | None,
+    owner: str | None,
+    params: tuple[str, ...],
+) -> None:
+    """Write an example estate to DIRECTORY to start from, or one flow from a template."""
+    if template_name is not None:
+        if flow is None:
+            raise InterlinkError("--template needs --name: the flow's name")
+        files = write_template(
+            template_name,
+            directory,
+            flow=flow,
+            owner=owner,
+            params=parse_params(params),
+            force=force,
+        )
+        click.echo(f"wrote Flow/{flow} from template {template_name}: {', '.join(map(str, files))}")
+        click.echo(f"next: interlink check {directory} && interlink flows test {directory}")
+        return
+    if flow is not None or owner is not None or params:
+        raise InterlinkError("--name, --owner and --param go with --template")
     try:
         written = write_example(example, directory, force=force)
     except OSError as exc:

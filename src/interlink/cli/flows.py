@@ -25,9 +25,10 @@ import click
 
 from interlink.cli.admin import estate_option, no_estate, open_estate_store
 from interlink.cli.events import _Api
+from interlink.cli.templates import templates_command
 from interlink.errors import ConfigError, InterlinkError, NotFound
 from interlink.estate.durations import parse_duration
-from interlink.estate.flow_tests import FlowTestFile, flow_test_files, read_test_file
+from interlink.estate.flow_tests import load_flow_tests
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec, PublishStep, iter_steps
 from interlink.estate.loader import load_estate
@@ -45,7 +46,10 @@ from interlink.flows.runs import FlowRun, FlowRuns, Status
 @click.group("flows")
 def flows_group() -> None:
     """Flows of the estate: list them, run one by hand, list, show, retry and cancel runs,
-    run their tests."""
+    run their tests; the flow templates."""
+
+
+flows_group.add_command(templates_command)
 
 
 # What a flows command that found no estate asks for: the options it takes, none other.
@@ -350,12 +354,8 @@ def test_command(ctx: click.Context, directory: Path, as_json: bool) -> None:
     errors = [f for f in findings if f.severity == "error"]
     if not errors and not estate.objects:
         raise no_estate(directory, "it as DIR: interlink flows test DIR")
-    tests: list[FlowTestFile] = []
-    for path in flow_test_files(root):
-        test, problems = read_test_file(path, estate)
-        errors.extend(problems)
-        if test is not None:
-            tests.append(test)
+    tests, problems = load_flow_tests(root, estate)
+    errors.extend(problems)
     if errors:
         for finding in errors:
             click.echo(finding.render(base), err=True)

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import AwareDatetime, BeforeValidator, Field, ValidationError, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.findings import Finding, Location
+from interlink.estate.flow_templates import template
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.base import Model, Name
 from interlink.estate.kinds.flow import (
@@ -36,7 +38,7 @@ from interlink.estate.kinds.flow import (
 )
 from interlink.estate.loader import TEST_SUFFIXES, validation_findings, yaml_files
 from interlink.estate.model import Estate
-from interlink.estate.yamlsource import Document, PathKey, read_documents
+from interlink.estate.yamlsource import Document, PathKey, parse_documents, read_documents
 
 #: How a run may end, as a case expects it.
 END_STATES = ("completed", "compensated", "failed", "filtered", "duplicate")
@@ -221,10 +223,45 @@ def flow_test_files(root: Path) -> list[Path]:
     return [f for f in files if is_test_file(f)]
 
 
-def read_test_file(path: Path, estate: Estate) -> tuple[FlowTestFile | None, list[Finding]]:
-    """A test file, checked against the estate; None when it cannot be run, the findings
-    saying why."""
-    docs, findings = read_documents(path, json_values=True)
+def load_flow_tests(root: Path, estate: Estate) -> tuple[list[FlowTestFile], list[Finding]]:
+    """The test files under ``root`` and, for each flow that names a template and has no test
+    file of its own, the template's cases with its parameters; and what is wrong in them."""
+    tests: list[FlowTestFile] = []
+    findings: list[Finding] = []
+    for path in flow_test_files(root):
+        test, problems = read_test_file(path, estate)
+        findings.extend(problems)
+        if test is not None:
+            tests.append(test)
+    tested = {t.flow for t in tests}
+    for item in estate.loaded_of("Flow"):
+        spec = item.obj.spec if isinstance(item.obj, Flow) else None
+        name = item.obj.name
+        if spec is None or spec.template is None or name in tested:
+            continue
+        if root.is_file() or not item.doc.file.is_relative_to(root):
+            continue
+        _, cases = template(spec.template).render(spec.parameters or {})
+        if not cases:
+            continue
+        text = yaml.safe_dump({"flow": name, "cases": cases}, sort_keys=False)
+        path = item.doc.file.with_name(f"{item.doc.file.name}#template-{spec.template}")
+        test, problems = read_test_file(path, estate, text=text)
+        findings.extend(problems)
+        if test is not None:
+            tests.append(test)
+    return tests, findings
+
+
+def read_test_file(
+    path: Path, estate: Estate, *, text: str | None = None
+) -> tuple[FlowTestFile | None, list[Finding]]:
+    """A test file (or ``text`` read as one), checked against the estate; None when it cannot
+    be run, the findings saying why."""
+    if text is None:
+        docs, findings = read_documents(path, json_values=True)
+    else:
+        docs, findings = parse_documents(text, path, json_values=True)
     if findings:
         return None, findings
     if len(docs) != 1 or not isinstance(docs[0].data, dict):
@@ -306,7 +343,4 @@ def _retitled(finding: Finding) -> Finding:
 
 def flow_test_findings(estate: Estate, root: Path) -> list[Finding]:
     """What `check` says of the test files under ``root``."""
-    out: list[Finding] = []
-    for path in flow_test_files(root):
-        out.extend(read_test_file(path, estate)[1])
-    return out
+    return load_flow_tests(root, estate)[1]

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from interlink.errors import EstateError
 from interlink.estate.findings import Finding, Location
+from interlink.estate.flow_templates import expand
 from interlink.estate.hints import describe, did_you_mean
 from interlink.estate.kinds import API_VERSION, KINDS
 from interlink.estate.model import Estate, Loaded
@@ -133,6 +134,10 @@ def object_from(doc: Document) -> tuple[Loaded | None, list[Finding]]:
             )
         ]
     model = KINDS[kind]
+    if kind == "Flow":
+        data, found = expand(data, doc)
+        if found:
+            return None, found
     try:
         obj = model.model_validate(data)
     except ValidationError as exc:

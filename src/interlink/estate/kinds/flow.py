@@ -427,7 +427,17 @@ class FlowSpec(Model):
         description="what starts the flow besides the Subscriptions that target it; a flow "
         "fed by Subscriptions needs none",
     )
-    steps: list[Step] = Field(min_length=1)
+    template: str | None = Field(
+        default=None,
+        description="a shipped flow template (`interlink flows templates`) giving this flow's "
+        "trigger and steps, with `parameters`",
+    )
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="the template's parameters, as its schema describes them"
+    )
+    steps: list[Step] = Field(
+        default_factory=list, description="what a run does, in order (at least one)"
+    )
     on_error: list[Step] = Field(
         default_factory=list,
         description="steps run when a step fails for good (`$error` says which and why), "
@@ -446,6 +456,12 @@ class FlowSpec(Model):
         "by hand or over a Route it refuses is refused (422), an event it refuses is a failed "
         "delivery of its Subscription (retried, then dead-lettered)",
     )
+
+    @model_validator(mode="after")
+    def _has_steps(self) -> FlowSpec:
+        if not self.steps:
+            raise ValueError("a flow needs steps (at least one), or a template giving them")
+        return self
 
 
 def iter_steps(steps: list[Step]) -> list[Step]:
