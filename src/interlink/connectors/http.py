@@ -31,7 +31,11 @@ SPEC = ConnectorSpec(
             "a Flow's trigger.poll GETs a path page by page and starts a run per new item",
         ),
         Capability("read", "enrich steps GET through an Api of the System"),
-        Capability("write", "call steps send the message (with a saga compensation)"),
+        Capability(
+            "write",
+            "call steps send the message (with a saga compensation); check warns of a method "
+            "and path none of the System's OpenAPI contracts declares",
+        ),
         Capability("lookup", "enrich steps put a record looked up by key into the message"),
     ),
     example="""\

@@ -39,7 +39,7 @@ from interlink.errors import ContractError, ExpressionError
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.input_schema import input_validator
-from interlink.estate.kinds import Event, Flow, Subscription, System
+from interlink.estate.kinds import Api, Event, Flow, Subscription, System
 from interlink.estate.kinds.flow import (
     CallStep,
     ChoiceStep,
@@ -58,6 +58,7 @@ from interlink.estate.kinds.flow import (
     WriteStep,
 )
 from interlink.estate.model import Estate, Loaded
+from interlink.estate.operations import matches
 from interlink.estate.subscriptions import implied_name
 from interlink.estate.yamlsource import PathKey
 from interlink.expressions import Shape, compile_expression, constructed_object
@@ -172,11 +173,22 @@ def call_findings(estate: Estate) -> Iterator[Finding]:
                         f"{item.key}: path {path!r} has '.' or '..' segments or starts with "
                         f"'//'; an enrich must stay under Api/{step.source.api}'s base URL",
                     )
+                yield from _operation(
+                    estate, item, "GET", path, (*placed.path, "from", "path"), api=step.source.api
+                )
             if not isinstance(step, CallStep):
                 continue
             yield from _call(estate, item, step, placed.path)
+            yield from _operation(
+                estate, item, step.method, step.path, (*placed.path, "path"), system=step.system
+            )
             if step.compensate is not None:
-                yield from _call(estate, item, step.compensate, (*placed.path, "compensate"))
+                at = (*placed.path, "compensate")
+                yield from _call(estate, item, step.compensate, at)
+                comp = step.compensate
+                yield from _operation(
+                    estate, item, comp.method, comp.path, (*at, "path"), system=comp.system
+                )
                 if step.method in ("GET", "HEAD"):
                     yield item.finding(
                         (*placed.path, "compensate"),
@@ -185,6 +197,39 @@ def call_findings(estate: Estate) -> Iterator[Finding]:
                         "is nothing for its compensate to undo",
                         severity="warning",
                     )
+
+
+def _operation(
+    estate: Estate,
+    item: Loaded,
+    method: str,
+    path: str,
+    at: PathKey,
+    *,
+    system: str | None = None,
+    api: str | None = None,
+) -> Iterator[Finding]:
+    """A warning when the System's (or the Api's) OpenAPI contracts declare no such call."""
+    if "://" in path or path_leaves_base(path) or path.startswith("//"):
+        return  # said already: it leaves the System
+    apis = []
+    for api_item in estate.loaded_of("Api"):
+        obj = api_item.obj
+        assert isinstance(obj, Api)
+        if obj.name == api or (api is None and obj.spec.system == system):
+            contract = estate.contracts.get(api_item.resolve_file(obj.spec.contract))
+            if contract is not None and isinstance(contract.data, dict):
+                apis.append((obj.name, contract.data))
+    if not apis or any(matches(method, path, data) for _, data in apis):
+        return
+    names = ", ".join(f"Api/{name}" for name, _ in apis)
+    yield item.finding(
+        at,
+        "FLOW_CALL_OPERATION",
+        f"{item.key}: {method} {path} is not an operation of {names}",
+        severity="warning",
+        hint="check the method and path against the OpenAPI contract",
+    )
 
 
 def _call(

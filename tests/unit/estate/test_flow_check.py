@@ -633,3 +633,37 @@ def test_a_flows_timeout_is_more_than_nothing(retail: Path) -> None:
     assert check_messages(retail) == [
         "flows/extra.yaml:6:12: error: spec.timeout: Input should be greater than 0"
     ]
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ("{name: c, type: call, system: crm, method: PUT, path: '/customers/{id}/address'}", []),
+        ("{name: c, type: call, system: crm, method: PUT, path: '/v2/customers/{x}/address'}", []),
+        (
+            "{name: c, type: call, system: crm, method: POST, path: '/customers/{id}/address'}",
+            [
+                "flows/extra.yaml:7:62: warning: Flow/extra: POST /customers/{id}/address is not "
+                "an operation of Api/customers-v1, Api/customers-v2 (check the method and path "
+                "against the OpenAPI contract)"
+            ],
+        ),
+        (
+            "{name: e, type: enrich, from: {api: customers-v2, path: '/v2/customers/{c}'}, into: c}",
+            [],
+        ),
+        (
+            "{name: e, type: enrich, from: {api: customers-v2, path: '/customer/{c}'}, into: c}",
+            [
+                "flows/extra.yaml:7:63: warning: Flow/extra: GET /customer/{c} is not an "
+                "operation of Api/customers-v2 (check the method and path against the OpenAPI "
+                "contract)"
+            ],
+        ),
+    ],
+)
+def test_a_call_to_a_system_with_openapi_contracts_is_one_of_their_operations(
+    retail: Path, step: str, expected: list[str]
+) -> None:
+    extra_flow(retail, f"    - {step}\n")
+    assert check_messages(retail) == expected
