@@ -649,7 +649,8 @@ def test_a_flows_timeout_is_more_than_nothing(retail: Path) -> None:
             ],
         ),
         (
-            "{name: e, type: enrich, from: {api: customers-v2, path: '/v2/customers/{c}'}, into: c}",
+            "{name: e, type: enrich, from: {api: customers-v2, path: '/v2/customers/{c}'}, "
+            "into: c}",
             [],
         ),
         (
