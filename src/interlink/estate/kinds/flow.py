@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
 
+from interlink.errors import InterlinkError
 from interlink.estate.durations import Duration
+from interlink.estate.flow_templates import templates
 from interlink.estate.kinds.base import EstateObject, Model, Name
 from interlink.estate.kinds.gateway import Method
 
@@ -456,6 +458,23 @@ class FlowSpec(Model):
         "by hand or over a Route it refuses is refused (422), an event it refuses is a failed "
         "delivery of its Subscription (retried, then dead-lettered)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_template(cls, data: Any) -> Any:
+        # The loader expands a template first, saying at its line what stops it; this is for
+        # a spec validated on its own (an upload, a snippet).
+        if not isinstance(data, dict) or "template" not in data or "steps" in data:
+            return data
+        name = data["template"]
+        found = templates().get(name) if isinstance(name, str) else None
+        if found is None:
+            raise ValueError(f"unknown template {name!r} (templates: {', '.join(templates())})")
+        try:
+            flow, _ = found.render(data.get("parameters") or {})
+        except InterlinkError as exc:
+            raise ValueError(exc.message) from None
+        return {**flow, **data}
 
     @model_validator(mode="after")
     def _has_steps(self) -> FlowSpec:
