@@ -1,0 +1,174 @@
+"""The MQTT connector against the test broker, on topics of its own per test."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from interlink.connectors.base import (
+    ConnectionFailed,
+    ConnectorError,
+    OutgoingMessage,
+    StatementError,
+)
+from interlink.connectors.connections import Connections
+from interlink.connectors.mqtt import KEY_PROPERTY, MqttConnector, client_id
+from interlink.testing.connectors import SYSTEM, run_message_conformance
+from interlink.testing.services import mqtt_config, mqtt_reachable, require_service
+
+pytestmark = pytest.mark.mqtt
+
+WITHIN = 10.0
+
+
+@functools.cache
+def _status() -> bool | str:
+    return mqtt_reachable(mqtt_config())
+
+
+async def _forget_sessions(config: dict[str, Any], ids: list[str]) -> None:
+    """End the persistent sessions a test left on the broker."""
+    for identifier in ids:
+        async with aiomqtt.Client(
+            config["host"],
+            config["port"],
+            username=config.get("username"),
+            password=config.get("password"),
+            identifier=identifier,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=True,
+        ):
+            pass
+
+
+@pytest.fixture
+def config() -> dict[str, Any]:
+    require_service("MQTT broker", _status)
+    return {**mqtt_config(), "connectTimeout": 5}
+
+
+@pytest.fixture
+def topic(config: dict[str, Any]) -> Iterator[str]:
+    """A topic of this test's own; the sessions subscribed to it are ended afterwards."""
+    name = f"il-test/{uuid.uuid4().hex[:12]}"
+    yield name
+    ids = [client_id(system, name) for system in (SYSTEM, "plant")]
+    asyncio.run(_forget_sessions(config, ids))
+
+
+def test_conformance(config: dict[str, Any], topic: str) -> None:
+    passed = asyncio.run(
+        run_message_conformance(MqttConnector(), config, topic, {"sessionExpiry": 60})
+    )
+    assert passed == [
+        "spec",
+        "send-receive-ack",
+        "text",
+        "nack-redelivers",
+        "close-redelivers",
+        "closed",
+    ]
+
+
+def test_keys_headers_and_a_foreign_publisher(config: dict[str, Any], topic: str) -> None:
+    async def go() -> list[tuple[str, bytes, dict[str, str]]]:
+        conn = await MqttConnector().open(config, "plant")
+        inbox = await conn.subscribe(f"{topic}/#", {"sessionExpiry": 60})
+        try:
+            await conn.send(
+                OutgoingMessage(to=f"{topic}/a", body={"t": 21.5}, headers={"site": "b"}, key="r1")
+            )
+            async with aiomqtt.Client(config["host"], config["port"]) as plain:  # MQTT 3.1.1
+                for payload in (b"on", b"on", b"off"):
+                    await plain.publish(f"{topic}/b", payload, qos=1)
+            got = []
+            for _ in range(4):
+                message = await asyncio.wait_for(inbox.receive(), WITHIN)
+                got.append((message.key, message.body, dict(message.headers)))
+                await message.ack()
+            return got
+        finally:
+            await inbox.close()
+            await conn.close()
+
+    sent, on, on_again, off = asyncio.run(go())
+    assert sent == ("r1", b'{"t":21.5}', {"site": "b", KEY_PROPERTY: "r1", "content-type": "application/json"})
+    assert on[0].startswith("sha256:")
+    assert on[0] == on_again[0], "the same payload on the same topic has one key"
+    assert off[0] != on[0]
+    assert (on[1], on[2]) == (b"on", {})
+
+
+
+
+def test_a_bad_topic_names_it(config: dict[str, Any], topic: str) -> None:
+    async def go() -> tuple[ConnectorError, ConnectorError]:
+        conn = await MqttConnector().open(config, "plant")
+        try:
+            with pytest.raises(StatementError) as sent:
+                await conn.send(OutgoingMessage(to=f"{topic}/+", body=1))
+            with pytest.raises(ConnectorError) as subscribed:
+                await conn.subscribe(f"{topic}/#/x", {"sessionExpiry": 60})
+            return sent.value, subscribed.value
+        finally:
+            await conn.close()
+
+    sent, subscribed = asyncio.run(go())
+    assert sent.message.startswith(f"System/plant (topic {topic}/+): ")
+    assert not sent.retryable
+    assert subscribed.message.startswith(f"System/plant (topic {topic}/#/x): cannot subscribe")
+    assert not subscribed.retryable
+
+
+def test_close_ends_a_waiting_receive(config: dict[str, Any], topic: str) -> None:
+    async def go() -> BaseException | None:
+        conn = await MqttConnector().open(config, "plant")
+        try:
+            inbox = await conn.subscribe(topic, {"sessionExpiry": 60})
+            waiting = asyncio.create_task(inbox.receive())
+            await asyncio.sleep(0)  # the receive is under way
+            await inbox.close()
+            done, _ = await asyncio.wait([waiting], timeout=WITHIN)
+            assert done, "a receive went on waiting after close"
+            return waiting.exception()
+        finally:
+            await conn.close()
+
+    error = asyncio.run(go())
+    assert isinstance(error, ConnectorError)
+    assert error.message == f"System/plant (topic {topic}): the inbox is closed"
+
+
+def test_an_unreachable_broker_is_retryable_and_says_where(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_PLANT_PW", "never-shown-xyz")
+    connection = {**config, "port": 1, "username": "u", "password": "${secret:plant-pw}"}
+    with pytest.raises(ConnectionFailed) as caught:
+        asyncio.run(Connections().get("plant", "mqtt", connection))
+    assert caught.value.message.startswith("System/plant (127.0.0.1:1): ")
+    assert "never-shown-xyz" not in caught.value.message
+    assert caught.value.retryable
+
+
+def test_body_json_for_objects(config: dict[str, Any], topic: str) -> None:
+    async def go() -> bytes:
+        conn = await MqttConnector().open(config, "plant")
+        inbox = await conn.subscribe(topic, {"sessionExpiry": 60})
+        try:
+            await conn.send(OutgoingMessage(to=topic, body=[1, "two", None]))
+            message = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await message.ack()
+            return message.body
+        finally:
+            await inbox.close()
+            await conn.close()
+
+    assert json.loads(asyncio.run(go())) == [1, "two", None]
