@@ -97,7 +97,7 @@ SPEC = ConnectorSpec(
             "maxLength": {
                 "type": "integer",
                 "minimum": 1,
-                "description": "trim each stream sent to to about this many entries (MAXLEN ~)",
+                "description": "keep each stream it sends to at about this many entries (MAXLEN ~)",
             },
             "connectTimeout": {
                 "type": "integer",

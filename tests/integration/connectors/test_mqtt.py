@@ -99,13 +99,15 @@ def test_keys_headers_and_a_foreign_publisher(config: dict[str, Any], topic: str
             await conn.close()
 
     sent, on, on_again, off = asyncio.run(go())
-    assert sent == ("r1", b'{"t":21.5}', {"site": "b", KEY_PROPERTY: "r1", "content-type": "application/json"})
+    assert sent == (
+        "r1",
+        b'{"t":21.5}',
+        {"site": "b", KEY_PROPERTY: "r1", "content-type": "application/json"},
+    )
     assert on[0].startswith("sha256:")
     assert on[0] == on_again[0], "the same payload on the same topic has one key"
     assert off[0] != on[0]
     assert (on[1], on[2]) == (b"on", {})
-
-
 
 
 def test_a_bad_topic_names_it(config: dict[str, Any], topic: str) -> None:
