@@ -174,3 +174,20 @@ def test_body_json_for_objects(config: dict[str, Any], topic: str) -> None:
             await conn.close()
 
     assert json.loads(asyncio.run(go())) == [1, "two", None]
+
+
+def test_through_the_process_connections(config: dict[str, Any], topic: str) -> None:
+    async def go() -> tuple[str, bytes, str]:
+        connections = Connections()
+        try:
+            conn = await connections.get("plant", "mqtt", config)
+            inbox = await conn.subscribe(topic, {"sessionExpiry": 60})
+            await conn.send(OutgoingMessage(to=topic, body="via connections", key="v1"))
+            message = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await message.ack()
+            await inbox.close()
+            return message.source, message.body, message.key
+        finally:
+            await connections.aclose()
+
+    assert asyncio.run(go()) == (topic, b"via connections", "v1")

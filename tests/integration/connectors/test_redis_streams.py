@@ -242,3 +242,31 @@ def test_an_unreachable_server_is_retryable_and_says_where(config: dict[str, Any
         asyncio.run(RedisStreamsConnector().open({**config, "port": 1}, "events"))
     assert caught.value.message.startswith("System/events (127.0.0.1:1): ")
     assert caught.value.retryable
+
+
+def test_through_the_process_connections(
+    config: dict[str, Any], prefix: str, server: redis.Redis
+) -> None:
+    stream, plain = f"{prefix}via", f"{prefix}plain"
+    server.set(plain, "not a stream")
+
+    async def go() -> tuple[str, bytes, ConnectorError]:
+        connections = Connections()
+        try:
+            conn = await connections.get("events", "redis-streams", config)
+            inbox = await conn.subscribe(stream, {})
+            await conn.send(OutgoingMessage(to=stream, body={"via": "connections"}, key="v1"))
+            message = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await message.ack()
+            await inbox.close()
+            with pytest.raises(ConnectorError) as caught:
+                await conn.send(OutgoingMessage(to=plain, body=1))
+            return message.source, message.body, caught.value
+        finally:
+            await connections.aclose()
+
+    source, body, error = asyncio.run(go())
+    assert (source, json.loads(body)) == (stream, {"via": "connections"})
+    assert isinstance(error, StatementError)
+    assert error.message.startswith(f"System/events (stream {plain}): WRONGTYPE")
+    assert server.xpending(stream, "interlink")["pending"] == 0
