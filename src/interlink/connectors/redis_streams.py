@@ -8,7 +8,9 @@ in ``content-type``, the headers as a JSON object in ``headers`` and the message
 missing (with the stream, MKSTREAM) at the stream's start (``start: earliest``) or end
 (``now``). ``ack`` is XACK. An entry not acked stays pending in the group: ``nack`` leaves it
 so, and the inbox claims pending entries idle for ``reclaimAfter`` milliseconds (XAUTOCLAIM),
-its own nacked ones as well as those of a consumer that died, and hands them out again. A
+its own nacked ones as well as those of a consumer that died, and hands them out again (so
+``reclaimAfter`` is longer than a message takes to be handled: one still being handled when it
+runs out is handed out again, and its run, keyed by the entry id, is not started twice). A
 message's key is its entry id, the same however often it is handed out.
 
 Nothing blocks for long: a read waits at most ``block`` milliseconds (and no longer than

@@ -50,14 +50,14 @@ def config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def server() -> Iterator[redis.Redis]:
+def server() -> Iterator[Any]:
     client = redis.Redis.from_url(redis_url())
     yield client
     client.close()
 
 
 @pytest.fixture
-def prefix(config: dict[str, Any], server: redis.Redis) -> Iterator[str]:
+def prefix(config: dict[str, Any], server: Any) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards."""
     name = f"il-test:{uuid.uuid4().hex[:12]}:"
     yield name
@@ -83,7 +83,7 @@ def test_conformance(config: dict[str, Any], prefix: str) -> None:
 
 
 def test_entries_hold_body_headers_and_key(
-    config: dict[str, Any], prefix: str, server: redis.Redis
+    config: dict[str, Any], prefix: str, server: Any
 ) -> None:
     stream = f"{prefix}out"
 
@@ -108,9 +108,7 @@ def test_entries_hold_body_headers_and_key(
     assert b"key" not in second
 
 
-def test_max_length_trims_the_stream(
-    config: dict[str, Any], prefix: str, server: redis.Redis
-) -> None:
+def test_max_length_trims_the_stream(config: dict[str, Any], prefix: str, server: Any) -> None:
     stream = f"{prefix}trimmed"
 
     async def go() -> None:
@@ -127,7 +125,7 @@ def test_max_length_trims_the_stream(
 
 
 def test_an_entry_of_another_producer_and_an_earliest_group(
-    config: dict[str, Any], prefix: str, server: redis.Redis
+    config: dict[str, Any], prefix: str, server: Any
 ) -> None:
     stream = f"{prefix}foreign"
     entry_id = server.xadd(stream, {"sku": "A-1", "qty": "2"}).decode()
@@ -155,7 +153,7 @@ def test_an_entry_of_another_producer_and_an_earliest_group(
 
 
 def test_a_crashed_consumers_entries_are_claimed(
-    config: dict[str, Any], prefix: str, server: redis.Redis
+    config: dict[str, Any], prefix: str, server: Any
 ) -> None:
     stream = f"{prefix}claimed"
     server.xgroup_create(stream, "workers", id="0", mkstream=True)
@@ -200,7 +198,7 @@ def test_close_ends_a_waiting_receive(config: dict[str, Any], prefix: str) -> No
 
 
 def test_a_key_of_another_type_names_the_stream(
-    config: dict[str, Any], prefix: str, server: redis.Redis
+    config: dict[str, Any], prefix: str, server: Any
 ) -> None:
     key = f"{prefix}plain"
     server.set(key, "not a stream")
@@ -219,7 +217,7 @@ def test_a_key_of_another_type_names_the_stream(
 
 
 def test_refused_credentials_are_a_clear_error_without_the_secret(
-    config: dict[str, Any], server: redis.Redis, monkeypatch: pytest.MonkeyPatch
+    config: dict[str, Any], server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = f"il_u_{uuid.uuid4().hex[:8]}"
     server.acl_setuser(user, enabled=True, passwords=["+right-one"], keys=["il-test:*"])
@@ -244,9 +242,7 @@ def test_an_unreachable_server_is_retryable_and_says_where(config: dict[str, Any
     assert caught.value.retryable
 
 
-def test_through_the_process_connections(
-    config: dict[str, Any], prefix: str, server: redis.Redis
-) -> None:
+def test_through_the_process_connections(config: dict[str, Any], prefix: str, server: Any) -> None:
     stream, plain = f"{prefix}via", f"{prefix}plain"
     server.set(plain, "not a stream")
 
