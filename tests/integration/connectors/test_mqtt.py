@@ -56,10 +56,12 @@ def config() -> dict[str, Any]:
 
 @pytest.fixture
 def topic(config: dict[str, Any]) -> Iterator[str]:
-    """A topic of this test's own; the sessions subscribed to it are ended afterwards."""
+    """A topic of this test's own; the sessions the tests open on it (all of which expire in a
+    minute anyway) are ended afterwards."""
     name = f"il-test/{uuid.uuid4().hex[:12]}"
     yield name
-    ids = [client_id(system, name) for system in (SYSTEM, "plant")]
+    sources = (name, f"{name}/#", f"{name}/#/x")
+    ids = [client_id(system, source) for system in (SYSTEM, "plant") for source in sources]
     asyncio.run(_forget_sessions(config, ids))
 
 
