@@ -1,8 +1,8 @@
 """``mqtt``: an MQTT 5 broker, through aiomqtt (over paho-mqtt).
 
-``send`` publishes with QoS 1 and returns once the broker's PUBACK is back; the body's content
-type, the headers (as user properties) and the message's key (as the ``message-id`` user
-property) ride along.
+``send`` publishes with QoS 1 and returns once the broker's PUBACK is back, and fails when the
+PUBACK's reason code refuses the message; the body's content type, the headers (as user
+properties) and the message's key (as the ``message-id`` user property) ride along.
 
 ``subscribe`` takes a topic filter with QoS 1 in a persistent session: clean start off, a
 session expiry (``sessionExpiry``), and a client id stable for the System and the filter, so the
@@ -238,11 +238,34 @@ def _code(rc: int | ReasonCode | None) -> int | None:
     return rc.value if isinstance(rc, ReasonCode) else rc
 
 
+class _Publisher:
+    """A client that publishes one message at a time and hears the broker refuse one: MQTT 5
+    says so in the PUBACK's reason code (not authorised, a bad topic, over quota), which
+    aiomqtt 2.5 takes for a success. Publishes are one at a time (the connection's lock), so a
+    refusal heard while one is under way is its own."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.refused: ReasonCode | None = None
+        wrapped = _paho(client)
+        inner = wrapped.on_publish
+        assert inner is not None, "aiomqtt sets on_publish"
+
+        def on_publish(
+            paho_client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any
+        ) -> None:
+            if isinstance(reason, ReasonCode) and reason.is_failure:
+                self.refused = reason
+            inner(paho_client, userdata, mid, reason, properties)  # type: ignore[call-arg]
+
+        wrapped.on_publish = on_publish
+
+
 class MqttConnection(Connection):
     def __init__(self, broker: _Broker, publisher: aiomqtt.Client) -> None:
         self._broker = broker
         self.system = broker.system
-        self._publisher: aiomqtt.Client | None = publisher
+        self._publisher: _Publisher | None = _Publisher(publisher)
         self._lock = asyncio.Lock()
         self._inboxes: set[MqttInbox] = set()
 
@@ -259,16 +282,18 @@ class MqttConnection(Connection):
         async with self._lock:
             # A connection the broker dropped since the last send is opened again, once.
             for attempt in (1, 2):
-                client = self._publisher or await self._broker.connect()
-                self._publisher = client
+                publisher = self._publisher or _Publisher(await self._broker.connect())
+                self._publisher = publisher
+                publisher.refused = None
                 try:
-                    await client.publish(message.to, payload, qos=1, properties=properties)
-                    return
+                    await publisher.client.publish(
+                        message.to, payload, qos=1, properties=properties
+                    )
                 except ValueError as exc:  # paho refuses a topic with wildcards, or none
                     raise StatementError(_text(exc), system=self.system, object=where) from None
                 except aiomqtt.MqttError as exc:
                     self._publisher = None
-                    await self._broker.disconnect(client)
+                    await self._broker.disconnect(publisher.client)
                     if attempt == 2:
                         raise ConnectorError(
                             f"not published: {_text(exc)}",
@@ -276,6 +301,14 @@ class MqttConnection(Connection):
                             object=where,
                             retryable=True,
                         ) from None
+                    continue
+                if publisher.refused is not None:
+                    raise ConnectorError(
+                        f"the broker refused the message: {publisher.refused}",
+                        system=self.system,
+                        object=where,
+                    )
+                return
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
         identifier = str(options.get("clientId") or client_id(self.system, source))
@@ -288,9 +321,9 @@ class MqttConnection(Connection):
     async def close(self) -> None:
         for inbox in list(self._inboxes):
             await inbox.close()
-        client, self._publisher = self._publisher, None
-        if client is not None:
-            await self._broker.disconnect(client)
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await self._broker.disconnect(publisher.client)
 
 
 class MqttReceived(Received):

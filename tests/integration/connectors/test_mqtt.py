@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import json
+import shutil
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -21,6 +27,7 @@ from interlink.connectors.base import (
 from interlink.connectors.connections import Connections
 from interlink.connectors.mqtt import KEY_PROPERTY, MqttConnector, client_id
 from interlink.testing.connectors import SYSTEM, run_message_conformance
+from interlink.testing.processes import free_port
 from interlink.testing.services import mqtt_config, mqtt_reachable, require_service
 
 pytestmark = pytest.mark.mqtt
@@ -193,3 +200,95 @@ def test_through_the_process_connections(config: dict[str, Any], topic: str) -> 
             await connections.aclose()
 
     assert asyncio.run(go()) == (topic, b"via connections", "v1")
+
+
+# --- a broker of the test's own, with passwords and an ACL ------------------------------------
+
+
+@pytest.fixture
+def locked_broker(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A Mosquitto of this test's own that takes user ``interlink`` with password
+    ``right-one`` only, and lets it use topics under ``allowed/`` only; stopped afterwards."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    passwd = shutil.which("mosquitto_passwd")
+    if not Path(binary).exists() or passwd is None:
+        pytest.skip("mosquitto and mosquitto_passwd are not installed here")
+    port = free_port()
+    (tmp_path / "acl").write_text("user interlink\ntopic readwrite allowed/#\n")
+    subprocess.run(
+        [passwd, "-b", "-c", str(tmp_path / "passwd"), "interlink", "right-one"], check=True
+    )
+    (tmp_path / "mosquitto.conf").write_text(
+        # Run as this user: as root, Mosquitto would become one that cannot read tmp_path.
+        f"user {getpass.getuser()}\nlistener {port} 127.0.0.1\n"
+        "allow_anonymous false\npersistence false\n"
+        f"password_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\n"
+    )
+    process = subprocess.Popen(
+        [binary, "-c", str(tmp_path / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    error = process.stderr.read().decode() if process.stderr else ""
+                    pytest.fail(f"the test's Mosquitto did not start: {error}")
+                time.sleep(0.05)
+        yield {"host": "127.0.0.1", "port": port, "username": "interlink", "connectTimeout": 5}
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_refused_credentials_are_a_clear_error_without_the_secret(
+    locked_broker: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_PLANT_PW", "wrong-one-xyz")
+    connection = {**locked_broker, "password": "${secret:plant-pw}"}
+    with pytest.raises(ConnectionFailed) as caught:
+        asyncio.run(Connections().get("plant", "mqtt", connection))
+    error = caught.value
+    assert error.message.startswith(f"System/plant (127.0.0.1:{locked_broker['port']}): ")
+    assert "Bad user name or password" in error.message or "Not authorized" in error.message
+    assert "wrong-one-xyz" not in error.message
+    assert not error.retryable
+
+
+def test_a_publish_the_broker_refuses_is_an_error_naming_the_topic(
+    locked_broker: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_PLANT_PW", "right-one")
+    connection = {**locked_broker, "password": "${secret:plant-pw}"}
+
+    async def go() -> tuple[ConnectorError, bytes]:
+        connections = Connections()
+        try:
+            conn = await connections.get("plant", "mqtt", connection)
+            with pytest.raises(ConnectorError) as published:
+                await conn.send(OutgoingMessage(to="denied/x", body=1))
+            # The connection still works for what is allowed.
+            inbox = await conn.subscribe("allowed/#", {"sessionExpiry": 5})
+            await conn.send(OutgoingMessage(to="allowed/x", body="fine"))
+            message = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await message.ack()
+            await inbox.close()
+            return published.value, message.body
+        finally:
+            await connections.aclose()
+
+    published, body = asyncio.run(go())
+    assert published.message == (
+        "System/plant (topic denied/x): the broker refused the message: Not authorized"
+    )
+    assert not published.retryable
+    assert body == b"fine"
