@@ -202,6 +202,27 @@ def test_through_the_process_connections(config: dict[str, Any], topic: str) -> 
     assert asyncio.run(go()) == (topic, b"via connections", "v1")
 
 
+def test_a_cancelled_receive_leaves_the_inbox_usable(config: dict[str, Any], topic: str) -> None:
+    async def go() -> bytes:
+        conn = await MqttConnector().open(config, "plant")
+        try:
+            inbox = await conn.subscribe(topic, {"sessionExpiry": 60})
+            waiting = asyncio.create_task(inbox.receive())
+            await asyncio.sleep(0)  # the receive is under way
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await conn.send(OutgoingMessage(to=topic, body="after"))
+            message = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await message.ack()
+            await asyncio.wait_for(inbox.close(), WITHIN)
+            return message.body
+        finally:
+            await conn.close()
+
+    assert asyncio.run(go()) == b"after"
+
+
 # --- a broker of the test's own, with passwords and an ACL ------------------------------------
 
 

@@ -266,3 +266,26 @@ def test_through_the_process_connections(config: dict[str, Any], prefix: str, se
     assert isinstance(error, StatementError)
     assert error.message.startswith(f"System/events (stream {plain}): WRONGTYPE")
     assert server.xpending(stream, "interlink")["pending"] == 0
+
+
+def test_a_cancelled_receive_leaves_the_inbox_usable(config: dict[str, Any], prefix: str) -> None:
+    stream = f"{prefix}cancelled"
+
+    async def go() -> bytes:
+        conn = await RedisStreamsConnector().open(config, "events")
+        try:
+            inbox = await conn.subscribe(stream, {"block": 60_000})
+            waiting = asyncio.create_task(inbox.receive())
+            await asyncio.sleep(0.05)  # the read is under way on the server
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await conn.send(OutgoingMessage(to=stream, body="after"))
+            message = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await message.ack()
+            await asyncio.wait_for(inbox.close(), WITHIN)
+            return message.body
+        finally:
+            await conn.close()
+
+    assert asyncio.run(go()) == b"after"
