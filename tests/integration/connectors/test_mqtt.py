@@ -269,6 +269,8 @@ def locked_broker(tmp_path: Path) -> Iterator[dict[str, Any]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def test_refused_credentials_are_a_clear_error_without_the_secret(
