@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from interlink.connectors.docs import list_line, show_text, with_reference
+from interlink.connectors.docs import list_header, list_line, show_text, with_reference
 from interlink.connectors.registry import BUILT_IN, Registry, registry
 
 
@@ -20,7 +20,7 @@ def connectors_group() -> None:
 def list_command() -> None:
     """One line per connector: name, interface, capabilities, what it is."""
     found = registry()
-    click.echo(f"{'NAME':<12} {'USES':<5} {'CAPABILITIES':<24} DESCRIPTION")
+    click.echo(list_header())
     for spec in found.specs():
         click.echo(list_line(spec))
     for problem in found.problems:

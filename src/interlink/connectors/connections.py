@@ -19,7 +19,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from interlink.connectors.base import Connection, ConnectorError, Row, WriteMode
+from interlink.connectors.base import (
+    Connection,
+    ConnectorError,
+    Inbox,
+    OutgoingMessage,
+    Received,
+    Row,
+    WriteMode,
+)
 from interlink.connectors.registry import Registry, registry
 from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.references import REDACTED, SecretSource, has_reference, resolve
@@ -86,8 +94,57 @@ class Masked(Connection):
         except Exception as exc:
             raise self._mask(exc, table) from None
 
+    async def send(self, message: OutgoingMessage) -> None:
+        try:
+            await self.inner.send(message)
+        except Exception as exc:
+            raise self._mask(exc, None) from None
+
+    async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
+        try:
+            return _MaskedInbox(await self.inner.subscribe(source, options), self)
+        except Exception as exc:
+            raise self._mask(exc, None) from None
+
     async def close(self) -> None:
         await self.inner.close()
+
+
+class _MaskedInbox(Inbox):
+    """An inbox whose errors, and its messages' ack and nack errors, carry no secret."""
+
+    def __init__(self, inner: Inbox, masked: Masked) -> None:
+        self._inner = inner
+        self._masked = masked
+
+    async def receive(self) -> Received:
+        try:
+            return _MaskedReceived(await self._inner.receive(), self._masked)
+        except Exception as exc:
+            raise self._masked._mask(exc, None) from None
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class _MaskedReceived(Received):
+    def __init__(self, inner: Received, masked: Masked) -> None:
+        self._inner = inner
+        self._masked = masked
+        self.key, self.body, self.headers = inner.key, inner.body, inner.headers
+        self.source = inner.source
+
+    async def ack(self) -> None:
+        try:
+            await self._inner.ack()
+        except Exception as exc:
+            raise self._masked._mask(exc, None) from None
+
+    async def nack(self) -> None:
+        try:
+            await self._inner.nack()
+        except Exception as exc:
+            raise self._masked._mask(exc, None) from None
 
 
 @dataclass

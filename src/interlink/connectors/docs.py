@@ -38,7 +38,11 @@ def fields(spec: ConnectorSpec) -> list[tuple[str, str, str, str]]:
 
 def list_line(spec: ConnectorSpec) -> str:
     caps = ",".join(c.name for c in spec.capabilities)
-    return f"{spec.name:<12} {spec.interface:<5} {caps:<24} {spec.description}"
+    return f"{spec.name:<14} {spec.interface:<8} {caps:<25} {spec.description}"
+
+
+def list_header() -> str:
+    return f"{'NAME':<14} {'USES':<8} {'CAPABILITIES':<25} DESCRIPTION"
 
 
 def show_text(spec: ConnectorSpec) -> str:

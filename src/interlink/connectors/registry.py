@@ -18,7 +18,9 @@ from typing import Any
 from interlink.connectors.base import Connector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
+from interlink.connectors.mqtt import MqttConnector
 from interlink.connectors.postgresql import PostgresConnector
+from interlink.connectors.redis_streams import RedisStreamsConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
 from interlink.errors import NotFound
@@ -30,6 +32,8 @@ BUILT_IN: tuple[type[Connector], ...] = (
     PostgresConnector,
     MariaDbConnector,
     SqliteConnector,
+    MqttConnector,
+    RedisStreamsConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

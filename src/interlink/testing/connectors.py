@@ -21,6 +21,8 @@ System and the object, none retryable). A failed check is an AssertionError sayi
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -32,11 +34,16 @@ from interlink.connectors.base import (
     Connector,
     ConnectorError,
     ConstraintViolation,
+    Inbox,
     ObjectNotFound,
+    OutgoingMessage,
+    Received,
     StatementError,
 )
 
 SYSTEM = "conformance"
+#: How long a message check waits for one message before it fails (it never waits forever).
+RECEIVE_WITHIN = 10.0
 
 
 def check_spec(connector: Connector) -> None:
@@ -211,3 +218,121 @@ async def _sql_checks(connection: Connection, table: str) -> list[str]:
     )
     passed.append("errors")
     return passed
+
+
+async def run_message_conformance(
+    connector: Connector,
+    config: Mapping[str, Any],
+    destination: str,
+    options: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Run the message interface's checks, sending to and subscribing to ``destination`` with
+    the subscription ``options``; the names of the checks passed.
+
+    A message sent is received with its body, headers and a key; one acked is not handed out
+    again; one nacked is, with the same key; one not acked when its inbox closes is handed out
+    to the next inbox of the same subscription; a closed inbox says so; a string body is text.
+    Each receive waits at most :data:`RECEIVE_WITHIN` seconds."""
+    check_spec(connector)
+    passed = ["spec"]
+    assert connector.spec.interface == "messages", f"{connector.spec.name}: not a message one"
+    options = dict(options or {})
+    connection = await connector.open(connector.spec.defaults(config), SYSTEM)
+    try:
+        inbox = await connection.subscribe(destination, options)
+        try:
+            passed.extend(await _message_checks(connection, inbox, destination))
+            inbox = await _redelivery_after_close(connection, inbox, destination, options)
+            passed.append("close-redelivers")
+        finally:
+            await inbox.close()
+        await _expect_closed(inbox)
+        passed.append("closed")
+    finally:
+        await connection.close()
+    return passed
+
+
+async def _receive(inbox: Inbox, what: str) -> Received:
+    try:
+        return await asyncio.wait_for(inbox.receive(), RECEIVE_WITHIN)
+    except TimeoutError:
+        raise AssertionError(f"{what}: nothing received in {RECEIVE_WITHIN} s") from None
+
+
+async def _send(connection: Connection, to: str, body: Any, key: str) -> None:
+    await connection.send(OutgoingMessage(to=to, body=body, headers={"x-check": key}, key=key))
+
+
+async def _message_checks(connection: Connection, inbox: Inbox, to: str) -> list[str]:
+    passed: list[str] = []
+    await _send(connection, to, {"n": 1, "text": "zoë"}, "k-1")
+    got = await _receive(inbox, "send then receive")
+    assert json.loads(got.body) == {"n": 1, "text": "zoë"}, f"the body came back as {got.body!r}"
+    assert got.headers.get("x-check") == "k-1", f"the headers came back as {dict(got.headers)}"
+    assert got.key, f"no key: {got.key!r}"
+    assert got.source, "the message says not where it came from"
+    await got.ack()
+    passed.append("send-receive-ack")
+
+    await _send(connection, to, "plain text", "k-2")
+    text = await _receive(inbox, "a string body")
+    assert text.body == b"plain text", f"a string body came back as {text.body!r}"
+    assert text.key != got.key, "two messages have one key"
+    await text.ack()
+    passed.append("text")
+
+    await _send(connection, to, {"n": 3}, "k-3")
+    first = await _receive(inbox, "a message to nack")
+    assert json.loads(first.body) == {"n": 3}, (
+        f"expected message 3 (1 and 2 were acked): {first.body!r}"
+    )
+    await first.nack()
+    again = await _receive(inbox, "a nacked message handed out again")
+    assert json.loads(again.body) == {"n": 3}, f"after a nack, got {again.body!r}"
+    assert again.key == first.key, (
+        f"a message handed out again changed key: {first.key} {again.key}"
+    )
+    await again.ack()
+    passed.append("nack-redelivers")
+    return passed
+
+
+async def _redelivery_after_close(
+    connection: Connection, inbox: Inbox, to: str, options: Mapping[str, Any]
+) -> Inbox:
+    """Receive a message without acking it, close the inbox: the next one hands it out, and
+    nothing acked before. The inbox left open, for the caller to close."""
+    await _send(connection, to, {"n": 4}, "k-4")
+    held = await _receive(inbox, "a message not acked")
+    assert json.loads(held.body) == {"n": 4}, f"an acked message came back: {held.body!r}"
+    await inbox.close()
+    reopened = await connection.subscribe(to, options)
+    try:
+        again = await _receive(reopened, "a message not acked before close")
+        assert json.loads(again.body) == {"n": 4}, f"after close, got {again.body!r} first"
+        assert again.key == held.key, "a message handed out again changed key"
+        await again.ack()
+        await _send(connection, to, {"n": 5}, "k-5")
+        last = await _receive(reopened, "a message after the redelivered one")
+        assert json.loads(last.body) == {"n": 5}, f"an acked message came back: {last.body!r}"
+        await last.ack()
+    except BaseException:
+        await reopened.close()
+        raise
+    return reopened
+
+
+async def _expect_closed(inbox: Inbox) -> None:
+    try:
+        await asyncio.wait_for(inbox.receive(), RECEIVE_WITHIN)
+    except ConnectorError as exc:
+        assert f"System/{SYSTEM}" in exc.message, (
+            f"a closed inbox: the error names no System: {exc}"
+        )
+        assert not exc.retryable, "a closed inbox is marked retryable"
+        await inbox.close()  # twice is harmless
+        return
+    except TimeoutError:
+        raise AssertionError("receive on a closed inbox waited instead of failing") from None
+    raise AssertionError("receive on a closed inbox handed out a message")

@@ -17,6 +17,8 @@ NATS_URL_ENV: Final = "INTERLINK_TEST_NATS_URL"
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 REDIS_URL_ENV: Final = "INTERLINK_TEST_REDIS_URL"
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+MQTT_URL_ENV: Final = "INTERLINK_TEST_MQTT_URL"
+DEFAULT_MQTT_URL: Final = "mqtt://127.0.0.1:1883"
 MARIADB_URL_ENV: Final = "INTERLINK_TEST_MARIADB_URL"
 DEFAULT_MARIADB_URL: Final = "mysql://root@127.0.0.1:3306/test"
 
@@ -107,6 +109,51 @@ def redis_reachable(url: str, timeout: float = 3) -> bool | str:
         return " ".join(str(exc).split()) or type(exc).__name__
     finally:
         client.close()
+
+
+def mqtt_config() -> dict[str, Any]:
+    """The MQTT broker tests use, as an ``mqtt`` connector's connection: ``INTERLINK_TEST_MQTT_URL``
+    (``mqtt://[user[:password]@]host:port``) or the local Mosquitto."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(os.environ.get(MQTT_URL_ENV) or DEFAULT_MQTT_URL)
+    config: dict[str, Any] = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 1883}
+    if parts.username:
+        config["username"] = unquote(parts.username)
+    if parts.password:
+        config["password"] = unquote(parts.password)
+    return config
+
+
+def mqtt_reachable(config: dict[str, Any], timeout: float = 3) -> bool | str:
+    """True if an MQTT broker accepts a connection at ``config``'s host and port, else why not,
+    on one line (an MQTT 3.1.1 CONNECT, with the config's user when it has one)."""
+    import socket
+    import struct
+
+    def text(value: str) -> bytes:
+        data = value.encode()
+        return struct.pack("!H", len(data)) + data
+
+    flags, payload = 0x02, text("")  # a clean session with an id the broker assigns
+    if config.get("username"):
+        flags |= 0x80
+        payload += text(config["username"])
+        if config.get("password"):
+            flags |= 0x40
+            payload += text(config["password"])
+    variable = text("MQTT") + bytes([4, flags]) + struct.pack("!H", 10)
+    body = variable + payload
+    try:
+        with socket.create_connection((config["host"], config["port"]), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            answer = sock.recv(4)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if len(answer) < 4 or answer[0] != 0x20:
+        return "no MQTT broker answered"
+    return True if answer[3] == 0 else f"the broker refused the connection (code {answer[3]})"
 
 
 def mariadb_config() -> dict[str, Any]:

@@ -265,7 +265,8 @@ class SystemSpec(Model):
         default=None,
         pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
         description="how flows reach the System: http (implied by baseUrl), postgresql, "
-        "mariadb, sqlite, or an installed connector (`interlink connectors list`)",
+        "mariadb, sqlite, mqtt, redis-streams, or an installed connector "
+        "(`interlink connectors list`)",
     )
     connection: dict[str, Any] | None = Field(
         default=None,

@@ -1,0 +1,444 @@
+"""``mqtt``: an MQTT 5 broker, through aiomqtt (over paho-mqtt).
+
+``send`` publishes with QoS 1 and returns once the broker's PUBACK is back, and fails when the
+PUBACK's reason code refuses the message; the body's content type, the headers (as user
+properties) and the message's key (as the ``message-id`` user property) ride along.
+
+``subscribe`` takes a topic filter with QoS 1 in a persistent session: clean start off, a
+session expiry (``sessionExpiry``), and a client id stable for the System and the filter, so the
+broker keeps the subscription and the messages that arrive while the consumer is away.
+
+Acks. A message's PUBACK is sent only when :meth:`Received.ack` is called, so one handed out and
+never acked (the process died, the run was not recorded) is sent again by the broker when the
+session reconnects (MQTT 5 §4.4: unacknowledged PUBLISH packets are resent, with their packet
+ids, on a reconnect with clean start off). paho-mqtt 2 does this with its documented
+``manual_ack_set(True)`` and ``ack(mid, qos)``; aiomqtt 2.5 wraps a paho client but does not
+expose them (empicano/aiomqtt#345), so :func:`_paho` reaches the wrapped client, in this one
+place, which is why aiomqtt is pinned to a minor version. ``nack`` cannot ask the broker to
+resend on the same connection (MQTT has no negative ack): it closes the connection without the
+PUBACK and the next ``receive`` reconnects, so the broker resends every unacknowledged message
+of the session, in order, the nacked one first. MQTT wants PUBACKs in the order the messages
+came: a consumer acks one message before it takes the next (the consume trigger's concurrency
+of 1 does).
+
+Keys. MQTT gives a message no id that survives a resend but its packet id, which the broker
+reuses for other messages. A message with a ``message-id`` user property (which ``send`` sets
+from the outgoing message's key) is keyed by it; any other is keyed by a hash of its topic and
+payload, so a message resent after a reconnect keeps its key, and two messages with the same
+payload on the same topic count as one (their run is started once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from interlink.connectors.base import (
+    Connection,
+    ConnectionFailed,
+    Connector,
+    ConnectorError,
+    Inbox,
+    OutgoingMessage,
+    Received,
+    StatementError,
+)
+from interlink.connectors.bodies import encode_body
+from interlink.connectors.spec import Capability, ConnectorSpec
+
+#: The user property a message's key travels in.
+KEY_PROPERTY = "message-id"
+#: CONNACK reasons that say the credentials were refused (MQTT 3.1.1 codes 4 and 5; MQTT 5's
+#: bad user name or password, not authorised): trying again will not help.
+_REFUSED = {4, 5, 134, 135}
+
+SPEC = ConnectorSpec(
+    name="mqtt",
+    title="MQTT",
+    description="An MQTT 5 broker (aiomqtt): QoS 1 publish, and persistent subscriptions acked "
+    "once the run is recorded.",
+    interface="messages",
+    config={
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "host": {"type": "string", "minLength": 1, "description": "broker host name or IP"},
+            "port": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 65535,
+                "default": 1883,
+                "description": "broker port (8883 is the usual one with TLS)",
+            },
+            "username": {"type": "string", "minLength": 1, "description": "user to log in as"},
+            "password": {
+                "type": "string",
+                "writeOnly": True,
+                "description": "the user's password, as a ${secret:NAME} reference",
+            },
+            "tls": {
+                "type": "boolean",
+                "default": False,
+                "description": "connect over TLS, checking the broker's certificate",
+            },
+            "keepalive": {
+                "type": "integer",
+                "minimum": 5,
+                "maximum": 65535,
+                "default": 60,
+                "description": "seconds between keepalive pings",
+            },
+            "connectTimeout": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 300,
+                "default": 10,
+                "description": "seconds to wait for the broker (a connection, a PUBACK, a SUBACK)",
+            },
+        },
+        "required": ["host"],
+        "additionalProperties": False,
+    },
+    capabilities=(
+        Capability(
+            "trigger",
+            "a Flow's trigger.consume starts a run per message on a topic filter (QoS 1, a "
+            "persistent session); a message is acked once its run is recorded, one not acked is "
+            "sent again when the session reconnects",
+            {
+                "type": "object",
+                "properties": {
+                    "clientId": {
+                        "type": "string",
+                        "description": "the session's client id (default: one derived from "
+                        "the System and the topic filter)",
+                    },
+                    "sessionExpiry": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "seconds the broker keeps the session while the "
+                        "consumer is away (default 86400)",
+                    },
+                },
+            },
+        ),
+        Capability(
+            "write",
+            "send steps publish to a topic with QoS 1 and wait for the broker's PUBACK",
+            {
+                "type": "object",
+                "properties": {"to": {"type": "string", "description": "the topic"}},
+                "required": ["to"],
+            },
+        ),
+    ),
+    example="""\
+apiVersion: interlink/v1
+kind: System
+metadata: {name: plant-broker, owner: operations}
+spec:
+  domain: operations
+  connector: mqtt
+  connection:
+    host: mqtt.internal.example
+    port: 8883
+    tls: true
+    username: interlink
+    password: ${secret:plant-broker-password}
+""",
+)
+
+DEFAULT_SESSION_EXPIRY = 86400
+
+
+def _paho(client: aiomqtt.Client) -> paho.Client:
+    """The paho client aiomqtt wraps: its manual acks and connect timeout are not exposed."""
+    return client._client
+
+
+def _text(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def client_id(system: str, source: str) -> str:
+    """The session's client id for ``source`` of ``system``: 23 letters and digits, which
+    every MQTT server accepts."""
+    return "il" + hashlib.sha256(f"{system}\n{source}".encode()).hexdigest()[:21]
+
+
+def message_key(topic: str, payload: bytes, properties: Properties | None) -> str:
+    """The message's ``message-id`` user property, else a hash of its topic and payload."""
+    for name, value in getattr(properties, "UserProperty", None) or ():
+        if name == KEY_PROPERTY and value:
+            return str(value)
+    return "sha256:" + hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+
+
+class _Broker:
+    """How to reach the broker: opens aiomqtt clients, and says why one could not be had."""
+
+    def __init__(self, config: Mapping[str, Any], system: str) -> None:
+        self.config = config
+        self.system = system
+        self.where = f"{config['host']}:{int(config.get('port', 1883))}"
+        self.timeout = float(config.get("connectTimeout", 10))
+
+    async def connect(
+        self, identifier: str | None = None, session_expiry: int | None = None
+    ) -> aiomqtt.Client:
+        """A connected client: a throwaway session, or ``identifier``'s persistent one kept
+        ``session_expiry`` seconds after it disconnects, with acks left to the caller."""
+        properties = None
+        if session_expiry is not None:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = session_expiry
+        client = aiomqtt.Client(
+            self.config["host"],
+            int(self.config.get("port", 1883)),
+            username=self.config.get("username"),
+            password=self.config.get("password"),
+            identifier=identifier,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=session_expiry is None,
+            properties=properties,
+            keepalive=int(self.config.get("keepalive", 60)),
+            timeout=self.timeout,
+            tls_context=ssl.create_default_context() if self.config.get("tls") else None,
+        )
+        _paho(client).connect_timeout = self.timeout
+        if session_expiry is not None:
+            _paho(client).manual_ack_set(True)
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            refused = isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) in _REFUSED
+            raise ConnectionFailed(
+                _text(exc), system=self.system, object=self.where, retryable=not refused
+            ) from None
+        return client
+
+    async def disconnect(self, client: aiomqtt.Client) -> None:
+        """Disconnect ``client`` (its session stays, when it has one), whatever its state."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.__aexit__(None, None, None), self.timeout)
+
+
+def _code(rc: int | ReasonCode | None) -> int | None:
+    return rc.value if isinstance(rc, ReasonCode) else rc
+
+
+class _Publisher:
+    """A client that publishes one message at a time and hears the broker refuse one: MQTT 5
+    says so in the PUBACK's reason code (not authorised, a bad topic, over quota), which
+    aiomqtt 2.5 takes for a success. Publishes are one at a time (the connection's lock), so a
+    refusal heard while one is under way is its own."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self.client = client
+        self.refused: ReasonCode | None = None
+        wrapped = _paho(client)
+        inner = wrapped.on_publish
+        assert inner is not None, "aiomqtt sets on_publish"
+
+        def on_publish(
+            paho_client: paho.Client, userdata: Any, mid: int, reason: Any, properties: Any
+        ) -> None:
+            if isinstance(reason, ReasonCode) and reason.is_failure:
+                self.refused = reason
+            inner(paho_client, userdata, mid, reason, properties)  # type: ignore[call-arg]
+
+        wrapped.on_publish = on_publish
+
+
+class MqttConnection(Connection):
+    def __init__(self, broker: _Broker, publisher: aiomqtt.Client) -> None:
+        self._broker = broker
+        self.system = broker.system
+        self._publisher: _Publisher | None = _Publisher(publisher)
+        self._lock = asyncio.Lock()
+        self._inboxes: set[MqttInbox] = set()
+
+    async def send(self, message: OutgoingMessage) -> None:
+        payload, content_type = encode_body(message.body)
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ContentType = content_type
+        user = [(str(k), str(v)) for k, v in message.headers.items()]
+        if message.key:
+            user.append((KEY_PROPERTY, message.key))
+        if user:
+            properties.UserProperty = user
+        where = f"topic {message.to}"
+        async with self._lock:
+            # A connection the broker dropped since the last send is opened again, once.
+            for attempt in (1, 2):
+                publisher = self._publisher or _Publisher(await self._broker.connect())
+                self._publisher = publisher
+                publisher.refused = None
+                try:
+                    await publisher.client.publish(
+                        message.to, payload, qos=1, properties=properties
+                    )
+                except ValueError as exc:  # paho refuses a topic with wildcards, or none
+                    raise StatementError(_text(exc), system=self.system, object=where) from None
+                except aiomqtt.MqttError as exc:
+                    self._publisher = None
+                    await self._broker.disconnect(publisher.client)
+                    if attempt == 2:
+                        raise ConnectorError(
+                            f"not published: {_text(exc)}",
+                            system=self.system,
+                            object=where,
+                            retryable=True,
+                        ) from None
+                    continue
+                if publisher.refused is not None:
+                    raise ConnectorError(
+                        f"the broker refused the message: {publisher.refused}",
+                        system=self.system,
+                        object=where,
+                    )
+                return
+
+    async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
+        identifier = str(options.get("clientId") or client_id(self.system, source))
+        expiry = int(options.get("sessionExpiry") or DEFAULT_SESSION_EXPIRY)
+        inbox = MqttInbox(self._broker, source, identifier, expiry, self._inboxes.discard)
+        await inbox.connect()  # a refused filter or broker is said now, not at the first receive
+        self._inboxes.add(inbox)
+        return inbox
+
+    async def close(self) -> None:
+        for inbox in list(self._inboxes):
+            await inbox.close()
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await self._broker.disconnect(publisher.client)
+
+
+class MqttReceived(Received):
+    def __init__(self, inbox: MqttInbox, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        self._inbox = inbox
+        self._client = client
+        self._mid = message.mid
+        self._qos = message.qos
+        self.source = str(message.topic)
+        self.body = bytes(message.payload)
+        self.key = message_key(self.source, self.body, message.properties)
+        headers = dict(getattr(message.properties, "UserProperty", None) or ())
+        content_type = getattr(message.properties, "ContentType", None)
+        if content_type:
+            headers.setdefault("content-type", str(content_type))
+        self.headers = headers
+
+    async def ack(self) -> None:
+        # Over another connection than the one it came on, the PUBACK would name another
+        # message: the broker resends this one on the new connection instead.
+        if self._client is self._inbox.current:
+            _paho(self._client).ack(self._mid, self._qos)
+
+    async def nack(self) -> None:
+        await self._inbox.reconnect(self._client)
+
+
+class MqttInbox(Inbox):
+    """The messages on one topic filter, through a persistent session."""
+
+    def __init__(
+        self,
+        broker: _Broker,
+        source: str,
+        identifier: str,
+        session_expiry: int,
+        forget: Callable[[MqttInbox], None],
+    ) -> None:
+        self._broker = broker
+        self.source = source
+        self.client_id = identifier
+        self._expiry = session_expiry
+        self._forget = forget
+        self.current: aiomqtt.Client | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    def _error(self, message: str, *, retryable: bool) -> ConnectorError:
+        return ConnectorError(
+            message, system=self._broker.system, object=f"topic {self.source}", retryable=retryable
+        )
+
+    async def connect(self) -> aiomqtt.Client:
+        async with self._lock:
+            if self._closed:
+                raise self._error("the inbox is closed", retryable=False)
+            if self.current is not None:
+                return self.current
+            client = await self._broker.connect(self.client_id, self._expiry)
+            try:
+                # Retained messages come with the first subscription only, not on every
+                # reconnect; the session keeps the subscription anyway.
+                granted = await client.subscribe(
+                    self.source, options=SubscribeOptions(qos=1, retainHandling=1)
+                )
+            except (ValueError, aiomqtt.MqttError) as exc:
+                await self._broker.disconnect(client)
+                invalid = isinstance(exc, ValueError) or (
+                    isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) == paho.MQTT_ERR_INVAL
+                )
+                raise self._error(
+                    f"cannot subscribe: {_text(exc)}", retryable=not invalid
+                ) from None
+            refused = [r for r in granted if isinstance(r, ReasonCode) and r.is_failure]
+            if refused:
+                await self._broker.disconnect(client)
+                raise self._error(
+                    f"the broker refused the subscription: {refused[0]}", retryable=False
+                )
+            self.current = client
+            return client
+
+    async def receive(self) -> Received:
+        client = self.current or await self.connect()
+        try:
+            message = await anext(client.messages)
+        except aiomqtt.MqttError as exc:
+            await self.reconnect(client)
+            if self._closed:
+                raise self._error("the inbox is closed", retryable=False) from None
+            raise self._error(
+                f"the broker connection dropped: {_text(exc)}", retryable=True
+            ) from None
+        return MqttReceived(self, client, message)
+
+    async def reconnect(self, client: aiomqtt.Client) -> None:
+        """Drop ``client`` without acking what it holds: the next receive connects again and
+        the broker resends every message of the session not acked."""
+        if self.current is client:
+            self.current = None
+        await self._broker.disconnect(client)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._forget(self)
+        client, self.current = self.current, None
+        if client is not None:
+            await self._broker.disconnect(client)
+
+
+class MqttConnector(Connector):
+    spec = SPEC
+
+    async def open(self, config: Mapping[str, Any], system: str) -> Connection:
+        broker = _Broker(config, system)
+        # Connect once now: a wrong host or refused credentials are said when the System is
+        # first used, not later at random.
+        return MqttConnection(broker, await broker.connect())
