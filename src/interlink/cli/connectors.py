@@ -20,7 +20,7 @@ def connectors_group() -> None:
 def list_command() -> None:
     """One line per connector: name, interface, capabilities, what it is."""
     found = registry()
-    click.echo(f"{'NAME':<12} {'USES':<5} {'CAPABILITIES':<24} DESCRIPTION")
+    click.echo(f"{'NAME':<12} {'USES':<8} {'CAPABILITIES':<24} DESCRIPTION")
     for spec in found.specs():
         click.echo(list_line(spec))
     for problem in found.problems:

@@ -38,7 +38,7 @@ def fields(spec: ConnectorSpec) -> list[tuple[str, str, str, str]]:
 
 def list_line(spec: ConnectorSpec) -> str:
     caps = ",".join(c.name for c in spec.capabilities)
-    return f"{spec.name:<12} {spec.interface:<5} {caps:<24} {spec.description}"
+    return f"{spec.name:<12} {spec.interface:<8} {caps:<24} {spec.description}"
 
 
 def show_text(spec: ConnectorSpec) -> str:
