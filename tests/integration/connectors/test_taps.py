@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,28 @@ def test_a_failing_tap_backs_off_in_the_poller(files: Files, tmp_path: Path) -> 
         return poller
 
     assert asyncio.run(scenario()).backoff.failures >= 2
+
+
+def test_a_poller_closed_mid_read_stops_the_tap_and_deletes_its_files(
+    files: Files, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        tap = source("singer", connection(files, SINGER, mode="hang"))
+        with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            store.migrate()
+            poller = Poller(
+                "ingest", "crm.customers", tap, Recorder(), TriggerCheckpoints(store.db)
+            )
+            await poller.start()
+            while not files.journal.exists() or not files.journal.read_text().endswith("\n"):
+                await asyncio.sleep(0.01)
+            await poller.close()
+
+    asyncio.run(scenario())
+    [run] = files.runs()
+    assert not Path(run["config"]).exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(run["pid"], 0)  # stopped and reaped
 
 
 # --- interlink sources ------------------------------------------------------------------------

@@ -62,7 +62,13 @@ def main() -> int:
     state = read(arg("--state"))
     with open(config["journal"], "a", encoding="utf-8") as journal:
         mode = stat.S_IMODE(os.stat(config_path).st_mode)
-        entry = {"argv": sys.argv[1:], "state": state, "mode": oct(mode), "config": config_path}
+        entry = {
+            "argv": sys.argv[1:],
+            "state": state,
+            "mode": oct(mode),
+            "config": config_path,
+            "pid": os.getpid(),
+        }
         journal.write(json.dumps(entry) + "\n")
     sys.stderr.write(f"INFO connecting with key {config.get('api_key')}\n")
     sys.stderr.flush()
