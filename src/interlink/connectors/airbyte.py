@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlink.connectors.base import Connection, Connector, StreamRead, StreamRecord
-from interlink.connectors.spec import Capability, ConnectorSpec
+from interlink.connectors.spec import Capability
 from interlink.connectors.taps import (
     Catalog,
     CheckResult,
@@ -28,13 +28,14 @@ from interlink.connectors.taps import (
     StreamInfo,
     Tap,
     TapConnection,
+    TapSpec,
     config_schema,
     find_stream,
     record_key,
     unconfirmed_limit,
 )
 
-SPEC = ConnectorSpec(
+SPEC = TapSpec(
     name="airbyte",
     title="Airbyte source",
     description="An Airbyte source you installed, run as a subprocess: a stream's records start "

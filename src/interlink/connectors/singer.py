@@ -21,20 +21,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlink.connectors.base import Connection, Connector, StreamRead, StreamRecord
-from interlink.connectors.spec import Capability, ConnectorSpec
+from interlink.connectors.spec import Capability
 from interlink.connectors.taps import (
     Catalog,
     CheckResult,
     StreamInfo,
     Tap,
     TapConnection,
+    TapSpec,
     config_schema,
     find_stream,
     record_key,
     unconfirmed_limit,
 )
 
-SPEC = ConnectorSpec(
+SPEC = TapSpec(
     name="singer",
     title="Singer tap",
     description="A Singer tap you installed, run as a subprocess: a stream's records start runs.",

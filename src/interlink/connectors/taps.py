@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -35,8 +36,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from interlink.connectors.base import Connection, ConnectorError, ObjectNotFound
+from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.estate.hints import did_you_mean
-from interlink.estate.references import REDACTED
+from interlink.estate.references import REDACTED, is_reference
 
 log = logging.getLogger("interlink.connectors.taps")
 
@@ -114,6 +116,50 @@ def config_schema(**extra: Any) -> dict[str, Any]:
         "required": ["command"],
         "additionalProperties": False,
     }
+
+
+#: A setting of a tap's config or env whose name says it holds a secret.
+_SECRET_NAME: Final = re.compile(
+    r"(^|_)(password|passwd|passphrase|secret|token|api_?key|private_?key|secret_?key|"
+    r"access_?key|secret_access_key|credentials?)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class TapSpec(ConnectorSpec):
+    """A tap connector's spec: its ``config`` and ``env`` are the tap's own settings, whose
+    schema the estate does not know, so a setting named like a secret (``password``,
+    ``access_token``, ``api_key``, ``client_secret``…) must be a reference there too."""
+
+    def problems(self, connection: Mapping[str, Any]) -> list[Problem]:
+        found = list(super().problems(connection))
+        for part in ("config", "env"):
+            value = connection.get(part)
+            if isinstance(value, Mapping):
+                found += _plain_secrets(value, (part,))
+        return found
+
+
+def _plain_secrets(value: Any, at: tuple[str | int, ...]) -> list[Problem]:
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _plain_secrets(v, (*at, i))]
+    if not isinstance(value, Mapping):
+        return []
+    out: list[Problem] = []
+    for name, item in value.items():
+        if isinstance(item, str) and item and _SECRET_NAME.search(str(name)):
+            if not is_reference(item):
+                out.append(
+                    (
+                        (*at, str(name)),
+                        "is named like a secret: give it as a ${secret:NAME} reference, never "
+                        "the value",
+                    )
+                )
+        else:
+            out += _plain_secrets(item, (*at, str(name)))
+    return out
 
 
 def tap_name(command: Sequence[str]) -> str:

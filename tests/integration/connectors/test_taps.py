@@ -266,7 +266,7 @@ def _estate(root: Path, files: Files) -> Path:
     docs = [{"apiVersion": "interlink/v1", "kind": "Team", "metadata": {"name": "data"}}]
     for name, connector, command, extra in [
         ("crm", "airbyte", AIRBYTE, {}),
-        ("bad", "airbyte", AIRBYTE, {"api_key": "wrong"}),
+        ("bad", "airbyte", AIRBYTE, {"region": "nowhere"}),
         ("gh", "singer", SINGER, {}),
     ]:
         conn = connection(files, command, **extra)
@@ -305,7 +305,7 @@ def test_the_sources_commands_run_the_tap(
     code, out, _ = _cli(capsys, "sources", "check", "crm", "--estate", root)
     assert (code, out) == (0, "System/crm: check succeeded\n")
     code, out, err = _cli(capsys, "sources", "check", "bad", "--estate", root)
-    assert (code, out, err) == (1, "", "interlink: System/bad: check failed: bad key\n")
+    assert (code, out, err) == (1, "", "interlink: System/bad: check failed: no region\n")
     code, out, _ = _cli(capsys, "sources", "discover", "crm", "--estate", root)
     assert code == 0
     assert out.splitlines()[1].split() == [
@@ -336,7 +336,7 @@ def test_the_sources_commands_fail_in_one_line(
     code, _, err = _cli(capsys, "sources", "discover", "crn", "--estate", root)
     assert err == "interlink: error: no System 'crn' in the estate (did you mean 'crm'?)\n"
     estate = Path(root) / "estate.yaml"
-    estate.write_text(estate.read_text().replace('"wrong"', '"${secret:crm-key}", "mode": "fail"'))
+    estate.write_text(estate.read_text().replace('"nowhere"', '"x", "mode": "fail"'))
     code, _, err = _cli(capsys, "sources", "discover", "bad", "--estate", root)
     assert code == 2
     assert err.count("\n") == 1

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from interlink.connectors.registry import registry
+from interlink.connectors.singer import SPEC as SINGER
 from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, PollTrigger
 from interlink.flows.definition import load, pin
@@ -194,3 +195,22 @@ def test_a_stream_refuses_the_fields_of_other_polls(extra: dict[str, object], me
         PollTrigger.model_validate({"system": "gh", "stream": "issues", **extra})
     with pytest.raises(ValidationError, match="not an api"):
         PollTrigger.model_validate({"api": "contacts", "stream": "issues"})
+
+
+def test_a_tap_setting_named_like_a_secret_is_a_reference() -> None:
+    connection = {
+        "command": ["tap-x"],
+        "config": {
+            "auth": [{"client_secret": "plain", "token_type": "bearer"}],
+            "access_token": "${secret:gh-token}",
+            "start_date": "2024-01-01",
+        },
+        "env": {"API_KEY": "plain", "REGION": "eu"},
+    }
+    assert SINGER.problems(connection) == [
+        (("config", "auth", 0, "client_secret"), SECRET_TEXT),
+        (("env", "API_KEY"), SECRET_TEXT),
+    ]
+
+
+SECRET_TEXT = "is named like a secret: give it as a ${secret:NAME} reference, never the value"

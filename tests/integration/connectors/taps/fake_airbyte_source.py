@@ -1,7 +1,7 @@
 """An Airbyte source for the tests, run as a subprocess: stream ``customers`` (primary key
 ``id``, cursor ``updated``) from the JSON file ``config.data``, after the per-stream state's
 cursor, with a STREAM state every ``config.stateEvery`` records and at the end, and LOG
-messages that say the api key. ``check`` fails for the key ``wrong``; ``config.mode: fail``
+messages that say the api key. ``check`` fails in the region ``nowhere``; ``config.mode: fail``
 sends an ERROR trace and exits 1. ``config.journal`` gets a JSON line per read: the state
 given.
 """
@@ -69,8 +69,8 @@ def main() -> int:
         out({"type": "TRACE", "trace": {"type": "ERROR", "error": error}})
         return 1
     if command == "check":
-        ok = config.get("api_key") != "wrong"
-        status = {"status": "SUCCEEDED" if ok else "FAILED", "message": "" if ok else "bad key"}
+        ok = config.get("region") != "nowhere"
+        status = {"status": "SUCCEEDED" if ok else "FAILED", "message": "" if ok else "no region"}
         out({"type": "CONNECTION_STATUS", "connectionStatus": status})
         return 0
     if command == "discover":
