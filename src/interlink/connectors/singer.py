@@ -20,7 +20,13 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from interlink.connectors.base import Connection, Connector, StreamRead, StreamRecord
+from interlink.connectors.base import (
+    Connection,
+    Connector,
+    ConnectorError,
+    StreamRead,
+    StreamRecord,
+)
 from interlink.connectors.spec import Capability
 from interlink.connectors.taps import (
     Catalog,
@@ -156,7 +162,10 @@ class SingerConnection(TapConnection):
         return settings
 
     async def check(self) -> CheckResult:
-        catalog = await self.discover()
+        try:
+            catalog = await self.discover()
+        except ConnectorError as exc:  # a Singer tap's check is its discovery
+            return CheckResult(False, exc.detail)
         names = ", ".join(s.name for s in catalog.streams)
         return CheckResult(True, f"discovered {len(catalog.streams)} streams: {names}")
 

@@ -204,6 +204,8 @@ class Catalog:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """Whether the tap reached its source, and what it said."""
+
     ok: bool
     message: str
 
@@ -232,7 +234,8 @@ class Tap:
 
     @property
     def name(self) -> str:
-        return tap_name(self.command)
+        """The tap as messages name it (a secret in its argv scrubbed)."""
+        return self.redact(tap_name(self.command))
 
     def error(self, message: str, *, retryable: bool = True) -> ConnectorError:
         return ConnectorError(

@@ -337,6 +337,13 @@ def test_the_sources_commands_fail_in_one_line(
     assert err == "interlink: error: no System 'crn' in the estate (did you mean 'crm'?)\n"
     estate = Path(root) / "estate.yaml"
     estate.write_text(estate.read_text().replace('"nowhere"', '"x", "mode": "fail"'))
+    docs = [json.loads(doc) for doc in estate.read_text().split("\n---\n")]
+    docs[3]["spec"]["connection"]["config"]["mode"] = "fail"  # gh, the Singer tap
+    estate.write_text("\n---\n".join(json.dumps(doc) for doc in docs))
+    code, _, err = _cli(capsys, "sources", "check", "gh", "--estate", root)
+    assert code == 1  # a Singer tap's check is its discovery: it failed
+    assert err.startswith("interlink: System/gh: check failed: the tap exited with status 2;")
+    assert "the key *** was refused" in err
     code, _, err = _cli(capsys, "sources", "discover", "bad", "--estate", root)
     assert code == 2
     assert err.count("\n") == 1
