@@ -26,6 +26,7 @@ from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
+from interlink.cli.sources import sources_group
 from interlink.errors import InterlinkError
 
 
@@ -52,6 +53,7 @@ for command in (
     dlq_group,
     flows_group,
     connectors_group,
+    sources_group,
 ):
     cli.add_command(command)
 

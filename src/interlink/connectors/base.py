@@ -32,6 +32,9 @@ A message connection (a broker, mail, chat) answers :meth:`Connection.send` (one
 connection (a directory, SFTP, a bucket) answers :meth:`Connection.list_files`,
 :meth:`Connection.read_file`, :meth:`Connection.write_file`, :meth:`Connection.move_file` and
 :meth:`Connection.delete_file`, with paths relative to the System's root and ``/`` between parts.
+A record connection (a Singer tap, an Airbyte source, run as a subprocess) answers
+:meth:`Connection.read_stream`: the records of one stream from a saved state, and the state to
+resume from after them.
 
 ``interlink.testing.connectors.run_conformance`` runs the interface's checks against it.
 """
@@ -39,7 +42,7 @@ connection (a directory, SFTP, a bucket) answers :meth:`Connection.list_files`,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -165,10 +168,35 @@ class FileInfo:
     etag: str | None = None  # what the store says changes with the content, when it says
 
 
+@dataclass(frozen=True)
+class StreamRecord:
+    """One record of a stream: its data, under a key stable for good (the same record read
+    again has the same key)."""
+
+    key: str
+    data: Row
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    """What one read of a stream found: its records, the state to resume from next time
+    (what the source last confirmed; records after it are read again), and whether it stopped
+    with more waiting."""
+
+    records: Sequence[StreamRecord]
+    state: Any
+    more: bool = False
+
+
 class Connection(ABC):
     """An open connection (a pool of them, as the driver allows) to one System."""
 
     system: str
+
+    def hide(self, secrets: Collection[str]) -> None:
+        """The resolved secret values of the System's connection, told once it is open: a
+        connection that logs what its System says (a subprocess's output) scrubs them."""
+        del secrets  # most connections log nothing their System says
 
     async def query(
         self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
@@ -223,6 +251,11 @@ class Connection(ABC):
     async def delete_file(self, path: str) -> None:
         """Delete the file; no error when it is already gone."""
         raise Unsupported("this connector holds no files", system=self.system)
+
+    async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
+        """The records of ``stream`` after ``state`` (``None``: from the source's configured
+        start), stopping at the first state the source confirms after ``limit`` records."""
+        raise Unsupported("this connector reads no record streams", system=self.system)
 
     @abstractmethod
     async def close(self) -> None:

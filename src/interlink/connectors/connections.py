@@ -26,6 +26,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     Row,
+    StreamRead,
     WriteMode,
 )
 from interlink.connectors.registry import Registry, registry
@@ -50,6 +51,8 @@ def _secrets(raw: Any, resolved: Any) -> set[str]:
         return {resolved} if len(resolved) >= 3 else set()
     if isinstance(raw, Mapping) and isinstance(resolved, Mapping):
         return set().union(*(_secrets(v, resolved.get(k)) for k, v in raw.items()))
+    if isinstance(raw, list) and isinstance(resolved, list):
+        return set().union(*(_secrets(v, r) for v, r in zip(raw, resolved, strict=False)))
     return set()
 
 
@@ -105,6 +108,12 @@ class Masked(Connection):
             return _MaskedInbox(await self.inner.subscribe(source, options), self)
         except Exception as exc:
             raise self._mask(exc, None) from None
+
+    async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
+        try:
+            return await self.inner.read_stream(stream, state, limit)
+        except Exception as exc:
+            raise self._mask(exc, stream) from None
 
     async def close(self) -> None:
         await self.inner.close()
@@ -186,27 +195,9 @@ class Connections:
             return opened
 
     async def _connect(self, system: str, connector: str, raw: Mapping[str, Any]) -> Connection:
-        found = (self._registry or registry()).get(connector)
-        spec = found.spec
-        problems = spec.problems(raw)
-        if problems:
-            path, message = problems[0]
-            where = ".".join(str(p) for p in path)
-            raise ConfigError(
-                f"System/{system}: connection{'.' + where if where else ''}: {message}"
-            )
-        config = spec.defaults(resolve_config(dict(raw), self._secrets))
-        masked = Masked(_NoConnection(system), system, _secrets(raw, config))
-        try:
-            inner = await found.open(config, system)
-        except InterlinkError as exc:
-            if isinstance(exc, ConnectorError):
-                raise masked._mask(exc, exc.object) from None
-            raise
-        except Exception as exc:  # a third-party connector failing in its own way
-            raise masked._mask(exc, None) from None
-        masked.inner = inner
-        return masked
+        return await open_connection(
+            self._registry or registry(), system, connector, raw, self._secrets
+        )
 
     async def retain(self, systems: Iterable[str]) -> None:
         """Close the connections of every System not in ``systems`` (after a reload)."""
@@ -224,6 +215,39 @@ class Connections:
         opened, self._open = self._open, {}
         for item in opened.values():
             await _close(item.connection)
+
+
+async def open_connection(
+    connectors: Registry,
+    system: str,
+    connector: str,
+    raw: Mapping[str, Any],
+    secrets: SecretSource | None = None,
+) -> Masked:
+    """A connection to ``system`` from its ``connection`` as the estate gives it: validated,
+    references resolved, defaults filled in, its resolved secrets told to it and masked in its
+    errors. ConfigError or ConnectorError when it cannot be had."""
+    found = connectors.get(connector)
+    spec = found.spec
+    problems = spec.problems(raw)
+    if problems:
+        path, message = problems[0]
+        where = ".".join(str(p) for p in path)
+        raise ConfigError(f"System/{system}: connection{'.' + where if where else ''}: {message}")
+    config = spec.defaults(resolve_config(dict(raw), secrets))
+    hidden = _secrets(raw, config)
+    masked = Masked(_NoConnection(system), system, hidden)
+    try:
+        inner = await found.open(config, system)
+    except InterlinkError as exc:
+        if isinstance(exc, ConnectorError):
+            raise masked._mask(exc, exc.object) from None
+        raise
+    except Exception as exc:  # a third-party connector failing in its own way
+        raise masked._mask(exc, None) from None
+    inner.hide(hidden)
+    masked.inner = inner
+    return masked
 
 
 class _NoConnection(Connection):

@@ -15,12 +15,14 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from interlink.connectors.airbyte import AirbyteConnector
 from interlink.connectors.base import Connector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.mqtt import MqttConnector
 from interlink.connectors.postgresql import PostgresConnector
 from interlink.connectors.redis_streams import RedisStreamsConnector
+from interlink.connectors.singer import SingerConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
 from interlink.errors import NotFound
@@ -34,6 +36,8 @@ BUILT_IN: tuple[type[Connector], ...] = (
     SqliteConnector,
     MqttConnector,
     RedisStreamsConnector,
+    SingerConnector,
+    AirbyteConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

@@ -26,8 +26,8 @@ CAPABILITIES: tuple[CapabilityName, ...] = ("trigger", "read", "write", "lookup"
 #: How a flow talks to a System of this connector: ``sql`` through query and write steps,
 #: ``http`` through call and enrich steps, ``messages`` (brokers, mail, chat) through send steps
 #: and consume triggers, ``files`` (a directory, SFTP, a bucket) through file steps and watch
-#: triggers.
-Interface = Literal["sql", "http", "messages", "files"]
+#: triggers, ``records`` (a Singer tap, an Airbyte source) through poll triggers on a stream.
+Interface = Literal["sql", "http", "messages", "files", "records"]
 
 #: A pointer into a System's connection, as the estate spells it, and what is wrong there.
 Problem = tuple[tuple[str | int, ...], str]

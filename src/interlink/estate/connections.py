@@ -38,7 +38,8 @@ CONNECTION_RULES = (
     (
         FLOW_POLL_SOURCE,
         "a Flow's trigger.poll names a System whose connector can trigger (a table or query on "
-        "a SQL connector, a path on a System with a baseUrl), and its JSONata compiles",
+        "a SQL connector, a path on a System with a baseUrl, a stream on a tap: singer, "
+        "airbyte), and its JSONata compiles",
     ),
 )
 
@@ -119,7 +120,9 @@ def _poll_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Findin
         if poll is None:
             continue
         at = ("spec", "trigger", "poll")
-        if poll.sql:
+        if poll.stream is not None:
+            yield from _stream_poll(estate, catalog, item, poll, at)
+        elif poll.sql:
             yield from _sql_poll(estate, catalog, item, poll, at)
         else:
             yield from _http_poll(estate, item, poll, at)
@@ -152,6 +155,27 @@ def _sql_poll(
             FLOW_POLL_SOURCE,
             f"{item.key}: trigger.poll: connector {connector} of System/{poll.system} cannot "
             "trigger flows (it has no trigger capability)",
+        )
+
+
+def _stream_poll(
+    estate: Estate, catalog: ConnectorCatalog, item: Loaded, poll: PollTrigger, at: PathKey
+) -> Iterator[Finding]:
+    found = estate.get("System", poll.system or "")
+    if found is None or not isinstance(found.obj, System):
+        return  # REF_UNKNOWN says so
+    connector = found.obj.spec.connector_name
+    if connector is not None and catalog.interface(connector) is None:
+        return  # an unknown connector is reported at the System
+    if connector is None or catalog.interface(connector) != "records":
+        what = f"connector {connector}" if connector else "no connector"
+        yield item.finding(
+            (*at, "stream"),
+            FLOW_POLL_SOURCE,
+            f"{item.key}: trigger.poll reads stream {poll.stream!r} from System/{poll.system}, "
+            f"which has {what}: a stream is read from a tap",
+            hint="give the System connector: singer or airbyte, and the tap's command; or poll "
+            "a table, query or path",
         )
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from interlink.connectors.registry import registry
+from interlink.connectors.singer import SPEC as SINGER
 from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, PollTrigger
 from interlink.flows.definition import load, pin
@@ -34,6 +35,16 @@ metadata: {name: crm, owner: data}
 spec:
   domain: data
   baseUrl: https://crm.example
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: gh, owner: data}
+spec:
+  domain: data
+  connector: singer
+  connection:
+    command: [/opt/taps/tap-github/bin/tap-github]
+    config: {token: "${secret:gh-token}", repositories: [acme/shop]}
 """
 
 
@@ -147,3 +158,59 @@ def test_a_poll_field_with_no_effect_for_its_kind_is_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=re.escape(message)):
         PollTrigger.model_validate(poll)
+
+
+STREAM = "      system: gh\n      stream: issues\n      batch: 100\n"
+
+
+def test_a_stream_of_a_tap_passes_and_names_its_trigger(tmp_path: Path) -> None:
+    assert _check(tmp_path, STREAM) == []
+    poll = PollTrigger.model_validate({"system": "gh", "stream": "issues"})
+    assert poll.trigger_name == "gh.issues"
+    assert not poll.sql
+
+
+def test_a_stream_is_read_from_a_tap_only(tmp_path: Path) -> None:
+    errors = _check(tmp_path, STREAM.replace("system: gh", "system: shop"))
+    assert len(errors) == 1
+    assert errors[0].startswith("flow.yaml:8:")  # the stream
+    assert "reads stream 'issues' from System/shop, which has connector sqlite" in errors[0]
+    errors = _check(tmp_path, TABLE.replace("system: shop", "system: gh"))
+    assert len(errors) == 1
+    assert "System/gh, which has connector singer" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"table": "orders"}, "exactly one of: table, query (SQL), path (HTTP), stream (a tap)"),
+        ({"path": "/x"}, "exactly one of: table, query (SQL), path (HTTP), stream (a tap)"),
+        ({"cursor": "updated"}, "cursor does not apply to a stream"),
+        ({"key": ["id"]}, "key does not apply to a stream"),
+        ({"start": "now"}, "start is earliest"),
+    ],
+)
+def test_a_stream_refuses_the_fields_of_other_polls(extra: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        PollTrigger.model_validate({"system": "gh", "stream": "issues", **extra})
+    with pytest.raises(ValidationError, match="not an api"):
+        PollTrigger.model_validate({"api": "contacts", "stream": "issues"})
+
+
+def test_a_tap_setting_named_like_a_secret_is_a_reference() -> None:
+    connection = {
+        "command": ["tap-x"],
+        "config": {
+            "auth": [{"client_secret": "plain", "token_type": "bearer"}],
+            "access_token": "${secret:gh-token}",
+            "start_date": "2024-01-01",
+        },
+        "env": {"API_KEY": "plain", "REGION": "eu"},
+    }
+    assert SINGER.problems(connection) == [
+        (("config", "auth", 0, "client_secret"), SECRET_TEXT),
+        (("env", "API_KEY"), SECRET_TEXT),
+    ]
+
+
+SECRET_TEXT = "is named like a secret: give it as a ${secret:NAME} reference, never the value"

@@ -57,12 +57,14 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
         ]
     )
     assert found.names() == [
+        "airbyte",
         "http",
         "mariadb",
         "mqtt",
         "postgresql",
         "redis-streams",
         "sheets",
+        "singer",
         "sqlite",
     ]
     assert found.problems == [
@@ -77,7 +79,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
 
 
 def test_an_unknown_connector_says_did_you_mean() -> None:
-    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: http, mariadb"):
+    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: airbyte, http, mariadb"):
         Registry([cls() for cls in BUILT_IN]).get("mysql")
     with pytest.raises(NotFound, match="did you mean 'sqlite'"):
         Registry([cls() for cls in BUILT_IN]).get("sqlit")
@@ -127,11 +129,13 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == [
         "NAME",
+        "airbyte",
         "http",
         "mariadb",
         "mqtt",
         "postgresql",
         "redis-streams",
+        "singer",
         "sqlite",
     ]
     code, out, _ = _cli(capsys, "connectors", "show", "mariadb")
@@ -146,7 +150,7 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: http, mariadb, mqtt, postgresql, redis-streams, sqlite\n"
+        "known: airbyte, http, mariadb, mqtt, postgresql, redis-streams, singer, sqlite\n"
     )
 
 

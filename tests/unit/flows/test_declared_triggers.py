@@ -13,6 +13,7 @@ from interlink.estate.model import Estate
 from interlink.flows.catalog import catalog
 from interlink.flows.triggers.api import ApiSource
 from interlink.flows.triggers.declared import declared_triggers
+from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
 
 ESTATE = """\
@@ -96,3 +97,32 @@ def test_a_poll_on_a_gone_system_is_left_out_with_one_line(
     assert "Flow/orders trigger shop.orders is not run: System/shop has no SQL connector" in (
         caplog.text
     )
+
+
+TAP = """\
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: gh, owner: data}
+spec:
+  domain: data
+  connector: airbyte
+  connection: {command: [source-github], config: {token: "${secret:gh-token}"}}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: issues, owner: data}
+spec:
+  trigger:
+    poll: {system: gh, stream: issues, batch: 20, interval: 1m}
+  steps: [{name: keep, type: map, expression: '$'}]
+"""
+
+
+def test_a_stream_poll_runs_the_systems_tap(tmp_path: Path) -> None:
+    estate = _load(tmp_path, ESTATE + TAP)
+    wanted = {t.id: t for t in declared_triggers(estate, Connections())}
+    found = wanted["issues:gh.issues"]
+    assert isinstance(found.source, StreamSource)
+    assert (found.source.connector, found.source.stream) == ("airbyte", "issues")
+    assert (found.interval, found.limit) == (60.0, 20)

@@ -31,15 +31,16 @@ COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 
 class PollTrigger(Model):
-    """Polls a table (a System with a SQL connector) or an HTTP API (a System with a baseUrl,
-    or an Api) and starts one run per new item."""
+    """Polls a table (a System with a SQL connector), an HTTP API (a System with a baseUrl,
+    or an Api) or a stream of a tap (a System with connector singer or airbyte) and starts one
+    run per new item."""
 
     name: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$",
         description="the trigger's name, which keys its stored cursor: keep it to keep polling "
         "from where it was when the rest changes (default: derived from the System and the "
-        "table, query or path)",
+        "table, query, path or stream)",
     )
     system: Name | None = Field(default=None, description="the System polled")
     api: Name | None = Field(
@@ -58,6 +59,13 @@ class PollTrigger(Model):
         default=None,
         pattern=r"^/",
         description="HTTP: the path GET under the System's base URL",
+    )
+    stream: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="tap (singer, airbyte): the stream read, as the tap's catalog names it; "
+        "the cursor is the last STATE the tap sent",
     )
     cursor: str | None = Field(
         default=None,
@@ -79,7 +87,11 @@ class PollTrigger(Model):
     )
     interval: Duration = Field(default=10.0, gt=0, description="the pause between polls")
     batch: int | None = Field(
-        default=None, ge=1, le=10_000, description="SQL: rows read per poll at most (default 500)"
+        default=None,
+        ge=1,
+        le=10_000,
+        description="SQL: rows read per poll at most; tap: records read before the tap is "
+        "stopped at its next STATE (default 500)",
     )
     start: str | int | float = Field(
         default="earliest",
@@ -90,7 +102,7 @@ class PollTrigger(Model):
 
     @property
     def sql(self) -> bool:
-        return self.path is None
+        return self.path is None and self.stream is None
 
     # Unset stays None rather than a default, so a pinned definition (dumped without Nones)
     # loads again: the shape checks below refuse these on the wrong kind of source.
@@ -106,13 +118,32 @@ class PollTrigger(Model):
     def _shape(self) -> PollTrigger:
         if (self.system is None) == (self.api is None):
             raise ValueError("a poll trigger names exactly one of: system, api")
-        if sum(x is not None for x in (self.table, self.query, self.path)) != 1:
-            raise ValueError("a poll trigger polls exactly one of: table, query (SQL), path (HTTP)")
-        if self.sql:
+        if sum(x is not None for x in (self.table, self.query, self.path, self.stream)) != 1:
+            raise ValueError(
+                "a poll trigger polls exactly one of: table, query (SQL), path (HTTP), "
+                "stream (a tap)"
+            )
+        if self.stream is not None:
+            self._stream_shape()
+        elif self.sql:
             self._sql_shape()
         else:
             self._http_shape()
         return self
+
+    def _stream_shape(self) -> None:
+        if self.api is not None:
+            raise ValueError("a stream is read from a System (singer, airbyte), not an api")
+        for name in ("cursor", "key", "items", "param"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"{name} does not apply to a stream: the tap's STATE is the cursor and its "
+                    "catalog gives the key"
+                )
+        if self.start != "earliest":
+            raise ValueError(
+                "a stream starts where the tap's config says (its start date), so start is earliest"
+            )
 
     def _sql_shape(self) -> None:
         if self.api is not None:
@@ -150,6 +181,8 @@ class PollTrigger(Model):
         where = self.system or self.api
         if self.table is not None:
             return f"{where}.{self.table}"
+        if self.stream is not None:
+            return f"{where}.{self.stream}"
         text = self.query if self.query is not None else self.path
         digest = hashlib.sha256(str(text).encode()).hexdigest()[:10]
         return f"{where}.{'query' if self.query is not None else 'get'}-{digest}"
@@ -172,8 +205,8 @@ class Trigger(Model):
     manual: bool = Field(default=False, description="started only through the API or CLI")
     poll: PollTrigger | None = Field(
         default=None,
-        description="one run per new row of a table or item of an HTTP API, polled every "
-        "interval on one node of the cluster",
+        description="one run per new row of a table, item of an HTTP API or record of a tap's "
+        "stream, polled every interval on one node of the cluster",
     )
     missed: Literal["skip", "catchUp"] | None = Field(
         default=None,

@@ -1,7 +1,8 @@
 """The triggers an estate declares: a :class:`TriggerSource` per Flow with ``trigger.poll``.
 
 A table or query polls through the process's SQL connections (one per System); a path polls
-over HTTP with the System's base URL and credentials. A trigger's name is its ``name``, or one
+over HTTP with the System's base URL and credentials; a stream runs the System's tap (singer,
+airbyte) through its connection. A trigger's name is its ``name``, or one
 derived from the System and what it polls, so its stored cursor survives reloads and restarts.
 A poll trigger whose System is gone or cannot be polled is left out with one log line (`check`
 says so with file and line before that).
@@ -17,6 +18,7 @@ from interlink.estate.kinds.flow import PollTrigger
 from interlink.estate.model import Estate
 from interlink.flows.triggers.api import ApiSource
 from interlink.flows.triggers.registry import TriggerSource
+from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
 
 log = logging.getLogger("interlink.flows.triggers")
@@ -49,7 +51,7 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
 
 def _source(
     estate: Estate, poll: PollTrigger, connections: Connections
-) -> TableSource | ApiSource | str:
+) -> TableSource | ApiSource | StreamSource | str:
     """The source, or why there is none."""
     name = poll.system
     if poll.api is not None:
@@ -61,6 +63,13 @@ def _source(
     if found is None or not isinstance(found.obj, System):
         return f"no System {name!r} in the estate"
     system = found.obj
+    if poll.stream is not None:
+        connector = system.spec.connector_name
+        if connector is None or system.spec.connection is None:
+            return f"System/{system.name} runs no tap"
+        return StreamSource(
+            system.name, connector, system.spec.connection, poll.stream, connections
+        )
     if poll.sql:
         connector = system.spec.connector_name
         if connector is None or system.spec.base_url is not None:
