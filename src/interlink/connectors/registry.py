@@ -19,6 +19,7 @@ from interlink.connectors.base import Connector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.postgresql import PostgresConnector
+from interlink.connectors.s3 import S3Connector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
 from interlink.errors import NotFound
@@ -30,6 +31,7 @@ BUILT_IN: tuple[type[Connector], ...] = (
     PostgresConnector,
     MariaDbConnector,
     SqliteConnector,
+    S3Connector,
 )
 log = logging.getLogger("interlink.connectors")
 
