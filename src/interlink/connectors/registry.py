@@ -20,6 +20,7 @@ from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.postgresql import PostgresConnector
 from interlink.connectors.s3 import S3Connector
+from interlink.connectors.smtp import SmtpConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
 from interlink.errors import NotFound
@@ -32,6 +33,7 @@ BUILT_IN: tuple[type[Connector], ...] = (
     MariaDbConnector,
     SqliteConnector,
     S3Connector,
+    SmtpConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

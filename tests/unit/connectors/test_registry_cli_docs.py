@@ -56,7 +56,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
             _entry("other", f"{__name__}:Sheets"),
         ]
     )
-    assert found.names() == ["http", "mariadb", "postgresql", "s3", "sheets", "sqlite"]
+    assert found.names() == ["http", "mariadb", "postgresql", "s3", "sheets", "smtp", "sqlite"]
     assert found.problems == [
         "connector plugin 'broken' left out: cannot import interlink_no_such_package:Thing: "
         "ModuleNotFoundError: No module named 'interlink_no_such_package'",
@@ -123,6 +123,7 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
         "mariadb",
         "postgresql",
         "s3",
+        "smtp",
         "sqlite",
     ]
     code, out, _ = _cli(capsys, "connectors", "show", "mariadb")
@@ -137,7 +138,7 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: http, mariadb, postgresql, s3, sqlite\n"
+        "known: http, mariadb, postgresql, s3, smtp, sqlite\n"
     )
 
 
