@@ -16,6 +16,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from interlink.connectors.base import Connector
+from interlink.connectors.chat import ChatConnector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.postgresql import PostgresConnector
@@ -34,6 +35,7 @@ BUILT_IN: tuple[type[Connector], ...] = (
     SqliteConnector,
     S3Connector,
     SmtpConnector,
+    ChatConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

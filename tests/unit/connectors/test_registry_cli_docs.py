@@ -56,7 +56,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
             _entry("other", f"{__name__}:Sheets"),
         ]
     )
-    assert found.names() == ["http", "mariadb", "postgresql", "s3", "sheets", "smtp", "sqlite"]
+    assert found.names() == ["chat", "http", "mariadb", "postgresql", "s3", "sheets", "smtp", "sqlite"]
     assert found.problems == [
         "connector plugin 'broken' left out: cannot import interlink_no_such_package:Thing: "
         "ModuleNotFoundError: No module named 'interlink_no_such_package'",
@@ -69,7 +69,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
 
 
 def test_an_unknown_connector_says_did_you_mean() -> None:
-    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: http, mariadb"):
+    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: chat, http, mariadb"):
         Registry([cls() for cls in BUILT_IN]).get("mysql")
     with pytest.raises(NotFound, match="did you mean 'sqlite'"):
         Registry([cls() for cls in BUILT_IN]).get("sqlit")
@@ -119,6 +119,7 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == [
         "NAME",
+        "chat",
         "http",
         "mariadb",
         "postgresql",
@@ -138,7 +139,7 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: http, mariadb, postgresql, s3, smtp, sqlite\n"
+        "known: chat, http, mariadb, postgresql, s3, smtp, sqlite\n"
     )
 
 
