@@ -285,9 +285,11 @@ class SmtpConnection(Connection):
                 object="from",
                 retryable=code is not None and 400 <= code < 500,
             )
-        if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        if isinstance(exc, aiosmtplib.SMTPNotSupported) or type(exc) is aiosmtplib.SMTPException:
+            # What the session needs and the server lacks (STARTTLS, an AUTH mechanism).
+            text = " ".join(str(exc).split())[:200]
             return ConnectorError(
-                f"the server does not offer what the System's security needs ({said})",
+                f"the server cannot do what the System asks: {text}",
                 system=self.system,
                 object=self._server,
             )

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from moto import settings as moto_settings
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.s3.models import s3_backends
 from moto.server import ThreadedMotoServer
 
 from interlink.connectors.base import ConnectionFailed, ConnectorError, ObjectNotFound
@@ -93,6 +95,25 @@ def test_paths_are_under_the_prefix_and_etags_follow_the_content(
     assert first[0].etag != second[0].etag
     assert second[0].size == len(b'{"id": 1, "v": 2}')
     assert stored == b'{"id": 1, "v": 2}'
+
+
+def test_a_listing_follows_every_page(endpoint: str, bucket: str) -> None:
+    # A store's page is 1,000 keys: 1,005 files take two. They are put into the server's state
+    # directly (in this process), which is quicker than as many PUTs.
+    folder = f"many-{uuid.uuid4().hex[:8]}"
+    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    for n in range(1005):
+        backend.put_object(bucket, f"{folder}/f{n:04d}.txt", b"x")
+
+    async def go() -> list[str]:
+        conn = await S3Connector().open(_config(endpoint, bucket), "docs")
+        try:
+            return [f.path for f in await conn.list_files(f"{folder}/f1")]
+        finally:
+            await conn.close()
+
+    # The folder is listed whole (both pages), then f1000 .. f1004 kept, all on the second.
+    assert asyncio.run(go()) == [f"{folder}/f{n:04d}.txt" for n in range(1000, 1005)]
 
 
 def _no_secret(text: str) -> None:

@@ -355,6 +355,29 @@ def test_starttls(tmp_path: Path) -> None:
         controller.stop()
 
 
+def test_implicit_tls(tmp_path: Path) -> None:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=port, ssl_context=_tls_context(tmp_path)
+    )
+    controller.start()
+    try:
+
+        async def go() -> None:
+            config = _config(port, security="tls", tlsVerify=False)
+            conn = await SmtpConnector().open(config, "mail")
+            try:
+                await conn.send(OutgoingMessage(to="a@example.test", subject="tls", body="x"))
+            finally:
+                await conn.close()
+
+        asyncio.run(go())
+    finally:
+        controller.stop()
+    assert inbox.subjects() == ["tls"]
+
+
 def test_the_connection_schema() -> None:
     assert SPEC.problems({"host": "h", "from": "a@b.c", "username": "u", "password": "pw"}) == [
         (("password",), "is a secret: give it as a ${secret:NAME} reference, never the value")
@@ -362,3 +385,14 @@ def test_the_connection_schema() -> None:
     problems = SPEC.problems({"host": "h", "from": "nobody", "to": ["ok@b.c", "bad"]})
     assert [path for path, _ in problems] == [("from",), ("to", 1)]
     assert SPEC.problems({"host": "h", "from": "Ops <ops@b.c>", "security": "tls"}) == []
+
+
+def test_starttls_wanted_but_not_offered(server: tuple[Inbox, dict[str, Any]]) -> None:
+    _, config = server
+    with pytest.raises(ConnectorError) as error:
+        asyncio.run(SmtpConnector().open({**config, "security": "starttls"}, "mail"))
+    assert str(error.value) == (
+        f"System/mail (127.0.0.1:{config['port']}): the server cannot do what the System asks: "
+        "SMTP STARTTLS extension not supported by server."
+    )
+    assert not error.value.retryable
