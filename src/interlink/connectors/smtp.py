@@ -103,7 +103,7 @@ SPEC = ConnectorSpec(
             },
         },
         "required": ["host", "from"],
-        "dependentRequired": {"password": ["username"]},
+        "dependentRequired": {"password": ["username"], "username": ["password"]},
         "additionalProperties": False,
     },
     capabilities=(
