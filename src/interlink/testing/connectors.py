@@ -18,9 +18,9 @@ alone inside string literals, insert/upsert/update by key, one transaction per b
 and the errors (a constraint violation, an unknown table, a missing parameter, each naming the
 System and the object, none retryable). A failed check is an AssertionError saying which.
 
-A file connector's checks are :func:`run_file_conformance` (in a folder of its own under the
-System's root), a sending one's :func:`run_send_conformance` (with a callback that sees the
-message arrive at the System).
+A file connector also passes :func:`run_file_conformance` (in a folder of its own under the
+System's root), a connector that only sends :func:`run_send_conformance` (with a callback that
+sees the message arrive at the System).
 """
 
 from __future__ import annotations
@@ -75,8 +75,6 @@ async def run_conformance(connector: Connector, config: Mapping[str, Any]) -> li
     """Run every check; the names of the checks passed."""
     check_spec(connector)
     passed = ["spec"]
-    if connector.spec.interface == "files":
-        return await run_file_conformance(connector, config)
     if connector.spec.interface != "sql":
         return passed
     connection = await connector.open(connector.spec.defaults(config), SYSTEM)
@@ -238,7 +236,7 @@ async def run_file_conformance(connector: Connector, config: Mapping[str, Any]) 
     connection = await connector.open(connector.spec.defaults(config), SYSTEM)
     root = f"il-conformance-{uuid.uuid4().hex[:10]}/"
     try:
-        passed.extend(await _file_checks(connection, root))
+        passed.extend(await _run_file_checks(connection, root))
     finally:
         try:
             for info in await connection.list_files(root):
@@ -248,7 +246,7 @@ async def run_file_conformance(connector: Connector, config: Mapping[str, Any]) 
     return passed
 
 
-async def _file_checks(connection: Connection, root: str) -> list[str]:
+async def _run_file_checks(connection: Connection, root: str) -> list[str]:
     passed: list[str] = []
     data = bytes(range(256)) * 3 + "é\r\n".encode()
     await connection.write_file(f"{root}in/a.bin", data)
