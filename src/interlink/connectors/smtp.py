@@ -91,7 +91,11 @@ SPEC = ConnectorSpec(
             },
             "to": {
                 "type": "array",
-                "items": {"type": "string", "pattern": ADDRESS_PATTERN},
+                "items": {
+                    "type": "string",
+                    "pattern": ADDRESS_PATTERN,
+                    "description": "an address, or Name <address>",
+                },
                 "description": "recipients of a message that names none",
             },
             "timeout": {
