@@ -17,12 +17,15 @@ from typing import Any
 
 from interlink.connectors.airbyte import AirbyteConnector
 from interlink.connectors.base import Connector
+from interlink.connectors.chat import ChatConnector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.mqtt import MqttConnector
 from interlink.connectors.postgresql import PostgresConnector
 from interlink.connectors.redis_streams import RedisStreamsConnector
+from interlink.connectors.s3 import S3Connector
 from interlink.connectors.singer import SingerConnector
+from interlink.connectors.smtp import SmtpConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
 from interlink.errors import NotFound
@@ -38,6 +41,9 @@ BUILT_IN: tuple[type[Connector], ...] = (
     RedisStreamsConnector,
     SingerConnector,
     AirbyteConnector,
+    S3Connector,
+    SmtpConnector,
+    ChatConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

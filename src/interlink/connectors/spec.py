@@ -9,6 +9,7 @@ The spec drives everything outside the connector's code: `check` validates a Sys
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -102,10 +103,11 @@ class ConnectorSpec:
                         "is a secret: give it as a ${secret:NAME} reference, never the value",
                     )
                 )
+        plain_secrets = [p for p, _ in out]
         validator = jsonschema_rs.Draft202012Validator(dict(self.config))
         for error in validator.iter_errors(dict(connection)):
             where = tuple(error.instance_path)
-            if any(where[: len(p)] == p for p, _ in out):
+            if any(where[: len(p)] == p for p in plain_secrets):
                 continue  # already said, without echoing the secret back
             unexpected = getattr(error.kind, "unexpected", None)
             if error.kind.name == "additionalProperties" and unexpected:
@@ -115,7 +117,7 @@ class ConnectorSpec:
                     text = f"{self.name} takes no field {name!r}" + (f" ({hint})" if hint else "")
                     out.append(((*where, name), text))
                 continue
-            out.append((where, _message(error, where, self.secret_fields)))
+            out.append((where, _message(error, where, self.secret_fields, self.config)))
         return out
 
     def defaults(self, connection: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,9 +140,12 @@ def _properties(
 
 
 def _at(schema: Mapping[str, Any], path: tuple[Any, ...]) -> Mapping[str, Any]:
-    """The schema of the object at ``path`` (properties only)."""
+    """The schema of the value at ``path`` (properties, and an array's items by index)."""
     for part in path:
-        schema = (schema.get("properties") or {}).get(part) or {}
+        if isinstance(part, int):
+            schema = schema.get("items") or {}
+        else:
+            schema = (schema.get("properties") or {}).get(part) or {}
     return schema
 
 
@@ -154,9 +159,17 @@ def _get(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _message(
-    error: jsonschema_rs.ValidationError, where: tuple[Any, ...], secrets: list[tuple[str, ...]]
+    error: jsonschema_rs.ValidationError,
+    where: tuple[Any, ...],
+    secrets: list[tuple[str, ...]],
+    schema: Mapping[str, Any],
 ) -> str:
     if where and where in {tuple(s) for s in secrets}:
         return "is not a valid value for this secret field"  # the message would echo it
+    if error.kind.name == "pattern":
+        # The regular expression says little to a reader: the field's description says more.
+        field = _at(schema, where)
+        if isinstance(field.get("description"), str):
+            return f"{json.dumps(error.instance)} is not valid here: {field['description']}"
     text = str(error.message)
     return text[:1].lower() + text[1:] if where else text

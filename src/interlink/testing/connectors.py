@@ -17,6 +17,10 @@ System's connection valid) and, for a SQL connector, the interface on a table of
 alone inside string literals, insert/upsert/update by key, one transaction per batch, row limits,
 and the errors (a constraint violation, an unknown table, a missing parameter, each naming the
 System and the object, none retryable). A failed check is an AssertionError saying which.
+
+A file connector also passes :func:`run_file_conformance` (in a folder of its own under the
+System's root), a connector that only sends :func:`run_send_conformance` (with a callback that
+sees the message arrive at the System).
 """
 
 from __future__ import annotations
@@ -336,3 +340,131 @@ async def _expect_closed(inbox: Inbox) -> None:
     except TimeoutError:
         raise AssertionError("receive on a closed inbox waited instead of failing") from None
     raise AssertionError("receive on a closed inbox handed out a message")
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+async def run_file_conformance(connector: Connector, config: Mapping[str, Any]) -> list[str]:
+    """Run the spec's checks and a file connector's, in a folder of its own under the System's
+    root (``il-conformance-<random>/``, emptied afterwards); the names of the checks passed.
+
+    Writing, reading back (bytes exactly, empty files too), replacing; listing (sorted,
+    recursive, by a prefix of a name as well as of a folder, sizes, nothing of other folders);
+    moving (replacing the target) and deleting (twice is no error); and the errors: a file
+    that is not there (reading or moving it) is ObjectNotFound naming its path, not retryable;
+    a path with ``..`` is refused before the System is asked."""
+    check_spec(connector)
+    passed = ["spec"]
+    assert connector.spec.interface == "files", f"{connector.spec.name} is not a file connector"
+    connection = await connector.open(connector.spec.defaults(config), SYSTEM)
+    root = f"il-conformance-{uuid.uuid4().hex[:10]}/"
+    try:
+        passed.extend(await _run_file_checks(connection, root))
+    finally:
+        try:
+            for info in await connection.list_files(root):
+                await connection.delete_file(info.path)
+        finally:
+            await connection.close()
+    return passed
+
+
+async def _run_file_checks(connection: Connection, root: str) -> list[str]:
+    passed: list[str] = []
+    data = bytes(range(256)) * 3 + "é\r\n".encode()
+    await connection.write_file(f"{root}in/a.bin", data)
+    await connection.write_file(f"{root}in/empty.txt", b"")
+    await connection.write_file(f"{root}in/deep/er/b.txt", b"b")
+    await connection.write_file(f"{root}inbox.txt", b"x")
+    got = await connection.read_file(f"{root}in/a.bin")
+    assert got == data, "write then read: the bytes differ"
+    assert await connection.read_file(f"{root}in/empty.txt") == b"", "an empty file is not empty"
+    await connection.write_file(f"{root}in/a.bin", b"second")
+    assert await connection.read_file(f"{root}in/a.bin") == b"second", "a write did not replace"
+    passed.append("write-read")
+
+    listed = await connection.list_files(f"{root}in/")
+    paths = [f.path for f in listed]
+    assert paths == [f"{root}in/a.bin", f"{root}in/deep/er/b.txt", f"{root}in/empty.txt"], (
+        f"list of a folder (sorted, recursive, its own files only): got {paths}"
+    )
+    assert [f.size for f in listed] == [6, 1, 0], f"list: sizes {[f.size for f in listed]}"
+    assert all(f.modified > 0 for f in listed), "list: a file with no modification time"
+    named = [f.path for f in await connection.list_files(f"{root}in")]
+    assert named == [*paths, f"{root}inbox.txt"], f"list by a prefix of a name: got {named}"
+    assert await connection.list_files(f"{root}nothing/") == [], "list of no files is not empty"
+    passed.append("list")
+
+    await connection.write_file(f"{root}out/b.txt", b"old")
+    await connection.move_file(f"{root}in/deep/er/b.txt", f"{root}out/b.txt")
+    assert await connection.read_file(f"{root}out/b.txt") == b"b", "move did not replace"
+    moved = [f.path for f in await connection.list_files(f"{root}in/")]
+    assert f"{root}in/deep/er/b.txt" not in moved, "move left the file where it was"
+    passed.append("move")
+
+    await connection.delete_file(f"{root}out/b.txt")
+    await connection.delete_file(f"{root}out/b.txt")
+    assert await connection.list_files(f"{root}out/") == [], "delete left the file"
+    passed.append("delete")
+
+    missing = f"{root}in/missing.txt"
+    await _expect(
+        ObjectNotFound, "reading a missing file", lambda: connection.read_file(missing), missing
+    )
+    await _expect(
+        ObjectNotFound,
+        "moving a missing file",
+        lambda: connection.move_file(missing, f"{root}out/x.txt"),
+        missing,
+    )
+    await _expect(
+        ConnectorError,
+        "a path out of the root",
+        lambda: connection.read_file(f"{root}../../etc/passwd"),
+        "..",
+    )
+    passed.append("errors")
+    return passed
+
+
+# --- sending messages ------------------------------------------------------------------------
+
+
+async def run_send_conformance(
+    connector: Connector,
+    config: Mapping[str, Any],
+    *,
+    to: str,
+    arrived: Callable[[OutgoingMessage], Awaitable[None]],
+) -> list[str]:
+    """Run the spec's checks and a sending connector's: a text message with a subject and a
+    key reaches ``to`` (``arrived`` waits for it at the System, failing when it does not come),
+    the same message sent again (a retried step) is taken again without error, and a ``to``
+    with a line break in it is refused (a ConnectorError naming the System, not retryable)
+    before anything is sent. The names of the checks passed."""
+    check_spec(connector)
+    passed = ["spec"]
+    assert connector.spec.interface == "messages", f"{connector.spec.name} sends no messages"
+    connection = await connector.open(connector.spec.defaults(config), SYSTEM)
+    try:
+        tag = uuid.uuid4().hex[:10]
+        message = OutgoingMessage(
+            to=to, body=f"conformance {tag}: caf\u00e9", subject=f"conformance {tag}", key=tag
+        )
+        await connection.send(message)
+        await arrived(message)
+        passed.append("send")
+        await connection.send(message)
+        await arrived(message)
+        passed.append("resend")
+        await _expect(
+            ConnectorError,
+            "a destination with a line break",
+            lambda: connection.send(OutgoingMessage(to=f"{to}\r\nX-Injected: yes", body="x")),
+            "System/",
+        )
+        passed.append("errors")
+    finally:
+        await connection.close()
+    return passed

@@ -132,3 +132,21 @@ def test_an_upsert_without_key_is_refused(tmp_path: Path) -> None:
     errors = _check(tmp_path, system, flow)
     assert len(errors) == 1
     assert "needs key" in errors[0]
+
+
+def test_file_and_message_systems_pass_as_their_examples_show(tmp_path: Path) -> None:
+    for name in ("s3", "smtp", "chat"):
+        example = registry().get(name).spec.example.replace("owner: finance", "owner: data")
+        example = example.replace("owner: platform", "owner: data")
+        example = example.replace("domain: finance", "domain: data")
+        example = example.replace("domain: platform", "domain: data")
+        assert _check(tmp_path, example) == [], name
+
+
+def test_a_webhook_url_given_as_text_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    url = "https://hooks.slack.example/services/T0/B0/il-token-4c3b2a"
+    errors = _check(tmp_path, _system(f"  connector: chat\n  connection:\n    webhook: {url}\n"))
+    assert len(errors) == 1
+    assert errors[0].startswith("system.yaml:8:")
+    assert "connection.webhook: is a secret" in errors[0]
+    assert "il-token" not in errors[0]

@@ -58,13 +58,16 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
     )
     assert found.names() == [
         "airbyte",
+        "chat",
         "http",
         "mariadb",
         "mqtt",
         "postgresql",
         "redis-streams",
+        "s3",
         "sheets",
         "singer",
+        "smtp",
         "sqlite",
     ]
     assert found.problems == [
@@ -79,7 +82,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
 
 
 def test_an_unknown_connector_says_did_you_mean() -> None:
-    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: airbyte, http, mariadb"):
+    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: airbyte, chat, http"):
         Registry([cls() for cls in BUILT_IN]).get("mysql")
     with pytest.raises(NotFound, match="did you mean 'sqlite'"):
         Registry([cls() for cls in BUILT_IN]).get("sqlit")
@@ -130,12 +133,15 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split()[0] for line in out.splitlines()] == [
         "NAME",
         "airbyte",
+        "chat",
         "http",
         "mariadb",
         "mqtt",
         "postgresql",
         "redis-streams",
+        "s3",
         "singer",
+        "smtp",
         "sqlite",
     ]
     code, out, _ = _cli(capsys, "connectors", "show", "mariadb")
@@ -150,7 +156,8 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: airbyte, http, mariadb, mqtt, postgresql, redis-streams, singer, sqlite\n"
+        "known: airbyte, chat, http, mariadb, mqtt, postgresql, redis-streams, s3, singer, "
+        "smtp, sqlite\n"
     )
 
 
