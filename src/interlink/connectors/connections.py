@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from interlink.connectors.base import Connection, ConnectorError, Row, WriteMode
+from interlink.connectors.base import Connection, ConnectorError, FileInfo, Row, WriteMode
 from interlink.connectors.registry import Registry, registry
 from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.references import REDACTED, SecretSource, has_reference, resolve
@@ -85,6 +85,36 @@ class Masked(Connection):
             return await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
         except Exception as exc:
             raise self._mask(exc, table) from None
+
+    async def list_files(self, prefix: str = "") -> list[FileInfo]:
+        try:
+            return await self.inner.list_files(prefix)
+        except Exception as exc:
+            raise self._mask(exc, prefix or None) from None
+
+    async def read_file(self, path: str) -> bytes:
+        try:
+            return await self.inner.read_file(path)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        try:
+            await self.inner.write_file(path, data)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
+
+    async def move_file(self, path: str, to: str) -> None:
+        try:
+            await self.inner.move_file(path, to)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
+
+    async def delete_file(self, path: str) -> None:
+        try:
+            await self.inner.delete_file(path)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
 
     async def close(self) -> None:
         await self.inner.close()

@@ -16,9 +16,11 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from interlink.connectors.base import Connector
+from interlink.connectors.directory import DirectoryConnector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.postgresql import PostgresConnector
+from interlink.connectors.sftp import SftpConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
 from interlink.errors import NotFound
@@ -30,6 +32,8 @@ BUILT_IN: tuple[type[Connector], ...] = (
     PostgresConnector,
     MariaDbConnector,
     SqliteConnector,
+    DirectoryConnector,
+    SftpConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

@@ -16,7 +16,11 @@ System's connection valid) and, for a SQL connector, the interface on a table of
 ``il_conformance_<random>``, dropped afterwards): named parameters bound by the driver and left
 alone inside string literals, insert/upsert/update by key, one transaction per batch, row limits,
 and the errors (a constraint violation, an unknown table, a missing parameter, each naming the
-System and the object, none retryable). A failed check is an AssertionError saying which.
+System and the object, none retryable). For a file connector it works under a prefix of its
+own (``il-conformance-<random>/``, emptied afterwards): whole files written atomically and read
+back, listings by prefix (sorted, sizes, subdirectories, no temporary files), moves and deletes,
+and the errors (a missing file, a path leaving the root). A failed check is an AssertionError
+saying which.
 """
 
 from __future__ import annotations
@@ -70,6 +74,13 @@ async def run_conformance(connector: Connector, config: Mapping[str, Any]) -> li
     """Run every check; the names of the checks passed."""
     check_spec(connector)
     passed = ["spec"]
+    if connector.spec.interface == "files":
+        connection = await connector.open(connector.spec.defaults(config), SYSTEM)
+        try:
+            passed.extend(await _file_checks(connection, f"il-conformance-{uuid.uuid4().hex[:8]}"))
+        finally:
+            await connection.close()
+        return passed
     if connector.spec.interface != "sql":
         return passed
     connection = await connector.open(connector.spec.defaults(config), SYSTEM)
@@ -210,4 +221,67 @@ async def _sql_checks(connection: Connection, table: str) -> list[str]:
         "SELECT",
     )
     passed.append("errors")
+    return passed
+
+
+async def _file_checks(connection: Connection, base: str) -> list[str]:
+    passed: list[str] = []
+    try:
+        await connection.write_file(f"{base}/in/a.csv", b"id\n1\n")
+        await connection.write_file(f"{base}/in/b.json", b"[]")
+        await connection.write_file(f"{base}/in/deeper/c.txt", "é".encode())
+        await connection.write_file(f"{base}/other.txt", b"x")
+        assert await connection.read_file(f"{base}/in/a.csv") == b"id\n1\n", "read back differs"
+        await connection.write_file(f"{base}/in/a.csv", b"id\n2\n")
+        assert await connection.read_file(f"{base}/in/a.csv") == b"id\n2\n", "not replaced"
+        passed.append("write")
+
+        listed = await connection.list_files(f"{base}/in/")
+        paths = [f.path for f in listed]
+        want = [f"{base}/in/a.csv", f"{base}/in/b.json", f"{base}/in/deeper/c.txt"]
+        assert paths == want, f"list: got {paths}"
+        assert [f.size for f in listed] == [5, 2, 2], f"list: sizes {[f.size for f in listed]}"
+        assert all(f.modified > 0 for f in listed), "list: no modification time"
+        everything = [f.path for f in await connection.list_files(f"{base}/")]
+        assert everything == [*want, f"{base}/other.txt"], f"list: got {everything}"
+        assert await connection.list_files(f"{base}/nothing/") == [], "list: a missing prefix"
+        passed.append("list")
+
+        await connection.move_file(f"{base}/in/a.csv", f"{base}/done/a.csv")
+        assert await connection.read_file(f"{base}/done/a.csv") == b"id\n2\n", "move: lost"
+        paths = [f.path for f in await connection.list_files(f"{base}/in/")]
+        assert f"{base}/in/a.csv" not in paths, "move: the source is still there"
+        await connection.delete_file(f"{base}/in/b.json")
+        await connection.delete_file(f"{base}/in/b.json")  # gone already: no error
+        paths = [f.path for f in await connection.list_files(f"{base}/in/")]
+        assert paths == [f"{base}/in/deeper/c.txt"], f"delete: got {paths}"
+        passed.append("move-delete")
+
+        missing = f"{base}/missing.csv"
+        await _expect(
+            ObjectNotFound, "reading a missing file", lambda: connection.read_file(missing), missing
+        )
+        await _expect(
+            ObjectNotFound,
+            "moving a missing file",
+            lambda: connection.move_file(missing, f"{base}/x.csv"),
+            missing,
+        )
+        for escape in ("../outside.txt", f"{base}/../../outside.txt", "/etc/passwd"):
+            await _expect(
+                StatementError,
+                f"the path {escape}",
+                lambda escape=escape: connection.write_file(escape, b"x"),  # type: ignore[misc]
+                escape,
+            )
+            await _expect(
+                StatementError,
+                f"reading {escape}",
+                lambda escape=escape: connection.read_file(escape),  # type: ignore[misc]
+                escape,
+            )
+        passed.append("errors")
+    finally:
+        for item in await connection.list_files(f"{base}/"):
+            await connection.delete_file(item.path)
     return passed
