@@ -56,7 +56,15 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
             _entry("other", f"{__name__}:Sheets"),
         ]
     )
-    assert found.names() == ["directory", "http", "mariadb", "postgresql", "sftp", "sheets", "sqlite"]
+    assert found.names() == [
+        "directory",
+        "http",
+        "mariadb",
+        "postgresql",
+        "sftp",
+        "sheets",
+        "sqlite",
+    ]
     assert found.problems == [
         "connector plugin 'broken' left out: cannot import interlink_no_such_package:Thing: "
         "ModuleNotFoundError: No module named 'interlink_no_such_package'",
