@@ -126,7 +126,7 @@ class WatchSource:
         try:
             body = self._body(data)
         except FormatError as exc:
-            await self._reject(connection, info, f"not {self.format}: {exc}")
+            await self._reject(connection, info, str(exc))
             return None
         modified = datetime.fromtimestamp(info.modified, UTC).isoformat().replace("+00:00", "Z")
         name = info.path.rpartition("/")[2]
