@@ -76,7 +76,7 @@ spec:
       content: "'Orders of ' & tag"
 """
 
-ORDERS = [
+ORDERS: list[dict[str, Any]] = [
     {"id": 1, "total": 9.5, "customer": "ada"},
     {"id": 2, "total": 3.0, "note": 'a, "quoted" note', "tags": ["x"], "paid": True},
     {"id": 3, "total": 1.25, "customer": None},

@@ -132,9 +132,7 @@ async def test_a_pass_stopped_before_the_move_records_no_second_run(
     assert len(recorded.unique) == 2  # two run ids in all: each file runs once
 
 
-async def test_keep_runs_a_file_once_and_again_when_it_changes(
-    root: Path, store: Store
-) -> None:
+async def test_keep_runs_a_file_once_and_again_when_it_changes(root: Path, store: Store) -> None:
     put(root, "inbox/a.json", '[{"id": 1}]')
     put(root, "inbox/b.json", '{"id": 2}')
     put(root, "inbox/c.json", "{nope")
@@ -165,9 +163,7 @@ async def test_keep_runs_a_file_once_and_again_when_it_changes(
 async def test_delete_and_text_content(root: Path, store: Store) -> None:
     put(root, "a.txt", "héllo")
     recorded = Recorder()
-    watching = poller(
-        root, store, recorded, prefix="", pattern=None, format="text", then="delete"
-    )
+    watching = poller(root, store, recorded, prefix="", pattern=None, format="text", then="delete")
     await watching.start()
     await until(lambda: listed(root) == [])
     await watching.close()
