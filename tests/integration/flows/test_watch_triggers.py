@@ -105,10 +105,13 @@ async def test_new_files_run_then_move_and_bad_ones_are_set_aside(
         "inbox/notes.txt",
     ]
     why = (root / "error/broken.csv.error.txt").read_text()
-    assert why == "inbox/broken.csv: not CSV: line 2: unexpected end of data\n"
+    assert why == "System/drop (inbox/broken.csv): not CSV: line 2: unexpected end of data\n"
     big = (root / "error/big.csv.error.txt").read_text()
-    assert big == "inbox/big.csv: 203 bytes, more than maxBytes (100)\n"
-    assert "Flow/ingest trigger drop: inbox/broken.csv is not run: not CSV" in caplog.text
+    assert big == "System/drop (inbox/big.csv): 203 bytes, more than maxBytes (100)\n"
+    assert (
+        "Flow/ingest trigger drop: a file is not run: System/drop (inbox/broken.csv): not CSV"
+        in caplog.text
+    )
 
 
 async def test_a_pass_stopped_before_the_move_records_no_second_run(

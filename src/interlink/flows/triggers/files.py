@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from interlink.connectors.base import Connection, FileInfo, ObjectNotFound
+from interlink.connectors.base import Connection, ConnectorError, FileInfo, ObjectNotFound
 from interlink.connectors.connections import Connections
 from interlink.connectors.formats import FormatError, decode
 from interlink.flows.triggers.sources import JSON, Batch, Item
@@ -150,13 +150,14 @@ class WatchSource:
         return {"rows": rows}
 
     async def _reject(self, connection: Connection, info: FileInfo, why: str) -> None:
+        said = ConnectorError(why, system=self.system, object=info.path).message
         if self.then == "keep":
-            log.warning("%s: %s is not run: %s; it is left where it is", self.label, info.path, why)
+            log.warning("%s: a file is not run: %s; it is left where it is", self.label, said)
             return
         to = self._under(self.error_to, info.path)
-        await connection.write_file(f"{to}.error.txt", f"{info.path}: {why}\n".encode())
+        await connection.write_file(f"{to}.error.txt", f"{said}\n".encode())
         await connection.move_file(info.path, to)
-        log.warning("%s: %s is not run: %s; moved to %s", self.label, info.path, why, to)
+        log.warning("%s: a file is not run: %s; moved to %s", self.label, said, to)
 
     async def settle(self, items: Sequence[Item]) -> None:
         """The items' runs are recorded: move or delete their files."""
