@@ -1,5 +1,5 @@
-"""Connectors: how flows reach Systems that are not HTTP APIs (databases now; brokers, files and
-mail later), one module per connector, each with its :class:`ConnectorSpec`.
+"""Connectors: how flows reach Systems that are not HTTP APIs (databases and file stores now;
+brokers and mail later), one module per connector, each with its :class:`ConnectorSpec`.
 
 - :mod:`.spec`: what a connector declares (config JSON Schema, capabilities, docs)
 - :mod:`.base`: the interface a connector implements, and its errors

@@ -1,4 +1,5 @@
-"""One open connection per System per process, for the flow engine's query and write steps.
+"""One open connection per System per process, for the flow engine's query, write and file
+steps and the triggers that poll or watch a System.
 
 A System's connection is opened on first use from its ``connection`` (references resolved, the
 schema's defaults filled in) and kept. When the estate reloads with another connection for the
