@@ -93,6 +93,7 @@ SPEC = ConnectorSpec(
             },
         },
         "required": ["host", "username", "hostKey"],
+        "anyOf": [{"required": ["password"]}, {"required": ["privateKey"]}],
         "additionalProperties": False,
     },
     capabilities=FILE_CAPABILITIES,
