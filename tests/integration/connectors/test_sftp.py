@@ -14,6 +14,7 @@ from interlink.connectors.base import ConnectionFailed, ConnectorError
 from interlink.connectors.connections import Connections
 from interlink.connectors.sftp import SftpConnector
 from interlink.estate.references import SecretSource
+from interlink.flows.triggers.files import WatchSource
 from interlink.testing.connectors import run_conformance
 
 PASSWORD = "s3cret-pass-word"
@@ -139,3 +140,33 @@ def test_a_missing_root_names_the_file(tmp_path: Path) -> None:
             await conn.close()
 
     serving(tmp_path, test)
+
+
+def test_a_watch_trigger_reads_and_moves_files_over_sftp(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "a.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
+
+    async def test(config: dict[str, Any], _: asyncssh.SSHKey) -> list[Any]:
+        key = {"INTERLINK_SECRET_PARTNER_KEY": config["privateKey"]}
+        connections = Connections(secrets=SecretSource(environ=key))
+        source = WatchSource(
+            "Flow/ingest trigger drop",
+            "partner",
+            "sftp",
+            {**config, "privateKey": "${secret:partner-key}"},
+            prefix="inbox/",
+            format="jsonl",
+            connections=connections,
+        )
+        try:
+            batch = await source.poll(None, 10)
+            await source.settle(batch.items)
+            again = await source.poll(None, 10)
+        finally:
+            await connections.aclose()
+        assert again.items == []
+        return [item.input["rows"] for item in batch.items]
+
+    assert serving(tmp_path, test) == [[{"id": 1}, {"id": 2}]]
+    assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["a.jsonl"]
+    assert list((tmp_path / "inbox").iterdir()) == []
