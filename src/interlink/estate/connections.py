@@ -115,7 +115,9 @@ def _files_problem(estate: Estate, catalog: ConnectorCatalog, name: str) -> str 
 
 
 #: A path written as it is, not as JSONata: `out/orders.csv` would divide out by orders.csv.
+#: Field names (`file.path`) are JSONata too: only a / or a file's extension tells a path.
 _BARE_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$")
+_EXTENSION = re.compile(r"\.(csv|json|jsonl|ndjson|parquet|txt|xml|tsv|gz|zip)$")
 
 
 def _file_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
@@ -125,7 +127,10 @@ def _file_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
             step = placed.step
             if not isinstance(step, FileStep):
                 continue
-            if ("/" in step.path or "." in step.path) and _BARE_PATH.match(step.path):
+            bare = ("/" in step.path or _EXTENSION.search(step.path)) and _BARE_PATH.match(
+                step.path
+            )
+            if bare:
                 yield item.finding(
                     (*placed.path, "path"),
                     FLOW_FILE_SYSTEM,
