@@ -160,6 +160,8 @@ def test_a_watch_trigger_becomes_a_source_and_its_flow_pins(tmp_path: Path) -> N
         ("{system: drop, pattern: a/*.csv}", "pattern matches a file's name"),
         ("{system: drop, moveTo: x/, errorTo: x}", "moveTo and errorTo are different folders"),
         ("{system: drop, then: rename}", "then"),
+        ("{system: drop, then: delete, moveTo: x/}", "moveTo applies to then: move, not delete"),
+        ("{system: drop, then: keep, errorTo: x/}", "errorTo applies to then: move or delete"),
     ],
 )
 def test_a_wrong_watch_is_refused_at_load(tmp_path: Path, watch: str, error: str) -> None:

@@ -199,14 +199,16 @@ class WatchTrigger(Model):
         description="what is done with a file once its run is recorded: move it to moveTo, "
         "delete it, or keep it where it is (a file is run again only once it changes)",
     )
-    move_to: str = Field(
-        default="done/",
-        description="then: move: the folder a file goes to once its run is recorded",
+    move_to: str | None = Field(
+        default=None,
+        description="then: move: the folder a file goes to once its run is recorded (default "
+        "done/)",
     )
-    error_to: str = Field(
-        default="error/",
-        description="the folder a file that cannot be read (too large, not in its format) "
-        "goes to, with a .error.txt beside it saying why (then: keep leaves it and logs why)",
+    error_to: str | None = Field(
+        default=None,
+        description="then: move or delete: the folder a file that cannot be read (too large, "
+        "not in its format) goes to, with a .error.txt beside it saying why (default error/; "
+        "then: keep leaves it and logs why)",
     )
     max_bytes: int = Field(
         default=10_000_000,
@@ -219,14 +221,28 @@ class WatchTrigger(Model):
 
     @field_validator("prefix", "move_to", "error_to")
     @classmethod
-    def _relative(cls, value: str) -> str:
-        return _under_root(value)
+    def _relative(cls, value: str | None) -> str | None:
+        return value if value is None else _under_root(value)
+
+    # Unset stays None rather than a default, so a pinned definition (dumped without Nones)
+    # loads again: the checks below refuse a folder that nothing would use.
+    @property
+    def done_folder(self) -> str:
+        return "done/" if self.move_to is None else self.move_to
+
+    @property
+    def error_folder(self) -> str:
+        return "error/" if self.error_to is None else self.error_to
 
     @model_validator(mode="after")
     def _folders(self) -> WatchTrigger:
         if "/" in (self.pattern or ""):
             raise ValueError("pattern matches a file's name: it has no /")
-        if self.then == "move" and self.move_to.rstrip("/") == self.error_to.rstrip("/"):
+        if self.move_to is not None and self.then != "move":
+            raise ValueError(f"moveTo applies to then: move, not {self.then}")
+        if self.error_to is not None and self.then == "keep":
+            raise ValueError("errorTo applies to then: move or delete; keep leaves a bad file")
+        if self.then == "move" and self.done_folder.rstrip("/") == self.error_folder.rstrip("/"):
             raise ValueError("moveTo and errorTo are different folders")
         return self
 

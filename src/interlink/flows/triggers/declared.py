@@ -78,8 +78,8 @@ def _watched(
         pattern=watch.pattern,
         format=watch.format,
         then=watch.then,
-        move_to=watch.move_to,
-        error_to=watch.error_to,
+        move_to=watch.done_folder,
+        error_to=watch.error_folder,
         max_bytes=watch.max_bytes,
         connections=connections,
     )
