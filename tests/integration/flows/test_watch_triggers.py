@@ -172,3 +172,16 @@ async def test_delete_and_text_content(root: Path, store: Store) -> None:
     await watching.close()
     (run,) = recorded.unique
     assert (run["path"], run["content"], run["size"]) == ("a.txt", "héllo", 6)
+
+
+async def test_a_poll_holds_at_most_max_bytes_of_files(root: Path) -> None:
+    for name in ("a", "b", "c"):
+        put(root, f"inbox/{name}.csv", "id\n" + "1\n" * 20)  # 43 bytes each
+    watching = source(root, max_bytes=100)
+    first = await watching.poll(None, 10)
+    assert [item.input["name"] for item in first.items] == ["a.csv", "b.csv"]
+    assert first.more
+    await watching.settle(first.items)
+    second = await watching.poll(None, 10)
+    assert [item.input["name"] for item in second.items] == ["c.csv"]
+    assert not second.more

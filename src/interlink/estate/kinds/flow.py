@@ -201,11 +201,13 @@ class WatchTrigger(Model):
     )
     move_to: str | None = Field(
         default=None,
+        min_length=1,
         description="then: move: the folder a file goes to once its run is recorded (default "
         "done/)",
     )
     error_to: str | None = Field(
         default=None,
+        min_length=1,
         description="then: move or delete: the folder a file that cannot be read (too large, "
         "not in its format) goes to, with a .error.txt beside it saying why (default error/; "
         "then: keep leaves it and logs why)",

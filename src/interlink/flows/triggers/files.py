@@ -11,9 +11,10 @@ again, and moves them then.
 
 With ``then: keep`` the files stay, and the checkpoint holds a digest of each file's key seen
 in the last listing: a file is run once, and again only when it changes (a new size or time).
-A file that cannot be read as its format says, or is larger than ``maxBytes``, starts no run:
-it is moved to ``errorTo`` with a ``.error.txt`` beside it saying why (``keep``: left where it
-is), and a warning is logged. Nothing is dropped silently.
+A poll reads at most ``limit`` files and ``maxBytes`` in all (or the one file), then says there
+is more. A file that cannot be read as its format says, or is larger than ``maxBytes``, starts
+no run: it is moved to ``errorTo`` with a ``.error.txt`` beside it saying why (``keep``: left
+where it is), and a warning is logged. Nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -93,15 +94,17 @@ class WatchSource:
         still: list[str] = []
         items: list[Item] = []
         more = False
+        read = 0  # bytes held by this batch: at most maxBytes, or one file
         for info in listed:
             key = file_key(info)
             digest = _digest(key)
             if digest in seen:
                 still.append(digest)
                 continue
-            if len(items) >= limit:
+            if len(items) >= limit or (items and read + info.size > self.max_bytes):
                 more = True
                 continue
+            read += info.size
             item = await self._read(connection, info, key)
             if item is None and not keep:
                 continue
