@@ -101,10 +101,12 @@ class WatchSource:
             if digest in seen:
                 still.append(digest)
                 continue
-            if len(items) >= limit or (items and read + info.size > self.max_bytes):
+            fits = info.size > self.max_bytes or not items or read + info.size <= self.max_bytes
+            if len(items) >= limit or not fits:  # one too large is set aside at once
                 more = True
                 continue
-            read += info.size
+            if info.size <= self.max_bytes:
+                read += info.size
             item = await self._read(connection, info, key)
             if item is None and not keep:
                 continue
