@@ -1,5 +1,5 @@
-"""Connectors: how flows reach Systems that are not HTTP APIs (databases, buckets, mail, chat;
-brokers and directories), one module per connector, each with its :class:`ConnectorSpec`.
+"""Connectors: how flows reach Systems that are not HTTP APIs (databases, file stores, brokers,
+taps, mail, chat), one module per connector, each with its :class:`ConnectorSpec`.
 
 - :mod:`.spec`: what a connector declares (config JSON Schema, capabilities, docs)
 - :mod:`.base`: the interface a connector implements, and its errors

@@ -1,4 +1,5 @@
-"""One open connection per System per process, for the flow engine's query and write steps.
+"""One open connection per System per process, for the flow engine's query, write and file
+steps and the triggers that poll or watch a System.
 
 A System's connection is opened on first use from its ``connection`` (references resolved, the
 schema's defaults filled in) and kept. When the estate reloads with another connection for the
@@ -22,6 +23,7 @@ from typing import Any
 from interlink.connectors.base import (
     Connection,
     ConnectorError,
+    FileInfo,
     Inbox,
     OutgoingMessage,
     Received,
@@ -114,6 +116,36 @@ class Masked(Connection):
             return await self.inner.read_stream(stream, state, limit)
         except Exception as exc:
             raise self._mask(exc, stream) from None
+
+    async def list_files(self, prefix: str = "") -> list[FileInfo]:
+        try:
+            return await self.inner.list_files(prefix)
+        except Exception as exc:
+            raise self._mask(exc, prefix or None) from None
+
+    async def read_file(self, path: str) -> bytes:
+        try:
+            return await self.inner.read_file(path)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        try:
+            await self.inner.write_file(path, data)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
+
+    async def move_file(self, path: str, to: str) -> None:
+        try:
+            await self.inner.move_file(path, to)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
+
+    async def delete_file(self, path: str) -> None:
+        try:
+            await self.inner.delete_file(path)
+        except Exception as exc:
+            raise self._mask(exc, path) from None
 
     async def close(self) -> None:
         await self.inner.close()

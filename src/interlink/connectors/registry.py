@@ -18,12 +18,14 @@ from typing import Any
 from interlink.connectors.airbyte import AirbyteConnector
 from interlink.connectors.base import Connector
 from interlink.connectors.chat import ChatConnector
+from interlink.connectors.directory import DirectoryConnector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.mqtt import MqttConnector
 from interlink.connectors.postgresql import PostgresConnector
 from interlink.connectors.redis_streams import RedisStreamsConnector
 from interlink.connectors.s3 import S3Connector
+from interlink.connectors.sftp import SftpConnector
 from interlink.connectors.singer import SingerConnector
 from interlink.connectors.smtp import SmtpConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
@@ -44,6 +46,8 @@ BUILT_IN: tuple[type[Connector], ...] = (
     S3Connector,
     SmtpConnector,
     ChatConnector,
+    DirectoryConnector,
+    SftpConnector,
 )
 log = logging.getLogger("interlink.connectors")
 

@@ -117,6 +117,12 @@ class ConnectorSpec:
                     text = f"{self.name} takes no field {name!r}" + (f" ({hint})" if hint else "")
                     out.append(((*where, name), text))
                 continue
+            branches = _at(self.config, where).get("anyOf") or ()
+            if error.kind.name == "anyOf" and all("required" in b for b in branches):
+                # A choice of fields (a password or a key): said by name, the values not echoed.
+                names = [" and ".join(b["required"]) for b in branches]
+                out.append((where, f"needs one of: {', '.join(names)}"))
+                continue
             out.append((where, _message(error, where, self.secret_fields, self.config)))
         return out
 

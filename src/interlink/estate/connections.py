@@ -1,6 +1,7 @@
 """`check` rules for connectors: a System's connector exists and its connection is valid for
-it, a Flow's query and write steps reach a System with a SQL connector, and its
-``trigger.poll`` a System that can be polled (its JSONata compiling).
+it, a Flow's query and write steps reach a System with a SQL connector, its file steps and
+``trigger.watch`` one with a files connector, and its ``trigger.poll`` a System that can be
+polled (its JSONata compiling).
 
 The connectors live above the estate (``interlink.connectors``); the estate sees them through a
 :class:`ConnectorCatalog`, which the callers of `check` pass in (the connectors' registry).
@@ -8,6 +9,7 @@ The connectors live above the estate (``interlink.connectors``); the estate sees
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -16,7 +18,7 @@ from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import every_step, path_leaves_base
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds import Api, Flow, System
-from interlink.estate.kinds.flow import PollTrigger, QueryStep, WriteStep
+from interlink.estate.kinds.flow import FileStep, PollTrigger, QueryStep, WriteStep
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import PathKey
 from interlink.expressions import compile_expression
@@ -25,6 +27,8 @@ CONNECTOR_UNKNOWN = "CONNECTOR_UNKNOWN"
 CONNECTION_INVALID = "CONNECTION_INVALID"
 FLOW_SQL_SYSTEM = "FLOW_SQL_SYSTEM"
 FLOW_POLL_SOURCE = "FLOW_POLL_SOURCE"
+FLOW_FILE_SYSTEM = "FLOW_FILE_SYSTEM"
+FLOW_WATCH_SOURCE = "FLOW_WATCH_SOURCE"
 
 #: The rules as `check --list-rules` shows them: code, description.
 CONNECTION_RULES = (
@@ -40,6 +44,14 @@ CONNECTION_RULES = (
         "a Flow's trigger.poll names a System whose connector can trigger (a table or query on "
         "a SQL connector, a path on a System with a baseUrl, a stream on a tap: singer, "
         "airbyte), and its JSONata compiles",
+    ),
+    (
+        FLOW_FILE_SYSTEM,
+        "a Flow's file steps name a System with a files connector, and a fixed path is quoted",
+    ),
+    (
+        FLOW_WATCH_SOURCE,
+        "a Flow's trigger.watch names a System whose files connector can trigger",
     ),
 )
 
@@ -86,6 +98,87 @@ def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[F
             )
     yield from _sql_steps(estate, catalog)
     yield from _poll_triggers(estate, catalog)
+    yield from _file_steps(estate, catalog)
+    yield from _watch_triggers(estate, catalog)
+
+
+def _files_problem(estate: Estate, catalog: ConnectorCatalog, name: str) -> str | None:
+    """Why System ``name`` cannot be reached as files; None when it can, or when another rule
+    says what is wrong (no such System, an unknown connector)."""
+    found = estate.get("System", name)
+    if found is None or not isinstance(found.obj, System):
+        return None  # REF_UNKNOWN says so
+    connector = found.obj.spec.connector_name
+    interface = catalog.interface(connector) if connector else None
+    if interface == "files" or (connector is not None and interface is None):
+        return None  # an unknown connector is reported at the System
+    return f"connector {connector}" if connector else "no connector"
+
+
+#: A path written as it is, not as JSONata: `out/orders.csv` would divide out by orders.csv.
+#: Field names (`file.path`) are JSONata too: only a / or a file's extension tells a path.
+_BARE_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?$")
+_EXTENSION = re.compile(r"\.(csv|json|jsonl|ndjson|parquet|txt|xml|tsv|gz|zip)$")
+
+
+def _file_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
+    for item in estate.loaded_of("Flow"):
+        assert isinstance(item.obj, Flow)
+        for placed in every_step(item.obj.spec):
+            step = placed.step
+            if not isinstance(step, FileStep):
+                continue
+            bare = ("/" in step.path or _EXTENSION.search(step.path)) and _BARE_PATH.match(
+                step.path
+            )
+            if bare:
+                yield item.finding(
+                    (*placed.path, "path"),
+                    FLOW_FILE_SYSTEM,
+                    f"{item.key}: step '{step.name}' (file): path is JSONata, and "
+                    f"{step.path!r} reads as an expression, not a path",
+                    hint=f"quote a fixed path: \"'{step.path}'\"",
+                )
+            what = _files_problem(estate, catalog, step.system)
+            if what is not None:
+                yield item.finding(
+                    (*placed.path, "system"),
+                    FLOW_FILE_SYSTEM,
+                    f"{item.key}: step '{step.name}' (file) needs a System with a files "
+                    f"connector; System/{step.system} has {what}",
+                    hint="give the System connector: directory or sftp, and its connection",
+                )
+
+
+def _watch_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
+    for item in estate.loaded_of("Flow"):
+        assert isinstance(item.obj, Flow)
+        trigger = item.obj.spec.trigger
+        watch = trigger.watch if trigger is not None else None
+        if watch is None:
+            continue
+        at = ("spec", "trigger", "watch", "system")
+        what = _files_problem(estate, catalog, watch.system)
+        if what is not None:
+            yield item.finding(
+                at,
+                FLOW_WATCH_SOURCE,
+                f"{item.key}: trigger.watch lists files of System/{watch.system}, which has "
+                f"{what}: a System with a files connector is watched",
+                hint="give the System connector: directory or sftp, and its connection",
+            )
+            continue
+        found = estate.get("System", watch.system)
+        if found is None or not isinstance(found.obj, System):
+            continue
+        connector = found.obj.spec.connector_name or ""
+        if catalog.interface(connector) and "trigger" not in catalog.capabilities(connector):
+            yield item.finding(
+                at,
+                FLOW_WATCH_SOURCE,
+                f"{item.key}: trigger.watch: connector {connector} of System/{watch.system} "
+                "cannot trigger flows (it has no trigger capability)",
+            )
 
 
 def _sql_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:

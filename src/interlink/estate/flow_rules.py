@@ -44,6 +44,7 @@ from interlink.estate.kinds.flow import (
     CallStep,
     ChoiceStep,
     EnrichStep,
+    FileStep,
     FilterStep,
     FlowSpec,
     FlowStep,
@@ -116,6 +117,12 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
         yield (*at, "params"), step.params
     if isinstance(step, WriteStep) and step.rows is not None:
         yield (*at, "rows"), step.rows
+    if isinstance(step, FileStep):
+        yield (*at, "path"), step.path
+        if step.rows is not None:
+            yield (*at, "rows"), step.rows
+        if step.content is not None:
+            yield (*at, "content"), step.content
     if isinstance(step, CallStep) and step.compensate and step.compensate.body is not None:
         yield (*at, "compensate", "body"), step.compensate.body
     if isinstance(step, ChoiceStep):

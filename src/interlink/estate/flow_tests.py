@@ -29,6 +29,7 @@ from interlink.estate.kinds.base import Model, Name
 from interlink.estate.kinds.flow import (
     CallStep,
     EnrichStep,
+    FileStep,
     Flow,
     FlowStep,
     QueryStep,
@@ -302,10 +303,12 @@ def _references(test: FlowTestFile, steps: Steps) -> Iterator[Finding]:
         step = steps.step(address)
         if address.compensate and not (isinstance(step, CallStep) and step.compensate):
             why = f"step {address.step!r} has no compensate call"
-        elif calls and not isinstance(step, CallStep | EnrichStep | QueryStep | WriteStep):
+        elif calls and not isinstance(
+            step, CallStep | EnrichStep | QueryStep | WriteStep | FileStep
+        ):
             why = (
-                f"step {address.step!r} is a {step.type} step: only call, enrich, query and "
-                "write steps reach out"
+                f"step {address.step!r} is a {step.type} step: only call, enrich, query, "
+                "write and file steps reach out"
             )
         else:
             return address

@@ -24,6 +24,7 @@ from interlink.estate.kinds.flow import (
     CallStep,
     ChoiceStep,
     EnrichStep,
+    FileStep,
     FlowStep,
     PublishStep,
     QueryStep,
@@ -99,6 +100,9 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
             yield Link(("spec", "trigger", "poll", "system"), "System", poll.system, "reads")
         if poll is not None and poll.api:
             yield Link(("spec", "trigger", "poll", "api"), "Api", poll.api, "reads")
+        watch = obj.spec.trigger.watch if obj.spec.trigger is not None else None
+        if watch is not None:
+            yield Link(("spec", "trigger", "watch", "system"), "System", watch.system, "reads")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
         yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
@@ -140,7 +144,7 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:  # noqa: C901
                 )
         elif isinstance(step, QueryStep):
             yield Link((*here, "system"), "System", step.system, "reads")
-        elif isinstance(step, WriteStep):
+        elif isinstance(step, WriteStep | FileStep):
             yield Link((*here, "system"), "System", step.system, "writes")
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")

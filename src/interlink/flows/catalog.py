@@ -57,6 +57,8 @@ def catalog(estate: Estate) -> list[FlowEntry]:
             own.append("manual")
         if trigger is not None and trigger.poll is not None:
             own.append(f"poll {trigger.poll.trigger_name}")
+        if trigger is not None and trigger.watch is not None:
+            own.append(f"watch {trigger.watch.trigger_name}")
         entries.append(
             FlowEntry(
                 flow.name,

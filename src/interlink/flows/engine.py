@@ -49,6 +49,7 @@ from interlink.errors import ConfigError, ExpressionError, LeaseLost
 from interlink.estate.kinds.flow import (
     CallStep,
     EnrichStep,
+    FileStep,
     FilterStep,
     FlowSpec,
     MapStep,
@@ -290,8 +291,12 @@ class FlowEngine:
             raise ConfigError(f"Flow/{flow} publishes events, and this engine has no publisher")
         if not self._enriches and any(isinstance(s, EnrichStep) for s in steps):
             raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
-        if self._data is None and any(isinstance(s, QueryStep | WriteStep) for s in steps):
-            raise ConfigError(f"Flow/{flow} has SQL steps, and this engine reaches no connector")
+        if self._data is None and any(
+            isinstance(s, QueryStep | WriteStep | FileStep) for s in steps
+        ):
+            raise ConfigError(
+                f"Flow/{flow} has SQL or file steps, and this engine reaches no connector"
+            )
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""

@@ -68,12 +68,15 @@ class MockTransport:
         return Answer(answer.status, body)
 
     async def data(self, request: DataRequest) -> Any:
-        """A query's or write's mocked answer: its ``body`` is the rows (a query) or the count
-        written (a write; default: the rows given). An ``error`` is a transient failure,
-        retried like a dropped connection; a status of 400 or more a permanent one."""
+        """A query's, write's or file's mocked answer: its ``body`` is the rows (a query) or the
+        count written (a write; default: the rows given; a file: its size). An ``error`` is a
+        transient failure, retried like a dropped connection; a status of 400 or more a
+        permanent one."""
         address = Address(request.flow, request.step)
         to = f"System/{request.system}"
-        body = request.params if request.operation == "query" else request.rows
+        body: Any = request.params if request.operation == "query" else request.rows
+        if request.operation == "file":
+            body = request.data.decode("utf-8", "replace")
         sent = Sent(address, request.operation.upper(), request.label, body, to)
         self.sent.append(sent)
         answers = self._mocks.get(address)
@@ -94,4 +97,6 @@ class MockTransport:
             )
         if "body" in answer.model_fields_set:
             return answer.body
+        if request.operation == "file":
+            return len(request.data)
         return [] if request.operation == "query" else len(request.rows)

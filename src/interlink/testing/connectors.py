@@ -16,7 +16,11 @@ System's connection valid) and, for a SQL connector, the interface on a table of
 ``il_conformance_<random>``, dropped afterwards): named parameters bound by the driver and left
 alone inside string literals, insert/upsert/update by key, one transaction per batch, row limits,
 and the errors (a constraint violation, an unknown table, a missing parameter, each naming the
-System and the object, none retryable). A failed check is an AssertionError saying which.
+System and the object, none retryable). For a file connector it works under a prefix of its
+own (``il-conformance-<random>/``, emptied afterwards): whole files written atomically and read
+back, listings by prefix (sorted, sizes, subdirectories, no temporary files), moves and deletes,
+and the errors (a missing file, a path leaving the root). A failed check is an AssertionError
+saying which.
 
 A file connector also passes :func:`run_file_conformance` (in a folder of its own under the
 System's root), a connector that only sends :func:`run_send_conformance` (with a callback that
@@ -81,6 +85,8 @@ async def run_conformance(connector: Connector, config: Mapping[str, Any]) -> li
     """Run every check; the names of the checks passed."""
     check_spec(connector)
     passed = ["spec"]
+    if connector.spec.interface == "files":
+        return await run_file_conformance(connector, config)
     if connector.spec.interface != "sql":
         return passed
     connection = await connector.open(connector.spec.defaults(config), SYSTEM)
@@ -418,12 +424,19 @@ async def _run_file_checks(connection: Connection, root: str) -> list[str]:
         lambda: connection.move_file(missing, f"{root}out/x.txt"),
         missing,
     )
-    await _expect(
-        ConnectorError,
-        "a path out of the root",
-        lambda: connection.read_file(f"{root}../../etc/passwd"),
-        "..",
-    )
+    for escape in (f"{root}../../etc/passwd", "../outside.txt", "/etc/passwd"):
+        await _expect(
+            ConnectorError,
+            f"reading {escape}",
+            lambda escape=escape: connection.read_file(escape),  # type: ignore[misc]
+            escape,
+        )
+        await _expect(
+            ConnectorError,
+            f"writing {escape}",
+            lambda escape=escape: connection.write_file(escape, b"x"),  # type: ignore[misc]
+            escape,
+        )
     passed.append("errors")
     return passed
 

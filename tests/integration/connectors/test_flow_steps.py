@@ -193,7 +193,9 @@ def test_an_engine_without_connectors_refuses_sql_flows(
 ) -> None:
     engine = _engine(tmp_path, store, db)
     bare = FlowEngine(FlowRuns(store.db), engine._flows, lambda _: None)  # type: ignore[arg-type,return-value]
-    with pytest.raises(Exception, match="has SQL steps, and this engine reaches no connector"):
+    with pytest.raises(
+        Exception, match="has SQL or file steps, and this engine reaches no connector"
+    ):
         asyncio.run(bare.start("import-orders", ORDERS))
 
 

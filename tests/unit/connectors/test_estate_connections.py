@@ -150,3 +150,23 @@ def test_a_webhook_url_given_as_text_is_refused_without_echoing_it(tmp_path: Pat
     assert errors[0].startswith("system.yaml:8:")
     assert "connection.webhook: is a secret" in errors[0]
     assert "il-token" not in errors[0]
+
+
+def test_an_sftp_system_needs_a_pinned_host_key_and_a_login_secret(tmp_path: Path) -> None:
+    system = _system(
+        "  connector: sftp\n  connection:\n    host: sftp.example\n    username: acme\n"
+        "    password: hunter2\n"
+    )
+    errors = _check(tmp_path, system)
+    assert len(errors) == 2, errors
+    assert 'connection: "hostKey" is a required property' in errors[0]
+    assert "connection.password: is a secret" in errors[1]
+    assert not any("hunter2" in e for e in errors)
+    system = _system(
+        "  connector: sftp\n  connection:\n    host: sftp.example\n    username: acme\n"
+        "    hostKey: SHA256:Vbq5fGmYkHh8vDcNd1OQ0hM0wZCqG6b9pOe0c8Q2bHg\n"
+    )
+    (error,) = _check(tmp_path, system)
+    assert error.endswith("System/db: connection: needs one of: password, privateKey")
+    system = _system("  connector: directory\n  connection: {root: /srv/drop}\n")
+    assert _check(tmp_path, system) == []

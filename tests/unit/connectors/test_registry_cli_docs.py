@@ -59,12 +59,14 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
     assert found.names() == [
         "airbyte",
         "chat",
+        "directory",
         "http",
         "mariadb",
         "mqtt",
         "postgresql",
         "redis-streams",
         "s3",
+        "sftp",
         "sheets",
         "singer",
         "smtp",
@@ -134,12 +136,14 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
         "NAME",
         "airbyte",
         "chat",
+        "directory",
         "http",
         "mariadb",
         "mqtt",
         "postgresql",
         "redis-streams",
         "s3",
+        "sftp",
         "singer",
         "smtp",
         "sqlite",
@@ -156,8 +160,8 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: airbyte, chat, http, mariadb, mqtt, postgresql, redis-streams, s3, singer, "
-        "smtp, sqlite\n"
+        "known: airbyte, chat, directory, http, mariadb, mqtt, postgresql, redis-streams, s3, "
+        "sftp, singer, smtp, sqlite\n"
     )
 
 

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from interlink.connectors.connections import Connections
+from interlink.estate.kinds.flow import Flow
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.flows.catalog import catalog
+from interlink.flows.definition import load, pin
 from interlink.flows.triggers.api import ApiSource
 from interlink.flows.triggers.declared import declared_triggers
+from interlink.flows.triggers.files import WatchSource
 from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
 
@@ -126,3 +129,79 @@ def test_a_stream_poll_runs_the_systems_tap(tmp_path: Path) -> None:
     assert isinstance(found.source, StreamSource)
     assert (found.source.connector, found.source.stream) == ("airbyte", "issues")
     assert (found.interval, found.limit) == (60.0, 20)
+
+
+WATCHED = """\
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: drop, owner: data}
+spec:
+  domain: data
+  connector: directory
+  connection: {root: /srv/drop}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: inbox, owner: data}
+spec:
+  trigger:
+    watch: {system: drop, prefix: in/, pattern: "*.csv", format: csv, interval: 3s, batch: 7}
+  steps:
+    - name: out
+      type: file
+      system: drop
+      path: "'out/' & name"
+      content: "'seen'"
+"""
+
+
+def test_a_watch_trigger_becomes_a_source_and_its_flow_pins(tmp_path: Path) -> None:
+    connections = Connections()
+    estate = _load(tmp_path, ESTATE + WATCHED)
+    wanted = {t.id: t for t in declared_triggers(estate, connections)}
+    (name,) = [key for key in wanted if key.startswith("inbox:")]
+    assert name.startswith("inbox:drop.watch-")
+    watch = wanted[name]
+    assert isinstance(watch.source, WatchSource)
+    assert (watch.interval, watch.limit) == (3.0, 7)
+    assert (watch.source.prefix, watch.source.pattern, watch.source.then) == (
+        "in/",
+        "*.csv",
+        "move",
+    )
+    again = declared_triggers(_load(tmp_path, ESTATE + WATCHED), connections)
+    assert {t.id: t for t in again} == wanted
+    flows = {entry.name: entry for entry in catalog(estate)}
+    assert flows["inbox"].triggers == [f"watch {name.removeprefix('inbox:')}"]
+    # A run pins the definition, and it loads again as it was.
+    item = estate.get("Flow", "inbox")
+    assert item is not None
+    assert isinstance(item.obj, Flow)
+    definition, _ = pin(item.obj.spec)
+    assert load(definition) == item.obj.spec
+
+
+@pytest.mark.parametrize(
+    ("watch", "error"),
+    [
+        ("{system: drop, prefix: ../up/}", "is not under the System's root"),
+        ("{system: drop, moveTo: /abs/}", "is not under the System's root"),
+        ("{system: drop, pattern: a/*.csv}", "pattern matches a file's name"),
+        ("{system: drop, moveTo: x/, errorTo: x}", "moveTo and errorTo are different folders"),
+        ("{system: drop, then: rename}", "then"),
+        ("{system: drop, then: delete, moveTo: x/}", "moveTo applies to then: move, not delete"),
+        ("{system: drop, then: keep, errorTo: x/}", "errorTo applies to then: move or delete"),
+    ],
+)
+def test_a_wrong_watch_is_refused_at_load(tmp_path: Path, watch: str, error: str) -> None:
+    text = (ESTATE + WATCHED).replace(
+        '{system: drop, prefix: in/, pattern: "*.csv", format: csv, interval: 3s, batch: 7}', watch
+    )
+    root = tmp_path / "estate"
+    root.mkdir()
+    (root / "estate.yaml").write_text(text, encoding="utf-8")
+    _, findings = load_estate(root)
+    errors = [f.message for f in findings if f.severity == "error"]
+    assert len(errors) == 1
+    assert error in errors[0]

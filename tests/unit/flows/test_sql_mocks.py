@@ -107,3 +107,54 @@ def test_an_unmocked_query_fails_the_case_and_says_which(tmp_path: Path) -> None
         "step low called System/shop (QUERY SELECT sku, qty FROM stock"
         in result.failures[0].message
     )
+
+
+FILE_STEP = """\
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: drop, owner: ops}
+spec:
+  domain: sales
+  connector: directory
+  connection: {root: /srv/drop}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: export, owner: ops}
+spec:
+  trigger: {manual: true}
+  steps:
+    - name: save
+      type: file
+      system: drop
+      path: "'out/' & tag & '.csv'"
+      format: csv
+      rows: items
+"""
+
+
+def test_a_file_step_is_mocked_and_its_text_seen(tmp_path: Path) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "estate.yaml").write_text(ESTATE + FILE_STEP, encoding="utf-8")
+    (tmp_path / "export.test.yaml").write_text(
+        """\
+flow: export
+cases:
+  - name: writes the csv
+    input: {tag: may, items: [{id: 1, qty: 2}]}
+    mocks:
+      save: {}
+    expect:
+      status: completed
+      calls:
+        save: {method: FILE, body: "id,qty\\n1,2\\n"}
+""",
+        encoding="utf-8",
+    )
+    estate, findings = load_estate(tmp_path)
+    assert not findings
+    test, problems = read_test_file(tmp_path / "export.test.yaml", estate)
+    assert test is not None, problems
+    (result,) = run_files(estate, [test])
+    assert result.passed, [f.message for f in result.failures]

@@ -188,6 +188,110 @@ class PollTrigger(Model):
         return f"{where}.{'query' if self.query is not None else 'get'}-{digest}"
 
 
+def _under_root(value: str) -> str:
+    """A folder or prefix under a file System's root: relative, no '.', '..' or empty part."""
+    parts = value.removesuffix("/").split("/")
+    if value and (
+        value.startswith("/")
+        or "\\" in value
+        or "\x00" in value
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(
+            f"{value!r} is not under the System's root: relative, / between parts, no "
+            "'.', '..' or empty part"
+        )
+    return value
+
+
+class WatchTrigger(Model):
+    """Watches a prefix of a System with a files connector and starts one run per new file."""
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$",
+        description="the trigger's name, which keys its stored checkpoint (default: derived "
+        "from the System and the prefix)",
+    )
+    system: Name = Field(description="the System watched (connector directory, sftp…)")
+    prefix: str = Field(
+        default="",
+        description="the files watched: those whose path starts with it, such as inbox/ "
+        "(subfolders included; default: the whole root)",
+    )
+    pattern: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a glob the file's name must match, such as *.csv (* ? [abc])",
+    )
+    format: Literal["csv", "jsonl", "json", "text", "bytes"] = Field(
+        default="text",
+        description="how a file becomes the run's input: csv, jsonl or json give rows; text "
+        "gives content (UTF-8), bytes content in base64",
+    )
+    then: Literal["move", "delete", "keep"] = Field(
+        default="move",
+        description="what is done with a file once its run is recorded: move it to moveTo, "
+        "delete it, or keep it where it is (a file is run again only once it changes)",
+    )
+    move_to: str | None = Field(
+        default=None,
+        min_length=1,
+        description="then: move: the folder a file goes to once its run is recorded (default "
+        "done/)",
+    )
+    error_to: str | None = Field(
+        default=None,
+        min_length=1,
+        description="then: move or delete: the folder a file that cannot be read (too large, "
+        "not in its format) goes to, with a .error.txt beside it saying why (default error/; "
+        "then: keep leaves it and logs why)",
+    )
+    max_bytes: int = Field(
+        default=10_000_000,
+        ge=1,
+        le=1_000_000_000,
+        description="a larger file is not read: it goes to errorTo",
+    )
+    interval: Duration = Field(default=10.0, gt=0, description="the pause between listings")
+    batch: int = Field(default=100, ge=1, le=10_000, description="files run per listing at most")
+
+    @field_validator("prefix", "move_to", "error_to")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        return value if value is None else _under_root(value)
+
+    # Unset stays None rather than a default, so a pinned definition (dumped without Nones)
+    # loads again: the checks below refuse a folder that nothing would use.
+    @property
+    def done_folder(self) -> str:
+        return "done/" if self.move_to is None else self.move_to
+
+    @property
+    def error_folder(self) -> str:
+        return "error/" if self.error_to is None else self.error_to
+
+    @model_validator(mode="after")
+    def _folders(self) -> WatchTrigger:
+        if "/" in (self.pattern or ""):
+            raise ValueError("pattern matches a file's name: it has no /")
+        if self.move_to is not None and self.then != "move":
+            raise ValueError(f"moveTo applies to then: move, not {self.then}")
+        if self.error_to is not None and self.then == "keep":
+            raise ValueError("errorTo applies to then: move or delete; keep leaves a bad file")
+        if self.then == "move" and self.done_folder.rstrip("/") == self.error_folder.rstrip("/"):
+            raise ValueError("moveTo and errorTo are different folders")
+        return self
+
+    @property
+    def trigger_name(self) -> str:
+        """The name keying its checkpoint: given, or derived from what it watches."""
+        if self.name is not None:
+            return self.name
+        where = f"{self.prefix}\x00{self.pattern or ''}"
+        return f"{self.system}.watch-{hashlib.sha256(where.encode()).hexdigest()[:10]}"
+
+
 class Trigger(Model):
     event: Name | None = Field(
         default=None,
@@ -207,6 +311,12 @@ class Trigger(Model):
         default=None,
         description="one run per new row of a table, item of an HTTP API or record of a tap's "
         "stream, polled every interval on one node of the cluster",
+    )
+    watch: WatchTrigger | None = Field(
+        default=None,
+        description="one run per new file under a prefix of a System with a files connector, "
+        "listed every interval on one node of the cluster; the file is then moved, deleted "
+        "or kept",
     )
     missed: Literal["skip", "catchUp"] | None = Field(
         default=None,
@@ -243,9 +353,10 @@ class Trigger(Model):
             self.schedule is not None,
             self.manual,
             self.poll is not None,
+            self.watch is not None,
         ]
         if sum(chosen) != 1:
-            raise ValueError("a trigger is exactly one of: event, schedule, manual, poll")
+            raise ValueError("a trigger is exactly one of: event, schedule, manual, poll, watch")
         if self.timezone is not None and self.schedule is None:
             raise ValueError("a trigger's timezone applies to its schedule only")
         if (self.missed is not None or self.disallow_concurrent) and self.schedule is None:
@@ -420,6 +531,42 @@ class WriteStep(StepBase):
         return self
 
 
+class FileStep(StepBase):
+    """Writes one whole file on a System with a files connector (directory, sftp…),
+    atomically: rows in a format, or text."""
+
+    type: Literal["file"]
+    system: Name = Field(description="the System (connector directory, sftp…)")
+    path: str = Field(
+        min_length=1,
+        description="JSONata giving the file's path under the System's root, such as "
+        "\"'out/orders-' & $now() & '.csv'\"; a fixed path is a quoted string: \"'out/a.csv'\"",
+    )
+    format: Literal["csv", "jsonl", "json", "parquet"] | None = Field(
+        default=None,
+        description="how the rows are written: csv (a header of every key, in the order first "
+        "seen), jsonl, json (one array) or parquet; required with rows",
+    )
+    rows: str | None = Field(
+        default=None,
+        description="JSONata giving the rows (an array of objects, or one object); default: "
+        "the message",
+    )
+    content: str | None = Field(
+        default=None,
+        description="JSONata giving the file's text (written as UTF-8), instead of rows in a "
+        "format",
+    )
+
+    @model_validator(mode="after")
+    def _what(self) -> FileStep:
+        if self.content is not None and (self.rows is not None or self.format is not None):
+            raise ValueError("a file step writes content, or rows in a format: not both")
+        if self.content is None and self.format is None:
+            raise ValueError("a file step needs format (csv, jsonl, json, parquet), or content")
+        return self
+
+
 class FlowStep(StepBase):
     type: Literal["flow"]
     flow: Name = Field(description="the Flow to run as a child run; its end message is the output")
@@ -449,7 +596,8 @@ Step = Annotated[
     | WaitStep
     | FlowStep
     | QueryStep
-    | WriteStep,
+    | WriteStep
+    | FileStep,
     Field(discriminator="type"),
 ]
 Branch.model_rebuild()

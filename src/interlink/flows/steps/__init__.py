@@ -6,6 +6,7 @@ from interlink.flows.steps.base import Executor, Publisher, Runtime, StepContext
 from interlink.flows.steps.call import run_call, undo_call
 from interlink.flows.steps.choice import run_choice
 from interlink.flows.steps.enrich import run_enrich
+from interlink.flows.steps.file import run_file
 from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
 from interlink.flows.steps.split import run_split
@@ -28,6 +29,7 @@ EXECUTORS: dict[str, Executor] = {
     "flow": run_flow,
     "query": run_query,
     "write": run_write,
+    "file": run_file,
 }
 
 __all__ = [

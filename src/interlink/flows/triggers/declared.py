@@ -1,4 +1,5 @@
-"""The triggers an estate declares: a :class:`TriggerSource` per Flow with ``trigger.poll``.
+"""The triggers an estate declares: a :class:`TriggerSource` per Flow with ``trigger.poll`` or
+``trigger.watch`` (files listed through the process's file connections).
 
 A table or query polls through the process's SQL connections (one per System); a path polls
 over HTTP with the System's base URL and credentials; a stream runs the System's tap (singer,
@@ -14,9 +15,10 @@ import logging
 
 from interlink.connectors.connections import Connections
 from interlink.estate.kinds import Api, Flow, System
-from interlink.estate.kinds.flow import PollTrigger
+from interlink.estate.kinds.flow import PollTrigger, WatchTrigger
 from interlink.estate.model import Estate
 from interlink.flows.triggers.api import ApiSource
+from interlink.flows.triggers.files import WatchSource
 from interlink.flows.triggers.registry import TriggerSource
 from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
@@ -25,11 +27,20 @@ log = logging.getLogger("interlink.flows.triggers")
 
 
 def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerSource]:
-    """The estate's poll triggers, sources built."""
+    """The estate's poll and watch triggers, sources built."""
     out: list[TriggerSource] = []
     for item in estate.loaded_of("Flow"):
         flow = item.obj
         assert isinstance(flow, Flow)
+        watch = flow.spec.trigger.watch if flow.spec.trigger is not None else None
+        if watch is not None:
+            found = _watched(estate, flow.name, watch, connections)
+            if isinstance(found, str):
+                log.warning(
+                    "Flow/%s trigger %s is not run: %s", flow.name, watch.trigger_name, found
+                )
+            else:
+                out.append(found)
         poll = flow.spec.trigger.poll if flow.spec.trigger is not None else None
         if poll is None:
             continue
@@ -47,6 +58,36 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
             )
         )
     return out
+
+
+def _watched(
+    estate: Estate, flow: str, watch: WatchTrigger, connections: Connections
+) -> TriggerSource | str:
+    """The watch trigger, or why there is none."""
+    found = estate.get("System", watch.system)
+    if found is None or not isinstance(found.obj, System):
+        return f"no System {watch.system!r} in the estate"
+    system = found.obj
+    connector = system.spec.connector_name
+    if connector is None or system.spec.base_url is not None:
+        return f"System/{system.name} has no files connector"
+    source = WatchSource(
+        f"Flow/{flow} trigger {watch.trigger_name}",
+        system.name,
+        connector,
+        system.spec.connection,
+        prefix=watch.prefix,
+        pattern=watch.pattern,
+        format=watch.format,
+        then=watch.then,
+        move_to=watch.done_folder,
+        error_to=watch.error_folder,
+        max_bytes=watch.max_bytes,
+        connections=connections,
+    )
+    return TriggerSource(
+        flow, watch.trigger_name, source, interval=watch.interval, limit=watch.batch
+    )
 
 
 def _source(

@@ -2,7 +2,8 @@
 
 Each pass polls the source from the stored cursor, records a run per item (id
 :func:`item_run_id` of the trigger and the item's key), and only THEN stores the batch's cursor,
-fenced by the trigger's lease. A process killed between the two polls the same batch again
+fenced by the trigger's lease, and then lets the source settle them (a watched file moved
+away). A process killed between the two polls the same batch again
 after its restart, or on the node that takes the lease over: the items' runs exist already, so
 nothing is recorded twice, and nothing is skipped since the cursor never passed an item whose
 run is not recorded. A node that lost the lease cannot store its cursor (``LeaseLost``): it
@@ -30,6 +31,7 @@ from interlink.flows.triggers.sources import (
     Item,
     PollingSource,
     item_run_id,
+    settle_items,
     trigger_id,
 )
 from interlink.leases import HeldLease, LeaseKeeper
@@ -117,6 +119,8 @@ class Poller:
                         self.holder,
                     )
                     cursor = batch.cursor
+                doing = "settling the items"
+                await settle_items(self.source, batch.items)
             except LeaseLost as exc:
                 log.warning(
                     "Flow/%s trigger %s: %s; it stops here", self.flow, self.name, exc.message
@@ -145,7 +149,7 @@ class Poller:
                 raise outcome
 
     def _trigger(self, item: Item) -> str:
-        return f"poll:{self.name}:{item.key}"
+        return f"{getattr(self.source, 'trigger_kind', 'poll')}:{self.name}:{item.key}"
 
     def _run_id(self, item: Item) -> str:
         return item_run_id(self.id, item.key)

@@ -13,7 +13,10 @@ A **consumed source** (AMQP, MQTT with QoS 1, NATS) answers ``receive()`` with a
 once the run is recorded, and nacks when it cannot be, so the broker hands the message out again
 and the same key finds the same run.
 
-A source may have an ``async aclose()``; it is awaited when its trigger is removed.
+A source may have an ``async aclose()``; it is awaited when its trigger is removed. A polling
+source may have an ``async settle(items)``: it is awaited once the items' runs are recorded and
+the cursor stored, for what must wait for that (a watched file moved away); when it fails, the
+pass is tried again, and the items' runs, recorded already, are found under their keys.
 """
 
 from __future__ import annotations
@@ -84,6 +87,13 @@ def trigger_id(flow: str, name: str) -> str:
 def item_run_id(trigger: str, key: str) -> str:
     """The id of the run an item starts through a trigger: the same every time."""
     return str(uuid.uuid5(_NAMESPACE, f"{trigger}\x00{key}"))
+
+
+async def settle_items(source: object, items: Sequence[Item]) -> None:
+    """Await the source's ``settle(items)`` when it has one."""
+    settle = getattr(source, "settle", None)
+    if settle is not None and items:
+        await settle(items)
 
 
 async def close_source(source: object) -> None:
