@@ -19,10 +19,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from interlink.connectors.base import Connection, ConnectorError, Row, WriteMode
+from interlink.connectors.base import (
+    Connection,
+    ConnectorError,
+    Inbox,
+    OutgoingMessage,
+    Received,
+    Row,
+    WriteMode,
+)
 from interlink.connectors.registry import Registry, registry
 from interlink.errors import ConfigError, InterlinkError
-from interlink.estate.references import REDACTED, SecretSource, has_reference, resolve
+from interlink.estate.references import (
+    REDACTED,
+    REFERENCE,
+    SecretSource,
+    has_reference,
+    resolve,
+)
 
 
 def resolve_config(value: Any, secrets: SecretSource | None = None) -> Any:
@@ -36,12 +50,17 @@ def resolve_config(value: Any, secrets: SecretSource | None = None) -> Any:
     return value
 
 
-def _secrets(raw: Any, resolved: Any) -> set[str]:
-    """The resolved values of the references in ``raw``."""
+def _secrets(raw: Any, resolved: Any, source: SecretSource | None = None) -> set[str]:
+    """The resolved values of the references in ``raw``: each whole string that holds one, and
+    each reference's own value (a password inside a URL)."""
     if isinstance(raw, str) and has_reference(raw) and isinstance(resolved, str):
-        return {resolved} if len(resolved) >= 3 else set()
+        found = {resolved}
+        for match in REFERENCE.finditer(raw):
+            if match.group(0) != raw:
+                found.add(resolve(match.group(0), source))
+        return {value for value in found if len(value) >= 3}
     if isinstance(raw, Mapping) and isinstance(resolved, Mapping):
-        return set().union(*(_secrets(v, resolved.get(k)) for k, v in raw.items()))
+        return set().union(*(_secrets(v, resolved.get(k), source) for k, v in raw.items()))
     return set()
 
 
@@ -85,6 +104,34 @@ class Masked(Connection):
             return await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
         except Exception as exc:
             raise self._mask(exc, table) from None
+
+    async def send(self, message: OutgoingMessage) -> None:
+        try:
+            await self.inner.send(message)
+        except Exception as exc:
+            raise self._mask(exc, message.to) from None
+
+    async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
+        try:
+            return _MaskedInbox(await self.inner.subscribe(source, options), self, source)
+        except Exception as exc:
+            raise self._mask(exc, source) from None
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class _MaskedInbox(Inbox):
+    def __init__(self, inner: Inbox, connection: Masked, source: str) -> None:
+        self.inner = inner
+        self._connection = connection
+        self._source = source
+
+    async def receive(self) -> Received:
+        try:
+            return await self.inner.receive()
+        except Exception as exc:
+            raise self._connection._mask(exc, self._source) from None
 
     async def close(self) -> None:
         await self.inner.close()
@@ -139,7 +186,7 @@ class Connections:
                 f"System/{system}: connection{'.' + where if where else ''}: {message}"
             )
         config = spec.defaults(resolve_config(dict(raw), self._secrets))
-        masked = Masked(_NoConnection(system), system, _secrets(raw, config))
+        masked = Masked(_NoConnection(system), system, _secrets(raw, config, self._secrets))
         try:
             inner = await found.open(config, system)
         except InterlinkError as exc:

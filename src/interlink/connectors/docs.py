@@ -32,6 +32,8 @@ def fields(spec: ConnectorSpec) -> list[tuple[str, str, str, str]]:
             notes.append(f"default {json.dumps(prop['default'])}")
         if prop.get("writeOnly"):
             notes.append("secret: ${secret:…} only")
+        if prop.get("x-secretInUrl"):
+            notes.append("its password: ${secret:…} only")
         out.append((name, _type(prop), ", ".join(notes), str(prop.get("description", ""))))
     return out
 

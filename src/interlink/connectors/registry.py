@@ -15,9 +15,11 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from interlink.connectors.amqp import AmqpConnector
 from interlink.connectors.base import Connector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
+from interlink.connectors.nats import NatsConnector
 from interlink.connectors.postgresql import PostgresConnector
 from interlink.connectors.spec import ConnectorSpec, Problem
 from interlink.connectors.sqlite import SqliteConnector
@@ -30,6 +32,8 @@ BUILT_IN: tuple[type[Connector], ...] = (
     PostgresConnector,
     MariaDbConnector,
     SqliteConnector,
+    AmqpConnector,
+    NatsConnector,
 )
 log = logging.getLogger("interlink.connectors")
 
