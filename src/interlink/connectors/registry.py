@@ -86,6 +86,13 @@ class Registry:
     def problems_of(self, name: str, connection: Mapping[str, Any]) -> list[Problem]:
         return self.get(name).spec.problems(connection)
 
+    def option_problems(
+        self, name: str, capability: str, options: Mapping[str, Any]
+    ) -> list[Problem]:
+        found = self._connectors.get(name)
+        cap = found.spec.capability(capability) if found else None
+        return cap.problems(options) if cap is not None else []
+
 
 def _load(entry: EntryPoint) -> Connector:
     """The connector an entry point names; ValueError saying why not in one line."""

@@ -43,6 +43,25 @@ class Capability:
     description: str
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def problems(self, given: Mapping[str, Any]) -> list[Problem]:
+        """What is wrong in the options a trigger or step gives for this capability."""
+        if not self.options:
+            return []
+        out: list[Problem] = []
+        validator = jsonschema_rs.Draft202012Validator(dict(self.options))
+        for error in validator.iter_errors(dict(given)):
+            where = tuple(error.instance_path)
+            unexpected = getattr(error.kind, "unexpected", None)
+            if error.kind.name == "additionalProperties" and unexpected:
+                known = list(_at(self.options, where).get("properties") or {})
+                for name in unexpected:
+                    hint = did_you_mean(str(name), known)
+                    text = f"takes no option {name!r}" + (f" ({hint})" if hint else "")
+                    out.append(((*where, name), text))
+                continue
+            out.append((where, _message(error, where, [])))
+        return out
+
 
 @dataclass(frozen=True)
 class ConnectorSpec:

@@ -52,6 +52,7 @@ from interlink.estate.kinds.flow import (
     MapStep,
     PublishStep,
     QueryStep,
+    SendStep,
     SplitStep,
     Step,
     WaitStep,
@@ -115,6 +116,11 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
         yield (*at, "params"), step.params
     if isinstance(step, WriteStep) and step.rows is not None:
         yield (*at, "rows"), step.rows
+    if isinstance(step, SendStep):
+        for name in ("message", "headers", "subject"):
+            value = getattr(step, name)
+            if value is not None:
+                yield (*at, name), value
     if isinstance(step, CallStep) and step.compensate and step.compensate.body is not None:
         yield (*at, "compensate", "body"), step.compensate.body
     if isinstance(step, ChoiceStep):

@@ -30,6 +30,7 @@ from interlink.estate.kinds.flow import (
     Flow,
     FlowStep,
     QueryStep,
+    SendStep,
     Step,
     WriteStep,
     iter_steps,
@@ -265,10 +266,12 @@ def _references(test: FlowTestFile, steps: Steps) -> Iterator[Finding]:
         step = steps.step(address)
         if address.compensate and not (isinstance(step, CallStep) and step.compensate):
             why = f"step {address.step!r} has no compensate call"
-        elif calls and not isinstance(step, CallStep | EnrichStep | QueryStep | WriteStep):
+        elif calls and not isinstance(
+            step, CallStep | EnrichStep | QueryStep | WriteStep | SendStep
+        ):
             why = (
-                f"step {address.step!r} is a {step.type} step: only call, enrich, query and "
-                "write steps reach out"
+                f"step {address.step!r} is a {step.type} step: only call, enrich, query, "
+                "write and send steps reach out"
             )
         else:
             return address

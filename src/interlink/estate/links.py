@@ -27,6 +27,7 @@ from interlink.estate.kinds.flow import (
     FlowStep,
     PublishStep,
     QueryStep,
+    SendStep,
     Step,
     WriteStep,
 )
@@ -99,6 +100,9 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
             yield Link(("spec", "trigger", "poll", "system"), "System", poll.system, "reads")
         if poll is not None and poll.api:
             yield Link(("spec", "trigger", "poll", "api"), "Api", poll.api, "reads")
+        consume = obj.spec.trigger.consume if obj.spec.trigger is not None else None
+        if consume is not None:
+            yield Link(("spec", "trigger", "consume", "system"), "System", consume.system, "reads")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
         yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
@@ -140,7 +144,7 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:  # noqa: C901
                 )
         elif isinstance(step, QueryStep):
             yield Link((*here, "system"), "System", step.system, "reads")
-        elif isinstance(step, WriteStep):
+        elif isinstance(step, WriteStep | SendStep):
             yield Link((*here, "system"), "System", step.system, "writes")
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")

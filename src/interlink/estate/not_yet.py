@@ -60,6 +60,7 @@ FLOW_STEPS_RUN: frozenset[str] = frozenset(
         "split",
         "query",
         "write",
+        "send",
         "flow",
     }
 )

@@ -1,4 +1,4 @@
-"""A flow's query and write steps reaching a System through its connector.
+"""A flow's query, write and send steps reaching a System through its connector.
 
 The engine sends each operation as a :class:`DataRequest` through a :class:`DataTransport`:
 :class:`ConnectorTransport` in production (one connection per System per process, from
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from interlink.connectors.base import ConnectorError, WriteMode
+from interlink.connectors.base import ConnectorError, OutgoingMessage, WriteMode
 from interlink.connectors.connections import Connections
 from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.kinds.organisation import System
@@ -24,13 +24,13 @@ from interlink.flows.retry import StepFailed
 
 @dataclass(frozen=True)
 class DataRequest:
-    """One operation a step makes on a System: a query (``sql``, ``params``) or a write
-    (``table``, ``rows``, ``mode``, ``key``)."""
+    """One operation a step makes on a System: a query (``sql``, ``params``), a write
+    (``table``, ``rows``, ``mode``, ``key``) or a message sent (``message``)."""
 
     flow: str
     step: str
     system: str
-    operation: Literal["query", "write"]
+    operation: Literal["query", "write", "send"]
     sql: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     max_rows: int | None = None
@@ -39,18 +39,22 @@ class DataRequest:
     mode: WriteMode = "insert"
     key: tuple[str, ...] = ()
     batch_size: int = 500
+    message: OutgoingMessage | None = None
 
     @property
     def label(self) -> str:
-        """How a person reads it: the statement's start, or the table written."""
+        """How a person reads it: the statement's start, the table written, or where the
+        message goes."""
         if self.operation == "query":
             return " ".join(self.sql.split())[:60]
+        if self.message is not None:
+            return f"send to {self.message.to}"
         return f"{self.mode} {self.table}"
 
 
 class DataTransport(Protocol):
-    """Carries out a request: rows for a query, the count of rows written for a write;
-    StepFailed saying whether to retry."""
+    """Carries out a request: rows for a query, the count of rows written for a write,
+    nothing for a message sent; StepFailed saying whether to retry."""
 
     async def __call__(self, request: DataRequest) -> Any: ...
 
@@ -87,6 +91,9 @@ class ConnectorTransport:
                 return await connection.query(
                     request.sql, request.params, max_rows=request.max_rows
                 )
+            if request.message is not None:
+                await connection.send(request.message)
+                return None
             return await connection.write(
                 request.table,
                 request.rows,

@@ -54,6 +54,7 @@ from interlink.estate.kinds.flow import (
     MapStep,
     PublishStep,
     QueryStep,
+    SendStep,
     WriteStep,
     iter_steps,
 )
@@ -292,6 +293,8 @@ class FlowEngine:
             raise ConfigError(f"Flow/{flow} enriches from Apis, and this engine has no Api lookup")
         if self._data is None and any(isinstance(s, QueryStep | WriteStep) for s in steps):
             raise ConfigError(f"Flow/{flow} has SQL steps, and this engine reaches no connector")
+        if self._data is None and any(isinstance(s, SendStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} sends messages, and this engine reaches no connector")
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""

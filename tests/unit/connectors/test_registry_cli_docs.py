@@ -56,7 +56,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
             _entry("other", f"{__name__}:Sheets"),
         ]
     )
-    assert found.names() == ["http", "mariadb", "postgresql", "sheets", "sqlite"]
+    assert found.names() == ["amqp", "http", "mariadb", "nats", "postgresql", "sheets", "sqlite"]
     assert found.problems == [
         "connector plugin 'broken' left out: cannot import interlink_no_such_package:Thing: "
         "ModuleNotFoundError: No module named 'interlink_no_such_package'",
@@ -69,7 +69,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
 
 
 def test_an_unknown_connector_says_did_you_mean() -> None:
-    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: http, mariadb"):
+    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: amqp, http, mariadb"):
         Registry([cls() for cls in BUILT_IN]).get("mysql")
     with pytest.raises(NotFound, match="did you mean 'sqlite'"):
         Registry([cls() for cls in BUILT_IN]).get("sqlit")
@@ -119,8 +119,10 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()] == [
         "NAME",
+        "amqp",
         "http",
         "mariadb",
+        "nats",
         "postgresql",
         "sqlite",
     ]
@@ -136,7 +138,7 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: http, mariadb, postgresql, sqlite\n"
+        "known: amqp, http, mariadb, nats, postgresql, sqlite\n"
     )
 
 
