@@ -174,14 +174,16 @@ def _header(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def message_key(message: AbstractIncomingMessage) -> str:
-    """The message's id, or a hash of what it carries (stable across redeliveries)."""
-    if message.message_id:
-        return str(message.message_id)
-    digest = hashlib.sha256(message.body)
-    headers = {str(k): _header(v) for k, v in (message.headers or {}).items()}
-    digest.update(json.dumps(headers, sort_keys=True).encode())
-    digest.update(str(message.timestamp or "").encode())
+def message_key(
+    message_id: str | None, body: bytes, headers: Mapping[str, Any], timestamp: Any
+) -> str:
+    """A message's key: its id, or a hash of what it carries (stable across redeliveries)."""
+    if message_id:
+        return str(message_id)
+    digest = hashlib.sha256(body)
+    named = {str(k): _header(v) for k, v in headers.items()}
+    digest.update(json.dumps(named, sort_keys=True).encode())
+    digest.update(str(timestamp or "").encode())
     return "sha256:" + digest.hexdigest()
 
 
@@ -189,7 +191,9 @@ class AmqpReceived(Received):
     def __init__(self, message: AbstractIncomingMessage, source: str, system: str) -> None:
         self._message = message
         self._system = system
-        self.key = message_key(message)
+        self.key = message_key(
+            message.message_id, message.body, message.headers or {}, message.timestamp
+        )
         self.body = message.body
         self.headers = {str(k): _header(v) for k, v in (message.headers or {}).items()}
         self.source = source
@@ -382,5 +386,9 @@ class AmqpConnector(Connector):
 
     async def open(self, config: Mapping[str, Any], system: str) -> Connection:
         connection = AmqpConnection(config, system)
-        await connection.connect()
+        try:
+            await connection.connect()
+        except BaseException:
+            await connection.close()
+            raise
         return connection

@@ -187,8 +187,8 @@ class NatsInbox(Inbox):
         while not self._buffer:
             try:
                 self._buffer = await self._sub.fetch(self._batch, timeout=FETCH_WAIT)
-            except NatsTimeout:
-                continue
+            except (NatsTimeout, TimeoutError):
+                continue  # nothing yet: ask again
             except NatsError as exc:
                 raise ConnectorError(
                     f"fetching failed: {_text(exc)}",
@@ -199,6 +199,11 @@ class NatsInbox(Inbox):
         return NatsReceived(self._buffer.pop(0), self._subject, self._system)
 
     async def close(self) -> None:
+        # Fetched but not handed out: back to the server now rather than after ackWait.
+        buffered, self._buffer = self._buffer, []
+        for msg in buffered:
+            with contextlib.suppress(Exception):
+                await msg.nak()
         # Unsubscribing leaves the durable consumer on the server: its position stays.
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()

@@ -17,6 +17,8 @@ NATS_URL_ENV: Final = "INTERLINK_TEST_NATS_URL"
 DEFAULT_NATS_URL: Final = "nats://127.0.0.1:4222"
 REDIS_URL_ENV: Final = "INTERLINK_TEST_REDIS_URL"
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+AMQP_URL_ENV: Final = "INTERLINK_TEST_AMQP_URL"
+DEFAULT_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/"
 MARIADB_URL_ENV: Final = "INTERLINK_TEST_MARIADB_URL"
 DEFAULT_MARIADB_URL: Final = "mysql://root@127.0.0.1:3306/test"
 
@@ -107,6 +109,28 @@ def redis_reachable(url: str, timeout: float = 3) -> bool | str:
         return " ".join(str(exc).split()) or type(exc).__name__
     finally:
         client.close()
+
+
+def amqp_url() -> str:
+    """The RabbitMQ broker tests use: ``INTERLINK_TEST_AMQP_URL`` or a local default."""
+    return os.environ.get(AMQP_URL_ENV) or DEFAULT_AMQP_URL
+
+
+def amqp_reachable(url: str, timeout: float = 3) -> bool | str:
+    """True if the broker at ``url`` logs the user in, else why not, on one line."""
+    import asyncio
+
+    import aio_pika
+
+    async def probe() -> None:
+        connection = await aio_pika.connect(url, timeout=timeout)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return True
 
 
 def mariadb_config() -> dict[str, Any]:
