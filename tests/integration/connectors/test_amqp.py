@@ -6,7 +6,6 @@ import asyncio
 import functools
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import aio_pika
 import pytest
