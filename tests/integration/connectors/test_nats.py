@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -13,6 +16,15 @@ import pytest
 from interlink.connectors.base import ConnectionFailed, ConnectorError, OutgoingMessage
 from interlink.connectors.connections import Connections
 from interlink.connectors.nats import NatsConnector
+from interlink.connectors.registry import registry
+from interlink.estate.check import check_estate
+from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.flows.calls import system_targets
+from interlink.flows.data import ConnectorTransport, system_lookup
+from interlink.flows.engine import FlowEngine
+from interlink.flows.retry import RetryPolicy
+from interlink.flows.runs import FlowRun, FlowRuns
+from interlink.store import Store, open_store
 from interlink.testing.connectors import MessageRoute, run_conformance
 from interlink.testing.services import nats_reachable, nats_url, require_service
 
@@ -120,3 +132,112 @@ def test_an_unreachable_server_is_retryable_and_names_it(monkeypatch: pytest.Mon
     assert error.message.startswith("System/bus (127.0.0.1:9): cannot connect")
     assert error.retryable
     assert "hidden-pw-xyz" not in error.message
+
+
+FLOW = """\
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: data}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: bus, owner: data}
+spec:
+  domain: data
+  connector: nats
+  connection: {url: "URL"}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: announce, owner: data}
+spec:
+  trigger: {manual: true}
+  steps:
+    - name: notify
+      type: send
+      system: bus
+      to: SUBJECT
+      message: "{'order': id, 'total': total}"
+      headers: "{'x-customer': customer, 'x-count': 2}"
+"""
+
+
+def _engine(root: Path, store: Store, subject: str) -> FlowEngine:
+    root.mkdir()
+    text = FLOW.replace("URL", nats_url()).replace("SUBJECT", subject)
+    (root / "estate.yaml").write_text(text, encoding="utf-8")
+    result = check_estate(root, connectors=registry())
+    assert result.ok, [f.render(root) for f in result.errors]
+    estate = result.estate
+
+    def spec(name: str) -> FlowSpec:
+        item = estate.get("Flow", name)
+        assert item is not None
+        assert isinstance(item.obj, Flow)
+        return item.obj.spec
+
+    return FlowEngine(
+        FlowRuns(store.db),
+        spec,
+        system_targets(estate),
+        data=ConnectorTransport(system_lookup(estate)),
+        retry=RetryPolicy(attempts=3, initial=0.01, cap=0.01),
+    )
+
+
+def test_a_send_step_publishes_under_its_run_and_step(
+    stream: tuple[str, str], tmp_path: Path
+) -> None:
+    name, prefix = stream
+    subject = f"{prefix}.announced"
+
+    async def go() -> tuple[FlowRun, Any]:
+        with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            store.migrate()
+            engine = _engine(tmp_path / "estate", store, subject)
+            try:
+                run = await engine.start_and_run(
+                    "announce", {"id": 7, "total": 12.5, "customer": "ada"}
+                )
+            finally:
+                await engine.aclose()
+        client = await nats.connect(nats_url())
+        try:
+            sub = await client.jetstream().pull_subscribe(subject, stream=name)
+            (msg,) = await sub.fetch(1, timeout=5)
+            await msg.ack()
+        finally:
+            await client.close()
+        return run, msg
+
+    run, msg = asyncio.run(go())
+    assert run.status == "completed", run.error
+    assert run.context["steps"]["notify"] == {"to": subject, "key": f"{run.id}:notify"}
+    assert json.loads(msg.data) == {"order": 7, "total": 12.5}
+    assert msg.headers == {
+        "x-customer": "ada",
+        "x-count": "2",
+        "Nats-Msg-Id": f"{run.id}:notify",
+    }
+
+
+def test_a_send_no_stream_takes_fails_the_run_once(stream: tuple[str, str], tmp_path: Path) -> None:
+    subject = f"il.nowhere.{uuid.uuid4().hex[:8]}"
+
+    async def go() -> tuple[FlowRun, list[Any]]:
+        with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            store.migrate()
+            engine = _engine(tmp_path / "estate", store, subject)
+            try:
+                run = await engine.start_and_run("announce", {"id": 1, "total": 1, "customer": "x"})
+            finally:
+                await engine.aclose()
+            return run, FlowRuns(store.db).steps(run.id)
+
+    run, steps = asyncio.run(go())
+    assert run.status == "failed"
+    assert run.error == (
+        f"step notify failed: System/bus ({subject}): no stream takes subject '{subject}'"
+    )
+    (record,) = steps
+    assert record.attempts == 1  # nothing takes it: trying again would not help
