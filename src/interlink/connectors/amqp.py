@@ -262,7 +262,19 @@ class AmqpInbox(Inbox):
                     )
                 )
 
+            def cancelled(_frame: Any) -> None:
+                arrived.put_nowait(
+                    ConnectorError(
+                        "the broker cancelled the consumer (the queue deleted?)",
+                        system=self._system,
+                        object=self._queue_name,
+                        retryable=True,
+                    )
+                )
+
             channel.close_callbacks.add(dropped)
+            underlay = await channel.get_underlay_channel()
+            underlay.on_consumer_cancel_callbacks.add(cancelled)
             await queue.consume(deliver, no_ack=False)
         except BaseException:
             await connection.close()

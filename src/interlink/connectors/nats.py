@@ -188,6 +188,7 @@ class NatsInbox(Inbox):
             try:
                 self._buffer = await self._sub.fetch(self._batch, timeout=FETCH_WAIT)
             except (NatsTimeout, TimeoutError):
+                await self._still_there()  # a deleted stream only ever times out
                 continue  # nothing yet: ask again
             except NatsError as exc:
                 raise ConnectorError(
@@ -197,6 +198,19 @@ class NatsInbox(Inbox):
                     retryable=True,
                 ) from None
         return NatsReceived(self._buffer.pop(0), self._subject, self._system)
+
+    async def _still_there(self) -> None:
+        try:
+            await self._sub.consumer_info()
+        except NotFoundError:
+            raise ConnectorError(
+                "the consumer or its stream is gone (deleted?)",
+                system=self._system,
+                object=self._subject,
+                retryable=True,
+            ) from None
+        except (NatsError, TimeoutError):
+            return  # the server slow or away: the next fetch says so
 
     async def close(self) -> None:
         # Fetched but not handed out: back to the server now rather than after ackWait.

@@ -125,3 +125,26 @@ def test_a_missing_exchange_and_queue_name_themselves(
     assert missing.message == (
         f"System/rabbit ({queue}_gone): no queue '{queue}_gone' on the broker"
     )
+
+
+def test_a_queue_deleted_under_a_consumer_is_an_error_not_a_silent_stall(queue: str) -> None:
+    async def go() -> tuple[ConnectorError, ConnectorError]:
+        connection = await AmqpConnector().open({"url": amqp_url(), "timeout": 5}, "rabbit")
+        try:
+            inbox = await connection.subscribe(queue, {"trigger": "f:t"})
+            await _admin([queue], declare=False)
+            with pytest.raises(ConnectorError) as cancelled:
+                await asyncio.wait_for(inbox.receive(), 10)
+            with pytest.raises(ConnectorError) as missing:  # opened again: the queue is gone
+                await asyncio.wait_for(inbox.receive(), 10)
+            await inbox.close()
+            return cancelled.value, missing.value
+        finally:
+            await connection.close()
+
+    cancelled, missing = asyncio.run(go())
+    assert cancelled.retryable
+    assert cancelled.message == (
+        f"System/rabbit ({queue}): the broker cancelled the consumer (the queue deleted?)"
+    )
+    assert isinstance(missing, ObjectNotFound)

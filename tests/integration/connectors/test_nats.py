@@ -13,6 +13,7 @@ from typing import Any
 import nats
 import pytest
 
+from interlink.connectors import nats as nats_connector
 from interlink.connectors.base import ConnectionFailed, ConnectorError, OutgoingMessage
 from interlink.connectors.connections import Connections
 from interlink.connectors.nats import NatsConnector
@@ -241,3 +242,28 @@ def test_a_send_no_stream_takes_fails_the_run_once(stream: tuple[str, str], tmp_
     )
     (record,) = steps
     assert record.attempts == 1  # nothing takes it: trying again would not help
+
+
+def test_a_stream_deleted_under_a_consumer_is_an_error_not_a_silent_stall(
+    stream: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, prefix = stream
+    subject = f"{prefix}.gone"
+    monkeypatch.setattr(nats_connector, "FETCH_WAIT", 0.5)  # an idle fetch's wait, shortened
+
+    async def go() -> ConnectorError:
+        connection = await NatsConnector().open({"url": nats_url(), "timeout": 3}, "bus")
+        try:
+            inbox = await connection.subscribe(subject, {"trigger": "f:gone"})
+            await _stream(name, None)
+            with pytest.raises(ConnectorError) as gone:
+                await asyncio.wait_for(inbox.receive(), 10)
+            await inbox.close()
+            await _stream(name, [f"{prefix}.>"])  # for the fixture to delete
+            return gone.value
+        finally:
+            await connection.close()
+
+    gone = asyncio.run(go())
+    assert gone.message == f"System/bus ({subject}): the consumer or its stream is gone (deleted?)"
+    assert gone.retryable
