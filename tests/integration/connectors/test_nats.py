@@ -124,7 +124,7 @@ def test_an_unreachable_server_is_retryable_and_names_it(monkeypatch: pytest.Mon
                     "url": "nats://127.0.0.1:9",
                     "user": "u",
                     "password": "${secret:nats-pw}",
-                    "timeout": 2,
+                    "timeout": 1,
                 },
             )
         )
