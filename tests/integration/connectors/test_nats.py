@@ -16,7 +16,7 @@ import pytest
 from interlink.connectors import nats as nats_connector
 from interlink.connectors.base import ConnectionFailed, ConnectorError, OutgoingMessage
 from interlink.connectors.connections import Connections
-from interlink.connectors.nats import NatsConnector
+from interlink.connectors.nats import NatsConnector, durable_name
 from interlink.connectors.registry import registry
 from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, FlowSpec
@@ -25,6 +25,8 @@ from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.engine import FlowEngine
 from interlink.flows.retry import RetryPolicy
 from interlink.flows.runs import FlowRun, FlowRuns
+from interlink.flows.triggers import FlowTriggers, TriggerCheckpoints, item_run_id
+from interlink.flows.triggers.declared import declared_triggers
 from interlink.store import Store, open_store
 from interlink.testing.connectors import MessageRoute, run_conformance
 from interlink.testing.services import nats_reachable, nats_url, require_service
@@ -267,3 +269,92 @@ def test_a_stream_deleted_under_a_consumer_is_an_error_not_a_silent_stall(
     gone = asyncio.run(go())
     assert gone.message == f"System/bus ({subject}): the consumer or its stream is gone (deleted?)"
     assert gone.retryable
+
+
+CONSUMER = """\
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: data}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: bus, owner: data}
+spec:
+  domain: data
+  connector: nats
+  connection: {url: "URL"}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: ingest, owner: data}
+spec:
+  trigger:
+    consume: {system: bus, from: SUBJECT, concurrency: 2, options: {ackWait: 5}}
+  inputSchema: {type: object, properties: {body: {not: {const: refused}}}}
+  steps:
+    - {name: keep, type: map, expression: '$'}
+"""
+
+
+def test_a_consume_trigger_records_one_run_per_message(
+    stream: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    name, prefix = stream
+    subject = f"{prefix}.ingest"
+    root = tmp_path / "estate"
+    root.mkdir()
+    text = CONSUMER.replace("URL", nats_url()).replace("SUBJECT", subject)
+    (root / "estate.yaml").write_text(text, encoding="utf-8")
+    result = check_estate(root, connectors=registry())
+    assert result.ok, [f.render(root) for f in result.errors]
+    estate = result.estate
+
+    def spec(flow: str) -> FlowSpec:
+        item = estate.get("Flow", flow)
+        assert item is not None
+        assert isinstance(item.obj, Flow)
+        return item.obj.spec
+
+    async def go() -> tuple[list[FlowRun], int]:
+        client = await nats.connect(nats_url())
+        js = client.jetstream()
+        with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+            store.migrate()
+            engine = FlowEngine(FlowRuns(store.db), spec, system_targets(estate))
+            connections = Connections()
+            triggers = FlowTriggers(engine.start, TriggerCheckpoints(store.db), retry_initial=0.05)
+            try:
+                await triggers.apply(declared_triggers(estate, connections))
+                await js.publish(subject, b'{"id": 1}', headers={"Nats-Msg-Id": "order-1"})
+                await js.publish(subject, b"plain text")
+                await js.publish(subject, b'"refused"')
+                await js.publish(subject, b'{"id": 1}', headers={"Nats-Msg-Id": "order-1"})
+                deadline = asyncio.get_running_loop().time() + 15
+                while (
+                    len(FlowRuns(store.db).latest("ingest", 10)) < 2
+                    or "fails its inputSchema" not in caplog.text
+                ):
+                    assert asyncio.get_running_loop().time() < deadline, caplog.text
+                    await asyncio.sleep(0.02)
+                recorded = FlowRuns(store.db).latest("ingest", 10)
+            finally:
+                await triggers.close()
+                await connections.aclose()
+                await engine.aclose()
+        info = await js.consumer_info(name, durable_name("ingest:bus." + subject))
+        await client.close()
+        return recorded, info.num_ack_pending + info.num_pending
+
+    recorded, waiting = asyncio.run(go())
+    trigger = f"ingest:bus.{subject}"
+    by_key = {run.input["key"]: run for run in recorded}
+    assert sorted(by_key) == [f"{name}:2", "order-1"]  # the duplicate dropped by the stream
+    assert by_key["order-1"].input == {
+        "body": {"id": 1},
+        "headers": {"Nats-Msg-Id": "order-1"},
+        "from": subject,
+        "key": "order-1",
+    }
+    assert by_key["order-1"].id == item_run_id(trigger, "order-1")
+    assert by_key[f"{name}:2"].input["body"] == "plain text"
+    assert waiting >= 1  # the refused message is not lost: it waits on the server
