@@ -288,6 +288,12 @@ class NatsConnection(Connection):
             await asyncio.wait_for(self._nc.close(), timeout=self._timeout)
 
 
+def _refusal(exc: BaseException) -> bool:
+    """Whether the server refused the credentials (it says so in an -ERR line)."""
+    text = _text(exc).lower()
+    return "authorization" in text or "authentication" in text
+
+
 class NatsConnector(Connector):
     spec = SPEC
 
@@ -304,36 +310,51 @@ class NatsConnector(Connector):
             options["token"] = config["token"]
         client = Client()
         errors: list[Exception] = []
+        refused = asyncio.Event()
 
         async def noted(exc: Exception) -> None:
             errors[:] = [exc]  # the last one says why a connect timed out
+            if _refusal(exc):
+                refused.set()  # trying again with the same credentials will not help
 
-        try:
-            await asyncio.wait_for(
-                client.connect(
-                    servers=[url],
-                    name="interlink",
-                    connect_timeout=max(1, round(timeout)),
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    error_cb=noted,
-                    **options,
-                ),
-                timeout=timeout,
+        connecting = asyncio.ensure_future(
+            client.connect(
+                servers=[url],
+                name="interlink",
+                connect_timeout=max(1, round(timeout)),
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                error_cb=noted,
+                **options,
             )
-        except Exception as exc:
+        )
+        watching = asyncio.ensure_future(refused.wait())
+        try:
+            await asyncio.wait(
+                {connecting, watching}, timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            watching.cancel()
+        failed: BaseException | None = None
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+            failed = TimeoutError()
+        elif connecting.exception() is not None:
+            failed = connecting.exception()
+        if failed is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.close(), timeout=1)
-            last = errors[-1] if errors else exc
-            text = _text(last).lower()
-            if "authorization" in text or "authentication" in text:
+            last = errors[-1] if errors else failed
+            if _refusal(last):
                 raise ConnectionFailed(
                     "the server refused the credentials", system=system, object=where
-                ) from None
+                )
             why = _text(last)
             if why in ("", "TimeoutError") or isinstance(last, NoServersError):
                 why = "no answer in time"
             raise ConnectionFailed(
                 f"cannot connect: {why}", system=system, object=where, retryable=True
-            ) from None
+            )
         return NatsConnection(client, timeout, system)

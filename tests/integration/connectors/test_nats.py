@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,7 @@ from interlink.flows.triggers import FlowTriggers, TriggerCheckpoints, item_run_
 from interlink.flows.triggers.declared import declared_triggers
 from interlink.store import Store, open_store
 from interlink.testing.connectors import MessageRoute, run_conformance
+from interlink.testing.processes import free_port
 from interlink.testing.services import nats_reachable, nats_url, require_service
 
 pytestmark = pytest.mark.nats
@@ -358,3 +362,41 @@ def test_a_consume_trigger_records_one_run_per_message(
     assert by_key["order-1"].id == item_run_id(trigger, "order-1")
     assert by_key[f"{name}:2"].input["body"] == "plain text"
     assert waiting >= 1  # the refused message is not lost: it waits on the server
+
+
+NATS_SERVER = Path(shutil.which("nats-server") or "/usr/sbin/nats-server")
+
+
+def test_refused_credentials_are_a_clear_error_without_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_service("nats-server", lambda: NATS_SERVER.exists() or f"no {NATS_SERVER}")
+    port = free_port()
+    command = [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)]
+    server = subprocess.Popen(
+        [*command, "--user", "interlink", "--pass", "right-pw"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"nats://127.0.0.1:{port}"
+        deadline = time.monotonic() + 15
+        while nats_reachable(url, timeout=0.5) is not True:
+            assert server.poll() is None, "nats-server exited"
+            assert time.monotonic() < deadline, "nats-server did not start"
+            time.sleep(0.05)
+        monkeypatch.setenv("INTERLINK_SECRET_NATS_PW", "wrong-pw-xyz")
+        config = {"url": url, "user": "interlink", "password": "${secret:nats-pw}", "timeout": 2}
+        with pytest.raises(ConnectorError) as caught:
+            asyncio.run(Connections().get("bus", "nats", config))
+        monkeypatch.setenv("INTERLINK_SECRET_NATS_PW", "right-pw")
+        opened = Connections()
+        asyncio.run(opened.get("bus", "nats", config))  # the right one is let in
+        asyncio.run(opened.aclose())
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    error = caught.value
+    assert isinstance(error, ConnectionFailed)
+    assert error.message == f"System/bus (127.0.0.1:{port}): the server refused the credentials"
+    assert not error.retryable
