@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aio_pika
@@ -230,7 +230,7 @@ class AmqpInbox(Inbox):
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._arrived: asyncio.Queue[AbstractIncomingMessage | BaseException] = asyncio.Queue()
-        self._closed = False
+        self.on_close: Callable[[AmqpInbox], None] = lambda _inbox: None
 
     async def open(self) -> None:
         """Connect and start consuming; ObjectNotFound when the queue does not exist."""
@@ -300,7 +300,7 @@ class AmqpInbox(Inbox):
                 return
 
     async def close(self) -> None:
-        self._closed = True
+        self.on_close(self)
         await self._drop()
 
 
@@ -382,6 +382,7 @@ class AmqpConnection(Connection):
         inbox = AmqpInbox(self._url, self._timeout, source, prefetch, self.system)
         await inbox.open()
         self._inboxes.add(inbox)
+        inbox.on_close = self._inboxes.discard
         return inbox
 
     async def close(self) -> None:
