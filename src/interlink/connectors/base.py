@@ -227,7 +227,9 @@ class Connection(ABC):
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
         """An inbox of the messages arriving on ``source`` (a queue, topic, subject, stream),
-        with the trigger's ``options`` (a consumer group, a prefetch)."""
+        with the trigger's ``options`` (a consumer group, a prefetch). A consume trigger also
+        puts its id (``<flow>:<trigger name>``) at ``options["trigger"]``: what a durable
+        consumer or consumer group that the estate does not name is named after."""
         raise Unsupported("this connector receives no messages", system=self.system)
 
     async def list_files(self, prefix: str = "") -> list[FileInfo]:

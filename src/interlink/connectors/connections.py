@@ -33,7 +33,13 @@ from interlink.connectors.base import (
 )
 from interlink.connectors.registry import Registry, registry
 from interlink.errors import ConfigError, InterlinkError
-from interlink.estate.references import REDACTED, SecretSource, has_reference, resolve
+from interlink.estate.references import (
+    REDACTED,
+    REFERENCE,
+    SecretSource,
+    has_reference,
+    resolve,
+)
 
 
 def resolve_config(value: Any, secrets: SecretSource | None = None) -> Any:
@@ -47,14 +53,20 @@ def resolve_config(value: Any, secrets: SecretSource | None = None) -> Any:
     return value
 
 
-def _secrets(raw: Any, resolved: Any) -> set[str]:
-    """The resolved values of the references in ``raw``."""
+def _secrets(raw: Any, resolved: Any, source: SecretSource | None = None) -> set[str]:
+    """The resolved values of the references in ``raw``: each whole string that holds one, and
+    each reference's own value (a password inside a URL)."""
     if isinstance(raw, str) and has_reference(raw) and isinstance(resolved, str):
-        return {resolved} if len(resolved) >= 3 else set()
+        found = {resolved}
+        for match in REFERENCE.finditer(raw):
+            if match.group(0) != raw:
+                found.add(resolve(match.group(0), source))
+        return {value for value in found if len(value) >= 3}
     if isinstance(raw, Mapping) and isinstance(resolved, Mapping):
-        return set().union(*(_secrets(v, resolved.get(k)) for k, v in raw.items()))
+        return set().union(*(_secrets(v, resolved.get(k), source) for k, v in raw.items()))
     if isinstance(raw, list) and isinstance(resolved, list):
-        return set().union(*(_secrets(v, r) for v, r in zip(raw, resolved, strict=False)))
+        pairs = zip(raw, resolved, strict=False)
+        return set().union(*(_secrets(v, r, source) for v, r in pairs))
     return set()
 
 
@@ -103,13 +115,13 @@ class Masked(Connection):
         try:
             await self.inner.send(message)
         except Exception as exc:
-            raise self._mask(exc, None) from None
+            raise self._mask(exc, message.to) from None
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
         try:
-            return _MaskedInbox(await self.inner.subscribe(source, options), self)
+            return _MaskedInbox(await self.inner.subscribe(source, options), self, source)
         except Exception as exc:
-            raise self._mask(exc, None) from None
+            raise self._mask(exc, source) from None
 
     async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
         try:
@@ -154,15 +166,16 @@ class Masked(Connection):
 class _MaskedInbox(Inbox):
     """An inbox whose errors, and its messages' ack and nack errors, carry no secret."""
 
-    def __init__(self, inner: Inbox, masked: Masked) -> None:
+    def __init__(self, inner: Inbox, masked: Masked, source: str) -> None:
         self._inner = inner
         self._masked = masked
+        self._source = source
 
     async def receive(self) -> Received:
         try:
             return _MaskedReceived(await self._inner.receive(), self._masked)
         except Exception as exc:
-            raise self._masked._mask(exc, None) from None
+            raise self._masked._mask(exc, self._source) from None
 
     async def close(self) -> None:
         await self._inner.close()
@@ -179,13 +192,13 @@ class _MaskedReceived(Received):
         try:
             await self._inner.ack()
         except Exception as exc:
-            raise self._masked._mask(exc, None) from None
+            raise self._masked._mask(exc, self.source) from None
 
     async def nack(self) -> None:
         try:
             await self._inner.nack()
         except Exception as exc:
-            raise self._masked._mask(exc, None) from None
+            raise self._masked._mask(exc, self.source) from None
 
 
 @dataclass
@@ -267,7 +280,7 @@ async def open_connection(
         where = ".".join(str(p) for p in path)
         raise ConfigError(f"System/{system}: connection{'.' + where if where else ''}: {message}")
     config = spec.defaults(resolve_config(dict(raw), secrets))
-    hidden = _secrets(raw, config)
+    hidden = _secrets(raw, config, secrets)
     masked = Masked(_NoConnection(system), system, hidden)
     try:
         inner = await found.open(config, system)

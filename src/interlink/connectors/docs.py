@@ -22,9 +22,14 @@ def _type(prop: Mapping[str, Any]) -> str:
 
 def fields(spec: ConnectorSpec) -> list[tuple[str, str, str, str]]:
     """Each config field: name, type, what it needs (required, default, secret), description."""
-    required = set(spec.config.get("required") or ())
+    return schema_fields(spec.config)
+
+
+def schema_fields(schema: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Each field of an object's JSON Schema: name, type, notes, description."""
+    required = set(schema.get("required") or ())
     out = []
-    for name, prop in (spec.config.get("properties") or {}).items():
+    for name, prop in (schema.get("properties") or {}).items():
         notes = []
         if name in required:
             notes.append("required")
@@ -32,6 +37,8 @@ def fields(spec: ConnectorSpec) -> list[tuple[str, str, str, str]]:
             notes.append(f"default {json.dumps(prop['default'])}")
         if prop.get("writeOnly"):
             notes.append("secret: ${secret:…} only")
+        if prop.get("x-secretInUrl"):
+            notes.append("its password: ${secret:…} only")
         out.append((name, _type(prop), ", ".join(notes), str(prop.get("description", ""))))
     return out
 
@@ -59,6 +66,9 @@ def show_text(spec: ConnectorSpec) -> str:
     lines += ["", "capabilities:"]
     for capability in spec.capabilities:
         lines.append(f"  {capability.name}: {capability.description}")
+        for name, kind, notes, description in schema_fields(capability.options):
+            extra = f" ({notes})" if notes else ""
+            lines.append(f"    option {name}  {kind}{extra}: {description}")
     lines += ["", "example:", *("  " + line for line in spec.example.splitlines())]
     return "\n".join(lines) + "\n"
 
@@ -88,7 +98,11 @@ def reference_markdown(specs: list[ConnectorSpec]) -> str:
         else:
             out.append("Its `connection` takes no field.")
         out += ["", "Capabilities:", ""]
-        out += [f"- **{c.name}**: {c.description}" for c in spec.capabilities]
+        for c in spec.capabilities:
+            out.append(f"- **{c.name}**: {c.description}")
+            for name, kind, notes, description in schema_fields(c.options):
+                extra = f", {notes}" if notes else ""
+                out.append(f"  - option `{name}` ({kind}{extra}): {description}")
         out += ["", "```yaml", spec.example.rstrip("\n"), "```"]
     return "\n".join(out) + "\n"
 

@@ -16,12 +16,14 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from interlink.connectors.airbyte import AirbyteConnector
+from interlink.connectors.amqp import AmqpConnector
 from interlink.connectors.base import Connector
 from interlink.connectors.chat import ChatConnector
 from interlink.connectors.directory import DirectoryConnector
 from interlink.connectors.http import HttpConnector
 from interlink.connectors.mariadb import MariaDbConnector
 from interlink.connectors.mqtt import MqttConnector
+from interlink.connectors.nats import NatsConnector
 from interlink.connectors.postgresql import PostgresConnector
 from interlink.connectors.redis_streams import RedisStreamsConnector
 from interlink.connectors.s3 import S3Connector
@@ -48,6 +50,8 @@ BUILT_IN: tuple[type[Connector], ...] = (
     ChatConnector,
     DirectoryConnector,
     SftpConnector,
+    AmqpConnector,
+    NatsConnector,
 )
 log = logging.getLogger("interlink.connectors")
 
@@ -99,6 +103,13 @@ class Registry:
 
     def problems_of(self, name: str, connection: Mapping[str, Any]) -> list[Problem]:
         return self.get(name).spec.problems(connection)
+
+    def option_problems(
+        self, name: str, capability: str, options: Mapping[str, Any]
+    ) -> list[Problem]:
+        found = self._connectors.get(name)
+        cap = found.spec.capability(capability) if found else None
+        return cap.problems(options) if cap is not None else []
 
 
 def _load(entry: EntryPoint) -> Connector:

@@ -4,7 +4,9 @@ The spec drives everything outside the connector's code: `check` validates a Sys
 ``connection`` against :attr:`ConnectorSpec.config` (a JSON Schema 2020-12), the CLI and
 ``docs/connectors.md`` show it, and a console can draw a form from it. A field whose schema says
 ``writeOnly: true`` is a secret: the estate may give it only as a ``${secret:NAME}`` (or
-``${env:NAME}``) reference, and it is never shown resolved.
+``${env:NAME}``) reference, and it is never shown resolved. A string field whose schema says
+``x-secretInUrl: true`` is a URL that may carry a password (``amqp://user:password@host``): the
+password may be given only as such a reference, and the URL is never shown resolved either.
 """
 
 from __future__ import annotations
@@ -41,6 +43,25 @@ class Capability:
     name: CapabilityName
     description: str
     options: Mapping[str, Any] = field(default_factory=dict)
+
+    def problems(self, given: Mapping[str, Any]) -> list[Problem]:
+        """What is wrong in the options a trigger or step gives for this capability."""
+        if not self.options:
+            return []
+        out: list[Problem] = []
+        validator = jsonschema_rs.Draft202012Validator(dict(self.options))
+        for error in validator.iter_errors(dict(given)):
+            where = tuple(error.instance_path)
+            unexpected = getattr(error.kind, "unexpected", None)
+            if error.kind.name == "additionalProperties" and unexpected:
+                known = list(_at(self.options, where).get("properties") or {})
+                for name in unexpected:
+                    hint = did_you_mean(str(name), known)
+                    text = f"takes no option {name!r}" + (f" ({hint})" if hint else "")
+                    out.append(((*where, name), text))
+                continue
+            out.append((where, _message(error, where, [], self.options)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,13 @@ class ConnectorSpec:
         """The paths of the config's ``writeOnly`` fields."""
         return [path for path, prop in _properties(self.config) if prop.get("writeOnly") is True]
 
+    @property
+    def url_fields(self) -> list[tuple[str, ...]]:
+        """The paths of the config's URLs that may carry a password (``x-secretInUrl``)."""
+        return [
+            path for path, prop in _properties(self.config) if prop.get("x-secretInUrl") is True
+        ]
+
     def capability(self, name: str) -> Capability | None:
         return next((c for c in self.capabilities if c.name == name), None)
 
@@ -101,6 +129,16 @@ class ConnectorSpec:
                     (
                         path,
                         "is a secret: give it as a ${secret:NAME} reference, never the value",
+                    )
+                )
+        for path in self.url_fields:
+            value = _get(connection, path)
+            if isinstance(value, str) and _plain_password(value):
+                out.append(
+                    (
+                        path,
+                        "carries a password: give it as a ${secret:NAME} reference "
+                        "(scheme://user:${secret:NAME}@host), never the value",
                     )
                 )
         plain_secrets = [p for p, _ in out]
@@ -123,7 +161,12 @@ class ConnectorSpec:
                 names = [" and ".join(b["required"]) for b in branches]
                 out.append((where, f"needs one of: {', '.join(names)}"))
                 continue
-            out.append((where, _message(error, where, self.secret_fields, self.config)))
+            out.append(
+                (
+                    where,
+                    _message(error, where, [*self.secret_fields, *self.url_fields], self.config),
+                )
+            )
         return out
 
     def defaults(self, connection: Mapping[str, Any]) -> dict[str, Any]:
@@ -133,6 +176,18 @@ class ConnectorSpec:
             if name not in merged and isinstance(prop, Mapping) and "default" in prop:
                 merged[name] = prop["default"]
         return merged
+
+
+def _plain_password(url: str) -> bool:
+    """Whether ``url``'s user info holds a password that is not a reference."""
+    _scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return False
+    userinfo = rest.rpartition("@")[0]
+    if ":" not in userinfo:
+        return False
+    password = userinfo.partition(":")[2]
+    return bool(password) and not is_reference(password)
 
 
 def _properties(

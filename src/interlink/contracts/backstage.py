@@ -47,6 +47,7 @@ from interlink.estate.kinds.flow import (
     FileStep,
     PublishStep,
     QueryStep,
+    SendStep,
     WriteStep,
     iter_steps,
 )
@@ -168,7 +169,7 @@ class _Catalog:
             trigger = flow.spec.trigger
             self._add(self.consumes, ref, events.get((trigger and trigger.event) or ""))
             for step in iter_steps(flow.spec.steps):
-                if isinstance(step, CallStep | QueryStep | WriteStep | FileStep):
+                if isinstance(step, CallStep | QueryStep | WriteStep | FileStep | SendStep):
                     self._add(self.depends, ref, service.get(step.system))
                     if isinstance(step, CallStep) and step.compensate:
                         self._add(self.depends, ref, service.get(step.compensate.system))

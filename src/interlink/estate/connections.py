@@ -1,7 +1,8 @@
 """`check` rules for connectors: a System's connector exists and its connection is valid for
-it, a Flow's query and write steps reach a System with a SQL connector, its file steps and
-``trigger.watch`` one with a files connector, and its ``trigger.poll`` a System that can be
-polled (its JSONata compiling).
+it, a Flow's query and write steps reach a System with a SQL connector, its send steps a System
+whose connector sends messages, its file steps and ``trigger.watch`` one with a files
+connector, its ``trigger.poll`` a System that can be polled (its JSONata compiling) and its
+``trigger.consume`` one whose connector receives messages.
 
 The connectors live above the estate (``interlink.connectors``); the estate sees them through a
 :class:`ConnectorCatalog`, which the callers of `check` pass in (the connectors' registry).
@@ -18,7 +19,7 @@ from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import every_step, path_leaves_base
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds import Api, Flow, System
-from interlink.estate.kinds.flow import FileStep, PollTrigger, QueryStep, WriteStep
+from interlink.estate.kinds.flow import FileStep, PollTrigger, QueryStep, SendStep, WriteStep
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import PathKey
 from interlink.expressions import compile_expression
@@ -29,6 +30,8 @@ FLOW_SQL_SYSTEM = "FLOW_SQL_SYSTEM"
 FLOW_POLL_SOURCE = "FLOW_POLL_SOURCE"
 FLOW_FILE_SYSTEM = "FLOW_FILE_SYSTEM"
 FLOW_WATCH_SOURCE = "FLOW_WATCH_SOURCE"
+FLOW_SEND_SYSTEM = "FLOW_SEND_SYSTEM"
+FLOW_CONSUME_SOURCE = "FLOW_CONSUME_SOURCE"
 
 #: The rules as `check --list-rules` shows them: code, description.
 CONNECTION_RULES = (
@@ -53,6 +56,12 @@ CONNECTION_RULES = (
         FLOW_WATCH_SOURCE,
         "a Flow's trigger.watch names a System whose files connector can trigger",
     ),
+    (FLOW_SEND_SYSTEM, "a Flow's send steps name a System whose connector sends messages"),
+    (
+        FLOW_CONSUME_SOURCE,
+        "a Flow's trigger.consume names a System whose connector receives messages, with "
+        "options its connector takes",
+    ),
 )
 
 
@@ -71,6 +80,11 @@ class ConnectorCatalog(Protocol):
 
     def capabilities(self, name: str) -> list[str]:
         """What the connector can do for a flow (``trigger``, ``read``…); none if unknown."""
+
+    def option_problems(
+        self, name: str, capability: str, options: Mapping[str, Any]
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Where ``options`` are wrong for the connector's ``capability``, and why."""
 
 
 def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
@@ -97,9 +111,11 @@ def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[F
                 f"{item.key}: connection{'.' + where if where else ''}: {message}",
             )
     yield from _sql_steps(estate, catalog)
+    yield from _send_steps(estate, catalog)
     yield from _poll_triggers(estate, catalog)
     yield from _file_steps(estate, catalog)
     yield from _watch_triggers(estate, catalog)
+    yield from _consume_triggers(estate, catalog)
 
 
 def _files_problem(estate: Estate, catalog: ConnectorCatalog, name: str) -> str | None:
@@ -202,6 +218,80 @@ def _sql_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
                 f"{item.key}: step '{step.name}' ({step.type}) needs a System with a SQL "
                 f"connector; System/{step.system} has {what}",
                 hint="give the System connector: postgresql, mariadb or sqlite, and its connection",
+            )
+
+
+def _messages(catalog: ConnectorCatalog) -> str:
+    """The connectors that send and receive messages, for hints."""
+    names = [n for n in catalog.names() if catalog.interface(n) == "messages"]
+    return ", ".join(names) or "none installed"
+
+
+def _send_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
+    for item in estate.loaded_of("Flow"):
+        assert isinstance(item.obj, Flow)
+        for placed in every_step(item.obj.spec):
+            step = placed.step
+            if not isinstance(step, SendStep):
+                continue
+            found = estate.get("System", step.system)
+            if found is None or not isinstance(found.obj, System):
+                continue  # REF_UNKNOWN says so
+            connector = found.obj.spec.connector_name
+            interface = catalog.interface(connector) if connector else None
+            if connector is not None and interface is None:
+                continue  # an unknown connector is reported at the System
+            if interface == "messages" and "write" in catalog.capabilities(connector or ""):
+                continue
+            what = f"connector {connector}" if connector else "no connector"
+            yield item.finding(
+                (*placed.path, "system"),
+                FLOW_SEND_SYSTEM,
+                f"{item.key}: step '{step.name}' (send) needs a System whose connector sends "
+                f"messages; System/{step.system} has {what}",
+                hint=f"give the System one of the connectors: {_messages(catalog)}",
+            )
+
+
+def _consume_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
+    for item in estate.loaded_of("Flow"):
+        assert isinstance(item.obj, Flow)
+        trigger = item.obj.spec.trigger
+        consume = trigger.consume if trigger is not None else None
+        if consume is None:
+            continue
+        at = ("spec", "trigger", "consume")
+        found = estate.get("System", consume.system)
+        if found is None or not isinstance(found.obj, System):
+            continue  # REF_UNKNOWN says so
+        connector = found.obj.spec.connector_name
+        interface = catalog.interface(connector) if connector else None
+        if connector is not None and interface is None:
+            continue  # an unknown connector is reported at the System
+        if (
+            connector is None
+            or interface != "messages"
+            or "trigger" not in catalog.capabilities(connector)
+        ):
+            what = f"connector {connector}" if connector else "no connector"
+            yield item.finding(
+                (*at, "system"),
+                FLOW_CONSUME_SOURCE,
+                f"{item.key}: trigger.consume needs a System whose connector receives "
+                f"messages; System/{consume.system} has {what}",
+                hint=f"give the System one of the connectors: {_messages(catalog)}",
+            )
+            continue
+        for path, message in catalog.option_problems(connector, "trigger", consume.options):
+            where = ".".join(str(p) for p in path)
+            yield item.finding(
+                (*at, "options", *path) if path else (*at, "options"),
+                FLOW_CONSUME_SOURCE,
+                f"{item.key}: trigger.consume.options{'.' + where if where else ''}: "
+                f"connector {connector} {message}"
+                if message.startswith("takes no option")
+                else f"{item.key}: trigger.consume.options{'.' + where if where else ''}: "
+                f"{message}",
             )
 
 

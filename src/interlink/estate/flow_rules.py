@@ -53,6 +53,7 @@ from interlink.estate.kinds.flow import (
     MapStep,
     PublishStep,
     QueryStep,
+    SendStep,
     SplitStep,
     Step,
     WaitStep,
@@ -113,16 +114,16 @@ def expressions_of(placed: Placed) -> Iterator[tuple[PathKey, str]]:
     value = getattr(step, name) if name else None
     if name and value is not None:
         yield (*at, name), value
-    if isinstance(step, QueryStep) and step.params is not None:
-        yield (*at, "params"), step.params
-    if isinstance(step, WriteStep) and step.rows is not None:
-        yield (*at, "rows"), step.rows
-    if isinstance(step, FileStep):
-        yield (*at, "path"), step.path
-        if step.rows is not None:
-            yield (*at, "rows"), step.rows
-        if step.content is not None:
-            yield (*at, "content"), step.content
+    several: dict[type, tuple[str, ...]] = {
+        QueryStep: ("params",),
+        WriteStep: ("rows",),
+        FileStep: ("path", "rows", "content"),
+        SendStep: ("message", "headers", "subject"),
+    }
+    for field in several.get(type(step), ()):
+        text = getattr(step, field)
+        if text is not None:
+            yield (*at, field), text
     if isinstance(step, CallStep) and step.compensate and step.compensate.body is not None:
         yield (*at, "compensate", "body"), step.compensate.body
     if isinstance(step, ChoiceStep):

@@ -33,6 +33,7 @@ from interlink.estate.kinds.flow import (
     Flow,
     FlowStep,
     QueryStep,
+    SendStep,
     Step,
     WriteStep,
     iter_steps,
@@ -304,11 +305,11 @@ def _references(test: FlowTestFile, steps: Steps) -> Iterator[Finding]:
         if address.compensate and not (isinstance(step, CallStep) and step.compensate):
             why = f"step {address.step!r} has no compensate call"
         elif calls and not isinstance(
-            step, CallStep | EnrichStep | QueryStep | WriteStep | FileStep
+            step, CallStep | EnrichStep | QueryStep | WriteStep | FileStep | SendStep
         ):
             why = (
                 f"step {address.step!r} is a {step.type} step: only call, enrich, query, "
-                "write and file steps reach out"
+                "write, file and send steps reach out"
             )
         else:
             return address

@@ -28,6 +28,7 @@ from interlink.estate.kinds.flow import (
     FlowStep,
     PublishStep,
     QueryStep,
+    SendStep,
     Step,
     WriteStep,
 )
@@ -103,6 +104,9 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         watch = obj.spec.trigger.watch if obj.spec.trigger is not None else None
         if watch is not None:
             yield Link(("spec", "trigger", "watch", "system"), "System", watch.system, "reads")
+        consume = obj.spec.trigger.consume if obj.spec.trigger is not None else None
+        if consume is not None:
+            yield Link(("spec", "trigger", "consume", "system"), "System", consume.system, "reads")
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
         yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
@@ -144,7 +148,7 @@ def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:  # noqa: C901
                 )
         elif isinstance(step, QueryStep):
             yield Link((*here, "system"), "System", step.system, "reads")
-        elif isinstance(step, WriteStep | FileStep):
+        elif isinstance(step, WriteStep | FileStep | SendStep):
             yield Link((*here, "system"), "System", step.system, "writes")
         elif isinstance(step, PublishStep):
             yield Link((*here, "event"), "Event", step.event, "publishes")

@@ -61,6 +61,7 @@ FLOW_STEPS_RUN: frozenset[str] = frozenset(
         "query",
         "write",
         "file",
+        "send",
         "flow",
     }
 )

@@ -20,7 +20,7 @@ class FlowEntry:
     owner: str
     #: What starts its runs: ``subscription/NAME`` (an event), ``schedule CRON``,
     #: ``route/NAME`` (a request), ``manual`` (the admin API or the CLI only), ``poll NAME``
-    #: (a table or HTTP API polled).
+    #: (a table or HTTP API polled), ``consume NAME`` (a queue or subject consumed).
     triggers: list[str]
     steps: int
     timeout: float | None
@@ -59,6 +59,8 @@ def catalog(estate: Estate) -> list[FlowEntry]:
             own.append(f"poll {trigger.poll.trigger_name}")
         if trigger is not None and trigger.watch is not None:
             own.append(f"watch {trigger.watch.trigger_name}")
+        if trigger is not None and trigger.consume is not None:
+            own.append(f"consume {trigger.consume.trigger_name}")
         entries.append(
             FlowEntry(
                 flow.name,

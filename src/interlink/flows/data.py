@@ -1,4 +1,4 @@
-"""A flow's query, write and file steps reaching a System through its connector.
+"""A flow's query, write, file and send steps reaching a System through its connector.
 
 The engine sends each operation as a :class:`DataRequest` through a :class:`DataTransport`:
 :class:`ConnectorTransport` in production (one connection per System per process, from
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from interlink.connectors.base import ConnectorError, WriteMode
+from interlink.connectors.base import ConnectorError, OutgoingMessage, WriteMode
 from interlink.connectors.connections import Connections
 from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.kinds.organisation import System
@@ -25,12 +25,13 @@ from interlink.flows.retry import StepFailed
 @dataclass(frozen=True)
 class DataRequest:
     """One operation a step makes on a System: a query (``sql``, ``params``), a write
-    (``table``, ``rows``, ``mode``, ``key``) or a file written whole (``path``, ``data``)."""
+    (``table``, ``rows``, ``mode``, ``key``), a file written whole (``path``, ``data``) or a
+    message sent (``message``)."""
 
     flow: str
     step: str
     system: str
-    operation: Literal["query", "write", "file"]
+    operation: Literal["query", "write", "file", "send"]
     sql: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     max_rows: int | None = None
@@ -41,20 +42,24 @@ class DataRequest:
     batch_size: int = 500
     path: str = ""
     data: bytes = b""
+    message: OutgoingMessage | None = None
 
     @property
     def label(self) -> str:
-        """How a person reads it: the statement's start, or the table written."""
+        """How a person reads it: the statement's start, the table written, or where the
+        message goes."""
         if self.operation == "query":
             return " ".join(self.sql.split())[:60]
         if self.operation == "file":
             return f"write {self.path}"
+        if self.message is not None:
+            return f"send to {self.message.to}"
         return f"{self.mode} {self.table}"
 
 
 class DataTransport(Protocol):
     """Carries out a request: rows for a query, the count of rows written for a write, the
-    bytes written for a file; StepFailed saying whether to retry."""
+    bytes written for a file, nothing for a message sent; StepFailed saying whether to retry."""
 
     async def __call__(self, request: DataRequest) -> Any: ...
 
@@ -94,6 +99,9 @@ class ConnectorTransport:
             if request.operation == "file":
                 await connection.write_file(request.path, request.data)
                 return len(request.data)
+            if request.message is not None:
+                await connection.send(request.message)
+                return None
             return await connection.write(
                 request.table,
                 request.rows,

@@ -55,6 +55,7 @@ from interlink.estate.kinds.flow import (
     MapStep,
     PublishStep,
     QueryStep,
+    SendStep,
     WriteStep,
     iter_steps,
 )
@@ -297,6 +298,8 @@ class FlowEngine:
             raise ConfigError(
                 f"Flow/{flow} has SQL or file steps, and this engine reaches no connector"
             )
+        if self._data is None and any(isinstance(s, SendStep) for s in steps):
+            raise ConfigError(f"Flow/{flow} sends messages, and this engine reaches no connector")
 
     async def run(self, run_id: str) -> FlowRun:
         """Run a recorded run until it ends (or another engine takes it over); its state."""

@@ -4,9 +4,10 @@ the case's mock for that step, and recorded, instead of going out over the netwo
 A mock's answers are given in turn, one per call, the last one again for any call after it (a
 single answer is every call's). Query and write steps are mocked the same way
 (:meth:`MockTransport.data`): the mock's ``body`` is the rows a query returns, or the count a
-write reports. A call to a step the case mocks not fails at once, not retried, and is
-remembered so that the case can say so. A delay is slept on the virtual timer: an answer slower
-than the step's ``timeout`` times the attempt out, as a real one would.
+write reports; a send step's mock answers nothing, and records the body sent. A call to a step
+the case mocks not fails at once, not retried, and is remembered so that the case can say so.
+A delay is slept on the virtual timer: an answer slower than the step's ``timeout`` times the
+attempt out, as a real one would.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class MockTransport:
         body: Any = request.params if request.operation == "query" else request.rows
         if request.operation == "file":
             body = request.data.decode("utf-8", "replace")
+        elif request.message is not None:
+            body = request.message.body
         sent = Sent(address, request.operation.upper(), request.label, body, to)
         self.sent.append(sent)
         answers = self._mocks.get(address)
@@ -99,4 +102,6 @@ class MockTransport:
             return answer.body
         if request.operation == "file":
             return len(request.data)
+        if request.operation == "send":
+            return None
         return [] if request.operation == "query" else len(request.rows)

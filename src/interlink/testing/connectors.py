@@ -24,7 +24,20 @@ saying which.
 
 A file connector also passes :func:`run_file_conformance` (in a folder of its own under the
 System's root), a connector that only sends :func:`run_send_conformance` (with a callback that
-sees the message arrive at the System).
+sees the message arrive at the System), and one that sends and receives
+:func:`run_message_conformance` (one destination it sends to and subscribes to: ack, nack,
+redelivery after a close).
+
+A message connector may instead be given a :class:`MessageRoute` made for the run: where a send goes
+(``to``) and where it then arrives (``source``), both empty, emptied by the caller afterwards::
+
+    await run_conformance(Amqp(), config, messages=MessageRoute(to=queue, source=queue))
+
+The kit subscribes, sends a JSON object (with a header and a key), a text and a JSON array, and
+checks what arrives: the bodies as sent (JSON compact, text as UTF-8), the header, the source,
+a key for each; a nack'd message handed out again under the same key; an acked one never again
+(a marker sent after them all is the next to arrive); and, where the route names them, a send
+to nowhere and a subscription to nothing each an ObjectNotFound naming it.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -52,6 +66,21 @@ from interlink.connectors.base import (
 SYSTEM = "conformance"
 #: How long a message check waits for one message before it fails (it never waits forever).
 RECEIVE_WITHIN = 10.0
+#: The longest the kit waits for a message it sent.
+ARRIVAL = 15.0
+
+
+@dataclass(frozen=True)
+class MessageRoute:
+    """Where the message checks send (``to``) and what they subscribe to (``source``), with the
+    subscription's ``options``; ``missing_to`` and ``missing_source`` name nothing on the
+    System (left None when the connector cannot know: MQTT takes any topic)."""
+
+    to: str
+    source: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    missing_to: str | None = None
+    missing_source: str | None = None
 
 
 def check_spec(connector: Connector) -> None:
@@ -81,12 +110,22 @@ async def _expect(
     raise AssertionError(f"{what}: no error")
 
 
-async def run_conformance(connector: Connector, config: Mapping[str, Any]) -> list[str]:
+async def run_conformance(
+    connector: Connector, config: Mapping[str, Any], *, messages: MessageRoute | None = None
+) -> list[str]:
     """Run every check; the names of the checks passed."""
     check_spec(connector)
     passed = ["spec"]
     if connector.spec.interface == "files":
         return await run_file_conformance(connector, config)
+    if connector.spec.interface == "messages":
+        assert messages is not None, "a message connector's checks need a MessageRoute"
+        connection = await connector.open(connector.spec.defaults(config), SYSTEM)
+        try:
+            passed.extend(await _route_checks(connection, messages))
+        finally:
+            await connection.close()
+        return passed
     if connector.spec.interface != "sql":
         return passed
     connection = await connector.open(connector.spec.defaults(config), SYSTEM)
@@ -441,6 +480,91 @@ async def _run_file_checks(connection: Connection, root: str) -> list[str]:
     return passed
 
 
+async def _arrive(inbox: Inbox, what: str) -> Received:
+    try:
+        return await asyncio.wait_for(inbox.receive(), ARRIVAL)
+    except TimeoutError:
+        raise AssertionError(f"{what}: nothing arrived in {ARRIVAL:g} s") from None
+
+
+async def _route_checks(connection: Connection, route: MessageRoute) -> list[str]:
+    passed: list[str] = []
+    run = uuid.uuid4().hex[:8]
+    sent: dict[str, OutgoingMessage] = {
+        "object": OutgoingMessage(
+            route.to, {"n": 1, "run": run}, {"x-conformance": run}, key=f"{run}-1"
+        ),
+        "text": OutgoingMessage(route.to, f"héllo {run}", key=f"{run}-2"),
+        "array": OutgoingMessage(route.to, [1, "two", run], key=f"{run}-3"),
+    }
+    expected = {
+        "object": json.dumps(sent["object"].body, separators=(",", ":")).encode(),
+        "text": f"héllo {run}".encode(),
+        "array": json.dumps(sent["array"].body, separators=(",", ":")).encode(),
+    }
+    inbox = await connection.subscribe(route.source, {**route.options, "trigger": f"kit:{run}"})
+    try:
+        for message in sent.values():
+            await connection.send(message)
+        passed.append("send")
+
+        got: dict[str, Received] = {}
+        while len(got) < len(sent):
+            received = await _arrive(inbox, f"message {len(got) + 1} of {len(sent)}")
+            name = _which(received, expected)
+            assert name not in got, f"{name}: arrived twice before any nack"
+            got[name] = received
+        for name, received in got.items():
+            assert isinstance(received.key, str), f"{name}: the key is not a string"
+            assert received.key, f"{name}: the key is empty"
+            assert received.source == route.source, (
+                f"{name}: source {received.source!r}, not {route.source!r}"
+            )
+        assert len({r.key for r in got.values()}) == len(got), "two messages share a key"
+        headers = got["object"].headers
+        assert headers.get("x-conformance") == run, f"the header sent is not there: {headers}"
+        passed.append("receive")
+
+        first_key = got["object"].key
+        await got["object"].nack()
+        for name in ("text", "array"):
+            await got[name].ack()
+        again = await _arrive(inbox, "the nack'd message")
+        assert _which(again, expected) == "object", "a message acked came back after a nack"
+        assert again.key == first_key, f"the nack'd message came back as {again.key!r}"
+        await again.ack()
+        passed.append("nack")
+
+        marker = OutgoingMessage(route.to, {"marker": run}, key=f"{run}-marker")
+        await connection.send(marker)
+        last = await _arrive(inbox, "the marker")
+        assert last.body not in expected.values(), f"an acked message came back: {last.body!r}"
+        assert json.loads(last.body) == {"marker": run}, f"not the marker: {last.body!r}"
+        await last.ack()
+        passed.append("ack")
+    finally:
+        await inbox.close()
+
+    if route.missing_to is not None:
+        missing = route.missing_to
+        await _expect(
+            ObjectNotFound,
+            "a send to nowhere",
+            lambda: connection.send(OutgoingMessage(missing, {"lost": True}, key=run)),
+            missing,
+        )
+    if route.missing_source is not None:
+        nothing = route.missing_source
+
+        async def subscribe() -> None:
+            inbox = await connection.subscribe(nothing, {"trigger": f"kit:{run}:missing"})
+            await inbox.close()
+
+        await _expect(ObjectNotFound, "a subscription to nothing", subscribe, nothing)
+    passed.append("errors")
+    return passed
+
+
 # --- sending messages ------------------------------------------------------------------------
 
 
@@ -481,3 +605,10 @@ async def run_send_conformance(
     finally:
         await connection.close()
     return passed
+
+
+def _which(received: Received, expected: Mapping[str, bytes]) -> str:
+    for name, body in expected.items():
+        if received.body == body:
+            return name
+    raise AssertionError(f"a message arrived that was not sent, or changed: {received.body!r}")

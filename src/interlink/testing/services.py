@@ -19,6 +19,8 @@ REDIS_URL_ENV: Final = "INTERLINK_TEST_REDIS_URL"
 DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
 MQTT_URL_ENV: Final = "INTERLINK_TEST_MQTT_URL"
 DEFAULT_MQTT_URL: Final = "mqtt://127.0.0.1:1883"
+AMQP_URL_ENV: Final = "INTERLINK_TEST_AMQP_URL"
+DEFAULT_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/"
 MARIADB_URL_ENV: Final = "INTERLINK_TEST_MARIADB_URL"
 DEFAULT_MARIADB_URL: Final = "mysql://root@127.0.0.1:3306/test"
 
@@ -154,6 +156,28 @@ def mqtt_reachable(config: dict[str, Any], timeout: float = 3) -> bool | str:
     if len(answer) < 4 or answer[0] != 0x20:
         return "no MQTT broker answered"
     return True if answer[3] == 0 else f"the broker refused the connection (code {answer[3]})"
+
+
+def amqp_url() -> str:
+    """The RabbitMQ broker tests use: ``INTERLINK_TEST_AMQP_URL`` or a local default."""
+    return os.environ.get(AMQP_URL_ENV) or DEFAULT_AMQP_URL
+
+
+def amqp_reachable(url: str, timeout: float = 3) -> bool | str:
+    """True if the broker at ``url`` logs the user in, else why not, on one line."""
+    import asyncio
+
+    import aio_pika
+
+    async def probe() -> None:
+        connection = await aio_pika.connect(url, timeout=timeout)
+        await connection.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return True
 
 
 def mariadb_config() -> dict[str, Any]:

@@ -58,11 +58,13 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
     )
     assert found.names() == [
         "airbyte",
+        "amqp",
         "chat",
         "directory",
         "http",
         "mariadb",
         "mqtt",
+        "nats",
         "postgresql",
         "redis-streams",
         "s3",
@@ -84,7 +86,7 @@ def test_plugins_load_and_a_bad_one_is_one_line() -> None:
 
 
 def test_an_unknown_connector_says_did_you_mean() -> None:
-    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: airbyte, chat, http"):
+    with pytest.raises(NotFound, match=r"no connector 'mysql'.*known: airbyte, amqp, chat"):
         Registry([cls() for cls in BUILT_IN]).get("mysql")
     with pytest.raises(NotFound, match="did you mean 'sqlite'"):
         Registry([cls() for cls in BUILT_IN]).get("sqlit")
@@ -135,11 +137,13 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split()[0] for line in out.splitlines()] == [
         "NAME",
         "airbyte",
+        "amqp",
         "chat",
         "directory",
         "http",
         "mariadb",
         "mqtt",
+        "nats",
         "postgresql",
         "redis-streams",
         "s3",
@@ -160,8 +164,8 @@ def test_list_show_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     assert err == (
         "interlink: error: no connector 'postgres' (did you mean 'postgresql'?); "
-        "known: airbyte, chat, directory, http, mariadb, mqtt, postgresql, redis-streams, s3, "
-        "sftp, singer, smtp, sqlite\n"
+        "known: airbyte, amqp, chat, directory, http, mariadb, mqtt, nats, postgresql, "
+        "redis-streams, s3, sftp, singer, smtp, sqlite\n"
     )
 
 

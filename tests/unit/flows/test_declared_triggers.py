@@ -16,6 +16,7 @@ from interlink.flows.definition import load, pin
 from interlink.flows.triggers.api import ApiSource
 from interlink.flows.triggers.declared import declared_triggers
 from interlink.flows.triggers.files import WatchSource
+from interlink.flows.triggers.inbox import InboxSource
 from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
 
@@ -122,6 +123,26 @@ spec:
 """
 
 
+CONSUMING = """\
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: bus, owner: data}
+spec:
+  domain: data
+  connector: nats
+  connection: {url: "nats://127.0.0.1:4222"}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: relay, owner: data}
+spec:
+  trigger:
+    consume: {system: bus, from: orders.created, concurrency: 3, options: {batch: 5}}
+  steps: [{name: keep, type: map, expression: '$'}]
+"""
+
+
 def test_a_stream_poll_runs_the_systems_tap(tmp_path: Path) -> None:
     estate = _load(tmp_path, ESTATE + TAP)
     wanted = {t.id: t for t in declared_triggers(estate, Connections())}
@@ -205,3 +226,33 @@ def test_a_wrong_watch_is_refused_at_load(tmp_path: Path, watch: str, error: str
     errors = [f.message for f in findings if f.severity == "error"]
     assert len(errors) == 1
     assert error in errors[0]
+
+
+def test_a_consume_trigger_becomes_an_inbox_source_named_for_good(tmp_path: Path) -> None:
+    connections = Connections()
+    estate = _load(tmp_path, ESTATE + CONSUMING)
+    wanted = {t.id: t for t in declared_triggers(estate, connections)}
+    relay = wanted["relay:bus.orders.created"]
+    assert isinstance(relay.source, InboxSource)
+    assert relay.concurrency == 3
+    assert (relay.source.system, relay.source.connector) == ("bus", "nats")
+    assert relay.source.source == "orders.created"
+    assert dict(relay.source.options) == {"batch": 5, "trigger": "relay:bus.orders.created"}
+    again = declared_triggers(_load(tmp_path, ESTATE + CONSUMING), connections)
+    assert {t.id: t for t in again} == wanted  # a reload keeps it consuming
+    flows = {entry.name: entry for entry in catalog(estate)}
+    assert "consume bus.orders.created" in flows["relay"].triggers
+
+
+def test_a_consume_on_a_system_without_a_connector_is_left_out_with_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = CONSUMING.replace(
+        'connector: nats\n  connection: {url: "nats://127.0.0.1:4222"}', "baseUrl: https://b"
+    )
+    wanted = declared_triggers(_load(tmp_path, ESTATE + text), Connections())
+    assert "relay:bus.orders.created" not in [t.id for t in wanted]
+    assert (
+        "Flow/relay trigger bus.orders.created is not run: System/bus has no connector that "
+        "receives messages"
+    ) in caplog.text

@@ -409,7 +409,8 @@ cases:
         (
             "cases:\n  - name: x\n    expect:\n      calls:\n        done: {}\n",
             "done",
-            "step 'done' is a map step: only call, enrich, query, write and file steps reach out",
+            "step 'done' is a map step: only call, enrich, query, write, file and send steps "
+            "reach out",
         ),
         (
             "cases:\n  - name: x\n    mocks:\n      ship: {error: timeout, status: 500}\n",

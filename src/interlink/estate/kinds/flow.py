@@ -292,6 +292,41 @@ class WatchTrigger(Model):
         return f"{self.system}.watch-{hashlib.sha256(where.encode()).hexdigest()[:10]}"
 
 
+class ConsumeTrigger(Model):
+    """Consumes a queue, subject or topic of a System whose connector receives messages (amqp,
+    nats…): one run per message, acked once the run is recorded."""
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="the trigger's name, which keys its runs and names its durable consumer: "
+        "keep it to keep consuming where it was (default: <system>.<from>)",
+    )
+    system: Name = Field(description="the System (connector amqp, nats…)")
+    source: str = Field(
+        alias="from",
+        min_length=1,
+        description="what is consumed, as the connector names it: a queue (amqp), a subject (nats)",
+    )
+    concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="messages whose runs are recorded at once; 1 records them in the order "
+        "received",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the connector's options of its trigger capability (amqp: prefetch; nats: "
+        "stream, durable, batch, ackWait), as `interlink connectors show` lists them",
+    )
+
+    @property
+    def trigger_name(self) -> str:
+        """The name keying its runs: given, or the System and what it consumes."""
+        return self.name if self.name is not None else f"{self.system}.{self.source}"
+
+
 class Trigger(Model):
     event: Name | None = Field(
         default=None,
@@ -317,6 +352,11 @@ class Trigger(Model):
         description="one run per new file under a prefix of a System with a files connector, "
         "listed every interval on one node of the cluster; the file is then moved, deleted "
         "or kept",
+    )
+    consume: ConsumeTrigger | None = Field(
+        default=None,
+        description="one run per message of a queue or subject of a System whose connector "
+        "receives messages, consumed on one node of the cluster",
     )
     missed: Literal["skip", "catchUp"] | None = Field(
         default=None,
@@ -354,9 +394,12 @@ class Trigger(Model):
             self.manual,
             self.poll is not None,
             self.watch is not None,
+            self.consume is not None,
         ]
         if sum(chosen) != 1:
-            raise ValueError("a trigger is exactly one of: event, schedule, manual, poll, watch")
+            raise ValueError(
+                "a trigger is exactly one of: event, schedule, manual, poll, watch, consume"
+            )
         if self.timezone is not None and self.schedule is None:
             raise ValueError("a trigger's timezone applies to its schedule only")
         if (self.missed is not None or self.disallow_concurrent) and self.schedule is None:
@@ -567,6 +610,30 @@ class FileStep(StepBase):
         return self
 
 
+class SendStep(StepBase):
+    """Sends one message through a System whose connector sends messages (a broker, mail,
+    chat); the run goes on once the System has taken it."""
+
+    type: Literal["send"]
+    system: Name = Field(description="the System (connector amqp, nats…)")
+    to: str = Field(
+        min_length=1,
+        description="where the message goes, as the connector names it (a routing key, a "
+        "subject, a topic, addresses): a literal string",
+    )
+    message: str | None = Field(
+        default=None,
+        description="JSONata giving the body (a string is sent as text, anything else as "
+        "JSON); default: the message",
+    )
+    headers: str | None = Field(
+        default=None, description="JSONata giving an object of header names to string values"
+    )
+    subject: str | None = Field(
+        default=None, description="JSONata giving a mail's subject (other connectors ignore it)"
+    )
+
+
 class FlowStep(StepBase):
     type: Literal["flow"]
     flow: Name = Field(description="the Flow to run as a child run; its end message is the output")
@@ -597,7 +664,8 @@ Step = Annotated[
     | FlowStep
     | QueryStep
     | WriteStep
-    | FileStep,
+    | FileStep
+    | SendStep,
     Field(discriminator="type"),
 ]
 Branch.model_rebuild()

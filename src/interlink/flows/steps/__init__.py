@@ -9,6 +9,7 @@ from interlink.flows.steps.enrich import run_enrich
 from interlink.flows.steps.file import run_file
 from interlink.flows.steps.idempotency import run_idempotency
 from interlink.flows.steps.publish import run_publish
+from interlink.flows.steps.send import run_send
 from interlink.flows.steps.split import run_split
 from interlink.flows.steps.sql import run_query, run_write
 from interlink.flows.steps.subflow import run_flow
@@ -30,6 +31,7 @@ EXECUTORS: dict[str, Executor] = {
     "query": run_query,
     "write": run_write,
     "file": run_file,
+    "send": run_send,
 }
 
 __all__ = [

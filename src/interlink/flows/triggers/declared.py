@@ -1,12 +1,14 @@
 """The triggers an estate declares: a :class:`TriggerSource` per Flow with ``trigger.poll`` or
-``trigger.watch`` (files listed through the process's file connections).
+``trigger.watch`` (files listed through the process's file connections) and ``trigger.consume``.
 
 A table or query polls through the process's SQL connections (one per System); a path polls
 over HTTP with the System's base URL and credentials; a stream runs the System's tap (singer,
 airbyte) through its connection. A trigger's name is its ``name``, or one
 derived from the System and what it polls, so its stored cursor survives reloads and restarts.
 A poll trigger whose System is gone or cannot be polled is left out with one log line (`check`
-says so with file and line before that).
+says so with file and line before that). A consume trigger reads through the same
+connections (``inbox.py``); its connector options get the trigger's id at ``trigger``, which
+names a durable consumer the estate does not name.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import logging
 
 from interlink.connectors.connections import Connections
 from interlink.estate.kinds import Api, Flow, System
-from interlink.estate.kinds.flow import PollTrigger, WatchTrigger
+from interlink.estate.kinds.flow import ConsumeTrigger, PollTrigger, WatchTrigger
 from interlink.estate.model import Estate
 from interlink.flows.triggers.api import ApiSource
 from interlink.flows.triggers.files import WatchSource
+from interlink.flows.triggers.inbox import InboxSource
 from interlink.flows.triggers.registry import TriggerSource
+from interlink.flows.triggers.sources import trigger_id
 from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
 
@@ -27,7 +31,7 @@ log = logging.getLogger("interlink.flows.triggers")
 
 
 def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerSource]:
-    """The estate's poll and watch triggers, sources built."""
+    """The estate's poll, watch and consume triggers, sources built."""
     out: list[TriggerSource] = []
     for item in estate.loaded_of("Flow"):
         flow = item.obj
@@ -41,6 +45,19 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
                 )
             else:
                 out.append(found)
+        consume = flow.spec.trigger.consume if flow.spec.trigger is not None else None
+        if consume is not None:
+            inbox = _inbox(estate, flow.name, consume, connections)
+            if isinstance(inbox, str):
+                log.warning(
+                    "Flow/%s trigger %s is not run: %s", flow.name, consume.trigger_name, inbox
+                )
+                continue
+            out.append(
+                TriggerSource(
+                    flow.name, consume.trigger_name, inbox, concurrency=consume.concurrency
+                )
+            )
         poll = flow.spec.trigger.poll if flow.spec.trigger is not None else None
         if poll is None:
             continue
@@ -87,6 +104,28 @@ def _watched(
     )
     return TriggerSource(
         flow, watch.trigger_name, source, interval=watch.interval, limit=watch.batch
+    )
+
+
+def _inbox(
+    estate: Estate, flow: str, consume: ConsumeTrigger, connections: Connections
+) -> InboxSource | str:
+    """The consumed source, or why there is none."""
+    found = estate.get("System", consume.system)
+    if found is None or not isinstance(found.obj, System):
+        return f"no System {consume.system!r} in the estate"
+    system = found.obj
+    connector = system.spec.connector_name
+    if connector is None or system.spec.base_url is not None:
+        return f"System/{system.name} has no connector that receives messages"
+    options = {**consume.options, "trigger": trigger_id(flow, consume.trigger_name)}
+    return InboxSource(
+        system.name,
+        connector,
+        system.spec.connection,
+        consume.source,
+        tuple(sorted(options.items())),
+        connections=connections,
     )
 
 
