@@ -270,6 +270,10 @@ class MqttConnection(Connection):
         self._inboxes: set[MqttInbox] = set()
 
     async def send(self, message: OutgoingMessage) -> None:
+        if not message.to:
+            raise StatementError(
+                "no topic to send to: give the send step `to`", system=self.system, object="topic"
+            )
         payload, content_type = encode_body(message.body)
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.ContentType = content_type

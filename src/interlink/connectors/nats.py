@@ -41,6 +41,7 @@ from interlink.connectors.base import (
     ObjectNotFound,
     OutgoingMessage,
     Received,
+    StatementError,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -231,6 +232,12 @@ class NatsConnection(Connection):
         self.system = system
 
     async def send(self, message: OutgoingMessage) -> None:
+        if not message.to:
+            raise StatementError(
+                "no subject to send to: give the send step `to`",
+                system=self.system,
+                object="subject",
+            )
         if isinstance(message.body, str):
             payload = message.body.encode()
         else:

@@ -245,7 +245,9 @@ class RedisStreamsConnection(Connection):
 
     async def send(self, message: OutgoingMessage) -> None:
         if not message.to:
-            raise StatementError("no stream to send to", system=self.system, object="stream")
+            raise StatementError(
+                "no stream to send to: give the send step `to`", system=self.system, object="stream"
+            )
         payload, content_type = encode_body(message.body)
         fields: dict[str, str | bytes] = {
             "body": payload,

@@ -617,9 +617,10 @@ class SendStep(StepBase):
     type: Literal["send"]
     system: Name = Field(description="the System (connector amqp, nats…)")
     to: str = Field(
-        min_length=1,
+        default="",
         description="where the message goes, as the connector names it (a routing key, a "
-        "subject, a topic, addresses): a literal string",
+        "subject, a topic, a stream, addresses, a channel): a literal string; left out, the "
+        "System's own default (smtp's to, chat's channel)",
     )
     message: str | None = Field(
         default=None,
