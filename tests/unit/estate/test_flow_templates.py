@@ -32,6 +32,29 @@ metadata: {name: warehouse, owner: data}
 spec: {domain: data, connector: sqlite, connection: {path: warehouse.db}}
 ---
 apiVersion: interlink/v1
+kind: System
+metadata: {name: rabbit, owner: data}
+spec:
+  domain: data
+  connector: amqp
+  connection: {url: "amqp://app:${secret:rabbit-password}@mq.example:5672/"}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: drop, owner: data}
+spec: {domain: data, connector: directory, connection: {root: /srv/drop}}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: partner, owner: data}
+spec: {domain: data, baseUrl: "https://partner.example"}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: erp, owner: data}
+spec: {domain: data, baseUrl: "https://erp.example"}
+---
+apiVersion: interlink/v1
 kind: Event
 metadata: {name: customer.changed, owner: data}
 spec:
