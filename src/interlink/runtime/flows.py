@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from interlink.connectors.observed import CallFlusher
 from interlink.errors import InterlinkError, NotFound, StoreUnavailable
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
@@ -160,6 +161,9 @@ class FlowRunner:
         # One connection per System with a connector, for the query and write steps: a System
         # changed by a reload reconnects on its next use, one removed is closed at the reload.
         self.data = ConnectorTransport(self._system)
+        # What each flow read and wrote through the connectors, written to the store every
+        # 30 s and at close (the observed connections' connector calls).
+        self.calls = CallFlusher(self.data.connections.calls, runtime.store)
         runtime.on_reload(self._reloaded)
         self.engine = FlowEngine(
             self.runs,
@@ -323,6 +327,7 @@ class FlowRunner:
 
     def start(self) -> None:
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
+        self.calls.start()
 
     async def start_schedules(self) -> None:
         """Start the schedule trigger (on one node of a cluster at a time)."""
@@ -384,6 +389,7 @@ class FlowRunner:
         await cancel_and_wait([self._recovery, *self._tasks.values()])
         self._tasks.clear()
         await self.engine.aclose()
+        await self.calls.stop()
         control = RunControl(self.runtime.store.db)
         try:
             released = await asyncio.to_thread(control.release, self.engine.owner)

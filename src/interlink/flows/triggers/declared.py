@@ -31,7 +31,7 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
         poll = flow.spec.trigger.poll if flow.spec.trigger is not None else None
         if poll is None:
             continue
-        source = _source(estate, poll, connections)
+        source = _source(estate, flow.name, poll, connections)
         if isinstance(source, str):
             log.warning("Flow/%s trigger %s is not run: %s", flow.name, poll.trigger_name, source)
             continue
@@ -42,13 +42,14 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
                 source,
                 interval=poll.interval,
                 limit=poll.rows_per_poll,
+                each="batch" if poll.per_batch else "row",
             )
         )
     return out
 
 
 def _source(
-    estate: Estate, poll: PollTrigger, connections: Connections
+    estate: Estate, flow: str, poll: PollTrigger, connections: Connections
 ) -> TableSource | ApiSource | str:
     """The source, or why there is none."""
     name = poll.system
@@ -74,6 +75,7 @@ def _source(
             table=poll.table,
             query=poll.query,
             start=poll.start,
+            flow=flow,
             connections=connections,
         )
     if system.spec.base_url is None:
@@ -91,4 +93,6 @@ def _source(
         param=poll.cursor_param,
         start=poll.start,
         credentials=system.spec.credentials,
+        flow=flow,
+        calls=connections.calls,
     )

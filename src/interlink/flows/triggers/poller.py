@@ -13,6 +13,14 @@ source, the store, a run the flow refuses) leaves the cursor where it is; the pa
 again after a doubling pause, logged once per streak. An item the flow keeps refusing (its
 input fails the flow's ``inputSchema``) holds the trigger there until the flow or the item is
 fixed: nothing after it is skipped silently.
+
+With ``each="batch"`` a pass records one run for all its items instead, its input
+``{"rows": [...], "cursor": <cursor after them>, "first": <first item's key>, "last": <last
+item's key>}``, its id derived from the first and last keys: a batch polled again after a crash
+(the same rows from the same cursor) finds its run. Rows that arrived meanwhile can make the
+batch polled again longer than the one recorded, and that one a new run sharing its first
+rows: a flow copying rows writes them with ``mode: upsert`` (as it must anyway for rows read
+again once updated), so a row written twice is written once.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost
 from interlink.flows.triggers.backoff import Backoff
@@ -29,6 +37,7 @@ from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
 from interlink.flows.triggers.sources import (
     Item,
     PollingSource,
+    batch_run_id,
     item_run_id,
     trigger_id,
 )
@@ -42,6 +51,9 @@ Start = Callable[[str, Any, str, str], Awaitable[str]]
 
 DEFAULT_INTERVAL: Final = 5.0
 DEFAULT_LIMIT: Final = 100
+
+#: A run per polled item, or one per poll for all its items.
+Each = Literal["row", "batch"]
 
 
 class Poller:
@@ -57,6 +69,7 @@ class Poller:
         holder: str = "local",
         interval: float = DEFAULT_INTERVAL,
         limit: int = DEFAULT_LIMIT,
+        each: Each = "row",
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
     ) -> None:
@@ -69,6 +82,7 @@ class Poller:
         self.holder = holder if keeper is None else keeper.owner
         self.interval = interval
         self.limit = limit
+        self.each = each
         self.backoff = Backoff(
             f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
         )
@@ -105,7 +119,10 @@ class Poller:
                 if held is not None and not held.valid():
                     return
                 doing = "recording runs"
-                await self._record(batch.items)
+                if self.each == "batch":
+                    await self._record_batch(batch.items, batch.cursor)
+                else:
+                    await self._record(batch.items)
                 if batch.items or batch.cursor != cursor:
                     doing = "storing the checkpoint"
                     await asyncio.to_thread(
@@ -143,6 +160,16 @@ class Poller:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _record_batch(self, items: Sequence[Item], cursor: Any) -> None:
+        """Record one run for the whole batch (a batch polled before finds its run)."""
+        if not items:
+            return
+        first, last = items[0].key, items[-1].key
+        rows = [item.input for item in items]
+        input = {"rows": rows, "cursor": cursor, "first": first, "last": last}
+        trigger = f"poll:{self.name}:{first}..{last}"
+        await self._start(self.flow, input, trigger, batch_run_id(self.id, first, last))
 
     def _trigger(self, item: Item) -> str:
         return f"poll:{self.name}:{item.key}"

@@ -17,7 +17,13 @@ from interlink.errors import ConfigError
 from interlink.flows.triggers.backoff import describe
 from interlink.flows.triggers.checkpoints import TriggerCheckpoints
 from interlink.flows.triggers.consumer import Consumer
-from interlink.flows.triggers.poller import DEFAULT_INTERVAL, DEFAULT_LIMIT, Poller, Start
+from interlink.flows.triggers.poller import (
+    DEFAULT_INTERVAL,
+    DEFAULT_LIMIT,
+    Each,
+    Poller,
+    Start,
+)
 from interlink.flows.triggers.sources import (
     ConsumedSource,
     PollingSource,
@@ -38,6 +44,7 @@ class TriggerSource:
     source: PollingSource | ConsumedSource
     interval: float = DEFAULT_INTERVAL  # seconds between polls (a polling source)
     limit: int = DEFAULT_LIMIT  # items a poll asks for at most
+    each: Each = "row"  # a run per item, or one per poll's batch (a polling source)
     concurrency: int = 1  # messages in flight at once (a consumed source); 1 keeps their order
 
     @property
@@ -133,6 +140,7 @@ class FlowTriggers:
                 keeper=self.keeper,
                 interval=trigger.interval,
                 limit=trigger.limit,
+                each=trigger.each,
                 retry_initial=initial,
                 retry_limit=limit,
             )

@@ -86,6 +86,12 @@ def item_run_id(trigger: str, key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{trigger}\x00{key}"))
 
 
+def batch_run_id(trigger: str, first: str, last: str) -> str:
+    """The id of the run a batch from item ``first`` to item ``last`` starts (``each: batch``):
+    the same every time, and never an item's run's."""
+    return str(uuid.uuid5(_NAMESPACE, f"{trigger}\x00batch\x00{first}\x00{last}"))
+
+
 async def close_source(source: object) -> None:
     """Await the source's ``aclose()`` when it has one."""
     aclose = getattr(source, "aclose", None)

@@ -26,6 +26,7 @@ from typing import Any
 from interlink.connectors.base import Connection, ConnectorError, Row
 from interlink.connectors.connections import Connections
 from interlink.connectors.mariadb import DIALECT as MARIADB
+from interlink.connectors.observed import Observed
 from interlink.connectors.postgresql import DIALECT as POSTGRESQL
 from interlink.connectors.sqlite import DIALECT as SQLITE
 from interlink.connectors.sqltext import Dialect
@@ -49,6 +50,7 @@ class TableSource:
     table: str | None = None
     query: str | None = None
     start: str | int | float = "earliest"  # earliest, now, or a cursor value (inclusive)
+    flow: str | None = None  # the flow it starts runs of: its reads are counted under it
     connections: Connections = field(default_factory=Connections, compare=False, repr=False)
 
     @property
@@ -88,7 +90,10 @@ class TableSource:
         return self._position(rows[0]) if rows else dict(_FROM_FIRST)
 
     async def _connection(self) -> Connection:
-        return await self.connections.get(self.system, self.connector, self.connection)
+        found = await self.connections.get(
+            self.system, self.connector, self.connection, caller=self.flow
+        )
+        return found.polling() if isinstance(found, Observed) else found
 
     def _q(self, column: str) -> str:
         return _DIALECTS.get(self.connector, _STANDARD).identifier(column, self.system, "column")
