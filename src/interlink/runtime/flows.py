@@ -230,6 +230,13 @@ class FlowRunner:
         self._spawn(run_id)
         return run_id
 
+    async def finished(self, run_id: str) -> None:
+        """Return once run ``run_id`` stopped running here (at once when it does not run
+        here): ended, waiting, or left for recovery."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.wait([task])
+
     def refusal(self, flow: str) -> str | None:
         """Why runs of ``flow`` cannot start (the mesh keeps its Subscriptions' events in the
         bus meanwhile); None when they can."""
@@ -346,7 +353,9 @@ class FlowRunner:
         """Start the polling and queue triggers ``declare`` wants of each revision (each on
         one node of a cluster at a time); their runs are recorded, then run here. Without
         ``declare``, code applies its list: ``runner.triggers.apply([...])``."""
-        self.triggers = await start_triggers(self.runtime, self.start_run, declare)
+        self.triggers = await start_triggers(
+            self.runtime, self.start_run, declare, finished=self.finished
+        )
 
     async def _recover(self) -> None:
         failing = False

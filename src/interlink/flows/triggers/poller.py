@@ -20,7 +20,11 @@ item's key>}``, its id derived from the first and last keys: a batch polled agai
 (the same rows from the same cursor) finds its run. Rows that arrived meanwhile can make the
 batch polled again longer than the one recorded, and that one a new run sharing its first
 rows: a flow copying rows writes them with ``mode: upsert`` (as it must anyway for rows read
-again once updated), so a row written twice is written once.
+again once updated), so a row written twice is written once. Given ``finished`` (the runner's:
+it returns once a run started here stopped running), a batch's run is recorded only once the
+previous one ended, the next batch being polled meanwhile: the runs apply the batches in their
+order (a row's later version is never overwritten by an earlier one), and memory holds two
+batches, however far behind the flow is.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ DEFAULT_LIMIT: Final = 100
 
 #: A run per polled item, or one per poll for all its items.
 Each = Literal["row", "batch"]
+#: Returns once the run of that id stopped running here (at once when it runs elsewhere).
+Finished = Callable[[str], Awaitable[None]]
 
 
 class Poller:
@@ -70,6 +76,7 @@ class Poller:
         interval: float = DEFAULT_INTERVAL,
         limit: int = DEFAULT_LIMIT,
         each: Each = "row",
+        finished: Finished | None = None,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
     ) -> None:
@@ -83,6 +90,7 @@ class Poller:
         self.interval = interval
         self.limit = limit
         self.each = each
+        self._finished = finished if each == "batch" else None
         self.backoff = Backoff(
             f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
         )
@@ -106,6 +114,14 @@ class Poller:
     # --- passes ------------------------------------------------------------------------------
 
     async def _passes(self, held: HeldLease | None) -> None:
+        previous: list[asyncio.Task[None]] = []  # the last batch's run, until it ended
+        try:
+            await self._polls(held, previous)
+        finally:
+            for task in previous:
+                task.cancel()
+
+    async def _polls(self, held: HeldLease | None, previous: list[asyncio.Task[None]]) -> None:
         cursor: Any = None
         loaded = False
         while held is None or held.valid():
@@ -120,7 +136,12 @@ class Poller:
                     return
                 doing = "recording runs"
                 if self.each == "batch":
-                    await self._record_batch(batch.items, batch.cursor)
+                    if previous:  # polled while it ran: its end comes before the next run
+                        await asyncio.wait(previous)
+                        previous.clear()
+                    run_id = await self._record_batch(batch.items, batch.cursor)
+                    if run_id is not None and self._finished is not None:
+                        previous.append(asyncio.ensure_future(self._finished(run_id)))
                 else:
                     await self._record(batch.items)
                 if batch.items or batch.cursor != cursor:
@@ -161,15 +182,16 @@ class Poller:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _record_batch(self, items: Sequence[Item], cursor: Any) -> None:
-        """Record one run for the whole batch (a batch polled before finds its run)."""
+    async def _record_batch(self, items: Sequence[Item], cursor: Any) -> str | None:
+        """Record one run for the whole batch (a batch polled before finds its run); its id,
+        None without items."""
         if not items:
-            return
+            return None
         first, last = items[0].key, items[-1].key
         rows = [item.input for item in items]
         input = {"rows": rows, "cursor": cursor, "first": first, "last": last}
         trigger = f"poll:{self.name}:{first}..{last}"
-        await self._start(self.flow, input, trigger, batch_run_id(self.id, first, last))
+        return await self._start(self.flow, input, trigger, batch_run_id(self.id, first, last))
 
     def _trigger(self, item: Item) -> str:
         return f"poll:{self.name}:{item.key}"

@@ -21,6 +21,7 @@ from interlink.flows.triggers.poller import (
     DEFAULT_INTERVAL,
     DEFAULT_LIMIT,
     Each,
+    Finished,
     Poller,
     Start,
 )
@@ -75,8 +76,10 @@ class FlowTriggers:
         owns_keeper: bool = False,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
+        finished: Finished | None = None,
     ) -> None:
         self._start = start
+        self._finished = finished  # waits for a run's end: batch triggers keep their order
         self.checkpoints = checkpoints
         self.keeper = keeper
         self._owns_keeper = owns_keeper  # started with the first trigger, stopped on close
@@ -141,6 +144,7 @@ class FlowTriggers:
                 interval=trigger.interval,
                 limit=trigger.limit,
                 each=trigger.each,
+                finished=self._finished,
                 retry_initial=initial,
                 retry_limit=limit,
             )
