@@ -214,3 +214,53 @@ def test_serve_copies_postgresql_into_mariadb_a_batch_a_run(
     written = calls["copy-orders", "target", "write"]
     assert (written.direction, written.calls, written.volume) == ("write", 3, 100)
     assert "Traceback" not in proc.output
+
+
+async def test_a_batch_run_is_recorded_once_the_last_one_ended(
+    tmp_path: Path, store: Store
+) -> None:
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, version INTEGER)")
+        conn.executemany("INSERT INTO orders VALUES (?, 1)", [(i,) for i in range(1, 8)])
+    source = TableSource("shop", "sqlite", {"path": str(db)}, "version", ("id",), table="orders")
+    polls: list[Any] = []
+    poll = source.poll
+
+    async def counted(cursor: Any, limit: int) -> Any:
+        polls.append(cursor)
+        return await poll(cursor, limit)
+
+    object.__setattr__(source, "poll", counted)
+    recorded: list[list[int]] = []
+    ended: dict[str, asyncio.Event] = {}
+
+    async def start(flow: str, input: Any, trigger: str, run_id: str) -> str:
+        recorded.append([r["id"] for r in input["rows"]])
+        ended[run_id] = asyncio.Event()
+        return run_id
+
+    async def finished(run_id: str) -> None:
+        await ended[run_id].wait()
+
+    poller = Poller(
+        "copy", "orders", source, start, TriggerCheckpoints(store.db), interval=0.01, limit=3,
+        each="batch", finished=finished,
+    )  # fmt: skip
+    await poller.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(polls) < 2:  # the second batch is polled while the first run works
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert recorded == [[1, 2, 3]]  # and not recorded before that run ended
+        for expected in ([4, 5, 6], [7]):
+            next(iter(e for e in ended.values() if not e.is_set())).set()
+            while recorded[-1] != expected:
+                assert time.monotonic() < deadline, recorded
+                await asyncio.sleep(0.01)
+    finally:
+        await poller.close()
+        await source.connections.aclose()
+    assert recorded == [[1, 2, 3], [4, 5, 6], [7]]
