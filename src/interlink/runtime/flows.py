@@ -220,15 +220,29 @@ class FlowRunner:
     # --- starting -----------------------------------------------------------------------
 
     async def start_run(
-        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+        self,
+        flow: str,
+        input: Any,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        *,
+        after: str | None = None,
     ) -> str:
-        """Record a run and run it here in the background; its id once recorded."""
+        """Record a run and run it here in the background (once run ``after`` stopped running
+        here, when given); its id once recorded."""
         if self._closed:  # a delivery failed so: the event is not acked, another node takes it
             raise StoreUnavailable("this node is stopping: it starts no flow runs")
         run_id = await self.engine.start(flow, input, trigger, run_id)
         self.metrics.started.inc(flow)
-        self._spawn(run_id)
+        self._spawn(run_id, self._tasks.get(after) if after is not None else None)
         return run_id
+
+    async def start_after(
+        self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
+    ) -> str:
+        """A batch trigger's run: recorded now, run once the previous batch's stopped running
+        (on one node; a run waiting longer than its lease may be taken by another node)."""
+        return await self.start_run(flow, input, trigger, run_id, after=after)
 
     async def finished(self, run_id: str) -> None:
         """Return once run ``run_id`` stopped running here (at once when it does not run
@@ -304,14 +318,16 @@ class FlowRunner:
         for flow in {*self.runtime.snapshot.estate.names("Flow"), *counts}:
             self.metrics.waiting.set(float(counts.get(flow, 0)), flow)
 
-    def _spawn(self, run_id: str) -> None:
+    def _spawn(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
         if run_id in self._tasks or self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._run(run_id))
+        task = asyncio.get_running_loop().create_task(self._run(run_id, after))
         self._tasks[run_id] = task
 
-    async def _run(self, run_id: str) -> None:
+    async def _run(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
         try:
+            if after is not None:
+                await asyncio.wait([after])
             run = await self.engine.run(run_id)
             if run.status == "waiting":  # the count is stale: the next round counts again
                 self._counted_at = -WAITING_EVERY
@@ -353,9 +369,7 @@ class FlowRunner:
         """Start the polling and queue triggers ``declare`` wants of each revision (each on
         one node of a cluster at a time); their runs are recorded, then run here. Without
         ``declare``, code applies its list: ``runner.triggers.apply([...])``."""
-        self.triggers = await start_triggers(
-            self.runtime, self.start_run, declare, finished=self.finished
-        )
+        self.triggers = await start_triggers(self.runtime, self.start_run, declare, in_order=self)
 
     async def _recover(self) -> None:
         failing = False

@@ -216,7 +216,7 @@ def test_serve_copies_postgresql_into_mariadb_a_batch_a_run(
     assert "Traceback" not in proc.output
 
 
-async def test_a_batch_run_is_recorded_once_the_last_one_ended(
+async def test_batch_runs_are_chained_and_the_poller_waits_for_the_one_before(
     tmp_path: Path, store: Store
 ) -> None:
     db = tmp_path / "shop.db"
@@ -232,35 +232,49 @@ async def test_a_batch_run_is_recorded_once_the_last_one_ended(
         return await poll(cursor, limit)
 
     object.__setattr__(source, "poll", counted)
-    recorded: list[list[int]] = []
-    ended: dict[str, asyncio.Event] = {}
 
-    async def start(flow: str, input: Any, trigger: str, run_id: str) -> str:
-        recorded.append([r["id"] for r in input["rows"]])
-        ended[run_id] = asyncio.Event()
-        return run_id
+    class Runner:
+        def __init__(self) -> None:
+            self.recorded: list[tuple[list[int], int | None]] = []
+            self.ids: list[str] = []
+            self.ended: dict[str, asyncio.Event] = {}
 
-    async def finished(run_id: str) -> None:
-        await ended[run_id].wait()
+        async def start_after(
+            self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
+        ) -> str:
+            rows = [r["id"] for r in input["rows"]]
+            self.recorded.append((rows, self.ids.index(after) if after else None))
+            self.ids.append(run_id)
+            self.ended[run_id] = asyncio.Event()
+            return run_id
 
+        async def finished(self, run_id: str) -> None:
+            await self.ended[run_id].wait()
+
+    async def no_start(flow: str, input: Any, trigger: str, run_id: str) -> str:
+        raise AssertionError("a batch trigger in order records through start_after")
+
+    runner = Runner()
     poller = Poller(
-        "copy", "orders", source, start, TriggerCheckpoints(store.db), interval=0.01, limit=3,
-        each="batch", finished=finished,
+        "copy", "orders", source, no_start, TriggerCheckpoints(store.db), interval=0.01, limit=3,
+        each="batch", in_order=runner,
     )  # fmt: skip
     await poller.start()
-    try:
+
+    async def until(condition: Any) -> None:
         deadline = time.monotonic() + 10
-        while len(polls) < 2:  # the second batch is polled while the first run works
-            assert time.monotonic() < deadline
+        while not condition():
+            assert time.monotonic() < deadline, (runner.recorded, polls)
             await asyncio.sleep(0.01)
+
+    try:
+        # The second batch is read and recorded to run after the first run ...
+        await until(lambda: len(runner.recorded) == 2)
         await asyncio.sleep(0.05)
-        assert recorded == [[1, 2, 3]]  # and not recorded before that run ended
-        for expected in ([4, 5, 6], [7]):
-            next(iter(e for e in ended.values() if not e.is_set())).set()
-            while recorded[-1] != expected:
-                assert time.monotonic() < deadline, recorded
-                await asyncio.sleep(0.01)
+        assert len(polls) == 2  # ... and the third is not read before the first run ended.
+        runner.ended[runner.ids[0]].set()
+        await until(lambda: len(runner.recorded) == 3)
     finally:
         await poller.close()
         await source.connections.aclose()
-    assert recorded == [[1, 2, 3], [4, 5, 6], [7]]
+    assert runner.recorded == [([1, 2, 3], None), ([4, 5, 6], 0), ([7], 1)]

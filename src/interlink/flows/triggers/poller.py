@@ -20,11 +20,12 @@ item's key>}``, its id derived from the first and last keys: a batch polled agai
 (the same rows from the same cursor) finds its run. Rows that arrived meanwhile can make the
 batch polled again longer than the one recorded, and that one a new run sharing its first
 rows: a flow copying rows writes them with ``mode: upsert`` (as it must anyway for rows read
-again once updated), so a row written twice is written once. Given ``finished`` (the runner's:
-it returns once a run started here stopped running), a batch's run is recorded only once the
-previous one ended, the next batch being polled meanwhile: the runs apply the batches in their
-order (a row's later version is never overwritten by an earlier one), and memory holds two
-batches, however far behind the flow is.
+again once updated), so a row written twice is written once. Given ``in_order`` (the runner),
+a batch's run is recorded to run once the previous batch's run stopped running (``start_after``),
+and the batch after it is polled only once the run before that one ended (``finished``): the
+runs apply the batches in their order (a row's later version is never overwritten by an earlier
+one), the next batch is read and recorded while a run writes, and memory holds three batches at
+most, however far behind the flow is.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from interlink.errors import LeaseLost
 from interlink.flows.triggers.backoff import Backoff
@@ -58,8 +59,20 @@ DEFAULT_LIMIT: Final = 100
 
 #: A run per polled item, or one per poll for all its items.
 Each = Literal["row", "batch"]
-#: Returns once the run of that id stopped running here (at once when it runs elsewhere).
-Finished = Callable[[str], Awaitable[None]]
+
+
+class InOrder(Protocol):
+    """How a batch trigger keeps its runs in order: the runner's."""
+
+    async def start_after(
+        self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
+    ) -> str:
+        """Record a run (as :data:`Start`), run here once run ``after`` stopped running."""
+        ...
+
+    async def finished(self, run_id: str) -> None:
+        """Return once run ``run_id`` stopped running here (at once when it runs elsewhere)."""
+        ...
 
 
 class Poller:
@@ -76,7 +89,7 @@ class Poller:
         interval: float = DEFAULT_INTERVAL,
         limit: int = DEFAULT_LIMIT,
         each: Each = "row",
-        finished: Finished | None = None,
+        in_order: InOrder | None = None,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
     ) -> None:
@@ -90,7 +103,7 @@ class Poller:
         self.interval = interval
         self.limit = limit
         self.each = each
-        self._finished = finished if each == "batch" else None
+        self._in_order = in_order if each == "batch" else None
         self.backoff = Backoff(
             f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
         )
@@ -114,15 +127,8 @@ class Poller:
     # --- passes ------------------------------------------------------------------------------
 
     async def _passes(self, held: HeldLease | None) -> None:
-        previous: list[asyncio.Task[None]] = []  # the last batch's run, until it ended
-        try:
-            await self._polls(held, previous)
-        finally:
-            for task in previous:
-                task.cancel()
-
-    async def _polls(self, held: HeldLease | None, previous: list[asyncio.Task[None]]) -> None:
         cursor: Any = None
+        last: str | None = None  # the last batch's run (each: batch)
         loaded = False
         while held is None or held.valid():
             doing = "reading the checkpoint"
@@ -135,13 +141,9 @@ class Poller:
                 if held is not None and not held.valid():
                     return
                 doing = "recording runs"
+                run_id: str | None = None
                 if self.each == "batch":
-                    if previous:  # polled while it ran: its end comes before the next run
-                        await asyncio.wait(previous)
-                        previous.clear()
-                    run_id = await self._record_batch(batch.items, batch.cursor)
-                    if run_id is not None and self._finished is not None:
-                        previous.append(asyncio.ensure_future(self._finished(run_id)))
+                    run_id = await self._record_batch(batch.items, batch.cursor, last)
                 else:
                     await self._record(batch.items)
                 if batch.items or batch.cursor != cursor:
@@ -155,6 +157,10 @@ class Poller:
                         self.holder,
                     )
                     cursor = batch.cursor
+                if run_id is not None:
+                    if last is not None and self._in_order is not None:
+                        await self._in_order.finished(last)  # the run before this one ended
+                    last = run_id
             except LeaseLost as exc:
                 log.warning(
                     "Flow/%s trigger %s: %s; it stops here", self.flow, self.name, exc.message
@@ -182,16 +188,21 @@ class Poller:
             if isinstance(outcome, BaseException):
                 raise outcome
 
-    async def _record_batch(self, items: Sequence[Item], cursor: Any) -> str | None:
-        """Record one run for the whole batch (a batch polled before finds its run); its id,
-        None without items."""
+    async def _record_batch(
+        self, items: Sequence[Item], cursor: Any, after: str | None
+    ) -> str | None:
+        """Record one run for the whole batch (a batch polled before finds its run), to run
+        after run ``after`` when keeping the order; its id, None without items."""
         if not items:
             return None
         first, last = items[0].key, items[-1].key
         rows = [item.input for item in items]
         input = {"rows": rows, "cursor": cursor, "first": first, "last": last}
         trigger = f"poll:{self.name}:{first}..{last}"
-        return await self._start(self.flow, input, trigger, batch_run_id(self.id, first, last))
+        run_id = batch_run_id(self.id, first, last)
+        if self._in_order is not None:
+            return await self._in_order.start_after(self.flow, input, trigger, run_id, after)
+        return await self._start(self.flow, input, trigger, run_id)
 
     def _trigger(self, item: Item) -> str:
         return f"poll:{self.name}:{item.key}"

@@ -21,7 +21,7 @@ from interlink.flows.triggers.poller import (
     DEFAULT_INTERVAL,
     DEFAULT_LIMIT,
     Each,
-    Finished,
+    InOrder,
     Poller,
     Start,
 )
@@ -76,10 +76,10 @@ class FlowTriggers:
         owns_keeper: bool = False,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
-        finished: Finished | None = None,
+        in_order: InOrder | None = None,
     ) -> None:
         self._start = start
-        self._finished = finished  # waits for a run's end: batch triggers keep their order
+        self._in_order = in_order  # how batch triggers keep their runs in order
         self.checkpoints = checkpoints
         self.keeper = keeper
         self._owns_keeper = owns_keeper  # started with the first trigger, stopped on close
@@ -144,7 +144,7 @@ class FlowTriggers:
                 interval=trigger.interval,
                 limit=trigger.limit,
                 each=trigger.each,
-                finished=self._finished,
+                in_order=self._in_order,
                 retry_initial=initial,
                 retry_limit=limit,
             )
