@@ -18,7 +18,9 @@ identity): a run's input is its first context's message, and stays the message o
 checkpoint until a step changes it, so a run copying ten thousand rows would otherwise encode
 them again at each checkpoint. The engine never changes a value in place (each step makes new
 ones), which is what makes identity a safe key. A payload read back is remembered with the JSON
-it was stored as, and a payload its input and context share is read and decoded once.
+it was stored as, and a payload its input and context share is read and decoded once; the last
+few payloads stored or read are kept by run and digest, so a run recorded here and run at once
+does not read its input back from the store.
 """
 
 from __future__ import annotations
@@ -107,6 +109,18 @@ def _remember(value: Any, text: str) -> None:
                 del _dumped[next(iter(_dumped))]
 
 
+# The last few large payloads stored or read, by (run id, digest): a run recorded here and run
+# at once reads its input back from memory, neither fetched nor decoded again.
+_stored: dict[tuple[str, str], Any] = {}
+
+
+def _keep(run_id: str, digest: str, value: Any) -> None:
+    with _dumped_lock:
+        _stored[run_id, digest] = value
+        while len(_stored) > _REMEMBERED:
+            del _stored[next(iter(_stored))]
+
+
 def size(count: int) -> str:
     """A byte count as people read it: ``512 bytes``, ``64 KiB``, ``3.2 MiB``."""
     if count < KIB:
@@ -158,7 +172,7 @@ class Payloads:
         text = dump(value)
         if len(text) <= self.limits.inline:
             return text
-        return dump(self._put(session, run_id, text))
+        return dump(self._put(session, run_id, text, value))
 
     def context(self, session: Session, run_id: str, context: dict[str, Any]) -> str:
         """The JSON to keep inline for a run's context: its largest entries (the message, step
@@ -182,7 +196,7 @@ class Payloads:
         for length, name, body in sorted(entries, key=lambda e: e[0], reverse=True):
             if total <= inline or length < _WORTH:
                 break
-            ref = self._put(session, run_id, body)
+            ref = self._put(session, run_id, body, message if name is None else steps[name])
             total -= length - len(dump(ref))
             if name is None:
                 message = ref
@@ -190,8 +204,9 @@ class Payloads:
                 steps[name] = ref
         return dump({**context, "message": message, "steps": steps})
 
-    def _put(self, session: Session, run_id: str, body: str) -> dict[str, Any]:
+    def _put(self, session: Session, run_id: str, body: str, value: Any) -> dict[str, Any]:
         digest = hashlib.sha256(body.encode()).hexdigest()
+        _keep(run_id, digest, value)
         # Looked up first: a context references the same payload at every later checkpoint,
         # and a lookup is cheaper than sending megabytes again to be ignored.
         if session.fetchone(_HAS, (run_id, digest)) is None:
@@ -201,12 +216,18 @@ class Payloads:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def get(self, session: Session, run_id: str, digest: str) -> Any:
+    def get(self, session: Session, run_id: str, digest: str, *, kept: bool = False) -> Any:
+        """A stored payload; with ``kept``, one stored or read here lately is taken from
+        memory (the engine resuming a run; not the history, which must see a purge)."""
+        found = _stored.get((run_id, digest), _stored) if kept else _stored
+        if found is not _stored:
+            return found
         row = session.fetchone(_GET, (run_id, digest))
         if row is None:
             raise NotFound(f"flow run {run_id} has no stored payload {digest}")
         value = json.loads(row[0])
         _remember(value, row[0])  # what dump() gave, so the next checkpoint encodes it not again
+        _keep(run_id, digest, value)
         return value
 
     def load(self, session: Session, run_id: str, value: Any) -> Any:
@@ -235,7 +256,7 @@ class Payloads:
                 return value
             digest = value[REF]
             if digest not in loaded:
-                loaded[digest] = self.get(session, run.id, digest)
+                loaded[digest] = self.get(session, run.id, digest, kept=True)
             return loaded[digest]
 
         context = dict(run.context)
