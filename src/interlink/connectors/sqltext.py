@@ -265,7 +265,7 @@ def _columns(rows: Sequence[Mapping[str, Any]], table: str, system: str) -> list
     columns = list(first)
     wanted = set(columns)
     for number, row in enumerate(rows):
-        if not isinstance(row, Mapping):
+        if type(row) is not dict and not isinstance(row, Mapping):  # the usual dict first
             raise StatementError(
                 f"row {number} is not an object of column: value", system=system, object=table
             )
