@@ -106,6 +106,7 @@ def summary(sql: str) -> str:
 
 #: The types a driver takes and gives as they are: the common case, checked first.
 PLAIN: Final = frozenset({type(None), bool, int, float, str})
+_DECIMALS: Final = frozenset({type(None), decimal.Decimal})
 
 
 def param_value(value: Any) -> Any:
@@ -128,7 +129,15 @@ def json_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[
     columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
     plain = PLAIN
     for i, column in enumerate(columns):
-        if not set(map(type, column)) <= plain:
+        kinds = set(map(type, column))
+        if kinds <= plain:
+            continue
+        if kinds <= _DECIMALS:  # a NUMERIC column: json_value's conversion, inline
+            columns[i] = [
+                v if v is None else int(v) if v == v.to_integral_value() else float(v)
+                for v in column
+            ]
+        else:
             columns[i] = [json_value(v) for v in column]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
