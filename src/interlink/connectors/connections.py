@@ -7,6 +7,10 @@ System (or another connector), the next use closes the old one and opens the new
 :meth:`Connections.retain` closes those of Systems no longer there, and :meth:`aclose` closes
 them all when the process stops.
 
+A caller that names itself (``caller``: the flow) gets the connection wrapped in
+:class:`~interlink.connectors.observed.Observed`, which counts its every operation in
+:attr:`Connections.calls` (the observed connector calls, flushed to the store by the runtime).
+
 Errors leave through here with every resolved secret of the System masked, whatever the
 connector put in its message; a connector that raises something other than a
 :class:`ConnectorError` has it wrapped into one.
@@ -31,6 +35,7 @@ from interlink.connectors.base import (
     StreamRead,
     WriteMode,
 )
+from interlink.connectors.observed import CallCounts, Observed
 from interlink.connectors.registry import Registry, registry
 from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.references import (
@@ -215,15 +220,29 @@ class Connections:
     ) -> None:
         self._registry = connectors
         self._secrets = secrets
+        #: Every operation of a named caller, counted (see connectors/observed.py).
+        self.calls = CallCounts()
         self._open: dict[str, _Open] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._closed = False
 
     async def get(
-        self, system: str, connector: str, connection: Mapping[str, Any] | None
+        self,
+        system: str,
+        connector: str,
+        connection: Mapping[str, Any] | None,
+        *,
+        caller: str | None = None,
     ) -> Connection:
         """The open connection to ``system``; opened (or reopened, when its configuration
-        changed) as needed. ConnectorError or ConfigError when it cannot be had."""
+        changed) as needed. ConnectorError or ConfigError when it cannot be had. With
+        ``caller`` (a flow's name), its operations are counted under it."""
+        shared = await self._shared(system, connector, connection)
+        return shared if caller is None else Observed(shared, caller, self.calls)
+
+    async def _shared(
+        self, system: str, connector: str, connection: Mapping[str, Any] | None
+    ) -> Connection:
         if self._closed:
             raise ConfigError("the connections are closed: this process is stopping")
         fingerprint = json.dumps([connector, connection or {}], sort_keys=True, default=str)

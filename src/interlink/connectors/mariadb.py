@@ -23,7 +23,7 @@ from interlink.connectors.base import (
 from interlink.connectors.pooling import Broken, Pool
 from interlink.connectors.spec import ConnectorSpec
 from interlink.connectors.sqlcaps import SQL_CAPABILITIES, server_config
-from interlink.connectors.sqltext import Dialect, batches, bind, json_value, plan_write, summary
+from interlink.connectors.sqltext import Dialect, batches, bind, json_rows, plan_write, summary
 
 DIALECT = Dialect("mariadb", "`", "%s", "on-duplicate-key")
 
@@ -117,7 +117,7 @@ class MariaDbConnection(Connection):
                 object=obj,
             )
         names = [d[0] for d in description]
-        return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in got]
+        return json_rows(names, got)
 
     async def write(
         self,

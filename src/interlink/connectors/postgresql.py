@@ -21,7 +21,7 @@ from interlink.connectors.base import (
 from interlink.connectors.pooling import Broken, Pool
 from interlink.connectors.spec import ConnectorSpec
 from interlink.connectors.sqlcaps import SQL_CAPABILITIES, server_config
-from interlink.connectors.sqltext import Dialect, batches, bind, json_value, plan_write, summary
+from interlink.connectors.sqltext import Dialect, batches, bind, json_rows, plan_write, summary
 
 DIALECT = Dialect("postgresql", '"', "%s", "on-conflict")
 
@@ -120,7 +120,7 @@ class PostgresConnection(Connection):
                 system=self.system,
                 object=obj,
             )
-        return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in got]
+        return json_rows(names, got)
 
     async def write(
         self,

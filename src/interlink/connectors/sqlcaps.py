@@ -53,8 +53,8 @@ def server_config(port: int, login: str, extra: dict[str, Any] | None = None) ->
 SQL_CAPABILITIES = (
     Capability(
         "trigger",
-        "a Flow's trigger.poll starts a run per new or changed row of a table, read in order "
-        "of a cursor column and the primary key",
+        "a Flow's trigger.poll starts a run per new or changed row of a table (or one per "
+        "batch of them), read in order of a cursor column and the primary key",
         {
             "type": "object",
             "properties": {
@@ -63,6 +63,7 @@ SQL_CAPABILITIES = (
                 "cursor": {"type": "string", "description": "the growing column"},
                 "key": {"type": "array", "items": {"type": "string"}, "description": "the key"},
                 "batch": {"type": "integer", "description": "rows per poll"},
+                "each": {"enum": ["row", "batch"], "description": "a run per row or per poll"},
             },
             "required": ["cursor", "key"],
         },

@@ -32,7 +32,7 @@ from interlink.connectors.sqltext import (
     Dialect,
     batches,
     bind,
-    json_value,
+    json_rows,
     plan_write,
     summary,
 )
@@ -139,7 +139,7 @@ class SqliteConnection(Connection):
             except sqlite3.Error as exc:
                 self._db.rollback()
                 raise _error(exc, self.system, obj) from None
-            return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in got]
+            return json_rows(names, got)
 
         rows = await self._run(run)
         _limit(rows, max_rows, self.system, obj)
@@ -158,7 +158,7 @@ class SqliteConnection(Connection):
         count = 0
         for batch in batches(plan.values, batch_size):
 
-            def run(batch: list[list[Any]] = batch) -> int:
+            def run(batch: list[Sequence[Any]] = batch) -> int:
                 try:
                     with self._db:  # one transaction: committed, or rolled back on error
                         return self._db.executemany(plan.statement, batch).rowcount

@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import itertools
 import json
+import operator
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from interlink.connectors.base import StatementError, WriteMode
 
@@ -102,16 +104,49 @@ def summary(sql: str) -> str:
     return words if len(words) <= 60 else words[:57] + "..."
 
 
+#: The types a driver takes and gives as they are: the common case, checked first.
+PLAIN: Final = frozenset({type(None), bool, int, float, str})
+_DECIMALS: Final = frozenset({type(None), decimal.Decimal})
+
+
 def param_value(value: Any) -> Any:
     """A JSON value as a driver parameter: objects and arrays as JSON text."""
+    if type(value) in PLAIN:
+        return value
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return value
 
 
+def json_rows(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """The rows a driver returned as objects of column: JSON value. A page is converted column
+    by column: only a column holding a value that is not JSON already (a decimal, a timestamp)
+    goes through :func:`json_value`, value by value."""
+    if not rows:
+        return []
+    if len(set(names)) != len(names):  # a name given twice: the last column's value wins
+        return [{n: json_value(v) for n, v in zip(names, row, strict=True)} for row in rows]
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    plain = PLAIN
+    for i, column in enumerate(columns):
+        kinds = set(map(type, column))
+        if kinds <= plain:
+            continue
+        if kinds <= _DECIMALS:  # a NUMERIC column: json_value's conversion, inline
+            columns[i] = [
+                v if v is None else int(v) if v == v.to_integral_value() else float(v)
+                for v in column
+            ]
+        else:
+            columns[i] = [json_value(v) for v in column]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def json_value(value: Any) -> Any:
     """A value a driver returned, as JSON: numbers, text, timestamps in ISO 8601, bytes in
     base64, exact decimals as numbers (integers when whole)."""
+    if type(value) in PLAIN:
+        return value
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, decimal.Decimal):
@@ -158,7 +193,7 @@ class WritePlan:
     """A write as one statement run for every row: its text, and each row's values."""
 
     statement: str
-    values: list[list[Any]]
+    values: list[Sequence[Any]]
 
 
 def plan_write(
@@ -202,8 +237,18 @@ def plan_write(
         order = list(columns)
         if mode == "upsert":
             text += _upsert(dialect, [quoted[k] for k in key], [quoted[c] for c in rest])
-    values = [[param_value(row.get(c)) for c in order] for row in rows]
-    return WritePlan(text, values)
+    return WritePlan(text, _values(rows, order))
+
+
+def _values(rows: Sequence[Mapping[str, Any]], order: list[str]) -> list[Sequence[Any]]:
+    """Each row's values in ``order``, objects and arrays as JSON text."""
+    get = operator.itemgetter(*order)
+    values: list[Sequence[Any]] = (
+        [(v,) for v in map(get, rows)] if len(order) == 1 else list(map(get, rows))
+    )
+    if not set(map(type, itertools.chain.from_iterable(values))) <= PLAIN:
+        return [[param_value(v) for v in row] for row in values]
+    return values
 
 
 def _upsert(dialect: Dialect, key: list[str], rest: list[str]) -> str:
@@ -229,11 +274,11 @@ def _columns(rows: Sequence[Mapping[str, Any]], table: str, system: str) -> list
     columns = list(first)
     wanted = set(columns)
     for number, row in enumerate(rows):
-        if not isinstance(row, Mapping):
+        if type(row) is not dict and not isinstance(row, Mapping):  # the usual dict first
             raise StatementError(
                 f"row {number} is not an object of column: value", system=system, object=table
             )
-        if set(row) != wanted:
+        if row.keys() != wanted:
             extra = sorted(set(row) - wanted)
             lacking = sorted(wanted - set(row))
             raise StatementError(
@@ -246,5 +291,5 @@ def _columns(rows: Sequence[Mapping[str, Any]], table: str, system: str) -> list
     return columns
 
 
-def batches(values: list[list[Any]], size: int) -> list[list[list[Any]]]:
+def batches(values: list[Sequence[Any]], size: int) -> list[list[Sequence[Any]]]:
     return [values[i : i + size] for i in range(0, len(values), size)]

@@ -32,6 +32,7 @@ FLOW_FILE_SYSTEM = "FLOW_FILE_SYSTEM"
 FLOW_WATCH_SOURCE = "FLOW_WATCH_SOURCE"
 FLOW_SEND_SYSTEM = "FLOW_SEND_SYSTEM"
 FLOW_CONSUME_SOURCE = "FLOW_CONSUME_SOURCE"
+FLOW_POLL_BATCH = "FLOW_POLL_BATCH"
 
 #: The rules as `check --list-rules` shows them: code, description.
 CONNECTION_RULES = (
@@ -61,6 +62,11 @@ CONNECTION_RULES = (
         FLOW_CONSUME_SOURCE,
         "a Flow's trigger.consume names a System whose connector receives messages, with "
         "options its connector takes",
+    ),
+    (
+        FLOW_POLL_BATCH,
+        "a Flow whose trigger.poll has each: batch gives its write steps rows (the run's input "
+        "is {rows, cursor, first, last}, not a row)",
     ),
 )
 
@@ -309,6 +315,29 @@ def _poll_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Findin
             yield from _sql_poll(estate, catalog, item, poll, at)
         else:
             yield from _http_poll(estate, item, poll, at)
+        if poll.per_batch:
+            yield from _batch_writes(item)
+
+
+#: Steps after which the message is still the batch trigger's input object (or has a field more).
+_KEEP_MESSAGE = frozenset({"write", "idempotency", "wait", "publish"})
+
+
+def _batch_writes(item: Loaded) -> Iterator[Finding]:
+    """A write step reached with the batch's input as its message, writing it as one row."""
+    assert isinstance(item.obj, Flow)
+    for index, step in enumerate(item.obj.spec.steps):
+        if isinstance(step, WriteStep) and step.rows is None:
+            yield item.finding(
+                ("spec", "steps", index),
+                FLOW_POLL_BATCH,
+                f"{item.key}: step '{step.name}' writes the message as one row, and with "
+                "trigger.poll each: batch the message is {rows, cursor, first, last}",
+                hint="give the step rows: rows",
+            )
+        keeps = step.type in _KEEP_MESSAGE or (isinstance(step, QueryStep) and step.into)
+        if not keeps:
+            return
 
 
 def _sql_poll(

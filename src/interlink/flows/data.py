@@ -90,7 +90,7 @@ class ConnectorTransport:
             if connector is None:
                 raise ConfigError(f"System/{request.system} has no connector")
             connection = await self.connections.get(
-                request.system, connector, system.spec.connection
+                request.system, connector, system.spec.connection, caller=request.flow
             )
             if request.operation == "query":
                 return await connection.query(

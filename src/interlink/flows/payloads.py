@@ -12,7 +12,15 @@ references back when it resumes a run (:meth:`Payloads.resolve_run`); the admin 
 show them as they are unless asked for the whole payload. Payloads go with their run when the
 retention purge deletes it (``retention.py``).
 
-Small payloads take the fast path: one length check of the JSON that is written anyway.
+Small payloads take the fast path: one length check of the JSON that is written anyway. A large
+one is turned into JSON once (:func:`dump` remembers the JSON of the last few large values by
+identity): a run's input is its first context's message, and stays the message of every
+checkpoint until a step changes it, so a run copying ten thousand rows would otherwise encode
+them again at each checkpoint. The engine never changes a value in place (each step makes new
+ones), which is what makes identity a safe key. A payload read back is remembered with the JSON
+it was stored as, and a payload its input and context share is read and decoded once; the last
+few payloads stored or read are kept by run and digest, so a run recorded here and run at once
+does not read its input back from the store.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -70,8 +79,46 @@ class PayloadTooLarge(InterlinkError):
         self.size = size
 
 
+#: Values whose JSON is at least this long are remembered, the last :data:`_REMEMBERED` of them.
+_LARGE: Final = 64 * KIB
+_REMEMBERED: Final = 8
+# (the value, kept alive so its id is not reused; its JSON), by id; oldest first.
+_dumped: dict[int, tuple[Any, str]] = {}
+_dumped_lock = threading.Lock()
+
+
 def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """``value`` as compact JSON (NaN refused); a large container's JSON is remembered."""
+    if not isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    key = id(value)
+    found = _dumped.get(key)
+    if found is not None and found[0] is value:
+        return found[1]
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    _remember(value, text)
+    return text
+
+
+def _remember(value: Any, text: str) -> None:
+    """Keep ``text`` as the JSON of ``value`` when it is large."""
+    if len(text) >= _LARGE and isinstance(value, dict | list):
+        with _dumped_lock:
+            _dumped[id(value)] = (value, text)
+            while len(_dumped) > _REMEMBERED:
+                del _dumped[next(iter(_dumped))]
+
+
+# The last few large payloads stored or read, by (run id, digest): a run recorded here and run
+# at once reads its input back from memory, neither fetched nor decoded again.
+_stored: dict[tuple[str, str], Any] = {}
+
+
+def _keep(run_id: str, digest: str, value: Any) -> None:
+    with _dumped_lock:
+        _stored[run_id, digest] = value
+        while len(_stored) > _REMEMBERED:
+            del _stored[next(iter(_stored))]
 
 
 def size(count: int) -> str:
@@ -125,26 +172,31 @@ class Payloads:
         text = dump(value)
         if len(text) <= self.limits.inline:
             return text
-        return dump(self._put(session, run_id, text))
+        return dump(self._put(session, run_id, text, value))
 
     def context(self, session: Session, run_id: str, context: dict[str, Any]) -> str:
         """The JSON to keep inline for a run's context: its largest entries (the message, step
         outputs) become references until the rest is small."""
-        text = dump(context)
         inline = self.limits.inline
-        if len(text) <= inline:
-            return text
         steps = dict(context.get("steps", {}))
         entries: list[tuple[int, str | None, str]] = [
             (len(body), None, body) for body in [dump(context.get("message"))]
         ]
-        entries += [(len(body), name, body) for name, body in _dumped(steps)]
+        entries += [(len(body), name, body) for name, body in _step_texts(steps)]
+        # At most the context's length, from its entries' (a message already encoded is not
+        # encoded again); the whole is encoded when that may fit.
+        rest = {k: v for k, v in context.items() if k not in ("message", "steps")}
+        total = len(dump(rest)) + sum(length + len(name or "") + 2 for length, name, _ in entries)
+        if total <= inline:
+            text = dump(context)
+            if len(text) <= inline:
+                return text
+            total = len(text)
         message = context.get("message")
-        total = len(text)
         for length, name, body in sorted(entries, key=lambda e: e[0], reverse=True):
             if total <= inline or length < _WORTH:
                 break
-            ref = self._put(session, run_id, body)
+            ref = self._put(session, run_id, body, message if name is None else steps[name])
             total -= length - len(dump(ref))
             if name is None:
                 message = ref
@@ -152,8 +204,9 @@ class Payloads:
                 steps[name] = ref
         return dump({**context, "message": message, "steps": steps})
 
-    def _put(self, session: Session, run_id: str, body: str) -> dict[str, Any]:
+    def _put(self, session: Session, run_id: str, body: str, value: Any) -> dict[str, Any]:
         digest = hashlib.sha256(body.encode()).hexdigest()
+        _keep(run_id, digest, value)
         # Looked up first: a context references the same payload at every later checkpoint,
         # and a lookup is cheaper than sending megabytes again to be ignored.
         if session.fetchone(_HAS, (run_id, digest)) is None:
@@ -163,11 +216,19 @@ class Payloads:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def get(self, session: Session, run_id: str, digest: str) -> Any:
+    def get(self, session: Session, run_id: str, digest: str, *, kept: bool = False) -> Any:
+        """A stored payload; with ``kept``, one stored or read here lately is taken from
+        memory (the engine resuming a run; not the history, which must see a purge)."""
+        found = _stored.get((run_id, digest), _stored) if kept else _stored
+        if found is not _stored:
+            return found
         row = session.fetchone(_GET, (run_id, digest))
         if row is None:
             raise NotFound(f"flow run {run_id} has no stored payload {digest}")
-        return json.loads(row[0])
+        value = json.loads(row[0])
+        _remember(value, row[0])  # what dump() gave, so the next checkpoint encodes it not again
+        _keep(run_id, digest, value)
+        return value
 
     def load(self, session: Session, run_id: str, value: Any) -> Any:
         """``value`` with a reference replaced by what it references."""
@@ -188,13 +249,21 @@ class Payloads:
         """``run`` with its input and context loaded whole (as the engine needs them)."""
         if not has_refs(run):
             return run
+        loaded: dict[str, Any] = {}  # by digest: what the input and context share, read once
+
+        def load(value: Any) -> Any:
+            if not is_ref(value):
+                return value
+            digest = value[REF]
+            if digest not in loaded:
+                loaded[digest] = self.get(session, run.id, digest, kept=True)
+            return loaded[digest]
+
         context = dict(run.context)
-        context["message"] = self.load(session, run.id, context.get("message"))
+        context["message"] = load(context.get("message"))
         steps = context.get("steps", {})
-        context["steps"] = {name: self.load(session, run.id, out) for name, out in steps.items()}
-        return dataclasses.replace(
-            run, input=self.load(session, run.id, run.input), context=context
-        )
+        context["steps"] = {name: load(out) for name, out in steps.items()}
+        return dataclasses.replace(run, input=load(run.input), context=context)
 
 
 def has_refs(run: FlowRun) -> bool:
@@ -207,5 +276,5 @@ def has_refs(run: FlowRun) -> bool:
     )
 
 
-def _dumped(steps: dict[str, Any]) -> list[tuple[str, str]]:
+def _step_texts(steps: dict[str, Any]) -> list[tuple[str, str]]:
     return [(name, dump(out)) for name, out in steps.items()]

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
 from interlink.flows.payloads import PayloadLimits, Payloads
+from interlink.flows.payloads import dump as payloads_dump
 from interlink.store.database import Database, Row, Session
 
 Status = Literal[
@@ -219,7 +220,8 @@ def _made_row(step: Advance, mark: StepMark, output: str, stamp: Any) -> tuple[A
 
 
 def dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    """``value`` as compact JSON (NaN refused), a large one encoded once (payloads.py)."""
+    return payloads_dump(value)
 
 
 class FlowRuns:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 
 from interlink.errors import InterlinkError
 from interlink.flows.triggers import FlowTriggers, Start, TriggerCheckpoints, TriggerSource
+from interlink.flows.triggers.poller import InOrder
 from interlink.leases import LeaseKeeper
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.snapshot import Snapshot
@@ -27,11 +28,15 @@ Declare = Callable[[Snapshot], Iterable[TriggerSource]]
 
 
 async def start_triggers(
-    runtime: Runtime, start: Start, declare: Declare | None = None
+    runtime: Runtime,
+    start: Start,
+    declare: Declare | None = None,
+    in_order: InOrder | None = None,
 ) -> FlowTriggers | None:
     """Run the triggers ``declare`` wants now and after each reload (none without it: then
-    the caller applies its own list), recording runs through ``start``; None on a data-plane
-    node. The caller closes what it gets back when the server stops."""
+    the caller applies its own list), recording runs through ``start`` (a batch trigger's
+    through ``in_order``, which keeps them in order); None on a data-plane node. The caller
+    closes what it gets back when the server stops."""
     if runtime.settings.control_plane:
         return None
     store = runtime.store
@@ -41,7 +46,9 @@ async def start_triggers(
         node = runtime.node_id or uuid.uuid4().hex[:12]
         keeper = LeaseKeeper(store.leases, f"{node}-triggers", ttl=runtime.settings.lease_ttl)
         owns = True
-    triggers = FlowTriggers(start, TriggerCheckpoints(store.db), keeper=keeper, owns_keeper=owns)
+    triggers = FlowTriggers(
+        start, TriggerCheckpoints(store.db), keeper=keeper, owns_keeper=owns, in_order=in_order
+    )
     if declare is None:
         return triggers
 

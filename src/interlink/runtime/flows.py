@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from interlink.connectors.observed import CallFlusher
 from interlink.errors import InterlinkError, NotFound, StoreUnavailable
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
@@ -160,6 +161,9 @@ class FlowRunner:
         # One connection per System with a connector, for the query and write steps: a System
         # changed by a reload reconnects on its next use, one removed is closed at the reload.
         self.data = ConnectorTransport(self._system)
+        # What each flow read and wrote through the connectors, written to the store every
+        # 30 s and at close (the observed connections' connector calls).
+        self.calls = CallFlusher(self.data.connections.calls, runtime.store)
         runtime.on_reload(self._reloaded)
         self.engine = FlowEngine(
             self.runs,
@@ -216,15 +220,36 @@ class FlowRunner:
     # --- starting -----------------------------------------------------------------------
 
     async def start_run(
-        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+        self,
+        flow: str,
+        input: Any,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        *,
+        after: str | None = None,
     ) -> str:
-        """Record a run and run it here in the background; its id once recorded."""
+        """Record a run and run it here in the background (once run ``after`` stopped running
+        here, when given); its id once recorded."""
         if self._closed:  # a delivery failed so: the event is not acked, another node takes it
             raise StoreUnavailable("this node is stopping: it starts no flow runs")
         run_id = await self.engine.start(flow, input, trigger, run_id)
         self.metrics.started.inc(flow)
-        self._spawn(run_id)
+        self._spawn(run_id, self._tasks.get(after) if after is not None else None)
         return run_id
+
+    async def start_after(
+        self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
+    ) -> str:
+        """A batch trigger's run: recorded now, run once the previous batch's stopped running
+        (on one node; a run waiting longer than its lease may be taken by another node)."""
+        return await self.start_run(flow, input, trigger, run_id, after=after)
+
+    async def finished(self, run_id: str) -> None:
+        """Return once run ``run_id`` stopped running here (at once when it does not run
+        here): ended, waiting, or left for recovery."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.wait([task])
 
     def refusal(self, flow: str) -> str | None:
         """Why runs of ``flow`` cannot start (the mesh keeps its Subscriptions' events in the
@@ -293,14 +318,16 @@ class FlowRunner:
         for flow in {*self.runtime.snapshot.estate.names("Flow"), *counts}:
             self.metrics.waiting.set(float(counts.get(flow, 0)), flow)
 
-    def _spawn(self, run_id: str) -> None:
+    def _spawn(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
         if run_id in self._tasks or self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._run(run_id))
+        task = asyncio.get_running_loop().create_task(self._run(run_id, after))
         self._tasks[run_id] = task
 
-    async def _run(self, run_id: str) -> None:
+    async def _run(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
         try:
+            if after is not None:
+                await asyncio.wait([after])
             run = await self.engine.run(run_id)
             if run.status == "waiting":  # the count is stale: the next round counts again
                 self._counted_at = -WAITING_EVERY
@@ -323,6 +350,7 @@ class FlowRunner:
 
     def start(self) -> None:
         self._recovery = asyncio.get_running_loop().create_task(self._recover())
+        self.calls.start()
 
     async def start_schedules(self) -> None:
         """Start the schedule trigger (on one node of a cluster at a time)."""
@@ -341,7 +369,7 @@ class FlowRunner:
         """Start the polling and queue triggers ``declare`` wants of each revision (each on
         one node of a cluster at a time); their runs are recorded, then run here. Without
         ``declare``, code applies its list: ``runner.triggers.apply([...])``."""
-        self.triggers = await start_triggers(self.runtime, self.start_run, declare)
+        self.triggers = await start_triggers(self.runtime, self.start_run, declare, in_order=self)
 
     async def _recover(self) -> None:
         failing = False
@@ -384,6 +412,7 @@ class FlowRunner:
         await cancel_and_wait([self._recovery, *self._tasks.values()])
         self._tasks.clear()
         await self.engine.aclose()
+        await self.calls.stop()
         control = RunControl(self.runtime.store.db)
         try:
             released = await asyncio.to_thread(control.release, self.engine.owner)

@@ -19,7 +19,12 @@ from interlink.errors import ConfigError
 from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
-from interlink.store.connections import ObservedConnection, ObservedConnections
+from interlink.store.connections import (
+    ObservedCall,
+    ObservedCalls,
+    ObservedConnection,
+    ObservedConnections,
+)
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
@@ -38,6 +43,7 @@ __all__ = [
     "Lease",
     "Leases",
     "Node",
+    "ObservedCall",
     "ObservedConnection",
     "Revision",
     "Role",
@@ -63,6 +69,7 @@ class Store:
         self.tokens = AdminTokens(db)
         self.consumer_keys = ConsumerKeys(db)
         self.connections = ObservedConnections(db)
+        self.connector_calls = ObservedCalls(db)
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)

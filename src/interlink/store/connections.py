@@ -1,4 +1,5 @@
-"""Observed connections: requests per UTC hour from a consumer through a route to a System."""
+"""Observed connections: requests per UTC hour from a consumer through a route to a System
+(the gateway's), and operations per UTC hour from a flow through a connector to a System."""
 
 from __future__ import annotations
 
@@ -58,3 +59,71 @@ class ObservedConnections:
                 start = self._db.ts(hour_start(since))
                 rows = session.fetchall(_SELECT + " WHERE hour >= ?" + _ORDER, (start,))
         return [ObservedConnection(self._db.dt(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+_CALLS: Final = (
+    "SELECT hour, caller, system, direction, operation, calls, volume, errors "
+    "FROM observed_connector_calls"
+)
+_CALLS_ORDER: Final = " ORDER BY hour, caller, system, direction, operation"
+
+
+@dataclass(frozen=True)
+class ObservedCall:
+    """Operations a caller (a Flow) made through a connector on a System within one UTC hour.
+
+    ``direction`` is ``read`` or ``write``; ``volume`` what the calls moved (rows, messages or
+    bytes, by ``operation``); ``errors`` the calls that failed."""
+
+    hour: datetime  # the start of the hour, UTC
+    caller: str
+    system: str
+    direction: str
+    operation: str
+    calls: int
+    volume: int
+    errors: int
+
+
+class ObservedCalls:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, rows: list[ObservedCall]) -> None:
+        """Add each row's counts to those stored for its (hour, caller, system, direction,
+        operation)."""
+        if not rows:
+            return
+        ts = self._db.ts
+        with self._db.transaction() as session:
+            session.executemany(
+                "INSERT INTO observed_connector_calls (hour, caller, system, direction, "
+                "operation, calls, volume, errors) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (hour, caller, system, direction, operation) DO UPDATE SET "
+                "calls = observed_connector_calls.calls + excluded.calls, "
+                "volume = observed_connector_calls.volume + excluded.volume, "
+                "errors = observed_connector_calls.errors + excluded.errors",
+                [
+                    (
+                        ts(hour_start(r.hour)),
+                        r.caller,
+                        r.system,
+                        r.direction,
+                        r.operation,
+                        r.calls,
+                        r.volume,
+                        r.errors,
+                    )
+                    for r in rows
+                ],
+            )
+
+    def list(self, since: datetime | None = None) -> list[ObservedCall]:
+        """Stored counts for the hours starting at or after ``since``'s hour (all without it)."""
+        with self._db.session() as session:
+            if since is None:
+                rows = session.fetchall(_CALLS + _CALLS_ORDER)
+            else:
+                start = self._db.ts(hour_start(since))
+                rows = session.fetchall(_CALLS + " WHERE hour >= ?" + _CALLS_ORDER, (start,))
+        return [ObservedCall(self._db.dt(r[0]), *r[1:]) for r in rows]

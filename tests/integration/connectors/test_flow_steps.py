@@ -13,11 +13,13 @@ import pytest
 
 from interlink.connectors.base import Connection, Connector, ConnectorError
 from interlink.connectors.connections import Connections
+from interlink.connectors.observed import CallFlusher
 from interlink.connectors.registry import Registry, registry
 from interlink.connectors.spec import ConnectorSpec
 from interlink.connectors.sqlite import SPEC as SQLITE
 from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, FlowSpec
+from interlink.estate.kinds.organisation import System
 from interlink.flows.calls import system_targets
 from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.engine import FlowEngine
@@ -90,7 +92,13 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def _engine(tmp_path: Path, store: Store, db: Path, text: str = ESTATE) -> FlowEngine:
+def _engine(
+    tmp_path: Path,
+    store: Store,
+    db: Path,
+    text: str = ESTATE,
+    transport: ConnectorTransport | None = None,
+) -> FlowEngine:
     root = tmp_path / "estate"
     root.mkdir()
     (root / "estate.yaml").write_text(text.replace("DB", str(db)), encoding="utf-8")
@@ -108,7 +116,7 @@ def _engine(tmp_path: Path, store: Store, db: Path, text: str = ESTATE) -> FlowE
         FlowRuns(store.db),
         spec,
         system_targets(estate),
-        data=ConnectorTransport(system_lookup(estate)),
+        data=transport or ConnectorTransport(system_lookup(estate)),
         retry=FAST,
     )
 
@@ -121,6 +129,54 @@ ORDERS = {
         {"id": 3, "customer": "bob", "total": 12.5},
     ],
 }
+
+
+def test_a_flows_reads_and_writes_are_observed_connections(
+    tmp_path: Path, store: Store, db: Path
+) -> None:
+    transport = ConnectorTransport(lambda name: _system(name, db))
+
+    async def go() -> list[Any]:
+        engine = _engine(tmp_path, store, db, transport=transport)
+        flusher = CallFlusher(transport.connections.calls, store)
+        try:
+            runs = [await engine.start_and_run("import-orders", ORDERS)]
+            refused = {**ORDERS, "orders": [{"id": 9, "customer": None, "total": 1}]}
+            runs.append(await engine.start_and_run("import-orders", refused))  # NOT NULL
+            assert await flusher.flush() == 2  # (flow, System, direction, operation) keys
+            runs.append(await engine.start_and_run("import-orders", ORDERS))
+        finally:
+            await engine.aclose()
+            await flusher.stop()
+        return runs
+
+    first, refused, again = asyncio.run(go())
+    assert (first.status, refused.status, again.status) == ("completed", "failed", "completed")
+    calls = {
+        (c.caller, c.system, c.direction, c.operation): c for c in store.connector_calls.list()
+    }
+    assert set(calls) == {
+        ("import-orders", "shop", "write", "write"),
+        ("import-orders", "shop", "read", "query"),
+    }
+    written = calls["import-orders", "shop", "write", "write"]
+    # Two flushes added up: three writes of 3, 1 (refused) and 3 rows.
+    assert (written.calls, written.volume, written.errors) == (3, 6, 1)
+    read = calls["import-orders", "shop", "read", "query"]
+    # Two queries a completed run: 2 totals and 1 biggest row each time.
+    assert (read.calls, read.volume, read.errors) == (4, 6, 0)
+
+
+def _system(name: str, db: Path) -> System:
+    assert name == "shop"
+    return System.model_validate(
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "System",
+            "metadata": {"name": "shop", "owner": "data"},
+            "spec": {"domain": "data", "connector": "sqlite", "connection": {"path": str(db)}},
+        }
+    )
 
 
 def test_a_flow_writes_and_queries(tmp_path: Path, store: Store, db: Path) -> None:

@@ -21,7 +21,7 @@ from interlink.gateway.services import GatewayServices
 from interlink.gateway.telemetry.access_log import ACCESS_LOGGER
 from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.observe.metrics import OVERFLOW, Registry
-from interlink.store import ObservedConnection, Store, open_store
+from interlink.store import ObservedCall, ObservedConnection, Store, open_store
 from interlink.store.keyring import KeyRing
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread
@@ -354,6 +354,9 @@ def test_metrics_and_connections_through_interlink_serve(
                         ObservedConnection(hour - timedelta(days=3), "old", "customers", "crm", 1),
                     ]
                 )
+                store.connector_calls.record(
+                    [ObservedCall(hour, "sync", "shop", "write", "write", 2, 500, 1)]
+                )
             url = f"{admin}/api/v1/connections"
             assert client.get(url).status_code == 401
             answer = client.get(url, headers=headers)
@@ -365,6 +368,18 @@ def test_metrics_and_connections_through_interlink_serve(
                     "route": "customers",
                     "system": "crm",
                     "count": 7,
+                }
+            ]
+            assert answer.json()["calls"] == [
+                {
+                    "hour": hour.isoformat().replace("+00:00", "Z"),
+                    "flow": "sync",
+                    "system": "shop",
+                    "direction": "write",
+                    "operation": "write",
+                    "calls": 2,
+                    "volume": 500,
+                    "errors": 1,
                 }
             ]
             since = (hour - timedelta(days=4)).isoformat()

@@ -214,3 +214,24 @@ def test_a_tap_setting_named_like_a_secret_is_a_reference() -> None:
 
 
 SECRET_TEXT = "is named like a secret: give it as a ${secret:NAME} reference, never the value"
+
+
+def test_a_batch_trigger_s_write_step_needs_rows(tmp_path: Path) -> None:
+    write(tmp_path, "systems.yaml", SYSTEMS)
+    steps = (
+        "  steps:\n"
+        "    - {name: seen, type: idempotency, key: first, window: 1h}\n"
+        "    - {name: save, type: write, system: shop, table: copied}\n"
+    )
+    flow = _flow(TABLE + "      each: batch\n").split("  steps:\n")[0] + steps
+    write(tmp_path, "flow.yaml", flow)
+    result = check_estate(tmp_path, today=TODAY, connectors=registry())
+    errors = [f for f in result.findings if f.severity == "error"]
+    assert [f.code for f in errors] == ["FLOW_POLL_BATCH"]
+    assert errors[0].render(tmp_path).startswith("flow.yaml:14:")
+    assert "step 'save' writes the message as one row" in errors[0].render(tmp_path)
+    write(tmp_path, "flow.yaml", flow.replace("table: copied}", "table: copied, rows: rows}"))
+    result = check_estate(tmp_path, today=TODAY, connectors=registry())
+    assert [f for f in result.findings if f.severity == "error"] == []
+    poll = result.estate.get("Flow", "ingest").obj.spec.trigger.poll  # type: ignore[union-attr]
+    assert poll.per_batch

@@ -33,7 +33,7 @@ COLUMN_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 class PollTrigger(Model):
     """Polls a table (a System with a SQL connector), an HTTP API (a System with a baseUrl,
     or an Api) or a stream of a tap (a System with connector singer or airbyte) and starts one
-    run per new item."""
+    run per new item, or one per poll (``each: batch``)."""
 
     name: str | None = Field(
         default=None,
@@ -93,6 +93,12 @@ class PollTrigger(Model):
         description="SQL: rows read per poll at most; tap: records read before the tap is "
         "stopped at its next STATE (default 500)",
     )
+    each: Literal["row", "batch"] | None = Field(
+        default=None,
+        description="row (default): one run per row or item, its input the row; batch: one run "
+        "per poll, its input {rows: [...], cursor, first, last} (the rows read, the cursor after "
+        "them, the first and last rows' keys), for copying many rows a run",
+    )
     start: str | int | float = Field(
         default="earliest",
         description="where polling starts the first time: earliest (every row), now (only rows "
@@ -109,6 +115,10 @@ class PollTrigger(Model):
     @property
     def rows_per_poll(self) -> int:
         return 500 if self.batch is None else self.batch
+
+    @property
+    def per_batch(self) -> bool:
+        return self.each == "batch"
 
     @property
     def cursor_param(self) -> str:

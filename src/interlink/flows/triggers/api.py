@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from interlink.connectors.base import ConnectorError
+from interlink.connectors.observed import CallCounts
 from interlink.errors import ConfigError, ExpressionError, UpstreamError
 from interlink.estate.kinds.organisation import SystemCredentials
 from interlink.estate.references import resolve
@@ -46,6 +47,8 @@ class ApiSource:
     param: str = "cursor"
     start: str | int | float = "earliest"
     credentials: SystemCredentials | None = None
+    flow: str | None = None  # the flow it starts runs of: its polls are counted under it
+    calls: CallCounts | None = field(default=None, compare=False, repr=False)
     _state: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _compiled(self, name: str) -> Expression:
@@ -70,9 +73,19 @@ class ApiSource:
         sent = cursor.get("page") if isinstance(cursor, dict) else None
         if cursor is None and self.start != "earliest":
             sent = self.start
-        answer = await self._get(sent)
-        # A page may be large: its JSON is read and its expressions run off the event loop.
-        return await asyncio.to_thread(self._batch, answer, sent)
+        try:
+            answer = await self._get(sent)
+            # A page may be large: its JSON is read and its expressions run off the event loop.
+            batch = await asyncio.to_thread(self._batch, answer, sent)
+        except Exception:
+            self._count(0, failed=True)
+            raise
+        self._count(len(batch.items))
+        return batch
+
+    def _count(self, items: int, *, failed: bool = False) -> None:
+        if self.calls is not None and self.flow is not None:
+            self.calls.add(self.flow, self.system, "poll", items, failed=failed)
 
     def _batch(self, answer: Answer, sent: Any) -> Batch:
         try:

@@ -61,7 +61,7 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
         poll = flow.spec.trigger.poll if flow.spec.trigger is not None else None
         if poll is None:
             continue
-        source = _source(estate, poll, connections)
+        source = _source(estate, flow.name, poll, connections)
         if isinstance(source, str):
             log.warning("Flow/%s trigger %s is not run: %s", flow.name, poll.trigger_name, source)
             continue
@@ -72,6 +72,7 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
                 source,
                 interval=poll.interval,
                 limit=poll.rows_per_poll,
+                each="batch" if poll.per_batch else "row",
             )
         )
     return out
@@ -100,6 +101,7 @@ def _watched(
         move_to=watch.done_folder,
         error_to=watch.error_folder,
         max_bytes=watch.max_bytes,
+        flow=flow,
         connections=connections,
     )
     return TriggerSource(
@@ -125,12 +127,13 @@ def _inbox(
         system.spec.connection,
         consume.source,
         tuple(sorted(options.items())),
+        flow=flow,
         connections=connections,
     )
 
 
 def _source(
-    estate: Estate, poll: PollTrigger, connections: Connections
+    estate: Estate, flow: str, poll: PollTrigger, connections: Connections
 ) -> TableSource | ApiSource | StreamSource | str:
     """The source, or why there is none."""
     name = poll.system
@@ -148,7 +151,7 @@ def _source(
         if connector is None or system.spec.connection is None:
             return f"System/{system.name} runs no tap"
         return StreamSource(
-            system.name, connector, system.spec.connection, poll.stream, connections
+            system.name, connector, system.spec.connection, poll.stream, flow, connections
         )
     if poll.sql:
         connector = system.spec.connector_name
@@ -163,6 +166,7 @@ def _source(
             table=poll.table,
             query=poll.query,
             start=poll.start,
+            flow=flow,
             connections=connections,
         )
     if system.spec.base_url is None:
@@ -180,4 +184,6 @@ def _source(
         param=poll.cursor_param,
         start=poll.start,
         credentials=system.spec.credentials,
+        flow=flow,
+        calls=connections.calls,
     )

@@ -61,13 +61,16 @@ class WatchSource:
     move_to: str = "done/"
     error_to: str = "error/"
     max_bytes: int = 10_000_000
+    flow: str | None = None  # the flow it feeds: its calls are counted under it
     connections: Connections = field(default_factory=Connections, compare=False, repr=False)
     _pending: dict[str, FileInfo] = field(default_factory=dict, compare=False, repr=False)
 
     trigger_kind = "watch"
 
     async def _connection(self) -> Connection:
-        return await self.connections.get(self.system, self.connector, self.connection)
+        return await self.connections.get(
+            self.system, self.connector, self.connection, caller=self.flow
+        )
 
     def _folder(self, folder: str) -> str:
         return folder if not folder or folder.endswith("/") else f"{folder}/"

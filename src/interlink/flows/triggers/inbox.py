@@ -53,12 +53,15 @@ class InboxSource:
     connection: Mapping[str, Any] | None
     source: str
     options: tuple[tuple[str, Any], ...] = ()
+    flow: str | None = None  # the flow it feeds: its calls are counted under it
     connections: Connections = field(default_factory=Connections, compare=False, repr=False)
     _inbox: list[Inbox] = field(default_factory=list, compare=False, repr=False)
 
     async def receive(self) -> Delivery:
         if not self._inbox:
-            connection = await self.connections.get(self.system, self.connector, self.connection)
+            connection = await self.connections.get(
+                self.system, self.connector, self.connection, caller=self.flow
+            )
             self._inbox.append(await connection.subscribe(self.source, dict(self.options)))
         try:
             received = await self._inbox[0].receive()

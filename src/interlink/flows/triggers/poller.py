@@ -14,6 +14,19 @@ source, the store, a run the flow refuses) leaves the cursor where it is; the pa
 again after a doubling pause, logged once per streak. An item the flow keeps refusing (its
 input fails the flow's ``inputSchema``) holds the trigger there until the flow or the item is
 fixed: nothing after it is skipped silently.
+
+With ``each="batch"`` a pass records one run for all its items instead, its input
+``{"rows": [...], "cursor": <cursor after them>, "first": <first item's key>, "last": <last
+item's key>}``, its id derived from the first and last keys: a batch polled again after a crash
+(the same rows from the same cursor) finds its run. Rows that arrived meanwhile can make the
+batch polled again longer than the one recorded, and that one a new run sharing its first
+rows: a flow copying rows writes them with ``mode: upsert`` (as it must anyway for rows read
+again once updated), so a row written twice is written once. Given ``in_order`` (the runner),
+a batch's run is recorded to run once the previous batch's run stopped running (``start_after``),
+and the batch after it is polled only once the run before that one ended (``finished``): the
+runs apply the batches in their order (a row's later version is never overwritten by an earlier
+one), the next batch is read and recorded while a run writes, and memory holds three batches at
+most, however far behind the flow is.
 """
 
 from __future__ import annotations
@@ -21,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal, Protocol
 
 from interlink.errors import LeaseLost
 from interlink.flows.triggers.backoff import Backoff
@@ -30,6 +43,7 @@ from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
 from interlink.flows.triggers.sources import (
     Item,
     PollingSource,
+    batch_run_id,
     item_run_id,
     settle_items,
     trigger_id,
@@ -45,6 +59,23 @@ Start = Callable[[str, Any, str, str], Awaitable[str]]
 DEFAULT_INTERVAL: Final = 5.0
 DEFAULT_LIMIT: Final = 100
 
+#: A run per polled item, or one per poll for all its items.
+Each = Literal["row", "batch"]
+
+
+class InOrder(Protocol):
+    """How a batch trigger keeps its runs in order: the runner's."""
+
+    async def start_after(
+        self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
+    ) -> str:
+        """Record a run (as :data:`Start`), run here once run ``after`` stopped running."""
+        ...
+
+    async def finished(self, run_id: str) -> None:
+        """Return once run ``run_id`` stopped running here (at once when it runs elsewhere)."""
+        ...
+
 
 class Poller:
     def __init__(
@@ -59,6 +90,8 @@ class Poller:
         holder: str = "local",
         interval: float = DEFAULT_INTERVAL,
         limit: int = DEFAULT_LIMIT,
+        each: Each = "row",
+        in_order: InOrder | None = None,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
     ) -> None:
@@ -71,6 +104,8 @@ class Poller:
         self.holder = holder if keeper is None else keeper.owner
         self.interval = interval
         self.limit = limit
+        self.each = each
+        self._in_order = in_order if each == "batch" else None
         self.backoff = Backoff(
             f"Flow/{flow} trigger {name}", initial=retry_initial, limit=retry_limit
         )
@@ -95,6 +130,7 @@ class Poller:
 
     async def _passes(self, held: HeldLease | None) -> None:
         cursor: Any = None
+        last: str | None = None  # the last batch's run (each: batch)
         loaded = False
         while held is None or held.valid():
             doing = "reading the checkpoint"
@@ -107,7 +143,11 @@ class Poller:
                 if held is not None and not held.valid():
                     return
                 doing = "recording runs"
-                await self._record(batch.items)
+                run_id: str | None = None
+                if self.each == "batch":
+                    run_id = await self._record_batch(batch.items, batch.cursor, last)
+                else:
+                    await self._record(batch.items)
                 if batch.items or batch.cursor != cursor:
                     doing = "storing the checkpoint"
                     await asyncio.to_thread(
@@ -121,6 +161,10 @@ class Poller:
                     cursor = batch.cursor
                 doing = "settling the items"
                 await settle_items(self.source, batch.items)
+                if run_id is not None:
+                    if last is not None and self._in_order is not None:
+                        await self._in_order.finished(last)  # the run before this one ended
+                    last = run_id
             except LeaseLost as exc:
                 log.warning(
                     "Flow/%s trigger %s: %s; it stops here", self.flow, self.name, exc.message
@@ -147,6 +191,22 @@ class Poller:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _record_batch(
+        self, items: Sequence[Item], cursor: Any, after: str | None
+    ) -> str | None:
+        """Record one run for the whole batch (a batch polled before finds its run), to run
+        after run ``after`` when keeping the order; its id, None without items."""
+        if not items:
+            return None
+        first, last = items[0].key, items[-1].key
+        rows = [item.input for item in items]
+        input = {"rows": rows, "cursor": cursor, "first": first, "last": last}
+        trigger = f"poll:{self.name}:{first}..{last}"
+        run_id = batch_run_id(self.id, first, last)
+        if self._in_order is not None:
+            return await self._in_order.start_after(self.flow, input, trigger, run_id, after)
+        return await self._start(self.flow, input, trigger, run_id)
 
     def _trigger(self, item: Item) -> str:
         return f"{getattr(self.source, 'trigger_kind', 'poll')}:{self.name}:{item.key}"

@@ -17,7 +17,14 @@ from interlink.errors import ConfigError
 from interlink.flows.triggers.backoff import describe
 from interlink.flows.triggers.checkpoints import TriggerCheckpoints
 from interlink.flows.triggers.consumer import Consumer
-from interlink.flows.triggers.poller import DEFAULT_INTERVAL, DEFAULT_LIMIT, Poller, Start
+from interlink.flows.triggers.poller import (
+    DEFAULT_INTERVAL,
+    DEFAULT_LIMIT,
+    Each,
+    InOrder,
+    Poller,
+    Start,
+)
 from interlink.flows.triggers.sources import (
     ConsumedSource,
     PollingSource,
@@ -38,6 +45,7 @@ class TriggerSource:
     source: PollingSource | ConsumedSource
     interval: float = DEFAULT_INTERVAL  # seconds between polls (a polling source)
     limit: int = DEFAULT_LIMIT  # items a poll asks for at most
+    each: Each = "row"  # a run per item, or one per poll's batch (a polling source)
     concurrency: int = 1  # messages in flight at once (a consumed source); 1 keeps their order
 
     @property
@@ -68,8 +76,10 @@ class FlowTriggers:
         owns_keeper: bool = False,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
+        in_order: InOrder | None = None,
     ) -> None:
         self._start = start
+        self._in_order = in_order  # how batch triggers keep their runs in order
         self.checkpoints = checkpoints
         self.keeper = keeper
         self._owns_keeper = owns_keeper  # started with the first trigger, stopped on close
@@ -133,6 +143,8 @@ class FlowTriggers:
                 keeper=self.keeper,
                 interval=trigger.interval,
                 limit=trigger.limit,
+                each=trigger.each,
+                in_order=self._in_order,
                 retry_initial=initial,
                 retry_limit=limit,
             )

@@ -96,6 +96,12 @@ async def settle_items(source: object, items: Sequence[Item]) -> None:
         await settle(items)
 
 
+def batch_run_id(trigger: str, first: str, last: str) -> str:
+    """The id of the run a batch from item ``first`` to item ``last`` starts (``each: batch``):
+    the same every time, and never an item's run's."""
+    return str(uuid.uuid5(_NAMESPACE, f"{trigger}\x00batch\x00{first}\x00{last}"))
+
+
 async def close_source(source: object) -> None:
     """Await the source's ``aclose()`` when it has one."""
     aclose = getattr(source, "aclose", None)

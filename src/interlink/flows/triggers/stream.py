@@ -26,10 +26,13 @@ class StreamSource:
     connector: str
     connection: Mapping[str, Any] | None
     stream: str
+    flow: str | None = None  # the flow it feeds: its calls are counted under it
     connections: Connections = field(default_factory=Connections, compare=False, repr=False)
 
     async def poll(self, cursor: JSON, limit: int) -> Batch:
-        connection = await self.connections.get(self.system, self.connector, self.connection)
+        connection = await self.connections.get(
+            self.system, self.connector, self.connection, caller=self.flow
+        )
         read = await connection.read_stream(self.stream, cursor, limit)
         items = [Item(record.key, record.data) for record in read.records]
         return Batch(items, read.state, more=read.more)

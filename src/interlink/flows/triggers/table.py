@@ -18,6 +18,7 @@ read); rows whose cursor is NULL are never read.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 from interlink.connectors.base import Connection, ConnectorError, Row
 from interlink.connectors.connections import Connections
 from interlink.connectors.mariadb import DIALECT as MARIADB
+from interlink.connectors.observed import Observed
 from interlink.connectors.postgresql import DIALECT as POSTGRESQL
 from interlink.connectors.sqlite import DIALECT as SQLITE
 from interlink.connectors.sqltext import Dialect
@@ -49,6 +51,7 @@ class TableSource:
     table: str | None = None
     query: str | None = None
     start: str | int | float = "earliest"  # earliest, now, or a cursor value (inclusive)
+    flow: str | None = None  # the flow it starts runs of: its reads are counted under it
     connections: Connections = field(default_factory=Connections, compare=False, repr=False)
 
     @property
@@ -79,7 +82,7 @@ class TableSource:
         rows = await self._select(connection, where, params, self._order("ASC"), limit)
         if not rows:
             return Batch((), cursor)
-        items = [Item(self._item_key(row), row) for row in rows]
+        items = [_Polled(self, row) for row in rows]
         return Batch(items, self._position(rows[-1]), more=len(rows) >= limit)
 
     async def _latest(self, connection: Connection) -> JSON:
@@ -88,7 +91,10 @@ class TableSource:
         return self._position(rows[0]) if rows else dict(_FROM_FIRST)
 
     async def _connection(self) -> Connection:
-        return await self.connections.get(self.system, self.connector, self.connection)
+        found = await self.connections.get(
+            self.system, self.connector, self.connection, caller=self.flow
+        )
+        return found.polling() if isinstance(found, Observed) else found
 
     def _q(self, column: str) -> str:
         return _DIALECTS.get(self.connector, _STANDARD).identifier(column, self.system, "column")
@@ -135,5 +141,23 @@ class TableSource:
         return f"{self.polled}:{_text(key)}:{_text(row[self.cursor])}"
 
 
+class _Polled(Item):
+    """A polled row, its key made when first read: a batch trigger reads two of a page."""
+
+    def __init__(self, source: TableSource, row: Row) -> None:
+        self.__dict__.update(input=row, _source=source)  # frozen: set past __setattr__
+
+    @functools.cached_property
+    def key(self) -> str:
+        source: TableSource = self.__dict__["_source"]
+        return source._item_key(self.input)
+
+
 def _text(value: Any) -> str:
+    # Integers (the usual ids and versions) spelled as json.dumps would, without its cost:
+    # the keys, and so the runs' ids, stay what they always were.
+    if type(value) is int:
+        return str(value)
+    if type(value) is list and all(type(v) is int for v in value):
+        return "[" + ",".join(map(str, value)) + "]"
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)

@@ -1,0 +1,318 @@
+"""Observed connector calls: what each flow reads from and writes to each System, per hour.
+
+Every operation a flow makes through a connector passes :class:`Observed`, the connection
+:meth:`Connections.get <interlink.connectors.connections.Connections.get>` hands a caller: a
+query step, a write step, a poll trigger's SQL read, a send, a file operation, a message
+received. It counts the operation in :class:`CallCounts`, in memory, by UTC hour, caller (the
+flow), System, direction (``read`` or ``write``) and operation, with the volume it moved (rows,
+messages or bytes, as :data:`OPERATIONS` says) and how many calls failed. Poll triggers over
+HTTP count there too (operation ``poll``).
+
+:class:`CallFlusher` writes the counts to the store every :data:`FLUSH_INTERVAL` seconds and
+when it stops, adding them to what is stored for the same key, as the gateway's observed
+connections are: nothing touches the store on an operation's own path. The table holds at most
+:data:`MAX_KEYS` keys between two flushes (the keys are bounded by the estate's flows, Systems
+and operations, so it fills only under a misuse); calls of a key beyond it go uncounted, with
+a warning at the next flush saying how many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from interlink.connectors.base import (
+    Connection,
+    FileInfo,
+    Inbox,
+    OutgoingMessage,
+    Received,
+    Row,
+    StreamRead,
+    WriteMode,
+)
+from interlink.store import ObservedCall, Store
+
+log = logging.getLogger("interlink.connectors")
+
+#: Seconds between two flushes of the counts to the store.
+FLUSH_INTERVAL: Final = 30.0
+#: Most keys held between two flushes.
+MAX_KEYS: Final = 10_000
+
+Direction = Literal["read", "write"]
+#: Each operation's direction and what its volume counts.
+OPERATIONS: Final[dict[str, tuple[Direction, str]]] = {
+    "query": ("read", "rows"),
+    "poll": ("read", "rows"),
+    "write": ("write", "rows"),
+    "send": ("write", "messages"),
+    "receive": ("read", "messages"),
+    "read_stream": ("read", "records"),
+    "list_files": ("read", "files"),
+    "read_file": ("read", "bytes"),
+    "write_file": ("write", "bytes"),
+    "move_file": ("write", "files"),
+    "delete_file": ("write", "files"),
+}
+
+CallKey = tuple[int, str, str, str, str]  # (hour as epoch seconds, caller, system, dir, op)
+
+
+class CallCounts:
+    """Calls, volume and errors per hour per (caller, System, direction, operation), held
+    until taken. Plain dict updates on the event loop: no lock, no await."""
+
+    def __init__(self, limit: int = MAX_KEYS, clock: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.counts: dict[CallKey, list[int]] = {}  # [calls, volume, errors]
+        self.dropped = 0
+
+    def add(
+        self,
+        caller: str,
+        system: str,
+        operation: str,
+        volume: int = 0,
+        *,
+        failed: bool = False,
+        calls: int = 1,
+        at: float | None = None,
+    ) -> None:
+        direction = OPERATIONS[operation][0]
+        hour = int(self.clock() if at is None else at) // 3600 * 3600
+        key = (hour, caller, system, direction, operation)
+        found = self.counts.get(key)
+        if found is None:
+            if len(self.counts) >= self.limit:
+                self.dropped += calls
+                return
+            found = self.counts[key] = [0, 0, 0]
+        found[0] += calls
+        found[1] += volume
+        found[2] += calls if failed else 0
+
+    def take(self) -> dict[CallKey, list[int]]:
+        """The counts so far, leaving the table empty."""
+        counts, self.counts = self.counts, {}
+        return counts
+
+    def restore(self, counts: dict[CallKey, list[int]]) -> None:
+        """Put back counts a failed flush could not write (as far as there is room)."""
+        for (hour, caller, system, _, operation), (calls, volume, errors) in counts.items():
+            if errors:
+                self.add(caller, system, operation, 0, failed=True, calls=errors, at=hour)
+            if calls - errors or volume:
+                self.add(caller, system, operation, volume, calls=calls - errors, at=hour)
+
+
+def call_rows(counts: dict[CallKey, list[int]]) -> list[ObservedCall]:
+    return [
+        ObservedCall(
+            datetime.fromtimestamp(hour, UTC),
+            caller,
+            system,
+            direction,
+            operation,
+            calls,
+            volume,
+            errors,
+        )
+        for (hour, caller, system, direction, operation), (calls, volume, errors) in counts.items()
+    ]
+
+
+class CallFlusher:
+    """Writes a :class:`CallCounts` to the store periodically and when stopped."""
+
+    def __init__(self, counts: CallCounts, store: Store, interval: float = FLUSH_INTERVAL) -> None:
+        self.counts = counts
+        self.store = store
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._failing = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop flushing periodically, and write what is left."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()
+
+    async def flush(self) -> int:
+        """Write the counts to the store; the keys written (0 when it failed: kept)."""
+        async with self._lock:
+            counts = self.counts.take()
+            written = 0
+            if counts:
+                try:
+                    await asyncio.to_thread(self.store.connector_calls.record, call_rows(counts))
+                except Exception as exc:
+                    if not self._failing:
+                        log.warning("observed connector calls not saved (kept for later): %s", exc)
+                    self._failing = True
+                    self.counts.restore(counts)
+                else:
+                    if self._failing:
+                        log.info("observed connector calls saved again")
+                    self._failing = False
+                    written = len(counts)
+            if self.counts.dropped:
+                log.warning(
+                    "%d connector call(s) not counted in observed connections: over %d keys",
+                    self.counts.dropped,
+                    self.counts.limit,
+                )
+                self.counts.dropped = 0
+            return written
+
+
+class Observed(Connection):
+    """A System's shared connection as one caller uses it: each operation counted."""
+
+    def __init__(
+        self, inner: Connection, caller: str, counts: CallCounts, reads: str = "query"
+    ) -> None:
+        self.inner = inner
+        self.system = inner.system
+        self.caller = caller
+        self.counts = counts
+        self.reads = reads  # what a query counts as: query (a step), poll (a trigger)
+
+    def polling(self) -> Observed:
+        """The same connection, its queries counted as a poll trigger's reads."""
+        return Observed(self.inner, self.caller, self.counts, "poll")
+
+    def _failed(self, operation: str) -> None:
+        self.counts.add(self.caller, self.system, operation, failed=True)
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
+    ) -> list[Row]:
+        operation = self.reads
+        try:
+            rows = await self.inner.query(sql, params, max_rows=max_rows)
+        except Exception:
+            self._failed(operation)
+            raise
+        self.counts.add(self.caller, self.system, operation, len(rows))
+        return rows
+
+    async def write(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        mode: WriteMode = "insert",
+        key: Sequence[str] = (),
+        batch_size: int = 500,
+    ) -> int:
+        try:
+            count = await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
+        except Exception:
+            self._failed("write")
+            raise
+        self.counts.add(self.caller, self.system, "write", len(rows))
+        return count
+
+    async def send(self, message: OutgoingMessage) -> None:
+        try:
+            await self.inner.send(message)
+        except Exception:
+            self._failed("send")
+            raise
+        self.counts.add(self.caller, self.system, "send", 1)
+
+    async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
+        return _ObservedInbox(await self.inner.subscribe(source, options), self)
+
+    async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
+        try:
+            read = await self.inner.read_stream(stream, state, limit)
+        except Exception:
+            self._failed("read_stream")
+            raise
+        self.counts.add(self.caller, self.system, "read_stream", len(read.records))
+        return read
+
+    async def list_files(self, prefix: str = "") -> list[FileInfo]:
+        try:
+            files = await self.inner.list_files(prefix)
+        except Exception:
+            self._failed("list_files")
+            raise
+        self.counts.add(self.caller, self.system, "list_files", len(files))
+        return files
+
+    async def read_file(self, path: str) -> bytes:
+        try:
+            data = await self.inner.read_file(path)
+        except Exception:
+            self._failed("read_file")
+            raise
+        self.counts.add(self.caller, self.system, "read_file", len(data))
+        return data
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        try:
+            await self.inner.write_file(path, data)
+        except Exception:
+            self._failed("write_file")
+            raise
+        self.counts.add(self.caller, self.system, "write_file", len(data))
+
+    async def move_file(self, path: str, to: str) -> None:
+        try:
+            await self.inner.move_file(path, to)
+        except Exception:
+            self._failed("move_file")
+            raise
+        self.counts.add(self.caller, self.system, "move_file", 1)
+
+    async def delete_file(self, path: str) -> None:
+        try:
+            await self.inner.delete_file(path)
+        except Exception:
+            self._failed("delete_file")
+            raise
+        self.counts.add(self.caller, self.system, "delete_file", 1)
+
+    async def close(self) -> None:
+        """The shared connection stays open: :class:`Connections` closes it."""
+
+
+class _ObservedInbox(Inbox):
+    def __init__(self, inner: Inbox, connection: Observed) -> None:
+        self.inner = inner
+        self.connection = connection
+
+    async def receive(self) -> Received:
+        c = self.connection
+        try:
+            received = await self.inner.receive()
+        except Exception:
+            c._failed("receive")
+            raise
+        c.counts.add(c.caller, c.system, "receive", 1)
+        return received
+
+    async def close(self) -> None:
+        await self.inner.close()
