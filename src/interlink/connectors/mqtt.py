@@ -18,8 +18,7 @@ place, which is why aiomqtt is pinned to a minor version. ``nack`` cannot ask th
 resend on the same connection (MQTT has no negative ack): it closes the connection without the
 PUBACK and the next ``receive`` reconnects, so the broker resends every unacknowledged message
 of the session, in order, the nacked one first. MQTT wants PUBACKs in the order the messages
-came: a consumer acks one message before it takes the next (the consume trigger's concurrency
-of 1 does).
+came: the consume trigger acks in that order whatever its concurrency.
 
 Keys. MQTT gives a message no id that survives a resend but its packet id, which the broker
 reuses for other messages. A message with a ``message-id`` user property (which ``send`` sets

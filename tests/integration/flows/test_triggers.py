@@ -460,6 +460,10 @@ async def test_messages_in_flight_together_are_each_acked_after_their_run(store:
     nacked = [key for what, key in queue.log if what == "nacked"]
     assert sorted(nacked) == sorted(failures)
     assert numbers(store) == list(range(40))
+    # Acks and nacks go in the order the messages came, as MQTT's PUBACKs must.
+    received = [key for what, key in queue.log if what == "received"]
+    settled = [key for what, key in queue.log if what in ("acked", "nacked")]
+    assert settled == received
 
 
 def _exists(runs: FlowRuns, run_id: str) -> bool:

@@ -7,8 +7,10 @@ message handed out twice (a node died before its ack reached the broker, an ack 
 run recorded and starts none. The broker keeps the position: there is no checkpoint.
 
 Up to ``concurrency`` messages are in flight at once (their runs recorded together, in shared
-transactions); 1, the default, records and acks them in the order received, which a broker
-that wants acks in order (MQTT's PUBACKs) needs.
+transactions), and whatever the concurrency they are acked (or nacked) in the order received:
+a message whose run was recorded first waits for the ones before it. MQTT requires its PUBACKs
+in that order, and any broker's redelivery then stays in order too; it costs the wait for the
+slowest record of a group, a transaction's time.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Consumer:
     async def _consume(self, held: HeldLease | None) -> None:
         slots = asyncio.Semaphore(self.concurrency)
         in_flight: set[asyncio.Task[None]] = set()
+        before: asyncio.Future[None] | None = None  # settled once the last message is
         try:
             while held is None or held.valid():
                 await slots.acquire()
@@ -83,7 +86,9 @@ class Consumer:
                     slots.release()
                     await asyncio.sleep(self.backoff.failed("receiving", exc))
                     continue
-                task = asyncio.create_task(self._one(delivery, held, slots))
+                settled = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(self._one(delivery, held, slots, before, settled))
+                before = settled
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
         finally:
@@ -91,17 +96,28 @@ class Consumer:
             await cancel_and_wait(in_flight)
 
     async def _one(
-        self, delivery: Delivery, held: HeldLease | None, slots: asyncio.Semaphore
+        self,
+        delivery: Delivery,
+        held: HeldLease | None,
+        slots: asyncio.Semaphore,
+        before: asyncio.Future[None] | None,
+        settled: asyncio.Future[None],
     ) -> None:
         try:
-            self._pause = max(self._pause, await self._handle(delivery, held))
+            self._pause = max(self._pause, await self._handle(delivery, held, before))
         finally:
+            if not settled.done():
+                settled.set_result(None)
             slots.release()
 
-    async def _handle(self, delivery: Delivery, held: HeldLease | None) -> float:
-        """Record the message's run, then ack it; nack it when the run cannot be recorded.
-        The seconds to wait before the next message (0 unless something failed)."""
+    async def _handle(
+        self, delivery: Delivery, held: HeldLease | None, before: asyncio.Future[None] | None
+    ) -> float:
+        """Record the message's run, then ack it once the message before it is settled; nack it
+        when the run cannot be recorded. The seconds to wait before the next message (0 unless
+        something failed)."""
         if held is not None and not held.valid():  # another node may consume it now
+            await _after(before)
             await self._settle(delivery.nack, "nacking")
             return 0.0
         trigger = f"queue:{self.name}:{delivery.key}"
@@ -112,8 +128,10 @@ class Consumer:
             self._background(delivery.nack)
             raise
         except Exception as exc:
+            await _after(before)
             await self._settle(delivery.nack, "nacking")
             return self.backoff.failed("recording a run", exc)
+        await _after(before)
         try:
             await delivery.ack()
         except Exception as exc:  # the run stands; the broker hands the message out again
@@ -136,3 +154,9 @@ class Consumer:
         task = asyncio.get_running_loop().create_task(self._settle(action, "nacking"))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
+
+
+async def _after(before: asyncio.Future[None] | None) -> None:
+    """Wait until the message received before this one is acked or nacked."""
+    if before is not None:
+        await asyncio.shield(before)
