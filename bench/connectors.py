@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/connectors.py [--rows 1000000] [--batch 10000] [--rounds 1]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--mariadb 127.0.0.1:3306]
-        [--store postgresql://...] [--scenario cdc]
+        [--store postgresql://...] [--messages 5000] [--concurrency 16] [--prefetch 32]
+        [--scenario cdc|amqp|mqtt]...
 
 One function per scenario (:data:`SCENARIOS`), each measuring the product and its plain
 reference in the same round, so a shared machine's load falls on both alike; ``--rounds``
@@ -23,6 +24,11 @@ both dropped after).
 - *plain*: a script with the same drivers (psycopg 3, asyncmy) reading the same keyset pages
   and upserting them with the same statement the connector writes, a page read ahead while
   the last one is written: the ceiling, with no run recorded, no JSON, no checkpoint.
+
+*amqp*, *mqtt*: ``--messages`` messages preloaded into a queue (RabbitMQ) or a topic (a private
+Mosquitto) consumed by `interlink serve` through a Flow's ``trigger.consume`` whose ``call``
+step POSTs each to a webhook receiver, against a plain consumer with the same driver POSTing
+and acking each (``bench/connectors_consume.py``, which also runs on its own).
 
 The ratio is flow / plain; the goal is at least 0.5.
 """
@@ -46,6 +52,7 @@ import asyncmy
 import psycopg
 from psycopg import sql
 
+from connectors_consume import run_amqp, run_mqtt
 from interlink.store.postgres import parse_postgres_url
 from interlink.testing.processes import InterlinkProcess, free_port
 
@@ -128,8 +135,9 @@ class Result:
     unit: str
     product: float
     plain: float
-    product_cpu: float
-    plain_cpu: float
+    product_cpu: float | None
+    plain_cpu: float | None
+    note: str = ""  # what the round was checked against (a receiver's capacity)
 
 
 def process_cpu(pid: int) -> float:
@@ -308,11 +316,32 @@ async def cdc(args: argparse.Namespace, servers: Servers) -> Result:
                 await conn.execute(drop)
 
 
+async def amqp(args: argparse.Namespace, servers: Servers) -> Result:
+    """One round of bench/connectors_consume.py's AMQP scenario (RabbitMQ)."""
+    found = await asyncio.to_thread(
+        run_amqp, args.messages, 1, concurrency=args.concurrency, prefetch=args.prefetch
+    )
+    return _consumed(found)
+
+
+async def mqtt(args: argparse.Namespace, servers: Servers) -> Result:
+    """One round of bench/connectors_consume.py's MQTT scenario (a private Mosquitto)."""
+    found = await asyncio.to_thread(run_mqtt, args.messages, 1, concurrency=args.concurrency)
+    return _consumed(found)
+
+
+def _consumed(found: dict[str, Any]) -> Result:
+    fastest = max(*found["plain"], *found["interlink"])
+    note = f"receiver alone {found['receiver']:,.0f} POSTs/s = {found['receiver'] / fastest:.1f}x"
+    return Result("msg/s", found["interlink"][0], found["plain"][0], None, None, note)
+
+
 #: Each scenario by name: a function measuring the product and its reference once, in the same
-#: round. A new one (a broker's queue consumed into a flow calling a webhook, against a plain
-#: consumer) is an async function of (args, servers) returning a Result, and a line here.
+#: round: an async function of (args, servers) returning a Result, and a line here.
 SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "cdc": ("PostgreSQL table -> flow (poll, each: batch; write upsert) -> MariaDB", cdc),
+    "amqp": ("RabbitMQ queue -> flow (consume; call) -> webhook, vs aio-pika consumer", amqp),
+    "mqtt": ("Mosquitto topic -> flow (consume; call) -> webhook, vs aiomqtt consumer", mqtt),
 }
 
 
@@ -331,19 +360,26 @@ async def main_async(args: argparse.Namespace) -> None:
         results = [await scenario(args, servers) for _ in range(args.rounds)]
         unit = results[0].unit
         ratios = [r.product / r.plain for r in results]
-        print(f"{name}: {title}; {args.rows:,} rows, batches of {args.batch:,}")
-        plain_cpu = statistics.median(r.plain_cpu for r in results)
-        flow_cpu = statistics.median(r.product_cpu for r in results)
-        print(
-            f"  plain script  {_summary([r.plain for r in results])} {unit}  "
-            f"({plain_cpu:.1f} CPU s)"
+        size = (
+            f"{args.rows:,} rows, batches of {args.batch:,}"
+            if name == "cdc"
+            else f"{args.messages:,} messages, concurrency {args.concurrency}"
         )
-        print(
-            f"  flow          {_summary([r.product for r in results])} {unit}  "
-            f"({flow_cpu:.1f} CPU s in interlink serve)"
-        )
+        print(f"{name}: {title}; {size}")
+        plain_line = f"  plain         {_summary([r.plain for r in results])} {unit}"
+        flow_line = f"  flow          {_summary([r.product for r in results])} {unit}"
+        if results[0].plain_cpu is not None:
+            plain_cpu = statistics.median(r.plain_cpu or 0.0 for r in results)
+            flow_cpu = statistics.median(r.product_cpu or 0.0 for r in results)
+            plain_line += f"  ({plain_cpu:.1f} CPU s)"
+            flow_line += f"  ({flow_cpu:.1f} CPU s in interlink serve)"
+        print(plain_line)
+        print(flow_line)
         ratio = statistics.median(ratios)
         print(f"  ratio         {ratio:.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+        for result in results:
+            if result.note:
+                print(f"  {result.note}")
 
 
 def main() -> None:
@@ -354,6 +390,9 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--mariadb", default="127.0.0.1:3306", help="host:port, user root")
     parser.add_argument("--store", help="the flows' store (default: SQLite in a temp folder)")
+    parser.add_argument("--messages", type=int, default=5000, help="amqp, mqtt: per round")
+    parser.add_argument("--concurrency", type=int, default=16, help="amqp, mqtt: in flight")
+    parser.add_argument("--prefetch", type=int, default=32, help="amqp")
     parser.add_argument(
         "--scenario", action="append", choices=sorted(SCENARIOS), help="default: all"
     )

@@ -21,9 +21,10 @@ The rate is taken at the receiver: from its first POST to its ``--messages``-th 
 server's start nor the consumer's connect counts), on both sides.
 
 AMQP: the trigger's ``concurrency`` is ``--concurrency`` and its ``prefetch`` ``--prefetch``;
-the plain consumer uses the same prefetch and handles as many messages at once. MQTT: both use
-concurrency 1, as MQTT wants PUBACKs in the order the messages came (the connector's
-docstring), through a persistent session (clean start off) created before the preload.
+the plain consumer uses the same prefetch and handles as many messages at once. MQTT: both
+handle ``--concurrency`` messages at once and send the PUBACKs in the order the messages came,
+as MQTT wants (the consume trigger does so whatever its concurrency), through a persistent
+session (clean start off) created before the preload.
 Mosquitto keeps at most ``max_queued_messages`` (1000 by default) for a session, so unless
 ``--mqtt-port`` names a broker set up for it, a private ``mosquitto`` is started on a free
 port with no such limit, and stopped after.
@@ -520,21 +521,41 @@ async def mqtt_topic(port: int, client_id: str, count: int) -> AsyncIterator[str
             pass  # a clean start with no expiry: the session is gone
 
 
-async def mqtt_plain(port: int, base: str, client_id: str, count: int) -> float:
-    """aiomqtt in the session: each message POSTed, then its PUBACK sent, one at a time."""
+async def mqtt_plain(port: int, base: str, client_id: str, count: int, concurrency: int) -> float:
+    """aiomqtt in the session: up to ``concurrency`` messages POSTed at once, each PUBACK sent
+    once its POST is done and the PUBACKs before it are sent (MQTT wants them in order)."""
     await arm(base, count)
     client = HttpClient()
     target = Target(base, None)
     mqtt = _session(port, client_id, keep=True)
     # aiomqtt does not expose manual acks: the wrapped paho client does (as the connector).
     mqtt._client.manual_ack_set(True)
+    slots = asyncio.Semaphore(concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(
+        message: Any, before: asyncio.Future[None] | None, done: asyncio.Future[None]
+    ) -> None:
+        try:
+            payload = json.loads(bytes(message.payload))
+            await call(client, target, "POST", "/", payload, f"k{message.mid}")
+            if before is not None:
+                await before
+            mqtt._client.ack(message.mid, message.qos)
+        finally:
+            done.set_result(None)
+            slots.release()
 
     async def consume() -> None:
+        before: asyncio.Future[None] | None = None
         async with mqtt:
             async for message in mqtt.messages:
-                payload = json.loads(bytes(message.payload))
-                await call(client, target, "POST", "/", payload, f"k{message.mid}")
-                mqtt._client.ack(message.mid, message.qos)
+                await slots.acquire()
+                done = asyncio.get_running_loop().create_future()
+                task = asyncio.create_task(one(message, before, done))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                before = done
 
     consumer = asyncio.create_task(consume())
     try:
@@ -543,18 +564,23 @@ async def mqtt_plain(port: int, base: str, client_id: str, count: int) -> float:
         consumer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await consumer
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await client.aclose()
 
 
-async def _mqtt_round(port: int, base: str, count: int) -> tuple[float, float]:
+async def _mqtt_round(port: int, base: str, count: int, concurrency: int) -> tuple[float, float]:
     plain_id = f"ilbench{uuid.uuid4().hex[:12]}"
     async with mqtt_topic(port, plain_id, count):
-        plain = await mqtt_plain(port, base, plain_id, count)
+        plain = await mqtt_plain(port, base, plain_id, count, concurrency)
     product_id = f"ilbench{uuid.uuid4().hex[:12]}"
     async with mqtt_topic(port, product_id, count) as topic:
         connection = {"host": "127.0.0.1", "port": port}
         options = {"clientId": product_id}
-        product = await interlink_rate(base, count, "mqtt", connection, topic, 1, options, {})
+        product = await interlink_rate(
+            base, count, "mqtt", connection, topic, concurrency, options, {}
+        )
     return plain, product
 
 
@@ -564,8 +590,10 @@ def run_mqtt(
     *,
     port: int | None = None,
     base: str | None = None,
+    concurrency: int = 16,
 ) -> dict[str, Any]:
-    """Plain aiomqtt vs interlink serve on Mosquitto, both acking in order (concurrency 1):
+    """Plain aiomqtt vs interlink serve on Mosquitto, both acking in order, ``concurrency``
+    messages in flight:
     messages/s of each run, and the receiver's own rate. ``port``: a broker with no queue cap
     (else a private one is started); ``base``: a receiver already running."""
     with contextlib.ExitStack() as stack:
@@ -574,14 +602,14 @@ def run_mqtt(
         plain: list[float] = []
         product: list[float] = []
         for _ in range(runs):
-            p, i = asyncio.run(_mqtt_round(broker, hook, messages))
+            p, i = asyncio.run(_mqtt_round(broker, hook, messages, concurrency))
             plain.append(p)
             product.append(i)
         capacity = asyncio.run(receiver_rate(hook, max(messages, 20000)))
     return {
         "connector": "mqtt",
         "messages": messages,
-        "concurrency": 1,
+        "concurrency": concurrency,
         "plain": plain,
         "interlink": product,
         "receiver": capacity,
@@ -621,7 +649,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=16, help="AMQP only (MQTT: 1)")
+    parser.add_argument("--concurrency", type=int, default=16, help="messages in flight")
     parser.add_argument("--prefetch", type=int, default=32, help="AMQP only")
     parser.add_argument("--only", choices=["amqp", "mqtt"])
     parser.add_argument("--amqp", default=amqp_url())
@@ -639,7 +667,11 @@ def main() -> None:
             )
         )
     if args.only in (None, "mqtt"):
-        jobs.append(lambda: run_mqtt(args.messages, args.runs, port=args.mqtt_port))
+        jobs.append(
+            lambda: run_mqtt(
+                args.messages, args.runs, port=args.mqtt_port, concurrency=args.concurrency
+            )
+        )
     for job in jobs:
         print_result(job())
 
