@@ -46,6 +46,7 @@ from interlink.connectors.base import (
     ObjectNotFound,
     OutgoingMessage,
     Received,
+    error_text,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -120,11 +121,6 @@ spec:
 DEFAULT_PREFETCH = 10
 
 
-def _text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def _where(url: str) -> str:
     """The broker as errors name it: host, port and vhost, never the credentials."""
     parsed = URL(url)
@@ -158,7 +154,7 @@ async def _connect(url: str, timeout: float, system: str) -> AbstractConnection:
         ) from None
     except (TimeoutError, OSError, amqp_errors.AMQPConnectionError) as exc:
         raise ConnectionFailed(
-            f"cannot connect: {_text(exc)}", system=system, object=where, retryable=True
+            f"cannot connect: {error_text(exc)}", system=system, object=where, retryable=True
         ) from None
 
 
@@ -203,7 +199,10 @@ class AmqpReceived(Received):
             await self._message.ack()
         except Exception as exc:  # the channel is gone: the broker hands it out again
             raise ConnectorError(
-                f"ack failed: {_text(exc)}", system=self._system, object=self.source, retryable=True
+                f"ack failed: {error_text(exc)}",
+                system=self._system,
+                object=self.source,
+                retryable=True,
             ) from None
 
     async def nack(self) -> None:
@@ -211,7 +210,7 @@ class AmqpReceived(Received):
             await self._message.nack(requeue=True)
         except Exception as exc:
             raise ConnectorError(
-                f"nack failed: {_text(exc)}",
+                f"nack failed: {error_text(exc)}",
                 system=self._system,
                 object=self.source,
                 retryable=True,
@@ -255,7 +254,7 @@ class AmqpInbox(Inbox):
             def dropped(_sender: Any, exc: BaseException | None = None) -> None:
                 arrived.put_nowait(
                     ConnectorError(
-                        f"the consumer's channel closed: {_text(exc) if exc else 'closed'}",
+                        f"the consumer's channel closed: {error_text(exc) if exc else 'closed'}",
                         system=self._system,
                         object=self._queue_name,
                         retryable=True,
@@ -371,7 +370,7 @@ class AmqpConnection(Connection):
         except (TimeoutError, OSError, amqp_errors.AMQPError, RuntimeError) as exc:
             self._exchange = None  # the channel or connection is gone: the next send reopens
             raise ConnectorError(
-                f"publishing failed: {_text(exc)}",
+                f"publishing failed: {error_text(exc)}",
                 system=self.system,
                 object=where,
                 retryable=True,

@@ -54,6 +54,11 @@ WRITE_MODES: tuple[WriteMode, ...] = ("insert", "upsert", "update")
 Row = dict[str, Any]
 
 
+def error_text(exc: BaseException) -> str:
+    """A driver's error as one line of its text, or its type's name when it says nothing."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class ConnectorError(InterlinkError):
     """A connector operation failed: ``system`` is the System, ``object`` what it was about
     (a table, a statement, the server). ``retryable`` when the same operation may succeed

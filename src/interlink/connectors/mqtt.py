@@ -53,6 +53,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     StatementError,
+    error_text,
 )
 from interlink.connectors.bodies import encode_body
 from interlink.connectors.spec import Capability, ConnectorSpec
@@ -167,10 +168,6 @@ def _paho(client: aiomqtt.Client) -> paho.Client:
     return client._client
 
 
-def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def client_id(system: str, source: str) -> str:
     """The session's client id for ``source`` of ``system``: 23 letters and digits, which
     every MQTT server accepts."""
@@ -224,7 +221,7 @@ class _Broker:
         except aiomqtt.MqttError as exc:
             refused = isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) in _REFUSED
             raise ConnectionFailed(
-                _text(exc), system=self.system, object=self.where, retryable=not refused
+                error_text(exc), system=self.system, object=self.where, retryable=not refused
             ) from None
         return client
 
@@ -294,13 +291,15 @@ class MqttConnection(Connection):
                         message.to, payload, qos=1, properties=properties
                     )
                 except ValueError as exc:  # paho refuses a topic with wildcards, or none
-                    raise StatementError(_text(exc), system=self.system, object=where) from None
+                    raise StatementError(
+                        error_text(exc), system=self.system, object=where
+                    ) from None
                 except aiomqtt.MqttError as exc:
                     self._publisher = None
                     await self._broker.disconnect(publisher.client)
                     if attempt == 2:
                         raise ConnectorError(
-                            f"not published: {_text(exc)}",
+                            f"not published: {error_text(exc)}",
                             system=self.system,
                             object=where,
                             retryable=True,
@@ -399,7 +398,7 @@ class MqttInbox(Inbox):
                     isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) == paho.MQTT_ERR_INVAL
                 )
                 raise self._error(
-                    f"cannot subscribe: {_text(exc)}", retryable=not invalid
+                    f"cannot subscribe: {error_text(exc)}", retryable=not invalid
                 ) from None
             refused = [r for r in granted if isinstance(r, ReasonCode) and r.is_failure]
             if refused:
@@ -419,7 +418,7 @@ class MqttInbox(Inbox):
             if self._closed:
                 raise self._error("the inbox is closed", retryable=False) from None
             raise self._error(
-                f"the broker connection dropped: {_text(exc)}", retryable=True
+                f"the broker connection dropped: {error_text(exc)}", retryable=True
             ) from None
         return MqttReceived(self, client, message)
 

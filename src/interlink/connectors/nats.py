@@ -42,6 +42,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     StatementError,
+    error_text,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -136,11 +137,6 @@ DEFAULT_BATCH = 10
 FETCH_WAIT = 5.0
 
 
-def _text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def durable_name(trigger: str) -> str:
     """A consumer name from a trigger's id: letters, digits, - and _ only."""
     return "interlink-" + re.sub(r"[^A-Za-z0-9_-]", "_", trigger)
@@ -162,7 +158,10 @@ class NatsReceived(Received):
             await self._msg.ack_sync(timeout=FETCH_WAIT)
         except Exception as exc:  # not acked: redelivered after ackWait, its run found
             raise ConnectorError(
-                f"ack failed: {_text(exc)}", system=self._system, object=self.source, retryable=True
+                f"ack failed: {error_text(exc)}",
+                system=self._system,
+                object=self.source,
+                retryable=True,
             ) from None
 
     async def nack(self) -> None:
@@ -170,7 +169,10 @@ class NatsReceived(Received):
             await self._msg.nak()
         except Exception as exc:
             raise ConnectorError(
-                f"nak failed: {_text(exc)}", system=self._system, object=self.source, retryable=True
+                f"nak failed: {error_text(exc)}",
+                system=self._system,
+                object=self.source,
+                retryable=True,
             ) from None
 
 
@@ -193,7 +195,7 @@ class NatsInbox(Inbox):
                 continue  # nothing yet: ask again
             except NatsError as exc:
                 raise ConnectorError(
-                    f"fetching failed: {_text(exc)}",
+                    f"fetching failed: {error_text(exc)}",
                     system=self._system,
                     object=self._subject,
                     retryable=True,
@@ -253,7 +255,7 @@ class NatsConnection(Connection):
             ) from None
         except (NatsError, TimeoutError, OSError) as exc:
             raise ConnectorError(
-                f"publishing failed: {_text(exc)}",
+                f"publishing failed: {error_text(exc)}",
                 system=self.system,
                 object=message.to,
                 retryable=True,
@@ -282,7 +284,7 @@ class NatsConnection(Connection):
             ) from None
         except (NatsError, TimeoutError, OSError) as exc:
             raise ConnectorError(
-                f"subscribing failed: {_text(exc)}",
+                f"subscribing failed: {error_text(exc)}",
                 system=self.system,
                 object=source,
                 retryable=True,
@@ -297,7 +299,7 @@ class NatsConnection(Connection):
 
 def _refusal(exc: BaseException) -> bool:
     """Whether the server refused the credentials (it says so in an -ERR line)."""
-    text = _text(exc).lower()
+    text = error_text(exc).lower()
     return "authorization" in text or "authentication" in text
 
 
@@ -358,7 +360,7 @@ class NatsConnector(Connector):
                 raise ConnectionFailed(
                     "the server refused the credentials", system=system, object=where
                 )
-            why = _text(last)
+            why = error_text(last)
             if why in ("", "TimeoutError") or isinstance(last, NoServersError):
                 why = "no answer in time"
             raise ConnectionFailed(

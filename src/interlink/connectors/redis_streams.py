@@ -51,6 +51,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     StatementError,
+    error_text,
 )
 from interlink.connectors.bodies import encode_body
 from interlink.connectors.spec import Capability, ConnectorSpec
@@ -183,16 +184,12 @@ DEFAULT_BATCH = 10
 _STARTS = {"earliest": "0", "now": "$"}
 
 
-def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _str(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _error(exc: RedisError, system: str, obj: str) -> ConnectorError:
-    text = _text(exc)
+    text = error_text(exc)
     if isinstance(exc, AuthenticationError):
         return ConnectionFailed(text, system=system, object=obj)
     if isinstance(exc, RedisConnectionError | RedisTimeout):
