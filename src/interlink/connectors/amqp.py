@@ -37,6 +37,7 @@ from aio_pika.abc import (
 from pamqp import commands
 from yarl import URL
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -56,7 +57,7 @@ SPEC = ConnectorSpec(
     description="A RabbitMQ broker over AMQP 0-9-1 (aio-pika): send with confirms, consume queues.",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "required": ["url"],
         "additionalProperties": False,

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -35,7 +36,7 @@ SPEC = ConnectorSpec(
     description="Messages posted to a Slack-compatible incoming webhook (Slack, Mattermost...).",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
             "webhook": {

@@ -44,6 +44,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -71,28 +72,14 @@ SPEC = ConnectorSpec(
     "once the run is recorded.",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "broker host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 1883,
-                "description": "broker port (8883 is the usual one with TLS)",
-            },
+            "host": schemas.host("broker"),
+            "port": schemas.port(1883, "broker port (8883 is the usual one with TLS)"),
             "username": {"type": "string", "minLength": 1, "description": "user to log in as"},
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the user's password, as a ${secret:NAME} reference",
-            },
-            "tls": {
-                "type": "boolean",
-                "default": False,
-                "description": "connect over TLS, checking the broker's certificate",
-            },
+            "password": schemas.password(),
+            "tls": schemas.tls("broker"),
             "keepalive": {
                 "type": "integer",
                 "minimum": 5,
@@ -100,13 +87,9 @@ SPEC = ConnectorSpec(
                 "default": 60,
                 "description": "seconds between keepalive pings",
             },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for the broker (a connection, a PUBACK, a SUBACK)",
-            },
+            "connectTimeout": schemas.connect_timeout(
+                "seconds to wait for the broker (a connection, a PUBACK, a SUBACK)"
+            ),
         },
         "required": ["host"],
         "additionalProperties": False,
@@ -137,11 +120,7 @@ SPEC = ConnectorSpec(
         Capability(
             "write",
             "send steps publish to a topic with QoS 1 and wait for the broker's PUBACK",
-            {
-                "type": "object",
-                "properties": {"to": {"type": "string", "description": "the topic"}},
-                "required": ["to"],
-            },
+            schemas.send_to("topic"),
         ),
     ),
     example="""\

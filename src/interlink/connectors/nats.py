@@ -32,6 +32,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NoStreamResponseError, NotFoundError
 from yarl import URL
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -52,7 +53,7 @@ SPEC = ConnectorSpec(
     description="NATS JetStream (nats-py): deduplicated publish, durable pull consumers.",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "required": ["url"],
         "additionalProperties": False,

@@ -42,6 +42,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -65,17 +66,11 @@ SPEC = ConnectorSpec(
     "entries claimed again.",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 6379,
-                "description": "server port",
-            },
+            "host": schemas.host(),
+            "port": schemas.port(6379),
             "database": {
                 "type": "integer",
                 "minimum": 0,
@@ -87,28 +82,16 @@ SPEC = ConnectorSpec(
                 "minLength": 1,
                 "description": "ACL user to log in as (default: the default user)",
             },
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the user's password, as a ${secret:NAME} reference",
-            },
-            "tls": {
-                "type": "boolean",
-                "default": False,
-                "description": "connect over TLS, checking the server's certificate",
-            },
+            "password": schemas.password(),
+            "tls": schemas.tls(),
             "maxLength": {
                 "type": "integer",
                 "minimum": 1,
                 "description": "keep each stream it sends to at about this many entries (MAXLEN ~)",
             },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for the server (a connection, an answer)",
-            },
+            "connectTimeout": schemas.connect_timeout(
+                "seconds to wait for the server (a connection, an answer)"
+            ),
         },
         "required": ["host"],
         "additionalProperties": False,
@@ -156,11 +139,7 @@ SPEC = ConnectorSpec(
         Capability(
             "write",
             "send steps add an entry (XADD) to a stream",
-            {
-                "type": "object",
-                "properties": {"to": {"type": "string", "description": "the stream"}},
-                "required": ["to"],
-            },
+            schemas.send_to("stream"),
         ),
     ),
     example="""\

@@ -23,6 +23,7 @@ from obstore.exceptions import (
 )
 from obstore.store import S3Store
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -49,7 +50,7 @@ SPEC = ConnectorSpec(
     description="A bucket of Amazon S3 or an S3-compatible store (MinIO, Ceph, R2), as files.",
     interface="files",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
             "bucket": {"type": "string", "minLength": 3, "description": "the bucket's name"},

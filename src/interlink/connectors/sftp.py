@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -42,7 +43,7 @@ SPEC = ConnectorSpec(
     description="A directory on an SSH server over SFTP (asyncssh), its host key pinned.",
     interface="files",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
             "host": {"type": "string", "minLength": 1, "description": "the server's host name"},

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -46,7 +47,7 @@ SPEC = ConnectorSpec(
     description="A SQLite database file on the node, for local data and tests.",
     interface="sql",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
             "path": {

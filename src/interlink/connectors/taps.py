@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectorError,
@@ -80,7 +81,7 @@ _LAUNCHERS: Final = frozenset(
 def config_schema(**extra: Any) -> dict[str, Any]:
     """The ``connection`` schema of a tap connector, with its own ``extra`` fields."""
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "properties": {
             "command": {
