@@ -36,6 +36,7 @@ from interlink.connectors.base import (
     StreamRead,
     WriteMode,
 )
+from interlink.observe.saving import CountsSaver
 from interlink.store import ObservedCall, Store
 
 log = logging.getLogger("interlink.connectors")
@@ -137,7 +138,14 @@ class CallFlusher:
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._failing = False
+        self._saver = CountsSaver(
+            counts,
+            log,
+            saved="observed connector calls",
+            kept="later",
+            uncounted="connector call(s)",
+            unit="keys",
+        )
 
     def start(self) -> None:
         if self._task is None:
@@ -160,29 +168,10 @@ class CallFlusher:
     async def flush(self) -> int:
         """Write the counts to the store; the keys written (0 when it failed: kept)."""
         async with self._lock:
-            counts = self.counts.take()
-            written = 0
-            if counts:
-                try:
-                    await asyncio.to_thread(self.store.connector_calls.record, call_rows(counts))
-                except Exception as exc:
-                    if not self._failing:
-                        log.warning("observed connector calls not saved (kept for later): %s", exc)
-                    self._failing = True
-                    self.counts.restore(counts)
-                else:
-                    if self._failing:
-                        log.info("observed connector calls saved again")
-                    self._failing = False
-                    written = len(counts)
-            if self.counts.dropped:
-                log.warning(
-                    "%d connector call(s) not counted in observed connections: over %d keys",
-                    self.counts.dropped,
-                    self.counts.limit,
-                )
-                self.counts.dropped = 0
-            return written
+            return await self._saver.save(self.counts.take(), self._write)
+
+    def _write(self, counts: dict[CallKey, list[int]]) -> None:
+        self.store.connector_calls.record(call_rows(counts))
 
 
 class Observed(Connection):
