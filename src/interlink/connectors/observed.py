@@ -22,9 +22,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from interlink.connectors.base import (
     Connection,
@@ -40,6 +40,8 @@ from interlink.observe.saving import CountsSaver
 from interlink.store import ObservedCall, Store
 
 log = logging.getLogger("interlink.connectors")
+
+T = TypeVar("T")
 
 #: Seconds between two flushes of the counts to the store.
 FLUSH_INTERVAL: Final = 30.0
@@ -174,6 +176,11 @@ class CallFlusher:
         self.store.connector_calls.record(call_rows(counts))
 
 
+def _one(_: object) -> int:
+    """The volume of an operation that counts as one (a message sent, a file moved)."""
+    return 1
+
+
 class Observed(Connection):
     """A System's shared connection as one caller uses it: each operation counted."""
 
@@ -193,17 +200,23 @@ class Observed(Connection):
     def _failed(self, operation: str) -> None:
         self.counts.add(self.caller, self.system, operation, failed=True)
 
-    async def query(
-        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
-    ) -> list[Row]:
-        operation = self.reads
+    async def _counted(self, operation: str, call: Awaitable[T], volume: Callable[[T], int]) -> T:
+        """What ``call`` returns, counted as one ``operation`` of ``volume`` of it; a call that
+        fails is counted as failed."""
         try:
-            rows = await self.inner.query(sql, params, max_rows=max_rows)
+            result = await call
         except Exception:
             self._failed(operation)
             raise
-        self.counts.add(self.caller, self.system, operation, len(rows))
-        return rows
+        self.counts.add(self.caller, self.system, operation, volume(result))
+        return result
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
+    ) -> list[Row]:
+        return await self._counted(
+            self.reads, self.inner.query(sql, params, max_rows=max_rows), len
+        )
 
     async def write(
         self,
@@ -214,75 +227,33 @@ class Observed(Connection):
         key: Sequence[str] = (),
         batch_size: int = 500,
     ) -> int:
-        try:
-            count = await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
-        except Exception:
-            self._failed("write")
-            raise
-        self.counts.add(self.caller, self.system, "write", len(rows))
-        return count
+        written = self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
+        return await self._counted("write", written, lambda _: len(rows))
 
     async def send(self, message: OutgoingMessage) -> None:
-        try:
-            await self.inner.send(message)
-        except Exception:
-            self._failed("send")
-            raise
-        self.counts.add(self.caller, self.system, "send", 1)
+        await self._counted("send", self.inner.send(message), _one)
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
         return _ObservedInbox(await self.inner.subscribe(source, options), self)
 
     async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
-        try:
-            read = await self.inner.read_stream(stream, state, limit)
-        except Exception:
-            self._failed("read_stream")
-            raise
-        self.counts.add(self.caller, self.system, "read_stream", len(read.records))
-        return read
+        read = self.inner.read_stream(stream, state, limit)
+        return await self._counted("read_stream", read, lambda r: len(r.records))
 
     async def list_files(self, prefix: str = "") -> list[FileInfo]:
-        try:
-            files = await self.inner.list_files(prefix)
-        except Exception:
-            self._failed("list_files")
-            raise
-        self.counts.add(self.caller, self.system, "list_files", len(files))
-        return files
+        return await self._counted("list_files", self.inner.list_files(prefix), len)
 
     async def read_file(self, path: str) -> bytes:
-        try:
-            data = await self.inner.read_file(path)
-        except Exception:
-            self._failed("read_file")
-            raise
-        self.counts.add(self.caller, self.system, "read_file", len(data))
-        return data
+        return await self._counted("read_file", self.inner.read_file(path), len)
 
     async def write_file(self, path: str, data: bytes) -> None:
-        try:
-            await self.inner.write_file(path, data)
-        except Exception:
-            self._failed("write_file")
-            raise
-        self.counts.add(self.caller, self.system, "write_file", len(data))
+        await self._counted("write_file", self.inner.write_file(path, data), lambda _: len(data))
 
     async def move_file(self, path: str, to: str) -> None:
-        try:
-            await self.inner.move_file(path, to)
-        except Exception:
-            self._failed("move_file")
-            raise
-        self.counts.add(self.caller, self.system, "move_file", 1)
+        await self._counted("move_file", self.inner.move_file(path, to), _one)
 
     async def delete_file(self, path: str) -> None:
-        try:
-            await self.inner.delete_file(path)
-        except Exception:
-            self._failed("delete_file")
-            raise
-        self.counts.add(self.caller, self.system, "delete_file", 1)
+        await self._counted("delete_file", self.inner.delete_file(path), _one)
 
     async def close(self) -> None:
         """The shared connection stays open: :class:`Connections` closes it."""
