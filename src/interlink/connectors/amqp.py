@@ -48,6 +48,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     error_text,
+    settle,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -196,26 +197,16 @@ class AmqpReceived(Received):
         self.source = source
 
     async def ack(self) -> None:
-        try:
-            await self._message.ack()
-        except Exception as exc:  # the channel is gone: the broker hands it out again
-            raise ConnectorError(
-                f"ack failed: {error_text(exc)}",
-                system=self._system,
-                object=self.source,
-                retryable=True,
-            ) from None
+        # a failure: the channel is gone, and the broker hands the message out again
+        await settle("ack", self._message.ack, system=self._system, source=self.source)
 
     async def nack(self) -> None:
-        try:
-            await self._message.nack(requeue=True)
-        except Exception as exc:
-            raise ConnectorError(
-                f"nack failed: {error_text(exc)}",
-                system=self._system,
-                object=self.source,
-                retryable=True,
-            ) from None
+        await settle(
+            "nack",
+            lambda: self._message.nack(requeue=True),
+            system=self._system,
+            source=self.source,
+        )
 
 
 class AmqpInbox(Inbox):

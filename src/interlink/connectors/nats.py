@@ -44,6 +44,7 @@ from interlink.connectors.base import (
     Received,
     StatementError,
     error_text,
+    settle,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -155,26 +156,16 @@ class NatsReceived(Received):
         self.source = source
 
     async def ack(self) -> None:
-        try:
-            await self._msg.ack_sync(timeout=FETCH_WAIT)
-        except Exception as exc:  # not acked: redelivered after ackWait, its run found
-            raise ConnectorError(
-                f"ack failed: {error_text(exc)}",
-                system=self._system,
-                object=self.source,
-                retryable=True,
-            ) from None
+        # a failure: not acked, the message is redelivered after ackWait and its run found
+        await settle(
+            "ack",
+            lambda: self._msg.ack_sync(timeout=FETCH_WAIT),
+            system=self._system,
+            source=self.source,
+        )
 
     async def nack(self) -> None:
-        try:
-            await self._msg.nak()
-        except Exception as exc:
-            raise ConnectorError(
-                f"nak failed: {error_text(exc)}",
-                system=self._system,
-                object=self.source,
-                retryable=True,
-            ) from None
+        await settle("nak", self._msg.nak, system=self._system, source=self.source)
 
 
 class NatsInbox(Inbox):
