@@ -19,7 +19,6 @@ a warning at the next flush saying how many.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -36,7 +35,7 @@ from interlink.connectors.base import (
     StreamRead,
     WriteMode,
 )
-from interlink.observe.saving import CountsSaver
+from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedCall, Store
 
 log = logging.getLogger("interlink.connectors")
@@ -137,8 +136,7 @@ class CallFlusher:
     def __init__(self, counts: CallCounts, store: Store, interval: float = FLUSH_INTERVAL) -> None:
         self.counts = counts
         self.store = store
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.flush, interval)
         self._lock = asyncio.Lock()
         self._saver = CountsSaver(
             counts,
@@ -150,22 +148,11 @@ class CallFlusher:
         )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop flushing periodically, and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()
+        await self._periodic.stop()
 
     async def flush(self) -> int:
         """Write the counts to the store; the keys written (0 when it failed: kept)."""

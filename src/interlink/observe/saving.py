@@ -1,13 +1,15 @@
 """Writing counts held in memory to the store (the gateway's observed connections, the
 connectors' observed calls): what a failed write could not save goes back into the table for
 the next one, a failing store is said once a streak rather than at every flush, and what a
-full table could not count is said when it is written out."""
+full table could not count is said when it is written out. They are written periodically,
+and once more when the process stops."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 K = TypeVar("K")
@@ -74,3 +76,31 @@ class CountsSaver(Generic[K, V]):
             )
             self.table.dropped = 0
         return written
+
+
+class Periodic:
+    """Calls ``flush`` every ``interval`` seconds once started; stopping calls it once more,
+    for what came since."""
+
+    def __init__(self, flush: Callable[[], Awaitable[object]], interval: float) -> None:
+        self.flush = flush
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop flushing periodically, and flush what is left."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.flush()

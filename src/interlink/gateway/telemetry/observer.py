@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.telemetry.access_log import access_line
 from interlink.gateway.telemetry.access_log import log as access_log
-from interlink.observe.saving import CountsSaver
+from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedConnection, Store
 
 if TYPE_CHECKING:
@@ -133,7 +132,6 @@ class GatewayObserver:
     ) -> None:
         self.services = services
         self.access_log = access_log
-        self.flush_interval = flush_interval
         self.clock = clock
         self.connections = ConnectionCounts(max_connections)
         metrics = services.metrics
@@ -165,7 +163,7 @@ class GatewayObserver:
             "Requests by authenticated consumer and route.",
             ("consumer", "route"),
         )
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.flush, flush_interval)
         self._flushing = asyncio.Lock()  # one write to the store at a time
         # Writing out full tables, started on the request path; at most one at a time, and at
         # most one more full table waiting for it.
@@ -212,22 +210,12 @@ class GatewayObserver:
     # --- flushing connections ----------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None and self.services.store is not None:
-            self._task = asyncio.get_running_loop().create_task(self._flush_loop())
+        if self.services.store is not None:
+            self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the periodic flush and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            await self.flush()
+        await self._periodic.stop()
 
     def _flush_full(self) -> None:
         """The table is full: take it now, so the next requests find room, and have it written
