@@ -35,10 +35,8 @@ SPEC = ConnectorSpec(
     title="Chat webhook (Slack-compatible)",
     description="Messages posted to a Slack-compatible incoming webhook (Slack, Mattermost...).",
     interface="messages",
-    config={
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "webhook": {
                 "type": "string",
                 "writeOnly": True,
@@ -64,9 +62,8 @@ SPEC = ConnectorSpec(
                 "description": "seconds to wait for the service",
             },
         },
-        "required": ["webhook"],
-        "additionalProperties": False,
-    },
+        required=["webhook"],
+    ),
     capabilities=(
         Capability(
             "write",

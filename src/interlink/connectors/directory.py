@@ -51,10 +51,8 @@ SPEC = ConnectorSpec(
     description="A directory on the node (or a share mounted there): files listed, read, "
     "written atomically, moved.",
     interface="files",
-    config={
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "root": {
                 "type": "string",
                 "minLength": 1,
@@ -68,9 +66,8 @@ SPEC = ConnectorSpec(
                 "is an error)",
             },
         },
-        "required": ["root"],
-        "additionalProperties": False,
-    },
+        required=["root"],
+    ),
     capabilities=FILE_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

@@ -71,10 +71,8 @@ SPEC = ConnectorSpec(
     description="An MQTT 5 broker (aiomqtt): QoS 1 publish, and persistent subscriptions acked "
     "once the run is recorded.",
     interface="messages",
-    config={
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "host": schemas.host("broker"),
             "port": schemas.port(1883, "broker port (8883 is the usual one with TLS)"),
             "username": {"type": "string", "minLength": 1, "description": "user to log in as"},
@@ -91,9 +89,8 @@ SPEC = ConnectorSpec(
                 "seconds to wait for the broker (a connection, a PUBACK, a SUBACK)"
             ),
         },
-        "required": ["host"],
-        "additionalProperties": False,
-    },
+        required=["host"],
+    ),
     capabilities=(
         Capability(
             "trigger",

@@ -65,10 +65,8 @@ SPEC = ConnectorSpec(
     description="Redis streams (redis-py): XADD to send, consumer groups to receive, pending "
     "entries claimed again.",
     interface="messages",
-    config={
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "host": schemas.host(),
             "port": schemas.port(6379),
             "database": {
@@ -93,9 +91,8 @@ SPEC = ConnectorSpec(
                 "seconds to wait for the server (a connection, an answer)"
             ),
         },
-        "required": ["host"],
-        "additionalProperties": False,
-    },
+        required=["host"],
+    ),
     capabilities=(
         Capability(
             "trigger",

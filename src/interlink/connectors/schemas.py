@@ -62,3 +62,16 @@ def send_to(target: str) -> dict[str, Any]:
         "properties": {"to": {"type": "string", "description": f"the {target}"}},
         "required": ["to"],
     }
+
+
+def connection(properties: dict[str, Any], required: list[str], **more: Any) -> dict[str, Any]:
+    """A System's ``connection`` schema: an object of ``properties``, the ``required`` ones
+    given, nothing else; ``more`` keywords (``anyOf``, ``dependentRequired``) before that."""
+    return {
+        "$schema": DIALECT,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        **more,
+        "additionalProperties": False,
+    }

@@ -56,10 +56,8 @@ SPEC = ConnectorSpec(
     title="SMTP mail",
     description="Mail sent through an SMTP server: text or HTML, to addresses a flow names.",
     interface="messages",
-    config={
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "host": schemas.host(),
             "port": schemas.port(587, "server port (587 submission, 465 for tls, 25 relay)"),
             "security": {
@@ -97,10 +95,9 @@ SPEC = ConnectorSpec(
                 "description": "seconds to wait for the server at each step",
             },
         },
-        "required": ["host", "from"],
-        "dependentRequired": {"password": ["username"], "username": ["password"]},
-        "additionalProperties": False,
-    },
+        required=["host", "from"],
+        dependentRequired={"password": ["username"], "username": ["password"]},
+    ),
     capabilities=(
         Capability(
             "write",

@@ -11,10 +11,8 @@ from interlink.connectors.spec import Capability
 def server_config(port: int, login: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The connection schema of a SQL server reached over the network: host, port, database,
     ``login`` (user or role) and its secret password, ``extra`` fields, then the pool's."""
-    return {
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    return schemas.connection(
+        {
             "host": schemas.host(),
             "port": schemas.port(port),
             "database": {"type": "string", "minLength": 1, "description": "database name"},
@@ -30,9 +28,8 @@ def server_config(port: int, login: str, extra: dict[str, Any] | None = None) ->
             },
             "connectTimeout": schemas.connect_timeout("seconds to wait for a connection"),
         },
-        "required": ["host", "database", "user"],
-        "additionalProperties": False,
-    }
+        required=["host", "database", "user"],
+    )
 
 
 SQL_CAPABILITIES = (

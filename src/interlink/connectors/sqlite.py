@@ -46,10 +46,8 @@ SPEC = ConnectorSpec(
     title="SQLite",
     description="A SQLite database file on the node, for local data and tests.",
     interface="sql",
-    config={
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "path": {
                 "type": "string",
                 "minLength": 1,
@@ -70,9 +68,8 @@ SPEC = ConnectorSpec(
                 "(retryable)",
             },
         },
-        "required": ["path"],
-        "additionalProperties": False,
-    },
+        required=["path"],
+    ),
     capabilities=SQL_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

@@ -80,10 +80,8 @@ _LAUNCHERS: Final = frozenset(
 
 def config_schema(**extra: Any) -> dict[str, Any]:
     """The ``connection`` schema of a tap connector, with its own ``extra`` fields."""
-    return {
-        "$schema": schemas.DIALECT,
-        "type": "object",
-        "properties": {
+    return schemas.connection(
+        {
             "command": {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
@@ -120,9 +118,8 @@ def config_schema(**extra: Any) -> dict[str, Any]:
             },
             **extra,
         },
-        "required": ["command"],
-        "additionalProperties": False,
-    }
+        required=["command"],
+    )
 
 
 #: What a tap connector offers: its streams' records start runs.
