@@ -19,11 +19,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from interlink.connectors.base import Connection, Connector, StreamRead, StreamRecord
-from interlink.connectors.spec import Capability
+from interlink.connectors.base import Connection, Connector, StreamRead
 from interlink.connectors.taps import (
-    Catalog,
+    TRIGGER,
     CheckResult,
+    Records,
     Running,
     StreamInfo,
     Tap,
@@ -31,8 +31,8 @@ from interlink.connectors.taps import (
     TapSpec,
     config_schema,
     find_stream,
-    record_key,
-    unconfirmed_limit,
+    given_catalog,
+    with_state,
 )
 
 SPEC = TapSpec(
@@ -42,12 +42,7 @@ SPEC = TapSpec(
     "runs.",
     interface="records",
     config=config_schema(),
-    capabilities=(
-        Capability(
-            "trigger",
-            "a Flow's trigger.poll reads a stream from the last STATE and starts a run per record",
-        ),
-    ),
+    capabilities=(TRIGGER,),
     example="""\
 apiVersion: interlink/v1
 kind: System
@@ -131,13 +126,8 @@ def _merged(cursor: Any, state: Mapping[str, Any]) -> Any:
 
 
 class AirbyteConnection(TapConnection):
-    def __init__(self, tap: Tap, catalog: Mapping[str, Any] | None) -> None:
-        super().__init__(tap)
-        self.given = catalog
-        self._discovered: dict[str, Any] | None = None
-
-    def _files(self, **more: Any) -> dict[str, Any]:
-        return {"config": dict(self.tap.config), **more}
+    def stream_info(self, stream: Mapping[str, Any]) -> StreamInfo:
+        return _info(stream)
 
     def _said(self, tap: Running, message: Mapping[str, Any]) -> None:
         """A LOG or an ERROR TRACE message: logged, and kept for the error."""
@@ -183,11 +173,6 @@ class AirbyteConnection(TapConnection):
             raise self.tap.error("its CATALOG holds no streams", retryable=False)
         return catalog
 
-    async def discover(self) -> Catalog:
-        self._discovered = await self._discover()
-        streams = [s for s in self._discovered["streams"] if isinstance(s, Mapping)]
-        return Catalog(tuple(_info(s) for s in streams), self._discovered)
-
     async def _configured(self, stream: str) -> dict[str, Any]:
         if self.given is not None:
             entries = [e for e in self.given.get("streams") or [] if isinstance(e, Mapping)]
@@ -208,11 +193,8 @@ class AirbyteConnection(TapConnection):
         cursor = [str(c) for c in configured.get("cursor_field") or []] if incremental else []
         files = self._files(catalog={"streams": [configured]})
         args = ["read", "--config", "{config}", "--catalog", "{catalog}"]
-        if state is not None:
-            files["state"] = state
-            args += ["--state", "{state}"]
-        confirmed: list[StreamRecord] = []
-        pending: list[StreamRecord] = []
+        with_state(args, files, state)
+        records = Records(stream, limit)
         more = False
         async with (
             self.tap.run(args, files) as tap,
@@ -222,38 +204,25 @@ class AirbyteConnection(TapConnection):
                 kind = message.get("type")
                 if kind == "RECORD":
                     record = message.get("record") or {}
-                    data = record.get("data")
                     if record.get("stream") != stream:
                         continue
-                    if not isinstance(data, dict):
-                        raise tap.fail(f"a RECORD of {stream} holds no object", retryable=False)
-                    pending.append(StreamRecord(record_key(stream, data, key, cursor), data))
-                    if len(pending) > unconfirmed_limit(limit):
-                        raise tap.fail(
-                            f"it sent {len(pending)} records of {stream} with no STATE after them",
-                            retryable=False,
-                        )
+                    records.add(tap, record.get("data"), key, cursor)
                 elif kind == "STATE":
                     sent = message.get("state")
                     if isinstance(sent, Mapping):
                         state = _merged(state, sent)
-                    confirmed += pending
-                    pending = []
-                    if len(confirmed) >= limit:
+                    if records.confirm():
                         more = True
                         break
                 elif isinstance(kind, str):
                     self._said(tap, message)
                 else:
                     raise tap.fail("it wrote a line that is no Airbyte message (no type)")
-        return StreamRead([*confirmed, *pending], state, more)
+        return records.read(state, more)
 
 
 class AirbyteConnector(Connector):
     spec = SPEC
 
     async def open(self, config: Mapping[str, Any], system: str) -> Connection:
-        catalog = config.get("catalog")
-        return AirbyteConnection(
-            Tap.from_config(config, system), catalog if isinstance(catalog, Mapping) else None
-        )
+        return AirbyteConnection(Tap.from_config(config, system), given_catalog(config))

@@ -37,6 +37,7 @@ from aio_pika.abc import (
 from pamqp import commands
 from yarl import URL
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -46,6 +47,8 @@ from interlink.connectors.base import (
     ObjectNotFound,
     OutgoingMessage,
     Received,
+    error_text,
+    settle,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -55,7 +58,7 @@ SPEC = ConnectorSpec(
     description="A RabbitMQ broker over AMQP 0-9-1 (aio-pika): send with confirms, consume queues.",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "required": ["url"],
         "additionalProperties": False,
@@ -120,11 +123,6 @@ spec:
 DEFAULT_PREFETCH = 10
 
 
-def _text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def _where(url: str) -> str:
     """The broker as errors name it: host, port and vhost, never the credentials."""
     parsed = URL(url)
@@ -158,7 +156,7 @@ async def _connect(url: str, timeout: float, system: str) -> AbstractConnection:
         ) from None
     except (TimeoutError, OSError, amqp_errors.AMQPConnectionError) as exc:
         raise ConnectionFailed(
-            f"cannot connect: {_text(exc)}", system=system, object=where, retryable=True
+            f"cannot connect: {error_text(exc)}", system=system, object=where, retryable=True
         ) from None
 
 
@@ -199,23 +197,16 @@ class AmqpReceived(Received):
         self.source = source
 
     async def ack(self) -> None:
-        try:
-            await self._message.ack()
-        except Exception as exc:  # the channel is gone: the broker hands it out again
-            raise ConnectorError(
-                f"ack failed: {_text(exc)}", system=self._system, object=self.source, retryable=True
-            ) from None
+        # a failure: the channel is gone, and the broker hands the message out again
+        await settle("ack", self._message.ack, system=self._system, source=self.source)
 
     async def nack(self) -> None:
-        try:
-            await self._message.nack(requeue=True)
-        except Exception as exc:
-            raise ConnectorError(
-                f"nack failed: {_text(exc)}",
-                system=self._system,
-                object=self.source,
-                retryable=True,
-            ) from None
+        await settle(
+            "nack",
+            lambda: self._message.nack(requeue=True),
+            system=self._system,
+            source=self.source,
+        )
 
 
 class AmqpInbox(Inbox):
@@ -255,7 +246,7 @@ class AmqpInbox(Inbox):
             def dropped(_sender: Any, exc: BaseException | None = None) -> None:
                 arrived.put_nowait(
                     ConnectorError(
-                        f"the consumer's channel closed: {_text(exc) if exc else 'closed'}",
+                        f"the consumer's channel closed: {error_text(exc) if exc else 'closed'}",
                         system=self._system,
                         object=self._queue_name,
                         retryable=True,
@@ -371,7 +362,7 @@ class AmqpConnection(Connection):
         except (TimeoutError, OSError, amqp_errors.AMQPError, RuntimeError) as exc:
             self._exchange = None  # the channel or connection is gone: the next send reopens
             raise ConnectorError(
-                f"publishing failed: {_text(exc)}",
+                f"publishing failed: {error_text(exc)}",
                 system=self.system,
                 object=where,
                 retryable=True,

@@ -42,7 +42,7 @@ resume from after them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -52,6 +52,24 @@ from interlink.errors import InterlinkError
 WriteMode = Literal["insert", "upsert", "update"]
 WRITE_MODES: tuple[WriteMode, ...] = ("insert", "upsert", "update")
 Row = dict[str, Any]
+
+
+def error_text(exc: BaseException) -> str:
+    """A driver's error as one line of its text, or its type's name when it says nothing."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def settle(
+    verb: str, call: Callable[[], Awaitable[object]], *, system: str, source: str
+) -> None:
+    """A received message's ack or nack (``verb``), made by ``call``: one the broker did not
+    take is a retryable ConnectorError, as the broker hands the message out again."""
+    try:
+        await call()
+    except Exception as exc:
+        raise ConnectorError(
+            f"{verb} failed: {error_text(exc)}", system=system, object=source, retryable=True
+        ) from None
 
 
 class ConnectorError(InterlinkError):

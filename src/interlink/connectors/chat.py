@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -34,10 +35,8 @@ SPEC = ConnectorSpec(
     title="Chat webhook (Slack-compatible)",
     description="Messages posted to a Slack-compatible incoming webhook (Slack, Mattermost...).",
     interface="messages",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "webhook": {
                 "type": "string",
                 "writeOnly": True,
@@ -63,9 +62,8 @@ SPEC = ConnectorSpec(
                 "description": "seconds to wait for the service",
             },
         },
-        "required": ["webhook"],
-        "additionalProperties": False,
-    },
+        required=["webhook"],
+    ),
     capabilities=(
         Capability(
             "write",

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from interlink.connectors.base import (
     Connection,
@@ -45,6 +45,8 @@ from interlink.estate.references import (
     has_reference,
     resolve,
 )
+
+T = TypeVar("T")
 
 
 def resolve_config(value: Any, secrets: SecretSource | None = None) -> Any:
@@ -94,13 +96,17 @@ class Masked(Connection):
             detail = detail.replace(secret, REDACTED)
         return kind(detail, system=self.system, object=obj, retryable=retryable)
 
+    async def _call(self, call: Awaitable[T], obj: str | None) -> T:
+        """What ``call`` returns; its error said of ``obj``, with no secret in it."""
+        try:
+            return await call
+        except Exception as exc:
+            raise self._mask(exc, obj) from None
+
     async def query(
         self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
     ) -> list[Row]:
-        try:
-            return await self.inner.query(sql, params, max_rows=max_rows)
-        except Exception as exc:
-            raise self._mask(exc, None) from None
+        return await self._call(self.inner.query(sql, params, max_rows=max_rows), None)
 
     async def write(
         self,
@@ -111,58 +117,33 @@ class Masked(Connection):
         key: Sequence[str] = (),
         batch_size: int = 500,
     ) -> int:
-        try:
-            return await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
-        except Exception as exc:
-            raise self._mask(exc, table) from None
+        written = self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
+        return await self._call(written, table)
 
     async def send(self, message: OutgoingMessage) -> None:
-        try:
-            await self.inner.send(message)
-        except Exception as exc:
-            raise self._mask(exc, message.to) from None
+        await self._call(self.inner.send(message), message.to)
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
-        try:
-            return _MaskedInbox(await self.inner.subscribe(source, options), self, source)
-        except Exception as exc:
-            raise self._mask(exc, source) from None
+        inbox = await self._call(self.inner.subscribe(source, options), source)
+        return _MaskedInbox(inbox, self, source)
 
     async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
-        try:
-            return await self.inner.read_stream(stream, state, limit)
-        except Exception as exc:
-            raise self._mask(exc, stream) from None
+        return await self._call(self.inner.read_stream(stream, state, limit), stream)
 
     async def list_files(self, prefix: str = "") -> list[FileInfo]:
-        try:
-            return await self.inner.list_files(prefix)
-        except Exception as exc:
-            raise self._mask(exc, prefix or None) from None
+        return await self._call(self.inner.list_files(prefix), prefix or None)
 
     async def read_file(self, path: str) -> bytes:
-        try:
-            return await self.inner.read_file(path)
-        except Exception as exc:
-            raise self._mask(exc, path) from None
+        return await self._call(self.inner.read_file(path), path)
 
     async def write_file(self, path: str, data: bytes) -> None:
-        try:
-            await self.inner.write_file(path, data)
-        except Exception as exc:
-            raise self._mask(exc, path) from None
+        await self._call(self.inner.write_file(path, data), path)
 
     async def move_file(self, path: str, to: str) -> None:
-        try:
-            await self.inner.move_file(path, to)
-        except Exception as exc:
-            raise self._mask(exc, path) from None
+        await self._call(self.inner.move_file(path, to), path)
 
     async def delete_file(self, path: str) -> None:
-        try:
-            await self.inner.delete_file(path)
-        except Exception as exc:
-            raise self._mask(exc, path) from None
+        await self._call(self.inner.delete_file(path), path)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -177,10 +158,8 @@ class _MaskedInbox(Inbox):
         self._source = source
 
     async def receive(self) -> Received:
-        try:
-            return _MaskedReceived(await self._inner.receive(), self._masked)
-        except Exception as exc:
-            raise self._masked._mask(exc, self._source) from None
+        received = await self._masked._call(self._inner.receive(), self._source)
+        return _MaskedReceived(received, self._masked)
 
     async def close(self) -> None:
         await self._inner.close()
@@ -194,16 +173,10 @@ class _MaskedReceived(Received):
         self.source = inner.source
 
     async def ack(self) -> None:
-        try:
-            await self._inner.ack()
-        except Exception as exc:
-            raise self._masked._mask(exc, self.source) from None
+        await self._masked._call(self._inner.ack(), self.source)
 
     async def nack(self) -> None:
-        try:
-            await self._inner.nack()
-        except Exception as exc:
-            raise self._masked._mask(exc, self.source) from None
+        await self._masked._call(self._inner.nack(), self.source)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -50,10 +51,8 @@ SPEC = ConnectorSpec(
     description="A directory on the node (or a share mounted there): files listed, read, "
     "written atomically, moved.",
     interface="files",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "root": {
                 "type": "string",
                 "minLength": 1,
@@ -67,9 +66,8 @@ SPEC = ConnectorSpec(
                 "is an error)",
             },
         },
-        "required": ["root"],
-        "additionalProperties": False,
-    },
+        required=["root"],
+    ),
     capabilities=FILE_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from interlink.connectors import schemas
 from interlink.connectors.base import Connection, Connector, Unsupported
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -19,7 +20,7 @@ SPEC = ConnectorSpec(
     description="A System reached over HTTP at its baseUrl, with its credentials.",
     interface="http",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "description": "nothing: the System's baseUrl and credentials say it all",
         "properties": {},

@@ -43,6 +43,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -52,6 +53,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     StatementError,
+    error_text,
 )
 from interlink.connectors.bodies import encode_body
 from interlink.connectors.spec import Capability, ConnectorSpec
@@ -68,29 +70,13 @@ SPEC = ConnectorSpec(
     description="An MQTT 5 broker (aiomqtt): QoS 1 publish, and persistent subscriptions acked "
     "once the run is recorded.",
     interface="messages",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "broker host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 1883,
-                "description": "broker port (8883 is the usual one with TLS)",
-            },
+    config=schemas.connection(
+        {
+            "host": schemas.host("broker"),
+            "port": schemas.port(1883, "broker port (8883 is the usual one with TLS)"),
             "username": {"type": "string", "minLength": 1, "description": "user to log in as"},
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the user's password, as a ${secret:NAME} reference",
-            },
-            "tls": {
-                "type": "boolean",
-                "default": False,
-                "description": "connect over TLS, checking the broker's certificate",
-            },
+            "password": schemas.password(),
+            "tls": schemas.tls("broker"),
             "keepalive": {
                 "type": "integer",
                 "minimum": 5,
@@ -98,17 +84,12 @@ SPEC = ConnectorSpec(
                 "default": 60,
                 "description": "seconds between keepalive pings",
             },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for the broker (a connection, a PUBACK, a SUBACK)",
-            },
+            "connectTimeout": schemas.connect_timeout(
+                "seconds to wait for the broker (a connection, a PUBACK, a SUBACK)"
+            ),
         },
-        "required": ["host"],
-        "additionalProperties": False,
-    },
+        required=["host"],
+    ),
     capabilities=(
         Capability(
             "trigger",
@@ -135,11 +116,7 @@ SPEC = ConnectorSpec(
         Capability(
             "write",
             "send steps publish to a topic with QoS 1 and wait for the broker's PUBACK",
-            {
-                "type": "object",
-                "properties": {"to": {"type": "string", "description": "the topic"}},
-                "required": ["to"],
-            },
+            schemas.send_to("topic"),
         ),
     ),
     example="""\
@@ -164,10 +141,6 @@ DEFAULT_SESSION_EXPIRY = 86400
 def _paho(client: aiomqtt.Client) -> paho.Client:
     """The paho client aiomqtt wraps: its manual acks and connect timeout are not exposed."""
     return client._client
-
-
-def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def client_id(system: str, source: str) -> str:
@@ -223,7 +196,7 @@ class _Broker:
         except aiomqtt.MqttError as exc:
             refused = isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) in _REFUSED
             raise ConnectionFailed(
-                _text(exc), system=self.system, object=self.where, retryable=not refused
+                error_text(exc), system=self.system, object=self.where, retryable=not refused
             ) from None
         return client
 
@@ -293,13 +266,15 @@ class MqttConnection(Connection):
                         message.to, payload, qos=1, properties=properties
                     )
                 except ValueError as exc:  # paho refuses a topic with wildcards, or none
-                    raise StatementError(_text(exc), system=self.system, object=where) from None
+                    raise StatementError(
+                        error_text(exc), system=self.system, object=where
+                    ) from None
                 except aiomqtt.MqttError as exc:
                     self._publisher = None
                     await self._broker.disconnect(publisher.client)
                     if attempt == 2:
                         raise ConnectorError(
-                            f"not published: {_text(exc)}",
+                            f"not published: {error_text(exc)}",
                             system=self.system,
                             object=where,
                             retryable=True,
@@ -398,7 +373,7 @@ class MqttInbox(Inbox):
                     isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) == paho.MQTT_ERR_INVAL
                 )
                 raise self._error(
-                    f"cannot subscribe: {_text(exc)}", retryable=not invalid
+                    f"cannot subscribe: {error_text(exc)}", retryable=not invalid
                 ) from None
             refused = [r for r in granted if isinstance(r, ReasonCode) and r.is_failure]
             if refused:
@@ -418,7 +393,7 @@ class MqttInbox(Inbox):
             if self._closed:
                 raise self._error("the inbox is closed", retryable=False) from None
             raise self._error(
-                f"the broker connection dropped: {_text(exc)}", retryable=True
+                f"the broker connection dropped: {error_text(exc)}", retryable=True
             ) from None
         return MqttReceived(self, client, message)
 

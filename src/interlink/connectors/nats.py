@@ -32,6 +32,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NoStreamResponseError, NotFoundError
 from yarl import URL
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -42,6 +43,8 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     StatementError,
+    error_text,
+    settle,
 )
 from interlink.connectors.spec import Capability, ConnectorSpec
 
@@ -51,7 +54,7 @@ SPEC = ConnectorSpec(
     description="NATS JetStream (nats-py): deduplicated publish, durable pull consumers.",
     interface="messages",
     config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": schemas.DIALECT,
         "type": "object",
         "required": ["url"],
         "additionalProperties": False,
@@ -136,11 +139,6 @@ DEFAULT_BATCH = 10
 FETCH_WAIT = 5.0
 
 
-def _text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def durable_name(trigger: str) -> str:
     """A consumer name from a trigger's id: letters, digits, - and _ only."""
     return "interlink-" + re.sub(r"[^A-Za-z0-9_-]", "_", trigger)
@@ -158,20 +156,16 @@ class NatsReceived(Received):
         self.source = source
 
     async def ack(self) -> None:
-        try:
-            await self._msg.ack_sync(timeout=FETCH_WAIT)
-        except Exception as exc:  # not acked: redelivered after ackWait, its run found
-            raise ConnectorError(
-                f"ack failed: {_text(exc)}", system=self._system, object=self.source, retryable=True
-            ) from None
+        # a failure: not acked, the message is redelivered after ackWait and its run found
+        await settle(
+            "ack",
+            lambda: self._msg.ack_sync(timeout=FETCH_WAIT),
+            system=self._system,
+            source=self.source,
+        )
 
     async def nack(self) -> None:
-        try:
-            await self._msg.nak()
-        except Exception as exc:
-            raise ConnectorError(
-                f"nak failed: {_text(exc)}", system=self._system, object=self.source, retryable=True
-            ) from None
+        await settle("nak", self._msg.nak, system=self._system, source=self.source)
 
 
 class NatsInbox(Inbox):
@@ -193,7 +187,7 @@ class NatsInbox(Inbox):
                 continue  # nothing yet: ask again
             except NatsError as exc:
                 raise ConnectorError(
-                    f"fetching failed: {_text(exc)}",
+                    f"fetching failed: {error_text(exc)}",
                     system=self._system,
                     object=self._subject,
                     retryable=True,
@@ -253,7 +247,7 @@ class NatsConnection(Connection):
             ) from None
         except (NatsError, TimeoutError, OSError) as exc:
             raise ConnectorError(
-                f"publishing failed: {_text(exc)}",
+                f"publishing failed: {error_text(exc)}",
                 system=self.system,
                 object=message.to,
                 retryable=True,
@@ -282,7 +276,7 @@ class NatsConnection(Connection):
             ) from None
         except (NatsError, TimeoutError, OSError) as exc:
             raise ConnectorError(
-                f"subscribing failed: {_text(exc)}",
+                f"subscribing failed: {error_text(exc)}",
                 system=self.system,
                 object=source,
                 retryable=True,
@@ -297,7 +291,7 @@ class NatsConnection(Connection):
 
 def _refusal(exc: BaseException) -> bool:
     """Whether the server refused the credentials (it says so in an -ERR line)."""
-    text = _text(exc).lower()
+    text = error_text(exc).lower()
     return "authorization" in text or "authentication" in text
 
 
@@ -358,7 +352,7 @@ class NatsConnector(Connector):
                 raise ConnectionFailed(
                     "the server refused the credentials", system=system, object=where
                 )
-            why = _text(last)
+            why = error_text(last)
             if why in ("", "TimeoutError") or isinstance(last, NoServersError):
                 why = "no answer in time"
             raise ConnectionFailed(

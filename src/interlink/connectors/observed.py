@@ -19,12 +19,11 @@ a warning at the next flush saying how many.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from interlink.connectors.base import (
     Connection,
@@ -36,9 +35,12 @@ from interlink.connectors.base import (
     StreamRead,
     WriteMode,
 )
+from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedCall, Store
 
 log = logging.getLogger("interlink.connectors")
+
+T = TypeVar("T")
 
 #: Seconds between two flushes of the counts to the store.
 FLUSH_INTERVAL: Final = 30.0
@@ -134,55 +136,36 @@ class CallFlusher:
     def __init__(self, counts: CallCounts, store: Store, interval: float = FLUSH_INTERVAL) -> None:
         self.counts = counts
         self.store = store
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.flush, interval)
         self._lock = asyncio.Lock()
-        self._failing = False
+        self._saver = CountsSaver(
+            counts,
+            log,
+            saved="observed connector calls",
+            kept="later",
+            uncounted="connector call(s)",
+            unit="keys",
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Stop flushing periodically, and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.flush()
+        await self._periodic.stop()
 
     async def flush(self) -> int:
         """Write the counts to the store; the keys written (0 when it failed: kept)."""
         async with self._lock:
-            counts = self.counts.take()
-            written = 0
-            if counts:
-                try:
-                    await asyncio.to_thread(self.store.connector_calls.record, call_rows(counts))
-                except Exception as exc:
-                    if not self._failing:
-                        log.warning("observed connector calls not saved (kept for later): %s", exc)
-                    self._failing = True
-                    self.counts.restore(counts)
-                else:
-                    if self._failing:
-                        log.info("observed connector calls saved again")
-                    self._failing = False
-                    written = len(counts)
-            if self.counts.dropped:
-                log.warning(
-                    "%d connector call(s) not counted in observed connections: over %d keys",
-                    self.counts.dropped,
-                    self.counts.limit,
-                )
-                self.counts.dropped = 0
-            return written
+            return await self._saver.save(self.counts.take(), self._write)
+
+    def _write(self, counts: dict[CallKey, list[int]]) -> None:
+        self.store.connector_calls.record(call_rows(counts))
+
+
+def _one(_: object) -> int:
+    """The volume of an operation that counts as one (a message sent, a file moved)."""
+    return 1
 
 
 class Observed(Connection):
@@ -204,17 +187,23 @@ class Observed(Connection):
     def _failed(self, operation: str) -> None:
         self.counts.add(self.caller, self.system, operation, failed=True)
 
-    async def query(
-        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
-    ) -> list[Row]:
-        operation = self.reads
+    async def _counted(self, operation: str, call: Awaitable[T], volume: Callable[[T], int]) -> T:
+        """What ``call`` returns, counted as one ``operation`` of ``volume`` of it; a call that
+        fails is counted as failed."""
         try:
-            rows = await self.inner.query(sql, params, max_rows=max_rows)
+            result = await call
         except Exception:
             self._failed(operation)
             raise
-        self.counts.add(self.caller, self.system, operation, len(rows))
-        return rows
+        self.counts.add(self.caller, self.system, operation, volume(result))
+        return result
+
+    async def query(
+        self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
+    ) -> list[Row]:
+        return await self._counted(
+            self.reads, self.inner.query(sql, params, max_rows=max_rows), len
+        )
 
     async def write(
         self,
@@ -225,75 +214,33 @@ class Observed(Connection):
         key: Sequence[str] = (),
         batch_size: int = 500,
     ) -> int:
-        try:
-            count = await self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
-        except Exception:
-            self._failed("write")
-            raise
-        self.counts.add(self.caller, self.system, "write", len(rows))
-        return count
+        written = self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
+        return await self._counted("write", written, lambda _: len(rows))
 
     async def send(self, message: OutgoingMessage) -> None:
-        try:
-            await self.inner.send(message)
-        except Exception:
-            self._failed("send")
-            raise
-        self.counts.add(self.caller, self.system, "send", 1)
+        await self._counted("send", self.inner.send(message), _one)
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
         return _ObservedInbox(await self.inner.subscribe(source, options), self)
 
     async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
-        try:
-            read = await self.inner.read_stream(stream, state, limit)
-        except Exception:
-            self._failed("read_stream")
-            raise
-        self.counts.add(self.caller, self.system, "read_stream", len(read.records))
-        return read
+        read = self.inner.read_stream(stream, state, limit)
+        return await self._counted("read_stream", read, lambda r: len(r.records))
 
     async def list_files(self, prefix: str = "") -> list[FileInfo]:
-        try:
-            files = await self.inner.list_files(prefix)
-        except Exception:
-            self._failed("list_files")
-            raise
-        self.counts.add(self.caller, self.system, "list_files", len(files))
-        return files
+        return await self._counted("list_files", self.inner.list_files(prefix), len)
 
     async def read_file(self, path: str) -> bytes:
-        try:
-            data = await self.inner.read_file(path)
-        except Exception:
-            self._failed("read_file")
-            raise
-        self.counts.add(self.caller, self.system, "read_file", len(data))
-        return data
+        return await self._counted("read_file", self.inner.read_file(path), len)
 
     async def write_file(self, path: str, data: bytes) -> None:
-        try:
-            await self.inner.write_file(path, data)
-        except Exception:
-            self._failed("write_file")
-            raise
-        self.counts.add(self.caller, self.system, "write_file", len(data))
+        await self._counted("write_file", self.inner.write_file(path, data), lambda _: len(data))
 
     async def move_file(self, path: str, to: str) -> None:
-        try:
-            await self.inner.move_file(path, to)
-        except Exception:
-            self._failed("move_file")
-            raise
-        self.counts.add(self.caller, self.system, "move_file", 1)
+        await self._counted("move_file", self.inner.move_file(path, to), _one)
 
     async def delete_file(self, path: str) -> None:
-        try:
-            await self.inner.delete_file(path)
-        except Exception:
-            self._failed("delete_file")
-            raise
-        self.counts.add(self.caller, self.system, "delete_file", 1)
+        await self._counted("delete_file", self.inner.delete_file(path), _one)
 
     async def close(self) -> None:
         """The shared connection stays open: :class:`Connections` closes it."""

@@ -17,6 +17,7 @@ from interlink.connectors.base import (
     Row,
     StatementError,
     WriteMode,
+    error_text,
 )
 from interlink.connectors.pooling import Broken, Pool
 from interlink.connectors.spec import ConnectorSpec
@@ -71,13 +72,9 @@ _AUTH = ("28000", "28P01", "3D000")
 _REFUSED = ("authentication failed", "does not exist", "not permitted to log in", "no pg_hba")
 
 
-def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _error(exc: psycopg.Error, system: str, obj: str) -> ConnectorError:
     state = exc.sqlstate or ""
-    text = _text(exc)
+    text = error_text(exc)
     if state == "42P01":
         return ObjectNotFound(text, system=system, object=obj)
     if state.startswith("23"):
@@ -172,7 +169,7 @@ class PostgresConnector(Connector):
                 return await psycopg.AsyncConnection.connect(**options)
             except psycopg.Error as exc:
                 state = exc.sqlstate or ""
-                text = _text(exc)
+                text = error_text(exc)
                 refused = state in _AUTH or any(word in text for word in _REFUSED)
                 raise ConnectionFailed(
                     text,

@@ -42,6 +42,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -51,6 +52,7 @@ from interlink.connectors.base import (
     OutgoingMessage,
     Received,
     StatementError,
+    error_text,
 )
 from interlink.connectors.bodies import encode_body
 from interlink.connectors.spec import Capability, ConnectorSpec
@@ -63,18 +65,10 @@ SPEC = ConnectorSpec(
     description="Redis streams (redis-py): XADD to send, consumer groups to receive, pending "
     "entries claimed again.",
     interface="messages",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 6379,
-                "description": "server port",
-            },
+    config=schemas.connection(
+        {
+            "host": schemas.host(),
+            "port": schemas.port(6379),
             "database": {
                 "type": "integer",
                 "minimum": 0,
@@ -86,32 +80,19 @@ SPEC = ConnectorSpec(
                 "minLength": 1,
                 "description": "ACL user to log in as (default: the default user)",
             },
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the user's password, as a ${secret:NAME} reference",
-            },
-            "tls": {
-                "type": "boolean",
-                "default": False,
-                "description": "connect over TLS, checking the server's certificate",
-            },
+            "password": schemas.password(),
+            "tls": schemas.tls(),
             "maxLength": {
                 "type": "integer",
                 "minimum": 1,
                 "description": "keep each stream it sends to at about this many entries (MAXLEN ~)",
             },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for the server (a connection, an answer)",
-            },
+            "connectTimeout": schemas.connect_timeout(
+                "seconds to wait for the server (a connection, an answer)"
+            ),
         },
-        "required": ["host"],
-        "additionalProperties": False,
-    },
+        required=["host"],
+    ),
     capabilities=(
         Capability(
             "trigger",
@@ -155,11 +136,7 @@ SPEC = ConnectorSpec(
         Capability(
             "write",
             "send steps add an entry (XADD) to a stream",
-            {
-                "type": "object",
-                "properties": {"to": {"type": "string", "description": "the stream"}},
-                "required": ["to"],
-            },
+            schemas.send_to("stream"),
         ),
     ),
     example="""\
@@ -183,16 +160,12 @@ DEFAULT_BATCH = 10
 _STARTS = {"earliest": "0", "now": "$"}
 
 
-def _text(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _str(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _error(exc: RedisError, system: str, obj: str) -> ConnectorError:
-    text = _text(exc)
+    text = error_text(exc)
     if isinstance(exc, AuthenticationError):
         return ConnectionFailed(text, system=system, object=obj)
     if isinstance(exc, RedisConnectionError | RedisTimeout):

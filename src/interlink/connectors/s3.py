@@ -23,6 +23,7 @@ from obstore.exceptions import (
 )
 from obstore.store import S3Store
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -48,10 +49,8 @@ SPEC = ConnectorSpec(
     title="Amazon S3 and S3-compatible stores",
     description="A bucket of Amazon S3 or an S3-compatible store (MinIO, Ceph, R2), as files.",
     interface="files",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "bucket": {"type": "string", "minLength": 3, "description": "the bucket's name"},
             "endpoint": {
                 "type": "string",
@@ -91,13 +90,12 @@ SPEC = ConnectorSpec(
                 "description": "seconds a request may take",
             },
         },
-        "required": ["bucket"],
-        "dependentRequired": {
+        required=["bucket"],
+        dependentRequired={
             "accessKeyId": ["secretAccessKey"],
             "secretAccessKey": ["accessKeyId"],
         },
-        "additionalProperties": False,
-    },
+    ),
     capabilities=FILE_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

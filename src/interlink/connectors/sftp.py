@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -41,10 +42,8 @@ SPEC = ConnectorSpec(
     title="SFTP",
     description="A directory on an SSH server over SFTP (asyncssh), its host key pinned.",
     interface="files",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "host": {"type": "string", "minLength": 1, "description": "the server's host name"},
             "port": {
                 "type": "integer",
@@ -92,10 +91,9 @@ SPEC = ConnectorSpec(
                 "description": "seconds to connect and log in before failing (retryable)",
             },
         },
-        "required": ["host", "username", "hostKey"],
-        "anyOf": [{"required": ["password"]}, {"required": ["privateKey"]}],
-        "additionalProperties": False,
-    },
+        required=["host", "username", "hostKey"],
+        anyOf=[{"required": ["password"]}, {"required": ["privateKey"]}],
+    ),
     capabilities=FILE_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

@@ -20,25 +20,19 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from interlink.connectors.base import (
-    Connection,
-    Connector,
-    ConnectorError,
-    StreamRead,
-    StreamRecord,
-)
-from interlink.connectors.spec import Capability
+from interlink.connectors.base import Connection, Connector, ConnectorError, StreamRead
 from interlink.connectors.taps import (
-    Catalog,
+    TRIGGER,
     CheckResult,
+    Records,
     StreamInfo,
     Tap,
     TapConnection,
     TapSpec,
     config_schema,
     find_stream,
-    record_key,
-    unconfirmed_limit,
+    given_catalog,
+    with_state,
 )
 
 SPEC = TapSpec(
@@ -54,12 +48,7 @@ SPEC = TapSpec(
             "older taps",
         }
     ),
-    capabilities=(
-        Capability(
-            "trigger",
-            "a Flow's trigger.poll reads a stream from the last STATE and starts a run per record",
-        ),
-    ),
+    capabilities=(TRIGGER,),
     example="""\
 apiVersion: interlink/v1
 kind: System
@@ -124,10 +113,11 @@ def _selected(catalog: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 class SingerConnection(TapConnection):
     def __init__(self, tap: Tap, catalog: Mapping[str, Any] | None, catalog_arg: str) -> None:
-        super().__init__(tap)
-        self.given = catalog
+        super().__init__(tap, catalog)
         self.catalog_arg = catalog_arg
-        self._discovered: dict[str, Any] | None = None
+
+    def stream_info(self, stream: Mapping[str, Any]) -> StreamInfo:
+        return _info(stream)
 
     async def _discover(self) -> dict[str, Any]:
         async with self.tap.run(["--config", "{config}", "--discover"], self._files()) as tap:
@@ -135,9 +125,6 @@ class SingerConnection(TapConnection):
         if not isinstance(found, dict) or not isinstance(found.get("streams"), list):
             raise self.tap.error("its --discover output is not a catalog (no streams)")
         return found
-
-    def _files(self, **more: Any) -> dict[str, Any]:
-        return {"config": dict(self.tap.config), **more}
 
     async def _catalog(self) -> Mapping[str, Any]:
         if self.given is not None:
@@ -169,11 +156,6 @@ class SingerConnection(TapConnection):
         names = ", ".join(s.name for s in catalog.streams)
         return CheckResult(True, f"discovered {len(catalog.streams)} streams: {names}")
 
-    async def discover(self) -> Catalog:
-        self._discovered = await self._discover()
-        streams = [s for s in self._discovered["streams"] if isinstance(s, Mapping)]
-        return Catalog(tuple(_info(s) for s in streams), self._discovered)
-
     async def read_stream(self, stream: str, state: Any, limit: int) -> StreamRead:
         catalog = await self._catalog()
         offered = [s for s in catalog.get("streams") or [] if isinstance(s, Mapping)]
@@ -182,11 +164,8 @@ class SingerConnection(TapConnection):
         key, cursor = [[k] for k in info.key], list(info.cursor)
         files = self._files(catalog=_selected(catalog, stream))
         args = ["--config", "{config}", self.catalog_arg, "{catalog}"]
-        if state is not None:
-            files["state"] = state
-            args += ["--state", "{state}"]
-        confirmed: list[StreamRecord] = []
-        pending: list[StreamRecord] = []
+        with_state(args, files, state)
+        records = Records(stream, limit)
         more = False
         async with (
             self.tap.run(args, files) as tap,
@@ -202,34 +181,23 @@ class SingerConnection(TapConnection):
                     if not info.cursor and isinstance(bookmarks, list) and len(bookmarks) == 1:
                         cursor = [str(bookmarks[0])]
                 elif kind == "RECORD" and message.get("stream") == stream:
-                    record = message.get("record")
-                    if not isinstance(record, dict):
-                        raise tap.fail(f"a RECORD of {stream} holds no object", retryable=False)
-                    pending.append(StreamRecord(record_key(stream, record, key, cursor), record))
-                    if len(pending) > unconfirmed_limit(limit):
-                        raise tap.fail(
-                            f"it sent {len(pending)} records of {stream} with no STATE after them",
-                            retryable=False,
-                        )
+                    records.add(tap, message.get("record"), key, cursor)
                 elif kind == "STATE":
                     state = message.get("value")
-                    confirmed += pending
-                    pending = []
-                    if len(confirmed) >= limit:
+                    if records.confirm():
                         more = True
                         break
                 elif not isinstance(kind, str):
                     raise tap.fail("it wrote a line that is no Singer message (no type)")
-        return StreamRead([*confirmed, *pending], state, more)
+        return records.read(state, more)
 
 
 class SingerConnector(Connector):
     spec = SPEC
 
     async def open(self, config: Mapping[str, Any], system: str) -> Connection:
-        catalog = config.get("catalog")
         return SingerConnection(
             Tap.from_config(config, system),
-            catalog if isinstance(catalog, Mapping) else None,
+            given_catalog(config),
             str(config.get("catalogArg", "--catalog")),
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosmtplib
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -55,18 +56,10 @@ SPEC = ConnectorSpec(
     title="SMTP mail",
     description="Mail sent through an SMTP server: text or HTML, to addresses a flow names.",
     interface="messages",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": 587,
-                "description": "server port (587 submission, 465 for tls, 25 relay)",
-            },
+    config=schemas.connection(
+        {
+            "host": schemas.host(),
+            "port": schemas.port(587, "server port (587 submission, 465 for tls, 25 relay)"),
             "security": {
                 "enum": ["none", "starttls", "tls"],
                 "default": "starttls",
@@ -79,11 +72,7 @@ SPEC = ConnectorSpec(
                 "description": "check the server's certificate and name",
             },
             "username": {"type": "string", "minLength": 1, "description": "user to log in as"},
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": "the user's password, as a ${secret:NAME} reference",
-            },
+            "password": schemas.password(),
             "from": {
                 "type": "string",
                 "pattern": ADDRESS_PATTERN,
@@ -106,10 +95,9 @@ SPEC = ConnectorSpec(
                 "description": "seconds to wait for the server at each step",
             },
         },
-        "required": ["host", "from"],
-        "dependentRequired": {"password": ["username"], "username": ["password"]},
-        "additionalProperties": False,
-    },
+        required=["host", "from"],
+        dependentRequired={"password": ["username"], "username": ["password"]},
+    ),
     capabilities=(
         Capability(
             "write",

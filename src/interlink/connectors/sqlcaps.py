@@ -4,31 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from interlink.connectors import schemas
 from interlink.connectors.spec import Capability
 
 
 def server_config(port: int, login: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The connection schema of a SQL server reached over the network: host, port, database,
     ``login`` (user or role) and its secret password, ``extra`` fields, then the pool's."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "host": {"type": "string", "minLength": 1, "description": "server host name or IP"},
-            "port": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 65535,
-                "default": port,
-                "description": "server port",
-            },
+    return schemas.connection(
+        {
+            "host": schemas.host(),
+            "port": schemas.port(port),
             "database": {"type": "string", "minLength": 1, "description": "database name"},
             "user": {"type": "string", "minLength": 1, "description": f"{login} to log in as"},
-            "password": {
-                "type": "string",
-                "writeOnly": True,
-                "description": f"the {login}'s password, as a ${{secret:NAME}} reference",
-            },
+            "password": schemas.password(login),
             **(extra or {}),
             "poolSize": {
                 "type": "integer",
@@ -37,17 +26,10 @@ def server_config(port: int, login: str, extra: dict[str, Any] | None = None) ->
                 "default": 4,
                 "description": "most connections this process holds to the System",
             },
-            "connectTimeout": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 300,
-                "default": 10,
-                "description": "seconds to wait for a connection",
-            },
+            "connectTimeout": schemas.connect_timeout("seconds to wait for a connection"),
         },
-        "required": ["host", "database", "user"],
-        "additionalProperties": False,
-    }
+        required=["host", "database", "user"],
+    )
 
 
 SQL_CAPABILITIES = (

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from interlink.connectors import schemas
 from interlink.connectors.base import (
     Connection,
     ConnectionFailed,
@@ -45,10 +46,8 @@ SPEC = ConnectorSpec(
     title="SQLite",
     description="A SQLite database file on the node, for local data and tests.",
     interface="sql",
-    config={
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    config=schemas.connection(
+        {
             "path": {
                 "type": "string",
                 "minLength": 1,
@@ -69,9 +68,8 @@ SPEC = ConnectorSpec(
                 "(retryable)",
             },
         },
-        "required": ["path"],
-        "additionalProperties": False,
-    },
+        required=["path"],
+    ),
     capabilities=SQL_CAPABILITIES,
     example="""\
 apiVersion: interlink/v1

@@ -35,8 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from interlink.connectors.base import Connection, ConnectorError, ObjectNotFound
-from interlink.connectors.spec import ConnectorSpec, Problem
+from interlink.connectors import schemas
+from interlink.connectors.base import (
+    Connection,
+    ConnectorError,
+    ObjectNotFound,
+    StreamRead,
+    StreamRecord,
+)
+from interlink.connectors.spec import Capability, ConnectorSpec, Problem
 from interlink.estate.hints import did_you_mean
 from interlink.estate.references import REDACTED, is_reference
 
@@ -73,10 +80,8 @@ _LAUNCHERS: Final = frozenset(
 
 def config_schema(**extra: Any) -> dict[str, Any]:
     """The ``connection`` schema of a tap connector, with its own ``extra`` fields."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
+    return schemas.connection(
+        {
             "command": {
                 "type": "array",
                 "items": {"type": "string", "minLength": 1},
@@ -113,9 +118,15 @@ def config_schema(**extra: Any) -> dict[str, Any]:
             },
             **extra,
         },
-        "required": ["command"],
-        "additionalProperties": False,
-    }
+        required=["command"],
+    )
+
+
+#: What a tap connector offers: its streams' records start runs.
+TRIGGER: Final = Capability(
+    "trigger",
+    "a Flow's trigger.poll reads a stream from the last STATE and starts a run per record",
+)
 
 
 #: A setting of a tap's config or env whose name says it holds a secret.
@@ -443,14 +454,21 @@ def _canonical(value: Any) -> str:
 
 class TapConnection(Connection):
     """A System whose tap runs as a subprocess: its spec, check and discovery for the CLI, and
-    the records of a stream for poll triggers."""
+    the records of a stream for poll triggers. ``given`` is the System's own ``catalog``;
+    without one the discovered catalog is kept for the connection's reads."""
 
-    def __init__(self, tap: Tap) -> None:
+    def __init__(self, tap: Tap, given: Mapping[str, Any] | None) -> None:
         self.tap = tap
         self.system = tap.system
+        self.given = given
+        self._discovered: dict[str, Any] | None = None
 
     def hide(self, secrets: Collection[str]) -> None:
         self.tap.redact = Redactor(secrets)
+
+    def _files(self, **more: Any) -> dict[str, Any]:
+        """The files of a run: the tap's config, and ``more``."""
+        return {"config": dict(self.tap.config), **more}
 
     @abstractmethod
     async def spec(self) -> Mapping[str, Any]:
@@ -461,8 +479,18 @@ class TapConnection(Connection):
         """Whether the tap reaches its source with this config."""
 
     @abstractmethod
+    async def _discover(self) -> dict[str, Any]:
+        """The catalog the tap discovers, as it writes it (a list of ``streams`` in it)."""
+
+    @abstractmethod
+    def stream_info(self, stream: Mapping[str, Any]) -> StreamInfo:
+        """What a stream of the discovered catalog says of itself."""
+
     async def discover(self) -> Catalog:
         """The streams the tap offers."""
+        self._discovered = await self._discover()
+        streams = [s for s in self._discovered["streams"] if isinstance(s, Mapping)]
+        return Catalog(tuple(self.stream_info(s) for s in streams), self._discovered)
 
     async def close(self) -> None:
         return None  # a tap runs only for the length of an operation
@@ -472,3 +500,48 @@ def unconfirmed_limit(limit: int) -> int:
     """The records a read holds with no state confirming them before it fails: a tap that
     never says where it is would otherwise be read whole into memory."""
     return max(limit * 20, 10_000)
+
+
+def given_catalog(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``catalog`` of a System's ``connection``, when it gives one."""
+    catalog = config.get("catalog")
+    return catalog if isinstance(catalog, Mapping) else None
+
+
+def with_state(args: list[str], files: dict[str, Any], state: Any) -> None:
+    """``--state`` and its file added to a read's ``args`` and ``files`` when it resumes."""
+    if state is not None:
+        files["state"] = state
+        args += ["--state", "{state}"]
+
+
+class Records:
+    """The records a read of ``stream`` gathers: those a STATE confirmed, and those after it."""
+
+    def __init__(self, stream: str, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.confirmed: list[StreamRecord] = []
+        self.pending: list[StreamRecord] = []
+
+    def add(
+        self, tap: Running, data: Any, key: Sequence[Sequence[str]], cursor: Sequence[str]
+    ) -> None:
+        """A RECORD's ``data``, an error when it is no object or no STATE came for too long."""
+        if not isinstance(data, dict):
+            raise tap.fail(f"a RECORD of {self.stream} holds no object", retryable=False)
+        self.pending.append(StreamRecord(record_key(self.stream, data, key, cursor), data))
+        if len(self.pending) > unconfirmed_limit(self.limit):
+            raise tap.fail(
+                f"it sent {len(self.pending)} records of {self.stream} with no STATE after them",
+                retryable=False,
+            )
+
+    def confirm(self) -> bool:
+        """A STATE confirms the records before it; whether the read has its ``limit``."""
+        self.confirmed += self.pending
+        self.pending = []
+        return len(self.confirmed) >= self.limit
+
+    def read(self, state: Any, more: bool) -> StreamRead:
+        return StreamRead([*self.confirmed, *self.pending], state, more)

@@ -124,17 +124,45 @@ def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[F
     yield from _consume_triggers(estate, catalog)
 
 
-def _files_problem(estate: Estate, catalog: ConnectorCatalog, name: str) -> str | None:
-    """Why System ``name`` cannot be reached as files; None when it can, or when another rule
-    says what is wrong (no such System, an unknown connector)."""
+def _connector(estate: Estate, name: str) -> str | None:
+    """The connector of System ``name``; None when it has none, or there is no such System."""
+    found = estate.get("System", name)
+    if found is None or not isinstance(found.obj, System):
+        return None
+    return found.obj.spec.connector_name
+
+
+def _lacks(
+    estate: Estate,
+    catalog: ConnectorCatalog,
+    name: str,
+    interface: str,
+    capability: str | None = None,
+) -> str | None:
+    """What System ``name`` has instead of a connector of ``interface`` (that has
+    ``capability``), said as "connector X" or "no connector"; None when it has one, or when
+    another rule says what is wrong (no such System, an unknown connector)."""
     found = estate.get("System", name)
     if found is None or not isinstance(found.obj, System):
         return None  # REF_UNKNOWN says so
     connector = found.obj.spec.connector_name
-    interface = catalog.interface(connector) if connector else None
-    if interface == "files" or (connector is not None and interface is None):
+    actual = catalog.interface(connector) if connector else None
+    if connector is not None and actual is None:
         return None  # an unknown connector is reported at the System
+    if actual == interface and (
+        capability is None or capability in catalog.capabilities(connector or "")
+    ):
+        return None
     return f"connector {connector}" if connector else "no connector"
+
+
+def _cannot_trigger(estate: Estate, catalog: ConnectorCatalog, name: str) -> str | None:
+    """The connector of System ``name`` when it is a known one without the trigger
+    capability."""
+    connector = _connector(estate, name)
+    if connector is None or catalog.interface(connector) is None:
+        return None
+    return None if "trigger" in catalog.capabilities(connector) else connector
 
 
 #: A path written as it is, not as JSONata: `out/orders.csv` would divide out by orders.csv.
@@ -161,7 +189,7 @@ def _file_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
                     f"{step.path!r} reads as an expression, not a path",
                     hint=f"quote a fixed path: \"'{step.path}'\"",
                 )
-            what = _files_problem(estate, catalog, step.system)
+            what = _lacks(estate, catalog, step.system, "files")
             if what is not None:
                 yield item.finding(
                     (*placed.path, "system"),
@@ -180,7 +208,7 @@ def _watch_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Findi
         if watch is None:
             continue
         at = ("spec", "trigger", "watch", "system")
-        what = _files_problem(estate, catalog, watch.system)
+        what = _lacks(estate, catalog, watch.system, "files")
         if what is not None:
             yield item.finding(
                 at,
@@ -190,11 +218,8 @@ def _watch_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Findi
                 hint="give the System connector: directory or sftp, and its connection",
             )
             continue
-        found = estate.get("System", watch.system)
-        if found is None or not isinstance(found.obj, System):
-            continue
-        connector = found.obj.spec.connector_name or ""
-        if catalog.interface(connector) and "trigger" not in catalog.capabilities(connector):
+        connector = _cannot_trigger(estate, catalog, watch.system)
+        if connector is not None:
             yield item.finding(
                 at,
                 FLOW_WATCH_SOURCE,
@@ -210,14 +235,9 @@ def _sql_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
             step = placed.step
             if not isinstance(step, QueryStep | WriteStep):
                 continue
-            found = estate.get("System", step.system)
-            if found is None or not isinstance(found.obj, System):
-                continue  # REF_UNKNOWN says so
-            connector = found.obj.spec.connector_name
-            interface = catalog.interface(connector) if connector else None
-            if interface == "sql" or (connector is not None and interface is None):
-                continue  # an unknown connector is reported at the System
-            what = f"connector {connector}" if connector else "no connector"
+            what = _lacks(estate, catalog, step.system, "sql")
+            if what is None:
+                continue
             yield item.finding(
                 (*placed.path, "system"),
                 FLOW_SQL_SYSTEM,
@@ -240,16 +260,9 @@ def _send_steps(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
             step = placed.step
             if not isinstance(step, SendStep):
                 continue
-            found = estate.get("System", step.system)
-            if found is None or not isinstance(found.obj, System):
-                continue  # REF_UNKNOWN says so
-            connector = found.obj.spec.connector_name
-            interface = catalog.interface(connector) if connector else None
-            if connector is not None and interface is None:
-                continue  # an unknown connector is reported at the System
-            if interface == "messages" and "write" in catalog.capabilities(connector or ""):
+            what = _lacks(estate, catalog, step.system, "messages", "write")
+            if what is None:
                 continue
-            what = f"connector {connector}" if connector else "no connector"
             yield item.finding(
                 (*placed.path, "system"),
                 FLOW_SEND_SYSTEM,
@@ -267,19 +280,8 @@ def _consume_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Fin
         if consume is None:
             continue
         at = ("spec", "trigger", "consume")
-        found = estate.get("System", consume.system)
-        if found is None or not isinstance(found.obj, System):
-            continue  # REF_UNKNOWN says so
-        connector = found.obj.spec.connector_name
-        interface = catalog.interface(connector) if connector else None
-        if connector is not None and interface is None:
-            continue  # an unknown connector is reported at the System
-        if (
-            connector is None
-            or interface != "messages"
-            or "trigger" not in catalog.capabilities(connector)
-        ):
-            what = f"connector {connector}" if connector else "no connector"
+        what = _lacks(estate, catalog, consume.system, "messages", "trigger")
+        if what is not None:
             yield item.finding(
                 (*at, "system"),
                 FLOW_CONSUME_SOURCE,
@@ -288,6 +290,9 @@ def _consume_triggers(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Fin
                 hint=f"give the System one of the connectors: {_messages(catalog)}",
             )
             continue
+        connector = _connector(estate, consume.system)
+        if connector is None or catalog.interface(connector) is None:
+            continue  # no such System (REF_UNKNOWN), or an unknown connector
         for path, message in catalog.option_problems(connector, "trigger", consume.options):
             where = ".".join(str(p) for p in path)
             yield item.finding(
@@ -344,15 +349,9 @@ def _sql_poll(
     estate: Estate, catalog: ConnectorCatalog, item: Loaded, poll: PollTrigger, at: PathKey
 ) -> Iterator[Finding]:
     assert poll.system is not None
-    found = estate.get("System", poll.system)
-    if found is None or not isinstance(found.obj, System):
-        return  # REF_UNKNOWN says so
-    connector = found.obj.spec.connector_name
-    if connector is not None and catalog.interface(connector) is None:
-        return  # an unknown connector is reported at the System
     polled = poll.table or "its query"
-    if connector is None or catalog.interface(connector) != "sql":
-        what = f"connector {connector}" if connector else "no connector"
+    what = _lacks(estate, catalog, poll.system, "sql")
+    if what is not None:
         yield item.finding(
             (*at, "system"),
             FLOW_POLL_SOURCE,
@@ -361,7 +360,7 @@ def _sql_poll(
             hint="give the System connector: postgresql, mariadb or sqlite; or poll a path "
             "over HTTP",
         )
-    elif "trigger" not in catalog.capabilities(connector):
+    elif (connector := _cannot_trigger(estate, catalog, poll.system)) is not None:
         yield item.finding(
             (*at, "system"),
             FLOW_POLL_SOURCE,
@@ -373,14 +372,8 @@ def _sql_poll(
 def _stream_poll(
     estate: Estate, catalog: ConnectorCatalog, item: Loaded, poll: PollTrigger, at: PathKey
 ) -> Iterator[Finding]:
-    found = estate.get("System", poll.system or "")
-    if found is None or not isinstance(found.obj, System):
-        return  # REF_UNKNOWN says so
-    connector = found.obj.spec.connector_name
-    if connector is not None and catalog.interface(connector) is None:
-        return  # an unknown connector is reported at the System
-    if connector is None or catalog.interface(connector) != "records":
-        what = f"connector {connector}" if connector else "no connector"
+    what = _lacks(estate, catalog, poll.system or "", "records")
+    if what is not None:
         yield item.finding(
             (*at, "stream"),
             FLOW_POLL_SOURCE,

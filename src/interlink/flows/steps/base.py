@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from interlink.estate.kinds.flow import Step
 from interlink.flows.data import DataRequest
 from interlink.flows.layout import Layout
+from interlink.flows.retry import StepFailed
 from interlink.flows.runs import FlowRun, Status
 
 #: Publishes one event: (event type, data, event id). The mesh's ingress in production.
@@ -81,6 +82,18 @@ class StepContext:
 
     def evaluate(self, source: str) -> Any:
         return self.runtime.evaluate(source, self.run, self.context)
+
+    def rows(self, source: str | None, failure: str) -> list[dict[str, Any]]:
+        """The rows a step writes: ``source``'s value, else the message; one object is one
+        row, nothing is none. Anything else fails the step, not retried, saying ``failure``."""
+        rows = self.evaluate(source) if source is not None else self.message
+        if isinstance(rows, dict):
+            rows = [rows]
+        if rows is None:
+            rows = []
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise StepFailed(failure, retryable=False)
+        return rows
 
 
 @dataclass(frozen=True)

@@ -10,27 +10,11 @@ same path again, replacing what an earlier attempt may have written.
 
 from __future__ import annotations
 
-from typing import Any
-
 from interlink.connectors.formats import FormatError, encode
 from interlink.estate.kinds.flow import FileStep, Step
 from interlink.flows.data import DataRequest
 from interlink.flows.retry import StepFailed
 from interlink.flows.steps.base import StepContext, StepResult
-
-
-def _rows(step: FileStep, ctx: StepContext) -> list[dict[str, Any]]:
-    rows = ctx.evaluate(step.rows) if step.rows is not None else ctx.message
-    if isinstance(rows, dict):
-        rows = [rows]
-    if rows is None:
-        rows = []
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise StepFailed(
-            f"{step.name}: the rows to write are an array of objects, or one object",
-            retryable=False,
-        )
-    return rows
 
 
 async def run_file(step: Step, ctx: StepContext) -> StepResult:
@@ -50,7 +34,9 @@ async def run_file(step: Step, ctx: StepContext) -> StepResult:
         data = text.encode()
     else:
         assert step.format is not None
-        rows = _rows(step, ctx)
+        rows = ctx.rows(
+            step.rows, f"{step.name}: the rows to write are an array of objects, or one object"
+        )
         count = len(rows)
         try:
             data = encode(step.format, rows)

@@ -56,16 +56,9 @@ async def run_query(step: Step, ctx: StepContext) -> StepResult:
 
 async def run_write(step: Step, ctx: StepContext) -> StepResult:
     assert isinstance(step, WriteStep)
-    rows = ctx.evaluate(step.rows) if step.rows is not None else ctx.message
-    if isinstance(rows, dict):
-        rows = [rows]
-    if rows is None:
-        rows = []
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise StepFailed(
-            "the rows to write are an array of objects (column: value), or one object",
-            retryable=False,
-        )
+    rows = ctx.rows(
+        step.rows, "the rows to write are an array of objects (column: value), or one object"
+    )
     count = 0
     if rows:
         request = DataRequest(

@@ -36,58 +36,76 @@ def declared_triggers(estate: Estate, connections: Connections) -> list[TriggerS
     for item in estate.loaded_of("Flow"):
         flow = item.obj
         assert isinstance(flow, Flow)
-        watch = flow.spec.trigger.watch if flow.spec.trigger is not None else None
-        if watch is not None:
-            found = _watched(estate, flow.name, watch, connections)
-            if isinstance(found, str):
-                log.warning(
-                    "Flow/%s trigger %s is not run: %s", flow.name, watch.trigger_name, found
-                )
-            else:
-                out.append(found)
-        consume = flow.spec.trigger.consume if flow.spec.trigger is not None else None
-        if consume is not None:
+        trigger = flow.spec.trigger
+        if trigger is None:
+            continue
+        if trigger.watch is not None:
+            watched = _watched(estate, flow.name, trigger.watch, connections)
+            _keep(out, flow.name, trigger.watch.trigger_name, watched)
+        if trigger.consume is not None:
+            consume = trigger.consume
             inbox = _inbox(estate, flow.name, consume, connections)
             if isinstance(inbox, str):
-                log.warning(
-                    "Flow/%s trigger %s is not run: %s", flow.name, consume.trigger_name, inbox
-                )
+                _keep(out, flow.name, consume.trigger_name, inbox)
                 continue
             out.append(
                 TriggerSource(
                     flow.name, consume.trigger_name, inbox, concurrency=consume.concurrency
                 )
             )
-        poll = flow.spec.trigger.poll if flow.spec.trigger is not None else None
+        poll = trigger.poll
         if poll is None:
             continue
         source = _source(estate, flow.name, poll, connections)
-        if isinstance(source, str):
-            log.warning("Flow/%s trigger %s is not run: %s", flow.name, poll.trigger_name, source)
-            continue
-        out.append(
-            TriggerSource(
+        _keep(
+            out,
+            flow.name,
+            poll.trigger_name,
+            source
+            if isinstance(source, str)
+            else TriggerSource(
                 flow.name,
                 poll.trigger_name,
                 source,
                 interval=poll.interval,
                 limit=poll.rows_per_poll,
                 each="batch" if poll.per_batch else "row",
-            )
+            ),
         )
     return out
+
+
+def _keep(out: list[TriggerSource], flow: str, trigger: str, found: TriggerSource | str) -> None:
+    """``found`` added to ``out``; said in one line when it is why the trigger is not run."""
+    if isinstance(found, str):
+        log.warning("Flow/%s trigger %s is not run: %s", flow, trigger, found)
+    else:
+        out.append(found)
+
+
+def _system(estate: Estate, name: str | None) -> System | str:
+    """System ``name``, or why there is none."""
+    found = estate.get("System", name or "")
+    if found is None or not isinstance(found.obj, System):
+        return f"no System {name!r} in the estate"
+    return found.obj
+
+
+def _connector(system: System) -> str | None:
+    """The connector ``system`` is reached through; None when it has none, or is reached over
+    HTTP (its baseUrl)."""
+    return None if system.spec.base_url is not None else system.spec.connector_name
 
 
 def _watched(
     estate: Estate, flow: str, watch: WatchTrigger, connections: Connections
 ) -> TriggerSource | str:
     """The watch trigger, or why there is none."""
-    found = estate.get("System", watch.system)
-    if found is None or not isinstance(found.obj, System):
-        return f"no System {watch.system!r} in the estate"
-    system = found.obj
-    connector = system.spec.connector_name
-    if connector is None or system.spec.base_url is not None:
+    system = _system(estate, watch.system)
+    if isinstance(system, str):
+        return system
+    connector = _connector(system)
+    if connector is None:
         return f"System/{system.name} has no files connector"
     source = WatchSource(
         f"Flow/{flow} trigger {watch.trigger_name}",
@@ -113,12 +131,11 @@ def _inbox(
     estate: Estate, flow: str, consume: ConsumeTrigger, connections: Connections
 ) -> InboxSource | str:
     """The consumed source, or why there is none."""
-    found = estate.get("System", consume.system)
-    if found is None or not isinstance(found.obj, System):
-        return f"no System {consume.system!r} in the estate"
-    system = found.obj
-    connector = system.spec.connector_name
-    if connector is None or system.spec.base_url is not None:
+    system = _system(estate, consume.system)
+    if isinstance(system, str):
+        return system
+    connector = _connector(system)
+    if connector is None:
         return f"System/{system.name} has no connector that receives messages"
     options = {**consume.options, "trigger": trigger_id(flow, consume.trigger_name)}
     return InboxSource(
@@ -142,10 +159,9 @@ def _source(
         if api is None or not isinstance(api.obj, Api):
             return f"no Api {poll.api!r} in the estate"
         name = api.obj.spec.system
-    found = estate.get("System", name or "")
-    if found is None or not isinstance(found.obj, System):
-        return f"no System {name!r} in the estate"
-    system = found.obj
+    system = _system(estate, name)
+    if isinstance(system, str):
+        return system
     if poll.stream is not None:
         connector = system.spec.connector_name
         if connector is None or system.spec.connection is None:
@@ -154,8 +170,8 @@ def _source(
             system.name, connector, system.spec.connection, poll.stream, flow, connections
         )
     if poll.sql:
-        connector = system.spec.connector_name
-        if connector is None or system.spec.base_url is not None:
+        connector = _connector(system)
+        if connector is None:
             return f"System/{system.name} has no SQL connector"
         return TableSource(
             system.name,

@@ -27,7 +27,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.telemetry.access_log import access_line
 from interlink.gateway.telemetry.access_log import log as access_log
+from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedConnection, Store
 
 if TYPE_CHECKING:
@@ -113,6 +114,10 @@ def record_connections(store: Store, counts: dict[ConnectionKey, int]) -> None:
     store.connections.record(connection_rows(counts))
 
 
+def record_nowhere(counts: dict[ConnectionKey, int]) -> None:
+    """No store to write ``counts`` to: they are not kept."""
+
+
 class GatewayObserver:
     """See the module doc. One per gateway process, for as long as its server runs."""
 
@@ -127,7 +132,6 @@ class GatewayObserver:
     ) -> None:
         self.services = services
         self.access_log = access_log
-        self.flush_interval = flush_interval
         self.clock = clock
         self.connections = ConnectionCounts(max_connections)
         metrics = services.metrics
@@ -159,15 +163,22 @@ class GatewayObserver:
             "Requests by authenticated consumer and route.",
             ("consumer", "route"),
         )
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(self.flush, flush_interval)
         self._flushing = asyncio.Lock()  # one write to the store at a time
         # Writing out full tables, started on the request path; at most one at a time, and at
         # most one more full table waiting for it.
         self._early: asyncio.Task[int] | None = None
         self._waiting: dict[ConnectionKey, int] | None = None
-        # The last write failed: a full table then waits for the next periodic flush, rather
+        # When its last write failed, a full table waits for the next periodic flush, rather
         # than trying a failing store again on every request.
-        self._failing = False
+        self._saver = CountsSaver(
+            self.connections,
+            log,
+            saved="observed connections",
+            kept="the next try",
+            uncounted="request(s)",
+            unit="entries",
+        )
 
     # --- per request -------------------------------------------------------------------------
 
@@ -199,28 +210,18 @@ class GatewayObserver:
     # --- flushing connections ----------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None and self.services.store is not None:
-            self._task = asyncio.get_running_loop().create_task(self._flush_loop())
+        if self.services.store is not None:
+            self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the periodic flush and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            await self.flush()
+        await self._periodic.stop()
 
     def _flush_full(self) -> None:
         """The table is full: take it now, so the next requests find room, and have it written
         out in the background. One more full table may wait for a write still going on; past
         that, or while the store fails, the store cannot take them and requests go uncounted."""
-        if self._failing or self.services.store is None:
+        if self._saver.failing or self.services.store is None:
             return
         if self._early is None:
             counts = self.connections.take()
@@ -254,25 +255,6 @@ class GatewayObserver:
 
     async def _write_locked(self, counts: dict[ConnectionKey, int]) -> int:
         store = self.services.store
-        written = 0
-        if counts and store is not None:
-            try:
-                await asyncio.to_thread(record_connections, store, counts)
-            except Exception as exc:
-                if not self._failing:  # once a streak, not every flush
-                    log.warning("observed connections not saved (kept for the next try): %s", exc)
-                self._failing = True
-                self.connections.restore(counts)
-            else:
-                if self._failing:
-                    log.info("observed connections saved again")
-                self._failing = False
-                written = len(counts)
-        if self.connections.dropped:
-            log.warning(
-                "%d request(s) not counted in observed connections: over %d entries",
-                self.connections.dropped,
-                self.connections.limit,
-            )
-            self.connections.dropped = 0
-        return written
+        if store is None:
+            return await self._saver.save({}, record_nowhere)
+        return await self._saver.save(counts, functools.partial(record_connections, store))
