@@ -187,10 +187,10 @@ def site(retail_dir: Path, tmp_path: Path, loop: Loop) -> Iterator[Site]:
 
 # --- 1. SIGKILL in the middle of the work ---------------------------------------------------------
 
-EVENTS = 10_000
-KEYS = 2_000  # five events per customer, so ordered delivery has something to keep in order
-KILL_AFTER = 4_000  # acknowledged events before the kill
-HELD_BACK = 6_000  # events offered before the kill; the rest only after it
+EVENTS = 5_000
+KEYS = 1_000  # five events per customer, so ordered delivery has something to keep in order
+KILL_AFTER = 2_000  # acknowledged events before the kill
+HELD_BACK = 3_000  # events offered before the kill; the rest only after it
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,16 +74,31 @@ def test_a_failed_run_exits_1_with_its_error(
     assert "step notify failed" not in ran.stderr  # said once, on stdout, not logged again too
 
 
+def on_stores(before: list[Any], after: list[Any]) -> list[Any]:
+    """Parameters with the store: cases refused ``before`` the store is opened go through the
+    same code on each, so they run on SQLite alone; those refused ``after`` a look in it run on
+    each store."""
+    postgres = pytest.mark.postgres
+    return [pytest.param("sqlite", *case) for case in before + after] + [
+        pytest.param("postgres", *case, marks=postgres) for case in after
+    ]
+
+
 @pytest.mark.parametrize(
-    ("args", "stdin", "message"),
-    [
-        (["run", "onbaord"], "", "no Flow 'onbaord' in the estate (did you mean 'onboard'?)"),
-        (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
-        (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing.json"),
-        (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
-        (["runs", "onbaord"], "", "no Flow 'onbaord' in the estate, and no runs of it (did you"),
-        (["run", "once"], "", "not once (enrich from a dataProduct)"),
-    ],
+    ("store_url", "args", "stdin", "message"),
+    on_stores(
+        [
+            (["run", "onbaord"], "", "no Flow 'onbaord' in the estate (did you mean 'onboard'?)"),
+            (["run", "onboard", "--input", "-"], "{nope", "the input - is not JSON: "),
+            (["run", "onboard", "--input", "missing.json"], "", "cannot read the input missing"),
+            (["run", "once"], "", "not once (enrich from a dataProduct)"),
+        ],
+        [
+            (["show", "no-such-run"], "", "no flow run 'no-such-run'"),
+            (["runs", "onbaord"], "", "no Flow 'onbaord' in the estate, and no runs of it (did"),
+        ],
+    ),
+    indirect=["store_url"],
 )
 def test_bad_input_is_one_readable_line(
     tmp_path: Path,
@@ -190,16 +206,21 @@ spec:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["retry"], "give a RUN_ID, or --flow NAME or --all-failed, one of them"),
-        (["retry", "x", "--flow", "onboard"], "give a RUN_ID, or --flow NAME or --all-failed"),
-        (["retry", "x", "--since", "1h"], "--status and --since pick runs with --flow"),
-        (["retry", "--flow", "onboard", "--since", "soon"], "--since 'soon': give a duration"),
-        (["retry", "--all-failed", "--status", "compensated"], "--all-failed retries failed runs"),
-        (["cancel", "nope"], "no flow run 'nope'"),
-        (["retry", "--flow", "onbord", "--yes"], "no runs of it (did you mean 'onboard'?)"),
-    ],
+    ("store_url", "args", "message"),
+    on_stores(
+        [
+            (["retry"], "give a RUN_ID, or --flow NAME or --all-failed, one of them"),
+            (["retry", "x", "--flow", "onboard"], "give a RUN_ID, or --flow NAME or --all-failed"),
+            (["retry", "x", "--since", "1h"], "--status and --since pick runs with --flow"),
+            (["retry", "--flow", "onboard", "--since", "soon"], "--since 'soon': give a duration"),
+            (["retry", "--all-failed", "--status", "compensated"], "--all-failed retries failed"),
+        ],
+        [
+            (["cancel", "nope"], "no flow run 'nope'"),
+            (["retry", "--flow", "onbord", "--yes"], "no runs of it (did you mean 'onboard'?)"),
+        ],
+    ),
+    indirect=["store_url"],
 )
 def test_bad_retries_are_one_readable_line(
     tmp_path: Path, upstream: UpstreamThread, env: dict[str, str], args: list[str], message: str

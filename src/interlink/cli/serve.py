@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import click
 
 from interlink._native import in_use as native_in_use
-from interlink.admin.app import create_app
 from interlink.estate.findings import EstateLoadError
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.leases import DEFAULT_TTL
@@ -70,6 +69,8 @@ def run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost) 
 
     assert isinstance(sock, socket.socket)
     try:
+        from interlink.admin.app import create_app  # FastAPI: only when serving
+
         uvloop.run(serve(runtime, create_app(runtime), sock, on_ready, gateway))  # type: ignore[arg-type]
     finally:
         runtime.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from interlink.connectors.amqp import message_key
+from interlink.connectors.amqp_client import message_key
 from interlink.connectors.base import Received
 from interlink.flows.triggers.inbox import message_input
 

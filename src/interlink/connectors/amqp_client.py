@@ -1,0 +1,299 @@
+"""The broker side of the ``amqp`` connector (see :mod:`interlink.connectors.amqp`): aio-pika
+is imported here, when a System first connects, so that a process that never uses AMQP does not
+pay for importing it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika import exceptions as amqp_errors
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+)
+from pamqp import commands
+from yarl import URL
+
+from interlink.connectors.base import (
+    Connection,
+    ConnectionFailed,
+    ConnectorError,
+    Inbox,
+    ObjectNotFound,
+    OutgoingMessage,
+    Received,
+    error_text,
+    settle,
+)
+
+DEFAULT_PREFETCH = 10
+
+
+def _where(url: str) -> str:
+    """The broker as errors name it: host, port and vhost, never the credentials."""
+    parsed = URL(url)
+    vhost = parsed.path[1:] if len(parsed.path) > 1 else "/"
+    return f"{parsed.host}:{parsed.port or 5672} vhost {vhost}"
+
+
+async def _connect(url: str, timeout: float, system: str) -> AbstractConnection:
+    where = _where(url)
+    try:
+        return await aio_pika.connect(url, timeout=timeout)
+    except (amqp_errors.ProbableAuthenticationError, aiormq.exceptions.ConnectionNotAllowed):
+        raise ConnectionFailed(
+            f"the broker refused the login of user {URL(url).user!r} (or its vhost)",
+            system=system,
+            object=where,
+        ) from None
+    except amqp_errors.AuthenticationError:
+        raise ConnectionFailed(
+            f"the broker refused the credentials of user {URL(url).user!r}",
+            system=system,
+            object=where,
+        ) from None
+    except aiormq.exceptions.InvalidFrameError:
+        # Connection.Close instead of Connection.OpenOk: the vhost is not there for this user.
+        raise ConnectionFailed(
+            "the broker refused to open the vhost (it does not exist, or the user has no "
+            "access to it)",
+            system=system,
+            object=where,
+        ) from None
+    except (TimeoutError, OSError, amqp_errors.AMQPConnectionError) as exc:
+        raise ConnectionFailed(
+            f"cannot connect: {error_text(exc)}", system=system, object=where, retryable=True
+        ) from None
+
+
+def _body(message: OutgoingMessage) -> tuple[bytes, str]:
+    if isinstance(message.body, str):
+        return message.body.encode(), "text/plain; charset=utf-8"
+    return json.dumps(message.body, separators=(",", ":")).encode(), "application/json"
+
+
+def _header(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def message_key(
+    message_id: str | None, body: bytes, headers: Mapping[str, Any], timestamp: Any
+) -> str:
+    """A message's key: its id, or a hash of what it carries (stable across redeliveries)."""
+    if message_id:
+        return str(message_id)
+    digest = hashlib.sha256(body)
+    named = {str(k): _header(v) for k, v in headers.items()}
+    digest.update(json.dumps(named, sort_keys=True).encode())
+    digest.update(str(timestamp or "").encode())
+    return "sha256:" + digest.hexdigest()
+
+
+class AmqpReceived(Received):
+    def __init__(self, message: AbstractIncomingMessage, source: str, system: str) -> None:
+        self._message = message
+        self._system = system
+        self.key = message_key(
+            message.message_id, message.body, message.headers or {}, message.timestamp
+        )
+        self.body = message.body
+        self.headers = {str(k): _header(v) for k, v in (message.headers or {}).items()}
+        self.source = source
+
+    async def ack(self) -> None:
+        # a failure: the channel is gone, and the broker hands the message out again
+        await settle("ack", self._message.ack, system=self._system, source=self.source)
+
+    async def nack(self) -> None:
+        await settle(
+            "nack",
+            lambda: self._message.nack(requeue=True),
+            system=self._system,
+            source=self.source,
+        )
+
+
+class AmqpInbox(Inbox):
+    """Consumes one queue on a connection of its own, reopened after it drops."""
+
+    def __init__(self, url: str, timeout: float, queue: str, prefetch: int, system: str) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._queue_name = queue
+        self._prefetch = prefetch
+        self._system = system
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._arrived: asyncio.Queue[AbstractIncomingMessage | BaseException] = asyncio.Queue()
+        self.on_close: Callable[[AmqpInbox], None] = lambda _inbox: None
+
+    async def open(self) -> None:
+        """Connect and start consuming; ObjectNotFound when the queue does not exist."""
+        arrived: asyncio.Queue[AbstractIncomingMessage | BaseException] = asyncio.Queue()
+        self._arrived = arrived
+        connection = await _connect(self._url, self._timeout, self._system)
+        try:
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            try:
+                queue = await channel.declare_queue(self._queue_name, passive=True)
+            except amqp_errors.ChannelNotFoundEntity:
+                raise ObjectNotFound(
+                    f"no queue {self._queue_name!r} on the broker",
+                    system=self._system,
+                    object=self._queue_name,
+                ) from None
+
+            async def deliver(message: AbstractIncomingMessage) -> None:
+                arrived.put_nowait(message)
+
+            def dropped(_sender: Any, exc: BaseException | None = None) -> None:
+                arrived.put_nowait(
+                    ConnectorError(
+                        f"the consumer's channel closed: {error_text(exc) if exc else 'closed'}",
+                        system=self._system,
+                        object=self._queue_name,
+                        retryable=True,
+                    )
+                )
+
+            def cancelled(_frame: Any) -> None:
+                arrived.put_nowait(
+                    ConnectorError(
+                        "the broker cancelled the consumer (the queue deleted?)",
+                        system=self._system,
+                        object=self._queue_name,
+                        retryable=True,
+                    )
+                )
+
+            channel.close_callbacks.add(dropped)
+            underlay = await channel.get_underlay_channel()
+            underlay.on_consumer_cancel_callbacks.add(cancelled)
+            await queue.consume(deliver, no_ack=False)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._channel = connection, channel
+
+    async def receive(self) -> Received:
+        if self._channel is None or self._channel.is_closed:
+            await self._drop()
+            await self.open()
+        item = await self._arrived.get()
+        if isinstance(item, BaseException):
+            await self._drop()
+            raise item
+        return AmqpReceived(item, self._queue_name, self._system)
+
+    async def _drop(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception:  # already broken: nothing to close
+                return
+
+    async def close(self) -> None:
+        self.on_close(self)
+        await self._drop()
+
+
+class AmqpConnection(Connection):
+    def __init__(self, config: Mapping[str, Any], system: str) -> None:
+        self.system = system
+        self._url = str(config["url"])
+        self._exchange_name = str(config.get("exchange") or "")
+        self._timeout = float(config.get("timeout") or 10)
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._lock = asyncio.Lock()
+        self._inboxes: set[AmqpInbox] = set()
+
+    async def connect(self) -> None:
+        await self._publisher()
+
+    async def _publisher(self) -> AbstractExchange:
+        async with self._lock:
+            if self._exchange is not None and self._channel and not self._channel.is_closed:
+                return self._exchange
+            if self._connection is None or self._connection.is_closed:
+                self._connection = await _connect(self._url, self._timeout, self.system)
+            channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            if self._exchange_name:
+                try:
+                    exchange = await channel.get_exchange(self._exchange_name, ensure=True)
+                except amqp_errors.ChannelNotFoundEntity:
+                    raise ObjectNotFound(
+                        f"no exchange {self._exchange_name!r} on the broker",
+                        system=self.system,
+                        object=self._exchange_name,
+                    ) from None
+            else:
+                exchange = channel.default_exchange
+            self._channel, self._exchange = channel, exchange
+            return exchange
+
+    async def send(self, message: OutgoingMessage) -> None:
+        exchange = await self._publisher()
+        body, content_type = _body(message)
+        outgoing = aio_pika.Message(
+            body,
+            headers=dict(message.headers),
+            content_type=content_type,
+            message_id=message.key,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        where = f"{self._exchange_name or 'default exchange'} → {message.to}"
+        try:
+            await exchange.publish(
+                outgoing, routing_key=message.to, mandatory=True, timeout=self._timeout
+            )
+        except amqp_errors.DeliveryError as exc:
+            if isinstance(exc.frame, commands.Basic.Return):
+                raise ObjectNotFound(
+                    f"no queue takes routing key {message.to!r}: the broker returned the message",
+                    system=self.system,
+                    object=where,
+                ) from None
+            raise ConnectorError(
+                "the broker refused the message (nack)",
+                system=self.system,
+                object=where,
+                retryable=True,
+            ) from None
+        except (TimeoutError, OSError, amqp_errors.AMQPError, RuntimeError) as exc:
+            self._exchange = None  # the channel or connection is gone: the next send reopens
+            raise ConnectorError(
+                f"publishing failed: {error_text(exc)}",
+                system=self.system,
+                object=where,
+                retryable=True,
+            ) from None
+
+    async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
+        prefetch = int(options.get("prefetch") or DEFAULT_PREFETCH)
+        inbox = AmqpInbox(self._url, self._timeout, source, prefetch, self.system)
+        await inbox.open()
+        self._inboxes.add(inbox)
+        inbox.on_close = self._inboxes.discard
+        return inbox
+
+    async def close(self) -> None:
+        for inbox in list(self._inboxes):
+            await inbox.close()
+        self._inboxes.clear()
+        connection, self._connection, self._exchange = self._connection, None, None
+        if connection is not None:
+            await connection.close()
