@@ -289,6 +289,57 @@ class NatsConnection(Connection):
             await asyncio.wait_for(self._nc.close(), timeout=self._timeout)
 
 
+def _reset(exc: BaseException) -> bool:
+    """Whether the server closed the connection under the client (as after refusing it)."""
+    return isinstance(exc, ConnectionResetError) or "reset by peer" in error_text(exc)
+
+
+async def _connect(
+    url: str, options: Mapping[str, Any], timeout: float
+) -> tuple[Client, BaseException | None, bool]:
+    """One try at connecting: the client, why it failed (None when it did not), and whether
+    the server refused the credentials."""
+    client = Client()
+    errors: list[Exception] = []
+    refused = asyncio.Event()
+
+    async def noted(exc: Exception) -> None:
+        errors[:] = [exc]  # the last one says why a connect timed out
+        if _refusal(exc):
+            refused.set()  # trying again with the same credentials will not help
+
+    connecting = asyncio.ensure_future(
+        client.connect(
+            servers=[url],
+            name="interlink",
+            connect_timeout=max(1, round(timeout)),
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            error_cb=noted,
+            **options,
+        )
+    )
+    watching = asyncio.ensure_future(refused.wait())
+    try:
+        await asyncio.wait({connecting, watching}, timeout=timeout, return_when="FIRST_COMPLETED")
+    finally:
+        watching.cancel()
+    failed: BaseException | None = None
+    if not connecting.done():
+        connecting.cancel()
+        with contextlib.suppress(BaseException):
+            await connecting
+        failed = TimeoutError()
+    elif connecting.exception() is not None:
+        failed = connecting.exception()
+    if failed is None:
+        return client, None, False
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), timeout=1)
+    last = errors[-1] if errors else failed
+    return client, last, refused.is_set() or _refusal(last) or _refusal(failed)
+
+
 def _refusal(exc: BaseException) -> bool:
     """Whether the server refused the credentials (it says so in an -ERR line)."""
     text = error_text(exc).lower()
@@ -309,51 +360,22 @@ class NatsConnector(Connector):
             options["password"] = config.get("password") or ""
         if config.get("token"):
             options["token"] = config["token"]
-        client = Client()
-        errors: list[Exception] = []
-        refused = asyncio.Event()
-
-        async def noted(exc: Exception) -> None:
-            errors[:] = [exc]  # the last one says why a connect timed out
-            if _refusal(exc):
-                refused.set()  # trying again with the same credentials will not help
-
-        connecting = asyncio.ensure_future(
-            client.connect(
-                servers=[url],
-                name="interlink",
-                connect_timeout=max(1, round(timeout)),
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                error_cb=noted,
-                **options,
-            )
-        )
-        watching = asyncio.ensure_future(refused.wait())
-        try:
-            await asyncio.wait(
-                {connecting, watching}, timeout=timeout, return_when="FIRST_COMPLETED"
-            )
-        finally:
-            watching.cancel()
-        failed: BaseException | None = None
-        if not connecting.done():
-            connecting.cancel()
-            with contextlib.suppress(BaseException):
-                await connecting
-            failed = TimeoutError()
-        elif connecting.exception() is not None:
-            failed = connecting.exception()
+        # A server refusing the login writes -ERR and closes: a client that reads the close
+        # first sees only a reset. Another try reads the -ERR (a few, all within the timeout).
+        deadline = asyncio.get_running_loop().time() + timeout
+        left = timeout
+        for _ in range(3):
+            client, failed, refused = await _connect(url, options, left)
+            left = deadline - asyncio.get_running_loop().time()
+            if failed is None or refused or not _reset(failed) or left <= 0:
+                break
         if failed is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.close(), timeout=1)
-            last = errors[-1] if errors else failed
-            if _refusal(last):
+            if refused:
                 raise ConnectionFailed(
                     "the server refused the credentials", system=system, object=where
                 )
-            why = error_text(last)
-            if why in ("", "TimeoutError") or isinstance(last, NoServersError):
+            why = error_text(failed)
+            if why in ("", "TimeoutError") or isinstance(failed, NoServersError):
                 why = "no answer in time"
             raise ConnectionFailed(
                 f"cannot connect: {why}", system=system, object=where, retryable=True
