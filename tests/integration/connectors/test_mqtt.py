@@ -232,8 +232,16 @@ def locked_broker(tmp_path: Path) -> Iterator[dict[str, Any]]:
     ``right-one`` only, and lets it use topics under ``allowed/`` only; stopped afterwards."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     passwd = shutil.which("mosquitto_passwd")
-    if not Path(binary).exists() or passwd is None:
-        pytest.skip("mosquitto and mosquitto_passwd are not installed here")
+    # A broker of the test's own (password file, ACL): under INTERLINK_REQUIRE_SERVICES=1 a
+    # missing binary fails instead of skipping, like any service.
+    require_service(
+        "mosquitto",
+        lambda: (
+            (Path(binary).exists() and passwd is not None)
+            or "mosquitto and mosquitto_passwd are not installed here"
+        ),
+    )
+    assert passwd is not None
     port = free_port()
     (tmp_path / "acl").write_text("user interlink\ntopic readwrite allowed/#\n")
     subprocess.run(
