@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.errors import ConfigError, EstateError, InterlinkError
 from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.references import resolve
+from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 from interlink.runtime.bundle import BundleError, materialise, pack, pack_estate, unpack
 from interlink.runtime.settings import ServeSettings
@@ -99,6 +100,8 @@ class Runtime:
         self._lock = asyncio.Lock()
         # One metrics registry for every component of this process, rendered at /metrics.
         self.metrics = Registry()
+        # What the mesh and the flows connected, counted per hour: the mesh writes it out.
+        self.links = LinkCounts()
         # Components serving in a reduced mode (name → why, in plain words); /readyz lists them
         # and the process stays ready.
         self.degraded: dict[str, str] = {}

@@ -192,6 +192,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         is_current=is_current,
         lease_ttl=runtime.settings.lease_ttl,
         start_flow=flows,
+        links=runtime.links,
     )
     flows.publish_through(mesh.ingress)
     runtime.flows = flows

@@ -24,6 +24,8 @@ from interlink.store.connections import (
     ObservedCalls,
     ObservedConnection,
     ObservedConnections,
+    ObservedLink,
+    ObservedLinks,
 )
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
@@ -45,6 +47,7 @@ __all__ = [
     "Node",
     "ObservedCall",
     "ObservedConnection",
+    "ObservedLink",
     "Revision",
     "Role",
     "Store",
@@ -70,6 +73,7 @@ class Store:
         self.consumer_keys = ConsumerKeys(db)
         self.connections = ObservedConnections(db)
         self.connector_calls = ObservedCalls(db)
+        self.links = ObservedLinks(db)
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
