@@ -24,6 +24,7 @@ from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
+from interlink.cli.inventory import impact_command, inventory_command
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -54,6 +55,8 @@ for command in (
     flows_group,
     connectors_group,
     sources_group,
+    inventory_command,
+    impact_command,
 ):
     cli.add_command(command)
 

@@ -49,7 +49,7 @@ from interlink.estate.kinds.flow import (
     WriteStep,
 )
 from interlink.estate.model import Estate
-from interlink.store import ObservedCall, ObservedConnection, ObservedLink
+from interlink.store import ObservedCall, ObservedConnection, ObservedLink, Store
 
 KINDS: Final = ("request", "publish", "deliver", "trigger", "call", "connector")
 #: The scopes that let a Consumer publish (events/publish_auth.py, a layer above, checks them).
@@ -636,3 +636,22 @@ def _owner_of(estate: Estate, *keys: str) -> str | None:
             if owner:
                 return owner
     return None
+
+
+def read_inventory(estate: Estate, store: Store, since: datetime, now: datetime) -> Inventory:
+    """The inventory of ``estate`` over what ``store`` observed (blocking: the store is read
+    whole, hourly counts, for first and last seen)."""
+    seen = observed(
+        estate, store.connections.list(), store.connector_calls.list(), store.links.list()
+    )
+    return inventory(estate, seen, since, now)
+
+
+def inventory_json(inv: Inventory, rows: list[Connection]) -> dict[str, Any]:
+    """The CLI's JSON and the admin API's document: the summary of all, and ``rows``."""
+    return {
+        "since": _iso(inv.since),
+        "until": _iso(inv.now),
+        "summary": inv.summary(),
+        "connections": [c.to_json() for c in rows],
+    }
