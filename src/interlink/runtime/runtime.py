@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.errors import ConfigError, EstateError, InterlinkError
 from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.references import resolve
+from interlink.observe.inventory_metrics import InventoryGauges
 from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 from interlink.runtime.bundle import BundleError, materialise, pack, pack_estate, unpack
@@ -107,6 +108,7 @@ class Runtime:
         self.degraded: dict[str, str] = {}
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
         self.flows: FlowRunner | None = None  # set by the server with the mesh
+        self.inventory: InventoryGauges | None = None  # the inventory's gauges, with the mesh
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

@@ -17,6 +17,7 @@ from interlink.estate.not_yet import not_run_line
 from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
+from interlink.observe.inventory_metrics import InventoryGauges
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
@@ -198,6 +199,10 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     runtime.flows = flows
     await mesh.start()
     runtime.mesh = mesh
+    runtime.inventory = InventoryGauges(
+        runtime.metrics, runtime.store, lambda: runtime.snapshot.estate
+    )
+    runtime.inventory.start()
     flows.start()  # resumes the runs left pending, then keeps looking
     await flows.start_schedules()
     await flows.start_retention()
@@ -212,6 +217,9 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
 async def stop_mesh(runtime: Runtime) -> None:
     """Stop the flows first (their runs resume after the lease), then the mesh."""
+    if runtime.inventory is not None:
+        await runtime.inventory.stop()
+        runtime.inventory = None
     if runtime.flows is not None:
         await runtime.flows.close()
         runtime.flows = None
