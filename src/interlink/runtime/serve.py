@@ -199,6 +199,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     runtime.flows = flows
     await mesh.start()
     runtime.mesh = mesh
+    # The observed / declared ratio and its counts, as gauges (every 5 minutes, off the loop).
     runtime.inventory = InventoryGauges(
         runtime.metrics, runtime.store, lambda: runtime.snapshot.estate
     )
