@@ -85,6 +85,7 @@ class Connection:
     peak: int = 0  # the most in one hour of the window
     window_hours: float = 0.0
     covered_by: str | None = None  # the declaration that admits an observed source
+    unsubscribed: bool = False  # a publish observed of an Event no Subscription takes
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -96,7 +97,8 @@ class Connection:
 
     @property
     def undeclared(self) -> bool:
-        return self.count > 0 and not self.declared
+        """Observed and not declared, or publishing an Event no one subscribes to."""
+        return self.count > 0 and (not self.declared or self.unsubscribed)
 
     @property
     def unused(self) -> bool:
@@ -132,6 +134,7 @@ class Connection:
             "undeclared": self.undeclared,
             "unused": self.unused,
             "coveredBy": self.covered_by,
+            "unsubscribed": self.unsubscribed,
             "operations": sorted(self.operations),
             "count": self.count,
             "errors": self.errors,
@@ -395,6 +398,7 @@ def _step(
             via = step.name
         if target.startswith("Api/"):
             extra["contracts"] = _contract_of_api(estate, target.split("/", 1)[1])
+        if kind == "call":
             extra["formats"] = ["application/json"]
         if target.startswith("Event/"):
             extra["contracts"] = _contract_of_event(estate, target.split("/", 1)[1])
@@ -586,8 +590,10 @@ def inventory(estate: Estate, seen: Iterable[Seen], since: datetime, now: dateti
         _count(match, row, since, per_hour[match.key])
     for key, hourly in per_hour.items():
         found[key].peak = max(hourly.values(), default=0)
+    subscribed = {c.via for c in found.values() if c.kind == "deliver" and c.declared}
     for conn in found.values():
         conn.window_hours = window_hours
+        conn.unsubscribed = conn.kind == "publish" and conn.target not in subscribed
     # A wildcard declaration its covered callers used is said by their rows.
     kept = [c for c in found.values() if not (c.key in covering_used and c.count == 0)]
     kept.sort(key=lambda c: c.key)
@@ -603,10 +609,12 @@ def _blank(conn: Connection) -> Connection:
 
 
 def _match(by_how: dict[tuple[str, str, str], list[Connection]], row: Seen) -> Connection | None:
-    """The declaration admitting ``row``'s source: a wildcard, one that covers it, or any one
-    when the source is not known (a trigger's)."""
+    """The declaration admitting ``row``'s source: a wildcard, one that covers it, or for a
+    trigger whose source the run did not record (a poll, a route, a parent flow), the one
+    declared. An unknown publisher (an operator's token) is admitted by none."""
+    unknown_trigger = not row.source and row.kind == "trigger"
     for conn in by_how.get((row.kind, row.target, row.via), []):
-        if not row.source or ANY in conn.covers or conn.source == ANY or row.source in conn.covers:
+        if unknown_trigger or conn.source == ANY or {ANY, row.source} & conn.covers:
             return conn
     return None
 
