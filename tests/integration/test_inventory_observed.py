@@ -4,6 +4,7 @@ and the inventory and impact on the admin API."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from collections.abc import Iterator
@@ -17,9 +18,12 @@ from interlink.estate.check import check_estate
 from interlink.estate.references import SecretSource
 from interlink.events.mesh import EventMesh
 from interlink.observe.inventory import Inventory, read_inventory
+from interlink.observe.links import LinkFlusher
+from interlink.runtime.flows import FlowRunner
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.settings import ServeSettings
 from interlink.store import ObservedLink, Store, open_store
+from interlink.testing.upstreams import UpstreamThread
 from tests.integration.events.test_mesh import DATA, TYPE, Receivers, receivers, wait_for
 from tests.integration.gateway.test_observe import Observed, observed, upstream
 
@@ -153,3 +157,53 @@ def test_the_admin_api_gives_the_inventory_and_impact(api: Api) -> None:
         in api.client.get("/api/v1/impact/System/crn", headers=api.headers).json()["detail"]
     )
     assert api.client.get("/api/v1/inventory").status_code == 401
+
+
+FLOW_ESTATE = """\
+apiVersion: interlink/v1
+kind: Team
+metadata: {name: data}
+---
+apiVersion: interlink/v1
+kind: System
+metadata: {name: erp, owner: data}
+spec: {domain: data, baseUrl: URL}
+---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: sync, owner: data}
+spec:
+  trigger: {manual: true}
+  steps:
+    - {name: push, type: call, system: erp, method: POST, path: /orders}
+"""
+
+
+def test_a_flows_runs_and_calls_are_observed_connections(
+    tmp_path: Path, upstream: UpstreamThread
+) -> None:
+    root = tmp_path / "estate"
+    root.mkdir()
+    (root / "estate.yaml").write_text(FLOW_ESTATE.replace("URL", upstream.url), encoding="utf-8")
+    runtime = Runtime.open(ServeSettings(root, store_url=f"sqlite:///{tmp_path / 'node.db'}"))
+
+    async def go() -> None:
+        runner = FlowRunner(runtime)
+        try:
+            for trigger in ("api", "schedule"):  # a schedule the flow does not declare
+                run = await runner.engine.start_and_run("sync", {"id": 1}, trigger)
+                assert run.status == "completed", run.error
+        finally:
+            await runner.close()
+        assert await LinkFlusher(runtime.links, runtime.store).flush() == 3
+
+    try:
+        asyncio.run(go())
+        inv = window(runtime.store, root)
+    finally:
+        runtime.close()
+    seen = {c.key: c for c in inv.connections if c.observed}
+    call = seen[("call", "Flow/sync", "System/erp", "push")]
+    assert (call.count, call.errors, call.declared) == (2, 0, True)
+    assert seen[("trigger", "api", "Flow/sync", "api")].declared
+    assert seen[("trigger", "schedule", "Flow/sync", "schedule")].undeclared
