@@ -646,13 +646,15 @@ def _owner_of(estate: Estate, *keys: str) -> str | None:
     return None
 
 
-def read_inventory(estate: Estate, store: Store, since: datetime, now: datetime) -> Inventory:
-    """The inventory of ``estate`` over what ``store`` observed (blocking: the store is read
-    whole, hourly counts, for first and last seen)."""
-    seen = observed(
-        estate, store.connections.list(), store.connector_calls.list(), store.links.list()
-    )
-    return inventory(estate, seen, since, now)
+def read_inventory(
+    estate: Estate, store: Store, since: datetime, now: datetime, *, history: bool = True
+) -> Inventory:
+    """The inventory of ``estate`` over what ``store`` observed (blocking). With ``history``
+    the store's hourly counts are read whole, for first and last seen; without, only the
+    window's."""
+    start = None if history else since
+    requests, calls = store.connections.list(start), store.connector_calls.list(start)
+    return inventory(estate, observed(estate, requests, calls, store.links.list(start)), since, now)
 
 
 def inventory_json(inv: Inventory, rows: list[Connection]) -> dict[str, Any]:

@@ -79,7 +79,7 @@ class InventoryGauges:
     def update(self, now: datetime | None = None) -> Inventory:
         """Compute the figures now and set the gauges (blocking: it reads the store)."""
         now = now or datetime.now(UTC)
-        inv = read_inventory(self.estate(), self.store, now - self.window, now)
+        inv = read_inventory(self.estate(), self.store, now - self.window, now, history=False)
         summary = inv.summary()
         for state in ("declared", "observed", "undeclared", "unused"):
             self.connections.set(summary[state], state)
