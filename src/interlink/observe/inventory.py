@@ -110,7 +110,11 @@ class Connection:
 
     @property
     def error_rate(self) -> float | None:
-        return self.errors / self.count if self.count else None
+        """Errors over attempts; None without traffic, and for requests, whose failures the
+        gateway's counts do not keep (its metrics have them by status class)."""
+        if not self.count or self.kind == "request":
+            return None
+        return self.errors / self.count
 
     @property
     def busiest_hours(self) -> list[int]:
