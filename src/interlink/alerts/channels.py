@@ -33,6 +33,7 @@ from interlink.store.alerts import Alert, NotificationKind
 
 USER_AGENT: Final = "interlink-alerts"
 MEDIA_TYPE: Final = "application/json"
+_CHAT: Final = "alert-chat-"
 
 
 class ChannelFailed(Exception):
@@ -191,7 +192,9 @@ class ChannelSenders:
             opened = await self.connections.get(system, connector, connection)
             await opened.send(outgoing)
         except ConnectorError as exc:
-            raise ChannelFailed(exc.message, retryable=exc.retryable) from None
+            # A chat channel's System is made up here: only what happened is worth saying.
+            said = exc.detail if system.startswith(_CHAT) else exc.message
+            raise ChannelFailed(said, retryable=exc.retryable) from None
         except ConfigError as exc:
             raise ChannelFailed(exc.message, retryable=False) from None
 
@@ -204,7 +207,7 @@ class ChannelSenders:
 
 def _chat_system(channel: Channel) -> str:
     # One connection per chat webhook, named after a digest of how the estate writes it.
-    return "alert-chat-" + hashlib.sha256(channel.to.encode()).hexdigest()[:12]
+    return _CHAT + hashlib.sha256(channel.to.encode()).hexdigest()[:12]
 
 
 def _mail_system(estate: Estate) -> System:

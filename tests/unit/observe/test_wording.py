@@ -111,7 +111,12 @@ def test_freshness_without_history_says_the_limit(describer: Describer) -> None:
         "freshness",
         True,
         MONDAY_MORNING,
-        {"age_seconds": 7200, "max_age_seconds": 3600, "usual_per_hour": None, "signal": "refreshed"},
+        {
+            "age_seconds": 7200,
+            "max_age_seconds": 3600,
+            "usual_per_hour": None,
+            "signal": "refreshed",
+        },
     )
     said = word(verdict, monitor("DataProduct", "customer-addresses", "freshness"), describer)
     assert said.summary.startswith(
