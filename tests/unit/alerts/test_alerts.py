@@ -76,7 +76,8 @@ metadata: {{name: mail, owner: sales}}
 spec:
   domain: platform
   connector: smtp
-  connection: {{host: 127.0.0.1, port: {smtp}, security: none, from: "Interlink <alerts@example.com>"}}
+  connection:
+    {{host: 127.0.0.1, port: {smtp}, security: none, from: "Interlink <alerts@example.com>"}}
 ---
 apiVersion: interlink/v1
 kind: System
@@ -173,7 +174,8 @@ def test_a_firing_alert_is_deduplicated_and_told_once_on_every_channel(tmp_path:
         await w.alerts.verdicts([w.verdict(True)])
         await w.alerts.verdicts([w.verdict(True)])
         [alert] = w.store.alerts.recent("all")
-        assert alert.state == "firing" and alert.notified_count == 1
+        assert alert.state == "firing"
+        assert alert.notified_count == 1
         assert alert.summary.startswith("The CRM is failing 3% of requests over the last hour")
         assert alert.summary.endswith("Owner: Sales.")
         assert len(w.notifications()) == 3  # webhook, chat, email: queued, not sent yet
@@ -183,13 +185,15 @@ def test_a_firing_alert_is_deduplicated_and_told_once_on_every_channel(tmp_path:
         assert (done.sent, done.retried, done.failed) == (3, 0, 0), done.errors
 
         [received] = w.hook.delivered
-        assert received.verified is True and received.path == "/alerts"
+        assert received.verified is True
+        assert received.path == "/alerts"
         assert received.webhook_id == f"alert_{w.by_type('webhook')[0].id}"
         document = json.loads(received.body)
         assert document["type"] == "alert.firing"
         assert document["alert"]["monitor"] == "crm-errors"
         assert document["alert"]["facts"]["error_ratio"] == 0.03
-        assert document["summary"] == alert.summary and document["team"] == "sales"
+        assert document["summary"] == alert.summary
+        assert document["team"] == "sales"
 
         [chat] = w.chat.requests
         assert chat.path == "/services/T0/B0/xyz"
@@ -198,13 +202,15 @@ def test_a_firing_alert_is_deduplicated_and_told_once_on_every_channel(tmp_path:
         [(mail, rcpt)] = w.inbox.mails
         assert rcpt == ["sales-oncall@example.com"]
         assert mail["Subject"] == "[warning] crm-errors firing"
-        assert "Owner: Sales." in mail.get_content() and "Monitor crm-errors" in mail.get_content()
+        assert "Owner: Sales." in mail.get_content()
+        assert "Monitor crm-errors" in mail.get_content()
         assert all(n.state == "sent" for n in w.notifications())
 
         w.clock.advance_to(w.clock.now() + timedelta(minutes=20))
         await w.alerts.verdicts([w.verdict(False)])
         [resolved] = w.store.alerts.recent("resolved")
-        assert resolved.id == alert.id and resolved.resolved_at == w.clock.now()
+        assert resolved.id == alert.id
+        assert resolved.resolved_at == w.clock.now()
         await w.alerts.run_once()
         resolution = json.loads(w.hook.delivered[-1].body)
         assert resolution["type"] == "alert.resolved"
@@ -245,7 +251,8 @@ def test_a_silence_holds_notifications_back_until_it_expires(tmp_path: Path) -> 
         )
         await w.alerts.verdicts([w.verdict(True)])
         [alert] = w.store.alerts.recent()
-        assert alert.state == "firing" and alert.notified_count == 0  # visible, not told
+        assert alert.state == "firing"
+        assert alert.notified_count == 0
         assert w.notifications() == []
         w.clock.advance_to(w.clock.now() + timedelta(hours=1, minutes=59))
         await w.alerts.verdicts([w.verdict(True)])
@@ -291,10 +298,12 @@ def test_a_refusing_channel_is_retried_with_backoff_and_recorded(tmp_path: Path)
         w.clock.advance_to(w.clock.now() + timedelta(seconds=60))
         await w.alerts.run_once()
         [note] = w.by_type("webhook")
-        assert note.state == "sent" and note.attempts == 3
+        assert note.state == "sent"
+        assert note.attempts == 3
         assert len(w.hook.delivered) == 1
         counted = w.alerts.dispatcher.counted
-        assert counted.value("webhook", "retry") == 2 and counted.value("webhook", "sent") == 1
+        assert counted.value("webhook", "retry") == 2
+        assert counted.value("webhook", "sent") == 1
 
         w.hook.fail(times=1, status=400)  # a refusal is not tried again
         w.clock.advance_to(w.clock.now() + timedelta(hours=1))
@@ -318,7 +327,8 @@ def test_an_unreachable_channel_fails_after_its_attempts_without_holding_anythin
             w.clock.advance_to(w.clock.now() + timedelta(seconds=wait))
             await w.alerts.run_once()
         [chat] = w.by_type("chat")
-        assert chat.state == "failed" and chat.attempts == 3
+        assert chat.state == "failed"
+        assert chat.attempts == 3
         assert chat.error == "cannot reach the service (ConnectError)"
         assert "/hook" not in chat.error  # the URL is the credential: never said
         assert [n.state for n in w.by_type("webhook")] == ["sent"]  # the others went out
@@ -333,7 +343,8 @@ def test_a_hanging_channel_times_out_and_verdicts_never_wait_for_it(tmp_path: Pa
         await w.alerts.verdicts([w.verdict(True)])  # books and returns: nothing sent here
         assert w.hook.counts["requests"] == 0
         done = await w.alerts.run_once()
-        assert done.sent == 2 and done.retried == 1
+        assert done.sent == 2
+        assert done.retried == 1
         assert w.by_type("webhook")[0].error == "timed out"
         w.hook.release()
 
@@ -368,6 +379,7 @@ def test_resolved_alerts_are_purged_after_the_retention(tmp_path: Path) -> None:
         assert w.alerts.purge() == 0
         w.clock.advance_to(w.clock.now() + timedelta(days=91))
         assert w.alerts.purge() == 1
-        assert w.store.alerts.recent("all") == [] and w.notifications() == []
+        assert w.store.alerts.recent("all") == []
+        assert w.notifications() == []
 
     run(tmp_path, test)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,7 +101,8 @@ def test_freshness_of_an_event_names_publisher_consumers_and_owner(describer: De
     assert said.detail.startswith(
         "Monitor m (freshness, warning) on Event/customer.address-updated"
     )
-    assert "age_seconds=14400" in said.detail and "usual_per_hour=118.0" in said.detail
+    assert "age_seconds=14400" in said.detail
+    assert "usual_per_hour=118.0" in said.detail
 
 
 def test_freshness_without_history_says_the_limit(describer: Describer) -> None:
