@@ -62,6 +62,8 @@ class Alerts:
         self.estate = estate
         self.clock = clock
         self.keeper = keeper
+        #: A keeper started for the alerts alone (no event mesh), stopped with them.
+        self.owned_keeper: LeaseKeeper | None = None
         self.interval = interval
         self.bookkeeper = Bookkeeper(store.alerts, estate)
         self.senders = senders or ChannelSenders(secrets)
@@ -133,6 +135,9 @@ class Alerts:
         if self._singleton is not None:
             await self._singleton.close()
             self._singleton = None
+        if self.owned_keeper is not None:
+            await self.owned_keeper.stop()
+            self.owned_keeper = None
         await cancel_and_wait([self._task])
         self._task = None
         await self.senders.aclose()

@@ -168,6 +168,10 @@ class AlertBook:
                 (self._db.ts(at), alert_id),
             )
 
+    def now(self) -> datetime:
+        """The store's clock."""
+        return self._db.now()
+
     # --- silences ----------------------------------------------------------------------------
 
     def silence(
