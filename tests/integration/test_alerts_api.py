@@ -42,7 +42,8 @@ def test_the_book_keeps_one_firing_alert_per_monitor(store: tuple[Store, FakeClo
     book, clock = store[0].alerts, store[1]
     first, opened = fire(store[0], "m", clock.now())
     again, reopened = fire(store[0], "m", clock.now() + timedelta(minutes=1), "Still failing.")
-    assert opened and not reopened
+    assert opened
+    assert not reopened
     assert again.id == first.id
     assert again.summary == "Still failing."
     assert again.facts == {"error_ratio": 0.03}
