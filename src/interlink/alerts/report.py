@@ -4,7 +4,7 @@ estate knows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -81,12 +81,12 @@ def silence_document(silence: Silence) -> dict[str, Any]:
     }
 
 
-def notification_status(notifications: Sequence[Notification]) -> str:
-    """One word for a table: how the alert's latest telling went."""
-    if not notifications:
+def notification_status(notifications: Sequence[Mapping[str, Any]]) -> str:
+    """One word for a table: ``failed`` when any message failed for good, ``pending`` while
+    one waits to be (re)tried, ``sent`` when all went out, ``-`` when nobody was told."""
+    states = {n["state"] for n in notifications}
+    if not states:
         return "-"
-    latest = notifications[-1].created_at
-    states = {n.state for n in notifications if n.created_at == latest}
     return "failed" if "failed" in states else "pending" if "pending" in states else "sent"
 
 
