@@ -57,9 +57,9 @@ def test_a_verdict_reaches_the_teams_webhook_from_a_serving_node(
             document = json.loads(received.body)
             assert document["type"] == "alert.firing"
             assert document["team"] == "analytics"
-            assert document["summary"].startswith(
-                "The customer addresses data product has not been refreshed for 3 hours; the monitor "
-                "allows at most 2 hours. Owner: Sales."
+            assert document["summary"] == (
+                "The customer addresses data product has not been refreshed for 3 hours; the "
+                "monitor allows at most 2 hours. Owner: Sales."
             )
 
     try:

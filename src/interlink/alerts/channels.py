@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from interlink.connectors.base import ConnectorError, OutgoingMessage
@@ -226,7 +226,5 @@ def _mail_system(estate: Estate) -> System:
         )
     return found.obj
 
-
-ChannelOutcome = Literal["sent", "retry", "failed"]
 
 __all__ = ["ChannelFailed", "ChannelSenders", "Message", "channel_of", "shown"]
