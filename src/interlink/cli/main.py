@@ -14,6 +14,7 @@ import click
 
 from interlink import __version__
 from interlink.cli.admin import admin_group
+from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
 from interlink.cli.check import check_command
 from interlink.cli.connectors import connectors_group
@@ -48,6 +49,7 @@ for command in (
     apply_command,
     demo_command,
     admin_group,
+    alerts_group,
     consumers_group,
     routes_group,
     events_group,

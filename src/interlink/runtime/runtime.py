@@ -30,6 +30,7 @@ from interlink.store.database import Database, Listener
 from interlink.store.revisions import CHANNEL
 
 if TYPE_CHECKING:
+    from interlink.alerts import Alerts
     from interlink.events.mesh import EventMesh
     from interlink.runtime.flows import FlowRunner
 
@@ -109,6 +110,8 @@ class Runtime:
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
         self.flows: FlowRunner | None = None  # set by the server with the mesh
         self.inventory: InventoryGauges | None = None  # the inventory's gauges, with the mesh
+        # The sink of the monitors' verdicts: set by the server with the mesh.
+        self.alerts: Alerts | None = None
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

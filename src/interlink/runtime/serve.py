@@ -18,6 +18,7 @@ from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.observe.inventory_metrics import InventoryGauges
+from interlink.runtime.alerts import start_alerts
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
@@ -208,6 +209,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     await flows.start_schedules()
     await flows.start_retention()
     await flows.start_triggers(flows.declared_triggers)
+    runtime.alerts = await start_alerts(runtime)
 
     async def follow(fresh: Snapshot) -> None:
         await mesh.apply(fresh.estate)
@@ -217,10 +219,14 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
 
 async def stop_mesh(runtime: Runtime) -> None:
-    """Stop the flows first (their runs resume after the lease), then the mesh."""
+    """Stop the alerts and the flows first (their runs resume after the lease), then the
+    mesh, whose lease keeper they use."""
     if runtime.inventory is not None:
         await runtime.inventory.stop()
         runtime.inventory = None
+    if runtime.alerts is not None:
+        await runtime.alerts.close()
+        runtime.alerts = None
     if runtime.flows is not None:
         await runtime.flows.close()
         runtime.flows = None

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
+from interlink.store.alerts import Alert, AlertBook, Notification, Silence
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
@@ -38,6 +39,8 @@ from interlink.store.sqlite import SQLiteDatabase
 __all__ = [
     "ROLES",
     "ROLE_RANK",
+    "Alert",
+    "AlertBook",
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
@@ -45,11 +48,13 @@ __all__ = [
     "Lease",
     "Leases",
     "Node",
+    "Notification",
     "ObservedCall",
     "ObservedConnection",
     "ObservedLink",
     "Revision",
     "Role",
+    "Silence",
     "Store",
     "TokenInfo",
     "default_store_url",
@@ -77,6 +82,7 @@ class Store:
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
+        self.alerts = AlertBook(db)
 
     @property
     def url(self) -> str:
