@@ -27,6 +27,7 @@ from interlink.events.bus import Bus, Envelope
 from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.validation import EventRegistry
+from interlink.observe.lineage import LineageRecorder
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from interlink.problems import problem_bytes
 
@@ -81,11 +82,13 @@ class EventIngress:
         auth: PublishAuth,
         *,
         max_batch: int = 1000,
+        lineage: LineageRecorder | None = None,
     ) -> None:
         self._bus = bus
         self._registry = registry
         self._auth = auth
         self._max_batch = max_batch
+        self.lineage = lineage  # records who published the events that carry a subject
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -146,6 +149,8 @@ class EventIngress:
             registry = self._registry()
             envelope = registry.check(event)
             (appended,) = await self._bus.publish([envelope])
+            if self.lineage is not None and not appended.duplicate:
+                _record(self.lineage, event, "")
         except (MalformedEvent, InvalidEventData) as exc:
             found = [
                 {"pointer": _moved(v.pointer, data_pointer), "message": v.message}
@@ -195,6 +200,11 @@ class EventIngress:
         self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
         envelopes = self._check(registry, events, batch)
         appended = await self._bus.publish(envelopes)
+        if self.lineage is not None:
+            by = f"Consumer/{seen.consumer}" if seen.consumer else ""
+            for event, one in zip(events, appended, strict=True):
+                if not one.duplicate:
+                    _record(self.lineage, event, by)
         results = [
             {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}
             for e, a in zip(envelopes, appended, strict=True)
@@ -238,6 +248,20 @@ class EventIngress:
         if unknown is not None and not batch:
             raise unknown
         raise InvalidEventData(violations)
+
+
+def _record(lineage: LineageRecorder, event: CloudEvent, by: str) -> None:
+    """Record who published ``event`` when its type carries a subject (else nothing)."""
+    if event.type in lineage.subjects.by_event:
+        view = {
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "subject": event.subject,
+            "time": event.time,
+            "data": event.data,
+        }
+        lineage.published(event.type, view, by)
 
 
 def _moved(at: str, prefix: str) -> str:

@@ -30,6 +30,7 @@ from interlink.store.revisions import CHANNEL
 if TYPE_CHECKING:
     from interlink.events.mesh import EventMesh
     from interlink.runtime.flows import FlowRunner
+    from interlink.runtime.lineage import NodeLineage
 
 log = logging.getLogger("interlink.runtime")
 
@@ -104,6 +105,7 @@ class Runtime:
         self.degraded: dict[str, str] = {}
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
         self.flows: FlowRunner | None = None  # set by the server with the mesh
+        self.lineage: NodeLineage | None = None  # set by the server with the mesh
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.
