@@ -16,6 +16,7 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.apply import apply_command
 from interlink.cli.check import check_command
+from interlink.cli.compliance import compliance_group
 from interlink.cli.connectors import connectors_group
 from interlink.cli.consumers import consumers_group
 from interlink.cli.demo import demo_command
@@ -24,6 +25,7 @@ from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
+from interlink.cli.lineage import lineage_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -54,6 +56,8 @@ for command in (
     flows_group,
     connectors_group,
     sources_group,
+    lineage_group,
+    compliance_group,
 ):
     cli.add_command(command)
 

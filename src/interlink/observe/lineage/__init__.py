@@ -7,6 +7,7 @@ from interlink.observe.lineage.recorder import (
     Subjects,
     note_step,
     note_written,
+    subject_types,
 )
 from interlink.observe.lineage.trace import Trace, trace_subject
 
@@ -18,5 +19,6 @@ __all__ = [
     "Trace",
     "note_step",
     "note_written",
+    "subject_types",
     "trace_subject",
 ]

@@ -78,6 +78,17 @@ class Subjects:
         return None if key is None else (found[0], key)
 
 
+def subject_types(estate: Estate) -> frozenset[str]:
+    """The subject types the estate's Events and DataProducts declare."""
+    found = set()
+    for kind in ("Event", "DataProduct"):
+        for item in estate.loaded_of(kind):
+            subject = getattr(item.obj.spec, "subject", None)
+            if subject is not None:
+                found.add(subject.type)
+    return frozenset(found)
+
+
 @dataclass
 class RunLineage:
     """What one flow run carries while it runs: its subject (None without one) and what its
