@@ -133,7 +133,8 @@ async def test_held_hops_are_kept_when_the_store_fails_and_bounded(
     recorder = LineageRecorder(store, estate, limit=2, clock=lambda: T0)
     for n in range(3):
         _published(recorder, f"C{n}")
-    assert len(recorder.held) == 2 and recorder.dropped == 1
+    assert len(recorder.held) == 2
+    assert recorder.dropped == 1
     store.close()  # the store away: the write fails, the hops are kept
     assert await recorder.flush() == 0
     assert len(recorder.held) == 2
@@ -153,16 +154,20 @@ def test_a_trace_with_nothing_recorded_says_so(store: Store) -> None:
         "recorded moving\n"
     )
     document = trace.as_json()
-    assert document["hops"] == [] and document["message"].startswith("no record of")
+    assert document["hops"] == []
+    assert document["message"].startswith("no record of")
 
 
 def test_a_trace_reads_as_a_timeline_a_mermaid_graph_and_json(store: Store) -> None:
+    def at(seconds: int) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
     store.lineage.record(
         [
             Hop("customer", "C1", T0, "published", "Consumer/crm", "Event/c", event_id="e1"),
-            Hop("customer", "C1", T0 + timedelta(seconds=1), "delivered", "Subscription/s", "Flow/f"),
-            Hop("customer", "C1", T0 + timedelta(seconds=2), "delivered", "Subscription/s", "Flow/f"),
-            Hop("customer", "C1", T0 + timedelta(seconds=3), "written", "Flow/f", "System/dwh",
+            Hop("customer", "C1", at(1), "delivered", "Subscription/s", "Flow/f"),
+            Hop("customer", "C1", at(2), "delivered", "Subscription/s", "Flow/f"),
+            Hop("customer", "C1", at(3), "written", "Flow/f", "System/dwh",
                 'write "customers"', run_id="r1"),
         ]
     )  # fmt: skip
@@ -185,7 +190,8 @@ def test_a_trace_reads_as_a_timeline_a_mermaid_graph_and_json(store: Store) -> N
     ]
     document = trace.as_json()
     assert document["subject"] == {"type": "customer", "key": "C1"}
-    assert document["hops"][3]["to"] == "System/dwh" and document["message"] is None
+    assert document["hops"][3]["to"] == "System/dwh"
+    assert document["message"] is None
 
 
 def test_subject_types_are_those_events_and_products_declare(estate: Any) -> None:
@@ -262,7 +268,8 @@ async def test_the_emitter_retries_and_counts_what_it_gives_up() -> None:
     posted = [r for r in receiver.requests if r["path"] == "/api/v1/lineage"]
     assert len(posted) == 3  # the 503, the retry, the 400
     body = json.loads(posted[1]["body"])
-    assert body["eventType"] == "START" and _validator().is_valid(body)
+    assert body["eventType"] == "START"
+    assert _validator().is_valid(body)
     assert posted[1]["headers"]["content-type"] == "application/json"
 
 
