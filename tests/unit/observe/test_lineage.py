@@ -222,7 +222,7 @@ def test_run_events_are_valid_openlineage() -> None:
     ]
     for kind in ("START", "COMPLETE", "FAIL"):
         event = run_event(
-            kind,  # type: ignore[arg-type]
+            kind,
             namespace="retail",
             job="address-sync",
             run_id="flow-run:7",
