@@ -74,10 +74,9 @@ def key_problem(source: str, fields: set[str] | None) -> str | None:
         return None
     head, rest = key.path[0], ".".join(key.path[1:])
     if head not in ATTRIBUTES:
-        hint = f" (did you mean data.{source}?)" if head not in ATTRIBUTES else ""
         return (
             f"{source!r} starts at {head!r}, not at an attribute of the CloudEvent "
-            f"({', '.join(sorted(ATTRIBUTES))}){hint}"
+            f"({', '.join(sorted(ATTRIBUTES))}) (did you mean data.{source}?)"
         )
     if head == "data" and fields is not None and rest and rest not in fields:
         return f"'{rest}' is not a field of the latest schema"
