@@ -502,7 +502,9 @@ class SubscriptionWorker:
                 metrics.delivered.inc(name)
                 if self.lineage is not None:
                     target = self.plan.target.partition(" ")[0]  # System/x, without the path
-                    self.lineage.delivered(self.plan.event, name, target, job.event_id, job.body)
+                    self.lineage.delivered(
+                        self.plan.event, name, target, job.event_id, job.body, job.ordering_key
+                    )
                 latency = (now - job.published_at).total_seconds()
                 metrics.latency.observe(max(latency, 0.0), name)
                 finished += 1

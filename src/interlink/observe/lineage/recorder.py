@@ -49,11 +49,15 @@ class Subjects:
     by_event: Mapping[str, tuple[str, SubjectKey]]
     types: frozenset[str]
     publishers: Mapping[str, str]  # the System that publishes each of those Event types
+    # Types whose subject key is their ordering key: a delivery reads it from the queued job
+    # instead of parsing the event again.
+    keyed: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, estate: Estate) -> Subjects:
         by_event: dict[str, tuple[str, SubjectKey]] = {}
         publishers: dict[str, str] = {}
+        keyed: set[str] = set()
         types: set[str] = set()
         for item in estate.loaded_of("Event"):
             event = item.obj
@@ -62,12 +66,15 @@ class Subjects:
                 by_event[event.name] = (event.spec.subject.type, SubjectKey(event.spec.subject.key))
                 publishers[event.name] = event.spec.system
                 types.add(event.spec.subject.type)
+                ordering = event.spec.ordering_key
+                if ordering and event.spec.subject.key == f"data.{ordering}":
+                    keyed.add(event.name)
         for item in estate.loaded_of("DataProduct"):
             product = item.obj
             assert isinstance(product, DataProduct)
             if product.spec.subject is not None:
                 types.add(product.spec.subject.type)
-        return cls(by_event, frozenset(types), publishers)
+        return cls(by_event, frozenset(types), publishers, frozenset(keyed))
 
     def of_event(self, event_type: str, event: Mapping[str, Any]) -> tuple[str, str] | None:
         """(subject type, key) of one event (the CloudEvent as a mapping); None without."""
@@ -186,20 +193,32 @@ class LineageRecorder:
             self.hop(subject, "published", by, target, "", event_type, str(event.get("id", "")))
 
     def delivered(
-        self, event_type: str, subscription: str, target: str, event_id: str, body: bytes
+        self,
+        event_type: str,
+        subscription: str,
+        target: str,
+        event_id: str,
+        body: bytes,
+        ordering_key: str | None = None,
     ) -> None:
-        """Subscription ``subscription`` delivered an event (its stored ``body``) to
-        ``target`` (``System/x`` or ``Flow/y``)."""
-        if event_type not in self.subjects.by_event:
+        """Subscription ``subscription`` delivered an event (its stored ``body``, its
+        ``ordering_key``) to ``target`` (``System/x`` or ``Flow/y``)."""
+        subjects = self.subjects
+        found = subjects.by_event.get(event_type)
+        if found is None:
+            return
+        actor = f"Subscription/{subscription}"
+        if ordering_key is not None and event_type in subjects.keyed:
+            keyed = (found[0], ordering_key)
+            self.hop(keyed, "delivered", actor, target, "", event_type, event_id)
             return
         try:
             event = json.loads(body)
         except ValueError:
             return
         if isinstance(event, dict):
-            subject = self.subjects.of_event(event_type, event)
+            subject = subjects.of_event(event_type, event)
             if subject is not None:
-                actor = f"Subscription/{subscription}"
                 self.hop(subject, "delivered", actor, target, "", event_type, event_id)
 
     def run_lineage(
