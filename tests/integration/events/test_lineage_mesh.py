@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import jsonschema_rs
 import pytest
 
 from interlink.errors import NotFound
@@ -19,10 +18,10 @@ from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import start_mesh, stop_mesh
 from interlink.runtime.settings import ServeSettings
 from interlink.testing.upstreams import EchoUpstream
+from tests.unit.observe.openlineage_schema import run_event_validator
 
 pytestmark = pytest.mark.anyio
 
-SPEC = Path(__file__).parents[2] / "data" / "openlineage-spec.json"
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -142,9 +141,7 @@ async def test_a_customers_events_are_traced_through_a_flow_into_a_table(
     assert nothing.hops == []
     assert nothing.timeline().startswith("no record of customer C404")
 
-    validator = jsonschema_rs.validator_for(
-        json.loads(SPEC.read_text(encoding="utf-8")), validate_formats=True
-    )
+    validator = run_event_validator()
     events = [json.loads(r["body"]) for r in receiver.requests]
     for event in events:
         assert [e.message for e in validator.iter_errors(event)] == []

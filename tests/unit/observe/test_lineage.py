@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jsonschema_rs
 import pytest
 
 from interlink.errors import NotFound
@@ -32,10 +31,10 @@ from interlink.observe.lineage.openlineage import (
 )
 from interlink.store import Hop, Store, open_store
 from interlink.testing.upstreams import EchoUpstream
+from tests.unit.observe.openlineage_schema import run_event_validator
 
 pytestmark = pytest.mark.anyio
 
-SPEC = Path(__file__).parents[2] / "data" / "openlineage-spec.json"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -201,18 +200,13 @@ def test_subject_types_are_those_events_and_products_declare(estate: Any) -> Non
 # --- OpenLineage -----------------------------------------------------------------------------
 
 
-def _validator() -> Any:
-    spec = json.loads(SPEC.read_text(encoding="utf-8"))
-    return jsonschema_rs.validator_for(spec, validate_formats=True)
-
-
 def _flow(trigger: dict[str, Any]) -> FlowSpec:
     steps = [{"name": "m", "type": "map", "expression": "$"}]
     return FlowSpec.model_validate({"trigger": trigger, "steps": steps})
 
 
 def test_run_events_are_valid_openlineage() -> None:
-    validator = _validator()
+    validator = run_event_validator()
     inputs = trigger_inputs(_flow({"event": "customer.updated"}))
     assert inputs == [{"namespace": "interlink", "name": "Event/customer.updated"}]
     outputs = written_outputs({("dwh", "write", "customers"), ("mq", "send", "")})
@@ -269,7 +263,7 @@ async def test_the_emitter_retries_and_counts_what_it_gives_up() -> None:
     assert len(posted) == 3  # the 503, the retry, the 400
     body = json.loads(posted[1]["body"])
     assert body["eventType"] == "START"
-    assert _validator().is_valid(body)
+    assert run_event_validator().is_valid(body)
     assert posted[1]["headers"]["content-type"] == "application/json"
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger("interlink.lineage")
 
 #: The producer every event names (OpenLineage wants a URI: a URN names it without a host).
 PRODUCER: Final = f"urn:interlink:{__version__}"
-SCHEMA_URL: Final = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
+SCHEMA_URL: Final = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 #: The namespace of the datasets that are Event types.
 EVENTS_NAMESPACE: Final = "interlink"
 EventType = Literal["START", "COMPLETE", "FAIL", "ABORT", "OTHER"]
