@@ -27,7 +27,7 @@ def test_a_key_outside_the_event_or_its_schema_is_an_error_at_the_key(tmp_path: 
     root = copy_retail(tmp_path / "e")
     edit(root / EVENT, "key: data.customerId}", "key: customerId}")
     (line,) = _subject_findings(root)
-    assert line.startswith(f"{EVENT}:21:34: ")
+    assert line.startswith(f"{EVENT}:20:34: ")
     assert line.endswith(
         "error: Event/customer.address-updated: subject key 'customerId' starts at "
         "'customerId', not at an attribute of the CloudEvent (data, id, source, subject, "
