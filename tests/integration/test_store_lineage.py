@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from interlink.runtime.lineage import purge_due
 from interlink.store import Hop, open_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,3 +66,15 @@ def test_hops_are_traced_by_subject_in_time_order_and_purged_by_age(store_url: s
         assert store.lineage.purge(T0 + timedelta(minutes=2)) == 0
         assert [h.kind for h in store.lineage.trace("customer", "C1")] == ["delivered", "written"]
         assert store.lineage.trace("customer", "C2") == []
+
+
+def test_the_purge_deletes_every_hop_past_the_retention_batch_after_batch(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.migrate()
+        store.lineage.record([_hop(f"C{n}", n) for n in range(12)])
+        now = T0 + timedelta(minutes=10, seconds=30)
+        # Kept 5 minutes: the hops of minutes 0 to 5 go, in batches of 5000 (one here).
+        assert purge_due(store, retention=300.0, now=now) == 6
+        assert purge_due(store, retention=300.0, now=now) == 0
+        assert [h.subject_key for h in store.lineage.trace("customer", "C6")] == ["C6"]
+        assert store.lineage.trace("customer", "C5") == []
