@@ -31,22 +31,26 @@ from interlink.store.leases import Lease, Leases
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
+from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
     "ROLES",
     "ROLE_RANK",
+    "Bucket",
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
     "Lease",
     "Leases",
+    "MonitorState",
     "Node",
     "ObservedCall",
     "ObservedConnection",
     "Revision",
     "Role",
+    "SignalRow",
     "Store",
     "TokenInfo",
     "default_store_url",
@@ -73,6 +77,8 @@ class Store:
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
+        self.signals = SignalBuckets(db)
+        self.monitor_states = MonitorStates(db)
 
     @property
     def url(self) -> str:

@@ -37,6 +37,7 @@ SOURCES: Final = (
     "store/migrations/nodes",
     "store/migrations/leases",
     "flows/migrations",
+    "store/migrations/signals",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

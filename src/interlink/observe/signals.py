@@ -1,0 +1,150 @@
+"""Signals on the hot path: what each monitorable target does, per minute, held in memory and
+written to the store periodically (``store.signals``), for the monitors to evaluate.
+
+Each process has one :data:`RECORDER`; the gateway, the event ingress, the delivery workers and
+the flow engine each make one call into it per request, publish, delivery attempt or run (a
+dict update, no I/O). Whoever owns the process's store (``interlink serve``, a gateway worker)
+runs a :class:`SignalSaver`, which writes the table out every :data:`FLUSH_INTERVAL` seconds
+and once more when it stops. The table holds at most :data:`MAX_KEYS` (minute, target) entries
+between two flushes; what does not fit is counted as dropped and said when written.
+
+What is recorded, by target kind (the ``last_seen`` is the last *success*):
+
+- ``Route``: requests (errors: 5xx answers), latency from head to answer;
+- ``System``: requests the gateway sent upstream (errors: 5xx or no answer), their latency;
+- ``Event``: publishes accepted into the bus, per event type;
+- ``Subscription``: delivery attempts (errors: failed ones), their duration;
+- ``Flow``: runs ended (errors: failed or compensated), their duration;
+- ``DataProduct``: refreshes, through :func:`refreshed` (products call it once they run).
+
+An ``Api`` is the sum of its Routes, and a System also counts the Events it publishes: the
+evaluator adds them up (:mod:`interlink.observe.targets`), so the hot path records one target.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from interlink.observe.saving import CountsSaver, Periodic
+from interlink.store import Bucket, SignalRow, Store
+from interlink.store.signals import LATENCY_BOUNDS, MINUTE
+
+log = logging.getLogger("interlink.observe")
+
+FLUSH_INTERVAL: Final = 15.0
+MAX_KEYS: Final = 50_000
+
+SignalKey = tuple[int, str, str]  # (minute as epoch seconds, kind, name)
+
+
+class SignalTable:
+    """Minute buckets per target, held until taken."""
+
+    def __init__(self, limit: int = MAX_KEYS, clock: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.buckets: dict[SignalKey, Bucket] = {}
+        self.dropped = 0
+
+    def record(self, kind: str, name: str, ok: bool, seconds: float | None = None) -> None:
+        """One occurrence of ``name`` (of ``kind``) now: successful or not, taking ``seconds``
+        (None: no latency to speak of)."""
+        now = self.clock()
+        key = (int(now) // MINUTE * MINUTE, kind, name)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            if len(self.buckets) >= self.limit:
+                self.dropped += 1
+                return
+            bucket = self.buckets[key] = Bucket()
+        bucket.count += 1
+        if ok:
+            bucket.last_seen = now
+        else:
+            bucket.errors += 1
+        if seconds is not None:
+            bucket.latency_sum += seconds
+            at = bisect.bisect_left(LATENCY_BOUNDS, seconds)
+            if at < len(LATENCY_BOUNDS):
+                bucket.histogram[at] += 1
+
+    def take(self) -> dict[SignalKey, Bucket]:
+        buckets, self.buckets = self.buckets, {}
+        return buckets
+
+    def restore(self, buckets: dict[SignalKey, Bucket]) -> None:
+        """Put back what a failed write could not save (as far as there is room)."""
+        for key, bucket in buckets.items():
+            held = self.buckets.get(key)
+            if held is not None:
+                held.add(bucket)
+            elif len(self.buckets) < self.limit:
+                self.buckets[key] = bucket
+            else:
+                self.dropped += bucket.count
+
+#: This process's signals.
+RECORDER: Final = SignalTable()
+
+
+def request(route: str, system: str | None, status: int, seconds: float, upstream: int | None) -> None:
+    """The gateway answered a request of ``route`` with ``status`` after ``seconds``; it went
+    to ``system``, which answered ``upstream`` (None: no answer, or not sent)."""
+    RECORDER.record("Route", route, status < 500, seconds)
+    if system is not None:
+        RECORDER.record("System", system, upstream is not None and upstream < 500, seconds)
+
+
+def published(event_types: Iterable[str]) -> None:
+    """Events of these types were accepted into the bus (one type per event)."""
+    for event_type in event_types:
+        RECORDER.record("Event", event_type, True)
+
+
+def delivered(subscription: str, ok: bool, seconds: float) -> None:
+    """A delivery attempt of ``subscription`` ended after ``seconds``."""
+    RECORDER.record("Subscription", subscription, ok, seconds)
+
+
+def ran(flow: str, status: str, seconds: float | None) -> None:
+    """A run of ``flow`` ended with ``status`` (``completed`` counts as success)."""
+    RECORDER.record("Flow", flow, status == "completed", seconds)
+
+
+def refreshed(product: str, ok: bool = True, seconds: float | None = None) -> None:
+    """A DataProduct was refreshed (or the refresh failed)."""
+    RECORDER.record("DataProduct", product, ok, seconds)
+
+
+def rows(buckets: dict[SignalKey, Bucket]) -> list[SignalRow]:
+    return [SignalRow(kind, name, MINUTE, start, b) for (start, kind, name), b in buckets.items()]
+
+
+class SignalSaver:
+    """Writes ``table`` to ``store`` every ``interval`` seconds, and when stopped."""
+
+    def __init__(
+        self, store: Store, table: SignalTable = RECORDER, interval: float = FLUSH_INTERVAL
+    ) -> None:
+        self.store = store
+        self.table = table
+        self._periodic = Periodic(self.flush, interval)
+        self._saver: CountsSaver[SignalKey, Bucket] = CountsSaver(
+            table, log, saved="signals", kept="the next try", uncounted="occurrence(s)", unit="buckets"
+        )
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
+
+    async def flush(self) -> int:
+        return await self._saver.save(self.table.take(), self._write)
+
+    def _write(self, buckets: dict[SignalKey, Bucket]) -> None:
+        self.store.signals.record(rows(buckets))
