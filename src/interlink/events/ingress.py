@@ -27,6 +27,7 @@ from interlink.events.bus import Bus, Envelope
 from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.validation import EventRegistry
+from interlink.observe import signals
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from interlink.problems import problem_bytes
 
@@ -146,6 +147,7 @@ class EventIngress:
             registry = self._registry()
             envelope = registry.check(event)
             (appended,) = await self._bus.publish([envelope])
+            signals.published((event_type,))
         except (MalformedEvent, InvalidEventData) as exc:
             found = [
                 {"pointer": _moved(v.pointer, data_pointer), "message": v.message}
@@ -195,6 +197,7 @@ class EventIngress:
         self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
         envelopes = self._check(registry, events, batch)
         appended = await self._bus.publish(envelopes)
+        signals.published(e.type for e in envelopes)
         results = [
             {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}
             for e, a in zip(envelopes, appended, strict=True)

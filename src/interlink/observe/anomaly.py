@@ -83,7 +83,7 @@ class Baseline:
     mode: Mode
     profile: Mapping[int, float]  # group → median value
     overall: float
-    spread: float  # 1.4826 × MAD of hourly values around the profile
+    spread: float  # 1.4826 x MAD of hourly values around the profile
 
     def at_hour(self, hour_start: int) -> float:
         return self.profile.get(_group(self.mode, hour_start), self.overall)

@@ -27,6 +27,7 @@ import bisect
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Final
 
 from interlink.observe.saving import CountsSaver, Periodic
@@ -87,11 +88,14 @@ class SignalTable:
             else:
                 self.dropped += bucket.count
 
+
 #: This process's signals.
 RECORDER: Final = SignalTable()
 
 
-def request(route: str, system: str | None, status: int, seconds: float, upstream: int | None) -> None:
+def request(
+    route: str, system: str | None, status: int, seconds: float, upstream: int | None
+) -> None:
     """The gateway answered a request of ``route`` with ``status`` after ``seconds``; it went
     to ``system``, which answered ``upstream`` (None: no answer, or not sent)."""
     RECORDER.record("Route", route, status < 500, seconds)
@@ -110,9 +114,12 @@ def delivered(subscription: str, ok: bool, seconds: float) -> None:
     RECORDER.record("Subscription", subscription, ok, seconds)
 
 
-def ran(flow: str, status: str, seconds: float | None) -> None:
-    """A run of ``flow`` ended with ``status`` (``completed`` counts as success)."""
-    RECORDER.record("Flow", flow, status == "completed", seconds)
+def ran(flow: str, status: str, started: datetime, finished: datetime | None) -> None:
+    """A run of ``flow`` that ``finished`` (None: it has not) with ``status``: a failed or
+    compensated run is a failure, any other end (completed, filtered…) a success."""
+    if finished is not None:
+        seconds = (finished - started).total_seconds()
+        RECORDER.record("Flow", flow, status not in ("failed", "compensated"), seconds)
 
 
 def refreshed(product: str, ok: bool = True, seconds: float | None = None) -> None:
@@ -125,16 +132,22 @@ def rows(buckets: dict[SignalKey, Bucket]) -> list[SignalRow]:
 
 
 class SignalSaver:
-    """Writes ``table`` to ``store`` every ``interval`` seconds, and when stopped."""
+    """Writes ``table`` to ``store`` every ``interval`` seconds, and when stopped; with no
+    store (a gateway without one) it empties the table, so that it does not fill up."""
 
     def __init__(
-        self, store: Store, table: SignalTable = RECORDER, interval: float = FLUSH_INTERVAL
+        self, store: Store | None, table: SignalTable = RECORDER, interval: float = FLUSH_INTERVAL
     ) -> None:
         self.store = store
         self.table = table
         self._periodic = Periodic(self.flush, interval)
         self._saver: CountsSaver[SignalKey, Bucket] = CountsSaver(
-            table, log, saved="signals", kept="the next try", uncounted="occurrence(s)", unit="buckets"
+            table,
+            log,
+            saved="signals",
+            kept="the next try",
+            uncounted="occurrence(s)",
+            unit="buckets",
         )
 
     def start(self) -> None:
@@ -147,4 +160,5 @@ class SignalSaver:
         return await self._saver.save(self.table.take(), self._write)
 
     def _write(self, buckets: dict[SignalKey, Bucket]) -> None:
-        self.store.signals.record(rows(buckets))
+        if self.store is not None:
+            self.store.signals.record(rows(buckets))

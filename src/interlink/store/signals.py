@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from interlink.store.database import Database
+from interlink.store.database import Database, Row
 
 #: Upper bounds (seconds) of the latency histogram's buckets; slower ones count only in
 #: ``count`` (a request over the last bound is over every threshold).
@@ -33,25 +33,34 @@ HOUR: Final = 3600
 MINUTES_KEPT: Final = 2 * 24 * HOUR
 HOURS_KEPT: Final = 35 * 24 * HOUR
 
-_H: Final = ", ".join(f"h{i}" for i in range(len(LATENCY_BOUNDS)))
-_SUM_H: Final = ", ".join(f"SUM(h{i})" for i in range(len(LATENCY_BOUNDS)))
-_COLUMNS: Final = f"count, errors, latency_sum, {_H}"
-_ADD: Final = ", ".join(
-    f"{c} = signal_buckets.{c} + excluded.{c}"
-    for c in ("count", "errors", "latency_sum", *(f"h{i}" for i in range(len(LATENCY_BOUNDS))))
-)
-_UPSERT: Final = (
-    f"INSERT INTO signal_buckets (kind, name, span, start, {_COLUMNS}, last_seen) "
-    f"VALUES ({', '.join('?' * (len(LATENCY_BOUNDS) + 8))}) "
-    f"ON CONFLICT (kind, name, span, start) DO UPDATE SET {_ADD}, "
-    "last_seen = CASE WHEN excluded.last_seen IS NULL THEN signal_buckets.last_seen "
+# The statements below are built from these constants only (never from input): S608 is moot.
+_HIST: Final = tuple(f"h{i}" for i in range(len(LATENCY_BOUNDS)))
+_SUMS: Final = "SUM(count), SUM(errors), SUM(latency_sum), " + ", ".join(f"SUM({h})" for h in _HIST)
+_COLUMNS: Final = "count, errors, latency_sum, " + ", ".join(_HIST)
+_MERGE: Final = (
+    "ON CONFLICT (kind, name, span, start) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = signal_buckets.{c} + excluded.{c}"
+        for c in ("count", "errors", "latency_sum", *_HIST)
+    )
+    + ", last_seen = CASE WHEN excluded.last_seen IS NULL THEN signal_buckets.last_seen "
     "WHEN signal_buckets.last_seen IS NULL THEN excluded.last_seen "
     "WHEN excluded.last_seen > signal_buckets.last_seen THEN excluded.last_seen "
     "ELSE signal_buckets.last_seen END"
 )
-_TOTALS: Final = (
-    f"SELECT kind, name, SUM(count), SUM(errors), SUM(latency_sum), {_SUM_H}, MAX(last_seen) "
-    "FROM signal_buckets WHERE start >= ? AND start < ?"
+_INSERT: Final = f"INSERT INTO signal_buckets (kind, name, span, start, {_COLUMNS}, last_seen) "
+_UPSERT: Final = _INSERT + f"VALUES ({', '.join('?' * (len(_HIST) + 8))}) " + _MERGE
+_SLOT: Final = "SELECT kind, name, start - (start % {step}) AS slot, " + _SUMS
+_TOTALS: Final = "SELECT kind, name, " + _SUMS
+_READ: Final = ", MAX(last_seen) FROM signal_buckets WHERE start >= ? AND start < ?"
+_ROLL_UP: Final = (
+    _INSERT
+    + f"SELECT kind, name, {HOUR}, start - (start % {HOUR}) AS hour, {_SUMS}, MAX(last_seen) "  # noqa: S608
+    f"FROM signal_buckets WHERE span = {MINUTE} AND start < ? GROUP BY kind, name, hour " + _MERGE
+)
+_ROWS: Final = (
+    f"SELECT kind, name, span, start, {_COLUMNS}, last_seen FROM signal_buckets "  # noqa: S608
+    "ORDER BY kind, name, span, start"
 )
 
 
@@ -80,7 +89,9 @@ class Bucket:
     def within(self, threshold: float) -> int:
         """Occurrences as fast as ``threshold`` seconds, counted at the largest histogram bound
         not above it (so a threshold between two bounds errs towards counting more as slow)."""
-        return sum(n for bound, n in zip(LATENCY_BOUNDS, self.histogram, strict=True) if bound <= threshold)
+        return sum(
+            n for bound, n in zip(LATENCY_BOUNDS, self.histogram, strict=True) if bound <= threshold
+        )
 
 
 Key = tuple[str, str]  # (kind, name)
@@ -138,14 +149,7 @@ class SignalBuckets:
         """Each target's sum over the buckets starting in [since, until), of every target or
         of those whose name is in ``names``. An hour bucket counts whole: a window reaching
         past two days back is counted to the hour."""
-        query, params = _TOTALS, [since, until]
-        if names is not None:
-            if not names:
-                return {}
-            query += f" AND name IN ({', '.join('?' * len(names))})"
-            params.extend(names)
-        with self._db.session() as session:
-            rows = session.fetchall(query + " GROUP BY kind, name", tuple(params))
+        rows = self._read(_TOTALS, since, until, names, "")
         return {(r[0], r[1]): _bucket(r, 2) for r in rows}
 
     def series(
@@ -153,31 +157,29 @@ class SignalBuckets:
     ) -> dict[Key, dict[int, Bucket]]:
         """Each target's buckets from ``since`` to ``until``, summed per ``step`` seconds (a
         multiple of the spans read: 3600 reads hour and minute buckets alike)."""
-        query = (
-            f"SELECT kind, name, start - (start % {int(step)}) AS slot, SUM(count), SUM(errors), "
-            f"SUM(latency_sum), {_SUM_H}, MAX(last_seen) FROM signal_buckets "
-            "WHERE start >= ? AND start < ?"
-        )
-        params: list[object] = [since, until]
-        if names is not None:
-            if not names:
-                return {}
-            query += f" AND name IN ({', '.join('?' * len(names))})"
-            params.extend(names)
-        with self._db.session() as session:
-            rows = session.fetchall(query + " GROUP BY kind, name, slot", tuple(params))
+        rows = self._read(_SLOT.format(step=int(step)), since, until, names, ", slot")
         found: dict[Key, dict[int, Bucket]] = {}
         for r in rows:
             found.setdefault((r[0], r[1]), {})[int(r[2])] = _bucket(r, 3)
         return found
 
+    def _read(
+        self, select: str, since: int, until: int, names: Sequence[str] | None, group: str
+    ) -> list[Row]:
+        query = select + _READ
+        params: list[int | str] = [since, until]
+        if names is not None:
+            if not names:
+                return []
+            query += f" AND name IN ({', '.join('?' * len(names))})"
+            params.extend(names)
+        with self._db.session() as session:
+            return session.fetchall(query + " GROUP BY kind, name" + group, tuple(params))
+
     def rows(self) -> list[SignalRow]:
         """Every stored bucket (for tests and tools), by kind, name, span and start."""
         with self._db.session() as session:
-            rows = session.fetchall(
-                f"SELECT kind, name, span, start, {_COLUMNS}, last_seen FROM signal_buckets "
-                "ORDER BY kind, name, span, start"
-            )
+            rows = session.fetchall(_ROWS)
         return [SignalRow(r[0], r[1], int(r[2]), int(r[3]), _bucket(r, 4)) for r in rows]
 
     def roll_up(self, now: float) -> int:
@@ -186,24 +188,13 @@ class SignalBuckets:
         folded."""
         cutoff = int(now - MINUTES_KEPT) // HOUR * HOUR
         with self._db.transaction() as session:
-            session.execute(
-                f"INSERT INTO signal_buckets (kind, name, span, start, {_COLUMNS}, last_seen) "
-                f"SELECT kind, name, {HOUR}, start - (start % {HOUR}), SUM(count), SUM(errors), "
-                f"SUM(latency_sum), {_SUM_H}, MAX(last_seen) FROM signal_buckets "
-                f"WHERE span = {MINUTE} AND start < ? GROUP BY kind, name, start - (start % {HOUR}) "
-                f"ON CONFLICT (kind, name, span, start) DO UPDATE SET {_ADD}, "
-                "last_seen = CASE WHEN excluded.last_seen IS NULL THEN signal_buckets.last_seen "
-                "WHEN signal_buckets.last_seen IS NULL THEN excluded.last_seen "
-                "WHEN excluded.last_seen > signal_buckets.last_seen THEN excluded.last_seen "
-                "ELSE signal_buckets.last_seen END",
-                (cutoff,),
-            )
+            session.execute(_ROLL_UP, (cutoff,))
             folded = session.execute(
-                f"DELETE FROM signal_buckets WHERE span = {MINUTE} AND start < ?", (cutoff,)
+                "DELETE FROM signal_buckets WHERE span = ? AND start < ?", (MINUTE, cutoff)
             )
             session.execute(
-                f"DELETE FROM signal_buckets WHERE span = {HOUR} AND start < ?",
-                (int(now - HOURS_KEPT) // HOUR * HOUR,),
+                "DELETE FROM signal_buckets WHERE span = ? AND start < ?",
+                (HOUR, int(now - HOURS_KEPT) // HOUR * HOUR),
             )
         return folded
 
@@ -257,7 +248,6 @@ class MonitorStates:
             if not kept:
                 session.execute("DELETE FROM monitor_states")
             else:
-                session.execute(
-                    f"DELETE FROM monitor_states WHERE monitor NOT IN ({', '.join('?' * len(kept))})",
-                    tuple(kept),
-                )
+                marks = ", ".join("?" * len(kept))
+                forget = f"DELETE FROM monitor_states WHERE monitor NOT IN ({marks})"  # noqa: S608
+                session.execute(forget, kept)
