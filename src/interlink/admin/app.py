@@ -16,6 +16,7 @@ from interlink.admin.connections import router as connections_router
 from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.flows import router as flows_router
 from interlink.admin.lookup import known
+from interlink.admin.monitors import router as monitors_router
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
@@ -118,6 +119,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(registry_router)
     app.include_router(operations_router)
     app.include_router(connections_router)
+    app.include_router(monitors_router)
     app.include_router(routes_router)
     app.include_router(flows_router)
     app.include_router(nodes_router)

@@ -24,6 +24,7 @@ from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
+from interlink.cli.monitors import monitors_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -52,6 +53,7 @@ for command in (
     events_group,
     dlq_group,
     flows_group,
+    monitors_group,
     connectors_group,
     sources_group,
 ):

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from interlink.estate.kinds.data import Monitor
 from interlink.estate.model import Estate
@@ -24,7 +25,7 @@ from interlink.observe.freshness import evaluate_freshness
 from interlink.observe.slo import evaluate_slo, windows
 from interlink.observe.targets import signal_keys
 from interlink.observe.verdicts import Verdict
-from interlink.store import Bucket, Store
+from interlink.store import Bucket, MonitorState, Store
 from interlink.store.signals import HOUR, HOURS_KEPT, MINUTE, Key
 
 #: SLO windows at least this long (seconds) are read again only every SLOW_WINDOW_EVERY.
@@ -163,3 +164,32 @@ class MonitorEvaluator:
                     hours.setdefault(start, Bucket()).add(bucket)
             self._baselines[cached] = baseline(metric, hours)
         return self._baselines[cached]
+
+
+@dataclass(frozen=True)
+class MonitorStatus:
+    """A declared Monitor with its latest verdict (None: not evaluated yet)."""
+
+    monitor: Monitor
+    state: MonitorState | None
+
+    def document(self) -> dict[str, Any]:
+        """As the admin API and ``interlink monitors list --format json`` give it."""
+        spec, state = self.monitor.spec, self.state
+        return {
+            "name": self.monitor.metadata.name,
+            "type": spec.type.value,
+            "target": {"kind": spec.target.kind, "name": spec.target.name},
+            "severity": spec.severity,
+            "state": "pending" if state is None else "firing" if state.firing else "ok",
+            "evaluatedAt": None if state is None else state.at.isoformat(timespec="seconds"),
+            "facts": {} if state is None else state.facts,
+        }
+
+
+def statuses(estate: Estate, states: Sequence[MonitorState]) -> list[MonitorStatus]:
+    """Every Monitor of ``estate`` by name, with its stored state; states of monitors no
+    longer declared are left out."""
+    by_name = {s.monitor: s for s in states}
+    monitors = sorted(estate.of(Monitor), key=lambda m: m.metadata.name)
+    return [MonitorStatus(m, by_name.get(m.metadata.name)) for m in monitors]

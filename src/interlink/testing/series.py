@@ -3,8 +3,8 @@ over them: what the anomaly tests and ``bench/observe_monitors.py`` measure dete
 and false alerts on.
 
 A series is minute buckets of a target with a daily cycle (busy by day, quiet at night),
-quieter weekends, Poisson noise on counts and noisy latency and error ratio; from ``shift_at``
-on, the chosen metric is multiplied by ``factor`` (a level shift).
+quieter weekends, Poisson noise on counts and noisy latency and error ratio; :func:`shifted`
+multiplies one metric by a factor from a given minute on (a level shift).
 """
 
 from __future__ import annotations
@@ -44,38 +44,48 @@ def shape(moment: float) -> float:
 
 
 def synthetic(
-    *,
-    weeks: float = 4,
-    peak: float = 60.0,
-    metric: Metric = "volume",
-    shift_at: int | None = None,
-    factor: float = 1.0,
-    seed: int = 1,
-    start: int = MONDAY,
+    *, weeks: float = 4, peak: float = 60.0, seed: int = 1, start: int = MONDAY
 ) -> dict[int, Bucket]:
     """Minute buckets over ``weeks`` from ``start``: ``peak`` occurrences a minute at the
-    busiest; latency around 80 ms (slower when busy), 1% failing; ``metric`` times ``factor``
-    from ``shift_at``."""
+    busiest; latency around 80 ms (slower when busy), 1% failing."""
     rng = random.Random(seed)
     minutes: dict[int, Bucket] = {}
     end = start + int(weeks * 7 * 86400)
     for t in range(start, end, MINUTE):
         level = shape(t)
-        shifted = shift_at is not None and t >= shift_at
-        volume = peak * level * (factor if shifted and metric == "volume" else 1.0)
-        count = _poisson(rng, volume)
+        count = _poisson(rng, peak * level)
         latency = 0.08 * (0.8 + 0.4 * level) * rng.lognormvariate(0, 0.15)
-        if shifted and metric == "latency":
-            latency *= factor
-        ratio = 0.01 * (factor if shifted and metric == "errors" else 1.0)
-        errors = min(count, _poisson(rng, count * ratio))
-        histogram = [0] * len(LATENCY_BOUNDS)
-        if count:
-            at = next((i for i, b in enumerate(LATENCY_BOUNDS) if latency <= b), None)
-            if at is not None:
-                histogram[at] = count
-        minutes[t] = Bucket(count, errors, latency * count, histogram, t + 59.0 if count else None)
+        errors = min(count, _poisson(rng, count * 0.01))
+        minutes[t] = _bucket(count, errors, latency, t)
     return minutes
+
+
+def shifted(
+    minutes: dict[int, Bucket], metric: Metric, at: int, factor: float
+) -> dict[int, Bucket]:
+    """``minutes`` with ``metric`` multiplied by ``factor`` from ``at`` on (a level shift)."""
+    found = dict(minutes)
+    for t, b in minutes.items():
+        if t < at or (not b.count and metric != "volume"):
+            continue
+        latency = b.latency_sum / b.count if b.count else 0.08
+        if metric == "volume":
+            count = round(b.count * factor)
+            found[t] = _bucket(count, min(count, round(b.errors * factor)), latency, t)
+        elif metric == "latency":
+            found[t] = _bucket(b.count, b.errors, latency * factor, t)
+        else:
+            errors = min(b.count, round(max(b.errors, b.count * 0.01) * factor))
+            found[t] = _bucket(b.count, errors, latency, t)
+    return found
+
+
+def _bucket(count: int, errors: int, latency: float, t: int) -> Bucket:
+    histogram = [0] * len(LATENCY_BOUNDS)
+    at = next((i for i, bound in enumerate(LATENCY_BOUNDS) if latency <= bound), None)
+    if count and at is not None:
+        histogram[at] = count
+    return Bucket(count, errors, latency * count, histogram, t + 59.0 if count > errors else None)
 
 
 def hourly(minutes: dict[int, Bucket]) -> dict[int, Bucket]:
