@@ -39,7 +39,8 @@ def test_buckets_add_up_and_keep_the_latest_success(store: Store) -> None:
         store.signals.rows(), key=lambda r: (r.kind != "Route", r.start)
     )
     assert (first.bucket.count, first.bucket.errors, first.bucket.latency_sum) == (5, 1, 2.5)
-    assert first.bucket.histogram[0] == 3 and first.bucket.within(0.005) == 3
+    assert first.bucket.histogram[0] == 3
+    assert first.bucket.within(0.005) == 3
     assert first.bucket.last_seen == T0 + 5.0
     assert second.bucket.last_seen is None
     assert (event.kind, event.bucket.count) == ("Event", 4)

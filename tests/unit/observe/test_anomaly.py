@@ -9,7 +9,7 @@ from functools import cache
 import pytest
 
 from interlink.estate.kinds.data import Anomaly
-from interlink.observe.anomaly import INTERVAL, baseline, evaluate_anomaly
+from interlink.observe.anomaly import INTERVAL, Metric, baseline, evaluate_anomaly
 from interlink.store import Bucket
 from interlink.testing.series import MONDAY, hourly, replay, shifted, synthetic
 
@@ -26,10 +26,11 @@ def normal(weeks: float = 4) -> dict[int, Bucket]:
     return synthetic(weeks=weeks)
 
 
-def delay(metric: str, factor: float, at: int, sensitivity: str = "medium") -> tuple[int, float]:
+def delay(metric: Metric, factor: float, at: int, sensitivity: str = "medium") -> tuple[int, float]:
     """(false alerts before the shift, minutes from the shift to the first alert)."""
-    minutes = shifted(normal(), metric, at, factor)  # type: ignore[arg-type]
-    found = replay(Anomaly(metric=metric, sensitivity=sensitivity), minutes, at - DAY, at + DAY)  # type: ignore[arg-type]
+    minutes = shifted(normal(), metric, at, factor)
+    anomaly = Anomaly.model_validate({"metric": metric, "sensitivity": sensitivity})
+    found = replay(anomaly, minutes, at - DAY, at + DAY)
     before = [t for t in found.fired if t < at]
     after = [t for t in found.fired if t >= at]
     assert after, f"{metric} x{factor} at {at} never caught"
@@ -40,7 +41,7 @@ def delay(metric: str, factor: float, at: int, sensitivity: str = "medium") -> t
     ("metric", "factor"),
     [("volume", 0.5), ("volume", 2.0), ("volume", 0.0), ("latency", 2.0), ("errors", 5.0)],
 )
-def test_a_level_shift_is_caught_within_three_intervals(metric: str, factor: float) -> None:
+def test_a_level_shift_is_caught_within_three_intervals(metric: Metric, factor: float) -> None:
     false_alerts, minutes = delay(metric, factor, BUSY)
     assert false_alerts == 0
     # The shift falls 7 minutes into an interval: two whole intervals after it at most.
