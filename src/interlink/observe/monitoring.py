@@ -2,8 +2,8 @@
 monitors evaluated together (a node's share of them), called every pass.
 
 Each pass reads what the evaluations need in a few grouped queries, whatever the number of
-monitors: the totals of each distinct SLO window (the longest ones, a week or more, read again
-every :data:`SLOW_WINDOW_EVERY` seconds), the last intervals for the anomaly monitors and the
+monitors: the totals of each distinct SLO window (a long one read again only once a small share
+of it has passed, :data:`REREAD_SHARE`), the last intervals for the anomaly monitors and the
 last successes since the previous pass. The hourly history the baselines learn from is read
 once an hour, and each baseline is learned once an hour. Evaluating is blocking: run it in a
 worker thread.
@@ -28,9 +28,10 @@ from interlink.observe.verdicts import Verdict
 from interlink.store import Bucket, MonitorState, Store
 from interlink.store.signals import HOUR, HOURS_KEPT, MINUTE, Key
 
-#: SLO windows at least this long (seconds) are read again only every SLOW_WINDOW_EVERY.
-SLOW_WINDOW: Final = 7 * 24 * HOUR
-SLOW_WINDOW_EVERY: Final = 300.0
+#: An SLO window's totals are read again once this share of the window has passed: a 28-day
+#: window every 5.6 hours, 6 hours every 3 minutes, a 5-minute window every pass. A burn rate
+#: over a long window hardly moves in the meantime, and the long windows are the costly reads.
+REREAD_SHARE: Final = 1 / 120
 
 
 def _sum(found: dict[Key, Bucket], keys: Sequence[Key]) -> Bucket:
@@ -53,7 +54,8 @@ class MonitorEvaluator:
         self._hours: dict[Key, dict[int, Bucket]] = {}
         self._hours_at: tuple[int, frozenset[str]] | None = None  # (hour, names) they were read for
         self._baselines: dict[tuple[tuple[Key, ...], Metric, int], Baseline | None] = {}
-        self._slow: dict[int, tuple[float, dict[Key, Bucket]]] = {}  # window → (read at, totals)
+        # window → (read at, for names, totals)
+        self._read: dict[int, tuple[float, list[str], dict[Key, Bucket]]] = {}
 
     def evaluate(self, estate: Estate, monitors: Sequence[Monitor]) -> list[Verdict]:
         """Each monitor's verdict now."""
@@ -121,13 +123,14 @@ class MonitorEvaluator:
         until = int(now) // MINUTE * MINUTE + MINUTE  # the current minute, so far
         found = {}
         for window in sorted(needed):
-            slow = self._slow.get(window)
-            if window >= SLOW_WINDOW and slow is not None and now - slow[0] < SLOW_WINDOW_EVERY:
-                found[window] = slow[1]
+            read = self._read.get(window)
+            if read is not None and read[1] == names and now - read[0] < window * REREAD_SHARE:
+                found[window] = read[2]
                 continue
             found[window] = self.store.signals.totals(until - window, until, names)
-            if window >= SLOW_WINDOW:
-                self._slow[window] = (now, found[window])
+            self._read[window] = (now, names, found[window])
+        for window in set(self._read) - needed:
+            del self._read[window]
         return found
 
     def _read_last_seen(self, now: float, names: list[str]) -> None:
