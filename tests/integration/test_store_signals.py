@@ -59,6 +59,9 @@ def test_totals_and_series_read_a_window_by_name(store: Store) -> None:
     assert totals["Route", "orders"].count == 60
     assert totals["Route", "orders"].last_seen == T0 + 89 * MINUTE
     assert store.signals.totals(T0, T0 + HOUR, []) == {}
+    assert store.signals.last_seen(["orders", "other", "none"]) == {
+        ("Route", "orders"): T0 + 119 * MINUTE
+    }
     series = store.signals.series(T0, T0 + 2 * HOUR, HOUR)
     assert {k: {s: b.count for s, b in v.items()} for k, v in series.items()} == {
         ("Route", "orders"): {T0: 60, T0 + HOUR: 60},

@@ -136,9 +136,7 @@ class MonitorEvaluator:
     def _read_last_seen(self, now: float, names: list[str]) -> None:
         new = [n for n in names if n not in self._seen_names]
         if new:  # their whole history, once
-            for key, bucket in self.store.signals.totals(0, int(now) + MINUTE, new).items():
-                if bucket.last_seen is not None:
-                    self._last_seen[key] = bucket.last_seen
+            self._last_seen.update(self.store.signals.last_seen(new))
             self._seen_names.update(new)
         # Since the previous pass, with a margin for buckets written late (flushes).
         since = max(0, self._seen_until - 5 * MINUTE) // MINUTE * MINUTE

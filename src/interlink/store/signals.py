@@ -163,6 +163,19 @@ class SignalBuckets:
             found.setdefault((r[0], r[1]), {})[int(r[2])] = _bucket(r, 3)
         return found
 
+    def last_seen(self, names: Sequence[str]) -> dict[Key, float]:
+        """The last success of each target whose name is in ``names`` and that had one."""
+        if not names:
+            return {}
+        marks = ", ".join("?" * len(names))
+        with self._db.session() as session:
+            rows = session.fetchall(
+                "SELECT kind, name, MAX(last_seen) FROM signal_buckets "  # noqa: S608
+                f"WHERE name IN ({marks}) AND last_seen IS NOT NULL GROUP BY kind, name",
+                tuple(names),
+            )
+        return {(r[0], r[1]): float(r[2]) for r in rows}
+
     def _read(
         self, select: str, since: int, until: int, names: Sequence[str] | None, group: str
     ) -> list[Row]:
