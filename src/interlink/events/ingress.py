@@ -147,7 +147,7 @@ class EventIngress:
             registry = self._registry()
             envelope = registry.check(event)
             (appended,) = await self._bus.publish([envelope])
-            signals.published((event_type,))
+            signals.published(() if appended.duplicate else (event_type,))
         except (MalformedEvent, InvalidEventData) as exc:
             found = [
                 {"pointer": _moved(v.pointer, data_pointer), "message": v.message}
@@ -197,7 +197,9 @@ class EventIngress:
         self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
         envelopes = self._check(registry, events, batch)
         appended = await self._bus.publish(envelopes)
-        signals.published(e.type for e in envelopes)
+        signals.published(
+            e.type for e, a in zip(envelopes, appended, strict=True) if not a.duplicate
+        )
         results = [
             {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}
             for e, a in zip(envelopes, appended, strict=True)

@@ -104,7 +104,8 @@ def request(
 
 
 def published(event_types: Iterable[str]) -> None:
-    """Events of these types were accepted into the bus (one type per event)."""
+    """Events of these types were appended to the bus (one type per event; a duplicate of
+    one appended before is not another)."""
     for event_type in event_types:
         RECORDER.record("Event", event_type, True)
 
@@ -125,6 +126,11 @@ def ran(flow: str, status: str, started: datetime, finished: datetime | None) ->
 def refreshed(product: str, ok: bool = True, seconds: float | None = None) -> None:
     """A DataProduct was refreshed (or the refresh failed)."""
     RECORDER.record("DataProduct", product, ok, seconds)
+
+
+def recorded(kind: str, name: str, table: SignalTable = RECORDER) -> int:
+    """The occurrences of one target held in ``table`` now (not yet written)."""
+    return sum(b.count for (_, k, n), b in table.buckets.items() if k == kind and n == name)
 
 
 def rows(buckets: dict[SignalKey, Bucket]) -> list[SignalRow]:
