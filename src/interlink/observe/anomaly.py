@@ -98,13 +98,16 @@ class Baseline:
         return before + (after - before) * weight
 
 
-def baseline(metric: Metric, hours: Mapping[int, Bucket]) -> Baseline | None:
-    """The baseline of ``metric`` learned from complete ``hours`` (hour start → bucket); None
-    with too little history. An hour missing in between did nothing (volume 0; no latency or
-    error ratio to learn from)."""
+def baseline(
+    metric: Metric, hours: Mapping[int, Bucket], until: int | None = None
+) -> Baseline | None:
+    """The baseline of ``metric`` learned from complete ``hours`` (hour start → bucket) before
+    the hour ``until`` (default: after the last one); None with too little history. An hour
+    missing from the first on did nothing (volume 0; no latency or error ratio to learn)."""
     if not hours:
         return None
-    first, last = min(hours), max(hours)
+    first = min(hours)
+    last = max(hours) if until is None else until - HOUR
     span = (last - first) // HOUR + 1
     mode: Mode
     if span >= 2 * _WEEK:

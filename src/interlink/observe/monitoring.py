@@ -22,6 +22,7 @@ from interlink.estate.model import Estate
 from interlink.observe.anomaly import CONSECUTIVE, INTERVAL, Baseline, Metric, baseline
 from interlink.observe.anomaly import evaluate_anomaly as anomaly_verdict
 from interlink.observe.freshness import evaluate_freshness
+from interlink.observe.signals import FLUSH_INTERVAL
 from interlink.observe.slo import evaluate_slo, windows
 from interlink.observe.targets import signal_keys
 from interlink.observe.verdicts import Verdict
@@ -32,6 +33,9 @@ from interlink.store.signals import HOUR, HOURS_KEPT, MINUTE, Key
 #: window every 5.6 hours, 6 hours every 3 minutes, a 5-minute window every pass. A burn rate
 #: over a long window hardly moves in the meantime, and the long windows are the costly reads.
 REREAD_SHARE: Final = 1 / 120
+#: Seconds after an interval ends before it is scored: the processes write their signals every
+#: FLUSH_INTERVAL, and an interval scored before they all did would look quiet.
+SETTLE: Final = 2 * FLUSH_INTERVAL
 
 
 def _sum(found: dict[Key, Bucket], keys: Sequence[Key]) -> Bucket:
@@ -70,7 +74,8 @@ class MonitorEvaluator:
             self._read_hours(now, names)
         totals = self._totals(now, names, [m for m in monitors if m.spec.slo is not None])
         recent: dict[Key, dict[int, Bucket]] = {}
-        end = int(now) // INTERVAL * INTERVAL
+        # An interval counts once every process has written it out (two flushes after it).
+        end = int(now - SETTLE) // INTERVAL * INTERVAL
         if any(m.spec.anomaly is not None for m in monitors):
             since = end - CONSECUTIVE * INTERVAL
             recent = self.store.signals.series(since, end, INTERVAL, names)
@@ -163,7 +168,7 @@ class MonitorEvaluator:
             for key in keys:
                 for start, bucket in self._hours.get(key, {}).items():
                     hours.setdefault(start, Bucket()).add(bucket)
-            self._baselines[cached] = baseline(metric, hours)
+            self._baselines[cached] = baseline(metric, hours, until=hour)
         return self._baselines[cached]
 
 

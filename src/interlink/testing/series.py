@@ -123,7 +123,7 @@ def replay(anomaly: Anomaly, minutes: dict[int, Bucket], start: int, end: int) -
         hour = (ends - 1) // HOUR * HOUR
         if hour not in bases:
             past = {h: b for h, b in hours.items() if hour - HOURS_KEPT <= h < hour}
-            bases[hour] = baseline(anomaly.metric, past)
+            bases[hour] = baseline(anomaly.metric, past, until=hour)
         recent = [interval(minutes, ends - INTERVAL), interval(minutes, ends)]
         verdict = evaluate_anomaly(
             "m", anomaly, bases[hour], recent, ends, datetime.fromtimestamp(ends, UTC)

@@ -99,6 +99,40 @@ async def test_each_monitor_is_evaluated_told_and_kept(runtime: Runtime) -> None
 
 
 @pytest.mark.anyio
+async def test_a_subscription_gone_quiet_against_weeks_of_history_is_an_anomaly(
+    runtime: Runtime,
+) -> None:
+    name, hour = "logistics-address-updates", 3600
+    steady = [
+        SignalRow("Subscription", name, hour, int(NOW) - h * hour, Bucket(600, 0, 6.0))
+        for h in range(49, 21 * 24)
+    ]
+    # The last two days in minutes, ten deliveries each, but none in the last 20 minutes.
+    recent = [
+        SignalRow("Subscription", name, MINUTE, int(NOW) - m * MINUTE, Bucket(10, 0, 0.1))
+        for m in range(21, 48 * 60)
+    ]
+    runtime.store.signals.record(steady + recent)
+    clock = Clock()
+    clock.now = NOW + 40  # the interval that ended at NOW is written out by now
+    estate = runtime.snapshot.estate
+    runner = MonitorRunner(runtime.store, lambda: estate, Registry(), clock=clock)
+    verdict = {v.monitor: v for v in await runner.evaluate()}["address-updates-volume"]
+    assert verdict.firing
+    assert verdict.facts["direction"] == "down"
+    assert verdict.facts["observed"] == 0.0
+    assert verdict.facts["expected"] == pytest.approx(100.0)
+    # Deliveries again: quiet.
+    runtime.store.signals.record(
+        SignalRow("Subscription", name, MINUTE, int(NOW) + m * MINUTE, Bucket(10, 0, 0.1))
+        for m in range(20)
+    )
+    clock.now = NOW + 1200 + 40
+    again = {v.monitor: v for v in await runner.evaluate()}["address-updates-volume"]
+    assert not again.firing
+
+
+@pytest.mark.anyio
 async def test_signals_recorded_in_memory_reach_the_store_and_the_monitors(
     runtime: Runtime,
 ) -> None:
