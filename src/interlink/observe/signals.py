@@ -23,9 +23,9 @@ evaluator adds them up (:mod:`interlink.observe.targets`), so the hot path recor
 
 from __future__ import annotations
 
-import bisect
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
@@ -38,6 +38,7 @@ log = logging.getLogger("interlink.observe")
 
 FLUSH_INTERVAL: Final = 15.0
 MAX_KEYS: Final = 50_000
+_BOUNDS: Final = len(LATENCY_BOUNDS)
 
 SignalKey = tuple[int, str, str]  # (minute as epoch seconds, kind, name)
 
@@ -51,11 +52,13 @@ class SignalTable:
         self.buckets: dict[SignalKey, Bucket] = {}
         self.dropped = 0
 
-    def record(self, kind: str, name: str, ok: bool, seconds: float | None = None) -> None:
-        """One occurrence of ``name`` (of ``kind``) now: successful or not, taking ``seconds``
-        (None: no latency to speak of)."""
-        now = self.clock()
-        key = (int(now) // MINUTE * MINUTE, kind, name)
+    def record(
+        self, kind: str, name: str, ok: bool, seconds: float | None = None, now: float = 0.0
+    ) -> None:
+        """One occurrence of ``name`` (of ``kind``) at ``now`` (default: the clock's now):
+        successful or not, taking ``seconds`` (None: no latency to speak of)."""
+        now = now or self.clock()
+        key = (int(now) - int(now) % MINUTE, kind, name)
         bucket = self.buckets.get(key)
         if bucket is None:
             if len(self.buckets) >= self.limit:
@@ -69,8 +72,8 @@ class SignalTable:
             bucket.errors += 1
         if seconds is not None:
             bucket.latency_sum += seconds
-            at = bisect.bisect_left(LATENCY_BOUNDS, seconds)
-            if at < len(LATENCY_BOUNDS):
+            at = bisect_left(LATENCY_BOUNDS, seconds)
+            if at < _BOUNDS:
                 bucket.histogram[at] += 1
 
     def take(self) -> dict[SignalKey, Bucket]:
@@ -98,16 +101,19 @@ def request(
 ) -> None:
     """The gateway answered a request of ``route`` with ``status`` after ``seconds``; it went
     to ``system``, which answered ``upstream`` (None: no answer, or not sent)."""
-    RECORDER.record("Route", route, status < 500, seconds)
+    now = RECORDER.clock()
+    RECORDER.record("Route", route, status < 500, seconds, now)
     if system is not None:
-        RECORDER.record("System", system, upstream is not None and upstream < 500, seconds)
+        RECORDER.record("System", system, upstream is not None and upstream < 500, seconds, now)
 
 
 def published(event_types: Iterable[str]) -> None:
     """Events of these types were appended to the bus (one type per event; a duplicate of
     one appended before is not another)."""
+    now = 0.0
     for event_type in event_types:
-        RECORDER.record("Event", event_type, True)
+        now = now or RECORDER.clock()
+        RECORDER.record("Event", event_type, True, None, now)
 
 
 def delivered(subscription: str, ok: bool, seconds: float) -> None:
