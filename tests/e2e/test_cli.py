@@ -49,7 +49,7 @@ def test_check_reports_findings_grouped_by_file_and_exits_1(retail_dir: Path) ->
     )
     assert "zz.yaml" in lines
     assert "  zz.yaml:2:7: error: unknown kind 'Sytem' (did you mean 'System'?)" in lines
-    assert lines[-1] == "41 objects in 19 files: 2 errors, 8 warnings"
+    assert lines[-1] == "41 objects in 19 files: 2 errors, 5 warnings"
 
 
 def test_check_json_output_for_ci(retail_dir: Path) -> None:
@@ -61,7 +61,7 @@ def test_check_json_output_for_ci(retail_dir: Path) -> None:
     assert result.returncode == 0  # warnings only
     body = json.loads(result.stdout)
     assert body["ok"] is True
-    assert body["warnings"] == 9  # with the example's 3 lifecycle and 5 not-run warnings
+    assert body["warnings"] == 6  # with the example's 3 lifecycle and 2 not-run warnings
     (finding,) = [
         f
         for f in body["findings"]
