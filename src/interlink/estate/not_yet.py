@@ -43,6 +43,12 @@ NO_EFFECT: tuple[NoEffect, ...] = (
         "spec.telemetry",
         "telemetry is not exported over OTLP, and /metrics is served whatever it says",
     ),
+    NoEffect(
+        "Monitor",
+        ("spec", "freshness", "column"),
+        "spec.freshness.column",
+        "a monitor's freshness is its target's last success; no column is read",
+    ),
 )
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step

@@ -67,6 +67,14 @@ def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> N
     assert result.ok
 
 
+def test_a_monitors_freshness_column_has_no_effect(retail: Path) -> None:
+    edit(retail / "monitors.yaml", "freshness: {maxAge: 2h}", "freshness: {maxAge: 2h, column: at}")
+    assert _messages(retail, "NO_EFFECT") == [
+        "monitors.yaml:24:27: warning: spec.freshness.column has no effect yet: a monitor's "
+        "freshness is its target's last success; no column is read"
+    ]
+
+
 def test_flow_triggers_start_runs_and_are_no_warning(retail: Path) -> None:
     flow = retail / "flows" / "address-sync.yaml"
     edit(flow, "spec:\n", "spec:\n  trigger: {schedule: '0 3 * * *'}\n")
