@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
+from interlink.store.alerts import Alert, AlertBook, Notification, Silence
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
@@ -24,6 +25,8 @@ from interlink.store.connections import (
     ObservedCalls,
     ObservedConnection,
     ObservedConnections,
+    ObservedLink,
+    ObservedLinks,
 )
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
@@ -37,6 +40,8 @@ from interlink.store.sqlite import SQLiteDatabase
 __all__ = [
     "ROLES",
     "ROLE_RANK",
+    "Alert",
+    "AlertBook",
     "Bucket",
     "Clock",
     "ComparisonSummary",
@@ -46,11 +51,14 @@ __all__ = [
     "Leases",
     "MonitorState",
     "Node",
+    "Notification",
     "ObservedCall",
     "ObservedConnection",
+    "ObservedLink",
     "Revision",
     "Role",
     "SignalRow",
+    "Silence",
     "Store",
     "TokenInfo",
     "default_store_url",
@@ -74,11 +82,13 @@ class Store:
         self.consumer_keys = ConsumerKeys(db)
         self.connections = ObservedConnections(db)
         self.connector_calls = ObservedCalls(db)
+        self.links = ObservedLinks(db)
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
         self.signals = SignalBuckets(db)
         self.monitor_states = MonitorStates(db)
+        self.alerts = AlertBook(db)
 
     @property
     def url(self) -> str:

@@ -497,6 +497,7 @@ class SubscriptionWorker:
             metrics.attempt_duration.observe(elapsed, name)
             result = outcome.result
             signals.delivered(name, result == "delivered", elapsed)
+            metrics.attempted(name, self.plan.event, result)
             if result == "delivered":
                 metrics.delivered.inc(name)
                 latency = (now - job.published_at).total_seconds()
