@@ -93,14 +93,14 @@ def evaluate_slo(monitor: str, slo: Slo, totals: Mapping[int, Bucket], at: datet
     spent = 0.0
     if whole is not None and whole.count:
         spent = bad(slo, whole) / (whole.count * allowed)
-    facts: dict[str, Fact] = {
+    facts: dict[str, Fact] = {  # rounded: 1 - 99.9 / 100 is not exactly 0.001 in floats
         "indicator": slo.indicator,
         "objective": slo.objective,
-        "error_ratio": ratio(tier.long),
-        "burn_rate_long": long,
-        "burn_rate_short": short,
+        "error_ratio": round(ratio(tier.long), 9),
+        "burn_rate_long": round(long, 6),
+        "burn_rate_short": round(short, 6),
         "long_window_seconds": tier.long,
         "short_window_seconds": tier.short,
-        "budget_remaining": 1.0 - spent,
+        "budget_remaining": round(1.0 - spent, 6),
     }
     return Verdict(monitor, "slo", firing, at, facts)

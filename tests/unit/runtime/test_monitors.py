@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from interlink.admin.app import create_app
+from interlink.alerts import Alerts
 from interlink.cli.main import cli
 from interlink.estate.kinds.data import Monitor, TargetRef
 from interlink.observe.metrics import Registry
@@ -222,3 +223,17 @@ def test_the_admin_api_and_the_cli_list_the_monitors(runtime: Runtime, retail_di
     )
     documents = json.loads(as_json.output)["monitors"]
     assert [d["state"] for d in documents].count("firing") == 1
+
+
+@pytest.mark.anyio
+async def test_the_alerts_book_and_word_the_verdicts(runtime: Runtime) -> None:
+    failing_route(runtime)
+    estate = runtime.snapshot.estate
+    alerts = Alerts(runtime.store, lambda: estate)
+    runner = MonitorRunner(runtime.store, lambda: estate, Registry(), sink=alerts, clock=Clock())
+    await runner.evaluate()
+    firing = runtime.store.alerts.firing("customers-availability")
+    assert firing is not None
+    assert firing.target == "Route/customers"
+    assert firing.summary  # worded from the estate and the verdict's facts
+    assert runtime.store.alerts.firing("customers-latency") is None
