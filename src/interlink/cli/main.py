@@ -28,6 +28,7 @@ from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
 from interlink.cli.inventory import impact_command, inventory_command
 from interlink.cli.lineage import lineage_group
+from interlink.cli.monitors import monitors_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -57,6 +58,7 @@ for command in (
     events_group,
     dlq_group,
     flows_group,
+    monitors_group,
     connectors_group,
     sources_group,
     inventory_command,

@@ -1,7 +1,7 @@
 """What the estate accepts but the platform does not act on yet, in one place.
 
 The estate model is ahead of the runtime: some fields are validated and documented but read by
-nothing, and DataProduct and Monitor objects are checked but not run. Saying nothing
+nothing, and DataProduct objects are checked but not run. Saying nothing
 would let a reader believe they work, so `check` warns wherever one is used (rules
 ``NO_EFFECT`` and ``NOT_RUN``, the latter also at each Flow step of a kind the flow engine
 does not run: serve runs flows, but not one with such a step) and `serve` says in one line
@@ -43,6 +43,12 @@ NO_EFFECT: tuple[NoEffect, ...] = (
         "spec.telemetry",
         "telemetry is not exported over OTLP, and /metrics is served whatever it says",
     ),
+    NoEffect(
+        "Monitor",
+        ("spec", "freshness", "column"),
+        "spec.freshness.column",
+        "a monitor's freshness is its target's last success; no column is read",
+    ),
 )
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
@@ -69,7 +75,6 @@ FLOW_STEPS_RUN: frozenset[str] = frozenset(
 #: Kinds that are checked but not run, with their plural for people.
 NOT_RUN: dict[str, tuple[str, str]] = {
     "DataProduct": ("data product", "data products"),
-    "Monitor": ("monitor", "monitors"),
 }
 
 
@@ -95,7 +100,7 @@ def no_effect_findings(estate: Estate) -> Iterator[Finding]:
 
 
 def not_run_findings(estate: Estate) -> Iterator[Finding]:
-    """One warning per DataProduct and Monitor: each is checked, none is run; and one at
+    """One warning per DataProduct: each is checked, none is run; and one at
     each Flow step of a kind the flow engine does not run."""
     yield from _flow_step_findings(estate)
     for kind, (_, plural) in NOT_RUN.items():

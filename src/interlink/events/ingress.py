@@ -27,6 +27,7 @@ from interlink.events.bus import Appended, Bus, Envelope
 from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.validation import EventRegistry
+from interlink.observe import signals
 from interlink.observe.lineage import LineageRecorder
 from interlink.observe.links import LinkCounts
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
@@ -159,6 +160,7 @@ class EventIngress:
             (appended,) = await self._bus.publish([envelope])
             if self.lineage is not None and not appended.duplicate:
                 _record(self.lineage, event, "")
+            signals.published(() if appended.duplicate else (event_type,))
         except (MalformedEvent, InvalidEventData) as exc:
             self._count_route(source, event_type, failed=True)
             found = [
@@ -235,7 +237,10 @@ class EventIngress:
         appended: Sequence[Appended],
     ) -> None:
         """Count who published each type (observed connections) and record the publish of
-        the events that carry a subject (lineage)."""
+        the events that carry a subject (lineage), and what each type does (signals)."""
+        signals.published(
+            e.type for e, a in zip(envelopes, appended, strict=True) if not a.duplicate
+        )
         if self._links is not None:
             publisher = _publisher(seen.consumer)
             for envelope in envelopes:

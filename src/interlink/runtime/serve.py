@@ -23,6 +23,7 @@ from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.lineage import NodeLineage
+from interlink.runtime.monitors import MonitorService, start_monitors
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
@@ -110,8 +111,10 @@ async def serve(
 
     runtime.on_reload(announce_reload)
     follower = heartbeat = None
+    monitors: MonitorService | None = None
     try:
         mesh = await start_mesh(runtime)
+        monitors = await start_monitors(runtime, runtime.alerts)  # verdicts to the alerts
         if gateway is not None:
             gateway.events = mesh.ingress
             await gateway.start()
@@ -128,6 +131,8 @@ async def serve(
             await plane.close()
         if gateway is not None:
             await gateway.stop()
+        if monitors is not None:
+            await monitors.close()
         await stop_mesh(runtime)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -35,6 +35,7 @@ from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
+from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ROLE_RANK",
     "Alert",
     "AlertBook",
+    "Bucket",
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
@@ -49,6 +51,7 @@ __all__ = [
     "Hop",
     "Lease",
     "Leases",
+    "MonitorState",
     "Node",
     "Notification",
     "ObservedCall",
@@ -56,6 +59,7 @@ __all__ = [
     "ObservedLink",
     "Revision",
     "Role",
+    "SignalRow",
     "Silence",
     "Store",
     "TokenInfo",
@@ -84,6 +88,8 @@ class Store:
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
+        self.signals = SignalBuckets(db)
+        self.monitor_states = MonitorStates(db)
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
 

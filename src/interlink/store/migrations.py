@@ -39,6 +39,7 @@ SOURCES: Final = (
     "store/migrations/alerts",
     "flows/migrations",
     "store/migrations/lineage",
+    "store/migrations/signals",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

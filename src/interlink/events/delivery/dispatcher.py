@@ -46,6 +46,7 @@ from interlink.events.delivery.queue import (
 )
 from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
 from interlink.leases.keeper import HeldLease
+from interlink.observe import signals
 from interlink.observe.lineage import LineageRecorder
 from interlink.tasks import cancel_and_wait
 
@@ -498,6 +499,7 @@ class SubscriptionWorker:
             self._completing.discard(job.key)
             metrics.attempt_duration.observe(elapsed, name)
             result = outcome.result
+            signals.delivered(name, result == "delivered", elapsed)
             metrics.attempted(name, self.plan.event, result)
             if result == "delivered":
                 metrics.delivered.inc(name)
