@@ -16,6 +16,7 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
+from interlink.cli.catalog import catalog_group
 from interlink.cli.check import check_command
 from interlink.cli.connectors import connectors_group
 from interlink.cli.consumers import consumers_group
@@ -59,6 +60,7 @@ for command in (
     sources_group,
     inventory_command,
     impact_command,
+    catalog_group,
 ):
     cli.add_command(command)
 

@@ -49,7 +49,7 @@ def terms(estate: Estate) -> list[PlacedTerm]:
 
 def glossary_findings(estate: Estate) -> Iterator[Finding]:
     placed = terms(estate)
-    yield from _duplicates(placed)
+    yield from _duplicates(placed, estate)
     names = {t.term.slug: t.term.name for t in placed}
     for term in placed:
         for i, related in enumerate(term.term.related):
@@ -65,16 +65,17 @@ def glossary_findings(estate: Estate) -> Iterator[Finding]:
             yield from _mapping(estate, term, j, mapping)
 
 
-def _duplicates(placed: list[PlacedTerm]) -> Iterator[Finding]:
+def _duplicates(placed: list[PlacedTerm], estate: Estate) -> Iterator[Finding]:
     first: dict[str, PlacedTerm] = {}
     for term in placed:
         seen = first.setdefault(term.term.slug, term)
         if seen is not term and seen.item is not term.item:  # within one: the model refuses
+            where = seen.item.location(seen.path).render(estate.root)
             yield term.item.finding(
                 (*term.path, "name"),
                 "GLOSSARY_TERM_DUPLICATE",
                 f"term '{term.term.name}' is defined twice",
-                hint=f"also in {seen.item.key} at {seen.item.location(seen.path).render()}",
+                hint=f"also in {seen.item.key} at {where}",
             )
 
 

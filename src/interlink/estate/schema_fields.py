@@ -19,38 +19,56 @@ def schema_properties(
 
     Local ``$ref``s (``#/…``) are followed within ``root`` (``node`` itself when not given),
     each at most once along a path, so a recursive schema ends."""
-    yield from _walk(node, prefix, node if root is None else root, frozenset())
+    for path, sub, _ in placed_properties(node, prefix, root=root):
+        yield path, sub
 
 
-def _walk(node: Any, prefix: str, root: Any, seen: frozenset[str]) -> Iterator[tuple[str, Any]]:
+def placed_properties(
+    node: Any, prefix: str = "", *, root: Any = None
+) -> Iterator[tuple[str, dict[str, Any], tuple[str | int, ...]]]:
+    """As :func:`schema_properties`, with where each property is written: its key path in
+    ``root`` (in the schema a ``$ref`` points at, when it came through one)."""
+    yield from _walk(node, prefix, node if root is None else root, frozenset(), ())
+
+
+def _walk(
+    node: Any, prefix: str, root: Any, seen: frozenset[str], at: tuple[str | int, ...]
+) -> Iterator[tuple[str, dict[str, Any], tuple[str | int, ...]]]:
     if not isinstance(node, dict):
         return
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#") and ref not in seen:
-        yield from _walk(_pointer(root, ref), prefix, root, seen | {ref})
+        pointer = _parts(ref)
+        yield from _walk(_pointer(root, pointer), prefix, root, seen | {ref}, pointer)
     for keyword in _COMBINED:
         members = node.get(keyword)
         if isinstance(members, list):
-            for member in members:
-                yield from _walk(member, prefix, root, seen)
+            for i, member in enumerate(members):
+                yield from _walk(member, prefix, root, seen, (*at, keyword, i))
     props = node.get("properties")
     if isinstance(props, dict):
         for name, sub in props.items():
             path = f"{prefix}{name}"
             if isinstance(sub, dict):
-                yield path, sub
-                target = sub.get("items") if sub.get("type") == "array" else sub
-                yield from _walk(target, path + ".", root, seen)
+                here = (*at, "properties", name)
+                yield path, sub, here
+                if sub.get("type") == "array":
+                    yield from _walk(sub.get("items"), path + ".", root, seen, (*here, "items"))
+                else:
+                    yield from _walk(sub, path + ".", root, seen, here)
 
 
-def _pointer(root: Any, ref: str) -> Any:
+def _parts(ref: str) -> tuple[str | int, ...]:
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/")[1:])
+
+
+def _pointer(root: Any, parts: tuple[str | int, ...]) -> Any:
     """What the JSON pointer of a local ``$ref`` points at; None when nothing."""
     node = root
-    for raw in ref[1:].split("/")[1:]:
-        part = raw.replace("~1", "/").replace("~0", "~")
+    for part in parts:
         if isinstance(node, dict):
             node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and str(part).isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
             return None
