@@ -26,10 +26,10 @@ def _estate(estate_dir: Path) -> Estate:
     """The estate with its contracts read (fields come from event schemas); an estate that
     does not load is said as `check` says it."""
     estate, findings = load_estate(estate_dir)
-    if not estate.objects:
-        raise no_estate(estate_dir, "--estate DIR")
     if any(f.severity == "error" for f in findings):
         raise EstateLoadError(findings)
+    if not estate.objects:
+        raise no_estate(estate_dir, "--estate DIR")
     load_contracts(estate)
     return estate
 
