@@ -130,7 +130,7 @@ def test_schema_validates_the_example_estate(tmp_path: Path) -> None:
                 count += 1
                 data = json.loads(json.dumps(doc, default=str))
                 assert validator.is_valid(data), file
-    assert count == 41
+    assert count == 42
     assert not validator.is_valid(
         {
             "apiVersion": "interlink/v1",
@@ -161,7 +161,7 @@ def test_demo_serves_the_example_and_prints_working_commands(tmp_path: Path) -> 
             f"http://127.0.0.1:{port}/api/v1/estate", headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200
-        assert len(response.json()["objects"]) == 41
+        assert len(response.json()["objects"]) == 42
         assert f"curl http://127.0.0.1:{port}/readyz" in demo.output
         demo.signal(signal.SIGINT)
         assert demo.proc is not None

@@ -42,7 +42,7 @@ def test_backstage_catalog_on_stdout(retail_dir: Path) -> None:
     result = run_interlink(["export", "backstage", "."], cwd=retail_dir)
     assert result.returncode == 0, result.stderr
     entities = list(yaml.safe_load_all(result.stdout))
-    assert len(entities) == 29
+    assert len(entities) == 33
     apis = {e["metadata"]["name"]: e["spec"] for e in entities if e["kind"] == "API"}
     assert apis["customers-v1"]["definition"] == {"$text": "./contracts/customers-v1.openapi.yaml"}
 

@@ -87,6 +87,8 @@ class TermMapping(Model):
 
 
 class Term(Model):
+    """A business term; its owner is the Glossary's unless it names one."""
+
     name: str = Field(min_length=1, max_length=200, description="the term as people say it")
     definition: str = Field(min_length=1, description="what the term means, in a sentence")
     owner: Name | None = Field(default=None, description="the Team; default: the Glossary's")
@@ -119,6 +121,8 @@ class GlossarySpec(Model):
 
 
 class Glossary(EstateObject):
+    """Business terms: what each means, who owns it, and where its data is held."""
+
     KIND = "Glossary"
     kind: Literal["Glossary"]
     spec: GlossarySpec
