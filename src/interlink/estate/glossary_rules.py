@@ -51,6 +51,7 @@ def glossary_findings(estate: Estate) -> Iterator[Finding]:
     placed = terms(estate)
     yield from _duplicates(placed, estate)
     names = {t.term.slug: t.term.name for t in placed}
+    read = _Reader(estate)
     for term in placed:
         for i, related in enumerate(term.term.related):
             if slug(related) not in names:
@@ -62,7 +63,7 @@ def glossary_findings(estate: Estate) -> Iterator[Finding]:
                     hint=did_you_mean(related, names.values()),
                 )
         for j, mapping in enumerate(term.term.mappings):
-            yield from _mapping(estate, term, j, mapping)
+            yield from _mapping(estate, term, j, mapping, read)
 
 
 def _duplicates(placed: list[PlacedTerm], estate: Estate) -> Iterator[Finding]:
@@ -79,27 +80,31 @@ def _duplicates(placed: list[PlacedTerm], estate: Estate) -> Iterator[Finding]:
             )
 
 
-def _mapping(estate: Estate, term: PlacedTerm, j: int, mapping: TermMapping) -> Iterator[Finding]:
+def _mapping(
+    estate: Estate, term: PlacedTerm, j: int, mapping: TermMapping, read: _Reader
+) -> Iterator[Finding]:
     kind, name = mapping.target
     target = estate.get(kind, name)
     if target is None:
         return  # a dangling reference, said as one
     at = (*term.path, "mappings", j)
     if isinstance(target.obj, Event):
-        yield from _event_field(estate, term, at, target, mapping)
+        yield from _event_field(term, at, target, mapping, read.event_fields(target))
     elif isinstance(target.obj, DataProduct):
         yield from _product_column(term, at, target.obj, mapping)
     elif isinstance(target.obj, Api):
-        yield from _api_field(estate, term, at, target, mapping)
+        yield from _api_field(term, at, target, mapping, read)
 
 
 def _event_field(
-    estate: Estate, term: PlacedTerm, at: tuple[str | int, ...], target: Loaded, m: TermMapping
+    term: PlacedTerm,
+    at: tuple[str | int, ...],
+    target: Loaded,
+    m: TermMapping,
+    fields: dict[str, Any] | None,
 ) -> Iterator[Finding]:
-    schema = estate.event_schema(target)
-    if schema is None or m.field is None:
+    if fields is None or m.field is None:
         return  # the schema's own problem is reported where the Event names it
-    fields = dict(schema_properties(schema))
     if m.field not in fields:
         hint = did_you_mean(m.field, fields)
         if m.field.startswith("data.") and m.field[5:] in fields:
@@ -156,15 +161,22 @@ def _product_column(
 
 
 def _api_field(
-    estate: Estate, term: PlacedTerm, at: tuple[str | int, ...], target: Loaded, m: TermMapping
+    term: PlacedTerm, at: tuple[str | int, ...], target: Loaded, m: TermMapping, read: _Reader
 ) -> Iterator[Finding]:
-    api = target.obj
-    assert isinstance(api, Api)
     assert m.field is not None
-    contract = estate.contracts.get(target.resolve_file(api.spec.contract))
-    if contract is None:
-        return  # reported where the Api names its contract
-    problem, hint = api_field_problem(contract.data, m.field)
+    name, _, path = m.field.partition(".")
+    schemas = read.api_schemas(target)
+    if schemas is None:
+        return  # no contract: reported where the Api names it
+    problem = hint = None
+    if name not in schemas:
+        problem = "its contract has no such schema under components.schemas"
+        hint = did_you_mean(name, schemas)
+    elif path:
+        fields = read.api_fields(target, name)
+        if path not in fields:
+            problem = f"schema {name} has no property '{path}'"
+            hint = did_you_mean(path, fields)
     if problem:
         yield term.item.finding(
             (*at, "field"),
@@ -175,17 +187,39 @@ def _api_field(
         )
 
 
-def api_field_problem(document: Any, field: str) -> tuple[str | None, str | None]:
-    """Why ``Schema.path`` is not a property of the OpenAPI document's schemas, and a hint."""
-    schemas = openapi_schemas(document)
-    name, _, path = field.partition(".")
-    if name not in schemas:
-        return "its contract has no such schema under components.schemas", did_you_mean(
-            name, schemas
-        )
-    if not path:
-        return None, None
-    fields = dict(schema_properties(schemas[name], root=document))
-    if path in fields:
-        return None, None
-    return f"schema {name} has no property '{path}'", did_you_mean(path, fields)
+class _Reader:
+    """Event schemas' and Api contracts' fields, each read once however many terms map to
+    it (a glossary of hundreds of terms maps most of them to a few objects)."""
+
+    def __init__(self, estate: Estate) -> None:
+        self.estate = estate
+        self._events: dict[str, dict[str, Any] | None] = {}
+        self._documents: dict[str, Any] = {}
+        self._apis: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def event_fields(self, event: Loaded) -> dict[str, Any] | None:
+        """The latest schema's fields; None when it could not be read."""
+        if event.key not in self._events:
+            schema = self.estate.event_schema(event)
+            self._events[event.key] = None if schema is None else dict(schema_properties(schema))
+        return self._events[event.key]
+
+    def _document(self, api: Loaded) -> Any:
+        if api.key not in self._documents:
+            assert isinstance(api.obj, Api)
+            contract = self.estate.contracts.get(api.resolve_file(api.obj.spec.contract))
+            self._documents[api.key] = None if contract is None else contract.data
+        return self._documents[api.key]
+
+    def api_schemas(self, api: Loaded) -> dict[str, Any] | None:
+        """The contract's named schemas; None when it could not be read."""
+        document = self._document(api)
+        return None if document is None else openapi_schemas(document)
+
+    def api_fields(self, api: Loaded, name: str) -> dict[str, Any]:
+        """The properties of the contract's schema ``name`` (which exists)."""
+        if (api.key, name) not in self._apis:
+            document = self._document(api)
+            schema = openapi_schemas(document)[name]
+            self._apis[api.key, name] = dict(schema_properties(schema, root=document))
+        return self._apis[api.key, name]
