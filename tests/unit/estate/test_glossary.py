@@ -13,7 +13,7 @@ from tests.unit.estate.helpers import check_messages, edit, write
 GLOSSARY = "glossary.yaml"
 
 
-def test_the_example_glossary_is_clean_and_draws_describes_edges(retail: Path) -> None:
+def test_the_example_glossary_is_clean(retail: Path) -> None:
     result = check_estate(retail)
     assert [f for f in result.findings if f.location and f.location.file.name == GLOSSARY] == []
 
