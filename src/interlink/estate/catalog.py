@@ -1,5 +1,5 @@
-"""Search over the estate: its objects, their events' fields and products' columns, and the
-glossary's terms, ranked by how the text matches.
+"""Search over the estate: its objects, their events' fields, APIs' schemas and products'
+columns, and the glossary's terms, ranked by how the text matches.
 
 Scoring is plain and needs nothing installed: a name (or title, field, column, synonym) equal
 to the query beats one starting with it, which beats one holding every word of it, which beats
@@ -21,10 +21,10 @@ from interlink.errors import BadRequest, NotFound
 from interlink.estate.findings import Location
 from interlink.estate.glossary_rules import PlacedTerm, terms
 from interlink.estate.hints import nearest
-from interlink.estate.kinds import DataProduct, Event
+from interlink.estate.kinds import Api, DataProduct, Event
 from interlink.estate.kinds.glossary import slug
 from interlink.estate.model import Estate, Loaded
-from interlink.estate.schema_fields import placed_properties
+from interlink.estate.schema_fields import openapi_schemas, placed_properties
 from interlink.estate.yamlsource import Document, PathKey
 
 #: What --kind takes, and the estate kind each stands for, in the order hits that score the
@@ -74,7 +74,7 @@ class Hit:
 
     @property
     def location(self) -> Location:
-        return self.entry.doc.location(self.entry.path)
+        return self.entry.doc.location(self.entry.path, key=True)
 
     def to_json(self, root: Path | None = None) -> dict[str, Any]:
         where = self.location
@@ -171,6 +171,8 @@ def _entries(estate: Estate) -> Iterator[Entry]:
         yield _object_entry(item)
         if isinstance(item.obj, Event):
             yield from _event_fields(estate, item)
+        elif isinstance(item.obj, Api):
+            yield from _api_fields(estate, item)
         elif isinstance(item.obj, DataProduct):
             yield from _columns(item)
     for term in terms(estate):
@@ -202,12 +204,40 @@ def _event_fields(estate: Estate, item: Loaded) -> Iterator[Entry]:
     if contract is None:
         return
     for path, sub, at in placed_properties(contract.data):
-        description = sub.get("description")
-        texts = (("field description", description),) if isinstance(description, str) else ()
-        leaf = path.rsplit(".", 1)[-1]
-        names = (("field", path), ("field", leaf)) if leaf != path else (("field", path),)
-        summary = description if isinstance(description, str) else str(sub.get("type", ""))
-        yield Entry("Event", item.obj.name, path, names, texts, contract.doc, at, summary)
+        yield _field_entry("Event", item.obj.name, path, sub, contract.doc, at)
+
+
+def _field_entry(
+    kind: str,
+    name: str,
+    path: str,
+    sub: dict[str, Any],
+    doc: Document,
+    at: PathKey,
+    what: str = "field",
+) -> Entry:
+    description = sub.get("description")
+    texts = (("field description", description),) if isinstance(description, str) else ()
+    leaf = path.rsplit(".", 1)[-1]
+    names = ((what, path), (what, leaf)) if leaf != path else ((what, path),)
+    summary = description if isinstance(description, str) else str(sub.get("type", ""))
+    return Entry(kind, name, path, names, texts, doc, at, summary)
+
+
+def _api_fields(estate: Estate, item: Loaded) -> Iterator[Entry]:
+    """Each named schema of the Api's contract and its properties (``Customer.id``). A
+    property a ``$ref`` brings into another schema is found where it is written."""
+    assert isinstance(item.obj, Api)
+    contract = estate.contracts.get(item.resolve_file(item.obj.spec.contract))
+    if contract is None:
+        return
+    for schema, node in openapi_schemas(contract.data).items():
+        at = ("components", "schemas", schema)
+        if isinstance(node, dict):
+            yield _field_entry("Api", item.obj.name, schema, node, contract.doc, at, "schema")
+        for path, sub, where in placed_properties(node, f"{schema}.", root=contract.data, at=at):
+            if where[:3] == at:  # one entry per property: under the schema it is written in
+                yield _field_entry("Api", item.obj.name, path, sub, contract.doc, where)
 
 
 def _columns(item: Loaded) -> Iterator[Entry]:

@@ -24,11 +24,12 @@ def schema_properties(
 
 
 def placed_properties(
-    node: Any, prefix: str = "", *, root: Any = None
+    node: Any, prefix: str = "", *, root: Any = None, at: tuple[str | int, ...] = ()
 ) -> Iterator[tuple[str, dict[str, Any], tuple[str | int, ...]]]:
     """As :func:`schema_properties`, with where each property is written: its key path in
-    ``root`` (in the schema a ``$ref`` points at, when it came through one)."""
-    yield from _walk(node, prefix, node if root is None else root, frozenset(), ())
+    ``root`` (in the schema a ``$ref`` points at, when it came through one). ``at`` is where
+    ``node`` sits in ``root``."""
+    yield from _walk(node, prefix, node if root is None else root, frozenset(), at)
 
 
 def _walk(

@@ -95,17 +95,33 @@ def test_fields_and_columns_are_found_inside_their_objects(catalog: Catalog) -> 
 
 
 def test_search_ranks_best_first_terms_before_others_at_a_tie(catalog: Catalog) -> None:
-    hits = catalog.search("address")
+    hits = catalog.search("address", limit=200)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
-    ranked = found(catalog, "address")
-    assert ranked[0] == "Event customer.address-updated address"  # a field named so exactly
+    ranked = found(catalog, "address", limit=200)
+    # First the fields and schemas named so exactly (a field by its last segment too).
+    best = [f for f, h in zip(ranked, hits, strict=True) if h.score == EXACT - 5]
+    assert ranked[: len(best)] == best
+    assert {"Api customers-v2 Address", "Api customers-v2 NewCustomer.address"} <= set(best)
+    assert "Event customer.address-updated address" in best
     tied = [h for h in hits if h.score == WORDS]
     assert tied[0].entry.kind == "Term"
     assert "Term Customer address" in ranked
     assert "DataProduct customer-addresses" in ranked
     event = next(h for h in hits if h.entry.name == "customer.address-updated" and not h.entry.part)
     assert event.location.file.name == "customer-address-updated.yaml"
+
+
+def test_api_schemas_and_their_properties_are_found_where_written(catalog: Catalog) -> None:
+    assert found(catalog, "postalCode", kind="api") == [
+        "Api customers-v1 Address.postalCode",
+        "Api customers-v2 Address.postalCode",
+    ]  # not again under Customer and NewCustomer, whose $refs bring it in
+    [hit] = catalog.search("NewCustomer", kind="api", limit=1)
+    assert (hit.entry.part, hit.what, hit.score) == ("NewCustomer", "schema", EXACT - 5)
+    assert hit.to_json(RETAIL)["file"] == "contracts/customers-v1.openapi.yaml"
+    line = hit.location.file.read_text().splitlines()[hit.location.line - 1]
+    assert line.strip().startswith("NewCustomer:")
 
 
 def test_a_field_is_located_in_its_schema_file(catalog: Catalog) -> None:
