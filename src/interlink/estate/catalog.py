@@ -12,7 +12,7 @@ returned: reading them means parsing their files again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,11 +58,19 @@ class Entry:
     kind: str  # the estate kind, or Term
     name: str  # the object's name, or the term's
     part: str | None  # the field or column inside the object
-    names: tuple[tuple[str, str], ...]  # (what, text): name, title, field, synonym, …
-    texts: tuple[tuple[str, str], ...]  # (what, text): description, definition, mapping
+    names: tuple[Text, ...]  # name, title, field, synonym, …
+    texts: tuple[Text, ...]  # description, definition, mapping
     doc: Document
     path: PathKey
     summary: str = ""
+
+
+def _texts(pairs: Iterable[tuple[str, str]]) -> tuple[Text, ...]:
+    return tuple(Text.of(what, text) for what, text in pairs)
+
+
+def _prose(pairs: Iterable[tuple[str, str]]) -> tuple[Text, ...]:
+    return tuple(Text.prose(what, text) for what, text in pairs)
 
 
 @dataclass(frozen=True)
@@ -97,24 +105,53 @@ def words(text: str) -> list[str]:
     return [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
 
 
-def score_name(query: str, text: str) -> int:
-    q, t = query.lower(), text.lower()
-    if q == t or slug(q) == slug(t):
+@dataclass(frozen=True)
+class Text:
+    """A text as search compares it, worked out once when the index is built."""
+
+    what: str
+    text: str
+    lower: str
+    slug: str
+    words: tuple[str, ...]
+
+    @classmethod
+    def of(cls, what: str, text: str) -> Text:
+        return cls(what, text, text.lower(), slug(text), tuple(words(text)))
+
+    @classmethod
+    def prose(cls, what: str, text: str) -> Text:
+        """A description: only searched for the query's words inside it, so not split."""
+        return cls(what, text, text.lower(), "", ())
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    lower: str
+    slug: str
+    words: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Query:
+        return cls(text, text.lower(), slug(text), tuple(words(text)))
+
+
+def score_name(query: Query, name: Text) -> int:
+    if query.lower == name.lower or query.slug == name.slug:
         return EXACT
-    if t.startswith(q):
+    if name.lower.startswith(query.lower):
         return PREFIX
-    wanted, have = words(query), words(text)
+    wanted, have = query.words, name.words
     if wanted and all(w in have for w in wanted):
         return WORDS
     if wanted and all(any(h.startswith(w) for h in have) for w in wanted):
         return WORD_PREFIX
-    return INSIDE if q in t else 0
+    return INSIDE if query.lower in name.lower else 0
 
 
-def score_text(query: str, text: str, best: int) -> int:
-    t = text.lower()
-    wanted = words(query)
-    return best if wanted and all(w in t for w in wanted) else 0
+def score_text(query: Query, text: Text, best: int) -> int:
+    return best if query.words and all(w in text.lower for w in query.words) else 0
 
 
 class Catalog:
@@ -137,10 +174,11 @@ class Catalog:
             if wanted is None:
                 raise BadRequest(f"unknown kind {kind!r}: one of {', '.join(SEARCH_KINDS)}")
         hits: list[Hit] = []
+        prepared = Query.of(query)
         for entry in self.entries:
             if wanted is not None and entry.kind != wanted:
                 continue
-            hit = _best(entry, query)
+            hit = _best(entry, prepared)
             if hit is not None:
                 hits.append(hit)
         order = {k: i for i, k in enumerate(SEARCH_KINDS.values())}
@@ -150,19 +188,19 @@ class Catalog:
         return hits[:limit]
 
 
-def _best(entry: Entry, query: str) -> Hit | None:
+def _best(entry: Entry, query: Query) -> Hit | None:
     penalty = _PART_PENALTY if entry.part is not None else 0
     best: Hit | None = None
-    for what, text in entry.names:
-        score = score_name(query, text)
+    for name in entry.names:
+        score = score_name(query, name)
         if score and (best is None or score - penalty > best.score):
-            best = Hit(entry, score - penalty, what, text)
+            best = Hit(entry, score - penalty, name.what, name.text)
     if best is not None:
         return best
-    for what, text in entry.texts:
-        score = score_text(query, text, MAPPING if what == "mapping" else DESCRIPTION)
+    for text in entry.texts:
+        score = score_text(query, text, MAPPING if text.what == "mapping" else DESCRIPTION)
         if score and (best is None or score - penalty > best.score):
-            best = Hit(entry, score - penalty, what, text)
+            best = Hit(entry, score - penalty, text.what, text.text)
     return best
 
 
@@ -189,8 +227,8 @@ def _object_entry(item: Loaded) -> Entry:
         item.obj.KIND,
         item.obj.name,
         None,
-        tuple(names),
-        tuple(texts),
+        _texts(names),
+        _prose(texts),
         item.doc,
         ("metadata", "name"),
         meta.title or meta.description,
@@ -221,7 +259,7 @@ def _field_entry(
     leaf = path.rsplit(".", 1)[-1]
     names = ((what, path), (what, leaf)) if leaf != path else ((what, path),)
     summary = description if isinstance(description, str) else str(sub.get("type", ""))
-    return Entry(kind, name, path, names, texts, doc, at, summary)
+    return Entry(kind, name, path, _texts(names), _prose(texts), doc, at, summary)
 
 
 def _api_fields(estate: Estate, item: Loaded) -> Iterator[Entry]:
@@ -248,8 +286,8 @@ def _columns(item: Loaded) -> Iterator[Entry]:
             "DataProduct",
             item.obj.name,
             column.name,
-            (("column", column.name),),
-            texts,
+            _texts([("column", column.name)]),
+            _prose(texts),
             item.doc,
             ("spec", "contract", "columns", i),
             column.description or column.type.value,
@@ -264,8 +302,8 @@ def _term_entry(placed: PlacedTerm) -> Entry:
         "Term",
         term.name,
         None,
-        names,
-        (("definition", term.definition), *mappings),
+        _texts(names),
+        _prose([("definition", term.definition), *mappings]),
         placed.item.doc,
         placed.path,
         term.definition,

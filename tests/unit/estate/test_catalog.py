@@ -14,6 +14,8 @@ from interlink.estate.catalog import (
     WORD_PREFIX,
     WORDS,
     Catalog,
+    Query,
+    Text,
     find_term,
     score_name,
     term_json,
@@ -60,7 +62,7 @@ def test_words_split_case_and_separators() -> None:
     ],
 )
 def test_names_score_exact_then_prefix_then_words(query: str, text: str, score: int) -> None:
-    assert score_name(query, text) == score
+    assert score_name(Query.of(query), Text.of("name", text)) == score
 
 
 def test_a_term_is_found_by_name_synonym_definition_and_mapping(catalog: Catalog) -> None:
