@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from interlink.admin.auth import require
 from interlink.estate.catalog import MAX_QUERY, SEARCH_KINDS, Catalog, find_term, term_json
+from interlink.estate.model import Estate
 from interlink.store import TokenInfo
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
@@ -16,13 +19,12 @@ Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 router = APIRouter()
 
 
-def _catalog(request: Request) -> Catalog:
+def _catalog(state: State, estate: Estate) -> Catalog:
     """The running revision's catalog; a reload's new estate gets a new one."""
-    estate = request.app.state.runtime.snapshot.estate
-    held: Catalog | None = getattr(request.app.state, "catalog", None)
+    held: Catalog | None = getattr(state, "catalog", None)
     if held is None or held.estate is not estate:
         held = Catalog(estate)
-        request.app.state.catalog = held
+        state.catalog = held
     return held
 
 
@@ -39,14 +41,22 @@ async def search(
     """Systems, APIs, events and their fields, data products and their columns, teams and
     glossary terms matching ``q``, best first, each with what matched and where it is
     written."""
-    catalog = _catalog(request)
-    hits = catalog.search(q, kind=kind, limit=limit)
-    root = catalog.estate.root.resolve()
-    return {"query": q, "results": [h.to_json(root) for h in hits]}
+    estate = request.app.state.runtime.snapshot.estate
+
+    def answer() -> dict[str, Any]:
+        # Off the loop: the first search of a revision builds the index, and a hit's line is
+        # read by parsing its file again.
+        catalog = _catalog(request.app.state, estate)
+        hits = catalog.search(q, kind=kind, limit=limit)
+        root = estate.root.resolve()
+        return {"query": q, "results": [h.to_json(root) for h in hits]}
+
+    return await run_in_threadpool(answer)
 
 
 @router.get("/api/v1/catalog/terms/{name}", tags=["catalog"])
 async def term(_: Viewer, request: Request, name: str) -> dict[str, Any]:
     """One glossary term (any case, or a synonym) and every place its data is held."""
     estate = request.app.state.runtime.snapshot.estate
-    return term_json(find_term(estate, name), estate.root.resolve())
+    placed = find_term(estate, name)
+    return await run_in_threadpool(term_json, placed, estate.root.resolve())

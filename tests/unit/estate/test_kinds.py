@@ -970,6 +970,8 @@ def test_a_glossary_lists_each_term_once_whatever_its_case() -> None:
         MINIMAL["Glossary"], ("terms: [", "terms: [{name: CUSTOMER, definition: Twice.}, ")
     )
     assert "term listed twice: CUSTOMER, Customer" in message
+    message = invalid(MINIMAL["Glossary"], ("name: Customer", "name: '--'"))
+    assert "a term's name has a letter or a digit" in message
     glossary = validate(FULL["Glossary"])
     term = glossary.spec.terms[0]
     assert term.slug == "customer-address"

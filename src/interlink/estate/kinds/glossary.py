@@ -103,6 +103,12 @@ class Term(Model):
         """The term's name as an identifier: ``customer-address``."""
         return slug(self.name)
 
+    @model_validator(mode="after")
+    def _named(self) -> Term:
+        if not self.slug:
+            raise ValueError("a term's name has a letter or a digit")
+        return self
+
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
