@@ -18,6 +18,7 @@ from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
 from interlink.cli.catalog import catalog_group
 from interlink.cli.check import check_command
+from interlink.cli.compliance import compliance_group
 from interlink.cli.connectors import connectors_group
 from interlink.cli.consumers import consumers_group
 from interlink.cli.demo import demo_command
@@ -27,6 +28,7 @@ from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
 from interlink.cli.inventory import impact_command, inventory_command
+from interlink.cli.lineage import lineage_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -60,6 +62,8 @@ for command in (
     sources_group,
     inventory_command,
     impact_command,
+    lineage_group,
+    compliance_group,
     catalog_group,
 ):
     cli.add_command(command)

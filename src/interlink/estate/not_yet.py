@@ -76,6 +76,9 @@ NOT_RUN: dict[str, tuple[str, str]] = {
 #: What runs of a kind in NOT_RUN all the same, said after its warning.
 NOT_RUN_NOTE: dict[str, str] = {}
 
+#: Said of a DataProduct that declares a subject: nothing serves it, so nothing is recorded.
+SUBJECT_NOTE = "its subject records no lineage until products run"
+
 
 def no_effect_findings(estate: Estate) -> Iterator[Finding]:
     """A warning at each field of :data:`NO_EFFECT` an estate file sets."""
@@ -98,6 +101,8 @@ def not_run_findings(estate: Estate) -> Iterator[Finding]:
     for kind, (_, plural) in NOT_RUN.items():
         for item in estate.loaded_of(kind):
             note = f" ({NOT_RUN_NOTE[kind]})" if kind in NOT_RUN_NOTE else ""
+            if getattr(item.obj.spec, "subject", None) is not None:
+                note = f" ({SUBJECT_NOTE})"
             yield Finding(
                 "warning",
                 "NOT_RUN",

@@ -18,12 +18,22 @@ from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import path_leaves_base
 from interlink.estate.glossary_rules import glossary_findings
-from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
+from interlink.estate.kinds import (
+    Api,
+    DataProduct,
+    Event,
+    Plan,
+    Platform,
+    Route,
+    Subscription,
+    System,
+)
 from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import no_effect_findings, not_run_findings
 from interlink.estate.schema_fields import schema_properties
+from interlink.estate.subjects import key_problem
 from interlink.expressions import compile_expression
 
 RuleFn = Callable[[Estate], Iterator[Finding]]
@@ -147,6 +157,38 @@ def pii(estate: Estate) -> Iterator[Finding]:
                 ("spec", "orderingKey"),
                 "ORDERING_KEY_UNKNOWN",
                 f"{item.key}: ordering key '{key}' is not a field of the latest schema",
+            )
+
+
+@rule("SUBJECT_KEY", "an Event's or DataProduct's subject key reads one value of its data")
+def subject_keys(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Event"):
+        event = item.obj
+        assert isinstance(event, Event)
+        if event.spec.subject is None:
+            continue
+        schema = estate.event_schema(item)
+        fields = set(dict(schema_properties(schema))) if isinstance(schema, dict) else None
+        problem = key_problem(event.spec.subject.key, fields or None)
+        if problem is not None:
+            yield _finding(
+                item,
+                ("spec", "subject", "key"),
+                "SUBJECT_KEY",
+                f"{item.key}: subject key {problem}",
+            )
+    for item in estate.loaded_of("DataProduct"):
+        product = item.obj
+        assert isinstance(product, DataProduct)
+        subject = product.spec.subject
+        columns = [c.name for c in product.spec.contract.columns]
+        if subject is not None and columns and subject.key not in columns:
+            yield _finding(
+                item,
+                ("spec", "subject", "key"),
+                "SUBJECT_KEY",
+                f"{item.key}: subject key '{subject.key}' is not a column of its contract "
+                f"({', '.join(columns)})",
             )
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from interlink.alerts import Alerts
     from interlink.events.mesh import EventMesh
     from interlink.runtime.flows import FlowRunner
+    from interlink.runtime.lineage import NodeLineage
 
 log = logging.getLogger("interlink.runtime")
 
@@ -112,6 +113,7 @@ class Runtime:
         self.inventory: InventoryGauges | None = None  # the inventory's gauges, with the mesh
         # The sink of the monitors' verdicts: set by the server with the mesh.
         self.alerts: Alerts | None = None
+        self.lineage: NodeLineage | None = None  # set by the server with the mesh
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

@@ -22,6 +22,7 @@ from interlink.runtime.alerts import start_alerts
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
+from interlink.runtime.lineage import NodeLineage
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
@@ -184,6 +185,8 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
                 state_dir / "events.db",
             )
     flows = FlowRunner(runtime)
+    lineage = NodeLineage(runtime)
+    flows.lineage = lineage
     mesh = EventMesh(
         snapshot.estate,
         runtime.store,
@@ -195,8 +198,11 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         lease_ttl=runtime.settings.lease_ttl,
         start_flow=flows,
         links=runtime.links,
+        lineage=lineage.recorder,
     )
     flows.publish_through(mesh.ingress)
+    runtime.lineage = lineage
+    lineage.start()
     runtime.flows = flows
     await mesh.start()
     runtime.mesh = mesh
@@ -208,6 +214,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     flows.start()  # resumes the runs left pending, then keeps looking
     await flows.start_schedules()
     await flows.start_retention()
+    await lineage.start_purge(mesh.keeper)
     await flows.start_triggers(flows.declared_triggers)
     runtime.alerts = await start_alerts(runtime)
 
@@ -233,6 +240,9 @@ async def stop_mesh(runtime: Runtime) -> None:
     if runtime.mesh is not None:
         await runtime.mesh.close()
         runtime.mesh = None
+    if runtime.lineage is not None:  # after the mesh: what it recorded last is written
+        await runtime.lineage.close()
+        runtime.lineage = None
 
 
 async def _announce(server: uvicorn.Server, on_ready: Callable[[], None] | None) -> None:

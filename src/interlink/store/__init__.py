@@ -31,6 +31,7 @@ from interlink.store.connections import (
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
+from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
@@ -45,6 +46,7 @@ __all__ = [
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
+    "Hop",
     "Lease",
     "Leases",
     "Node",
@@ -83,6 +85,7 @@ class Store:
         self.nodes = Nodes(db)
         self.leases = Leases(db)
         self.alerts = AlertBook(db)
+        self.lineage = LineageHops(db)
 
     @property
     def url(self) -> str:

@@ -38,6 +38,7 @@ SOURCES: Final = (
     "store/migrations/leases",
     "store/migrations/alerts",
     "flows/migrations",
+    "store/migrations/lineage",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

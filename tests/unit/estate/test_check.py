@@ -255,7 +255,7 @@ DANGLING = [
         "dedupWindow: 10m",
         "dedupWindow: 10m\n  lifecycle: deprecated\n  sunset: 2027-01-31\n"
         "  successor: customer.address-changed",
-        f"{EVENT}:21:14: error: Event/customer.address-updated refers to "
+        f"{EVENT}:24:14: error: Event/customer.address-updated refers to "
         "Event/customer.address-changed, which does not exist "
         "(did you mean 'customer.address-updated'?)",
         id="event-successor",
@@ -674,7 +674,7 @@ def test_deprecation_complete(retail: Path) -> None:
 def test_deprecated_event_needs_sunset_and_successor(retail: Path) -> None:
     edit(retail / EVENT, "dedupWindow: 10m", "dedupWindow: 10m\n  lifecycle: deprecated")
     assert check_messages(retail) == [
-        f"{EVENT}:19:14: error: Event/customer.address-updated is deprecated but has no sunset "
+        f"{EVENT}:22:14: error: Event/customer.address-updated is deprecated but has no sunset "
         "and no successor (consumers need to know when it goes and what replaces it)"
     ]
 

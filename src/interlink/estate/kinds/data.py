@@ -8,7 +8,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from interlink.estate.durations import Duration
-from interlink.estate.kinds.base import EstateObject, Model, Name, RelativePath
+from interlink.estate.kinds.base import (
+    DataSubject,
+    EstateObject,
+    Model,
+    Name,
+    PiiCategory,
+    RelativePath,
+)
 
 
 class SourceType(StrEnum):
@@ -82,6 +89,12 @@ class DataProductSpec(Model):
     contract: DataContract
     freshness: Freshness | None = None
     masking: list[Mask] = Field(default_factory=list)
+    subject: DataSubject | None = Field(
+        default=None, description="whose data the product serves (recorded once products run)"
+    )
+    pii_categories: list[PiiCategory] = Field(
+        default_factory=list, description="the categories of personal data the product serves"
+    )
 
 
 class DataProduct(EstateObject):
