@@ -84,6 +84,10 @@ from interlink.flows.runs import (
 )
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
+from interlink.flows.tracing import ended as traced_run
+from interlink.flows.tracing import leading_step as traced_leading
+from interlink.flows.tracing import recorded as run_recorded
+from interlink.flows.tracing import step_span
 from interlink.http.client import HttpClient
 
 log = logging.getLogger("interlink.flows")
@@ -192,12 +196,14 @@ class FlowEngine:
                 assert mark is not None
                 leading = (mark.name, mark.kind, began)
         made = await self.runs.commits.each(self.runs.write_all, new)
+        run_recorded(made.run.id)
         log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
         if leading is not None:  # its attempt is reported once its checkpoint is committed
             name, kind, began = leading
             self.observer.step_started(flow, name, kind, "forward", 1)
             took = time.monotonic() - began
             self.observer.step_ended(flow, name, "forward", 1, took, "completed")
+            traced_leading(made.run, name, kind, took)
         return made
 
     def _leading(self, new: NewRun) -> Advance | None:
@@ -321,7 +327,9 @@ class FlowEngine:
         heartbeat = asyncio.create_task(self._heartbeat(run.id))
         self.holding[run.id] = run.flow
         try:
-            return await self._loaded(await self._execute(run, started))
+            done = await self._loaded(await self._execute(run, started))
+            traced_run(done)
+            return done
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)
@@ -445,12 +453,13 @@ class FlowEngine:
             self.observer.step_started(run.flow, name, step.type, phase, number)
             began = time.monotonic()
             try:
-                result = await self._attempt(
-                    run,
-                    step.timeout,
-                    deadline,
-                    lambda: executor(step, StepContext(run, context, index, layout, self)),
-                )
+                with step_span(run, name, step.type, phase, number):
+                    result = await self._attempt(
+                        run,
+                        step.timeout,
+                        deadline,
+                        lambda: executor(step, StepContext(run, context, index, layout, self)),
+                    )
                 length = len(dump(result.output))
                 maximum = self.runs.payloads.limits.maximum
                 if length > maximum:

@@ -17,6 +17,7 @@ from interlink.estate.not_yet import not_run_line
 from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
+from interlink.observe.tracing import start_tracing, stop_tracing
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
@@ -93,6 +94,8 @@ async def serve(
         runtime, bound_address(admin_sock), gateway.address if gateway is not None else ""
     )
     runtime.node_id = report.id
+    telemetry = runtime.snapshot.estate.platform.spec.telemetry
+    start_tracing(telemetry, runtime.metrics, runtime.node_id)
     # A data-plane node takes its revisions from its control plane, not from a directory.
     plane = DataPlane(runtime, report) if runtime.settings.control_plane else None
     on_sighup = (plane.retry,) if plane is not None else (reload, "sighup")
@@ -129,6 +132,7 @@ async def serve(
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await cancel_and_wait([watcher, ready, *tasks])
+        await asyncio.to_thread(stop_tracing)  # the spans still waiting, within its timeout
         log.info("stopped")
 
 

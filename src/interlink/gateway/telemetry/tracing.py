@@ -1,0 +1,124 @@
+"""The gateway's spans: a server span per request and a client span per upstream call.
+
+Holding an OpenTelemetry span open per request would cost more than the request itself on the
+compiled path, so the gateway picks the ids itself and writes both spans once the request is
+done (``Tracing.record``). The client's ``traceparent`` is continued: the server span is its
+child, in its trace (a new trace when it sent none or an invalid one), and the upstream is told
+a ``traceparent`` naming the client span, so its own spans join the same trace. A client that
+says its trace is not sampled (flags ``00``) is left untraced and its ``traceparent`` is passed
+on as it came, as with tracing off.
+
+Not compiled (``_native.py`` leaves it out): the compiled modules call it through the
+``RequestTracing`` protocol when tracing is on, and check one attribute for None when it is off.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from interlink.gateway.request import Request
+from interlink.http.headers import Headers
+from interlink.observe.tracing import (
+    TraceParent,
+    Tracing,
+    new_span_id,
+    new_trace_id,
+    parse_traceparent,
+)
+
+_UNSAMPLED: Final = object()  # a client asked for no trace
+
+
+class _Ids:
+    __slots__ = ("client", "parent", "sent_ns", "server", "trace")
+
+    def __init__(self, trace: int, parent: int | None) -> None:
+        self.trace = trace
+        self.parent = parent
+        self.server = new_span_id()
+        self.client = 0
+        self.sent_ns = 0
+
+
+def _ids(request: Request) -> _Ids | None:
+    held = request.trace
+    if held is _UNSAMPLED:
+        return None
+    if isinstance(held, _Ids):
+        return held
+    incoming = parse_traceparent(request.special.get(b"traceparent"))
+    if incoming is not None and not incoming.sampled:
+        request.trace = _UNSAMPLED
+        return None
+    ids = (
+        _Ids(incoming.trace_id, incoming.span_id)
+        if incoming is not None
+        else _Ids(new_trace_id(), None)
+    )
+    request.trace = ids
+    return ids
+
+
+class GatewayTracing:
+    """``GatewayServices.tracing`` when the Platform sets ``telemetry.otlpEndpoint``."""
+
+    def __init__(self, tracing: Tracing) -> None:
+        self.tracing = tracing
+
+    def outgoing(self, request: Request, headers: Headers) -> None:
+        ids = _ids(request)
+        if ids is None:
+            return
+        ids.client = new_span_id()
+        ids.sent_ns = time.time_ns()
+        value = TraceParent(ids.trace, ids.client).header().encode("ascii")
+        for i in range(len(headers) - 1, -1, -1):
+            if headers[i][0] == b"traceparent":
+                headers[i] = (b"traceparent", value)
+                return
+        headers.append((b"traceparent", value))
+
+    def finished(self, request: Request, now: float) -> None:
+        ids = _ids(request)
+        if ids is None:
+            return
+        end_ns = time.time_ns()
+        started = request.started
+        start_ns = end_ns - int((now - started) * 1e9) if started else end_ns
+        status = request.status or 499
+        route = request.route
+        attributes: dict[str, str | int] = {
+            "http.request.method": request.method,
+            "url.path": request.path,
+            "http.response.status_code": status,
+            "interlink.request_id": request.request_id,
+        }
+        if route is not None:
+            attributes["http.route"] = route
+        if request.consumer is not None:
+            attributes["interlink.consumer"] = request.consumer
+        record = self.tracing.record
+        name = f"{request.method} {route}" if route is not None else request.method
+        error = f"HTTP {status}" if status >= 500 else None
+        record("gateway " + name, "server", ids.trace, ids.server, ids.parent, start_ns, end_ns,
+               attributes, error)  # fmt: skip
+        if ids.client and request.system is not None:
+            upstream_status = request.upstream_status or 0
+            called: dict[str, str | int] = {
+                "http.request.method": request.method,
+                "interlink.system": request.system,
+            }
+            if upstream_status:
+                called["http.response.status_code"] = upstream_status
+            failed = (
+                None
+                if 0 < upstream_status < 500
+                else ("no answer" if not upstream_status else f"HTTP {upstream_status}")
+            )
+            # Durations come from the loop's clock, cached per loop pass: keep the call inside
+            # the request's span.
+            sent = min(max(ids.sent_ns, start_ns), end_ns)
+            end = min(sent + int(request.upstream_seconds * 1e9), end_ns)
+            record(f"upstream {request.system}", "client", ids.trace, ids.client, ids.server,
+                   sent, end, called, failed)  # fmt: skip

@@ -1,0 +1,415 @@
+"""Traces over OTLP/HTTP: the process's one tracer, and what the components hook into it.
+
+The Platform's ``telemetry.otlpEndpoint`` turns tracing on. Each process that serves (the
+``serve`` process, every gateway worker) calls :func:`start_tracing` once: it builds an
+OpenTelemetry ``TracerProvider`` whose resource says ``service.name`` (``telemetry.serviceName``)
+and the node, and a ``BatchSpanProcessor`` that exports to ``<endpoint>/v1/traces`` from its own
+thread. The OpenTelemetry SDK is imported there and only there, so a process without an endpoint
+(and the CLI) never loads it, and every hook is one check of :func:`current` for ``None``.
+
+Exporting never blocks the data path: spans wait in the processor's bounded queue (dropped when
+it is full) and go out in batches. A batch the endpoint refuses or never receives is counted
+(``interlink_telemetry_export_failures_total``, ``interlink_telemetry_spans_failed_total``) and
+said in one warning when a streak of failures starts and one line when exporting works again,
+instead of the exporter's own line per batch.
+
+Trace context travels as W3C ``traceparent`` strings (:func:`parse_traceparent`), so the hooks
+in the layers above need no OpenTelemetry type: :meth:`Tracing.span` starts a span under a given
+``traceparent`` (or the current span), makes it current for the code it wraps, and
+:meth:`Tracing.traceparent` gives what to send on. :meth:`Tracing.record` writes a finished
+span whose ids the caller chose (the gateway's, see ``gateway/telemetry/tracing.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from interlink.observe.metrics import Registry
+
+if TYPE_CHECKING:
+    from interlink.estate.kinds.organisation import TelemetrySettings
+
+log = logging.getLogger("interlink.telemetry")
+
+Kind = Literal["server", "client", "producer", "consumer", "internal"]
+Attributes = Mapping[str, str | int | float | bool]
+
+#: The OTLP/HTTP path of traces under the endpoint (the OTLP exporter specification's default).
+TRACES_PATH: Final = "/v1/traces"
+#: Seconds an export may take (the exporter's retries included) before the batch is given up.
+EXPORT_TIMEOUT: Final = 5.0
+
+#: The loggers the exporter says each failed batch on (filters act only where records start).
+_EXPORTER_LOGGERS: Final = ("opentelemetry.exporter.otlp.proto.http.trace_exporter",)
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_bits = random.Random(os.urandom(32)).getrandbits
+
+
+@dataclass(frozen=True, slots=True)
+class TraceParent:
+    """A W3C trace context: the trace, the parent span, whether it is sampled."""
+
+    trace_id: int
+    span_id: int
+    sampled: bool = True
+
+    def header(self) -> str:
+        return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
+
+
+def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
+    """The trace context of a ``traceparent`` header, or None when it is absent or invalid
+    (W3C Trace Context §3.2: version ``ff`` and zero ids are invalid, ``00`` has no suffix)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    match = _TRACEPARENT.fullmatch(value.strip())
+    if match is None:
+        return None
+    version, trace, parent, flags, extra = match.groups()
+    if version == "ff" or (version == "00" and extra):
+        return None
+    trace_id, span_id = int(trace, 16), int(parent, 16)
+    if not trace_id or not span_id:
+        return None
+    return TraceParent(trace_id, span_id, bool(int(flags, 16) & 1))
+
+
+def new_span_id() -> int:
+    return _bits(64) or 1
+
+
+def new_trace_id() -> int:
+    return _bits(128) or 1
+
+
+def otlp_traces_url(endpoint: str) -> str:
+    """``endpoint`` as the OTLP exporter takes it: a base URL gets ``/v1/traces``."""
+    base = endpoint.rstrip("/")
+    return base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+
+
+class ExportHealth:
+    """Export failures, counted and said once per streak (called from the export thread)."""
+
+    def __init__(self, metrics: Registry, url: str) -> None:
+        self.url = url
+        self.failing = False
+        self.reason = ""  # what the exporter last said of a failure
+        self._lock = threading.Lock()
+        self.failures = metrics.counter(
+            "interlink_telemetry_export_failures_total",
+            "Batches of spans the OTLP endpoint did not take (refused, unreachable, timed out).",
+        )
+        self.failed_spans = metrics.counter(
+            "interlink_telemetry_spans_failed_total",
+            "Spans lost because their batch could not be exported.",
+        )
+        self.exported = metrics.counter(
+            "interlink_telemetry_spans_exported_total",
+            "Spans the OTLP endpoint took.",
+        )
+
+    def said(self, message: str) -> None:
+        if not self.reason:  # the first line of a batch names the cause; later ones, retries
+            self.reason = " ".join(message.split())[:300]
+
+    def outcome(self, ok: bool, spans: int) -> None:
+        with self._lock:
+            if ok:
+                self.exported.inc(amount=spans)
+                if self.failing:
+                    self.failing = False
+                    log.info("traces: exporting to %s again", self.url)
+                return
+            self.failures.inc()
+            self.failed_spans.inc(amount=spans)
+            if not self.failing:
+                self.failing = True
+                why = f": {self.reason}" if self.reason else ""
+                log.warning(
+                    "traces: the OTLP endpoint %s did not take %d span(s)%s; spans are dropped "
+                    "until it does (counted in interlink_telemetry_export_failures_total)",
+                    self.url,
+                    spans,
+                    why,
+                )
+            self.reason = ""
+
+
+class _Quiet(logging.Filter):
+    """Keeps the exporter's line per failed batch out of the log, handing its text to the
+    streak's one warning."""
+
+    def __init__(self, health: ExportHealth) -> None:
+        super().__init__()
+        self.health = health
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.health.said(record.getMessage())
+            return False
+        return True
+
+
+class Span:
+    """A span under way, as :meth:`Tracing.span` hands it out."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: Any) -> None:
+        self._span = span
+
+    @property
+    def traceparent(self) -> str:
+        context = self._span.get_span_context()
+        flags = "01" if context.trace_flags & 1 else "00"
+        return f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"
+
+    def set(self, name: str, value: str | int | float | bool) -> None:
+        self._span.set_attribute(name, value)
+
+    def fail(self, description: str) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        self._span.set_status(Status(StatusCode.ERROR, description))
+
+
+class Tracing:
+    """The process's tracer (see the module doc). Build it with :func:`start_tracing`."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        service_name: str,
+        metrics: Registry,
+        *,
+        node: str | None = None,
+        export_timeout: float = EXPORT_TIMEOUT,
+        schedule_delay: float = 1.0,
+    ) -> None:
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+
+        from interlink import __version__
+
+        self.url = otlp_traces_url(endpoint)
+        self.health = health = ExportHealth(metrics, self.url)
+        attributes: dict[str, str] = {
+            "service.name": service_name,
+            "service.version": __version__,
+        }
+        if node:
+            attributes["service.instance.id"] = node
+        self.resource = Resource.create(attributes)
+        exporter = OTLPSpanExporter(endpoint=self.url, timeout=export_timeout)
+        original = exporter.export
+
+        def export(spans: Sequence[Any]) -> Any:
+            try:
+                result = original(spans)
+            except Exception as exc:  # never let a bad endpoint kill the export thread
+                health.said(f"{type(exc).__name__}: {exc}")
+                result = SpanExportResult.FAILURE
+            health.outcome(result == SpanExportResult.SUCCESS, len(spans))
+            return result
+
+        exporter.export = export  # type: ignore[method-assign]
+        self._quiet = _Quiet(health)
+        for name in _EXPORTER_LOGGERS:
+            logging.getLogger(name).addFilter(self._quiet)
+        self.processor = BatchSpanProcessor(
+            exporter,
+            schedule_delay_millis=schedule_delay * 1000,
+            export_timeout_millis=export_timeout * 1000,
+        )
+        self.provider = TracerProvider(resource=self.resource)
+        self.provider.add_span_processor(self.processor)
+        self.tracer = self.provider.get_tracer("interlink", __version__)
+        self._trace = trace
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        self._readable = ReadableSpan
+        self._context = SpanContext
+        self._sampled = TraceFlags(TraceFlags.SAMPLED)
+        self._unsampled = TraceFlags(TraceFlags.DEFAULT)
+        self._kinds: dict[str, Any] = {
+            "server": SpanKind.SERVER,
+            "client": SpanKind.CLIENT,
+            "producer": SpanKind.PRODUCER,
+            "consumer": SpanKind.CONSUMER,
+            "internal": SpanKind.INTERNAL,
+        }
+        self._error = StatusCode.ERROR
+        self._status = Status
+        self._unset = Status(StatusCode.UNSET)
+        self._scope = InstrumentationScope("interlink", __version__)
+
+    # --- spans under way ------------------------------------------------------------------
+
+    def _parent_context(self, parent: str | bytes | None) -> Any:
+        found = parse_traceparent(parent)
+        if found is None:
+            return None
+        remote = self._context(
+            found.trace_id,
+            found.span_id,
+            is_remote=True,
+            trace_flags=self._sampled if found.sampled else self._unsampled,
+        )
+        return self._trace.set_span_in_context(self._trace.NonRecordingSpan(remote))
+
+    @contextmanager
+    def span(
+        self,
+        name: str,
+        kind: Kind = "internal",
+        *,
+        parent: str | bytes | None = None,
+        links: Sequence[str] = (),
+        attributes: Attributes | None = None,
+        start_ns: int | None = None,
+    ) -> Iterator[Span]:
+        """A span named ``name`` around the block, current within it: a child of ``parent``
+        (a ``traceparent``) when given and valid, else of the current span, else a new
+        trace. ``links`` are ``traceparent``s of spans it follows from. An exception out of
+        the block marks it failed and goes on."""
+        context = self._parent_context(parent) if parent is not None else None
+        linked = []
+        for text in links:
+            found = parse_traceparent(text)
+            if found is not None:
+                from opentelemetry.trace import Link
+
+                linked.append(Link(self._context(found.trace_id, found.span_id, is_remote=True)))
+        with self.tracer.start_as_current_span(
+            name,
+            context=context,
+            kind=self._kinds[kind],
+            attributes=attributes,
+            links=linked,
+            start_time=start_ns,
+            record_exception=False,
+        ) as span:
+            yield Span(span)
+
+    def traceparent(self) -> str | None:
+        """The current span's context as a ``traceparent``, to send on; None outside one."""
+        context = self._trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        flags = "01" if context.trace_flags & 1 else "00"
+        return f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"
+
+    # --- finished spans ------------------------------------------------------------------------
+
+    def record(
+        self,
+        name: str,
+        kind: Kind,
+        trace_id: int,
+        span_id: int,
+        parent_id: int | None,
+        start_ns: int,
+        end_ns: int,
+        attributes: Attributes,
+        error: str | None = None,
+        links: Sequence[TraceParent] = (),
+    ) -> None:
+        """Hand a finished span with ids of the caller's choosing to the exporter: what a hot
+        path does instead of keeping a span object open."""
+        context = self._context(trace_id, span_id, is_remote=False, trace_flags=self._sampled)
+        parent = (
+            self._context(trace_id, parent_id, is_remote=True, trace_flags=self._sampled)
+            if parent_id
+            else None
+        )
+        status = self._status(self._error, error) if error is not None else self._unset
+        linked: tuple[Any, ...] = ()
+        if links:
+            from opentelemetry.trace import Link
+
+            linked = tuple(
+                Link(self._context(p.trace_id, p.span_id, is_remote=True)) for p in links
+            )
+        span = self._readable(
+            name=name,
+            context=context,
+            parent=parent,
+            resource=self.resource,
+            attributes=attributes,
+            kind=self._kinds[kind],
+            start_time=start_ns,
+            end_time=end_ns,
+            instrumentation_scope=self._scope,
+            links=linked,
+            status=status,
+        )
+        self.processor.on_end(span)
+
+    def flush(self, timeout: float = EXPORT_TIMEOUT) -> bool:
+        """Export what waits (tests, a stopping process); False when it did not finish."""
+        return bool(self.processor.force_flush(int(timeout * 1000)))
+
+    def shutdown(self) -> None:
+        """Export what waits, within the export timeout, and stop the export thread."""
+        self.provider.shutdown()
+        for name in _EXPORTER_LOGGERS:
+            logging.getLogger(name).removeFilter(self._quiet)
+
+
+_current: Tracing | None = None
+
+
+def current() -> Tracing | None:
+    """This process's tracer, or None when tracing is off: the one check every hook makes."""
+    return _current
+
+
+def start_tracing(
+    settings: TelemetrySettings, metrics: Registry, node: str | None = None
+) -> Tracing | None:
+    """Set up this process's tracer from the Platform's telemetry settings, once; None (and
+    nothing imported) when no ``otlpEndpoint`` is set."""
+    global _current
+    if _current is not None:
+        return _current
+    if settings.otlp_endpoint is None:
+        return None
+    _current = Tracing(str(settings.otlp_endpoint), settings.service_name, metrics, node=node)
+    log.info("traces: exporting over OTLP/HTTP to %s as %s", _current.url, settings.service_name)
+    return _current
+
+
+def stop_tracing() -> None:
+    """Export what is left and stop (a stopping process, tests)."""
+    global _current
+    tracing, _current = _current, None
+    if tracing is not None:
+        tracing.shutdown()
+
+
+def install(tracing: Tracing | None) -> None:
+    """Make ``tracing`` this process's tracer (tests build one against a local receiver)."""
+    global _current
+    _current = tracing
+
+
+def wall_ns() -> int:
+    return time.time_ns()
