@@ -36,14 +36,7 @@ class NoEffect:
 
 #: Fields accepted, with no effect yet. Fields of the kinds in NOT_RUN are left out: their
 #: objects are not run at all, and are warned about whole.
-NO_EFFECT: tuple[NoEffect, ...] = (
-    NoEffect(
-        "Platform",
-        ("spec", "telemetry"),
-        "spec.telemetry",
-        "telemetry is not exported over OTLP, and /metrics is served whatever it says",
-    ),
-)
+NO_EFFECT: tuple[NoEffect, ...] = ()
 
 #: The Flow step kinds the flow engine runs (``interlink.flows``); a flow with any other step
 #: does not start, and `check` warns at the step.

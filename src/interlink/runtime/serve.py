@@ -107,6 +107,12 @@ async def serve(
 
     async def announce_reload(snapshot: Snapshot) -> None:
         announce(snapshot)
+        now = snapshot.estate.platform.spec.telemetry
+        if (now.otlp_endpoint, now.service_name) != (
+            telemetry.otlp_endpoint,
+            telemetry.service_name,
+        ):
+            log.warning("spec.telemetry's traces settings changed: they apply at the next restart")
 
     runtime.on_reload(announce_reload)
     follower = heartbeat = None
