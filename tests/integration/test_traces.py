@@ -267,3 +267,23 @@ def test_an_otlp_endpoint_that_is_down_fails_no_request_and_is_counted(
     assert said == []
     assert len(warned) == 1
     assert down.url in warned[0]
+
+
+def test_the_sample_ratio_leaves_out_new_traces_but_follows_a_sampled_caller(
+    tmp_path: Path, upstream: UpstreamThread, receiver: OtlpReceiver, metrics: Registry
+) -> None:
+    tracer = Tracing(receiver.url, "t", metrics, sample_ratio=1e-12, schedule_delay=0.05)
+    thread = gateway(tmp_path, upstream, tracer)
+    try:
+        fresh = httpx.get(f"{thread.url}/crm/new").json()["headers"]["traceparent"]
+        sampled = f"00-{TRACE}-{PARENT}-01"
+        httpx.get(f"{thread.url}/crm/called", headers={"traceparent": sampled})
+        spans = receiver.wait_for(lambda s: len(s) >= 2)
+    finally:
+        thread.stop()
+        tracer.shutdown()
+    assert fresh.endswith("-00")  # the upstream is told the new trace is not recorded
+    assert {(s.name, s.trace_id) for s in spans} == {
+        ("gateway GET crm", TRACE),
+        ("upstream crm", TRACE),
+    }

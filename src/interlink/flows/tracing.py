@@ -64,7 +64,7 @@ def step_span(
     """The span of one attempt of ``step``, current while it runs (nothing when tracing is
     off)."""
     traced = tracing.current()
-    if traced is None:
+    if traced is None or not traced.sampled(run_context(run.id).trace_id):
         return nullcontext()
     return _step_span(traced, run, step, kind, phase, attempt)
 
@@ -93,6 +93,8 @@ def leading_step(run: FlowRun, step: str, kind: str, seconds: float) -> None:
     if traced is None:
         return
     context = run_context(run.id)
+    if not traced.sampled(context.trace_id):
+        return
     end_ns = time.time_ns()
     attributes: dict[str, str | int] = {
         "interlink.flow": run.flow,
@@ -121,6 +123,8 @@ def ended(run: FlowRun) -> None:
         return
     context = run_context(run.id)
     caller = _callers.pop(run.id, None)
+    if not traced.sampled(context.trace_id):
+        return
     end = run.finished_at or run.updated_at
     start_ns = int(run.started_at.timestamp() * 1e9)
     end_ns = int(end.timestamp() * 1e9) if end is not None else time.time_ns()

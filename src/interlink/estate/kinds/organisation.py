@@ -81,6 +81,13 @@ class TelemetrySettings(Model):
         min_length=1,
         description="the service.name of the spans' resource",
     )
+    sample_ratio: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="the share of the traces that begin here which are recorded, decided by "
+        "trace id alike on every node; a caller's traceparent decides for its own trace",
+    )
 
 
 _MIB = 1_048_576

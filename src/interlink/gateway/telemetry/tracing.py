@@ -41,7 +41,7 @@ class _Ids:
         self.sent_ns = 0
 
 
-def _ids(request: Request) -> _Ids | None:
+def _ids(request: Request, tracing: Tracing) -> _Ids | None:
     held = request.trace
     if held is _UNSAMPLED:
         return None
@@ -51,11 +51,14 @@ def _ids(request: Request) -> _Ids | None:
     if incoming is not None and not incoming.sampled:
         request.trace = _UNSAMPLED
         return None
-    ids = (
-        _Ids(incoming.trace_id, incoming.span_id)
-        if incoming is not None
-        else _Ids(new_trace_id(), None)
-    )
+    if incoming is not None:
+        ids = _Ids(incoming.trace_id, incoming.span_id)
+    else:
+        trace = new_trace_id()
+        if not tracing.sampled(trace):
+            request.trace = _UNSAMPLED
+            return None
+        ids = _Ids(trace, None)
     request.trace = ids
     return ids
 
@@ -67,12 +70,16 @@ class GatewayTracing:
         self.tracing = tracing
 
     def outgoing(self, request: Request, headers: Headers) -> None:
-        ids = _ids(request)
+        ids = _ids(request, self.tracing)
         if ids is None:
-            return
-        ids.client = new_span_id()
-        ids.sent_ns = time.time_ns()
-        value = TraceParent(ids.trace, ids.client).header().encode("ascii")
+            if b"traceparent" in request.special:
+                return  # the caller's, unsampled, goes on as it came
+            # A trace begun here and left out by the sample ratio: say so to the upstream.
+            value = TraceParent(new_trace_id(), new_span_id(), False).header().encode("ascii")
+        else:
+            ids.client = new_span_id()
+            ids.sent_ns = time.time_ns()
+            value = TraceParent(ids.trace, ids.client).header().encode("ascii")
         for i in range(len(headers) - 1, -1, -1):
             if headers[i][0] == b"traceparent":
                 headers[i] = (b"traceparent", value)
@@ -80,7 +87,7 @@ class GatewayTracing:
         headers.append((b"traceparent", value))
 
     def finished(self, request: Request, now: float) -> None:
-        ids = _ids(request)
+        ids = _ids(request, self.tracing)
         if ids is None:
             return
         end_ns = time.time_ns()
