@@ -1,7 +1,7 @@
 """What tracing costs: gateway and event throughput with tracing off and on, in one run.
 
     .venv/bin/python bench/observe_traces.py [--rounds 3] [--duration 10] [--connections 64]
-        [--events 5000]
+        [--events 5000] [--sample-ratio 1.0]
 
 Two ``interlink serve`` processes on the same estate, one gateway worker each, the second
 with ``telemetry.otlpEndpoint`` set to an OTLP/HTTP sink in its own process (it reads each
@@ -60,14 +60,16 @@ def sink(port: int) -> None:
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
-def write_estate(root: Path, upstream: int, receiver_url: str, otlp: str | None) -> Path:
+def write_estate(
+    root: Path, upstream: int, receiver_url: str, otlp: str | None, ratio: float = 1.0
+) -> Path:
     """bench/events.py's estate (an Event, a signed subscription to ``receiver_url``) with a
     gateway route to the upstream, and the OTLP endpoint when tracing."""
     events.write_estate(root, receiver_url)
     docs = list(yaml.safe_load_all((root / "estate.yaml").read_text()))
     platform = docs[0]["spec"]
     if otlp is not None:
-        platform["telemetry"] = {"otlpEndpoint": otlp, "serviceName": "bench"}
+        platform["telemetry"] = {"otlpEndpoint": otlp, "serviceName": "bench", "sampleRatio": ratio}
     docs += [
         {
             "apiVersion": "interlink/v1",
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--events", type=int, default=5000, help="events per round")
+    parser.add_argument("--sample-ratio", type=float, default=1.0, help="telemetry.sampleRatio")
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:
@@ -132,7 +135,9 @@ def main() -> None:
         stack.callback(receiver.stop)
         served: dict[str, tuple[int, int, str]] = {}  # name -> (pid, gateway port, key)
         for name, endpoint in (("off", None), ("on", f"http://127.0.0.1:{otlp}")):
-            directory = write_estate(root / name, upstream, receiver.url, endpoint)
+            directory = write_estate(
+                root / name, upstream, receiver.url, endpoint, args.sample_ratio
+            )
             key = gateway.create_key(directory, "bench-publisher")
             port = gateway.free_port()
             env = {**os.environ, "INTERLINK_SECRET_BENCH_SECRET": secret}
@@ -141,6 +146,7 @@ def main() -> None:
             served[name] = (proc.pid, port, key)
         print(
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
+            f"sampleRatio {args.sample_ratio:g}; "
             f"{args.events:,} events a round; {len(cpus)} CPUs; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
@@ -160,9 +166,11 @@ def main() -> None:
                 f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f})",
                 flush=True,
             )
-    gateway_ratios = [on[0] / off[0] for off, on in zip(figures["off"], figures["on"])]
-    cpu_ratios = [on[1] / off[1] for off, on in zip(figures["off"], figures["on"]) if off[1]]
-    event_ratios = [on[2] / off[2] for off, on in zip(figures["off"], figures["on"])]
+    gateway_ratios = [on[0] / off[0] for off, on in zip(figures["off"], figures["on"], strict=True)]
+    cpu_ratios = [
+        on[1] / off[1] for off, on in zip(figures["off"], figures["on"], strict=True) if off[1]
+    ]
+    event_ratios = [on[2] / off[2] for off, on in zip(figures["off"], figures["on"], strict=True)]
     summary = {
         "gateway throughput on/off": gateway_ratios,
         "gateway CPU per request on/off": cpu_ratios,

@@ -65,4 +65,6 @@ def test_a_runs_trace_is_the_same_on_every_node() -> None:
     assert run_context(run) == run_context(run)
     assert f"{run_context(run).trace_id:032x}" == run.replace("-", "")
     other = run_context("not-a-uuid")
-    assert other.trace_id and other.span_id and other != run_context(run)
+    assert other.trace_id
+    assert other.span_id
+    assert other != run_context(run)
