@@ -14,7 +14,7 @@ lighter record ``Tracing.record`` hands the batch processor on the gateway's req
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 _Q = struct.Struct("<Q")
@@ -23,6 +23,8 @@ _D = struct.Struct("<d")
 # Span.kind: SPAN_KIND_INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5.
 KINDS: Final = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 _STATUS_ERROR: Final = 2
+#: Spans encoded between two pauses of the export thread.
+CHUNK: Final = 32
 
 
 class _Sampled:
@@ -111,13 +113,39 @@ def _any(value: Any) -> bytes:
     return _text(1, str(value))
 
 
+#: Encoded attributes (field 9 of a span) by key and value, for the values that repeat: a
+#: method, a route, a status. Bounded: emptied when full.
+_ENCODED: dict[tuple[str, type, Any], bytes] = {}
+_MAX_ENCODED: Final = 4096
+#: Attributes whose values are different on every span (a path, a request id, a run id).
+_UNIQUE: Final = frozenset({"url.path", "interlink.request_id", "interlink.flow.run",
+                            "messaging.message.id"})  # fmt: skip
+
+
+def _attribute(number: int, key: str, value: Any) -> bytes:
+    return _field(number, _text(1, key) + _field(2, _any(value)))
+
+
 def attributes(number: int, values: Mapping[str, Any] | None) -> bytes:
     """Repeated ``KeyValue`` field ``number``: key 1, value 2."""
     if not values:
         return b""
-    return b"".join(
-        _field(number, _text(1, key) + _field(2, _any(value))) for key, value in values.items()
-    )
+    if number != 9:
+        return b"".join(_attribute(number, key, value) for key, value in values.items())
+    out = []
+    cache = _ENCODED
+    for key, value in values.items():
+        if key in _UNIQUE:
+            out.append(_attribute(9, key, value))
+            continue
+        pair = (key, type(value), value)
+        found = cache.get(pair)
+        if found is None:
+            if len(cache) >= _MAX_ENCODED:
+                cache.clear()
+            found = cache[pair] = _attribute(9, key, value)
+        out.append(found)
+    return b"".join(out)
 
 
 def _ids(trace_id: int, span_id: int) -> bytes:
@@ -193,8 +221,16 @@ def resource_prefix(resource: Mapping[str, Any], scope: str, version: str) -> tu
     return _field(1, attributes(1, resource)), _field(1, _text(1, scope) + _text(2, version))
 
 
-def encode_request(prefix: tuple[bytes, bytes], spans: Iterable[Any]) -> bytes:
-    """An ``ExportTraceServiceRequest`` of ``spans``, all of one resource and scope."""
+def encode_request(
+    prefix: tuple[bytes, bytes], spans: Sequence[Any], pause: Callable[[], None] | None = None
+) -> bytes:
+    """An ``ExportTraceServiceRequest`` of ``spans``, all of one resource and scope.
+    ``pause`` is called after every :data:`CHUNK` spans: the export thread lets the event
+    loop's thread have the interpreter there, rather than hold it for a whole batch."""
     resource, scope = prefix
-    scope_spans = _field(2, scope + b"".join(encode_span(span) for span in spans))
-    return _field(1, resource + scope_spans)
+    parts = [scope]
+    for start in range(0, len(spans), CHUNK):
+        parts.append(b"".join(encode_span(span) for span in spans[start : start + CHUNK]))
+        if pause is not None:
+            pause()
+    return _field(1, resource + _field(2, b"".join(parts)))

@@ -20,7 +20,6 @@ from typing import Final
 from interlink.gateway.request import Request
 from interlink.http.headers import Headers
 from interlink.observe.tracing import (
-    TraceParent,
     Tracing,
     new_span_id,
     new_trace_id,
@@ -71,20 +70,19 @@ class GatewayTracing:
 
     def outgoing(self, request: Request, headers: Headers) -> None:
         ids = _ids(request, self.tracing)
-        if ids is None:
-            if b"traceparent" in request.special:
-                return  # the caller's, unsampled, goes on as it came
-            # A trace begun here and left out by the sample ratio: say so to the upstream.
-            value = TraceParent(new_trace_id(), new_span_id(), False).header().encode("ascii")
-        else:
-            ids.client = new_span_id()
-            ids.sent_ns = time.time_ns()
-            value = TraceParent(ids.trace, ids.client).header().encode("ascii")
         for i in range(len(headers) - 1, -1, -1):
             if headers[i][0] == b"traceparent":
-                headers[i] = (b"traceparent", value)
-                return
-        headers.append((b"traceparent", value))
+                break
+        else:
+            return  # forwarding.py always sends one
+        if ids is not None:
+            ids.client = new_span_id()
+            ids.sent_ns = time.time_ns()
+            headers[i] = (b"traceparent", b"00-%032x-%016x-01" % (ids.trace, ids.client))
+        elif b"traceparent" not in request.special:
+            # A trace begun here and left out by the sample ratio: say so to the upstream.
+            headers[i] = (b"traceparent", headers[i][1][:-2] + b"00")
+        # (a caller's unsampled traceparent goes on as it came)
 
     def finished(self, request: Request, now: float) -> None:
         ids = _ids(request, self.tracing)
