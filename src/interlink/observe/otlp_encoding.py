@@ -36,6 +36,10 @@ class _Sampled:
         sampled = True
 
 
+#: The ``context`` of what is handed to the batch processor and is not an SDK span.
+SAMPLED: Final = _Sampled()
+
+
 class Finished:
     """A finished span whose ids the caller chose; encoded by :func:`encode_request`."""
 
@@ -51,7 +55,7 @@ class Finished:
         "start",
         "trace_id",
     )
-    context = _Sampled()
+    context = SAMPLED
 
     def __init__(
         self,
@@ -79,6 +83,8 @@ class Finished:
 
 
 def _varint(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _SMALL[value]
     if value < 0:
         value += 1 << 64
     if value < 0x80:
@@ -89,6 +95,9 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL: Final = [bytes((n,)) for n in range(0x80)]
 
 
 def _field(number: int, payload: bytes) -> bytes:
@@ -120,6 +129,27 @@ _MAX_ENCODED: Final = 4096
 #: Attributes whose values are different on every span (a path, a request id, a run id).
 _UNIQUE: Final = frozenset({"url.path", "interlink.request_id", "interlink.flow.run",
                             "messaging.message.id"})  # fmt: skip
+
+
+def _text_attribute(key: str, value: str) -> bytes:
+    """A span's string attribute (field 9), written in one go: the common case of a value
+    that differs on every span (a path, a request id)."""
+    data = value.encode("utf-8", "surrogatepass")
+    any_value = b"\x0a" + _varint(len(data)) + data
+    pair = _key_field(key) + b"\x12" + _varint(len(any_value)) + any_value
+    return b"\x4a" + _varint(len(pair)) + pair
+
+
+_KEYS: dict[str, bytes] = {}
+
+
+def _key_field(key: str) -> bytes:
+    found = _KEYS.get(key)
+    if found is None:
+        if len(_KEYS) >= _MAX_ENCODED:
+            _KEYS.clear()
+        found = _KEYS[key] = _text(1, key)
+    return found
 
 
 def _attribute(number: int, key: str, value: Any) -> bytes:
@@ -182,8 +212,56 @@ def _span(
     return _field(2, out)  # ScopeSpans.spans
 
 
+#: Encoded names and kinds, and sets of attributes, that repeat (bounded like _ENCODED).
+_NAMES: dict[tuple[str, int], bytes] = {}
+_FIXED: dict[tuple[Any, ...], bytes] = {}
+
+
+def encode_fields(
+    name: str,
+    kind: int,
+    trace_id: int,
+    span_id: int,
+    parent_id: int | None,
+    start: int,
+    end: int,
+    fixed: Mapping[str, Any],
+    unique: Mapping[str, Any] | None,
+    error: str | None,
+) -> bytes:
+    """One span whose ``fixed`` attributes repeat from span to span (a route, a method, a
+    status: encoded once) and whose ``unique`` ones do not; what the gateway's spans use."""
+    out = _ids(trace_id, span_id)
+    if parent_id:
+        out += b"\x22\x08" + parent_id.to_bytes(8, "big")
+    named = _NAMES.get((name, kind))
+    if named is None:
+        if len(_NAMES) >= _MAX_ENCODED:
+            _NAMES.clear()
+        named = _NAMES[(name, kind)] = _text(5, name) + b"\x30" + _varint(kind)
+    out += named + b"\x39" + _Q.pack(start) + b"\x41" + _Q.pack(end)
+    key = tuple(fixed.items())
+    encoded = _FIXED.get(key)
+    if encoded is None:
+        if len(_FIXED) >= _MAX_ENCODED:
+            _FIXED.clear()
+        encoded = _FIXED[key] = b"".join(_attribute(9, k, v) for k, v in fixed.items())
+    out += encoded
+    if unique:
+        out += b"".join(_text_attribute(k, v) for k, v in unique.items())
+    if error is not None:
+        out += _field(15, _text(2, error) + b"\x18" + _varint(_STATUS_ERROR))
+    else:
+        out += b"\x7a\x00"
+    return _field(2, out)
+
+
 def encode_span(span: Any) -> bytes:
-    """One span, as the ``spans`` field of a ``ScopeSpans``."""
+    """One span, as the ``spans`` field of a ``ScopeSpans``; what is not an SDK span nor a
+    :class:`Finished` encodes itself (``otlp()``: the gateway's request spans)."""
+    if type(span) is not Finished and hasattr(span, "otlp"):
+        encoded: bytes = span.otlp()
+        return encoded
     if isinstance(span, Finished):
         return _span(
             span.name,

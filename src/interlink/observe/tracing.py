@@ -269,7 +269,7 @@ class Tracing:
                         health.said(status or str(sent.error or sent.reason or "no answer"))
                 except Exception as exc:  # never let a bad endpoint kill the export thread
                     health.said(f"{type(exc).__name__}: {exc}")
-                health.outcome(ok, len(spans))
+                health.outcome(ok, sum(getattr(span, "count", 1) for span in spans))
                 return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
         exporter = Exporter(endpoint=self.url, timeout=export_timeout)
@@ -388,6 +388,14 @@ class Tracing:
         )  # fmt: skip
         # The processor reads only `context.trace_flags.sampled` of it; Exporter encodes it.
         self.processor.on_end(span)
+
+    def hand(self, spans: Any) -> None:
+        """Hand the processor an object that encodes its own spans (``otlp() -> bytes``, the
+        ``spans`` fields of a ``ScopeSpans``) when exported: the gateway's per request."""
+        if len(self._queue) >= MAX_QUEUE:
+            self.dropped.inc()
+            return
+        self.processor.on_end(spans)
 
     def flush(self, timeout: float = EXPORT_TIMEOUT) -> bool:
         """Export what waits (tests, a stopping process); False when it did not finish."""

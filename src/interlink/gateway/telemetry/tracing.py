@@ -19,6 +19,7 @@ from typing import Final
 
 from interlink.gateway.request import Request
 from interlink.http.headers import Headers
+from interlink.observe.otlp_encoding import SAMPLED, encode_fields
 from interlink.observe.tracing import (
     Tracing,
     new_span_id,
@@ -91,39 +92,96 @@ class GatewayTracing:
         end_ns = time.time_ns()
         started = request.started
         start_ns = end_ns - int((now - started) * 1e9) if started else end_ns
-        status = request.status or 499
-        route = request.route
-        attributes: dict[str, str | int] = {
-            "http.request.method": request.method,
-            "url.path": request.path,
-            "http.response.status_code": status,
-            "interlink.request_id": request.request_id,
+        # What the spans need, as it is: they are worded and encoded in the export thread.
+        self.tracing.hand(
+            _RequestSpans(
+                ids,
+                start_ns,
+                end_ns,
+                request.method,
+                request.path,
+                request.route,
+                request.status or 499,
+                request.request_id,
+                request.consumer,
+                request.system,
+                request.upstream_status or 0,
+                request.upstream_seconds,
+            )
+        )
+
+
+class _RequestSpans:
+    """A request's server span and upstream call span, encoded when exported (``otlp()``)."""
+
+    __slots__ = ("consumer", "end", "ids", "method", "path", "request_id", "route", "start",
+                 "status", "system", "upstream_seconds", "upstream_status")  # fmt: skip
+    context = SAMPLED
+
+    @property
+    def count(self) -> int:
+        """How many spans ``otlp()`` writes."""
+        return 2 if self.ids.client and self.system is not None else 1
+
+    def __init__(
+        self,
+        ids: _Ids,
+        start: int,
+        end: int,
+        method: str,
+        path: str,
+        route: str | None,
+        status: int,
+        request_id: str,
+        consumer: str | None,
+        system: str | None,
+        upstream_status: int,
+        upstream_seconds: float,
+    ) -> None:
+        self.ids = ids
+        self.start = start
+        self.end = end
+        self.method = method
+        self.path = path
+        self.route = route
+        self.status = status
+        self.request_id = request_id
+        self.consumer = consumer
+        self.system = system
+        self.upstream_status = upstream_status
+        self.upstream_seconds = upstream_seconds
+
+    def otlp(self) -> bytes:
+        ids = self.ids
+        route = self.route
+        name = f"gateway {self.method} {route}" if route is not None else f"gateway {self.method}"
+        fixed: dict[str, str | int] = {
+            "http.request.method": self.method,
+            "http.response.status_code": self.status,
         }
         if route is not None:
-            attributes["http.route"] = route
-        if request.consumer is not None:
-            attributes["interlink.consumer"] = request.consumer
-        record = self.tracing.record
-        name = f"{request.method} {route}" if route is not None else request.method
-        error = f"HTTP {status}" if status >= 500 else None
-        record("gateway " + name, "server", ids.trace, ids.server, ids.parent, start_ns, end_ns,
-               attributes, error)  # fmt: skip
-        if ids.client and request.system is not None:
-            upstream_status = request.upstream_status or 0
+            fixed["http.route"] = route
+        if self.consumer is not None:
+            fixed["interlink.consumer"] = self.consumer
+        unique = {"url.path": self.path, "interlink.request_id": self.request_id}
+        error = f"HTTP {self.status}" if self.status >= 500 else None
+        out = encode_fields(name, 2, ids.trace, ids.server, ids.parent, self.start, self.end,
+                            fixed, unique, error)  # fmt: skip
+        if ids.client and self.system is not None:
+            upstream = self.upstream_status
             called: dict[str, str | int] = {
-                "http.request.method": request.method,
-                "interlink.system": request.system,
+                "http.request.method": self.method,
+                "interlink.system": self.system,
             }
-            if upstream_status:
-                called["http.response.status_code"] = upstream_status
+            if upstream:
+                called["http.response.status_code"] = upstream
             failed = (
-                None
-                if 0 < upstream_status < 500
-                else ("no answer" if not upstream_status else f"HTTP {upstream_status}")
+                None if 0 < upstream < 500 else (f"HTTP {upstream}" if upstream else "no answer")
             )
             # Durations come from the loop's clock, cached per loop pass: keep the call inside
             # the request's span.
-            sent = min(max(ids.sent_ns, start_ns), end_ns)
-            end = min(sent + int(request.upstream_seconds * 1e9), end_ns)
-            record(f"upstream {request.system}", "client", ids.trace, ids.client, ids.server,
-                   sent, end, called, failed)  # fmt: skip
+            sent = min(max(ids.sent_ns, self.start), self.end)
+            end = min(sent + int(self.upstream_seconds * 1e9), self.end)
+            out += encode_fields(f"upstream {self.system}", 3, ids.trace, ids.client,
+                                 ids.server, sent, end, called, None, failed)  # fmt: skip
+        return out
