@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from interlink.store import open_store
 from interlink.testing.otlp import OtlpReceiver, ReceivedSpan
 from interlink.testing.receivers import Receiver
 from interlink.testing.upstreams import UpstreamThread
+from tests.integration.connectors.test_flow_steps import ORDERS
+from tests.integration.connectors.test_flow_steps import _engine as connector_engine
 from tests.integration.flows.test_engine import SAGA, engine_for, requests_to
 from tests.integration.flows.test_engine import write_estate as flow_estate
 from tests.integration.gateway.conftest import FAST, GatewayThread
@@ -287,3 +290,30 @@ def test_the_sample_ratio_leaves_out_new_traces_but_follows_a_sampled_caller(
         ("gateway GET crm", TRACE),
         ("upstream crm", TRACE),
     }
+
+
+def test_connector_calls_are_spans_under_their_steps_attempt(
+    tmp_path: Path, receiver: OtlpReceiver, traced: Tracing
+) -> None:
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total REAL)")
+    conn.close()
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.migrate()
+        engine = connector_engine(tmp_path, store, db)
+        run = asyncio.run(engine.start_and_run("import-orders", ORDERS))
+        asyncio.run(engine.aclose())
+    assert run.status == "completed", run.error
+    spans = receiver.wait_for(lambda s: any(x.name == "flow run import-orders" for x in s))
+    steps = {s.span_id: s for s in spans if s.name.startswith("flow step ")}
+    calls = [s for s in spans if s.name in ("write shop", "query shop")]
+    assert sorted(s.name for s in calls) == ["query shop", "query shop", "write shop"]
+    for call in calls:
+        assert call.kind == "client"
+        step = steps[call.parent_id]  # a child of its step's attempt, in the run's trace
+        assert call.trace_id == step.trace_id
+        assert call.attributes["interlink.caller"] == "import-orders"
+    (write,) = [s for s in calls if s.name == "write shop"]
+    assert steps[write.parent_id].name == "flow step save"
+    assert write.attributes["interlink.volume"] == 3

@@ -253,6 +253,7 @@ class Tracing:
             attributes["service.instance.id"] = node
         self.resource = Resource.create(attributes)
         prefix = resource_prefix(self.resource.attributes, "interlink", __version__)
+        self._closing = closing = threading.Event()
 
         class Exporter(OTLPSpanExporter):
             """The SDK's OTLP/HTTP exporter (its client, retries and timeouts), encoding with
@@ -260,6 +261,9 @@ class Tracing:
 
             def export(self, spans: Sequence[Any]) -> SpanExportResult:
                 ok = False
+                if closing.is_set() and health.failing:  # a stop does not wait on it again
+                    health.outcome(False, sum(getattr(span, "count", 1) for span in spans))
+                    return SpanExportResult.FAILURE
                 try:
                     data = encode_request(prefix, spans, pause=_yield_interpreter)
                     sent = self._client.export(data)
@@ -402,7 +406,9 @@ class Tracing:
         return bool(self.processor.force_flush(int(timeout * 1000)))
 
     def shutdown(self) -> None:
-        """Export what waits, within the export timeout, and stop the export thread."""
+        """Export what waits, within the export timeout (not at all while the endpoint is
+        failing), and stop the export thread."""
+        self._closing.set()
         self.provider.shutdown()
         for name in _EXPORTER_LOGGERS:
             logging.getLogger(name).removeFilter(self._quiet)

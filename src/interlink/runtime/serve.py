@@ -108,9 +108,10 @@ async def serve(
     async def announce_reload(snapshot: Snapshot) -> None:
         announce(snapshot)
         now = snapshot.estate.platform.spec.telemetry
-        if (now.otlp_endpoint, now.service_name) != (
+        if (now.otlp_endpoint, now.service_name, now.sample_ratio) != (
             telemetry.otlp_endpoint,
             telemetry.service_name,
+            telemetry.sample_ratio,
         ):
             log.warning("spec.telemetry's traces settings changed: they apply at the next restart")
 
