@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from interlink.store import ObservedConnection, Store, open_store
+from interlink.store import ObservedConnection, ObservedLink, Store, open_store
 
 HOUR = datetime(2025, 3, 14, 9, tzinfo=UTC)
 
@@ -50,3 +50,34 @@ def test_since_selects_from_its_hour_on(store: Store) -> None:
     local = since.astimezone(timezone(timedelta(hours=5)))
     assert [r.count for r in store.connections.list(local)] == [2, 1]
     assert store.connections.list(HOUR + timedelta(hours=1)) == []
+
+
+def test_links_add_up_per_hour_kind_source_target_and_via(store: Store) -> None:
+    event = "Event/customer.address-updated"
+    store.links.record(
+        [
+            ObservedLink(HOUR, "publish", "Consumer/crm", event, "events", 3, 1),
+            ObservedLink(HOUR, "deliver", "Subscription/erp", "", event, 2, 2, 1),
+        ]
+    )
+    store.links.record(
+        [
+            ObservedLink(
+                HOUR + timedelta(minutes=5), "publish", "Consumer/crm", event, "events", 4
+            ),
+            ObservedLink(HOUR, "deliver", "Subscription/erp", "", event, 1, 1, 1),
+            ObservedLink(HOUR + timedelta(hours=1), "trigger", "schedule", "Flow/f", "schedule", 1),
+        ]
+    )
+    got = store.links.list()
+    assert [(r.hour, r.kind, r.source, r.count, r.errors, r.dead) for r in got] == [
+        (HOUR, "deliver", "Subscription/erp", 3, 3, 2),
+        (HOUR, "publish", "Consumer/crm", 7, 1, 0),
+        (HOUR + timedelta(hours=1), "trigger", "schedule", 1, 0, 0),
+    ]
+    assert [r.kind for r in store.links.list(HOUR + timedelta(minutes=30))] == [
+        "deliver",
+        "publish",
+        "trigger",
+    ]
+    assert [r.kind for r in store.links.list(HOUR + timedelta(hours=1))] == ["trigger"]

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("testing",),  # shipped helpers for tests and the demo: above what they exercise
     ("runtime",),
     ("gateway",),  # imports events: a publish route puts the request on the mesh
-    ("flows", "products"),
+    ("flows", "products", "alerts"),  # alerts: verdicts told to teams over their channels
     ("connectors",),  # how flows reach databases (later brokers, files, mail)
     ("events",),
     ("leases",),  # work owned through leases in the store: delivery, reconcile, schedules

@@ -11,10 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from interlink import __version__
 from interlink.admin import problems
+from interlink.admin.alerts import router as alerts_router
 from interlink.admin.auth import require
 from interlink.admin.connections import router as connections_router
 from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.flows import router as flows_router
+from interlink.admin.inventory import router as inventory_router
 from interlink.admin.lookup import known
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
@@ -118,9 +120,11 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(registry_router)
     app.include_router(operations_router)
     app.include_router(connections_router)
+    app.include_router(inventory_router)
     app.include_router(routes_router)
     app.include_router(flows_router)
     app.include_router(nodes_router)
+    app.include_router(alerts_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
 

@@ -14,6 +14,7 @@ import click
 
 from interlink import __version__
 from interlink.cli.admin import admin_group
+from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
 from interlink.cli.check import check_command
 from interlink.cli.connectors import connectors_group
@@ -24,6 +25,7 @@ from interlink.cli.estate import graph_command, init_command, schema_command
 from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
+from interlink.cli.inventory import impact_command, inventory_command
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -47,6 +49,7 @@ for command in (
     apply_command,
     demo_command,
     admin_group,
+    alerts_group,
     consumers_group,
     routes_group,
     events_group,
@@ -54,6 +57,8 @@ for command in (
     flows_group,
     connectors_group,
     sources_group,
+    inventory_command,
+    impact_command,
 ):
     cli.add_command(command)
 

@@ -17,6 +17,7 @@ from interlink.estate.kinds import (
     Event,
     Flow,
     Monitor,
+    Platform,
     Route,
     Subscription,
 )
@@ -72,6 +73,8 @@ class Link:
 def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch per kind
     if obj.metadata.owner:
         yield Link(("metadata", "owner"), "Team", obj.metadata.owner, "owns", reverse=True)
+    if isinstance(obj, Platform) and obj.spec.alerts.mail:
+        yield Link(("spec", "alerts", "mail"), "System", obj.spec.alerts.mail, "uses")
     if isinstance(obj, Api):
         yield Link(("spec", "system"), "System", obj.spec.system, "exposes", reverse=True)
         if obj.spec.successor:

@@ -418,6 +418,24 @@ def single_platform(estate: Estate) -> Iterator[Finding]:
         )
 
 
+@rule("ALERTS_MAIL", "the Platform's alert mail System sends mail: its connector is smtp")
+def alerts_mail(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Platform"):
+        name = item.obj.spec.alerts.mail
+        system = estate.get("System", name) if name else None
+        if system is None:  # unset, or a dangling reference said as one
+            continue
+        connector = system.obj.spec.connector
+        if connector != "smtp":
+            yield _finding(
+                item,
+                ("spec", "alerts", "mail"),
+                "ALERTS_MAIL",
+                f"alert emails go through {system.key}, whose connector is "
+                f"{connector or 'none'}, not smtp",
+            )
+
+
 @rule("MONITOR_AUDIENCE", "every Monitor tells somebody: its notify list or the target's owner")
 def monitor_audience(estate: Estate) -> Iterator[Finding]:
     for item in estate.loaded_of("Monitor"):

@@ -29,12 +29,15 @@ from interlink.events.publish_auth import PublishAuth
 from interlink.events.tracing import with_traceparent
 from interlink.events.validation import EventRegistry
 from interlink.observe import tracing
+from interlink.observe.links import LinkCounts
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from interlink.problems import problem_bytes
 
 log = logging.getLogger("interlink.events.ingress")
 
 PREFIX: Final = "/events"
+#: The CloudEvents ``source`` of events flows publish.
+FLOW_SOURCE: Final = "/interlink/flows"
 _JSON: Final = "application/json"
 
 
@@ -83,11 +86,13 @@ class EventIngress:
         auth: PublishAuth,
         *,
         max_batch: int = 1000,
+        links: LinkCounts | None = None,
     ) -> None:
         self._bus = bus
         self._registry = registry
         self._auth = auth
         self._max_batch = max_batch
+        self._links = links  # who published which Event: the observed connections
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -110,6 +115,9 @@ class EventIngress:
             reply = _problem(exc, instance, violations=violations)
         except InterlinkError as exc:
             reply = _problem(exc, instance)
+        if reply.status >= 300 and seen.event_type is not None and self._links is not None:
+            publisher = _publisher(seen.consumer)
+            self._links.add("publish", publisher, f"Event/{seen.event_type}", "events", failed=True)
         return dataclasses.replace(reply, consumer=seen.consumer, event_type=seen.event_type)
 
     async def publish_data(
@@ -156,13 +164,16 @@ class EventIngress:
                     envelope = registry.check(event)
                     (appended,) = await self._bus.publish([envelope])
         except (MalformedEvent, InvalidEventData) as exc:
+            self._count_route(source, event_type, failed=True)
             found = [
                 {"pointer": _moved(v.pointer, data_pointer), "message": v.message}
                 for v in exc.violations
             ]
             return _problem(exc, instance, violations=found)
         except InterlinkError as exc:
+            self._count_route(source, event_type, failed=True)
             return _problem(exc, instance)
+        self._count_route(source, event_type)
         document = {
             "accepted": 0 if appended.duplicate else 1,
             "duplicates": 1 if appended.duplicate else 0,
@@ -214,6 +225,10 @@ class EventIngress:
                 events = with_traceparent(events, span.traceparent)
                 envelopes = self._check(registry, events, batch)
                 appended = await self._bus.publish(envelopes)
+        if self._links is not None:
+            publisher = _publisher(seen.consumer)
+            for envelope in envelopes:
+                self._links.add("publish", publisher, f"Event/{envelope.type}", "events")
         results = [
             {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}
             for e, a in zip(envelopes, appended, strict=True)
@@ -228,6 +243,14 @@ class EventIngress:
         if not batch:
             document.update(results[0])
         return _reply(202, document)
+
+    def _count_route(self, source: str, event_type: str, *, failed: bool = False) -> None:
+        """Count an event a route published: ``source`` is its Consumer, or ``/routes/NAME``
+        when none was authenticated. A flow's publish step is counted by its runner."""
+        if self._links is None or source.startswith(FLOW_SOURCE):
+            return
+        publisher = f"Route/{source[8:]}" if source.startswith("/routes/") else f"Consumer/{source}"
+        self._links.add("publish", publisher, f"Event/{event_type}", "route", failed=failed)
 
     @staticmethod
     def _check(
@@ -257,6 +280,11 @@ class EventIngress:
         if unknown is not None and not batch:
             raise unknown
         raise InvalidEventData(violations)
+
+
+def _publisher(consumer: str | None) -> str:
+    """Who published, as an estate key; "" for an operator's admin token."""
+    return f"Consumer/{consumer}" if consumer is not None else ""
 
 
 def _moved(at: str, prefix: str) -> str:

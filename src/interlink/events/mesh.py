@@ -43,6 +43,7 @@ from interlink.events.publish_auth import PublishAuth
 from interlink.events.topology import topology_of
 from interlink.events.validation import EventRegistry
 from interlink.leases import DEFAULT_TTL, HeldLease, LeaseKeeper, Singleton
+from interlink.observe.links import LinkCounts, LinkFlusher
 from interlink.observe.metrics import Registry
 from interlink.store import Store
 from interlink.store.keyring import KeyRing, keep_refreshed
@@ -91,12 +92,14 @@ class EventMesh:
         lease_ttl: float = DEFAULT_TTL,
         settings: EngineSettings | None = None,
         start_flow: FlowStarter | None = None,
+        links: LinkCounts | None = None,
     ) -> None:
         """``start_flow`` records a flow run for a Subscription that targets a Flow (the
         flows layer, above this one, injects it). ``shared`` (a PostgreSQL store unless given)
         turns leases on; ``node`` names this process as their owner; ``is_current`` says
         whether the estate this mesh runs is the store's current revision (assumed when not
-        given)."""
+        given). ``links`` counts the publishes and deliveries (the observed connections), written
+        to the store while the mesh runs."""
         self.estate = estate
         self.store = store
         # What a dead node pulled and never acked comes back to the others as its leases expire.
@@ -116,7 +119,9 @@ class EventMesh:
         self._reconciler: Singleton | None = None
         self._registry = EventRegistry.from_estate(estate)
         self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
-        self.ingress = EventIngress(self.bus, lambda: self._registry, self.auth)
+        self.links = links if links is not None else LinkCounts()
+        self._links_flusher = LinkFlusher(self.links, store)
+        self.ingress = EventIngress(self.bus, lambda: self._registry, self.auth, links=self.links)
         self.notifier = ChannelNotifier(self.secrets)  # tells owning Teams on their channels
         self.engine: DeliveryEngine | None = None
         self._keys_task: asyncio.Task[None] | None = None
@@ -137,6 +142,7 @@ class EventMesh:
             self._reconciler = Singleton(self.keeper, RECONCILE, self._reconcile)
             await self.keeper.start()
         self._keys_task = asyncio.create_task(keep_refreshed(self.keyring, KEY_REFRESH))
+        self._links_flusher.start()
         log.info(
             "event mesh started: %d event type(s), %d subscription(s), %s backend",
             len(topology.streams),
@@ -156,6 +162,7 @@ class EventMesh:
             remake_consumer=self.remake_consumer,
             settings=self._settings,
             start_flow=self._start_flow,
+            links=self.links,
         )
 
     async def _may_prune(self) -> bool:
@@ -205,6 +212,7 @@ class EventMesh:
             await self.keeper.stop()  # stops the work it holds, then releases every lease
         if self.engine is not None:
             await self.engine.stop()
+        await self._links_flusher.stop()  # the flows stopped first: their last counts too
         await self.notifier.aclose()
         await self.bus.close()
         await self.queue.close()

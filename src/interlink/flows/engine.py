@@ -198,6 +198,7 @@ class FlowEngine:
         made = await self.runs.commits.each(self.runs.write_all, new)
         run_recorded(made.run.id)
         log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
+        self.observer.run_recorded(flow, trigger)
         if leading is not None:  # its attempt is reported once its checkpoint is committed
             name, kind, began = leading
             self.observer.step_started(flow, name, kind, "forward", 1)

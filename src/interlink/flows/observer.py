@@ -17,6 +17,10 @@ Outcome = Literal["completed", "waiting", "retrying", "failed"]
 
 
 class FlowObserver:
+    def run_recorded(self, flow: str, trigger: str) -> None:
+        """A run of ``flow`` was recorded, started by ``trigger`` (``api``, ``schedule``,
+        ``event:<subscription>:<event id>``, ``poll:…``, ``route:…``)."""
+
     def step_started(self, flow: str, step: str, kind: str, phase: Phase, attempt: int) -> None:
         """Attempt number ``attempt`` (1-based) of ``step`` (of type ``kind``) of a run of
         ``flow`` begins. A ``wait`` step runs again when its run wakes: a later attempt of it

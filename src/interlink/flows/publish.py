@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from interlink.events.ingress import EventIngress
+from interlink.events.ingress import FLOW_SOURCE, EventIngress
 from interlink.flows.engine import Publisher
 from interlink.flows.retry import StepFailed, retryable_status
 
 #: The CloudEvents ``source`` of events flows publish.
-SOURCE = "/interlink/flows"
+SOURCE = FLOW_SOURCE
 
 
 def ingress_publisher(ingress: EventIngress, source: str = SOURCE) -> Publisher:

@@ -45,6 +45,8 @@ from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase
 from interlink.flows.scheduler import FlowScheduler
 from interlink.flows.triggers import FlowTriggers, TriggerSource
 from interlink.flows.triggers.declared import declared_triggers
+from interlink.observe.inventory import step_targets, trigger_link
+from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 from interlink.runtime.flow_retention import start_retention
 from interlink.runtime.flow_schedules import start_scheduler
@@ -67,7 +69,10 @@ _ENDS: Final = ("completed", "failed", "compensated", "filtered", "cancelled", "
 class FlowMetrics(FlowObserver):
     """The node's flow metrics; the engine reports each step attempt here."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, links: LinkCounts | None = None) -> None:
+        self.links = links
+        # (flow, step, phase) → (kind, target) of the steps that reach another object.
+        self.targets: dict[tuple[str, str, str], tuple[str, str]] = {}
         self.started = registry.counter(
             "interlink_flow_runs_started_total", "Flow runs recorded, by flow.", ("flow",)
         )
@@ -122,9 +127,18 @@ class FlowMetrics(FlowObserver):
         elif kind != "wait":  # a wait's later attempt is its run woken, not a retry
             self.step_retries.inc(flow, step)
 
+    def run_recorded(self, flow: str, trigger: str) -> None:
+        if self.links is not None:
+            source, via = trigger_link(trigger)
+            self.links.add("trigger", source, f"Flow/{flow}", via)
+
     def step_ended(
         self, flow: str, step: str, phase: Phase, attempt: int, seconds: float, outcome: Outcome
     ) -> None:
+        reached = self.targets.get((flow, step, phase))
+        if reached is not None and outcome != "waiting" and self.links is not None:
+            kind, target = reached
+            self.links.add(kind, f"Flow/{flow}", target, step, failed=outcome != "completed")
         if phase == "forward":
             self.step_duration.observe(seconds, flow, step)
             if outcome in ("completed", "failed"):
@@ -156,7 +170,8 @@ class FlowRunner:
     ) -> None:
         self.runtime = runtime
         self.runs = FlowRuns(runtime.store.db, lambda: limits_of(runtime.snapshot.estate))
-        self.metrics = FlowMetrics(runtime.metrics)
+        self.metrics = FlowMetrics(runtime.metrics, runtime.links)
+        self.metrics.targets = step_targets(runtime.snapshot.estate)
         self._recover_every = recover_every
         # One connection per System with a connector, for the query and write steps: a System
         # changed by a reload reconnects on its next use, one removed is closed at the reload.
@@ -215,6 +230,7 @@ class FlowRunner:
         return system_lookup(self.runtime.snapshot.estate)(name)
 
     async def _reloaded(self, snapshot: Snapshot) -> None:
+        self.metrics.targets = step_targets(snapshot.estate)
         await self.data.retain(snapshot.estate.names("System"))
 
     # --- starting -----------------------------------------------------------------------

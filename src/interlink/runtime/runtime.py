@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final
 from interlink.errors import ConfigError, EstateError, InterlinkError
 from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.references import resolve
+from interlink.observe.inventory_metrics import InventoryGauges
+from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 from interlink.runtime.bundle import BundleError, materialise, pack, pack_estate, unpack
 from interlink.runtime.settings import ServeSettings
@@ -28,6 +30,7 @@ from interlink.store.database import Database, Listener
 from interlink.store.revisions import CHANNEL
 
 if TYPE_CHECKING:
+    from interlink.alerts import Alerts
     from interlink.events.mesh import EventMesh
     from interlink.runtime.flows import FlowRunner
 
@@ -99,11 +102,16 @@ class Runtime:
         self._lock = asyncio.Lock()
         # One metrics registry for every component of this process, rendered at /metrics.
         self.metrics = Registry()
+        # What the mesh and the flows connected, counted per hour: the mesh writes it out.
+        self.links = LinkCounts()
         # Components serving in a reduced mode (name → why, in plain words); /readyz lists them
         # and the process stays ready.
         self.degraded: dict[str, str] = {}
         self.mesh: EventMesh | None = None  # set by the server once the event mesh is up
         self.flows: FlowRunner | None = None  # set by the server with the mesh
+        self.inventory: InventoryGauges | None = None  # the inventory's gauges, with the mesh
+        # The sink of the monitors' verdicts: set by the server with the mesh.
+        self.alerts: Alerts | None = None
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

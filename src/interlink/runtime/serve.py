@@ -17,7 +17,9 @@ from interlink.estate.not_yet import not_run_line
 from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
+from interlink.observe.inventory_metrics import InventoryGauges
 from interlink.observe.tracing import start_tracing, stop_tracing
+from interlink.runtime.alerts import start_alerts
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
@@ -203,15 +205,22 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         is_current=is_current,
         lease_ttl=runtime.settings.lease_ttl,
         start_flow=flows,
+        links=runtime.links,
     )
     flows.publish_through(mesh.ingress)
     runtime.flows = flows
     await mesh.start()
     runtime.mesh = mesh
+    # The observed / declared ratio and its counts, as gauges (every 5 minutes, off the loop).
+    runtime.inventory = InventoryGauges(
+        runtime.metrics, runtime.store, lambda: runtime.snapshot.estate
+    )
+    runtime.inventory.start()
     flows.start()  # resumes the runs left pending, then keeps looking
     await flows.start_schedules()
     await flows.start_retention()
     await flows.start_triggers(flows.declared_triggers)
+    runtime.alerts = await start_alerts(runtime)
 
     async def follow(fresh: Snapshot) -> None:
         await mesh.apply(fresh.estate)
@@ -221,7 +230,14 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
 
 async def stop_mesh(runtime: Runtime) -> None:
-    """Stop the flows first (their runs resume after the lease), then the mesh."""
+    """Stop the alerts and the flows first (their runs resume after the lease), then the
+    mesh, whose lease keeper they use."""
+    if runtime.inventory is not None:
+        await runtime.inventory.stop()
+        runtime.inventory = None
+    if runtime.alerts is not None:
+        await runtime.alerts.close()
+        runtime.alerts = None
     if runtime.flows is not None:
         await runtime.flows.close()
         runtime.flows = None

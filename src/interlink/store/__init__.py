@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
+from interlink.store.alerts import Alert, AlertBook, Notification, Silence
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
@@ -24,6 +25,8 @@ from interlink.store.connections import (
     ObservedCalls,
     ObservedConnection,
     ObservedConnections,
+    ObservedLink,
+    ObservedLinks,
 )
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
@@ -36,6 +39,8 @@ from interlink.store.sqlite import SQLiteDatabase
 __all__ = [
     "ROLES",
     "ROLE_RANK",
+    "Alert",
+    "AlertBook",
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
@@ -43,10 +48,13 @@ __all__ = [
     "Lease",
     "Leases",
     "Node",
+    "Notification",
     "ObservedCall",
     "ObservedConnection",
+    "ObservedLink",
     "Revision",
     "Role",
+    "Silence",
     "Store",
     "TokenInfo",
     "default_store_url",
@@ -70,9 +78,11 @@ class Store:
         self.consumer_keys = ConsumerKeys(db)
         self.connections = ObservedConnections(db)
         self.connector_calls = ObservedCalls(db)
+        self.links = ObservedLinks(db)
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
+        self.alerts = AlertBook(db)
 
     @property
     def url(self) -> str:

@@ -1,5 +1,6 @@
 """Observed connections: requests per UTC hour from a consumer through a route to a System
-(the gateway's), and operations per UTC hour from a flow through a connector to a System."""
+(the gateway's), operations per UTC hour from a flow through a connector to a System, and the
+event mesh's and the flows' links per UTC hour (publishes, deliveries, flow triggers and calls)."""
 
 from __future__ import annotations
 
@@ -127,3 +128,71 @@ class ObservedCalls:
                 start = self._db.ts(hour_start(since))
                 rows = session.fetchall(_CALLS + " WHERE hour >= ?" + _CALLS_ORDER, (start,))
         return [ObservedCall(self._db.dt(r[0]), *r[1:]) for r in rows]
+
+
+_LINKS: Final = "SELECT hour, kind, source, target, via, count, errors, dead FROM observed_links"
+_LINKS_ORDER: Final = " ORDER BY hour, kind, source, target, via"
+
+
+@dataclass(frozen=True)
+class ObservedLink:
+    """What one estate object did to another within one UTC hour, as the mesh and the flows
+    saw it.
+
+    ``kind`` is ``publish`` (source: a Consumer, Route or Flow; target: the Event), ``deliver``
+    (source: the Subscription; via: its Event), ``trigger`` (target: the Flow; via: the trigger
+    kind) or ``call`` (source: the Flow; target: a System, Api or Flow; via: the step).
+    Sources and targets are estate keys (``Kind/name``), ``""`` when unknown. ``errors`` are
+    attempts that failed (refused, failed, retried), ``dead`` deliveries dead-lettered."""
+
+    hour: datetime  # the start of the hour, UTC
+    kind: str
+    source: str
+    target: str
+    via: str
+    count: int
+    errors: int = 0
+    dead: int = 0
+
+
+class ObservedLinks:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, rows: list[ObservedLink]) -> None:
+        """Add each row's counts to those stored for its (hour, kind, source, target, via)."""
+        if not rows:
+            return
+        ts = self._db.ts
+        with self._db.transaction() as session:
+            session.executemany(
+                "INSERT INTO observed_links (hour, kind, source, target, via, count, errors, "
+                "dead) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (hour, kind, source, target, via) DO UPDATE SET "
+                "count = observed_links.count + excluded.count, "
+                "errors = observed_links.errors + excluded.errors, "
+                "dead = observed_links.dead + excluded.dead",
+                [
+                    (
+                        ts(hour_start(r.hour)),
+                        r.kind,
+                        r.source,
+                        r.target,
+                        r.via,
+                        r.count,
+                        r.errors,
+                        r.dead,
+                    )
+                    for r in rows
+                ],
+            )
+
+    def list(self, since: datetime | None = None) -> list[ObservedLink]:
+        """Stored counts for the hours starting at or after ``since``'s hour (all without it)."""
+        with self._db.session() as session:
+            if since is None:
+                rows = session.fetchall(_LINKS + _LINKS_ORDER)
+            else:
+                start = self._db.ts(hour_start(since))
+                rows = session.fetchall(_LINKS + " WHERE hour >= ?" + _LINKS_ORDER, (start,))
+        return [ObservedLink(self._db.dt(r[0]), *r[1:]) for r in rows]

@@ -36,6 +36,7 @@ SOURCES: Final = (
     "store/migrations/connections",
     "store/migrations/nodes",
     "store/migrations/leases",
+    "store/migrations/alerts",
     "flows/migrations",
 )
 

@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
-from interlink.estate.kinds.base import Classification, EstateObject, HttpUrl, Model, SecretRef
+from interlink.estate.kinds.base import (
+    Classification,
+    EstateObject,
+    HttpUrl,
+    Model,
+    Name,
+    SecretRef,
+)
 from interlink.estate.references import has_reference
 
 
@@ -131,6 +138,31 @@ class FlowSettings(Model):
         return self
 
 
+class AlertRenotify(Model):
+    """How long a firing alert stays quiet after its owners were told, by severity."""
+
+    info: Duration = Field(default=24 * 3600.0, ge=60)
+    warning: Duration = Field(default=4 * 3600.0, ge=60)
+    critical: Duration = Field(default=3600.0, ge=60)
+
+
+class AlertSettings(Model):
+    """Where alert mail leaves from, how often a firing alert is told again, how long history
+    is kept."""
+
+    mail: Name | None = Field(
+        default=None,
+        description="the System (connector smtp) alert emails are sent through; without it, "
+        "email channels are recorded as not sent",
+    )
+    renotify: AlertRenotify = Field(default_factory=AlertRenotify)
+    retention: Duration = Field(
+        default=90 * 86_400.0,
+        ge=3600,
+        description="how long a resolved alert and its notifications are kept",
+    )
+
+
 class PlatformSpec(Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -138,6 +170,7 @@ class PlatformSpec(Model):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
 
 class Platform(EstateObject):
@@ -166,9 +199,18 @@ class Channel(Model):
     type: ChannelType
     to: str = Field(description="email address or URL (URLs may be ${secret:…} references)")
     name: str | None = None
+    secret: SecretRef | None = Field(
+        default=None,
+        description="webhook: the signing secret; each alert is signed the Standard Webhooks "
+        "way (webhook-id, webhook-timestamp, webhook-signature)",
+    )
 
     @model_validator(mode="after")
     def _target(self) -> Channel:
+        if self.secret is not None and self.type is not ChannelType.WEBHOOK:
+            raise ValueError(
+                f"only a webhook channel is signed: a {self.type.value} takes no secret"
+            )
         if self.type is ChannelType.EMAIL:
             if not re.match(r"^[^@\s]+@[^@\s]+$", self.to):
                 raise ValueError(f"an email channel needs an address, got {self.to!r}")

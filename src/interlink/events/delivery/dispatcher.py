@@ -516,6 +516,7 @@ class SubscriptionWorker:
             self._completing.discard(job.key)
             metrics.attempt_duration.observe(elapsed, name)
             result = outcome.result
+            metrics.attempted(name, self.plan.event, result)
             if result == "delivered":
                 metrics.delivered.inc(name)
                 latency = (now - job.published_at).total_seconds()

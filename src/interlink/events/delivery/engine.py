@@ -40,6 +40,7 @@ from interlink.events.delivery.webhook import (
     default_client,
 )
 from interlink.leases.keeper import HeldLease, LeaseKeeper
+from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 
 log = logging.getLogger("interlink.events.delivery")
@@ -95,6 +96,7 @@ class DeliveryEngine:
         keeper: LeaseKeeper | None = None,
         remake_consumer: Callable[[str], Awaitable[None]] | None = None,
         start_flow: FlowStarter | None = None,
+        links: LinkCounts | None = None,
     ) -> None:
         self.bus = bus
         self.start_flow = start_flow
@@ -109,7 +111,7 @@ class DeliveryEngine:
         self.clock: Clock = clock or SystemClock()
         self.client_factory = client_factory
         self.notifier: Notifier = notifier if notifier is not None else LogNotifier()
-        self.metrics = DeliveryMetrics(registry if registry is not None else Registry())
+        self.metrics = DeliveryMetrics(registry if registry is not None else Registry(), links)
         self.handlers = dict(handlers or {})
         self.rng = rng or random.Random()
         self.settings = settings or EngineSettings()

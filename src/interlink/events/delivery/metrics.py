@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import DEFAULT_BUCKETS, Registry
 
 LATENCY_BUCKETS: Final = (
@@ -36,9 +37,10 @@ class SubscriptionMetrics:
 
 
 class DeliveryMetrics:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, links: LinkCounts | None = None) -> None:
         label = ("subscription",)
         self.registry = registry
+        self.links = links  # each attempt's outcome, as an observed connection
         self.delivered = registry.counter(
             "interlink_delivery_delivered_total", "Events delivered.", label
         )
@@ -83,6 +85,14 @@ class DeliveryMetrics:
             "Time one delivery attempt took (request sent to answer read).",
             label,
         )
+
+    def attempted(self, subscription: str, event: str, result: str) -> None:
+        """One delivery attempt of ``subscription`` ended with ``result`` (delivered, retry,
+        dead, dropped): counted in the observed connections, its target found in the estate."""
+        if self.links is not None:
+            source, via = f"Subscription/{subscription}", f"Event/{event}"
+            failed, dead = result != "delivered", result == "dead"
+            self.links.add("deliver", source, "", via, failed=failed, dead=dead)
 
     def snapshot(self, subscription: str) -> SubscriptionMetrics:
         return SubscriptionMetrics(
