@@ -459,7 +459,3 @@ def install(tracing: Tracing | None) -> None:
     """Make ``tracing`` this process's tracer (tests build one against a local receiver)."""
     global _current
     _current = tracing
-
-
-def wall_ns() -> int:
-    return time.time_ns()
