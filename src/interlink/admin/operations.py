@@ -340,8 +340,12 @@ async def notices(
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
 async def metrics(request: Request, _: Viewer) -> PlainTextResponse:
-    """Prometheus metrics of every component in this process, and of the gateway workers."""
+    """Prometheus metrics of every component in this process, and of the gateway workers.
+    Not served (404) while the Platform's ``telemetry.metrics`` is false: nothing is read,
+    refreshed or asked of the workers then."""
     runtime = request.app.state.runtime
+    if not runtime.snapshot.estate.platform.spec.telemetry.metrics:
+        raise NotFound("metrics are turned off: the Platform's spec.telemetry.metrics is false")
     mesh: EventMesh | None = getattr(runtime, "mesh", None)
     if mesh is not None and mesh.engine is not None:
         await mesh.engine.refresh_stats()

@@ -39,6 +39,7 @@ from interlink.connectors.base import (
     StreamRead,
     WriteMode,
 )
+from interlink.observe import tracing
 from interlink.observe.lineage import note_written
 from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedCall, Store
@@ -194,13 +195,39 @@ class Observed(Connection):
 
     async def _counted(self, operation: str, call: Awaitable[T], volume: Callable[[T], int]) -> T:
         """What ``call`` returns, counted as one ``operation`` of ``volume`` of it; a call that
-        fails is counted as failed."""
+        fails is counted as failed. With tracing on, it is a span too."""
+        traced = tracing.current()
+        if traced is not None:
+            return await self._traced(traced, operation, call, volume)
         try:
             result = await call
         except Exception:
             self._failed(operation)
             raise
         self.counts.add(self.caller, self.system, operation, volume(result))
+        return result
+
+    async def _traced(
+        self,
+        traced: tracing.Tracing,
+        operation: str,
+        call: Awaitable[T],
+        volume: Callable[[T], int],
+    ) -> T:
+        attributes = {
+            "interlink.system": self.system,
+            "interlink.caller": self.caller,
+            "interlink.operation": operation,
+        }
+        with traced.span(f"{operation} {self.system}", "client", attributes=attributes) as span:
+            try:
+                result = await call
+            except Exception:
+                self._failed(operation)
+                raise
+            moved = volume(result)
+            span.set("interlink.volume", moved)
+        self.counts.add(self.caller, self.system, operation, moved)
         return result
 
     async def query(

@@ -38,12 +38,6 @@ class NoEffect:
 #: objects are not run at all, and are warned about whole.
 NO_EFFECT: tuple[NoEffect, ...] = (
     NoEffect(
-        "Platform",
-        ("spec", "telemetry"),
-        "spec.telemetry",
-        "telemetry is not exported over OTLP, and /metrics is served whatever it says",
-    ),
-    NoEffect(
         "Monitor",
         ("spec", "freshness", "column"),
         "spec.freshness.column",

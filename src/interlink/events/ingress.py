@@ -26,8 +26,9 @@ from interlink.errors import (
 from interlink.events.bus import Appended, Bus, Envelope
 from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
+from interlink.events.tracing import with_traceparent
 from interlink.events.validation import EventRegistry
-from interlink.observe import signals
+from interlink.observe import signals, tracing
 from interlink.observe.lineage import LineageRecorder
 from interlink.observe.links import LinkCounts
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
@@ -156,8 +157,15 @@ class EventIngress:
                 time=time,
             )
             registry = self._registry()
-            envelope = registry.check(event)
-            (appended,) = await self._bus.publish([envelope])
+            traced = tracing.current()
+            if traced is None:
+                envelope = registry.check(event)
+                (appended,) = await self._bus.publish([envelope])
+            else:
+                with traced.span(f"publish {event_type}", "producer") as span:
+                    (event,) = with_traceparent([event], span.traceparent)
+                    envelope = registry.check(event)
+                    (appended,) = await self._bus.publish([envelope])
             if self.lineage is not None and not appended.duplicate:
                 _record(self.lineage, event, "")
             signals.published(() if appended.duplicate else (event_type,))
@@ -211,8 +219,18 @@ class EventIngress:
         if len(types) == 1 and events[0].type in registry.types:  # never a name a caller made up
             seen.event_type = events[0].type
         self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
-        envelopes = self._check(registry, events, batch)
-        appended = await self._bus.publish(envelopes)
+        traced = tracing.current()
+        if traced is None:
+            envelopes = self._check(registry, events, batch)
+            appended = await self._bus.publish(envelopes)
+        else:
+            name = f"publish {seen.event_type or 'batch'}"
+            parent = headers.get("traceparent")
+            with traced.span(name, "producer", parent=parent) as span:
+                span.set("messaging.batch.message_count", len(events))
+                events = with_traceparent(events, span.traceparent)
+                envelopes = self._check(registry, events, batch)
+                appended = await self._bus.publish(envelopes)
         self._observe(seen, envelopes, events, appended)
         results = [
             {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}

@@ -33,6 +33,7 @@ from interlink.flows.payloads import MIB, size
 from interlink.flows.retry import StepFailed, retryable_status
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
+from interlink.observe import tracing
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -187,6 +188,11 @@ async def send(
         pair = target.credential.header_text()
         if pair is not None:
             headers.append(pair)
+    traced = tracing.current()
+    if traced is not None:  # the System continues the step's trace
+        parent = traced.traceparent()
+        if parent is not None:
+            headers.append(("traceparent", parent))
     async with await client.request(method, url, headers, payload) as response:
         parts: list[bytes] = []
         length = 0

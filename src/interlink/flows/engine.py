@@ -84,6 +84,10 @@ from interlink.flows.runs import (
 )
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
+from interlink.flows.tracing import ended as traced_run
+from interlink.flows.tracing import leading_step as traced_leading
+from interlink.flows.tracing import recorded as run_recorded
+from interlink.flows.tracing import step_span
 from interlink.http.client import HttpClient
 from interlink.observe import signals
 
@@ -193,6 +197,7 @@ class FlowEngine:
                 assert mark is not None
                 leading = (mark.name, mark.kind, began)
         made = await self.runs.commits.each(self.runs.write_all, new)
+        run_recorded(made.run.id)
         log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
         self.observer.run_recorded(flow, trigger)
         if leading is not None:  # its attempt is reported once its checkpoint is committed
@@ -200,6 +205,7 @@ class FlowEngine:
             self.observer.step_started(flow, name, kind, "forward", 1)
             took = time.monotonic() - began
             self.observer.step_ended(flow, name, "forward", 1, took, "completed")
+            traced_leading(made.run, name, kind, took)
         return made
 
     def _leading(self, new: NewRun) -> Advance | None:
@@ -325,6 +331,7 @@ class FlowEngine:
         try:
             ended = await self._loaded(await self._execute(run, started))
             signals.ran(ended.flow, ended.status, ended.started_at, ended.finished_at)
+            traced_run(ended)
             return ended
         except LeaseLost as exc:
             log.warning("%s", exc.message)
@@ -449,12 +456,13 @@ class FlowEngine:
             self.observer.step_started(run.flow, name, step.type, phase, number)
             began = time.monotonic()
             try:
-                result = await self._attempt(
-                    run,
-                    step.timeout,
-                    deadline,
-                    lambda: executor(step, StepContext(run, context, index, layout, self)),
-                )
+                with step_span(run, name, step.type, phase, number):
+                    result = await self._attempt(
+                        run,
+                        step.timeout,
+                        deadline,
+                        lambda: executor(step, StepContext(run, context, index, layout, self)),
+                    )
                 length = len(dump(result.output))
                 maximum = self.runs.payloads.limits.maximum
                 if length > maximum:

@@ -47,7 +47,9 @@ def compile_gateway(
         except Unsupported as exc:
             unserved.append(Unserved(route.name, str(exc)))
     keys = [RouteKey(r.name, r.path, r.host, r.methods, r) for r in compiled]
-    return GatewayConfig(Router(keys), tuple(compiled), tuple(unserved), limits)
+    return GatewayConfig(
+        Router(keys), tuple(compiled), tuple(unserved), limits, tracing=services.tracing
+    )
 
 
 def compile_route(

@@ -18,6 +18,7 @@ from interlink.gateway.publish_route import Handler
 from interlink.gateway.resilience.guard import UpstreamGuard
 from interlink.gateway.rewrite import Rewrite
 from interlink.gateway.routing import HostPattern, PathPattern, Router
+from interlink.gateway.services import RequestTracing
 from interlink.gateway.shadow.mirror import Shadow
 from interlink.gateway.upstream import UpstreamTarget
 
@@ -55,6 +56,8 @@ class GatewayConfig:
     routes: tuple[CompiledRoute, ...]
     unserved: tuple[Unserved, ...]
     limits: Limits
+    # The spans of each request when tracing is on (GatewayServices.tracing); None: off.
+    tracing: RequestTracing | None = None
 
     def unserved_line(self) -> str | None:
         """One log line naming the routes left out and why, or None when all are served."""

@@ -82,6 +82,9 @@ async def handle(  # noqa: C901 - the request path, kept in one compiled functio
             conn.send_problem(request, failed.status, failed.message, title=failed.title)
             return
     headers = upstream_headers(request)
+    tracing = config.tracing
+    if tracing is not None:  # the upstream's traceparent names the span of this call
+        tracing.outgoing(request, headers)
     credential = upstream.credential
     if credential is not None:  # the System's own, in place of anything the client sent
         headers = credential.headers(headers)

@@ -44,6 +44,7 @@ class Request:
         "started",
         "status",
         "system",
+        "trace",
         "upstream_seconds",
         "upstream_status",
         "version",
@@ -95,6 +96,8 @@ class Request:
         self.system: str | None = None
         self.upstream_status: int | None = None
         self.upstream_seconds = 0.0
+        # With tracing on, the ids of its spans once it went upstream (telemetry/tracing.py).
+        self.trace: object = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path} {self.request_id}>"

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from interlink.estate.model import Estate
     from interlink.events.ingress import Reply
     from interlink.flows.engine import FlowEngine
+    from interlink.gateway.request import Request
+    from interlink.http.headers import Headers
     from interlink.store import Store
     from interlink.store.keyring import KeyRing
 
@@ -47,6 +49,16 @@ class EventPublisher(Protocol):
     ) -> Reply: ...
 
 
+class RequestTracing(Protocol):
+    """The gateway's spans of a request (telemetry/tracing.py), when tracing is on."""
+
+    def outgoing(self, request: Request, headers: Headers) -> None:
+        """``headers`` go upstream: their ``traceparent`` names the upstream call's span."""
+
+    def finished(self, request: Request, now: float) -> None:
+        """``request`` is done (``now`` is the loop time): its spans go to the exporter."""
+
+
 @dataclass
 class GatewayServices:
     keyring: KeyRing | None = None  # consumer API keys, refreshed from the store
@@ -56,6 +68,7 @@ class GatewayServices:
     # Flow routes start runs on it; only the serve process has one (not gateway workers).
     flows: FlowEngine | None = None
     metrics: Registry = field(default_factory=Registry)
+    tracing: RequestTracing | None = None  # spans of each request, when tracing is on
     clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)
     # State kept across reloads by the policies that own it, under typed keys of their making
     # (e.g. StateKey[CircuitBreaker]("breaker", route, system)); a policy compiled again finds

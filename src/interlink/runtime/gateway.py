@@ -26,9 +26,11 @@ from interlink.gateway.services import DEGRADED_KEY, GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import BACKLOG, bind, bound_address
 from interlink.gateway.telemetry.observer import GatewayObserver
+from interlink.gateway.telemetry.tracing import GatewayTracing
 from interlink.gateway.workers.ingress_socket import IngressSocket
 from interlink.gateway.workers.supervisor import Supervisor
 from interlink.gateway.workers.worker import WorkerOptions
+from interlink.observe import tracing
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot
@@ -83,6 +85,9 @@ class GatewayHost:
             self.services.events = mesh.ingress
         if self.runtime.flows is not None:  # Routes that target a Flow start runs on it
             self.services.flows = self.runtime.flows.engine
+        traced = tracing.current()
+        if traced is not None:  # the workers set up their own (worker.py)
+            self.services.tracing = GatewayTracing(traced)
         config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
         if self.workers == 1:
             observer = GatewayObserver(self.services, access_log=self.runtime.settings.access_log)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from interlink.events.mesh import EventMesh
     from interlink.runtime.flows import FlowRunner
     from interlink.runtime.lineage import NodeLineage
+    from interlink.runtime.monitors import MonitorService
 
 log = logging.getLogger("interlink.runtime")
 
@@ -114,6 +115,7 @@ class Runtime:
         # The sink of the monitors' verdicts: set by the server with the mesh.
         self.alerts: Alerts | None = None
         self.lineage: NodeLineage | None = None  # set by the server with the mesh
+        self.monitors: MonitorService | None = None  # set by the server with the mesh
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

@@ -13,17 +13,19 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from interlink.estate.kinds.organisation import TelemetrySettings
 from interlink.estate.not_yet import not_run_line
 from interlink.events.backends.embedded import EmbeddedBus
 from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.observe.inventory_metrics import InventoryGauges
+from interlink.observe.tracing import start_tracing, stop_tracing
 from interlink.runtime.alerts import start_alerts
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.lineage import NodeLineage
-from interlink.runtime.monitors import MonitorService, start_monitors
+from interlink.runtime.monitors import start_monitors
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
@@ -97,6 +99,8 @@ async def serve(
         runtime, bound_address(admin_sock), gateway.address if gateway is not None else ""
     )
     runtime.node_id = report.id
+    telemetry = runtime.snapshot.estate.platform.spec.telemetry
+    start_tracing(telemetry, runtime.metrics, runtime.node_id)
     # A data-plane node takes its revisions from its control plane, not from a directory.
     plane = DataPlane(runtime, report) if runtime.settings.control_plane else None
     on_sighup = (plane.retry,) if plane is not None else (reload, "sighup")
@@ -108,13 +112,13 @@ async def serve(
 
     async def announce_reload(snapshot: Snapshot) -> None:
         announce(snapshot)
+        _warn_if_traces_changed(telemetry, snapshot.estate.platform.spec.telemetry)
 
     runtime.on_reload(announce_reload)
     follower = heartbeat = None
-    monitors: MonitorService | None = None
     try:
         mesh = await start_mesh(runtime)
-        monitors = await start_monitors(runtime, runtime.alerts)  # verdicts to the alerts
+        runtime.monitors = await start_monitors(runtime, runtime.alerts)  # verdicts to alerts
         if gateway is not None:
             gateway.events = mesh.ingress
             await gateway.start()
@@ -131,12 +135,11 @@ async def serve(
             await plane.close()
         if gateway is not None:
             await gateway.stop()
-        if monitors is not None:
-            await monitors.close()
         await stop_mesh(runtime)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await cancel_and_wait([watcher, ready, *tasks])
+        await asyncio.to_thread(stop_tracing)  # the spans still waiting, within its timeout
         log.info("stopped")
 
 
@@ -162,6 +165,13 @@ def announce(snapshot: Snapshot) -> None:
     line = not_run_line(snapshot.estate)
     if line is not None:
         log.info("%s", line)
+
+
+def _warn_if_traces_changed(started: TelemetrySettings, now: TelemetrySettings) -> None:
+    """Tracing is set up once, at start: say so when a reload changes its settings."""
+    fields = ("otlp_endpoint", "service_name", "sample_ratio")
+    if any(getattr(now, f) != getattr(started, f) for f in fields):
+        log.warning("spec.telemetry's traces settings changed: they apply at the next restart")
 
 
 async def start_mesh(runtime: Runtime) -> EventMesh:
@@ -231,8 +241,11 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
 
 
 async def stop_mesh(runtime: Runtime) -> None:
-    """Stop the alerts and the flows first (their runs resume after the lease), then the
-    mesh, whose lease keeper they use."""
+    """Stop the monitors, the alerts and the flows first (their runs resume after the lease),
+    then the mesh, whose lease keeper they use."""
+    if runtime.monitors is not None:
+        await runtime.monitors.close()
+        runtime.monitors = None
     if runtime.inventory is not None:
         await runtime.inventory.stop()
         runtime.inventory = None

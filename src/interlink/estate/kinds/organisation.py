@@ -73,9 +73,31 @@ class AdminSettings(Model):
 
 
 class TelemetrySettings(Model):
-    metrics: bool = True
-    otlp_endpoint: HttpUrl | None = None
-    service_name: str = "interlink"
+    """What the platform reports of itself: Prometheus metrics and OTLP traces."""
+
+    metrics: bool = Field(
+        default=True,
+        description="serve the Prometheus metrics at the admin API's /metrics; when false it "
+        "answers 404 and the gateway workers are not asked for theirs",
+    )
+    otlp_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="export traces over OTLP/HTTP (protobuf) to this collector, at "
+        "ENDPOINT/v1/traces; unset, nothing is traced. Read when a process starts: a change "
+        "takes effect at the next restart",
+    )
+    service_name: str = Field(
+        default="interlink",
+        min_length=1,
+        description="the service.name of the spans' resource",
+    )
+    sample_ratio: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="the share of the traces that begin here which are recorded, decided by "
+        "trace id alike on every node; a caller's traceparent decides for its own trace",
+    )
 
 
 _MIB = 1_048_576

@@ -45,8 +45,9 @@ from interlink.events.delivery.queue import (
     Outcome,
 )
 from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
+from interlink.events.tracing import event_traceparent
 from interlink.leases.keeper import HeldLease
-from interlink.observe import signals
+from interlink.observe import signals, tracing
 from interlink.observe.lineage import LineageRecorder
 from interlink.tasks import cancel_and_wait
 
@@ -404,7 +405,11 @@ class SubscriptionWorker:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            attempt = await self.sender.send(job)
+            traced = tracing.current()
+            if traced is None:
+                attempt = await self.sender.send(job)
+            else:
+                attempt = await self._traced_send(traced, job)
         except Exception as exc:  # senders return failures; this is a bug, not an outcome
             log.exception("subscription %s: sending %s failed", self.name, job.key)
             attempt = Attempt(False, error=f"{type(exc).__name__}: {exc}")
@@ -426,6 +431,21 @@ class SubscriptionWorker:
         if attempt.gone and self.disabled is None:
             await self._on_gone(self, attempt)
         self._wake.set()
+
+    async def _traced_send(self, traced: tracing.Tracing, job: Job) -> Attempt:
+        """One attempt as a span under the event's trace context (events/tracing.py)."""
+        parent = event_traceparent(job.body)
+        name = f"deliver {self.name}"
+        with traced.span(name, "consumer", parent=parent) as span:
+            span.set("interlink.subscription", self.name)
+            span.set("messaging.message.id", job.event_id)
+            span.set("interlink.attempt", job.attempt + 1)
+            attempt = await self.sender.send(job)
+            if attempt.status is not None:
+                span.set("http.response.status_code", attempt.status)
+            if not attempt.ok:
+                span.fail(attempt.error or "not delivered")
+        return attempt
 
     def _outcome(self, job: Job, attempt: Attempt, now: datetime) -> Outcome:
         plan = self.plan

@@ -49,6 +49,7 @@ from interlink.events.signing import (
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential
 from interlink.http.origin import Origin
+from interlink.observe import tracing
 
 log = logging.getLogger("interlink.events.delivery")
 
@@ -326,6 +327,11 @@ class WebhookSender:
         if self.credential_header is not None:
             name, value = self.credential_header
             headers[name] = value
+        traced = tracing.current()
+        if traced is not None:  # the receiver continues the delivery attempt's trace
+            parent = traced.traceparent()
+            if parent is not None:
+                headers["traceparent"] = parent
         try:
             response = await self.client.post(self.url, job.body, headers, self.timeout)
         except TimeoutError:

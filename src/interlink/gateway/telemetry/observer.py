@@ -135,6 +135,7 @@ class GatewayObserver:
         self.access_log = access_log
         self.clock = clock
         self.connections = ConnectionCounts(max_connections)
+        self.tracing = services.tracing
         metrics = services.metrics
         self.requests = metrics.counter(
             "interlink_gateway_requests_total",
@@ -209,6 +210,9 @@ class GatewayObserver:
         if self.access_log and access_log.isEnabledFor(logging.INFO):
             line = access_line(request, wall or self.clock(), duration, consumer)
             access_log.info(line)
+        tracing = self.tracing
+        if tracing is not None:
+            tracing.finished(request, now)
 
     # --- flushing connections ----------------------------------------------------------------
 

@@ -13,7 +13,9 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,10 +32,12 @@ from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import bind
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.gateway.telemetry.observer import GatewayObserver
+from interlink.gateway.telemetry.tracing import GatewayTracing
 from interlink.gateway.workers.event_link import EventLink
 from interlink.gateway.workers.flows import WorkerFlows
 from interlink.gateway.workers.metrics import MetricsEndpoint
 from interlink.observe.signals import SignalSaver
+from interlink.observe.tracing import start_tracing, stop_tracing
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing, keep_refreshed
 
@@ -83,6 +87,11 @@ def load_config(
     if not result.ok:
         errors = [f for f in result.findings if f.severity == "error"]
         raise InterlinkError(f"the estate has {len(errors)} error(s)")
+    if services is not None and services.tracing is None:  # each worker exports its own spans
+        telemetry = result.estate.platform.spec.telemetry
+        traced = start_tracing(telemetry, services.metrics, f"{socket.gethostname()}:{os.getpid()}")
+        if traced is not None:
+            services.tracing = GatewayTracing(traced)
     config = compile_gateway(result.estate, options.limits, services)
     if flows is not None:  # the runs its flow routes start follow the estate it now serves
         flows.estate = result.estate
@@ -152,6 +161,7 @@ async def run(options: WorkerOptions) -> None:
     if flows is not None:
         await flows.engine.aclose()
     await asyncio.to_thread(flush_comparisons, services)
+    await asyncio.to_thread(stop_tracing)
     if services.store is not None:
         services.store.close()
 
