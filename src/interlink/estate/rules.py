@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from interlink.errors import ExpressionError
-from interlink.estate import flow_rules
+from interlink.estate import flow_rules, product_rules
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import path_leaves_base
@@ -469,4 +469,6 @@ def not_run(estate: Estate) -> Iterator[Finding]:
 
 
 for _code, _description, _run in flow_rules.FLOW_RULES:
+    rule(_code, _description)(_run)
+for _code, _description, _run in product_rules.PRODUCT_RULES:
     rule(_code, _description)(_run)

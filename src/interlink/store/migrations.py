@@ -38,6 +38,7 @@ SOURCES: Final = (
     "store/migrations/leases",
     "store/migrations/alerts",
     "flows/migrations",
+    "products/migrations",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")
