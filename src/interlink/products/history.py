@@ -20,6 +20,7 @@ _REFRESH: Final = (
     "SELECT id, product, started_at, finished_at, outcome, rows_total, rows_added, cursor, error "
     "FROM product_refreshes"
 )
+_VIOLATION: Final = "SELECT refresh_id, rule, column_name, message FROM product_violations"
 
 
 @dataclass(frozen=True)
