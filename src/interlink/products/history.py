@@ -105,11 +105,8 @@ class RefreshHistory:
             if not found:
                 return []
             marks = ", ".join("?" for _ in found)
-            broken = session.fetchall(
-                "SELECT refresh_id, rule, column_name, message FROM product_violations "
-                f"WHERE refresh_id IN ({marks}) ORDER BY id",
-                tuple(r.id for r in found),
-            )
+            query = f"{_VIOLATION} WHERE refresh_id IN ({marks}) ORDER BY id"  # noqa: S608
+            broken = session.fetchall(query, tuple(r.id for r in found))
         by_refresh: dict[int, list[Violation]] = {}
         for refresh_id, rule, column, message in broken:
             by_refresh.setdefault(int(refresh_id), []).append(Violation(rule, column, message))
