@@ -105,7 +105,7 @@ class RefreshHistory:
             if not found:
                 return []
             marks = ", ".join("?" for _ in found)
-            query = f"{_VIOLATION} WHERE refresh_id IN ({marks}) ORDER BY id"  # noqa: S608
+            query = f"{_VIOLATION} WHERE refresh_id IN ({marks}) ORDER BY id"
             broken = session.fetchall(query, tuple(r.id for r in found))
         by_refresh: dict[int, list[Violation]] = {}
         for refresh_id, rule, column, message in broken:
