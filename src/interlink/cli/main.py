@@ -26,6 +26,7 @@ from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
 from interlink.cli.inventory import impact_command, inventory_command
+from interlink.cli.products import products_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -57,6 +58,7 @@ for command in (
     flows_group,
     connectors_group,
     sources_group,
+    products_group,
     inventory_command,
     impact_command,
 ):

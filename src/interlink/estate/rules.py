@@ -461,8 +461,9 @@ def no_effect(estate: Estate) -> Iterator[Finding]:
 
 @rule(
     "NOT_RUN",
-    "each Flow, DataProduct and Monitor is a warning: they are checked, not run yet; so is each "
-    "Flow step of a kind the flow engine does not run",
+    "each Monitor is a warning: checked, not run yet; so is each DataProduct (not served over "
+    "HTTP yet, or its source type not read yet) and each Flow step of a kind the flow engine "
+    "does not run",
 )
 def not_run(estate: Estate) -> Iterator[Finding]:
     return not_run_findings(estate)

@@ -153,7 +153,7 @@ class Products:
     ) -> pa.Table:
         source = product.spec.source
         pushed = filters if source.type is SourceType.SQL else []
-        key = (name, product.model_dump_json(), tuple(contract.columns), _filters_key(pushed))
+        key = (name, product.model_dump_json(), contract.model_dump_json(), _filters_key(pushed))
         now = self.monotonic()
         found = self._cache.get(key)
         if found is not None and found.expires > now:
@@ -346,7 +346,7 @@ def _run(sql: str, params: dict[str, Any], data: pa.Table | None) -> pa.Table:
     try:
         if data is not None:
             db.register("data", data)
-        return db.execute(sql, params).to_arrow_table()
+        return db.sql(sql, params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise FilterError(f"the query cannot run: {str(exc).strip().splitlines()[0]}") from None
     finally:

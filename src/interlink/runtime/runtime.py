@@ -32,6 +32,8 @@ from interlink.store.revisions import CHANNEL
 if TYPE_CHECKING:
     from interlink.alerts import Alerts
     from interlink.events.mesh import EventMesh
+    from interlink.products.schedule import RefreshSchedule
+    from interlink.products.service import Products
     from interlink.runtime.flows import FlowRunner
 
 log = logging.getLogger("interlink.runtime")
@@ -112,6 +114,9 @@ class Runtime:
         self.inventory: InventoryGauges | None = None  # the inventory's gauges, with the mesh
         # The sink of the monitors' verdicts: set by the server with the mesh.
         self.alerts: Alerts | None = None
+        #: The data products (queries, refreshes) and their refresh schedule, with the mesh.
+        self.products: Products | None = None
+        self.product_refreshes: RefreshSchedule | None = None
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

@@ -20,12 +20,31 @@ def _messages(root: Path, code: str) -> list[str]:
 def test_data_products_and_monitors_are_each_said_not_to_run() -> None:
     found = [m for m in _messages(RETAIL, "NOT_RUN") if ": step " not in m]
     assert len(found) == 5
+    # The example's product reads its CRM over HTTP, which products do not read yet.
     assert found[0] == (
-        "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is checked "
-        "but not run: data products do not run yet"
+        "data/customer-addresses.yaml:12:11: warning: DataProduct/customer-addresses is checked "
+        "but not run: its http source is not read yet (sources read: csv, json, parquet, sql)"
+    )
+    assert found[1] == (
+        "monitors.yaml:2:1: warning: Monitor/customers-availability is checked but not run: "
+        "monitors do not run yet (a freshness Monitor of a DataProduct fires when a refresh "
+        "of it fails)"
     )
     assert not any("Flow/" in m for m in found)  # flows run: only their steps are warned
     assert sum(": warning: Monitor/" in m for m in found) == 4
+
+
+def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Path) -> None:
+    edit(
+        retail / "data" / "customer-addresses.yaml",
+        "    type: http\n    location: /customers/addresses\n",
+        "    type: csv\n    location: addresses.csv\n",
+    )
+    found = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]
+    assert found == [
+        "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is refreshed "
+        "and queried locally (`interlink products query`) but not served over HTTP yet"
+    ]
 
 
 def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(
@@ -90,8 +109,7 @@ def test_system_credentials_are_not_listed() -> None:
 def test_serve_names_what_it_does_not_run_in_one_line() -> None:
     result = check_estate(RETAIL, today=TODAY)
     assert not_run_line(result.estate) == (
-        "1 data product and 4 monitors are declared and not run: "
-        "data products and monitors do not run yet"
+        "4 monitors are declared and not run: monitors do not run yet"
     )
 
 
@@ -112,8 +130,8 @@ def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
     )
     result = check_estate(tmp_path)
     assert result.ok, [f.render() for f in result.errors]
-    assert not_run_line(result.estate) == (
-        "1 monitor is declared and not run: data products and monitors do not run yet"
+    assert (
+        not_run_line(result.estate) == "1 monitor is declared and not run: monitors do not run yet"
     )
 
 
@@ -130,6 +148,6 @@ def test_an_enrich_from_a_data_product_is_a_warning_at_its_source(retail: Path) 
     (found,) = [m for m in _messages(retail, "NOT_RUN") if "'known'" in m]
     assert found == (
         "flows/address-sync.yaml:12:55: warning: Flow/address-sync: step 'known' enriches from "
-        "a DataProduct, which is not run yet: only an enrich from an Api runs, and a flow with "
-        "this one does not start"
+        "a DataProduct, which flows do not read yet: only an enrich from an Api runs, and a flow "
+        "with this one does not start"
     )

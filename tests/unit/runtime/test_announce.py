@@ -34,6 +34,5 @@ def test_passed_sunsets_are_warnings_and_what_is_not_run_is_one_line(
     )
     assert (
         "INFO",
-        "1 data product and 4 monitors are declared and not run: "
-        "data products and monitors do not run yet",
+        "4 monitors are declared and not run: monitors do not run yet",
     ) in logged
