@@ -151,7 +151,11 @@ class DataProductSpec(Model):
     domain: str
     source: DataSource
     contract: DataContract
-    mode: ProductMode = ProductMode.VIRTUAL
+    mode: ProductMode = Field(
+        default=ProductMode.VIRTUAL,
+        description="virtual: read from the source on each query; materialised: refreshed "
+        "into a file the queries read",
+    )
     cache_ttl: Duration = Field(
         default=60.0, ge=0, description="virtual: how long a query's result is served again"
     )
@@ -167,6 +171,8 @@ class DataProductSpec(Model):
 
 
 class DataProduct(EstateObject):
+    """A domain's dataset from a System's table or file, virtual or materialised, kept to its contract ([products](products.md)); not served over HTTP yet: `interlink products query` reads it."""  # noqa: E501 - one line, as the reference shows it
+
     KIND = "DataProduct"
     kind: Literal["DataProduct"]
     spec: DataProductSpec
