@@ -60,9 +60,12 @@ def read_contract(path: Path) -> OdcsContract:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise OdcsError(f"cannot read {path.name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise OdcsError(f"{path.name} is not UTF-8 text") from None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        # As JSON sees it: YAML's dates and times become their text, as ODCS writes them.
+        document = json.loads(json.dumps(yaml.safe_load(text), default=str))
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise OdcsError(f"{path.name} is not YAML or JSON: {' '.join(str(exc).split())}") from None
     validate(document)
     return from_document(document)
@@ -78,7 +81,11 @@ def from_document(document: dict[str, Any]) -> OdcsContract:
     columns = [_column(prop) for prop in table.get("properties") or []]
     if not columns:
         raise OdcsError(f"schema object {table.get('name')!r} has no properties")
-    return OdcsContract(columns, _row_count(table.get("quality") or []))
+    try:
+        bounds = _row_count(table.get("quality") or [])
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise OdcsError(f"the rowCount rule: {' '.join(str(exc).split())[:200]}") from None
+    return OdcsContract(columns, bounds)
 
 
 def _column(prop: dict[str, Any]) -> Column:
