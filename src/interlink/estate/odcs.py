@@ -83,8 +83,11 @@ def from_document(document: dict[str, Any]) -> OdcsContract:
         raise OdcsError(f"schema object {table.get('name')!r} has no properties")
     try:
         bounds = _row_count(table.get("quality") or [])
-    except (ValidationError, ValueError, TypeError) as exc:
-        raise OdcsError(f"the rowCount rule: {' '.join(str(exc).split())[:200]}") from None
+    except ValidationError as exc:
+        said = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise OdcsError(f"the rowCount quality rule: {said}") from None
+    except (ValueError, TypeError):
+        raise OdcsError("the rowCount quality rule's bounds are not whole numbers") from None
     return OdcsContract(columns, bounds)
 
 
