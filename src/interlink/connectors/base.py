@@ -234,7 +234,8 @@ class Connection(ABC):
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
         """What :meth:`query` reads, left as the driver's values: no per-row object is built,
-        so a data product turns a large read into Arrow columns cheaply."""
+        so a data product turns a large read into Arrow columns cheaply. A driver may give
+        exact decimals as floats here (PostgreSQL's does)."""
         raise Unsupported("this connector runs no SQL", system=self.system)
 
     async def write(

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.types.numeric import FloatLoader
 
 from interlink.connectors.base import (
     Connection,
@@ -126,6 +127,9 @@ class PostgresConnection(Connection):
         async with self._pool.acquire() as conn:
             try:
                 async with conn.transaction(), conn.cursor() as cursor:
+                    # NUMERIC as floats: a columnar reader's numbers are doubles, and a
+                    # Decimal per value would cost more than the read itself.
+                    cursor.adapters.register_loader("numeric", FloatLoader)
                     await cursor.execute(text, values)
                     names = [d.name for d in cursor.description or ()]
                     rows = await cursor.fetchall() if cursor.description is not None else []

@@ -8,6 +8,7 @@ that does not fit its column's type is a ``type`` violation, never a silently ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from interlink.estate.kinds.data import Column, ColumnType
@@ -31,12 +32,40 @@ def arrow_type(column_type: ColumnType) -> pa.DataType:
     }[column_type]
 
 
+#: Python types a whole column may be converted from at once, by contract type. An int into
+#: an integer column only: Arrow would truncate a float or a decimal into one silently.
+_FAST = {
+    ColumnType.STRING: (str,),
+    ColumnType.INTEGER: (int,),
+    ColumnType.NUMBER: (float, int),
+    ColumnType.BOOLEAN: (bool,),
+    ColumnType.DATE: (date,),
+    ColumnType.TIMESTAMP: (datetime,),
+}
+_SAMPLE = 64
+
+
 def from_rows(
-    names: Sequence[str], rows: Sequence[Sequence[Any]], columns: Sequence[Column]
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[Column],
+    *,
+    uniform: bool = True,
 ) -> pa.Table:
     """Rows a driver returned (one tuple per row, in ``names`` order) as a table of
-    ``columns``; ContractBroken when a column is missing or a value does not fit its type."""
+    ``columns``; ContractBroken when a column is missing or a value does not fit its type.
+
+    ``uniform`` says every value of a column has the Python type of its first (a typed
+    database; not SQLite): the rows then convert in one pass when those types fit the
+    contract's, instead of column by column with each value's type judged."""
     import pyarrow as pa
+
+    if uniform and rows and list(names) == [c.name for c in columns] and _fits(rows, columns):
+        struct = pa.struct([(c.name, arrow_type(c.type)) for c in columns])
+        try:
+            return pa.Table.from_struct_array(pa.array(rows, type=struct))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # judged column by column below, to say which
 
     index = {name: i for i, name in enumerate(names)}
     missing = [c.name for c in columns if c.name not in index]
@@ -57,6 +86,23 @@ def from_rows(
     if broken:
         raise ContractBroken(broken)
     return pa.Table.from_arrays(arrays, names=[c.name for c in columns])
+
+
+def _fits(rows: Sequence[Sequence[Any]], columns: Sequence[Column]) -> bool:
+    """Whether the first non-null value of each column (in the first rows) is of a type that
+    converts to its contract type as it is."""
+    for i, column in enumerate(columns):
+        kinds = _FAST[column.type]
+        sample = next((row[i] for row in rows[:_SAMPLE] if row[i] is not None), None)
+        if sample is None:
+            continue
+        if not isinstance(sample, kinds) or (
+            isinstance(sample, bool) and column.type is not ColumnType.BOOLEAN
+        ):
+            return False
+        if column.type is ColumnType.DATE and isinstance(sample, datetime):
+            return False
+    return True
 
 
 def conform(table: pa.Table, columns: Sequence[Column]) -> pa.Table:

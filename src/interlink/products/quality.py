@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from interlink.estate.kinds.data import Column, ColumnType, DataContract, Freshness
-from interlink.products.engine import connect
+from interlink.products.engine import session
 from interlink.products.filters import quote
 from interlink.products.history import Violation
 
@@ -47,14 +47,11 @@ def check(
     probes.append(("rowCount", None, "count(*)", ""))
     if whole and freshness is not None and freshness.column:
         probes.append(("freshness", freshness.column, f"max({quote(freshness.column)})", ""))
-    db = connect()
-    try:
+    with session() as db:
         db.register("data", table)
         # Quoted identifiers and $parameters only:
         sql = "SELECT " + ", ".join(p[2] for p in probes) + " FROM data"  # noqa: S608
         found = db.execute(sql, params).fetchone()
-    finally:
-        db.close()
     assert found is not None
     violations: list[Violation] = []
     for (rule, name, _, message), value in zip(probes, found, strict=True):

@@ -41,7 +41,7 @@ from interlink.estate.model import Estate, Loaded
 from interlink.estate.product_rules import contract_of
 from interlink.observe.verdicts import Verdict, VerdictSink
 from interlink.products import quality
-from interlink.products.engine import connect, literal
+from interlink.products.engine import literal, session
 from interlink.products.errors import ContractBroken, NotRefreshed, UnknownProduct
 from interlink.products.filters import Filter, FilterError, Op, where
 from interlink.products.history import RefreshHistory, RefreshRecord, Violation
@@ -342,15 +342,14 @@ class Products:
 def _run(sql: str, params: dict[str, Any], data: pa.Table | None) -> pa.Table:
     import duckdb
 
-    db = connect()
-    try:
-        if data is not None:
-            db.register("data", data)
-        return db.sql(sql, params=params).to_arrow_table()
-    except duckdb.Error as exc:
-        raise FilterError(f"the query cannot run: {str(exc).strip().splitlines()[0]}") from None
-    finally:
-        db.close()
+    with session() as db:
+        try:
+            if data is not None:
+                db.register("data", data)
+            return db.sql(sql, params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            said = str(exc).strip().splitlines()[0]
+            raise FilterError(f"the query cannot run: {said}") from None
 
 
 def _highest(path: Path, column: str) -> Any:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from interlink.connectors.base import Connection
 from interlink.estate.kinds.data import Column, DataSource, SourceType
 from interlink.products.columns import conform, from_rows
-from interlink.products.engine import connect, literal
+from interlink.products.engine import literal, session
 from interlink.products.errors import SourceUnreadable
 from interlink.products.filters import Filter, quote, where
 
@@ -71,7 +71,9 @@ async def read_sql(
 ) -> pa.Table:
     sql, params = source_sql(source, columns, filters, connector)
     fetched = await connection.fetch(sql, params)
-    return await asyncio.to_thread(from_rows, fetched.names, fetched.rows, columns)
+    # SQLite types values, not columns: a column may mix them, so each value is judged.
+    uniform = connector != "sqlite"
+    return await asyncio.to_thread(from_rows, fetched.names, fetched.rows, columns, uniform=uniform)
 
 
 async def read_file(
@@ -91,18 +93,17 @@ def _read_bytes(
     with tempfile.TemporaryDirectory(prefix="interlink-product-") as folder:
         path = Path(folder, f"source.{source.type.value}")
         path.write_bytes(data)
-        db = connect()
-        try:
-            relation = db.sql(f"SELECT * FROM {reader}({literal(str(path))})")  # noqa: S608
-            table = relation.to_arrow_table()
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceUnreadable(
-                f"System/{system} ({source.location}): not a readable {source.type.value} "
-                f"file: {first}"
-            ) from None
-        finally:
-            db.close()
+        with session() as db:
+            try:
+                relation = db.sql(f"SELECT * FROM {reader}({literal(str(path))})")  # noqa: S608
+                table = relation.to_arrow_table()
+            except duckdb.Error as exc:
+                said = str(exc).strip()
+                first = said.splitlines()[0] if said else type(exc).__name__
+                raise SourceUnreadable(
+                    f"System/{system} ({source.location}): not a readable "
+                    f"{source.type.value} file: {first}"
+                ) from None
     return conform(table.select([c for c in table.column_names if c in _names(columns)]), columns)
 
 
