@@ -111,3 +111,21 @@ def test_a_query_names_only_contract_columns() -> None:
         select_sql(ProductQuery(order_by=("-x",)), COLUMNS, Policy(), "data")
     with pytest.raises(FilterError, match="limit must be between"):
         select_sql(ProductQuery(limit=0), COLUMNS, Policy(), "data")
+
+
+def test_rows_convert_in_one_pass_only_when_their_types_fit() -> None:
+    from datetime import UTC, datetime
+
+    from interlink.estate.kinds.data import Column
+    from interlink.products.columns import from_rows
+    from interlink.products.errors import ContractBroken
+
+    columns = [Column(name="n", type="integer"), Column(name="at", type="timestamp")]
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    table = from_rows(["n", "at"], [(1, moment), (None, None)], columns)
+    assert table.to_pylist() == [{"n": 1, "at": moment}, {"n": None, "at": None}]
+    # A float is never truncated into an integer column, whatever the path.
+    with pytest.raises(ContractBroken, match="n: holds float values, not integer"):
+        from_rows(["n", "at"], [(2.5, moment)], columns)
+    with pytest.raises(ContractBroken, match="n: holds float, int values, not integer"):
+        from_rows(["n", "at"], [(1, moment), (2.5, moment)], columns, uniform=False)
