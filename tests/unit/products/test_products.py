@@ -333,3 +333,26 @@ def test_filters_take_their_columns_type(tmp_path: Path) -> None:
         assert got.table.column("email").to_pylist() == ["ann@example.org"]  # no policy: no mask
 
     _run(_closing(products, go()))
+
+
+def test_the_schedule_runs_its_refreshes_in_the_background(tmp_path: Path, store: Store) -> None:
+    orders_db(tmp_path, ROWS)
+    refresh = "  refresh: {schedule: '0 3 * * *'}"
+    products = _products(tmp_path, orders_product("materialised", refresh=refresh), store)
+    history = RefreshHistory(store.db)
+
+    async def go() -> int:
+        schedule = RefreshSchedule(products, interval=0.02)
+        await schedule.start()
+        try:
+            for _ in range(250):  # due at once: never refreshed
+                if history.last("orders") is not None:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)  # and not again before its next cron time
+        finally:
+            await schedule.close()
+            await products.aclose()
+        return len(history.recent("orders"))
+
+    assert _run(go()) == 1
