@@ -17,7 +17,9 @@ from interlink.admin.connections import router as connections_router
 from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.flows import router as flows_router
 from interlink.admin.inventory import router as inventory_router
+from interlink.admin.lineage import router as lineage_router
 from interlink.admin.lookup import known
+from interlink.admin.monitors import router as monitors_router
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
@@ -120,9 +122,11 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(registry_router)
     app.include_router(operations_router)
     app.include_router(connections_router)
+    app.include_router(monitors_router)
     app.include_router(inventory_router)
     app.include_router(routes_router)
     app.include_router(flows_router)
+    app.include_router(lineage_router)
     app.include_router(nodes_router)
     app.include_router(alerts_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.

@@ -17,6 +17,7 @@ from interlink.cli.admin import admin_group
 from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
 from interlink.cli.check import check_command
+from interlink.cli.compliance import compliance_group
 from interlink.cli.connectors import connectors_group
 from interlink.cli.consumers import consumers_group
 from interlink.cli.demo import demo_command
@@ -26,6 +27,8 @@ from interlink.cli.events import dlq_group, events_group
 from interlink.cli.export import export_group
 from interlink.cli.flows import flows_group
 from interlink.cli.inventory import impact_command, inventory_command
+from interlink.cli.lineage import lineage_group
+from interlink.cli.monitors import monitors_group
 from interlink.cli.products import products_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
@@ -56,11 +59,14 @@ for command in (
     events_group,
     dlq_group,
     flows_group,
+    monitors_group,
     connectors_group,
     sources_group,
     products_group,
     inventory_command,
     impact_command,
+    lineage_group,
+    compliance_group,
 ):
     cli.add_command(command)
 

@@ -14,6 +14,10 @@ connections are: nothing touches the store on an operation's own path. The table
 :data:`MAX_KEYS` keys between two flushes (the keys are bounded by the estate's flows, Systems
 and operations, so it fills only under a misuse); calls of a key beyond it go uncounted, with
 a warning at the next flush saying how many.
+
+A write, send or file written inside a flow run is also noted for lineage
+(:func:`~interlink.observe.lineage.note_written`): the run's OpenLineage outputs, and a hop of
+its data subject when it carries one.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from interlink.connectors.base import (
     StreamRead,
     WriteMode,
 )
+from interlink.observe.lineage import note_written
 from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedCall, Store
 
@@ -219,10 +224,13 @@ class Observed(Connection):
         batch_size: int = 500,
     ) -> int:
         written = self.inner.write(table, rows, mode=mode, key=key, batch_size=batch_size)
-        return await self._counted("write", written, lambda _: len(rows))
+        count = await self._counted("write", written, lambda _: len(rows))
+        note_written(self.system, "write", table)
+        return count
 
     async def send(self, message: OutgoingMessage) -> None:
         await self._counted("send", self.inner.send(message), _one)
+        note_written(self.system, "send", message.to)
 
     async def subscribe(self, source: str, options: Mapping[str, Any]) -> Inbox:
         return _ObservedInbox(await self.inner.subscribe(source, options), self)
@@ -239,6 +247,7 @@ class Observed(Connection):
 
     async def write_file(self, path: str, data: bytes) -> None:
         await self._counted("write_file", self.inner.write_file(path, data), lambda _: len(data))
+        note_written(self.system, "write_file", path)
 
     async def move_file(self, path: str, to: str) -> None:
         await self._counted("move_file", self.inner.move_file(path, to), _one)

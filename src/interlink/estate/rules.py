@@ -14,15 +14,25 @@ from datetime import date
 from typing import Any
 
 from interlink.errors import ExpressionError
-from interlink.estate import flow_rules, product_rules
+from interlink.estate import flow_rules, monitor_rules, product_rules
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import path_leaves_base
-from interlink.estate.kinds import Api, Event, Plan, Platform, Route, Subscription, System
+from interlink.estate.kinds import (
+    Api,
+    DataProduct,
+    Event,
+    Plan,
+    Platform,
+    Route,
+    Subscription,
+    System,
+)
 from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import no_effect_findings, not_run_findings
+from interlink.estate.subjects import key_problem
 from interlink.expressions import compile_expression
 
 RuleFn = Callable[[Estate], Iterator[Finding]]
@@ -160,6 +170,38 @@ def pii(estate: Estate) -> Iterator[Finding]:
                 ("spec", "orderingKey"),
                 "ORDERING_KEY_UNKNOWN",
                 f"{item.key}: ordering key '{key}' is not a field of the latest schema",
+            )
+
+
+@rule("SUBJECT_KEY", "an Event's or DataProduct's subject key reads one value of its data")
+def subject_keys(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("Event"):
+        event = item.obj
+        assert isinstance(event, Event)
+        if event.spec.subject is None:
+            continue
+        schema = estate.event_schema(item)
+        fields = set(dict(_schema_properties(schema))) if isinstance(schema, dict) else None
+        problem = key_problem(event.spec.subject.key, fields or None)
+        if problem is not None:
+            yield _finding(
+                item,
+                ("spec", "subject", "key"),
+                "SUBJECT_KEY",
+                f"{item.key}: subject key {problem}",
+            )
+    for item in estate.loaded_of("DataProduct"):
+        product = item.obj
+        assert isinstance(product, DataProduct)
+        subject = product.spec.subject
+        columns = [c.name for c in product.spec.contract.columns]
+        if subject is not None and columns and subject.key not in columns:
+            yield _finding(
+                item,
+                ("spec", "subject", "key"),
+                "SUBJECT_KEY",
+                f"{item.key}: subject key '{subject.key}' is not a column of its contract "
+                f"({', '.join(columns)})",
             )
 
 
@@ -461,15 +503,14 @@ def no_effect(estate: Estate) -> Iterator[Finding]:
 
 @rule(
     "NOT_RUN",
-    "each Monitor is a warning: checked, not run yet; so is each DataProduct (not served over "
-    "HTTP yet, or its source type not read yet) and each Flow step of a kind the flow engine "
-    "does not run",
+    "each DataProduct is a warning: not served over HTTP yet, or its source type not read "
+    "yet; so is each Flow step of a kind the flow engine does not run",
 )
 def not_run(estate: Estate) -> Iterator[Finding]:
     return not_run_findings(estate)
 
 
-for _code, _description, _run in flow_rules.FLOW_RULES:
+for _code, _description, _run in (*flow_rules.FLOW_RULES, *monitor_rules.MONITOR_RULES):
     rule(_code, _description)(_run)
 for _code, _description, _run in product_rules.PRODUCT_RULES:
     rule(_code, _description)(_run)

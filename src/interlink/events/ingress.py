@@ -23,10 +23,12 @@ from interlink.errors import (
     UnknownEventType,
     Violation,
 )
-from interlink.events.bus import Bus, Envelope
+from interlink.events.bus import Appended, Bus, Envelope
 from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
 from interlink.events.validation import EventRegistry
+from interlink.observe import signals
+from interlink.observe.lineage import LineageRecorder
 from interlink.observe.links import LinkCounts
 from interlink.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from interlink.problems import problem_bytes
@@ -85,12 +87,14 @@ class EventIngress:
         *,
         max_batch: int = 1000,
         links: LinkCounts | None = None,
+        lineage: LineageRecorder | None = None,
     ) -> None:
         self._bus = bus
         self._registry = registry
         self._auth = auth
         self._max_batch = max_batch
         self._links = links  # who published which Event: the observed connections
+        self.lineage = lineage  # records who published the events that carry a subject
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -154,6 +158,9 @@ class EventIngress:
             registry = self._registry()
             envelope = registry.check(event)
             (appended,) = await self._bus.publish([envelope])
+            if self.lineage is not None and not appended.duplicate:
+                _record(self.lineage, event, "")
+            signals.published(() if appended.duplicate else (event_type,))
         except (MalformedEvent, InvalidEventData) as exc:
             self._count_route(source, event_type, failed=True)
             found = [
@@ -206,10 +213,7 @@ class EventIngress:
         self._auth.authorize(principal, (e.type for e in events if e.type in registry.types))
         envelopes = self._check(registry, events, batch)
         appended = await self._bus.publish(envelopes)
-        if self._links is not None:
-            publisher = _publisher(seen.consumer)
-            for envelope in envelopes:
-                self._links.add("publish", publisher, f"Event/{envelope.type}", "events")
+        self._observe(seen, envelopes, events, appended)
         results = [
             {"id": e.id, "type": e.type, "seq": a.seq, "duplicate": a.duplicate}
             for e, a in zip(envelopes, appended, strict=True)
@@ -224,6 +228,28 @@ class EventIngress:
         if not batch:
             document.update(results[0])
         return _reply(202, document)
+
+    def _observe(
+        self,
+        seen: _Seen,
+        envelopes: Sequence[Envelope],
+        events: Sequence[CloudEvent],
+        appended: Sequence[Appended],
+    ) -> None:
+        """Count who published each type (observed connections) and record the publish of
+        the events that carry a subject (lineage), and what each type does (signals)."""
+        signals.published(
+            e.type for e, a in zip(envelopes, appended, strict=True) if not a.duplicate
+        )
+        if self._links is not None:
+            publisher = _publisher(seen.consumer)
+            for envelope in envelopes:
+                self._links.add("publish", publisher, f"Event/{envelope.type}", "events")
+        if self.lineage is not None:
+            by = f"Consumer/{seen.consumer}" if seen.consumer else ""
+            for event, one in zip(events, appended, strict=True):
+                if not one.duplicate:
+                    _record(self.lineage, event, by)
 
     def _count_route(self, source: str, event_type: str, *, failed: bool = False) -> None:
         """Count an event a route published: ``source`` is its Consumer, or ``/routes/NAME``
@@ -266,6 +292,20 @@ class EventIngress:
 def _publisher(consumer: str | None) -> str:
     """Who published, as an estate key; "" for an operator's admin token."""
     return f"Consumer/{consumer}" if consumer is not None else ""
+
+
+def _record(lineage: LineageRecorder, event: CloudEvent, by: str) -> None:
+    """Record who published ``event`` when its type carries a subject (else nothing)."""
+    if event.type in lineage.subjects.by_event:
+        view = {
+            "id": event.id,
+            "source": event.source,
+            "type": event.type,
+            "subject": event.subject,
+            "time": event.time,
+            "data": event.data,
+        }
+        lineage.published(event.type, view, by)
 
 
 def _moved(at: str, prefix: str) -> str:

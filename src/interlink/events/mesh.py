@@ -43,6 +43,7 @@ from interlink.events.publish_auth import PublishAuth
 from interlink.events.topology import topology_of
 from interlink.events.validation import EventRegistry
 from interlink.leases import DEFAULT_TTL, HeldLease, LeaseKeeper, Singleton
+from interlink.observe.lineage import LineageRecorder
 from interlink.observe.links import LinkCounts, LinkFlusher
 from interlink.observe.metrics import Registry
 from interlink.store import Store
@@ -93,14 +94,17 @@ class EventMesh:
         settings: EngineSettings | None = None,
         start_flow: FlowStarter | None = None,
         links: LinkCounts | None = None,
+        lineage: LineageRecorder | None = None,
     ) -> None:
         """``start_flow`` records a flow run for a Subscription that targets a Flow (the
         flows layer, above this one, injects it). ``shared`` (a PostgreSQL store unless given)
         turns leases on; ``node`` names this process as their owner; ``is_current`` says
         whether the estate this mesh runs is the store's current revision (assumed when not
         given). ``links`` counts the publishes and deliveries (the observed connections), written
-        to the store while the mesh runs."""
+        to the store while the mesh runs; ``lineage`` records the hops of events that carry a
+        subject."""
         self.estate = estate
+        self.lineage = lineage
         self.store = store
         # What a dead node pulled and never acked comes back to the others as its leases expire.
         self.bus = bus or open_bus(estate, ack_wait=lease_ttl)
@@ -121,7 +125,9 @@ class EventMesh:
         self.auth = PublishAuth(self.keyring, store, lambda: self.estate)
         self.links = links if links is not None else LinkCounts()
         self._links_flusher = LinkFlusher(self.links, store)
-        self.ingress = EventIngress(self.bus, lambda: self._registry, self.auth, links=self.links)
+        self.ingress = EventIngress(
+            self.bus, lambda: self._registry, self.auth, links=self.links, lineage=lineage
+        )
         self.notifier = ChannelNotifier(self.secrets)  # tells owning Teams on their channels
         self.engine: DeliveryEngine | None = None
         self._keys_task: asyncio.Task[None] | None = None
@@ -163,6 +169,7 @@ class EventMesh:
             settings=self._settings,
             start_flow=self._start_flow,
             links=self.links,
+            lineage=self.lineage,
         )
 
     async def _may_prune(self) -> bool:
@@ -199,6 +206,8 @@ class EventMesh:
         await self.bus.ensure(topology.streams, topology.consumers, prune=await self._may_prune())
         self._registry = registry
         self.estate = estate
+        if self.lineage is not None:
+            self.lineage.use(estate)
         if self.engine is not None:
             await self.engine.reload(estate)
 

@@ -85,6 +85,7 @@ from interlink.flows.runs import (
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
 from interlink.http.client import HttpClient
+from interlink.observe import signals
 
 log = logging.getLogger("interlink.flows")
 
@@ -322,7 +323,9 @@ class FlowEngine:
         heartbeat = asyncio.create_task(self._heartbeat(run.id))
         self.holding[run.id] = run.flow
         try:
-            return await self._loaded(await self._execute(run, started))
+            ended = await self._loaded(await self._execute(run, started))
+            signals.ran(ended.flow, ended.status, ended.started_at, ended.finished_at)
+            return ended
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)

@@ -24,13 +24,17 @@ Job = Callable[[HeldLease], Awaitable[None]]
 
 
 class Singleton:
-    def __init__(self, keeper: LeaseKeeper, name: str, job: Job, *, pause: float = 1.0) -> None:
+    def __init__(
+        self, keeper: LeaseKeeper, name: str, job: Job, *, pause: float = 1.0, shared: bool = False
+    ) -> None:
+        """``shared``: one of a set of like jobs (a monitors' shard) the keeper spreads over
+        the live nodes, rather than whichever node finds it free first."""
         self.keeper = keeper
         self.name = name
         self.job = job
         self.pause = pause
         self._task: asyncio.Task[None] | None = None
-        keeper.claim(name, self._start, self._stop, shared=False)
+        keeper.claim(name, self._start, self._stop, shared=shared)
 
     @property
     def running(self) -> bool:

@@ -10,8 +10,8 @@ schedule and (later) the serving layer use.
 - :meth:`Products.refresh` reads a materialised product's source (only the rows past the last
   refresh's cursor, when the product names one), checks the whole result against the
   contract, and swaps it in; a refresh that fails leaves the last good data serving, is kept in
-  the refresh history with its violations, and fires the freshness Monitors that watch the
-  product (a good refresh resolves them).
+  the refresh history with its violations, and is recorded as a failed refresh in the
+  monitors' signals (a freshness Monitor of the product ages from the last good one).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from interlink.estate.kinds.data import (
 from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.product_rules import contract_of
-from interlink.observe.verdicts import Verdict, VerdictSink
+from interlink.observe import signals
 from interlink.products import quality
 from interlink.products.engine import literal, session
 from interlink.products.errors import ContractBroken, NotRefreshed, UnknownProduct
@@ -71,8 +71,8 @@ class _Cached:
 
 class Products:
     """The estate's data products, read through ``connections`` and materialised under
-    ``data_dir``. ``history`` keeps each refresh (none: kept nowhere); ``verdicts`` hears the
-    freshness Monitors' verdicts of each refresh."""
+    ``data_dir``. ``history`` keeps each refresh (none: kept nowhere); every refresh is also
+    a signal the monitors evaluate (``interlink.observe.signals.refreshed``)."""
 
     def __init__(
         self,
@@ -81,7 +81,6 @@ class Products:
         *,
         connections: Connections | None = None,
         history: RefreshHistory | None = None,
-        verdicts: Callable[[], VerdictSink | None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -89,7 +88,6 @@ class Products:
         self.files = ProductFiles(data_dir)
         self.connections = connections or Connections()
         self.history = history
-        self.verdicts = verdicts
         self.clock = clock
         self.monotonic = monotonic
         self._cache: OrderedDict[tuple[Any, ...], _Cached] = OrderedDict()
@@ -214,11 +212,17 @@ class Products:
                     name, started, "failed", error=exc.message, violations=violations
                 )
                 log.warning("DataProduct/%s: refresh failed: %s", name, exc.message)
-                await self._tell(name, record)
+                self._signal(name, record)
                 raise
             record = self._record(name, started, "ok", *done)
-            await self._tell(name, record)
+            self._signal(name, record)
             return record
+
+    def _signal(self, name: str, record: RefreshRecord) -> None:
+        """The refresh told to the monitors' signals: a freshness Monitor of the product ages
+        from its last good refresh, an errors one counts the failed."""
+        seconds = (record.finished_at - record.started_at).total_seconds()
+        signals.refreshed(name, record.outcome == "ok", seconds)
 
     async def _refresh(self, name: str) -> tuple[int, int, str | None]:
         _, product = self.product(name)
@@ -290,50 +294,6 @@ class Products:
             error,
             tuple(violations),
         )
-
-    async def _tell(self, name: str, record: RefreshRecord) -> None:
-        """A verdict for each freshness Monitor of the product: firing when the refresh
-        failed, resolved when it succeeded."""
-        sink = self.verdicts() if self.verdicts is not None else None
-        if sink is None:
-            return
-        estate = self.estate()
-        verdicts = []
-        last_good = self._last_good(name) if record.outcome == "failed" else record
-        for monitor in estate.loaded_of("Monitor"):
-            spec = monitor.obj.spec
-            if spec.target.kind != "DataProduct" or spec.target.name != name:
-                continue
-            if spec.type.value != "freshness" or spec.freshness is None:
-                continue
-            seen = last_good.finished_at if last_good is not None else None
-            age = (record.finished_at - seen).total_seconds() if seen is not None else None
-            verdicts.append(
-                Verdict(
-                    monitor.obj.metadata.name,
-                    "freshness",
-                    record.outcome == "failed",
-                    record.finished_at,
-                    {
-                        "signal": "refreshed",
-                        "last_seen": seen.isoformat() if seen is not None else None,
-                        "age_seconds": age,
-                        "max_age_seconds": spec.freshness.max_age,
-                        "usual_per_hour": None,
-                        "refresh_error": record.error,
-                    },
-                )
-            )
-        if verdicts:
-            await sink.verdicts(verdicts)
-
-    def _last_good(self, name: str) -> RefreshRecord | None:
-        if self.history is None:
-            return None
-        try:
-            return self.history.last(name, "ok")
-        except InterlinkError:
-            return None
 
     async def aclose(self) -> None:
         await self.connections.aclose()

@@ -46,11 +46,13 @@ from interlink.flows.scheduler import FlowScheduler
 from interlink.flows.triggers import FlowTriggers, TriggerSource
 from interlink.flows.triggers.declared import declared_triggers
 from interlink.observe.inventory import step_targets, trigger_link
+from interlink.observe.lineage import CURRENT_RUN, RunLineage, note_step
 from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 from interlink.runtime.flow_retention import start_retention
 from interlink.runtime.flow_schedules import start_scheduler
 from interlink.runtime.flow_triggers import Declare, start_triggers
+from interlink.runtime.lineage import NodeLineage
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.snapshot import Snapshot
 from interlink.tasks import cancel_and_wait
@@ -143,6 +145,8 @@ class FlowMetrics(FlowObserver):
             self.step_duration.observe(seconds, flow, step)
             if outcome in ("completed", "failed"):
                 self.steps_ended.inc(flow, step, outcome)
+            if outcome == "completed":
+                note_step(flow, step)  # a hop of the run's data subject, when it has one
         elif outcome in ("completed", "failed"):
             status = "compensated" if outcome == "completed" else "compensation_failed"
             self.steps_ended.inc(flow, step, status)
@@ -200,6 +204,10 @@ class FlowRunner:
         self.triggers: FlowTriggers | None = None  # polling and queue triggers, once started
         self._publisher: Publisher | None = None
         self._closed = False
+        # Record-level and job-level lineage (set by the server), and what each run recorded
+        # here carries until it runs.
+        self.lineage: NodeLineage | None = None
+        self._carried: dict[str, RunLineage] = {}
 
     def publish_through(self, ingress: EventIngress) -> None:
         """Publish steps go through this ingress (the mesh's) from now on."""
@@ -250,6 +258,8 @@ class FlowRunner:
             raise StoreUnavailable("this node is stopping: it starts no flow runs")
         run_id = await self.engine.start(flow, input, trigger, run_id)
         self.metrics.started.inc(flow)
+        if self.lineage is not None:
+            self._carried[run_id] = self.lineage.started(flow, run_id, trigger, input)
         self._spawn(run_id, self._tasks.get(after) if after is not None else None)
         return run_id
 
@@ -341,6 +351,8 @@ class FlowRunner:
         self._tasks[run_id] = task
 
     async def _run(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
+        carried = self._carried.pop(run_id, None)
+        CURRENT_RUN.set(carried)  # this task's context: its steps and writes see the run
         try:
             if after is not None:
                 await asyncio.wait([after])
@@ -348,6 +360,8 @@ class FlowRunner:
             if run.status == "waiting":  # the count is stale: the next round counts again
                 self._counted_at = -WAITING_EVERY
             self._ended(run)
+            if self.lineage is not None and run.owner is None:
+                self.lineage.ended(run.flow, run.id, run.status, carried)
         except asyncio.CancelledError:
             raise
         except Exception:

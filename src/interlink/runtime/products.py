@@ -2,7 +2,7 @@
 
 The node's :class:`~interlink.products.service.Products` reads the running estate, keeps
 materialised products under ``<estate>/.interlink/products`` (a data-plane node: its state
-directory) and its refreshes in the store, and tells ``runtime.alerts`` of each refresh. A
+directory) and its refreshes in the store and the monitors' signals. A
 control-plane node (not a data-plane one) refreshes on the schedules, under the
 ``product-refresh`` lease when the store is PostgreSQL.
 """
@@ -33,7 +33,6 @@ async def start_products(runtime: Runtime) -> tuple[Products, RefreshSchedule | 
         lambda: runtime.snapshot.estate,
         products_dir(runtime),
         history=RefreshHistory(runtime.store.db),
-        verdicts=lambda: runtime.alerts,
     )
     if runtime.settings.control_plane:
         return products, None

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from interlink.products.schedule import RefreshSchedule
     from interlink.products.service import Products
     from interlink.runtime.flows import FlowRunner
+    from interlink.runtime.lineage import NodeLineage
 
 log = logging.getLogger("interlink.runtime")
 
@@ -114,6 +115,7 @@ class Runtime:
         self.inventory: InventoryGauges | None = None  # the inventory's gauges, with the mesh
         # The sink of the monitors' verdicts: set by the server with the mesh.
         self.alerts: Alerts | None = None
+        self.lineage: NodeLineage | None = None  # set by the server with the mesh
         #: The data products (queries, refreshes) and their refresh schedule, with the mesh.
         self.products: Products | None = None
         self.product_refreshes: RefreshSchedule | None = None

@@ -22,6 +22,8 @@ from interlink.runtime.alerts import start_alerts
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
 from interlink.runtime.gateway import GatewayHost
+from interlink.runtime.lineage import NodeLineage
+from interlink.runtime.monitors import MonitorService, start_monitors
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.products import start_products
 from interlink.runtime.runtime import Runtime, store_url_for
@@ -110,8 +112,10 @@ async def serve(
 
     runtime.on_reload(announce_reload)
     follower = heartbeat = None
+    monitors: MonitorService | None = None
     try:
         mesh = await start_mesh(runtime)
+        monitors = await start_monitors(runtime, runtime.alerts)  # verdicts to the alerts
         if gateway is not None:
             gateway.events = mesh.ingress
             await gateway.start()
@@ -128,6 +132,8 @@ async def serve(
             await plane.close()
         if gateway is not None:
             await gateway.stop()
+        if monitors is not None:
+            await monitors.close()
         await stop_mesh(runtime)
         for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -185,6 +191,8 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
                 state_dir / "events.db",
             )
     flows = FlowRunner(runtime)
+    lineage = NodeLineage(runtime)
+    flows.lineage = lineage
     mesh = EventMesh(
         snapshot.estate,
         runtime.store,
@@ -196,8 +204,11 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
         lease_ttl=runtime.settings.lease_ttl,
         start_flow=flows,
         links=runtime.links,
+        lineage=lineage.recorder,
     )
     flows.publish_through(mesh.ingress)
+    runtime.lineage = lineage
+    lineage.start()
     runtime.flows = flows
     await mesh.start()
     runtime.mesh = mesh
@@ -209,6 +220,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     flows.start()  # resumes the runs left pending, then keeps looking
     await flows.start_schedules()
     await flows.start_retention()
+    await lineage.start_purge(mesh.keeper)
     await flows.start_triggers(flows.declared_triggers)
     runtime.alerts = await start_alerts(runtime)
     runtime.products, runtime.product_refreshes = await start_products(runtime)
@@ -241,6 +253,9 @@ async def stop_mesh(runtime: Runtime) -> None:
     if runtime.mesh is not None:
         await runtime.mesh.close()
         runtime.mesh = None
+    if runtime.lineage is not None:  # after the mesh: what it recorded last is written
+        await runtime.lineage.close()
+        runtime.lineage = None
 
 
 async def _announce(server: uvicorn.Server, on_ready: Callable[[], None] | None) -> None:

@@ -31,9 +31,11 @@ from interlink.store.connections import (
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
+from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
+from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
@@ -41,12 +43,15 @@ __all__ = [
     "ROLE_RANK",
     "Alert",
     "AlertBook",
+    "Bucket",
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
+    "Hop",
     "Lease",
     "Leases",
+    "MonitorState",
     "Node",
     "Notification",
     "ObservedCall",
@@ -54,6 +59,7 @@ __all__ = [
     "ObservedLink",
     "Revision",
     "Role",
+    "SignalRow",
     "Silence",
     "Store",
     "TokenInfo",
@@ -82,7 +88,10 @@ class Store:
         self.comparisons = ShadowComparisons(db)
         self.nodes = Nodes(db)
         self.leases = Leases(db)
+        self.signals = SignalBuckets(db)
+        self.monitor_states = MonitorStates(db)
         self.alerts = AlertBook(db)
+        self.lineage = LineageHops(db)
 
     @property
     def url(self) -> str:

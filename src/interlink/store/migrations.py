@@ -38,6 +38,8 @@ SOURCES: Final = (
     "store/migrations/leases",
     "store/migrations/alerts",
     "flows/migrations",
+    "store/migrations/lineage",
+    "store/migrations/signals",
     "products/migrations",
 )
 

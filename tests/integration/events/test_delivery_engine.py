@@ -39,6 +39,7 @@ from interlink.events.delivery.queues import open_queue
 from interlink.events.signing import generate_secret
 from interlink.events.topology import topology_of
 from interlink.observe.metrics import Registry
+from interlink.observe.signals import recorded
 from interlink.store import open_store
 from interlink.testing.clock import T0, FakeClock
 from interlink.testing.receivers import Receiver, Reply
@@ -300,6 +301,7 @@ async def test_retries_follow_the_schedule_exactly(env: Env) -> None:
         rx.fail(3, status=500, body=b"try later")
         env.write({"hooks": rx.url}, [subscription("orders", {"system": "hooks"})])
         engine = await env.start()
+        attempts = recorded("Subscription", "orders")
         await env.publish(envelope("o-1"))
         expected = [T0]
         await until(lambda: len(rx.requests) == 1)
@@ -318,6 +320,7 @@ async def test_retries_follow_the_schedule_exactly(env: Env) -> None:
         await settled(engine, "orders")
         stats = engine.metrics_of("orders")
         assert (stats.delivered, stats.failed, stats.retries) == (1, 3, 3)
+        assert recorded("Subscription", "orders") - attempts == 4  # the monitors' signals
 
 
 async def test_jittered_retry_stays_in_its_band(env: Env) -> None:

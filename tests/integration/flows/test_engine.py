@@ -30,6 +30,7 @@ from interlink.flows.payloads import limits_of
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retry import RetryPolicy
 from interlink.flows.runs import FlowRuns
+from interlink.observe.signals import recorded
 from interlink.store import Store, open_store
 from interlink.store.keyring import KeyRing
 from interlink.testing.processes import interlink_command
@@ -126,8 +127,10 @@ def test_a_run_completes_with_each_step_checkpointed(
 ) -> None:
     root = write_estate(tmp_path / "estate", upstream.url, SAGA)
     engine = engine_for(root, store)
+    ran = recorded("Flow", "onboard")
     run = asyncio.run(engine.start_and_run("onboard", {"name": "Ada", "extra": 1}))
     assert run.status == "completed", run.error
+    assert recorded("Flow", "onboard") - ran == 1  # for the monitors
     assert run.context["message"] == {"name": "Ada", "tier": "gold", "notified": True}
     (create,) = requests_to(upstream, "/customers")
     assert json.loads(create["body"]) == {"name": "Ada", "tier": "gold"}

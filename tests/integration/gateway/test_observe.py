@@ -21,6 +21,7 @@ from interlink.gateway.services import GatewayServices
 from interlink.gateway.telemetry.access_log import ACCESS_LOGGER
 from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.observe.metrics import OVERFLOW, Registry
+from interlink.observe.signals import recorded
 from interlink.store import ObservedCall, ObservedConnection, Store, open_store
 from interlink.store.keyring import KeyRing
 from interlink.testing.upstreams import UpstreamThread
@@ -168,10 +169,13 @@ def test_refused_and_unmatched_requests_are_logged_and_counted(
 
 def test_metrics_count_routes_upstreams_and_consumers(observed: Observed) -> None:
     key = observed.key("mobile-app")
+    before = recorded("Route", "keys"), recorded("System", "crm")
     for _ in range(3):
         assert observed.client.get("/keys", headers={"x-api-key": key}).status_code == 200
     assert observed.client.get("/open").status_code == 200
     wait_for_count(observed, 4)
+    # The monitors' signals: a Route's requests, and its upstream System's.
+    assert (recorded("Route", "keys"), recorded("System", "crm")) == (before[0] + 3, before[1] + 4)
     text = observed.services.metrics.render()
     assert (
         'interlink_gateway_requests_total{route="keys",method="GET",status_class="2xx"} 3' in text

@@ -58,7 +58,7 @@ def other_findings(result: CheckResult) -> list[Finding]:
     """The findings besides lifecycle bindings and objects not run yet.
 
     The retail example binds a Route and two Consumers to the deprecated customers-v1, and
-    declares a DataProduct, Monitors and a Flow step kind, which are not run yet, so every copy
+    declares a DataProduct and a Flow step kind, which are not run yet, so every copy
     of it has those warnings; tests of the other checks leave them (and fields with no effect
     yet) aside, and test_lifecycle.py and test_not_yet.py cover them.
     """

@@ -45,8 +45,8 @@ def messages_with(root: Path, code: str) -> list[str]:
 
 def test_the_retail_example_has_no_errors() -> None:
     result = check_estate(RETAIL, today=TODAY)
-    # Only warnings: Route/customers and its consumers still use customers-v1, and its Flow,
-    # DataProduct and Monitors are not run yet (test_not_yet.py).
+    # Only warnings: Route/customers and its consumers still use customers-v1, and its
+    # DataProduct is not run yet, nor watched by its Monitor (test_not_yet.py).
     assert {f.code for f in result.findings} == {"LIFECYCLE_DEPRECATED", "NOT_RUN"}
     lifecycle = [f for f in result.findings if f.code == "LIFECYCLE_DEPRECATED"]
     assert sorted(f.subject or "" for f in lifecycle) == [
@@ -77,6 +77,7 @@ def test_every_rule_has_a_code_and_a_description() -> None:
         "PLAN_LIMITS",
         "PLATFORM_SINGLE",
         "MONITOR_AUDIENCE",
+        "MONITOR_SIGNAL",
         "FLOW_EXPRESSION",
         "FLOW_STEP_DUPLICATE",
         "FLOW_CALL",
@@ -255,7 +256,7 @@ DANGLING = [
         "dedupWindow: 10m",
         "dedupWindow: 10m\n  lifecycle: deprecated\n  sunset: 2027-01-31\n"
         "  successor: customer.address-changed",
-        f"{EVENT}:21:14: error: Event/customer.address-updated refers to "
+        f"{EVENT}:24:14: error: Event/customer.address-updated refers to "
         "Event/customer.address-changed, which does not exist "
         "(did you mean 'customer.address-updated'?)",
         id="event-successor",
@@ -673,7 +674,7 @@ def test_deprecation_complete(retail: Path) -> None:
 def test_deprecated_event_needs_sunset_and_successor(retail: Path) -> None:
     edit(retail / EVENT, "dedupWindow: 10m", "dedupWindow: 10m\n  lifecycle: deprecated")
     assert check_messages(retail) == [
-        f"{EVENT}:19:14: error: Event/customer.address-updated is deprecated but has no sunset "
+        f"{EVENT}:22:14: error: Event/customer.address-updated is deprecated but has no sunset "
         "and no successor (consumers need to know when it goes and what replaces it)"
     ]
 

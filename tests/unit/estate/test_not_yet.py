@@ -17,21 +17,21 @@ def _messages(root: Path, code: str) -> list[str]:
     return [f.render(result.estate.root) for f in result.findings if f.code == code]
 
 
-def test_data_products_and_monitors_are_each_said_not_to_run() -> None:
+def test_data_products_are_each_said_not_to_run_and_monitors_run() -> None:
     found = [m for m in _messages(RETAIL, "NOT_RUN") if ": step " not in m]
-    assert len(found) == 5
+    assert len(found) == 2
     # The example's product reads its CRM over HTTP, which products do not read yet.
     assert found[0] == (
         "data/customer-addresses.yaml:12:11: warning: DataProduct/customer-addresses is checked "
         "but not run: its http source is not read yet (sources read: csv, json, parquet, sql)"
     )
-    assert found[1] == (
-        "monitors.yaml:2:1: warning: Monitor/customers-availability is checked but not run: "
-        "monitors do not run yet (a freshness Monitor of a DataProduct fires when a refresh "
-        "of it fails)"
-    )
     assert not any("Flow/" in m for m in found)  # flows run: only their steps are warned
-    assert sum(": warning: Monitor/" in m for m in found) == 4
+    # Monitors are evaluated (observe/); one on a product never refreshed sees nothing.
+    assert found[1] == (
+        "monitors.yaml:22:11: warning: Monitor/addresses-fresh watches "
+        "DataProduct/customer-addresses, which is never refreshed (it is virtual, or its source "
+        "is not read yet): it sees no refreshes"
+    )
 
 
 def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Path) -> None:
@@ -43,8 +43,18 @@ def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Pat
     found = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]
     assert found == [
         "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is refreshed "
-        "and queried locally (`interlink products query`) but not served over HTTP yet"
+        "and queried locally (`interlink products query`) but not served over HTTP yet",
+        # Still virtual: its freshness monitor would see no refreshes.
+        "monitors.yaml:22:11: warning: Monitor/addresses-fresh watches "
+        "DataProduct/customer-addresses, which is never refreshed (it is virtual, or its source "
+        "is not read yet): it sees no refreshes",
     ]
+    edit(
+        retail / "data" / "customer-addresses.yaml",
+        "  contract:\n",
+        "  mode: materialised\n  contract:\n",
+    )
+    assert len([m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]) == 1
 
 
 def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(
@@ -81,6 +91,14 @@ def test_a_field_with_no_effect_yet_is_a_warning_at_the_field(retail: Path) -> N
     assert result.ok
 
 
+def test_a_monitors_freshness_column_has_no_effect(retail: Path) -> None:
+    edit(retail / "monitors.yaml", "freshness: {maxAge: 2h}", "freshness: {maxAge: 2h, column: at}")
+    assert _messages(retail, "NO_EFFECT") == [
+        "monitors.yaml:24:27: warning: spec.freshness.column has no effect yet: a monitor's "
+        "freshness is its target's last success; no column is read"
+    ]
+
+
 def test_flow_triggers_start_runs_and_are_no_warning(retail: Path) -> None:
     flow = retail / "flows" / "address-sync.yaml"
     edit(flow, "spec:\n", "spec:\n  trigger: {schedule: '0 3 * * *'}\n")
@@ -108,9 +126,8 @@ def test_system_credentials_are_not_listed() -> None:
 
 def test_serve_names_what_it_does_not_run_in_one_line() -> None:
     result = check_estate(RETAIL, today=TODAY)
-    assert not_run_line(result.estate) == (
-        "4 monitors are declared and not run: monitors do not run yet"
-    )
+    # Every kind runs, at least partly: the product's own warning says what it lacks.
+    assert not_run_line(result.estate) is None
 
 
 def test_nothing_to_say_without_data_products_or_monitors(tmp_path: Path) -> None:
@@ -120,7 +137,7 @@ def test_nothing_to_say_without_data_products_or_monitors(tmp_path: Path) -> Non
     assert not_run_line(check_estate(tmp_path).estate) is None
 
 
-def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
+def test_monitors_are_not_said_not_to_run(tmp_path: Path) -> None:
     (tmp_path / "monitor.yaml").write_text(
         "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: ops}\n---\n"
         "apiVersion: interlink/v1\nkind: System\nmetadata: {name: crm, owner: ops}\n"
@@ -130,9 +147,7 @@ def test_one_object_not_run_is_said_in_the_singular(tmp_path: Path) -> None:
     )
     result = check_estate(tmp_path)
     assert result.ok, [f.render() for f in result.errors]
-    assert (
-        not_run_line(result.estate) == "1 monitor is declared and not run: monitors do not run yet"
-    )
+    assert not_run_line(result.estate) is None
 
 
 def test_an_enrich_from_a_data_product_is_a_warning_at_its_source(retail: Path) -> None:

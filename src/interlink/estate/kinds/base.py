@@ -117,3 +117,23 @@ class EstateObject(Model):
     @property
     def key(self) -> str:
         return f"{self.KIND}/{self.metadata.name}"
+
+
+#: A PII category, such as contact, identity, financial, health or location (lower case).
+PiiCategory = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+
+
+class DataSubject(Model):
+    """Whose data an Event or DataProduct carries: every hop of it is recorded by this key."""
+
+    type: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,62}$",
+        description="the kind of data subject, such as customer or employee; "
+        "`interlink lineage trace TYPE KEY` asks by it",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="where the subject's key is in the event: a dotted path (data.customerId) "
+        "or a JSONata expression over the CloudEvent (id, source, subject, data…)",
+    )

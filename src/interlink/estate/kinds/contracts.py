@@ -11,10 +11,12 @@ from interlink.errors import ContractError
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import (
     Classification,
+    DataSubject,
     EstateObject,
     Lifecycle,
     Model,
     Name,
+    PiiCategory,
     RelativePath,
     Versioned,
 )
@@ -103,6 +105,16 @@ class EventClassification(Model):
         default_factory=list,
         description="dotted paths of personal-data fields in the payload (e.g. address.street)",
     )
+    pii_categories: list[PiiCategory] = Field(
+        default_factory=list,
+        description="the categories of personal data the event carries (contact, identity, "
+        "financial…), for the record of processing",
+    )
+    purposes: list[str] = Field(
+        default_factory=list,
+        description="why the data is processed (order fulfilment, billing…), for the record "
+        "of processing; default: the publishing System's purposes",
+    )
 
 
 class EventSpec(Versioned):
@@ -113,6 +125,11 @@ class EventSpec(Versioned):
         default=None, description="dotted path of the payload field events are ordered by"
     )
     classification: EventClassification = Field(default_factory=EventClassification)
+    subject: DataSubject | None = Field(
+        default=None,
+        description="whose data each event carries: its hops (published, delivered, "
+        "transformed, written) are recorded under this subject's key",
+    )
     dedup_window: Duration | None = Field(
         default=None, description="repeated source+id inside this window is accepted once"
     )

@@ -11,7 +11,14 @@ from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
-from interlink.estate.kinds.base import EstateObject, Model, Name, RelativePath
+from interlink.estate.kinds.base import (
+    DataSubject,
+    EstateObject,
+    Model,
+    Name,
+    PiiCategory,
+    RelativePath,
+)
 
 
 class SourceType(StrEnum):
@@ -162,6 +169,12 @@ class DataProductSpec(Model):
     refresh: Refresh | None = Field(default=None, description="materialised: when to refresh")
     freshness: Freshness | None = None
     masking: list[Mask] = Field(default_factory=list)
+    subject: DataSubject | None = Field(
+        default=None, description="whose data the product serves (recorded once products run)"
+    )
+    pii_categories: list[PiiCategory] = Field(
+        default_factory=list, description="the categories of personal data the product serves"
+    )
 
     @model_validator(mode="after")
     def _mode(self) -> DataProductSpec:

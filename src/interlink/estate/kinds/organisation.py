@@ -20,6 +20,9 @@ from interlink.estate.kinds.base import (
 )
 from interlink.estate.references import has_reference
 
+#: An ISO 3166-1 alpha-2 country code, such as DE or US.
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code")]
+
 
 def _listen(value: str) -> str:
     host, sep, port = value.rpartition(":")
@@ -141,6 +144,40 @@ class AlertSettings(Model):
     )
 
 
+class LineageSettings(Model):
+    """Record-level lineage kept in the store, and job-level run events sent out."""
+
+    retention: Duration = Field(
+        default=90 * 86_400.0,
+        ge=3600,
+        description="how long a subject's recorded hops are kept before the purge deletes them",
+    )
+    open_lineage_endpoint: HttpUrl | None = Field(
+        default=None,
+        description="where OpenLineage run events (START, COMPLETE, FAIL of flow runs and "
+        "connector syncs) are POSTed, such as http://marquez:5000/api/v1/lineage; none: "
+        "not sent",
+    )
+    open_lineage_namespace: str = Field(
+        default="interlink",
+        min_length=1,
+        max_length=200,
+        description="the OpenLineage namespace of the jobs (the flows)",
+    )
+
+
+class PrivacySettings(Model):
+    """The controller the record of processing names (GDPR Art. 30)."""
+
+    controller: str | None = Field(default=None, description="the organisation's legal name")
+    contact: str | None = Field(default=None, description="the controller's or DPO's contact")
+    country: Country | None = Field(
+        default=None,
+        description="where the controller is established: Systems in another country are "
+        "listed as transfers",
+    )
+
+
 class PlatformSpec(Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -149,6 +186,8 @@ class PlatformSpec(Model):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
 
 class Platform(EstateObject):
@@ -319,6 +358,15 @@ class SystemSpec(Model):
     criticality: Criticality = Criticality.MEDIUM
     data_classification: Classification = Classification.INTERNAL
     lifecycle: SystemLifecycle = SystemLifecycle.PRODUCTION
+    country: Country | None = Field(
+        default=None, description="where the System keeps and processes its data"
+    )
+    retention: Duration | None = Field(
+        default=None, gt=0, description="how long the System keeps personal data"
+    )
+    purposes: list[str] = Field(
+        default_factory=list, description="why the System processes personal data"
+    )
     credentials: Annotated[
         SystemCredentials | None,
         BeforeValidator(

@@ -46,6 +46,8 @@ from interlink.events.delivery.queue import (
 )
 from interlink.events.delivery.schedule import MAX_RETRY_AFTER, retry_delay
 from interlink.leases.keeper import HeldLease
+from interlink.observe import signals
+from interlink.observe.lineage import LineageRecorder
 from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.events.delivery")
@@ -100,8 +102,10 @@ class SubscriptionWorker:
         lease: HeldLease | None = None,
         on_lease_lost: Callable[[], None] | None = None,
         on_missing: MissingCallback | None = None,
+        lineage: LineageRecorder | None = None,
     ) -> None:
         self.plan = plan
+        self.lineage = lineage  # records the deliveries of events that carry a subject
         self.bus = bus
         self.queue = queue
         self.sender = sender
@@ -495,9 +499,15 @@ class SubscriptionWorker:
             self._completing.discard(job.key)
             metrics.attempt_duration.observe(elapsed, name)
             result = outcome.result
+            signals.delivered(name, result == "delivered", elapsed)
             metrics.attempted(name, self.plan.event, result)
             if result == "delivered":
                 metrics.delivered.inc(name)
+                if self.lineage is not None:
+                    target = self.plan.target.partition(" ")[0]  # System/x, without the path
+                    self.lineage.delivered(
+                        self.plan.event, name, target, job.event_id, job.body, job.ordering_key
+                    )
                 latency = (now - job.published_at).total_seconds()
                 metrics.latency.observe(max(latency, 0.0), name)
                 finished += 1

@@ -40,6 +40,7 @@ from interlink.events.delivery.webhook import (
     default_client,
 )
 from interlink.leases.keeper import HeldLease, LeaseKeeper
+from interlink.observe.lineage import LineageRecorder
 from interlink.observe.links import LinkCounts
 from interlink.observe.metrics import Registry
 
@@ -97,8 +98,10 @@ class DeliveryEngine:
         remake_consumer: Callable[[str], Awaitable[None]] | None = None,
         start_flow: FlowStarter | None = None,
         links: LinkCounts | None = None,
+        lineage: LineageRecorder | None = None,
     ) -> None:
         self.bus = bus
+        self.lineage = lineage
         self.start_flow = start_flow
         self.keeper = keeper
         self._remake_consumer = remake_consumer
@@ -199,6 +202,7 @@ class DeliveryEngine:
             lease=held,
             on_lease_lost=self._lease_refused(plan.name) if held is not None else None,
             on_missing=self._missing if self._remake_consumer is not None else None,
+            lineage=self.lineage,
         )
         if worker.disabled is not None:
             log.warning(

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Final
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.telemetry.access_log import access_line
 from interlink.gateway.telemetry.access_log import log as access_log
+from interlink.observe import signals
 from interlink.observe.saving import CountsSaver, Periodic
 from interlink.store import ObservedConnection, Store
 
@@ -203,6 +204,8 @@ class GatewayObserver:
                 self._flush_full()
         if consumer is not None and request.route is not None:
             self.consumer_requests.inc(consumer, route)
+        if request.route is not None:  # for the monitors; a request no route matched is nobody's
+            signals.request(route, system, status, duration, upstream_status)
         if self.access_log and access_log.isEnabledFor(logging.INFO):
             line = access_line(request, wall or self.clock(), duration, consumer)
             access_log.info(line)

@@ -33,6 +33,7 @@ from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.workers.event_link import EventLink
 from interlink.gateway.workers.flows import WorkerFlows
 from interlink.gateway.workers.metrics import MetricsEndpoint
+from interlink.observe.signals import SignalSaver
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing, keep_refreshed
 
@@ -108,6 +109,8 @@ async def run(options: WorkerOptions) -> None:
     services.flows = flows.engine if flows is not None else None
     config = await asyncio.to_thread(load_config, options, services, flows)
     observer = GatewayObserver(services, access_log=options.access_log)
+    saver = SignalSaver(services.store)  # the monitors' signals of this worker's requests
+    saver.start()
     server = GatewayServer(config, events=link, observer=observer)
     await server.start(bind(options.listen, reuse_port=True))
     endpoint = None
@@ -141,6 +144,7 @@ async def run(options: WorkerOptions) -> None:
     if keys is not None:
         keys.cancel()
     await server.stop()
+    await saver.stop()
     if endpoint is not None:
         await endpoint.stop()
     if link is not None:

@@ -1,0 +1,296 @@
+"""Recording the hops of data subjects' data, off the data path.
+
+The estate says which Events carry whose data (``subject: {type, key}``); :class:`Subjects`
+compiles that once per revision. The hooks on the data path (the ingress publishing, a
+subscription delivering, a flow step ending, a connector writing) call the recorder, which
+does nothing for an event type without a subject (one dictionary lookup), and otherwise reads
+the key and appends a :class:`Hop` to a list in memory: no lock, no I/O, no await. A
+:class:`Periodic` flush writes the list to the store in one transaction every ``interval``
+seconds, and once more at stop. A failed write keeps the hops for the next one; past ``limit``
+held hops new ones are dropped and counted, said at the next flush, so a store that is away
+never grows the process without bound.
+
+A flow run started by an event of such a type carries its subject in :data:`CURRENT_RUN`, a
+context variable the node's runner sets around the run, so the steps that end and the
+connector writes made inside the run are recorded without the engine or the connectors knowing
+of subjects. The same :class:`RunLineage` collects what the run wrote, for OpenLineage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from interlink.estate.kinds import DataProduct, Event
+from interlink.estate.model import Estate
+from interlink.estate.subjects import SubjectKey
+from interlink.observe.saving import Periodic
+from interlink.store import Hop, Store
+from interlink.store.lineage import HopKind
+
+log = logging.getLogger("interlink.lineage")
+
+#: Seconds between two writes of the held hops.
+FLUSH_INTERVAL: Final = 1.0
+#: Most hops held between two writes; more are dropped (and said).
+MAX_HELD: Final = 100_000
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Each Event type's subject (its type and compiled key), and every declared type."""
+
+    by_event: Mapping[str, tuple[str, SubjectKey]]
+    types: frozenset[str]
+    publishers: Mapping[str, str]  # the System that publishes each of those Event types
+    # Types whose subject key is their ordering key: a delivery reads it from the queued job
+    # instead of parsing the event again.
+    keyed: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, estate: Estate) -> Subjects:
+        by_event: dict[str, tuple[str, SubjectKey]] = {}
+        publishers: dict[str, str] = {}
+        keyed: set[str] = set()
+        types: set[str] = set()
+        for item in estate.loaded_of("Event"):
+            event = item.obj
+            assert isinstance(event, Event)
+            if event.spec.subject is not None:
+                by_event[event.name] = (event.spec.subject.type, SubjectKey(event.spec.subject.key))
+                publishers[event.name] = event.spec.system
+                types.add(event.spec.subject.type)
+                ordering = event.spec.ordering_key
+                if ordering and event.spec.subject.key == f"data.{ordering}":
+                    keyed.add(event.name)
+        for item in estate.loaded_of("DataProduct"):
+            product = item.obj
+            assert isinstance(product, DataProduct)
+            if product.spec.subject is not None:
+                types.add(product.spec.subject.type)
+        return cls(by_event, frozenset(types), publishers, frozenset(keyed))
+
+    def of_event(self, event_type: str, event: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(subject type, key) of one event (the CloudEvent as a mapping); None without."""
+        found = self.by_event.get(event_type)
+        if found is None:
+            return None
+        key = found[1].extract(event)
+        return None if key is None else (found[0], key)
+
+
+def subject_types(estate: Estate) -> frozenset[str]:
+    """The subject types the estate's Events and DataProducts declare."""
+    found = set()
+    for kind in ("Event", "DataProduct"):
+        for item in estate.loaded_of(kind):
+            subject = getattr(item.obj.spec, "subject", None)
+            if subject is not None:
+                found.add(subject.type)
+    return frozenset(found)
+
+
+@dataclass
+class RunLineage:
+    """What one flow run carries while it runs: its subject (None without one) and what its
+    steps wrote (``(System, operation, target)``), for OpenLineage's outputs."""
+
+    flow: str
+    run_id: str
+    subject: tuple[str, str] | None = None
+    event_type: str = ""
+    event_id: str = ""
+    recorder: LineageRecorder | None = None
+    written: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+#: The flow run the current task works for, set by the node's runner around each run.
+CURRENT_RUN: ContextVar[RunLineage | None] = ContextVar("interlink_lineage_run", default=None)
+
+
+def note_written(system: str, operation: str, target: str) -> None:
+    """A connector wrote ``target`` (a table, queue, path) on ``system``: kept for the run's
+    OpenLineage outputs, and recorded as a hop when the run carries a subject."""
+    run = CURRENT_RUN.get()
+    if run is None:
+        return
+    run.written.add((system, operation, target))
+    if run.subject is not None and run.recorder is not None:
+        run.recorder.hop(
+            run.subject,
+            "written",
+            f"Flow/{run.flow}",
+            f"System/{system}",
+            f"{operation} {target}".strip(),
+            run.event_type,
+            run.event_id,
+            run.run_id,
+        )
+
+
+def note_step(flow: str, step: str) -> None:
+    """Step ``step`` of the current run of ``flow`` completed: recorded when the run carries
+    a subject."""
+    run = CURRENT_RUN.get()
+    if run is None or run.subject is None or run.recorder is None:
+        return
+    run.recorder.hop(
+        run.subject,
+        "transformed",
+        f"Flow/{flow}",
+        f"Flow/{flow}",
+        f"step {step}",
+        run.event_type,
+        run.event_id,
+        run.run_id,
+    )
+
+
+class LineageRecorder:
+    """Holds hops in memory and writes them to ``store`` in batches."""
+
+    def __init__(
+        self,
+        store: Store,
+        estate: Estate,
+        *,
+        interval: float = FLUSH_INTERVAL,
+        limit: int = MAX_HELD,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.subjects = Subjects.of(estate)
+        self.limit = limit
+        self.held: list[Hop] = []
+        self.dropped = 0
+        self.written = 0  # hops written so far, for tests and the bench
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._periodic = Periodic(self.flush, interval)
+        self._lock = asyncio.Lock()
+        self._failing = False
+
+    def use(self, estate: Estate) -> None:
+        """Take a new revision's subjects."""
+        self.subjects = Subjects.of(estate)
+
+    # --- the hooks -----------------------------------------------------------------------
+
+    def published(self, event_type: str, event: Mapping[str, Any], by: str = "") -> None:
+        """An event was accepted from ``by`` (``Consumer/x``); without it, from the flow
+        run publishing it, else from the System the Event names as its publisher."""
+        subject = self.subjects.of_event(event_type, event)
+        if subject is not None:
+            if not by:
+                run = CURRENT_RUN.get()
+                by = f"Flow/{run.flow}" if run else f"System/{self.subjects.publishers[event_type]}"
+            target = f"Event/{event_type}"
+            self.hop(subject, "published", by, target, "", event_type, str(event.get("id", "")))
+
+    def delivered(
+        self,
+        event_type: str,
+        subscription: str,
+        target: str,
+        event_id: str,
+        body: bytes,
+        ordering_key: str | None = None,
+    ) -> None:
+        """Subscription ``subscription`` delivered an event (its stored ``body``, its
+        ``ordering_key``) to ``target`` (``System/x`` or ``Flow/y``)."""
+        subjects = self.subjects
+        found = subjects.by_event.get(event_type)
+        if found is None:
+            return
+        actor = f"Subscription/{subscription}"
+        if ordering_key is not None and event_type in subjects.keyed:
+            keyed = (found[0], ordering_key)
+            self.hop(keyed, "delivered", actor, target, "", event_type, event_id)
+            return
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            subject = subjects.of_event(event_type, event)
+            if subject is not None:
+                self.hop(subject, "delivered", actor, target, "", event_type, event_id)
+
+    def run_lineage(
+        self, flow: str, run_id: str, event_type: str | None, event_id: str, input: Any
+    ) -> RunLineage:
+        """What a run of ``flow`` started by an event (``event_type``, its ``input`` data)
+        carries: its subject when the type declares one, read from the data."""
+        subject = None
+        if event_type is not None:
+            subject = self.subjects.of_event(event_type, {"data": input, "id": event_id})
+        return RunLineage(flow, run_id, subject, event_type or "", event_id, self)
+
+    def hop(
+        self,
+        subject: tuple[str, str],
+        kind: HopKind,
+        actor: str,
+        target: str,
+        detail: str = "",
+        event_type: str = "",
+        event_id: str = "",
+        run_id: str = "",
+    ) -> None:
+        if len(self.held) >= self.limit:
+            self.dropped += 1
+            return
+        self.held.append(
+            Hop(
+                subject[0],
+                subject[1],
+                self._clock(),
+                kind,
+                actor,
+                target,
+                detail,
+                event_type,
+                event_id,
+                run_id,
+            )
+        )
+
+    # --- writing -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        await self._periodic.stop()
+
+    async def flush(self) -> int:
+        """Write the held hops in one transaction; how many (0 when it failed: kept)."""
+        async with self._lock:
+            hops, self.held = self.held, []
+            if self.dropped:
+                log.warning(
+                    "%d lineage hop(s) not recorded: over %d held", self.dropped, self.limit
+                )
+                self.dropped = 0
+            if not hops:
+                return 0
+            try:
+                await asyncio.to_thread(self.store.lineage.record, hops)
+            except Exception as exc:
+                if not self._failing:  # once a streak
+                    log.warning("lineage hops not saved (kept for later): %s", exc)
+                self._failing = True
+                room = max(self.limit - len(self.held), 0)
+                self.dropped += max(len(hops) - room, 0)
+                self.held[:0] = hops[:room]
+                return 0
+            if self._failing:
+                log.info("lineage hops saved again")
+            self._failing = False
+            self.written += len(hops)
+            return len(hops)
