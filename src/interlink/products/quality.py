@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from interlink.errors import ConfigError
 from interlink.estate.kinds.data import Column, ColumnType, DataContract, Freshness
 from interlink.products.engine import session
 from interlink.products.filters import quote
@@ -47,11 +48,17 @@ def check(
     probes.append(("rowCount", None, "count(*)", ""))
     if whole and freshness is not None and freshness.column:
         probes.append(("freshness", freshness.column, f"max({quote(freshness.column)})", ""))
+    import duckdb
+
     with session() as db:
         db.register("data", table)
         # Quoted identifiers and $parameters only:
         sql = "SELECT " + ", ".join(p[2] for p in probes) + " FROM data"  # noqa: S608
-        found = db.execute(sql, params).fetchone()
+        try:
+            found = db.execute(sql, params).fetchone()
+        except duckdb.Error as exc:  # a pattern RE2 does not take, a value of another type
+            said = str(exc).strip().splitlines()[0]
+            raise ConfigError(f"the contract's rules cannot be checked: {said}") from None
     assert found is not None
     violations: list[Violation] = []
     for (rule, name, _, message), value in zip(probes, found, strict=True):

@@ -205,7 +205,12 @@ class Products:
         async with lock:
             started = self.clock()
             try:
-                done = await self._refresh(name)
+                try:
+                    done = await self._refresh(name)
+                except OSError as exc:  # the data directory: full, read-only, gone
+                    raise ConfigError(
+                        f"DataProduct/{name}: cannot write its data: {exc.strerror or exc}"
+                    ) from None
             except InterlinkError as exc:
                 violations = exc.violations if isinstance(exc, ContractBroken) else []
                 record = self._record(

@@ -338,3 +338,19 @@ def test_the_schedule_runs_its_refreshes_in_the_background(tmp_path: Path, store
         return len(history.recent("orders"))
 
     assert _run(go()) == 1
+
+
+def test_a_pattern_duckdb_cannot_run_fails_the_refresh_in_one_line(
+    tmp_path: Path, store: Store
+) -> None:
+    orders_db(tmp_path, ROWS)
+    text = orders_product("materialised").replace(
+        "{name: email, type: string, pii: true}",
+        "{name: email, type: string, pii: true, pattern: '(?=x).*'}",
+    )
+    products = _products(tmp_path, text, store)
+    with pytest.raises(ConfigError, match="the contract's rules cannot be checked"):
+        _run(_closing(products, products.refresh("orders")))
+    last = RefreshHistory(store.db).last("orders")
+    assert last is not None
+    assert last.outcome == "failed"
