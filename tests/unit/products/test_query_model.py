@@ -129,3 +129,16 @@ def test_rows_convert_in_one_pass_only_when_their_types_fit() -> None:
         from_rows(["n", "at"], [(2.5, moment)], columns)
     with pytest.raises(ContractBroken, match="n: holds float, int values, not integer"):
         from_rows(["n", "at"], [(1, moment), (2.5, moment)], columns, uniform=False)
+
+
+def test_queries_in_threads_at_once_see_their_own_rows() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(n: int) -> list[object]:
+        data = pa.table({"id": list(range(n, n + 50))})
+        sql, params = select_sql(ProductQuery(order_by=("id",)), ["id"], Policy(), "data")
+        return _run(sql, params, data).column("id").to_pylist()[:1]
+
+    with ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(one, [0, 1000, 2000, 3000] * 5))
+    assert found == [[0], [1000], [2000], [3000]] * 5
