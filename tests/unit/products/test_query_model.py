@@ -137,7 +137,8 @@ def test_queries_in_threads_at_once_see_their_own_rows() -> None:
     def one(n: int) -> list[object]:
         data = pa.table({"id": list(range(n, n + 50))})
         sql, params = select_sql(ProductQuery(order_by=("id",)), ["id"], Policy(), "data")
-        return _run(sql, params, data).column("id").to_pylist()[:1]
+        first: list[object] = _run(sql, params, data).column("id").to_pylist()[:1]
+        return first
 
     with ThreadPoolExecutor(4) as pool:
         found = list(pool.map(one, [0, 1000, 2000, 3000] * 5))
