@@ -13,6 +13,7 @@ from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.alerts import router as alerts_router
 from interlink.admin.auth import require
+from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
 from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.flows import router as flows_router
@@ -124,6 +125,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(connections_router)
     app.include_router(monitors_router)
     app.include_router(inventory_router)
+    app.include_router(catalog_router)
     app.include_router(routes_router)
     app.include_router(flows_router)
     app.include_router(lineage_router)

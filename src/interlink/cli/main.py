@@ -16,6 +16,7 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
+from interlink.cli.catalog import catalog_group
 from interlink.cli.check import check_command
 from interlink.cli.compliance import compliance_group
 from interlink.cli.connectors import connectors_group
@@ -67,6 +68,7 @@ for command in (
     impact_command,
     lineage_group,
     compliance_group,
+    catalog_group,
 ):
     cli.add_command(command)
 

@@ -8,7 +8,8 @@ System          System, and a Component (type service) in it
 Flow            Component (type flow)
 Api             API (type openapi), its contract as the definition
 Event           API (type asyncapi), an AsyncAPI document of that event as the definition
-DataProduct     Resource (type data-product)
+DataProduct     Resource (type data-product) in its source System
+Glossary term   Resource (type glossary-term), a dependency of where its data is held
 ==============  =========================================================================
 
 Relations come from the estate graph: a System provides the Apis it exposes or a Route sends
@@ -29,6 +30,7 @@ from interlink.contracts.backstage_names import EntityNames, is_valid_name, sani
 from interlink.contracts.export_format import to_yaml
 from interlink.contracts.export_sources import event_schemas, latest_active
 from interlink.errors import ContractError
+from interlink.estate.glossary_rules import PlacedTerm, terms
 from interlink.estate.kinds import (
     Api,
     Consumer,
@@ -90,6 +92,7 @@ class _Catalog:
         self.provides: dict[str, set[str]] = defaultdict(set)  # entity ref → API refs
         self.consumes: dict[str, set[str]] = defaultdict(set)
         self.depends: dict[str, set[str]] = defaultdict(set)
+        self.dependency_of: dict[str, set[str]] = defaultdict(set)
         self.needs_unowned = False
 
     def entities(self) -> list[dict[str, Any]]:
@@ -104,6 +107,7 @@ class _Catalog:
             *[self._api(a) for a in self._sorted(Api)],
             *[self._event(e) for e in self._sorted(Event)],
             *[self._resource(d) for d in self._sorted(DataProduct)],
+            *[self._term(t) for t in sorted(terms(self.estate), key=_term_key)],
         ]
         if self.needs_unowned:
             teams.append(self._unowned_group())
@@ -127,6 +131,8 @@ class _Catalog:
             for obj in self.estate.of(cls):
                 for kind in targets:
                     self.names.add(kind, obj.key, obj.name)
+        for placed in terms(self.estate):
+            self.names.add("Resource", _term_key(placed), placed.term.slug)
         self.names.add("Group", UNOWNED, UNOWNED)
         self.names.assign()
 
@@ -186,6 +192,17 @@ class _Catalog:
                 self._ref("Resource", product.key),
                 service.get(product.spec.source.system),
             )
+        held_in = {
+            "System": service,
+            "Api": apis,
+            "Event": events,
+            "DataProduct": {p.name: self._ref("Resource", p.key) for p in estate.of(DataProduct)},
+        }
+        for placed in terms(estate):
+            ref = self._ref("Resource", _term_key(placed))
+            for mapping in placed.term.mappings:
+                kind, name = mapping.target
+                self._add(self.dependency_of, ref, held_in[kind].get(name))
 
     @staticmethod
     def _add(table: dict[str, set[str]], source: str | None, target: str | None) -> None:
@@ -203,9 +220,10 @@ class _Catalog:
         meta["annotations"] = {f"{ANNOTATION}/object": obj.key}
         return meta
 
-    def _owner(self, obj: EstateObject) -> str:
-        """The owning Team's Group: the object's own, its System's, else the Platform's."""
-        owner = self.estate.owner_of(obj)
+    def _owner(self, obj: EstateObject, owner: str | None = None) -> str:
+        """The owning Team's Group: ``owner``, else the object's own, its System's, else the
+        Platform's."""
+        owner = owner or self.estate.owner_of(obj)
         if owner is None and isinstance(obj, DataProduct):
             source = self.estate.get("System", obj.spec.source.system)
             owner = source.obj.metadata.owner if source is not None else None
@@ -222,6 +240,7 @@ class _Catalog:
     def _relations_of(self, ref: str) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for field, table in (
+            ("dependencyOf", self.dependency_of),
             ("providesApis", self.provides),
             ("consumesApis", self.consumes),
             ("dependsOn", self.depends),
@@ -324,5 +343,49 @@ class _Catalog:
 
     def _resource(self, product: DataProduct) -> dict[str, Any]:
         ref = self._ref("Resource", product.key)
-        spec = {"type": "data-product", "owner": self._owner(product), **self._relations_of(ref)}
-        return self._entity("Resource", self._metadata("Resource", product), spec)
+        spec: dict[str, Any] = {"type": "data-product", "owner": self._owner(product)}
+        if self.estate.get("System", product.spec.source.system) is not None:
+            spec["system"] = self._ref("System", f"System/{product.spec.source.system}")
+        spec.update(self._relations_of(ref))
+        meta = self._metadata("Resource", product)
+        domain = sanitize(product.spec.domain)
+        if is_valid_name(domain):
+            meta["labels"] = {f"{ANNOTATION}/domain": domain}
+        return self._entity("Resource", meta, spec)
+
+    def _term(self, placed: PlacedTerm) -> dict[str, Any]:
+        """A glossary term: Backstage has no kind for one, so a Resource of its own type that
+        the places holding its data depend on; what is inside them (table and column, field)
+        and the rest of the term are annotations."""
+        term, key = placed.term, _term_key(placed)
+        annotations = {
+            f"{ANNOTATION}/object": placed.item.key,
+            f"{ANNOTATION}/term": term.name,
+        }
+        if term.synonyms:
+            annotations[f"{ANNOTATION}/synonyms"] = ", ".join(term.synonyms)
+        if term.classification is not None:
+            annotations[f"{ANNOTATION}/classification"] = term.classification.value
+        if term.pii:
+            annotations[f"{ANNOTATION}/pii"] = "true"
+        if term.related:
+            annotations[f"{ANNOTATION}/related"] = ", ".join(term.related)
+        if term.mappings:
+            annotations[f"{ANNOTATION}/mappings"] = "; ".join(m.render() for m in term.mappings)
+        meta = {
+            "name": self.names.name("Resource", key),
+            "title": term.name,
+            "description": term.definition,
+            "annotations": annotations,
+        }
+        if term.pii:
+            meta["tags"] = ["pii"]
+        owner = self._owner(placed.item.obj, placed.owner)
+        ref = self._ref("Resource", key)
+        spec = {"type": "glossary-term", "owner": owner, **self._relations_of(ref)}
+        return self._entity("Resource", meta, spec)
+
+
+def _term_key(placed: PlacedTerm) -> str:
+    """A term's key among the names: its Glossary's and its own (a term is no estate object)."""
+    return f"{placed.item.key}#{placed.term.slug}"

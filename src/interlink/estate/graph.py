@@ -45,7 +45,7 @@ class Graph:
         """Everything that (transitively) points at ``key``, nearest first: its impact set."""
         incoming: dict[str, list[str]] = defaultdict(list)
         for edge in self.edges:
-            if edge.type not in ("owns", "notifies", "watches"):
+            if edge.type not in ("owns", "notifies", "watches", "describes"):
                 incoming[edge.target].append(edge.source)
         seen: list[str] = []
         queue = deque(incoming[key])

@@ -118,7 +118,11 @@ def lifecycle_bindings(estate: Estate, today: date) -> list[Binding]:
     found: list[Binding] = []
     for item in estate:
         for link in links_of(item.obj):
-            if link.target_kind not in ("Api", "Event") or link.edge == "succeeded-by":
+            # A glossary saying where a term is held binds nobody to a version.
+            if link.target_kind not in ("Api", "Event") or link.edge in (
+                "succeeded-by",
+                "describes",
+            ):
                 continue
             target = estate.get(link.target_kind, link.target)
             if target is None:

@@ -16,6 +16,7 @@ from interlink.estate.kinds import (
     EstateObject,
     Event,
     Flow,
+    Glossary,
     Monitor,
     Platform,
     Route,
@@ -48,6 +49,7 @@ EDGE_TYPES = (
     "watches",
     "notifies",
     "succeeded-by",
+    "describes",
 )
 
 
@@ -119,6 +121,21 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         yield Link(("spec", "target"), watched.kind, watched.name, "watches")
         for i, team in enumerate(obj.spec.notify):
             yield Link(("spec", "notify", i), "Team", team, "notifies")
+    elif isinstance(obj, Glossary):
+        yield from _glossary_links(obj)
+
+
+def _glossary_links(glossary: Glossary) -> Iterator[Link]:
+    for i, term in enumerate(glossary.spec.terms):
+        at = ("spec", "terms", i)
+        if term.owner:
+            yield Link((*at, "owner"), "Team", term.owner, "owns", reverse=True)
+        for j, mapping in enumerate(term.mappings):
+            kind, name = mapping.target
+            field = {"System": "system", "Event": "event", "DataProduct": "product"}.get(
+                kind, "api"
+            )
+            yield Link((*at, "mappings", j, field), kind, name, "describes")
 
 
 def _route_links(route: Route) -> Iterator[Link]:

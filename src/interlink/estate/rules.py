@@ -11,13 +11,13 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from interlink.errors import ExpressionError
 from interlink.estate import flow_rules, monitor_rules, product_rules
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import path_leaves_base
+from interlink.estate.glossary_rules import glossary_findings
 from interlink.estate.kinds import (
     Api,
     DataProduct,
@@ -32,6 +32,7 @@ from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import no_effect_findings, not_run_findings
+from interlink.estate.schema_fields import schema_properties
 from interlink.estate.subjects import key_problem
 from interlink.expressions import compile_expression
 
@@ -111,20 +112,6 @@ def lifecycle(estate: Estate, today: date) -> Iterator[Finding]:
         yield binding.finding()
 
 
-def _schema_properties(node: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Dotted property paths of an object schema, depth first (arrays count as their items)."""
-    if not isinstance(node, dict):
-        return
-    props = node.get("properties")
-    if isinstance(props, dict):
-        for name, sub in props.items():
-            path = f"{prefix}{name}"
-            if isinstance(sub, dict):
-                yield path, sub
-                target = sub.get("items") if sub.get("type") == "array" else sub
-                yield from _schema_properties(target, path + ".")
-
-
 @rule("PII", "fields marked x-pii in an event schema are declared in the Event's classification")
 def pii(estate: Estate) -> Iterator[Finding]:
     for item in estate.loaded_of("Event"):
@@ -133,7 +120,7 @@ def pii(estate: Estate) -> Iterator[Finding]:
         schema = estate.event_schema(item)
         if schema is None:
             continue
-        fields = dict(_schema_properties(schema))
+        fields = dict(schema_properties(schema))
         declared = event.spec.classification.pii
         marked = [p for p, sub in fields.items() if sub.get("x-pii") is True]
         for path in marked:
@@ -181,7 +168,7 @@ def subject_keys(estate: Estate) -> Iterator[Finding]:
         if event.spec.subject is None:
             continue
         schema = estate.event_schema(item)
-        fields = set(dict(_schema_properties(schema))) if isinstance(schema, dict) else None
+        fields = set(dict(schema_properties(schema))) if isinstance(schema, dict) else None
         problem = key_problem(event.spec.subject.key, fields or None)
         if problem is not None:
             yield _finding(
@@ -494,6 +481,16 @@ def monitor_audience(estate: Estate) -> Iterator[Finding]:
                 f"{item.key} tells nobody: it has no notify list and no owner",
                 severity="warning",
             )
+
+
+@rule(
+    "GLOSSARY",
+    "a Glossary's terms are unique, their related terms exist, and each mapping names an Event "
+    "field of the latest schema, a DataProduct column, an Api schema property; a personal-data "
+    "term maps to data declared personal (a warning)",
+)
+def glossary(estate: Estate) -> Iterator[Finding]:
+    return glossary_findings(estate)
 
 
 @rule("NO_EFFECT", "a field that is accepted but has no effect yet is a warning where it is set")

@@ -24,7 +24,7 @@ REQUIRED = {
     "API": ("type", "lifecycle", "owner", "definition"),
     "Resource": ("type", "owner"),
 }
-RELATIONS = ("providesApis", "consumesApis", "dependsOn")
+RELATIONS = ("providesApis", "consumesApis", "dependsOn", "dependencyOf")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_the_structural_check_can_fail(entities: list[dict[str, Any]]) -> None:
     broken = [*entities[:-1], {**entities[-1], "spec": {"type": "x", "owner": "group:nobody"}}]
     broken.append({**entities[0], "metadata": {"name": "bad--name"}, "spec": {"type": "team"}})
     assert structural_problems(broken) == [
-        "Resource/customer-addresses: group:nobody is not in the export",
+        "Resource/postal-code: group:nobody is not in the export",
         "Group/bad--name: invalid name",
         "Group/bad--name: no spec.children",
     ]
@@ -95,7 +95,7 @@ def test_one_entity_per_estate_object_and_a_component_per_system(
         "System": 8,
         "Component": 10,  # eight services and the address-sync and order-saga flows
         "API": 5,  # two Apis and three events
-        "Resource": 1,
+        "Resource": 5,  # the customer-addresses product and the four terms of the glossary
     }
     refs = by_ref(entities)
     assert refs["component:crm"]["spec"]["system"] == "system:crm"
@@ -135,6 +135,7 @@ def test_relations_follow_the_estate_graph(entities: list[dict[str, Any]]) -> No
     assert flow["consumesApis"] == ["api:customer.address-updated"]
     assert flow["dependsOn"] == ["component:billing", "component:erp"]
     assert spec["resource:customer-addresses"]["dependsOn"] == ["component:crm"]
+    assert spec["resource:customer-addresses"]["system"] == "system:crm"
     assert "consumesApis" not in spec["component:crm"]  # crm-publisher lacks customers:read
 
 
@@ -217,3 +218,51 @@ def test_names_that_collide_after_tidying_stay_apart() -> None:
     assert names.name("Component", "System/a-b") == "a-b"
     assert re.match(r"^a-b-[0-9a-f]{6}$", names.name("Component", "Flow/a--b"))
     assert names.ref("API", "Api/a-b") == "api:a-b"  # another kind: no clash
+
+
+def test_glossary_terms_are_resources_the_places_holding_their_data_depend_on(
+    entities: list[dict[str, Any]],
+) -> None:
+    term = by_ref(entities)["resource:postal-code"]
+    assert term["metadata"] == {
+        "name": "postal-code",
+        "title": "Postal code",
+        "description": "The code the post office sorts a customer's address by.",
+        "annotations": {
+            "interlink.dev/object": "Glossary/sales",
+            "interlink.dev/term": "Postal code",
+            "interlink.dev/synonyms": "zip code, postcode",
+            "interlink.dev/classification": "confidential",
+            "interlink.dev/pii": "true",
+            "interlink.dev/related": "Customer address",
+            "interlink.dev/mappings": "System/crm customers.postal_code; "
+            "Event/customer.address-updated address.postalCode; "
+            "DataProduct/customer-addresses postal_code; Api/customers-v2 Address.postalCode",
+        },
+        "tags": ["pii"],
+    }
+    assert term["spec"] == {
+        "type": "glossary-term",
+        "owner": "group:sales",
+        "dependencyOf": [
+            "api:customer.address-updated",
+            "api:customers-v2",
+            "component:crm",
+            "resource:customer-addresses",
+        ],
+    }
+    total = by_ref(entities)["resource:order-total"]
+    assert "tags" not in total["metadata"]
+    assert total["spec"]["dependencyOf"] == ["api:order.placed"]
+
+
+def test_a_term_named_like_a_product_keeps_apart_from_it(editable: Path) -> None:
+    edit(editable / "glossary.yaml", "- name: Order total", "- name: Customer addresses")
+    names = sorted(
+        e["metadata"]["name"]
+        for e in backstage_entities(checked(editable))
+        if e["kind"] == "Resource"
+    )
+    assert names[:2] == ["customer-address", "customer-addresses"]
+    assert re.fullmatch(r"customer-addresses-[0-9a-f]{6}", names[2])
+    assert structural_problems(backstage_entities(checked(editable))) == []

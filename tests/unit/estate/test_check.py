@@ -55,8 +55,8 @@ def test_the_retail_example_has_no_errors() -> None:
         "Route/customers",
     ]
     assert result.ok
-    assert len(result.estate) == 41
-    assert len(result.estate.files) == 18
+    assert len(result.estate) == 42
+    assert len(result.estate.files) == 19
     assert len(result.estate.contracts) == 6
 
 
@@ -292,6 +292,7 @@ def test_dangling_reference_is_located_with_a_hint(
 
 def test_dangling_reference_to_a_kind_the_estate_lacks(retail: Path) -> None:
     (retail / "data" / "customer-addresses.yaml").unlink()
+    (retail / "glossary.yaml").unlink()  # it maps terms to the product's columns too
     assert check_messages(retail) == [
         "monitors.yaml:22:11: error: Monitor/addresses-fresh refers to "
         "DataProduct/customer-addresses, which does not exist (the estate has no DataProduct yet)"
@@ -683,7 +684,10 @@ def test_pii_undeclared(retail: Path) -> None:
     edit(retail / EVENT, "pii: [address.street, address.postalCode]", "pii: [address.street]")
     assert check_messages(retail) == [
         f"{EVENT}:16:5: error: Event/customer.address-updated: field 'address.postalCode' is "
-        "marked x-pii in the schema but not listed in classification.pii"
+        "marked x-pii in the schema but not listed in classification.pii",
+        # The glossary says the postal code is personal data: it is told too.
+        "glossary.yaml:30:52: warning: Glossary/sales: term 'Postal code' is personal data, but "
+        "Event/customer.address-updated does not list 'address.postalCode' in classification.pii",
     ]
 
 
@@ -713,6 +717,7 @@ def test_no_pii_may_be_internal(retail: Path) -> None:
     edit(retail / LATEST_SCHEMA, '"x-pii": true', '"x-pii": false', count=2)
     edit(retail / EVENT, "    pii: [address.street, address.postalCode]\n", "")
     edit(retail / EVENT, "level: confidential", "level: internal")
+    edit(retail / "glossary.yaml", "      pii: true\n", "", count=2)
     assert check_messages(retail) == []
 
 

@@ -304,7 +304,7 @@ def test_the_retail_graph() -> None:
     estate, findings = load_estate(RETAIL)
     assert findings == []
     graph = build_graph(estate)
-    assert len(graph.nodes) == 41
+    assert len(graph.nodes) == 42
     edges = {(e.source, e.target, e.type) for e in graph.edges}
     assert ("Team/sales", "System/crm", "owns") in edges
     assert ("System/crm", "Api/customers-v1", "exposes") in edges
@@ -313,10 +313,12 @@ def test_the_retail_graph() -> None:
     assert ("Subscription/erp-address-sync", "Flow/address-sync", "calls") in edges
     assert ("Flow/address-sync", "System/erp", "writes") in edges
     assert ("DataProduct/customer-addresses", "System/crm", "reads") in edges
+    assert ("Glossary/sales", "Event/customer.address-updated", "describes") in edges
     impact = graph.dependents("Event/customer.address-updated")
     assert {
         "Subscription/logistics-address-updates",
         "Subscription/analytics-address-updates",
         "Subscription/erp-address-sync",  # which feeds Flow/address-sync
     } <= set(impact)
+    assert "Glossary/sales" not in impact  # a term naming the event does not fail with it
     assert json.loads(json.dumps(graph.to_json()))["nodes"]

@@ -1,9 +1,10 @@
-"""The twelve kinds: realistic documents validate, and the validators refuse bad ones."""
+"""The thirteen kinds: realistic documents validate, and the validators refuse bad ones."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import textwrap
 from typing import Any
 
@@ -115,6 +116,13 @@ MINIMAL: dict[str, str] = {
           target: {kind: Event, name: order.created}
           type: anomaly
           anomaly: {}
+    """,
+    "Glossary": """
+        apiVersion: interlink/v1
+        kind: Glossary
+        metadata: {name: sales}
+        spec:
+          terms: [{name: Customer, definition: Someone who bought from us.}]
     """,
 }
 
@@ -342,6 +350,26 @@ FULL: dict[str, str] = {
           severity: critical
           notify: [sales, platform]
     """,
+    "Glossary": """
+        apiVersion: interlink/v1
+        kind: Glossary
+        metadata: {name: sales, owner: sales}
+        spec:
+          terms:
+            - name: Customer address
+              definition: Where a customer's orders are shipped.
+              owner: logistics
+              synonyms: [postal address]
+              classification: confidential
+              pii: true
+              related: [Customer]
+              mappings:
+                - {system: crm, table: customers, column: address}
+                - {event: customer.address-updated, field: address}
+                - {product: customers, column: address}
+                - {api: customers-v2, field: Customer.address}
+            - {name: Customer, definition: Someone who bought from us.}
+    """,
 }
 
 
@@ -360,8 +388,8 @@ def validate(text: str) -> EstateObject:
     return KINDS[data["kind"]].model_validate(data)
 
 
-def test_there_are_twelve_kinds_and_each_has_examples() -> None:
-    assert len(KINDS) == 12
+def test_there_are_thirteen_kinds_and_each_has_examples() -> None:
+    assert len(KINDS) == 13
     assert set(KINDS) == set(MINIMAL) == set(FULL)
     for name, cls in KINDS.items():
         assert name == cls.KIND
@@ -919,6 +947,40 @@ def test_data_contract_lists_columns_or_names_a_file_and_no_column_twice() -> No
         ("[{name: id, type: string}]", "[{name: id, type: string}, {name: id, type: integer}]"),
     )
     assert "column listed twice: id" in message
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        ("{system: crm, event: e, field: a}", "exactly one of system, event, product or api"),
+        ("{column: address}", "exactly one of system, event, product or api"),
+        ("{system: crm, column: address}", "a system mapping needs table"),
+        ("{event: customer.address-updated}", "an? event mapping needs field"),
+        ("{product: customers, field: address}", "a product mapping needs column"),
+        ("{api: customers-v2, field: A, column: b}", "an? api mapping has no column"),
+    ],
+)
+def test_a_term_mapping_names_one_place_whole(mapping: str, expected: str) -> None:
+    message = invalid(FULL["Glossary"], ("{product: customers, column: address}", mapping))
+    assert re.search(expected, message)
+
+
+def test_a_glossary_lists_each_term_once_whatever_its_case() -> None:
+    message = invalid(
+        MINIMAL["Glossary"], ("terms: [", "terms: [{name: CUSTOMER, definition: Twice.}, ")
+    )
+    assert "term listed twice: CUSTOMER, Customer" in message
+    message = invalid(MINIMAL["Glossary"], ("name: Customer", "name: '--'"))
+    assert "a term's name has a letter or a digit" in message
+    glossary = validate(FULL["Glossary"])
+    term = glossary.spec.terms[0]
+    assert term.slug == "customer-address"
+    assert [m.render() for m in term.mappings] == [
+        "System/crm customers.address",
+        "Event/customer.address-updated address",
+        "DataProduct/customers address",
+        "Api/customers-v2 Customer.address",
+    ]
 
 
 def test_plan_limits_must_be_positive() -> None:

@@ -65,7 +65,7 @@ def only(root: Path, text: str) -> list[str]:
         pytest.param(
             "apiVersion: interlink/v1\nkind: Widget\nmetadata: {name: a}\n",
             "a.yaml:2:7: error: unknown kind 'Widget' (kinds: Platform, Team, System, Api, Event, "
-            "Route, Plan, Consumer, Subscription, Flow, DataProduct, Monitor)",
+            "Route, Plan, Consumer, Subscription, Flow, DataProduct, Monitor, Glossary)",
             id="kind-unknown",
         ),
         pytest.param(

@@ -1,4 +1,4 @@
-"""The twelve kinds of estate object, and the registry that maps a `kind:` to its model."""
+"""The thirteen kinds of estate object, and the registry that maps a `kind:` to its model."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from interlink.estate.kinds.data import DataProduct, Monitor
 from interlink.estate.kinds.delivery import Subscription
 from interlink.estate.kinds.flow import Flow
 from interlink.estate.kinds.gateway import Consumer, Plan, Route
+from interlink.estate.kinds.glossary import Glossary
 from interlink.estate.kinds.organisation import Platform, System, Team
 
 KINDS: dict[str, type[EstateObject]] = {
@@ -25,6 +26,7 @@ KINDS: dict[str, type[EstateObject]] = {
         Flow,
         DataProduct,
         Monitor,
+        Glossary,
     )
 }
 
@@ -38,6 +40,7 @@ __all__ = [
     "EstateObject",
     "Event",
     "Flow",
+    "Glossary",
     "Lifecycle",
     "Metadata",
     "Monitor",
