@@ -1,4 +1,4 @@
-"""`interlink export asyncapi|backstage|openapi`: the estate in formats other software reads.
+"""`interlink export asyncapi|backstage|openapi|odcs`: the estate in formats other software reads.
 
 Only a clean estate is exported: with errors, they are printed as `interlink check` prints them
 (on stderr, so nothing half-made lands where the export was going) and the exit code is 1.
@@ -15,6 +15,7 @@ from interlink.connectors.registry import registry
 from interlink.contracts.asyncapi import asyncapi_document
 from interlink.contracts.backstage import backstage_entities
 from interlink.contracts.export_format import FORMATS, render, to_yaml_all
+from interlink.contracts.odcs_export import odcs_document
 from interlink.contracts.openapi_export import route_openapi
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
@@ -66,7 +67,8 @@ def _write(text: str, output: Path | None) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Export the estate as AsyncAPI, a Backstage catalog or a Route's OpenAPI."""
+    """Export the estate as AsyncAPI, a Backstage catalog, a Route's OpenAPI or a data
+    product's ODCS contract."""
 
 
 @export_group.command("asyncapi")
@@ -124,3 +126,17 @@ def openapi_command(
     estate = _checked(ctx, directory)
     doc = route_openapi(estate, route, server=server)
     _write(render(doc, _chosen_format(fmt, output)), output)
+
+
+@export_group.command("odcs")
+@click.argument("product")
+@_directory
+@_output
+@_format
+@click.pass_context
+def odcs_command(
+    ctx: click.Context, product: str, directory: Path, output: Path | None, fmt: str | None
+) -> None:
+    """The Open Data Contract Standard (v3) contract of data product PRODUCT."""
+    estate = _checked(ctx, directory)
+    _write(render(odcs_document(estate, product), _chosen_format(fmt, output)), output)

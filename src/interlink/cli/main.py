@@ -30,6 +30,7 @@ from interlink.cli.flows import flows_group
 from interlink.cli.inventory import impact_command, inventory_command
 from interlink.cli.lineage import lineage_group
 from interlink.cli.monitors import monitors_group
+from interlink.cli.products import products_group
 from interlink.cli.routes import routes_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
@@ -62,6 +63,7 @@ for command in (
     monitors_group,
     connectors_group,
     sources_group,
+    products_group,
     inventory_command,
     impact_command,
     lineage_group,

@@ -128,6 +128,15 @@ class Unsupported(ConnectorError):
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """What :meth:`Connection.fetch` read: the column names, and the rows as the driver gave
+    them (dates, decimals and bytes as Python objects, not yet JSON), for a columnar reader."""
+
+    names: list[str]
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     """What a ``send`` step hands a message connection.
 
@@ -221,6 +230,12 @@ class Connection(ABC):
     ) -> list[Row]:
         """The rows ``sql`` returns, with ``:name`` placeholders bound from ``params`` by the
         driver (never spliced into the text). More than ``max_rows`` rows is an error."""
+        raise Unsupported("this connector runs no SQL", system=self.system)
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
+        """What :meth:`query` reads, left as the driver's values: no per-row object is built,
+        so a data product turns a large read into Arrow columns cheaply. A driver may give
+        exact decimals as floats here (PostgreSQL's does)."""
         raise Unsupported("this connector runs no SQL", system=self.system)
 
     async def write(

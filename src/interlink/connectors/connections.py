@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from interlink.connectors.base import (
     Connection,
     ConnectorError,
+    Fetched,
     FileInfo,
     Inbox,
     OutgoingMessage,
@@ -107,6 +108,9 @@ class Masked(Connection):
         self, sql: str, params: Mapping[str, Any], *, max_rows: int | None = None
     ) -> list[Row]:
         return await self._call(self.inner.query(sql, params, max_rows=max_rows), None)
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
+        return await self._call(self.inner.fetch(sql, params), None)
 
     async def write(
         self,

@@ -15,6 +15,7 @@ from interlink.connectors.base import (
     Connector,
     ConnectorError,
     ConstraintViolation,
+    Fetched,
     ObjectNotFound,
     Row,
     StatementError,
@@ -118,6 +119,22 @@ class MariaDbConnection(Connection):
             )
         names = [d[0] for d in description]
         return json_rows(names, got)
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
+        text, values = bind(sql, params, "%s", self.system)
+        obj = summary(sql)
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.cursor() as cursor:
+                    await cursor.execute(text, values)
+                    description = cursor.description
+                    got: Sequence[Any] = await cursor.fetchall() if description else []
+                await conn.commit()
+            except mysql.MySQLError as exc:
+                await _rollback(conn)
+                error = _error(exc, self.system, obj)
+                raise (Broken(error) if _code(exc) in _LOST else error) from None
+        return Fetched([d[0] for d in description or ()], got)
 
     async def write(
         self,

@@ -31,6 +31,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from interlink.connectors.base import (
     Connection,
+    Fetched,
     FileInfo,
     Inbox,
     OutgoingMessage,
@@ -236,6 +237,9 @@ class Observed(Connection):
         return await self._counted(
             self.reads, self.inner.query(sql, params, max_rows=max_rows), len
         )
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
+        return await self._counted(self.reads, self.inner.fetch(sql, params), lambda f: len(f.rows))
 
     async def write(
         self,

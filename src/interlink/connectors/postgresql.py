@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.types.numeric import FloatLoader
 
 from interlink.connectors.base import (
     Connection,
@@ -13,6 +14,7 @@ from interlink.connectors.base import (
     Connector,
     ConnectorError,
     ConstraintViolation,
+    Fetched,
     ObjectNotFound,
     Row,
     StatementError,
@@ -118,6 +120,23 @@ class PostgresConnection(Connection):
                 object=obj,
             )
         return json_rows(names, got)
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
+        text, values = bind(sql, params, "%s", self.system)
+        obj = summary(sql)
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction(), conn.cursor() as cursor:
+                    # NUMERIC as floats: a columnar reader's numbers are doubles, and a
+                    # Decimal per value would cost more than the read itself.
+                    cursor.adapters.register_loader("numeric", FloatLoader)
+                    await cursor.execute(text, values)
+                    names = [d.name for d in cursor.description or ()]
+                    rows = await cursor.fetchall() if cursor.description is not None else []
+            except psycopg.Error as exc:
+                error = _error(exc, self.system, obj)
+                raise (Broken(error) if conn.broken else error) from None
+        return Fetched(names, rows)
 
     async def write(
         self,

@@ -21,6 +21,7 @@ from interlink.connectors.base import (
     Connector,
     ConnectorError,
     ConstraintViolation,
+    Fetched,
     ObjectNotFound,
     Row,
     StatementError,
@@ -142,6 +143,26 @@ class SqliteConnection(Connection):
         rows = await self._run(run)
         _limit(rows, max_rows, self.system, obj)
         return rows
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> Fetched:
+        text, values = bind(sql, params, "?", self.system)
+        obj = summary(sql)
+
+        def run() -> Fetched:
+            try:
+                cursor = self._db.execute(text, values)
+                try:
+                    names = [d[0] for d in cursor.description or ()]
+                    return Fetched(names, cursor.fetchall())
+                finally:
+                    cursor.close()
+                    if self._db.in_transaction:
+                        self._db.rollback()  # a read: nothing of it is kept
+            except sqlite3.Error as exc:
+                self._db.rollback()
+                raise _error(exc, self.system, obj) from None
+
+        return await self._run(run)
 
     async def write(
         self,

@@ -18,7 +18,7 @@ from interlink.errors import ExpressionError
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import every_step, path_leaves_base
 from interlink.estate.hints import did_you_mean
-from interlink.estate.kinds import Api, Flow, System
+from interlink.estate.kinds import Api, DataProduct, Flow, System
 from interlink.estate.kinds.flow import FileStep, PollTrigger, QueryStep, SendStep, WriteStep
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import PathKey
@@ -33,6 +33,7 @@ FLOW_WATCH_SOURCE = "FLOW_WATCH_SOURCE"
 FLOW_SEND_SYSTEM = "FLOW_SEND_SYSTEM"
 FLOW_CONSUME_SOURCE = "FLOW_CONSUME_SOURCE"
 FLOW_POLL_BATCH = "FLOW_POLL_BATCH"
+PRODUCT_SOURCE = "PRODUCT_SOURCE"
 
 #: The rules as `check --list-rules` shows them: code, description.
 CONNECTION_RULES = (
@@ -67,6 +68,12 @@ CONNECTION_RULES = (
         FLOW_POLL_BATCH,
         "a Flow whose trigger.poll has each: batch gives its write steps rows (the run's input "
         "is {rows, cursor, first, last}, not a row)",
+    ),
+    (
+        PRODUCT_SOURCE,
+        "a DataProduct's source names a System whose connector reads its type: sql on a SQL "
+        "connector (a plain table name unless a query is given), csv, json and parquet on a "
+        "files connector",
     ),
 )
 
@@ -122,6 +129,7 @@ def connection_findings(estate: Estate, catalog: ConnectorCatalog) -> Iterator[F
     yield from _file_steps(estate, catalog)
     yield from _watch_triggers(estate, catalog)
     yield from _consume_triggers(estate, catalog)
+    yield from _product_sources(estate, catalog)
 
 
 def _connector(estate: Estate, name: str) -> str | None:
@@ -417,4 +425,45 @@ def _http_poll(estate: Estate, item: Loaded, poll: PollTrigger, at: PathKey) -> 
                 (*at, name),
                 "FLOW_EXPRESSION",
                 f"{item.key}: trigger.poll: {name} does not compile: {exc}",
+            )
+
+
+#: The connector interface each DataProduct source type is read through.
+_SOURCE_INTERFACE = {"sql": "sql", "csv": "files", "json": "files", "parquet": "files"}
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+
+
+def _product_sources(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
+    for item in estate.loaded_of("DataProduct"):
+        assert isinstance(item.obj, DataProduct)
+        source = item.obj.spec.source
+        interface = _SOURCE_INTERFACE.get(source.type.value)
+        if interface is None:
+            continue  # http: said by not_yet (not read yet)
+        what = _lacks(estate, catalog, source.system, interface)
+        if what is not None:
+            yield item.finding(
+                ("spec", "source", "system"),
+                PRODUCT_SOURCE,
+                f"{item.key}: a {source.type.value} source needs a System with a {interface} "
+                f"connector; System/{source.system} has {what}",
+                hint="sql: postgresql, mariadb or sqlite; files: directory, sftp or s3",
+            )
+        if (
+            source.type.value == "sql"
+            and source.query is None
+            and not _TABLE.match(source.location)
+        ):
+            yield item.finding(
+                ("spec", "source", "location"),
+                PRODUCT_SOURCE,
+                f"{item.key}: a sql source's location is a table name (letters, digits, _; "
+                f"optionally schema.table), not {source.location!r}",
+                hint="give a query for anything else",
+            )
+        if source.type.value != "sql" and source.query is not None:
+            yield item.finding(
+                ("spec", "source", "query"),
+                PRODUCT_SOURCE,
+                f"{item.key}: query applies to a sql source, not a {source.type.value} file",
             )

@@ -1,10 +1,10 @@
 """What `check` finds in Monitors: a monitor must watch something its target records.
 
 The platform records, per target kind, what it can measure (interlink.observe.signals): an
-Event's publishes have no latency and do not fail once accepted; a DataProduct is not refreshed
-by the platform yet. A monitor on a metric its target does not have would never fire, or fire
-for the wrong reason, so `check` says so at the monitor. An unknown target is refused with
-every other reference (estate/links.py).
+Event's publishes have no latency and do not fail once accepted; a DataProduct records its
+refreshes, so only a materialised one has any. A monitor on a metric its target does not have
+would never fire, or fire for the wrong reason, so `check` says so at the monitor. An unknown
+target is refused with every other reference (estate/links.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Final
 
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
-from interlink.estate.kinds.data import Monitor
+from interlink.estate.kinds.data import DataProduct, Monitor, ProductMode
 from interlink.estate.model import Estate
+from interlink.estate.not_yet import PRODUCT_SOURCES_READ
 
 #: What each target kind's signals measure (volume is every kind's).
 MEASURED: Final[dict[str, frozenset[str]]] = {
@@ -65,12 +66,12 @@ def signal_findings(estate: Estate) -> Iterator[Finding]:
                 item.location(at),
                 subject=item.key,
             )
-        if kind == "DataProduct":
-            yield Finding(  # NOT_RUN, with the DataProduct's own: gone when products run
+        if kind == "DataProduct" and not _refreshed(estate, spec.target.name):
+            yield Finding(
                 "warning",
                 "NOT_RUN",
-                f"{item.key} watches DataProduct/{spec.target.name}, which is not run yet: it "
-                "sees only the refreshes something records for it",
+                f"{item.key} watches DataProduct/{spec.target.name}, which is never refreshed "
+                "(it is virtual, or its source is not read yet): it sees no refreshes",
                 item.location(("spec", "target")),
                 subject=item.key,
             )
@@ -112,3 +113,13 @@ MONITOR_RULES = [
         signal_findings,
     ),
 ]
+
+
+def _refreshed(estate: Estate, product: str) -> bool:
+    """Whether DataProduct ``product`` is refreshed by the platform (materialised, with a
+    source it reads); True when there is no such product (another rule says so)."""
+    found = estate.get("DataProduct", product)
+    if found is None or not isinstance(found.obj, DataProduct):
+        return True
+    spec = found.obj.spec
+    return spec.mode is ProductMode.MATERIALISED and spec.source.type.value in PRODUCT_SOURCES_READ

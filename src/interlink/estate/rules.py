@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from interlink.errors import ExpressionError
-from interlink.estate import flow_rules, monitor_rules
+from interlink.estate import flow_rules, monitor_rules, product_rules
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import path_leaves_base
@@ -500,12 +500,14 @@ def no_effect(estate: Estate) -> Iterator[Finding]:
 
 @rule(
     "NOT_RUN",
-    "each DataProduct is a warning: it is checked, not run yet; so is each Flow step of a kind "
-    "the flow engine does not run",
+    "each DataProduct is a warning: not served over HTTP yet, or its source type not read "
+    "yet; so is each Flow step of a kind the flow engine does not run",
 )
 def not_run(estate: Estate) -> Iterator[Finding]:
     return not_run_findings(estate)
 
 
 for _code, _description, _run in (*flow_rules.FLOW_RULES, *monitor_rules.MONITOR_RULES):
+    rule(_code, _description)(_run)
+for _code, _description, _run in product_rules.PRODUCT_RULES:
     rule(_code, _description)(_run)

@@ -32,6 +32,8 @@ from interlink.store.revisions import CHANNEL
 if TYPE_CHECKING:
     from interlink.alerts import Alerts
     from interlink.events.mesh import EventMesh
+    from interlink.products.schedule import RefreshSchedule
+    from interlink.products.service import Products
     from interlink.runtime.flows import FlowRunner
     from interlink.runtime.lineage import NodeLineage
     from interlink.runtime.monitors import MonitorService
@@ -116,6 +118,9 @@ class Runtime:
         self.alerts: Alerts | None = None
         self.lineage: NodeLineage | None = None  # set by the server with the mesh
         self.monitors: MonitorService | None = None  # set by the server with the mesh
+        #: The data products (queries, refreshes) and their refresh schedule, with the mesh.
+        self.products: Products | None = None
+        self.product_refreshes: RefreshSchedule | None = None
         self._reload_listeners: list[Callable[[Snapshot], Awaitable[None]]] = []
         self.poll_interval = POLL_INTERVAL[store.db.dialect]
         # Since when (monotonic) the store has held a newer revision than this node runs.

@@ -27,6 +27,7 @@ from interlink.runtime.gateway import GatewayHost
 from interlink.runtime.lineage import NodeLineage
 from interlink.runtime.monitors import start_monitors
 from interlink.runtime.nodes import NodeReport
+from interlink.runtime.products import start_products
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.snapshot import Snapshot
 from interlink.runtime.watching import estate_changes
@@ -232,6 +233,7 @@ async def start_mesh(runtime: Runtime) -> EventMesh:
     await lineage.start_purge(mesh.keeper)
     await flows.start_triggers(flows.declared_triggers)
     runtime.alerts = await start_alerts(runtime)
+    runtime.products, runtime.product_refreshes = await start_products(runtime)
 
     async def follow(fresh: Snapshot) -> None:
         await mesh.apply(fresh.estate)
@@ -249,6 +251,12 @@ async def stop_mesh(runtime: Runtime) -> None:
     if runtime.inventory is not None:
         await runtime.inventory.stop()
         runtime.inventory = None
+    if runtime.product_refreshes is not None:
+        await runtime.product_refreshes.close()
+        runtime.product_refreshes = None
+    if runtime.products is not None:
+        await runtime.products.aclose()
+        runtime.products = None
     if runtime.alerts is not None:
         await runtime.alerts.close()
         runtime.alerts = None

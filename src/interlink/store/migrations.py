@@ -40,6 +40,7 @@ SOURCES: Final = (
     "flows/migrations",
     "store/migrations/lineage",
     "store/migrations/signals",
+    "products/migrations",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

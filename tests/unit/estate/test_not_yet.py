@@ -20,17 +20,41 @@ def _messages(root: Path, code: str) -> list[str]:
 def test_data_products_are_each_said_not_to_run_and_monitors_run() -> None:
     found = [m for m in _messages(RETAIL, "NOT_RUN") if ": step " not in m]
     assert len(found) == 2
+    # The example's product reads its CRM over HTTP, which products do not read yet.
     assert found[0] == (
-        "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is checked "
-        "but not run: data products do not run yet"
+        "data/customer-addresses.yaml:12:11: warning: DataProduct/customer-addresses is checked "
+        "but not run: its http source is not read yet (sources read: csv, json, parquet, sql)"
     )
     assert not any("Flow/" in m for m in found)  # flows run: only their steps are warned
-    # Monitors are evaluated (observe/); one on the DataProduct sees nothing until it runs.
+    # Monitors are evaluated (observe/); one on a product never refreshed sees nothing.
     assert found[1] == (
         "monitors.yaml:22:11: warning: Monitor/addresses-fresh watches "
-        "DataProduct/customer-addresses, which is not run yet: it sees only the refreshes "
-        "something records for it"
+        "DataProduct/customer-addresses, which is never refreshed (it is virtual, or its source "
+        "is not read yet): it sees no refreshes"
     )
+
+
+def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Path) -> None:
+    edit(
+        retail / "data" / "customer-addresses.yaml",
+        "    type: http\n    location: /customers/addresses\n",
+        "    type: csv\n    location: addresses.csv\n",
+    )
+    found = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]
+    assert found == [
+        "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is refreshed "
+        "and queried locally (`interlink products query`) but not served over HTTP yet",
+        # Still virtual: its freshness monitor would see no refreshes.
+        "monitors.yaml:22:11: warning: Monitor/addresses-fresh watches "
+        "DataProduct/customer-addresses, which is never refreshed (it is virtual, or its source "
+        "is not read yet): it sees no refreshes",
+    ]
+    edit(
+        retail / "data" / "customer-addresses.yaml",
+        "  contract:\n",
+        "  mode: materialised\n  contract:\n",
+    )
+    assert len([m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]) == 1
 
 
 def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(
@@ -107,9 +131,8 @@ def test_system_credentials_are_not_listed() -> None:
 
 def test_serve_names_what_it_does_not_run_in_one_line() -> None:
     result = check_estate(RETAIL, today=TODAY)
-    assert not_run_line(result.estate) == (
-        "1 data product is declared and not run: data products do not run yet"
-    )
+    # Every kind runs, at least partly: the product's own warning says what it lacks.
+    assert not_run_line(result.estate) is None
 
 
 def test_nothing_to_say_without_data_products_or_monitors(tmp_path: Path) -> None:
@@ -145,6 +168,6 @@ def test_an_enrich_from_a_data_product_is_a_warning_at_its_source(retail: Path) 
     (found,) = [m for m in _messages(retail, "NOT_RUN") if "'known'" in m]
     assert found == (
         "flows/address-sync.yaml:12:55: warning: Flow/address-sync: step 'known' enriches from "
-        "a DataProduct, which is not run yet: only an enrich from an Api runs, and a flow with "
-        "this one does not start"
+        "a DataProduct, which flows do not read yet: only an enrich from an Api runs, and a flow "
+        "with this one does not start"
     )

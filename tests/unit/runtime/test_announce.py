@@ -32,7 +32,5 @@ def test_passed_sunsets_are_warnings_and_what_is_not_run_is_one_line(
         m.startswith("passed sunset, served anyway: gateway/routes.yaml:11:8: error: Route/")
         for m in sunsets
     )
-    assert (
-        "INFO",
-        "1 data product is declared and not run: data products do not run yet",
-    ) in logged
+    # Every kind runs, at least partly: no line counts objects not run.
+    assert not any("declared and not run" in m for _, m in logged)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from cronsim import CronSim, CronSimError
+from pydantic import Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import (
@@ -29,8 +32,14 @@ class SourceType(StrEnum):
 class DataSource(Model):
     system: Name
     type: SourceType
-    location: str = Field(description="table, file path or URL path on the system")
-    query: str | None = Field(default=None, description="SQL over the source (DuckDB dialect)")
+    location: str = Field(
+        min_length=1, description="table (sql), or the file's path under the System's root"
+    )
+    query: str | None = Field(
+        default=None,
+        description="a SELECT run on the System instead of reading the table (sql sources, in "
+        "the System's own dialect); filters and projections wrap it",
+    )
 
 
 class ColumnType(StrEnum):
@@ -48,6 +57,42 @@ class Column(Model):
     description: str = ""
     nullable: bool = True
     pii: bool = False
+    unique: bool = Field(default=False, description="no value appears twice (nulls aside)")
+    allowed: list[str | int | float | bool] | None = Field(
+        default=None, min_length=1, description="the only values the column may hold"
+    )
+    minimum: float | str | None = Field(
+        default=None, description="smallest value (a number, or an ISO date for dates)"
+    )
+    maximum: float | str | None = Field(
+        default=None, description="largest value (a number, or an ISO date for dates)"
+    )
+    pattern: str | None = Field(
+        default=None, description="a regular expression every string value matches, whole"
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc}): {value!r}") from None
+        return value
+
+
+class RowCount(Model):
+    """Bounds on how many rows the product holds after a refresh."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> RowCount:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("rowCount.min is above rowCount.max")
+        return self
 
 
 class DataContract(Model):
@@ -55,6 +100,7 @@ class DataContract(Model):
 
     file: RelativePath | None = Field(default=None, description="an ODCS contract file")
     columns: list[Column] = Field(default_factory=list)
+    row_count: RowCount | None = None
 
     @model_validator(mode="after")
     def _some(self) -> DataContract:
@@ -83,10 +129,44 @@ class Mask(Model):
     method: MaskMethod = MaskMethod.REDACT
 
 
+class ProductMode(StrEnum):
+    VIRTUAL = "virtual"
+    MATERIALISED = "materialised"
+
+
+class Refresh(Model):
+    """When a materialised product is refreshed: on a cron schedule (UTC)."""
+
+    schedule: str = Field(description="cron: minute hour day month weekday, in UTC")
+    cursor: str | None = Field(
+        default=None,
+        description="a contract column that only grows (an id, an updated-at): each refresh "
+        "reads the rows above the last one's highest value and appends them",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronSim(value, datetime(2000, 1, 1))
+        except CronSimError as exc:
+            raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
+        return value
+
+
 class DataProductSpec(Model):
     domain: str
     source: DataSource
     contract: DataContract
+    mode: ProductMode = Field(
+        default=ProductMode.VIRTUAL,
+        description="virtual: read from the source on each query; materialised: refreshed "
+        "into a file the queries read",
+    )
+    cache_ttl: Duration = Field(
+        default=60.0, ge=0, description="virtual: how long a query's result is served again"
+    )
+    refresh: Refresh | None = Field(default=None, description="materialised: when to refresh")
     freshness: Freshness | None = None
     masking: list[Mask] = Field(default_factory=list)
     subject: DataSubject | None = Field(
@@ -96,8 +176,16 @@ class DataProductSpec(Model):
         default_factory=list, description="the categories of personal data the product serves"
     )
 
+    @model_validator(mode="after")
+    def _mode(self) -> DataProductSpec:
+        if self.refresh is not None and self.mode is not ProductMode.MATERIALISED:
+            raise ValueError("refresh applies to a materialised product only")
+        return self
+
 
 class DataProduct(EstateObject):
+    """A domain's dataset from a System's table or file, virtual or materialised, kept to its contract ([products](products.md)); not served over HTTP yet: `interlink products query` reads it."""  # noqa: E501 - one line, as the reference shows it
+
     KIND = "DataProduct"
     kind: Literal["DataProduct"]
     spec: DataProductSpec

@@ -1,0 +1,105 @@
+"""What `check` finds in DataProducts: a contract file that is not valid ODCS, a column named
+(by the refresh cursor, the freshness or a mask) that the contract does not list, and column
+rules that cannot apply to the column's type. Whether the source's System can serve the
+source type is judged with the connectors (``estate/connections.py``, ``PRODUCT_SOURCE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from interlink.estate.findings import Finding
+from interlink.estate.hints import did_you_mean
+from interlink.estate.kinds.data import Column, ColumnType, DataContract, DataProduct
+from interlink.estate.model import Estate, Loaded
+from interlink.estate.odcs import OdcsError, effective
+
+PRODUCT_CONTRACT = "PRODUCT_CONTRACT"
+
+_ORDERED = (ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.DATE, ColumnType.TIMESTAMP)
+_VALUE_TYPES = {
+    ColumnType.STRING: (str,),
+    ColumnType.INTEGER: (int,),
+    ColumnType.NUMBER: (int, float),
+    ColumnType.BOOLEAN: (bool,),
+    ColumnType.DATE: (str,),
+    ColumnType.TIMESTAMP: (str,),
+}
+
+
+def contract_of(item: Loaded) -> DataContract:
+    """The product's contract with its ODCS file read in; OdcsError when the file is bad."""
+    assert isinstance(item.obj, DataProduct)
+    contract = item.obj.spec.contract
+    base = Path(item.doc.file).parent if contract.file is not None else None
+    return effective(contract, base)
+
+
+def contract_findings(estate: Estate) -> Iterator[Finding]:
+    for item in estate.loaded_of("DataProduct"):
+        assert isinstance(item.obj, DataProduct)
+        spec = item.obj.spec
+        try:
+            contract = contract_of(item)
+        except OdcsError as exc:
+            yield item.finding(("spec", "contract", "file"), PRODUCT_CONTRACT, f"{item.key}: {exc}")
+            continue
+        names = [c.name for c in contract.columns]
+        named: list[tuple[tuple[str | int, ...], str, str]] = []
+        if spec.refresh is not None and spec.refresh.cursor is not None:
+            named.append((("spec", "refresh", "cursor"), spec.refresh.cursor, "the refresh cursor"))
+        if spec.freshness is not None and spec.freshness.column is not None:
+            named.append((("spec", "freshness", "column"), spec.freshness.column, "freshness"))
+        for i, mask in enumerate(spec.masking):
+            named.append((("spec", "masking", i, "column"), mask.column, "a mask"))
+        for path, name, what in named:
+            if name not in names:
+                yield item.finding(
+                    path,
+                    PRODUCT_CONTRACT,
+                    f"{item.key}: {what} names column {name!r}, which the contract does not list",
+                    hint=did_you_mean(name, names),
+                )
+        for i, column in enumerate(spec.contract.columns):
+            for field, message in _rule_problems(column):
+                yield item.finding(
+                    ("spec", "contract", "columns", i, field),
+                    PRODUCT_CONTRACT,
+                    f"{item.key}: column {column.name!r}: {message}",
+                )
+
+
+def _rule_problems(column: Column) -> Iterator[tuple[str, str]]:
+    kind = column.type
+    if (column.minimum is not None or column.maximum is not None) and kind not in _ORDERED:
+        field = "minimum" if column.minimum is not None else "maximum"
+        yield field, f"{field} applies to numbers, dates and timestamps, not {kind.value}"
+    for field, bound in (("minimum", column.minimum), ("maximum", column.maximum)):
+        if bound is None or kind not in _ORDERED:
+            continue
+        if kind in (ColumnType.DATE, ColumnType.TIMESTAMP) and not isinstance(bound, str):
+            yield field, f"a {kind.value}'s {field} is an ISO 8601 date, not {bound!r}"
+        elif kind in (ColumnType.INTEGER, ColumnType.NUMBER) and isinstance(bound, str):
+            yield field, f"a {kind.value}'s {field} is a number, not {bound!r}"
+    if column.pattern is not None and kind is not ColumnType.STRING:
+        yield "pattern", f"pattern applies to strings, not {kind.value}"
+    if column.allowed is not None:
+        fits = _VALUE_TYPES[kind]
+        wrong = [
+            v
+            for v in column.allowed
+            if not isinstance(v, fits) or (isinstance(v, bool) and kind is not ColumnType.BOOLEAN)
+        ]
+        if wrong:
+            yield "allowed", f"allowed value {wrong[0]!r} is not a {kind.value}"
+
+
+PRODUCT_RULES = [
+    (
+        PRODUCT_CONTRACT,
+        "a DataProduct's contract file is valid ODCS v3, the columns its refresh cursor, "
+        "freshness and masks name are in its contract, and its column rules fit their types",
+        contract_findings,
+    ),
+]
