@@ -196,6 +196,8 @@ class FlowEngine:
                 mark = first_step.mark
                 assert mark is not None
                 leading = (mark.name, mark.kind, began)
+            else:
+                new = replace(new, start=self._first_start(new))
         made = await self.runs.commits.each(self.runs.write_all, new)
         run_recorded(made.run.id)
         log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
@@ -207,6 +209,15 @@ class FlowEngine:
             self.observer.step_ended(flow, name, "forward", 1, took, "completed")
             traced_leading(made.run, name, kind, took)
         return made
+
+    def _first_start(self, new: NewRun) -> Start | None:
+        """The first step when it has side effects: its first attempt is counted with the
+        record, as the run goes on at once."""
+        layout = self._layout(new.revision, new.definition)
+        if not layout.steps or isinstance(layout.steps[0], MapStep | FilterStep):
+            return None
+        step = layout.steps[0]
+        return Start(0, step.name, step.type)
 
     def _leading(self, new: NewRun) -> Advance | None:
         """The checkpoint of a new run's first step when it has no side effects and simply
@@ -317,8 +328,22 @@ class FlowEngine:
         return await self._hold(await self._loaded(run))
 
     async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
-        # The new run is already held by this engine: no claim to make before running it.
-        made = await self._record(flow, input, trigger, first=True)
+        return await self.run_recorded(await self.record(flow, input, trigger))
+
+    async def record(
+        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+    ) -> Advanced:
+        """Record a run to be run at once by :meth:`run_recorded`, in one transaction with its
+        leading steps without side effects (evaluated first) or its first step's first
+        attempt. A ``run_id`` recorded before starts nothing new (``created`` False)."""
+        return await self._record(flow, input, trigger, run_id, first=True)
+
+    async def run_recorded(self, made: Advanced) -> FlowRun:
+        """Run what :meth:`record` recorded until it ends; its state. The new run is already
+        held by this engine: no claim to make before running it. A run recorded before is
+        taken over as :meth:`run` would."""
+        if not made.created:
+            return await self.run(made.run.id)
         if made.run.status != "running":  # its first step ended it
             return made.run
         return await self._hold(made.run, made.attempt)

@@ -142,10 +142,12 @@ class Advance:
 
 @dataclass(frozen=True)
 class Advanced:
-    """The run after an :class:`Advance`, and the number of the started step's attempt."""
+    """The run after an :class:`Advance`, and the number of the started step's attempt;
+    ``created`` is False for a new run whose id was recorded before (the run as it is)."""
 
     run: FlowRun
     attempt: int | None
+    created: bool = True
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,9 @@ class NewRun:
     run_id: str | None = None
     first: Advance | None = None
     deadline: datetime | None = None  # when the run must have ended (the flow's timeout)
+    #: Without ``first``: the first step, one with side effects, whose first attempt is counted
+    #: with the record (for an engine that runs the run as soon as it is recorded).
+    start: Start | None = None
 
 
 @dataclass(frozen=True)
@@ -505,7 +510,12 @@ class FlowRuns:
                 if new.first is not None and row is not None
             ]
             steps += [a for a, row in zip(advances, changed, strict=True) if row is not None]
-            attempts = self._write_steps(session, steps, stamp)
+            starts = [
+                (run.id, new.start)
+                for new, (_, run), row in zip(news, creating, added, strict=True)
+                if new.first is None and new.start is not None and row is not None
+            ]
+            attempts = self._write_steps(session, steps, stamp, starts)
             made = iter(zip(creating, added, strict=True))
             moved = iter(zip(advances, changed, strict=True))
             out: list[Advanced | Exception] = []
@@ -513,7 +523,7 @@ class FlowRuns:
                 if isinstance(item, NewRun):
                     (_, run), row = next(made)
                     if row is None:  # recorded before (the same event again): that run, as is
-                        out.append(Advanced(self.get(run.id), None))
+                        out.append(Advanced(self.get(run.id), None, created=False))
                     else:
                         out.append(Advanced(run, attempts.get(run.id)))
                     continue
@@ -544,9 +554,16 @@ class FlowRuns:
             step.owner,
         )
 
-    def _write_steps(self, session: Session, steps: list[Advance], stamp: Any) -> dict[str, int]:
-        """The step rows of checkpoints whose run update was written; the attempt number of
-        each started step, by run id."""
+    def _write_steps(
+        self,
+        session: Session,
+        steps: list[Advance],
+        stamp: Any,
+        starts: Sequence[tuple[str, Start]] = (),
+    ) -> dict[str, int]:
+        """The step rows of checkpoints whose run update was written, and of the first steps
+        of new runs (``starts``, by run id); the attempt number of each started step, by run
+        id."""
         value = self.payloads.value
         made = [
             _made_row(a, a.mark, value(session, a.run.id, a.output), stamp)
@@ -560,16 +577,20 @@ class FlowRuns:
             if a.mark is None
         ]
         session.execute_each(_COMPLETE_STEP, ended)
-        starting = [a for a in steps if a.start is not None]
+        starting = [(a.run.id, a.phase, a.start) for a in steps if a.start is not None]
+        starting += [(run_id, "forward", start) for run_id, start in starts]
         counted = session.execute_each(
             _START_STEP,
             [
-                (a.run.id, a.phase, a.start.index, a.start.name, a.start.kind, stamp)
-                for a in starting
-                if a.start is not None
+                (run_id, phase, start.index, start.name, start.kind, stamp)
+                for run_id, phase, start in starting
             ],
         )
-        return {a.run.id: int(row[0]) for a, row in zip(starting, counted, strict=True) if row}
+        return {
+            run_id: int(row[0])
+            for (run_id, _, _), row in zip(starting, counted, strict=True)
+            if row
+        }
 
     def _advanced(self, step: Advance, now: datetime) -> FlowRun:
         """The run as an :class:`Advance` left it, built from what was written."""

@@ -41,7 +41,7 @@ from interlink.flows.payloads import PayloadTooLarge, limits_of
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retention import RetentionJob
 from interlink.flows.retry import StepFailed
-from interlink.flows.runs import PENDING, FlowRun, FlowRuns, Phase
+from interlink.flows.runs import PENDING, Advanced, FlowRun, FlowRuns, Phase
 from interlink.flows.scheduler import FlowScheduler
 from interlink.flows.triggers import FlowTriggers, TriggerSource
 from interlink.flows.triggers.declared import declared_triggers
@@ -256,12 +256,20 @@ class FlowRunner:
         here, when given); its id once recorded."""
         if self._closed:  # a delivery failed so: the event is not acked, another node takes it
             raise StoreUnavailable("this node is stopping: it starts no flow runs")
-        run_id = await self.engine.start(flow, input, trigger, run_id)
+        if after is not None:  # run later: recorded alone, claimed when its turn comes
+            run_id = await self.engine.start(flow, input, trigger, run_id)
+            self.metrics.started.inc(flow)
+            if self.lineage is not None:
+                self._carried[run_id] = self.lineage.started(flow, run_id, trigger, input)
+            self._spawn(run_id, self._tasks.get(after))
+            return run_id
+        # Run at once: recorded with its first step's attempt, and run without a claim.
+        made = await self.engine.record(flow, input, trigger, run_id)
         self.metrics.started.inc(flow)
         if self.lineage is not None:
-            self._carried[run_id] = self.lineage.started(flow, run_id, trigger, input)
-        self._spawn(run_id, self._tasks.get(after) if after is not None else None)
-        return run_id
+            self._carried[made.run.id] = self.lineage.started(flow, made.run.id, trigger, input)
+        self._spawn(made.run.id, made=made)
+        return made.run.id
 
     async def start_after(
         self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
@@ -344,19 +352,30 @@ class FlowRunner:
         for flow in {*self.runtime.snapshot.estate.names("Flow"), *counts}:
             self.metrics.waiting.set(float(counts.get(flow, 0)), flow)
 
-    def _spawn(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
+    def _spawn(
+        self,
+        run_id: str,
+        after: asyncio.Task[None] | None = None,
+        *,
+        made: Advanced | None = None,
+    ) -> None:
         if run_id in self._tasks or self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._run(run_id, after))
+        task = asyncio.get_running_loop().create_task(self._run(run_id, after, made))
         self._tasks[run_id] = task
 
-    async def _run(self, run_id: str, after: asyncio.Task[None] | None = None) -> None:
+    async def _run(
+        self, run_id: str, after: asyncio.Task[None] | None = None, made: Advanced | None = None
+    ) -> None:
         carried = self._carried.pop(run_id, None)
         CURRENT_RUN.set(carried)  # this task's context: its steps and writes see the run
         try:
             if after is not None:
                 await asyncio.wait([after])
-            run = await self.engine.run(run_id)
+            if made is not None:  # just recorded by this engine (FlowEngine.record)
+                run = await self.engine.run_recorded(made)
+            else:
+                run = await self.engine.run(run_id)
             if run.status == "waiting":  # the count is stale: the next round counts again
                 self._counted_at = -WAITING_EVERY
             self._ended(run)
