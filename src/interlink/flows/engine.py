@@ -154,6 +154,7 @@ class FlowEngine:
         # Pinned specs (the spec kept so its id is not reused) and layouts, per run not redone.
         self._pins: dict[int, tuple[FlowSpec, dict[str, Any], str]] = {}
         self._layouts: dict[str, Layout] = {}
+        self._checked: dict[int, tuple[FlowSpec, str]] = {}  # specs _check found runnable
 
     # --- starting and running ----------------------------------------------------------------
 
@@ -171,7 +172,12 @@ class FlowEngine:
         """Record a run; with ``first``, its leading steps without side effects are evaluated
         first and checkpointed with the record, one transaction for both."""
         spec = self._flows(flow)
-        self._check(flow, spec)
+        checked = self._checked.get(id(spec))
+        if checked is None or checked[0] is not spec or checked[1] != flow:
+            self._check(flow, spec)  # once per spec object: the estate's, until a reload
+            if len(self._checked) >= _CACHED:
+                self._checked.clear()
+            self._checked[id(spec)] = (spec, flow)
         self._check_input(input)
         validate_input(flow, spec.input_schema, input)
         definition, revision = self._pin(spec)
@@ -351,7 +357,12 @@ class FlowEngine:
     async def _hold(self, run: FlowRun, started: int | None = None) -> FlowRun:
         """Execute a run this engine holds, keeping its lease while it does; ``started`` is
         the attempt of its current step already counted."""
-        heartbeat = asyncio.create_task(self._heartbeat(run.id))
+        # Most runs end before their lease needs extending: the heartbeat's task is made only
+        # when its first beat is due.
+        beating: list[asyncio.Task[None]] = []
+        due = asyncio.get_running_loop().call_later(
+            self.lease_ttl / 3, lambda: beating.append(asyncio.create_task(self._heartbeat(run.id)))
+        )
         self.holding[run.id] = run.flow
         try:
             ended = await self._loaded(await self._execute(run, started))
@@ -363,9 +374,11 @@ class FlowEngine:
             return await self._db(self.runs.get, run.id)
         finally:
             self.holding.pop(run.id, None)
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            due.cancel()
+            for heartbeat in beating:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
 
     async def recover(self) -> list[FlowRun]:
         """Resume every pending run whose lease lapsed, from its checkpoint; their end states."""
@@ -765,11 +778,10 @@ class FlowEngine:
     # --- plumbing ----------------------------------------------------------------------------
 
     async def _heartbeat(self, run_id: str) -> None:
-        """Keep the lease while the run is being worked on (a step may take long)."""
-        while True:
+        """Keep the lease while the run is being worked on (a step may take long), from a
+        third of the lease on."""
+        while await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
             await asyncio.sleep(self.lease_ttl / 3)
-            if not await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
-                return
 
     async def _loaded(self, run: FlowRun) -> FlowRun:
         """``run`` with what it keeps by reference loaded (a store read only when it has

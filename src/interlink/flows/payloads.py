@@ -188,7 +188,7 @@ class Payloads:
         rest = {k: v for k, v in context.items() if k not in ("message", "steps")}
         total = len(dump(rest)) + sum(length + len(name or "") + 2 for length, name, _ in entries)
         if total <= inline:
-            text = dump(context)
+            text = _joined(context, entries)
             if len(text) <= inline:
                 return text
             total = len(text)
@@ -274,6 +274,23 @@ def has_refs(run: FlowRun) -> bool:
         or is_ref(context.get("message"))
         or any(is_ref(out) for out in context.get("steps", {}).values())
     )
+
+
+def _joined(context: dict[str, Any], entries: list[tuple[int, str | None, str]]) -> str:
+    """The JSON of ``context`` from its entries' JSON (``message``, then each step's output),
+    not encoded again."""
+    message = entries[0][2]
+    steps = ",".join(f"{json.dumps(name)}:{body}" for _, name, body in entries[1:])
+    parts = []
+    for key, value in context.items():
+        if key == "message":
+            body = message
+        elif key == "steps":
+            body = "{" + steps + "}"
+        else:
+            body = dump(value)
+        parts.append(f"{json.dumps(key)}:{body}")
+    return "{" + ",".join(parts) + "}"
 
 
 def _step_texts(steps: dict[str, Any]) -> list[tuple[str, str]]:

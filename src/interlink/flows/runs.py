@@ -207,6 +207,10 @@ class StepRecord:
     finished_at: datetime | None
 
 
+#: Definitions kept encoded (by revision) before the cache starts again.
+_DEFINITIONS: Final = 256
+
+
 def _made_row(step: Advance, mark: StepMark, output: str, stamp: Any) -> tuple[Any, ...]:
     """The ``_UPSERT_STEP`` row of a completed step without side effects."""
     return (
@@ -236,6 +240,7 @@ class FlowRuns:
         self.payloads = Payloads(db, limits)
         #: Batches the engine's calls of concurrent runs into shared transactions.
         self.commits = GroupCommit(db)
+        self._definitions: dict[str, str] = {}  # JSON by revision, for new runs
 
     @property
     def db(self) -> Database:
@@ -283,7 +288,7 @@ class FlowRuns:
             run_id,
             new.flow,
             new.revision,
-            dump(new.definition),
+            self._definition(new),
             new.trigger,
             self.payloads.value(session, run_id, new.input),
             step,
@@ -314,6 +319,15 @@ class FlowRuns:
             deadline=new.deadline,
         )
         return row, run
+
+    def _definition(self, new: NewRun) -> str:
+        """A new run's definition as JSON, encoded once per revision (its hash)."""
+        text = self._definitions.get(new.revision)
+        if text is None:
+            if len(self._definitions) >= _DEFINITIONS:
+                self._definitions.clear()
+            text = self._definitions[new.revision] = dump(new.definition)
+        return text
 
     def get(self, run_id: str) -> FlowRun:
         with self.commits.session() as session:

@@ -30,6 +30,7 @@ from interlink.errors import InterlinkError, NotFound, StoreUnavailable
 from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.flow import Flow, FlowSpec
 from interlink.estate.kinds.organisation import System
+from interlink.estate.model import Estate
 from interlink.events.ingress import EventIngress
 from interlink.flows.calls import Target, api_targets, system_targets
 from interlink.flows.control import RunConflict, RunControl, RunFilter
@@ -37,7 +38,7 @@ from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.definition import check_runnable
 from interlink.flows.engine import FlowEngine, Publisher
 from interlink.flows.observer import FlowObserver, Outcome
-from interlink.flows.payloads import PayloadTooLarge, limits_of
+from interlink.flows.payloads import PayloadLimits, PayloadTooLarge, limits_of
 from interlink.flows.publish import ingress_publisher
 from interlink.flows.retention import RetentionJob
 from interlink.flows.retry import StepFailed
@@ -173,7 +174,8 @@ class FlowRunner:
         lease_ttl: float | None = None,
     ) -> None:
         self.runtime = runtime
-        self.runs = FlowRuns(runtime.store.db, lambda: limits_of(runtime.snapshot.estate))
+        self._limits_of: tuple[Estate, PayloadLimits] | None = None
+        self.runs = FlowRuns(runtime.store.db, self._limits)
         self.metrics = FlowMetrics(runtime.metrics, runtime.links)
         self.metrics.targets = step_targets(runtime.snapshot.estate)
         self._recover_every = recover_every
@@ -227,6 +229,14 @@ class FlowRunner:
             hint = did_you_mean(name, estate.names("Flow"))
             raise NotFound(f"no Flow {name!r} in the estate" + (f" ({hint})" if hint else ""))
         return item.obj.spec
+
+    def _limits(self) -> PayloadLimits:
+        """The Platform's payload limits, looked up once per revision of the estate (each
+        checkpoint asks)."""
+        estate = self.runtime.snapshot.estate
+        if self._limits_of is None or self._limits_of[0] is not estate:
+            self._limits_of = (estate, limits_of(estate))
+        return self._limits_of[1]
 
     def _target(self, system: str) -> Target:
         return system_targets(self.runtime.snapshot.estate)(system)

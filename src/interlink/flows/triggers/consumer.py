@@ -158,5 +158,5 @@ class Consumer:
 
 async def _after(before: asyncio.Future[None] | None) -> None:
     """Wait until the message received before this one is acked or nacked."""
-    if before is not None:
+    if before is not None and not before.done():
         await asyncio.shield(before)
