@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -99,9 +100,82 @@ def message_key(
     return "sha256:" + digest.hexdigest()
 
 
+_PENDING, _ACKED, _DONE = 0, 1, 2
+
+
+class _Acks:
+    """The acks of one channel's deliveries, coalesced. A message acked when every message
+    delivered before it on the channel is settled (acked or nacked) joins the next ack sent,
+    one ``basic.ack`` with ``multiple`` for the latest of them: a consumer settling in the
+    order messages came (the consume trigger) sends one ack frame for a run of messages
+    instead of one each. A message acked before an earlier one is settled is acked alone, at
+    once; a nack is sent at once, and counts as settled only once it is sent, so an ack with
+    ``multiple`` never covers a message whose nack is not on its way."""
+
+    def __init__(self) -> None:
+        # [message, state] in delivery order, up to the first not settled yet.
+        self._order: deque[list[Any]] = deque()
+        self._round: asyncio.Future[None] | None = None  # the acks the next frame sends
+        self._writer: asyncio.Task[None] | None = None
+
+    def delivered(self, message: AbstractIncomingMessage) -> list[Any]:
+        entry = [message, _PENDING]
+        self._order.append(entry)
+        return entry
+
+    async def ack(self, entry: list[Any]) -> None:
+        for earlier in self._order:
+            if earlier is entry:
+                break
+            if earlier[1] == _PENDING:  # out of order: alone, at once
+                await entry[0].ack()
+                entry[1] = _DONE
+                return
+        entry[1] = _ACKED
+        if self._round is None:
+            self._round = asyncio.get_running_loop().create_future()
+        sent = self._round
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await asyncio.shield(sent)
+
+    async def nack(self, entry: list[Any]) -> None:
+        await entry[0].nack(requeue=True)
+        entry[1] = _DONE
+
+    def _drop_settled(self) -> list[Any] | None:
+        """Forget the settled messages at the head; the latest of them waiting for its ack."""
+        latest = None
+        while self._order and self._order[0][1] != _PENDING:
+            entry = self._order.popleft()
+            if entry[1] == _ACKED:
+                latest = entry
+        return latest
+
+    async def _write(self) -> None:
+        await asyncio.sleep(0)  # the acks made in the same turn of the loop join this one
+        while self._round is not None:
+            sent, self._round = self._round, None
+            latest = self._drop_settled()
+            try:
+                if latest is not None:
+                    await latest[0].ack(multiple=True)
+            except Exception as exc:
+                sent.set_exception(exc)
+                sent.exception()  # retrieved: its waiters may all have been cancelled
+            else:
+                sent.set_result(None)
+
+
 class AmqpReceived(Received):
-    def __init__(self, message: AbstractIncomingMessage, source: str, system: str) -> None:
+    acks_in_call_order = True  # _Acks.ack orders it before it first waits
+
+    def __init__(
+        self, message: AbstractIncomingMessage, source: str, system: str, acks: _Acks
+    ) -> None:
         self._message = message
+        self._acks = acks
+        self._entry = acks.delivered(message)
         self._system = system
         self.key = message_key(
             message.message_id, message.body, message.headers or {}, message.timestamp
@@ -112,14 +186,13 @@ class AmqpReceived(Received):
 
     async def ack(self) -> None:
         # a failure: the channel is gone, and the broker hands the message out again
-        await settle("ack", self._message.ack, system=self._system, source=self.source)
+        await settle(
+            "ack", lambda: self._acks.ack(self._entry), system=self._system, source=self.source
+        )
 
     async def nack(self) -> None:
         await settle(
-            "nack",
-            lambda: self._message.nack(requeue=True),
-            system=self._system,
-            source=self.source,
+            "nack", lambda: self._acks.nack(self._entry), system=self._system, source=self.source
         )
 
 
@@ -135,6 +208,7 @@ class AmqpInbox(Inbox):
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._arrived: asyncio.Queue[AbstractIncomingMessage | BaseException] = asyncio.Queue()
+        self._acks = _Acks()  # the channel's, new with each channel
         self.on_close: Callable[[AmqpInbox], None] = lambda _inbox: None
 
     async def open(self) -> None:
@@ -184,7 +258,7 @@ class AmqpInbox(Inbox):
         except BaseException:
             await connection.close()
             raise
-        self._connection, self._channel = connection, channel
+        self._connection, self._channel, self._acks = connection, channel, _Acks()
 
     async def receive(self) -> Received:
         if self._channel is None or self._channel.is_closed:
@@ -194,7 +268,7 @@ class AmqpInbox(Inbox):
         if isinstance(item, BaseException):
             await self._drop()
             raise item
-        return AmqpReceived(item, self._queue_name, self._system)
+        return AmqpReceived(item, self._queue_name, self._system, self._acks)
 
     async def _drop(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

@@ -163,6 +163,10 @@ class Received(ABC):
     body: bytes
     headers: Mapping[str, str]
     source: str  # the queue, topic, subject or stream it came from
+    #: True when :meth:`ack` places the ack (queues its frame, or joins it to the next one)
+    #: before it first waits for anything: acks called in order then go out in order, so a
+    #: consumer acking in order need not wait for one to be sent before calling the next.
+    acks_in_call_order: bool = False
 
     @abstractmethod
     async def ack(self) -> None:

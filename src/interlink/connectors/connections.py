@@ -175,6 +175,7 @@ class _MaskedReceived(Received):
         self._masked = masked
         self.key, self.body, self.headers = inner.key, inner.body, inner.headers
         self.source = inner.source
+        self.acks_in_call_order = inner.acks_in_call_order  # _call awaits it first thing
 
     async def ack(self) -> None:
         await self._masked._call(self._inner.ack(), self.source)

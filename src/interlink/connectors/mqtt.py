@@ -305,6 +305,8 @@ class MqttConnection(Connection):
 
 
 class MqttReceived(Received):
+    acks_in_call_order = True  # the PUBACK is written at the call, nothing awaited first
+
     def __init__(self, inbox: MqttInbox, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         self._inbox = inbox
         self._client = client

@@ -148,3 +148,38 @@ def test_a_queue_deleted_under_a_consumer_is_an_error_not_a_silent_stall(queue: 
         f"System/rabbit ({queue}): the broker cancelled the consumer (the queue deleted?)"
     )
     assert isinstance(missing, ObjectNotFound)
+
+
+def test_acks_made_in_order_go_together_and_never_cover_an_unsettled_message(queue: str) -> None:
+    """Acks called in the order messages came are sent as one ack of the latest (``multiple``);
+    one called before an earlier message is settled goes alone, and a nacked or unsettled
+    message is never acked by a later one's ack: only those come again."""
+
+    async def go() -> list[str]:
+        connection = await AmqpConnector().open({"url": amqp_url(), "timeout": 5}, "rabbit")
+        try:
+            for n in range(6):
+                await connection.send(OutgoingMessage(queue, f"m{n}", key=f"m{n}"))
+            inbox = await connection.subscribe(queue, {"prefetch": 10, "trigger": "f:t"})
+            got = [await asyncio.wait_for(inbox.receive(), 10) for _ in range(6)]
+            assert all(message.acks_in_call_order for message in got)
+            await got[2].ack()  # m0 and m1 unsettled: acked alone
+            await got[0].nack()
+            # m0 (nacked), m1 and m2 settled in the same turn: one ack of m1, not m2 again.
+            await asyncio.gather(got[1].ack(), got[3].ack())
+            await got[5].ack()  # m4 unsettled: alone, and m4 stays out
+            await inbox.close()
+            inbox = await connection.subscribe(queue, {"prefetch": 10, "trigger": "f:t"})
+            again: list[str] = []
+            while len(again) < 2:
+                message = await asyncio.wait_for(inbox.receive(), 10)
+                again.append(message.body.decode())
+                await message.ack()
+            with pytest.raises(TimeoutError):  # nothing else comes
+                await asyncio.wait_for(inbox.receive(), 0.5)
+            await inbox.close()
+            return sorted(again)
+        finally:
+            await connection.close()
+
+    assert asyncio.run(go()) == ["m0", "m4"]

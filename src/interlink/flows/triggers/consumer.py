@@ -104,14 +104,18 @@ class Consumer:
         settled: asyncio.Future[None],
     ) -> None:
         try:
-            self._pause = max(self._pause, await self._handle(delivery, held, before))
+            self._pause = max(self._pause, await self._handle(delivery, held, before, settled))
         finally:
             if not settled.done():
                 settled.set_result(None)
             slots.release()
 
     async def _handle(
-        self, delivery: Delivery, held: HeldLease | None, before: asyncio.Future[None] | None
+        self,
+        delivery: Delivery,
+        held: HeldLease | None,
+        before: asyncio.Future[None] | None,
+        settled: asyncio.Future[None],
     ) -> float:
         """Record the message's run, then ack it once the message before it is settled; nack it
         when the run cannot be recorded. The seconds to wait before the next message (0 unless
@@ -132,8 +136,15 @@ class Consumer:
             await self._settle(delivery.nack, "nacking")
             return self.backoff.failed("recording a run", exc)
         await _after(before)
+        acking: Awaitable[None] = delivery.ack()
+        if delivery.ordered_ack:
+            # Its ack is placed (a frame queued, or joined to the next one) in its task's
+            # first step, which the loop runs before the next message's waiter wakes: the
+            # next message need not wait for this ack to be sent, and AMQP sends one for both.
+            acking = asyncio.ensure_future(acking)
+            settled.set_result(None)
         try:
-            await delivery.ack()
+            await acking
         except Exception as exc:  # the run stands; the broker hands the message out again
             return self.backoff.failed("acking", exc)
         self.backoff.succeeded()

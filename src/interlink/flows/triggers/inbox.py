@@ -68,7 +68,13 @@ class InboxSource:
         except Exception:
             await self.aclose()  # opened again on the next receive
             raise
-        return Delivery(received.key, message_input(received), received.ack, received.nack)
+        return Delivery(
+            received.key,
+            message_input(received),
+            received.ack,
+            received.nack,
+            received.acks_in_call_order,
+        )
 
     async def aclose(self) -> None:
         inboxes, self._inbox[:] = list(self._inbox), []

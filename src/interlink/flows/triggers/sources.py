@@ -69,6 +69,8 @@ class Delivery:
     input: JSON
     ack: Callable[[], Awaitable[None]]
     nack: Callable[[], Awaitable[None]] = field(repr=False)
+    #: ``ack`` places the ack in its first step (``Received.acks_in_call_order``).
+    ordered_ack: bool = False
 
 
 @runtime_checkable
