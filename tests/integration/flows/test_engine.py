@@ -246,6 +246,42 @@ def test_a_run_killed_mid_call_resumes_from_its_checkpoint(
     assert attempts == {"shape": 1, "only-named": 1, "create": 1, "notify": 2, "done": 1}
 
 
+CALL_FIRST = """---
+apiVersion: interlink/v1
+kind: Flow
+metadata: {name: relay, owner: ops}
+spec:
+  trigger: {manual: true}
+  steps:
+    - {name: post, type: call, system: crm, method: POST, path: /customers, body: $}
+"""
+
+
+def test_a_run_recorded_to_run_at_once_and_left_so_is_recovered(
+    tmp_path: Path, store: Store, store_url: str, upstream: UpstreamThread
+) -> None:
+    """A run recorded with its first step's attempt (as a consumed message's is) whose node
+    died before the step ran: recovered from its record, the step run once, as attempt 2."""
+    root = write_estate(tmp_path / "estate", upstream.url, CALL_FIRST)
+    made = asyncio.run(engine_for(root, store).record("relay", {"name": "Ada"}, "queue:q:k1"))
+    assert (made.created, made.attempt) == (True, 1)
+    (step,) = FlowRuns(store.db).steps(made.run.id)
+    assert (step.name, step.status, step.attempts) == ("post", "running", 1)
+    again = asyncio.run(engine_for(root, store).record("relay", {"name": "Ada"}, "x", made.run.id))
+    assert not again.created  # the same id again: that run as it is, nothing new
+
+    def later() -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=5)
+
+    with open_store(store_url, clock=later) as restarted:
+        (run,) = asyncio.run(engine_for(root, restarted).recover())
+    assert (run.id, run.status) == (made.run.id, "completed")
+    (post,) = requests_to(upstream, "/customers")
+    assert post["headers"]["idempotency-key"] == f"{run.id}:post"
+    (step,) = FlowRuns(store.db).steps(run.id)
+    assert (step.status, step.attempts) == ("completed", 2)
+
+
 class Outbox:
     """A publisher that keeps what it is given; it refuses the first ``refuse`` events with a
     retryable error, as a bus that is briefly unavailable would."""
