@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -40,6 +41,7 @@ class GroupCommit:
         # SQLite has one connection and one writer; PostgreSQL commits batches side by side,
         # leaving one of the pool's connections to the store's other users.
         self._parallel = 1 if db.dialect == "sqlite" else _POSTGRES_WRITERS
+        self._threads: ThreadPoolExecutor | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the next batch; its result or its exception once that committed."""
@@ -62,6 +64,13 @@ class GroupCommit:
         if len(self._writers) < self._parallel:
             self._writers.add(asyncio.create_task(self._write()))
         return await future
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The batches' own threads (as many as batches written at once): the same few stay
+        warm, and the default executor stays free for other blocking work."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix="group-commit")
+        return self._threads
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -88,7 +97,8 @@ class GroupCommit:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                outcomes = await asyncio.to_thread(self._apply, batch)
+                loop = asyncio.get_running_loop()
+                outcomes = await loop.run_in_executor(self._executor(), self._apply, batch)
             except Exception as exc:  # the store failed on its own: every call did
                 outcomes = [(False, exc)] * len(batch)
             for (_, _, future, _), (ok, value) in zip(batch, outcomes, strict=True):

@@ -189,12 +189,11 @@ class FlowEngine:
             input,
             self.owner,
             self.lease_ttl,
-            run_id,
+            run_id or (str(uuid.uuid4()) if first else None),
             deadline=self._deadline(spec),
         )
         leading: tuple[str, str, float] | None = None
         if first:
-            new = replace(new, run_id=new.run_id or str(uuid.uuid4()))
             began = time.monotonic()
             first_step = self._leading(new)
             if first_step is not None:
