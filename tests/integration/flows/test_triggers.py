@@ -430,7 +430,10 @@ async def test_a_consumer_whose_broker_is_away_backs_off_and_goes_on(
     assert numbers(store) == [0, 1, 2]
 
 
-async def test_messages_in_flight_together_are_each_acked_after_their_run(store: Store) -> None:
+@pytest.mark.parametrize("placed", [False, True], ids=["acks-sent", "acks-placed"])
+async def test_messages_in_flight_together_are_each_acked_after_their_run(
+    store: Store, placed: bool
+) -> None:
     flow_runs = FlowRuns(store.db)
     flows_engine = engine(store)
     found: list[tuple[str, bool]] = []
@@ -447,7 +450,7 @@ async def test_messages_in_flight_together_are_each_acked_after_their_run(store:
             raise StoreUnavailable("the store went away")
         return await flows_engine.start(flow, input, trigger, run_id)
 
-    queue = Queue(on_ack)
+    queue = Queue(on_ack, placed=placed)
     for n in range(40):
         queue.put(f"m{n}", {"n": n})
     consumer = Consumer("ingest", "queue", queue, start, concurrency=8, retry_initial=0.01)

@@ -88,10 +88,12 @@ class Settings:
 class Queue:
     """A broker's queue: a nacked message is handed out again, an acked one is gone."""
 
-    def __init__(self, acked: Any = None) -> None:
+    def __init__(self, acked: Any = None, *, placed: bool = False) -> None:
         self.messages: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.log: list[tuple[str, str]] = []  # (what, key)
         self._on_ack = acked  # called with the key at each ack, before it counts
+        # An ack placed at its call (as AMQP's and MQTT's): it counts before ``acked`` runs.
+        self._placed = placed
         self.fail = 0  # receives that raise before one answers, as a broker that is away
 
     def put(self, key: str, data: Any) -> None:
@@ -105,12 +107,15 @@ class Queue:
         self.log.append(("received", key))
 
         async def ack() -> None:
+            if self._placed:
+                self.log.append(("acked", key))
             if self._on_ack is not None:
                 await self._on_ack(key)
-            self.log.append(("acked", key))
+            if not self._placed:
+                self.log.append(("acked", key))
 
         async def nack() -> None:
             self.log.append(("nacked", key))
             self.messages.put_nowait((key, data))
 
-        return Delivery(key, data, ack, nack)
+        return Delivery(key, data, ack, nack, self._placed)

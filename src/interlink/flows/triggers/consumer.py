@@ -10,7 +10,9 @@ Up to ``concurrency`` messages are in flight at once (their runs recorded togeth
 transactions), and whatever the concurrency they are acked (or nacked) in the order received:
 a message whose run was recorded first waits for the ones before it. MQTT requires its PUBACKs
 in that order, and any broker's redelivery then stays in order too; it costs the wait for the
-slowest record of a group, a transaction's time.
+slowest record of a group, a transaction's time. A message whose connector places its ack at
+the call (``Received.acks_in_call_order``: AMQP, MQTT) lets the next one's ack go as soon as
+its own is placed, not sent, so AMQP can send the acks of a run of messages as one.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class Consumer:
             # first step, which the loop runs before the next message's waiter wakes: the
             # next message need not wait for this ack to be sent, and AMQP sends one for both.
             acking = asyncio.ensure_future(acking)
+            acking.add_done_callback(_retrieved)  # its waiter may be cancelled (stopping)
             settled.set_result(None)
         try:
             await acking
@@ -165,6 +168,12 @@ class Consumer:
         task = asyncio.get_running_loop().create_task(self._settle(action, "nacking"))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """Mark an ack's failure seen: whoever awaited it says it, or has stopped."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _after(before: asyncio.Future[None] | None) -> None:
