@@ -167,10 +167,18 @@ class FlowEngine:
         return (await self._record(flow, input, trigger, run_id)).run.id
 
     async def _record(
-        self, flow: str, input: Any, trigger: str, run_id: str | None = None, *, first: bool = False
+        self,
+        flow: str,
+        input: Any,
+        trigger: str,
+        run_id: str | None = None,
+        *,
+        first: bool = False,
+        leading_steps: bool = True,
     ) -> Advanced:
         """Record a run; with ``first``, its leading steps without side effects are evaluated
-        first and checkpointed with the record, one transaction for both."""
+        first and checkpointed with the record (unless not ``leading_steps``), or its first step's
+        attempt is counted with it, one transaction for both."""
         spec = self._flows(flow)
         checked = self._checked.get(id(spec))
         if checked is None or checked[0] is not spec or checked[1] != flow:
@@ -195,7 +203,7 @@ class FlowEngine:
         leading: tuple[str, str, float] | None = None
         if first:
             began = time.monotonic()
-            first_step = self._leading(new)
+            first_step = self._leading(new) if leading_steps else None
             if first_step is not None:
                 new = replace(new, first=first_step)
                 mark = first_step.mark
@@ -336,12 +344,21 @@ class FlowEngine:
         return await self.run_recorded(await self.record(flow, input, trigger))
 
     async def record(
-        self, flow: str, input: Any, trigger: str = "manual", run_id: str | None = None
+        self,
+        flow: str,
+        input: Any,
+        trigger: str = "manual",
+        run_id: str | None = None,
+        *,
+        leading_steps: bool = True,
     ) -> Advanced:
         """Record a run to be run at once by :meth:`run_recorded`, in one transaction with its
-        leading steps without side effects (evaluated first) or its first step's first
-        attempt. A ``run_id`` recorded before starts nothing new (``created`` False)."""
-        return await self._record(flow, input, trigger, run_id, first=True)
+        leading steps without side effects (evaluated first, unless not ``leading_steps``: a caller
+        whose run's steps must run in the run's own task) or its first step's first attempt.
+        A ``run_id`` recorded before starts nothing new (``created`` False)."""
+        return await self._record(
+            flow, input, trigger, run_id, first=True, leading_steps=leading_steps
+        )
 
     async def run_recorded(self, made: Advanced) -> FlowRun:
         """Run what :meth:`record` recorded until it ends; its state. The new run is already

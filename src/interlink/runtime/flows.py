@@ -273,8 +273,9 @@ class FlowRunner:
                 self._carried[run_id] = self.lineage.started(flow, run_id, trigger, input)
             self._spawn(run_id, self._tasks.get(after))
             return run_id
-        # Run at once: recorded with its first step's attempt, and run without a claim.
-        made = await self.engine.record(flow, input, trigger, run_id)
+        # Run at once: recorded with its first step's attempt, and run without a claim. Its
+        # leading map or filter runs in the run's task, where its lineage is noted.
+        made = await self.engine.record(flow, input, trigger, run_id, leading_steps=False)
         self.metrics.started.inc(flow)
         if self.lineage is not None:
             self._carried[made.run.id] = self.lineage.started(flow, made.run.id, trigger, input)
