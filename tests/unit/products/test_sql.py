@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from interlink.products import sql
+from interlink.products.engine import connect
 from interlink.products.sql import SqlRefused, run_sql, tables_of
 
 
@@ -48,7 +49,7 @@ def test_the_row_cap_refuses_rather_than_cuts() -> None:
 
 
 def test_the_connection_reaches_no_file_even_past_the_check() -> None:
-    db = sql.connect(threads=1)
+    db = connect(threads=1)
     db.execute("SET enable_external_access = false")
     with pytest.raises(SqlRefused, match="cannot run"):
         sql._execute(db, "SELECT * FROM read_csv('/etc/passwd')", {}, 10)
