@@ -18,6 +18,7 @@ import pytest
 from interlink.estate.check import check_estate
 from interlink.gateway import compile_gateway
 from interlink.gateway.services import GatewayServices
+from interlink.observe.lineage import LineageRecorder
 from interlink.products.service import Products
 from interlink.store import Store, open_store
 from interlink.store.keyring import KeyRing
@@ -100,6 +101,7 @@ spec:
 #: The orders' policy: email hashed unless the caller holds pii:read; acme sees open orders.
 POLICY = """\
     - {column: email, method: hash, unmaskedFor: ['pii:read']}
+  subject: {type: customer, key: id}
   rowFilters:
     - {consumer: acme, where: {status: open}}
 """
@@ -110,6 +112,7 @@ class Served:
     client: httpx.Client
     store: Store
     keyring: KeyRing
+    lineage: LineageRecorder
 
     def key(self, consumer: str) -> dict[str, str]:
         plaintext, _ = self.store.consumer_keys.create(consumer, "test")
@@ -138,13 +141,14 @@ def served(tmp_path: Path) -> Iterator[Served]:
         store.migrate()
         keyring = KeyRing(store)
         products = Products(lambda: result.estate, tmp_path / "products")
-        services = GatewayServices(keyring=keyring, store=store, products=products)
+        lineage = LineageRecorder(store, result.estate)
+        services = GatewayServices(keyring=keyring, store=store, products=products, lineage=lineage)
         config = compile_gateway(result.estate, FAST, services)
         assert not config.unserved, config.unserved_line()
         gateway = GatewayThread(config).start()
         try:
             with httpx.Client(base_url=gateway.url) as client:
-                yield Served(client, store, keyring)
+                yield Served(client, store, keyring, lineage)
         finally:
             gateway.stop()
 
@@ -278,3 +282,15 @@ def test_sql_reads_the_callers_products_only(served: Served) -> None:
         body = problem(served.client.post("/data/orders/sql", content=sql, headers=acme), 400)
         assert named in body["detail"], (sql, body)
     problem(served.client.get("/data/orders/sql", headers=acme), 405)
+
+
+def test_reads_of_pii_columns_are_served_hops(served: Served) -> None:
+    acme = served.key("acme")
+    served.client.get("/data/orders?columns=id,amount", headers=acme)
+    assert served.lineage.held == []  # no PII column served
+    served.client.get("/data/orders?columns=id,email&limit=2&sort=id", headers=acme)
+    hops = [(h.subject_key, h.kind, h.actor, h.target, h.detail) for h in served.lineage.held]
+    assert hops == [
+        ("1", "served", "DataProduct/orders", "Consumer/acme", "email"),
+        ("3", "served", "DataProduct/orders", "Consumer/acme", "email"),
+    ]
