@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, quote
 from interlink.errors import InterlinkError
 from interlink.estate.kinds.data import DataProduct
 from interlink.estate.kinds.gateway import Route
-from interlink.estate.model import Estate
+from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import PRODUCT_SOURCES_READ
 from interlink.estate.product_rules import contract_of
 from interlink.gateway.policy import Unsupported
@@ -95,8 +95,8 @@ def served_products(estate: Estate) -> dict[str, list[Served]]:
     return found
 
 
-def compile_product(route: Route, estate: Estate, services: GatewayServices) -> Handler:
-    """The handler serving ``route``; raises Unsupported when it cannot be served here."""
+def served_product(route: Route, estate: Estate) -> tuple[Loaded, DataProduct]:
+    """The DataProduct ``route`` serves; raises Unsupported when it is missing or not read."""
     name = route.spec.product
     assert name is not None
     item = estate.get("DataProduct", name)
@@ -104,6 +104,13 @@ def compile_product(route: Route, estate: Estate, services: GatewayServices) -> 
         raise Unsupported(f"serves DataProduct/{name}, which does not exist")
     if item.obj.spec.source.type.value not in PRODUCT_SOURCES_READ:
         raise Unsupported(f"serves DataProduct/{name}, whose source is not read yet")
+    return item, item.obj
+
+
+def compile_product(route: Route, estate: Estate, services: GatewayServices) -> Handler:
+    """The handler serving ``route``; raises Unsupported when it cannot be served here."""
+    item, product = served_product(route, estate)
+    name = product.metadata.name
     products = services.products
     if products is None:
         raise Unsupported(f"serves DataProduct/{name}, but this gateway process reads no products")
@@ -114,10 +121,10 @@ def compile_product(route: Route, estate: Estate, services: GatewayServices) -> 
     served = services.per_estate(estate, _SERVED, lambda: served_products(estate))
     endpoint = ProductEndpoint(
         products,
-        item.obj,
+        product,
         route.spec.match.path.rstrip("/"),
         served,
-        _hops(services.lineage, item.obj, pii),
+        _hops(services.lineage, product, pii),
     )
     return endpoint.serve
 
