@@ -78,14 +78,16 @@ def tables_of(text: str) -> set[str]:
     return tables - ctes
 
 
-def _nodes(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        yield value
-        for child in value.values():
-            yield from _nodes(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _nodes(child)
+def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every object in ``tree``, walked with a stack (a parse tree may nest deeply)."""
+    stack = [tree]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            yield value
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 async def run_sql(
@@ -115,6 +117,7 @@ async def run_sql(
         if not done:
             db.interrupt()
             await asyncio.wait({work})
+            work.exception()  # retrieved: the interrupted statement's own error says no more
             raise SqlTimeout(f"the SQL ran longer than {timeout:g} s and was stopped")
         return work.result()
     finally:

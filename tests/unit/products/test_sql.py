@@ -10,7 +10,7 @@ import pytest
 
 from interlink.products import sql
 from interlink.products.engine import connect
-from interlink.products.sql import SqlRefused, run_sql, tables_of
+from interlink.products.sql import SqlRefused, SqlTimeout, run_sql, tables_of
 
 
 def _reader(table: pa.Table) -> Callable[[], Awaitable[pa.Table]]:
@@ -53,3 +53,10 @@ def test_the_connection_reaches_no_file_even_past_the_check() -> None:
     db.execute("SET enable_external_access = false")
     with pytest.raises(SqlRefused, match="cannot run"):
         sql._execute(db, "SELECT * FROM read_csv('/etc/passwd')", {}, 10)
+
+
+def test_a_statement_past_its_time_is_stopped() -> None:
+    table = pa.table({"x": list(range(2000))})
+    endless = "SELECT count(*) FROM t a, t b, t c, t d WHERE a.x + b.x + c.x + d.x = -1"
+    with pytest.raises(SqlTimeout, match="longer than 0.2 s"):
+        asyncio.run(run_sql(endless, {"t": _reader(table)}, timeout=0.2))
