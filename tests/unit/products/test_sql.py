@@ -58,5 +58,5 @@ def test_the_connection_reaches_no_file_even_past_the_check() -> None:
 def test_a_statement_past_its_time_is_stopped() -> None:
     table = pa.table({"x": list(range(2000))})
     endless = "SELECT count(*) FROM t a, t b, t c, t d WHERE a.x + b.x + c.x + d.x = -1"
-    with pytest.raises(SqlTimeout, match="longer than 0.2 s"):
+    with pytest.raises(SqlTimeout, match=r"longer than 0\.2 s"):
         asyncio.run(run_sql(endless, {"t": _reader(table)}, timeout=0.2))
