@@ -9,6 +9,8 @@
    gets Decimals, as it does by default.
 2. A filtered, ordered page of 100 rows (the 11th page) of a materialised product of ``--big``
    rows, against bare DuckDB running the same filter, order and page over the same Parquet file.
+3. The same page through the gateway (a ``product:`` Route, in-process, over loopback HTTP with
+   one keep-alive client) as JSON and as Arrow, against the same bare DuckDB query.
 
 The table and the files are the run's own, removed after.
 """
@@ -28,14 +30,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import duckdb
+import httpx
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
 from interlink.estate.loader import load_estate
+from interlink.gateway import GatewayServer, compile_gateway
+from interlink.gateway.services import GatewayServices
+from interlink.gateway.sockets import bind
 from interlink.products.filters import Filter, Op
-from interlink.products.query import Policy, ProductQuery
+from interlink.products.query import Policy, ProductQuery, encode_cursor
 from interlink.products.service import Products
 from interlink.testing.services import postgres_url
 
@@ -48,11 +54,19 @@ COLUMNS = """\
 """
 
 
+ROUTE = """---
+apiVersion: interlink/v1
+kind: Route
+metadata: {name: orders}
+spec: {match: {path: /data/orders}, product: orders}
+"""
+
+
 def _estate(root: Path, system: str, source: str, mode: str) -> Products:
     text = (
         f"{system}---\napiVersion: interlink/v1\nkind: DataProduct\nmetadata: {{name: orders}}\n"
         f"spec:\n  domain: bench\n  source: {source}\n  mode: {mode}\n  cacheTtl: 0\n"
-        f"  contract:\n{COLUMNS}"
+        f"  contract:\n{COLUMNS}{ROUTE}"
     )
     (root / "estate").mkdir(parents=True, exist_ok=True)
     (root / "estate" / "estate.yaml").write_text(text)
@@ -172,8 +186,38 @@ async def _materialised(root: Path, rows: int, repeat: int) -> None:
             f"page of 100 {ours * 1000:.1f} ms; bare DuckDB {theirs * 1000:.1f} ms; ratio "
             f"{theirs / ours:.2f}x"
         )
+        await _through_gateway(products, encode_cursor(1000), theirs, repeat)
     finally:
         await products.aclose()
+
+
+async def _through_gateway(products: Products, cursor: str, bare: float, repeat: int) -> None:
+    config = compile_gateway(products.estate(), services=GatewayServices(products=products))
+    assert not config.unserved, config.unserved_line()
+    server = GatewayServer(config)
+    sock = bind("127.0.0.1:0")
+    port = sock.getsockname()[1]
+    await server.start(sock)
+    url = f"http://127.0.0.1:{port}/data/orders"
+    params = {"status": "open", "filter": "amount:gt:500", "sort": "id", "limit": "100"}
+    params["cursor"] = cursor
+    try:
+        async with httpx.AsyncClient() as client:
+            for media in ("application/json", "application/vnd.apache.arrow.stream"):
+                headers = {"accept": media}
+
+                async def get(headers: dict[str, str] = headers) -> None:
+                    response = await client.get(url, params=params, headers=headers)
+                    assert response.status_code == 200, response.text
+
+                await get()
+                took = await _best(repeat, get)
+                print(
+                    f"  through the gateway as {media}: {took * 1000:.1f} ms; bare DuckDB "
+                    f"{bare * 1000:.1f} ms; ratio {bare / took:.2f}x"
+                )
+    finally:
+        await server.stop()
 
 
 def main() -> None:

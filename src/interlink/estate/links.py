@@ -147,6 +147,8 @@ def _route_links(route: Route) -> Iterator[Link]:
         yield Link(("spec", "publish", "event"), "Event", route.spec.publish.event, "publishes")
     if route.spec.flow:
         yield Link(("spec", "flow"), "Flow", route.spec.flow, "calls")
+    if route.spec.product:
+        yield Link(("spec", "product"), "DataProduct", route.spec.product, "routes-to")
 
 
 def _step_links(steps: list[Step], at: PathKey) -> Iterator[Link]:  # noqa: C901 - per kind

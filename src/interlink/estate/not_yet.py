@@ -4,10 +4,9 @@ The estate model is ahead of the runtime: some fields are validated and document
 nothing, and some objects are only partly run. Saying nothing would let a reader believe they
 work, so `check` warns wherever one is used (rules ``NO_EFFECT`` and ``NOT_RUN``, the latter
 also at each Flow step of a kind the flow engine does not run: serve runs flows, but not one
-with such a step) and `serve` says in one line what it does not run. DataProducts run (their
-refreshes, and queries through `interlink products query`) but are not served over HTTP yet,
-and one with an http source is not read at all: `NOT_RUN` says which, once per product. An
-entry leaves this table when the feature that reads it lands.
+with such a step) and `serve` says in one line what it does not run. A DataProduct with an
+http source is not read at all: `NOT_RUN` says so at its source. An entry leaves this table
+when the feature that reads it lands.
 
 Descriptive fields are not listed: a System's ``criticality`` and ``dataClassification``, a
 Consumer's ``type`` and ``contact``, a Team's ``members``. They promise no behaviour; they are
@@ -77,9 +76,6 @@ NOT_RUN_NOTE: dict[str, str] = {}
 #: DataProduct source types that are read (queries and refreshes); the others are not yet.
 PRODUCT_SOURCES_READ: frozenset[str] = frozenset({"sql", "csv", "json", "parquet"})
 
-#: Said of a DataProduct that declares a subject: nothing serves it, so nothing is recorded.
-SUBJECT_NOTE = "its subject records no lineage until products are served"
-
 
 def no_effect_findings(estate: Estate) -> Iterator[Finding]:
     """A warning at each field of :data:`NO_EFFECT` an estate file sets."""
@@ -96,9 +92,8 @@ def no_effect_findings(estate: Estate) -> Iterator[Finding]:
 
 
 def not_run_findings(estate: Estate) -> Iterator[Finding]:
-    """One warning per object of a kind in :data:`NOT_RUN`, per DataProduct (not served over
-    HTTP, or not read at all); and one at each Flow step of a kind the flow engine does not
-    run."""
+    """One warning per object of a kind in :data:`NOT_RUN`, per DataProduct whose source is
+    not read; and one at each Flow step of a kind the flow engine does not run."""
     yield from _flow_step_findings(estate)
     yield from _product_findings(estate)
     for kind, (_, plural) in NOT_RUN.items():
@@ -115,7 +110,6 @@ def not_run_findings(estate: Estate) -> Iterator[Finding]:
 
 def _product_findings(estate: Estate) -> Iterator[Finding]:
     for item in estate.loaded_of("DataProduct"):
-        note = f" ({SUBJECT_NOTE})" if getattr(item.obj.spec, "subject", None) else ""
         source = getattr(item.obj.spec, "source", None)
         kind = getattr(getattr(source, "type", None), "value", "")
         if kind not in PRODUCT_SOURCES_READ:
@@ -123,17 +117,8 @@ def _product_findings(estate: Estate) -> Iterator[Finding]:
                 "warning",
                 "NOT_RUN",
                 f"{item.key} is checked but not run: its {kind} source is not read yet (sources "
-                f"read: {', '.join(sorted(PRODUCT_SOURCES_READ))}){note}",
+                f"read: {', '.join(sorted(PRODUCT_SOURCES_READ))})",
                 item.location(("spec", "source", "type")),
-                subject=item.key,
-            )
-        else:
-            yield Finding(
-                "warning",
-                "NOT_RUN",
-                f"{item.key} is refreshed and queried locally (`interlink products query`) but "
-                f"not served over HTTP yet{note}",
-                item.location(("kind",), key=True),
                 subject=item.key,
             )
 

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from interlink.estate.findings import Finding
 from interlink.estate.hints import did_you_mean
-from interlink.estate.kinds.data import Column, ColumnType, DataContract, DataProduct
+from interlink.estate.kinds.data import (
+    Column,
+    ColumnType,
+    DataContract,
+    DataProduct,
+    DataProductSpec,
+)
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.odcs import OdcsError, effective
 
@@ -53,6 +59,8 @@ def contract_findings(estate: Estate) -> Iterator[Finding]:
             named.append((("spec", "freshness", "column"), spec.freshness.column, "freshness"))
         for i, mask in enumerate(spec.masking):
             named.append((("spec", "masking", i, "column"), mask.column, "a mask"))
+        named += _row_filter_columns(spec)
+        yield from _row_filter_consumers(item, estate)
         for path, name, what in named:
             if name not in names:
                 yield item.finding(
@@ -68,6 +76,26 @@ def contract_findings(estate: Estate) -> Iterator[Finding]:
                     PRODUCT_CONTRACT,
                     f"{item.key}: column {column.name!r}: {message}",
                 )
+
+
+def _row_filter_columns(spec: DataProductSpec) -> list[tuple[tuple[str | int, ...], str, str]]:
+    return [
+        (("spec", "rowFilters", i, "where", name), name, f"the row filter of Consumer/{f.consumer}")
+        for i, f in enumerate(spec.row_filters)
+        for name in f.where
+    ]
+
+
+def _row_filter_consumers(item: Loaded, estate: Estate) -> Iterator[Finding]:
+    assert isinstance(item.obj, DataProduct)
+    for i, row_filter in enumerate(item.obj.spec.row_filters):
+        if estate.get("Consumer", row_filter.consumer) is None:
+            yield item.finding(
+                ("spec", "rowFilters", i, "consumer"),
+                PRODUCT_CONTRACT,
+                f"{item.key}: a row filter names Consumer/{row_filter.consumer}, which does not "
+                "exist",
+            )
 
 
 def _rule_problems(column: Column) -> Iterator[tuple[str, str]]:

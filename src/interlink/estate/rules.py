@@ -500,8 +500,8 @@ def no_effect(estate: Estate) -> Iterator[Finding]:
 
 @rule(
     "NOT_RUN",
-    "each DataProduct is a warning: not served over HTTP yet, or its source type not read "
-    "yet; so is each Flow step of a kind the flow engine does not run",
+    "a DataProduct whose source type is not read yet is a warning; so is each Flow step of a "
+    "kind the flow engine does not run",
 )
 def not_run(estate: Estate) -> Iterator[Finding]:
     return not_run_findings(estate)

@@ -17,6 +17,7 @@ from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
 from interlink.gateway.connection_limits import Limits
 from interlink.gateway.flow_route import compile_flow
 from interlink.gateway.policy import Unsupported
+from interlink.gateway.product_route import compile_product
 from interlink.gateway.publish_route import compile_publish
 from interlink.gateway.resilience.guard import compile_resilience
 from interlink.gateway.rewrite import Rewrite
@@ -67,6 +68,8 @@ def compile_route(
     handler = compile_publish(route, estate, services) if spec.publish is not None else None
     if spec.flow is not None:
         handler = compile_flow(route, estate, services)
+    if spec.product is not None:
+        handler = compile_product(route, estate, services)
     policies = compile_policies(route, estate, services)
     primary = tuple(u for u in upstreams if not u.shadow)
     resilience = compile_resilience(route, (u.system for u in primary), services)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from interlink.flows.engine import FlowEngine
     from interlink.gateway.request import Request
     from interlink.http.headers import Headers
+    from interlink.observe.lineage import LineageRecorder
+    from interlink.products.service import Products
     from interlink.store import Store
     from interlink.store.keyring import KeyRing
 
@@ -67,6 +69,9 @@ class GatewayServices:
     events: EventPublisher | None = None
     # Flow routes start runs on it; only the serve process has one (not gateway workers).
     flows: FlowEngine | None = None
+    # Product routes query them: the node's products, or a worker's own over the same files.
+    products: Products | None = None
+    lineage: LineageRecorder | None = None  # served hops of subjects' data, where recorded
     metrics: Registry = field(default_factory=Registry)
     tracing: RequestTracing | None = None  # spans of each request, when tracing is on
     clock: Callable[[], float] = time.time  # wall-clock seconds (rate limits, quotas, sunsets)

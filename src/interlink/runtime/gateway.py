@@ -31,6 +31,7 @@ from interlink.gateway.workers.ingress_socket import IngressSocket
 from interlink.gateway.workers.supervisor import Supervisor
 from interlink.gateway.workers.worker import WorkerOptions
 from interlink.observe import tracing
+from interlink.runtime.products import products_dir
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot
@@ -85,6 +86,10 @@ class GatewayHost:
             self.services.events = mesh.ingress
         if self.runtime.flows is not None:  # Routes that target a Flow start runs on it
             self.services.flows = self.runtime.flows.engine
+        # Routes that serve a DataProduct query the node's (workers open their own, worker.py).
+        self.services.products = self.runtime.products
+        if self.runtime.lineage is not None:
+            self.services.lineage = self.runtime.lineage.recorder
         traced = tracing.current()
         if traced is not None:  # the workers set up their own (worker.py)
             self.services.tracing = GatewayTracing(traced)
@@ -106,6 +111,7 @@ class GatewayHost:
                 store_url_for(self.runtime.settings, self.runtime.snapshot),
                 self.runtime.settings.access_log,
                 ingress_socket=self.ingress.path if self.ingress is not None else None,
+                products_dir=str(products_dir(self.runtime)),
             )
             self.supervisor = Supervisor(options, self.workers)
             await self.supervisor.start()

@@ -7,8 +7,9 @@ serves.
 
 No service of the running platform is needed. What only it has is not held against a route:
 API keys (checked against the store's key ring) and publishing (into the event mesh) are left
-out of the route compiled here (and so is the flow engine: a flow route's Flow is judged on its
-own, that it exists and its steps run), and so are the values of `${env:…}` and `${secret:…}`
+out of the route compiled here (and so are the flow engine and the products: a flow route's
+Flow is judged on its own, that it exists and its steps run, and a product route's DataProduct
+that it exists and its source is read), and so are the values of `${env:…}` and `${secret:…}`
 references that are not set where `check` runs. A reference that is set is resolved and
 judged like any value.
 """
@@ -23,6 +24,7 @@ from interlink.estate.references import UnresolvedReference
 from interlink.gateway.compiler import compile_route
 from interlink.gateway.flow_route import started_flow
 from interlink.gateway.policy import Unsupported
+from interlink.gateway.product_route import served_product
 from interlink.gateway.services import GatewayServices
 
 CODE = "ROUTE_UNSERVED"
@@ -42,6 +44,8 @@ def unservable_routes(result: CheckResult) -> list[Finding]:
             compile_route(without_platform_services(item.obj), estate, services)
             if item.obj.spec.flow is not None:
                 started_flow(item.obj, estate)
+            if item.obj.spec.product is not None:
+                served_product(item.obj, estate)
         except Unsupported as exc:
             if isinstance(exc.__cause__, UnresolvedReference):
                 continue
@@ -59,11 +63,12 @@ def unservable_routes(result: CheckResult) -> list[Finding]:
 
 def without_platform_services(route: Route) -> Route:
     """``route`` without what needs the running platform: its API-key methods, its publish
-    target and the flow it starts. Everything else it declares is compiled and judged."""
+    target, the flow it starts and the product it serves. Everything else it declares is
+    compiled and judged."""
     spec = route.spec
     auth = spec.auth
     if auth is not None:
         methods = [m for m in auth.methods if not isinstance(m, ApiKeyAuth)]
         auth = auth.model_copy(update={"methods": methods}) if methods else None
-    plain = spec.model_copy(update={"auth": auth, "publish": None, "flow": None})
+    plain = spec.model_copy(update={"auth": auth, "publish": None, "flow": None, "product": None})
     return route.model_copy(update={"spec": plain})

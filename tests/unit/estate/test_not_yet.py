@@ -34,7 +34,7 @@ def test_data_products_are_each_said_not_to_run_and_monitors_run() -> None:
     )
 
 
-def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Path) -> None:
+def test_a_data_product_whose_source_is_read_is_no_warning(retail: Path) -> None:
     edit(
         retail / "data" / "customer-addresses.yaml",
         "    type: http\n    location: /customers/addresses\n",
@@ -42,8 +42,6 @@ def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Pat
     )
     found = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]
     assert found == [
-        "data/customer-addresses.yaml:2:1: warning: DataProduct/customer-addresses is refreshed "
-        "and queried locally (`interlink products query`) but not served over HTTP yet",
         # Still virtual: its freshness monitor would see no refreshes.
         "monitors.yaml:22:11: warning: Monitor/addresses-fresh watches "
         "DataProduct/customer-addresses, which is never refreshed (it is virtual, or its source "
@@ -54,7 +52,7 @@ def test_a_data_product_that_runs_is_said_not_to_be_served_over_http(retail: Pat
         "  contract:\n",
         "  mode: materialised\n  contract:\n",
     )
-    assert len([m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]) == 1
+    assert [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m] == []
 
 
 def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(

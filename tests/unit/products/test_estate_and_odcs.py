@@ -188,3 +188,26 @@ def test_the_cli_says_a_failed_refresh_in_one_line(
     assert "failed  DataProduct/orders: contract broken" in out
     code, _, err = _cli(capsys, "products", "query", "nope", "--estate", str(estate_dir))
     assert (code, err) == (2, "interlink: error: no DataProduct 'nope' in the estate\n")
+
+
+def test_row_filters_name_contract_columns_and_consumers(tmp_path: Path) -> None:
+    text = orders_product(extra="  rowFilters:\n    - {consumer: acme, where: {state: open}}\n")
+    found = _findings(make_estate(tmp_path, text))
+    assert found == [
+        "estate.yaml:42:18: error: DataProduct/orders: a row filter names Consumer/acme, which "
+        "does not exist",
+        "estate.yaml:42:39: error: DataProduct/orders: the row filter of Consumer/acme names "
+        "column 'state', which the contract does not list (did you mean 'status'?)",
+    ]
+
+
+def test_a_route_serves_a_product_or_does_something_else() -> None:
+    from pydantic import ValidationError
+
+    from interlink.estate.kinds.gateway import RouteSpec
+
+    assert RouteSpec.model_validate({"match": {"path": "/data/x"}, "product": "x"}).product == "x"
+    with pytest.raises(ValidationError, match="serves a product, starts a flow"):
+        RouteSpec.model_validate(
+            {"match": {"path": "/x"}, "product": "x", "upstreams": [{"system": "crm"}]}
+        )

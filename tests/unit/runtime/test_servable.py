@@ -130,3 +130,27 @@ def test_a_flow_route_is_served_without_the_flow_engine_check_runs_without(
     estate = root / "estate.yaml"
     estate.write_text(f"{estate.read_text()}---\n{json.dumps(flow)}\n")
     assert _rendered(root) == []
+
+
+def test_a_product_route_is_judged_by_its_product(tmp_path: Path) -> None:
+    root = write_estate(
+        tmp_path,
+        {"crm": "http://crm"},
+        [route("rows", "/data/rows", upstreams=[], product="rows")],
+    )
+    product = {
+        "apiVersion": "interlink/v1",
+        "kind": "DataProduct",
+        "metadata": {"name": "rows", "owner": "team"},
+        "spec": {
+            "domain": "sales",
+            "source": {"system": "crm", "type": "http", "location": "/rows"},
+            "contract": {"columns": [{"name": "id", "type": "integer"}]},
+        },
+    }
+    estate = root / "estate.yaml"
+    estate.write_text(f"{estate.read_text()}---\n{json.dumps(product)}\n")
+    (found,) = _rendered(root)
+    assert "Route/rows would not be served: serves DataProduct/rows, whose source is not" in found
+    estate.write_text(estate.read_text().replace('"type": "http"', '"type": "csv"'))
+    assert _rendered(root) == []  # served by its product, without the products running here

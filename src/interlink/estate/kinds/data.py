@@ -127,6 +127,20 @@ class MaskMethod(StrEnum):
 class Mask(Model):
     column: str
     method: MaskMethod = MaskMethod.REDACT
+    unmasked_for: list[str] = Field(
+        default_factory=list,
+        description="scopes (e.g. pii:read): a consumer holding any of them sees the real values",
+    )
+
+
+class RowFilter(Model):
+    """Rows one consumer may see: those whose columns equal the values given (AND-ed). The
+    values are the estate's, bound as parameters: nothing a consumer sends enters the filter."""
+
+    consumer: Name = Field(description="the Consumer this filter applies to")
+    where: dict[str, str | int | float | bool] = Field(
+        min_length=1, description="column → the value it must equal"
+    )
 
 
 class ProductMode(StrEnum):
@@ -169,6 +183,10 @@ class DataProductSpec(Model):
     refresh: Refresh | None = Field(default=None, description="materialised: when to refresh")
     freshness: Freshness | None = None
     masking: list[Mask] = Field(default_factory=list)
+    row_filters: list[RowFilter] = Field(
+        default_factory=list,
+        description="per consumer, the only rows it is served; a consumer without one sees all",
+    )
     subject: DataSubject | None = Field(
         default=None, description="whose data the product serves (recorded once products run)"
     )
@@ -184,7 +202,7 @@ class DataProductSpec(Model):
 
 
 class DataProduct(EstateObject):
-    """A domain's dataset from a System's table or file, virtual or materialised, kept to its contract ([products](products.md)); not served over HTTP yet: `interlink products query` reads it."""  # noqa: E501 - one line, as the reference shows it
+    """A domain's dataset from a System's table or file, virtual or materialised, kept to its contract, served through a Route with `product:` ([products](products.md))."""  # noqa: E501 - one line, as the reference shows it
 
     KIND = "DataProduct"
     kind: Literal["DataProduct"]

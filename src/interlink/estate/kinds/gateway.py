@@ -155,6 +155,11 @@ class RouteSpec(Model):
         description="start a run of this Flow with the JSON request body as its input, and "
         "answer with its result (a process API)",
     )
+    product: Name | None = Field(
+        default=None,
+        description="serve this DataProduct: queries at the route's path (JSON, CSV, Parquet, "
+        "Arrow by Accept) and read-only SQL at <path>/sql ([products](products.md#serving))",
+    )
     flow_timeout: Duration = Field(
         default=FLOW_TIMEOUT,
         gt=0,
@@ -165,6 +170,12 @@ class RouteSpec(Model):
     @model_validator(mode="after")
     def _targets(self) -> RouteSpec:
         primary = [u for u in self.upstreams if not u.shadow]
+        if self.product is not None:
+            if self.upstreams or self.publish is not None or self.flow is not None:
+                raise ValueError("a route serves a product, starts a flow, publishes or proxies")
+            if self.flow_timeout != FLOW_TIMEOUT:
+                raise ValueError("flowTimeout applies only to a route that starts a flow")
+            return self
         if self.flow is not None:
             if self.upstreams or self.publish is not None:
                 raise ValueError("a route starts a flow, publishes an event or proxies: one only")

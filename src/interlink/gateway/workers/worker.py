@@ -19,10 +19,12 @@ import socket
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Final
 
 from interlink.connectors.registry import registry
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
+from interlink.estate.model import Estate
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.connection_limits import Limits
@@ -30,6 +32,7 @@ from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
 from interlink.gateway.sockets import bind
+from interlink.gateway.state import StateKey
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.telemetry.tracing import GatewayTracing
@@ -38,9 +41,12 @@ from interlink.gateway.workers.flows import WorkerFlows
 from interlink.gateway.workers.metrics import MetricsEndpoint
 from interlink.observe.signals import SignalSaver
 from interlink.observe.tracing import start_tracing, stop_tracing
+from interlink.products.service import Products
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing, keep_refreshed
 
+#: The estate this worker serves now.
+SERVED_ESTATE: Final[StateKey[Estate]] = StateKey("served-estate")
 KEY_REFRESH = 2.0  # seconds between reloads of consumer keys from the store, as the mesh does
 
 log = logging.getLogger("interlink.gateway")
@@ -58,6 +64,8 @@ class WorkerOptions:
     ingress_socket: str | None = None
     # Where this worker answers the supervisor's metrics scrapes (a Unix socket), if anywhere.
     metrics_socket: str | None = None
+    # Where the node keeps materialised products: product routes read them from here.
+    products_dir: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -75,6 +83,7 @@ class WorkerOptions:
             data.get("access_log", True),
             data.get("ingress_socket"),
             data.get("metrics_socket"),
+            data.get("products_dir"),
         )
 
 
@@ -93,19 +102,26 @@ def load_config(
         if traced is not None:
             services.tracing = GatewayTracing(traced)
     config = compile_gateway(result.estate, options.limits, services)
+    if services is not None:  # the products its product routes read follow it too
+        services.state[SERVED_ESTATE] = result.estate
     if flows is not None:  # the runs its flow routes start follow the estate it now serves
         flows.estate = result.estate
     return config
 
 
 def open_services(options: WorkerOptions) -> GatewayServices:
-    """This worker's own services: a key ring over its own connection to the store."""
+    """This worker's own services: a key ring over its own connection to the store, and the
+    data products its product routes read (itself, over the node's files)."""
+    services = GatewayServices()
+    if options.products_dir is not None:
+        state = services.state
+        services.products = Products(lambda: state[SERVED_ESTATE], Path(options.products_dir))
     if options.store_url is None:
-        return GatewayServices()
-    store = open_store(options.store_url)
-    keyring = KeyRing(store)
-    keyring.refresh()
-    return GatewayServices(keyring=keyring, store=store)
+        return services
+    services.store = open_store(options.store_url)
+    services.keyring = KeyRing(services.store)
+    services.keyring.refresh()
+    return services
 
 
 async def run(options: WorkerOptions) -> None:
@@ -160,6 +176,8 @@ async def run(options: WorkerOptions) -> None:
         await link.aclose()
     if flows is not None:
         await flows.engine.aclose()
+    if services.products is not None:
+        await services.products.aclose()
     await asyncio.to_thread(flush_comparisons, services)
     await asyncio.to_thread(stop_tracing)
     if services.store is not None:
