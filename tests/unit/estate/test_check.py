@@ -313,6 +313,7 @@ def test_a_removed_team_is_reported_wherever_it_is_named(retail: Path) -> None:
     subjects = sorted({f.subject or "" for f in result.findings if f.code == "REF_UNKNOWN"})
     assert subjects == [
         "Flow/address-sync",
+        "Monitor/address-sync-runs",
         "Subscription/erp-address-sync",
         "System/billing",
         "System/erp",

@@ -141,8 +141,9 @@ def test_a_deprecated_event_binds_its_publishers_and_subscribers(retail: Path) -
         ("Subscription/erp-address-sync", None),  # which feeds Flow/address-sync
         ("Route/address-changes", None),  # publishes it
         ("Consumer/crm-publisher", "Route/address-changes"),
+        ("Monitor/address-updates-fresh", None),  # watches it
     }
-    assert all(b.days_left == 70 and b.version is None for b in result.lifecycle[:5])
+    assert all(b.days_left == 70 and b.version is None for b in result.lifecycle[:6])
 
 
 def test_subscribers_are_bound_to_deprecated_schema_versions(retail: Path) -> None:
