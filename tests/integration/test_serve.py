@@ -161,7 +161,7 @@ def test_sighup_applies_a_valid_change_and_records_it(served: Served, retail_dir
     newest = served.revisions()[0]
     assert newest["source"] == "sighup"
     assert newest["summary"] == {
-        "objects": 42,
+        "objects": 44,
         "added": [],
         "removed": [],
         "changed": ["Team/platform"],
