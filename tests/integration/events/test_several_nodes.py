@@ -321,7 +321,7 @@ async def test_an_older_node_leaves_a_newer_nodes_consumers_alone(cluster: Clust
         await until(lambda: new.keeper is not None and new.keeper.held("reconcile") is not None)
         await cluster.node(older, "old", is_current=lambda: False)
         await publish(new, 1, 50)
-        await rx.wait_for(lambda: len(set(arrived(rx, "/added"))) == 50)
+        await rx.wait_for(lambda: len(set(arrived(rx, "/added"))) == 50, 30)
         assert await durables(cluster) == {
             consumer_name(cluster.prefix, "kept"),
             consumer_name(cluster.prefix, "added"),
