@@ -32,14 +32,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite runs on several worker processes (pytest-xdist): its tests mostly wait on services
+# and on the `interlink` processes they start, so more workers than cores pays off. Each worker
+# is a process of its own, and every test names its schema, stream prefix, keys and ports
+# afresh, so workers never share state. WORKERS=0 runs it in this one process.
+WORKERS ?= 4
+
 unit: $(STAMP)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest -n auto tests/unit
 
 # The coverage floor is a point or two under the total when it was set. The request path runs
 # compiled here (native), as C that coverage cannot trace, so its modules count as missed: the
 # same suite in plain Python covers 87%, with the build about 73%.
 test: lint typecheck native
-	$(BIN)/pytest --cov=interlink --cov-report= --cov-fail-under=71
+	$(BIN)/pytest -n $(WORKERS) --cov=interlink --cov-report= --cov-fail-under=71
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_estate.py

@@ -139,7 +139,8 @@ class MockSystem:
                 "status": answer.status,
                 "answer": answer.body,
                 "repeat": repeat,
-                "at": request.at.isoformat(timespec="milliseconds"),
+                # To the microsecond: calls made one after the other to two systems order by it.
+                "at": request.at.isoformat(),
             }
         )
         if self.on_request is not None:

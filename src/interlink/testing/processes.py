@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import socket
@@ -13,15 +14,42 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Final
 
 TOKEN = re.compile(r"\b(il_[a-z0-9]+_[A-Za-z0-9_-]+)")
 
 
+#: Where free_port() looks: below the kernel's ephemeral ports (32768 and up on Linux), which any
+#: bind to port 0 or outgoing connection, of this process or another, may be handed at any time.
+_FREE_PORTS: Final = range(20000, 32768)
+_chooser = random.Random()  # seeded here, not by a test that seeds the module's generator
+
+
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text(encoding="ascii")
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return _FREE_PORTS.stop
+
+
 def free_port() -> int:
+    """A loopback port free now, for a server started a moment later. Chosen at random outside
+    the ephemeral range, so that in between no port-0 bind or outgoing connection (as when the
+    suite runs on several workers) is given it; the kernel's choice only when none is found."""
+    stop = min(_FREE_PORTS.stop, _ephemeral_low())
+    for _ in range(50 if stop > _FREE_PORTS.start else 0):
+        port = _chooser.randrange(_FREE_PORTS.start, stop)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def interlink_command() -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,20 +19,15 @@ from moto.server import ThreadedMotoServer
 from interlink.connectors.base import ConnectionFailed, ConnectorError, ObjectNotFound
 from interlink.connectors.s3 import SPEC, S3Connector
 from interlink.testing.connectors import run_file_conformance
+from interlink.testing.processes import free_port
 
 KEY_ID = "AKIAILTESTKEYID00001"
 SECRET = "il-test-secret-access-key-0b7e3f"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
@@ -144,7 +138,7 @@ def test_a_missing_bucket_is_named(endpoint: str, caplog: pytest.LogCaptureFixtu
 
 def test_an_unreachable_endpoint_is_retryable(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    nowhere = f"http://127.0.0.1:{_free_port()}"
+    nowhere = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ConnectionFailed) as error:
         asyncio.run(S3Connector().open(_config(nowhere, "il-any-bucket", timeout=2), "docs"))
     assert str(error.value) == (
