@@ -33,12 +33,20 @@ class DataSource(Model):
     system: Name
     type: SourceType
     location: str = Field(
-        min_length=1, description="table (sql), or the file's path under the System's root"
+        min_length=1,
+        description="table (sql), the file's path under the System's root, or the path GET "
+        "under the System's baseUrl (http)",
     )
     query: str | None = Field(
         default=None,
         description="a SELECT run on the System instead of reading the table (sql sources, in "
         "the System's own dialect); filters and projections wrap it",
+    )
+    records: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$",
+        description="http sources: the dotted path to the array of records in the JSON answer "
+        "(data.items); none: the answer is the array",
     )
 
 
