@@ -46,9 +46,7 @@ def test_a_data_product_whose_source_is_not_read_is_a_warning(
         "    type: csv\n    location: addresses.csv\n",
     )
     # Read, but still virtual: its freshness monitor would see no refreshes.
-    assert [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m] == [
-        MONITOR_UNREFRESHED
-    ]
+    assert [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m] == [MONITOR_UNREFRESHED]
     edit(
         retail / "data" / "customer-addresses.yaml",
         "  contract:\n",
