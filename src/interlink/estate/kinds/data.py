@@ -157,9 +157,17 @@ class ProductMode(StrEnum):
 
 
 class Refresh(Model):
-    """When a materialised product is refreshed: on a cron schedule (UTC)."""
+    """When a materialised product is refreshed: on a cron schedule (UTC), when an event is
+    published, or both."""
 
-    schedule: str = Field(description="cron: minute hour day month weekday, in UTC")
+    schedule: str | None = Field(
+        default=None, description="cron: minute hour day month weekday, in UTC"
+    )
+    event: str | None = Field(
+        default=None,
+        description="an Event type: the product is refreshed soon after one is published "
+        "(many at once: one refresh)",
+    )
     cursor: str | None = Field(
         default=None,
         description="a contract column that only grows (an id, an updated-at): each refresh "
@@ -168,12 +176,20 @@ class Refresh(Model):
 
     @field_validator("schedule")
     @classmethod
-    def _cron(cls, value: str) -> str:
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             CronSim(value, datetime(2000, 1, 1))
         except CronSimError as exc:
             raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _when(self) -> Refresh:
+        if self.schedule is None and self.event is None:
+            raise ValueError("a refresh names a schedule, an event, or both")
+        return self
 
 
 class DataProductSpec(Model):
