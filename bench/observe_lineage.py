@@ -38,6 +38,8 @@ from interlink.store import default_store_url, open_store
 PLAIN = "bench.plain"
 SUBJECT = "bench.subject"
 TARGET = 0.90
+#: Whose data an event carries, and where its key is (bench/observe_traces.py --lineage too).
+SUBJECT_SPEC = {"type": "customer", "key": "data.customerId"}
 
 
 def write_estate(root: Path, receiver_url: str) -> None:
@@ -56,7 +58,7 @@ def write_estate(root: Path, receiver_url: str) -> None:
             "orderingKey": "customerId",
         }
         if subject:
-            spec["subject"] = {"type": "customer", "key": "data.customerId"}
+            spec["subject"] = dict(SUBJECT_SPEC)
         return spec
 
     def subscription(name: str, type_: str) -> dict[str, Any]:

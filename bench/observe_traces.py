@@ -1,7 +1,7 @@
 """What tracing costs: gateway and event throughput with tracing off and on, in one run.
 
     .venv/bin/python bench/observe_traces.py [--rounds 3] [--duration 10] [--connections 64]
-        [--events 5000] [--sample-ratio 1.0]
+        [--events 5000] [--sample-ratio 1.0] [--lineage]
 
 Two ``interlink serve`` processes on the same estate, one gateway worker each, the second
 with ``telemetry.otlpEndpoint`` set to an OTLP/HTTP sink in its own process (it reads each
@@ -13,6 +13,9 @@ it). Each round measures, for each of the two in turn:
 - events: ``--events`` events published with the ``AsyncPublisher`` (batching) to a type with
   a signed webhook subscription to a receiver in this process, timed from the first publish to
   the last delivery.
+
+With ``--lineage`` the second also records the event type's subject (record-level lineage), so
+"on" is everything observing costs the event path (bench/observe.py runs it so).
 
 It prints each round and the median ratio on/off of each figure; the target is a cost of at
 most 10 % (a ratio of 0.90 or more). The two processes share the machine with wrk, the
@@ -40,6 +43,7 @@ import events
 import gateway
 from interlink.events.signing import generate_secret
 from interlink.sdk import AsyncPublisher
+from observe_lineage import SUBJECT_SPEC
 
 
 def sink(port: int) -> None:
@@ -61,15 +65,25 @@ def sink(port: int) -> None:
 
 
 def write_estate(
-    root: Path, upstream: int, receiver_url: str, otlp: str | None, ratio: float = 1.0
+    root: Path,
+    upstream: int,
+    receiver_url: str,
+    otlp: str | None,
+    ratio: float = 1.0,
+    lineage: bool = False,
 ) -> Path:
     """bench/events.py's estate (an Event, a signed subscription to ``receiver_url``) with a
-    gateway route to the upstream, and the OTLP endpoint when tracing."""
+    gateway route to the upstream, the OTLP endpoint when tracing, and a subject on the Event
+    when recording lineage."""
     events.write_estate(root, receiver_url)
     docs = list(yaml.safe_load_all((root / "estate.yaml").read_text()))
     platform = docs[0]["spec"]
     if otlp is not None:
         platform["telemetry"] = {"otlpEndpoint": otlp, "serviceName": "bench", "sampleRatio": ratio}
+    if lineage:
+        for doc in docs:
+            if doc["kind"] == "Event" and doc["metadata"]["name"] == events.LATENCY:
+                doc["spec"]["subject"] = dict(SUBJECT_SPEC)
     docs += [
         {
             "apiVersion": "interlink/v1",
@@ -105,19 +119,21 @@ async def publish_to_delivery(
     return count / (time.perf_counter() - began)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def options(parser: argparse.ArgumentParser) -> None:
+    """This bench's options (bench/observe.py takes them too)."""
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--events", type=int, default=5000, help="events per round")
-    parser.add_argument("--sample-ratio", type=float, default=1.0, help="telemetry.sampleRatio")
-    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.sink:
-        sink(args.sink)
-        return
+
+
+Summary = dict[str, list[float]]
+
+
+def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False) -> Summary:
+    """Rounds of the gateway and the event path, off against on; each figure's ratios on/off
+    by round. Prints each round."""
     gateway.ensure_tools()
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="interlink-bench-") as tmp:
         root = Path(tmp)
@@ -136,7 +152,12 @@ def main() -> None:
         served: dict[str, tuple[int, int, str]] = {}  # name -> (pid, gateway port, key)
         for name, endpoint in (("off", None), ("on", f"http://127.0.0.1:{otlp}")):
             directory = write_estate(
-                root / name, upstream, receiver.url, endpoint, args.sample_ratio
+                root / name,
+                upstream,
+                receiver.url,
+                endpoint,
+                sample_ratio,
+                lineage and bool(endpoint),
             )
             key = gateway.create_key(directory, "bench-publisher")
             port = gateway.free_port()
@@ -146,7 +167,7 @@ def main() -> None:
             served[name] = (proc.pid, port, key)
         print(
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
-            f"sampleRatio {args.sample_ratio:g}; "
+            f"sampleRatio {sample_ratio:g}{'; lineage on' if lineage else ''}; "
             f"{args.events:,} events a round; {len(cpus)} CPUs; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
@@ -166,22 +187,36 @@ def main() -> None:
                 f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f})",
                 flush=True,
             )
-    gateway_ratios = [on[0] / off[0] for off, on in zip(figures["off"], figures["on"], strict=True)]
-    cpu_ratios = [
-        on[1] / off[1] for off, on in zip(figures["off"], figures["on"], strict=True) if off[1]
-    ]
-    event_ratios = [on[2] / off[2] for off, on in zip(figures["off"], figures["on"], strict=True)]
-    summary = {
-        "gateway throughput on/off": gateway_ratios,
-        "gateway CPU per request on/off": cpu_ratios,
-        "publish -> delivery throughput on/off": event_ratios,
+    pairs = list(zip(figures["off"], figures["on"], strict=True))
+    return {
+        "gateway throughput on/off": [on[0] / off[0] for off, on in pairs],
+        "gateway CPU per request on/off": [on[1] / off[1] for off, on in pairs if off[1]],
+        "publish -> delivery throughput on/off": [on[2] / off[2] for off, on in pairs],
     }
-    print()
+
+
+def report(summary: Summary) -> None:
+    """Each figure's median ratio and range."""
     for label, ratios in summary.items():
         print(
             f"{label:40} median {gateway.median(ratios):.2f} "
             f"(range {min(ratios):.2f}-{max(ratios):.2f})"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    options(parser)
+    parser.add_argument("--sample-ratio", type=float, default=1.0, help="telemetry.sampleRatio")
+    parser.add_argument("--lineage", action="store_true", help="record lineage too when on")
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sink:
+        sink(args.sink)
+        return
+    summary = measure(args, args.sample_ratio, args.lineage)
+    print()
+    report(summary)
     print(f"load after: {os.getloadavg()[0]:.2f}")
     print(json.dumps({k: [round(r, 3) for r in v] for k, v in summary.items()}))
 

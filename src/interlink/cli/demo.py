@@ -35,19 +35,23 @@ from interlink.cli.serve import configure_logging, run, serve_options, start
 from interlink.errors import ConfigError
 from interlink.events.signing import generate_secret
 from interlink.examples.companions import (
+    BACKOFFICE_CUSTOMER,
     FIRST_PORT,
+    PAUSE_PATH,
+    RESUME_PATH,
     SYSTEMS,
     DemoCompanions,
     base_url,
     place_companions,
 )
-from interlink.examples.mocks import RECEIVED_PATH
+from interlink.examples.mocks import FAIL_PATH, RECEIVED_PATH, RECOVER_PATH
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.serve import bound_address
 from interlink.runtime.settings import ServeSettings
 from interlink.store import Store
 
 DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
+BACKOFFICE = "demo-backoffice"  # the operator token of the back-office script, replaced each run
 PUBLISHER = "crm-publisher"
 PARTNER = "acme-logistics"
 SHOP = "webshop"
@@ -215,12 +219,24 @@ def demo_command(
         d = directory
         rev = snap.revision.id if snap.revision else "-"
         auth = f'-H "Authorization: Bearer {token}"'
-        mock_lines = []
+        mock_lines, observe_lines = [], []
+        at = f"--estate {d}"
         if companions:
-            inventory, erp = (base_url(snap.estate, s) for s in ("inventory", "erp"))
+            inventory, erp, crm = (base_url(snap.estate, s) for s in ("inventory", "erp", "crm"))
             mock_lines = [
                 f"  curl {inventory}{RECEIVED_PATH}   # what inventory received: held, released",
                 f"  curl {erp}{RECEIVED_PATH}   # the addresses address-sync brought to the ERP",
+            ]
+            observe_lines = [
+                f"Observe (alerts are printed here as they open; also: {cli} alerts list {at}):",
+                f"  {cli} inventory {at} --undeclared   # the back-office script's operator token",
+                f"  curl -X POST {crm}{PAUSE_PATH}   # the CRM goes quiet: address-updates-fresh "
+                f"fires in 2-3 min; {RESUME_PATH} to resume",
+                f"  curl -X POST {erp}{FAIL_PATH}   # the ERP answers 503: address-sync-runs "
+                f"burns its SLO in 2-3 min; {RECOVER_PATH} to recover",
+                f"  {cli} monitors list {at}",
+                f"  {cli} lineage trace customer {BACKOFFICE_CUSTOMER} {at}   # publish, "
+                "deliveries, flow steps, writes (or any customer id printed below)",
             ]
         lines = [
             "",
@@ -262,6 +278,7 @@ def demo_command(
             f"  {cli} flows runs --admin {admin} --token {token}   # completed and compensated",
             f"  {cli} flows show RUN --admin {admin} --token {token}   # each step of one run",
             *mock_lines,
+            *observe_lines,
             "Contracts:",
             f"  {cli} diff {d}/contracts/customer.address-updated.v1.schema.json "
             f"{d}/contracts/customer.address-updated.v2.schema.json   # compatible",
@@ -275,7 +292,17 @@ def demo_command(
         ]
         echo("\n".join(lines))
         if companions and runtime.mesh is not None:
-            helpers = DemoCompanions(snap.estate, runtime.mesh, gw, key, shop_key, values, echo)
+            helpers = DemoCompanions(
+                snap.estate,
+                runtime.mesh,
+                gw,
+                key,
+                shop_key,
+                values,
+                echo,
+                operator_token=backoffice_token(runtime.store),
+                alerts=runtime.store.alerts,
+            )
             _tasks.add(asyncio.get_running_loop().create_task(_run_companions(helpers, echo)))
 
     run(runtime, sock, ready, gateway)
@@ -310,3 +337,12 @@ def fresh_credentials(store: Store) -> tuple[str, str, str, str]:
                 store.consumer_keys.revoke(old_key.id)
         keys.append(store.consumer_keys.create(consumer, DEMO_NAME)[0])
     return token, keys[0], keys[1], keys[2]
+
+
+def backoffice_token(store: Store) -> str:
+    """An operator token for the demo's back-office script, whose publishes no Consumer
+    declares: the inventory's undeclared connection. The previous run's is revoked."""
+    for old in store.tokens.list():
+        if old.name == BACKOFFICE and not old.revoked:
+            store.tokens.revoke(old.id)
+    return store.tokens.create("operator", BACKOFFICE)[0]

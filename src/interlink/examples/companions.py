@@ -12,7 +12,13 @@
 - mock ERP, billing, inventory and logistics systems answer the calls of the example's flows
   (``interlink.examples.mocks``): the address changes Flow/address-sync brings to the ERP, the
   reservations, payments and shipments of Flow/order-saga, whose orders a web shop simulator
-  places (``interlink.examples.shop``). Each shows what it received on ``GET /received``.
+  places (``interlink.examples.shop``). Each shows what it received on ``GET /received``;
+  ``POST /control/fail`` makes one answer 503 until ``POST /control/recover``;
+- ``POST /control/pause`` on the CRM's port stops the CRM simulator publishing (until
+  ``POST /control/resume``), so the freshness monitor on its Event fires;
+- a back-office script publishes one address change with an operator's admin token, a
+  connection no Consumer declares (``interlink inventory --undeclared``);
+- each alert the monitors open or resolve is printed as it is booked, in its plain words.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from interlink.examples.mocks import (
 )
 from interlink.examples.shop import ShopSimulator
 from interlink.sdk import AsyncPublisher, PublishError
+from interlink.store import AlertBook
 from interlink.testing.processes import free_port
 from interlink.testing.receivers import Received, Receiver, Reply
 
@@ -57,6 +64,10 @@ CITIES = (
 )
 #: Where the signed webhooks of the logistics System's Subscriptions arrive.
 HOOKS = "/hooks/"
+#: ``POST`` on the CRM's port: stop the CRM simulator publishing, or start it again.
+PAUSE_PATH, RESUME_PATH = "/control/pause", "/control/resume"
+#: The customer the back-office script moves (with an operator's token: undeclared).
+BACKOFFICE_CUSTOMER = "C000042"
 
 
 #: The Systems whose stand-ins the demo runs, in the order of their ports (9101, 9102, …).
@@ -108,6 +119,8 @@ class DemoCompanions:
         secrets: dict[str, str],
         echo: Callable[[str], None],
         *,
+        operator_token: str | None = None,
+        alerts: AlertBook | None = None,
         interval: float = 4.0,
         order_interval: float = 5.0,
     ) -> None:
@@ -131,6 +144,16 @@ class DemoCompanions:
         for system in self.systems.values():
             system.on_request = echo
         self._publisher = AsyncPublisher(gateway_url, source="crm", key=publisher_key, linger=0)
+        self._backoffice = (
+            AsyncPublisher(gateway_url, source="backoffice", token=operator_token, linger=0)
+            if operator_token
+            else None
+        )
+        self._alerts = alerts
+        self.paused = False  # the CRM simulator, by POST /control/pause on the CRM's port
+        self.crm.answer(
+            self._pause, when=lambda r: r.method == "POST" and r.path in (PAUSE_PATH, RESUME_PATH)
+        )
         self.shop = ShopSimulator(gateway_url, shop_key, echo, interval=order_interval)
         self._tasks: list[asyncio.Task[None]] = []
         self._seen = {"logistics": 0, "analytics": 0}
@@ -160,6 +183,10 @@ class DemoCompanions:
             asyncio.create_task(self._report()),
             asyncio.create_task(self._replay_dead_letters()),
         ]
+        if self._backoffice is not None:
+            self._tasks.append(asyncio.create_task(self._publish_backoffice()))
+        if self._alerts is not None:
+            self._tasks.append(asyncio.create_task(self._tell_alerts(self._alerts)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -167,17 +194,27 @@ class DemoCompanions:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._publisher.close()
+        if self._backoffice is not None:
+            await self._backoffice.close()
         await self.shop.close()
         for receiver in (self.logistics, self.analytics, self.legacy_crm, self.crm):
             await receiver.stop()
         for name in ("erp", "billing", "inventory"):
             await self.systems[name].stop()
 
+    def _pause(self, request: Received) -> Reply:
+        self.paused = request.path == PAUSE_PATH
+        said = "paused: no address changes until POST " + RESUME_PATH if self.paused else "resumed"
+        self._echo(f"crm        ! simulator {said}")
+        body = {"simulator": "crm", "paused": self.paused}
+        return Reply(200, {"content-type": "application/json"}, json.dumps(body).encode())
+
     async def _simulate_crm(self) -> None:
         rng = random.Random(7)
-        n = 0
         while True:
-            n += 1
+            if self.paused:
+                await asyncio.sleep(0.5)
+                continue
             city, country = rng.choice(CITIES)
             data = {
                 "customerId": f"C{rng.randint(1, 5):06d}",
@@ -202,6 +239,45 @@ class DemoCompanions:
             except PublishError as exc:
                 self._echo(f"crm        → publish failed: {exc}")
             await asyncio.sleep(self._interval)
+
+    async def _publish_backoffice(self) -> None:
+        """One address change from a script holding an operator's admin token: accepted, and
+        seen in the inventory as a publisher the estate does not declare."""
+        assert self._backoffice is not None
+        await asyncio.sleep(2.0)
+        data = {
+            "customerId": BACKOFFICE_CUSTOMER,
+            "address": {
+                "street": "9 Kai",
+                "city": "Berlin",
+                "postalCode": "10115",
+                "country": "DE",
+            },
+            "changedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "changedBy": "backoffice-script",
+        }
+        try:
+            receipt = await self._backoffice.send(self._backoffice.event(EVENT, data))
+            self._echo(
+                f"backoffice → published {EVENT} #{receipt.seq} for {BACKOFFICE_CUSTOMER} "
+                "with an operator's admin token (declared nowhere)"
+            )
+        except PublishError as exc:
+            self._echo(f"backoffice → publish failed: {exc}")
+
+    async def _tell_alerts(self, book: AlertBook) -> None:
+        """Print each alert as it opens and resolves, as its owners would be told."""
+        seen = {a.id: a.state for a in await asyncio.to_thread(book.recent, "all", 100)}
+        while True:
+            await asyncio.sleep(2.0)
+            for alert in reversed(await asyncio.to_thread(book.recent, "all", 20)):
+                if seen.get(alert.id) == alert.state:
+                    continue
+                seen[alert.id] = alert.state
+                if alert.state == "firing":
+                    self._echo(f"alert      ! {alert.monitor} firing: {alert.summary}")
+                else:
+                    self._echo(f"alert      ✓ {alert.monitor} resolved")
 
     async def _report(self) -> None:
         while True:

@@ -15,6 +15,9 @@ A request that carries an ``Idempotency-Key`` already answered gets the same ans
 changes nothing (the same key on another request is 422), as a system that a retrying flow calls
 must do. ``GET /received`` answers with every request received and what the system keeps, as
 JSON; each request also makes one line for the demo's output.
+
+``POST /control/fail`` makes a system answer every request 503 until ``POST /control/recover``,
+so the demo can show a monitor's SLO burning and an alert telling the owners.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ BLOCKED = frozenset({"C000005"})
 #: The countries logistics has carriers for.
 SHIPS_TO = frozenset({"DE", "AT", "CH", "FR", "IE", "NL", "BE", "IT", "ES", "PT"})
 RECEIVED_PATH = "/received"
+#: ``POST`` there: answer 503 from now on; the other: answer again.
+FAIL_PATH, RECOVER_PATH = "/control/fail", "/control/recover"
 
 _JSON = {"content-type": "application/json"}
 _PROBLEM = {"content-type": "application/problem+json"}
@@ -68,6 +73,7 @@ class MockSystem:
         self.received: list[dict[str, Any]] = []
         self.state: dict[str, dict[str, Any]] = {}  # what it keeps, by collection
         self.on_request: Callable[[str], None] | None = None  # told one line per request
+        self.failing = False  # set by POST /control/fail: every request answered 503
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._answers: dict[str, tuple[str, Answer]] = {}  # by key: the request, its answer
         self.receiver.answer(self._reply, when=self._serves)
@@ -96,12 +102,16 @@ class MockSystem:
     def _serves(self, request: Received) -> bool:
         if request.method == "GET" and request.path == RECEIVED_PATH:
             return True
+        if request.method == "POST" and request.path in (FAIL_PATH, RECOVER_PATH):
+            return True
         return any(m == request.method and p.match(request.path) for m, p, _ in self._routes)
 
     def _reply(self, request: Received) -> Reply:
         if request.path == RECEIVED_PATH:
             shown = {"system": self.name, "received": self.received, **self.state}
             return Reply(200, _JSON, json.dumps(shown, indent=2).encode())
+        if request.path in (FAIL_PATH, RECOVER_PATH):
+            return self._control(request.path == FAIL_PATH)
         what = f"{request.method} {request.path}"
         key = request.headers.get("idempotency-key")
         repeat = key is not None and key in self._answers
@@ -110,6 +120,8 @@ class MockSystem:
             if first != what:
                 detail = f"Idempotency-Key {key} was used for {first}"
                 answer, repeat = problem(422, "Idempotency-Key reused", detail), False
+        elif self.failing:
+            answer = problem(503, "Unavailable", f"{self.name} is down (POST {RECOVER_PATH})")
         else:
             answer = self._handle(request)
             if key is not None and answer.status < 500:  # a 5xx may be tried again
@@ -137,6 +149,14 @@ class MockSystem:
         headers = _PROBLEM if answer.status >= 400 else _JSON
         payload = b"" if answer.body is None else json.dumps(answer.body).encode()
         return Reply(answer.status, headers if payload else {}, payload)
+
+    def _control(self, fail: bool) -> Reply:
+        self.failing = fail
+        said = "answers every request 503" if fail else "answers again"
+        if self.on_request is not None:
+            self.on_request(f"{self.name:<10} ! now {said}")
+        body = {"system": self.name, "failing": fail}
+        return Reply(200, _JSON, json.dumps(body).encode())
 
     def _handle(self, request: Received) -> Answer:
         try:

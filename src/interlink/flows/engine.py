@@ -90,6 +90,7 @@ from interlink.flows.tracing import recorded as run_recorded
 from interlink.flows.tracing import step_span
 from interlink.http.client import HttpClient
 from interlink.observe import signals
+from interlink.observe.lineage import note_called
 
 log = logging.getLogger("interlink.flows")
 
@@ -667,7 +668,9 @@ class FlowEngine:
         request = CallRequest(
             run.flow, step, compensate, "System", system, method, path, body, key, limit
         )
-        return await call_through(self._transport, request)
+        answer = await call_through(self._transport, request)
+        note_called(system, method, path)
+        return answer
 
     async def call_api(
         self, api: str, method: str, path: str, body: Any, run: FlowRun, step: str

@@ -55,7 +55,7 @@ def test_the_retail_example_has_no_errors() -> None:
         "Route/customers",
     ]
     assert result.ok
-    assert len(result.estate) == 42
+    assert len(result.estate) == 44
     assert len(result.estate.files) == 19
     assert len(result.estate.contracts) == 6
 
@@ -313,6 +313,7 @@ def test_a_removed_team_is_reported_wherever_it_is_named(retail: Path) -> None:
     subjects = sorted({f.subject or "" for f in result.findings if f.code == "REF_UNKNOWN"})
     assert subjects == [
         "Flow/address-sync",
+        "Monitor/address-sync-runs",
         "Subscription/erp-address-sync",
         "System/billing",
         "System/erp",

@@ -12,6 +12,8 @@ import pytest
 from interlink.events.signing import generate_secret
 from interlink.examples.mocks import (
     CARD_LIMIT,
+    FAIL_PATH,
+    RECOVER_PATH,
     MockSystem,
     mock_billing,
     mock_erp,
@@ -140,3 +142,22 @@ async def test_logistics_books_shipments_unsigned_and_still_checks_its_webhooks(
     shown = await received(logistics)
     assert [r["path"] for r in shown["received"]] == ["/shipments", "/shipments"]
     assert list(shown["shipments"]) == ["S-0001"]
+
+
+async def test_a_system_told_to_fail_answers_503_until_told_to_recover(
+    systems: dict[str, MockSystem],
+) -> None:
+    erp = systems["erp"]
+    told: list[str] = []
+    erp.on_request = told.append
+    address = {"street": "1 Hauptstr", "zip": "10115", "city": "Berlin", "country": "DE"}
+    async with httpx.AsyncClient(base_url=erp.url) as client:
+        assert (await client.post(FAIL_PATH)).json() == {"system": "erp", "failing": True}
+        down = await client.put("/customers/C1/billing-address", json=address)
+        assert (await client.post(RECOVER_PATH)).json() == {"system": "erp", "failing": False}
+        up = await client.put("/customers/C1/billing-address", json=address)
+    assert down.status_code == 503
+    assert down.headers["content-type"] == "application/problem+json"
+    assert up.status_code == 200
+    assert told[0] == "erp        ! now answers every request 503"
+    assert [r["status"] for r in (await received(erp))["received"]] == [503, 200]

@@ -17,6 +17,7 @@ from interlink.estate.subjects import SubjectKey, key_problem
 from interlink.observe.lineage import (
     CURRENT_RUN,
     LineageRecorder,
+    note_called,
     note_step,
     note_written,
     subject_types,
@@ -110,6 +111,8 @@ async def test_a_run_carrying_a_subject_records_its_steps_and_writes(
     try:
         note_step("address-sync", "map")
         note_written("erp", "write", "customers")
+        note_called("erp", "GET", "/customers/C9")  # a read: no hop
+        note_called("erp", "put", "/customers/C9/billing-address")
         _published(recorder, "C9", "e2")  # published by the run: said as the flow
     finally:
         CURRENT_RUN.reset(token)
@@ -118,10 +121,11 @@ async def test_a_run_carrying_a_subject_records_its_steps_and_writes(
     assert [(h.kind, h.actor, h.target, h.detail) for h in hops] == [
         ("transformed", "Flow/address-sync", "Flow/address-sync", "step map"),
         ("written", "Flow/address-sync", "System/erp", "write customers"),
+        ("written", "Flow/address-sync", "System/erp", "PUT /customers/C9/billing-address"),
         ("published", "Flow/address-sync", "Event/customer.address-updated", ""),
     ]
     assert hops[1].run_id == "run-1"
-    assert carried.written == {("erp", "write", "customers")}
+    assert carried.written == {("erp", "write", "customers")}  # a call is no dataset
     plain = recorder.run_lineage("other", "run-2", None, "", {"customerId": "C9"})
     assert plain.subject is None
 

@@ -75,6 +75,8 @@ async def test_each_monitor_is_evaluated_told_and_kept(runtime: Runtime) -> None
     runner = MonitorRunner(runtime.store, lambda: estate, metrics, sink=sink, clock=clock)
     verdicts = {v.monitor: v for v in await runner.evaluate()}
     assert sorted(verdicts) == [
+        "address-sync-runs",
+        "address-updates-fresh",
         "address-updates-volume",
         "addresses-fresh",
         "customers-availability",
@@ -194,10 +196,10 @@ def test_the_admin_api_and_the_cli_list_the_monitors(runtime: Runtime, retail_di
     assert pending.status_code == 200
     first = pending.json()["monitors"][0]
     assert first == {
-        "name": "address-updates-volume",
-        "type": "anomaly",
-        "target": {"kind": "Subscription", "name": "logistics-address-updates"},
-        "severity": "warning",
+        "name": "address-sync-runs",
+        "type": "slo",
+        "target": {"kind": "Flow", "name": "address-sync"},
+        "severity": "critical",
         "state": "pending",
         "evaluatedAt": None,
         "facts": {},
@@ -237,3 +239,32 @@ async def test_the_alerts_book_and_word_the_verdicts(runtime: Runtime) -> None:
     assert firing.target == "Route/customers"
     assert firing.summary  # worded from the estate and the verdict's facts
     assert runtime.store.alerts.firing("customers-latency") is None
+
+
+@pytest.mark.anyio
+async def test_the_demo_monitors_fire_within_minutes(runtime: Runtime) -> None:
+    """What `interlink demo` shows: the CRM quiet for three minutes, and Flow/address-sync
+    failing half its runs for three minutes, each an alert in plain words."""
+    last = Bucket(5, 0, 0.0, [0] * len(LATENCY_BOUNDS), NOW - 180)
+    runtime.store.signals.record(
+        [SignalRow("Event", "customer.address-updated", MINUTE, int(NOW) - 240, last)]
+        + [
+            SignalRow("Flow", "address-sync", MINUTE, int(NOW) - m * MINUTE, Bucket(10, 5, 1.0))
+            for m in range(3)
+        ]
+    )
+    estate = runtime.snapshot.estate
+    alerts = Alerts(runtime.store, lambda: estate)
+    runner = MonitorRunner(runtime.store, lambda: estate, Registry(), sink=alerts, clock=Clock())
+    await runner.evaluate()
+    quiet = runtime.store.alerts.firing("address-updates-fresh")
+    assert quiet is not None
+    assert quiet.summary.startswith(
+        "The CRM has not sent any customer.address-updated events for 3 minutes"
+    )
+    assert quiet.summary.endswith("Owner: Sales.")
+    burning = runtime.store.alerts.firing("address-sync-runs")
+    assert burning is not None
+    assert burning.facts["long_window_seconds"] == 120  # a one-day window: minutes, not hours
+    assert burning.summary.startswith("The address-sync flow is failing 50%")
+    assert burning.summary.endswith("Owner: Finance.")

@@ -134,6 +134,27 @@ def note_written(system: str, operation: str, target: str) -> None:
         )
 
 
+def note_called(system: str, method: str, path: str) -> None:
+    """A flow's call changed something on ``system`` (any method but GET and HEAD): a
+    ``written`` hop when the run carries a subject. Not an OpenLineage output: a path names a
+    record (``/customers/C1/…``), not a dataset."""
+    run = CURRENT_RUN.get()
+    if run is None or run.subject is None or run.recorder is None:
+        return
+    if method.upper() in ("GET", "HEAD"):
+        return
+    run.recorder.hop(
+        run.subject,
+        "written",
+        f"Flow/{run.flow}",
+        f"System/{system}",
+        f"{method.upper()} {path}",
+        run.event_type,
+        run.event_id,
+        run.run_id,
+    )
+
+
 def note_step(flow: str, step: str) -> None:
     """Step ``step`` of the current run of ``flow`` completed: recorded when the run carries
     a subject."""
