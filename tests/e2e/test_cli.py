@@ -22,8 +22,8 @@ def test_init_writes_an_estate_that_checks_clean(tmp_path: Path) -> None:
     check = run_interlink(["check", str(target), "--date", "2027-01-01"])
     assert check.returncode == 0, check.stdout
     # Route/customers and its two consumers still use customers-v1, which is deprecated, and
-    # its DataProduct is not run yet (and a Monitor watches it).
-    assert check.stdout.splitlines()[-1] == "44 objects in 19 files: 0 errors, 5 warnings"
+    # a Monitor watches its DataProduct, which is virtual (never refreshed).
+    assert check.stdout.splitlines()[-1] == "44 objects in 19 files: 0 errors, 4 warnings"
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_check_reports_findings_grouped_by_file_and_exits_1(retail_dir: Path) ->
     )
     assert "zz.yaml" in lines
     assert "  zz.yaml:2:7: error: unknown kind 'Sytem' (did you mean 'System'?)" in lines
-    assert lines[-1] == "44 objects in 20 files: 2 errors, 5 warnings"
+    assert lines[-1] == "44 objects in 20 files: 2 errors, 4 warnings"
 
 
 def test_check_json_output_for_ci(retail_dir: Path) -> None:
@@ -61,7 +61,7 @@ def test_check_json_output_for_ci(retail_dir: Path) -> None:
     assert result.returncode == 0  # warnings only
     body = json.loads(result.stdout)
     assert body["ok"] is True
-    assert body["warnings"] == 6  # with the example's 3 lifecycle and 2 not-run warnings
+    assert body["warnings"] == 5  # with the example's 3 lifecycle and 1 not-run warnings
     (finding,) = [
         f
         for f in body["findings"]

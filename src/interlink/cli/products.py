@@ -98,6 +98,7 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
                     "source": f"{spec.source.type.value} {spec.source.system}/"
                     f"{spec.source.location}",
                     "schedule": spec.refresh.schedule if spec.refresh else None,
+                    "event": spec.refresh.event if spec.refresh else None,
                     "lastRefresh": _record_json(last) if last else None,
                 }
             )

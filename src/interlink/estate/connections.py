@@ -73,7 +73,7 @@ CONNECTION_RULES = (
         PRODUCT_SOURCE,
         "a DataProduct's source names a System whose connector reads its type: sql on a SQL "
         "connector (a plain table name unless a query is given), csv, json and parquet on a "
-        "files connector",
+        "files connector, http on a System with a baseUrl (location a path under it)",
     ),
 )
 
@@ -433,13 +433,31 @@ _SOURCE_INTERFACE = {"sql": "sql", "csv": "files", "json": "files", "parquet": "
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 
 
+def _http_source(estate: Estate, item: Loaded, system: str, location: str) -> Iterator[Finding]:
+    found = estate.get("System", system)
+    if found is not None and isinstance(found.obj, System) and found.obj.spec.base_url is None:
+        yield item.finding(
+            ("spec", "source", "system"),
+            PRODUCT_SOURCE,
+            f"{item.key}: an http source needs a System with a baseUrl; System/{system} has none",
+        )
+    if not location.startswith("/") or path_leaves_base(location):
+        yield item.finding(
+            ("spec", "source", "location"),
+            PRODUCT_SOURCE,
+            f"{item.key}: an http source's location is a path under the System's baseUrl "
+            f"(starting with /, no . or .. segments), not {location!r}",
+        )
+
+
 def _product_sources(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
     for item in estate.loaded_of("DataProduct"):
         assert isinstance(item.obj, DataProduct)
         source = item.obj.spec.source
-        interface = _SOURCE_INTERFACE.get(source.type.value)
-        if interface is None:
-            continue  # http: said by not_yet (not read yet)
+        if source.type.value == "http":
+            yield from _http_source(estate, item, source.system, source.location)
+            continue
+        interface = _SOURCE_INTERFACE[source.type.value]
         what = _lacks(estate, catalog, source.system, interface)
         if what is not None:
             yield item.finding(

@@ -116,6 +116,9 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
         yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
+        refresh = obj.spec.refresh
+        if refresh is not None and refresh.event:
+            yield Link(("spec", "refresh", "event"), "Event", refresh.event, "subscribes")
     elif isinstance(obj, Monitor):
         watched = obj.spec.target
         yield Link(("spec", "target"), watched.kind, watched.name, "watches")

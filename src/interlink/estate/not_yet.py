@@ -4,9 +4,9 @@ The estate model is ahead of the runtime: some fields are validated and document
 nothing, and some objects are only partly run. Saying nothing would let a reader believe they
 work, so `check` warns wherever one is used (rules ``NO_EFFECT`` and ``NOT_RUN``, the latter
 also at each Flow step of a kind the flow engine does not run: serve runs flows, but not one
-with such a step) and `serve` says in one line what it does not run. A DataProduct with an
-http source is not read at all: `NOT_RUN` says so at its source. An entry leaves this table
-when the feature that reads it lands.
+with such a step) and `serve` says in one line what it does not run. A DataProduct whose
+source type is not read would get `NOT_RUN` at its source (every type is read today). An entry
+leaves this table when the feature that reads it lands.
 
 Descriptive fields are not listed: a System's ``criticality`` and ``dataClassification``, a
 Consumer's ``type`` and ``contact``, a Team's ``members``. They promise no behaviour; they are
@@ -74,7 +74,7 @@ NOT_RUN: dict[str, tuple[str, str]] = {}
 NOT_RUN_NOTE: dict[str, str] = {}
 
 #: DataProduct source types that are read (queries and refreshes); the others are not yet.
-PRODUCT_SOURCES_READ: frozenset[str] = frozenset({"sql", "csv", "json", "parquet"})
+PRODUCT_SOURCES_READ: frozenset[str] = frozenset({"sql", "csv", "json", "parquet", "http"})
 
 
 def no_effect_findings(estate: Estate) -> Iterator[Finding]:

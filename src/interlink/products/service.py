@@ -33,12 +33,16 @@ from interlink.estate.kinds.data import (
     ColumnType,
     DataContract,
     DataProduct,
+    DataSource,
     ProductMode,
     SourceType,
 )
 from interlink.estate.kinds.organisation import System
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.product_rules import contract_of
+from interlink.estate.references import resolve
+from interlink.http.client import HttpClient
+from interlink.http.credential import compile_credential
 from interlink.observe import signals
 from interlink.products import quality
 from interlink.products.engine import literal, session
@@ -48,6 +52,7 @@ from interlink.products.history import RefreshHistory, RefreshRecord, Violation
 from interlink.products.query import Policy, ProductQuery, QueryResult, page, select_sql
 from interlink.products.sources import read_file, read_sql
 from interlink.products.storage import ProductFiles
+from interlink.products.web import read_http
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -92,6 +97,7 @@ class Products:
         self.monotonic = monotonic
         self._cache: OrderedDict[tuple[Any, ...], _Cached] = OrderedDict()
         self._refreshing: dict[str, asyncio.Lock] = {}
+        self._client: HttpClient | None = None  # http sources' requests, made when first read
 
     # --- what the estate declares ------------------------------------------------------------
 
@@ -173,21 +179,30 @@ class Products:
         """The source's rows (SQL: with ``filters`` pushed down; a file: whole, then
         ``filters`` applied by DuckDB)."""
         source = product.spec.source
-        if source.type is SourceType.HTTP:
-            raise ConfigError(f"DataProduct/{product.metadata.name}: http sources are not read yet")
         system = self._system(source.system)
+        if source.type is SourceType.HTTP:
+            table = await self._read_http(system, source, columns)
+            return await _filtered(table, filters)
         connector = system.spec.connector_name
         if connector is None:
             raise ConfigError(f"System/{source.system} has no connector")
         connection = await self.connections.get(source.system, connector, system.spec.connection)
         if source.type is SourceType.SQL:
             return await read_sql(connection, source, columns, filters, connector)
-        table = await read_file(connection, source, columns)
-        if not filters:
-            return table
-        condition, params = where(filters, '"', "f", "$")
-        sql = f"SELECT * FROM data WHERE {condition}"  # noqa: S608 - quoted, parameters
-        return await asyncio.to_thread(_run, sql, params, table)
+        return await _filtered(await read_file(connection, source, columns), filters)
+
+    async def _read_http(
+        self, system: System, source: DataSource, columns: Sequence[Column]
+    ) -> pa.Table:
+        if system.spec.base_url is None:
+            raise ConfigError(f"System/{source.system} has no baseUrl to read an http source at")
+        credential = None
+        if system.spec.credentials is not None:
+            credential = compile_credential(system.spec.credentials, source.system)
+        if self._client is None:
+            self._client = HttpClient()
+        base_url = resolve(system.spec.base_url)
+        return await read_http(self._client, base_url, credential, source, columns)
 
     def _system(self, name: str) -> System:
         found = self.estate().get("System", name)
@@ -302,6 +317,18 @@ class Products:
 
     async def aclose(self) -> None:
         await self.connections.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def _filtered(table: pa.Table, filters: Sequence[Filter]) -> pa.Table:
+    """A source read whole (a file, an http answer) with ``filters`` applied by DuckDB."""
+    if not filters:
+        return table
+    condition, params = where(filters, '"', "f", "$")
+    sql = f"SELECT * FROM data WHERE {condition}"  # noqa: S608 - quoted, parameters
+    return await asyncio.to_thread(_run, sql, params, table)
 
 
 def _run(sql: str, params: dict[str, Any], data: pa.Table | None) -> pa.Table:

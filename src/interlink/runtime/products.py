@@ -43,7 +43,8 @@ async def start_products(runtime: Runtime) -> tuple[Products, RefreshSchedule | 
         keeper = owned = LeaseKeeper(
             runtime.store.leases, f"{node}-products", ttl=runtime.settings.lease_ttl
         )
-    schedule = RefreshSchedule(products, keeper=keeper)
+    bus = runtime.mesh.bus if runtime.mesh is not None else None
+    schedule = RefreshSchedule(products, keeper=keeper, bus=bus)
     await schedule.start()
     if owned is not None:
         await owned.start()

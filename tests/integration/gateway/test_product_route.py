@@ -81,6 +81,25 @@ metadata: {name: missing, owner: data}
 spec: {match: {path: /data/missing}, product: missing}
 ---
 apiVersion: interlink/v1
+kind: System
+metadata: {name: feed, owner: data}
+spec: {domain: sales, baseUrl: 'http://127.0.0.1:1'}
+---
+apiVersion: interlink/v1
+kind: DataProduct
+metadata: {name: feed, owner: data}
+spec:
+  domain: sales
+  source: {system: feed, type: http, location: /rows}
+  contract:
+    columns: [{name: id, type: integer}]
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {name: feed, owner: data}
+spec: {match: {path: /data/feed}, product: feed}
+---
+apiVersion: interlink/v1
 kind: Route
 metadata: {name: internal, owner: data}
 spec:
@@ -247,6 +266,9 @@ def test_a_source_that_is_down_is_a_5xx_problem_and_no_rows(served: Served) -> N
     assert "data" not in body
     sql = served.client.post("/data/missing/sql", content="SELECT * FROM missing")
     assert "missing.csv" in problem(sql, 502)["detail"]
+    # An http source that does not answer (nothing listens on port 1).
+    feed = problem(served.client.get("/data/feed"), 502)
+    assert feed["detail"].startswith("System/feed (GET /rows): unreachable")
 
 
 def test_sql_reads_the_callers_products_only(served: Served) -> None:

@@ -43,6 +43,34 @@ def test_a_source_its_system_cannot_read(tmp_path: Path) -> None:
     ]
 
 
+def test_an_http_source_needs_a_base_url_and_a_path_under_it(tmp_path: Path) -> None:
+    text = orders_product().replace(
+        "system: shop, type: sql, location: orders}", "system: drop, type: http, location: a/../b}"
+    )
+    found = _findings(make_estate(tmp_path, text))
+    assert found == [
+        "estate.yaml:27:20: error: DataProduct/orders: an http source needs a System with a "
+        "baseUrl; System/drop has none",
+        "estate.yaml:27:48: error: DataProduct/orders: an http source's location is a path "
+        "under the System's baseUrl (starting with /, no . or .. segments), not 'a/../b'",
+    ]
+
+
+def test_a_refresh_on_an_event_names_a_declared_event(tmp_path: Path) -> None:
+    text = orders_product("materialised", refresh="  refresh: {event: order.placd}")
+    result = check_estate(make_estate(tmp_path, text), connectors=registry())
+    (found,) = [f for f in result.findings if f.code == "REF_UNKNOWN"]
+    assert found.render(result.estate.root).startswith(
+        "estate.yaml:30:20: error: DataProduct/orders refers to Event/order.placd, which does "
+        "not exist"
+    )
+    text = orders_product("materialised", refresh="  refresh: {cursor: id}")
+    result = check_estate(make_estate(tmp_path, text), connectors=registry())
+    assert "a refresh names a schedule, an event, or both" in " ".join(
+        f.message for f in result.findings
+    )
+
+
 def test_columns_named_outside_the_contract_and_rules_that_do_not_fit(tmp_path: Path) -> None:
     text = orders_product(
         "materialised", refresh="  refresh: {schedule: '0 * * * *', cursor: updated}"

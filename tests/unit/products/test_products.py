@@ -354,3 +354,60 @@ def test_a_pattern_duckdb_cannot_run_fails_the_refresh_in_one_line(
     last = RefreshHistory(store.db).last("orders")
     assert last is not None
     assert last.outcome == "failed"
+
+
+ORDER_EVENT = """\
+---
+apiVersion: interlink/v1
+kind: Event
+metadata: {name: order.placed, owner: data}
+spec:
+  system: shop
+  schemas: [{version: 1, file: order.schema.json}]
+"""
+
+
+def test_a_published_event_refreshes_its_product_once(tmp_path: Path, store: Store) -> None:
+    from interlink.events.backends.embedded import EmbeddedBus
+    from interlink.events.bus import Envelope, StreamSpec
+
+    orders_db(tmp_path, ROWS)
+    text = orders_product("materialised", refresh="  refresh: {event: order.placed}")
+    estate_dir = make_estate(tmp_path, text + ORDER_EVENT)
+    (estate_dir / "order.schema.json").write_text('{"type": "object"}')
+    estate = load(estate_dir)
+    products = Products(lambda: estate, tmp_path / "data", history=RefreshHistory(store.db))
+    now = [datetime(2026, 1, 1, 2, 0, tzinfo=UTC)]
+    products.clock = lambda: now[0]
+    bus = EmbeddedBus(tmp_path / "events.db", clock=lambda: now[0])
+    schedule = RefreshSchedule(products, clock=lambda: now[0], bus=bus)
+
+    def event(n: int) -> Envelope:
+        return Envelope("order.placed", f"e{n}", "shop", None, b"{}")
+
+    async def go() -> None:
+        await bus.open()
+        await bus.ensure([StreamSpec("order.placed", 60.0, 65536)], [])
+        try:
+            assert schedule.due(now[0]) == []  # no schedule
+            assert await schedule.refresh_due() == ["orders"]  # never refreshed: at once
+            assert await schedule.refresh_due() == []  # nothing published since
+            now[0] = datetime(2026, 1, 1, 2, 5, tzinfo=UTC)
+            await bus.publish([event(1), event(2), event(3)])
+            add_orders(tmp_path, [(4, "open", "di@example.org", 1.0, "2026-01-04 10:00:00")])
+            now[0] = datetime(2026, 1, 1, 2, 6, tzinfo=UTC)
+            assert await schedule.refresh_due() == ["orders"]  # three events, one refresh
+            assert await schedule.refresh_due() == []
+            # A node taking the lease over finds the events in the log, not in its memory.
+            await bus.publish([event(4)])
+            now[0] = datetime(2026, 1, 1, 2, 7, tzinfo=UTC)
+            fresh = RefreshSchedule(products, clock=lambda: now[0], bus=bus)
+            assert await fresh.published() == ["orders"]
+        finally:
+            await bus.close()
+            await products.aclose()
+
+    _run(go())
+    last = RefreshHistory(store.db).last("orders")
+    assert last is not None
+    assert last.rows_total == 4

@@ -33,12 +33,20 @@ class DataSource(Model):
     system: Name
     type: SourceType
     location: str = Field(
-        min_length=1, description="table (sql), or the file's path under the System's root"
+        min_length=1,
+        description="table (sql), the file's path under the System's root, or the path GET "
+        "under the System's baseUrl (http)",
     )
     query: str | None = Field(
         default=None,
         description="a SELECT run on the System instead of reading the table (sql sources, in "
         "the System's own dialect); filters and projections wrap it",
+    )
+    records: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$",
+        description="http sources: the dotted path to the array of records in the JSON answer "
+        "(data.items); none: the answer is the array",
     )
 
 
@@ -149,9 +157,17 @@ class ProductMode(StrEnum):
 
 
 class Refresh(Model):
-    """When a materialised product is refreshed: on a cron schedule (UTC)."""
+    """When a materialised product is refreshed: on a cron schedule (UTC), when an event is
+    published, or both."""
 
-    schedule: str = Field(description="cron: minute hour day month weekday, in UTC")
+    schedule: str | None = Field(
+        default=None, description="cron: minute hour day month weekday, in UTC"
+    )
+    event: str | None = Field(
+        default=None,
+        description="an Event type: the product is refreshed soon after one is published "
+        "(many at once: one refresh)",
+    )
     cursor: str | None = Field(
         default=None,
         description="a contract column that only grows (an id, an updated-at): each refresh "
@@ -160,12 +176,20 @@ class Refresh(Model):
 
     @field_validator("schedule")
     @classmethod
-    def _cron(cls, value: str) -> str:
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             CronSim(value, datetime(2000, 1, 1))
         except CronSimError as exc:
             raise ValueError(f"not a cron expression ({exc}): {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _when(self) -> Refresh:
+        if self.schedule is None and self.event is None:
+            raise ValueError("a refresh names a schedule, an event, or both")
+        return self
 
 
 class DataProductSpec(Model):
