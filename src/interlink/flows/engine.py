@@ -167,6 +167,11 @@ class FlowEngine:
         (a redelivered event)."""
         return (await self._record(flow, input, trigger, run_id)).run.id
 
+    async def start_once(self, flow: str, input: Any, trigger: str, run_id: str) -> str | None:
+        """:meth:`start` under ``run_id``; None when that run was recorded before."""
+        made = await self._record(flow, input, trigger, run_id)
+        return made.run.id if made.created else None
+
     async def _record(
         self,
         flow: str,

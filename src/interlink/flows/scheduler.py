@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import uuid
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -122,6 +123,14 @@ def _take(moments: CronSim, n: int) -> list[datetime]:
         if len(out) == n:
             break
     return out
+
+
+_FIRES: Final = uuid.UUID("9d2c41a7-5e0b-4f3e-8a61-0c7b93e2d5f4")
+
+
+def fire_run_id(flow: str, due: datetime) -> str:
+    """The id of the run a due time of ``flow`` starts: one per due time, whoever records it."""
+    return str(uuid.uuid5(_FIRES, f"{flow}\x00{due.astimezone(UTC).isoformat()}"))
 
 
 def local_iso(moment: datetime, zone: str) -> str:
@@ -248,7 +257,9 @@ class FlowScheduler:
             return []
         fires: list[Fire] = []
         if record.outcome == STARTING:
-            fires.append(await self._complete(record, zone))
+            completed = await self._complete(record, zone)
+            if completed is not None:
+                fires.append(completed)
             fresh = await self._db(self.schedules.get, name)
             if fresh is None:
                 return fires
@@ -319,14 +330,17 @@ class FlowScheduler:
         if not await self._db(self.schedules.advance, record, due, STARTING, None, data):
             return None
         fire = await self._begin(name, due, data)
-        if fire.outcome == "started" and "catchUp" in data:
+        if fire is not None and fire.outcome == "started" and "catchUp" in data:
             fire = dataclasses.replace(fire, outcome="caughtUp", missed=missed)
         return fire
 
-    async def _begin(self, name: str, due: datetime, data: dict[str, Any]) -> Fire:
-        """Record the run of a claimed fire, note it on the schedule, and run it here."""
+    async def _begin(self, name: str, due: datetime, data: dict[str, Any]) -> Fire | None:
+        """Record the run of a claimed fire, note it on the schedule, and run it here. The run's
+        id is the due time's, so a second scheduler completing the same claim (it read the
+        claim before this one recorded the run) records nothing: None."""
+        run_id = fire_run_id(name, due)
         try:
-            run_id = await self.engine.start(name, data, TRIGGER)
+            created = await self.engine.start_once(name, data, TRIGGER, run_id)
         except InterlinkError as exc:
             # The claim is kept: the due time counts as dealt with, and the outcome says why no
             # run started (a flow that cannot run would otherwise be tried on every pass).
@@ -334,6 +348,8 @@ class FlowScheduler:
             await self._db(self.schedules.started, name, due, None, f"failed: {exc.message}")
             return Fire(name, due, "failed")
         await self._db(self.schedules.started, name, due, run_id, "started")
+        if created is None:
+            return None
         log.info("Flow/%s: scheduled run %s started for %s", name, run_id, data["scheduledAt"])
         if self._execute:
             task = asyncio.create_task(self.engine.run(run_id), name=f"flow run {run_id}")
@@ -341,7 +357,7 @@ class FlowScheduler:
             task.add_done_callback(self._running.discard)
         return Fire(name, due, "started", run_id)
 
-    async def _complete(self, record: ScheduleRecord, zone: str) -> Fire:
+    async def _complete(self, record: ScheduleRecord, zone: str) -> Fire | None:
         """A claimed fire whose run was not noted: find that run, or start it now."""
         scheduled_at = local_iso(record.fired_at, zone)
         for run in await self._db(self.engine.runs.latest, record.flow, 20):

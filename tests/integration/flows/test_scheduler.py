@@ -284,6 +284,23 @@ async def test_two_schedulers_reading_one_record_start_one_run(store: Store, clo
     assert len(setup.runs()) == 1
 
 
+async def test_a_claim_completed_by_two_schedulers_records_one_run(
+    store: Store, clock: Clock
+) -> None:
+    # The race the test above may miss: the second scheduler read the claim before the first
+    # recorded its run, so its search of the runs found none and it starts the due time too.
+    setup = Setup(store, nightly=spec("0 * * * *"))
+    one, two = setup.scheduler(execute=False), setup.scheduler(execute=False)
+    due = datetime(2026, 3, 14, 10, tzinfo=UTC)
+    data = {"scheduledAt": "2026-03-14T10:00:00+00:00"}
+    first = await one._begin("nightly", due, data)
+    second = await two._begin("nightly", due, data)
+    assert first is not None
+    assert first.outcome == "started"
+    assert second is None
+    assert [run.id for run in setup.runs()] == [first.run_id]
+
+
 async def test_a_flow_that_cannot_run_is_recorded_once_per_due_time(
     store: Store, clock: Clock
 ) -> None:
