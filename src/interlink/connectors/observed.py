@@ -22,7 +22,6 @@ its data subject when it carries one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -42,7 +41,7 @@ from interlink.connectors.base import (
 )
 from interlink.observe import tracing
 from interlink.observe.lineage import note_written
-from interlink.observe.saving import CountsSaver, Periodic
+from interlink.observe.saving import CountsFlusher, CountsSaver
 from interlink.store import ObservedCall, Store
 
 log = logging.getLogger("interlink.connectors")
@@ -137,15 +136,11 @@ def call_rows(counts: dict[CallKey, list[int]]) -> list[ObservedCall]:
     ]
 
 
-class CallFlusher:
+class CallFlusher(CountsFlusher[CallKey, list[int]]):
     """Writes a :class:`CallCounts` to the store periodically and when stopped."""
 
     def __init__(self, counts: CallCounts, store: Store, interval: float = FLUSH_INTERVAL) -> None:
-        self.counts = counts
-        self.store = store
-        self._periodic = Periodic(self.flush, interval)
-        self._lock = asyncio.Lock()
-        self._saver = CountsSaver(
+        saver = CountsSaver(
             counts,
             log,
             saved="observed connector calls",
@@ -153,21 +148,8 @@ class CallFlusher:
             uncounted="connector call(s)",
             unit="keys",
         )
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    async def stop(self) -> None:
-        """Stop flushing periodically, and write what is left."""
-        await self._periodic.stop()
-
-    async def flush(self) -> int:
-        """Write the counts to the store; the keys written (0 when it failed: kept)."""
-        async with self._lock:
-            return await self._saver.save(self.counts.take(), self._write)
-
-    def _write(self, counts: dict[CallKey, list[int]]) -> None:
-        self.store.connector_calls.record(call_rows(counts))
+        write = store.connector_calls.record
+        super().__init__(counts, lambda taken: write(call_rows(taken)), saver, interval)
 
 
 def _one(_: object) -> int:

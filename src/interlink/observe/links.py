@@ -15,14 +15,13 @@ next flush how many it could not count beyond that.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from interlink.observe.saving import CountsSaver, Periodic
+from interlink.observe.saving import CountsFlusher, CountsSaver
 from interlink.store import ObservedLink, Store
 
 log = logging.getLogger("interlink.observe")
@@ -99,34 +98,13 @@ def link_rows(counts: dict[LinkKey, list[int]]) -> list[ObservedLink]:
     ]
 
 
-class LinkFlusher:
+class LinkFlusher(CountsFlusher[LinkKey, list[int]]):
     """Writes a :class:`LinkCounts` to the store periodically and when stopped."""
 
     def __init__(self, counts: LinkCounts, store: Store, interval: float = FLUSH_INTERVAL) -> None:
-        self.counts = counts
-        self.store = store
-        self._periodic = Periodic(self.flush, interval)
-        self._lock = asyncio.Lock()
-        self._saver = CountsSaver(
-            counts,
-            log,
-            saved="observed links",
-            kept="later",
-            uncounted="link(s)",
-            unit="keys",
+        saver = CountsSaver(
+            counts, log, saved="observed links", kept="later", uncounted="link(s)", unit="keys"
         )
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    async def stop(self) -> None:
-        """Stop flushing periodically, and write what is left."""
-        await self._periodic.stop()
-
-    async def flush(self) -> int:
-        """Write the counts to the store; the keys written (0 when it failed: kept)."""
-        async with self._lock:
-            return await self._saver.save(self.counts.take(), self._write)
-
-    def _write(self, counts: dict[LinkKey, list[int]]) -> None:
-        self.store.links.record(link_rows(counts))
+        super().__init__(
+            counts, lambda taken: store.links.record(link_rows(taken)), saver, interval
+        )

@@ -25,6 +25,9 @@ class CountsTable(Protocol[K, V]):
     def restore(self, counts: dict[K, V], /) -> None:
         """Put back counts a failed write could not save (as far as there is room)."""
 
+    def take(self) -> dict[K, V]:
+        """The counts held, leaving the table empty."""
+
 
 class CountsSaver(Generic[K, V]):
     """Saves counts taken from ``table``, saying in ``log`` what was not saved or counted:
@@ -104,3 +107,33 @@ class Periodic:
         while True:
             await asyncio.sleep(self.interval)
             await self.flush()
+
+
+class CountsFlusher(Generic[K, V]):
+    """Writes what ``table`` holds with ``write`` (blocking, run in a worker thread) every
+    ``interval`` seconds and once more when stopped; ``saver`` says what was not saved."""
+
+    def __init__(
+        self,
+        table: CountsTable[K, V],
+        write: Callable[[dict[K, V]], None],
+        saver: CountsSaver[K, V],
+        interval: float,
+    ) -> None:
+        self.table = table
+        self._write = write
+        self._saver = saver
+        self._periodic = Periodic(self.flush, interval)
+        self._lock = asyncio.Lock()  # a periodic flush and the last one never overlap
+
+    def start(self) -> None:
+        self._periodic.start()
+
+    async def stop(self) -> None:
+        """Stop flushing periodically, and write what is left."""
+        await self._periodic.stop()
+
+    async def flush(self) -> int:
+        """Write the counts to the store; the keys written (0 when it failed: kept)."""
+        async with self._lock:
+            return await self._saver.save(self.table.take(), self._write)

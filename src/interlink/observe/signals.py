@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
 
-from interlink.observe.saving import CountsSaver, Periodic
+from interlink.observe.saving import CountsFlusher, CountsSaver
 from interlink.store import Bucket, SignalRow, Store
 from interlink.store.signals import LATENCY_BOUNDS, MINUTE
 
@@ -143,7 +143,7 @@ def rows(buckets: dict[SignalKey, Bucket]) -> list[SignalRow]:
     return [SignalRow(kind, name, MINUTE, start, b) for (start, kind, name), b in buckets.items()]
 
 
-class SignalSaver:
+class SignalSaver(CountsFlusher[SignalKey, Bucket]):
     """Writes ``table`` to ``store`` every ``interval`` seconds, and when stopped; with no
     store (a gateway without one) it empties the table, so that it does not fill up."""
 
@@ -151,9 +151,7 @@ class SignalSaver:
         self, store: Store | None, table: SignalTable = RECORDER, interval: float = FLUSH_INTERVAL
     ) -> None:
         self.store = store
-        self.table = table
-        self._periodic = Periodic(self.flush, interval)
-        self._saver: CountsSaver[SignalKey, Bucket] = CountsSaver(
+        saver: CountsSaver[SignalKey, Bucket] = CountsSaver(
             table,
             log,
             saved="signals",
@@ -161,15 +159,7 @@ class SignalSaver:
             uncounted="occurrence(s)",
             unit="buckets",
         )
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    async def stop(self) -> None:
-        await self._periodic.stop()
-
-    async def flush(self) -> int:
-        return await self._saver.save(self.table.take(), self._write)
+        super().__init__(table, self._write, saver, interval)
 
     def _write(self, buckets: dict[SignalKey, Bucket]) -> None:
         if self.store is not None:
