@@ -8,11 +8,12 @@ keeper runs a round every ``ttl / 3`` seconds in one worker thread call to the s
    ``node:`` leases);
 2. it renews every lease it holds; one the store refuses is lost: ``stop(name, lost=True)``
    at once;
-3. it takes free leases of what it claimed. *Shared* claims (a subscription's deliveries) are
-   spread over the live nodes: a node holds at most ``ceil(shared claims / live nodes)`` of
-   them and gives up the excess when more nodes come, so a node joining takes its part within
-   a few rounds. Each node tries names in its own order (a hash of owner and name), so nodes
-   starting together do not all race for the same ones. *Unshared* claims (reconcile, a
+3. it takes free leases of what it claimed. *Shared* claims (a subscription's deliveries, a
+   monitors' shard) are spread over the live nodes: a node holds at most
+   ``ceil(shared claims / live nodes)`` of each family of them (the part of the name before
+   ``:``) and gives up the excess when more nodes come, so a node joining takes its part
+   within a few rounds. Each node tries names in its own order (a hash of owner and name), so
+   nodes starting together do not all race for the same ones. *Unshared* claims (reconcile, a
    schedule) are taken by whichever node finds them free first.
 
 A lease counts as held only until ``ttl - margin`` after the round that last renewed it began,
@@ -28,7 +29,7 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -247,23 +248,28 @@ class LeaseKeeper:
             else:
                 out.renewed[name] = renewed
         kept = {n for n in out.renewed if n not in leaving}
-        shared = [c.name for c in claims if c.shared]
-        share = math.ceil(len(shared) / out.live)
-        mine = sorted((n for n in shared if n in kept), key=self._preference)
-        out.excess = mine[share:]
-        room = share - len(mine)
+        # Each family of shared claims (``subscription:``, ``monitors:``) is spread on its
+        # own: pooled, one family's claims could fill a node's share of the other's.
+        room: dict[str, int] = {}
+        for family, names in _families(c.name for c in claims if c.shared).items():
+            share = math.ceil(len(names) / out.live)
+            mine = sorted((n for n in names if n in kept), key=self._preference)
+            out.excess.extend(mine[share:])
+            room[family] = share - len(mine)
         free = [
             c
             for c in sorted(claims, key=lambda c: self._preference(c.name))
             if c.name not in held and (c.name not in listing or not listing[c.name].held_at(now))
         ]
         for claim in free:
-            if claim.shared and room <= 0:
+            family = _family(claim.name)
+            if claim.shared and room[family] <= 0:
                 continue
             taken = self.leases.acquire(claim.name, self.owner, self.ttl)
             if taken is not None:
                 out.taken.append(taken)
-                room -= claim.shared
+                if claim.shared:
+                    room[family] -= 1
         return out
 
     def _preference(self, name: str) -> bytes:
@@ -330,3 +336,15 @@ class LeaseKeeper:
         for lease in self.leases.list(NODE_PREFIX + self.owner):
             if lease.owner == self.owner and lease.name == NODE_PREFIX + self.owner:
                 self.leases.release(lease)
+
+
+def _family(name: str) -> str:
+    """What a lease name is one of: the part before its first ``:``."""
+    return name.split(":", 1)[0]
+
+
+def _families(names: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name in names:
+        out.setdefault(_family(name), []).append(name)
+    return out

@@ -87,6 +87,20 @@ async def test_shared_work_spreads_over_the_live_nodes(store: Store) -> None:
     assert owners == {**dict.fromkeys(a_work.running, "a"), **dict.fromkeys(b_work.running, "b")}
 
 
+async def test_each_family_of_shared_work_spreads_on_its_own(store: Store) -> None:
+    # Pooled, a's two monitor shards and two subscriptions would fill its share of four of
+    # the eight, and b could end up with every subscription.
+    names = [*NAMES[:4], *(f"monitors:{i}" for i in range(4))]
+    a_work, b_work = Work(), Work()
+    a = keeper(store, "a", a_work, names)
+    await settle(a)
+    b = keeper(store, "b", b_work, names)
+    await settle(b, a, b)
+    for work in (a_work, b_work):
+        families = sorted(name.split(":")[0] for name in work.running)
+        assert families == ["monitors", "monitors", "subscription", "subscription"]
+
+
 async def test_a_dead_nodes_work_moves_on_and_it_stops_when_it_finds_out(
     store: Store, clock: Clock
 ) -> None:
