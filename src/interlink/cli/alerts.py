@@ -48,7 +48,13 @@ format_option = click.option(
     show_default=True,
     help="Which alerts.",
 )
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="At most this many alerts, the latest first.",
+)
 @format_option
 @estate_option
 @store_url_option

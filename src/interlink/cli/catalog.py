@@ -18,7 +18,12 @@ from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 
 _format = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the admin API's document.",
 )
 
 
@@ -46,7 +51,13 @@ def catalog_group() -> None:
     type=click.Choice(list(SEARCH_KINDS), case_sensitive=False),
     help="Only this kind (an event's fields count as the event, a product's columns as it).",
 )
-@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 500),
+    default=20,
+    show_default=True,
+    help="At most this many results.",
+)
 @_format
 @estate_option
 def search_command(text: str, kind: str | None, limit: int, fmt: str, estate_dir: Path) -> None:

@@ -32,6 +32,7 @@ def compliance_group() -> None:
     type=click.Choice(["markdown", "json"]),
     default="markdown",
     show_default=True,
+    help="Markdown to read, or JSON to process.",
 )
 @click.option(
     "-o",

@@ -68,6 +68,7 @@ def _read(estate_dir: Path, store_url: str | None, since: str) -> tuple[Estate, 
     type=click.Choice(["table", "json", "csv", "markdown"]),
     default="table",
     show_default=True,
+    help="How to print the connections: json is the admin API's document.",
 )
 @click.option("--undeclared", is_flag=True, help="Only connections observed and not declared.")
 @click.option("--unused", is_flag=True, help="Only declared connections with no traffic.")
@@ -195,6 +196,7 @@ def inventory_markdown(rows: list[Connection]) -> str:
     type=click.Choice(["tree", "table", "json"]),
     default="tree",
     show_default=True,
+    help="tree: what is reached through what; json: the admin API's document.",
 )
 @since_option
 @estate_option

@@ -136,7 +136,13 @@ def refresh_command(name: str, estate_dir: Path, store_url: str | None) -> None:
 @click.argument("name")
 @estate_option
 @store_url_option
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="At most this many refreshes, the latest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def history_command(
     name: str, estate_dir: Path, store_url: str | None, limit: int, as_json: bool
@@ -173,7 +179,7 @@ def history_command(
 )
 @click.option("--columns", metavar="A,B", help="The columns to show (default: all).")
 @click.option("--order-by", metavar="A,-B", help="Order by these columns (-: descending).")
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=int, default=100, show_default=True, help="Rows in a page.")
 @click.option("--after", metavar="CURSOR", help="The next page's cursor a query printed.")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 def query_command(
