@@ -1,6 +1,6 @@
 """Data products against their references, measured in the same run (printed, never asserted).
 
-    .venv/bin/python bench/products.py [--rows 100000] [--big 1000000] [--repeat 5]
+    .venv/bin/python bench/products.py [--rows 100000] [--big 1000000] [--repeat 5] [--samples 200]
 
 1. A virtual query over PostgreSQL (no cache: ``cacheTtl: 0``) reading ``--rows`` rows,
    against psycopg's own read of the same rows (one async cursor, ``fetchall``). The ratio is
@@ -11,6 +11,9 @@
    rows, against bare DuckDB running the same filter, order and page over the same Parquet file.
 3. The same page through the gateway (a ``product:`` Route, in-process, over loopback HTTP with
    one keep-alive client) as JSON and as Arrow, against the same bare DuckDB query.
+
+Items 2 and 3 print medians of ``--repeat`` runs, then p50 and p99 over ``--samples`` runs
+each, bare DuckDB's measured in the same run.
 
 The table and the files are the run's own, removed after.
 """
@@ -74,13 +77,34 @@ def _estate(root: Path, system: str, source: str, mode: str) -> Products:
     return Products(lambda: estate, root / "data")
 
 
-async def _best(repeat: int, run: Callable[[], Awaitable[Any]]) -> float:
+async def _times(repeat: int, run: Callable[[], Awaitable[Any]]) -> list[float]:
     times = []
     for _ in range(repeat):
         began = time.perf_counter()
         await run()
         times.append(time.perf_counter() - began)
-    return statistics.median(times)
+    return times
+
+
+async def _best(repeat: int, run: Callable[[], Awaitable[Any]]) -> float:
+    return statistics.median(await _times(repeat, run))
+
+
+def _p(times: list[float], q: float) -> float:
+    """The ``q`` quantile (0.5, 0.99) of ``times``, nearest rank."""
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1)]
+
+
+def _latencies(times: list[float], bare: list[float]) -> str:
+    """p50 and p99 in ms against bare DuckDB's, and their ratios (bare / ours)."""
+    parts = []
+    for q, label in ((0.5, "p50"), (0.99, "p99")):
+        ours, theirs = _p(times, q), _p(bare, q)
+        parts.append(
+            f"{label} {ours * 1000:.1f} ms vs {theirs * 1000:.1f} ms ({theirs / ours:.2f}x)"
+        )
+    return "; ".join(parts)
 
 
 async def _postgres(root: Path, rows: int, repeat: int) -> None:
@@ -132,7 +156,7 @@ async def _postgres(root: Path, rows: int, repeat: int) -> None:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-async def _materialised(root: Path, rows: int, repeat: int) -> None:
+async def _materialised(root: Path, rows: int, repeat: int, samples: int) -> None:
     files = root / "files"
     files.mkdir()
     ids = pa.array(range(1, rows + 1), pa.int64())
@@ -186,12 +210,17 @@ async def _materialised(root: Path, rows: int, repeat: int) -> None:
             f"page of 100 {ours * 1000:.1f} ms; bare DuckDB {theirs * 1000:.1f} ms; ratio "
             f"{theirs / ours:.2f}x"
         )
-        await _through_gateway(products, encode_cursor(1000), theirs, repeat)
+        bare_times = await _times(samples, bare)
+        ours_times = await _times(samples, lambda: products.query("orders", paged, Policy()))
+        print(f"  {samples} samples, against bare DuckDB: {_latencies(ours_times, bare_times)}")
+        await _through_gateway(products, encode_cursor(1000), theirs, repeat, bare_times)
     finally:
         await products.aclose()
 
 
-async def _through_gateway(products: Products, cursor: str, bare: float, repeat: int) -> None:
+async def _through_gateway(
+    products: Products, cursor: str, bare: float, repeat: int, bare_times: list[float]
+) -> None:
     config = compile_gateway(products.estate(), services=GatewayServices(products=products))
     assert not config.unserved, config.unserved_line()
     server = GatewayServer(config)
@@ -216,6 +245,8 @@ async def _through_gateway(products: Products, cursor: str, bare: float, repeat:
                     f"  through the gateway as {media}: {took * 1000:.1f} ms; bare DuckDB "
                     f"{bare * 1000:.1f} ms; ratio {bare / took:.2f}x"
                 )
+                times = await _times(len(bare_times), get)
+                print(f"    {len(times)} samples: {_latencies(times, bare_times)}")
     finally:
         await server.stop()
 
@@ -225,13 +256,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=200, help="for the p50 and p99")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(_postgres(Path(folder, "pg"), args.rows, args.repeat))
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder, "mat")
         root.mkdir()
-        asyncio.run(_materialised(root, args.big, args.repeat))
+        asyncio.run(_materialised(root, args.big, args.repeat, args.samples))
 
 
 if __name__ == "__main__":
