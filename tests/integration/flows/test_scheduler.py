@@ -430,7 +430,12 @@ async def test_a_serving_node_runs_the_estate_s_schedules(
         await until(lambda: "completed" in [r.status for r in runs.latest("minutely")])
         run = runs.latest("minutely")[-1]  # the first; a next minute may have begun since
         assert run.trigger == "schedule"
-        assert datetime.fromisoformat(run.input["scheduledAt"]) == latest
+        # Set just before a minute ends, the first pass may find the next due time current too
+        # and skip ``latest`` as missed (missed: skip): then that next one is the run.
+        assert datetime.fromisoformat(run.input["scheduledAt"]) in (
+            latest,
+            latest + timedelta(minutes=1),
+        )
     finally:
         await scheduler.close()
         await engine.aclose()
