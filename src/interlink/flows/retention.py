@@ -24,11 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from interlink.errors import InterlinkError
 from interlink.estate.model import Estate
-from interlink.leases import HeldLease, LeaseKeeper, Singleton
+from interlink.leases import HeldLease, LeaseKeeper, RepeatedPass
 from interlink.store.database import Database, Session
-from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.flows.retention")
 
@@ -203,34 +201,24 @@ class RetentionJob:
         self._keeper = keeper
         self._owns_keeper = owns_keeper
         self.interval = interval
-        self._singleton: Singleton | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._job = RepeatedPass(LEASE, self.run_once, interval, "purging flow history")
         #: What the passes of this node purged so far.
         self.purged = Purged()
 
     async def start(self) -> None:
-        if self._keeper is not None:
-            self._singleton = Singleton(self._keeper, LEASE, self._passes, pause=self.interval)
-            if self._owns_keeper:
-                await self._keeper.start()
-        else:
-            self._task = asyncio.create_task(self._local(), name="flow retention")
+        self._job.start(self._keeper)
+        if self._keeper is not None and self._owns_keeper:
+            await self._keeper.start()
 
     async def close(self) -> None:
-        if self._singleton is not None:
-            await self._singleton.close()
-            self._singleton = None
-            if self._owns_keeper and self._keeper is not None:
-                await self._keeper.stop()
-        await cancel_and_wait([self._task])
-        self._task = None
+        await self._job.close()
+        if self._owns_keeper and self._keeper is not None:
+            await self._keeper.stop()
 
     @property
     def active(self) -> bool:
         """Whether this node purges now (holds the lease, or needs none)."""
-        if self._singleton is not None:
-            return self._singleton.running
-        return self._task is not None and not self._task.done()
+        return self._job.running
 
     async def run_once(self, held: HeldLease | None = None) -> Purged:
         """One pass: every batch due, each in a worker thread, while the lease is held."""
@@ -249,21 +237,3 @@ class RetentionJob:
                 total.keys,
             )
         return total
-
-    async def _passes(self, held: HeldLease) -> None:
-        while held.valid():
-            await self.run_once(held)
-            await asyncio.sleep(self.interval)
-
-    async def _local(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.run_once()
-            except InterlinkError as exc:  # the store away: said once a streak
-                if not failing:
-                    log.warning("purging flow history failed: %s", exc)
-                failing = True
-            else:
-                failing = False
-            await asyncio.sleep(self.interval)

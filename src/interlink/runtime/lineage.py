@@ -25,7 +25,7 @@ from interlink.estate.kinds.delivery import Subscription
 from interlink.estate.kinds.flow import Flow
 from interlink.estate.model import Estate
 from interlink.estate.references import resolve
-from interlink.leases import HeldLease, LeaseKeeper, Singleton
+from interlink.leases import HeldLease, LeaseKeeper, RepeatedPass
 from interlink.observe.lineage import LineageRecorder, RunLineage
 from interlink.observe.lineage.openlineage import (
     ENDS,
@@ -37,7 +37,6 @@ from interlink.observe.lineage.openlineage import (
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.snapshot import Snapshot
 from interlink.store import Store
-from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.lineage")
 
@@ -65,9 +64,7 @@ class NodeLineage:
         self.recorder = LineageRecorder(runtime.store, estate)
         self.emitter: OpenLineageEmitter | None = None
         self._endpoint: str | None = None
-        self._purge_every = purge_every
-        self._singleton: Singleton | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._purge = RepeatedPass(LEASE, self._purge_pass, purge_every, "purging lineage")
         self._use_endpoint(estate)
         runtime.on_reload(self._reloaded)
 
@@ -80,17 +77,10 @@ class NodeLineage:
 
     async def start_purge(self, keeper: LeaseKeeper | None) -> None:
         """Purge under ``keeper``'s lease (a cluster), or here (alone)."""
-        if keeper is not None:
-            self._singleton = Singleton(keeper, LEASE, self._passes, pause=self._purge_every)
-        else:
-            self._task = asyncio.get_running_loop().create_task(self._local())
+        self._purge.start(keeper)
 
     async def close(self) -> None:
-        if self._singleton is not None:
-            await self._singleton.close()
-            self._singleton = None
-        await cancel_and_wait([self._task])
-        self._task = None
+        await self._purge.close()
         await self.recorder.stop()
         if self.emitter is not None:
             await self.emitter.close()
@@ -103,23 +93,8 @@ class NodeLineage:
             log.info("lineage purged: %d hop(s) older than the retention", purged)
         return purged
 
-    async def _passes(self, held: HeldLease) -> None:
-        while held.valid():
-            await self.purge_once()
-            await asyncio.sleep(self._purge_every)
-
-    async def _local(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.purge_once()
-            except Exception as exc:  # the store away: said once a streak
-                if not failing:
-                    log.warning("purging lineage failed: %s", exc)
-                failing = True
-            else:
-                failing = False
-            await asyncio.sleep(self._purge_every)
+    async def _purge_pass(self, held: HeldLease | None) -> None:
+        await self.purge_once()
 
     async def _reloaded(self, snapshot: Snapshot) -> None:
         self.recorder.use(snapshot.estate)
