@@ -55,8 +55,8 @@ def test_the_retail_example_has_no_errors() -> None:
         "Route/customers",
     ]
     assert result.ok
-    assert len(result.estate) == 44
-    assert len(result.estate.files) == 19
+    assert len(result.estate) == 45
+    assert len(result.estate.files) == 20
     assert len(result.estate.contracts) == 6
 
 
