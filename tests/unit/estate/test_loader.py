@@ -82,7 +82,8 @@ def only(root: Path, text: str) -> list[str]:
         ),
         pytest.param(
             "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: crm}\nspec:\n  zzz: 1\n",
-            "a.yaml:5:3: error: unknown field 'zzz' in spec (valid fields: channels, codeowners, members)",
+            "a.yaml:5:3: error: unknown field 'zzz' in spec "
+            "(valid fields: channels, codeowners, members)",
             id="field-unknown",
         ),
         pytest.param(
