@@ -32,7 +32,7 @@ from interlink.estate.kinds import KINDS
 from interlink.estate.references import redact
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, BundleTooLarge
 from interlink.runtime.runtime import Runtime
-from interlink.store import Revision, Role, TokenInfo, check_admin_token_name
+from interlink.store import Revision, Role, TokenInfo, check_admin_token_name, token_lifetime
 
 
 class RevisionOut(BaseModel):
@@ -303,11 +303,21 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
     async def create_token(body: TokenRequest) -> TokenCreated:
-        plaintext, info = await run_in_threadpool(runtime.store.tokens.create, body.role, body.name)
+        """Issue a token, platform-wide or for one Team, expiring after ``expires_in`` when
+        given; the plaintext is in this answer only."""
+        if body.team is not None:
+            known("Team", body.team, runtime.snapshot.estate.names("Team"))
+        expires_in = None if body.expires_in is None else token_lifetime(body.expires_in)
+        plaintext, info = await run_in_threadpool(
+            lambda: runtime.store.tokens.create(
+                body.role, body.name, team=body.team, expires_in=expires_in
+            )
+        )
         return TokenCreated(token=plaintext, **_token(info))
 
     @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
     async def revoke_token(token_id: str) -> Response:
+        """Revoke a token; 409 when it is the last active platform admin."""
         await run_in_threadpool(runtime.store.tokens.revoke, token_id)
         return Response(status_code=204)
 

@@ -31,11 +31,6 @@ class Grant:
     team: str | None  # None: the token's role holds platform-wide
     action: str
 
-    @property
-    def who(self) -> str:
-        """The credential as revisions and silences record it."""
-        return f"token:{self.token_name}"
-
 
 def _permission(request: Request) -> Permission:
     route = request.scope.get("route")

@@ -126,7 +126,7 @@ def _who(p: Permission) -> str:
         )
     if p.scope == "read":
         return f"any token from {p.role} up, of any team"
-    return f"{p.role} or admin platform-wide; operator of the owning team"
+    return f"platform-wide {p.role} or admin; {p.role} of the owning team"
 
 
 def markdown() -> str:

@@ -81,7 +81,7 @@ def check_team_scope(role: Role, team: str | None) -> str | None:
         raise ConfigError(f"{team[:70]!r} is not a Team name (lowercase letters, digits, '.', '-')")
     if role not in TEAM_ROLES:
         raise ConfigError(
-            f"a {role} token is platform-wide: only {' and '.join(TEAM_ROLES)} tokens take a team"
+            f"{role} tokens are platform-wide: only {' and '.join(TEAM_ROLES)} tokens take a team"
         )
     return team
 
