@@ -1,9 +1,10 @@
 """Flows on the admin API: start a run, list flows and runs, show one, retry and cancel,
 and retry many at once.
 
-Reads need the viewer role; starting, retrying and cancelling need operator. Runs are read
-from the store, so any node answers for every run; starting and retrying run the flow on the
-node asked (another takes it over if that node dies).
+Reads need the viewer role; starting, retrying and cancelling need operator, of the flow's
+owning Team for a team-scoped token (permissions.py). Runs are read from the store, so any node
+answers for every run; starting and retrying run the flow on the node asked (another takes it
+over if that node dies).
 
 A bulk retry (``POST /api/v1/flows/runs/retry``) retries up to ``limit`` ended runs a filter
 picks and answers with what it did and how many the filter still picks. The answer's

@@ -1,8 +1,9 @@
 """Event operations on the admin API: subscriptions, dead letters, replay, the log, metrics.
 
 Reads need the viewer role; anything that sends events again or changes a subscription needs
-operator. A replay runs in the background (it can cover millions of events); its progress is
-polled at ``/api/v1/replays/{id}``, which is what the CLI's progress bar shows.
+operator, of the subscription's owning Team for a team-scoped token (permissions.py). A replay
+runs in the background (it can cover millions of events); its progress is polled at
+``/api/v1/replays/{id}``, which is what the CLI's progress bar shows.
 """
 
 from __future__ import annotations
