@@ -83,6 +83,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
             "runs.retry_many",
             "silences.add",
             "silences.lift",
+            "products.refresh",
         ],
         ("operator", "team"),
     ),
@@ -164,6 +165,7 @@ def calls(runs: dict[str, str], silences: dict[str, int]) -> dict[str, dict[str,
     subs = {"sales": "order-saga-orders", "finance": "erp-address-sync"}
     flows = {"sales": "order-saga", "finance": "address-sync"}
     monitors = {"sales": "customers-availability", "finance": "address-sync-runs"}
+    products = {"sales": "customer-addresses", "finance": "finance-addresses"}
     replay = {"from_seq": 1}
     for side, team in (("own", "sales"), ("other", "finance")):
         sub, flow, run = subs[team], flows[team], runs[team]
@@ -182,6 +184,7 @@ def calls(runs: dict[str, str], silences: dict[str, int]) -> dict[str, dict[str,
                 {"monitor": monitors[team], "for": "1h", "reason": "test"},
             ),
             "silences.lift": Call("DELETE", f"/api/v1/alerts/silences/{silences[team]}"),
+            "products.refresh": Call("POST", f"/api/v1/products/{products[team]}/refresh"),
         }
         for action, call in made.items():
             found.setdefault(action, {})[side] = call
@@ -247,6 +250,12 @@ class Api:
 
 @pytest.fixture
 def api(retail_dir: Path) -> Iterator[Api]:
+    # A data product of team finance beside the example's one of sales.
+    product = (retail_dir / "data" / "customer-addresses.yaml").read_text(encoding="utf-8")
+    copy = product.replace("name: customer-addresses", "name: finance-addresses")
+    copy = copy.replace("owner: sales", "owner: finance")
+    assert copy.count("finance") == 2
+    (retail_dir / "data" / "finance-addresses.yaml").write_text(copy, encoding="utf-8")
     runtime = Runtime.open(ServeSettings(retail_dir))
     store = runtime.store
     tokens = {

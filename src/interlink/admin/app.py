@@ -24,6 +24,7 @@ from interlink.admin.monitors import router as monitors_router
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
+from interlink.admin.products import router as products_router
 from interlink.admin.registry import router as registry_router
 from interlink.admin.routes import router as routes_router
 from interlink.errors import ConfigError, StoreError
@@ -150,6 +151,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(lineage_router)
     app.include_router(nodes_router)
     app.include_router(alerts_router)
+    app.include_router(products_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
 

@@ -106,6 +106,10 @@ async def flow_in_path(request: Request) -> list[Owned]:
     return [_owner(_estate(request), "Flow", request.path_params["name"])]
 
 
+async def product_in_path(request: Request) -> list[Owned]:
+    return [_owner(_estate(request), "DataProduct", request.path_params["name"])]
+
+
 async def run_in_path(request: Request) -> list[Owned]:
     run_id = request.path_params["run_id"]
     control = RunControl(request.app.state.runtime.store.db)
@@ -154,6 +158,7 @@ async def silence_in_path(request: Request) -> list[Owned]:
 
 SUBSCRIPTION = Target("the Subscription named in the path", subscription_in_path)
 FLOW = Target("the Flow named in the path", flow_in_path)
+PRODUCT = Target("the DataProduct named in the path", product_in_path)
 RUN = Target("the run's Flow", run_in_path)
 FLOW_FILTER = Target("the Flow the body's `flow` names (required)", flow_in_body)
 DEAD_LETTERS = Target(
