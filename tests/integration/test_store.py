@@ -345,6 +345,25 @@ def test_the_last_active_platform_admin_is_never_revoked(store: Store, clock: Fa
     assert revoked == {first.id: True, second.id: True, team_op.id: True, third.id: False}
 
 
+def test_revoking_every_admin_at_once_keeps_one(store: Store) -> None:
+    admins = [store.tokens.create("admin", f"admin-{n}")[1].id for n in range(4)]
+    barrier = threading.Barrier(len(admins))
+
+    def revoke(token_id: str) -> bool:
+        barrier.wait()
+        try:
+            store.tokens.revoke(token_id)
+        except LastAdmin:
+            return False
+        return True
+
+    with ThreadPoolExecutor(len(admins)) as pool:
+        revoked = list(pool.map(revoke, admins))
+    assert revoked.count(False) == 1
+    assert store.tokens.has_admin() is True
+    assert [t.revoked for t in store.tokens.list()].count(False) == 1
+
+
 def test_a_token_carries_its_team_and_expiry(store: Store, clock: FakeClock) -> None:
     plaintext, info = store.tokens.create(
         "operator", "sales-ops", team="sales", expires_in=timedelta(days=30)
