@@ -23,7 +23,7 @@ from interlink.errors import InterlinkError
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.products.filters import parse_filter
-from interlink.products.history import RefreshHistory, RefreshRecord
+from interlink.products.history import RefreshHistory, RefreshRecord, record_json
 from interlink.products.query import ProductQuery
 from interlink.products.service import Products
 from interlink.store import Store
@@ -99,7 +99,7 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
                     f"{spec.source.location}",
                     "schedule": spec.refresh.schedule if spec.refresh else None,
                     "event": spec.refresh.event if spec.refresh else None,
-                    "lastRefresh": _record_json(last) if last else None,
+                    "lastRefresh": record_json(last) if last else None,
                 }
             )
         return out
@@ -155,7 +155,7 @@ def history_command(
 
     found = _with_products(estate_dir, store_url, recent)
     if as_json:
-        click.echo(json.dumps([_record_json(r) for r in found], indent=2))
+        click.echo(json.dumps([record_json(r) for r in found], indent=2))
         return
     if not found:
         click.echo(f"DataProduct/{name} has not been refreshed")
@@ -228,21 +228,6 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     return value.isoformat() if isinstance(value, date | datetime) else str(value)
-
-
-def _record_json(record: RefreshRecord) -> dict[str, Any]:
-    return {
-        "outcome": record.outcome,
-        "startedAt": record.started_at.isoformat(),
-        "finishedAt": record.finished_at.isoformat(),
-        "rows": record.rows_total,
-        "added": record.rows_added,
-        "cursor": record.cursor,
-        "error": record.error,
-        "violations": [
-            {"rule": v.rule, "column": v.column, "message": v.message} for v in record.violations
-        ],
-    }
 
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:

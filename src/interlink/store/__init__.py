@@ -16,7 +16,19 @@ from typing import Final, Self
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
-from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
+from interlink.store.admin_tokens import (
+    ROLE_RANK,
+    ROLES,
+    TEAM_ROLES,
+    AdminTokens,
+    LastAdmin,
+    Role,
+    TokenInfo,
+    as_role,
+    check_admin_token_name,
+    role_allows,
+    token_lifetime,
+)
 from interlink.store.alerts import Alert, AlertBook, Notification, Silence
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
@@ -41,6 +53,7 @@ from interlink.store.sqlite import SQLiteDatabase
 __all__ = [
     "ROLES",
     "ROLE_RANK",
+    "TEAM_ROLES",
     "Alert",
     "AlertBook",
     "Bucket",
@@ -49,6 +62,7 @@ __all__ = [
     "ConsumerKey",
     "Database",
     "Hop",
+    "LastAdmin",
     "Lease",
     "Leases",
     "MonitorState",
@@ -63,11 +77,14 @@ __all__ = [
     "Silence",
     "Store",
     "TokenInfo",
+    "as_role",
+    "check_admin_token_name",
     "default_store_url",
     "open_database",
     "open_store",
     "redact_url",
     "role_allows",
+    "token_lifetime",
 ]
 
 SCHEMES: Final = ("sqlite", "postgresql", "postgres")
