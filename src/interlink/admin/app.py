@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -12,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.alerts import router as alerts_router
+from interlink.admin.audit import router as audit_router
+from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import require
 from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
@@ -32,6 +35,7 @@ from interlink.estate.references import redact
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, BundleTooLarge
 from interlink.runtime.runtime import Runtime
 from interlink.store import Revision, Role, TokenInfo
+from interlink.store.audit import Outcome
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 Operator = Annotated[TokenInfo, Depends(require("operator"))]
@@ -109,6 +113,19 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _outcome(outcome: Outcome, answer: dict[str, Any] | JSONResponse) -> None:
+    """What a reload or an apply did, for its audit entry: the revision, or why not."""
+    if isinstance(answer, JSONResponse):
+        body = json.loads(bytes(answer.body))
+        reason = str(body.get("detail", ""))
+        (outcome.refuse if answer.status_code == 409 else outcome.fail)(reason)
+        return
+    revision = answer["revision"]
+    outcome.details.update(
+        changed=answer["changed"], revision=revision["id"], hash=revision["hash"]
+    )
+
+
 def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes are closures over the runtime
     app = FastAPI(
         title="Interlink admin API",
@@ -131,6 +148,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(lineage_router)
     app.include_router(nodes_router)
     app.include_router(alerts_router)
+    app.include_router(audit_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
 
@@ -215,9 +233,20 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def revision(_: Viewer, revision_id: int) -> RevisionOut:
         return _revision(await run_in_threadpool(runtime.store.revisions.get, revision_id))
 
-    @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
-    async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
+    @app.post(
+        "/api/v1/estate/reload",
+        tags=["estate"],
+        response_model=None,
+        openapi_extra=audited_route("estate.reload"),
+    )
+    async def reload(who: Operator, request: Request) -> dict[str, Any] | JSONResponse:
         """Read the estate directory again; a revision with errors is rejected, not applied."""
+        async with audited(request, who, "estate.reload", "estate", source="api") as outcome:
+            answer = await _reload(who)
+            _outcome(outcome, answer)
+        return answer
+
+    async def _reload(who: TokenInfo) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
         result = await runtime.reload("api", applied_by=f"token:{who.name}")
@@ -239,17 +268,24 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         tags=["estate"],
         status_code=201,
         response_model=None,
-        openapi_extra={
-            "requestBody": {
+        openapi_extra=audited_route(
+            "estate.apply",
+            requestBody={
                 "required": True,
                 "description": "the estate bundle `interlink apply` builds",
                 "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
+            },
+        ),
     )
     async def apply(who: Admin, request: Request) -> dict[str, Any] | JSONResponse:
         """Check the estate in the bundle, record it as the current revision of every node and
         run it. A new revision even when its content was seen before: this is how to roll back."""
+        async with audited(request, who, "estate.apply", "estate") as outcome:
+            answer = await _apply(who, request)
+            _outcome(outcome, answer)
+        return answer
+
+    async def _apply(who: TokenInfo, request: Request) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
         bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
@@ -282,14 +318,31 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         found = await run_in_threadpool(runtime.store.tokens.list)
         return [TokenOut(**_token(t)) for t in found]
 
-    @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
-    async def create_token(_: Admin, body: TokenRequest) -> TokenCreated:
-        plaintext, info = await run_in_threadpool(runtime.store.tokens.create, body.role, body.name)
+    @app.post(
+        "/api/v1/tokens",
+        tags=["tokens"],
+        status_code=201,
+        openapi_extra=audited_route("token.create"),
+    )
+    async def create_token(who: Admin, request: Request, body: TokenRequest) -> TokenCreated:
+        async with audited(
+            request, who, "token.create", "token", role=body.role, name=body.name
+        ) as outcome:
+            plaintext, info = await run_in_threadpool(
+                runtime.store.tokens.create, body.role, body.name
+            )
+            outcome.target = f"token/{info.id}"
         return TokenCreated(token=plaintext, **_token(info))
 
-    @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
-    async def revoke_token(_: Admin, token_id: str) -> Response:
-        await run_in_threadpool(runtime.store.tokens.revoke, token_id)
+    @app.delete(
+        "/api/v1/tokens/{token_id}",
+        tags=["tokens"],
+        status_code=204,
+        openapi_extra=audited_route("token.revoke"),
+    )
+    async def revoke_token(who: Admin, request: Request, token_id: str) -> Response:
+        async with audited(request, who, "token.revoke", f"token/{token_id}"):
+            await run_in_threadpool(runtime.store.tokens.revoke, token_id)
         return Response(status_code=204)
 
     @app.middleware("http")

@@ -1,4 +1,5 @@
-"""Bearer-token authentication for the admin API, with viewer < operator < admin roles."""
+"""Bearer-token authentication for the admin API, with viewer < operator < admin roles. A
+token refused on an audited route leaves an entry in the audit log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.audited import record_refusal
 from interlink.errors import AuthError, Forbidden
 from interlink.store import Role, TokenInfo, role_allows
 
@@ -24,7 +26,9 @@ def require(role: Role) -> Callable[[Request], object]:
         if info is None:
             raise AuthError("the token is unknown or revoked")
         if not role_allows(info.role, role):
-            raise Forbidden(f"this needs the {role} role; the token has {info.role}")
+            reason = f"this needs the {role} role; the token has {info.role}"
+            await record_refusal(request, info, reason)  # on an audited route
+            raise Forbidden(reason)
         return info
 
     return dependency

@@ -9,7 +9,7 @@ import click
 from interlink.errors import ConfigError
 from interlink.estate.loader import load_estate
 from interlink.estate.references import resolve
-from interlink.store import ROLES, Store, default_store_url, open_store
+from interlink.store import ROLES, Actor, Store, default_store_url, open_store
 
 
 def no_estate(estate_dir: Path, give: str = "--estate DIR or --store-url URL") -> ConfigError:
@@ -75,7 +75,11 @@ def token_create(role: str, name: str, estate_dir: Path, store_url: str | None) 
     """Issue a token; it is printed once and only its hash is kept."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        token, info = store.tokens.create(role, name)  # type: ignore[arg-type]
+        with store.audit.recording(
+            Actor.local(), "token.create", "token", role=role, name=name
+        ) as outcome:
+            token, info = store.tokens.create(role, name)  # type: ignore[arg-type]
+            outcome.target = f"token/{info.id}"
     finally:
         store.close()
     click.echo(token)
@@ -106,7 +110,8 @@ def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None
     """Revoke an admin token by its id; a running server refuses it within seconds."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        store.tokens.revoke(token_id)
+        with store.audit.recording(Actor.local(), "token.revoke", f"token/{token_id}"):
+            store.tokens.revoke(token_id)
     finally:
         store.close()
     click.echo(f"revoked {token_id}")

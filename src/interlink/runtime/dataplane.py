@@ -15,7 +15,14 @@ from interlink.estate.findings import EstateLoadError
 from interlink.runtime.controlplane import ControlPlane, ControlPlaneUnreachable
 from interlink.runtime.lastgood import last_good_path, load_last_good, save_last_good
 from interlink.runtime.nodes import HEARTBEAT, NodeReport
-from interlink.runtime.runtime import Runtime, revisions_dir, run_bundle, store_url_for
+from interlink.runtime.runtime import (
+    ReloadResult,
+    Runtime,
+    audit_reload,
+    revisions_dir,
+    run_bundle,
+    store_url_for,
+)
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot
 from interlink.store import Revision, open_store
@@ -168,7 +175,11 @@ class DataPlane:
         )
         self.failed = None
         self.runtime.behind_since = None
-        return await self.runtime.run_snapshot(fresh, "control plane")
+        took = await self.runtime.run_snapshot(fresh, "control plane")
+        if took:  # this node's own store: its audit log says when it took each revision
+            taken = ReloadResult(ok=True, revision=revision, changed=True)
+            await asyncio.to_thread(audit_reload, self.runtime.store, "control plane", taken)
+        return took
 
     def retry(self) -> None:
         """Forget the revision that failed, so the next check tries it again (on SIGHUP)."""

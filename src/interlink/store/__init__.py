@@ -18,6 +18,16 @@ from urllib.parse import urlsplit
 from interlink.errors import ConfigError
 from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
 from interlink.store.alerts import Alert, AlertBook, Notification, Silence
+from interlink.store.audit import (
+    ACTIONS,
+    Action,
+    Actor,
+    AuditEntry,
+    AuditFilter,
+    AuditLog,
+    Outcome,
+    Verdict,
+)
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
@@ -39,10 +49,16 @@ from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalB
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
+    "ACTIONS",
     "ROLES",
     "ROLE_RANK",
+    "Action",
+    "Actor",
     "Alert",
     "AlertBook",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditLog",
     "Bucket",
     "Clock",
     "ComparisonSummary",
@@ -57,12 +73,14 @@ __all__ = [
     "ObservedCall",
     "ObservedConnection",
     "ObservedLink",
+    "Outcome",
     "Revision",
     "Role",
     "SignalRow",
     "Silence",
     "Store",
     "TokenInfo",
+    "Verdict",
     "default_store_url",
     "open_database",
     "open_store",
@@ -92,6 +110,7 @@ class Store:
         self.monitor_states = MonitorStates(db)
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
+        self.audit = AuditLog(db)
 
     @property
     def url(self) -> str:

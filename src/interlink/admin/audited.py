@@ -1,0 +1,75 @@
+"""What the admin API's changes and privileged actions write to the audit log.
+
+A route that changes something declares its action with ``openapi_extra=audited_route(...)``
+(published in the OpenAPI document as ``x-audit-action``) and runs inside :func:`audited`,
+which appends one entry when it ends: ``ok``, ``refused`` or ``failed`` with the reason. A
+token whose role is too low for such a route is refused before the handler runs; the role check
+records that attempt (:func:`record_refusal`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from interlink.store import Action, Actor, TokenInfo
+from interlink.store.audit import ACTIONS, Outcome
+
+EXTENSION: Final = "x-audit-action"
+
+
+def audited_route(action: Action, **openapi: Any) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route whose calls are audited as ``action``."""
+    return {**openapi, EXTENSION: action}
+
+
+def action_of(request: Request) -> Action | None:
+    """The audited action of the route ``request`` reached, if it is one."""
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    action = extra.get(EXTENSION)
+    for known in ACTIONS:
+        if action == known:
+            return known
+    return None
+
+
+def actor(request: Request, who: TokenInfo) -> Actor:
+    client = request.client
+    return Actor.of_token(who, client.host if client is not None else "")
+
+
+@asynccontextmanager
+async def audited(
+    request: Request, who: TokenInfo, action: Action, target: str, **details: Any
+) -> AsyncIterator[Outcome]:
+    """Run the block as ``action`` on ``target`` by ``who``, and append its entry at the end,
+    whether the block succeeds, is refused or raises."""
+    outcome = Outcome(dict(details))
+    try:
+        yield outcome
+    except Exception as exc:
+        outcome.failed_with(exc)
+        await _append(request, who, action, target, outcome)
+        raise
+    await _append(request, who, action, target, outcome)
+
+
+async def record_refusal(request: Request, who: TokenInfo, reason: str) -> None:
+    """Append a refused attempt when ``request`` reached an audited route."""
+    action = action_of(request)
+    if action is None:
+        return
+    outcome = Outcome({"method": request.method})
+    outcome.refuse(reason)
+    await _append(request, who, action, request.url.path, outcome)
+
+
+async def _append(
+    request: Request, who: TokenInfo, action: Action, target: str, outcome: Outcome
+) -> None:
+    log = request.app.state.runtime.store.audit
+    await run_in_threadpool(log.record, actor(request, who), action, target, outcome)
