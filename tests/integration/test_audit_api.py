@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,3 +218,25 @@ def test_the_openapi_document_lists_the_audited_routes(api: Api) -> None:
     assert audited == set(ACTIONS) - local_only - secrets
     assert "/api/v1/audit" in document["paths"]
     assert "/api/v1/audit/verify" in document["paths"]
+
+
+def test_a_nodes_own_reloads_are_recorded_as_the_systems(api: Api, retail_dir: Path) -> None:
+    teams = retail_dir / "teams.yaml"
+    asyncio.run(api.runtime.reload("sighup"))  # nothing changed: nothing recorded
+    assert len(api.runtime.store.audit.list()) == 1
+    teams.write_text(teams.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    result = asyncio.run(api.runtime.reload("watch"))
+    assert result.changed
+    entry = api.runtime.store.audit.list()[-1]
+    assert (entry.action, entry.who_name, entry.result) == ("estate.reload", "system", "ok")
+    assert entry.details == {
+        "source": "watch",
+        "revision": result.revision.id if result.revision else None,
+        "hash": result.revision.hash if result.revision else None,
+    }
+    teams.write_text("not: [valid", encoding="utf-8")
+    asyncio.run(api.runtime.reload("sighup"))
+    entry = api.runtime.store.audit.list()[-1]
+    assert (entry.details, entry.result) == ({"source": "sighup"}, "failed")
+    assert entry.reason is not None
+    assert entry.reason.startswith("the estate has ")
