@@ -434,11 +434,12 @@ class _Notifications:
             listener.close()
 
 
-def audit_reload(store: Store, source: str, result: ReloadResult) -> None:
-    """Record a reload the node made on its own as the platform's (``system``) action; a store
-    that fails here is logged, not raised: the revision is running already."""
+def audit_reload(store: Store, source: str, result: ReloadResult, why: str | None = None) -> None:
+    """Record a reload the node made on its own as the platform's (``system``) action (``why``
+    it failed, when the findings do not say); a store that fails here is logged, not raised:
+    the revision is running already."""
     errors = sum(1 for f in result.findings if f.severity == "error")
-    reason = result.refused or (None if result.ok else f"the estate has {errors} error(s)")
+    reason = result.refused or (None if result.ok else why or f"the estate has {errors} error(s)")
     details: dict[str, object] = {"source": source}
     if result.revision is not None:
         details.update(revision=result.revision.id, hash=result.revision.hash)
