@@ -104,3 +104,26 @@ def test_list_filters_and_verify(retail_dir: Path, capsys: pytest.CaptureFixture
     code, out, err = interlink(capsys, "audit", "verify", *estate)
     assert (code, out) == (1, "")
     assert err == "interlink: audit log broken: entry 2 is missing before entry 3: deleted\n"
+
+
+def test_the_demos_credentials_are_recorded(retail_dir: Path) -> None:
+    from interlink.cli.demo import backoffice_token, fresh_credentials
+
+    with open_estate_store(retail_dir, None) as store:
+        first = fresh_credentials(store)
+        again = fresh_credentials(store)
+        backoffice_token(store)
+        found = [(e.action, e.result, e.who_name) for e in store.audit.entries()]
+        text = repr(list(store.audit.entries()))
+    # a token and three keys, then the same again with the earlier four revoked, then one token
+    assert [a for a, _, _ in found] == [
+        "token.create",
+        *["consumer_key.create"] * 3,
+        "token.revoke",
+        "token.create",
+        *["consumer_key.revoke", "consumer_key.create"] * 3,
+        "token.create",
+    ]
+    assert {(r, w) for _, r, w in found} == {("ok", "cli-local")}
+    for secret in (*first, *again):
+        assert secret not in text
