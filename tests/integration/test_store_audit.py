@@ -79,8 +79,14 @@ def test_no_secret_or_token_is_kept(store: Store) -> None:
     entry = store.audit.append(
         ALICE,
         "secret.set",
-        "secret/crm-password",
-        {"value": "hunter2", "password": "p4ss", "note": f"pasted {token} and {key}", "n": 3},
+        f"secret/crm-password {token}",
+        {
+            "value": "hunter2",
+            "password": "p4ss",
+            "note": f"pasted {token} and {key}",
+            "n": 3,
+            "at": store.db.now(),
+        },
         result="failed",
         reason=f"bad token {token}",
     )
@@ -89,8 +95,10 @@ def test_no_secret_or_token_is_kept(store: Store) -> None:
         "password": "***",
         "note": "pasted *** and ***",
         "n": 3,
+        "at": str(store.db.now()),
     }
     assert entry.reason == "bad token ***"
+    assert entry.target == "secret/crm-password ***"
     with store.db.session() as session:
         rows = session.fetchall("SELECT * FROM audit_log")
     text = repr(rows)

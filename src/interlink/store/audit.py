@@ -199,8 +199,8 @@ def entry_hash(
 
 
 def scrub(value: Any, key: str = "") -> Any:
-    """``value`` with every string under a secret-sounding key, and every token or key in a
-    string, replaced by ``***``."""
+    """``value`` as JSON, with every string under a secret-sounding key, and every token or key
+    in a string, replaced by ``***``."""
     if isinstance(value, Mapping):
         return {str(k): scrub(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -209,7 +209,10 @@ def scrub(value: Any, key: str = "") -> Any:
         if key and _SECRET_KEYS.search(key) and value:
             return REDACTED
         return _CREDENTIAL.sub(REDACTED, value)
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # A time, a path, an enum: kept as its text, so an entry never fails on a detail's type.
+    return scrub(str(value), key)
 
 
 @dataclass
@@ -282,6 +285,7 @@ class AuditLog:
         if result not in RESULTS:
             raise ConfigError(f"unknown audit result {result!r}: use one of {', '.join(RESULTS)}")
         text = dump_json(scrub(dict(details or {})))
+        target = _CREDENTIAL.sub(REDACTED, target)
         clean_reason = None if reason is None else _CREDENTIAL.sub(REDACTED, reason)
         who = (actor.id, actor.name, actor.role)
         with self._db.transaction() as session:
