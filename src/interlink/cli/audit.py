@@ -27,7 +27,10 @@ def _filters(fn: click.decorators.FC) -> click.decorators.FC:
         (
             click.option("--since", help="Entries from then on: 2h, 30m, or an ISO time."),
             click.option(
-                "--action", type=click.Choice(ACTIONS), help="Entries of this action only."
+                "--action",
+                type=click.Choice(ACTIONS),
+                metavar="ACTION",
+                help=f"Entries of this action only: {', '.join(ACTIONS)}.",
             ),
             click.option("--who", help="Entries by this token id or name (or cli-local)."),
         )
