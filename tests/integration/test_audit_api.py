@@ -240,3 +240,11 @@ def test_a_nodes_own_reloads_are_recorded_as_the_systems(api: Api, retail_dir: P
     assert (entry.details, entry.result) == ({"source": "sighup"}, "failed")
     assert entry.reason is not None
     assert entry.reason.startswith("the estate has ")
+
+
+def test_a_refusal_stands_when_the_audit_log_cannot_take_it(api: Api) -> None:
+    with api.runtime.store.db.transaction() as session:
+        session.execute("DROP TABLE audit_head")
+    status, problem = api.call("POST", "/api/v1/tokens", api.viewer, json={"name": "x"})
+    assert status == 403
+    assert problem["detail"] == "this needs the admin role; the token has viewer"

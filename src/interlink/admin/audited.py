@@ -8,6 +8,7 @@ records that attempt (:func:`record_refusal`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Final
@@ -15,10 +16,13 @@ from typing import Any, Final
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from interlink.errors import StoreError
 from interlink.store import Action, Actor, TokenInfo
 from interlink.store.audit import ACTIONS, Outcome
 
 EXTENSION: Final = "x-audit-action"
+
+log = logging.getLogger("interlink.admin")
 
 
 def audited_route(action: Action, **openapi: Any) -> dict[str, Any]:
@@ -65,7 +69,10 @@ async def record_refusal(request: Request, who: TokenInfo, reason: str) -> None:
         return
     outcome = Outcome({"method": request.method})
     outcome.refuse(reason)
-    await _append(request, who, action, request.url.path, outcome)
+    try:
+        await _append(request, who, action, request.url.path, outcome)
+    except StoreError as exc:  # the caller is refused all the same
+        log.error("the audit log could not record a refused %s: %s", action, exc.message)
 
 
 async def _append(
