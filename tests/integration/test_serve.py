@@ -69,6 +69,17 @@ def test_api_rejects_missing_or_bad_tokens(served: Served, header: str | None) -
     assert response.json()["status"] == 401
 
 
+def test_the_start_and_the_initial_token_open_the_audit_log(served: Served) -> None:
+    entries = served.get("/api/v1/audit").json()["entries"]
+    assert [(e["action"], e["who"]["name"], e["result"]) for e in entries] == [
+        ("estate.reload", "system", "ok"),
+        ("token.create", "cli-local", "ok"),
+    ]
+    assert entries[1]["details"] == {"name": "initial", "role": "admin"}
+    assert served.token not in repr(entries)
+    assert served.get("/api/v1/audit/verify").json()["ok"] is True
+
+
 def test_estate_lists_objects_with_references_unresolved(served: Served) -> None:
     body = served.get("/api/v1/estate").json()
     assert body["revision"]["id"] == 1

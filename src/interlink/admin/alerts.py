@@ -8,9 +8,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import Granted
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Grant, Granted
 from interlink.alerts.report import alert_documents, silence, silence_document
 from interlink.estate.durations import Duration
+from interlink.store import Silence
 
 router = APIRouter()
 
@@ -52,12 +54,27 @@ async def silences(request: Request, all: bool = False) -> dict[str, Any]:
     return {"silences": [silence_document(s) for s in found]}
 
 
-@router.post("/api/v1/alerts/silences", tags=["alerts"], status_code=201)
+@router.post(
+    "/api/v1/alerts/silences",
+    tags=["alerts"],
+    status_code=201,
+    openapi_extra=audited_route("alert.silence"),
+)
 async def add_silence(who: Granted, request: Request, body: NewSilence) -> dict[str, Any]:
     """Hold back the notifications of a monitor's (or a target's) alerts for a while; the
     alerts stay visible."""
+    target = f"monitor/{body.monitor}" if body.monitor is not None else str(body.target)
+    async with audited(
+        request, who, "alert.silence", target, seconds=body.for_, reason=body.reason
+    ) as outcome:
+        made = await _silence(who, request, body)
+        outcome.details["silence"] = made.id
+    return silence_document(made)
+
+
+async def _silence(who: Grant, request: Request, body: NewSilence) -> Silence:
     runtime = request.app.state.runtime
-    made = await run_in_threadpool(
+    made: Silence = await run_in_threadpool(
         lambda: silence(
             runtime.store.alerts,
             runtime.snapshot.estate,
@@ -68,11 +85,17 @@ async def add_silence(who: Granted, request: Request, body: NewSilence) -> dict[
             by=f"token:{who.token_name}",
         )
     )
-    return silence_document(made)
+    return made
 
 
-@router.delete("/api/v1/alerts/silences/{silence_id}", tags=["alerts"])
-async def lift_silence(request: Request, silence_id: int) -> dict[str, Any]:
+@router.delete(
+    "/api/v1/alerts/silences/{silence_id}",
+    tags=["alerts"],
+    openapi_extra=audited_route("alert.unsilence"),
+)
+async def lift_silence(who: Granted, request: Request, silence_id: int) -> dict[str, Any]:
     """End a silence now."""
     book = request.app.state.runtime.store.alerts
-    return silence_document(await run_in_threadpool(book.lift, silence_id, book.now()))
+    async with audited(request, who, "alert.unsilence", f"silence/{silence_id}"):
+        lifted = await run_in_threadpool(book.lift, silence_id, book.now())
+    return silence_document(lifted)

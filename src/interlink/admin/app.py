@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -12,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.alerts import router as alerts_router
-from interlink.admin.auth import Granted, authorize
+from interlink.admin.audit import router as audit_router
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Grant, Granted, authorize
 from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
 from interlink.admin.dataplane import router as dataplane_router
@@ -34,6 +37,7 @@ from interlink.estate.references import redact
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, BundleTooLarge
 from interlink.runtime.runtime import Runtime
 from interlink.store import Revision, Role, TokenInfo, check_admin_token_name, token_lifetime
+from interlink.store.audit import Outcome
 
 
 class RevisionOut(BaseModel):
@@ -127,6 +131,19 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _outcome(outcome: Outcome, answer: dict[str, Any] | JSONResponse) -> None:
+    """What a reload or an apply did, for its audit entry: the revision, or why not."""
+    if isinstance(answer, JSONResponse):
+        body = json.loads(bytes(answer.body))
+        reason = str(body.get("detail", ""))
+        (outcome.refuse if answer.status_code == 409 else outcome.fail)(reason)
+        return
+    revision = answer["revision"]
+    outcome.details.update(
+        changed=answer["changed"], revision=revision["id"], hash=revision["hash"]
+    )
+
+
 def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes are closures over the runtime
     app = FastAPI(
         # Every endpoint's permission comes from one table; one without an entry is refused.
@@ -152,6 +169,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(nodes_router)
     app.include_router(alerts_router)
     app.include_router(products_router)
+    app.include_router(audit_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
 
@@ -236,9 +254,20 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def revision(revision_id: int) -> RevisionOut:
         return _revision(await run_in_threadpool(runtime.store.revisions.get, revision_id))
 
-    @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
-    async def reload(who: Granted) -> dict[str, Any] | JSONResponse:
+    @app.post(
+        "/api/v1/estate/reload",
+        tags=["estate"],
+        response_model=None,
+        openapi_extra=audited_route("estate.reload"),
+    )
+    async def reload(who: Granted, request: Request) -> dict[str, Any] | JSONResponse:
         """Read the estate directory again; a revision with errors is rejected, not applied."""
+        async with audited(request, who, "estate.reload", "estate", source="api") as outcome:
+            answer = await _reload(who)
+            _outcome(outcome, answer)
+        return answer
+
+    async def _reload(who: Grant) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
         result = await runtime.reload("api", applied_by=f"token:{who.token_name}")
@@ -260,17 +289,24 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         tags=["estate"],
         status_code=201,
         response_model=None,
-        openapi_extra={
-            "requestBody": {
+        openapi_extra=audited_route(
+            "estate.apply",
+            requestBody={
                 "required": True,
                 "description": "the estate bundle `interlink apply` builds",
                 "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
+            },
+        ),
     )
     async def apply(who: Granted, request: Request) -> dict[str, Any] | JSONResponse:
         """Check the estate in the bundle, record it as the current revision of every node and
         run it. A new revision even when its content was seen before: this is how to roll back."""
+        async with audited(request, who, "estate.apply", "estate") as outcome:
+            answer = await _apply(who, request)
+            _outcome(outcome, answer)
+        return answer
+
+    async def _apply(who: Grant, request: Request) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
         bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
@@ -303,24 +339,38 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         found = await run_in_threadpool(runtime.store.tokens.list)
         return [TokenOut(**_token(t)) for t in found]
 
-    @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
-    async def create_token(body: TokenRequest) -> TokenCreated:
+    @app.post(
+        "/api/v1/tokens",
+        tags=["tokens"],
+        status_code=201,
+        openapi_extra=audited_route("token.create"),
+    )
+    async def create_token(who: Granted, request: Request, body: TokenRequest) -> TokenCreated:
         """Issue a token, platform-wide or for one Team, expiring after ``expires_in`` when
         given; the plaintext is in this answer only."""
-        if body.team is not None:
-            known("Team", body.team, runtime.snapshot.estate.names("Team"))
-        expires_in = None if body.expires_in is None else token_lifetime(body.expires_in)
-        plaintext, info = await run_in_threadpool(
-            lambda: runtime.store.tokens.create(
-                body.role, body.name, team=body.team, expires_in=expires_in
+        details = {"role": body.role, "name": body.name, "team": body.team}
+        async with audited(request, who, "token.create", "token", **details) as outcome:
+            if body.team is not None:
+                known("Team", body.team, runtime.snapshot.estate.names("Team"))
+            expires_in = None if body.expires_in is None else token_lifetime(body.expires_in)
+            plaintext, info = await run_in_threadpool(
+                lambda: runtime.store.tokens.create(
+                    body.role, body.name, team=body.team, expires_in=expires_in
+                )
             )
-        )
+            outcome.target = f"token/{info.id}"
         return TokenCreated(token=plaintext, **_token(info))
 
-    @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
-    async def revoke_token(token_id: str) -> Response:
+    @app.delete(
+        "/api/v1/tokens/{token_id}",
+        tags=["tokens"],
+        status_code=204,
+        openapi_extra=audited_route("token.revoke"),
+    )
+    async def revoke_token(who: Granted, request: Request, token_id: str) -> Response:
         """Revoke a token; 409 when it is the last active platform admin."""
-        await run_in_threadpool(runtime.store.tokens.revoke, token_id)
+        async with audited(request, who, "token.revoke", f"token/{token_id}"):
+            await run_in_threadpool(runtime.store.tokens.revoke, token_id)
         return Response(status_code=204)
 
     @app.middleware("http")

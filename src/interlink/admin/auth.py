@@ -3,8 +3,8 @@
 :func:`authorize` runs before every endpoint (the app installs it once): it finds the
 endpoint's entry in the permission matrix (permissions.py), refuses an endpoint without one,
 checks the token (unknown, revoked or expired: 401) and its role and scope (403), and keeps the
-decision as a :class:`Grant` on ``request.state.grant`` for the endpoint and for whatever
-records privileged actions.
+decision as a :class:`Grant` on ``request.state.grant`` for the endpoint and for the audit log.
+A token refused on an audited route leaves an entry in the audit log.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.audited import record_refusal
 from interlink.admin.permissions import BY_ROUTE, Permission
 from interlink.errors import AuthError, Forbidden
 from interlink.store import Role, TokenInfo, role_allows
@@ -80,9 +81,13 @@ async def authorize(request: Request) -> Grant | None:
     if permission.role is None:
         return None
     info = await _token(request)
-    if not role_allows(info.role, permission.role):
-        raise Forbidden(f"this needs the {permission.role} role; the token has {info.role}")
-    await _check_scope(request, permission, info)
+    try:
+        if not role_allows(info.role, permission.role):
+            raise Forbidden(f"this needs the {permission.role} role; the token has {info.role}")
+        await _check_scope(request, permission, info)
+    except Forbidden as refused:
+        await record_refusal(request, info, refused.message)  # on an audited route
+        raise
     grant = Grant(info.id, info.name, info.role, info.team, permission.action)
     request.state.grant = grant
     return grant

@@ -19,6 +19,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Granted
 from interlink.admin.lookup import known
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.subscriptions import subscriptions as estate_subscriptions
@@ -108,11 +110,17 @@ async def subscriptions(request: Request) -> list[dict[str, Any]]:
     return found
 
 
-@router.post("/api/v1/subscriptions/{name}/enable", tags=["events"])
-async def enable(request: Request, name: str) -> dict[str, Any]:
+@router.post(
+    "/api/v1/subscriptions/{name}/enable",
+    tags=["events"],
+    openapi_extra=audited_route("subscription.enable"),
+)
+async def enable(request: Request, who: Granted, name: str) -> dict[str, Any]:
     """Deliver again to a subscription its receiver switched off (HTTP 410)."""
-    _subscription(request, name)
-    changed = await _engine(request).enable(name)
+    async with audited(request, who, "subscription.enable", f"subscription/{name}") as outcome:
+        _subscription(request, name)
+        changed = await _engine(request).enable(name)
+        outcome.details["changed"] = changed
     return {"subscription": name, "enabled": True, "changed": changed}
 
 
@@ -162,9 +170,24 @@ def _keep(progress: ReplayProgress) -> None:
         _replay_errors.pop(oldest, None)
 
 
-@router.post("/api/v1/subscriptions/{name}/replays", tags=["events"], status_code=202)
-async def start_replay(request: Request, name: str, body: ReplayRequest) -> dict[str, Any]:
+@router.post(
+    "/api/v1/subscriptions/{name}/replays",
+    tags=["events"],
+    status_code=202,
+    openapi_extra=audited_route("replay.start"),
+)
+async def start_replay(
+    request: Request, who: Granted, name: str, body: ReplayRequest
+) -> dict[str, Any]:
     """Deliver a subscription's past events again; poll the returned id for progress."""
+    span = body.model_dump(mode="json", exclude_none=True)
+    async with audited(request, who, "replay.start", f"subscription/{name}", **span) as outcome:
+        started = await _start_replay(request, name, body)
+        outcome.details["replay"] = started["id"]
+    return started
+
+
+async def _start_replay(request: Request, name: str, body: ReplayRequest) -> dict[str, Any]:
     engine = _engine(request)
     _subscription(request, name)
     start: int | datetime = body.from_seq if body.from_seq is not None else body.from_time  # type: ignore[assignment]
@@ -242,9 +265,24 @@ class DeadLetterAction(BaseModel):
     subscription: str | None = Field(default=None, description="every dead letter of it")
 
 
-@router.post("/api/v1/dlq/retry", tags=["events"])
-async def retry(request: Request, body: DeadLetterAction) -> dict[str, int]:
+def _dead_letters(body: DeadLetterAction) -> str:
+    """An audit entry's target: the subscription, or the dead letters by id."""
+    if body.subscription is not None:
+        return f"subscription/{body.subscription}"
+    more = f",+{len(body.ids) - 20}" if len(body.ids) > 20 else ""
+    return "dlq/" + ",".join(body.ids[:20]) + more
+
+
+@router.post("/api/v1/dlq/retry", tags=["events"], openapi_extra=audited_route("dlq.retry"))
+async def retry(request: Request, who: Granted, body: DeadLetterAction) -> dict[str, int]:
     """Send dead letters again from their first attempt: listed ids, or a whole subscription."""
+    async with audited(request, who, "dlq.retry", _dead_letters(body)) as outcome:
+        done = await _retry(request, body)
+        outcome.details.update(done)
+    return done
+
+
+async def _retry(request: Request, body: DeadLetterAction) -> dict[str, int]:
     engine = _engine(request)
     if body.subscription is not None and body.ids:
         raise ConfigError("give either ids or a subscription, not both")
@@ -268,14 +306,17 @@ async def _all_dead(request: Request, ids: list[str]) -> None:
             raise NotFound(f"delivery {id} is not in the dead-letter queue (it is {row.state})")
 
 
-@router.post("/api/v1/dlq/discard", tags=["events"])
-async def discard(request: Request, body: DeadLetterAction) -> dict[str, int]:
+@router.post("/api/v1/dlq/discard", tags=["events"], openapi_extra=audited_route("dlq.discard"))
+async def discard(request: Request, who: Granted, body: DeadLetterAction) -> dict[str, int]:
     """Delete dead letters for good."""
-    if not body.ids or body.subscription is not None:
-        raise ConfigError("name the dead letters to discard by id")
-    engine = _engine(request)
-    await _all_dead(request, body.ids)
-    return {"discarded": await engine.discard(body.ids)}
+    async with audited(request, who, "dlq.discard", _dead_letters(body)) as outcome:
+        if not body.ids or body.subscription is not None:
+            raise ConfigError("name the dead letters to discard by id")
+        engine = _engine(request)
+        await _all_dead(request, body.ids)
+        done = {"discarded": await engine.discard(body.ids)}
+        outcome.details.update(done)
+    return done
 
 
 @router.get("/api/v1/events/{name}/log", tags=["events"])

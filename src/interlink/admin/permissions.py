@@ -103,6 +103,8 @@ PERMISSIONS: Final[tuple[Permission, ...]] = (
     _platform("tokens.list", "GET", "/api/v1/tokens", "admin"),
     _platform("tokens.create", "POST", "/api/v1/tokens", "admin"),
     _platform("tokens.revoke", "DELETE", "/api/v1/tokens/{token_id}", "admin"),
+    _platform("audit.list", "GET", "/api/v1/audit", "admin"),
+    _platform("audit.verify", "GET", "/api/v1/audit/verify", "admin"),
     _read("dataplane.current", "/api/v1/estate/revisions/current", role="dataplane"),
     _read("dataplane.bundle", "/api/v1/estate/bundles/{content_hash}", role="dataplane"),
     _platform("dataplane.report", "PUT", "/api/v1/nodes/{node_id}", "dataplane"),

@@ -12,7 +12,15 @@ from interlink.errors import ConfigError
 from interlink.estate.durations import parse_duration
 from interlink.estate.loader import load_estate
 from interlink.estate.references import resolve
-from interlink.store import ROLES, Store, as_role, default_store_url, open_store, token_lifetime
+from interlink.store import (
+    ROLES,
+    Actor,
+    Store,
+    as_role,
+    default_store_url,
+    open_store,
+    token_lifetime,
+)
 
 
 def no_estate(estate_dir: Path, give: str = "--estate DIR or --store-url URL") -> ConfigError:
@@ -112,7 +120,11 @@ def token_create(
         _check_team(estate_dir, team)
     store = open_estate_store(estate_dir, store_url)
     try:
-        token, info = store.tokens.create(as_role(role), label, team=team, expires_in=lifetime)
+        with store.audit.recording(
+            Actor.local(), "token.create", "token", role=role, name=label, team=team
+        ) as outcome:
+            token, info = store.tokens.create(as_role(role), label, team=team, expires_in=lifetime)
+            outcome.target = f"token/{info.id}"
     finally:
         store.close()
     click.echo(token)
@@ -164,7 +176,8 @@ def token_revoke(token_id: str, estate_dir: Path, store_url: str | None) -> None
     active platform admin token is kept: create another first."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        store.tokens.revoke(token_id)
+        with store.audit.recording(Actor.local(), "token.revoke", f"token/{token_id}"):
+            store.tokens.revoke(token_id)
     finally:
         store.close()
     click.echo(f"revoked {token_id}")

@@ -26,7 +26,7 @@ from interlink.products.filters import parse_filter
 from interlink.products.history import RefreshHistory, RefreshRecord, record_json
 from interlink.products.query import ProductQuery
 from interlink.products.service import Products
-from interlink.store import Store
+from interlink.store import Action, Actor, Store
 
 T = TypeVar("T")
 _GIVE = "--estate DIR"
@@ -51,8 +51,13 @@ def _estate(estate_dir: Path) -> Estate:
 
 
 def _with_products(
-    estate_dir: Path, store_url: str | None, work: Callable[[Products], Awaitable[T]]
+    estate_dir: Path,
+    store_url: str | None,
+    work: Callable[[Products], Awaitable[T]],
+    audit: tuple[Action, str] | None = None,
 ) -> T:
+    """``work`` done on the estate's products; recorded in the audit log as ``audit``'s
+    action on its target when given (a change, not a read)."""
     estate = _estate(estate_dir)
     store: Store | None = open_estate_store(estate_dir, store_url, _GIVE)
     assert store is not None
@@ -67,7 +72,10 @@ def _with_products(
             await products.aclose()
 
     try:
-        return asyncio.run(run())
+        if audit is None:
+            return asyncio.run(run())
+        with store.audit.recording(Actor.local(), *audit):
+            return asyncio.run(run())
     finally:
         store.close()
 
@@ -125,7 +133,12 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
 @store_url_option
 def refresh_command(name: str, estate_dir: Path, store_url: str | None) -> None:
     """Refresh materialised product NAME now (exit 1 when it fails: the last good data stays)."""
-    record = _with_products(estate_dir, store_url, lambda products: products.refresh(name))
+    record = _with_products(
+        estate_dir,
+        store_url,
+        lambda products: products.refresh(name),
+        ("product.refresh", f"DataProduct/{name}"),
+    )
     click.echo(
         f"DataProduct/{name}: refreshed: {record.rows_total} row(s), {record.rows_added} read"
         + (f", cursor {record.cursor}" if record.cursor else "")

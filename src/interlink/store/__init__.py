@@ -30,6 +30,16 @@ from interlink.store.admin_tokens import (
     token_lifetime,
 )
 from interlink.store.alerts import Alert, AlertBook, Notification, Silence
+from interlink.store.audit import (
+    ACTIONS,
+    Action,
+    Actor,
+    AuditEntry,
+    AuditFilter,
+    AuditLog,
+    Outcome,
+    Verdict,
+)
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
@@ -51,11 +61,17 @@ from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalB
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
+    "ACTIONS",
     "ROLES",
     "ROLE_RANK",
     "TEAM_ROLES",
+    "Action",
+    "Actor",
     "Alert",
     "AlertBook",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditLog",
     "Bucket",
     "Clock",
     "ComparisonSummary",
@@ -71,12 +87,14 @@ __all__ = [
     "ObservedCall",
     "ObservedConnection",
     "ObservedLink",
+    "Outcome",
     "Revision",
     "Role",
     "SignalRow",
     "Silence",
     "Store",
     "TokenInfo",
+    "Verdict",
     "as_role",
     "check_admin_token_name",
     "default_store_url",
@@ -109,6 +127,7 @@ class Store:
         self.monitor_states = MonitorStates(db)
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
+        self.audit = AuditLog(db)
 
     @property
     def url(self) -> str:
