@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
+from interlink.admin.params import Id
+from interlink.admin.responses import problems
 from interlink.alerts.report import alert_documents, silence, silence_document
 from interlink.estate.durations import Duration
 from interlink.store import TokenInfo
@@ -57,7 +59,17 @@ async def silences(_: Viewer, request: Request, all: bool = False) -> dict[str, 
     return {"silences": [silence_document(s) for s in found]}
 
 
-@router.post("/api/v1/alerts/silences", tags=["alerts"], status_code=201)
+@router.post(
+    "/api/v1/alerts/silences",
+    tags=["alerts"],
+    status_code=201,
+    responses=problems(
+        {
+            400: "a target that is not Kind/name, or a length over 30 days",
+            404: "no such monitor or target",
+        }
+    ),
+)
 async def add_silence(who: Operator, request: Request, body: NewSilence) -> dict[str, Any]:
     """Hold back the notifications of a monitor's (or a target's) alerts for a while; the
     alerts stay visible."""
@@ -76,8 +88,12 @@ async def add_silence(who: Operator, request: Request, body: NewSilence) -> dict
     return silence_document(made)
 
 
-@router.delete("/api/v1/alerts/silences/{silence_id}", tags=["alerts"])
-async def lift_silence(_: Operator, request: Request, silence_id: int) -> dict[str, Any]:
+@router.delete(
+    "/api/v1/alerts/silences/{silence_id}",
+    tags=["alerts"],
+    responses=problems({404: "no such silence"}),
+)
+async def lift_silence(_: Operator, request: Request, silence_id: Id) -> dict[str, Any]:
     """End a silence now."""
     book = request.app.state.runtime.store.alerts
     return silence_document(await run_in_threadpool(book.lift, silence_id, book.now()))

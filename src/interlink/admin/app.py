@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink import __version__
-from interlink.admin import problems
+from interlink.admin import problems, responses
 from interlink.admin.alerts import router as alerts_router
 from interlink.admin.auth import require
 from interlink.admin.catalog import router as catalog_router
@@ -23,6 +23,7 @@ from interlink.admin.lookup import known
 from interlink.admin.monitors import router as monitors_router
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
+from interlink.admin.params import Id
 from interlink.admin.problems import problem
 from interlink.admin.registry import router as registry_router
 from interlink.admin.routes import router as routes_router
@@ -120,6 +121,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     )
     app.state.runtime = runtime
     problems.install(app)
+    responses.install(app)
     app.include_router(registry_router)
     app.include_router(operations_router)
     app.include_router(connections_router)
@@ -139,7 +141,14 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=None,
+        responses=responses.problems(
+            {503: "not ready: a subscription is broken, or the node is behind"}
+        ),
+    )
     async def readyz() -> dict[str, Any] | JSONResponse:
         """Readiness: an estate revision is loaded, no subscription is broken (its consumer
         missing on the bus) and the node is not behind the store's current revision; lists what
@@ -182,7 +191,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
             ready["degraded"] = degraded
         return ready
 
-    @app.get("/api/v1/estate", tags=["estate"])
+    @app.get("/api/v1/estate", tags=["estate"], responses=responses.problems({404: "no such kind"}))
     async def estate(_: Viewer, kind: str | None = None) -> dict[str, Any]:
         """The current revision and its objects (references shown, never resolved)."""
         snap = runtime.snapshot
@@ -205,17 +214,31 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/api/v1/estate/revisions", tags=["estate"])
     async def revisions(
-        _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50, before: int | None = None
+        _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50, before: Id | None = None
     ) -> list[RevisionOut]:
         """Revisions, newest first; page with ?before=<id>."""
         found = await run_in_threadpool(runtime.store.revisions.list, limit, before)
         return [_revision(r) for r in found]
 
-    @app.get("/api/v1/estate/revisions/{revision_id}", tags=["estate"])
-    async def revision(_: Viewer, revision_id: int) -> RevisionOut:
+    @app.get(
+        "/api/v1/estate/revisions/{revision_id}",
+        tags=["estate"],
+        responses=responses.problems({404: "no such revision"}),
+    )
+    async def revision(_: Viewer, revision_id: Id) -> RevisionOut:
         return _revision(await run_in_threadpool(runtime.store.revisions.get, revision_id))
 
-    @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
+    @app.post(
+        "/api/v1/estate/reload",
+        tags=["estate"],
+        response_model=None,
+        responses=responses.problems(
+            {
+                409: "a data-plane node, or the directory holds an older revision",
+                422: "the estate has errors; the running revision is unchanged",
+            }
+        ),
+    )
     async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
         """Read the estate directory again; a revision with errors is rejected, not applied."""
         if runtime.settings.control_plane:
@@ -239,6 +262,13 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         tags=["estate"],
         status_code=201,
         response_model=None,
+        responses=responses.problems(
+            {
+                409: "a data-plane node: apply on its control plane",
+                413: "the bundle is larger than a revision may be",
+                422: "not a bundle, or the estate has errors; the running revision is unchanged",
+            }
+        ),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -264,7 +294,21 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         assert result.revision is not None
         return {"changed": result.changed, "revision": _revision(result.revision).model_dump()}
 
-    @app.get("/api/v1/graph", tags=["estate"], response_model=None)
+    @app.get(
+        "/api/v1/graph",
+        tags=["estate"],
+        response_model=None,
+        responses={
+            200: {
+                "description": "the graph as JSON, or as Mermaid or DOT text",
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                    "text/vnd.graphviz": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
     async def graph(
         _: Viewer, format: Literal["json", "mermaid", "dot"] = "json"
     ) -> dict[str, object] | Response:
@@ -287,7 +331,12 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         plaintext, info = await run_in_threadpool(runtime.store.tokens.create, body.role, body.name)
         return TokenCreated(token=plaintext, **_token(info))
 
-    @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
+    @app.delete(
+        "/api/v1/tokens/{token_id}",
+        tags=["tokens"],
+        status_code=204,
+        responses=responses.problems({404: "no such token"}),
+    )
     async def revoke_token(_: Admin, token_id: str) -> Response:
         await run_in_threadpool(runtime.store.tokens.revoke, token_id)
         return Response(status_code=204)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from interlink.admin.auth import require
+from interlink.admin.responses import problems
 from interlink.estate.catalog import MAX_QUERY, SEARCH_KINDS, Catalog, find_term, term_json
 from interlink.estate.model import Estate
 from interlink.store import TokenInfo
@@ -28,7 +29,11 @@ def _catalog(state: State, estate: Estate) -> Catalog:
     return held
 
 
-@router.get("/api/v1/catalog/search", tags=["catalog"])
+@router.get(
+    "/api/v1/catalog/search",
+    tags=["catalog"],
+    responses=problems({400: "empty search text, or an unknown kind"}),
+)
 async def search(
     _: Viewer,
     request: Request,
@@ -54,7 +59,11 @@ async def search(
     return await run_in_threadpool(answer)
 
 
-@router.get("/api/v1/catalog/terms/{name}", tags=["catalog"])
+@router.get(
+    "/api/v1/catalog/terms/{name}",
+    tags=["catalog"],
+    responses=problems({404: "no such term"}),
+)
 async def term(_: Viewer, request: Request, name: str) -> dict[str, Any]:
     """One glossary term (any case, or a synonym) and every place its data is held."""
     estate = request.app.state.runtime.snapshot.estate

@@ -24,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
+from interlink.admin.responses import problems
 from interlink.errors import BadRequest, NotFound
 from interlink.estate.kinds.flow import Flow
 from interlink.flows.catalog import catalog
@@ -140,7 +141,19 @@ async def flows(request: Request, _: Viewer) -> list[dict[str, Any]]:
     return out
 
 
-@router.post("/api/v1/flows/{name}/runs", tags=["flows"], status_code=202)
+@router.post(
+    "/api/v1/flows/{name}/runs",
+    tags=["flows"],
+    status_code=202,
+    responses=problems(
+        {
+            400: "the body is not JSON",
+            404: "no such flow, or flows do not run in this process",
+            413: "the input is larger than the Platform allows",
+            422: "the input does not match the flow's input schema",
+        }
+    ),
+)
 async def start(request: Request, name: str, _: Operator) -> JSONResponse:
     """Start a run of flow ``name`` with the JSON body as its input (``{}`` without one)."""
     runner = _runner(request)
@@ -165,7 +178,11 @@ async def start(request: Request, name: str, _: Operator) -> JSONResponse:
     )
 
 
-@router.get("/api/v1/flows/runs", tags=["flows"])
+@router.get(
+    "/api/v1/flows/runs",
+    tags=["flows"],
+    responses=problems({400: "a cursor this API did not return"}),
+)
 async def runs(
     request: Request,
     _: Viewer,
@@ -179,7 +196,13 @@ async def runs(
     return {"items": [_run(r) for r in page.runs], "next_cursor": page.next_cursor}
 
 
-@router.post("/api/v1/flows/runs/retry", tags=["flows"])
+@router.post(
+    "/api/v1/flows/runs/retry",
+    tags=["flows"],
+    responses=problems(
+        {400: "a status that does not retry", 404: "flows do not run in this process"}
+    ),
+)
 async def retry_many(request: Request, body: BulkRetry, _: Operator) -> dict[str, Any]:
     """Retry up to ``limit`` failed (or compensated) runs a filter picks, and run them on this
     node; call again with the answer's ``ended_before`` until ``remaining`` is 0."""
@@ -204,7 +227,11 @@ async def retry_many(request: Request, body: BulkRetry, _: Operator) -> dict[str
     }
 
 
-@router.get("/api/v1/flows/runs/{run_id}", tags=["flows"])
+@router.get(
+    "/api/v1/flows/runs/{run_id}",
+    tags=["flows"],
+    responses=problems({404: "no such run"}),
+)
 async def run(
     request: Request, run_id: str, _: Viewer, payloads: Literal["ref", "full"] = "ref"
 ) -> dict[str, Any]:
@@ -229,7 +256,11 @@ async def run(
     }
 
 
-@router.get("/api/v1/flows/runs/{run_id}/payloads/{digest}", tags=["flows"])
+@router.get(
+    "/api/v1/flows/runs/{run_id}/payloads/{digest}",
+    tags=["flows"],
+    responses=problems({404: "no such run, or no such payload of it"}),
+)
 async def payload(request: Request, run_id: str, digest: str, _: Viewer) -> JSONResponse:
     """One payload a run stored apart (a large input or step output), as the JSON it was."""
     value = await run_in_threadpool(_control(request).runs.payloads.fetch, run_id, digest)
@@ -243,7 +274,17 @@ def _linked(run_id: str, value: Any) -> Any:
     return {**value, "href": f"{_location(run_id)}/payloads/{value[REF]}"}
 
 
-@router.post("/api/v1/flows/runs/{run_id}/retry", tags=["flows"], status_code=202)
+@router.post(
+    "/api/v1/flows/runs/{run_id}/retry",
+    tags=["flows"],
+    status_code=202,
+    responses=problems(
+        {
+            404: "no such run, or flows do not run in this process",
+            409: "the run is not in a state that allows this",
+        }
+    ),
+)
 async def retry(request: Request, run_id: str, _: Operator) -> JSONResponse:
     """Run a failed or compensated run again: from the failed step, or from the start when
     its completed calls were undone."""
@@ -251,7 +292,16 @@ async def retry(request: Request, run_id: str, _: Operator) -> JSONResponse:
     return JSONResponse(_run(found), status_code=202, headers={"Location": _location(run_id)})
 
 
-@router.post("/api/v1/flows/runs/{run_id}/cancel", tags=["flows"])
+@router.post(
+    "/api/v1/flows/runs/{run_id}/cancel",
+    tags=["flows"],
+    responses=problems(
+        {
+            404: "no such run, or flows do not run in this process",
+            409: "the run is not in a state that allows this",
+        }
+    ),
+)
 async def cancel(request: Request, run_id: str, _: Operator) -> dict[str, Any]:
     """End a running run ``cancelled``: its node stops at the next step boundary."""
     return _run(await run_in_threadpool(_control(request).cancel, run_id))

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
+from interlink.admin.responses import problems
 from interlink.observe.comparisons import since_time
 from interlink.observe.lineage import subject_types, trace_subject
 from interlink.store import TokenInfo
@@ -17,7 +18,13 @@ Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 router = APIRouter()
 
 
-@router.get("/api/v1/lineage/{subject_type}/{key}", tags=["lineage"])
+@router.get(
+    "/api/v1/lineage/{subject_type}/{key}",
+    tags=["lineage"],
+    responses=problems(
+        {400: "since is not a duration such as 1h, 24h or 7d", 404: "no such subject type"}
+    ),
+)
 async def lineage_trace(
     _: Viewer,
     request: Request,

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from interlink.admin.auth import require
 from interlink.admin.lookup import known
+from interlink.admin.params import MAX_INT, DeliveryId, Id, Position
+from interlink.admin.responses import problems
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.subscriptions import subscriptions as estate_subscriptions
 from interlink.events.delivery.engine import DeliveryEngine
@@ -91,7 +93,11 @@ def _delivery(row: Delivery, *, full: bool) -> dict[str, Any]:
     return out
 
 
-@router.get("/api/v1/subscriptions", tags=["events"])
+@router.get(
+    "/api/v1/subscriptions",
+    tags=["events"],
+    responses=problems({404: "no event delivery in this process"}),
+)
 async def subscriptions(request: Request, _: Viewer) -> list[dict[str, Any]]:
     """Every subscription: its state and its delivery figures."""
     engine = _engine(request)
@@ -112,7 +118,11 @@ async def subscriptions(request: Request, _: Viewer) -> list[dict[str, Any]]:
     return found
 
 
-@router.post("/api/v1/subscriptions/{name}/enable", tags=["events"])
+@router.post(
+    "/api/v1/subscriptions/{name}/enable",
+    tags=["events"],
+    responses=problems({404: "no such subscription, or no event mesh in this process"}),
+)
 async def enable(request: Request, _: Operator, name: str) -> dict[str, Any]:
     """Deliver again to a subscription its receiver switched off (HTTP 410)."""
     _subscription(request, name)
@@ -130,9 +140,9 @@ def _utc(value: datetime | None) -> datetime | None:
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_seq: int | None = Field(default=None, ge=1, description="first sequence to replay")
+    from_seq: Id | None = Field(default=None, description="first sequence to replay")
     from_time: datetime | None = Field(default=None, description="replay events stored since")
-    to_seq: int | None = Field(default=None, ge=1)
+    to_seq: Id | None = Field(default=None, description="last sequence to replay")
     to_time: datetime | None = None
 
     _times_in_utc = field_validator("from_time", "to_time")(_utc)
@@ -166,7 +176,12 @@ def _keep(progress: ReplayProgress) -> None:
         _replay_errors.pop(oldest, None)
 
 
-@router.post("/api/v1/subscriptions/{name}/replays", tags=["events"], status_code=202)
+@router.post(
+    "/api/v1/subscriptions/{name}/replays",
+    tags=["events"],
+    status_code=202,
+    responses=problems({404: "no such subscription, or no event mesh in this process"}),
+)
 async def start_replay(
     request: Request, _: Operator, name: str, body: ReplayRequest
 ) -> dict[str, Any]:
@@ -205,15 +220,28 @@ async def start_replay(
     return _progress(await first)
 
 
-@router.get("/api/v1/replays/{replay_id}", tags=["events"])
-async def replay_status(_: Viewer, replay_id: int) -> dict[str, Any]:
+@router.get(
+    "/api/v1/replays/{replay_id}",
+    tags=["events"],
+    responses=problems({404: "no such replay in this process"}),
+)
+async def replay_status(_: Viewer, replay_id: Id) -> dict[str, Any]:
     found = _replays.get(replay_id)
     if found is None:
         raise NotFound(f"replay {replay_id} not found in this process")
     return _progress(found)
 
 
-@router.get("/api/v1/dlq", tags=["events"])
+@router.get(
+    "/api/v1/dlq",
+    tags=["events"],
+    responses=problems(
+        {
+            400: "a cursor this API did not return",
+            404: "no such subscription, or no event mesh in this process",
+        }
+    ),
+)
 async def dead_letters(
     request: Request,
     _: Viewer,
@@ -236,8 +264,12 @@ async def dead_letters(
     }
 
 
-@router.get("/api/v1/dlq/{delivery_id}", tags=["events"])
-async def dead_letter(request: Request, _: Viewer, delivery_id: str) -> dict[str, Any]:
+@router.get(
+    "/api/v1/dlq/{delivery_id}",
+    tags=["events"],
+    responses=problems({404: "no such delivery, or no event mesh in this process"}),
+)
+async def dead_letter(request: Request, _: Viewer, delivery_id: DeliveryId) -> dict[str, Any]:
     """One delivery with its event and the receiver's last answer."""
     return _delivery(await _mesh(request).queue.get(delivery_id), full=True)
 
@@ -245,11 +277,20 @@ async def dead_letter(request: Request, _: Viewer, delivery_id: str) -> dict[str
 class DeadLetterAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[str] = Field(default_factory=list, max_length=10_000)
+    ids: list[DeliveryId] = Field(default_factory=list, max_length=10_000)
     subscription: str | None = Field(default=None, description="every dead letter of it")
 
 
-@router.post("/api/v1/dlq/retry", tags=["events"])
+@router.post(
+    "/api/v1/dlq/retry",
+    tags=["events"],
+    responses=problems(
+        {
+            400: "neither ids nor a subscription, or both",
+            404: "an id that is not a dead letter, or no such subscription",
+        }
+    ),
+)
 async def retry(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
     """Send dead letters again from their first attempt: listed ids, or a whole subscription."""
     engine = _engine(request)
@@ -275,7 +316,16 @@ async def _all_dead(request: Request, ids: list[str]) -> None:
             raise NotFound(f"delivery {id} is not in the dead-letter queue (it is {row.state})")
 
 
-@router.post("/api/v1/dlq/discard", tags=["events"])
+@router.post(
+    "/api/v1/dlq/discard",
+    tags=["events"],
+    responses=problems(
+        {
+            400: "neither ids nor a subscription, or both",
+            404: "an id that is not a dead letter, or no such subscription",
+        }
+    ),
+)
 async def discard(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
     """Delete dead letters for good."""
     if not body.ids or body.subscription is not None:
@@ -285,12 +335,17 @@ async def discard(request: Request, _: Operator, body: DeadLetterAction) -> dict
     return {"discarded": await engine.discard(body.ids)}
 
 
-@router.get("/api/v1/events/{name}/log", tags=["events"])
+@router.get(
+    "/api/v1/events/{name}/log",
+    tags=["events"],
+    responses=problems({404: "no such event type, or no event mesh in this process"}),
+)
 async def event_log(
     request: Request,
     _: Viewer,
     name: str,
-    after: Annotated[int, Query(ge=0)] = 0,
+    # Below the largest sequence: the read starts at the one after it.
+    after: Annotated[Position, Query(lt=MAX_INT, description="the last sequence already read")] = 0,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -311,7 +366,11 @@ async def event_log(
     }
 
 
-@router.get("/api/v1/notices", tags=["events"])
+@router.get(
+    "/api/v1/notices",
+    tags=["events"],
+    responses=problems({404: "no event mesh in this process"}),
+)
 async def notices(
     request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
@@ -338,7 +397,15 @@ async def notices(
     return {"items": items[:limit]}
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {METRICS_CONTENT_TYPE: {"schema": {"type": "string"}}}},
+        **problems({404: "metrics are turned off"}),
+    },
+)
 async def metrics(request: Request, _: Viewer) -> PlainTextResponse:
     """Prometheus metrics of every component in this process, and of the gateway workers.
     Not served (404) while the Platform's ``telemetry.metrics`` is false: nothing is read,

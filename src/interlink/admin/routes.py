@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
 from interlink.admin.lookup import known
+from interlink.admin.responses import problems
 from interlink.observe.comparisons import since_time, summary_json
 from interlink.store import TokenInfo
 
@@ -17,7 +18,13 @@ Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 router = APIRouter()
 
 
-@router.get("/api/v1/routes/{name}/comparison", tags=["gateway"])
+@router.get(
+    "/api/v1/routes/{name}/comparison",
+    tags=["gateway"],
+    responses=problems(
+        {400: "since is not a duration such as 1h, 24h or 7d", 404: "no such route"}
+    ),
+)
 async def comparison(
     _: Viewer,
     request: Request,

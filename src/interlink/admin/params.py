@@ -1,0 +1,28 @@
+"""Numbers and ids the admin API takes, with the ranges the store and the event log hold.
+
+Every integer the API reads (a path or query parameter, or a field of a JSON body) is one of
+these types, so a number past 64 bits is a 422 naming the parameter, not an overflow deep in a
+database driver (a 500 on SQLite, a retry-inviting 503 on PostgreSQL). They carry their bounds
+as metadata, so the same type works in ``Path``, ``Query`` and pydantic models, and the OpenAPI
+document states them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from annotated_types import Interval
+from pydantic import StringConstraints
+
+#: The largest integer a store column (BIGINT) or a log sequence holds, signed 64-bit.
+MAX_INT: Final = (1 << 63) - 1
+
+#: An id or sequence number the store or the event log gives out, from 1.
+Id = Annotated[int, Interval(ge=1, le=MAX_INT)]
+#: A position in a sequence: 0 is before its first entry.
+Position = Annotated[int, Interval(ge=0, le=MAX_INT)]
+
+#: A dead letter's id, ``SUBSCRIPTION:SEQ[:REPLAY]``; 18 digits stay within 64 bits.
+DeliveryId = Annotated[
+    str, StringConstraints(pattern=r"^[^:]{1,253}:[0-9]{1,18}(:[0-9]{1,18})?$", max_length=300)
+]
