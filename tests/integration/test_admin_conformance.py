@@ -28,7 +28,7 @@ from interlink.testing.processes import TOKEN, InterlinkProcess, free_port
 
 #: Generated requests per operation and test phase: enough to reach every declared answer's
 #: neighbourhood, few enough for the whole run to take well under a minute on two cores.
-EXAMPLES = 6
+EXAMPLES = 5
 
 CHECKS = [
     checks.not_a_server_error,
@@ -62,8 +62,10 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
         env={"INTERLINK_GATEWAY_LISTEN": "127.0.0.1:0"},
     ).start()
     try:
-        token = proc.wait_for(r"admin token \(shown once, store it now\): " + TOKEN.pattern)
-        proc.wait_for(r"admin API on http://")
+        token = proc.wait_for(
+            r"admin token \(shown once, store it now\): " + TOKEN.pattern, timeout=60
+        )
+        proc.wait_for(r"admin API on http://", timeout=60)
         base = f"http://127.0.0.1:{port}"
         auth = {"Authorization": f"Bearer {token.group(1)}"}
         made = httpx.post(

@@ -38,8 +38,10 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
     args += ["--gateway-header-timeout", str(HEADER_TIMEOUT)]
     proc = InterlinkProcess(args, env={"INTERLINK_GATEWAY_LISTEN": "127.0.0.1:0"}).start()
     try:
-        token = proc.wait_for(r"admin token \(shown once, store it now\): " + TOKEN.pattern)
-        proc.wait_for(r"admin API on http://")
+        token = proc.wait_for(
+            r"admin token \(shown once, store it now\): " + TOKEN.pattern, timeout=60
+        )
+        proc.wait_for(r"admin API on http://", timeout=60)
         yield Admin(port, token.group(1))
     finally:
         proc.stop()
@@ -67,14 +69,21 @@ def _problem(raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
     [
         ("/api/v1/estate/revisions?before=99999999999999999999", "/query/before"),
         ("/api/v1/estate/revisions/99999999999999999999", "/path/revision_id"),
-        ("/api/v1/events/customer-updated/log?after=99999999999999999999", "/query/after"),
-        ("/api/v1/events/customer-updated/log?after=9223372036854775807", "/query/after"),
+        ("/api/v1/events/customer.address-updated/log?after=99999999999999999999", "/query/after"),
+        ("/api/v1/events/customer.address-updated/log?after=9223372036854775807", "/query/after"),
         ("/api/v1/replays/99999999999999999999", "/path/replay_id"),
         ("/api/v1/dlq/crm-sync:99999999999999999999", "/path/delivery_id"),
         ("/api/v1/estate/revisions?before=-1", "/query/before"),
+        # Times that leave the years 1 to 9999 once in UTC.
+        ("/api/v1/connections?since=0001-01-01T00:00:00%2B23:59", "/query/since"),
+        ("/api/v1/connections?since=9999-12-31T23:59:59-23:59", "/query/since"),
+        (
+            "/api/v1/events/customer.address-updated/log?since=0001-01-01T00:00%2B01:00",
+            "/query/since",
+        ),
     ],
 )
-def test_numbers_past_64_bits_are_a_422_naming_the_parameter(
+def test_numbers_past_64_bits_and_times_past_9999_are_a_422_naming_the_parameter(
     admin: Admin, path: str, parameter: str
 ) -> None:
     response = admin.get(path)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
+from interlink.admin.params import Instant
 from interlink.store import ObservedCall, ObservedConnection, TokenInfo
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
@@ -73,7 +74,7 @@ async def connections(
     request: Request,
     _: Viewer,
     since: Annotated[
-        datetime | None,
+        Instant | None,
         Query(description="RFC 3339 time; hours starting at or after its hour (default: 24h)"),
     ] = None,
 ) -> ConnectionsOut:
@@ -81,8 +82,6 @@ async def connections(
     connector calls per hour from each flow to each System."""
     if since is None:
         since = datetime.now(UTC) - DEFAULT_WINDOW
-    elif since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     store = request.app.state.runtime.store
     rows = await run_in_threadpool(store.connections.list, since)
     calls = await run_in_threadpool(store.connector_calls.list, since)

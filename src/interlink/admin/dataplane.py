@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
-from interlink.admin.params import Id, Position
+from interlink.admin.params import AwareInstant, Id, Position
 from interlink.admin.responses import problems
 from interlink.errors import NotFound
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE
@@ -36,7 +36,7 @@ class NodeStatus(BaseModel):
     admin_address: str = Field(max_length=300)
     gateway_address: str = Field(max_length=300)
     revision: RevisionRef | None
-    started_at: AwareDatetime
+    started_at: AwareInstant
     health: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = (
         Field(max_length=20)
     )

@@ -20,10 +20,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.auth import require
+from interlink.admin.params import AwareInstant
 from interlink.admin.responses import problems
 from interlink.errors import BadRequest, NotFound
 from interlink.estate.kinds.flow import Flow
@@ -53,10 +54,10 @@ class BulkRetry(BaseModel):
         min_length=1,
         description="runs that ended so",
     )
-    ended_since: AwareDatetime | None = Field(
+    ended_since: AwareInstant | None = Field(
         default=None, description="runs that ended then or later"
     )
-    ended_before: AwareDatetime | None = Field(
+    ended_before: AwareInstant | None = Field(
         default=None,
         description="runs that ended then or earlier; the first call's answer gives it (the "
         "moment the bulk retry began) to send back with the next",

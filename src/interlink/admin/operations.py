@@ -11,16 +11,16 @@ import asyncio
 import base64
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from interlink.admin.auth import require
 from interlink.admin.lookup import known
-from interlink.admin.params import MAX_INT, DeliveryId, Id, Position
+from interlink.admin.params import MAX_INT, DeliveryId, Id, Instant, Position
 from interlink.admin.responses import problems
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.subscriptions import subscriptions as estate_subscriptions
@@ -130,22 +130,13 @@ async def enable(request: Request, _: Operator, name: str) -> dict[str, Any]:
     return {"subscription": name, "enabled": True, "changed": changed}
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Times without an offset are UTC, like every time the platform stores."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     from_seq: Id | None = Field(default=None, description="first sequence to replay")
-    from_time: datetime | None = Field(default=None, description="replay events stored since")
+    from_time: Instant | None = Field(default=None, description="replay events stored since")
     to_seq: Id | None = Field(default=None, description="last sequence to replay")
-    to_time: datetime | None = None
-
-    _times_in_utc = field_validator("from_time", "to_time")(_utc)
+    to_time: Instant | None = None
 
     @model_validator(mode="after")
     def _one_start(self) -> ReplayRequest:
@@ -346,13 +337,12 @@ async def event_log(
     name: str,
     # Below the largest sequence: the read starts at the one after it.
     after: Annotated[Position, Query(lt=MAX_INT, description="the last sequence already read")] = 0,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Stored events of one type after a sequence (or since a time), oldest first."""
     mesh = _mesh(request)
     mesh.registry.event_type(name)
-    since = _utc(since)
     start: int | datetime = since if since is not None else after + 1
     messages = await mesh.bus.read(name, start, limit)
     info = await mesh.bus.info(name)
