@@ -75,7 +75,8 @@ async def serve(
         timeout_graceful_shutdown=10,
         # The gateway's limits on request heads and idle connections hold here too.
         http=limited_protocol(lambda: admin_limits(runtime)),
-        timeout_keep_alive=max(1, round(runtime.settings.gateway_idle_timeout)),
+        # Typed int by uvicorn, used as a float (loop.call_later): fractions hold too.
+        timeout_keep_alive=runtime.settings.gateway_idle_timeout,  # type: ignore[arg-type]
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()
