@@ -427,8 +427,12 @@ def test_roles_unknown_ids_and_bad_bodies(platform: Platform) -> None:
     assert refused.returncode != 0
     assert len(platform.dead()) == 1  # nothing changed
 
-    for path in (f"/api/v1/dlq/{ANALYTICS}:999", "/api/v1/dlq/nope:1", "/api/v1/dlq/garbage"):
+    for path in (f"/api/v1/dlq/{ANALYTICS}:999", "/api/v1/dlq/nope:1"):
         is_problem(platform.get(path), 404)
+    # Not an id at all (SUBSCRIPTION:SEQ[:REPLAY], within 64 bits): the parameter is invalid.
+    for path in ("/api/v1/dlq/garbage", f"/api/v1/dlq/{ANALYTICS}:{1 << 64}"):
+        malformed = is_problem(platform.get(path), 422)
+        assert malformed["errors"][0]["pointer"] == "/path/delivery_id"
     is_problem(platform.post("/api/v1/dlq/retry", json={"ids": [f"{ANALYTICS}:999"]}), 404)
     is_problem(platform.post("/api/v1/dlq/discard", json={"ids": [dead_id, "x:9"]}), 404)
     is_problem(platform.post("/api/v1/dlq/retry", json={"subscription": "nope"}), 404)

@@ -127,8 +127,8 @@ def test_refused_attempts_are_recorded(api: Api) -> None:
 
 def test_actions_of_components_not_running_here_are_recorded_as_failed(api: Api) -> None:
     cases: list[tuple[str, str, dict[str, Any], str, str]] = [
-        ("POST", "/api/v1/dlq/retry", {"json": {"ids": ["d1"]}}, "dlq.retry", "dlq/d1"),
-        ("POST", "/api/v1/dlq/discard", {"json": {"ids": ["d1"]}}, "dlq.discard", "dlq/d1"),
+        ("POST", "/api/v1/dlq/retry", {"json": {"ids": ["s:1"]}}, "dlq.retry", "dlq/s:1"),
+        ("POST", "/api/v1/dlq/discard", {"json": {"ids": ["s:1"]}}, "dlq.discard", "dlq/s:1"),
         ("POST", "/api/v1/subscriptions/s/enable", {}, "subscription.enable", "subscription/s"),
         (
             "POST",

@@ -10,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Grant, Granted
+from interlink.admin.params import Id
+from interlink.admin.responses import problems
 from interlink.alerts.report import alert_documents, silence, silence_document
 from interlink.estate.durations import Duration
 from interlink.store import Silence
@@ -58,6 +60,12 @@ async def silences(request: Request, all: bool = False) -> dict[str, Any]:
     "/api/v1/alerts/silences",
     tags=["alerts"],
     status_code=201,
+    responses=problems(
+        {
+            400: "a target that is not Kind/name, or a length over 30 days",
+            404: "no such monitor or target",
+        }
+    ),
     openapi_extra=audited_route("alert.silence"),
 )
 async def add_silence(who: Granted, request: Request, body: NewSilence) -> dict[str, Any]:
@@ -91,9 +99,10 @@ async def _silence(who: Grant, request: Request, body: NewSilence) -> Silence:
 @router.delete(
     "/api/v1/alerts/silences/{silence_id}",
     tags=["alerts"],
+    responses=problems({404: "no such silence"}),
     openapi_extra=audited_route("alert.unsilence"),
 )
-async def lift_silence(who: Granted, request: Request, silence_id: int) -> dict[str, Any]:
+async def lift_silence(who: Granted, request: Request, silence_id: Id) -> dict[str, Any]:
     """End a silence now."""
     book = request.app.state.runtime.store.alerts
     async with audited(request, who, "alert.unsilence", f"silence/{silence_id}"):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from interlink import __version__
-from interlink.admin import problems
+from interlink.admin import problems, responses
 from interlink.admin.alerts import router as alerts_router
 from interlink.admin.audit import router as audit_router
 from interlink.admin.audited import audited, audited_route
@@ -26,6 +26,7 @@ from interlink.admin.lookup import known
 from interlink.admin.monitors import router as monitors_router
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
+from interlink.admin.params import Id
 from interlink.admin.problems import problem
 from interlink.admin.products import router as products_router
 from interlink.admin.registry import router as registry_router
@@ -157,6 +158,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     )
     app.state.runtime = runtime
     problems.install(app)
+    responses.install(app)
     app.include_router(registry_router)
     app.include_router(operations_router)
     app.include_router(connections_router)
@@ -178,7 +180,14 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=None,
+        responses=responses.problems(
+            {503: "not ready: a subscription is broken, or the node is behind"}
+        ),
+    )
     async def readyz() -> dict[str, Any] | JSONResponse:
         """Readiness: an estate revision is loaded, no subscription is broken (its consumer
         missing on the bus) and the node is not behind the store's current revision; lists what
@@ -221,7 +230,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
             ready["degraded"] = degraded
         return ready
 
-    @app.get("/api/v1/estate", tags=["estate"])
+    @app.get("/api/v1/estate", tags=["estate"], responses=responses.problems({404: "no such kind"}))
     async def estate(kind: str | None = None) -> dict[str, Any]:
         """The current revision and its objects (references shown, never resolved)."""
         snap = runtime.snapshot
@@ -244,20 +253,30 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/api/v1/estate/revisions", tags=["estate"])
     async def revisions(
-        limit: Annotated[int, Query(ge=1, le=500)] = 50, before: int | None = None
+        limit: Annotated[int, Query(ge=1, le=500)] = 50, before: Id | None = None
     ) -> list[RevisionOut]:
         """Revisions, newest first; page with ?before=<id>."""
         found = await run_in_threadpool(runtime.store.revisions.list, limit, before)
         return [_revision(r) for r in found]
 
-    @app.get("/api/v1/estate/revisions/{revision_id}", tags=["estate"])
-    async def revision(revision_id: int) -> RevisionOut:
+    @app.get(
+        "/api/v1/estate/revisions/{revision_id}",
+        tags=["estate"],
+        responses=responses.problems({404: "no such revision"}),
+    )
+    async def revision(revision_id: Id) -> RevisionOut:
         return _revision(await run_in_threadpool(runtime.store.revisions.get, revision_id))
 
     @app.post(
         "/api/v1/estate/reload",
         tags=["estate"],
         response_model=None,
+        responses=responses.problems(
+            {
+                409: "a data-plane node, or the directory holds an older revision",
+                422: "the estate has errors; the running revision is unchanged",
+            }
+        ),
         openapi_extra=audited_route("estate.reload"),
     )
     async def reload(who: Granted, request: Request) -> dict[str, Any] | JSONResponse:
@@ -289,6 +308,13 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         tags=["estate"],
         status_code=201,
         response_model=None,
+        responses=responses.problems(
+            {
+                409: "a data-plane node: apply on its control plane",
+                413: "the bundle is larger than a revision may be",
+                422: "not a bundle, or the estate has errors; the running revision is unchanged",
+            }
+        ),
         openapi_extra=audited_route(
             "estate.apply",
             requestBody={
@@ -321,7 +347,21 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         assert result.revision is not None
         return {"changed": result.changed, "revision": _revision(result.revision).model_dump()}
 
-    @app.get("/api/v1/graph", tags=["estate"], response_model=None)
+    @app.get(
+        "/api/v1/graph",
+        tags=["estate"],
+        response_model=None,
+        responses={
+            200: {
+                "description": "the graph as JSON, or as Mermaid or DOT text",
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "text/plain": {"schema": {"type": "string"}},
+                    "text/vnd.graphviz": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
     async def graph(
         format: Literal["json", "mermaid", "dot"] = "json",
     ) -> dict[str, object] | Response:
@@ -343,6 +383,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         "/api/v1/tokens",
         tags=["tokens"],
         status_code=201,
+        responses=responses.problems({404: "no such team"}),
         openapi_extra=audited_route("token.create"),
     )
     async def create_token(who: Granted, request: Request, body: TokenRequest) -> TokenCreated:
@@ -365,6 +406,9 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         "/api/v1/tokens/{token_id}",
         tags=["tokens"],
         status_code=204,
+        responses=responses.problems(
+            {404: "no such token", 409: "the last active platform admin token"}
+        ),
         openapi_extra=audited_route("token.revoke"),
     )
     async def revoke_token(who: Granted, request: Request, token_id: str) -> Response:

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.params import AwareInstant, Position
 from interlink.store import Action, AuditFilter
 
 router = APIRouter()
@@ -52,10 +53,10 @@ class VerifyOut(BaseModel):
 @router.get("/api/v1/audit", tags=["audit"])
 async def entries(
     request: Request,
-    since: AwareDatetime | None = None,
+    since: AwareInstant | None = None,
     action: Action | None = None,
     who: Annotated[str | None, Query(description="a token id or name, or cli-local")] = None,
-    after: Annotated[int, Query(ge=0, description="the last seq seen: the next page")] = 0,
+    after: Annotated[Position, Query(description="the last seq seen: the next page")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Audit entries oldest first: who did what, from where, and how it ended. Page with

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
+from interlink.admin.responses import problems
 from interlink.estate.catalog import MAX_QUERY, SEARCH_KINDS, Catalog, find_term, term_json
 from interlink.estate.model import Estate
 
@@ -24,7 +25,11 @@ def _catalog(state: State, estate: Estate) -> Catalog:
     return held
 
 
-@router.get("/api/v1/catalog/search", tags=["catalog"])
+@router.get(
+    "/api/v1/catalog/search",
+    tags=["catalog"],
+    responses=problems({400: "empty search text, or an unknown kind"}),
+)
 async def search(
     request: Request,
     q: Annotated[str, Query(max_length=MAX_QUERY, description="the text searched for")],
@@ -49,7 +54,11 @@ async def search(
     return await run_in_threadpool(answer)
 
 
-@router.get("/api/v1/catalog/terms/{name}", tags=["catalog"])
+@router.get(
+    "/api/v1/catalog/terms/{name}",
+    tags=["catalog"],
+    responses=problems({404: "no such term"}),
+)
 async def term(request: Request, name: str) -> dict[str, Any]:
     """One glossary term (any case, or a synonym) and every place its data is held."""
     estate = request.app.state.runtime.snapshot.estate

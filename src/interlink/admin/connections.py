@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.params import Instant
 from interlink.store import ObservedCall, ObservedConnection
 
 #: The window read when ``since`` is not given.
@@ -70,7 +71,7 @@ def _out(row: ObservedConnection) -> ConnectionOut:
 async def connections(
     request: Request,
     since: Annotated[
-        datetime | None,
+        Instant | None,
         Query(description="RFC 3339 time; hours starting at or after its hour (default: 24h)"),
     ] = None,
 ) -> ConnectionsOut:
@@ -78,8 +79,6 @@ async def connections(
     connector calls per hour from each flow to each System."""
     if since is None:
         since = datetime.now(UTC) - DEFAULT_WINDOW
-    elif since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     store = request.app.state.runtime.store
     rows = await run_in_threadpool(store.connections.list, since)
     calls = await run_in_threadpool(store.connector_calls.list, since)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.params import AwareInstant, Id, Position
+from interlink.admin.responses import problems
 from interlink.errors import NotFound
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE
 from interlink.runtime.runtime import Runtime
@@ -20,7 +22,7 @@ router = APIRouter()
 
 
 class RevisionRef(BaseModel):
-    id: int = Field(ge=1)
+    id: Id
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
@@ -30,16 +32,21 @@ class NodeStatus(BaseModel):
     admin_address: str = Field(max_length=300)
     gateway_address: str = Field(max_length=300)
     revision: RevisionRef | None
-    started_at: AwareDatetime
+    started_at: AwareInstant
     health: dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=500)]] = (
         Field(max_length=20)
     )
 
 
-@router.get("/api/v1/estate/revisions/current", tags=["data plane"], response_model=None)
+@router.get(
+    "/api/v1/estate/revisions/current",
+    tags=["data plane"],
+    response_model=None,
+    responses={204: {"description": "no revision newer than `after` within `wait` seconds"}},
+)
 async def current_revision(
     request: Request,
-    after: Annotated[int, Query(ge=0, description="the revision the caller runs")] = 0,
+    after: Annotated[Position, Query(description="the revision the caller runs")] = 0,
     wait: Annotated[
         float, Query(ge=0, le=MAX_WAIT, description="seconds to wait for a newer revision")
     ] = 0,
@@ -68,7 +75,10 @@ async def current_revision(
     "/api/v1/estate/bundles/{content_hash}",
     tags=["data plane"],
     response_class=Response,
-    responses={200: {"content": {BUNDLE_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {BUNDLE_MEDIA_TYPE: {}}},
+        **problems({404: "no estate content is stored for that hash"}),
+    },
 )
 async def bundle(
     request: Request,

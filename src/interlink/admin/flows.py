@@ -21,11 +21,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Granted
+from interlink.admin.params import AwareInstant
+from interlink.admin.responses import problems
 from interlink.errors import BadRequest, NotFound
 from interlink.estate.kinds.flow import Flow
 from interlink.flows.catalog import catalog
@@ -51,10 +53,10 @@ class BulkRetry(BaseModel):
         min_length=1,
         description="runs that ended so",
     )
-    ended_since: AwareDatetime | None = Field(
+    ended_since: AwareInstant | None = Field(
         default=None, description="runs that ended then or later"
     )
-    ended_before: AwareDatetime | None = Field(
+    ended_before: AwareInstant | None = Field(
         default=None,
         description="runs that ended then or earlier; the first call's answer gives it (the "
         "moment the bulk retry began) to send back with the next",
@@ -143,6 +145,14 @@ async def flows(request: Request) -> list[dict[str, Any]]:
     "/api/v1/flows/{name}/runs",
     tags=["flows"],
     status_code=202,
+    responses=problems(
+        {
+            400: "the body is not JSON",
+            404: "no such flow, or flows do not run in this process",
+            413: "the input is larger than the Platform allows",
+            422: "the input does not match the flow's input schema",
+        }
+    ),
     openapi_extra=audited_route("flow.run"),
 )
 async def start(request: Request, name: str, who: Granted) -> JSONResponse:
@@ -177,7 +187,11 @@ async def _start(request: Request, name: str) -> JSONResponse:
     )
 
 
-@router.get("/api/v1/flows/runs", tags=["flows"])
+@router.get(
+    "/api/v1/flows/runs",
+    tags=["flows"],
+    responses=problems({400: "a cursor this API did not return"}),
+)
 async def runs(
     request: Request,
     flow: str | None = None,
@@ -190,7 +204,14 @@ async def runs(
     return {"items": [_run(r) for r in page.runs], "next_cursor": page.next_cursor}
 
 
-@router.post("/api/v1/flows/runs/retry", tags=["flows"], openapi_extra=audited_route("flow.retry"))
+@router.post(
+    "/api/v1/flows/runs/retry",
+    tags=["flows"],
+    responses=problems(
+        {400: "a status that does not retry", 404: "flows do not run in this process"}
+    ),
+    openapi_extra=audited_route("flow.retry"),
+)
 async def retry_many(request: Request, body: BulkRetry, who: Granted) -> dict[str, Any]:
     """Retry up to ``limit`` failed (or compensated) runs a filter picks, and run them on this
     node; call again with the answer's ``ended_before`` until ``remaining`` is 0."""
@@ -226,7 +247,11 @@ async def _retry_many(request: Request, body: BulkRetry) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/flows/runs/{run_id}", tags=["flows"])
+@router.get(
+    "/api/v1/flows/runs/{run_id}",
+    tags=["flows"],
+    responses=problems({404: "no such run"}),
+)
 async def run(
     request: Request, run_id: str, payloads: Literal["ref", "full"] = "ref"
 ) -> dict[str, Any]:
@@ -251,7 +276,11 @@ async def run(
     }
 
 
-@router.get("/api/v1/flows/runs/{run_id}/payloads/{digest}", tags=["flows"])
+@router.get(
+    "/api/v1/flows/runs/{run_id}/payloads/{digest}",
+    tags=["flows"],
+    responses=problems({404: "no such run, or no such payload of it"}),
+)
 async def payload(request: Request, run_id: str, digest: str) -> JSONResponse:
     """One payload a run stored apart (a large input or step output), as the JSON it was."""
     value = await run_in_threadpool(_control(request).runs.payloads.fetch, run_id, digest)
@@ -269,6 +298,12 @@ def _linked(run_id: str, value: Any) -> Any:
     "/api/v1/flows/runs/{run_id}/retry",
     tags=["flows"],
     status_code=202,
+    responses=problems(
+        {
+            404: "no such run, or flows do not run in this process",
+            409: "the run is not in a state that allows this",
+        }
+    ),
     openapi_extra=audited_route("flow.retry"),
 )
 async def retry(request: Request, run_id: str, who: Granted) -> JSONResponse:
@@ -283,6 +318,12 @@ async def retry(request: Request, run_id: str, who: Granted) -> JSONResponse:
 @router.post(
     "/api/v1/flows/runs/{run_id}/cancel",
     tags=["flows"],
+    responses=problems(
+        {
+            404: "no such run, or flows do not run in this process",
+            409: "the run is not in a state that allows this",
+        }
+    ),
     openapi_extra=audited_route("flow.cancel"),
 )
 async def cancel(request: Request, run_id: str, who: Granted) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.responses import problems
 from interlink.observe.comparisons import since_time
 from interlink.observe.impact import impact, resolve_subject
 from interlink.observe.inventory import Inventory, inventory_json, read_inventory
@@ -30,7 +31,11 @@ async def _inventory(request: Request, since: str) -> Inventory:
     return await run_in_threadpool(read_inventory, estate, runtime.store, start, now)
 
 
-@router.get("/api/v1/inventory", tags=["observe"])
+@router.get(
+    "/api/v1/inventory",
+    tags=["observe"],
+    responses=problems({400: "since is not a duration such as 1h, 24h or 7d"}),
+)
 async def inventory(
     request: Request,
     since: Since = "7d",
@@ -46,7 +51,16 @@ async def inventory(
     return inventory_json(inv, inv.filtered(undeclared=undeclared, unused=unused, kind=kind))
 
 
-@router.get("/api/v1/impact/{kind}/{name}", tags=["observe"])
+@router.get(
+    "/api/v1/impact/{kind}/{name}",
+    tags=["observe"],
+    responses=problems(
+        {
+            400: "not a System, Api or Event, a name that is ambiguous, or a bad since",
+            404: "no such object in the estate",
+        }
+    ),
+)
 async def impact_of(request: Request, kind: str, name: str, since: Since = "7d") -> dict[str, Any]:
     """Everything affected if the System, Api or Event changes or fails: routes, consumers,
     subscriptions, flows, products and teams, over declared and observed connections."""

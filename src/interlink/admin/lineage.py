@@ -7,13 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from interlink.admin.responses import problems
 from interlink.observe.comparisons import since_time
 from interlink.observe.lineage import subject_types, trace_subject
 
 router = APIRouter()
 
 
-@router.get("/api/v1/lineage/{subject_type}/{key}", tags=["lineage"])
+@router.get(
+    "/api/v1/lineage/{subject_type}/{key}",
+    tags=["lineage"],
+    responses=problems(
+        {400: "since is not a duration such as 1h, 24h or 7d", 404: "no such subject type"}
+    ),
+)
 async def lineage_trace(
     request: Request,
     subject_type: str,

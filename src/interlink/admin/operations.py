@@ -12,16 +12,18 @@ import asyncio
 import base64
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Granted
 from interlink.admin.lookup import known
+from interlink.admin.params import MAX_INT, DeliveryId, Id, Instant, Position
+from interlink.admin.responses import problems
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.subscriptions import subscriptions as estate_subscriptions
 from interlink.events.delivery.engine import DeliveryEngine
@@ -89,7 +91,11 @@ def _delivery(row: Delivery, *, full: bool) -> dict[str, Any]:
     return out
 
 
-@router.get("/api/v1/subscriptions", tags=["events"])
+@router.get(
+    "/api/v1/subscriptions",
+    tags=["events"],
+    responses=problems({404: "no event delivery in this process"}),
+)
 async def subscriptions(request: Request) -> list[dict[str, Any]]:
     """Every subscription: its state and its delivery figures."""
     engine = _engine(request)
@@ -113,6 +119,7 @@ async def subscriptions(request: Request) -> list[dict[str, Any]]:
 @router.post(
     "/api/v1/subscriptions/{name}/enable",
     tags=["events"],
+    responses=problems({404: "no such subscription, or no event mesh in this process"}),
     openapi_extra=audited_route("subscription.enable"),
 )
 async def enable(request: Request, who: Granted, name: str) -> dict[str, Any]:
@@ -124,22 +131,13 @@ async def enable(request: Request, who: Granted, name: str) -> dict[str, Any]:
     return {"subscription": name, "enabled": True, "changed": changed}
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Times without an offset are UTC, like every time the platform stores."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    from_seq: int | None = Field(default=None, ge=1, description="first sequence to replay")
-    from_time: datetime | None = Field(default=None, description="replay events stored since")
-    to_seq: int | None = Field(default=None, ge=1)
-    to_time: datetime | None = None
-
-    _times_in_utc = field_validator("from_time", "to_time")(_utc)
+    from_seq: Id | None = Field(default=None, description="first sequence to replay")
+    from_time: Instant | None = Field(default=None, description="replay events stored since")
+    to_seq: Id | None = Field(default=None, description="last sequence to replay")
+    to_time: Instant | None = None
 
     @model_validator(mode="after")
     def _one_start(self) -> ReplayRequest:
@@ -175,6 +173,7 @@ def _keep(progress: ReplayProgress) -> None:
     tags=["events"],
     status_code=202,
     openapi_extra=audited_route("replay.start"),
+    responses=problems({404: "no such subscription, or no event mesh in this process"}),
 )
 async def start_replay(
     request: Request, who: Granted, name: str, body: ReplayRequest
@@ -222,15 +221,28 @@ async def _start_replay(request: Request, name: str, body: ReplayRequest) -> dic
     return _progress(await first)
 
 
-@router.get("/api/v1/replays/{replay_id}", tags=["events"])
-async def replay_status(replay_id: int) -> dict[str, Any]:
+@router.get(
+    "/api/v1/replays/{replay_id}",
+    tags=["events"],
+    responses=problems({404: "no such replay in this process"}),
+)
+async def replay_status(replay_id: Id) -> dict[str, Any]:
     found = _replays.get(replay_id)
     if found is None:
         raise NotFound(f"replay {replay_id} not found in this process")
     return _progress(found)
 
 
-@router.get("/api/v1/dlq", tags=["events"])
+@router.get(
+    "/api/v1/dlq",
+    tags=["events"],
+    responses=problems(
+        {
+            400: "a cursor this API did not return",
+            404: "no such subscription, or no event mesh in this process",
+        }
+    ),
+)
 async def dead_letters(
     request: Request,
     subscription: str | None = None,
@@ -252,8 +264,12 @@ async def dead_letters(
     }
 
 
-@router.get("/api/v1/dlq/{delivery_id}", tags=["events"])
-async def dead_letter(request: Request, delivery_id: str) -> dict[str, Any]:
+@router.get(
+    "/api/v1/dlq/{delivery_id}",
+    tags=["events"],
+    responses=problems({404: "no such delivery, or no event mesh in this process"}),
+)
+async def dead_letter(request: Request, delivery_id: DeliveryId) -> dict[str, Any]:
     """One delivery with its event and the receiver's last answer."""
     return _delivery(await _mesh(request).queue.get(delivery_id), full=True)
 
@@ -261,7 +277,7 @@ async def dead_letter(request: Request, delivery_id: str) -> dict[str, Any]:
 class DeadLetterAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[str] = Field(default_factory=list, max_length=10_000)
+    ids: list[DeliveryId] = Field(default_factory=list, max_length=10_000)
     subscription: str | None = Field(default=None, description="every dead letter of it")
 
 
@@ -273,7 +289,17 @@ def _dead_letters(body: DeadLetterAction) -> str:
     return "dlq/" + ",".join(body.ids[:20]) + more
 
 
-@router.post("/api/v1/dlq/retry", tags=["events"], openapi_extra=audited_route("dlq.retry"))
+@router.post(
+    "/api/v1/dlq/retry",
+    tags=["events"],
+    responses=problems(
+        {
+            400: "neither ids nor a subscription, or both",
+            404: "an id that is not a dead letter, or no such subscription",
+        }
+    ),
+    openapi_extra=audited_route("dlq.retry"),
+)
 async def retry(request: Request, who: Granted, body: DeadLetterAction) -> dict[str, int]:
     """Send dead letters again from their first attempt: listed ids, or a whole subscription."""
     async with audited(request, who, "dlq.retry", _dead_letters(body)) as outcome:
@@ -306,7 +332,17 @@ async def _all_dead(request: Request, ids: list[str]) -> None:
             raise NotFound(f"delivery {id} is not in the dead-letter queue (it is {row.state})")
 
 
-@router.post("/api/v1/dlq/discard", tags=["events"], openapi_extra=audited_route("dlq.discard"))
+@router.post(
+    "/api/v1/dlq/discard",
+    tags=["events"],
+    responses=problems(
+        {
+            400: "neither ids nor a subscription, or both",
+            404: "an id that is not a dead letter, or no such subscription",
+        }
+    ),
+    openapi_extra=audited_route("dlq.discard"),
+)
 async def discard(request: Request, who: Granted, body: DeadLetterAction) -> dict[str, int]:
     """Delete dead letters for good."""
     async with audited(request, who, "dlq.discard", _dead_letters(body)) as outcome:
@@ -319,18 +355,22 @@ async def discard(request: Request, who: Granted, body: DeadLetterAction) -> dic
     return done
 
 
-@router.get("/api/v1/events/{name}/log", tags=["events"])
+@router.get(
+    "/api/v1/events/{name}/log",
+    tags=["events"],
+    responses=problems({404: "no such event type, or no event mesh in this process"}),
+)
 async def event_log(
     request: Request,
     name: str,
-    after: Annotated[int, Query(ge=0)] = 0,
-    since: datetime | None = None,
+    # Below the largest sequence: the read starts at the one after it.
+    after: Annotated[Position, Query(lt=MAX_INT, description="the last sequence already read")] = 0,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Stored events of one type after a sequence (or since a time), oldest first."""
     mesh = _mesh(request)
     mesh.registry.event_type(name)
-    since = _utc(since)
     start: int | datetime = since if since is not None else after + 1
     messages = await mesh.bus.read(name, start, limit)
     info = await mesh.bus.info(name)
@@ -344,7 +384,11 @@ async def event_log(
     }
 
 
-@router.get("/api/v1/notices", tags=["events"])
+@router.get(
+    "/api/v1/notices",
+    tags=["events"],
+    responses=problems({404: "no event mesh in this process"}),
+)
 async def notices(
     request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
@@ -371,7 +415,15 @@ async def notices(
     return {"items": items[:limit]}
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {METRICS_CONTENT_TYPE: {"schema": {"type": "string"}}}},
+        **problems({404: "metrics are turned off"}),
+    },
+)
 async def metrics(request: Request) -> PlainTextResponse:
     """Prometheus metrics of every component in this process, and of the gateway workers.
     Not served (404) while the Platform's ``telemetry.metrics`` is false: nothing is read,

@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from interlink.admin.auth import authorize
 from interlink.errors import AuthError, InterlinkError
 from interlink.problems import problem_document
 
@@ -33,6 +35,10 @@ def problem(
 def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        try:  # a body FastAPI could not read: the token is checked first all the same
+            await _authenticate(request)
+        except InterlinkError as refused:
+            return _interlink_problem(request, refused)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path}"
@@ -44,6 +50,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # A body that is not JSON is refused before any dependency runs: the caller's token
+        # is checked first all the same, so who may not call learns nothing of the endpoint.
+        try:
+            await _authenticate(request)
+        except InterlinkError as refused:
+            return _interlink_problem(request, refused)
         errors = [
             {"pointer": "/" + "/".join(str(p) for p in e.get("loc", ())), "detail": e.get("msg")}
             for e in exc.errors()
@@ -58,18 +70,34 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InterlinkError)
     async def interlink_error(request: Request, exc: InterlinkError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if type(exc) is AuthError else None
-        if exc.retry_after is not None:
-            headers = {**(headers or {}), "Retry-After": str(int(exc.retry_after))}
-        extra: dict[str, Any] = {}
-        violations = getattr(exc, "violations", None)
-        if violations:  # which parts of the document broke which rule
-            extra["violations"] = [{"pointer": v.pointer, "message": v.message} for v in violations]
-        return problem(
-            exc.status,
-            exc.message,
-            title=exc.title,
-            instance=request.url.path,
-            headers=headers,
-            **extra,
-        )
+        return _interlink_problem(request, exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The server logs the exception with its traceback; the caller gets no detail of it.
+        return problem(500, "an unexpected error; it is logged", instance=request.url.path)
+
+
+def _interlink_problem(request: Request, exc: InterlinkError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if type(exc) is AuthError else None
+    if exc.retry_after is not None:
+        headers = {**(headers or {}), "Retry-After": str(int(exc.retry_after))}
+    extra: dict[str, Any] = {}
+    violations = getattr(exc, "violations", None)
+    if violations:  # which parts of the document broke which rule
+        extra["violations"] = [{"pointer": v.pointer, "message": v.message} for v in violations]
+    return problem(
+        exc.status,
+        exc.message,
+        title=exc.title,
+        instance=request.url.path,
+        headers=headers,
+        **extra,
+    )
+
+
+async def _authenticate(request: Request) -> None:
+    """The token check every route runs (auth.py), before a request's own errors are told;
+    raises ``AuthError`` or ``Forbidden``."""
+    if isinstance(request.scope.get("route"), APIRoute):
+        await authorize(request)

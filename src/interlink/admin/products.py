@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Granted
 from interlink.admin.lookup import known
+from interlink.admin.responses import problems
 from interlink.errors import NotFound
 from interlink.products.history import record_json
 from interlink.products.service import Products
@@ -25,6 +26,7 @@ router = APIRouter()
 @router.post(
     "/api/v1/products/{name}/refresh",
     tags=["products"],
+    responses=problems({404: "no such data product, or data products do not run here"}),
     openapi_extra=audited_route("product.refresh"),
 )
 async def refresh(request: Request, name: str, who: Granted) -> dict[str, Any]:

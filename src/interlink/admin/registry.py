@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.problems import problem
+from interlink.admin.responses import problems
 from interlink.contracts.history import (
     SchemaVersion,
     check_candidate,
@@ -51,37 +52,6 @@ ModeName = Literal[
     "FULL_TRANSITIVE",
     "NONE",
 ]
-
-
-class ProblemError(BaseModel):
-    pointer: str = Field(description="JSON pointer into the request or the candidate schema")
-    detail: str
-    code: str | None = None
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem document (served as application/problem+json)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    hint: str | None = None
-    errors: list[ProblemError] | None = None
-
-
-def _problems(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem documents an endpoint may answer with."""
-    ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    return {
-        status: {
-            "model": Problem,
-            "description": text,
-            "content": {"application/problem+json": ref},
-        }
-        for status, text in described.items()
-    }
 
 
 class VersionSummary(BaseModel):
@@ -246,7 +216,7 @@ async def list_events(request: Request) -> list[EventOut]:
     "/events/{name}/versions",
     summary="List an event's schema versions",
     response_model=list[VersionOut],
-    responses=_problems({404: "no such Event"}),
+    responses=problems({404: "no such Event"}),
 )
 async def list_versions(request: Request, name: str) -> list[VersionOut] | JSONResponse:
     """Each schema version: its number, lifecycle, file and hash."""
@@ -262,7 +232,7 @@ async def list_versions(request: Request, name: str) -> list[VersionOut] | JSONR
     "/events/{name}/versions/{version}",
     summary="Get one schema version",
     response_model=VersionDocument,
-    responses=_problems({404: "no such Event or version", 422: "not a version number"}),
+    responses=problems({404: "no such Event or version", 422: "not a version number"}),
 )
 async def get_version(
     request: Request,
@@ -317,7 +287,7 @@ _REQUEST_BODY = {
     "/compatibility",
     summary="Check a candidate schema",
     response_model=CompatibilityOut,
-    responses=_problems(
+    responses=problems(
         {
             404: "no such Event",
             413: "the body is larger than 1 MiB",

@@ -8,12 +8,19 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.lookup import known
+from interlink.admin.responses import problems
 from interlink.observe.comparisons import since_time, summary_json
 
 router = APIRouter()
 
 
-@router.get("/api/v1/routes/{name}/comparison", tags=["gateway"])
+@router.get(
+    "/api/v1/routes/{name}/comparison",
+    tags=["gateway"],
+    responses=problems(
+        {400: "since is not a duration such as 1h, 24h or 7d", 404: "no such route"}
+    ),
+)
 async def comparison(
     request: Request,
     name: str,

@@ -129,7 +129,8 @@ def serve_options(fn: F, *, access_log: bool = True) -> F:
             type=click.FloatRange(0.1, 3600),
             default=10.0,
             show_default=True,
-            help="Seconds a client gets to send a request's head; then it is closed.",
+            help="Seconds a client of the gateway or the admin API gets to send a request's "
+            "head; then it is answered 408 and closed.",
         ),
         click.option(
             "--gateway-idle-timeout",
@@ -137,7 +138,8 @@ def serve_options(fn: F, *, access_log: bool = True) -> F:
             type=click.FloatRange(0.1, 3600),
             default=30.0,
             show_default=True,
-            help="Seconds an idle keep-alive connection to the gateway stays open.",
+            help="Seconds an idle keep-alive connection to the gateway or the admin API stays "
+            "open.",
         ),
         click.option(
             "--access-log/--no-access-log",

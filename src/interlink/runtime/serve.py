@@ -20,6 +20,7 @@ from interlink.events.mesh import EventMesh
 from interlink.gateway import sockets
 from interlink.observe.inventory_metrics import InventoryGauges
 from interlink.observe.tracing import start_tracing, stop_tracing
+from interlink.runtime.admin_listener import admin_limits, limited_protocol
 from interlink.runtime.alerts import start_alerts
 from interlink.runtime.dataplane import DataPlane
 from interlink.runtime.flows import FlowRunner
@@ -72,6 +73,10 @@ async def serve(
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        # The gateway's limits on request heads and idle connections hold here too.
+        http=limited_protocol(lambda: admin_limits(runtime)),
+        # Typed int by uvicorn, used as a float (loop.call_later): fractions hold too.
+        timeout_keep_alive=runtime.settings.gateway_idle_timeout,  # type: ignore[arg-type]
     )
     server = _Server(config)
     loop = asyncio.get_running_loop()

@@ -169,7 +169,7 @@ def test_job_keys_round_trip_and_bad_ids_are_not_found() -> None:
     for key in (JobKey("a.b", 7), JobKey("a.b", 7, 3)):
         assert JobKey.parse(str(key)) == key
     assert str(JobKey("s", 1)) == "s:1"
-    for bad in ("s", "s:x", "s:1:2:3"):
+    for bad in ("s", "s:x", "s:1:2:3", f"s:{1 << 63}", "s:1:-1"):
         with pytest.raises(NotFound):
             JobKey.parse(bad)
 

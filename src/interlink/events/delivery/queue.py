@@ -64,12 +64,13 @@ class JobKey:
         # Subscription names never contain ":", so the split is unambiguous.
         parts = id.split(":")
         try:
-            if len(parts) == 2:
-                return cls(parts[0], int(parts[1]))
-            if len(parts) == 3:
-                return cls(parts[0], int(parts[1]), int(parts[2]))
+            numbers = [int(p) for p in parts[1:]]
         except ValueError:
-            pass
+            numbers = []
+        # Sequences are 64-bit in the store: a larger number names no row (and overflows).
+        whole = len(parts) in (2, 3) and len(numbers) == len(parts) - 1
+        if whole and all(0 <= n < 1 << 63 for n in numbers):
+            return cls(parts[0], *numbers)
         raise NotFound(f"delivery {id!r} not found: ids look like SUBSCRIPTION:SEQ[:REPLAY]")
 
 
