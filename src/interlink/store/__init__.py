@@ -47,6 +47,7 @@ from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
+from interlink.store.secrets import SealedSecret, SecretRows, SecretSummary
 from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
 from interlink.store.sqlite import SQLiteDatabase
 
@@ -73,6 +74,8 @@ __all__ = [
     "ObservedLink",
     "Revision",
     "Role",
+    "SealedSecret",
+    "SecretSummary",
     "SignalRow",
     "Silence",
     "Store",
@@ -109,6 +112,7 @@ class Store:
         self.monitor_states = MonitorStates(db)
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
+        self.secrets = SecretRows(db)
 
     @property
     def url(self) -> str:
