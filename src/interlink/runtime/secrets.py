@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
-from interlink.errors import InterlinkError
+from interlink.errors import ConfigError, InterlinkError
 from interlink.estate.references import use_secret_store
 from interlink.store import Store
 from interlink.vault import StoreSecrets, load_master_keys
@@ -26,12 +26,19 @@ DEFAULT_EVERY = 2.0  # seconds between two reads of the secret version
 
 def poll_interval() -> float:
     """``INTERLINK_SECRETS_POLL`` (seconds), else :data:`DEFAULT_EVERY`."""
-    text = os.environ.get("INTERLINK_SECRETS_POLL", "")
+    text = os.environ.get("INTERLINK_SECRETS_POLL", "").strip()
+    if not text:
+        return DEFAULT_EVERY
     try:
-        value = float(text) if text else DEFAULT_EVERY
+        value = float(text)
     except ValueError:
-        value = DEFAULT_EVERY
-    return value if value > 0 else DEFAULT_EVERY
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ConfigError(
+            f"INTERLINK_SECRETS_POLL={text[:20]!r}: give the seconds between two reads of the "
+            "store's secret version (more than 0, at most 3600)"
+        )
+    return value
 
 
 class NodeSecrets:
@@ -40,6 +47,7 @@ class NodeSecrets:
     def __init__(self, store: Store) -> None:
         # Read once: a bad key is one error at start, not one per secret later.
         self.lookup = StoreSecrets(store, load_master_keys())
+        self.every = poll_interval()
         self.lookup.refresh()
         self._listeners: list[Callable[[], Awaitable[None]]] = []
 
@@ -52,9 +60,9 @@ class NodeSecrets:
     def on_change(self, listener: Callable[[], Awaitable[None]]) -> None:
         self._listeners.append(listener)
 
-    async def follow(self, every: float | None = None) -> None:
+    async def follow(self) -> None:
         """Poll the secret version until cancelled; tell the listeners when it moved."""
-        every = every or poll_interval()
+        every = self.every
         failing = False
         while True:
             await asyncio.sleep(every)

@@ -39,6 +39,29 @@ def _until(check: Callable[[], bool], proc: InterlinkProcess, what: str) -> None
 def test_a_rotated_secret_reaches_the_data_path_without_a_restart(
     tmp_path: Path, store_url: str, upstream: UpstreamThread
 ) -> None:
+    rotate_while_serving(tmp_path, store_url, upstream, workers=1)
+
+
+def test_gateway_workers_take_the_rotated_secret_too(
+    tmp_path: Path, upstream: UpstreamThread
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    rotate_while_serving(tmp_path, store_url, upstream, workers=2)
+
+
+def test_a_bad_poll_interval_stops_serve_with_one_line(tmp_path: Path) -> None:
+    root = write_estate(tmp_path / "estate", {"crm": None}, [])
+    done = run_interlink(
+        ["serve", str(root), "--admin-listen", f"127.0.0.1:{free_port()}"],
+        env={"INTERLINK_SECRETS_POLL": "soon", "INTERLINK_STORE_URL": ""},
+    )
+    assert done.returncode == 2
+    assert "interlink: error: INTERLINK_SECRETS_POLL='soon': give the seconds" in done.stderr
+
+
+def rotate_while_serving(
+    tmp_path: Path, store_url: str, upstream: UpstreamThread, workers: int
+) -> None:
     root = write_estate(
         tmp_path / "estate",
         {"crm": upstream.url, "billing": upstream.url},
@@ -56,10 +79,18 @@ def test_a_rotated_secret_reaches_the_data_path_without_a_restart(
     done = run_interlink(["secrets", "set", "crm-token"], env=env, input=FIRST)
     assert done.returncode == 0, done.stderr
     serve = InterlinkProcess(
-        ["serve", str(root), "--admin-listen", f"127.0.0.1:{free_port()}"], env=env
+        [
+            "serve",
+            str(root),
+            "--admin-listen",
+            f"127.0.0.1:{free_port()}",
+            "--workers",
+            str(workers),
+        ],
+        env=env,
     ).start()
     try:
-        gateway = serve.wait_for(r"interlink: gateway on (http://\S+)").group(1)
+        gateway = serve.wait_for(r"interlink: gateway on (http://\S+)", timeout=60).group(1)
 
         def header(path: str, name: str) -> str | None:
             if httpx.get(gateway + path).status_code != 200:
