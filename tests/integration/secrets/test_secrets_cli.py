@@ -96,7 +96,7 @@ def test_a_rewrap_killed_mid_way_leaves_every_secret_readable(
     # The rotation: the new key primary, the old one previous, then rewrap.
     rotation = {**env, "INTERLINK_MASTER_KEY": b64(new), "INTERLINK_MASTER_KEY_PREVIOUS": b64(old)}
     rewrap = InterlinkProcess(
-        ["secrets", "rewrap", "--batch-size", "4", "--pause", "0.05"], env=rotation
+        ["secrets", "rewrap", "--batch-size", "4", "--pause", "0.2"], env=rotation
     ).start()
     try:
         rewrap.wait_for(r"rewrapped 12, ")  # three batches in, many to go

@@ -29,7 +29,7 @@ def upstream() -> Iterator[UpstreamThread]:
 
 
 def _until(check: Callable[[], bool], proc: InterlinkProcess, what: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a bound on being stuck, on a busy machine
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} never happened:\n{proc.output}")
