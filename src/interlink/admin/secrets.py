@@ -1,4 +1,5 @@
-"""The encrypted secret store over the admin API: list, set, rotate and delete (admin role).
+"""The encrypted secret store over the admin API: list, set, rotate and delete (platform-wide
+admin tokens: permissions.py).
 
 A value goes in, never out: no endpoint returns one, and a request the API refuses is
 described without it.
@@ -6,18 +7,14 @@ described without it.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import require
-from interlink.store import SealedSecret, SecretSummary, TokenInfo
+from interlink.admin.auth import Granted
+from interlink.store import SealedSecret, SecretSummary
 from interlink.vault import Vault, require_master_keys
 from interlink.vault.vault import MAX_VALUE
-
-Admin = Annotated[TokenInfo, Depends(require("admin"))]
 
 router = APIRouter()
 
@@ -52,31 +49,31 @@ def _row(s: SealedSecret) -> SecretOut:
 
 
 @router.get("/api/v1/secrets", tags=["secrets"])
-async def list_secrets(_: Admin, request: Request) -> list[SecretOut]:
+async def list_secrets(request: Request) -> list[SecretOut]:
     """The stored secrets: names, versions and last change, never values."""
     found = await run_in_threadpool(request.app.state.runtime.store.secrets.summaries)
     return [_summary(s) for s in found]
 
 
 @router.put("/api/v1/secrets/{name}", tags=["secrets"], status_code=201)
-async def set_secret(who: Admin, request: Request, name: str, body: SecretValue) -> SecretOut:
+async def set_secret(who: Granted, request: Request, name: str, body: SecretValue) -> SecretOut:
     """Store a new secret; 400 when it exists (rotate it instead)."""
     vault = _vault(request)
-    made = await run_in_threadpool(vault.set, name, body.value, f"token:{who.name}")
+    made = await run_in_threadpool(vault.set, name, body.value, f"token:{who.token_name}")
     return _row(made)
 
 
 @router.post("/api/v1/secrets/{name}/rotate", tags=["secrets"])
-async def rotate_secret(who: Admin, request: Request, name: str, body: SecretValue) -> SecretOut:
+async def rotate_secret(who: Granted, request: Request, name: str, body: SecretValue) -> SecretOut:
     """Give a secret a new value (a new version); running nodes use it within seconds."""
     vault = _vault(request)
-    made = await run_in_threadpool(vault.rotate, name, body.value, f"token:{who.name}")
+    made = await run_in_threadpool(vault.rotate, name, body.value, f"token:{who.token_name}")
     return _row(made)
 
 
 @router.delete("/api/v1/secrets/{name}", tags=["secrets"], status_code=204)
-async def delete_secret(who: Admin, request: Request, name: str) -> Response:
+async def delete_secret(who: Granted, request: Request, name: str) -> Response:
     """Remove a secret and all its versions."""
     vault = _vault(request)
-    await run_in_threadpool(vault.delete, name, f"token:{who.name}")
+    await run_in_threadpool(vault.delete, name, f"token:{who.token_name}")
     return Response(status_code=204)
