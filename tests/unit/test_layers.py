@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("leases",),  # work owned through leases in the store: delivery, reconcile, schedules
     ("observe", "contracts", "sdk"),
     ("http",),  # a System's credentials, from its estate object, ride on every call to it
+    ("vault",),  # the encrypted secret store over the store; `${secret:…}` ends in it
     ("estate", "store", "problems"),
     ("expressions",),  # JSONata behind one facade: estate's check, events' filters, flows
     ("interlink",),

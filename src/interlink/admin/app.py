@@ -31,6 +31,7 @@ from interlink.admin.problems import problem
 from interlink.admin.products import router as products_router
 from interlink.admin.registry import router as registry_router
 from interlink.admin.routes import router as routes_router
+from interlink.admin.secrets import router as secrets_router
 from interlink.errors import ConfigError, StoreError
 from interlink.estate.durations import Duration
 from interlink.estate.kinds import KINDS
@@ -172,6 +173,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(alerts_router)
     app.include_router(products_router)
     app.include_router(audit_router)
+    app.include_router(secrets_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
 

@@ -33,6 +33,7 @@ from interlink.cli.lineage import lineage_group
 from interlink.cli.monitors import monitors_group
 from interlink.cli.products import products_group
 from interlink.cli.routes import routes_group
+from interlink.cli.secrets import secrets_group
 from interlink.cli.serve import serve_command
 from interlink.cli.sources import sources_group
 from interlink.errors import InterlinkError
@@ -58,6 +59,7 @@ for command in (
     alerts_group,
     audit_group,
     consumers_group,
+    secrets_group,
     routes_group,
     events_group,
     dlq_group,

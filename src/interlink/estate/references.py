@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,17 +32,40 @@ class UnresolvedReference(ConfigError):
     """A `${env:…}` or `${secret:…}` reference has no value in this process."""
 
 
+#: A lookup in the encrypted secret store: a name's value, or None when the store has none.
+StoreLookup = Callable[[str], "str | None"]
+
+_store_lookup: list[StoreLookup] = []  # the process's, set by a running node
+
+
+def use_secret_store(lookup: StoreLookup | None) -> None:
+    """Make ``lookup`` (the encrypted store of the running node) the last place every
+    :class:`SecretSource` looks; None stops that."""
+    _store_lookup.clear()
+    if lookup is not None:
+        _store_lookup.append(lookup)
+
+
+def _process_store() -> StoreLookup | None:
+    return _store_lookup[0] if _store_lookup else None
+
+
 @dataclass(frozen=True)
 class SecretSource:
-    """Where `${secret:NAME}` values come from at run time.
+    """Where `${secret:NAME}` values come from at run time, the first that has it winning:
 
-    A secret NAME is read from the environment variable ``INTERLINK_SECRET_<NAME>`` (upper-cased,
-    non-alphanumerics as ``_``) or from the file ``<directory>/<NAME>``; the directory defaults
-    to ``INTERLINK_SECRETS_DIR``.
+    1. the environment variable ``INTERLINK_SECRET_<NAME>`` (upper-cased, non-alphanumerics
+       as ``_``);
+    2. the file ``<directory>/<NAME>``, the directory defaulting to ``INTERLINK_SECRETS_DIR``;
+    3. the encrypted secret store (``interlink secrets set``), when the process runs a node.
+
+    What the process itself is given wins over what is shared by every node: an override for
+    one node, a test or an emergency needs no change to the store.
     """
 
     directory: Path | None = None
     environ: Mapping[str, str] | None = None
+    store: StoreLookup | None = None  # the process's (use_secret_store) unless given
 
     def _env(self) -> Mapping[str, str]:
         return os.environ if self.environ is None else self.environ
@@ -59,8 +82,13 @@ class SecretSource:
             path = directory / name
             if path.is_file():
                 return path.read_text(encoding="utf-8").rstrip("\n")
+        lookup = self.store or _process_store()  # read now: the node may set it after this
+        stored = lookup(name) if lookup is not None else None
+        if stored is not None:
+            return stored
         raise UnresolvedReference(
-            f"secret '{name}' is not set (set {key} or a file in the secrets dir)"
+            f"secret '{name}' is not set (set {key}, a file in the secrets dir or "
+            f"`interlink secrets set {name}`)"
         )
 
     def env(self, name: str) -> str:

@@ -30,6 +30,7 @@ from interlink.runtime.monitors import start_monitors
 from interlink.runtime.nodes import NodeReport
 from interlink.runtime.products import start_products
 from interlink.runtime.runtime import Runtime, store_url_for
+from interlink.runtime.secrets import NodeSecrets
 from interlink.runtime.snapshot import Snapshot
 from interlink.runtime.watching import estate_changes
 from interlink.tasks import cancel_and_wait
@@ -67,6 +68,8 @@ async def serve(
     ``admin_sock``. The gateway starts before the admin API answers and stops alongside it: no new
     connections, open requests finish, idle keep-alive connections close.
     """
+    secrets = NodeSecrets(runtime.store)  # `${secret:…}` ends in the encrypted store
+    secrets.install()
     config = uvicorn.Config(
         admin_app,
         log_config=None,
@@ -121,7 +124,7 @@ async def serve(
         _warn_if_traces_changed(telemetry, snapshot.estate.platform.spec.telemetry)
 
     runtime.on_reload(announce_reload)
-    follower = heartbeat = None
+    follower = heartbeat = secrets_follower = None
     try:
         mesh = await start_mesh(runtime)
         runtime.monitors = await start_monitors(runtime, runtime.alerts)  # verdicts to alerts
@@ -129,6 +132,8 @@ async def serve(
             gateway.events = mesh.ingress
             await gateway.start()
             report.gateway_up = True
+            secrets.on_change(lambda: gateway.reload(runtime.snapshot))
+        secrets_follower = loop.create_task(secrets.follow())
         follower, heartbeat = _follow(runtime, report, plane)
         # What exists now (estate, snapshot, apps) lives as long as the process: keep it out of
         # the cyclic collector's full passes, which would otherwise stall requests.
@@ -136,7 +141,8 @@ async def serve(
         ready = loop.create_task(_announce(server, on_ready))
         await server.serve(sockets=[admin_sock])
     finally:
-        await cancel_and_wait([follower, heartbeat])
+        await cancel_and_wait([follower, heartbeat, secrets_follower])
+        secrets.uninstall()
         if plane is not None:
             await plane.close()
         if gateway is not None:

@@ -57,6 +57,7 @@ from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
+from interlink.store.secrets import SealedSecret, SecretRows, SecretSummary
 from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
 from interlink.store.sqlite import SQLiteDatabase
 
@@ -90,6 +91,8 @@ __all__ = [
     "Outcome",
     "Revision",
     "Role",
+    "SealedSecret",
+    "SecretSummary",
     "SignalRow",
     "Silence",
     "Store",
@@ -128,6 +131,7 @@ class Store:
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
         self.audit = AuditLog(db)
+        self.secrets = SecretRows(db)
 
     @property
     def url(self) -> str:

@@ -49,6 +49,7 @@ Action = Literal[
     "secret.set",
     "secret.rotate",
     "secret.delete",
+    "secret.rewrap",
     "alert.silence",
     "alert.unsilence",
     "product.refresh",

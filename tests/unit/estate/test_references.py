@@ -10,10 +10,12 @@ from interlink.errors import ConfigError
 from interlink.estate.references import (
     REDACTED,
     SecretSource,
+    UnresolvedReference,
     has_reference,
     is_reference,
     redact,
     resolve,
+    use_secret_store,
 )
 
 
@@ -159,3 +161,38 @@ def test_redact_leaves_plain_values_alone() -> None:
     assert redact("t0k3n") == "t0k3n"
     assert redact(["a", 1, None]) == ["a", 1, None]
     assert redact({}) == {}
+
+
+def test_a_secret_is_resolved_from_env_then_the_secrets_dir_then_the_store(
+    tmp_path: Path,
+) -> None:
+    stored = {"crm-token": "from-store", "only-stored": "stored-value"}
+    asked: list[str] = []
+
+    def store(name: str) -> str | None:
+        asked.append(name)
+        return stored.get(name)
+
+    (tmp_path / "crm-token").write_text("from-file\n", encoding="utf-8")
+    env = {"INTERLINK_SECRET_CRM_TOKEN": "from-env"}
+    source = SecretSource(directory=tmp_path, environ=env, store=store)
+    assert source.secret("crm-token") == "from-env"
+    assert SecretSource(directory=tmp_path, environ={}, store=store).secret("crm-token") == (
+        "from-file"
+    )
+    assert asked == []  # the store is asked only when neither has it
+    assert source.secret("only-stored") == "stored-value"
+    with pytest.raises(UnresolvedReference, match="`interlink secrets set missing`"):
+        source.secret("missing")
+    assert asked == ["only-stored", "missing"]
+
+
+def test_the_process_store_is_read_when_a_secret_is_resolved() -> None:
+    source = SecretSource(environ={})  # made before the node installs its store
+    use_secret_store(lambda name: "late" if name == "x" else None)
+    try:
+        assert source.secret("x") == "late"
+    finally:
+        use_secret_store(None)
+    with pytest.raises(UnresolvedReference):
+        source.secret("x")

@@ -25,6 +25,7 @@ from interlink.connectors.registry import registry
 from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.estate.model import Estate
+from interlink.estate.references import use_secret_store
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.connection_limits import Limits
@@ -44,9 +45,11 @@ from interlink.observe.tracing import start_tracing, stop_tracing
 from interlink.products.service import Products
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing, keep_refreshed
+from interlink.vault import StoreSecrets, load_master_keys
 
 #: The estate this worker serves now.
 SERVED_ESTATE: Final[StateKey[Estate]] = StateKey("served-estate")
+STORE_SECRETS: Final[StateKey[StoreSecrets]] = StateKey("store-secrets")
 KEY_REFRESH = 2.0  # seconds between reloads of consumer keys from the store, as the mesh does
 
 log = logging.getLogger("interlink.gateway")
@@ -121,7 +124,20 @@ def open_services(options: WorkerOptions) -> GatewayServices:
     services.store = open_store(options.store_url)
     services.keyring = KeyRing(services.store)
     services.keyring.refresh()
+    # `${secret:…}` ends in the encrypted store, as in the node; a reload forgets the values
+    # first (the node reloads the workers when the store's secrets change).
+    secrets = StoreSecrets(services.store, load_master_keys())
+    secrets.refresh()
+    use_secret_store(secrets)
+    services.state[STORE_SECRETS] = secrets
     return services
+
+
+def forget_secrets(services: GatewayServices) -> None:
+    """Forget the secrets opened from the store if they changed there, before a reload."""
+    secrets = services.state.get(STORE_SECRETS)
+    if secrets is not None:
+        secrets.refresh()
 
 
 async def run(options: WorkerOptions) -> None:
@@ -147,6 +163,7 @@ async def run(options: WorkerOptions) -> None:
 
     async def reload() -> None:
         try:
+            await asyncio.to_thread(forget_secrets, services)
             server.update(await asyncio.to_thread(load_config, options, services, flows))
         except InterlinkError as exc:
             log.debug("worker keeps its revision: %s", exc.message)
