@@ -53,7 +53,7 @@ class HttpClient:
     def pool(self, origin: Origin) -> Pool:
         pool = self._pools.get(origin.key)
         if pool is None:
-            ctx = self._ssl
+            ctx = origin.tls_context or self._ssl
             if ctx is None and origin.tls:
                 ctx = self._ssl = ssl.create_default_context()
             pool = self._pools[origin.key] = Pool(
