@@ -295,7 +295,7 @@ def test_upstream_mtls_presents_the_systems_client_certificate(
     port, ca = mtls_upstream
     ours = ca.client("interlink-gateway")
     url = f"https://127.0.0.1:{port}"
-    systems = {
+    systems: dict[str, dict[str, Any]] = {
         "echo": {"baseUrl": echo.url},
         "ledger": {
             "baseUrl": url,
