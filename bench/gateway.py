@@ -493,7 +493,7 @@ def main() -> None:
             serve_args(directory, gateway),
             **quiet,
         )
-        wait_port(gateway)
+        wait_port(gateway, 120.0)  # serve starts slowly on a busy machine
         time.sleep(0.5)  # nginx's worker is forked after its port opens
         nginx_workers = children(nginx.pid)
         load: set[int] | None = None

@@ -4,8 +4,11 @@ a client certificate for Systems that require mTLS."""
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 
+from interlink.estate.kinds import System
 from interlink.estate.kinds.tls import SystemTls
+from interlink.estate.model import Loaded
 from interlink.estate.tls_files import Locate, digest, load_ca, load_chain, read_source
 
 
@@ -32,3 +35,24 @@ def client_context(tls: SystemTls, locate: Locate, system: str) -> tuple[ssl.SSL
     if tls.server_name is not None:
         parts.append(tls.server_name.encode("ascii"))
     return context, digest(*parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTls:
+    """A System's TLS, ready for :meth:`HttpClient.request` (``tls=``)."""
+
+    context: ssl.SSLContext
+    server_name: str | None
+    profile: str  # the digest of its settings: connections are pooled per origin and profile
+
+
+def system_tls(loaded: Loaded) -> ClientTls | None:
+    """The System's ``tls`` as a client context; None without one. ConfigError when its files
+    do not load."""
+    system = loaded.obj
+    assert isinstance(system, System)
+    tls = system.spec.tls
+    if tls is None:
+        return None
+    context, profile = client_context(tls, loaded.resolve_file, system.name)
+    return ClientTls(context, tls.server_name, profile)

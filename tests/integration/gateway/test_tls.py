@@ -5,6 +5,7 @@ Every certificate is made here, by a throwaway CA (interlink.testing.certificate
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import shutil
@@ -20,8 +21,10 @@ from typing import Any
 import pytest
 
 from interlink.estate.check import check_estate
+from interlink.flows.calls import Answer, send, system_targets
 from interlink.gateway import compile_gateway
 from interlink.gateway.listener_tls import ListenerTls
+from interlink.http import HttpClient
 from interlink.testing.certificates import CertificateAuthority, Issued
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread
@@ -319,3 +322,29 @@ def test_upstream_mtls_presents_the_systems_client_certificate(
         assert json.loads(body)["system"] == "anonymous"
     finally:
         gw.stop()
+
+
+def test_a_flow_call_to_the_system_uses_its_tls(
+    tmp_path: Path, pki: Pki, echo: UpstreamThread, mtls_upstream: tuple[int, CertificateAuthority]
+) -> None:
+    port, ca = mtls_upstream
+    ours = ca.client("flows")
+    systems: dict[str, dict[str, Any]] = {
+        "echo": {"baseUrl": echo.url},
+        "ledger": {
+            "baseUrl": f"https://127.0.0.1:{port}",
+            "tls": {"ca": str(ca.ca), "cert": str(ours.cert), "key": str(ours.key)},
+        },
+    }
+    estate = check_estate(write(tmp_path / "estate", pki, systems)).estate
+    target = system_targets(estate)("ledger")
+
+    async def call() -> Answer:
+        client = HttpClient()
+        try:
+            return await send(client, target, "GET", "/whoami", None, "key-1")
+        finally:
+            await client.aclose()
+
+    answer = asyncio.run(call())
+    assert (answer.status, json.loads(answer.body)) == (200, {"client": "flows"})
