@@ -145,10 +145,6 @@ class ListenerTls:
         found = platform_tls(estate)
         return cls(*found) if found is not None else None
 
-    @property
-    def digest(self) -> str:
-        return self._current.digest
-
     def _select(self, conn: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> None:
         chosen = self._current.pick(name)
         if conn.context is not chosen:
