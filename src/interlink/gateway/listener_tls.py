@@ -78,18 +78,31 @@ def read_material(tls: GatewayTls, locate: Locate) -> Material:
     if tls.client_ca is not None:
         client_ca = read_source(tls.client_ca, locate, "gateway.tls.clientCa")
         parts.append(client_ca)
-    parts.append(tls.min_version.encode())
+    parts += [tls.min_version.encode(), b"tickets" if tls.session_tickets else b"no tickets"]
     return Material(tuple(certificates), client_ca, digest(*parts))
 
 
 def server_context(tls: GatewayTls, client_ca: bytes | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = VERSIONS[tls.min_version]
     context.set_alpn_protocols(["http/1.1"])
     if client_ca is not None:
         load_ca(context, client_ca, "gateway.tls.clientCa")
-        context.verify_mode = ssl.CERT_OPTIONAL  # the route decides whether one is needed
+    connection_settings(context, tls, client_ca is not None)
     return context
+
+
+def connection_settings(context: ssl.SSLContext, tls: GatewayTls, client_ca: bool) -> None:
+    """What OpenSSL copies from the listening context into each new connection, before SNI
+    picks a certificate: set on every context, and on the listening one at each reload."""
+    context.minimum_version = VERSIONS[tls.min_version]
+    # Optional: the route decides whether a certificate is needed (the mtls method).
+    context.verify_mode = ssl.CERT_OPTIONAL if client_ca else ssl.CERT_NONE
+    if tls.session_tickets:
+        context.options &= ~ssl.OP_NO_TICKET
+        context.num_tickets = 2  # OpenSSL's default
+    else:
+        context.options |= ssl.OP_NO_TICKET
+        context.num_tickets = 0
 
 
 def build(tls: GatewayTls, material: Material) -> Certificates:
@@ -188,10 +201,7 @@ class ListenerTls:
         except ConfigError as exc:
             self._refuse(exc.message, material.digest)
             return False
-        self.context.minimum_version = VERSIONS[settings.min_version]
-        self.context.verify_mode = (
-            ssl.CERT_OPTIONAL if material.client_ca is not None else ssl.CERT_NONE
-        )
+        connection_settings(self.context, settings, material.client_ca is not None)
         self._current = built
         self._refused = self._said = None
         hosts = ", ".join(h for c in settings.certificates for h in c.hosts)

@@ -348,3 +348,35 @@ def test_a_flow_call_to_the_system_uses_its_tls(
 
     answer = asyncio.run(call())
     assert (answer.status, json.loads(answer.body)) == (200, {"client": "flows"})
+
+
+def _resumed(
+    port: int, context: ssl.SSLContext, session: ssl.SSLSession | None
+) -> tuple[bool, ssl.SSLSession | None]:
+    """One request on a new connection offering ``session``: whether the server resumed it,
+    and the session to offer next (TLS 1.3 tickets arrive with the answer)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with context.wrap_socket(raw, server_hostname="api.example.com", session=session) as tls:
+        tls.sendall(b"GET /open HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
+        while tls.recv(65536):
+            pass
+        return tls.session_reused, tls.session
+
+
+def test_session_tickets_follow_a_new_revision(
+    gateway: tuple[GatewayThread, Path], pki: Pki
+) -> None:
+    gw, root = gateway
+    context = client_context(pki)
+    _, session = _resumed(gw.port, context, None)
+    assert _resumed(gw.port, context, session)[0], "tickets are issued by default"
+    estate_file = root / "estate.yaml"
+    estate_file.write_text(
+        estate_file.read_text().replace(
+            '"reloadInterval"', '"sessionTickets": false, "reloadInterval"'
+        ),
+    )
+    assert gw.server.tls is not None
+    gw.server.tls.update(check_estate(root).estate)
+    _, session = _resumed(gw.port, context, None)
+    assert not _resumed(gw.port, context, session)[0]

@@ -96,6 +96,11 @@ class GatewayTls(Model):
         "gateway asks clients for a certificate (optional), which routes with the mtls auth "
         "method map to a Consumer",
     )
+    session_tickets: bool = Field(
+        default=True,
+        description="issue TLS session tickets, so that a returning client resumes without a "
+        "full handshake; false: every new connection does a full handshake",
+    )
     reload_interval: Duration = Field(
         default=2.0,
         gt=0,
