@@ -360,7 +360,7 @@ def _resumed(
         tls.sendall(b"GET /open HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n")
         while tls.recv(65536):
             pass
-        return tls.session_reused, tls.session
+        return bool(tls.session_reused), tls.session
 
 
 def test_session_tickets_follow_a_new_revision(
