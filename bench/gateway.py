@@ -377,11 +377,14 @@ def wrk(
         preexec_fn=on_cpus,
     ).stdout
     spent = cpu_seconds(proxy) - before if proxy else 0.0
+    if re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M) is None:
+        raise SystemExit(f"{name}: wrk measured nothing:\n{out}")
     done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    # Anchored: "Req/Sec … 75.50%" must not pass for the 50th percentile.
-    p50 = re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
+    # Anchored: "Req/Sec … 75.50%" must not pass for the 50th percentile. wrk pads a latency
+    # in seconds ("1.22s ") with a space.
+    p50 = re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1)  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
