@@ -449,6 +449,12 @@ def plan_runs(
     ]
 
 
+def ratio(result: Result, reference: Result) -> str:
+    """``result``'s rate against ``reference``'s; n/a when the reference served nothing (on
+    a machine so busy that every one of its connections timed out)."""
+    return f"{result.rps / reference.rps:.2f}x" if reference.rps > 0 else "n/a"
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -532,7 +538,7 @@ def main() -> None:
                 ]
             )
             ratios = " ".join(
-                f"{r.rps / rounds[-1][run.reference].rps:.2f}x"
+                ratio(r, rounds[-1][run.reference])
                 for r, run in zip(rounds[-1], runs, strict=True)
                 if run.reference is not None
             )
@@ -550,8 +556,9 @@ def main() -> None:
         results = [r[index] for r in rounds]
         ref = run.reference
         shown = f"{'-':>9}"
-        if ref is not None:
-            shown = f"{median([r[index].rps / r[ref].rps for r in rounds]):8.2f}x"
+        measured = [r for r in rounds if ref is not None and r[ref].rps > 0]
+        if ref is not None and measured:
+            shown = f"{median([r[index].rps / r[ref].rps for r in measured]):8.2f}x"
         spent = [r.cpu_us for r in results if r.cpu_us is not None]
         cpu = f"{median(spent):11.1f}" if spent else f"{'-':>11}"
         print(
