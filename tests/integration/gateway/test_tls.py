@@ -26,6 +26,7 @@ from interlink.gateway import compile_gateway
 from interlink.gateway.listener_tls import ListenerTls
 from interlink.http import HttpClient
 from interlink.testing.certificates import CertificateAuthority, Issued
+from interlink.testing.processes import InterlinkProcess, free_port
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread
 
@@ -380,3 +381,48 @@ def test_session_tickets_follow_a_new_revision(
     gw.server.tls.update(check_estate(root).estate)
     _, session = _resumed(gw.port, context, None)
     assert not _resumed(gw.port, context, session)[0]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_runs_tls_in_the_process_and_in_workers(
+    tmp_path: Path, pki: Pki, echo: UpstreamThread, workers: str
+) -> None:
+    root = write(tmp_path / "estate", pki, {"echo": {"baseUrl": echo.url}})
+    args = ["serve", str(root), "--admin-listen", f"127.0.0.1:{free_port()}"]
+    proc = InterlinkProcess(
+        [*args, "--gateway-listen", "127.0.0.1:0", "--workers", workers]
+    ).start()
+    try:
+        port = int(proc.wait_for(r"gateway on https://\S+:(\d+)", timeout=60).group(1))
+        assert served_certificate(port, "api.example.com", pki) == pki.api.fingerprint
+        assert served_certificate(port, "admin.example.com", pki) == pki.admin.fingerprint
+        status, _, _ = get(port, "/echo", client_context(pki, pki.billing))
+        assert status == 200
+        assert echo.requests[-1]["headers"]["x-consumer"] == "billing"
+    finally:
+        proc.stop()
+
+
+def test_serve_refuses_to_start_with_a_certificate_that_does_not_load(
+    tmp_path: Path, pki: Pki, echo: UpstreamThread
+) -> None:
+    root = write(tmp_path / "estate", pki, {"echo": {"baseUrl": echo.url}})
+    estate_file = root / "estate.yaml"
+    # A key check cannot see (a reference, resolved at start) that is not api's.
+    estate_file.write_text(
+        estate_file.read_text().replace('"certs/api.key"', '"${secret:api-key}"', 1)
+    )
+    secret = {"INTERLINK_SECRET_API_KEY": pki.billing.key.read_text()}
+    args = ["serve", str(root), "--admin-listen", f"127.0.0.1:{free_port()}"]
+    proc = InterlinkProcess([*args, "--gateway-listen", "127.0.0.1:0"], env=secret).start()
+    try:
+        proc.wait_for("cannot serve TLS", timeout=60)
+        assert proc.proc is not None
+        assert proc.proc.wait(30) != 0
+        lines = [line for line in proc.output.splitlines() if "cannot serve TLS" in line]
+        assert len(lines) == 1, proc.output
+        assert "certificates[0] (api.example.com): the certificate and key do not load" in lines[0]
+        assert "Traceback" not in proc.output
+        assert "PRIVATE KEY" not in proc.output
+    finally:
+        proc.stop()
