@@ -15,6 +15,14 @@ also gives the CPU time (user + system) each proxy spent per request, which does
 what else the machine was doing. With two CPUs or more, the proxy under test runs alone on the
 last CPU and wrk and the upstream on the others (``--no-pin`` lets the kernel place them).
 nginx and wrk are installed with apt-get when missing.
+
+With ``--tls`` both proxies terminate TLS with the same certificate (a CA and a server
+certificate made by the script, ECDSA P-256, TLS 1.3) and are measured twice: requests over
+kept-alive TLS connections, and new connections per second (``Connection: close`` on every
+request). wrk resumes a session when the server offers one, so both are set to offer none
+(the gateway's ``sessionTickets: false``, nginx's ``ssl_session_tickets off`` and no session
+cache): each new connection costs a full handshake. Each row's ratio
+is to nginx doing the same; the upstream stays plain HTTP and keeps its headroom rule.
 """
 
 from __future__ import annotations
@@ -154,11 +162,21 @@ def serve_args(directory: Path, gateway: int, *extra: str) -> list[str]:
     ]
 
 
-def nginx_config(root: Path, port: int, upstream: int) -> Path:
-    """nginx as a reverse proxy on ``port`` to ``upstream``: one worker, upstream keep-alive."""
+def nginx_config(root: Path, port: int, upstream: int, tls: Pki | None = None) -> Path:
+    """nginx as a reverse proxy on ``port`` to ``upstream``: one worker, upstream keep-alive;
+    with ``tls``, HTTPS with its certificate and no session resumption (as the gateway is set
+    up with ``--tls``), so that every new connection is a full handshake."""
+    listen = f"127.0.0.1:{port}"
+    if tls is not None:
+        listen += f""" ssl;
+    ssl_certificate {tls.cert};
+    ssl_certificate_key {tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache off;
+    ssl_session_tickets off"""
     server = f"""  upstream fast {{ server 127.0.0.1:{upstream}; keepalive 128; }}
   server {{
-    listen 127.0.0.1:{port};
+    listen {listen};
     location / {{
       proxy_pass http://fast;
       proxy_http_version 1.1;
@@ -217,11 +235,39 @@ http {{
     return conf
 
 
-def estate(root: Path, upstream: int) -> Path:
+@dataclass(frozen=True)
+class Pki:
+    """The certificate both proxies serve with ``--tls``, and the CA that issued it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_pki(root: Path) -> Pki:
+    from interlink.testing.certificates import CertificateAuthority
+
+    authority = CertificateAuthority(root / "pki", "Bench CA")
+    issued = authority.server(["127.0.0.1", "bench.example"])
+    return Pki(authority.ca, issued.cert, issued.key)
+
+
+def estate(root: Path, upstream: int, tls: Pki | None = None) -> Path:
     directory = root / "estate"
     directory.mkdir()
+    platform: dict[str, object] = {}
+    if tls is not None:
+        certificate = {"hosts": ["bench.example"], "cert": str(tls.cert), "key": str(tls.key)}
+        # Full handshakes: wrk resumes sessions when the server lets it, nginx is set alike.
+        tls_settings = {"certificates": [certificate], "sessionTickets": False}
+        platform = {"gateway": {"tls": tls_settings}}
     docs = [
-        {"apiVersion": "interlink/v1", "kind": "Platform", "metadata": {"name": "bench"}},
+        {
+            "apiVersion": "interlink/v1",
+            "kind": "Platform",
+            "metadata": {"name": "bench"},
+            "spec": platform,
+        },
         {"apiVersion": "interlink/v1", "kind": "Team", "metadata": {"name": "bench"}},
         {
             "apiVersion": "interlink/v1",
@@ -331,11 +377,14 @@ def wrk(
         preexec_fn=on_cpus,
     ).stdout
     spent = cpu_seconds(proxy) - before if proxy else 0.0
+    if re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M) is None:
+        raise SystemExit(f"{name}: wrk measured nothing:\n{out}")
     done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    # Anchored: "Req/Sec … 75.50%" must not pass for the 50th percentile.
-    p50 = re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1)  # type: ignore[union-attr]
+    # Anchored: "Req/Sec … 75.50%" must not pass for the 50th percentile. wrk pads a latency
+    # in seconds ("1.22s ") with a space.
+    p50 = re.search(r"^\s+50%\s+(\S+)\s*$", out, re.M).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)\s*$", out, re.M).group(1)  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
@@ -348,6 +397,62 @@ def wrk(
         int(errors.group(1) if errors else 0),
         spent / done * 1e6 if proxy and done else None,
     )
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    url: str
+    headers: tuple[str, ...] = ()
+    proxy: list[int] | None = None  # whose CPU time is counted per request
+    reference: int | None = None  # the run (nginx doing the same) this one is compared to
+
+
+def plan_runs(
+    args: argparse.Namespace,
+    upstream: int,
+    proxy: int,
+    gateway: int,
+    key: str,
+    nginx_workers: list[int],
+    serve: int,
+) -> list[Run]:
+    """What each round measures, the direct upstream first."""
+    direct = Run("upstream (direct)", f"http://127.0.0.1:{upstream}{args.path}")
+    if not args.tls:
+        return [
+            direct,
+            Run("nginx (1 worker)", f"http://127.0.0.1:{proxy}{args.path}", proxy=nginx_workers),
+            Run(
+                "gateway (1 worker, no policies)",
+                f"http://127.0.0.1:{gateway}{args.path}",
+                proxy=[serve],
+                reference=1,
+            ),
+            Run(
+                "gateway (key + limit + validation)",
+                f"http://127.0.0.1:{gateway}/p{args.path}",
+                (f"x-api-key: {key}",),
+                proxy=[serve],
+                reference=1,
+            ),
+        ]
+    nginx_url = f"https://127.0.0.1:{proxy}{args.path}"
+    gateway_url = f"https://127.0.0.1:{gateway}{args.path}"
+    close = ("Connection: close",)
+    return [
+        direct,
+        Run("nginx TLS (kept-alive)", nginx_url, proxy=nginx_workers),
+        Run("gateway TLS (kept-alive)", gateway_url, proxy=[serve], reference=1),
+        Run("nginx TLS (new connection each)", nginx_url, close, proxy=nginx_workers),
+        Run("gateway TLS (new connection each)", gateway_url, close, proxy=[serve], reference=3),
+    ]
+
+
+def ratio(result: Result, reference: Result) -> str:
+    """``result``'s rate against ``reference``'s; n/a when the reference served nothing (on
+    a machine so busy that every one of its connections timed out)."""
+    return f"{result.rps / reference.rps:.2f}x" if reference.rps > 0 else "n/a"
 
 
 def median(values: list[float]) -> float:
@@ -369,6 +474,12 @@ def main() -> None:
         help="let the kernel place every process (default: the proxy on its own CPU)",
     )
     parser.add_argument("--path", default="/customers/42", help="the request path")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="both proxies serve HTTPS: kept-alive request throughput and new TLS connections "
+        "per second (a full handshake each), against nginx with the same certificate",
+    )
     args = parser.parse_args()
     ensure_tools()
     rounds: list[list[Result]] = []
@@ -381,21 +492,22 @@ def main() -> None:
         upstream_conf = upstream_nginx_config(root, upstream, max(1, len(cpus) - 1))
         upstream_proc = start(stack, nginx_args(upstream_conf), **quiet)
         wait_port(upstream)
-        conf = nginx_config(root, proxy, upstream)
+        pki = make_pki(root) if args.tls else None
+        conf = nginx_config(root, proxy, upstream, pki)
         nginx = start(
             stack,
             nginx_args(conf),
             **quiet,
         )
         wait_port(proxy)
-        directory = estate(root, upstream)
+        directory = estate(root, upstream, pki)
         key = create_key(directory)
         serve = start(
             stack,
             serve_args(directory, gateway),
             **quiet,
         )
-        wait_port(gateway)
+        wait_port(gateway, 120.0)  # serve starts slowly on a busy machine
         time.sleep(0.5)  # nginx's worker is forked after its port opens
         nginx_workers = children(nginx.pid)
         load: set[int] | None = None
@@ -414,44 +526,22 @@ def main() -> None:
             + (f"proxy on CPU {cpus[-1]}, wrk and upstream on the rest" if load else "unpinned"),
             flush=True,
         )
-        # Rounds, each running the four back to back: a machine whose speed drifts (other
+        runs = plan_runs(args, upstream, proxy, gateway, key, nginx_workers, serve.pid)
+        # Rounds, each running every target back to back: a machine whose speed drifts (other
         # load, frequency) moves every figure of a round alike, so the ratios are taken within
         # each round and the median of each is reported.
         for number in range(1, args.rounds + 1):
-            gateway_url = f"http://127.0.0.1:{gateway}{args.path}"
             rounds.append(
                 [
-                    wrk(
-                        "upstream (direct)",
-                        f"http://127.0.0.1:{upstream}{args.path}",
-                        args,
-                        cpus=load,
-                    ),
-                    wrk(
-                        "nginx (1 worker)",
-                        f"http://127.0.0.1:{proxy}{args.path}",
-                        args,
-                        proxy=nginx_workers,
-                        cpus=load,
-                    ),
-                    wrk(
-                        "gateway (1 worker, no policies)",
-                        gateway_url,
-                        args,
-                        proxy=[serve.pid],
-                        cpus=load,
-                    ),
-                    wrk(
-                        "gateway (key + limit + validation)",
-                        f"http://127.0.0.1:{gateway}/p{args.path}",
-                        args,
-                        f"x-api-key: {key}",
-                        proxy=[serve.pid],
-                        cpus=load,
-                    ),
+                    wrk(run.name, run.url, args, *run.headers, proxy=run.proxy, cpus=load)
+                    for run in runs
                 ]
             )
-            ratios = " ".join(f"{r.rps / rounds[-1][1].rps:.2f}x" for r in rounds[-1][2:])
+            ratios = " ".join(
+                ratio(r, rounds[-1][run.reference])
+                for r, run in zip(rounds[-1], runs, strict=True)
+                if run.reference is not None
+            )
             direct = rounds[-1][0].rps
             print(
                 f"  round {number}: gateway vs nginx {ratios}; upstream direct {direct:,.0f} "
@@ -459,18 +549,23 @@ def main() -> None:
                 flush=True,
             )
     print(
-        f"\n{'target (median of rounds)':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"\n{'target (median of rounds)':40} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'vs nginx':>9} {'CPU us/req':>11} {'non-2xx':>8}"
     )
-    for index, first in enumerate(rounds[0]):
-        runs = [r[index] for r in rounds]
-        ratio = median([r[index].rps / r[1].rps for r in rounds])
-        spent = [r.cpu_us for r in runs if r.cpu_us is not None]
+    for index, run in enumerate(runs):
+        results = [r[index] for r in rounds]
+        ref = run.reference
+        shown = f"{'-':>9}"
+        measured = [r for r in rounds if ref is not None and r[ref].rps > 0]
+        if ref is not None and measured:
+            shown = f"{median([r[index].rps / r[ref].rps for r in measured]):8.2f}x"
+        spent = [r.cpu_us for r in results if r.cpu_us is not None]
         cpu = f"{median(spent):11.1f}" if spent else f"{'-':>11}"
         print(
-            f"{first.name:34} {median([r.rps for r in runs]):10.0f} "
-            f"{median([r.p50_ms for r in runs]):8.2f} {median([r.p99_ms for r in runs]):8.2f} "
-            f"{ratio:8.2f}x {cpu} {sum(r.errors for r in runs):8d}"
+            f"{run.name:40} {median([r.rps for r in results]):10.0f} "
+            f"{median([r.p50_ms for r in results]):8.2f} "
+            f"{median([r.p99_ms for r in results]):8.2f} "
+            f"{shown} {cpu} {sum(r.errors for r in results):8d}"
         )
     # The reference must not be held down by the upstream: it has to serve at least twice
     # what the fastest proxy does, or the proxies' figures say more about the upstream.

@@ -81,7 +81,8 @@ def run(runtime: Runtime, sock: object, on_ready: object, gateway: GatewayHost) 
 
 def gateway_line(gateway: GatewayHost) -> str:
     workers = f" ({gateway.workers} workers)" if gateway.workers > 1 else ""
-    return f"interlink: gateway on http://{gateway.address}{workers}"
+    tls = gateway.runtime.snapshot.estate.platform.spec.gateway.tls is not None
+    return f"interlink: gateway on {'https' if tls else 'http'}://{gateway.address}{workers}"
 
 
 F = TypeVar("F", bound=Callable[..., Any])

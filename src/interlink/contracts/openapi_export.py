@@ -153,7 +153,7 @@ def _secure(doc: dict[str, Any], route: Route) -> None:
     auth = route.spec.auth
     if auth is None:
         return
-    schemes = security_schemes(auth)
+    schemes = security_schemes(auth, str(doc.get("openapi", "")))
     doc.setdefault("components", {})["securitySchemes"] = schemes
     doc["security"] = security_requirements(auth, schemes, str(doc.get("openapi", "")))
     if auth.scopes and not str(doc.get("openapi", "")).startswith("3.1"):

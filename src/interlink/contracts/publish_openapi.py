@@ -85,7 +85,7 @@ def publish_openapi(estate: Estate, route: Route, url: str) -> tuple[dict[str, A
         "servers": [{"url": url, "description": f"Interlink gateway, route {route.name}"}],
     }
     if auth is not None:
-        components["securitySchemes"] = security_schemes(auth)
+        components["securitySchemes"] = security_schemes(auth, OPENAPI_VERSION)
         doc["security"] = security_requirements(
             auth, components["securitySchemes"], OPENAPI_VERSION
         )

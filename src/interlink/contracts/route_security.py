@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlink.estate.kinds.gateway import ApiKeyAuth, Auth, JwtAuth
+from interlink.estate.kinds.gateway import ApiKeyAuth, Auth, JwtAuth, MtlsAuth
 
 
-def security_schemes(auth: Auth) -> dict[str, dict[str, Any]]:
-    """One scheme per way of presenting a credential, keyed by a stable name."""
+def security_schemes(auth: Auth, openapi: str = "3.1") -> dict[str, dict[str, Any]]:
+    """One scheme per way of presenting a credential, keyed by a stable name. A client
+    certificate is OpenAPI 3.1's ``mutualTLS``; 3.0 has no scheme for it, so it is left out."""
     schemes: dict[str, dict[str, Any]] = {}
     needs = f" Requires the scopes: {', '.join(auth.scopes)}." if auth.scopes else ""
     for method in auth.methods:
@@ -32,6 +33,12 @@ def security_schemes(auth: Auth) -> dict[str, dict[str, Any]]:
                     "in": "query",
                     "name": method.query,
                     "description": "The API key of a Consumer, as a query parameter." + needs,
+                }
+        elif isinstance(method, MtlsAuth):
+            if openapi.startswith("3.1"):
+                schemes[_free(schemes, "mutualTLS")] = {
+                    "type": "mutualTLS",
+                    "description": "A client certificate a Consumer declares." + needs,
                 }
         else:
             schemes[_free(schemes, "jwt")] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from interlink.errors import ExpressionError
-from interlink.estate import flow_rules, monitor_rules, product_rules
+from interlink.estate import flow_rules, monitor_rules, product_rules, tls_rules
 from interlink.estate.durations import format_duration
 from interlink.estate.findings import Finding
 from interlink.estate.flow_rules import path_leaves_base
@@ -519,5 +519,5 @@ def not_run(estate: Estate) -> Iterator[Finding]:
 
 for _code, _description, _run in (*flow_rules.FLOW_RULES, *monitor_rules.MONITOR_RULES):
     rule(_code, _description)(_run)
-for _code, _description, _run in product_rules.PRODUCT_RULES:
+for _code, _description, _run in (*product_rules.PRODUCT_RULES, *tls_rules.TLS_RULES):
     rule(_code, _description)(_run)

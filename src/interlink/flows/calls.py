@@ -33,6 +33,7 @@ from interlink.flows.payloads import MIB, size
 from interlink.flows.retry import StepFailed, retryable_status
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
+from interlink.http.tls import ClientTls, system_tls
 from interlink.observe import tracing
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -58,15 +59,17 @@ def expand_path(path: str, message: Any) -> str:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a System's calls go: its base URL and its credential."""
+    """Where a System's calls go: its base URL, its credential and its own TLS."""
 
     base_url: str
     credential: Credential | None
+    tls: ClientTls | None = None
 
 
 def system_targets(estate: Estate, secrets: SecretSource | None = None) -> Callable[[str], Target]:
     """A lookup of the estate's Systems; a System without a base URL, or unknown, is a
     ConfigError naming it."""
+    contexts: dict[str, ClientTls | None] = {}  # built once per System and estate
 
     def target(name: str) -> Target:
         item = estate.get("System", name)
@@ -78,7 +81,9 @@ def system_targets(estate: Estate, secrets: SecretSource | None = None) -> Calla
         credential = None
         if system.spec.credentials is not None:
             credential = compile_credential(system.spec.credentials, name, secrets)
-        return Target(resolve(system.spec.base_url, secrets), credential)
+        if name not in contexts:
+            contexts[name] = system_tls(item)
+        return Target(resolve(system.spec.base_url, secrets), credential, contexts[name])
 
     return target
 
@@ -193,7 +198,7 @@ async def send(
         parent = traced.traceparent()
         if parent is not None:
             headers.append(("traceparent", parent))
-    async with await client.request(method, url, headers, payload) as response:
+    async with await client.request(method, url, headers, payload, tls=target.tls) as response:
         parts: list[bytes] = []
         length = 0
         async for chunk in response.body:

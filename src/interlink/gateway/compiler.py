@@ -25,6 +25,7 @@ from interlink.gateway.routing import HostPattern, PathPattern, RouteKey, Router
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow.mirror import compile_shadow
 from interlink.gateway.upstream import UpstreamTarget
+from interlink.gateway.upstream_tls import with_system_tls
 from interlink.http.credential import compile_credential
 from interlink.http.origin import Origin
 
@@ -63,8 +64,10 @@ def compile_route(
         rewrite = Rewrite.parse(spec.rewrite.path, path) if spec.rewrite else None
     except ValueError as exc:
         raise Unsupported(str(exc)) from exc
-    upstreams = tuple(_target(u.system, u.path, u.weight, u.shadow, estate) for u in spec.upstreams)
     services = services or GatewayServices()
+    upstreams = tuple(
+        _target(u.system, u.path, u.weight, u.shadow, estate, services) for u in spec.upstreams
+    )
     handler = compile_publish(route, estate, services) if spec.publish is not None else None
     if spec.flow is not None:
         handler = compile_flow(route, estate, services)
@@ -93,7 +96,9 @@ def compile_route(
     )
 
 
-def _target(name: str, path: str, weight: int, shadow: bool, estate: Estate) -> UpstreamTarget:
+def _target(
+    name: str, path: str, weight: int, shadow: bool, estate: Estate, services: GatewayServices
+) -> UpstreamTarget:
     found = estate.get("System", name)
     if found is None or not isinstance(found.obj, System):
         raise Unsupported(f"System/{name} does not exist")
@@ -106,6 +111,7 @@ def _target(name: str, path: str, weight: int, shadow: bool, estate: Estate) -> 
         raise Unsupported(f"baseUrl of System/{name}: {exc.message}") from exc
     if "?" in base:
         raise Unsupported(f"baseUrl of System/{name} has a query string")
+    origin = with_system_tls(origin, found, estate, services)
     credential = None
     if found.obj.spec.credentials is not None:
         try:

@@ -63,7 +63,11 @@ def _forwarding(
     return out
 
 
-def upstream_headers(request: Request, proto: bytes = b"http") -> Headers:
+def upstream_headers(request: Request, proto: bytes | None = None) -> Headers:
+    """What the upstream is sent; ``proto`` (the scheme the client used) defaults to https on
+    a TLS connection, else http."""
+    if proto is None:
+        proto = b"http" if request.peer is None else b"https"
     special = request.special
     drop = _TO_UPSTREAM_DROP
     if request.drop_upstream is not None:

@@ -33,6 +33,7 @@ from httptools import (
 
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.paths import normalize_path
+from interlink.gateway.peer import TlsPeer, peer_of
 from interlink.gateway.problems import CONTENT_TYPE, problem
 from interlink.gateway.request import Request
 from interlink.gateway.telemetry.observer import GatewayObserver
@@ -121,6 +122,7 @@ class HttpProtocol(asyncio.Protocol):
         self.limits = server.config.limits
         self.transport: asyncio.Transport | None = None
         self.client = ""
+        self.peer: TlsPeer | None = None  # a TLS connection's, read once the handshake is done
         self.closed = False
         self.parser = HttpRequestParser(self)
         # the request being parsed
@@ -160,6 +162,9 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.client = peer[0] if isinstance(peer, tuple) else "unknown"
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.peer = peer_of(ssl_object)
         self._idle_since = self._last_read = self.loop.time()
         self.server.connections.add(self)
 
@@ -291,6 +296,7 @@ class HttpProtocol(asyncio.Protocol):
             special,
         )
         req.started = self._head_started
+        req.peer = self.peer
         # absolute-form: the target names the host (RFC 9112 §3.2.2)
         host = target_host or special.get(b"host")
         if host is not None:

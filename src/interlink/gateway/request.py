@@ -11,6 +11,7 @@ from interlink.http.streams import BodyStream
 
 if TYPE_CHECKING:
     from interlink.gateway.auth.identity import Identity
+    from interlink.gateway.peer import TlsPeer
 
 
 class Request:
@@ -35,6 +36,7 @@ class Request:
         "method_bytes",
         "observers",
         "path",
+        "peer",
         "query",
         "reject",
         "request_id",
@@ -69,6 +71,7 @@ class Request:
         self.headers = headers
         self.keep_alive = keep_alive
         self.client = client  # the peer's IP address
+        self.peer: TlsPeer | None = None  # set on a TLS connection: its client certificate
         self.special = special
         self.request_id = request_id(special.get(b"x-request-id"))
         self.host: str | None = None  # lower-case Host, with its port if given

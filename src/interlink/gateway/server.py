@@ -17,6 +17,7 @@ from interlink.gateway.request import Request
 from interlink.http.client import HttpClient
 
 if TYPE_CHECKING:
+    from interlink.gateway.listener_tls import ListenerTls
     from interlink.gateway.telemetry.observer import GatewayObserver
     from interlink.gateway.workers.event_link import EventLink
 
@@ -33,8 +34,11 @@ class GatewayServer:
         client: HttpClient | None = None,
         events: EventIngress | EventLink | None = None,
         observer: GatewayObserver | None = None,
+        tls: ListenerTls | None = None,
     ) -> None:
         self.config = config
+        # HTTPS on the listener: certificates by SNI, kept current while the server runs.
+        self.tls = tls
         # `/events` is the event mesh's ingress when it runs here, or a worker's link to it.
         self.events = events
         # Told of every finished request: access log, metrics, observed connections.
@@ -51,7 +55,16 @@ class GatewayServer:
         self.loop = asyncio.get_running_loop()
         if self._client is None:
             self._client = HttpClient()
-        self._server = await self.loop.create_server(lambda: HttpProtocol(self), sock=sock)
+        tls = self.tls
+        self._server = await self.loop.create_server(
+            lambda: HttpProtocol(self),
+            sock=sock,
+            ssl=tls.context if tls is not None else None,
+            # A handshake is part of sending a request head: the same time to do it.
+            ssl_handshake_timeout=self.config.limits.header_timeout if tls is not None else None,
+        )
+        if tls is not None:
+            tls.start()
         if self.observer is not None:
             self.observer.start()
         self._sweep()
@@ -89,6 +102,8 @@ class GatewayServer:
             conn.abort()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self.tls is not None:
+            await self.tls.stop()
         if self._client is not None:
             await self._client.aclose()
         if self.observer is not None:

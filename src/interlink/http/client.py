@@ -19,6 +19,7 @@ from interlink.http.connection import Body, Response
 from interlink.http.headers import HOP_BY_HOP, Headers
 from interlink.http.origin import Origin
 from interlink.http.pool import Pool
+from interlink.http.tls import ClientTls
 
 # RFC 9110 §9.2.2: a request with one of these methods may be sent again without changing
 # the outcome, so it is retried once when a reused connection turns out to be closed.
@@ -53,7 +54,7 @@ class HttpClient:
     def pool(self, origin: Origin) -> Pool:
         pool = self._pools.get(origin.key)
         if pool is None:
-            ctx = self._ssl
+            ctx = origin.tls_context or self._ssl
             if ctx is None and origin.tls:
                 ctx = self._ssl = ssl.create_default_context()
             pool = self._pools[origin.key] = Pool(
@@ -117,11 +118,15 @@ class HttpClient:
         content_length: int | None = None,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
+        tls: ClientTls | None = None,
     ) -> Response:
-        """The convenient form of :meth:`send`: a URL and text headers."""
+        """The convenient form of :meth:`send`: a URL and text headers; ``tls`` is the
+        System's own TLS (http/tls.py), for an https URL."""
         if not method.isalpha():
             raise ConfigError(f"invalid HTTP method {method!r}")
         origin, path = Origin.parse(url)
+        if tls is not None and origin.tls:
+            origin = origin.with_tls(tls.context, tls.server_name, tls.profile)
         items = headers.items() if isinstance(headers, Mapping) else (headers or ())
         encoded: Headers = []
         for name, value in items:

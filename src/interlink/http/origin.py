@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import ssl
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
@@ -15,6 +16,11 @@ class Origin:
     scheme: str
     host: str
     port: int
+    # A System's own TLS (http/tls.py): its context, the name verified and sent as SNI, and a
+    # digest of its settings, part of ``key`` so that only equal settings share connections.
+    tls_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    server_name: str | None = None
+    tls_profile: str = ""
     host_header: bytes = field(init=False, repr=False, compare=False)
     key: str = field(init=False, repr=False, compare=False)  # cheap to hash, for pool lookups
 
@@ -23,7 +29,12 @@ class Origin:
         default = DEFAULT_PORTS.get(self.scheme) == self.port
         value = host if default else f"{host}:{self.port}"
         object.__setattr__(self, "host_header", value.encode("ascii"))
-        object.__setattr__(self, "key", f"{self.scheme}://{host}:{self.port}")
+        profile = f"#{self.tls_profile}" if self.tls_profile else ""
+        object.__setattr__(self, "key", f"{self.scheme}://{host}:{self.port}{profile}")
+
+    def with_tls(self, context: ssl.SSLContext, server_name: str | None, profile: str) -> Origin:
+        """This origin, reached with ``context`` (an https origin's only)."""
+        return replace(self, tls_context=context, server_name=server_name, tls_profile=profile)
 
     @property
     def tls(self) -> bool:

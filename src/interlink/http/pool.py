@@ -168,8 +168,8 @@ class Pool:
                         lambda: Connection(self),
                         origin.host,
                         origin.port,
-                        ssl=self._ssl if origin.tls else None,
-                        server_hostname=origin.host if origin.tls else None,
+                        ssl=(origin.tls_context or self._ssl) if origin.tls else None,
+                        server_hostname=(origin.server_name or origin.host) if origin.tls else None,
                     )
         except TimeoutError:
             raise UpstreamTimeout(
@@ -180,8 +180,19 @@ class Pool:
             raise UpstreamError(
                 f"cannot resolve {origin.host}: {unresolved.strerror}", request_sent=False
             ) from None
-        except (OSError, ssl.SSLError) as exc:
-            reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+        except ssl.SSLCertVerificationError as refused:
+            raise UpstreamError(
+                f"cannot connect to {origin}: its TLS certificate is not trusted "
+                f"({refused.verify_message})",
+                request_sent=False,
+            ) from None
+        except ssl.SSLError as failed:
+            raise UpstreamError(
+                f"cannot connect to {origin}: the TLS handshake failed ({failed.reason})",
+                request_sent=False,
+            ) from None
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
             raise UpstreamError(
                 f"cannot connect to {origin}: {reason}", request_sent=False
             ) from None

@@ -17,10 +17,12 @@ import socket
 import tempfile
 from pathlib import Path
 
+from interlink.errors import ConfigError, ServeError
 from interlink.events.ingress import EventIngress
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.connection_limits import Limits
+from interlink.gateway.listener_tls import ListenerTls, follow_tls
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import DEGRADED_KEY, GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
@@ -94,9 +96,11 @@ class GatewayHost:
         if traced is not None:  # the workers set up their own (worker.py)
             self.services.tracing = GatewayTracing(traced)
         config = await asyncio.to_thread(self._compile, self.runtime.snapshot)
+        # Loaded here with several workers too: certificates that do not load stop the start.
+        tls = await asyncio.to_thread(listener_tls, self.runtime.snapshot)
         if self.workers == 1:
             observer = GatewayObserver(self.services, access_log=self.runtime.settings.access_log)
-            self.server = GatewayServer(config, events=self.events, observer=observer)
+            self.server = GatewayServer(config, events=self.events, observer=observer, tls=tls)
             await self.server.start(self.sock)
         else:
             self._links = Path(tempfile.mkdtemp(prefix="interlink-estate-"))
@@ -122,6 +126,7 @@ class GatewayHost:
         config = await asyncio.to_thread(self._compile, snapshot)
         if self.server is not None:
             self.server.update(config)
+            await asyncio.to_thread(follow_tls, self.server.tls, snapshot.estate)
         if self.ingress is not None:
             self.ingress.update(config.limits)
         if self.supervisor is not None and self._links is not None:
@@ -151,6 +156,14 @@ class GatewayHost:
         log_unserved(self._config, config)
         self._config = config
         return config
+
+
+def listener_tls(snapshot: Snapshot) -> ListenerTls | None:
+    """The listener's TLS from the Platform; a certificate that does not load stops the start."""
+    try:
+        return ListenerTls.from_estate(snapshot.estate)
+    except ConfigError as exc:
+        raise ServeError(f"cannot serve TLS on the gateway: {exc.message}") from None
 
 
 def worker_estate_dir(runtime: Runtime, folder: Path) -> Path:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import EstateObject, HttpUrl, Model, Name, SecretRef
+from interlink.estate.kinds.tls import ConsumerCredential
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -62,7 +63,14 @@ class JwtAuth(Model):
         return self
 
 
-AuthMethod = Annotated[ApiKeyAuth | JwtAuth, Field(discriminator="type")]
+class MtlsAuth(Model):
+    """The client certificate the listener verified (Platform ``gateway.tls.clientCa``), mapped
+    to the Consumer that declares it (``credentials`` of type mtls)."""
+
+    type: Literal["mtls"]
+
+
+AuthMethod = Annotated[ApiKeyAuth | JwtAuth | MtlsAuth, Field(discriminator="type")]
 
 
 class Auth(Model):
@@ -234,6 +242,11 @@ class ConsumerSpec(Model):
     scopes: list[str] = Field(default_factory=list)
     system: Name | None = Field(default=None, description="the internal System, if it is one")
     contact: str | None = None
+    credentials: list[ConsumerCredential] = Field(
+        default_factory=list,
+        description="client certificates (type mtls: a fingerprint or a subject) that identify "
+        "this Consumer on routes with the mtls auth method; API keys are kept in the store",
+    )
 
 
 class Consumer(EstateObject):

@@ -18,6 +18,7 @@ from interlink.estate.kinds.base import (
     Name,
     SecretRef,
 )
+from interlink.estate.kinds.tls import GatewayTls, SystemTls
 from interlink.estate.references import has_reference
 
 #: An ISO 3166-1 alpha-2 country code, such as DE or US.
@@ -61,6 +62,12 @@ class GatewaySettings(Model):
         le=10,
         description="longest wait for the rate-limit store's answer; a slower answer is "
         "decided locally, from the last counts the store returned",
+    )
+
+    tls: GatewayTls | None = Field(
+        default=None,
+        description="serve HTTPS on the listener: certificates by SNI, reloaded when their "
+        "files change; optional client certificates ([gateway](gateway.md#tls))",
     )
 
     _check_listen = field_validator("listen")(_listen)
@@ -408,6 +415,11 @@ class SystemSpec(Model):
         description="the credential the platform uses when calling this system; a bare "
         "${secret:…} reference is a bearer token",
     )
+    tls: SystemTls | None = Field(
+        default=None,
+        description="an https baseUrl's verification (on by default; a CA bundle) and the "
+        "client certificate presented to it ([gateway](gateway.md#upstream-tls))",
+    )
 
     @model_validator(mode="after")
     def _reached(self) -> SystemSpec:
@@ -417,11 +429,16 @@ class SystemSpec(Model):
                 "connection configures a connector: name it with connector (postgresql, …); "
                 "an http System has baseUrl and credentials instead"
             )
-        if not http and (self.base_url is not None or self.credentials is not None):
+        if not http and (
+            self.base_url is not None or self.credentials is not None or self.tls is not None
+        ):
             raise ValueError(
-                f"a {self.connector} System is reached through its connection, not baseUrl "
-                "or credentials"
+                f"a {self.connector} System is reached through its connection, not baseUrl, "
+                "credentials or tls"
             )
+        base = self.base_url or ""
+        if self.tls is not None and not has_reference(base) and not base.startswith("https://"):
+            raise ValueError("tls applies to an https baseUrl")
         return self
 
     @property

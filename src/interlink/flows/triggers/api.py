@@ -29,6 +29,7 @@ from interlink.flows.retry import StepFailed
 from interlink.flows.triggers.sources import JSON, Batch, Item
 from interlink.http.client import HttpClient
 from interlink.http.credential import compile_credential
+from interlink.http.tls import ClientTls
 
 #: The largest answer read (a page of items).
 LIMIT = 16 * 1024 * 1024
@@ -47,6 +48,7 @@ class ApiSource:
     param: str = "cursor"
     start: str | int | float = "earliest"
     credentials: SystemCredentials | None = None
+    tls: ClientTls | None = field(default=None, compare=False, repr=False)  # the System's own
     flow: str | None = None  # the flow it starts runs of: its polls are counted under it
     calls: CallCounts | None = field(default=None, compare=False, repr=False)
     _state: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -139,7 +141,7 @@ class ApiSource:
             )
             return await send(
                 self._client(),
-                Target(resolve(self.base_url), credential),
+                Target(resolve(self.base_url), credential, self.tls),
                 "GET",
                 path,
                 None,

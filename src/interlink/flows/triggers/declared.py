@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 
 from interlink.connectors.connections import Connections
+from interlink.errors import ConfigError
 from interlink.estate.kinds import Api, Flow, System
 from interlink.estate.kinds.flow import ConsumeTrigger, PollTrigger, WatchTrigger
 from interlink.estate.model import Estate
@@ -26,6 +27,7 @@ from interlink.flows.triggers.registry import TriggerSource
 from interlink.flows.triggers.sources import trigger_id
 from interlink.flows.triggers.stream import StreamSource
 from interlink.flows.triggers.table import TableSource
+from interlink.http.tls import system_tls
 
 log = logging.getLogger("interlink.flows.triggers")
 
@@ -190,6 +192,11 @@ def _source(
     assert poll.path is not None
     assert poll.items is not None
     assert isinstance(poll.key, str)
+    loaded = estate.get("System", system.name)
+    try:
+        tls = system_tls(loaded) if loaded is not None else None
+    except ConfigError as exc:
+        return exc.message
     return ApiSource(
         system.name,
         str(system.spec.base_url),
@@ -200,6 +207,7 @@ def _source(
         param=poll.cursor_param,
         start=poll.start,
         credentials=system.spec.credentials,
+        tls=tls,
         flow=flow,
         calls=connections.calls,
     )

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds import Consumer
-from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, Route
+from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, MtlsAuth, Route
 from interlink.estate.model import Estate
 from interlink.estate.references import resolve
-from interlink.gateway.auth import apikey, jwt
+from interlink.gateway.auth import apikey, jwt, mtls
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identities
 from interlink.gateway.auth.jwks import JwksCache, jwks_cache
@@ -31,6 +31,7 @@ from interlink.http.headers import Headers
 # Built once per estate: every Consumer by name, and the identity its API key gives.
 CONSUMERS_KEY: Final[StateKey[dict[str, Consumer]]] = StateKey("consumers")
 API_KEY_IDENTITIES_KEY: Final[StateKey[dict[str, Identity]]] = StateKey("api-key identities")
+CERTIFICATES_KEY: Final[StateKey[mtls.CertificateIndex]] = StateKey("client certificates")
 
 WWW_AUTHENTICATE = b"www-authenticate"
 VERIFIABLE = frozenset({"HS256", "RS256", "ES256"})  # algorithms it can check signatures of
@@ -63,6 +64,14 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
             names.add(spec.header.lower().encode("latin-1"))
         elif isinstance(spec, JwtAuth):
             methods.append(_jwt(spec, consumers, services))
+        elif isinstance(spec, MtlsAuth):
+            tls = estate.platform.spec.gateway.tls
+            if tls is None or tls.client_ca is None:
+                raise Unsupported("mtls needs the Platform's gateway.tls.clientCa")
+            index = services.per_estate(
+                estate, CERTIFICATES_KEY, lambda: mtls.certificate_index(consumers)
+            )
+            methods.append(mtls.MtlsMethod(index))
     return _policy(methods, frozenset(auth.scopes), frozenset(names))
 
 
@@ -108,11 +117,9 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
 def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:  # noqa: C901 - one answer per authentication outcome
     challenges: Headers = []
     for method in methods:
-        if (WWW_AUTHENTICATE, method.challenge) not in challenges:
+        if method.challenge and (WWW_AUTHENTICATE, method.challenge) not in challenges:
             challenges.append((WWW_AUTHENTICATE, method.challenge))
-    described = " or ".join(
-        "an API key" if isinstance(m, apikey.ApiKeyMethod) else "a bearer token" for m in methods
-    )
+    described = " or ".join(_described(m) for m in methods)
     missing_detail = f"this route needs {described}"
 
     def admit(request: Request, outcome: Identity) -> Reply | None:
@@ -167,6 +174,14 @@ def _policy(methods: list[Method], required: frozenset[str], names: frozenset[by
     if len(methods) == 1 and isinstance(methods[0], apikey.ApiKeyMethod) and not methods[0].query:
         return _api_key_only(methods[0], names, authenticate, admit)
     return authenticate
+
+
+def _described(method: Method) -> str:
+    if isinstance(method, apikey.ApiKeyMethod):
+        return "an API key"
+    if isinstance(method, mtls.MtlsMethod):
+        return "a client certificate"
+    return "a bearer token"
 
 
 def _api_key_only(

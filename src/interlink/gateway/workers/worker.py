@@ -29,6 +29,7 @@ from interlink.estate.references import use_secret_store
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.connection_limits import Limits
+from interlink.gateway.listener_tls import ListenerTls, follow_tls
 from interlink.gateway.server import GatewayServer
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.shadow.mirror import flush_comparisons
@@ -152,7 +153,8 @@ async def run(options: WorkerOptions) -> None:
     observer = GatewayObserver(services, access_log=options.access_log)
     saver = SignalSaver(services.store)  # the monitors' signals of this worker's requests
     saver.start()
-    server = GatewayServer(config, events=link, observer=observer)
+    tls = await asyncio.to_thread(ListenerTls.from_estate, services.state[SERVED_ESTATE])
+    server = GatewayServer(config, events=link, observer=observer, tls=tls)
     await server.start(bind(options.listen, reuse_port=True))
     endpoint = None
     if options.metrics_socket is not None:
@@ -165,6 +167,7 @@ async def run(options: WorkerOptions) -> None:
         try:
             await asyncio.to_thread(forget_secrets, services)
             server.update(await asyncio.to_thread(load_config, options, services, flows))
+            await asyncio.to_thread(follow_tls, server.tls, services.state[SERVED_ESTATE])
         except InterlinkError as exc:
             log.debug("worker keeps its revision: %s", exc.message)
 
