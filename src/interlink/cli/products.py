@@ -95,8 +95,9 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
                     "name": name,
                     "domain": spec.domain,
                     "mode": spec.mode.value,
-                    "source": f"{spec.source.type.value} {spec.source.system}/"
-                    f"{spec.source.location}",
+                    "source": f"{spec.source.type.value} " + (spec.source.query or "")
+                    if spec.source.system is None
+                    else f"{spec.source.type.value} {spec.source.system}/{spec.source.location}",
                     "schedule": spec.refresh.schedule if spec.refresh else None,
                     "event": spec.refresh.event if spec.refresh else None,
                     "lastRefresh": _record_json(last) if last else None,

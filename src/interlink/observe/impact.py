@@ -205,7 +205,8 @@ def _estate_edges(estate: Estate) -> Iterator[EdgeRow]:
     for event in estate.of(Event):
         yield f"System/{event.spec.system}", event.key, "publishes", True, False
     for product in estate.of(DataProduct):
-        yield f"System/{product.spec.source.system}", product.key, "feeds", True, False
+        if product.spec.source.system is not None:
+            yield f"System/{product.spec.source.system}", product.key, "feeds", True, False
     for flow in estate.of(Flow):
         for placed in every_step(flow.spec):
             step = placed.step
