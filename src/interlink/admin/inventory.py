@@ -17,7 +17,7 @@ from interlink.observe.inventory import Inventory, inventory_json, read_inventor
 from interlink.store import TokenInfo
 
 Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
-Kind = Literal["request", "publish", "deliver", "trigger", "call", "connector"]
+Kind = Literal["request", "read", "publish", "deliver", "trigger", "call", "connector"]
 Since = Annotated[
     str, Query(description="the window counted: a duration (24h, 7d, 30d); default 7d")
 ]

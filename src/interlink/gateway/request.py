@@ -35,6 +35,7 @@ class Request:
         "method_bytes",
         "observers",
         "path",
+        "product",
         "query",
         "reject",
         "request_id",
@@ -94,6 +95,8 @@ class Request:
         self.bytes_out = 0
         self.route: str | None = None
         self.system: str | None = None
+        # The DataProduct a product route answered from (``DataProduct/NAME``): a read.
+        self.product: str | None = None
         self.upstream_status: int | None = None
         self.upstream_seconds = 0.0
         # With tracing on, the ids of its spans once it went upstream (telemetry/tracing.py).

@@ -180,6 +180,9 @@ def _connection_edges(c: Connection) -> Iterator[EdgeRow]:
     if c.kind == "request":
         yield c.target, c.via, "routes to it", d, o
         yield c.via, c.source, "calls it", d, o
+    elif c.kind == "read":
+        yield c.target, c.via, "served by", d, o
+        yield c.via, c.source, "calls it", d, o
     elif c.kind == "publish":
         yield c.source, c.target, "publishes", d, o
     elif c.kind == "deliver":

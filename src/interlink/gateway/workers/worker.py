@@ -39,6 +39,7 @@ from interlink.gateway.telemetry.tracing import GatewayTracing
 from interlink.gateway.workers.event_link import EventLink
 from interlink.gateway.workers.flows import WorkerFlows
 from interlink.gateway.workers.metrics import MetricsEndpoint
+from interlink.observe.lineage import LineageRecorder
 from interlink.observe.signals import SignalSaver
 from interlink.observe.tracing import start_tracing, stop_tracing
 from interlink.products.service import Products
@@ -101,6 +102,12 @@ def load_config(
         traced = start_tracing(telemetry, services.metrics, f"{socket.gethostname()}:{os.getpid()}")
         if traced is not None:
             services.tracing = GatewayTracing(traced)
+    if services is not None and services.store is not None:
+        # Each worker records the served hops of its product reads itself.
+        if services.lineage is None:
+            services.lineage = LineageRecorder(services.store, result.estate)
+        else:
+            services.lineage.use(result.estate)
     config = compile_gateway(result.estate, options.limits, services)
     if services is not None:  # the products its product routes read follow it too
         services.state[SERVED_ESTATE] = result.estate
@@ -136,6 +143,8 @@ async def run(options: WorkerOptions) -> None:
     observer = GatewayObserver(services, access_log=options.access_log)
     saver = SignalSaver(services.store)  # the monitors' signals of this worker's requests
     saver.start()
+    if services.lineage is not None:
+        services.lineage.start()
     server = GatewayServer(config, events=link, observer=observer)
     await server.start(bind(options.listen, reuse_port=True))
     endpoint = None
@@ -178,6 +187,8 @@ async def run(options: WorkerOptions) -> None:
         await flows.engine.aclose()
     if services.products is not None:
         await services.products.aclose()
+    if services.lineage is not None:
+        await services.lineage.stop()
     await asyncio.to_thread(flush_comparisons, services)
     await asyncio.to_thread(stop_tracing)
     if services.store is not None:
