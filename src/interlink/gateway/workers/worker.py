@@ -131,6 +131,21 @@ def open_services(options: WorkerOptions) -> GatewayServices:
     return services
 
 
+async def _close(
+    services: GatewayServices, link: EventLink | None, flows: WorkerFlows | None
+) -> None:
+    """What the worker holds open beside its server: the ingress link, its flows' engine, its
+    products' sources, its lineage (the last hops written)."""
+    if link is not None:
+        await link.aclose()
+    if flows is not None:
+        await flows.engine.aclose()
+    if services.products is not None:
+        await services.products.aclose()
+    if services.lineage is not None:
+        await services.lineage.stop()
+
+
 async def run(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
     services = await asyncio.to_thread(open_services, options)
@@ -181,14 +196,7 @@ async def run(options: WorkerOptions) -> None:
     await saver.stop()
     if endpoint is not None:
         await endpoint.stop()
-    if link is not None:
-        await link.aclose()
-    if flows is not None:
-        await flows.engine.aclose()
-    if services.products is not None:
-        await services.products.aclose()
-    if services.lineage is not None:
-        await services.lineage.stop()
+    await _close(services, link, flows)
     await asyncio.to_thread(flush_comparisons, services)
     await asyncio.to_thread(stop_tracing)
     if services.store is not None:
