@@ -26,15 +26,17 @@ from interlink.products.filters import parse_filter
 from interlink.products.history import RefreshHistory, RefreshRecord
 from interlink.products.query import ProductQuery
 from interlink.products.service import Products
+from interlink.products.storage import data_dir
 from interlink.store import Store
 
 T = TypeVar("T")
 _GIVE = "--estate DIR"
 
 
-def products_dir(estate_root: Path) -> Path:
-    """Where materialised products are kept beside an estate (a node's default)."""
-    return estate_root / ".interlink" / "products"
+def products_dir(estate: Estate) -> Path:
+    """Where materialised products are kept: the Platform's shared ``products.dataDir``, else
+    beside the estate (a node's default)."""
+    return data_dir(estate, estate.root / ".interlink" / "products")
 
 
 def _estate(estate_dir: Path) -> Estate:
@@ -58,9 +60,7 @@ def _with_products(
     assert store is not None
 
     async def run() -> T:
-        products = Products(
-            lambda: estate, products_dir(estate.root), history=RefreshHistory(store.db)
-        )
+        products = Products(lambda: estate, products_dir(estate), history=RefreshHistory(store.db))
         try:
             return await work(products)
         finally:

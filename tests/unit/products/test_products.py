@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -204,10 +206,14 @@ def test_a_refresh_killed_midway_leaves_the_current_file(tmp_path: Path) -> None
     before = (folder / "data.parquet").read_bytes()
     stray = folder / ".data.0123456789ab.parquet"
     stray.write_bytes(b"half a file")  # what a process killed while writing leaves
+    writing = folder / ".data.ba9876543210.parquet"  # another node's refresh, on a shared dir
+    writing.write_bytes(b"being written")
+    old = time.time() - 2 * 3600
+    os.utime(stray, (old, old))
     assert (folder / "data.parquet").read_bytes() == before
     _run(_closing(products, products.refresh("orders")))
     assert not stray.exists()
-    assert sorted(p.name for p in folder.iterdir()) == ["data.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == [writing.name, "data.parquet"]
 
 
 def test_a_virtual_product_is_not_refreshed(tmp_path: Path) -> None:
