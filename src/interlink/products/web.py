@@ -54,7 +54,10 @@ async def read_http(
     where = f"System/{source.system} (GET {source.location})"
     pages = source.pagination
     records: list[Any] = []
-    position: int | str | None = pages.first() if pages else None
+    # A cursor's first page is asked with no token; pages and offsets count from the first.
+    position: int | str | None = None
+    if pages is not None and pages.style is not PaginationStyle.CURSOR:
+        position = pages.first()
     size = 0
     for _ in range(pages.max_pages if pages else 1):
         location = _page_location(source.path, pages, position)
