@@ -252,6 +252,15 @@ def test_dead_letters_are_listed_shown_retried_and_discarded(platform: Platform)
     assert gone.returncode != 0
     assert "not found" in gone.stderr
     assert platform.analytics.seen[second] == 0
+    audit = platform.get("/api/v1/audit").json()["entries"]
+    assert [
+        (e["action"], e["target"], e["details"], e["result"])
+        for e in audit
+        if e["action"].startswith("dlq.")
+    ] == [
+        ("dlq.retry", f"dlq/{ids[0]}", {"retried": 1}, "ok"),
+        ("dlq.discard", f"dlq/{ids[1]}", {"discarded": 1}, "ok"),
+    ]
 
     metrics = platform.get("/metrics").text
     assert metric(metrics, "interlink_delivery_delivered_total", ANALYTICS) == 1
@@ -298,6 +307,11 @@ def test_replay_from_a_sequence_and_from_a_time(platform: Platform) -> None:
     wait_until(lambda: platform.get(f"/api/v1/replays/{replay_id}").json()["done"])
     status = platform.get(f"/api/v1/replays/{replay_id}").json()
     assert (status["read"], status["enqueued"], status["last"], status["error"]) == (2, 2, 7, None)
+    last = platform.get("/api/v1/audit", params={"action": "replay.start"}).json()["entries"][-1]
+    assert (last["target"], last["details"]) == (
+        f"subscription/{ANALYTICS}",
+        {"from_seq": 6, "replay": replay_id},
+    )
     wait_until(lambda: all(platform.analytics.seen[i] == 3 for i in later))
 
     is_problem(platform.get("/api/v1/replays/999999"), 404)

@@ -103,7 +103,7 @@ def test_a_broken_estate_is_not_exported(retail_dir: Path) -> None:
         lines = result.stderr.splitlines()
         assert lines[0] == "apis.yaml"
         assert lines[1].startswith("  apis.yaml:7:10: error: Api/customers-v1 refers to Team/sale")
-        assert lines[-1].startswith("52 objects in 22 files: 1 error,")
+        assert lines[-1].startswith("53 objects in 23 files: 1 error,")
         assert "Traceback" not in result.stderr
 
 

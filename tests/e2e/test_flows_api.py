@@ -134,6 +134,25 @@ def test_runs_are_started_listed_shown_retried_and_cancelled(
         refused = run_interlink(["flows", "runs", "--admin", served.base, "--token", "nope"])
         assert refused.returncode != 0
         assert len(refused.stderr.strip().splitlines()) == 1
+        # Each start, retry and cancel is in the audit log, refusals and conflicts included.
+        audit = call(served, "GET", "/api/v1/audit", params={"limit": 1000}).json()["entries"]
+        acted = [
+            (e["action"], e["target"], e["result"], e["who"]["name"])
+            for e in audit
+            if e["action"].startswith("flow.")
+        ]
+        assert acted[:6] == [
+            ("flow.run", "flow/reserve", "failed", "operator"),  # the input's schema: 422
+            ("flow.run", "flow/reserve", "ok", "operator"),
+            ("flow.retry", f"run/{run_id}", "ok", "operator"),
+            ("flow.retry", f"run/{run_id}", "failed", "operator"),  # 409: completed
+            ("flow.run", "flow/reserve", "ok", "operator"),
+            ("flow.cancel", f"run/{held_id}", "ok", "operator"),
+        ]
+        assert [a[2] for a in acted[7:10]] == ["refused"] * 3
+        assert acted[-1] == ("flow.run", "flow/reserve", "ok", "operator")  # from the CLI
+        assert audit[-1]["details"] == {"run": cli_id}
+        assert call(served, "GET", "/api/v1/audit/verify").json()["ok"] is True
         metrics = call(served, "GET", "/metrics").text
         assert 'interlink_flow_runs_ended_total{flow="reserve",status="completed"} 2' in metrics
         assert 'interlink_flow_runs_ended_total{flow="reserve",status="failed"} 1' in metrics

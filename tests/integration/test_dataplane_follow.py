@@ -133,6 +133,14 @@ def test_a_revision_that_will_not_run_is_reported_and_the_last_good_one_kept(
         await plane.plane.report(plane.node.id, plane.status())
         (row,) = [n for n in cp.store.nodes.list() if n.id == plane.node.id]
         assert (row.revision_id, row.gateway_address) == (3, "127.0.0.1:2")
+
+        # The node's own audit log: each revision it took from the control plane, or not.
+        taken = [
+            (e.details.get("revision"), e.result, e.who_name)
+            for e in await asyncio.to_thread(dp.store.audit.list)
+            if e.details.get("source") == "control plane"
+        ]
+        assert taken == [(2, "failed", "system"), (3, "ok", "system"), (4, "failed", "system")]
         await plane.close()
 
     try:

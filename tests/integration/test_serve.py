@@ -69,11 +69,22 @@ def test_api_rejects_missing_or_bad_tokens(served: Served, header: str | None) -
     assert response.json()["status"] == 401
 
 
+def test_the_start_and_the_initial_token_open_the_audit_log(served: Served) -> None:
+    entries = served.get("/api/v1/audit").json()["entries"]
+    assert [(e["action"], e["who"]["name"], e["result"]) for e in entries] == [
+        ("estate.reload", "system", "ok"),
+        ("token.create", "cli-local", "ok"),
+    ]
+    assert entries[1]["details"] == {"name": "initial", "role": "admin"}
+    assert served.token not in repr(entries)
+    assert served.get("/api/v1/audit/verify").json()["ok"] is True
+
+
 def test_estate_lists_objects_with_references_unresolved(served: Served) -> None:
     body = served.get("/api/v1/estate").json()
     assert body["revision"]["id"] == 1
     keys = {f"{o['kind']}/{o['metadata']['name']}" for o in body["objects"]}
-    assert len(keys) == 52
+    assert len(keys) == 53
     assert "Route/customers" in keys
     route = next(
         o for o in body["objects"] if o["metadata"]["name"] == "customers" and o["kind"] == "Route"
@@ -161,7 +172,7 @@ def test_sighup_applies_a_valid_change_and_records_it(served: Served, retail_dir
     newest = served.revisions()[0]
     assert newest["source"] == "sighup"
     assert newest["summary"] == {
-        "objects": 52,
+        "objects": 53,
         "added": [],
         "removed": [],
         "changed": ["Team/platform"],
@@ -180,7 +191,7 @@ def test_invalid_change_is_rejected_and_old_revision_keeps_running(
     served.proc.wait_for(r"reload \(sighup\) rejected")
     served.proc.wait_for(r"broken.yaml:3:\d+: error: System/x refers to Team/nobody")
     assert len(served.revisions()) == 1
-    assert len(served.get("/api/v1/estate").json()["objects"]) == 52
+    assert len(served.get("/api/v1/estate").json()["objects"]) == 53
     reload = httpx.post(
         served.base + "/api/v1/estate/reload", headers={"Authorization": f"Bearer {served.token}"}
     )

@@ -16,9 +16,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from interlink.errors import ConfigError, MigrationError, NotFound, StoreUnavailable
+from interlink.errors import AuthError, ConfigError, MigrationError, NotFound, StoreUnavailable
 from interlink.store import (
     ROLES,
+    LastAdmin,
     Role,
     Store,
     default_store_url,
@@ -245,13 +246,13 @@ def test_concurrent_writers_get_distinct_ids(store: Store) -> None:
 
 
 def test_token_create_and_verify(store: Store, clock: FakeClock) -> None:
-    plaintext, info = store.tokens.create("operator", "deploy bot")
+    plaintext, info = store.tokens.create("operator", "deploy-bot")
     prefix, token_id, secret = plaintext.split("_", 2)
     assert (prefix, token_id) == ("il", info.id)
     assert len(token_id) == 8
     assert len(secret) >= 43
     assert (info.name, info.role, info.revoked, info.last_used_at) == (
-        "deploy bot",
+        "deploy-bot",
         "operator",
         False,
         None,
@@ -290,7 +291,7 @@ def test_wrong_unknown_and_malformed_tokens_are_rejected(store: Store) -> None:
 
 def test_revoked_token_is_rejected(store: Store, store_url: str, clock: FakeClock) -> None:
     plaintext, info = store.tokens.create("admin", "root")
-    keep, _ = store.tokens.create("viewer", "dashboard")
+    keep, _ = store.tokens.create("admin", "second")
     store.tokens.revoke(info.id)
     clock.advance(60)
     store.tokens.revoke(info.id)
@@ -312,21 +313,90 @@ def test_revoke_unknown_token_raises_not_found(store: Store) -> None:
         store.tokens.revoke("nope1234")
 
 
-def test_has_admin_token(store: Store) -> None:
+def test_has_admin_token(store: Store, clock: FakeClock) -> None:
     assert store.tokens.has_admin() is False
     store.tokens.create("operator", "ops")
     assert store.tokens.has_admin() is False
+    store.tokens.create("admin", "sales-admin", team=None, expires_in=timedelta(minutes=1))
+    assert store.tokens.has_admin() is True
+    clock.advance(60)  # an expired admin administers nothing
+    assert store.tokens.has_admin() is False
     _, admin = store.tokens.create("admin", "root")
     assert store.tokens.has_admin() is True
-    store.tokens.revoke(admin.id)
-    assert store.tokens.has_admin() is False
+    with pytest.raises(LastAdmin):
+        store.tokens.revoke(admin.id)
+    assert store.tokens.has_admin() is True
+
+
+def test_the_last_active_platform_admin_is_never_revoked(store: Store, clock: FakeClock) -> None:
+    _, first = store.tokens.create("admin", "first")
+    _, second = store.tokens.create("admin", "second", expires_in=timedelta(hours=1))
+    _, team_op = store.tokens.create("operator", "sales-ops", team="sales")
+    store.tokens.revoke(team_op.id)
+    store.tokens.revoke(first.id)  # the second one still administers
+    with pytest.raises(LastAdmin, match=f"token {second.id} is the last active platform admin"):
+        store.tokens.revoke(second.id)
+    _, third = store.tokens.create("admin", "third")
+    clock.advance(3600)  # the second expires: the third is now the last
+    with pytest.raises(LastAdmin):
+        store.tokens.revoke(third.id)
+    store.tokens.revoke(second.id)  # an expired admin may be revoked
+    revoked = {t.id: t.revoked for t in store.tokens.list()}
+    assert revoked == {first.id: True, second.id: True, team_op.id: True, third.id: False}
+
+
+def test_revoking_every_admin_at_once_keeps_one(store: Store) -> None:
+    admins = [store.tokens.create("admin", f"admin-{n}")[1].id for n in range(4)]
+    barrier = threading.Barrier(len(admins))
+
+    def revoke(token_id: str) -> bool:
+        barrier.wait()
+        try:
+            store.tokens.revoke(token_id)
+        except LastAdmin:
+            return False
+        return True
+
+    with ThreadPoolExecutor(len(admins)) as pool:
+        revoked = list(pool.map(revoke, admins))
+    assert revoked.count(False) == 1
+    assert store.tokens.has_admin() is True
+    assert [t.revoked for t in store.tokens.list()].count(False) == 1
+
+
+def test_a_token_carries_its_team_and_expiry(store: Store, clock: FakeClock) -> None:
+    plaintext, info = store.tokens.create(
+        "operator", "sales-ops", team="sales", expires_in=timedelta(days=30)
+    )
+    assert (info.team, info.expires_at) == ("sales", T0 + timedelta(days=30))
+    verified = store.tokens.check(plaintext)
+    assert (verified.team, verified.expires_at) == ("sales", T0 + timedelta(days=30))
+    assert store.tokens.list()[0].team == "sales"
+    clock.advance(30 * 86400 - 1)
+    assert store.tokens.verify(plaintext) is not None
+    clock.advance(1)
+    assert store.tokens.verify(plaintext) is None
+    with pytest.raises(AuthError, match=f"token {info.id} expired at 2025-04-13T09:26:53"):
+        store.tokens.check(plaintext)
+
+
+def test_a_team_scope_or_lifetime_that_cannot_be_is_refused(store: Store) -> None:
+    for role in ("admin", "dataplane"):
+        with pytest.raises(ConfigError, match=f"{role} tokens are platform-wide"):
+            store.tokens.create(role, "x", team="sales")
+    with pytest.raises(ConfigError, match="not a Team name"):
+        store.tokens.create("viewer", "x", team="Sales Team")
+    for lifetime in (timedelta(0), timedelta(seconds=-1), timedelta(days=3651)):
+        with pytest.raises(ConfigError, match="at most 3650 days"):
+            store.tokens.create("viewer", "x", expires_in=lifetime)
+    assert store.tokens.list() == []
 
 
 def test_list_tokens_oldest_first(store: Store, clock: FakeClock) -> None:
     created = []
     for role in ROLES:
         clock.advance(1)
-        created.append(store.tokens.create(role, f"{role} token")[1])
+        created.append(store.tokens.create(role, f"{role}-token")[1])
     assert store.tokens.list() == created
 
 
@@ -357,9 +427,11 @@ def test_invalid_role_or_name_is_refused(store: Store) -> None:
     bad_role: Any = "root"
     with pytest.raises(ConfigError, match="viewer, operator, admin"):
         store.tokens.create(bad_role, "x")
-    with pytest.raises(ConfigError, match="name"):
-        store.tokens.create("admin", "  ")
-    assert store.tokens.list() == []
+    for name in ("  ", "", "deploy bot", "ci\nadmin", "x" * 65, "tab\t", "é", "a/b"):
+        with pytest.raises(ConfigError, match="1 to 64 letters, digits"):
+            store.tokens.create("admin", name)
+    assert store.tokens.create("admin", "A-z_0.9" + "x" * 57)[1].name == "A-z_0.9" + "x" * 57
+    assert len(store.tokens.list()) == 1
 
 
 def test_plaintext_is_never_kept(store: Store, store_url: str) -> None:

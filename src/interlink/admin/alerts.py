@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import require
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Grant, Granted
 from interlink.alerts.report import alert_documents, silence, silence_document
 from interlink.estate.durations import Duration
-from interlink.store import TokenInfo
-
-Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
-Operator = Annotated[TokenInfo, Depends(require("operator"))]
+from interlink.store import Silence
 
 router = APIRouter()
 
@@ -38,7 +36,6 @@ class NewSilence(BaseModel):
 
 @router.get("/api/v1/alerts", tags=["alerts"])
 async def alerts(
-    _: Viewer,
     request: Request,
     state: Literal["firing", "resolved", "all"] = "firing",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -50,19 +47,34 @@ async def alerts(
 
 
 @router.get("/api/v1/alerts/silences", tags=["alerts"])
-async def silences(_: Viewer, request: Request, all: bool = False) -> dict[str, Any]:
+async def silences(request: Request, all: bool = False) -> dict[str, Any]:
     """The active silences (``all=true``: every one kept), soonest to end first."""
     book = request.app.state.runtime.store.alerts
     found = await run_in_threadpool(book.silences, None if all else book.now())
     return {"silences": [silence_document(s) for s in found]}
 
 
-@router.post("/api/v1/alerts/silences", tags=["alerts"], status_code=201)
-async def add_silence(who: Operator, request: Request, body: NewSilence) -> dict[str, Any]:
+@router.post(
+    "/api/v1/alerts/silences",
+    tags=["alerts"],
+    status_code=201,
+    openapi_extra=audited_route("alert.silence"),
+)
+async def add_silence(who: Granted, request: Request, body: NewSilence) -> dict[str, Any]:
     """Hold back the notifications of a monitor's (or a target's) alerts for a while; the
     alerts stay visible."""
+    target = f"monitor/{body.monitor}" if body.monitor is not None else str(body.target)
+    async with audited(
+        request, who, "alert.silence", target, seconds=body.for_, reason=body.reason
+    ) as outcome:
+        made = await _silence(who, request, body)
+        outcome.details["silence"] = made.id
+    return silence_document(made)
+
+
+async def _silence(who: Grant, request: Request, body: NewSilence) -> Silence:
     runtime = request.app.state.runtime
-    made = await run_in_threadpool(
+    made: Silence = await run_in_threadpool(
         lambda: silence(
             runtime.store.alerts,
             runtime.snapshot.estate,
@@ -70,14 +82,20 @@ async def add_silence(who: Operator, request: Request, body: NewSilence) -> dict
             target=body.target,
             seconds=body.for_,
             reason=body.reason,
-            by=f"token:{who.name}",
+            by=f"token:{who.token_name}",
         )
     )
-    return silence_document(made)
+    return made
 
 
-@router.delete("/api/v1/alerts/silences/{silence_id}", tags=["alerts"])
-async def lift_silence(_: Operator, request: Request, silence_id: int) -> dict[str, Any]:
+@router.delete(
+    "/api/v1/alerts/silences/{silence_id}",
+    tags=["alerts"],
+    openapi_extra=audited_route("alert.unsilence"),
+)
+async def lift_silence(who: Granted, request: Request, silence_id: int) -> dict[str, Any]:
     """End a silence now."""
     book = request.app.state.runtime.store.alerts
-    return silence_document(await run_in_threadpool(book.lift, silence_id, book.now()))
+    async with audited(request, who, "alert.unsilence", f"silence/{silence_id}"):
+        lifted = await run_in_threadpool(book.lift, silence_id, book.now())
+    return silence_document(lifted)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from interlink import __version__
 from interlink.admin import problems
 from interlink.admin.alerts import router as alerts_router
-from interlink.admin.auth import require
+from interlink.admin.audit import router as audit_router
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Grant, Granted, authorize
 from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
 from interlink.admin.dataplane import router as dataplane_router
@@ -24,18 +27,17 @@ from interlink.admin.monitors import router as monitors_router
 from interlink.admin.nodes import router as nodes_router
 from interlink.admin.operations import router as operations_router
 from interlink.admin.problems import problem
+from interlink.admin.products import router as products_router
 from interlink.admin.registry import router as registry_router
 from interlink.admin.routes import router as routes_router
-from interlink.errors import StoreError
+from interlink.errors import ConfigError, StoreError
+from interlink.estate.durations import Duration
 from interlink.estate.kinds import KINDS
 from interlink.estate.references import redact
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE, MAX_BUNDLE_BYTES, BundleTooLarge
 from interlink.runtime.runtime import Runtime
-from interlink.store import Revision, Role, TokenInfo
-
-Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
-Operator = Annotated[TokenInfo, Depends(require("operator"))]
-Admin = Annotated[TokenInfo, Depends(require("admin"))]
+from interlink.store import Revision, Role, TokenInfo, check_admin_token_name, token_lifetime
+from interlink.store.audit import Outcome
 
 
 class RevisionOut(BaseModel):
@@ -51,14 +53,32 @@ class TokenOut(BaseModel):
     id: str
     name: str
     role: Role
+    team: str | None = Field(description="the Team the role is limited to; null: platform-wide")
     created_at: str
+    expires_at: str | None
     last_used_at: str | None
     revoked: bool
 
 
 class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Role = "viewer"
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(description="1 to 64 letters, digits, '.', '_' or '-'")
+    team: str | None = Field(
+        default=None, description="limit the role to this Team's objects (viewer or operator)"
+    )
+    expires_in: Duration | None = Field(
+        default=None, description="refuse the token after this long: 12h, 30d"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            return check_admin_token_name(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
 
 
 class TokenCreated(TokenOut):
@@ -81,7 +101,9 @@ def _token(info: TokenInfo) -> dict[str, Any]:
         "id": info.id,
         "name": info.name,
         "role": info.role,
+        "team": info.team,
         "created_at": info.created_at.isoformat(),
+        "expires_at": info.expires_at.isoformat() if info.expires_at else None,
         "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
         "revoked": info.revoked,
     }
@@ -109,8 +131,23 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _outcome(outcome: Outcome, answer: dict[str, Any] | JSONResponse) -> None:
+    """What a reload or an apply did, for its audit entry: the revision, or why not."""
+    if isinstance(answer, JSONResponse):
+        body = json.loads(bytes(answer.body))
+        reason = str(body.get("detail", ""))
+        (outcome.refuse if answer.status_code == 409 else outcome.fail)(reason)
+        return
+    revision = answer["revision"]
+    outcome.details.update(
+        changed=answer["changed"], revision=revision["id"], hash=revision["hash"]
+    )
+
+
 def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes are closures over the runtime
     app = FastAPI(
+        # Every endpoint's permission comes from one table; one without an entry is refused.
+        dependencies=[Depends(authorize)],
         title="Interlink admin API",
         version=__version__,
         docs_url=None,
@@ -131,6 +168,8 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(lineage_router)
     app.include_router(nodes_router)
     app.include_router(alerts_router)
+    app.include_router(products_router)
+    app.include_router(audit_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
 
@@ -183,7 +222,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         return ready
 
     @app.get("/api/v1/estate", tags=["estate"])
-    async def estate(_: Viewer, kind: str | None = None) -> dict[str, Any]:
+    async def estate(kind: str | None = None) -> dict[str, Any]:
         """The current revision and its objects (references shown, never resolved)."""
         snap = runtime.snapshot
         if kind is not None:
@@ -205,22 +244,33 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/api/v1/estate/revisions", tags=["estate"])
     async def revisions(
-        _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50, before: int | None = None
+        limit: Annotated[int, Query(ge=1, le=500)] = 50, before: int | None = None
     ) -> list[RevisionOut]:
         """Revisions, newest first; page with ?before=<id>."""
         found = await run_in_threadpool(runtime.store.revisions.list, limit, before)
         return [_revision(r) for r in found]
 
     @app.get("/api/v1/estate/revisions/{revision_id}", tags=["estate"])
-    async def revision(_: Viewer, revision_id: int) -> RevisionOut:
+    async def revision(revision_id: int) -> RevisionOut:
         return _revision(await run_in_threadpool(runtime.store.revisions.get, revision_id))
 
-    @app.post("/api/v1/estate/reload", tags=["estate"], response_model=None)
-    async def reload(who: Operator) -> dict[str, Any] | JSONResponse:
+    @app.post(
+        "/api/v1/estate/reload",
+        tags=["estate"],
+        response_model=None,
+        openapi_extra=audited_route("estate.reload"),
+    )
+    async def reload(who: Granted, request: Request) -> dict[str, Any] | JSONResponse:
         """Read the estate directory again; a revision with errors is rejected, not applied."""
+        async with audited(request, who, "estate.reload", "estate", source="api") as outcome:
+            answer = await _reload(who)
+            _outcome(outcome, answer)
+        return answer
+
+    async def _reload(who: Grant) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
-        result = await runtime.reload("api", applied_by=f"token:{who.name}")
+        result = await runtime.reload("api", applied_by=f"token:{who.token_name}")
         if result.refused is not None:
             return problem(409, result.refused, slug="older-revision")
         if not result.ok:
@@ -239,21 +289,28 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         tags=["estate"],
         status_code=201,
         response_model=None,
-        openapi_extra={
-            "requestBody": {
+        openapi_extra=audited_route(
+            "estate.apply",
+            requestBody={
                 "required": True,
                 "description": "the estate bundle `interlink apply` builds",
                 "content": {BUNDLE_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-            }
-        },
+            },
+        ),
     )
-    async def apply(who: Admin, request: Request) -> dict[str, Any] | JSONResponse:
+    async def apply(who: Granted, request: Request) -> dict[str, Any] | JSONResponse:
         """Check the estate in the bundle, record it as the current revision of every node and
         run it. A new revision even when its content was seen before: this is how to roll back."""
+        async with audited(request, who, "estate.apply", "estate") as outcome:
+            answer = await _apply(who, request)
+            _outcome(outcome, answer)
+        return answer
+
+    async def _apply(who: Grant, request: Request) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
         bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
-        result = await runtime.apply(bundle, applied_by=f"token:{who.name}")
+        result = await runtime.apply(bundle, applied_by=f"token:{who.token_name}")
         if not result.ok:
             return problem(
                 422,
@@ -266,7 +323,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
 
     @app.get("/api/v1/graph", tags=["estate"], response_model=None)
     async def graph(
-        _: Viewer, format: Literal["json", "mermaid", "dot"] = "json"
+        format: Literal["json", "mermaid", "dot"] = "json",
     ) -> dict[str, object] | Response:
         """The estate graph: nodes and typed edges."""
         snapshot = runtime.snapshot
@@ -278,18 +335,42 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
         return g.to_json()
 
     @app.get("/api/v1/tokens", tags=["tokens"])
-    async def tokens(_: Admin) -> list[TokenOut]:
+    async def tokens() -> list[TokenOut]:
         found = await run_in_threadpool(runtime.store.tokens.list)
         return [TokenOut(**_token(t)) for t in found]
 
-    @app.post("/api/v1/tokens", tags=["tokens"], status_code=201)
-    async def create_token(_: Admin, body: TokenRequest) -> TokenCreated:
-        plaintext, info = await run_in_threadpool(runtime.store.tokens.create, body.role, body.name)
+    @app.post(
+        "/api/v1/tokens",
+        tags=["tokens"],
+        status_code=201,
+        openapi_extra=audited_route("token.create"),
+    )
+    async def create_token(who: Granted, request: Request, body: TokenRequest) -> TokenCreated:
+        """Issue a token, platform-wide or for one Team, expiring after ``expires_in`` when
+        given; the plaintext is in this answer only."""
+        details = {"role": body.role, "name": body.name, "team": body.team}
+        async with audited(request, who, "token.create", "token", **details) as outcome:
+            if body.team is not None:
+                known("Team", body.team, runtime.snapshot.estate.names("Team"))
+            expires_in = None if body.expires_in is None else token_lifetime(body.expires_in)
+            plaintext, info = await run_in_threadpool(
+                lambda: runtime.store.tokens.create(
+                    body.role, body.name, team=body.team, expires_in=expires_in
+                )
+            )
+            outcome.target = f"token/{info.id}"
         return TokenCreated(token=plaintext, **_token(info))
 
-    @app.delete("/api/v1/tokens/{token_id}", tags=["tokens"], status_code=204)
-    async def revoke_token(_: Admin, token_id: str) -> Response:
-        await run_in_threadpool(runtime.store.tokens.revoke, token_id)
+    @app.delete(
+        "/api/v1/tokens/{token_id}",
+        tags=["tokens"],
+        status_code=204,
+        openapi_extra=audited_route("token.revoke"),
+    )
+    async def revoke_token(who: Granted, request: Request, token_id: str) -> Response:
+        """Revoke a token; 409 when it is the last active platform admin."""
+        async with audited(request, who, "token.revoke", f"token/{token_id}"):
+            await run_in_threadpool(runtime.store.tokens.revoke, token_id)
         return Response(status_code=204)
 
     @app.middleware("http")

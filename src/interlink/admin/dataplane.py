@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import require
 from interlink.errors import NotFound
 from interlink.runtime.bundle import BUNDLE_MEDIA_TYPE
 from interlink.runtime.runtime import Runtime
-from interlink.store import TokenInfo
-
-DataPlane = Annotated[TokenInfo, Depends(require("dataplane"))]
 
 MAX_WAIT: Final = 60.0  # seconds a request for a newer revision is held at most
 
@@ -42,7 +38,6 @@ class NodeStatus(BaseModel):
 
 @router.get("/api/v1/estate/revisions/current", tags=["data plane"], response_model=None)
 async def current_revision(
-    _: DataPlane,
     request: Request,
     after: Annotated[int, Query(ge=0, description="the revision the caller runs")] = 0,
     wait: Annotated[
@@ -76,7 +71,6 @@ async def current_revision(
     responses={200: {"content": {BUNDLE_MEDIA_TYPE: {}}}},
 )
 async def bundle(
-    _: DataPlane,
     request: Request,
     content_hash: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
 ) -> Response:
@@ -90,7 +84,6 @@ async def bundle(
 
 @router.put("/api/v1/nodes/{node_id}", tags=["data plane"], status_code=204)
 async def report_node(
-    _: DataPlane,
     request: Request,
     node_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,200}$")],
     status: NodeStatus,

@@ -1,9 +1,10 @@
 """Flows on the admin API: start a run, list flows and runs, show one, retry and cancel,
 and retry many at once.
 
-Reads need the viewer role; starting, retrying and cancelling need operator. Runs are read
-from the store, so any node answers for every run; starting and retrying run the flow on the
-node asked (another takes it over if that node dies).
+Reads need the viewer role; starting, retrying and cancelling need operator, of the flow's
+owning Team for a team-scoped token (permissions.py). Runs are read from the store, so any node
+answers for every run; starting and retrying run the flow on the node asked (another takes it
+over if that node dies).
 
 A bulk retry (``POST /api/v1/flows/runs/retry``) retries up to ``limit`` ended runs a filter
 picks and answers with what it did and how many the filter still picks. The answer's
@@ -18,12 +19,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import require
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Granted
 from interlink.errors import BadRequest, NotFound
 from interlink.estate.kinds.flow import Flow
 from interlink.flows.catalog import catalog
@@ -31,10 +33,7 @@ from interlink.flows.control import RunControl, RunFilter
 from interlink.flows.payloads import REF, PayloadTooLarge, is_ref, over
 from interlink.flows.runs import FlowRun, Status, StepRecord
 from interlink.runtime.flows import RETRY_BATCH, FlowRunner
-from interlink.store import TokenInfo
 
-Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
-Operator = Annotated[TokenInfo, Depends(require("operator"))]
 StatusName = Status
 RetryableStatus = Literal["failed", "compensated"]
 
@@ -117,7 +116,7 @@ def _step(step: StepRecord) -> dict[str, Any]:
 
 
 @router.get("/api/v1/flows", tags=["flows"])
-async def flows(request: Request, _: Viewer) -> list[dict[str, Any]]:
+async def flows(request: Request) -> list[dict[str, Any]]:
     """The estate's flows, each with its runs counted by status."""
     counts = await run_in_threadpool(_control(request).counts)
     estate = request.app.state.runtime.snapshot.estate
@@ -140,9 +139,22 @@ async def flows(request: Request, _: Viewer) -> list[dict[str, Any]]:
     return out
 
 
-@router.post("/api/v1/flows/{name}/runs", tags=["flows"], status_code=202)
-async def start(request: Request, name: str, _: Operator) -> JSONResponse:
+@router.post(
+    "/api/v1/flows/{name}/runs",
+    tags=["flows"],
+    status_code=202,
+    openapi_extra=audited_route("flow.run"),
+)
+async def start(request: Request, name: str, who: Granted) -> JSONResponse:
     """Start a run of flow ``name`` with the JSON body as its input (``{}`` without one)."""
+    # The input is data, perhaps personal: the entry names the run, not what it was given.
+    async with audited(request, who, "flow.run", f"flow/{name}") as outcome:
+        started = await _start(request, name)
+        outcome.details["run"] = json.loads(bytes(started.body))["id"]
+    return started
+
+
+async def _start(request: Request, name: str) -> JSONResponse:
     runner = _runner(request)
     # Checked before the body is read whole when its length is declared; the engine checks
     # the input as JSON again (a body that is compact JSON may be larger written out).
@@ -168,7 +180,6 @@ async def start(request: Request, name: str, _: Operator) -> JSONResponse:
 @router.get("/api/v1/flows/runs", tags=["flows"])
 async def runs(
     request: Request,
-    _: Viewer,
     flow: str | None = None,
     status: StatusName | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -179,10 +190,21 @@ async def runs(
     return {"items": [_run(r) for r in page.runs], "next_cursor": page.next_cursor}
 
 
-@router.post("/api/v1/flows/runs/retry", tags=["flows"])
-async def retry_many(request: Request, body: BulkRetry, _: Operator) -> dict[str, Any]:
+@router.post("/api/v1/flows/runs/retry", tags=["flows"], openapi_extra=audited_route("flow.retry"))
+async def retry_many(request: Request, body: BulkRetry, who: Granted) -> dict[str, Any]:
     """Retry up to ``limit`` failed (or compensated) runs a filter picks, and run them on this
     node; call again with the answer's ``ended_before`` until ``remaining`` is 0."""
+    if body.dry_run:  # counts, changes nothing
+        return await _retry_many(request, body)
+    picked = body.model_dump(mode="json", exclude_none=True, exclude={"dry_run"})
+    target = f"flow/{body.flow}" if body.flow else "flow/*"
+    async with audited(request, who, "flow.retry", target, **picked) as outcome:
+        done = await _retry_many(request, body)
+        outcome.details.update(retried=done["retried"], skipped=len(done["skipped"]))
+    return done
+
+
+async def _retry_many(request: Request, body: BulkRetry) -> dict[str, Any]:
     runner = _runner(request)
     before = body.ended_before or request.app.state.runtime.store.db.now()
     match = RunFilter(body.flow, tuple(body.status), body.ended_since, before)
@@ -206,7 +228,7 @@ async def retry_many(request: Request, body: BulkRetry, _: Operator) -> dict[str
 
 @router.get("/api/v1/flows/runs/{run_id}", tags=["flows"])
 async def run(
-    request: Request, run_id: str, _: Viewer, payloads: Literal["ref", "full"] = "ref"
+    request: Request, run_id: str, payloads: Literal["ref", "full"] = "ref"
 ) -> dict[str, Any]:
     """One run: its input, message, error and each step's timing, attempts, error, output.
     A large input or output is stored apart and shown as ``{"$payload": <sha256>, "bytes":
@@ -230,7 +252,7 @@ async def run(
 
 
 @router.get("/api/v1/flows/runs/{run_id}/payloads/{digest}", tags=["flows"])
-async def payload(request: Request, run_id: str, digest: str, _: Viewer) -> JSONResponse:
+async def payload(request: Request, run_id: str, digest: str) -> JSONResponse:
     """One payload a run stored apart (a large input or step output), as the JSON it was."""
     value = await run_in_threadpool(_control(request).runs.payloads.fetch, run_id, digest)
     return JSONResponse(value)
@@ -243,15 +265,29 @@ def _linked(run_id: str, value: Any) -> Any:
     return {**value, "href": f"{_location(run_id)}/payloads/{value[REF]}"}
 
 
-@router.post("/api/v1/flows/runs/{run_id}/retry", tags=["flows"], status_code=202)
-async def retry(request: Request, run_id: str, _: Operator) -> JSONResponse:
+@router.post(
+    "/api/v1/flows/runs/{run_id}/retry",
+    tags=["flows"],
+    status_code=202,
+    openapi_extra=audited_route("flow.retry"),
+)
+async def retry(request: Request, run_id: str, who: Granted) -> JSONResponse:
     """Run a failed or compensated run again: from the failed step, or from the start when
     its completed calls were undone."""
-    found = await _runner(request).retry(run_id)
+    async with audited(request, who, "flow.retry", f"run/{run_id}") as outcome:
+        found = await _runner(request).retry(run_id)
+        outcome.details["flow"] = found.flow
     return JSONResponse(_run(found), status_code=202, headers={"Location": _location(run_id)})
 
 
-@router.post("/api/v1/flows/runs/{run_id}/cancel", tags=["flows"])
-async def cancel(request: Request, run_id: str, _: Operator) -> dict[str, Any]:
+@router.post(
+    "/api/v1/flows/runs/{run_id}/cancel",
+    tags=["flows"],
+    openapi_extra=audited_route("flow.cancel"),
+)
+async def cancel(request: Request, run_id: str, who: Granted) -> dict[str, Any]:
     """End a running run ``cancelled``: its node stops at the next step boundary."""
-    return _run(await run_in_threadpool(_control(request).cancel, run_id))
+    async with audited(request, who, "flow.cancel", f"run/{run_id}") as outcome:
+        found = await run_in_threadpool(_control(request).cancel, run_id)
+        outcome.details["flow"] = found.flow
+    return _run(found)

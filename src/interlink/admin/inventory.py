@@ -7,16 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import require
 from interlink.observe.comparisons import since_time
 from interlink.observe.impact import impact, resolve_subject
 from interlink.observe.inventory import Inventory, inventory_json, read_inventory
-from interlink.store import TokenInfo
 
-Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 Kind = Literal["request", "read", "publish", "deliver", "trigger", "call", "connector"]
 Since = Annotated[
     str, Query(description="the window counted: a duration (24h, 7d, 30d); default 7d")
@@ -35,7 +32,6 @@ async def _inventory(request: Request, since: str) -> Inventory:
 
 @router.get("/api/v1/inventory", tags=["observe"])
 async def inventory(
-    _: Viewer,
     request: Request,
     since: Since = "7d",
     undeclared: Annotated[bool, Query(description="only observed, undeclared ones")] = False,
@@ -51,9 +47,7 @@ async def inventory(
 
 
 @router.get("/api/v1/impact/{kind}/{name}", tags=["observe"])
-async def impact_of(
-    _: Viewer, request: Request, kind: str, name: str, since: Since = "7d"
-) -> dict[str, Any]:
+async def impact_of(request: Request, kind: str, name: str, since: Since = "7d") -> dict[str, Any]:
     """Everything affected if the System, Api or Event changes or fails: routes, consumers,
     subscriptions, flows, products and teams, over declared and observed connections."""
     estate = request.app.state.runtime.snapshot.estate

@@ -1,8 +1,9 @@
 """Event operations on the admin API: subscriptions, dead letters, replay, the log, metrics.
 
 Reads need the viewer role; anything that sends events again or changes a subscription needs
-operator. A replay runs in the background (it can cover millions of events); its progress is
-polled at ``/api/v1/replays/{id}``, which is what the CLI's progress bar shows.
+operator, of the subscription's owning Team for a team-scoped token (permissions.py). A replay
+runs in the background (it can cover millions of events); its progress is polled at
+``/api/v1/replays/{id}``, which is what the CLI's progress bar shows.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from interlink.admin.auth import require
+from interlink.admin.audited import audited, audited_route
+from interlink.admin.auth import Granted
 from interlink.admin.lookup import known
 from interlink.errors import ConfigError, NotFound
 from interlink.estate.subscriptions import subscriptions as estate_subscriptions
@@ -28,10 +30,6 @@ from interlink.events.delivery.queue import Delivery, JobKey
 from interlink.events.delivery.replay import ReplayProgress
 from interlink.events.mesh import EventMesh
 from interlink.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from interlink.store import TokenInfo
-
-Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
-Operator = Annotated[TokenInfo, Depends(require("operator"))]
 
 router = APIRouter()
 log = logging.getLogger("interlink.admin")
@@ -92,7 +90,7 @@ def _delivery(row: Delivery, *, full: bool) -> dict[str, Any]:
 
 
 @router.get("/api/v1/subscriptions", tags=["events"])
-async def subscriptions(request: Request, _: Viewer) -> list[dict[str, Any]]:
+async def subscriptions(request: Request) -> list[dict[str, Any]]:
     """Every subscription: its state and its delivery figures."""
     engine = _engine(request)
     await engine.refresh_stats()
@@ -112,11 +110,17 @@ async def subscriptions(request: Request, _: Viewer) -> list[dict[str, Any]]:
     return found
 
 
-@router.post("/api/v1/subscriptions/{name}/enable", tags=["events"])
-async def enable(request: Request, _: Operator, name: str) -> dict[str, Any]:
+@router.post(
+    "/api/v1/subscriptions/{name}/enable",
+    tags=["events"],
+    openapi_extra=audited_route("subscription.enable"),
+)
+async def enable(request: Request, who: Granted, name: str) -> dict[str, Any]:
     """Deliver again to a subscription its receiver switched off (HTTP 410)."""
-    _subscription(request, name)
-    changed = await _engine(request).enable(name)
+    async with audited(request, who, "subscription.enable", f"subscription/{name}") as outcome:
+        _subscription(request, name)
+        changed = await _engine(request).enable(name)
+        outcome.details["changed"] = changed
     return {"subscription": name, "enabled": True, "changed": changed}
 
 
@@ -166,11 +170,24 @@ def _keep(progress: ReplayProgress) -> None:
         _replay_errors.pop(oldest, None)
 
 
-@router.post("/api/v1/subscriptions/{name}/replays", tags=["events"], status_code=202)
+@router.post(
+    "/api/v1/subscriptions/{name}/replays",
+    tags=["events"],
+    status_code=202,
+    openapi_extra=audited_route("replay.start"),
+)
 async def start_replay(
-    request: Request, _: Operator, name: str, body: ReplayRequest
+    request: Request, who: Granted, name: str, body: ReplayRequest
 ) -> dict[str, Any]:
     """Deliver a subscription's past events again; poll the returned id for progress."""
+    span = body.model_dump(mode="json", exclude_none=True)
+    async with audited(request, who, "replay.start", f"subscription/{name}", **span) as outcome:
+        started = await _start_replay(request, name, body)
+        outcome.details["replay"] = started["id"]
+    return started
+
+
+async def _start_replay(request: Request, name: str, body: ReplayRequest) -> dict[str, Any]:
     engine = _engine(request)
     _subscription(request, name)
     start: int | datetime = body.from_seq if body.from_seq is not None else body.from_time  # type: ignore[assignment]
@@ -206,7 +223,7 @@ async def start_replay(
 
 
 @router.get("/api/v1/replays/{replay_id}", tags=["events"])
-async def replay_status(_: Viewer, replay_id: int) -> dict[str, Any]:
+async def replay_status(replay_id: int) -> dict[str, Any]:
     found = _replays.get(replay_id)
     if found is None:
         raise NotFound(f"replay {replay_id} not found in this process")
@@ -216,7 +233,6 @@ async def replay_status(_: Viewer, replay_id: int) -> dict[str, Any]:
 @router.get("/api/v1/dlq", tags=["events"])
 async def dead_letters(
     request: Request,
-    _: Viewer,
     subscription: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
@@ -237,7 +253,7 @@ async def dead_letters(
 
 
 @router.get("/api/v1/dlq/{delivery_id}", tags=["events"])
-async def dead_letter(request: Request, _: Viewer, delivery_id: str) -> dict[str, Any]:
+async def dead_letter(request: Request, delivery_id: str) -> dict[str, Any]:
     """One delivery with its event and the receiver's last answer."""
     return _delivery(await _mesh(request).queue.get(delivery_id), full=True)
 
@@ -249,9 +265,24 @@ class DeadLetterAction(BaseModel):
     subscription: str | None = Field(default=None, description="every dead letter of it")
 
 
-@router.post("/api/v1/dlq/retry", tags=["events"])
-async def retry(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
+def _dead_letters(body: DeadLetterAction) -> str:
+    """An audit entry's target: the subscription, or the dead letters by id."""
+    if body.subscription is not None:
+        return f"subscription/{body.subscription}"
+    more = f",+{len(body.ids) - 20}" if len(body.ids) > 20 else ""
+    return "dlq/" + ",".join(body.ids[:20]) + more
+
+
+@router.post("/api/v1/dlq/retry", tags=["events"], openapi_extra=audited_route("dlq.retry"))
+async def retry(request: Request, who: Granted, body: DeadLetterAction) -> dict[str, int]:
     """Send dead letters again from their first attempt: listed ids, or a whole subscription."""
+    async with audited(request, who, "dlq.retry", _dead_letters(body)) as outcome:
+        done = await _retry(request, body)
+        outcome.details.update(done)
+    return done
+
+
+async def _retry(request: Request, body: DeadLetterAction) -> dict[str, int]:
     engine = _engine(request)
     if body.subscription is not None and body.ids:
         raise ConfigError("give either ids or a subscription, not both")
@@ -275,20 +306,22 @@ async def _all_dead(request: Request, ids: list[str]) -> None:
             raise NotFound(f"delivery {id} is not in the dead-letter queue (it is {row.state})")
 
 
-@router.post("/api/v1/dlq/discard", tags=["events"])
-async def discard(request: Request, _: Operator, body: DeadLetterAction) -> dict[str, int]:
+@router.post("/api/v1/dlq/discard", tags=["events"], openapi_extra=audited_route("dlq.discard"))
+async def discard(request: Request, who: Granted, body: DeadLetterAction) -> dict[str, int]:
     """Delete dead letters for good."""
-    if not body.ids or body.subscription is not None:
-        raise ConfigError("name the dead letters to discard by id")
-    engine = _engine(request)
-    await _all_dead(request, body.ids)
-    return {"discarded": await engine.discard(body.ids)}
+    async with audited(request, who, "dlq.discard", _dead_letters(body)) as outcome:
+        if not body.ids or body.subscription is not None:
+            raise ConfigError("name the dead letters to discard by id")
+        engine = _engine(request)
+        await _all_dead(request, body.ids)
+        done = {"discarded": await engine.discard(body.ids)}
+        outcome.details.update(done)
+    return done
 
 
 @router.get("/api/v1/events/{name}/log", tags=["events"])
 async def event_log(
     request: Request,
-    _: Viewer,
     name: str,
     after: Annotated[int, Query(ge=0)] = 0,
     since: datetime | None = None,
@@ -313,7 +346,7 @@ async def event_log(
 
 @router.get("/api/v1/notices", tags=["events"])
 async def notices(
-    request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
     """Recent notices to owning Teams (a subscription disabled by 410…), newest first,
     with how each of the Team's channels was told."""
@@ -339,7 +372,7 @@ async def notices(
 
 
 @router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-async def metrics(request: Request, _: Viewer) -> PlainTextResponse:
+async def metrics(request: Request) -> PlainTextResponse:
     """Prometheus metrics of every component in this process, and of the gateway workers.
     Not served (404) while the Platform's ``telemetry.metrics`` is false: nothing is read,
     refreshed or asked of the workers then."""

@@ -12,13 +12,12 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.auth import require
 from interlink.admin.problems import problem
 from interlink.contracts.history import (
     SchemaVersion,
@@ -35,7 +34,6 @@ from interlink.estate.kinds.base import Lifecycle
 from interlink.estate.kinds.contracts import CompatibilityMode
 from interlink.estate.model import Estate, Loaded
 from interlink.runtime.snapshot import Snapshot
-from interlink.store import TokenInfo
 
 #: Largest compatibility request body accepted (1 MiB); a schema is far smaller.
 MAX_BODY = 1 << 20
@@ -44,7 +42,6 @@ MAX_NESTING = 128
 #: Most differences one answer lists (breaking ones first): a small body can differ in a lot.
 MAX_DIFFERENCES = 1000
 
-Viewer = Annotated[TokenInfo, Depends(require("viewer"))]
 ModeName = Literal[
     "BACKWARD",
     "BACKWARD_TRANSITIVE",
@@ -218,7 +215,7 @@ def _event(estate: Estate, name: str) -> tuple[Loaded, Event] | None:
 
 
 @router.get("/events", summary="List events")
-async def list_events(_: Viewer, request: Request) -> list[EventOut]:
+async def list_events(request: Request) -> list[EventOut]:
     """Every Event with its owner, compatibility mode, lifecycle and schema versions."""
     estate = _snapshot(request).estate
     out = []
@@ -251,7 +248,7 @@ async def list_events(_: Viewer, request: Request) -> list[EventOut]:
     response_model=list[VersionOut],
     responses=_problems({404: "no such Event"}),
 )
-async def list_versions(_: Viewer, request: Request, name: str) -> list[VersionOut] | JSONResponse:
+async def list_versions(request: Request, name: str) -> list[VersionOut] | JSONResponse:
     """Each schema version: its number, lifecycle, file and hash."""
     estate = _snapshot(request).estate
     found = _event(estate, name)
@@ -268,7 +265,6 @@ async def list_versions(_: Viewer, request: Request, name: str) -> list[VersionO
     responses=_problems({404: "no such Event or version", 422: "not a version number"}),
 )
 async def get_version(
-    _: Viewer,
     request: Request,
     name: str,
     version: Annotated[
@@ -330,7 +326,7 @@ _REQUEST_BODY = {
     ),
     openapi_extra=_REQUEST_BODY,
 )
-async def compatibility(_: Viewer, request: Request) -> CompatibilityOut | JSONResponse:
+async def compatibility(request: Request) -> CompatibilityOut | JSONResponse:
     """Check a candidate schema as the Event's next version, changing nothing.
 
     The answer is 200 whether or not the candidate is compatible. It is compared with the

@@ -21,6 +21,7 @@ from interlink.cli.admin import estate_option, no_estate, open_estate_store, sto
 from interlink.errors import ConfigError
 from interlink.estate.durations import parse_duration
 from interlink.estate.loader import load_estate
+from interlink.store import Actor
 
 _SUMMARY_WIDTH = 90
 
@@ -111,7 +112,13 @@ def silence_command(
     estate, _ = load_estate(estate_dir)
     if not estate.objects and not store_url:
         raise no_estate(estate_dir)
-    with open_estate_store(estate_dir, store_url) as store:
+    what = f"monitor/{monitor}" if monitor else str(target)
+    with (
+        open_estate_store(estate_dir, store_url) as store,
+        store.audit.recording(
+            Actor.local(), "alert.silence", what, seconds=seconds, reason=reason
+        ) as outcome,
+    ):
         made = silence(
             store.alerts,
             estate,
@@ -121,6 +128,7 @@ def silence_command(
             reason=reason,
             by=f"cli:{getpass.getuser()}",
         )
+        outcome.details["silence"] = made.id
     what = f"monitor {monitor}" if monitor else f"target {target}"
     click.echo(f"silence {made.id}: {what} until {made.expires_at:%Y-%m-%d %H:%M} UTC ({reason})")
 
@@ -131,7 +139,10 @@ def silence_command(
 @store_url_option
 def unsilence_command(silence_id: int, estate_dir: Path, store_url: str | None) -> None:
     """End silence SILENCE_ID now."""
-    with open_estate_store(estate_dir, store_url) as store:
+    with (
+        open_estate_store(estate_dir, store_url) as store,
+        store.audit.recording(Actor.local(), "alert.unsilence", f"silence/{silence_id}"),
+    ):
         store.alerts.lift(silence_id, store.alerts.now())
     click.echo(f"silence {silence_id} lifted")
 

@@ -11,6 +11,7 @@ import click
 
 from interlink.connectors.registry import registry
 from interlink.contracts.gate import gate_findings
+from interlink.estate.approvals import Approval, approvals
 from interlink.estate.check import CheckResult, check_estate, sort_key
 from interlink.estate.connections import CONNECTION_RULES
 from interlink.estate.gitref import estate_at
@@ -54,6 +55,12 @@ from interlink.runtime.servable import unservable_routes
     metavar="YYYY-MM-DD",
     help="Judge sunset dates as of this day instead of today.",
 )
+@click.option(
+    "--team",
+    "author",
+    metavar="TEAM",
+    help="With --against: the Team making the change; approvals are asked of the others.",
+)
 @click.option("--list-rules", is_flag=True, help="List the governance rules and exit.")
 @click.pass_context
 def check_command(
@@ -64,6 +71,7 @@ def check_command(
     policy: str,
     show_lifecycle: bool,
     on: datetime | None,
+    author: str | None,
     list_rules: bool,
 ) -> None:
     """Check an estate: schema, references, contracts and governance rules.
@@ -85,6 +93,7 @@ def check_command(
             old = check_estate(old_dir, today=today, connectors=registry())
         result.findings.extend(gate_findings(old.estate, result.estate, policy=policy))
         result.findings.sort(key=sort_key)
+        result.approvals = approvals(old.estate, result.estate, author=author)
     if fmt == "json":
         click.echo(json.dumps(result_json(result), indent=2))
     elif fmt == "markdown":
@@ -105,6 +114,11 @@ def result_json(result: CheckResult) -> dict[str, object]:
         "findings": [f.to_json(root) for f in result.findings],
         "lifecycle": [b.to_json(root) for b in result.lifecycle],
         "skipped": [_relative(f, root) for f in result.skipped],
+        **(
+            {"approvals": [a.to_json() for a in result.approvals]}
+            if result.approvals is not None
+            else {}
+        ),
     }
 
 
@@ -134,9 +148,22 @@ def render_text(result: CheckResult, *, lifecycle: bool = False) -> str:
             f"skipped {_plural(len(result.skipped), 'YAML file')} without Interlink objects: "
             f"{names}"
         )
+    if result.approvals is not None:
+        lines += ["", *approval_lines(result.approvals)]
     if lifecycle:
         lines += ["", *lifecycle_table(result.lifecycle)]
     return "\n".join(lines) + "\n"
+
+
+def approval_lines(needed: list[Approval]) -> list[str]:
+    """ "Approvals" and a line per Team whose objects the change touches."""
+    if not needed:
+        return ["Approvals: the change touches no other Team's objects"]
+    lines = ["Approvals needed"]
+    for approval in needed:
+        who = f" ({' '.join(approval.handles)})" if approval.handles else ""
+        lines.append(f"  Team/{approval.team}{who}: {', '.join(approval.changes)}")
+    return lines
 
 
 LIFECYCLE_COLUMNS = ("who", "bound to", "via", "state", "sunset", "days left", "successor")
@@ -190,6 +217,11 @@ def render_markdown(result: CheckResult, against: str | None, *, lifecycle: bool
             text = f.message + (f" ({f.hint})" if f.hint else "")
             text += "".join(f"<br>• `{d}`" for d in f.details)
             lines.append(f"| {icon} | `{where}` | {text.replace('|', chr(92) + '|')} |")
+        lines.append("")
+    if result.approvals:
+        lines += ["#### Approvals needed", "", "| team | codeowners | changes |", "|---|---|---|"]
+        for a in result.approvals:
+            lines.append(f"| {a.team} | {' '.join(a.handles) or '-'} | {', '.join(a.changes)} |")
         lines.append("")
     if lifecycle:
         lines += ["#### Lifecycle", ""]

@@ -12,6 +12,7 @@ from interlink.errors import ConfigError, NotFound
 from interlink.estate.durations import parse_duration
 from interlink.estate.hints import did_you_mean
 from interlink.estate.loader import load_estate
+from interlink.store import Actor
 
 
 @click.group("consumers")
@@ -66,7 +67,12 @@ def key_create(
     expires_at = _expiry(expires)
     store = open_estate_store(estate_dir, store_url)
     try:
-        key, info = store.consumer_keys.create(consumer, name, expires_at)
+        until = None if expires_at is None else expires_at.isoformat()
+        with store.audit.recording(
+            Actor.local(), "consumer_key.create", f"consumer/{consumer}", name=name, expires=until
+        ) as outcome:
+            key, info = store.consumer_keys.create(consumer, name, expires_at)
+            outcome.details["key_id"] = info.id
     finally:
         store.close()
     click.echo(key)
@@ -104,7 +110,8 @@ def key_revoke(key_id: str, estate_dir: Path, store_url: str | None) -> None:
     """Revoke a key; a running server stops accepting it within seconds."""
     store = open_estate_store(estate_dir, store_url)
     try:
-        store.consumer_keys.revoke(key_id)
+        with store.audit.recording(Actor.local(), "consumer_key.revoke", f"key/{key_id}"):
+            store.consumer_keys.revoke(key_id)
     finally:
         store.close()
     click.echo(f"revoked {key_id}")

@@ -50,7 +50,7 @@ from interlink.examples.mocks import FAIL_PATH, RECEIVED_PATH, RECOVER_PATH
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.serve import bound_address
 from interlink.runtime.settings import ServeSettings
-from interlink.store import Store
+from interlink.store import Actor, Role, Store
 
 DEMO_NAME = "demo"  # the label of the demo's token and key, replaced each run
 BACKOFFICE = "demo-backoffice"  # the operator token of the back-office script, replaced each run
@@ -354,23 +354,38 @@ async def _run_companions(helpers: DemoCompanions, echo: Callable[[str], None]) 
 def fresh_credentials(store: Store) -> tuple[str, str, str, str, str]:
     """A new admin token and CRM, partner, shop and analytics keys, so the printed commands
     work; the demo's earlier ones are revoked. Returns the token, then the keys."""
-    for old in store.tokens.list():
-        if old.name == DEMO_NAME and not old.revoked:
-            store.tokens.revoke(old.id)
-    token, _ = store.tokens.create("admin", DEMO_NAME)
+    token = _replace_token(store, "admin", DEMO_NAME)
     keys = []
+    audit, me = store.audit, Actor.local()
     for consumer in (PUBLISHER, PARTNER, SHOP, ANALYTICS):
         for old_key in store.consumer_keys.list(consumer):
             if old_key.name == DEMO_NAME and not old_key.revoked:
-                store.consumer_keys.revoke(old_key.id)
-        keys.append(store.consumer_keys.create(consumer, DEMO_NAME)[0])
+                with audit.recording(me, "consumer_key.revoke", f"key/{old_key.id}"):
+                    store.consumer_keys.revoke(old_key.id)
+        with audit.recording(
+            me, "consumer_key.create", f"consumer/{consumer}", name=DEMO_NAME
+        ) as outcome:
+            key, info = store.consumer_keys.create(consumer, DEMO_NAME)
+            outcome.details["key_id"] = info.id
+        keys.append(key)
     return token, keys[0], keys[1], keys[2], keys[3]
+
+
+def _replace_token(store: Store, role: Role, name: str) -> str:
+    """A new token named ``name``, the earlier ones of that name revoked, all in the audit log.
+    The new one comes first: the last active admin token cannot be revoked."""
+    me = Actor.local()
+    earlier = [old for old in store.tokens.list() if old.name == name and not old.revoked]
+    with store.audit.recording(me, "token.create", "token", role=role, name=name) as outcome:
+        token, info = store.tokens.create(role, name)
+        outcome.target = f"token/{info.id}"
+    for old in earlier:
+        with store.audit.recording(me, "token.revoke", f"token/{old.id}"):
+            store.tokens.revoke(old.id)
+    return token
 
 
 def backoffice_token(store: Store) -> str:
     """An operator token for the demo's back-office script, whose publishes no Consumer
     declares: the inventory's undeclared connection. The previous run's is revoked."""
-    for old in store.tokens.list():
-        if old.name == BACKOFFICE and not old.revoked:
-            store.tokens.revoke(old.id)
-    return store.tokens.create("operator", BACKOFFICE)[0]
+    return _replace_token(store, "operator", BACKOFFICE)

@@ -1,4 +1,5 @@
-"""`interlink export asyncapi|backstage|openapi|odcs`: the estate in formats other software reads.
+"""`interlink export asyncapi|backstage|openapi|odcs|codeowners`: the estate as other software
+reads it.
 
 Only a clean estate is exported: with errors, they are printed as `interlink check` prints them
 (on stderr, so nothing half-made lands where the export was going) and the exit code is 1.
@@ -18,7 +19,9 @@ from interlink.contracts.export_format import FORMATS, render, to_yaml_all
 from interlink.contracts.odcs_export import odcs_document
 from interlink.contracts.openapi_export import route_openapi
 from interlink.errors import InterlinkError
+from interlink.estate.approvals import codeowners
 from interlink.estate.check import check_estate
+from interlink.estate.gitref import repository_prefix
 from interlink.estate.model import Estate
 from interlink.runtime.snapshot import content_hash
 
@@ -67,8 +70,8 @@ def _write(text: str, output: Path | None) -> None:
 
 @click.group("export")
 def export_group() -> None:
-    """Export the estate as AsyncAPI, a Backstage catalog, a Route's OpenAPI or a data
-    product's ODCS contract."""
+    """Export the estate as AsyncAPI, a Backstage catalog, a Route's OpenAPI, a data
+    product's ODCS contract or a CODEOWNERS file."""
 
 
 @export_group.command("asyncapi")
@@ -140,3 +143,28 @@ def odcs_command(
     """The Open Data Contract Standard (v3) contract of data product PRODUCT."""
     estate = _checked(ctx, directory)
     _write(render(odcs_document(estate, product), _chosen_format(fmt, output)), output)
+
+
+@export_group.command("codeowners")
+@_directory
+@_output
+@click.option(
+    "--prefix",
+    metavar="PATH",
+    help="The estate's folder inside the repository (default: found with git).",
+)
+@click.pass_context
+def codeowners_command(
+    ctx: click.Context, directory: Path, output: Path | None, prefix: str | None
+) -> None:
+    """A CODEOWNERS file: each estate and contract file owned by its objects' Teams.
+
+    Teams name their handles in spec.codeowners; a Team that names none is reported on stderr
+    and its files get no line.
+    """
+    estate = _checked(ctx, directory)
+    where = repository_prefix(directory) if prefix is None else prefix.strip("/")
+    text, silent = codeowners(estate, where)
+    for team in silent:
+        click.echo(f"interlink: warning: Team/{team} has no spec.codeowners", err=True)
+    _write(text, output)

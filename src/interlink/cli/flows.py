@@ -41,6 +41,7 @@ from interlink.flows.engine import FlowEngine
 from interlink.flows.harness import CaseResult, run_files
 from interlink.flows.payloads import limits_of
 from interlink.flows.runs import FlowRun, FlowRuns, Status
+from interlink.store import Actor, Outcome
 
 
 @click.group("flows")
@@ -176,16 +177,22 @@ def run_command(
     try:
         engine = _engine(estate, FlowRuns(store.db, lambda: limits_of(estate)))
 
-        async def go() -> FlowRun:
+        async def go(outcome: Outcome) -> FlowRun:
             try:
                 run_id = await engine.start(name, data)
+                outcome.details["run"] = run_id  # the input is data: not in the entry
                 click.echo(run_id)
                 return await engine.run(run_id)
             finally:
                 await engine.aclose()
 
-        with _engine_quiet():  # the line below says how it ended, error included
-            run = asyncio.run(go())
+        # The line below says how it ended, error included.
+        with (
+            _engine_quiet(),
+            store.audit.recording(Actor.local(), "flow.run", f"flow/{name}") as outcome,
+        ):
+            run = asyncio.run(go(outcome))
+            outcome.details["status"] = run.status
     finally:
         store.close()
     click.echo(f"{run.status}" + (f": {run.error}" if run.error else ""))
@@ -208,7 +215,9 @@ def resume_command(estate_dir: Path) -> None:
             await engine.aclose()
 
     try:
-        runs = asyncio.run(go())
+        with store.audit.recording(Actor.local(), "flow.resume", "flow/*") as outcome:
+            runs = asyncio.run(go())
+            outcome.details["runs"] = [run.id for run in runs]
     finally:
         store.close()
     for run in runs:
@@ -478,13 +487,15 @@ def cancel_command(run_id: str, estate_dir: Path, admin_url: str | None, token: 
         return
     store = open_estate_store(estate_dir, None, _GIVE)
     try:
-        run = RunControl(store.db).cancel(run_id)
+        with store.audit.recording(Actor.local(), "flow.cancel", f"run/{run_id}") as outcome:
+            run = RunControl(store.db).cancel(run_id)
+            outcome.details["flow"] = run.flow
     finally:
         store.close()
     click.echo(f"{run.id}  {run.status}")
 
 
-def _since(value: str | None) -> datetime | None:
+def since_moment(value: str | None) -> datetime | None:
     """``--since``: a duration back from now (``2h``) or an ISO time (UTC when it names none)."""
     if value is None:
         return None
@@ -541,7 +552,7 @@ def retry_command(
         raise ConfigError("--status and --since pick runs with --flow or --all-failed")
     if all_failed and statuses and set(statuses) != {"failed"}:
         raise ConfigError("--all-failed retries failed runs: use --flow NAME --status for others")
-    match = RunFilter(flow, statuses or ("failed",), _since(since), datetime.now(UTC))
+    match = RunFilter(flow, statuses or ("failed",), since_moment(since), datetime.now(UTC))
     if admin_url is not None:
         api = _api(admin_url, token)
         if run_id is not None:
@@ -554,9 +565,14 @@ def retry_command(
     store = open_estate_store(estate_dir, None, _GIVE)
     try:
         if run_id is not None:
-            with _engine_quiet():  # _ended_line says how it ended, error included
+            # _ended_line says how it ended, error included.
+            with (
+                _engine_quiet(),
+                store.audit.recording(Actor.local(), "flow.retry", f"run/{run_id}") as outcome,
+            ):
                 retried = _retry_here(estate, store.db, [run_id], lambda _: None, False)
                 run = asyncio.run(retried)[0]
+                outcome.details["status"] = None if run is None else run.status
             assert run is not None  # a conflict is raised for a single run
             _ended_line({"id": run.id, "status": run.status, "error": run.error})
             return
@@ -565,11 +581,18 @@ def retry_command(
         if not _confirmed(total, match, yes, lambda: estate.names("Flow")):
             return
         ended: list[FlowRun] = []
-        with _Progress(total) as progress:
+        picked = {"statuses": list(match.statuses), "since": since}
+        with (
+            _Progress(total) as progress,
+            store.audit.recording(
+                Actor.local(), "flow.retry", f"flow/{flow or '*'}", **picked
+            ) as outcome,
+        ):
             while batch := control.matching(match, BATCH):
                 done = asyncio.run(_retry_here(estate, store.db, batch, progress.advance))
                 ended += [run for run in done if run is not None]
                 progress.batch_done()
+            outcome.details["retried"] = len(ended)
     finally:
         store.close()
     outcomes: dict[str, int] = {}

@@ -16,6 +16,7 @@ from interlink import __version__
 from interlink.cli.admin import admin_group
 from interlink.cli.alerts import alerts_group
 from interlink.cli.apply import apply_command
+from interlink.cli.audit import audit_group
 from interlink.cli.catalog import catalog_group
 from interlink.cli.check import check_command
 from interlink.cli.compliance import compliance_group
@@ -55,6 +56,7 @@ for command in (
     demo_command,
     admin_group,
     alerts_group,
+    audit_group,
     consumers_group,
     routes_group,
     events_group,

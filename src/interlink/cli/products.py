@@ -23,11 +23,11 @@ from interlink.errors import InterlinkError
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.products.filters import parse_filter
-from interlink.products.history import RefreshHistory, RefreshRecord
+from interlink.products.history import RefreshHistory, RefreshRecord, record_json
 from interlink.products.query import ProductQuery
 from interlink.products.service import Products
 from interlink.products.storage import data_dir
-from interlink.store import Store
+from interlink.store import Action, Actor, Store
 
 T = TypeVar("T")
 _GIVE = "--estate DIR"
@@ -53,8 +53,13 @@ def _estate(estate_dir: Path) -> Estate:
 
 
 def _with_products(
-    estate_dir: Path, store_url: str | None, work: Callable[[Products], Awaitable[T]]
+    estate_dir: Path,
+    store_url: str | None,
+    work: Callable[[Products], Awaitable[T]],
+    audit: tuple[Action, str] | None = None,
 ) -> T:
+    """``work`` done on the estate's products; recorded in the audit log as ``audit``'s
+    action on its target when given (a change, not a read)."""
     estate = _estate(estate_dir)
     store: Store | None = open_estate_store(estate_dir, store_url, _GIVE)
     assert store is not None
@@ -67,7 +72,10 @@ def _with_products(
             await products.aclose()
 
     try:
-        return asyncio.run(run())
+        if audit is None:
+            return asyncio.run(run())
+        with store.audit.recording(Actor.local(), *audit):
+            return asyncio.run(run())
     finally:
         store.close()
 
@@ -100,7 +108,7 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
                     else f"{spec.source.type.value} {spec.source.system}/{spec.source.location}",
                     "schedule": spec.refresh.schedule if spec.refresh else None,
                     "event": spec.refresh.event if spec.refresh else None,
-                    "lastRefresh": _record_json(last) if last else None,
+                    "lastRefresh": record_json(last) if last else None,
                 }
             )
         return out
@@ -126,7 +134,12 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
 @store_url_option
 def refresh_command(name: str, estate_dir: Path, store_url: str | None) -> None:
     """Refresh materialised product NAME now (exit 1 when it fails: the last good data stays)."""
-    record = _with_products(estate_dir, store_url, lambda products: products.refresh(name))
+    record = _with_products(
+        estate_dir,
+        store_url,
+        lambda products: products.refresh(name),
+        ("product.refresh", f"DataProduct/{name}"),
+    )
     click.echo(
         f"DataProduct/{name}: refreshed: {record.rows_total} row(s), {record.rows_added} read"
         + (f", cursor {record.cursor}" if record.cursor else "")
@@ -156,7 +169,7 @@ def history_command(
 
     found = _with_products(estate_dir, store_url, recent)
     if as_json:
-        click.echo(json.dumps([_record_json(r) for r in found], indent=2))
+        click.echo(json.dumps([record_json(r) for r in found], indent=2))
         return
     if not found:
         click.echo(f"DataProduct/{name} has not been refreshed")
@@ -229,21 +242,6 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     return value.isoformat() if isinstance(value, date | datetime) else str(value)
-
-
-def _record_json(record: RefreshRecord) -> dict[str, Any]:
-    return {
-        "outcome": record.outcome,
-        "startedAt": record.started_at.isoformat(),
-        "finishedAt": record.finished_at.isoformat(),
-        "rows": record.rows_total,
-        "added": record.rows_added,
-        "cursor": record.cursor,
-        "error": record.error,
-        "violations": [
-            {"rule": v.rule, "column": v.column, "message": v.message} for v in record.violations
-        ],
-    }
 
 
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:

@@ -19,6 +19,7 @@ from interlink.runtime.gateway import GatewayHost, bind_gateway
 from interlink.runtime.runtime import Runtime, estate_root
 from interlink.runtime.serve import bind, bound_address, serve
 from interlink.runtime.settings import ServeSettings
+from interlink.store import Actor
 
 
 def configure_logging(level: str) -> None:
@@ -240,7 +241,11 @@ def serve_command(directory: Path | None, **options: Any) -> None:
     runtime, sock, gateway = start(settings)
     token = None
     if not runtime.store.tokens.has_admin():
-        token, _ = runtime.store.tokens.create("admin", "initial")
+        with runtime.store.audit.recording(
+            Actor.local(), "token.create", "token", role="admin", name="initial"
+        ) as outcome:
+            token, info = runtime.store.tokens.create("admin", "initial")
+            outcome.target = f"token/{info.id}"
     address = bound_address(sock)  # type: ignore[arg-type]
 
     def ready() -> None:

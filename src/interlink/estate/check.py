@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+from interlink.estate.approvals import Approval
 from interlink.estate.connections import ConnectorCatalog, connection_findings
 from interlink.estate.contract_files import file_refs, load_contract
 from interlink.estate.findings import Finding
@@ -28,6 +29,8 @@ class CheckResult:
     #: YAML files that hold no Interlink object, that no object uses (a contract, a file a
     #: contract refers to) and that no finding is about: other tools' files
     skipped: list[Path] = field(default_factory=list)
+    #: with --against: the Teams whose approval the change needs (see estate/approvals.py)
+    approvals: list[Approval] | None = None
 
     @property
     def errors(self) -> list[Finding]:

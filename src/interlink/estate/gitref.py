@@ -42,3 +42,16 @@ def estate_at(ref: str, directory: Path) -> Iterator[Path]:
         old = target / prefix
         old.mkdir(parents=True, exist_ok=True)
         yield old
+
+
+def repository_prefix(directory: Path) -> str:
+    """Where ``directory`` is inside its git work tree ("" at the top, or outside any)."""
+    directory = directory.resolve()
+    try:
+        top = _git(directory, "rev-parse", "--show-toplevel")
+    except EstateError:
+        return ""
+    if top.returncode != 0:
+        return ""
+    prefix = directory.relative_to(Path(top.stdout.decode().strip()).resolve()).as_posix()
+    return "" if prefix == "." else prefix

@@ -32,6 +32,7 @@ from interlink.estate.kinds.base import Classification, Lifecycle
 from interlink.estate.lifecycle import lifecycle_bindings
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.not_yet import no_effect_findings, not_run_findings
+from interlink.estate.policy_rules import policy_findings
 from interlink.estate.schema_fields import schema_properties
 from interlink.estate.subjects import key_problem
 from interlink.expressions import compile_expression
@@ -491,6 +492,15 @@ def monitor_audience(estate: Estate) -> Iterator[Finding]:
 )
 def glossary(estate: Estate) -> Iterator[Finding]:
     return glossary_findings(estate)
+
+
+@rule(
+    "POLICY",
+    "the estate's own Policy rules: each object a rule applies to satisfies it (reported as "
+    "POLICY_<code>, with the rule's severity)",
+)
+def policies(estate: Estate) -> Iterator[Finding]:
+    return policy_findings(estate)
 
 
 @rule("NO_EFFECT", "a field that is accepted but has no effect yet is a warning where it is set")

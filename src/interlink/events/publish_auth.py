@@ -3,7 +3,8 @@
 A Consumer key (``x-api-key: ik_…`` or ``authorization: Bearer ik_…``) may publish a type when
 the Consumer's scopes in the estate include ``events:publish:<type>`` or ``events:publish:*``.
 An admin token (``authorization: Bearer il_…``) with the operator or admin role may publish
-any type. Keys are checked in memory (:class:`~interlink.store.keyring.KeyRing`); admin tokens
+any type; an operator token of one Team only the types that Team owns (the Event's owner, else
+its System's). Keys are checked in memory (:class:`~interlink.store.keyring.KeyRing`); admin tokens
 hit the store, so their verdicts are cached briefly by digest.
 """
 
@@ -80,6 +81,8 @@ class PublishAuth:
                 raise Forbidden(
                     f"admin token {info.id} has role {info.role}; publishing needs operator"
                 )
+            if info.team is not None:  # a Team's operator publishes only its Team's events
+                return Principal(f"admin:{info.name}", self._owned_events(info.team))
             return Principal(f"admin:{info.name}", None)
         raise AuthError("unrecognised credential: expected an ik_… key or an il_… admin token")
 
@@ -92,6 +95,14 @@ class PublishAuth:
         if denied:
             scopes = ", ".join(SCOPE_PREFIX + t for t in denied)
             raise Forbidden(f"{principal.name} lacks scope {scopes}")
+
+    def _owned_events(self, team: str) -> tuple[str, ...]:
+        estate = self._estate()
+        return tuple(
+            SCOPE_PREFIX + item.obj.name
+            for item in estate.loaded_of("Event")
+            if estate.owner_of(item.obj) == team
+        )
 
     async def _admin(self, secret: str) -> TokenInfo | None:
         digest = token_digest(secret)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from interlink.store.database import Database, Row
 
@@ -49,6 +49,22 @@ class RefreshRecord:
     cursor: str | None  # the cursor column's highest value, as text; None: a full refresh
     error: str | None
     violations: tuple[Violation, ...] = ()
+
+
+def record_json(record: RefreshRecord) -> dict[str, Any]:
+    """A refresh as the CLI prints it and the admin API answers it."""
+    return {
+        "outcome": record.outcome,
+        "startedAt": record.started_at.isoformat(),
+        "finishedAt": record.finished_at.isoformat(),
+        "rows": record.rows_total,
+        "added": record.rows_added,
+        "cursor": record.cursor,
+        "error": record.error,
+        "violations": [
+            {"rule": v.rule, "column": v.column, "message": v.message} for v in record.violations
+        ],
+    }
 
 
 class RefreshHistory:

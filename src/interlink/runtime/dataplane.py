@@ -15,7 +15,14 @@ from interlink.estate.findings import EstateLoadError
 from interlink.runtime.controlplane import ControlPlane, ControlPlaneUnreachable
 from interlink.runtime.lastgood import last_good_path, load_last_good, save_last_good
 from interlink.runtime.nodes import HEARTBEAT, NodeReport
-from interlink.runtime.runtime import Runtime, revisions_dir, run_bundle, store_url_for
+from interlink.runtime.runtime import (
+    ReloadResult,
+    Runtime,
+    audit_reload,
+    revisions_dir,
+    run_bundle,
+    store_url_for,
+)
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot
 from interlink.store import Revision, open_store
@@ -154,21 +161,29 @@ class DataPlane:
         except (ControlPlaneUnreachable, AuthError):
             raise
         except InterlinkError as exc:  # e.g. recorded without its content: this one cannot run
-            self._cannot_run(revision, exc)
+            await self._record(revision, self._cannot_run(revision, exc))
             return False
         try:
             fresh = await asyncio.to_thread(
                 run_bundle, bundle, revision, revisions_dir(self.runtime.settings)
             )
         except (InterlinkError, OSError) as exc:
-            self._cannot_run(revision, exc)
+            await self._record(revision, self._cannot_run(revision, exc))
             return False
         await asyncio.to_thread(
             save_last_good, state_dir_of(self.runtime.settings), revision, bundle
         )
         self.failed = None
         self.runtime.behind_since = None
-        return await self.runtime.run_snapshot(fresh, "control plane")
+        took = await self.runtime.run_snapshot(fresh, "control plane")
+        if took:
+            await self._record(revision, None)
+        return took
+
+    async def _record(self, revision: Revision, failed: str | None) -> None:
+        """The revision taken, or why not, in this node's own store's audit log."""
+        result = ReloadResult(ok=failed is None, revision=revision, changed=failed is None)
+        await asyncio.to_thread(audit_reload, self.runtime.store, "control plane", result, failed)
 
     def retry(self) -> None:
         """Forget the revision that failed, so the next check tries it again (on SIGHUP)."""
@@ -176,7 +191,7 @@ class DataPlane:
             log.info("trying revision %d again", self.failed[0])
         self.failed = None
 
-    def _cannot_run(self, revision: Revision, exc: BaseException) -> None:
+    def _cannot_run(self, revision: Revision, exc: BaseException) -> str:
         why = _why(exc)
         if isinstance(exc, EstateLoadError):
             root = revisions_dir(self.runtime.settings) / revision.hash
@@ -194,6 +209,7 @@ class DataPlane:
             running.id if running else "-",
             why,
         )
+        return why
 
     def _lost(self, why: str) -> None:
         if self.runtime.control_plane_reachable is not False:  # once, not on every try

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import logging
 import re
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +23,8 @@ from interlink.observe.metrics import Registry
 from interlink.runtime.bundle import BundleError, materialise, pack, pack_estate, unpack
 from interlink.runtime.settings import ServeSettings
 from interlink.runtime.snapshot import Snapshot, change_summary, compile_snapshot
-from interlink.store import Revision, Store, default_store_url, open_store
+from interlink.store import Actor, Revision, Store, default_store_url, open_store
+from interlink.store.audit import local_address
 from interlink.store.database import Database, Listener
 from interlink.store.revisions import CHANNEL
 
@@ -58,10 +57,7 @@ class ReloadResult:
 
 
 def default_operator() -> str:
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except (KeyError, OSError):
-        return "unknown"
+    return local_address()
 
 
 def estate_root(estate_dir: Path) -> Path:
@@ -156,7 +152,15 @@ class Runtime:
         return cls(settings, store, snapshot)
 
     async def reload(self, source: str, applied_by: str | None = None) -> ReloadResult:
-        """Compile the estate again off the event loop; swap it in only when it is valid."""
+        """Compile the estate again off the event loop; swap it in only when it is valid. A
+        reload of the node's own (SIGHUP, a file change) that changes the revision or is
+        rejected goes to the audit log; the admin API records the ones asked of it."""
+        result = await self._reload(source, applied_by)
+        if source != "api" and (result.changed or not result.ok):
+            await asyncio.to_thread(audit_reload, self.store, source, result)
+        return result
+
+    async def _reload(self, source: str, applied_by: str | None) -> ReloadResult:
         async with self._lock:
             try:
                 fresh = await asyncio.to_thread(compile_snapshot, self.settings.estate_dir)
@@ -430,6 +434,28 @@ class _Notifications:
             listener.close()
 
 
+def audit_reload(store: Store, source: str, result: ReloadResult, why: str | None = None) -> None:
+    """Record a reload the node made on its own as the platform's (``system``) action (``why``
+    it failed, when the findings do not say); a store that fails here is logged, not raised:
+    the revision is running already."""
+    errors = sum(1 for f in result.findings if f.severity == "error")
+    reason = result.refused or (None if result.ok else why or f"the estate has {errors} error(s)")
+    details: dict[str, object] = {"source": source}
+    if result.revision is not None:
+        details.update(revision=result.revision.id, hash=result.revision.hash)
+    try:
+        store.audit.append(
+            Actor.system(),
+            "estate.reload",
+            "estate",
+            details,
+            "ok" if result.ok else "refused" if result.refused else "failed",
+            reason,
+        )
+    except InterlinkError as exc:
+        log.error("the audit log could not record the %s reload: %s", source, exc.message)
+
+
 def starting_snapshot(store: Store, local: Snapshot, settings: ServeSettings) -> Snapshot:
     """What a starting node runs: the store's current revision when the estate directory holds
     an older recorded one (a node restarted from an old copy in a rolling deploy must not take
@@ -446,7 +472,10 @@ def starting_snapshot(store: Store, local: Snapshot, settings: ServeSettings) ->
                 latest.id,
             )
             return load_revision(store, latest, revisions_dir(settings))
-    return local.with_revision(record_revision(store, local, "start", settings.applied_by))
+    recorded = record_revision(store, local, "start", settings.applied_by)
+    if latest is None or recorded.id != latest.id:  # a new revision, from the directory
+        audit_reload(store, "start", ReloadResult(ok=True, revision=recorded, changed=True))
+    return local.with_revision(recorded)
 
 
 def prune_revision_dirs(directory: Path, keep: set[Path], now: float | None = None) -> None:

@@ -16,8 +16,30 @@ from typing import Final, Self
 from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
-from interlink.store.admin_tokens import ROLE_RANK, ROLES, AdminTokens, Role, TokenInfo, role_allows
+from interlink.store.admin_tokens import (
+    ROLE_RANK,
+    ROLES,
+    TEAM_ROLES,
+    AdminTokens,
+    LastAdmin,
+    Role,
+    TokenInfo,
+    as_role,
+    check_admin_token_name,
+    role_allows,
+    token_lifetime,
+)
 from interlink.store.alerts import Alert, AlertBook, Notification, Silence
+from interlink.store.audit import (
+    ACTIONS,
+    Action,
+    Actor,
+    AuditEntry,
+    AuditFilter,
+    AuditLog,
+    Outcome,
+    Verdict,
+)
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
@@ -39,16 +61,24 @@ from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalB
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
+    "ACTIONS",
     "ROLES",
     "ROLE_RANK",
+    "TEAM_ROLES",
+    "Action",
+    "Actor",
     "Alert",
     "AlertBook",
+    "AuditEntry",
+    "AuditFilter",
+    "AuditLog",
     "Bucket",
     "Clock",
     "ComparisonSummary",
     "ConsumerKey",
     "Database",
     "Hop",
+    "LastAdmin",
     "Lease",
     "Leases",
     "MonitorState",
@@ -57,17 +87,22 @@ __all__ = [
     "ObservedCall",
     "ObservedConnection",
     "ObservedLink",
+    "Outcome",
     "Revision",
     "Role",
     "SignalRow",
     "Silence",
     "Store",
     "TokenInfo",
+    "Verdict",
+    "as_role",
+    "check_admin_token_name",
     "default_store_url",
     "open_database",
     "open_store",
     "redact_url",
     "role_allows",
+    "token_lifetime",
 ]
 
 SCHEMES: Final = ("sqlite", "postgresql", "postgres")
@@ -92,6 +127,7 @@ class Store:
         self.monitor_states = MonitorStates(db)
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
+        self.audit = AuditLog(db)
 
     @property
     def url(self) -> str:

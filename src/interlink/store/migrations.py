@@ -41,6 +41,7 @@ SOURCES: Final = (
     "store/migrations/lineage",
     "store/migrations/signals",
     "products/migrations",
+    "store/migrations/audit",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

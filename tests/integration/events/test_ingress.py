@@ -191,13 +191,25 @@ async def test_credentials(setup: Setup) -> None:
         f"/events/{TYPE}", {**media, "authorization": f"Bearer {operator}"}, body
     )
     assert as_operator.status == 202
+    # A Team's operator publishes only the events its Team owns (this one is sales').
+    finance, _ = setup.store.tokens.create("operator", "finance-ops", team="finance")
+    as_finance = await setup.post(
+        f"/events/{TYPE}", {**media, "authorization": f"Bearer {finance}"}, body
+    )
+    assert as_finance.status == 403
+    assert problem(as_finance)["detail"] == (f"admin:finance-ops lacks scope events:publish:{TYPE}")
+    sales, _ = setup.store.tokens.create("operator", "sales-ops", team="sales")
+    as_sales = await setup.post(
+        f"/events/{TYPE}", {**media, "authorization": f"Bearer {sales}"}, structured(id="e-8")
+    )
+    assert as_sales.status == 202
     bearer_key = await setup.post(
         f"/events/{TYPE}",
         {**media, "authorization": f"Bearer {setup.publisher_key}"},
         structured(id="e-9"),
     )
     assert bearer_key.status == 202
-    assert (await setup.bus.info(TYPE)).count == 2
+    assert (await setup.bus.info(TYPE)).count == 3
 
 
 @pytest.mark.anyio

@@ -55,8 +55,8 @@ def test_the_retail_example_has_no_errors() -> None:
         "Route/customers",
     ]
     assert result.ok
-    assert len(result.estate) == 52
-    assert len(result.estate.files) == 22
+    assert len(result.estate) == 53
+    assert len(result.estate.files) == 23
     assert len(result.estate.contracts) == 6
 
 

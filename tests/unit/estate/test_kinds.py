@@ -1,4 +1,4 @@
-"""The thirteen kinds: realistic documents validate, and the validators refuse bad ones."""
+"""The fourteen kinds: realistic documents validate, and the validators refuse bad ones."""
 
 from __future__ import annotations
 
@@ -123,6 +123,14 @@ MINIMAL: dict[str, str] = {
         metadata: {name: sales}
         spec:
           terms: [{name: Customer, definition: Someone who bought from us.}]
+    """,
+    "Policy": """
+        apiVersion: interlink/v1
+        kind: Policy
+        metadata: {name: rules}
+        spec:
+          rules: [{code: ROUTE_AUTH, description: routes authenticate, kind: Route,
+                   require: $exists(spec.auth)}]
     """,
 }
 
@@ -370,6 +378,22 @@ FULL: dict[str, str] = {
                 - {api: customers-v2, field: Customer.address}
             - {name: Customer, definition: Someone who bought from us.}
     """,
+    "Policy": """
+        apiVersion: interlink/v1
+        kind: Policy
+        metadata: {name: organisation, owner: platform, description: Everyone's rules}
+        spec:
+          values: {eea: [DE, FR]}
+          rules:
+            - code: PII_IN_EEA
+              description: personal data stays in the EEA
+              severity: warning
+              kind: Subscription
+              when: $exists(spec.target.system)
+              require: $lookup($estate.System, spec.target.system).spec.country in $eea
+              message: delivers outside the EEA
+              at: spec.target.system
+    """,
 }
 
 
@@ -388,8 +412,8 @@ def validate(text: str) -> EstateObject:
     return KINDS[data["kind"]].model_validate(data)
 
 
-def test_there_are_thirteen_kinds_and_each_has_examples() -> None:
-    assert len(KINDS) == 13
+def test_there_are_fourteen_kinds_and_each_has_examples() -> None:
+    assert len(KINDS) == 14
     assert set(KINDS) == set(MINIMAL) == set(FULL)
     for name, cls in KINDS.items():
         assert name == cls.KIND
@@ -1059,3 +1083,23 @@ def test_format_duration(seconds: float, text: str) -> None:
 def test_duration_fields_refuse_bad_values(bad: str) -> None:
     message = invalid(FULL["Subscription"], ("timeout: 2s", f"timeout: {bad}"))
     assert "spec.timeout" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("code: PII_IN_EEA", "is not in capitals"),
+        ("at: spec.target.system", "String should match pattern"),
+        ("values: {eea: [DE, FR]}", "value name 'key' is reserved"),
+        ("severity: warning", "Input should be 'error' or 'warning'"),
+    ],
+)
+def test_a_policy_refuses_bad_rules(change: str, message: str) -> None:
+    bad = {
+        "code: PII_IN_EEA": "code: pii-in-eea",
+        "at: spec.target.system": "at: spec..target",
+        "values: {eea: [DE, FR]}": "values: {key: 1}",
+        "severity: warning": "severity: info",
+    }[change]
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        validate(FULL["Policy"].replace(change, bad))

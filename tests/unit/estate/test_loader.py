@@ -65,7 +65,7 @@ def only(root: Path, text: str) -> list[str]:
         pytest.param(
             "apiVersion: interlink/v1\nkind: Widget\nmetadata: {name: a}\n",
             "a.yaml:2:7: error: unknown kind 'Widget' (kinds: Platform, Team, System, Api, Event, "
-            "Route, Plan, Consumer, Subscription, Flow, DataProduct, Monitor, Glossary)",
+            "Route, Plan, Consumer, Subscription, Flow, DataProduct, Monitor, Glossary, Policy)",
             id="kind-unknown",
         ),
         pytest.param(
@@ -82,7 +82,8 @@ def only(root: Path, text: str) -> list[str]:
         ),
         pytest.param(
             "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: crm}\nspec:\n  zzz: 1\n",
-            "a.yaml:5:3: error: unknown field 'zzz' in spec (valid fields: channels, members)",
+            "a.yaml:5:3: error: unknown field 'zzz' in spec "
+            "(valid fields: channels, codeowners, members)",
             id="field-unknown",
         ),
         pytest.param(

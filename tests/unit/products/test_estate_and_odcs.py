@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,13 @@ def test_the_cli_lists_refreshes_and_queries(
     where = ("--estate", str(estate_dir))
     code, out, _ = _cli(capsys, "products", "refresh", "orders", *where)
     assert (code, out) == (0, "DataProduct/orders: refreshed: 2 row(s), 2 read\n")
+    code, out, _ = _cli(capsys, "audit", "list", "--action", "product.refresh", "--json", *where)
+    [entry] = [json.loads(line) for line in out.splitlines()]
+    assert (entry["target"], entry["who"]["name"], entry["result"]) == (
+        "DataProduct/orders",
+        "cli-local",
+        "ok",
+    )
     code, out, _ = _cli(capsys, "products", "list", *where)
     assert code == 0
     assert out.splitlines()[1].startswith("orders  materialised  sql shop/orders  ok ")

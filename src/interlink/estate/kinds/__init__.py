@@ -1,4 +1,4 @@
-"""The thirteen kinds of estate object, and the registry that maps a `kind:` to its model."""
+"""The fourteen kinds of estate object, and the registry that maps a `kind:` to its model."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from interlink.estate.kinds.flow import Flow
 from interlink.estate.kinds.gateway import Consumer, Plan, Route
 from interlink.estate.kinds.glossary import Glossary
 from interlink.estate.kinds.organisation import Platform, System, Team
+from interlink.estate.kinds.policy import Policy
 
 KINDS: dict[str, type[EstateObject]] = {
     cls.KIND: cls
@@ -27,6 +28,7 @@ KINDS: dict[str, type[EstateObject]] = {
         DataProduct,
         Monitor,
         Glossary,
+        Policy,
     )
 }
 
@@ -46,6 +48,7 @@ __all__ = [
     "Monitor",
     "Plan",
     "Platform",
+    "Policy",
     "Route",
     "Subscription",
     "System",

@@ -274,9 +274,18 @@ class Channel(Model):
         return self
 
 
+#: An owner as CODEOWNERS files name one: @org/team, @user or an email address.
+CodeOwner = Annotated[str, Field(pattern=r"^(@[\w.-]+(/[\w.-]+)?|[^@\s]+@[^@\s]+)$")]
+
+
 class TeamSpec(Model):
     members: list[Member] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
+    codeowners: list[CodeOwner] = Field(
+        default_factory=list,
+        description="who approves changes to what the team owns, as a code host names them "
+        "(@org/team, @user or an email): `interlink export codeowners` writes them",
+    )
 
 
 class Team(EstateObject):
