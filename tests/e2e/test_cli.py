@@ -23,7 +23,7 @@ def test_init_writes_an_estate_that_checks_clean(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stdout
     # Route/customers and its two consumers still use customers-v1, which is deprecated, and
     # a Monitor watches its DataProduct, which is virtual (never refreshed).
-    assert check.stdout.splitlines()[-1] == "45 objects in 20 files: 0 errors, 4 warnings"
+    assert check.stdout.splitlines()[-1] == "53 objects in 23 files: 0 errors, 4 warnings"
 
 
 def test_init_refuses_a_non_empty_directory(tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_check_reports_findings_grouped_by_file_and_exits_1(retail_dir: Path) ->
     )
     assert "zz.yaml" in lines
     assert "  zz.yaml:2:7: error: unknown kind 'Sytem' (did you mean 'System'?)" in lines
-    assert lines[-1] == "45 objects in 21 files: 2 errors, 4 warnings"
+    assert lines[-1] == "53 objects in 24 files: 2 errors, 4 warnings"
 
 
 def test_check_json_output_for_ci(retail_dir: Path) -> None:
@@ -130,7 +130,7 @@ def test_schema_validates_the_example_estate(tmp_path: Path) -> None:
                 count += 1
                 data = json.loads(json.dumps(doc, default=str))
                 assert validator.is_valid(data), file
-    assert count == 45
+    assert count == 53
     assert not validator.is_valid(
         {
             "apiVersion": "interlink/v1",
@@ -161,7 +161,7 @@ def test_demo_serves_the_example_and_prints_working_commands(tmp_path: Path) -> 
             f"http://127.0.0.1:{port}/api/v1/estate", headers={"Authorization": f"Bearer {token}"}
         )
         assert response.status_code == 200
-        assert len(response.json()["objects"]) == 45
+        assert len(response.json()["objects"]) == 53
         assert f"curl http://127.0.0.1:{port}/readyz" in demo.output
         demo.signal(signal.SIGINT)
         assert demo.proc is not None

@@ -3,10 +3,13 @@ order saga completing and compensated against the mock systems; address changes 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import signal
 import stat
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from interlink.examples.mocks import SHIPS_TO
 from interlink.testing.processes import (
     InterlinkProcess,
     free_port,
@@ -332,3 +336,75 @@ def test_the_demo_order_saga_completes_or_is_compensated_and_addresses_reach_the
         demo.signal(signal.SIGINT)
         assert demo.proc is not None
         assert demo.proc.wait(15) == 0
+
+
+def printed_commands(output: str, section: str) -> list[list[str]]:
+    """The commands the banner prints under ``section`` (up to the next heading), as argument
+    lists: run exactly as a reader would paste them."""
+    lines = output.split(section, 1)[1].splitlines()[1:]
+    commands = []
+    for line in lines:
+        if not line.startswith("  "):
+            break
+        commands.append(shlex.split(line.strip(), comments=True))
+    return commands
+
+
+def curl(args: list[str], *, check: bool = True) -> str:
+    """What a printed curl command answers (asserted a 2xx unless ``check`` is false: then
+    an error is "")."""
+    assert args[0] == "curl", args
+    done = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if not check and done.returncode != 0:
+        return ""
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_serves_customer_360_masked_or_whole_and_a_bad_refresh_keeps_the_last_data(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "demo"
+    demo = InterlinkProcess(demo_args(directory), cwd=tmp_path)
+    with demo:
+        demo.wait_for("Ctrl-C stops.")
+        demo.wait_for(r"crm +→ published")  # the companions are up
+        partner, analytics, csv, sql, bad, history = printed_commands(
+            demo.output, "Data products (customer-360"
+        )
+        # The partner: personal data masked, only customers in the countries it ships to.
+        # customer-360 is served once its first refresh is done (503 until then).
+        rows = poll(lambda: json.loads(curl(partner, check=False) or "{}").get("data"))
+        assert rows
+        assert all(r["country"] in SHIPS_TO for r in rows)
+        for row in rows:
+            assert "@" not in row["email"]
+            assert len(row["email"]) == 64
+            assert row["street"] in ("***", None)
+            assert row["name"].startswith("*")
+        # Analytics holds pii:read: the same rows, whole.
+        whole = json.loads(curl(analytics))["data"]
+        assert all("@" in r["email"] and not r["name"].startswith("*") for r in whole)
+        assert whole
+        assert curl(csv).splitlines()[0] == '"id","city","spent"'
+        assert json.loads(curl(sql))["data"][0].keys() == {"country", "customers", "spent"}
+        # A customer breaking the contract: the refresh fails, the last good data serves on.
+        assert json.loads(curl(bad))["badCustomer"] is True
+        demo.wait_for(
+            r"DataProduct/customer-360: refresh failed: DataProduct/crm-customers: contract "
+            r"broken: email: 1 row\(s\) do not match",
+            timeout=60,
+        )
+        after = json.loads(curl(analytics))["data"]
+        assert "C000099" not in {r["id"] for r in after}
+        assert after
+        shown = run_interlink(history[history.index("products") :])
+        assert shown.returncode == 0, shown.stderr
+        assert "failed  DataProduct/crm-customers: contract broken: email" in shown.stdout

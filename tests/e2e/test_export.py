@@ -42,7 +42,7 @@ def test_backstage_catalog_on_stdout(retail_dir: Path) -> None:
     result = run_interlink(["export", "backstage", "."], cwd=retail_dir)
     assert result.returncode == 0, result.stderr
     entities = list(yaml.safe_load_all(result.stdout))
-    assert len(entities) == 33
+    assert len(entities) == 40
     apis = {e["metadata"]["name"]: e["spec"] for e in entities if e["kind"] == "API"}
     assert apis["customers-v1"]["definition"] == {"$text": "./contracts/customers-v1.openapi.yaml"}
 
@@ -103,7 +103,7 @@ def test_a_broken_estate_is_not_exported(retail_dir: Path) -> None:
         lines = result.stderr.splitlines()
         assert lines[0] == "apis.yaml"
         assert lines[1].startswith("  apis.yaml:7:10: error: Api/customers-v1 refers to Team/sale")
-        assert lines[-1].startswith("45 objects in 20 files: 1 error,")
+        assert lines[-1].startswith("53 objects in 23 files: 1 error,")
         assert "Traceback" not in result.stderr
 
 

@@ -1,5 +1,6 @@
 """A product route through `interlink serve --workers 2`: each worker reads the node's products
-itself (a materialised product's file refreshed by the main process), masked per consumer."""
+itself (a materialised product's file refreshed by the main process), masked per consumer, and
+records its reads: the inventory's observed connections and the served lineage hops."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
+from interlink.store import open_store
 from interlink.testing.processes import InterlinkProcess, free_port
 
 ESTATE = """\
@@ -41,6 +43,7 @@ spec:
       - {name: email, type: string, pii: true}
   masking:
     - {column: email, method: redact}
+  subject: {type: person, key: id}
 ---
 apiVersion: interlink/v1
 kind: Route
@@ -78,3 +81,11 @@ def test_workers_serve_a_materialised_product(tmp_path: Path) -> None:
         assert answer.json()["next"]
     table = pa.ipc.open_stream(io.BytesIO(arrow.content)).read_all()
     assert table.column("id").to_pylist() == [1, 2, 3]
+    with open_store(f"sqlite:///{root / '.interlink' / 'interlink.db'}") as store:
+        reads = [c for c in store.connections.list() if c.system == "DataProduct/people"]
+        assert sum(c.count for c in reads) == 6, reads  # each answered page, from the workers
+        assert {(c.consumer, c.route) for c in reads} == {("", "people")}
+        hops = store.lineage.trace("person", "1")
+    # The email is masked, yet a page holding the PII column is a served hop of each row.
+    served = [(h.kind, h.actor, h.target, h.detail) for h in hops]
+    assert served == [("served", "DataProduct/people", "Route/people", "email")] * 6

@@ -84,7 +84,7 @@ def test_estate_lists_objects_with_references_unresolved(served: Served) -> None
     body = served.get("/api/v1/estate").json()
     assert body["revision"]["id"] == 1
     keys = {f"{o['kind']}/{o['metadata']['name']}" for o in body["objects"]}
-    assert len(keys) == 45
+    assert len(keys) == 53
     assert "Route/customers" in keys
     route = next(
         o for o in body["objects"] if o["metadata"]["name"] == "customers" and o["kind"] == "Route"
@@ -172,7 +172,7 @@ def test_sighup_applies_a_valid_change_and_records_it(served: Served, retail_dir
     newest = served.revisions()[0]
     assert newest["source"] == "sighup"
     assert newest["summary"] == {
-        "objects": 45,
+        "objects": 53,
         "added": [],
         "removed": [],
         "changed": ["Team/platform"],
@@ -191,7 +191,7 @@ def test_invalid_change_is_rejected_and_old_revision_keeps_running(
     served.proc.wait_for(r"reload \(sighup\) rejected")
     served.proc.wait_for(r"broken.yaml:3:\d+: error: System/x refers to Team/nobody")
     assert len(served.revisions()) == 1
-    assert len(served.get("/api/v1/estate").json()["objects"]) == 45
+    assert len(served.get("/api/v1/estate").json()["objects"]) == 53
     reload = httpx.post(
         served.base + "/api/v1/estate/reload", headers={"Authorization": f"Bearer {served.token}"}
     )

@@ -15,7 +15,7 @@ from interlink.observe.comparisons import since_time
 from interlink.observe.impact import impact, resolve_subject
 from interlink.observe.inventory import Inventory, inventory_json, read_inventory
 
-Kind = Literal["request", "publish", "deliver", "trigger", "call", "connector"]
+Kind = Literal["request", "read", "publish", "deliver", "trigger", "call", "connector"]
 Since = Annotated[
     str, Query(description="the window counted: a duration (24h, 7d, 30d); default 7d")
 ]

@@ -43,7 +43,9 @@ from interlink.examples.companions import (
     DemoCompanions,
     base_url,
     place_companions,
+    place_data,
 )
+from interlink.examples.crm import BAD_PATH, REPAIR_PATH
 from interlink.examples.mocks import FAIL_PATH, RECEIVED_PATH, RECOVER_PATH
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.runtime.serve import bound_address
@@ -55,7 +57,13 @@ BACKOFFICE = "demo-backoffice"  # the operator token of the back-office script, 
 PUBLISHER = "crm-publisher"
 PARTNER = "acme-logistics"
 SHOP = "webshop"
+ANALYTICS = "analytics"
 CREDENTIALS = "credentials.txt"  # in the demo's directory, mode 600
+#: The read-only SQL the banner suggests over customer-360 (a constant: nothing is formatted in).
+TRY_SQL = (
+    'SELECT country, count(*) AS customers, sum(spent) AS spent FROM "customer-360" '
+    "GROUP BY country ORDER BY spent DESC"
+)
 
 
 def _random() -> str:
@@ -187,12 +195,13 @@ def demo_command(
     if not (directory / "platform.yaml").exists():
         write_example("retail", directory, force=True)
         click.echo(f"interlink: wrote the retail example estate to {directory}")
+    place_data(directory)
     if companions:
         place_companions(directory, companions_port)
     values = demo_secrets(directory)
     os.environ.setdefault("INTERLINK_SECRETS_DIR", str((directory / ".secrets").resolve()))
     runtime, sock, gateway = start(settings)
-    token, key, partner_key, shop_key = fresh_credentials(runtime.store)
+    token, key, partner_key, shop_key, analytics_key = fresh_credentials(runtime.store)
     mobile_jwt = demo_jwt(values["mobile-jwt-key"])
     admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
     host, _, port = gateway.address.rpartition(":")
@@ -209,6 +218,7 @@ def demo_command(
         f"CRM API key   {key}",
         f"partner key   {partner_key}",
         f"shop key      {shop_key}",
+        f"analytics key {analytics_key}",
         f"mobile JWT    {mobile_jwt}",
     ]
     write_credentials(directory, credentials)
@@ -219,13 +229,18 @@ def demo_command(
         d = directory
         rev = snap.revision.id if snap.revision else "-"
         auth = f'-H "Authorization: Bearer {token}"'
-        mock_lines, observe_lines = [], []
+        mock_lines, observe_lines, data_lines = [], [], []
         at = f"--estate {d}"
         if companions:
             inventory, erp, crm = (base_url(snap.estate, s) for s in ("inventory", "erp", "crm"))
             mock_lines = [
                 f"  curl {inventory}{RECEIVED_PATH}   # what inventory received: held, released",
                 f"  curl {erp}{RECEIVED_PATH}   # the addresses address-sync brought to the ERP",
+            ]
+            data_lines = [
+                f"  curl -X POST {crm}{BAD_PATH}   # the CRM stores a customer breaking the "
+                "contract: the next refresh fails, the last good data keeps serving; "
+                f"customer-360-refreshes fires in a few minutes; {REPAIR_PATH} to repair",
             ]
             observe_lines = [
                 f"Observe (alerts are printed here as they open; also: {cli} alerts list {at}):",
@@ -247,6 +262,7 @@ def demo_command(
             f"  CRM API key   {key}   (Consumer crm-publisher)",
             f"  partner key   {partner_key}   (Consumer acme-logistics)",
             f"  shop key      {shop_key}   (Consumer webshop)",
+            f"  analytics key {analytics_key}   (Consumer analytics)",
             f"  (kept in {d / CREDENTIALS}; {cli} demo --dir {d} --print-credentials)",
             "",
             "Try:",
@@ -278,6 +294,18 @@ def demo_command(
             f"  {cli} flows runs --admin {admin} --token {token}   # completed and compensated",
             f"  {cli} flows show RUN --admin {admin} --token {token}   # each step of one run",
             *mock_lines,
+            "Data products (customer-360: the CRM's database, the orders file and the address "
+            "changes, joined):",
+            f"  curl '{gw}/data/customer-360?sort=id&limit=3' -H 'x-api-key: {partner_key}'"
+            "   # masked; only the countries the partner ships to",
+            f"  curl '{gw}/data/customer-360?sort=id&limit=3' -H 'x-api-key: {analytics_key}'"
+            "   # unmasked: analytics holds pii:read",
+            f"  curl '{gw}/data/customer-360?filter=spent:ge:100&columns=id,city,spent' "
+            f"-H 'x-api-key: {analytics_key}' -H 'accept: text/csv'",
+            f"  curl -X POST {gw}/data/customer-360/sql -H 'x-api-key: {analytics_key}' "
+            f"--data-binary '{TRY_SQL}'",
+            *data_lines,
+            f"  {cli} products history customer-360 --estate {d}   # each refresh, its violations",
             *observe_lines,
             "Contracts:",
             f"  {cli} diff {d}/contracts/customer.address-updated.v1.schema.json "
@@ -323,13 +351,13 @@ async def _run_companions(helpers: DemoCompanions, echo: Callable[[str], None]) 
         await helpers.stop()
 
 
-def fresh_credentials(store: Store) -> tuple[str, str, str, str]:
-    """A new admin token and CRM, partner and shop keys, so the printed commands work; the
-    demo's earlier ones are revoked. Returns the token, the CRM, partner and shop keys."""
+def fresh_credentials(store: Store) -> tuple[str, str, str, str, str]:
+    """A new admin token and CRM, partner, shop and analytics keys, so the printed commands
+    work; the demo's earlier ones are revoked. Returns the token, then the keys."""
     token = _replace_token(store, "admin", DEMO_NAME)
     keys = []
     audit, me = store.audit, Actor.local()
-    for consumer in (PUBLISHER, PARTNER, SHOP):
+    for consumer in (PUBLISHER, PARTNER, SHOP, ANALYTICS):
         for old_key in store.consumer_keys.list(consumer):
             if old_key.name == DEMO_NAME and not old_key.revoked:
                 with audit.recording(me, "consumer_key.revoke", f"key/{old_key.id}"):
@@ -340,7 +368,7 @@ def fresh_credentials(store: Store) -> tuple[str, str, str, str]:
             key, info = store.consumer_keys.create(consumer, DEMO_NAME)
             outcome.details["key_id"] = info.id
         keys.append(key)
-    return token, keys[0], keys[1], keys[2]
+    return token, keys[0], keys[1], keys[2], keys[3]
 
 
 def _replace_token(store: Store, role: Role, name: str) -> str:

@@ -26,15 +26,17 @@ from interlink.products.filters import parse_filter
 from interlink.products.history import RefreshHistory, RefreshRecord, record_json
 from interlink.products.query import ProductQuery
 from interlink.products.service import Products
+from interlink.products.storage import data_dir
 from interlink.store import Action, Actor, Store
 
 T = TypeVar("T")
 _GIVE = "--estate DIR"
 
 
-def products_dir(estate_root: Path) -> Path:
-    """Where materialised products are kept beside an estate (a node's default)."""
-    return estate_root / ".interlink" / "products"
+def products_dir(estate: Estate) -> Path:
+    """Where materialised products are kept: the Platform's shared ``products.dataDir``, else
+    beside the estate (a node's default)."""
+    return data_dir(estate, estate.root / ".interlink" / "products")
 
 
 def _estate(estate_dir: Path) -> Estate:
@@ -63,9 +65,7 @@ def _with_products(
     assert store is not None
 
     async def run() -> T:
-        products = Products(
-            lambda: estate, products_dir(estate.root), history=RefreshHistory(store.db)
-        )
+        products = Products(lambda: estate, products_dir(estate), history=RefreshHistory(store.db))
         try:
             return await work(products)
         finally:
@@ -103,8 +103,9 @@ def list_command(estate_dir: Path, store_url: str | None, as_json: bool) -> None
                     "name": name,
                     "domain": spec.domain,
                     "mode": spec.mode.value,
-                    "source": f"{spec.source.type.value} {spec.source.system}/"
-                    f"{spec.source.location}",
+                    "source": f"{spec.source.type.value} " + (spec.source.query or "")
+                    if spec.source.system is None
+                    else f"{spec.source.type.value} {spec.source.system}/{spec.source.location}",
                     "schedule": spec.refresh.schedule if spec.refresh else None,
                     "event": spec.refresh.event if spec.refresh else None,
                     "lastRefresh": record_json(last) if last else None,

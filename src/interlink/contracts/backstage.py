@@ -187,6 +187,8 @@ class _Catalog:
                 elif isinstance(step, PublishStep):
                     self._add(self.provides, ref, events.get(step.event))
         for product in estate.of(DataProduct):
+            if product.spec.source.system is None:
+                continue
             self._add(
                 self.depends,
                 self._ref("Resource", product.key),
@@ -225,7 +227,7 @@ class _Catalog:
         Platform's."""
         owner = owner or self.estate.owner_of(obj)
         if owner is None and isinstance(obj, DataProduct):
-            source = self.estate.get("System", obj.spec.source.system)
+            source = self.estate.get("System", obj.spec.source.system_name)
             owner = source.obj.metadata.owner if source is not None else None
         if owner is None:
             owner = self.estate.platform.metadata.owner
@@ -344,7 +346,7 @@ class _Catalog:
     def _resource(self, product: DataProduct) -> dict[str, Any]:
         ref = self._ref("Resource", product.key)
         spec: dict[str, Any] = {"type": "data-product", "owner": self._owner(product)}
-        if self.estate.get("System", product.spec.source.system) is not None:
+        if self.estate.get("System", product.spec.source.system_name) is not None:
             spec["system"] = self._ref("System", f"System/{product.spec.source.system}")
         spec.update(self._relations_of(ref))
         meta = self._metadata("Resource", product)

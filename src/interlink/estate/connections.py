@@ -21,6 +21,7 @@ from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds import Api, DataProduct, Flow, System
 from interlink.estate.kinds.flow import FileStep, PollTrigger, QueryStep, SendStep, WriteStep
 from interlink.estate.model import Estate, Loaded
+from interlink.estate.sql_tables import parse_tables
 from interlink.estate.yamlsource import PathKey
 from interlink.expressions import compile_expression
 
@@ -450,10 +451,38 @@ def _http_source(estate: Estate, item: Loaded, system: str, location: str) -> It
         )
 
 
+def _composed_source(estate: Estate, item: Loaded) -> Iterator[Finding]:
+    """A products source's query is one SELECT over other DataProducts."""
+    assert isinstance(item.obj, DataProduct)
+    at = ("spec", "source", "query")
+    try:
+        tables = parse_tables(item.obj.spec.source.query or "")
+    except ValueError as exc:
+        yield item.finding(at, PRODUCT_SOURCE, f"{item.key}: its source query is refused: {exc}")
+        return
+    products = {
+        p.obj.metadata.name.lower(): p.obj.metadata.name for p in estate.loaded_of("DataProduct")
+    }
+    name = item.obj.metadata.name
+    for table in sorted(tables):
+        if products.get(table) == name:
+            yield item.finding(at, PRODUCT_SOURCE, f"{item.key}: its source query reads itself")
+        elif table not in products:
+            yield item.finding(
+                at,
+                PRODUCT_SOURCE,
+                f"{item.key}: its source query reads {table!r}, which is no DataProduct",
+                hint=did_you_mean(table, list(products)),
+            )
+
+
 def _product_sources(estate: Estate, catalog: ConnectorCatalog) -> Iterator[Finding]:
     for item in estate.loaded_of("DataProduct"):
         assert isinstance(item.obj, DataProduct)
         source = item.obj.spec.source
+        if source.system is None or source.location is None:
+            yield from _composed_source(estate, item)
+            continue
         if source.type.value == "http":
             yield from _http_source(estate, item, source.system, source.location)
             continue

@@ -29,7 +29,7 @@ from datetime import date
 from pathlib import Path
 
 from interlink.estate.findings import Finding, Location, Severity
-from interlink.estate.kinds import Consumer, Event, Route
+from interlink.estate.kinds import Consumer, DataProduct, Event, Route
 from interlink.estate.kinds.base import Lifecycle, Versioned
 from interlink.estate.links import links_of
 from interlink.estate.model import Estate, Loaded
@@ -138,6 +138,8 @@ def lifecycle_bindings(estate: Estate, today: date) -> list[Binding]:
             elif (
                 link.edge == _SUBSCRIBES
                 and isinstance(target.obj, Event)
+                # A product refreshed on the event reads none of its payload: no version.
+                and not isinstance(item.obj, DataProduct)
                 and any(v.lifecycle == Lifecycle.DEPRECATED for v in target.obj.spec.schemas)
             ):
                 found.extend(_schema_versions(item.key, target.obj, item.location(link.path)))

@@ -115,7 +115,8 @@ def links_of(obj: EstateObject) -> Iterator[Link]:  # noqa: C901 - one branch pe
         yield from _step_links(obj.spec.steps, ("spec", "steps"))
         yield from _step_links(obj.spec.on_error, ("spec", "onError"))
     elif isinstance(obj, DataProduct):
-        yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
+        if obj.spec.source.system is not None:  # a products source reads DataProducts
+            yield Link(("spec", "source", "system"), "System", obj.spec.source.system, "reads")
         refresh = obj.spec.refresh
         if refresh is not None and refresh.event:
             yield Link(("spec", "refresh", "event"), "Event", refresh.event, "subscribes")

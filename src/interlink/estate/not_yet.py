@@ -74,7 +74,9 @@ NOT_RUN: dict[str, tuple[str, str]] = {}
 NOT_RUN_NOTE: dict[str, str] = {}
 
 #: DataProduct source types that are read (queries and refreshes); the others are not yet.
-PRODUCT_SOURCES_READ: frozenset[str] = frozenset({"sql", "csv", "json", "parquet", "http"})
+PRODUCT_SOURCES_READ: frozenset[str] = frozenset(
+    {"sql", "csv", "json", "parquet", "http", "products"}
+)
 
 
 def no_effect_findings(estate: Estate) -> Iterator[Finding]:

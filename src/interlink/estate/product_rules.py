@@ -7,6 +7,7 @@ source type is judged with the connectors (``estate/connections.py``, ``PRODUCT_
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from interlink.estate.findings import Finding
@@ -14,6 +15,7 @@ from interlink.estate.hints import did_you_mean
 from interlink.estate.kinds.data import (
     Column,
     ColumnType,
+    Condition,
     DataContract,
     DataProduct,
     DataProductSpec,
@@ -61,6 +63,7 @@ def contract_findings(estate: Estate) -> Iterator[Finding]:
             named.append((("spec", "masking", i, "column"), mask.column, "a mask"))
         named += _row_filter_columns(spec)
         yield from _row_filter_consumers(item, estate)
+        yield from _row_filter_values(item, contract)
         for path, name, what in named:
             if name not in names:
                 yield item.finding(
@@ -96,6 +99,53 @@ def _row_filter_consumers(item: Loaded, estate: Estate) -> Iterator[Finding]:
                 f"{item.key}: a row filter names Consumer/{row_filter.consumer}, which does not "
                 "exist",
             )
+
+
+def _row_filter_values(item: Loaded, contract: DataContract) -> Iterator[Finding]:
+    """Each row filter's values are of their column's type, and an ordering (lt, le, gt,
+    ge) compares a column that has an order."""
+    assert isinstance(item.obj, DataProduct)
+    kinds = {c.name: c.type for c in contract.columns}
+    for i, row_filter in enumerate(item.obj.spec.row_filters):
+        for name, wanted in row_filter.where.items():
+            kind = kinds.get(name)
+            if kind is None:
+                continue  # named above: the column is not in the contract
+            compared = wanted.operators() if isinstance(wanted, Condition) else [("eq", wanted)]
+            for op, value in compared:
+                path: tuple[str | int, ...] = ("spec", "rowFilters", i, "where", name)
+                if isinstance(wanted, Condition):
+                    path += (op,)
+                problem = _comparison_problem(op, value, kind)
+                if problem:
+                    yield item.finding(
+                        path,
+                        PRODUCT_CONTRACT,
+                        f"{item.key}: the row filter of Consumer/{row_filter.consumer} on "
+                        f"{name!r}: {problem}",
+                    )
+
+
+def _comparison_problem(op: str, value: object, kind: ColumnType) -> str | None:
+    if op in ("lt", "le", "gt", "ge") and kind is ColumnType.BOOLEAN:
+        return f"{op} compares ordered values, not a boolean"
+    for one in value if isinstance(value, list) else [value]:
+        if not _fits(one, kind):
+            return f"{one!r} is not a {kind.value}"
+    return None
+
+
+def _fits(value: object, kind: ColumnType) -> bool:
+    if isinstance(value, bool) and kind is not ColumnType.BOOLEAN:
+        return False
+    if not isinstance(value, _VALUE_TYPES[kind]):
+        return False
+    if kind in (ColumnType.DATE, ColumnType.TIMESTAMP):
+        try:
+            datetime.fromisoformat(str(value))
+        except ValueError:
+            return False
+    return True
 
 
 def _rule_problems(column: Column) -> Iterator[tuple[str, str]]:

@@ -14,6 +14,10 @@
   reservations, payments and shipments of Flow/order-saga, whose orders a web shop simulator
   places (``interlink.examples.shop``). Each shows what it received on ``GET /received``;
   ``POST /control/fail`` makes one answer 503 until ``POST /control/recover``;
+- the new CRM keeps its customers in a database (System/crm-db) and answers its address
+  list page by page (``interlink.examples.crm``), which the customer data products read;
+  ``POST /control/bad-customer`` on its port stores a customer breaking the contract (until
+  ``POST /control/repair-customers``), so a refresh of customer-360 fails and is told;
 - ``POST /control/pause`` on the CRM's port stops the CRM simulator publishing (until
   ``POST /control/resume``), so the freshness monitor on its Event fires;
 - a back-office script publishes one address change with an operator's admin token, a
@@ -38,6 +42,7 @@ from interlink.estate.kinds import System
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
 from interlink.events.mesh import EventMesh
+from interlink.examples.crm import ADDRESSES_PATH, BAD_PATH, REPAIR_PATH, CrmData
 from interlink.examples.mocks import (
     MockSystem,
     mock_billing,
@@ -76,9 +81,42 @@ SYSTEMS = ("crm-legacy", "crm", "logistics", "analytics", "erp", "billing", "inv
 FIRST_PORT = 9101
 
 
+#: Systems whose connection names a local path, and the field: made absolute in the demo's
+#: copy, so the CRM simulator and the platform find the same database and files.
+LOCAL_PATHS = {"crm-db": "path", "sales-files": "root"}
+
+
+def place_data(directory: Path) -> None:
+    """Point the demo estate's local Systems (the CRM's database, the file drop) at absolute
+    paths under ``directory``, by editing their connection lines in the demo's own copy."""
+    estate, _ = load_estate(directory)
+    for name, field in LOCAL_PATHS.items():
+        item = estate.get("System", name)
+        if item is None or not isinstance(item.obj, System):
+            continue
+        value = str((item.obj.spec.connection or {}).get(field, ""))
+        if not value or Path(value).is_absolute():
+            continue
+        at = item.location(("spec", "connection", field))
+        lines = at.file.read_text(encoding="utf-8").splitlines(keepends=True)
+        absolute = str((directory / value).resolve())
+        lines[at.line - 1] = lines[at.line - 1].replace(value, json.dumps(absolute), 1)
+        at.file.write_text("".join(lines), encoding="utf-8")
+
+
+def crm_database(estate: Estate) -> Path | None:
+    """The CRM's database file, as System/crm-db names it (None: the estate has none)."""
+    item = estate.get("System", "crm-db")
+    if item is None or not isinstance(item.obj, System):
+        return None
+    path = (item.obj.spec.connection or {}).get("path")
+    return Path(str(path)) if path else None
+
+
 def place_companions(directory: Path, first_port: int) -> None:
     """Point the demo estate's stand-in Systems at ``first_port`` and the ports after it, or at
     free ports when it is 0, by editing their ``baseUrl`` lines in the demo's own copy."""
+    place_data(directory)
     estate, _ = load_estate(directory)
     for offset, name in enumerate(SYSTEMS):
         port = first_port + offset if first_port else free_port()
@@ -134,7 +172,9 @@ class DemoCompanions:
         )
         self.analytics = Receiver(secret=secrets["analytics-webhook-secret"])
         self.legacy_crm = mock_crm("crm-legacy")
-        self.crm = mock_crm("crm")
+        database = crm_database(estate)
+        self.crm_data = CrmData(database, echo) if database is not None else None
+        self.crm = mock_crm("crm", self.crm_data)
         self.systems: dict[str, MockSystem] = {
             "erp": mock_erp(),
             "billing": mock_billing(),
@@ -161,6 +201,8 @@ class DemoCompanions:
         self._replayed = False
 
     async def start(self) -> None:
+        if self.crm_data is not None:
+            await asyncio.to_thread(self.crm_data.create)
         # The first delivery to logistics is turned away once with a Retry-After; analytics
         # refuses the first event for good until it is replayed from the dead-letter queue.
         self.logistics.script(
@@ -216,16 +258,19 @@ class DemoCompanions:
                 await asyncio.sleep(0.5)
                 continue
             city, country = rng.choice(CITIES)
+            customer = f"C{rng.randint(1, 5):06d}"
+            address = {
+                "street": rng.choice(STREETS),
+                "city": city,
+                "postalCode": f"{rng.randint(1000, 99999)}",
+                "country": country,
+            }
+            # Each change is new: address-sync takes a customer's change at a time once.
+            changed = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
             data = {
-                "customerId": f"C{rng.randint(1, 5):06d}",
-                "address": {
-                    "street": rng.choice(STREETS),
-                    "city": city,
-                    "postalCode": f"{rng.randint(1000, 99999)}",
-                    "country": country,
-                },
-                # Each change is new: address-sync takes a customer's change at a time once.
-                "changedAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "customerId": customer,
+                "address": address,
+                "changedAt": changed,
                 "changedBy": "crm-simulator",
             }
             event = self._publisher.event(EVENT, data)
@@ -236,6 +281,8 @@ class DemoCompanions:
                 self._echo(
                     f"crm        → published {EVENT} #{receipt.seq} for {data['customerId']}"
                 )
+                if self.crm_data is not None:
+                    self.crm_data.moved(customer, address, changed)
             except PublishError as exc:
                 self._echo(f"crm        → publish failed: {exc}")
             await asyncio.sleep(self._interval)
@@ -318,10 +365,19 @@ def _customer(system: str, v2: bool) -> dict[str, object]:
     }
 
 
-def mock_crm(system: str) -> Receiver:
-    """A CRM answering the customers contract (v1 under /customers, v2 under /v2/customers)."""
+def mock_crm(system: str, data: CrmData | None = None) -> Receiver:
+    """A CRM answering the customers contract (v1 under /customers, v2 under /v2/customers);
+    with ``data``, also its address list and the controls of its database
+    (:mod:`interlink.examples.crm`)."""
     crm = Receiver(keep=False)
     json_type = {"content-type": "application/json"}
+    if data is not None:
+        crm.answer(
+            data.addresses_page, when=lambda r: r.method == "GET" and r.path == ADDRESSES_PATH
+        )
+        crm.answer(
+            data.control, when=lambda r: r.method == "POST" and r.path in (BAD_PATH, REPAIR_PATH)
+        )
 
     def reply(v2: bool, many: bool, status: int = 200) -> Reply:
         one = _customer(system, v2)

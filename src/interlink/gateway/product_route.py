@@ -173,6 +173,7 @@ class ProductEndpoint:
             link = f'<{self.base}?{_next_query(request.query, next_cursor)}>; rel="next"'
             headers += [(b"link", link.encode()), (NEXT_HEADER, next_cursor.encode())]
         head = request.method == "HEAD"
+        request.product = f"DataProduct/{self.name}"  # the inventory's read, once answered
         conn.respond(request, 200, headers, b"" if head else body, length=len(body))
 
     async def _answer(

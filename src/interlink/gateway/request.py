@@ -37,6 +37,7 @@ class Request:
         "observers",
         "path",
         "peer",
+        "product",
         "query",
         "reject",
         "request_id",
@@ -97,6 +98,8 @@ class Request:
         self.bytes_out = 0
         self.route: str | None = None
         self.system: str | None = None
+        # The DataProduct a product route answered from (``DataProduct/NAME``): a read.
+        self.product: str | None = None
         self.upstream_status: int | None = None
         self.upstream_seconds = 0.0
         # With tracing on, the ids of its spans once it went upstream (telemetry/tracing.py).

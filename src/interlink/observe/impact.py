@@ -180,6 +180,9 @@ def _connection_edges(c: Connection) -> Iterator[EdgeRow]:
     if c.kind == "request":
         yield c.target, c.via, "routes to it", d, o
         yield c.via, c.source, "calls it", d, o
+    elif c.kind == "read":
+        yield c.target, c.via, "served by", d, o
+        yield c.via, c.source, "calls it", d, o
     elif c.kind == "publish":
         yield c.source, c.target, "publishes", d, o
     elif c.kind == "deliver":
@@ -205,7 +208,8 @@ def _estate_edges(estate: Estate) -> Iterator[EdgeRow]:
     for event in estate.of(Event):
         yield f"System/{event.spec.system}", event.key, "publishes", True, False
     for product in estate.of(DataProduct):
-        yield f"System/{product.spec.source.system}", product.key, "feeds", True, False
+        if product.spec.source.system is not None:
+            yield f"System/{product.spec.source.system}", product.key, "feeds", True, False
     for flow in estate.of(Flow):
         for placed in every_step(flow.spec):
             step = placed.step

@@ -7,6 +7,7 @@ A :class:`Connection` is one link between two estate objects, keyed by ``kind``,
 kind          source                         target                      via
 ============  =============================  ==========================  ======================
 request       Consumer (``*``: any caller)   System                      Route
+read          Consumer (``*``: any caller)   DataProduct                 Route
 publish       Consumer, System, Route, Flow  Event                       events, route, a step
 deliver       Subscription                   System, Flow, handler       Event
 trigger       Subscription, System, Api,     Flow                        event, schedule, poll,
@@ -51,7 +52,7 @@ from interlink.estate.kinds.flow import (
 from interlink.estate.model import Estate
 from interlink.store import ObservedCall, ObservedConnection, ObservedLink, Store
 
-KINDS: Final = ("request", "publish", "deliver", "trigger", "call", "connector")
+KINDS: Final = ("request", "read", "publish", "deliver", "trigger", "call", "connector")
 #: The scopes that let a Consumer publish (events/publish_auth.py, a layer above, checks them).
 PUBLISH_SCOPE: Final = "events:publish:"
 #: Any caller: the source of a Route's requests when it requires no scope.
@@ -112,7 +113,7 @@ class Connection:
     def error_rate(self) -> float | None:
         """Errors over attempts; None without traffic, and for requests, whose failures the
         gateway's counts do not keep (its metrics have them by status class)."""
-        if not self.count or self.kind == "request":
+        if not self.count or self.kind in ("request", "read"):
             return None
         return self.errors / self.count
 
@@ -173,6 +174,7 @@ def declared(estate: Estate) -> list[Connection]:
 
 def _declared(estate: Estate) -> Iterator[Connection]:
     yield from _requests(estate)
+    yield from _reads(estate)
     yield from _publishes(estate)
     yield from _deliveries(estate)
     for item in estate.loaded_of("Flow"):
@@ -214,6 +216,28 @@ def _holders(estate: Estate, scopes: Iterable[str]) -> list[str]:
         if all(s in item.obj.spec.scopes for s in wanted):
             out.append(item.key)
     return out
+
+
+def _reads(estate: Estate) -> Iterator[Connection]:
+    """Each Route with ``product:``: the Consumers holding its scopes read the DataProduct."""
+    for item in estate.loaded_of("Route"):
+        route = item.obj
+        assert isinstance(route, Route)
+        if route.spec.product is None:
+            continue
+        scopes = route.spec.auth.scopes if route.spec.auth else []
+        callers = _holders(estate, scopes) if scopes else [ANY]
+        for caller in callers:
+            yield Connection(
+                "read",
+                caller,
+                f"DataProduct/{route.spec.product}",
+                route.key,
+                trigger="request",
+                formats=["application/json", "text/csv", "application/vnd.apache.parquet"],
+                owner=estate.owner_of(route),
+                writes=False,
+            )
 
 
 def _requests(estate: Estate) -> Iterator[Connection]:
@@ -478,7 +502,10 @@ def observed(
     delivery's target, a trigger's source) found in ``estate``."""
     for r in requests:
         source = f"Consumer/{r.consumer}" if r.consumer else ""
-        yield Seen(r.hour, "request", source, f"System/{r.system}", f"Route/{r.route}", r.count)
+        # A product route's reads are kept as the product's key (DataProduct/NAME); a
+        # System's name never holds a "/".
+        kind, target = ("read", r.system) if "/" in r.system else ("request", f"System/{r.system}")
+        yield Seen(r.hour, kind, source, target, f"Route/{r.route}", r.count)
     for c in calls:
         yield Seen(
             c.hour, "connector", f"Flow/{c.caller}", f"System/{c.system}", "", c.calls,

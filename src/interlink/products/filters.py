@@ -30,6 +30,7 @@ class Op(StrEnum):
     GT = "gt"
     GE = "ge"
     IN = "in"
+    NOT_IN = "notin"  # none of the values (a null is not kept either)
     LIKE = "like"  # SQL LIKE: % and _ are wildcards
     PREFIX = "prefix"  # starts with the value, taken literally
     IS_NULL = "isnull"  # value true: IS NULL; false: IS NOT NULL
@@ -56,10 +57,11 @@ class Filter:
     def __post_init__(self) -> None:
         if not _IDENTIFIER.match(self.column):
             raise FilterError(f"not a column name: {self.column!r}")
-        if self.op is Op.IN and not isinstance(self.value, list | tuple):
-            raise FilterError(f"{self.column}: 'in' takes a list of values")
-        if self.op is Op.IN and not self.value:
-            raise FilterError(f"{self.column}: 'in' takes at least one value")
+        listed = self.op in (Op.IN, Op.NOT_IN)
+        if listed and not isinstance(self.value, list | tuple):
+            raise FilterError(f"{self.column}: '{self.op}' takes a list of values")
+        if listed and not self.value:
+            raise FilterError(f"{self.column}: '{self.op}' takes at least one value")
         if self.op in (Op.LIKE, Op.PREFIX) and not isinstance(self.value, str):
             raise FilterError(f"{self.column}: '{self.op}' takes a string")
         if self.op is Op.IS_NULL and not isinstance(self.value, bool):
@@ -77,7 +79,7 @@ def parse_filter(text: str) -> Filter:
     if not colon or op_text not in Op.__members__.values():
         op_text, value = "eq", rest
     op = Op(op_text)
-    if op is Op.IN:
+    if op in (Op.IN, Op.NOT_IN):
         return Filter(column, op, value.split(","))
     if op is Op.IS_NULL:
         if value not in ("true", "false"):
@@ -125,8 +127,9 @@ def where(
         column = quote(f.column, mark)
         if f.op in _SYMBOL:
             parts.append(f"{column} {_SYMBOL[f.op]} {param(f.value)}")
-        elif f.op is Op.IN:
-            parts.append(f"{column} IN ({', '.join(param(v) for v in f.value)})")
+        elif f.op in (Op.IN, Op.NOT_IN):
+            negated = "NOT " if f.op is Op.NOT_IN else ""
+            parts.append(f"{column} {negated}IN ({', '.join(param(v) for v in f.value)})")
         elif f.op is Op.LIKE:
             parts.append(f"{column} LIKE {param(f.value)}")
         elif f.op is Op.PREFIX:

@@ -17,6 +17,8 @@ schedule and (later) the serving layer use.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -45,12 +47,19 @@ from interlink.http.client import HttpClient
 from interlink.http.credential import compile_credential
 from interlink.observe import signals
 from interlink.products import quality
+from interlink.products.columns import conform
 from interlink.products.engine import literal, session
-from interlink.products.errors import ContractBroken, NotRefreshed, UnknownProduct
+from interlink.products.errors import (
+    ContractBroken,
+    NotRefreshed,
+    SourceUnreadable,
+    UnknownProduct,
+)
 from interlink.products.filters import Filter, FilterError, Op, where
 from interlink.products.history import RefreshHistory, RefreshRecord, Violation
 from interlink.products.query import Policy, ProductQuery, QueryResult, page, select_sql
 from interlink.products.sources import read_file, read_sql
+from interlink.products.sql import SqlRefused, SqlTimeout, run_sql
 from interlink.products.storage import ProductFiles
 from interlink.products.web import read_http
 
@@ -61,6 +70,13 @@ log = logging.getLogger("interlink.products")
 
 #: Reads a virtual product keeps for its cacheTtl, at most.
 CACHE_ENTRIES = 64
+#: A products source's query: the rows it may make, and the seconds it may run.
+COMPOSED_ROWS = 5_000_000
+COMPOSED_TIME = 120.0
+#: The products sources being read in this task, outermost first: a cycle is refused.
+_COMPOSING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "composing", default=()
+)
 
 
 def product_policy(product: DataProduct) -> Policy:
@@ -179,14 +195,18 @@ class Products:
         """The source's rows (SQL: with ``filters`` pushed down; a file: whole, then
         ``filters`` applied by DuckDB)."""
         source = product.spec.source
-        system = self._system(source.system)
+        if source.type is SourceType.PRODUCTS:
+            return await _filtered(await self._composed(product, columns), filters)
+        system = self._system(source.system_name)
         if source.type is SourceType.HTTP:
             table = await self._read_http(system, source, columns)
             return await _filtered(table, filters)
         connector = system.spec.connector_name
         if connector is None:
             raise ConfigError(f"System/{source.system} has no connector")
-        connection = await self.connections.get(source.system, connector, system.spec.connection)
+        connection = await self.connections.get(
+            source.system_name, connector, system.spec.connection
+        )
         if source.type is SourceType.SQL:
             return await read_sql(connection, source, columns, filters, connector)
         return await _filtered(await read_file(connection, source, columns), filters)
@@ -198,11 +218,45 @@ class Products:
             raise ConfigError(f"System/{source.system} has no baseUrl to read an http source at")
         credential = None
         if system.spec.credentials is not None:
-            credential = compile_credential(system.spec.credentials, source.system)
+            credential = compile_credential(system.spec.credentials, source.system_name)
         if self._client is None:
             self._client = HttpClient()
         base_url = resolve(system.spec.base_url)
         return await read_http(self._client, base_url, credential, source, columns)
+
+    async def _composed(self, product: DataProduct, columns: Sequence[Column]) -> pa.Table:
+        """A ``products`` source: its DuckDB query over the other products it names, each
+        read whole and unmasked (the composed product's own policy masks what it serves)."""
+        name = product.metadata.name
+        reading = _COMPOSING.get()
+        if name in reading:
+            chain = " → ".join([*reading, name])
+            raise ConfigError(f"DataProduct/{name}: its source reads itself ({chain})")
+        readable = {
+            other: functools.partial(self._whole, other) for other in self.names() if other != name
+        }
+        assert product.spec.source.query is not None  # the model's rule for products sources
+        token = _COMPOSING.set((*reading, name))
+        try:
+            table = await run_sql(
+                product.spec.source.query, readable, max_rows=COMPOSED_ROWS, timeout=COMPOSED_TIME
+            )
+        except (SqlRefused, SqlTimeout) as exc:
+            raise SourceUnreadable(f"DataProduct/{name}: its source query: {exc.message}") from None
+        finally:
+            _COMPOSING.reset(token)
+        return await asyncio.to_thread(conform, _projected(table, columns), columns)
+
+    async def _whole(self, name: str) -> pa.Table:
+        """Every row of ``name``, unmasked: what a products source composes."""
+        _, product = self.product(name)
+        contract = self.contract(name)
+        if product.spec.mode is ProductMode.MATERIALISED:
+            current = self.files.current(name)
+            if current is None:
+                raise NotRefreshed(f"DataProduct/{name} has not been refreshed yet: no data")
+            return await asyncio.to_thread(_parquet, current)
+        return await self._virtual_read(name, product, contract, [])
 
     def _system(self, name: str) -> System:
         found = self.estate().get("System", name)
@@ -344,6 +398,17 @@ def _run(sql: str, params: dict[str, Any], data: pa.Table | None) -> pa.Table:
             raise FilterError(f"the query cannot run: {said}") from None
 
 
+def _parquet(path: Path) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
+
+
+def _projected(table: pa.Table, columns: Sequence[Column]) -> pa.Table:
+    names = {c.name for c in columns}
+    return table.select([c for c in table.column_names if c in names])
+
+
 def _highest(path: Path, column: str) -> Any:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -406,10 +471,10 @@ def typed(
             continue
         if masked and f.column in masked:
             kind = ColumnType.STRING
-        value = [_value(v, kind, f.column) for v in f.value] if f.op is Op.IN else f.value
-        out.append(
-            Filter(f.column, f.op, value if f.op is Op.IN else _value(value, kind, f.column))
-        )
+        if f.op in (Op.IN, Op.NOT_IN):
+            out.append(Filter(f.column, f.op, [_value(v, kind, f.column) for v in f.value]))
+        else:
+            out.append(Filter(f.column, f.op, _value(f.value, kind, f.column)))
     return out
 
 

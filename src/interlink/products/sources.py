@@ -53,7 +53,7 @@ def source_sql(
     if source.query is not None:
         origin = f"({source.query}) AS {quote('source', mark)}"
     else:
-        origin = ".".join(quote(part, mark) for part in source.location.split("."))
+        origin = ".".join(quote(part, mark) for part in source.path.split("."))
     # Quoted identifiers, the product's own query, and :parameters:
     sql = f"SELECT {', '.join(quote(c.name, mark) for c in columns)} FROM {origin}"  # noqa: S608
     condition, params = where(filters, mark, "f")
@@ -80,7 +80,7 @@ async def read_file(
     connection: Connection, source: DataSource, columns: Sequence[Column]
 ) -> pa.Table:
     """The file at the source's location, read by DuckDB: the contract's columns, conformed."""
-    data = await connection.read_file(source.location)
+    data = await connection.read_file(source.path)
     return await asyncio.to_thread(_read_bytes, data, source, columns, connection.system)
 
 

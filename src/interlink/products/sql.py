@@ -18,18 +18,16 @@ cut short).
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from interlink.errors import InterlinkError
+from interlink.estate.sql_tables import SERIALIZE, tables_in
 from interlink.products.engine import connect, session
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: Scalar functions that read the process's environment or settings: refused.
-DENIED_FUNCTIONS: Final = frozenset({"getenv", "current_setting", "read_text", "read_blob", "glob"})
 #: Rows one statement may answer with, and the seconds it may run, by default.
 MAX_ROWS: Final = 10_000
 TIMEOUT: Final = 10.0
@@ -51,43 +49,14 @@ def tables_of(text: str) -> set[str]:
     """The tables ``text`` reads (lower-case, its CTEs left out); SqlRefused when it is not
     one plain SELECT."""
     with session() as db:
-        found = db.execute("SELECT json_serialize_sql(?)", [text]).fetchone()
-    tree: dict[str, Any] = json.loads(found[0]) if found else {"error": True}
-    if tree.get("error"):
-        said = tree.get("error_message") or "it does not parse"
-        if "Only SELECT" in said:
-            said = "only a SELECT statement is run"
-        raise SqlRefused(f"the SQL is refused: {said}")
-    if len(tree["statements"]) != 1:
-        raise SqlRefused("the SQL is refused: send one statement")
-    tables: set[str] = set()
-    ctes: set[str] = set()
-    for node in _nodes(tree["statements"][0]):
-        kind = node.get("type")
-        if kind == "TABLE_FUNCTION":
-            name = node.get("function", {}).get("function_name", "?")
-            raise SqlRefused(f"the SQL calls the table function {name}: only products can be read")
-        if kind == "BASE_TABLE":
-            if node.get("schema_name") or node.get("catalog_name"):
-                raise SqlRefused(f"the SQL names a qualified table: {node['table_name']!r}")
-            tables.add(str(node["table_name"]).lower())
-        if node.get("class") == "FUNCTION" and node.get("function_name") in DENIED_FUNCTIONS:
-            raise SqlRefused(f"the SQL calls {node['function_name']}, which is not allowed")
-        for entry in node.get("cte_map", {}).get("map", []) if "cte_map" in node else []:
-            ctes.add(str(entry["key"]).lower())
-    return tables - ctes
-
-
-def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
-    """Every object in ``tree``, walked with a stack (a parse tree may nest deeply)."""
-    stack = [tree]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            yield value
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
+        found = db.execute(SERIALIZE, [text]).fetchone()
+    try:
+        return tables_in(found[0] if found else None)
+    except ValueError as exc:
+        said = str(exc).replace("it calls", "the SQL calls").replace("it names", "the SQL names")
+        if said.startswith("the SQL"):
+            raise SqlRefused(said) from None
+        raise SqlRefused(f"the SQL is refused: {said}") from None
 
 
 async def run_sql(

@@ -16,14 +16,18 @@ from interlink.leases import LeaseKeeper
 from interlink.products.history import RefreshHistory
 from interlink.products.schedule import RefreshSchedule
 from interlink.products.service import Products
+from interlink.products.storage import data_dir
 from interlink.runtime.runtime import Runtime
 
 
 def products_dir(runtime: Runtime) -> Path:
+    """The Platform's shared ``products.dataDir``, else the node's own directory."""
     settings = runtime.settings
     if settings.state_dir is not None:
-        return settings.state_dir / "products"
-    return settings.estate_dir.resolve() / ".interlink" / "products"
+        own = settings.state_dir / "products"
+    else:
+        own = settings.estate_dir.resolve() / ".interlink" / "products"
+    return data_dir(runtime.snapshot.estate, own)
 
 
 async def start_products(runtime: Runtime) -> tuple[Products, RefreshSchedule | None]:

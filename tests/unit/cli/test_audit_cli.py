@@ -115,14 +115,14 @@ def test_the_demos_credentials_are_recorded(retail_dir: Path) -> None:
         backoffice_token(store)
         found = [(e.action, e.result, e.who_name) for e in store.audit.entries()]
         text = repr(list(store.audit.entries()))
-    # a token and three keys, then the same again with the earlier four revoked (a new token before
+    # a token and four keys, then the same again with the earlier five revoked (a new token before
     # the old is revoked: the last admin token cannot be), then one token
     assert [a for a, _, _ in found] == [
         "token.create",
-        *["consumer_key.create"] * 3,
+        *["consumer_key.create"] * 4,
         "token.create",
         "token.revoke",
-        *["consumer_key.revoke", "consumer_key.create"] * 3,
+        *["consumer_key.revoke", "consumer_key.create"] * 4,
         "token.create",
     ]
     assert {(r, w) for _, r, w in found} == {("ok", "cli-local")}

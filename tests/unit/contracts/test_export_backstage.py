@@ -92,10 +92,10 @@ def test_one_entity_per_estate_object_and_a_component_per_system(
     kinds = [e["kind"] for e in entities]
     assert {k: kinds.count(k) for k in dict.fromkeys(kinds)} == {
         "Group": 5,
-        "System": 8,
-        "Component": 10,  # eight services and the address-sync and order-saga flows
+        "System": 10,
+        "Component": 12,  # ten services and the address-sync and order-saga flows
         "API": 5,  # two Apis and three events
-        "Resource": 5,  # the customer-addresses product and the four terms of the glossary
+        "Resource": 8,  # the four products and the four terms of the glossary
     }
     refs = by_ref(entities)
     assert refs["component:crm"]["spec"]["system"] == "system:crm"
@@ -263,6 +263,6 @@ def test_a_term_named_like_a_product_keeps_apart_from_it(editable: Path) -> None
         for e in backstage_entities(checked(editable))
         if e["kind"] == "Resource"
     )
-    assert names[:2] == ["customer-address", "customer-addresses"]
-    assert re.fullmatch(r"customer-addresses-[0-9a-f]{6}", names[2])
+    assert names[:4] == ["crm-customers", "customer-360", "customer-address", "customer-addresses"]
+    assert re.fullmatch(r"customer-addresses-[0-9a-f]{6}", names[4])
     assert structural_problems(backstage_entities(checked(editable))) == []

@@ -55,8 +55,8 @@ def test_the_retail_example_has_no_errors() -> None:
         "Route/customers",
     ]
     assert result.ok
-    assert len(result.estate) == 45
-    assert len(result.estate.files) == 20
+    assert len(result.estate) == 53
+    assert len(result.estate.files) == 23
     assert len(result.estate.contracts) == 6
 
 
@@ -291,11 +291,17 @@ def test_dangling_reference_is_located_with_a_hint(
 
 
 def test_dangling_reference_to_a_kind_the_estate_lacks(retail: Path) -> None:
-    (retail / "data" / "customer-addresses.yaml").unlink()
+    for product in (retail / "data").glob("*.yaml"):
+        product.unlink()
     (retail / "glossary.yaml").unlink()  # it maps terms to the product's columns too
+    lacking = "which does not exist (the estate has no DataProduct yet)"
     assert check_messages(retail) == [
-        "monitors.yaml:22:11: error: Monitor/addresses-fresh refers to "
-        "DataProduct/customer-addresses, which does not exist (the estate has no DataProduct yet)"
+        "gateway/routes.yaml:92:12: error: Route/customer-360-data refers to "
+        f"DataProduct/customer-360, {lacking}",
+        f"monitors.yaml:22:11: error: Monitor/addresses-fresh refers to "
+        f"DataProduct/customer-addresses, {lacking}",
+        "monitors.yaml:63:11: error: Monitor/customer-360-refreshes refers to "
+        f"DataProduct/customer-360, {lacking}",
     ]
 
 
@@ -1023,5 +1029,5 @@ def test_check_works_from_a_single_file_estate(tmp_path: Path) -> None:
     path.write_text("\n---\n".join(parts))
     result = check_estate(path)
     assert [f.render(result.estate.root) for f in result.findings] == []
-    assert len(result.estate) == 10
+    assert len(result.estate) == 12
     assert len(result.estate.contracts) == 2

@@ -304,7 +304,7 @@ def test_the_retail_graph() -> None:
     estate, findings = load_estate(RETAIL)
     assert findings == []
     graph = build_graph(estate)
-    assert len(graph.nodes) == 45
+    assert len(graph.nodes) == 53
     edges = {(e.source, e.target, e.type) for e in graph.edges}
     assert ("Team/sales", "System/crm", "owns") in edges
     assert ("System/crm", "Api/customers-v1", "exposes") in edges

@@ -142,8 +142,9 @@ def test_a_deprecated_event_binds_its_publishers_and_subscribers(retail: Path) -
         ("Route/address-changes", None),  # publishes it
         ("Consumer/crm-publisher", "Route/address-changes"),
         ("Monitor/address-updates-fresh", None),  # watches it
+        ("DataProduct/customer-360", None),  # refreshed on it
     }
-    assert all(b.days_left == 70 and b.version is None for b in result.lifecycle[:6])
+    assert all(b.days_left == 70 and b.version is None for b in result.lifecycle[:7])
 
 
 def test_subscribers_are_bound_to_deprecated_schema_versions(retail: Path) -> None:
@@ -197,7 +198,7 @@ def test_the_text_table_follows_the_findings() -> None:
         "  Consumer/mobile-app      Api/customers-v1  Route/customers  deprecated  2027-06-30  "
         "      220  Api/customers-v2",
     ]
-    assert "45 objects in 20 files: 0 errors, 4 warnings" in lines
+    assert "53 objects in 23 files: 0 errors, 4 warnings" in lines
     assert "Lifecycle" not in run_check()[1]
 
 
@@ -236,7 +237,7 @@ def test_markdown_has_a_lifecycle_table_and_past_sunsets_fail() -> None:
         "| Route/customers | Api/customers-v1 | - | deprecated | 2027-06-30 | -1 | "
         "Api/customers-v2 |"
     ) in out
-    assert "45 objects: 3 errors, 1 warning" in out
+    assert "53 objects: 3 errors, 1 warning" in out
 
 
 def test_an_estate_without_bindings_says_so(retail: Path) -> None:

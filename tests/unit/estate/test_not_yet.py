@@ -35,24 +35,26 @@ def test_a_data_product_whose_source_is_not_read_is_a_warning(
     retail: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(not_yet, "PRODUCT_SOURCES_READ", frozenset({"sql", "csv"}))
-    found = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m]
+    found = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/customer-a" in m]
     assert found[0] == (
         "data/customer-addresses.yaml:12:11: warning: DataProduct/customer-addresses is checked "
         "but not run: its http source is not read yet (sources read: csv, sql)"
     )
     edit(
         retail / "data" / "customer-addresses.yaml",
-        "    type: http\n    location: /customers/addresses\n",
-        "    type: csv\n    location: addresses.csv\n",
+        "    type: http\n    location: /customers/addresses?limit=50\n    records: items\n"
+        "    pagination: {style: cursor, param: cursor, next: next}",
+        "    type: csv\n    location: addresses.csv\n   ",
     )
     # Read, but still virtual: its freshness monitor would see no refreshes.
-    assert [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m] == [MONITOR_UNREFRESHED]
+    read = [m for m in _messages(retail, "NOT_RUN") if "DataProduct/customer-a" in m]
+    assert read == [MONITOR_UNREFRESHED]
     edit(
         retail / "data" / "customer-addresses.yaml",
         "  contract:\n",
         "  mode: materialised\n  contract:\n",
     )
-    assert [m for m in _messages(retail, "NOT_RUN") if "DataProduct/" in m] == []
+    assert [m for m in _messages(retail, "NOT_RUN") if "DataProduct/customer-a" in m] == []
 
 
 def test_a_flow_step_the_engine_does_not_run_is_a_warning_at_the_step(

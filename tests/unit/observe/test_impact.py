@@ -117,7 +117,7 @@ def test_the_commands_read_the_estates_store(
     assert code == 0
     assert "UNDECLARED" in out
     assert "unused" in out
-    assert out.strip().splitlines()[-1].startswith("23 declared, 2 observed")
+    assert out.strip().splitlines()[-1].startswith("25 declared, 2 observed")
 
     code, out, _ = interlink(capsys, "inventory", "--format", "json", "--undeclared", *at)
     document = json.loads(out)

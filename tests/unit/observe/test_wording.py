@@ -95,7 +95,8 @@ def test_freshness_of_an_event_names_publisher_consumers_and_owner(describer: De
     said = word(verdict, monitor("Event", "customer.address-updated", "freshness"), describer)
     assert said.summary == (
         "The CRM has not sent any customer.address-updated events for 4 hours; it usually sends "
-        "about 120 an hour. Analytics, the address-sync flow and Logistics depend on them. "
+        "about 120 an hour. The customer 360 data product, Analytics, the address-sync flow and "
+        "1 more depend on them. "
         "Owner: Sales."
     )
     assert said.detail.startswith(

@@ -247,3 +247,28 @@ def test_a_route_serves_a_product_or_does_something_else() -> None:
         RouteSpec.model_validate(
             {"match": {"path": "/x"}, "product": "x", "upstreams": [{"system": "crm"}]}
         )
+
+
+def test_row_filter_comparisons_fit_their_columns(tmp_path: Path) -> None:
+    consumer = "apiVersion: interlink/v1\nkind: Consumer\nmetadata: {name: acme, owner: data}\n"
+    consumer += "spec: {type: partner, plan: p}\n---\napiVersion: interlink/v1\nkind: Plan\n"
+    consumer += "metadata: {name: p, owner: data}\nspec: {limits: [{requests: 1, per: 1s}]}\n---\n"
+    text = orders_product(
+        extra="  rowFilters:\n"
+        "    - consumer: acme\n"
+        "      where:\n"
+        "        amount: {ge: 10, lt: high}\n"
+        "        status: {in: [open, 3]}\n"
+        "        placed_at: {gt: '2026-01-01'}\n"
+        "        id: {notIn: [1, 2]}\n"
+    )
+    found = _findings(make_estate(tmp_path, consumer + text))
+    assert found == [
+        "estate.yaml:54:30: error: DataProduct/orders: the row filter of Consumer/acme on "
+        "'amount': 'high' is not a number",
+        "estate.yaml:55:22: error: DataProduct/orders: the row filter of Consumer/acme on "
+        "'status': 3 is not a string",
+    ]
+    bad = orders_product(extra="  rowFilters:\n    - {consumer: acme, where: {id: {}}}\n")
+    found = _findings(make_estate(tmp_path / "b", consumer + bad), "")
+    assert any("a condition compares with eq" in f for f in found), found

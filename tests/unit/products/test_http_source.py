@@ -173,3 +173,84 @@ def test_http_records_of_the_wrong_type_or_lacking_a_column_break_the_contract(
     with pytest.raises(ContractBroken) as exc:
         asyncio.run(_with(tmp_path, _json(lacking), lambda p: p.query("places")))
     assert [(v.rule, v.column) for v in exc.value.violations] == [("columns", "seen")]
+
+
+def _paged(style: str) -> Callable[[Any], Reply]:
+    """A server answering RECORDS one page at a time in ``style``."""
+
+    def answer(request: Any) -> Reply:
+        params = dict(p.split("=", 1) for p in request.query.split("&") if "=" in p)
+        if style == "cursor":
+            at = int(params.get("after", "0").removeprefix("t"))
+            nxt = f"t{at + 1}" if at + 1 < len(RECORDS) else None
+            return _json({"items": RECORDS[at : at + 1], "meta": {"next": nxt}})
+        if style == "page":
+            page = int(params["page"])
+            return _json({"items": RECORDS[page - 1 : page]})
+        offset, size = int(params["offset"]), int(params["limit"])
+        return _json({"items": RECORDS[offset : offset + size]})
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination", "queries"),
+    [
+        (
+            "cursor",
+            "{style: cursor, param: after, next: meta.next}",
+            ["active=true", "active=true&after=t1", "active=true&after=t2"],
+        ),
+        (
+            "page",
+            "{style: page, param: page}",
+            [f"active=true&page={n}" for n in (1, 2, 3, 4)],  # the 4th is empty: the end
+        ),
+        (
+            "offset",
+            "{style: offset, param: offset, size: 2, sizeParam: limit}",
+            ["active=true&offset=0&limit=2", "active=true&offset=2&limit=2"],  # 1 < 2: the end
+        ),
+    ],
+)
+def test_an_http_source_follows_its_pages(
+    tmp_path: Path, style: str, pagination: str, queries: list[str]
+) -> None:
+    async def go() -> tuple[Any, Receiver]:
+        crm = Receiver()
+        crm.answer(_paged(style), times=None)
+        await crm.start()
+        text = PRODUCT % {
+            "url": crm.url,
+            "records": f", records: items, pagination: {pagination}",
+            "mode": "virtual",
+            "refresh": "",
+        }
+        estate = load(make_estate(tmp_path, text))
+        products = Products(lambda: estate, tmp_path / "data")
+        try:
+            return await products.query("places", ProductQuery(order_by=("id",))), crm
+        finally:
+            await products.aclose()
+            await crm.stop()
+
+    result, crm = asyncio.run(go())
+    assert [r["id"] for r in result.table.to_pylist()] == [1, 2, 3]
+    assert [r.query for r in crm.requests] == queries
+
+
+def test_a_cursor_naming_the_same_page_or_too_many_pages_is_unreadable(tmp_path: Path) -> None:
+    again = _json({"items": RECORDS[:1], "next": "same"})
+    for pagination, said in (
+        ("{style: cursor, param: c, next: next}", "names the same page again"),
+        ("{style: page, param: p, maxPages: 3}", "more than 3 pages (maxPages)"),
+    ):
+        with pytest.raises(SourceUnreadable, match=re.escape(said)):
+            asyncio.run(
+                _with(
+                    tmp_path,
+                    again,
+                    lambda p: p.query("places"),
+                    records=f"items, pagination: {pagination}",
+                )
+            )

@@ -79,10 +79,12 @@ async def test_each_monitor_is_evaluated_told_and_kept(runtime: Runtime) -> None
         "address-updates-fresh",
         "address-updates-volume",
         "addresses-fresh",
+        "customer-360-refreshes",
         "customers-availability",
         "customers-latency",
     ]
     assert [v.monitor for v in sink.heard] == list(verdicts)
+    assert not verdicts["customer-360-refreshes"].firing  # no refresh seen yet
     assert verdicts["customers-availability"].firing  # 10% failing against 99.9%
     assert verdicts["customers-availability"].facts["error_ratio"] == pytest.approx(0.1)
     assert not verdicts["customers-latency"].firing  # all within 300 ms

@@ -27,12 +27,65 @@ class SourceType(StrEnum):
     PARQUET = "parquet"
     JSON = "json"
     HTTP = "http"
+    PRODUCTS = "products"
+
+
+class PaginationStyle(StrEnum):
+    CURSOR = "cursor"
+    PAGE = "page"
+    OFFSET = "offset"
+
+
+class Pagination(Model):
+    """How an http source's pages are followed: ``cursor`` (the answer's ``next`` field is
+    sent back as ``param``, until it is absent or empty), ``page`` (``param`` counts pages
+    from ``start``, until an empty page) or ``offset`` (``param`` counts records from
+    ``start``, ``size`` a page, until a page holds fewer)."""
+
+    style: PaginationStyle
+    param: str = Field(
+        pattern=r"^[A-Za-z0-9_.\-\[\]]+$", description="the query parameter carrying the position"
+    )
+    next: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$",
+        description="cursor: the dotted path of the next page's token in the answer",
+    )
+    start: int = Field(default=-1, ge=-1, description="page: first page (1); offset: first (0)")
+    size: int | None = Field(
+        default=None, ge=1, le=100_000, description="records a page (sent as sizeParam)"
+    )
+    size_param: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.\-\[\]]+$",
+        description="the query parameter carrying size",
+    )
+    max_pages: int = Field(default=1000, ge=1, le=100_000, description="pages read at most")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Pagination:
+        if self.style is PaginationStyle.CURSOR and self.next is None:
+            raise ValueError("cursor pagination names the answer's next field (next)")
+        if self.style is PaginationStyle.OFFSET and self.size is None:
+            raise ValueError("offset pagination needs the size of a page (size)")
+        if self.size_param is not None and self.size is None:
+            raise ValueError("sizeParam is sent with size: give size")
+        return self
+
+    def first(self) -> int:
+        """The position of the first page (page 1, offset 0 unless ``start`` says)."""
+        if self.start >= 0:
+            return self.start
+        return 1 if self.style is PaginationStyle.PAGE else 0
 
 
 class DataSource(Model):
-    system: Name
+    system: Name | None = Field(
+        default=None, description="the System read (every type but products)"
+    )
     type: SourceType
-    location: str = Field(
+    location: str | None = Field(
+        default=None,
         min_length=1,
         description="table (sql), the file's path under the System's root, or the path GET "
         "under the System's baseUrl (http)",
@@ -40,7 +93,8 @@ class DataSource(Model):
     query: str | None = Field(
         default=None,
         description="a SELECT run on the System instead of reading the table (sql sources, in "
-        "the System's own dialect); filters and projections wrap it",
+        "the System's own dialect); products: a DuckDB SELECT over other DataProducts, each "
+        "named as a table",
     )
     records: str | None = Field(
         default=None,
@@ -48,6 +102,30 @@ class DataSource(Model):
         description="http sources: the dotted path to the array of records in the JSON answer "
         "(data.items); none: the answer is the array",
     )
+    pagination: Pagination | None = Field(
+        default=None, description="http sources: how the pages of the answer are followed"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> DataSource:
+        if self.type is SourceType.PRODUCTS:
+            if self.query is None or self.system is not None or self.location is not None:
+                raise ValueError("a products source is a query over DataProducts: no system")
+        elif self.system is None or self.location is None:
+            raise ValueError(f"a {self.type.value} source names its system and location")
+        if self.pagination is not None and self.type is not SourceType.HTTP:
+            raise ValueError("pagination applies to http sources")
+        return self
+
+    @property
+    def system_name(self) -> str:
+        """The System read (a products source reads none: an empty name)."""
+        return self.system or ""
+
+    @property
+    def path(self) -> str:
+        """The location (a products source has none: an empty path)."""
+        return self.location or ""
 
 
 class ColumnType(StrEnum):
@@ -141,13 +219,48 @@ class Mask(Model):
     )
 
 
+Scalar = str | int | float | bool
+
+
+class Condition(Model):
+    """Comparisons of one column, AND-ed: ``{ge: 10, lt: 100}``, ``{in: [DE, AT]}``."""
+
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    lt: Scalar | None = Field(default=None, description="below the value")
+    le: Scalar | None = Field(default=None, description="at most the value")
+    gt: Scalar | None = Field(default=None, description="above the value")
+    ge: Scalar | None = Field(default=None, description="at least the value")
+    in_: list[Scalar] | None = Field(
+        default=None, alias="in", min_length=1, description="one of the values"
+    )
+    not_in: list[Scalar] | None = Field(
+        default=None, min_length=1, description="none of the values"
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> Condition:
+        if not self.operators():
+            raise ValueError("a condition compares with eq, ne, lt, le, gt, ge, in or notIn")
+        return self
+
+    def operators(self) -> list[tuple[str, Scalar | list[Scalar]]]:
+        """The comparisons given, as (operator, value), in a stable order."""
+        given = [(name, getattr(self, name)) for name in ("eq", "ne", "lt", "le", "gt", "ge")]
+        given += [("in", self.in_), ("notIn", self.not_in)]
+        return [(op, value) for op, value in given if value is not None]
+
+
 class RowFilter(Model):
-    """Rows one consumer may see: those whose columns equal the values given (AND-ed). The
-    values are the estate's, bound as parameters: nothing a consumer sends enters the filter."""
+    """Rows one consumer may see: those whose columns meet the conditions given (AND-ed): a
+    value (equal to it) or a :class:`Condition`. The values are the estate's, bound as
+    parameters: nothing a consumer sends enters the filter."""
 
     consumer: Name = Field(description="the Consumer this filter applies to")
-    where: dict[str, str | int | float | bool] = Field(
-        min_length=1, description="column → the value it must equal"
+    where: dict[str, Scalar | Condition] = Field(
+        min_length=1,
+        description="column → the value it must equal, or comparisons: {ge: 10}, "
+        "{in: [DE, AT]}, {notIn: [US]}, {lt: '2026-01-01'}",
     )
 
 

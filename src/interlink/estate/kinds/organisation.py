@@ -207,6 +207,19 @@ class PrivacySettings(Model):
     )
 
 
+class ProductSettings(Model):
+    """Where the materialised data products' files are kept."""
+
+    data_dir: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a directory every node shares (a shared volume: NFS, EFS, a CSI volume), "
+        "absolute or relative to the estate: the node holding the product-refresh lease "
+        "writes there and every node serves from there; none: each node's own "
+        "(<estate>/.interlink/products, or its --state-dir). Read when serve starts",
+    )
+
+
 class PlatformSpec(Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -217,6 +230,7 @@ class PlatformSpec(Model):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    products: ProductSettings = Field(default_factory=ProductSettings)
 
 
 class Platform(EstateObject):

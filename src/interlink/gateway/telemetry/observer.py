@@ -203,6 +203,10 @@ class GatewayObserver:
             wall = self.clock()
             if self.connections.add(wall, consumer or "", route, system):
                 self._flush_full()
+        elif request.product is not None:  # a product route's read: consumer → product
+            wall = self.clock()
+            if self.connections.add(wall, consumer or "", route, request.product):
+                self._flush_full()
         if consumer is not None and request.route is not None:
             self.consumer_requests.inc(consumer, route)
         if request.route is not None:  # for the monitors; a request no route matched is nobody's

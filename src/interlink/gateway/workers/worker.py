@@ -41,6 +41,7 @@ from interlink.gateway.telemetry.tracing import GatewayTracing
 from interlink.gateway.workers.event_link import EventLink
 from interlink.gateway.workers.flows import WorkerFlows
 from interlink.gateway.workers.metrics import MetricsEndpoint
+from interlink.observe.lineage import LineageRecorder
 from interlink.observe.signals import SignalSaver
 from interlink.observe.tracing import start_tracing, stop_tracing
 from interlink.products.service import Products
@@ -105,6 +106,12 @@ def load_config(
         traced = start_tracing(telemetry, services.metrics, f"{socket.gethostname()}:{os.getpid()}")
         if traced is not None:
             services.tracing = GatewayTracing(traced)
+    if services is not None and services.store is not None:
+        # Each worker records the served hops of its product reads itself.
+        if services.lineage is None:
+            services.lineage = LineageRecorder(services.store, result.estate)
+        else:
+            services.lineage.use(result.estate)
     config = compile_gateway(result.estate, options.limits, services)
     if services is not None:  # the products its product routes read follow it too
         services.state[SERVED_ESTATE] = result.estate
@@ -141,6 +148,21 @@ def forget_secrets(services: GatewayServices) -> None:
         secrets.refresh()
 
 
+async def _close(
+    services: GatewayServices, link: EventLink | None, flows: WorkerFlows | None
+) -> None:
+    """What the worker holds open beside its server: the ingress link, its flows' engine, its
+    products' sources, its lineage (the last hops written)."""
+    if link is not None:
+        await link.aclose()
+    if flows is not None:
+        await flows.engine.aclose()
+    if services.products is not None:
+        await services.products.aclose()
+    if services.lineage is not None:
+        await services.lineage.stop()
+
+
 async def run(options: WorkerOptions) -> None:
     loop = asyncio.get_running_loop()
     services = await asyncio.to_thread(open_services, options)
@@ -153,6 +175,8 @@ async def run(options: WorkerOptions) -> None:
     observer = GatewayObserver(services, access_log=options.access_log)
     saver = SignalSaver(services.store)  # the monitors' signals of this worker's requests
     saver.start()
+    if services.lineage is not None:
+        services.lineage.start()
     tls = await asyncio.to_thread(ListenerTls.from_estate, services.state[SERVED_ESTATE])
     server = GatewayServer(config, events=link, observer=observer, tls=tls)
     await server.start(bind(options.listen, reuse_port=True))
@@ -192,12 +216,7 @@ async def run(options: WorkerOptions) -> None:
     await saver.stop()
     if endpoint is not None:
         await endpoint.stop()
-    if link is not None:
-        await link.aclose()
-    if flows is not None:
-        await flows.engine.aclose()
-    if services.products is not None:
-        await services.products.aclose()
+    await _close(services, link, flows)
     await asyncio.to_thread(flush_comparisons, services)
     await asyncio.to_thread(stop_tracing)
     if services.store is not None:
