@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlink.estate.kinds.gateway import ApiKeyAuth, Auth, JwtAuth
+from interlink.estate.kinds.gateway import ApiKeyAuth, Auth, JwtAuth, OAuth2Auth
 
 
 def security_schemes(auth: Auth) -> dict[str, dict[str, Any]]:
@@ -33,6 +33,14 @@ def security_schemes(auth: Auth) -> dict[str, dict[str, Any]]:
                     "name": method.query,
                     "description": "The API key of a Consumer, as a query parameter." + needs,
                 }
+        elif isinstance(method, OAuth2Auth):
+            schemes[_free(schemes, "oauth2")] = {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "An access token from the gateway's POST /oauth/token "
+                "(client credentials)." + needs,
+            }
         else:
             schemes[_free(schemes, "jwt")] = {
                 "type": "http",

@@ -55,6 +55,7 @@ from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
 from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
+from interlink.store.platform_keys import PlatformKey, PlatformKeys
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
 from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
@@ -88,6 +89,8 @@ __all__ = [
     "ObservedConnection",
     "ObservedLink",
     "Outcome",
+    "PlatformKey",
+    "PlatformKeys",
     "Revision",
     "Role",
     "SignalRow",
@@ -128,6 +131,7 @@ class Store:
         self.alerts = AlertBook(db)
         self.lineage = LineageHops(db)
         self.audit = AuditLog(db)
+        self.platform_keys = PlatformKeys(db)
 
     @property
     def url(self) -> str:

@@ -42,6 +42,7 @@ SOURCES: Final = (
     "store/migrations/signals",
     "products/migrations",
     "store/migrations/audit",
+    "store/migrations/platform_keys",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

@@ -62,7 +62,13 @@ class JwtAuth(Model):
         return self
 
 
-AuthMethod = Annotated[ApiKeyAuth | JwtAuth, Field(discriminator="type")]
+class OAuth2Auth(Model):
+    """Access tokens the gateway issued itself (Platform gateway.oauth), checked in-process."""
+
+    type: Literal["oauth2"]
+
+
+AuthMethod = Annotated[ApiKeyAuth | JwtAuth | OAuth2Auth, Field(discriminator="type")]
 
 
 class Auth(Model):

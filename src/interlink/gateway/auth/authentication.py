@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds import Consumer
-from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, Route
+from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, OAuth2Auth, Route
 from interlink.estate.model import Estate
 from interlink.estate.references import resolve
-from interlink.gateway.auth import apikey, jwt
+from interlink.gateway.auth import apikey, jwt, oauth
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identities
 from interlink.gateway.auth.jwks import JwksCache, jwks_cache
@@ -63,6 +63,8 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
             names.add(spec.header.lower().encode("latin-1"))
         elif isinstance(spec, JwtAuth):
             methods.append(_jwt(spec, consumers, services))
+        elif isinstance(spec, OAuth2Auth):
+            methods.append(oauth.platform_method(estate, consumers, services))
     return _policy(methods, frozenset(auth.scopes), frozenset(names))
 
 
