@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from interlink.gateway.auth.jwks import parse_jwks
 from interlink.gateway.auth.jws import parse, verify_public
 from interlink.gateway.auth.platform_keys import PlatformKeyRing, rotate
 from interlink.gateway.services import GatewayServices
-from interlink.store import Store, open_store
+from interlink.store import Store, default_store_url, open_store
 from interlink.store.keyring import KeyRing
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.gateway.conftest import FAST, GatewayThread
+from tests.integration.gateway.test_serve_gateway import serve
 from tests.unit.gateway.auth_helpers import consumer_doc
 from tests.unit.gateway.helpers import route, write_estate
 
@@ -248,3 +250,38 @@ def test_an_issuer_that_is_no_url_is_a_check_error(
     result = check_estate(root)
     assert not result.ok
     assert any("oauth" in f.render() and "estate.yaml:" in f.render() for f in result.findings)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_interlink_serve_issues_and_accepts_tokens(
+    tmp_path: Path, upstream: UpstreamThread, workers: str
+) -> None:
+    root = oauth_estate(tmp_path / "estate", upstream.url, {"issuer": ISSUER})
+    served = serve(root, "--workers", workers)
+    try:
+        with open_store(default_store_url(root)) as store:
+            secret, _ = store.consumer_keys.create("mobile-app", "test")
+        creds = {
+            "grant_type": "client_credentials",
+            "client_id": "mobile-app",
+            "client_secret": secret,
+        }
+        statuses: list[int] = []
+        deadline = time.monotonic() + 15  # the key ring and the first signing key load
+        with httpx.Client(base_url=served.gateway) as client:
+            while time.monotonic() < deadline:
+                answer = client.post("/oauth/token", data=creds, headers={"connection": "close"})
+                statuses.append(answer.status_code)
+                if answer.status_code == 200:
+                    token = answer.json()["access_token"]
+                    got = client.get("/platform", headers={"authorization": f"Bearer {token}"})
+                    statuses.append(got.status_code)
+                    if got.status_code == 200:
+                        assert got.json()["headers"]["x-auth-method"] == "oauth2"
+                        break
+                time.sleep(0.2)
+            assert statuses[-1] == 200, statuses
+            jwks = client.get("/.well-known/jwks.json").json()
+            assert len(jwks["keys"]) == 1
+    finally:
+        served.proc.stop()

@@ -17,8 +17,8 @@ METHOD = "oauth2"
 
 
 def compile_token_endpoint(estate: Estate, services: GatewayServices) -> TokenEndpoint | None:
-    """None when the Platform has no ``gateway.oauth``, or this process has no store (a gateway
-    worker: the serving process answers the token endpoint then)."""
+    """None when the Platform has no ``gateway.oauth``, or this process has no store to keep
+    keys in (a gateway compiled for a test or a dry run)."""
     settings = estate.platform.spec.gateway.oauth
     if settings is None or services.platform_keys is None or services.keyring is None:
         return None

@@ -168,10 +168,16 @@ class PlatformKeyRing:
         if kid is None:
             return "token has no kid"
         found = self.by_kid.get(kid)
-        if found is None and self._clock() - self._reloaded_at >= MIN_RELOAD:
-            await self.reload()
+        if found is None:
+            await self.reload_soon()
             found = self.by_kid.get(kid)
         return found if found is not None else f"no platform key {kid!r}"
+
+    async def reload_soon(self) -> None:
+        """Reload unless a reload started less than ``MIN_RELOAD`` seconds ago: what a token
+        naming an unknown kid, or a token request before the first key arrived, may cause."""
+        if self._clock() - self._reloaded_at >= MIN_RELOAD:
+            await self.reload()
 
     async def reload(self) -> None:
         """Reload now, sharing a reload under way."""

@@ -111,6 +111,8 @@ class TokenEndpoint:
                 request, 405, "the token endpoint answers POST", headers=[(b"allow", b"POST")]
             )
             return
+        if self.keys.signing is None:  # the first key may be new: another node made it
+            await self.keys.reload_soon()
         try:
             form = parse_form(await _body(request))
             answer = self.grant(request.headers, form)
