@@ -49,6 +49,11 @@ class JwtAuth(Model):
     audiences: list[str] = Field(default_factory=list)
     algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["RS256"]))
     jwks_url: HttpUrl | None = None
+    discovery: bool = Field(
+        default=False,
+        description="find the keys through the issuer's /.well-known/openid-configuration "
+        "(its jwks_uri) instead of jwksUrl; the issuer is then an http(s) URL",
+    )
     secret: SecretRef | None = Field(default=None, description="HS256 shared secret reference")
     leeway: Duration = 30.0
     consumer_claim: str = Field(default="sub", description="claim naming the Consumer")
@@ -57,8 +62,16 @@ class JwtAuth(Model):
     def _keys(self) -> JwtAuth:
         if "HS256" in self.algorithms and self.secret is None:
             raise ValueError("HS256 needs 'secret' (a ${secret:…} reference)")
-        if {"RS256", "ES256"} & set(self.algorithms) and self.jwks_url is None:
-            raise ValueError("RS256/ES256 need 'jwksUrl'")
+        if self.discovery:
+            if self.jwks_url is not None:
+                raise ValueError("give 'jwksUrl' or 'discovery: true', not both")
+            if not self.issuer.startswith(("https://", "http://")):
+                raise ValueError("'discovery: true' needs an http(s) URL as 'issuer'")
+        public = {"RS256", "ES256"} & set(self.algorithms)
+        if public and self.jwks_url is None and not self.discovery:
+            raise ValueError("RS256/ES256 need 'jwksUrl' or 'discovery: true'")
+        if not public and self.discovery:
+            raise ValueError("'discovery: true' finds RS256/ES256 keys: list one in 'algorithms'")
         return self
 
 

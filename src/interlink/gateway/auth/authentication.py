@@ -21,7 +21,7 @@ from interlink.estate.references import resolve
 from interlink.gateway.auth import apikey, jwt, oauth
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identities
-from interlink.gateway.auth.jwks import JwksCache, jwks_cache
+from interlink.gateway.auth.jwks import JwksCache, discovery_url, jwks_cache
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
@@ -94,7 +94,10 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
         if not key:
             raise Unsupported("JWT secret is empty")
     jwks: JwksCache | None = None
-    if spec.jwks_url is not None and {"RS256", "ES256"} & set(spec.algorithms):
+    if spec.discovery:
+        url = discovery_url(spec.issuer)
+        jwks = jwks_cache(services.state, url, url, issuer=spec.issuer)
+    elif spec.jwks_url is not None and {"RS256", "ES256"} & set(spec.algorithms):
         try:
             url = resolve(spec.jwks_url)
         except ConfigError as exc:
