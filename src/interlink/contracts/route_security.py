@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlink.estate.kinds.gateway import ApiKeyAuth, Auth, JwtAuth, OAuth2Auth
+from interlink.estate.kinds.gateway import (
+    ApiKeyAuth,
+    Auth,
+    IntrospectionAuth,
+    JwtAuth,
+    OAuth2Auth,
+)
 
 
 def security_schemes(auth: Auth) -> dict[str, dict[str, Any]]:
@@ -33,6 +39,12 @@ def security_schemes(auth: Auth) -> dict[str, dict[str, Any]]:
                     "name": method.query,
                     "description": "The API key of a Consumer, as a query parameter." + needs,
                 }
+        elif isinstance(method, IntrospectionAuth):
+            schemes[_free(schemes, "introspection")] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": f"An access token accepted by {method.url}." + needs,
+            }
         elif isinstance(method, OAuth2Auth):
             schemes[_free(schemes, "oauth2")] = {
                 "type": "http",

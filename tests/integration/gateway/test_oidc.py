@@ -129,3 +129,73 @@ def test_check_refuses_discovery_it_cannot_follow(
     result = check_estate(estate(tmp_path / "estate", "http://127.0.0.1:9", [method]))
     rendered = [f.render() for f in result.findings if f.severity == "error"]
     assert any(message in line and "estate.yaml:" in line for line in rendered), rendered
+
+
+def introspection(idp: Idp, **over: Any) -> dict[str, Any]:
+    method: dict[str, Any] = {
+        "type": "introspection",
+        "url": idp.url + "/introspect",
+        "clientId": idp.client_id,
+        "clientSecret": "${secret:idp-secret}",
+    }
+    method.update(over)
+    return method
+
+
+def test_introspected_tokens_admit_their_consumer_and_are_remembered(
+    tmp_path: Path, upstream: UpstreamThread, idp: Idp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_IDP_SECRET", idp.client_secret)
+    idp.introspected["opaque-1"] = {
+        "active": True,
+        "client_id": "mobile-app",
+        "sub": "user-7",
+        "scope": "customers:read",
+        "exp": int(time.time()) + 300,
+    }
+    idp.introspected["inactive"] = {"active": False}
+    idp.introspected["stranger"] = {"active": True, "client_id": "nobody", "scope": "x"}
+    idp.introspected["narrow"] = {"active": True, "client_id": "mobile-app", "scope": "profile"}
+    idp.introspected["old"] = {"active": True, "client_id": "mobile-app", "exp": 1000}
+    served = gateway(estate(tmp_path / "estate", upstream.url, [introspection(idp)]))
+
+    def call(token: str) -> httpx.Response:
+        return httpx.get(served.url + "/api", headers={"authorization": f"Bearer {token}"})
+
+    try:
+        for _ in range(3):
+            got = call("opaque-1")
+            assert got.status_code == 200, got.text
+            headers = got.json()["headers"]
+            assert headers["x-consumer"] == "mobile-app"
+            assert headers["x-auth-method"] == "introspection"
+        assert idp.hits["/introspect"] == 1  # the active answer is reused
+        assert idp.forms[0] == {"token": "opaque-1", "token_type_hint": "access_token"}
+        for token, status, detail in [
+            ("inactive", 401, "token is not active"),
+            ("unknown", 401, "token is not active"),
+            ("stranger", 401, "the token's client_id names no Consumer"),
+            ("narrow", 403, "mobile-app lacks scope customers:read"),
+            ("old", 401, "token expired"),
+        ]:
+            refused = call(token)
+            assert refused.status_code == status, refused.text
+            assert refused.json()["detail"] == detail
+        assert call("inactive").status_code == 401
+        assert idp.hits["/introspect"] == 7  # refusals are asked again
+    finally:
+        served.stop()
+
+
+def test_a_provider_refusing_the_gateway_admits_nobody(
+    tmp_path: Path, upstream: UpstreamThread, idp: Idp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INTERLINK_SECRET_IDP_SECRET", "wrong")
+    idp.introspected["opaque-1"] = {"active": True, "client_id": "mobile-app"}
+    served = gateway(estate(tmp_path / "estate", upstream.url, [introspection(idp)]))
+    try:
+        got = httpx.get(served.url + "/api", headers={"authorization": "Bearer opaque-1"})
+        assert got.status_code == 401
+        assert got.json()["detail"] == "the token could not be introspected"
+    finally:
+        served.stop()

@@ -81,7 +81,27 @@ class OAuth2Auth(Model):
     type: Literal["oauth2"]
 
 
-AuthMethod = Annotated[ApiKeyAuth | JwtAuth | OAuth2Auth, Field(discriminator="type")]
+class IntrospectionAuth(Model):
+    """Opaque bearer tokens of an identity provider, checked by token introspection (RFC 7662)."""
+
+    type: Literal["introspection"]
+    url: HttpUrl = Field(description="the provider's introspection endpoint")
+    client_id: str = Field(min_length=1, description="the gateway's client id at the provider")
+    client_secret: SecretRef = Field(description="its client secret (a ${secret:…} reference)")
+    consumer_claim: str = Field(
+        default="client_id", description="the answer's member naming the Consumer"
+    )
+    cache: Duration = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long an active answer is reused (never past the token's exp)",
+    )
+
+
+AuthMethod = Annotated[
+    ApiKeyAuth | JwtAuth | OAuth2Auth | IntrospectionAuth, Field(discriminator="type")
+]
 
 
 class Auth(Model):

@@ -15,10 +15,16 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds import Consumer
-from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, OAuth2Auth, Route
+from interlink.estate.kinds.gateway import (
+    ApiKeyAuth,
+    IntrospectionAuth,
+    JwtAuth,
+    OAuth2Auth,
+    Route,
+)
 from interlink.estate.model import Estate
 from interlink.estate.references import resolve
-from interlink.gateway.auth import apikey, jwt, oauth
+from interlink.gateway.auth import apikey, introspection, jwt, oauth
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identities
 from interlink.gateway.auth.jwks import JwksCache, discovery_url, jwks_cache
@@ -65,6 +71,8 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
             methods.append(_jwt(spec, consumers, services))
         elif isinstance(spec, OAuth2Auth):
             methods.append(oauth.platform_method(estate, consumers, services))
+        else:
+            methods.append(_introspection(spec, consumers, services))
     return _policy(methods, frozenset(auth.scopes), frozenset(names))
 
 
@@ -108,6 +116,20 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
         # Kept in services.state: shared by the routes naming the URL, and across reloads.
         jwks = jwks_cache(services.state, url, spec.jwks_url)
     return jwt.JwtMethod(spec, consumers, services.clock, key, jwks)
+
+
+def _introspection(
+    spec: IntrospectionAuth, consumers: dict[str, Consumer], services: GatewayServices
+) -> introspection.IntrospectionMethod:
+    try:
+        url = resolve(spec.url)
+        secret = resolve(spec.client_secret)
+    except ConfigError as exc:
+        raise Unsupported(f"token introspection: {exc.message}") from exc
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Unsupported("token introspection url is not an http(s) URL")
+    return introspection.IntrospectionMethod(spec, url, secret, consumers, services.clock)
 
 
 def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:  # noqa: C901 - one answer per authentication outcome
