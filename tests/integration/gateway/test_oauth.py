@@ -89,12 +89,6 @@ class Issuing:
 
 
 @pytest.fixture
-def upstream() -> Iterator[UpstreamThread]:
-    with UpstreamThread() as up:
-        yield up
-
-
-@pytest.fixture
 def issuing(tmp_path: Path, upstream: UpstreamThread) -> Iterator[Issuing]:
     setup = Issuing(tmp_path, upstream)
     try:

@@ -39,12 +39,6 @@ def estate(root: Path, upstream: str, methods: list[dict[str, Any]]) -> Path:
 
 
 @pytest.fixture
-def upstream() -> Iterator[UpstreamThread]:
-    with UpstreamThread() as up:
-        yield up
-
-
-@pytest.fixture
 def idp() -> Iterator[Idp]:
     with Idp() as server:
         yield server

@@ -106,13 +106,7 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
         url = discovery_url(spec.issuer)
         jwks = jwks_cache(services.state, url, url, issuer=spec.issuer)
     elif spec.jwks_url is not None and {"RS256", "ES256"} & set(spec.algorithms):
-        try:
-            url = resolve(spec.jwks_url)
-        except ConfigError as exc:
-            raise Unsupported(f"JWT jwksUrl: {exc.message}") from exc
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise Unsupported("JWT jwksUrl is not an http(s) URL")
+        url = _http_url(spec.jwks_url, "JWT jwksUrl")
         # Kept in services.state: shared by the routes naming the URL, and across reloads.
         jwks = jwks_cache(services.state, url, spec.jwks_url)
     return jwt.JwtMethod(spec, consumers, services.clock, key, jwks)
@@ -121,15 +115,24 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
 def _introspection(
     spec: IntrospectionAuth, consumers: dict[str, Consumer], services: GatewayServices
 ) -> introspection.IntrospectionMethod:
+    url = _http_url(spec.url, "token introspection url")
     try:
-        url = resolve(spec.url)
         secret = resolve(spec.client_secret)
     except ConfigError as exc:
-        raise Unsupported(f"token introspection: {exc.message}") from exc
+        raise Unsupported(f"token introspection clientSecret: {exc.message}") from exc
+    return introspection.IntrospectionMethod(spec, url, secret, consumers, services.clock)
+
+
+def _http_url(reference: str, what: str) -> str:
+    """``reference`` resolved; Unsupported (naming ``what``) unless it is an http(s) URL."""
+    try:
+        url = resolve(reference)
+    except ConfigError as exc:
+        raise Unsupported(f"{what}: {exc.message}") from exc
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise Unsupported("token introspection url is not an http(s) URL")
-    return introspection.IntrospectionMethod(spec, url, secret, consumers, services.clock)
+        raise Unsupported(f"{what} is not an http(s) URL")
+    return url
 
 
 def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:  # noqa: C901 - one answer per authentication outcome
