@@ -187,6 +187,11 @@ def test_errors_follow_rfc_6749(issuing: Issuing) -> None:
     error(issuing.token({**grant, **creds, "scope": "admin"}), 400, "invalid_scope")
     error(issuing.token(creds), 400, "invalid_request")
     assert issuing.client.get("/oauth/token").status_code == 405
+    as_json = issuing.client.post("/oauth/token", json={**grant, **creds})
+    error(as_json, 400, "invalid_request")
+    assert as_json.json()["error_description"] == (
+        "the body must be application/x-www-form-urlencoded"
+    )
 
 
 def test_tokens_that_are_forged_or_of_another_issuer_are_refused(issuing: Issuing) -> None:

@@ -114,6 +114,10 @@ class TokenEndpoint:
         if self.keys.signing is None:  # the first key may be new: another node made it
             await self.keys.reload_soon()
         try:
+            if request.body is not None and not _is_form(request.headers):
+                raise OAuthError(
+                    400, "invalid_request", "the body must be application/x-www-form-urlencoded"
+                )
             form = parse_form(await _body(request))
             answer = self.grant(request.headers, form)
         except OAuthError as exc:
@@ -207,6 +211,14 @@ def _basic(headers: Headers) -> tuple[str, str] | None:
     if not colon:
         raise OAuthError(401, "invalid_client", "malformed Basic credentials", True)
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+def _is_form(headers: Headers) -> bool:
+    types = [v for n, v in headers if n == b"content-type"]
+    if len(types) != 1:
+        return False
+    media = types[0].decode("latin-1").partition(";")[0].strip().lower()
+    return media == "application/x-www-form-urlencoded"
 
 
 async def _body(request: Request) -> bytes:
