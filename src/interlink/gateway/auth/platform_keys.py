@@ -136,6 +136,7 @@ class PlatformKeyRing:
         self.generation = 0  # moves whenever the set of keys changes
         self._reloaded_at = -MIN_RELOAD
         self._reloading: asyncio.Task[None] | None = None
+        self._failing = False
 
     def refresh(self) -> None:
         """Reload the keys from the store (blocking: off the event loop)."""
@@ -186,8 +187,17 @@ class PlatformKeyRing:
             self._reloading = asyncio.create_task(asyncio.to_thread(self.refresh))
         try:
             await asyncio.shield(self._reloading)
-        except InterlinkError as exc:
-            log.warning("platform keys not reloaded: %s", exc.message)
+        except Exception as exc:  # the store away (or a bad row): the keys held stay in force
+            if not self._failing:  # said once a streak
+                why = exc.message if isinstance(exc, InterlinkError) else repr(exc)
+                log.warning(
+                    "platform keys not reloaded: %s; the %d held stay", why, len(self.by_kid)
+                )
+            self._failing = True
+        else:
+            if self._failing:
+                log.info("platform keys reloaded again")
+            self._failing = False
 
 
 async def keep_refreshed(ring: PlatformKeyRing, every: float = REFRESH) -> None:
