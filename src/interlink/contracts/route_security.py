@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlink.estate.kinds.gateway import ApiKeyAuth, Auth, JwtAuth, MtlsAuth
+from interlink.estate.kinds.gateway import (
+    ApiKeyAuth,
+    Auth,
+    IntrospectionAuth,
+    JwtAuth,
+    MtlsAuth,
+    OAuth2Auth,
+)
 
 
 def security_schemes(auth: Auth, openapi: str = "3.1") -> dict[str, dict[str, Any]]:
@@ -40,6 +47,20 @@ def security_schemes(auth: Auth, openapi: str = "3.1") -> dict[str, dict[str, An
                     "type": "mutualTLS",
                     "description": "A client certificate a Consumer declares." + needs,
                 }
+        elif isinstance(method, IntrospectionAuth):
+            schemes[_free(schemes, "introspection")] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": f"An access token accepted by {method.url}." + needs,
+            }
+        elif isinstance(method, OAuth2Auth):
+            schemes[_free(schemes, "oauth2")] = {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "An access token from the gateway's POST /oauth/token "
+                "(client credentials)." + needs,
+            }
         else:
             schemes[_free(schemes, "jwt")] = {
                 "type": "http",

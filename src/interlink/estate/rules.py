@@ -448,6 +448,25 @@ def single_platform(estate: Estate) -> Iterator[Finding]:
         )
 
 
+@rule("OAUTH2_ISSUER", "a Route taking oauth2 tokens has a Platform that issues them")
+def oauth2_issuer(estate: Estate) -> Iterator[Finding]:
+    if estate.platform.spec.gateway.oauth is not None:
+        return
+    for item in estate.loaded_of("Route"):
+        route = item.obj
+        assert isinstance(route, Route)
+        auth = route.spec.auth
+        for i, method in enumerate(auth.methods if auth is not None else []):
+            if method.type == "oauth2":
+                yield _finding(
+                    item,
+                    ("spec", "auth", "methods", i, "type"),
+                    "OAUTH2_ISSUER",
+                    f"{item.key} takes oauth2 tokens, but the Platform issues none",
+                    hint="set the Platform's spec.gateway.oauth.issuer",
+                )
+
+
 @rule("ALERTS_MAIL", "the Platform's alert mail System sends mail: its connector is smtp")
 def alerts_mail(estate: Estate) -> Iterator[Finding]:
     for item in estate.loaded_of("Platform"):

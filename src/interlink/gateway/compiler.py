@@ -12,6 +12,7 @@ from interlink.errors import ConfigError
 from interlink.estate.kinds import Route, System
 from interlink.estate.model import Estate
 from interlink.estate.references import resolve
+from interlink.gateway.auth.oauth import compile_token_endpoint
 from interlink.gateway.chain import compile_policies
 from interlink.gateway.config import CompiledRoute, GatewayConfig, Unserved
 from interlink.gateway.connection_limits import Limits
@@ -50,7 +51,12 @@ def compile_gateway(
             unserved.append(Unserved(route.name, str(exc)))
     keys = [RouteKey(r.name, r.path, r.host, r.methods, r) for r in compiled]
     return GatewayConfig(
-        Router(keys), tuple(compiled), tuple(unserved), limits, tracing=services.tracing
+        Router(keys),
+        tuple(compiled),
+        tuple(unserved),
+        limits,
+        tracing=services.tracing,
+        oauth=compile_token_endpoint(estate, services),
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from interlink.estate.kinds import Route
+from interlink.gateway.auth.token_endpoint import TokenEndpoint
 from interlink.gateway.connection_limits import Limits
 from interlink.gateway.policy import Policy
 from interlink.gateway.publish_route import Handler
@@ -58,6 +59,8 @@ class GatewayConfig:
     limits: Limits
     # The spans of each request when tracing is on (GatewayServices.tracing); None: off.
     tracing: RequestTracing | None = None
+    # /oauth/token and the .well-known documents, when the Platform sets gateway.oauth.
+    oauth: TokenEndpoint | None = None
 
     def unserved_line(self) -> str | None:
         """One log line naming the routes left out and why, or None when all are served."""

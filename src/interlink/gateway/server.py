@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from interlink.events.ingress import EventIngress
+from interlink.gateway.auth.token_endpoint import PATHS
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.events_endpoint import serve_events
 from interlink.gateway.protocol import HttpProtocol
@@ -80,6 +81,9 @@ class GatewayServer:
             if isinstance(events, EventIngress):
                 return serve_events(request, conn, events)
             return events.forward(request, conn)
+        oauth = self.config.oauth
+        if oauth is not None and request.reject is None and request.path in PATHS:
+            return oauth.serve(request, conn)
         return handle(request, conn, self.config, self.client)
 
     def update(self, config: GatewayConfig) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from interlink.estate.model import Estate
     from interlink.events.ingress import Reply
     from interlink.flows.engine import FlowEngine
+    from interlink.gateway.auth.platform_keys import PlatformKeyRing
     from interlink.gateway.request import Request
     from interlink.http.headers import Headers
     from interlink.observe.lineage import LineageRecorder
@@ -64,6 +65,8 @@ class RequestTracing(Protocol):
 @dataclass
 class GatewayServices:
     keyring: KeyRing | None = None  # consumer API keys, refreshed from the store
+    # The platform's token signing keys (gateway.oauth), refreshed from the store.
+    platform_keys: PlatformKeyRing | None = None
     store: Store | None = None
     # REST → event routes publish through it: the mesh's ingress, or a worker's link to it.
     events: EventPublisher | None = None

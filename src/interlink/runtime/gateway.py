@@ -33,6 +33,7 @@ from interlink.gateway.workers.ingress_socket import IngressSocket
 from interlink.gateway.workers.supervisor import Supervisor
 from interlink.gateway.workers.worker import WorkerOptions
 from interlink.observe import tracing
+from interlink.runtime.platform_keys import NodePlatformKeys
 from interlink.runtime.products import products_dir
 from interlink.runtime.runtime import Runtime, store_url_for
 from interlink.runtime.settings import ServeSettings
@@ -80,12 +81,17 @@ class GatewayHost:
         self.services.state[DEGRADED_KEY] = runtime.degraded  # e.g. the rate-limit store
         self._stop: asyncio.Task[None] | None = None
         self._links: Path | None = None  # the link the workers load the estate through (N > 1)
+        self.platform_keys: NodePlatformKeys | None = None
 
     async def start(self) -> None:
         mesh = self.runtime.mesh
         if mesh is not None:
             self.services.keyring = mesh.keyring
             self.services.events = mesh.ingress
+            # Tokens of the Platform's gateway.oauth: signed and checked with the store's keys.
+            self.platform_keys = NodePlatformKeys(self.runtime)
+            await self.platform_keys.start(mesh.keeper)
+            self.services.platform_keys = self.platform_keys.ring
         if self.runtime.flows is not None:  # Routes that target a Flow start runs on it
             self.services.flows = self.runtime.flows.engine
         # Routes that serve a DataProduct query the node's (workers open their own, worker.py).
@@ -148,6 +154,8 @@ class GatewayHost:
             await self.supervisor.stop()
         if self.ingress is not None:  # after the workers, whose last requests may need it
             await self.ingress.stop()
+        if self.platform_keys is not None:
+            await self.platform_keys.close()
         if self._links is not None:
             shutil.rmtree(self._links, ignore_errors=True)
 

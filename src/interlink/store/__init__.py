@@ -55,6 +55,7 @@ from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
 from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
+from interlink.store.platform_keys import PlatformKey, PlatformKeys
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
 from interlink.store.secrets import SealedSecret, SecretRows, SecretSummary
@@ -89,6 +90,8 @@ __all__ = [
     "ObservedConnection",
     "ObservedLink",
     "Outcome",
+    "PlatformKey",
+    "PlatformKeys",
     "Revision",
     "Role",
     "SealedSecret",
@@ -132,6 +135,7 @@ class Store:
         self.lineage = LineageHops(db)
         self.audit = AuditLog(db)
         self.secrets = SecretRows(db)
+        self.platform_keys = PlatformKeys(db)
 
     @property
     def url(self) -> str:

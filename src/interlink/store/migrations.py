@@ -43,6 +43,7 @@ SOURCES: Final = (
     "products/migrations",
     "store/migrations/audit",
     "store/migrations/secrets",
+    "store/migrations/platform_keys",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")

@@ -105,7 +105,7 @@ def only(root: Path, text: str) -> list[str]:
             "  match: {path: /a}\n  upstreams: [{system: a}]\n  auth:\n    methods:\n"
             "      - type: jwtt\n        issuer: x\n",
             "a.yaml:9:9: error: spec.auth.methods[0]: unknown type 'jwtt'; expected one of "
-            "apiKey, jwt, mtls (did you mean 'jwt'?)",
+            "apiKey, jwt, mtls, oauth2, introspection (did you mean 'jwt'?)",
             id="union-tag-typo",
         ),
         pytest.param(

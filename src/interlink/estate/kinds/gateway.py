@@ -50,6 +50,11 @@ class JwtAuth(Model):
     audiences: list[str] = Field(default_factory=list)
     algorithms: list[Algorithm] = Field(default_factory=lambda: list[Algorithm](["RS256"]))
     jwks_url: HttpUrl | None = None
+    discovery: bool = Field(
+        default=False,
+        description="find the keys through the issuer's /.well-known/openid-configuration "
+        "(its jwks_uri) instead of jwksUrl; the issuer is then an http(s) URL",
+    )
     secret: SecretRef | None = Field(default=None, description="HS256 shared secret reference")
     leeway: Duration = 30.0
     consumer_claim: str = Field(default="sub", description="claim naming the Consumer")
@@ -58,8 +63,16 @@ class JwtAuth(Model):
     def _keys(self) -> JwtAuth:
         if "HS256" in self.algorithms and self.secret is None:
             raise ValueError("HS256 needs 'secret' (a ${secret:…} reference)")
-        if {"RS256", "ES256"} & set(self.algorithms) and self.jwks_url is None:
-            raise ValueError("RS256/ES256 need 'jwksUrl'")
+        if self.discovery:
+            if self.jwks_url is not None:
+                raise ValueError("give 'jwksUrl' or 'discovery: true', not both")
+            if not self.issuer.startswith(("https://", "http://")):
+                raise ValueError("'discovery: true' needs an http(s) URL as 'issuer'")
+        public = {"RS256", "ES256"} & set(self.algorithms)
+        if public and self.jwks_url is None and not self.discovery:
+            raise ValueError("RS256/ES256 need 'jwksUrl' or 'discovery: true'")
+        if not public and self.discovery:
+            raise ValueError("'discovery: true' finds RS256/ES256 keys: list one in 'algorithms'")
         return self
 
 
@@ -70,7 +83,33 @@ class MtlsAuth(Model):
     type: Literal["mtls"]
 
 
-AuthMethod = Annotated[ApiKeyAuth | JwtAuth | MtlsAuth, Field(discriminator="type")]
+class OAuth2Auth(Model):
+    """Access tokens the gateway issued itself (Platform gateway.oauth), checked in-process."""
+
+    type: Literal["oauth2"]
+
+
+class IntrospectionAuth(Model):
+    """Opaque bearer tokens of an identity provider, checked by token introspection (RFC 7662)."""
+
+    type: Literal["introspection"]
+    url: HttpUrl = Field(description="the provider's introspection endpoint")
+    client_id: str = Field(min_length=1, description="the gateway's client id at the provider")
+    client_secret: SecretRef = Field(description="its client secret (a ${secret:…} reference)")
+    consumer_claim: str = Field(
+        default="client_id", description="the answer's member naming the Consumer"
+    )
+    cache: Duration = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long an active answer is reused (never past the token's exp)",
+    )
+
+
+AuthMethod = Annotated[
+    ApiKeyAuth | JwtAuth | MtlsAuth | OAuth2Auth | IntrospectionAuth, Field(discriminator="type")
+]
 
 
 class Auth(Model):

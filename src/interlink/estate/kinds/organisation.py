@@ -48,6 +48,20 @@ class EventSettings(Model):
     dedup_window: Duration = 600.0
 
 
+class OAuthSettings(Model):
+    """The gateway as an OAuth2 authorisation server for Consumers (client credentials)."""
+
+    issuer: HttpUrl = Field(
+        description="the tokens' iss and aud, and the base of the discovery document's URLs: "
+        "the gateway's public URL, e.g. https://api.example.com"
+    )
+    token_lifetime: Duration = Field(default=600.0, ge=60, le=3600, description="tokens' exp")
+    algorithm: Literal["ES256", "RS256"] = "ES256"
+    key_rotation: Duration = Field(
+        default=30 * 86400.0, ge=3600, description="a new signing key this often"
+    )
+
+
 class GatewaySettings(Model):
     listen: str = "0.0.0.0:8080"
     workers: int = Field(default=1, ge=1, le=64)
@@ -68,6 +82,11 @@ class GatewaySettings(Model):
         default=None,
         description="serve HTTPS on the listener: certificates by SNI, reloaded when their "
         "files change; optional client certificates ([gateway](gateway.md#tls))",
+    )
+    oauth: OAuthSettings | None = Field(
+        default=None,
+        description="serve POST /oauth/token (client credentials), /.well-known/jwks.json and "
+        "/.well-known/openid-configuration; Routes accept the tokens with auth type oauth2",
     )
 
     _check_listen = field_validator("listen")(_listen)

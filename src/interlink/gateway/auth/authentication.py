@@ -15,13 +15,20 @@ from urllib.parse import urlsplit
 
 from interlink.errors import ConfigError
 from interlink.estate.kinds import Consumer
-from interlink.estate.kinds.gateway import ApiKeyAuth, JwtAuth, MtlsAuth, Route
+from interlink.estate.kinds.gateway import (
+    ApiKeyAuth,
+    IntrospectionAuth,
+    JwtAuth,
+    MtlsAuth,
+    OAuth2Auth,
+    Route,
+)
 from interlink.estate.model import Estate
 from interlink.estate.references import resolve
-from interlink.gateway.auth import apikey, jwt, mtls
+from interlink.gateway.auth import apikey, introspection, jwt, mtls, oauth
 from interlink.gateway.auth.credentials import AUTHORIZATION, Credentials, read
 from interlink.gateway.auth.identity import Identity, identities
-from interlink.gateway.auth.jwks import JwksCache, jwks_cache
+from interlink.gateway.auth.jwks import JwksCache, discovery_url, jwks_cache
 from interlink.gateway.policy import Outcome, Policy, Reply, Unsupported
 from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
@@ -72,6 +79,10 @@ def authentication(route: Route, estate: Estate, services: GatewayServices) -> P
                 estate, CERTIFICATES_KEY, lambda: mtls.certificate_index(consumers)
             )
             methods.append(mtls.MtlsMethod(index))
+        elif isinstance(spec, OAuth2Auth):
+            methods.append(oauth.platform_method(estate, consumers, services))
+        else:
+            methods.append(_introspection(spec, consumers, services))
     return _policy(methods, frozenset(auth.scopes), frozenset(names))
 
 
@@ -101,17 +112,37 @@ def _jwt(spec: JwtAuth, consumers: dict[str, Consumer], services: GatewayService
         if not key:
             raise Unsupported("JWT secret is empty")
     jwks: JwksCache | None = None
-    if spec.jwks_url is not None and {"RS256", "ES256"} & set(spec.algorithms):
-        try:
-            url = resolve(spec.jwks_url)
-        except ConfigError as exc:
-            raise Unsupported(f"JWT jwksUrl: {exc.message}") from exc
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise Unsupported("JWT jwksUrl is not an http(s) URL")
+    if spec.discovery:
+        url = discovery_url(spec.issuer)
+        jwks = jwks_cache(services.state, url, url, issuer=spec.issuer)
+    elif spec.jwks_url is not None and {"RS256", "ES256"} & set(spec.algorithms):
+        url = _http_url(spec.jwks_url, "JWT jwksUrl")
         # Kept in services.state: shared by the routes naming the URL, and across reloads.
         jwks = jwks_cache(services.state, url, spec.jwks_url)
     return jwt.JwtMethod(spec, consumers, services.clock, key, jwks)
+
+
+def _introspection(
+    spec: IntrospectionAuth, consumers: dict[str, Consumer], services: GatewayServices
+) -> introspection.IntrospectionMethod:
+    url = _http_url(spec.url, "token introspection url")
+    try:
+        secret = resolve(spec.client_secret)
+    except ConfigError as exc:
+        raise Unsupported(f"token introspection clientSecret: {exc.message}") from exc
+    return introspection.IntrospectionMethod(spec, url, secret, consumers, services.clock)
+
+
+def _http_url(reference: str, what: str) -> str:
+    """``reference`` resolved; Unsupported (naming ``what``) unless it is an http(s) URL."""
+    try:
+        url = resolve(reference)
+    except ConfigError as exc:
+        raise Unsupported(f"{what}: {exc.message}") from exc
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Unsupported(f"{what} is not an http(s) URL")
+    return url
 
 
 def _policy(methods: list[Method], required: frozenset[str], names: frozenset[bytes]) -> Policy:  # noqa: C901 - one answer per authentication outcome

@@ -15,6 +15,10 @@ made-up ``kid`` values cannot turn the gateway against the issuer; concurrent re
 the fetch under way. A failed fetch keeps the keys already held and is logged once, until a
 fetch succeeds again. Responses are read up to ``MAX_BYTES`` and within ``TIMEOUT`` seconds.
 
+With OIDC discovery (a route's ``discovery: true``) the cache's URL is the issuer's
+``/.well-known/openid-configuration``: each fetch reads it first, checks that its ``issuer`` is
+the route's, and fetches the keys at its ``jwks_uri`` (so an issuer moving its keys is followed).
+
 Keys: ``kty: RSA`` (``n``, ``e``; at least ``MIN_RSA_BITS``) verifies RS256, ``kty: EC`` with
 ``crv: P-256`` (``x``, ``y``) verifies ES256. Keys for another ``use`` than ``sig``, another
 ``alg``, or of another type or curve are left out.
@@ -205,9 +209,14 @@ class JwksCache:
     """The keys at one JWKS URL, fetched on first need and refreshed as the module says."""
 
     def __init__(
-        self, url: str, label: str | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        url: str,
+        label: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        issuer: str | None = None,
     ) -> None:
         self.url = url
+        self.issuer = issuer  # set: ``url`` is the issuer's discovery document
         self.label = label or url  # for logs: the URL as the estate writes it (a reference)
         self.clock = clock
         self.keys: KeySet | None = None
@@ -280,7 +289,11 @@ class JwksCache:
 
     async def _fetch(self) -> None:
         try:
-            body, age = await download(self.url)
+            url = self.url
+            if self.issuer is not None:
+                document, _ = await download(url)
+                url = discovered_jwks_uri(document, self.issuer)
+            body, age = await download(url)
             keys = parse_jwks(body)
         except JwksError as exc:
             self._refresh_at = self.clock() + MIN_INTERVAL
@@ -313,13 +326,35 @@ class JwksCache:
                 log.warning("JWKS %s: left out %s", self.label, "; ".join(keys.skipped))
 
 
+def discovery_url(issuer: str) -> str:
+    """Where an OpenID issuer publishes its configuration (OpenID Connect Discovery §4)."""
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def discovered_jwks_uri(document: bytes, issuer: str) -> str:
+    """The ``jwks_uri`` of a discovery document whose ``issuer`` is ``issuer``."""
+    try:
+        config = json.loads(document)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JwksError("the discovery document is not JSON") from exc
+    if not isinstance(config, dict):
+        raise JwksError("the discovery document is not a JSON object")
+    if config.get("issuer") != issuer:
+        raise JwksError(f"the discovery document names another issuer ({config.get('issuer')!r})")
+    uri = config.get("jwks_uri")
+    if not isinstance(uri, str) or not uri.startswith(("https://", "http://")):
+        raise JwksError("the discovery document has no http(s) jwks_uri")
+    return uri
+
+
 def jwks_key(url: str) -> StateKey[JwksCache]:
     return StateKey("jwks", url)
 
 
-def jwks_cache(state: SharedState, url: str, label: str) -> JwksCache:
-    """The cache of ``url`` in ``services.state``, made on first use."""
+def jwks_cache(state: SharedState, url: str, label: str, issuer: str | None = None) -> JwksCache:
+    """The cache of ``url`` in ``services.state``, made on first use; with ``issuer``, ``url``
+    is that issuer's discovery document."""
     found = state.get(jwks_key(url))
     if found is None:
-        found = state[jwks_key(url)] = JwksCache(url, label)
+        found = state[jwks_key(url)] = JwksCache(url, label, issuer=issuer)
     return found

@@ -15,12 +15,12 @@ remembered tokens are forgotten: a key the issuer withdrew admits nothing more.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Final
+from typing import Final, Protocol
 
 from interlink.estate.kinds.gateway import JwtAuth
 from interlink.gateway.auth.credentials import Credentials
 from interlink.gateway.auth.identity import Identity, identity
-from interlink.gateway.auth.jwks import JwksCache
+from interlink.gateway.auth.jwks import Jwk
 from interlink.gateway.auth.jws import (
     ClaimRules,
     InvalidToken,
@@ -37,6 +37,16 @@ METHOD = "jwt"
 CACHE_SIZE: Final = 4096
 
 
+class KeySource(Protocol):
+    """Where RS256 and ES256 keys come from: a route's JWKS URL, or the platform's own keys."""
+
+    generation: int  # moves whenever the keys change
+
+    def tick(self) -> None: ...
+
+    async def key_for(self, kid: str | None) -> Jwk | str: ...
+
+
 class JwtMethod:
     def __init__(
         self,
@@ -44,13 +54,15 @@ class JwtMethod:
         consumers: Mapping[str, object],
         clock: Callable[[], float],
         hs256_key: bytes | None,
-        jwks: JwksCache | None = None,
+        jwks: KeySource | None = None,
+        method: str = METHOD,
     ) -> None:
         self.algorithms = frozenset(spec.algorithms)
         self.rules = ClaimRules(spec.issuer, frozenset(spec.audiences), float(spec.leeway))
         self.claim = spec.consumer_claim
         self.consumers = consumers
         self.clock = clock
+        self.method = method
         self.hs256_key = hs256_key
         self.jwks = jwks  # the keys of RS256 and ES256 tokens
         self._generation = jwks.generation if jwks is not None else 0
@@ -111,7 +123,7 @@ class JwtMethod:
             return f"the token's {self.claim} names no Consumer"
         subject = claims.get("sub")
         found = identity(
-            name, scopes_of(claims), METHOD, subject if isinstance(subject, str) else None
+            name, scopes_of(claims), self.method, subject if isinstance(subject, str) else None
         )
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()

@@ -26,6 +26,8 @@ from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.estate.model import Estate
 from interlink.estate.references import use_secret_store
+from interlink.gateway.auth.platform_keys import PlatformKeyRing
+from interlink.gateway.auth.platform_keys import keep_refreshed as keep_platform_keys
 from interlink.gateway.compiler import compile_gateway
 from interlink.gateway.config import GatewayConfig
 from interlink.gateway.connection_limits import Limits
@@ -138,6 +140,9 @@ def open_services(options: WorkerOptions) -> GatewayServices:
     secrets.refresh()
     use_secret_store(secrets)
     services.state[STORE_SECRETS] = secrets
+    # The platform's token keys: checked and signed with here; the serving process rotates them.
+    services.platform_keys = PlatformKeyRing(services.store)
+    services.platform_keys.refresh()
     return services
 
 
@@ -161,6 +166,19 @@ async def _close(
         await services.products.aclose()
     if services.lineage is not None:
         await services.lineage.stop()
+
+
+def _refreshers(
+    loop: asyncio.AbstractEventLoop, services: GatewayServices
+) -> list[asyncio.Task[None]]:
+    """The tasks that reload the consumer keys and the platform's token keys from the store."""
+    tasks = []
+    keyring = services.keyring  # (an empty KeyRing is falsy: compare with None)
+    if keyring is not None:
+        tasks.append(loop.create_task(keep_refreshed(keyring, KEY_REFRESH)))
+    if services.platform_keys is not None:
+        tasks.append(loop.create_task(keep_platform_keys(services.platform_keys)))
+    return tasks
 
 
 async def run(options: WorkerOptions) -> None:
@@ -204,14 +222,13 @@ async def run(options: WorkerOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
     watcher = loop.create_task(_until_stdin_closes(done))
-    keyring = services.keyring  # (an empty KeyRing is falsy: compare with None)
-    keys = loop.create_task(keep_refreshed(keyring, KEY_REFRESH)) if keyring is not None else None
+    refreshers = _refreshers(loop, services)
     gc.freeze()  # the startup objects live as long as the process: spare the collector them
     print("ready", flush=True)
     await done.wait()
     watcher.cancel()
-    if keys is not None:
-        keys.cancel()
+    for task in refreshers:
+        task.cancel()
     await server.stop()
     await saver.stop()
     if endpoint is not None:
