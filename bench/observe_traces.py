@@ -9,7 +9,8 @@ export and answers 200, so the platform pays the full export and nothing else is
 it). Each round measures, for each of the two in turn:
 
 - the gateway: wrk against a route to an nginx upstream answering by itself (bench/gateway.py's
-  set-up), requests a second and the CPU the serve process spent per request;
+  set-up), requests a second and the CPU the serve process and its children (the exporter
+  process, with tracing on) spent per request;
 - events: ``--events`` events published with the ``AsyncPublisher`` (batching) to a type with
   a signed webhook subscription to a receiver in this process, timed from the first publish to
   the last delivery.
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,6 +167,8 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
             proc = gateway.start(stack, gateway.serve_args(directory, port), env=env, **quiet)
             gateway.wait_port(port)
             served[name] = (proc.pid, port, key)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/fast/x").read()
+        time.sleep(2.0)  # the first spans' export starts the exporter process
         print(
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
             f"sampleRatio {sample_ratio:g}{'; lineage on' if lineage else ''}; "
@@ -175,7 +179,9 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
         for number in range(1, args.rounds + 1):
             for name in ("off", "on"):
                 pid, port, key = served[name]
-                result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=[pid])
+                # The serve process and its children: the exporter process when tracing.
+                family = [pid, *gateway.children(pid)]
+                result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=family)
                 rate = asyncio.run(
                     publish_to_delivery(f"http://127.0.0.1:{port}", key, receiver, args.events)
                 )

@@ -110,9 +110,9 @@ class Connection:
 
     @property
     def error_rate(self) -> float | None:
-        """Errors over attempts; None without traffic, and for requests, whose failures the
-        gateway's counts do not keep (its metrics have them by status class)."""
-        if not self.count or self.kind == "request":
+        """Errors over attempts (for requests, those answered with a 5xx); None without
+        traffic."""
+        if not self.count:
             return None
         return self.errors / self.count
 
@@ -478,7 +478,9 @@ def observed(
     delivery's target, a trigger's source) found in ``estate``."""
     for r in requests:
         source = f"Consumer/{r.consumer}" if r.consumer else ""
-        yield Seen(r.hour, "request", source, f"System/{r.system}", f"Route/{r.route}", r.count)
+        yield Seen(
+            r.hour, "request", source, f"System/{r.system}", f"Route/{r.route}", r.count, r.errors
+        )
     for c in calls:
         yield Seen(
             c.hour, "connector", f"Flow/{c.caller}", f"System/{c.system}", "", c.calls,
