@@ -13,7 +13,8 @@ it). Each round measures, for each of the two in turn:
   process, with tracing on) spent per request;
 - events: ``--events`` events published with the ``AsyncPublisher`` (batching) to a type with
   a signed webhook subscription to a receiver in this process, timed from the first publish to
-  the last delivery.
+  the last delivery, and the CPU the serve process and its children spent per event (the
+  steadier figure on a busy machine).
 
 With ``--lineage`` the second also records the event type's subject (record-level lineage), so
 "on" is everything observing costs the event path (bench/observe.py runs it so).
@@ -175,22 +176,25 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
             f"{args.events:,} events a round; {len(cpus)} CPUs; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        figures: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+        figures: dict[str, list[tuple[float, float, float, float]]] = {"off": [], "on": []}
         for number in range(1, args.rounds + 1):
             for name in ("off", "on"):
                 pid, port, key = served[name]
                 # The serve process and its children: the exporter process when tracing.
                 family = [pid, *gateway.children(pid)]
                 result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=family)
+                before = gateway.cpu_seconds(family)
                 rate = asyncio.run(
                     publish_to_delivery(f"http://127.0.0.1:{port}", key, receiver, args.events)
                 )
-                figures[name].append((result.rps, result.cpu_us or 0.0, rate))
+                spent = (gateway.cpu_seconds(family) - before) / args.events * 1e6
+                figures[name].append((result.rps, result.cpu_us or 0.0, rate, spent))
             off, on = figures["off"][-1], figures["on"][-1]
             print(
                 f"  round {number}: gateway {off[0]:,.0f} -> {on[0]:,.0f} req/s "
                 f"({on[0] / off[0]:.2f}), CPU {off[1]:.1f} -> {on[1]:.1f} us/req; "
-                f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f})",
+                f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f}), "
+                f"CPU {off[3]:.0f} -> {on[3]:.0f} us/event",
                 flush=True,
             )
     pairs = list(zip(figures["off"], figures["on"], strict=True))
@@ -198,6 +202,7 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
         "gateway throughput on/off": [on[0] / off[0] for off, on in pairs],
         "gateway CPU per request on/off": [on[1] / off[1] for off, on in pairs if off[1]],
         "publish -> delivery throughput on/off": [on[2] / off[2] for off, on in pairs],
+        "event CPU per event on/off": [on[3] / off[3] for off, on in pairs if off[3]],
     }
 
 
