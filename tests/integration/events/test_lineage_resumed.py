@@ -4,17 +4,14 @@ later hops as the first node would have: its subject is read again from its stor
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from interlink.observe.lineage import subject_types, trace_subject
-from interlink.runtime.runtime import Runtime
 from interlink.runtime.serve import start_mesh, stop_mesh
-from interlink.runtime.settings import ServeSettings
 from interlink.testing.upstreams import EchoUpstream
-from tests.integration.events.test_lineage_mesh import ESTATE, SCHEMA, until
+from tests.integration.events.test_lineage_mesh import open_runtime, until
 
 pytestmark = pytest.mark.anyio
 
@@ -23,16 +20,7 @@ async def test_a_run_resumed_here_records_its_later_hops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     receiver = await EchoUpstream().start()
-    db = tmp_path / "dwh.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, email TEXT)")
-    monkeypatch.setenv("LINEAGE_TEST_ENDPOINT", f"{receiver.url}/api/v1/lineage")
-    monkeypatch.setenv("LINEAGE_TEST_DB", str(db))
-    estate = tmp_path / "estate"
-    estate.mkdir()
-    (estate / "estate.yaml").write_text(ESTATE, encoding="utf-8")
-    (estate / "customer.schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
-    runtime = Runtime.open(ServeSettings(estate))
+    runtime = open_runtime(tmp_path, monkeypatch, receiver.url)
     try:
         await start_mesh(runtime)
         flows, lineage = runtime.flows, runtime.lineage
