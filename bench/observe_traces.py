@@ -9,10 +9,12 @@ export and answers 200, so the platform pays the full export and nothing else is
 it). Each round measures, for each of the two in turn:
 
 - the gateway: wrk against a route to an nginx upstream answering by itself (bench/gateway.py's
-  set-up), requests a second and the CPU the serve process spent per request;
+  set-up), requests a second and the CPU the serve process and its children (the exporter
+  process, with tracing on) spent per request;
 - events: ``--events`` events published with the ``AsyncPublisher`` (batching) to a type with
   a signed webhook subscription to a receiver in this process, timed from the first publish to
-  the last delivery.
+  the last delivery, and the CPU the serve process and its children spent per event (the
+  steadier figure on a busy machine).
 
 With ``--lineage`` the second also records the event type's subject (record-level lineage), so
 "on" is everything observing costs the event path (bench/observe.py runs it so).
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,26 +168,33 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
             proc = gateway.start(stack, gateway.serve_args(directory, port), env=env, **quiet)
             gateway.wait_port(port)
             served[name] = (proc.pid, port, key)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/fast/x").read()
+        time.sleep(2.0)  # the first spans' export starts the exporter process
         print(
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; "
             f"sampleRatio {sample_ratio:g}{'; lineage on' if lineage else ''}; "
             f"{args.events:,} events a round; {len(cpus)} CPUs; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        figures: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
+        figures: dict[str, list[tuple[float, float, float, float]]] = {"off": [], "on": []}
         for number in range(1, args.rounds + 1):
             for name in ("off", "on"):
                 pid, port, key = served[name]
-                result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=[pid])
+                # The serve process and its children: the exporter process when tracing.
+                family = [pid, *gateway.children(pid)]
+                result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=family)
+                before = gateway.cpu_seconds(family)
                 rate = asyncio.run(
                     publish_to_delivery(f"http://127.0.0.1:{port}", key, receiver, args.events)
                 )
-                figures[name].append((result.rps, result.cpu_us or 0.0, rate))
+                spent = (gateway.cpu_seconds(family) - before) / args.events * 1e6
+                figures[name].append((result.rps, result.cpu_us or 0.0, rate, spent))
             off, on = figures["off"][-1], figures["on"][-1]
             print(
                 f"  round {number}: gateway {off[0]:,.0f} -> {on[0]:,.0f} req/s "
                 f"({on[0] / off[0]:.2f}), CPU {off[1]:.1f} -> {on[1]:.1f} us/req; "
-                f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f})",
+                f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f}), "
+                f"CPU {off[3]:.0f} -> {on[3]:.0f} us/event",
                 flush=True,
             )
     pairs = list(zip(figures["off"], figures["on"], strict=True))
@@ -192,6 +202,7 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
         "gateway throughput on/off": [on[0] / off[0] for off, on in pairs],
         "gateway CPU per request on/off": [on[1] / off[1] for off, on in pairs if off[1]],
         "publish -> delivery throughput on/off": [on[2] / off[2] for off, on in pairs],
+        "event CPU per event on/off": [on[3] / off[3] for off, on in pairs if off[3]],
     }
 
 

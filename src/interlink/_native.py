@@ -45,6 +45,7 @@ MODULES: Final = (
     "interlink.gateway.rewrite",
     "interlink.gateway.routing",
     "interlink.gateway.telemetry.observer",
+    "interlink.gateway.telemetry.tracing",
     "interlink.gateway.validation.operations",
     "interlink.gateway.validation.requests",
     "interlink.http.client",

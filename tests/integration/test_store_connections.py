@@ -19,26 +19,28 @@ def store(store_url: str) -> Iterator[Store]:
         yield store
 
 
-def row(hour: datetime, consumer: str, count: int, route: str = "orders") -> ObservedConnection:
-    return ObservedConnection(hour, consumer, route, "erp", count)
+def row(
+    hour: datetime, consumer: str, count: int, route: str = "orders", errors: int = 0
+) -> ObservedConnection:
+    return ObservedConnection(hour, consumer, route, "erp", count, errors)
 
 
 def test_counts_add_up_per_hour_consumer_route_and_system(store: Store) -> None:
-    store.connections.record([row(HOUR, "shop", 3), row(HOUR, "", 1)])
+    store.connections.record([row(HOUR, "shop", 3, errors=1), row(HOUR, "", 1)])
     store.connections.record(
         [
-            row(HOUR + timedelta(minutes=42), "shop", 4),  # the same hour
+            row(HOUR + timedelta(minutes=42), "shop", 4, errors=2),  # the same hour
             row(HOUR + timedelta(hours=1), "shop", 2),
             row(HOUR, "shop", 5, route="customers"),
         ]
     )
     store.connections.record([])
     got = store.connections.list()
-    assert [(r.hour, r.consumer, r.route, r.system, r.count) for r in got] == [
-        (HOUR, "", "orders", "erp", 1),
-        (HOUR, "shop", "customers", "erp", 5),
-        (HOUR, "shop", "orders", "erp", 7),
-        (HOUR + timedelta(hours=1), "shop", "orders", "erp", 2),
+    assert [(r.hour, r.consumer, r.route, r.system, r.count, r.errors) for r in got] == [
+        (HOUR, "", "orders", "erp", 1, 0),
+        (HOUR, "shop", "customers", "erp", 5, 0),
+        (HOUR, "shop", "orders", "erp", 7, 3),  # requests, and those answered with a 5xx
+        (HOUR + timedelta(hours=1), "shop", "orders", "erp", 2, 0),
     ]
     assert all(r.hour.utcoffset() == timedelta(0) for r in got)
 

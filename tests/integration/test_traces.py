@@ -19,6 +19,7 @@ from interlink.events.signing import generate_secret
 from interlink.flows.runs import FlowRuns
 from interlink.flows.tracing import run_context
 from interlink.gateway import compile_gateway
+from interlink.gateway.request import Request
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.telemetry.observer import GatewayObserver
 from interlink.gateway.telemetry.tracing import GatewayTracing
@@ -195,6 +196,43 @@ async def test_a_publish_and_its_webhook_delivery_share_the_trace(
     told = {r.headers["traceparent"] for r in hooks.delivered}
     assert told == {f"00-{TRACE}-{d.span_id}-01" for d in deliveries}
     assert {r.event["traceparent"] for r in hooks.delivered} == {f"00-{TRACE}-{publish.span_id}-01"}
+
+
+@pytest.mark.anyio
+async def test_a_rest_to_event_publish_continues_the_requests_trace(
+    retail_dir: Path, tmp_path: Path, receiver: OtlpReceiver, traced: Tracing
+) -> None:
+    # What a publish route does: the request's gateway span is the publish span's parent.
+    request = Request(b"POST", "/addresses", b"", "1.1", [], True, "127.0.0.1",
+                      {b"traceparent": f"00-{TRACE}-{PARENT}-01".encode()})  # fmt: skip
+    request.route, request.status = "addresses", 202
+    gateway_tracing = GatewayTracing(traced)
+    context = gateway_tracing.context(request)
+    estate = check_estate(retail_dir).estate
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(url)
+    store.migrate()
+    mesh = EventMesh(estate, store, url)
+    await mesh.start()
+    try:
+        reply = await mesh.ingress.publish_data(
+            EVENT, json.dumps(DATA).encode(), id="r-1", source="/routes/addresses",
+            traceparent=context,
+        )  # fmt: skip
+        assert reply.status == 202, reply.body
+        gateway_tracing.finished(request, 0.0)
+        spans = await asyncio.to_thread(receiver.wait_for, lambda s: len(s) >= 2)
+    finally:
+        await mesh.close()
+        store.close()
+    server = one(spans, "gateway POST addresses")
+    publish = one(spans, f"publish {EVENT}")
+    assert (server.trace_id, server.parent_id) == (TRACE, PARENT)
+    assert (publish.trace_id, publish.parent_id) == (TRACE, server.span_id)
+    # A request left untraced leaves what is done for it untraced.
+    unsampled = Request(b"POST", "/addresses", b"", "1.1", [], True, "127.0.0.1",
+                        {b"traceparent": f"00-{TRACE}-{PARENT}-00".encode()})  # fmt: skip
+    assert gateway_tracing.context(unsampled).endswith("-00")
 
 
 def test_a_flow_run_is_a_trace_of_its_step_attempts(

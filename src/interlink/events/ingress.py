@@ -133,6 +133,7 @@ class EventIngress:
         time: str | None = None,
         request_id: str = "",
         data_pointer: str = "/data",
+        traceparent: str | None = None,
     ) -> Reply:
         """Publish JSON ``data`` (the bytes as received) as the data of one ``event_type`` event.
 
@@ -140,7 +141,8 @@ class EventIngress:
         ``publish:``): the event is built here (no ``dataschema``, so the latest active schema
         version applies), validated and appended like any other, and the reply is the same
         202 document or problem. Violations inside the data point under ``data_pointer``
-        instead of ``/data``.
+        instead of ``/data``. With tracing on, the publish span is a child of ``traceparent``
+        (the route's request span), else of the current span.
         """
         instance = request_id or id
         try:
@@ -162,7 +164,8 @@ class EventIngress:
                 envelope = registry.check(event)
                 (appended,) = await self._bus.publish([envelope])
             else:
-                with traced.span(f"publish {event_type}", "producer") as span:
+                name = f"publish {event_type}"
+                with traced.span(name, "producer", parent=traceparent) as span:
                     (event,) = with_traceparent([event], span.traceparent)
                     envelope = registry.check(event)
                     (appended,) = await self._bus.publish([envelope])

@@ -12,7 +12,6 @@ run started by it links to it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from interlink.events.cloudevents import CloudEvent
@@ -26,10 +25,22 @@ _LENGTH = 55  # 00-<32 hex>-<16 hex>-<2 hex>
 
 def with_traceparent(events: Sequence[CloudEvent], traceparent: str) -> list[CloudEvent]:
     """``events``, each without a ``traceparent`` of its own given ``traceparent``."""
+    # The constructor rather than dataclasses.replace: a third of its cost, per event.
     return [
         event
         if "traceparent" in event.extensions
-        else dataclasses.replace(event, extensions={**event.extensions, "traceparent": traceparent})
+        else CloudEvent(
+            event.id,
+            event.source,
+            event.type,
+            event.data,
+            event.datacontenttype,
+            event.dataschema,
+            event.subject,
+            event.time,
+            {**event.extensions, "traceparent": traceparent},
+            event.specversion,
+        )
         for event in events
     ]
 

@@ -343,8 +343,8 @@ class FlowEngine:
         """Run a recorded run until it ends (or another engine takes it over); its state."""
         run = await self._db(self.runs.take, run_id, self.owner, self.lease_ttl)
         if run is None:
-            return await self._loaded(await self._db(self.runs.get, run_id))
-        return await self._hold(await self._loaded(run))
+            return await self.loaded(await self._db(self.runs.get, run_id))
+        return await self._hold(await self.loaded(run))
 
     async def start_and_run(self, flow: str, input: Any, trigger: str = "manual") -> FlowRun:
         return await self.run_recorded(await self.record(flow, input, trigger))
@@ -387,7 +387,7 @@ class FlowEngine:
         )
         self.holding[run.id] = run.flow
         try:
-            ended = await self._loaded(await self._execute(run, started))
+            ended = await self.loaded(await self._execute(run, started))
             signals.ran(ended.flow, ended.status, ended.started_at, ended.finished_at)
             traced_run(ended)
             return ended
@@ -807,7 +807,7 @@ class FlowEngine:
         while await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
             await asyncio.sleep(self.lease_ttl / 3)
 
-    async def _loaded(self, run: FlowRun) -> FlowRun:
+    async def loaded(self, run: FlowRun) -> FlowRun:
         """``run`` with what it keeps by reference loaded (a store read only when it has
         some: a large input or output)."""
         if not has_refs(run):

@@ -69,6 +69,7 @@ def compile_publish(route: Route, estate: Estate, services: GatewayServices) -> 
         )
     fallback_source = f"/routes/{route.name}"
     clock = services.clock
+    tracing = services.tracing
 
     async def publish(request: Request, conn: Responder) -> None:
         content_type = _header(request, b"content-type")
@@ -94,6 +95,8 @@ def compile_publish(route: Route, estate: Estate, services: GatewayServices) -> 
             time=rfc3339(clock()),
             request_id=request.request_id,
             data_pointer=BODY_POINTER,
+            # The publish continues the request's trace, under its gateway span.
+            traceparent=tracing.context(request) if tracing is not None else None,
         )
         out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         out.append((b"x-request-id", request.request_id.encode("ascii")))

@@ -49,6 +49,7 @@ class EventPublisher(Protocol):
         time: str | None = None,
         request_id: str = "",
         data_pointer: str = "/data",
+        traceparent: str | None = None,
     ) -> Reply: ...
 
 
@@ -60,6 +61,10 @@ class RequestTracing(Protocol):
 
     def finished(self, request: Request, now: float) -> None:
         """``request`` is done (``now`` is the loop time): its spans go to the exporter."""
+
+    def context(self, request: Request) -> str:
+        """The ``traceparent`` of ``request``'s server span, for what the gateway does on its
+        behalf (a REST-to-event publish); flags ``00`` when it is not recorded."""
 
 
 @dataclass

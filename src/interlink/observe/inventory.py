@@ -111,9 +111,9 @@ class Connection:
 
     @property
     def error_rate(self) -> float | None:
-        """Errors over attempts; None without traffic, and for requests, whose failures the
-        gateway's counts do not keep (its metrics have them by status class)."""
-        if not self.count or self.kind in ("request", "read"):
+        """Errors over attempts (for requests, those answered with a 5xx); None without
+        traffic."""
+        if not self.count:
             return None
         return self.errors / self.count
 
@@ -505,7 +505,7 @@ def observed(
         # A product route's reads are kept as the product's key (DataProduct/NAME); a
         # System's name never holds a "/".
         kind, target = ("read", r.system) if "/" in r.system else ("request", f"System/{r.system}")
-        yield Seen(r.hour, kind, source, target, f"Route/{r.route}", r.count)
+        yield Seen(r.hour, kind, source, target, f"Route/{r.route}", r.count, r.errors)
     for c in calls:
         yield Seen(
             c.hour, "connector", f"Flow/{c.caller}", f"System/{c.system}", "", c.calls,

@@ -2,19 +2,19 @@
 
 The OpenTelemetry SDK's encoder builds a protobuf object per span, attribute and value before
 serialising them: about 40 µs a span here, more than the gateway spends on a whole request.
-Writing the few fields a span has straight to bytes takes a fraction of that, and the export
-thread holds the interpreter that much less. The message layout is opentelemetry-proto's
-``trace/v1/trace.proto`` (field numbers below); ``tests/unit/observe/test_otlp_encoding.py``
-checks the bytes against the SDK's own encoder by decoding both.
+Writing the few fields a span has straight to bytes takes a fraction of that (and it runs in
+the exporter process, ``span_export.py``, off the serving process). The message layout is
+opentelemetry-proto's ``trace/v1/trace.proto`` (field numbers below);
+``tests/unit/observe/test_otlp_encoding.py`` checks the bytes against the SDK's own encoder by
+decoding both.
 
-A span is either an SDK ``ReadableSpan`` (from ``Tracing.span``) or a :class:`Finished`, the
-lighter record ``Tracing.record`` hands the batch processor on the gateway's request path.
+What is encoded are records: plain tuples the data path appends to a queue (see :data:`SPAN`).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 _Q = struct.Struct("<Q")
@@ -23,63 +23,17 @@ _D = struct.Struct("<d")
 # Span.kind: SPAN_KIND_INTERNAL 1, SERVER 2, CLIENT 3, PRODUCER 4, CONSUMER 5.
 KINDS: Final = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
 _STATUS_ERROR: Final = 2
-#: Spans encoded between two pauses of the export thread.
-CHUNK: Final = 32
 
 
-class _Sampled:
-    """What the batch processor reads of a span's context: that it is sampled."""
-
-    __slots__ = ()
-
-    class trace_flags:
-        sampled = True
-
-
-#: The ``context`` of what is handed to the batch processor and is not an SDK span.
-SAMPLED: Final = _Sampled()
-
-
-class Finished:
-    """A finished span whose ids the caller chose; encoded by :func:`encode_request`."""
-
-    __slots__ = (
-        "attributes",
-        "end",
-        "error",
-        "kind",
-        "links",
-        "name",
-        "parent_id",
-        "span_id",
-        "start",
-        "trace_id",
-    )
-    context = SAMPLED
-
-    def __init__(
-        self,
-        name: str,
-        kind: int,
-        trace_id: int,
-        span_id: int,
-        parent_id: int | None,
-        start: int,
-        end: int,
-        attributes: Mapping[str, Any],
-        error: str | None,
-        links: Sequence[tuple[int, int]],
-    ) -> None:
-        self.name = name
-        self.kind = kind
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent_id
-        self.start = start
-        self.end = end
-        self.attributes = attributes
-        self.error = error
-        self.links = links
+#: What a record handed to the exporter is (its first item): a span of ``Tracing.span`` or
+#: ``Tracing.record`` (:data:`SPAN`), or a gateway request's server span and upstream call
+#: span (:data:`REQUEST`). Records are plain tuples, so the data path only builds one and
+#: appends it, and they cross to the exporter process as they are.
+SPAN: Final = 0
+REQUEST: Final = 1
+#: A SPAN record: (SPAN, name, kind, trace_id, span_id, parent_id or None, start_ns, end_ns,
+#: attributes or None, error or None, [(linked trace_id, span_id)]). A REQUEST record: the
+#: arguments of :func:`_request_spans`, after REQUEST.
 
 
 def _varint(value: int) -> bytes:
@@ -256,41 +210,65 @@ def encode_fields(
     return _field(2, out)
 
 
-def encode_span(span: Any) -> bytes:
-    """One span, as the ``spans`` field of a ``ScopeSpans``; what is not an SDK span nor a
-    :class:`Finished` encodes itself (``otlp()``: the gateway's request spans)."""
-    if type(span) is not Finished and hasattr(span, "otlp"):
-        encoded: bytes = span.otlp()
-        return encoded
-    if isinstance(span, Finished):
-        return _span(
-            span.name,
-            span.kind,
-            span.trace_id,
-            span.span_id,
-            span.parent_id,
-            span.start,
-            span.end,
-            span.attributes,
-            span.error,
-            ((t, s, None) for t, s in span.links),
+def encode_record(record: tuple[Any, ...]) -> bytes:
+    """One record's spans, as ``spans`` fields of a ``ScopeSpans``."""
+    if record[0] == REQUEST:
+        return _request_spans(*record[1:])
+    _, name, kind, trace_id, span_id, parent_id, start, end, values, error, links = record
+    return _span(name, kind, trace_id, span_id, parent_id, start, end, values, error,
+                 ((t, s, None) for t, s in links))  # fmt: skip
+
+
+def spans_in(record: tuple[Any, ...]) -> int:
+    """How many spans :func:`encode_record` writes of ``record``."""
+    return 2 if record[0] == REQUEST and record[4] and record[14] is not None else 1
+
+
+def _request_spans(
+    trace: int,
+    server: int,
+    parent: int | None,
+    client: int,
+    sent_ns: int,
+    start: int,
+    end: int,
+    method: str,
+    path: str,
+    route: str | None,
+    status: int,
+    request_id: str,
+    consumer: str | None,
+    system: str | None,
+    upstream_status: int,
+    upstream_seconds: float,
+) -> bytes:
+    """A gateway request's server span and, when it went upstream, its client span."""
+    name = f"gateway {method} {route}" if route is not None else f"gateway {method}"
+    fixed: dict[str, str | int] = {"http.request.method": method,
+                                   "http.response.status_code": status}  # fmt: skip
+    if route is not None:
+        fixed["http.route"] = route
+    if consumer is not None:
+        fixed["interlink.consumer"] = consumer
+    unique = {"url.path": path, "interlink.request_id": request_id}
+    error = f"HTTP {status}" if status >= 500 else None
+    out = encode_fields(name, 2, trace, server, parent, start, end, fixed, unique, error)
+    if client and system is not None:
+        called: dict[str, str | int] = {"http.request.method": method, "interlink.system": system}
+        if upstream_status:
+            called["http.response.status_code"] = upstream_status
+        failed = (
+            None
+            if 0 < upstream_status < 500
+            else (f"HTTP {upstream_status}" if upstream_status else "no answer")
         )
-    context = span.context
-    parent = span.parent
-    status = span.status
-    error = (status.description or "") if status.status_code.value == _STATUS_ERROR else None
-    return _span(
-        span.name,
-        span.kind.value + 1,  # the SDK's SpanKind counts from INTERNAL = 0
-        context.trace_id,
-        context.span_id,
-        parent.span_id if parent is not None else None,
-        span.start_time or 0,
-        span.end_time or 0,
-        span.attributes,
-        error,
-        ((link.context.trace_id, link.context.span_id, link.attributes) for link in span.links),
-    )
+        # Durations come from the loop's clock, cached per loop pass: keep the call inside the
+        # request's span.
+        sent = min(max(sent_ns, start), end)
+        until = min(sent + int(upstream_seconds * 1e9), end)
+        out += encode_fields(f"upstream {system}", 3, trace, client, server, sent, until,
+                             called, None, failed)  # fmt: skip
+    return out
 
 
 def resource_prefix(resource: Mapping[str, Any], scope: str, version: str) -> tuple[bytes, bytes]:
@@ -299,16 +277,8 @@ def resource_prefix(resource: Mapping[str, Any], scope: str, version: str) -> tu
     return _field(1, attributes(1, resource)), _field(1, _text(1, scope) + _text(2, version))
 
 
-def encode_request(
-    prefix: tuple[bytes, bytes], spans: Sequence[Any], pause: Callable[[], None] | None = None
-) -> bytes:
-    """An ``ExportTraceServiceRequest`` of ``spans``, all of one resource and scope.
-    ``pause`` is called after every :data:`CHUNK` spans: the export thread lets the event
-    loop's thread have the interpreter there, rather than hold it for a whole batch."""
+def encode_request(prefix: tuple[bytes, bytes], records: Iterable[tuple[Any, ...]]) -> bytes:
+    """An ``ExportTraceServiceRequest`` of ``records``' spans, all of one resource and scope."""
     resource, scope = prefix
-    parts = [scope]
-    for start in range(0, len(spans), CHUNK):
-        parts.append(b"".join(encode_span(span) for span in spans[start : start + CHUNK]))
-        if pause is not None:
-            pause()
-    return _field(1, resource + _field(2, b"".join(parts)))
+    spans = b"".join(map(encode_record, records))
+    return _field(1, resource + _field(2, scope + spans))

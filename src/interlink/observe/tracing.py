@@ -1,31 +1,29 @@
 """Traces over OTLP/HTTP: the process's one tracer, and what the components hook into it.
 
 The Platform's ``telemetry.otlpEndpoint`` turns tracing on. Each process that serves (the
-``serve`` process, every gateway worker) calls :func:`start_tracing` once: it builds an
-OpenTelemetry ``TracerProvider`` whose resource says ``service.name`` (``telemetry.serviceName``)
-and the node, and a ``BatchSpanProcessor`` that exports to ``<endpoint>/v1/traces`` from its own
-thread, through the SDK's OTLP/HTTP exporter. The OpenTelemetry SDK is imported there and only
-there, so a process without an endpoint (and the CLI) never loads it, and every hook is one
-check of :func:`current` for ``None``.
+``serve`` process, every gateway worker) calls :func:`start_tracing` once. Its resource says
+``service.name`` (``telemetry.serviceName``) and the node; every hook is one check of
+:func:`current` for ``None`` when tracing is off.
 
-The spans themselves are recorded here rather than by the SDK's tracer, which costs about
-40 µs a span (a request through the gateway costs less): ids, times and attributes in a small
-object, the current span in a context variable, handed to the processor when it ends and
-written as protobuf by ``otlp_encoding.py``. A trace that begins here is recorded for
-``telemetry.sampleRatio``'s share of trace ids; a span under a caller's context follows the
+Recording a span costs the data path one tuple appended to a queue (``otlp_encoding.py``'s
+records): ids, times and attributes as they are, the current span in a context variable. An
+export thread takes what waits once a second, or as soon as :data:`BATCH` records wait, and
+hands it in frames to the exporter process (``span_export.py``), which encodes the protobuf and
+posts it: the serving process only pickles plain tuples. A trace that begins here is recorded
+for ``telemetry.sampleRatio``'s share of trace ids; a span under a caller's context follows the
 caller's sampled flag.
 
-Exporting never blocks the data path: spans wait in the processor's bounded queue (dropped when
+Exporting never blocks the data path: records wait in a bounded queue (dropped and counted when
 it is full) and go out in batches. A batch the endpoint refuses or never receives is counted
 (``interlink_telemetry_export_failures_total``, ``interlink_telemetry_spans_failed_total``) and
-said in one warning when a streak of failures starts and one line when exporting works again,
-instead of the exporter's own line per batch.
+said in one warning when a streak of failures starts and one line when exporting works again.
 
 Trace context travels as W3C ``traceparent`` strings (:func:`parse_traceparent`), so the hooks
 in the layers above need no OpenTelemetry type: :meth:`Tracing.span` starts a span under a given
 ``traceparent`` (or the current span), makes it current for the code it wraps, and
 :meth:`Tracing.traceparent` gives what to send on. :meth:`Tracing.record` writes a finished
-span whose ids the caller chose (the gateway's, see ``gateway/telemetry/tracing.py``).
+span whose ids the caller chose; :meth:`Tracing.emit` takes a record as it is (the gateway's
+request spans, see ``gateway/telemetry/tracing.py``).
 """
 
 from __future__ import annotations
@@ -36,14 +34,15 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from collections import deque
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from interlink.observe.metrics import Registry
-from interlink.observe.otlp_encoding import KINDS, Finished, encode_request, resource_prefix
+from interlink.observe.otlp_encoding import KINDS, SPAN, resource_prefix, spans_in
+from interlink.observe.span_export import ExporterProcess
 
 if TYPE_CHECKING:
     from interlink.estate.kinds.organisation import TelemetrySettings
@@ -55,24 +54,23 @@ Attributes = Mapping[str, str | int | float | bool]
 
 #: The OTLP/HTTP path of traces under the endpoint (the OTLP exporter specification's default).
 TRACES_PATH: Final = "/v1/traces"
-#: Spans waiting for export at most; past that they are dropped (and counted).
-MAX_QUEUE: Final = 8192
+#: Records waiting for export at most; past that they are dropped (and counted).
+MAX_QUEUE: Final = 32768
+#: Records that wake the export thread before its second is up.
+BATCH: Final = 4096
+#: Records in one frame to the exporter process, one OTLP request (a gateway request's record
+#: is two spans).
+FRAME: Final = 1024
 #: Seconds an export may take (the exporter's retries included) before the batch is given up.
 EXPORT_TIMEOUT: Final = 5.0
-
-#: The loggers the exporter says each failed batch on (filters act only where records start).
-_EXPORTER_LOGGERS: Final = (
-    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-    "opentelemetry.sdk._shared_internal",  # the batch processor: a line per span dropped
-)
 
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _bits = random.Random(os.urandom(32)).getrandbits
 
 
-@dataclass(frozen=True, slots=True)
-class TraceParent:
-    """A W3C trace context: the trace, the parent span, whether it is sampled."""
+class TraceParent(NamedTuple):
+    """A W3C trace context: the trace, the parent span, whether it is sampled. A named tuple:
+    one is read from every event delivered, and a tuple is the cheapest to make."""
 
     trace_id: int
     span_id: int
@@ -143,7 +141,8 @@ class ExportHealth:
     def outcome(self, ok: bool, spans: int) -> None:
         with self._lock:
             if ok:
-                self.exported.inc(amount=spans)
+                if spans:
+                    self.exported.inc(amount=spans)
                 if self.failing:
                     self.failing = False
                     log.info("traces: exporting to %s again", self.url)
@@ -163,62 +162,75 @@ class ExportHealth:
             self.reason = ""
 
 
-class _Quiet(logging.Filter):
-    """Keeps the exporter's line per failed batch out of the log, handing its text to the
-    streak's one warning."""
-
-    def __init__(self, health: ExportHealth) -> None:
-        super().__init__()
-        self.health = health
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING:
-            self.health.said(record.getMessage())
-            return False
-        return True
-
-
-#: The span the running code is in (its context, as it would be sent on), per task.
-_active: ContextVar[TraceParent | None] = ContextVar("interlink_span", default=None)
-
-
 class Span:
-    """A span under way, as :meth:`Tracing.span` hands it out."""
+    """A span under way, as :meth:`Tracing.span` hands it out: current inside its ``with``
+    block, handed to the exporter when the block ends (an exception out of it marks it
+    failed, and goes on)."""
 
-    __slots__ = ("attributes", "error", "kind", "links", "name", "parent_id", "sampled",
-                 "span_id", "start", "trace_id")  # fmt: skip
+    __slots__ = ("_token", "_tracing", "attributes", "error", "kind", "links", "name",
+                 "parent_id", "sampled", "span_id", "start", "trace_id")  # fmt: skip
 
     def __init__(
         self,
+        tracing: Tracing,
         name: str,
         kind: Kind,
         trace_id: int,
         parent_id: int | None,
         sampled: bool,
-        start: int,
         attributes: dict[str, str | int | float | bool],
-        links: list[tuple[int, int]],
     ) -> None:
+        self._tracing = tracing
         self.name = name
         self.kind = kind
         self.trace_id = trace_id
         self.span_id = new_span_id()
         self.parent_id = parent_id
         self.sampled = sampled
-        self.start = start
+        self.start = time.time_ns()
         self.attributes = attributes
-        self.links = links
+        self.links: list[tuple[int, int]] = []
         self.error: str | None = None
+        self._token: Token[Span | TraceParent | None] | None = None
+
+    def header(self) -> str:
+        return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
 
     @property
     def traceparent(self) -> str:
-        return TraceParent(self.trace_id, self.span_id, self.sampled).header()
+        return self.header()
 
     def set(self, name: str, value: str | int | float | bool) -> None:
         self.attributes[name] = value
 
     def fail(self, description: str) -> None:
         self.error = description
+
+    def __enter__(self) -> Span:
+        self._token = _active.set(self)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _active.reset(self._token)
+            self._token = None
+        if exc is not None and self.error is None:
+            self.error = f"{type(exc).__name__}: {exc}"[:300]
+        if self.sampled:
+            self._tracing.emit(
+                (SPAN, self.name, KINDS[self.kind], self.trace_id, self.span_id,
+                 self.parent_id, self.start, time.time_ns(), self.attributes, self.error,
+                 self.links)
+            )  # fmt: skip
+
+
+#: The span the running code is in (or its context, as it would be sent on), per task.
+_active: ContextVar[Span | TraceParent | None] = ContextVar("interlink_span", default=None)
 
 
 class Tracing:
@@ -235,73 +247,39 @@ class Tracing:
         export_timeout: float = EXPORT_TIMEOUT,
         schedule_delay: float = 1.0,
     ) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-
         from interlink import __version__
 
         self.url = otlp_traces_url(endpoint)
-        self.health = health = ExportHealth(metrics, self.url)
-        attributes: dict[str, str] = {
+        self.health = ExportHealth(metrics, self.url)
+        self.resource: dict[str, str] = {
             "service.name": service_name,
             "service.version": __version__,
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.name": "interlink",
+            "telemetry.sdk.version": __version__,
         }
         if node:
-            attributes["service.instance.id"] = node
-        self.resource = Resource.create(attributes)
-        prefix = resource_prefix(self.resource.attributes, "interlink", __version__)
-        self._closing = closing = threading.Event()
-
-        class Exporter(OTLPSpanExporter):
-            """The SDK's OTLP/HTTP exporter (its client, retries and timeouts), encoding with
-            otlp_encoding.py and counting what it could not export."""
-
-            def export(self, spans: Sequence[Any]) -> SpanExportResult:
-                ok = False
-                if closing.is_set() and health.failing:  # a stop does not wait on it again
-                    health.outcome(False, sum(getattr(span, "count", 1) for span in spans))
-                    return SpanExportResult.FAILURE
-                try:
-                    data = encode_request(prefix, spans, pause=_yield_interpreter)
-                    sent = self._client.export(data)
-                    ok = sent.success
-                    if not ok:
-                        status = f"HTTP {sent.status_code}" if sent.status_code else ""
-                        health.said(status or str(sent.error or sent.reason or "no answer"))
-                except Exception as exc:  # never let a bad endpoint kill the export thread
-                    health.said(f"{type(exc).__name__}: {exc}")
-                health.outcome(ok, sum(getattr(span, "count", 1) for span in spans))
-                return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-
-        exporter = Exporter(endpoint=self.url, timeout=export_timeout)
-        self._quiet = _Quiet(health)
-        for name in _EXPORTER_LOGGERS:
-            logging.getLogger(name).addFilter(self._quiet)
-        self.processor = BatchSpanProcessor(
-            exporter,
-            max_queue_size=MAX_QUEUE,
-            schedule_delay_millis=schedule_delay * 1000,
-            export_timeout_millis=export_timeout * 1000,
-        )
-        # The processor's queue, to count what it drops when full (it logs each one).
-        self._queue: Any = getattr(getattr(self.processor, "_batch_processor", None), "_queue", ())
+            self.resource["service.instance.id"] = node
+        prefix = resource_prefix(self.resource, "interlink", __version__)
+        self.exporter = ExporterProcess(self.url, export_timeout, prefix)
+        self.schedule_delay = schedule_delay
         self.dropped = metrics.counter(
             "interlink_telemetry_spans_dropped_total",
             "Spans dropped because the export queue was full (the endpoint slower than the "
             "spans came).",
         )
         # A trace that begins here is recorded for the ratio's share of trace ids (the lower 64
-        # bits, as TraceIdRatioBased decides, so every node decides alike); a span with a
-        # parent follows the parent's sampled flag.
+        # bits, as OpenTelemetry's TraceIdRatioBased sampler decides, so every node decides
+        # alike); a span with a parent follows the parent's sampled flag.
         self.sample_bound = round(sample_ratio * (1 << 64))
-        # The SDK's provider holds the resource and the processor (and shuts them down); the
-        # platform's spans are recorded by span() and record() above it, not its tracer.
-        sampler = ParentBased(TraceIdRatioBased(sample_ratio))
-        self.provider = TracerProvider(resource=self.resource, sampler=sampler)
-        self.provider.add_span_processor(self.processor)
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._asked = 0  # flushes asked for, and answered: each exports what waited then
+        self._answered = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="interlink-traces", daemon=True)
+        self._thread.start()
 
     def sampled(self, trace_id: int) -> bool:
         """Whether a trace that begins here with ``trace_id`` is recorded."""
@@ -309,7 +287,6 @@ class Tracing:
 
     # --- spans under way ------------------------------------------------------------------
 
-    @contextmanager
     def span(
         self,
         name: str,
@@ -318,47 +295,28 @@ class Tracing:
         parent: str | bytes | None = None,
         links: Sequence[str] = (),
         attributes: Attributes | None = None,
-    ) -> Iterator[Span]:
-        """A span named ``name`` around the block, current within it: a child of ``parent``
-        (a ``traceparent``) when given and valid, else of the current span, else the root of
-        a new trace (recorded for the sample ratio's share). ``links`` are ``traceparent``s
-        of spans it follows from. An exception out of the block marks it failed, and goes
-        on. A few microseconds: the SDK's own tracer takes ten times that."""
-        context = parse_traceparent(parent) if parent is not None else None
+    ) -> Span:
+        """A span named ``name`` to use as a context manager, current within its block: a
+        child of ``parent`` (a ``traceparent``) when given and valid, else of the current span,
+        else the root of a new trace (recorded for the sample ratio's share). ``links`` are
+        ``traceparent``s of spans it follows from. A microsecond or two."""
+        context: Span | TraceParent | None = None
+        if parent is not None:
+            context = parse_traceparent(parent)
         if context is None:
             context = _active.get()
+        values = dict(attributes) if attributes else {}
         if context is None:
             trace_id = new_trace_id()
-            span = Span(name, kind, trace_id, None, self.sampled(trace_id), time.time_ns(),
-                        dict(attributes or {}), [])  # fmt: skip
+            span = Span(self, name, kind, trace_id, None, self.sampled(trace_id), values)
         else:
-            span = Span(name, kind, context.trace_id, context.span_id, context.sampled,
-                        time.time_ns(), dict(attributes or {}), [])  # fmt: skip
+            span = Span(self, name, kind, context.trace_id, context.span_id, context.sampled,
+                        values)  # fmt: skip
         for text in links:
             found = parse_traceparent(text)
             if found is not None:
                 span.links.append((found.trace_id, found.span_id))
-        token = _active.set(TraceParent(span.trace_id, span.span_id, span.sampled))
-        try:
-            yield span
-        except BaseException as exc:
-            if span.error is None:
-                span.error = f"{type(exc).__name__}: {exc}"[:300]
-            raise
-        finally:
-            _active.reset(token)
-            if span.sampled:
-                self._emit(span)
-
-    def _emit(self, span: Span) -> None:
-        if len(self._queue) >= MAX_QUEUE:
-            self.dropped.inc()
-            return
-        finished: Any = Finished(
-            span.name, KINDS[span.kind], span.trace_id, span.span_id, span.parent_id,
-            span.start, time.time_ns(), span.attributes, span.error, span.links,
-        )  # fmt: skip
-        self.processor.on_end(finished)
+        return span
 
     def traceparent(self) -> str | None:
         """The current span's context as a ``traceparent``, to send on; None outside one."""
@@ -366,6 +324,18 @@ class Tracing:
         return context.header() if context is not None else None
 
     # --- finished spans ------------------------------------------------------------------------
+
+    def emit(self, record: tuple[Any, ...]) -> None:
+        """Queue a record (``otlp_encoding.py``) for export: a deque append, and once every
+        :data:`BATCH` records a wake-up of the export thread."""
+        queue = self._queue
+        waiting = len(queue)
+        if waiting >= MAX_QUEUE:
+            self.dropped.inc()
+            return
+        queue.append(record)
+        if waiting == BATCH:
+            self._wake.set()
 
     def record(
         self,
@@ -381,41 +351,61 @@ class Tracing:
         links: Sequence[TraceParent] = (),
     ) -> None:
         """Hand a finished span with ids of the caller's choosing to the exporter: what a hot
-        path does instead of keeping a span object open (a few microseconds)."""
-        if len(self._queue) >= MAX_QUEUE:
-            self.dropped.inc()
-            return
+        path does instead of keeping a span object open."""
         linked = [(p.trace_id, p.span_id) for p in links]
-        span: Any = Finished(
-            name, KINDS[kind], trace_id, span_id, parent_id, start_ns, end_ns, attributes,
-            error, linked,
-        )  # fmt: skip
-        # The processor reads only `context.trace_flags.sampled` of it; Exporter encodes it.
-        self.processor.on_end(span)
+        self.emit((SPAN, name, KINDS[kind], trace_id, span_id, parent_id, start_ns, end_ns,
+                   attributes, error, linked))  # fmt: skip
 
-    def hand(self, spans: Any) -> None:
-        """Hand the processor an object that encodes its own spans (``otlp() -> bytes``, the
-        ``spans`` fields of a ``ScopeSpans``) when exported: the gateway's per request."""
-        if len(self._queue) >= MAX_QUEUE:
-            self.dropped.inc()
-            return
-        self.processor.on_end(spans)
+    # --- exporting ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        """The export thread: what waits, in frames to the exporter process."""
+        while True:
+            self._wake.wait(self.schedule_delay)
+            self._wake.clear()
+            with self._done:
+                asked = self._asked
+                closing = self._closing
+            self._export_waiting(closing)
+            with self._done:
+                self._answered = asked
+                self._done.notify_all()
+            if closing:
+                self.exporter.stop()
+                return
+
+    def _export_waiting(self, closing: bool) -> None:
+        queue, health = self._queue, self.health
+        while queue:
+            frame = [queue.popleft() for _ in range(min(len(queue), FRAME))]
+            if closing and health.failing:  # a stop does not wait on it again
+                health.outcome(False, sum(map(spans_in, frame)))
+                continue
+            taken, lost, why = self.exporter.export(frame)
+            if lost:
+                health.said(why)
+                health.outcome(False, lost)
+            else:
+                health.outcome(True, taken)
+
+    def _flushed(self, timeout: float, closing: bool = False) -> bool:
+        with self._done:
+            self._asked += 1
+            asked = self._asked
+            self._closing = self._closing or closing
+            self._wake.set()
+            return self._done.wait_for(lambda: self._answered >= asked, timeout)
 
     def flush(self, timeout: float = EXPORT_TIMEOUT) -> bool:
         """Export what waits (tests, a stopping process); False when it did not finish."""
-        return bool(self.processor.force_flush(int(timeout * 1000)))
+        return self._thread.is_alive() and self._flushed(timeout)
 
     def shutdown(self) -> None:
         """Export what waits, within the export timeout (not at all while the endpoint is
-        failing), and stop the export thread."""
-        self._closing.set()
-        self.provider.shutdown()
-        for name in _EXPORTER_LOGGERS:
-            logging.getLogger(name).removeFilter(self._quiet)
-
-
-def _yield_interpreter() -> None:
-    time.sleep(0)  # lets a thread waiting for the GIL (the event loop's) take it now
+        failing), and stop the export thread and the exporter process."""
+        if self._thread.is_alive():
+            self._flushed(self.exporter.timeout + 6.0, closing=True)
+            self._thread.join(1.0)
 
 
 _current: Tracing | None = None

@@ -363,6 +363,15 @@ class FlowRunner:
         for flow in {*self.runtime.snapshot.estate.names("Flow"), *counts}:
             self.metrics.waiting.set(float(counts.get(flow, 0)), flow)
 
+    async def _resumed(self, run_id: str, lineage: NodeLineage) -> RunLineage | None:
+        """What a run recorded on another node (or before this one restarted) carries when it
+        runs here, read from its record: its later hops are recorded as its earlier ones
+        were. None when lineage wants nothing of runs."""
+        if not lineage.follows_runs:
+            return None
+        run = await self.engine.loaded(await asyncio.to_thread(self.engine.runs.get, run_id))
+        return lineage.resumed(run.flow, run.id, run.trigger, run.input)
+
     def _spawn(
         self,
         run_id: str,
@@ -379,8 +388,10 @@ class FlowRunner:
         self, run_id: str, after: asyncio.Task[None] | None = None, made: Advanced | None = None
     ) -> None:
         carried = self._carried.pop(run_id, None)
-        CURRENT_RUN.set(carried)  # this task's context: its steps and writes see the run
         try:
+            if carried is None and made is None and self.lineage is not None:
+                carried = await self._resumed(run_id, self.lineage)
+            CURRENT_RUN.set(carried)  # this task's context: its steps and writes see the run
             if after is not None:
                 await asyncio.wait([after])
             if made is not None:  # just recorded by this engine (FlowEngine.record)

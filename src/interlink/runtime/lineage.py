@@ -9,8 +9,9 @@ recorded and a COMPLETE, FAIL or ABORT when it ends here, through one background
 reload that changes the endpoint replaces it.
 
 A run carries its subject and collects what it wrote from the moment it is recorded on this
-node: a run resumed after its node stopped carries neither (its earlier hops are recorded,
-the later ones are not; its end event lists no outputs).
+node; a run resumed on another node (its lease lapsed, its node restarted, a wait ended there)
+reads its subject again from its stored input and trigger, so its later hops are recorded as
+its earlier ones were (its end event lists what it wrote from then on).
 """
 
 from __future__ import annotations
@@ -130,6 +131,16 @@ class NodeLineage:
             inputs = trigger_inputs(spec.spec) if spec is not None else []
             self.emitter.emit(self._event("START", flow, run_id, inputs, []))
         return carried
+
+    @property
+    def follows_runs(self) -> bool:
+        """Whether runs carry anything: an Event type with a subject, or OpenLineage on."""
+        return bool(self.recorder.subjects.by_event) or self.emitter is not None
+
+    def resumed(self, flow: str, run_id: str, trigger: str, input: Any) -> RunLineage:
+        """What a run recorded elsewhere carries here (no START: it was sent when recorded)."""
+        event_type, event_id = self._event_of(flow, trigger)
+        return self.recorder.run_lineage(flow, run_id, event_type, event_id, input)
 
     def ended(self, flow: str, run_id: str, status: str, carried: RunLineage | None) -> None:
         """The run stopped here with ``status``: its end sent when it is one."""

@@ -189,6 +189,10 @@ async def start_monitors(runtime: Runtime, sink: VerdictSink | None = None) -> M
     saver = SignalSaver(runtime.store)
     saver.start()
     if runtime.settings.control_plane:
+        log.info(
+            "monitors: a data-plane node evaluates none; its signals stay in its own store, "
+            "which the control plane's monitors read only when it is theirs (--store-url)"
+        )
         return MonitorService(saver, None)
     store = runtime.store
     keeper = runtime.mesh.keeper if runtime.mesh is not None else None

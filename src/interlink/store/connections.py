@@ -10,7 +10,7 @@ from typing import Final
 
 from interlink.store.database import Database
 
-_SELECT: Final = "SELECT hour, consumer, route, system, count FROM observed_connections"
+_SELECT: Final = "SELECT hour, consumer, route, system, count, errors FROM observed_connections"
 _ORDER: Final = " ORDER BY hour, consumer, route, system"
 
 
@@ -26,6 +26,7 @@ class ObservedConnection:
     route: str
     system: str
     count: int
+    errors: int = 0  # of them answered with a 5xx (the upstream's, or the gateway's own)
 
 
 def hour_start(value: datetime) -> datetime:
@@ -38,16 +39,20 @@ class ObservedConnections:
         self._db = db
 
     def record(self, rows: list[ObservedConnection]) -> None:
-        """Add each row's count to the one stored for its (hour, consumer, route, system)."""
+        """Add each row's counts to those stored for its (hour, consumer, route, system)."""
         if not rows:
             return
         ts = self._db.ts
         with self._db.transaction() as session:
             session.executemany(
-                "INSERT INTO observed_connections (hour, consumer, route, system, count) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, consumer, route, system) "
-                "DO UPDATE SET count = observed_connections.count + excluded.count",
-                [(ts(hour_start(r.hour)), r.consumer, r.route, r.system, r.count) for r in rows],
+                "INSERT INTO observed_connections (hour, consumer, route, system, count, errors) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (hour, consumer, route, system) "
+                "DO UPDATE SET count = observed_connections.count + excluded.count, "
+                "errors = observed_connections.errors + excluded.errors",
+                [
+                    (ts(hour_start(r.hour)), r.consumer, r.route, r.system, r.count, r.errors)
+                    for r in rows
+                ],
             )
 
     def list(self, since: datetime | None = None) -> list[ObservedConnection]:
@@ -59,7 +64,7 @@ class ObservedConnections:
             else:
                 start = self._db.ts(hour_start(since))
                 rows = session.fetchall(_SELECT + " WHERE hour >= ?" + _ORDER, (start,))
-        return [ObservedConnection(self._db.dt(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        return [ObservedConnection(self._db.dt(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 _CALLS: Final = (

@@ -81,20 +81,27 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_a_customers_events_are_traced_through_a_flow_into_a_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    receiver = await EchoUpstream().start()
+def open_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: str) -> Runtime:
+    """The estate above on a node whose OpenLineage endpoint is ``receiver``, its dwh System a
+    SQLite file (``tmp_path/dwh.db``) with an empty ``customers`` table."""
     db = tmp_path / "dwh.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE customers (id TEXT PRIMARY KEY, email TEXT)")
-    monkeypatch.setenv("LINEAGE_TEST_ENDPOINT", f"{receiver.url}/api/v1/lineage")
+    monkeypatch.setenv("LINEAGE_TEST_ENDPOINT", f"{receiver}/api/v1/lineage")
     monkeypatch.setenv("LINEAGE_TEST_DB", str(db))
     estate = tmp_path / "estate"
     estate.mkdir()
     (estate / "estate.yaml").write_text(ESTATE, encoding="utf-8")
     (estate / "customer.schema.json").write_text(json.dumps(SCHEMA), encoding="utf-8")
-    runtime = Runtime.open(ServeSettings(estate))
+    return Runtime.open(ServeSettings(estate))
+
+
+async def test_a_customers_events_are_traced_through_a_flow_into_a_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = await EchoUpstream().start()
+    db = tmp_path / "dwh.db"
+    runtime = open_runtime(tmp_path, monkeypatch, receiver.url)
     try:
         mesh = await start_mesh(runtime)
         for n, (customer, email) in enumerate(

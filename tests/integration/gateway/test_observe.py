@@ -207,12 +207,14 @@ def test_observed_connections_are_flushed_to_the_store(observed: Observed) -> No
     wait_for_count(observed, 3)
     assert observed.flush() == 2
     assert observed.client.get("/open").status_code == 200
-    wait_for_count(observed, 4)
+    failing = {"x-echo-status": "503"}
+    assert observed.client.get("/open", headers=failing).status_code == 503
+    wait_for_count(observed, 5)
     observed.gateway.stop()  # stopping flushes what is left
     rows = observed.store.connections.list(datetime.now(UTC) - timedelta(hours=1))
-    assert {(r.consumer, r.route, r.system): r.count for r in rows} == {
-        ("mobile-app", "keys", "crm"): 2,
-        ("", "open", "crm"): 2,
+    assert {(r.consumer, r.route, r.system): (r.count, r.errors) for r in rows} == {
+        ("mobile-app", "keys", "crm"): (2, 0),
+        ("", "open", "crm"): (3, 1),  # the 503 counts as an error of the route
     }
     assert all(r.hour.minute == 0 and r.hour.tzinfo is not None for r in rows)
     observed.gateway.stop = lambda: None  # type: ignore[method-assign]
@@ -293,7 +295,7 @@ async def test_connections_are_dropped_only_when_the_store_cannot_take_them(
     observer.finished(finished_request("c0000"), 0.0)  # already held: still counted
     assert await observer.flush() == 0
     assert "5 request(s) not counted in observed connections" in caplog.text
-    assert observer.connections.counts[(7200, "c0000", "keys", "crm")] == 2
+    assert observer.connections.counts[(7200, "c0000", "keys", "crm")] == [2, 0]
 
 
 def test_label_cardinality_stays_bounded(tmp_path: Path, upstream: UpstreamThread) -> None:

@@ -40,9 +40,17 @@ def test_a_broken_rule_is_reported_at_the_object_with_its_code_and_severity(
     assert len(found) == 1
     rendered = found[0].render(result.estate.root)
     assert rendered.startswith("gateway/routes.yaml:44:")
-    assert "error: Route/address-changes: no route without authentication" in rendered
+    assert "warning: Route/address-changes: no route without authentication" in rendered
     assert "Policy/organisation, rule ROUTE_AUTH" in rendered
-    assert not result.ok
+    assert result.ok  # the example's rule is a warning
+    edit(
+        retail / POLICIES,
+        "      severity: warning  # an open route is allowed, and told on every check\n",
+        "",
+    )
+    found = [f for f in check_estate(retail).findings if f.code == "POLICY_ROUTE_AUTH"]
+    assert [f.severity for f in found] == ["error"]
+    assert not check_estate(retail).ok
 
 
 def test_a_warning_rule_does_not_fail_check(retail: Path) -> None:

@@ -87,7 +87,7 @@ def test_observations_merge_into_declared_rows_and_flag_the_rest(
     noon = NOW - 2 * H
     store.connections.record(
         [
-            ObservedConnection(noon, "acme-logistics", "customers", "crm", 30),
+            ObservedConnection(noon, "acme-logistics", "customers", "crm", 30, 3),
             ObservedConnection(noon - 24 * H, "acme-logistics", "customers", "crm", 10),
             ObservedConnection(noon - 30 * 24 * H, "acme-logistics", "customers", "crm", 99),
             ObservedConnection(noon, "acme-logistics", "legacy-export", "crm-legacy", 4),
@@ -120,7 +120,8 @@ def test_observations_merge_into_declared_rows_and_flag_the_rest(
     assert request.peak == 30
     assert request.busiest_hours == [noon.hour]
     assert request.per_hour == pytest.approx(40 / (7 * 24))
-    assert request.error_rate is None  # the gateway counts requests, not their failures
+    assert request.errors == 3  # answered with a 5xx
+    assert request.error_rate == pytest.approx(3 / 40)
 
     stray = one(
         inv, "request", "Consumer/acme-logistics", "System/crm-legacy", "Route/legacy-export"

@@ -11,7 +11,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
-from interlink.observe.otlp_encoding import Finished, encode_request, resource_prefix
+from interlink.observe.otlp_encoding import (
+    REQUEST,
+    SPAN,
+    encode_request,
+    resource_prefix,
+    spans_in,
+)
 
 RESOURCE = {"service.name": "interlink", "service.instance.id": "n1"}
 ATTRIBUTES: dict[str, Any] = {
@@ -55,33 +61,88 @@ def _decoded(data: bytes) -> ExportTraceServiceRequest:
     return request
 
 
-def test_sdk_spans_encode_as_the_sdk_encodes_them() -> None:
+def _record(span: ReadableSpan) -> tuple[Any, ...]:
+    """The record Tracing.span or Tracing.record would hand the exporter for ``span``."""
+    status = span.status
+    error = (status.description or "") if status.status_code == StatusCode.ERROR else None
+    return (
+        SPAN,
+        span.name,
+        span.kind.value + 1,
+        span.context.trace_id,
+        span.context.span_id,
+        span.parent.span_id if span.parent is not None else None,
+        span.start_time,
+        span.end_time,
+        dict(span.attributes or {}),
+        error,
+        [(link.context.trace_id, link.context.span_id) for link in span.links],
+    )
+
+
+def test_span_records_encode_as_the_sdk_encodes_the_same_spans() -> None:
     spans = [
-        _sdk_span(),
+        _sdk_span(links=(Link(SpanContext(5, 6, True)),)),
         _sdk_span(name="root", parent=None, kind=SpanKind.INTERNAL, status=Status(), links=()),
-        _sdk_span(kind=SpanKind.CONSUMER, attributes={}, status=Status(StatusCode.ERROR)),
+        _sdk_span(
+            kind=SpanKind.CONSUMER,
+            attributes={},
+            status=Status(StatusCode.ERROR),
+            links=(Link(SpanContext(7, 8, True)), Link(SpanContext(9, 10, True))),
+        ),
     ]
     resource = spans[0].resource.attributes
-    ours = encode_request(resource_prefix(resource, "interlink", "0.1.0"), spans)
+    ours = encode_request(resource_prefix(resource, "interlink", "0.1.0"), map(_record, spans))
     theirs = encode_spans(spans).SerializeToString()
     assert _decoded(ours) == _decoded(theirs)
+    assert [spans_in(_record(span)) for span in spans] == [1, 1, 1]
 
 
-def test_a_finished_span_encodes_as_the_same_sdk_span() -> None:
-    finished = Finished(
-        "gateway GET crm",
-        2,
-        0x4BF92F3577B34DA6A3CE929D0E0E4736,
-        0x00F067AA0BA902B7,
-        0x1234,
-        1_700_000_000_000_000_000,
-        1_700_000_000_000_123_456,
-        ATTRIBUTES,
-        "HTTP 503",
-        [(5, 6)],
+def test_a_gateway_request_record_is_its_server_and_upstream_spans() -> None:
+    trace, server, client, parent = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x11, 0x22, 0x1234
+    start, end = 1_700_000_000_000_000_000, 1_700_000_000_010_000_000
+    record = (REQUEST, trace, server, parent, client, start + 1_000_000, start, end, "GET",
+              "/crm/x", "crm", 502, "req-1", "shop", "crm", 503, 0.002)  # fmt: skip
+    server_span = _sdk_span(
+        name="gateway GET crm",
+        context=SpanContext(trace, server, False),
+        parent=SpanContext(trace, parent, True),
+        kind=SpanKind.SERVER,
+        status=Status(StatusCode.ERROR, "HTTP 502"),
+        start_time=start,
+        end_time=end,
+        links=(),
+        attributes={
+            "http.request.method": "GET",
+            "http.response.status_code": 502,
+            "http.route": "crm",
+            "interlink.consumer": "shop",
+            "url.path": "/crm/x",
+            "interlink.request_id": "req-1",
+        },
     )
-    sdk = _sdk_span(links=(Link(SpanContext(5, 6, True)),))
-    prefix = resource_prefix(sdk.resource.attributes, "interlink", "0.1.0")
-    assert _decoded(encode_request(prefix, [finished])) == _decoded(
-        encode_spans([sdk]).SerializeToString()
+    client_span = _sdk_span(
+        name="upstream crm",
+        context=SpanContext(trace, client, False),
+        parent=SpanContext(trace, server, False),
+        kind=SpanKind.CLIENT,
+        status=Status(StatusCode.ERROR, "HTTP 503"),
+        start_time=start + 1_000_000,
+        end_time=start + 3_000_000,
+        links=(),
+        attributes={
+            "http.request.method": "GET",
+            "interlink.system": "crm",
+            "http.response.status_code": 503,
+        },
     )
+    prefix = resource_prefix(server_span.resource.attributes, "interlink", "0.1.0")
+    assert _decoded(encode_request(prefix, [record])) == _decoded(
+        encode_spans([server_span, client_span]).SerializeToString()
+    )
+    assert spans_in(record) == 2
+    unrouted = (REQUEST, trace, server, None, 0, 0, start, end, "GET", "/nowhere", None, 404,
+                "req-2", None, None, 0, 0.0)  # fmt: skip
+    assert spans_in(unrouted) == 1
+    (only,) = _decoded(encode_request(prefix, [unrouted])).resource_spans[0].scope_spans[0].spans
+    assert (only.name, only.kind, only.status.code) == ("gateway GET", 2, 0)

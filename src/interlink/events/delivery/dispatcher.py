@@ -436,10 +436,12 @@ class SubscriptionWorker:
         """One attempt as a span under the event's trace context (events/tracing.py)."""
         parent = event_traceparent(job.body)
         name = f"deliver {self.name}"
-        with traced.span(name, "consumer", parent=parent) as span:
-            span.set("interlink.subscription", self.name)
-            span.set("messaging.message.id", job.event_id)
-            span.set("interlink.attempt", job.attempt + 1)
+        attributes: dict[str, str | int | float | bool] = {
+            "interlink.subscription": self.name,
+            "messaging.message.id": job.event_id,
+            "interlink.attempt": job.attempt + 1,
+        }
+        with traced.span(name, "consumer", parent=parent, attributes=attributes) as span:
             attempt = await self.sender.send(job)
             if attempt.status is not None:
                 span.set("http.response.status_code", attempt.status)

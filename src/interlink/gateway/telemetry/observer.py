@@ -68,28 +68,33 @@ def status_class(status: int) -> str:
 
 
 class ConnectionCounts:
-    """Requests per hour per (consumer, route, upstream System), held until drained."""
+    """Requests per hour per (consumer, route, upstream System), and how many of them failed
+    (a 5xx answer), held until drained: ``[requests, errors]`` by key."""
 
     def __init__(self, limit: int = MAX_CONNECTIONS) -> None:
         self.limit = limit
-        self.counts: dict[ConnectionKey, int] = {}
+        self.counts: dict[ConnectionKey, list[int]] = {}
         self.dropped = 0
 
-    def add(self, now: float, consumer: str, route: str, system: str, count: int = 1) -> bool:
-        """Count ``count`` requests; True when the table is full (they may not have been
-        counted: see ``dropped``), so it should be written out now."""
+    def add(
+        self, now: float, consumer: str, route: str, system: str, count: int = 1, errors: int = 0
+    ) -> bool:
+        """Count ``count`` requests, ``errors`` of them failed; True when the table is full
+        (they may not have been counted: see ``dropped``), so it should be written out now."""
         key = (int(now) // 3600 * 3600, consumer, route, system)
         counts = self.counts
-        if key in counts:
-            counts[key] += count
+        found = counts.get(key)
+        if found is not None:
+            found[0] += count
+            found[1] += errors
             return False
         if len(counts) < self.limit:
-            counts[key] = count
+            counts[key] = [count, errors]
             return len(counts) >= self.limit
         self.dropped += count
         return True
 
-    def take(self) -> dict[ConnectionKey, int]:
+    def take(self) -> dict[ConnectionKey, list[int]]:
         """The counts so far, leaving the table empty."""
         counts, self.counts = self.counts, {}
         return counts
@@ -97,25 +102,25 @@ class ConnectionCounts:
     def drain(self) -> list[ObservedConnection]:
         return connection_rows(self.take())
 
-    def restore(self, counts: dict[ConnectionKey, int]) -> None:
+    def restore(self, counts: dict[ConnectionKey, list[int]]) -> None:
         """Put back counts a failed flush could not write (as far as there is room)."""
-        for (hour, consumer, route, system), n in counts.items():
-            self.add(hour, consumer, route, system, n)
+        for (hour, consumer, route, system), (n, errors) in counts.items():
+            self.add(hour, consumer, route, system, n, errors)
 
 
-def connection_rows(counts: dict[ConnectionKey, int]) -> list[ObservedConnection]:
+def connection_rows(counts: dict[ConnectionKey, list[int]]) -> list[ObservedConnection]:
     return [
-        ObservedConnection(datetime.fromtimestamp(hour, UTC), consumer, route, system, n)
-        for (hour, consumer, route, system), n in counts.items()
+        ObservedConnection(datetime.fromtimestamp(hour, UTC), consumer, route, system, n, errors)
+        for (hour, consumer, route, system), (n, errors) in counts.items()
     ]
 
 
-def record_connections(store: Store, counts: dict[ConnectionKey, int]) -> None:
+def record_connections(store: Store, counts: dict[ConnectionKey, list[int]]) -> None:
     """Write ``counts`` to ``store`` (blocking: it runs in a worker thread)."""
     store.connections.record(connection_rows(counts))
 
 
-def record_nowhere(counts: dict[ConnectionKey, int]) -> None:
+def record_nowhere(counts: dict[ConnectionKey, list[int]]) -> None:
     """No store to write ``counts`` to: they are not kept."""
 
 
@@ -170,7 +175,7 @@ class GatewayObserver:
         # Writing out full tables, started on the request path; at most one at a time, and at
         # most one more full table waiting for it.
         self._early: asyncio.Task[int] | None = None
-        self._waiting: dict[ConnectionKey, int] | None = None
+        self._waiting: dict[ConnectionKey, list[int]] | None = None
         # When its last write failed, a full table waits for the next periodic flush, rather
         # than trying a failing store again on every request.
         self._saver = CountsSaver(
@@ -201,7 +206,8 @@ class GatewayObserver:
             self.upstream_requests.inc(route, system, status_class(upstream_status))
             self.upstream_duration.observe(request.upstream_seconds, system)
             wall = self.clock()
-            if self.connections.add(wall, consumer or "", route, system):
+            failed = 1 if status >= 500 else 0
+            if self.connections.add(wall, consumer or "", route, system, 1, failed):
                 self._flush_full()
         elif request.product is not None:  # a product route's read: consumer → product
             wall = self.clock()
@@ -240,10 +246,10 @@ class GatewayObserver:
         elif self._waiting is None:
             self._waiting = self.connections.take()
 
-    async def _write_full(self, counts: dict[ConnectionKey, int]) -> int:
+    async def _write_full(self, counts: dict[ConnectionKey, list[int]]) -> int:
         """Write ``counts``, then each full table that came to wait meanwhile."""
         written = 0
-        batch: dict[ConnectionKey, int] | None = counts
+        batch: dict[ConnectionKey, list[int]] | None = counts
         try:
             while batch is not None:
                 async with self._flushing:
@@ -264,7 +270,7 @@ class GatewayObserver:
         async with self._flushing:
             return await self._write_locked(self.connections.take())
 
-    async def _write_locked(self, counts: dict[ConnectionKey, int]) -> int:
+    async def _write_locked(self, counts: dict[ConnectionKey, list[int]]) -> int:
         store = self.services.store
         if store is None:
             return await self._saver.save({}, record_nowhere)

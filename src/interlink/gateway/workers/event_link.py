@@ -106,6 +106,7 @@ class EventLink:
         time: str | None = None,
         request_id: str = "",
         data_pointer: str = "/data",
+        traceparent: str | None = None,
     ) -> Reply:
         """:meth:`EventIngress.publish_data <interlink.events.ingress.EventIngress.publish_data>`
         done by the main process's ingress, with the same reply."""
@@ -118,6 +119,8 @@ class EventLink:
         }
         if time is not None:
             meta["event-time"] = time
+        if traceparent is not None:
+            meta["traceparent"] = traceparent
         headers: Headers = [(b"content-type", b"application/json")]
         headers += [
             (META_PREFIX + name.encode("ascii"), quote(value, safe="").encode("ascii"))

@@ -97,6 +97,7 @@ class IngressServer(GatewayServer):
             time=meta.get("event-time"),
             request_id=meta.get("request-id", ""),
             data_pointer=meta.get("data-pointer", "/data"),
+            traceparent=meta.get("traceparent"),
         )
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         conn.respond(request, reply.status, headers, reply.body)
