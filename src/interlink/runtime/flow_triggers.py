@@ -32,10 +32,12 @@ async def start_triggers(
     start: Start,
     declare: Declare | None = None,
     in_order: InOrder | None = None,
+    consume: Start | None = None,
 ) -> FlowTriggers | None:
     """Run the triggers ``declare`` wants now and after each reload (none without it: then
     the caller applies its own list), recording runs through ``start`` (a batch trigger's
-    through ``in_order``, which keeps them in order); None on a data-plane node. The caller
+    through ``in_order``, which keeps them in order, a consumed message's through ``consume``
+    when given); None on a data-plane node. The caller
     closes what it gets back when the server stops."""
     if runtime.settings.control_plane:
         return None
@@ -47,7 +49,12 @@ async def start_triggers(
         keeper = LeaseKeeper(store.leases, f"{node}-triggers", ttl=runtime.settings.lease_ttl)
         owns = True
     triggers = FlowTriggers(
-        start, TriggerCheckpoints(store.db), keeper=keeper, owns_keeper=owns, in_order=in_order
+        start,
+        TriggerCheckpoints(store.db),
+        keeper=keeper,
+        owns_keeper=owns,
+        in_order=in_order,
+        consume=consume,
     )
     if declare is None:
         return triggers

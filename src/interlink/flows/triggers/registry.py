@@ -77,9 +77,13 @@ class FlowTriggers:
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
         in_order: InOrder | None = None,
+        consume: Start | None = None,
     ) -> None:
         self._start = start
         self._in_order = in_order  # how batch triggers keep their runs in order
+        # How a consumer records its messages' runs (the runner's: with their first
+        # checkpoint); ``start`` without it.
+        self._consume = consume or start
         self.checkpoints = checkpoints
         self.keeper = keeper
         self._owns_keeper = owns_keeper  # started with the first trigger, stopped on close
@@ -154,7 +158,7 @@ class FlowTriggers:
                 trigger.flow,
                 trigger.name,
                 trigger.source,
-                self._start,
+                self._consume,
                 keeper=self.keeper,
                 concurrency=trigger.concurrency,
                 retry_initial=initial,
