@@ -2,8 +2,9 @@
 
 A run is recorded before any step with side effects executes (:meth:`FlowEngine.start`
 returns its id; :meth:`FlowEngine.start_and_run` records a leading ``map`` or ``filter`` with
-the run, already evaluated). Steps run
-in order over the run's *message* (the input at first), each kind by its executor in
+the run, already evaluated; :meth:`FlowEngine.defer`, for a consumed message whose broker
+hands it out again until it is acked, records the run only with its first step's checkpoint).
+Steps run in order over the run's *message* (the input at first), each kind by its executor in
 ``flows/steps/``, in the order ``layout.py`` numbers them (a choice's branch, then what
 follows the choice). Expressions see the message as their input, ``$steps`` (the outputs so
 far), ``$run`` (``id`` and ``flow``) and, in ``onError`` steps, ``$error``. Each step's output
@@ -251,11 +252,13 @@ class FlowEngine:
             deadline=self._deadline(spec),
         )
 
-    def _recorded(self, made: Advanced, trigger: str) -> None:
-        """Say a run was recorded (its trace, the log, the observer)."""
+    def _recorded(self, made: Advanced, trigger: str, *, traced: bool = False) -> None:
+        """Say a run was recorded (the log, the observer; the caller's span to link to unless
+        ``traced`` already)."""
         if not made.created:
             return
-        run_recorded(made.run.id)
+        if not traced:
+            run_recorded(made.run.id)
         log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, made.run.flow, trigger)
         self.observer.run_recorded(made.run.flow, trigger)
 
@@ -298,6 +301,7 @@ class FlowEngine:
             finished_at=None,
             deadline=new.deadline,
         )
+        run_recorded(run_id)  # the caller's span, linked to from the run's (it runs elsewhere)
         recorded: asyncio.Future[Advanced] = asyncio.get_running_loop().create_future()
         deferred = self._deferred[run_id] = Deferred(
             replace(new, start=self._first_start(new)), run, recorded
@@ -317,7 +321,7 @@ class FlowEngine:
             if not deferred.recorded.done():
                 deferred.recorded.set_exception(exc)
             raise
-        self._recorded(made, new.trigger)
+        self._recorded(made, new.trigger, traced=True)
         if not deferred.recorded.done():
             deferred.recorded.set_result(made)
         if not made.created:

@@ -300,7 +300,7 @@ class FlowRunner:
         if not self._spawn(run_id, made=made):  # stopping, or running here already
             self._carried.pop(run_id, None)
             made.recorded.set_exception(StoreUnavailable(f"flow run {run_id} did not start"))
-        await made.recorded
+        await asyncio.shield(made.recorded)  # a consumer stopping leaves the run to go on
         return run_id
 
     async def start_after(
