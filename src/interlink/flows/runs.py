@@ -1,14 +1,13 @@
 """Flow runs and their step checkpoints in the store (``flow_runs``, ``flow_steps``).
 
-A run is recorded before any of its steps with side effects executes (a consumed message's
-run, with its first step's checkpoint: the message comes again until that is written). A step
-with side effects (a call, a publish) gets a row when it starts, so its attempts are counted
-before it acts; a ``map`` or ``filter`` gets its row when it ends. When a step completes, its output, the run's
-context and the run's step pointer move in one transaction (with the next step's attempt, or
-the run's end: one commit per step), so after a crash the pointer names the step that was in
-flight, and every step before it is never run again. The engine holding a run keeps a lease on
-it (``owner``, ``lease_until``); recovery takes over the runs whose lease lapsed.
-"""
+A run is recorded before any of its steps with side effects executes (a consumed message's run,
+with its first step's checkpoint: the message comes again until that is written). A step with
+side effects (a call, a publish) gets a row when it starts, so its attempts are counted before
+it acts; a ``map`` or ``filter`` gets its row when it ends. When a step completes, its output,
+the run's context and the run's step pointer move in one transaction (with the next step's
+attempt, or the run's end: one commit per step), so after a crash the pointer names the step
+that was in flight, and every step before it is never run again. The engine holding a run keeps
+a lease on it (``owner``, ``lease_until``); recovery takes over the runs whose lease lapsed."""
 
 from __future__ import annotations
 

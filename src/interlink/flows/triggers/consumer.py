@@ -2,10 +2,11 @@
 
 Each message received is recorded as a run (id :func:`item_run_id` of the trigger and the
 message's key) and acked only then; the runner records it with its first step's checkpoint
-(``FlowRunner.start_consumed``), so ``start`` returns once that step is made and written. A message whose run cannot be recorded (the store away, the
-flow refusing it) is nacked, so the broker hands it out again, and the consumer backs off. A
-message handed out twice (a node died before its ack reached the broker, an ack lost) finds its
-run recorded and starts none. The broker keeps the position: there is no checkpoint.
+(``FlowRunner.start_consumed``), so ``start`` returns once that step is made and written. A
+message whose run cannot be recorded (the store away, the flow refusing it) is nacked, so the
+broker hands it out again, and the consumer backs off. A message handed out twice (a node died
+before its ack reached the broker, an ack lost) finds its run recorded and starts none. The
+broker keeps the position: there is no checkpoint.
 
 Up to ``concurrency`` messages are in flight at once (their runs recorded together, in shared
 transactions), and whatever the concurrency they are acked (or nacked) in the order received:
