@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -282,26 +283,29 @@ class FlowRunner:
         self._spawn(made.run.id, made=made)
         return made.run.id
 
-    async def start_consumed(self, flow: str, input: Any, trigger: str, run_id: str) -> str:
-        """A consumed message's run, run here at once and recorded with its first checkpoint
-        (:meth:`FlowEngine.defer`); its id once recorded, so the message is acked only then
-        (else it comes again, and its first step is made again under the same key). A run
-        recorded before is run here only if it is pending, as :meth:`start_run` does."""
+    async def begin_consumed(
+        self, flow: str, input: Any, trigger: str, run_id: str
+    ) -> Awaitable[object]:
+        """Begin a consumed message's run, run here at once and recorded with its first
+        checkpoint (:meth:`FlowEngine.defer`); what to await for its record, before the message
+        is acked (else it comes again, and its first step is made again under the same key). A
+        run recorded before is run here only if it is pending, as :meth:`start_run` does."""
         if self._closed:
             raise StoreUnavailable("this node is stopping: it starts no flow runs")
         made = await self.engine.defer(flow, input, trigger, run_id)
-        if not isinstance(made, Deferred):  # recorded before, or as usual (its first step)
-            self.metrics.started.inc(flow)
-            self._spawn(made.run.id, made=made)
-            return made.run.id
         self.metrics.started.inc(flow)
+        if not isinstance(made, Deferred):  # recorded before, or as usual (its first step)
+            self._spawn(made.run.id, made=made)
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            done.set_result(made.run.id)
+            return done
         if self.lineage is not None:
             self._carried[run_id] = self.lineage.started(flow, run_id, trigger, input)
         if not self._spawn(run_id, made=made):  # stopping, or running here already
             self._carried.pop(run_id, None)
             made.recorded.set_exception(StoreUnavailable(f"flow run {run_id} did not start"))
-        await asyncio.shield(made.recorded)  # a consumer stopping leaves the run to go on
-        return run_id
+        # A consumer stopping while it waits leaves the run to go on.
+        return asyncio.shield(made.recorded)
 
     async def start_after(
         self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
@@ -457,7 +461,7 @@ class FlowRunner:
         one node of a cluster at a time); their runs are recorded, then run here. Without
         ``declare``, code applies its list: ``runner.triggers.apply([...])``."""
         self.triggers = await start_triggers(
-            self.runtime, self.start_run, declare, in_order=self, consume=self.start_consumed
+            self.runtime, self.start_run, declare, in_order=self, begin=self.begin_consumed
         )
 
     async def _recover(self) -> None:
