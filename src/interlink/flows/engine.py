@@ -282,25 +282,7 @@ class FlowEngine:
             return Advanced(known, None, created=False)
         if run_id in self._deferred:  # deferred meanwhile, by another caller: wait for it
             return await self.defer(flow, input, trigger, run_id)
-        now = self.now()
-        run = FlowRun(
-            id=run_id,
-            flow=flow,
-            revision=new.revision,
-            definition=new.definition,
-            trigger=trigger,
-            input=input,
-            status="running",
-            step=0,
-            context={"message": input, "steps": {}},
-            error=None,
-            owner=self.owner,
-            lease_until=now + timedelta(seconds=new.ttl),
-            started_at=now,
-            updated_at=now,
-            finished_at=None,
-            deadline=new.deadline,
-        )
+        run = _in_memory(new, self.now())
         run_recorded(run_id)  # the caller's span, linked to from the run's (it runs elsewhere)
         recorded: asyncio.Future[Advanced] = asyncio.get_running_loop().create_future()
         deferred = self._deferred[run_id] = Deferred(
@@ -347,25 +329,7 @@ class FlowEngine:
         now = self.now()
         if new.deadline is not None and new.deadline <= now:
             return None  # the usual path fails the step: the flow timed out
-        assert new.run_id is not None
-        run = FlowRun(
-            id=new.run_id,
-            flow=new.flow,
-            revision=new.revision,
-            definition=new.definition,
-            trigger=new.trigger,
-            input=new.input,
-            status="running",
-            step=0,
-            context={"message": new.input, "steps": {}},
-            error=None,
-            owner=new.owner,
-            lease_until=now + timedelta(seconds=new.ttl),
-            started_at=now,
-            updated_at=now,
-            finished_at=None,
-            deadline=new.deadline,
-        )
+        run = _in_memory(new, now)
         step = layout.steps[0]
         attempt = EXECUTORS[step.type](step, StepContext(run, run.context, 0, layout, self))
         try:
@@ -969,3 +933,26 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
     """Mark a deferred record's failure seen: whoever waits for it says it, or has stopped."""
     if not future.cancelled():
         future.exception()
+
+
+def _in_memory(new: NewRun, now: datetime) -> FlowRun:
+    """A new run as it will be recorded, before it is (``new`` has its id)."""
+    assert new.run_id is not None
+    return FlowRun(
+        id=new.run_id,
+        flow=new.flow,
+        revision=new.revision,
+        definition=new.definition,
+        trigger=new.trigger,
+        input=new.input,
+        status="running",
+        step=0,
+        context={"message": new.input, "steps": {}},
+        error=None,
+        owner=new.owner,
+        lease_until=now + timedelta(seconds=new.ttl),
+        started_at=now,
+        updated_at=now,
+        finished_at=None,
+        deadline=new.deadline,
+    )
