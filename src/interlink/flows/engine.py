@@ -2,8 +2,9 @@
 
 A run is recorded before any step with side effects executes (:meth:`FlowEngine.start`
 returns its id; :meth:`FlowEngine.start_and_run` records a leading ``map`` or ``filter`` with
-the run, already evaluated). Steps run
-in order over the run's *message* (the input at first), each kind by its executor in
+the run, already evaluated; :meth:`FlowEngine.defer`, for a consumed message whose broker
+hands it out again until it is acked, records the run only with its first step's checkpoint).
+Steps run in order over the run's *message* (the input at first), each kind by its executor in
 ``flows/steps/``, in the order ``layout.py`` numbers them (a choice's branch, then what
 follows the choice). Expressions see the message as their input, ``$steps`` (the outputs so
 far), ``$run`` (``id`` and ``flow``) and, in ``onError`` steps, ``$error``. Each step's output
@@ -41,11 +42,11 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from interlink.errors import ConfigError, ExpressionError, LeaseLost
+from interlink.errors import ConfigError, ExpressionError, LeaseLost, StoreUnavailable
 from interlink.estate.kinds.flow import (
     CallStep,
     EnrichStep,
@@ -99,12 +100,28 @@ T = TypeVar("T")
 MAX_DEPTH = 8
 #: Pinned specs and layouts kept before the caches start again (flows an estate holds).
 _CACHED = 256
+#: The first steps a deferred run may make before it is recorded: those that leave nothing
+#: in the store (an idempotency key, a child run or a wait would name a run not recorded).
+_DEFERRABLE = frozenset(
+    {"call", "map", "filter", "choice", "publish", "send", "enrich", "query", "write", "file"}
+)
 __all__ = ["FlowEngine", "Publisher"]
 
 
 @functools.lru_cache(maxsize=1024)
 def _expression(source: str) -> Expression:
     return compile_expression(source)
+
+
+@dataclass
+class Deferred:
+    """A run :meth:`FlowEngine.defer` made, held in memory until its first checkpoint, which
+    records it (one insert with that checkpoint, its end for a run of one step). ``recorded``
+    is set once that is committed, or fails when the run could not be recorded."""
+
+    new: NewRun
+    run: FlowRun
+    recorded: asyncio.Future[Advanced] = field(repr=False)
 
 
 class FlowEngine:
@@ -156,6 +173,7 @@ class FlowEngine:
         self._pins: dict[int, tuple[FlowSpec, dict[str, Any], str]] = {}
         self._layouts: dict[str, Layout] = {}
         self._checked: dict[int, tuple[FlowSpec, str]] = {}  # specs _check found runnable
+        self._deferred: dict[str, Deferred] = {}  # runs deferred, until they are recorded
 
     # --- starting and running ----------------------------------------------------------------
 
@@ -185,27 +203,7 @@ class FlowEngine:
         """Record a run; with ``first``, its leading steps without side effects are evaluated
         first and checkpointed with the record (unless not ``leading_steps``), or its first step's
         attempt is counted with it, one transaction for both."""
-        spec = self._flows(flow)
-        checked = self._checked.get(id(spec))
-        if checked is None or checked[0] is not spec or checked[1] != flow:
-            self._check(flow, spec)  # once per spec object: the estate's, until a reload
-            if len(self._checked) >= _CACHED:
-                self._checked.clear()
-            self._checked[id(spec)] = (spec, flow)
-        self._check_input(input)
-        validate_input(flow, spec.input_schema, input)
-        definition, revision = self._pin(spec)
-        new = NewRun(
-            flow,
-            revision,
-            definition,
-            trigger,
-            input,
-            self.owner,
-            self.lease_ttl,
-            run_id or (str(uuid.uuid4()) if first else None),
-            deadline=self._deadline(spec),
-        )
+        new = self._new_run(flow, input, trigger, run_id, first)
         leading: tuple[str, str, float] | None = None
         if first:
             began = time.monotonic()
@@ -218,15 +216,98 @@ class FlowEngine:
             else:
                 new = replace(new, start=self._first_start(new))
         made = await self.runs.commits.each(self.runs.write_all, new)
-        run_recorded(made.run.id)
-        log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, flow, trigger)
-        self.observer.run_recorded(flow, trigger)
+        self._recorded(made, trigger)
         if leading is not None:  # its attempt is reported once its checkpoint is committed
             name, kind, began = leading
             self.observer.step_started(flow, name, kind, "forward", 1)
             took = time.monotonic() - began
             self.observer.step_ended(flow, name, "forward", 1, took, "completed")
             traced_leading(made.run, name, kind, took)
+        return made
+
+    def _new_run(
+        self, flow: str, input: Any, trigger: str, run_id: str | None, first: bool
+    ) -> NewRun:
+        """The run to record of ``flow`` for ``input`` (ConfigError, PayloadTooLarge or an
+        input error when it cannot start); with ``first``, an id of its own when not given."""
+        spec = self._flows(flow)
+        checked = self._checked.get(id(spec))
+        if checked is None or checked[0] is not spec or checked[1] != flow:
+            self._check(flow, spec)  # once per spec object: the estate's, until a reload
+            if len(self._checked) >= _CACHED:
+                self._checked.clear()
+            self._checked[id(spec)] = (spec, flow)
+        self._check_input(input)
+        validate_input(flow, spec.input_schema, input)
+        definition, revision = self._pin(spec)
+        return NewRun(
+            flow,
+            revision,
+            definition,
+            trigger,
+            input,
+            self.owner,
+            self.lease_ttl,
+            run_id or (str(uuid.uuid4()) if first else None),
+            deadline=self._deadline(spec),
+        )
+
+    def _recorded(self, made: Advanced, trigger: str, *, traced: bool = False) -> None:
+        """Say a run was recorded (the log, the observer; the caller's span to link to unless
+        ``traced`` already)."""
+        if not made.created:
+            return
+        if not traced:
+            run_recorded(made.run.id)
+        log.info("flow run %s of Flow/%s recorded (%s)", made.run.id, made.run.flow, trigger)
+        self.observer.run_recorded(made.run.flow, trigger)
+
+    async def defer(self, flow: str, input: Any, trigger: str, run_id: str) -> Advanced | Deferred:
+        """A run of ``flow`` to run at once by :meth:`run_recorded`, recorded only with its
+        first checkpoint: one insert holds the run and its first step's end (or failure), and
+        a run of one step is recorded ended. Its first step acts before the run is recorded,
+        so the caller must be able to start it again after a crash (a message acked only once
+        ``recorded`` is set: redelivered otherwise, the step made again with the same
+        ``Idempotency-Key``). A ``run_id`` recorded before is returned as :meth:`record` does
+        (``created`` False), looked up with those of other new runs in one statement; one
+        deferred here and not recorded yet is waited for first."""
+        new = self._new_run(flow, input, trigger, run_id, True)
+        layout = self._layout(new.revision, new.definition)
+        if not layout.steps or layout.steps[0].type not in _DEFERRABLE:
+            return await self._record(flow, input, trigger, run_id, first=True)
+        while (pending := self._deferred.get(run_id)) is not None:
+            await asyncio.wait([pending.recorded])
+        known: FlowRun | None = await self.runs.commits.each(self.runs.known_all, run_id)
+        if known is not None:
+            return Advanced(known, None, created=False)
+        if run_id in self._deferred:  # deferred meanwhile, by another caller: wait for it
+            return await self.defer(flow, input, trigger, run_id)
+        run = _in_memory(new, self.now())
+        run_recorded(run_id)  # the caller's span, linked to from the run's (it runs elsewhere)
+        recorded: asyncio.Future[Advanced] = asyncio.get_running_loop().create_future()
+        deferred = self._deferred[run_id] = Deferred(
+            replace(new, start=self._first_start(new)), run, recorded
+        )
+        recorded.add_done_callback(lambda _: self._deferred.pop(run_id, None))
+        recorded.add_done_callback(_retrieved)
+        return deferred
+
+    async def _flush(self, deferred: Deferred, first: Advance | None = None) -> Advanced:
+        """Record a deferred run: with ``first``, its first checkpoint, else as :meth:`record`
+        would have before its first attempt. LeaseLost when another engine recorded it
+        meanwhile; the store's error when it could not be recorded (``recorded`` fails too)."""
+        new = deferred.new if first is None else replace(deferred.new, start=None, first=first)
+        try:
+            made: Advanced = await self.runs.commits.each(self.runs.write_all, new)
+        except Exception as exc:
+            if not deferred.recorded.done():
+                deferred.recorded.set_exception(exc)
+            raise
+        self._recorded(made, new.trigger, traced=True)
+        if not deferred.recorded.done():
+            deferred.recorded.set_result(made)
+        if not made.created:
+            raise LeaseLost(f"flow run {made.run.id} was recorded by another engine meanwhile")
         return made
 
     def _first_start(self, new: NewRun) -> Start | None:
@@ -248,25 +329,7 @@ class FlowEngine:
         now = self.now()
         if new.deadline is not None and new.deadline <= now:
             return None  # the usual path fails the step: the flow timed out
-        assert new.run_id is not None
-        run = FlowRun(
-            id=new.run_id,
-            flow=new.flow,
-            revision=new.revision,
-            definition=new.definition,
-            trigger=new.trigger,
-            input=new.input,
-            status="running",
-            step=0,
-            context={"message": new.input, "steps": {}},
-            error=None,
-            owner=new.owner,
-            lease_until=now + timedelta(seconds=new.ttl),
-            started_at=now,
-            updated_at=now,
-            finished_at=None,
-            deadline=new.deadline,
-        )
+        run = _in_memory(new, now)
         step = layout.steps[0]
         attempt = EXECUTORS[step.type](step, StepContext(run, run.context, 0, layout, self))
         try:
@@ -366,24 +429,29 @@ class FlowEngine:
             flow, input, trigger, run_id, first=True, leading_steps=leading_steps
         )
 
-    async def run_recorded(self, made: Advanced) -> FlowRun:
-        """Run what :meth:`record` recorded until it ends; its state. The new run is already
-        held by this engine: no claim to make before running it. A run recorded before is
-        taken over as :meth:`run` would."""
+    async def run_recorded(self, made: Advanced | Deferred) -> FlowRun:
+        """Run what :meth:`record` recorded (or :meth:`defer` made) until it ends; its state.
+        The new run is already held by this engine: no claim to make before running it. A run
+        recorded before is taken over as :meth:`run` would."""
+        if isinstance(made, Deferred):
+            return await self._hold(made.run, made)
         if not made.created:
             return await self.run(made.run.id)
         if made.run.status != "running":  # its first step ended it
             return made.run
         return await self._hold(made.run, made.attempt)
 
-    async def _hold(self, run: FlowRun, started: int | None = None) -> FlowRun:
+    async def _hold(self, run: FlowRun, started: int | Deferred | None = None) -> FlowRun:
         """Execute a run this engine holds, keeping its lease while it does; ``started`` is
-        the attempt of its current step already counted."""
+        the attempt of its current step already counted, or the deferred record of a run not
+        recorded yet (its state in memory is returned when it could not be)."""
         # Most runs end before their lease needs extending: the heartbeat's task is made only
         # when its first beat is due.
+        deferred = started if isinstance(started, Deferred) else None
         beating: list[asyncio.Task[None]] = []
         due = asyncio.get_running_loop().call_later(
-            self.lease_ttl / 3, lambda: beating.append(asyncio.create_task(self._heartbeat(run.id)))
+            self.lease_ttl / 3,
+            lambda: beating.append(asyncio.create_task(self._heartbeat(run.id, deferred))),
         )
         self.holding[run.id] = run.flow
         try:
@@ -394,7 +462,14 @@ class FlowEngine:
         except LeaseLost as exc:
             log.warning("%s", exc.message)
             return await self._db(self.runs.get, run.id)
+        except Exception:
+            if deferred is None or not _failed(deferred.recorded):
+                raise
+            return run  # never recorded: whoever waits for the record says why
         finally:
+            if deferred is not None and not deferred.recorded.done():
+                stopped = StoreUnavailable(f"flow run {run.id} stopped before it was recorded")
+                deferred.recorded.set_exception(stopped)
             self.holding.pop(run.id, None)
             due.cancel()
             for heartbeat in beating:
@@ -420,7 +495,7 @@ class FlowEngine:
 
     # --- one run -----------------------------------------------------------------------------
 
-    async def _execute(self, run: FlowRun, started: int | None = None) -> FlowRun:
+    async def _execute(self, run: FlowRun, started: int | Deferred | None = None) -> FlowRun:
         layout = self._layout(run.revision, run.definition)
         context = run.context
         if run.status == "running":
@@ -491,11 +566,14 @@ class FlowEngine:
         layout: Layout,
         context: dict[str, Any],
         executor: Executor,
-        started: int | None = None,
+        started: int | Deferred | None = None,
     ) -> Advanced:
         """Try a step until it succeeds or its policy gives up; the run once its result is
         checkpointed, with what follows it (:meth:`_advance`). ``started``: the number of
-        the attempt already counted by the checkpoint before."""
+        the attempt already counted by the checkpoint before, or the record of a deferred run
+        (:meth:`defer`), written with this step's checkpoint, or before its failure."""
+        deferred = started if isinstance(started, Deferred) else None
+        counted = 1 if isinstance(started, Deferred) else started  # a deferred run's, in memory
         step = layout.steps[index]
         name = step.name
         # A step without side effects gets its row when it ends (one transaction, not two):
@@ -508,8 +586,8 @@ class FlowEngine:
             if pure:
                 number += 1
                 mark: StepMark | None = StepMark(name, step.type, number)
-            elif started is not None:
-                mark, number, started = None, started, None
+            elif counted is not None:
+                mark, number, counted = None, counted, None
             else:
                 mark = None
                 number = await self._db(self.runs.step_started, run, phase, index, name, step.type)
@@ -530,6 +608,9 @@ class FlowEngine:
                         over(f"output of step {name}", length, maximum), retryable=False
                     )
             except StepFailed as exc:
+                if deferred is not None:  # recorded as it would have been before the attempt
+                    await self._flush(deferred)
+                    deferred = None
                 await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
                 policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
                 last = policy.gives_up(exc, number)
@@ -548,7 +629,10 @@ class FlowEngine:
             # with the attempts it counted, so a batch writes every step row in one statement.
             done = mark or StepMark(name, step.type, number)
             advance = self._advance(run, phase, index, layout, result, done)
-            advanced: Advanced = await self.runs.commits.each(self.runs.write_all, advance)
+            if deferred is not None:
+                advanced = await self._flush(deferred, advance)
+            else:
+                advanced = await self.runs.commits.each(self.runs.write_all, advance)
             outcome: Outcome = "waiting" if result.stop == "waiting" else "completed"
             took = time.monotonic() - began
             self.observer.step_ended(run.flow, name, phase, number, took, outcome)
@@ -801,9 +885,13 @@ class FlowEngine:
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    async def _heartbeat(self, run_id: str) -> None:
+    async def _heartbeat(self, run_id: str, deferred: Deferred | None = None) -> None:
         """Keep the lease while the run is being worked on (a step may take long), from a
-        third of the lease on."""
+        third of the lease on (a deferred run's once it is recorded)."""
+        if deferred is not None:
+            await asyncio.wait([deferred.recorded])
+            if _failed(deferred.recorded):
+                return
         while await self._db(self.runs.claim, run_id, self.owner, self.lease_ttl):
             await asyncio.sleep(self.lease_ttl / 3)
 
@@ -834,3 +922,37 @@ def _timed_out(run: FlowRun) -> str:
 def _earliest(*moments: datetime | None) -> datetime | None:
     found = [moment for moment in moments if moment is not None]
     return min(found) if found else None
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    """Whether ``future`` ended with an exception."""
+    return future.done() and not future.cancelled() and future.exception() is not None
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a deferred record's failure seen: whoever waits for it says it, or has stopped."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _in_memory(new: NewRun, now: datetime) -> FlowRun:
+    """A new run as it will be recorded, before it is (``new`` has its id)."""
+    assert new.run_id is not None
+    return FlowRun(
+        id=new.run_id,
+        flow=new.flow,
+        revision=new.revision,
+        definition=new.definition,
+        trigger=new.trigger,
+        input=new.input,
+        status="running",
+        step=0,
+        context={"message": new.input, "steps": {}},
+        error=None,
+        owner=new.owner,
+        lease_until=now + timedelta(seconds=new.ttl),
+        started_at=now,
+        updated_at=now,
+        finished_at=None,
+        deadline=new.deadline,
+    )

@@ -1,13 +1,13 @@
 """Flow runs and their step checkpoints in the store (``flow_runs``, ``flow_steps``).
 
-A run is recorded before any of its steps with side effects executes. A step with side effects
-(a call, a publish) gets a row when it starts, so its attempts are counted before it acts; a
-``map`` or ``filter`` gets its row when it ends. When a step completes, its output, the run's
-context and the run's step pointer move in one transaction (with the next step's attempt, or
-the run's end: one commit per step), so after a crash the pointer names the step that was in
-flight, and every step before it is never run again. The engine holding a run keeps a lease on
-it (``owner``, ``lease_until``); recovery takes over the runs whose lease lapsed.
-"""
+A run is recorded before any of its steps with side effects executes (a consumed message's run,
+with its first step's checkpoint: the message comes again until that is written). A step with
+side effects (a call, a publish) gets a row when it starts, so its attempts are counted before
+it acts; a ``map`` or ``filter`` gets its row when it ends. When a step completes, its output,
+the run's context and the run's step pointer move in one transaction (with the next step's
+attempt, or the run's end: one commit per step), so after a crash the pointer names the step
+that was in flight, and every step before it is never run again. The engine holding a run keeps
+a lease on it (``owner``, ``lease_until``); recovery takes over the runs whose lease lapsed."""
 
 from __future__ import annotations
 
@@ -78,10 +78,12 @@ _ADVANCE: Final = (
 )
 _INSERT_RUN_AT: Final = (
     "INSERT INTO flow_runs (id, flow, revision, definition, trigger, input, status, step, "
-    "context, error, owner, lease_until, started_at, updated_at, finished_at, deadline) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, NULL, ?, ?, ?, ?, NULL, ?) "
+    "context, error, owner, lease_until, started_at, updated_at, finished_at, wake_at, "
+    "deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO NOTHING RETURNING id"
 )
+#: Of many run ids, those recorded (one statement for the ids of a batch).
+_SELECT_KNOWN: Final = _SELECT_RUN + "WHERE id IN ({})"
 _COMPLETE_STEP: Final = (
     "UPDATE flow_steps SET status = 'completed', output = ?, error = NULL, "
     "finished_at = ? WHERE run_id = ? AND phase = ? AND step_index = ?"
@@ -277,13 +279,19 @@ class FlowRuns:
         self, session: Session, new: NewRun, now: datetime
     ) -> tuple[tuple[Any, ...], FlowRun]:
         """A new run's row (its large input and context entries stored apart), and the run
-        as written."""
+        as written. A ``first`` checkpoint that ends or stops the run (a run recorded with its
+        first step's end, :meth:`FlowEngine.defer`) is written with the run's status."""
         ts = self._db.ts
         run_id = new.run_id or str(uuid.uuid4())
         first = new.first
         context = {"message": new.input, "steps": {}} if first is None else first.context
         step = 0 if first is None else first.next_step
-        until = now + timedelta(seconds=new.ttl)
+        status: Status = "running" if first is None or first.status is None else first.status
+        wake = None if first is None else first.wake_at
+        release = status not in PENDING  # ended, or waiting: no lease
+        finished = now if release and status != "waiting" else None
+        until = None if release else now + timedelta(seconds=new.ttl)
+        owner = None if release else new.owner
         row = (
             run_id,
             new.flow,
@@ -291,12 +299,15 @@ class FlowRuns:
             self._definition(new),
             new.trigger,
             self.payloads.value(session, run_id, new.input),
+            status,
             step,
             self.payloads.context(session, run_id, context),
-            new.owner,
-            ts(until),
+            owner,
+            None if until is None else ts(until),
             ts(now),
             ts(now),
+            None if finished is None else ts(finished),
+            None if wake is None else ts(wake),
             None if new.deadline is None else ts(new.deadline),
         )
         # Built from what was written rather than read back: one statement per new run.
@@ -307,15 +318,16 @@ class FlowRuns:
             definition=new.definition,
             trigger=new.trigger,
             input=new.input,
-            status="running",
+            status=status,
             step=step,
             context=context,
             error=None,
-            owner=new.owner,
+            owner=owner,
             lease_until=until,
             started_at=now,
             updated_at=now,
-            finished_at=None,
+            finished_at=finished,
+            wake_at=wake,
             deadline=new.deadline,
         )
         return row, run
@@ -335,6 +347,18 @@ class FlowRuns:
         if row is None:
             raise NotFound(f"no flow run {run_id!r}")
         return self._run(row)
+
+    def known_all(self, run_ids: list[str]) -> list[FlowRun | None]:
+        """Each of ``run_ids`` as recorded, None for one that is not: one statement for all
+        (the group commit batches the lookups of concurrent new runs, :meth:`GroupCommit.each`)."""
+        found: dict[str, FlowRun] = {}
+        with self.commits.session() as session:
+            unique = list(dict.fromkeys(run_ids))
+            query = _SELECT_KNOWN.format(", ".join("?" * len(unique)))
+            for row in session.fetchall(query, tuple(unique)):
+                run = self._run(row)
+                found[run.id] = run
+        return [found.get(run_id) for run_id in run_ids]
 
     def latest(self, flow: str | None = None, limit: int = 50) -> list[FlowRun]:
         """The latest runs first, of one flow or of all."""

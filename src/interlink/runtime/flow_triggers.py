@@ -15,7 +15,13 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from interlink.errors import InterlinkError
-from interlink.flows.triggers import FlowTriggers, Start, TriggerCheckpoints, TriggerSource
+from interlink.flows.triggers import (
+    Begin,
+    FlowTriggers,
+    Start,
+    TriggerCheckpoints,
+    TriggerSource,
+)
 from interlink.flows.triggers.poller import InOrder
 from interlink.leases import LeaseKeeper
 from interlink.runtime.runtime import Runtime
@@ -32,10 +38,12 @@ async def start_triggers(
     start: Start,
     declare: Declare | None = None,
     in_order: InOrder | None = None,
+    begin: Begin | None = None,
 ) -> FlowTriggers | None:
     """Run the triggers ``declare`` wants now and after each reload (none without it: then
     the caller applies its own list), recording runs through ``start`` (a batch trigger's
-    through ``in_order``, which keeps them in order); None on a data-plane node. The caller
+    through ``in_order``, which keeps them in order, a consumed message's begun through
+    ``begin`` when given); None on a data-plane node. The caller
     closes what it gets back when the server stops."""
     if runtime.settings.control_plane:
         return None
@@ -47,7 +55,12 @@ async def start_triggers(
         keeper = LeaseKeeper(store.leases, f"{node}-triggers", ttl=runtime.settings.lease_ttl)
         owns = True
     triggers = FlowTriggers(
-        start, TriggerCheckpoints(store.db), keeper=keeper, owns_keeper=owns, in_order=in_order
+        start,
+        TriggerCheckpoints(store.db),
+        keeper=keeper,
+        owns_keeper=owns,
+        in_order=in_order,
+        begin=begin,
     )
     if declare is None:
         return triggers

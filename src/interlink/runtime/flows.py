@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -36,7 +37,7 @@ from interlink.flows.calls import Target, api_targets, system_targets
 from interlink.flows.control import RunConflict, RunControl, RunFilter
 from interlink.flows.data import ConnectorTransport, system_lookup
 from interlink.flows.definition import check_runnable
-from interlink.flows.engine import FlowEngine, Publisher
+from interlink.flows.engine import Deferred, FlowEngine, Publisher
 from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.payloads import PayloadLimits, PayloadTooLarge, limits_of
 from interlink.flows.publish import ingress_publisher
@@ -282,6 +283,30 @@ class FlowRunner:
         self._spawn(made.run.id, made=made)
         return made.run.id
 
+    async def begin_consumed(
+        self, flow: str, input: Any, trigger: str, run_id: str
+    ) -> Awaitable[object]:
+        """Begin a consumed message's run, run here at once and recorded with its first
+        checkpoint (:meth:`FlowEngine.defer`); what to await for its record, before the message
+        is acked (else it comes again, and its first step is made again under the same key). A
+        run recorded before is run here only if it is pending, as :meth:`start_run` does."""
+        if self._closed:
+            raise StoreUnavailable("this node is stopping: it starts no flow runs")
+        made = await self.engine.defer(flow, input, trigger, run_id)
+        self.metrics.started.inc(flow)
+        if not isinstance(made, Deferred):  # recorded before, or as usual (its first step)
+            self._spawn(made.run.id, made=made)
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            done.set_result(made.run.id)
+            return done
+        if self.lineage is not None:
+            self._carried[run_id] = self.lineage.started(flow, run_id, trigger, input)
+        if not self._spawn(run_id, made=made):  # stopping, or running here already
+            self._carried.pop(run_id, None)
+            made.recorded.set_exception(StoreUnavailable(f"flow run {run_id} did not start"))
+        # A consumer stopping while it waits leaves the run to go on.
+        return asyncio.shield(made.recorded)
+
     async def start_after(
         self, flow: str, input: Any, trigger: str, run_id: str, after: str | None
     ) -> str:
@@ -377,15 +402,21 @@ class FlowRunner:
         run_id: str,
         after: asyncio.Task[None] | None = None,
         *,
-        made: Advanced | None = None,
-    ) -> None:
+        made: Advanced | Deferred | None = None,
+    ) -> bool:
+        """Run ``run_id`` here in a task of its own; False when it runs here already or this
+        node is stopping."""
         if run_id in self._tasks or self._closed:
-            return
+            return False
         task = asyncio.get_running_loop().create_task(self._run(run_id, after, made))
         self._tasks[run_id] = task
+        return True
 
     async def _run(
-        self, run_id: str, after: asyncio.Task[None] | None = None, made: Advanced | None = None
+        self,
+        run_id: str,
+        after: asyncio.Task[None] | None = None,
+        made: Advanced | Deferred | None = None,
     ) -> None:
         carried = self._carried.pop(run_id, None)
         try:
@@ -440,7 +471,9 @@ class FlowRunner:
         """Start the polling and queue triggers ``declare`` wants of each revision (each on
         one node of a cluster at a time); their runs are recorded, then run here. Without
         ``declare``, code applies its list: ``runner.triggers.apply([...])``."""
-        self.triggers = await start_triggers(self.runtime, self.start_run, declare, in_order=self)
+        self.triggers = await start_triggers(
+            self.runtime, self.start_run, declare, in_order=self, begin=self.begin_consumed
+        )
 
     async def _recover(self) -> None:
         failing = False

@@ -9,7 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -467,6 +467,42 @@ async def test_messages_in_flight_together_are_each_acked_after_their_run(
     received = [key for what, key in queue.log if what == "received"]
     settled = [key for what, key in queue.log if what in ("acked", "nacked")]
     assert settled == received
+
+
+async def test_a_begun_run_frees_its_slot_and_its_message_is_acked_once_recorded(
+    store: Store,
+) -> None:
+    # ``begin`` (the runner's deferred runs): the next message is begun while the one before it
+    # still waits for its record, and each is acked only after its own, in order.
+    records: dict[str, asyncio.Future[object]] = {}
+    begun: list[str] = []
+
+    async def start(flow: str, input: Any, trigger: str, run_id: str) -> str:
+        raise AssertionError("a consumer with begin does not use start")
+
+    async def begin(flow: str, input: Any, trigger: str, run_id: str) -> Awaitable[object]:
+        key = trigger.rsplit(":", 1)[1]
+        begun.append(key)
+        records[key] = asyncio.get_running_loop().create_future()
+        return records[key]
+
+    queue = Queue()
+    for n in range(3):
+        queue.put(f"m{n}", {"n": n})
+    consumer = Consumer("ingest", "queue", queue, start, begin=begin, retry_initial=0.01)
+    await consumer.start()
+    try:
+        await until(lambda: begun == ["m0", "m1", "m2"])  # concurrency 1, none recorded yet
+        assert [what for what, _ in queue.log if what == "acked"] == []
+        records["m1"].set_result(None)
+        await asyncio.sleep(0.05)
+        assert [what for what, _ in queue.log if what == "acked"] == []  # m0 comes first
+        records["m0"].set_result(None)
+        await until(lambda: [k for what, k in queue.log if what == "acked"] == ["m0", "m1"])
+        records["m2"].set_exception(StoreUnavailable("the store went away"))
+        await until(lambda: ("nacked", "m2") in queue.log)
+    finally:
+        await consumer.close()
 
 
 def _exists(runs: FlowRuns, run_id: str) -> bool:

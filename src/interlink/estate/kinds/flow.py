@@ -322,8 +322,8 @@ class ConsumeTrigger(Model):
         default=1,
         ge=1,
         le=100,
-        description="messages whose runs are recorded at once (acked in the order received "
-        "whatever it is)",
+        description="messages whose runs are started at once (each acked once its run is "
+        "recorded, in the order received whatever it is)",
     )
     options: dict[str, Any] = Field(
         default_factory=dict,

@@ -13,7 +13,7 @@ on failures with one log line a streak (``backoff.py``). ``registry.py``'s
 from __future__ import annotations
 
 from interlink.flows.triggers.checkpoints import Checkpoint, Fence, TriggerCheckpoints
-from interlink.flows.triggers.consumer import Consumer
+from interlink.flows.triggers.consumer import Begin, Consumer
 from interlink.flows.triggers.owned import LEASE_PREFIX
 from interlink.flows.triggers.poller import Poller, Start
 from interlink.flows.triggers.registry import Applied, FlowTriggers, TriggerSource
@@ -33,6 +33,7 @@ __all__ = [
     "LEASE_PREFIX",
     "Applied",
     "Batch",
+    "Begin",
     "Checkpoint",
     "ConsumedSource",
     "Consumer",

@@ -1,25 +1,29 @@
 """The consumer: one consumed source (a queue) feeding one flow, on one node at a time.
 
 Each message received is recorded as a run (id :func:`item_run_id` of the trigger and the
-message's key) and acked only then. A message whose run cannot be recorded (the store away, the
-flow refusing it) is nacked, so the broker hands it out again, and the consumer backs off. A
-message handed out twice (a node died before its ack reached the broker, an ack lost) finds its
-run recorded and starts none. The broker keeps the position: there is no checkpoint.
+message's key) and acked only then; the runner records it with its first step's checkpoint
+(``FlowRunner.start_consumed``), so ``start`` returns once that step is made and written. A
+message whose run cannot be recorded (the store away, the flow refusing it) is nacked, so the
+broker hands it out again, and the consumer backs off. A message handed out twice (a node died
+before its ack reached the broker, an ack lost) finds its run recorded and starts none. The
+broker keeps the position: there is no checkpoint.
 
 Up to ``concurrency`` messages are in flight at once (their runs recorded together, in shared
-transactions), and whatever the concurrency they are acked (or nacked) in the order received:
-a message whose run was recorded first waits for the ones before it. MQTT requires its PUBACKs
-in that order, and any broker's redelivery then stays in order too; it costs the wait for the
-slowest record of a group, a transaction's time. A message whose connector places its ack at
-the call (``Received.acks_in_call_order``: AMQP, MQTT) lets the next one's ack go as soon as
-its own is placed, not sent, so AMQP can send the acks of a run of messages as one.
-"""
+transactions; with ``begin``, a message leaves its slot once its run is begun and waits for its
+record apart, the broker's window of unacked messages bounding them then), and whatever the
+concurrency they are acked (or nacked) in the order received: a message whose run was recorded
+first waits for the ones before it. MQTT requires its PUBACKs in that order, and any broker's
+redelivery then stays in order too; it costs the wait for the slowest record of a group, a
+transaction's time. A message whose connector places its ack at the call
+(``Received.acks_in_call_order``: AMQP, MQTT) lets the next one's ack go as soon as its own is
+placed, not sent, so AMQP can send the acks of a run of messages as one."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from interlink.flows.triggers.backoff import Backoff, describe
 from interlink.flows.triggers.owned import LEASE_PREFIX, OwnedJob
@@ -29,6 +33,10 @@ from interlink.leases import HeldLease, LeaseKeeper
 from interlink.tasks import cancel_and_wait
 
 log = logging.getLogger("interlink.flows.triggers")
+
+#: How a consumer may start a message's run in two steps (the runner's ``begin_consumed``):
+#: awaited, the run is begun (its id looked up); what it gives is awaited for the record.
+Begin = Callable[[str, Any, str, str], Awaitable[Awaitable[object]]]
 
 
 class Consumer:
@@ -40,6 +48,7 @@ class Consumer:
         start: Start,
         *,
         keeper: LeaseKeeper | None = None,
+        begin: Begin | None = None,
         concurrency: int = 1,
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
@@ -49,6 +58,8 @@ class Consumer:
         self.id = trigger_id(flow, name)
         self.source = source
         self._start = start
+        # With ``begin``, a message holds its slot until its run is begun, not recorded.
+        self._begin = begin
         self.concurrency = max(1, concurrency)
         self._pause = 0.0  # a failed message's back-off, waited before the next receive
         self.backoff = Backoff(
@@ -105,12 +116,21 @@ class Consumer:
         before: asyncio.Future[None] | None,
         settled: asyncio.Future[None],
     ) -> None:
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                slots.release()
+
         try:
-            self._pause = max(self._pause, await self._handle(delivery, held, before, settled))
+            pause = await self._handle(delivery, held, before, settled, release)
+            self._pause = max(self._pause, pause)
         finally:
             if not settled.done():
                 settled.set_result(None)
-            slots.release()
+            release()
 
     async def _handle(
         self,
@@ -118,17 +138,26 @@ class Consumer:
         held: HeldLease | None,
         before: asyncio.Future[None] | None,
         settled: asyncio.Future[None],
+        release: Callable[[], None],
     ) -> float:
         """Record the message's run, then ack it once the message before it is settled; nack it
         when the run cannot be recorded. The seconds to wait before the next message (0 unless
-        something failed)."""
+        something failed). ``release`` gives its slot to the next message (once its run is
+        begun, with ``begin``)."""
         if held is not None and not held.valid():  # another node may consume it now
             await _after(before)
             await self._settle(delivery.nack, "nacking")
             return 0.0
         trigger = f"queue:{self.name}:{delivery.key}"
         try:
-            await self._start(self.flow, delivery.input, trigger, self._run_id(delivery))
+            if self._begin is not None:
+                recorded = await self._begin(
+                    self.flow, delivery.input, trigger, self._run_id(delivery)
+                )
+                release()
+                await recorded
+            else:
+                await self._start(self.flow, delivery.input, trigger, self._run_id(delivery))
         except asyncio.CancelledError:
             # Stopping mid-record: hand the message back without waiting for the broker.
             self._background(delivery.nack)

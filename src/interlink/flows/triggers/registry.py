@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from interlink.errors import ConfigError
 from interlink.flows.triggers.backoff import describe
 from interlink.flows.triggers.checkpoints import TriggerCheckpoints
-from interlink.flows.triggers.consumer import Consumer
+from interlink.flows.triggers.consumer import Begin, Consumer
 from interlink.flows.triggers.poller import (
     DEFAULT_INTERVAL,
     DEFAULT_LIMIT,
@@ -77,9 +77,13 @@ class FlowTriggers:
         retry_initial: float = 1.0,
         retry_limit: float = 60.0,
         in_order: InOrder | None = None,
+        begin: Begin | None = None,
     ) -> None:
         self._start = start
         self._in_order = in_order  # how batch triggers keep their runs in order
+        # How a consumer begins its messages' runs (the runner's: recorded with their first
+        # checkpoint); ``start`` without it.
+        self._begins = begin
         self.checkpoints = checkpoints
         self.keeper = keeper
         self._owns_keeper = owns_keeper  # started with the first trigger, stopped on close
@@ -156,6 +160,7 @@ class FlowTriggers:
                 trigger.source,
                 self._start,
                 keeper=self.keeper,
+                begin=self._begins,
                 concurrency=trigger.concurrency,
                 retry_initial=initial,
                 retry_limit=limit,
