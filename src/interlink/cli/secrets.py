@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
 from interlink.cli.admin import estate_option, open_estate_store, store_url_option
 from interlink.errors import ConfigError
 from interlink.runtime.runtime import default_operator
-from interlink.store import Actor, Store
+from interlink.store import Action, Actor, Store
 from interlink.vault import Vault, check_name, require_master_keys
 from interlink.vault.master_keys import read_key_file
 
@@ -56,16 +57,7 @@ def _vault(estate_dir: Path, store_url: str | None) -> tuple[Vault, Store]:
 @store_url_option
 def set_command(name: str, from_file: Path | None, estate_dir: Path, store_url: str | None) -> None:
     """Store a new secret (refused when NAME exists: use rotate)."""
-    check_name(name)
-    value = _value(from_file)
-    vault, store = _vault(estate_dir, store_url)
-    try:
-        with store.audit.recording(Actor.local(), "secret.set", f"secret/{name}") as outcome:
-            row = vault.set(name, value, by=default_operator())
-            outcome.details["version"] = row.version
-    finally:
-        store.close()
-    click.echo(f"secret {row.name} set (version {row.version})")
+    _store_value("set", name, from_file, estate_dir, store_url)
 
 
 @secrets_group.command("rotate")
@@ -77,16 +69,31 @@ def rotate_command(
     name: str, from_file: Path | None, estate_dir: Path, store_url: str | None
 ) -> None:
     """Give a secret a new value, as a new version; running nodes use it within seconds."""
+    _store_value("rotate", name, from_file, estate_dir, store_url)
+
+
+def _store_value(
+    change: Literal["set", "rotate"],
+    name: str,
+    from_file: Path | None,
+    estate_dir: Path,
+    store_url: str | None,
+) -> None:
+    """Read the value, store it as NAME's first (set) or next (rotate) version, and audit it."""
     check_name(name)
     value = _value(from_file)
     vault, store = _vault(estate_dir, store_url)
+    action: Action = "secret.set" if change == "set" else "secret.rotate"
     try:
-        with store.audit.recording(Actor.local(), "secret.rotate", f"secret/{name}") as outcome:
-            row = vault.rotate(name, value, by=default_operator())
+        with store.audit.recording(Actor.local(), action, f"secret/{name}") as outcome:
+            store_it = vault.set if change == "set" else vault.rotate
+            row = store_it(name, value, by=default_operator())
             outcome.details["version"] = row.version
     finally:
         store.close()
-    click.echo(f"secret {row.name} rotated (version {row.version})")
+    click.echo(
+        f"secret {row.name} {'set' if change == 'set' else 'rotated'} (version {row.version})"
+    )
 
 
 @secrets_group.command("list")
