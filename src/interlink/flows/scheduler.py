@@ -57,6 +57,9 @@ LEASE: Final = "flow-schedules"
 TRIGGER: Final = "schedule"
 #: Due times counted one by one at most; a longer downtime's first one is found backwards.
 _COUNT_LIMIT: Final = 100_000
+#: How long a claimed fire belongs to the scheduler that claimed it: one that is alive notes
+#: its run within moments, so only an older claim is completed by another (its claimer died).
+CLAIM_GRACE: Final = timedelta(seconds=30)
 T = TypeVar("T")
 
 Outcome = Literal["started", "caughtUp", "skipped", "missed", "failed"]
@@ -257,10 +260,7 @@ class FlowScheduler:
             return []
         fires: list[Fire] = []
         if record.outcome == STARTING:
-            completed = await self._complete(record, zone)
-            if completed is not None:
-                fires.append(completed)
-            fresh = await self._db(self.schedules.get, name)
+            fires, fresh = await self._take_over(record, zone, now)
             if fresh is None:
                 return fires
             record = fresh
@@ -356,6 +356,17 @@ class FlowScheduler:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
         return Fire(name, due, "started", run_id)
+
+    async def _take_over(
+        self, record: ScheduleRecord, zone: str, now: datetime
+    ) -> tuple[list[Fire], ScheduleRecord | None]:
+        """A claimed fire: left to its claimer while young (None: nothing more to do here),
+        else completed; the fire it gave and the record as it is now."""
+        if now - record.updated_at < CLAIM_GRACE:
+            return [], None
+        completed = await self._complete(record, zone)
+        fresh = await self._db(self.schedules.get, record.flow)
+        return ([completed] if completed is not None else []), fresh
 
     async def _complete(self, record: ScheduleRecord, zone: str) -> Fire | None:
         """A claimed fire whose run was not noted: find that run, or start it now."""

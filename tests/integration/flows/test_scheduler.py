@@ -284,6 +284,29 @@ async def test_two_schedulers_reading_one_record_start_one_run(store: Store, clo
     assert len(setup.runs()) == 1
 
 
+async def test_a_young_claim_is_left_to_its_claimer_and_an_old_one_completed(
+    store: Store, clock: Clock
+) -> None:
+    # Another scheduler claimed 10:00 and has not noted its run yet: it is alive and busy
+    # starting it, so this one neither reports nor starts anything until the claim is old.
+    setup = Setup(store, nightly=spec("0 * * * *"))
+    scheduler = setup.scheduler(execute=False)
+    await scheduler.tick()
+    clock.at("2026-03-14T10:00:01+00:00")
+    schedules = FlowSchedules(store.db)
+    record = schedules.get("nightly")
+    assert record is not None
+    ten = datetime(2026, 3, 14, 10, tzinfo=UTC)
+    assert schedules.advance(
+        record, ten, STARTING, None, {"scheduledAt": "2026-03-14T10:00:00+00:00"}
+    )
+    assert await scheduler.tick() == []
+    assert setup.runs() == []
+    clock.at("2026-03-14T10:00:45+00:00")  # past CLAIM_GRACE: its claimer died
+    assert [f.outcome for f in await scheduler.tick()] == ["started"]
+    assert len(setup.runs()) == 1
+
+
 async def test_a_claim_completed_by_two_schedulers_records_one_run(
     store: Store, clock: Clock
 ) -> None:
