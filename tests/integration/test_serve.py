@@ -30,7 +30,9 @@ class Served:
 
 def start(estate: Path, *extra: str) -> Served:
     port = free_port()
-    proc = InterlinkProcess(["serve", str(estate), "--admin-listen", f"127.0.0.1:{port}", *extra])
+    # Module-scoped fixtures start it too, before the per-test free-port variable is set.
+    listen = ("--admin-listen", f"127.0.0.1:{port}", "--gateway-listen", "127.0.0.1:0")
+    proc = InterlinkProcess(["serve", str(estate), *listen, *extra])
     proc.start()
     token = proc.wait_for(r"admin token \(shown once, store it now\): " + TOKEN.pattern).group(1)
     proc.wait_for(r"admin API on http://")
