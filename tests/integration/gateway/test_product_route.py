@@ -306,6 +306,10 @@ def test_sql_reads_the_callers_products_only(served: Served) -> None:
     problem(served.client.get("/data/orders/sql", headers=acme), 405)
 
 
+#: The read record of acme's page: email hashed (test_product_reads.py has the rest).
+READ = "rows=2 unmasked= masked=email:hash via=page"
+
+
 def test_reads_of_pii_columns_are_served_hops(served: Served) -> None:
     acme = served.key("acme")
     served.client.get("/data/orders?columns=id,amount", headers=acme)
@@ -315,4 +319,5 @@ def test_reads_of_pii_columns_are_served_hops(served: Served) -> None:
     assert hops == [
         ("1", "served", "DataProduct/orders", "Consumer/acme", "email"),
         ("3", "served", "DataProduct/orders", "Consumer/acme", "email"),
+        ("orders", "read", "DataProduct/orders", "Consumer/acme", READ),
     ]
