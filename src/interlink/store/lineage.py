@@ -3,8 +3,9 @@
 A hop is one move of one subject's data: ``published`` by a System or Consumer, ``delivered``
 to a Subscription's target, ``transformed`` by a Flow's step, ``written`` to a System's table,
 queue or path, ``served`` by a data product; and ``read``, a reader's read of a data
-product's PII columns, kept under the subject type ``DataProduct`` and the product's name. Hops are written in batches (the recorder buffers
-them) and read back by subject, in time order.
+product's PII columns, kept under the subject type ``DataProduct`` and the product's name.
+Hops are written in batches (the recorder buffers them) and read back by subject, in time
+order.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,14 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'store.db'}") as found:
+        yield found
+
+
+@contextmanager
+def serving(tmp_path: Path, store_url: str) -> Iterator[Served]:
+    """The orders (over SQLite, email hashed for acme) and the products of SERVED, through a
+    gateway whose keys, reads and lineage are in the store at ``store_url``."""
     orders_db(
         tmp_path,
         [
@@ -156,7 +165,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     result = check_estate(root)
     errors = [f.render() for f in result.findings if f.severity == "error"]
     assert not errors, errors
-    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+    with open_store(store_url) as store:
         store.migrate()
         keyring = KeyRing(store)
         products = Products(lambda: result.estate, tmp_path / "products")
