@@ -207,9 +207,11 @@ class ProductEndpoint:
         query = parse_query(request.query)
         granted = _policy(request, self.product)
         result = await self.products.query(self.name, query, granted)
-        self.record(request, result.table, granted)
-        named = query.named(result.table.column_names)
-        self.note(request, self.name, self.pii, named, granted, result.table.num_rows, "page")
+        if request.method == "GET":  # a HEAD answers no rows: nothing of them was read
+            table = result.table
+            self.record(request, table, granted)
+            named = query.named(table.column_names)
+            self.note(request, self.name, self.pii, named, granted, table.num_rows, "page")
         return result.table, result.next_cursor
 
     async def _sql(self, request: Request) -> pa.Table:
