@@ -121,7 +121,10 @@ def test_a_plain_key_from_before_0038_is_read_then_sealed_by_the_rotation(
         assert public_keys(ring) == public_keys(plain)  # the same key, now sealed
 
 
-def test_rewrap_moves_and_seals_the_platform_keys(store: Store) -> None:
+def test_rewrap_moves_and_seals_the_platform_keys(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     old, new, lost = os.urandom(32), os.urandom(32), os.urandom(32)
     for index in range(5):
         kid, pem = generate("ES256")
@@ -145,6 +148,10 @@ def test_rewrap_moves_and_seals_the_platform_keys(store: Store) -> None:
     after.refresh()
     assert public_keys(after) == {k: v for k, v in public_keys(before).items() if k != "orphan"}
     assert Vault(store, keys(new)).rewrap(by="ops").platform_keys == 0  # nothing left to do
+    assert f"platform signing key orphan is wrapped under master key {MasterKey(lost).id}" in (
+        caplog.text
+    )
+    assert "PRIVATE KEY" not in caplog.text
 
 
 def test_reseal_leaves_a_row_changed_since_it_was_read(store: Store) -> None:
