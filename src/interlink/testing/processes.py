@@ -96,9 +96,10 @@ class InterlinkProcess:
         with self._lock:
             return "\n".join(self.lines)
 
-    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+    def wait_for(self, pattern: str, timeout: float = 40.0) -> re.Match[str]:
         """The first match of ``pattern`` in the output; fails if the process exits first,
-        and stops it and fails if ``timeout`` passes first."""
+        and stops it and fails if ``timeout`` passes first (generous: a start on a loaded
+        machine, several workers each importing the platform, can take half a minute)."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         while time.monotonic() < deadline:
