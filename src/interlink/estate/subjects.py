@@ -46,7 +46,8 @@ class SubjectKey:
         if self.path is not None:
             node: Any = event
             for step in self.path:
-                if not isinstance(node, Mapping):
+                # the type check first: an ABC's isinstance costs more than the whole walk
+                if type(node) is not dict and not isinstance(node, Mapping):
                     return None
                 node = node.get(step)
         else:
