@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import statistics
 import tempfile
@@ -52,7 +51,7 @@ import asyncmy
 import psycopg
 from psycopg import sql
 
-from connectors_consume import run_amqp, run_mqtt
+from connectors_consume import cpu_line, process_cpu, run_amqp, run_mqtt
 from interlink.store.postgres import parse_postgres_url
 from interlink.testing.processes import InterlinkProcess, free_port
 
@@ -138,12 +137,6 @@ class Result:
     product_cpu: float | None
     plain_cpu: float | None
     note: str = ""  # what the round was checked against (a receiver's capacity)
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user and system) process ``pid`` spent so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -333,6 +326,7 @@ async def mqtt(args: argparse.Namespace, servers: Servers) -> Result:
 def _consumed(found: dict[str, Any]) -> Result:
     fastest = max(*found["plain"], *found["interlink"])
     note = f"receiver alone {found['receiver']:,.0f} POSTs/s = {found['receiver'] / fastest:.1f}x"
+    note += f"; {cpu_line(found)}"
     return Result("msg/s", found["interlink"][0], found["plain"][0], None, None, note)
 
 

@@ -18,7 +18,11 @@ and counted there. Against:
   hold one completed run per message.
 
 The rate is taken at the receiver: from its first POST to its ``--messages``-th (so neither the
-server's start nor the consumer's connect counts), on both sides.
+server's start nor the consumer's connect counts), on both sides. So is the CPU each message
+cost: the server's (user and system, from ``/proc``) between the receiver's first POST and its
+last, over the messages POSTed in between; the plain consumer's, this process's over its whole
+run (its connect included). On a shared machine the CPU per message moves far less with the
+load than the rates do.
 
 AMQP: the trigger's ``concurrency`` is ``--concurrency`` and its ``prefetch`` ``--prefetch``;
 the plain consumer uses the same prefetch and handles as many messages at once. MQTT: both
@@ -288,6 +292,21 @@ def serving(
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) process ``pid`` spent so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _first_posts(base: str, pid: int) -> tuple[int, float]:
+    """The receiver's count once it is above zero, and the CPU seconds ``pid`` had spent then."""
+    while True:
+        count = int(await _get(base, "/count"))
+        if count > 0:
+            return count, process_cpu(pid)
+        await asyncio.sleep(0.02)
+
+
 async def interlink_rate(
     base: str,
     count: int,
@@ -297,16 +316,30 @@ async def interlink_rate(
     concurrency: int,
     options: dict[str, Any],
     env: dict[str, str],
-) -> float:
+) -> tuple[float, float | None]:
+    """Messages a second, and the server's CPU microseconds a message (None when its first
+    POSTs were not seen apart from its last)."""
     await arm(base, count)
     with serving(connector, connection, source, concurrency, options, base, env) as (proc, db):
+        assert proc.proc is not None
+        first = asyncio.create_task(_first_posts(base, proc.proc.pid))
         try:
             alive = lambda: proc.proc is not None and proc.proc.poll() is None  # noqa: E731
             rate = await received(base, max(120.0, count / 20), alive)
+            spent = process_cpu(proc.proc.pid)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}; interlink serve said:\n{proc.output[-3000:]}") from None
+        finally:
+            if not first.done():
+                first.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await first
+        cpu = None
+        if not first.cancelled() and first.exception() is None:
+            seen, before = first.result()
+            cpu = (spent - before) / (count - seen) * 1e6 if count > seen else None
         await _all_completed(db, count)
-        return rate
+        return rate, cpu
 
 
 async def _all_completed(db: Path, count: int, timeout: float = 10.0) -> None:
@@ -406,17 +439,21 @@ def _secret_url(url: str) -> tuple[str, dict[str, str]]:
     return bare, {"INTERLINK_SECRET_BENCH_AMQP_PW": parsed.password}
 
 
-async def _amqp_round(
-    url: str, base: str, count: int, conc: int, prefetch: int
-) -> tuple[float, float]:
+#: One round: the plain consumer's rate and CPU microseconds a message, then interlink's.
+Round = tuple[float, float, float, float | None]
+
+
+async def _amqp_round(url: str, base: str, count: int, conc: int, prefetch: int) -> Round:
     async with amqp_queue(url, count) as queue:
+        began = time.process_time()
         plain = await amqp_plain(url, base, queue, count, conc, prefetch)
+        plain_cpu = (time.process_time() - began) / count * 1e6
     secret_url, env = _secret_url(url)
     async with amqp_queue(url, count) as queue:
-        product = await interlink_rate(
+        product, cpu = await interlink_rate(
             base, count, "amqp", {"url": secret_url}, queue, conc, {"prefetch": prefetch}, env
         )
-    return plain, product
+    return plain, plain_cpu, product, cpu
 
 
 def run_amqp(
@@ -432,22 +469,17 @@ def run_amqp(
     own rate. ``base``: a receiver already running (else one is started for this call)."""
     with contextlib.ExitStack() as stack:
         hook = base or stack.enter_context(receiver())
-        plain: list[float] = []
-        product: list[float] = []
-        for _ in range(runs):
-            p, i = asyncio.run(
-                _amqp_round(url or amqp_url(), hook, messages, concurrency, prefetch)
-            )
-            plain.append(p)
-            product.append(i)
+        rounds = [
+            asyncio.run(_amqp_round(url or amqp_url(), hook, messages, concurrency, prefetch))
+            for _ in range(runs)
+        ]
         capacity = asyncio.run(receiver_rate(hook, max(messages, 20000)))
     return {
         "connector": "amqp",
         "messages": messages,
         "concurrency": concurrency,
         "prefetch": prefetch,
-        "plain": plain,
-        "interlink": product,
+        **_figures(rounds),
         "receiver": capacity,
     }
 
@@ -570,18 +602,20 @@ async def mqtt_plain(port: int, base: str, client_id: str, count: int, concurren
         await client.aclose()
 
 
-async def _mqtt_round(port: int, base: str, count: int, concurrency: int) -> tuple[float, float]:
+async def _mqtt_round(port: int, base: str, count: int, concurrency: int) -> Round:
     plain_id = f"ilbench{uuid.uuid4().hex[:12]}"
     async with mqtt_topic(port, plain_id, count):
+        began = time.process_time()
         plain = await mqtt_plain(port, base, plain_id, count, concurrency)
+        plain_cpu = (time.process_time() - began) / count * 1e6
     product_id = f"ilbench{uuid.uuid4().hex[:12]}"
     async with mqtt_topic(port, product_id, count) as topic:
         connection = {"host": "127.0.0.1", "port": port}
         options = {"clientId": product_id}
-        product = await interlink_rate(
+        product, cpu = await interlink_rate(
             base, count, "mqtt", connection, topic, concurrency, options, {}
         )
-    return plain, product
+    return plain, plain_cpu, product, cpu
 
 
 def run_mqtt(
@@ -599,21 +633,38 @@ def run_mqtt(
     with contextlib.ExitStack() as stack:
         hook = base or stack.enter_context(receiver())
         broker = port or stack.enter_context(mosquitto())
-        plain: list[float] = []
-        product: list[float] = []
-        for _ in range(runs):
-            p, i = asyncio.run(_mqtt_round(broker, hook, messages, concurrency))
-            plain.append(p)
-            product.append(i)
+        rounds = [
+            asyncio.run(_mqtt_round(broker, hook, messages, concurrency)) for _ in range(runs)
+        ]
         capacity = asyncio.run(receiver_rate(hook, max(messages, 20000)))
     return {
         "connector": "mqtt",
         "messages": messages,
         "concurrency": concurrency,
-        "plain": plain,
-        "interlink": product,
+        **_figures(rounds),
         "receiver": capacity,
     }
+
+
+def _figures(rounds: list[Round]) -> dict[str, list[Any]]:
+    """The rounds' rates and CPU microseconds a message, each a list in round order."""
+    return {
+        "plain": [r[0] for r in rounds],
+        "plain_cpu": [r[1] for r in rounds],
+        "interlink": [r[2] for r in rounds],
+        "interlink_cpu": [r[3] for r in rounds],
+    }
+
+
+def cpu_line(result: dict[str, Any]) -> str:
+    """The CPU microseconds a message of each side: the median (and range) of the rounds."""
+    parts = []
+    for name, key in (("plain consumer", "plain_cpu"), ("interlink serve", "interlink_cpu")):
+        values = [v for v in result[key] if v is not None]
+        if values:
+            spread = f" ({min(values):,.0f}-{max(values):,.0f})" if len(values) > 1 else ""
+            parts.append(f"{name} {statistics.median(values):,.0f}{spread}")
+    return "CPU us/message: " + ", ".join(parts)
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -636,6 +687,7 @@ def print_result(result: dict[str, Any]) -> None:
         f"  interlink / plain: {med_product / med_plain:.2f}x "
         f"(runs {min(ratios):.2f}-{max(ratios):.2f}; {verdict})"
     )
+    print(f"  {cpu_line(result)}")
     fastest = max(*plain, *product)
     capacity = result["receiver"]
     enough = "enough" if capacity >= 2 * fastest else "NOT enough: the receiver limits the bench"

@@ -14,12 +14,9 @@ from typing import Any
 import aio_pika
 import aiormq
 from aio_pika import exceptions as amqp_errors
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractConnection,
-    AbstractExchange,
-    AbstractIncomingMessage,
-)
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.message import decode_timestamp
+from aiormq.abc import DeliveredMessage
 from pamqp import commands
 from yarl import URL
 
@@ -118,7 +115,7 @@ class _Acks:
         self._round: asyncio.Future[None] | None = None  # the acks the next frame sends
         self._writer: asyncio.Task[None] | None = None
 
-    def delivered(self, message: AbstractIncomingMessage) -> list[Any]:
+    def delivered(self, message: DeliveredMessage) -> list[Any]:
         entry = [message, _PENDING]
         self._order.append(entry)
         return entry
@@ -128,7 +125,7 @@ class _Acks:
             if earlier is entry:
                 break
             if earlier[1] == _PENDING:  # out of order: alone, at once
-                await entry[0].ack()
+                await _ack(entry[0])
                 entry[1] = _DONE
                 return
         entry[1] = _ACKED
@@ -140,7 +137,8 @@ class _Acks:
         await asyncio.shield(sent)
 
     async def nack(self, entry: list[Any]) -> None:
-        await entry[0].nack(requeue=True)
+        message: DeliveredMessage = entry[0]
+        await message.channel.basic_nack(_tag(message), requeue=True)
         entry[1] = _DONE
 
     def _drop_settled(self) -> list[Any] | None:
@@ -159,7 +157,7 @@ class _Acks:
             latest = self._drop_settled()
             try:
                 if latest is not None:
-                    await latest[0].ack(multiple=True)
+                    await _ack(latest[0], multiple=True)
             except Exception as exc:
                 sent.set_exception(exc)
                 sent.exception()  # retrieved: its waiters may all have been cancelled
@@ -167,21 +165,33 @@ class _Acks:
                 sent.set_result(None)
 
 
+def _tag(message: DeliveredMessage) -> int:
+    tag = message.delivery_tag
+    assert tag is not None  # a delivery to a consumer always has one
+    return tag
+
+
+async def _ack(message: DeliveredMessage, *, multiple: bool = False) -> None:
+    await message.channel.basic_ack(_tag(message), multiple=multiple)
+
+
 class AmqpReceived(Received):
+    """A delivery as aiormq hands it over (not wrapped in aio-pika's IncomingMessage, whose
+    building costs more than the rest of the receive)."""
+
     acks_in_call_order = True  # _Acks.ack orders it before it first waits
 
-    def __init__(
-        self, message: AbstractIncomingMessage, source: str, system: str, acks: _Acks
-    ) -> None:
-        self._message = message
+    def __init__(self, message: DeliveredMessage, source: str, system: str, acks: _Acks) -> None:
         self._acks = acks
         self._entry = acks.delivered(message)
         self._system = system
-        self.key = message_key(
-            message.message_id, message.body, message.headers or {}, message.timestamp
-        )
+        properties = message.header.properties
+        headers = properties.headers or {}
+        # The timestamp as aio-pika gave it, so a message's key is what it was before.
+        stamp = decode_timestamp(properties.timestamp)
+        self.key = message_key(properties.message_id, message.body, headers, stamp)
         self.body = message.body
-        self.headers = {str(k): _header(v) for k, v in (message.headers or {}).items()}
+        self.headers = {str(k): _header(v) for k, v in headers.items()}
         self.source = source
 
     async def ack(self) -> None:
@@ -207,13 +217,13 @@ class AmqpInbox(Inbox):
         self._system = system
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._arrived: asyncio.Queue[AbstractIncomingMessage | BaseException] = asyncio.Queue()
+        self._arrived: asyncio.Queue[DeliveredMessage | BaseException] = asyncio.Queue()
         self._acks = _Acks()  # the channel's, new with each channel
         self.on_close: Callable[[AmqpInbox], None] = lambda _inbox: None
 
     async def open(self) -> None:
         """Connect and start consuming; ObjectNotFound when the queue does not exist."""
-        arrived: asyncio.Queue[AbstractIncomingMessage | BaseException] = asyncio.Queue()
+        arrived: asyncio.Queue[DeliveredMessage | BaseException] = asyncio.Queue()
         self._arrived = arrived
         connection = await _connect(self._url, self._timeout, self._system)
         try:
@@ -228,7 +238,7 @@ class AmqpInbox(Inbox):
                     object=self._queue_name,
                 ) from None
 
-            async def deliver(message: AbstractIncomingMessage) -> None:
+            async def deliver(message: DeliveredMessage) -> None:
                 arrived.put_nowait(message)
 
             def dropped(_sender: Any, exc: BaseException | None = None) -> None:
@@ -254,7 +264,9 @@ class AmqpInbox(Inbox):
             channel.close_callbacks.add(dropped)
             underlay = await channel.get_underlay_channel()
             underlay.on_consumer_cancel_callbacks.add(cancelled)
-            await queue.consume(deliver, no_ack=False)
+            # aiormq's own consumer: aio-pika's would wrap each delivery in an IncomingMessage
+            # and a second task first.
+            await underlay.basic_consume(queue.name, deliver, no_ack=False)
         except BaseException:
             await connection.close()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
@@ -46,19 +47,24 @@ class Origin:
     @classmethod
     def parse(cls, url: str) -> tuple[Origin, str]:
         """The origin of ``url`` and its path (with the query, if any; "" when there is none)."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigError(f"invalid URL {url!r}: {exc}") from exc
-        scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS or not parts.hostname:
-            raise ConfigError(f"expected an http(s) URL with a host, got {url!r}")
-        if parts.username or parts.password:
-            raise ConfigError(f"URL {url!r} must not carry credentials")
-        try:
-            parts.hostname.encode("ascii")
-        except UnicodeEncodeError as exc:
-            raise ConfigError(f"host of {url!r} must be ASCII (use its IDNA form)") from exc
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return cls(scheme, parts.hostname, port or DEFAULT_PORTS[scheme]), path
+        return _parse(url)
+
+
+@functools.lru_cache(maxsize=1024)  # an Origin is immutable, and asked for every request
+def _parse(url: str) -> tuple[Origin, str]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"invalid URL {url!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ConfigError(f"expected an http(s) URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ConfigError(f"URL {url!r} must not carry credentials")
+    try:
+        parts.hostname.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(f"host of {url!r} must be ASCII (use its IDNA form)") from exc
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return Origin(scheme, parts.hostname, port or DEFAULT_PORTS[scheme]), path

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -176,6 +176,11 @@ class FlowRunner:
     ) -> None:
         self.runtime = runtime
         self._limits_of: tuple[Estate, PayloadLimits] | None = None
+        # The Systems' and Apis' lookups of the estate's revision: each keeps the TLS contexts
+        # it built, so a call does not build its System's again.
+        self._targets_of: tuple[Estate, Callable[[str], Target], Callable[[str], Target]] | None = (
+            None
+        )
         self.runs = FlowRuns(runtime.store.db, self._limits)
         self.metrics = FlowMetrics(runtime.metrics, runtime.links)
         self.metrics.targets = step_targets(runtime.snapshot.estate)
@@ -239,11 +244,17 @@ class FlowRunner:
             self._limits_of = (estate, limits_of(estate))
         return self._limits_of[1]
 
+    def _targets(self) -> tuple[Callable[[str], Target], Callable[[str], Target]]:
+        estate = self.runtime.snapshot.estate
+        if self._targets_of is None or self._targets_of[0] is not estate:
+            self._targets_of = (estate, system_targets(estate), api_targets(estate))
+        return self._targets_of[1], self._targets_of[2]
+
     def _target(self, system: str) -> Target:
-        return system_targets(self.runtime.snapshot.estate)(system)
+        return self._targets()[0](system)
 
     def _api(self, api: str) -> Target:
-        return api_targets(self.runtime.snapshot.estate)(api)
+        return self._targets()[1](api)
 
     def _system(self, name: str) -> System:
         return system_lookup(self.runtime.snapshot.estate)(name)

@@ -22,6 +22,7 @@ platform's own keep-alive client (``interlink.http``); :class:`HttpxClient` is t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -57,6 +58,7 @@ log = logging.getLogger("interlink.events.delivery")
 # --- the URL -----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of its text, asked once per call made
 def webhook_url(base_url: str, path: str) -> str:
     """``base_url`` joined with ``path``; ``ValueError`` when the result could leave the base.
 
