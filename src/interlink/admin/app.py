@@ -18,6 +18,7 @@ from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Grant, Granted, authorize
 from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
+from interlink.admin.console import create_console
 from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.flows import router as flows_router
 from interlink.admin.inventory import router as inventory_router
@@ -176,6 +177,9 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(secrets_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
+    # The console authenticates with its own session cookie, so it is an app of its own: the
+    # bearer-token dependency above does not reach into a mounted app.
+    app.mount("/console", create_console(runtime))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

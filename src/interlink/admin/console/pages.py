@@ -1,0 +1,289 @@
+"""The console's pages, each built from what the admin endpoint behind it answers: the same
+functions, called in-process, with the same permission (access.py) checked first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal, get_args
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from interlink.admin import audit, flows, inventory, operations, registry
+from interlink.admin.console.access import may, require
+from interlink.admin.console.render import NAV, html
+from interlink.admin.console.session import BASE, Signed, Viewer
+from interlink.admin.owners import dead_letters as dead_letter_owners
+from interlink.admin.params import DeliveryId
+from interlink.errors import NotFound
+from interlink.estate.kinds import Api, Route, System
+from interlink.estate.model import Estate
+from interlink.estate.subscriptions import subscriptions as estate_subscriptions
+from interlink.flows.runs import Status
+from interlink.observe.inventory import Connection, inventory_csv
+
+router = APIRouter(include_in_schema=False)
+
+#: What a finished action says on the page it returns to, by the code its address carries.
+DONE: Final = {
+    "retried": "Dead letter {id} was sent again from its first attempt.",
+    "discarded": "Dead letter {id} was discarded.",
+}
+Text = Annotated[str, Query(max_length=200)]
+
+
+def _estate(request: Request) -> Estate:
+    estate: Estate = request.app.state.runtime.snapshot.estate
+    return estate
+
+
+@router.get("/")
+async def home(request: Request, viewer: Signed) -> Response:
+    """The first page the viewer may read."""
+    for path, _, action in NAV:
+        if may(viewer, action):
+            return RedirectResponse(BASE + path, status_code=303)
+    return html(
+        request,
+        "error.html",
+        viewer,
+        status=403,
+        heading="Nothing to show",
+        message="Your token may read none of the console's pages.",
+    )
+
+
+def _systems(estate: Estate) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": s.name,
+            "title": s.metadata.title or "",
+            "domain": s.spec.domain,
+            "owner": estate.owner_of(s),
+            "description": s.metadata.description,
+        }
+        for s in sorted(estate.of(System), key=lambda s: s.name)
+    ]
+
+
+def _apis(estate: Estate) -> list[dict[str, Any]]:
+    routes = estate.of(Route)
+    return [
+        {
+            "name": a.name,
+            "system": a.spec.system,
+            "owner": estate.owner_of(a),
+            "version": a.spec.version,
+            "contract": a.spec.contract,
+            "lifecycle": a.spec.lifecycle.value,
+            "sunset": a.spec.sunset,
+            "successor": a.spec.successor,
+            "routes": sorted(r.name for r in routes if r.spec.api == a.name),
+        }
+        for a in sorted(estate.of(Api), key=lambda a: a.name)
+    ]
+
+
+@router.get("/catalog")
+async def catalog(request: Request, viewer: Signed) -> Response:
+    await require(request, viewer, "estate.read")
+    await require(request, viewer, "events.list")
+    estate = _estate(request)
+    consumers: dict[str, list[Any]] = {}
+    for sub in estate_subscriptions(estate):
+        consumers.setdefault(sub.spec.event, []).append(sub)
+    return html(
+        request,
+        "catalog.html",
+        viewer,
+        systems=_systems(estate),
+        apis=_apis(estate),
+        events=await registry.list_events(request),
+        consumers=consumers,
+        owner_of=estate.owner_of,
+    )
+
+
+InventoryKind = inventory.Kind
+
+
+def _matches(conn: Connection, text: str) -> bool:
+    words = text.lower().split()
+    data = conn.to_json()
+    haystack = " ".join(
+        str(data[k] or "") for k in ("kind", "from", "to", "how", "owner", "trigger")
+    ).lower()
+    return all(w in haystack for w in words)
+
+
+async def _connections(
+    request: Request, q: str, kind: InventoryKind | None, since: str, flag: str
+) -> tuple[Any, list[Connection]]:
+    inv = await inventory.inventory_of(request, since)
+    rows = inv.filtered(undeclared=flag == "undeclared", unused=flag == "unused", kind=kind)
+    return inv, [c for c in rows if _matches(c, q)]
+
+
+Flag = Literal["", "undeclared", "unused"]
+
+
+@router.get("/inventory")
+async def inventory_page(
+    request: Request,
+    viewer: Signed,
+    q: Text = "",
+    kind: InventoryKind | None = None,
+    since: Annotated[str, Query(max_length=20)] = "7d",
+    flag: Flag = "",
+) -> Response:
+    await require(request, viewer, "inventory.read")
+    inv, rows = await _connections(request, q, kind, since, flag)
+    template = (
+        "inventory_rows.html"
+        if request.headers.get("hx-target") == "inventory-rows"
+        else "inventory.html"
+    )
+    return html(
+        request,
+        template,
+        viewer,
+        rows=[c.to_json() for c in rows],
+        summary=inv.summary(),
+        q=q,
+        kind=kind or "",
+        kinds=get_args(InventoryKind),
+        since=since,
+        flag=flag,
+        query=request.url.query,
+    )
+
+
+@router.get("/inventory.csv")
+async def inventory_download(
+    request: Request,
+    viewer: Signed,
+    q: Text = "",
+    kind: InventoryKind | None = None,
+    since: Annotated[str, Query(max_length=20)] = "7d",
+    flag: Flag = "",
+) -> Response:
+    await require(request, viewer, "inventory.read")
+    _, rows = await _connections(request, q, kind, since, flag)
+    return Response(
+        inventory_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="inventory.csv"'},
+    )
+
+
+async def _subscriptions(request: Request) -> tuple[list[dict[str, Any]], str | None]:
+    """The subscriptions with their figures, or why there are none in this process."""
+    try:
+        return await operations.subscriptions(request), None
+    except NotFound as exc:
+        return [], exc.message
+
+
+def _with_actions(viewer: Viewer, estate: Estate, items: list[dict[str, Any]]) -> None:
+    for item in items:
+        owners = dead_letter_owners(estate, None, [item["id"]])
+        item["may_retry"] = may(viewer, "dlq.retry", owners)
+        item["may_discard"] = may(viewer, "dlq.discard", owners)
+
+
+@router.get("/subscriptions")
+async def subscriptions_page(
+    request: Request,
+    viewer: Signed,
+    subscription: Text | None = None,
+    cursor: Text | None = None,
+    done: str = "",
+    id: DeliveryId | None = None,
+) -> Response:
+    await require(request, viewer, "subscriptions.list")
+    await require(request, viewer, "dlq.list")
+    subs, missing = await _subscriptions(request)
+    page: dict[str, Any] = {"items": [], "next_cursor": None}
+    if missing is None:
+        page = await operations.dead_letters(request, subscription, 50, cursor)
+        _with_actions(viewer, _estate(request), page["items"])
+    notice = DONE[done].format(id=id) if done in DONE and id else None
+    return html(
+        request,
+        "subscriptions.html",
+        viewer,
+        subscriptions=subs,
+        missing=missing,
+        dead=page["items"],
+        next_cursor=page["next_cursor"],
+        subscription=subscription,
+        notice=notice,
+    )
+
+
+@router.get("/dlq/{delivery_id}")
+async def dead_letter_page(request: Request, viewer: Signed, delivery_id: DeliveryId) -> Response:
+    await require(request, viewer, "dlq.get")
+    item = await operations.dead_letter(request, delivery_id)
+    _with_actions(viewer, _estate(request), [item])
+    return html(request, "dead_letter.html", viewer, item=item)
+
+
+@router.get("/runs")
+async def runs_page(
+    request: Request,
+    viewer: Signed,
+    flow: Text | None = None,
+    status: Status | None = None,
+    cursor: Text | None = None,
+) -> Response:
+    await require(request, viewer, "runs.list")
+    page = await flows.runs(request, flow or None, status, 50, cursor)
+    return html(
+        request,
+        "runs.html",
+        viewer,
+        runs=page["items"],
+        next_cursor=page["next_cursor"],
+        flow=flow or "",
+        run_status=status or "",
+        statuses=get_args(Status),
+    )
+
+
+@router.get("/runs/{run_id}")
+async def run_page(
+    request: Request, viewer: Signed, run_id: Annotated[str, Path(max_length=100)]
+) -> Response:
+    await require(request, viewer, "runs.get")
+    run = await flows.run(request, run_id)
+    return html(request, "run.html", viewer, run=run, timeline=timeline(run))
+
+
+def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each step with its start and its length in seconds from the run's start."""
+    start = datetime.fromisoformat(run["started_at"])
+    out = []
+    for step in run["steps"]:
+        began = (datetime.fromisoformat(step["started_at"]) - start).total_seconds()
+        out.append({**step, "offset": round(max(began, 0.0), 3)})
+    return out
+
+
+@router.get("/audit")
+async def audit_page(
+    request: Request,
+    viewer: Signed,
+    who: Text | None = None,
+    after: Annotated[int, Query(ge=0, le=2**53)] = 0,
+) -> Response:
+    await require(request, viewer, "audit.list")
+    page = await audit.entries(request, None, None, who or None, after, 100)
+    return html(
+        request,
+        "audit.html",
+        viewer,
+        entries=page.entries,
+        next_after=page.next_after,
+        who=who or "",
+    )
