@@ -69,9 +69,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_keeps_only_its_hash(console:
     client = console.browser()
     answer = console.submit_sign_in(client, console.admin)
     assert answer.status_code == 303
-    cookie = next(
-        c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "=")
-    )
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(COOKIE + "="))
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie
     assert "Path=/console" in cookie
@@ -149,14 +147,19 @@ def test_inventory_search_partial_and_csv(console: Console) -> None:
     assert found
     assert all(some in row for row in found)
     assert len(found) < len(rows)
-    assert client.get("/console/inventory.csv", params={"q": "no-such-thing-x"}).text.count(
-        "\n"
-    ) == 1
+    assert (
+        client.get("/console/inventory.csv", params={"q": "no-such-thing-x"}).text.count("\n") == 1
+    )
     partial = client.get(
         "/console/inventory", params={"q": some}, headers={"HX-Target": "inventory-rows"}
     )
     assert partial.text.startswith('<div id="inventory-rows">')
     assert "<nav" not in partial.text
+    # The filter form as a browser sends it, every field present, "any" as empty.
+    blank = client.get(
+        "/console/inventory", params={"q": "", "kind": "", "flag": "", "since": "7d"}
+    )
+    assert blank.status_code == 200, blank.text
     bad = client.get("/console/inventory", params={"since": "forever"})
     assert bad.status_code == 400
     assert "Traceback" not in bad.text
@@ -272,6 +275,7 @@ def test_unknown_pages_and_bad_parameters_are_pages(console: Console) -> None:
     missing = client.get("/console/nothing-here")
     assert missing.status_code == 404
     assert "No such page" in missing.text
+    assert client.get("/console/runs", params={"flow": "", "status": ""}).status_code == 200
     bad = client.get("/console/runs", params={"status": "sideways"})
     assert bad.status_code == 400
     assert "status" in bad.text

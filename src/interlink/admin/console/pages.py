@@ -117,10 +117,10 @@ def _matches(conn: Connection, text: str) -> bool:
 
 
 async def _connections(
-    request: Request, q: str, kind: InventoryKind | None, since: str, flag: str
+    request: Request, q: str, kind: InventoryKind | Literal[""], since: str, flag: str
 ) -> tuple[Any, list[Connection]]:
     inv = await inventory.inventory_of(request, since)
-    rows = inv.filtered(undeclared=flag == "undeclared", unused=flag == "unused", kind=kind)
+    rows = inv.filtered(undeclared=flag == "undeclared", unused=flag == "unused", kind=kind or None)
     return inv, [c for c in rows if _matches(c, q)]
 
 
@@ -132,7 +132,7 @@ async def inventory_page(
     request: Request,
     viewer: Signed,
     q: Text = "",
-    kind: InventoryKind | None = None,
+    kind: InventoryKind | Literal[""] = "",
     since: Annotated[str, Query(max_length=20)] = "7d",
     flag: Flag = "",
 ) -> Response:
@@ -150,7 +150,7 @@ async def inventory_page(
         rows=[c.to_json() for c in rows],
         summary=inv.summary(),
         q=q,
-        kind=kind or "",
+        kind=kind,
         kinds=get_args(InventoryKind),
         since=since,
         flag=flag,
@@ -163,7 +163,7 @@ async def inventory_download(
     request: Request,
     viewer: Signed,
     q: Text = "",
-    kind: InventoryKind | None = None,
+    kind: InventoryKind | Literal[""] = "",
     since: Annotated[str, Query(max_length=20)] = "7d",
     flag: Flag = "",
 ) -> Response:
@@ -234,11 +234,11 @@ async def runs_page(
     request: Request,
     viewer: Signed,
     flow: Text | None = None,
-    status: Status | None = None,
+    status: Status | Literal[""] = "",
     cursor: Text | None = None,
 ) -> Response:
     await require(request, viewer, "runs.list")
-    page = await flows.runs(request, flow or None, status, 50, cursor)
+    page = await flows.runs(request, flow or None, status or None, 50, cursor)
     return html(
         request,
         "runs.html",
