@@ -61,8 +61,8 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     page: Any,
 ) -> None:
     platform.analytics.status = 500
-    (event_id,) = platform.publish(1)
-    wait_until(lambda: len(platform.dead()) == 1)
+    event_id, discarded_id = platform.publish(1, 2)
+    wait_until(lambda: len(platform.dead()) == 2)
     wait_until(lambda: platform.get("/api/v1/flows/runs").json()["items"] != [])
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -91,6 +91,13 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
         page.locator("main h1").filter(has_text=title).wait_for()
         assert nav.get_by_role("link", name=label).get_attribute("aria-current") == "page"
 
+    page.get_by_role("link", name=f"{ANALYTICS}:2").click()  # the dead letter's own page
+    page.locator("main h1").filter(has_text=f"Dead letter {ANALYTICS}:2").wait_for()
+    assert discarded_id in page.locator("main").inner_text()  # its event
+    page.get_by_role("button", name=f"Discard dead letter {ANALYTICS}:2").click()
+    page.get_by_role("status").filter(has_text="was discarded").wait_for()
+    assert [d["id"] for d in platform.dead()] == [f"{ANALYTICS}:1"]
+
     row = page.get_by_role("row", name=f"{ANALYTICS}:1")
     assert "500" in row.inner_text()
     platform.analytics.status = 204  # the warehouse is back
@@ -104,6 +111,7 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     assert [(e["target"], e["result"], e["who"]["name"]) for e in retried] == [
         (f"dlq/{ANALYTICS}:1", "ok", "initial")
     ]
+    assert platform.analytics.seen[discarded_id] == 0
 
     nav.get_by_role("link", name="Flow runs").click()
     page.wait_for_url("**/console/runs")

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from interlink.admin import operations
 from interlink.admin.audited import audited_route
+from interlink.admin.auth import Grant
 from interlink.admin.console.access import require
-from interlink.admin.console.session import BASE, Signed, checked_form
+from interlink.admin.console.session import BASE, Signed, Viewer, checked_form
 from interlink.admin.owners import dead_letters
 from interlink.errors import BadRequest
 
@@ -32,21 +33,26 @@ def _back(done: str, body: operations.DeadLetterAction) -> Response:
     return RedirectResponse(f"{BASE}/subscriptions?{query}", status_code=303)
 
 
-@router.post("/dlq/retry", openapi_extra=audited_route("dlq.retry"))
-async def retry(request: Request, viewer: Signed) -> Response:
+async def _act(
+    request: Request, viewer: Viewer, action: str
+) -> tuple[operations.DeadLetterAction, Grant]:
+    """The dead letter the form names and the grant to act on it, once the CSRF token and then
+    the permission pass."""
     fields = await checked_form(request, viewer)
     body = _one_dead_letter(fields)
     estate = request.app.state.runtime.snapshot.estate
-    who = await require(request, viewer, "dlq.retry", dead_letters(estate, None, body.ids))
+    return body, await require(request, viewer, action, dead_letters(estate, None, body.ids))
+
+
+@router.post("/dlq/retry", openapi_extra=audited_route("dlq.retry"))
+async def retry(request: Request, viewer: Signed) -> Response:
+    body, who = await _act(request, viewer, "dlq.retry")
     await operations.retry(request, who, body)
     return _back("retried", body)
 
 
 @router.post("/dlq/discard", openapi_extra=audited_route("dlq.discard"))
 async def discard(request: Request, viewer: Signed) -> Response:
-    fields = await checked_form(request, viewer)
-    body = _one_dead_letter(fields)
-    estate = request.app.state.runtime.snapshot.estate
-    who = await require(request, viewer, "dlq.discard", dead_letters(estate, None, body.ids))
+    body, who = await _act(request, viewer, "dlq.discard")
     await operations.discard(request, who, body)
     return _back("discarded", body)

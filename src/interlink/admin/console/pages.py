@@ -3,10 +3,11 @@ functions, called in-process, with the same permission (access.py) checked first
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, get_args
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from interlink.admin import audit, flows, inventory, operations, registry
@@ -116,59 +117,60 @@ def _matches(conn: Connection, text: str) -> bool:
     return all(w in haystack for w in words)
 
 
-async def _connections(
-    request: Request, q: str, kind: InventoryKind | Literal[""], since: str, flag: str
-) -> tuple[Any, list[Connection]]:
-    inv = await inventory.inventory_of(request, since)
-    rows = inv.filtered(undeclared=flag == "undeclared", unused=flag == "unused", kind=kind or None)
-    return inv, [c for c in rows if _matches(c, q)]
-
-
 Flag = Literal["", "undeclared", "unused"]
 
 
-@router.get("/inventory")
-async def inventory_page(
-    request: Request,
-    viewer: Signed,
+@dataclass(frozen=True)
+class InventoryFilter:
+    """The inventory's filters as its form sends them: every field, empty for "any"."""
+
+    q: str
+    kind: InventoryKind | Literal[""]
+    since: str
+    flag: Flag
+
+
+def _inventory_filter(
     q: Text = "",
     kind: InventoryKind | Literal[""] = "",
     since: Annotated[str, Query(max_length=20)] = "7d",
     flag: Flag = "",
-) -> Response:
-    await require(request, viewer, "inventory.read")
-    inv, rows = await _connections(request, q, kind, since, flag)
-    template = (
-        "inventory_rows.html"
-        if request.headers.get("hx-target") == "inventory-rows"
-        else "inventory.html"
+) -> InventoryFilter:
+    return InventoryFilter(q, kind, since, flag)
+
+
+Filtered = Annotated[InventoryFilter, Depends(_inventory_filter)]
+
+
+async def _connections(request: Request, f: InventoryFilter) -> tuple[Any, list[Connection]]:
+    inv = await inventory.inventory_of(request, f.since)
+    rows = inv.filtered(
+        undeclared=f.flag == "undeclared", unused=f.flag == "unused", kind=f.kind or None
     )
+    return inv, [c for c in rows if _matches(c, f.q)]
+
+
+@router.get("/inventory")
+async def inventory_page(request: Request, viewer: Signed, f: Filtered) -> Response:
+    await require(request, viewer, "inventory.read")
+    inv, rows = await _connections(request, f)
+    partial = request.headers.get("hx-target") == "inventory-rows"  # the search, as typed
     return html(
         request,
-        template,
+        "inventory_rows.html" if partial else "inventory.html",
         viewer,
         rows=[c.to_json() for c in rows],
         summary=inv.summary(),
-        q=q,
-        kind=kind,
+        filter=f,
         kinds=get_args(InventoryKind),
-        since=since,
-        flag=flag,
         query=request.url.query,
     )
 
 
 @router.get("/inventory.csv")
-async def inventory_download(
-    request: Request,
-    viewer: Signed,
-    q: Text = "",
-    kind: InventoryKind | Literal[""] = "",
-    since: Annotated[str, Query(max_length=20)] = "7d",
-    flag: Flag = "",
-) -> Response:
+async def inventory_download(request: Request, viewer: Signed, f: Filtered) -> Response:
     await require(request, viewer, "inventory.read")
-    _, rows = await _connections(request, q, kind, since, flag)
+    _, rows = await _connections(request, f)
     return Response(
         inventory_csv(rows),
         media_type="text/csv; charset=utf-8",
