@@ -84,6 +84,7 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     for label, title in [
         ("Inventory", "Inventory"),
         ("Flow runs", "Flow runs"),
+        ("Monitors and alerts", "Monitors and alerts"),
         ("Audit", "Audit"),
         ("Subscriptions", "Subscriptions"),
     ]:

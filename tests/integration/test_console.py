@@ -122,6 +122,7 @@ def test_each_page_renders_for_an_admin(console: Console) -> None:
         ("/console/inventory", "Inventory"),
         ("/console/subscriptions", "Subscriptions"),
         ("/console/runs", "Flow runs"),
+        ("/console/monitors", "Monitors and alerts"),
         ("/console/audit", "Audit"),
     ]:
         page = client.get(path)
@@ -282,3 +283,39 @@ def test_unknown_pages_and_bad_parameters_are_pages(console: Console) -> None:
     run = client.get("/console/runs/nosuchrun")
     assert run.status_code == 404
     assert "Traceback" not in run.text
+
+
+def test_a_team_token_acts_only_on_its_teams_dead_letters(console: Console) -> None:
+    store = console.runtime.store
+    analytics, _ = store.tokens.create("operator", "bi-oncall", team="analytics")
+    client = console.sign_in(analytics)
+    csrf = csrf_of(client.get("/console/catalog").text)
+    theirs = client.post(
+        "/console/dlq/retry", data={"csrf": csrf, "id": "logistics-address-updates:1"}
+    )
+    assert theirs.status_code == 403
+    assert (
+        "Subscription/logistics-address-updates is owned by team logistics: a token of team "
+        "analytics cannot dlq.retry it"
+    ) in theirs.text
+    ours = client.post(
+        "/console/dlq/discard", data={"csrf": csrf, "id": "analytics-address-updates:1"}
+    )
+    assert ours.status_code == 404  # let through: no delivery runs in this process
+    results = [(e.action, e.result) for e in store.audit.list() if e.action.startswith("dlq.")]
+    assert results == [("dlq.retry", "refused"), ("dlq.discard", "failed")]
+
+
+def test_monitors_page_shows_what_the_api_set(console: Console) -> None:
+    api = TestClient(console.app)
+    new = {"monitor": "customers-availability", "for": "2h", "reason": "CRM upgrade"}
+    made = api.post(
+        "/api/v1/alerts/silences", json=new, headers={"Authorization": f"Bearer {console.admin}"}
+    )
+    assert made.status_code == 201, made.text
+    page = console.sign_in(console.viewer).get("/console/monitors")
+    assert page.status_code == 200
+    silences = page.text.split('id="silences"')[1]
+    assert "customers-availability" in silences
+    assert "CRM upgrade" in silences
+    assert "customers-availability" in page.text.split('id="monitors"')[1]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from interlink.admin import audit, flows, inventory, operations, registry
+from interlink.admin import alerts, audit, flows, inventory, monitors, operations, registry
 from interlink.admin.console.access import may, require
 from interlink.admin.console.render import NAV, html
 from interlink.admin.console.session import BASE, Signed, Viewer
@@ -288,4 +288,25 @@ async def audit_page(
         entries=page.entries,
         next_after=page.next_after,
         who=who or "",
+    )
+
+
+@router.get("/monitors")
+async def monitors_page(
+    request: Request,
+    viewer: Signed,
+    state: Literal["firing", "resolved", "all"] = "firing",
+) -> Response:
+    await require(request, viewer, "monitors.list")
+    await require(request, viewer, "alerts.list")
+    await require(request, viewer, "silences.list")
+    found = await monitors.monitors(request)
+    return html(
+        request,
+        "monitors.html",
+        viewer,
+        monitors=found.monitors,
+        alerts=(await alerts.alerts(request, state, 100))["alerts"],
+        silences=(await alerts.silences(request))["silences"],
+        alert_state=state,
     )

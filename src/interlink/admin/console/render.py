@@ -21,6 +21,7 @@ NAV: Final = (
     ("/inventory", "Inventory", "inventory.read"),
     ("/subscriptions", "Subscriptions", "subscriptions.list"),
     ("/runs", "Flow runs", "runs.list"),
+    ("/monitors", "Monitors and alerts", "monitors.list"),
     ("/audit", "Audit", "audit.list"),
 )
 
