@@ -80,6 +80,13 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_keeps_only_its_hash(console:
     assert rows == [(session_digest(session_id), console.admin_info.id)]
     assert session_id not in str(rows)
 
+    [entry] = [e for e in console.runtime.store.audit.list() if e.action == "console.sign_in"]
+    assert (entry.who_name, entry.target, entry.result) == (
+        "root",
+        f"token/{console.admin_info.id}",
+        "ok",
+    )
+
     home = client.get("/console/")
     assert (home.status_code, home.headers["location"]) == (303, "/console/catalog")
     page = client.get("/console/catalog")
@@ -319,3 +326,14 @@ def test_monitors_page_shows_what_the_api_set(console: Console) -> None:
     assert "customers-availability" in silences
     assert "CRM upgrade" in silences
     assert "customers-availability" in page.text.split('id="monitors"')[1]
+
+
+def test_a_dataplane_token_may_not_sign_in(console: Console) -> None:
+    dataplane, _ = console.runtime.store.tokens.create("dataplane", "edge")
+    client = console.browser()
+    answer = console.submit_sign_in(client, dataplane)
+    assert answer.status_code == 403
+    assert "a dataplane token is for data-plane nodes" in answer.text
+    assert COOKIE not in client.cookies
+    [entry] = [e for e in console.runtime.store.audit.list() if e.action == "console.sign_in"]
+    assert (entry.who_name, entry.result) == ("edge", "refused")

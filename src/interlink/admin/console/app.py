@@ -35,6 +35,7 @@ from interlink.admin.console.session import (
 )
 from interlink.errors import AuthError, InterlinkError
 from interlink.runtime.runtime import Runtime
+from interlink.store import Actor, Outcome, TokenInfo
 
 log = logging.getLogger("interlink.admin")
 
@@ -80,10 +81,15 @@ def _sign_in_routes(console: FastAPI) -> None:
             token = await run_in_threadpool(store.tokens.check, fields.get("token", "").strip())
         except AuthError as exc:
             return _sign_in(request, exc.message, failed=True, status=401)
+        # Only a known token's sign-in is recorded: anyone could fill the log with unknown ones.
+        outcome = Outcome({})
         if token.role == "dataplane":
             message = "a dataplane token is for data-plane nodes; sign in with a person's token"
+            outcome.refuse(message)
+            await _record(request, token, outcome)
             return _sign_in(request, message, failed=True, status=403)
         session_id = await run_in_threadpool(store.console_sessions.open, token.id, IDLE, LIFETIME)
+        await _record(request, token, outcome)
         response = RedirectResponse(BASE + "/", status_code=303)
         set_cookie(request, response, COOKIE, session_id)
         forget_cookie(request, response, SIGN_IN_COOKIE)
@@ -98,6 +104,12 @@ def _sign_in_routes(console: FastAPI) -> None:
         response = RedirectResponse(BASE + "/sign-in?reason=signed-out", status_code=303)
         forget_cookie(request, response, COOKIE)
         return response
+
+
+async def _record(request: Request, token: TokenInfo, outcome: Outcome) -> None:
+    who = Actor.of_token(token, request.client.host if request.client else "")
+    log = request.app.state.runtime.store.audit
+    await run_in_threadpool(log.record, who, "console.sign_in", f"token/{token.id}", outcome)
 
 
 def _sign_in(request: Request, message: str | None, *, failed: bool, status: int = 200) -> Response:
