@@ -48,6 +48,10 @@ HEADERS = {
 }
 
 
+#: An error page's heading by status: a person's words, not the error class's title.
+HEADINGS = {400: "Bad request", 403: "Not allowed", 404: "Not found"}
+
+
 def create_console(runtime: Runtime) -> FastAPI:
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.runtime = runtime
@@ -141,7 +145,7 @@ def _errors(console: FastAPI) -> None:
 
     @console.exception_handler(InterlinkError)
     async def interlink_error(request: Request, exc: InterlinkError) -> Response:
-        heading = "Not allowed" if exc.status == 403 else exc.title
+        heading = HEADINGS.get(exc.status, exc.title)
         return _error(request, exc.status, heading, exc.message)
 
     @console.exception_handler(RequestValidationError)
@@ -170,4 +174,7 @@ def _errors(console: FastAPI) -> None:
 
 def _error(request: Request, status: int, heading: str, message: str) -> Response:
     viewer = getattr(request.state, "viewer", None)
-    return html(request, "error.html", viewer, status=status, heading=heading, message=message)
+    page = html(request, "error.html", viewer, status=status, heading=heading, message=message)
+    if request.headers.get("hx-request"):  # the whole page, not the part htmx asked for
+        page.headers.update({"HX-Retarget": "body", "HX-Reswap": "innerHTML"})
+    return page
