@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from interlink.admin.console.access import may
 from interlink.admin.console.session import BASE, Viewer
@@ -28,6 +28,7 @@ NAV: Final = (
 _env = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,  # a misspelt field fails the page (and its test), never blank
     trim_blocks=True,
     lstrip_blocks=True,
 )
@@ -49,6 +50,7 @@ def html(
         viewer=viewer,
         csrf=viewer.csrf if viewer is not None else None,
         nav=nav,
+        notice=context.pop("notice", None),
         may=(lambda action, targets=None: may(viewer, action, targets)) if viewer else None,
         **context,
     )
