@@ -121,6 +121,23 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     assert "Steps" in page.locator("main").inner_text()
     assert page.locator("ol.timeline li").count() >= 1
 
+    # An order whose stock cannot be reserved (no inventory system answers here) fails.
+    order = {"orderId": "O1", "customerId": "C1", "items": [{"sku": "A"}], "amount": 1,
+             "currency": "EUR"}  # fmt: skip
+    started = platform.post("/api/v1/flows/order-saga/runs", json=order)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    status = lambda: platform.get(f"/api/v1/flows/runs/{run_id}").json()["status"]  # noqa: E731
+    wait_until(lambda: status() == "failed", timeout=60)
+    page.goto(f"{platform.admin}/console/runs/{run_id}")
+    assert "reserve-stock" in page.locator("ol.timeline").inner_text()
+    page.get_by_role("button", name="Retry run").click()
+    page.get_by_role("status").filter(has_text="The run was started again.").wait_for()
+    flow_audit = platform.get("/api/v1/audit").json()["entries"]
+    assert [
+        (e["action"], e["target"], e["result"]) for e in flow_audit if e["action"] == "flow.retry"
+    ] == [("flow.retry", f"run/{run_id}", "ok")]
+
     # Loaded whole, so htmx has processed the search form before it is typed into.
     page.goto(platform.admin + "/console/inventory")
     rows_before = page.locator("#inventory-rows tbody tr").count()

@@ -337,3 +337,30 @@ def test_a_dataplane_token_may_not_sign_in(console: Console) -> None:
     assert COOKIE not in client.cookies
     [entry] = [e for e in console.runtime.store.audit.list() if e.action == "console.sign_in"]
     assert (entry.who_name, entry.result) == ("edge", "refused")
+
+
+def test_run_buttons_check_csrf_then_role_then_the_runs_team(console: Console) -> None:
+    store = console.runtime.store
+    viewer = console.sign_in(console.viewer)
+    csrf = csrf_of(viewer.get("/console/runs").text)
+    assert viewer.post("/console/runs/r1/cancel", data={"csrf": "forged"}).status_code == 403
+    refused = viewer.post("/console/runs/r1/cancel", data={"csrf": csrf})
+    assert refused.status_code == 403
+    assert "this needs the operator role" in refused.text
+    finance, _ = store.tokens.create("operator", "fin-oncall", team="finance")
+    team = console.sign_in(finance)
+    csrf = csrf_of(team.get("/console/runs").text)
+    unknown = team.post("/console/runs/nosuchrun/retry", data={"csrf": csrf})
+    assert unknown.status_code == 403  # a run nobody owns: no team token acts on it
+    assert "FlowRun/nosuchrun is owned by no team" in unknown.text
+    admin = console.sign_in(console.admin)
+    csrf = csrf_of(admin.get("/console/runs").text)
+    missing = admin.post("/console/runs/nosuchrun/cancel", data={"csrf": csrf})
+    assert missing.status_code == 404
+    assert "Traceback" not in missing.text
+    entries = [(e.action, e.result) for e in store.audit.list() if e.action.startswith("flow.")]
+    assert entries == [
+        ("flow.cancel", "refused"),
+        ("flow.retry", "refused"),
+        ("flow.cancel", "failed"),
+    ]

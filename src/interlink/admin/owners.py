@@ -102,6 +102,11 @@ async def subscription_in_path(request: Request) -> list[Owned]:
     return [_subscription(_estate(request), request.path_params["name"])]
 
 
+def flow(estate: Estate, name: str) -> Owned:
+    """The Flow ``name`` and its owning Team (what a run of it is owned by)."""
+    return _owner(estate, "Flow", name)
+
+
 async def flow_in_path(request: Request) -> list[Owned]:
     return [_owner(_estate(request), "Flow", request.path_params["name"])]
 

@@ -23,6 +23,7 @@ def may(viewer: Viewer, action: str, targets: list[Owned] | None = None) -> bool
 async def require(
     request: Request, viewer: Viewer, action: str, targets: list[Owned] | None = None
 ) -> Grant:
-    """The grant of ``viewer`` for ``action`` on ``targets``; Forbidden (audited on an audited
-    console route) otherwise."""
-    return await grant(request, BY_ACTION[action], viewer.token, targets or [])
+    """The grant of ``viewer`` for ``action`` on ``targets`` (None: found in the request by
+    the action's own resolver, as the API finds them); Forbidden (audited on an audited console
+    route) otherwise."""
+    return await grant(request, BY_ACTION[action], viewer.token, targets)

@@ -4,13 +4,14 @@ endpoint's own function, which writes the same audit entry the API writes."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from typing import Annotated
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from interlink.admin import operations
+from interlink.admin import flows, operations
 from interlink.admin.audited import audited_route
 from interlink.admin.auth import Grant
 from interlink.admin.console.access import require
@@ -19,6 +20,7 @@ from interlink.admin.owners import dead_letters
 from interlink.errors import BadRequest
 
 router = APIRouter(include_in_schema=False)
+RunPath = Annotated[str, Path(max_length=100)]
 
 
 def _one_dead_letter(fields: dict[str, str]) -> operations.DeadLetterAction:
@@ -56,3 +58,28 @@ async def discard(request: Request, viewer: Signed) -> Response:
     body, who = await _act(request, viewer, "dlq.discard")
     await operations.discard(request, who, body)
     return _back("discarded", body)
+
+
+async def _run_action(request: Request, viewer: Viewer, action: str) -> Grant:
+    """The grant to act on run ``run_id`` (its Flow's owner, found from the path as the API
+    finds it), once the CSRF token passed."""
+    await checked_form(request, viewer)
+    return await require(request, viewer, action, None)
+
+
+def _to_run(run_id: str, done: str) -> Response:
+    return RedirectResponse(f"{BASE}/runs/{quote(run_id)}?done={done}", status_code=303)
+
+
+@router.post("/runs/{run_id}/retry", openapi_extra=audited_route("flow.retry"))
+async def retry_run(request: Request, viewer: Signed, run_id: RunPath) -> Response:
+    who = await _run_action(request, viewer, "runs.retry")
+    await flows.retry(request, run_id, who)
+    return _to_run(run_id, "retried")
+
+
+@router.post("/runs/{run_id}/cancel", openapi_extra=audited_route("flow.cancel"))
+async def cancel_run(request: Request, viewer: Signed, run_id: RunPath) -> Response:
+    who = await _run_action(request, viewer, "runs.cancel")
+    await flows.cancel(request, run_id, who)
+    return _to_run(run_id, "cancelled")

@@ -15,11 +15,13 @@ from interlink.admin.console.access import may, require
 from interlink.admin.console.render import NAV, html
 from interlink.admin.console.session import BASE, Signed, Viewer
 from interlink.admin.owners import dead_letters as dead_letter_owners
+from interlink.admin.owners import flow as flow_owner
 from interlink.admin.params import DeliveryId
 from interlink.errors import NotFound
 from interlink.estate.kinds import Api, Route, System
 from interlink.estate.model import Estate
 from interlink.estate.subscriptions import subscriptions as estate_subscriptions
+from interlink.flows.control import RETRYABLE
 from interlink.flows.runs import Status
 from interlink.observe.inventory import Connection, inventory_csv
 
@@ -29,6 +31,10 @@ router = APIRouter(include_in_schema=False)
 DONE: Final = {
     "retried": "Dead letter {id} was sent again from its first attempt.",
     "discarded": "Dead letter {id} was discarded.",
+}
+RUN_DONE: Final = {
+    "retried": "The run was started again.",
+    "cancelled": "The run was cancelled: it stops at its next step boundary.",
 }
 Text = Annotated[str, Query(max_length=200)]
 
@@ -255,11 +261,24 @@ async def runs_page(
 
 @router.get("/runs/{run_id}")
 async def run_page(
-    request: Request, viewer: Signed, run_id: Annotated[str, Path(max_length=100)]
+    request: Request,
+    viewer: Signed,
+    run_id: Annotated[str, Path(max_length=100)],
+    done: str = "",
 ) -> Response:
     await require(request, viewer, "runs.get")
     run = await flows.run(request, run_id)
-    return html(request, "run.html", viewer, run=run, timeline=timeline(run))
+    owner = [flow_owner(_estate(request), run["flow"])]
+    return html(
+        request,
+        "run.html",
+        viewer,
+        run=run,
+        timeline=timeline(run),
+        may_retry=run["status"] in RETRYABLE and may(viewer, "runs.retry", owner),
+        may_cancel=run["status"] in ("running", "waiting") and may(viewer, "runs.cancel", owner),
+        notice=RUN_DONE.get(done),
+    )
 
 
 def timeline(run: dict[str, Any]) -> list[dict[str, Any]]:
