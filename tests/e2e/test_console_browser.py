@@ -127,7 +127,11 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     started = platform.post("/api/v1/flows/order-saga/runs", json=order)
     assert started.status_code == 202, started.text
     run_id = started.json()["id"]
-    status = lambda: platform.get(f"/api/v1/flows/runs/{run_id}").json()["status"]  # noqa: E731
+
+    def status() -> str:
+        found: str = platform.get(f"/api/v1/flows/runs/{run_id}").json()["status"]
+        return found
+
     wait_until(lambda: status() == "failed", timeout=60)
     page.goto(f"{platform.admin}/console/runs/{run_id}")
     assert "reserve-stock" in page.locator("ol.timeline").inner_text()

@@ -16,6 +16,7 @@ from interlink.admin.alerts import router as alerts_router
 from interlink.admin.audit import router as audit_router
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Grant, Granted, authorize
+from interlink.admin.bodies import read_capped
 from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
 from interlink.admin.console import create_console
@@ -121,17 +122,12 @@ def _data_plane_refusal(control_plane: str) -> JSONResponse:
     )
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The request body, refused past ``limit`` bytes before more of it is read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BundleTooLarge(f"the bundle is {declared} bytes, over the {limit} a revision may be")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BundleTooLarge(f"the bundle is over the {limit} bytes a revision may be")
-    return bytes(body)
+def _bundle_too_large(declared: int | None) -> BundleTooLarge:
+    if declared is not None:
+        return BundleTooLarge(
+            f"the bundle is {declared} bytes, over the {MAX_BUNDLE_BYTES} a revision may be"
+        )
+    return BundleTooLarge(f"the bundle is over the {MAX_BUNDLE_BYTES} bytes a revision may be")
 
 
 def _outcome(outcome: Outcome, answer: dict[str, Any] | JSONResponse) -> None:
@@ -341,7 +337,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def _apply(who: Grant, request: Request) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
-        bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
+        bundle = await read_capped(request, MAX_BUNDLE_BYTES, _bundle_too_large)
         result = await runtime.apply(bundle, applied_by=f"token:{who.token_name}")
         if not result.ok:
             return problem(

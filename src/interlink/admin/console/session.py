@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from interlink.admin.bodies import read_capped
 from interlink.errors import AuthError, BadRequest
 from interlink.store import TokenInfo
 
@@ -75,16 +76,13 @@ def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _form_too_large(declared: int | None) -> BadRequest:
+    return BadRequest(f"a console form is at most {MAX_FORM_BYTES} bytes")
+
+
 async def form(request: Request) -> dict[str, str]:
     """The urlencoded form posted (the first value of each field); BadRequest past the cap."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise BadRequest(f"a console form is at most {MAX_FORM_BYTES} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise BadRequest(f"a console form is at most {MAX_FORM_BYTES} bytes")
+    body = await read_capped(request, MAX_FORM_BYTES, _form_too_large)
     try:
         fields = parse_qs(body.decode(), max_num_fields=100)
     except (UnicodeDecodeError, ValueError):
