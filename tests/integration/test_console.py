@@ -364,3 +364,13 @@ def test_run_buttons_check_csrf_then_role_then_the_runs_team(console: Console) -
         ("flow.retry", "refused"),
         ("flow.cancel", "failed"),
     ]
+
+
+def test_over_https_the_cookies_are_secure(console: Console) -> None:
+    client = TestClient(console.app, base_url="https://testserver", follow_redirects=False)
+    answer = console.submit_sign_in(client, console.viewer)
+    assert answer.status_code == 303
+    cookies = answer.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith(COOKIE + "="))
+    assert "Secure" in session
+    assert client.get("/console/catalog").status_code == 200
