@@ -81,6 +81,7 @@ def test_the_demo_puts_the_customers_api_behind_the_gateway(tmp_path: Path) -> N
     demo = InterlinkProcess(demo_args(tmp_path / "demo"), cwd=tmp_path)
     with demo:
         gateway = demo.wait_for(r"gateway +(http://\S+)").group(1)
+        console = demo.wait_for(r"console +(http://\S+/console/)").group(1)
         partner = demo.wait_for(r"partner key +(ik_\S+)").group(1)
         jwt = demo.wait_for(r"Authorization: Bearer (ey[\w-]+\.[\w-]+\.[\w-]+)").group(1)
         demo.wait_for("Ctrl-C stops.")
@@ -97,6 +98,8 @@ def test_the_demo_puts_the_customers_api_behind_the_gateway(tmp_path: Path) -> N
         v2 = httpx.get(f"{gateway}/api/v2/customers/C000001", headers={"x-api-key": partner})
         assert v2.json()["givenName"] == "Ada"
         assert httpx.get(url).status_code == 401
+        sign_in = httpx.get(console, follow_redirects=True)  # the console the demo printed
+        assert (sign_in.status_code, sign_in.url.path) == (200, "/console/sign-in")
         invalid = httpx.get(f"{gateway}/api/customers/nope", headers={"x-api-key": partner})
         assert invalid.status_code == 400
         assert invalid.json()["violations"][0]["pointer"] == "/path/id"

@@ -16,8 +16,10 @@ from interlink.admin.alerts import router as alerts_router
 from interlink.admin.audit import router as audit_router
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Grant, Granted, authorize
+from interlink.admin.bodies import read_capped
 from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
+from interlink.admin.console import create_console
 from interlink.admin.dataplane import router as dataplane_router
 from interlink.admin.flows import router as flows_router
 from interlink.admin.inventory import router as inventory_router
@@ -120,17 +122,12 @@ def _data_plane_refusal(control_plane: str) -> JSONResponse:
     )
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The request body, refused past ``limit`` bytes before more of it is read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BundleTooLarge(f"the bundle is {declared} bytes, over the {limit} a revision may be")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BundleTooLarge(f"the bundle is over the {limit} bytes a revision may be")
-    return bytes(body)
+def _bundle_too_large(declared: int | None) -> BundleTooLarge:
+    if declared is not None:
+        return BundleTooLarge(
+            f"the bundle is {declared} bytes, over the {MAX_BUNDLE_BYTES} a revision may be"
+        )
+    return BundleTooLarge(f"the bundle is over the {MAX_BUNDLE_BYTES} bytes a revision may be")
 
 
 def _outcome(outcome: Outcome, answer: dict[str, Any] | JSONResponse) -> None:
@@ -176,6 +173,9 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(secrets_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
+    # The console authenticates with its own session cookie, so it is an app of its own: the
+    # bearer-token dependency above does not reach into a mounted app.
+    app.mount("/console", create_console(runtime))
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -337,7 +337,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     async def _apply(who: Grant, request: Request) -> dict[str, Any] | JSONResponse:
         if runtime.settings.control_plane:
             return _data_plane_refusal(runtime.settings.control_plane)
-        bundle = await _read_capped(request, MAX_BUNDLE_BYTES)
+        bundle = await read_capped(request, MAX_BUNDLE_BYTES, _bundle_too_large)
         result = await runtime.apply(bundle, applied_by=f"token:{who.token_name}")
         if not result.ok:
             return problem(

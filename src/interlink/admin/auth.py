@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.audited import record_refusal
+from interlink.admin.owners import Owned
 from interlink.admin.permissions import BY_ROUTE, Permission
 from interlink.errors import AuthError, Forbidden
 from interlink.store import Role, TokenInfo, role_allows
@@ -52,27 +53,57 @@ async def _token(request: Request) -> TokenInfo:
     return info
 
 
-async def _check_scope(request: Request, permission: Permission, info: TokenInfo) -> None:
-    """Forbidden unless a team-scoped token's Team may do ``permission`` here."""
+def refusal(info: TokenInfo, permission: Permission, targets: list[Owned]) -> str | None:
+    """Why ``info`` may not do ``permission`` on ``targets`` (what a team-scoped action acts
+    on, with their owning Teams), or None when it may."""
+    if permission.role is None:
+        return None
+    if not role_allows(info.role, permission.role):
+        return f"this needs the {permission.role} role; the token has {info.role}"
     if info.team is None or permission.scope == "read":
-        return
+        return None
     if permission.scope == "platform" or permission.target is None:
-        raise Forbidden(
-            f"{permission.action} is platform-wide: a token of team {info.team} cannot do it"
-        )
-    targets = await permission.target.resolve(request)
+        return f"{permission.action} is platform-wide: a token of team {info.team} cannot do it"
     if not targets:
-        raise Forbidden(
+        return (
             f"a token of team {info.team} must name what it acts on: "
             f"{permission.target.what}, owned by {info.team}"
         )
     for owned in targets:
         if owned.team != info.team:
             owner = f"team {owned.team}" if owned.team else "no team"
-            raise Forbidden(
+            return (
                 f"{owned.target} is owned by {owner}: a token of team {info.team} "
                 f"cannot {permission.action} it"
             )
+    return None
+
+
+async def _targets(request: Request, permission: Permission, info: TokenInfo) -> list[Owned]:
+    """What a team-scoped token's call acts on; resolved for such tokens only."""
+    if info.team is None or permission.scope != "team" or permission.target is None:
+        return []
+    return await permission.target.resolve(request)
+
+
+async def grant(
+    request: Request,
+    permission: Permission,
+    info: TokenInfo,
+    targets: list[Owned] | None = None,
+) -> Grant:
+    """The grant of ``info`` for ``permission`` (``targets`` when the caller found them, else
+    the permission's resolver finds them in the request), or Forbidden, audited on an
+    audited route."""
+    if targets is None:
+        targets = await _targets(request, permission, info)
+    reason = refusal(info, permission, targets)
+    if reason is not None:
+        await record_refusal(request, info, reason)  # on an audited route
+        raise Forbidden(reason)
+    found = Grant(info.id, info.name, info.role, info.team, permission.action)
+    request.state.grant = found
+    return found
 
 
 async def authorize(request: Request) -> Grant | None:
@@ -80,17 +111,7 @@ async def authorize(request: Request) -> Grant | None:
     permission = _permission(request)
     if permission.role is None:
         return None
-    info = await _token(request)
-    try:
-        if not role_allows(info.role, permission.role):
-            raise Forbidden(f"this needs the {permission.role} role; the token has {info.role}")
-        await _check_scope(request, permission, info)
-    except Forbidden as refused:
-        await record_refusal(request, info, refused.message)  # on an audited route
-        raise
-    grant = Grant(info.id, info.name, info.role, info.team, permission.action)
-    request.state.grant = grant
-    return grant
+    return await grant(request, permission, await _token(request))
 
 
 #: The grant of the call, in an endpoint's signature (the same check, run once per request).

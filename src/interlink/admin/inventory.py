@@ -23,7 +23,8 @@ Since = Annotated[
 router = APIRouter()
 
 
-async def _inventory(request: Request, since: str) -> Inventory:
+async def inventory_of(request: Request, since: str) -> Inventory:
+    """The inventory over the window ``since`` (a duration) up to now."""
     runtime = request.app.state.runtime
     start = since_time(since)
     estate = runtime.snapshot.estate
@@ -47,7 +48,7 @@ async def inventory(
     trigger, formats and contracts, failure handling, owner, traffic per hour and its busiest
     hours, error rate, first and last seen; flagged undeclared or unused. The summary holds
     the observed / declared ratio."""
-    inv = await _inventory(request, since)
+    inv = await inventory_of(request, since)
     return inventory_json(inv, inv.filtered(undeclared=undeclared, unused=unused, kind=kind))
 
 
@@ -66,5 +67,5 @@ async def impact_of(request: Request, kind: str, name: str, since: Since = "7d")
     subscriptions, flows, products and teams, over declared and observed connections."""
     estate = request.app.state.runtime.snapshot.estate
     key = resolve_subject(estate, f"{kind}/{name}")
-    inv = await _inventory(request, since)
+    inv = await inventory_of(request, since)
     return impact(estate, inv.connections, key).to_json()

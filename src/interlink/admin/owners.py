@@ -102,6 +102,11 @@ async def subscription_in_path(request: Request) -> list[Owned]:
     return [_subscription(_estate(request), request.path_params["name"])]
 
 
+def flow(estate: Estate, name: str) -> Owned:
+    """The Flow ``name`` and its owning Team (what a run of it is owned by)."""
+    return _owner(estate, "Flow", name)
+
+
 async def flow_in_path(request: Request) -> list[Owned]:
     return [_owner(_estate(request), "Flow", request.path_params["name"])]
 
@@ -127,13 +132,18 @@ async def flow_in_body(request: Request) -> list[Owned]:
 
 async def dead_letters_in_body(request: Request) -> list[Owned]:
     body = await _body(request)
-    estate = _estate(request)
+    ids = body.get("ids")
+    return dead_letters(
+        _estate(request), _text(body.get("subscription")), ids if isinstance(ids, list) else []
+    )
+
+
+def dead_letters(estate: Estate, subscription: str | None, ids: list[Any]) -> list[Owned]:
+    """The subscriptions of the dead letters ``ids`` and of ``subscription``, with owners."""
     names: list[str] = []
-    subscription = _text(body.get("subscription"))
     if subscription is not None:
         names.append(subscription)
-    ids = body.get("ids")
-    for id in ids if isinstance(ids, list) else []:
+    for id in ids:
         try:  # an id names its subscription: SUBSCRIPTION:SEQ[:REPLAY]
             names.append(JobKey.parse(str(id)).subscription)
         except NotFound:

@@ -149,3 +149,7 @@ def markdown() -> str:
             f"| `{p.action}` | `{p.method} {p.path}` | {role} | {p.scope} | {_who(p)} | {found} |"
         )
     return "\n".join(lines) + "\n"
+
+
+#: The entries by action: what the console checks a page or a button against.
+BY_ACTION: Final[Mapping[str, Permission]] = MappingProxyType({p.action: p for p in PERMISSIONS})

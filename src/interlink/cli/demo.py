@@ -257,6 +257,7 @@ def demo_command(
             "",
             f"Interlink demo: {len(snap.estate)} objects from {d} (revision {rev})",
             f"  admin API     {admin}   (OpenAPI: {admin}/openapi.json)",
+            f"  console       {admin}/console/   (sign in with the admin token)",
             f"  admin token   {token}",
             f"  gateway       {gw}",
             f"  CRM API key   {key}   (Consumer crm-publisher)",

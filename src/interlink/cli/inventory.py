@@ -3,8 +3,6 @@ System, Api or Event reaches. Both read the estate and the store its Platform na
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,16 +20,10 @@ from interlink.observe.inventory import (
     KINDS,
     Connection,
     Inventory,
+    inventory_csv,
     inventory_json,
     read_inventory,
 )
-
-CSV_FIELDS = (
-    "kind", "from", "to", "how", "trigger", "formats", "contracts", "failureHandling", "owner",
-    "declared", "undeclared", "unused", "coveredBy", "operations", "count", "errors",
-    "deadLettered", "errorRate", "perHour", "peakPerHour", "busiestHours", "firstSeen",
-    "lastSeen",
-)  # fmt: skip
 
 since_option = click.option(
     "--since",
@@ -149,26 +141,6 @@ def summary_line(inv: Inventory) -> str:
         f"{s['undeclared']} undeclared, {s['unused']} unused since "
         f"{inv.since.isoformat(timespec='seconds')}"
     )
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def inventory_csv(rows: list[Connection]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for conn in rows:
-        data = conn.to_json()
-        writer.writerow([_cell(data[name]) for name in CSV_FIELDS])
-    return out.getvalue()
 
 
 def inventory_markdown(rows: list[Connection]) -> str:

@@ -262,6 +262,7 @@ def serve_command(directory: Path | None, **options: Any) -> None:
                 f"interlink: data-plane node of the control plane at {settings.control_plane}"
             )
         click.echo(f"interlink: admin API on http://{address}")
+        click.echo(f"interlink: console on http://{address}/console/")
         click.echo(gateway_line(gateway))
         click.echo(f"interlink: gateway request path {native_in_use()}")
         if token is not None:

@@ -29,6 +29,8 @@ observed in the window). Pure: the callers read the store.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -696,3 +698,32 @@ def inventory_json(inv: Inventory, rows: list[Connection]) -> dict[str, Any]:
         "summary": inv.summary(),
         "connections": [c.to_json() for c in rows],
     }
+
+
+#: The columns of the inventory as CSV (the CLI's --format csv, the console's download).
+CSV_FIELDS = (
+    "kind", "from", "to", "how", "trigger", "formats", "contracts", "failureHandling", "owner",
+    "declared", "undeclared", "unused", "coveredBy", "operations", "count", "errors",
+    "deadLettered", "errorRate", "perHour", "peakPerHour", "busiestHours", "firstSeen",
+    "lastSeen",
+)  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def inventory_csv(rows: list[Connection]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for conn in rows:
+        data = conn.to_json()
+        writer.writerow([_cell(data[name]) for name in CSV_FIELDS])
+    return out.getvalue()

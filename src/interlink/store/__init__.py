@@ -50,6 +50,7 @@ from interlink.store.connections import (
     ObservedLink,
     ObservedLinks,
 )
+from interlink.store.console_sessions import ConsoleSession, ConsoleSessions, SessionExpired
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
@@ -77,6 +78,8 @@ __all__ = [
     "Bucket",
     "Clock",
     "ComparisonSummary",
+    "ConsoleSession",
+    "ConsoleSessions",
     "ConsumerKey",
     "Database",
     "Hop",
@@ -97,6 +100,7 @@ __all__ = [
     "Role",
     "SealedSecret",
     "SecretSummary",
+    "SessionExpired",
     "SignalRow",
     "Silence",
     "Store",
@@ -137,6 +141,7 @@ class Store:
         self.audit = AuditLog(db)
         self.secrets = SecretRows(db)
         self.platform_keys = PlatformKeys(db)
+        self.console_sessions = ConsoleSessions(db)
 
     @property
     def url(self) -> str:

@@ -123,6 +123,15 @@ class TokenInfo:
         return self.expires_at is not None and at >= self.expires_at
 
 
+def _refuse_expired(info: TokenInfo, now: datetime) -> None:
+    if info.expired(now):
+        assert info.expires_at is not None
+        raise AuthError(
+            f"the token {info.id} expired at "
+            f"{info.expires_at.isoformat(timespec='seconds')}: ask an admin for a new one"
+        )
+
+
 class AdminTokens:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -184,12 +193,7 @@ class AdminTokens:
                 raise AuthError("the token is unknown or revoked")
             info = self._token(row)
             now = self._db.now()
-            if info.expired(now):
-                assert info.expires_at is not None
-                raise AuthError(
-                    f"the token {info.id} expired at "
-                    f"{info.expires_at.isoformat(timespec='seconds')}: ask an admin for a new one"
-                )
+            _refuse_expired(info, now)
             if not token_touch_due(info.last_used_at, now):
                 return info
             # Conditional, so concurrent requests (other processes, other nodes) write the
@@ -200,6 +204,17 @@ class AdminTokens:
                 (self._db.ts(now), token_id, self._db.ts(now - TOKEN_TOUCH_INTERVAL)),
             )
         return replace(info, last_used_at=now)
+
+    def active(self, token_id: str) -> TokenInfo:
+        """The token with this id; AuthError when it is unknown, revoked or expired (what a
+        console session checks on each request: it holds the id, never the token)."""
+        with self._db.session() as session:
+            row = session.fetchone(_SELECT + " WHERE id = ?", (token_id,))
+        if row is None or row[7] is not None:
+            raise AuthError("the token is unknown or revoked")
+        info = self._token(row)
+        _refuse_expired(info, self._db.now())
+        return info
 
     def list(self) -> list[TokenInfo]:
         """Every token, revoked ones included, oldest first."""

@@ -53,6 +53,7 @@ Action = Literal[
     "alert.silence",
     "alert.unsilence",
     "product.refresh",
+    "console.sign_in",
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 Result = Literal["ok", "refused", "failed"]

@@ -1,0 +1,149 @@
+"""Signing in to the console: an admin token exchanged for a session cookie.
+
+The cookie holds a random session id (the store keeps only its hash, store/console_sessions.py)
+and is HttpOnly, SameSite=Strict, limited to /console and Secure when the console is reached
+over HTTPS. Every request reads the session back from the store and the token behind it, so a
+revoked or expired token ends its sessions at once. Every form carries a CSRF token: the
+sign-in form a double-submitted one (a cookie and a field that must match), the others one
+derived from the session id, which a page of another site can neither read nor compute.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from hashlib import sha256
+from typing import Annotated, Final
+from urllib.parse import parse_qs
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from interlink.admin.bodies import read_capped
+from interlink.errors import AuthError, BadRequest
+from interlink.store import TokenInfo
+
+BASE: Final = "/console"
+COOKIE: Final = "interlink_console"
+SIGN_IN_COOKIE: Final = "interlink_console_signin"
+#: A session unused this long ends; one ends this long after sign-in whatever its use.
+IDLE: Final = timedelta(minutes=30)
+LIFETIME: Final = timedelta(hours=12)
+#: The largest form the console reads: its forms hold a token and a few ids.
+MAX_FORM_BYTES: Final = 16 * 1024
+
+#: Why the sign-in page is shown, by the code its address carries (never free text).
+REASONS: Final = {
+    "expired": "Your session expired. Sign in again.",
+    "signed-out": "You signed out.",
+    "token": "The token behind your session was revoked or has expired. Sign in again.",
+    "required": "Sign in to use the console.",
+}
+
+
+class SignInRequired(Exception):
+    """No live session: the browser is sent to the sign-in page with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class CsrfRefused(Exception):
+    """A form whose CSRF token does not match: nothing was done."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in: the token (never its secret) and the session."""
+
+    token: TokenInfo
+    session_id: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_of(self.session_id)
+
+
+def csrf_of(session_id: str) -> str:
+    return hmac.new(session_id.encode(), b"interlink-console-csrf", sha256).hexdigest()
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _form_too_large(declared: int | None) -> BadRequest:
+    return BadRequest(f"a console form is at most {MAX_FORM_BYTES} bytes")
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The urlencoded form posted (the first value of each field); BadRequest past the cap."""
+    body = await read_capped(request, MAX_FORM_BYTES, _form_too_large)
+    try:
+        fields = parse_qs(body.decode(), max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("the form is not UTF-8 urlencoded fields") from None
+    return {name: values[0] for name, values in fields.items()}
+
+
+async def signed_in(request: Request) -> Viewer:
+    """The viewer of this request, or SignInRequired."""
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
+        raise SignInRequired("required")
+    store = request.app.state.runtime.store
+    try:
+        session = await run_in_threadpool(store.console_sessions.resume, session_id, IDLE)
+    except AuthError:
+        raise SignInRequired("expired") from None
+    try:
+        token = await run_in_threadpool(store.tokens.active, session.token_id)
+    except AuthError:
+        await run_in_threadpool(store.console_sessions.close, session_id)
+        raise SignInRequired("token") from None
+    viewer = Viewer(token, session_id)
+    request.state.viewer = viewer  # an error page still shows the navigation
+    return viewer
+
+
+Signed = Annotated[Viewer, Depends(signed_in)]
+
+
+async def checked_form(request: Request, viewer: Viewer) -> dict[str, str]:
+    """The posted form once its CSRF field matches the session's; CsrfRefused otherwise."""
+    fields = await form(request)
+    if not _same(fields.get("csrf"), viewer.csrf):
+        raise CsrfRefused
+    return fields
+
+
+def sign_in_nonce(request: Request) -> str:
+    """The double-submit value of the sign-in form: the cookie's, or a new one."""
+    return request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(24)
+
+
+def check_sign_in_nonce(request: Request, fields: dict[str, str]) -> None:
+    cookie = request.cookies.get(SIGN_IN_COOKIE)
+    if not cookie or not _same(fields.get("csrf"), cookie):
+        raise CsrfRefused
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        path=BASE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def forget_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(
+        name, path=BASE, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
