@@ -24,11 +24,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
-from interlink.gateway.auth.jws import b64url_encode
-from interlink.gateway.auth.platform_keys import PlatformKeyRing, sign
+from interlink.gateway.auth.platform_keys import PlatformKeyRing
 from interlink.gateway.request import Request
 from interlink.gateway.responder import Responder
 from interlink.http.headers import Headers
+from interlink.http.jose import signed_jwt
 from interlink.http.streams import BodyError
 from interlink.store.keyring import KeyRing
 
@@ -147,7 +147,6 @@ class TokenEndpoint:
         if signing is None:
             raise OAuthError(503, "temporarily_unavailable", "no platform signing key yet")
         now = int(self.clock())
-        header = {"alg": signing.alg, "typ": "at+jwt", "kid": signing.kid}
         claims = {
             "iss": self.issuer,
             "sub": consumer,
@@ -158,10 +157,8 @@ class TokenEndpoint:
             "jti": secrets.token_urlsafe(16),
             "scope": " ".join(sorted(scopes)),
         }
-        signing_input = f"{_part(header)}.{_part(claims)}".encode("ascii")
-        token = f"{signing_input.decode('ascii')}.{b64url_encode(sign(signing, signing_input))}"
         return {
-            "access_token": token,
+            "access_token": signed_jwt(signing, claims, "at+jwt"),
             "token_type": "Bearer",
             "expires_in": self.lifetime,
             "scope": claims["scope"],
@@ -185,10 +182,6 @@ class TokenEndpoint:
                 401, "invalid_client", f"Consumer {found.consumer} is not in the estate"
             )
         return found.consumer
-
-
-def _part(value: dict[str, Any]) -> str:
-    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 def _basic(headers: Headers) -> tuple[str, str] | None:
