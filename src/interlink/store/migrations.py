@@ -44,6 +44,7 @@ SOURCES: Final = (
     "store/migrations/audit",
     "store/migrations/secrets",
     "store/migrations/platform_keys",
+    "store/migrations/client_assertions",
 )
 
 _FILENAME = re.compile(r"(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql")
