@@ -63,7 +63,8 @@ def check_assertion(assertion: str, public: Any, client_id: str, audience: str) 
         raise AssertionError("bad assertion signature") from None
     assert claims["iss"] == claims["sub"] == client_id
     assert claims["aud"] == audience
-    assert isinstance(claims["jti"], str) and claims["jti"]
+    assert isinstance(claims["jti"], str)
+    assert claims["jti"]
     now = time.time()
     assert now - 5 <= claims["exp"] <= now + 300, claims
     return {"header": header, "claims": claims}
