@@ -48,6 +48,8 @@ async def system(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[System]:
         }
     )
     credential = compile_credential(spec, "erp" + secrets.token_hex(3))
+    assert credential.source is not None
+    credential.source.reject_interval = 3600.0  # however slowly a test runs
     try:
         yield System(tokens, upstream, credential)
     finally:

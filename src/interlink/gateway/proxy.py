@@ -11,7 +11,7 @@ from interlink.gateway.config import CompiledRoute, GatewayConfig
 from interlink.gateway.forwarding import client_headers, upstream_headers
 from interlink.gateway.policy import Reply
 from interlink.gateway.request import Request
-from interlink.gateway.resilience.guard import Rejected, Sender
+from interlink.gateway.resilience.guard import REPLAY_BUFFER, Rejected, Sender
 from interlink.gateway.responder import Responder
 from interlink.gateway.rewrite import upstream_path
 from interlink.gateway.routing import Matched, MethodNotAllowed
@@ -209,9 +209,15 @@ async def with_token(
     content_length: int | None,
 ) -> Response:
     """:func:`resilient_send` with the System's oauth2 token (TokenError when none can be
-    had). A 401 drops the token, and a request whose body can be sent again (none, or read
-    whole) goes once more with a fresh one."""
+    had). A 401 drops the token, and a request whose body can be sent again goes once more
+    with a fresh one: none, or one of at most REPLAY_BUFFER bytes, read whole first."""
     used = await credential.current()
+    if (
+        isinstance(body, BodyStream)
+        and content_length is not None
+        and content_length <= REPLAY_BUFFER
+    ):
+        body, content_length = await body.read(), None
     response = await resilient_send(
         client, route, upstream, request, target, used.headers(headers), body, content_length
     )

@@ -146,6 +146,7 @@ class TokenSource:
         self._failed_at: float | None = None
         self._error: TokenError | None = None
         self._rejected_at: float | None = None
+        self.reject_interval = REJECT_INTERVAL
         self._failing = False
 
     def __repr__(self) -> str:
@@ -169,7 +170,7 @@ class TokenSource:
             return await self.current()  # another call renewed it meanwhile
         now = self.clock()
         last = self._rejected_at
-        if last is not None and 0 <= now - last < REJECT_INTERVAL:
+        if last is not None and 0 <= now - last < self.reject_interval:
             return None
         self._rejected_at = now
         if token is not None and token.value == used:

@@ -103,6 +103,10 @@ def test_an_expired_token_is_fetched_anew(setup: Setup) -> None:
 
 
 def test_a_401_drops_the_token_and_the_request_goes_once_more(setup: Setup) -> None:
+    credential = setup.config.routes[0].upstreams[0].credential
+    assert credential is not None
+    assert credential.source is not None
+    credential.source.reject_interval = 3600.0  # however slowly this test runs
     assert setup.client.get("/crm/a").status_code == 200
     setup.tokens.revoke_all()  # the System no longer takes the token the gateway holds
     answer = setup.client.post("/crm/orders", json={"id": 1})
