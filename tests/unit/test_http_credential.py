@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +125,22 @@ def test_an_oauth2_private_key_that_cannot_sign_is_one_line() -> None:
     with pytest.raises(ConfigError) as info:
         compile_credential(plain, "idp", source)
     assert "must be https (http only to a loopback address)" in info.value.message
+
+
+def test_check_gives_the_line_of_a_wrong_oauth2_credential(tmp_path: Path) -> None:
+    from interlink.estate.check import check_estate
+    from tests.unit.gateway.helpers import write_estate
+
+    credentials = {
+        "erp": {
+            "scheme": "oauth2",
+            "tokenUrl": "http://login.example.com/token",
+            "clientId": "interlink",
+            "clientSecret": "${secret:erp}",
+        }
+    }
+    write_estate(tmp_path, {"erp": "https://erp.example.com"}, [], credentials=credentials)
+    found = [f.render() for f in check_estate(tmp_path).findings if f.severity == "error"]
+    assert len(found) == 1
+    assert re.match(r"^.*/estate\.yaml:\d+:\d+: error: spec\.credentials\.tokenUrl: ", found[0])
+    assert "must be https (http only to a loopback address)" in found[0]
