@@ -166,8 +166,11 @@ class TokenSource:
         """The System answered 401 to a call with ``used``: the token to try once more with,
         or None when the call should not be tried again."""
         token = self.token
-        if token is not None and token.value != used:
-            return await self.current()  # another call renewed it meanwhile
+        if (token is not None and token.value != used) or (token is None and self._running()):
+            try:
+                return await self.current()  # another call renewed it, or is renewing it
+            except TokenError:
+                return None
         now = self.clock()
         last = self._rejected_at
         if last is not None and 0 <= now - last < self.reject_interval:
