@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,11 @@ class Setup:
         self.upstream = BearerUpstream(tokens)
         self.system = "crm" + secrets.token_hex(3)  # the token sources are per System, per process
         monkeypatch.setenv("INTERLINK_SECRET_CRM_CLIENT", tokens.secret)
-        systems: dict[str, str | None] = {self.system: self.upstream.url}
-        routes = [route("crm", "/crm", self.system)]
-        write_estate(root, systems, routes, credentials={self.system: credentials})
+        shadow = self.system + "-shadow"  # a System of its own: a token of its own
+        systems: dict[str, str | None] = {self.system: self.upstream.url, shadow: self.upstream.url}
+        routes = [route("crm", "/crm", self.system), route("mirrored", "/m", self.system, shadow)]
+        routes[1]["spec"]["upstreams"][1]["shadow"] = True
+        write_estate(root, systems, routes, credentials=dict.fromkeys(systems, credentials))
         result = check_estate(root)
         errors = [f.render() for f in result.findings if f.severity == "error"]
         assert not errors, errors
@@ -206,3 +208,28 @@ def test_private_key_jwt_signs_an_assertion_the_token_endpoint_verifies(
         assert seen["claims"]["exp"] - seen["claims"]["iat"] <= 300
     finally:
         running.close()
+
+
+def test_the_shadow_system_gets_its_own_token(setup: Setup) -> None:
+    for credential in (u.credential for r in setup.config.routes for u in r.upstreams):
+        assert credential is not None
+        assert credential.source is not None
+        credential.source.reject_interval = 3600.0
+    assert setup.client.get("/m/a").status_code == 200
+    wait_for(lambda: len(setup.upstream.seen) == 2)
+    assert [seen["status"] for seen in setup.upstream.seen] == [200, 200]
+    primary, shadow = (seen["token"] for seen in setup.upstream.seen)
+    assert primary != shadow
+    assert setup.tokens.fetches == 2
+    setup.tokens.revoke_all()  # both refused once: each renewed and sent once more
+    assert setup.client.get("/m/b").status_code == 200
+    wait_for(lambda: len(setup.upstream.seen) == 6)
+    assert sorted(seen["status"] for seen in setup.upstream.seen[2:]) == [200, 200, 401, 401]
+    assert setup.tokens.fetches == 4
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
