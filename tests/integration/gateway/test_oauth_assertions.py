@@ -186,3 +186,20 @@ def test_an_assertion_and_a_secret_together_are_a_bad_request(endpoint: Endpoint
     assert refused(both, 400, "invalid_request") == "client credentials sent twice"
     wrong_type = endpoint.token(endpoint.assertion(), client_assertion_type="urn:other")
     assert refused(wrong_type, 400, "invalid_request").startswith("client_assertion_type must be")
+
+
+def test_a_consumer_key_without_a_token_endpoint_is_a_check_warning(
+    tmp_path: Path, upstream: UpstreamThread
+) -> None:
+    _, public = private_pem("ec")
+    root = oauth_estate(tmp_path / "estate", upstream.url, None)
+    path = root / "estate.yaml"
+    signer = consumer("signer", [{"type": "private_key_jwt", "publicKey": public_pem(public)}])
+    path.write_text(path.read_text() + "---\n" + signer + "\n")
+    found = [f for f in check_estate(root).findings if f.code == "OAUTH2_ISSUER"]
+    warnings = [f.render() for f in found if f.severity == "warning"]
+    assert len(warnings) == 1
+    assert (
+        "Consumer/signer signs client assertions, but the Platform has no token endpoint"
+        in (warnings[0])
+    )
