@@ -543,9 +543,11 @@ def main() -> None:
                 if run.reference is not None
             )
             direct = rounds[-1][0].rps
+            headroom = direct / max(*(r.rps for r in rounds[-1][1:]), 1.0)
             print(
                 f"  round {number}: gateway vs nginx {ratios}; upstream direct {direct:,.0f} "
-                f"req/s, {direct / max(r.rps for r in rounds[-1][1:]):.1f}x the fastest proxy",
+                f"req/s, {headroom:.1f}x the fastest proxy"
+                + (f" (under {UPSTREAM_HEADROOM:g}x)" if headroom < UPSTREAM_HEADROOM else ""),
                 flush=True,
             )
     print(
@@ -571,7 +573,10 @@ def main() -> None:
     # what the fastest proxy does, or the proxies' figures say more about the upstream.
     direct = median([r[0].rps for r in rounds])
     fastest = max(median([r[index].rps for r in rounds]) for index in range(1, len(rounds[0])))
-    print(f"\nupstream direct: {direct:,.0f} req/s, {direct / fastest:.1f}x the fastest proxy")
+    print(
+        f"\nupstream direct: {direct:,.0f} req/s, {direct / max(fastest, 1.0):.1f}x the fastest "
+        f"proxy (at least {UPSTREAM_HEADROOM:g}x needed)"
+    )
     if direct < UPSTREAM_HEADROOM * fastest:
         print(
             f"WARNING: the upstream serves less than {UPSTREAM_HEADROOM:g}x the fastest proxy: "

@@ -26,7 +26,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-#: Compiled together, as one group: what every proxied request runs through.
+#: Compiled together, as one group: what every proxied request runs through, and the encoding
+#: of its spans (run by the exporter process, at every request's pace when all are traced).
 MODULES: Final = (
     "interlink.gateway.auth.authentication",
     "interlink.gateway.balancing",
@@ -52,6 +53,7 @@ MODULES: Final = (
     "interlink.http.connection",
     "interlink.http.pool",
     "interlink.http.streams",
+    "interlink.observe.otlp_encoding",
 )
 GROUP: Final = "interlink_native"
 PURE_ENV: Final = "INTERLINK_PURE_PYTHON"

@@ -376,7 +376,7 @@ def test_the_demo_serves_customer_360_masked_or_whole_and_a_bad_refresh_keeps_th
     with demo:
         demo.wait_for("Ctrl-C stops.")
         demo.wait_for(r"crm +→ published")  # the companions are up
-        partner, analytics, csv, sql, bad, history = printed_commands(
+        partner, analytics, csv, sql, bad, history, reads = printed_commands(
             demo.output, "Data products (customer-360"
         )
         # The partner: personal data masked, only customers in the countries it ships to.
@@ -395,6 +395,17 @@ def test_the_demo_serves_customer_360_masked_or_whole_and_a_bad_refresh_keeps_th
         assert whole
         assert curl(csv).splitlines()[0] == '"id","city","spent"'
         assert json.loads(curl(sql))["data"][0].keys() == {"country", "customers", "spent"}
+
+        # Each of those reads of PII columns is recorded: the partner's masked, analytics' not.
+        def traced() -> str:
+            shown = run_interlink(reads[reads.index("lineage") :])
+            assert shown.returncode == 0, shown.stderr
+            return shown.stdout if "Consumer/analytics" in shown.stdout else ""
+
+        trail = poll(traced)
+        assert "-> Consumer/acme-logistics  (rows=" in trail
+        assert "masked=name:partial,email:hash,street:redact via=page" in trail
+        assert "unmasked=name,email,street masked= via=page" in trail
         # A customer breaking the contract: the refresh fails, the last good data serves on.
         assert json.loads(curl(bad))["badCustomer"] is True
         demo.wait_for(

@@ -86,6 +86,13 @@ def test_workers_serve_a_materialised_product(tmp_path: Path) -> None:
         assert sum(c.count for c in reads) == 6, reads  # each answered page, from the workers
         assert {(c.consumer, c.route) for c in reads} == {("", "people")}
         hops = store.lineage.trace("person", "1")
+        reads_of_people = store.lineage.trace("DataProduct", "people")
     # The email is masked, yet a page holding the PII column is a served hop of each row.
     served = [(h.kind, h.actor, h.target, h.detail) for h in hops]
     assert served == [("served", "DataProduct/people", "Route/people", "email")] * 6
+    # And each answer is a read of the PII column: five pages of two rows, the Arrow one of
+    # three.
+    details = sorted(h.detail for h in reads_of_people)
+    assert details == ["rows=2 unmasked= masked=email:redact via=page"] * 5 + [
+        "rows=3 unmasked= masked=email:redact via=page"
+    ]

@@ -44,8 +44,21 @@ def test_a_subjects_trace_and_its_errors(retail_dir: Path) -> None:
         assert unknown.status_code == 404
         assert unknown.headers["content-type"] == "application/problem+json"
         assert unknown.json()["detail"] == (
-            "no Event or DataProduct declares subject type 'order'; declared: customer"
+            "no Event or DataProduct declares subject type 'order'; declared: customer, and "
+            "DataProduct for product reads"
         )
+        # The reads of a product's PII columns: always a subject type, the detail as data too.
+        detail = "rows=3 unmasked=email masked=name:partial via=sql"
+        read = Hop("DataProduct", "customer-360", now, "read", "DataProduct/customer-360", "a")
+        runtime.store.lineage.record([read._replace(detail=detail)])
+        reads = client.get("/api/v1/lineage/DataProduct/customer-360", headers=auth).json()
+        assert [(h["kind"], h["to"], h["read"]) for h in reads["hops"]] == [
+            (
+                "read",
+                "a",
+                {"rows": 3, "unmasked": ["email"], "masked": {"name": "partial"}, "via": "sql"},
+            )
+        ]
         bad = client.get(url, params={"since": "soon"}, headers=auth)
         assert bad.status_code == 400
         assert client.get(url).status_code == 401

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -28,7 +28,7 @@ from interlink.observe.metrics import Registry
 from interlink.observe.tracing import Tracing
 from interlink.store import open_store
 from interlink.testing.otlp import OtlpReceiver, ReceivedSpan
-from interlink.testing.receivers import Receiver
+from interlink.testing.receivers import Received, Receiver
 from interlink.testing.upstreams import UpstreamThread
 from tests.integration.connectors.test_flow_steps import ORDERS
 from tests.integration.connectors.test_flow_steps import _engine as connector_engine
@@ -141,10 +141,11 @@ def test_an_unsampled_caller_is_not_traced_and_its_traceparent_goes_on(
     assert spans[0].parent_id == ""
 
 
-@pytest.mark.anyio
-async def test_a_publish_and_its_webhook_delivery_share_the_trace(
-    retail_dir: Path, tmp_path: Path, receiver: OtlpReceiver, traced: Tracing
-) -> None:
+async def publish_and_deliver(
+    retail_dir: Path, tmp_path: Path, traceparent: str, done: Callable[[], bool]
+) -> list[Received]:
+    """Publish one event of the retail estate with ``traceparent`` and wait for its two
+    webhook deliveries, then until ``done``; what the webhooks received."""
     secret = generate_secret()
     secrets = tmp_path / "secrets"
     secrets.mkdir()
@@ -169,19 +170,34 @@ async def test_a_publish_and_its_webhook_delivery_share_the_trace(
             {
                 "x-api-key": key,
                 "content-type": "application/cloudevents+json",
-                "traceparent": f"00-{TRACE}-{PARENT}-01",
+                "traceparent": traceparent,
             },
             json.dumps(event).encode(),
         )
         assert reply.status == 202, reply.body
         await hooks.wait_delivered(2)
-        spans = await asyncio.to_thread(
-            receiver.wait_for, lambda s: len([x for x in s if x.kind == "consumer"]) >= 2
-        )
+        await asyncio.to_thread(done)
     finally:
         await mesh.close()
         await hooks.stop()
         store.close()
+    return list(hooks.delivered)
+
+
+@pytest.mark.anyio
+async def test_a_publish_and_its_webhook_delivery_share_the_trace(
+    retail_dir: Path, tmp_path: Path, receiver: OtlpReceiver, traced: Tracing
+) -> None:
+    def consumers(spans: list[ReceivedSpan]) -> bool:
+        return len([s for s in spans if s.kind == "consumer"]) >= 2
+
+    delivered = await publish_and_deliver(
+        retail_dir,
+        tmp_path,
+        f"00-{TRACE}-{PARENT}-01",
+        lambda: bool(receiver.wait_for(consumers)),
+    )
+    spans = receiver.wait_for(consumers)
     publish = one(spans, f"publish {EVENT}")
     assert (publish.kind, publish.trace_id, publish.parent_id) == ("producer", TRACE, PARENT)
     deliveries = [s for s in spans if s.kind == "consumer"]
@@ -193,9 +209,24 @@ async def test_a_publish_and_its_webhook_delivery_share_the_trace(
         assert (delivery.trace_id, delivery.parent_id) == (TRACE, publish.span_id)
         assert delivery.attributes["messaging.message.id"] == "e-1"
     # Each webhook was told its delivery attempt's span; the event carries the publish's.
-    told = {r.headers["traceparent"] for r in hooks.delivered}
+    told = {r.headers["traceparent"] for r in delivered}
     assert told == {f"00-{TRACE}-{d.span_id}-01" for d in deliveries}
-    assert {r.event["traceparent"] for r in hooks.delivered} == {f"00-{TRACE}-{publish.span_id}-01"}
+    assert {r.event["traceparent"] for r in delivered} == {f"00-{TRACE}-{publish.span_id}-01"}
+
+
+@pytest.mark.anyio
+async def test_an_unrecorded_publish_is_delivered_unrecorded_with_its_context(
+    retail_dir: Path, tmp_path: Path, receiver: OtlpReceiver, traced: Tracing
+) -> None:
+    delivered = await publish_and_deliver(
+        retail_dir, tmp_path, f"00-{TRACE}-{PARENT}-00", lambda: traced.flush(5.0)
+    )
+    assert receiver.spans == []
+    # The webhooks are told the event's own context, still marked not to record.
+    (carried,) = {r.event["traceparent"] for r in delivered}
+    assert carried.startswith(f"00-{TRACE}-")
+    assert carried.endswith("-00")
+    assert {r.headers["traceparent"] for r in delivered} == {carried}
 
 
 @pytest.mark.anyio

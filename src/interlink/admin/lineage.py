@@ -28,8 +28,10 @@ async def lineage_trace(
     since: Annotated[str | None, Query(description="how far back: 24h, 30d; default: all")] = None,
 ) -> dict[str, Any]:
     """Every recorded hop of the subject's data, oldest first: published, delivered,
-    transformed, written. An undeclared subject type is a 404 naming the declared ones; a
-    declared one with nothing recorded is an empty ``hops`` list with a ``message``."""
+    transformed, written, served. ``DataProduct/NAME`` gives each read of the product's PII
+    columns (kind ``read``, its detail as data under ``read``). An undeclared subject type is
+    a 404 naming the declared ones; a declared one with nothing recorded is an empty ``hops``
+    list with a ``message``."""
     runtime = request.app.state.runtime
     start = since_time(since) if since is not None else None
     declared = subject_types(runtime.snapshot.estate)

@@ -306,6 +306,8 @@ def demo_command(
             f"--data-binary '{TRY_SQL}'",
             *data_lines,
             f"  {cli} products history customer-360 --estate {d}   # each refresh, its violations",
+            f"  {cli} lineage trace DataProduct customer-360 {at}   # each read of its PII "
+            "columns: who, in clear or masked, how many rows",
             *observe_lines,
             "Contracts:",
             f"  {cli} diff {d}/contracts/customer.address-updated.v1.schema.json "

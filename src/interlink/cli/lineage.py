@@ -41,7 +41,9 @@ def trace_command(
     store_url: str | None,
 ) -> None:
     """Every recorded hop of the data of subject TYPE KEY (customer C000042): who published
-    it, where it was delivered, which flow steps transformed it, where it was written."""
+    it, where it was delivered, which flow steps transformed it, where it was written, who was
+    served it. TYPE DataProduct, KEY a product's name: each read of that product's PII
+    columns, by whom, in clear or masked, how many rows."""
     start = since_time(since) if since is not None else None
     store = open_estate_store(estate_dir, store_url)
     try:

@@ -2,7 +2,9 @@
 against their sources, as a serving node runs them.
 
 ``query`` reads a virtual product from its source (a materialised one from its file under the
-estate's ``.interlink/products``), with the product's own masking applied; ``refresh`` reads a
+estate's ``.interlink/products``), with the product's own masking applied; a query that reads
+a PII column is recorded in the store's lineage before its rows are shown (a ``read`` by
+``cli/USER@HOST``, :mod:`interlink.observe.lineage.reads`); ``refresh`` reads a
 materialised product's source, checks the contract and swaps the new data in, recording the
 refresh in the estate's store.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,12 +24,14 @@ from interlink.cli.admin import estate_option, no_estate, open_estate_store, sto
 from interlink.errors import InterlinkError
 from interlink.estate.loader import load_estate
 from interlink.estate.model import Estate
+from interlink.observe.lineage.reads import pii_read, read_hop
 from interlink.products.filters import parse_filter
 from interlink.products.history import RefreshHistory, RefreshRecord, record_json
-from interlink.products.query import ProductQuery
-from interlink.products.service import Products
+from interlink.products.query import ProductQuery, QueryResult
+from interlink.products.service import Products, product_policy
 from interlink.products.storage import data_dir
-from interlink.store import Action, Actor, Store
+from interlink.store import Action, Actor, Hop, Store
+from interlink.store.audit import local_address
 
 T = TypeVar("T")
 _GIVE = "--estate DIR"
@@ -57,9 +61,11 @@ def _with_products(
     store_url: str | None,
     work: Callable[[Products], Awaitable[T]],
     audit: tuple[Action, str] | None = None,
+    lineage: list[Hop] | None = None,
 ) -> T:
     """``work`` done on the estate's products; recorded in the audit log as ``audit``'s
-    action on its target when given (a change, not a read)."""
+    action on its target when given (a change, not a read); the ``lineage`` records ``work``
+    left in the list written to the store once it is done."""
     estate = _estate(estate_dir)
     store: Store | None = open_estate_store(estate_dir, store_url, _GIVE)
     assert store is not None
@@ -73,7 +79,10 @@ def _with_products(
 
     try:
         if audit is None:
-            return asyncio.run(run())
+            done = asyncio.run(run())
+            if lineage:
+                store.lineage.record(lineage)
+            return done
         with store.audit.recording(Actor.local(), *audit):
             return asyncio.run(run())
     finally:
@@ -207,7 +216,8 @@ def query_command(
     after: str | None,
     as_json: bool,
 ) -> None:
-    """Query data product NAME, its declared masking applied."""
+    """Query data product NAME, its declared masking applied. A query that reads a PII
+    column is recorded in the lineage (`interlink lineage trace DataProduct NAME`)."""
     query = ProductQuery(
         columns=tuple(_split(columns)),
         filters=tuple(parse_filter(f) for f in filters),
@@ -215,7 +225,21 @@ def query_command(
         limit=limit,
         after=after,
     )
-    result = _with_products(estate_dir, store_url, lambda p: p.query(name, query))
+    reads: list[Hop] = []
+
+    async def read(products: Products) -> QueryResult:
+        result = await products.query(name, query)
+        _, product = products.product(name)
+        pii = [c.name for c in products.contract(name).columns if c.pii]
+        masks = product_policy(product).masks
+        table = result.table
+        found = pii_read(pii, query.named(table.column_names), masks, table.num_rows)
+        if found is not None:
+            reader = f"cli/{local_address()}"
+            reads.append(read_hop(name, reader, found, "cli", datetime.now(UTC)))
+        return result
+
+    result = _with_products(estate_dir, store_url, read, lineage=reads)
     rows = result.table.to_pylist()
     if as_json:
         click.echo(

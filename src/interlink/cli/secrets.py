@@ -157,7 +157,8 @@ def rewrap_command(
     estate_dir: Path,
     store_url: str | None,
 ) -> None:
-    """Wrap every data key under the new master key; safe to stop and run again."""
+    """Wrap every data key, the platform's signing keys' too, under the new master key; safe
+    to stop and run again."""
     target = read_key_file(new_key_file, "--new-key")[0] if new_key_file is not None else None
     vault, store = _vault(estate_dir, store_url)
 
@@ -169,13 +170,18 @@ def rewrap_command(
             result = vault.rewrap(
                 target, by=default_operator(), batch=batch_size, pause=pause, progress=progress
             )
-            outcome.details.update(rewrapped=result.rewrapped, unreadable=len(result.unreadable))
+            outcome.details.update(
+                rewrapped=result.rewrapped,
+                platform_keys=result.platform_keys,
+                unreadable=len(result.unreadable),
+            )
     finally:
         store.close()
     goal = (target or vault.keys.primary).id
     click.echo(f"rewrapped {result.rewrapped} secret version(s) under master key {goal}")
+    click.echo(f"rewrapped {result.platform_keys} platform signing key(s) under master key {goal}")
     if result.unreadable:
         raise ConfigError(
-            f"{len(result.unreadable)} secret version(s) are under a master key that is not "
-            f"configured: {', '.join(result.unreadable[:10])}"
+            f"{len(result.unreadable)} secret version(s) or signing key(s) are under a master "
+            f"key that is not configured: {', '.join(result.unreadable[:10])}"
         )

@@ -1,7 +1,9 @@
 """What `check` finds in DataProducts: a contract file that is not valid ODCS, a column named
-(by the refresh cursor, the freshness or a mask) that the contract does not list, and column
-rules that cannot apply to the column's type. Whether the source's System can serve the
-source type is judged with the connectors (``estate/connections.py``, ``PRODUCT_SOURCE``).
+(by the refresh cursor, the freshness or a mask) that the contract does not list, column
+rules that cannot apply to the column's type, and a product a Route serves with PII columns
+but no ``subject`` (its reads could not be traced per data subject). Whether the source's
+System can serve the source type is judged with the connectors (``estate/connections.py``,
+``PRODUCT_SOURCE``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from interlink.estate.kinds.data import (
     DataProduct,
     DataProductSpec,
 )
+from interlink.estate.kinds.gateway import Route
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.odcs import OdcsError, effective
 
 PRODUCT_CONTRACT = "PRODUCT_CONTRACT"
+PRODUCT_SUBJECT = "PRODUCT_SUBJECT"
 
 _ORDERED = (ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.DATE, ColumnType.TIMESTAMP)
 _VALUE_TYPES = {
@@ -79,6 +83,42 @@ def contract_findings(estate: Estate) -> Iterator[Finding]:
                     PRODUCT_CONTRACT,
                     f"{item.key}: column {column.name!r}: {message}",
                 )
+
+
+def subject_findings(estate: Estate) -> Iterator[Finding]:
+    """A product a Route serves whose contract has PII columns declares whose data they are:
+    every read is recorded anyway (a ``read`` record per answer), but only a ``subject``
+    records each row served under its subject's key, which answers "who received my data"."""
+    routes: dict[str, list[str]] = {}
+    for route in estate.of(Route):
+        if route.spec.product is not None:
+            routes.setdefault(route.spec.product, []).append(route.name)
+    for item in estate.loaded_of("DataProduct"):
+        assert isinstance(item.obj, DataProduct)
+        spec = item.obj.spec
+        serving = routes.get(item.obj.name)
+        if spec.subject is not None or not serving:
+            continue
+        try:
+            contract = contract_of(item)
+        except OdcsError:
+            continue  # said by contract_findings
+        pii = [c.name for c in contract.columns if c.pii]
+        if not pii:
+            continue
+        keys = [c.name for c in contract.columns if c.unique and not c.pii] or ["COLUMN"]
+        inline = [i for i, c in enumerate(spec.contract.columns) if c.pii]
+        at: tuple[str | int, ...] = ("spec", "contract", "file")
+        if inline:  # at the first PII column, when the estate lists them
+            at = ("spec", "contract", "columns", inline[0], "pii")
+        yield item.finding(
+            at,
+            PRODUCT_SUBJECT,
+            f"{item.key} serves PII column(s) {', '.join(pii)} through "
+            f"{', '.join(f'Route/{r}' for r in sorted(serving))} and declares no subject: its "
+            "rows served could not be traced per data subject",
+            hint=f"add subject: {{type: TYPE, key: {keys[0]}}}, TYPE whose data it is (customer)",
+        )
 
 
 def _row_filter_columns(spec: DataProductSpec) -> list[tuple[tuple[str | int, ...], str, str]]:
@@ -179,5 +219,11 @@ PRODUCT_RULES = [
         "a DataProduct's contract file is valid ODCS v3, the columns its refresh cursor, "
         "freshness and masks name are in its contract, and its column rules fit their types",
         contract_findings,
+    ),
+    (
+        PRODUCT_SUBJECT,
+        "a DataProduct a Route serves whose contract has PII columns declares a subject, so "
+        "each row served is recorded under its data subject's key",
+        subject_findings,
     ),
 ]

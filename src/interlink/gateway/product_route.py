@@ -15,9 +15,13 @@ an Api:
 The caller's policy (masks, unmasked for scopes it holds; its row filter) is resolved from the
 product's declaration and applied inside DuckDB's statement. A bad query parameter or SQL is
 400, a source that is down or data that breaks the contract 502, a product not refreshed yet
-503: problem+json, never a partial or unmasked answer. Reads of a product that declares a
-``subject`` and serves a PII column are recorded as ``served`` lineage hops, where the process
-has a lineage recorder.
+503: problem+json, never a partial or unmasked answer.
+
+Where the process has a lineage recorder, every answer that reads a PII column (a page that
+returns, filters or sorts on one; each product a SQL statement reads) is a ``read`` record
+naming the caller, the PII columns in clear and masked, and the rows
+(:mod:`interlink.observe.lineage.reads`); a page of a product that declares a ``subject`` is
+also a ``served`` hop per row under that subject.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from interlink.gateway.responder import Responder
 from interlink.gateway.services import GatewayServices
 from interlink.gateway.state import StateKey
 from interlink.http.streams import BodyError
+from interlink.observe.lineage.reads import pii_read
 from interlink.products import formats
 from interlink.products.access import policy_for
 from interlink.products.errors import NotRefreshed
@@ -65,6 +70,10 @@ _SERVED: Final[StateKey[dict[str, list[Served]]]] = StateKey("served-products")
 _CALLERS_FAULT: Final = (FilterError, SqlRefused, SqlTimeout, NotRefreshed)
 #: Query parameters with a meaning of their own; any other is ``column=value``.
 _RESERVED: Final = frozenset({"columns", "filter", "sort", "limit", "cursor"})
+#: Notes one read: (request, product, its PII columns, the columns read, policy, rows, via).
+ReadNote = Callable[[Request, str, list[str], set[str], Policy, int, str], None]
+#: A product a SQL statement read: (product, its PII columns, the columns read, policy, rows).
+_Read = tuple[str, list[str], set[str], Policy, int]
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ def compile_product(route: Route, estate: Estate, services: GatewayServices) -> 
         route.spec.match.path.rstrip("/"),
         served,
         _hops(services.lineage, product, pii),
+        _reads(services.lineage),
+        pii,
     )
     return endpoint.serve
 
@@ -135,7 +146,9 @@ class ProductEndpoint:
     product: DataProduct
     base: str  # the route's path
     served: dict[str, list[Served]]  # every product a route serves: what SQL may read
-    record: Callable[[Request, pa.Table, Policy], None]
+    record: Callable[[Request, pa.Table, Policy], None]  # the served hops of a subject's rows
+    note: ReadNote  # a read of PII columns
+    pii: list[str]  # the product's PII columns, in the contract's order
 
     @property
     def name(self) -> str:
@@ -194,18 +207,26 @@ class ProductEndpoint:
         query = parse_query(request.query)
         granted = _policy(request, self.product)
         result = await self.products.query(self.name, query, granted)
-        self.record(request, result.table, granted)
+        if request.method == "GET":  # a HEAD answers no rows: nothing of them was read
+            table = result.table
+            self.record(request, table, granted)
+            named = query.named(table.column_names)
+            self.note(request, self.name, self.pii, named, granted, table.num_rows, "page")
         return result.table, result.next_cursor
 
     async def _sql(self, request: Request) -> pa.Table:
         text = (await read_body(request)).decode("utf-8", errors="replace")
         consumer, scopes = _caller(request)
         readable: dict[str, Callable[[], Awaitable[pa.Table]]] = {}
+        read: list[_Read] = []
         for other, routes in self.served.items():
             if other == self.name or any(r.readable_by(consumer, scopes) for r in routes):
                 policy = _policy(request, routes[0].product)
-                readable[other] = _reader(self.products, other, policy)
-        return await run_sql(text, readable)
+                readable[other] = _reader(self.products, other, policy, read)
+        answer = await run_sql(text, readable)
+        for name, pii, named, policy, rows in read:  # noted once the statement answered
+            self.note(request, name, pii, named, policy, rows, "sql")
+        return answer
 
 
 def _policy(request: Request, product: DataProduct) -> Policy:
@@ -213,12 +234,20 @@ def _policy(request: Request, product: DataProduct) -> Policy:
     return policy_for(product.spec.masking, product.spec.row_filters, consumer, scopes)
 
 
-def _reader(products: Products, name: str, policy: Policy) -> Callable[[], Awaitable[pa.Table]]:
+def _reader(
+    products: Products, name: str, policy: Policy, done: list[_Read]
+) -> Callable[[], Awaitable[pa.Table]]:
+    """A product as a SQL statement reads it (only when the statement names it): whole,
+    under the caller's policy, kept in ``done`` with its PII columns."""
+
     async def read() -> pa.Table:
         result = await products.query(name, ProductQuery(), policy)
         if result.next_cursor is not None:
             raise FilterError(f"{name} has more rows than SQL reads at once: query it in pages")
-        return result.table
+        pii = [c.name for c in products.contract(name).columns if c.pii]
+        table = result.table
+        done.append((name, pii, set(table.column_names), policy, table.num_rows))
+        return table
 
     return read
 
@@ -275,6 +304,33 @@ def _caller(request: Request) -> tuple[str | None, frozenset[str]]:
     return identity.consumer, identity.scopes
 
 
+def _reads(lineage: LineageRecorder | None) -> ReadNote:
+    """What records a read of PII columns: one ``read`` record, whatever the product
+    declares; a read of no PII column records nothing."""
+
+    def note(
+        request: Request,
+        product: str,
+        pii: list[str],
+        named: set[str],
+        policy: Policy,
+        rows: int,
+        via: str,
+    ) -> None:
+        if lineage is None:
+            return
+        read = pii_read(pii, named, policy.masks, rows)
+        if read is not None:
+            lineage.read(product, _reader_key(request), read, via)
+
+    return note
+
+
+def _reader_key(request: Request) -> str:
+    consumer, _ = _caller(request)
+    return f"Consumer/{consumer}" if consumer else f"Route/{request.route}"
+
+
 def _hops(
     lineage: LineageRecorder | None, product: DataProduct, pii: list[str]
 ) -> Callable[[Request, pa.Table, Policy], None]:
@@ -290,8 +346,7 @@ def _hops(
         key = subject.key
         if not shown or key not in table.column_names or policy.hidden(key):
             return
-        consumer, _ = _caller(request)
-        target = f"Consumer/{consumer}" if consumer else f"Route/{request.route}"
+        target = _reader_key(request)
         detail = ",".join(shown)
         for value in table.column(key).to_pylist():
             if value is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def b64url_encode(data: bytes) -> str:
 class SigningKey:
     kid: str | None
     alg: str  # "RS256" or "ES256", as the key's type says
-    key: PrivateKey
+    key: PrivateKey = field(repr=False)
 
 
 def sign(key: SigningKey, signing_input: bytes) -> bytes:

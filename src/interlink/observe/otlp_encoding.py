@@ -85,15 +85,6 @@ _UNIQUE: Final = frozenset({"url.path", "interlink.request_id", "interlink.flow.
                             "messaging.message.id"})  # fmt: skip
 
 
-def _text_attribute(key: str, value: str) -> bytes:
-    """A span's string attribute (field 9), written in one go: the common case of a value
-    that differs on every span (a path, a request id)."""
-    data = value.encode("utf-8", "surrogatepass")
-    any_value = b"\x0a" + _varint(len(data)) + data
-    pair = _key_field(key) + b"\x12" + _varint(len(any_value)) + any_value
-    return b"\x4a" + _varint(len(pair)) + pair
-
-
 _KEYS: dict[str, bytes] = {}
 
 
@@ -159,55 +150,78 @@ def _span(
     out += attributes(9, values)
     for link_trace, link_span, link_values in links:
         out += _field(13, _ids(link_trace, link_span) + attributes(4, link_values))
-    if error is not None:
-        out += _field(15, (_text(2, error) if error else b"") + b"\x18" + _varint(_STATUS_ERROR))
-    else:
-        out += b"\x7a\x00"  # an unset status, as the SDK writes it
-    return _field(2, out)  # ScopeSpans.spans
+    return _field(2, out + _status(error))  # ScopeSpans.spans
 
 
-#: Encoded names and kinds, and sets of attributes, that repeat (bounded like _ENCODED).
-_NAMES: dict[tuple[str, int], bytes] = {}
-_FIXED: dict[tuple[Any, ...], bytes] = {}
+def _status(error: str | None) -> bytes:
+    """A span's status (field 15): unset, or an error with ``error`` as its message."""
+    if error is None:
+        return b"\x7a\x00"  # an unset status, as the SDK writes it
+    return _field(15, (_text(2, error) if error else b"") + b"\x18" + _varint(_STATUS_ERROR))
 
 
-def encode_fields(
-    name: str,
-    kind: int,
-    trace_id: int,
-    span_id: int,
-    parent_id: int | None,
-    start: int,
-    end: int,
-    fixed: Mapping[str, Any],
-    unique: Mapping[str, Any] | None,
-    error: str | None,
-) -> bytes:
-    """One span whose ``fixed`` attributes repeat from span to span (a route, a method, a
-    status: encoded once) and whose ``unique`` ones do not; what the gateway's spans use."""
-    out = _ids(trace_id, span_id)
-    if parent_id:
-        out += b"\x22\x08" + parent_id.to_bytes(8, "big")
-    named = _NAMES.get((name, kind))
-    if named is None:
-        if len(_NAMES) >= _MAX_ENCODED:
-            _NAMES.clear()
-        named = _NAMES[(name, kind)] = _text(5, name) + b"\x30" + _varint(kind)
-    out += named + b"\x39" + _Q.pack(start) + b"\x41" + _Q.pack(end)
-    key = tuple(fixed.items())
-    encoded = _FIXED.get(key)
-    if encoded is None:
-        if len(_FIXED) >= _MAX_ENCODED:
-            _FIXED.clear()
-        encoded = _FIXED[key] = b"".join(_attribute(9, k, v) for k, v in fixed.items())
-    out += encoded
-    if unique:
-        out += b"".join(_text_attribute(k, v) for k, v in unique.items())
-    if error is not None:
-        out += _field(15, _text(2, error) + b"\x18" + _varint(_STATUS_ERROR))
-    else:
-        out += b"\x7a\x00"
-    return _field(2, out)
+#: The parts of a span that repeat from request to request: its name and kind (fields 5, 6,
+#: before the times), its attributes (9) and its status (15).
+_Fixed = tuple[bytes, bytes, bytes]
+
+
+def _fixed(name: str, kind: int, values: Mapping[str, Any], error: str | None) -> _Fixed:
+    head = _text(5, name) + b"\x30" + _varint(kind)
+    return head, b"".join(_attribute(9, k, v) for k, v in values.items()), _status(error)
+
+
+#: The repeating parts of the gateway's spans, by what they are made of: a request's
+#: (method, route, status, consumer), an upstream call's (method, System, status). Bounded
+#: like _ENCODED.
+_SERVER: dict[tuple[str, str | None, int, str | None], _Fixed] = {}
+_CLIENT: dict[tuple[str, str, int], _Fixed] = {}
+_PATH_KEY: Final = _key_field("url.path")
+_REQUEST_ID_KEY: Final = _key_field("interlink.request_id")
+
+
+def _server_fixed(method: str, route: str | None, status: int, consumer: str | None) -> _Fixed:
+    key = (method, route, status, consumer)
+    found = _SERVER.get(key)
+    if found is None:
+        name = f"gateway {method} {route}" if route is not None else f"gateway {method}"
+        values: dict[str, str | int] = {"http.request.method": method,
+                                        "http.response.status_code": status}  # fmt: skip
+        if route is not None:
+            values["http.route"] = route
+        if consumer is not None:
+            values["interlink.consumer"] = consumer
+        if len(_SERVER) >= _MAX_ENCODED:
+            _SERVER.clear()
+        error = f"HTTP {status}" if status >= 500 else None
+        found = _SERVER[key] = _fixed(name, 2, values, error)
+    return found
+
+
+def _client_fixed(method: str, system: str, status: int) -> _Fixed:
+    key = (method, system, status)
+    found = _CLIENT.get(key)
+    if found is None:
+        values: dict[str, str | int] = {"http.request.method": method, "interlink.system": system}
+        if status:
+            values["http.response.status_code"] = status
+        error = None if 0 < status < 500 else (f"HTTP {status}" if status else "no answer")
+        if len(_CLIENT) >= _MAX_ENCODED:
+            _CLIENT.clear()
+        found = _CLIENT[key] = _fixed(f"upstream {system}", 3, values, error)
+    return found
+
+
+def _times(start: int, end: int) -> bytes:
+    return b"\x39" + _Q.pack(start) + b"\x41" + _Q.pack(end)
+
+
+def _unique(key: bytes, value: str) -> bytes:
+    """A string attribute (field 9) whose value differs on every span (a path, a request
+    id), written in one go under its encoded ``key``."""
+    data = value.encode("utf-8", "surrogatepass")
+    any_value = b"\x0a" + _varint(len(data)) + data
+    pair = key + b"\x12" + _varint(len(any_value)) + any_value
+    return b"\x4a" + _varint(len(pair)) + pair
 
 
 def encode_record(record: tuple[Any, ...]) -> bytes:
@@ -243,31 +257,20 @@ def _request_spans(
     upstream_seconds: float,
 ) -> bytes:
     """A gateway request's server span and, when it went upstream, its client span."""
-    name = f"gateway {method} {route}" if route is not None else f"gateway {method}"
-    fixed: dict[str, str | int] = {"http.request.method": method,
-                                   "http.response.status_code": status}  # fmt: skip
-    if route is not None:
-        fixed["http.route"] = route
-    if consumer is not None:
-        fixed["interlink.consumer"] = consumer
-    unique = {"url.path": path, "interlink.request_id": request_id}
-    error = f"HTTP {status}" if status >= 500 else None
-    out = encode_fields(name, 2, trace, server, parent, start, end, fixed, unique, error)
+    head, values, ended = _server_fixed(method, route, status, consumer)
+    out = _ids(trace, server)
+    if parent:
+        out += b"\x22\x08" + parent.to_bytes(8, "big")
+    out += head + _times(start, end) + values + _unique(_PATH_KEY, path)
+    out = _field(2, out + _unique(_REQUEST_ID_KEY, request_id) + ended)
     if client and system is not None:
-        called: dict[str, str | int] = {"http.request.method": method, "interlink.system": system}
-        if upstream_status:
-            called["http.response.status_code"] = upstream_status
-        failed = (
-            None
-            if 0 < upstream_status < 500
-            else (f"HTTP {upstream_status}" if upstream_status else "no answer")
-        )
+        head, values, ended = _client_fixed(method, system, upstream_status)
         # Durations come from the loop's clock, cached per loop pass: keep the call inside the
         # request's span.
         sent = min(max(sent_ns, start), end)
         until = min(sent + int(upstream_seconds * 1e9), end)
-        out += encode_fields(f"upstream {system}", 3, trace, client, server, sent, until,
-                             called, None, failed)  # fmt: skip
+        called = _ids(trace, client) + b"\x22\x08" + server.to_bytes(8, "big")
+        out += _field(2, called + head + _times(sent, until) + values + ended)
     return out
 
 

@@ -35,7 +35,8 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
@@ -292,16 +293,19 @@ class Tracing:
         name: str,
         kind: Kind = "internal",
         *,
-        parent: str | bytes | None = None,
+        parent: str | bytes | TraceParent | None = None,
         links: Sequence[str] = (),
         attributes: Attributes | None = None,
     ) -> Span:
         """A span named ``name`` to use as a context manager, current within its block: a
-        child of ``parent`` (a ``traceparent``) when given and valid, else of the current span,
-        else the root of a new trace (recorded for the sample ratio's share). ``links`` are
-        ``traceparent``s of spans it follows from. A microsecond or two."""
+        child of ``parent`` (a ``traceparent``, or one parsed) when given and valid, else of
+        the current span, else the root of a new trace (recorded for the sample ratio's
+        share). ``links`` are ``traceparent``s of spans it follows from. A microsecond or
+        two."""
         context: Span | TraceParent | None = None
-        if parent is not None:
+        if isinstance(parent, TraceParent):
+            context = parent
+        elif parent is not None:
             context = parse_traceparent(parent)
         if context is None:
             context = _active.get()
@@ -317,6 +321,17 @@ class Tracing:
             if found is not None:
                 span.links.append((found.trace_id, found.span_id))
         return span
+
+    @contextmanager
+    def carrying(self, context: TraceParent) -> Iterator[None]:
+        """``context`` current within the block without a span of its own: what work done
+        for a trace that is not recorded does, at a fraction of a span's cost, so that what
+        it calls is told the same context and records nothing either."""
+        token = _active.set(context)
+        try:
+            yield
+        finally:
+            _active.reset(token)
 
     def traceparent(self) -> str | None:
         """The current span's context as a ``traceparent``, to send on; None outside one."""

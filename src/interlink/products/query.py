@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,15 @@ class ProductQuery:
     order_by: tuple[str, ...] = ()
     limit: int | None = None
     after: str | None = None
+
+    def named(self, returned: Iterable[str]) -> set[str]:
+        """The columns an answer reads: those it ``returned`` and those the filters and the
+        order name (a filter tells the caller about a column's values even when the column is
+        not returned)."""
+        found = set(returned)
+        found.update(f.column for f in self.filters)
+        found.update(c.removeprefix("-") for c in self.order_by)
+        return found
 
 
 @dataclass(frozen=True)

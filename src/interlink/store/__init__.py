@@ -56,7 +56,7 @@ from interlink.store.database import Database
 from interlink.store.leases import Lease, Leases
 from interlink.store.lineage import Hop, LineageHops
 from interlink.store.nodes import Node, Nodes
-from interlink.store.platform_keys import PlatformKey, PlatformKeys
+from interlink.store.platform_keys import PlatformKey, PlatformKeys, Resealed
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
 from interlink.store.secrets import SealedSecret, SecretRows, SecretSummary
@@ -94,6 +94,7 @@ __all__ = [
     "Outcome",
     "PlatformKey",
     "PlatformKeys",
+    "Resealed",
     "Revision",
     "Role",
     "SealedSecret",

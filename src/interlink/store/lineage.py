@@ -2,8 +2,10 @@
 
 A hop is one move of one subject's data: ``published`` by a System or Consumer, ``delivered``
 to a Subscription's target, ``transformed`` by a Flow's step, ``written`` to a System's table,
-queue or path, ``served`` by a data product. Hops are written in batches (the recorder buffers
-them) and read back by subject, in time order.
+queue or path, ``served`` by a data product; and ``read``, a reader's read of a data
+product's PII columns, kept under the subject type ``DataProduct`` and the product's name.
+Hops are written in batches (the recorder buffers them) and read back by subject, in time
+order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Final, Literal, NamedTuple
 
 from interlink.store.database import Database
 
-HopKind = Literal["published", "delivered", "transformed", "written", "served"]
+HopKind = Literal["published", "delivered", "transformed", "written", "served", "read"]
 #: The kinds in the order a subject's data meets them.
 HOP_KINDS: Final[tuple[HopKind, ...]] = (
     "published",
@@ -21,6 +23,7 @@ HOP_KINDS: Final[tuple[HopKind, ...]] = (
     "transformed",
     "written",
     "served",
+    "read",
 )
 
 _INSERT: Final = (

@@ -97,7 +97,8 @@ class InterlinkProcess:
             return "\n".join(self.lines)
 
     def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        """The first match of ``pattern`` in the output; fails if the process exits first."""
+        """The first match of ``pattern`` in the output; fails if the process exits first,
+        and stops it and fails if ``timeout`` passes first."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         while time.monotonic() < deadline:
@@ -113,6 +114,9 @@ class InterlinkProcess:
                     f"process exited ({self.proc.returncode}) before {pattern!r}:\n{self.output}"
                 )
             time.sleep(0.05)
+        # A process that never got there is of no more use: left running, it would outlive
+        # the failed test and hold its ports and CPU until the whole run ends.
+        self.stop(timeout=5.0)
         raise AssertionError(f"timed out waiting for {pattern!r}:\n{self.output}")
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -18,6 +18,7 @@ from interlink.errors import ConfigError
 from interlink.store import SealedSecret, SecretSummary, Store
 from interlink.vault.envelope import Sealed, SealError, open_value, seal, unwrap, wrap
 from interlink.vault.master_keys import MasterKey, MasterKeys
+from interlink.vault.platform_keys import reseal_batch
 
 log = logging.getLogger("interlink.secrets")
 
@@ -43,7 +44,8 @@ class SecretChange:
 class RewrapResult:
     rewrapped: int  # rows this run moved to the target key
     remaining: int  # rows still under another key (unreadable ones: no configured key opens them)
-    unreadable: tuple[str, ...]  # "name vVERSION" of rows no configured key opens
+    unreadable: tuple[str, ...]  # "name vVERSION" / "platform key KID" no configured key opens
+    platform_keys: int = 0  # token signing keys this run sealed or moved to the target key
 
 
 def check_name(name: str) -> str:
@@ -67,6 +69,7 @@ class Vault:
     """Secrets sealed in ``store`` under ``keys``; synchronous, safe from several threads."""
 
     def __init__(self, store: Store, keys: MasterKeys) -> None:
+        self._store = store
         self._rows = store.secrets
         self.keys = keys
 
@@ -105,38 +108,65 @@ class Vault:
         progress: Callable[[int, int], None] | None = None,
     ) -> RewrapResult:
         """Wrap every data key under ``target`` (the primary key unless given), ``batch`` rows
-        a transaction, ``pause`` seconds between batches.
+        a transaction, ``pause`` seconds between batches: the secrets', then the platform's
+        token signing keys' (a plain one, from before migration 0038, is sealed).
 
         Only the wrapped data key and its key id change, together, in one row: a row is always
         under the old key or the new one, so a rewrap stopped at any point (kill -9 included)
-        leaves every secret readable by a node that knows both, and running it again goes on
-        where it stopped. ``progress(done, left)`` is told after each batch."""
+        leaves every secret and signing key readable by a node that knows both, and running it
+        again goes on where it stopped. ``progress(done, left)`` is told after each batch."""
         goal = target or self.keys.primary
-        done = 0
+        done = keys_done = 0
         unreadable: list[tuple[str, int]] = []
-        while True:
-            rows = self._rows.not_under(goal.id, batch, unreadable)
-            if not rows:
-                break
-            moved: list[tuple[SealedSecret, bytes, str]] = []
-            for row in rows:
-                try:
-                    data_key = unwrap(self._master(row), row.name, row.version, row.wrapped_key)
-                except (SealError, ConfigError) as exc:
-                    log.error("rewrap: %s", exc)
-                    unreadable.append((row.name, row.version))
-                    continue
-                moved.append((row, wrap(goal, row.name, row.version, data_key), goal.id))
-            done += self._rows.rewrap(moved)
-            if progress is not None:
-                left = sum(n for k, n in self._rows.count_by_key().items() if k != goal.id)
-                progress(done, left)
-            if pause > 0:
-                time.sleep(pause)
+        unreadable_keys: list[str] = []
+        while (moved := self._rewrap_batch(goal, batch, unreadable)) is not None:
+            done += moved
+            self._after_batch(goal, done + keys_done, pause, progress)
+        # The platform's token signing keys are sealed under the same master key.
+        store = self._store
+        while (moved := reseal_batch(store, self.keys, goal, batch, unreadable_keys)) is not None:
+            keys_done += moved
+            self._after_batch(goal, done + keys_done, pause, progress)
         self._changed(SecretChange("rewrap", None, None, by))
         return RewrapResult(
-            done, len(unreadable), tuple(f"{name} v{version}" for name, version in unreadable)
+            done,
+            len(unreadable) + len(unreadable_keys),
+            tuple(f"{name} v{version}" for name, version in unreadable)
+            + tuple(f"platform key {kid}" for kid in unreadable_keys),
+            keys_done,
         )
+
+    def _rewrap_batch(
+        self, goal: MasterKey, batch: int, unreadable: MutableSequence[tuple[str, int]]
+    ) -> int | None:
+        """Move up to ``batch`` secret versions under ``goal``; None when none is left."""
+        rows = self._rows.not_under(goal.id, batch, unreadable)
+        if not rows:
+            return None
+        moved: list[tuple[SealedSecret, bytes, str]] = []
+        for row in rows:
+            try:
+                data_key = unwrap(self._master(row), row.name, row.version, row.wrapped_key)
+            except (SealError, ConfigError) as exc:
+                log.error("rewrap: %s", exc)
+                unreadable.append((row.name, row.version))
+                continue
+            moved.append((row, wrap(goal, row.name, row.version, data_key), goal.id))
+        return self._rows.rewrap(moved)
+
+    def _after_batch(
+        self,
+        goal: MasterKey,
+        done: int,
+        pause: float,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        if progress is not None:
+            secrets = self._rows.count_by_key().items()
+            signing = self._store.platform_keys.count_by_key().items()
+            progress(done, sum(n for k, n in (*secrets, *signing) if k != goal.id))
+        if pause > 0:
+            time.sleep(pause)
 
     def _add(
         self, name: str, value: str, by: str, change: Literal["set", "rotate"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,9 @@ from interlink.gateway.auth.platform_keys import PlatformKeyRing, rotate
 from interlink.gateway.services import GatewayServices
 from interlink.store import Store, default_store_url, open_store
 from interlink.store.keyring import KeyRing
+from interlink.testing.processes import free_port, run_interlink
 from interlink.testing.upstreams import UpstreamThread
+from interlink.vault import MasterKey, MasterKeys
 from tests.integration.gateway.conftest import FAST, GatewayThread
 from tests.integration.gateway.test_serve_gateway import serve
 from tests.unit.gateway.auth_helpers import consumer_doc
@@ -61,8 +64,9 @@ class Issuing:
         self.store: Store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
         self.store.migrate()
         self.keyring = KeyRing(self.store)
-        rotate(self.store, "ES256", 86400, 600)
-        self.keys = PlatformKeyRing(self.store)
+        self.master = MasterKeys(MasterKey(os.urandom(32)))
+        rotate(self.store, self.master, "ES256", 86400, 600)
+        self.keys = PlatformKeyRing(self.store, self.master)
         self.keys.refresh()
         result = check_estate(root)
         assert result.ok, [f.render() for f in result.findings]
@@ -213,9 +217,9 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expired(issuing: I
     creds = {"grant_type": "client_credentials", "client_id": "mobile-app", "client_secret": secret}
     old = issuing.token(creds).json()["access_token"]
     first = parse(old).kid
-    added = rotate(issuing.store, "ES256", 3600, 600)
+    added = rotate(issuing.store, issuing.master, "ES256", 3600, 600)
     assert added is None  # the key is fresh: nothing to do
-    added = rotate(issuing.store, "ES256", 0, 600)  # due now
+    added = rotate(issuing.store, issuing.master, "ES256", 0, 600)  # due now
     assert added is not None
     assert added != first
     issuing.keys.refresh()
@@ -227,7 +231,7 @@ def test_rotation_keeps_old_keys_published_until_their_tokens_expired(issuing: I
         got = issuing.client.get("/platform", headers={"authorization": f"Bearer {token}"})
         assert got.status_code == 200, got.text
     # Once the successor is older than a token's lifetime (and the reload margin), it goes.
-    rotate(issuing.store, "ES256", 3600, -1000)
+    rotate(issuing.store, issuing.master, "ES256", 3600, -1000)
     assert [k.kid for k in issuing.store.platform_keys.list()] == [added]
 
 
@@ -253,8 +257,9 @@ def test_an_issuer_that_is_no_url_is_a_check_error(
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_interlink_serve_issues_and_accepts_tokens(
-    tmp_path: Path, upstream: UpstreamThread, workers: str
+    tmp_path: Path, upstream: UpstreamThread, workers: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("INTERLINK_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
     root = oauth_estate(tmp_path / "estate", upstream.url, {"issuer": ISSUER})
     served = serve(root, "--workers", workers)
     try:
@@ -284,3 +289,19 @@ def test_interlink_serve_issues_and_accepts_tokens(
             assert len(jwks["keys"]) == 1
     finally:
         served.proc.stop()
+
+
+def test_interlink_serve_with_oauth_and_no_master_key_stops_with_one_line(
+    tmp_path: Path, upstream: UpstreamThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("INTERLINK_MASTER_KEY", "INTERLINK_MASTER_KEY_FILE", "INTERLINK_KEY_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    root = oauth_estate(tmp_path / "estate", upstream.url, {"issuer": ISSUER})
+    done = run_interlink(
+        ["serve", str(root), "--admin-listen", f"127.0.0.1:{free_port()}"], timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "gateway.oauth" in last
+    assert "set INTERLINK_MASTER_KEY" in last
+    assert "Traceback" not in done.stderr

@@ -5,6 +5,7 @@ assertion that is not right is refused as invalid_client."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from interlink.http.jose import signed_jwt, signing_key
 from interlink.store import open_store
 from interlink.store.keyring import KeyRing
 from interlink.testing.upstreams import UpstreamThread
+from interlink.vault import MasterKey, MasterKeys
 from tests.integration.gateway.conftest import FAST, GatewayThread
 from tests.integration.gateway.idp import Idp
 from tests.integration.gateway.test_oauth import ISSUER, PLAN, basic, oauth_estate
@@ -60,8 +62,9 @@ class Endpoint:
         self.store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
         self.store.migrate()
         self.keyring = KeyRing(self.store)
-        rotate(self.store, "ES256", 86400, 600)
-        keys = PlatformKeyRing(self.store)
+        master = MasterKeys(MasterKey(os.urandom(32)))
+        rotate(self.store, master, "ES256", 86400, 600)
+        keys = PlatformKeyRing(self.store, master)
         keys.refresh()
         result = check_estate(root)
         assert result.ok, [f.render() for f in result.findings]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,14 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path, f"sqlite:///{tmp_path / 'store.db'}") as found:
+        yield found
+
+
+@contextmanager
+def serving(tmp_path: Path, store_url: str) -> Iterator[Served]:
+    """The orders (over SQLite, email hashed for acme) and the products of SERVED, through a
+    gateway whose keys, reads and lineage are in the store at ``store_url``."""
     orders_db(
         tmp_path,
         [
@@ -156,7 +165,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     result = check_estate(root)
     errors = [f.render() for f in result.findings if f.severity == "error"]
     assert not errors, errors
-    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+    with open_store(store_url) as store:
         store.migrate()
         keyring = KeyRing(store)
         products = Products(lambda: result.estate, tmp_path / "products")
@@ -306,6 +315,10 @@ def test_sql_reads_the_callers_products_only(served: Served) -> None:
     problem(served.client.get("/data/orders/sql", headers=acme), 405)
 
 
+#: The read record of acme's page: email hashed (test_product_reads.py has the rest).
+READ = "rows=2 unmasked= masked=email:hash via=page"
+
+
 def test_reads_of_pii_columns_are_served_hops(served: Served) -> None:
     acme = served.key("acme")
     served.client.get("/data/orders?columns=id,amount", headers=acme)
@@ -315,4 +328,5 @@ def test_reads_of_pii_columns_are_served_hops(served: Served) -> None:
     assert hops == [
         ("1", "served", "DataProduct/orders", "Consumer/acme", "email"),
         ("3", "served", "DataProduct/orders", "Consumer/acme", "email"),
+        ("orders", "read", "DataProduct/orders", "Consumer/acme", READ),
     ]

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from interlink.gateway.auth.platform_keys import PlatformKeyRing, generate
 from interlink.store import open_store
 from interlink.testing.processes import InterlinkProcess, run_interlink
 from interlink.vault import MasterKey, MasterKeys, Vault
+from interlink.vault.platform_keys import add_key
 
 VALUE = "cli-secret-" + os.urandom(6).hex()
 
@@ -129,6 +131,45 @@ def test_a_rewrap_killed_mid_way_leaves_every_secret_readable(
         assert store.secrets.count_by_key() == {MasterKey(new).id: count}
         after = Vault(store, MasterKeys(MasterKey(new)))  # the old key removed
         assert [after.get(f"s{i:03}") for i in range(count)] == [f"value-{i}" for i in range(count)]
+
+
+def test_a_rewrap_killed_mid_way_leaves_every_platform_key_readable(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    count = 40
+    with open_store(env["INTERLINK_STORE_URL"]) as store:
+        store.migrate()
+        Vault(store, MasterKeys(MasterKey(old))).set("s", "v", by="test")
+        for index in range(count):
+            _, pem = generate("ES256")
+            add_key(store, MasterKeys(MasterKey(old)), f"k{index:03}", "ES256", pem)
+        before = PlatformKeyRing(store, MasterKeys(MasterKey(old)))
+        before.refresh()
+    rotation = {**env, "INTERLINK_MASTER_KEY": b64(new), "INTERLINK_MASTER_KEY_PREVIOUS": b64(old)}
+    rewrap = InterlinkProcess(
+        ["secrets", "rewrap", "--batch-size", "4", "--pause", "0.2"], env=rotation
+    ).start()
+    try:
+        rewrap.wait_for(r"rewrapped 13, ")  # the secret, then three batches of keys
+    finally:
+        rewrap.kill()
+    both = MasterKeys(MasterKey(new), (MasterKey(old),))
+    with open_store(env["INTERLINK_STORE_URL"]) as store:
+        by_key = store.platform_keys.count_by_key()
+        assert by_key[MasterKey(new).id] >= 12, by_key  # mid-way: some keys under each
+        assert by_key[MasterKey(old).id] > 0, by_key
+        during = PlatformKeyRing(store, both)
+        during.refresh()
+        assert during.document == before.document  # every key opens, the same keys
+    code, out, err = secrets(rotation, "rewrap")  # run again: it goes on where it stopped
+    assert code == 0, err
+    assert f"platform signing key(s) under master key {MasterKey(new).id}" in out
+    with open_store(env["INTERLINK_STORE_URL"]) as store:
+        assert store.platform_keys.count_by_key() == {MasterKey(new).id: count}
+        after = PlatformKeyRing(store, MasterKeys(MasterKey(new)))  # the old key removed
+        after.refresh()
+        assert after.document == before.document
 
 
 def test_rewrap_to_a_key_file(env: dict[str, str], tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_trace_tells_a_customers_hops_or_that_there_are_none(
     assert code == 2
     assert err == (
         "interlink: error: no Event or DataProduct declares subject type 'client'; "
-        "declared: customer\n"
+        "declared: customer, and DataProduct for product reads\n"
     )
     code, _, err = interlink(capsys, "lineage", "trace", "customer", "C1", "--since", "x", *estate)
     assert code == 2

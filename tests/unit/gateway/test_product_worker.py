@@ -22,7 +22,8 @@ spec: {match: {path: /data/orders}, product: orders}
 
 
 def test_a_worker_reads_products_over_the_estate_it_serves(tmp_path: Path) -> None:
-    root = make_estate(tmp_path, orders_product() + ROUTE)
+    subject = "  subject: {type: customer, key: id}\n"  # a served PII column: check asks for it
+    root = make_estate(tmp_path, orders_product(extra=subject) + ROUTE)
     options = WorkerOptions(str(root), "127.0.0.1:0", Limits(), products_dir=str(tmp_path / "p"))
     assert WorkerOptions.from_json(options.to_json()) == options
     services = open_services(options)

@@ -146,3 +146,48 @@ def test_a_gateway_request_record_is_its_server_and_upstream_spans() -> None:
     assert spans_in(unrouted) == 1
     (only,) = _decoded(encode_request(prefix, [unrouted])).resource_spans[0].scope_spans[0].spans
     assert (only.name, only.kind, only.status.code) == ("gateway GET", 2, 0)
+
+
+def _request_record_spans(
+    status: int, consumer: str | None, upstream_status: int
+) -> tuple[tuple[Any, ...], list[ReadableSpan]]:
+    """A routed request's record and the SDK spans it stands for."""
+    trace, server, client = 0xABC, 0x31, 0x32
+    start, end = 1_700_000_000_000_000_000, 1_700_000_000_010_000_000
+    record = (REQUEST, trace, server, None, client, start, start, end, "POST", "/o/1", "orders",
+              status, "req-9", consumer, "erp", upstream_status, 0.004)  # fmt: skip
+    values: dict[str, Any] = {
+        "http.request.method": "POST",
+        "http.response.status_code": status,
+        "http.route": "orders",
+    }
+    if consumer is not None:
+        values["interlink.consumer"] = consumer
+    failed = Status(StatusCode.ERROR, f"HTTP {status}") if status >= 500 else Status()
+    called: dict[str, Any] = {"http.request.method": "POST", "interlink.system": "erp"}
+    if upstream_status:
+        called["http.response.status_code"] = upstream_status
+    answer = f"HTTP {upstream_status}" if upstream_status else "no answer"
+    told = Status() if 0 < upstream_status < 500 else Status(StatusCode.ERROR, answer)
+    spans = [
+        _sdk_span(name="gateway POST orders", context=SpanContext(trace, server, False),
+                  parent=None, kind=SpanKind.SERVER, status=failed, start_time=start,
+                  end_time=end, links=(),
+                  attributes={**values, "url.path": "/o/1", "interlink.request_id": "req-9"}),
+        _sdk_span(name="upstream erp", context=SpanContext(trace, client, False),
+                  parent=SpanContext(trace, server, False), kind=SpanKind.CLIENT,
+                  status=told,
+                  start_time=start, end_time=start + 4_000_000, links=(), attributes=called),
+    ]  # fmt: skip
+    return record, spans
+
+
+def test_request_records_of_every_shape_encode_as_the_sdk_encodes_their_spans() -> None:
+    shapes = [(200, None, 200), (201, "shop", 201), (502, "shop", 0), (504, None, 504)]
+    for _ in range(2):  # the second time from the encoded parts kept for reuse
+        for status, consumer, upstream_status in shapes:
+            record, spans = _request_record_spans(status, consumer, upstream_status)
+            prefix = resource_prefix(spans[0].resource.attributes, "interlink", "0.1.0")
+            assert _decoded(encode_request(prefix, [record])) == _decoded(
+                encode_spans(spans).SerializeToString()
+            ), (status, consumer, upstream_status)

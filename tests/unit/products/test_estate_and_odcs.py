@@ -272,3 +272,27 @@ def test_row_filter_comparisons_fit_their_columns(tmp_path: Path) -> None:
     bad = orders_product(extra="  rowFilters:\n    - {consumer: acme, where: {id: {}}}\n")
     found = _findings(make_estate(tmp_path / "b", consumer + bad), "")
     assert any("a condition compares with eq" in f for f in found), found
+
+
+ROUTE = """\
+---
+apiVersion: interlink/v1
+kind: Route
+metadata: {name: orders-data, owner: data}
+spec: {match: {path: /data/orders}, product: orders}
+"""
+
+
+def test_a_served_product_with_pii_columns_declares_a_subject(tmp_path: Path) -> None:
+    # Not served: only the read records trace it, as for any product.
+    assert _findings(make_estate(tmp_path, orders_product())) == []
+    found = _findings(make_estate(tmp_path, orders_product() + ROUTE))
+    assert found == [
+        "estate.yaml:36:42: error: DataProduct/orders serves PII column(s) email through "
+        "Route/orders-data and declares no subject: its rows served could not be traced per "
+        "data subject (add subject: {type: TYPE, key: id}, TYPE whose data it is (customer))"
+    ]
+    subject = orders_product(extra="  subject: {type: customer, key: id}\n") + ROUTE
+    assert _findings(make_estate(tmp_path, subject)) == []
+    no_pii = orders_product().replace("pii: true", "pii: false") + ROUTE
+    assert _findings(make_estate(tmp_path, no_pii)) == []

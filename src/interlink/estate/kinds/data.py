@@ -325,7 +325,10 @@ class DataProductSpec(Model):
         description="per consumer, the only rows it is served; a consumer without one sees all",
     )
     subject: DataSubject | None = Field(
-        default=None, description="whose data the product serves (recorded once products run)"
+        default=None,
+        description="whose data the product serves: each row a Route serves with a PII column "
+        "is a served lineage hop under this subject's key (a contract column); required when a "
+        "Route serves a product with PII columns",
     )
     pii_categories: list[PiiCategory] = Field(
         default_factory=list, description="the categories of personal data the product serves"

@@ -435,13 +435,18 @@ class SubscriptionWorker:
     async def _traced_send(self, traced: tracing.Tracing, job: Job) -> Attempt:
         """One attempt as a span under the event's trace context (events/tracing.py)."""
         parent = event_traceparent(job.body)
+        context = tracing.parse_traceparent(parent)
+        if context is not None and not context.sampled:
+            # a publish left unrecorded: the receiver is told its context as it is
+            with traced.carrying(context):
+                return await self.sender.send(job)
         name = f"deliver {self.name}"
         attributes: dict[str, str | int | float | bool] = {
             "interlink.subscription": self.name,
             "messaging.message.id": job.event_id,
             "interlink.attempt": job.attempt + 1,
         }
-        with traced.span(name, "consumer", parent=parent, attributes=attributes) as span:
+        with traced.span(name, "consumer", parent=context, attributes=attributes) as span:
             attempt = await self.sender.send(job)
             if attempt.status is not None:
                 span.set("http.response.status_code", attempt.status)

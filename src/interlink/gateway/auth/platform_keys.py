@@ -27,6 +27,8 @@ from interlink.errors import InterlinkError
 from interlink.gateway.auth.jwks import Jwk
 from interlink.http.jose import SigningKey, b64url_encode
 from interlink.store import Store
+from interlink.vault import MasterKeys
+from interlink.vault.platform_keys import add_key, open_private_key, seal_plain
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -58,14 +60,19 @@ def generate(alg: str) -> tuple[str, str]:
     return secrets.token_urlsafe(12), pem
 
 
-def rotate(store: Store, alg: str, rotation: float, lifetime: float) -> str | None:
-    """One rotation pass (blocking); the kid of the key it added, if it added one."""
+def rotate(
+    store: Store, master: MasterKeys, alg: str, rotation: float, lifetime: float
+) -> str | None:
+    """One rotation pass (blocking); the kid of the key it added, if it added one. A new key
+    is sealed under the primary master key, and so is a plain one left from before
+    migration 0038."""
+    seal_plain(store, master)
     keys = store.platform_keys.list()  # newest first
     now = store.platform_keys.now()
     added: str | None = None
     if not keys or keys[0].alg != alg or now - keys[0].created_at >= timedelta(seconds=rotation):
         kid, pem = generate(alg)
-        store.platform_keys.add(kid, alg, pem)
+        add_key(store, master, kid, alg, pem)
         added = kid
         keys.insert(0, store.platform_keys.list()[0])
     # A key stops signing once its successor is known everywhere; its tokens live on after.
@@ -106,8 +113,14 @@ class PlatformKeyRing:
     """The store's platform keys, parsed once per change; what :class:`JwtMethod` reads as its
     key source for ``oauth2`` routes, and what the token endpoint signs with."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: Store,
+        master: MasterKeys | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
+        self._master = master  # None: only keys from before migration 0038, in plain, open
         self._clock = clock
         self._lock = threading.Lock()
         self.signing: SigningKey | None = None
@@ -130,7 +143,8 @@ class PlatformKeyRing:
         published: list[dict[str, Any]] = []
         signing: SigningKey | None = None
         for row in rows:
-            private = serialization.load_pem_private_key(row.private_pem.encode("ascii"), None)
+            pem = open_private_key(self._master, row)
+            private = serialization.load_pem_private_key(pem.encode("ascii"), None)
             if not isinstance(private, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
                 continue
             by_kid[row.kid] = Jwk(row.kid, row.alg, private.public_key())
@@ -168,16 +182,30 @@ class PlatformKeyRing:
         try:
             await asyncio.shield(self._reloading)
         except Exception as exc:  # the store away (or a bad row): the keys held stay in force
-            if not self._failing:  # said once a streak
-                why = exc.message if isinstance(exc, InterlinkError) else repr(exc)
-                log.warning(
-                    "platform keys not reloaded: %s; the %d held stay", why, len(self.by_kid)
-                )
-            self._failing = True
+            self._failed(exc)
         else:
-            if self._failing:
-                log.info("platform keys reloaded again")
-            self._failing = False
+            self._recovered()
+
+    def load(self) -> None:
+        """Reload now, blocking; like :meth:`reload`, a failure is logged and the keys held
+        stay (a worker's first load: the node has checked the keys open)."""
+        try:
+            self.refresh()
+        except Exception as exc:
+            self._failed(exc)
+        else:
+            self._recovered()
+
+    def _failed(self, exc: Exception) -> None:
+        if not self._failing:  # said once a streak; names a kid at most, never key material
+            why = exc.message if isinstance(exc, InterlinkError) else repr(exc)
+            log.warning("platform keys not reloaded: %s; the %d held stay", why, len(self.by_kid))
+        self._failing = True
+
+    def _recovered(self) -> None:
+        if self._failing:
+            log.info("platform keys reloaded again")
+        self._failing = False
 
 
 async def keep_refreshed(ring: PlatformKeyRing, every: float = REFRESH) -> None:

@@ -136,13 +136,14 @@ def open_services(options: WorkerOptions) -> GatewayServices:
     services.keyring.refresh()
     # `${secret:…}` ends in the encrypted store, as in the node; a reload forgets the values
     # first (the node reloads the workers when the store's secrets change).
-    secrets = StoreSecrets(services.store, load_master_keys())
+    master = load_master_keys()
+    secrets = StoreSecrets(services.store, master)
     secrets.refresh()
     use_secret_store(secrets)
     services.state[STORE_SECRETS] = secrets
     # The platform's token keys: checked and signed with here; the serving process rotates them.
-    services.platform_keys = PlatformKeyRing(services.store)
-    services.platform_keys.refresh()
+    services.platform_keys = PlatformKeyRing(services.store, master)
+    services.platform_keys.load()
     return services
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 from interlink.estate.kinds import DataProduct, Event
 from interlink.estate.model import Estate
 from interlink.estate.subjects import SubjectKey
+from interlink.observe.lineage.reads import PiiRead, read_hop
 from interlink.observe.saving import Periodic
 from interlink.store import Hop, Store
 from interlink.store.lineage import HopKind
@@ -251,6 +252,14 @@ class LineageRecorder:
         if event_type is not None:
             subject = self.subjects.of_event(event_type, {"data": input, "id": event_id})
         return RunLineage(flow, run_id, subject, event_type or "", event_id, self)
+
+    def read(self, product: str, reader: str, read: PiiRead, via: str) -> None:
+        """``reader`` read PII columns of ``product`` (reads.py): one record, whatever the
+        product declares, held and written with the hops."""
+        if len(self.held) >= self.limit:
+            self.dropped += 1
+            return
+        self.held.append(read_hop(product, reader, read, via, self._clock()))
 
     def hop(
         self,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from interlink.errors import NotFound
+from interlink.observe.lineage.reads import READS, parse_detail
 from interlink.store import Hop, Store
 
 #: Most hops one trace returns (the newest of them).
@@ -50,6 +51,7 @@ class Trace:
                     "eventType": h.event_type,
                     "eventId": h.event_id,
                     "runId": h.run_id,
+                    **_read(h),
                 }
                 for h in self.hops
             ],
@@ -95,21 +97,31 @@ def trace_subject(
     since: datetime | None = None,
 ) -> Trace:
     """The hops of one subject; ``NotFound`` when the estate declares no such subject type
-    (a key with no hops is a :class:`Trace` without hops, not an error)."""
-    if subject_type not in declared:
+    (a key with no hops is a :class:`Trace` without hops, not an error). ``DataProduct``
+    NAME is always a subject: the reads of that product's PII columns."""
+    if subject_type not in declared and subject_type != READS:
         if declared:
             raise NotFound(
                 f"no Event or DataProduct declares subject type {subject_type!r}; "
-                f"declared: {', '.join(sorted(declared))}"
+                f"declared: {', '.join(sorted(declared))}, and {READS} for product reads"
             )
         raise NotFound(
             f"no Event or DataProduct declares subject type {subject_type!r}: the estate "
-            "declares none (subject: {type, key} on an Event records its hops)"
+            "declares none (subject: {type, key} on an Event records its hops; "
+            f"{READS} NAME traces the reads of a product's PII columns)"
         )
     if not subject_key.strip():
         raise NotFound(f"a {subject_type} is looked up by a non-empty key")
     hops = store.lineage.trace(subject_type, subject_key, since, MAX_HOPS)
     return Trace(subject_type, subject_key, since, hops)
+
+
+def _read(hop: Hop) -> dict[str, Any]:
+    """A read record's detail as data (``rows``, ``unmasked``, ``masked``, ``via``)."""
+    if hop.kind != "read":
+        return {}
+    found = parse_detail(hop.detail)
+    return {"read": found} if found is not None else {}
 
 
 def _iso(moment: datetime) -> str:
