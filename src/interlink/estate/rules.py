@@ -20,6 +20,7 @@ from interlink.estate.flow_rules import path_leaves_base
 from interlink.estate.glossary_rules import glossary_findings
 from interlink.estate.kinds import (
     Api,
+    Consumer,
     DataProduct,
     Event,
     Plan,
@@ -448,10 +449,26 @@ def single_platform(estate: Estate) -> Iterator[Finding]:
         )
 
 
-@rule("OAUTH2_ISSUER", "a Route taking oauth2 tokens has a Platform that issues them")
+@rule(
+    "OAUTH2_ISSUER",
+    "a Route taking oauth2 tokens, or a Consumer's private_key_jwt key, has a Platform that "
+    "issues tokens",
+)
 def oauth2_issuer(estate: Estate) -> Iterator[Finding]:
     if estate.platform.spec.gateway.oauth is not None:
         return
+    for item in estate.loaded_of("Consumer"):
+        assert isinstance(item.obj, Consumer)
+        for i, credential in enumerate(item.obj.spec.credentials):
+            if credential.type == "private_key_jwt":
+                yield _finding(
+                    item,
+                    ("spec", "credentials", i, "type"),
+                    "OAUTH2_ISSUER",
+                    f"{item.key} signs client assertions, but the Platform has no token endpoint",
+                    hint="set the Platform's spec.gateway.oauth.issuer",
+                    severity="warning",
+                )
     for item in estate.loaded_of("Route"):
         route = item.obj
         assert isinstance(route, Route)

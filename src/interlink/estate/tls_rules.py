@@ -11,7 +11,7 @@ from interlink.errors import ConfigError
 from interlink.estate.findings import Finding
 from interlink.estate.kinds import Consumer, Platform, Route, System
 from interlink.estate.kinds.gateway import MtlsAuth
-from interlink.estate.kinds.tls import GatewayTls, SystemTls
+from interlink.estate.kinds.tls import GatewayTls, MtlsCredential, SystemTls
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.references import is_reference
 from interlink.estate.tls_files import load_ca, load_chain
@@ -124,6 +124,8 @@ def credentials(estate: Estate) -> Iterator[Finding]:
     for loaded in estate.loaded_of(Consumer.KIND):
         assert isinstance(loaded.obj, Consumer)
         for index, credential in enumerate(loaded.obj.spec.credentials):
+            if not isinstance(credential, MtlsCredential):
+                continue
             at: PathKey = ("spec", "credentials", index)
             field = "fingerprint" if credential.fingerprint is not None else "subject"
             value = credential.fingerprint or credential.subject or ""

@@ -33,6 +33,7 @@ from interlink.flows.payloads import MIB, size
 from interlink.flows.retry import StepFailed, retryable_status
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
+from interlink.http.credential import request as credential_request
 from interlink.http.tls import ClientTls, system_tls
 from interlink.observe import tracing
 
@@ -188,17 +189,15 @@ async def send(
     if body is not None:
         payload = json.dumps(body, separators=(",", ":")).encode()
         headers.append(("content-type", "application/json"))
-    if target.credential is not None:
-        url = target.credential.url(url)
-        pair = target.credential.header_text()
-        if pair is not None:
-            headers.append(pair)
     traced = tracing.current()
     if traced is not None:  # the System continues the step's trace
         parent = traced.traceparent()
         if parent is not None:
             headers.append(("traceparent", parent))
-    async with await client.request(method, url, headers, payload, tls=target.tls) as response:
+    exchange = credential_request(
+        client, target.credential, method, url, headers, payload, target.tls
+    )
+    async with await exchange as response:
         parts: list[bytes] = []
         length = 0
         async for chunk in response.body:

@@ -11,15 +11,17 @@ from interlink.gateway.config import CompiledRoute, GatewayConfig
 from interlink.gateway.forwarding import client_headers, upstream_headers
 from interlink.gateway.policy import Reply
 from interlink.gateway.request import Request
-from interlink.gateway.resilience.guard import Rejected, Sender
+from interlink.gateway.resilience.guard import REPLAY_BUFFER, Rejected, Sender
 from interlink.gateway.responder import Responder
 from interlink.gateway.rewrite import upstream_path
 from interlink.gateway.routing import Matched, MethodNotAllowed
 from interlink.gateway.upstream import UpstreamTarget
 from interlink.http.client import HttpClient
 from interlink.http.connection import Body, Response
+from interlink.http.credential import Credential
 from interlink.http.headers import Headers
 from interlink.http.streams import BodyError, BodyStream
+from interlink.http.token_source import TokenError
 
 log = logging.getLogger("interlink.gateway")
 
@@ -86,26 +88,28 @@ async def handle(  # noqa: C901 - the request path, kept in one compiled functio
     if tracing is not None:  # the upstream's traceparent names the span of this call
         tracing.outgoing(request, headers)
     credential = upstream.credential
-    if credential is not None:  # the System's own, in place of anything the client sent
+    if credential is not None and credential.source is None:
+        # The System's own, in place of anything the client sent (oauth2: in with_token).
         headers = credential.headers(headers)
         target = credential.target(target)
     sent_at = conn.loop.time()
+    length = request.content_length if payload is body else None
     try:
-        response = await resilient_send(
-            client,
-            route,
-            upstream,
-            request,
-            target,
-            headers,
-            payload,
-            request.content_length if payload is body else None,
-        )
+        if credential is None or credential.source is None:
+            response = await resilient_send(
+                client, route, upstream, request, target, headers, payload, length
+            )
+        else:
+            response = await with_token(
+                credential, client, route, upstream, request, target, headers, payload, length
+            )
     except BodyError as failed:
         conn.send_problem(request, failed.status, failed.message, title=failed.title)
         return
     except UpstreamError as exc:
-        if not isinstance(exc, Rejected):  # refusals are counted in metrics, not logged
+        # Refusals are counted in metrics, not logged; a token endpoint's failure is logged
+        # by its source, once a streak.
+        if not isinstance(exc, Rejected) and not isinstance(exc, TokenError):
             request.upstream_status = 0  # called, no usable answer
             request.upstream_seconds = conn.loop.time() - sent_at
             log.warning(
@@ -191,6 +195,47 @@ def resilient_send(
         client, upstream, request.method_bytes, target, headers, body, content_length,
         route.connect_timeout, route.read_timeout,
     )  # fmt: skip
+
+
+async def with_token(
+    credential: Credential,
+    client: Sender,
+    route: CompiledRoute,
+    upstream: UpstreamTarget,
+    request: Request,
+    target: bytes,
+    headers: Headers,
+    body: Body,
+    content_length: int | None,
+) -> Response:
+    """:func:`resilient_send` with the System's oauth2 token (TokenError when none can be
+    had). A 401 drops the token, and a request whose body can be sent again goes once more
+    with a fresh one: none, or one of at most REPLAY_BUFFER bytes, read whole first."""
+    used = await credential.current()
+    if (
+        isinstance(body, BodyStream)
+        and content_length is not None
+        and content_length <= REPLAY_BUFFER
+    ):
+        body, content_length = await body.read(), None
+    response = await resilient_send(
+        client, route, upstream, request, target, used.headers(headers), body, content_length
+    )
+    if response.status != 401 or isinstance(body, BodyStream):
+        return response
+    try:
+        fresh = await credential.renewed(used)
+    except BaseException:
+        response.close()
+        finished(route, upstream)
+        raise
+    if fresh is None:
+        return response
+    response.close()
+    finished(route, upstream)
+    return await resilient_send(
+        client, route, upstream, request, target, fresh.headers(headers), body, content_length
+    )
 
 
 def finished(route: CompiledRoute, upstream: UpstreamTarget) -> None:

@@ -31,6 +31,7 @@ from interlink.estate.kinds.data import Column, DataSource, Pagination, Paginati
 from interlink.events.delivery.webhook import webhook_url
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential
+from interlink.http.credential import request as credential_request
 from interlink.products.columns import from_rows
 from interlink.products.errors import ContractBroken, SourceUnreadable
 from interlink.products.history import Violation
@@ -126,13 +127,8 @@ async def _get(
     except ValueError as exc:
         raise SourceUnreadable(f"{where}: cannot be read: {exc}") from None
     headers = [("accept", "application/json")]
-    if credential is not None:
-        url = credential.url(url)
-        pair = credential.header_text()
-        if pair is not None:
-            headers.append(pair)
     try:
-        async with await client.request("GET", url, headers) as response:
+        async with await credential_request(client, credential, "GET", url, headers) as response:
             status = response.status
             parts: list[bytes] = []
             length = 0

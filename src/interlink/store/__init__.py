@@ -41,6 +41,7 @@ from interlink.store.audit import (
     Verdict,
 )
 from interlink.store.base import Clock, default_store_url, redact_url, utcnow
+from interlink.store.client_assertions import ClientAssertions
 from interlink.store.comparisons import ComparisonSummary, ShadowComparisons
 from interlink.store.connections import (
     ObservedCall,
@@ -76,6 +77,7 @@ __all__ = [
     "AuditFilter",
     "AuditLog",
     "Bucket",
+    "ClientAssertions",
     "Clock",
     "ComparisonSummary",
     "ConsoleSession",
@@ -141,6 +143,7 @@ class Store:
         self.audit = AuditLog(db)
         self.secrets = SecretRows(db)
         self.platform_keys = PlatformKeys(db)
+        self.client_assertions = ClientAssertions(db)
         self.console_sessions = ConsoleSessions(db)
 
     @property

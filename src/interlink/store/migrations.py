@@ -44,6 +44,7 @@ SOURCES: Final = (
     "store/migrations/audit",
     "store/migrations/secrets",
     "store/migrations/platform_keys",
+    "store/migrations/client_assertions",
     "store/migrations/console_sessions",
 )
 

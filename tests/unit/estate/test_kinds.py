@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 import textwrap
@@ -563,6 +564,7 @@ def test_secret_ref_accepts_env_and_secret_references_only_whole() -> None:
 
 
 CREDENTIALS = "credentials: ${secret:crm-legacy-token}"
+OAUTH2 = "tokenUrl: 'https://login.example.com/token', clientId: interlink"
 
 
 @pytest.mark.parametrize(
@@ -573,9 +575,13 @@ CREDENTIALS = "credentials: ${secret:crm-legacy-token}"
         "{scheme: basic, username: '${env:CRM_USER}', password: '${env:CRM_PASSWORD}'}",
         "{scheme: header, name: X-Api-Key, value: '${secret:k}'}",
         "{scheme: query, name: api_key, value: '${secret:k}'}",
+        "{scheme: oauth2, tokenUrl: 'https://login.example.com/token', clientId: interlink, "
+        "clientSecret: '${secret:c}', clientAuth: client_secret_post, scopes: [a, 'b:read']}",
+        "{scheme: oauth2, tokenUrl: 'http://127.0.0.1:9000/token', clientId: '${env:ID}', "
+        "privateKey: '${secret:pem}', keyId: k1, audience: 'https://api.example.com'}",
     ],
 )
-def test_system_credentials_take_four_schemes(shape: str) -> None:
+def test_system_credentials_take_five_schemes(shape: str) -> None:
     system = validate(FULL["System"].replace(CREDENTIALS, f"credentials: {shape}"))
     assert isinstance(system, System)
     assert system.spec.credentials is not None
@@ -598,6 +604,33 @@ def test_system_credentials_take_four_schemes(shape: str) -> None:
         ("{scheme: header, name: Host, value: '${secret:k}'}", "the gateway sets Host itself"),
         ("{scheme: query, name: 'a&b', value: '${secret:k}'}", "not a query parameter name"),
         ("{scheme: digest, token: '${secret:t}'}", "bearer"),
+        ("{scheme: oauth2, clientId: i, clientSecret: '${secret:c}'}", "needs tokenUrl"),
+        (f"{{scheme: oauth2, {OAUTH2}}}", "takes clientSecret or privateKey: one of them"),
+        (
+            f"{{scheme: oauth2, {OAUTH2}, clientSecret: '${{secret:c}}', "
+            "privateKey: '${secret:k}'}",
+            "takes clientSecret or privateKey: one of them",
+        ),
+        (f"{{scheme: oauth2, {OAUTH2}, clientSecret: hunter2}}", "never the secret itself"),
+        (
+            "{scheme: oauth2, tokenUrl: 'http://login.example.com/token', clientId: i, "
+            "clientSecret: '${secret:c}'}",
+            "must be https (http only to a loopback address)",
+        ),
+        (
+            f"{{scheme: oauth2, {OAUTH2}, privateKey: '${{secret:k}}', "
+            "clientAuth: client_secret_post}",
+            "clientAuth client_secret_post needs clientSecret",
+        ),
+        (
+            f"{{scheme: oauth2, {OAUTH2}, clientSecret: '${{secret:c}}', keyId: k}}",
+            "keyId names the key of privateKey",
+        ),
+        (
+            f"{{scheme: oauth2, {OAUTH2}, clientSecret: '${{secret:c}}', scopes: ['a b']}}",
+            "is not an OAuth scope",
+        ),
+        ("{scheme: bearer, token: '${secret:t}', scopes: [a]}", "scheme bearer takes no scopes"),
     ],
 )
 def test_system_credentials_refuse_what_cannot_work(shape: str, message: str) -> None:
@@ -1103,3 +1136,43 @@ def test_a_policy_refuses_bad_rules(change: str, message: str) -> None:
     }[change]
     with pytest.raises(ValidationError, match=re.escape(message)):
         validate(FULL["Policy"].replace(change, bad))
+
+
+def _public_pem(curve: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    public = ec.generate_private_key(curve).public_key()
+    data = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return data.decode()
+
+
+def test_a_consumer_declares_the_key_of_its_client_assertions() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from interlink.estate.kinds.gateway import PrivateKeyJwtCredential
+
+    contact = "contact: crm-team@example.com"
+    pem = json.dumps(_public_pem(ec.SECP256R1()))
+    for given in (f"{{type: private_key_jwt, publicKey: {pem}}}", JWKS_CREDENTIAL):
+        consumer = validate(
+            FULL["Consumer"].replace(contact, f"{contact}\n{INDENT}credentials: [{given}]")
+        )
+        assert isinstance(consumer, Consumer)
+        assert isinstance(consumer.spec.credentials[0], PrivateKeyJwtCredential)
+    cases = {
+        "{type: private_key_jwt}": "takes publicKey or jwksUrl: one of them",
+        "{type: private_key_jwt, publicKey: nope}": "not a PEM public key",
+        f"{{type: private_key_jwt, publicKey: {json.dumps(_public_pem(ec.SECP384R1()))}}}": (
+            "neither RSA of 2048 bits or more nor EC P-256"
+        ),
+    }
+    for given, message in cases.items():
+        found = invalid(FULL["Consumer"], (contact, f"{contact}\n{INDENT}credentials: [{given}]"))
+        assert message in found
+
+
+INDENT = "  "  # as FULL["Consumer"] indents its spec
+JWKS_CREDENTIAL = "{type: private_key_jwt, jwksUrl: 'https://partner.example.com/jwks.json'}"

@@ -13,7 +13,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from interlink.gateway.auth.jws import b64url_encode, hs256
+from interlink.gateway.auth.jws import hs256
+from interlink.http.jose import b64url_encode
 from tests.unit.gateway.helpers import route, write_estate
 
 SECRET = "a-test-signing-key-of-some-length"

@@ -28,11 +28,12 @@ from interlink.gateway.auth.jwks import (
     max_age,
     parse_jwks,
 )
-from interlink.gateway.auth.jws import InvalidToken, b64url_encode, parse, verify_public
+from interlink.gateway.auth.jws import InvalidToken, parse, verify_public
 from interlink.gateway.policy import Reply, settle
 from interlink.gateway.request import Request
 from interlink.gateway.routing import MethodNotAllowed
 from interlink.gateway.services import GatewayServices
+from interlink.http.jose import b64url_encode
 from tests.unit.gateway.auth_helpers import (
     NOW,
     SECRET,

@@ -7,12 +7,12 @@ import pytest
 from interlink.gateway.auth.jws import (
     ClaimRules,
     InvalidToken,
-    b64url_encode,
     check_claims,
     parse,
     scopes_of,
     verify_hs256,
 )
+from interlink.http.jose import b64url_encode
 from tests.unit.gateway.auth_helpers import (
     AUDIENCE,
     ISSUER,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import EstateObject, HttpUrl, Model, Name, SecretRef
-from interlink.estate.kinds.tls import ConsumerCredential
+from interlink.estate.kinds.tls import MtlsCredential
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -275,6 +275,48 @@ class ConsumerType(StrEnum):
     INTERNAL = "internal"
 
 
+def _public_key(value: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    try:
+        key = serialization.load_pem_public_key(value.encode("utf-8"))
+    except (ValueError, UnicodeEncodeError):
+        raise ValueError("not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048:
+        return value
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return value
+    raise ValueError("the public key is neither RSA of 2048 bits or more nor EC P-256")
+
+
+class PrivateKeyJwtCredential(Model):
+    """The key a Consumer signs client assertions with at the gateway's token endpoint
+    (``private_key_jwt``, RFC 7523): in place of an API key as client secret, a JWT signed with
+    the Consumer's private key, checked with this public key or the keys at its JWKS URL."""
+
+    type: Literal["private_key_jwt"]
+    public_key: Annotated[str, AfterValidator(_public_key)] | None = Field(
+        default=None,
+        description="the public key as PEM (RSA ≥ 2048 bits for RS256, EC P-256 for ES256)",
+    )
+    jwks_url: HttpUrl | None = Field(
+        default=None, description="where the Consumer publishes its public keys (JWKS)"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> PrivateKeyJwtCredential:
+        if (self.public_key is None) == (self.jwks_url is None):
+            raise ValueError("a private_key_jwt credential takes publicKey or jwksUrl: one of them")
+        return self
+
+
+#: The credentials a Consumer declares in the estate (API keys live in the store).
+ConsumerCredential = Annotated[
+    MtlsCredential | PrivateKeyJwtCredential, Field(discriminator="type")
+]
+
+
 class ConsumerSpec(Model):
     type: ConsumerType = ConsumerType.PARTNER
     plan: Name
@@ -284,7 +326,9 @@ class ConsumerSpec(Model):
     credentials: list[ConsumerCredential] = Field(
         default_factory=list,
         description="client certificates (type mtls: a fingerprint or a subject) that identify "
-        "this Consumer on routes with the mtls auth method; API keys are kept in the store",
+        "this Consumer on routes with the mtls auth method, and keys it signs client "
+        "assertions with at the token endpoint (type private_key_jwt); API keys are kept in "
+        "the store",
     )
 
 

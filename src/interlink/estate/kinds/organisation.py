@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from interlink.estate.durations import Duration
 from interlink.estate.kinds.base import (
@@ -339,15 +341,70 @@ class CredentialScheme(StrEnum):
     BASIC = "basic"
     HEADER = "header"
     QUERY = "query"
+    OAUTH2 = "oauth2"
 
 
-# The fields each scheme takes, all of them required.
+class ClientAuth(StrEnum):
+    """How the platform authenticates to a System's token endpoint (RFC 7591 names)."""
+
+    CLIENT_SECRET_BASIC = "client_secret_basic"  # noqa: S105 - a method's name
+    CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105
+    PRIVATE_KEY_JWT = "private_key_jwt"
+
+
+# The fields each scheme requires; oauth2 also takes those of _OAUTH2_OPTIONAL.
 _SCHEME_FIELDS: dict[CredentialScheme, tuple[str, ...]] = {
     CredentialScheme.BEARER: ("token",),
     CredentialScheme.BASIC: ("username", "password"),
     CredentialScheme.HEADER: ("name", "value"),
     CredentialScheme.QUERY: ("name", "value"),
+    CredentialScheme.OAUTH2: ("token_url", "client_id"),
 }
+_OAUTH2_OPTIONAL = ("client_secret", "private_key", "client_auth", "key_id", "scopes", "audience")
+_FIELDS = (
+    "token",
+    "username",
+    "password",
+    "name",
+    "value",
+    "token_url",
+    "client_id",
+    *_OAUTH2_OPTIONAL,
+)
+# An OAuth scope-token (RFC 6749 §3.3): printable ASCII but space, '"' and '\\'.
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def _token_url(value: str) -> str:
+    """A token endpoint: https, or http to a loopback host only (secrets cross it)."""
+    if has_reference(value):
+        return value
+    check_token_url(value)
+    return value
+
+
+def check_token_url(url: str) -> None:
+    """ValueError unless ``url`` is https, or http to a loopback address."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):
+        return
+    raise ValueError(
+        f"the token URL {url!r} must be https (http only to a loopback address): the client's "
+        "secret crosses it"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _QUERY_NAME = re.compile(r"^[A-Za-z0-9._~!$'()*,;:@/-]+$")
 # Headers the platform sets or frames itself: a credential may not stand in for them.
@@ -364,11 +421,14 @@ _OWN_HEADERS = frozenset(
 
 class SystemCredentials(Model):
     """The credential the platform presents on every call it makes to a System: the gateway's
-    requests (primary and shadow) and webhook deliveries. Secrets are references."""
+    requests (primary and shadow), webhook deliveries and flow calls. Secrets are references.
+    oauth2: a token the platform fetches from the System's token endpoint (client
+    credentials grant) and keeps until shortly before it expires."""
 
     scheme: CredentialScheme = Field(
         description="bearer: Authorization: Bearer TOKEN; basic: Authorization: Basic; "
-        "header: the header NAME set to VALUE; query: the query parameter NAME set to VALUE"
+        "header: the header NAME set to VALUE; query: the query parameter NAME set to VALUE; "
+        "oauth2: Authorization: Bearer with a token from tokenUrl (client credentials grant)"
     )
     token: SecretRef | None = Field(default=None, description="bearer: the token")
     username: str | None = Field(
@@ -377,18 +437,50 @@ class SystemCredentials(Model):
     password: SecretRef | None = Field(default=None, description="basic: the password")
     name: str | None = Field(default=None, description="header or query: its name")
     value: SecretRef | None = Field(default=None, description="header or query: the secret")
+    token_url: Annotated[str, AfterValidator(_token_url)] | None = Field(
+        default=None,
+        description="oauth2: the System's token endpoint (https; http only to loopback), "
+        "or a reference",
+    )
+    client_id: str | None = Field(
+        default=None, description="oauth2: the platform's client id there (plain or a reference)"
+    )
+    client_secret: SecretRef | None = Field(
+        default=None, description="oauth2: the client secret (or privateKey, not both)"
+    )
+    private_key: SecretRef | None = Field(
+        default=None,
+        description="oauth2: a PEM private key (RSA ≥ 2048 bits: RS256; EC P-256: ES256) "
+        "that signs a JWT assertion (private_key_jwt, RFC 7523) instead of a client secret",
+    )
+    client_auth: ClientAuth | None = Field(
+        default=None,
+        description="oauth2: client_secret_basic (default with clientSecret), "
+        "client_secret_post, or private_key_jwt (with privateKey)",
+    )
+    key_id: str | None = Field(
+        default=None, min_length=1, description="oauth2: the assertion's kid header"
+    )
+    scopes: list[str] | None = Field(default=None, description="oauth2: the scopes asked for")
+    audience: str | None = Field(
+        default=None, min_length=1, description="oauth2: the token request's audience parameter"
+    )
 
     @model_validator(mode="after")
     def _fields(self) -> SystemCredentials:
         wanted = _SCHEME_FIELDS[self.scheme]
-        for field in ("token", "username", "password", "name", "value"):
+        optional = _OAUTH2_OPTIONAL if self.scheme is CredentialScheme.OAUTH2 else ()
+        for field in _FIELDS:
             given = getattr(self, field) is not None
             if field in wanted and not given:
-                raise ValueError(f"scheme {self.scheme.value} needs {field}")
-            if field not in wanted and given:
+                raise ValueError(f"scheme {self.scheme.value} needs {to_camel(field)}")
+            if field not in wanted and field not in optional and given:
+                takes = ", ".join(to_camel(f) for f in (*wanted, *optional))
                 raise ValueError(
-                    f"scheme {self.scheme.value} takes no {field} (it takes {', '.join(wanted)})"
+                    f"scheme {self.scheme.value} takes no {to_camel(field)} (it takes {takes})"
                 )
+        if self.scheme is CredentialScheme.OAUTH2:
+            self._oauth2()
         if self.username is not None and not has_reference(self.username) and ":" in self.username:
             raise ValueError("a basic username must not hold ':'")
         name = self.name or ""
@@ -400,6 +492,28 @@ class SystemCredentials(Model):
         if self.scheme is CredentialScheme.QUERY and not _QUERY_NAME.match(name):
             raise ValueError(f"{name!r} is not a query parameter name")
         return self
+
+    def _oauth2(self) -> None:
+        if (self.client_secret is None) == (self.private_key is None):
+            raise ValueError("scheme oauth2 takes clientSecret or privateKey: one of them")
+        auth = self.auth_method
+        if (auth is ClientAuth.PRIVATE_KEY_JWT) != (self.private_key is not None):
+            needs = "privateKey" if auth is ClientAuth.PRIVATE_KEY_JWT else "clientSecret"
+            raise ValueError(f"clientAuth {auth.value} needs {needs}")
+        if self.key_id is not None and self.private_key is None:
+            raise ValueError("keyId names the key of privateKey; there is none")
+        for scope in self.scopes or ():
+            if not _SCOPE.match(scope):
+                raise ValueError(f"{scope!r} is not an OAuth scope (printable, no spaces)")
+
+    @property
+    def auth_method(self) -> ClientAuth:
+        """How the client authenticates at the token endpoint, as given or implied."""
+        if self.client_auth is not None:
+            return self.client_auth
+        if self.private_key is not None:
+            return ClientAuth.PRIVATE_KEY_JWT
+        return ClientAuth.CLIENT_SECRET_BASIC
 
 
 def _bearer_shorthand(value: object) -> object:

@@ -195,7 +195,3 @@ class MtlsCredential(Model):
         if (self.fingerprint is None) == (self.subject is None):
             raise ValueError("an mtls credential names a fingerprint or a subject: one of them")
         return self
-
-
-#: The credentials a Consumer declares in the estate (API keys live in the store).
-ConsumerCredential = MtlsCredential

@@ -109,6 +109,7 @@ def compile_plan(
     inputs = [sub.model_dump_json(), url or "", owner or ""]
     if credential is not None:  # a rotated secret makes a new plan
         inputs += [repr(credential), credential.value.decode("latin-1")]
+        inputs.append(credential.source.fingerprint if credential.source is not None else "")
     inputs += [c.model_dump_json() for c in channels]
     if target.flow is not None:  # a flow fixed by a reload may start where it could not
         flow = estate.get("Flow", target.flow)

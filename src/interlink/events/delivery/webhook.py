@@ -13,7 +13,10 @@ with each, which is how a secret is rotated without a moment where the receiver 
 deliveries. The value is read again every minute, so rotating it needs no restart.
 
 The target System's ``credentials`` (``interlink.http.credential``) ride on every delivery: a
-header added to the signed ones, or a query parameter joined to the URL.
+header added to the signed ones, or a query parameter joined to the URL. With ``oauth2`` the
+header carries the System's current token; when the token endpoint gives none the attempt fails
+and is retried on the subscription's schedule, and a 401 to a delivery sends it once more with a
+fresh token.
 
 The HTTP client sits behind :class:`WebhookClient`: the default, :class:`PooledClient`, is the
 platform's own keep-alive client (``interlink.http``); :class:`HttpxClient` is the general one.
@@ -50,6 +53,7 @@ from interlink.events.signing import (
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential
 from interlink.http.origin import Origin
+from interlink.http.token_source import TokenError
 from interlink.observe import tracing
 
 log = logging.getLogger("interlink.events.delivery")
@@ -307,6 +311,8 @@ class WebhookSender:
         # is added to each request.
         self.url = credential.url(url) if credential is not None else url
         self.credential_header = credential.header_text() if credential is not None else None
+        # oauth2: the token is asked for on each delivery (it is renewed as it expires).
+        self.token = credential if credential is not None and credential.source else None
         self.client = client
         self.clock = clock
         self.keys = keys
@@ -326,7 +332,7 @@ class WebhookSender:
         else:
             headers[ID_HEADER] = msg_id
             headers[TIMESTAMP_HEADER] = str(timestamp)
-        if self.credential_header is not None:
+        if self.credential_header is not None and self.token is None:
             name, value = self.credential_header
             headers[name] = value
         traced = tracing.current()
@@ -334,8 +340,30 @@ class WebhookSender:
             parent = traced.traceparent()
             if parent is not None:
                 headers["traceparent"] = parent
+        if self.token is not None:
+            return await self._with_token(self.token, job, headers)
+        return self.judge(await self._post(job, headers))
+
+    async def _with_token(
+        self, credential: Credential, job: Job, headers: dict[str, str]
+    ) -> Attempt:
+        """A delivery with the System's oauth2 token; a 401 drops it, and the delivery goes
+        once more with a fresh one. No token is a failed attempt, retried on schedule."""
         try:
-            response = await self.client.post(self.url, job.body, headers, self.timeout)
+            used = await credential.current()
+        except TokenError as exc:
+            return Attempt(False, error=exc.message)
+        answer = await self._post(job, _with_header(headers, used))
+        if isinstance(answer, WebhookResponse) and answer.status == 401:
+            fresh = await credential.renewed(used)
+            if fresh is not None:
+                answer = await self._post(job, _with_header(headers, fresh))
+        return self.judge(answer)
+
+    async def _post(self, job: Job, headers: Mapping[str, str]) -> WebhookResponse | Attempt:
+        """The receiver's answer, or the failed attempt when none came."""
+        try:
+            return await self.client.post(self.url, job.body, headers, self.timeout)
         except TimeoutError:
             return Attempt(False, error=f"no answer within {self.timeout:g}s")
         except (ConnectionError, OSError) as exc:
@@ -343,9 +371,10 @@ class WebhookSender:
         except Exception as exc:  # a client bug must cost a retry, not the dispatcher
             log.exception("webhook client failed unexpectedly")
             return Attempt(False, error=_one_line(exc))
-        return self.judge(response)
 
-    def judge(self, response: WebhookResponse) -> Attempt:
+    def judge(self, response: WebhookResponse | Attempt) -> Attempt:
+        if isinstance(response, Attempt):
+            return response
         status = response.status
         if 200 <= status < 300:
             return Attempt(True, status)
@@ -362,6 +391,11 @@ class WebhookSender:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _with_header(headers: dict[str, str], credential: Credential) -> dict[str, str]:
+    pair = credential.header_text()
+    return {**headers, pair[0]: pair[1]} if pair is not None else headers
 
 
 def _one_line(exc: BaseException) -> str:

@@ -64,10 +64,6 @@ def b64url_decode(part: str) -> bytes:
         raise InvalidToken("malformed token: not base64url") from exc
 
 
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _object(data: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(data)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from interlink.estate.kinds import Consumer
+from interlink.estate.kinds.tls import MtlsCredential
 from interlink.gateway.auth.credentials import Credentials
 from interlink.gateway.auth.identity import Identity, identities
 from interlink.gateway.request import Request
@@ -35,6 +36,8 @@ def certificate_index(consumers: Mapping[str, Consumer]) -> CertificateIndex:
     holders: dict[str, Consumer] = {}
     for name, consumer in consumers.items():
         for credential in consumer.spec.credentials:
+            if not isinstance(credential, MtlsCredential):
+                continue
             if credential.fingerprint is not None:
                 fingerprints.setdefault(credential.fingerprint, name)
             if credential.subject is not None:

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from interlink.estate.kinds import Consumer
 from interlink.estate.kinds.gateway import JwtAuth
 from interlink.estate.model import Estate
+from interlink.gateway.auth.client_assertion import compile_verifier
 from interlink.gateway.auth.jwt import JwtMethod
-from interlink.gateway.auth.token_endpoint import TokenEndpoint
+from interlink.gateway.auth.token_endpoint import TOKEN_PATH, TokenEndpoint
 from interlink.gateway.policy import Unsupported
 from interlink.gateway.services import GatewayServices
 
@@ -22,14 +23,21 @@ def compile_token_endpoint(estate: Estate, services: GatewayServices) -> TokenEn
     settings = estate.platform.spec.gateway.oauth
     if settings is None or services.platform_keys is None or services.keyring is None:
         return None
-    consumers = {c.name: frozenset(c.spec.scopes) for c in estate.of(Consumer)}
+    declared = list(estate.of(Consumer))
+    consumers = {c.name: frozenset(c.spec.scopes) for c in declared}
+    issuer = str(settings.issuer).rstrip("/")
+    audiences = frozenset({issuer + TOKEN_PATH, issuer})
+    assertions = compile_verifier(
+        declared, audiences, services.state, services.store, services.clock
+    )
     return TokenEndpoint(
-        str(settings.issuer),
+        issuer,
         settings.token_lifetime,
         consumers,
         services.keyring,
         services.platform_keys,
         services.clock,
+        assertions,
     )
 
 

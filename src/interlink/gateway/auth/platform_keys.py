@@ -20,13 +20,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from interlink.errors import InterlinkError
 from interlink.gateway.auth.jwks import Jwk
-from interlink.gateway.auth.jws import b64url_encode
+from interlink.http.jose import SigningKey, b64url_encode
 from interlink.store import Store
 from interlink.vault import MasterKeys
 from interlink.vault.platform_keys import add_key, open_private_key, seal_plain
@@ -41,13 +40,6 @@ log = logging.getLogger("interlink.gateway")
 REFRESH: Final = 30.0  # seconds between reloads of the keys from the store
 MIN_RELOAD: Final = 2.0  # seconds between reloads an unknown kid may cause
 RSA_BITS: Final = 2048
-
-
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    kid: str
-    alg: str
-    key: PrivateKey = field(repr=False)
 
 
 def generate(alg: str) -> tuple[str, str]:
@@ -115,18 +107,6 @@ def public_jwk(kid: str, alg: str, key: PrivateKey) -> dict[str, Any]:
         "alg": alg,
         "use": "sig",
     }
-
-
-def sign(key: SigningKey, signing_input: bytes) -> bytes:
-    """The JWS signature of ``signing_input`` (ES256: r and s, 32 bytes each)."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
-
-    if isinstance(key.key, ec.EllipticCurvePrivateKey):
-        der = key.key.sign(signing_input, ec.ECDSA(hashes.SHA256()))
-        r, s = utils.decode_dss_signature(der)
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    return key.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
 
 
 class PlatformKeyRing:

@@ -3,11 +3,13 @@
 - ``POST /oauth/token``: the client credentials grant (RFC 6749 §4.4). The client is a
   Consumer: its id is the Consumer's name or the id of one of its API keys, its secret one of
   its API keys (checked against the key ring, as the ``apiKey`` method does), sent as HTTP Basic
-  or as the form's ``client_id`` and ``client_secret``. The answer is a JWT access token signed
-  by the platform's newest key: ``sub`` and ``client_id`` the Consumer, ``iss`` and ``aud`` the
-  issuer, ``scope`` the requested scopes (all of the Consumer's when none are asked for). Errors
-  are RFC 6749 §5.2 JSON (``invalid_request``, ``invalid_client``, ``unsupported_grant_type``,
-  ``invalid_scope``), never problem+json: OAuth clients read those.
+  or as the form's ``client_id`` and ``client_secret``; or, for a Consumer that declares a
+  ``private_key_jwt`` key, a client assertion it signed (``client_assertion.py``). The answer
+  is a JWT access token signed by the platform's newest key: ``sub`` and ``client_id`` the
+  Consumer, ``iss`` and ``aud`` the issuer, ``scope`` the requested scopes (all of the
+  Consumer's when none are asked for). Errors are RFC 6749 §5.2 JSON (``invalid_request``,
+  ``invalid_client``, ``unsupported_grant_type``, ``invalid_scope``), never problem+json:
+  OAuth clients read those.
 - ``GET /.well-known/jwks.json``: the platform's public keys.
 - ``GET /.well-known/openid-configuration``: the discovery document (RFC 8414 fields).
 
@@ -24,12 +26,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote
 
-from interlink.gateway.auth.jws import b64url_encode
-from interlink.gateway.auth.platform_keys import PlatformKeyRing, sign
+from interlink.gateway.auth.client_assertion import AssertionRefused, AssertionVerifier
+from interlink.gateway.auth.platform_keys import PlatformKeyRing
 from interlink.gateway.request import Request
 from interlink.gateway.responder import Responder
 from interlink.http.headers import Headers
+from interlink.http.jose import signed_jwt
 from interlink.http.streams import BodyError
+from interlink.http.token_source import ASSERTION_TYPE
 from interlink.store.keyring import KeyRing
 
 TOKEN_PATH: Final = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -61,6 +65,7 @@ class TokenEndpoint:
         keyring: KeyRing,
         keys: PlatformKeyRing,
         clock: Callable[[], float],
+        assertions: AssertionVerifier | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.lifetime = int(lifetime)
@@ -68,16 +73,18 @@ class TokenEndpoint:
         self.keyring = keyring
         self.keys = keys
         self.clock = clock
+        self.assertions = assertions  # None: no Consumer declares a private_key_jwt key
+        methods = ["client_secret_basic", "client_secret_post"]
+        if assertions is not None:
+            methods.append("private_key_jwt")
         self.discovery = json.dumps(
             {
                 "issuer": self.issuer,
                 "token_endpoint": self.issuer + TOKEN_PATH,
                 "jwks_uri": self.issuer + JWKS_PATH,
                 "grant_types_supported": [GRANT],
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_basic",
-                    "client_secret_post",
-                ],
+                "token_endpoint_auth_methods_supported": methods,
+                "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
                 "scopes_supported": sorted({s for held in consumers.values() for s in held}),
                 "response_types_supported": ["token"],
                 "subject_types_supported": ["public"],
@@ -119,7 +126,9 @@ class TokenEndpoint:
                     400, "invalid_request", "the body must be application/x-www-form-urlencoded"
                 )
             form = parse_form(await _body(request))
-            answer = self.grant(request.headers, form)
+            if form.get("grant_type") is None:
+                raise OAuthError(400, "invalid_request", "grant_type is missing")
+            answer = self.grant(await self.authenticate(request.headers, form), form)
         except OAuthError as exc:
             headers: Headers = [JSON, *NO_STORE]
             if exc.basic:
@@ -129,12 +138,34 @@ class TokenEndpoint:
             return
         conn.respond(request, 200, [JSON, *NO_STORE], json.dumps(answer).encode("utf-8"))
 
-    def grant(self, headers: Headers, form: dict[str, str]) -> dict[str, Any]:
-        """The token response for a client credentials request; raises OAuthError."""
+    async def authenticate(self, headers: Headers, form: dict[str, str]) -> str:
+        """The Consumer the client authenticated as, by a secret or a client assertion;
+        raises OAuthError."""
+        if "client_assertion" not in form and "client_assertion_type" not in form:
+            return self.client(headers, form)
+        if _basic(headers) is not None or "client_secret" in form:
+            raise OAuthError(400, "invalid_request", "client credentials sent twice")
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise OAuthError(
+                400, "invalid_request", f"client_assertion_type must be {ASSERTION_TYPE}"
+            )
+        assertion = form.get("client_assertion")
+        if not assertion:
+            raise OAuthError(400, "invalid_request", "client_assertion is missing")
+        if self.assertions is None:
+            raise OAuthError(401, "invalid_client", "no Consumer here authenticates by assertion")
+        try:
+            consumer = await self.assertions.consumer(assertion, form.get("client_id"))
+        except AssertionRefused as exc:
+            raise OAuthError(401, "invalid_client", str(exc)) from None
+        if consumer not in self.consumers:
+            raise OAuthError(401, "invalid_client", f"Consumer {consumer} is not in the estate")
+        return consumer
+
+    def grant(self, consumer: str, form: dict[str, str]) -> dict[str, Any]:
+        """The token response for a client credentials request from ``consumer``; raises
+        OAuthError."""
         grant_type = form.get("grant_type")
-        if grant_type is None:
-            raise OAuthError(400, "invalid_request", "grant_type is missing")
-        consumer = self.client(headers, form)
         if grant_type != GRANT:
             raise OAuthError(400, "unsupported_grant_type", f"only {GRANT} is supported")
         held = self.consumers[consumer]
@@ -147,7 +178,6 @@ class TokenEndpoint:
         if signing is None:
             raise OAuthError(503, "temporarily_unavailable", "no platform signing key yet")
         now = int(self.clock())
-        header = {"alg": signing.alg, "typ": "at+jwt", "kid": signing.kid}
         claims = {
             "iss": self.issuer,
             "sub": consumer,
@@ -158,10 +188,8 @@ class TokenEndpoint:
             "jti": secrets.token_urlsafe(16),
             "scope": " ".join(sorted(scopes)),
         }
-        signing_input = f"{_part(header)}.{_part(claims)}".encode("ascii")
-        token = f"{signing_input.decode('ascii')}.{b64url_encode(sign(signing, signing_input))}"
         return {
-            "access_token": token,
+            "access_token": signed_jwt(signing, claims, "at+jwt"),
             "token_type": "Bearer",
             "expires_in": self.lifetime,
             "scope": claims["scope"],
@@ -185,10 +213,6 @@ class TokenEndpoint:
                 401, "invalid_client", f"Consumer {found.consumer} is not in the estate"
             )
         return found.consumer
-
-
-def _part(value: dict[str, Any]) -> str:
-    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 def _basic(headers: Headers) -> tuple[str, str] | None:

@@ -276,8 +276,9 @@ class Shadow:
     ) -> None:
         method = request.method_bytes
         headers = upstream_headers(request)
-        if self.target.credential is not None:  # the shadow System's own credential
-            headers = self.target.credential.headers(headers)
+        credential = self.target.credential
+        if credential is not None and credential.source is None:  # the shadow System's own
+            headers = credential.headers(headers)  # (an oauth2 token is added as it is sent)
 
         def observe(status: int, response_headers: Headers, data: bytes) -> None:
             if len(data) > MAX_SHADOW_BYTES:
@@ -342,10 +343,22 @@ class Shadow:
         body: bytes | None,
     ) -> tuple[int, Headers, bytes] | None:
         """The shadow's whole answer, or None when it is larger than MAX_SHADOW_BYTES."""
+        credential = self.target.credential
+        used = None
+        if credential is not None and credential.source is not None:  # its oauth2 token
+            used = await credential.current()
         response = await client.send(
-            self.target.origin, method, target, headers, body, None,
-            self.connect_timeout, self.read_timeout,
+            self.target.origin, method, target, used.headers(headers) if used else headers,
+            body, None, self.connect_timeout, self.read_timeout,
         )  # fmt: skip
+        if response.status == 401 and credential is not None and used is not None:
+            fresh = await credential.renewed(used)
+            if fresh is not None:  # once more with a fresh token
+                response.close()
+                response = await client.send(
+                    self.target.origin, method, target, fresh.headers(headers), body, None,
+                    self.connect_timeout, self.read_timeout,
+                )  # fmt: skip
         try:
             parts: list[bytes] = []
             size = 0
