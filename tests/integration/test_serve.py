@@ -34,14 +34,31 @@ def start(estate: Path, *extra: str) -> Served:
     listen = ("--admin-listen", f"127.0.0.1:{port}", "--gateway-listen", "127.0.0.1:0")
     proc = InterlinkProcess(["serve", str(estate), *listen, *extra])
     proc.start()
-    token = proc.wait_for(r"admin token \(shown once, store it now\): " + TOKEN.pattern).group(1)
-    proc.wait_for(r"admin API on http://")
-    return Served(proc, f"http://127.0.0.1:{port}", token)
+    try:
+        token = proc.wait_for(r"admin token \(shown once, store it now\): " + TOKEN.pattern)
+        proc.wait_for(r"admin API on http://")
+    except BaseException:
+        proc.stop()  # a start that timed out would otherwise outlive the run
+        raise
+    return Served(proc, f"http://127.0.0.1:{port}", token.group(1))
 
 
 @pytest.fixture
 def served(retail_dir: Path) -> Iterator[Served]:
     s = start(retail_dir)
+    yield s
+    s.proc.stop()
+
+
+@pytest.fixture(scope="module")
+def read_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the module's tests that only read (no token, reload or file change), so
+    each does not pay for a start of its own; the others take ``served``, fresh per test."""
+    from interlink.cli.estate import write_example
+
+    estate = tmp_path_factory.mktemp("read-only") / "estate"
+    write_example("retail", estate)
+    s = start(estate)
     yield s
     s.proc.stop()
 
@@ -55,16 +72,16 @@ def wait_until(predicate: object, timeout: float = 15.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def test_health_and_readiness_need_no_token(served: Served) -> None:
-    assert httpx.get(served.base + "/healthz").json() == {"status": "ok"}
-    ready = httpx.get(served.base + "/readyz").json()
+def test_health_and_readiness_need_no_token(read_only: Served) -> None:
+    assert httpx.get(read_only.base + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(read_only.base + "/readyz").json()
     assert ready == {"status": "ready", "revision": 1}
 
 
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer il_abcdefgh_x"])
-def test_api_rejects_missing_or_bad_tokens(served: Served, header: str | None) -> None:
+def test_api_rejects_missing_or_bad_tokens(read_only: Served, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
-    response = httpx.get(served.base + "/api/v1/estate", headers=headers)
+    response = httpx.get(read_only.base + "/api/v1/estate", headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"] == "Bearer"
@@ -82,8 +99,8 @@ def test_the_start_and_the_initial_token_open_the_audit_log(served: Served) -> N
     assert served.get("/api/v1/audit/verify").json()["ok"] is True
 
 
-def test_estate_lists_objects_with_references_unresolved(served: Served) -> None:
-    body = served.get("/api/v1/estate").json()
+def test_estate_lists_objects_with_references_unresolved(read_only: Served) -> None:
+    body = read_only.get("/api/v1/estate").json()
     assert body["revision"]["id"] == 1
     keys = {f"{o['kind']}/{o['metadata']['name']}" for o in body["objects"]}
     assert len(keys) == 53
@@ -94,24 +111,24 @@ def test_estate_lists_objects_with_references_unresolved(served: Served) -> None
     jwt = route["spec"]["auth"]["methods"][1]
     assert jwt["secret"] == "${secret:mobile-jwt-key}"
     assert route["source"] == {"file": "gateway/routes.yaml", "line": 5}
-    only = served.get("/api/v1/estate", params={"kind": "Team"}).json()["objects"]
+    only = read_only.get("/api/v1/estate", params={"kind": "Team"}).json()["objects"]
     assert {o["kind"] for o in only} == {"Team"}
 
 
-def test_graph_in_three_formats(served: Served) -> None:
-    graph = served.get("/api/v1/graph").json()
+def test_graph_in_three_formats(read_only: Served) -> None:
+    graph = read_only.get("/api/v1/graph").json()
     assert {"source": "System/crm", "target": "Api/customers-v1", "type": "exposes"} in graph[
         "edges"
     ]
-    assert served.get("/api/v1/graph", params={"format": "mermaid"}).text.startswith("flowchart")
-    assert served.get("/api/v1/graph", params={"format": "dot"}).text.startswith("digraph")
-    bad = served.get("/api/v1/graph", params={"format": "png"})
+    assert read_only.get("/api/v1/graph", params={"format": "mermaid"}).text.startswith("flowchart")
+    assert read_only.get("/api/v1/graph", params={"format": "dot"}).text.startswith("digraph")
+    bad = read_only.get("/api/v1/graph", params={"format": "png"})
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
 
 
-def test_openapi_document_describes_the_api(served: Served) -> None:
-    doc = httpx.get(served.base + "/openapi.json").json()
+def test_openapi_document_describes_the_api(read_only: Served) -> None:
+    doc = httpx.get(read_only.base + "/openapi.json").json()
     assert doc["info"]["title"] == "Interlink admin API"
     assert "/api/v1/estate/revisions" in doc["paths"]
 
