@@ -6,75 +6,73 @@ incompatible change, 2 could not run. A traceback is shown only with INTERLINK_D
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
+from typing import Final
 
 import click
 
 from interlink import __version__
-from interlink.cli.admin import admin_group
-from interlink.cli.alerts import alerts_group
-from interlink.cli.apply import apply_command
-from interlink.cli.audit import audit_group
-from interlink.cli.catalog import catalog_group
-from interlink.cli.check import check_command
-from interlink.cli.compliance import compliance_group
-from interlink.cli.connectors import connectors_group
-from interlink.cli.consumers import consumers_group
-from interlink.cli.demo import demo_command
-from interlink.cli.diff import diff_command
-from interlink.cli.estate import graph_command, init_command, schema_command
-from interlink.cli.events import dlq_group, events_group
-from interlink.cli.export import export_group
-from interlink.cli.flows import flows_group
-from interlink.cli.inventory import impact_command, inventory_command
-from interlink.cli.lineage import lineage_group
-from interlink.cli.monitors import monitors_group
-from interlink.cli.products import products_group
-from interlink.cli.routes import routes_group
-from interlink.cli.secrets import secrets_group
-from interlink.cli.serve import serve_command
-from interlink.cli.sources import sources_group
 from interlink.errors import InterlinkError
 
+#: Each command's module and object, imported only when the command is called (or listed by
+#: ``--help``): a command's imports are a second or more of CPU for the biggest (the serve
+#: runtime, the secret store), which every other command would otherwise pay at each start.
+COMMANDS: Final = {
+    "admin": ("interlink.cli.admin", "admin_group"),
+    "alerts": ("interlink.cli.alerts", "alerts_group"),
+    "apply": ("interlink.cli.apply", "apply_command"),
+    "audit": ("interlink.cli.audit", "audit_group"),
+    "catalog": ("interlink.cli.catalog", "catalog_group"),
+    "check": ("interlink.cli.check", "check_command"),
+    "compliance": ("interlink.cli.compliance", "compliance_group"),
+    "connectors": ("interlink.cli.connectors", "connectors_group"),
+    "consumers": ("interlink.cli.consumers", "consumers_group"),
+    "demo": ("interlink.cli.demo", "demo_command"),
+    "diff": ("interlink.cli.diff", "diff_command"),
+    "dlq": ("interlink.cli.events", "dlq_group"),
+    "events": ("interlink.cli.events", "events_group"),
+    "export": ("interlink.cli.export", "export_group"),
+    "flows": ("interlink.cli.flows", "flows_group"),
+    "graph": ("interlink.cli.estate", "graph_command"),
+    "impact": ("interlink.cli.inventory", "impact_command"),
+    "init": ("interlink.cli.estate", "init_command"),
+    "inventory": ("interlink.cli.inventory", "inventory_command"),
+    "lineage": ("interlink.cli.lineage", "lineage_group"),
+    "monitors": ("interlink.cli.monitors", "monitors_group"),
+    "products": ("interlink.cli.products", "products_group"),
+    "routes": ("interlink.cli.routes", "routes_group"),
+    "schema": ("interlink.cli.estate", "schema_command"),
+    "secrets": ("interlink.cli.secrets", "secrets_group"),
+    "serve": ("interlink.cli.serve", "serve_command"),
+    "sources": ("interlink.cli.sources", "sources_group"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class Commands(click.Group):
+    """The top-level group, its commands imported on first use (:data:`COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = COMMANDS.get(cmd_name)
+        if found is None:
+            return None
+        command = getattr(importlib.import_module(found[0]), found[1])
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(
+    cls=Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="interlink")
 def cli() -> None:
     """Interlink: your integration estate as code, and the platform that runs it."""
-
-
-for command in (
-    check_command,
-    diff_command,
-    schema_command,
-    graph_command,
-    export_group,
-    init_command,
-    serve_command,
-    apply_command,
-    demo_command,
-    admin_group,
-    alerts_group,
-    audit_group,
-    consumers_group,
-    secrets_group,
-    routes_group,
-    events_group,
-    dlq_group,
-    flows_group,
-    monitors_group,
-    connectors_group,
-    sources_group,
-    products_group,
-    inventory_command,
-    impact_command,
-    lineage_group,
-    compliance_group,
-    catalog_group,
-):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
