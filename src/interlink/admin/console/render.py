@@ -21,6 +21,8 @@ NAV: Final = (
     ("/inventory", "Inventory", "inventory.read"),
     ("/subscriptions", "Subscriptions", "subscriptions.list"),
     ("/runs", "Flow runs", "runs.list"),
+    ("/products", "Data products", "estate.read"),
+    ("/lineage", "Lineage", "lineage.trace"),
     ("/monitors", "Monitors and alerts", "monitors.list"),
     ("/audit", "Audit", "audit.list"),
 )
