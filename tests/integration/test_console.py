@@ -131,6 +131,7 @@ def test_each_page_renders_for_an_admin(console: Console) -> None:
         ("/console/runs", "Flow runs"),
         ("/console/products", "Data products"),
         ("/console/lineage", "Lineage"),
+        ("/console/map", "Estate map"),
         ("/console/monitors", "Monitors and alerts"),
         ("/console/audit", "Audit"),
     ]:
@@ -536,3 +537,40 @@ def test_lineage_page_traces_a_subject_and_a_products_reads(console: Console) ->
         assert message in bad.text
         assert 'role="alert"' in bad.text
         assert '<form method="get" action="/console/lineage"' in bad.text  # to try again
+
+
+def test_estate_map_draws_declared_and_observed_edges_and_filters(console: Console) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from interlink.store.connections import ObservedLink
+
+    hour = datetime.now(UTC) - timedelta(hours=1)
+    seen = ObservedLink(hour, "publish", "Consumer/mystery", "Event/order.placed", "events", 2)
+    console.runtime.store.links.record([seen])
+    client = console.sign_in(console.viewer)
+    page = client.get("/console/map")
+    assert page.status_code == 200, page.text
+    assert "<h1>Estate map</h1>" in page.text
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text
+    assert 'role="img" aria-labelledby="map-title"' in page.text
+    edges = page.text.split('id="edges"')[1]
+    declared = "<td>System/crm</td><td>Api/customers-v1</td><td>exposes</td>"
+    assert declared + '\n<td><span class="tag declared">declared</span>' in edges
+    observed = "<td>Consumer/mystery</td><td>Event/order.placed</td><td>publish</td>"
+    assert observed + '\n<td><span class="tag observed undeclared">' in edges
+    assert "2 in the window" in edges
+    assert '<path class="edge observed undeclared"' in page.text
+    assert '<path class="edge declared"' in page.text
+
+    sales = client.get("/console/map", params={"domain": "sales", "team": ""}).text
+    assert "System/crm" in sales
+    assert "Flow/order-saga" in sales  # no domain of its own: linked to a sales node
+    logistics = client.get("/console/map", params={"team": "logistics"}).text
+    assert "<td>System/crm</td><td>Api/customers-v1</td>" not in logistics
+    nobody = client.get("/console/map", params={"team": "no-such-team"})
+    assert nobody.status_code == 200
+    assert "Nothing in the estate matches team no-such-team." in nobody.text
+    bad = client.get("/console/map", params={"since": "never"})
+    assert bad.status_code == 400
+    assert "give a duration such as 1h, 24h or 7d" in bad.text
+    assert "Traceback" not in bad.text

@@ -23,6 +23,7 @@ NAV: Final = (
     ("/runs", "Flow runs", "runs.list"),
     ("/products", "Data products", "estate.read"),
     ("/lineage", "Lineage", "lineage.trace"),
+    ("/map", "Estate map", "graph.read"),
     ("/monitors", "Monitors and alerts", "monitors.list"),
     ("/audit", "Audit", "audit.list"),
 )
