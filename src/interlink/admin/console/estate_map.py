@@ -72,12 +72,17 @@ class EstateMap:
         return [(k, [n for n in self.nodes.values() if n.kind == k]) for k in kinds]
 
     def path(self, edge: MapEdge) -> str:
-        """The SVG path of ``edge``: a curve from its source's right side to its target's
-        left side."""
+        """The SVG path of ``edge``: a curve between the facing sides of its two nodes (the
+        right sides, when they share a column)."""
         a, b = self.nodes[edge.source], self.nodes[edge.target]
-        x1, y1 = a.x + WIDTH, a.y + HEIGHT // 2
-        x2, y2 = b.x, b.y + HEIGHT // 2
-        bend = max(abs(x2 - x1) // 2, 40)
+        y1, y2 = a.y + HEIGHT // 2, b.y + HEIGHT // 2
+        if a.x == b.x:
+            x1 = x2 = a.x + WIDTH
+            return f"M{x1},{y1} C{x1 + 40},{y1} {x2 + 40},{y2} {x2},{y2}"
+        step = 1 if a.x < b.x else -1
+        x1 = a.x + WIDTH if step == 1 else a.x
+        x2 = b.x if step == 1 else b.x + WIDTH
+        bend = step * max(abs(x2 - x1) // 3, 20)
         return f"M{x1},{y1} C{x1 + bend},{y1} {x2 - bend},{y2} {x2},{y2}"
 
     def size(self) -> tuple[int, int]:
