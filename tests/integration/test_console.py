@@ -455,12 +455,26 @@ def test_silence_forms_refuse_bad_input_viewers_and_other_teams(console: Console
     assert theirs.status_code == 403
     assert "Monitor/customers-availability is owned by team sales" in theirs.text
     assert _silences(console) == []
+    admin = console.sign_in(console.admin)
+    made = admin.post(
+        "/console/silences", data={**form, "csrf": csrf_of(admin.get("/console/monitors").text)}
+    )
+    [held] = _silences(console)
+    assert made.status_code == 303
+    shown = team.get("/console/monitors").text
+    assert f'action="/console/silences/{held.id}/lift"' not in shown  # not analytics' to lift
+    lift = team.post(f"/console/silences/{held.id}/lift", data={"csrf": csrf_of(shown)})
+    assert lift.status_code == 403
+    assert "Monitor/customers-availability is owned by team sales" in lift.text
+    assert _silences(console) == [held]
     results = [(e.action, e.result) for e in store.audit.list() if e.action.startswith("alert.")]
     assert results == [
         ("alert.silence", "failed"),
         ("alert.unsilence", "failed"),
         ("alert.silence", "refused"),
         ("alert.silence", "refused"),
+        ("alert.silence", "ok"),
+        ("alert.unsilence", "refused"),
     ]
 
 
