@@ -1,6 +1,7 @@
 """The console in a real Chromium (Debian's, driven by Playwright) against a real
 `interlink serve`: sign in, every page, the inventory search and CSV, a dead letter retried and
-delivered, a flow run's timeline, sign-out.
+delivered, a flow run's timeline, a silence added and lifted, the data products, lineage and
+estate map pages, sign-out.
 
 Skipped when /usr/bin/chromium is absent, failed instead under INTERLINK_REQUIRE_SERVICES=1;
 `playwright install` is never run: no browser is downloaded.
@@ -85,6 +86,9 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
         ("Inventory", "Inventory"),
         ("Flow runs", "Flow runs"),
         ("Monitors and alerts", "Monitors and alerts"),
+        ("Data products", "Data products"),
+        ("Lineage", "Lineage"),
+        ("Estate map", "Estate map"),
         ("Audit", "Audit"),
         ("Subscriptions", "Subscriptions"),
     ]:
@@ -141,6 +145,39 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     assert [
         (e["action"], e["target"], e["result"]) for e in flow_audit if e["action"] == "flow.retry"
     ] == [("flow.retry", f"run/{run_id}", "ok")]
+
+    # A silence added and lifted from the monitors page, audited as over the API.
+    nav.get_by_role("link", name="Monitors and alerts").click()
+    page.wait_for_url("**/console/monitors")
+    page.get_by_label("Monitor", exact=True).select_option("customers-availability")
+    page.get_by_label("For").fill("1h")
+    page.get_by_label("Reason").fill("CRM upgrade")
+    page.get_by_role("button", name="Add silence").click()
+    page.get_by_role("status").filter(has_text="was added").wait_for()
+    held = page.get_by_role("row", name="customers-availability CRM upgrade")
+    held.get_by_role("button", name="Lift").click()
+    page.get_by_role("status").filter(has_text="was lifted").wait_for()
+    assert "No active silence." in page.locator("main").inner_text()
+    entries = platform.get("/api/v1/audit").json()["entries"]
+    assert [(e["action"], e["result"]) for e in entries if e["action"].startswith("alert.")] == [
+        ("alert.silence", "ok"),
+        ("alert.unsilence", "ok"),
+    ]
+
+    nav.get_by_role("link", name="Data products").click()
+    page.get_by_role("heading", name="customer-addresses").wait_for()
+    nav.get_by_role("link", name="Estate map").click()
+    page.wait_for_url("**/console/map")
+    page.get_by_label("Team").select_option("sales")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"/console/map\?team=sales"))
+    assert page.locator("svg path.edge").count() > 0
+    nav.get_by_role("link", name="Lineage").click()
+    page.wait_for_url("**/console/lineage")
+    page.get_by_label("Subject type").select_option("DataProduct")
+    page.get_by_label("Key").fill("customer-360")
+    page.get_by_role("button", name="Trace").click()
+    page.locator("#trail").wait_for()
 
     # Loaded whole, so htmx has processed the search form before it is typed into.
     page.goto(platform.admin + "/console/inventory")

@@ -129,6 +129,9 @@ def test_each_page_renders_for_an_admin(console: Console) -> None:
         ("/console/inventory", "Inventory"),
         ("/console/subscriptions", "Subscriptions"),
         ("/console/runs", "Flow runs"),
+        ("/console/products", "Data products"),
+        ("/console/lineage", "Lineage"),
+        ("/console/map", "Estate map"),
         ("/console/monitors", "Monitors and alerts"),
         ("/console/audit", "Audit"),
     ]:
@@ -374,3 +377,214 @@ def test_over_https_the_cookies_are_secure(console: Console) -> None:
     session = next(c for c in cookies if c.startswith(COOKIE + "="))
     assert "Secure" in session
     assert client.get("/console/catalog").status_code == 200
+
+
+def _silences(console: Console) -> list[Any]:
+    book = console.runtime.store.alerts
+    return list(book.silences(book.now()))
+
+
+def test_an_operator_adds_and_lifts_a_silence_audited_as_the_api(console: Console) -> None:
+    client = console.sign_in(console.operator)
+    page = client.get("/console/monitors")
+    assert '<form method="post" action="/console/silences"' in page.text
+    assert '<label for="silence-reason">' in page.text
+    csrf = csrf_of(page.text)
+    form = {"csrf": csrf, "monitor": "customers-availability", "target": "", "for": "2h"}
+    added = client.post("/console/silences", data={**form, "reason": "CRM upgrade"})
+    assert added.status_code == 303, added.text
+    [held] = _silences(console)
+    assert added.headers["location"] == f"/console/monitors?done=silenced&silence={held.id}"
+    assert (held.monitor, held.reason, held.created_by) == (
+        "customers-availability",
+        "CRM upgrade",
+        "token:oncall",
+    )
+    shown = client.get(added.headers["location"]).text
+    assert f"Silence {held.id} was added" in shown
+    lift = f'action="/console/silences/{held.id}/lift"'
+    assert lift in shown.split('id="silences"')[1]
+    lifted = client.post(f"/console/silences/{held.id}/lift", data={"csrf": csrf})
+    assert lifted.status_code == 303
+    assert f"Silence {held.id} was lifted." in client.get(lifted.headers["location"]).text
+    assert _silences(console) == []
+    entries = [
+        (e.action, e.result, e.who_name, e.target)
+        for e in console.runtime.store.audit.list()
+        if e.action.startswith("alert.")
+    ]
+    assert entries == [
+        ("alert.silence", "ok", "oncall", "monitor/customers-availability"),
+        ("alert.unsilence", "ok", "oncall", f"silence/{held.id}"),
+    ]
+
+
+def test_silence_forms_refuse_bad_input_viewers_and_other_teams(console: Console) -> None:
+    store = console.runtime.store
+    operator = console.sign_in(console.operator)
+    csrf = csrf_of(operator.get("/console/monitors").text)
+    for data, message in [
+        ({"for": "2h", "reason": "x"}, "name a monitor or a target, one of them"),
+        ({"monitor": "customers-availability", "for": "forever", "reason": "x"}, "for:"),
+        ({"monitor": "customers-availability", "for": "2h", "reason": ""}, "reason:"),
+        ({"monitor": "no-such-monitor", "for": "2h", "reason": "x"}, "no-such-monitor"),
+    ]:
+        bad = operator.post("/console/silences", data={"csrf": csrf, **data})
+        assert bad.status_code in (400, 404), (data, bad.text)
+        assert message in bad.text, (data, bad.text)
+        assert "Traceback" not in bad.text
+    assert operator.post("/console/silences/999999/lift", data={"csrf": csrf}).status_code == 404
+    forged = {"csrf": "0" * 64, "monitor": "customers-availability", "for": "2h", "reason": "x"}
+    assert operator.post("/console/silences", data=forged).status_code == 403
+    assert _silences(console) == []
+
+    viewer = console.sign_in(console.viewer)
+    page = viewer.get("/console/monitors").text
+    assert 'action="/console/silences"' not in page  # no form for a viewer
+    form = {**forged, "csrf": csrf_of(page)}
+    refused = viewer.post("/console/silences", data=form)
+    assert refused.status_code == 403
+    assert "this needs the operator role; the token has viewer" in refused.text
+
+    analytics, _ = store.tokens.create("operator", "bi-oncall", team="analytics")
+    team = console.sign_in(analytics)
+    page = team.get("/console/monitors").text
+    assert '<option value="addresses-fresh">' in page  # analytics' own monitor only
+    assert '<option value="customers-availability">' not in page
+    theirs = team.post("/console/silences", data={**form, "csrf": csrf_of(page)})
+    assert theirs.status_code == 403
+    assert "Monitor/customers-availability is owned by team sales" in theirs.text
+    assert _silences(console) == []
+    admin = console.sign_in(console.admin)
+    made = admin.post(
+        "/console/silences", data={**form, "csrf": csrf_of(admin.get("/console/monitors").text)}
+    )
+    [held] = _silences(console)
+    assert made.status_code == 303
+    shown = team.get("/console/monitors").text
+    assert f'action="/console/silences/{held.id}/lift"' not in shown  # not analytics' to lift
+    lift = team.post(f"/console/silences/{held.id}/lift", data={"csrf": csrf_of(shown)})
+    assert lift.status_code == 403
+    assert "Monitor/customers-availability is owned by team sales" in lift.text
+    assert _silences(console) == [held]
+    results = [(e.action, e.result) for e in store.audit.list() if e.action.startswith("alert.")]
+    assert results == [
+        ("alert.silence", "failed"),
+        ("alert.unsilence", "failed"),
+        ("alert.silence", "refused"),
+        ("alert.silence", "refused"),
+        ("alert.silence", "ok"),
+        ("alert.unsilence", "refused"),
+    ]
+
+
+def test_products_page_shows_contracts_masking_and_the_latest_refresh(console: Console) -> None:
+    from interlink.products.history import RefreshHistory, Violation
+
+    history = RefreshHistory(console.runtime.store.db)
+    now = console.runtime.store.db.now()
+    history.record("orders", started_at=now, finished_at=now, outcome="ok", rows_total=3)
+    broken = [Violation("nullable", "id", "2 null values"), Violation("rowCount", None, "0 rows")]
+    history.record(
+        "orders", started_at=now, finished_at=now, outcome="failed", error="x", violations=broken
+    )
+    history.record("customer-360", started_at=now, finished_at=now, outcome="ok", rows_total=7)
+    assert sorted(history.latest()) == ["customer-360", "orders"]
+
+    client = console.sign_in(console.viewer)
+    page = client.get("/console/products")
+    assert page.status_code == 200, page.text
+    assert "<h1>Data products</h1>" in page.text
+    assert 'href="/console/products" aria-current="page"' in page.text
+    addresses = page.text.split('id="product-customer-addresses"')[1].split("</section>")[0]
+    assert "virtual" in addresses
+    assert "read from its source on each query" in addresses
+    street = addresses.split("<code>street</code>")[1].split("</tr>")[0]
+    assert '<span class="tag">PII</span>' in street
+    assert "redact" in street
+    assert "<code>updated_at</code>" in addresses
+    orders = page.text.split('id="product-orders"')[1].split("</section>")[0]
+    assert "2 broken contract rule(s)" in orders
+    assert "2 null values" in orders
+    assert "0 rows" in orders
+    c360 = page.text.split('id="product-customer-360"')[1].split("</section>")[0]
+    assert "7 rows" in c360
+    assert "the last refresh kept the contract" in c360
+
+
+def test_lineage_page_traces_a_subject_and_a_products_reads(console: Console) -> None:
+    from datetime import UTC, datetime
+
+    from interlink.store import Hop
+
+    now = datetime.now(UTC)
+    read = Hop("DataProduct", "customer-360", now, "read", "DataProduct/customer-360", "Route/c")
+    console.runtime.store.lineage.record(
+        [
+            Hop("customer", "C000042", now, "published", "System/crm", "Event/e"),
+            Hop("customer", "C000042", now, "delivered", "Subscription/s", "System/erp"),
+            read._replace(detail="rows=3 unmasked=email masked=name:partial via=sql"),
+        ]
+    )
+    client = console.sign_in(console.viewer)
+    empty = client.get("/console/lineage")
+    assert empty.status_code == 200
+    assert "<h1>Lineage</h1>" in empty.text
+    assert '<label for="key">Key</label>' in empty.text
+    assert '<option value="customer">' in empty.text
+    found = client.get("/console/lineage", params={"type": "customer", "key": "C000042"})
+    assert found.status_code == 200, found.text
+    trail = found.text.split('id="trail"')[1]
+    assert "2 hop(s)" in trail
+    assert trail.index("published") < trail.index("delivered") < trail.index("System/erp")
+    reads = client.get("/console/lineage", params={"type": "DataProduct", "key": "customer-360"})
+    assert "3 rows via sql; unmasked: email; masked: name (partial)" in reads.text
+    nothing = client.get("/console/lineage", params={"type": "customer", "key": "C404"})
+    assert "no record of customer C404" in nothing.text
+    for params, status, message in [
+        ({"type": "order", "key": "C1"}, 404, "no Event or DataProduct declares subject type"),
+        ({"type": "customer", "key": "C000042", "since": "soon"}, 400, "soon"),
+        ({"type": "customer", "key": " "}, 404, "non-empty key"),
+    ]:
+        bad = client.get("/console/lineage", params=params)
+        assert bad.status_code == status, (params, bad.text)
+        assert message in bad.text
+        assert 'role="alert"' in bad.text
+        assert '<form method="get" action="/console/lineage"' in bad.text  # to try again
+
+
+def test_estate_map_draws_declared_and_observed_edges_and_filters(console: Console) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from interlink.store.connections import ObservedLink
+
+    hour = datetime.now(UTC) - timedelta(hours=1)
+    seen = ObservedLink(hour, "publish", "Consumer/mystery", "Event/order.placed", "events", 2)
+    console.runtime.store.links.record([seen])
+    client = console.sign_in(console.viewer)
+    page = client.get("/console/map")
+    assert page.status_code == 200, page.text
+    assert "<h1>Estate map</h1>" in page.text
+    assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text
+    assert 'role="img" aria-labelledby="map-title"' in page.text
+    edges = page.text.split('id="edges"')[1]
+    declared = "<td>System/crm</td><td>Api/customers-v1</td><td>exposes</td>"
+    assert declared + '\n<td><span class="tag declared">declared</span>' in edges
+    observed = "<td>Consumer/mystery</td><td>Event/order.placed</td><td>publish</td>"
+    assert observed + '\n<td><span class="tag observed undeclared">' in edges
+    assert "2 in the window" in edges
+    assert '<path class="edge observed undeclared"' in page.text
+    assert '<path class="edge declared"' in page.text
+
+    sales = client.get("/console/map", params={"domain": "sales", "team": ""}).text
+    assert "System/crm" in sales
+    assert "Flow/order-saga" in sales  # no domain of its own: linked to a sales node
+    logistics = client.get("/console/map", params={"team": "logistics"}).text
+    assert "<td>System/crm</td><td>Api/customers-v1</td>" not in logistics
+    nobody = client.get("/console/map", params={"team": "no-such-team"})
+    assert nobody.status_code == 200
+    assert "Nothing in the estate matches team no-such-team." in nobody.text
+    bad = client.get("/console/map", params={"since": "never"})
+    assert bad.status_code == 400
+    assert "give a duration such as 1h, 24h or 7d" in bad.text
+    assert "Traceback" not in bad.text

@@ -74,7 +74,8 @@ def _monitor(estate: Estate, name: str) -> Owned:
     return Owned(f"Monitor/{name}", own or _owner(estate, target.kind, target.name).team)
 
 
-def _silenced(estate: Estate, monitor: str | None, target: str | None) -> list[Owned]:
+def silenced(estate: Estate, monitor: str | None, target: str | None) -> list[Owned]:
+    """What a silence over ``monitor`` (or ``target``, ``Kind/name``) holds, with owners."""
     if monitor is not None:
         return [_monitor(estate, monitor)]
     if target is not None:
@@ -153,7 +154,7 @@ def dead_letters(estate: Estate, subscription: str | None, ids: list[Any]) -> li
 
 async def silence_in_body(request: Request) -> list[Owned]:
     body = await _body(request)
-    return _silenced(_estate(request), _text(body.get("monitor")), _text(body.get("target")))
+    return silenced(_estate(request), _text(body.get("monitor")), _text(body.get("target")))
 
 
 async def silence_in_path(request: Request) -> list[Owned]:
@@ -162,7 +163,7 @@ async def silence_in_path(request: Request) -> list[Owned]:
     found: list[Silence] = await run_in_threadpool(book.silences)
     for held in found:
         if str(held.id) == silence_id:
-            return _silenced(_estate(request), held.monitor, held.target)
+            return silenced(_estate(request), held.monitor, held.target)
     return [Owned(f"Silence/{silence_id[:20]}", None)]
 
 

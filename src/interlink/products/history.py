@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from interlink.store.database import Database, Row
+from interlink.store.database import Database, Row, Session
 
 Outcome = Literal["ok", "failed"]
 
@@ -118,17 +118,31 @@ class RefreshHistory:
                 _REFRESH + " WHERE product = ? ORDER BY id DESC LIMIT ?", (product, limit)
             )
             found = [self._refresh(r) for r in rows]
-            if not found:
-                return []
-            marks = ", ".join("?" for _ in found)
-            query = f"{_VIOLATION} WHERE refresh_id IN ({marks}) ORDER BY id"
-            broken = session.fetchall(query, tuple(r.id for r in found))
-        by_refresh: dict[int, list[Violation]] = {}
-        for refresh_id, rule, column, message in broken:
-            by_refresh.setdefault(int(refresh_id), []).append(Violation(rule, column, message))
+            by_refresh = self._violations(session, [r.id for r in found])
         return [
             _with(r, tuple(by_refresh.get(r.id, ()))) if r.id in by_refresh else r for r in found
         ]
+
+    def latest(self) -> dict[str, RefreshRecord]:
+        """Each product's latest refresh, with its violations: two queries for them all."""
+        with self._db.session() as session:
+            rows = session.fetchall(
+                _REFRESH + " WHERE id IN (SELECT MAX(id) FROM product_refreshes GROUP BY product)"  # noqa: S608 - constants only
+            )
+            found = [self._refresh(r) for r in rows]
+            broken = self._violations(session, [r.id for r in found])
+        return {r.product: _with(r, tuple(broken.get(r.id, ()))) for r in found}
+
+    def _violations(self, session: Session, ids: list[int]) -> dict[int, list[Violation]]:
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        query = f"{_VIOLATION} WHERE refresh_id IN ({marks}) ORDER BY id"
+        rows = session.fetchall(query, tuple(ids))
+        by_refresh: dict[int, list[Violation]] = {}
+        for refresh_id, rule, column, message in rows:
+            by_refresh.setdefault(int(refresh_id), []).append(Violation(rule, column, message))
+        return by_refresh
 
     def last(self, product: str, outcome: Outcome | None = None) -> RefreshRecord | None:
         """The product's latest refresh (of that ``outcome``, when given)."""

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from interlink.admin import flows, operations
+from interlink.admin import alerts, flows, operations
 from interlink.admin.audited import audited_route
 from interlink.admin.auth import Grant
 from interlink.admin.console.access import require
 from interlink.admin.console.session import BASE, Signed, Viewer, checked_form
-from interlink.admin.owners import dead_letters
+from interlink.admin.owners import dead_letters, silenced
+from interlink.admin.params import Id
 from interlink.errors import BadRequest
 
 router = APIRouter(include_in_schema=False)
@@ -83,3 +84,36 @@ async def cancel_run(request: Request, viewer: Signed, run_id: RunPath) -> Respo
     who = await _run_action(request, viewer, "runs.cancel")
     await flows.cancel(request, run_id, who)
     return _to_run(run_id, "cancelled")
+
+
+def _new_silence(fields: dict[str, str]) -> alerts.NewSilence:
+    """The silence the form asks for, as the API's body: an empty field is one not given."""
+    given = {k: fields[k].strip() for k in ("monitor", "target", "for", "reason") if k in fields}
+    try:
+        return alerts.NewSilence.model_validate({k: v for k, v in given.items() if v})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the form"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise BadRequest(f"the silence was not added: {where}: {message}") from None
+
+
+@router.post("/silences", openapi_extra=audited_route("alert.silence"))
+async def add_silence(request: Request, viewer: Signed) -> Response:
+    fields = await checked_form(request, viewer)
+    body = _new_silence(fields)
+    estate = request.app.state.runtime.snapshot.estate
+    held = silenced(estate, body.monitor, body.target)
+    who = await require(request, viewer, "silences.add", held)
+    made = await alerts.add_silence(who, request, body)
+    return RedirectResponse(f"{BASE}/monitors?done=silenced&silence={made['id']}", status_code=303)
+
+
+@router.post("/silences/{silence_id}/lift", openapi_extra=audited_route("alert.unsilence"))
+async def lift_silence(
+    request: Request, viewer: Signed, silence_id: Annotated[Id, Path()]
+) -> Response:
+    await checked_form(request, viewer)
+    who = await require(request, viewer, "silences.lift", None)  # the silence's owner, as the API
+    await alerts.lift_silence(who, request, silence_id)
+    return RedirectResponse(f"{BASE}/monitors?done=lifted&silence={silence_id}", status_code=303)

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from interlink.admin.console import actions, pages
+from interlink.admin.console import actions, estate_map, lineage, pages, products
 from interlink.admin.console.render import HERE, html
 from interlink.admin.console.session import (
     BASE,
@@ -58,6 +58,9 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     console.include_router(pages.router)
     console.include_router(actions.router)
+    console.include_router(products.router)
+    console.include_router(lineage.router)
+    console.include_router(estate_map.router)
     _sign_in_routes(console)
     _errors(console)
 

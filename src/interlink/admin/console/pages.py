@@ -16,7 +16,8 @@ from interlink.admin.console.render import NAV, html
 from interlink.admin.console.session import BASE, Signed, Viewer
 from interlink.admin.owners import dead_letters as dead_letter_owners
 from interlink.admin.owners import flow as flow_owner
-from interlink.admin.params import DeliveryId
+from interlink.admin.owners import silenced
+from interlink.admin.params import DeliveryId, Id
 from interlink.errors import NotFound
 from interlink.estate.kinds import Api, Route, System
 from interlink.estate.model import Estate
@@ -35,6 +36,10 @@ DONE: Final = {
 RUN_DONE: Final = {
     "retried": "The run was started again.",
     "cancelled": "The run was cancelled: it stops at its next step boundary.",
+}
+SILENCE_DONE: Final = {
+    "silenced": "Silence {id} was added: the alerts it covers notify nobody until it ends.",
+    "lifted": "Silence {id} was lifted.",
 }
 Text = Annotated[str, Query(max_length=200)]
 
@@ -315,17 +320,30 @@ async def monitors_page(
     request: Request,
     viewer: Signed,
     state: Literal["firing", "resolved", "all"] = "firing",
+    done: str = "",
+    silence: Annotated[Id | None, Query()] = None,
 ) -> Response:
     await require(request, viewer, "monitors.list")
     await require(request, viewer, "alerts.list")
     await require(request, viewer, "silences.list")
     found = await monitors.monitors(request)
+    estate = _estate(request)
+    held = (await alerts.silences(request))["silences"]
+    for s in held:
+        s["may_lift"] = may(viewer, "silences.lift", silenced(estate, s["monitor"], s["target"]))
+    notice = SILENCE_DONE[done].format(id=silence) if done in SILENCE_DONE and silence else None
     return html(
         request,
         "monitors.html",
         viewer,
         monitors=found.monitors,
         alerts=(await alerts.alerts(request, state, 100))["alerts"],
-        silences=(await alerts.silences(request))["silences"],
+        silences=held,
+        silenceable=[
+            m.name
+            for m in found.monitors
+            if may(viewer, "silences.add", silenced(estate, m.name, None))
+        ],
         alert_state=state,
+        notice=notice,
     )

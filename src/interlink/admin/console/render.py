@@ -21,6 +21,9 @@ NAV: Final = (
     ("/inventory", "Inventory", "inventory.read"),
     ("/subscriptions", "Subscriptions", "subscriptions.list"),
     ("/runs", "Flow runs", "runs.list"),
+    ("/products", "Data products", "estate.read"),
+    ("/lineage", "Lineage", "lineage.trace"),
+    ("/map", "Estate map", "graph.read"),
     ("/monitors", "Monitors and alerts", "monitors.list"),
     ("/audit", "Audit", "audit.list"),
 )
