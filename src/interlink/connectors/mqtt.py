@@ -14,11 +14,15 @@ session reconnects (MQTT 5 §4.4: unacknowledged PUBLISH packets are resent, wit
 ids, on a reconnect with clean start off). paho-mqtt 2 does this with its documented
 ``manual_ack_set(True)`` and ``ack(mid, qos)``; aiomqtt 2.5 wraps a paho client but does not
 expose them (empicano/aiomqtt#345), so :func:`_paho` reaches the wrapped client, in this one
-place, which is why aiomqtt is pinned to a minor version. ``nack`` cannot ask the broker to
-resend on the same connection (MQTT has no negative ack): it closes the connection without the
-PUBACK and the next ``receive`` reconnects, so the broker resends every unacknowledged message
-of the session, in order, the nacked one first. MQTT wants PUBACKs in the order the messages
-came: the consume trigger acks in that order whatever its concurrency.
+place, which is why aiomqtt and paho-mqtt are pinned to a minor version. A consuming client's
+reads are buffered and its QoS 1 PUBACKs written straight to the socket (:func:`_read_buffered`,
+:func:`_puback`): paho's own path cost a message several system calls and loop wake-ups.
+
+``nack`` cannot ask the broker to resend on the same connection (MQTT has no negative ack): it
+closes the connection without the PUBACK and the next ``receive`` reconnects, so the broker
+resends every unacknowledged message of the session, in order, the nacked one first. MQTT
+wants PUBACKs in the order the messages came: the consume trigger acks in that order whatever
+its concurrency.
 
 Keys. MQTT gives a message no id that survives a resend but its packet id, which the broker
 reuses for other messages. A message with a ``message-id`` user property (which ``send`` sets
@@ -33,11 +37,14 @@ import asyncio
 import contextlib
 import hashlib
 import ssl
+import struct
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -191,6 +198,7 @@ class _Broker:
         _paho(client).connect_timeout = self.timeout
         if session_expiry is not None:
             _paho(client).manual_ack_set(True)
+            _read_buffered(_paho(client))
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
@@ -204,6 +212,58 @@ class _Broker:
         """Disconnect ``client`` (its session stays, when it has one), whatever its state."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.__aexit__(None, None, None), self.timeout)
+
+
+def _read_buffered(client: paho.Client) -> None:
+    """Let a consuming ``client`` read what the socket holds at once, not byte by byte.
+
+    paho reads a packet's type and length a byte at a time (a ``recv`` each), and aiomqtt has
+    it read one packet each time the socket is readable, so every message cost three reads and
+    a wake-up of the loop. Here a read takes up to 64 KiB into a buffer the packets are taken
+    from, and ``loop_read`` goes on while that buffer holds bytes (no readable event would
+    come for them)."""
+    buffer = bytearray()
+    recv = client._sock_recv  # paho's: its TLS "want read/write" handling stays
+    loop_read = client.loop_read
+
+    def buffered_recv(size: int) -> bytes:
+        if not buffer:
+            data = recv(65536)
+            if not data:
+                return data  # the connection closed: paho says so
+            buffer.extend(data)
+        out = bytes(buffer[:size])
+        del buffer[:size]
+        return out
+
+    def buffered_loop_read(max_packets: int = 1) -> MQTTErrorCode:
+        rc = loop_read(max_packets)
+        while buffer and rc == paho.MQTT_ERR_SUCCESS and client._sock is not None:
+            rc = loop_read(max_packets)
+        return rc
+
+    client._sock_recv = buffered_recv  # type: ignore[method-assign,assignment]
+    client.loop_read = buffered_loop_read  # type: ignore[method-assign]
+
+
+def _puback(client: paho.Client, mid: int) -> None:
+    """Send the PUBACK of ``mid``: written to the socket at once when nothing of paho's is
+    waiting to go (one ``send``), else queued behind it as paho's ``ack`` does, which would
+    wake the loop to register a writer and unregister it after, for these four bytes."""
+    packet = struct.pack("!BBH", paho.PUBACK, 2, mid)
+    sock = client._sock
+    if sock is not None and not client._out_packet:
+        try:
+            sent = sock.send(packet)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            sent = 0
+        except OSError:  # the connection is broken: paho hears it on its next read
+            return
+        client._last_msg_out = time.monotonic()  # paho's keepalive clock (time.monotonic)
+        if sent == len(packet):
+            return
+        packet = packet[sent:]
+    client._packet_queue(paho.PUBACK, packet, mid, 1)
 
 
 def _code(rc: int | ReasonCode | None) -> int | None:
@@ -325,7 +385,10 @@ class MqttReceived(Received):
         # Over another connection than the one it came on, the PUBACK would name another
         # message: the broker resends this one on the new connection instead.
         if self._client is self._inbox.current:
-            _paho(self._client).ack(self._mid, self._qos)
+            if self._qos == 1:
+                _puback(_paho(self._client), self._mid)
+            else:
+                _paho(self._client).ack(self._mid, self._qos)
 
     async def nack(self) -> None:
         await self._inbox.reconnect(self._client)

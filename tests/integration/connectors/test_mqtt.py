@@ -323,3 +323,40 @@ def test_a_publish_the_broker_refuses_is_an_error_naming_the_topic(
     )
     assert not published.retryable
     assert body == b"fine"
+
+
+def test_large_and_back_to_back_messages_arrive_whole_and_acked_ones_stay_acked(
+    config: dict[str, Any], topic: str
+) -> None:
+    """The consuming client reads the socket through a buffer (64 KiB a read) and writes its
+    PUBACKs itself: a message larger than a read, and many small ones sent before the first is
+    received, all come whole and in order; once acked, none is sent again on reconnecting."""
+    large = bytes(range(256)) * 1100  # 281,600 bytes: several reads of the buffer
+
+    async def go() -> tuple[list[bytes], bytes]:
+        conn = await MqttConnector().open(config, "plant")
+        inbox = await conn.subscribe(topic, {"sessionExpiry": 60})
+        try:
+            async with aiomqtt.Client(config["host"], config["port"]) as plain:
+                await plain.publish(topic, large, qos=1)
+                for n in range(50):
+                    await plain.publish(topic, b"m%d" % n, qos=1)
+            got = []
+            for _ in range(51):
+                message = await asyncio.wait_for(inbox.receive(), WITHIN)
+                got.append(message.body)
+                await message.ack()
+            await inbox.close()
+            async with aiomqtt.Client(config["host"], config["port"]) as plain:
+                await plain.publish(topic, b"after", qos=1)
+            inbox = await conn.subscribe(topic, {"sessionExpiry": 60})
+            first = await asyncio.wait_for(inbox.receive(), WITHIN)
+            await first.ack()
+            return got, first.body
+        finally:
+            await inbox.close()
+            await conn.close()
+
+    got, first_again = asyncio.run(go())
+    assert got == [large] + [b"m%d" % n for n in range(50)]
+    assert first_again == b"after", "a message acked before the reconnect came again"
