@@ -60,6 +60,8 @@ metadata: {name: customer.updated, owner: ops}
 spec:
   system: crm
   schemas: [{version: 1, file: customer.schema.json}]
+  # one customer's events run the flow in order: the last one's email is what stays
+  orderingKey: customerId
   classification: {level: confidential, piiCategories: [contact]}
   subject: {type: customer, key: data.customerId}
 ---
