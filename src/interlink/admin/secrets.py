@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin.audited import audited, audited_route
-from interlink.admin.auth import Granted
+from interlink.admin.auth import Grant, Granted
 from interlink.admin.responses import problems
-from interlink.store import SealedSecret, SecretSummary
+from interlink.store import Action, SealedSecret, SecretSummary
 from interlink.vault import Vault, require_master_keys
 from interlink.vault.vault import MAX_VALUE
 
@@ -66,11 +66,7 @@ async def list_secrets(request: Request) -> list[SecretOut]:
 )
 async def set_secret(who: Granted, request: Request, name: str, body: SecretValue) -> SecretOut:
     """Store a new secret; 400 when it exists (rotate it instead)."""
-    async with audited(request, who, "secret.set", f"secret/{name}") as outcome:
-        vault = _vault(request)
-        made = await run_in_threadpool(vault.set, name, body.value, f"token:{who.token_name}")
-        outcome.details["version"] = made.version
-    return _row(made)
+    return await _store_version(request, who, "secret.set", name, body.value)
 
 
 @router.post(
@@ -81,11 +77,7 @@ async def set_secret(who: Granted, request: Request, name: str, body: SecretValu
 )
 async def rotate_secret(who: Granted, request: Request, name: str, body: SecretValue) -> SecretOut:
     """Give a secret a new value (a new version); running nodes use it within seconds."""
-    async with audited(request, who, "secret.rotate", f"secret/{name}") as outcome:
-        vault = _vault(request)
-        made = await run_in_threadpool(vault.rotate, name, body.value, f"token:{who.token_name}")
-        outcome.details["version"] = made.version
-    return _row(made)
+    return await _store_version(request, who, "secret.rotate", name, body.value)
 
 
 @router.delete(
@@ -101,3 +93,15 @@ async def delete_secret(who: Granted, request: Request, name: str) -> Response:
         vault = _vault(request)
         await run_in_threadpool(vault.delete, name, f"token:{who.token_name}")
     return Response(status_code=204)
+
+
+async def _store_version(
+    request: Request, who: Grant, action: Action, name: str, value: str
+) -> SecretOut:
+    """A secret's new version by ``set`` or ``rotate`` (``action``), audited as it."""
+    async with audited(request, who, action, f"secret/{name}") as outcome:
+        vault = _vault(request)
+        write = vault.set if action == "secret.set" else vault.rotate
+        made = await run_in_threadpool(write, name, value, f"token:{who.token_name}")
+        outcome.details["version"] = made.version
+    return _row(made)
