@@ -12,6 +12,7 @@ from interlink.admin.console.charts import (
     Series,
     bar_chart,
     line_chart,
+    lone_points,
     nice_ceiling,
     path_of,
     sparkline,
@@ -46,6 +47,10 @@ def test_a_line_is_lifted_at_each_gap() -> None:
     d = path_of([(0, 0.0), (1, 4.0), (2, None), (3, 2.0)], frame)
     assert d == "M10.0,40.0 L20.0,0.0 M40.0,20.0"
     assert path_of([(0, None)], frame) == ""
+    assert lone_points([(0, 1.0), (1, None), (2, 3.0), (3, 4.0), (4, None), (5, 6.0)]) == [
+        (0, 1.0),
+        (5, 6.0),
+    ]
 
 
 def test_a_line_chart_is_named_described_and_scaled() -> None:
@@ -66,6 +71,9 @@ def test_a_line_chart_is_named_described_and_scaled() -> None:
     # of the way up, 60 s half the way across.
     assert paths[0] == "M56.0,140.0 L342.0,76.0"
     assert paths[1] == "M56.0,44.0"
+    # The lone p95 point is drawn as a dot too, where its path (of one move) draws nothing.
+    dots = [(c.get("class"), c.get("cx"), c.get("cy")) for c in root.iter(SVG + "circle")]
+    assert dots == [("dot s2", "56.0", "44.0")]
     assert "No data in this window" not in svg
 
 

@@ -150,6 +150,20 @@ def path_of(points: Sequence[Point], frame: Frame) -> str:
     return " ".join(parts)
 
 
+def lone_points(points: Sequence[Point]) -> list[tuple[float, float]]:
+    """The points with no measured neighbour on either side (a path through them is empty)."""
+
+    def measured(i: int) -> bool:
+        v = points[i][1] if 0 <= i < len(points) else None
+        return v is not None and math.isfinite(v)
+
+    return [
+        (t, v)
+        for i, (t, v) in enumerate(points)
+        if v is not None and measured(i) and not measured(i - 1) and not measured(i + 1)
+    ]
+
+
 def line_chart(
     chart_id: str,
     title: str,
@@ -189,6 +203,8 @@ def line_chart(
         d = path_of(s.points, frame)
         if d:
             out.append(f'<path class="series {s.css}" d="{d}"/>')
+        for t, v in lone_points(s.points):  # a line of one point draws nothing: a dot
+            out.append(f'<circle class="dot {s.css}" cx="{frame.x(t)}" cy="{frame.y(v)}" r="3"/>')
     out += _legend(series, frame)
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - its texts went through escape()

@@ -31,6 +31,7 @@ class Budget:
 
     monitor: str
     slo: Slo
+    window: str  # the SLO's window in words: "28 days"
     remaining: float | None
     burn_down: Markup
     burn_rate: Markup
@@ -43,6 +44,15 @@ def _summed(found: dict[Key, dict[int, Bucket]], keys: Sequence[Key]) -> dict[in
         for start, bucket in found.get(key, {}).items():
             out.setdefault(start, Bucket()).add(bucket)
     return out
+
+
+def in_words(seconds: float) -> str:
+    """A window in the largest whole unit: "28 days", "6 hours", "90 minutes"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds:g} seconds"
 
 
 def _percent(v: float) -> str:
@@ -59,7 +69,7 @@ def _charts(
         f"budget-{name}",
         f"Error budget of {name} left over its window",
         f"The share of the error budget left after each {step // 60}-minute step of the "
-        f"{slo.window / 86400:g}-day window, from 100% at its start; {said}.",
+        f"{in_words(slo.window)} window, from 100% at its start; {said}.",
         [Series("budget left", [(p.start, p.remaining) for p in points], "s1")],
         span,
         _percent,
@@ -110,7 +120,15 @@ def _read(store: Store, estate: Estate, monitors: list[Monitor], now: float) -> 
                 if p.count
             ]  # fmt: skip
             out.append(
-                Budget(monitor.metadata.name, slo, left[-1] if left else None, down, rate, table)
+                Budget(
+                    monitor.metadata.name,
+                    slo,
+                    in_words(slo.window),
+                    left[-1] if left else None,
+                    down,
+                    rate,
+                    table,
+                )
             )
     return sorted(out, key=lambda b: b.monitor)
 
