@@ -271,3 +271,24 @@ def test_the_store_reads_one_routes_connections(tmp_path: Path) -> None:
         assert [r.count for r in store.connections.list(route="b")] == [5]
         assert [r.count for r in store.connections.list(hour, "a")] == [3]
         assert len(store.connections.list(hour)) == 2
+
+
+def test_the_store_reads_signals_of_one_kind(tmp_path: Path) -> None:
+    from interlink.store import Bucket, SignalRow
+
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        store.migrate()
+        store.signals.record(
+            [SignalRow("Route", "a", 60, 120, Bucket(2)),
+             SignalRow("System", "a", 60, 120, Bucket(3)),
+             SignalRow("Route", "b", 60, 180, Bucket(4))]
+        )  # fmt: skip
+        assert {k: b.count for k, b in store.signals.totals(0, 600, ["a"], "Route").items()} == {
+            ("Route", "a"): 2
+        }
+        assert len(store.signals.totals(0, 600, ["a"])) == 2
+        series = store.signals.series(0, 600, 120, ["a", "b"], "Route")
+        assert {k: {t: b.count for t, b in s.items()} for k, s in series.items()} == {
+            ("Route", "a"): {120: 2},
+            ("Route", "b"): {120: 4},
+        }

@@ -86,12 +86,9 @@ def callers_of(estate: Estate, route: Route) -> tuple[list[dict[str, str]], bool
 def _read_traffic(
     store: Store, names: list[str], since: int, until: int, step: int
 ) -> tuple[dict[str, Bucket], dict[str, dict[int, Bucket]]]:
-    totals = store.signals.totals(since, until, names)
-    series = store.signals.series(since, until, step, names)
-    return (
-        {n: b for (k, n), b in totals.items() if k == "Route"},
-        {n: s for (k, n), s in series.items() if k == "Route"},
-    )
+    totals = store.signals.totals(since, until, names, "Route")
+    series = store.signals.series(since, until, step, names, "Route")
+    return {n: b for (_, n), b in totals.items()}, {n: s for (_, n), s in series.items()}
 
 
 def _span(window: Window) -> tuple[int, int, int]:

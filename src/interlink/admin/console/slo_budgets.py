@@ -105,8 +105,13 @@ def _read(store: Store, estate: Estate, monitors: list[Monitor], now: float) -> 
         since = until - int(window)
         since -= since % step
         keyed = [(m, signal_keys(estate, m.spec.target)) for m in group]
-        names = sorted({n for _, keys in keyed for _, n in keys})
-        found = store.signals.series(since, until, step, names)
+        by_kind: dict[str, set[str]] = {}
+        for _, keys in keyed:
+            for kind, name in keys:
+                by_kind.setdefault(kind, set()).add(name)
+        found: dict[Key, dict[int, Bucket]] = {}
+        for kind, names in sorted(by_kind.items()):  # by the key: the targets' rows only
+            found.update(store.signals.series(since, until, step, sorted(names), kind))
         for monitor, keys in keyed:
             slo = monitor.spec.slo
             assert slo is not None
