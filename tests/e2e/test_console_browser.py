@@ -82,7 +82,16 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     assert ANALYTICS in page.get_by_role("row", name="customer.address-updated").inner_text()
 
     nav = page.get_by_role("navigation", name="Console")
+    nav.get_by_role("link", name="Gateway routes").click()
+    page.get_by_label("Search name, Api or path").fill("customers-v1")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(re.compile(r"/console/routes\?q=customers-v1&"))
+    page.get_by_role("link", name="customers", exact=True).click()
+    page.locator("main h1").filter(has_text="Route customers").wait_for()
+    assert page.get_by_role("img", name="Latency of customers").count() == 1
+    assert "90" in page.get_by_role("row", name="crm-legacy").inner_text()  # the declared split
     for label, title in [
+        ("Gateway routes", "Gateway routes"),
         ("Inventory", "Inventory"),
         ("Flow runs", "Flow runs"),
         ("Monitors and alerts", "Monitors and alerts"),

@@ -55,15 +55,22 @@ class ObservedConnections:
                 ],
             )
 
-    def list(self, since: datetime | None = None) -> list[ObservedConnection]:
+    def list(
+        self, since: datetime | None = None, route: str | None = None
+    ) -> list[ObservedConnection]:
         """Stored counts for the hours starting at or after ``since``'s hour (all without it),
-        ordered by hour, consumer, route and system."""
+        of every route or of ``route`` only, ordered by hour, consumer, route and system."""
+        where: list[str] = []
+        params: list[object] = []
+        if since is not None:
+            where.append("hour >= ?")
+            params.append(self._db.ts(hour_start(since)))
+        if route is not None:
+            where.append("route = ?")
+            params.append(route)
+        query = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + _ORDER
         with self._db.session() as session:
-            if since is None:
-                rows = session.fetchall(_SELECT + _ORDER)
-            else:
-                start = self._db.ts(hour_start(since))
-                rows = session.fetchall(_SELECT + " WHERE hour >= ?" + _ORDER, (start,))
+            rows = session.fetchall(query, tuple(params))
         return [ObservedConnection(self._db.dt(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 

@@ -144,20 +144,27 @@ class SignalBuckets:
                 session.executemany(_UPSERT, values)
 
     def totals(
-        self, since: int, until: int, names: Sequence[str] | None = None
+        self, since: int, until: int, names: Sequence[str] | None = None, kind: str | None = None
     ) -> dict[Key, Bucket]:
         """Each target's sum over the buckets starting in [since, until), of every target or
-        of those whose name is in ``names``. An hour bucket counts whole: a window reaching
-        past two days back is counted to the hour."""
-        rows = self._read(_TOTALS, since, until, names, "")
+        of those whose name is in ``names`` (and of ``kind``: then read by the key, not the
+        whole window). An hour bucket counts whole: a window reaching past two days back is
+        counted to the hour."""
+        rows = self._read(_TOTALS, since, until, names, "", kind)
         return {(r[0], r[1]): _bucket(r, 2) for r in rows}
 
     def series(
-        self, since: int, until: int, step: int, names: Sequence[str] | None = None
+        self,
+        since: int,
+        until: int,
+        step: int,
+        names: Sequence[str] | None = None,
+        kind: str | None = None,
     ) -> dict[Key, dict[int, Bucket]]:
         """Each target's buckets from ``since`` to ``until``, summed per ``step`` seconds (a
-        multiple of the spans read: 3600 reads hour and minute buckets alike)."""
-        rows = self._read(_SLOT.format(step=int(step)), since, until, names, ", slot")
+        multiple of the spans read: 3600 reads hour and minute buckets alike), of every target
+        or of those in ``names`` (and of ``kind``)."""
+        rows = self._read(_SLOT.format(step=int(step)), since, until, names, ", slot", kind)
         found: dict[Key, dict[int, Bucket]] = {}
         for r in rows:
             found.setdefault((r[0], r[1]), {})[int(r[2])] = _bucket(r, 3)
@@ -177,10 +184,19 @@ class SignalBuckets:
         return {(r[0], r[1]): float(r[2]) for r in rows}
 
     def _read(
-        self, select: str, since: int, until: int, names: Sequence[str] | None, group: str
+        self,
+        select: str,
+        since: int,
+        until: int,
+        names: Sequence[str] | None,
+        group: str,
+        kind: str | None = None,
     ) -> list[Row]:
         query = select + _READ
         params: list[int | str] = [since, until]
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
         if names is not None:
             if not names:
                 return []

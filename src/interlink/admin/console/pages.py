@@ -9,11 +9,13 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from interlink.admin import alerts, audit, flows, inventory, monitors, operations, registry
 from interlink.admin.console.access import may, require
 from interlink.admin.console.render import NAV, html
 from interlink.admin.console.session import BASE, Signed, Viewer
+from interlink.admin.console.slo_budgets import budgets
 from interlink.admin.owners import dead_letters as dead_letter_owners
 from interlink.admin.owners import flow as flow_owner
 from interlink.admin.owners import silenced
@@ -346,4 +348,5 @@ async def monitors_page(
         ],
         alert_state=state,
         notice=notice,
+        budgets=await run_in_threadpool(budgets, request.app.state.runtime.store, estate),
     )

@@ -19,6 +19,7 @@ HERE: Final = Path(__file__).parent
 NAV: Final = (
     ("/catalog", "Systems, Apis and Events", "estate.read"),
     ("/inventory", "Inventory", "inventory.read"),
+    ("/routes", "Gateway routes", "estate.read"),
     ("/subscriptions", "Subscriptions", "subscriptions.list"),
     ("/runs", "Flow runs", "runs.list"),
     ("/products", "Data products", "estate.read"),
