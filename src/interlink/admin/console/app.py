@@ -22,18 +22,16 @@ from interlink.admin.console.session import (
     REASONS,
     CsrfRefused,
     SignInRequired,
-    check_sign_in_nonce,
     checked_form,
     forget_cookie,
-    form,
     signed_in,
 )
 from interlink.admin.console.sign_in import (
+    attempt,
     failed,
     open_session,
     refuse_dataplane,
     show_sign_in,
-    too_many,
 )
 from interlink.errors import AuthError, InterlinkError
 from interlink.runtime.runtime import Runtime
@@ -84,10 +82,9 @@ def _sign_in_routes(console: FastAPI) -> None:
 
     @console.post("/sign-in", include_in_schema=False)
     async def sign_in(request: Request) -> Response:
-        fields = await form(request)
-        check_sign_in_nonce(request, fields)
-        if (refused := await too_many(request)) is not None:
-            return refused
+        fields = await attempt(request)
+        if isinstance(fields, Response):
+            return fields
         store = request.app.state.runtime.store
         try:
             token = await run_in_threadpool(store.tokens.check, fields.get("token", "").strip())

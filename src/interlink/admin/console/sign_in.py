@@ -19,7 +19,9 @@ from interlink.admin.console.session import (
     BASE,
     COOKIE,
     SIGN_IN_COOKIE,
+    check_sign_in_nonce,
     forget_cookie,
+    form,
     set_cookie,
     sign_in_nonce,
     timeouts,
@@ -68,6 +70,15 @@ async def too_many(request: Request) -> Response | None:
     response = show_sign_in(request, message, failed=True, status=429)
     response.headers["Retry-After"] = str(wait)
     return response
+
+
+async def attempt(request: Request) -> dict[str, str] | Response:
+    """The sign-in form posted, its CSRF field checked; the 429 page instead when this client
+    failed too often."""
+    fields = await form(request)
+    check_sign_in_nonce(request, fields)
+    refused = await too_many(request)
+    return fields if refused is None else refused
 
 
 async def failed(request: Request) -> None:

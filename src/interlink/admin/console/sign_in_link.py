@@ -15,13 +15,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from interlink.admin.console.session import BASE, check_sign_in_nonce, form
+from interlink.admin.console.session import BASE
 from interlink.admin.console.sign_in import (
+    attempt,
     failed,
     open_session,
     refuse_dataplane,
     show_sign_in,
-    too_many,
 )
 from interlink.errors import AuthError
 from interlink.store import Outcome, TokenInfo
@@ -41,10 +41,9 @@ async def link_page(request: Request, code: str = "") -> Response:
 
 @router.post("/sign-in/link", include_in_schema=False)
 async def use_link(request: Request) -> Response:
-    fields = await form(request)
-    check_sign_in_nonce(request, fields)
-    if (refused := await too_many(request)) is not None:
-        return refused
+    fields = await attempt(request)
+    if isinstance(fields, Response):
+        return fields
     store = request.app.state.runtime.store
 
     def exchange() -> TokenInfo:
