@@ -260,8 +260,7 @@ def demo_command(
             f"Interlink demo: {len(snap.estate)} objects from {d} (revision {rev})",
             f"  admin API     {admin}   (OpenAPI: {admin}/openapi.json)",
             f"  console       {admin}/console/   (sign in with the admin token)",
-            f"  sign-in link  {console_link}   (one use, within 10 minutes; another: "
-            f"{cli} console link {at} --token TOKEN)",
+            f"  sign-in link  {console_link}   (one use, within 10 minutes)",
             f"  admin token   {token}",
             f"  gateway       {gw}",
             f"  CRM API key   {key}   (Consumer crm-publisher)",
@@ -274,6 +273,7 @@ def demo_command(
             f"  curl {admin}/readyz",
             f"  curl {auth} {admin}/api/v1/estate",
             f"  curl {auth} '{admin}/api/v1/graph?format=mermaid'",
+            f"  {cli} console link {at} --admin {admin} --token {token}   # another sign-in link",
             "Gateway (the customers API; v1 is split 90/10 between the legacy and the new CRM):",
             f"  curl -i {gw}/api/customers/C000001 -H 'x-api-key: {partner_key}'",
             f"  curl -i {gw}/api/customers/C000001 -H 'Authorization: Bearer {mobile_jwt}'",
