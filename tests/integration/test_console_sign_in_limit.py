@@ -16,7 +16,7 @@ from interlink.runtime.runtime import Runtime
 from interlink.runtime.settings import ServeSettings
 from interlink.store import Store
 from interlink.store.sign_in_failures import WINDOW
-from tests.integration.test_console import Console, console  # noqa: F401
+from tests.integration.test_console import CSRF, Console, console  # noqa: F401
 from tests.integration.test_store import FakeClock, clock, open_stores, store  # noqa: F401
 
 WRONG = "il_nosuchid_" + "x" * 43
@@ -88,3 +88,27 @@ def test_the_count_ends_with_its_window(
             (db.ts(db.now() - 2 * WINDOW),),
         )
     assert console.submit_sign_in(client, console.admin).status_code == 303
+
+
+def test_unusable_links_and_dataplane_tokens_count_too(
+    console: Console,  # noqa: F811 - the fixture
+) -> None:
+    node, _ = console.runtime.store.tokens.create("dataplane", "edge")
+    client = console.browser()
+    for _ in range(MAX_FAILURES // 2):
+        assert console.submit_sign_in(client, node).status_code == 403
+    for n in range(MAX_FAILURES - MAX_FAILURES // 2):
+        page = client.get(f"/console/sign-in/link?code=guess-{n}")
+        nonce = CSRF.search(page.text)
+        assert nonce is not None
+        used = client.post("/console/sign-in/link", data={"csrf": nonce.group(1), "code": "x"})
+        assert used.headers["location"] == "/console/sign-in?reason=link"
+    page = client.get("/console/sign-in/link?code=one-more")
+    nonce = CSRF.search(page.text)
+    assert nonce is not None
+    refused = client.post("/console/sign-in/link", data={"csrf": nonce.group(1), "code": "x"})
+    assert refused.status_code == 429
+    assert "retry-after" in refused.headers
+    # A known token's refusal is in the audit log, as before the limit.
+    refusals = [e for e in console.runtime.store.audit.list() if e.action == "console.sign_in"]
+    assert [e.result for e in refusals] == ["refused"] * (MAX_FAILURES // 2)

@@ -14,10 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
+from interlink.admin.app import create_app
 from interlink.admin.console.session import COOKIE
 from interlink.admin.console.sign_in_link import link_address
 from interlink.cli.main import cli
 from interlink.errors import AuthError, ConfigError
+from interlink.runtime.runtime import Runtime
+from interlink.runtime.settings import ServeSettings
 from interlink.store import LINK_LIFETIME, LinkRefused, Store
 from interlink.store.console_links import code_digest
 from tests.integration.test_console import CSRF, Console, console  # noqa: F401
@@ -211,3 +214,40 @@ def test_the_cli_mints_a_link_for_the_token_given(
     assert isinstance(refused.exception, ConfigError)
     assert "a dataplane token cannot sign in to the console" in refused.exception.message
     assert len(link_rows(console.runtime.store)) == 1  # the one given --admin, not used
+
+
+def test_two_nodes_pressing_sign_in_on_one_link_at_once_open_one_session(
+    console: Console,  # noqa: F811 - the fixture
+    retail_dir: Path,
+) -> None:
+    settings = ServeSettings(retail_dir, store_url=console.runtime.settings.store_url)
+    other = Runtime.open(settings)  # a second node on the same store
+    try:
+        apps = [console.app, create_app(other)] * 2
+        link = link_of(console, console.admin)
+        code = parse_qs(urlsplit(link).query)["code"][0]
+        browsers = [TestClient(app, follow_redirects=False) for app in apps]
+        forms = []
+        for browser in browsers:  # each opens the link: the page alone uses nothing
+            page = browser.get(link)
+            nonce = CSRF.search(page.text)
+            assert nonce is not None
+            forms.append({"csrf": nonce.group(1), "code": code})
+        start = threading.Barrier(len(browsers))
+        places: list[str] = []
+
+        def press(browser: TestClient, form: dict[str, str]) -> None:
+            start.wait()
+            places.append(browser.post("/console/sign-in/link", data=form).headers["location"])
+
+        threads = [
+            threading.Thread(target=press, args=pair) for pair in zip(browsers, forms, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(places) == ["/console/"] + ["/console/sign-in?reason=link"] * 3
+        assert sum(COOKIE in browser.cookies for browser in browsers) == 1
+    finally:
+        other.close()
