@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from interlink.admin.console import actions, estate_map, lineage, pages, products, sign_in_link
+from interlink.admin.console import actions, estate_map, lineage, pages, products
 from interlink.admin.console.render import HERE, html
 from interlink.admin.console.session import (
     BASE,
@@ -33,6 +33,7 @@ from interlink.admin.console.sign_in import (
     refuse_dataplane,
     show_sign_in,
 )
+from interlink.admin.console.sign_in_link import router as link_router
 from interlink.errors import AuthError, InterlinkError
 from interlink.runtime.runtime import Runtime
 from interlink.store import Outcome
@@ -61,7 +62,6 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.include_router(products.router)
     console.include_router(lineage.router)
     console.include_router(estate_map.router)
-    console.include_router(sign_in_link.router)
     _sign_in_routes(console)
     _errors(console)
 
@@ -76,6 +76,8 @@ def create_console(runtime: Runtime) -> FastAPI:
 
 
 def _sign_in_routes(console: FastAPI) -> None:
+    console.include_router(link_router)  # /sign-in/link
+
     @console.get("/sign-in", include_in_schema=False)
     async def sign_in_page(request: Request, reason: str = "") -> Response:
         return show_sign_in(request, REASONS.get(reason), failed=False)
