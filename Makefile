@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck unit bench clean native
+.PHONY: demo test lint typecheck unit bench clean native screenshots
 
 # A line per stage, so a first run that takes minutes never looks stuck.
 $(STAMP): pyproject.toml constraints.txt
@@ -54,6 +54,10 @@ test: lint typecheck native
 
 bench: $(STAMP)
 	$(BIN)/python bench/check_estate.py
+
+# The console's pages as PNGs in docs/console/, from a demo run (Debian's /usr/bin/chromium).
+screenshots: $(STAMP) native
+	$(BIN)/python bench/console_screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis src/interlink/_native.json

@@ -82,6 +82,7 @@ def test_the_demo_puts_the_customers_api_behind_the_gateway(tmp_path: Path) -> N
     with demo:
         gateway = demo.wait_for(r"gateway +(http://\S+)").group(1)
         console = demo.wait_for(r"console +(http://\S+/console/)").group(1)
+        link = demo.wait_for(r"sign-in link +(http://\S+/console/sign-in/link\?code=[\w-]+)")
         partner = demo.wait_for(r"partner key +(ik_\S+)").group(1)
         jwt = demo.wait_for(r"Authorization: Bearer (ey[\w-]+\.[\w-]+\.[\w-]+)").group(1)
         demo.wait_for("Ctrl-C stops.")
@@ -100,6 +101,12 @@ def test_the_demo_puts_the_customers_api_behind_the_gateway(tmp_path: Path) -> N
         assert httpx.get(url).status_code == 401
         sign_in = httpx.get(console, follow_redirects=True)  # the console the demo printed
         assert (sign_in.status_code, sign_in.url.path) == (200, "/console/sign-in")
+        for browser, then in ((httpx.Client(), "/console/"), (httpx.Client(), "reason=link")):
+            with browser:  # the printed link signs in once
+                page = browser.get(link.group(1))
+                fields = dict(re.findall(r'name="(csrf|code)" value="([^"]+)"', page.text))
+                used = browser.post(f"{console}sign-in/link", data=fields)
+                assert used.headers["location"].endswith(then)
         invalid = httpx.get(f"{gateway}/api/customers/nope", headers={"x-api-key": partner})
         assert invalid.status_code == 400
         assert invalid.json()["violations"][0]["pointer"] == "/path/id"

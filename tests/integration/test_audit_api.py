@@ -215,6 +215,7 @@ def test_the_openapi_document_lists_the_audited_routes(api: Api) -> None:
     }
     local_only = {"consumer_key.create", "consumer_key.revoke", "flow.resume", "secret.rewrap"}
     local_only.add("console.sign_in")  # the console's form, not an API operation
+    local_only.add("console.link")  # `interlink console link`, on the store
     assert audited == set(ACTIONS) - local_only
     assert "/api/v1/audit" in document["paths"]
     assert "/api/v1/audit/verify" in document["paths"]

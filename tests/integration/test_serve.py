@@ -97,6 +97,10 @@ def test_the_start_and_the_initial_token_open_the_audit_log(served: Served) -> N
     assert entries[1]["details"] == {"name": "initial", "role": "admin"}
     assert served.token not in repr(entries)
     assert served.get("/api/v1/audit/verify").json()["ok"] is True
+    # And a one-time console link for that token, printed beside it.
+    link = served.proc.wait_for(r"console sign-in link \(one use, within 10 minutes\): (\S+)")
+    assert link.group(1).startswith(served.base + "/console/sign-in/link?code=")
+    assert 'name="code"' in httpx.get(link.group(1)).text
 
 
 def test_estate_lists_objects_with_references_unresolved(read_only: Served) -> None:

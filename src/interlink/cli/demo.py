@@ -30,6 +30,7 @@ from typing import Any
 
 import click
 
+from interlink.admin.console.sign_in_link import link_address
 from interlink.cli.estate import write_example
 from interlink.cli.serve import configure_logging, run, serve_options, start
 from interlink.errors import ConfigError
@@ -204,6 +205,7 @@ def demo_command(
     token, key, partner_key, shop_key, analytics_key = fresh_credentials(runtime.store)
     mobile_jwt = demo_jwt(values["mobile-jwt-key"])
     admin = f"http://{bound_address(sock)}"  # type: ignore[arg-type]
+    console_link = demo_sign_in_link(runtime.store, token, admin)
     host, _, port = gateway.address.rpartition(":")
     gw = f"http://{'127.0.0.1' if host in ('0.0.0.0', '[::]') else host}:{port}"  # noqa: S104
 
@@ -258,6 +260,7 @@ def demo_command(
             f"Interlink demo: {len(snap.estate)} objects from {d} (revision {rev})",
             f"  admin API     {admin}   (OpenAPI: {admin}/openapi.json)",
             f"  console       {admin}/console/   (sign in with the admin token)",
+            f"  sign-in link  {console_link}   (one use, within 10 minutes)",
             f"  admin token   {token}",
             f"  gateway       {gw}",
             f"  CRM API key   {key}   (Consumer crm-publisher)",
@@ -270,6 +273,7 @@ def demo_command(
             f"  curl {admin}/readyz",
             f"  curl {auth} {admin}/api/v1/estate",
             f"  curl {auth} '{admin}/api/v1/graph?format=mermaid'",
+            f"  {cli} console link {at} --admin {admin} --token {token}   # another sign-in link",
             "Gateway (the customers API; v1 is split 90/10 between the legacy and the new CRM):",
             f"  curl -i {gw}/api/customers/C000001 -H 'x-api-key: {partner_key}'",
             f"  curl -i {gw}/api/customers/C000001 -H 'Authorization: Bearer {mobile_jwt}'",
@@ -372,6 +376,11 @@ def fresh_credentials(store: Store) -> tuple[str, str, str, str, str]:
             outcome.details["key_id"] = info.id
         keys.append(key)
     return token, keys[0], keys[1], keys[2], keys[3]
+
+
+def demo_sign_in_link(store: Store, token: str, admin: str) -> str:
+    """A one-time console sign-in link for the demo's admin token."""
+    return link_address(admin, store.console_links.mint(store.tokens.check(token).id))
 
 
 def _replace_token(store: Store, role: Role, name: str) -> str:

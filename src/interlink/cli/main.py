@@ -30,6 +30,7 @@ COMMANDS: Final = {
     "compliance": ("interlink.cli.compliance", "compliance_group"),
     "connectors": ("interlink.cli.connectors", "connectors_group"),
     "consumers": ("interlink.cli.consumers", "consumers_group"),
+    "console": ("interlink.cli.console", "console_group"),
     "demo": ("interlink.cli.demo", "demo_command"),
     "diff": ("interlink.cli.diff", "diff_command"),
     "dlq": ("interlink.cli.events", "dlq_group"),

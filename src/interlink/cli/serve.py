@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from interlink._native import in_use as native_in_use
+from interlink.admin.console.sign_in_link import link_address
 from interlink.estate.findings import EstateLoadError
 from interlink.gateway.telemetry.access_log import configure_access_log
 from interlink.leases import DEFAULT_TTL
@@ -250,6 +251,10 @@ def serve_command(directory: Path | None, **options: Any) -> None:
             token, info = runtime.store.tokens.create("admin", "initial")
             outcome.target = f"token/{info.id}"
     address = bound_address(sock)  # type: ignore[arg-type]
+    # The first token's one-time console link: a browser signs in without the token pasted.
+    link = None
+    if token is not None:
+        link = link_address(f"http://{address}", runtime.store.console_links.mint(info.id))
 
     def ready() -> None:
         rev = runtime.snapshot.revision
@@ -267,6 +272,8 @@ def serve_command(directory: Path | None, **options: Any) -> None:
         click.echo(f"interlink: gateway request path {native_in_use()}")
         if token is not None:
             click.echo(f"interlink: admin token (shown once, store it now): {token}")
+        if link is not None:
+            click.echo(f"interlink: console sign-in link (one use, within 10 minutes): {link}")
         sys.stdout.flush()
 
     run(runtime, sock, ready, gateway)

@@ -51,6 +51,7 @@ from interlink.store.connections import (
     ObservedLink,
     ObservedLinks,
 )
+from interlink.store.console_links import LINK_LIFETIME, ConsoleLinks, LinkRefused
 from interlink.store.console_sessions import ConsoleSession, ConsoleSessions, SessionExpired
 from interlink.store.consumer_keys import ConsumerKey, ConsumerKeys
 from interlink.store.database import Database
@@ -61,11 +62,13 @@ from interlink.store.platform_keys import PlatformKey, PlatformKeys, Resealed
 from interlink.store.postgres import PostgresDatabase
 from interlink.store.revisions import Revision, Revisions
 from interlink.store.secrets import SealedSecret, SecretRows, SecretSummary
+from interlink.store.sign_in_failures import SignInFailures
 from interlink.store.signals import Bucket, MonitorState, MonitorStates, SignalBuckets, SignalRow
 from interlink.store.sqlite import SQLiteDatabase
 
 __all__ = [
     "ACTIONS",
+    "LINK_LIFETIME",
     "ROLES",
     "ROLE_RANK",
     "TEAM_ROLES",
@@ -80,6 +83,7 @@ __all__ = [
     "ClientAssertions",
     "Clock",
     "ComparisonSummary",
+    "ConsoleLinks",
     "ConsoleSession",
     "ConsoleSessions",
     "ConsumerKey",
@@ -88,6 +92,7 @@ __all__ = [
     "LastAdmin",
     "Lease",
     "Leases",
+    "LinkRefused",
     "MonitorState",
     "Node",
     "Notification",
@@ -103,6 +108,7 @@ __all__ = [
     "SealedSecret",
     "SecretSummary",
     "SessionExpired",
+    "SignInFailures",
     "SignalRow",
     "Silence",
     "Store",
@@ -145,6 +151,8 @@ class Store:
         self.platform_keys = PlatformKeys(db)
         self.client_assertions = ClientAssertions(db)
         self.console_sessions = ConsoleSessions(db)
+        self.console_links = ConsoleLinks(db)
+        self.sign_in_failures = SignInFailures(db)
 
     @property
     def url(self) -> str:

@@ -54,6 +54,7 @@ Action = Literal[
     "alert.unsilence",
     "product.refresh",
     "console.sign_in",
+    "console.link",
 ]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 Result = Literal["ok", "refused", "failed"]

@@ -19,23 +19,24 @@ from interlink.admin.console.render import HERE, html
 from interlink.admin.console.session import (
     BASE,
     COOKIE,
-    IDLE,
-    LIFETIME,
     REASONS,
-    SIGN_IN_COOKIE,
     CsrfRefused,
     SignInRequired,
-    check_sign_in_nonce,
     checked_form,
     forget_cookie,
-    form,
-    set_cookie,
-    sign_in_nonce,
     signed_in,
 )
+from interlink.admin.console.sign_in import (
+    attempt,
+    failed,
+    open_session,
+    refuse_dataplane,
+    show_sign_in,
+)
+from interlink.admin.console.sign_in_link import router as link_router
 from interlink.errors import AuthError, InterlinkError
 from interlink.runtime.runtime import Runtime
-from interlink.store import Actor, Outcome, TokenInfo
+from interlink.store import Outcome
 
 log = logging.getLogger("interlink.admin")
 
@@ -76,32 +77,28 @@ def create_console(runtime: Runtime) -> FastAPI:
 
 
 def _sign_in_routes(console: FastAPI) -> None:
+    console.include_router(link_router)  # /sign-in/link
+
     @console.get("/sign-in", include_in_schema=False)
     async def sign_in_page(request: Request, reason: str = "") -> Response:
-        return _sign_in(request, REASONS.get(reason), failed=False)
+        return show_sign_in(request, REASONS.get(reason), failed=False)
 
     @console.post("/sign-in", include_in_schema=False)
     async def sign_in(request: Request) -> Response:
-        fields = await form(request)
-        check_sign_in_nonce(request, fields)
+        fields = await attempt(request)
+        if isinstance(fields, Response):
+            return fields
         store = request.app.state.runtime.store
         try:
             token = await run_in_threadpool(store.tokens.check, fields.get("token", "").strip())
         except AuthError as exc:
-            return _sign_in(request, exc.message, failed=True, status=401)
-        # Only a known token's sign-in is recorded: anyone could fill the log with unknown ones.
-        outcome = Outcome({})
+            # Only a known token's sign-in is recorded: anyone could fill the log with unknown
+            # ones. Every failure counts towards the client's limit.
+            await failed(request)
+            return show_sign_in(request, exc.message, failed=True, status=401)
         if token.role == "dataplane":
-            message = "a dataplane token is for data-plane nodes; sign in with a person's token"
-            outcome.refuse(message)
-            await _record(request, token, outcome)
-            return _sign_in(request, message, failed=True, status=403)
-        session_id = await run_in_threadpool(store.console_sessions.open, token.id, IDLE, LIFETIME)
-        await _record(request, token, outcome)
-        response = RedirectResponse(BASE + "/", status_code=303)
-        set_cookie(request, response, COOKIE, session_id)
-        forget_cookie(request, response, SIGN_IN_COOKIE)
-        return response
+            return await refuse_dataplane(request, token)
+        return await open_session(request, token, Outcome({}))
 
     @console.post("/sign-out", include_in_schema=False)
     async def sign_out(request: Request) -> Response:
@@ -112,21 +109,6 @@ def _sign_in_routes(console: FastAPI) -> None:
         response = RedirectResponse(BASE + "/sign-in?reason=signed-out", status_code=303)
         forget_cookie(request, response, COOKIE)
         return response
-
-
-async def _record(request: Request, token: TokenInfo, outcome: Outcome) -> None:
-    who = Actor.of_token(token, request.client.host if request.client else "")
-    log = request.app.state.runtime.store.audit
-    await run_in_threadpool(log.record, who, "console.sign_in", f"token/{token.id}", outcome)
-
-
-def _sign_in(request: Request, message: str | None, *, failed: bool, status: int = 200) -> Response:
-    nonce = sign_in_nonce(request)
-    response = html(
-        request, "sign_in.html", status=status, message=message, failed=failed, nonce=nonce
-    )
-    set_cookie(request, response, SIGN_IN_COOKIE, nonce)
-    return response
 
 
 def _errors(console: FastAPI) -> None:

@@ -29,9 +29,6 @@ from interlink.store import TokenInfo
 BASE: Final = "/console"
 COOKIE: Final = "interlink_console"
 SIGN_IN_COOKIE: Final = "interlink_console_signin"
-#: A session unused this long ends; one ends this long after sign-in whatever its use.
-IDLE: Final = timedelta(minutes=30)
-LIFETIME: Final = timedelta(hours=12)
 #: The largest form the console reads: its forms hold a token and a few ids.
 MAX_FORM_BYTES: Final = 16 * 1024
 
@@ -41,6 +38,8 @@ REASONS: Final = {
     "signed-out": "You signed out.",
     "token": "The token behind your session was revoked or has expired. Sign in again.",
     "required": "Sign in to use the console.",
+    "link": "This sign-in link is unknown, used already or expired. Ask for a new one, or sign "
+    "in with your token.",
 }
 
 
@@ -90,6 +89,16 @@ async def form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
+def timeouts(request: Request) -> tuple[timedelta, timedelta]:
+    """The Platform's idle timeout and lifetime of a session (``console:`` in its spec), read
+    afresh each time: a reload applies them to the next page and sign-in."""
+    settings = request.app.state.runtime.snapshot.estate.platform.spec.console
+    return (
+        timedelta(seconds=settings.idle_timeout),
+        timedelta(seconds=settings.session_lifetime),
+    )
+
+
 async def signed_in(request: Request) -> Viewer:
     """The viewer of this request, or SignInRequired."""
     session_id = request.cookies.get(COOKIE)
@@ -97,7 +106,9 @@ async def signed_in(request: Request) -> Viewer:
         raise SignInRequired("required")
     store = request.app.state.runtime.store
     try:
-        session = await run_in_threadpool(store.console_sessions.resume, session_id, IDLE)
+        session = await run_in_threadpool(
+            store.console_sessions.resume, session_id, timeouts(request)[0]
+        )
     except AuthError:
         raise SignInRequired("expired") from None
     try:

@@ -94,6 +94,34 @@ class GatewaySettings(Model):
     _check_listen = field_validator("listen")(_listen)
 
 
+class ConsoleSettings(Model):
+    """The web console's sessions (admin API, /console)."""
+
+    idle_timeout: Duration = Field(
+        default=30 * 60.0,
+        ge=60,
+        le=86_400,
+        description="a console session unused this long ends (1m to 1d); read at each sign-in "
+        "and page",
+    )
+    session_lifetime: Duration = Field(
+        default=12 * 3600.0,
+        ge=300,
+        le=30 * 86_400,
+        description="a console session ends this long after sign-in however it is used (5m to "
+        "30d, at least idleTimeout); read at each sign-in",
+    )
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> ConsoleSettings:
+        if self.idle_timeout > self.session_lifetime:
+            raise ValueError(
+                f"idleTimeout ({self.idle_timeout:g}s) is longer than sessionLifetime "
+                f"({self.session_lifetime:g}s): a session would never be idle long enough to end"
+            )
+        return self
+
+
 class AdminSettings(Model):
     listen: str = "127.0.0.1:8081"
 
@@ -247,6 +275,7 @@ class PlatformSpec(Model):
     flows: FlowSettings = Field(default_factory=FlowSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
