@@ -1,0 +1,103 @@
+"""The console's flow pages: each flow of the example estate drawn with every step in order,
+its compensations and what starts it; a flow with a choice and onError steps drawn with its
+branches; an unknown flow a page saying so; and a real run's steps on a time axis."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from interlink.admin.console.flow_view import box, compensations
+from interlink.admin.console.step_chart import LABEL, PLOT, chart
+from interlink.estate.kinds import Flow
+from interlink.estate.kinds.flow import FlowSpec, iter_steps
+from tests.integration.test_console import Console, console  # noqa: F401 - the fixture
+
+
+def _steps_in_order(page: str) -> list[str]:
+    return re.findall(r"<strong>([a-z0-9_-]+)</strong>", page)
+
+
+def test_every_example_flow_is_drawn_with_all_its_steps_in_order(
+    console: Console,  # noqa: F811 - the fixture
+) -> None:
+    client = console.sign_in(console.viewer)
+    estate = console.runtime.snapshot.estate
+    flows = sorted(estate.of(Flow), key=lambda f: f.name)
+    assert [f.name for f in flows] == ["address-sync", "order-saga"]
+    for flow in flows:
+        page = client.get(f"/console/flows/{flow.name}")
+        assert page.status_code == 200, page.text
+        assert f"<h1>Flow {flow.name}</h1>" in page.text
+        names = [s.name for s in iter_steps([*flow.spec.steps, *flow.spec.on_error])]
+        drawn = _steps_in_order(page.text.split("<h2>Compensation</h2>")[0])
+        assert drawn == names
+        assert f'href="/console/runs?flow={flow.name}"' in page.text
+
+    saga = html.unescape(client.get("/console/flows/order-saga").text)
+    assert "POST inventory /reservations" in saga
+    assert "undone by DELETE inventory /reservations/{reservation}" in saga
+    assert "undone by POST billing /payments/{payment}/refund" in saga
+    undo = saga.split("<h2>Compensation</h2>")[1]
+    assert undo.index("charge-payment") < undo.index("reserve-stock")  # the last done first
+    assert "each order.placed event, delivered by Subscription/order-saga-orders" in saga
+    assert "each request to Route/orders" in saga
+    sync = html.unescape(client.get("/console/flows/address-sync").text)
+    assert "keeps the message when address.country in ['DE', 'AT', 'CH']" in sync
+
+
+def test_an_unknown_flow_is_a_page_saying_so(console: Console) -> None:  # noqa: F811
+    client = console.sign_in(console.viewer)
+    page = client.get("/console/flows/order-sagas")
+    assert page.status_code == 404
+    assert "no flow &#39;order-sagas&#39; (did you mean &#39;order-saga&#39;?)" in page.text
+    assert "Traceback" not in page.text
+    assert client.get("/console/flows/" + "x" * 101).status_code == 400
+
+
+def test_branches_on_error_and_nested_compensations_are_drawn() -> None:
+    spec = FlowSpec.model_validate(
+        {
+            "steps": [
+                {"name": "pay", "type": "call", "system": "billing", "path": "/pay",
+                 "compensate": {"system": "billing", "path": "/refund"}},
+                {"name": "route", "type": "choice", "branches": [
+                    {"when": "country = 'DE'", "steps": [
+                        {"name": "ship-de", "type": "call", "system": "dhl", "path": "/s",
+                         "compensate": {"system": "dhl", "method": "DELETE", "path": "/s"}},
+                    ]},
+                ], "otherwise": [{"name": "note", "type": "map", "expression": "$"}]},
+                {"name": "done", "type": "publish", "event": "order.done",
+                 "retry": {"attempts": 5}},
+            ],
+            "onError": [{"name": "tell", "type": "publish", "event": "order.failed"}],
+        }
+    )  # fmt: skip
+    steps = [box(s) for s in spec.steps]
+    [choice] = [b for b in steps if b.kind == "choice"]
+    assert [(lane.label, [b.name for b in lane.steps]) for lane in choice.branches] == [
+        ("when country = 'DE'", ["ship-de"]),
+        ("otherwise", ["note"]),
+    ]
+    assert steps[2].retry == "up to 5 tries"
+    assert [b.name for b in compensations(steps)] == ["ship-de", "pay"]
+
+
+def test_a_runs_steps_are_bars_on_its_time_axis() -> None:
+    run = {
+        "started_at": "2026-12-07T10:00:00+00:00",
+        "steps": [
+            {"name": "once", "phase": "forward", "status": "completed", "attempts": 1,
+             "started_at": "2026-12-07T10:00:00+00:00",
+             "finished_at": "2026-12-07T10:00:01+00:00"},
+            {"name": "reserve-stock", "phase": "forward", "status": "failed", "attempts": 3,
+             "started_at": "2026-12-07T10:00:01+00:00",
+             "finished_at": "2026-12-07T10:00:04+00:00"},
+        ],
+    }  # fmt: skip
+    drawn = chart(run)
+    first, second = drawn.bars
+    assert (first.x, first.width) == (LABEL, PLOT / 4)
+    assert (second.x, second.width, second.status) == (LABEL + PLOT / 4, PLOT * 3 / 4, "failed")
+    assert second.text == "reserve-stock: failed, from 1.000 s for 3.000 s, 3 attempts, 2 retries"
+    assert [label for _, label in drawn.ticks] == ["0 s", "2 s", "4 s"]
