@@ -44,6 +44,7 @@ def test_every_example_flow_is_drawn_with_all_its_steps_in_order(
     assert "each request to Route/orders" in saga
     sync = html.unescape(client.get("/console/flows/address-sync").text)
     assert "keeps the message when address.country in ['DE', 'AT', 'CH']" in sync
+    assert "once per key customerId & '/' & changedAt within 1w" in sync
 
 
 def test_an_unknown_flow_is_a_page_saying_so(console: Console) -> None:  # noqa: F811
@@ -67,6 +68,7 @@ def test_branches_on_error_and_nested_compensations_are_drawn() -> None:
                          "compensate": {"system": "dhl", "method": "DELETE", "path": "/s"}},
                     ]},
                 ], "otherwise": [{"name": "note", "type": "map", "expression": "$"}]},
+                {"name": "pause", "type": "wait", "for": "90m"},
                 {"name": "done", "type": "publish", "event": "order.done",
                  "retry": {"attempts": 5}},
             ],
@@ -79,7 +81,8 @@ def test_branches_on_error_and_nested_compensations_are_drawn() -> None:
         ("when country = 'DE'", ["ship-de"]),
         ("otherwise", ["note"]),
     ]
-    assert steps[2].retry == "up to 5 tries"
+    assert steps[2].detail == "waits 90m"
+    assert steps[3].retry == "up to 5 tries"
     assert [b.name for b in compensations(steps)] == ["ship-de", "pay"]
 
 

@@ -18,6 +18,7 @@ from interlink.admin.console.access import require
 from interlink.admin.console.render import html
 from interlink.admin.console.session import Signed
 from interlink.admin.lookup import known
+from interlink.estate.durations import format_duration
 from interlink.estate.kinds import Flow, Route
 from interlink.estate.kinds.flow import (
     CallStep,
@@ -69,17 +70,15 @@ def _detail(step: Step) -> str:
     if isinstance(step, FilterStep):
         return f"keeps the message when {step.condition}"
     if isinstance(step, IdempotencyStep):
-        return f"once per key {step.key} within {step.window:g} s"
+        return f"once per key {step.key} within {format_duration(step.window)}"
     if isinstance(step, PublishStep):
         return f"publishes {step.event}"
     if isinstance(step, FlowStep):
         return f"runs flow {step.flow}"
     if isinstance(step, WaitStep):
-        return (
-            f"waits {step.duration:g} s"
-            if step.duration is not None
-            else f"waits until {step.until}"
-        )
+        if step.duration is not None:
+            return f"waits {format_duration(step.duration)}"
+        return f"waits until {step.until}"
     if isinstance(step, SplitStep):
         return f"one message per item of {step.items}"
     if isinstance(step, EnrichStep):
@@ -176,4 +175,5 @@ async def flow_page(
         steps=steps,
         on_error=[box(s) for s in spec.on_error],
         undo=compensations(steps),
+        timeout=None if spec.timeout is None else format_duration(spec.timeout),
     )

@@ -15,7 +15,8 @@ from typing import Any, Final
 
 #: The drawing's geometry in SVG units: a name column, then the time axis.
 LABEL: Final = 190
-PLOT: Final = 560
+PLOT: Final = 520
+RIGHT: Final = 100  # room for the attempts after a bar that ends the axis
 ROW: Final = 26
 TOP: Final = 24
 
@@ -80,4 +81,4 @@ def chart(run: dict[str, Any], now: datetime | None = None) -> Chart:
             )
         )
     ticks = [(round(LABEL + PLOT * f, 1), f"{total * f:.3g} s") for f in (0.0, 0.5, 1.0)]
-    return Chart(LABEL + PLOT + 40, TOP + len(bars) * ROW + 10, bars, ticks)
+    return Chart(LABEL + PLOT + RIGHT, TOP + len(bars) * ROW + 10, bars, ticks)
