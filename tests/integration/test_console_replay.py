@@ -174,10 +174,12 @@ def test_a_run_page_draws_its_steps_on_a_time_axis_and_links_its_flow(
     assert 'href="/console/flows/order-saga"' in runs
 
 
-def test_a_replay_this_node_did_not_start_is_said_so(retail_dir: Path, store_url: str) -> None:
+def test_a_replay_not_started_here_is_said_so_and_a_viewer_may_not_start_one(
+    retail_dir: Path, store_url: str
+) -> None:
     """The store knows every replay; how far one has read is known only where it runs. Here
     the engine replays directly, as another node's admin API would, so this process's admin
-    module has no progress of it."""
+    module has no progress of it. A viewer's token sees it but may not start one."""
     runtime = Runtime.open(ServeSettings(retail_dir, store_url=store_url))
     token, _ = runtime.store.tokens.create("viewer", "dashboard")
 
@@ -194,6 +196,12 @@ def test_a_replay_this_node_did_not_start_is_said_so(retail_dir: Path, store_url
                     "/console/sign-in", data={"csrf": csrf_of(page.text), "token": token}
                 )
                 panel = (await client.get(f"/console/replays/{done.replay}/progress")).text
+                page = await client.get(f"/console/subscriptions/{ANALYTICS}")
+                assert "Your token may not replay this subscription" in page.text
+                refused = await client.post(
+                    f"/console/subscriptions/{ANALYTICS}/replays",
+                    data={"csrf": csrf_of(page.text), "from_seq": "1"},
+                )
         finally:
             await stop_mesh(runtime)
         assert f"Replay {done.replay} was not started on this node" in panel
@@ -201,6 +209,14 @@ def test_a_replay_this_node_did_not_start_is_said_so(retail_dir: Path, store_url
         assert "queued 0 copies" in panel
         assert "Progress: done" in panel
         assert 'hx-trigger="every 1s"' not in panel
+        assert refused.status_code == 403  # a viewer's token: the API's refusal, audited
+        [entry] = [e for e in runtime.store.audit.list() if e.action == "replay.start"]
+        assert (entry.who_name, entry.target, entry.result) == (
+            "dashboard",
+            f"/console/subscriptions/{ANALYTICS}/replays",
+            "refused",
+        )
+        assert "needs the operator role" in refused.text
 
     try:
         asyncio.run(scenario())

@@ -116,9 +116,10 @@ async def replay_view(request: Request, replay_id: int) -> ReplayView:
     except NotFound:
         reading = None
     mesh = getattr(request.app.state.runtime, "mesh", None)
-    engine = None if mesh is None else mesh.engine
-    record = None if engine is None else await engine.queue.replay_record(replay_id)
-    if record is None:  # the store keeps every replay: unknown, or no event delivery here
+    if mesh is None or mesh.engine is None:
+        raise NotFound("event delivery is not running on this node: its replays are read there")
+    record = await mesh.engine.queue.replay_record(replay_id)
+    if record is None:  # the store keeps every replay, whichever node ran it
         raise NotFound(f"no replay {replay_id} is known to this node")
     read_done = record.finished_at is not None if reading is None else bool(reading["done"])
     failed = reading is not None and reading["error"] is not None
