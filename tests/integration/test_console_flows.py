@@ -86,21 +86,36 @@ def test_branches_on_error_and_nested_compensations_are_drawn() -> None:
     assert [b.name for b in compensations(steps)] == ["ship-de", "pay"]
 
 
-def test_a_runs_steps_are_bars_on_its_time_axis() -> None:
+def test_a_runs_steps_are_attempts_on_its_time_axis() -> None:
+    at = "2026-12-07T10:00:0{}+00:00".format
     run = {
-        "started_at": "2026-12-07T10:00:00+00:00",
+        "started_at": at(0),
         "steps": [
             {"name": "once", "phase": "forward", "status": "completed", "attempts": 1,
-             "started_at": "2026-12-07T10:00:00+00:00",
-             "finished_at": "2026-12-07T10:00:01+00:00"},
-            {"name": "reserve-stock", "phase": "forward", "status": "failed", "attempts": 3,
-             "started_at": "2026-12-07T10:00:01+00:00",
-             "finished_at": "2026-12-07T10:00:04+00:00"},
+             "started_at": at(0), "finished_at": at(1), "error": None, "tries": []},
+            {"name": "reserve-stock", "phase": "forward", "status": "completed", "attempts": 2,
+             "started_at": at(1), "finished_at": at(4), "error": None,
+             "tries": [{"attempt": 1, "started_at": at(1), "ended_at": at(2),
+                        "error": "answered 503", "retry_at": at(3)}]},
+            {"name": "charge", "phase": "forward", "status": "failed", "attempts": 1,
+             "started_at": at(4), "finished_at": at(8), "error": "answered 402",
+             "tries": [{"attempt": 1, "started_at": at(4), "ended_at": at(8),
+                        "error": "answered 402", "retry_at": None}]},
         ],
     }  # fmt: skip
     drawn = chart(run)
-    first, second = drawn.bars
-    assert (first.x, first.width) == (LABEL, PLOT / 4)
-    assert (second.x, second.width, second.status) == (LABEL + PLOT / 4, PLOT * 3 / 4, "failed")
-    assert second.text == "reserve-stock: failed, from 1.000 s for 3.000 s, 3 attempts, 2 retries"
-    assert [label for _, label in drawn.ticks] == ["0 s", "2 s", "4 s"]
+    once, reserve, charge = drawn.rows
+    unit = PLOT / 8
+    assert [(b.x, b.width, b.status) for b in once.bars] == [(LABEL, unit, "completed")]
+    # The failed try, the wait until its retry was due left empty, then the retry.
+    assert [(b.x, b.width, b.status) for b in reserve.bars] == [
+        (LABEL + unit, unit, "failed"),
+        (LABEL + 3 * unit, unit, "completed"),
+    ]
+    assert reserve.bars[0].text == "attempt 1, failed, at 1.000 s for 1.000 s: answered 503"
+    assert reserve.text == "reserve-stock: completed, from 1.000 s to 4.000 s, 2 attempts, 1 retry"
+    # A step that gave up: its last try is its end, not drawn twice.
+    assert [(b.x, b.width, b.status) for b in charge.bars] == [
+        (LABEL + 4 * unit, 4 * unit, "failed")
+    ]
+    assert [label for _, label in drawn.ticks] == ["0 s", "4 s", "8 s"]

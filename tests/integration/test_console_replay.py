@@ -163,13 +163,17 @@ def test_a_run_page_draws_its_steps_on_a_time_axis_and_links_its_flow(
     run = platform.get(f"/api/v1/flows/runs/{run_id}").json()
     page = browser.get(f"/console/runs/{run_id}").text
     assert 'href="/console/flows/order-saga"' in page
-    bars = re.findall(r'<rect class="bar (\w+)"', page)
-    assert len(bars) == len(run["steps"]) >= 2
     failed = next(s for s in run["steps"] if s["status"] == "failed")
-    assert bars[run["steps"].index(failed)] == "failed"
     tries = failed["attempts"]
+    assert tries > 1  # the default policy retried the refused connection
+    assert [t["attempt"] for t in failed["tries"]] == list(range(1, tries + 1))
+    assert [t["retry_at"] is None for t in failed["tries"]] == [False] * (tries - 1) + [True]
+    # One bar per attempt: the step that completed at once one, the failed step each try.
+    bars = re.findall(r'<rect class="bar (\w+)"', page)
+    assert bars == ["completed"] * (len(run["steps"]) - 1) + ["failed"] * tries
     assert f"{failed['name']}: failed, from " in page
-    assert f"{tries} attempt{'s' if tries != 1 else ''}" in page
+    assert f"{tries} attempts, {tries - 1} retries" in page
+    assert "attempt 1, failed, at " in page
     runs = browser.get("/console/runs").text
     assert 'href="/console/flows/order-saga"' in runs
 
