@@ -492,7 +492,29 @@ class FlowRuns:
         attempt, added to the step's tries."""
         now = self._db.ts(self._db.now())
         with self.commits.transaction() as session:
-            self._mark_failed(session, run, phase, index, error, step, now)
+            if step is not None:
+                session.execute(
+                    _UPSERT_STEP,
+                    (
+                        run.id,
+                        phase,
+                        index,
+                        step.name,
+                        step.kind,
+                        step.attempts,
+                        "failed",
+                        None,
+                        error,
+                        now,
+                        now,
+                    ),
+                )
+            else:
+                session.execute(
+                    "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
+                    "WHERE run_id = ? AND phase = ? AND step_index = ?",
+                    (error, now, run.id, phase, index),
+                )
             if tried is not None:
                 self._add_try(session, run.id, phase, index, tried)
 
@@ -504,40 +526,6 @@ class FlowRuns:
         tries = json.loads(rows[0][0]) if rows and rows[0][0] else []
         tries = [*tries, tried.to_json()][-MAX_TRIES:]
         session.execute(_UPDATE_TRIES, (json.dumps(tries), *key))
-
-    def _mark_failed(
-        self,
-        session: Session,
-        run: FlowRun,
-        phase: Phase,
-        index: int,
-        error: str,
-        step: StepMark | None,
-        now: Any,
-    ) -> None:
-        if step is not None:
-            session.execute(
-                _UPSERT_STEP,
-                (
-                    run.id,
-                    phase,
-                    index,
-                    step.name,
-                    step.kind,
-                    step.attempts,
-                    "failed",
-                    None,
-                    error,
-                    now,
-                    now,
-                ),
-            )
-            return
-        session.execute(
-            "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
-            "WHERE run_id = ? AND phase = ? AND step_index = ?",
-            (error, now, run.id, phase, index),
-        )
 
     def step_completed(
         self,
