@@ -21,7 +21,7 @@ from interlink.admin import operations
 from interlink.admin.audited import audited_route
 from interlink.admin.console.access import may, require
 from interlink.admin.console.render import html
-from interlink.admin.console.session import BASE, Signed, checked_form
+from interlink.admin.console.session import BASE, Signed, checked_form, refused_form
 from interlink.admin.owners import dead_letters as subscription_owners
 from interlink.admin.params import Id
 from interlink.errors import BadRequest, NotFound
@@ -41,10 +41,7 @@ def replay_request(fields: dict[str, str]) -> operations.ReplayRequest:
     try:
         body = operations.ReplayRequest.model_validate(given)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the form"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise BadRequest(f"the replay was not started: {where}: {message}") from None
+        raise refused_form(exc, "the replay was not started") from None
     if body.from_seq is not None and body.to_seq is not None and body.to_seq < body.from_seq:
         raise BadRequest(
             f"the replay was not started: it cannot end at sequence {body.to_seq} before it "

@@ -19,6 +19,7 @@ from typing import Annotated, Final
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -88,6 +89,15 @@ async def form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("the form is not UTF-8 urlencoded fields") from None
     return {name: values[0] for name, values in fields.items()}
+
+
+def refused_form(exc: ValidationError, refused: str) -> BadRequest:
+    """A form the API's body model refused, as one sentence: ``refused`` (what was not done),
+    then the first field at fault and why."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "the form"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return BadRequest(f"{refused}: {where}: {message}")
 
 
 async def signed_in(request: Request) -> Viewer:
