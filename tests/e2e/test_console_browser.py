@@ -1,7 +1,8 @@
 """The console in a real Chromium (Debian's, driven by Playwright) against a real
 `interlink serve`: sign in, every page, the inventory search and CSV, a dead letter retried and
 delivered, a flow run's timeline, a silence added and lifted, the data products, lineage and
-estate map pages, sign-out.
+estate map pages, sign-out; a replay followed until its copies are delivered, and a flow's
+drawing.
 
 Skipped when /usr/bin/chromium is absent, failed instead under INTERLINK_REQUIRE_SERVICES=1;
 `playwright install` is never run: no browser is downloaded.
@@ -217,4 +218,40 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     page.wait_for_url("**/console/sign-in?reason=signed-out")
     page.goto(platform.admin + "/console/subscriptions")
     assert page.url.endswith("/console/sign-in?reason=required")  # the cookie is gone too
+    assert errors == []
+
+
+def test_a_replay_from_the_browser_reaches_done_and_a_flow_is_drawn(
+    platform: Platform,  # noqa: F811 - the fixture
+    page: Any,
+) -> None:
+    ids = platform.publish(1, 2)
+    wait_until(lambda: all(platform.analytics.seen[i] == 1 for i in ids))
+    wait_until(lambda: platform.get("/api/v1/flows/runs").json()["items"] != [])
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(platform.admin + "/console/sign-in")
+    page.get_by_label("Admin token").fill(platform.token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/console/catalog")
+
+    nav = page.get_by_role("navigation", name="Console")
+    nav.get_by_role("link", name="Subscriptions").click()
+    page.get_by_role("link", name=ANALYTICS, exact=True).click()
+    page.locator("main h1").filter(has_text=f"Subscription {ANALYTICS}").wait_for()
+    page.get_by_label("From sequence").fill("1")
+    page.get_by_role("button", name="Start replay").click()
+    page.wait_for_url(re.compile(r"/console/replays/\d+$"))
+    # htmx polls the panel every second until the copies are delivered.
+    page.get_by_role("status").filter(has_text="Done: 2 copies delivered.").wait_for()
+    assert "2 of 2 events read" in page.locator("#replay-progress").inner_text()
+    assert all(platform.analytics.seen[i] == 2 for i in ids)
+
+    nav.get_by_role("link", name="Flow runs").click()
+    page.wait_for_url("**/console/runs")
+    page.get_by_role("link", name="address-sync").first.click()
+    page.locator("main h1").filter(has_text="Flow address-sync").wait_for()
+    steps = page.get_by_role("list", name="Steps of address-sync, in order")
+    assert steps.locator(":scope > li").count() == 5
+    assert "undone by POST erp" in steps.inner_text()
     assert errors == []

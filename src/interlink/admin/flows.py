@@ -114,6 +114,7 @@ def _step(step: StepRecord) -> dict[str, Any]:
         "seconds": took,
         "error": step.error,
         "output": step.output,
+        "tries": [t.to_json() for t in step.tries],
     }
 
 

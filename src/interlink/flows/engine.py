@@ -74,6 +74,7 @@ from interlink.flows.runs import (
     PENDING,
     Advance,
     Advanced,
+    FailedTry,
     FlowRun,
     FlowRuns,
     NewRun,
@@ -611,18 +612,22 @@ class FlowEngine:
                 if deferred is not None:  # recorded as it would have been before the attempt
                     await self._flush(deferred)
                     deferred = None
-                await self._db(self.runs.step_failed, run, phase, index, exc.message, mark)
                 policy = self._retry if step.retry is None else RetryPolicy.of(step.retry)
                 last = policy.gives_up(exc, number)
+                pause = 0.0 if last else policy.delay(number)
+                ended_at = self.now()  # and its start from the monotonic clock: no read before
+                began_at = ended_at - timedelta(seconds=time.monotonic() - began)
+                if deadline is not None:  # no sleeping past the deadline: the next try fails
+                    pause = max(0.0, min(pause, (deadline - ended_at).total_seconds()))
+                retry_at = None if last else ended_at + timedelta(seconds=pause)
+                tried = FailedTry(number, began_at, ended_at, exc.message, retry_at)
+                await self._db(self.runs.step_failed, run, phase, index, exc.message, mark, tried)
                 took = time.monotonic() - began
                 self.observer.step_ended(
                     run.flow, name, phase, number, took, "failed" if last else "retrying"
                 )
                 if last:
                     raise
-                pause = policy.delay(number)
-                if deadline is not None:  # no sleeping past the deadline: the next try fails
-                    pause = max(0.0, min(pause, (deadline - self.now()).total_seconds()))
                 await self._timer.sleep(pause)
                 continue
             # A step with side effects has its row already: the same upsert completes it,

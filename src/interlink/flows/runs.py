@@ -48,8 +48,15 @@ _SELECT_RUNS: Final = _SELECT_RUN + "ORDER BY started_at DESC, id LIMIT ?"
 _SELECT_RUNS_OF: Final = _SELECT_RUN + "WHERE flow = ? ORDER BY started_at DESC, id LIMIT ?"
 _SELECT_STEPS: Final = (
     "SELECT run_id, phase, step_index, name, kind, attempts, status, output, error, "
-    "started_at, finished_at FROM flow_steps WHERE run_id = ? "
+    "started_at, finished_at, tries FROM flow_steps WHERE run_id = ? "
     "ORDER BY CASE phase WHEN 'forward' THEN 0 ELSE 1 END, step_index"
+)
+
+_SELECT_TRIES: Final = (
+    "SELECT tries FROM flow_steps WHERE run_id = ? AND phase = ? AND step_index = ?"
+)
+_UPDATE_TRIES: Final = (
+    "UPDATE flow_steps SET tries = ? WHERE run_id = ? AND phase = ? AND step_index = ?"
 )
 
 
@@ -195,6 +202,42 @@ class FlowRun:
 
 
 @dataclass(frozen=True)
+class FailedTry:
+    """One failed attempt of a step: when it ran, why it failed, and when the next was due
+    (None: the step gave up)."""
+
+    attempt: int
+    started_at: datetime
+    ended_at: datetime
+    error: str
+    retry_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "error": self.error,
+            "retry_at": None if self.retry_at is None else self.retry_at.isoformat(),
+        }
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> FailedTry:
+        retry = data["retry_at"]
+        return cls(
+            int(data["attempt"]),
+            datetime.fromisoformat(data["started_at"]),
+            datetime.fromisoformat(data["ended_at"]),
+            str(data["error"]),
+            None if retry is None else datetime.fromisoformat(retry),
+        )
+
+
+#: A step's failed attempts kept at most (a step is tried 100 times at most).
+MAX_TRIES: Final = 100
+
+
+@dataclass(frozen=True)
 class StepRecord:
     run_id: str
     phase: Phase
@@ -207,6 +250,7 @@ class StepRecord:
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    tries: tuple[FailedTry, ...] = ()  # its failed attempts, oldest first
 
 
 #: Definitions kept encoded (by revision) before the cache starts again.
@@ -435,10 +479,17 @@ class FlowRuns:
         return int(row[0])
 
     def step_failed(
-        self, run: FlowRun, phase: Phase, index: int, error: str, step: StepMark | None = None
+        self,
+        run: FlowRun,
+        phase: Phase,
+        index: int,
+        error: str,
+        step: StepMark | None = None,
+        tried: FailedTry | None = None,
     ) -> None:
         """Mark an attempt failed; ``step`` makes its row when :meth:`step_started` was not
-        called (a step without side effects is recorded only when it ends)."""
+        called (a step without side effects is recorded only when it ends); ``tried`` is the
+        attempt, added to the step's tries."""
         now = self._db.ts(self._db.now())
         with self.commits.transaction() as session:
             if step is not None:
@@ -458,12 +509,23 @@ class FlowRuns:
                         now,
                     ),
                 )
-                return
-            session.execute(
-                "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
-                "WHERE run_id = ? AND phase = ? AND step_index = ?",
-                (error, now, run.id, phase, index),
-            )
+            else:
+                session.execute(
+                    "UPDATE flow_steps SET status = 'failed', error = ?, finished_at = ? "
+                    "WHERE run_id = ? AND phase = ? AND step_index = ?",
+                    (error, now, run.id, phase, index),
+                )
+            if tried is not None:
+                self._add_try(session, run.id, phase, index, tried)
+
+    def _add_try(
+        self, session: Session, run_id: str, phase: Phase, index: int, tried: FailedTry
+    ) -> None:
+        key = (run_id, phase, index)
+        rows = session.fetchall(_SELECT_TRIES, key)
+        tries = json.loads(rows[0][0]) if rows and rows[0][0] else []
+        tries = [*tries, tried.to_json()][-MAX_TRIES:]
+        session.execute(_UPDATE_TRIES, (json.dumps(tries), *key))
 
     def step_completed(
         self,
@@ -731,4 +793,5 @@ class FlowRuns:
             error=row[8],
             started_at=self._db.dt(row[9]),
             finished_at=self._db.dt_or_none(row[10]),
+            tries=tuple(FailedTry.of(t) for t in json.loads(row[11] or "[]")),
         )

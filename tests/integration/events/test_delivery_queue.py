@@ -168,6 +168,29 @@ async def test_replays_are_copies_beside_the_live_rows(queue: DeliveryQueue) -> 
     assert await queue.start_replay(SUB, T0, at(60), T0) > replay
 
 
+async def test_a_replay_record_counts_its_copies_by_state(queue: DeliveryQueue) -> None:
+    await queue.enqueue(SUB, [msg(1), msg(2), msg(3)], T0)
+    replay = await queue.start_replay(SUB, 1, 3, T0)
+    under_way = await queue.replay_record(replay)
+    assert under_way is not None
+    assert (under_way.subscription, under_way.finished_at, under_way.enqueued) == (SUB, None, None)
+    assert await queue.enqueue(SUB, [msg(1), msg(2), msg(3)], T0, replay=replay) == 3
+    await queue.finish_replay(replay, 3, at(1))
+    await queue.complete(
+        [
+            Outcome(JobKey(SUB, 1, replay), "delivered", 1, status=204),
+            Outcome(JobKey(SUB, 2, replay), "dead", 1, status=400, error="HTTP 400"),
+            Outcome(JobKey(SUB, 1), "delivered", 1, status=204),  # a live row: not counted
+        ],
+        at(2),
+    )
+    found = await queue.replay_record(replay)
+    assert found is not None
+    assert (found.finished_at, found.enqueued) == (at(1), 3)
+    assert (found.pending, found.dead, found.done) == (1, 1, 1)
+    assert await queue.replay_record(replay + 1000) is None
+
+
 async def test_dead_letters_list_retry_and_discard(queue: DeliveryQueue) -> None:
     await queue.enqueue(SUB, [msg(n) for n in range(1, 6)], T0)
     await queue.enqueue("alpha", [msg(9)], T0)

@@ -177,6 +177,16 @@ def test_a_5xx_is_retried_with_the_same_key_and_a_4xx_is_not(
     assert [c["headers"]["idempotency-key"] for c in creates] == [f"{run.id}:create"] * 2
     create = FlowRuns(store.db).steps(run.id)[2]
     assert (create.status, create.attempts) == ("failed", 2)
+    # Each failed attempt is kept with its times and when the next was due (none: it gave up).
+    first, second = create.tries
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert "503" in first.error
+    assert "400" in second.error
+    assert first.started_at <= first.ended_at <= second.started_at <= second.ended_at
+    assert first.retry_at is not None
+    assert first.ended_at <= first.retry_at <= second.started_at
+    assert second.retry_at is None
+    assert all(s.tries == () for s in FlowRuns(store.db).steps(run.id)[:2])  # none failed
 
 
 def test_a_step_that_keeps_failing_undoes_the_completed_calls(

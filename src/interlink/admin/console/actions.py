@@ -15,7 +15,7 @@ from interlink.admin import alerts, flows, operations
 from interlink.admin.audited import audited_route
 from interlink.admin.auth import Grant
 from interlink.admin.console.access import require
-from interlink.admin.console.session import BASE, Signed, Viewer, checked_form
+from interlink.admin.console.session import BASE, Signed, Viewer, checked_form, refused_form
 from interlink.admin.owners import dead_letters, silenced
 from interlink.admin.params import Id
 from interlink.errors import BadRequest
@@ -92,10 +92,7 @@ def _new_silence(fields: dict[str, str]) -> alerts.NewSilence:
     try:
         return alerts.NewSilence.model_validate({k: v for k, v in given.items() if v})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the form"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise BadRequest(f"the silence was not added: {where}: {message}") from None
+        raise refused_form(exc, "the silence was not added") from None
 
 
 @router.post("/silences", openapi_extra=audited_route("alert.silence"))

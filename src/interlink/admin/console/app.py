@@ -14,7 +14,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from interlink.admin.console import actions, estate_map, lineage, pages, products, route_pages
+from interlink.admin.console import (
+    actions,
+    estate_map,
+    flow_view,
+    lineage,
+    pages,
+    products,
+    replays,
+    route_pages,
+)
 from interlink.admin.console.render import HERE, html
 from interlink.admin.console.session import (
     BASE,
@@ -63,6 +72,8 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.include_router(lineage.router)
     console.include_router(estate_map.router)
     console.include_router(route_pages.router)
+    console.include_router(replays.router)
+    console.include_router(flow_view.router)
     _sign_in_routes(console)
     _errors(console)
 

@@ -16,6 +16,7 @@ from interlink.admin.console.access import may, require
 from interlink.admin.console.render import NAV, html
 from interlink.admin.console.session import BASE, Signed, Viewer
 from interlink.admin.console.slo_budgets import budgets
+from interlink.admin.console.step_chart import chart
 from interlink.admin.owners import dead_letters as dead_letter_owners
 from interlink.admin.owners import flow as flow_owner
 from interlink.admin.owners import silenced
@@ -282,6 +283,7 @@ async def run_page(
         viewer,
         run=run,
         timeline=timeline(run),
+        chart=chart(run),
         may_retry=run["status"] in RETRYABLE and may(viewer, "runs.retry", owner),
         may_cancel=run["status"] in ("running", "waiting") and may(viewer, "runs.cancel", owner),
         notice=RUN_DONE.get(done),

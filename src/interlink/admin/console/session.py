@@ -19,6 +19,7 @@ from typing import Annotated, Final
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -97,6 +98,15 @@ def timeouts(request: Request) -> tuple[timedelta, timedelta]:
         timedelta(seconds=settings.idle_timeout),
         timedelta(seconds=settings.session_lifetime),
     )
+
+
+def refused_form(exc: ValidationError, refused: str) -> BadRequest:
+    """A form the API's body model refused, as one sentence: ``refused`` (what was not done),
+    then the first field at fault and why."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "the form"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return BadRequest(f"{refused}: {where}: {message}")
 
 
 async def signed_in(request: Request) -> Viewer:

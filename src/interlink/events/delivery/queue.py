@@ -138,6 +138,20 @@ class Page:
 
 
 @dataclass(frozen=True)
+class ReplayRecord:
+    """A replay as the store keeps it, whichever node ran it, with its copies counted."""
+
+    id: int
+    subscription: str
+    requested_at: datetime
+    finished_at: datetime | None  # None while it is still reading the log (or its node died)
+    enqueued: int | None
+    pending: int  # copies not delivered yet
+    dead: int  # copies in the dead-letter queue
+    done: int  # copies delivered, dropped or discarded (tombstones, until swept)
+
+
+@dataclass(frozen=True)
 class Disabled:
     """A subscription switched off (a receiver answered 410, or an operator did it)."""
 
@@ -309,6 +323,10 @@ class DeliveryQueue(ABC):
     @abstractmethod
     async def finish_replay(self, replay: int, enqueued: int, now: datetime) -> None:
         """Record how many rows a replay added."""
+
+    @abstractmethod
+    async def replay_record(self, replay: int) -> ReplayRecord | None:
+        """The replay ``replay`` with its copies counted by state; None when unknown."""
 
     async def __aenter__(self) -> Self:
         await self.open()

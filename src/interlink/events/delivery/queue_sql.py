@@ -22,6 +22,7 @@ from interlink.events.delivery.queue import (
     Job,
     JobKey,
     Page,
+    ReplayRecord,
     keys_of,
 )
 from interlink.store.base import check_page, redact_url
@@ -315,6 +316,32 @@ class SQLDeliveryQueue(DeliveryQueue):
         await self._execute(
             "UPDATE delivery_replays SET finished_at = ?, enqueued = ? WHERE id = ?",
             (self._ts(now), enqueued, replay),
+        )
+
+    async def replay_record(self, replay: int) -> ReplayRecord | None:
+        found = await self._fetch(
+            "SELECT subscription, requested_at, finished_at, enqueued FROM delivery_replays "
+            "WHERE id = ?",
+            (replay,),
+        )
+        if not found:
+            return None
+        subscription, requested, finished, enqueued = found[0]
+        counts = await self._fetch(
+            "SELECT state, count(*) FROM deliveries WHERE subscription = ? AND replay = ? "
+            "GROUP BY state",
+            (subscription, replay),
+        )
+        by_state = {str(state): int(n) for state, n in counts}
+        return ReplayRecord(
+            replay,
+            subscription,
+            self._dt(requested),
+            None if finished is None else self._dt(finished),
+            None if enqueued is None else int(enqueued),
+            by_state.get("pending", 0),
+            by_state.get("dead", 0),
+            by_state.get("done", 0),
         )
 
     def _lost(self, fence: Fence) -> LeaseLost:
