@@ -241,6 +241,17 @@ class ProductSettings(Model):
     )
 
 
+class ConsoleSettings(Model):
+    """What the web console may do besides reading: write estate files it edits."""
+
+    write_estate: bool = Field(
+        default=False,
+        description="let the console's editor write the YAML file it built into the estate "
+        "directory (platform-wide admin tokens only, audited as estate.write, refused while "
+        "`check` finds errors); false: it offers the file to download instead",
+    )
+
+
 class PlatformSpec(Model):
     store: StoreSettings = Field(default_factory=StoreSettings)
     events: EventSettings = Field(default_factory=EventSettings)
@@ -252,6 +263,7 @@ class PlatformSpec(Model):
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     products: ProductSettings = Field(default_factory=ProductSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
 
 class Platform(EstateObject):

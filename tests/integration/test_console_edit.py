@@ -1,0 +1,218 @@
+"""The console's editor over a real runtime on a copy of the retail estate: forms drawn from the
+schema, the findings of `check` as typed, the file to download, and writing it into the estate
+directory only when the Platform allows it, audited, never with errors, never half-written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from interlink.runtime.runtime import Runtime
+from interlink.runtime.settings import ServeSettings
+from tests.integration.test_console import Console, csrf_of
+
+WRITE_ON = "spec:\n  console:\n    writeEstate: true\n"
+
+
+def _allow_writes(estate: Path) -> None:
+    platform = estate / "platform.yaml"
+    text = platform.read_text(encoding="utf-8")
+    platform.write_text(text.replace("spec:\n", WRITE_ON, 1), encoding="utf-8")
+
+
+@pytest.fixture
+def writable(retail_dir: Path, store_url: str) -> Iterator[Console]:
+    _allow_writes(retail_dir)
+    runtime = Runtime.open(ServeSettings(retail_dir, store_url=store_url))
+    yield Console(runtime)
+    runtime.close()
+
+
+@pytest.fixture
+def read_only(retail_dir: Path, store_url: str) -> Iterator[Console]:
+    runtime = Runtime.open(ServeSettings(retail_dir, store_url=store_url))
+    yield Console(runtime)
+    runtime.close()
+
+
+def _fields(page: str) -> dict[str, str]:
+    """The hidden and prefilled inputs of the edit form, as a browser would post them."""
+    out = dict(re.findall(r'<input[^>]*name="([^"]+)" value="([^"]*)"', page))
+    for name, selected in re.findall(
+        r'<select[^>]*name="([^"]+)"[^>]*>(?:(?!</select>).)*?<option value="([^"]*)" selected',
+        page,
+        re.S,
+    ):
+        out[name] = selected
+    out.update(re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>([^<]*)</textarea>', page))
+    return {
+        k: v.replace("&#34;", '"').replace("&#39;", "'").replace("&amp;", "&")
+        for k, v in out.items()
+    }
+
+
+def test_the_edit_page_lists_every_kind_and_the_estates_objects(read_only: Console) -> None:
+    client = read_only.sign_in(read_only.viewer)
+    page = client.get("/console/edit")
+    assert page.status_code == 200
+    assert 'href="/console/edit"' in page.text  # in the navigation
+    for kind in ("System", "Api", "Flow", "Platform", "Policy"):
+        assert f'href="/console/edit/new/{kind}"' in page.text
+    assert 'href="/console/edit/System/crm"' in page.text
+    catalog = client.get("/console/catalog")
+    assert 'href="/console/edit/System/crm"' in catalog.text
+
+
+def test_a_new_system_shows_checks_findings_then_downloads(read_only: Console) -> None:
+    client = read_only.sign_in(read_only.viewer)
+    page = client.get("/console/edit/new/System")
+    assert page.status_code == 200
+    assert 'name="f:spec.domain"' in page.text
+    assert 'name="f:spec.criticality"' in page.text  # an enum: a select
+    assert "Write it into the estate directory" not in page.text  # turned off here
+    form = {
+        **_fields(page.text),
+        "f:metadata.name": "warehouse",
+        "f:metadata.owner": "nobody-team",
+        "f:spec.domain": "logistics",
+        "f:spec.baseUrl": "https://warehouse.example",
+    }
+    preview = client.post("/console/edit/preview", data=form)
+    assert preview.status_code == 200
+    assert "systems/warehouse.yaml" in preview.text
+    assert "systems/warehouse.yaml:" in preview.text  # a finding there, file:line
+    assert "Team/nobody-team, which does not exist" in preview.text
+
+    form["f:metadata.owner"] = "sales"
+    download = client.post("/console/edit/submit", data={**form, "do": "download"})
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == 'attachment; filename="warehouse.yaml"'
+    assert download.headers["x-estate-path"] == "systems/warehouse.yaml"
+    made = yaml.safe_load(download.text)
+    assert made["kind"] == "System"
+    assert made["metadata"] == {"name": "warehouse", "owner": "sales"}
+    assert made["spec"]["baseUrl"] == "https://warehouse.example"
+    assert not (read_only.runtime.settings.estate_dir / "systems/warehouse.yaml").exists()
+
+
+def test_editing_keeps_the_files_other_documents_and_shows_the_finding(
+    read_only: Console,
+) -> None:
+    client = read_only.sign_in(read_only.viewer)
+    page = client.get("/console/edit/Api/customers-v2")
+    assert page.status_code == 200
+    form = _fields(page.text)
+    assert form["f:metadata.name"] == "customers-v2"
+    assert form["f:spec.system"] == "crm"
+    assert form["file"] == "apis.yaml"
+    form["f:spec.system"] = "crmm"
+    preview = client.post("/console/edit/preview", data=form)
+    assert "Api/customers-v2 refers to System/crmm, which does not exist" in preview.text
+    assert re.search(r"<code>apis\.yaml:\d+</code> error", preview.text)
+    download = client.post("/console/edit/submit", data={**form, "do": "download"})
+    docs = list(yaml.safe_load_all(download.text))
+    assert [d["metadata"]["name"] for d in docs] == ["customers-v1", "customers-v2"]
+    assert docs[1]["spec"]["system"] == "crmm"
+    original = (read_only.runtime.settings.estate_dir / "apis.yaml").read_text()
+    assert download.text.startswith(original[: original.index("---")])  # v1 as written
+
+
+def test_invalid_values_are_said_beside_their_fields_and_nothing_is_made(
+    writable: Console,
+) -> None:
+    client = writable.sign_in(writable.admin)
+    page = client.get("/console/edit/new/System")
+    form = {
+        **_fields(page.text),
+        "f:metadata.name": "Not A Name",
+        "f:spec.domain": "x",
+        "f:spec.tls.verify": "maybe",
+        "f:spec.connector": "postgresql",
+    }
+    answer = client.post("/console/edit/submit", data={**form, "do": "write"})
+    assert answer.status_code == 400
+    assert 'id="field-metadata-name-error"' in answer.text
+    assert "choose true or false" in answer.text
+    assert "nothing was made" in answer.text
+    assert not list((writable.runtime.settings.estate_dir / "systems").glob("not*"))
+    # The connector's own fields, drawn from its spec; a secret takes only a reference.
+    again = client.post("/console/edit/submit", data={**form, "do": "refresh"})
+    assert 'name="f:spec.connection.host"' in again.text
+    form = {
+        **_fields(again.text),
+        "f:metadata.name": "stock-db",
+        "f:spec.connection.password": "hunter2",
+    }
+    answer = client.post("/console/edit/submit", data={**form, "do": "download"})
+    assert answer.status_code == 400
+    assert "a secret is given as a reference" in answer.text
+    assert "hunter2" not in answer.text.replace('value="hunter2"', "")
+
+
+def test_writing_is_audited_and_refused_with_errors(writable: Console) -> None:
+    estate = writable.runtime.settings.estate_dir
+    client = writable.sign_in(writable.admin)
+    page = client.get("/console/edit/System/crm")
+    assert "Write it into the estate directory" in page.text
+    form = _fields(page.text)
+    before = (estate / form["file"]).read_text()
+
+    form["f:metadata.owner"] = "no-such-team"
+    refused = client.post("/console/edit/submit", data={**form, "do": "write"})
+    assert refused.status_code == 422
+    assert "nothing was written" in refused.text
+    assert (estate / form["file"]).read_text() == before
+    failed = [e for e in writable.runtime.store.audit.list() if e.action == "estate.write"]
+    assert [(e.result, e.target) for e in failed] == [("failed", f"file/{form['file']}")]
+
+    form["f:metadata.owner"] = "platform"
+    written = client.post("/console/edit/submit", data={**form, "do": "write"})
+    assert written.status_code == 303, written.text
+    assert written.headers["location"] == "/console/edit/System/crm?done=written"
+    after = (estate / form["file"]).read_text()
+    assert [
+        d["metadata"]["owner"] for d in yaml.safe_load_all(after) if d["metadata"]["name"] == "crm"
+    ] == ["platform"]
+    assert not list(estate.rglob(".*.tmp"))  # no temporary file left behind
+    entries = [e for e in writable.runtime.store.audit.list() if e.action == "estate.write"]
+    assert (entries[-1].result, entries[-1].who_name) == ("ok", "root")
+
+    # The form as opened before the write is stale now: refused, nothing lost.
+    stale = client.post("/console/edit/submit", data={**form, "do": "write"})
+    assert stale.status_code == 409
+    assert "changed since it was opened" in stale.text
+
+
+def test_writing_is_refused_while_turned_off(read_only: Console) -> None:
+    client = read_only.sign_in(read_only.admin)
+    form = _fields(client.get("/console/edit/System/crm").text)
+    before = (read_only.runtime.settings.estate_dir / form["file"]).read_text()
+    form["f:metadata.description"] = "changed"
+    off = client.post("/console/edit/submit", data={**form, "do": "write"})
+    assert off.status_code == 409
+    assert "writeEstate" in off.text
+    assert (read_only.runtime.settings.estate_dir / form["file"]).read_text() == before
+
+
+def test_writing_needs_the_role_and_the_csrf_token(writable: Console) -> None:
+    operator = writable.sign_in(writable.operator)
+    page = operator.get("/console/edit/System/crm")
+    assert "Write it into the estate directory" not in page.text
+    form = _fields(page.text)
+    form["f:metadata.description"] = "changed by an operator"
+    estate = writable.runtime.settings.estate_dir
+    before = (estate / form["file"]).read_text()
+    refused = operator.post("/console/edit/submit", data={**form, "do": "write"})
+    assert refused.status_code == 403
+    assert (estate / form["file"]).read_text() == before
+    [entry] = [e for e in writable.runtime.store.audit.list() if e.action == "estate.write"]
+    assert entry.result == "refused"
+
+    forged = operator.post("/console/edit/submit", data={**form, "csrf": "forged", "do": "write"})
+    assert forged.status_code == 403
+    assert "security token does not match" in forged.text
+    assert csrf_of(page.text) != "forged"
