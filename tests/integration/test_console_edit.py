@@ -78,7 +78,7 @@ def test_a_new_system_shows_checks_findings_then_downloads(read_only: Console) -
         **_fields(page.text),
         "f:metadata.name": "warehouse",
         "f:metadata.owner": "nobody-team",
-        "f:spec.domain": "logistics",
+        "f:spec.domain": "carriers",
         "f:spec.baseUrl": "https://warehouse.example",
     }
     preview = client.post("/console/edit/preview", data=form)
@@ -216,3 +216,39 @@ def test_writing_needs_the_role_and_the_csrf_token(writable: Console) -> None:
     assert forged.status_code == 403
     assert "security token does not match" in forged.text
     assert csrf_of(page.text) != "forged"
+
+
+def test_the_api_writes_the_same_way(writable: Console) -> None:
+    api = writable.browser()
+    estate = writable.runtime.settings.estate_dir
+    auth = {"Authorization": f"Bearer {writable.admin}", "Content-Type": "application/yaml"}
+    team = "apiVersion: interlink/v1\nkind: Team\nmetadata: {name: carriers}\n"
+    put = api.put(
+        "/api/v1/estate/files", params={"path": "teams/carriers.yaml"}, content=team, headers=auth
+    )
+    assert put.status_code == 200, put.text
+    assert (estate / "teams/carriers.yaml").read_text() == team
+    assert put.json()["sha256"]
+
+    broken = team.replace("carriers}", "carriers, owner: nobody}")
+    bad = api.put(
+        "/api/v1/estate/files",
+        params={"path": "teams/carriers.yaml"},
+        content=broken,
+        headers=auth,
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert any("Team/nobody" in e["message"] for e in bad.json()["errors"])
+    stale = api.put(
+        "/api/v1/estate/files",
+        params={"path": "teams/carriers.yaml"},
+        content=team,
+        headers={**auth, "If-Match": '"0000"'},
+    )
+    assert stale.status_code == 409
+    for path in ("../outside.yaml", "/etc/x.yaml", ".git/config.yaml", "systems/x.txt"):
+        refused = api.put("/api/v1/estate/files", params={"path": path}, content=team, headers=auth)
+        assert refused.status_code == 400, path
+    assert (estate / "teams/carriers.yaml").read_text() == team
+    assert not (estate.parent / "outside.yaml").exists()

@@ -5,7 +5,7 @@ The YAML file is the only thing written: there is no second model of the estate.
 file is checked in a copy of the estate directory with it in place, so its findings are the
 ones `check` would report once it is written; a write happens only without errors, through a
 temporary file renamed over the old one, so a reader sees the old file or the new, never half.
-``PUT /api/v1/estate/files/{path}`` and the console's editor both run :func:`write_file`.
+``PUT /api/v1/estate/files?path=…`` and the console's editor both run :func:`write_file`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -215,7 +215,7 @@ def _too_large(_: int | None) -> Exception:
 
 
 @router.put(
-    "/api/v1/estate/files/{path:path}",
+    "/api/v1/estate/files",
     tags=["estate"],
     response_model=None,
     responses=problems(
@@ -239,7 +239,9 @@ def _too_large(_: int | None) -> Exception:
 async def put_file(
     who: Granted,
     request: Request,
-    path: str,
+    path: Annotated[
+        str, Query(max_length=500, description="the file, relative to the estate directory")
+    ],
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> dict[str, Any] | JSONResponse:
     """Write one YAML file into the estate directory when the Platform allows it and `check`
