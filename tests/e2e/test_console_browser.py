@@ -201,7 +201,7 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
 
     # An object edited through its form: check's finding shows up as it is typed.
     nav.get_by_role("link", name="Systems, Apis and Events").click()
-    page.get_by_role("link", name="Edit System crm").click()
+    page.get_by_role("link", name="Edit System crm", exact=True).click()
     page.wait_for_url("**/console/edit/System/crm")
     page.locator("#preview").filter(has_text="What check says").wait_for()
     page.get_by_label("owner", exact=True).fill("no-such-team")

@@ -5,6 +5,7 @@ directory only when the Platform allows it, audited, never with errors, never ha
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -252,3 +253,69 @@ def test_the_api_writes_the_same_way(writable: Console) -> None:
         assert refused.status_code == 400, path
     assert (estate / "teams/carriers.yaml").read_text() == team
     assert not (estate.parent / "outside.yaml").exists()
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def in_git(retail_dir: Path, store_url: str) -> Iterator[Console]:
+    platform = retail_dir / "platform.yaml"
+    text = platform.read_text(encoding="utf-8")
+    platform.write_text(
+        text.replace("spec:\n", WRITE_ON + "    gitChanges: true\n", 1), encoding="utf-8"
+    )
+    _git(retail_dir, "init", "-q", "-b", "main")
+    _git(retail_dir, "add", "-A")
+    _git(
+        retail_dir, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "start"
+    )
+    runtime = Runtime.open(ServeSettings(retail_dir, store_url=store_url))
+    yield Console(runtime)
+    runtime.close()
+
+
+def test_a_change_is_opened_on_a_new_branch_leaving_the_working_tree(in_git: Console) -> None:
+    estate = in_git.runtime.settings.estate_dir
+    client = in_git.sign_in(in_git.admin)
+    page = client.get("/console/edit/System/crm")
+    assert "Commit it on a new branch" in page.text
+    form = _fields(page.text)
+    before = (estate / form["file"]).read_text()
+    form["f:metadata.description"] = "Proposed from the console."
+    answer = client.post("/console/edit/submit", data={**form, "do": "write"})
+    assert answer.status_code == 200, answer.text
+    branch = re.search(r"new branch (interlink/console/root/\S+) \(commit", answer.text)
+    assert branch is not None, answer.text
+    assert (estate / form["file"]).read_text() == before  # the working tree is untouched
+    assert not _git(estate, "status", "--porcelain", "--", form["file"])
+    assert _git(estate, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    committed = _git(estate, "show", f"{branch.group(1)}:{form['file']}")
+    assert "Proposed from the console." in committed
+    assert _git(estate, "log", "-1", "--format=%an", branch.group(1)) == "root"
+    assert _git(estate, "diff", "--name-only", "main", branch.group(1)) == form["file"]
+    [entry] = [e for e in in_git.runtime.store.audit.list() if e.action == "estate.write"]
+    assert entry.result == "ok"
+    assert entry.details["branch"] == branch.group(1)
+
+
+def test_a_change_is_refused_outside_a_git_repository(retail_dir: Path, store_url: str) -> None:
+    platform = retail_dir / "platform.yaml"
+    text = platform.read_text(encoding="utf-8")
+    platform.write_text(text.replace("spec:\n", WRITE_ON + "    gitChanges: true\n", 1))
+    runtime = Runtime.open(ServeSettings(retail_dir, store_url=store_url))
+    try:
+        console = Console(runtime)
+        client = console.sign_in(console.admin)
+        form = _fields(client.get("/console/edit/System/crm").text)
+        form["f:metadata.description"] = "Proposed."
+        answer = client.post("/console/edit/submit", data={**form, "do": "write"})
+        assert answer.status_code == 409
+        assert "not in a git repository" in answer.text
+        assert "Proposed." in answer.text  # the form as it was sent: nothing lost
+    finally:
+        runtime.close()

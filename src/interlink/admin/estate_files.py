@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from interlink.admin.audited import audited, audited_route
 from interlink.admin.auth import Grant, Granted
 from interlink.admin.bodies import read_capped
+from interlink.admin.estate_git import open_change
 from interlink.admin.problems import problem
 from interlink.admin.responses import problems
 from interlink.connectors.registry import registry
@@ -175,9 +176,12 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _write(runtime: Runtime, relative: str, text: str, base: str | None) -> dict[str, Any]:
-    """Check, then write (blocking); the answer says what was written."""
-    if not runtime.snapshot.estate.platform.spec.console.write_estate:
+def _write(
+    runtime: Runtime, who: Grant, relative: str, text: str, base: str | None
+) -> dict[str, Any]:
+    """Check, then write or commit on a new branch (blocking); the answer says which."""
+    settings = runtime.snapshot.estate.platform.spec.console
+    if not settings.write_estate:
         raise WriteRefused(
             "writing the estate directory is turned off: set spec.console.writeEstate: true on "
             "the Platform to allow it, or download the file and commit it yourself"
@@ -193,9 +197,13 @@ def _write(runtime: Runtime, relative: str, text: str, base: str | None) -> dict
     errors = [f.to_json() for f in found if f.severity == "error"]
     if errors:
         raise DraftInvalid(errors)
-    write_atomically(root / relative, text)
     warnings = sum(f.severity == "warning" for f in found)
-    return {"file": relative, "sha256": digest(text), "warnings": warnings}
+    done: dict[str, Any] = {"file": relative, "sha256": digest(text), "warnings": warnings}
+    if settings.git_changes:
+        change = open_change(root, relative, text, who.token_name, who.token_id)
+        return {**done, "branch": change.branch, "commit": change.commit}
+    write_atomically(root / relative, text)
+    return done
 
 
 async def write_file(
@@ -205,8 +213,9 @@ async def write_file(
     ``file/<relative>``; ``base`` is the digest the file must still have (None: any)."""
     runtime: Runtime = request.app.state.runtime
     async with audited(request, who, "estate.write", f"file/{relative}") as outcome:
-        done = await run_in_threadpool(_write, runtime, relative, text, base)
+        done = await run_in_threadpool(_write, runtime, who, relative, text, base)
         outcome.details.update(sha256=done["sha256"], bytes=len(text.encode("utf-8")))
+        outcome.details.update({k: done[k] for k in ("branch", "commit") if k in done})
     return done
 
 
@@ -221,8 +230,8 @@ def _too_large(_: int | None) -> Exception:
     responses=problems(
         {
             400: "not a path to an estate YAML file, or not UTF-8",
-            409: "writing is turned off (console.writeEstate), a data-plane node, or the file "
-            "changed since the If-Match digest",
+            409: "writing is turned off (console.writeEstate), a data-plane node, the file "
+            "changed since the If-Match digest, or no git change could be opened",
             413: "larger than an estate file may be",
             422: "`check` finds errors with the file in place; nothing was written",
         }
@@ -245,7 +254,8 @@ async def put_file(
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> dict[str, Any] | JSONResponse:
     """Write one YAML file into the estate directory when the Platform allows it and `check`
-    finds no error with it in place; it runs from the next reload (at once with --watch)."""
+    finds no error with it in place; it runs from the next reload (at once with --watch). With
+    console.gitChanges the file is committed on a new branch instead (named in the answer)."""
     relative = relative_path(path)
     raw = await read_capped(request, MAX_FILE_BYTES, _too_large)
     try:

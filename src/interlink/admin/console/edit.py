@@ -274,11 +274,17 @@ async def _write(
     who = await require(request, viewer, "estate.write")
     base = draft.base if draft.index is not None else None  # an edit: the file as opened
     try:
-        await write_file(request, who, done.file, done.text, base)
+        made = await write_file(request, who, done.file, done.text, base)
     except InterlinkError as exc:
         if exc.status == 403:
             raise
         return _again(request, viewer, draft, fields, done, exc.message, exc.status)
+    if "branch" in made:  # a change to merge: the estate directory is as it was
+        notice = (
+            f"{made['file']} was committed on the new branch {made['branch']} "
+            f"(commit {made['commit'][:10]}); the estate changes when it is merged."
+        )
+        return _again(request, viewer, draft, fields, done, None, 200, notice)
     name = (done.built.document.get("metadata") or {}).get("name", "")
     return RedirectResponse(f"{BASE}/edit/{draft.kind}/{name}?done=written", status_code=303)
 
@@ -291,9 +297,11 @@ def _again(
     done: Outcome | None,
     problem: str | None = None,
     status: int = 200,
+    notice: str | None = None,
 ) -> Response:
     """The posted form shown again as it was sent, with what is wrong with it."""
-    return _page(request, viewer, draft, fields, fields.get("yaml", ""), done, problem, status)
+    extra = fields.get("yaml", "")
+    return _page(request, viewer, draft, fields, extra, done, problem, status, notice)
 
 
 def _page(
@@ -321,4 +329,5 @@ def _page(
         notice=notice,
         may_write=_may_write(request, viewer),
         write_enabled=_runtime(request).snapshot.estate.platform.spec.console.write_estate,
+        git=_runtime(request).snapshot.estate.platform.spec.console.git_changes,
     )

@@ -250,6 +250,12 @@ class ConsoleSettings(Model):
         "directory (platform-wide admin tokens only, audited as estate.write, refused while "
         "`check` finds errors); false: it offers the file to download instead",
     )
+    git_changes: bool = Field(
+        default=False,
+        description="with writeEstate: instead of writing into the estate directory, commit "
+        "the file on a new branch (interlink/console/TOKEN/FILE-COMMIT) of the git repository "
+        "holding it, its working tree untouched, for review and merge",
+    )
 
 
 class PlatformSpec(Model):
