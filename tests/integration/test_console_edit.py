@@ -8,6 +8,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,10 +20,20 @@ from tests.integration.test_console import Console, csrf_of
 WRITE_ON = "spec:\n  console:\n    writeEstate: true\n"
 
 
-def _allow_writes(estate: Path) -> None:
+def _allow_writes(estate: Path, *, git: bool = False) -> None:
     platform = estate / "platform.yaml"
+    setting = WRITE_ON + ("    gitChanges: true\n" if git else "")
     text = platform.read_text(encoding="utf-8")
-    platform.write_text(text.replace("spec:\n", WRITE_ON, 1), encoding="utf-8")
+    platform.write_text(text.replace("spec:\n", setting, 1), encoding="utf-8")
+
+
+def _crm_form(console: Console, button: str) -> tuple[Any, dict[str, str], str]:
+    """An admin's browser on System crm's form (offering ``button``), and its file's text."""
+    client = console.sign_in(console.admin)
+    page = client.get("/console/edit/System/crm")
+    assert button in page.text
+    form = _fields(page.text)
+    return client, form, (console.runtime.settings.estate_dir / form["file"]).read_text()
 
 
 @pytest.fixture
@@ -156,11 +167,7 @@ def test_invalid_values_are_said_beside_their_fields_and_nothing_is_made(
 
 def test_writing_is_audited_and_refused_with_errors(writable: Console) -> None:
     estate = writable.runtime.settings.estate_dir
-    client = writable.sign_in(writable.admin)
-    page = client.get("/console/edit/System/crm")
-    assert "Write it into the estate directory" in page.text
-    form = _fields(page.text)
-    before = (estate / form["file"]).read_text()
+    client, form, before = _crm_form(writable, "Write it into the estate directory")
 
     form["f:metadata.owner"] = "no-such-team"
     refused = client.post("/console/edit/submit", data={**form, "do": "write"})
@@ -264,11 +271,7 @@ def _git(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def in_git(retail_dir: Path, store_url: str) -> Iterator[Console]:
-    platform = retail_dir / "platform.yaml"
-    text = platform.read_text(encoding="utf-8")
-    platform.write_text(
-        text.replace("spec:\n", WRITE_ON + "    gitChanges: true\n", 1), encoding="utf-8"
-    )
+    _allow_writes(retail_dir, git=True)
     _git(retail_dir, "init", "-q", "-b", "main")
     _git(retail_dir, "add", "-A")
     _git(
@@ -281,11 +284,7 @@ def in_git(retail_dir: Path, store_url: str) -> Iterator[Console]:
 
 def test_a_change_is_opened_on_a_new_branch_leaving_the_working_tree(in_git: Console) -> None:
     estate = in_git.runtime.settings.estate_dir
-    client = in_git.sign_in(in_git.admin)
-    page = client.get("/console/edit/System/crm")
-    assert "Commit it on a new branch" in page.text
-    form = _fields(page.text)
-    before = (estate / form["file"]).read_text()
+    client, form, before = _crm_form(in_git, "Commit it on a new branch")
     form["f:metadata.description"] = "Proposed from the console."
     answer = client.post("/console/edit/submit", data={**form, "do": "write"})
     assert answer.status_code == 200, answer.text
@@ -304,14 +303,10 @@ def test_a_change_is_opened_on_a_new_branch_leaving_the_working_tree(in_git: Con
 
 
 def test_a_change_is_refused_outside_a_git_repository(retail_dir: Path, store_url: str) -> None:
-    platform = retail_dir / "platform.yaml"
-    text = platform.read_text(encoding="utf-8")
-    platform.write_text(text.replace("spec:\n", WRITE_ON + "    gitChanges: true\n", 1))
+    _allow_writes(retail_dir, git=True)
     runtime = Runtime.open(ServeSettings(retail_dir, store_url=store_url))
     try:
-        console = Console(runtime)
-        client = console.sign_in(console.admin)
-        form = _fields(client.get("/console/edit/System/crm").text)
+        client, form, _ = _crm_form(Console(runtime), "Commit it on a new branch")
         form["f:metadata.description"] = "Proposed."
         answer = client.post("/console/edit/submit", data={**form, "do": "write"})
         assert answer.status_code == 409

@@ -9,9 +9,10 @@ and the file comes back with that document replaced and everything else in it as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path as FsPath
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -128,7 +129,10 @@ async def edit_home(request: Request, viewer: Signed) -> Response:
 
 @router.get("/edit/new/{kind}")
 async def new_object(
-    request: Request, viewer: Signed, kind: KindPath, connector: str = ""
+    request: Request,
+    viewer: Signed,
+    kind: KindPath,
+    connector: Annotated[str, Query(max_length=63)] = "",
 ) -> Response:
     await require(request, viewer, "estate.read")
     draft = Draft(_kind(kind), "", None, "", _draft_form(kind, connector or None))
@@ -136,7 +140,7 @@ async def new_object(
     return _page(request, viewer, draft, values, "", None)
 
 
-def _located(root: Any, kind: str, name: str) -> tuple[str, int, dict[str, Any]]:
+def _located(root: FsPath, kind: str, name: str) -> tuple[str, int, dict[str, Any]]:
     """The file (relative), document index and data of ``kind/name`` in the estate directory
     as it is on disk now (blocking)."""
     estate, _ = load_estate(root)
@@ -191,7 +195,7 @@ def _file_of(draft: Draft, built: Built) -> str:
     return relative_path(f"{FOLDERS[draft.kind]}/{name}.yaml")
 
 
-def _file_text(root: Any, draft: Draft, file: str, document: str) -> str:
+def _file_text(root: FsPath, draft: Draft, file: str, document: str) -> str:
     """The whole file as it would be with the draft's document in it (blocking)."""
     current = read_text(root, file)
     if draft.index is None:
@@ -202,7 +206,7 @@ def _file_text(root: Any, draft: Draft, file: str, document: str) -> str:
 
 
 @dataclass
-class Outcome:
+class Checked:
     """A posted draft: what it builds, its file, and what check says of the estate with it."""
 
     built: Built
@@ -212,17 +216,17 @@ class Outcome:
     problem: str | None = None  # why there is no file to check yet
 
 
-def _outcome(root: Any, draft: Draft, fields: dict[str, str]) -> Outcome:
+def _outcome(root: FsPath, draft: Draft, fields: dict[str, str]) -> Checked:
     """Build the draft and check the estate with it (blocking)."""
     built = build(draft.form, draft.kind, fields, fields.get("yaml", ""))
     try:
         file = _file_of(draft, built)
         text = _file_text(root, draft, file, dump(built.document))
     except BadRequest as exc:
-        return Outcome(built, "", "", [], exc.message)
+        return Checked(built, "", "", [], exc.message)
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
-        return Outcome(built, file, "", [], f"the file would pass {MAX_FILE_BYTES} bytes")
-    return Outcome(built, file, text, check_with(root, file, text))
+        return Checked(built, file, "", [], f"the file would pass {MAX_FILE_BYTES} bytes")
+    return Checked(built, file, text, check_with(root, file, text))
 
 
 @router.post("/edit/preview")
@@ -269,7 +273,7 @@ async def submit(request: Request, viewer: Signed) -> Response:
 
 
 async def _write(
-    request: Request, viewer: Viewer, draft: Draft, fields: dict[str, str], done: Outcome
+    request: Request, viewer: Viewer, draft: Draft, fields: dict[str, str], done: Checked
 ) -> Response:
     who = await require(request, viewer, "estate.write")
     base = draft.base if draft.index is not None else None  # an edit: the file as opened
@@ -294,7 +298,7 @@ def _again(
     viewer: Viewer,
     draft: Draft,
     fields: dict[str, str],
-    done: Outcome | None,
+    done: Checked | None,
     problem: str | None = None,
     status: int = 200,
     notice: str | None = None,
@@ -310,7 +314,7 @@ def _page(
     draft: Draft,
     values: dict[str, str],
     extra: str,
-    done: Outcome | None,
+    done: Checked | None,
     problem: str | None = None,
     status: int = 200,
     notice: str | None = None,
