@@ -258,6 +258,15 @@ def test_the_api_writes_the_same_way(writable: Console) -> None:
     for path in ("../outside.yaml", "/etc/x.yaml", ".git/config.yaml", "systems/x.txt"):
         refused = api.put("/api/v1/estate/files", params={"path": path}, content=team, headers=auth)
         assert refused.status_code == 400, path
+    outside = estate.parent / "outside"
+    outside.mkdir()
+    (estate / "linked").symlink_to(outside)
+    linked = api.put(
+        "/api/v1/estate/files", params={"path": "linked/t.yaml"}, content=team, headers=auth
+    )
+    assert linked.status_code == 400
+    assert "leads out of the estate directory" in linked.json()["detail"]
+    assert not list(outside.iterdir())
     assert (estate / "teams/carriers.yaml").read_text() == team
     assert not (estate.parent / "outside.yaml").exists()
 

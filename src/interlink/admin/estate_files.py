@@ -187,6 +187,8 @@ def _write(
             "the Platform to allow it, or download the file and commit it yourself"
         )
     root = estate_dir(runtime)
+    if not (root / relative).resolve().is_relative_to(root):  # through a symbolic link
+        raise BadRequest(f"{relative} leads out of the estate directory")
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise TooLarge(f"an estate file written here is at most {MAX_FILE_BYTES} bytes")
     if base is not None and digest(read_text(root, relative)) != base:
