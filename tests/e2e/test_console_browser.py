@@ -1,8 +1,8 @@
 """The console in a real Chromium (Debian's, driven by Playwright) against a real
 `interlink serve`: sign in, every page, the inventory search and CSV, a dead letter retried and
 delivered, a flow run's timeline, a silence added and lifted, the data products, lineage and
-estate map pages, sign-out; a replay followed until its copies are delivered, and a flow's
-drawing.
+estate map pages, an object edited through its form, sign-out; a replay followed until its
+copies are delivered, and a flow's drawing.
 
 Skipped when /usr/bin/chromium is absent, failed instead under INTERLINK_REQUIRE_SERVICES=1;
 `playwright install` is never run: no browser is downloaded.
@@ -208,6 +208,18 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     assert "forever" in page.get_by_role("alert").inner_text()
     nav.get_by_role("link", name="Inventory").click()
     page.wait_for_url("**/console/inventory")
+
+    # An object edited through its form: check's finding shows up as it is typed.
+    nav.get_by_role("link", name="Systems, Apis and Events").click()
+    page.get_by_role("link", name="Edit System crm", exact=True).click()
+    page.wait_for_url("**/console/edit/System/crm")
+    page.locator("#preview").filter(has_text="What check says").wait_for()
+    page.get_by_label("owner", exact=True).fill("no-such-team")
+    page.locator("#preview li.error").filter(has_text="Team/no-such-team").wait_for()
+    assert "owner: no-such-team" in page.get_by_label("The YAML file").inner_text()
+    with page.expect_download() as edited:
+        page.get_by_role("button", name="Download the file").click()
+    assert "no-such-team" in Path(edited.value.path()).read_text()
 
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.reload()

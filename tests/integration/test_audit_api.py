@@ -101,6 +101,12 @@ def test_refused_attempts_are_recorded(api: Api) -> None:
         ("DELETE", "/api/v1/tokens/abcd1234", {}, "token.revoke"),
         ("POST", "/api/v1/estate/reload", {}, "estate.reload"),
         ("POST", "/api/v1/estate/revisions", {"content": b"x"}, "estate.apply"),
+        (
+            "PUT",
+            "/api/v1/estate/files",
+            {"content": b"x", "params": {"path": "a.yaml"}},
+            "estate.write",
+        ),
         ("POST", "/api/v1/dlq/retry", {"json": {"ids": ["a"]}}, "dlq.retry"),
         ("POST", "/api/v1/dlq/discard", {"json": {"ids": ["a"]}}, "dlq.discard"),
         ("POST", "/api/v1/subscriptions/s/enable", {}, "subscription.enable"),

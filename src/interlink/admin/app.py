@@ -21,6 +21,7 @@ from interlink.admin.catalog import router as catalog_router
 from interlink.admin.connections import router as connections_router
 from interlink.admin.console import create_console
 from interlink.admin.dataplane import router as dataplane_router
+from interlink.admin.estate_files import router as estate_files_router
 from interlink.admin.flows import router as flows_router
 from interlink.admin.inventory import router as inventory_router
 from interlink.admin.lineage import router as lineage_router
@@ -171,6 +172,7 @@ def create_app(runtime: Runtime) -> FastAPI:  # noqa: C901 - the app's routes ar
     app.include_router(products_router)
     app.include_router(audit_router)
     app.include_router(secrets_router)
+    app.include_router(estate_files_router)
     # Before /api/v1/estate/revisions/{id}, which would take "current" for an id.
     app.include_router(dataplane_router)
     # The console authenticates with its own session cookie, so it is an app of its own: the

@@ -100,6 +100,7 @@ PERMISSIONS: Final[tuple[Permission, ...]] = (
     _team("silences.lift", "DELETE", "/api/v1/alerts/silences/{silence_id}", owners.SILENCE),
     _platform("estate.reload", "POST", "/api/v1/estate/reload", "operator"),
     _platform("estate.apply", "POST", "/api/v1/estate/revisions", "admin"),
+    _platform("estate.write", "PUT", "/api/v1/estate/files", "admin"),
     _platform("tokens.list", "GET", "/api/v1/tokens", "admin"),
     _platform("tokens.create", "POST", "/api/v1/tokens", "admin"),
     _platform("tokens.revoke", "DELETE", "/api/v1/tokens/{token_id}", "admin"),

@@ -6,10 +6,8 @@ import json
 import shutil
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Union
 
 import click
-from pydantic import Field, TypeAdapter
 
 from interlink.cli.templates import parse_params, write_template
 from interlink.connectors.registry import registry
@@ -17,25 +15,10 @@ from interlink.errors import InterlinkError
 from interlink.estate.check import check_estate
 from interlink.estate.findings import EstateLoadError
 from interlink.estate.graph import build_graph
-from interlink.estate.kinds import KINDS
+from interlink.estate.json_schema import estate_json_schema
 from interlink.estate.reference import reference_markdown
 
 EXAMPLES = ("retail",)
-
-
-def estate_json_schema() -> dict[str, Any]:
-    """One JSON Schema for any estate document, so editors can complete and validate it."""
-    any_kind = Union[tuple(KINDS.values())]  # type: ignore[valid-type]  # noqa: UP007
-    adapter: TypeAdapter[Any] = TypeAdapter(
-        Annotated[any_kind, Field(discriminator="kind")]  # type: ignore[arg-type]
-    )
-    schema = adapter.json_schema(by_alias=True, mode="validation")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://interlink.dev/schemas/estate-v1.json",
-        "title": "Interlink estate object (interlink/v1)",
-        **schema,
-    }
 
 
 @click.command("schema")

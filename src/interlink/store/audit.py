@@ -34,6 +34,7 @@ from interlink.store.sqlite import sqlite_ts
 Action = Literal[
     "estate.apply",
     "estate.reload",
+    "estate.write",
     "token.create",
     "token.revoke",
     "consumer_key.create",

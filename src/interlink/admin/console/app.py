@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from interlink.admin.console import (
     actions,
+    edit,
     estate_map,
     flow_view,
     lineage,
@@ -74,6 +75,7 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.include_router(route_pages.router)
     console.include_router(replays.router)
     console.include_router(flow_view.router)
+    console.include_router(edit.router)
     _sign_in_routes(console)
     _errors(console)
 

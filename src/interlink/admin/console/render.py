@@ -27,6 +27,7 @@ NAV: Final = (
     ("/map", "Estate map", "graph.read"),
     ("/monitors", "Monitors and alerts", "monitors.list"),
     ("/audit", "Audit", "audit.list"),
+    ("/edit", "Edit the estate", "estate.read"),
 )
 
 _env = Environment(

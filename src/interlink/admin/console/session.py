@@ -76,13 +76,12 @@ def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _form_too_large(declared: int | None) -> BadRequest:
-    return BadRequest(f"a console form is at most {MAX_FORM_BYTES} bytes")
-
-
-async def form(request: Request) -> dict[str, str]:
-    """The urlencoded form posted (the first value of each field); BadRequest past the cap."""
-    body = await read_capped(request, MAX_FORM_BYTES, _form_too_large)
+async def form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
+    """The urlencoded form posted (the first value of each field); BadRequest past ``limit``
+    bytes."""
+    body = await read_capped(
+        request, limit, lambda _: BadRequest(f"a console form is at most {limit} bytes")
+    )
     try:
         fields = parse_qs(body.decode(), max_num_fields=100)
     except (UnicodeDecodeError, ValueError):
@@ -134,9 +133,11 @@ async def signed_in(request: Request) -> Viewer:
 Signed = Annotated[Viewer, Depends(signed_in)]
 
 
-async def checked_form(request: Request, viewer: Viewer) -> dict[str, str]:
+async def checked_form(
+    request: Request, viewer: Viewer, limit: int = MAX_FORM_BYTES
+) -> dict[str, str]:
     """The posted form once its CSRF field matches the session's; CsrfRefused otherwise."""
-    fields = await form(request)
+    fields = await form(request, limit)
     if not _same(fields.get("csrf"), viewer.csrf):
         raise CsrfRefused
     return fields

@@ -44,7 +44,11 @@ def _secret_reference(value: str) -> str:
 SecretRef = Annotated[
     str,
     AfterValidator(_secret_reference),
-    Field(description="a reference: ${secret:NAME} or ${env:NAME}", examples=["${secret:name}"]),
+    Field(
+        description="a reference: ${secret:NAME} or ${env:NAME}",
+        examples=["${secret:name}"],
+        json_schema_extra={"writeOnly": True},  # a secret: the estate holds only its reference
+    ),
 ]
 
 

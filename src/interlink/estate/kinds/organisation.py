@@ -95,7 +95,8 @@ class GatewaySettings(Model):
 
 
 class ConsoleSettings(Model):
-    """The web console's sessions (admin API, /console)."""
+    """The web console (admin API, /console): its sessions, and what it may do besides
+    reading: write the estate files its editor builds."""
 
     idle_timeout: Duration = Field(
         default=30 * 60.0,
@@ -110,6 +111,19 @@ class ConsoleSettings(Model):
         le=30 * 86_400,
         description="a console session ends this long after sign-in however it is used (5m to "
         "30d, at least idleTimeout); read at each sign-in",
+    )
+
+    write_estate: bool = Field(
+        default=False,
+        description="let the console's editor write the YAML file it built into the estate "
+        "directory (platform-wide admin tokens only, audited as estate.write, refused while "
+        "`check` finds errors); false: it offers the file to download instead",
+    )
+    git_changes: bool = Field(
+        default=False,
+        description="with writeEstate: instead of writing into the estate directory, commit "
+        "the file on a new branch (interlink/console/TOKEN/FILE-COMMIT) of the git repository "
+        "holding it, its working tree untouched, for review and merge",
     )
 
     @model_validator(mode="after")
