@@ -14,7 +14,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from interlink.admin.console import actions, estate_map, lineage, pages, products
+from interlink.admin.console import (
+    actions,
+    consumers,
+    estate_map,
+    lineage,
+    pages,
+    products,
+    revisions,
+)
 from interlink.admin.console.render import HERE, html
 from interlink.admin.console.session import (
     BASE,
@@ -61,6 +69,8 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.include_router(products.router)
     console.include_router(lineage.router)
     console.include_router(estate_map.router)
+    console.include_router(consumers.router)
+    console.include_router(revisions.router)
     _sign_in_routes(console)
     _errors(console)
 

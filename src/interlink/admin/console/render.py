@@ -19,12 +19,14 @@ HERE: Final = Path(__file__).parent
 NAV: Final = (
     ("/catalog", "Systems, Apis and Events", "estate.read"),
     ("/inventory", "Inventory", "inventory.read"),
+    ("/consumers", "Consumers", "estate.read"),
     ("/subscriptions", "Subscriptions", "subscriptions.list"),
     ("/runs", "Flow runs", "runs.list"),
     ("/products", "Data products", "estate.read"),
     ("/lineage", "Lineage", "lineage.trace"),
     ("/map", "Estate map", "graph.read"),
     ("/monitors", "Monitors and alerts", "monitors.list"),
+    ("/revisions", "Revisions", "revisions.list"),
     ("/audit", "Audit", "audit.list"),
 )
 
