@@ -6,7 +6,7 @@ one (1,000 routes and 10,000 consumers, as bench/gateway_scale.py generates it):
 
 Each estate is opened in-process (``Runtime.open`` on a SQLite store of its own, as `interlink
 serve` opens it), with the admin app the console is part of; an admin signs in, a second
-revision is recorded (one object changed) so the revision pages have a diff to show, and every
+revision is recorded (up to 60 objects changed) so the revision pages have a diff to show, and every
 page is requested ``--requests`` times through the ASGI app (after one request to warm it up).
 For each page: its status, the median and 95th percentile of the wall time and of the process
 CPU time per request (CPU time is what the machine's other load distorts least), and the
@@ -83,9 +83,17 @@ def console(estate: Path, store: Path) -> Iterator[tuple[TestClient, dict[str, i
 
 
 def _second_revision(runtime: Runtime, estate: Path) -> None:
-    """Record the estate again with one file changed: a revision with a diff to show."""
-    target = next(p for p in sorted(estate.rglob("*.yaml")) if "description:" in p.read_text())
-    target.write_text(target.read_text().replace("description:", "description: (changed)", 1))
+    """Record the estate again with up to 60 objects of one file changed (their description
+    or contact): a revision with more than a page of diffs to show."""
+    for path in sorted(estate.rglob("*.yaml")):
+        text = path.read_text()
+        for field in ("description: ", "contact: "):
+            if field in text:
+                path.write_text(text.replace(field, field + "changed-", 60))
+                break
+        else:
+            continue
+        break
     record_revision(runtime.store, compile_snapshot(estate), "bench", "bench", always=True)
 
 

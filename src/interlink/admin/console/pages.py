@@ -137,12 +137,8 @@ InventoryKind = inventory.Kind
 
 
 def _matches(conn: Connection, text: str) -> bool:
-    words = text.lower().split()
-    data = conn.to_json()
-    haystack = " ".join(
-        str(data[k] or "") for k in ("kind", "from", "to", "how", "owner", "trigger")
-    ).lower()
-    return all(w in haystack for w in words)
+    # The fields themselves, not to_json(): the inventory may hold a million rows.
+    return matches(text, conn.kind, conn.source, conn.target, conn.via, conn.owner, conn.trigger)
 
 
 Flag = Literal["", "undeclared", "unused"]
