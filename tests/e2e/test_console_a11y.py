@@ -3,8 +3,9 @@ violations of impact "serious" or "critical"; every page at phone width (375 px)
 horizontal scroll of the page itself and with its navigation usable; and the keyboard: the skip
 link first, then the navigation and the page's primary action, each focus visible.
 
-axe-core is vendored for the tests only (tests/e2e/vendor/axe.min.js, MPL-2.0, its licence
-beside it): it is injected by the browser driver, and the console never serves it.
+axe-core 4.14.1 is vendored for the tests only (tests/e2e/vendor/axe.min.js from `npm pack
+axe-core@4.14.1`, SHA-256 29348999…a9ed95c; MPL-2.0, its licence beside it as axe.LICENSE): the
+browser driver injects it into each page, and the console never serves it.
 
 Skipped when /usr/bin/chromium is absent, failed instead under INTERLINK_REQUIRE_SERVICES=1.
 """
