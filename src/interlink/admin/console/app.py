@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from interlink.admin.console import (
     actions,
+    consumers,
     edit,
     estate_map,
     flow_view,
@@ -23,6 +24,7 @@ from interlink.admin.console import (
     pages,
     products,
     replays,
+    revisions,
     route_pages,
 )
 from interlink.admin.console.render import HERE, html
@@ -76,6 +78,8 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.include_router(replays.router)
     console.include_router(flow_view.router)
     console.include_router(edit.router)
+    console.include_router(consumers.router)
+    console.include_router(revisions.router)
     _sign_in_routes(console)
     _errors(console)
 
