@@ -33,11 +33,11 @@ def rules(contract: DataContract, freshness: Freshness | None) -> list[tuple[str
         if c.unique:
             found.append(("unique", c.name, "no value repeated"))
         if c.allowed is not None:
-            found.append(("allowed", c.name, "one of " + ", ".join(map(str, c.allowed))))
+            found.append(("allowed", c.name, "one of " + ", ".join(map(_said, c.allowed))))
         if c.minimum is not None:
-            found.append(("minimum", c.name, f"at least {c.minimum}"))
+            found.append(("minimum", c.name, f"at least {_said(c.minimum)}"))
         if c.maximum is not None:
-            found.append(("maximum", c.name, f"at most {c.maximum}"))
+            found.append(("maximum", c.name, f"at most {_said(c.maximum)}"))
         if c.pattern is not None:
             found.append(("pattern", c.name, f"matches {c.pattern}"))
     bounds = contract.row_count
@@ -48,6 +48,11 @@ def rules(contract: DataContract, freshness: Freshness | None) -> list[tuple[str
     if freshness is not None and freshness.column:
         found.append(("freshness", freshness.column, f"newest at most {freshness.max_age:g} s old"))
     return found
+
+
+def _said(value: object) -> str:
+    """A bound as the estate would write it: 0, not 0.0."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def checks(
