@@ -1,8 +1,8 @@
 """The console in a real Chromium (Debian's, driven by Playwright) against a real
 `interlink serve`: sign in, every page, the inventory search and CSV, a dead letter retried and
-delivered, a flow run's timeline, a silence added and lifted, the data products, lineage and
-estate map pages, an object edited through its form, sign-out; a replay followed until its
-copies are delivered, and a flow's drawing.
+delivered, a flow run's timeline, a silence added and lifted, the data products (a sample
+asked for), lineage and estate map pages, an object edited through its form, sign-out; a replay
+followed until its copies are delivered, and a flow's drawing.
 
 Skipped when /usr/bin/chromium is absent, failed instead under INTERLINK_REQUIRE_SERVICES=1;
 `playwright install` is never run: no browser is downloaded.
@@ -176,6 +176,13 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
 
     nav.get_by_role("link", name="Data products").click()
     page.get_by_role("heading", name="customer-addresses").wait_for()
+    orders = page.locator('section[aria-labelledby="product-orders"]')
+    orders.get_by_label("Rows").select_option("25")
+    orders.get_by_role("button", name="Show a masked sample").click()  # read only now
+    # Its rows, or (the serving process's directory holding no files/) why there are none.
+    panel = orders.locator("#sample-orders-rows")
+    panel.filter(has_text=re.compile(r"(A masked|No) sample of orders")).wait_for()
+    assert "Traceback" not in panel.inner_text()
     nav.get_by_role("link", name="Estate map").click()
     page.wait_for_url("**/console/map")
     page.get_by_label("Team").select_option("sales")

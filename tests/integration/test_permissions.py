@@ -84,6 +84,7 @@ EXPECTED: dict[str, tuple[str | None, str]] = {
             "silences.add",
             "silences.lift",
             "products.refresh",
+            "products.sample",
         ],
         ("operator", "team"),
     ),
@@ -199,6 +200,7 @@ def calls(runs: dict[str, str], silences: dict[str, int]) -> dict[str, dict[str,
             ),
             "silences.lift": Call("DELETE", f"/api/v1/alerts/silences/{silences[team]}"),
             "products.refresh": Call("POST", f"/api/v1/products/{products[team]}/refresh"),
+            "products.sample": Call("GET", f"/api/v1/products/{products[team]}/sample"),
         }
         for action, call in made.items():
             found.setdefault(action, {})[side] = call

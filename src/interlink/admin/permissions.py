@@ -97,6 +97,7 @@ PERMISSIONS: Final[tuple[Permission, ...]] = (
     _team("runs.retry_many", "POST", "/api/v1/flows/runs/retry", owners.FLOW_FILTER),
     _team("silences.add", "POST", "/api/v1/alerts/silences", owners.NEW_SILENCE),
     _team("products.refresh", "POST", "/api/v1/products/{name}/refresh", owners.PRODUCT),
+    _team("products.sample", "GET", "/api/v1/products/{name}/sample", owners.PRODUCT),
     _team("silences.lift", "DELETE", "/api/v1/alerts/silences/{silence_id}", owners.SILENCE),
     _platform("estate.reload", "POST", "/api/v1/estate/reload", "operator"),
     _platform("estate.apply", "POST", "/api/v1/estate/revisions", "admin"),

@@ -22,6 +22,7 @@ from interlink.admin.console import (
     flow_view,
     lineage,
     pages,
+    product_sample,
     products,
     replays,
     revisions,
@@ -72,6 +73,7 @@ def create_console(runtime: Runtime) -> FastAPI:
     console.include_router(pages.router)
     console.include_router(actions.router)
     console.include_router(products.router)
+    console.include_router(product_sample.router)
     console.include_router(lineage.router)
     console.include_router(estate_map.router)
     console.include_router(route_pages.router)

@@ -4,8 +4,9 @@ Each answer that holds (or filters or sorts on) a contract column marked ``pii``
 lineage record of kind ``read``, kept under the subject type ``DataProduct`` and the product's
 name (``interlink lineage trace DataProduct NAME``): from ``DataProduct/NAME`` to the reader
 (``Consumer/NAME``; ``Route/NAME`` when the route names no caller; ``cli/USER`` for a local
-query), with a detail that says how many rows, which PII columns the reader got in clear,
-which masked and how, and by which way (``page``, ``sql``, ``cli``). An answer without a PII
+query; ``token/NAME`` for an admin token's masked sample), with a detail that says how many
+rows, which PII columns the reader got in clear, which masked and how, and by which way
+(``page``, ``sql``, ``cli``, ``api``, ``console``). An answer without a PII
 column records nothing. A product with a ``subject`` also records a ``served`` hop per row
 under that subject: this record is the one every read leaves, the per-subject trail comes on top.
 
