@@ -63,19 +63,24 @@ def _signed_in(platform: Platform, page: Any) -> list[str]:  # noqa: F811
 
 
 def _pages(platform: Platform, page: Any, links: list[str]) -> list[str]:  # noqa: F811
-    """Every navigation page, and the pages they lead to: a dead letter, a run, a revision,
-    a second page of a long list, and an error page."""
+    """Every navigation page, and the pages they lead to: a dead letter, a run, a revision, a
+    subscription, a flow's drawing, a route, an object's form, a search, and an error page."""
     platform.analytics.status = 500
     platform.publish(1)
     wait_until(lambda: len(platform.dead()) == 1)
     wait_until(lambda: platform.get("/api/v1/flows/runs").json()["items"] != [])
-    run = platform.get("/api/v1/flows/runs").json()["items"][0]["id"]
+    first = platform.get("/api/v1/flows/runs").json()["items"][0]
+    run, flow = first["id"], first["flow"]
     revision = platform.get("/api/v1/estate/revisions").json()[0]["id"]
     return [
         *links,
         f"/console/dlq/{ANALYTICS}:1",
         f"/console/runs/{run}",
         f"/console/revisions/{revision}",
+        f"/console/subscriptions/{ANALYTICS}",
+        f"/console/flows/{flow}",
+        "/console/routes/customers-v1",
+        "/console/edit/System/crm",
         "/console/inventory?q=analytics",
         "/console/no-such-page",
     ]
@@ -94,6 +99,8 @@ def test_every_page_has_no_serious_accessibility_violation_and_fits_a_phone(
             page.set_viewport_size(PHONE if width < 1280 else {"width": 1280, "height": 900})
             page.goto(platform.admin + path)
             page.locator("main h1").wait_for()
+            # What htmx loads on its own (the editor's preview) is part of the page checked.
+            page.wait_for_load_state("networkidle")
             violations = _violations(page)
             if violations:
                 found[f"{path} at {width} px"] = violations
