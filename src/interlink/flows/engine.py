@@ -237,7 +237,7 @@ class FlowEngine:
             if len(self._checked) >= _CACHED:
                 self._checked.clear()
             self._checked[id(spec)] = (spec, flow)
-        self._check_input(input)
+        text = self._check_input(input)
         validate_input(flow, spec.input_schema, input)
         definition, revision = self._pin(spec)
         return NewRun(
@@ -250,6 +250,7 @@ class FlowEngine:
             self.lease_ttl,
             run_id or (str(uuid.uuid4()) if first else None),
             deadline=self._deadline(spec),
+            input_text=text,
         )
 
     def _recorded(self, made: Advanced, trigger: str, *, traced: bool = False) -> None:
@@ -342,24 +343,28 @@ class FlowEngine:
         else:  # pragma: no cover - a step kind without side effects that awaits something
             attempt.close()
             return None
-        maximum = self.runs.payloads.limits.maximum
-        if result.stop is not None or len(dump(result.output)) > maximum:
-            return None  # the usual path stops the run, or fails the step
+        if result.stop is not None:
+            return None  # the usual path stops the run
+        output = dump(result.output)
+        if len(output) > self.runs.payloads.limits.maximum:
+            return None  # the usual path fails the step
         advance = self._advance(
-            run, "forward", 0, layout, result, StepMark(step.name, step.type, 1)
+            run, "forward", 0, layout, result, StepMark(step.name, step.type, 1), output
         )
         # A run that ends with its first step is recorded first: its end goes the usual way.
         return advance if advance.status is None else None
 
-    def _check_input(self, input: Any) -> None:
-        """ConfigError when ``input`` is not JSON, PayloadTooLarge when it is too large."""
+    def _check_input(self, input: Any) -> str:
+        """``input`` as JSON; ConfigError when it is not JSON, PayloadTooLarge when it is too
+        large."""
         try:
-            length = len(dump(input))
+            text = dump(input)
         except ValueError:
             raise ConfigError("a flow's input must be JSON") from None
         maximum = self.runs.payloads.limits.maximum
-        if length > maximum:
-            raise PayloadTooLarge(over("the input", length, maximum), length)
+        if len(text) > maximum:
+            raise PayloadTooLarge(over("the input", len(text), maximum), len(text))
+        return text
 
     async def refuse(
         self, flow: str, trigger: str, run_id: str | None, refused: PayloadTooLarge
@@ -601,7 +606,8 @@ class FlowEngine:
                         deadline,
                         lambda: executor(step, StepContext(run, context, index, layout, self)),
                     )
-                length = len(dump(result.output))
+                output = dump(result.output)
+                length = len(output)
                 maximum = self.runs.payloads.limits.maximum
                 if length > maximum:
                     raise StepFailed(
@@ -628,7 +634,7 @@ class FlowEngine:
             # A step with side effects has its row already: the same upsert completes it,
             # with the attempts it counted, so a batch writes every step row in one statement.
             done = mark or StepMark(name, step.type, number)
-            advance = self._advance(run, phase, index, layout, result, done)
+            advance = self._advance(run, phase, index, layout, result, done, output)
             if deferred is not None:
                 advanced = await self._flush(deferred, advance)
             else:
@@ -646,13 +652,22 @@ class FlowEngine:
         layout: Layout,
         result: StepResult,
         mark: StepMark | None,
+        output: str | None = None,
     ) -> Advance:
         """A completed step's checkpoint with what follows it in the same transaction: the
         next step's attempt when it has side effects, or the run's end when it was the
-        last (or stopped the run)."""
+        last (or stopped the run). ``output``: the output's JSON, when known already."""
         if phase == "compensate":
             return Advance(
-                run, phase, index, result.output, result.context, run.step, self.owner, mark
+                run,
+                phase,
+                index,
+                result.output,
+                result.context,
+                run.step,
+                self.owner,
+                mark,
+                output_text=output,
             )
         if result.stop is not None:
             wake, deadline = result.wake_at, run.deadline
@@ -671,6 +686,7 @@ class FlowEngine:
                 mark,
                 status=result.stop,
                 wake_at=wake,
+                output_text=output,
             )
         following = layout.following[index] if result.next is None else result.next
         start: Start | None = None
@@ -692,6 +708,7 @@ class FlowEngine:
             mark,
             start,
             status,
+            output_text=output,
         )
 
     def _pin(self, spec: FlowSpec) -> tuple[dict[str, Any], str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -140,6 +140,8 @@ class Advance:
     start: Start | None = None
     status: Status | None = None
     wake_at: datetime | None = None
+    #: ``output`` as JSON when the engine encoded it already (to check its size): not again.
+    output_text: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,8 @@ class NewRun:
     #: Without ``first``: the first step, one with side effects, whose first attempt is counted
     #: with the record (for an engine that runs the run as soon as it is recorded).
     start: Start | None = None
+    #: ``input`` as JSON when the caller encoded it already (to check its size): not again.
+    input_text: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -292,16 +296,18 @@ class FlowRuns:
         finished = now if release and status != "waiting" else None
         until = None if release else now + timedelta(seconds=new.ttl)
         owner = None if release else new.owner
+        # The message is the input unless a first step changed it: its JSON is known then.
+        message_text = new.input_text if context.get("message") is new.input else None
         row = (
             run_id,
             new.flow,
             new.revision,
             self._definition(new),
             new.trigger,
-            self.payloads.value(session, run_id, new.input),
+            self.payloads.value(session, run_id, new.input, new.input_text),
             status,
             step,
-            self.payloads.context(session, run_id, context),
+            self.payloads.context(session, run_id, context, message_text),
             owner,
             None if until is None else ts(until),
             ts(now),
@@ -604,13 +610,13 @@ class FlowRuns:
         id."""
         value = self.payloads.value
         made = [
-            _made_row(a, a.mark, value(session, a.run.id, a.output), stamp)
+            _made_row(a, a.mark, value(session, a.run.id, a.output, a.output_text), stamp)
             for a in steps
             if a.mark is not None
         ]
         session.execute_each(_UPSERT_STEP, made)
         ended = [
-            (value(session, a.run.id, a.output), stamp, a.run.id, a.phase, a.index)
+            (value(session, a.run.id, a.output, a.output_text), stamp, a.run.id, a.phase, a.index)
             for a in steps
             if a.mark is None
         ]
