@@ -42,7 +42,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -81,7 +81,9 @@ from interlink.flows.runs import (
     Start,
     Status,
     StepMark,
+    copied,
     dump,
+    new_flow_run,
 )
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
@@ -209,12 +211,12 @@ class FlowEngine:
             began = time.monotonic()
             first_step = self._leading(new) if leading_steps else None
             if first_step is not None:
-                new = replace(new, first=first_step)
+                new = copied(new, first=first_step)
                 mark = first_step.mark
                 assert mark is not None
                 leading = (mark.name, mark.kind, began)
             else:
-                new = replace(new, start=self._first_start(new))
+                new = copied(new, start=self._first_start(new))
         made = await self.runs.commits.each(self.runs.write_all, new)
         self._recorded(made, trigger)
         if leading is not None:  # its attempt is reported once its checkpoint is committed
@@ -287,7 +289,7 @@ class FlowEngine:
         run_recorded(run_id)  # the caller's span, linked to from the run's (it runs elsewhere)
         recorded: asyncio.Future[Advanced] = asyncio.get_running_loop().create_future()
         deferred = self._deferred[run_id] = Deferred(
-            replace(new, start=self._first_start(new)), run, recorded
+            copied(new, start=self._first_start(new)), run, recorded
         )
         recorded.add_done_callback(lambda _: self._deferred.pop(run_id, None))
         recorded.add_done_callback(_retrieved)
@@ -297,7 +299,7 @@ class FlowEngine:
         """Record a deferred run: with ``first``, its first checkpoint, else as :meth:`record`
         would have before its first attempt. LeaseLost when another engine recorded it
         meanwhile; the store's error when it could not be recorded (``recorded`` fails too)."""
-        new = deferred.new if first is None else replace(deferred.new, start=None, first=first)
+        new = deferred.new if first is None else copied(deferred.new, start=None, first=first)
         try:
             made: Advanced = await self.runs.commits.each(self.runs.write_all, new)
         except Exception as exc:
@@ -955,7 +957,7 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
 def _in_memory(new: NewRun, now: datetime) -> FlowRun:
     """A new run as it will be recorded, before it is (``new`` has its id)."""
     assert new.run_id is not None
-    return FlowRun(
+    return new_flow_run(
         id=new.run_id,
         flow=new.flow,
         revision=new.revision,
@@ -971,5 +973,6 @@ def _in_memory(new: NewRun, now: datetime) -> FlowRun:
         started_at=now,
         updated_at=now,
         finished_at=None,
+        wake_at=None,
         deadline=new.deadline,
     )

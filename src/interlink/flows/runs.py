@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
@@ -215,6 +215,32 @@ class StepRecord:
 
 #: Definitions kept encoded (by revision) before the cache starts again.
 _DEFINITIONS: Final = 256
+R = TypeVar("R")
+
+
+def copied(record: R, **changes: Any) -> R:
+    """``dataclasses.replace`` for the frozen records here (a run, a new run, a checkpoint),
+    on the path every consumed message takes: a frozen dataclass's ``__init__`` sets each
+    field through ``object.__setattr__`` and ``replace`` looks each one up first, about ten
+    microseconds for a run. These records check nothing when built, so copying the fields
+    makes the same record."""
+    fields = record.__dict__
+    assert changes.keys() <= fields.keys(), f"not fields: {changes.keys() - fields.keys()}"
+    made: R = object.__new__(type(record))
+    made.__dict__.update(fields)
+    made.__dict__.update(changes)
+    return made
+
+
+def new_flow_run(**fields: Any) -> FlowRun:
+    """A :class:`FlowRun` of all its fields, built as :func:`copied` builds one."""
+    assert fields.keys() == _RUN_FIELDS, f"the fields of a run: {fields.keys() ^ _RUN_FIELDS}"
+    made = object.__new__(FlowRun)
+    made.__dict__.update(fields)
+    return made
+
+
+_RUN_FIELDS: Final = frozenset(FlowRun.__dataclass_fields__)
 
 
 def _made_row(step: Advance, mark: StepMark, output: str, stamp: Any) -> tuple[Any, ...]:
@@ -317,7 +343,7 @@ class FlowRuns:
             None if new.deadline is None else ts(new.deadline),
         )
         # Built from what was written rather than read back: one statement per new run.
-        run = FlowRun(
+        run = new_flow_run(
             id=run_id,
             flow=new.flow,
             revision=new.revision,
@@ -549,7 +575,7 @@ class FlowRuns:
             )
             news = [item for item in items if isinstance(item, NewRun)]
             steps = [
-                replace(new.first, run=run)
+                copied(new.first, run=run)
                 for new, (_, run), row in zip(news, creating, added, strict=True)
                 if new.first is not None and row is not None
             ]
@@ -640,9 +666,9 @@ class FlowRuns:
         """The run as an :class:`Advance` left it, built from what was written."""
         status = step.status
         if status is None:
-            return replace(step.run, context=step.context, step=step.next_step, updated_at=now)
+            return copied(step.run, context=step.context, step=step.next_step, updated_at=now)
         release = status not in PENDING
-        return replace(
+        return copied(
             step.run,
             status=status,
             context=step.context,
