@@ -69,6 +69,7 @@ from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
 from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.payloads import PayloadTooLarge, has_refs, omitted, over
+from interlink.flows.records import copied
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import (
     PENDING,
@@ -81,9 +82,7 @@ from interlink.flows.runs import (
     Start,
     Status,
     StepMark,
-    copied,
     dump,
-    new_flow_run,
 )
 from interlink.flows.steps import EXECUTORS, Executor, Publisher, StepContext, StepResult, undo_call
 from interlink.flows.timing import LoopTimer, Timer
@@ -957,7 +956,7 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
 def _in_memory(new: NewRun, now: datetime) -> FlowRun:
     """A new run as it will be recorded, before it is (``new`` has its id)."""
     assert new.run_id is not None
-    return new_flow_run(
+    return FlowRun(
         id=new.run_id,
         flow=new.flow,
         revision=new.revision,

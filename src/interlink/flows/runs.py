@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
 from interlink.flows.payloads import PayloadLimits, Payloads
 from interlink.flows.payloads import dump as payloads_dump
+from interlink.flows.records import copied, quick
 from interlink.store.database import Database, Row, Session
 
 Status = Literal[
@@ -104,6 +105,7 @@ _UPSERT_STEP: Final = (
 )
 
 
+@quick
 @dataclass(frozen=True)
 class StepMark:
     """A step's row written only when the step ends (its attempt counted by the engine)."""
@@ -113,6 +115,7 @@ class StepMark:
     attempts: int
 
 
+@quick
 @dataclass(frozen=True)
 class Start:
     """The next step, one with side effects, whose attempt is counted in the same transaction
@@ -123,6 +126,7 @@ class Start:
     kind: str
 
 
+@quick
 @dataclass(frozen=True)
 class Advance:
     """A completed step's checkpoint and what follows it, one transaction: the step's output,
@@ -144,6 +148,7 @@ class Advance:
     output_text: str | None = field(default=None, repr=False, compare=False)
 
 
+@quick
 @dataclass(frozen=True)
 class Advanced:
     """The run after an :class:`Advance`, and the number of the started step's attempt;
@@ -154,6 +159,7 @@ class Advanced:
     created: bool = True
 
 
+@quick
 @dataclass(frozen=True)
 class NewRun:
     """A run to record, held by ``owner`` for ``ttl`` seconds; ``first`` checkpoints the steps
@@ -177,6 +183,7 @@ class NewRun:
     input_text: str | None = field(default=None, repr=False, compare=False)
 
 
+@quick
 @dataclass(frozen=True)
 class FlowRun:
     id: str
@@ -215,32 +222,6 @@ class StepRecord:
 
 #: Definitions kept encoded (by revision) before the cache starts again.
 _DEFINITIONS: Final = 256
-R = TypeVar("R")
-
-
-def copied(record: R, **changes: Any) -> R:
-    """``dataclasses.replace`` for the frozen records here (a run, a new run, a checkpoint),
-    on the path every consumed message takes: a frozen dataclass's ``__init__`` sets each
-    field through ``object.__setattr__`` and ``replace`` looks each one up first, about ten
-    microseconds for a run. These records check nothing when built, so copying the fields
-    makes the same record."""
-    fields = record.__dict__
-    assert changes.keys() <= fields.keys(), f"not fields: {changes.keys() - fields.keys()}"
-    made: R = object.__new__(type(record))
-    made.__dict__.update(fields)
-    made.__dict__.update(changes)
-    return made
-
-
-def new_flow_run(**fields: Any) -> FlowRun:
-    """A :class:`FlowRun` of all its fields, built as :func:`copied` builds one."""
-    assert fields.keys() == _RUN_FIELDS, f"the fields of a run: {fields.keys() ^ _RUN_FIELDS}"
-    made = object.__new__(FlowRun)
-    made.__dict__.update(fields)
-    return made
-
-
-_RUN_FIELDS: Final = frozenset(FlowRun.__dataclass_fields__)
 
 
 def _made_row(step: Advance, mark: StepMark, output: str, stamp: Any) -> tuple[Any, ...]:
@@ -343,7 +324,7 @@ class FlowRuns:
             None if new.deadline is None else ts(new.deadline),
         )
         # Built from what was written rather than read back: one statement per new run.
-        run = new_flow_run(
+        run = FlowRun(
             id=run_id,
             flow=new.flow,
             revision=new.revision,
