@@ -287,11 +287,12 @@ class FlowRuns:
         return [made for made in self.write_all(runs) if isinstance(made, Advanced)]
 
     def _creating(
-        self, session: Session, new: NewRun, now: datetime
+        self, session: Session, new: NewRun, now: datetime, stamp: Any
     ) -> tuple[tuple[Any, ...], FlowRun]:
         """A new run's row (its large input and context entries stored apart), and the run
-        as written. A ``first`` checkpoint that ends or stops the run (a run recorded with its
-        first step's end, :meth:`FlowEngine.defer`) is written with the run's status."""
+        as written (``stamp``: ``now`` as stored). A ``first`` checkpoint that ends or stops
+        the run (a run recorded with its first step's end, :meth:`FlowEngine.defer`) is
+        written with the run's status."""
         ts = self._db.ts
         run_id = new.run_id or str(uuid.uuid4())
         first = new.first
@@ -317,9 +318,9 @@ class FlowRuns:
             self.payloads.context(session, run_id, context, message_text),
             owner,
             None if until is None else ts(until),
-            ts(now),
-            ts(now),
-            None if finished is None else ts(finished),
+            stamp,
+            stamp,
+            None if finished is None else stamp,
             None if wake is None else ts(wake),
             None if new.deadline is None else ts(new.deadline),
         )
@@ -548,7 +549,9 @@ class FlowRuns:
         advances = [item for item in items if isinstance(item, Advance)]
         with self.commits.transaction() as session:
             creating = [
-                self._creating(session, item, now) for item in items if isinstance(item, NewRun)
+                self._creating(session, item, now, stamp)
+                for item in items
+                if isinstance(item, NewRun)
             ]
             added = session.execute_each(_INSERT_RUN_AT, [row for row, _ in creating])
             changed = session.execute_each(
