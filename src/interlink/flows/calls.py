@@ -30,6 +30,7 @@ from interlink.estate.model import Estate
 from interlink.estate.references import SecretSource, resolve
 from interlink.events.delivery.webhook import webhook_url
 from interlink.flows.payloads import MIB, size
+from interlink.flows.records import quick
 from interlink.flows.retry import StepFailed, retryable_status
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential, compile_credential
@@ -103,6 +104,7 @@ def api_targets(estate: Estate, secrets: SecretSource | None = None) -> Callable
     return target
 
 
+@quick
 @dataclass(frozen=True)
 class CallRequest:
     """One call a flow step makes: ``step`` of a run of ``flow`` (its ``compensate`` call when
@@ -125,6 +127,7 @@ class CallRequest:
         return f"{self.step}.compensate" if self.compensate else self.step
 
 
+@quick
 @dataclass(frozen=True)
 class Answer:
     status: int

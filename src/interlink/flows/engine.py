@@ -42,7 +42,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -69,6 +69,7 @@ from interlink.flows.keys import FlowKeys
 from interlink.flows.layout import Layout
 from interlink.flows.observer import FlowObserver, Outcome
 from interlink.flows.payloads import PayloadTooLarge, has_refs, omitted, over
+from interlink.flows.records import copied
 from interlink.flows.retry import RetryPolicy, StepFailed
 from interlink.flows.runs import (
     PENDING,
@@ -210,12 +211,12 @@ class FlowEngine:
             began = time.monotonic()
             first_step = self._leading(new) if leading_steps else None
             if first_step is not None:
-                new = replace(new, first=first_step)
+                new = copied(new, first=first_step)
                 mark = first_step.mark
                 assert mark is not None
                 leading = (mark.name, mark.kind, began)
             else:
-                new = replace(new, start=self._first_start(new))
+                new = copied(new, start=self._first_start(new))
         made = await self.runs.commits.each(self.runs.write_all, new)
         self._recorded(made, trigger)
         if leading is not None:  # its attempt is reported once its checkpoint is committed
@@ -238,7 +239,7 @@ class FlowEngine:
             if len(self._checked) >= _CACHED:
                 self._checked.clear()
             self._checked[id(spec)] = (spec, flow)
-        self._check_input(input)
+        text = self._check_input(input)
         validate_input(flow, spec.input_schema, input)
         definition, revision = self._pin(spec)
         return NewRun(
@@ -251,6 +252,7 @@ class FlowEngine:
             self.lease_ttl,
             run_id or (str(uuid.uuid4()) if first else None),
             deadline=self._deadline(spec),
+            input_text=text,
         )
 
     def _recorded(self, made: Advanced, trigger: str, *, traced: bool = False) -> None:
@@ -287,7 +289,7 @@ class FlowEngine:
         run_recorded(run_id)  # the caller's span, linked to from the run's (it runs elsewhere)
         recorded: asyncio.Future[Advanced] = asyncio.get_running_loop().create_future()
         deferred = self._deferred[run_id] = Deferred(
-            replace(new, start=self._first_start(new)), run, recorded
+            copied(new, start=self._first_start(new)), run, recorded
         )
         recorded.add_done_callback(lambda _: self._deferred.pop(run_id, None))
         recorded.add_done_callback(_retrieved)
@@ -297,7 +299,7 @@ class FlowEngine:
         """Record a deferred run: with ``first``, its first checkpoint, else as :meth:`record`
         would have before its first attempt. LeaseLost when another engine recorded it
         meanwhile; the store's error when it could not be recorded (``recorded`` fails too)."""
-        new = deferred.new if first is None else replace(deferred.new, start=None, first=first)
+        new = deferred.new if first is None else copied(deferred.new, start=None, first=first)
         try:
             made: Advanced = await self.runs.commits.each(self.runs.write_all, new)
         except Exception as exc:
@@ -343,24 +345,28 @@ class FlowEngine:
         else:  # pragma: no cover - a step kind without side effects that awaits something
             attempt.close()
             return None
-        maximum = self.runs.payloads.limits.maximum
-        if result.stop is not None or len(dump(result.output)) > maximum:
-            return None  # the usual path stops the run, or fails the step
+        if result.stop is not None:
+            return None  # the usual path stops the run
+        output = dump(result.output)
+        if len(output) > self.runs.payloads.limits.maximum:
+            return None  # the usual path fails the step
         advance = self._advance(
-            run, "forward", 0, layout, result, StepMark(step.name, step.type, 1)
+            run, "forward", 0, layout, result, StepMark(step.name, step.type, 1), output
         )
         # A run that ends with its first step is recorded first: its end goes the usual way.
         return advance if advance.status is None else None
 
-    def _check_input(self, input: Any) -> None:
-        """ConfigError when ``input`` is not JSON, PayloadTooLarge when it is too large."""
+    def _check_input(self, input: Any) -> str:
+        """``input`` as JSON; ConfigError when it is not JSON, PayloadTooLarge when it is too
+        large."""
         try:
-            length = len(dump(input))
+            text = dump(input)
         except ValueError:
             raise ConfigError("a flow's input must be JSON") from None
         maximum = self.runs.payloads.limits.maximum
-        if length > maximum:
-            raise PayloadTooLarge(over("the input", length, maximum), length)
+        if len(text) > maximum:
+            raise PayloadTooLarge(over("the input", len(text), maximum), len(text))
+        return text
 
     async def refuse(
         self, flow: str, trigger: str, run_id: str | None, refused: PayloadTooLarge
@@ -602,7 +608,8 @@ class FlowEngine:
                         deadline,
                         lambda: executor(step, StepContext(run, context, index, layout, self)),
                     )
-                length = len(dump(result.output))
+                output = dump(result.output)
+                length = len(output)
                 maximum = self.runs.payloads.limits.maximum
                 if length > maximum:
                     raise StepFailed(
@@ -633,7 +640,7 @@ class FlowEngine:
             # A step with side effects has its row already: the same upsert completes it,
             # with the attempts it counted, so a batch writes every step row in one statement.
             done = mark or StepMark(name, step.type, number)
-            advance = self._advance(run, phase, index, layout, result, done)
+            advance = self._advance(run, phase, index, layout, result, done, output)
             if deferred is not None:
                 advanced = await self._flush(deferred, advance)
             else:
@@ -651,13 +658,22 @@ class FlowEngine:
         layout: Layout,
         result: StepResult,
         mark: StepMark | None,
+        output: str | None = None,
     ) -> Advance:
         """A completed step's checkpoint with what follows it in the same transaction: the
         next step's attempt when it has side effects, or the run's end when it was the
-        last (or stopped the run)."""
+        last (or stopped the run). ``output``: the output's JSON, when known already."""
         if phase == "compensate":
             return Advance(
-                run, phase, index, result.output, result.context, run.step, self.owner, mark
+                run,
+                phase,
+                index,
+                result.output,
+                result.context,
+                run.step,
+                self.owner,
+                mark,
+                output_text=output,
             )
         if result.stop is not None:
             wake, deadline = result.wake_at, run.deadline
@@ -676,6 +692,7 @@ class FlowEngine:
                 mark,
                 status=result.stop,
                 wake_at=wake,
+                output_text=output,
             )
         following = layout.following[index] if result.next is None else result.next
         start: Start | None = None
@@ -697,6 +714,7 @@ class FlowEngine:
             mark,
             start,
             status,
+            output_text=output,
         )
 
     def _pin(self, spec: FlowSpec) -> tuple[dict[str, Any], str]:
@@ -959,5 +977,6 @@ def _in_memory(new: NewRun, now: datetime) -> FlowRun:
         started_at=now,
         updated_at=now,
         finished_at=None,
+        wake_at=None,
         deadline=new.deadline,
     )

@@ -87,15 +87,19 @@ _dumped: dict[int, tuple[Any, str]] = {}
 _dumped_lock = threading.Lock()
 
 
+#: What ``json.dumps(value, separators=(",", ":"), allow_nan=False)`` uses, made once.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dump(value: Any) -> str:
     """``value`` as compact JSON (NaN refused); a large container's JSON is remembered."""
     if not isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(value)
     key = id(value)
     found = _dumped.get(key)
     if found is not None and found[0] is value:
         return found[1]
-    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    text = _ENCODER.encode(value)
     _remember(value, text)
     return text
 
@@ -167,26 +171,35 @@ class Payloads:
 
     # --- writing -----------------------------------------------------------------------------
 
-    def value(self, session: Session, run_id: str, value: Any) -> str:
-        """The JSON to keep inline for ``value``: itself, or a reference when it is large."""
-        text = dump(value)
+    def value(self, session: Session, run_id: str, value: Any, text: str | None = None) -> str:
+        """The JSON to keep inline for ``value``: itself, or a reference when it is large.
+        ``text``: ``value``'s JSON when the caller has it already."""
+        if text is None:
+            text = dump(value)
         if len(text) <= self.limits.inline:
             return text
         return dump(self._put(session, run_id, text, value))
 
-    def context(self, session: Session, run_id: str, context: dict[str, Any]) -> str:
+    def context(
+        self,
+        session: Session,
+        run_id: str,
+        context: dict[str, Any],
+        message_text: str | None = None,
+    ) -> str:
         """The JSON to keep inline for a run's context: its largest entries (the message, step
-        outputs) become references until the rest is small."""
+        outputs) become references until the rest is small. ``message_text``: the message's
+        JSON when the caller has it already."""
         inline = self.limits.inline
         steps = dict(context.get("steps", {}))
-        entries: list[tuple[int, str | None, str]] = [
-            (len(body), None, body) for body in [dump(context.get("message"))]
-        ]
+        text = dump(context.get("message")) if message_text is None else message_text
+        entries: list[tuple[int, str | None, str]] = [(len(text), None, text)]
         entries += [(len(body), name, body) for name, body in _step_texts(steps)]
         # At most the context's length, from its entries' (a message already encoded is not
         # encoded again); the whole is encoded when that may fit.
         rest = {k: v for k, v in context.items() if k not in ("message", "steps")}
-        total = len(dump(rest)) + sum(length + len(name or "") + 2 for length, name, _ in entries)
+        total = len(dump(rest)) if rest else 2
+        total += sum(length + len(name or "") + 2 for length, name, _ in entries)
         if total <= inline:
             text = _joined(context, entries)
             if len(text) <= inline:
@@ -280,7 +293,7 @@ def _joined(context: dict[str, Any], entries: list[tuple[int, str | None, str]])
     """The JSON of ``context`` from its entries' JSON (``message``, then each step's output),
     not encoded again."""
     message = entries[0][2]
-    steps = ",".join(f"{json.dumps(name)}:{body}" for _, name, body in entries[1:])
+    steps = ",".join(f"{_name(name)}:{body}" for _, name, body in entries[1:])
     parts = []
     for key, value in context.items():
         if key == "message":
@@ -289,8 +302,21 @@ def _joined(context: dict[str, Any], entries: list[tuple[int, str | None, str]])
             body = "{" + steps + "}"
         else:
             body = dump(value)
-        parts.append(f"{json.dumps(key)}:{body}")
+        parts.append(f"{_name(key)}:{body}")
     return "{" + ",".join(parts) + "}"
+
+
+#: Names (context keys, step names) as JSON strings; a flow has few.
+_names: dict[str | None, str] = {}
+
+
+def _name(name: str | None) -> str:
+    text = _names.get(name)
+    if text is None:
+        if len(_names) >= 4096:
+            _names.clear()
+        text = _names[name] = json.dumps(name)
+    return text
 
 
 def _step_texts(steps: dict[str, Any]) -> list[tuple[str, str]]:

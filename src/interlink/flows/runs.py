@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -22,6 +22,7 @@ from interlink.errors import LeaseLost, NotFound
 from interlink.flows.commits import GroupCommit
 from interlink.flows.payloads import PayloadLimits, Payloads
 from interlink.flows.payloads import dump as payloads_dump
+from interlink.flows.records import copied, quick
 from interlink.store.database import Database, Row, Session
 
 Status = Literal[
@@ -111,6 +112,7 @@ _UPSERT_STEP: Final = (
 )
 
 
+@quick
 @dataclass(frozen=True)
 class StepMark:
     """A step's row written only when the step ends (its attempt counted by the engine)."""
@@ -120,6 +122,7 @@ class StepMark:
     attempts: int
 
 
+@quick
 @dataclass(frozen=True)
 class Start:
     """The next step, one with side effects, whose attempt is counted in the same transaction
@@ -130,6 +133,7 @@ class Start:
     kind: str
 
 
+@quick
 @dataclass(frozen=True)
 class Advance:
     """A completed step's checkpoint and what follows it, one transaction: the step's output,
@@ -147,8 +151,11 @@ class Advance:
     start: Start | None = None
     status: Status | None = None
     wake_at: datetime | None = None
+    #: ``output`` as JSON when the engine encoded it already (to check its size): not again.
+    output_text: str | None = field(default=None, repr=False, compare=False)
 
 
+@quick
 @dataclass(frozen=True)
 class Advanced:
     """The run after an :class:`Advance`, and the number of the started step's attempt;
@@ -159,6 +166,7 @@ class Advanced:
     created: bool = True
 
 
+@quick
 @dataclass(frozen=True)
 class NewRun:
     """A run to record, held by ``owner`` for ``ttl`` seconds; ``first`` checkpoints the steps
@@ -178,8 +186,11 @@ class NewRun:
     #: Without ``first``: the first step, one with side effects, whose first attempt is counted
     #: with the record (for an engine that runs the run as soon as it is recorded).
     start: Start | None = None
+    #: ``input`` as JSON when the caller encoded it already (to check its size): not again.
+    input_text: str | None = field(default=None, repr=False, compare=False)
 
 
+@quick
 @dataclass(frozen=True)
 class FlowRun:
     id: str
@@ -320,11 +331,12 @@ class FlowRuns:
         return [made for made in self.write_all(runs) if isinstance(made, Advanced)]
 
     def _creating(
-        self, session: Session, new: NewRun, now: datetime
+        self, session: Session, new: NewRun, now: datetime, stamp: Any
     ) -> tuple[tuple[Any, ...], FlowRun]:
         """A new run's row (its large input and context entries stored apart), and the run
-        as written. A ``first`` checkpoint that ends or stops the run (a run recorded with its
-        first step's end, :meth:`FlowEngine.defer`) is written with the run's status."""
+        as written (``stamp``: ``now`` as stored). A ``first`` checkpoint that ends or stops
+        the run (a run recorded with its first step's end, :meth:`FlowEngine.defer`) is
+        written with the run's status."""
         ts = self._db.ts
         run_id = new.run_id or str(uuid.uuid4())
         first = new.first
@@ -336,21 +348,23 @@ class FlowRuns:
         finished = now if release and status != "waiting" else None
         until = None if release else now + timedelta(seconds=new.ttl)
         owner = None if release else new.owner
+        # The message is the input unless a first step changed it: its JSON is known then.
+        message_text = new.input_text if context.get("message") is new.input else None
         row = (
             run_id,
             new.flow,
             new.revision,
             self._definition(new),
             new.trigger,
-            self.payloads.value(session, run_id, new.input),
+            self.payloads.value(session, run_id, new.input, new.input_text),
             status,
             step,
-            self.payloads.context(session, run_id, context),
+            self.payloads.context(session, run_id, context, message_text),
             owner,
             None if until is None else ts(until),
-            ts(now),
-            ts(now),
-            None if finished is None else ts(finished),
+            stamp,
+            stamp,
+            None if finished is None else stamp,
             None if wake is None else ts(wake),
             None if new.deadline is None else ts(new.deadline),
         )
@@ -597,7 +611,9 @@ class FlowRuns:
         advances = [item for item in items if isinstance(item, Advance)]
         with self.commits.transaction() as session:
             creating = [
-                self._creating(session, item, now) for item in items if isinstance(item, NewRun)
+                self._creating(session, item, now, stamp)
+                for item in items
+                if isinstance(item, NewRun)
             ]
             added = session.execute_each(_INSERT_RUN_AT, [row for row, _ in creating])
             changed = session.execute_each(
@@ -605,7 +621,7 @@ class FlowRuns:
             )
             news = [item for item in items if isinstance(item, NewRun)]
             steps = [
-                replace(new.first, run=run)
+                copied(new.first, run=run)
                 for new, (_, run), row in zip(news, creating, added, strict=True)
                 if new.first is not None and row is not None
             ]
@@ -666,13 +682,13 @@ class FlowRuns:
         id."""
         value = self.payloads.value
         made = [
-            _made_row(a, a.mark, value(session, a.run.id, a.output), stamp)
+            _made_row(a, a.mark, value(session, a.run.id, a.output, a.output_text), stamp)
             for a in steps
             if a.mark is not None
         ]
         session.execute_each(_UPSERT_STEP, made)
         ended = [
-            (value(session, a.run.id, a.output), stamp, a.run.id, a.phase, a.index)
+            (value(session, a.run.id, a.output, a.output_text), stamp, a.run.id, a.phase, a.index)
             for a in steps
             if a.mark is None
         ]
@@ -696,9 +712,9 @@ class FlowRuns:
         """The run as an :class:`Advance` left it, built from what was written."""
         status = step.status
         if status is None:
-            return replace(step.run, context=step.context, step=step.next_step, updated_at=now)
+            return copied(step.run, context=step.context, step=step.next_step, updated_at=now)
         release = status not in PENDING
-        return replace(
+        return copied(
             step.run,
             status=status,
             context=step.context,

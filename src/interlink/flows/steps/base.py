@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from interlink.estate.kinds.flow import Step
 from interlink.flows.data import DataRequest
 from interlink.flows.layout import Layout
+from interlink.flows.records import quick
 from interlink.flows.retry import StepFailed
 from interlink.flows.runs import FlowRun, Status
 
@@ -65,6 +66,7 @@ class Runtime(Protocol):
         """Hold an idempotency key for a run unless another holds it; the holder's run id."""
 
 
+@quick
 @dataclass(frozen=True)
 class StepContext:
     """One attempt of one step: the run, its context so far (``message``, ``steps``), the
@@ -96,6 +98,7 @@ class StepContext:
         return rows
 
 
+@quick
 @dataclass(frozen=True)
 class StepResult:
     """A step's output (checkpointed), the context after it, and where the run goes on:

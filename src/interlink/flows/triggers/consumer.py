@@ -167,16 +167,13 @@ class Consumer:
             await self._settle(delivery.nack, "nacking")
             return self.backoff.failed("recording a run", exc)
         await _after(before)
-        acking: Awaitable[None] = delivery.ack()
         if delivery.ordered_ack:
-            # Its ack is placed (a frame queued, or joined to the next one) in its task's
-            # first step, which the loop runs before the next message's waiter wakes: the
-            # next message need not wait for this ack to be sent, and AMQP sends one for both.
-            acking = asyncio.ensure_future(acking)
-            acking.add_done_callback(_retrieved)  # its waiter may be cancelled (stopping)
+            # Its ack is placed (a frame queued, or joined to the next one) before the ack
+            # first waits, so before the loop wakes the next message's waiter: the next
+            # message need not wait for this ack to be sent, and AMQP sends one for both.
             settled.set_result(None)
         try:
-            await acking
+            await delivery.ack()
         except Exception as exc:  # the run stands; the broker hands the message out again
             return self.backoff.failed("acking", exc)
         self.backoff.succeeded()
@@ -197,12 +194,6 @@ class Consumer:
         task = asyncio.get_running_loop().create_task(self._settle(action, "nacking"))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
-
-
-def _retrieved(task: asyncio.Future[None]) -> None:
-    """Mark an ack's failure seen: whoever awaited it says it, or has stopped."""
-    if not task.cancelled():
-        task.exception()
 
 
 async def _after(before: asyncio.Future[None] | None) -> None:
