@@ -658,19 +658,13 @@ def inventory(
     covering_used: set[tuple[str, str, str, str]] = set()
     window_hours = max((now - since).total_seconds() / 3600, 1.0)
     per_hour: dict[tuple[str, str, str, str], Counter[datetime]] = defaultdict(Counter)
+    start = since.replace(minute=0, second=0, microsecond=0)  # the window's first hour
     for row in seen:
         key = (row.kind, row.source, row.target, row.via)
-        match = found.get(key) or _match(by_how, row)
-        if match is not None and match.key != key and row.source:
-            covering_used.add(match.key)  # a caller it admits: a row of its own
-            match = found.setdefault(
-                key, replace(_blank(match), source=row.source, covered_by=match.source)
-            )
-        if match is None:
-            match = found[key] = Connection(*key, owner=_owner_of(estate, row.source, row.target))
-            if row.kind == "trigger" and row.via == "api":  # any flow may be started by hand
-                match.declared, match.covered_by = True, "admin API"
-        _count(match, row, since, per_hour[match.key])
+        match = found.get(key)
+        if match is None:  # the first hour of a connection not declared as such
+            match = _admit(estate, found, by_how, covering_used, row, key)
+        _count(match, row, start, per_hour[match.key])
     for key, hourly in per_hour.items():
         found[key].peak = max(hourly.values(), default=0)
     subscribed = {c.via for c in found.values() if c.kind == "deliver" and c.declared}
@@ -681,6 +675,28 @@ def inventory(
     kept = [c for c in found.values() if not (c.key in covering_used and c.count == 0)]
     kept.sort(key=lambda c: c.key)
     return Inventory(since, now, kept)
+
+
+def _admit(
+    estate: Estate,
+    found: dict[tuple[str, str, str, str], Connection],
+    by_how: dict[tuple[str, str, str], list[Connection]],
+    covering_used: set[tuple[str, str, str, str]],
+    row: Seen,
+    key: tuple[str, str, str, str],
+) -> Connection:
+    """The connection counting ``row``, whose key nothing declares: a row of its own for a
+    caller a declaration admits, the declaration itself for a trigger of unknown source, or
+    else a new, undeclared one."""
+    match = _match(by_how, row)
+    if match is not None and row.source:
+        covering_used.add(match.key)  # a caller it admits: a row of its own
+        match = found[key] = replace(_blank(match), source=row.source, covered_by=match.source)
+    if match is None:
+        match = found[key] = Connection(*key, owner=_owner_of(estate, row.source, row.target))
+        if row.kind == "trigger" and row.via == "api":  # any flow may be started by hand
+            match.declared, match.covered_by = True, "admin API"
+    return match
 
 
 def _blank(conn: Connection) -> Connection:
@@ -702,14 +718,14 @@ def _match(by_how: dict[tuple[str, str, str], list[Connection]], row: Seen) -> C
     return None
 
 
-def _count(conn: Connection, row: Seen, since: datetime, hourly: Counter[datetime]) -> None:
+def _count(conn: Connection, row: Seen, start: datetime, hourly: Counter[datetime]) -> None:
     if row.operation:
         conn.operations.add(row.operation)
     if conn.first_seen is None or row.hour < conn.first_seen:
         conn.first_seen = row.hour
     if conn.last_seen is None or row.hour > conn.last_seen:
         conn.last_seen = row.hour
-    if row.hour < since.replace(minute=0, second=0, microsecond=0):
+    if row.hour < start:
         return
     conn.count += row.count
     conn.errors += row.errors
