@@ -17,6 +17,7 @@ from interlink.admin.app import create_app
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.settings import ServeSettings
 from interlink.store import ObservedConnection
+from tests.integration.test_console import Console
 
 NEW_ROUTE = """\
 ---
@@ -89,3 +90,31 @@ def test_declared_side_kept_per_revision_and_merged_with_each_reads_counts(
     assert third[("Consumer/mobile-app", "Route/customers-v3")]["unused"]
     assert third[mobile]["count"] == 7
     assert not [k for k in first if k[1] == "Route/customers-v3"]
+
+
+def test_the_search_as_typed_reuses_the_inventory_the_page_read(
+    runtime: Runtime, retail_dir: Path
+) -> None:
+    console = Console(runtime)
+    client = console.sign_in(console.viewer)
+    page = client.get("/console/inventory", params={"q": "mobile-app"})
+    assert page.status_code == 200, page.text
+    hour = datetime.now(UTC) - timedelta(hours=1)
+    runtime.store.connections.record(
+        [ObservedConnection(hour, "mobile-app", "customers-v2", "crm", 4321, 0)]
+    )
+    rows = {"HX-Target": "inventory-rows"}
+    typed = client.get("/console/inventory", params={"q": "mobile-ap"}, headers=rows)
+    assert typed.status_code == 200
+    assert "mobile-app" in typed.text
+    per_hour = f">{round(4321 / (7 * 24), 3)}<"  # in the 7 days' window
+    assert per_hour not in typed.text  # the counts the page read, not read again
+    fresh = client.get("/console/inventory", params={"q": "mobile-app"})
+    assert per_hour in fresh.text  # a page load reads them afresh
+    assert "4321" in client.get("/console/inventory.csv", params={"q": "mobile-app"}).text
+    # A new revision's inventory is read for the search, never the previous one's.
+    routes = retail_dir / "gateway" / "routes.yaml"
+    routes.write_text(routes.read_text() + NEW_ROUTE)
+    assert asyncio.run(runtime.reload("test")).changed
+    typed = client.get("/console/inventory", params={"q": "customers-v3"}, headers=rows)
+    assert "Route/customers-v3" in typed.text
