@@ -5,7 +5,6 @@ shows, and reading never changes what the snapshot keeps."""
 from __future__ import annotations
 
 import asyncio
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from interlink.admin.app import create_app
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.settings import ServeSettings
 from interlink.store import ObservedConnection
 from tests.integration.test_console import Console
+from tests.integration.test_inventory_observed import Api
 
 NEW_ROUTE = """\
 ---
@@ -36,20 +35,11 @@ spec:
 """
 
 
-class Client:
-    def __init__(self, runtime: Runtime) -> None:
-        with warnings.catch_warnings():  # Starlette's test client warns about its HTTP package
-            warnings.simplefilter("ignore")
-            from fastapi.testclient import TestClient
-
-        self.http = TestClient(create_app(runtime))
-        viewer, _ = runtime.store.tokens.create("viewer", "dashboard")
-        self.headers = {"Authorization": f"Bearer {viewer}"}
-
-    def requests(self) -> dict[tuple[str, str], dict[str, Any]]:
-        got = self.http.get("/api/v1/inventory?kind=request", headers=self.headers)
-        assert got.status_code == 200, got.text
-        return {(c["from"], c["how"]): c for c in got.json()["connections"]}
+def requests(api: Api) -> dict[tuple[str, str], dict[str, Any]]:
+    """The inventory's request connections on the admin API, by (from, how)."""
+    got = api.client.get("/api/v1/inventory?kind=request", headers=api.headers)
+    assert got.status_code == 200, got.text
+    return {(c["from"], c["how"]): c for c in got.json()["connections"]}
 
 
 @pytest.fixture
@@ -63,9 +53,9 @@ def runtime(retail_dir: Path, tmp_path: Path) -> Iterator[Runtime]:
 def test_declared_side_kept_per_revision_and_merged_with_each_reads_counts(
     runtime: Runtime, retail_dir: Path
 ) -> None:
-    client = Client(runtime)
+    api = Api(runtime)
     mobile = ("Consumer/mobile-app", "Route/customers-v2")
-    first = client.requests()
+    first = requests(api)
     assert first[mobile]["unused"]
     assert first[mobile]["count"] == 0
     kept = runtime.snapshot.declared
@@ -75,7 +65,7 @@ def test_declared_side_kept_per_revision_and_merged_with_each_reads_counts(
     runtime.store.connections.record(
         [ObservedConnection(hour, "mobile-app", "customers-v2", "crm", 7, 1)]
     )
-    second = client.requests()
+    second = requests(api)
     assert (second[mobile]["count"], second[mobile]["errors"]) == (7, 1)
     assert not second[mobile]["unused"]
     assert all(c.count == 0 and not c.hours for c in kept)  # the kept rows never counted
@@ -86,7 +76,7 @@ def test_declared_side_kept_per_revision_and_merged_with_each_reads_counts(
     assert result.ok, result
     assert result.changed
     assert runtime.snapshot.declared is not kept
-    third = client.requests()
+    third = requests(api)
     assert third[("Consumer/mobile-app", "Route/customers-v3")]["unused"]
     assert third[mobile]["count"] == 7
     assert not [k for k in first if k[1] == "Route/customers-v3"]
