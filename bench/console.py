@@ -10,13 +10,15 @@ revision is recorded (up to 60 objects changed) so the revision pages have a dif
 page is requested ``--requests`` times through the ASGI app (after one request to warm it up).
 For each page: its status, the median and 95th percentile of the wall time and of the process
 CPU time per request (CPU time is what the machine's other load distorts least), and the
-median's ratio to the target. Printed, never asserted.
+median's ratio to the target, and the process's peak resident memory after each estate.
+Printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import tempfile
 import time
@@ -129,6 +131,8 @@ def report(title: str, estate: Path, store: Path, n: int) -> None:
                 f"{path:48} {status:>6} {median:>7.1f}ms {p95(wall):>7.1f}ms "
                 f"{statistics.median(cpu):>6.1f}ms {p95(cpu):>6.1f}ms {median / TARGET_MS:>7.2f}"
             )
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        print(f"peak resident memory of the process so far: {peak:.0f} MB")
 
 
 def main() -> None:

@@ -27,9 +27,14 @@ async def inventory_of(request: Request, since: str) -> Inventory:
     """The inventory over the window ``since`` (a duration) up to now."""
     runtime = request.app.state.runtime
     start = since_time(since)
-    estate = runtime.snapshot.estate
+    snapshot = runtime.snapshot
     now = datetime.now(UTC)
-    return await run_in_threadpool(read_inventory, estate, runtime.store, start, now)
+
+    def read() -> Inventory:  # the snapshot's declared side, worked out once per revision
+        rows = snapshot.declared
+        return read_inventory(snapshot.estate, runtime.store, start, now, declared_rows=rows)
+
+    return await run_in_threadpool(read)
 
 
 @router.get(

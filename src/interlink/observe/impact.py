@@ -177,12 +177,10 @@ def edges(estate: Estate, connections: Iterable[Connection]) -> dict[str, list[E
 
 def _connection_edges(c: Connection) -> Iterator[EdgeRow]:
     d, o = c.declared, c.observed
-    if c.kind == "request":
-        yield c.target, c.via, "routes to it", d, o
-        yield c.via, c.source, "calls it", d, o
-    elif c.kind == "read":
-        yield c.target, c.via, "served by", d, o
-        yield c.via, c.source, "calls it", d, o
+    if c.kind in ("request", "read"):
+        yield c.target, c.via, "routes to it" if c.kind == "request" else "served by", d, o
+        for caller in sorted(c.covers) or [c.source]:  # a group of holders: each of them
+            yield c.via, caller, "calls it", d, o
     elif c.kind == "publish":
         yield c.source, c.target, "publishes", d, o
     elif c.kind == "deliver":

@@ -6,8 +6,9 @@ A :class:`Connection` is one link between two estate objects, keyed by ``kind``,
 ============  =============================  ==========================  ======================
 kind          source                         target                      via
 ============  =============================  ==========================  ======================
-request       Consumer (``*``: any caller)   System                      Route
-read          Consumer (``*``: any caller)   DataProduct                 Route
+request       Consumer (``*``: any caller;   System                      Route
+              "N Consumers holding S")
+read          Consumer (as for request)      DataProduct                 Route
 publish       Consumer, System, Route, Flow  Event                       events, route, a step
 deliver       Subscription                   System, Flow, handler       Event
 trigger       Subscription, System, Api,     Flow                        event, schedule, poll,
@@ -18,13 +19,14 @@ connector     Flow                           System                      (its op
 ============  =============================  ==========================  ======================
 
 :func:`declared` lists what the estate says (routes and the Consumers whose scopes admit
-them, Events' publishers, Subscriptions, flow triggers and steps, connectors), with the
-formats and contract versions, failure handling and owner team. :func:`observed` turns the
-store's hourly counts (the gateway's requests, the connectors' calls, the mesh's and flows'
-links) into the same keys. :func:`inventory` merges both: each connection with its counts in
-the window, first and last hour seen, requests per hour, its busiest hours of the day and its
-error rate, flagged ``undeclared`` (observed, not declared) or ``unused`` (declared, nothing
-observed in the window). Pure: the callers read the store.
+them, as one group past :data:`GROUPED_OVER` of them; Events' publishers, Subscriptions,
+flow triggers and steps, connectors), with the formats and contract versions, failure
+handling and owner team. :func:`observed` turns the store's hourly counts (the gateway's
+requests, the connectors' calls, the mesh's and flows' links) into the same keys.
+:func:`inventory` merges both: each connection with its counts in the window, first and last
+hour seen, requests per hour, its busiest hours of the day and its error rate, flagged
+``undeclared`` (observed, not declared) or ``unused`` (declared, nothing observed in the
+window). Pure: the callers read the store.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ PUBLISH_SCOPE: Final = "events:publish:"
 ANY: Final = "*"
 #: How many of the busiest hours of the day a connection lists.
 BUSIEST: Final = 3
+#: More Consumers than this holding a Route's scopes are declared as one connection, "N
+#: Consumers holding S" (covering each of them), not one each: a thousand Routes and ten
+#: thousand Consumers would otherwise declare hundreds of thousands of connections.
+GROUPED_OVER: Final = 20
 
 
 @dataclass
@@ -224,6 +230,7 @@ class _Holders:
             for scope in item.obj.spec.scopes:
                 self._by_scope[scope].add(item.key)
         self._found: dict[tuple[str, ...], list[str]] = {}
+        self._callers: dict[tuple[str, ...], list[tuple[str, frozenset[str]]]] = {}
 
     def __call__(self, scopes: Iterable[str]) -> list[str]:
         wanted = tuple(sorted(set(scopes)))
@@ -234,6 +241,22 @@ class _Holders:
             self._found[wanted] = sorted(held, key=self._order.__getitem__)
         return self._found[wanted]
 
+    def callers(self, scopes: list[str]) -> list[tuple[str, frozenset[str]]]:
+        """The sources a Route requiring ``scopes`` declares, with the callers each covers:
+        any caller without scopes, else each holder, or past :data:`GROUPED_OVER` holders one
+        group covering them all (its set shared by every Route requiring the same scopes)."""
+        if not scopes:
+            return [(ANY, frozenset())]
+        wanted = tuple(sorted(set(scopes)))
+        if wanted not in self._callers:
+            held = self(wanted)
+            if len(held) > GROUPED_OVER:
+                group = f"{len(held)} Consumers holding {', '.join(wanted)}"
+                self._callers[wanted] = [(group, frozenset(held))]
+            else:
+                self._callers[wanted] = [(c, frozenset()) for c in held]
+        return self._callers[wanted]
+
 
 def _reads(estate: Estate, holders: _Holders) -> Iterator[Connection]:
     """Each Route with ``product:``: the Consumers holding its scopes read the DataProduct."""
@@ -243,9 +266,8 @@ def _reads(estate: Estate, holders: _Holders) -> Iterator[Connection]:
         if route.spec.product is None:
             continue
         scopes = route.spec.auth.scopes if route.spec.auth else []
-        callers = holders(scopes) if scopes else [ANY]
         owner = estate.owner_of(route)
-        for caller in callers:
+        for caller, covers in holders.callers(scopes):
             yield Connection(
                 "read",
                 caller,
@@ -255,6 +277,7 @@ def _reads(estate: Estate, holders: _Holders) -> Iterator[Connection]:
                 formats=["application/json", "text/csv", "application/vnd.apache.parquet"],
                 owner=owner,
                 writes=False,
+                covers=covers,
             )
 
 
@@ -263,13 +286,12 @@ def _requests(estate: Estate, holders: _Holders) -> Iterator[Connection]:
         route = item.obj
         assert isinstance(route, Route)
         scopes = route.spec.auth.scopes if route.spec.auth else []
-        callers = holders(scopes) if scopes else [ANY]
         json = ["application/json"] if route.spec.api else []
         # The same for each caller: worked out once per Route, not once per Consumer.
         contracts = _contract_of_api(estate, route.spec.api)
         failure, owner = _route_failure(route), estate.owner_of(route)
         for upstream in route.spec.upstreams:
-            for caller in callers:
+            for caller, covers in holders.callers(scopes):
                 yield Connection(
                     "request",
                     caller,
@@ -280,6 +302,7 @@ def _requests(estate: Estate, holders: _Holders) -> Iterator[Connection]:
                     contracts=list(contracts),
                     failure=failure,
                     owner=owner,
+                    covers=covers,
                 )
 
 
@@ -617,29 +640,31 @@ class Inventory:
         return out
 
 
-def inventory(estate: Estate, seen: Iterable[Seen], since: datetime, now: datetime) -> Inventory:
+def inventory(
+    estate: Estate,
+    seen: Iterable[Seen],
+    since: datetime,
+    now: datetime,
+    declared_rows: Iterable[Connection] | None = None,
+) -> Inventory:
     """Declared and observed connections merged; counts in the window from ``since`` to
-    ``now``, first and last seen over all of ``seen``."""
-    found = {c.key: c for c in declared(estate)}
+    ``now``, first and last seen over all of ``seen``. ``declared_rows``: ``declared(estate)``
+    worked out before (a snapshot keeps it), copied here, never changed."""
+    rows = declared(estate) if declared_rows is None else declared_rows
+    found = {c.key: replace(c, operations=set(), hours=Counter()) for c in rows}
     by_how: dict[tuple[str, str, str], list[Connection]] = defaultdict(list)
     for conn in found.values():
         by_how[(conn.kind, conn.target, conn.via)].append(conn)
     covering_used: set[tuple[str, str, str, str]] = set()
     window_hours = max((now - since).total_seconds() / 3600, 1.0)
     per_hour: dict[tuple[str, str, str, str], Counter[datetime]] = defaultdict(Counter)
+    start = since.replace(minute=0, second=0, microsecond=0)  # the window's first hour
     for row in seen:
         key = (row.kind, row.source, row.target, row.via)
-        match = found.get(key) or _match(by_how, row)
-        if match is not None and match.key != key and row.source:
-            covering_used.add(match.key)  # a caller it admits: a row of its own
-            match = found.setdefault(
-                key, replace(_blank(match), source=row.source, covered_by=match.source)
-            )
-        if match is None:
-            match = found[key] = Connection(*key, owner=_owner_of(estate, row.source, row.target))
-            if row.kind == "trigger" and row.via == "api":  # any flow may be started by hand
-                match.declared, match.covered_by = True, "admin API"
-        _count(match, row, since, per_hour[match.key])
+        match = found.get(key)
+        if match is None:  # the first hour of a connection not declared as such
+            match = _admit(estate, found, by_how, covering_used, row, key)
+        _count(match, row, start, per_hour[match.key])
     for key, hourly in per_hour.items():
         found[key].peak = max(hourly.values(), default=0)
     subscribed = {c.via for c in found.values() if c.kind == "deliver" and c.declared}
@@ -650,6 +675,28 @@ def inventory(estate: Estate, seen: Iterable[Seen], since: datetime, now: dateti
     kept = [c for c in found.values() if not (c.key in covering_used and c.count == 0)]
     kept.sort(key=lambda c: c.key)
     return Inventory(since, now, kept)
+
+
+def _admit(
+    estate: Estate,
+    found: dict[tuple[str, str, str, str], Connection],
+    by_how: dict[tuple[str, str, str], list[Connection]],
+    covering_used: set[tuple[str, str, str, str]],
+    row: Seen,
+    key: tuple[str, str, str, str],
+) -> Connection:
+    """The connection counting ``row``, whose key nothing declares: a row of its own for a
+    caller a declaration admits, the declaration itself for a trigger of unknown source, or
+    else a new, undeclared one."""
+    match = _match(by_how, row)
+    if match is not None and row.source:
+        covering_used.add(match.key)  # a caller it admits: a row of its own
+        match = found[key] = replace(_blank(match), source=row.source, covered_by=match.source)
+    if match is None:
+        match = found[key] = Connection(*key, owner=_owner_of(estate, row.source, row.target))
+        if row.kind == "trigger" and row.via == "api":  # any flow may be started by hand
+            match.declared, match.covered_by = True, "admin API"
+    return match
 
 
 def _blank(conn: Connection) -> Connection:
@@ -671,14 +718,14 @@ def _match(by_how: dict[tuple[str, str, str], list[Connection]], row: Seen) -> C
     return None
 
 
-def _count(conn: Connection, row: Seen, since: datetime, hourly: Counter[datetime]) -> None:
+def _count(conn: Connection, row: Seen, start: datetime, hourly: Counter[datetime]) -> None:
     if row.operation:
         conn.operations.add(row.operation)
     if conn.first_seen is None or row.hour < conn.first_seen:
         conn.first_seen = row.hour
     if conn.last_seen is None or row.hour > conn.last_seen:
         conn.last_seen = row.hour
-    if row.hour < since.replace(minute=0, second=0, microsecond=0):
+    if row.hour < start:
         return
     conn.count += row.count
     conn.errors += row.errors
@@ -699,14 +746,21 @@ def _owner_of(estate: Estate, *keys: str) -> str | None:
 
 
 def read_inventory(
-    estate: Estate, store: Store, since: datetime, now: datetime, *, history: bool = True
+    estate: Estate,
+    store: Store,
+    since: datetime,
+    now: datetime,
+    *,
+    history: bool = True,
+    declared_rows: Iterable[Connection] | None = None,
 ) -> Inventory:
     """The inventory of ``estate`` over what ``store`` observed (blocking). With ``history``
     the store's hourly counts are read whole, for first and last seen; without, only the
     window's."""
     start = None if history else since
     requests, calls = store.connections.list(start), store.connector_calls.list(start)
-    return inventory(estate, observed(estate, requests, calls, store.links.list(start)), since, now)
+    seen = observed(estate, requests, calls, store.links.list(start))
+    return inventory(estate, seen, since, now, declared_rows)
 
 
 def inventory_json(inv: Inventory, rows: list[Connection]) -> dict[str, Any]:

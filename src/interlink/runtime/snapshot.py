@@ -18,6 +18,7 @@ from interlink.estate.check import CheckResult, check_estate
 from interlink.estate.findings import EstateLoadError, Finding
 from interlink.estate.graph import Graph, build_graph
 from interlink.estate.model import Estate
+from interlink.observe.inventory import Connection, declared
 from interlink.store import Revision
 
 
@@ -34,6 +35,12 @@ class Snapshot:
         """The estate's graph, built on first use: only the admin API shows it, and for a large
         estate it takes megabytes that a gateway never needs."""
         return build_graph(self.estate)
+
+    @cached_property
+    def declared(self) -> tuple[Connection, ...]:
+        """The connections the estate declares, the inventory's declared side: worked out
+        once per revision, on first use, and merged with what is observed on each read."""
+        return tuple(declared(self.estate))
 
     def with_revision(self, revision: Revision) -> Snapshot:
         return Snapshot(self.estate, self.findings, self.content_hash, self.object_hashes, revision)

@@ -33,6 +33,9 @@ OTHER: Final = "Other"
 SKIPPED: Final = frozenset({"owns", "notifies", "watches", "describes"})
 #: Past this many nodes only the list of edges is shown: a drawing that large is unreadable.
 MAX_DRAWN: Final = 400
+#: At most this many edges are listed (the busiest observed first): past it, the page says so
+#: and points to the filters. Ten thousand Consumers seen calling would list twenty thousand.
+MAX_LISTED: Final = 500
 COLUMN, ROW, WIDTH, HEIGHT = 230, 34, 200, 26
 
 
@@ -66,6 +69,14 @@ class EstateMap:
     @property
     def drawn(self) -> bool:
         return 0 < len(self.nodes) <= MAX_DRAWN
+
+    @property
+    def listed(self) -> list[MapEdge]:
+        """The edges listed: every one, or past :data:`MAX_LISTED` the declared ones and the
+        busiest observed ones."""
+        if len(self.edges) <= MAX_LISTED:
+            return self.edges
+        return sorted(self.edges, key=lambda e: (not e.declared, -e.count))[:MAX_LISTED]
 
     def columns(self) -> list[tuple[str, list[MapNode]]]:
         kinds = [*KINDS, OTHER]

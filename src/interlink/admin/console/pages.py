@@ -18,6 +18,7 @@ from interlink.admin.console.render import NAV, html
 from interlink.admin.console.session import BASE, Signed, Viewer
 from interlink.admin.console.slo_budgets import budgets
 from interlink.admin.console.step_chart import chart
+from interlink.admin.console.typed_search import inventory_of as _typed_inventory
 from interlink.admin.owners import dead_letters as dead_letter_owners
 from interlink.admin.owners import flow as flow_owner
 from interlink.admin.owners import silenced
@@ -169,8 +170,10 @@ def _inventory_filter(
 Filtered = Annotated[InventoryFilter, Depends(_inventory_filter)]
 
 
-async def _connections(request: Request, f: InventoryFilter) -> tuple[Any, list[Connection]]:
-    inv = await inventory.inventory_of(request, f.since)
+async def _connections(
+    request: Request, f: InventoryFilter, *, typed: bool = False
+) -> tuple[Any, list[Connection]]:
+    inv = await _typed_inventory(request, f.since, typed=typed)
     rows = inv.filtered(
         undeclared=f.flag == "undeclared", unused=f.flag == "unused", kind=f.kind or None
     )
@@ -182,8 +185,8 @@ async def inventory_page(
     request: Request, viewer: Signed, f: Filtered, page: PageNumber = 1
 ) -> Response:
     await require(request, viewer, "inventory.read")
-    inv, rows = await _connections(request, f)
     partial = request.headers.get("hx-target") == "inventory-rows"  # the search, as typed
+    inv, rows = await _connections(request, f, typed=partial)
     shown = paged(request, rows, page)
     return html(
         request,
