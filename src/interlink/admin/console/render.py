@@ -41,6 +41,17 @@ _env = Environment(
 )
 
 
+def fact(value: Any) -> str:
+    """A monitor's fact as a person reads it: a measure to four significant digits, not to
+    sixteen."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+_env.filters["fact"] = fact
+
+
 def html(
     request: Request,
     template: str,
