@@ -189,6 +189,8 @@ def test_an_operator_signs_in_reads_every_page_and_retries_a_dead_letter(
     page.get_by_role("button", name="Show").click()
     page.wait_for_url(re.compile(r"/console/map\?team=sales"))
     assert page.locator("svg path.edge").count() > 0
+    page.locator('svg a[href$="/flows/order-saga"]').click()  # a node leads to its page
+    page.wait_for_url("**/console/flows/order-saga")
     nav.get_by_role("link", name="Lineage").click()
     page.wait_for_url("**/console/lineage")
     page.get_by_label("Subject type").select_option("DataProduct")

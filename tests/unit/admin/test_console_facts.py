@@ -10,4 +10,3 @@ def test_a_measure_is_shown_to_four_significant_digits() -> None:
     assert fact(0.0) == "0"
     assert fact(3360) == "3360"
     assert fact("availability") == "availability"
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -37,6 +38,17 @@ MAX_DRAWN: Final = 400
 #: and points to the filters. Ten thousand Consumers seen calling would list twenty thousand.
 MAX_LISTED: Final = 500
 COLUMN, ROW, WIDTH, HEIGHT = 230, 34, 200, 26
+#: The console page a node of each kind leads to, under /console ("{}": its quoted name).
+PAGES: Final = {
+    "System": "/catalog?q={}",
+    "Api": "/catalog?q={}",
+    "Event": "/catalog?q={}",
+    "Flow": "/flows/{}",
+    "DataProduct": "/products#product-{}",
+    "Route": "/routes/{}",
+    "Consumer": "/consumers?q={}",
+    "Subscription": "/subscriptions/{}",
+}
 
 
 @dataclass
@@ -48,6 +60,13 @@ class MapNode:
     domain: str | None
     x: int = 0
     y: int = 0
+
+    @property
+    def href(self) -> str | None:
+        """The console page of this node (under /console), or None for a kind without one."""
+        kind, _, name = self.key.partition("/")  # an observed far end's kind is in its key
+        page = PAGES.get(kind)
+        return None if page is None or not name else page.format(quote(name, safe=""))
 
 
 @dataclass(frozen=True)
