@@ -566,7 +566,8 @@ def test_estate_map_draws_declared_and_observed_edges_and_filters(console: Conso
     assert page.status_code == 200, page.text
     assert "<h1>Estate map</h1>" in page.text
     assert '<svg xmlns="http://www.w3.org/2000/svg"' in page.text
-    assert 'role="img" aria-labelledby="map-title"' in page.text
+    assert 'role="group" aria-labelledby="map-title"' in page.text
+    assert '<a href="/console/flows/order-saga">' in page.text  # a node leads to its page
     edges = page.text.split('id="edges"')[1]
     declared = "<td>System/crm</td><td>Api/customers-v1</td><td>exposes</td>"
     assert declared + '\n<td><span class="tag declared">declared</span>' in edges
