@@ -126,6 +126,18 @@ async def test_an_ordering_key_that_is_the_subject_key_is_taken_as_that_key_read
     ]
 
 
+async def test_hops_held_when_the_recorder_stops_are_written_then(
+    store: Store, estate: Any
+) -> None:
+    recorder = LineageRecorder(store, estate, interval=3600, clock=lambda: T0)
+    recorder.start()
+    assert recorder.published_keyed("customer.address-updated", "e1", "C5")
+    await asyncio.sleep(0.05)
+    assert store.lineage.trace("customer", "C5") == []  # held until the next write
+    await recorder.stop()
+    assert [h.event_id for h in store.lineage.trace("customer", "C5")] == ["e1"]
+
+
 async def test_a_run_carrying_a_subject_records_its_steps_and_writes(
     store: Store, estate: Any
 ) -> None:
