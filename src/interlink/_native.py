@@ -26,8 +26,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-#: Compiled together, as one group: what every proxied request runs through, and the encoding
-#: of its spans (run by the exporter process, at every request's pace when all are traced).
+#: Compiled together, as one group: what every proxied request runs through, the encoding of
+#: its spans (run by the exporter process, at every request's pace when all are traced), and
+#: the lineage recorder (its hooks run twice an event of a type that declares a subject).
 MODULES: Final = (
     "interlink.gateway.auth.authentication",
     "interlink.gateway.balancing",
@@ -53,6 +54,7 @@ MODULES: Final = (
     "interlink.http.connection",
     "interlink.http.pool",
     "interlink.http.streams",
+    "interlink.observe.lineage.recorder",
     "interlink.observe.otlp_encoding",
 )
 GROUP: Final = "interlink_native"

@@ -170,7 +170,7 @@ class EventIngress:
                     envelope = registry.check(event)
                     (appended,) = await self._bus.publish([envelope])
             if self.lineage is not None and not appended.duplicate:
-                _record(self.lineage, event, "")
+                _record(self.lineage, event, "", envelope.key)
             signals.published(() if appended.duplicate else (event_type,))
         except (MalformedEvent, InvalidEventData) as exc:
             self._count_route(source, event_type, failed=True)
@@ -268,9 +268,9 @@ class EventIngress:
                 self._links.add("publish", publisher, f"Event/{envelope.type}", "events")
         if self.lineage is not None:
             by = f"Consumer/{seen.consumer}" if seen.consumer else ""
-            for event, one in zip(events, appended, strict=True):
+            for event, envelope, one in zip(events, envelopes, appended, strict=True):
                 if not one.duplicate:
-                    _record(self.lineage, event, by)
+                    _record(self.lineage, event, by, envelope.key)
 
     def _count_route(self, source: str, event_type: str, *, failed: bool = False) -> None:
         """Count an event a route published: ``source`` is its Consumer, or ``/routes/NAME``
@@ -315,9 +315,12 @@ def _publisher(consumer: str | None) -> str:
     return f"Consumer/{consumer}" if consumer is not None else ""
 
 
-def _record(lineage: LineageRecorder, event: CloudEvent, by: str) -> None:
-    """Record who published ``event`` when its type carries a subject (else nothing)."""
-    if event.type in lineage.subjects.by_event:
+def _record(lineage: LineageRecorder, event: CloudEvent, by: str, key: str | None) -> None:
+    """Record who published ``event`` (its ordering ``key``) when its type carries a
+    subject (else nothing)."""
+    if event.type in lineage.subjects.by_event and not lineage.published_keyed(
+        event.type, event.id, key, by
+    ):
         view = {
             "id": event.id,
             "source": event.source,

@@ -38,7 +38,9 @@ def sqlite_path(url: str) -> str:
 
 def sqlite_ts(value: datetime) -> str:
     """Times are ISO 8601 UTC text with microseconds, so text order is time order."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:  # most are UTC already: converting costs as much again
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def connect_sqlite(path: str, busy_timeout: float) -> sqlite3.Connection:

@@ -98,6 +98,46 @@ async def test_the_recorder_records_hops_of_declared_subjects_only(
     assert hops[0].event_id == "e1"
 
 
+async def test_an_ordering_key_that_is_the_subject_key_is_taken_as_that_key_reads_it(
+    store: Store, estate: Any
+) -> None:
+    recorder = LineageRecorder(store, estate, clock=lambda: T0)
+    kind = "customer.address-updated"  # orderingKey customerId, subject key data.customerId
+    assert kind in recorder.subjects.keyed
+    assert recorder.published_keyed(kind, "e1", "C1", "Consumer/crm-sync")
+    assert recorder.published_keyed(kind, "e2", "42")  # a number reads the same
+    # What validation writes as JSON (a boolean, an object, a list) or finds empty is not
+    # what the subject's key reads: the caller records those from the event itself.
+    for key in ("true", "false", '{"id":1}', "[1]", "", None):
+        assert not recorder.published_keyed(kind, "e3", key)
+    assert not recorder.published_keyed("order.placed", "o1", "C1")  # no subject
+    body = json.dumps({"id": "e4", "data": {"customerId": True}}).encode()
+    recorder.delivered(kind, "to-erp", "System/erp", "e4", body, "true")  # read: no key
+    recorder.delivered(kind, "to-erp", "System/erp", "e1", b"{}", "C1")  # key from the job
+    await recorder.flush()
+    assert [
+        (h.subject_key, h.kind, h.actor, h.event_id) for h in store.lineage.trace("customer", "C1")
+    ] == [
+        ("C1", "published", "Consumer/crm-sync", "e1"),
+        ("C1", "delivered", "Subscription/to-erp", "e1"),
+    ]
+    assert [(h.actor, h.event_id) for h in store.lineage.trace("customer", "42")] == [
+        ("System/crm", "e2")
+    ]
+
+
+async def test_hops_held_when_the_recorder_stops_are_written_then(
+    store: Store, estate: Any
+) -> None:
+    recorder = LineageRecorder(store, estate, interval=3600, clock=lambda: T0)
+    recorder.start()
+    assert recorder.published_keyed("customer.address-updated", "e1", "C5")
+    await asyncio.sleep(0.05)
+    assert store.lineage.trace("customer", "C5") == []  # held until the next write
+    await recorder.stop()
+    assert [h.event_id for h in store.lineage.trace("customer", "C5")] == ["e1"]
+
+
 async def test_a_run_carrying_a_subject_records_its_steps_and_writes(
     store: Store, estate: Any
 ) -> None:

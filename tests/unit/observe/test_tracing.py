@@ -40,6 +40,43 @@ def test_an_invalid_traceparent_is_none(value: str | None) -> None:
     assert parse_traceparent(value) is None
 
 
+def test_a_traceparent_read_again_gives_the_same_whatever_came_between() -> None:
+    # the last one read and written is kept: the events of one batch share it
+    unsampled = GOOD[:-1] + "0"
+    first = parse_traceparent(unsampled)
+    assert parse_traceparent(unsampled) == first
+    assert parse_traceparent(unsampled.encode()) == first
+    assert parse_traceparent("not a traceparent") is None
+    assert parse_traceparent("not a traceparent") is None
+    assert parse_traceparent(GOOD) == TraceParent(int(TRACE, 16), 0x00F067AA0BA902B7, True)
+    assert first is not None
+    assert first.header() == unsampled
+    other = TraceParent(int(TRACE, 16), 1, False)
+    assert other.header() == f"00-{TRACE}-0000000000000001-00"
+    assert first.header() == unsampled
+
+
+def test_a_carried_context_is_current_within_its_block_only() -> None:
+    from interlink.observe.metrics import Registry
+    from interlink.observe.tracing import Tracing
+
+    tracing = Tracing("http://127.0.0.1:9", "test", Registry(), schedule_delay=60)
+    try:
+        context = TraceParent(int(TRACE, 16), 7, False)
+        assert tracing.traceparent() is None
+        with tracing.carrying(context):
+            assert tracing.traceparent() == context.header()
+            with tracing.carrying(TraceParent(int(TRACE, 16), 8, False)):
+                assert tracing.traceparent() == f"00-{TRACE}-0000000000000008-00"
+            assert tracing.traceparent() == context.header()
+        assert tracing.traceparent() is None
+        with pytest.raises(ValueError), tracing.carrying(context):
+            raise ValueError("out of the block")
+        assert tracing.traceparent() is None
+    finally:
+        tracing.shutdown()
+
+
 def test_the_otlp_url_gets_the_traces_path_once() -> None:
     assert otlp_traces_url("http://collector:4318") == "http://collector:4318/v1/traces"
     assert otlp_traces_url("http://collector:4318/") == "http://collector:4318/v1/traces"

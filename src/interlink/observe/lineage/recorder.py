@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from interlink.estate.kinds import DataProduct, Event
 from interlink.estate.model import Estate
@@ -84,6 +84,18 @@ class Subjects:
             return None
         key = found[1].extract(event)
         return None if key is None else (found[0], key)
+
+
+def plain_key(ordering_key: str | None) -> TypeGuard[str]:
+    """Whether an ordering key (a string as it was, anything else as JSON) is what the
+    subject's key reads from the same field: a string or a number, not empty, not a
+    boolean, an object or a list (which give no subject)."""
+    if not ordering_key:
+        return False
+    return ordering_key not in _NOT_KEYS and ordering_key[0] not in "[{"
+
+
+_NOT_KEYS: Final = frozenset({"true", "false"})
 
 
 def subject_types(estate: Estate) -> frozenset[str]:
@@ -208,11 +220,29 @@ class LineageRecorder:
         run publishing it, else from the System the Event names as its publisher."""
         subject = self.subjects.of_event(event_type, event)
         if subject is not None:
-            if not by:
-                run = CURRENT_RUN.get()
-                by = f"Flow/{run.flow}" if run else f"System/{self.subjects.publishers[event_type]}"
+            by = by or self._publisher(event_type)
             target = f"Event/{event_type}"
             self.hop(subject, "published", by, target, "", event_type, str(event.get("id", "")))
+
+    def published_keyed(
+        self, event_type: str, event_id: str, ordering_key: str | None, by: str = ""
+    ) -> bool:
+        """:meth:`published` for an event whose type takes its subject's key from its
+        ``ordering_key`` (as validation read it), without the event: False when the type
+        does not, or the key is not one the subject's key would read the same (a boolean,
+        an object), so the caller records it with :meth:`published`."""
+        subjects = self.subjects
+        if event_type not in subjects.keyed or not plain_key(ordering_key):
+            return False
+        subject = (subjects.by_event[event_type][0], ordering_key)
+        by = by or self._publisher(event_type)
+        self.hop(subject, "published", by, f"Event/{event_type}", "", event_type, event_id)
+        return True
+
+    def _publisher(self, event_type: str) -> str:
+        """Who published an event no caller is named for: the flow run, else the System."""
+        run = CURRENT_RUN.get()
+        return f"Flow/{run.flow}" if run else f"System/{self.subjects.publishers[event_type]}"
 
     def delivered(
         self,
@@ -230,7 +260,7 @@ class LineageRecorder:
         if found is None:
             return
         actor = f"Subscription/{subscription}"
-        if ordering_key is not None and event_type in subjects.keyed:
+        if event_type in subjects.keyed and plain_key(ordering_key):
             keyed = (found[0], ordering_key)
             self.hop(keyed, "delivered", actor, target, "", event_type, event_id)
             return
