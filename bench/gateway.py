@@ -66,6 +66,18 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pids: list[int], limit: float = 20.0) -> None:
+    """Wait, up to ``limit`` seconds, until ``pids`` are idle (under 2 % of a core over a
+    quarter second): work left over from one measurement (spans still being exported, rows
+    still being written) must not be counted against the next."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        time.sleep(0.25)
+        if cpu_seconds(pids) - before < 0.005:
+            return
+
+
 def children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in found.read_text().split()] if found.exists() else []

@@ -182,13 +182,22 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
                 pid, port, key = served[name]
                 # The serve process and its children: the exporter process when tracing.
                 family = [pid, *gateway.children(pid)]
+                everyone = [p for q, _, _ in served.values() for p in (q, *gateway.children(q))]
+                # Each measurement starts idle and counts the work it leaves behind (spans
+                # exported, hops written after the last answer), not the next one.
+                gateway.settle(everyone)
                 result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=family)
+                ended = gateway.cpu_seconds(family)
+                gateway.settle(everyone)
+                left = (gateway.cpu_seconds(family) - ended) / (result.rps * args.duration) * 1e6
+                per_request = (result.cpu_us or 0.0) + left
                 before = gateway.cpu_seconds(family)
                 rate = asyncio.run(
                     publish_to_delivery(f"http://127.0.0.1:{port}", key, receiver, args.events)
                 )
+                gateway.settle(everyone)
                 spent = (gateway.cpu_seconds(family) - before) / args.events * 1e6
-                figures[name].append((result.rps, result.cpu_us or 0.0, rate, spent))
+                figures[name].append((result.rps, per_request, rate, spent))
             off, on = figures["off"][-1], figures["on"][-1]
             print(
                 f"  round {number}: gateway {off[0]:,.0f} -> {on[0]:,.0f} req/s "
