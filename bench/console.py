@@ -46,6 +46,9 @@ PAGES = (
     "/console/catalog?systems_page=2&apis_page=2",
     "/console/inventory",
     "/console/inventory?q=route-09",
+    "/console/routes",
+    "/console/routes?q=route-09",
+    "/console/routes/{route}",
     "/console/consumers",
     "/console/consumers?page=100",
     "/console/consumers?q=consumer-0999",
@@ -60,12 +63,16 @@ PAGES = (
     "/console/revisions/{latest}?page=2",
     "/console/revisions/{first}",
     "/console/audit",
+    "/console/edit",
+    "/console/edit/System/{system}",
+    "/console/flows/{flow}",
 )
 
 
 @contextmanager
-def console(estate: Path, store: Path) -> Iterator[tuple[TestClient, dict[str, int]]]:
-    """An admin signed in to the console over ``estate``, and its first and latest revision."""
+def console(estate: Path, store: Path) -> Iterator[tuple[TestClient, dict[str, int | str]]]:
+    """An admin signed in to the console over ``estate``; its first and latest revision, and
+    the first Route, System and Flow by name (for their pages)."""
     runtime = Runtime.open(ServeSettings(estate, store_url=f"sqlite:///{store}"))
     try:
         first = runtime.snapshot.revision
@@ -79,7 +86,15 @@ def console(estate: Path, store: Path) -> Iterator[tuple[TestClient, dict[str, i
         assert form is not None
         signed = client.post("/console/sign-in", data={"csrf": form.group(1), "token": token})
         assert signed.status_code == 303, signed.text
-        yield client, {"first": first.id, "latest": latest.id}
+        names = runtime.snapshot.estate.names
+        yield (
+            client,
+            {
+                "first": first.id,
+                "latest": latest.id,
+                **{k.lower(): min(names(k), default="") for k in ("Route", "System", "Flow")},
+            },
+        )
     finally:
         runtime.close()
 
@@ -125,6 +140,8 @@ def report(title: str, estate: Path, store: Path, n: int) -> None:
         )
         for page in PAGES:
             path = page.format(**revisions)
+            if "//" in path or path.endswith("/"):
+                continue  # the estate has no object of that kind
             status, wall, cpu = measure(client, path, n)
             median = statistics.median(wall)
             print(
