@@ -181,7 +181,7 @@ def declared(estate: Estate) -> list[Connection]:
 
 
 def _declared(estate: Estate) -> Iterator[Connection]:
-    holders = _Holders(estate)
+    holders = Holders(estate)
     yield from _requests(estate, holders)
     yield from _reads(estate, holders)
     yield from _publishes(estate, holders)
@@ -216,7 +216,7 @@ def _route_failure(route: Route) -> str:
     return ", ".join(parts)
 
 
-class _Holders:
+class Holders:
     """The Consumers holding every one of a set of scopes, in the estate's order: indexed by
     scope once, since ten thousand Consumers scanned for each of a thousand Routes is ten
     million checks."""
@@ -258,7 +258,7 @@ class _Holders:
         return self._callers[wanted]
 
 
-def _reads(estate: Estate, holders: _Holders) -> Iterator[Connection]:
+def _reads(estate: Estate, holders: Holders) -> Iterator[Connection]:
     """Each Route with ``product:``: the Consumers holding its scopes read the DataProduct."""
     for item in estate.loaded_of("Route"):
         route = item.obj
@@ -281,7 +281,7 @@ def _reads(estate: Estate, holders: _Holders) -> Iterator[Connection]:
             )
 
 
-def _requests(estate: Estate, holders: _Holders) -> Iterator[Connection]:
+def _requests(estate: Estate, holders: Holders) -> Iterator[Connection]:
     for item in estate.loaded_of("Route"):
         route = item.obj
         assert isinstance(route, Route)
@@ -306,7 +306,7 @@ def _requests(estate: Estate, holders: _Holders) -> Iterator[Connection]:
                 )
 
 
-def _publishes(estate: Estate, holders: _Holders) -> Iterator[Connection]:
+def _publishes(estate: Estate, holders: Holders) -> Iterator[Connection]:
     for item in estate.loaded_of("Event"):
         event = item.obj
         assert isinstance(event, Event)

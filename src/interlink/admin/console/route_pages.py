@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from interlink.admin import routes as admin_routes
+from interlink.admin.console import route_callers
 from interlink.admin.console.access import require
 from interlink.admin.console.charts import Series, bar_chart, line_chart, sparkline
 from interlink.admin.console.render import html
@@ -100,15 +101,14 @@ def _span(window: Window) -> tuple[int, int, int]:
 
 
 def _row(estate: Estate, route: Route, found: Figures, spark: list[float | None]) -> dict[str, Any]:
-    callers, anyone = callers_of(estate, route)
+    scopes = route.spec.auth.scopes if route.spec.auth else []
     return {
         "name": route.name,
         "api": route.spec.api,
         "path": route.spec.match.path,
         "methods": route.spec.match.methods or [],
         "split": split_of(route),
-        "callers": callers,
-        "anyone": anyone,
+        "callers": route_callers.callers(estate, scopes),
         "figures": found,
         "spark": sparkline(f"requests of {route.name}: {found.requests} in the window", spark),
     }
