@@ -292,3 +292,67 @@ def test_the_store_reads_signals_of_one_kind(tmp_path: Path) -> None:
             ("Route", "a"): {120: 2},
             ("Route", "b"): {120: 4},
         }
+
+
+def _callers_estate(root: Path, holders: int) -> Path:
+    """Routes requiring scope ``wide`` (held by ``holders`` Consumers), ``few`` (five) and
+    ``none`` (no one), and one requiring no scope."""
+    upstream = [{"system": "legacy"}]
+    docs = [
+        _doc("Platform", "test", {}),
+        _doc("Team", "team", {}),
+        _doc("System", "legacy", {"domain": "test", "baseUrl": "http://127.0.0.1:9/legacy"}),
+        _doc("Plan", "gold", {}),
+        _doc("Plan", "free", {}),
+        _doc("Route", "open", {"match": {"path": "/open"}, "upstreams": upstream}),
+    ]
+    for scope in ("wide", "few", "none"):
+        auth = {"methods": [{"type": "apiKey"}], "scopes": [scope]}
+        spec = {"match": {"path": f"/{scope}"}, "upstreams": upstream, "auth": auth}
+        docs.append(_doc("Route", f"needs-{scope}", spec))
+    for i in range(holders):
+        scopes = ["wide", "few"] if i < 5 else ["wide"]
+        spec = {"plan": "gold" if i % 2 else "free", "scopes": scopes}
+        docs.append(_doc("Consumer", f"c-{i:03d}", spec))
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "estate.yaml").write_text("\n---\n".join(docs) + "\n", encoding="utf-8")
+    return root
+
+
+def _callers_cell(page: str, route: str) -> str:
+    row = re.search(rf'<a href="/console/routes/{route}\?window=1h">.*?</tr>', page, re.S)
+    assert row is not None, route
+    return re.findall(r"<td>(.*?)</td>", row[0], re.S)[3]
+
+
+def test_many_holders_of_a_routes_scopes_are_one_line(tmp_path: Path, store_url: str) -> None:
+    """Past 20 holders the callers column says how many hold the scope, as the inventory
+    declares them; after a reload that drops holders below it, it names them again."""
+    from interlink.runtime.runtime import Runtime
+    from interlink.runtime.settings import ServeSettings
+
+    estate = _callers_estate(tmp_path / "estate", 250)
+    runtime = Runtime.open(ServeSettings(estate, store_url=store_url))
+    try:
+        console = Console(runtime)
+        client = console.sign_in(console.viewer)
+        page = client.get("/console/routes").text
+        assert _callers_cell(page, "needs-wide") == "250 Consumers holding wide"
+        assert "c-249" not in page  # no holder is listed by name
+        few = _callers_cell(page, "needs-few")
+        assert few == "c-000 (free), c-001 (gold), c-002 (free) and 2 more"
+        assert _callers_cell(page, "needs-none") == "none declared"
+        assert _callers_cell(page, "open") == "any caller"
+        inventory = client.get("/console/inventory", params={"q": "needs-wide"}).text
+        assert "250 Consumers holding wide" in inventory  # the same words
+
+        _callers_estate(estate, 4)
+        reloaded = client.post(
+            "/api/v1/estate/reload", headers={"Authorization": f"Bearer {console.admin}"}
+        )
+        assert reloaded.status_code == 200, reloaded.text
+        page = client.get("/console/routes").text
+        wide = _callers_cell(page, "needs-wide")
+        assert wide == "c-000 (free), c-001 (gold), c-002 (free) and 1 more"
+    finally:
+        runtime.close()

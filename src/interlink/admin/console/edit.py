@@ -121,8 +121,8 @@ async def edit_home(
     """The kinds to make a new object of, and the estate's objects to edit: fifty to a page,
     searched by name and narrowed to a kind, so ten thousand objects cost one page of HTML."""
     await require(request, viewer, "estate.read")
-    if kind:
-        _kind(kind)
+    if kind and kind not in KINDS:
+        raise BadRequest(f"no kind {kind!r} to list (kinds: {', '.join(KINDS)})")
     estate = _runtime(request).snapshot.estate
     order = {k: i for i, k in enumerate(KINDS)}
     found = sorted(
