@@ -326,8 +326,8 @@ def _callers_cell(page: str, route: str) -> str:
 
 
 def test_many_holders_of_a_routes_scopes_are_one_line(tmp_path: Path, store_url: str) -> None:
-    """Past 20 holders the callers column says how many hold the scope, as the inventory
-    declares them; after a reload that drops holders below it, it names them again."""
+    """Past 20 holders the callers column and a Route's page say how many hold the scope, as
+    inventory declares them; after a reload that drops holders below it, it names them again."""
     from interlink.runtime.runtime import Runtime
     from interlink.runtime.settings import ServeSettings
 
@@ -343,6 +343,9 @@ def test_many_holders_of_a_routes_scopes_are_one_line(tmp_path: Path, store_url:
         assert few == "c-000 (free), c-001 (gold), c-002 (free) and 2 more"
         assert _callers_cell(page, "needs-none") == "none declared"
         assert _callers_cell(page, "open") == "any caller"
+        own = client.get("/console/routes/needs-wide").text
+        assert "<dt>Callers</dt><dd>250 Consumers holding wide</dd>" in own
+        assert "c-000" not in own
         inventory = client.get("/console/inventory", params={"q": "needs-wide"}).text
         assert "250 Consumers holding wide" in inventory  # the same words
 

@@ -41,10 +41,12 @@ def callers(estate: Estate, scopes: list[str]) -> Callers:
         return Callers(True, [])
     if len(declared) == 1 and declared[0][1]:  # one group covering its holders
         return Callers(False, [], declared[0][0])
-    named = []
-    for key, _ in declared:
-        name = key.partition("/")[2]
-        found = estate.get("Consumer", name)
-        plan = found.obj.spec.plan if found is not None and isinstance(found.obj, Consumer) else ""
-        named.append({"name": name, "plan": plan})
-    return Callers(False, sorted(named, key=lambda c: c["name"]))
+    held = plans(estate, [key.partition("/")[2] for key, _ in declared])
+    named = [{"name": name, "plan": plan} for name, plan in sorted(held.items())]
+    return Callers(False, named)
+
+
+def plans(estate: Estate, names: list[str | None]) -> dict[str, str]:
+    """The Plan of each of the Consumers ``names`` the estate declares (None: none named)."""
+    found = ((n, estate.get("Consumer", n)) for n in names if n)
+    return {n: c.obj.spec.plan for n, c in found if c is not None and isinstance(c.obj, Consumer)}

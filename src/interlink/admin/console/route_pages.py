@@ -27,7 +27,7 @@ from interlink.admin.console.charts import Series, bar_chart, line_chart, sparkl
 from interlink.admin.console.render import html
 from interlink.admin.console.session import Signed
 from interlink.admin.lookup import known
-from interlink.estate.kinds import Consumer, Route
+from interlink.estate.kinds import Route
 from interlink.estate.model import Estate
 from interlink.observe.route_figures import WINDOWS, Figures, figures, slots
 from interlink.store import Bucket, Store
@@ -68,20 +68,6 @@ def split_of(route: Route) -> list[dict[str, Any]]:
         if u.shadow
     ]
     return out
-
-
-def callers_of(estate: Estate, route: Route) -> tuple[list[dict[str, str]], bool]:
-    """The Consumers whose scopes admit the route, with their Plans, and whether any caller
-    is admitted (no scope required)."""
-    scopes = route.spec.auth.scopes if route.spec.auth else []
-    if not scopes:
-        return [], True
-    found = [
-        {"name": c.name, "plan": c.spec.plan}
-        for c in estate.of(Consumer)
-        if all(s in c.spec.scopes for s in scopes)
-    ]
-    return sorted(found, key=lambda c: c["name"]), False
 
 
 def _read_traffic(
@@ -249,7 +235,7 @@ async def route_page(
         upstream["observed"] = count
         upstream["observed_share"] = count / observed_total if count and observed_total else None
     comparison = await admin_routes.comparison(request, name, window, 10)
-    callers, anyone = callers_of(estate, route)
+    scopes = route.spec.auth.scopes if route.spec.auth else []
     steps = slots(series.get(name, {}), since, until, step)
     return html(
         request,
@@ -261,10 +247,9 @@ async def route_page(
         charts=_charts(name, steps, (since, until), step),
         split=split,
         observed_total=observed_total,
-        callers=callers,
-        anyone=anyone,
+        callers=route_callers.callers(estate, scopes),
         observed_callers=observed_callers,
-        plans={c.name: c.spec.plan for c in estate.of(Consumer)},
+        plans=route_callers.plans(estate, [c["consumer"] for c in observed_callers]),
         comparison=comparison,
         field_words=FIELD_WORDS,
         shadowed=any(u.shadow for u in route.spec.upstreams),
