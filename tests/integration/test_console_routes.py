@@ -327,7 +327,7 @@ def _callers_cell(page: str, route: str) -> str:
 
 def test_many_holders_of_a_routes_scopes_are_one_line(tmp_path: Path, store_url: str) -> None:
     """Past 20 holders the callers column and a Route's page say how many hold the scope, as
-    inventory declares them; after a reload that drops holders below it, it names them again."""
+    the inventory declares them; after a reload that drops holders below it, it names them again."""
     from interlink.runtime.runtime import Runtime
     from interlink.runtime.settings import ServeSettings
 
