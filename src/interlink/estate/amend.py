@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from interlink.estate.findings import Finding
+from interlink.estate.kinds import Api, DataProduct, Event
 from interlink.estate.loader import add_file
 from interlink.estate.model import Estate, Loaded
 from interlink.estate.yamlsource import parse_documents
@@ -64,13 +65,11 @@ def _names_contract(base: Estate, file: Path) -> bool:
 
 
 def _contract_files(item: Loaded) -> list[str]:
-    spec = item.obj.spec
-    found: list[str] = []
-    contract = getattr(spec, "contract", None)
-    if isinstance(contract, str):
-        found.append(contract)
-    elif contract is not None and isinstance(getattr(contract, "file", None), str):
-        found.append(contract.file)
-    for version in getattr(spec, "schemas", None) or ():
-        found.append(version.file)
-    return found
+    obj = item.obj
+    if isinstance(obj, Api):
+        return [obj.spec.contract]
+    if isinstance(obj, Event):
+        return [version.file for version in obj.spec.schemas]
+    if isinstance(obj, DataProduct) and obj.spec.contract.file:
+        return [obj.spec.contract.file]
+    return []
