@@ -17,6 +17,8 @@ Printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import html
 import re
 import resource
 import statistics
@@ -30,13 +32,13 @@ from pathlib import Path
 from gateway_scale import generate
 from interlink.admin.app import create_app
 from interlink.cli.estate import write_example
-from interlink.runtime.runtime import Runtime, record_revision
+from interlink.runtime.runtime import Runtime
 from interlink.runtime.settings import ServeSettings
-from interlink.runtime.snapshot import compile_snapshot
 
 with warnings.catch_warnings():  # Starlette's test client warns about its HTTP package
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
+    from httpx import Response
 
 TARGET_MS = 300.0
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -66,6 +68,13 @@ PAGES = (
     "/console/edit",
     "/console/edit/System/{system}",
     "/console/flows/{flow}",
+)
+#: The editor's live check (htmx posts the form as typed): answered like a page.
+PREVIEW = "/console/edit/preview"
+INPUT = re.compile(r'<input[^>]*name="([^"]+)" value="([^"]*)"')
+TEXTAREA = re.compile(r'<textarea[^>]*name="([^"]+)"[^>]*>([^<]*)</textarea>')
+SELECTED = re.compile(
+    r'<select[^>]*name="([^"]+)"[^>]*>(?:(?!</select>).)*?<option value="([^"]*)" selected', re.S
 )
 
 
@@ -101,7 +110,8 @@ def console(estate: Path, store: Path) -> Iterator[tuple[TestClient, dict[str, i
 
 def _second_revision(runtime: Runtime, estate: Path) -> None:
     """Record the estate again with up to 60 objects of one file changed (their description
-    or contact): a revision with more than a page of diffs to show."""
+    or contact): a revision with more than a page of diffs to show, reloaded as `--watch`
+    reloads it, so the running snapshot is what the directory holds (as the editor finds it)."""
     for path in sorted(estate.rglob("*.yaml")):
         text = path.read_text()
         for field in ("description: ", "contact: "):
@@ -111,19 +121,35 @@ def _second_revision(runtime: Runtime, estate: Path) -> None:
         else:
             continue
         break
-    record_revision(runtime.store, compile_snapshot(estate), "bench", "bench", always=True)
+    reloaded = asyncio.run(runtime.reload("bench", "bench"))
+    assert reloaded.ok, reloaded
+    assert reloaded.changed, reloaded
 
 
-def measure(client: TestClient, path: str, n: int) -> tuple[int, list[float], list[float]]:
-    status = client.get(path).status_code  # warm: caches, templates
+def measure(
+    client: TestClient, path: str, n: int, form: dict[str, str] | None = None
+) -> tuple[int, list[float], list[float]]:
+    """``n`` requests of ``path``: GET, or POST of ``form``."""
+
+    def ask() -> Response:
+        answer: Response = client.get(path) if form is None else client.post(path, data=form)
+        return answer
+
+    status = ask().status_code  # warm: caches, templates
     wall, cpu = [], []
     for _ in range(n):
         w, c = time.perf_counter(), time.process_time()
-        answer = client.get(path)
+        answer = ask()
         cpu.append((time.process_time() - c) * 1000)
         wall.append((time.perf_counter() - w) * 1000)
         status = answer.status_code
     return status, wall, cpu
+
+
+def edit_form(page: str) -> dict[str, str]:
+    """The edit form's fields as a browser posts them, unchanged."""
+    found = [*INPUT.findall(page), *SELECTED.findall(page), *TEXTAREA.findall(page)]
+    return {name: html.unescape(value) for name, value in found}
 
 
 def p95(values: list[float]) -> float:
@@ -138,11 +164,13 @@ def report(title: str, estate: Path, store: Path, n: int) -> None:
             f"{'page':48} {'status':>6} {'wall med':>9} {'wall p95':>9} {'cpu med':>8} "
             f"{'cpu p95':>8} {'/300ms':>7}"
         )
-        for page in PAGES:
-            path = page.format(**revisions)
+        edit = "/console/edit/System/{system}".format(**revisions)
+        form = edit_form(client.get(edit).text)
+        asked = [(page.format(**revisions), None) for page in PAGES] + [(PREVIEW, form)]
+        for path, posted in asked:
             if "//" in path or path.endswith("/"):
                 continue  # the estate has no object of that kind
-            status, wall, cpu = measure(client, path, n)
+            status, wall, cpu = measure(client, path, n, posted)
             median = statistics.median(wall)
             print(
                 f"{path:48} {status:>6} {median:>7.1f}ms {p95(wall):>7.1f}ms "

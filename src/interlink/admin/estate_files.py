@@ -2,8 +2,10 @@
 it, and written into the estate directory when the Platform allows it (``console.writeEstate``).
 
 The YAML file is the only thing written: there is no second model of the estate. A candidate
-file is checked in a copy of the estate directory with it in place, so its findings are the
-ones `check` would report once it is written; a write happens only without errors, through a
+file is checked with the running snapshot's objects standing for the other files while the
+snapshot is what the directory holds (estate/amend.py), else in a copy of the estate directory
+with it in place; either way its findings are the ones `check` would report once it is
+written. A write happens only without errors, through a
 temporary file renamed over the old one, so a reader sees the old file or the new, never half.
 ``PUT /api/v1/estate/files?path=…`` and the console's editor both run :func:`write_file`.
 """
@@ -31,11 +33,14 @@ from interlink.admin.problems import problem
 from interlink.admin.responses import problems
 from interlink.connectors.registry import registry
 from interlink.errors import BadRequest, EstateError, InterlinkError
-from interlink.estate.check import check_estate, sort_key
+from interlink.estate.amend import amended
+from interlink.estate.check import check_estate, check_loaded, sort_key
 from interlink.estate.findings import Finding
-from interlink.estate.loader import ESTATE_SUFFIXES, SKIPPED_DIRS, TEST_SUFFIXES
+from interlink.estate.loader import ESTATE_SUFFIXES, SKIPPED_DIRS, TEST_SUFFIXES, estate_files
+from interlink.estate.model import Estate
 from interlink.runtime.runtime import Runtime
 from interlink.runtime.servable import unservable_routes
+from interlink.runtime.snapshot import Snapshot, content_hash
 
 router = APIRouter()
 
@@ -135,9 +140,19 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
     return {n for n in names if n in SKIPPED_DIRS or n.startswith(".")}
 
 
-def check_with(root: Path, relative: str, text: str) -> list[Shown]:
+def check_with(
+    root: Path, relative: str, text: str, snapshot: Snapshot | None = None
+) -> list[Shown]:
     """What `interlink check` says of the estate at ``root`` with ``relative`` holding
-    ``text`` (blocking: it copies the estate and checks the copy)."""
+    ``text`` (blocking). With the running ``snapshot`` of that directory, only the file is
+    parsed and the snapshot's objects stand for the rest; else the estate is copied and the
+    copy checked."""
+    loaded = _amended(root, relative, text, snapshot) if snapshot is not None else None
+    if loaded is not None:
+        result = check_loaded(*loaded, root, connectors=registry())
+        result.findings.extend(unservable_routes(result))
+        result.findings.sort(key=sort_key)
+        return [_shown(f, root) for f in result.findings]
     with tempfile.TemporaryDirectory(prefix="interlink-draft-") as scratch:
         copy = Path(scratch).resolve() / "estate"
         shutil.copytree(root, copy, ignore=_ignore, symlinks=False)
@@ -148,6 +163,29 @@ def check_with(root: Path, relative: str, text: str) -> list[Shown]:
         result.findings.extend(unservable_routes(result))
         result.findings.sort(key=sort_key)
         return [_shown(f, copy) for f in result.findings]
+
+
+def _amended(
+    root: Path, relative: str, text: str, snapshot: Snapshot
+) -> tuple[Estate, list[Finding]] | None:
+    base = current_estate(root, snapshot)
+    return amended(base, root / relative, text) if base is not None else None
+
+
+def current_estate(root: Path, snapshot: Snapshot) -> Estate | None:
+    """The snapshot's estate when it is what the directory at ``root`` holds now: the same
+    files with the same bytes. None after a file changed since the last reload (or one that
+    no longer loads): then only reading the directory is exact."""
+    base = snapshot.estate
+    files, unreadable = estate_files(root)
+    if base.root != root or unreadable or files != base.files:
+        return None
+    try:
+        if content_hash(base) != snapshot.content_hash:
+            return None
+    except OSError:
+        return None
+    return base
 
 
 def _shown(finding: Finding, root: Path) -> Shown:
@@ -195,7 +233,7 @@ def _write(
         raise WriteRefused(
             f"{relative} changed since it was opened: nothing was written; open it again"
         )
-    found = check_with(root, relative, text)
+    found = check_with(root, relative, text, runtime.snapshot)
     errors = [f.to_json() for f in found if f.severity == "error"]
     if errors:
         raise DraftInvalid(errors)

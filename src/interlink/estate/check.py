@@ -58,8 +58,20 @@ def check_estate(
     ``today`` is the day sunset dates are judged by (the real date unless given).
     ``connectors`` are the connectors installed (``interlink.connectors.registry()``): without
     them, Systems' connections and the Systems of SQL steps are not checked."""
-    day = today or date.today()
     estate, findings = load_estate(root)
+    return check_loaded(estate, findings, root, today=today, connectors=connectors)
+
+
+def check_loaded(
+    estate: Estate,
+    findings: list[Finding],
+    root: Path,
+    *,
+    today: date | None = None,
+    connectors: ConnectorCatalog | None = None,
+) -> CheckResult:
+    """:func:`check_estate` of an estate loaded already (``findings``: the loader's)."""
+    day = today or date.today()
     findings.extend(reference_findings(estate))
     findings.extend(load_contracts(estate))
     for rule in RULES:

@@ -67,34 +67,42 @@ def load_estate(root: Path) -> tuple[Estate, list[Finding]]:
     files, findings = estate_files(root)
     estate = Estate(root=root if root.is_dir() else root.parent, files=files)
     for file in files:
-        docs, unreadable = read_documents(file, json_values=True)
-        findings.extend(unreadable)
-        before = len(estate.objects)
-        for doc in docs:
-            loaded, problems = object_from(doc)
-            findings.extend(problems)
-            if loaded is None:
-                continue
-            first = estate.objects.get(loaded.key)
-            if first is not None:
-                findings.append(
-                    Finding(
-                        "error",
-                        "DUPLICATE_NAME",
-                        f"{loaded.key} is defined twice",
-                        loaded.location(("metadata", "name")),
-                        hint=f"first defined at {first.location().render(estate.root)}",
-                        subject=loaded.key,
-                    )
-                )
-                continue
-            estate.objects[loaded.key] = loaded
-            # The typed object is what everything reads from now on; the document keeps what
-            # locating a finding needs (file, index, text), not a second copy of the data.
-            doc.data = None
-        if not unreadable and len(estate.objects) == before:
-            estate.other_documents[file] = docs
+        findings.extend(add_file(estate, file, *read_documents(file, json_values=True)))
     return estate, findings
+
+
+def add_file(
+    estate: Estate, file: Path, docs: list[Document], unreadable: list[Finding]
+) -> list[Finding]:
+    """Add the objects of one file's documents to ``estate`` (files in sorted order: the first
+    definition of a name wins); what is wrong with them comes back as findings."""
+    findings = list(unreadable)
+    before = len(estate.objects)
+    for doc in docs:
+        loaded, problems = object_from(doc)
+        findings.extend(problems)
+        if loaded is None:
+            continue
+        first = estate.objects.get(loaded.key)
+        if first is not None:
+            findings.append(
+                Finding(
+                    "error",
+                    "DUPLICATE_NAME",
+                    f"{loaded.key} is defined twice",
+                    loaded.location(("metadata", "name")),
+                    hint=f"first defined at {first.location().render(estate.root)}",
+                    subject=loaded.key,
+                )
+            )
+            continue
+        estate.objects[loaded.key] = loaded
+        # The typed object is what everything reads from now on; the document keeps what
+        # locating a finding needs (file, index, text), not a second copy of the data.
+        doc.data = None
+    if not unreadable and len(estate.objects) == before:
+        estate.other_documents[file] = docs
+    return findings
 
 
 def object_from(doc: Document) -> tuple[Loaded | None, list[Finding]]:

@@ -68,6 +68,12 @@ class Estate:
     # Documents of estate files that held no Interlink object: OpenAPI documents written in YAML
     # among them are reused as contracts instead of being read a second time.
     other_documents: dict[Path, list[Document]] = field(default_factory=dict)
+    # The Platform found last time, and the dict and size it was found in: the gateway asks for
+    # it once per Route, and a scan of every object each time made a large estate's check
+    # quadratic.
+    _platform: tuple[int, int, Loaded | None, Platform] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __iter__(self) -> Iterator[Loaded]:
         return iter(self.objects.values())
@@ -89,9 +95,19 @@ class Estate:
 
     @property
     def platform(self) -> Platform:
-        found = self.of(Platform)
-        if found:
-            return found[0]
+        cached = self._platform
+        if cached is not None and cached[:2] == (id(self.objects), len(self.objects)):
+            item = cached[2]
+            if item is None or self.objects.get(item.key) is item:
+                return cached[3]
+        found = next((i for i in self.objects.values() if isinstance(i.obj, Platform)), None)
+        platform = found.obj if found is not None else self._default_platform()
+        assert isinstance(platform, Platform)
+        self._platform = (id(self.objects), len(self.objects), found, platform)
+        return platform
+
+    @staticmethod
+    def _default_platform() -> Platform:
         default = {
             "apiVersion": "interlink/v1",
             "kind": "Platform",

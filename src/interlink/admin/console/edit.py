@@ -27,6 +27,7 @@ from interlink.admin.estate_files import (
     MAX_FILE_BYTES,
     Shown,
     check_with,
+    current_estate,
     digest,
     estate_dir,
     read_text,
@@ -40,6 +41,7 @@ from interlink.estate.kinds import KINDS
 from interlink.estate.loader import load_estate
 from interlink.estate.yamlsource import parse_documents
 from interlink.runtime.runtime import Runtime
+from interlink.runtime.snapshot import Snapshot
 
 router = APIRouter(include_in_schema=False)
 
@@ -158,10 +160,12 @@ async def new_object(
     return _page(request, viewer, draft, values, "", None)
 
 
-def _located(root: FsPath, kind: str, name: str) -> tuple[str, int, dict[str, Any]]:
+def _located(
+    root: FsPath, kind: str, name: str, snapshot: Snapshot
+) -> tuple[str, int, dict[str, Any]]:
     """The file (relative), document index and data of ``kind/name`` in the estate directory
-    as it is on disk now (blocking)."""
-    estate, _ = load_estate(root)
+    as it is on disk now (blocking): the running snapshot's when it is current."""
+    estate = current_estate(root, snapshot) or load_estate(root)[0]
     item = estate.get(kind, name)
     if item is None:
         raise NotFound(f"no {kind}/{name} in the estate directory")
@@ -178,7 +182,9 @@ async def edit_object(
 ) -> Response:
     await require(request, viewer, "estate.read")
     root = estate_dir(_runtime(request))
-    file, index, data = await run_in_threadpool(_located, root, _kind(kind), name)
+    file, index, data = await run_in_threadpool(
+        _located, root, _kind(kind), name, _runtime(request).snapshot
+    )
     connector = (data.get("spec") or {}).get("connector") if kind == "System" else None
     form = _draft_form(kind, connector if isinstance(connector, str) else None)
     text = await run_in_threadpool(read_text, root, file)
@@ -234,7 +240,9 @@ class Checked:
     problem: str | None = None  # why there is no file to check yet
 
 
-def _outcome(root: FsPath, draft: Draft, fields: dict[str, str]) -> Checked:
+def _outcome(
+    root: FsPath, draft: Draft, fields: dict[str, str], snapshot: Snapshot | None = None
+) -> Checked:
     """Build the draft and check the estate with it (blocking)."""
     built = build(draft.form, draft.kind, fields, fields.get("yaml", ""))
     try:
@@ -244,7 +252,7 @@ def _outcome(root: FsPath, draft: Draft, fields: dict[str, str]) -> Checked:
         return Checked(built, "", "", [], exc.message)
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         return Checked(built, file, "", [], f"the file would pass {MAX_FILE_BYTES} bytes")
-    return Checked(built, file, text, check_with(root, file, text))
+    return Checked(built, file, text, check_with(root, file, text, snapshot))
 
 
 @router.post("/edit/preview")
@@ -254,7 +262,7 @@ async def preview(request: Request, viewer: Signed) -> Response:
     await require(request, viewer, "estate.read")
     draft = _draft_of(fields)
     root = estate_dir(_runtime(request))
-    done = await run_in_threadpool(_outcome, root, draft, fields)
+    done = await run_in_threadpool(_outcome, root, draft, fields, _runtime(request).snapshot)
     return html(request, "_edit_preview.html", viewer, problem=done.problem, outcome=done)
 
 
@@ -267,7 +275,7 @@ async def submit(request: Request, viewer: Signed) -> Response:
     draft = _draft_of(fields)
     root = estate_dir(_runtime(request))
     action = fields.get("do", "refresh")
-    done = await run_in_threadpool(_outcome, root, draft, fields)
+    done = await run_in_threadpool(_outcome, root, draft, fields, _runtime(request).snapshot)
     if action == "refresh":
         return _again(request, viewer, draft, fields, done, done.problem)
     if done.built.errors:
