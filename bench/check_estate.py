@@ -102,6 +102,25 @@ class Writer:
 # --- contracts -------------------------------------------------------------------------------
 
 
+def _flow_operations() -> dict[str, Any]:
+    """The operations the generated Flows call on every Api and System (an enrich step's GET,
+    a call's PUT and its compensating DELETE): check finds a Flow's call that its contract
+    lacks."""
+    ref = [{"name": "ref", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+    def op(name: str, status: str) -> dict[str, Any]:
+        return {"operationId": name, "responses": {status: {"description": name}}}
+
+    return {
+        "/customers/{ref}": {"parameters": ref, "get": op("getCustomerByRef", "200")},
+        "/records/{ref}": {
+            "parameters": ref,
+            "put": op("putRecord", "200"),
+            "delete": op("deleteRecord", "204"),
+        },
+    }
+
+
 def openapi_document(rng: random.Random, title: str, version: str) -> dict[str, Any]:
     """An OpenAPI document of 10-20 operations over a few resources, with shared components."""
     wanted = rng.randint(10, 20)
@@ -246,6 +265,7 @@ def openapi_document(rng: random.Random, title: str, version: str) -> dict[str, 
                     operations += 1
             if any(m != "parameters" for m in kept):
                 paths[template] = kept
+    paths.update(_flow_operations())
     return {
         "openapi": version,
         "info": {"title": title, "version": f"1.{rng.randint(0, 9)}.0"},
