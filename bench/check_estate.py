@@ -432,6 +432,8 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
 
     systems = [f"sys-{i:03d}" for i in range(counts["System"])]
     system_owner = {name: teams[i % len(teams)] for i, name in enumerate(systems)}
+    databases = systems[9::10]
+    web = [name for name in systems if name not in databases]  # what Apis, Routes, calls reach
     by_domain: dict[str, list[dict[str, Any]]] = {}
     for i, name in enumerate(systems):
         domain = DOMAINS[i % len(DOMAINS)]
@@ -443,6 +445,9 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
         }
         if i % 10 == 0:
             spec["credentials"] = f"${{secret:{name}-token}}"
+        if i % 10 == 9:  # a database: the DataProducts' sources (below), reached by no URL
+            del spec["baseUrl"]
+            spec.update(connector="sqlite", connection={"path": f"db/{name}.db"})
         by_domain.setdefault(domain, []).append(
             envelope("System", name, spec, owner=system_owner[name], title=f"System {i}")
         )
@@ -454,7 +459,7 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
         version = "3.0.3" if i % 2 == 0 else "3.1.0"
         out.yaml(f"contracts/openapi/{name}.yaml", [openapi_document(rng, name, version)])
         spec = {
-            "system": systems[i % len(systems)],
+            "system": web[i % len(web)],
             "contract": f"../contracts/openapi/{name}.yaml",
             "version": 1,
         }
@@ -471,7 +476,7 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
         events.append(name)
         schema, pii = json_schema(rng, name)
         out.text(f"contracts/schemas/{name}.v1.schema.json", json.dumps(schema, indent=2))
-        system = systems[(i * 7) % len(systems)]
+        system = web[(i * 7) % len(web)]
         event_system[name] = system
         spec = {
             "system": system,
@@ -485,11 +490,11 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
 
     routes = []
     for i, api in enumerate(apis[: counts["Route"]]):
-        upstreams: list[dict[str, Any]] = [{"system": systems[i % len(systems)], "weight": 90}]
+        upstreams: list[dict[str, Any]] = [{"system": web[i % len(web)], "weight": 90}]
         if i % 3 == 0:
-            upstreams.append({"system": systems[(i + 1) % len(systems)], "weight": 10})
+            upstreams.append({"system": web[(i + 1) % len(web)], "weight": 10})
         if i % 7 == 0:
-            upstreams.append({"system": systems[(i + 2) % len(systems)], "shadow": True})
+            upstreams.append({"system": web[(i + 2) % len(web)], "shadow": True})
         spec = {
             "api": api,
             "match": {"path": f"/api/{api}"},
@@ -530,7 +535,7 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
             "scopes": [f"{apis[i % len(apis)]}:read"],
         }
         if spec["type"] == "internal":
-            spec["system"] = systems[i % len(systems)]
+            spec["system"] = web[i % len(web)]
         consumers.append(
             envelope("Consumer", f"consumer-{i:03d}", spec, owner=teams[i % len(teams)])
         )
@@ -542,7 +547,7 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
     fed = {flows[i % len(flows)] for i in range(counts["Subscription"]) if i % 5 == 0}
     flow_docs = []
     for i, name in enumerate(flows):
-        callee = systems[(i * 3) % len(systems)]
+        callee = web[(i * 3) % len(web)]
         steps: list[dict[str, Any]] = [
             {"name": "once", "type": "idempotency", "key": "id", "window": "1d"},
             {"name": "only-active", "type": "filter", "condition": "status = 'active'"},
@@ -580,7 +585,7 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
         target: dict[str, Any] = (
             {"flow": flows[i % len(flows)]}
             if i % 5 == 0
-            else {"system": systems[(i * 11) % len(systems)], "path": f"/hooks/{i}"}
+            else {"system": web[(i * 11) % len(web)], "path": f"/hooks/{i}"}
         )
         spec = {
             "event": event,
@@ -606,7 +611,11 @@ def generate(root: Path, total: int, seed: int = 7) -> Generated:  # noqa: C901 
                 name,
                 {
                     "domain": DOMAINS[i % len(DOMAINS)],
-                    "source": {"system": systems[i % len(systems)], "type": "sql", "location": "t"},
+                    "source": {
+                        "system": databases[i % len(databases)],
+                        "type": "sql",
+                        "location": "t",
+                    },
                     "contract": {
                         "columns": [
                             {"name": "id", "type": "string", "nullable": False},

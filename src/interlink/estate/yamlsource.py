@@ -48,6 +48,21 @@ _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
+class _Positions:
+    """The text some documents were read from, parsed again with positions on first use: a
+    file of fifty objects with findings on each is parsed twice, not fifty-one times."""
+
+    def __init__(self, text: str) -> None:
+        self.text: str | None = text
+        self.parsed: list[Document] = []
+
+    def documents(self, file: Path) -> list[Document]:
+        if self.text is not None:
+            text, self.text = self.text, None
+            self.parsed, _ = parse_documents(text, file, json_values=True, positions=True)
+        return self.parsed
+
+
 @dataclass(slots=True)  # an estate may hold tens of thousands of them
 class Document:
     """One YAML document: its data plus the position of every key and value in it."""
@@ -58,14 +73,13 @@ class Document:
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     # Positions are only needed to report a finding, so they are worked out on first use from
-    # the text the document was read from.
-    pending_text: str | None = field(default=None, repr=False)
+    # the text the document was read from, once for all the documents of that text.
+    pending: _Positions | None = field(default=None, repr=False)
 
     def location(self, path: PathKey = (), *, key: bool = False) -> Location:
         """The closest known position for ``path`` (its key when ``key`` is set)."""
-        if self.pending_text is not None:
-            text, self.pending_text = self.pending_text, None
-            docs, _ = parse_documents(text, self.file, json_values=True, positions=True)
+        if self.pending is not None:
+            docs, self.pending = self.pending.documents(self.file), None
             if self.index < len(docs):
                 self.values, self.keys = docs[self.index].values, docs[self.index].keys
         table = self.keys if key else self.values
@@ -137,7 +151,7 @@ def _json_document(text: str, file: Path) -> Document | None:
         return None
     if _too_deep(data, 0):
         return None
-    return Document(file=file, index=0, data=data, pending_text=text)
+    return Document(file=file, index=0, data=data, pending=_Positions(text))
 
 
 def _too_deep(node: Any, depth: int) -> bool:
@@ -156,6 +170,7 @@ def parse_documents(
     """Every document in ``text``; with ``positions`` each records where its keys and values
     are at once, otherwise on the first call of ``location``."""
     docs: list[Document] = []
+    pending = None if positions else _Positions(text)
     loader = _Loader(text)
     budget = _Budget()
     budget.json_numbers = json_values and file.suffix.lower() == ".json"
@@ -165,9 +180,7 @@ def parse_documents(
             node = loader.get_node()
             if node is None:
                 continue
-            doc = Document(
-                file=file, index=len(docs), data=None, pending_text=None if positions else text
-            )
+            doc = Document(file=file, index=len(docs), data=None, pending=pending)
             doc.data = _convert(
                 node, () if positions else None, doc, loader, budget, json_values, 0
             )
