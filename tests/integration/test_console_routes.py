@@ -322,7 +322,8 @@ def _callers_estate(root: Path, holders: int) -> Path:
 def _callers_cell(page: str, route: str) -> str:
     row = re.search(rf'<a href="/console/routes/{route}\?window=1h">.*?</tr>', page, re.S)
     assert row is not None, route
-    return re.findall(r"<td>(.*?)</td>", row[0], re.S)[3]
+    cells: list[str] = re.findall(r"<td>(.*?)</td>", row[0], re.S)
+    return cells[3]
 
 
 def test_many_holders_of_a_routes_scopes_are_one_line(tmp_path: Path, store_url: str) -> None:
