@@ -25,7 +25,8 @@ from interlink.connectors.base import (
     StatementError,
 )
 from interlink.connectors.connections import Connections
-from interlink.connectors.mqtt import KEY_PROPERTY, MqttConnector, client_id
+from interlink.connectors.mqtt import MqttConnector
+from interlink.connectors.mqtt_client import KEY_PROPERTY, client_id
 from interlink.testing.connectors import SYSTEM, run_message_conformance
 from interlink.testing.processes import free_port
 from interlink.testing.services import mqtt_config, mqtt_reachable, require_service

@@ -16,10 +16,11 @@ from typing import Any
 import nats
 import pytest
 
-from interlink.connectors import nats as nats_connector
+from interlink.connectors import nats_client
 from interlink.connectors.base import ConnectionFailed, ConnectorError, OutgoingMessage
 from interlink.connectors.connections import Connections
-from interlink.connectors.nats import NatsConnector, durable_name
+from interlink.connectors.nats import NatsConnector
+from interlink.connectors.nats_client import durable_name
 from interlink.connectors.registry import registry
 from interlink.estate.check import check_estate
 from interlink.estate.kinds.flow import Flow, FlowSpec
@@ -255,7 +256,7 @@ def test_a_stream_deleted_under_a_consumer_is_an_error_not_a_silent_stall(
 ) -> None:
     name, prefix = stream
     subject = f"{prefix}.gone"
-    monkeypatch.setattr(nats_connector, "FETCH_WAIT", 0.5)  # an idle fetch's wait, shortened
+    monkeypatch.setattr(nats_client, "FETCH_WAIT", 0.5)  # an idle fetch's wait, shortened
 
     async def go() -> ConnectorError:
         connection = await NatsConnector().open({"url": nats_url(), "timeout": 3}, "bus")
