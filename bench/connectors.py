@@ -66,7 +66,7 @@ MY_TABLE = """CREATE TABLE {} (
     id BIGINT PRIMARY KEY, customer_id INT NOT NULL, status VARCHAR(16) NOT NULL,
     amount DECIMAL(12, 2) NOT NULL, note VARCHAR(64) NOT NULL)"""
 COLUMNS = ("id", "customer_id", "status", "amount", "note")
-#: The statement the MariaDB connector writes for an upsert by id (connectors/mariadb.py).
+#: The statement the MariaDB connector writes for an upsert by id (connectors/mariadb_client.py).
 UPSERT = (
     "INSERT INTO `{}` (`id`, `customer_id`, `status`, `amount`, `note`) VALUES (%s, %s, %s, "
     "%s, %s) ON DUPLICATE KEY UPDATE `customer_id` = VALUES(`customer_id`), `status` = "

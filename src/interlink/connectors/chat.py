@@ -7,7 +7,7 @@ is posted as ``{"text": ...}``; an object is the payload itself (``blocks``, ``a
 service lets a webhook choose (Slack's own webhooks post where they were made).
 
 The webhook's URL is its credential: it is a secret reference, and it never appears in an error
-or a log line (httpx logs each request's URL: this module's filter masks it).
+or a log line (httpx logs each request's URL: ``chat_client``'s filter masks it).
 """
 
 from __future__ import annotations
