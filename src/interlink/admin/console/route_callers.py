@@ -2,21 +2,17 @@
 scopes with their Plans, or past the inventory's :data:`GROUPED_OVER` holders one line, "N
 Consumers holding S", the inventory's own declaration.
 
-The Consumers are indexed by scope once per estate (kept while that estate is the one served)
-rather than scanned for each Route shown: fifty Routes over ten thousand Consumers is half a
-million checks a page."""
+The Consumers are indexed by scope once per served estate (the snapshot's ``holders``) rather
+than scanned for each Route shown."""
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 from interlink.estate.kinds import Consumer
 from interlink.estate.model import Estate
-from interlink.observe.inventory import ANY, Holders
-
-#: The estate last indexed and its index: one estate is served at a time.
-_last: tuple[weakref.ref[Estate], Holders] | None = None
+from interlink.observe.inventory import ANY
+from interlink.runtime.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -26,17 +22,10 @@ class Callers:
     group: str = ""  # "N Consumers holding S" past that
 
 
-def holders_of(estate: Estate) -> Holders:
-    """The estate's scope index, built on first use and reused while the estate is served."""
-    global _last
-    if _last is None or _last[0]() is not estate:
-        _last = (weakref.ref(estate), Holders(estate))
-    return _last[1]
-
-
-def callers(estate: Estate, scopes: list[str]) -> Callers:
+def callers(snapshot: Snapshot, scopes: list[str]) -> Callers:
     """Who may call a Route requiring ``scopes``, as the inventory declares it."""
-    declared = holders_of(estate).callers(scopes)
+    estate = snapshot.estate
+    declared = snapshot.holders.callers(scopes)
     if declared == [(ANY, frozenset())]:
         return Callers(True, [])
     if len(declared) == 1 and declared[0][1]:  # one group covering its holders

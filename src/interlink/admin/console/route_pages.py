@@ -30,6 +30,7 @@ from interlink.admin.lookup import known
 from interlink.estate.kinds import Route
 from interlink.estate.model import Estate
 from interlink.observe.route_figures import WINDOWS, Figures, figures, slots
+from interlink.runtime.snapshot import Snapshot
 from interlink.store import Bucket, Store
 from interlink.store.signals import MINUTE
 
@@ -86,7 +87,9 @@ def _span(window: Window) -> tuple[int, int, int]:
     return since - since % step, until, step
 
 
-def _row(estate: Estate, route: Route, found: Figures, spark: list[float | None]) -> dict[str, Any]:
+def _row(
+    snapshot: Snapshot, route: Route, found: Figures, spark: list[float | None]
+) -> dict[str, Any]:
     scopes = route.spec.auth.scopes if route.spec.auth else []
     return {
         "name": route.name,
@@ -94,7 +97,7 @@ def _row(estate: Estate, route: Route, found: Figures, spark: list[float | None]
         "path": route.spec.match.path,
         "methods": route.spec.match.methods or [],
         "split": split_of(route),
-        "callers": route_callers.callers(estate, scopes),
+        "callers": route_callers.callers(snapshot, scopes),
         "figures": found,
         "spark": sparkline(f"requests of {route.name}: {found.requests} in the window", spark),
     }
@@ -110,7 +113,8 @@ async def routes_page(
 ) -> Response:
     await require(request, viewer, "estate.read")
     await require(request, viewer, "inventory.read")
-    estate: Estate = request.app.state.runtime.snapshot.estate
+    snapshot: Snapshot = request.app.state.runtime.snapshot
+    estate = snapshot.estate
     words = q.lower().split()
     found = sorted((r for r in estate.of(Route) if matches(r, words)), key=lambda r: r.name)
     pages = max(1, math.ceil(len(found) / PAGE))
@@ -128,7 +132,7 @@ async def routes_page(
     for route in shown:
         steps = slots(series.get(route.name, {}), since, until, step)
         spark: list[float | None] = [float(b.count) for _, b in steps]
-        rows.append(_row(estate, route, figures(totals.get(route.name), until - since), spark))
+        rows.append(_row(snapshot, route, figures(totals.get(route.name), until - since), spark))
     return html(
         request,
         "routes.html",
@@ -247,7 +251,7 @@ async def route_page(
         charts=_charts(name, steps, (since, until), step),
         split=split,
         observed_total=observed_total,
-        callers=route_callers.callers(estate, scopes),
+        callers=route_callers.callers(runtime.snapshot, scopes),
         observed_callers=observed_callers,
         plans=route_callers.plans(estate, [c["consumer"] for c in observed_callers]),
         comparison=comparison,
