@@ -34,6 +34,7 @@ import events
 from interlink.events.signing import generate_secret
 from interlink.sdk import AsyncPublisher
 from interlink.store import default_store_url, open_store
+from interlink.store.lineage_rows import hops_in
 
 PLAIN = "bench.plain"
 SUBJECT = "bench.subject"
@@ -134,8 +135,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         served.proc.stop()
         receiver.stop()
     with open_store(default_store_url(tmp / "estate")) as store, store.db.session() as session:
-        row = session.fetchone("SELECT COUNT(*) FROM lineage_hops")
-    hops = int(row[0]) if row else 0
+        rows = session.fetchall("SELECT hops FROM lineage_trails")
+    hops = sum(len(hops_in(text)) for (text,) in rows)
     expected = 2 * (500 + args.rounds * args.events)  # published and delivered, per event
     if hops != expected:
         raise SystemExit(f"lineage recorded {hops} hops, not {expected}: the bench is wrong")

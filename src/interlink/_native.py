@@ -28,7 +28,8 @@ from typing import Final
 
 #: Compiled together, as one group: what every proxied request runs through, the encoding of
 #: its spans (run by the exporter process, at every request's pace when all are traced), and
-#: the lineage recorder (its hooks run twice an event of a type that declares a subject).
+#: the lineage recorder (its hooks run twice an event of a type that declares a subject) and
+#: the encoding of its writes' rows.
 MODULES: Final = (
     "interlink.gateway.auth.authentication",
     "interlink.gateway.balancing",
@@ -56,6 +57,7 @@ MODULES: Final = (
     "interlink.http.streams",
     "interlink.observe.lineage.recorder",
     "interlink.observe.otlp_encoding",
+    "interlink.store.lineage_rows",
 )
 GROUP: Final = "interlink_native"
 PURE_ENV: Final = "INTERLINK_PURE_PYTHON"

@@ -31,6 +31,7 @@ from interlink.observe.lineage.openlineage import (
     written_outputs,
 )
 from interlink.store import Hop, Store, open_store
+from interlink.store.lineage import micros
 from interlink.testing.upstreams import EchoUpstream
 from tests.unit.observe.openlineage_schema import run_event_validator
 
@@ -80,7 +81,7 @@ def _published(recorder: LineageRecorder, customer: str, event_id: str = "e1") -
 async def test_the_recorder_records_hops_of_declared_subjects_only(
     store: Store, estate: Any
 ) -> None:
-    recorder = LineageRecorder(store, estate, clock=lambda: T0)
+    recorder = LineageRecorder(store, estate, clock=lambda: micros(T0))
     _published(recorder, "C1")
     recorder.published("order.placed", {"id": "o1", "data": {"customerId": "C1"}})  # no subject
     recorder.published("customer.address-updated", {"id": "e2", "data": {}})  # no key in it
@@ -101,7 +102,7 @@ async def test_the_recorder_records_hops_of_declared_subjects_only(
 async def test_an_ordering_key_that_is_the_subject_key_is_taken_as_that_key_reads_it(
     store: Store, estate: Any
 ) -> None:
-    recorder = LineageRecorder(store, estate, clock=lambda: T0)
+    recorder = LineageRecorder(store, estate, clock=lambda: micros(T0))
     kind = "customer.address-updated"  # orderingKey customerId, subject key data.customerId
     assert kind in recorder.subjects.keyed
     assert recorder.published_keyed(kind, "e1", "C1", "Consumer/crm-sync")
@@ -129,7 +130,7 @@ async def test_an_ordering_key_that_is_the_subject_key_is_taken_as_that_key_read
 async def test_hops_held_when_the_recorder_stops_are_written_then(
     store: Store, estate: Any
 ) -> None:
-    recorder = LineageRecorder(store, estate, interval=3600, clock=lambda: T0)
+    recorder = LineageRecorder(store, estate, interval=3600, clock=lambda: micros(T0))
     recorder.start()
     assert recorder.published_keyed("customer.address-updated", "e1", "C5")
     await asyncio.sleep(0.05)
@@ -141,7 +142,7 @@ async def test_hops_held_when_the_recorder_stops_are_written_then(
 async def test_a_run_carrying_a_subject_records_its_steps_and_writes(
     store: Store, estate: Any
 ) -> None:
-    recorder = LineageRecorder(store, estate, clock=lambda: T0)
+    recorder = LineageRecorder(store, estate, clock=lambda: micros(T0))
     carried = recorder.run_lineage(
         "address-sync", "run-1", "customer.address-updated", "e1", {"customerId": "C9"}
     )
@@ -173,7 +174,7 @@ async def test_a_run_carrying_a_subject_records_its_steps_and_writes(
 async def test_held_hops_are_kept_when_the_store_fails_and_bounded(
     store: Store, estate: Any
 ) -> None:
-    recorder = LineageRecorder(store, estate, limit=2, clock=lambda: T0)
+    recorder = LineageRecorder(store, estate, limit=2, clock=lambda: micros(T0))
     for n in range(3):
         _published(recorder, f"C{n}")
     assert len(recorder.held) == 2

@@ -14,6 +14,7 @@ from interlink.estate.loader import load_estate
 from interlink.observe.lineage import LineageRecorder
 from interlink.observe.lineage.reads import parse_detail, pii_read
 from interlink.store import Store, open_store
+from interlink.store.lineage import micros
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.anyio
@@ -56,7 +57,7 @@ async def test_reads_are_held_bounded_and_written_with_the_hops(
     store: Store, retail_dir: Path
 ) -> None:
     estate, _ = load_estate(retail_dir)
-    recorder = LineageRecorder(store, estate, limit=2, clock=lambda: T0)
+    recorder = LineageRecorder(store, estate, limit=2, clock=lambda: micros(T0))
     read = pii_read(["email"], {"email"}, {}, 3)
     assert read is not None
     for reader in ("Consumer/a", "Consumer/b", "Consumer/c"):
