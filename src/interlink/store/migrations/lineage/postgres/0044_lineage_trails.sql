@@ -2,8 +2,9 @@
 -- ('customer C000042'), its newest hop's time in microseconds since the epoch, and the hops as
 -- one text. An event's publish and delivery, written in the same second, make one row and one
 -- index entry instead of two of each. The index holds the subject alone (and the id, which
--- orders a subject's rows): every column in it costs each write. Each hop of the table of a row per hop becomes a row of its own, the hop
--- as a JSON array (its time, kind, actor, target, detail, event type, event id, run id).
+-- orders a subject's rows): every column in it costs each write.
+-- Each hop of the former table (a row per hop) becomes a row of its own, the hop as a JSON
+-- array (its time, kind, actor, target, detail, event type, event id, run id).
 CREATE TABLE lineage_trails (
     id BIGSERIAL PRIMARY KEY,
     subject TEXT NOT NULL,
@@ -11,8 +12,8 @@ CREATE TABLE lineage_trails (
     hops TEXT NOT NULL
 );
 INSERT INTO lineage_trails (subject, at, hops)
-SELECT subject_type || ' ' || subject_key, micros, json_build_array(micros, kind, actor, target, detail,
-    event_type, event_id, run_id)::text
+SELECT subject_type || ' ' || subject_key, micros,
+    json_build_array(micros, kind, actor, target, detail, event_type, event_id, run_id)::text
 FROM (
     SELECT *, round(extract(epoch FROM at) * 1000000)::bigint AS micros FROM lineage_hops
 ) AS old

@@ -1,9 +1,10 @@
 -- Record-level lineage, one row per subject and write (store/lineage_rows.py): the subject
 -- ('customer C000042'), its newest hop's time in microseconds since the epoch, and the hops as
 -- one text. An event's publish and delivery, written in the same second, make one row and one
--- index entry instead of two of each. The index holds the subject alone (and the id, which
--- orders a subject's rows): every column in it costs each write. Each hop of the table of a row per hop becomes a row of its own, the hop
--- as a JSON array (its time, kind, actor, target, detail, event type, event id, run id).
+-- index entry instead of two of each. The index holds the subject alone: every column in it
+-- costs each write.
+-- Each hop of the former table (a row per hop) becomes a row of its own, the hop as a JSON
+-- array (its time, kind, actor, target, detail, event type, event id, run id).
 CREATE TABLE lineage_trails (
     id INTEGER PRIMARY KEY,
     subject TEXT NOT NULL,
