@@ -41,10 +41,11 @@ log = logging.getLogger("interlink.serve")
 
 #: Seconds a thread holds the GIL while another waits for it (Python's default is 5 ms). The
 #: store's writer threads (flow checkpoints, event queues, lineage) release the GIL around every
-#: SQLite step and psycopg round trip and must take it back from the busy event loop each time:
-#: at 5 ms a wait, a batch of checkpoints took tens of milliseconds and capped a consumed
-#: queue's rate (bench/connectors_consume.py: 0.38-0.39x the plain consumer at 5 ms,
-#: 0.47-0.54x at 1 ms on the same machine).
+#: SQLite step and psycopg round trip and must take it back from the busy event loop each time.
+#: On a machine whose cores are busy with other work too, 5 ms a wait made a batch of
+#: checkpoints take tens of milliseconds and capped a consumed queue's rate
+#: (bench/connectors_consume.py, AMQP, load 2.5-3: 0.38-0.39x the plain consumer at 5 ms,
+#: 0.47-0.48x at 1 ms, runs interleaved); at rest the two are within the runs' spread.
 SWITCH_INTERVAL: Final = 0.001
 
 
