@@ -172,6 +172,12 @@ def _amended(
     return amended(base, root / relative, text) if base is not None else None
 
 
+#: Per estate directory, the snapshot content hash last found to match its files and those
+#: files' (mtime, size) then: while they stay the same, an editor's check (one a keystroke)
+#: does not read every file again to hash it.
+_CONFIRMED: dict[Path, tuple[str, list[tuple[int, int]]]] = {}
+
+
 def current_estate(root: Path, snapshot: Snapshot) -> Estate | None:
     """The snapshot's estate when it is what the directory at ``root`` holds now: the same
     files with the same bytes. None after a file changed since the last reload (or one that
@@ -181,11 +187,24 @@ def current_estate(root: Path, snapshot: Snapshot) -> Estate | None:
     if base.root != root or unreadable or files != base.files:
         return None
     try:
-        if content_hash(base) != snapshot.content_hash:
-            return None
+        # Taken before the hash: a file changed after it shows as changed next time.
+        seen = (snapshot.content_hash, _stats(base))
+        if _CONFIRMED.get(root) != seen:
+            if content_hash(base) != snapshot.content_hash:
+                return None
+            _CONFIRMED[root] = seen
     except OSError:
         return None
     return base
+
+
+def _stats(estate: Estate) -> list[tuple[int, int]]:
+    """Each estate and contract file's modification time (ns) and size."""
+    found = []
+    for file in sorted({*estate.files, *estate.contracts}):
+        stat = file.stat()
+        found.append((stat.st_mtime_ns, stat.st_size))
+    return found
 
 
 def _shown(finding: Finding, root: Path) -> Shown:
