@@ -3,7 +3,9 @@
 Every run's checkpoint is its own small transaction; with many runs in flight, each paying a
 thread hop and a commit (an fsync on PostgreSQL) is what limits runs a second. The calls that
 arrive while a batch is being written wait for the next one, which runs them in a single
-worker-thread call and a single transaction. When one of them fails (a lost lease, a store
+worker-thread call and a single transaction. The writer thread takes that next batch itself as
+soon as the last one committed, and hands each batch's outcomes to the event loop in one
+callback: a loop busy with the runs the last batch woke would otherwise keep the writer idle. When one of them fails (a lost lease, a store
 error), the whole batch is rolled back and each call runs again alone, in a transaction of its
 own, so a failure stays its own call's (the calls only touch the store: running one again after
 a rollback is safe). A caller hears back only after the batch committed, so a
@@ -30,22 +32,71 @@ _Call = tuple[Callable[..., Any], Any, "asyncio.Future[Any]", bool]
 Item = TypeVar("Item")
 
 
+class _Lane:
+    """A queue of store calls and the threads that take them off it in batches: each thread,
+    once a batch is done, takes the next at once, not when the event loop has heard of it (the
+    loop, busy with the runs the last batch woke, would otherwise keep the store idle)."""
+
+    def __init__(
+        self, apply: Callable[[list[_Call]], list[tuple[bool, Any]]], threads: int, name: str
+    ) -> None:
+        self._apply = apply
+        self._queue: list[_Call] = []
+        self._lock = threading.Lock()  # the queue and the count, shared with the threads
+        self._draining = 0  # threads taking batches off the queue
+        self._parallel = threads
+        self._name = name
+        self._threads: ThreadPoolExecutor | None = None
+
+    async def enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._queue.append((fn, args, future, many))
+            drain = self._draining < self._parallel
+            if drain:
+                self._draining += 1
+        if drain:
+            if self._threads is None:  # the same few threads stay warm
+                self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix=self._name)
+            self._threads.submit(self._drain)
+        return await future
+
+    def _drain(self) -> None:
+        """In one of the lane's threads: batches until the queue is empty."""
+        batch: list[_Call] = []
+        try:
+            while True:
+                with self._lock:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._draining -= 1
+                        return
+                try:
+                    outcomes = self._apply(batch)
+                except Exception as exc:  # the store failed on its own: every call did
+                    outcomes = [(False, exc)] * len(batch)
+                _answer(batch, outcomes)
+        except BaseException as exc:  # the thread is going: its calls fail, the lane goes on
+            with self._lock:
+                self._draining -= 1
+            _answer(batch, [(False, exc)] * len(batch))
+            raise
+
+
 class GroupCommit:
     """Batches store calls made from one event loop; :meth:`transaction` is what they use."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._local = threading.local()  # the batch's session, in the thread writing it
-        self._queue: list[_Call] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._local = threading.local()  # the batch's session, in the thread running it
         # SQLite has one connection and one writer; PostgreSQL commits batches side by side,
         # leaving one of the pool's connections to the store's other users.
-        self._parallel = 1 if db.dialect == "sqlite" else _POSTGRES_WRITERS
-        self._threads: ThreadPoolExecutor | None = None
+        parallel = 1 if db.dialect == "sqlite" else _POSTGRES_WRITERS
+        self._writes = _Lane(self._apply, parallel, "group-commit")
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the next batch; its result or its exception once that committed."""
-        result: T = await self._enqueue(fn, args, False)
+        result: T = await self._writes.enqueue(fn, args, False)
         return result
 
     async def each(self, fn: Callable[[list[Item]], Sequence[T | Exception]], item: Item) -> T:
@@ -53,24 +104,8 @@ class GroupCommit:
         calls of the same ``fn``, so it writes them all with a statement per table; its
         outcome for this item (raised when an exception) once the batch committed. ``fn``
         returns one outcome per item, in order: an item's exception fails that item only."""
-        result: T = await self._enqueue(fn, item, True)
+        result: T = await self._writes.enqueue(fn, item, True)
         return result
-
-    async def _enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append((fn, args, future, many))
-        # A writer that found the queue empty has ended, even before its done callbacks ran.
-        self._writers = {writer for writer in self._writers if not writer.done()}
-        if len(self._writers) < self._parallel:
-            self._writers.add(asyncio.create_task(self._write()))
-        return await future
-
-    def _executor(self) -> ThreadPoolExecutor:
-        """The batches' own threads (as many as batches written at once): the same few stay
-        warm, and the default executor stays free for other blocking work."""
-        if self._threads is None:
-            self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix="group-commit")
-        return self._threads
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -92,22 +127,6 @@ class GroupCommit:
                 yield own
             return
         yield session
-
-    async def _write(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                loop = asyncio.get_running_loop()
-                outcomes = await loop.run_in_executor(self._executor(), self._apply, batch)
-            except Exception as exc:  # the store failed on its own: every call did
-                outcomes = [(False, exc)] * len(batch)
-            for (_, _, future, _), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():  # its caller was cancelled
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
 
     def _apply(self, batch: list[_Call]) -> list[tuple[bool, Any]]:
         if len(batch) > 1:
@@ -149,6 +168,28 @@ class GroupCommit:
             return _outcome(fn([args])[0]) if many else (True, fn(*args))
         except Exception as exc:
             return False, exc
+
+
+def _answer(batch: list[_Call], outcomes: list[tuple[bool, Any]]) -> None:
+    """From a lane's thread: each call's outcome to its caller, on the caller's loop."""
+    loops: dict[asyncio.AbstractEventLoop, list[int]] = {}
+    for position, call in enumerate(batch):
+        loops.setdefault(call[2].get_loop(), []).append(position)
+    for loop, positions in loops.items():
+        settled = [(batch[p][2], outcomes[p]) for p in positions]
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+            loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+    """On the callers' loop: each call's outcome to its future."""
+    for future, (ok, value) in settled:
+        if future.done():  # its caller was cancelled
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _outcome(result: Any) -> tuple[bool, Any]:
