@@ -51,15 +51,24 @@ class _Lane:
 
     async def enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        call = (fn, args, future, many)
         with self._lock:
-            self._queue.append((fn, args, future, many))
+            self._queue.append(call)
             drain = self._draining < self._parallel
             if drain:
                 self._draining += 1
         if drain:
             if self._threads is None:  # the same few threads stay warm
                 self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix=self._name)
-            self._threads.submit(self._drain)
+            try:
+                self._threads.submit(self._drain)
+            except RuntimeError:  # the interpreter is shutting down: no thread will come
+                with self._lock:
+                    self._draining -= 1
+                    left = [queued for queued in self._queue if queued is not call]
+                    if len(left) < len(self._queue):  # no thread at work has taken it
+                        self._queue = left
+                        raise
         return await future
 
     def _drain(self) -> None:

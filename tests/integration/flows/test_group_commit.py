@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -108,3 +110,34 @@ def test_checkpoints_written_together_keep_a_lost_lease_to_its_own_run(store: St
     (held,) = [run for run in runs.latest() if run.input == 2]
     assert (held.step, held.context) == (0, {"message": 2, "steps": {}})
     assert runs.steps(held.id) == []  # nothing of the lost run's checkpoint was written
+
+
+def test_the_writer_takes_the_next_batch_while_the_loop_is_busy(store: Store) -> None:
+    """A call arriving while a batch is written is written as soon as a writer is free (the
+    same one on SQLite, once the batch committed; another on PostgreSQL), not once the event
+    loop, blocked here on purpose, has heard of the first batch."""
+    commits = FlowRuns(store.db).commits
+    first_started = threading.Event()
+    ran_at: dict[str, float] = {}
+
+    def first() -> None:
+        first_started.set()
+        time.sleep(0.2)
+        ran_at["first"] = time.monotonic()
+
+    def second() -> None:
+        ran_at["second"] = time.monotonic()
+
+    async def scenario() -> float:
+        writing = asyncio.ensure_future(commits.call(first))
+        await asyncio.to_thread(first_started.wait, 5.0)
+        queued = asyncio.ensure_future(commits.call(second))
+        await asyncio.sleep(0)  # the second call is queued behind the batch being written
+        time.sleep(1.5)  # the loop busy: it hears of neither batch meanwhile
+        unblocked = time.monotonic()
+        await asyncio.gather(writing, queued)
+        return unblocked
+
+    unblocked = asyncio.run(scenario())
+    assert ran_at["first"] < unblocked
+    assert ran_at["second"] < unblocked
