@@ -50,26 +50,27 @@ class _Lane:
         self._threads: ThreadPoolExecutor | None = None
 
     async def enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        call = (fn, args, future, many)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._lock:
-            self._queue.append(call)
-            drain = self._draining < self._parallel
-            if drain:
+            self._queue.append((fn, args, future, many))
+            start = self._draining < self._parallel
+            if start:
                 self._draining += 1
-        if drain:
-            if self._threads is None:  # the same few threads stay warm
-                self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix=self._name)
-            try:
-                self._threads.submit(self._drain)
-            except RuntimeError:  # the interpreter is shutting down: no thread will come
-                with self._lock:
-                    self._draining -= 1
-                    left = [queued for queued in self._queue if queued is not call]
-                    if len(left) < len(self._queue):  # no thread at work has taken it
-                        self._queue = left
-                        raise
+        if start:  # once this turn of the loop is over: the calls made in it make one batch
+            loop.call_soon(self._start)
         return await future
+
+    def _start(self) -> None:
+        if self._threads is None:  # the same few threads stay warm
+            self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix=self._name)
+        try:
+            self._threads.submit(self._drain)
+        except RuntimeError as exc:  # the interpreter is shutting down: no thread will come
+            with self._lock:
+                self._draining -= 1
+                batch, self._queue = self._queue, []
+            _answer(batch, [(False, exc)] * len(batch))
 
     def _drain(self) -> None:
         """In one of the lane's threads: batches until the queue is empty."""
