@@ -3,9 +3,10 @@
 Every run's checkpoint is its own small transaction; with many runs in flight, each paying a
 thread hop and a commit (an fsync on PostgreSQL) is what limits runs a second. The calls that
 arrive while a batch is being written wait for the next one, which runs them in a single
-worker-thread call and a single transaction. The writer thread takes that next batch itself
-as soon as the last one committed, and hands each batch's outcomes to the event loop in one
-callback: a loop busy with the runs the last batch woke would otherwise keep the writer idle.
+worker-thread call and a single transaction (the calls made in one turn of the event loop
+start in one batch, in order). The writer thread takes the next batch itself as soon as the
+last one committed, and hands each batch's outcomes to the loop in one callback: a loop busy
+with the runs the last batch woke would otherwise keep the writer idle.
 When one of the calls fails (a lost lease, a store error), the whole batch is rolled back and
 each call runs again alone, in a transaction of its own, so a failure stays its own call's
 (the calls only touch the store: running one again after a rollback is safe). A caller hears
