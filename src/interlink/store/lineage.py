@@ -68,11 +68,6 @@ def held(hop: Hop) -> Held:
     return (hop[0], hop[1], micros(hop[2]), *hop[3:])
 
 
-def hop_of(held: Held) -> Hop:
-    """A held hop as a :class:`Hop`."""
-    return Hop(held[0], held[1], moment(held[2]), cast(HopKind, held[3]), *held[4:])
-
-
 class LineageHops:
     def __init__(self, db: Database) -> None:
         self._db = db
