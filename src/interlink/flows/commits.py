@@ -34,81 +34,23 @@ _Call = tuple[Callable[..., Any], Any, "asyncio.Future[Any]", bool]
 Item = TypeVar("Item")
 
 
-class _Lane:
-    """A queue of store calls and the threads that take them off it in batches: each thread,
-    once a batch is done, takes the next at once, not when the event loop has heard of it (the
-    loop, busy with the runs the last batch woke, would otherwise keep the store idle)."""
-
-    def __init__(
-        self, apply: Callable[[list[_Call]], list[tuple[bool, Any]]], threads: int, name: str
-    ) -> None:
-        self._apply = apply
-        self._queue: list[_Call] = []
-        self._lock = threading.Lock()  # the queue and the count, shared with the threads
-        self._draining = 0  # threads taking batches off the queue
-        self._parallel = threads
-        self._name = name
-        self._threads: ThreadPoolExecutor | None = None
-
-    async def enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        with self._lock:
-            self._queue.append((fn, args, future, many))
-            start = self._draining < self._parallel
-            if start:
-                self._draining += 1
-        if start:  # once this turn of the loop is over: the calls made in it make one batch
-            loop.call_soon(self._start)
-        return await future
-
-    def _start(self) -> None:
-        if self._threads is None:  # the same few threads stay warm
-            self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix=self._name)
-        try:
-            self._threads.submit(self._drain)
-        except RuntimeError as exc:  # the interpreter is shutting down: no thread will come
-            with self._lock:
-                self._draining -= 1
-                batch, self._queue = self._queue, []
-            _answer(batch, [(False, exc)] * len(batch))
-
-    def _drain(self) -> None:
-        """In one of the lane's threads: batches until the queue is empty."""
-        batch: list[_Call] = []
-        try:
-            while True:
-                with self._lock:
-                    batch, self._queue = self._queue, []
-                    if not batch:
-                        self._draining -= 1
-                        return
-                try:
-                    outcomes = self._apply(batch)
-                except Exception as exc:  # the store failed on its own: every call did
-                    outcomes = [(False, exc)] * len(batch)
-                _answer(batch, outcomes)
-        except BaseException as exc:  # the thread is going: its calls fail, the lane goes on
-            with self._lock:
-                self._draining -= 1
-            _answer(batch, [(False, exc)] * len(batch))
-            raise
-
-
 class GroupCommit:
     """Batches store calls made from one event loop; :meth:`transaction` is what they use."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._local = threading.local()  # the batch's session, in the thread running it
+        self._queue: list[_Call] = []
+        self._lock = threading.Lock()  # the queue and the count, shared with the writers
+        self._writing = 0  # writer threads taking batches off the queue
         # SQLite has one connection and one writer; PostgreSQL commits batches side by side,
         # leaving one of the pool's connections to the store's other users.
-        parallel = 1 if db.dialect == "sqlite" else _POSTGRES_WRITERS
-        self._writes = _Lane(self._apply, parallel, "group-commit")
+        self._parallel = 1 if db.dialect == "sqlite" else _POSTGRES_WRITERS
+        self._threads: ThreadPoolExecutor | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the next batch; its result or its exception once that committed."""
-        result: T = await self._writes.enqueue(fn, args, False)
+        result: T = await self._enqueue(fn, args, False)
         return result
 
     async def each(self, fn: Callable[[list[Item]], Sequence[T | Exception]], item: Item) -> T:
@@ -116,8 +58,54 @@ class GroupCommit:
         calls of the same ``fn``, so it writes them all with a statement per table; its
         outcome for this item (raised when an exception) once the batch committed. ``fn``
         returns one outcome per item, in order: an item's exception fails that item only."""
-        result: T = await self._writes.enqueue(fn, item, True)
+        result: T = await self._enqueue(fn, item, True)
         return result
+
+    async def _enqueue(self, fn: Callable[..., Any], args: Any, many: bool) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            self._queue.append((fn, args, future, many))
+            start = self._writing < self._parallel
+            if start:
+                self._writing += 1
+        if start:  # once this turn of the loop is over: the calls made in it make one batch
+            loop.call_soon(self._start)
+        return await future
+
+    def _start(self) -> None:
+        if self._threads is None:  # the same few threads stay warm
+            self._threads = ThreadPoolExecutor(self._parallel, thread_name_prefix="group-commit")
+        try:
+            self._threads.submit(self._write)
+        except RuntimeError as exc:  # the interpreter is shutting down: no thread will come
+            with self._lock:
+                self._writing -= 1
+                batch, self._queue = self._queue, []
+            _answer(batch, [(False, exc)] * len(batch))
+
+    def _write(self) -> None:
+        """In a writer thread: batches until the queue is empty. The next batch is taken here
+        as soon as one committed, not when the event loop has heard of it: the loop, busy with
+        the runs the last batch woke, would otherwise keep the writer idle."""
+        batch: list[_Call] = []
+        try:
+            while True:
+                with self._lock:
+                    batch, self._queue = self._queue, []
+                    if not batch:
+                        self._writing -= 1
+                        return
+                try:
+                    outcomes = self._apply(batch)
+                except Exception as exc:  # the store failed on its own: every call did
+                    outcomes = [(False, exc)] * len(batch)
+                _answer(batch, outcomes)
+        except BaseException as exc:  # the thread is going: its calls fail, the others go on
+            with self._lock:
+                self._writing -= 1
+            _answer(batch, [(False, exc)] * len(batch))
+            raise
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -183,7 +171,7 @@ class GroupCommit:
 
 
 def _answer(batch: list[_Call], outcomes: list[tuple[bool, Any]]) -> None:
-    """From a lane's thread: each call's outcome to its caller, on the caller's loop."""
+    """From a writer thread: each call's outcome to its caller, on the caller's loop."""
     loops: dict[asyncio.AbstractEventLoop, list[int]] = {}
     for position, call in enumerate(batch):
         loops.setdefault(call[2].get_loop(), []).append(position)
