@@ -1,27 +1,37 @@
 """What tracing costs: gateway and event throughput with tracing off and on, in one run.
 
     .venv/bin/python bench/observe_traces.py [--rounds 3] [--duration 10] [--connections 64]
-        [--events 5000] [--sample-ratio 1.0] [--lineage]
+        [--events 5000] [--steady-rate 2000] [--sample-ratio 1.0] [--lineage] [--same]
 
 Two ``interlink serve`` processes on the same estate, one gateway worker each, the second
 with ``telemetry.otlpEndpoint`` set to an OTLP/HTTP sink in its own process (it reads each
 export and answers 200, so the platform pays the full export and nothing else is charged to
-it). Each round measures, for each of the two in turn:
+it). Each round measures, for each of the two in turn (which goes first alternates by round):
 
-- the gateway: wrk against a route to an nginx upstream answering by itself (bench/gateway.py's
-  set-up), requests a second and the CPU the serve process and its children (the exporter
-  process, with tracing on) spent per request;
-- events: ``--events`` events published with the ``AsyncPublisher`` (batching) to a type with
-  a signed webhook subscription to a receiver in this process, timed from the first publish to
-  the last delivery, and the CPU the serve process and its children spent per event (the
-  steadier figure on a busy machine).
+- the gateway at full speed: wrk against a route to an nginx upstream answering by itself
+  (bench/gateway.py's set-up), requests a second and the CPU the serve process and its
+  children (the exporter process, with tracing on) spent per request;
+- the gateway at a steady load: wrk's 8 connections each pausing 2 ms before every request
+  (about 4,000 requests a second, well under either process's speed), the CPU per request;
+- events at full speed: ``--events`` events published with the ``AsyncPublisher`` (batching)
+  to a type with a signed webhook subscription to a receiver in this process, timed from the
+  first publish to the last delivery, and the CPU the serve process and its children spent per
+  event;
+- events at a steady load: as many events published in batches of 50 at ``--steady-rate`` a
+  second, on schedule (an open loop), and the CPU per event.
+
+At full speed every stage of a saturated process batches what waits, and how much waits moves
+with what else the two cores run: the CPU per request or event moves with it, by ±20 % from
+round to round between two identical processes (``--same`` runs both untraced and prints that
+spread). At a steady load both do the same work at the same pace, so the CPU per request or
+event is the figure that shows what tracing adds.
 
 With ``--lineage`` the second also records the event type's subject (record-level lineage), so
 "on" is everything observing costs the event path (bench/observe.py runs it so).
 
 It prints each round and the median ratio on/off of each figure; the target is a cost of at
-most 10 % (a ratio of 0.90 or more). The two processes share the machine with wrk, the
-upstream and the receivers: compare the ratios, not the absolute figures.
+most 10 % (a ratio of 0.90 or more; 1.10 or less for CPU). The two processes share the machine
+with wrk, the upstream and the receivers: compare the ratios, not the absolute figures.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,7 +49,7 @@ import urllib.request
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -47,6 +58,12 @@ import gateway
 from interlink.events.signing import generate_secret
 from interlink.sdk import AsyncPublisher
 from observe_lineage import SUBJECT_SPEC
+
+#: The steady load: wrk's connections each pause this long before every request (about
+#: 4,000 requests a second in all), and events published in batches of this many.
+STEADY_CONNECTIONS = 8
+STEADY_DELAY_MS = 2
+STEADY_BATCH = 50
 
 
 def sink(port: int) -> None:
@@ -122,6 +139,41 @@ async def publish_to_delivery(
     return count / (time.perf_counter() - began)
 
 
+async def publish_steadily(
+    served: dict[str, tuple[int, int, str]],
+    receiver: events.ThreadReceiver,
+    count: int,
+    rate: float,
+) -> None:
+    """``count`` events published to each process at ``rate`` a second, in batches of
+    ``STEADY_BATCH`` sent on schedule whatever the last one's answer took (an open loop),
+    until all are delivered."""
+    before = len(receiver.receiver.delivered)
+
+    async def publish(port: int, key: str) -> None:
+        url = f"http://127.0.0.1:{port}"
+        async with AsyncPublisher(url, source="bench", key=key) as publisher:
+            began = time.perf_counter()
+            sent = []
+            for start in range(0, count, STEADY_BATCH):
+                batch = [
+                    publisher.event(events.LATENCY, events.data(n))
+                    for n in range(start, min(count, start + STEADY_BATCH))
+                ]
+                sent.append(asyncio.ensure_future(publisher.publish_many(batch)))
+                ahead = began + (start + STEADY_BATCH) / rate - time.perf_counter()
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            await asyncio.gather(*sent)
+
+    await asyncio.gather(*(publish(port, key) for _, port, key in served.values()))
+    deadline = time.monotonic() + 120
+    while len(receiver.receiver.delivered) < before + count * len(served):
+        if time.monotonic() > deadline:
+            raise SystemExit("the steady deliveries did not all arrive within 120 s")
+        await asyncio.sleep(0.01)
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This bench's options (bench/observe.py takes them too)."""
     parser.add_argument("--rounds", type=int, default=3)
@@ -129,6 +181,12 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--events", type=int, default=5000, help="events per round")
+    parser.add_argument(
+        "--steady-rate", type=float, default=2000.0, help="events a second at the steady load"
+    )
+    parser.add_argument(
+        "--same", action="store_true", help="both processes untraced: the bench's own spread"
+    )
 
 
 Summary = dict[str, list[float]]
@@ -144,16 +202,17 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
         upstream = gateway.free_port()
         cpus = sorted(os.sched_getaffinity(0))
         conf = gateway.upstream_nginx_config(root, upstream, max(1, len(cpus) - 1))
-        gateway.start(stack, gateway.nginx_args(conf), **quiet)
+        upstream_proc = gateway.start(stack, gateway.nginx_args(conf), **quiet)
         gateway.wait_port(upstream)
         otlp = gateway.free_port()
-        gateway.start(stack, [sys.executable, __file__, "--sink", str(otlp)], **quiet)
+        sink_proc = gateway.start(stack, [sys.executable, __file__, "--sink", str(otlp)], **quiet)
         gateway.wait_port(otlp)
         secret = generate_secret()
         receiver = events.ThreadReceiver(secret)
         stack.callback(receiver.stop)
         served: dict[str, tuple[int, int, str]] = {}  # name -> (pid, gateway port, key)
-        for name, endpoint in (("off", None), ("on", f"http://127.0.0.1:{otlp}")):
+        traced = None if args.same else f"http://127.0.0.1:{otlp}"
+        for name, endpoint in (("off", None), ("on", traced)):
             directory = write_estate(
                 root / name,
                 upstream,
@@ -176,43 +235,144 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
             f"{args.events:,} events a round; {len(cpus)} CPUs; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
-        figures: dict[str, list[tuple[float, float, float, float]]] = {"off": [], "on": []}
+        figures: dict[str, list[Figures]] = {"off": [], "on": []}
+        steady: list[dict[str, tuple[float, float]]] = []
+        measured = {cpus[-1]} if len(cpus) >= 2 else None
+        load = set(cpus[:-1])
+        if measured is not None:  # this process (the publisher, the receiver), the upstream
+            for pid in (os.getpid(), *descendants(upstream_proc.pid), sink_proc.pid):
+                gateway.pin(pid, load)
+        script = root / "steady.lua"
+        script.write_text(f"function delay() return {STEADY_DELAY_MS} end\n")
         for number in range(1, args.rounds + 1):
-            for name in ("off", "on"):
+            # Each in turn first: a machine drifting within a round favours neither.
+            for name in ("off", "on") if number % 2 else ("on", "off"):
                 pid, port, key = served[name]
-                # The serve process and its children: the exporter process when tracing.
-                family = [pid, *gateway.children(pid)]
-                everyone = [p for q, _, _ in served.values() for p in (q, *gateway.children(q))]
-                # Each measurement starts idle and counts the work it leaves behind (spans
-                # exported, hops written after the last answer), not the next one.
-                gateway.settle(everyone)
-                result = gateway.wrk(name, f"http://127.0.0.1:{port}/fast/x", args, proxy=family)
-                ended = gateway.cpu_seconds(family)
-                gateway.settle(everyone)
-                left = (gateway.cpu_seconds(family) - ended) / (result.rps * args.duration) * 1e6
-                per_request = (result.cpu_us or 0.0) + left
-                before = gateway.cpu_seconds(family)
-                rate = asyncio.run(
-                    publish_to_delivery(f"http://127.0.0.1:{port}", key, receiver, args.events)
+                # The serve process and all it started: its gateway worker, and each one's
+                # exporter process when tracing.
+                family = descendants(pid)
+                everyone = [p for q, _, _ in served.values() for p in descendants(q)]
+                if measured is not None:
+                    # The measured process alone on the last CPU, everything else on the
+                    # others, as bench/gateway.py places the proxy under test.
+                    for other in everyone:
+                        gateway.pin(other, measured if other in family else load)
+                url = f"http://127.0.0.1:{port}"
+                figures[name].append(
+                    one_round(args, url, key, receiver, family, everyone, load or None)
                 )
-                gateway.settle(everyone)
-                spent = (gateway.cpu_seconds(family) - before) / args.events * 1e6
-                figures[name].append((result.rps, per_request, rate, spent))
+            steady.append(steady_round(args, served, receiver, script))
             off, on = figures["off"][-1], figures["on"][-1]
+            (off_request, off_event), (on_request, on_event) = steady[-1]["off"], steady[-1]["on"]
             print(
-                f"  round {number}: gateway {off[0]:,.0f} -> {on[0]:,.0f} req/s "
-                f"({on[0] / off[0]:.2f}), CPU {off[1]:.1f} -> {on[1]:.1f} us/req; "
-                f"events {off[2]:,.0f} -> {on[2]:,.0f}/s ({on[2] / off[2]:.2f}), "
-                f"CPU {off[3]:.0f} -> {on[3]:.0f} us/event",
+                f"  round {number}: gateway {off.rps:,.0f} -> {on.rps:,.0f} req/s "
+                f"({on.rps / off.rps:.2f}), CPU {off.request_us:.1f} -> {on.request_us:.1f} "
+                f"us/req, steady {off_request:.1f} -> {on_request:.1f}; "
+                f"events {off.events:,.0f} -> {on.events:,.0f}/s ({on.events / off.events:.2f}), "
+                f"CPU {off.event_us:.0f} -> {on.event_us:.0f} us/event, "
+                f"steady {off_event:.0f} -> {on_event:.0f}",
                 flush=True,
             )
     pairs = list(zip(figures["off"], figures["on"], strict=True))
     return {
-        "gateway throughput on/off": [on[0] / off[0] for off, on in pairs],
-        "gateway CPU per request on/off": [on[1] / off[1] for off, on in pairs if off[1]],
-        "publish -> delivery throughput on/off": [on[2] / off[2] for off, on in pairs],
-        "event CPU per event on/off": [on[3] / off[3] for off, on in pairs if off[3]],
+        "gateway throughput on/off": [on.rps / off.rps for off, on in pairs],
+        "gateway CPU per request on/off": [on.request_us / off.request_us for off, on in pairs],
+        "gateway CPU per request, steady load": [each["on"][0] / each["off"][0] for each in steady],
+        "publish -> delivery throughput on/off": [on.events / off.events for off, on in pairs],
+        "event CPU per event on/off": [on.event_us / off.event_us for off, on in pairs],
+        "event CPU per event, steady load": [each["on"][1] / each["off"][1] for each in steady],
     }
+
+
+class Figures(NamedTuple):
+    """One process's figures at full speed in one round."""
+
+    rps: float
+    request_us: float
+    events: float
+    event_us: float
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it."""
+    return [pid, *(p for child in gateway.children(pid) for p in descendants(child))]
+
+
+def one_round(
+    args: argparse.Namespace,
+    url: str,
+    key: str,
+    receiver: events.ThreadReceiver,
+    family: list[int],
+    everyone: list[int],
+    load: set[int] | None,
+) -> Figures:
+    """One process's round. Each measurement starts idle and counts the work it leaves behind
+    (spans exported, hops written after the last answer), not the next one's."""
+
+    def spent_since(before: float) -> float:
+        gateway.settle(everyone)
+        return gateway.cpu_seconds(family) - before
+
+    gateway.settle(everyone)
+    result = gateway.wrk("gateway", f"{url}/fast/x", args, proxy=family, cpus=load)
+    ended = gateway.cpu_seconds(family)
+    left = spent_since(ended) / (result.rps * args.duration) * 1e6
+    before = gateway.cpu_seconds(family)
+    rate = asyncio.run(publish_to_delivery(url, key, receiver, args.events))
+    event_us = spent_since(before) / args.events * 1e6
+    return Figures(result.rps, (result.cpu_us or 0.0) + left, rate, event_us)
+
+
+def steady_round(
+    args: argparse.Namespace,
+    served: dict[str, tuple[int, int, str]],
+    receiver: events.ThreadReceiver,
+    script: Path,
+) -> dict[str, tuple[float, float]]:
+    """Each process's CPU per request, then per event, under the same steady load at the same
+    time: whatever the machine does meanwhile, it does to both."""
+    families = {name: descendants(pid) for name, (pid, _, _) in served.items()}
+    everyone = [p for family in families.values() for p in family]
+    cpus = set(os.sched_getaffinity(0))
+    for pid in everyone:  # unpinned: each may run anywhere, as the other does
+        gateway.pin(pid, cpus)
+
+    def spent(before: dict[str, float]) -> dict[str, float]:
+        gateway.settle(everyone)
+        return {n: gateway.cpu_seconds(f) - before[n] for n, f in families.items()}
+
+    gateway.settle(everyone)
+    before = {name: gateway.cpu_seconds(family) for name, family in families.items()}
+    loads = {
+        name: steady_wrk(f"http://127.0.0.1:{port}/fast/x", script, args.duration)
+        for name, (_, port, _) in served.items()
+    }
+    requests = {name: finished(load) for name, load in loads.items()}
+    per_request = {n: cpu / requests[n] * 1e6 for n, cpu in spent(before).items()}
+    before = {name: gateway.cpu_seconds(family) for name, family in families.items()}
+    asyncio.run(publish_steadily(served, receiver, args.events, args.steady_rate))
+    per_event = {n: cpu / args.events * 1e6 for n, cpu in spent(before).items()}
+    return {name: (per_request[name], per_event[name]) for name in served}
+
+
+def steady_wrk(url: str, script: Path, seconds: int) -> subprocess.Popen[str]:
+    """wrk making requests for ``seconds``, its connections each pausing ``STEADY_DELAY_MS``
+    before every request: a load well under what either process can take."""
+    return subprocess.Popen(
+        ["wrk", "-t1", f"-c{STEADY_CONNECTIONS}", f"-d{seconds}s", "-s", str(script), url],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finished(load: subprocess.Popen[str]) -> int:
+    """The requests a :func:`steady_wrk` made, once it is done."""
+    out, _ = load.communicate()
+    found = re.search(r"(\d+) requests in", out)
+    if load.returncode or found is None or re.search(r"Non-2xx or 3xx responses", out):
+        raise SystemExit(f"the steady gateway load failed:\n{out}")
+    return int(found.group(1))
 
 
 def report(summary: Summary) -> None:
