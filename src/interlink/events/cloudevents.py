@@ -137,8 +137,10 @@ class CloudEvent:
     def has_json_data(self) -> bool:
         return self.has_data and not isinstance(self.data, bytes) and is_json(self.datacontenttype)
 
-    def to_json_object(self) -> dict[str, Any]:
-        """The structured-mode JSON object: core attributes first, extensions sorted, data last."""
+    def to_json_object(self, traceparent: str | None = None) -> dict[str, Any]:
+        """The structured-mode JSON object: core attributes first, extensions sorted, data last;
+        with ``traceparent`` (a publish's trace context) among them unless the event has its
+        own."""
         obj: dict[str, Any] = {
             "specversion": self.specversion,
             "id": self.id,
@@ -153,17 +155,21 @@ class CloudEvent:
             obj["subject"] = self.subject
         if self.time is not None:
             obj["time"] = self.time
-        for name in sorted(self.extensions):
-            obj[name] = self.extensions[name]
+        extensions = self.extensions
+        if traceparent is not None and "traceparent" not in extensions:
+            extensions = {**extensions, "traceparent": traceparent}
+        for name in sorted(extensions):
+            obj[name] = extensions[name]
         if isinstance(self.data, bytes):
             obj["data_base64"] = base64.b64encode(self.data).decode("ascii")
         elif self.data is not ABSENT:
             obj["data"] = self.data
         return obj
 
-    def to_structured(self) -> bytes:
-        """Compact structured-mode JSON (``application/cloudevents+json``), UTF-8."""
-        obj = self.to_json_object()
+    def to_structured(self, traceparent: str | None = None) -> bytes:
+        """Compact structured-mode JSON (``application/cloudevents+json``), UTF-8; with
+        ``traceparent`` as :meth:`to_json_object` puts it."""
+        obj = self.to_json_object(traceparent)
         try:
             return _UTF8_ENCODER.encode(obj).encode("utf-8")
         except UnicodeEncodeError:  # an unpaired surrogate in a hand-built event: escape it

@@ -26,7 +26,6 @@ from interlink.errors import (
 from interlink.events.bus import Appended, Bus, Envelope
 from interlink.events.cloudevents import CloudEvent, _json_data, parse_http
 from interlink.events.publish_auth import PublishAuth
-from interlink.events.tracing import with_traceparent
 from interlink.events.validation import EventRegistry
 from interlink.observe import signals, tracing
 from interlink.observe.lineage import LineageRecorder
@@ -166,8 +165,7 @@ class EventIngress:
             else:
                 name = f"publish {event_type}"
                 with traced.span(name, "producer", parent=traceparent) as span:
-                    (event,) = with_traceparent([event], span.traceparent)
-                    envelope = registry.check(event)
+                    envelope = registry.check(event, span.traceparent)
                     (appended,) = await self._bus.publish([envelope])
             if self.lineage is not None and not appended.duplicate:
                 _record(self.lineage, event, "", envelope.key)
@@ -231,8 +229,7 @@ class EventIngress:
             parent = headers.get("traceparent")
             with traced.span(name, "producer", parent=parent) as span:
                 span.set("messaging.batch.message_count", len(events))
-                events = with_traceparent(events, span.traceparent)
-                envelopes = self._check(registry, events, batch)
+                envelopes = self._check(registry, events, batch, span.traceparent)
                 appended = await self._bus.publish(envelopes)
         self._observe(seen, envelopes, events, appended)
         results = [
@@ -282,9 +279,13 @@ class EventIngress:
 
     @staticmethod
     def _check(
-        registry: EventRegistry, events: Sequence[CloudEvent], batch: bool
+        registry: EventRegistry,
+        events: Sequence[CloudEvent],
+        batch: bool,
+        traceparent: str | None = None,
     ) -> list[Envelope]:
-        """Validate every event; report every bad one at once, pointers prefixed by its index."""
+        """Validate every event (each stored with ``traceparent`` unless it has its own); report
+        every bad one at once, pointers prefixed by its index."""
         envelopes: list[Envelope] = []
         violations: list[Violation] = []
         unknown: UnknownEventType | None = None
@@ -292,7 +293,7 @@ class EventIngress:
         for i, event in enumerate(events):
             prefix = f"/{i}" if batch else ""
             try:
-                envelopes.append(registry.check(event))
+                envelopes.append(registry.check(event, traceparent))
             except InvalidEventData as exc:
                 violations.extend(Violation(prefix + v.pointer, v.message) for v in exc.violations)
             except UnknownEventType as exc:

@@ -4,45 +4,19 @@ An event carries its trace context in the CloudEvents distributed-tracing extens
 ``traceparent`` (and ``tracestate``) attributes of the event itself, so it is stored with the
 event by every bus backend and read back by whichever node delivers it, at any later time. A
 publish with tracing on is a ``producer`` span (under the publisher's ``traceparent`` header,
-or the current span); each event that comes without its own ``traceparent`` gets the publish
-span's. Each delivery attempt is a ``consumer`` span, a child of the event's ``traceparent``,
+or the current span); each event that comes without its own ``traceparent`` is stored with the
+publish span's (written into its body as it is validated, the event itself left as it is). Each delivery attempt is a ``consumer`` span, a child of the event's ``traceparent``,
 current while the target is called: a webhook is sent that span's ``traceparent``, and a flow
 run started by it links to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from interlink.events.cloudevents import CloudEvent
-
 _TRACEPARENT = b'"traceparent":"'
 # The structured body's data comes last (cloudevents.py), and every attribute before it is a
 # JSON string, whose quotes are escaped: the first of these marks where the attributes end.
 _DATA_KEYS = (b',"data":', b',"data_base64":')
 _LENGTH = 55  # 00-<32 hex>-<16 hex>-<2 hex>
-
-
-def with_traceparent(events: Sequence[CloudEvent], traceparent: str) -> list[CloudEvent]:
-    """``events``, each without a ``traceparent`` of its own given ``traceparent``."""
-    # The constructor rather than dataclasses.replace: a third of its cost, per event.
-    return [
-        event
-        if "traceparent" in event.extensions
-        else CloudEvent(
-            event.id,
-            event.source,
-            event.type,
-            event.data,
-            event.datacontenttype,
-            event.dataschema,
-            event.subject,
-            event.time,
-            {**event.extensions, "traceparent": traceparent},
-            event.specversion,
-        )
-        for event in events
-    ]
 
 
 def event_traceparent(body: bytes) -> str | None:

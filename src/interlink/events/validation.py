@@ -137,15 +137,16 @@ class EventRegistry:
     def types(self) -> Mapping[str, EventType]:
         return self._types
 
-    def check(self, event: CloudEvent) -> Envelope:
-        """Validate ``event`` against its type's schema and return the Envelope to append.
+    def check(self, event: CloudEvent, traceparent: str | None = None) -> Envelope:
+        """Validate ``event`` against its type's schema and return the Envelope to append, its
+        body carrying ``traceparent`` unless the event has its own (events/tracing.py).
 
         Raises ``UnknownEventType``, ``PayloadTooLarge`` or ``InvalidEventData`` (with every
         violation, pointing into the event: ``/data/address/city``, ``/dataschema``).
         """
         etype = self._type(event.type)
         try:
-            body = event.to_structured()
+            body = event.to_structured(traceparent)
         except (ValueError, TypeError) as exc:  # only an event built in code gets here
             raise _invalid("/data", f"cannot be written as JSON: {exc}") from None
         if len(body) > self.max_payload_bytes:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from interlink.events.cloudevents import CloudEvent
-from interlink.events.tracing import event_traceparent, with_traceparent
+from interlink.events.tracing import event_traceparent
 from interlink.flows.tracing import run_context
 from interlink.observe.tracing import TraceParent, otlp_traces_url, parse_traceparent
 
@@ -87,13 +87,14 @@ def test_an_event_carries_the_publish_traceparent_unless_it_has_its_own() -> Non
     plain = CloudEvent(id="1", source="crm", type="t", data={"traceparent": "in the data"})
     own = CloudEvent(id="2", source="crm", type="t", data={}, extensions={"traceparent": GOOD})
     other = f"00-{'1' * 32}-{'2' * 16}-01"
-    traced, kept = with_traceparent([plain, own], other)
-    assert event_traceparent(traced.to_structured()) == other
-    assert event_traceparent(kept.to_structured()) == GOOD
+    traced, kept = plain.to_structured(other), own.to_structured(other)
+    assert event_traceparent(traced) == other
+    assert event_traceparent(kept) == GOOD
     # A "traceparent" key inside the data is not the event's.
     assert event_traceparent(plain.to_structured()) is None
-    body = json.loads(traced.to_structured())
+    body = json.loads(traced)
     assert body["traceparent"] == other
+    assert list(body) == [*list(body)[:-2], "traceparent", "data"]  # extensions before data
     assert body["data"] == {"traceparent": "in the data"}
 
 
