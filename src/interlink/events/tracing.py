@@ -5,9 +5,10 @@ An event carries its trace context in the CloudEvents distributed-tracing extens
 event by every bus backend and read back by whichever node delivers it, at any later time. A
 publish with tracing on is a ``producer`` span (under the publisher's ``traceparent`` header,
 or the current span); each event that comes without its own ``traceparent`` is stored with the
-publish span's (written into its body as it is validated, the event itself left as it is). Each delivery attempt is a ``consumer`` span, a child of the event's ``traceparent``,
-current while the target is called: a webhook is sent that span's ``traceparent``, and a flow
-run started by it links to it.
+publish span's (written into its body as it is validated, the event itself left as it is).
+Each delivery attempt is a ``consumer`` span, a child of the event's ``traceparent``, current
+while the target is called: a webhook is sent that span's ``traceparent``, and a flow run
+started by it links to it.
 """
 
 from __future__ import annotations
