@@ -79,10 +79,16 @@ class GroupCommit:
         try:
             self._threads.submit(self._write)
         except RuntimeError as exc:  # the interpreter is shutting down: no thread will come
-            with self._lock:
-                self._writing -= 1
+            self._leave(exc)
+
+    def _leave(self, exc: BaseException, batch: list[_Call] | None = None) -> None:
+        """A writer that will not write (or no longer): counted out, and ``batch`` (else what
+        waits in the queue) failed with ``exc``."""
+        with self._lock:
+            self._writing -= 1
+            if batch is None:
                 batch, self._queue = self._queue, []
-            _answer(batch, [(False, exc)] * len(batch))
+        _answer(batch, [(False, exc)] * len(batch))
 
     def _write(self) -> None:
         """In a writer thread: batches until the queue is empty. The next batch is taken here
@@ -102,9 +108,7 @@ class GroupCommit:
                     outcomes = [(False, exc)] * len(batch)
                 _answer(batch, outcomes)
         except BaseException as exc:  # the thread is going: its calls fail, the others go on
-            with self._lock:
-                self._writing -= 1
-            _answer(batch, [(False, exc)] * len(batch))
+            self._leave(exc, batch)
             raise
 
     @contextmanager
