@@ -136,12 +136,17 @@ async def publish_to_delivery(
         batch = [publisher.event(events.LATENCY, events.data(n)) for n in range(count)]
         began = time.perf_counter()
         await publisher.publish_many(batch)
+    await delivered(receiver, before + count)
+    return count / (time.perf_counter() - began)
+
+
+async def delivered(receiver: events.ThreadReceiver, total: int) -> None:
+    """Return once the receiver holds ``total`` deliveries; stop the bench after 120 s."""
     deadline = time.monotonic() + 120
-    while len(receiver.receiver.delivered) < before + count:
+    while len(receiver.receiver.delivered) < total:
         if time.monotonic() > deadline:
             raise SystemExit("the deliveries did not all arrive within 120 s")
         await asyncio.sleep(0.01)
-    return count / (time.perf_counter() - began)
 
 
 async def publish_steadily(
@@ -172,11 +177,7 @@ async def publish_steadily(
             await asyncio.gather(*sent)
 
     await asyncio.gather(*(publish(port, key) for _, port, key in served.values()))
-    deadline = time.monotonic() + 120
-    while len(receiver.receiver.delivered) < before + count * len(served):
-        if time.monotonic() > deadline:
-            raise SystemExit("the steady deliveries did not all arrive within 120 s")
-        await asyncio.sleep(0.01)
+    await delivered(receiver, before + count * len(served))
 
 
 def options(parser: argparse.ArgumentParser) -> None:
