@@ -8,7 +8,9 @@ or the current span); each event that comes without its own ``traceparent`` is s
 publish span's (written into its body as it is validated, the event itself left as it is).
 Each delivery attempt is a ``consumer`` span, a child of the event's ``traceparent``, current
 while the target is called: a webhook is sent that span's ``traceparent``, and a flow run
-started by it links to it.
+started by it links to it. An event whose trace is not recorded gets no span: a webhook is
+sent its ``traceparent`` as it is, read from the body by the sender (no context is made
+current for it), and a flow or handler runs with that context current.
 """
 
 from __future__ import annotations

@@ -22,6 +22,12 @@ class Attempt:
 class Sender(Protocol):
     """Delivers one job; never raises for a failed delivery, it returns the failure."""
 
+    #: Whether an attempt runs with its trace context current even when the event's trace is
+    #: not recorded (a flow run links to it, a handler may read it). A sender that does not
+    #: need it (a webhook) passes such an event's own ``traceparent`` on by itself, and the
+    #: dispatcher spares each of its deliveries the context (events/tracing.py).
+    needs_trace_context: bool
+
     async def send(self, job: Job) -> Attempt: ...
 
     async def aclose(self) -> None: ...

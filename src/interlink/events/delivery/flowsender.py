@@ -42,6 +42,8 @@ def event_run_id(subscription: str, event_id: str) -> str:
 class FlowSender:
     """Starts a run of ``flow`` with each job's event data as its input."""
 
+    needs_trace_context = True
+
     def __init__(self, subscription: str, flow: str, starter: FlowStarter) -> None:
         self.subscription = subscription
         self.flow = flow

@@ -50,6 +50,8 @@ def load_handler(name: str) -> Handler:
 class HandlerSender:
     """Calls a handler with each job's event."""
 
+    needs_trace_context = True
+
     def __init__(self, name: str, handler: Handler, timeout: float) -> None:
         self.name = name
         self.handler = handler

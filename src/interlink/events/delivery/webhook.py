@@ -50,6 +50,7 @@ from interlink.events.signing import (
     parse_secret,
     signature_headers,
 )
+from interlink.events.tracing import event_traceparent
 from interlink.http.client import HttpClient
 from interlink.http.credential import Credential
 from interlink.http.origin import Origin
@@ -295,6 +296,8 @@ class HttpxClient:
 class WebhookSender:
     """Signs and POSTs a job, and reads the answer into an :class:`Attempt`."""
 
+    needs_trace_context = False  # it sends an unrecorded event's own traceparent by itself
+
     def __init__(
         self,
         url: str,
@@ -336,8 +339,8 @@ class WebhookSender:
             name, value = self.credential_header
             headers[name] = value
         traced = tracing.current()
-        if traced is not None:  # the receiver continues the delivery attempt's trace
-            parent = traced.traceparent()
+        if traced is not None:  # the receiver continues the attempt's trace, else the event's
+            parent = traced.traceparent() or event_traceparent(job.body)
             if parent is not None:
                 headers["traceparent"] = parent
         if self.token is not None:
