@@ -27,6 +27,7 @@ from interlink.store import (
     redact_url,
     role_allows,
 )
+from interlink.store.database import INSERT_CHUNK
 from interlink.store.keyring import KeyRing
 from interlink.store.migrations import load_migrations, split_sqlite_script
 from interlink.store.postgres import parse_postgres_url
@@ -240,6 +241,23 @@ def test_concurrent_writers_get_distinct_ids(store: Store) -> None:
         ids = [i for batch in pool.map(write, range(8)) for i in batch]
     assert len(set(ids)) == 80
     assert len(store.revisions.list(limit=100)) == 80
+
+
+@pytest.mark.parametrize("count", [0, 1, INSERT_CHUNK, 2 * INSERT_CHUNK + 1])
+def test_rows_inserted_many_a_statement_keep_their_order_and_values(
+    store: Store, count: int
+) -> None:
+    table = f"rows_{count}"
+    rows = [(n, f"text {n} \x1f é", n * 1.5 if n % 2 else None) for n in range(count)]
+    key = "INTEGER PRIMARY KEY" if store.db.dialect == "sqlite" else "SERIAL PRIMARY KEY"
+    with store.db.transaction() as session:
+        session.execute(f"CREATE TABLE {table} (id {key}, n INTEGER, t TEXT, x REAL)")
+        session.insert_rows(f"INSERT INTO {table} (n, t, x)", rows)
+    with store.db.session() as session:
+        stored = session.fetchall(f"SELECT id, n, t, x FROM {table} ORDER BY id")
+        session.execute(f"DROP TABLE {table}")
+    assert [row[1:] for row in stored] == rows
+    assert [row[0] for row in stored] == sorted(row[0] for row in stored)  # in their order
 
 
 # --- tokens ----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ HOP_KINDS: Final[tuple[HopKind, ...]] = (
     "read",
 )
 
-_INSERT: Final = "INSERT INTO lineage_trails (subject, at, hops) VALUES (?, ?, ?)"
+_INSERT: Final = "INSERT INTO lineage_trails (subject, at, hops)"
 _SELECT: Final = "SELECT hops FROM lineage_trails WHERE subject = ?"
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -82,7 +82,7 @@ class LineageHops:
             return
         rows = rows_of(held)
         with self._db.transaction() as session:
-            session.executemany(_INSERT, rows)
+            session.insert_rows(_INSERT, rows)
 
     def trace(
         self,
