@@ -246,6 +246,8 @@ def measure(args: argparse.Namespace, sample_ratio: float, lineage: bool = False
         measured = {cpus[-1]} if len(cpus) >= 2 else None
         load = set(cpus[:-1])
         if measured is not None:  # this process (the publisher, the receiver), the upstream
+            # back on every CPU after, for what this process measures next (bench/observe.py)
+            stack.callback(gateway.pin, os.getpid(), set(cpus))
             for pid in (os.getpid(), *descendants(upstream_proc.pid), sink_proc.pid):
                 gateway.pin(pid, load)
         script = root / "steady.lua"
