@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/observe_traces.py [--rounds 3] [--duration 10] [--connections 64]
         [--events 5000] [--steady-rate 2000] [--sample-ratio 1.0] [--lineage] [--same]
+        [--random-subjects]
 
 Two ``interlink serve`` processes on the same estate, one gateway worker each, the second
 with ``telemetry.otlpEndpoint`` set to an OTLP/HTTP sink in its own process (it reads each
@@ -32,7 +33,10 @@ prints that spread). Under one steady load at the same time, whatever the machin
 does to both: the CPU per request or event is the figure that shows what tracing adds.
 
 With ``--lineage`` the second also records the event type's subject (record-level lineage), so
-"on" is everything observing costs the event path (bench/observe.py runs it so).
+"on" is everything observing costs the event path (bench/observe.py runs it so). The n-th event
+is the n-th customer's, so a write's subjects follow each other in the subject index; with
+``--random-subjects`` each is drawn at random from a million, as an estate's customers come,
+and each write's index entries land all over the index, which costs more as it grows.
 
 It prints each round and the median ratio on/off of each figure; the target is a cost of at
 most 10 % (a ratio of 0.90 or more; 1.10 or less for CPU). The two processes share the machine
@@ -45,12 +49,14 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -127,13 +133,32 @@ def write_estate(
     return root
 
 
+#: The customers of ``--random-subjects``: drawn at random from a million, the same draws in
+#: every run.
+_CUSTOMERS = random.Random(1)
+
+
+def random_subject(n: int) -> dict[str, Any]:
+    """bench/events.py's event data for a customer drawn at random, not the n-th."""
+    return {**events.data(n), "customerId": f"C{_CUSTOMERS.randrange(1_000_000):06d}"}
+
+
+def payloads(args: argparse.Namespace) -> Callable[[int], dict[str, Any]]:
+    """The n-th event's data: its customer the n-th, or with ``--random-subjects`` any."""
+    return random_subject if args.random_subjects else events.data
+
+
 async def publish_to_delivery(
-    url: str, key: str, receiver: events.ThreadReceiver, count: int
+    url: str,
+    key: str,
+    receiver: events.ThreadReceiver,
+    count: int,
+    data: Callable[[int], dict[str, Any]] = events.data,
 ) -> float:
     """Events a second from the first publish to the last delivery at the receiver."""
     before = len(receiver.receiver.delivered)
     async with AsyncPublisher(url, source="bench", key=key) as publisher:
-        batch = [publisher.event(events.LATENCY, events.data(n)) for n in range(count)]
+        batch = [publisher.event(events.LATENCY, data(n)) for n in range(count)]
         began = time.perf_counter()
         await publisher.publish_many(batch)
     await delivered(receiver, before + count)
@@ -154,6 +179,7 @@ async def publish_steadily(
     receiver: events.ThreadReceiver,
     count: int,
     rate: float,
+    data: Callable[[int], dict[str, Any]] = events.data,
 ) -> None:
     """``count`` events published to each process at ``rate`` a second, in batches of
     ``STEADY_BATCH`` sent on schedule whatever the last one's answer took (an open loop),
@@ -167,7 +193,7 @@ async def publish_steadily(
             sent = []
             for start in range(0, count, STEADY_BATCH):
                 batch = [
-                    publisher.event(events.LATENCY, events.data(n))
+                    publisher.event(events.LATENCY, data(n))
                     for n in range(start, min(count, start + STEADY_BATCH))
                 ]
                 sent.append(asyncio.ensure_future(publisher.publish_many(batch)))
@@ -192,6 +218,11 @@ def options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--same", action="store_true", help="both processes untraced: the bench's own spread"
+    )
+    parser.add_argument(
+        "--random-subjects",
+        action="store_true",
+        help="each event's customer drawn at random from a million, not the n-th",
     )
 
 
@@ -327,7 +358,7 @@ def one_round(
     ended = gateway.cpu_seconds(family)
     left = spent_since(ended) / (result.rps * args.duration) * 1e6
     before = gateway.cpu_seconds(family)
-    rate = asyncio.run(publish_to_delivery(url, key, receiver, args.events))
+    rate = asyncio.run(publish_to_delivery(url, key, receiver, args.events, payloads(args)))
     event_us = spent_since(before) / args.events * 1e6
     return Figures(result.rps, (result.cpu_us or 0.0) + left, rate, event_us)
 
@@ -361,7 +392,7 @@ def steady_round(
     print(f"  steady load: {rate:,.0f} requests a second to each", flush=True)
     per_request = {n: cpu / requests[n] * 1e6 for n, cpu in spent(before).items()}
     before = {name: gateway.cpu_seconds(family) for name, family in families.items()}
-    asyncio.run(publish_steadily(served, receiver, args.events, args.steady_rate))
+    asyncio.run(publish_steadily(served, receiver, args.events, args.steady_rate, payloads(args)))
     per_event = {n: cpu / args.events * 1e6 for n, cpu in spent(before).items()}
     return {name: (per_request[name], per_event[name]) for name in served}
 
