@@ -256,8 +256,7 @@ def test_rows_inserted_many_a_statement_keep_their_order_and_values(
     with store.db.session() as session:
         stored = session.fetchall(f"SELECT id, n, t, x FROM {table} ORDER BY id")
         session.execute(f"DROP TABLE {table}")
-    assert [row[1:] for row in stored] == rows
-    assert [row[0] for row in stored] == sorted(row[0] for row in stored)  # in their order
+    assert [row[1:] for row in stored] == rows  # by id: in the order given
 
 
 # --- tokens ----------------------------------------------------------------------------------

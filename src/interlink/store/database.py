@@ -67,9 +67,9 @@ class Session:
 
     def insert_rows(self, insert: str, rows: Sequence[Params]) -> None:
         """``insert`` (``INSERT INTO t (a, b)``) of ``rows``, :data:`INSERT_CHUNK` rows a
-        statement. SQLite's driver lets the GIL go around each statement it steps: a writer
-        thread beside a busy event loop takes it back once a statement, and once a row is a
-        thread switch a row (``executemany``), which costs the process more than the insert."""
+        statement. SQLite's driver lets the GIL go while it steps each statement, so a writer
+        thread beside a busy event loop must take it back after every one: once a chunk here,
+        where ``executemany`` takes it back once a row."""
         if not rows:
             return
         marks = f"({', '.join('?' * len(rows[0]))})"

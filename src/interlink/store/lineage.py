@@ -33,8 +33,8 @@ _INSERT: Final = "INSERT INTO lineage_trails (subject, at, hops)"
 _SELECT: Final = "SELECT hops FROM lineage_trails WHERE subject = ?"
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_subject: Final = itemgetter(0)
 _MICROSECOND: Final = timedelta(microseconds=1)
+_subject: Final = itemgetter(0)
 
 
 def micros(at: datetime) -> int:
@@ -82,10 +82,10 @@ class LineageHops:
         """Store hops as the recorder holds them, in one transaction."""
         if not held:
             return
-        # In subject order (stable: a subject's rows keep theirs): the index takes the rows
-        # in one pass over its pages, each written once, where subjects in the order they
-        # came (at random) made SQLite write a page again for every few rows once the write
-        # outgrew its page cache: 40 % fewer bytes to the log at 2,000 random subjects.
+        # In subject order (stable: a subject's rows keep theirs): the index takes them in one
+        # pass over its pages. Subjects in the order they came (at random) touched its pages
+        # back and forth, and once they outgrew SQLite's page cache, wrote some more than
+        # once: about 40 % more bytes to the log for a write of 2,000 random subjects.
         rows = sorted(rows_of(held), key=_subject)
         with self._db.transaction() as session:
             session.insert_rows(_INSERT, rows)

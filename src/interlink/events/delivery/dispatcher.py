@@ -406,7 +406,7 @@ class SubscriptionWorker:
         started = loop.time()
         try:
             traced = tracing.current()
-            if traced is None or self._unrecorded(job):
+            if traced is None:
                 attempt = await self.sender.send(job)
             else:
                 attempt = await self._traced_send(traced, job)
@@ -432,21 +432,15 @@ class SubscriptionWorker:
             await self._on_gone(self, attempt)
         self._wake.set()
 
-    def _unrecorded(self, job: Job) -> bool:
-        """Whether the job's event carries a trace context that is not recorded, and its
-        sender passes that on by itself: nothing of the attempt is then recorded or made
-        current, which every delivery of an unsampled event would otherwise pay for."""
-        if self.sender.needs_trace_context:
-            return False
-        context = tracing.parse_traceparent(event_traceparent(job.body))
-        return context is not None and not context.sampled
-
     async def _traced_send(self, traced: tracing.Tracing, job: Job) -> Attempt:
         """One attempt as a span under the event's trace context (events/tracing.py)."""
         parent = event_traceparent(job.body)
         context = tracing.parse_traceparent(parent)
         if context is not None and not context.sampled:
-            # a publish left unrecorded: the receiver is told its context as it is
+            # A publish left unrecorded: the receiver is told its context as it is, by a
+            # sender that reads it from the event itself (a webhook) without it made current.
+            if not self.sender.needs_trace_context:
+                return await self.sender.send(job)
             with traced.carrying(context):
                 return await self.sender.send(job)
         name = f"deliver {self.name}"
